@@ -1,0 +1,3 @@
+"""Samizdat: channels that keep talking when the network is blocked or switched off."""
+
+__version__ = "0.1.0"

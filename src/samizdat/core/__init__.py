@@ -1,0 +1,1 @@
+"""Pure protocol cores: no asyncio, sqlite3, socket or wall clock in here (a test checks)."""

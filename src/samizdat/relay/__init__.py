@@ -1,0 +1,1 @@
+"""relay layer (see shared/DESIGN.md)."""

@@ -1,0 +1,94 @@
+"""The Store interface: what the relay, sync and command line need from a place that keeps events.
+
+The default is :class:`samizdat.store.sqlite.SqliteStore`; :class:`samizdat.store.memory.MemoryStore` is its
+in-memory twin for tests. Both pass the same shared test suite. The interface is async so that a store can keep
+its I/O off the event loop (SQLite in threads) or on the network (PostgreSQL, later); an encrypted store wraps
+the same interface.
+
+Rules every store follows (NIP-01, 09, 40):
+
+* ``add`` returns only once the event is durable (or known not to need storing).
+* Ephemeral events (kinds 20000-29999) are never stored: ``add`` answers ``EPHEMERAL``.
+* Replaceable and addressable events: for each (kind, pubkey[, d]) only the newest is kept; on equal
+  ``created_at`` the lowest id wins. An older one arriving later answers ``OUTDATED``.
+* A kind-5 deletion request deletes the events it names (``e`` ids and ``a`` addresses up to its own
+  ``created_at``) **only when they have the same pubkey as the request**; the request itself is stored and served.
+  An event arriving after its deletion request answers ``DELETED`` and is not stored.
+* Expired events (NIP-40) are never returned by queries; ``purge_expired`` removes them. An already-expired event
+  answers ``EXPIRED``.
+* Queries return the newest first (``created_at`` descending, then id ascending), each filter capped by its
+  ``limit``; events matched by several filters are returned once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from enum import Enum
+from typing import Protocol
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+
+
+class AddOutcome(Enum):
+    STORED = "stored"  # new and durable
+    DUPLICATE = "duplicate"  # we had it already
+    OUTDATED = "outdated"  # a newer replaceable/addressable version is stored
+    DELETED = "deleted"  # its author asked for it to be deleted (NIP-09)
+    EXPIRED = "expired"  # its NIP-40 expiration has passed
+    EPHEMERAL = "ephemeral"  # never stored (kinds 20000-29999)
+
+    @property
+    def accepted(self) -> bool:
+        """Whether a relay answers ``OK true`` for this outcome (NIP-01: duplicates are accepted)."""
+        return self in (AddOutcome.STORED, AddOutcome.DUPLICATE, AddOutcome.EPHEMERAL)
+
+    @property
+    def reply(self) -> str:
+        """The NIP-01 OK message for this outcome."""
+        return {
+            AddOutcome.STORED: "",
+            AddOutcome.DUPLICATE: "duplicate: already have this event",
+            AddOutcome.OUTDATED: "duplicate: a newer version of this event is stored",
+            AddOutcome.DELETED: "blocked: this event was deleted by its author",
+            AddOutcome.EXPIRED: "invalid: this event has expired",
+            AddOutcome.EPHEMERAL: "",
+        }[self]
+
+
+class Store(Protocol):
+    async def add(self, event: Event) -> AddOutcome:
+        """Store ``event`` (already verified by the caller) and return once it is durable."""
+        ...
+
+    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """Store several events in one transaction; outcomes in the same order."""
+        ...
+
+    async def query(self, filters: Sequence[Filter]) -> list[Event]:
+        """Events matching any filter, newest first, each filter capped by its limit (or the default)."""
+        ...
+
+    async def count(self, filters: Sequence[Filter]) -> int:
+        """How many stored, unexpired events match any filter (NIP-45)."""
+        ...
+
+    async def get(self, event_id: str) -> Event | None: ...
+
+    async def has(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` are stored."""
+        ...
+
+    def negentropy_items(self, filters: Sequence[Filter]) -> AsyncIterator[tuple[int, bytes]]:
+        """(created_at, 32-byte id) of every matching event, ascending, unlimited (for set reconciliation)."""
+        ...
+
+    async def purge_expired(self) -> int:
+        """Delete events whose NIP-40 expiration has passed; return how many."""
+        ...
+
+    async def stats(self) -> dict[str, int]:
+        """Counts for status displays: ``events``, and per-kind class where cheap."""
+        ...
+
+    async def close(self) -> None: ...
