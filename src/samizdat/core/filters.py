@@ -85,7 +85,7 @@ def _hex_list(raw: object, name: str, limits: FilterLimits) -> frozenset[str]:
     for value in values:
         if not isinstance(value, str) or len(value) != 64 or not _HEX.issuperset(value):
             raise RemoteProtocolError(f"{name} must be 64-character lowercase hex strings")
-    return frozenset(values)  # type: ignore[arg-type]
+    return frozenset(v for v in values if isinstance(v, str))
 
 
 def _list(raw: object, name: str, limits: FilterLimits) -> list[object]:
@@ -116,14 +116,14 @@ def parse_filter(raw: object, limits: FilterLimits = FilterLimits()) -> Filter:
         kind_list = _list(raw["kinds"], "kinds", limits)
         if not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 65535 for k in kind_list):
             raise RemoteProtocolError("kinds must be integers between 0 and 65535")
-        kinds = frozenset(kind_list)  # type: ignore[arg-type]
+        kinds = frozenset(k for k in kind_list if isinstance(k, int))
     tags = []
     for key, value in raw.items():
         if isinstance(key, str) and len(key) == 2 and key[0] == "#" and key[1].isascii() and key[1].isalpha():
             values = _list(value, key, limits)
             if not all(isinstance(v, str) for v in values):
                 raise RemoteProtocolError(f"{key} must be an array of strings")
-            tags.append((key[1], frozenset(values)))  # type: ignore[arg-type]
+            tags.append((key[1], frozenset(v for v in values if isinstance(v, str))))
     since = _timestamp(raw["since"], "since") if "since" in raw and raw["since"] is not None else None
     until = _timestamp(raw["until"], "until") if "until" in raw and raw["until"] is not None else None
     limit = None

@@ -1,0 +1,132 @@
+"""The node's data directory and its configuration file.
+
+A data directory (``--home DIR``, else ``$SAMIZDAT_HOME``, else ``~/.samizdat``) holds:
+
+* ``config.toml``: settings; every key can also be given on the command line, which wins;
+* ``identity.key``: the node's secret key in hex, readable only by its owner (mode 0600);
+* ``events.sqlite`` (+ WAL files): the event store;
+* ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress.
+
+The configuration file is optional: a missing file or key means the embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from samizdat.core.keys import SecretKey
+from samizdat.errors import UsageError
+
+DEFAULT_PORT = 4848
+
+DEFAULT_CONFIG = f"""\
+# Samizdat node configuration. Every key can also be set on the command line.
+
+[node]
+name = "samizdat node"
+# Loopback by default; set host = "0.0.0.0" to serve a hub's Wi-Fi.
+host = "127.0.0.1"
+port = {DEFAULT_PORT}
+
+[sync]
+# Relays this identity writes to (besides each channel's mirrors), as in a NIP-65 relay list.
+write_relays = []
+# Seconds between background syncs of followed channels with their mirrors.
+interval = 300
+# A proxy for reaching relays, e.g. "socks5h://127.0.0.1:9050"; empty for direct connections.
+proxy = ""
+"""
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "samizdat node"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    write_relays: tuple[str, ...] = ()
+    sync_interval: float = 300.0
+    proxy: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with every non-None override applied (command-line options win over the file)."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None and k in known})
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    if home is not None:
+        return Path(home).expanduser()
+    env = os.environ.get("SAMIZDAT_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".samizdat"
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UsageError(f"{where}: {key} must be a {kind.__name__}")
+    return value
+
+
+def load_config(home: Path) -> Config:
+    """Read ``home/config.toml``; raise :class:`UsageError` with the file and the problem if it is malformed."""
+    path = home / "config.toml"
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from exc
+    node, sync = data.get("node", {}), data.get("sync", {})
+    values: dict[str, Any] = {}
+    for table, key, attr, kind in (
+        (node, "name", "name", str),
+        (node, "host", "host", str),
+        (node, "port", "port", int),
+        (sync, "proxy", "proxy", str),
+    ):
+        if key in table:
+            values[attr] = _typed(table, key, kind, str(path))
+    if "interval" in sync:
+        interval = sync["interval"]
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
+            raise UsageError(f"{path}: sync.interval must be a positive number of seconds")
+        values["sync_interval"] = float(interval)
+    if "write_relays" in sync:
+        relays = sync["write_relays"]
+        if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
+            raise UsageError(f"{path}: sync.write_relays must be a list of relay URLs")
+        values["write_relays"] = tuple(relays)
+    return Config(**values, extra=data)
+
+
+def init_home(home: Path, random_bytes: Any = os.urandom) -> bool:
+    """Create the data directory, a default config and a new identity; return False if it already existed."""
+    key_path = home / "identity.key"
+    if key_path.exists():
+        return False
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config_path = home / "config.toml"
+    if not config_path.exists():
+        config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    key = SecretKey.generate(random_bytes)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.secret.hex() + "\n")
+    return True
+
+
+def load_identity(home: Path) -> SecretKey:
+    """The node's secret key; raise :class:`UsageError` telling the user to run ``samizdat init`` if missing."""
+    path = home / "identity.key"
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError as exc:
+        raise UsageError(f"no identity in {home}: run `samizdat init` first") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    return SecretKey.from_hex(text)

@@ -1,0 +1,256 @@
+"""A client connection to one Nostr relay (ours, a LAN peer, or any public relay).
+
+Theory of operation: one reader task owns the socket's receive side and routes every relay message to whoever
+waits for it: ``OK`` answers to the future registered under the event id, and everything that carries a
+subscription id (``EVENT``, ``EOSE``, ``CLOSED``, ``COUNT``, ``NEG-MSG``, ``NEG-ERR``) to that subscription's queue.
+Queues are bounded; a subscription whose consumer does not keep up is closed with an error, so a fast relay cannot
+grow our memory without bound. Every event received is verified before it is handed out: a relay is a carrier,
+never trusted with content.
+
+Transports: a direct connection, or through a SOCKS5 / HTTP proxy given as a URL (``socks5h://127.0.0.1:1080``,
+``http://proxy:3128``); ``websockets`` does the proxying (with ``python-socks`` for SOCKS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from samizdat.core.event import Event, parse_event
+from samizdat.core.filters import Filter
+from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SUBSCRIPTION_QUEUE = 10_000
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    relay: str
+    event_id: str
+    accepted: bool
+    message: str
+
+    @property
+    def prefix(self) -> str:
+        return self.message.split(":", 1)[0] if ":" in self.message else ""
+
+
+def _frame(*parts: Any) -> str:
+    return orjson.dumps(list(parts)).decode()
+
+
+class RelayClient:
+    """One open connection to a relay. Create with :meth:`connect`; close with :meth:`close` or ``async with``."""
+
+    def __init__(self, url: str, ws: ClientConnection) -> None:
+        self.url = url
+        self._ws = ws
+        self._ok: dict[str, asyncio.Future[PublishResult]] = {}
+        self._subs: dict[str, asyncio.Queue[list[Any]]] = {}
+        self._closed: BaseException | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.notices: list[str] = []
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {url}")
+
+    @classmethod
+    async def connect(cls, url: str, *, proxy: str | None = None, timeout: float = 15.0) -> RelayClient:
+        """Open a connection to ``url``; raise :class:`BrokenTransport` (with the cause chained) on failure."""
+        if not url.startswith(("ws://", "wss://")):
+            raise TransportError(f"{url} is not a ws:// or wss:// relay address")
+        try:
+            ws = await websockets.connect(
+                url,
+                proxy=proxy,
+                open_timeout=timeout,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=64,
+                compression=None,
+                user_agent_header="samizdat",
+            )
+        except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            raise BrokenTransport(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
+        return cls(url, ws)
+
+    async def __aenter__(self) -> RelayClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        try:
+            await self._ws.close()
+        except Exception:  # noqa: BLE001 - closing a broken socket must never raise
+            pass
+        try:
+            await self._reader
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            pass
+
+    # -- sending -----------------------------------------------------------------------------------------------
+
+    async def send_raw(self, frame: str) -> None:
+        self._check_open()
+        self.bytes_out += len(frame)
+        try:
+            await self._ws.send(frame)
+        except websockets.exceptions.ConnectionClosed as exc:
+            raise ClosedTransport(f"{self.url} closed the connection") from exc
+        except OSError as exc:
+            raise BrokenTransport(f"{self.url}: {exc}") from exc
+
+    async def publish(self, event: Event, *, timeout: float = 15.0) -> PublishResult:
+        """Send ``event`` and wait for the relay's ``OK``; a timeout counts as not accepted."""
+        future = self._ok.get(event.id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._ok[event.id] = future
+        await self.send_raw('["EVENT",' + event.to_json().decode() + "]")
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return PublishResult(self.url, event.id, False, "error: no answer from the relay in time")
+        finally:
+            if future.done():
+                self._ok.pop(event.id, None)
+
+    async def publish_many(self, events: Sequence[Event], *, timeout: float = 30.0) -> list[PublishResult]:
+        """Pipeline several events and wait for all answers."""
+        return list(await asyncio.gather(*(self.publish(e, timeout=timeout) for e in events)))
+
+    # -- subscriptions -----------------------------------------------------------------------------------------
+
+    def open_subscription(self, sub_id: str | None = None) -> tuple[str, asyncio.Queue[list[Any]]]:
+        sub_id = sub_id or f"s{next(_ids)}"
+        queue: asyncio.Queue[list[Any]] = asyncio.Queue(SUBSCRIPTION_QUEUE)
+        self._subs[sub_id] = queue
+        return sub_id, queue
+
+    def drop_subscription(self, sub_id: str) -> None:
+        self._subs.pop(sub_id, None)
+
+    async def next_message(self, queue: asyncio.Queue[list[Any]], timeout: float) -> list[Any]:
+        try:
+            return await asyncio.wait_for(queue.get(), timeout)
+        except TimeoutError as exc:
+            raise BrokenTransport(f"{self.url} did not answer in {timeout:.0f} s") from exc
+
+    async def fetch(self, filters: Sequence[Filter], *, timeout: float = 30.0) -> list[Event]:
+        """Run a REQ until EOSE and return the (verified) stored events; invalid ones are skipped."""
+        events: list[Event] = []
+        async for event in self.stream(filters, timeout=timeout, live=False):
+            events.append(event)
+        return events
+
+    async def stream(
+        self, filters: Sequence[Filter], *, timeout: float = 30.0, live: bool = True
+    ) -> AsyncIterator[Event]:
+        """Yield matching events: stored ones, then (if ``live``) new ones until the caller stops iterating."""
+        sub_id, queue = self.open_subscription()
+        await self.send_raw(_frame("REQ", sub_id, *(f.to_dict() for f in filters)))
+        try:
+            while True:
+                message = await self.next_message(queue, timeout if not live else 1e9)
+                kind = message[0]
+                if kind == "EVENT" and len(message) >= 3:
+                    try:
+                        yield parse_event(message[2])
+                    except RemoteProtocolError as exc:
+                        log.info("%s sent an invalid event: %s", self.url, exc)
+                elif kind == "EOSE":
+                    if not live:
+                        return
+                elif kind == "CLOSED":
+                    reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
+                    raise RemoteProtocolError(f"{self.url} closed the subscription: {reason}", "error")
+        finally:
+            self.drop_subscription(sub_id)
+            if self._closed is None:
+                try:
+                    await self.send_raw(_frame("CLOSE", sub_id))
+                except TransportError:
+                    pass
+
+    async def count(self, filters: Sequence[Filter], *, timeout: float = 15.0) -> int:
+        sub_id, queue = self.open_subscription()
+        try:
+            await self.send_raw(_frame("COUNT", sub_id, *(f.to_dict() for f in filters)))
+            message = await self.next_message(queue, timeout)
+            if message[0] == "COUNT" and isinstance(message[2], dict):
+                return int(message[2].get("count", 0))
+            raise RemoteProtocolError(f"{self.url} refused COUNT: {message[2:]}", "error")
+        finally:
+            self.drop_subscription(sub_id)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise ClosedTransport(f"the connection to {self.url} is closed") from self._closed
+
+    async def _read_loop(self) -> None:
+        try:
+            async for raw in self._ws:
+                self.bytes_in += len(raw)
+                self._dispatch(raw)
+        except websockets.exceptions.ConnectionClosed as exc:
+            self._closed = exc
+        except Exception as exc:  # noqa: BLE001 - any failure ends the connection, seen by waiters
+            self._closed = exc
+        finally:
+            if self._closed is None:
+                self._closed = ClosedTransport(f"{self.url} closed the connection")
+            error = ClosedTransport(f"the connection to {self.url} closed")
+            for future in self._ok.values():
+                if not future.done():
+                    future.set_exception(error)
+            for queue in self._subs.values():
+                if not queue.full():
+                    queue.put_nowait(["CLOSED", "", "error: connection closed"])
+
+    def _dispatch(self, raw: str | bytes) -> None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            log.info("%s sent malformed JSON", self.url)
+            return
+        if not isinstance(message, list) or not message or not isinstance(message[0], str):
+            return
+        kind = message[0]
+        if kind == "OK" and len(message) >= 3 and isinstance(message[1], str):
+            future = self._ok.get(message[1])
+            if future is not None and not future.done():
+                text = message[3] if len(message) > 3 and isinstance(message[3], str) else ""
+                future.set_result(PublishResult(self.url, message[1], message[2] is True, text))
+        elif kind == "NOTICE":
+            if len(self.notices) < 100:
+                self.notices.append(str(message[1:2]))
+        elif len(message) >= 2 and isinstance(message[1], str):
+            queue = self._subs.get(message[1])
+            if queue is None:
+                return
+            if queue.full():
+                # The consumer is not keeping up: end the subscription rather than buffer without bound.
+                self._subs.pop(message[1], None)
+                return
+            queue.put_nowait(message)
+
+
+def default_proxy() -> str | None:
+    """A proxy from ``SAMIZDAT_PROXY``; relays are never reached through the generic ``*_proxy`` variables."""
+    return os.environ.get("SAMIZDAT_PROXY") or None

@@ -1,0 +1,161 @@
+"""Reliable publishing: deliver queued local events to every relay they are meant for, retrying with backoff.
+
+Theory of operation: :class:`~samizdat.store.local.LocalState` keeps one outbox row per (event, relay). Each
+:func:`deliver_due` pass takes the rows that are due, groups them by relay, opens one connection per relay,
+pipelines the events and records each answer: ``OK true`` (or ``duplicate:``) is accepted; a definitive refusal
+(``invalid:``, ``blocked:``, ``restricted:``, ``pow:``) fails the row at once; anything else (timeouts, connection
+errors, ``rate-limited:``, ``error:``) is retried later with exponential backoff until ``max_attempts``.
+The rows live in SQLite, so a restart resumes where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from samizdat.core.backoff import backoff_delay
+from samizdat.errors import TransportError
+from samizdat.net.client import RelayClient
+from samizdat.store.base import Store
+from samizdat.store.local import LocalState
+
+log = logging.getLogger(__name__)
+
+FINAL_REFUSALS = ("invalid", "blocked", "restricted", "pow")
+MAX_ATTEMPTS = 12
+
+Connect = Callable[[str], Awaitable[RelayClient]]
+
+
+@dataclass
+class DeliveryReport:
+    accepted: int = 0
+    retrying: int = 0
+    failed: int = 0
+    by_relay: dict[str, str] = field(default_factory=dict)
+
+
+async def deliver_due(
+    local: LocalState,
+    store: Store,
+    connect: Connect,
+    *,
+    now: float,
+    random: Callable[[], float] = _random.random,
+    max_attempts: int = MAX_ATTEMPTS,
+    timeout: float = 20.0,
+) -> DeliveryReport:
+    """Send every due outbox row once; return what happened. Never raises for a relay's failure."""
+    report = DeliveryReport()
+    rows_by_relay = defaultdict(list)
+    for row in local.due(now):
+        rows_by_relay[row.relay].append(row)
+
+    async def one_relay(relay: str) -> None:
+        rows = rows_by_relay[relay]
+        events = {}
+        for row in rows:
+            event = await store.get(row.event_id)
+            if event is None:  # deleted locally (retracted, expired): nothing left to deliver
+                local.record_attempt(
+                    row.event_id,
+                    relay,
+                    accepted=False,
+                    message="gone from the store",
+                    final=True,
+                    next_attempt=now,
+                )
+                continue
+            events[row.event_id] = event
+        if not events:
+            return
+        attempts = {row.event_id: row.attempts for row in rows}
+        try:
+            client = await asyncio.wait_for(connect(relay), timeout)
+        except (TransportError, TimeoutError, OSError) as exc:
+            message = f"error: {exc or 'connection timed out'}"
+            for event_id in events:
+                _record(
+                    local,
+                    event_id,
+                    relay,
+                    False,
+                    message,
+                    attempts[event_id],
+                    now,
+                    random,
+                    max_attempts,
+                    report,
+                )
+            report.by_relay[relay] = message
+            return
+        try:
+            results = await client.publish_many(list(events.values()), timeout=timeout)
+        except TransportError as exc:
+            results = []
+            report.by_relay[relay] = f"error: {exc}"
+        finally:
+            await client.close()
+        answered = {r.event_id for r in results}
+        for result in results:
+            accepted = result.accepted or result.prefix == "duplicate"
+            _record(
+                local,
+                result.event_id,
+                relay,
+                accepted,
+                result.message,
+                attempts[result.event_id],
+                now,
+                random,
+                max_attempts,
+                report,
+            )
+        for event_id in events.keys() - answered:
+            _record(
+                local,
+                event_id,
+                relay,
+                False,
+                "error: connection lost",
+                attempts[event_id],
+                now,
+                random,
+                max_attempts,
+                report,
+            )
+        report.by_relay.setdefault(relay, "ok")
+
+    await asyncio.gather(*(one_relay(relay) for relay in rows_by_relay))
+    return report
+
+
+def _record(
+    local: LocalState,
+    event_id: str,
+    relay: str,
+    accepted: bool,
+    message: str,
+    attempts: int,
+    now: float,
+    random: Callable[[], float],
+    max_attempts: int,
+    report: DeliveryReport,
+) -> None:
+    prefix = message.split(":", 1)[0] if ":" in message else ""
+    final = accepted or prefix in FINAL_REFUSALS or attempts + 1 >= max_attempts
+    delay = backoff_delay(attempts, random=random)
+    local.record_attempt(
+        event_id, relay, accepted=accepted, message=message, final=final, next_attempt=now + delay
+    )
+    if accepted:
+        report.accepted += 1
+    elif final:
+        report.failed += 1
+        log.warning("giving up on %s at %s: %s", event_id[:12], relay, message)
+    else:
+        report.retrying += 1

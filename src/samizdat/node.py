@@ -1,0 +1,180 @@
+"""The composition root: opens a node's parts and wires them together. It holds no rules of its own.
+
+A :class:`Node` is what every command works on: the data directory's configuration, identity, event store and
+local state. ``serve`` adds the long-running parts (relay server, outbox delivery, background sync, expiry
+purge) as tasks of one task group, and stops them all together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from samizdat.config import Config, load_config, load_identity
+from samizdat.core.event import Event
+from samizdat.core.keys import SecretKey
+from samizdat.errors import TransportError
+from samizdat.net.client import RelayClient, default_proxy
+from samizdat.net.outbox import DeliveryReport, deliver_due
+from samizdat.store.base import AddOutcome
+from samizdat.store.local import LocalState
+from samizdat.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+SERVE_FILE = "serve.json"  # written while `samizdat serve` runs: where the local relay listens
+
+
+class Node:
+    def __init__(
+        self,
+        home: Path,
+        config: Config,
+        key: SecretKey,
+        store: SqliteStore,
+        local: LocalState,
+        clock: Callable[[], float],
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.key = key
+        self.store = store
+        self.local = local
+        self.clock = clock
+        self.server: Any = None  # RelayServer while serving
+
+    @classmethod
+    async def open(
+        cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time
+    ) -> Node:
+        """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
+        config = config or load_config(home)
+        key = load_identity(home)
+        store = await SqliteStore.open(home / "events.sqlite", clock=clock)
+        try:
+            local = LocalState(home / "local.sqlite")
+        except BaseException:
+            await store.close()
+            raise
+        return cls(home, config, key, store, local, clock)
+
+    async def close(self) -> None:
+        self.local.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- events in and out -------------------------------------------------------------------------------------
+
+    async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """Store verified events; while serving, through the relay so live subscribers see them too."""
+        if self.server is not None:
+            return [await self.server.ingest(event) for event in events]
+        return await self.store.add_many(events)
+
+    async def publish(self, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
+        """Store our own new events and queue them for every relay in ``relays`` (the outbox retries)."""
+        outcomes = await self.ingest(events)
+        targets = list(dict.fromkeys(r for r in [*relays, *self.config.write_relays] if r))
+        for event, outcome in zip(events, outcomes, strict=True):
+            if outcome.accepted:
+                self.local.enqueue(event.id, targets, self.clock())
+        await self._tell_running_node(events)
+        return outcomes
+
+    async def _tell_running_node(self, events: Sequence[Event]) -> None:
+        """If ``samizdat serve`` runs on this home in another process, hand it the events for live fan-out."""
+        if self.server is not None:
+            return
+        url = self.running_relay_url()
+        if url is None:
+            return
+        try:
+            async with await RelayClient.connect(url, timeout=3) as client:
+                await client.publish_many(events, timeout=5)
+        except TransportError as exc:
+            log.info("the running node at %s did not take the events: %s", url, exc)
+
+    def running_relay_url(self) -> str | None:
+        try:
+            info = orjson.loads((self.home / SERVE_FILE).read_bytes())
+            os.kill(int(info["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            return None
+        host = "127.0.0.1" if info.get("host") in ("0.0.0.0", "::", "", None) else info["host"]
+        return f"ws://{host}:{int(info['port'])}"
+
+    async def connect(self, url: str, *, timeout: float = 15.0) -> RelayClient:
+        proxy = self.config.proxy or default_proxy()
+        return await RelayClient.connect(url, proxy=proxy, timeout=timeout)
+
+    async def deliver_outbox(self) -> DeliveryReport:
+        return await deliver_due(self.local, self.store, self.connect, now=self.clock())
+
+    # -- serving -----------------------------------------------------------------------------------------------
+
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        ready: Callable[[str, int], Awaitable[None] | None] | None = None,
+        background: Iterable[Callable[[Node], Awaitable[None]]] = (),
+    ) -> None:
+        """Run the relay and the background loops until cancelled."""
+        from samizdat.relay.limits import RelayInfo
+        from samizdat.relay.server import RelayServer
+
+        info = RelayInfo(name=self.config.name, pubkey=self.key.public_key_hex)
+        server = RelayServer(self.store, info=info, clock=self.clock)
+        await server.start(host, port)
+        self.server = server
+        serve_file = self.home / SERVE_FILE
+        serve_file.write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": server.port}))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._every(5.0, self._outbox_pass), name="outbox")
+                group.create_task(self._every(600.0, self._purge_pass), name="purge")
+                for loop in background:
+                    group.create_task(loop(self))
+                if ready is not None:
+                    result = ready(host, server.port)
+                    if result is not None:
+                        await result
+        finally:
+            self.server = None
+            with contextlib.suppress(OSError):
+                serve_file.unlink()
+            await server.stop()
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            try:
+                await action()
+            except Exception:  # noqa: BLE001 - a background pass must never stop the node
+                log.exception("background task failed; it will run again")
+            await asyncio.sleep(seconds)
+
+    async def _outbox_pass(self) -> None:
+        if self.local.due(self.clock(), limit=1):
+            await self.deliver_outbox()
+
+    async def _purge_pass(self) -> None:
+        purged = await self.store.purge_expired()
+        if purged:
+            log.info("purged %d expired events", purged)

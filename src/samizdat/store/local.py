@@ -1,0 +1,193 @@
+"""This node's own small state, apart from the events: followed channels, the outbox, sync progress.
+
+Kept in its own SQLite file (``local.sqlite``) so the event store stays a pure, shareable set of signed events.
+Every call is a short transaction on a small table, cheap enough to run on the event loop's thread; the file
+is only ever used by one process.
+
+The outbox (reliable publishing): each local event gets one row per target relay. A row is ``pending`` until
+that relay answers ``OK true`` (then ``accepted``) or a definitive refusal, or until ``max_attempts`` tries
+(then ``failed``). Retries back off exponentially with jitter chosen by the caller (time is injected).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from samizdat.errors import StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS follows (
+    address TEXT PRIMARY KEY,          -- 30333:<owner>:<d>
+    relays TEXT NOT NULL DEFAULT '[]', -- JSON list of relay hints from the naddr
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    event_id TEXT NOT NULL,
+    relay TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | accepted | failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    last_message TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    PRIMARY KEY (event_id, relay)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+CREATE TABLE IF NOT EXISTS sync_state (
+    relay TEXT NOT NULL,
+    scope TEXT NOT NULL,               -- a channel address, or '*' for everything
+    last_success REAL,
+    last_attempt REAL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (relay, scope)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    event_id: str
+    relay: str
+    state: str
+    attempts: int
+    next_attempt: float
+    last_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRow:
+    relay: str
+    scope: str
+    last_success: float | None
+    last_attempt: float | None
+    failures: int
+    next_attempt: float
+    summary: dict[str, object]
+
+
+class LocalState:
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the node state {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _run(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"the node state could not be updated: {exc}") from exc
+
+    # -- follows -----------------------------------------------------------------------------------------------
+
+    def follow(self, address: str, relays: Iterable[str], now: float) -> bool:
+        """Follow a channel; return False if it was already followed (its relay hints are merged)."""
+        row = self._run("SELECT relays FROM follows WHERE address = ?", (address,)).fetchone()
+        hints = list(dict.fromkeys([*(orjson.loads(row[0]) if row else []), *relays]))
+        self._run(
+            "INSERT INTO follows (address, relays, added_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (address) DO UPDATE SET relays = excluded.relays",
+            (address, orjson.dumps(hints).decode(), int(now)),
+        )
+        return row is None
+
+    def unfollow(self, address: str) -> bool:
+        return self._run("DELETE FROM follows WHERE address = ?", (address,)).rowcount > 0
+
+    def follows(self) -> dict[str, list[str]]:
+        rows = self._run("SELECT address, relays FROM follows ORDER BY added_at, address").fetchall()
+        return {address: orjson.loads(relays) for address, relays in rows}
+
+    # -- outbox ------------------------------------------------------------------------------------------------
+
+    def enqueue(self, event_id: str, relays: Iterable[str], now: float) -> int:
+        """Queue ``event_id`` for every relay not queued yet; return how many rows were added."""
+        added = 0
+        for relay in relays:
+            cursor = self._run(
+                "INSERT OR IGNORE INTO outbox (event_id, relay, created_at) VALUES (?, ?, ?)",
+                (event_id, relay, now),
+            )
+            added += cursor.rowcount
+        return added
+
+    def due(self, now: float, limit: int = 500) -> list[OutboxRow]:
+        rows = self._run(
+            "SELECT event_id, relay, state, attempts, next_attempt, last_message FROM outbox "
+            "WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def record_attempt(
+        self, event_id: str, relay: str, *, accepted: bool, message: str, final: bool, next_attempt: float
+    ) -> None:
+        state = "accepted" if accepted else ("failed" if final else "pending")
+        self._run(
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt = ?, last_message = ? "
+            "WHERE event_id = ? AND relay = ?",
+            (state, next_attempt, message[:500], event_id, relay),
+        )
+
+    def outbox(self, states: Iterable[str] = ("pending", "accepted", "failed")) -> list[OutboxRow]:
+        wanted = tuple(states)
+        marks = ",".join("?" * len(wanted))
+        rows = self._run(
+            "SELECT event_id, relay, state, attempts, next_attempt, last_message FROM outbox "
+            f"WHERE state IN ({marks}) ORDER BY created_at, relay",
+            wanted,
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def next_due(self) -> float | None:
+        row = self._run("SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending'").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- sync progress -----------------------------------------------------------------------------------------
+
+    def sync_row(self, relay: str, scope: str) -> SyncRow | None:
+        row = self._run(
+            "SELECT relay, scope, last_success, last_attempt, failures, next_attempt, summary FROM sync_state "
+            "WHERE relay = ? AND scope = ?",
+            (relay, scope),
+        ).fetchone()
+        return None if row is None else SyncRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]))
+
+    def sync_rows(self) -> list[SyncRow]:
+        rows = self._run(
+            "SELECT relay, scope, last_success, last_attempt, failures, next_attempt, summary FROM sync_state "
+            "ORDER BY scope, relay"
+        ).fetchall()
+        return [SyncRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6])) for row in rows]
+
+    def record_sync(
+        self, relay: str, scope: str, *, now: float, ok: bool, next_attempt: float, summary: dict[str, object]
+    ) -> None:
+        self._run(
+            "INSERT INTO sync_state (relay, scope, last_success, last_attempt, failures, next_attempt, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (relay, scope) DO UPDATE SET "
+            "last_success = COALESCE(excluded.last_success, last_success), last_attempt = excluded.last_attempt, "
+            "failures = CASE WHEN ? THEN 0 ELSE failures + 1 END, next_attempt = excluded.next_attempt, "
+            "summary = excluded.summary",
+            (
+                relay,
+                scope,
+                now if ok else None,
+                now,
+                0 if ok else 1,
+                next_attempt,
+                orjson.dumps(summary).decode(),
+                ok,
+            ),
+        )
