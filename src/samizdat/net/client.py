@@ -85,6 +85,10 @@ class RelayClient:
             raise BrokenTransport(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
         return cls(url, ws)
 
+    @property
+    def is_open(self) -> bool:
+        return self._closed is None
+
     async def __aenter__(self) -> RelayClient:
         return self
 

@@ -1,0 +1,166 @@
+"""The ``samizdat`` command line: thin commands over :mod:`samizdat.node` and the pure cores.
+
+Every command that prints data takes ``--json``. Errors are one sentence on standard error and a non-zero exit
+(1 for a refused request, 2 for a usage mistake), never a traceback; ``SAMIZDAT_DEBUG=1`` shows tracebacks of
+unexpected failures for bug reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from samizdat.cli import channels, sync
+from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
+from samizdat.config import init_home, load_config, load_identity
+from samizdat.core import nip19
+from samizdat.errors import SamizdatError
+from samizdat.node import Node
+
+app = typer.Typer(
+    name="samizdat",
+    help="Channels that keep talking when the network is blocked or switched off.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Show this node's identity.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+channels.register(app)
+sync.register(app)
+
+
+@app.callback()
+def _options(
+    home_dir: Path | None = typer.Option(
+        None, "--home", envvar="SAMIZDAT_HOME", help="Data directory (default ~/.samizdat).", show_default=False
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the node does."),
+) -> None:
+    state.home = home_dir
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def init(as_json: bool = JsonOption) -> None:
+    """Create the data directory with a new identity (does nothing if it exists)."""
+    path = home()
+    created = init_home(path)
+    key = load_identity(path)
+    npub = nip19.npub_encode(key.public_key_hex)
+    data = {"home": str(path), "created": created, "npub": npub, "pubkey": key.public_key_hex}
+    verb = "Created" if created else "Already set up:"
+    emit(data, as_json, f"{verb} {path}\nYour identity: {npub}")
+
+
+@keys_app.command("show")
+def keys_show(as_json: bool = JsonOption, qr: bool = typer.Option(True, help="Draw the npub as a QR code.")) -> None:
+    """Print this node's public identity (npub) and its QR code. The secret key never leaves identity.key."""
+    key = load_identity(home())
+    npub = nip19.npub_encode(key.public_key_hex)
+    emit({"npub": npub, "pubkey": key.public_key_hex}, as_json, lambda d: (qr_text(npub) if qr else "") + npub)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1; 0.0.0.0 for a hub)."),
+    port: int | None = typer.Option(None, help="Port for the relay and the web page (default 4848)."),
+) -> None:
+    """Run the node: relay (WebSocket) and status page on one port, outbox delivery, background sync."""
+    path = home()
+    config = load_config(path).with_overrides(host=host, port=port)
+
+    async def main() -> None:
+        node = await Node.open(path, config)
+        try:
+
+            def ready(bound_host: str, bound_port: int) -> None:
+                typer.echo(f"Samizdat relay listening on ws://{bound_host}:{bound_port} (Ctrl-C stops)", err=True)
+
+            await node.serve(config.host, config.port, ready=ready, background=[sync.background_sync])
+        finally:
+            await node.close()
+
+    try:
+        run(main())
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
+
+
+@app.command()
+def status(as_json: bool = JsonOption) -> None:
+    """What this node holds, what it still has to deliver where, and how syncing went."""
+
+    async def collect(node: Node) -> dict[str, object]:
+        stats = await node.store.stats()
+        outbox = node.local.outbox()
+        pending = [r for r in outbox if r.state == "pending"]
+        failed = [r for r in outbox if r.state == "failed"]
+        return {
+            "home": str(node.home),
+            "npub": nip19.npub_encode(node.key.public_key_hex),
+            "store": stats,
+            "serving": node.running_relay_url(),
+            "follows": list(node.local.follows()),
+            "outbox": {
+                "pending": [
+                    {"event": r.event_id, "relay": r.relay, "attempts": r.attempts, "next_attempt": r.next_attempt,
+                     "last": r.last_message}
+                    for r in pending
+                ],
+                "failed": [{"event": r.event_id, "relay": r.relay, "last": r.last_message} for r in failed],
+                "accepted": sum(1 for r in outbox if r.state == "accepted"),
+            },
+            "sync": [
+                {"relay": r.relay, "scope": r.scope, "last_success": r.last_success, "failures": r.failures,
+                 "summary": r.summary}
+                for r in node.local.sync_rows()
+            ],
+        }
+
+    data = run(with_node(collect))
+
+    def text(d: dict[str, object]) -> str:
+        outbox = d["outbox"]
+        assert isinstance(outbox, dict)
+        lines = [f"Home: {d['home']}", f"Identity: {d['npub']}", f"Stored events: {d['store']}",
+                 f"Serving: {d['serving'] or 'no'}", f"Following {len(d['follows'])} channel(s)",  # type: ignore[arg-type]
+                 f"Outbox: {len(outbox['pending'])} pending, {len(outbox['failed'])} failed, "
+                 f"{outbox['accepted']} delivered"]
+        for row in outbox["pending"]:
+            lines.append(f"  pending {row['event'][:12]} -> {row['relay']} (tries {row['attempts']}: {row['last']})")
+        for row in outbox["failed"]:
+            lines.append(f"  failed  {row['event'][:12]} -> {row['relay']} ({row['last']})")
+        return "\n".join(lines)
+
+    emit(data, as_json, text)
+
+
+def main() -> None:
+    """Entry point: run the app, turning every expected error into one sentence and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except SamizdatError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except (typer.BadParameter, typer.Exit) as exc:  # pragma: no cover - handled by click below
+        raise exc
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("SAMIZDAT_DEBUG"):
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (SAMIZDAT_DEBUG=1 shows details)", err=True)
+        sys.exit(1)

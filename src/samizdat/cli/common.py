@@ -1,0 +1,63 @@
+"""What every command shares: the data directory option, running async code, printing data or JSON, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import typer
+
+from samizdat.config import Config, resolve_home
+from samizdat.node import Node
+
+T = TypeVar("T")
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+
+
+class State:
+    """Options given before the command (``samizdat --home DIR post ...``)."""
+
+    home: Path | None = None
+
+
+state = State()
+
+
+def home() -> Path:
+    return resolve_home(state.home)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+async def with_node(action: Callable[[Node], Awaitable[T]], config: Config | None = None) -> T:
+    node = await Node.open(home(), config)
+    try:
+        return await action(node)
+    finally:
+        await node.close()
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str] | str | None = None) -> None:
+    """Print ``data`` as JSON (with ``--json``) or as text for a person."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif text is not None:
+        out = text(data) if callable(text) else text
+        if out:
+            typer.echo(out)
+
+
+def qr_text(payload: str) -> str:
+    import segno
+
+    buffer = io.StringIO()
+    segno.make(payload, error="m").terminal(out=buffer, compact=True)
+    return buffer.getvalue()

@@ -1,0 +1,186 @@
+"""Set reconciliation with a relay or peer over NIP-77, then the transfer of what differs.
+
+Theory of operation: for each filter, build a sealed Negentropy storage of our matching events, open a
+``NEG-OPEN`` session and feed the relay's ``NEG-MSG`` replies to the client core until it is done. Each round
+reveals ids we *have* (the relay lacks them) and ids we *need*. Needed ids are fetched with ``REQ {"ids": ...}``
+in batches and stored as they arrive, each verified; our ids are uploaded with pipelined ``EVENT``\\ s. Because
+every batch is stored as soon as it arrives and reconciliation starts from the two sets as they are, an
+interrupted sync resumes by simply running again: nothing already transferred is transferred twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import orjson
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.negentropy import Negentropy
+from samizdat.core.negentropy_storage import VectorStorage
+from samizdat.errors import RemoteProtocolError
+from samizdat.net.client import RelayClient
+from samizdat.store.base import AddOutcome, Store
+
+Direction = Literal["up", "down", "both"]
+Ingest = Callable[[Sequence[Event]], Awaitable[list[AddOutcome]]]
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+FRAME_SIZE_LIMIT = 500_000
+ID_BATCH = 500
+ROUND_TIMEOUT = 60.0
+
+
+@dataclass
+class SyncReport:
+    relay: str
+    direction: str
+    have: int = 0  # ids we had that the relay lacked
+    need: int = 0  # ids the relay had that we lacked
+    sent: int = 0  # events the relay accepted from us
+    received: int = 0  # new events stored from the relay
+    rejected: int = 0  # events refused by either side, or invalid
+    bytes_in: int = 0
+    bytes_out: int = 0
+    round_trips: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def _build_storage(store: Store, flt: Filter) -> VectorStorage:
+    storage = VectorStorage()
+    async for created_at, event_id in store.negentropy_items([flt]):
+        storage.insert(created_at, event_id)
+    storage.seal()
+    return storage
+
+
+async def reconcile(
+    client: RelayClient, store: Store, flt: Filter, *, frame_size_limit: int = FRAME_SIZE_LIMIT
+) -> tuple[list[bytes], list[bytes], int]:
+    """Run one NIP-77 session for ``flt``; return (have ids, need ids, round trips). Raises on NEG-ERR."""
+    storage = await _build_storage(store, flt)
+    session = Negentropy(storage, frame_size_limit)
+    sub_id, queue = client.open_subscription()
+    have: list[bytes] = []
+    need: list[bytes] = []
+    rounds = 0
+    try:
+        first = session.initiate()
+        await client.send_raw(_neg_frame("NEG-OPEN", sub_id, flt.to_dict(), first))
+        message: bytes | None = first
+        while message is not None:
+            reply = await client.next_message(queue, ROUND_TIMEOUT)
+            rounds += 1
+            if reply[0] == "NEG-ERR" or reply[0] == "CLOSED":
+                reason = reply[2] if len(reply) > 2 else "no reason given"
+                raise RemoteProtocolError(f"{client.url} refused to sync: {reason}", "error")
+            if reply[0] != "NEG-MSG" or len(reply) < 3 or not isinstance(reply[2], str):
+                continue
+            try:
+                payload = bytes.fromhex(reply[2])
+            except ValueError as exc:
+                raise RemoteProtocolError(f"{client.url} sent a NEG-MSG that is not hex") from exc
+            message, new_have, new_need = session.reconcile_client(payload)
+            have += new_have
+            need += new_need
+            if message is not None:
+                await client.send_raw(_neg_frame("NEG-MSG", sub_id, None, message))
+    finally:
+        client.drop_subscription(sub_id)
+        if client.is_open:  # best effort; a relay frees the session when the connection closes anyway
+            try:
+                await client.send_raw(f'["NEG-CLOSE","{sub_id}"]')
+            except Exception:  # noqa: BLE001
+                pass
+    return have, need, rounds
+
+
+def _neg_frame(kind: str, sub_id: str, flt: dict[str, object] | None, message: bytes) -> str:
+    parts: list[object] = [kind, sub_id]
+    if flt is not None:
+        parts.append(flt)
+    parts.append(message.hex())
+    return orjson.dumps(parts).decode()
+
+
+async def sync(
+    client: RelayClient,
+    store: Store,
+    filters: Sequence[Filter],
+    *,
+    direction: Direction = "both",
+    ingest: Ingest | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SyncReport:
+    """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
+
+    ``ingest`` stores downloaded events (default ``store.add_many``; the node passes its relay's ingest so live
+    subscribers see them). Raises TransportError / RemoteProtocolError when the relay fails or refuses; what was
+    transferred until then stays stored.
+    """
+    started = clock()
+    report = SyncReport(client.url, direction)
+    ingest = ingest or store.add_many
+    in0, out0 = client.bytes_in, client.bytes_out
+    try:
+        for flt in filters or [Filter()]:
+            have, need, rounds = await reconcile(client, store, flt)
+            report.round_trips += rounds
+            report.have += len(have)
+            report.need += len(need)
+            if direction in ("down", "both") and need:
+                await _download(client, [i.hex() for i in need], ingest, report, progress)
+            if direction in ("up", "both") and have:
+                await _upload(client, store, [i.hex() for i in have], report, progress)
+    finally:
+        report.bytes_in = client.bytes_in - in0
+        report.bytes_out = client.bytes_out - out0
+        report.seconds = round(clock() - started, 3)
+    return report
+
+
+async def _download(
+    client: RelayClient, ids: list[str], ingest: Ingest, report: SyncReport, progress: Progress | None
+) -> None:
+    done = 0
+    for start in range(0, len(ids), ID_BATCH):
+        batch = ids[start : start + ID_BATCH]
+        events = await client.fetch([Filter(ids=frozenset(batch), limit=len(batch))])
+        wanted = set(batch)
+        events = [e for e in events if e.id in wanted]  # a relay may not slip us anything else
+        outcomes = await ingest(events) if events else []
+        report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
+        report.rejected += sum(1 for o in outcomes if not o.accepted)
+        done += len(batch)
+        if progress:
+            progress("download", done, len(ids))
+
+
+async def _upload(
+    client: RelayClient, store: Store, ids: list[str], report: SyncReport, progress: Progress | None
+) -> None:
+    done = 0
+    for start in range(0, len(ids), ID_BATCH):
+        batch = ids[start : start + ID_BATCH]
+        events = await store.query([Filter(ids=frozenset(batch), limit=len(batch))])
+        results = await client.publish_many(events)
+        for result in results:
+            if result.accepted:
+                report.sent += 1
+            else:
+                report.rejected += 1
+                if len(report.errors) < 10:
+                    report.errors.append(f"{result.event_id[:12]}: {result.message}")
+        done += len(batch)
+        if progress:
+            progress("upload", done, len(ids))
+        await asyncio.sleep(0)
