@@ -1,0 +1,47 @@
+"""The node's own state: follows and the outbox survive a restart; retries are scheduled, not lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samizdat.store.local import LocalState
+
+
+def test_follows_merge_hints_and_survive_reopen(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "local.sqlite")
+    assert state.follow("30333:aa:x", ["wss://a"], now=1)
+    assert not state.follow("30333:aa:x", ["wss://b", "wss://a"], now=2)
+    state.close()
+    again = LocalState(tmp_path / "local.sqlite")
+    assert again.follows() == {"30333:aa:x": ["wss://a", "wss://b"]}
+    assert again.unfollow("30333:aa:x") and not again.unfollow("30333:aa:x")
+    again.close()
+
+
+def test_outbox_lifecycle(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "local.sqlite")
+    assert state.enqueue("e1", ["wss://a", "wss://b"], now=10) == 2
+    assert state.enqueue("e1", ["wss://a"], now=11) == 0
+    assert {r.relay for r in state.due(now=10)} == {"wss://a", "wss://b"}
+    state.record_attempt("e1", "wss://a", accepted=True, message="", final=True, next_attempt=10)
+    state.record_attempt("e1", "wss://b", accepted=False, message="error: down", final=False, next_attempt=50)
+    assert state.due(now=20) == []
+    assert state.next_due() == 50
+    state.close()
+    again = LocalState(tmp_path / "local.sqlite")
+    [row] = again.due(now=50)
+    assert (row.relay, row.attempts, row.last_message) == ("wss://b", 1, "error: down")
+    assert [r.state for r in again.outbox()] == ["accepted", "pending"]
+    again.close()
+
+
+def test_sync_rows_count_failures(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "local.sqlite")
+    state.record_sync("wss://a", "*", now=1, ok=False, next_attempt=31, summary={"error": "x"})
+    state.record_sync("wss://a", "*", now=31, ok=False, next_attempt=91, summary={"error": "x"})
+    row = state.sync_row("wss://a", "*")
+    assert row is not None and row.failures == 2 and row.last_success is None
+    state.record_sync("wss://a", "*", now=91, ok=True, next_attempt=391, summary={"need": 3})
+    row = state.sync_row("wss://a", "*")
+    assert row is not None and row.failures == 0 and row.last_success == 91 and row.summary == {"need": 3}
+    state.close()
