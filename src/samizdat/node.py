@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,7 @@ class Node:
         port: int,
         *,
         ready: Callable[[str, int], Awaitable[None] | None] | None = None,
-        background: Iterable[Callable[[Node], Awaitable[None]]] = (),
+        background: Iterable[Callable[[Node], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         """Run the relay and the background loops until cancelled."""
         from samizdat.relay.limits import RelayInfo

@@ -7,8 +7,10 @@ unexpected failures for bug reports.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,9 +44,7 @@ def _options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the node does."),
 ) -> None:
     state.home = home_dir
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
 @app.command()
@@ -77,6 +77,10 @@ def serve(
     config = load_config(path).with_overrides(host=host, port=port)
 
     async def main() -> None:
+        # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         node = await Node.open(path, config)
         try:
 
@@ -89,7 +93,7 @@ def serve(
 
     try:
         run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         typer.echo("stopped", err=True)
 
 
@@ -110,16 +114,26 @@ def status(as_json: bool = JsonOption) -> None:
             "follows": list(node.local.follows()),
             "outbox": {
                 "pending": [
-                    {"event": r.event_id, "relay": r.relay, "attempts": r.attempts, "next_attempt": r.next_attempt,
-                     "last": r.last_message}
+                    {
+                        "event": r.event_id,
+                        "relay": r.relay,
+                        "attempts": r.attempts,
+                        "next_attempt": r.next_attempt,
+                        "last": r.last_message,
+                    }
                     for r in pending
                 ],
                 "failed": [{"event": r.event_id, "relay": r.relay, "last": r.last_message} for r in failed],
                 "accepted": sum(1 for r in outbox if r.state == "accepted"),
             },
             "sync": [
-                {"relay": r.relay, "scope": r.scope, "last_success": r.last_success, "failures": r.failures,
-                 "summary": r.summary}
+                {
+                    "relay": r.relay,
+                    "scope": r.scope,
+                    "last_success": r.last_success,
+                    "failures": r.failures,
+                    "summary": r.summary,
+                }
                 for r in node.local.sync_rows()
             ],
         }
@@ -129,10 +143,14 @@ def status(as_json: bool = JsonOption) -> None:
     def text(d: dict[str, object]) -> str:
         outbox = d["outbox"]
         assert isinstance(outbox, dict)
-        lines = [f"Home: {d['home']}", f"Identity: {d['npub']}", f"Stored events: {d['store']}",
-                 f"Serving: {d['serving'] or 'no'}", f"Following {len(d['follows'])} channel(s)",  # type: ignore[arg-type]
-                 f"Outbox: {len(outbox['pending'])} pending, {len(outbox['failed'])} failed, "
-                 f"{outbox['accepted']} delivered"]
+        lines = [
+            f"Home: {d['home']}",
+            f"Identity: {d['npub']}",
+            "Stored events: " + ", ".join(f"{k} {v}" for k, v in d["store"].items()),  # type: ignore[attr-defined]
+            f"Serving: {d['serving'] or 'no'}",
+            f"Following {len(d['follows'])} channel(s)",  # type: ignore[arg-type]
+            f"Outbox: {len(outbox['pending'])} pending, {len(outbox['failed'])} failed, {outbox['accepted']} delivered",
+        ]
         for row in outbox["pending"]:
             lines.append(f"  pending {row['event'][:12]} -> {row['relay']} (tries {row['attempts']}: {row['last']})")
         for row in outbox["failed"]:
@@ -144,23 +162,22 @@ def status(as_json: bool = JsonOption) -> None:
 
 def main() -> None:
     """Entry point: run the app, turning every expected error into one sentence and an exit code."""
+    from typer._click.exceptions import ClickException
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SamizdatError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
-        sys.exit(1)
-    except (typer.BadParameter, typer.Exit) as exc:  # pragma: no cover - handled by click below
-        raise exc
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        sys.exit(130)
+    except ClickException as exc:  # usage mistakes: click's own one-line message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("SAMIZDAT_DEBUG"):
             raise
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (SAMIZDAT_DEBUG=1 shows details)", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

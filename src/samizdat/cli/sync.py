@@ -39,12 +39,14 @@ def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
     return bar, update
 
 
-async def sync_scope(node: Node, url: str, filters: list[Filter], direction: netsync.Direction,
-                     progress: netsync.Progress | None = None) -> netsync.SyncReport:
+async def sync_scope(
+    node: Node, url: str, filters: list[Filter], direction: netsync.Direction, progress: netsync.Progress | None = None
+) -> netsync.SyncReport:
     client = await node.connect(url)
     try:
-        return await netsync.sync(client, node.store, filters, direction=direction, ingest=node.ingest,
-                                  progress=progress)
+        return await netsync.sync(
+            client, node.store, filters, direction=direction, ingest=node.ingest, progress=progress
+        )
     finally:
         await client.close()
 
@@ -73,11 +75,16 @@ def register(app: typer.Typer) -> None:
                 return await sync_scope(node, url, filters, direction, progress)  # type: ignore[arg-type]
 
         report = run(with_node(action))
-        emit(report.to_dict(), as_json, lambda r: (
-            f"Synced with {r['relay']} ({r['direction']}) in {r['seconds']} s: they lacked {r['have']}, "
-            f"we lacked {r['need']}; sent {r['sent']}, received {r['received']}, rejected {r['rejected']}; "
-            f"{r['round_trips']} round trips, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
-            + "".join(f"\n  {e}" for e in r["errors"])))
+        emit(
+            report.to_dict(),
+            as_json,
+            lambda r: (
+                f"Synced with {r['relay']} ({r['direction']}) in {r['seconds']} s: they lacked {r['have']}, "
+                f"we lacked {r['need']}; sent {r['sent']}, received {r['received']}, rejected {r['rejected']}; "
+                f"{r['round_trips']} round trips, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
+                + "".join(f"\n  {e}" for e in r["errors"])
+            ),
+        )
 
     @app.command("export")
     def export_command(
@@ -99,13 +106,17 @@ def register(app: typer.Typer) -> None:
                 filters = channel_scope(await resolve_channel(node, channel))
             if since is not None:
                 filters = [dataclasses.replace(f, since=since) for f in filters]
-            return await export_bundle(node.store, output, filters=filters, max_part_bytes=limit,
-                                       created_at=node.now())
+            return await export_bundle(node.store, output, filters=filters, max_part_bytes=limit, created_at=node.now())
 
         report = run(with_node(action))
         data = _as_dict(report)
-        emit(data, as_json, lambda d: f"Exported {d.get('events', '?')} events to "
-             + ", ".join(str(p) for p in d.get("files", [output])))
+        emit(
+            data,
+            as_json,
+            lambda d: (
+                f"Exported {d.get('events', '?')} events to " + ", ".join(str(p) for p in d.get("files", [output]))
+            ),
+        )
 
     @app.command("import")
     def import_command(
@@ -148,8 +159,22 @@ def parse_size(text: str) -> int:
     if not match:
         raise UsageError(f"{text!r} is not a size such as 2MB or 500KB")
     number, unit = float(match.group(1)), (match.group(2) or "").lower()
-    scale = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 10**6, "mb": 10**6,
-             "mib": 2**20, "mi": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "gi": 2**30}.get(unit)
+    scale = {
+        "": 1,
+        "b": 1,
+        "k": 1000,
+        "kb": 1000,
+        "kib": 1024,
+        "ki": 1024,
+        "m": 10**6,
+        "mb": 10**6,
+        "mib": 2**20,
+        "mi": 2**20,
+        "g": 10**9,
+        "gb": 10**9,
+        "gib": 2**30,
+        "gi": 2**30,
+    }.get(unit)
     if scale is None:
         raise UsageError(f"{text!r} is not a size such as 2MB or 500KB")
     return int(number * scale)
@@ -174,14 +199,27 @@ async def background_sync(node: Node) -> None:
                     report = await asyncio.wait_for(sync_scope(node, relay, filters, "both"), 600)
                 except (SamizdatError, TimeoutError, OSError) as exc:
                     failures = (row.failures if row else 0) + 1
-                    delay = backoff_delay(failures - 1, base=30, cap=node.config.sync_interval * 4,
-                                          random=random.random)
-                    node.local.record_sync(relay, address, now=now, ok=False, next_attempt=now + delay,
-                                           summary={"error": str(exc) or type(exc).__name__})
+                    delay = backoff_delay(
+                        failures - 1, base=30, cap=node.config.sync_interval * 4, random=random.random
+                    )
+                    node.local.record_sync(
+                        relay,
+                        address,
+                        now=now,
+                        ok=False,
+                        next_attempt=now + delay,
+                        summary={"error": str(exc) or type(exc).__name__},
+                    )
                     log.info("sync of %s with %s failed: %s", address, relay, exc)
                     continue
-                node.local.record_sync(relay, address, now=now, ok=True,
-                                       next_attempt=now + node.config.sync_interval, summary=report.to_dict())
+                node.local.record_sync(
+                    relay,
+                    address,
+                    now=now,
+                    ok=True,
+                    next_attempt=now + node.config.sync_interval,
+                    summary=report.to_dict(),
+                )
         await asyncio.sleep(min(30.0, node.config.sync_interval))
 
 

@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS follows (
     relays TEXT NOT NULL DEFAULT '[]', -- JSON list of relay hints from the naddr
     added_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS verifiers (
+    pubkey TEXT PRIMARY KEY,
+    added_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     event_id TEXT NOT NULL,
     relay TEXT NOT NULL,
@@ -108,6 +112,17 @@ class LocalState:
     def follows(self) -> dict[str, list[str]]:
         rows = self._run("SELECT address, relays FROM follows ORDER BY added_at, address").fetchall()
         return {address: orjson.loads(relays) for address, relays in rows}
+
+    def follow_verifier(self, pubkey: str, now: float) -> bool:
+        """Follow a verifier whose labels readers see; False if already followed."""
+        cursor = self._run("INSERT OR IGNORE INTO verifiers (pubkey, added_at) VALUES (?, ?)", (pubkey, int(now)))
+        return cursor.rowcount > 0
+
+    def unfollow_verifier(self, pubkey: str) -> bool:
+        return self._run("DELETE FROM verifiers WHERE pubkey = ?", (pubkey,)).rowcount > 0
+
+    def verifiers(self) -> list[str]:
+        return [row[0] for row in self._run("SELECT pubkey FROM verifiers ORDER BY added_at").fetchall()]
 
     # -- outbox ------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,83 @@
+"""What a reader sees of a channel: its valid posts, each with its corrections, retraction and labels.
+
+Gathers the events from the store and folds them with the pure :func:`samizdat.core.channel.thread_view`.
+A retraction whose original has been deleted (NIP-09) is still shown, as "retracted by the channel, because
+...", so a retraction never leaves a silent gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from samizdat.core import kinds
+from samizdat.core.channel import Channel, ThreadView, post_verdict, thread_view
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.posts import CORRECTION, RETRACTION, Post
+from samizdat.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    channel: Channel
+    created_at: int
+    view: ThreadView | None = None  # an original post with its amendments
+    orphan_retraction: Post | None = None  # a retraction whose original is gone
+
+    @property
+    def event_id(self) -> str:
+        if self.view is not None and self.view.verdict.post is not None:
+            return self.view.verdict.post.id
+        return self.orphan_retraction.target or "" if self.orphan_retraction else ""
+
+
+async def collect_feed(
+    store: Store,
+    channels: Sequence[Channel],
+    verifiers: Iterable[str],
+    *,
+    now: int,
+    limit: int = 50,
+    include_invalid: bool = False,
+) -> list[FeedItem]:
+    """The newest ``limit`` items across ``channels``; invalid posts only with ``include_invalid``."""
+    followed = frozenset(verifiers)
+    items: list[FeedItem] = []
+    for channel in channels:
+        events = await store.query(
+            [Filter(kinds=frozenset({kinds.POST}), tags=(("a", frozenset({channel.address})),), limit=limit * 4)]
+        )
+        originals: list[Event] = []
+        amendments: list[Event] = []
+        for event in events:
+            verdict = post_verdict(event, channel, now)
+            post_type = verdict.post.post_type if verdict.post else None
+            (amendments if post_type in (CORRECTION, RETRACTION) else originals).append(event)
+        ids = frozenset(e.id for e in originals)
+        related: list[Event] = list(amendments)
+        if ids:
+            related += await store.query(
+                [Filter(kinds=frozenset({kinds.DELETION, kinds.LABEL}), tags=(("e", ids),), limit=5000)]
+            )
+        by_target: dict[str, list[Event]] = {}
+        for event in related:
+            for target in event.tag_values("e"):
+                by_target.setdefault(target, []).append(event)
+        for original in originals:
+            view = thread_view(original, by_target.get(original.id, []), channel, now, verifiers=followed)
+            if view.verdict.ok or include_invalid:
+                items.append(FeedItem(channel, original.created_at, view=view))
+        for event in amendments:
+            verdict = post_verdict(event, channel, now)
+            post = verdict.post
+            if (
+                verdict.ok
+                and post is not None
+                and post.post_type == RETRACTION
+                and post.target is not None
+                and post.target not in ids
+            ):
+                items.append(FeedItem(channel, event.created_at, orphan_retraction=post))
+    items.sort(key=lambda item: item.created_at, reverse=True)
+    return items[:limit]
