@@ -1,0 +1,119 @@
+"""Plain HTTP on the relay's port: NIP-11, the node's web handler, and a small status page.
+
+``websockets`` calls the server's ``process_request`` before every opening handshake. A WebSocket upgrade goes
+on to the relay protocol. Anything else is plain HTTP and is answered here, in this order:
+
+1. ``Accept: application/nostr+json`` gets the NIP-11 document, with the CORS headers NIP-11 asks for;
+2. the node's optional ``http_handler(path, headers)`` (the web app) may answer with ``(status, content type,
+   body)``, or return None to pass;
+3. ``/`` gets a built-in status page (name, public key, event count, connections, uptime); anything else a 404.
+
+Only GET reaches us: the ``websockets`` request parser refuses other methods itself.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+#: What an ``http_handler`` returns: status, content type, body; or None to let the relay answer.
+HttpResult = tuple[int, str, bytes] | None
+#: The node's web app: called with the request path (including any query string) and the request headers.
+HttpHandler = Callable[[str, Headers], HttpResult | Awaitable[HttpResult]]
+
+NOSTR_JSON = "application/nostr+json"
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Headers", "*"),
+    ("Access-Control-Allow-Methods", "GET"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the status page shows."""
+
+    name: str
+    pubkey: str | None
+    npub: str | None
+    events: int | None
+    connections: int
+    subscriptions: int
+    uptime_seconds: float
+
+
+def is_websocket_upgrade(headers: Headers) -> bool:
+    connection = headers.get("Connection", "")
+    return "upgrade" in connection.lower() and headers.get("Upgrade", "").lower() == "websocket"
+
+
+def wants_nip11(headers: Headers) -> bool:
+    return NOSTR_JSON in headers.get("Accept", "")
+
+
+def response(status: int, content_type: str, body: bytes, extra: tuple[tuple[str, str], ...] = ()) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            *extra,
+        ]
+    )
+    return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+def nip11_response(document: dict[str, Any]) -> Response:
+    return response(200, NOSTR_JSON, orjson.dumps(document), CORS_HEADERS)
+
+
+def not_found() -> Response:
+    return response(404, "text/plain; charset=utf-8", b"Not found.\n")
+
+
+def too_many_connections() -> Response:
+    return response(
+        503, "text/plain; charset=utf-8", b"Too many connections, try again later.\n", (("Retry-After", "10"),)
+    )
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02}:{minutes:02}:{secs:02}" if days else f"{hours:02}:{minutes:02}:{secs:02}"
+
+
+def status_page(status: Status) -> Response:
+    rows = [("Events stored", "unknown" if status.events is None else f"{status.events:,}")]
+    if status.npub:
+        rows.insert(0, ("Operator", status.npub))
+    elif status.pubkey:
+        rows.insert(0, ("Operator", status.pubkey))
+    rows += [
+        ("Connections", str(status.connections)),
+        ("Subscriptions", str(status.subscriptions)),
+        ("Uptime", _uptime(status.uptime_seconds)),
+    ]
+    name = html.escape(status.name)
+    table = "\n".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows)
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{name}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}}
+th{{text-align:left;padding-right:1em}}code{{word-break:break-all}}</style></head>
+<body><h1>{name}</h1>
+<p>A Samizdat relay. Connect a Nostr client to this address with <code>ws://</code> or <code>wss://</code>.</p>
+<table>
+{table}
+</table></body></html>
+"""
+    return response(200, "text/html; charset=utf-8", body.encode())

@@ -1,0 +1,99 @@
+"""What a relay allows, and how it says so (NIP-11).
+
+:class:`RelayLimits` is the one place where a relay's limits live. They are constructor arguments (STYLE habit 3):
+the sans-IO :class:`~samizdat.relay.connection.RelayConnection` enforces the per-message ones, the server the
+per-socket ones (message size, connection count, send buffer), and :func:`nip11_document` advertises the ones
+NIP-11 has a name for, so well-behaved clients can stay inside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from samizdat import __version__
+from samizdat.core.filters import FilterLimits
+
+#: The NIPs the relay implements by itself. NIP-77 is added by the server when a negentropy handler is installed.
+SUPPORTED_NIPS: tuple[int, ...] = (1, 9, 11, 40, 45, 50)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLimits:
+    """Limits a relay applies to each client. Defaults suit a public relay on a small machine."""
+
+    max_message_bytes: int = 256 * 1024  # one WebSocket message, in bytes (NIP-11 max_message_length)
+    max_subscriptions: int = 50  # open REQ subscriptions per connection
+    max_filters: int = 10  # filters in one REQ or COUNT
+    max_subid_length: int = 64  # NIP-01 says 64 characters at most
+    max_limit: int = 5000  # a filter's ``limit`` is clamped to this
+    default_limit: int = 500  # the ``limit`` of a filter that has none
+    max_filter_values: int = 1000  # values in one ids/authors/kinds/#x list
+    max_event_tags: int = 2000
+    max_content_length: int = 64 * 1024  # characters, not bytes (NIP-11)
+    created_at_future_seconds: int = 900  # reject events dated further ahead than this
+    created_at_past_seconds: int | None = None  # reject events older than this (None: any age)
+    events_per_second: float = 50.0  # token bucket refill for EVENT, per connection
+    events_burst: int = 500  # token bucket size for EVENT
+    reqs_per_second: float = 20.0  # token bucket refill for REQ and COUNT, per connection
+    reqs_burst: int = 100
+    max_connections: int = 10_000
+    max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
+    send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
+    send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped
+    send_timeout: float = 60.0  # a stored-events answer that makes no progress this long drops the connection
+
+    @property
+    def filter_limits(self) -> FilterLimits:
+        return FilterLimits(
+            max_values=self.max_filter_values, max_limit=self.max_limit, default_limit=self.default_limit
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RelayInfo:
+    """Who runs the relay (the descriptive half of NIP-11). ``pubkey`` is 64 lowercase hex characters."""
+
+    name: str = "samizdat"
+    description: str = "A Samizdat node: channels that keep talking when the network is blocked."
+    pubkey: str | None = None
+    contact: str | None = None
+    icon: str | None = None
+    software: str | None = None  # NIP-11: a URL to the project's homepage, when there is one
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # further NIP-11 fields, copied as they are
+
+
+def nip11_document(info: RelayInfo, limits: RelayLimits, *, extra_nips: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The NIP-11 relay information document for ``info`` and ``limits``."""
+    version = info.version or __version__
+    doc: dict[str, Any] = dict(info.extra)
+    doc.update(
+        {
+            "name": info.name,
+            "description": info.description,
+            "supported_nips": sorted(set(SUPPORTED_NIPS) | set(extra_nips)),
+            "version": version,
+        }
+    )
+    for key in ("pubkey", "contact", "icon", "software"):
+        value = getattr(info, key)
+        if value:
+            doc[key] = value
+    limitation: dict[str, Any] = {
+        "max_message_length": limits.max_message_bytes,
+        "max_subscriptions": limits.max_subscriptions,
+        "max_limit": limits.max_limit,
+        "max_subid_length": limits.max_subid_length,
+        "max_event_tags": limits.max_event_tags,
+        "max_content_length": limits.max_content_length,
+        "auth_required": False,
+        "payment_required": False,
+        "restricted_writes": False,
+        "created_at_upper_limit": limits.created_at_future_seconds,
+        "default_limit": limits.default_limit,
+    }
+    if limits.created_at_past_seconds is not None:
+        limitation["created_at_lower_limit"] = limits.created_at_past_seconds
+    doc["limitation"] = limitation
+    return doc

@@ -1,0 +1,487 @@
+"""The relay: an asyncio WebSocket server that moves messages between sockets and the sans-IO protocol.
+
+Theory of operation
+-------------------
+
+One port serves WebSocket and plain HTTP (:mod:`samizdat.relay.http`). Each WebSocket connection gets a
+:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue and one writer task.
+The reader loop feeds each message to the protocol and carries out the actions it returns:
+
+* ``StoreEvent`` runs in its own task (``await store.add``), so a connection's stream of EVENTs is committed by
+  the store's writer in batches instead of one commit per round trip; ``OK`` goes out only after ``add``
+  returned, i.e. once the event is durable. At most ``max_pending_events`` per connection are in flight; beyond
+  that the reader stops reading (TCP backpressure onto the publisher).
+* ``Subscribe`` files the subscription in the :class:`~samizdat.relay.subscriptions.SubscriptionIndex` *before*
+  querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
+  then a query task sends the stored events and ``EOSE``.
+* Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
+  gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
+
+Backpressure: everything for a client goes through its queue, whose size in bytes is tracked. Stored-event
+answers wait for the queue to drain (and drop the connection if it makes no progress for ``send_timeout``); the
+reader stops reading while the queue is over the high-water mark; a *live* event that would push the queue over
+``send_buffer_bytes`` closes that subscription with ``CLOSED "error: too slow..."``; and if even control frames
+would exceed ``send_buffer_bytes + send_buffer_slack`` the connection is dropped. So memory per connection is
+bounded by the queue, ``websockets``' ``write_limit`` and ``max_queue`` incoming messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from samizdat.core.event import Event
+from samizdat.errors import SamizdatError
+from samizdat.relay import http
+from samizdat.relay.connection import (
+    CloseConnection,
+    Count,
+    NegRequest,
+    RelayConnection,
+    Send,
+    StoreEvent,
+    Subscribe,
+    Unsubscribe,
+    closed_frame,
+    count_frame,
+    eose_frame,
+    event_frame_prefix,
+    neg_err_frame,
+    ok_for_outcome,
+    ok_frame,
+)
+from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
+from samizdat.relay.subscriptions import Subscription, SubscriptionIndex
+from samizdat.store.base import AddOutcome, Store
+
+logger = logging.getLogger("samizdat.relay")
+
+TOO_SLOW = "error: too slow, subscription closed"
+_FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
+
+
+class NegentropySession(Protocol):
+    """NIP-77 for one connection (extension point). Made on the connection's first ``NEG-*`` message."""
+
+    async def handle(self, request: NegRequest) -> None:
+        """Answer ``request``; ``NEG-MSG``/``NEG-ERR`` frames go out through the ``send`` given to the factory."""
+        ...
+
+    def close(self) -> None:
+        """The connection is gone: drop every open negentropy session."""
+        ...
+
+
+#: Called with the connection's ``send(frame) -> bool`` and the store.
+NegentropyFactory = Callable[[Callable[[bytes], bool], Store], NegentropySession]
+
+
+class _Dropped(Exception):
+    """This connection is being dropped (too slow, or it broke the protocol)."""
+
+
+class _Client:
+    """One WebSocket connection: its protocol, outgoing queue, writer and tasks."""
+
+    __slots__ = (
+        "ws", "id", "protocol", "log", "queue", "queued", "wake", "drained", "tasks", "queries",
+        "pending", "room", "dropped", "neg", "high", "hard",
+    )  # fmt: skip
+
+    def __init__(self, ws: ServerConnection, conn_id: int, protocol: RelayConnection, limits: RelayLimits) -> None:
+        self.ws = ws
+        self.id = conn_id
+        self.protocol = protocol
+        self.log = logging.LoggerAdapter(logger, {"conn": conn_id})
+        self.queue: deque[bytes] = deque()
+        self.queued = 0  # bytes in ``queue``
+        self.wake = asyncio.Event()  # the writer has something to do
+        self.drained = asyncio.Event()  # the queue went down to half the high-water mark
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.queries: dict[str, asyncio.Task[None]] = {}
+        self.pending = 0  # EVENTs waiting for the store
+        self.room = asyncio.Event()  # ``pending`` went below the limit
+        self.dropped = False
+        self.neg: NegentropySession | None = None
+        self.high = limits.send_buffer_bytes
+        self.hard = limits.send_buffer_bytes + limits.send_buffer_slack
+
+    def __repr__(self) -> str:
+        return f"<client {self.id}>"
+
+    def send(self, frame: bytes) -> bool:
+        """Queue ``frame``; False (and the connection is dropped) when even the slack is used up."""
+        if self.dropped:
+            return False
+        if self.queued + len(frame) > self.hard:
+            self.drop("send buffer full")
+            return False
+        self.queue.append(frame)
+        self.queued += len(frame)
+        self.wake.set()
+        return True
+
+    async def send_paced(self, frame: bytes, timeout: float) -> None:
+        """Queue ``frame`` once the queue is below the high-water mark; raise _Dropped if it never gets there."""
+        while self.queued > self.high:
+            self.drained.clear()
+            try:
+                await asyncio.wait_for(self.drained.wait(), timeout)
+            except TimeoutError:
+                self.drop("client does not read")
+        if not self.send(frame):
+            raise _Dropped
+
+    def drop(self, why: str) -> None:
+        if self.dropped:
+            return
+        self.dropped = True
+        self.log.info("dropping connection %d: %s", self.id, why)
+        self.queue.clear()
+        self.queued = 0
+        self.wake.set()
+        self.drained.set()
+        self.room.set()
+        # Abort rather than close: a client that does not read would never complete a closing handshake.
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def write_loop(self) -> None:
+        queue, ws, half = self.queue, self.ws, self.high // 2
+        try:
+            while not self.dropped:
+                if not queue:
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                frame = queue.popleft()
+                self.queued -= len(frame)
+                if self.queued <= half:
+                    self.drained.set()
+                await ws.send(frame, text=True)
+        except ConnectionClosed:
+            pass
+
+
+class RelayServer:
+    """A Nostr relay over WebSocket on one port, with NIP-11 and plain HTTP beside it.
+
+    Call :meth:`start`, then :meth:`stop` (also on errors). ``store`` is not closed by :meth:`stop`; its owner
+    closes it afterwards. ``on_event`` is called (on the event loop, must not block) with every event that was
+    stored or was ephemeral, after subscribers got it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        limits: RelayLimits | None = None,
+        info: RelayInfo | None = None,
+        http_handler: http.HttpHandler | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        negentropy: NegentropyFactory | None = None,
+        clock: Callable[[], float] = time.time,
+        compression: bool = False,
+    ) -> None:
+        self.store = store
+        self.limits = limits or RelayLimits()
+        self.info = info or RelayInfo()
+        self.http_handler = http_handler
+        self.on_event = on_event
+        self.negentropy = negentropy
+        self.clock = clock
+        self.compression = compression
+        self.index: SubscriptionIndex[_Client] = SubscriptionIndex()
+        self.clients: set[_Client] = set()
+        self._ids = itertools.count(1)
+        self._server: Server | None = None
+        self._started = 0.0
+        self._stats_cache: tuple[float, int | None] = (0.0, None)
+        self._npub: str | None = None
+        if self.info.pubkey:
+            from samizdat.core import nip19  # only for the status page
+
+            with contextlib.suppress(SamizdatError):
+                self._npub = nip19.npub_encode(self.info.pubkey)
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port listened on (useful after ``start(port=0)``)."""
+        if self._server is None:
+            raise RuntimeError("the relay is not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self, host: str = "127.0.0.1", port: int = 4848) -> None:
+        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`). Raises OSError if it cannot."""
+        self._started = time.monotonic()
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._process_request,
+            max_size=self.limits.max_message_bytes,
+            max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
+            write_limit=64 * 1024,
+            compression="deflate" if self.compression else None,
+            ping_interval=30,
+            ping_timeout=30,
+            close_timeout=5,
+            server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
+            logger=logging.getLogger("samizdat.relay.ws"),
+        )
+        logger.info("relay listening on %s:%d", host, self.port)
+
+    async def stop(self) -> None:
+        """Close every connection, wait for the handlers and pending stores; the store stays open."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close(close_connections=True)
+        await server.wait_closed()
+        for client in list(self.clients):
+            client.drop("relay stopping")
+
+    # -- for the node -----------------------------------------------------------------------------------------
+
+    async def ingest(self, event: Event) -> AddOutcome:
+        """Store an already verified event (made here, or from sync or a bundle) and fan it out if new."""
+        outcome = await self.store.add(event)
+        if outcome in _FANNED_OUT:
+            self._fan_out(event)
+        return outcome
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self.index)
+
+    def nip11(self) -> dict[str, Any]:
+        return nip11_document(self.info, self.limits, extra_nips=(77,) if self.negentropy else ())
+
+    # -- HTTP -------------------------------------------------------------------------------------------------
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        headers = request.headers
+        if http.is_websocket_upgrade(headers):
+            if len(self.clients) >= self.limits.max_connections:
+                return http.too_many_connections()
+            return None
+        if http.wants_nip11(headers):
+            return http.nip11_response(self.nip11())
+        if self.http_handler is not None:
+            result = self.http_handler(request.path, headers)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                status, content_type, body = result
+                return http.response(status, content_type, body)
+        if request.path.split("?", 1)[0] in ("/", "/index.html"):
+            return http.status_page(await self.status())
+        return http.not_found()
+
+    async def status(self) -> http.Status:
+        """What the status page shows; the store's event count is cached for a few seconds."""
+        now = time.monotonic()
+        stamp, events = self._stats_cache
+        if now - stamp > 5.0:
+            try:
+                events = (await self.store.stats()).get("events")
+            except Exception:  # a status page never fails because of the store
+                logger.exception("store stats failed")
+                events = None
+            self._stats_cache = (now, events)
+        return http.Status(
+            name=self.info.name,
+            pubkey=self.info.pubkey,
+            npub=self._npub,
+            events=events,
+            connections=len(self.clients),
+            subscriptions=len(self.index),
+            uptime_seconds=now - self._started,
+        )
+
+    # -- WebSocket --------------------------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        if len(self.clients) >= self.limits.max_connections:
+            await ws.close(1013, "too many connections")
+            return
+        protocol = RelayConnection(self.limits, clock=self.clock, negentropy=self.negentropy is not None)
+        client = _Client(ws, next(self._ids), protocol, self.limits)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            client.log.debug("connection %d from %s", client.id, ws.remote_address)
+        self.clients.add(client)
+        writer = asyncio.create_task(client.write_loop())
+        max_pending = self.limits.max_pending_events
+        try:
+            while not client.dropped:
+                data = await ws.recv(decode=False)
+                if debug:
+                    client.log.debug("< %.200r", data)
+                for action in protocol.receive(data):
+                    if isinstance(action, Send):
+                        client.send(action.frame)
+                    elif isinstance(action, StoreEvent):
+                        client.pending += 1
+                        self._spawn(client, self._store_event(client, action.event))
+                    elif isinstance(action, Subscribe):
+                        self._subscribe(client, action)
+                    elif isinstance(action, Unsubscribe):
+                        self._unsubscribe(client, action.sub_id)
+                    elif isinstance(action, Count):
+                        self._spawn(client, self._count(client, action))
+                    elif isinstance(action, NegRequest):
+                        await self._negentropy(client, action)
+                    elif isinstance(action, CloseConnection):
+                        await ws.close(action.code, action.reason)
+                        return
+                # Backpressure: stop reading while the client does not read our answers, or while too many of
+                # its events wait for the store.
+                if client.queued > client.high:
+                    client.drained.clear()
+                    try:
+                        await asyncio.wait_for(client.drained.wait(), self.limits.send_timeout)
+                    except TimeoutError:
+                        client.drop("client does not read")
+                while client.pending >= max_pending and not client.dropped:
+                    client.room.clear()
+                    await client.room.wait()
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._cleanup(client, writer)
+
+    async def _cleanup(self, client: _Client, writer: asyncio.Task[None]) -> None:
+        self.index.remove_owner(client)
+        for task in client.queries.values():
+            task.cancel()
+        if client.neg is not None:
+            client.neg.close()
+        client.dropped = True
+        client.wake.set()
+        # Events being stored are left to finish (they may already be committed); their OKs go nowhere.
+        pending = [t for t in client.tasks if not t.done()]
+        pending.append(writer)
+        await asyncio.gather(*pending, return_exceptions=True)
+        self.clients.discard(client)
+        if logger.isEnabledFor(logging.DEBUG):
+            client.log.debug("connection %d closed", client.id)
+
+    def _spawn(self, client: _Client, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        client.tasks.add(task)
+        task.add_done_callback(client.tasks.discard)
+        return task
+
+    # -- actions ----------------------------------------------------------------------------------------------
+
+    async def _store_event(self, client: _Client, event: Event) -> None:
+        try:
+            outcome = await self.store.add(event)
+        except Exception:
+            client.log.exception("storing event %s failed", event.id)
+            client.send(ok_frame(event.id, False, "error: could not store the event"))
+        else:
+            client.send(ok_for_outcome(event.id, outcome))
+            if outcome in _FANNED_OUT:
+                self._fan_out(event)
+        finally:
+            client.pending -= 1
+            client.room.set()
+
+    def _fan_out(self, event: Event) -> None:
+        subs = self.index.match(event)
+        if subs:
+            event_json = event.to_json()
+            for sub in subs:
+                if sub.active:
+                    self._send_live(sub, sub.frame_prefix + event_json + b"]")
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                logger.exception("on_event hook failed")
+
+    def _send_live(self, sub: Subscription[_Client], frame: bytes) -> None:
+        client = sub.owner
+        if client.dropped:
+            return
+        if client.queued + len(frame) <= client.high:
+            client.queue.append(frame)
+            client.queued += len(frame)
+            client.wake.set()
+            return
+        # A slow reader: end this subscription rather than buffer without bound.
+        client.log.info("subscription %r of connection %d closed: too slow", sub.sub_id, client.id)
+        self._unsubscribe(client, sub.sub_id)
+        closed = client.protocol.close_subscription(sub.sub_id, TOO_SLOW)
+        if closed is not None:
+            client.send(closed)
+
+    def _subscribe(self, client: _Client, action: Subscribe) -> None:
+        self._unsubscribe(client, action.sub_id)
+        sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
+        task = self._spawn(client, self._query(client, sub))
+        client.queries[action.sub_id] = task
+
+    def _unsubscribe(self, client: _Client, sub_id: str) -> None:
+        self.index.remove(client, sub_id)
+        task = client.queries.pop(sub_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _query(self, client: _Client, sub: Subscription[_Client]) -> None:
+        filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
+        try:
+            events = await self.store.query(filters) if filters else []
+            prefix, timeout = sub.frame_prefix, self.limits.send_timeout
+            for event in events:
+                if not sub.active:
+                    return
+                await client.send_paced(prefix + event.to_json() + b"]", timeout)
+            if sub.active:
+                client.send(eose_frame(sub.sub_id))
+        except _Dropped:
+            pass
+        except Exception:
+            client.log.exception("query for subscription %r failed", sub.sub_id)
+            if sub.active:
+                self.index.remove(client, sub.sub_id)
+                frame = client.protocol.close_subscription(sub.sub_id, "error: the query failed")
+                if frame is not None:
+                    client.send(frame)
+        finally:
+            if client.queries.get(sub.sub_id) is asyncio.current_task():
+                del client.queries[sub.sub_id]
+
+    async def _count(self, client: _Client, action: Count) -> None:
+        try:
+            count = await self.store.count(action.filters)
+        except Exception:
+            client.log.exception("count %r failed", action.query_id)
+            client.send(closed_frame(action.query_id, "error: the count failed"))
+        else:
+            client.send(count_frame(action.query_id, count))
+
+    async def _negentropy(self, client: _Client, request: NegRequest) -> None:
+        if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway
+            client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
+            return
+        if client.neg is None:
+            client.neg = self.negentropy(client.send, self.store)
+        await client.neg.handle(request)
