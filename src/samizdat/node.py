@@ -138,10 +138,14 @@ class Node:
     ) -> None:
         """Run the relay and the background loops until cancelled."""
         from samizdat.relay.limits import RelayInfo
+        from samizdat.relay.negentropy import NegentropyService
         from samizdat.relay.server import RelayServer
 
         info = RelayInfo(name=self.config.name, pubkey=self.key.public_key_hex)
-        server = RelayServer(self.store, info=info, clock=self.clock)
+        negentropy = NegentropyService()
+        server = RelayServer(
+            self.store, info=info, clock=self.clock, negentropy=negentropy, on_event=negentropy.note_event
+        )
         await server.start(host, port)
         self.server = server
         serve_file = self.home / SERVE_FILE
