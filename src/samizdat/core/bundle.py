@@ -1,0 +1,631 @@
+"""Bundles: signed events in a file that travels on a USB stick or through a messenger (``docs/bundle-format.md``).
+
+Theory of operation
+-------------------
+
+A bundle *part* is a fixed 64-byte header, a run of independent compressed *blocks*, and a 60-byte trailer::
+
+    header | block 0 | block 1 | ... | block n-1 | trailer
+
+Each block is a 28-byte block header (its own magic, index, record count, lengths and CRC-32s) followed by a
+complete raw-deflate stream of whole records, one event's canonical JSON and ``\\n`` per record. Blocks share no
+compression state, so damage stays inside the block it hits: the reader checks the block's CRC before it
+decompresses anything, counts the block's records as lost when it fails, and scans forward for the next block
+magic whose header checksum holds. The trailer repeats the counts and carries the SHA-256 of all records, so a
+truncated or spliced part is noticed even when every block that arrived is fine.
+
+:class:`BundleWriter` and :class:`BundleReader` are sans-IO: the writer takes events and hands out bytes, the
+reader takes bytes in chunks of any size and hands out :class:`RawEvent` (decoded JSON, *not yet verified*: the
+caller runs :func:`~samizdat.core.event.parse_event`) and :class:`Damaged` items. Neither touches a file.
+
+Rule 1: the reader trusts no count it reads. Limits (:class:`BundleLimits`) are checked on declared sizes
+*before* decompressing (a block declaring more than ``max_block_bytes``, a part expanding past
+``max_content_bytes``, or past ``max_ratio``:1 once ``ratio_grace_bytes`` are out, is a decompression bomb and
+raises :class:`~samizdat.errors.BundleError`), and every block is decompressed with ``max_length`` so that a block
+lying about its size cannot expand further. Memory is bounded by one block, whatever the file size.
+
+Rule 2: damage is reported, hostility is raised. A damaged block, a malformed record or a truncated file yields
+:class:`Damaged` items and is summarised by :meth:`BundleReader.summary`; everything valid before and after it is
+still returned. Only a file that is not a bundle, is of an unknown version, has an incomplete header, or breaks a
+limit raises ``BundleError``, and events handed out before that remain valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+
+import orjson
+
+from samizdat.core.event import Event
+from samizdat.errors import BundleError, LocalProtocolError
+
+MAGIC = b"SMZDBNDL"
+VERSION = 1
+FLAG_COUNTS = 0x01  # the header's event and byte counts are filled in
+_KNOWN_FLAGS = FLAG_COUNTS
+
+BLOCK_MAGIC = b"SMZB"
+TRAILER_MAGIC = b"SMZE"
+
+_HEADER = struct.Struct(">8sBBHII16sQQQ")  # + CRC-32
+_BLOCK = struct.Struct(">4sIIIII")  # + CRC-32
+_TRAILER = struct.Struct(">4sIQQ32s")  # + CRC-32
+_CRC = struct.Struct(">I")
+HEADER_SIZE = _HEADER.size + 4  # 64
+BLOCK_HEADER_SIZE = _BLOCK.size + 4  # 28
+TRAILER_SIZE = _TRAILER.size + 4  # 60
+
+KIB = 1024
+MIB = 1024 * KIB
+DEFAULT_BLOCK_BYTES = 64 * KIB
+MIN_PART_BYTES = 4 * KIB
+_MAX_PROBLEMS = 20  # problems remembered per part; the rest are only counted (memory stays constant)
+
+
+@dataclass(frozen=True, slots=True)
+class BundleLimits:
+    """What a reader accepts, and therefore what a writer produces. All sizes are of uncompressed records.
+
+    JSON nesting needs no limit of its own: a record must start with ``{`` and orjson stops at depth 1024 in
+    constant stack, after which :func:`~samizdat.core.event.parse_event` accepts only the depth-3 event shape.
+    """
+
+    max_content_bytes: int = 1024 * MIB  # per part, decompressed
+    max_ratio: int = 100  # decompressed : file bytes so far ...
+    ratio_grace_bytes: int = 1 * MIB  # ... checked once this much is decompressed
+    max_record_bytes: int = 512 * KIB  # one event's JSON line, newline included
+    max_block_bytes: int = 1 * MIB  # one block, decompressed
+    max_events: int = 1_000_000  # records per part
+    max_problems: int = 10_000  # damaged spots per part before the part is given up as noise
+
+
+DEFAULT_LIMITS = BundleLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class BundleHeader:
+    part: int  # 1-based
+    total_parts: int  # 0 when the writer did not know
+    bundle_id: bytes  # 16 bytes shared by all parts of one export
+    created_at: int
+    event_count: int | None  # None unless the writer filled the counts in (FLAG_COUNTS)
+    content_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One record decoded as a JSON object; its id and signature are not checked yet."""
+
+    value: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Damaged:
+    """``records`` records (0 when unknown) that cannot be read, and why."""
+
+    records: int
+    reason: str
+
+
+Item = RawEvent | Damaged
+
+
+@dataclass(frozen=True, slots=True)
+class PartSummary:
+    header: BundleHeader | None
+    records: int  # records read from intact blocks (each became a RawEvent or a malformed Damaged)
+    malformed: int  # of those, not a JSON object, too long, or not UTF-8
+    lost: int  # records in damaged or missing blocks: exact when the trailer or header counts survived
+    damaged_bytes: int  # bytes skipped while looking for the next intact block
+    complete: bool  # header, every block in order, trailer with matching counts and SHA-256, nothing after
+    problems: tuple[str, ...]  # the first few problems, one sentence each
+
+
+def _crc(data: bytes | bytearray | memoryview) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def deflate_bound(size: int) -> int:
+    """The most bytes raw deflate can turn ``size`` bytes into (zlib's compressBound, with margin)."""
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 32
+
+
+def encode_header(header: BundleHeader) -> bytes:
+    if len(header.bundle_id) != 16:
+        raise LocalProtocolError("a bundle id is 16 bytes")
+    counts = header.event_count is not None and header.content_bytes is not None
+    body = _HEADER.pack(
+        MAGIC,
+        VERSION,
+        FLAG_COUNTS if counts else 0,
+        0,
+        header.part,
+        header.total_parts,
+        header.bundle_id,
+        header.event_count or 0,
+        header.content_bytes or 0,
+        header.created_at,
+    )
+    return body + _CRC.pack(_crc(body))
+
+
+def encode_block(index: int, content: bytes, records: int, level: int = 6) -> bytes:
+    """One block: ``content`` is whole records, each ending in ``\\n``."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    payload = compressor.compress(content) + compressor.flush()
+    head = _BLOCK.pack(BLOCK_MAGIC, index, records, len(content), len(payload), _crc(payload))
+    return head + _CRC.pack(_crc(head)) + payload
+
+
+def encode_trailer(blocks: int, events: int, content_bytes: int, sha256: bytes) -> bytes:
+    body = _TRAILER.pack(TRAILER_MAGIC, blocks, events, content_bytes, sha256)
+    return body + _CRC.pack(_crc(body))
+
+
+class BundleWriter:
+    """Turns events into the bytes of one bundle part.
+
+    Call :meth:`add` for each event and write whatever bytes it returns, then :meth:`finish` and write those.
+    ``add`` returns None when the event does not fit in this part (``max_part_bytes``, or the reader's default
+    ``max_events``/``max_content_bytes``): nothing of that event was taken; finish this part and add it to a
+    new writer with ``part + 1``. Bytes are only ever returned in file order, so a caller never reorders.
+
+    The header goes out first with its counts empty (a pipe cannot seek); :meth:`header` gives the final header,
+    counts filled in, to write over the first :data:`HEADER_SIZE` bytes when the output can seek.
+
+    Size accounting is exact, not estimated: a block's size is only known once it is compressed, so when the
+    worst case (:func:`deflate_bound`) of the pending block would cross ``max_part_bytes`` the writer
+    compresses the pending block first and decides on the real size.
+    """
+
+    def __init__(
+        self,
+        *,
+        created_at: int,
+        bundle_id: bytes = bytes(16),
+        part: int = 1,
+        max_part_bytes: int | None = None,
+        limits: BundleLimits = DEFAULT_LIMITS,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        level: int = 6,
+    ) -> None:
+        if max_part_bytes is not None and max_part_bytes < MIN_PART_BYTES:
+            raise LocalProtocolError(f"a bundle part must be allowed at least {MIN_PART_BYTES} bytes")
+        if block_bytes + limits.max_record_bytes > limits.max_block_bytes:
+            raise LocalProtocolError("block_bytes + max_record_bytes must not exceed max_block_bytes")
+        if part < 1:
+            raise LocalProtocolError("parts are numbered from 1")
+        self._first = BundleHeader(part, 0, bundle_id, created_at, None, None)
+        self._max_part = max_part_bytes
+        self._limits = limits
+        self._block_bytes = block_bytes
+        self._level = level
+        self._out = bytearray(encode_header(self._first))
+        self._size = len(self._out)  # bytes handed out or waiting in _out
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._blocks = 0
+        self._events = 0
+        self._content = 0
+        self._hash = hashlib.sha256()
+        self._finished = False
+
+    @property
+    def events(self) -> int:
+        return self._events
+
+    @property
+    def content_bytes(self) -> int:
+        """Uncompressed bytes of the records taken so far."""
+        return self._content
+
+    @property
+    def size(self) -> int:
+        """Bytes of the part produced so far (all of it after :meth:`finish`)."""
+        return self._size + (BLOCK_HEADER_SIZE + deflate_bound(self._pending_len) if self._pending else 0)
+
+    def accepts(self, event: Event) -> bool:
+        """Whether ``event`` can be written at all with these settings (else :meth:`add` raises)."""
+        n = len(event.to_json()) + 1
+        if n > self._limits.max_record_bytes:
+            return False
+        return self._max_part is None or (
+            HEADER_SIZE + BLOCK_HEADER_SIZE + deflate_bound(n) + TRAILER_SIZE <= self._max_part
+        )
+
+    def add(self, event: Event) -> bytes | None:
+        """Bytes to write (maybe empty), or None if the part is full. Raises LocalProtocolError if the event is
+        not :meth:`accepts`-able or the part is finished."""
+        if self._finished:
+            raise LocalProtocolError("this bundle part is finished")
+        if not self.accepts(event):
+            raise LocalProtocolError("event is too large for a bundle with these limits")
+        record = event.to_json() + b"\n"
+        n = len(record)
+        if self._events + 1 > self._limits.max_events or self._content + n > self._limits.max_content_bytes:
+            return None
+        if self._max_part is not None:
+            bound = BLOCK_HEADER_SIZE + deflate_bound(self._pending_len + n)
+            if self._size + bound + TRAILER_SIZE > self._max_part:
+                self._flush_block()
+                if self._size + BLOCK_HEADER_SIZE + deflate_bound(n) + TRAILER_SIZE > self._max_part:
+                    return None
+        self._pending.append(record)
+        self._pending_len += n
+        self._events += 1
+        self._content += n
+        self._hash.update(record)
+        if self._pending_len >= self._block_bytes:
+            self._flush_block()
+        return self._take()
+
+    def finish(self) -> bytes:
+        """The rest of the part: the last block and the trailer."""
+        if self._finished:
+            raise LocalProtocolError("this bundle part is finished")
+        self._flush_block()
+        trailer = encode_trailer(self._blocks, self._events, self._content, self._hash.digest())
+        self._out += trailer
+        self._size += len(trailer)
+        self._finished = True
+        return self._take()
+
+    def header(self, total_parts: int = 0) -> bytes:
+        """The header with counts (after :meth:`finish`) and ``total_parts``, to overwrite the first one."""
+        if not self._finished:
+            raise LocalProtocolError("the final header is known only after finish()")
+        first = self._first
+        return encode_header(
+            BundleHeader(first.part, total_parts, first.bundle_id, first.created_at, self._events, self._content)
+        )
+
+    def _flush_block(self) -> None:
+        if not self._pending:
+            return
+        block = encode_block(self._blocks, b"".join(self._pending), len(self._pending), self._level)
+        self._blocks += 1
+        self._out += block
+        self._size += len(block)
+        self._pending.clear()
+        self._pending_len = 0
+
+    def _take(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+
+# Reader states
+_HEAD, _SYNC, _SCAN, _END = range(4)
+
+
+class BundleReader:
+    """Turns the bytes of one bundle part, fed in chunks of any size, into :class:`RawEvent` and :class:`Damaged`.
+
+    Call :meth:`feed` with each chunk and :meth:`close` at the end of the input; then :meth:`summary`. Both
+    raise :class:`~samizdat.errors.BundleError` when the part is rejected as a whole (see the module's Rule 2);
+    the reader is unusable afterwards. The result does not depend on how the input was chunked.
+    """
+
+    def __init__(self, limits: BundleLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._buf = bytearray()
+        self._pos = 0  # parse position in _buf
+        self._offset = 0  # file offset of _buf[0]
+        self._state = _HEAD
+        self._need = HEADER_SIZE
+        self._failed = False
+        self._error: BundleError | None = None  # found after good items; raised by the next call
+        self._closed = False
+        self.header: BundleHeader | None = None
+        self._header_ok = False
+        self._next_block = 0
+        self._blocks_ok = True  # every block so far intact and in order
+        self._records = 0
+        self._malformed = 0
+        self._lost = 0
+        self._content = 0
+        self._damaged_bytes = 0
+        self._hash = hashlib.sha256()
+        self._trailer_ok = False
+        self._trailer_events = 0
+        self._problems: list[str] = []
+        self._problem_count = 0
+
+    # -- public ----------------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Item]:
+        """Items found in ``data`` and what came before it. A rejection found in ``data`` is raised here when no
+        item precedes it, else by the next call (so that every good item is handed out first)."""
+        self._check_usable()
+        self._buf += data
+        out: list[Item] = []
+        try:
+            self._run(out)
+        except BundleError as exc:
+            if not out:
+                self._failed = True
+                raise
+            self._error = exc
+        return out
+
+    def close(self) -> list[Item]:
+        """Signal the end of the input; returns the last items (a truncated tail is reported as damage)."""
+        self._check_usable()
+        self._closed = True
+        out: list[Item] = []
+        left = len(self._buf) - self._pos
+        if self._state == _HEAD:
+            self._failed = True
+            if self._offset + left == 0:
+                raise BundleError("the file is empty")
+            raise BundleError(f"the file is truncated: its header is incomplete ({left} of {HEADER_SIZE} bytes)")
+        if self._state == _END:
+            if left:
+                self._damage(0, f"{left} unexpected bytes after the end of the bundle", skipped=left)
+            return out
+        if self._state == _SYNC and left:
+            self._damage(0, "the file is truncated in the middle of a block", skipped=left)
+            out.append(Damaged(0, "the file is truncated in the middle of a block"))
+        else:
+            self._damaged_bytes += left
+            self._damage(0, "the file is truncated: the end of the bundle is missing")
+            out.append(Damaged(0, "the file is truncated: the end of the bundle is missing"))
+        return out
+
+    def summary(self) -> PartSummary:
+        """Counts so far; final after :meth:`close`."""
+        expected = None
+        if self._trailer_ok:
+            expected = self._trailer_events
+        elif self.header is not None and self.header.event_count is not None:
+            expected = self.header.event_count
+        lost = self._lost
+        if expected is not None and self._closed:
+            lost = max(lost, expected - self._records)
+        complete = (
+            self._header_ok and self._blocks_ok and self._trailer_ok and self._problem_count == 0 and self._closed
+        )
+        return PartSummary(
+            self.header,
+            self._records,
+            self._malformed,
+            lost,
+            self._damaged_bytes,
+            complete,
+            tuple(self._problems),
+        )
+
+    # -- the state machine -----------------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._failed = True
+            raise error
+        if self._failed:
+            raise LocalProtocolError("this bundle reader has rejected its input")
+        if self._closed:
+            raise LocalProtocolError("this bundle reader is closed")
+
+    def _damage(self, records: int, reason: str, *, skipped: int = 0) -> None:
+        self._lost += records
+        self._damaged_bytes += skipped
+        self._problem_count += 1
+        if self._problem_count > self._limits.max_problems:
+            raise BundleError(f"the file is too damaged to read (more than {self._limits.max_problems} problems)")
+        if len(self._problems) < _MAX_PROBLEMS:
+            self._problems.append(reason)
+
+    def _compact(self) -> None:
+        if self._pos > 64 * KIB and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]
+            self._offset += self._pos
+            self._pos = 0
+
+    def _run(self, out: list[Item]) -> None:
+        while True:
+            available = len(self._buf) - self._pos
+            if self._state == _HEAD:
+                head = bytes(self._buf[: min(available, len(MAGIC))])
+                if not MAGIC.startswith(head):
+                    raise BundleError("this is not a Samizdat bundle (wrong magic bytes)")
+                if available < HEADER_SIZE:
+                    return
+                self._read_header()
+            elif self._state == _END:
+                return
+            elif self._state == _SCAN:
+                if not self._scan():
+                    return
+            else:  # _SYNC: a block or the trailer starts at _pos
+                if available < self._need:
+                    return
+                if not self._read_unit(out):
+                    return
+            self._compact()
+
+    def _read_header(self) -> None:
+        raw = bytes(self._buf[:HEADER_SIZE])
+        fields = _HEADER.unpack_from(raw)
+        magic, version, flags, _reserved, part, total, bundle_id, events, content, created_at = fields
+        if version != VERSION:
+            raise BundleError(
+                f"bundle format version {version} is not supported (this node reads version {VERSION})"
+            )
+        self._pos = HEADER_SIZE
+        self._state = _SYNC
+        self._need = 4
+        if _CRC.unpack_from(raw, _HEADER.size)[0] != _crc(raw[: _HEADER.size]):
+            self._damage(0, "the bundle header is damaged; its part number and counts are unknown")
+            return
+        if flags & ~_KNOWN_FLAGS:
+            raise BundleError(f"the bundle uses features this node does not understand (flags {flags:#04x})")
+        counted = bool(flags & FLAG_COUNTS)
+        if counted and (events > self._limits.max_events or content > self._limits.max_content_bytes):
+            raise BundleError(
+                f"the bundle holds {events} events in {content} bytes, more than this node accepts in one part"
+            )
+        self.header = BundleHeader(
+            part, total, bundle_id, created_at, events if counted else None, content if counted else None
+        )
+        self._header_ok = part >= 1 and (total == 0 or part <= total)
+        if not self._header_ok:
+            self._damage(0, f"the bundle header says part {part} of {total}")
+
+    def _scan(self) -> bool:
+        """Skip to the next block or trailer magic; False when more input is needed."""
+        buf = self._buf
+        found = [i for i in (buf.find(BLOCK_MAGIC, self._pos), buf.find(TRAILER_MAGIC, self._pos)) if i >= 0]
+        if not found:
+            keep = min(len(buf) - self._pos, len(BLOCK_MAGIC) - 1)
+            skip = len(buf) - self._pos - keep
+            self._damaged_bytes += skip
+            self._pos += skip
+            return False
+        start = min(found)
+        self._damaged_bytes += start - self._pos
+        self._pos = start
+        self._state = _SYNC
+        self._need = 4
+        return True
+
+    def _lose_sync(self, records: int, reason: str, out: list[Item]) -> None:
+        """The unit at _pos is unreadable: report it and look for the next one from the following byte."""
+        self._blocks_ok = False
+        self._damage(records, reason, skipped=1)
+        out.append(Damaged(records, reason))
+        self._pos += 1
+        self._state = _SCAN
+
+    def _read_unit(self, out: list[Item]) -> bool:
+        buf, pos = self._buf, self._pos
+        magic = bytes(buf[pos : pos + 4])
+        if magic == TRAILER_MAGIC:
+            if self._need < TRAILER_SIZE:
+                self._need = TRAILER_SIZE
+                return True
+            self._read_trailer(out)
+            return True
+        if magic != BLOCK_MAGIC:
+            self._lose_sync(0, f"unreadable data at byte {self._offset + pos}", out)
+            return True
+        if self._need < BLOCK_HEADER_SIZE:
+            self._need = BLOCK_HEADER_SIZE
+            return True
+        head = bytes(buf[pos : pos + _BLOCK.size])
+        if _CRC.unpack_from(buf, pos + _BLOCK.size)[0] != _crc(head):
+            self._lose_sync(0, f"a damaged block header at byte {self._offset + pos}", out)
+            return True
+        _magic, index, records, content_len, payload_len, payload_crc = _BLOCK.unpack(head)
+        limits = self._limits
+        if content_len > limits.max_block_bytes:
+            raise BundleError(
+                f"a block declares {content_len} bytes, more than the {limits.max_block_bytes} allowed; "
+                "the file looks like a decompression bomb"
+            )
+        if payload_len > deflate_bound(content_len):
+            self._lose_sync(records, f"block {index} has inconsistent lengths", out)
+            return True
+        total = BLOCK_HEADER_SIZE + payload_len
+        if self._need < total:
+            self._need = total
+            if len(buf) - pos < total:
+                return False
+        self._need = 4
+        payload = bytes(buf[pos + BLOCK_HEADER_SIZE : pos + total])
+        if _crc(payload) != payload_crc:
+            self._need = 4
+            self._lose_sync(records, f"block {index} is damaged; its {records} events are lost", out)
+            return True
+        self._check_expansion(content_len, self._offset + pos + total)
+        decompressor = zlib.decompressobj(-15)
+        try:
+            content = decompressor.decompress(payload, content_len + 1)
+        except zlib.error:
+            content = b""
+        if len(content) != content_len or not decompressor.eof or decompressor.unused_data:
+            self._lose_sync(records, f"block {index} does not decompress; its {records} events are lost", out)
+            return True
+        self._pos = pos + total
+        if index != self._next_block:
+            self._blocks_ok = False
+            if index > self._next_block:
+                reason = f"blocks {self._next_block} to {index - 1} are missing"
+            else:
+                reason = f"block {index} is out of order"
+            self._damage(0, reason)
+            out.append(Damaged(0, reason))
+        self._next_block = index + 1
+        self._content += content_len
+        self._hash.update(content)
+        self._split_records(content, records, index, out)
+        return True
+
+    def _check_expansion(self, content_len: int, file_bytes: int) -> None:
+        limits = self._limits
+        expanded = self._content + content_len
+        if expanded > limits.max_content_bytes:
+            raise BundleError(
+                f"the bundle expands to more than {limits.max_content_bytes} bytes; "
+                "it looks like a decompression bomb or is too large for this node"
+            )
+        if expanded > limits.ratio_grace_bytes and expanded > limits.max_ratio * file_bytes:
+            raise BundleError(
+                f"the bundle expands more than {limits.max_ratio}:1; it looks like a decompression bomb"
+            )
+
+    def _split_records(self, content: bytes, declared: int, index: int, out: list[Item]) -> None:
+        lines = content.split(b"\n")
+        if lines[-1]:
+            self._blocks_ok = False
+            self._damage(0, f"block {index} does not end with a newline")
+        else:
+            lines.pop()
+        if len(lines) != declared:
+            self._blocks_ok = False
+            self._damage(0, f"block {index} holds {len(lines)} records but says {declared}")
+        max_record = self._limits.max_record_bytes
+        for line in lines:
+            self._records += 1
+            if self._records > self._limits.max_events:
+                raise BundleError(f"the bundle holds more than {self._limits.max_events} events in one part")
+            if len(line) + 1 > max_record:
+                self._malformed_record(f"a record of {len(line) + 1} bytes is longer than {max_record}", out)
+                continue
+            if not line.startswith(b"{"):
+                self._malformed_record("a record is not a JSON object", out)
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                self._malformed_record(f"a record is not valid JSON ({exc})", out)
+                continue
+            out.append(RawEvent(value))
+
+    def _malformed_record(self, reason: str, out: list[Item]) -> None:
+        self._malformed += 1
+        self._damage(0, reason)
+        out.append(Damaged(1, reason))
+
+    def _read_trailer(self, out: list[Item]) -> None:
+        buf, pos = self._buf, self._pos
+        body = bytes(buf[pos : pos + _TRAILER.size])
+        if _CRC.unpack_from(buf, pos + _TRAILER.size)[0] != _crc(body):
+            self._need = 4
+            self._lose_sync(0, f"a damaged trailer at byte {self._offset + pos}", out)
+            return
+        _magic, blocks, events, content, digest = _TRAILER.unpack(body)
+        self._pos = pos + TRAILER_SIZE
+        self._state = _END
+        self._trailer_ok = True
+        self._trailer_events = events
+        if blocks != self._next_block or events != self._records or content != self._content:
+            if blocks > self._next_block:
+                self._blocks_ok = False
+            self._damage(0, f"the bundle should hold {events} events in {blocks} blocks, not {self._records}")
+        elif digest != self._hash.digest():
+            self._damage(0, "the bundle's content does not match its SHA-256")

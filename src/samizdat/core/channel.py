@@ -1,0 +1,554 @@
+"""Channel definitions (kind 30333), who may post, and what a reader should see.
+
+Theory of operation. A channel is an addressable event signed by its owner; its address ``30333:<owner>:<d>``
+is what people share (as an ``naddr``). The owner republishes the definition to change anything; the newest
+version wins (:func:`channel_supersedes`). The definition lists admin keys with a role and, once removed,
+revoked keys with a ``since`` time. Authority is then a pure function of the current definition
+(:meth:`Channel.role_of`):
+
+========  ==========================================================================================
+owner     the key in the address; may do everything, and is the only one who can change the definition
+admin     may post, and correct or retract any post of the channel
+editor    may post, and correct or retract only their own posts
+former    a revoked key, for events with ``created_at < since``: counts as an editor, so a removed key
+          can never retract or rewrite other people's posts
+========  ==========================================================================================
+
+``created_at`` is self-declared, so a revoked key can always backdate an event to before ``since``. Revocation
+therefore cannot erase history; it stops new posts, and the owner chooses ``since`` (earlier than the removal
+when the key was compromised earlier). Readers must check posts against the newest definition they can find.
+
+:func:`post_verdict` is the gate every post passes before it is shown: it says valid, or which of
+forged / revoked / other-channel / malformed / future / expired, so an expired alert is never confused with an
+impersonation. :func:`thread_view` folds the corrections, retractions, deletion requests and labels found for
+a post into what a reader sees, ignoring every amendment that its signer had no right to make.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import coincurve
+
+from samizdat.core import geohash as gh
+from samizdat.core import kinds, nip19
+from samizdat.core.event import Event, sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import (
+    CORRECTION,
+    RETRACTION,
+    SCHEMA,
+    Label,
+    Post,
+    PostFields,
+    check_fields,
+    check_line,
+    check_text,
+    parse_label,
+    parse_post,
+    split_address,
+)
+from samizdat.errors import RemoteProtocolError, UsageError
+
+OWNER, ADMIN, EDITOR, FORMER = "owner", "admin", "editor", "former"
+ADMIN_ROLES = (ADMIN, EDITOR)  #: roles that may appear in a definition's ``p`` tags
+
+MAX_ADMINS = 100
+MAX_REVOKED = 1000  # revocations accumulate over a channel's life
+MAX_MIRRORS = 20
+MAX_LANGUAGES = 5
+MAX_NAME = 100
+MAX_ABOUT = 2000
+MAX_PLACE_DEPTH = 8
+MAX_FUTURE = 15 * 60  #: posts dated further ahead than this are "future" (clock skew allowance)
+NAADDR_RELAYS = 3  #: mirrors put in a shared naddr: more makes the QR code denser for little gain
+
+LANGUAGE_NAMESPACE = "ISO-639-1"
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+_LANGUAGE = re.compile(r"[a-z]{2}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]{1,12}")  # not \d: int() accepts digits of other scripts
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A parsed channel definition. Build with :func:`parse_channel`; change with :func:`rebuild_channel`."""
+
+    owner: str
+    channel_id: str
+    name: str
+    about: str
+    languages: tuple[str, ...]
+    place: str  # "BY/Minsk/Frunzenski" or ""
+    geohash: str  # the most precise geohash, or ""
+    admins: Mapping[str, str]  # pubkey -> ADMIN | EDITOR
+    revoked: Mapping[str, int]  # pubkey -> since
+    mirrors: tuple[str, ...]
+    created_at: int
+    event: Event = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{kinds.CHANNEL}:{self.owner}:{self.channel_id}"
+
+    @property
+    def geohashes(self) -> tuple[str, ...]:
+        return gh.prefixes(self.geohash) if self.geohash else ()
+
+    def naddr(self, relays: Sequence[str] | None = None) -> str:
+        """The shareable ``naddr``; relay hints default to the first few mirrors."""
+        hints = list(self.mirrors[:NAADDR_RELAYS]) if relays is None else list(relays)
+        return nip19.naddr_encode(kinds.CHANNEL, self.owner, self.channel_id, hints)
+
+    def role_of(self, pubkey: str, created_at: int) -> str | None:
+        """The role ``pubkey`` has for an event dated ``created_at``: owner, admin, editor, former or None."""
+        if pubkey == self.owner:
+            return OWNER
+        if pubkey in self.admins:
+            return self.admins[pubkey]
+        since = self.revoked.get(pubkey)
+        if since is not None and created_at < since:
+            return FORMER
+        return None
+
+    def may_amend(self, pubkey: str, created_at: int, original_author: str) -> bool:
+        """True when ``pubkey`` may correct or retract a post by ``original_author`` with an event at
+        ``created_at``: the owner and admins amend any post, editors and former admins only their own."""
+        role = self.role_of(pubkey, created_at)
+        return role in (OWNER, ADMIN) or (role is not None and pubkey == original_author)
+
+
+# -- parsing -------------------------------------------------------------------------------------------------
+
+
+def _check_relay(url: str) -> str:
+    check_line(url, "a mirror relay URL", max_length=256)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a malformed port
+    except ValueError:
+        raise RemoteProtocolError(f"mirror {url[:60]!r} is not a valid URL") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or "@" in parts.netloc or " " in url:
+        raise RemoteProtocolError(f"mirror {url[:60]!r} is not a ws:// or wss:// relay URL")
+    return url
+
+
+def _check_pubkey(value: str, what: str) -> str:
+    if not _HEX64.fullmatch(value):
+        raise RemoteProtocolError(f"{what} is not 64 lowercase hex characters")
+    try:
+        coincurve.PublicKeyXOnly(bytes.fromhex(value))
+    except (ValueError, TypeError):
+        raise RemoteProtocolError(f"{what} is not a valid public key") from None
+    return value
+
+
+def _only(event: Event, name: str) -> str | None:
+    found = [t for t in event.tags if t and t[0] == name]
+    if len(found) > 1:
+        raise RemoteProtocolError(f"the channel definition has more than one {name!r} tag")
+    if found and len(found[0]) < 2:
+        raise RemoteProtocolError(f"the channel definition's {name!r} tag has no value")
+    return found[0][1] if found else None
+
+
+def parse_channel(event: Event) -> Channel:
+    """Check a channel definition and return it as a :class:`Channel`.
+
+    The signature must already be verified (:func:`~samizdat.core.event.parse_event`). Raises
+    :class:`RemoteProtocolError` naming the first problem: wrong kind, a missing or malformed ``d`` or name,
+    bad languages, place or geohashes, an admin listed twice or also revoked, the owner listed as admin or
+    revoked, too many admins, revocations or mirrors, or a mirror that is not a ws:// or wss:// URL. ``p``
+    tags whose role is not admin or editor are not admins (a future role must not grant powers to old
+    readers).
+    """
+    if event.kind != kinds.CHANNEL:
+        raise RemoteProtocolError(f"a channel definition is kind {kinds.CHANNEL}, not {event.kind}")
+    channel_id = _only(event, "d")
+    if channel_id is None or not _SLUG.fullmatch(channel_id):
+        raise RemoteProtocolError("the channel id ('d' tag) must be 1-64 of a-z, 0-9, '.', '_' and '-'")
+    name = _only(event, "name")
+    if name is None:
+        raise RemoteProtocolError("the channel definition has no name")
+    check_line(name, "the channel name", max_length=MAX_NAME)
+    about = check_text(event.content, "the channel description", max_length=MAX_ABOUT)
+    languages = tuple(
+        dict.fromkeys(t[1] for t in event.tags if len(t) >= 3 and t[0] == "l" and t[2] == LANGUAGE_NAMESPACE)
+    )
+    if len(languages) > MAX_LANGUAGES or not all(_LANGUAGE.fullmatch(code) for code in languages):
+        raise RemoteProtocolError(
+            f"channel languages must be at most {MAX_LANGUAGES} two-letter ISO 639-1 codes"
+        )
+    place = _only(event, "place") or ""
+    if place:
+        check_line(place, "the channel place")
+        segments = place.split("/")
+        if len(segments) > MAX_PLACE_DEPTH or not all(s and s == s.strip() for s in segments):
+            raise RemoteProtocolError(
+                f"the channel place must be 1-{MAX_PLACE_DEPTH} non-empty parts joined by '/'"
+            )
+    g_values = event.tag_values("g")
+    if not all(gh.is_geohash(v) for v in g_values):
+        raise RemoteProtocolError("a 'g' tag of the channel definition is not a geohash")
+    geohash = gh.longest_consistent(g_values) if g_values else ""
+    if geohash is None:
+        raise RemoteProtocolError("the channel definition's 'g' tags point at different places")
+    admins: dict[str, str] = {}
+    for tag in event.tags:
+        if len(tag) >= 4 and tag[0] == "p" and tag[3] in ADMIN_ROLES:
+            pubkey = _check_pubkey(tag[1], "an admin key")
+            if pubkey in admins or pubkey == event.pubkey:
+                raise RemoteProtocolError(
+                    "the channel definition lists an admin twice, or the owner as an admin"
+                )
+            admins[pubkey] = tag[3]
+    if len(admins) > MAX_ADMINS:
+        raise RemoteProtocolError(f"a channel may have at most {MAX_ADMINS} admins")
+    revoked: dict[str, int] = {}
+    for tag in event.tags:
+        if tag and tag[0] == "revoked":
+            if len(tag) < 3 or not _DIGITS.fullmatch(tag[2]):
+                raise RemoteProtocolError(
+                    "a 'revoked' tag must be [\"revoked\", <pubkey>, <since unix time>]"
+                )
+            pubkey = _check_pubkey(tag[1], "a revoked key")
+            if pubkey in revoked or pubkey in admins or pubkey == event.pubkey:
+                raise RemoteProtocolError("a revoked key is listed twice, or is also an admin or the owner")
+            revoked[pubkey] = int(tag[2])
+    if len(revoked) > MAX_REVOKED:
+        raise RemoteProtocolError(f"a channel may list at most {MAX_REVOKED} revoked keys")
+    mirrors = tuple(dict.fromkeys(_check_relay(url) for url in event.tag_values("r")))
+    if len(mirrors) > MAX_MIRRORS:
+        raise RemoteProtocolError(f"a channel may have at most {MAX_MIRRORS} mirror relays")
+    return Channel(event.pubkey, channel_id, name, about, languages, place, geohash, MappingProxyType(admins),
+                   MappingProxyType(revoked), mirrors, event.created_at, event)  # fmt: skip
+
+
+def channel_supersedes(new: Event, old: Event) -> bool:
+    """True when definition ``new`` replaces ``old``: newer ``created_at``, or equal and lower id (NIP-01)."""
+    return new.created_at > old.created_at or (new.created_at == old.created_at and new.id < old.id)
+
+
+def newest_definitions(events: Iterable[Event]) -> dict[str, Event]:
+    """The newest channel definition event per address, among ``events`` (other kinds are skipped)."""
+    newest: dict[str, Event] = {}
+    for event in events:
+        if event.kind != kinds.CHANNEL:
+            continue
+        address = f"{kinds.CHANNEL}:{event.pubkey}:{event.d_tag}"
+        if address not in newest or channel_supersedes(event, newest[address]):
+            newest[address] = event
+    return newest
+
+
+def current_channel(events: Iterable[Event], address: str) -> Channel | None:
+    """The current definition of the channel at ``address`` among ``events``; None when there is none.
+
+    Only the newest version counts, even when it is malformed: falling back to an older version would hand
+    power back to admins the owner has since removed. So a malformed newest version raises
+    :class:`RemoteProtocolError`.
+    """
+    newest = newest_definitions(events).get(address)
+    return None if newest is None else parse_channel(newest)
+
+
+def parse_channel_address(text: str) -> nip19.AddressPointer:
+    """A channel given as an ``naddr`` (with or without ``nostr:``) or as ``30333:<owner hex>:<id>``.
+
+    Raises :class:`UsageError` when the text is neither, or names something that is not a Samizdat channel.
+    """
+    stripped = text.strip()
+    split = split_address(stripped)
+    if split is not None:
+        pointer = nip19.AddressPointer(split[0], split[1], split[2])
+    else:
+        pointer = nip19.naddr_decode(stripped)
+    if pointer.kind != kinds.CHANNEL:
+        raise UsageError(f"This address is of kind {pointer.kind}, not a Samizdat channel ({kinds.CHANNEL}).")
+    if not _SLUG.fullmatch(pointer.identifier):
+        raise UsageError("This address's channel id is not a valid channel id.")
+    return pointer
+
+
+# -- building ------------------------------------------------------------------------------------------------
+
+
+def build_channel_event(
+    key: SecretKey,
+    channel_id: str,
+    name: str,
+    *,
+    created_at: int,
+    about: str = "",
+    languages: Sequence[str] = (),
+    place: str = "",
+    geohash: str = "",
+    admins: Mapping[str, str] | None = None,
+    revoked: Mapping[str, int] | None = None,
+    mirrors: Sequence[str] = (),
+) -> Event:
+    """Sign a channel definition owned by ``key``. ``admins`` maps hex pubkeys to ``admin`` or ``editor``;
+    ``revoked`` maps hex pubkeys to the ``since`` time from which their posts are invalid.
+
+    Raises :class:`UsageError` with the first problem, exactly as :func:`parse_channel` would find it.
+    """
+    if geohash and not gh.is_geohash(geohash):
+        raise UsageError(f"{geohash[:20]!r} is not a geohash (1 to 12 of 0-9 and b-z without a, i, l, o).")
+    for role in (admins or {}).values():
+        if role not in ADMIN_ROLES:
+            raise UsageError(f"An admin's role is admin or editor, not {role[:20]!r}.")
+    tags: list[list[str]] = [["d", channel_id], ["name", name]]
+    if languages:
+        tags.append(["L", LANGUAGE_NAMESPACE])
+        tags += [["l", code, LANGUAGE_NAMESPACE] for code in languages]
+    if place:
+        tags.append(["place", place])
+    tags += [["g", prefix] for prefix in (gh.prefixes(geohash) if geohash else ())]
+    tags += [["p", pubkey, "", role] for pubkey, role in (admins or {}).items()]
+    tags += [["revoked", pubkey, str(since)] for pubkey, since in (revoked or {}).items()]
+    tags += [["r", url] for url in mirrors]
+    tags.append(["alt", f"Samizdat channel: {name}"])
+    event = sign_event(key, kinds.CHANNEL, about, tags, created_at=created_at)
+    try:
+        parse_channel(event)
+    except RemoteProtocolError as exc:
+        raise UsageError(str(exc)[:1].upper() + str(exc)[1:] + ".") from exc
+    return event
+
+
+def rebuild_channel(
+    key: SecretKey,
+    channel: Channel,
+    *,
+    created_at: int,
+    name: str | None = None,
+    about: str | None = None,
+    languages: Sequence[str] | None = None,
+    place: str | None = None,
+    geohash: str | None = None,
+    admins: Mapping[str, str] | None = None,
+    revoked: Mapping[str, int] | None = None,
+    mirrors: Sequence[str] | None = None,
+) -> Event:
+    """A new version of ``channel`` with the given fields replaced (None keeps the current value).
+
+    ``created_at`` is raised to one second after the current version if needed, so the new version always
+    supersedes it. Raises :class:`UsageError` when ``key`` is not the owner or the result is invalid.
+    """
+    if key.public_key_hex != channel.owner:
+        raise UsageError("Only the channel's owner can change its definition.")
+    return build_channel_event(
+        key,
+        channel.channel_id,
+        channel.name if name is None else name,
+        created_at=max(created_at, channel.created_at + 1),
+        about=channel.about if about is None else about,
+        languages=channel.languages if languages is None else languages,
+        place=channel.place if place is None else place,
+        geohash=channel.geohash if geohash is None else geohash,
+        admins=channel.admins if admins is None else admins,
+        revoked=channel.revoked if revoked is None else revoked,
+        mirrors=channel.mirrors if mirrors is None else mirrors,
+    )
+
+
+def add_admin(key: SecretKey, channel: Channel, pubkey: str, role: str = ADMIN, *, created_at: int) -> Event:
+    """A new definition with ``pubkey`` as admin or editor (taking it off the revoked list if it was there:
+    its old posts then count again). Raises :class:`UsageError` for the owner's own key or a bad role."""
+    if pubkey == channel.owner:
+        raise UsageError("The owner is always an admin and cannot be listed as one.")
+    admins = {**channel.admins, pubkey: role}
+    revoked = {k: v for k, v in channel.revoked.items() if k != pubkey}
+    return rebuild_channel(key, channel, created_at=created_at, admins=admins, revoked=revoked)
+
+
+def remove_admin(
+    key: SecretKey, channel: Channel, pubkey: str, *, created_at: int, since: int | None = None
+) -> Event:
+    """A new definition that revokes ``pubkey``: its events dated ``since`` or later stop counting.
+
+    ``since`` defaults to the new version's ``created_at``; give an earlier time when the key may have been
+    compromised earlier. Also moves an already revoked key's ``since`` (e.g. earlier). Raises
+    :class:`UsageError` when the key is not an admin or revoked, or ``since`` is after ``created_at``.
+    """
+    if pubkey not in channel.admins and pubkey not in channel.revoked:
+        raise UsageError("This key is not an admin of the channel.")
+    since = created_at if since is None else since
+    if since > created_at:
+        raise UsageError("A revocation cannot start in the future.")
+    admins = {k: v for k, v in channel.admins.items() if k != pubkey}
+    return rebuild_channel(
+        key, channel, created_at=created_at, admins=admins, revoked={**channel.revoked, pubkey: since}
+    )
+
+
+# -- verdicts ------------------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    VALID = "valid"
+    NOT_A_POST = "not-a-post"
+    OTHER_CHANNEL = "other-channel"
+    FORGED = "forged"  # signed by a key with no authority in this channel: impersonation
+    REVOKED = "revoked"  # signed by a removed admin, dated at or after their removal
+    MALFORMED = "malformed"
+    FUTURE = "future"  # dated too far ahead; may become valid later
+    EXPIRED = "expired"  # was valid; NIP-40 expiration has passed
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Status
+    reason: str  # one sentence for people; "" when valid
+    role: str | None = None  # the signer's role, when it has one
+    post: Post | None = None  # the parsed post, when its shape was checked
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.VALID
+
+
+def post_verdict(event: Event, channel: Channel, now: int, *, max_future: int = MAX_FUTURE) -> Verdict:
+    """Whether ``event`` is a valid post of ``channel`` at time ``now``, and if not, why.
+
+    Checks, in this order: kind 2333; an ``a`` tag naming exactly this channel's address; a signer with a role
+    at the post's ``created_at`` (forged or revoked otherwise); the post's shape (:func:`parse_post`); not
+    dated more than ``max_future`` seconds after ``now``; not expired at ``now``. Never raises for hostile
+    input.
+    """
+    if event.kind != kinds.POST:
+        return Verdict(Status.NOT_A_POST, f"kind {event.kind} is not a channel post")
+    if channel.address not in event.tag_values("a"):
+        return Verdict(Status.OTHER_CHANNEL, "the post belongs to another channel")
+    role = channel.role_of(event.pubkey, event.created_at)
+    if role is None:
+        if event.pubkey in channel.revoked:
+            return Verdict(Status.REVOKED, "signed by a removed admin after their removal")
+        return Verdict(Status.FORGED, "signed by a key that is not the channel's owner or admin")
+    try:
+        post = parse_post(event)
+    except RemoteProtocolError as exc:
+        return Verdict(Status.MALFORMED, str(exc), role)
+    if event.created_at > now + max_future:
+        return Verdict(Status.FUTURE, "dated in the future", role, post)
+    if event.is_expired(now):
+        return Verdict(Status.EXPIRED, "expired", role, post)
+    return Verdict(Status.VALID, "", role, post)
+
+
+# -- what a reader sees --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """A post as a reader should see it, with its amendments applied."""
+
+    verdict: Verdict  # of the original; show nothing unless ok
+    text: str  # the latest valid correction's text, else the original's
+    subject: str
+    fields: PostFields  # the original's fields with valid corrections applied in order
+    corrections: tuple[Post, ...] = ()  # applied, oldest first
+    retraction: Post | None = None  # the first valid retraction: "retracted by the channel, because ..."
+    deletion: Event | None = None  # a NIP-09 request by the original's author
+    labels: Mapping[str, int] = field(default_factory=dict)  # value -> followed verifiers saying it
+    label_events: tuple[Label, ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()  # (event id, why it does not count)
+
+
+def _order(event: Event) -> tuple[int, str]:
+    return event.created_at, event.id
+
+
+def thread_view(
+    original: Event,
+    related: Iterable[Event],
+    channel: Channel,
+    now: int,
+    *,
+    verifiers: Iterable[str] = (),
+    max_future: int = MAX_FUTURE,
+) -> ThreadView:
+    """Fold corrections, retractions, deletion requests (kind 5) and labels (kind 1985) into ``original``.
+
+    A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
+    ``original`` and its signer may amend the original (owner and admins: any post; editors and former admins:
+    their own). A deletion request counts only from the original's author (NIP-09). A label counts when it is
+    from one of ``verifiers``; each verifier's newest label is its vote. Anything an author later deleted with
+    a kind-5 request (a correction, a retraction, a label) stops counting. Never raises for hostile input.
+    """
+    verdict = post_verdict(original, channel, now, max_future=max_future)
+    followed = frozenset(verifiers)
+    events = {e.id: e for e in related if e.id != original.id}
+    ignored: list[tuple[str, str]] = []
+    authors = {e.id: e.pubkey for e in events.values()} | {original.id: original.pubkey}
+    deleted: dict[str, Event] = {}
+    for event in sorted(events.values(), key=_order):
+        if event.kind == kinds.DELETION:
+            hits = [i for i in event.tag_values("e") if authors.get(i) == event.pubkey]
+            for target in hits:
+                deleted.setdefault(target, event)
+            if not hits:
+                ignored.append((event.id, "a deletion request by someone other than the author"))
+    base = verdict.post
+    allowed = (SCHEMA[base.post_type][0] | SCHEMA[base.post_type][1]) if base else frozenset()
+    text, subject = original.content, base.subject if base else ""
+    fields = base.fields if base else PostFields()
+    corrections: list[Post] = []
+    retractions: list[Post] = []
+    votes: dict[str, Label] = {}
+    for event in sorted(events.values(), key=_order):
+        if event.kind == kinds.DELETION:
+            continue
+        if event.id in deleted:
+            ignored.append((event.id, "deleted by its author"))
+        elif event.kind == kinds.POST:
+            amendment = post_verdict(event, channel, now, max_future=max_future)
+            post = amendment.post
+            if not amendment.ok or post is None:
+                ignored.append((event.id, f"not a valid post of this channel: {amendment.reason}"))
+            elif post.post_type not in (CORRECTION, RETRACTION) or post.target != original.id:
+                ignored.append((event.id, "not an amendment of this post"))
+            elif not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+                ignored.append((event.id, "only the owner and admins may amend someone else's post"))
+            elif post.post_type == RETRACTION:
+                retractions.append(post)
+            else:
+                changes = PostFields(**{n: getattr(post.fields, n) for n in post.fields.given() & allowed})
+                merged = fields.merged(changes)
+                try:
+                    if base is not None:
+                        check_fields(merged, base.post_type, base.created_at)
+                except RemoteProtocolError as exc:
+                    ignored.append((event.id, f"the correction would make the post malformed: {exc}"))
+                    continue
+                fields, text = merged, post.text if post.text.strip() else text
+                subject = post.subject or subject
+                corrections.append(post)
+        elif event.kind == kinds.LABEL:
+            try:
+                label = parse_label(event)
+            except RemoteProtocolError as exc:
+                ignored.append((event.id, f"not a verification label: {exc}"))
+                continue
+            if label.post_id != original.id:
+                ignored.append((event.id, "a label on another post"))
+            elif label.verifier not in followed:
+                ignored.append((event.id, "a label by a verifier you do not follow"))
+            elif event.created_at > now + max_future or event.is_expired(now):
+                ignored.append((event.id, "a label dated in the future or expired"))
+            else:
+                votes[label.verifier] = label  # sorted oldest first, so the newest stays
+        else:
+            ignored.append((event.id, f"kind {event.kind} is not an amendment"))
+    counts: dict[str, int] = {}
+    for label in votes.values():
+        counts[label.value] = counts.get(label.value, 0) + 1
+    return ThreadView(
+        verdict, text, subject, fields, tuple(corrections), retractions[0] if retractions else None,
+        deleted.get(original.id), MappingProxyType(counts), tuple(votes.values()), tuple(ignored),
+    )  # fmt: skip

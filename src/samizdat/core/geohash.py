@@ -1,0 +1,108 @@
+"""Geohashes: places as short strings whose prefixes are the enclosing areas.
+
+Theory of operation: a geohash interleaves longitude and latitude bits (longitude first), halving the
+remaining interval with each bit, and writes 5 bits per character in the alphabet ``0-9 b-z`` without
+``a i l o``. Each character narrows the cell (5 characters ≈ 4.9 km x 4.9 km, 6 ≈ 1.2 km x 0.6 km,
+9 ≈ 5 m), and every prefix is the cell containing it. Nostr relays match ``#g`` filters by exact value only,
+so an event that wants to be found at several zoom levels carries one ``g`` tag per prefix length (NIP-52
+style); :func:`prefixes` produces them.
+
+Precision is privacy: a 9-character geohash of a safe flat points at one building. Builders take the geohash a
+person gives and never add precision to it.
+"""
+
+from __future__ import annotations
+
+ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+
+#: Longer geohashes are below a GPS fix's accuracy and only make tags longer.
+MAX_LENGTH = 12
+#: Shortest prefix emitted as a ``g`` tag: 3 characters ≈ 156 km x 156 km, a region.
+MIN_TAG_LENGTH = 3
+
+
+def is_geohash(text: object, *, max_length: int = MAX_LENGTH) -> bool:
+    """True when ``text`` is a lowercase geohash of 1 to ``max_length`` characters."""
+    return isinstance(text, str) and 1 <= len(text) <= max_length and all(c in _INDEX for c in text)
+
+
+def encode(lat: float, lon: float, precision: int = 9) -> str:
+    """The geohash of a point, ``precision`` characters long.
+
+    Raises ``ValueError`` for a latitude outside [-90, 90], a longitude outside [-180, 180], NaN, or a
+    precision outside 1..12 (callers turn a person's bad coordinates into a UsageError with context).
+    """
+    if not 1 <= precision <= MAX_LENGTH:
+        raise ValueError(f"geohash precision must be 1 to {MAX_LENGTH}")
+    if not -90.0 <= lat <= 90.0:  # also rejects NaN
+        raise ValueError("latitude must be between -90 and 90")
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError("longitude must be between -180 and 180")
+    lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
+    chars: list[str] = []
+    bit_count = value = 0
+    even = True  # even bits are longitude
+    while len(chars) < precision:
+        interval, coordinate = (lon_range, lon) if even else (lat_range, lat)
+        middle = (interval[0] + interval[1]) / 2
+        if coordinate >= middle:
+            value = value << 1 | 1
+            interval[0] = middle
+        else:
+            value <<= 1
+            interval[1] = middle
+        even = not even
+        bit_count += 1
+        if bit_count == 5:
+            chars.append(ALPHABET[value])
+            bit_count = value = 0
+    return "".join(chars)
+
+
+def decode(geohash: str) -> tuple[float, float, float, float]:
+    """The centre of a geohash's cell and its half-sizes: ``(lat, lon, lat_error, lon_error)``.
+
+    Raises ``ValueError`` when ``geohash`` is not a valid geohash.
+    """
+    if not is_geohash(geohash):
+        raise ValueError("not a geohash")
+    lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
+    even = True
+    for char in geohash:
+        value = _INDEX[char]
+        for shift in range(4, -1, -1):
+            interval = lon_range if even else lat_range
+            middle = (interval[0] + interval[1]) / 2
+            if value >> shift & 1:
+                interval[0] = middle
+            else:
+                interval[1] = middle
+            even = not even
+    return (
+        (lat_range[0] + lat_range[1]) / 2,
+        (lon_range[0] + lon_range[1]) / 2,
+        (lat_range[1] - lat_range[0]) / 2,
+        (lon_range[1] - lon_range[0]) / 2,
+    )
+
+
+def prefixes(geohash: str, *, min_length: int = MIN_TAG_LENGTH) -> tuple[str, ...]:
+    """Every prefix of ``geohash`` from ``min_length`` characters up to the whole, shortest first.
+
+    A geohash shorter than ``min_length`` is returned alone. Raises ``ValueError`` for an invalid geohash.
+    """
+    if not is_geohash(geohash):
+        raise ValueError("not a geohash")
+    start = min(min_length, len(geohash))
+    return tuple(geohash[:n] for n in range(start, len(geohash) + 1))
+
+
+def longest_consistent(values: list[str] | tuple[str, ...]) -> str | None:
+    """The longest of several geohashes if every other one is a prefix of it, else None (they disagree)."""
+    if not values:
+        return None
+    longest = max(values, key=len)
+    if all(longest.startswith(v) for v in values):
+        return longest
+    return None

@@ -1,0 +1,458 @@
+"""Bundle files: export a store's events to bundle parts on disk, and import them back (``docs/bundle-format.md``).
+
+Theory of operation
+-------------------
+
+This module moves bytes between files and the sans-IO :mod:`samizdat.core.bundle`; the format and every safety
+check live there. Everything that blocks (file reads and writes, compression, Schnorr verification) runs in a worker
+thread one chunk at a time, so a node keeps serving while it imports, and memory stays constant whatever the file
+size: export holds one page of events and one block; import holds one 64 KiB chunk, one block and one batch.
+
+Export reads the store page by page (``events_since`` rowid paging for a full export; for filters, the store's
+``query`` paged newest-first by ``until``), writes each part to ``<name>.tmp``, starts a new part when
+:class:`~samizdat.core.bundle.BundleWriter` says the next event would cross ``max_part_bytes``, and at the end
+writes every part's final header (event counts and total number of parts), syncs it to disk and renames it into
+place. Part 1 is ``out_path`` itself; part N > 1 is ``out_path`` with ``.partN`` before its suffix
+(``news.smz``, ``news.part2.smz``, ...); see :func:`part_path`.
+
+Import reads each file independently (parts may come in any order, or not all), verifies every event with
+:func:`~samizdat.core.event.parse_event`, and hands batches to ``ingest`` (``store.add_many``, or the relay's
+ingest so that live subscribers see imported posts). A damaged file gives up only its damaged records; a file
+rejected as a whole (not a bundle, unknown version, truncated header, decompression bomb) is reported with one
+sentence and the import moves on to the next file. Nothing is ever deleted from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, TypeVar
+
+from samizdat.core.bundle import (
+    DEFAULT_LIMITS,
+    MIN_PART_BYTES,
+    BundleLimits,
+    BundleReader,
+    BundleWriter,
+    RawEvent,
+)
+from samizdat.core.event import Event, parse_event
+from samizdat.core.filters import Filter
+from samizdat.errors import BundleError, RemoteProtocolError, UsageError
+from samizdat.store.base import AddOutcome
+
+READ_CHUNK = 64 * 1024
+EXPORT_PAGE = 1000
+IMPORT_BATCH = 500
+
+T = TypeVar("T")
+Ingest = Callable[[list[Event]], Awaitable[Sequence[AddOutcome]]]
+
+
+class _Queryable(Protocol):
+    async def query(self, filters: Sequence[Filter]) -> list[Event]: ...
+
+
+class _RowidPaged(Protocol):
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]: ...
+
+
+# -- export ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    files: tuple[Path, ...]  # part 1 first
+    events: int  # events written
+    file_bytes: int  # size of all parts together
+    content_bytes: int  # uncompressed JSON records, newlines included
+    skipped: int  # events too large to fit in any part (over the record limit or max_part_bytes)
+    bundle_id: str  # 32 hex characters shared by every part's header
+
+
+def part_path(out_path: Path, part: int) -> Path:
+    """Where part ``part`` of an export to ``out_path`` goes: ``news.smz``, ``news.part2.smz``, ..."""
+    if part == 1:
+        return out_path
+    return out_path.with_name(f"{out_path.stem}.part{part}{out_path.suffix}")
+
+
+class _PartSink:
+    """The blocking half of export: a sequence of part files fed with events (runs in a worker thread)."""
+
+    def __init__(
+        self, out_path: Path, created_at: int, bundle_id: bytes, max_part_bytes: int | None, limits: BundleLimits
+    ) -> None:
+        self._out_path = out_path
+        self._settings = (created_at, bundle_id, max_part_bytes, limits)
+        self._writers: list[BundleWriter] = []
+        self._file: BinaryIO | None = None
+        self.events = 0
+        self.skipped = 0
+        self.content_bytes = 0
+        self.file_bytes = 0
+
+    def _tmp(self, part: int) -> Path:
+        final = part_path(self._out_path, part)
+        return final.with_name(final.name + ".tmp")
+
+    def _start_part(self) -> BundleWriter:
+        self._close_file()
+        created_at, bundle_id, max_part_bytes, limits = self._settings
+        writer = BundleWriter(
+            created_at=created_at,
+            bundle_id=bundle_id,
+            part=len(self._writers) + 1,
+            max_part_bytes=max_part_bytes,
+            limits=limits,
+        )
+        self._writers.append(writer)
+        self._file = open(self._tmp(len(self._writers)), "wb")  # closed in _close_file
+        return writer
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.write(self._writers[-1].finish())
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def write(self, events: Iterable[Event]) -> None:
+        writer = self._writers[-1] if self._writers else self._start_part()
+        assert self._file is not None
+        for event in events:
+            if not writer.accepts(event):
+                self.skipped += 1
+                continue
+            data = writer.add(event)
+            if data is None:
+                writer = self._start_part()
+                data = writer.add(event)
+                assert data is not None  # an empty part takes any event it accepts
+            self._file.write(data)
+            self.events += 1
+
+    def finish(self) -> list[Path]:
+        if not self._writers:
+            self._start_part()
+        self._close_file()
+        total = len(self._writers)
+        finals = []
+        self.content_bytes = sum(w.content_bytes for w in self._writers)
+        self.file_bytes = sum(w.size for w in self._writers)
+        for part, writer in enumerate(self._writers, start=1):
+            tmp = self._tmp(part)
+            with open(tmp, "r+b") as f:
+                f.write(writer.header(total_parts=total))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, part_path(self._out_path, part))
+            finals.append(part_path(self._out_path, part))
+        return finals
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for part in range(1, len(self._writers) + 1):
+            try:
+                self._tmp(part).unlink(missing_ok=True)
+            except OSError:  # not ours (a directory in the way, say), or the disk is gone: nothing to undo
+                pass
+
+
+async def _all_events(store: _Queryable) -> AsyncIterator[list[Event]]:
+    if hasattr(store, "events_since"):
+        paged: _RowidPaged = store  # type: ignore[assignment]
+        rowid = 0
+        while True:
+            rows = await paged.events_since(rowid, EXPORT_PAGE)
+            if not rows:
+                return
+            rowid = rows[-1][0]
+            yield [event for _, event in rows]
+    else:
+        async for page in _query_pages(store, Filter()):
+            yield page
+
+
+async def _query_pages(store: _Queryable, flt: Filter) -> AsyncIterator[list[Event]]:
+    """Every event matching ``flt`` (up to its ``limit``), newest first, one page at a time.
+
+    Paging is by ``until``: the cursor is the last event returned, ``(created_at, id)``; the next page asks for
+    ``until=created_at`` and drops what it already returned at that second (the store orders by created_at
+    descending, then id ascending). A full page all at the cursor's second means more events share that second
+    than a page holds, so the page grows until the second fits.
+    """
+    remaining = flt.limit
+    until = flt.until
+    seen_id: str | None = None  # at created_at == until, ids <= seen_id were returned
+    size = EXPORT_PAGE
+    while remaining is None or remaining > 0:
+        batch = await store.query([replace(flt, until=until, limit=size)])
+        fresh = [e for e in batch if seen_id is None or e.created_at != until or e.id > seen_id]
+        if remaining is not None:
+            fresh = fresh[:remaining]
+            remaining -= len(fresh)
+        if fresh:
+            yield fresh
+        if len(batch) < size:
+            return
+        if not fresh:
+            size *= 2
+            continue
+        until, seen_id = batch[-1].created_at, batch[-1].id
+
+
+async def _settle(task: asyncio.Task[Any] | None) -> None:
+    """Wait for a worker-thread task we are abandoning (a thread cannot be interrupted) and drop its outcome."""
+    if task is None:
+        return
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: the error that matters is the one already being raised or reported
+
+
+async def _on_disk(out: Path, fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking file operation of the export in a thread; OSError becomes one sentence for a person."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        raise UsageError(f"cannot write the bundle {out}: {exc.strerror or exc}") from exc
+
+
+async def export_bundle(
+    store: _Queryable,
+    out_path: Path | str,
+    *,
+    filters: list[Filter] | None = None,
+    max_part_bytes: int | None = None,
+    created_at: int,
+    limits: BundleLimits = DEFAULT_LIMITS,
+    bundle_id: bytes | None = None,
+) -> ExportReport:
+    """Write the store's events (those matching any of ``filters``, or all) to ``out_path`` and, when
+    ``max_part_bytes`` splits it, to further parts named by :func:`part_path`.
+
+    ``created_at`` (unix seconds) goes in every header and drops events already expired at that time. Existing
+    files of the same names are replaced only once the whole export succeeded. Raises :class:`UsageError` if
+    ``max_part_bytes`` is below :data:`~samizdat.core.bundle.MIN_PART_BYTES` or a file cannot be written; store
+    errors propagate.
+    """
+    if max_part_bytes is not None and max_part_bytes < MIN_PART_BYTES:
+        raise UsageError(f"a bundle part must be allowed at least {MIN_PART_BYTES} bytes")
+    out = Path(out_path)
+    ident = bundle_id if bundle_id is not None else os.urandom(16)
+    sink = _PartSink(out, created_at, ident, max_part_bytes, limits)
+    writing: asyncio.Task[None] | None = None
+    try:
+        if filters is None:
+            pages = [_all_events(store)]
+        else:
+            pages = [_query_pages(store, f) for f in filters]
+        for i, source in enumerate(pages):
+            # An event matched by an earlier filter was written already; filters with a limit or a full-text
+            # search cannot be re-checked with Filter.matches, so they do not count.
+            earlier = [f for f in (filters or [])[:i] if f.limit is None and f.search is None]
+            async for page in source:  # the store reads the next page while the last one is written
+                keep = [
+                    e
+                    for e in page
+                    if not e.is_expired(created_at) and not any(f.matches(e) for f in earlier)
+                ]
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_on_disk(out, sink.write, keep))
+        if writing is not None:
+            await writing
+        files = await _on_disk(out, sink.finish)
+    except BaseException:
+        await _settle(writing)
+        await asyncio.to_thread(sink.abort)
+        raise
+    return ExportReport(
+        files=tuple(files),
+        events=sink.events,
+        file_bytes=sink.file_bytes,
+        content_bytes=sink.content_bytes,
+        skipped=sink.skipped,
+        bundle_id=ident.hex(),
+    )
+
+
+# -- import ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FileReport:
+    path: Path
+    new: int = 0  # stored for the first time
+    duplicate: int = 0  # already in the store
+    invalid: int = 0  # failed verification, malformed, or lost in a damaged block
+    rejected: int = 0  # valid, but the store did not keep them (outdated, deleted, expired, ephemeral)
+    error: str | None = None  # one sentence when the file was rejected as a whole (events before it are kept)
+    problems: tuple[str, ...] = ()  # damage found, one sentence each (the first few)
+    complete: bool = False  # every record arrived intact: the trailer's counts and SHA-256 match
+    part: int | None = None  # from the header, when it is intact
+    total_parts: int | None = None  # None when unknown
+    bundle_id: str | None = None
+    outcomes: Counter[str] = field(default_factory=Counter)  # AddOutcome value -> count
+
+    def describe(self) -> str:
+        """One line for a person."""
+        head = f"{self.path.name}"
+        if self.part is not None:
+            head += f" (part {self.part}" + (f" of {self.total_parts})" if self.total_parts else ")")
+        counts = f"{self.new} new, {self.duplicate} duplicate, {self.invalid} invalid, {self.rejected} rejected"
+        if self.error:
+            return f"{head}: {counts}; rejected: {self.error}"
+        if not self.complete:
+            first = self.problems[0] if self.problems else "damaged"
+            return f"{head}: {counts}; damaged: {first}"
+        return f"{head}: {counts}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    files: list[FileReport]
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.files)
+
+    @property
+    def duplicate(self) -> int:
+        return sum(f.duplicate for f in self.files)
+
+    @property
+    def invalid(self) -> int:
+        return sum(f.invalid for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def failed(self) -> list[FileReport]:
+        """Files rejected as a whole."""
+        return [f for f in self.files if f.error is not None]
+
+    @property
+    def missing_parts(self) -> dict[str, list[int]]:
+        """For each bundle (id in hex) with a known number of parts: the part numbers none of the files were."""
+        seen: dict[str, set[int]] = {}
+        totals: dict[str, int] = {}
+        for f in self.files:
+            if f.bundle_id is None or f.part is None:
+                continue
+            seen.setdefault(f.bundle_id, set()).add(f.part)
+            if f.total_parts:
+                totals[f.bundle_id] = max(totals.get(f.bundle_id, 0), f.total_parts)
+        return {
+            bundle: missing
+            for bundle, total in totals.items()
+            if (missing := [p for p in range(1, total + 1) if p not in seen[bundle]])
+        }
+
+
+class _PartSource:
+    """The blocking half of import: one file read in chunks, its events verified (runs in a worker thread)."""
+
+    def __init__(self, path: Path, limits: BundleLimits) -> None:
+        self._file = open(path, "rb")  # closed in close()
+        self.reader = BundleReader(limits)
+        self.unverified = 0
+        self._ready: list[Event] = []
+        self._eof = False
+
+    def next_batch(self, size: int) -> list[Event]:
+        """Up to ``size`` verified events; an empty list at the end. Raises BundleError or OSError."""
+        while len(self._ready) < size and not self._eof:
+            chunk = self._file.read(READ_CHUNK)
+            if chunk:
+                items = self.reader.feed(chunk)
+            else:
+                self._eof = True
+                items = self.reader.close()
+            for item in items:
+                if isinstance(item, RawEvent):
+                    try:
+                        self._ready.append(parse_event(item.value, verify=True))
+                    except RemoteProtocolError:
+                        self.unverified += 1
+        batch, self._ready = self._ready[:size], self._ready[size:]
+        return batch
+
+    def drain(self) -> list[Event]:
+        """The events verified before a failure, so that they are not lost with the rest of the file."""
+        batch, self._ready = self._ready, []
+        return batch
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def _import_one(path: Path, ingest: Ingest, limits: BundleLimits, batch_size: int) -> FileReport:
+    report = FileReport(path)
+    try:
+        source = await asyncio.to_thread(_PartSource, path, limits)
+    except OSError as exc:
+        report.error = f"cannot read this file: {exc.strerror or exc}"
+        return report
+    ahead: asyncio.Task[list[Event]] | None = None
+    try:
+        ahead = asyncio.ensure_future(asyncio.to_thread(source.next_batch, batch_size))
+        while ahead is not None:
+            try:
+                batch = await ahead
+            except BundleError as exc:
+                report.error = str(exc)
+                batch = source.drain()
+            except OSError as exc:
+                report.error = f"cannot read this file: {exc.strerror or exc}"
+                batch = source.drain()
+            ahead = None
+            if batch and report.error is None:  # read and verify the next batch while the store takes this one
+                ahead = asyncio.ensure_future(asyncio.to_thread(source.next_batch, batch_size))
+            if batch:
+                for outcome in await ingest(batch):
+                    report.outcomes[outcome.value] += 1
+    finally:
+        await _settle(ahead)
+        await asyncio.to_thread(source.close)
+    summary = source.reader.summary()
+    header = summary.header
+    report.new = report.outcomes[AddOutcome.STORED.value]
+    report.duplicate = report.outcomes[AddOutcome.DUPLICATE.value]
+    report.rejected = sum(report.outcomes.values()) - report.new - report.duplicate
+    report.invalid = source.unverified + summary.malformed + summary.lost
+    report.problems = summary.problems
+    report.complete = summary.complete and report.error is None and source.unverified == 0
+    if header is not None:
+        report.part = header.part
+        report.total_parts = header.total_parts or None
+        report.bundle_id = header.bundle_id.hex()
+    return report
+
+
+async def import_bundles(
+    paths: Iterable[Path | str],
+    ingest: Ingest,
+    *,
+    limits: BundleLimits = DEFAULT_LIMITS,
+    batch_size: int = IMPORT_BATCH,
+) -> ImportReport:
+    """Import bundle parts, in any order, each on its own: verified events go to ``ingest`` in batches.
+
+    Never raises for a bad file (its :class:`FileReport` says what was wrong); exceptions from ``ingest``
+    (a full disk, say) propagate, and what was ingested before stays.
+    """
+    reports = []
+    for path in paths:
+        reports.append(await _import_one(Path(path), ingest, limits, batch_size))
+    return ImportReport(reports)

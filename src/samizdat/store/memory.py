@@ -1,0 +1,181 @@
+"""MemoryStore: the in-memory twin of the SQLite store, for tests of the layers above.
+
+It follows every rule of :mod:`samizdat.store.base` with the plainest code that can (dicts, and a scan of all
+events per query), and passes the same shared test suite as :class:`~samizdat.store.sqlite.SqliteStore`. It
+reads the rules the same way through :mod:`samizdat.store.rules`. Nothing is durable, and it is meant for
+thousands of events, not millions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter, FilterLimits
+from samizdat.core.kinds import DELETION, is_addressable, is_ephemeral, is_replaceable
+from samizdat.errors import StoreError
+from samizdat.store.base import AddOutcome
+from samizdat.store.rules import (
+    Search,
+    deletion_targets,
+    is_filter_tag,
+    newest_first,
+    parse_search,
+    slot_d,
+    wins_over,
+)
+
+_Slot = tuple[str, int, str]  # (pubkey, kind, d)
+
+
+class MemoryStore:
+    """A :class:`~samizdat.store.base.Store` in a few dicts. ``clock`` gives seconds, for NIP-40 expiry."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._default_limit = FilterLimits().default_limit
+        self._events: dict[str, tuple[int, Event]] = {}  # id -> (insertion number, event)
+        self._slots: dict[_Slot, str] = {}  # replacement slot -> id of its stored version
+        self._deleted_ids: set[tuple[str, str]] = set()  # (id, pubkey that asked)
+        self._deleted_slots: dict[_Slot, int] = {}  # slot -> versions up to this created_at are deleted
+        self._seq = 0
+        self._closed = False
+
+    def _now(self) -> int:
+        if self._closed:
+            raise StoreError("The store is closed.")
+        return int(self._clock())
+
+    def _live(self, now: int) -> Iterable[Event]:
+        return (event for _, event in self._events.values() if not event.is_expired(now))
+
+    # --- writes -------------------------------------------------------------------------------------------------
+
+    async def add(self, event: Event) -> AddOutcome:
+        return self._add(event, self._now())
+
+    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
+        now = self._now()
+        return [self._add(event, now) for event in events]
+
+    def _add(self, event: Event, now: int) -> AddOutcome:
+        if is_ephemeral(event.kind):
+            return AddOutcome.EPHEMERAL
+        if event.is_expired(now):
+            return AddOutcome.EXPIRED
+        if event.id in self._events:
+            return AddOutcome.DUPLICATE
+        d = slot_d(event)
+        slot = None if d is None else (event.pubkey, event.kind, d)
+        if event.kind != DELETION:
+            if (event.id, event.pubkey) in self._deleted_ids:
+                return AddOutcome.DELETED
+            if slot is not None and event.created_at <= self._deleted_slots.get(slot, -1):
+                return AddOutcome.DELETED
+        if slot is not None and slot in self._slots:
+            stored = self._events[self._slots[slot]][1]
+            if not wins_over(event, stored):
+                return AddOutcome.OUTDATED
+            self._remove(stored)
+        self._seq += 1
+        self._events[event.id] = (self._seq, event)
+        if slot is not None:
+            self._slots[slot] = event.id
+        if event.kind == DELETION:
+            self._apply_deletion(event)
+        return AddOutcome.STORED
+
+    def _remove(self, event: Event) -> None:
+        del self._events[event.id]
+        d = slot_d(event)
+        if d is not None:
+            self._slots.pop((event.pubkey, event.kind, d), None)
+
+    def _apply_deletion(self, request: Event) -> None:
+        targets = deletion_targets(request)
+        for target in targets.ids:
+            self._deleted_ids.add((target, request.pubkey))
+            entry = self._events.get(target)
+            if entry and entry[1].pubkey == request.pubkey and entry[1].kind != DELETION:
+                self._remove(entry[1])
+        for kind, d in targets.slots:
+            slot = (request.pubkey, kind, d)
+            self._deleted_slots[slot] = max(self._deleted_slots.get(slot, -1), request.created_at)
+            stored_id = self._slots.get(slot)
+            if stored_id is not None and self._events[stored_id][1].created_at <= request.created_at:
+                self._remove(self._events[stored_id][1])
+
+    async def purge_expired(self) -> int:
+        now = self._now()
+        expired = [event for _, event in self._events.values() if event.is_expired(now)]
+        for event in expired:
+            self._remove(event)
+        return len(expired)
+
+    # --- reads --------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _matcher(f: Filter) -> tuple[Filter, Search] | None:
+        search = parse_search(f.search)
+        if f.is_empty_set or search.matches_nothing or not all(is_filter_tag(name) for name, _ in f.tags):
+            return None
+        return (f, search)
+
+    def _matching(self, filters: Sequence[Filter], now: int) -> list[Event]:
+        matchers = [m for f in filters if (m := self._matcher(f))]
+        return [e for e in self._live(now) if any(f.matches(e) and s.matches(e) for f, s in matchers)]
+
+    async def query(self, filters: Sequence[Filter]) -> list[Event]:
+        now = self._now()
+        ordered = sorted(self._live(now), key=newest_first)
+        found: dict[str, Event] = {}
+        for f in filters:
+            limit = self._default_limit if f.limit is None else f.limit
+            matcher = self._matcher(f)
+            if matcher is None or limit <= 0:
+                continue
+            hits = [e for e in ordered if f.matches(e) and matcher[1].matches(e)][:limit]
+            for event in hits:
+                found.setdefault(event.id, event)
+        return sorted(found.values(), key=newest_first)
+
+    async def count(self, filters: Sequence[Filter]) -> int:
+        return len(self._matching(filters, self._now()))
+
+    async def get(self, event_id: str) -> Event | None:
+        now = self._now()
+        entry = self._events.get(event_id)
+        return None if entry is None or entry[1].is_expired(now) else entry[1]
+
+    async def has(self, event_ids: Sequence[str]) -> set[str]:
+        now = self._now()
+        return {i for i in event_ids if i in self._events and not self._events[i][1].is_expired(now)}
+
+    async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
+        now = self._now()
+        events = list(self._live(now)) if not filters else self._matching(filters, now)
+        for item in sorted((e.created_at, bytes.fromhex(e.id)) for e in events):
+            yield item
+
+    async def stats(self) -> dict[str, int]:
+        self._now()
+        kinds = [event.kind for _, event in self._events.values()]
+        replaceable = sum(1 for k in kinds if is_replaceable(k))
+        addressable = sum(1 for k in kinds if is_addressable(k))
+        return {
+            "events": len(kinds),
+            "regular": len(kinds) - replaceable - addressable,
+            "replaceable": replaceable,
+            "addressable": addressable,
+            "expiring": sum(1 for _, e in self._events.values() if e.expiration is not None),
+            "deletion_requests": sum(1 for k in kinds if k == DELETION),
+        }
+
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
+        now = self._now()
+        later = sorted((s, e) for s, e in self._events.values() if s > rowid and not e.is_expired(now))
+        return later[:limit]
+
+    async def close(self) -> None:
+        self._closed = True

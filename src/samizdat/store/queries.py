@@ -1,0 +1,480 @@
+"""The SQL of the SQLite store: synchronous functions that take a :class:`sqlite3.Connection`.
+
+Nothing here knows about threads or asyncio: :mod:`samizdat.store.writer` calls the write functions
+(:func:`add_event`, :func:`purge_expired_chunk`) on its one write connection inside a transaction it owns, and
+:mod:`samizdat.store.sqlite` calls the read functions on pooled read-only connections. Raw ``sqlite3.Error``\\ s
+escape from here; the callers map them to :class:`~samizdat.errors.StoreError`. Opening connections and
+migrating the schema is :mod:`samizdat.store.sqlite`'s job.
+
+How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``):
+
+* A filter is *driven* by one index, chosen from what it names, most selective first: ``ids``, then ``authors``
+  (with ``kinds``), then ``search`` (the FTS5 table), then its ``#x`` tag with the fewest values, then ``kinds``,
+  then ``created_at`` alone. The other conditions are written with a unary ``+`` (``+e.kind IN (...)``) so that
+  SQLite checks them on the rows found instead of picking another index without statistics to guide it.
+* For ``query`` a driver with a few values (at most :data:`MAX_ARMS` combinations, such as 1 author x 3 kinds)
+  becomes one SELECT per value, each reading its index newest first; SQLite merges them (``MERGE (UNION ALL)``)
+  and stops after ``limit`` rows, so no result is ever sorted in a temporary b-tree. More values fall back to one
+  SELECT with ``IN`` lists, which sorts only the rows that match.
+* ``ids`` filters (up to thousands of ids) are looked up by primary key in chunks and checked in Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from samizdat.core.event import Event, parse_stored_json
+from samizdat.core.filters import Filter
+from samizdat.core.kinds import DELETION, is_ephemeral
+from samizdat.errors import RemoteProtocolError, StoreError
+from samizdat.store.base import AddOutcome
+from samizdat.store.rules import (
+    Search,
+    deletion_targets,
+    indexed_tags,
+    is_filter_tag,
+    is_hex64,
+    newest_first,
+    parse_search,
+    searchable_text,
+    slot_d,
+    wins_over,
+)
+
+#: Most SELECTs merged for one filter (SQLite allows 500 in a compound SELECT).
+MAX_ARMS = 20
+#: Ids looked up per statement.
+ID_CHUNK = 500
+_NOT_EXPIRED = "(e.expiration IS NULL OR e.expiration > ?)"
+
+# --- events in and out --------------------------------------------------------------------------------------
+
+
+def event_from_raw(raw: bytes) -> Event:
+    """The stored event; its JSON is kept so that serving it again needs no serialisation.
+
+    Raises StoreError when the stored bytes are not an event (the file was damaged or tampered with).
+    """
+    try:
+        return parse_stored_json(raw)
+    except RemoteProtocolError as exc:
+        raise StoreError(f"A stored event is damaged ({exc}).") from exc
+
+
+def _tag_value(value: str) -> str | bytes:
+    return bytes.fromhex(value) if is_hex64(value) else value
+
+
+def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
+    """Apply the store rules of :mod:`samizdat.store.base` to one verified event, inside the caller's transaction."""
+    if is_ephemeral(event.kind):
+        return AddOutcome.EPHEMERAL
+    if event.is_expired(now):
+        return AddOutcome.EXPIRED
+    eid, pubkey = bytes.fromhex(event.id), bytes.fromhex(event.pubkey)
+    # One statement for both lookups every event needs (this is the hot path of every write).
+    stored, deleted = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id = ?1),"
+        " EXISTS (SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2)",
+        (eid, pubkey),
+    ).fetchone()
+    if stored:
+        return AddOutcome.DUPLICATE
+    d = slot_d(event)
+    # A deletion request cannot be deleted (NIP-09), so one always gets through.
+    if event.kind != DELETION:
+        if deleted:
+            return AddOutcome.DELETED
+        if d is not None:
+            row = conn.execute(
+                "SELECT until FROM deleted_addrs WHERE pubkey = ? AND kind = ? AND d_tag = ?", (pubkey, event.kind, d)
+            ).fetchone()
+            if row and event.created_at <= row[0]:
+                return AddOutcome.DELETED
+    if d is not None:
+        row = conn.execute(
+            "SELECT seq, raw FROM events WHERE pubkey = ? AND kind = ? AND d_tag = ?", (pubkey, event.kind, d)
+        ).fetchone()
+        if row:
+            stored = event_from_raw(row[1])
+            if not wins_over(event, stored):
+                return AddOutcome.OUTDATED
+            _delete(conn, row[0], stored)
+    _insert(conn, event, eid, pubkey, d)
+    if event.kind == DELETION:
+        _apply_deletion(conn, event, pubkey)
+    return AddOutcome.STORED
+
+
+def _insert(conn: sqlite3.Connection, event: Event, eid: bytes, pubkey: bytes, d: str | None) -> None:
+    cursor = conn.execute(
+        "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (eid, pubkey, event.created_at, event.kind, d, event.expiration, event.to_json()),
+    )
+    seq = cursor.lastrowid
+    tags = indexed_tags(event)
+    if tags:
+        conn.executemany(
+            "INSERT INTO tags (name, value, created_at, id, seq) VALUES (?, ?, ?, ?, ?)",
+            [(name, _tag_value(value), event.created_at, eid, seq) for name, value in tags],
+        )
+    text = searchable_text(event)
+    if text:
+        conn.execute("INSERT INTO events_fts (rowid, text) VALUES (?, ?)", (seq, text))
+
+
+def _delete(conn: sqlite3.Connection, seq: int, event: Event) -> None:
+    eid = bytes.fromhex(event.id)
+    conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+    conn.executemany(
+        "DELETE FROM tags WHERE name = ? AND value = ? AND created_at = ? AND id = ?",
+        [(name, _tag_value(value), event.created_at, eid) for name, value in indexed_tags(event)],
+    )
+    text = searchable_text(event)
+    if text:
+        # Contentless FTS5: a row is deleted by repeating exactly the text that was indexed.
+        conn.execute("INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', ?, ?)", (seq, text))
+
+
+def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> None:
+    targets = deletion_targets(request)
+    for target in targets.ids:
+        tid = bytes.fromhex(target)
+        conn.execute("INSERT OR IGNORE INTO deleted_ids (id, pubkey) VALUES (?, ?)", (tid, pubkey))
+        row = conn.execute(
+            "SELECT seq, raw FROM events WHERE id = ? AND pubkey = ? AND kind != ?", (tid, pubkey, DELETION)
+        ).fetchone()
+        if row:
+            _delete(conn, row[0], event_from_raw(row[1]))
+    for kind, d in targets.slots:
+        conn.execute(
+            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET until = max(until, excluded.until)",
+            (pubkey, kind, d, request.created_at),
+        )
+        rows = conn.execute(
+            "SELECT seq, raw FROM events WHERE pubkey = ? AND kind = ? AND d_tag = ? AND created_at <= ?",
+            (pubkey, kind, d, request.created_at),
+        ).fetchall()
+        for seq, raw in rows:
+            _delete(conn, seq, event_from_raw(raw))
+
+
+def purge_expired_chunk(conn: sqlite3.Connection, now: int, chunk: int) -> int:
+    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
+    rows = conn.execute("SELECT seq, raw FROM events WHERE expiration <= ? LIMIT ?", (now, chunk)).fetchall()
+    for seq, raw in rows:
+        _delete(conn, seq, event_from_raw(raw))
+    return len(rows)
+
+
+# --- filters to SQL ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A filter with its values converted to what the columns hold."""
+
+    ids: tuple[bytes, ...] | None
+    authors: tuple[bytes, ...] | None
+    kinds: tuple[int, ...] | None
+    tags: tuple[tuple[str, tuple[str | bytes, ...]], ...]
+    since: int | None
+    until: int | None
+    search: Search
+
+    @property
+    def unconditional(self) -> bool:
+        return (
+            self.ids is None
+            and self.authors is None
+            and self.kinds is None
+            and not self.tags
+            and self.since is None
+            and self.until is None
+            and self.search.phrases is None
+        )
+
+
+def _hex_blobs(values: frozenset[str] | None) -> tuple[bytes, ...] | None:
+    # A value that is not 64-hex cannot match anything; dropping it keeps the others' meaning.
+    return None if values is None else tuple(bytes.fromhex(v) for v in sorted(values) if is_hex64(v))
+
+
+def prepare(f: Filter) -> _Prepared | None:
+    """``f`` in column terms, or None when it can match nothing."""
+    search = parse_search(f.search)
+    prepared = _Prepared(
+        ids=_hex_blobs(f.ids),
+        authors=_hex_blobs(f.authors),
+        kinds=None if f.kinds is None else tuple(sorted(f.kinds)),
+        tags=tuple((name, tuple(_tag_value(v) for v in sorted(values))) for name, values in f.tags),
+        since=f.since,
+        until=f.until,
+        search=search,
+    )
+    if f.is_empty_set or search.matches_nothing or prepared.ids == () or prepared.authors == ():
+        return None
+    if not all(is_filter_tag(name) for name, _ in f.tags):  # only single letters are indexed (and filterable)
+        return None
+    return prepared
+
+
+def _in(column: str, values: Sequence[object]) -> str:
+    return f"{column} = ?" if len(values) == 1 else f"{column} IN ({','.join('?' * len(values))})"
+
+
+@dataclass(slots=True)
+class _Select:
+    """One SELECT: ``columns`` over ``source`` where all ``terms`` hold."""
+
+    source: str = "events e"
+    terms: list[str] = dataclasses.field(default_factory=list)
+    params: list[object] = dataclasses.field(default_factory=list)
+    order: str = "e"  # the alias whose (created_at, id) orders the rows
+
+    def where(self, term: str, *params: object) -> None:
+        self.terms.append(term)
+        self.params.extend(params)
+
+    def sql(self, columns: str) -> str:
+        return f"SELECT {columns} FROM {self.source} WHERE {' AND '.join(self.terms) or '1'}"
+
+
+# Which columns of events each driver reads through an index.
+_INDEXED_BY = {
+    "ids": frozenset({"id"}),
+    "authors": frozenset({"pubkey", "kind", "created_at"}),
+    "search": frozenset({"seq"}),
+    "tag": frozenset(),
+    "kinds": frozenset({"kind", "created_at"}),
+}
+
+
+def _driver(p: _Prepared) -> str:
+    if p.ids is not None:
+        return "ids"
+    if p.authors is not None:
+        return "authors"
+    if p.search.phrases is not None:
+        return "search"
+    if p.tags:
+        return "tag"
+    return "kinds"
+
+
+def _driving_tag(p: _Prepared) -> tuple[str, tuple[str | bytes, ...]]:
+    return min(p.tags, key=lambda tag: len(tag[1]))
+
+
+def _build(p: _Prepared, now: int, driver: str, *, tag_join: bool = False) -> _Select:
+    """One SELECT for ``p`` driven by ``driver``. ``tag_join`` drives from the tags table itself, in its order."""
+    s = _Select()
+    # Only the driver's columns may use an index; a unary + hides the others from the planner.
+    indexed = _INDEXED_BY[driver]
+
+    def col(name: str) -> str:
+        return f"e.{name}" if name in indexed else f"+e.{name}"
+
+    created = col("created_at")
+    skip_tag: tuple[str, tuple[str | bytes, ...]] | None = None
+    if driver == "tag":
+        skip_tag = _driving_tag(p)
+        name, values = skip_tag
+        if tag_join:
+            s.source, s.order, created = "tags t CROSS JOIN events e ON e.seq = t.seq", "t", "t.created_at"
+            s.where("t.name = ?", name)
+            s.where(_in("t.value", values), *values)
+        else:
+            inner = f"SELECT t.seq FROM tags t WHERE t.name = ? AND {_in('t.value', values)}"
+            s.where(f"e.seq IN ({inner})", name, *values)
+    if p.ids is not None:
+        s.where(_in(col("id"), p.ids), *p.ids)
+    if p.authors is not None:
+        s.where(_in(col("pubkey"), p.authors), *p.authors)
+    if p.kinds is not None:
+        s.where(_in(col("kind"), p.kinds), *p.kinds)
+    if p.since is not None:
+        s.where(f"{created} >= ?", p.since)
+    if p.until is not None:
+        s.where(f"{created} <= ?", p.until)
+    for name, values in p.tags:
+        if (name, values) == skip_tag:
+            continue
+        s.where(
+            f"EXISTS (SELECT 1 FROM tags x WHERE x.name = ? AND {_in('x.value', values)} "
+            "AND x.created_at = e.created_at AND x.id = e.id)",
+            name,
+            *values,
+        )
+    if p.search.phrases is not None:
+        s.where(f"{col('seq')} IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", p.search.fts_query())
+    s.where(_NOT_EXPIRED, now)
+    return s
+
+
+def _arms(p: _Prepared, now: int) -> tuple[list[_Select], bool]:
+    """The SELECTs whose merge answers ``p`` newest first, and whether their rows can overlap."""
+    driver = _driver(p)
+    if driver == "authors" and p.authors is not None:
+        kinds: Sequence[int | None] = p.kinds if p.kinds is not None else (None,)
+        if len(p.authors) * len(kinds) <= MAX_ARMS:
+            return [
+                _build(dataclasses.replace(p, authors=(a,), kinds=None if k is None else (k,)), now, "authors")
+                for a in p.authors
+                for k in kinds
+            ], False
+    elif driver == "tag":
+        name, values = _driving_tag(p)
+        if len(values) <= MAX_ARMS:
+            others = tuple(tag for tag in p.tags if tag != (name, values))
+            return [
+                _build(dataclasses.replace(p, tags=((name, (v,)), *others)), now, "tag", tag_join=True) for v in values
+            ], len(values) > 1
+    elif driver == "kinds" and p.kinds is not None and 1 < len(p.kinds) <= MAX_ARMS:
+        return [_build(dataclasses.replace(p, kinds=(k,)), now, "kinds") for k in p.kinds], False
+    return [_build(p, now, driver)], False
+
+
+def query_sql(p: _Prepared, now: int, limit: int) -> tuple[str, list[object]]:
+    """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first."""
+    arms, overlap = _arms(p, now)
+    if len(arms) == 1:
+        arm = arms[0]
+        o = arm.order
+        sql = f"{arm.sql(f'{o}.created_at, {o}.id, e.raw')} ORDER BY {o}.created_at DESC, {o}.id LIMIT ?"
+        return sql, [*arm.params, limit]
+    glue = " UNION " if overlap else " UNION ALL "
+    sql = glue.join(a.sql(f"{a.order}.created_at, {a.order}.id, e.raw") for a in arms) + " ORDER BY 1 DESC, 2 LIMIT ?"
+    return sql, [*(param for a in arms for param in a.params), limit]
+
+
+# --- reads ----------------------------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[bytes], size: int = ID_CHUNK) -> Iterator[Sequence[bytes]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _query_ids(conn: sqlite3.Connection, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
+    assert p.ids is not None
+    found: list[Event] = []
+    for chunk in _chunks(p.ids):
+        rows = conn.execute(
+            f"SELECT raw FROM events e WHERE {_in('e.id', chunk)} AND {_NOT_EXPIRED}", (*chunk, now)
+        ).fetchall()
+        found.extend(event for (raw,) in rows if f.matches(event := event_from_raw(raw)))
+    found.sort(key=newest_first)
+    return found[:limit]
+
+
+def query(conn: sqlite3.Connection, filters: Iterable[Filter], now: int, default_limit: int) -> list[Event]:
+    """Events matching any filter, newest first, each filter capped by its limit; each event once."""
+    found: dict[str, Event] = {}
+    for f in filters:
+        limit = default_limit if f.limit is None else f.limit
+        p = prepare(f)
+        if p is None or limit <= 0:
+            continue
+        if p.ids is not None and p.search.phrases is None:
+            events = _query_ids(conn, f, p, now, limit)
+        else:
+            sql, params = query_sql(p, now, limit)
+            events = [event_from_raw(raw) for _, _, raw in conn.execute(sql, params)]
+        for event in events:
+            found.setdefault(event.id, event)
+    return sorted(found.values(), key=newest_first)
+
+
+def _seq_selects(filters: Iterable[Filter], now: int) -> list[_Select] | None:
+    """One SELECT per filter that can match, or None when some filter matches every event."""
+    selects = []
+    for f in filters:
+        p = prepare(f)
+        if p is None:
+            continue
+        if p.unconditional:
+            return None
+        selects.append(_build(p, now, _driver(p)))
+    return selects
+
+
+def count(conn: sqlite3.Connection, filters: Iterable[Filter], now: int) -> int:
+    """How many unexpired events match any filter (limits do not apply)."""
+    selects = _seq_selects(filters, now)
+    if selects is None:
+        return int(conn.execute(f"SELECT count(*) FROM events e WHERE {_NOT_EXPIRED}", (now,)).fetchone()[0])
+    if not selects:
+        return 0
+    if len(selects) == 1:
+        return int(conn.execute(selects[0].sql("count(*)"), selects[0].params).fetchone()[0])
+    sql = "SELECT count(*) FROM (" + " UNION ".join(s.sql("e.seq") for s in selects) + ")"
+    return int(conn.execute(sql, [param for s in selects for param in s.params]).fetchone()[0])
+
+
+def negentropy_cursor(conn: sqlite3.Connection, filters: Sequence[Filter], now: int) -> sqlite3.Cursor | None:
+    """A cursor over (created_at, id) of matching events by ``created_at`` ascending (ties in any order).
+
+    None when no filter can match. The caller fetches it in chunks and puts equal timestamps in id order.
+    """
+    selects = _seq_selects(filters, now) if filters else None
+    if selects is None:
+        sql = f"SELECT e.created_at, e.id FROM events e WHERE {_NOT_EXPIRED} ORDER BY e.created_at"
+        return conn.execute(sql, (now,))
+    if not selects:
+        return None
+    if len(selects) == 1:
+        return conn.execute(selects[0].sql("e.created_at, e.id") + " ORDER BY e.created_at", selects[0].params)
+    sql = " UNION ".join(s.sql("e.created_at, e.id") for s in selects) + " ORDER BY 1, 2"
+    return conn.execute(sql, [param for s in selects for param in s.params])
+
+
+def get(conn: sqlite3.Connection, event_id: str, now: int) -> Event | None:
+    if not is_hex64(event_id):
+        return None
+    row = conn.execute(
+        f"SELECT raw FROM events e WHERE e.id = ? AND {_NOT_EXPIRED}", (bytes.fromhex(event_id), now)
+    ).fetchone()
+    return None if row is None else event_from_raw(row[0])
+
+
+def has(conn: sqlite3.Connection, event_ids: Iterable[str], now: int) -> set[str]:
+    wanted = sorted({bytes.fromhex(i) for i in event_ids if is_hex64(i)})
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        rows = conn.execute(f"SELECT id FROM events e WHERE {_in('e.id', chunk)} AND {_NOT_EXPIRED}", (*chunk, now))
+        found.update(row[0].hex() for row in rows)
+    return found
+
+
+def events_since(conn: sqlite3.Connection, seq: int, limit: int, now: int) -> list[tuple[int, Event]]:
+    rows = conn.execute(
+        f"SELECT e.seq, e.raw FROM events e WHERE e.seq > ? AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT ?",
+        (seq, now, limit),
+    )
+    return [(s, event_from_raw(raw)) for s, raw in rows]
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, int]:
+    def one(sql: str) -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    events = one("SELECT count(*) FROM events")
+    replaceable = one(
+        "SELECT (SELECT count(*) FROM events WHERE kind IN (0, 3))"
+        " + (SELECT count(*) FROM events WHERE kind BETWEEN 10000 AND 19999)"
+    )
+    addressable = one("SELECT count(*) FROM events WHERE kind BETWEEN 30000 AND 39999")
+    return {
+        "events": events,
+        "regular": events - replaceable - addressable,
+        "replaceable": replaceable,
+        "addressable": addressable,
+        "expiring": one("SELECT count(*) FROM events WHERE expiration IS NOT NULL"),
+        "deletion_requests": one(f"SELECT count(*) FROM events WHERE kind = {DELETION}"),
+        "file_bytes": one("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"),
+    }

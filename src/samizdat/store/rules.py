@@ -1,0 +1,144 @@
+"""Pure helpers that every store shares, so that SQLite, memory and later backends read the rules the same way.
+
+Nothing here does I/O. The store rules themselves are listed in :mod:`samizdat.store.base`; this module answers
+the small questions those rules raise: which replacement slot an event occupies, which tags a ``#x`` filter can
+address, what a NIP-09 deletion request names, and how a NIP-50 ``search`` string becomes words.
+
+Search: the string is plain words. Whitespace separates terms; a ``key:value`` term is a NIP-50 extension and is
+ignored (we support none); every other term is split into words the way SQLite's ``unicode61`` tokenizer does
+(runs of letters and digits, case and diacritics folded), and all terms must appear (a term of several words,
+such as ``e-mail``, must appear as that phrase). A string with nothing but extensions puts no condition on the
+search; a string whose terms hold no words matches nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from samizdat.core.event import Event
+from samizdat.core.kinds import DELETION, is_addressable, is_replaceable
+
+_HEX = frozenset("0123456789abcdef")
+_WORD = re.compile(r"[^\W_]+")
+_EXTENSION = re.compile(r"^[a-z_]+:\S+$")
+#: Tag names whose first values are searched along with ``content``.
+SEARCHED_TAGS = frozenset({"title", "summary", "subject", "alt", "name", "description", "t"})
+#: Kinds whose content is ciphertext (NIP-04 DMs, NIP-59 seals and gift wraps): not worth indexing.
+UNSEARCHED_KINDS = frozenset({4, 13, 1059})
+#: At most this many search terms are used; the rest are ignored (each one costs an index lookup).
+MAX_SEARCH_TERMS = 16
+
+
+def is_hex64(value: str) -> bool:
+    return len(value) == 64 and _HEX.issuperset(value)
+
+
+def slot_d(event: Event) -> str | None:
+    """The replacement slot's ``d`` part: "" for replaceable kinds, the d tag for addressable, None otherwise."""
+    if is_replaceable(event.kind):
+        return ""
+    if is_addressable(event.kind):
+        return event.d_tag
+    return None
+
+
+def is_filter_tag(name: str) -> bool:
+    """Whether a NIP-01 ``#x`` filter can name this tag: a single ASCII letter."""
+    return len(name) == 1 and name.isascii() and name.isalpha()
+
+
+def indexed_tags(event: Event) -> set[tuple[str, str]]:
+    """(name, first value) of the tags a NIP-01 ``#x`` filter can match."""
+    return {(t[0], t[1]) for t in event.tags if len(t) >= 2 and is_filter_tag(t[0])}
+
+
+def searchable_text(event: Event) -> str:
+    """The text the full-text index holds for ``event`` ("" when it is not indexed)."""
+    if event.kind in UNSEARCHED_KINDS:
+        return ""
+    parts = [event.content]
+    parts.extend(t[1] for t in event.tags if len(t) >= 2 and t[0] in SEARCHED_TAGS)
+    return "\n".join(p for p in parts if p)
+
+
+def words(text: str) -> list[str]:
+    """Words as the ``unicode61 remove_diacritics 2`` tokenizer sees them: letters and digits, folded."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WORD.findall(stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A parsed ``search`` string: ``phrases`` that must all appear; ``None`` means no condition at all."""
+
+    phrases: tuple[tuple[str, ...], ...] | None
+
+    @property
+    def matches_nothing(self) -> bool:
+        return self.phrases == ()
+
+    def fts_query(self) -> str:
+        """An FTS5 MATCH expression: every phrase double-quoted, so no user input is ever FTS syntax."""
+        return " ".join('"' + " ".join(p) + '"' for p in self.phrases or ())
+
+    def matches(self, event: Event) -> bool:
+        if self.phrases is None:
+            return True
+        text = words(searchable_text(event))
+        if not text or not self.phrases:
+            return False
+        return all(_contains(text, list(p)) for p in self.phrases)
+
+
+def _contains(text: list[str], phrase: list[str]) -> bool:
+    n = len(phrase)
+    return any(text[i : i + n] == phrase for i in range(len(text) - n + 1))
+
+
+def parse_search(search: str | None) -> Search:
+    if search is None:
+        return Search(None)
+    terms = [t for t in search.split() if not _EXTENSION.match(t)]
+    if not terms:
+        return Search(None)
+    phrases = [tuple(w) for t in terms if (w := words(t))]
+    return Search(tuple(phrases[:MAX_SEARCH_TERMS]))
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionTargets:
+    """What a kind-5 request names that its own author may delete: event ids and (kind, d) slots."""
+
+    ids: tuple[str, ...]
+    slots: tuple[tuple[int, str], ...]
+
+
+def deletion_targets(event: Event) -> DeletionTargets:
+    """The ``e`` ids and the ``a`` addresses of ``event``'s own pubkey; malformed values are skipped."""
+    if event.kind != DELETION:
+        return DeletionTargets((), ())
+    ids = [v for v in event.tag_values("e") if is_hex64(v) and v != event.id]
+    slots = []
+    for value in event.tag_values("a"):
+        parts = value.split(":", 2)
+        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 5 or parts[1] != event.pubkey:
+            continue
+        kind = int(parts[0])
+        if is_replaceable(kind):
+            slots.append((kind, ""))
+        elif is_addressable(kind):
+            slots.append((kind, parts[2]))
+    return DeletionTargets(tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(slots)))
+
+
+def newest_first(event: Event) -> tuple[int, str]:
+    """Sort key of the NIP-01 query order: ``created_at`` descending, then id ascending."""
+    return (-event.created_at, event.id)
+
+
+def wins_over(new: Event, stored: Event) -> bool:
+    """Whether ``new`` replaces ``stored`` in their slot: newer, or as new with a lower id."""
+    return (new.created_at, stored.id) > (stored.created_at, new.id)

@@ -1,0 +1,375 @@
+"""The default store: one SQLite file in WAL mode, one writer thread, a few reader threads.
+
+Theory of operation:
+
+* **Writes** go through :class:`~samizdat.store.writer.Writer`: a thread that owns the only write connection,
+  takes everything queued, commits it in one transaction and then wakes the callers. ``add`` returns after
+  ``COMMIT``. Under load many adds share one commit, which is where the throughput comes from.
+* **Reads** run on ``readers`` read-only connections (``mode=ro``), each used by one thread of a small pool, in
+  parallel with the writer: WAL gives every read a consistent snapshot without blocking the writer. The SQL
+  lives in :mod:`samizdat.store.queries`; this module only moves calls between the event loop and threads, and
+  turns ``sqlite3`` errors into :class:`~samizdat.errors.StoreError` with one sentence a person can act on.
+* **Negentropy** streams (created_at, id) in chunks from a connection of its own, holding one read snapshot for
+  the whole stream, so stores of millions of events are never loaded into memory at once.
+* **Schema** changes are numbered SQL files in ``migrations/``; ``PRAGMA user_version`` records the last one
+  applied. Opening a store applies the missing ones.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL``. A commit writes the transaction to the WAL file
+(into the operating system's cache) before ``add`` returns, so a crash or ``kill -9`` of our process right after
+``add`` loses nothing, and the database is never corrupted. What NORMAL gives up is the last commits before a
+*power cut or kernel crash* (the WAL is fsynced at checkpoints, not at every commit). We accept that: a node's
+posts are copies that converge again by sync from other nodes and files, while an fsync per batch costs a lot on
+the SD cards of the Raspberry Pi hubs this runs on (and wears them). ``synchronous=FULL`` would be a one-line
+change in :data:`samizdat.store.WRITER_PRAGMAS`.
+
+Use one SqliteStore per file (a second process writing the same file waits, then fails with "locked").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.resources
+import os
+import queue
+import re
+import sqlite3
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter, FilterLimits
+from samizdat.errors import LocalProtocolError, StoreError
+from samizdat.store import queries
+from samizdat.store.base import AddOutcome
+from samizdat.store.writer import Writer
+
+T = TypeVar("T")
+
+# Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
+_REASONS = {
+    3: "permission was denied",
+    5: "the database is locked by another process",
+    6: "the database is locked by another process",
+    7: "the system ran out of memory",
+    8: "the database file or its folder is read-only",
+    10: "the disk reported an input/output error",
+    11: "the database file is damaged",
+    13: "the disk is full",
+    14: "the database file cannot be opened (its folder is missing or not accessible)",
+    26: "the file is not a database or is damaged",
+}
+
+
+def describe(exc: sqlite3.Error) -> str:
+    """What went wrong, as the end of a sentence a person can act on."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _REASONS:
+        return _REASONS[code & 0xFF]
+    return str(exc).rstrip(".") or type(exc).__name__
+
+
+WRITER_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",  # no table uses them yet; on, so that a later migration can
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -32000",  # KiB: 32 MiB
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA temp_store = MEMORY",
+    # Checkpoint every ~40 MiB of WAL instead of 4 MiB: a batch of 1,000 events dirties thousands of pages,
+    # and the default would copy them into the database (with an fsync) after nearly every commit.
+    "PRAGMA wal_autocheckpoint = 10000",
+    "PRAGMA journal_size_limit = 67108864",  # truncate the WAL to 64 MiB after a checkpoint
+)
+READER_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA cache_size = -16000",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA temp_store = MEMORY",
+)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered migration scripts shipped in ``migrations/``, in order."""
+    found = []
+    for entry in (importlib.resources.files("samizdat.store") / "migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations newer than the database's ``user_version``, each in its own transaction.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Returns the new version. Raises StoreError (the
+    end of a sentence) if the database was made by a newer Samizdat, sqlite3.Error if a migration fails (that
+    migration is rolled back).
+    """
+    version = schema_version(conn)
+    known = migrations()
+    latest = known[-1][0] if known else 0
+    if version > latest:
+        raise StoreError(f"it was created by a newer version of Samizdat (schema {version}, this one knows {latest})")
+    for number, script in known:
+        if number <= version:
+            continue
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {number};\nCOMMIT;")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+#: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.
+NEGENTROPY_CHUNK = 10_000
+#: Expired events deleted per write transaction by purge_expired (adds run between chunks).
+PURGE_CHUNK = 2_000
+
+
+class SqliteStore:
+    """The :class:`~samizdat.store.base.Store` on one SQLite file. Create with :meth:`open`, end with
+    :meth:`close` (or use ``async with``)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, clock: Callable[[], float], batch_max: int, readers: int
+    ) -> None:
+        if readers < 1:
+            raise ValueError("readers must be at least 1")
+        self._path = Path(path).absolute()
+        self._clock = clock
+        self._default_limit = FilterLimits().default_limit
+        self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
+        self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
+        self._readers = readers
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_readers: set[sqlite3.Connection] = set()
+        self._opened = False
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        batch_max: int = 1000,
+        readers: int = 2,
+    ) -> SqliteStore:
+        """Open (creating or migrating as needed) the store in the file ``path``.
+
+        ``clock`` gives the time in seconds for NIP-40 expiry; ``batch_max`` caps the events committed in one
+        transaction; ``readers`` is the number of parallel read connections. Raises StoreError when the file
+        cannot be opened, is not a database, is damaged, read-only, locked, or from a newer Samizdat.
+        """
+        store = cls(path, clock=clock, batch_max=batch_max, readers=readers)
+        try:
+            await store._writer.start()
+            loop = asyncio.get_running_loop()
+            for _ in range(readers):
+                conn = await loop.run_in_executor(store._executor, store._connect_reader)
+                store._pool.put(conn)
+        except sqlite3.Error as exc:
+            await store.close()
+            raise store._error(exc, "open") from exc
+        except BaseException:
+            await store.close()
+            raise
+        store._opened = True
+        return store
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def __aenter__(self) -> SqliteStore:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- connections ------------------------------------------------------------------------------------------
+
+    def _error(self, exc: sqlite3.Error, action: str) -> StoreError:
+        return StoreError(f"Cannot {action} the store at {self._path}: {describe(exc)}.")
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"Cannot open the store at {self._path}: its file system cannot hold a WAL journal.")
+            for pragma in WRITER_PRAGMAS:
+                conn.execute(pragma)
+            try:
+                migrate(conn)
+            except StoreError as exc:
+                raise StoreError(f"Cannot open the store at {self._path}: {exc}.") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        uri = self._path.as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in READER_PRAGMAS:
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
+        self._all_readers.add(conn)
+        return conn
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    async def _thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a reader thread, mapping sqlite3 errors to StoreError."""
+        if self._closed:
+            raise StoreError("The store is closed.")
+        if not self._opened:
+            raise LocalProtocolError("the store is not open yet (open stores with SqliteStore.open)")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._mapped, fn)
+
+    def _mapped(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read from") from exc
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot)."""
+
+        def run() -> T:
+            conn = self._pool.get()
+            try:
+                conn.execute("BEGIN")
+                try:
+                    return fn(conn)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            finally:
+                self._pool.put(conn)
+
+        return await self._thread(run)
+
+    # --- the Store interface ----------------------------------------------------------------------------------
+
+    async def add(self, event: Event) -> AddOutcome:
+        """Store a verified event; return once it is durable. Raises StoreError (disk full, closed store, ...)."""
+        return (await self._writer.add((event,)))[0]
+
+    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """Store verified events in one transaction; outcomes in the same order. Raises StoreError."""
+        if not events:
+            return []
+        return await self._writer.add(tuple(events))
+
+    async def query(self, filters: Sequence[Filter]) -> list[Event]:
+        """Events matching any filter, newest first, each filter capped by its limit. Raises StoreError."""
+        now, filters = self._now(), list(filters)
+        return await self._read(lambda conn: queries.query(conn, filters, now, self._default_limit))
+
+    async def count(self, filters: Sequence[Filter]) -> int:
+        """How many unexpired events match any filter (NIP-45; limits are ignored). Raises StoreError."""
+        now, filters = self._now(), list(filters)
+        return await self._read(lambda conn: queries.count(conn, filters, now))
+
+    async def get(self, event_id: str) -> Event | None:
+        """The unexpired event with this id, or None. Raises StoreError."""
+        now = self._now()
+        return await self._read(lambda conn: queries.get(conn, event_id, now))
+
+    async def has(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` are stored (and not expired). Raises StoreError."""
+        now, ids = self._now(), list(event_ids)
+        return await self._read(lambda conn: queries.has(conn, ids, now))
+
+    async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
+        """(created_at, 32-byte id) of every unexpired matching event, ascending, streamed from one snapshot.
+
+        No filters, or ``[Filter()]``, means every event. Limits are ignored. A caller that stops early should
+        ``aclose()`` the generator (or use ``contextlib.aclosing``) so that its snapshot is released at once; an
+        open snapshot keeps the WAL from being checkpointed past it. Raises StoreError.
+        """
+        now, filters = self._now(), list(filters)
+        conn = await self._thread(self._connect_reader)
+        try:
+            cursor = await self._thread(lambda: queries.negentropy_cursor(conn, filters, now))
+            if cursor is None:
+                return
+            pending: list[tuple[int, bytes]] = []
+            while True:
+                rows: list[tuple[int, bytes]] = await self._thread(lambda: cursor.fetchmany(NEGENTROPY_CHUNK))
+                if not rows:
+                    break
+                # Rows come by created_at only; equal timestamps are put in id order before they go out.
+                pending.extend(rows)
+                last, cut = pending[-1][0], len(pending)
+                while cut and pending[cut - 1][0] == last:
+                    cut -= 1
+                ready, pending = pending[:cut], pending[cut:]
+                ready.sort()
+                for item in ready:
+                    yield item
+            pending.sort()
+            for item in pending:
+                yield item
+        finally:
+            # After close() began, close() owns the connection: it closes it once no thread can be using it.
+            if not self._closed:
+                self._all_readers.discard(conn)
+                await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+
+    async def purge_expired(self) -> int:
+        """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
+        total = 0
+        while True:
+            purge = functools.partial(queries.purge_expired_chunk, now=self._now(), chunk=PURGE_CHUNK)
+            purged = await self._writer.call(purge)
+            total += purged
+            if purged < PURGE_CHUNK:
+                return total
+
+    async def stats(self) -> dict[str, int]:
+        """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes``."""
+        return await self._read(queries.stats)
+
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
+        """Up to ``limit`` unexpired events stored after insertion number ``rowid``, oldest first, with theirs.
+
+        Insertion numbers only grow, so a caller resumes from the last one it saw. Raises StoreError.
+        """
+        now = self._now()
+        return await self._read(lambda conn: queries.events_since(conn, rowid, limit, now))
+
+    async def close(self) -> None:
+        """Finish pending writes, then close every connection. Idempotent; later calls raise StoreError."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, True)
+        for conn in list(self._all_readers):
+            conn.close()
+        self._all_readers.clear()
+        # The writer closes last: the last connection to close checkpoints the WAL into the database file.
+        await self._writer.stop()

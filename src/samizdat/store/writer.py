@@ -1,0 +1,251 @@
+"""The one writer of a SQLite store: a thread that owns the write connection and commits in batches.
+
+Theory of operation (datasette's write thread, with group commit):
+
+* Callers on any event loop put a *job* on a queue and await an asyncio future: an :class:`_AddJob` (events to
+  store) or a :class:`_CallJob` (any function of the connection, e.g. a purge). Nothing else touches the write
+  connection, so there is never a ``database is locked`` between our own writers.
+* The thread takes the first job, then everything else already queued, up to ``batch_max`` events, and runs all
+  those add jobs in ONE transaction. Only after ``COMMIT`` returns does it resolve their futures, so ``add``
+  returns once the event is durable; and while one batch commits the next one queues up, so many concurrent
+  callers share each commit.
+* If a batch fails, it is rolled back and its jobs are retried one by one, each in its own transaction, so a job
+  that cannot be stored (or a full disk) fails only its own future (with a StoreError) and the thread carries on.
+* Futures are resolved with one ``call_soon_threadsafe`` per loop per batch, not one per event.
+* :meth:`Writer.stop` queues a stop job: everything queued before it is still written, then the connection is
+  optimised and closed (the last connection to close checkpoints the WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future as ThreadFuture
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from samizdat.core.event import Event
+from samizdat.errors import LocalProtocolError, StoreError
+from samizdat.store import queries
+from samizdat.store.base import AddOutcome
+
+log = logging.getLogger("samizdat.store")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _AddJob(_Job):
+    events: Sequence[Event] = ()
+
+
+@dataclass(slots=True)
+class _CallJob(_Job):
+    fn: Callable[[sqlite3.Connection], Any] = field(default=lambda conn: None)
+
+
+@dataclass(slots=True)
+class _StopJob(_Job):
+    pass
+
+
+def _deliver(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in results:
+        if future.done():  # the caller gave up (cancelled); the work is done anyway
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+class Writer:
+    """Owns the write connection in a thread. Create, :meth:`start`, submit with :meth:`add`/:meth:`call`,
+    then :meth:`stop`.
+
+    ``connect`` opens and prepares the connection (pragmas, migrations) in the writer thread; ``error`` turns
+    a ``sqlite3.Error`` and a verb ("write to") into the StoreError callers see.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        clock: Callable[[], float],
+        batch_max: int,
+        error: Callable[[sqlite3.Error, str], StoreError],
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self._connect = connect
+        self._clock = clock
+        self._batch_max = batch_max
+        self._error = error
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="samizdat-store-writer", daemon=True)
+        self._ready: ThreadFuture[None] = ThreadFuture()
+        self._stopping = False
+        self._held: _Job | None = None
+        #: Batches committed and events written, for benchmarks and status displays.
+        self.batches = 0
+        self.events = 0
+
+    async def start(self) -> None:
+        """Start the thread and wait until the connection is open and migrated; raise what opening raised."""
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(self._ready)
+        except BaseException:
+            # Opening failed (the thread has returned) or we were cancelled (it will read this and close).
+            self._stopping = True
+            loop = asyncio.get_running_loop()
+            self._queue.put(_StopJob(loop, loop.create_future()))
+            raise
+
+    async def add(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """Store ``events`` in one transaction; return their outcomes once committed. Raises StoreError."""
+        result: list[AddOutcome] = await self._submit(lambda loop, fut: _AddJob(loop, fut, events))
+        return result
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in its own transaction in the writer thread. Raises StoreError."""
+        result: T = await self._submit(lambda loop, fut: _CallJob(loop, fut, fn))
+        return result
+
+    async def stop(self) -> None:
+        """Write everything queued so far, then close the connection and end the thread. Idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_StopJob(loop, done))
+        await done
+        self._thread.join()  # it returns right after resolving ``done``
+
+    async def _submit(self, make: Callable[[asyncio.AbstractEventLoop, asyncio.Future[Any]], _Job]) -> Any:
+        if self._stopping:
+            raise StoreError("The store is closed.")
+        if not self._ready.done():
+            raise LocalProtocolError("the store writer was not started (open stores with SqliteStore.open)")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(make(loop, future))
+        return await future
+
+    # --- the thread -------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            while True:
+                job = self._held or self._queue.get()
+                self._held = None
+                if isinstance(job, _StopJob):
+                    self._close(conn, job)
+                    return
+                if isinstance(job, _CallJob):
+                    self._send([self._run_call(conn, job)])
+                    continue
+                assert isinstance(job, _AddJob)
+                self._send(self._run_adds(conn, self._gather(job)))
+        except BaseException:  # pragma: no cover - a bug in this loop; fail loudly rather than hang callers
+            log.exception("the store writer thread crashed")
+            raise
+
+    def _gather(self, first: _AddJob) -> list[_AddJob]:
+        """``first`` and the add jobs queued right behind it, up to ``batch_max`` events."""
+        batch, size = [first], len(first.events)
+        while size < self._batch_max:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(job, _AddJob):
+                self._held = job
+                break
+            batch.append(job)
+            size += len(job.events)
+        return batch
+
+    def _run_adds(self, conn: sqlite3.Connection, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
+        now = int(self._clock())
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [[queries.add_event(conn, event, now) for event in job.events] for job in batch]
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback(conn)
+            if len(batch) == 1:
+                return [(batch[0], None, self._map(exc))]
+            # Find the culprit: every job again in a transaction of its own.
+            return [result for job in batch for result in self._run_adds(conn, [job])]
+        self.batches += 1
+        self.events += sum(len(job.events) for job in batch)
+        return [(job, result, None) for job, result in zip(batch, outcomes, strict=True)]
+
+    def _run_call(self, conn: sqlite3.Connection, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            value = job.fn(conn)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback(conn)
+            return (job, None, self._map(exc))
+        return (job, value, None)
+
+    def _close(self, conn: sqlite3.Connection, job: _StopJob) -> None:
+        error: BaseException | None = None
+        try:
+            # Keeps the planner's statistics fresh; analysis_limit bounds the work on stores of millions.
+            conn.execute("PRAGMA analysis_limit = 1000")
+            conn.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:  # a read-only or damaged file: closing must still work
+            log.debug("PRAGMA optimize failed: %s", exc)
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            error = self._map(exc)
+        self._send([(job, None, error)])
+
+    def _map(self, exc: Exception) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            mapped = self._error(exc, "write to")
+            mapped.__cause__ = exc
+            return mapped
+        if not isinstance(exc, StoreError):
+            log.error("unexpected error in the store writer", exc_info=exc)
+        return exc
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("rollback failed: %s", exc)
+
+    @staticmethod
+    def _send(results: list[tuple[_Job, Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        for job, value, error in results:
+            by_loop.setdefault(job.loop, []).append((job.future, value, error))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass

@@ -1,0 +1,43 @@
+"""Fixtures for the store tests: a fake clock, signed-event helpers, and each Store implementation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from store_helpers import Author, FakeClock
+
+from samizdat.store.base import Store
+from samizdat.store.memory import MemoryStore
+from samizdat.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def alice() -> Author:
+    return Author()
+
+
+@pytest.fixture
+def bob() -> Author:
+    return Author()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+    """Every Store implementation, on the fake clock."""
+    if request.param == "memory":
+        memory = MemoryStore(clock=clock)
+        yield memory
+        await memory.close()
+        return
+    sqlite = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
+    try:
+        yield sqlite
+    finally:
+        await sqlite.close()
