@@ -107,4 +107,5 @@ def test_expiration_and_tags() -> None:
     event = sign_event(KEY, 30333, "", [["d", "x"], ["expiration", "100"]], created_at=1)
     assert event.d_tag == "x"
     assert event.expiration == 100
-    assert event.is_expired(100) and not event.is_expired(99)
+    assert event.is_expired(100)
+    assert not event.is_expired(99)

@@ -14,7 +14,8 @@ def test_follows_merge_hints_and_survive_reopen(tmp_path: Path) -> None:
     state.close()
     again = LocalState(tmp_path / "local.sqlite")
     assert again.follows() == {"30333:aa:x": ["wss://a", "wss://b"]}
-    assert again.unfollow("30333:aa:x") and not again.unfollow("30333:aa:x")
+    assert again.unfollow("30333:aa:x")
+    assert not again.unfollow("30333:aa:x")
     again.close()
 
 
@@ -40,8 +41,13 @@ def test_sync_rows_count_failures(tmp_path: Path) -> None:
     state.record_sync("wss://a", "*", now=1, ok=False, next_attempt=31, summary={"error": "x"})
     state.record_sync("wss://a", "*", now=31, ok=False, next_attempt=91, summary={"error": "x"})
     row = state.sync_row("wss://a", "*")
-    assert row is not None and row.failures == 2 and row.last_success is None
+    assert row is not None
+    assert row.failures == 2
+    assert row.last_success is None
     state.record_sync("wss://a", "*", now=91, ok=True, next_attempt=391, summary={"need": 3})
     row = state.sync_row("wss://a", "*")
-    assert row is not None and row.failures == 0 and row.last_success == 91 and row.summary == {"need": 3}
+    assert row is not None
+    assert row.failures == 0
+    assert row.last_success == 91
+    assert row.summary == {"need": 3}
     state.close()
