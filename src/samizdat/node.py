@@ -19,8 +19,11 @@ from typing import Any
 import orjson
 
 from samizdat.config import Config, load_config, load_identity
+from samizdat.core import kinds
 from samizdat.core.event import Event
+from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.errors import TransportError
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.net.outbox import DeliveryReport, deliver_due
@@ -90,12 +93,20 @@ class Node:
     async def publish(self, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
         """Store our own new events and queue them for every relay in ``relays`` (the outbox retries)."""
         outcomes = await self.ingest(events)
-        targets = list(dict.fromkeys(r for r in [*relays, *self.config.write_relays] if r))
+        own = await self.relay_list()
+        targets = list(dict.fromkeys(r for r in [*relays, *own.write, *self.config.write_relays] if r))
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome.accepted:
                 self.local.enqueue(event.id, targets, self.clock())
         await self._tell_running_node(events)
         return outcomes
+
+    async def relay_list(self) -> RelayList:
+        """Our own NIP-65 relay list (newest kind 10002 in the store), or an empty one."""
+        found = await self.store.query(
+            [Filter(kinds=frozenset({kinds.RELAY_LIST}), authors=frozenset({self.key.public_key_hex}), limit=1)]
+        )
+        return parse_relay_list(found[0]) if found else RelayList()
 
     async def _tell_running_node(self, events: Sequence[Event]) -> None:
         """If ``samizdat serve`` runs on this home in another process, hand it the events for live fan-out."""

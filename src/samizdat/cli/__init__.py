@@ -19,7 +19,10 @@ import typer
 from samizdat.cli import channels, sync
 from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
-from samizdat.core import nip19
+from samizdat.core import kinds, nip19
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.relaylist import RelayList, build_relay_list
 from samizdat.errors import SamizdatError
 from samizdat.node import Node
 
@@ -65,6 +68,46 @@ def keys_show(as_json: bool = JsonOption, qr: bool = typer.Option(True, help="Dr
     key = load_identity(home())
     npub = nip19.npub_encode(key.public_key_hex)
     emit({"npub": npub, "pubkey": key.public_key_hex}, as_json, lambda d: (qr_text(npub) if qr else "") + npub)
+
+
+@app.command()
+def relays(
+    write: list[str] = typer.Option([], "--write", help="Add a relay you publish to (repeatable)."),
+    read: list[str] = typer.Option([], "--read", help="Add a relay you read from (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="Drop a relay from both lists (repeatable)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show or change your NIP-65 relay list: every post you make also goes to your write relays."""
+
+    async def action(node: Node) -> dict[str, object]:
+        current = await node.relay_list()
+        if write or read or remove:
+            new = RelayList(
+                tuple(u for u in dict.fromkeys([*current.read, *read]) if u not in remove),
+                tuple(u for u in dict.fromkeys([*current.write, *write]) if u not in remove),
+            )
+            previous = await _relay_list_event(node)
+            event = build_relay_list(node.key, new, created_at=max(node.now(), _created(previous)))
+            await node.publish([event], new.write)
+            await node.deliver_outbox()
+            current = new
+        return {"read": list(current.read), "write": list(current.write)}
+
+    data = run(with_node(action))
+    emit(data, as_json, lambda d: "Write relays: " + (", ".join(d["write"]) or "none")
+         + "\nRead relays: " + (", ".join(d["read"]) or "none"))
+
+
+async def _relay_list_event(node: Node) -> Event | None:
+    found = await node.store.query(
+        [Filter(kinds=frozenset({kinds.RELAY_LIST}), authors=frozenset({node.key.public_key_hex}), limit=1)]
+    )
+    return found[0] if found else None
+
+
+def _created(event: Event | None) -> int:
+    """A replacement must be newer than what it replaces, even when the clock went backwards."""
+    return 0 if event is None else event.created_at + 1
 
 
 @app.command()
