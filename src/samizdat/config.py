@@ -39,6 +39,11 @@ write_relays = []
 interval = 300
 # A proxy for reaching relays, e.g. "socks5h://127.0.0.1:9050"; empty for direct connections.
 proxy = ""
+
+[relay]
+# Flood protection per connection: events per second, and the burst allowed above that rate.
+events_per_second = 500
+events_burst = 5000
 """
 
 
@@ -50,6 +55,8 @@ class Config:
     write_relays: tuple[str, ...] = ()
     sync_interval: float = 300.0
     proxy: str = ""
+    events_per_second: float = 500.0  # per connection, for the relay's flood protection
+    events_burst: int = 5000
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **overrides: Any) -> Config:
@@ -81,13 +88,14 @@ def load_config(home: Path) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
-    node, sync = data.get("node", {}), data.get("sync", {})
+    node, sync, relay = data.get("node", {}), data.get("sync", {}), data.get("relay", {})
     values: dict[str, Any] = {}
     for table, key, attr, kind in (
         (node, "name", "name", str),
         (node, "host", "host", str),
         (node, "port", "port", int),
         (sync, "proxy", "proxy", str),
+        (relay, "events_burst", "events_burst", int),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))
@@ -96,6 +104,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise UsageError(f"{path}: sync.interval must be a positive number of seconds")
         values["sync_interval"] = float(interval)
+    if "events_per_second" in relay:
+        rate = relay["events_per_second"]
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+            raise UsageError(f"{path}: relay.events_per_second must be a positive number")
+        values["events_per_second"] = float(rate)
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):

@@ -148,14 +148,20 @@ class Node:
         background: Iterable[Callable[[Node], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         """Run the relay and the background loops until cancelled."""
-        from samizdat.relay.limits import RelayInfo
+        from samizdat.relay.limits import RelayInfo, RelayLimits
         from samizdat.relay.negentropy import NegentropyService
         from samizdat.relay.server import RelayServer
 
         info = RelayInfo(name=self.config.name, pubkey=self.key.public_key_hex)
         negentropy = NegentropyService()
+        limits = RelayLimits(events_per_second=self.config.events_per_second, events_burst=self.config.events_burst)
         server = RelayServer(
-            self.store, info=info, clock=self.clock, negentropy=negentropy, on_event=negentropy.note_event
+            self.store,
+            limits=limits,
+            info=info,
+            clock=self.clock,
+            negentropy=negentropy,
+            on_event=negentropy.note_event,
         )
         await server.start(host, port)
         self.server = server

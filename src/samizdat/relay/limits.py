@@ -33,8 +33,9 @@ class RelayLimits:
     max_content_length: int = 64 * 1024  # characters, not bytes (NIP-11)
     created_at_future_seconds: int = 900  # reject events dated further ahead than this
     created_at_past_seconds: int | None = None  # reject events older than this (None: any age)
-    events_per_second: float = 50.0  # token bucket refill for EVENT, per connection
-    events_burst: int = 500  # token bucket size for EVENT
+    # A person never comes near these; a flood does. Sync uploads slow down to them (the client backs off).
+    events_per_second: float = 500.0  # token bucket refill for EVENT, per connection
+    events_burst: int = 5000  # token bucket size for EVENT
     reqs_per_second: float = 20.0  # token bucket refill for REQ and COUNT, per connection
     reqs_burst: int = 100
     max_connections: int = 10_000
