@@ -109,3 +109,8 @@ def test_expiration_and_tags() -> None:
     assert event.expiration == 100
     assert event.is_expired(100)
     assert not event.is_expired(99)
+
+
+def test_expiration_with_unicode_digits_is_ignored_not_a_crash() -> None:
+    event = sign_event(KEY, 1, "", [["expiration", "²"], ["expiration", "١٢٣"]], created_at=1)
+    assert event.expiration is None

@@ -158,6 +158,14 @@ async def test_deleting_an_address_deletes_versions_up_to_the_request(store: Sto
     assert await store.get(newer.id) == newer
 
 
+async def test_malformed_deletion_targets_are_ignored(store: Store, alice: Author) -> None:
+    note = alice.sign(content="stays")
+    await store.add(note)
+    tags = [["e", "not-an-id"], ["e"], ["a", "²:" + alice.pubkey + ":x"], ["a", "30333"], ["a", f"1:{alice.pubkey}:"]]
+    assert await store.add(alice.sign(kind=DELETION, tags=tags)) is AddOutcome.STORED
+    assert await store.get(note.id) == note
+
+
 async def test_deleting_a_replaceable_address(store: Store, alice: Author) -> None:
     profile = alice.sign(kind=0, content='{"name":"a"}', created_at=NOW - 10)
     await store.add(profile)
@@ -354,6 +362,16 @@ async def test_search_matches_words(store: Store, alice: Author) -> None:
     assert ids(await store.query([F(search="tram")])) == []
     assert ids(await store.query([F(search="bridge language:en include:spam")])) == [c.id, b.id, a.id]
     assert await store.count([F(search="bridge")]) == 3
+
+
+async def test_search_limit_takes_the_matches_stored_last(store: Store, alice: Author) -> None:
+    # NIP-50 leaves "best matches" to the relay: ours are the ones stored most recently, served newest first.
+    newer = alice.sign(content="curfew tonight", created_at=NOW - 1)
+    older = alice.sign(content="curfew yesterday", created_at=NOW - 100)
+    latest = alice.sign(content="curfew lifted", created_at=NOW - 50)
+    await store.add_many([newer, older, latest])
+    assert ids(await store.query([F(search="curfew", limit=2)])) == [latest.id, older.id]
+    assert ids(await store.query([F(search="curfew")])) == [newer.id, latest.id, older.id]
 
 
 async def test_search_is_plain_words_whatever_the_input(store: Store, alice: Author) -> None:

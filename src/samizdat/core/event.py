@@ -98,7 +98,7 @@ class Event:
     def expiration(self) -> int | None:
         """The NIP-40 expiration timestamp, or None when the event does not expire (or the tag is malformed)."""
         for value in self.tag_values("expiration"):
-            if value.isdigit() and len(value) <= 12:
+            if value.isascii() and value.isdigit() and len(value) <= 12:
                 return int(value)
         return None
 

@@ -17,7 +17,9 @@ Rules every store follows (NIP-01, 09, 40):
 * Expired events (NIP-40) are never returned by queries; ``purge_expired`` removes them. An already-expired event
   answers ``EXPIRED``.
 * Queries return the newest first (``created_at`` descending, then id ascending), each filter capped by its
-  ``limit``; events matched by several filters are returned once.
+  ``limit``; events matched by several filters are returned once. For a NIP-50 ``search`` filter the limit may
+  keep the most recently stored matches rather than the newest by ``created_at`` (NIP-50 leaves ranking to the
+  relay; sorting every match of a common word would be slow on millions of events).
 """
 
 from __future__ import annotations
@@ -81,6 +83,11 @@ class Store(Protocol):
 
     def negentropy_items(self, filters: Sequence[Filter]) -> AsyncIterator[tuple[int, bytes]]:
         """(created_at, 32-byte id) of every matching event, ascending, unlimited (for set reconciliation)."""
+        ...
+
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
+        """Up to ``limit`` stored events inserted after ``rowid``, in insertion order, with their rowids (for
+        streaming the whole store, e.g. into a bundle)."""
         ...
 
     async def purge_expired(self) -> int:

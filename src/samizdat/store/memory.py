@@ -129,13 +129,16 @@ class MemoryStore:
     async def query(self, filters: Sequence[Filter]) -> list[Event]:
         now = self._now()
         ordered = sorted(self._live(now), key=newest_first)
+        # NIP-50: a search takes the matches stored most recently (as the SQLite store does).
+        latest_stored = list(reversed(list(self._live(now))))
         found: dict[str, Event] = {}
         for f in filters:
             limit = self._default_limit if f.limit is None else f.limit
             matcher = self._matcher(f)
             if matcher is None or limit <= 0:
                 continue
-            hits = [e for e in ordered if f.matches(e) and matcher[1].matches(e)][:limit]
+            candidates = ordered if matcher[1].phrases is None or f.ids is not None else latest_stored
+            hits = [e for e in candidates if f.matches(e) and matcher[1].matches(e)][:limit]
             for event in hits:
                 found.setdefault(event.id, event)
         return sorted(found.values(), key=newest_first)

@@ -8,15 +8,19 @@ migrating the schema is :mod:`samizdat.store.sqlite`'s job.
 
 How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``):
 
-* A filter is *driven* by one index, chosen from what it names, most selective first: ``ids``, then ``authors``
-  (with ``kinds``), then ``search`` (the FTS5 table), then its ``#x`` tag with the fewest values, then ``kinds``,
-  then ``created_at`` alone. The other conditions are written with a unary ``+`` (``+e.kind IN (...)``) so that
-  SQLite checks them on the rows found instead of picking another index without statistics to guide it.
+* A filter is *driven* by one index, chosen from what it names, most selective first: ``ids``, then ``search``
+  (the FTS5 table), then ``authors`` (with ``kinds``), then its ``#x`` tag with the fewest values, then
+  ``kinds``, then ``created_at`` alone. The other conditions are written with a unary ``+``
+  (``+e.kind IN (...)``) so that SQLite checks them on the rows found instead of picking another index without
+  statistics to guide it.
 * For ``query`` a driver with a few values (at most :data:`MAX_ARMS` combinations, such as 1 author x 3 kinds)
   becomes one SELECT per value, each reading its index newest first; SQLite merges them (``MERGE (UNION ALL)``)
   and stops after ``limit`` rows, so no result is ever sorted in a temporary b-tree. More values fall back to one
   SELECT with ``IN`` lists, which sorts only the rows that match.
 * ``ids`` filters (up to thousands of ids) are looked up by primary key in chunks and checked in Python.
+* A ``search`` filter (without ``ids``) is capped to the matches stored most recently, read from the full-text
+  index in rowid order, so that a common word costs ``limit`` rows and not a sort of every match; see
+  :func:`query_sql`.
 """
 
 from __future__ import annotations
@@ -257,10 +261,10 @@ _INDEXED_BY = {
 def _driver(p: _Prepared) -> str:
     if p.ids is not None:
         return "ids"
-    if p.authors is not None:
-        return "authors"
     if p.search.phrases is not None:
         return "search"
+    if p.authors is not None:
+        return "authors"
     if p.tags:
         return "tag"
     return "kinds"
@@ -270,8 +274,9 @@ def _driving_tag(p: _Prepared) -> tuple[str, tuple[str | bytes, ...]]:
     return min(p.tags, key=lambda tag: len(tag[1]))
 
 
-def _build(p: _Prepared, now: int, driver: str, *, tag_join: bool = False) -> _Select:
-    """One SELECT for ``p`` driven by ``driver``. ``tag_join`` drives from the tags table itself, in its order."""
+def _build(p: _Prepared, now: int, driver: str, *, join: bool = False) -> _Select:
+    """One SELECT for ``p`` driven by ``driver``. With ``join``, a tag or search driver reads its own table first
+    and in its own order (tags newest first; full-text matches latest stored first) rather than feeding an IN."""
     s = _Select()
     # Only the driver's columns may use an index; a unary + hides the others from the planner.
     indexed = _INDEXED_BY[driver]
@@ -284,7 +289,7 @@ def _build(p: _Prepared, now: int, driver: str, *, tag_join: bool = False) -> _S
     if driver == "tag":
         skip_tag = _driving_tag(p)
         name, values = skip_tag
-        if tag_join:
+        if join:
             s.source, s.order, created = "tags t CROSS JOIN events e ON e.seq = t.seq", "t", "t.created_at"
             s.where("t.name = ?", name)
             s.where(_in("t.value", values), *values)
@@ -310,7 +315,10 @@ def _build(p: _Prepared, now: int, driver: str, *, tag_join: bool = False) -> _S
             name,
             *values,
         )
-    if p.search.phrases is not None:
+    if p.search.phrases is not None and driver == "search" and join:
+        s.source, s.order = "events_fts f CROSS JOIN events e ON e.seq = f.rowid", "f"
+        s.where("f.events_fts MATCH ?", p.search.fts_query())
+    elif p.search.phrases is not None:
         s.where(f"{col('seq')} IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", p.search.fts_query())
     s.where(_NOT_EXPIRED, now)
     return s
@@ -332,7 +340,7 @@ def _arms(p: _Prepared, now: int) -> tuple[list[_Select], bool]:
         if len(values) <= MAX_ARMS:
             others = tuple(tag for tag in p.tags if tag != (name, values))
             return [
-                _build(dataclasses.replace(p, tags=((name, (v,)), *others)), now, "tag", tag_join=True) for v in values
+                _build(dataclasses.replace(p, tags=((name, (v,)), *others)), now, "tag", join=True) for v in values
             ], len(values) > 1
     elif driver == "kinds" and p.kinds is not None and 1 < len(p.kinds) <= MAX_ARMS:
         return [_build(dataclasses.replace(p, kinds=(k,)), now, "kinds") for k in p.kinds], False
@@ -340,7 +348,15 @@ def _arms(p: _Prepared, now: int) -> tuple[list[_Select], bool]:
 
 
 def query_sql(p: _Prepared, now: int, limit: int) -> tuple[str, list[object]]:
-    """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first."""
+    """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first.
+
+    A ``search`` filter takes the ``limit`` matches stored most recently instead (NIP-50 lets a relay choose
+    which matches are best): that stops after ``limit`` rows however common the words are, where "newest
+    ``created_at`` first" would have to sort every match.
+    """
+    if _driver(p) == "search":
+        s = _build(p, now, "search", join=True)
+        return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY f.rowid DESC LIMIT ?", [*s.params, limit]
     arms, overlap = _arms(p, now)
     if len(arms) == 1:
         arm = arms[0]

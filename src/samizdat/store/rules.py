@@ -8,7 +8,9 @@ Search: the string is plain words. Whitespace separates terms; a ``key:value`` t
 ignored (we support none); every other term is split into words the way SQLite's ``unicode61`` tokenizer does
 (runs of letters and digits, case and diacritics folded), and all terms must appear (a term of several words,
 such as ``e-mail``, must appear as that phrase). A string with nothing but extensions puts no condition on the
-search; a string whose terms hold no words matches nothing.
+search; a string whose terms hold no words matches nothing. A search filter's ``limit`` keeps the matches that
+were *stored* most recently (NIP-50 lets the relay define the best matches; this one needs no sort of every
+match of a common word); they are then served newest first like any other result.
 """
 
 from __future__ import annotations
@@ -124,7 +126,12 @@ def deletion_targets(event: Event) -> DeletionTargets:
     slots = []
     for value in event.tag_values("a"):
         parts = value.split(":", 2)
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 5 or parts[1] != event.pubkey:
+        if (
+            len(parts) != 3
+            or not (parts[0].isascii() and parts[0].isdigit())
+            or len(parts[0]) > 5
+            or parts[1] != event.pubkey
+        ):
             continue
         kind = int(parts[0])
         if is_replaceable(kind):

@@ -151,6 +151,7 @@ class Writer:
             self._ready.set_exception(exc)
             return
         self._ready.set_result(None)
+        current: list[_Job] = []
         try:
             while True:
                 job = self._held or self._queue.get()
@@ -159,13 +160,30 @@ class Writer:
                     self._close(conn, job)
                     return
                 if isinstance(job, _CallJob):
+                    current = [job]
                     self._send([self._run_call(conn, job)])
                     continue
                 assert isinstance(job, _AddJob)
-                self._send(self._run_adds(conn, self._gather(job)))
-        except BaseException:  # pragma: no cover - a bug in this loop; fail loudly rather than hang callers
+                batch = self._gather(job)
+                current = list(batch)
+                self._send(self._run_adds(conn, batch))
+        except BaseException:  # pragma: no cover - a bug in this loop: fail every caller rather than hang them
             log.exception("the store writer thread crashed")
+            self._crash(conn, current)
             raise
+
+    def _crash(self, conn: sqlite3.Connection, current: list[_Job]) -> None:  # pragma: no cover - see _run
+        self._stopping = True
+        jobs = [*current, *([self._held] if self._held else [])]
+        while True:
+            try:
+                jobs.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        error = StoreError("The store stopped writing after an internal error; see the log.")
+        self._send([(job, None, error) for job in jobs])
+        self._rollback(conn)
+        conn.close()
 
     def _gather(self, first: _AddJob) -> list[_AddJob]:
         """``first`` and the add jobs queued right behind it, up to ``batch_max`` events."""
