@@ -48,14 +48,17 @@ class AddOutcome(Enum):
     @property
     def reply(self) -> str:
         """The NIP-01 OK message for this outcome."""
-        return {
-            AddOutcome.STORED: "",
-            AddOutcome.DUPLICATE: "duplicate: already have this event",
-            AddOutcome.OUTDATED: "duplicate: a newer version of this event is stored",
-            AddOutcome.DELETED: "blocked: this event was deleted by its author",
-            AddOutcome.EXPIRED: "invalid: this event has expired",
-            AddOutcome.EPHEMERAL: "",
-        }[self]
+        return _REPLIES[self]
+
+
+_REPLIES = {
+    AddOutcome.STORED: "",
+    AddOutcome.DUPLICATE: "duplicate: already have this event",
+    AddOutcome.OUTDATED: "duplicate: a newer version of this event is stored",
+    AddOutcome.DELETED: "blocked: this event was deleted by its author",
+    AddOutcome.EXPIRED: "invalid: this event has expired",
+    AddOutcome.EPHEMERAL: "",
+}
 
 
 class Store(Protocol):
