@@ -75,7 +75,8 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
 def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = table[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UsageError(f"{where}: {key} must be a {kind.__name__}")
+        name = {int: "an integer", str: "a string"}.get(kind, kind.__name__)
+        raise UsageError(f"{where}: {key} must be {name}")
     return value
 
 
@@ -142,4 +143,7 @@ def load_identity(home: Path) -> SecretKey:
         raise UsageError(f"no identity in {home}: run `samizdat init` first") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
-    return SecretKey.from_hex(text)
+    try:
+        return SecretKey.from_hex(text)
+    except UsageError as exc:
+        raise UsageError(f"{path} does not hold a valid secret key ({exc})") from exc

@@ -24,9 +24,12 @@ class FeedItem:
     created_at: int
     view: ThreadView | None = None  # an original post with its amendments
     orphan_retraction: Post | None = None  # a retraction whose original is gone
+    original: Event | None = None  # the event behind ``view``: a post that does not count has no parsed post
 
     @property
     def event_id(self) -> str:
+        if self.original is not None:
+            return self.original.id
         if self.view is not None and self.view.verdict.post is not None:
             return self.view.verdict.post.id
         return self.orphan_retraction.target or "" if self.orphan_retraction else ""
@@ -67,7 +70,7 @@ async def collect_feed(
         for original in originals:
             view = thread_view(original, by_target.get(original.id, []), channel, now, verifiers=followed)
             if view.verdict.ok or include_invalid:
-                items.append(FeedItem(channel, original.created_at, view=view))
+                items.append(FeedItem(channel, original.created_at, view=view, original=original))
         for event in amendments:
             verdict = post_verdict(event, channel, now)
             post = verdict.post

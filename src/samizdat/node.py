@@ -92,13 +92,12 @@ class Node:
 
     async def publish(self, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
         """Store our own new events and queue them for every relay in ``relays`` (the outbox retries)."""
-        outcomes = await self.ingest(events)
+        outcomes = await self._through_running_node(events) or await self.ingest(events)
         own = await self.relay_list()
         targets = list(dict.fromkeys(r for r in [*relays, *own.write, *self.config.write_relays] if r))
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome.accepted:
                 self.local.enqueue(event.id, targets, self.clock())
-        await self._tell_running_node(events)
         return outcomes
 
     async def relay_list(self) -> RelayList:
@@ -108,18 +107,23 @@ class Node:
         )
         return parse_relay_list(found[0]) if found else RelayList()
 
-    async def _tell_running_node(self, events: Sequence[Event]) -> None:
-        """If ``samizdat serve`` runs on this home in another process, hand it the events for live fan-out."""
-        if self.server is not None:
-            return
-        url = self.running_relay_url()
+    async def _through_running_node(self, events: Sequence[Event]) -> list[AddOutcome] | None:
+        """If ``samizdat serve`` runs on this home in another process, store the events through it, so its live
+        subscribers get them (it shares our store file: storing them here first would make them duplicates
+        there, and duplicates are not fanned out). None when no node runs or it did not take them all; the
+        caller then stores them itself, which also gives the precise reason for a refusal."""
+        url = None if self.server is not None else self.running_relay_url()
         if url is None:
-            return
+            return None
         try:
             async with await RelayClient.connect(url, timeout=3) as client:
-                await client.publish_many(events, timeout=5)
+                results = await client.publish_many(events, timeout=10)
         except TransportError as exc:
             log.info("the running node at %s did not take the events: %s", url, exc)
+            return None
+        if not all(r.accepted for r in results):
+            return None
+        return [AddOutcome.DUPLICATE if r.prefix == "duplicate" else AddOutcome.STORED for r in results]
 
     def running_relay_url(self) -> str | None:
         try:

@@ -327,6 +327,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish a signed post of any type to a channel you own or administer."""
 
+        if post_type in POST_TYPES[-2:]:  # correction, retraction: they need the post they amend
+            verb = "correct" if post_type == POST_TYPES[-2] else "retract"
+            raise UsageError(f"A {post_type} amends a post: use `samizdat {verb} <post-id>`.")
+
         async def action(node: Node) -> dict[str, Any]:
             target_channel = await resolve_channel(node, channel)
             now = node.now()

@@ -44,10 +44,13 @@ def post_json(item: feed.FeedItem) -> dict[str, Any]:
     view = item.view
     assert view is not None
     post = view.verdict.post
+    # A forged or revoked post has no parsed post (its shape is not even checked): show its event's id and signer.
+    event_id = post.id if post else item.original.id if item.original else None
+    author = post.author if post else item.original.pubkey if item.original else None
     data: dict[str, Any] = {
         **base,
-        "id": post.id if post else None,
-        "author": nip19.npub_encode(post.author) if post else None,
+        "id": event_id,
+        "author": nip19.npub_encode(author) if author else None,
         "role": view.verdict.role,
         "type": post.post_type if post else None,
         "status": "retracted" if view.retraction else view.verdict.status.value,

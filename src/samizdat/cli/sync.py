@@ -62,12 +62,11 @@ def register(app: typer.Typer) -> None:
         """Reconcile with a relay or peer (NIP-77 Negentropy) and transfer exactly what differs."""
         if direction not in ("up", "down", "both"):
             raise UsageError("--direction must be up, down or both")
-        from samizdat.cli.channels import channel_scope, resolve_channel
 
         async def action(node: Node) -> netsync.SyncReport:
             filters = [Filter()]
             if channel is not None:
-                filters = channel_scope(await resolve_channel(node, channel))
+                filters = await _sync_scope(node, channel)
             bar, progress = _progress_bar(not as_json)
             if bar is None:
                 return await sync_scope(node, url, filters, direction, progress)  # type: ignore[arg-type]
@@ -132,6 +131,26 @@ def register(app: typer.Typer) -> None:
         report = run(with_node(action))
         data = _as_dict(report)
         emit(data, as_json, _import_text)
+        failed = [f for f in report.files if f.error is not None]
+        if failed:  # a file that could not be read at all is an error, not a quiet "0 new"
+            first = failed[0]
+            raise UsageError(
+                f"{len(failed)} of {len(report.files)} file(s) could not be imported; {first.path}: {first.error}"
+            )
+
+
+async def _sync_scope(node: Node, text: str) -> list[Filter]:
+    """What ``sync --channel`` moves: the channel's events; for a channel we follow but do not have yet (its
+    definition is what the sync is to fetch), everything that names its address."""
+    from samizdat.cli.channels import _address_of, channel_scope, lookup_channel, resolve_channel
+
+    address = _address_of(node, text)
+    found = await lookup_channel(node, address)
+    if found is not None:
+        return channel_scope(found)
+    if address.split(":")[1] == node.key.public_key_hex:
+        await resolve_channel(node, text)  # one of our own that does not exist: says so
+    return channel_scope_from_address(address)
 
 
 def _import_text(d: dict[str, Any]) -> str:
@@ -142,12 +161,30 @@ def _import_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _jsonable(value: Any) -> Any:
+    """Reports hold paths, tuples and counters: turn them into what JSON (and the text views) can show."""
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _as_dict(report: Any) -> dict[str, Any]:
     if hasattr(report, "to_dict"):
         return dict(report.to_dict())
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        return dataclasses.asdict(report)
-    return dict(report)
+    data = _jsonable(report)
+    if not isinstance(data, dict):
+        raise TypeError(f"cannot show a {type(report).__name__}")
+    # An import report's totals are properties, not fields.
+    for name in ("new", "duplicate", "invalid", "rejected", "missing_parts"):
+        if name not in data and hasattr(report, name):
+            data[name] = _jsonable(getattr(report, name))
+    return data
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.IGNORECASE)

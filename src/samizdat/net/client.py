@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SUBSCRIPTION_QUEUE = 10_000
+#: What every subscription queue gets when the connection ends (with ``is_open`` then False).
+_CONNECTION_CLOSED = ("CLOSED", "", "error: connection closed")
 _ids = itertools.count(1)
 
 
@@ -105,6 +107,8 @@ class RelayClient:
             await self._reader
         except (asyncio.CancelledError, Exception):  # noqa: BLE001
             pass
+        if self._closed is None:  # the reader was cancelled before it ever ran, so its cleanup did not either
+            self._closed = ClosedTransport(f"the connection to {self.url} was closed by us")
 
     # -- sending -----------------------------------------------------------------------------------------------
 
@@ -149,10 +153,24 @@ class RelayClient:
         self._subs.pop(sub_id, None)
 
     async def next_message(self, queue: asyncio.Queue[list[Any]], timeout: float) -> list[Any]:
+        """The next message for a subscription; ``CLOSED`` (with ``is_open`` False) once the connection is gone."""
+        if queue.empty() and self._closed is not None:
+            # The reader may not have had room to leave its CLOSED in this queue: never wait on a dead socket.
+            return list(_CONNECTION_CLOSED)
         try:
             return await asyncio.wait_for(queue.get(), timeout)
         except TimeoutError as exc:
             raise BrokenTransport(f"{self.url} did not answer in {timeout:.0f} s") from exc
+
+    def _connection_lost(self) -> TransportError:
+        """The error for a request cut short because the connection ended (cleanly or not)."""
+        cause = self._closed
+        if isinstance(cause, websockets.exceptions.ConnectionClosedOK | ClosedTransport):
+            error: TransportError = ClosedTransport(f"{self.url} closed the connection")
+        else:
+            error = BrokenTransport(f"the connection to {self.url} failed: {cause or 'closed'}")
+        error.__cause__ = cause
+        return error
 
     async def fetch(self, filters: Sequence[Filter], *, timeout: float = 30.0) -> list[Event]:
         """Run a REQ until EOSE and return the (verified) stored events; invalid ones are skipped."""
@@ -180,6 +198,8 @@ class RelayClient:
                     if not live:
                         return
                 elif kind == "CLOSED":
+                    if not self.is_open:
+                        raise self._connection_lost()
                     reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
                     raise RemoteProtocolError(f"{self.url} closed the subscription: {reason}", "error")
         finally:
@@ -195,8 +215,10 @@ class RelayClient:
         try:
             await self.send_raw(_frame("COUNT", sub_id, *(f.to_dict() for f in filters)))
             message = await self.next_message(queue, timeout)
-            if message[0] == "COUNT" and isinstance(message[2], dict):
+            if message[0] == "COUNT" and len(message) > 2 and isinstance(message[2], dict):
                 return int(message[2].get("count", 0))
+            if not self.is_open:
+                raise self._connection_lost()
             raise RemoteProtocolError(f"{self.url} refused COUNT: {message[2:]}", "error")
         finally:
             self.drop_subscription(sub_id)
@@ -225,7 +247,7 @@ class RelayClient:
                     future.set_exception(error)
             for queue in self._subs.values():
                 if not queue.full():
-                    queue.put_nowait(["CLOSED", "", "error: connection closed"])
+                    queue.put_nowait(list(_CONNECTION_CLOSED))
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
@@ -249,8 +271,12 @@ class RelayClient:
             if queue is None:
                 return
             if queue.full():
-                # The consumer is not keeping up: end the subscription rather than buffer without bound.
+                # The consumer is not keeping up: end the subscription rather than buffer without bound, and say
+                # so (what is still queued is dropped to make room), so that a live consumer does not wait forever.
                 self._subs.pop(message[1], None)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(["CLOSED", message[1], "error: too slow, the subscription's queue overflowed"])
                 return
             queue.put_nowait(message)
 
