@@ -165,7 +165,6 @@ class Node:
             info=info,
             clock=self.clock,
             negentropy=negentropy,
-            on_event=negentropy.note_event,
         )
         await server.start(host, port)
         self.server = server

@@ -3,14 +3,15 @@
 Theory of operation: :class:`NegentropyService` is the relay's factory for per-connection session tables. A
 ``NEG-OPEN`` names a filter; the service builds a sealed Negentropy storage of the matching ``(created_at, id)``
 pairs and keeps it in a small cache keyed by the filter, so many clients syncing the same channel (or the whole
-store) share one storage instead of reading millions of rows each. A cached storage is reused while no new event
-has been stored since it was built, and for at most ``max_staleness`` seconds otherwise: a slightly older
-snapshot is still a correct reconciliation, and what it misses is found by the next sync. Sessions hold no copy
-of the storage.
+store) share one storage instead of reading millions of rows each. A cached storage is reused while the store's
+insertion number (``Store.last_seq``) is unchanged, which catches events written by any process (``samizdat
+post``, ``import`` or ``sync`` next to a running ``serve``), and for ``min_staleness`` seconds in any case, so a
+burst of clients on a busy relay shares one build: a slightly older snapshot is still a correct reconciliation,
+and what it misses is found by the next sync. Sessions hold no copy of the storage.
 
 Limits (constructor arguments): records per storage (a filter matching more is refused with
-``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, cached storages, and the
-frame size of our replies.
+``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, records kept in the cache
+(about 75 bytes each), and the frame size of our replies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Callable
 
 import orjson
 
-from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits, parse_filter
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
@@ -47,39 +47,43 @@ class NegentropyService:
         *,
         max_records: int = 2_000_000,
         max_sessions: int = 8,
-        cache_entries: int = 8,
-        max_staleness: float = 30.0,
+        cache_records: int = 3_000_000,
+        min_staleness: float = 5.0,
+        max_staleness: float = 300.0,
         frame_size_limit: int = 256 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_records = max_records
         self.max_sessions = max_sessions
-        self.cache_entries = cache_entries
+        self.cache_records = cache_records
+        self.min_staleness = min_staleness
         self.max_staleness = max_staleness
         self.frame_size_limit = frame_size_limit
         self.clock = clock
-        self.generation = 0  # bumped for every event stored through the relay
         self._cache: OrderedDict[bytes, tuple[VectorStorage, int, float]] = OrderedDict()
         self._building: dict[bytes, asyncio.Future[VectorStorage]] = {}
         self.builds = 0  # storages built (for tests and status)
 
-    def note_event(self, event: Event) -> None:
-        """The relay stored ``event``: cached storages are out of date (reused only within max_staleness)."""
-        self.generation += 1
-
     def __call__(self, send: Send, store: Store) -> ConnectionSessions:
         return ConnectionSessions(self, send, store)
+
+    def _fresh(self, built_at: float, seq: int, current_seq: int) -> bool:
+        age = self.clock() - built_at
+        return age < self.min_staleness or (seq == current_seq and age < self.max_staleness)
 
     async def storage(self, store: Store, flt: Filter) -> VectorStorage:
         """A sealed storage of the events matching ``flt``, from the cache when fresh enough.
 
-        Raises :class:`_TooMany` past ``max_records`` and StoreError when the store fails.
+        A cached storage is fresh while nothing was stored since it was built (the store's insertion number is
+        unchanged, whoever wrote), or for ``min_staleness`` seconds in any case so that a burst of clients on a
+        busy relay shares one build; never longer than ``max_staleness`` (expiry and purges do not show in the
+        insertion number). Raises :class:`_TooMany` past ``max_records`` and StoreError when the store fails.
         """
         key = orjson.dumps(flt.to_dict(), option=orjson.OPT_SORT_KEYS)
         cached = self._cache.get(key)
         if cached is not None:
-            storage, generation, built_at = cached
-            if generation == self.generation or self.clock() - built_at < self.max_staleness:
+            storage, seq, built_at = cached
+            if self._fresh(built_at, seq, await store.last_seq()):
                 self._cache.move_to_end(key)
                 return storage
         building = self._building.get(key)
@@ -88,7 +92,7 @@ class NegentropyService:
         future: asyncio.Future[VectorStorage] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            generation, started = self.generation, self.clock()
+            seq, started = await store.last_seq(), self.clock()
             storage = VectorStorage()
             count = 0
             async for created_at, event_id in store.negentropy_items([flt]):
@@ -98,9 +102,7 @@ class NegentropyService:
                 storage.insert(created_at, event_id)
             await asyncio.to_thread(storage.seal)
             self.builds += 1
-            self._cache[key] = (storage, generation, started)
-            while len(self._cache) > self.cache_entries:
-                self._cache.popitem(last=False)
+            self._remember(key, storage, seq, started)
             future.set_result(storage)
             return storage
         except BaseException as exc:
@@ -109,6 +111,15 @@ class NegentropyService:
             raise
         finally:
             del self._building[key]
+
+    def _remember(self, key: bytes, storage: VectorStorage, seq: int, built_at: float) -> None:
+        """Cache ``storage``, evicting the least recently used until the cache holds at most ``cache_records``
+        items (about 75 bytes each); a storage larger than that alone is used but not kept."""
+        self._cache[key] = (storage, seq, built_at)
+        total = sum(entry[0].size() for entry in self._cache.values())
+        while self._cache and total > self.cache_records:
+            _, (evicted, _, _) = self._cache.popitem(last=False)
+            total -= evicted.size()
 
 
 class ConnectionSessions:

@@ -93,6 +93,10 @@ class Store(Protocol):
         streaming the whole store, e.g. into a bundle)."""
         ...
 
+    async def last_seq(self) -> int:
+        """The insertion number of the newest stored event: it changes whenever anything is stored."""
+        ...
+
     async def purge_expired(self) -> int:
         """Delete events whose NIP-40 expiration has passed; return how many."""
         ...

@@ -180,5 +180,8 @@ class MemoryStore:
         later = sorted((s, e) for s, e in self._events.values() if s > rowid and not e.is_expired(now))
         return later[:limit]
 
+    async def last_seq(self) -> int:
+        return self._seq
+
     async def close(self) -> None:
         self._closed = True

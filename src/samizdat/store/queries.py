@@ -72,6 +72,12 @@ def _tag_value(value: str) -> str | bytes:
     return bytes.fromhex(value) if is_hex64(value) else value
 
 
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The last insertion number handed out (AUTOINCREMENT keeps it in sqlite_sequence: one row read)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
     """Apply the store rules of :mod:`samizdat.store.base` to one verified event, inside the caller's transaction."""
     if is_ephemeral(event.kind):

@@ -362,6 +362,11 @@ class SqliteStore:
         now = self._now()
         return await self._read(lambda conn: queries.events_since(conn, rowid, limit, now))
 
+    async def last_seq(self) -> int:
+        """The insertion number of the newest stored event (0 for none): it changes whenever an event is stored,
+        so it tells a cache whether the store changed, whoever wrote to it. Raises StoreError."""
+        return await self._read(queries.last_seq)
+
     async def close(self) -> None:
         """Finish pending writes, then close every connection. Idempotent; later calls raise StoreError."""
         if self._closed:
