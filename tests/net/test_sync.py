@@ -611,3 +611,36 @@ async def test_report_serialises(relay: RelayServer, local: SqliteStore, open_cl
     assert set(data) >= {"have", "need", "sent", "received", "rejected", "bytes_in", "bytes_out", "round_trips"}
     assert isinstance(report, SyncReport)
     assert orjson.loads(orjson.dumps(data)) == data
+
+
+async def test_a_relay_that_never_lets_the_reconciliation_end_is_cut_off(
+    local: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile relay answers every NEG-MSG with a message that asks for more: the client gives up after
+    MAX_ROUNDS with a clear error instead of syncing forever."""
+    from samizdat.core.negentropy import Negentropy, VectorStorage
+    from samizdat.net import sync as netsync
+
+    monkeypatch.setattr(netsync, "MAX_ROUNDS", 5)
+    key = SecretKey.generate()
+    await local.add_many([sign_event(key, 1, f"e{i}", created_at=1000 + i) for i in range(100)])
+
+    async def endless(ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] in ("NEG-OPEN", "NEG-MSG"):
+                # Always the opening message of a different (bigger) set: never settles.
+                other = VectorStorage()
+                for i in range(200):
+                    other.insert(5000 + i, bytes([i]) * 32)
+                other.seal()
+                await ws.send(orjson.dumps(["NEG-MSG", message[1], Negentropy(other).initiate().hex()]).decode())
+
+    async with serve(endless, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await RelayClient.connect(f"ws://127.0.0.1:{port}")
+        try:
+            with pytest.raises(RemoteProtocolError, match="past 5 rounds"):
+                await netsync.sync(client, local, [Filter()], direction="down")
+        finally:
+            await client.close()

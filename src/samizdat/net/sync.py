@@ -38,6 +38,8 @@ FRAME_SIZE_LIMIT = 60_000
 ID_BATCH = 500
 ROUND_TIMEOUT = 60.0
 RATE_LIMIT_RETRIES = 8
+# 100,000 differences at a 60 kB frame limit take about 100 rounds; a million-event store a few hundred.
+MAX_ROUNDS = 5000
 
 
 @dataclass
@@ -84,6 +86,8 @@ async def reconcile(
         while message is not None:
             reply = await client.next_message(queue, ROUND_TIMEOUT)
             rounds += 1
+            if rounds > MAX_ROUNDS:  # each round settles ranges; a relay that never lets us finish is hostile
+                raise RemoteProtocolError(f"{client.url} kept the reconciliation going past {MAX_ROUNDS} rounds")
             if reply[0] == "NEG-ERR" or reply[0] == "CLOSED":
                 if not client.is_open:  # the client's reader ends every queue with CLOSED when the socket goes
                     raise ClosedTransport(f"the connection to {client.url} closed during the sync")
