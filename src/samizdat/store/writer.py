@@ -204,7 +204,11 @@ class Writer:
         now = int(self._clock())
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes = [[queries.add_event(conn, event, now) for event in job.events] for job in batch]
+            flat = queries.add_events(conn, [event for job in batch for event in job.events], now)
+            outcomes, start = [], 0
+            for job in batch:
+                outcomes.append(flat[start : start + len(job.events)])
+                start += len(job.events)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback(conn)
