@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from net_helpers import Relay, free_port
 from websockets.asyncio.server import ServerConnection, serve
 
 from samizdat.core.event import Event, sign_event
@@ -23,18 +21,9 @@ from samizdat.core.keys import SecretKey
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
 from samizdat.net import client as client_module
 from samizdat.net.client import RelayClient
-from samizdat.relay.limits import RelayLimits
-from samizdat.relay.server import RelayServer
-from samizdat.store.sqlite import SqliteStore
 
 BASE = int(time.time()) - 1000
 WAIT = 10.0  # seconds: the bound on every wait in this module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ids(events: list[Event]) -> set[str]:
@@ -42,48 +31,6 @@ def ids(events: list[Event]) -> set[str]:
 
 
 # -- relays ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Relay:
-    url: str
-    server: RelayServer | None = None  # ours, for looking inside
-
-
-@pytest.fixture
-async def samizdat_relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    store = await SqliteStore.open(tmp_path / "events.sqlite")
-    server = RelayServer(store, limits=RelayLimits(events_per_second=1e6, events_burst=10**6))
-    try:
-        await server.start("127.0.0.1", 0)
-        yield Relay(f"ws://127.0.0.1:{server.port}", server)
-    finally:
-        await server.stop()
-        await store.close()
-
-
-@pytest.fixture
-async def sdk_relay() -> AsyncIterator[Relay]:
-    nostr_sdk = pytest.importorskip("nostr_sdk")
-    port = free_port()
-    relay = (
-        nostr_sdk.LocalRelayBuilder()
-        .addr("127.0.0.1")
-        .port(port)
-        .rate_limit(nostr_sdk.RateLimit(max_reqs=10**6, notes_per_minute=10**9))
-        .build()
-    )
-    await relay.run()
-    try:
-        yield Relay(f"ws://127.0.0.1:{port}")
-    finally:
-        relay.shutdown()
-
-
-@pytest.fixture(params=["samizdat", pytest.param("nostr-sdk", marks=pytest.mark.interop)])
-def relay(request: pytest.FixtureRequest) -> Relay:
-    name = "samizdat_relay" if request.param == "samizdat" else "sdk_relay"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 Handler = Callable[[ServerConnection], Awaitable[None]]

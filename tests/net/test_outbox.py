@@ -5,14 +5,13 @@ checked without sleeping."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
+from net_helpers import Relay, free_port
 from websockets.asyncio.server import ServerConnection, serve
 
 from samizdat.core.event import Event, sign_event
@@ -20,8 +19,6 @@ from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.net.client import RelayClient
 from samizdat.net.outbox import MAX_ATTEMPTS, deliver_due
-from samizdat.relay.limits import RelayLimits
-from samizdat.relay.server import RelayServer
 from samizdat.store.local import LocalState, OutboxRow
 from samizdat.store.sqlite import SqliteStore
 
@@ -30,59 +27,12 @@ BASE = int(NOW) - 1000
 WAIT = 10.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def connect(url: str) -> RelayClient:
     return await RelayClient.connect(url, timeout=WAIT)
 
 
 def no_jitter() -> float:
     return 0.0  # the shortest delay: half the exponential step
-
-
-@dataclass
-class Relay:
-    url: str
-    server: RelayServer | None = None
-
-
-@pytest.fixture
-async def samizdat_relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    store = await SqliteStore.open(tmp_path / "relay.sqlite")
-    server = RelayServer(store, limits=RelayLimits(events_per_second=1e6, events_burst=10**6))
-    try:
-        await server.start("127.0.0.1", 0)
-        yield Relay(f"ws://127.0.0.1:{server.port}", server)
-    finally:
-        await server.stop()
-        await store.close()
-
-
-@pytest.fixture
-async def sdk_relay() -> AsyncIterator[Relay]:
-    nostr_sdk = pytest.importorskip("nostr_sdk")
-    port = free_port()
-    relay = (
-        nostr_sdk.LocalRelayBuilder()
-        .addr("127.0.0.1")
-        .port(port)
-        .rate_limit(nostr_sdk.RateLimit(max_reqs=10**6, notes_per_minute=10**9))
-        .build()
-    )
-    await relay.run()
-    try:
-        yield Relay(f"ws://127.0.0.1:{port}")
-    finally:
-        relay.shutdown()
-
-
-@pytest.fixture(params=["samizdat", pytest.param("nostr-sdk", marks=pytest.mark.interop)])
-def relay(request: pytest.FixtureRequest) -> Relay:
-    return request.getfixturevalue("samizdat_relay" if request.param == "samizdat" else "sdk_relay")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+"""Relays for the net tests: ours (RelayServer over a real SQLite file) and nostr-sdk's LocalRelay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from net_helpers import Relay, free_port
+
+from samizdat.relay.limits import RelayLimits
+from samizdat.relay.server import RelayServer
+from samizdat.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def samizdat_relay(tmp_path: Path) -> AsyncIterator[Relay]:
+    store = await SqliteStore.open(tmp_path / "relay.sqlite")
+    server = RelayServer(store, limits=RelayLimits(events_per_second=1e6, events_burst=10**6))
+    try:
+        await server.start("127.0.0.1", 0)
+        yield Relay(f"ws://127.0.0.1:{server.port}", server)
+    finally:
+        await server.stop()
+        await store.close()
+
+
+@pytest.fixture
+async def sdk_relay() -> AsyncIterator[Relay]:
+    nostr_sdk = pytest.importorskip("nostr_sdk")
+    port = free_port()
+    relay = (
+        nostr_sdk.LocalRelayBuilder()
+        .addr("127.0.0.1")
+        .port(port)
+        .rate_limit(nostr_sdk.RateLimit(max_reqs=10**6, notes_per_minute=10**9))
+        .build()
+    )
+    await relay.run()
+    try:
+        yield Relay(f"ws://127.0.0.1:{port}")
+    finally:
+        relay.shutdown()
+
+
+@pytest.fixture(params=["samizdat", pytest.param("nostr-sdk", marks=pytest.mark.interop)])
+def relay(request: pytest.FixtureRequest) -> Relay:
+    name = "samizdat_relay" if request.param == "samizdat" else "sdk_relay"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
