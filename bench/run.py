@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -777,6 +778,11 @@ async def main() -> int:
     benches = {b.strip() for b in args.only.split(",") if b.strip()}
     if unknown := benches - set(ALL_BENCHES):
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    # SIGTERM/SIGHUP cancel the run like Ctrl-C does, so every process it started is killed on the way out.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(sig, main_task.cancel)
     mode = "quick" if args.quick else "full"
     size = SIZES[mode]
     command = ".venv/bin/python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
