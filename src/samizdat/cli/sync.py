@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from samizdat.cli.common import JsonOption, emit, run, with_node
+from samizdat.cli.timeparse import parse_since
 from samizdat.core.backoff import backoff_delay
 from samizdat.core.filters import Filter
 from samizdat.errors import SamizdatError, UsageError
@@ -89,7 +90,9 @@ def register(app: typer.Typer) -> None:
     def export_command(
         output: Path = typer.Option(..., "-o", "--output", help="Bundle file to write."),
         channel: str | None = typer.Option(None, help="Only this channel's events."),
-        since: int | None = typer.Option(None, help="Only events created at or after this Unix time."),
+        since: str | None = typer.Option(
+            None, help="Only events created since: a duration (2d: the last two days), a date-time, or Unix time."
+        ),
         max_size: str | None = typer.Option(None, "--max-size", help="Split into parts of at most this size (2MB)."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -104,7 +107,8 @@ def register(app: typer.Typer) -> None:
             if channel is not None:
                 filters = channel_scope(await resolve_channel(node, channel))
             if since is not None:
-                filters = [dataclasses.replace(f, since=since) for f in filters]
+                start = parse_since(since, node.now())
+                filters = [dataclasses.replace(f, since=start) for f in filters]
             return await export_bundle(node.store, output, filters=filters, max_part_bytes=limit, created_at=node.now())
 
         report = run(with_node(action))

@@ -30,3 +30,11 @@ def parse_when(text: str, now: int, *, relative: bool = False) -> int:
         return int(datetime.fromisoformat(value).timestamp())
     except ValueError as exc:
         raise UsageError(f"{text!r} is not a time such as 2026-11-22T18:00, a Unix time, or +2h") from exc
+
+
+def parse_since(text: str, now: int) -> int:
+    """A lower time bound: a duration means that long ago (``2d``: the last two days), else as :func:`parse_when`."""
+    value = text.strip().lower()
+    if _DURATION.match(value):
+        return now - parse_duration(value)
+    return parse_when(text, now)
