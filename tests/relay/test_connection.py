@@ -167,6 +167,22 @@ def test_event_rate_limit_refills_with_time() -> None:
     assert isinstance(c.receive(msg("EVENT", ev.to_dict()))[0], Send)
 
 
+def test_verify_false_leaves_only_the_signature_to_the_transport() -> None:
+    c = RelayConnection(RelayLimits(), clock=Clock(), verify=False)
+    good = event()
+    forged = good.to_dict() | {"sig": "00" * 64}
+    assert c.receive(msg("EVENT", good.to_dict())) == [StoreEvent(good, verified=False)]
+    (action,) = c.receive(msg("EVENT", forged))
+    assert isinstance(action, StoreEvent)
+    assert action.verified is False  # the transport must check it (and would refuse it)
+    # Every cheaper check still happens here.
+    changed = good.to_dict() | {"content": "changed"}
+    assert only_frame(c.receive(msg("EVENT", changed)))[3] == "invalid: event id does not match its content"
+    # The default checks it in the core, so no other user of the protocol gets an unchecked event.
+    assert only_frame(conn().receive(msg("EVENT", forged)))[3] == "invalid: signature is wrong"
+    assert conn().receive(msg("EVENT", good.to_dict())) == [StoreEvent(good, verified=True)]
+
+
 def test_bad_signature_is_checked_after_rate_limit() -> None:
     # A flood of bad signatures costs no verification once the bucket is empty.
     c = conn(events_per_second=0.001, events_burst=1)

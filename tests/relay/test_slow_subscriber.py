@@ -130,3 +130,28 @@ async def test_publisher_that_never_reads_oks_is_paused_then_dropped(
     async with client(url) as fresh:
         await fresh.send('["COUNT","n",{}]')
         assert (await recv_json(fresh))[0] in ("COUNT", "CLOSED")
+
+
+async def test_a_late_reader_gets_everything_in_order(
+    relay: RelayServer, url: str, key: SecretKey, slow: RawClient
+) -> None:
+    # Far more than the socket buffers (~6 MB): the relay's writes stall on a full socket, then resume once the
+    # client reads (within send_timeout); nothing is lost or reordered on the way.
+    events = [make_event(key, 1, f"{i} {CONTENT * 8}", created_at=1_700_000_000 + i) for i in range(400)]
+    async with client(url) as publisher:
+        for ev in events:
+            await publisher.send(event_message(ev))
+        for _ in events:
+            assert (await recv_json(publisher, timeout=30))[2] is True
+    slow.send_text('["REQ","old",{"kinds":[1],"limit":400}]')
+    await eventually(lambda: relay.subscription_count == 1)
+    await asyncio.sleep(0.3)  # the relay queues while nobody reads
+    slow.send_text('["COUNT","n",{}]')
+    messages, closed = await asyncio.to_thread(slow.read_all, 1.0)
+    assert not closed
+    # The answers to the two requests may interleave; each comes whole and in order.
+    assert [m for m in messages if m[1] == "old"] == [
+        *(["EVENT", "old", ev.to_dict()] for ev in reversed(events)),
+        ["EOSE", "old"],
+    ]
+    assert [m for m in messages if m[1] == "n"] == [["COUNT", "n", {"count": 400}]]

@@ -7,7 +7,9 @@ A :class:`RelayConnection` is fed each text message the client sends (:meth:`Rel
 returns a list of *actions*, small frozen dataclasses that say what the transport must do:
 
 * :class:`Send`: write these bytes to the client as one text frame (answers, notices, refusals).
-* :class:`StoreEvent`: a valid event; store it, then send :func:`ok_for_outcome` (``OK`` only once durable).
+* :class:`StoreEvent`: a valid event; store it, then send :func:`ok_for_outcome` (``OK`` only once durable). With
+  ``verify=False`` the signature is *not* checked here (``StoreEvent.verified`` is False) and the transport must
+  check it before storing, answering :data:`BAD_SIGNATURE` if it is wrong (``RelayServer(verify_in_thread=True)``).
 * :class:`Subscribe`: start (or replace, NIP-01) subscription ``sub_id``: query the store, send the events, then
   :func:`eose_frame`, and keep sending matching new events until :class:`Unsubscribe`.
 * :class:`Unsubscribe`: stop subscription ``sub_id``.
@@ -17,11 +19,12 @@ returns a list of *actions*, small frozen dataclasses that say what the transpor
 
 Rule 1: everything the client sends is checked here, in order of cost, so that cheap refusals come before
 expensive work: JSON shape, then the rate limit, then field types, then limits (size, tags, ``created_at``), and
-only then the SHA-256 id and the BIP-340 signature. Rule 2: every ``EVENT`` whose id can be read gets exactly one
-``OK`` (here, or from the transport after :class:`StoreEvent`); every refused ``REQ``/``COUNT`` whose id is a
-string gets ``CLOSED``; anything else gets a ``NOTICE``. Rule 3: the connection only tracks which subscription ids
-are open (to enforce ``max_subscriptions``); the filters live in the server's fan-out index. When the server ends a
-subscription on its own (a slow reader), it calls :meth:`RelayConnection.close_subscription`.
+only then the SHA-256 id and the BIP-340 signature (unless ``verify=False``: then the transport checks it).
+Rule 2: every ``EVENT`` whose id can be read gets exactly one ``OK`` (here, or from the transport after
+:class:`StoreEvent`); every refused ``REQ``/``COUNT`` whose id is a string gets ``CLOSED``; anything else gets a
+``NOTICE``. Rule 3: the connection only tracks which subscription ids are open (to enforce ``max_subscriptions``);
+the filters live in the server's fan-out index. When the server ends a subscription on its own (a slow reader), it
+calls :meth:`RelayConnection.close_subscription`.
 
 Time is injected (``clock``): the rate limit and the ``created_at`` window are tested without sleeping.
 """
@@ -45,6 +48,8 @@ from samizdat.store.base import AddOutcome
 _HEX = frozenset("0123456789abcdef")
 DEFAULT_LIMITS = RelayLimits()
 NEG_VERBS = frozenset({"NEG-OPEN", "NEG-MSG", "NEG-CLOSE"})
+#: The ``OK false`` reason for an event whose signature is wrong.
+BAD_SIGNATURE = "invalid: signature is wrong"
 
 
 # -- actions ----------------------------------------------------------------------------------------------------
@@ -57,7 +62,11 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class StoreEvent:
+    """Store ``event``. ``verified`` is False only from a connection made with ``verify=False``: the signature
+    is then still to be checked, and a bad one answered with :data:`BAD_SIGNATURE`."""
+
     event: Event
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +174,11 @@ class TokenBucket:
 
 
 class RelayConnection:
-    """NIP-01 (plus 45, 77 hooks) for one client. Call :meth:`receive` for each message, act on the result."""
+    """NIP-01 (plus 45, 77 hooks) for one client. Call :meth:`receive` for each message, act on the result.
+
+    ``verify=False`` leaves the signature check to the caller (see :class:`StoreEvent`); only a transport that
+    checks ``StoreEvent.verified`` may pass it.
+    """
 
     def __init__(
         self,
@@ -173,10 +186,12 @@ class RelayConnection:
         *,
         clock: Callable[[], float],
         negentropy: bool = False,
+        verify: bool = True,
     ) -> None:
         self.limits = limits
         self.clock = clock
         self.negentropy = negentropy
+        self.verify = verify
         self._filter_limits = limits.filter_limits
         now = clock()
         self._event_bucket = TokenBucket(limits.events_per_second, limits.events_burst, now)
@@ -235,6 +250,8 @@ class RelayConnection:
             self._check_event_limits(event, now)
             if compute_id(event.pubkey, event.created_at, event.kind, event.tags, event.content) != event_id:
                 raise RemoteProtocolError("event id does not match its content")
+            if not self.verify:
+                return [StoreEvent(event, verified=False)]
             if not verify_signature(event.pubkey, event.sig, bytes.fromhex(event_id)):
                 raise RemoteProtocolError("signature is wrong")
         except RemoteProtocolError as exc:

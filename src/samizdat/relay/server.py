@@ -4,18 +4,28 @@ Theory of operation
 -------------------
 
 One port serves WebSocket and plain HTTP (:mod:`samizdat.relay.http`). Each WebSocket connection gets a
-:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue and one writer task.
-The reader loop feeds each message to the protocol and carries out the actions it returns:
+:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue and a writer task for
+when its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
+returns:
 
 * ``StoreEvent`` runs in its own task (``await store.add``), so a connection's stream of EVENTs is committed by
   the store's writer in batches instead of one commit per round trip; ``OK`` goes out only after ``add``
   returned, i.e. once the event is durable. At most ``max_pending_events`` per connection are in flight; beyond
-  that the reader stops reading (TCP backpressure onto the publisher).
+  that the reader stops reading (TCP backpressure onto the publisher). With ``verify_in_thread`` the protocol
+  leaves the signature check to that task, which has it done by the :class:`~samizdat.relay.verifier.Verifier`
+  thread before storing (off by default: on two cores, where the store's writer thread already has the second
+  core, it cost about 7% of ingest rate; it pays where a core is free for it).
 * ``Subscribe`` files the subscription in the :class:`~samizdat.relay.subscriptions.SubscriptionIndex` *before*
   querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
   then a query task sends the stored events and ``EOSE``.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
   gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
+
+Writing: frames are queued, and once per turn of the event loop one callback writes every client that got some,
+each with ONE transport write (:meth:`_Client.flush`): a fan-out to thousands of connections costs one ``send``
+system call per connection and no task switch. A connection whose socket is congested is left to its writer task,
+which sends through ``ws.send`` (websockets' flow control) until the queue is empty. Either way frames go out in
+the order they were queued.
 
 Backpressure: everything for a client goes through its queue, whose size in bytes is tracked. Stored-event
 answers wait for the queue to drain (and drop the connection if it makes no progress for ``send_timeout``); the
@@ -40,11 +50,13 @@ from typing import Any, Protocol
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
 from samizdat.relay import http
 from samizdat.relay.connection import (
+    BAD_SIGNATURE,
     CloseConnection,
     Count,
     NegRequest,
@@ -63,6 +75,7 @@ from samizdat.relay.connection import (
 )
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex
+from samizdat.relay.verifier import Verifier
 from samizdat.store.base import AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
@@ -92,14 +105,30 @@ class _Dropped(Exception):
 
 
 class _Client:
-    """One WebSocket connection: its protocol, outgoing queue, writer and tasks."""
+    """One WebSocket connection: its protocol, outgoing queue, writer and tasks.
+
+    Frames are written on the loop, without a task switch: :meth:`push` queues a frame and asks the server to
+    :meth:`flush` this client once the current callback is done, and :meth:`flush` frames everything queued with
+    the sans-IO ``ws.protocol`` and hands it to the transport in ONE write (one ``send`` system call instead of one
+    per frame). While the socket is congested (the transport holds ``write_high`` bytes or more), flushing stops
+    and the writer task sends the rest through ``ws.send``, which waits for the transport to drain; the queue keeps
+    the frames in order either way.
+    """
 
     __slots__ = (
         "ws", "id", "protocol", "log", "queue", "queued", "wake", "drained", "tasks", "queries",
-        "pending", "room", "dropped", "neg", "high", "hard",
+        "pending", "room", "dropped", "neg", "high", "hard", "half", "scheduled", "blocked", "schedule",
+        "write_high",
     )  # fmt: skip
 
-    def __init__(self, ws: ServerConnection, conn_id: int, protocol: RelayConnection, limits: RelayLimits) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        conn_id: int,
+        protocol: RelayConnection,
+        limits: RelayLimits,
+        schedule: Callable[[_Client], None],
+    ) -> None:
         self.ws = ws
         self.id = conn_id
         self.protocol = protocol
@@ -116,9 +145,22 @@ class _Client:
         self.neg: NegentropySession | None = None
         self.high = limits.send_buffer_bytes
         self.hard = limits.send_buffer_bytes + limits.send_buffer_slack
+        self.half = self.high // 2
+        self.scheduled = False  # a flush is due (the server holds this client in its list)
+        self.blocked = False  # the socket is congested: the writer task sends, flush does nothing
+        self.schedule = schedule
+        self.write_high = ws.transport.get_write_buffer_limits()[1]
 
     def __repr__(self) -> str:
         return f"<client {self.id}>"
+
+    def push(self, frame: bytes) -> None:
+        """Queue ``frame`` (the caller checked the room) and have it written soon."""
+        self.queue.append(frame)
+        self.queued += len(frame)
+        if not self.scheduled:
+            self.scheduled = True
+            self.schedule(self)
 
     def send(self, frame: bytes) -> bool:
         """Queue ``frame``; False (and the connection is dropped) when even the slack is used up."""
@@ -127,9 +169,7 @@ class _Client:
         if self.queued + len(frame) > self.hard:
             self.drop("send buffer full")
             return False
-        self.queue.append(frame)
-        self.queued += len(frame)
-        self.wake.set()
+        self.push(frame)
         return True
 
     async def send_paced(self, frame: bytes, timeout: float) -> None:
@@ -158,13 +198,50 @@ class _Client:
         if transport is not None:
             transport.abort()
 
+    def flush(self) -> None:
+        """Write what is queued, in batches of up to ``write_high`` bytes, while the socket takes it."""
+        self.scheduled = False
+        queue = self.queue
+        if self.dropped or self.blocked or not queue:
+            return
+        ws = self.ws
+        protocol, transport = ws.protocol, ws.transport
+        if protocol.state is not OPEN or transport.is_closing():
+            # The connection is closing: nothing more can go out (the reader loop is about to clean up).
+            queue.clear()
+            self.queued = 0
+            self.drained.set()
+            return
+        limit = self.write_high
+        while queue and transport.get_write_buffer_size() < limit:
+            size = 0
+            while queue and size < limit:
+                frame = queue.popleft()
+                size += len(frame)
+                protocol.send_text(frame)
+            self.queued -= size
+            chunks = protocol.data_to_send()
+            if all(chunks):
+                transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            else:  # an end-of-stream marker among them (never after send_text; be safe): websockets' own way
+                ws.send_data()
+        if self.queued <= self.half:
+            self.drained.set()
+        if queue:
+            self.blocked = True
+            self.wake.set()
+
     async def write_loop(self) -> None:
-        queue, ws, half = self.queue, self.ws, self.high // 2
+        """While the socket is congested, send the queue with flow control; then hand back to :meth:`flush`."""
+        queue, ws, half = self.queue, self.ws, self.half
         try:
             while not self.dropped:
-                if not queue:
+                if not self.blocked:
                     self.wake.clear()
                     await self.wake.wait()
+                    continue
+                if not queue:
+                    self.blocked = False
                     continue
                 frame = queue.popleft()
                 self.queued -= len(frame)
@@ -180,7 +257,8 @@ class RelayServer:
 
     Call :meth:`start`, then :meth:`stop` (also on errors). ``store`` is not closed by :meth:`stop`; its owner
     closes it afterwards. ``on_event`` is called (on the event loop, must not block) with every event that was
-    stored or was ephemeral, after subscribers got it.
+    stored or was ephemeral, after subscribers got it. ``verify_in_thread`` checks signatures of incoming events in
+    a :class:`~samizdat.relay.verifier.Verifier` thread instead of on the event loop (worth it with a free core).
     """
 
     def __init__(
@@ -194,6 +272,7 @@ class RelayServer:
         negentropy: NegentropyFactory | None = None,
         clock: Callable[[], float] = time.time,
         compression: bool = False,
+        verify_in_thread: bool = False,
     ) -> None:
         self.store = store
         self.limits = limits or RelayLimits()
@@ -203,8 +282,11 @@ class RelayServer:
         self.negentropy = negentropy
         self.clock = clock
         self.compression = compression
+        self.verify_in_thread = verify_in_thread
         self.index: SubscriptionIndex[_Client] = SubscriptionIndex()
+        self.verifier = Verifier()
         self.clients: set[_Client] = set()
+        self._dirty: list[_Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._started = 0.0
@@ -255,6 +337,7 @@ class RelayServer:
         await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
+        self.verifier.close()
 
     # -- for the node -----------------------------------------------------------------------------------------
 
@@ -320,8 +403,13 @@ class RelayServer:
         if len(self.clients) >= self.limits.max_connections:
             await ws.close(1013, "too many connections")
             return
-        protocol = RelayConnection(self.limits, clock=self.clock, negentropy=self.negentropy is not None)
-        client = _Client(ws, next(self._ids), protocol, self.limits)
+        protocol = RelayConnection(
+            self.limits,
+            clock=self.clock,
+            negentropy=self.negentropy is not None,
+            verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
+        )
+        client = _Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
@@ -338,7 +426,7 @@ class RelayServer:
                         client.send(action.frame)
                     elif isinstance(action, StoreEvent):
                         client.pending += 1
-                        self._spawn(client, self._store_event(client, action.event))
+                        self._spawn(client, self._store_event(client, action.event, action.verified))
                     elif isinstance(action, Subscribe):
                         self._subscribe(client, action)
                     elif isinstance(action, Unsubscribe):
@@ -382,6 +470,21 @@ class RelayServer:
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 
+    def _schedule_flush(self, client: _Client) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(client)
+
+    def _flush(self) -> None:
+        """Write out every client that got frames since the last turn: one callback for all of them."""
+        dirty, self._dirty = self._dirty, []
+        for client in dirty:
+            try:
+                client.flush()
+            except Exception:  # one broken connection must not keep the others' frames back
+                client.log.exception("writing to connection %d failed", client.id)
+                client.drop("write failed")
+
     def _spawn(self, client: _Client, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         client.tasks.add(task)
@@ -390,8 +493,11 @@ class RelayServer:
 
     # -- actions ----------------------------------------------------------------------------------------------
 
-    async def _store_event(self, client: _Client, event: Event) -> None:
+    async def _store_event(self, client: _Client, event: Event, verified: bool) -> None:
         try:
+            if not verified and not await self.verifier.verify(event):
+                client.send(ok_frame(event.id, False, BAD_SIGNATURE))
+                return
             outcome = await self.store.add(event)
         except Exception:
             client.log.exception("storing event %s failed", event.id)
@@ -422,9 +528,7 @@ class RelayServer:
         if client.dropped:
             return
         if client.queued + len(frame) <= client.high:
-            client.queue.append(frame)
-            client.queued += len(frame)
-            client.wake.set()
+            client.push(frame)
             return
         # A slow reader: end this subscription rather than buffer without bound.
         client.log.info("subscription %r of connection %d closed: too slow", sub.sub_id, client.id)

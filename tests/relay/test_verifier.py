@@ -1,0 +1,86 @@
+"""The verifier thread: signatures checked off the event loop, in batches, each caller getting its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from relay_helpers import client, event_message, make_event, recv_json
+
+from samizdat.core.event import Event
+from samizdat.core.keys import SecretKey
+from samizdat.relay.connection import BAD_SIGNATURE
+from samizdat.relay.server import RelayServer
+from samizdat.relay.verifier import Verifier
+from samizdat.store.sqlite import SqliteStore
+
+
+def forged(event: Event, other: SecretKey) -> Event:
+    """``event`` with a signature by someone else (valid shape, wrong signer)."""
+    return dataclasses.replace(event, sig=make_event(other, 1, "x").sig)
+
+
+async def test_each_caller_gets_its_own_answer(key: SecretKey) -> None:
+    other = SecretKey.generate()
+    events = [make_event(key, 1, f"n {i}") for i in range(300)]
+    events = [forged(ev, other) if i % 3 == 0 else ev for i, ev in enumerate(events)]
+    verifier = Verifier(batch_max=16)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(verifier.verify(ev) for ev in events)), 10)
+    finally:
+        verifier.close()
+    assert results == [i % 3 != 0 for i in range(300)]
+    assert verifier.checked == 300
+    assert verifier.batches >= 300 // 16  # batched, never more than batch_max at once
+
+
+async def test_close_finishes_what_is_queued_and_a_closed_verifier_starts_again(key: SecretKey) -> None:
+    verifier = Verifier()
+    pending = [verifier.verify(make_event(key, 1, f"n {i}")) for i in range(50)]
+    verifier.close()
+    verifier.close()  # idempotent
+    assert await asyncio.wait_for(asyncio.gather(*pending), 10) == [True] * 50
+    assert await asyncio.wait_for(verifier.verify(make_event(key)), 10) is True
+    verifier.close()
+
+
+def test_batch_max_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="batch_max"):
+        Verifier(batch_max=0)
+
+
+async def test_relay_checks_signatures_in_the_thread(tmp_path: Path, key: SecretKey) -> None:
+    other = SecretKey.generate()
+    events = [make_event(key, 1, f"burst {i}") for i in range(200)]
+    sent = [forged(ev, other) if i % 4 == 0 else ev for i, ev in enumerate(events)]
+    store = await SqliteStore.open(tmp_path / "events.sqlite")
+    relay = RelayServer(store, verify_in_thread=True)
+    await relay.start("127.0.0.1", 0)
+    try:
+        url = f"ws://127.0.0.1:{relay.port}"
+        async with client(url) as watcher, client(url) as ws:
+            await watcher.send('["REQ","all",{"kinds":[1]}]')
+            assert await recv_json(watcher) == ["EOSE", "all"]
+            for ev in sent:  # all in flight at once
+                await ws.send(event_message(ev))
+            oks: dict[str, list[Any]] = {}
+            async with asyncio.timeout(20):
+                while len(oks) < len(sent):
+                    message = await recv_json(ws)
+                    assert message[0] == "OK"
+                    oks[message[1]] = message
+            for i, ev in enumerate(sent):
+                expected = [False, BAD_SIGNATURE] if i % 4 == 0 else [True, ""]
+                assert oks[ev.id][2:] == expected
+            good = {ev.id for i, ev in enumerate(sent) if i % 4}
+            live = {(await recv_json(watcher))[2]["id"] for _ in good}
+            assert live == good  # subscribers never see a forged event
+            await ws.send('["COUNT","n",{}]')
+            assert await recv_json(ws) == ["COUNT", "n", {"count": len(good)}]
+        assert relay.verifier.checked == len(sent)
+    finally:
+        await relay.stop()
+        await store.close()
