@@ -20,7 +20,6 @@ from samizdat.core.bundle import (
     TRAILER_SIZE,
     BundleHeader,
     BundleLimits,
-    BundleReader,
     BundleWriter,
     Damaged,
     Item,
@@ -30,6 +29,7 @@ from samizdat.core.bundle import (
     encode_header,
     encode_trailer,
 )
+from samizdat.core.bundle_reader import BundleReader
 from samizdat.core.event import Event, parse_event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.errors import BundleError, LocalProtocolError

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from samizdat.core.bundle import HEADER_SIZE, BundleReader
+from samizdat.core.bundle import HEADER_SIZE
+from samizdat.core.bundle_reader import BundleReader
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey

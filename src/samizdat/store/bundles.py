@@ -36,10 +36,10 @@ from samizdat.core.bundle import (
     DEFAULT_LIMITS,
     MIN_PART_BYTES,
     BundleLimits,
-    BundleReader,
     BundleWriter,
     RawEvent,
 )
+from samizdat.core.bundle_reader import BundleReader
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BundleError, RemoteProtocolError, UsageError
