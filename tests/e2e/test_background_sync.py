@@ -7,7 +7,6 @@ too; when A goes away, B records the failures (``samizdat status --json``) and k
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,22 +18,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 FIRST_SYNC = 60.0  # B's first background pass, including start-up
-# A later post reaches B within A's negentropy cache staleness (30 s) plus B's interval, with room to spare.
+# A later post reaches B within B's sync interval plus A's negentropy cache min_staleness, with room to spare.
 LATER_POST = 90.0
 FAILURES = 60.0
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    """Call ``predicate`` until it returns something truthy (returned); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 2):
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
 
 
 def texts(cli: Cli, naddr: str) -> set[str]:
@@ -49,7 +35,7 @@ def sync_rows(cli: Cli, relay: str) -> list[dict[str, Any]]:
 
 
 def test_followed_channel_is_kept_in_sync_in_the_background(
-    make_cli: Callable[[str], Cli], serve: Callable[..., ServeProcess]
+    make_cli: Callable[[str], Cli], serve: Callable[..., ServeProcess], wait_until: Callable[..., Any]
 ) -> None:
     owner, reader = make_cli("owner"), make_cli("reader")
     owner.ok("init")
@@ -68,11 +54,13 @@ def test_followed_channel_is_kept_in_sync_in_the_background(
     node_b = serve(reader.home)
 
     # The background loop fetches the channel (definition and posts) from its mirror.
-    poll(lambda: texts(reader, naddr) == {"Metro station closed", "Water at the church"}, FIRST_SYNC, "first sync")
+    wait_until(
+        lambda: texts(reader, naddr) == {"Metro station closed", "Water at the church"}, FIRST_SYNC, "first sync"
+    )
 
     # A post made later on A arrives at B by itself.
     owner.ok("post", "news", "Metro open again")
-    poll(lambda: "Metro open again" in texts(reader, naddr), LATER_POST, "the later post reaching B")
+    wait_until(lambda: "Metro open again" in texts(reader, naddr), LATER_POST, "the later post reaching B")
     rows = sync_rows(reader, node_a.url)
     assert rows
     assert all(row["failures"] == 0 for row in rows)
@@ -80,10 +68,10 @@ def test_followed_channel_is_kept_in_sync_in_the_background(
 
     # A goes away: B's attempts fail, are recorded and counted, and B keeps running.
     node_a.stop()
-    first = poll(
+    first = wait_until(
         lambda: max((row["failures"] for row in sync_rows(reader, node_a.url)), default=0), FAILURES, "a failure"
     )
-    poll(
+    wait_until(
         lambda: max(row["failures"] for row in sync_rows(reader, node_a.url)) > first,
         FAILURES,
         "failures counting up",
