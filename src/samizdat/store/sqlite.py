@@ -30,10 +30,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
+import logging
 import os
 import queue
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +75,8 @@ def describe(exc: sqlite3.Error) -> str:
     return str(exc).rstrip(".") or type(exc).__name__
 
 
+log = logging.getLogger("samizdat.store")
+
 WRITER_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",  # no table uses them yet; on, so that a later migration can
@@ -80,9 +84,9 @@ WRITER_PRAGMAS = (
     "PRAGMA cache_size = -32000",  # KiB: 32 MiB
     "PRAGMA mmap_size = 268435456",
     "PRAGMA temp_store = MEMORY",
-    # Checkpoint every ~40 MiB of WAL instead of 4 MiB: a batch of 1,000 events dirties thousands of pages,
-    # and the default would copy them into the database (with an fsync) after nearly every commit.
-    "PRAGMA wal_autocheckpoint = 10000",
+    # Checkpoints normally run in their own thread (see _Checkpointer), off the writer's commits; this is only
+    # the safety valve that bounds the WAL (~200 MiB) should that thread fall behind.
+    "PRAGMA wal_autocheckpoint = 50000",
     "PRAGMA journal_size_limit = 67108864",  # truncate the WAL to 64 MiB after a checkpoint
 )
 READER_PRAGMAS = (
@@ -140,6 +144,41 @@ NEGENTROPY_CHUNK = 10_000
 PURGE_CHUNK = 2_000
 
 
+class _Checkpointer:
+    """Copies the WAL into the database file from a thread and connection of its own, every ``interval``
+    seconds, so that the writer's commits never wait for a checkpoint (PASSIVE: it never blocks the writer or
+    the readers; what it cannot copy yet it copies next time)."""
+
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="samizdat-store-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error:  # the writer reports problems with the file; without us it checkpoints itself
+            return
+        try:
+            conn.execute("PRAGMA busy_timeout = 1000")
+            while not self._stop.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.debug("checkpoint skipped: %s", exc)
+        finally:
+            conn.close()
+
+
 class SqliteStore:
     """The :class:`~samizdat.store.base.Store` on one SQLite file. Create with :meth:`open`, end with
     :meth:`close` (or use ``async with``)."""
@@ -153,6 +192,7 @@ class SqliteStore:
         self._clock = clock
         self._default_limit = FilterLimits().default_limit
         self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
+        self._checkpointer = _Checkpointer(self._path)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
         self._readers = readers
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -188,6 +228,7 @@ class SqliteStore:
         except BaseException:
             await store.close()
             raise
+        store._checkpointer.start()
         store._opened = True
         return store
 
@@ -376,5 +417,6 @@ class SqliteStore:
         for conn in list(self._all_readers):
             conn.close()
         self._all_readers.clear()
+        await asyncio.to_thread(self._checkpointer.stop)
         # The writer closes last: the last connection to close checkpoints the WAL into the database file.
         await self._writer.stop()
