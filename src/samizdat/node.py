@@ -87,7 +87,8 @@ class Node:
     async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
         """Store verified events; while serving, through the relay so live subscribers see them too."""
         if self.server is not None:
-            return [await self.server.ingest(event) for event in events]
+            outcomes: list[AddOutcome] = await self.server.ingest_many(events)
+            return outcomes
         return await self.store.add_many(events)
 
     async def publish(self, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:

@@ -44,7 +44,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -343,10 +343,15 @@ class RelayServer:
 
     async def ingest(self, event: Event) -> AddOutcome:
         """Store an already verified event (made here, or from sync or a bundle) and fan it out if new."""
-        outcome = await self.store.add(event)
-        if outcome in _FANNED_OUT:
-            self._fan_out(event)
-        return outcome
+        return (await self.ingest_many([event]))[0]
+
+    async def ingest_many(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """:meth:`ingest` for a batch (a sync or bundle download): one store transaction, fan-out in order."""
+        outcomes = await self.store.add_many(events)
+        for event, outcome in zip(events, outcomes, strict=True):
+            if outcome in _FANNED_OUT:
+                self._fan_out(event)
+        return outcomes
 
     @property
     def subscription_count(self) -> int:
