@@ -1,0 +1,36 @@
+"""Fixtures for LAN tests in real network namespaces (see ``lan_netns.py`` for how the networks are built).
+
+They need root and iproute2 (CI runs ``scripts/test`` as root, and ``scripts/system-packages.sh`` installs
+iproute2); elsewhere they skip and say why. Leftover ``smzl`` namespaces of earlier runs that died are removed
+once at session start; each test's own namespaces and processes go in its teardown, even when it fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lan_netns import Lab, missing_requirement, remove_leftovers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.netns)
+
+
+@pytest.fixture(scope="session")
+def netns_ready() -> None:
+    reason = missing_requirement()
+    if reason is not None:
+        pytest.skip(reason)
+    remove_leftovers()
+
+
+@pytest.fixture
+def lab(netns_ready: None, tmp_path: Path) -> Iterator[Lab]:
+    """An empty test network: ``lab.lan()``, ``lab.node(lan)``, ``lab.move(node, lan)``; torn down after."""
+    with Lab(tmp_path / "lab") as built:
+        yield built
