@@ -40,6 +40,15 @@ interval = 300
 # A proxy for reaching relays, e.g. "socks5h://127.0.0.1:9050"; empty for direct connections.
 proxy = ""
 
+[lan]
+# When serve listens on the LAN (--host 0.0.0.0, --lan or --hub): announce this node and find others with mDNS.
+mdns = true
+
+[carry]
+# Megabytes of event JSON kept for channels this node does not follow (alerts and help requests first, then the
+# newest); followed channels and your own posts are always kept. The database takes about twice this on disk.
+max_mb = 256
+
 [relay]
 # Flood protection per connection: events per second, and the burst allowed above that rate.
 events_per_second = 500
@@ -57,7 +66,13 @@ class Config:
     proxy: str = ""
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
+    mdns: bool = True
+    carry_mb: float = 256.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def carry_bytes(self) -> int:
+        return int(self.carry_mb * 1_000_000)
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with every non-None override applied (command-line options win over the file)."""
@@ -75,7 +90,7 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
 def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = table[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        name = {int: "an integer", str: "a string"}.get(kind, kind.__name__)
+        name = {int: "an integer", str: "a string", bool: "true or false"}.get(kind, kind.__name__)
         raise UsageError(f"{where}: {key} must be {name}")
     return value
 
@@ -90,6 +105,7 @@ def load_config(home: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     node, sync, relay = data.get("node", {}), data.get("sync", {}), data.get("relay", {})
+    lan, carry = data.get("lan", {}), data.get("carry", {})
     values: dict[str, Any] = {}
     for table, key, attr, kind in (
         (node, "name", "name", str),
@@ -97,6 +113,7 @@ def load_config(home: Path) -> Config:
         (node, "port", "port", int),
         (sync, "proxy", "proxy", str),
         (relay, "events_burst", "events_burst", int),
+        (lan, "mdns", "mdns", bool),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))
@@ -110,6 +127,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
             raise UsageError(f"{path}: relay.events_per_second must be a positive number")
         values["events_per_second"] = float(rate)
+    if "max_mb" in carry:
+        size = carry["max_mb"]
+        if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:
+            raise UsageError(f"{path}: carry.max_mb must be a number of megabytes (0 or more)")
+        values["carry_mb"] = float(size)
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):

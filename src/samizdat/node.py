@@ -20,11 +20,13 @@ import orjson
 
 from samizdat.config import Config, load_config, load_identity
 from samizdat.core import kinds
+from samizdat.core.carry import KeepRules
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.errors import TransportError
+from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.net.outbox import DeliveryReport, deliver_due
 from samizdat.store.base import AddOutcome
@@ -53,11 +55,11 @@ class Node:
         self.local = local
         self.clock = clock
         self.server: Any = None  # RelayServer while serving
+        self.mesh: Mesh | None = None  # LAN and manual peers while serving
+        self._carry_seq = -1
 
     @classmethod
-    async def open(
-        cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time
-    ) -> Node:
+    async def open(cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time) -> Node:
         """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
         config = config or load_config(home)
         key = load_identity(home)
@@ -151,8 +153,9 @@ class Node:
         *,
         ready: Callable[[str, int], Awaitable[None] | None] | None = None,
         background: Iterable[Callable[[Node], Coroutine[Any, Any, None]]] = (),
+        mesh: MeshOptions | None = None,
     ) -> None:
-        """Run the relay and the background loops until cancelled."""
+        """Run the relay, the peer links and the background loops until cancelled."""
         from samizdat.relay.limits import RelayInfo, RelayLimits
         from samizdat.relay.negentropy import NegentropyService
         from samizdat.relay.server import RelayServer
@@ -167,14 +170,21 @@ class Node:
             clock=self.clock,
             negentropy=negentropy,
         )
+        server.on_event = self._stored
         await server.start(host, port)
         self.server = server
+        mesh = mesh or MeshOptions()
+        mesh.host, mesh.port = host, server.port
+        mesh.name = mesh.name or self.config.name
+        self.mesh = Mesh(self.store, self.local, self.ingest, mesh, unwanted=self.store.evicted_among)
         serve_file = self.home / SERVE_FILE
         serve_file.write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": server.port}))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._every(5.0, self._outbox_pass), name="outbox")
                 group.create_task(self._every(600.0, self._purge_pass), name="purge")
+                group.create_task(self._every(15.0, self._carry_pass), name="carry")
+                group.create_task(self.mesh.run(), name="mesh")
                 for loop in background:
                     group.create_task(loop(self))
                 if ready is not None:
@@ -183,6 +193,7 @@ class Node:
                         await result
         finally:
             self.server = None
+            self.mesh = None
             with contextlib.suppress(OSError):
                 serve_file.unlink()
             await server.stop()
@@ -203,3 +214,26 @@ class Node:
         purged = await self.store.purge_expired()
         if purged:
             log.info("purged %d expired events", purged)
+
+    def _stored(self, event: Event) -> None:
+        """Every event the running relay stores, whoever sent it: peer links pass it on."""
+        if self.mesh is not None:
+            self.mesh.offer(event)
+
+    async def keep_rules(self) -> KeepRules:
+        """What this node keeps whatever its carry quota: its own events and channels, followed channels and
+        verifiers."""
+        mine = await self.store.query(
+            [Filter(kinds=frozenset({kinds.CHANNEL}), authors=frozenset({self.key.public_key_hex}))]
+        )
+        channels = [*self.local.follows(), *(f"{kinds.CHANNEL}:{e.pubkey}:{e.d_tag}" for e in mine)]
+        return KeepRules.of([self.key.public_key_hex], channels, self.local.verifiers())
+
+    async def _carry_pass(self) -> None:
+        seq = await self.store.last_seq()
+        if seq == self._carry_seq:
+            return
+        self._carry_seq = seq
+        report = await self.store.enforce_carry_quota(await self.keep_rules(), self.config.carry_bytes)
+        if report.evicted:
+            log.info("carry quota: dropped %d carried events, %d bytes still carried", report.evicted, report.used)

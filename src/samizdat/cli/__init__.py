@@ -8,6 +8,7 @@ unexpected failures for bug reports.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from samizdat.cli import channels, sync
+from samizdat.cli import channels, peers, sync
 from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import kinds, nip19
@@ -24,6 +25,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.relaylist import RelayList, build_relay_list
 from samizdat.errors import SamizdatError
+from samizdat.mesh.peers import MeshOptions
 from samizdat.node import Node
 
 app = typer.Typer(
@@ -36,6 +38,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Show this node's identity.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 channels.register(app)
+peers.register(app)
 sync.register(app)
 
 
@@ -94,8 +97,13 @@ def relays(
         return {"read": list(current.read), "write": list(current.write)}
 
     data = run(with_node(action))
-    emit(data, as_json, lambda d: "Write relays: " + (", ".join(d["write"]) or "none")
-         + "\nRead relays: " + (", ".join(d["read"]) or "none"))
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            "Write relays: " + (", ".join(d["write"]) or "none") + "\nRead relays: " + (", ".join(d["read"]) or "none")
+        ),
+    )
 
 
 async def _relay_list_event(node: Node) -> Event | None:
@@ -114,10 +122,27 @@ def _created(event: Event | None) -> int:
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1; 0.0.0.0 for a hub)."),
     port: int | None = typer.Option(None, help="Port for the relay and the web page (default 4848)."),
+    lan: bool = typer.Option(
+        False,
+        "--lan",
+        help="Take part in the LAN: listen on all interfaces, announce "
+        "this node with mDNS, find and sync with the others.",
+    ),
+    hub: bool = typer.Option(False, "--hub", help="Serve a building's Wi-Fi: --lan, advertised as a hub."),
+    mdns: bool | None = typer.Option(
+        None, "--mdns/--no-mdns", help="Announce and look for peers with mDNS when listening on the LAN (default on)."
+    ),
+    carry_mb: float | None = typer.Option(
+        None, "--carry-mb", min=0, help="Megabytes kept for channels you do not follow (default 256)."
+    ),
 ) -> None:
-    """Run the node: relay (WebSocket) and status page on one port, outbox delivery, background sync."""
+    """Run the node: relay and web page on one port, LAN peers, outbox delivery, background sync."""
     path = home()
-    config = load_config(path).with_overrides(host=host, port=port)
+    if (lan or hub) and host is None:
+        host = "0.0.0.0"
+    config = load_config(path).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
+    on_lan = not _is_loopback(config.host)
+    mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 
     async def main() -> None:
         # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does.
@@ -130,7 +155,7 @@ def serve(
             def ready(bound_host: str, bound_port: int) -> None:
                 typer.echo(f"Samizdat relay listening on ws://{bound_host}:{bound_port} (Ctrl-C stops)", err=True)
 
-            await node.serve(config.host, config.port, ready=ready, background=[sync.background_sync])
+            await node.serve(config.host, config.port, ready=ready, background=[sync.background_sync], mesh=mesh)
         finally:
             await node.close()
 
@@ -138,6 +163,15 @@ def serve(
         run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         typer.echo("stopped", err=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()

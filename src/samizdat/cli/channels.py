@@ -447,6 +447,7 @@ def register(app: typer.Typer) -> None:
             pointer = parse_channel_address(target)
             address = f"{pointer.kind}:{pointer.pubkey}:{pointer.identifier}"
             added = node.local.follow(address, [*pointer.relays, *relay], node.clock())
+            await node.store.forget_evicted(address)  # what was dropped as carried may come back now
             return {"channel": address, "relays": node.local.follows()[address], "added": added}
 
         data = run(with_node(action))

@@ -29,6 +29,8 @@ from samizdat.store.base import AddOutcome, Store
 Direction = Literal["up", "down", "both"]
 Ingest = Callable[[Sequence[Event]], Awaitable[list[AddOutcome]]]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+#: Of the ids the relay offers, those we do not want (e.g. dropped to keep the carry quota).
+Unwanted = Callable[[Sequence[bytes]], Awaitable[set[bytes]]]
 
 # Our NEG-MSG frames are hex, twice the size of the Negentropy message: 60 kB messages make frames of about
 # 120 kB, inside our relay's 256 KiB max_message_bytes and the 128 KiB that relays commonly accept. (At 500 kB,
@@ -51,6 +53,7 @@ class SyncReport:
     sent: int = 0  # events the relay accepted from us as new
     received: int = 0  # new events stored from the relay
     rejected: int = 0  # events refused by either side, or invalid
+    skipped: int = 0  # offered events we chose not to fetch (dropped earlier to keep the carry quota)
     bytes_in: int = 0
     bytes_out: int = 0
     round_trips: int = 0
@@ -132,6 +135,7 @@ async def sync(
     ingest: Ingest | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    unwanted: Unwanted | None = None,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
 
@@ -149,6 +153,10 @@ async def sync(
             report.round_trips += rounds
             report.have += len(have)
             report.need += len(need)
+            if unwanted is not None and need:
+                skip = await unwanted(need)
+                report.skipped += len(skip)
+                need = [i for i in need if i not in skip]
             if direction in ("down", "both") and need:
                 await _download(client, [i.hex() for i in need], ingest, report, progress)
             if direction in ("up", "both") and have:

@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS sync_state (
     summary TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (relay, scope)
 );
+CREATE TABLE IF NOT EXISTS peers (
+    url TEXT PRIMARY KEY,              -- ws://host:port of the peer's relay
+    source TEXT NOT NULL,              -- manual | mdns
+    name TEXT NOT NULL DEFAULT '',
+    added_at REAL NOT NULL,
+    last_seen REAL,                    -- last announcement heard or connection made
+    last_sync REAL,                    -- last completed reconciliation
+    state TEXT NOT NULL DEFAULT 'new', -- new | connecting | live | backoff | passive | gone
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    events_in INTEGER NOT NULL DEFAULT 0,
+    events_out INTEGER NOT NULL DEFAULT 0,
+    bytes_in INTEGER NOT NULL DEFAULT 0,
+    bytes_out INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -62,6 +77,32 @@ class OutboxRow:
     attempts: int
     next_attempt: float
     last_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRow:
+    url: str
+    source: str
+    name: str
+    added_at: float
+    last_seen: float | None
+    last_sync: float | None
+    state: str
+    failures: int
+    last_error: str
+    events_in: int
+    events_out: int
+    bytes_in: int
+    bytes_out: int
+
+
+_PEER_COLUMNS = (
+    "url, source, name, added_at, last_seen, last_sync, state, failures, last_error, events_in, events_out, "
+    "bytes_in, bytes_out"
+)
+#: Counters a peer link adds to; see :meth:`LocalState.update_peer`.
+PEER_COUNTERS = frozenset({"events_in", "events_out", "bytes_in", "bytes_out"})
+_PEER_FIELDS = frozenset({"name", "last_seen", "last_sync", "state", "failures", "last_error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,3 +247,43 @@ class LocalState:
                 ok,
             ),
         )
+
+    # -- LAN and manual peers ----------------------------------------------------------------------------------
+
+    def add_peer(self, url: str, source: str, now: float, name: str = "") -> bool:
+        """Remember a peer; False if it was known (a manual entry stays manual; a given name replaces the old)."""
+        known = self._run("SELECT 1 FROM peers WHERE url = ?", (url,)).fetchone() is not None
+        self._run(
+            "INSERT INTO peers (url, source, name, added_at) VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
+            "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END, "
+            "source = CASE WHEN source = 'manual' THEN source ELSE excluded.source END",
+            (url, source, name, now),
+        )
+        return not known
+
+    def remove_peer(self, url: str) -> bool:
+        return self._run("DELETE FROM peers WHERE url = ?", (url,)).rowcount > 0
+
+    def peers(self) -> list[PeerRow]:
+        rows = self._run(f"SELECT {_PEER_COLUMNS} FROM peers ORDER BY source DESC, added_at, url").fetchall()
+        return [PeerRow(*row) for row in rows]
+
+    def peer(self, url: str) -> PeerRow | None:
+        row = self._run(f"SELECT {_PEER_COLUMNS} FROM peers WHERE url = ?", (url,)).fetchone()
+        return None if row is None else PeerRow(*row)
+
+    def update_peer(self, url: str, **values: object) -> None:
+        """Set fields of a known peer (name, last_seen, last_sync, state, failures, last_error) and add to its
+        counters (events_in, events_out, bytes_in, bytes_out). Unknown peers are ignored."""
+        sets: list[str] = []
+        params: list[object] = []
+        for key, value in values.items():
+            if key in PEER_COUNTERS:
+                sets.append(f"{key} = {key} + ?")
+            elif key in _PEER_FIELDS:
+                sets.append(f"{key} = ?")
+            else:
+                raise ValueError(f"not a peer field: {key}")
+            params.append(value)
+        if sets:
+            self._run(f"UPDATE peers SET {', '.join(sets)} WHERE url = ?", (*params, url))

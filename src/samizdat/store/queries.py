@@ -112,7 +112,7 @@ def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
             stored = event_from_raw(row[1])
             if not wins_over(event, stored):
                 return AddOutcome.OUTDATED
-            _delete(conn, row[0], stored)
+            delete_event(conn, row[0], stored)
     _insert(conn, event, eid, pubkey, d)
     if event.kind == DELETION:
         _apply_deletion(conn, event, pubkey)
@@ -215,7 +215,7 @@ def _insert(conn: sqlite3.Connection, event: Event, eid: bytes, pubkey: bytes, d
         conn.execute("INSERT INTO events_fts (rowid, text) VALUES (?, ?)", (seq, text))
 
 
-def _delete(conn: sqlite3.Connection, seq: int, event: Event) -> None:
+def delete_event(conn: sqlite3.Connection, seq: int, event: Event) -> None:
     eid = bytes.fromhex(event.id)
     conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
     conn.executemany(
@@ -237,7 +237,7 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             "SELECT seq, raw FROM events WHERE id = ? AND pubkey = ? AND kind != ?", (tid, pubkey, DELETION)
         ).fetchone()
         if row:
-            _delete(conn, row[0], event_from_raw(row[1]))
+            delete_event(conn, row[0], event_from_raw(row[1]))
     for kind, d in targets.slots:
         conn.execute(
             "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (?, ?, ?, ?) "
@@ -249,14 +249,14 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             (pubkey, kind, d, request.created_at),
         ).fetchall()
         for seq, raw in rows:
-            _delete(conn, seq, event_from_raw(raw))
+            delete_event(conn, seq, event_from_raw(raw))
 
 
 def purge_expired_chunk(conn: sqlite3.Connection, now: int, chunk: int) -> int:
     """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
     rows = conn.execute("SELECT seq, raw FROM events WHERE expiration <= ? LIMIT ?", (now, chunk)).fetchall()
     for seq, raw in rows:
-        _delete(conn, seq, event_from_raw(raw))
+        delete_event(conn, seq, event_from_raw(raw))
     return len(rows)
 
 

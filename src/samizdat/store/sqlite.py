@@ -39,14 +39,16 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from samizdat.core.carry import KeepRules, choose_evictions
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
-from samizdat.store import queries
+from samizdat.store import carry, queries
 from samizdat.store.base import AddOutcome
 from samizdat.store.writer import Writer
 
@@ -142,6 +144,15 @@ def migrate(conn: sqlite3.Connection) -> int:
 NEGENTROPY_CHUNK = 10_000
 #: Expired events deleted per write transaction by purge_expired (adds run between chunks).
 PURGE_CHUNK = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class CarryReport:
+    """What a carry-quota pass did: bytes still carried (None when the whole store fits the quota, so nothing
+    was measured) and how many events it dropped."""
+
+    used: int | None
+    evicted: int
 
 
 class _Checkpointer:
@@ -390,6 +401,32 @@ class SqliteStore:
             total += purged
             if purged < PURGE_CHUNK:
                 return total
+
+    async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
+        """Drop the lowest-ranked carried events (see :mod:`samizdat.core.carry`) until what this node carries for
+        others fits in ``quota`` bytes of event JSON. Events ``rules`` keep are never touched. Raises StoreError."""
+        if await self._read(carry.stored_bytes) <= quota:
+            return CarryReport(used=None, evicted=0)
+        found = await self._read(lambda conn: carry.carried(conn, rules))
+        doomed = choose_evictions(found.candidates, found.used, quota)
+        evicted = 0
+        for start in range(0, len(doomed), PURGE_CHUNK):
+            chunk = doomed[start : start + PURGE_CHUNK]
+            evicted += await self._writer.call(functools.partial(carry.evict, seqs=chunk, now=self._now()))
+        freed = sum(size for _, size, seq in found.candidates if seq in set(doomed))
+        return CarryReport(used=found.used - freed, evicted=evicted)
+
+    async def carried_bytes(self, rules: KeepRules) -> int:
+        """The bytes of event JSON this node carries for others (one pass over the events). Raises StoreError."""
+        return (await self._read(lambda conn: carry.carried(conn, rules))).used
+
+    async def evicted_among(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` were dropped to keep the carry quota (peer sync does not fetch them again)."""
+        return await self._read(lambda conn: carry.evicted_among(conn, ids))
+
+    async def forget_evicted(self, address: str) -> int:
+        """Forget the drops of channel ``address``, so that sync fetches its posts again once it is followed."""
+        return await self._writer.call(lambda conn: carry.forget_evicted(conn, address))
 
     async def stats(self) -> dict[str, int]:
         """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes``."""

@@ -1,0 +1,267 @@
+"""One link to a peer: reconcile both ways, then keep posts flowing live both ways until the connection ends.
+
+Theory of operation. The link connects to the peer's relay (a plain Nostr WebSocket), opens a live subscription
+for everything new, reconciles the two stores with Negentropy (NIP-77) and moves the differences both ways, then
+pushes every event this node stores from then on, whoever it came from, except those that came from this peer.
+Events from the peer arrive through the live subscription. So a post crosses a LAN hop in one round trip, a hub
+passes on what one neighbour brought to all the others, and ids make duplicates and loops harmless: an event
+that is already stored is not stored, fanned out or pushed again.
+
+When the connection fails, the link waits (exponential backoff with jitter, capped: LAN peers come and go) and
+starts again with a reconciliation, so nothing that happened while apart is missed. A push queue that overflows
+(a burst larger than the peer can take) also ends in a reconciliation instead of an unbounded queue.
+
+Abuse: every event from a peer is verified (by the client) before it is stored; a peer may deliver at most
+``events_per_second`` (with a burst) through the live subscription, beyond which its events wait; and nothing a
+peer sends can push out followed channels (see :mod:`samizdat.core.carry`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from samizdat.core.backoff import backoff_delay
+from samizdat.core.event import Event, parse_event
+from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
+from samizdat.net.client import RelayClient
+from samizdat.net.sync import Ingest, SyncReport, Unwanted, sync
+from samizdat.store.base import AddOutcome, Store
+from samizdat.store.local import LocalState
+
+log = logging.getLogger(__name__)
+
+PUSH_QUEUE = 20_000
+PUSH_BATCH = 500
+RECENT_IDS = 50_000
+RESYNC_INTERVAL = 600.0  # seconds between full reconciliations while connected
+CONNECT_TIMEOUT = 5.0
+SYNC_TIMEOUT = 600.0
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 30.0
+
+
+class _Recent:
+    """A bounded set of event ids (oldest forgotten first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+
+class _Bucket:
+    """Token bucket: ``rate`` per second, up to ``burst``; :meth:`take` waits for tokens."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = burst, clock()
+
+    async def take(self, n: int) -> None:
+        while True:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= n or n > self.burst:
+                self.tokens -= n
+                return
+            await asyncio.sleep((n - self.tokens) / self.rate)
+
+
+class PeerLink:
+    """Keeps this node in step with the peer at ``url`` until cancelled."""
+
+    def __init__(
+        self,
+        url: str,
+        store: Store,
+        local: LocalState,
+        ingest: Ingest,
+        *,
+        unwanted: Unwanted | None = None,
+        connect: Callable[[str], Awaitable[RelayClient]] | None = None,
+        clock: Callable[[], float] = time.time,
+        events_per_second: float = 1000.0,
+        events_burst: float = 5000.0,
+        resync_interval: float = RESYNC_INTERVAL,
+    ) -> None:
+        self.url = url
+        self.store = store
+        self.local = local
+        self._ingest = ingest
+        self.unwanted = unwanted
+        self._connect = connect or (lambda u: RelayClient.connect(u, timeout=CONNECT_TIMEOUT))
+        self.clock = clock
+        self.resync_interval = resync_interval
+        self.bucket = _Bucket(events_per_second, events_burst)
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(PUSH_QUEUE)
+        self.from_peer = _Recent(RECENT_IDS)
+        self.overflowed = False
+        self.state = "new"
+        self.failures = 0
+        self.last_report: SyncReport | None = None
+        self.wake = asyncio.Event()  # set to cut a backoff short (the network changed)
+
+    # -- fed by the node ---------------------------------------------------------------------------------------
+
+    def offer(self, event: Event) -> None:
+        """An event this node just stored: push it to the peer unless it came from there."""
+        if event.id in self.from_peer or self.state != "live":
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the next reconciliation catches up instead
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            self._set_state("connecting")
+            try:
+                client = await self._connect(self.url)
+            except TransportError as exc:
+                await self._failed(exc)
+                continue
+            try:
+                async with client:
+                    await self._session(client)
+            except (TransportError, RemoteProtocolError, TimeoutError) as exc:
+                await self._failed(exc)
+            except SamizdatError as exc:  # e.g. the store refused: log, back off, try again later
+                log.warning("link to %s: %s", self.url, exc)
+                await self._failed(exc)
+
+    async def _session(self, client: RelayClient) -> None:
+        sub_id, live = client.open_subscription()
+        since = int(self.clock()) - 5
+        await client.send_raw(orjson.dumps(["REQ", sub_id, {"since": since}]).decode())
+        puller = asyncio.create_task(self._pull(client, live), name=f"pull {self.url}")
+        try:
+            self.failures = 0
+            self.local.update_peer(self.url, last_seen=self.clock(), failures=0, last_error="")
+            while True:
+                self._drain_queue()  # what we stored meanwhile is covered by the reconciliation
+                self.overflowed = False
+                self._set_state("syncing")
+                await self._reconcile(client)
+                self._set_state("live")
+                await self._push_until_resync(client, puller)
+        finally:
+            puller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await puller
+            client.drop_subscription(sub_id)
+
+    async def _reconcile(self, client: RelayClient) -> None:
+        in0, out0 = client.bytes_in, client.bytes_out
+        report = await asyncio.wait_for(
+            sync(client, self.store, [], direction="both", ingest=self._from_peer, unwanted=self.unwanted),
+            SYNC_TIMEOUT,
+        )
+        self.last_report = report
+        self.local.update_peer(
+            self.url,
+            last_sync=self.clock(),
+            last_seen=self.clock(),
+            events_in=report.received,
+            events_out=report.sent,
+            bytes_in=client.bytes_in - in0,
+            bytes_out=client.bytes_out - out0,
+        )
+        log.info("synced with %s: %d in, %d out", self.url, report.received, report.sent)
+
+    async def _push_until_resync(self, client: RelayClient, puller: asyncio.Task[None]) -> None:
+        deadline = asyncio.get_running_loop().time() + self.resync_interval
+        while client.is_open and not puller.done():
+            if self.overflowed:
+                return
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                first = await asyncio.wait_for(self.queue.get(), min(remaining, 5.0))
+            except TimeoutError:
+                continue
+            batch = [first]
+            while len(batch) < PUSH_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            batch = [e for e in batch if e.id not in self.from_peer]
+            if not batch:
+                continue
+            in0, out0 = client.bytes_in, client.bytes_out
+            results = await client.publish_many(batch, timeout=30)
+            sent = sum(1 for r in results if r.accepted and r.prefix != "duplicate")
+            if not client.is_open:
+                raise TransportError(f"{self.url} closed the connection")
+            self.local.update_peer(
+                self.url,
+                last_seen=self.clock(),
+                events_out=sent,
+                bytes_in=client.bytes_in - in0,
+                bytes_out=client.bytes_out - out0,
+            )
+        if puller.done() and not puller.cancelled() and puller.exception() is not None:
+            raise puller.exception()  # type: ignore[misc]
+        raise TransportError(f"the connection to {self.url} ended")
+
+    async def _pull(self, client: RelayClient, live: asyncio.Queue[list[Any]]) -> None:
+        """Store what the peer's live subscription delivers, in small batches, within the peer's rate."""
+        while True:
+            message = await client.next_message(live, 3600.0)
+            batch: list[list[Any]] = [message]
+            while len(batch) < PUSH_BATCH and not live.empty():
+                batch.append(live.get_nowait())
+            events: list[Event] = []
+            for m in batch:
+                if m[0] == "CLOSED":
+                    reason = m[2] if len(m) > 2 else ""
+                    raise TransportError(f"{self.url} ended the live subscription: {reason}")
+                if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict):
+                    with contextlib.suppress(RemoteProtocolError):  # the client verified it; be safe anyway
+                        events.append(parse_event(m[2]))
+            if events:
+                await self.bucket.take(len(events))
+                outcomes = await self._from_peer(events)
+                stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
+                if stored:
+                    self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)
+
+    async def _from_peer(self, events: Sequence[Event]) -> list[AddOutcome]:
+        for event in events:
+            self.from_peer.add(event.id)
+        return await self._ingest(events)
+
+    def _drain_queue(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    async def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        delay = backoff_delay(self.failures - 1, base=BACKOFF_BASE, cap=BACKOFF_CAP, random=random.random)
+        self._set_state("backoff")
+        self.local.update_peer(self.url, failures=self.failures, last_error=str(exc) or type(exc).__name__)
+        log.info("link to %s failed (%s); next try in %.0f s", self.url, exc, delay)
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), delay)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.local.update_peer(self.url, state=state)

@@ -1,0 +1,205 @@
+"""The node's peers: who is around, which links to keep, and what `samizdat peers` and the web app show.
+
+Peers come from two places: mDNS sightings on the LAN (:mod:`samizdat.mesh.discovery`) and the ``peers`` table
+in ``local.sqlite``, where ``samizdat peers add`` puts manual ones (the running node reads the table every few
+seconds, so a peer added from another terminal is linked at once). Each peer gets one :class:`PeerLink`.
+
+Between two nodes that both announce, only one link is needed: the node with the smaller instance id connects,
+the other stays ``passive`` and serves it like any relay client. A node that does not announce (it listens on
+loopback only) always connects itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from samizdat.core.event import Event
+from samizdat.mesh.discovery import Discovery, Sighting
+from samizdat.mesh.link import PeerLink
+from samizdat.net.sync import Ingest, Unwanted
+from samizdat.store.base import Store
+from samizdat.store.local import LocalState
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 2.0
+
+
+@dataclass
+class MeshOptions:
+    """How the node takes part in the LAN."""
+
+    discover: bool = False  # mDNS: announce (if listening on the LAN) and browse
+    announce: bool = False
+    host: str = "127.0.0.1"
+    port: int = 0
+    hub: bool = False
+    name: str = ""
+    instance: str = field(default_factory=lambda: secrets.token_hex(8))
+    events_per_second: float = 1000.0  # per peer link, for what its live subscription delivers
+
+
+class Mesh:
+    def __init__(
+        self,
+        store: Store,
+        local: LocalState,
+        ingest: Ingest,
+        options: MeshOptions,
+        *,
+        unwanted: Unwanted | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.local = local
+        self.ingest = ingest
+        self.options = options
+        self.unwanted = unwanted
+        self.clock = clock
+        self.links: dict[str, PeerLink] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sighted: dict[str, Sighting] = {}  # instance -> latest sighting
+        self.discovery: Discovery | None = None
+        self._changed = asyncio.Event()
+
+    # -- fed by the node ---------------------------------------------------------------------------------------
+
+    def offer(self, event: Event) -> None:
+        """Every event the node stores: each live link pushes it on (except to where it came from)."""
+        for link in self.links.values():
+            link.offer(event)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Known peers for `samizdat peers`, the status page and the web app."""
+        rows = []
+        for row in self.local.peers():
+            link = self.links.get(row.url)
+            rows.append(
+                {
+                    "url": row.url,
+                    "name": row.name,
+                    "source": row.source,
+                    "state": link.state if link else row.state,
+                    "last_seen": row.last_seen,
+                    "last_sync": row.last_sync,
+                    "events_in": row.events_in,
+                    "events_out": row.events_out,
+                    "bytes_in": row.bytes_in,
+                    "bytes_out": row.bytes_out,
+                    "failures": row.failures,
+                    "last_error": row.last_error,
+                }
+            )
+        return rows
+
+    # -- running -----------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        # Links of a previous run are gone: show them as such until they come back.
+        for row in self.local.peers():
+            if row.state not in ("new", "gone"):
+                self.local.update_peer(row.url, state="gone" if row.source == "mdns" else "new")
+        async with asyncio.TaskGroup() as group:
+            if self.options.discover:
+                self.discovery = Discovery(
+                    self.options.instance,
+                    self.options.port,
+                    host=self.options.host,
+                    announce=self.options.announce,
+                    hub=self.options.hub,
+                    name=self.options.name,
+                    on_found=self._found,
+                    on_lost=self._lost,
+                )
+                group.create_task(self._watch_discovery(self.discovery), name="mdns")
+            group.create_task(self._supervise(), name="peers")
+
+    async def _watch_discovery(self, discovery: Discovery) -> None:
+        restarts = 0
+        task = asyncio.create_task(discovery.run())
+        try:
+            while not task.done():
+                await asyncio.sleep(0.5)
+                if discovery.restarts != restarts:  # the network changed: try every peer again now
+                    restarts = discovery.restarts
+                    for link in self.links.values():
+                        link.failures = 0
+                        link.wake.set()
+            await task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _found(self, sighting: Sighting) -> None:
+        self._sighted[sighting.instance] = sighting
+        now = self.clock()
+        self.local.add_peer(sighting.url, "mdns", now, name=sighting.name)
+        initiate = not self.options.announce or self.options.instance < sighting.instance
+        self.local.update_peer(sighting.url, last_seen=now, **({} if initiate else {"state": "passive"}))
+        link = self.links.get(sighting.url)
+        if link is not None:
+            link.wake.set()
+        self._changed.set()
+
+    def _lost(self, instance: str) -> None:
+        sighting = self._sighted.pop(instance, None)
+        if sighting is not None:
+            self._changed.set()
+
+    def _wanted(self) -> set[str]:
+        """URLs to keep a link to: manual peers, and sighted peers this node should connect to."""
+        wanted = {row.url for row in self.local.peers() if row.source == "manual"}
+        for sighting in self._sighted.values():
+            if not self.options.announce or self.options.instance < sighting.instance:
+                wanted.add(sighting.url)
+        return wanted
+
+    async def _supervise(self) -> None:
+        try:
+            while True:
+                wanted = self._wanted()
+                for url in wanted - self._tasks.keys():
+                    self._start_link(url)
+                for url in self._tasks.keys() - wanted:
+                    self._stop_link(url)
+                for url, task in list(self._tasks.items()):
+                    if task.done():  # a link only ends by a bug: log it and start it again
+                        if not task.cancelled() and task.exception() is not None:
+                            log.error("link to %s stopped", url, exc_info=task.exception())
+                        self._stop_link(url)
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), POLL_INTERVAL)
+        finally:
+            tasks = list(self._tasks.values())
+            for url in list(self._tasks):
+                self._stop_link(url)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start_link(self, url: str) -> None:
+        link = PeerLink(
+            url,
+            self.store,
+            self.local,
+            self.ingest,
+            unwanted=self.unwanted,
+            clock=self.clock,
+            events_per_second=self.options.events_per_second,
+        )
+        self.links[url] = link
+        self._tasks[url] = asyncio.create_task(link.run(), name=f"link {url}")
+        log.info("linking with peer %s", url)
+
+    def _stop_link(self, url: str) -> None:
+        task = self._tasks.pop(url, None)
+        self.links.pop(url, None)
+        if task is not None:
+            task.cancel()
