@@ -51,3 +51,23 @@ def test_sync_rows_count_failures(tmp_path: Path) -> None:
     assert row.last_success == 91
     assert row.summary == {"need": 3}
     state.close()
+
+
+def test_peers_are_remembered_with_their_counters(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "local.sqlite")
+    assert state.add_peer("ws://10.0.0.2:4848", "manual", now=5)
+    assert not state.add_peer("ws://10.0.0.2:4848", "mdns", now=6, name="Block 7 hub")
+    assert state.add_peer("ws://10.0.0.3:4848", "mdns", now=7)
+    state.update_peer("ws://10.0.0.2:4848", state="live", last_sync=9, events_in=3, events_out=1)
+    state.update_peer("ws://10.0.0.2:4848", events_in=2, bytes_in=100)
+    state.update_peer("ws://nobody:1", state="live")  # unknown peers are ignored
+    state.close()
+    again = LocalState(tmp_path / "local.sqlite")
+    first = again.peer("ws://10.0.0.2:4848")
+    assert first is not None
+    assert (first.source, first.name, first.state, first.last_sync) == ("manual", "Block 7 hub", "live", 9)
+    assert (first.events_in, first.events_out, first.bytes_in) == (5, 1, 100)
+    assert [p.url for p in again.peers()] == ["ws://10.0.0.2:4848", "ws://10.0.0.3:4848"]
+    assert again.remove_peer("ws://10.0.0.3:4848")
+    assert not again.remove_peer("ws://10.0.0.3:4848")
+    again.close()

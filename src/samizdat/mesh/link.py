@@ -74,14 +74,16 @@ class _Bucket:
         self.tokens, self.stamp = burst, clock()
 
     async def take(self, n: int) -> None:
-        while True:
+        while n > 0:
+            part = min(n, self.burst)
             now = self.clock()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
-            if self.tokens >= n or n > self.burst:
-                self.tokens -= n
-                return
-            await asyncio.sleep((n - self.tokens) / self.rate)
+            if self.tokens >= part:
+                self.tokens -= part
+                n -= int(part)
+            else:
+                await asyncio.sleep((part - self.tokens) / self.rate)
 
 
 class PeerLink:
@@ -150,8 +152,9 @@ class PeerLink:
 
     async def _session(self, client: RelayClient) -> None:
         sub_id, live = client.open_subscription()
-        since = int(self.clock()) - 5
-        await client.send_raw(orjson.dumps(["REQ", sub_id, {"since": since}]).decode())
+        # Everything the peer stores from now on, whatever its created_at (carried posts can be days old):
+        # limit 0 asks for no stored events, only new ones. The reconciliation below covers the past.
+        await client.send_raw(orjson.dumps(["REQ", sub_id, {"limit": 0}]).decode())
         puller = asyncio.create_task(self._pull(client, live), name=f"pull {self.url}")
         try:
             self.failures = 0
@@ -236,9 +239,11 @@ class PeerLink:
                 if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict):
                     with contextlib.suppress(RemoteProtocolError):  # the client verified it; be safe anyway
                         events.append(parse_event(m[2]))
-            if events:
-                await self.bucket.take(len(events))
-                outcomes = await self._from_peer(events)
+            step = max(1, int(self.bucket.burst))
+            for start in range(0, len(events), step):
+                part = events[start : start + step]
+                await self.bucket.take(len(part))
+                outcomes = await self._from_peer(part)
                 stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
                 if stored:
                     self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)

@@ -265,7 +265,7 @@ class LocalState:
         return self._run("DELETE FROM peers WHERE url = ?", (url,)).rowcount > 0
 
     def peers(self) -> list[PeerRow]:
-        rows = self._run(f"SELECT {_PEER_COLUMNS} FROM peers ORDER BY source DESC, added_at, url").fetchall()
+        rows = self._run(f"SELECT {_PEER_COLUMNS} FROM peers ORDER BY added_at, url").fetchall()
         return [PeerRow(*row) for row in rows]
 
     def peer(self, url: str) -> PeerRow | None:

@@ -1,0 +1,107 @@
+"""A peer link between two real relays on loopback: reconcile both ways, then live both ways, no echo, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from mesh_helpers import Side, eventually, note
+
+from samizdat.mesh.link import PeerLink
+from samizdat.net.client import RelayClient
+
+
+@contextlib.asynccontextmanager
+async def linked(a: Side, b: Side, **options: object) -> AsyncIterator[PeerLink]:
+    """A's link to B, wired as the node wires it: A's stored events are offered to the link."""
+    a.local.add_peer(b.url, "manual", now=0)
+    link = PeerLink(b.url, a.store, a.local, a.server.ingest_many, **options)  # type: ignore[arg-type]
+    a.server.on_event = link.offer
+    task = asyncio.create_task(link.run())
+    try:
+        yield link
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def has(side: Side, *ids: str) -> bool:
+    return len(await side.store.has(list(ids))) == len(ids)
+
+
+async def test_link_reconciles_both_ways_then_carries_new_events_live(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    only_a = [note(f"a{i}") for i in range(30)]
+    only_b = [note(f"b{i}") for i in range(20)]
+    await a.store.add_many(only_a)
+    await b.store.add_many(only_b)
+
+    async with linked(a, b) as link:
+        everything = [e.id for e in only_a + only_b]
+        await eventually(lambda: has(a, *everything), what="A to receive B's events")
+        await eventually(lambda: has(b, *everything), what="B to receive A's events")
+        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+
+        fresh_a = note("new on A")
+        await a.server.ingest(fresh_a)  # what a post on A does
+        await eventually(lambda: has(b, fresh_a.id), what="a new post on A to reach B")
+
+        fresh_b = note("new on B")
+        async with await RelayClient.connect(b.url) as client:  # someone posts to B
+            assert (await client.publish(fresh_b)).accepted
+        await eventually(lambda: has(a, fresh_b.id), what="a new post on B to reach A")
+
+        await asyncio.sleep(0.3)
+        row = a.local.peer(b.url)
+        assert row is not None
+        assert row.last_sync is not None
+        assert row.events_in == 21, "20 by reconciliation and 1 live"
+        assert row.events_out == 31, "what came from B is never pushed back to B"
+
+
+async def test_link_resumes_after_the_peer_restarts_and_catches_up(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    port = b.server.port
+    async with linked(a, b) as link:
+        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+        await b.server.stop()
+        missed = [note(f"while apart {i}") for i in range(10)]
+        for event in missed:
+            await a.server.ingest(event)
+        await eventually(lambda: asyncio.sleep(0, link.state == "backoff"), what="the link to notice")
+        await b.server.start("127.0.0.1", port)
+        link.wake.set()
+        await eventually(lambda: has(b, *(e.id for e in missed)), timeout=20, what="B to catch up after restart")
+
+
+async def test_link_does_not_fetch_what_was_dropped_for_the_carry_quota(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    wanted, dropped = note("keep me"), note("dropped before")
+    await b.store.add_many([wanted, dropped])
+
+    async def unwanted(ids: object) -> set[bytes]:
+        return {bytes.fromhex(dropped.id)}
+
+    async with linked(a, b, unwanted=unwanted) as link:
+        await eventually(lambda: has(a, wanted.id), what="the wanted event")
+        await eventually(lambda: asyncio.sleep(0, link.last_report is not None), what="a sync report")
+        assert link.last_report is not None
+        assert link.last_report.skipped == 1
+        assert not await has(a, dropped.id)
+
+
+@pytest.mark.parametrize("rate", [50.0])
+async def test_a_peer_cannot_push_faster_than_its_rate(pair: tuple[Side, Side], rate: float) -> None:
+    a, b = pair
+    async with linked(a, b, events_per_second=rate, events_burst=rate) as link:
+        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+        flood = [note(f"flood {i}", created_at=1_700_000_100 + i) for i in range(150)]
+        async with await RelayClient.connect(b.url) as client:
+            await client.publish_many(flood)
+        await asyncio.sleep(0.5)
+        got = len(await a.store.has([e.id for e in flood]))
+        assert got < 150, "the whole flood went through at once"
+        await eventually(lambda: has(a, *(e.id for e in flood)), timeout=15, what="the rest, at the peer's rate")
