@@ -189,6 +189,10 @@ def status(as_json: bool = JsonOption) -> None:
             "store": stats,
             "serving": node.running_relay_url(),
             "follows": list(node.local.follows()),
+            "peers": [
+                {"url": p.url, "source": p.source, "state": p.state, "last_sync": p.last_sync}
+                for p in node.local.peers()
+            ],
             "outbox": {
                 "pending": [
                     {
@@ -226,6 +230,11 @@ def status(as_json: bool = JsonOption) -> None:
             "Stored events: " + ", ".join(f"{k} {v}" for k, v in d["store"].items()),  # type: ignore[attr-defined]
             f"Serving: {d['serving'] or 'no'}",
             f"Following {len(d['follows'])} channel(s)",  # type: ignore[arg-type]
+            "Peers: "
+            + (
+                ", ".join(f"{p['url']} ({p['state']})" for p in d["peers"])  # type: ignore[attr-defined]
+                or "none (see `samizdat peers`)"
+            ),
             f"Outbox: {len(outbox['pending'])} pending, {len(outbox['failed'])} failed, {outbox['accepted']} delivered",
         ]
         for row in outbox["pending"]:

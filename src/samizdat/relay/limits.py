@@ -39,6 +39,9 @@ class RelayLimits:
     reqs_per_second: float = 20.0  # token bucket refill for REQ and COUNT, per connection
     reqs_burst: int = 100
     max_connections: int = 10_000
+    # Per remote address (loopback exempt: local processes are the operator's own): one flooding device on a
+    # hub's Wi-Fi cannot take every connection, nor multiply the per-connection event rate.
+    max_connections_per_ip: int = 64
     max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
     send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped

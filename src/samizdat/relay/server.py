@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ipaddress
 import itertools
 import logging
 import time
@@ -100,6 +101,15 @@ class NegentropySession(Protocol):
 NegentropyFactory = Callable[[Callable[[bytes], bool], Store], NegentropySession]
 
 
+def _remote_ip(connection: ServerConnection) -> str | None:
+    """The peer's IP address, or None for loopback (never limited per address) and unknown ones."""
+    try:
+        ip = str(connection.remote_address[0])
+        return None if ipaddress.ip_address(ip).is_loopback else ip
+    except (TypeError, IndexError, ValueError, AttributeError):
+        return None
+
+
 class _Dropped(Exception):
     """This connection is being dropped (too slow, or it broke the protocol)."""
 
@@ -118,7 +128,7 @@ class _Client:
     __slots__ = (
         "ws", "id", "protocol", "log", "queue", "queued", "wake", "drained", "tasks", "queries",
         "pending", "room", "dropped", "neg", "high", "hard", "half", "scheduled", "blocked", "schedule",
-        "write_high",
+        "write_high", "ip",
     )  # fmt: skip
 
     def __init__(
@@ -131,6 +141,7 @@ class _Client:
     ) -> None:
         self.ws = ws
         self.id = conn_id
+        self.ip: str | None = None  # remote address, None for loopback
         self.protocol = protocol
         self.log = logging.LoggerAdapter(logger, {"conn": conn_id})
         self.queue: deque[bytes] = deque()
@@ -286,6 +297,7 @@ class RelayServer:
         self.index: SubscriptionIndex[_Client] = SubscriptionIndex()
         self.verifier = Verifier()
         self.clients: set[_Client] = set()
+        self._per_ip: dict[str, int] = {}  # open connections per remote address (see max_connections_per_ip)
         self._dirty: list[_Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -367,6 +379,9 @@ class RelayServer:
         if http.is_websocket_upgrade(headers):
             if len(self.clients) >= self.limits.max_connections:
                 return http.too_many_connections()
+            ip = _remote_ip(connection)
+            if ip is not None and self._per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
+                return http.too_many_connections()
             return None
         if http.wants_nip11(headers):
             return http.nip11_response(self.nip11())
@@ -415,6 +430,9 @@ class RelayServer:
             verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
         )
         client = _Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
+        client.ip = _remote_ip(ws)
+        if client.ip is not None:
+            self._per_ip[client.ip] = self._per_ip.get(client.ip, 0) + 1
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
@@ -472,6 +490,10 @@ class RelayServer:
         pending.append(writer)
         await asyncio.gather(*pending, return_exceptions=True)
         self.clients.discard(client)
+        if client.ip is not None:
+            left = self._per_ip.pop(client.ip, 1) - 1
+            if left > 0:
+                self._per_ip[client.ip] = left
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 
