@@ -234,6 +234,7 @@ class Node:
         if seq == self._carry_seq:
             return
         self._carry_seq = seq
+        await self._purge_pass()  # expired events go first, whoever they belong to
         report = await self.store.enforce_carry_quota(await self.keep_rules(), self.config.carry_bytes)
         if report.evicted:
             log.info("carry quota: dropped %d carried events, %d bytes still carried", report.evicted, report.used)
