@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ import orjson
 
 from samizdat.core.backoff import backoff_delay
 from samizdat.core.event import Event, parse_event
+from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
 from samizdat.net.client import RelayClient
 from samizdat.net.sync import Ingest, SyncReport, Unwanted, sync
@@ -151,7 +153,7 @@ class PeerLink:
                 await self._failed(exc)
 
     async def _session(self, client: RelayClient) -> None:
-        sub_id, live = client.open_subscription()
+        sub_id, live = client.open_subscription(f"{PEER_SUBSCRIPTION}{secrets.token_hex(4)}")
         # Everything the peer stores from now on, whatever its created_at (carried posts can be days old):
         # limit 0 asks for no stored events, only new ones. The reconciliation below covers the past.
         await client.send_raw(orjson.dumps(["REQ", sub_id, {"limit": 0}]).decode())

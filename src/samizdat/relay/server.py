@@ -54,6 +54,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
 from samizdat.core.event import Event
+from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import SamizdatError
 from samizdat.relay import http
 from samizdat.relay.connection import (
@@ -80,6 +81,7 @@ from samizdat.relay.verifier import Verifier
 from samizdat.store.base import AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
+
 
 TOO_SLOW = "error: too slow, subscription closed"
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
@@ -532,17 +534,17 @@ class RelayServer:
         else:
             client.send(ok_for_outcome(event.id, outcome))
             if outcome in _FANNED_OUT:
-                self._fan_out(event)
+                self._fan_out(event, origin=client)
         finally:
             client.pending -= 1
             client.room.set()
 
-    def _fan_out(self, event: Event) -> None:
+    def _fan_out(self, event: Event, origin: _Client | None = None) -> None:
         subs = self.index.match(event)
         if subs:
             event_json = event.to_json()
             for sub in subs:
-                if sub.active:
+                if sub.active and not (sub.owner is origin and sub.sub_id.startswith(PEER_SUBSCRIPTION)):
                     self._send_live(sub, sub.frame_prefix + event_json + b"]")
         if self.on_event is not None:
             try:
