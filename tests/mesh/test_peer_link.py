@@ -105,3 +105,22 @@ async def test_a_peer_cannot_push_faster_than_its_rate(pair: tuple[Side, Side], 
         got = len(await a.store.has([e.id for e in flood]))
         assert got < 150, "the whole flood went through at once"
         await eventually(lambda: has(a, *(e.id for e in flood)), timeout=15, what="the rest, at the peer's rate")
+
+
+async def test_link_reconciles_again_soon_after_a_stale_snapshot(pair: tuple[Side, Side]) -> None:
+    """B's relay answers from a snapshot up to 5 s old; X stored in B just before the link started was missing
+    from it and is older than the live subscription: the follow-up reconciliation must still bring it."""
+    from samizdat.core.filters import Filter
+    from samizdat.net.sync import reconcile
+
+    a, b = pair
+    async with await RelayClient.connect(b.url) as client:  # someone else's sync primes B's snapshot
+        await reconcile(client, a.store, Filter())
+    missed = note("stored just before the link")
+    await b.store.add(missed)
+    async with linked(a, b) as link:
+        await eventually(lambda: asyncio.sleep(0, link.last_report is not None), what="the first reconciliation")
+        assert link.last_report is not None
+        first_need = link.last_report.need
+        await eventually(lambda: has(a, missed.id), timeout=20, what="the follow-up reconciliation to fetch it")
+    assert first_need == 0, "the first reconciliation was expected to see the stale snapshot"

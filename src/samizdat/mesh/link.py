@@ -45,6 +45,11 @@ PUSH_QUEUE = 20_000
 PUSH_BATCH = 500
 RECENT_IDS = 50_000
 RESYNC_INTERVAL = 600.0  # seconds between full reconciliations while connected
+# A relay may answer a reconciliation from a snapshot of its store up to a few seconds old (our relay's
+# NegentropyService.min_staleness is 5 s): what it stored just before we connected can be missing from the first
+# reconciliation and, being older than our live subscription, never arrive live. One more reconciliation this
+# long after the first closes that gap.
+FOLLOW_UP = 6.0
 CONNECT_TIMEOUT = 5.0
 SYNC_TIMEOUT = 600.0
 BACKOFF_BASE = 1.0
@@ -104,6 +109,7 @@ class PeerLink:
         events_per_second: float = 1000.0,
         events_burst: float = 5000.0,
         resync_interval: float = RESYNC_INTERVAL,
+        follow_up: float = FOLLOW_UP,
     ) -> None:
         self.url = url
         self.store = store
@@ -113,6 +119,7 @@ class PeerLink:
         self._connect = connect or (lambda u: RelayClient.connect(u, timeout=CONNECT_TIMEOUT))
         self.clock = clock
         self.resync_interval = resync_interval
+        self.follow_up = follow_up
         self.bucket = _Bucket(events_per_second, events_burst)
         self.queue: asyncio.Queue[Event] = asyncio.Queue(PUSH_QUEUE)
         self.from_peer = _Recent(RECENT_IDS)
@@ -161,13 +168,15 @@ class PeerLink:
         try:
             self.failures = 0
             self.local.update_peer(self.url, last_seen=self.clock(), failures=0, last_error="")
+            wait = self.follow_up
             while True:
                 self._drain_queue()  # what we stored meanwhile is covered by the reconciliation
                 self.overflowed = False
                 self._set_state("syncing")
                 await self._reconcile(client)
                 self._set_state("live")
-                await self._push_until_resync(client, puller)
+                await self._push_until_resync(client, puller, wait)
+                wait = self.resync_interval
         finally:
             puller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -192,8 +201,10 @@ class PeerLink:
         )
         log.info("synced with %s: %d in, %d out", self.url, report.received, report.sent)
 
-    async def _push_until_resync(self, client: RelayClient, puller: asyncio.Task[None]) -> None:
-        deadline = asyncio.get_running_loop().time() + self.resync_interval
+    async def _push_until_resync(self, client: RelayClient, puller: asyncio.Task[None], wait: float) -> None:
+        """Push what this node stores until ``wait`` seconds have passed (then the caller reconciles again), the
+        push queue overflowed, or the connection ended (raises)."""
+        deadline = asyncio.get_running_loop().time() + wait
         while client.is_open and not puller.done():
             if self.overflowed:
                 return
