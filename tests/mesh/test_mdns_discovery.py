@@ -41,3 +41,13 @@ def test_hostile_names_are_cut_and_made_printable() -> None:
 def test_a_node_bound_to_one_address_announces_only_that() -> None:
     assert lan_addresses("10.9.8.7") == ["10.9.8.7"]
     assert all(not a.startswith("127.") for a in lan_addresses("0.0.0.0"))
+
+
+def test_addresses_on_our_own_networks_are_recognised() -> None:
+    from samizdat.mesh.discovery import on_a_local_network
+
+    ours = [a for a in lan_addresses("0.0.0.0")]
+    if ours:
+        assert on_a_local_network(ours[0])
+    assert not on_a_local_network("127.0.0.1")
+    assert not on_a_local_network("not an address")

@@ -62,6 +62,22 @@ def lan_addresses(host: str) -> list[str]:
     return sorted(set(found))
 
 
+def on_a_local_network(address: str) -> bool:
+    """True if ``address`` is on one of this machine's IPv4 networks (a peer with several addresses is tried
+    on the one we share)."""
+    try:
+        target = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if ip.is_IPv4 and isinstance(ip.ip, str):
+                network = ipaddress.IPv4Network(f"{ip.ip}/{ip.network_prefix}", strict=False)
+                if target in network and not network.is_loopback:
+                    return True
+    return False
+
+
 def network_signature() -> tuple[object, ...]:
     """Something that changes whenever this machine's network does: addresses, and link carrier changes."""
     addresses = sorted(
@@ -191,7 +207,8 @@ class Discovery:
         except Exception as exc:  # noqa: BLE001
             log.info("could not resolve %s: %s", name, exc)
             return
-        sighting = parse_service(info.properties, info.parsed_addresses(IPVersion.V4Only), info.port)
+        addresses = sorted(info.parsed_addresses(IPVersion.V4Only), key=lambda a: not on_a_local_network(a))
+        sighting = parse_service(info.properties, addresses, info.port)
         if sighting is None or sighting.instance == self.instance:
             return
         self._names[name] = sighting.instance
