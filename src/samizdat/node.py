@@ -35,6 +35,8 @@ from samizdat.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
+CARRY_INTERVAL = 15.0  # seconds between carry passes
+CARRY_KICK_MIN = 1_000_000  # bytes stored that bring the next carry pass forward
 SERVE_FILE = "serve.json"  # written while `samizdat serve` runs: where the local relay listens
 
 
@@ -57,6 +59,8 @@ class Node:
         self.server: Any = None  # RelayServer while serving
         self.mesh: Mesh | None = None  # LAN and manual peers while serving
         self._carry_seq = -1
+        self._stored_since_carry = 0  # bytes stored since the last carry pass
+        self._carry_kick = asyncio.Event()
 
     @classmethod
     async def open(cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time) -> Node:
@@ -183,7 +187,7 @@ class Node:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._every(5.0, self._outbox_pass), name="outbox")
                 group.create_task(self._every(600.0, self._purge_pass), name="purge")
-                group.create_task(self._every(15.0, self._carry_pass), name="carry")
+                group.create_task(self._carry_loop(), name="carry")
                 group.create_task(self.mesh.run(), name="mesh")
                 for loop in background:
                     group.create_task(loop(self))
@@ -216,9 +220,26 @@ class Node:
             log.info("purged %d expired events", purged)
 
     def _stored(self, event: Event) -> None:
-        """Every event the running relay stores, whoever sent it: peer links pass it on."""
+        """Every event the running relay stores, whoever sent it: peer links pass it on, and a flood of them
+        brings the next carry pass forward."""
         if self.mesh is not None:
             self.mesh.offer(event)
+        self._stored_since_carry += len(event.to_json())
+        if self._stored_since_carry >= max(CARRY_KICK_MIN, self.config.carry_bytes // 10):
+            self._carry_kick.set()
+
+    async def _carry_loop(self) -> None:
+        """The carry pass every 15 s, or as soon as a tenth of the quota (at least 1 MB) was stored since the last:
+        a flood cannot grow the store far past the quota between passes."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._carry_kick.wait(), CARRY_INTERVAL)
+            self._carry_kick.clear()
+            self._stored_since_carry = 0
+            try:
+                await self._carry_pass()
+            except Exception:  # noqa: BLE001 - a background pass must never stop the node
+                log.exception("carry pass failed; it will run again")
 
     async def keep_rules(self) -> KeepRules:
         """What this node keeps whatever its carry quota: its own events and channels, followed channels and

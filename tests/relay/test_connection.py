@@ -183,6 +183,23 @@ def test_verify_false_leaves_only_the_signature_to_the_transport() -> None:
     assert conn().receive(msg("EVENT", good.to_dict())) == [StoreEvent(good, verified=True)]
 
 
+def test_connections_sharing_a_bucket_share_the_event_rate() -> None:
+    # The server gives every connection from one remote address the same bucket: opening more connections does
+    # not multiply what a device may send.
+    from samizdat.relay.connection import TokenBucket
+
+    clock = Clock()
+    shared = TokenBucket(rate=0.001, burst=3, now=clock())
+    first, second = (RelayConnection(RelayLimits(), clock=clock, event_bucket=shared) for _ in range(2))
+    ev = event()
+    assert isinstance(first.receive(msg("EVENT", ev.to_dict()))[0], StoreEvent)
+    assert isinstance(first.receive(msg("EVENT", ev.to_dict()))[0], StoreEvent)
+    assert isinstance(second.receive(msg("EVENT", ev.to_dict()))[0], StoreEvent)
+    assert only_frame(second.receive(msg("EVENT", ev.to_dict())))[3].startswith("rate-limited:")
+    assert only_frame(first.receive(msg("EVENT", ev.to_dict())))[3].startswith("rate-limited:")
+    assert isinstance(conn().receive(msg("EVENT", ev.to_dict()))[0], StoreEvent)  # others have their own
+
+
 def test_bad_signature_is_checked_after_rate_limit() -> None:
     # A flood of bad signatures costs no verification once the bucket is empty.
     c = conn(events_per_second=0.001, events_burst=1)

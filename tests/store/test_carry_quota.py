@@ -9,6 +9,7 @@ from store_helpers import NOW, Author, FakeClock
 from samizdat.core import kinds
 from samizdat.core.carry import KeepRules
 from samizdat.core.event import Event
+from samizdat.store.base import AddOutcome
 from samizdat.store.sqlite import SqliteStore
 
 PAD = "x" * 400
@@ -83,5 +84,43 @@ async def test_quota_zero_keeps_only_what_the_rules_keep(tmp_path: Path) -> None
         await store.add_many([definition, ours, theirs])
         await store.enforce_carry_quota(KeepRules.of([], [followed], []), quota=0)
         assert await store.has([definition.id, ours.id, theirs.id]) == {definition.id, ours.id}
+    finally:
+        await store.close()
+
+
+async def test_a_dropped_event_sent_again_counts_as_had_until_its_channel_is_followed(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "events.sqlite", clock=FakeClock())
+    stranger = Author()
+    address = f"{kinds.CHANNEL}:{stranger.pubkey}:c"
+    try:
+        events = [post(stranger, address, "news", NOW - i) for i in range(5)]
+        await store.add_many(events)
+        await store.enforce_carry_quota(KeepRules(), quota=0)
+        assert await store.has([e.id for e in events]) == set()
+        # A flooder cycling the same events cannot make the node store and drop them again and again.
+        assert await store.add_many(events) == [AddOutcome.DUPLICATE] * 5
+        assert await store.add(events[0]) is AddOutcome.DUPLICATE
+        assert await store.has([e.id for e in events]) == set()
+        # Once the channel is followed, its posts are welcome again.
+        await store.forget_evicted(address)
+        assert await store.add_many(events) == [AddOutcome.STORED] * 5
+    finally:
+        await store.close()
+
+
+async def test_the_list_of_dropped_ids_is_bounded(tmp_path: Path) -> None:
+    import functools
+
+    from samizdat.store import carry
+
+    store = await SqliteStore.open(tmp_path / "events.sqlite", clock=FakeClock())
+    stranger = Author()
+    try:
+        events = [stranger.sign(1, f"n{i}", created_at=NOW - i) for i in range(30)]
+        await store.add_many(events)
+        seqs = list(range(1, 31))
+        await store._writer.call(functools.partial(carry.evict, seqs=seqs, now=NOW, keep=10))
+        count = await store._read(lambda conn: conn.execute("SELECT count(*) FROM evicted").fetchone()[0])
+        assert count == 10
     finally:
         await store.close()

@@ -187,6 +187,7 @@ class RelayConnection:
         clock: Callable[[], float],
         negentropy: bool = False,
         verify: bool = True,
+        event_bucket: TokenBucket | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock
@@ -194,7 +195,8 @@ class RelayConnection:
         self.verify = verify
         self._filter_limits = limits.filter_limits
         now = clock()
-        self._event_bucket = TokenBucket(limits.events_per_second, limits.events_burst, now)
+        # A bucket may be shared: the server gives every connection from one remote address the same one.
+        self._event_bucket = event_bucket or TokenBucket(limits.events_per_second, limits.events_burst, now)
         self._req_bucket = TokenBucket(limits.reqs_per_second, limits.reqs_burst, now)
         #: Open REQ subscription ids.
         self.subscriptions: set[str] = set()

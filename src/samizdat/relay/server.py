@@ -66,6 +66,7 @@ from samizdat.relay.connection import (
     Send,
     StoreEvent,
     Subscribe,
+    TokenBucket,
     Unsubscribe,
     closed_frame,
     count_frame,
@@ -300,6 +301,7 @@ class RelayServer:
         self.verifier = Verifier()
         self.clients: set[_Client] = set()
         self._per_ip: dict[str, int] = {}  # open connections per remote address (see max_connections_per_ip)
+        self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
         self._dirty: list[_Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -425,16 +427,23 @@ class RelayServer:
         if len(self.clients) >= self.limits.max_connections:
             await ws.close(1013, "too many connections")
             return
+        ip = _remote_ip(ws)
+        bucket = None
+        if ip is not None:
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+            if ip not in self._ip_buckets:
+                limits = self.limits
+                self._ip_buckets[ip] = TokenBucket(limits.events_per_second, limits.events_burst, self.clock())
+            bucket = self._ip_buckets[ip]
         protocol = RelayConnection(
             self.limits,
             clock=self.clock,
             negentropy=self.negentropy is not None,
             verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
+            event_bucket=bucket,  # one event rate per remote address, however many connections it opens
         )
         client = _Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
-        client.ip = _remote_ip(ws)
-        if client.ip is not None:
-            self._per_ip[client.ip] = self._per_ip.get(client.ip, 0) + 1
+        client.ip = ip
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
@@ -496,6 +505,9 @@ class RelayServer:
             left = self._per_ip.pop(client.ip, 1) - 1
             if left > 0:
                 self._per_ip[client.ip] = left
+            elif len(self._ip_buckets) > 4 * self.limits.max_connections:
+                # Buckets outlive connections (reconnecting must not refill one); forget idle ones in bulk.
+                self._ip_buckets = {k: v for k, v in self._ip_buckets.items() if k in self._per_ip}
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 

@@ -16,8 +16,12 @@ from samizdat.core import kinds
 from samizdat.core.carry import KeepRules, carry_rank
 from samizdat.store.queries import delete_event, event_from_raw
 
-#: How many evicted ids are remembered (oldest forgotten first); ~40 bytes each.
-EVICTED_KEEP = 1_000_000
+#: How many evicted ids are remembered at least, and per byte of carry quota (oldest forgotten first). A row
+#: takes ~100-300 bytes with its indexes, so the list stays well under the quota it serves. Forgetting an id
+#: only means a peer may send that event again.
+EVICTED_MIN = 10_000
+EVICTED_PER_QUOTA_BYTE = 1 / 2000
+MAX_ADDRESS = 200
 _CHUNK = 500
 
 
@@ -73,8 +77,13 @@ def carried(conn: sqlite3.Connection, rules: KeepRules) -> Carried:
     return Carried(candidates, used)
 
 
-def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int) -> int:
-    """Delete the events stored under ``seqs`` and remember their ids; return how many were deleted."""
+def evicted_limit(quota: int) -> int:
+    return max(EVICTED_MIN, int(quota * EVICTED_PER_QUOTA_BYTE))
+
+
+def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int, keep: int = EVICTED_MIN) -> int:
+    """Delete the events stored under ``seqs`` and remember their ids (the newest ``keep`` of them); return how
+    many were deleted."""
     deleted = 0
     for seq in seqs:
         row = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -83,12 +92,14 @@ def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int) -> int:
         event = event_from_raw(row[0])
         delete_event(conn, seq, event)
         address = next(iter(event.tag_values("a")), None)
+        if address is not None and len(address) > MAX_ADDRESS:
+            address = None  # not a channel address of ours; no need to store what a flooder chose
         conn.execute(
             "INSERT OR REPLACE INTO evicted (id, evicted_at, address) VALUES (?, ?, ?)",
             (bytes.fromhex(event.id), now, address),
         )
         deleted += 1
-    excess = conn.execute("SELECT count(*) FROM evicted").fetchone()[0] - EVICTED_KEEP
+    excess = conn.execute("SELECT count(*) FROM evicted").fetchone()[0] - keep
     if excess > 0:
         conn.execute("DELETE FROM evicted WHERE id IN (SELECT id FROM evicted ORDER BY evicted_at LIMIT ?)", (excess,))
     return deleted

@@ -86,8 +86,9 @@ def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
         return AddOutcome.EXPIRED
     eid, pubkey = bytes.fromhex(event.id), bytes.fromhex(event.pubkey)
     # One statement for both lookups every event needs (this is the hot path of every write).
+    # An id dropped to keep the carry quota counts as had: storing it again would only start the cycle again.
     stored, deleted = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE id = ?1),"
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id = ?1) OR EXISTS (SELECT 1 FROM evicted WHERE id = ?1),"
         " EXISTS (SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2)",
         (eid, pubkey),
     ).fetchone()
@@ -158,6 +159,7 @@ def _add_plain_run(conn: sqlite3.Connection, run: list[Event]) -> list[AddOutcom
         chunk = ids[start : start + ID_CHUNK]
         marks = ",".join("?" * len(chunk))
         present.update(row[0] for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        present.update(row[0] for row in conn.execute(f"SELECT id FROM evicted WHERE id IN ({marks})", chunk))
         deleted.update(conn.execute(f"SELECT id, pubkey FROM deleted_ids WHERE id IN ({marks})", chunk))
     outcomes: list[AddOutcome] = []
     new: list[tuple[Event, bytes, bytes]] = []

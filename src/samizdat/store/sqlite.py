@@ -412,7 +412,8 @@ class SqliteStore:
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):
             chunk = doomed[start : start + PURGE_CHUNK]
-            evicted += await self._writer.call(functools.partial(carry.evict, seqs=chunk, now=self._now()))
+            evict = functools.partial(carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota))
+            evicted += await self._writer.call(evict)
         freed = sum(size for _, size, seq in found.candidates if seq in set(doomed))
         return CarryReport(used=found.used - freed, evicted=evicted)
 
