@@ -29,8 +29,24 @@ def netns_ready() -> None:
     remove_leftovers()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def lab(netns_ready: None, tmp_path: Path) -> Iterator[Lab]:
-    """An empty test network: ``lab.lan()``, ``lab.node(lan)``, ``lab.move(node, lan)``; torn down after."""
+def lab(netns_ready: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """An empty test network: ``lab.lan()``, ``lab.node(lan)``, ``lab.move(node, lan)``; torn down after.
+    When the test failed, the end of every node's ``serve`` log is printed (pytest shows it with the failure)."""
     with Lab(tmp_path / "lab") as built:
         yield built
+        if request.node.stash.get(FAILED, False):
+            for node in built.nodes:
+                print(f"\n===== {node.name} ({node.addr}, {node.ns}) serve log, last lines =====")
+                print(node.output()[-3000:])

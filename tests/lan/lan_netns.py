@@ -283,7 +283,7 @@ class LanNode:
         self._log = self.log_path.open("ab")
         self._log.write(f"\n--- start {self.starts}: serve {' '.join(extra)}\n".encode())
         self._log.flush()
-        argv = self.argv("serve", "--host", "0.0.0.0", "--port", str(self.port), *extra)
+        argv = self.argv("--verbose", "serve", "--host", "0.0.0.0", "--port", str(self.port), *extra)
         self.process = self.lab.spawn(self.ns, argv, self._log)
         if wait:
             self.wait_ready(timeout)
@@ -357,10 +357,26 @@ class LanNode:
         rows = self._query("SELECT count(*) FROM events")
         return int(rows[0][0]) if rows else 0
 
+    def store_files(self) -> dict[str, int]:
+        """Sizes on disk of the event store, its WAL and its shared-memory file (0 for one that is absent)."""
+        sizes = {}
+        for name in ("events.sqlite", "events.sqlite-wal", "events.sqlite-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                sizes[name] = (self.home / name).stat().st_size
+        return sizes
+
     def store_bytes(self) -> int:
         """Size on disk of the event store with its WAL and shared-memory files."""
-        names = ("events.sqlite", "events.sqlite-wal", "events.sqlite-shm")
-        return sum((self.home / n).stat().st_size for n in names if (self.home / n).exists())
+        return sum(self.store_files().values())
+
+    def live_store_bytes(self) -> int:
+        """Bytes in the store's pages in use (page_count - freelist_count): SQLite reuses freed pages before it
+        grows the file, so this is what a quota bounds, while the file keeps its largest size."""
+        rows = self._query(
+            "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count),"
+            " (SELECT page_size FROM pragma_page_size)"
+        )
+        return int(rows[0][0]) * int(rows[0][1]) if rows else 0
 
     # -- its wire ----------------------------------------------------------------------------------------------
 
