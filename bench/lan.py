@@ -231,8 +231,14 @@ def bench_six(lab: Lab, posts_per_node: int = 2, newcomers: int = 3) -> dict[str
             lambda n=newcomer: all(n.url in w.peer_urls() for w in watches), 60, f"{newcomer.name} listed", 0.02
         )
         discoveries.append({"ready": ready, "listed_after_ready": listed, "listed_after_start": ready + listed})
-        log(f"six: newcomer {i}: serving {ready:.2f} s after start; listed by all six {listed:.2f} s later")
+        stopping = time.monotonic()
         newcomer.stop()
+        stop = time.monotonic() - stopping
+        discoveries[-1]["stop_s"] = stop
+        log(
+            f"six: newcomer {i}: serving {ready:.2f} s after start; listed by all six {listed:.2f} s later;"
+            f" SIGTERM to exit {stop:.2f} s"
+        )
     check = {p["url"] for p in nodes[0].peers()}  # the command itself agrees with the table
     assert {n.url for n in nodes[1:]} <= check, check
     for w in watches:

@@ -92,3 +92,10 @@ def test_a_manual_peer_syncs_across_namespaces_without_mdns(lab: Lab) -> None:
 
     reader.ok("peers", "remove", hub.url)
     assert hub.url not in peer_urls(reader)
+
+    # Removed means unlinked: once the running node has read the change (it polls every 2 s), the hub's posts
+    # stop arriving.
+    time.sleep(5)
+    unlinked = hub.post("district", "Posted after the reader removed the hub")
+    time.sleep(5)
+    assert not reader.has(unlinked)
