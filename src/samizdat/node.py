@@ -25,6 +25,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.errors import TransportError
+from samizdat.net import failover, netinfo
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.net.outbox import DeliveryReport, deliver_due
 from samizdat.store.base import AddOutcome
@@ -33,6 +34,8 @@ from samizdat.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
+#: How long a command (``post``, ``relays``) waits for relays before leaving the rest to the outbox.
+CLI_DELIVERY_BUDGET = 3.0
 SERVE_FILE = "serve.json"  # written while `samizdat serve` runs: where the local relay listens
 
 
@@ -53,6 +56,10 @@ class Node:
         self.local = local
         self.clock = clock
         self.server: Any = None  # RelayServer while serving
+        # Which transports reach which relay (direct, proxies, Tor); a bad entry fails here, with one sentence.
+        self.routing = failover.Routing.from_config(
+            config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
+        )
 
     @classmethod
     async def open(
@@ -136,11 +143,22 @@ class Node:
         return f"ws://{host}:{int(info['port'])}"
 
     async def connect(self, url: str, *, timeout: float = 15.0) -> RelayClient:
-        proxy = self.config.proxy or default_proxy()
-        return await RelayClient.connect(url, proxy=proxy, timeout=timeout)
+        """A connection to ``url`` through the first of its routes that works here (see net/failover.py)."""
+        return await failover.connect(
+            url, self.routing, self.local, network=netinfo.network_id(), clock=self.clock, timeout=timeout
+        )
 
-    async def deliver_outbox(self) -> DeliveryReport:
-        return await deliver_due(self.local, self.store, self.connect, now=self.clock())
+    async def deliver_outbox(self, *, budget: float | None = None) -> DeliveryReport:
+        """Deliver what is due; with ``budget``, stop waiting after that many seconds (what is left stays queued
+        for ``serve``'s outbox loop, so a command never hangs on a blackholed relay)."""
+        if budget is None:
+            return await deliver_due(self.local, self.store, self.connect, now=self.clock())
+        try:  # each relay gets ``budget`` to connect and as much to answer; a relay that does not is retried later
+            return await asyncio.wait_for(
+                deliver_due(self.local, self.store, self.connect, now=self.clock(), timeout=budget), 2 * budget + 1
+            )
+        except TimeoutError:
+            return DeliveryReport()
 
     # -- serving -----------------------------------------------------------------------------------------------
 

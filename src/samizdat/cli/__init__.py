@@ -17,14 +17,14 @@ from pathlib import Path
 import typer
 
 from samizdat.cli import channels, sync
-from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
+from samizdat.cli.common import JsonOption, configured, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import kinds, nip19
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.relaylist import RelayList, build_relay_list
 from samizdat.errors import SamizdatError
-from samizdat.node import Node
+from samizdat.node import CLI_DELIVERY_BUDGET, Node
 
 app = typer.Typer(
     name="samizdat",
@@ -45,8 +45,16 @@ def _options(
         None, "--home", envvar="SAMIZDAT_HOME", help="Data directory (default ~/.samizdat).", show_default=False
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the node does."),
+    proxy: str | None = typer.Option(
+        None, "--proxy", help="Reach every relay only through this proxy (socks5h://HOST:PORT, http://HOST:PORT, tor)."
+    ),
+    via: list[str] = typer.Option(
+        [], "--via", help="A transport to fall back on when a relay is blocked (repeatable; see docs/blocking.md)."
+    ),
 ) -> None:
     state.home = home_dir
+    state.proxy = proxy
+    state.via = tuple(via)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
@@ -89,7 +97,7 @@ def relays(
             previous = await _relay_list_event(node)
             event = build_relay_list(node.key, new, created_at=max(node.now(), _created(previous)))
             await node.publish([event], new.write)
-            await node.deliver_outbox()
+            await node.deliver_outbox(budget=CLI_DELIVERY_BUDGET)
             current = new
         return {"read": list(current.read), "write": list(current.write)}
 
@@ -117,7 +125,7 @@ def serve(
 ) -> None:
     """Run the node: relay (WebSocket) and status page on one port, outbox delivery, background sync."""
     path = home()
-    config = load_config(path).with_overrides(host=host, port=port)
+    config = configured(load_config(path)).with_overrides(host=host, port=port)
 
     async def main() -> None:
         # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does.
