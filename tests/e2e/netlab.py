@@ -241,27 +241,27 @@ class Lab:
 
     def _censor(self) -> None:
         r = self.router
-        rules = f"""
-table inet smzb {{
-  chain pre {{
+        rules = """
+table inet smzb {
+  chain pre {
     type nat hook prerouting priority dstnat; policy accept;
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.18 tcp dport 80 dnat ip to 10.88.1.1:8000
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.17 tcp dport 443 dnat ip to 10.88.1.1:8443
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.16 tcp dport 443 dnat ip to 10.88.1.1:9443
-  }}
-  chain input {{
+  }
+  chain input {
     type filter hook input priority filter; policy accept;
     ip saddr 10.88.1.0/24 tcp dport 9443 numgen random mod 10 0 drop
-  }}
-  chain forward {{
+  }
+  chain forward {
     type filter hook forward priority filter; policy accept;
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.13 tcp dport 443 reject with tcp reset
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.15 drop
-  }}
-  chain block_main {{
+  }
+  chain block_main {
     type filter hook forward priority filter - 1; policy accept;
-  }}
-}}
+  }
+}
 """
         rules_file = self.workdir / "censor.nft"
         rules_file.write_text(rules)
