@@ -161,10 +161,18 @@ class Lab:
         env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "120", "SSL_CERT_FILE": str(self.ca)}, **extra)
         return env
 
+    @staticmethod
+    def samizdat_args(home: Path, *args: str) -> list[str]:
+        return [sys.executable, "-m", "samizdat", "--home", str(home), *args]
+
+    def samizdat_command(self, home: Path, *args: str) -> list[str]:
+        """The command line of ``samizdat --home HOME ARGS`` in the client namespace."""
+        return ["ip", "netns", "exec", self.client, *self.samizdat_args(home, *args)]
+
     def samizdat(self, home: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        """``samizdat --home HOME ARGS`` in the client namespace, trusting the lab's CA."""
+        """Run ``samizdat --home HOME ARGS`` in the client namespace, trusting the lab's CA."""
         return subprocess.run(
-            ["ip", "netns", "exec", self.client, sys.executable, "-m", "samizdat", "--home", str(home), *args],
+            self.samizdat_command(home, *args),
             capture_output=True, text=True, timeout=timeout, env=self.env(), check=False, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
