@@ -121,7 +121,7 @@ def parse_report(event: Event) -> Report:
     relay = first.get("r", "")
     if cls not in CLASSES or not _URL.match(relay):
         raise RemoteProtocolError("a reachability report needs an r (relay) and a known class")
-    country, asn, network = first.get("country", UNKNOWN_COUNTRY), first.get("asn", ""), first.get("network", "")
+    country, asn, network = first.get("country", UNKNOWN_COUNTRY), first.get("asn", ""), first.get("network", "unknown")
     if not _COUNTRY.match(country) or (asn and not _ASN.match(asn)) or network not in NETWORK_TYPES:
         raise RemoteProtocolError("a reachability report has a malformed country, asn or network tag")
     if event.created_at % HOUR:
