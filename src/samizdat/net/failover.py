@@ -143,8 +143,8 @@ async def connect(
                 else:  # two opened at once: keep one
                     asyncio.get_running_loop().create_task(task.result().close())
             else:
-                errors[spec] = str(error)
-                record(spec, False, str(error))
+                errors[spec] = _reason(error)
+                record(spec, False, errors[spec])
         return found
 
     try:
@@ -186,4 +186,11 @@ async def connect(
         log.debug("%s reached (routes in order: %s)", url, ", ".join(order))
         return winner
     tried = "; ".join(f"{spec}: {errors.get(spec, 'not tried')}" for spec in order)
-    raise BrokenTransport(f"cannot reach {url} by any route ({tried})")
+    hint = " Is Tor running?" if relay_address(url)[0].endswith(".onion") else ""
+    raise BrokenTransport(f"cannot reach {url} by any route ({tried}).{hint}")
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost useful words of a failed connection (not the chain of "cannot connect to ..." wrappers)."""
+    cause = error.__cause__ if isinstance(error, BrokenTransport) and error.__cause__ is not None else error
+    return str(cause) or type(cause).__name__
