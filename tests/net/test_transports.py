@@ -102,6 +102,14 @@ def test_routing_from_the_configuration() -> None:
         "direct", "socks5h://127.0.0.1:2080", "tor", "http://10.0.0.1:3128"
     ]  # fmt: skip
     assert routing.candidates("wss://special.example") == ["socks5h://127.0.0.1:1080"]
+    # --via RELAY=TRANSPORT: one relay's routes from the command line, before the file's.
+    both = failover.Routing.from_config(
+        {"relays": {"wss://special.example": {"via": ["direct"]}}},
+        via=["wss://special.example=tor", "wss://other.example=http://10.0.0.1:3128"],
+    )
+    assert both.candidates("wss://special.example") == ["tor", "direct"]
+    assert both.candidates("wss://other.example/") == ["http://10.0.0.1:3128"]
+    assert both.candidates("wss://any.example") == ["direct"]
     # .onion: only routes whose proxy resolves names (direct never).
     onion = "ws://abcdefghijklmnop.onion"
     assert routing.candidates(onion) == ["socks5h://127.0.0.1:2080", "tor", "http://10.0.0.1:3128"]

@@ -50,7 +50,9 @@ def _options(
         None, "--proxy", help="Reach every relay only through this proxy (socks5h://HOST:PORT, http://HOST:PORT, tor)."
     ),
     via: list[str] = typer.Option(
-        [], "--via", help="A transport to fall back on when a relay is blocked (repeatable; see docs/blocking.md)."
+        [],
+        "--via",
+        help="A transport to fall back on when a relay is blocked, or RELAY=TRANSPORT for one relay (repeatable).",
     ),
 ) -> None:
     state.home = home_dir

@@ -75,7 +75,8 @@ class Routing:
         cls, data: Mapping[str, Any], *, proxy: str = "", via: Sequence[str] = (), where: str = "config.toml"
     ) -> Routing:
         """From the configuration file's tables (``[sync]``, ``[transports]``, ``[relays."URL"]``) and the
-        command line's ``--proxy`` (``proxy``, wins) and ``--via`` (``via``, added to the fallbacks)."""
+        command line's ``--proxy`` (``proxy``, wins) and ``--via`` (``via``: a transport is added in front of the
+        fallbacks; ``RELAY=TRANSPORT`` is put in front of that relay's own routes)."""
         sync = data.get("sync", {}) if isinstance(data.get("sync", {}), dict) else {}
         transports = data.get("transports", {}) if isinstance(data.get("transports", {}), dict) else {}
         fallback = sync.get("fallback", [])
@@ -99,9 +100,20 @@ class Routing:
             if not isinstance(routes, list) or not all(isinstance(s, str) for s in routes):
                 raise UsageError(f"{where}: relays.\"{url}\".via must be a list of transports")
             per_relay[_normal(str(url))] = tuple(routes)
+        # --via RELAY=TRANSPORT (repeatable) sets one relay's routes from the command line, ahead of the file's.
+        fallbacks: list[str] = []
+        command_line: dict[str, list[str]] = {}
+        for entry in via:
+            url, equals, spec = entry.partition("=")
+            if equals and url.startswith(("ws://", "wss://")):
+                command_line.setdefault(_normal(url), []).append(spec)
+            else:
+                fallbacks.append(entry)
+        for url, specs in command_line.items():
+            per_relay[url] = tuple(dict.fromkeys([*specs, *per_relay.get(url, ())]))
         global_proxy = proxy or str(sync.get("proxy", "") or "")
         try:
-            return cls(global_proxy, tuple([*via, *fallback]), tor, per_relay)
+            return cls(global_proxy, tuple([*fallbacks, *fallback]), tor, per_relay)
         except UsageError as exc:
             raise UsageError(f"{where}: {exc}") from exc
 

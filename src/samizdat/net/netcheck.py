@@ -430,7 +430,7 @@ async def measure(url: str, options: Options) -> Result:
             return None
         via = control_transport if control_transport is not None else Direct()
         answer = await control_dns(host, options.control_dns, via, t, verifying)
-        if answer.error in ("timeout", "error") and control_transport is not None:
+        if answer.error in ("timeout", "error"):
             return None  # the control resolver is out of reach: no control answer, rather than a wrong one
         return answer
 
