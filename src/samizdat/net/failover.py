@@ -142,6 +142,7 @@ async def connect(
     errors: dict[str, str] = {}
     winner: RelayClient | None = None
     pending: set[asyncio.Task[RelayClient]] = set()
+    extras: list[RelayClient] = []
 
     def settle(done: set[asyncio.Task[RelayClient]]) -> RelayClient | None:
         found = None
@@ -153,7 +154,7 @@ async def connect(
                     found = task.result()
                     record(spec, True)
                 else:  # two opened at once: keep one
-                    asyncio.get_running_loop().create_task(task.result().close())
+                    extras.append(task.result())
             else:
                 errors[spec] = _reason(error)
                 record(spec, False, errors[spec])
@@ -192,8 +193,9 @@ async def connect(
             task.cancel()
         for task in pending:
             with contextlib.suppress(BaseException):
-                client = await task
-                await client.close()
+                extras.append(await task)
+        for client in extras:
+            await client.close()
     if winner is not None:
         log.debug("%s reached (routes in order: %s)", url, ", ".join(order))
         return winner

@@ -208,7 +208,11 @@ async def control_dns(host: str, server: str, transport: Transport, timeout: flo
             if server.startswith("tcp://"):
                 parts = urlsplit(server)
                 sock = await transport.open(parts.hostname or "", parts.port or 53, timeout=timeout)
-                reader, writer = await asyncio.open_connection(sock=sock)
+                try:
+                    reader, writer = await asyncio.open_connection(sock=sock)
+                except BaseException:
+                    sock.close()
+                    raise
                 try:
                     query = _query(host)
                     writer.write(len(query).to_bytes(2, "big") + query)
@@ -247,9 +251,13 @@ async def http_get(
 ) -> tuple[int, dict[str, str], bytes]:
     """One ``GET`` (``Connection: close``); ``(status, headers in lower case, body)``. Raises OSError-likes."""
     sock = await transport.open(host, port, timeout=timeout)
-    reader, writer = await asyncio.open_connection(
-        sock=sock, ssl=context if secure else None, server_hostname=(server_name or host) if secure else None
-    )
+    try:
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=context if secure else None, server_hostname=(server_name or host) if secure else None
+        )
+    except BaseException:
+        sock.close()
+        raise
     try:
         writer.write(
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nUser-Agent: samizdat-netcheck\r\n"
@@ -350,9 +358,13 @@ async def _tcp(address: str, port: int, timeout: float) -> Step:
 async def _tls(address: str, port: int, name: str, context: ssl.SSLContext, timeout: float) -> Step:
     started = time.monotonic()
     sock = await Direct()._open(address, port)
-    # The handshake's own limit is longer than the step's, so a stalled handshake is a timeout, not an abort.
-    reader, writer = await asyncio.open_connection(sock=sock, ssl=context, server_hostname=name,
-                                                   ssl_handshake_timeout=timeout + 5)  # fmt: skip
+    try:
+        # The handshake's own limit is longer than the step's, so a stalled handshake is a timeout, not an abort.
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=context, server_hostname=name,
+                                                       ssl_handshake_timeout=timeout + 5)  # fmt: skip
+    except BaseException:
+        sock.close()
+        raise
     writer.close()
     return Step("ok", name, time.monotonic() - started)
 
