@@ -201,7 +201,8 @@ async def connect(
         return winner
     tried = "; ".join(f"{spec}: {errors.get(spec, 'not tried')}" for spec in order)
     hint = " Is Tor running?" if relay_address(url)[0].endswith(".onion") else ""
-    raise BrokenTransport(f"cannot reach {url} by any route ({tried}).{hint}")
+    routes = "" if len(order) == 1 else " by any route"
+    raise BrokenTransport(f"cannot connect to {url}{routes} ({tried}).{hint}")
 
 
 def _reason(error: BaseException) -> str:
