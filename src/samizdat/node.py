@@ -56,10 +56,7 @@ class Node:
         self.local = local
         self.clock = clock
         self.server: Any = None  # RelayServer while serving
-        # Which transports reach which relay (direct, proxies, Tor); a bad entry fails here, with one sentence.
-        self.routing = failover.Routing.from_config(
-            config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
-        )
+        self.routing = _routing(home, config)
 
     @classmethod
     async def open(
@@ -67,6 +64,7 @@ class Node:
     ) -> Node:
         """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
         config = config or load_config(home)
+        _routing(home, config)  # a bad transport in the configuration fails here, before anything is opened
         key = load_identity(home)
         store = await SqliteStore.open(home / "events.sqlite", clock=clock)
         try:
@@ -221,3 +219,10 @@ class Node:
         purged = await self.store.purge_expired()
         if purged:
             log.info("purged %d expired events", purged)
+
+
+def _routing(home: Path, config: Config) -> failover.Routing:
+    """Which transports reach which relay (direct, proxies, Tor); UsageError with one sentence for a bad entry."""
+    return failover.Routing.from_config(
+        config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
+    )
