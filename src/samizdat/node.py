@@ -189,7 +189,7 @@ class Node:
         serve_file.write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": server.port}))
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._every(5.0, self._outbox_pass), name="outbox")
+                group.create_task(self._outbox_loop(), name="outbox")
                 group.create_task(self._every(600.0, self._purge_pass), name="purge")
                 for loop in background:
                     group.create_task(loop(self))
@@ -211,9 +211,29 @@ class Node:
                 log.exception("background task failed; it will run again")
             await asyncio.sleep(seconds)
 
-    async def _outbox_pass(self) -> None:
-        if self.local.due(self.clock(), limit=1):
-            await self.deliver_outbox()
+    async def _outbox_loop(self, every: float = 5.0) -> None:
+        """Deliver what is due every few seconds, each relay on its own: a relay that is blackholed (and takes the
+        whole connection time limit to fail) never holds up delivery to the others, nor posts made meanwhile."""
+        running: dict[str, asyncio.Task[DeliveryReport]] = {}
+        try:
+            while True:
+                try:
+                    for relay in [r for r, task in running.items() if task.done()]:
+                        del running[relay]
+                    for relay in {row.relay for row in self.local.due(self.clock())} - running.keys():
+                        task = asyncio.get_running_loop().create_task(
+                            deliver_due(self.local, self.store, self.connect, now=self.clock(), relays={relay}),
+                            name=f"outbox {relay}",
+                        )
+                        task.add_done_callback(_log_failure)
+                        running[relay] = task
+                except Exception:  # noqa: BLE001 - a background pass must never stop the node
+                    log.exception("outbox pass failed; it will run again")
+                await asyncio.sleep(every)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
 
     async def _purge_pass(self) -> None:
         purged = await self.store.purge_expired()
@@ -226,3 +246,8 @@ def _routing(home: Path, config: Config) -> failover.Routing:
     return failover.Routing.from_config(
         config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
     )
+
+
+def _log_failure(task: asyncio.Task[DeliveryReport]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outbox delivery failed; it will run again", exc_info=task.exception())
