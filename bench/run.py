@@ -753,6 +753,11 @@ def write_report(
         "",
     ]
     lines += details(results, relays, echo, size)
+    # Sections other benchmarks own (bench/failover.py, bench/netcheck.py: "## Blocked relays") are kept.
+    with contextlib.suppress(OSError, ImportError):
+        from blocking_report import kept_sections
+
+        lines += ["", *kept_sections(path.read_text())]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -39,6 +39,18 @@ write_relays = []
 interval = 300
 # A proxy for reaching relays, e.g. "socks5h://127.0.0.1:9050"; empty for direct connections.
 proxy = ""
+# Transports tried when a direct connection fails, in order (docs/blocking.md), e.g.
+# fallback = ["tor", "socks5h://127.0.0.1:1080", "http://proxy.example:3128"]
+fallback = []
+
+# [transports]
+# tor = "socks5h://127.0.0.1:9050"   # Tor's SOCKS port, for "tor" and .onion relays
+# [relays."wss://relay.example"]
+# via = ["socks5h://127.0.0.1:9050"] # this relay's own routes, tried in this order
+
+[netcheck]
+# Publish anonymous reachability reports after `samizdat netcheck` (opt-in; see docs/blocking.md).
+report = false
 
 [lan]
 # When serve listens on the LAN (--host 0.0.0.0, --lan or --hub): announce this node and find others with mDNS.
@@ -64,6 +76,7 @@ class Config:
     write_relays: tuple[str, ...] = ()
     sync_interval: float = 300.0
     proxy: str = ""
+    via: tuple[str, ...] = ()  # --via: fallback transports from the command line (see net/failover.py)
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
     mdns: bool = True

@@ -27,6 +27,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.errors import TransportError
 from samizdat.mesh.peers import Mesh, MeshOptions
+from samizdat.net import failover, netinfo
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.net.outbox import DeliveryReport, deliver_due
 from samizdat.store.base import AddOutcome
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CARRY_INTERVAL = 15.0  # seconds between carry passes
 CARRY_KICK_MIN = 1_000_000  # bytes stored that bring the next carry pass forward
+#: How long a command (``post``, ``relays``) waits for relays before leaving the rest to the outbox.
+CLI_DELIVERY_BUDGET = 3.0
 SERVE_FILE = "serve.json"  # written while `samizdat serve` runs: where the local relay listens
 
 
@@ -61,11 +64,13 @@ class Node:
         self._carry_seq = -1
         self._stored_since_carry = 0  # bytes stored since the last carry pass
         self._carry_kick = asyncio.Event()
+        self.routing = _routing(home, config)
 
     @classmethod
     async def open(cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time) -> Node:
         """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
         config = config or load_config(home)
+        _routing(home, config)  # a bad transport in the configuration fails here, before anything is opened
         key = load_identity(home)
         store = await SqliteStore.open(home / "events.sqlite", clock=clock)
         try:
@@ -142,11 +147,22 @@ class Node:
         return f"ws://{host}:{int(info['port'])}"
 
     async def connect(self, url: str, *, timeout: float = 15.0) -> RelayClient:
-        proxy = self.config.proxy or default_proxy()
-        return await RelayClient.connect(url, proxy=proxy, timeout=timeout)
+        """A connection to ``url`` through the first of its routes that works here (see net/failover.py)."""
+        return await failover.connect(
+            url, self.routing, self.local, network=netinfo.network_id(), clock=self.clock, timeout=timeout
+        )
 
-    async def deliver_outbox(self) -> DeliveryReport:
-        return await deliver_due(self.local, self.store, self.connect, now=self.clock())
+    async def deliver_outbox(self, *, budget: float | None = None) -> DeliveryReport:
+        """Deliver what is due; with ``budget``, stop waiting after that many seconds (what is left stays queued
+        for ``serve``'s outbox loop, so a command never hangs on a blackholed relay)."""
+        if budget is None:
+            return await deliver_due(self.local, self.store, self.connect, now=self.clock())
+        try:  # each relay gets ``budget`` to connect and as much to answer; a relay that does not is retried later
+            return await asyncio.wait_for(
+                deliver_due(self.local, self.store, self.connect, now=self.clock(), timeout=budget), 2 * budget + 1
+            )
+        except TimeoutError:
+            return DeliveryReport()
 
     # -- serving -----------------------------------------------------------------------------------------------
 
@@ -185,7 +201,7 @@ class Node:
         serve_file.write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": server.port}))
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._every(5.0, self._outbox_pass), name="outbox")
+                group.create_task(self._outbox_loop(), name="outbox")
                 group.create_task(self._every(600.0, self._purge_pass), name="purge")
                 group.create_task(self._carry_loop(), name="carry")
                 group.create_task(self.mesh.run(), name="mesh")
@@ -210,9 +226,29 @@ class Node:
                 log.exception("background task failed; it will run again")
             await asyncio.sleep(seconds)
 
-    async def _outbox_pass(self) -> None:
-        if self.local.due(self.clock(), limit=1):
-            await self.deliver_outbox()
+    async def _outbox_loop(self, every: float = 5.0) -> None:
+        """Deliver what is due every few seconds, each relay on its own: a relay that is blackholed (and takes the
+        whole connection time limit to fail) never holds up delivery to the others, nor posts made meanwhile."""
+        running: dict[str, asyncio.Task[DeliveryReport]] = {}
+        try:
+            while True:
+                try:
+                    for relay in [r for r, task in running.items() if task.done()]:
+                        del running[relay]
+                    for relay in {row.relay for row in self.local.due(self.clock())} - running.keys():
+                        task = asyncio.get_running_loop().create_task(
+                            deliver_due(self.local, self.store, self.connect, now=self.clock(), relays={relay}),
+                            name=f"outbox {relay}",
+                        )
+                        task.add_done_callback(_log_failure)
+                        running[relay] = task
+                except Exception:  # noqa: BLE001 - a background pass must never stop the node
+                    log.exception("outbox pass failed; it will run again")
+                await asyncio.sleep(every)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
 
     async def _purge_pass(self) -> None:
         purged = await self.store.purge_expired()
@@ -259,3 +295,14 @@ class Node:
         report = await self.store.enforce_carry_quota(await self.keep_rules(), self.config.carry_bytes)
         if report.evicted:
             log.info("carry quota: dropped %d carried events, %d bytes still carried", report.evicted, report.used)
+
+def _routing(home: Path, config: Config) -> failover.Routing:
+    """Which transports reach which relay (direct, proxies, Tor); UsageError with one sentence for a bad entry."""
+    return failover.Routing.from_config(
+        config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
+    )
+
+
+def _log_failure(task: asyncio.Task[DeliveryReport]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outbox delivery failed; it will run again", exc_info=task.exception())

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
 import socket
+import subprocess
+import time
 from dataclasses import dataclass
+
+import pytest
 
 from samizdat.relay.server import RelayServer
 
@@ -18,3 +25,93 @@ def free_port() -> int:
 class Relay:
     url: str
     server: RelayServer | None = None  # ours, for looking inside
+
+
+class ConnectProxy:
+    """A tiny real HTTP proxy that speaks only ``CONNECT`` (what relays need), on loopback, for the transport
+    suite. ``silent=True`` makes it accept connections and never answer: a blackholed route."""
+
+    def __init__(self, *, silent: bool = False) -> None:
+        self.silent = silent
+        self.tunnels = 0
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> ConnectProxy:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for writer in list(self.writers):
+                writer.close()
+            await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if self.silent:
+                await reader.read()
+                return
+            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            host, _, port = target.rpartition(":")
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                self.writers.add(up_writer)
+            except OSError:
+                writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels += 1
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+            async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                with contextlib.suppress(OSError):
+                    while data := await src.read(65536):
+                        dst.write(data)
+                        await dst.drain()
+                dst.close()
+
+            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+            self.writers.discard(writer)
+
+
+class Microsocks:
+    """Debian's ``microsocks`` SOCKS5 proxy on a loopback port (skips the test when it is not installed)."""
+
+    def __init__(self) -> None:
+        if shutil.which("microsocks") is None:
+            pytest.skip("microsocks is not installed (scripts/system-packages.sh installs scripts/apt/blocking.txt)")
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            ["microsocks", "-i", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail("microsocks did not start")
+
+    def url(self, scheme: str = "socks5h") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)

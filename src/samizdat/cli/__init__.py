@@ -17,8 +17,8 @@ from pathlib import Path
 
 import typer
 
-from samizdat.cli import channels, peers, sync
-from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
+from samizdat.cli import channels, netcheck, peers, sync
+from samizdat.cli.common import JsonOption, configured, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import kinds, nip19
 from samizdat.core.event import Event
@@ -26,7 +26,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.relaylist import RelayList, build_relay_list
 from samizdat.errors import SamizdatError
 from samizdat.mesh.peers import MeshOptions
-from samizdat.node import Node
+from samizdat.node import CLI_DELIVERY_BUDGET, Node
 
 app = typer.Typer(
     name="samizdat",
@@ -40,6 +40,7 @@ app.add_typer(keys_app, name="keys")
 channels.register(app)
 peers.register(app)
 sync.register(app)
+netcheck.register(app)
 
 
 @app.callback()
@@ -48,8 +49,18 @@ def _options(
         None, "--home", envvar="SAMIZDAT_HOME", help="Data directory (default ~/.samizdat).", show_default=False
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the node does."),
+    proxy: str | None = typer.Option(
+        None, "--proxy", help="Reach every relay only through this proxy (socks5h://HOST:PORT, http://HOST:PORT, tor)."
+    ),
+    via: list[str] = typer.Option(
+        [],
+        "--via",
+        help="A transport to fall back on when a relay is blocked, or RELAY=TRANSPORT for one relay (repeatable).",
+    ),
 ) -> None:
     state.home = home_dir
+    state.proxy = proxy
+    state.via = tuple(via)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
@@ -92,7 +103,7 @@ def relays(
             previous = await _relay_list_event(node)
             event = build_relay_list(node.key, new, created_at=max(node.now(), _created(previous)))
             await node.publish([event], new.write)
-            await node.deliver_outbox()
+            await node.deliver_outbox(budget=CLI_DELIVERY_BUDGET)
             current = new
         return {"read": list(current.read), "write": list(current.write)}
 
@@ -140,7 +151,7 @@ def serve(
     path = home()
     if (lan or hub) and host is None:
         host = "0.0.0.0"
-    config = load_config(path).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
+    config = configured(load_config(path)).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 

@@ -37,7 +37,7 @@ from samizdat.core.posts import (
     parse_post,
 )
 from samizdat.errors import RemoteProtocolError, UsageError
-from samizdat.node import Node
+from samizdat.node import CLI_DELIVERY_BUDGET, Node
 
 # -- finding channels and posts -------------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ async def publish(node: Node, channel: Channel, events: list[Event]) -> dict[str
     refused = [o.reply for o in outcomes if not o.accepted]
     if refused:
         raise UsageError(f"The store refused the event: {refused[0]}")
-    report = await node.deliver_outbox()
+    report = await node.deliver_outbox(budget=CLI_DELIVERY_BUDGET)
     pending = [r.relay for r in node.local.outbox(["pending"]) if r.event_id in {e.id for e in events}]
     return {"ids": [e.id for e in events], "delivered": report.accepted, "pending": sorted(set(pending))}
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 import typer
 
-from samizdat.config import Config, resolve_home
+from samizdat.config import Config, load_config, resolve_home
 from samizdat.node import Node
 
 T = TypeVar("T")
@@ -24,6 +24,8 @@ class State:
     """Options given before the command (``samizdat --home DIR post ...``)."""
 
     home: Path | None = None
+    proxy: str | None = None  # --proxy: every relay through this transport only
+    via: tuple[str, ...] = ()  # --via: transports to fall back on when a direct connection fails
 
 
 state = State()
@@ -33,12 +35,18 @@ def home() -> Path:
     return resolve_home(state.home)
 
 
+def configured(config: Config | None = None) -> Config:
+    """The data directory's configuration with the command line's ``--proxy`` / ``--via`` applied."""
+    config = config or load_config(home())
+    return config.with_overrides(proxy=state.proxy, via=state.via or None)
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
 async def with_node(action: Callable[[Node], Awaitable[T]], config: Config | None = None) -> T:
-    node = await Node.open(home(), config)
+    node = await Node.open(home(), configured(config))
     try:
         return await action(node)
     finally:

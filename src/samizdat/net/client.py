@@ -8,7 +8,9 @@ grow our memory without bound. Every event received is verified before it is han
 never trusted with content.
 
 Transports: a direct connection, or through a SOCKS5 / HTTP proxy given as a URL (``socks5h://127.0.0.1:1080``,
-``http://proxy:3128``); ``websockets`` does the proxying (with ``python-socks`` for SOCKS).
+``http://proxy:3128``): :mod:`samizdat.net.transports` opens the TCP connection, ``websockets`` speaks TLS and
+the WebSocket protocol on it. Which transport to use for which relay, and failing over between them, is
+:mod:`samizdat.net.failover`'s business.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import itertools
 import logging
 import os
+import ssl as ssl_module
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
+from samizdat.net.transports import Transport, parse_transport
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +73,42 @@ class RelayClient:
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {url}")
 
     @classmethod
-    async def connect(cls, url: str, *, proxy: str | None = None, timeout: float = 15.0) -> RelayClient:
-        """Open a connection to ``url``; raise :class:`BrokenTransport` (with the cause chained) on failure."""
-        if not url.startswith(("ws://", "wss://")):
-            raise TransportError(f"{url} is not a ws:// or wss:// relay address")
+    async def connect(
+        cls,
+        url: str,
+        *,
+        proxy: str | None = None,
+        timeout: float = 15.0,
+        transport: Transport | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> RelayClient:
+        """Open a connection to ``url`` through ``transport`` (or ``proxy``, a transport's string; else direct);
+        raise :class:`BrokenTransport` (with the cause chained) on failure, :class:`UsageError` for a bad proxy."""
+        host, port, secure = relay_address(url)
+        if transport is None:
+            transport = parse_transport(proxy or "direct")
         try:
-            ws = await websockets.connect(
-                url,
-                proxy=proxy,
-                open_timeout=timeout,
-                max_size=MAX_MESSAGE_BYTES,
-                max_queue=64,
-                compression=None,
-                user_agent_header="samizdat",
-            )
-        except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            async with asyncio.timeout(timeout):
+                sock = await transport.open(host, port, timeout=timeout)
+                try:
+                    ws = await websockets.connect(
+                        url,
+                        sock=sock,
+                        ssl=(ssl or True) if secure else None,
+                        server_hostname=host if secure else None,
+                        open_timeout=None,
+                        max_size=MAX_MESSAGE_BYTES,
+                        max_queue=64,
+                        compression=None,
+                        user_agent_header="samizdat",
+                        proxy=None,
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+        except TransportError as exc:
+            raise BrokenTransport(f"cannot connect to {url}: {exc}") from (exc.__cause__ or exc)
+        except (OSError, TimeoutError, ssl_module.SSLError, websockets.exceptions.WebSocketException) as exc:
             raise BrokenTransport(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
         return cls(url, ws)
 
@@ -284,3 +309,20 @@ class RelayClient:
 def default_proxy() -> str | None:
     """A proxy from ``SAMIZDAT_PROXY``; relays are never reached through the generic ``*_proxy`` variables."""
     return os.environ.get("SAMIZDAT_PROXY") or None
+
+
+def relay_address(url: str) -> tuple[str, int, bool]:
+    """``(host, port, secure)`` of a ``ws://`` or ``wss://`` URL; raise :class:`TransportError` otherwise."""
+    from urllib.parse import urlsplit
+
+    if not url.startswith(("ws://", "wss://")):
+        raise TransportError(f"{url} is not a ws:// or wss:// relay address")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TransportError(f"{url} is not a valid relay address: {exc}") from exc
+    if not parts.hostname:
+        raise TransportError(f"{url} names no host")
+    secure = parts.scheme == "wss"
+    return parts.hostname, port or (443 if secure else 80), secure

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random as _random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from samizdat.core.backoff import backoff_delay
@@ -48,12 +48,15 @@ async def deliver_due(
     random: Callable[[], float] = _random.random,
     max_attempts: int = MAX_ATTEMPTS,
     timeout: float = 20.0,
+    relays: Collection[str] | None = None,
 ) -> DeliveryReport:
-    """Send every due outbox row once; return what happened. Never raises for a relay's failure."""
+    """Send every due outbox row (for ``relays`` only, if given) once; return what happened. Never raises for a
+    relay's failure."""
     report = DeliveryReport()
     rows_by_relay = defaultdict(list)
     for row in local.due(now):
-        rows_by_relay[row.relay].append(row)
+        if relays is None or row.relay in relays:
+            rows_by_relay[row.relay].append(row)
 
     async def one_relay(relay: str) -> None:
         rows = rows_by_relay[relay]

@@ -4,6 +4,8 @@ Kept in its own SQLite file (``local.sqlite``) so the event store stays a pure, 
 Every call is a short transaction on a small table, cheap enough to run on the event loop's thread; the file
 is only ever used by one process.
 
+The routes table remembers, per relay and network, how each transport did (failover, :mod:`samizdat.core.routes`).
+
 The outbox (reliable publishing): each local event gets one row per target relay. A row is ``pending`` until
 that relay answers ``OK true`` (then ``accepted``) or a definitive refusal, or until ``max_attempts`` tries
 (then ``failed``). Retries back off exponentially with jitter chosen by the caller (time is injected).
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from samizdat.core.routes import RouteRecord
 from samizdat.errors import StoreError
 
 _SCHEMA = """
@@ -65,6 +68,17 @@ CREATE TABLE IF NOT EXISTS peers (
     events_out INTEGER NOT NULL DEFAULT 0,
     bytes_in INTEGER NOT NULL DEFAULT 0,
     bytes_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS routes (
+    relay TEXT NOT NULL,
+    network TEXT NOT NULL,             -- which network we were on (default route), see samizdat.net.netinfo
+    transport TEXT NOT NULL,           -- direct, socks5h://..., http://...
+    last_ok REAL,
+    last_failure REAL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_retry REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (relay, network, transport)
 );
 """
 
@@ -287,3 +301,35 @@ class LocalState:
             params.append(value)
         if sets:
             self._run(f"UPDATE peers SET {', '.join(sets)} WHERE url = ?", (*params, url))
+    # -- routes (failover memory) ------------------------------------------------------------------------------
+
+    def routes(self, relay: str, network: str) -> dict[str, RouteRecord]:
+        rows = self._run(
+            "SELECT transport, last_ok, last_failure, failures, next_retry, last_error FROM routes "
+            "WHERE relay = ? AND network = ?",
+            (relay, network),
+        ).fetchall()
+        return {row[0]: RouteRecord(*row) for row in rows}
+
+    def all_routes(self) -> list[tuple[str, str, RouteRecord]]:
+        rows = self._run(
+            "SELECT relay, network, transport, last_ok, last_failure, failures, next_retry, last_error FROM routes "
+            "ORDER BY relay, network, transport"
+        ).fetchall()
+        return [(row[0], row[1], RouteRecord(*row[2:])) for row in rows]
+
+    def record_route(self, relay: str, network: str, record: RouteRecord) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO routes (relay, network, transport, last_ok, last_failure, failures, next_retry, "
+            "last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                relay,
+                network,
+                record.transport,
+                record.last_ok,
+                record.last_failure,
+                record.failures,
+                record.next_retry,
+                record.last_error,
+            ),
+        )

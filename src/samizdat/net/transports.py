@@ -1,0 +1,231 @@
+"""Transports: how a TCP connection to a relay is made. Direct, SOCKS5 (Tor, Psiphon, any), HTTP CONNECT.
+
+Theory of operation: a :class:`Transport` does one thing, :meth:`Transport.open`: give back a connected
+non-blocking socket to ``host:port``, through whatever it tunnels through. Everything above (TLS, the WebSocket
+upgrade, DNS over TCP for netcheck's control path) runs on that socket and does not care how it was made, so
+every transport passes the same test suite (``tests/net/test_transports.py``).
+
+A transport is written as a short string, in the configuration file and on the command line:
+
+========================== ======================================================================================
+``direct``                 a plain TCP connection; names resolved by this machine's resolver
+``socks5h://HOST:PORT``    SOCKS5, the proxy resolves names (what Tor and Psiphon want; no DNS leaks here)
+``socks5://HOST:PORT``     SOCKS5, names resolved here and the proxy given an address
+``socks4a://`` ``socks4://`` the same for SOCKS4 proxies
+``http://HOST:PORT``       an HTTP proxy, through ``CONNECT`` (the proxy resolves names)
+``tor``                    Tor's SOCKS port (``[transports] tor``, by default ``socks5h://127.0.0.1:9050``)
+========================== ======================================================================================
+
+``user:password@`` may precede a proxy's address. ``.onion`` names are refused by ``direct`` and by proxies that
+would resolve them here: they only work through Tor.
+
+Errors: :meth:`Transport.open` raises :class:`~samizdat.errors.BrokenTransport` with the cause chained: an
+``OSError`` (``ConnectionRefusedError``, ``TimeoutError``...) for a direct connection, a
+:class:`ProxyRefused` (carrying the proxy's reply code) when the proxy could not reach the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from samizdat.errors import BrokenTransport, UsageError
+
+DEFAULT_TOR = "socks5h://127.0.0.1:9050"
+MAX_CONNECT_RESPONSE = 16 * 1024
+
+
+class ProxyRefused(OSError):
+    """The proxy is reachable but could not (or would not) reach the target. ``code``: SOCKS reply code or HTTP
+    status; ``reason`` one of ``refused``, ``unreachable``, ``timeout``, ``error``."""
+
+    def __init__(self, message: str, code: int, reason: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class Transport(ABC):
+    """Opens TCP connections to ``host:port``. ``spec`` is the transport's string form (see the module)."""
+
+    spec: str
+    #: True when names are resolved by the proxy, not here (so a censor's resolver is never asked).
+    remote_dns: bool = False
+
+    @abstractmethod
+    async def _open(self, host: str, port: int) -> socket.socket: ...
+
+    async def open(self, host: str, port: int, *, timeout: float = 15.0) -> socket.socket:
+        """A connected, non-blocking socket to ``host:port``; raise :class:`BrokenTransport` within ``timeout``."""
+        if host.endswith(".onion") and not self.remote_dns:
+            raise BrokenTransport(
+                f"{host} is a Tor onion address: reach it through Tor (--via tor, or a socks5h:// proxy)"
+            )
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._open(host, port)
+        except TimeoutError as exc:
+            raise BrokenTransport(f"{self.describe(host, port)}: timed out after {timeout:.0f} s") from exc
+        except OSError as exc:
+            raise BrokenTransport(f"{self.describe(host, port)}: {exc.strerror or exc}") from exc
+
+    def describe(self, host: str, port: int) -> str:
+        where = f"{host}:{port}"
+        return f"connecting to {where}" if self.spec == "direct" else f"connecting to {where} via {self.spec}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
+
+
+class Direct(Transport):
+    spec = "direct"
+
+    async def _open(self, host: str, port: int) -> socket.socket:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        last: OSError | None = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise last or OSError(f"no address for {host}")
+
+
+@dataclass(frozen=True)
+class _ProxyAddress:
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def _proxy_address(spec: str, default_port: int) -> _ProxyAddress:
+    try:
+        parts = urlsplit(spec)
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise UsageError(f"{spec!r} is not a proxy address: {exc}") from exc
+    if not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise UsageError(f"{spec!r} is not a proxy address such as socks5h://127.0.0.1:9050 or http://proxy:3128")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return _ProxyAddress(parts.scheme, parts.hostname, port, user, password)
+
+
+class Socks(Transport):
+    """SOCKS4/4a/5/5h through ``python-socks``."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.address = _proxy_address(spec, 1080)
+        self.remote_dns = self.address.scheme in ("socks5h", "socks4a")
+
+    async def _open(self, host: str, port: int) -> socket.socket:
+        from python_socks import ProxyError, ProxyType
+        from python_socks.async_.asyncio import Proxy
+
+        kind = ProxyType.SOCKS5 if self.address.scheme.startswith("socks5") else ProxyType.SOCKS4
+        proxy = Proxy(
+            kind,
+            self.address.host,
+            self.address.port,
+            username=self.address.username,
+            password=self.address.password,
+            rdns=self.remote_dns,
+        )
+        try:
+            sock: socket.socket = await proxy.connect(host, port, timeout=1e9)  # our own timeout bounds it
+        except ProxyError as exc:
+            code = int(getattr(exc, "error_code", 0) or 0)
+            reason = {5: "refused", 3: "unreachable", 4: "unreachable", 6: "timeout"}.get(code, "error")
+            raise ProxyRefused(f"the proxy {self.address.host}:{self.address.port} says: {exc}", code, reason) from exc
+        sock.setblocking(False)
+        return sock
+
+
+class HttpConnect(Transport):
+    """An HTTP proxy's ``CONNECT host:port``, spoken by hand on the socket (the answer is read up to the blank
+    line and no further, so nothing of the tunnelled stream is lost)."""
+
+    remote_dns = True
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.address = _proxy_address(spec, 8080)
+
+    async def _open(self, host: str, port: int) -> socket.socket:
+        loop = asyncio.get_running_loop()
+        sock = await Direct()._open(self.address.host, self.address.port)
+        try:
+            target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+            if self.address.username is not None:
+                token = f"{self.address.username}:{self.address.password or ''}".encode()
+                request += f"Proxy-Authorization: Basic {base64.b64encode(token).decode()}\r\n"
+            await loop.sock_sendall(sock, (request + "\r\n").encode("latin-1"))
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n"):
+                byte = await loop.sock_recv(sock, 1)
+                if not byte:
+                    raise ConnectionResetError(f"the proxy {self.address.host} closed the connection")
+                answer += byte
+                if len(answer) > MAX_CONNECT_RESPONSE:
+                    raise ProxyRefused(f"the proxy {self.address.host} sent an endless answer", 0, "error")
+            status_line = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+            fields = status_line.split(" ", 2)
+            status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            if status // 100 != 2:
+                reason = {502: "unreachable", 503: "refused", 504: "timeout"}.get(status, "error")
+                raise ProxyRefused(f"the proxy {self.address.host} says: {status_line}", status, reason)
+            return sock
+        except BaseException:
+            sock.close()
+            raise
+
+
+def parse_transport(spec: str, *, tor: str = DEFAULT_TOR) -> Transport:
+    """The transport a string names; raise :class:`UsageError` with one sentence if it names none."""
+    text = spec.strip()
+    if text == "direct":
+        return Direct()
+    if text == "tor":
+        return parse_transport(tor)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in ("socks5h", "socks5", "socks4a", "socks4"):
+        return Socks(text)
+    if scheme == "http":
+        return HttpConnect(text)
+    raise UsageError(
+        f"{spec!r} is not a transport: use direct, tor, socks5h://HOST:PORT, socks5://HOST:PORT or http://HOST:PORT"
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A step outcome (``timeout``, ``refused``, ``reset``, ``unreachable``, ``error``) for a transport's error."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ProxyRefused):
+            return cause.reason
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+            return "reset"
+        if isinstance(cause, OSError) and cause.errno in (101, 113):  # ENETUNREACH, EHOSTUNREACH
+            return "unreachable"
+        cause = cause.__cause__ or cause.__context__
+    return "error"
