@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from samizdat.cli import channels, sync
+from samizdat.cli import channels, sync, web
 from samizdat.cli.common import JsonOption, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import kinds, nip19
@@ -37,6 +37,7 @@ keys_app = typer.Typer(help="Show this node's identity.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 channels.register(app)
 sync.register(app)
+web.register(app)
 
 
 @app.callback()

@@ -1,1 +1,48 @@
-"""web layer (see shared/DESIGN.md)."""
+"""The web app served by ``samizdat serve``: static assets, node status JSON, operator login (``/op``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
+    from samizdat.node import Node
+    from samizdat.web.app import WebApp
+
+OPERATOR_PATH = "/op"
+
+
+def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
+    """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server."""
+    from samizdat.core import kinds
+    from samizdat.core.channel import current_channel
+    from samizdat.core.filters import Filter
+    from samizdat.core.posts import split_address
+    from samizdat.errors import SamizdatError
+    from samizdat.web.app import WebApp
+    from samizdat.web.operator import OperatorEndpoint
+    from samizdat.web.status import node_status
+
+    async def status() -> dict[str, Any]:
+        return await node_status(node, node.server)
+
+    async def mirrors(address: str) -> Sequence[str]:
+        parts = split_address(address)
+        if parts is None:
+            return ()
+        owner, d = frozenset({parts[1]}), frozenset({parts[2]})
+        flt = Filter(kinds=frozenset({kinds.CHANNEL}), authors=owner, tags=(("d", d),))
+        found = await node.store.query([flt])
+        try:
+            channel = current_channel(found, address)
+        except SamizdatError:
+            return ()
+        return channel.mirrors if channel is not None else ()
+
+    async def publish(events: Sequence[Any], relays: Sequence[str]) -> object:
+        return await node.publish(events, relays)
+
+    operator = OperatorEndpoint(node.home, node.key, publish, mirrors, clock=node.clock)
+    return WebApp(status), {OPERATOR_PATH: operator}
