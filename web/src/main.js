@@ -60,12 +60,18 @@ state.listeners.add(() => {
 
 // An operator login link carries its token in the fragment (#op=...): never sent to the server in a request
 // line, never in a Referer. Take it, then drop it from the address bar and the history.
-const op = /^#op=([A-Za-z0-9_-]{16,128})$/.exec(location.hash);
-if (op) {
-  history.replaceState(null, '', '#/keys');
-  operatorLogin(op[1]);
+function takeOperatorLink() {
+  const op = /^#op=([A-Za-z0-9_-]{16,128})$/.exec(location.hash);
+  if (op) {
+    history.replaceState(null, '', '#/keys');
+    operatorLogin(op[1]);
+  }
 }
+takeOperatorLink();
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  takeOperatorLink();
+  route();
+});
 start().then(route);
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});

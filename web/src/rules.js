@@ -431,7 +431,8 @@ export function threadView(original, related, channel, now, verifiers = new Set(
 
 /** A channel's feed from the events we have (as feed.collect_feed, without its limit): newest first. Each item
  * is {created_at, id, view, original} or {created_at, id, orphan} (a retraction whose original is gone). */
-export function feed(channel, events, now, verifiers = new Set()) {
+export function feed(channel, allEvents, now, verifiers = new Set()) {
+  const events = Array.from(allEvents); // walked twice: an iterator would be empty the second time
   const originals = [], amendments = [], byTarget = new Map();
   const seen = new Set();
   for (const e of events) {
@@ -444,8 +445,9 @@ export function feed(channel, events, now, verifiers = new Set()) {
     }
   }
   const ids = new Set(originals.map((e) => e.id));
+  const amended = new Set(amendments);
   for (const e of events) {
-    if (!(e.kind === DELETION || e.kind === LABEL || amendments.includes(e))) continue;
+    if (!(e.kind === DELETION || e.kind === LABEL || amended.has(e))) continue;
     for (const target of tagValues(e, 'e')) {
       if (!byTarget.has(target)) byTarget.set(target, []);
       byTarget.get(target).push(e);

@@ -171,7 +171,8 @@ export function composeView(address, mode, targetId) {
         return event;
       } catch (exc) {
         message.className = 'message error';
-        message.textContent = exc instanceof Malformed ? exc.message.charAt(0).toUpperCase() + exc.message.slice(1) + '.' : `${t('not-published')}: ${exc.message}`;
+        const m = exc.message;
+        message.textContent = exc instanceof Malformed ? m.charAt(0).toUpperCase() + m.slice(1) + (m.endsWith('.') ? '' : '.') : `${t('not-published')}: ${m}`;
         button.disabled = false;
       }
       return null;

@@ -31,7 +31,7 @@ export function keysView() {
           } catch {
             fail(t('bad-secret'));
           }
-        } }, h('label', { class: 'in' }, h('span', null, t('import-key')), field), h('button', { type: 'submit' }, t('import'))));
+        } }, h('label', { class: 'in' }, h('span', null, t('import-key')), field), h('button', { type: 'submit', id: 'import-button' }, t('import'))));
     }
     const npub = npubEncode(publicKey(state.secret));
     const secretBox = h('div', { class: 'secret' });
@@ -83,7 +83,7 @@ export function keysView() {
         const token = field.value.trim().replace(/^.*#op=/, '');
         const r = await operatorLogin(token);
         if (!r.ok) fail(r.error === 'offline' ? t('offline') : t('operator-refused'));
-      } }, h('label', { class: 'in' }, h('span', null, t('operator-token')), field), h('button', { type: 'submit' }, t('log-in'))));
+      } }, h('label', { class: 'in' }, h('span', null, t('operator-token')), field), h('button', { type: 'submit', id: 'operator-login' }, t('log-in'))));
   }
 
   function draw() {

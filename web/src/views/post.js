@@ -58,7 +58,7 @@ function history(item) {
 /** ctx: {now, canAmend(authorPubkey) -> bool, composeHref(kind, id)} */
 export function renderPost(item, ctx) {
   if (item.orphan) {
-    return h('article', { class: 'post retracted orphan' },
+    return h('article', { class: 'post retracted orphan', 'data-id': item.orphan.target },
       h('p', { class: 'notice' }, t('retracted-by-channel'), ' ', h('q', { class: 'reason' }, item.orphan.text)),
       h('p', { class: 'meta' }, when(item.created_at), ' · ', t('original-gone')));
   }
