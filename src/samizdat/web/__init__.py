@@ -18,9 +18,11 @@ def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection]
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server."""
     from samizdat.core import kinds
     from samizdat.core.channel import current_channel
+    from samizdat.core.event import Event
     from samizdat.core.filters import Filter
     from samizdat.core.posts import split_address
     from samizdat.errors import SamizdatError
+    from samizdat.store.base import AddOutcome
     from samizdat.web.app import WebApp
     from samizdat.web.operator import OperatorEndpoint
     from samizdat.web.status import node_status
@@ -41,7 +43,7 @@ def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection]
             return ()
         return channel.mirrors if channel is not None else ()
 
-    async def publish(events: Sequence[Any], relays: Sequence[str]) -> object:
+    async def publish(events: Sequence[Event], relays: Sequence[str]) -> Sequence[AddOutcome]:
         return await node.publish(events, relays)
 
     operator = OperatorEndpoint(node.home, node.key, publish, mirrors, clock=node.clock)

@@ -34,10 +34,12 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from samizdat.core import kinds
+from samizdat.core.channel import MAX_FUTURE
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import parse_label, parse_post, split_address
 from samizdat.errors import RemoteProtocolError
+from samizdat.store.base import AddOutcome
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ MAX_MESSAGE = 64 * 1024
 SIGNABLE = frozenset({kinds.POST, kinds.DELETION, kinds.LABEL})
 
 #: Publishes our own new events: stores them, fans them out, queues them for ``relays`` (Node.publish).
-Publisher = Callable[[Sequence[Event], Sequence[str]], Awaitable[object]]
+Publisher = Callable[[Sequence[Event], Sequence[str]], Awaitable[Sequence[AddOutcome]]]
 #: The mirror relays of a channel address, when the node knows the channel.
 MirrorLookup = Callable[[str], Awaitable[Sequence[str]]]
 
@@ -180,6 +182,8 @@ class OperatorEndpoint:
             return {"id": request_id, "error": "this operator code was revoked"}
         try:
             kind, content, tags, created_at = check_template(message.get("sign"))
+            if created_at > self.clock() + MAX_FUTURE:
+                raise RemoteProtocolError("created_at is in the future; check the phone's clock")
             event = sign_event(self.key, kind, content, tags, created_at=created_at)
             relays: Sequence[str] = ()
             if kind == kinds.POST:
@@ -190,6 +194,8 @@ class OperatorEndpoint:
                 parse_label(event)
         except RemoteProtocolError as exc:
             return {"id": request_id, "error": str(exc)}
-        outcomes = await self.publish([event], relays)
-        log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcomes)
+        outcome = (await self.publish([event], relays))[0]
+        log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
+        if not outcome.accepted:
+            return {"id": request_id, "error": f"the node did not store it ({outcome.value})"}
         return {"id": request_id, "event": event.to_dict()}

@@ -6,7 +6,10 @@ import { t, lang } from '../i18n.js';
 
 export function when(ts) {
   try {
-    return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ts * 1000));
+    // Chromium's ICU has no month names for Belarusian: numbers read well in every language.
+    const options = lang() === 'be' ? { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit' }
+      : { dateStyle: 'medium', timeStyle: 'short' };
+    return new Intl.DateTimeFormat(lang(), options).format(new Date(ts * 1000));
   } catch {
     return new Date(ts * 1000).toISOString();
   }
