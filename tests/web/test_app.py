@@ -3,7 +3,10 @@ fallback to the relay's own status page when the bundle is not built."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +14,22 @@ import orjson
 import pytest
 from websockets.datastructures import Headers
 
-from samizdat.web.app import CSP, STATIC, WebApp, load_assets
+from samizdat.web.app import STATIC, WebApp, load_assets, load_policy
 
 BIG_JS = b"console.log('samizdat');\n" * 400
 
 
+SCRIPT_HASH = "'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='"
+STYLE_HASH = "'sha256-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB='"
+
+
 @pytest.fixture
 def static(tmp_path: Path) -> Path:
-    (tmp_path / "index.html").write_bytes(b"<!doctype html><title>Samizdat</title>")
+    (tmp_path / "index.html").write_bytes(b"<!doctype html><title>Samizdat</title><!--SEED--><script>1</script>")
     (tmp_path / "app.js").write_bytes(BIG_JS)
-    (tmp_path / "app.css").write_bytes(b"body{margin:0}")
     (tmp_path / "sw.js").write_bytes(b"self.addEventListener('fetch', () => {});")
     (tmp_path / "VERSION").write_bytes(b"abc\n")
+    (tmp_path / "csp.json").write_text(json.dumps({"script": SCRIPT_HASH, "style": STYLE_HASH}))
     return tmp_path
 
 
@@ -48,14 +55,17 @@ async def test_every_page_route_is_the_app_with_strict_headers(static: Path) -> 
         assert code == 200
         assert content_type.startswith("text/html")
         assert body.startswith(b"<!doctype html>")
-        assert extra["Content-Security-Policy"] == CSP
+        policy = extra["Content-Security-Policy"]
+        assert f"script-src 'self' {SCRIPT_HASH};" in policy  # the build's inline script, and no other
+        assert f"style-src 'self' {STYLE_HASH};" in policy
         assert extra["X-Frame-Options"] == "DENY"
         assert extra["Referrer-Policy"] == "no-referrer"
         assert extra["X-Content-Type-Options"] == "nosniff"
         assert extra["Cache-Control"] == "no-cache"
-    assert "'unsafe-inline'" not in CSP
-    assert "script-src 'self'" in CSP
-    assert "frame-ancestors 'none'" in CSP
+        assert "'unsafe-inline'" not in policy
+        assert "'unsafe-eval'" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "default-src 'none'" in policy
 
 
 async def test_assets_gzip_etag_and_cache(static: Path) -> None:
@@ -64,7 +74,6 @@ async def test_assets_gzip_etag_and_cache(static: Path) -> None:
     assert (code, content_type) == (200, "text/javascript; charset=utf-8")
     assert extra["Content-Encoding"] == "gzip"
     assert gzip.decompress(body) == BIG_JS
-    assert "immutable" in extra["Cache-Control"]
     code, _, body, _ = await get(app, "/app.js")  # a client without gzip
     assert body == BIG_JS
     code, _, body, again = await get(app, "/app.js", If_None_Match=extra["ETag"])
@@ -76,7 +85,7 @@ async def test_assets_gzip_etag_and_cache(static: Path) -> None:
 
 async def test_unknown_paths_and_build_files_pass_to_the_relay(static: Path) -> None:
     app = WebApp(status, directory=static)
-    for path in ("/VERSION", "/missing.js", "/../events.sqlite", "/static/app.js"):
+    for path in ("/VERSION", "/csp.json", "/missing.js", "/../events.sqlite", "/static/app.js"):
         assert await app(path, headers()) is None  # the relay answers 404
 
 
@@ -104,10 +113,35 @@ async def test_status_is_cached_for_a_moment(static: Path) -> None:
     assert orjson.loads((await get(app, "/api/status"))[2]) == {"n": 2}
 
 
+async def test_the_page_carries_channel_definitions_as_inert_data(static: Path) -> None:
+    hostile = {"kind": 30333, "content": "</script><script>alert(1)</script>", "tags": [["name", "<!--"]]}
+
+    async def seed() -> list[dict[str, Any]]:
+        return [hostile]
+
+    app = WebApp(status, seed=seed, directory=static)
+    _, _, body, _ = await get(app, "/")
+    assert body.count(b"</script>") == 2  # the seed block's and the app's: the content cannot close a block
+    opening = b'<script type="application/json" id="seed">'
+    start = body.index(opening) + len(opening)
+    data = body[start : body.index(b"</script>", start)]
+    assert json.loads(data) == [hostile]
+
+
 def test_the_built_bundle_is_small() -> None:
-    """JS plus CSS at most 200 KB gzipped (issue 5): what a cheap phone downloads over a hotspot."""
+    """JS plus CSS at most 200 KB gzipped (issue 5): the page (the app is inline) and its service worker."""
     assets = load_assets(STATIC)
     if not assets:
         pytest.fail("the web app is not built: run scripts/bootstrap.sh")
-    total = sum(len(gzip.compress(a.body, 9)) for name, a in assets.items() if name.endswith((".js", ".css")))
+    total = sum(len(gzip.compress(a.body, 9)) for name, a in assets.items() if name.endswith((".js", ".css", ".html")))
     assert total <= 200 * 1024, f"{total} bytes gzipped"
+
+
+def test_the_build_allows_exactly_its_own_inline_code() -> None:
+    page = load_assets(STATIC)["/index.html"].body.decode()
+    policy = load_policy(STATIC)
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        start = page.index(f"<{tag}>") + len(tag) + 2
+        code = page[start : page.index(f"</{tag}>", start)]
+        digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+        assert f"{directive} 'self' 'sha256-{digest}';" in policy

@@ -298,7 +298,7 @@ def test_offline_reload_still_shows_cached_posts(hub: Hub, browser: Any) -> None
     page = context.new_page()
     try:
         open_channel(page, hub, hub.block)
-        page.wait_for_function("navigator.serviceWorker.controller !== null")  # the app is kept
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the app is kept
         expect(page.locator(".post", has_text="Warm room")).to_be_visible()
         context.set_offline(True)
         page.reload()

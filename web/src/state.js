@@ -75,7 +75,20 @@ export function addDefinitions(events) {
   return dirty;
 }
 
+/** Channel definitions the node put into the page itself: a first visit lists channels at once. */
+function seeded() {
+  try {
+    const events = JSON.parse(document.getElementById('seed')?.textContent || '[]');
+    return Array.isArray(events) ? events.filter((e) => e && typeof e === 'object' && Array.isArray(e.tags)) : [];
+  } catch {
+    return [];
+  }
+}
+
 export async function start() {
+  const seed = seeded();
+  addDefinitions(seed);
+  cache.save('dir', seed);
   const saved = await cache.load('dir');
   addDefinitions(saved);
   state.relay = new Relay(`${wsBase}/`, (s) => {

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from samizdat.web.app import WebApp
 
 OPERATOR_PATH = "/op"
+SEED_CHANNELS = 300  #: newest channel definitions carried inside the page (the relay gives the rest)
 
 
 def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
@@ -46,5 +47,9 @@ def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection]
     async def publish(events: Sequence[Event], relays: Sequence[str]) -> Sequence[AddOutcome]:
         return await node.publish(events, relays)
 
+    async def seed() -> list[dict[str, Any]]:
+        found = await node.store.query([Filter(kinds=frozenset({kinds.CHANNEL}), limit=SEED_CHANNELS)])
+        return [event.to_dict() for event in found]
+
     operator = OperatorEndpoint(node.home, node.key, publish, mirrors, clock=node.clock)
-    return WebApp(status), {OPERATOR_PATH: operator}
+    return WebApp(status, seed=seed), {OPERATOR_PATH: operator}
