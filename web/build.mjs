@@ -18,10 +18,16 @@ const js = await build({
   entryPoints: [join(here, 'src', 'main.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
   write: false, legalComments: 'none',
 });
+const more = await build({
+  entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none',
+});
 const sheet = await build({ entryPoints: [join(here, 'src', 'app.css')], bundle: true, minify: true, write: false });
 const app = js.outputFiles[0].contents;
 const style = sheet.outputFiles[0].contents;
-const version = createHash('sha256').update(app).update(style).digest('hex').slice(0, 12);
+const extrasJs = more.outputFiles[0].contents;
+const version = createHash('sha256').update(app).update(style).update(extrasJs).digest('hex').slice(0, 12);
+writeFileSync(join(out, 'extras.js'), extrasJs);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');

@@ -4,6 +4,7 @@
 import { Relay, Operator } from './relay.js';
 import { currentChannels } from './rules.js';
 import * as cache from './cache.js';
+import { extras } from './lazy.js';
 
 const wsBase = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 
@@ -31,6 +32,7 @@ export const state = {
   definitions: new Map(), // address -> newest definition event
   channels: new Map(), // address -> parsed channel (or {error})
   secret: stored('secret', null), // this phone's key, hex
+  pubkey: stored('pubkey', null), // its public key, hex (kept so that reading needs no crypto code)
   follows: stored('follows', []), // channel addresses
   verifiers: stored('verifiers', []), // pubkeys whose labels are shown
   operator: null, // Operator once logged in
@@ -44,9 +46,11 @@ export function changed() {
   for (const fn of state.listeners) fn();
 }
 
-export function setSecret(hex) {
+export function setSecret(hex, pubkey) {
   state.secret = hex;
+  state.pubkey = hex ? pubkey : null;
   store('secret', hex);
+  store('pubkey', state.pubkey);
 }
 
 export function setFollow(address, on) {
@@ -107,6 +111,12 @@ export async function start() {
     }, 100);
   });
   if (state.operatorToken) operatorLogin(state.operatorToken);
+  if (state.secret && !state.pubkey) {
+    extras().then((x) => {
+      setSecret(state.secret, x.publicKey(state.secret));
+      changed();
+    }, () => {});
+  }
 }
 
 export async function operatorLogin(token) {

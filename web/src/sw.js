@@ -3,7 +3,7 @@
 // here (posts are kept in IndexedDB by the app itself).
 const VERSION = '__VERSION__';
 const CACHE = `samizdat-${VERSION}`;
-const SHELL = ['/', '/manifest.webmanifest', '/icon.svg'];
+const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))).then(() => self.skipWaiting()));

@@ -5,7 +5,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, now, setFollow } from '../state.js';
 import { feed, mayAmend, roleOf } from '../rules.js';
-import { naddrEncode, publicKey } from '../nostr.js';
+import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { VirtualList } from '../vlist.js';
 import { renderPost } from './post.js';
@@ -18,10 +18,7 @@ export function signers(channel) {
   const out = [];
   if (!channel || channel.error) return out;
   const ts = now();
-  if (state.secret) {
-    const pk = publicKey(state.secret);
-    if (roleOf(channel, pk, ts)) out.push({ who: 'phone', pubkey: pk });
-  }
+  if (state.secret && state.pubkey && roleOf(channel, state.pubkey, ts)) out.push({ who: 'phone', pubkey: state.pubkey });
   if (state.operator && roleOf(channel, state.operator.pubkey, ts)) out.push({ who: 'operator', pubkey: state.operator.pubkey });
   return out;
 }
@@ -91,7 +88,7 @@ export function channelView(address) {
   function drawHeader(channel) {
     const followed = state.follows.includes(address);
     const canPost = signers(channel).length > 0;
-    const naddr = naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.slice(0, 3));
+    const shareBox = h('div');
     mount(header,
       h('h1', null, channel.name),
       channel.place ? h('p', { class: 'place' }, channel.place.split('/').join(' › ')) : null,
@@ -102,8 +99,13 @@ export function channelView(address) {
           drawHeader(channel);
         } }, followed ? t('unfollow') : t('follow')),
         canPost ? h('a', { id: 'compose', class: 'button primary', href: `#/compose/${encodeURIComponent(address)}` }, t('compose')) : null),
-      h('details', { class: 'share' }, h('summary', null, t('share')),
-        h('code', { class: 'naddr' }, naddr), qrImage(naddr)));
+      h('details', { class: 'share', ontoggle: (ev) => {
+        if (!ev.target.open || shareBox.firstChild) return;
+        extras().then((x) => {
+          const naddr = x.naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.slice(0, 3));
+          mount(shareBox, h('code', { class: 'naddr' }, naddr), qrImage(naddr));
+        }, () => mount(shareBox, t('offline')));
+      } }, h('summary', null, t('share')), shareBox));
   }
 
   function draw() {

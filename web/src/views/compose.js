@@ -6,7 +6,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, now } from '../state.js';
 import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL } from '../rules.js';
-import { signEvent } from '../nostr.js';
+import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { signers } from './channel.js';
 
@@ -98,6 +98,7 @@ export function composeView(address, mode, targetId) {
       if (r.error) throw new Error(r.error);
       return r.event;
     }
+    const { signEvent } = await extras();
     const event = signEvent(template, state.secret);
     const r = await state.relay.publish(event);
     if (!r.ok && !r.message.startsWith('duplicate')) throw new Error(r.message || t('not-accepted'));

@@ -4,11 +4,12 @@
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, setSecret, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
-import { generateSecret, publicKey, npubEncode, nsecEncode, parseSecret, parsePubkey } from '../nostr.js';
+import { extras } from '../lazy.js';
 import { qrImage } from './qr.js';
 
 export function keysView() {
-  const el = h('main', { class: 'keys' });
+  const el = h('main', { class: 'keys' }, h('p', null, t('loading')));
+  let x = null; // the extras bundle: keys and NIP-19
   const message = h('p', { class: 'message', role: 'status' });
   const fail = (text) => {
     message.className = 'message error';
@@ -20,33 +21,35 @@ export function keysView() {
       const field = h('input', { name: 'import', id: 'import-key', autocomplete: 'off', autocapitalize: 'off', placeholder: 'nsec1…' });
       return h('section', null, h('h2', null, t('your-key')), h('p', null, t('no-key')),
         h('p', null, h('button', { id: 'create-key', class: 'primary', onclick: () => {
-          setSecret(generateSecret());
+          const secret = x.generateSecret();
+          setSecret(secret, x.publicKey(secret));
           draw();
         } }, t('create-key'))),
         h('form', { onsubmit: (ev) => {
           ev.preventDefault();
           try {
-            setSecret(parseSecret(field.value));
+            const secret = x.parseSecret(field.value);
+            setSecret(secret, x.publicKey(secret));
             draw();
           } catch {
             fail(t('bad-secret'));
           }
         } }, h('label', { class: 'in' }, h('span', null, t('import-key')), field), h('button', { type: 'submit', id: 'import-button' }, t('import'))));
     }
-    const npub = npubEncode(publicKey(state.secret));
+    const npub = x.npubEncode(x.publicKey(state.secret));
     const secretBox = h('div', { class: 'secret' });
     return h('section', null, h('h2', null, t('your-key')),
       h('p', null, t('key-explain')),
       h('code', { id: 'npub', class: 'npub' }, npub), qrImage(npub),
       h('details', { class: 'export', ontoggle: (ev) => {
         if (ev.target.open) {
-          const nsec = nsecEncode(state.secret);
+          const nsec = x.nsecEncode(state.secret);
           mount(secretBox, h('p', { class: 'warning' }, t('secret-warning')), h('code', { id: 'nsec' }, nsec), qrImage(nsec));
         } else mount(secretBox);
       } }, h('summary', null, t('export-key')), secretBox),
       h('p', null, h('button', { class: 'danger', onclick: () => {
         if (confirm(t('forget-confirm'))) {
-          setSecret(null);
+          setSecret(null, null);
           draw();
         }
       } }, t('forget-key'))));
@@ -55,14 +58,14 @@ export function keysView() {
   function verifiers() {
     const field = h('input', { name: 'verifier', placeholder: 'npub1…', autocapitalize: 'off' });
     return h('section', null, h('h2', null, t('verifiers')), h('p', null, t('verifiers-explain')),
-      h('ul', { class: 'verifiers' }, state.verifiers.map((pk) => h('li', null, h('code', null, npubEncode(pk)), ' ',
+      h('ul', { class: 'verifiers' }, state.verifiers.map((pk) => h('li', null, h('code', null, x.npubEncode(pk)), ' ',
         h('button', { class: 'small', onclick: () => {
           setVerifiers(state.verifiers.filter((v) => v !== pk));
           draw();
         } }, t('remove'))))),
       h('form', { onsubmit: (ev) => {
         ev.preventDefault();
-        const pk = parsePubkey(field.value);
+        const pk = x.parsePubkey(field.value);
         if (!pk) return fail(t('bad-npub'));
         setVerifiers([...state.verifiers, pk]);
         draw();
@@ -73,7 +76,7 @@ export function keysView() {
   function operator() {
     if (state.operator) {
       return h('section', { class: 'operator' }, h('h2', null, t('operator')),
-        h('p', { id: 'operator-status' }, t('operator-in', { npub: npubEncode(state.operator.pubkey) })),
+        h('p', { id: 'operator-status' }, t('operator-in', { npub: x.npubEncode(state.operator.pubkey) })),
         h('button', { onclick: operatorLogout }, t('log-out')));
     }
     const field = h('input', { name: 'token', type: 'password', autocomplete: 'off', id: 'operator-token' });
@@ -87,9 +90,13 @@ export function keysView() {
   }
 
   function draw() {
+    if (!x) return;
     mount(el, h('h1', null, t('keys')), message, identity(), operator(), verifiers());
   }
-  draw();
+  extras().then((loaded) => {
+    x = loaded;
+    draw();
+  }, () => mount(el, h('h1', null, t('keys')), h('p', { class: 'error' }, t('node-unreachable'))));
   return { el, refresh: () => {
     if (!el.contains(document.activeElement)) draw();
   } };
