@@ -8,6 +8,7 @@ Screenshots of the main screens go to docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 import pytest
 from web_helpers import PHONE, SCREENSHOTS, Cli
 
-from samizdat.core import nip19
+from samizdat.core import kinds, nip19
+from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> javascript:alert(1)'
 
@@ -282,6 +285,31 @@ def test_operator_login_posts_as_the_node(hub: Hub, page: Any) -> None:
     page.fill("[name=text]", "After logout")
     page.click("button[type=submit]")
     expect(page.locator(".message.error")).to_contain_text("revoked")
+
+
+def publish(hub: Hub, event: Event) -> None:
+    with connect(hub.ws_url, open_timeout=10) as ws:
+        ws.send(json.dumps(["EVENT", event.to_dict()]))
+        reply = json.loads(ws.recv(timeout=10))
+    assert reply[:3] == ["OK", event.id, True], reply
+
+
+def test_labels_from_trusted_verifiers_are_badges(hub: Hub, page: Any) -> None:
+    verifier, stranger = SecretKey.generate(), SecretKey.generate()
+    author = hub.cli.json("keys", "show")["pubkey"]
+    for key, value in ((verifier, "disputed"), (stranger, "false")):
+        tags = [["L", "samizdat.verify"], ["l", value, "samizdat.verify"], ["e", hub.ids["help"], ""],
+                ["p", author, ""], ["k", "2333"]]  # fmt: skip
+        publish(hub, sign_event(key, kinds.LABEL, "Nobody on the ground saw it", tags, created_at=int(time.time())))
+    open_channel(page, hub, hub.district)
+    expect(find_post(page, hub.ids["help"]).locator(".badge")).to_have_count(0)  # nobody trusted yet
+    page.goto(f"{hub.url}#/keys")
+    page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+    page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_have_count(1)
+    open_channel(page, hub, hub.district)
+    badges = find_post(page, hub.ids["help"]).locator(".badge")
+    expect(badges).to_have_text(["disputed by 1"])  # the stranger's "false" is not shown
 
 
 def test_node_status_screen(hub: Hub, page: Any) -> None:
