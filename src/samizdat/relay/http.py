@@ -7,7 +7,8 @@ on to the relay protocol. Anything else is plain HTTP and is answered here, in t
 2. the node's optional ``http_handler(path, headers)`` (the web app) may answer with ``(status, content type,
    body)`` or ``(status, content type, body, headers)`` (its headers replace the defaults of the same name, e.g.
    ``Cache-Control``), or return None to pass;
-3. ``/`` gets a built-in status page (name, public key, event count, connections, uptime); anything else a 404.
+3. ``/status`` (and ``/`` when no handler answered it) gets a built-in status page (name, public key, event count,
+   connections, uptime); anything else a 404.
 
 Only GET reaches us: the ``websockets`` request parser refuses other methods itself.
 """

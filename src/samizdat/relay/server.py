@@ -379,7 +379,7 @@ class RelayServer:
             if result is not None:
                 status, content_type, body = result[:3]
                 return http.response(status, content_type, body, result[3] if len(result) == 4 else ())
-        if request.path.split("?", 1)[0] in ("/", "/index.html"):
+        if request.path.split("?", 1)[0] in ("/", "/index.html", "/status"):
             return http.status_page(await self.status())
         return http.not_found()
 

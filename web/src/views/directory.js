@@ -61,8 +61,5 @@ export function directoryView(path) {
 
   mount(el, h('h1', null, path.length ? path[path.length - 1] : t('directory')), search, results);
   draw();
-  return { el, refresh: () => {
-    if (document.activeElement !== search) draw();
-    else draw();
-  } };
+  return { el, refresh: draw }; // redraws the results only: the search box keeps its text and focus
 }
