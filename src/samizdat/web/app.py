@@ -103,7 +103,7 @@ def load_assets(directory: Path = STATIC) -> dict[str, Asset]:
 
 
 def _asset(body: bytes, content_type: str) -> Asset:
-    packed = gzip.compress(body, 6, mtime=0)
+    packed = gzip.compress(body, 9, mtime=0)
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
     return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, "no-cache")
 
