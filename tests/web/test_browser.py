@@ -228,6 +228,23 @@ def test_bad_input_is_one_line_and_loses_nothing(hub: Hub, page: Any) -> None:
     expect(page.locator("[name=text]")).to_have_value("Something at the station")
 
 
+def test_mistakes_are_explained_in_the_readers_language(hub: Hub, browser: Any) -> None:
+    context = browser.new_context(locale="ru-RU", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        import_key(page, hub, hub.phone_secret)
+        page.goto(f"{hub.url}#/compose/{hub.district}")
+        page.select_option("select[name=type]", "event")
+        page.fill("[name=location]", "Двор")
+        page.fill("[name=text]", "Собрание")
+        page.click("button[type=submit]")
+        expect(page.locator(".message.error")).to_have_text("Событие: заполните поле «Начало».")
+        expect(page.locator("[name=text]")).to_have_value("Собрание")
+    finally:
+        context.close()
+
+
 def test_correct_and_retract_from_the_phone(hub: Hub, page: Any) -> None:
     import_key(page, hub, hub.phone_secret)
     open_channel(page, hub, hub.district)

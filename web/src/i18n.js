@@ -44,6 +44,8 @@ const en = {
   reachable: 'yes', unreachable: 'no', unknown: 'not tried yet',
   carried: 'Data carried', 'carried-text': '{in} events received and {out} sent by sync; {delivered} posts delivered to relays.',
   'this-phone': 'This phone', 'cached-events': '{n} events saved for offline reading.',
+  'err-needs': '{type}: fill in “{field}”.', 'err-needs-text': '{type}: needs text.',
+  'err-end-before-start': 'An event must end after it starts.', 'err-unchanged': 'The correction changes nothing.',
 };
 
 const ru = {
@@ -89,6 +91,8 @@ const ru = {
   reachable: 'да', unreachable: 'нет', unknown: 'ещё не пробовали',
   carried: 'Перенесено данных', 'carried-text': 'Синхронизацией получено {in} и отдано {out} событий; на релеи доставлено {delivered} постов.',
   'this-phone': 'Этот телефон', 'cached-events': 'Сохранено для чтения без связи: {n} событий.',
+  'err-needs': '{type}: заполните поле «{field}».', 'err-needs-text': '{type}: нужен текст.',
+  'err-end-before-start': 'Событие должно закончиться позже, чем начнётся.', 'err-unchanged': 'Исправление ничего не меняет.',
 };
 
 const be = {
@@ -134,10 +138,12 @@ const be = {
   reachable: 'так', unreachable: 'не', unknown: 'яшчэ не спрабавалі',
   carried: 'Перанесена даных', 'carried-text': 'Сінхранізацыяй атрымана {in} і аддадзена {out} падзей; на рэлеі дастаўлена {delivered} пастоў.',
   'this-phone': 'Гэты тэлефон', 'cached-events': 'Захавана для чытання без сувязі: {n} падзей.',
+  'err-needs': '{type}: запоўніце поле «{field}».', 'err-needs-text': '{type}: патрэбны тэкст.',
+  'err-end-before-start': 'Падзея павінна скончыцца пазней, чым пачнецца.', 'err-unchanged': 'Выпраўленне нічога не мяняе.',
 };
 
 export const DICTIONARIES = { be, ru, en };
-export const LANGUAGES = [['be', 'Беларуская'], ['ru', 'Русский'], ['en', 'English']];
+export const LANGUAGES = [['be', 'Бел'], ['ru', 'Рус'], ['en', 'Eng']];
 
 function initial() {
   try {

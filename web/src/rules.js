@@ -67,7 +67,13 @@ const NEEDS = {
   reach: 'to say how to reach them', start: 'a start time', purpose: 'a purpose', give: 'to say how to give',
 };
 
-export class Malformed extends Error {}
+export class Malformed extends Error {
+  /** `code` names the common mistakes (['needs', type, field], ['needs-text', type], ...) for translations. */
+  constructor(message, code = null) {
+    super(message);
+    this.code = code;
+  }
+}
 
 const chars = (s) => [...s].length; // Python counts code points, not UTF-16 units
 const pyStrip = (s) => s.replace(/^[\s\x1c-\x1f\x85]+|[\s\x1c-\x1f\x85]+$/gu, '');
@@ -145,10 +151,10 @@ function single(event, name) {
 export function checkFields(f, postType, createdAt) {
   const have = given(f);
   const missing = [...SCHEMA[postType][0]].filter((n) => !have.has(n)).sort();
-  if (missing.length) throw new Malformed(`${ARTICLE[postType]} needs ${NEEDS[missing[0]]}`);
+  if (missing.length) throw new Malformed(`${ARTICLE[postType]} needs ${NEEDS[missing[0]]}`, ['needs', postType, missing[0]]);
   if (f.status && !HELP_STATUSES.includes(f.status)) throw new Malformed("a help request's status must be open or resolved");
   if (f.role && !CONTACT_ROLES.includes(f.role)) throw new Malformed("a contact's role must be lawyer, medic or other");
-  if (f.start != null && f.end != null && f.end <= f.start) throw new Malformed('an event must end after it starts');
+  if (f.start != null && f.end != null && f.end <= f.start) throw new Malformed('an event must end after it starts', ['end-before-start']);
   if (postType === ALERT && f.expiration != null) {
     if (f.expiration <= createdAt) throw new Malformed('an alert must expire after it is posted');
     if (f.expiration - createdAt > MAX_ALERT_TTL) throw new Malformed(`an alert must expire within ${MAX_ALERT_TTL / 86400} days`);
@@ -217,9 +223,9 @@ export function parsePost(event) {
     target = refs[0][1];
     targetRelay = refs[0][2];
     const changed = [...given(fields)].filter((n) => n !== 'expiration');
-    if (postType === CORRECTION && !pyStrip(text) && !changed.length && !subject) throw new Malformed('a correction must change the text or a field');
+    if (postType === CORRECTION && !pyStrip(text) && !changed.length && !subject) throw new Malformed('a correction must change the text or a field', ['unchanged']);
   }
-  if (SCHEMA[postType][2] && !pyStrip(text)) throw new Malformed(`${ARTICLE[postType]} needs text`);
+  if (SCHEMA[postType][2] && !pyStrip(text)) throw new Malformed(`${ARTICLE[postType]} needs text`, ['needs-text', postType]);
   return {
     event, id: event.id, author: event.pubkey, created_at: event.created_at, channel: channelTags[0][1],
     channelRelay: channelTags[0].length > 2 ? channelTags[0][2] : '', type: postType, text, subject, hashtags,

@@ -3,7 +3,7 @@
 // builders build them (core/posts.py), checked with the same rules before signing.
 
 import { h, mount } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, lang } from '../i18n.js';
 import { state, now } from '../state.js';
 import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL } from '../rules.js';
 import { extras } from '../lazy.js';
@@ -83,6 +83,19 @@ function readFields(form, type, correcting) {
   if (type === 'help' && !f.status && !correcting) f.status = 'open';
   for (const k of Object.keys(f)) if (f[k] === null || (Array.isArray(f[k]) && !f[k].length)) delete f[k];
   return f;
+}
+
+const FIELD_LABELS = { location: 'f-location', need: 'f-need', status: 'f-status', role: 'f-role', reach: 'f-reach',
+  start: 'f-start', purpose: 'f-purpose', give: 'f-give', expiration: 'f-expires-in' };
+
+/** One sentence for a mistake: in the reader's language for the common ones, else the rules' English. */
+function explain(exc) {
+  const [code, type, field] = exc.code || [];
+  if (lang() !== 'en' && code === 'needs') return t('err-needs', { type: t(`type-${type}`), field: t(FIELD_LABELS[field] || field) });
+  if (lang() !== 'en' && code === 'needs-text') return t('err-needs-text', { type: t(`type-${type}`) });
+  if (lang() !== 'en' && code) return t(`err-${code}`);
+  const m = exc.message;
+  return m.charAt(0).toUpperCase() + m.slice(1) + (m.endsWith('.') ? '' : '.');
 }
 
 const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -172,8 +185,7 @@ export function composeView(address, mode, targetId) {
         return event;
       } catch (exc) {
         message.className = 'message error';
-        const m = exc.message;
-        message.textContent = exc instanceof Malformed ? m.charAt(0).toUpperCase() + m.slice(1) + (m.endsWith('.') ? '' : '.') : `${t('not-published')}: ${m}`;
+        message.textContent = exc instanceof Malformed ? explain(exc) : `${t('not-published')}: ${exc.message}`;
         button.disabled = false;
       }
       return null;
