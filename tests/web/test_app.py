@@ -68,6 +68,22 @@ async def test_every_page_route_is_the_app_with_strict_headers(static: Path) -> 
         assert "default-src 'none'" in policy
 
 
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("192.168.1.5:4848", "connect-src 'self' ws://192.168.1.5:4848 wss://192.168.1.5:4848;"),
+        ("[fe80::1]:4848", "connect-src 'self' ws://[fe80::1]:4848 wss://[fe80::1]:4848;"),
+        ("evil; script-src *", "connect-src 'self';"),  # a forged Host cannot write into the policy
+        ("", "connect-src 'self';"),
+    ],
+)
+async def test_connect_src_names_only_this_host(static: Path, host: str, expected: str) -> None:
+    app = WebApp(status, directory=static)
+    _, _, _, extra = await get(app, "/", Host=host)
+    assert expected in extra["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in extra["Content-Security-Policy"]
+
+
 async def test_assets_gzip_etag_and_cache(static: Path) -> None:
     app = WebApp(status, directory=static)
     code, content_type, body, extra = await get(app, "/app.js?v=abc", Accept_Encoding="gzip, deflate")

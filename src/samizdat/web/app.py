@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def security_headers(policy: str = CSP) -> HeaderList:
 
 SECURITY_HEADERS = security_headers()
 SEED_MARK = b"<!--SEED-->"
+HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -133,7 +135,8 @@ class WebApp:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.assets = load_assets(directory)
-        self.headers = security_headers(load_policy(directory))
+        self.policy = load_policy(directory)
+        self.headers = security_headers(self.policy)
         self.status = status
         self.seed = seed
         self.clock = clock
@@ -155,7 +158,7 @@ class WebApp:
         asset = await self._page() if route in PAGES else self.assets.get(route)
         if asset is None:
             return None  # the relay answers 404
-        extra: list[tuple[str, str]] = [*self.headers, ("Cache-Control", asset.cache_control)]
+        extra: list[tuple[str, str]] = [*self._headers_for(headers), ("Cache-Control", asset.cache_control)]
         extra += [("ETag", asset.etag), ("Vary", "Accept-Encoding")]
         if asset.etag in headers.get("If-None-Match", ""):
             return 304, asset.content_type, b"", tuple(extra)
@@ -163,6 +166,15 @@ class WebApp:
             extra.append(("Content-Encoding", "gzip"))
             return 200, asset.content_type, asset.gzipped, tuple(extra)
         return 200, asset.content_type, asset.body, tuple(extra)
+
+    def _headers_for(self, request: Headers) -> HeaderList:
+        """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers
+        (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:."""
+        host = request.get("Host", "")
+        if not HOST.fullmatch(host):
+            return self.headers
+        policy = self.policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
+        return security_headers(policy)
 
     async def _page(self) -> Asset | None:
         """index.html with the seed of channel definitions, rebuilt at most every few seconds."""
