@@ -161,3 +161,15 @@ def test_the_build_allows_exactly_its_own_inline_code() -> None:
         code = page[start : page.index(f"</{tag}>", start)]
         digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
         assert f"{directive} 'self' 'sha256-{digest}';" in policy
+
+
+def test_the_app_never_parses_text_as_html() -> None:
+    """Everything from the network is shown with text nodes (web/src/dom.js); no source file may use an HTML sink
+    or evaluate strings, so a hostile post cannot become markup or code."""
+    sinks = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "srcdoc")
+    sources = sorted((Path(__file__).resolve().parents[2] / "web" / "src").rglob("*.js"))
+    assert sources
+    for source in sources:
+        text = source.read_text()
+        for sink in sinks:
+            assert sink not in text, f"{source.name} uses {sink}"
