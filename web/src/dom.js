@@ -1,5 +1,5 @@
 // The only way this app makes DOM: elements with text nodes. Nothing from the network is ever parsed as HTML
-// (no innerHTML anywhere), so a hostile post is inert text.
+// (no HTML sink anywhere: tests/web/test_app.py checks), so a hostile post is inert text.
 
 /** h('div', {class: 'x', onclick: fn, title: '...'}, 'text', child, [more]) */
 export function h(tag, attrs, ...children) {
