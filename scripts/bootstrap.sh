@@ -13,3 +13,22 @@ if [ ! -f "$stamp" ] || ! cmp -s "$here/requirements.lock" "$stamp"; then
   "$here/.venv/bin/python" -m pip install -q --no-deps -e "$here"
   cp "$here/requirements.lock" "$stamp"
 fi
+# The web app (web/ -> src/samizdat/web/static/): npm ci and the esbuild build, when the built copy is missing
+# or older than its sources. Needs node and npm (Debian's nodejs and npm, installed here if missing).
+web="$here/web"
+static="$here/src/samizdat/web/static"
+if [ -f "$web/package.json" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    "$here/scripts/system-packages.sh" web-build
+  fi
+  if ! command -v node >/dev/null; then
+    echo "bootstrap: node is missing, so the web app is not built (the node serves its plain status page)" >&2
+  else
+    if [ ! -d "$web/node_modules" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+      (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+    if [ ! -f "$static/VERSION" ] || [ -n "$(find "$web/src" "$web/build.mjs" "$web/package-lock.json" -newer "$static/VERSION" -print -quit)" ]; then
+      (cd "$web" && node build.mjs >&2)
+    fi
+  fi
+fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in scripts/apt/*.txt (one per line, # comments) that are missing.
+# A line may name a command after the package ("npm npm"): then the package is skipped when the command exists.
 # Called by scripts/test: the namespace, browser and censorship tests need real programs (ip, nft, chromium...).
 # Needs root (CI runs as root) or sudo; without either it says what to install and carries on.
 set -euo pipefail
@@ -7,8 +8,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wanted=()
 for list in "$here"/scripts/apt/"${1:-*}".txt; do
   [ -f "$list" ] || continue
-  while read -r pkg _; do
+  while read -r pkg cmd _; do
     case "$pkg" in ''|'#'*) continue ;; esac
+    # "package command": skip when that command is already there, however it was installed
+    case "$cmd" in ''|'#'*) ;; *) command -v "$cmd" >/dev/null 2>&1 && continue ;; esac
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || wanted+=("$pkg")
   done <"$list"
 done

@@ -179,9 +179,11 @@ class Node:
         from samizdat.relay.limits import RelayInfo, RelayLimits
         from samizdat.relay.negentropy import NegentropyService
         from samizdat.relay.server import RelayServer
+        from samizdat.web import web_parts
 
         info = RelayInfo(name=self.config.name, pubkey=self.key.public_key_hex)
         negentropy = NegentropyService()
+        web_app, web_routes = web_parts(self)  # the web app at / and the operator login at /op
         limits = RelayLimits(events_per_second=self.config.events_per_second, events_burst=self.config.events_burst)
         server = RelayServer(
             self.store,
@@ -189,6 +191,8 @@ class Node:
             info=info,
             clock=self.clock,
             negentropy=negentropy,
+            http_handler=web_app,
+            ws_routes=web_routes,
         )
         server.on_event = self._stored
         await server.start(host, port)

@@ -48,7 +48,7 @@ def test_serves_nip11_and_a_status_page(cli: Cli, serve: Callable[..., ServeProc
     assert {1, 11}.issubset(info["supported_nips"])
     assert info["limitation"]["max_message_length"] > 0
 
-    content_type, page = http_get(node.http_url, "text/html")
+    content_type, page = http_get(node.http_url + "status", "text/html")  # "/" is the web app
     assert content_type.startswith("text/html")
     assert keys["npub"] in page
     assert re.search(r"Events stored</th><td><code>2<", page), page  # the channel and the post
@@ -113,7 +113,7 @@ async def test_an_independent_client_reads_the_channel(cli: Cli, serve: Callable
 
 
 def subscriptions_on(node: ServeProcess) -> int:
-    _, page = http_get(node.http_url, "text/html")
+    _, page = http_get(node.http_url + "status", "text/html")
     match = re.search(r"Subscriptions</th><td><code>(\d+)<", page)
     assert match, page
     return int(match.group(1))

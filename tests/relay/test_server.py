@@ -262,3 +262,39 @@ async def test_stop_closes_connections_and_is_idempotent(sqlite_store: Any) -> N
 async def test_port_before_start_is_an_error(sqlite_store: Any) -> None:
     with pytest.raises(RuntimeError):
         _ = RelayServer(sqlite_store).port
+
+
+async def test_handler_headers_status_path_and_websocket_routes(sqlite_store: Any) -> None:
+    """The web app's hooks: its headers replace the defaults, /status stays the built-in page, and a WebSocket on
+    a routed path goes to its own handler instead of the relay protocol."""
+    seen: list[str] = []
+
+    def handler(path: str, headers: Any) -> Any:
+        if path == "/":
+            return 200, "text/html", b"app", (("Cache-Control", "no-cache"), ("X-Frame-Options", "DENY"))
+        return None
+
+    async def op(ws: Any) -> None:
+        seen.append(await ws.recv())
+        await ws.send("signed")
+
+    server = RelayServer(sqlite_store, http_handler=handler, ws_routes={"/op": op})
+    await server.start("127.0.0.1", 0)
+    try:
+        status, headers, body = await asyncio.to_thread(http_get, server.port, "/")
+        assert (status, body) == (200, b"app")
+        assert headers["Cache-Control"] == "no-cache"  # not the default no-store
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        status, _, body = await asyncio.to_thread(http_get, server.port, "/status")
+        assert status == 200
+        assert b"Events stored" in body
+        async with client(f"ws://127.0.0.1:{server.port}/op") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "signed"
+        assert seen == ["hello"]
+        async with client(f"ws://127.0.0.1:{server.port}/") as ws:  # any other path is the relay
+            await ws.send('["REQ","s",{"kinds":[1]}]')
+            assert await recv_json(ws) == ["EOSE", "s"]
+    finally:
+        await server.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from samizdat.cli import channels, netcheck, peers, sync
+from samizdat.cli import channels, netcheck, peers, sync, web
 from samizdat.cli.common import JsonOption, configured, emit, home, qr_text, run, state, with_node
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import kinds, nip19
@@ -41,6 +41,7 @@ channels.register(app)
 peers.register(app)
 sync.register(app)
 netcheck.register(app)
+web.register(app)
 
 
 @app.callback()

@@ -5,8 +5,10 @@ on to the relay protocol. Anything else is plain HTTP and is answered here, in t
 
 1. ``Accept: application/nostr+json`` gets the NIP-11 document, with the CORS headers NIP-11 asks for;
 2. the node's optional ``http_handler(path, headers)`` (the web app) may answer with ``(status, content type,
-   body)``, or return None to pass;
-3. ``/`` gets a built-in status page (name, public key, event count, connections, uptime); anything else a 404.
+   body)`` or ``(status, content type, body, headers)`` (its headers replace the defaults of the same name, e.g.
+   ``Cache-Control``), or return None to pass;
+3. ``/status`` (and ``/`` when no handler answered it) gets a built-in status page (name, public key, event count,
+   connections, uptime); anything else a 404.
 
 Only GET reaches us: the ``websockets`` request parser refuses other methods itself.
 """
@@ -23,8 +25,10 @@ import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-#: What an ``http_handler`` returns: status, content type, body; or None to let the relay answer.
-HttpResult = tuple[int, str, bytes] | None
+#: Extra response headers: (name, value) pairs.
+HeaderList = tuple[tuple[str, str], ...]
+#: What an ``http_handler`` returns: status, content type, body (and headers); or None to let the relay answer.
+HttpResult = tuple[int, str, bytes] | tuple[int, str, bytes, HeaderList] | None
 #: The node's web app: called with the request path (including any query string) and the request headers.
 HttpHandler = Callable[[str, Headers], HttpResult | Awaitable[HttpResult]]
 
@@ -58,13 +62,14 @@ def wants_nip11(headers: Headers) -> bool:
     return NOSTR_JSON in headers.get("Accept", "")
 
 
-def response(status: int, content_type: str, body: bytes, extra: tuple[tuple[str, str], ...] = ()) -> Response:
+def response(status: int, content_type: str, body: bytes, extra: HeaderList = ()) -> Response:
+    given = {name.lower() for name, _ in extra}
+    defaults = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
     headers = Headers(
         [
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
+            *(pair for pair in defaults if pair[0].lower() not in given),
             *extra,
         ]
     )

@@ -45,7 +45,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -282,6 +282,7 @@ class RelayServer:
         limits: RelayLimits | None = None,
         info: RelayInfo | None = None,
         http_handler: http.HttpHandler | None = None,
+        ws_routes: Mapping[str, Callable[[ServerConnection], Awaitable[None]]] | None = None,
         on_event: Callable[[Event], None] | None = None,
         negentropy: NegentropyFactory | None = None,
         clock: Callable[[], float] = time.time,
@@ -292,6 +293,7 @@ class RelayServer:
         self.limits = limits or RelayLimits()
         self.info = info or RelayInfo()
         self.http_handler = http_handler
+        self.ws_routes = dict(ws_routes or {})  # path -> handler for WebSockets that are not the relay (/op)
         self.on_event = on_event
         self.negentropy = negentropy
         self.clock = clock
@@ -394,9 +396,9 @@ class RelayServer:
             if inspect.isawaitable(result):
                 result = await result
             if result is not None:
-                status, content_type, body = result
-                return http.response(status, content_type, body)
-        if request.path.split("?", 1)[0] in ("/", "/index.html"):
+                status, content_type, body = result[:3]
+                return http.response(status, content_type, body, result[3] if len(result) == 4 else ())
+        if request.path.split("?", 1)[0] in ("/", "/index.html", "/status"):
             return http.status_page(await self.status())
         return http.not_found()
 
@@ -424,6 +426,10 @@ class RelayServer:
     # -- WebSocket --------------------------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        route = self.ws_routes.get(ws.request.path.split("?", 1)[0]) if ws.request is not None else None
+        if route is not None:
+            await route(ws)
+            return
         if len(self.clients) >= self.limits.max_connections:
             await ws.close(1013, "too many connections")
             return

@@ -1,0 +1,215 @@
+"""The web app's HTTP side: static assets with strict security headers, and the node status as JSON.
+
+Theory of operation. The app itself is a static bundle built from ``web/`` into ``static/`` (see
+``scripts/bootstrap.sh``). It talks to the node's relay over WebSocket like any Nostr client, so the only
+dynamic HTTP route is ``/api/status``. Everything here answers GET requests on the relay's port through the
+relay's ``http_handler`` hook; a WebSocket upgrade never reaches it.
+
+One request. ``index.html`` carries the whole app inline (script and style): on a slow hotspot each further
+request costs a full round trip. The page also carries a *seed*: the newest channel definitions as signed events
+in a ``<script type="application/json">`` block (data, never executed), so a first visit lists the channels
+before its WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones.
+
+Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
+the exact SHA-256 of the build's inline script and style (``csp.json``, written by the build), so no other inline
+code runs; no third-party origin, no framing. Also ``nosniff``, ``no-referrer`` and ``X-Frame-Options: DENY``.
+Assets are loaded into memory once, with a gzip copy and an ETag, and revalidated on every load (``no-cache``;
+the service worker serves them offline). Without a built bundle the handler passes (returns None) and the
+relay's own status page answers ``/``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.datastructures import Headers
+
+from samizdat.core import nip19
+from samizdat.relay.http import HeaderList, HttpResult
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+
+def csp(script_hashes: str = "", style_hashes: str = "") -> str:
+    """The Content-Security-Policy: this origin only, plus the build's own inline script and style by hash."""
+    script = f"'self' {script_hashes}".strip()
+    style = f"'self' {style_hashes}".strip()
+    return (
+        f"default-src 'none'; script-src {script}; style-src {style}; img-src 'self' data:; "
+        "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+CSP = csp()
+
+
+def security_headers(policy: str = CSP) -> HeaderList:
+    return (
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    )
+
+
+SECURITY_HEADERS = security_headers()
+SEED_MARK = b"<!--SEED-->"
+HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".webmanifest": "application/manifest+json",
+    ".svg": "image/svg+xml",
+}
+#: Paths that every route of the single-page app answers with index.html.
+PAGES = ("/", "/index.html")
+STATUS_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    gzipped: bytes | None  # None when compressing does not pay
+    content_type: str
+    etag: str
+    cache_control: str
+
+
+def load_assets(directory: Path = STATIC) -> dict[str, Asset]:
+    """Every built file of ``directory`` as ``/name`` -> Asset; empty when the bundle was not built."""
+    assets: dict[str, Asset] = {}
+    if not (directory / "index.html").is_file():
+        return assets
+    for path in sorted(directory.iterdir()):
+        if not path.is_file() or path.name in ("VERSION", "csp.json"):
+            continue
+        body = path.read_bytes()
+        content_type = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        assets["/" + path.name] = _asset(body, content_type)
+    return assets
+
+
+def _asset(body: bytes, content_type: str) -> Asset:
+    packed = gzip.compress(body, 9, mtime=0)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, "no-cache")
+
+
+def load_policy(directory: Path = STATIC) -> str:
+    """The CSP for the build in ``directory`` (its inline script and style hashes from csp.json)."""
+    try:
+        hashes = orjson.loads((directory / "csp.json").read_bytes())
+        script, style = str(hashes["script"]), str(hashes["style"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return CSP
+    if not all(h.startswith("'sha256-") and h.endswith("'") and " " not in h for h in (script, style)):
+        return CSP
+    return csp(script, style)
+
+
+class WebApp:
+    """The ``http_handler`` of ``samizdat serve``. ``status`` returns the node status document (see
+    :func:`samizdat.web.status.node_status`); it is called at most every few seconds."""
+
+    def __init__(
+        self,
+        status: Callable[[], Any],
+        *,
+        seed: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+        directory: Path = STATIC,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.assets = load_assets(directory)
+        self.policy = load_policy(directory)
+        self.headers = security_headers(self.policy)
+        self.status = status
+        self.seed = seed
+        self.clock = clock
+        self._status_cache: tuple[float, bytes] | None = None
+        self._page_cache: tuple[float, Asset] | None = None
+        if not self.assets:
+            log.warning("the web app is not built (%s); run scripts/bootstrap.sh", directory)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.assets)
+
+    async def __call__(self, path: str, headers: Headers) -> HttpResult:
+        route = path.split("?", 1)[0].split("#", 1)[0]
+        if route == "/api/status":
+            return 200, "application/json", await self._status_json(), self.headers
+        if not self.assets:
+            return None
+        asset = await self._page() if route in PAGES else self.assets.get(route)
+        if asset is None:
+            return None  # the relay answers 404
+        extra: list[tuple[str, str]] = [*self._headers_for(headers), ("Cache-Control", asset.cache_control)]
+        extra += [("ETag", asset.etag), ("Vary", "Accept-Encoding")]
+        if asset.etag in headers.get("If-None-Match", ""):
+            return 304, asset.content_type, b"", tuple(extra)
+        if asset.gzipped is not None and "gzip" in headers.get("Accept-Encoding", ""):
+            extra.append(("Content-Encoding", "gzip"))
+            return 200, asset.content_type, asset.gzipped, tuple(extra)
+        return 200, asset.content_type, asset.body, tuple(extra)
+
+    def _headers_for(self, request: Headers) -> HeaderList:
+        """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers
+        (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:."""
+        host = request.get("Host", "")
+        if not HOST.fullmatch(host):
+            return self.headers
+        policy = self.policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
+        return security_headers(policy)
+
+    async def _page(self) -> Asset | None:
+        """index.html with the seed of channel definitions, rebuilt at most every few seconds."""
+        page = self.assets.get("/index.html")
+        if page is None or self.seed is None or SEED_MARK not in page.body:
+            return page
+        now = self.clock()
+        if self._page_cache is not None and now - self._page_cache[0] < STATUS_CACHE_SECONDS:
+            return self._page_cache[1]
+        try:
+            events = await self.seed()
+        except Exception:  # noqa: BLE001 - the app works without a seed (it asks the relay)
+            log.exception("the channel seed failed")
+            events = []
+        # JSON inside HTML: "</" could end the block early, so it is written "<\/" (the same string to JSON).
+        data = orjson.dumps(events).replace(b"</", b"<\\/")
+        block = b'<script type="application/json" id="seed">' + data + b"</script>"
+        asset = _asset(page.body.replace(SEED_MARK, block, 1), page.content_type)
+        self._page_cache = (now, asset)
+        return asset
+
+    async def _status_json(self) -> bytes:
+        now = self.clock()
+        if self._status_cache is not None and now - self._status_cache[0] < STATUS_CACHE_SECONDS:
+            return self._status_cache[1]
+        document = self.status()
+        if hasattr(document, "__await__"):
+            document = await document
+        body = orjson.dumps(document)
+        self._status_cache = (now, body)
+        return body
+
+
+def npub_or_hex(pubkey: str) -> str:
+    try:
+        return nip19.npub_encode(pubkey)
+    except Exception:  # noqa: BLE001 - a status page shows what it can
+        return pubkey

@@ -1,0 +1,392 @@
+"""The web app in a real browser (Debian's Chromium) against a real ``samizdat serve``: what a neighbour on the
+hub's Wi-Fi sees and does. First visit, browse by place, follow, compose every post type with a key made
+admin by the owner, corrections and retractions, the operator login, offline reload, hostile posts, languages.
+
+Screenshots of the main screens go to docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from web_helpers import PHONE, SCREENSHOTS, Cli
+
+from samizdat.core import kinds, nip19
+from samizdat.core.event import Event, sign_event
+from samizdat.core.keys import SecretKey
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+UNREACHABLE = "ws://127.0.0.1:9"
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> javascript:alert(1)'
+
+
+@dataclass
+class Hub:
+    cli: Cli
+    url: str
+    ws_url: str
+    district: str  # channel addresses
+    block: str
+    ids: dict[str, str]  # post kind -> id
+    phone_secret: str  # a key the owner made an admin of the district
+
+
+def _one_id(result: Any) -> str:
+    return str(result["ids"][0])
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
+    cli = Cli(tmp_path_factory.mktemp("hub") / "home")
+    cli.ok("init")
+    phone = SecretKey.generate()
+    district = cli.json("channel", "create", "frunzenski", "--name", "Frunzenski district", "--about",
+                        "News for the district", "--place", "BY/Minsk/Frunzenski")["address"]  # fmt: skip
+    block = cli.json("channel", "create", "block7", "--name", "Block 7 yard", "--place", "BY/Minsk/Frunzenski/Block 7")[
+        "address"
+    ]
+    cli.json("channel", "create", "hrodna", "--name", "Hrodna city", "--place", "BY/Hrodna")
+    cli.ok("channel", "admins", "frunzenski", "--add", nip19.npub_encode(phone.public_key_hex), "--role", "admin")
+    cli.ok("relays", "--write", UNREACHABLE)  # a write relay that refuses connections: shown as not reachable
+    node = module_serve(cli.home)
+    ids = {
+        "news": _one_id(cli.json("post", "frunzenski", "--type", "news", "Metro stations are closed",
+                                 "--subject", "Metro")),  # fmt: skip
+        "alert": _one_id(cli.json("post", "frunzenski", "--type", "alert", "Police vans", "--place", "Market gate",
+                                  "--expires", "2h")),  # fmt: skip
+        "help": _one_id(cli.json("post", "frunzenski", "--type", "help", "Need a driver", "--need", "transport")),
+        "hostile": _one_id(cli.json("post", "frunzenski", "--type", "news", HOSTILE, "--subject", HOSTILE[:60])),
+        "block": _one_id(cli.json("post", "block7", "--type", "safe-place", "Warm room", "--place", "Flat 12")),
+    }
+    cli.json("correct", ids["news"], "Only Pushkinskaya is closed")
+    cli.json("retract", ids["alert"], "--reason", "Not confirmed by anyone")
+    return Hub(cli, node.http_url, node.url, district, block, ids, phone.secret.hex())
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-US", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}") or dialog.dismiss())
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate("() => new Promise(requestAnimationFrame)")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def find_post(page: Any, post_id: str) -> Any:
+    """The post's card, scrolling down to it: only posts near the screen are in the page (a windowed list)."""
+    post = page.locator(f'.post[data-id="{post_id}"]')
+    for _ in range(100):
+        if post.count():
+            post.scroll_into_view_if_needed()
+            return post
+        page.evaluate("window.scrollBy(0, 500)")
+        page.evaluate("new Promise(requestAnimationFrame)")
+    raise AssertionError(f"post {post_id} is not in the channel")
+
+
+def open_channel(page: Any, hub: Hub, address: str) -> None:
+    page.goto(f"{hub.url}#/c/{address}")
+    expect(page.locator(".post").first).to_be_visible()
+
+
+def test_first_visit_and_browse_by_place(hub: Hub, page: Any) -> None:
+    page.goto(hub.url)
+    expect(page.locator("h1")).to_have_text("Channels by place")
+    expect(page.locator("#conn")).to_have_text("online")
+    shot(page, "directory")
+    page.locator(".places a", has_text="BY").click()
+    page.locator(".places a", has_text="Minsk").click()
+    expect(page.locator(".places a", has_text="Hrodna")).to_have_count(0)
+    page.locator(".places a", has_text="Frunzenski").click()
+    expect(page.locator(".channel a", has_text="Frunzenski district")).to_be_visible()
+    page.locator(".places a", has_text="Block 7").click()
+    expect(page.locator(".channel a", has_text="Block 7 yard")).to_be_visible()
+    page.goto(hub.url)
+    page.fill("#search", "hrodna")
+    expect(page.locator(".channel")).to_have_count(1)
+    expect(page.locator(".channel")).to_contain_text("Hrodna city")
+
+
+def test_each_post_type_shown_for_what_it_is(hub: Hub, page: Any) -> None:
+    open_channel(page, hub, hub.district)
+    help_post = find_post(page, hub.ids["help"])
+    expect(help_post.locator(".type")).to_have_text("Help request")
+    expect(help_post.locator(".status")).to_have_text("Open")
+    expect(help_post).to_contain_text("transport")
+    news = find_post(page, hub.ids["news"])
+    expect(news).to_contain_text("Only Pushkinskaya is closed")  # the correction, shown with its original
+    expect(news.locator(".corrected")).to_be_visible()
+    news.locator(".history summary").click()
+    expect(news.locator(".history")).to_contain_text("Metro stations are closed")
+    # Retracted by its author: the node honoured the deletion request, the notice stays (never a silent gap).
+    alert = find_post(page, hub.ids["alert"])
+    expect(alert.locator(".notice")).to_contain_text("Retracted by the channel: Not confirmed by anyone")
+    expect(alert).to_contain_text("the original is no longer on this node")
+    shot(page, "channel")
+
+
+def test_hostile_posts_are_inert_text(hub: Hub, page: Any) -> None:
+    open_channel(page, hub, hub.district)
+    post = find_post(page, hub.ids["hostile"])
+    expect(post.locator(".text")).to_have_text(HOSTILE)
+    expect(post.locator("h3")).to_have_text(HOSTILE[:60])
+    assert post.locator("img, script, a[href^=javascript]").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_follow_and_unfollow(hub: Hub, page: Any) -> None:
+    page.goto(f"{hub.url}#/c/{hub.block}")
+    page.click("#follow")
+    expect(page.locator("#follow")).to_have_text("Unfollow")
+    page.goto(hub.url)
+    expect(page.locator(".followed .channel")).to_have_text(["Block 7 yardBY › Minsk › Frunzenski › Block 7"])
+    page.reload()  # kept in the browser
+    expect(page.locator(".followed .channel")).to_have_count(1)
+    page.goto(f"{hub.url}#/c/{hub.block}")
+    page.click("#follow")
+    expect(page.locator("#follow")).to_have_text("Follow")
+    page.goto(hub.url)
+    expect(page.locator(".followed")).to_have_count(0)
+
+
+def import_key(page: Any, hub: Hub, secret: str) -> None:
+    page.goto(f"{hub.url}#/keys")
+    page.fill("#import-key", nip19.nsec_encode(secret))
+    page.click("#import-button")
+    expect(page.locator("#npub")).to_have_text(nip19.npub_encode(SecretKey.from_hex(secret).public_key_hex))
+
+
+COMPOSE = [
+    ("news", {"subject": "Water", "text": "Water is back on Kalvaryjskaja"}, "Water is back"),
+    ("alert", {"text": "Checkpoint on the bridge", "location": "Bridge"}, "left"),
+    ("help", {"text": "Bring a jack", "need": "car jack", "reach": "flat 4"}, "car jack"),
+    ("safe-place", {"text": "Open doors", "location": "Library", "hours": "9-21"}, "Library"),
+    ("contact", {"text": "On duty", "reach": "+375 29 000", "role": "medic"}, "Medic"),
+    ("event", {"text": "Yard meeting", "location": "Yard 7", "start": "2030-05-01T18:00"}, "Yard 7"),
+    ("appeal", {"text": "Help with fines", "purpose": "Fines", "give": "IBAN BY00 0000", "amount": "500",
+                "currency": "eur"}, "500 EUR"),
+]  # fmt: skip
+
+
+LABELS = {"news": "News", "alert": "Alert", "help": "Help request", "safe-place": "Safe place", "contact": "Contact",
+          "event": "Event", "appeal": "Appeal"}  # fmt: skip
+
+
+def test_compose_every_post_type_with_a_phone_key(hub: Hub, page: Any) -> None:
+    page.goto(f"{hub.url}#/c/{hub.district}")
+    expect(page.locator("#follow")).to_be_visible()
+    assert page.locator("#compose").count() == 0  # no key yet: no compose
+    import_key(page, hub, hub.phone_secret)
+    for post_type, values, shown in COMPOSE:
+        page.goto(f"{hub.url}#/c/{hub.district}")
+        page.click("#compose")
+        page.select_option("select[name=type]", post_type)
+        for name, value in values.items():
+            field = page.locator(f"[name={name}]")
+            if field.evaluate("e => e.tagName") == "SELECT":
+                field.select_option(value)
+            else:
+                field.fill(value)
+        if post_type == "appeal":
+            shot(page, "compose")
+        page.click("button[type=submit]")
+        post = page.locator(".post", has_text=values["text"])
+        expect(post).to_contain_text(shown)
+        expect(post.locator(".type")).to_have_text(LABELS[post_type])
+    feed = hub.cli.json("feed", "frunzenski", "--limit", "50")
+    texts = json.dumps(feed)
+    for _, values, _ in COMPOSE:
+        assert values["text"] in texts  # the node took them: signed in the browser, valid for the CLI too
+
+
+def test_bad_input_is_one_line_and_loses_nothing(hub: Hub, page: Any) -> None:
+    import_key(page, hub, hub.phone_secret)
+    page.goto(f"{hub.url}#/compose/{hub.district}")
+    page.select_option("select[name=type]", "alert")
+    page.fill("[name=text]", "Something at the station")
+    page.click("button[type=submit]")  # no location
+    expect(page.locator(".message.error")).to_have_text("An alert needs a location.")
+    expect(page.locator("[name=text]")).to_have_value("Something at the station")
+
+
+def test_mistakes_are_explained_in_the_readers_language(hub: Hub, browser: Any) -> None:
+    context = browser.new_context(locale="ru-RU", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        import_key(page, hub, hub.phone_secret)
+        page.goto(f"{hub.url}#/compose/{hub.district}")
+        page.select_option("select[name=type]", "event")
+        page.fill("[name=location]", "Двор")
+        page.fill("[name=text]", "Собрание")
+        page.click("button[type=submit]")
+        expect(page.locator(".message.error")).to_have_text("Событие: заполните поле «Начало».")
+        expect(page.locator("[name=text]")).to_have_value("Собрание")
+    finally:
+        context.close()
+
+
+def test_correct_and_retract_from_the_phone(hub: Hub, page: Any) -> None:
+    import_key(page, hub, hub.phone_secret)
+    open_channel(page, hub, hub.district)
+    find_post(page, hub.ids["help"]).locator("text=Correct").click()
+    page.select_option("select[name=status]", "resolved")
+    page.fill("[name=text]", "A neighbour drove them")
+    page.click("button[type=submit]")
+    expect(page.locator(".post").first).to_be_visible()
+    help_post = find_post(page, hub.ids["help"])
+    expect(help_post.locator(".status")).to_have_text("Resolved")
+    expect(help_post.locator(".text")).to_have_text("A neighbour drove them")
+    expect(help_post.locator(".corrected")).to_be_visible()
+    find_post(page, hub.ids["news"]).locator("text=Retract").click()
+    page.click("button[type=submit]")  # without a reason
+    expect(page.locator(".message.error")).to_have_text("A retraction needs a reason.")
+    page.fill("[name=text]", "Stations reopened at 14:00")
+    page.click("button[type=submit]")
+    expect(page.locator(".post").first).to_be_visible()
+    news = find_post(page, hub.ids["news"])
+    expect(news.locator(".notice")).to_contain_text("Retracted by the channel: Stations reopened at 14:00")
+    expect(news.locator(".text")).not_to_be_visible()  # someone else's post: kept, behind "show anyway"
+    news.locator("summary", has_text="Show the original anyway").click()
+    expect(news.locator(".text")).to_have_text("Only Pushkinskaya is closed")
+    shot(page, "retraction")
+    feed = json.dumps(hub.cli.json("feed", "frunzenski", "--limit", "50"))
+    assert "Stations reopened at 14:00" in feed
+    assert "A neighbour drove them" in feed
+
+
+def test_keys_show_import_export(hub: Hub, page: Any) -> None:
+    page.goto(f"{hub.url}#/keys")
+    page.click("#create-key")
+    npub = page.locator("#npub").inner_text()
+    assert npub.startswith("npub1")
+    expect(page.locator("img.qr").first).to_be_visible()
+    page.click("text=Show the secret key (export)")
+    nsec = page.locator("#nsec").inner_text()
+    assert nsec.startswith("nsec1")
+    shot(page, "keys")
+    page.reload()
+    expect(page.locator("#npub")).to_have_text(npub)  # the key stays in this browser
+
+
+def test_operator_login_posts_as_the_node(hub: Hub, page: Any) -> None:
+    page.goto(f"{hub.url}#/keys")
+    page.fill("#operator-token", "not-a-valid-code-at-all")
+    page.click("#operator-login")
+    expect(page.locator(".message.error")).to_have_text("The node refused this code.")
+    login = hub.cli.json("web", "login")
+    page.goto(f"{hub.url}#op={login['token']}")
+    expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
+    assert "#op=" not in page.url  # the code left the address bar
+    page.goto(f"{hub.url}#/compose/{hub.block}")
+    page.fill("[name=text]", "Lift repaired, by the operator")
+    page.click("button[type=submit]")
+    expect(page.locator(".post", has_text="Lift repaired, by the operator")).to_be_visible()
+    hub.cli.ok("web", "logout")
+    page.goto(f"{hub.url}#/compose/{hub.block}")
+    page.fill("[name=text]", "After logout")
+    page.click("button[type=submit]")
+    expect(page.locator(".message.error")).to_contain_text("revoked")
+
+
+def publish(hub: Hub, event: Event) -> None:
+    with connect(hub.ws_url, open_timeout=10) as ws:
+        ws.send(json.dumps(["EVENT", event.to_dict()]))
+        reply = json.loads(ws.recv(timeout=10))
+    assert reply[:3] == ["OK", event.id, True], reply
+
+
+def test_labels_from_trusted_verifiers_are_badges(hub: Hub, page: Any) -> None:
+    verifier, stranger = SecretKey.generate(), SecretKey.generate()
+    author = hub.cli.json("keys", "show")["pubkey"]
+    for key, value in ((verifier, "disputed"), (stranger, "false")):
+        tags = [["L", "samizdat.verify"], ["l", value, "samizdat.verify"], ["e", hub.ids["help"], ""],
+                ["p", author, ""], ["k", "2333"]]  # fmt: skip
+        publish(hub, sign_event(key, kinds.LABEL, "Nobody on the ground saw it", tags, created_at=int(time.time())))
+    open_channel(page, hub, hub.district)
+    expect(find_post(page, hub.ids["help"]).locator(".badge")).to_have_count(0)  # nobody trusted yet
+    page.goto(f"{hub.url}#/keys")
+    page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+    page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_have_count(1)
+    open_channel(page, hub, hub.district)
+    badges = find_post(page, hub.ids["help"]).locator(".badge")
+    expect(badges).to_have_text(["disputed by 1"])  # the stranger's "false" is not shown
+
+
+def test_node_status_screen(hub: Hub, page: Any) -> None:
+    page.goto(f"{hub.url}#/status")
+    expect(page.locator("#stored")).not_to_have_text("?")
+    row = page.locator("tr", has_text=UNREACHABLE)
+    expect(row.locator("td").nth(1)).to_have_text("no")  # reachable? no: it refused every delivery
+    expect(page.locator("#cached")).to_contain_text("events saved")
+    shot(page, "status")
+
+
+def test_offline_reload_still_shows_cached_posts(hub: Hub, browser: Any) -> None:
+    context = browser.new_context(locale="en-US", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        open_channel(page, hub, hub.block)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the app is kept
+        expect(page.locator(".post", has_text="Warm room")).to_be_visible()
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator("#conn")).to_have_text("offline")
+        expect(page.locator(".post", has_text="Warm room")).to_be_visible()
+        page.goto(hub.url)
+        expect(page.locator(".places a", has_text="BY")).to_be_visible()  # the directory too
+        shot(page, "offline")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "heading", "switch_to", "switched"),
+    [("be-BY", "Каналы па месцах", "ru", "Каналы по местам"), ("ru-RU", "Каналы по местам", "en", "Channels by place")],
+)
+def test_language_from_browser_and_switchable(hub: Hub, browser: Any, locale: str, heading: str, switch_to: str,
+                                              switched: str) -> None:  # fmt: skip
+    context = browser.new_context(locale=locale, **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        page.goto(hub.url)
+        expect(page.locator("h1")).to_have_text(heading)
+        if locale.startswith("be"):
+            open_channel(page, hub, hub.district)
+            shot(page, "channel-be")
+            page.goto(hub.url)
+        page.select_option("#lang", switch_to)
+        expect(page.locator("h1")).to_have_text(switched)
+        page.reload()
+        expect(page.locator("h1")).to_have_text(switched)
+    finally:
+        context.close()
+
+
+def test_screenshots_exist() -> None:
+    """The README shows these; they are written by the tests above (run in file order)."""
+    for name in ("directory", "channel", "compose", "keys", "status"):
+        assert (SCREENSHOTS / f"{name}.png").is_file(), name
+

@@ -1,0 +1,148 @@
+"""The browser's channel rules (web/src/rules.js, run under node) against the Python reference, on the same events:
+who may post, corrections by author or admin, retractions, deletions, revoked admins, labels, feed order."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from samizdat.core import channel as ch
+from samizdat.core import kinds
+from samizdat.core import posts as po
+from samizdat.core.event import Event, sign_event
+from samizdat.core.filters import Filter
+from samizdat.core.keys import SecretKey
+from samizdat.feed import collect_feed
+from samizdat.store.memory import MemoryStore
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+OWNER, ADMIN, EDITOR, STRANGER, FORMER = (SecretKey(bytes([i]) * 32) for i in range(1, 6))
+V1, V2, V3 = (SecretKey(bytes([i]) * 32) for i in range(8, 11))
+T = 1_700_000_000
+SINCE = T + 1000
+NOW = T + 5000
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the browser's rules")
+
+
+def definition() -> Event:
+    return ch.build_channel_event(
+        OWNER, "minsk", "Minsk", created_at=T, place="BY/Minsk",
+        admins={ADMIN.public_key_hex: "admin", EDITOR.public_key_hex: "editor"},
+        revoked={FORMER.public_key_hex: SINCE}, mirrors=["wss://relay.example.org"],
+    )  # fmt: skip
+
+
+def raw(key: SecretKey, content: str, tags: list[list[str]], at: int, kind: int = kinds.POST) -> Event:
+    """An event signed without the builders' checks: what a hostile or buggy client may publish."""
+    return sign_event(key, kind, content, tags, created_at=at)
+
+
+def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
+    """(originals, every event): each rule of docs/protocol.md that decides what readers see, at least once."""
+    a = channel.address
+    post = po.build_post
+    news = post(OWNER, channel, "news", "Metro closed", created_at=T + 10, subject="Metro")
+    alert = post(ADMIN, channel, "alert", "Police vans", created_at=NOW - 100, location="Market", expiration=NOW + 3600)
+    help_ = post(EDITOR, channel, "help", "", created_at=T + 30, need="a driver")
+    event = post(FORMER, channel, "event", "Meeting", created_at=T + 40, start=T + 9000, location="Yard 7")
+    revoked = raw(FORMER, "after removal", [["a", a, ""], ["type", "news"]], SINCE + 5)
+    forged = raw(STRANGER, "fake news", [["a", a, ""], ["type", "news"]], T + 50)
+    expired_tags = [["a", a, ""], ["type", "alert"], ["location", "x"], ["expiration", str(NOW - 1)]]
+    expired = raw(ADMIN, "old alert", expired_tags, NOW - 500)
+    malformed = raw(ADMIN, "no place", [["a", a, ""], ["type", "alert"], ["expiration", str(NOW + 60)]], NOW - 10)
+    future = post(OWNER, channel, "news", "tomorrow", created_at=NOW + 3600)
+    appeal = post(OWNER, channel, "appeal", "", created_at=T + 60, purpose="Fines", give=("IBAN 1", "bc1q"),
+                  target=("5000", "EUR"))  # fmt: skip
+    safe = post(ADMIN, channel, "safe-place", "Tea", created_at=T + 70, location="Flat 3", hours="9-21")
+    contact = post(OWNER, channel, "contact", "", created_at=T + 80, role="lawyer", reach="+375 29")
+    hostile = raw(ADMIN, "<script>alert(1)</script>\u202e", [["a", a, ""], ["type", "news"]], T + 90)
+    control = raw(ADMIN, "bell\x07", [["a", a, ""], ["type", "news"]], T + 95)
+    originals = [news, alert, help_, event, revoked, forged, expired, malformed, future, appeal, safe, contact,
+                 hostile, control]  # fmt: skip
+
+    amend = [
+        po.build_correction(ADMIN, channel, news, "Only one station closed", created_at=T + 100),
+        raw(EDITOR, "editor rewrites owner's post",
+            [["a", a, ""], ["type", "correction"], ["e", news.id, "", "correction", news.pubkey]], T + 110),
+        po.build_correction(EDITOR, channel, help_, "", created_at=T + 120, status="resolved"),
+        raw(STRANGER, "stranger", [["a", a, ""], ["type", "correction"], ["e", help_.id, "", "correction", ""]],
+            T + 125),
+        raw(FORMER, "former retracts someone else's",
+            [["a", a, ""], ["type", "retraction"], ["e", news.id, "", "retraction", news.pubkey]], T + 130),
+        raw(OWNER, "", [["a", a, ""], ["type", "correction"], ["e", event.id, "", "correction", ""],
+                        ["end", str(T + 10)]], T + 135),
+        po.build_correction(OWNER, channel, event, "Meeting moved", created_at=T + 140, location="Yard 9"),
+    ]
+    retraction, deletion = po.build_retraction(ADMIN, channel, alert, "Not confirmed", created_at=NOW - 50)
+    assert deletion is not None
+    retract_safe, _ = po.build_retraction(OWNER, channel, safe, "Closed for good", created_at=T + 150)
+    orphan = raw(OWNER, "gone", [["a", a, ""], ["type", "retraction"], ["e", "ab" * 32, "", "retraction", ""]],
+                 T + 160)  # fmt: skip
+    labels = [
+        po.build_label(V1, appeal, "disputed", "unsure", created_at=T + 200),
+        po.build_label(V1, appeal, "confirmed", "checked", created_at=T + 210),
+        po.build_label(V2, appeal, "disputed", "no", created_at=T + 220),
+        po.build_label(V3, appeal, "false", "not followed", created_at=T + 230),
+        po.build_label(V2, news, "confirmed", "later deleted", created_at=T + 240),
+    ]
+    undo = raw(V2, "", [["e", labels[-1].id], ["k", "1985"]], T + 250, kinds.DELETION)
+    stray = raw(STRANGER, "not the author", [["e", contact.id]], T + 260, kinds.DELETION)
+    everything = [*originals, *amend, retraction, deletion, retract_safe, orphan, *labels, undo, stray]
+    return originals, everything
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    data = value if isinstance(value, dict) else {n: getattr(value, n) for n in value.given()}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items() if v not in ("", None, (), [])}
+
+
+def run_js(payload: dict[str, Any]) -> Any:
+    done = subprocess.run(
+        ["node", str(WEB / "test" / "rules_check.mjs")],
+        input=orjson.dumps(payload), capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)
+
+
+async def test_browser_rules_agree_with_python() -> None:
+    channel = ch.parse_channel(definition())
+    originals, everything = scenario(channel)
+    verifiers = [V1.public_key_hex, V2.public_key_hex]
+    store = MemoryStore(clock=lambda: NOW)
+    await store.add_many([channel.event, *everything])
+    relayed = await store.query([Filter()])  # what the node's relay serves (NIP-09 deletions applied)
+    cases, expected = [], []
+    for original in originals:
+        related = [e for e in everything if original.id in e.tag_values("e")]
+        as_json = [orjson.loads(e.to_json()) for e in related]
+        cases.append({"event": orjson.loads(original.to_json()), "related": as_json})
+        expected.append(ch.thread_view(original, related, channel, NOW, verifiers=verifiers))
+    js = run_js({
+        "channel": orjson.loads(channel.event.to_json()), "now": NOW, "verifiers": verifiers, "cases": cases,
+        "all": [orjson.loads(e.to_json()) for e in relayed],
+    })  # fmt: skip
+    statuses = set()
+    for original, view, got in zip(originals, expected, js["views"], strict=True):
+        what = f"{original.content[:20]!r}"
+        statuses.add(view.verdict.status.value)
+        assert got["status"] == view.verdict.status.value, what
+        assert got["role"] == view.verdict.role, what
+        assert got["text"] == view.text, what
+        assert got["subject"] == view.subject, what
+        assert _fields(got["fields"]) == _fields(view.fields), what
+        assert got["corrections"] == [c.id for c in view.corrections], what
+        assert got["retraction"] == (view.retraction.id if view.retraction else None), what
+        assert got["deletion"] == (view.deletion.id if view.deletion else None), what
+        assert got["labels"] == dict(view.labels), what
+        assert got["ignored"] == sorted(i for i, _ in view.ignored), what
+    assert statuses >= {"valid", "forged", "revoked", "malformed", "future", "expired"}
+    python_feed = await collect_feed(store, [channel], verifiers, now=NOW, limit=1000)
+    assert js["feed"] == [item.event_id if item.view else item.orphan_retraction.id for item in python_feed]  # type: ignore[union-attr]

@@ -1,0 +1,36 @@
+"""Helpers shared by the web app's tests: the e2e helpers (``samizdat`` as a person runs it, ``samizdat serve``
+as a real process, loaded from tests/e2e/conftest.py), and how Debian's Chromium is launched."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+_E2E = Path(__file__).parents[1] / "e2e" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("samizdat_e2e_helpers", _E2E)
+assert _spec is not None
+assert _spec.loader is not None
+e2e = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(e2e)
+
+Cli = e2e.Cli
+ServeProcess = e2e.ServeProcess
+wait_until = e2e.wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True}
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -1,0 +1,179 @@
+// Belarusian, Russian and English. The browser's languages pick one (be, then ru, else en) until the reader
+// chooses in the top bar; the choice is kept in localStorage. Strings are plain text with {name} placeholders.
+
+const en = {
+  title: 'channels', language: 'Language', channels: 'Channels', keys: 'Keys', status: 'Node', online: 'online', offline: 'offline',
+  directory: 'Channels by place', search: 'Search', 'search-placeholder': 'Search channels, places…', 'no-match': 'No channel matches.',
+  followed: 'Followed', 'all-places': 'All places', 'channels-here': 'Channels here', 'channels-no-place': 'Channels without a place',
+  'no-channels': 'This node knows no channels yet.', 'no-channels-offline': 'Offline, and this phone has no saved channels yet.',
+  loading: 'Loading…', 'unknown-channel': 'This channel is not known here (offline).', unreadable: 'Unreadable channel',
+  follow: 'Follow', unfollow: 'Unfollow', compose: 'Write a post', share: 'Share this channel',
+  'posts-count': '{n} posts', 'no-posts': 'No posts yet.',
+  'type-news': 'News', 'type-alert': 'Alert', 'type-help': 'Help request', 'type-safe-place': 'Safe place', 'type-contact': 'Contact',
+  'type-event': 'Event', 'type-appeal': 'Appeal', 'type-correction': 'Correction', 'type-retraction': 'Retraction',
+  'f-location': 'Where', 'f-time-left': 'Time left', 'f-need': 'Needed', 'f-reach': 'Contact', 'f-hours': 'Open', 'f-role': 'Role',
+  'f-start': 'Starts', 'f-end': 'Ends', 'f-purpose': 'For', 'f-target': 'Target', 'f-give': 'How to give', 'f-give-lines': 'How to give (one per line)',
+  'f-status': 'Status', 'f-amount': 'Target amount', 'f-currency': 'Currency', 'f-expires-in': 'Expires in', 'f-geohash': 'Geohash (optional)',
+  'status-open': 'Open', 'status-resolved': 'Resolved', 'role-lawyer': 'Lawyer', 'role-medic': 'Medic', 'role-other': 'Other',
+  expired: 'expired', 'left-hours': '{h} h {m} min left', 'left-minutes': '{m} min left', 'hours-n': '{n} h',
+  'label-confirmed': 'confirmed by {n}', 'label-disputed': 'disputed by {n}', 'label-false': 'false, says {n}', 'label-misleading': 'misleading, says {n}',
+  'by-former-admin': 'by a former admin', 'corrected-at': 'corrected {when}', history: 'History', original: 'original', correction: 'correction',
+  'retracted-by-channel': 'Retracted by the channel:', 'show-anyway': 'Show the original anyway', 'original-gone': 'the original is no longer on this node',
+  'deleted-by-author': 'Deleted by its author.', correct: 'Correct', retract: 'Retract',
+  'compose-in': 'New post in {name}', 'correct-title': 'Correct a post', 'retract-title': 'Retract a post', type: 'Type', subject: 'Title (optional)',
+  text: 'Text', reason: 'Reason (readers see it instead of the post)', publish: 'Publish', 'publish-correction': 'Publish correction', cancel: 'Cancel',
+  'sign-as': 'Sign as', 'signer-phone': 'this phone’s key', 'signer-operator': 'the node operator',
+  'not-admin': 'Neither this phone’s key nor an operator login may post in this channel. Show your key to the channel’s owner.',
+  'need-reason': 'A retraction needs a reason.', 'bad-geohash': 'The geohash is not valid (0-9 and b-z without a, i, l, o).',
+  'not-published': 'Not published', 'not-accepted': 'the node did not accept it',
+  'your-key': 'Your key', 'no-key': 'This phone has no key yet. You need one only to post or to be listed as an admin.',
+  'create-key': 'Create a key', 'import-key': 'Import a secret key (nsec)', import: 'Import', 'bad-secret': 'That is not a secret key (nsec1… or 64 hex characters).',
+  'key-explain': 'Your public key (npub): show it to a channel owner to be made an admin. The secret stays in this browser.',
+  'export-key': 'Show the secret key (export)', 'secret-warning': 'Anyone who sees this can post as you. Keep it only somewhere safe.',
+  'forget-key': 'Forget this key', 'forget-confirm': 'Delete the key from this phone? Without an export it is gone.',
+  verifiers: 'Verifiers you trust', 'verifiers-explain': 'Their labels (confirmed, disputed…) are shown on posts.', add: 'Add', remove: 'Remove',
+  'bad-npub': 'That is not a public key (npub1… or 64 hex characters).',
+  operator: 'Node operator', 'operator-explain': 'On the node, run “samizdat web login” and open the link it prints, or paste its code here.',
+  'operator-token': 'Operator code', 'log-in': 'Log in', 'log-out': 'Log out', 'operator-in': 'Logged in as the node’s operator ({npub}).',
+  'operator-refused': 'The node refused this code.',
+  'node-unreachable': 'The node cannot be reached now. What this phone saved is still shown in the channels.',
+  'node-name': 'Node', 'node-key': 'Operator key', 'stored-events': 'Events stored', connections: 'Connections',
+  'lan-peers': 'Nodes nearby (LAN)', 'lan-off': 'Discovery of nearby nodes is not running.', 'no-peers': 'No nearby nodes seen.',
+  peer: 'Node', source: 'Found by', 'last-seen': 'Last seen', 'last-sync': 'Last sync', 'events-in-out': 'Events in / out',
+  relays: 'Relays', relay: 'Relay', state: 'Reachable', delivered: 'Delivered', waiting: 'Waiting', 'no-relays': 'No relays configured.',
+  reachable: 'yes', unreachable: 'no', unknown: 'not tried yet',
+  carried: 'Data carried', 'carried-text': '{in} events received and {out} sent by sync; {delivered} posts delivered to relays.',
+  'this-phone': 'This phone', 'cached-events': '{n} events saved for offline reading.',
+  'err-needs': '{type}: fill in “{field}”.', 'err-needs-text': '{type}: needs text.',
+  'err-end-before-start': 'An event must end after it starts.', 'err-unchanged': 'The correction changes nothing.',
+};
+
+const ru = {
+  title: 'каналы', language: 'Язык', channels: 'Каналы', keys: 'Ключи', status: 'Узел', online: 'в сети', offline: 'нет связи',
+  directory: 'Каналы по местам', search: 'Поиск', 'search-placeholder': 'Поиск каналов, мест…', 'no-match': 'Ничего не найдено.',
+  followed: 'Подписки', 'all-places': 'Все места', 'channels-here': 'Каналы здесь', 'channels-no-place': 'Каналы без места',
+  'no-channels': 'Этот узел пока не знает каналов.', 'no-channels-offline': 'Нет связи, и на телефоне ещё нет сохранённых каналов.',
+  loading: 'Загрузка…', 'unknown-channel': 'Канал здесь неизвестен (нет связи).', unreadable: 'Канал не читается',
+  follow: 'Подписаться', unfollow: 'Отписаться', compose: 'Написать пост', share: 'Поделиться каналом',
+  'posts-count': 'Постов: {n}', 'no-posts': 'Постов пока нет.',
+  'type-news': 'Новость', 'type-alert': 'Тревога', 'type-help': 'Просьба о помощи', 'type-safe-place': 'Безопасное место', 'type-contact': 'Контакт',
+  'type-event': 'Событие', 'type-appeal': 'Сбор', 'type-correction': 'Исправление', 'type-retraction': 'Опровержение',
+  'f-location': 'Где', 'f-time-left': 'Осталось', 'f-need': 'Нужно', 'f-reach': 'Связь', 'f-hours': 'Часы работы', 'f-role': 'Кто',
+  'f-start': 'Начало', 'f-end': 'Конец', 'f-purpose': 'На что', 'f-target': 'Цель', 'f-give': 'Как помочь', 'f-give-lines': 'Как помочь (по одному в строке)',
+  'f-status': 'Статус', 'f-amount': 'Сумма', 'f-currency': 'Валюта', 'f-expires-in': 'Истекает через', 'f-geohash': 'Геохеш (необязательно)',
+  'status-open': 'Открыта', 'status-resolved': 'Решена', 'role-lawyer': 'Юрист', 'role-medic': 'Медик', 'role-other': 'Другое',
+  expired: 'истекло', 'left-hours': 'осталось {h} ч {m} мин', 'left-minutes': 'осталось {m} мин', 'hours-n': '{n} ч',
+  'label-confirmed': 'подтверждено ({n})', 'label-disputed': 'оспорено ({n})', 'label-false': 'ложь, по мнению {n}', 'label-misleading': 'вводит в заблуждение, по мнению {n}',
+  'by-former-admin': 'от бывшего админа', 'corrected-at': 'исправлено {when}', history: 'История', original: 'оригинал', correction: 'исправление',
+  'retracted-by-channel': 'Опровергнуто каналом:', 'show-anyway': 'Всё равно показать оригинал', 'original-gone': 'оригинала больше нет на этом узле',
+  'deleted-by-author': 'Удалено автором.', correct: 'Исправить', retract: 'Опровергнуть',
+  'compose-in': 'Новый пост в «{name}»', 'correct-title': 'Исправить пост', 'retract-title': 'Опровергнуть пост', type: 'Тип', subject: 'Заголовок (необязательно)',
+  text: 'Текст', reason: 'Причина (читатели увидят её вместо поста)', publish: 'Опубликовать', 'publish-correction': 'Опубликовать исправление', cancel: 'Отмена',
+  'sign-as': 'Подписать как', 'signer-phone': 'ключ этого телефона', 'signer-operator': 'оператор узла',
+  'not-admin': 'Ни ключ этого телефона, ни вход оператора не дают права писать в этот канал. Покажите свой ключ владельцу канала.',
+  'need-reason': 'Для опровержения нужна причина.', 'bad-geohash': 'Неверный геохеш (0-9 и b-z без a, i, l, o).',
+  'not-published': 'Не опубликовано', 'not-accepted': 'узел не принял',
+  'your-key': 'Ваш ключ', 'no-key': 'На этом телефоне ещё нет ключа. Он нужен только чтобы писать или стать админом.',
+  'create-key': 'Создать ключ', 'import-key': 'Импорт секретного ключа (nsec)', import: 'Импорт', 'bad-secret': 'Это не секретный ключ (nsec1… или 64 hex-символа).',
+  'key-explain': 'Ваш публичный ключ (npub): покажите его владельцу канала, чтобы стать админом. Секрет остаётся в этом браузере.',
+  'export-key': 'Показать секретный ключ (экспорт)', 'secret-warning': 'Любой, кто это увидит, сможет писать от вашего имени. Храните только в надёжном месте.',
+  'forget-key': 'Забыть ключ', 'forget-confirm': 'Удалить ключ с телефона? Без экспорта он пропадёт.',
+  verifiers: 'Проверяющие, которым вы доверяете', 'verifiers-explain': 'Их метки (подтверждено, оспорено…) показываются у постов.', add: 'Добавить', remove: 'Убрать',
+  'bad-npub': 'Это не публичный ключ (npub1… или 64 hex-символа).',
+  operator: 'Оператор узла', 'operator-explain': 'На узле выполните «samizdat web login» и откройте ссылку, которую он выведет, или вставьте код сюда.',
+  'operator-token': 'Код оператора', 'log-in': 'Войти', 'log-out': 'Выйти', 'operator-in': 'Вы вошли как оператор узла ({npub}).',
+  'operator-refused': 'Узел не принял этот код.',
+  'node-unreachable': 'Узел сейчас недоступен. Сохранённое на телефоне по-прежнему видно в каналах.',
+  'node-name': 'Узел', 'node-key': 'Ключ оператора', 'stored-events': 'Событий хранится', connections: 'Подключений',
+  'lan-peers': 'Узлы рядом (LAN)', 'lan-off': 'Поиск узлов рядом не запущен.', 'no-peers': 'Узлов рядом не видно.',
+  peer: 'Узел', source: 'Найден через', 'last-seen': 'Виден', 'last-sync': 'Синхронизация', 'events-in-out': 'Событий получено / отдано',
+  relays: 'Релеи', relay: 'Релей', state: 'Доступен', delivered: 'Доставлено', waiting: 'Ждёт', 'no-relays': 'Релеи не настроены.',
+  reachable: 'да', unreachable: 'нет', unknown: 'ещё не пробовали',
+  carried: 'Перенесено данных', 'carried-text': 'Синхронизацией получено {in} и отдано {out} событий; на релеи доставлено {delivered} постов.',
+  'this-phone': 'Этот телефон', 'cached-events': 'Сохранено для чтения без связи: {n} событий.',
+  'err-needs': '{type}: заполните поле «{field}».', 'err-needs-text': '{type}: нужен текст.',
+  'err-end-before-start': 'Событие должно закончиться позже, чем начнётся.', 'err-unchanged': 'Исправление ничего не меняет.',
+};
+
+const be = {
+  title: 'каналы', language: 'Мова', channels: 'Каналы', keys: 'Ключы', status: 'Вузел', online: 'у сетцы', offline: 'няма сувязі',
+  directory: 'Каналы па месцах', search: 'Пошук', 'search-placeholder': 'Пошук каналаў, месцаў…', 'no-match': 'Нічога не знойдзена.',
+  followed: 'Падпіскі', 'all-places': 'Усе месцы', 'channels-here': 'Каналы тут', 'channels-no-place': 'Каналы без месца',
+  'no-channels': 'Гэты вузел пакуль не ведае каналаў.', 'no-channels-offline': 'Няма сувязі, і на тэлефоне яшчэ няма захаваных каналаў.',
+  loading: 'Загрузка…', 'unknown-channel': 'Канал тут невядомы (няма сувязі).', unreadable: 'Канал не чытаецца',
+  follow: 'Падпісацца', unfollow: 'Адпісацца', compose: 'Напісаць пост', share: 'Падзяліцца каналам',
+  'posts-count': 'Пастоў: {n}', 'no-posts': 'Пастоў пакуль няма.',
+  'type-news': 'Навіна', 'type-alert': 'Трывога', 'type-help': 'Просьба аб дапамозе', 'type-safe-place': 'Бяспечнае месца', 'type-contact': 'Кантакт',
+  'type-event': 'Падзея', 'type-appeal': 'Збор', 'type-correction': 'Выпраўленне', 'type-retraction': 'Абвяржэнне',
+  'f-location': 'Дзе', 'f-time-left': 'Засталося', 'f-need': 'Трэба', 'f-reach': 'Сувязь', 'f-hours': 'Гадзіны працы', 'f-role': 'Хто',
+  'f-start': 'Пачатак', 'f-end': 'Канец', 'f-purpose': 'На што', 'f-target': 'Мэта', 'f-give': 'Як дапамагчы', 'f-give-lines': 'Як дапамагчы (па адным у радку)',
+  'f-status': 'Статус', 'f-amount': 'Сума', 'f-currency': 'Валюта', 'f-expires-in': 'Сканчаецца праз', 'f-geohash': 'Геахэш (неабавязкова)',
+  'status-open': 'Адкрытая', 'status-resolved': 'Вырашана', 'role-lawyer': 'Юрыст', 'role-medic': 'Медык', 'role-other': 'Іншае',
+  expired: 'скончылася', 'left-hours': 'засталося {h} г {m} хв', 'left-minutes': 'засталося {m} хв', 'hours-n': '{n} г',
+  'label-confirmed': 'пацверджана ({n})', 'label-disputed': 'аспрэчана ({n})', 'label-false': 'хлусня, на думку {n}', 'label-misleading': 'уводзіць у зман, на думку {n}',
+  'by-former-admin': 'ад былога адміна', 'corrected-at': 'выпраўлена {when}', history: 'Гісторыя', original: 'арыгінал', correction: 'выпраўленне',
+  'retracted-by-channel': 'Абвергнута каналам:', 'show-anyway': 'Усё роўна паказаць арыгінал', 'original-gone': 'арыгінала больш няма на гэтым вузле',
+  'deleted-by-author': 'Выдалена аўтарам.', correct: 'Выправіць', retract: 'Абвергнуць',
+  'compose-in': 'Новы пост у «{name}»', 'correct-title': 'Выправіць пост', 'retract-title': 'Абвергнуць пост', type: 'Тып', subject: 'Загаловак (неабавязкова)',
+  text: 'Тэкст', reason: 'Прычына (чытачы ўбачаць яе замест паста)', publish: 'Апублікаваць', 'publish-correction': 'Апублікаваць выпраўленне', cancel: 'Скасаваць',
+  'sign-as': 'Падпісаць як', 'signer-phone': 'ключ гэтага тэлефона', 'signer-operator': 'аператар вузла',
+  'not-admin': 'Ні ключ гэтага тэлефона, ні ўваход аператара не даюць права пісаць у гэты канал. Пакажыце свой ключ уладальніку канала.',
+  'need-reason': 'Для абвяржэння патрэбна прычына.', 'bad-geohash': 'Няправільны геахэш (0-9 і b-z без a, i, l, o).',
+  'not-published': 'Не апублікавана', 'not-accepted': 'вузел не прыняў',
+  'your-key': 'Ваш ключ', 'no-key': 'На гэтым тэлефоне яшчэ няма ключа. Ён патрэбны толькі каб пісаць ці стаць адмінам.',
+  'create-key': 'Стварыць ключ', 'import-key': 'Імпарт сакрэтнага ключа (nsec)', import: 'Імпарт', 'bad-secret': 'Гэта не сакрэтны ключ (nsec1… або 64 hex-сімвалы).',
+  'key-explain': 'Ваш публічны ключ (npub): пакажыце яго ўладальніку канала, каб стаць адмінам. Сакрэт застаецца ў гэтым браўзеры.',
+  'export-key': 'Паказаць сакрэтны ключ (экспарт)', 'secret-warning': 'Кожны, хто гэта ўбачыць, зможа пісаць ад вашага імя. Захоўвайце толькі ў надзейным месцы.',
+  'forget-key': 'Забыць ключ', 'forget-confirm': 'Выдаліць ключ з тэлефона? Без экспарту ён знікне.',
+  verifiers: 'Праверальнікі, якім вы давяраеце', 'verifiers-explain': 'Іх меткі (пацверджана, аспрэчана…) паказваюцца каля пастоў.', add: 'Дадаць', remove: 'Прыбраць',
+  'bad-npub': 'Гэта не публічны ключ (npub1… або 64 hex-сімвалы).',
+  operator: 'Аператар вузла', 'operator-explain': 'На вузле выканайце «samizdat web login» і адкрыйце спасылку, якую ён выведзе, або ўстаўце код сюды.',
+  'operator-token': 'Код аператара', 'log-in': 'Увайсці', 'log-out': 'Выйсці', 'operator-in': 'Вы ўвайшлі як аператар вузла ({npub}).',
+  'operator-refused': 'Вузел не прыняў гэты код.',
+  'node-unreachable': 'Вузел зараз недаступны. Захаванае на тэлефоне па-ранейшаму відаць у каналах.',
+  'node-name': 'Вузел', 'node-key': 'Ключ аператара', 'stored-events': 'Падзей захоўваецца', connections: 'Падключэнняў',
+  'lan-peers': 'Вузлы побач (LAN)', 'lan-off': 'Пошук вузлоў побач не запушчаны.', 'no-peers': 'Вузлоў побач не відаць.',
+  peer: 'Вузел', source: 'Знойдзены праз', 'last-seen': 'Бачны', 'last-sync': 'Сінхранізацыя', 'events-in-out': 'Падзей атрымана / аддадзена',
+  relays: 'Рэлеі', relay: 'Рэлей', state: 'Даступны', delivered: 'Дастаўлена', waiting: 'Чакае', 'no-relays': 'Рэлеі не наладжаны.',
+  reachable: 'так', unreachable: 'не', unknown: 'яшчэ не спрабавалі',
+  carried: 'Перанесена даных', 'carried-text': 'Сінхранізацыяй атрымана {in} і аддадзена {out} падзей; на рэлеі дастаўлена {delivered} пастоў.',
+  'this-phone': 'Гэты тэлефон', 'cached-events': 'Захавана для чытання без сувязі: {n} падзей.',
+  'err-needs': '{type}: запоўніце поле «{field}».', 'err-needs-text': '{type}: патрэбны тэкст.',
+  'err-end-before-start': 'Падзея павінна скончыцца пазней, чым пачнецца.', 'err-unchanged': 'Выпраўленне нічога не мяняе.',
+};
+
+export const DICTIONARIES = { be, ru, en };
+export const LANGUAGES = [['be', 'Бел'], ['ru', 'Рус'], ['en', 'Eng']];
+
+function initial() {
+  try {
+    const saved = localStorage.getItem('lang');
+    if (saved && DICTIONARIES[saved]) return saved;
+  } catch {
+    /* no storage */
+  }
+  for (const l of navigator.languages || [navigator.language || 'en']) {
+    const code = String(l).slice(0, 2).toLowerCase();
+    if (DICTIONARIES[code]) return code;
+  }
+  return 'en';
+}
+
+let current = initial();
+
+export const lang = () => current;
+
+export function setLang(code) {
+  if (!DICTIONARIES[code]) return;
+  current = code;
+  try {
+    localStorage.setItem('lang', code);
+  } catch {
+    /* no storage */
+  }
+}
+
+export function t(key, vars) {
+  const s = DICTIONARIES[current][key] ?? en[key] ?? key;
+  return vars ? s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? '')) : s;
+}

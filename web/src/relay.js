@@ -1,0 +1,161 @@
+// A NIP-01 client of the node's own relay (same host as the page), reconnecting with back-off. Subscriptions
+// are re-sent after a reconnect; events are handed over as they come, de-duplicated by the callers.
+
+export class Relay {
+  constructor(url, onState) {
+    this.url = url;
+    this.onState = onState || (() => {});
+    this.subs = new Map(); // id -> {filters, onEvent, onEose}
+    this.pending = new Map(); // event id -> resolve
+    this.queue = [];
+    this.ws = null;
+    this.delay = 500;
+    this.seq = 0;
+    this.state = 'connecting';
+    this.connect();
+  }
+
+  connect() {
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.retry();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.delay = 500;
+      this.setState('online');
+      for (const [id, sub] of this.subs) this.raw(['REQ', id, ...sub.filters]);
+      for (const frame of this.queue.splice(0)) ws.send(frame);
+    };
+    ws.onmessage = (m) => this.receive(m.data);
+    ws.onclose = () => {
+      this.ws = null;
+      this.setState('offline');
+      for (const resolve of this.pending.values()) resolve({ ok: false, message: 'offline' });
+      this.pending.clear();
+      this.retry();
+    };
+  }
+
+  retry() {
+    setTimeout(() => this.connect(), this.delay);
+    this.delay = Math.min(this.delay * 2, 15000);
+  }
+
+  setState(state) {
+    this.state = state;
+    this.onState(state);
+  }
+
+  raw(message) {
+    const frame = JSON.stringify(message);
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    else if (message[0] !== 'REQ') this.queue.push(frame); // REQs are re-sent on open anyway
+  }
+
+  receive(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(msg)) return;
+    const [type, a, b, c] = msg;
+    if (type === 'EVENT' && this.subs.has(a) && b && typeof b === 'object') this.subs.get(a).onEvent(b);
+    else if (type === 'EOSE' && this.subs.has(a)) this.subs.get(a).onEose?.();
+    else if (type === 'OK' && this.pending.has(a)) {
+      this.pending.get(a)({ ok: b === true, message: String(c || '') });
+      this.pending.delete(a);
+    } else if (type === 'CLOSED' && this.subs.has(a)) this.subs.get(a).onClosed?.(String(b || ''));
+  }
+
+  subscribe(filters, onEvent, onEose, onClosed) {
+    const id = `s${++this.seq}`;
+    this.subs.set(id, { filters, onEvent, onEose, onClosed });
+    this.raw(['REQ', id, ...filters]);
+    return id;
+  }
+
+  close(id) {
+    if (this.subs.delete(id) && this.ws && this.ws.readyState === WebSocket.OPEN) this.raw(['CLOSE', id]);
+  }
+
+  publish(event) {
+    return new Promise((resolve) => {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        resolve({ ok: false, message: 'offline' });
+        return;
+      }
+      this.pending.set(event.id, resolve);
+      this.raw(['EVENT', event]);
+    });
+  }
+}
+
+/** The operator channel (/op): the node signs with its own key for someone holding an operator token. */
+export class Operator {
+  constructor(url, token) {
+    this.url = url;
+    this.token = token;
+    this.waiting = new Map();
+    this.seq = 0;
+  }
+
+  login() {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(this.url);
+      let done = false;
+      const finish = (result) => {
+        if (!done) {
+          done = true;
+          resolve(result);
+        }
+      };
+      ws.onopen = () => ws.send(JSON.stringify({ token: this.token }));
+      ws.onmessage = (m) => {
+        let msg;
+        try {
+          msg = JSON.parse(m.data);
+        } catch {
+          return;
+        }
+        if (!done) {
+          if (msg.ok) {
+            this.ws = ws;
+            this.pubkey = msg.pubkey;
+            finish({ ok: true, pubkey: msg.pubkey });
+          } else finish({ ok: false, error: String(msg.error || 'refused') });
+          return;
+        }
+        const resolveOne = this.waiting.get(msg.id);
+        if (resolveOne) {
+          this.waiting.delete(msg.id);
+          resolveOne(msg);
+        }
+      };
+      ws.onclose = () => {
+        this.ws = null;
+        finish({ ok: false, error: 'offline' });
+        for (const r of this.waiting.values()) r({ error: 'offline' });
+        this.waiting.clear();
+      };
+    });
+  }
+
+  /** Have the node sign and publish `template`; resolves {event} or {error}. */
+  sign(template) {
+    return new Promise((resolve) => {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        resolve({ error: 'offline' });
+        return;
+      }
+      const id = ++this.seq;
+      this.waiting.set(id, resolve);
+      this.ws.send(JSON.stringify({ id, sign: template }));
+    });
+  }
+}

@@ -1,0 +1,154 @@
+// A channel: its posts newest first (windowed, so 10,000 posts scroll smoothly), follow/unfollow, share, and
+// compose for whoever may post. Posts come from the node's relay and from this phone's cache.
+
+import { h, mount } from '../dom.js';
+import { t } from '../i18n.js';
+import { state, now, setFollow } from '../state.js';
+import { feed, mayAmend, roleOf } from '../rules.js';
+import { extras } from '../lazy.js';
+import * as cache from '../cache.js';
+import { VirtualList } from '../vlist.js';
+import { renderPost } from './post.js';
+import { qrImage } from './qr.js';
+
+const PAGE = 5000; // the relay's largest limit per filter
+
+/** Who can sign for this channel here: this phone's key, else the operator's, when either has a role. */
+export function signers(channel) {
+  const out = [];
+  if (!channel || channel.error) return out;
+  const ts = now();
+  if (state.secret && state.pubkey && roleOf(channel, state.pubkey, ts)) out.push({ who: 'phone', pubkey: state.pubkey });
+  if (state.operator && roleOf(channel, state.operator.pubkey, ts)) out.push({ who: 'operator', pubkey: state.operator.pubkey });
+  return out;
+}
+
+export function channelView(address) {
+  const el = h('main', { class: 'channel-page' });
+  const events = new Map();
+  const header = h('div', { class: 'channel-head' });
+  const info = h('p', { class: 'loading' }, t('loading'));
+  const listBox = h('div', { class: 'feed' });
+  let list = null;
+  let subs = [];
+  let timer = 0;
+  let unsaved = [];
+  let deletionSub = null, deletionKey = '';
+
+  function add(e) {
+    if (events.has(e.id)) return false;
+    events.set(e.id, e);
+    return true;
+  }
+
+  function schedule() {
+    if (!timer) timer = setTimeout(() => {
+      timer = 0;
+      draw();
+      const batch = unsaved.splice(0);
+      cache.save(address, batch).then(() => cache.prune(address));
+    }, 150);
+  }
+
+  function onEvent(e) {
+    if (add(e)) {
+      unsaved.push(e);
+      schedule();
+    }
+  }
+
+  function page(until) {
+    let count = 0, fresh = 0, oldest = Infinity;
+    const filter = { kinds: [2333], '#a': [address], limit: PAGE };
+    if (until !== undefined) filter.until = until;
+    const id = state.relay.subscribe([filter], (e) => {
+      count++;
+      if (!events.has(e.id)) fresh++;
+      oldest = Math.min(oldest, e.created_at);
+      onEvent(e);
+    }, () => {
+      if (until !== undefined) state.relay.close(id);
+      if (count >= PAGE && fresh > 0) page(oldest);
+    });
+    subs.push(id);
+  }
+
+  function related(channel) {
+    const keys = [channel.owner, ...channel.admins.keys(), ...channel.revoked.keys()].slice(0, 1000);
+    const key = keys.join(',') + '|' + state.verifiers.join(',');
+    if (key === deletionKey) return;
+    deletionKey = key;
+    if (deletionSub) state.relay.close(deletionSub);
+    const filters = [{ kinds: [5], authors: keys, limit: PAGE }];
+    if (state.verifiers.length) filters.push({ kinds: [1985], '#L': ['samizdat.verify'], authors: state.verifiers.slice(0, 1000), limit: PAGE });
+    deletionSub = state.relay.subscribe(filters, onEvent);
+    subs.push(deletionSub);
+  }
+
+  function drawHeader(channel) {
+    const followed = state.follows.includes(address);
+    const canPost = signers(channel).length > 0;
+    const shareBox = h('div');
+    mount(header,
+      h('h1', null, channel.name),
+      channel.place ? h('p', { class: 'place' }, channel.place.split('/').join(' › ')) : null,
+      channel.about ? h('p', { class: 'about' }, channel.about) : null,
+      h('p', { class: 'actions' },
+        h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: () => {
+          setFollow(address, !followed);
+          drawHeader(channel);
+        } }, followed ? t('unfollow') : t('follow')),
+        canPost ? h('a', { id: 'compose', class: 'button primary', href: `#/compose/${encodeURIComponent(address)}` }, t('compose')) : null),
+      h('details', { class: 'share', ontoggle: (ev) => {
+        if (!ev.target.open || shareBox.firstChild) return;
+        extras().then((x) => {
+          const naddr = x.naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.slice(0, 3));
+          mount(shareBox, h('code', { class: 'naddr' }, naddr), qrImage(naddr));
+        }, () => mount(shareBox, t('offline')));
+      } }, h('summary', null, t('share')), shareBox));
+  }
+
+  function draw() {
+    const channel = state.channels.get(address);
+    if (!channel) {
+      mount(info, state.online ? t('loading') : t('unknown-channel'));
+      return;
+    }
+    if (channel.error) {
+      mount(header, h('h1', null, t('unreadable')), h('p', { class: 'error' }, channel.error));
+      return;
+    }
+    related(channel);
+    drawHeader(channel);
+    const ts = now();
+    const items = feed(channel, events.values(), ts, new Set(state.verifiers));
+    const mine = signers(channel);
+    const ctx = {
+      now: ts,
+      canAmend: (author) => mine.some((s) => mayAmend(channel, s.pubkey, ts, author)),
+      composeHref: (kind, id) => `#/compose/${encodeURIComponent(address)}/${kind}/${id}`,
+    };
+    mount(info, items.length ? t('posts-count', { n: items.length }) : t('no-posts'));
+    info.className = 'count';
+    if (!list) list = new VirtualList(listBox, (item) => renderPost(item, ctx));
+    list.renderItem = (item) => renderPost(item, ctx);
+    list.setItems(items);
+  }
+
+  mount(el, header, info, listBox);
+  cache.load(address).then((saved) => {
+    for (const e of saved) add(e);
+    draw();
+    page();
+  });
+  return {
+    el,
+    refresh: draw,
+    destroy() {
+      for (const id of subs) state.relay.close(id);
+      clearTimeout(timer);
+      list?.destroy();
+    },
+    events, // for compose (the original of a correction)
+  };
+}

@@ -1,0 +1,49 @@
+// The node's state as the node reports it at /api/status: LAN peers, relays and whether they answered, last
+// syncs, what was carried; plus what this phone keeps.
+
+import { h, mount } from '../dom.js';
+import { t } from '../i18n.js';
+import * as cache from '../cache.js';
+import { when } from './post.js';
+
+const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
+  h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
+
+export function statusView() {
+  const el = h('main', { class: 'status-page' });
+  const body = h('div', null, h('p', null, t('loading')));
+  const local = h('p', { id: 'cached' });
+  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local);
+  cache.count().then((n) => mount(local, t('cached-events', { n })));
+  let timer = 0;
+
+  async function load() {
+    let s;
+    try {
+      const r = await fetch('/api/status', { cache: 'no-store' });
+      if (!r.ok) throw new Error(String(r.status));
+      s = await r.json();
+    } catch {
+      mount(body, h('p', { class: 'error' }, t('node-unreachable')));
+      return;
+    }
+    const reach = (r) => r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
+    mount(body,
+      h('dl', null,
+        h('dt', null, t('node-name')), h('dd', null, String(s.name)),
+        h('dt', null, t('node-key')), h('dd', null, h('code', null, String(s.npub))),
+        h('dt', null, t('stored-events')), h('dd', { id: 'stored' }, String(s.events ?? '?')),
+        h('dt', null, t('connections')), h('dd', null, String(s.connections ?? 0))),
+      h('h2', null, t('lan-peers')),
+      s.peers === null ? h('p', null, t('lan-off')) : s.peers.length ? table([t('peer'), t('source'), t('last-seen'), t('last-sync'), t('events-in-out')],
+        s.peers.map((p) => [String(p.name || p.url), String(p.source || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
+      h('h2', null, t('relays')),
+      s.relays.length ? table([t('relay'), t('state'), t('last-sync'), t('delivered'), t('waiting')],
+        s.relays.map((r) => [String(r.url), reach(r), r.last_success ? when(r.last_success) : '–', String(r.delivered), String(r.pending)])) : h('p', null, t('no-relays')),
+      h('h2', null, t('carried')),
+      h('p', null, t('carried-text', { in: s.carried.received, out: s.carried.sent, delivered: s.carried.delivered })));
+  }
+  load();
+  timer = setInterval(load, 10000);
+  return { el, destroy: () => clearInterval(timer) };
+}

@@ -1,0 +1,21 @@
+// Reads {channel, now, verifiers, cases: [{event, related}]} as JSON on stdin and prints, for each case, the
+// verdict and thread view that web/src/rules.js gives, for tests/web/test_rules.py to compare with Python.
+import { parseChannel, threadView, feed } from '../src/rules.js';
+
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => (input += chunk));
+process.stdin.on('end', () => {
+  const { channel: def, now, verifiers, cases, all } = JSON.parse(input);
+  const channel = parseChannel(def);
+  const out = cases.map(({ event, related }) => {
+    const v = threadView(event, related, channel, now, new Set(verifiers));
+    return {
+      status: v.verdict.status, role: v.verdict.role, text: v.text, subject: v.subject, fields: v.fields,
+      corrections: v.corrections.map((c) => c.id), retraction: v.retraction ? v.retraction.id : null,
+      deletion: v.deletion ? v.deletion.id : null, labels: v.labels, ignored: v.ignored.map((i) => i[0]).sort(),
+    };
+  });
+  const items = feed(channel, all, now, new Set(verifiers)).map((i) => i.id);
+  process.stdout.write(JSON.stringify({ views: out, feed: items }));
+});
