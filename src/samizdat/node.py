@@ -64,6 +64,7 @@ class Node:
         self._carry_seq = -1
         self._stored_since_carry = 0  # bytes stored since the last carry pass
         self._carry_kick = asyncio.Event()
+        self.carry_state: dict[str, int | None] = {"evicted": 0}  # what the last carry pass saw (status pages)
         self.routing = _routing(home, config)
 
     @classmethod
@@ -297,6 +298,11 @@ class Node:
         self._carry_seq = seq
         await self._purge_pass()  # expired events go first, whoever they belong to
         report = await self.store.enforce_carry_quota(await self.keep_rules(), self.config.carry_bytes)
+        self.carry_state = {
+            "store_bytes": report.store_bytes,
+            "carried_bytes": report.used,
+            "evicted": (self.carry_state.get("evicted") or 0) + report.evicted,
+        }
         if report.evicted:
             log.info("carry quota: dropped %d carried events, %d bytes still carried", report.evicted, report.used)
 

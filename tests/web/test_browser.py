@@ -334,11 +334,22 @@ def test_labels_from_trusted_verifiers_are_badges(hub: Hub, page: Any) -> None:
 
 
 def test_node_status_screen(hub: Hub, page: Any) -> None:
+    from samizdat.core.reachability import build_report
+
+    blocked = "wss://relay.blocked.example"
+    for asn in ("AS6697", "AS25106", "AS42772"):  # three independent reports: the view may say "blocked"
+        report = build_report(SecretKey.generate(), blocked, "tls.reset.sni", now=time.time(), country="BY", asn=asn)
+        publish(hub, report)
     page.goto(f"{hub.url}#/status")
     expect(page.locator("#stored")).not_to_have_text("?")
     row = page.locator("tr", has_text=UNREACHABLE)
     expect(row.locator("td").nth(1)).to_have_text("no")  # reachable? no: it refused every delivery
     expect(page.locator("#cached")).to_contain_text("events saved")
+    expect(page.locator("#carry")).to_contain_text("256.0 MB")
+    report_row = page.locator("tr", has_text=blocked)
+    expect(report_row.locator("td").nth(1)).to_have_text("BY")
+    expect(report_row.locator("td").nth(3)).to_have_text("blocked")
+    expect(report_row.locator("td").nth(4)).to_have_text("3")
     shot(page, "status")
 
 

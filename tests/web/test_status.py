@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from samizdat.config import Config
 from samizdat.core.keys import SecretKey
 from samizdat.store.local import LocalState
+from samizdat.store.memory import MemoryStore
 from samizdat.web.status import node_status
 
 
@@ -25,6 +28,8 @@ class FakeNode:
     local: LocalState
     config: Config = field(default_factory=lambda: Config(name="Block 7 hub"))
     key: SecretKey = field(default_factory=lambda: SecretKey(bytes([1]) * 32))
+    store: MemoryStore = field(default_factory=MemoryStore)
+    clock: Callable[[], float] = time.time
 
 
 async def test_relays_reachability_sync_and_carried(tmp_path: Path) -> None:
@@ -50,7 +55,11 @@ async def test_relays_reachability_sync_and_carried(tmp_path: Path) -> None:
     assert relays["wss://outbox-only.example"]["reachable"] is False
     assert relays["wss://outbox-only.example"]["pending"] == 1
     assert relays["wss://never.example"]["reachable"] is None  # not tried yet
-    assert status["carried"] == {"received": 7, "sent": 2, "delivered": 1}
+    assert status["carried"] == {
+        "received": 7, "sent": 2, "delivered": 1,
+        "quota_bytes": 256_000_000, "store_bytes": None, "carried_bytes": None, "dropped": 0,
+    }  # fmt: skip
+    assert status["reachability"] == []
     assert status["peers"] is None  # no LAN discovery on this node
     assert status["name"] == "Block 7 hub"
     assert status["npub"].startswith("npub1")
@@ -59,7 +68,8 @@ async def test_relays_reachability_sync_and_carried(tmp_path: Path) -> None:
 async def test_lan_peers_from_the_mesh(tmp_path: Path) -> None:
     local = LocalState(tmp_path / "local.sqlite")
     node = FakeNode(local)
-    peer = {"url": "ws://10.0.0.2:4848", "name": "flat 12", "source": "mdns", "last_seen": 5.0, "last_sync": None,
+    peer = {"url": "ws://10.0.0.2:4848", "name": "flat 12", "source": "mdns", "state": "live", "last_seen": 5.0,
+            "last_sync": None,
             "events_in": 3, "events_out": 0, "secret": "not shown"}  # fmt: skip
     node.mesh = FakeMesh([peer])  # type: ignore[attr-defined]
     try:

@@ -153,6 +153,7 @@ class CarryReport:
 
     used: int | None
     evicted: int
+    store_bytes: int = 0  # the database's live pages before the pass
 
 
 class _Checkpointer:
@@ -405,8 +406,9 @@ class SqliteStore:
     async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
         """Drop the lowest-ranked carried events (see :mod:`samizdat.core.carry`) until what this node carries for
         others fits in ``quota`` bytes of event JSON. Events ``rules`` keep are never touched. Raises StoreError."""
-        if await self._read(carry.stored_bytes) <= quota:
-            return CarryReport(used=None, evicted=0)
+        store_bytes = await self._read(carry.stored_bytes)
+        if store_bytes <= quota:
+            return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
         found = await self._read(lambda conn: carry.carried(conn, rules))
         doomed = choose_evictions(found.candidates, found.used, quota)
         evicted = 0
@@ -415,7 +417,7 @@ class SqliteStore:
             evict = functools.partial(carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota))
             evicted += await self._writer.call(evict)
         freed = sum(size for _, size, seq in found.candidates if seq in set(doomed))
-        return CarryReport(used=found.used - freed, evicted=evicted)
+        return CarryReport(used=found.used - freed, evicted=evicted, store_bytes=store_bytes)
 
     async def carried_bytes(self, rules: KeepRules) -> int:
         """The bytes of event JSON this node carries for others (one pass over the events). Raises StoreError."""

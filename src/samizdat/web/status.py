@@ -13,6 +13,9 @@ from typing import Any
 
 from samizdat.web.app import npub_or_hex
 
+REACHABILITY_WINDOW = 24 * 3600
+REACHABILITY_ROWS = 50
+
 
 def _number(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
@@ -58,7 +61,10 @@ async def node_status(node: Any, server: Any = None) -> dict[str, Any]:
     peers: list[dict[str, Any]] | None = None
     if mesh is not None:
         peers = [
-            {k: p.get(k) for k in ("url", "name", "source", "last_seen", "last_sync", "events_in", "events_out")}
+            {
+                k: p.get(k)
+                for k in ("url", "name", "source", "state", "last_seen", "last_sync", "events_in", "events_out")
+            }
             for p in mesh.snapshot()
         ]
     events = connections = None
@@ -73,5 +79,27 @@ async def node_status(node: Any, server: Any = None) -> dict[str, Any]:
         "peers": peers,
         "relays": sorted(relays.values(), key=lambda r: r["url"]),
         "follows": len(node.local.follows()),
-        "carried": {"received": received, "sent": sent, "delivered": delivered},
+        "carried": {"received": received, "sent": sent, "delivered": delivered, **_carry(node)},
+        "reachability": await _reachability(node),
     }
+
+
+def _carry(node: Any) -> dict[str, Any]:
+    """The carry quota and, from the last carry pass, what is kept for channels this node does not follow."""
+    state = getattr(node, "carry_state", None) or {}
+    return {
+        "quota_bytes": node.config.carry_bytes,
+        "store_bytes": state.get("store_bytes"),
+        "carried_bytes": state.get("carried_bytes"),
+        "dropped": state.get("evicted", 0),
+    }
+
+
+async def _reachability(node: Any) -> list[dict[str, Any]]:
+    """The last day of the anonymous reachability reports' aggregate (issue 6), newest first, at most 50 rows."""
+    from samizdat.net.reachability import aggregate
+
+    since = int(node.clock()) - REACHABILITY_WINDOW
+    view = await aggregate(node.store, since=since)
+    keep = ("relay", "country", "hour", "verdict", "reports", "sources", "classes")
+    return [{k: row.get(k) for k in keep} for row in view["rows"][:REACHABILITY_ROWS]]

@@ -9,6 +9,8 @@ import { when } from './post.js';
 const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
   h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
 
+const mb = (bytes) => typeof bytes === 'number' ? (bytes / 1e6).toFixed(1) : '?';
+
 export function statusView() {
   const el = h('main', { class: 'status-page' });
   const body = h('div', null, h('p', null, t('loading')));
@@ -35,13 +37,18 @@ export function statusView() {
         h('dt', null, t('stored-events')), h('dd', { id: 'stored' }, String(s.events ?? '?')),
         h('dt', null, t('connections')), h('dd', null, String(s.connections ?? 0))),
       h('h2', null, t('lan-peers')),
-      s.peers === null ? h('p', null, t('lan-off')) : s.peers.length ? table([t('peer'), t('source'), t('last-seen'), t('last-sync'), t('events-in-out')],
-        s.peers.map((p) => [String(p.name || p.url), String(p.source || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
+      s.peers === null ? h('p', null, t('lan-off')) : s.peers.length ? table([t('peer'), t('source'), t('link'), t('last-seen'), t('last-sync'), t('events-in-out')],
+        s.peers.map((p) => [String(p.name || p.url), String(p.source || ''), String(p.state || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
       h('h2', null, t('relays')),
       s.relays.length ? table([t('relay'), t('state'), t('last-sync'), t('delivered'), t('waiting')],
         s.relays.map((r) => [String(r.url), reach(r), r.last_success ? when(r.last_success) : '–', String(r.delivered), String(r.pending)])) : h('p', null, t('no-relays')),
       h('h2', null, t('carried')),
-      h('p', null, t('carried-text', { in: s.carried.received, out: s.carried.sent, delivered: s.carried.delivered })));
+      h('p', null, t('carried-text', { in: s.carried.received, out: s.carried.sent, delivered: s.carried.delivered })),
+      h('p', { id: 'carry' }, t('carry-text', { store: mb(s.carried.store_bytes), quota: mb(s.carried.quota_bytes), dropped: s.carried.dropped ?? 0 })),
+      h('h2', null, t('reachability')),
+      (s.reachability || []).length ? table([t('relay'), t('country'), t('hour'), t('verdict'), t('reports')],
+        s.reachability.map((r) => [String(r.relay), String(r.country || '?'), when(r.hour), t('verdict-' + r.verdict), String(r.reports)]))
+        : h('p', null, t('no-reports')));
   }
   load();
   timer = setInterval(load, 10000);
