@@ -128,12 +128,15 @@ class PeerLink:
         self.failures = 0
         self.last_report: SyncReport | None = None
         self.wake = asyncio.Event()  # set to cut a backoff short (the network changed)
+        self.resync = asyncio.Event()  # set to reconcile again now (the network changed under a live link)
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
     def offer(self, event: Event) -> None:
         """An event this node just stored: push it to the peer unless it came from there."""
-        if event.id in self.from_peer or self.state != "live":
+        # Also while reconciling: the reconciliation's snapshot of our store may be older than the event, so it
+        # is pushed afterwards (a duplicate at worst).
+        if event.id in self.from_peer or self.state not in ("syncing", "live"):
             return
         try:
             self.queue.put_nowait(event)
@@ -170,8 +173,9 @@ class PeerLink:
             self.local.update_peer(self.url, last_seen=self.clock(), failures=0, last_error="")
             wait = self.follow_up
             while True:
-                self._drain_queue()  # what we stored meanwhile is covered by the reconciliation
+                self._drain_queue()  # what we stored until now is covered by the reconciliation
                 self.overflowed = False
+                self.resync.clear()
                 self._set_state("syncing")
                 await self._reconcile(client)
                 self._set_state("live")
@@ -206,13 +210,13 @@ class PeerLink:
         push queue overflowed, or the connection ended (raises)."""
         deadline = asyncio.get_running_loop().time() + wait
         while client.is_open and not puller.done():
-            if self.overflowed:
+            if self.overflowed or self.resync.is_set():
                 return
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return
             try:
-                first = await asyncio.wait_for(self.queue.get(), min(remaining, 5.0))
+                first = await asyncio.wait_for(self.queue.get(), min(remaining, 1.0))
             except TimeoutError:
                 continue
             batch = [first]

@@ -127,11 +127,12 @@ class Mesh:
         try:
             while not task.done():
                 await asyncio.sleep(0.5)
-                if discovery.restarts != restarts:  # the network changed: try every peer again now
-                    restarts = discovery.restarts
+                if discovery.restarts != restarts:  # the network changed: try every peer again now, and
+                    restarts = discovery.restarts  # reconcile on links whose connection survived the change
                     for link in self.links.values():
                         link.failures = 0
                         link.wake.set()
+                        link.resync.set()
             await task
         finally:
             task.cancel()

@@ -156,6 +156,17 @@ class CarryReport:
     store_bytes: int = 0  # the database's live pages before the pass
 
 
+#: A WAL larger than this is checkpointed with TRUNCATE (see _Checkpointer).
+WAL_TRUNCATE_BYTES = 32 * 1024 * 1024
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 class _Checkpointer:
     """Copies the WAL into the database file from a thread and connection of its own, every ``interval``
     seconds, so that the writer's commits never wait for a checkpoint (PASSIVE: it never blocks the writer or
@@ -182,9 +193,15 @@ class _Checkpointer:
             return
         try:
             conn.execute("PRAGMA busy_timeout = 1000")
+            wal = Path(f"{self._path}-wal")
             while not self._stop.wait(self._interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if _size(wal) > WAL_TRUNCATE_BYTES:
+                        # Under constant writes a PASSIVE checkpoint never gets the WAL restarted, so the file only
+                        # grows (a flood of 100 MB wrote a 190 MB WAL). TRUNCATE waits for the readers, holds the
+                        # writer for a moment, and resets the file to zero bytes.
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.Error as exc:
                     log.debug("checkpoint skipped: %s", exc)
         finally:
