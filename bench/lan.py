@@ -398,8 +398,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB RAM, Linux {platform.release()}, Python {python}"
 
 
-def section(results: dict[str, Any], command: str) -> list[str]:
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def section(results: dict[str, Any], command: str, date: str) -> list[str]:
     lines = [
         "## LAN (issue 4)",
         "",
@@ -407,7 +406,7 @@ def section(results: dict[str, Any], command: str) -> list[str]:
         " route out (`bench/lan.py`; the harness is `tests/lan/lan_netns.py`). Bytes are the nodes' veth counters:"
         " everything on the wire, mDNS included. Times are polled from outside every 5-10 ms.",
         "",
-        f"- date: {now}",
+        f"- date: {date}",
         f"- command: `{command}`",
         f"- machine: {machine()}; nodes, harness and other engineers' work share the cores",
         "",
@@ -446,8 +445,9 @@ def section(results: dict[str, Any], command: str) -> list[str]:
             f" reached all {tw['nodes']} nodes {tw['post']['author_to_all'] * 1000:.0f} ms after the author stored"
             f" it ({tw['post']['command_to_all']:.2f} s from the start of `post`); all nodes together sent"
             f" {tw['post_bytes_until_all'] / 1e3:,.0f} kB by then and {tw['post_bytes_3s_later'] / 1e3:,.0f} kB"
-            " counting the next 3 s (every node pushes what it stores to its live links; duplicates are"
-            " acknowledged and dropped).",
+            " counting the next 3 s: every node passes a new post on to each of its live links but the one it came"
+            " by, so on a LAN of n nodes one post crosses the wire up to n(n-1) times (duplicates are acknowledged"
+            " and dropped).",
             "",
         ]
     meet = results.get("meet")
@@ -484,7 +484,15 @@ def main() -> int:
     parser.add_argument("--only", default="six,twenty,meet", help="comma-separated: six, twenty, meet")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--from-json", type=Path, help="write the section from a saved bench/out/lan-*.json, no run")
     args = parser.parse_args()
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        lines = section(saved["results"], saved["command"], saved["date"])
+        print("\n".join(lines))
+        if not args.no_write:
+            write_section(args.output, lines)
+        return 0
     reason = missing_requirement()
     if reason is not None:
         print(f"bench/lan.py: {reason}", file=sys.stderr)
@@ -507,12 +515,12 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(results, indent=2))
     OUT.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (OUT / f"lan-{stamp}.json").write_text(json.dumps(results, indent=2))
-    command = "sudo .venv/bin/python bench/lan.py" + (
-        f" --only {args.only}" if args.only != parser.get_default("only") else ""
-    )
-    lines = section(results, command.removeprefix("sudo "))
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    only = f" --only {args.only}" if args.only != parser.get_default("only") else ""
+    command = f".venv/bin/python bench/lan.py{only}"
+    saved = {"date": date, "command": command, "results": results}
+    (OUT / f"lan-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(saved, indent=2))
+    lines = section(results, command, date)
     print("\n".join(lines))
     if not args.no_write:
         write_section(args.output, lines)
