@@ -86,13 +86,16 @@ def section() -> list[str]:
     return lines
 
 
-def kept_sections(text: str) -> list[str]:
-    """Sections of an existing ``docs/benchmarks.md`` that ``bench/run.py`` does not write (ours)."""
-    if TITLE not in text:
-        return []
-    start = text.index(TITLE)
-    end = text.find("\n## ", start + len(TITLE))
-    return text[start : end if end >= 0 else len(text)].rstrip("\n").split("\n") + [""]
+def kept_sections(text: str, own: tuple[str, ...] = ("## Details",)) -> list[str]:
+    """The sections of an existing ``docs/benchmarks.md`` that ``bench/run.py`` does not write: every ``## ``
+    section but its own (``## Blocked relays`` from here, ``## Web app`` from bench/web.py, ``## LAN (issue 4)``
+    from bench/lan.py, and any later ones)."""
+    kept: list[str] = []
+    sections = text.split("\n## ")[1:]
+    for body in sections:
+        if "## " + body.split("\n", 1)[0] not in own:
+            kept += ("## " + body).rstrip("\n").split("\n") + [""]
+    return kept
 
 
 def write_section(path: Path = DOC) -> None:

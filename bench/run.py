@@ -753,7 +753,7 @@ def write_report(
         "",
     ]
     lines += details(results, relays, echo, size)
-    # Sections other benchmarks own (bench/failover.py, bench/netcheck.py: "## Blocked relays") are kept.
+    # Sections other benchmarks own (blocked relays, web app, LAN) are kept as they are.
     with contextlib.suppress(OSError, ImportError):
         from blocking_report import kept_sections
 
