@@ -21,11 +21,13 @@ import orjson
 from samizdat.config import Config, load_config, load_identity
 from samizdat.core import kinds
 from samizdat.core.carry import KeepRules
+from samizdat.core.channel import current_channel
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.core.posts import split_address
 from samizdat.core.relaylist import RelayList, parse_relay_list
-from samizdat.errors import TransportError
+from samizdat.errors import SamizdatError, TransportError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
 from samizdat.net.client import RelayClient, default_proxy
@@ -40,6 +42,8 @@ CARRY_INTERVAL = 15.0  # seconds between carry passes
 CARRY_KICK_MIN = 1_000_000  # bytes stored that bring the next carry pass forward
 #: How long a command (``post``, ``relays``) waits for relays before leaving the rest to the outbox.
 CLI_DELIVERY_BUDGET = 3.0
+FORWARD_MAX_AGE = 24 * 3600  # posts sent to our relay younger than this are forwarded to their channel's mirrors
+FORWARD_QUEUE = 10_000
 SERVE_FILE = "serve.json"  # written while `samizdat serve` runs: where the local relay listens
 
 
@@ -64,6 +68,7 @@ class Node:
         self._carry_seq = -1
         self._stored_since_carry = 0  # bytes stored since the last carry pass
         self._carry_kick = asyncio.Event()
+        self._forward: asyncio.Queue[Event] = asyncio.Queue(FORWARD_QUEUE)  # see _from_client
         self.carry_state: dict[str, int | None] = {"evicted": 0}  # what the last carry pass saw (status pages)
         self.routing = _routing(home, config)
 
@@ -196,6 +201,7 @@ class Node:
             ws_routes=web_routes,
         )
         server.on_event = self._stored
+        server.on_client_event = self._from_client
         await server.start(host, port)
         self.server = server
         mesh = mesh or MeshOptions()
@@ -209,6 +215,7 @@ class Node:
                 group.create_task(self._outbox_loop(), name="outbox")
                 group.create_task(self._every(600.0, self._purge_pass), name="purge")
                 group.create_task(self._carry_loop(), name="carry")
+                group.create_task(self._forward_loop(), name="forward")
                 group.create_task(self.mesh.run(), name="mesh")
                 for loop in background:
                     group.create_task(loop(self))
@@ -282,14 +289,58 @@ class Node:
             except Exception:  # noqa: BLE001 - a background pass must never stop the node
                 log.exception("carry pass failed; it will run again")
 
-    async def keep_rules(self) -> KeepRules:
-        """What this node keeps whatever its carry quota: its own events and channels, followed channels and
-        verifiers."""
+    async def own_channels(self) -> list[str]:
+        """Addresses of the channels this node's key owns."""
         mine = await self.store.query(
             [Filter(kinds=frozenset({kinds.CHANNEL}), authors=frozenset({self.key.public_key_hex}))]
         )
-        channels = [*self.local.follows(), *(f"{kinds.CHANNEL}:{e.pubkey}:{e.d_tag}" for e in mine)]
+        return [f"{kinds.CHANNEL}:{e.pubkey}:{e.d_tag}" for e in mine]
+
+    async def keep_rules(self) -> KeepRules:
+        """What this node keeps whatever its carry quota: its own events and channels, followed channels and
+        verifiers."""
+        channels = [*self.local.follows(), *await self.own_channels()]
         return KeepRules.of([self.key.public_key_hex], channels, self.local.verifiers())
+
+    async def channel_mirrors(self, address: str) -> tuple[str, ...]:
+        """The mirror relays the current definition of channel ``address`` names (none if unknown here)."""
+        parts = split_address(address)
+        if parts is None:
+            return ()
+        flt = Filter(
+            kinds=frozenset({kinds.CHANNEL}), authors=frozenset({parts[1]}), tags=(("d", frozenset({parts[2]})),)
+        )
+        try:
+            channel = current_channel(await self.store.query([flt]), address)
+        except SamizdatError:
+            return ()
+        return tuple(channel.mirrors) if channel is not None else ()
+
+    def _from_client(self, event: Event) -> None:
+        """A new post someone sent to our relay (a phone, a LAN peer's push): recent posts of channels this
+        node keeps are forwarded to the channel's mirrors by the outbox (see :meth:`_forward_loop`)."""
+        if event.kind == kinds.POST and event.created_at >= self.now() - FORWARD_MAX_AGE:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._forward.put_nowait(event)
+
+    async def _forward_loop(self) -> None:
+        while True:
+            batch = [await self._forward.get()]
+            while not self._forward.empty() and len(batch) < 500:
+                batch.append(self._forward.get_nowait())
+            try:
+                keep = await self.keep_rules()
+                mirrors: dict[str, tuple[str, ...]] = {}
+                for event in batch:
+                    address = next(iter(event.tag_values("a")), None)
+                    if address is None or address not in keep.channels:
+                        continue
+                    if address not in mirrors:
+                        mirrors[address] = await self.channel_mirrors(address)
+                    if mirrors[address]:
+                        self.local.enqueue(event.id, mirrors[address], self.clock())
+            except Exception:  # noqa: BLE001 - a background pass must never stop the node
+                log.exception("forwarding posts to mirrors failed")
 
     async def _carry_pass(self) -> None:
         seq = await self.store.last_seq()

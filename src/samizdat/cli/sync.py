@@ -222,13 +222,16 @@ def parse_size(text: str) -> int:
 
 
 async def background_sync(node: Node) -> None:
-    """Keep followed channels in step with their mirrors (and hints): each (relay, channel) on its own
+    """Keep followed and own channels in step with their mirrors (and hints): each (relay, channel) on its own
     schedule, exponential backoff after failures, progress recorded in the node's local state."""
     from samizdat.cli.channels import channel_scope, lookup_channel
 
     while True:
         now = node.clock()
-        for address, hints in node.local.follows().items():
+        scopes = node.local.follows()
+        for address in await node.own_channels():  # our own channels too: posts made from phones reach mirrors
+            scopes.setdefault(address, [])
+        for address, hints in scopes.items():
             channel = await lookup_channel(node, address)
             relays = list(dict.fromkeys([*hints, *(channel.mirrors if channel else ())]))
             filters = channel_scope(channel) if channel else channel_scope_from_address(address)

@@ -295,6 +295,8 @@ class RelayServer:
         self.http_handler = http_handler
         self.ws_routes = dict(ws_routes or {})  # path -> handler for WebSockets that are not the relay (/op)
         self.on_event = on_event
+        #: Called after ``on_event`` for new events a client connection sent (an EVENT, not the node's ingest).
+        self.on_client_event: Callable[[Event], None] | None = None
         self.negentropy = negentropy
         self.clock = clock
         self.compression = compression
@@ -569,6 +571,11 @@ class RelayServer:
                 self.on_event(event)
             except Exception:
                 logger.exception("on_event hook failed")
+        if origin is not None and self.on_client_event is not None:
+            try:
+                self.on_client_event(event)
+            except Exception:
+                logger.exception("on_client_event hook failed")
 
     def _send_live(self, sub: Subscription[_Client], frame: bytes) -> None:
         client = sub.owner

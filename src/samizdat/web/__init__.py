@@ -18,11 +18,8 @@ SEED_CHANNELS = 300  #: newest channel definitions carried inside the page (the 
 def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server."""
     from samizdat.core import kinds
-    from samizdat.core.channel import current_channel
     from samizdat.core.event import Event
     from samizdat.core.filters import Filter
-    from samizdat.core.posts import split_address
-    from samizdat.errors import SamizdatError
     from samizdat.store.base import AddOutcome
     from samizdat.web.app import WebApp
     from samizdat.web.operator import OperatorEndpoint
@@ -32,17 +29,7 @@ def web_parts(node: Node) -> tuple[WebApp, dict[str, Callable[[ServerConnection]
         return await node_status(node, node.server)
 
     async def mirrors(address: str) -> Sequence[str]:
-        parts = split_address(address)
-        if parts is None:
-            return ()
-        owner, d = frozenset({parts[1]}), frozenset({parts[2]})
-        flt = Filter(kinds=frozenset({kinds.CHANNEL}), authors=owner, tags=(("d", d),))
-        found = await node.store.query([flt])
-        try:
-            channel = current_channel(found, address)
-        except SamizdatError:
-            return ()
-        return channel.mirrors if channel is not None else ()
+        return await node.channel_mirrors(address)
 
     async def publish(events: Sequence[Event], relays: Sequence[str]) -> Sequence[AddOutcome]:
         return await node.publish(events, relays)
