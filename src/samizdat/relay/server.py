@@ -22,7 +22,7 @@ returns:
   gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
 
 Writing: frames are queued, and once per turn of the event loop one callback writes every client that got some,
-each with ONE transport write (:meth:`_Client.flush`): a fan-out to thousands of connections costs one ``send``
+each with ONE transport write (:meth:`Client.flush`): a fan-out to thousands of connections costs one ``send``
 system call per connection and no task switch. A connection whose socket is congested is left to its writer task,
 which sends through ``ws.send`` (websockets' flow control) until the queue is empty. Either way frames go out in
 the order they were queued.
@@ -40,23 +40,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import ipaddress
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import OPEN
 
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import SamizdatError
 from samizdat.relay import http
+from samizdat.relay.client_conn import Client, Dropped, remote_ip
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
     CloseConnection,
@@ -104,168 +102,6 @@ class NegentropySession(Protocol):
 NegentropyFactory = Callable[[Callable[[bytes], bool], Store], NegentropySession]
 
 
-def _remote_ip(connection: ServerConnection) -> str | None:
-    """The peer's IP address, or None for loopback (never limited per address) and unknown ones."""
-    try:
-        ip = str(connection.remote_address[0])
-        return None if ipaddress.ip_address(ip).is_loopback else ip
-    except (TypeError, IndexError, ValueError, AttributeError):
-        return None
-
-
-class _Dropped(Exception):
-    """This connection is being dropped (too slow, or it broke the protocol)."""
-
-
-class _Client:
-    """One WebSocket connection: its protocol, outgoing queue, writer and tasks.
-
-    Frames are written on the loop, without a task switch: :meth:`push` queues a frame and asks the server to
-    :meth:`flush` this client once the current callback is done, and :meth:`flush` frames everything queued with
-    the sans-IO ``ws.protocol`` and hands it to the transport in ONE write (one ``send`` system call instead of one
-    per frame). While the socket is congested (the transport holds ``write_high`` bytes or more), flushing stops
-    and the writer task sends the rest through ``ws.send``, which waits for the transport to drain; the queue keeps
-    the frames in order either way.
-    """
-
-    __slots__ = (
-        "ws", "id", "protocol", "log", "queue", "queued", "wake", "drained", "tasks", "queries",
-        "pending", "room", "dropped", "neg", "high", "hard", "half", "scheduled", "blocked", "schedule",
-        "write_high", "ip",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        ws: ServerConnection,
-        conn_id: int,
-        protocol: RelayConnection,
-        limits: RelayLimits,
-        schedule: Callable[[_Client], None],
-    ) -> None:
-        self.ws = ws
-        self.id = conn_id
-        self.ip: str | None = None  # remote address, None for loopback
-        self.protocol = protocol
-        self.log = logging.LoggerAdapter(logger, {"conn": conn_id})
-        self.queue: deque[bytes] = deque()
-        self.queued = 0  # bytes in ``queue``
-        self.wake = asyncio.Event()  # the writer has something to do
-        self.drained = asyncio.Event()  # the queue went down to half the high-water mark
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.queries: dict[str, asyncio.Task[None]] = {}
-        self.pending = 0  # EVENTs waiting for the store
-        self.room = asyncio.Event()  # ``pending`` went below the limit
-        self.dropped = False
-        self.neg: NegentropySession | None = None
-        self.high = limits.send_buffer_bytes
-        self.hard = limits.send_buffer_bytes + limits.send_buffer_slack
-        self.half = self.high // 2
-        self.scheduled = False  # a flush is due (the server holds this client in its list)
-        self.blocked = False  # the socket is congested: the writer task sends, flush does nothing
-        self.schedule = schedule
-        self.write_high = ws.transport.get_write_buffer_limits()[1]
-
-    def __repr__(self) -> str:
-        return f"<client {self.id}>"
-
-    def push(self, frame: bytes) -> None:
-        """Queue ``frame`` (the caller checked the room) and have it written soon."""
-        self.queue.append(frame)
-        self.queued += len(frame)
-        if not self.scheduled:
-            self.scheduled = True
-            self.schedule(self)
-
-    def send(self, frame: bytes) -> bool:
-        """Queue ``frame``; False (and the connection is dropped) when even the slack is used up."""
-        if self.dropped:
-            return False
-        if self.queued + len(frame) > self.hard:
-            self.drop("send buffer full")
-            return False
-        self.push(frame)
-        return True
-
-    async def send_paced(self, frame: bytes, timeout: float) -> None:
-        """Queue ``frame`` once the queue is below the high-water mark; raise _Dropped if it never gets there."""
-        while self.queued > self.high:
-            self.drained.clear()
-            try:
-                await asyncio.wait_for(self.drained.wait(), timeout)
-            except TimeoutError:
-                self.drop("client does not read")
-        if not self.send(frame):
-            raise _Dropped
-
-    def drop(self, why: str) -> None:
-        if self.dropped:
-            return
-        self.dropped = True
-        self.log.info("dropping connection %d: %s", self.id, why)
-        self.queue.clear()
-        self.queued = 0
-        self.wake.set()
-        self.drained.set()
-        self.room.set()
-        # Abort rather than close: a client that does not read would never complete a closing handshake.
-        transport = self.ws.transport
-        if transport is not None:
-            transport.abort()
-
-    def flush(self) -> None:
-        """Write what is queued, in batches of up to ``write_high`` bytes, while the socket takes it."""
-        self.scheduled = False
-        queue = self.queue
-        if self.dropped or self.blocked or not queue:
-            return
-        ws = self.ws
-        protocol, transport = ws.protocol, ws.transport
-        if protocol.state is not OPEN or transport.is_closing():
-            # The connection is closing: nothing more can go out (the reader loop is about to clean up).
-            queue.clear()
-            self.queued = 0
-            self.drained.set()
-            return
-        limit = self.write_high
-        while queue and transport.get_write_buffer_size() < limit:
-            size = 0
-            while queue and size < limit:
-                frame = queue.popleft()
-                size += len(frame)
-                protocol.send_text(frame)
-            self.queued -= size
-            chunks = protocol.data_to_send()
-            if all(chunks):
-                transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            else:  # an end-of-stream marker among them (never after send_text; be safe): websockets' own way
-                ws.send_data()
-        if self.queued <= self.half:
-            self.drained.set()
-        if queue:
-            self.blocked = True
-            self.wake.set()
-
-    async def write_loop(self) -> None:
-        """While the socket is congested, send the queue with flow control; then hand back to :meth:`flush`."""
-        queue, ws, half = self.queue, self.ws, self.half
-        try:
-            while not self.dropped:
-                if not self.blocked:
-                    self.wake.clear()
-                    await self.wake.wait()
-                    continue
-                if not queue:
-                    self.blocked = False
-                    continue
-                frame = queue.popleft()
-                self.queued -= len(frame)
-                if self.queued <= half:
-                    self.drained.set()
-                await ws.send(frame, text=True)
-        except ConnectionClosed:
-            pass
-
-
 class RelayServer:
     """A Nostr relay over WebSocket on one port, with NIP-11 and plain HTTP beside it.
 
@@ -301,12 +137,12 @@ class RelayServer:
         self.clock = clock
         self.compression = compression
         self.verify_in_thread = verify_in_thread
-        self.index: SubscriptionIndex[_Client] = SubscriptionIndex()
+        self.index: SubscriptionIndex[Client] = SubscriptionIndex()
         self.verifier = Verifier()
-        self.clients: set[_Client] = set()
+        self.clients: set[Client] = set()
         self._per_ip: dict[str, int] = {}  # open connections per remote address (see max_connections_per_ip)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
-        self._dirty: list[_Client] = []  # clients with frames to flush at the next turn of the loop
+        self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._started = 0.0
@@ -387,7 +223,7 @@ class RelayServer:
         if http.is_websocket_upgrade(headers):
             if len(self.clients) >= self.limits.max_connections:
                 return http.too_many_connections()
-            ip = _remote_ip(connection)
+            ip = remote_ip(connection)
             if ip is not None and self._per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
                 return http.too_many_connections()
             return None
@@ -435,7 +271,7 @@ class RelayServer:
         if len(self.clients) >= self.limits.max_connections:
             await ws.close(1013, "too many connections")
             return
-        ip = _remote_ip(ws)
+        ip = remote_ip(ws)
         bucket = None
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
@@ -450,7 +286,7 @@ class RelayServer:
             verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
             event_bucket=bucket,  # one event rate per remote address, however many connections it opens
         )
-        client = _Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
+        client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
         client.ip = ip
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
@@ -496,7 +332,7 @@ class RelayServer:
         finally:
             await self._cleanup(client, writer)
 
-    async def _cleanup(self, client: _Client, writer: asyncio.Task[None]) -> None:
+    async def _cleanup(self, client: Client, writer: asyncio.Task[None]) -> None:
         self.index.remove_owner(client)
         for task in client.queries.values():
             task.cancel()
@@ -519,7 +355,7 @@ class RelayServer:
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 
-    def _schedule_flush(self, client: _Client) -> None:
+    def _schedule_flush(self, client: Client) -> None:
         if not self._dirty:
             asyncio.get_running_loop().call_soon(self._flush)
         self._dirty.append(client)
@@ -534,7 +370,7 @@ class RelayServer:
                 client.log.exception("writing to connection %d failed", client.id)
                 client.drop("write failed")
 
-    def _spawn(self, client: _Client, coro: Awaitable[None]) -> asyncio.Task[None]:
+    def _spawn(self, client: Client, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         client.tasks.add(task)
         task.add_done_callback(client.tasks.discard)
@@ -542,7 +378,7 @@ class RelayServer:
 
     # -- actions ----------------------------------------------------------------------------------------------
 
-    async def _store_event(self, client: _Client, event: Event, verified: bool) -> None:
+    async def _store_event(self, client: Client, event: Event, verified: bool) -> None:
         try:
             if not verified and not await self.verifier.verify(event):
                 client.send(ok_frame(event.id, False, BAD_SIGNATURE))
@@ -559,7 +395,7 @@ class RelayServer:
             client.pending -= 1
             client.room.set()
 
-    def _fan_out(self, event: Event, origin: _Client | None = None) -> None:
+    def _fan_out(self, event: Event, origin: Client | None = None) -> None:
         subs = self.index.match(event)
         if subs:
             event_json = event.to_json()
@@ -577,7 +413,7 @@ class RelayServer:
             except Exception:
                 logger.exception("on_client_event hook failed")
 
-    def _send_live(self, sub: Subscription[_Client], frame: bytes) -> None:
+    def _send_live(self, sub: Subscription[Client], frame: bytes) -> None:
         client = sub.owner
         if client.dropped:
             return
@@ -591,19 +427,19 @@ class RelayServer:
         if closed is not None:
             client.send(closed)
 
-    def _subscribe(self, client: _Client, action: Subscribe) -> None:
+    def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
         sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
         task = self._spawn(client, self._query(client, sub))
         client.queries[action.sub_id] = task
 
-    def _unsubscribe(self, client: _Client, sub_id: str) -> None:
+    def _unsubscribe(self, client: Client, sub_id: str) -> None:
         self.index.remove(client, sub_id)
         task = client.queries.pop(sub_id, None)
         if task is not None:
             task.cancel()
 
-    async def _query(self, client: _Client, sub: Subscription[_Client]) -> None:
+    async def _query(self, client: Client, sub: Subscription[Client]) -> None:
         filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
         try:
             events = await self.store.query(filters) if filters else []
@@ -614,7 +450,7 @@ class RelayServer:
                 await client.send_paced(prefix + event.to_json() + b"]", timeout)
             if sub.active:
                 client.send(eose_frame(sub.sub_id))
-        except _Dropped:
+        except Dropped:
             pass
         except Exception:
             client.log.exception("query for subscription %r failed", sub.sub_id)
@@ -627,7 +463,7 @@ class RelayServer:
             if client.queries.get(sub.sub_id) is asyncio.current_task():
                 del client.queries[sub.sub_id]
 
-    async def _count(self, client: _Client, action: Count) -> None:
+    async def _count(self, client: Client, action: Count) -> None:
         try:
             count = await self.store.count(action.filters)
         except Exception:
@@ -636,7 +472,7 @@ class RelayServer:
         else:
             client.send(count_frame(action.query_id, count))
 
-    async def _negentropy(self, client: _Client, request: NegRequest) -> None:
+    async def _negentropy(self, client: Client, request: NegRequest) -> None:
         if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway
             client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
             return
