@@ -21,15 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samizdat.core.event import Event
+from samizdat.errors import SamizdatError
 from samizdat.mesh.discovery import Discovery, Sighting
-from samizdat.mesh.link import PeerLink
-from samizdat.net.sync import Ingest, Unwanted
+from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
+from samizdat.net.client import RelayClient
+from samizdat.net.sync import Ingest, Unwanted, sync
 from samizdat.store.base import Store
 from samizdat.store.local import LocalState
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 2.0
+#: A passive node (the peer connects to it) also pulls once from the peer when it sees it, at most this often: the
+#: connecting side uploads at the receiving relay's event rate, while a download by id is not paced.
+PULL_INTERVAL = 300.0
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Mesh:
         self._sighted: dict[str, Sighting] = {}  # instance -> latest sighting
         self.discovery: Discovery | None = None
         self._changed = asyncio.Event()
+        self._pulls: dict[str, asyncio.Task[None]] = {}
+        self._last_pull: dict[str, float] = {}
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
@@ -148,7 +155,36 @@ class Mesh:
         link = self.links.get(sighting.url)
         if link is not None:
             link.wake.set()
+        if not initiate:
+            self._pull_once(sighting.url)
         self._changed.set()
+
+    def _pull_once(self, url: str) -> None:
+        """Fetch what a peer that links to us has and we lack, by id, without waiting for its upload."""
+        running = self._pulls.get(url)
+        if (running is not None and not running.done()) or self.clock() - self._last_pull.get(url, 0) < PULL_INTERVAL:
+            return
+        self._last_pull[url] = self.clock()
+        self._pulls[url] = asyncio.get_running_loop().create_task(self._pull(url), name=f"pull once {url}")
+
+    async def _pull(self, url: str) -> None:
+        try:
+            async with await RelayClient.connect(url, timeout=CONNECT_TIMEOUT) as client:
+                in0, out0 = client.bytes_in, client.bytes_out
+                report = await asyncio.wait_for(
+                    sync(client, self.store, [], direction="down", ingest=self.ingest, unwanted=self.unwanted),
+                    SYNC_TIMEOUT,
+                )
+                self.local.update_peer(
+                    url,
+                    last_sync=self.clock(),
+                    events_in=report.received,
+                    bytes_in=client.bytes_in - in0,
+                    bytes_out=client.bytes_out - out0,
+                )
+                log.info("pulled from %s: %d in", url, report.received)
+        except (SamizdatError, TimeoutError) as exc:
+            log.info("pulling from %s failed: %s", url, exc)
 
     def _lost(self, instance: str) -> None:
         sighting = self._sighted.pop(instance, None)
@@ -180,7 +216,9 @@ class Mesh:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), POLL_INTERVAL)
         finally:
-            tasks = list(self._tasks.values())
+            tasks = [*self._tasks.values(), *self._pulls.values()]
+            for pull in self._pulls.values():
+                pull.cancel()
             for url in list(self._tasks):
                 self._stop_link(url)
             await asyncio.gather(*tasks, return_exceptions=True)
