@@ -21,7 +21,7 @@ import orjson
 from samizdat.config import Config, load_config, load_identity
 from samizdat.core import kinds
 from samizdat.core.carry import KeepRules
-from samizdat.core.channel import current_channel
+from samizdat.core.channel import Channel, current_channel
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
@@ -56,6 +56,8 @@ class Node:
         store: SqliteStore,
         local: LocalState,
         clock: Callable[[], float],
+        *,
+        routing: failover.Routing | None = None,
     ) -> None:
         self.home = home
         self.config = config
@@ -70,13 +72,13 @@ class Node:
         self._carry_kick = asyncio.Event()
         self._forward: asyncio.Queue[Event] = asyncio.Queue(FORWARD_QUEUE)  # see _from_client
         self.carry_state: dict[str, int | None] = {"evicted": 0}  # what the last carry pass saw (status pages)
-        self.routing = _routing(home, config)
+        self.routing = routing or _routing(home, config)
 
     @classmethod
     async def open(cls, home: Path, config: Config | None = None, *, clock: Callable[[], float] = time.time) -> Node:
         """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
         config = config or load_config(home)
-        _routing(home, config)  # a bad transport in the configuration fails here, before anything is opened
+        routing = _routing(home, config)  # a bad transport in the configuration fails here, before anything opens
         key = load_identity(home)
         store = await SqliteStore.open(home / "events.sqlite", clock=clock)
         try:
@@ -84,7 +86,7 @@ class Node:
         except BaseException:
             await store.close()
             raise
-        return cls(home, config, key, store, local, clock)
+        return cls(home, config, key, store, local, clock, routing=routing)
 
     async def close(self) -> None:
         self.local.close()
@@ -302,18 +304,22 @@ class Node:
         channels = [*self.local.follows(), *await self.own_channels()]
         return KeepRules.of([self.key.public_key_hex], channels, self.local.verifiers())
 
-    async def channel_mirrors(self, address: str) -> tuple[str, ...]:
-        """The mirror relays the current definition of channel ``address`` names (none if unknown here)."""
+    async def channel(self, address: str) -> Channel | None:
+        """The current definition of the channel at ``address`` in our store, or None (unknown or unreadable)."""
         parts = split_address(address)
         if parts is None:
-            return ()
+            return None
         flt = Filter(
-            kinds=frozenset({kinds.CHANNEL}), authors=frozenset({parts[1]}), tags=(("d", frozenset({parts[2]})),)
+            kinds=frozenset({parts[0]}), authors=frozenset({parts[1]}), tags=(("d", frozenset({parts[2]})),)
         )
         try:
-            channel = current_channel(await self.store.query([flt]), address)
+            return current_channel(await self.store.query([flt]), address)
         except SamizdatError:
-            return ()
+            return None
+
+    async def channel_mirrors(self, address: str) -> tuple[str, ...]:
+        """The mirror relays the current definition of channel ``address`` names (none if unknown here)."""
+        channel = await self.channel(address)
         return tuple(channel.mirrors) if channel is not None else ()
 
     def _from_client(self, event: Event) -> None:

@@ -46,8 +46,9 @@ def test_a_node_bound_to_one_address_announces_only_that() -> None:
 def test_addresses_on_our_own_networks_are_recognised() -> None:
     from samizdat.mesh.discovery import on_a_local_network
 
-    ours = [a for a in lan_addresses("0.0.0.0")]
-    if ours:
-        assert on_a_local_network(ours[0])
+    ours = lan_addresses("0.0.0.0")
+    if not ours:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    assert on_a_local_network(ours[0])
     assert not on_a_local_network("127.0.0.1")
     assert not on_a_local_network("not an address")

@@ -20,7 +20,6 @@ from samizdat.core.channel import (
     Channel,
     add_admin,
     build_channel_event,
-    current_channel,
     parse_channel,
     parse_channel_address,
     remove_admin,
@@ -56,10 +55,7 @@ def _definition_filter(address: str) -> Filter:
 
 async def lookup_channel(node: Node, address: str) -> Channel | None:
     """The current definition of the channel at ``address`` in our store, or None."""
-    try:
-        return current_channel(await node.store.query([_definition_filter(address)]), address)
-    except RemoteProtocolError:
-        return None
+    return await node.channel(address)
 
 
 async def resolve_channel(node: Node, text: str) -> Channel:
