@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from blocking_report import save
-from netlab import MAIN_PORT, MIRROR, MIRROR_PORT, PROXY, Lab, missing_requirements  # noqa: I001
+from netlab import MAIN_PORT, MIRROR, MIRROR_PORT, PROXY, Lab, missing_requirements
 
 WATCH = """
 import asyncio, json, sys, time

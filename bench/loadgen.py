@@ -36,7 +36,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dataset  # noqa: E402
+import dataset
 
 WS_OPTS: dict[str, Any] = {
     "compression": None,

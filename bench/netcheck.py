@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from blocking_report import save
-from netlab import BY_NAME, CASES, CONTROL_DNS, PROXY, Lab, missing_requirements  # noqa: I001
+from netlab import BY_NAME, CASES, CONTROL_DNS, PROXY, Lab, missing_requirements
 
 
 def main() -> int:

@@ -38,8 +38,8 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dataset  # noqa: E402
-import peers  # noqa: E402
+import dataset
+import peers
 
 BENCH = peers.BENCH
 ROOT = peers.ROOT
@@ -510,7 +510,7 @@ async def run_relay(spec: peers.RelaySpec, benches: set[str], size: dict[str, An
     async def guarded(name: str, coro: Any) -> None:
         try:
             res.update(await coro)
-        except Exception as exc:  # one failed benchmark must not lose the others' figures
+        except Exception as exc:  # noqa: BLE001 - one failed benchmark must not lose the others' figures
             res["errors"][name] = f"{type(exc).__name__}: {exc}"
             log(f"  {spec.name} {name} FAILED: {exc}")
             traceback.print_exc()
@@ -525,7 +525,7 @@ async def run_relay(spec: peers.RelaySpec, benches: set[str], size: dict[str, An
         log(f"{spec.name}: filling a store of {size['store']:,} events")
         try:
             relay, info = await prefilled_relay(spec, size)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed fill is reported with the other relays' figures
             res["errors"]["fill"] = f"{type(exc).__name__}: {exc}"
             log(f"  {spec.name} fill FAILED: {exc}")
             return res

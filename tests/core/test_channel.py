@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from samizdat.core import channel as ch
 from samizdat.core import kinds, nip19
 from samizdat.core import posts as po
-from samizdat.core.channel import Channel, Status
+from samizdat.core import thread as th
+from samizdat.core.channel import Channel
 from samizdat.core.event import Event, parse_event, sign_event
 from samizdat.core.keys import SecretKey
+from samizdat.core.thread import Status
 from samizdat.errors import RemoteProtocolError, UsageError
 
 OWNER = SecretKey(bytes([1]) * 32)
@@ -199,7 +201,7 @@ def test_p_tags_with_unknown_or_no_role_grant_nothing() -> None:
     tags = [*OK, ["p", ADMIN.public_key_hex], ["p", EDITOR.public_key_hex, "", "moderator"]]
     channel = ch.parse_channel(_definition(tags))
     assert dict(channel.admins) == {}
-    assert ch.post_verdict(raw_post(EDITOR, address=channel.address), channel, NOW).status is Status.FORGED
+    assert th.post_verdict(raw_post(EDITOR, address=channel.address), channel, NOW).status is Status.FORGED
 
 
 def test_duplicate_mirrors_are_collapsed() -> None:
@@ -317,7 +319,7 @@ def test_roles_and_who_may_amend_what() -> None:
 
 @pytest.mark.parametrize(("key", "role"), [(OWNER, "owner"), (ADMIN, "admin"), (EDITOR, "editor")])
 def test_posts_by_the_owner_and_listed_admins_are_valid(key: SecretKey, role: str) -> None:
-    verdict = ch.post_verdict(raw_post(key), CHANNEL, NOW)
+    verdict = th.post_verdict(raw_post(key), CHANNEL, NOW)
     assert verdict.ok
     assert verdict.status is Status.VALID
     assert verdict.role == role
@@ -327,7 +329,7 @@ def test_posts_by_the_owner_and_listed_admins_are_valid(key: SecretKey, role: st
 
 
 def test_a_stranger_naming_the_channel_is_forged() -> None:
-    verdict = ch.post_verdict(raw_post(STRANGER), CHANNEL, NOW)
+    verdict = th.post_verdict(raw_post(STRANGER), CHANNEL, NOW)
     assert not verdict.ok
     assert verdict.status is Status.FORGED
     assert verdict.role is None
@@ -335,14 +337,14 @@ def test_a_stranger_naming_the_channel_is_forged() -> None:
 
 
 def test_an_admin_of_another_channel_is_a_stranger_here() -> None:
-    assert ch.post_verdict(raw_post(OTHER_ADMIN), CHANNEL, NOW).status is Status.FORGED
-    assert ch.post_verdict(raw_post(OTHER_ADMIN, address=OTHER.address), OTHER, NOW).ok
+    assert th.post_verdict(raw_post(OTHER_ADMIN), CHANNEL, NOW).status is Status.FORGED
+    assert th.post_verdict(raw_post(OTHER_ADMIN, address=OTHER.address), OTHER, NOW).ok
 
 
 def test_our_admins_post_in_another_channel_does_not_count_here() -> None:
     post = raw_post(ADMIN, address=OTHER.address)
-    assert ch.post_verdict(post, CHANNEL, NOW).status is Status.OTHER_CHANNEL
-    assert ch.post_verdict(post, OTHER, NOW).status is Status.FORGED
+    assert th.post_verdict(post, CHANNEL, NOW).status is Status.OTHER_CHANNEL
+    assert th.post_verdict(post, OTHER, NOW).status is Status.FORGED
 
 
 def test_a_lookalike_channel_with_the_same_id_under_another_owner_does_not_match() -> None:
@@ -351,14 +353,14 @@ def test_a_lookalike_channel_with_the_same_id_under_another_owner_does_not_match
         ch.build_channel_event(STRANGER, SLUG, "Фрунзенский", created_at=T + 1, place="BY/Minsk/Frunzenski")
     )
     post = raw_post(STRANGER, address=fake.address)
-    assert ch.post_verdict(post, fake, NOW).ok  # valid in the fake channel...
-    assert ch.post_verdict(post, CHANNEL, NOW).status is Status.OTHER_CHANNEL  # ...never in ours
+    assert th.post_verdict(post, fake, NOW).ok  # valid in the fake channel...
+    assert th.post_verdict(post, CHANNEL, NOW).status is Status.OTHER_CHANNEL  # ...never in ours
     assert fake.address != CHANNEL.address
 
 
 def test_a_forged_address_with_the_owner_swapped_is_another_channel() -> None:
     forged = f"30333:{STRANGER.public_key_hex}:{SLUG}"
-    assert ch.post_verdict(raw_post(ADMIN, address=forged), CHANNEL, NOW).status is Status.OTHER_CHANNEL
+    assert th.post_verdict(raw_post(ADMIN, address=forged), CHANNEL, NOW).status is Status.OTHER_CHANNEL
 
 
 def test_a_post_altered_in_transit_does_not_even_parse() -> None:
@@ -372,59 +374,59 @@ def test_a_post_altered_in_transit_does_not_even_parse() -> None:
 
 
 def test_a_removed_admin_counts_before_since_and_not_from_since_on() -> None:
-    before = ch.post_verdict(raw_post(FORMER, created_at=SINCE - 1), CHANNEL, NOW)
+    before = th.post_verdict(raw_post(FORMER, created_at=SINCE - 1), CHANNEL, NOW)
     assert before.ok
     assert before.role == "former"
-    at = ch.post_verdict(raw_post(FORMER, created_at=SINCE), CHANNEL, NOW)
+    at = th.post_verdict(raw_post(FORMER, created_at=SINCE), CHANNEL, NOW)
     assert at.status is Status.REVOKED
     assert "removed admin" in at.reason
-    after = ch.post_verdict(raw_post(FORMER, created_at=SINCE + 500), CHANNEL, NOW)
+    after = th.post_verdict(raw_post(FORMER, created_at=SINCE + 500), CHANNEL, NOW)
     assert after.status is Status.REVOKED
 
 
 def test_moving_since_earlier_invalidates_posts_of_a_key_compromised_earlier() -> None:
     post = raw_post(ADMIN, created_at=T + 300)
-    assert ch.post_verdict(post, CHANNEL, NOW).ok
+    assert th.post_verdict(post, CHANNEL, NOW).ok
     revoked = ch.parse_channel(
         ch.remove_admin(OWNER, CHANNEL, ADMIN.public_key_hex, created_at=T + 500, since=T + 200)
     )
-    assert ch.post_verdict(post, revoked, NOW).status is Status.REVOKED
-    assert ch.post_verdict(raw_post(ADMIN, created_at=T + 100), revoked, NOW).ok  # earlier posts stand
+    assert th.post_verdict(post, revoked, NOW).status is Status.REVOKED
+    assert th.post_verdict(raw_post(ADMIN, created_at=T + 100), revoked, NOW).ok  # earlier posts stand
 
 
 def test_readers_must_use_the_newest_definition() -> None:
     removed = ch.parse_channel(ch.remove_admin(OWNER, CHANNEL, EDITOR.public_key_hex, created_at=T + 3000))
     post = raw_post(EDITOR, created_at=T + 4000)
-    assert ch.post_verdict(post, CHANNEL, NOW).ok  # an outdated definition still trusts the editor
+    assert th.post_verdict(post, CHANNEL, NOW).ok  # an outdated definition still trusts the editor
     current = ch.current_channel([CHANNEL.event, removed.event], CHANNEL.address)
     assert current is not None
-    assert ch.post_verdict(post, current, NOW).status is Status.REVOKED
+    assert th.post_verdict(post, current, NOW).status is Status.REVOKED
 
 
 def test_authority_is_checked_before_shape_and_expiry() -> None:
     expired_forgery = raw_post(STRANGER, "alert", extra=[["location", "x"], ["expiration", str(T + 2001)]])
-    assert ch.post_verdict(expired_forgery, CHANNEL, NOW).status is Status.FORGED
+    assert th.post_verdict(expired_forgery, CHANNEL, NOW).status is Status.FORGED
     malformed_forgery = raw_post(STRANGER, "no-such-type")
-    assert ch.post_verdict(malformed_forgery, CHANNEL, NOW).status is Status.FORGED
+    assert th.post_verdict(malformed_forgery, CHANNEL, NOW).status is Status.FORGED
 
 
 def test_an_expired_alert_is_expired_not_forged() -> None:
     alert = po.build_post(
         ADMIN, CHANNEL, "alert", "ОМОН у метро", created_at=T + 2000, location="м. Пушкинская"
     )
-    assert ch.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL - 1).ok
-    verdict = ch.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL)
+    assert th.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL - 1).ok
+    verdict = th.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL)
     assert verdict.status is Status.EXPIRED
     assert not verdict.ok
     assert verdict.role == "admin"
 
 
 def test_posts_from_the_future_are_held_back() -> None:
-    assert ch.post_verdict(raw_post(ADMIN, created_at=NOW + ch.MAX_FUTURE), CHANNEL, NOW).ok
-    late = ch.post_verdict(raw_post(ADMIN, created_at=NOW + ch.MAX_FUTURE + 1), CHANNEL, NOW)
+    assert th.post_verdict(raw_post(ADMIN, created_at=NOW + th.MAX_FUTURE), CHANNEL, NOW).ok
+    late = th.post_verdict(raw_post(ADMIN, created_at=NOW + th.MAX_FUTURE + 1), CHANNEL, NOW)
     assert late.status is Status.FUTURE
     assert (
-        ch.post_verdict(raw_post(ADMIN, created_at=NOW + 60), CHANNEL, NOW, max_future=0).status
+        th.post_verdict(raw_post(ADMIN, created_at=NOW + 60), CHANNEL, NOW, max_future=0).status
         is Status.FUTURE
     )
 
@@ -449,7 +451,7 @@ def test_posts_from_the_future_are_held_back() -> None:
     ],
 )
 def test_malformed_posts_by_admins_are_malformed(post_type: str, extra: list[list[str]], why: str) -> None:
-    verdict = ch.post_verdict(raw_post(ADMIN, post_type, extra=extra), CHANNEL, NOW)
+    verdict = th.post_verdict(raw_post(ADMIN, post_type, extra=extra), CHANNEL, NOW)
     assert verdict.status is Status.MALFORMED
     assert why in verdict.reason
     assert verdict.role == "admin"
@@ -457,9 +459,9 @@ def test_malformed_posts_by_admins_are_malformed(post_type: str, extra: list[lis
 
 def test_a_post_without_a_type_is_malformed_and_other_kinds_are_not_posts() -> None:
     untyped = wire(sign_event(ADMIN, kinds.POST, "x", [["a", CHANNEL.address]], created_at=T))
-    assert ch.post_verdict(untyped, CHANNEL, NOW).status is Status.MALFORMED
+    assert th.post_verdict(untyped, CHANNEL, NOW).status is Status.MALFORMED
     note = wire(sign_event(ADMIN, kinds.TEXT_NOTE, "x", [["a", CHANNEL.address]], created_at=T))
-    assert ch.post_verdict(note, CHANNEL, NOW).status is Status.NOT_A_POST
+    assert th.post_verdict(note, CHANNEL, NOW).status is Status.NOT_A_POST
 
 
 # -- what readers see ----------------------------------------------------------------------------------------
@@ -470,7 +472,7 @@ def _news(key: SecretKey = EDITOR, created_at: int = T + 2000) -> Event:
 
 
 def test_a_plain_post_shows_as_is() -> None:
-    view = ch.thread_view(_news(), [], CHANNEL, NOW)
+    view = th.thread_view(_news(), [], CHANNEL, NOW)
     assert view.verdict.ok
     assert view.text == "В 18:00 сбор у ДК"
     assert view.subject == "Сбор"
@@ -486,7 +488,7 @@ def test_corrections_by_the_author_and_by_admins_apply_in_order() -> None:
     by_admin = po.build_correction(
         ADMIN, CHANNEL, original, "", created_at=T + 2200, subject="Сбор перенесён"
     )
-    view = ch.thread_view(original, [by_admin, by_author], CHANNEL, NOW)
+    view = th.thread_view(original, [by_admin, by_author], CHANNEL, NOW)
     assert [c.id for c in view.corrections] == [by_author.id, by_admin.id]
     assert view.text == "В 19:00 сбор у ДК"
     assert view.subject == "Сбор перенесён"
@@ -499,7 +501,7 @@ def test_corrections_by_strangers_editors_and_other_channels_are_ignored() -> No
     editor = raw_post(EDITOR, "correction", "Всё отменено", created_at=T + 2100, extra=[e_tag])
     foreign = raw_post(OTHER_ADMIN, "correction", "Всё отменено", address=OTHER.address, extra=[e_tag])
     former_late = raw_post(FORMER, "correction", "Всё отменено", created_at=SINCE + 1, extra=[e_tag])
-    view = ch.thread_view(original, [stranger, editor, foreign, former_late], CHANNEL, NOW)
+    view = th.thread_view(original, [stranger, editor, foreign, former_late], CHANNEL, NOW)
     assert view.text == "Original"
     assert view.corrections == ()
     reasons = dict(view.ignored)
@@ -517,16 +519,16 @@ def test_a_correction_that_would_break_the_post_is_ignored() -> None:
     bad = raw_post(
         ADMIN, "correction", "", extra=[["e", event.id, "", "correction"], ["start", str(T + 9999)]]
     )
-    view = ch.thread_view(event, [bad], CHANNEL, NOW)
+    view = th.thread_view(event, [bad], CHANNEL, NOW)
     assert view.fields.start == T + 9000
     assert "end after it starts" in dict(view.ignored)[bad.id]
 
 
 def test_resolving_a_help_request() -> None:
     request = po.build_post(EDITOR, CHANNEL, "help", "", created_at=T + 2000, need="Адвокат на Окрестина")
-    assert ch.thread_view(request, [], CHANNEL, NOW).fields.status == "open"
+    assert th.thread_view(request, [], CHANNEL, NOW).fields.status == "open"
     resolved = po.build_resolution(ADMIN, CHANNEL, request, "Адвокат найден", created_at=T + 2500)
-    view = ch.thread_view(request, [resolved], CHANNEL, NOW)
+    view = th.thread_view(request, [resolved], CHANNEL, NOW)
     assert view.fields.status == "resolved"
     assert view.fields.need == "Адвокат на Окрестина"
     assert view.text == "Адвокат найден"
@@ -538,7 +540,7 @@ def test_retraction_by_an_admin_of_the_owners_post() -> None:
         ADMIN, CHANNEL, original, "Не подтвердилось", created_at=T + 2100
     )
     assert deletion is None  # NIP-09 would not honour the admin's deletion of the owner's event
-    view = ch.thread_view(original, [retraction], CHANNEL, NOW)
+    view = th.thread_view(original, [retraction], CHANNEL, NOW)
     assert view.retraction is not None
     assert view.retraction.text == "Не подтвердилось"
     assert view.retraction.author == ADMIN.public_key_hex
@@ -549,7 +551,7 @@ def test_retraction_by_the_author_also_deletes() -> None:
     original = _news()
     retraction, deletion = po.build_retraction(EDITOR, CHANNEL, original, "Ошибка", created_at=T + 2100)
     assert deletion is not None
-    view = ch.thread_view(original, [retraction, deletion], CHANNEL, NOW)
+    view = th.thread_view(original, [retraction, deletion], CHANNEL, NOW)
     assert view.retraction is not None
     assert view.deletion == deletion
 
@@ -560,7 +562,7 @@ def test_retractions_by_strangers_and_by_editors_of_others_posts_are_ignored() -
     stranger = raw_post(STRANGER, "retraction", "Фейк", extra=[e_tag])
     editor = raw_post(EDITOR, "retraction", "Фейк", extra=[e_tag])
     former_backdated = raw_post(FORMER, "retraction", "Фейк", created_at=SINCE - 10, extra=[e_tag])
-    view = ch.thread_view(original, [stranger, editor, former_backdated], CHANNEL, NOW)
+    view = th.thread_view(original, [stranger, editor, former_backdated], CHANNEL, NOW)
     assert view.retraction is None
     assert len(view.ignored) == 3
 
@@ -568,16 +570,16 @@ def test_retractions_by_strangers_and_by_editors_of_others_posts_are_ignored() -
 def test_deletion_requests_count_only_from_the_author() -> None:
     original = _news()
     by_admin = wire(sign_event(ADMIN, kinds.DELETION, "", [["e", original.id]], created_at=T + 2100))
-    assert ch.thread_view(original, [by_admin], CHANNEL, NOW).deletion is None
+    assert th.thread_view(original, [by_admin], CHANNEL, NOW).deletion is None
     by_author = wire(sign_event(EDITOR, kinds.DELETION, "", [["e", original.id]], created_at=T + 2100))
-    assert ch.thread_view(original, [by_admin, by_author], CHANNEL, NOW).deletion == by_author
+    assert th.thread_view(original, [by_admin, by_author], CHANNEL, NOW).deletion == by_author
 
 
 def test_an_amendment_its_author_deleted_stops_counting() -> None:
     original = _news()
     retraction, _ = po.build_retraction(ADMIN, CHANNEL, original, "Ошибка", created_at=T + 2100)
     undo = wire(sign_event(ADMIN, kinds.DELETION, "", [["e", retraction.id]], created_at=T + 2200))
-    view = ch.thread_view(original, [retraction, undo], CHANNEL, NOW)
+    view = th.thread_view(original, [retraction, undo], CHANNEL, NOW)
     assert view.retraction is None
     assert dict(view.ignored)[retraction.id] == "deleted by its author"
 
@@ -589,7 +591,7 @@ def test_labels_from_followed_verifiers_are_counted_one_vote_each() -> None:
     second = po.build_label(VERIFIER2, original, "confirmed", created_at=T + 2150)
     unfollowed = po.build_label(STRANGER, original, "false", "Фейк", created_at=T + 2150)
     elsewhere = po.build_label(VERIFIER, _news(created_at=T + 1), "false", created_at=T + 2150)
-    view = ch.thread_view(
+    view = th.thread_view(
         original,
         [changed, first, second, unfollowed, elsewhere],
         CHANNEL,
@@ -606,13 +608,13 @@ def test_a_label_its_verifier_deleted_stops_counting() -> None:
     original = _news()
     label = po.build_label(VERIFIER, original, "false", "Фейк", created_at=T + 2100)
     undo = wire(sign_event(VERIFIER, kinds.DELETION, "", [["e", label.id]], created_at=T + 2200))
-    view = ch.thread_view(original, [label, undo], CHANNEL, NOW, verifiers=[VERIFIER.public_key_hex])
+    view = th.thread_view(original, [label, undo], CHANNEL, NOW, verifiers=[VERIFIER.public_key_hex])
     assert dict(view.labels) == {}
 
 
 def test_thread_view_of_a_forged_post_says_so() -> None:
     forged = raw_post(STRANGER)
-    view = ch.thread_view(forged, [], CHANNEL, NOW)
+    view = th.thread_view(forged, [], CHANNEL, NOW)
     assert view.verdict.status is Status.FORGED
     assert not view.verdict.ok
 
@@ -655,11 +657,11 @@ def test_hostile_events_get_a_verdict_and_never_raise(
     key: SecretKey, kind: int, tags: list[list[str]], content: str, created_at: int
 ) -> None:
     event = sign_event(key, kind, content, tags, created_at=created_at)
-    verdict = ch.post_verdict(event, CHANNEL, NOW)
+    verdict = th.post_verdict(event, CHANNEL, NOW)
     assert isinstance(verdict.status, Status)
     assert verdict.ok == (verdict.status is Status.VALID)
     original = _news()
-    view = ch.thread_view(original, [event], CHANNEL, NOW, verifiers=[VERIFIER.public_key_hex])
+    view = th.thread_view(original, [event], CHANNEL, NOW, verifiers=[VERIFIER.public_key_hex])
     assert view.verdict.ok
     with contextlib.suppress(RemoteProtocolError):
         ch.parse_channel(event)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from samizdat.core import geohash
+from samizdat.errors import LocalProtocolError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def test_decode_sizes_shrink_with_precision() -> None:
 @pytest.mark.parametrize("bad", ["", "a", "u9eA", "u9ei", "u9el", "u9eo", "u9 e", "0" * 13, "юг"])
 def test_invalid_geohashes(bad: str) -> None:
     assert not geohash.is_geohash(bad)
-    with pytest.raises(ValueError, match="not a geohash"):
+    with pytest.raises(LocalProtocolError, match="not a geohash"):
         geohash.decode(bad)
 
 
@@ -62,19 +63,23 @@ def test_non_strings_are_not_geohashes() -> None:
     assert not geohash.is_geohash(12345)
 
 
-@pytest.mark.parametrize(
-    ("lat", "lon", "precision"), [(91, 0, 5), (0, 181, 5), (math.nan, 0, 5), (0, 0, 0), (0, 0, 13)]
-)
-def test_encode_refuses_out_of_range(lat: float, lon: float, precision: int) -> None:
-    with pytest.raises(ValueError, match="must be"):
-        geohash.encode(lat, lon, precision)
+@pytest.mark.parametrize(("lat", "lon"), [(91, 0), (-90.5, 0), (0, 181), (0, -180.5), (math.nan, 0), (0, math.nan)])
+def test_encode_refuses_a_persons_coordinates_out_of_range(lat: float, lon: float) -> None:
+    with pytest.raises(UsageError, match="must be between"):
+        geohash.encode(lat, lon, 5)
+
+
+@pytest.mark.parametrize("precision", [0, 13])
+def test_encode_refuses_a_precision_out_of_range_as_our_mistake(precision: int) -> None:
+    with pytest.raises(LocalProtocolError, match="precision must be"):
+        geohash.encode(0, 0, precision)
 
 
 def test_prefixes_for_g_tags() -> None:
     assert geohash.prefixes("u9edp2") == ("u9e", "u9ed", "u9edp", "u9edp2")
     assert geohash.prefixes("u9") == ("u9",)
     assert geohash.prefixes("u9edp2", min_length=5) == ("u9edp", "u9edp2")
-    with pytest.raises(ValueError, match="not a geohash"):
+    with pytest.raises(LocalProtocolError, match="not a geohash"):
         geohash.prefixes("nope!")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from samizdat.core.interference import CLASSES, Dns, Measurement, Step, classify, is_bogon
+from samizdat.errors import LocalProtocolError
 
 OK = Step("ok")
 TRUTH = Dns(("93.184.215.14",))  # what the control resolver says
@@ -91,7 +92,7 @@ def test_bogons() -> None:
 
 
 def test_unknown_outcomes_cannot_be_built() -> None:
-    with pytest.raises(ValueError, match="unknown step outcome"):
+    with pytest.raises(LocalProtocolError, match="unknown step outcome"):
         Step("exploded")
-    with pytest.raises(ValueError, match="unknown DNS error"):
+    with pytest.raises(LocalProtocolError, match="unknown DNS error"):
         Dns(error="weird")

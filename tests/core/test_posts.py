@@ -11,6 +11,7 @@ import pytest
 from samizdat.core import channel as ch
 from samizdat.core import kinds
 from samizdat.core import posts as po
+from samizdat.core import thread as th
 from samizdat.core.event import Event, parse_event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import PostFields
@@ -111,7 +112,7 @@ def test_every_type_round_trips(
     assert post.fields == expected
     assert post.channel == CHANNEL.address
     assert post.channel_relay == "wss://relay.example.org"
-    assert ch.post_verdict(again, CHANNEL, T + 2000).ok
+    assert th.post_verdict(again, CHANNEL, T + 2000).ok
 
 
 def test_alert_tag_layout() -> None:
@@ -209,7 +210,7 @@ def test_only_the_channels_people_can_build_posts(key: SecretKey, created_at: in
 def test_a_former_admin_can_still_sign_posts_dated_before_since() -> None:
     # Not a feature: created_at is self-declared, so revoked keys are mere editors (docs/protocol.md).
     event = po.build_post(FORMER, CHANNEL, "news", "backdated", created_at=SINCE - 1)
-    assert ch.post_verdict(event, CHANNEL, SINCE + 10).role == "former"
+    assert th.post_verdict(event, CHANNEL, SINCE + 10).role == "former"
 
 
 # -- corrections ---------------------------------------------------------------------------------------------

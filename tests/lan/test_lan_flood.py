@@ -73,7 +73,7 @@ def carried(hub: LanNode, author_pubkey: str) -> int:
 
 
 def table_rows(hub: LanNode) -> dict[str, int]:
-    return {t: int(hub._query(f"SELECT count(*) FROM {t}")[0][0]) for t in ("events", "tags", "evicted")}  # noqa: S608
+    return {t: int(hub._query(f"SELECT count(*) FROM {t}")[0][0]) for t in ("events", "tags", "evicted")}
 
 
 @pytest.fixture(scope="module")

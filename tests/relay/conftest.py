@@ -1,4 +1,5 @@
-"""Fixtures for the relay tests: a key, a temporary SqliteStore, a running relay and its URL."""
+"""Fixtures for the relay tests: a key, a temporary SqliteStore, a running relay (on a store of its own) and its
+URL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import running_relay
 
 
 @pytest.fixture
@@ -34,13 +36,9 @@ def limits() -> RelayLimits:
 
 
 @pytest.fixture
-async def relay(sqlite_store: Any, limits: RelayLimits) -> AsyncIterator[RelayServer]:
-    server = RelayServer(sqlite_store, limits=limits)
-    await server.start("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        await server.stop()
+async def relay(tmp_path: Path, limits: RelayLimits) -> AsyncIterator[RelayServer]:
+    async with running_relay(tmp_path, limits=limits) as running:
+        yield running.server
 
 
 @pytest.fixture

@@ -68,15 +68,6 @@ def client(url: str, **kwargs: Any) -> Any:
     return connect(url, **kwargs)
 
 
-async def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Wait until ``predicate()`` is true; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / interval) + 1):
-        if predicate():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 class RawClient:
     """A minimal WebSocket client on a plain socket with a tiny receive buffer, for clients that never read.
 

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
+from samizdat.errors import LocalProtocolError
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.server import RelayServer
 from samizdat.store.base import AddOutcome
@@ -260,7 +261,7 @@ async def test_stop_closes_connections_and_is_idempotent(sqlite_store: Any) -> N
 
 
 async def test_port_before_start_is_an_error(sqlite_store: Any) -> None:
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="not started"):
         _ = RelayServer(sqlite_store).port
 
 

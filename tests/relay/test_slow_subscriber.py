@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import psutil
 import pytest
-from relay_helpers import RawClient, client, event_message, eventually, make_event, recv_json, recv_until
+from relay_helpers import RawClient, client, event_message, make_event, recv_json, recv_until
 
 from samizdat.core.keys import SecretKey
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import TOO_SLOW, RelayServer
+from samizdat.testing import wait_until
 
 BUFFER = 256 * 1024
 SLACK = 16 * 1024
@@ -49,7 +50,7 @@ async def test_live_events_to_a_non_reader_close_its_subscription(
     relay: RelayServer, url: str, key: SecretKey, slow: RawClient
 ) -> None:
     slow.send_text('["REQ","slow",{"kinds":[1]}]')
-    await eventually(lambda: relay.subscription_count == 1)
+    await wait_until(lambda: relay.subscription_count == 1)
     events = [make_event(key, 1, f"{i} {CONTENT}") for i in range(N_EVENTS)]
     peak_queue = 0
     rss_before = rss()
@@ -84,7 +85,7 @@ async def test_live_events_to_a_non_reader_close_its_subscription(
         assert received == [ev.id for ev in events]  # the fast subscriber got everything, in order
 
     # The slow one's subscription was closed by the relay (its connection may also have been dropped).
-    await eventually(lambda: relay.subscription_count == 0)
+    await wait_until(lambda: relay.subscription_count == 0)
     assert peak_queue <= BUFFER + SLACK
     assert rss() - rss_before < 64 * 1024 * 1024
     messages, closed = await asyncio.to_thread(slow.read_all, 2.0)
@@ -111,7 +112,7 @@ async def test_stored_events_to_a_non_reader_drop_the_connection(
             assert (await recv_json(publisher, timeout=30))[2] is True
     slow.send_text('["REQ","all",{"kinds":[1],"limit":5000}]')
     # The query's answer waits for the reader; with no progress for send_timeout the connection goes.
-    await eventually(lambda: len(relay.clients) == 0, timeout=10)
+    await wait_until(lambda: len(relay.clients) == 0, timeout=10)
     assert relay.subscription_count == 0
     async with client(url) as fresh:
         await fresh.send('["COUNT","n",{}]')
@@ -126,7 +127,7 @@ async def test_publisher_that_never_reads_oks_is_paused_then_dropped(
     for _ in range(10):  # 10 x 1.8 MB of requests, answers about as big; the relay stops reading first
         if not await asyncio.to_thread(slow.send_many, requests, 3.0):
             break  # the relay stopped reading or dropped us: both are fine
-    await eventually(lambda: len(relay.clients) == 0, timeout=10)
+    await wait_until(lambda: len(relay.clients) == 0, timeout=10)
     async with client(url) as fresh:
         await fresh.send('["COUNT","n",{}]')
         assert (await recv_json(fresh))[0] in ("COUNT", "CLOSED")
@@ -144,8 +145,9 @@ async def test_a_late_reader_gets_everything_in_order(
         for _ in events:
             assert (await recv_json(publisher, timeout=30))[2] is True
     slow.send_text('["REQ","old",{"kinds":[1],"limit":400}]')
-    await eventually(lambda: relay.subscription_count == 1)
-    await asyncio.sleep(0.3)  # the relay queues while nobody reads
+    await wait_until(lambda: relay.subscription_count == 1)
+    # The relay queues while nobody reads: wait until its writes stall on the full socket.
+    await asyncio.sleep(0.3)
     slow.send_text('["COUNT","n",{}]')
     messages, closed = await asyncio.to_thread(slow.read_all, 1.0)
     assert not closed

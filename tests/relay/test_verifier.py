@@ -12,6 +12,7 @@ from relay_helpers import client, event_message, make_event, recv_json
 
 from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
+from samizdat.errors import LocalProtocolError
 from samizdat.relay.connection import BAD_SIGNATURE
 from samizdat.relay.server import RelayServer
 from samizdat.relay.verifier import Verifier
@@ -48,7 +49,7 @@ async def test_close_finishes_what_is_queued_and_a_closed_verifier_starts_again(
 
 
 def test_batch_max_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="batch_max"):
+    with pytest.raises(LocalProtocolError, match="batch_max"):
         Verifier(batch_max=0)
 
 

@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from store_helpers import Author, FakeClock
+from store_helpers import NOW, Author
 
 from samizdat.store.base import Store
 from samizdat.store.memory import MemoryStore
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """The fake clock at ``NOW``, where the authors' events are one second old."""
+    return FakeClock(NOW)
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from store_helpers import NOW, Author, FakeClock
+from store_helpers import NOW, Author
 
 from samizdat.core import kinds
 from samizdat.core.carry import KeepRules
 from samizdat.core.event import Event
 from samizdat.store.base import AddOutcome
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import FakeClock
 
 PAD = "x" * 400
 

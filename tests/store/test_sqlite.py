@@ -7,12 +7,11 @@ import os
 import random
 import sqlite3
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from store_helpers import NOW, Author, F, FakeClock
+from store_helpers import NOW, Author, F, writer_held
 
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
@@ -22,6 +21,7 @@ from samizdat.store import queries, sqlite
 from samizdat.store.base import AddOutcome
 from samizdat.store.memory import MemoryStore
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import FakeClock, wait_until
 
 
 @pytest.fixture
@@ -189,11 +189,11 @@ async def test_a_failing_job_fails_only_its_own_future(db: SqliteStore, alice: A
     )
     good = [alice.sign(content=f"good {i}", created_at=NOW - i) for i in range(20)]
     bad = alice.sign(content="poison")
-    hold = asyncio.ensure_future(db._writer.call(lambda conn: time.sleep(0.5)))  # let the batch queue up
-    await asyncio.sleep(0.05)
-    batches = db._writer.batches
-    results = await asyncio.gather(*(db.add(e) for e in [*good[:10], bad, *good[10:]]), return_exceptions=True)
-    await hold
+    async with writer_held(db):  # the batch queues up behind it
+        batches = db._writer.batches
+        adds = asyncio.gather(*(db.add(e) for e in [*good[:10], bad, *good[10:]]), return_exceptions=True)
+        await wait_until(lambda: db._writer._queue.qsize() == 21, what="all 21 adds to be queued")
+    results = await adds
     assert isinstance(results[10], StoreError)
     assert "refused by test" in str(results[10])
     assert results[:10] + results[11:] == [AddOutcome.STORED] * 20
@@ -318,11 +318,9 @@ async def test_negentropy_streams_in_chunks_with_ties_in_id_order(
 
 async def test_reads_run_while_the_writer_is_busy(db: SqliteStore, alice: Author) -> None:
     await db.add(alice.sign())
-    hold = asyncio.ensure_future(db._writer.call(lambda conn: time.sleep(1.0)))
-    await asyncio.sleep(0.05)
-    assert await db.count([F()]) == 1
-    assert not hold.done()  # the read did not wait for the writer
-    await hold
+    async with writer_held(db) as hold:
+        assert await asyncio.wait_for(db.count([F()]), 5) == 1
+        assert not hold.done()  # the read did not wait for the writer
 
 
 # --- the same answers as the in-memory twin ---------------------------------------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from store_helpers import NOW, Author, F, FakeClock
+from store_helpers import NOW, Author, F
 
 from samizdat.core.event import Event
 from samizdat.core.filters import FilterLimits
 from samizdat.core.kinds import DELETION
 from samizdat.errors import StoreError
 from samizdat.store.base import AddOutcome, Store
+from samizdat.testing import FakeClock
 
 
 def ids(events: list[Event]) -> list[str]:

@@ -21,8 +21,8 @@ from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
+from playwright.sync_api import expect
+from websockets.sync.client import connect
 
 UNREACHABLE = "ws://127.0.0.1:9"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> javascript:alert(1)'

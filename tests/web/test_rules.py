@@ -15,6 +15,7 @@ import pytest
 from samizdat.core import channel as ch
 from samizdat.core import kinds
 from samizdat.core import posts as po
+from samizdat.core import thread as th
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
@@ -124,7 +125,7 @@ async def test_browser_rules_agree_with_python() -> None:
         related = [e for e in everything if original.id in e.tag_values("e")]
         as_json = [orjson.loads(e.to_json()) for e in related]
         cases.append({"event": orjson.loads(original.to_json()), "related": as_json})
-        expected.append(ch.thread_view(original, related, channel, NOW, verifiers=verifiers))
+        expected.append(th.thread_view(original, related, channel, NOW, verifiers=verifiers))
     js = run_js({
         "channel": orjson.loads(channel.event.to_json()), "now": NOW, "verifiers": verifiers, "cases": cases,
         "all": [orjson.loads(e.to_json()) for e in relayed],

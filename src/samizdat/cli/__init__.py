@@ -1,4 +1,4 @@
-"""The ``samizdat`` command line: thin commands over :mod:`samizdat.node` and the pure cores.
+"""The ``samizdat`` command line: options in, :mod:`samizdat.services` called, text or JSON out.
 
 Every command that prints data takes ``--json``. Errors are one sentence on standard error and a non-zero exit
 (1 for a refused request, 2 for a usage mistake), never a traceback; ``SAMIZDAT_DEBUG=1`` shows tracebacks of
@@ -17,16 +17,18 @@ from pathlib import Path
 
 import typer
 
+from samizdat import __version__
 from samizdat.cli import channels, netcheck, peers, sync, web
 from samizdat.cli.common import JsonOption, configured, emit, home, qr_text, run, state, with_node
+from samizdat.cli.status import status_text
 from samizdat.config import init_home, load_config, load_identity
-from samizdat.core import kinds, nip19
-from samizdat.core.event import Event
-from samizdat.core.filters import Filter
-from samizdat.core.relaylist import RelayList, build_relay_list
+from samizdat.core import nip19
 from samizdat.errors import SamizdatError
 from samizdat.mesh.peers import MeshOptions
-from samizdat.node import CLI_DELIVERY_BUDGET, Node
+from samizdat.node import Node
+from samizdat.services import relays as relay_lists
+from samizdat.services import status as node_status
+from samizdat.services.context import Context
 
 app = typer.Typer(
     name="samizdat",
@@ -36,12 +38,12 @@ app = typer.Typer(
     add_completion=False,
 )
 keys_app = typer.Typer(help="Show this node's identity.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-channels.register(app)
-peers.register(app)
-sync.register(app)
-netcheck.register(app)
-web.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"samizdat {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -56,7 +58,11 @@ def _options(
     via: list[str] = typer.Option(
         [],
         "--via",
+        metavar="TRANSPORT",
         help="A transport to fall back on when a relay is blocked, or RELAY=TRANSPORT for one relay (repeatable).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     state.home = home_dir
@@ -77,6 +83,9 @@ def init(as_json: bool = JsonOption) -> None:
     emit(data, as_json, f"{verb} {path}\nYour identity: {npub}")
 
 
+app.add_typer(keys_app, name="keys")
+
+
 @keys_app.command("show")
 def keys_show(as_json: bool = JsonOption, qr: bool = typer.Option(True, help="Draw the npub as a QR code.")) -> None:
     """Print this node's public identity (npub) and its QR code. The secret key never leaves identity.key."""
@@ -87,25 +96,15 @@ def keys_show(as_json: bool = JsonOption, qr: bool = typer.Option(True, help="Dr
 
 @app.command()
 def relays(
-    write: list[str] = typer.Option([], "--write", help="Add a relay you publish to (repeatable)."),
-    read: list[str] = typer.Option([], "--read", help="Add a relay you read from (repeatable)."),
-    remove: list[str] = typer.Option([], "--remove", help="Drop a relay from both lists (repeatable)."),
+    write: list[str] = typer.Option([], "--write", metavar="URL", help="Add a relay you publish to (repeatable)."),
+    read: list[str] = typer.Option([], "--read", metavar="URL", help="Add a relay you read from (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", metavar="URL", help="Drop a relay from both lists."),
     as_json: bool = JsonOption,
 ) -> None:
     """Show or change your NIP-65 relay list: every post you make also goes to your write relays."""
 
-    async def action(node: Node) -> dict[str, object]:
-        current = await node.relay_list()
-        if write or read or remove:
-            new = RelayList(
-                tuple(u for u in dict.fromkeys([*current.read, *read]) if u not in remove),
-                tuple(u for u in dict.fromkeys([*current.write, *write]) if u not in remove),
-            )
-            previous = await _relay_list_event(node)
-            event = build_relay_list(node.key, new, created_at=max(node.now(), _created(previous)))
-            await node.publish([event], new.write)
-            await node.deliver_outbox(budget=CLI_DELIVERY_BUDGET)
-            current = new
+    async def action(ctx: Context) -> dict[str, object]:
+        current = await relay_lists.change(ctx, write=write, read=read, remove=remove)
         return {"read": list(current.read), "write": list(current.write)}
 
     data = run(with_node(action))
@@ -118,22 +117,10 @@ def relays(
     )
 
 
-async def _relay_list_event(node: Node) -> Event | None:
-    found = await node.store.query(
-        [Filter(kinds=frozenset({kinds.RELAY_LIST}), authors=frozenset({node.key.public_key_hex}), limit=1)]
-    )
-    return found[0] if found else None
-
-
-def _created(event: Event | None) -> int:
-    """A replacement must be newer than what it replaces, even when the clock went backwards."""
-    return 0 if event is None else event.created_at + 1
-
-
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1; 0.0.0.0 for a hub)."),
-    port: int | None = typer.Option(None, help="Port for the relay and the web page (default 4848)."),
+    port: int | None = typer.Option(None, help="Port for the relay and the web app (default 4848)."),
     lan: bool = typer.Option(
         False,
         "--lan",
@@ -148,13 +135,21 @@ def serve(
         None, "--carry-mb", min=0, help="Megabytes kept for channels you do not follow (default 256)."
     ),
 ) -> None:
-    """Run the node: relay and web page on one port, LAN peers, outbox delivery, background sync."""
+    """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
     if (lan or hub) and host is None:
         host = "0.0.0.0"
     config = configured(load_config(path)).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
+        where = f"[{shown}]:{bound_port}" if ":" in shown else f"{shown}:{bound_port}"
+        lan_note = "" if shown == bound_host else " (from other devices: this machine's LAN address)"
+        typer.echo(f"Samizdat relay listening on ws://{where}", err=True)
+        typer.echo(f"Web app: http://{where}/{lan_note}", err=True)
+        typer.echo("Ctrl-C stops", err=True)
 
     async def main() -> None:
         # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does.
@@ -163,11 +158,7 @@ def serve(
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         node = await Node.open(path, config)
         try:
-
-            def ready(bound_host: str, bound_port: int) -> None:
-                typer.echo(f"Samizdat relay listening on ws://{bound_host}:{bound_port} (Ctrl-C stops)", err=True)
-
-            await node.serve(config.host, config.port, ready=ready, background=[sync.background_sync], mesh=mesh)
+            await node.serve(config.host, config.port, ready=ready, mesh=mesh)
         finally:
             await node.close()
 
@@ -187,75 +178,32 @@ def _is_loopback(host: str) -> bool:
 
 
 @app.command()
-def status(as_json: bool = JsonOption) -> None:
+def status(
+    as_json: bool = JsonOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every post still waiting or failed."),
+) -> None:
     """What this node holds, what it still has to deliver where, and how syncing went."""
 
-    async def collect(node: Node) -> dict[str, object]:
-        stats = await node.store.stats()
-        outbox = node.local.outbox()
-        pending = [r for r in outbox if r.state == "pending"]
-        failed = [r for r in outbox if r.state == "failed"]
-        return {
-            "home": str(node.home),
-            "npub": nip19.npub_encode(node.key.public_key_hex),
-            "store": stats,
-            "serving": node.running_relay_url(),
-            "follows": list(node.local.follows()),
-            "peers": [
-                {"url": p.url, "source": p.source, "state": p.state, "last_sync": p.last_sync}
-                for p in node.local.peers()
-            ],
-            "outbox": {
-                "pending": [
-                    {
-                        "event": r.event_id,
-                        "relay": r.relay,
-                        "attempts": r.attempts,
-                        "next_attempt": r.next_attempt,
-                        "last": r.last_message,
-                    }
-                    for r in pending
-                ],
-                "failed": [{"event": r.event_id, "relay": r.relay, "last": r.last_message} for r in failed],
-                "accepted": sum(1 for r in outbox if r.state == "accepted"),
-            },
-            "sync": [
-                {
-                    "relay": r.relay,
-                    "scope": r.scope,
-                    "last_success": r.last_success,
-                    "failures": r.failures,
-                    "summary": r.summary,
-                }
-                for r in node.local.sync_rows()
-            ],
-        }
+    async def collect(ctx: Context) -> dict[str, object]:
+        return await node_status.document(ctx, detail=True)
 
     data = run(with_node(collect))
+    emit(data, as_json, lambda d: status_text(d, verbose=verbose))
 
-    def text(d: dict[str, object]) -> str:
-        outbox = d["outbox"]
-        assert isinstance(outbox, dict)
-        lines = [
-            f"Home: {d['home']}",
-            f"Identity: {d['npub']}",
-            "Stored events: " + ", ".join(f"{k} {v}" for k, v in d["store"].items()),  # type: ignore[attr-defined]
-            f"Serving: {d['serving'] or 'no'}",
-            f"Following {len(d['follows'])} channel(s)",  # type: ignore[arg-type]
-            "Peers: "
-            + (
-                ", ".join(f"{p['url']} ({p['state']})" for p in d["peers"])  # type: ignore[attr-defined]
-                or "none (see `samizdat peers`)"
-            ),
-            f"Outbox: {len(outbox['pending'])} pending, {len(outbox['failed'])} failed, {outbox['accepted']} delivered",
-        ]
-        for row in outbox["pending"]:
-            lines.append(f"  pending {row['event'][:12]} -> {row['relay']} (tries {row['attempts']}: {row['last']})")
-        for row in outbox["failed"]:
-            lines.append(f"  failed  {row['event'][:12]} -> {row['relay']} ({row['last']})")
-        return "\n".join(lines)
 
-    emit(data, as_json, text)
+channels.register(app)
+peers.register(app)
+sync.register(app)
+netcheck.register(app)
+web.register(app)
+
+
+def error_sentence(exc: BaseException) -> str:
+    """One style for every error: lower case first word (not an acronym such as NIP-65), no final full stop."""
+    text = str(exc).strip() or type(exc).__name__
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper() and not text[1].isdigit():
+        text = text[0].lower() + text[1:]
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
 
 
 def main() -> None:
@@ -265,7 +213,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SamizdatError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {error_sentence(exc)}", err=True)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
@@ -273,7 +221,7 @@ def main() -> None:
     except ClickException as exc:  # usage mistakes: click's own one-line message
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # the last line of defence against tracebacks
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("SAMIZDAT_DEBUG"):
             raise
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (SAMIZDAT_DEBUG=1 shows details)", err=True)

@@ -14,6 +14,7 @@ import typer
 
 from samizdat.config import Config, load_config, resolve_home
 from samizdat.node import Node
+from samizdat.services.context import Context
 
 T = TypeVar("T")
 
@@ -45,10 +46,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-async def with_node(action: Callable[[Node], Awaitable[T]], config: Config | None = None) -> T:
+async def with_node(action: Callable[[Context], Awaitable[T]], config: Config | None = None) -> T:
+    """Open the node, run ``action`` on its services' context, close the node."""
     node = await Node.open(home(), configured(config))
     try:
-        return await action(node)
+        return await action(node.ctx)
     finally:
         await node.close()
 

@@ -11,45 +11,8 @@ import typer
 
 from samizdat.cli.common import JsonOption, emit, run, with_node
 from samizdat.errors import UsageError
-from samizdat.node import CLI_DELIVERY_BUDGET, Node
-
-
-def _netcheck_settings(node: Node) -> dict[str, Any]:
-    table = node.config.extra.get("netcheck", {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{node.home / 'config.toml'}: [netcheck] must be a table")
-    for key in ("control_proxy", "control_dns", "ca_file", "decoy", "country", "asn", "network"):
-        if key in table and not isinstance(table[key], str):
-            raise UsageError(f"{node.home / 'config.toml'}: netcheck.{key} must be a string")
-    if "report" in table and not isinstance(table["report"], bool):
-        raise UsageError(f"{node.home / 'config.toml'}: netcheck.report must be true or false")
-    return table
-
-
-async def known_relays(node: Node) -> list[str]:
-    """Every relay this node uses: its relay list, write relays, followed channels' relays and own mirrors."""
-    from samizdat.cli.channels import lookup_channel
-    from samizdat.core import kinds
-    from samizdat.core.channel import parse_channel
-    from samizdat.core.filters import Filter
-    from samizdat.errors import RemoteProtocolError
-
-    own = await node.relay_list()
-    relays = [*own.write, *own.read, *node.config.write_relays]
-    for address, hints in node.local.follows().items():
-        relays += hints
-        channel = await lookup_channel(node, address)
-        if channel is not None:
-            relays += channel.mirrors
-    mine = await node.store.query(
-        [Filter(kinds=frozenset({kinds.CHANNEL}), authors=frozenset({node.key.public_key_hex}), limit=500)]
-    )
-    for event in mine:
-        try:
-            relays += parse_channel(event).mirrors
-        except RemoteProtocolError:
-            continue
-    return [r for r in dict.fromkeys(relays) if r.startswith(("ws://", "wss://"))]
+from samizdat.services import reachability
+from samizdat.services.context import Context
 
 
 def _result_text(data: dict[str, Any]) -> str:
@@ -85,44 +48,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tell blocking from outage: measure DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each
         relay, directly and through a control path, and name what blocks it (OONI's classes)."""
-        from samizdat.core import reachability as core
-        from samizdat.net import netcheck, netinfo
-        from samizdat.net import reachability as reports
-
-        if step_timeout <= 0 or step_timeout > 120:
-            raise UsageError("--timeout must be between 0 and 120 seconds")
-
-        async def action(node: Node) -> dict[str, Any]:
-            settings = _netcheck_settings(node)
-            targets = list(urls or []) or await known_relays(node)
-            routing = node.routing
-            default_control = routing.proxy or next((s for s in routing.fallback if s != "direct"), None)
-            options = netcheck.Options(
-                control_proxy=control_proxy or settings.get("control_proxy") or default_control,
-                control_dns=control_dns or settings.get("control_dns") or netcheck.DEFAULT_DOH,
-                ca_file=ca_file or (Path(settings["ca_file"]) if settings.get("ca_file") else None),
-                decoy=decoy or settings.get("decoy") or netcheck.DEFAULT_DECOY,
-                step_timeout=step_timeout,
-            )
-            publish = settings.get("report", False) if report is None else report
-            # Check the report's fields before measuring, so a typo does not cost a whole run.
-            where = {
-                "country": core.normal_country(country or settings.get("country", "")),
-                "asn": core.normal_asn(asn or settings.get("asn", "")),
-                "network": network or settings.get("network") or netinfo.network_type(),
-            }
-            if where["network"] not in core.NETWORK_TYPES:
-                raise UsageError(f"--network must be one of {', '.join(sorted(core.NETWORK_TYPES))}")
-            results = await netcheck.netcheck(targets, options) if targets else []
-            data: dict[str, Any] = {"results": [r.to_dict() for r in results], "reported": 0}
-            if publish and results:
-                events = reports.build_reports(results, now=time.time(), **where)
-                reachable = [r.url for r in results if r.verdict.cls == "ok"]
-                await reports.publish_reports(node, events, reachable)
-                await node.deliver_outbox(budget=CLI_DELIVERY_BUDGET)
-                data["reported"] = len(events)
-                data["report"] = where
-            return data
+        async def action(ctx: Context) -> dict[str, Any]:
+            return await reachability.check(
+                ctx, list(urls or []), control_proxy=control_proxy, control_dns=control_dns, ca_file=ca_file,
+                decoy=decoy, step_timeout=step_timeout, report=report, country=country, asn=asn, network=network,
+            )  # fmt: skip
 
         emit(run(with_node(action)), as_json, _result_text)
 
@@ -138,16 +68,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What anonymous reachability reports say, per relay, country and hour: blocked only when enough
         independent reports agree."""
-        from samizdat.net import reachability as reports
-
         if threshold < 1 or min_sources < 1 or hours < 1:
             raise UsageError("--threshold, --min-sources and --hours must be at least 1")
 
-        async def action(node: Node) -> dict[str, Any]:
-            return await reports.aggregate(
-                node.store,
+        async def action(ctx: Context) -> dict[str, Any]:
+            return await reachability.aggregate(
+                ctx.store,
                 relay=relay,
-                since=int(node.clock()) - hours * 3600,
+                since=ctx.now() - hours * 3600,
                 threshold=threshold,
                 min_sources=min_sources,
             )
@@ -172,7 +100,7 @@ def register(app: typer.Typer) -> None:
     def routes_command(as_json: bool = JsonOption) -> None:
         """Which transports reached which relay, on which network: what failover remembers."""
 
-        async def action(node: Node) -> list[dict[str, Any]]:
+        async def action(ctx: Context) -> list[dict[str, Any]]:
             from samizdat.net import netinfo
 
             here = netinfo.network_id()
@@ -188,7 +116,7 @@ def register(app: typer.Typer) -> None:
                     "next_retry": record.next_retry,
                     "last_error": record.last_error,
                 }
-                for relay, network, record in node.local.all_routes()
+                for relay, network, record in ctx.local.all_routes()
             ]
 
         def text(rows: list[dict[str, Any]]) -> str:

@@ -1,24 +1,45 @@
-"""Feed items as JSON and as text for a terminal."""
+"""How the command line shows things to a person: feed items, times, counts. JSON output keeps the field names
+scripts read (``npub``, ``naddr``, ``ids``); the text is for people: local times, no Unix seconds, human field
+names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from samizdat import feed
-from samizdat.core import nip19
-from samizdat.core.channel import Channel
+from samizdat.core import kinds, nip19
 from samizdat.core.posts import PostFields
-from samizdat.node import Node
+from samizdat.services.feed import FeedItem
+
+SHORT_ID = 12  #: hex characters of a post id shown in text; any unambiguous prefix of 8 or more is accepted back
+
+#: Feed field names as a reader says them (the JSON keeps the wire names).
+FIELD_NAMES = {"location": "place", "expiration": "expires", "give": "fund", "start": "starts", "end": "ends",
+               "need": "needs", "reach": "reach", "hours": "hours", "role": "role", "purpose": "for",
+               "target": "target", "status": "status", "geohash": "geohash"}  # fmt: skip
+TIME_FIELDS = ("expiration", "start", "end")
 
 
-async def collect_feed(
-    node: Node, channels: list[Channel], verifiers: Iterable[str], *, limit: int, include_invalid: bool
-) -> list[feed.FeedItem]:
-    return await feed.collect_feed(
-        node.store, channels, verifiers, now=node.now(), limit=limit, include_invalid=include_invalid
-    )
+def when(ts: float | None) -> str:
+    """A local date and time to the minute, or "never"."""
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def ago(stamp: float | None, now: float) -> str:
+    if stamp is None:
+        return "never"
+    seconds = max(0, int(now - stamp))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 round trip``, ``2 round trips``."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def _fields(fields: PostFields) -> dict[str, Any]:
@@ -29,13 +50,14 @@ def _fields(fields: PostFields) -> dict[str, Any]:
     return out
 
 
-def post_json(item: feed.FeedItem) -> dict[str, Any]:
+def post_json(item: FeedItem) -> dict[str, Any]:
     base = {"channel": item.channel.address, "channel_name": item.channel.name, "created_at": item.created_at}
     if item.orphan_retraction is not None:
         retraction = item.orphan_retraction
         return {
             **base,
             "id": retraction.target,
+            "nevent": nip19.nevent_encode(retraction.target) if retraction.target else None,
             "type": None,
             "status": "retracted",
             "text": None,
@@ -50,6 +72,7 @@ def post_json(item: feed.FeedItem) -> dict[str, Any]:
     data: dict[str, Any] = {
         **base,
         "id": event_id,
+        "nevent": nip19.nevent_encode(event_id, author=author, kind=kinds.POST) if event_id else None,
         "author": nip19.npub_encode(author) if author else None,
         "role": view.verdict.role,
         "type": post.post_type if post else None,
@@ -72,19 +95,26 @@ def post_json(item: feed.FeedItem) -> dict[str, Any]:
     return data
 
 
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+def _field_text(name: str, value: Any) -> str:
+    if name in TIME_FIELDS and isinstance(value, int):
+        return when(value)
+    if name == "target" and isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
 
 
-def render_feed(items: list[dict[str, Any]]) -> str:
+def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
     if not items:
         return "No posts yet."
     lines: list[str] = []
     for item in items:
-        head = f"[{_when(item['created_at'])}] {item['channel_name']}"
+        head = f"[{when(item['created_at'])}] {item['channel_name']}"
         if item.get("type"):
             head += f" · {item['type']}"
-        lines.append(head + f"  ({(item['id'] or '')[:12]})")
+        ref = item.get("nevent") if nevent else (item["id"] or "")[:SHORT_ID]
+        lines.append(head + f"  ({ref or '?'})")
         if item["retraction"]:
             lines.append(f"  RETRACTED by the channel, because: {item['retraction']['reason']}")
             lines.append("")
@@ -96,15 +126,11 @@ def render_feed(items: list[dict[str, Any]]) -> str:
         for line in (item["text"] or "").splitlines() or [""]:
             lines.append(f"  {line}")
         for name, value in item.get("fields", {}).items():
-            if name in ("expiration", "start", "end"):
-                value = _when(value)
-            elif isinstance(value, list):
-                value = ", ".join(value)
-            lines.append(f"    {name}: {value}")
+            lines.append(f"    {FIELD_NAMES.get(name, name)}: {_field_text(name, value)}")
         if item["corrected"]:
             was = f"; originally: {item['original_text']}" if "original_text" in item else ""
-            lines.append(f"  CORRECTED {len(item['corrections'])}x{was}")
+            lines.append(f"  corrected ×{len(item['corrections'])}{was}")
         if item["labels"]:
-            lines.append("  Verifiers: " + ", ".join(f"{k} ×{v}" for k, v in sorted(item["labels"].items())))
+            lines.append("  verifiers: " + ", ".join(f"{k} ×{v}" for k, v in sorted(item["labels"].items())))
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -1,12 +1,8 @@
-"""Commands that move posts between stores: ``sync`` with a relay or peer, ``export`` / ``import`` of bundles,
-and the background sync loop that ``serve`` runs for followed channels."""
+"""Commands that move posts between stores: ``sync`` with a relay or peer, ``export`` / ``import`` of bundles."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
-import random
 import re
 from pathlib import Path
 from typing import Any
@@ -14,14 +10,13 @@ from typing import Any
 import typer
 
 from samizdat.cli.common import JsonOption, emit, run, with_node
+from samizdat.cli.render import plural
 from samizdat.cli.timeparse import parse_since
-from samizdat.core.backoff import backoff_delay
-from samizdat.core.filters import Filter
-from samizdat.errors import SamizdatError, UsageError
+from samizdat.errors import UsageError
 from samizdat.net import sync as netsync
-from samizdat.node import Node
-
-log = logging.getLogger(__name__)
+from samizdat.services import bundles, channels
+from samizdat.services.context import Context
+from samizdat.services.sync import sync_with
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
@@ -40,23 +35,11 @@ def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
     return bar, update
 
 
-async def sync_scope(
-    node: Node, url: str, filters: list[Filter], direction: netsync.Direction, progress: netsync.Progress | None = None
-) -> netsync.SyncReport:
-    client = await node.connect(url)
-    try:
-        return await netsync.sync(
-            client, node.store, filters, direction=direction, ingest=node.ingest, progress=progress
-        )
-    finally:
-        await client.close()
-
-
 def register(app: typer.Typer) -> None:
     @app.command("sync")
     def sync_command(
         url: str = typer.Argument(..., help="Relay or peer, e.g. wss://relay.example or ws://192.168.1.20:4848"),
-        channel: str | None = typer.Option(None, help="Only this channel's events (naddr, address or own id)."),
+        channel: str | None = typer.Option(None, help="Only this channel's events (short name, naddr or address)."),
         direction: str = typer.Option("both", help="up (send ours), down (fetch theirs) or both."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -64,15 +47,13 @@ def register(app: typer.Typer) -> None:
         if direction not in ("up", "down", "both"):
             raise UsageError("--direction must be up, down or both")
 
-        async def action(node: Node) -> netsync.SyncReport:
-            filters = [Filter()]
-            if channel is not None:
-                filters = await _sync_scope(node, channel)
+        async def action(ctx: Context) -> netsync.SyncReport:
+            filters = None if channel is None else await channels.scope_named(ctx, channel)
             bar, progress = _progress_bar(not as_json)
             if bar is None:
-                return await sync_scope(node, url, filters, direction, progress)  # type: ignore[arg-type]
+                return await sync_with(ctx, url, filters, direction, progress)  # type: ignore[arg-type]
             with bar:
-                return await sync_scope(node, url, filters, direction, progress)  # type: ignore[arg-type]
+                return await sync_with(ctx, url, filters, direction, progress)  # type: ignore[arg-type]
 
         report = run(with_node(action))
         emit(
@@ -81,7 +62,7 @@ def register(app: typer.Typer) -> None:
             lambda r: (
                 f"Synced with {r['relay']} ({r['direction']}) in {r['seconds']} s: they lacked {r['have']}, "
                 f"we lacked {r['need']}; sent {r['sent']}, received {r['received']}, rejected {r['rejected']}; "
-                f"{r['round_trips']} round trips, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
+                f"{plural(r['round_trips'], 'round trip')}, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
                 + "".join(f"\n  {e}" for e in r["errors"])
             ),
         )
@@ -97,19 +78,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Write posts to a bundle file for a USB stick or a messenger attachment."""
-        from samizdat.cli.channels import channel_scope, resolve_channel
-        from samizdat.store.bundles import export_bundle
-
         limit = parse_size(max_size) if max_size else None
 
-        async def action(node: Node) -> Any:
-            filters = [Filter()]
-            if channel is not None:
-                filters = channel_scope(await resolve_channel(node, channel))
-            if since is not None:
-                start = parse_since(since, node.now())
-                filters = [dataclasses.replace(f, since=start) for f in filters]
-            return await export_bundle(node.store, output, filters=filters, max_part_bytes=limit, created_at=node.now())
+        async def action(ctx: Context) -> Any:
+            start = parse_since(since, ctx.now()) if since is not None else None
+            return await bundles.export(ctx, output, channel=channel, since=start, max_part_bytes=limit)
 
         report = run(with_node(action))
         data = _as_dict(report)
@@ -127,10 +100,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Verify and store the posts in bundle files; report new, duplicate and invalid counts."""
-        from samizdat.store.bundles import import_bundles
-
-        async def action(node: Node) -> Any:
-            return await import_bundles(files, node.ingest)
+        async def action(ctx: Context) -> Any:
+            return await bundles.import_files(ctx, files)
 
         report = run(with_node(action))
         data = _as_dict(report)
@@ -141,20 +112,6 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 f"{len(failed)} of {len(report.files)} file(s) could not be imported; {first.path}: {first.error}"
             )
-
-
-async def _sync_scope(node: Node, text: str) -> list[Filter]:
-    """What ``sync --channel`` moves: the channel's events; for a channel we follow but do not have yet (its
-    definition is what the sync is to fetch), everything that names its address."""
-    from samizdat.cli.channels import _address_of, channel_scope, lookup_channel, resolve_channel
-
-    address = _address_of(node, text)
-    found = await lookup_channel(node, address)
-    if found is not None:
-        return channel_scope(found)
-    if address.split(":")[1] == node.key.public_key_hex:
-        await resolve_channel(node, text)  # one of our own that does not exist: says so
-    return channel_scope_from_address(address)
 
 
 def _import_text(d: dict[str, Any]) -> str:
@@ -219,58 +176,3 @@ def parse_size(text: str) -> int:
     if scale is None:
         raise UsageError(f"{text!r} is not a size such as 2MB or 500KB")
     return int(number * scale)
-
-
-async def background_sync(node: Node) -> None:
-    """Keep followed and own channels in step with their mirrors (and hints): each (relay, channel) on its own
-    schedule, exponential backoff after failures, progress recorded in the node's local state."""
-    from samizdat.cli.channels import channel_scope, lookup_channel
-
-    while True:
-        now = node.clock()
-        scopes = node.local.follows()
-        for address in await node.own_channels():  # our own channels too: posts made from phones reach mirrors
-            scopes.setdefault(address, [])
-        for address, hints in scopes.items():
-            channel = await lookup_channel(node, address)
-            relays = list(dict.fromkeys([*hints, *(channel.mirrors if channel else ())]))
-            filters = channel_scope(channel) if channel else channel_scope_from_address(address)
-            for relay in relays:
-                row = node.local.sync_row(relay, address)
-                if row is not None and row.next_attempt > now:
-                    continue
-                try:
-                    report = await asyncio.wait_for(sync_scope(node, relay, filters, "both"), 600)
-                except (SamizdatError, TimeoutError, OSError) as exc:
-                    failures = (row.failures if row else 0) + 1
-                    delay = backoff_delay(
-                        failures - 1, base=30, cap=node.config.sync_interval * 4, random=random.random
-                    )
-                    node.local.record_sync(
-                        relay,
-                        address,
-                        now=now,
-                        ok=False,
-                        next_attempt=now + delay,
-                        summary={"error": str(exc) or type(exc).__name__},
-                    )
-                    log.info("sync of %s with %s failed: %s", address, relay, exc)
-                    continue
-                node.local.record_sync(
-                    relay,
-                    address,
-                    now=now,
-                    ok=True,
-                    next_attempt=now + node.config.sync_interval,
-                    summary=report.to_dict(),
-                )
-        await asyncio.sleep(min(30.0, node.config.sync_interval))
-
-
-def channel_scope_from_address(address: str) -> list[Filter]:
-    """Before we know a channel's definition, fetch it and everything that points at it."""
-    kind, owner, identifier = address.split(":", 2)
-    return [
-        Filter(kinds=frozenset({int(kind)}), authors=frozenset({owner}), tags=(("d", frozenset({identifier})),)),
-        Filter(tags=(("a", frozenset({address})),)),
-    ]

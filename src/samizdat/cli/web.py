@@ -6,6 +6,7 @@ import typer
 
 from samizdat.cli.common import JsonOption, emit, home, qr_text
 from samizdat.config import load_config, load_identity
+from samizdat.services.instance import running_address
 from samizdat.web.operator import forget_tokens, new_token
 
 web_app = typer.Typer(help="The web app served by `samizdat serve`: operator login.", no_args_is_help=True)
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
 @web_app.command("login")
 def login(
     host: str | None = typer.Option(None, help="Address phones use to reach this node (default: from config)."),
-    port: int | None = typer.Option(None, help="Port of `samizdat serve` (default: from config)."),
+    port: int | None = typer.Option(None, help="Port of `samizdat serve` (default: where it runs, else config)."),
     qr: bool = typer.Option(True, help="Also draw the link as a QR code."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -29,7 +30,9 @@ def login(
     """
     path = home()
     load_identity(path)  # a clear error before `samizdat init`
-    config = load_config(path).with_overrides(host=host, port=port)
+    running = running_address(path)  # a running `serve` may listen elsewhere than the config says (--port)
+    config = load_config(path).with_overrides(host=running[0] if running else None, port=running[1] if running else None)
+    config = config.with_overrides(host=host, port=port)
     shown = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     token = new_token(path)
     url = f"http://{shown}:{config.port}/#op={token}"

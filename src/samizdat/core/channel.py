@@ -16,12 +16,8 @@ former    a revoked key, for events with ``created_at < since``: counts as an ed
 
 ``created_at`` is self-declared, so a revoked key can always backdate an event to before ``since``. Revocation
 therefore cannot erase history; it stops new posts, and the owner chooses ``since`` (earlier than the removal
-when the key was compromised earlier). Readers must check posts against the newest definition they can find.
-
-:func:`post_verdict` is the gate every post passes before it is shown: it says valid, or which of
-forged / revoked / other-channel / malformed / future / expired, so an expired alert is never confused with an
-impersonation. :func:`thread_view` folds the corrections, retractions, deletion requests and labels found for
-a post into what a reader sees, ignoring every amendment that its signer had no right to make.
+when the key was compromised earlier). Readers must check posts against the newest definition they can find
+(:func:`samizdat.core.thread.post_verdict` applies it to each post).
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
@@ -39,20 +34,7 @@ from samizdat.core import geohash as gh
 from samizdat.core import kinds, nip19
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
-from samizdat.core.posts import (
-    CORRECTION,
-    RETRACTION,
-    SCHEMA,
-    Label,
-    Post,
-    PostFields,
-    check_fields,
-    check_line,
-    check_text,
-    parse_label,
-    parse_post,
-    split_address,
-)
+from samizdat.core.posts import check_line, check_text, split_address
 from samizdat.errors import RemoteProtocolError, UsageError
 
 OWNER, ADMIN, EDITOR, FORMER = "owner", "admin", "editor", "former"
@@ -65,7 +47,6 @@ MAX_LANGUAGES = 5
 MAX_NAME = 100
 MAX_ABOUT = 2000
 MAX_PLACE_DEPTH = 8
-MAX_FUTURE = 15 * 60  #: posts dated further ahead than this are "future" (clock skew allowance)
 NAADDR_RELAYS = 3  #: mirrors put in a shared naddr: more makes the QR code denser for little gain
 
 LANGUAGE_NAMESPACE = "ISO-639-1"
@@ -385,170 +366,3 @@ def remove_admin(
     return rebuild_channel(
         key, channel, created_at=created_at, admins=admins, revoked={**channel.revoked, pubkey: since}
     )
-
-
-# -- verdicts ------------------------------------------------------------------------------------------------
-
-
-class Status(StrEnum):
-    VALID = "valid"
-    NOT_A_POST = "not-a-post"
-    OTHER_CHANNEL = "other-channel"
-    FORGED = "forged"  # signed by a key with no authority in this channel: impersonation
-    REVOKED = "revoked"  # signed by a removed admin, dated at or after their removal
-    MALFORMED = "malformed"
-    FUTURE = "future"  # dated too far ahead; may become valid later
-    EXPIRED = "expired"  # was valid; NIP-40 expiration has passed
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: Status
-    reason: str  # one sentence for people; "" when valid
-    role: str | None = None  # the signer's role, when it has one
-    post: Post | None = None  # the parsed post, when its shape was checked
-
-    @property
-    def ok(self) -> bool:
-        return self.status is Status.VALID
-
-
-def post_verdict(event: Event, channel: Channel, now: int, *, max_future: int = MAX_FUTURE) -> Verdict:
-    """Whether ``event`` is a valid post of ``channel`` at time ``now``, and if not, why.
-
-    Checks, in this order: kind 2333; an ``a`` tag naming exactly this channel's address; a signer with a role
-    at the post's ``created_at`` (forged or revoked otherwise); the post's shape (:func:`parse_post`); not
-    dated more than ``max_future`` seconds after ``now``; not expired at ``now``. Never raises for hostile
-    input.
-    """
-    if event.kind != kinds.POST:
-        return Verdict(Status.NOT_A_POST, f"kind {event.kind} is not a channel post")
-    if channel.address not in event.tag_values("a"):
-        return Verdict(Status.OTHER_CHANNEL, "the post belongs to another channel")
-    role = channel.role_of(event.pubkey, event.created_at)
-    if role is None:
-        if event.pubkey in channel.revoked:
-            return Verdict(Status.REVOKED, "signed by a removed admin after their removal")
-        return Verdict(Status.FORGED, "signed by a key that is not the channel's owner or admin")
-    try:
-        post = parse_post(event)
-    except RemoteProtocolError as exc:
-        return Verdict(Status.MALFORMED, str(exc), role)
-    if event.created_at > now + max_future:
-        return Verdict(Status.FUTURE, "dated in the future", role, post)
-    if event.is_expired(now):
-        return Verdict(Status.EXPIRED, "expired", role, post)
-    return Verdict(Status.VALID, "", role, post)
-
-
-# -- what a reader sees --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadView:
-    """A post as a reader should see it, with its amendments applied."""
-
-    verdict: Verdict  # of the original; show nothing unless ok
-    text: str  # the latest valid correction's text, else the original's
-    subject: str
-    fields: PostFields  # the original's fields with valid corrections applied in order
-    corrections: tuple[Post, ...] = ()  # applied, oldest first
-    retraction: Post | None = None  # the first valid retraction: "retracted by the channel, because ..."
-    deletion: Event | None = None  # a NIP-09 request by the original's author
-    labels: Mapping[str, int] = field(default_factory=dict)  # value -> followed verifiers saying it
-    label_events: tuple[Label, ...] = ()
-    ignored: tuple[tuple[str, str], ...] = ()  # (event id, why it does not count)
-
-
-def _order(event: Event) -> tuple[int, str]:
-    return event.created_at, event.id
-
-
-def thread_view(
-    original: Event,
-    related: Iterable[Event],
-    channel: Channel,
-    now: int,
-    *,
-    verifiers: Iterable[str] = (),
-    max_future: int = MAX_FUTURE,
-) -> ThreadView:
-    """Fold corrections, retractions, deletion requests (kind 5) and labels (kind 1985) into ``original``.
-
-    A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
-    ``original`` and its signer may amend the original (owner and admins: any post; editors and former admins:
-    their own). A deletion request counts only from the original's author (NIP-09). A label counts when it is
-    from one of ``verifiers``; each verifier's newest label is its vote. Anything an author later deleted with
-    a kind-5 request (a correction, a retraction, a label) stops counting. Never raises for hostile input.
-    """
-    verdict = post_verdict(original, channel, now, max_future=max_future)
-    followed = frozenset(verifiers)
-    events = {e.id: e for e in related if e.id != original.id}
-    ignored: list[tuple[str, str]] = []
-    authors = {e.id: e.pubkey for e in events.values()} | {original.id: original.pubkey}
-    deleted: dict[str, Event] = {}
-    for event in sorted(events.values(), key=_order):
-        if event.kind == kinds.DELETION:
-            hits = [i for i in event.tag_values("e") if authors.get(i) == event.pubkey]
-            for target in hits:
-                deleted.setdefault(target, event)
-            if not hits:
-                ignored.append((event.id, "a deletion request by someone other than the author"))
-    base = verdict.post
-    allowed = (SCHEMA[base.post_type][0] | SCHEMA[base.post_type][1]) if base else frozenset()
-    text, subject = original.content, base.subject if base else ""
-    fields = base.fields if base else PostFields()
-    corrections: list[Post] = []
-    retractions: list[Post] = []
-    votes: dict[str, Label] = {}
-    for event in sorted(events.values(), key=_order):
-        if event.kind == kinds.DELETION:
-            continue
-        if event.id in deleted:
-            ignored.append((event.id, "deleted by its author"))
-        elif event.kind == kinds.POST:
-            amendment = post_verdict(event, channel, now, max_future=max_future)
-            post = amendment.post
-            if not amendment.ok or post is None:
-                ignored.append((event.id, f"not a valid post of this channel: {amendment.reason}"))
-            elif post.post_type not in (CORRECTION, RETRACTION) or post.target != original.id:
-                ignored.append((event.id, "not an amendment of this post"))
-            elif not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
-                ignored.append((event.id, "only the owner and admins may amend someone else's post"))
-            elif post.post_type == RETRACTION:
-                retractions.append(post)
-            else:
-                changes = PostFields(**{n: getattr(post.fields, n) for n in post.fields.given() & allowed})
-                merged = fields.merged(changes)
-                try:
-                    if base is not None:
-                        check_fields(merged, base.post_type, base.created_at)
-                except RemoteProtocolError as exc:
-                    ignored.append((event.id, f"the correction would make the post malformed: {exc}"))
-                    continue
-                fields, text = merged, post.text if post.text.strip() else text
-                subject = post.subject or subject
-                corrections.append(post)
-        elif event.kind == kinds.LABEL:
-            try:
-                label = parse_label(event)
-            except RemoteProtocolError as exc:
-                ignored.append((event.id, f"not a verification label: {exc}"))
-                continue
-            if label.post_id != original.id:
-                ignored.append((event.id, "a label on another post"))
-            elif label.verifier not in followed:
-                ignored.append((event.id, "a label by a verifier you do not follow"))
-            elif event.created_at > now + max_future or event.is_expired(now):
-                ignored.append((event.id, "a label dated in the future or expired"))
-            else:
-                votes[label.verifier] = label  # sorted oldest first, so the newest stays
-        else:
-            ignored.append((event.id, f"kind {event.kind} is not an amendment"))
-    counts: dict[str, int] = {}
-    for label in votes.values():
-        counts[label.value] = counts.get(label.value, 0) + 1
-    return ThreadView(
-        verdict, text, subject, fields, tuple(corrections), retractions[0] if retractions else None,
-        deleted.get(original.id), MappingProxyType(counts), tuple(votes.values()), tuple(ignored),
-    )  # fmt: skip

@@ -13,6 +13,8 @@ person gives and never add precision to it.
 
 from __future__ import annotations
 
+from samizdat.errors import LocalProtocolError, UsageError
+
 ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
@@ -30,15 +32,15 @@ def is_geohash(text: object, *, max_length: int = MAX_LENGTH) -> bool:
 def encode(lat: float, lon: float, precision: int = 9) -> str:
     """The geohash of a point, ``precision`` characters long.
 
-    Raises ``ValueError`` for a latitude outside [-90, 90], a longitude outside [-180, 180], NaN, or a
-    precision outside 1..12 (callers turn a person's bad coordinates into a UsageError with context).
+    Raises :class:`UsageError` for a latitude outside [-90, 90], a longitude outside [-180, 180] or NaN (a
+    person's coordinates), and :class:`LocalProtocolError` for a precision outside 1..12 (ours).
     """
     if not 1 <= precision <= MAX_LENGTH:
-        raise ValueError(f"geohash precision must be 1 to {MAX_LENGTH}")
+        raise LocalProtocolError(f"geohash precision must be 1 to {MAX_LENGTH}")
     if not -90.0 <= lat <= 90.0:  # also rejects NaN
-        raise ValueError("latitude must be between -90 and 90")
+        raise UsageError("The latitude must be between -90 and 90.")
     if not -180.0 <= lon <= 180.0:
-        raise ValueError("longitude must be between -180 and 180")
+        raise UsageError("The longitude must be between -180 and 180.")
     lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
     chars: list[str] = []
     bit_count = value = 0
@@ -63,10 +65,11 @@ def encode(lat: float, lon: float, precision: int = 9) -> str:
 def decode(geohash: str) -> tuple[float, float, float, float]:
     """The centre of a geohash's cell and its half-sizes: ``(lat, lon, lat_error, lon_error)``.
 
-    Raises ``ValueError`` when ``geohash`` is not a valid geohash.
+    Raises :class:`LocalProtocolError` when ``geohash`` is not a valid geohash: check text from people and
+    peers with :func:`is_geohash` first, and report it as theirs.
     """
     if not is_geohash(geohash):
-        raise ValueError("not a geohash")
+        raise LocalProtocolError(f"{geohash[:20]!r} is not a geohash")
     lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
     even = True
     for char in geohash:
@@ -90,10 +93,11 @@ def decode(geohash: str) -> tuple[float, float, float, float]:
 def prefixes(geohash: str, *, min_length: int = MIN_TAG_LENGTH) -> tuple[str, ...]:
     """Every prefix of ``geohash`` from ``min_length`` characters up to the whole, shortest first.
 
-    A geohash shorter than ``min_length`` is returned alone. Raises ``ValueError`` for an invalid geohash.
+    A geohash shorter than ``min_length`` is returned alone. Raises :class:`LocalProtocolError` for an invalid
+    geohash (check it with :func:`is_geohash` first, as for :func:`decode`).
     """
     if not is_geohash(geohash):
-        raise ValueError("not a geohash")
+        raise LocalProtocolError(f"{geohash[:20]!r} is not a geohash")
     start = min(min_length, len(geohash))
     return tuple(geohash[:n] for n in range(start, len(geohash) + 1))
 

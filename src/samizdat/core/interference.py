@@ -26,6 +26,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from samizdat.errors import LocalProtocolError
+
 OK = "ok"
 DOWN = "down"
 #: Every class :func:`classify` can return, with what it means for a person.
@@ -65,7 +67,7 @@ class Dns:
 
     def __post_init__(self) -> None:
         if self.error is not None and self.error not in DNS_ERRORS:
-            raise ValueError(f"unknown DNS error {self.error!r}")
+            raise LocalProtocolError(f"unknown DNS error {self.error!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class Step:
 
     def __post_init__(self) -> None:
         if self.outcome not in STEP_OUTCOMES:
-            raise ValueError(f"unknown step outcome {self.outcome!r}")
+            raise LocalProtocolError(f"unknown step outcome {self.outcome!r}")
 
     @property
     def ok(self) -> bool:

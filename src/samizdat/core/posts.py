@@ -5,7 +5,7 @@ with a ``type`` tag; the type decides which other tags it must and may carry (th
 and ``docs/protocol.md``). :func:`parse_post` turns an event into a :class:`Post` or raises one
 :class:`~samizdat.errors.RemoteProtocolError` saying what is malformed. It checks the *shape* only; whether
 the signer may post in the channel, and whether the post is still current, is
-:func:`samizdat.core.channel.post_verdict`.
+:func:`samizdat.core.thread.post_verdict`.
 
 Builders validate by construction: they write the tags, sign, and run the result through :func:`parse_post`,
 so a builder cannot produce a post that readers would reject for its shape. A person's mistake (an alert
@@ -25,16 +25,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import Protocol, TypedDict, Unpack
 
 from samizdat.core import geohash as gh
 from samizdat.core import kinds
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.errors import RemoteProtocolError, UsageError
-
-if TYPE_CHECKING:  # channel.py imports this module; the builders only use a Channel's attributes.
-    from samizdat.core.channel import Channel
 
 NEWS, ALERT, HELP, SAFE_PLACE, CONTACT, EVENT = "news", "alert", "help", "safe-place", "contact", "event"
 APPEAL, CORRECTION, RETRACTION = "appeal", "correction", "retraction"
@@ -68,6 +65,27 @@ _AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,8})?")
 _CURRENCY = re.compile(r"[A-Za-z]{2,8}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DIGITS = re.compile(r"[0-9]{1,12}")  # not \d: int() accepts digits of other scripts
+
+
+class ChannelLike(Protocol):
+    """What the builders need of a channel; :class:`samizdat.core.channel.Channel` is one.
+
+    A protocol rather than an import: channel definitions are checked with this module's text checks, so
+    :mod:`samizdat.core.channel` sits above this module and this module never imports it.
+    """
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def channel_id(self) -> str: ...
+
+    @property
+    def mirrors(self) -> tuple[str, ...]: ...
+
+    def role_of(self, pubkey: str, created_at: int) -> str | None: ...
+
+    def may_amend(self, pubkey: str, created_at: int, original_author: str) -> bool: ...
 
 
 class TypeFields(TypedDict, total=False):
@@ -138,7 +156,7 @@ SCHEMA: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """A post whose shape is valid. Whether it may be shown is :func:`~samizdat.core.channel.post_verdict`."""
+    """A post whose shape is valid. Whether it may be shown is :func:`~samizdat.core.thread.post_verdict`."""
 
     event: Event
     channel: str  # "30333:<owner>:<d>"
@@ -385,13 +403,13 @@ def _sign_checked(key: SecretKey, kind: int, content: str, tags: list[list[str]]
     return event
 
 
-def _check_role(key: SecretKey, channel: Channel, created_at: int) -> None:
+def _check_role(key: SecretKey, channel: ChannelLike, created_at: int) -> None:
     if channel.role_of(key.public_key_hex, created_at) is None:
         raise UsageError(f"This key is not the owner or an admin of the channel {channel.channel_id!r}.")
 
 
 def _common_tags(
-    channel: Channel, post_type: str, subject: str, hashtags: Sequence[str], hint: str | None
+    channel: ChannelLike, post_type: str, subject: str, hashtags: Sequence[str], hint: str | None
 ) -> list[list[str]]:
     relay = hint if hint is not None else (channel.mirrors[0] if channel.mirrors else "")
     tags = [["a", channel.address, relay], ["type", post_type]]
@@ -403,7 +421,7 @@ def _common_tags(
 
 def build_post(
     key: SecretKey,
-    channel: Channel,
+    channel: ChannelLike,
     post_type: str,
     text: str,
     *,
@@ -440,7 +458,7 @@ def build_post(
     return _sign_checked(key, kinds.POST, text, tags, created_at)
 
 
-def _original(channel: Channel, original: Event) -> Post:
+def _original(channel: ChannelLike, original: Event) -> Post:
     try:
         post = parse_post(original)
     except RemoteProtocolError as exc:
@@ -454,7 +472,7 @@ def _original(channel: Channel, original: Event) -> Post:
     return post
 
 
-def _check_amend(key: SecretKey, channel: Channel, original: Post, created_at: int, what: str) -> None:
+def _check_amend(key: SecretKey, channel: ChannelLike, original: Post, created_at: int, what: str) -> None:
     _check_role(key, channel, created_at)
     if not channel.may_amend(key.public_key_hex, created_at, original.author):
         raise UsageError(f"Only the channel's owner and admins may {what} someone else's post.")
@@ -462,7 +480,7 @@ def _check_amend(key: SecretKey, channel: Channel, original: Post, created_at: i
 
 def build_correction(
     key: SecretKey,
-    channel: Channel,
+    channel: ChannelLike,
     original: Event,
     text: str,
     *,
@@ -501,7 +519,7 @@ def _check_merged(post: Post, changes: PostFields) -> None:
 
 
 def build_resolution(
-    key: SecretKey, channel: Channel, help_request: Event, text: str = "", *, created_at: int
+    key: SecretKey, channel: ChannelLike, help_request: Event, text: str = "", *, created_at: int
 ) -> Event:
     """Mark a help request resolved: a correction that sets ``status`` to ``resolved`` (and optionally says
     how). Raises :class:`UsageError` as :func:`build_correction`, and when the post is not a help request."""
@@ -512,7 +530,7 @@ def build_resolution(
 
 def build_retraction(
     key: SecretKey,
-    channel: Channel,
+    channel: ChannelLike,
     original: Event,
     reason: str,
     *,

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 FINAL_REFUSALS = ("invalid", "blocked", "restricted", "pow")
 MAX_ATTEMPTS = 12
+GONE = "gone from the store"  #: an outbox row whose event was replaced, retracted or expired before delivery
 
 Connect = Callable[[str], Awaitable[RelayClient]]
 
@@ -68,7 +69,7 @@ async def deliver_due(
                     row.event_id,
                     relay,
                     accepted=False,
-                    message="gone from the store",
+                    message=GONE,
                     final=True,
                     next_attempt=now,
                 )

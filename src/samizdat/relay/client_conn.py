@@ -10,7 +10,6 @@ import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -18,9 +17,7 @@ from websockets.protocol import OPEN
 
 from samizdat.relay.connection import RelayConnection
 from samizdat.relay.limits import RelayLimits
-
-if TYPE_CHECKING:
-    from samizdat.relay.server import NegentropySession
+from samizdat.relay.negentropy import NegentropySession
 
 logger = logging.getLogger("samizdat.relay")
 

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 import orjson
 
@@ -35,6 +36,23 @@ from samizdat.store.base import Store
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], bool]
+
+
+class NegentropySession(Protocol):
+    """NIP-77 for one connection (extension point). Made on the connection's first ``NEG-*`` message."""
+
+    async def handle(self, request: NegRequest) -> None:
+        """Answer ``request``; ``NEG-MSG``/``NEG-ERR`` frames go out through the ``send`` given to the factory."""
+        ...
+
+    def close(self) -> None:
+        """The connection is gone: drop every open negentropy session."""
+        ...
+
+
+#: What :class:`~samizdat.relay.server.RelayServer` takes as ``negentropy``: called with the connection's
+#: ``send(frame) -> bool`` and the store. :class:`NegentropyService` is one.
+NegentropyFactory = Callable[[Send, Store], NegentropySession]
 
 
 class _TooMany(Exception):

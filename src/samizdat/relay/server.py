@@ -44,7 +44,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -52,7 +52,7 @@ from websockets.http11 import Request, Response
 
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
-from samizdat.errors import SamizdatError
+from samizdat.errors import LocalProtocolError, SamizdatError
 from samizdat.relay import http
 from samizdat.relay.client_conn import Client, Dropped, remote_ip
 from samizdat.relay.connection import (
@@ -75,6 +75,7 @@ from samizdat.relay.connection import (
     ok_frame,
 )
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
+from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex
 from samizdat.relay.verifier import Verifier
 from samizdat.store.base import AddOutcome, Store
@@ -84,22 +85,6 @@ logger = logging.getLogger("samizdat.relay")
 
 TOO_SLOW = "error: too slow, subscription closed"
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
-
-
-class NegentropySession(Protocol):
-    """NIP-77 for one connection (extension point). Made on the connection's first ``NEG-*`` message."""
-
-    async def handle(self, request: NegRequest) -> None:
-        """Answer ``request``; ``NEG-MSG``/``NEG-ERR`` frames go out through the ``send`` given to the factory."""
-        ...
-
-    def close(self) -> None:
-        """The connection is gone: drop every open negentropy session."""
-        ...
-
-
-#: Called with the connection's ``send(frame) -> bool`` and the store.
-NegentropyFactory = Callable[[Callable[[bytes], bool], Store], NegentropySession]
 
 
 class RelayServer:
@@ -160,7 +145,7 @@ class RelayServer:
     def port(self) -> int:
         """The port listened on (useful after ``start(port=0)``)."""
         if self._server is None:
-            raise RuntimeError("the relay is not started")
+            raise LocalProtocolError("the relay is not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 
 from samizdat.core.event import Event
 from samizdat.core.keys import verify_signature
+from samizdat.errors import LocalProtocolError
 
 log = logging.getLogger("samizdat.relay")
 
@@ -48,7 +49,7 @@ class Verifier:
 
     def __init__(self, batch_max: int = 128) -> None:
         if batch_max < 1:
-            raise ValueError("batch_max must be at least 1")
+            raise LocalProtocolError("batch_max must be at least 1")
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[_Item | None] | None = None
         self._lock = threading.Lock()

@@ -545,6 +545,17 @@ def get(conn: sqlite3.Connection, event_id: str, now: int) -> Event | None:
     return None if row is None else event_from_raw(row[0])
 
 
+def ids_with_prefix(conn: sqlite3.Connection, prefix: str, now: int, limit: int) -> list[str]:
+    """Ids of unexpired events whose hex id starts with ``prefix`` (a range scan of the id index)."""
+    low = bytes.fromhex(prefix.ljust(64, "0"))
+    high = bytes.fromhex(prefix.ljust(64, "f"))
+    rows = conn.execute(
+        f"SELECT e.id FROM events e WHERE e.id >= ? AND e.id <= ? AND {_NOT_EXPIRED} ORDER BY e.id LIMIT ?",
+        (low, high, now, limit),
+    ).fetchall()
+    return [bytes(row[0]).hex() for row in rows]
+
+
 def has(conn: sqlite3.Connection, event_ids: Iterable[str], now: int) -> set[str]:
     wanted = sorted({bytes.fromhex(i) for i in event_ids if is_hex64(i)})
     found: set[str] = set()

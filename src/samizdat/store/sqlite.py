@@ -369,6 +369,13 @@ class SqliteStore:
         now = self._now()
         return await self._read(lambda conn: queries.get(conn, event_id, now))
 
+    async def ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
+        """Up to ``limit`` ids of unexpired events starting with the lowercase hex ``prefix``. Raises StoreError."""
+        now = self._now()
+        if not prefix or len(prefix) > 64 or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        return await self._read(lambda conn: queries.ids_with_prefix(conn, prefix, now, limit))
+
     async def has(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` are stored (and not expired). Raises StoreError."""
         now, ids = self._now(), list(event_ids)

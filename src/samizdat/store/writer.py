@@ -147,7 +147,7 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = self._connect()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - not swallowed: start() raises it in the caller's loop
             self._ready.set_exception(exc)
             return
         self._ready.set_result(None)
@@ -210,7 +210,7 @@ class Writer:
                 outcomes.append(flat[start : start + len(job.events)])
                 start += len(job.events)
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)
             if len(batch) == 1:
                 return [(batch[0], None, self._map(exc))]
@@ -225,7 +225,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             value = job.fn(conn)
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)
             return (job, None, self._map(exc))
         return (job, value, None)

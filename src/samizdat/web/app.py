@@ -124,7 +124,7 @@ def load_policy(directory: Path = STATIC) -> str:
 
 class WebApp:
     """The ``http_handler`` of ``samizdat serve``. ``status`` returns the node status document (see
-    :func:`samizdat.web.status.node_status`); it is called at most every few seconds."""
+    :func:`samizdat.services.status.document`); it is called at most every few seconds."""
 
     def __init__(
         self,
@@ -186,7 +186,7 @@ class WebApp:
             return self._page_cache[1]
         try:
             events = await self.seed()
-        except Exception:  # noqa: BLE001 - the app works without a seed (it asks the relay)
+        except Exception:  # the app works without a seed (it asks the relay)
             log.exception("the channel seed failed")
             events = []
         # JSON inside HTML: "</" could end the block early, so it is written "<\/" (the same string to JSON).

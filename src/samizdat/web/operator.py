@@ -5,9 +5,11 @@ SHA-256 in ``<home>/web-operators`` (mode 0600); the code is shown once, as a li
 (the fragment never travels in a request line or a Referer). The browser opens a WebSocket to ``/op`` and sends
 ``{"token": CODE}`` as its first message; the node compares hashes in constant time and answers
 ``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}`` and closes. After that, each
-``{"id": n, "sign": {kind, content, tags, created_at}}`` is checked (only channel posts, deletion requests and
-labels; posts must pass the same shape rules as the CLI's), signed with the node's key, published through the
-node (stored, fanned out, queued for the channel's mirrors) and answered ``{"id": n, "event": ...}`` or
+``{"id": n, "sign": {kind, content, tags, created_at}}`` is checked for shape here, then handed to the
+publishing service (``services.publishing.publish_as_operator``), which signs it with the node's key only if the
+command line would publish it too (channel posts, deletion requests and labels; a post only in a channel where
+the node's key is the owner, an admin or an editor, with the same shape rules), and publishes it through the
+node (stored, fanned out, queued for the channel's mirrors). The answer is ``{"id": n, "event": ...}`` or
 ``{"id": n, "error": one sentence}``.
 
 Why this is CSRF-safe: there is no cookie or ambient credential. A page from another origin could open a
@@ -24,7 +26,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,25 +35,20 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from samizdat.core import kinds
-from samizdat.core.channel import MAX_FUTURE
-from samizdat.core.event import Event, sign_event
-from samizdat.core.keys import SecretKey
-from samizdat.core.posts import parse_label, parse_post, split_address
-from samizdat.errors import RemoteProtocolError
-from samizdat.store.base import AddOutcome
+from samizdat.core.event import Event
+from samizdat.core.thread import MAX_FUTURE
+from samizdat.errors import RemoteProtocolError, UsageError
+from samizdat.services.publishing import OPERATOR_KINDS
 
 log = logging.getLogger(__name__)
 
 TOKENS_FILE = "web-operators"
 LOGIN_TIMEOUT = 10.0
 MAX_MESSAGE = 64 * 1024
-SIGNABLE = frozenset({kinds.POST, kinds.DELETION, kinds.LABEL})
+SIGNABLE = OPERATOR_KINDS  # the publishing service decides; this only answers a wrong kind early
 
-#: Publishes our own new events: stores them, fans them out, queues them for ``relays`` (Node.publish).
-Publisher = Callable[[Sequence[Event], Sequence[str]], Awaitable[Sequence[AddOutcome]]]
-#: The mirror relays of a channel address, when the node knows the channel.
-MirrorLookup = Callable[[str], Awaitable[Sequence[str]]]
+#: Signs (kind, content, tags, created_at) with the node's key and publishes it; UsageError when refused.
+OperatorPublish = Callable[[int, str, list[list[str]], int], Awaitable[Event]]
 
 
 def _digest(token: str) -> str:
@@ -129,18 +126,11 @@ class OperatorEndpoint:
     """The ``/op`` WebSocket route of ``samizdat serve``."""
 
     def __init__(
-        self,
-        home: Path,
-        key: SecretKey,
-        publish: Publisher,
-        mirrors: MirrorLookup,
-        *,
-        clock: Callable[[], float] = time.time,
+        self, home: Path, pubkey: str, publish: OperatorPublish, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.home = home
-        self.key = key
+        self.pubkey = pubkey
         self.publish = publish
-        self.mirrors = mirrors
         self.clock = clock
 
     async def __call__(self, ws: ServerConnection) -> None:
@@ -157,7 +147,7 @@ class OperatorEndpoint:
                 await self._send(ws, {"ok": False, "error": "this operator code is not valid (or was revoked)"})
                 await ws.close(1008, "not authorised")
                 return
-            await self._send(ws, {"ok": True, "pubkey": self.key.public_key_hex})
+            await self._send(ws, {"ok": True, "pubkey": self.pubkey})
             async for data in ws:
                 await self._send(ws, await self._request(data, token))
         except (TimeoutError, orjson.JSONDecodeError):
@@ -184,18 +174,7 @@ class OperatorEndpoint:
             kind, content, tags, created_at = check_template(message.get("sign"))
             if created_at > self.clock() + MAX_FUTURE:
                 raise RemoteProtocolError("created_at is in the future; check the phone's clock")
-            event = sign_event(self.key, kind, content, tags, created_at=created_at)
-            relays: Sequence[str] = ()
-            if kind == kinds.POST:
-                post = parse_post(event)
-                if split_address(post.channel) is not None:
-                    relays = await self.mirrors(post.channel)
-            elif kind == kinds.LABEL:
-                parse_label(event)
-        except RemoteProtocolError as exc:
+            event = await self.publish(kind, content, tags, created_at)
+        except (RemoteProtocolError, UsageError) as exc:
             return {"id": request_id, "error": str(exc)}
-        outcome = (await self.publish([event], relays))[0]
-        log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
-        if not outcome.accepted:
-            return {"id": request_id, "error": f"the node did not store it ({outcome.value})"}
         return {"id": request_id, "event": event.to_dict()}

@@ -1,6 +1,6 @@
 """What a reader sees of a channel: its valid posts, each with its corrections, retraction and labels.
 
-Gathers the events from the store and folds them with the pure :func:`samizdat.core.channel.thread_view`.
+Gathers the events from the store and folds them with the pure :func:`samizdat.core.thread.thread_view`.
 A retraction whose original has been deleted (NIP-09) is still shown, as "retracted by the channel, because
 ...", so a retraction never leaves a silent gap.
 """
@@ -11,10 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
-from samizdat.core.channel import Channel, ThreadView, post_verdict, thread_view
+from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import CORRECTION, RETRACTION, Post
+from samizdat.core.thread import ThreadView, post_verdict, thread_view
+from samizdat.services import channels
+from samizdat.services.context import Context
 from samizdat.store.base import Store
 
 
@@ -84,3 +87,11 @@ async def collect_feed(
                 items.append(FeedItem(channel, event.created_at, orphan_retraction=post))
     items.sort(key=lambda item: item.created_at, reverse=True)
     return items[:limit]
+
+
+async def feed(ctx: Context, channel: str | None, *, limit: int = 50, include_invalid: bool = False) -> list[FeedItem]:
+    """What ``samizdat feed`` shows: the named channel, or the node's own and followed channels, with the
+    labels of the node itself and the verifiers it follows."""
+    chosen = await channels.feed_channels(ctx, channel)
+    verifiers = {ctx.pubkey, *ctx.local.verifiers()}
+    return await collect_feed(ctx.store, chosen, verifiers, now=ctx.now(), limit=limit, include_invalid=include_invalid)

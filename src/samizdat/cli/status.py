@@ -1,0 +1,59 @@
+"""``samizdat status`` as text: a summary a person reads first (per relay: delivered, waiting, failed with the
+reason), each waiting or failed post only with ``--verbose``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from samizdat.cli.render import SHORT_ID, ago, plural, when
+
+
+def _relay_line(r: dict[str, Any], now: float) -> str:
+    parts = [f"{r['delivered']} delivered"]
+    if r["pending"]:
+        parts.append(f"{r['pending']} waiting")
+    if r["failed"]:
+        parts.append(f"{r['failed']} failed")
+    state = {True: "answers", False: "does not answer", None: "not tried yet"}[r["reachable"]]
+    line = f"  {r['url']}: {', '.join(parts)}; {state}"
+    if r["last_success"]:
+        line += f", last synced {ago(r['last_success'], now)}"
+    if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
+        line += f"\n      last error: {r['last_error']}"
+    return line
+
+
+def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    outbox = d["outbox"]
+    lines = [
+        f"Identity: {d['npub']}",
+        f"Data: {d['home']}",
+        f"Posts and other events stored: {d['store'].get('events', 0)}",
+        f"Serving: {d['serving'] or 'no (start with `samizdat serve`)'}",
+        f"Following {plural(d['follows'], 'channel')}",
+    ]
+    peers = d["peers"]
+    if peers:
+        lines.append("Peers: " + ", ".join(f"{p['url']} ({p['state']})" for p in peers))
+    else:
+        lines.append("Peers: none (see `samizdat peers`)")
+    waiting, failed = len(outbox["pending"]), len(outbox["failed"])
+    summary = f"Delivery: {outbox['accepted']} delivered, {waiting} waiting, {failed} failed"
+    if outbox["superseded"]:
+        summary += f" ({outbox['superseded']} no longer needed: replaced, retracted or expired)"
+    lines.append(summary)
+    for relay in d["relays"]:
+        lines.append(_relay_line(relay, now))
+    if verbose:
+        for row in outbox["pending"]:
+            lines.append(
+                f"  waiting {row['event'][:SHORT_ID]} -> {row['relay']} "
+                f"({plural(row['attempts'], 'try', 'tries')}, next {when(row['next_attempt'])}: {row['last'] or '-'})"
+            )
+        for row in outbox["failed"]:
+            lines.append(f"  failed  {row['event'][:SHORT_ID]} -> {row['relay']} ({row['last']})")
+    elif waiting or failed:
+        lines.append("(`samizdat status --verbose` lists each waiting or failed post)")
+    return "\n".join(lines)

@@ -1,0 +1,296 @@
+"""Finding channels and posts the way a person names them, and what belongs to a channel.
+
+A person names a channel by its ``naddr``, its address ``30333:<owner hex>:<id>``, or its short id. A short id is
+looked up among this node's own channels and the channels it follows, never among carried or imported ones: a
+stranger can publish a channel with any id, and a short name must not lead to an impostor. When two of those
+share the id, the person is asked for the naddr.
+
+A post is named by its hex id, any unambiguous prefix of it (at least :data:`MIN_PREFIX` characters), or a
+``note``/``nevent``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from samizdat.core import kinds, nip19
+from samizdat.core.carry import KeepRules
+from samizdat.core.channel import Channel, current_channel, parse_channel, parse_channel_address
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.posts import parse_post, split_address
+from samizdat.core.relaylist import RelayList, parse_relay_list
+from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
+from samizdat.services.context import Context
+
+MIN_PREFIX = 8  #: hex characters of a post id a person must give at least
+MAX_OWN = 500  #: own channel definitions read at once
+MAX_LISTED = 5000
+
+
+def address_of(channel: Channel | Event) -> str:
+    if isinstance(channel, Channel):
+        return channel.address
+    return f"{channel.kind}:{channel.pubkey}:{channel.d_tag}"
+
+
+def definition_filter(address: str) -> Filter:
+    kind, owner, identifier = address.split(":", 2)
+    return Filter(kinds=frozenset({int(kind)}), authors=frozenset({owner}), tags=(("d", frozenset({identifier})),))
+
+
+async def lookup(ctx: Context, address: str) -> Channel | None:
+    """The current definition of the channel at ``address`` in the store, or None (unknown or unreadable)."""
+    if split_address(address) is None:
+        return None
+    try:
+        return current_channel(await ctx.store.query([definition_filter(address)]), address)
+    except SamizdatError:
+        return None
+
+
+async def mirrors(ctx: Context, address: str) -> tuple[str, ...]:
+    """The mirror relays the current definition of channel ``address`` names (none if unknown here)."""
+    channel = await lookup(ctx, address)
+    return tuple(channel.mirrors) if channel is not None else ()
+
+
+async def own_definitions(ctx: Context) -> list[Event]:
+    return await ctx.store.query(
+        [Filter(kinds=frozenset({kinds.CHANNEL}), authors=frozenset({ctx.pubkey}), limit=MAX_OWN)]
+    )
+
+
+async def own_channels(ctx: Context) -> list[str]:
+    """Addresses of the channels this node's key owns."""
+    return [address_of(e) for e in await own_definitions(ctx)]
+
+
+async def keep_rules(ctx: Context) -> KeepRules:
+    """What this node keeps whatever its carry quota: its own events and channels, followed channels and
+    verifiers."""
+    channels = [*ctx.local.follows(), *await own_channels(ctx)]
+    return KeepRules.of([ctx.pubkey], channels, ctx.local.verifiers())
+
+
+def _is_address(text: str) -> bool:
+    return ":" in text or text.strip().startswith(("naddr1", "nostr:"))
+
+
+def address_from_text(text: str) -> str:
+    """The address inside an ``naddr`` or an address string; UsageError when it is neither."""
+    pointer = parse_channel_address(text)
+    return f"{pointer.kind}:{pointer.pubkey}:{pointer.identifier}"
+
+
+async def address_named(ctx: Context, text: str) -> str:
+    """The address a person means by ``text`` (naddr, address, or a short id of an own or followed channel).
+
+    A short id that matches nothing is taken as one of the node's own (so ``channel create`` and "you have no
+    channel called ..." work). UsageError when the short id is ambiguous."""
+    text = text.strip()
+    if _is_address(text):
+        return address_from_text(text)
+    candidates = [a for a in [*await own_channels(ctx), *ctx.local.follows()] if a.split(":", 2)[2] == text]
+    candidates = list(dict.fromkeys(candidates))
+    if len(candidates) > 1:
+        options = []
+        for address in candidates:
+            found = await lookup(ctx, address)
+            options.append(found.naddr() if found else address)
+        raise UsageError(f"{len(candidates)} channels are called {text!r}; name one by its naddr: {', '.join(options)}")
+    if candidates:
+        return candidates[0]
+    return f"{kinds.CHANNEL}:{ctx.pubkey}:{text}"
+
+
+async def resolve(ctx: Context, text: str) -> Channel:
+    """The channel a person named; UsageError saying what to do when the node does not have its definition."""
+    address = await address_named(ctx, text)
+    channel = await lookup(ctx, address)
+    if channel is None:
+        _, owner, identifier = address.split(":", 2)
+        if owner == ctx.pubkey and not _is_address(text):
+            raise UsageError(
+                f"no channel called {identifier!r} among yours or the ones you follow; see `samizdat channel list`"
+            )
+        raise UsageError(f"this node does not have channel {text.strip()[:70]} yet: follow it, then sync with a relay")
+    return channel
+
+
+def scope(channel: Channel) -> list[Filter]:
+    """Filters for everything that makes up a channel: its definition, its posts (corrections and retractions
+    included, all tagged with its address) and the deletion requests of its owner and admins."""
+    keys = frozenset({channel.owner, *channel.admins, *channel.revoked})
+    return [
+        definition_filter(channel.address),
+        Filter(tags=(("a", frozenset({channel.address})),)),
+        Filter(kinds=frozenset({kinds.DELETION}), authors=keys),
+    ]
+
+
+def scope_from_address(address: str) -> list[Filter]:
+    """Before the node knows a channel's definition: the definition and everything that points at it."""
+    return [definition_filter(address), Filter(tags=(("a", frozenset({address})),))]
+
+
+async def scope_of(ctx: Context, address: str) -> list[Filter]:
+    channel = await lookup(ctx, address)
+    return scope(channel) if channel is not None else scope_from_address(address)
+
+
+async def scope_named(ctx: Context, text: str) -> list[Filter]:
+    """What ``sync --channel TEXT`` moves: the channel's events, or, for a channel the node knows only by
+    address (the sync is to fetch its definition), everything that names the address."""
+    address = await address_named(ctx, text)
+    channel = await lookup(ctx, address)
+    if channel is not None:
+        return scope(channel)
+    if address.split(":")[1] == ctx.pubkey and not _is_address(text):
+        await resolve(ctx, text)  # one of our own that does not exist: says so
+    return scope_from_address(address)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    channel: Channel | None
+    address: str
+    relation: str  # own, followed, carried
+
+
+async def listing(ctx: Context) -> list[Listed]:
+    """Every channel the node knows: own, followed (also those whose definition has not arrived), carried."""
+    follows = ctx.local.follows()
+    rows: list[Listed] = []
+    seen: set[str] = set()
+    for event in await ctx.store.query([Filter(kinds=frozenset({kinds.CHANNEL}), limit=MAX_LISTED)]):
+        try:
+            channel = parse_channel(event)
+        except RemoteProtocolError:
+            continue
+        relation = "own" if channel.owner == ctx.pubkey else "followed" if channel.address in follows else "carried"
+        rows.append(Listed(channel, channel.address, relation))
+        seen.add(channel.address)
+    rows += [Listed(None, a, "followed") for a in follows if a not in seen]
+    order = {"own": 0, "followed": 1, "carried": 2}
+    rows.sort(key=lambda r: order[r.relation])
+    return rows
+
+
+async def recent_definitions(ctx: Context, limit: int) -> list[Event]:
+    """The newest ``limit`` channel definitions (the web app's start page carries them)."""
+    return await ctx.store.query([Filter(kinds=frozenset({kinds.CHANNEL}), limit=limit)])
+
+
+async def feed_channels(ctx: Context, text: str | None) -> list[Channel]:
+    """The channel a person named, or by default the node's own and followed channels that it has."""
+    if text is not None:
+        return [await resolve(ctx, text)]
+    channels = []
+    for address in dict.fromkeys([*await own_channels(ctx), *ctx.local.follows()]):
+        found = await lookup(ctx, address)
+        if found is not None:
+            channels.append(found)
+    return channels
+
+
+async def relay_list(ctx: Context) -> RelayList:
+    """The node's own NIP-65 relay list (newest kind 10002 in the store), or an empty one."""
+    event = await relay_list_event(ctx)
+    return parse_relay_list(event) if event else RelayList()
+
+
+async def relay_list_event(ctx: Context) -> Event | None:
+    found = await ctx.store.query(
+        [Filter(kinds=frozenset({kinds.RELAY_LIST}), authors=frozenset({ctx.pubkey}), limit=1)]
+    )
+    return found[0] if found else None
+
+
+async def known_relays(ctx: Context) -> list[str]:
+    """Every relay this node uses: its relay list, write relays, followed channels' relays and own mirrors."""
+    own = await relay_list(ctx)
+    relays = [*own.write, *own.read, *ctx.config.write_relays]
+    for address, hints in ctx.local.follows().items():
+        relays += hints
+        relays += await mirrors(ctx, address)
+    for event in await own_definitions(ctx):
+        try:
+            relays += parse_channel(event).mirrors
+        except RemoteProtocolError:
+            continue
+    return [r for r in dict.fromkeys(relays) if r.startswith(("ws://", "wss://"))]
+
+
+def _event_ref(ref: str) -> str:
+    text = ref.strip().removeprefix("nostr:")
+    try:
+        if text.startswith("nevent1"):
+            return nip19.nevent_decode(text).id
+        if text.startswith("note1"):
+            return nip19.note_decode(text)
+    except SamizdatError as exc:
+        raise UsageError(f"{ref[:70]} is not a valid note or nevent: {exc}") from exc
+    return text.lower()
+
+
+async def find_event(ctx: Context, ref: str) -> Event:
+    """The stored event a person named by hex id, unambiguous id prefix, ``note`` or ``nevent``."""
+    event_id = _event_ref(ref)
+    if len(event_id) == 64:
+        event = await ctx.store.get(event_id)
+        if event is None:
+            raise UsageError(f"no post {ref.strip()[:70]} in this node's store")
+        return event
+    if len(event_id) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in event_id):
+        raise UsageError(
+            f"{ref.strip()[:70]!r} is not a post id: give at least {MIN_PREFIX} hex characters, a note or an nevent"
+        )
+    found = await ctx.store.ids_with_prefix(event_id, limit=2)
+    if not found:
+        raise UsageError(f"no post starting with {event_id} in this node's store")
+    if len(found) > 1:
+        raise UsageError(f"more than one post starts with {event_id}: give more characters")
+    event = await ctx.store.get(found[0])
+    if event is None:  # deleted meanwhile
+        raise UsageError(f"no post starting with {event_id} in this node's store")
+    return event
+
+
+async def find_post(ctx: Context, ref: str) -> tuple[Event, Channel]:
+    """A channel post a person named (see :func:`find_event`), with its channel; UsageError if unknown."""
+    event = await find_event(ctx, ref)
+    try:
+        post = parse_post(event)
+    except RemoteProtocolError as exc:
+        raise UsageError(f"event {event.id[:12]} is not a channel post: {exc}") from exc
+    channel = await lookup(ctx, post.channel)
+    if channel is None:
+        raise UsageError(f"this node does not have the definition of the post's channel {post.channel}")
+    return event, channel
+
+
+def _is_pubkey_ref(text: str) -> bool:
+    return text.strip().removeprefix("nostr:").startswith(("npub1", "nprofile1"))
+
+
+async def follow(ctx: Context, target: str, relays: list[str]) -> dict[str, object]:
+    """Follow a channel (naddr or address; ``serve`` keeps it in sync) or a verifier (npub: their labels count)."""
+    if _is_pubkey_ref(target):
+        pubkey = nip19.parse_pubkey(target)
+        return {"verifier": nip19.npub_encode(pubkey), "added": ctx.local.follow_verifier(pubkey, ctx.clock())}
+    pointer = parse_channel_address(target)
+    address = f"{pointer.kind}:{pointer.pubkey}:{pointer.identifier}"
+    added = ctx.local.follow(address, [*pointer.relays, *relays], ctx.clock())
+    await ctx.store.forget_evicted(address)  # what was dropped as carried may come back now
+    return {"channel": address, "relays": ctx.local.follows()[address], "added": added}
+
+
+async def unfollow(ctx: Context, target: str) -> None:
+    """Stop following a channel or a verifier; UsageError when the node does not follow it."""
+    if _is_pubkey_ref(target):
+        done = ctx.local.unfollow_verifier(nip19.parse_pubkey(target))
+    else:
+        done = ctx.local.unfollow(await address_named(ctx, target))
+    if not done:
+        raise UsageError(f"you do not follow {target.strip()[:70]}")

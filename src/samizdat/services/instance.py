@@ -1,0 +1,87 @@
+"""One ``serve`` per data directory, and where it listens.
+
+``serve`` holds an exclusive ``flock`` on ``<home>/serve.lock`` for as long as it runs: the kernel drops the lock
+when the process ends, however it ends (Ctrl-C, kill -9, a power cut), so a stale lock never keeps a node from
+starting. While the lock is held, ``<home>/serve.json`` says where the relay listens; commands in other
+processes hand their new events to it (see :mod:`samizdat.services.publishing`), and ``web login`` prints a link
+for the port it really uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from samizdat.errors import UsageError
+
+LOCK_FILE = "serve.lock"
+SERVE_FILE = "serve.json"
+
+
+@contextlib.contextmanager
+def serve_lock(home: Path) -> Iterator[None]:
+    """Hold the data directory's serve lock; UsageError at once when another ``serve`` holds it."""
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            where = running_address(home)
+            at = f" at {where[0]}:{where[1]}" if where else ""
+            raise UsageError(
+                f"another `samizdat serve` is running on {home}{at}; stop it first, or give another --home"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def announce(home: Path, host: str, port: int) -> None:
+    (home / SERVE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": port}))
+
+
+def withdraw(home: Path) -> None:
+    with contextlib.suppress(OSError):
+        (home / SERVE_FILE).unlink()
+
+
+def _locked(home: Path) -> bool:
+    """True while some process holds the serve lock."""
+    try:
+        fd = os.open(home / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def running_address(home: Path) -> tuple[str, int] | None:
+    """(host, port) of the ``serve`` running on ``home``, or None when none runs."""
+    try:
+        info = orjson.loads((home / SERVE_FILE).read_bytes())
+        host, port = str(info.get("host") or ""), int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
+        return None
+    if not _locked(home):
+        return None
+    return host, port
+
+
+def running_relay_url(home: Path) -> str | None:
+    """The local URL of the relay of the ``serve`` running on ``home``, or None."""
+    found = running_address(home)
+    if found is None:
+        return None
+    host, port = found
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"

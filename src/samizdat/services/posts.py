@@ -1,0 +1,107 @@
+"""Writing to channels: create and edit a channel, appoint admins, post, correct, resolve, retract, label.
+
+Each builds the signed event with the pure builders of :mod:`samizdat.core` and publishes it with
+:func:`samizdat.services.publishing.publish_now` (which applies the one role check). Raises UsageError with one
+sentence for anything a person asked that cannot be done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from samizdat.core import kinds
+from samizdat.core.channel import (
+    Channel,
+    add_admin,
+    build_channel_event,
+    parse_channel,
+    rebuild_channel,
+    remove_admin,
+)
+from samizdat.core.posts import EVENT, build_correction, build_label, build_post, build_resolution, build_retraction
+from samizdat.errors import UsageError
+from samizdat.services import channels, publishing
+from samizdat.services.context import Context
+from samizdat.services.publishing import Published
+
+
+async def create_channel(ctx: Context, channel_id: str, name: str, **definition: Any) -> tuple[Channel, Published]:
+    """A new channel owned by the node's key (``definition``: about, languages, place, geohash, mirrors)."""
+    address = f"{kinds.CHANNEL}:{ctx.pubkey}:{channel_id}"
+    if await channels.lookup(ctx, address) is not None:
+        raise UsageError(f"you already have a channel {channel_id!r}; change it with `samizdat channel edit`")
+    event = build_channel_event(ctx.key, channel_id, name, created_at=ctx.now(), **definition)
+    channel = parse_channel(event)
+    return channel, await publishing.publish_now(ctx, [event], channel.mirrors)
+
+
+async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel, Published]:
+    """A new version of one of the node's channels with ``changes`` (None keeps a field): name, about,
+    languages, place, geohash, mirrors. The old and the new mirrors both get it."""
+    current = await channels.resolve(ctx, text)
+    given = {k: v for k, v in changes.items() if v is not None}
+    if not given:
+        raise UsageError("nothing to change: give --name, --about, --lang, --place, --lat/--lon or --mirror")
+    event = rebuild_channel(ctx.key, current, created_at=ctx.now(), **given)
+    channel = parse_channel(event)
+    return channel, await publishing.publish_now(ctx, [event], [*current.mirrors, *channel.mirrors])
+
+
+async def change_admins(
+    ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None
+) -> tuple[Channel, Published | None]:
+    """Appoint (``add``, hex keys) and remove admins of one of the node's channels."""
+    current = await channels.resolve(ctx, text)
+    event = None
+    for pubkey in add:
+        event = add_admin(ctx.key, current, pubkey, role, created_at=ctx.now())
+        current = parse_channel(event)
+    for pubkey in remove:
+        event = remove_admin(ctx.key, current, pubkey, created_at=ctx.now(), since=since)
+        current = parse_channel(event)
+    if event is None:
+        return current, None
+    return current, await publishing.publish_now(ctx, [event], current.mirrors)
+
+
+def start_in_past(post_type: str, fields: dict[str, Any], now: int) -> bool:
+    """True for an event whose start is already past: a likely typo (a wrong date or a missing year), which the
+    faces ask to confirm. Readers never apply this: an event post about a past meeting is still valid."""
+    start = fields.get("start")
+    return post_type == EVENT and isinstance(start, int) and start < now
+
+
+async def post(
+    ctx: Context, text_channel: str, post_type: str, text: str, *, subject: str = "", hashtags: Sequence[str] = (),
+    fields: dict[str, Any] | None = None,
+) -> Published:  # fmt: skip
+    channel = await channels.resolve(ctx, text_channel)
+    event = build_post(
+        ctx.key, channel, post_type, text, created_at=ctx.now(), subject=subject, hashtags=hashtags, **(fields or {})
+    )
+    return await publishing.publish_now(ctx, [event])
+
+
+async def correct(ctx: Context, ref: str, text: str, changes: dict[str, Any]) -> Published:
+    original, channel = await channels.find_post(ctx, ref)
+    event = build_correction(ctx.key, channel, original, text, created_at=ctx.now(), **changes)
+    return await publishing.publish_now(ctx, [event])
+
+
+async def resolve(ctx: Context, ref: str, note: str) -> Published:
+    original, channel = await channels.find_post(ctx, ref)
+    event = build_resolution(ctx.key, channel, original, note, created_at=ctx.now())
+    return await publishing.publish_now(ctx, [event])
+
+
+async def retract(ctx: Context, ref: str, reason: str) -> Published:
+    original, channel = await channels.find_post(ctx, ref)
+    retraction, deletion = build_retraction(ctx.key, channel, original, reason, created_at=ctx.now())
+    return await publishing.publish_now(ctx, [retraction] + ([deletion] if deletion else []), channel.mirrors)
+
+
+async def label(ctx: Context, ref: str, value: str, reason: str) -> Published:
+    original, channel = await channels.find_post(ctx, ref)
+    event = build_label(ctx.key, original, value, reason, created_at=ctx.now())
+    return await publishing.publish_now(ctx, [event], channel.mirrors)

@@ -1,0 +1,161 @@
+"""Publishing: store our own new events, queue them for relays, and the rule of who may post where.
+
+:func:`authorize` is the one role check: ``samizdat post`` (and every amending command) and the web app's
+operator login (``/op``) both call it, so a post the node's key may not make in a channel is refused on every
+path, with the same sentence. :func:`publish` stores through a ``serve`` running on the same data directory when
+there is one (its live subscribers and LAN peers then see the events at once) and queues the events in the
+outbox; :func:`deliver` tries the outbox now, for at most a budget, leaving the rest to ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from samizdat.core import kinds
+from samizdat.core.channel import Channel
+from samizdat.core.event import Event, sign_event
+from samizdat.core.posts import CORRECTION, RETRACTION, parse_label, parse_post
+from samizdat.core.thread import Status, post_verdict
+from samizdat.errors import RemoteProtocolError, TransportError, UsageError
+from samizdat.net.client import RelayClient
+from samizdat.net.outbox import DeliveryReport, deliver_due
+from samizdat.services import channels
+from samizdat.services.context import Context
+from samizdat.services.instance import running_relay_url
+from samizdat.store.base import AddOutcome
+
+log = logging.getLogger(__name__)
+
+#: How long a command (``post``, ``relays``) waits for relays before leaving the rest to ``serve``'s outbox.
+DELIVERY_BUDGET = 3.0
+#: What the operator login may sign: channel posts, deletion requests of the node's own events, labels.
+OPERATOR_KINDS = frozenset({kinds.POST, kinds.DELETION, kinds.LABEL})
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    ids: list[str]
+    delivered: int
+    pending: list[str]  # relays still to reach (serve keeps retrying)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ids": self.ids, "delivered": self.delivered, "pending": self.pending}
+
+
+async def authorize(ctx: Context, event: Event) -> Channel | None:
+    """Check that the node may publish ``event``; return the post's channel (None for other kinds).
+
+    A channel post must name a channel this node has, be signed by its owner, an admin or an editor at the post's
+    time, have the shape of its type, and not be dated in the future; a correction or retraction must amend a
+    post of that channel that its signer may amend (editors amend only their own). Raises UsageError with one
+    sentence otherwise."""
+    if event.kind == kinds.LABEL:
+        try:
+            parse_label(event)
+        except RemoteProtocolError as exc:
+            raise UsageError(str(exc)) from exc
+        return None
+    if event.kind != kinds.POST:
+        return None
+    try:
+        post = parse_post(event)
+    except RemoteProtocolError as exc:
+        raise UsageError(str(exc)) from exc
+    channel = await channels.lookup(ctx, post.channel)
+    if channel is None:
+        raise UsageError(f"this node does not have channel {post.channel}: follow it and sync first")
+    verdict = post_verdict(event, channel, ctx.now())
+    if verdict.status in (Status.FORGED, Status.REVOKED):
+        raise UsageError(f"this key is not the owner, an admin or an editor of the channel {channel.channel_id!r}")
+    if not verdict.ok:
+        raise UsageError(f"the post would not count: {verdict.reason}")
+    if post.post_type in (CORRECTION, RETRACTION):
+        original = await ctx.store.get(post.target or "")
+        if original is None:
+            raise UsageError(f"the post this {post.post_type} amends is not on this node")
+        if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+            raise UsageError(f"only the channel's owner and admins may amend someone else's post")
+    return channel
+
+
+async def publish(ctx: Context, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
+    """Store our own new events and queue them for every relay in ``relays`` and our write relays (the outbox
+    retries)."""
+    outcomes = await _through_running_node(ctx, events) or await ctx.ingest(events)
+    own = await channels.relay_list(ctx)
+    targets = list(dict.fromkeys(r for r in [*relays, *own.write, *ctx.config.write_relays] if r))
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome.accepted:
+            ctx.local.enqueue(event.id, targets, ctx.clock())
+    return outcomes
+
+
+async def publish_now(ctx: Context, events: Sequence[Event], relays: Iterable[str] = ()) -> Published:
+    """What a command does: check and publish ``events`` (to their channel's mirrors and ``relays``), then try
+    to deliver for at most :data:`DELIVERY_BUDGET` seconds. UsageError when the node refuses an event."""
+    targets = list(relays)
+    for event in events:
+        channel = await authorize(ctx, event)
+        if channel is not None:
+            targets += channel.mirrors
+    outcomes = await publish(ctx, events, dict.fromkeys(targets))
+    refused = [o.reply for o in outcomes if not o.accepted]
+    if refused:
+        raise UsageError(f"the store refused the event: {refused[0]}")
+    report = await deliver(ctx, budget=DELIVERY_BUDGET)
+    ids = {e.id for e in events}
+    pending = sorted({r.relay for r in ctx.local.outbox(["pending"]) if r.event_id in ids})
+    return Published([e.id for e in events], report.accepted, pending)
+
+
+async def publish_as_operator(ctx: Context, kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
+    """Sign a request from the web app's operator login with the node's key and publish it, under the same
+    :func:`authorize` as the command line. Delivery is left to ``serve``'s outbox loop. Raises UsageError."""
+    if kind not in OPERATOR_KINDS:
+        raise UsageError("the operator login signs only channel posts, deletion requests and labels")
+    try:
+        event = sign_event(ctx.key, kind, content, tags, created_at=created_at)
+    except RemoteProtocolError as exc:
+        raise UsageError(str(exc)) from exc
+    channel = await authorize(ctx, event)
+    outcome = (await publish(ctx, [event], channel.mirrors if channel else ()))[0]
+    log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
+    if not outcome.accepted:
+        raise UsageError(f"the node did not store it ({outcome.value})")
+    return event
+
+
+async def deliver(ctx: Context, *, budget: float | None = None) -> DeliveryReport:
+    """Deliver what is due; with ``budget``, stop waiting after that many seconds (what is left stays queued
+    for ``serve``'s outbox loop, so a command never hangs on a blackholed relay)."""
+    if budget is None:
+        return await deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random)
+    try:  # each relay gets ``budget`` to connect and as much to answer; a relay that does not is retried later
+        return await asyncio.wait_for(
+            deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random, timeout=budget),
+            2 * budget + 1,
+        )
+    except TimeoutError:
+        return DeliveryReport()
+
+
+async def _through_running_node(ctx: Context, events: Sequence[Event]) -> list[AddOutcome] | None:
+    """If ``samizdat serve`` runs on this home in another process, store the events through it, so its live
+    subscribers get them (it shares our store file: storing them here first would make them duplicates there,
+    and duplicates are not fanned out). None when no node runs or it did not take them all; the caller then
+    stores them itself, which also gives the precise reason for a refusal."""
+    url = None if ctx.serving() else running_relay_url(ctx.home)
+    if url is None:
+        return None
+    try:
+        async with await RelayClient.connect(url, timeout=3) as client:
+            results = await client.publish_many(events, timeout=10)
+    except TransportError as exc:
+        log.info("the running node at %s did not take the events: %s", url, exc)
+        return None
+    if not all(r.accepted for r in results):
+        return None
+    return [AddOutcome.DUPLICATE if r.prefix == "duplicate" else AddOutcome.STORED for r in results]

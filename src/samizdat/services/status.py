@@ -1,0 +1,128 @@
+"""One status document for the command line (``samizdat status``) and the web app's status screen.
+
+Read from the node's local state (outbox and sync progress) and, while serving, from the running relay and the
+LAN mesh. Per relay: posts delivered, waiting, failed (with the last reason), and whether it answers: reachable
+when its last sync succeeded or it accepted a delivery and nothing failed since, unreachable when the last
+attempt failed, unknown when never tried. An outbox row whose event left the store before delivery (replaced by
+a newer version, retracted, expired) is "superseded", not a failure.
+
+The public part (no ``detail``) is what the web app shows anyone on the hub's network: relay URLs and peer names
+are not secrets (they are in channel definitions and mDNS announcements), and nothing in it can act for the
+operator. ``detail`` adds what only the node's owner sees: the data directory, followed channels, each waiting
+or failed post, sync rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from samizdat.core import nip19
+from samizdat.net.outbox import GONE
+from samizdat.services.context import Context
+from samizdat.services.instance import running_relay_url
+from samizdat.services.reachability import aggregate
+
+REACHABILITY_WINDOW = 24 * 3600
+REACHABILITY_ROWS = 50
+PEER_FIELDS = ("url", "name", "source", "state", "last_seen", "last_sync", "events_in", "events_out", "last_error")
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def document(
+    ctx: Context,
+    *,
+    detail: bool = False,
+    connections: Callable[[], Awaitable[tuple[int | None, int | None]]] | None = None,
+    peers: Sequence[Mapping[str, Any]] | None = None,
+    carry: Mapping[str, int | None] | None = None,
+) -> dict[str, Any]:
+    """The status document. While serving, ``connections`` gives (stored events, open connections) from the
+    relay, ``peers`` is the mesh's live view and ``carry`` the last carry pass; otherwise they come from the
+    store and the local state."""
+    relays: dict[str, dict[str, Any]] = {}
+
+    def relay(url: str) -> dict[str, Any]:
+        return relays.setdefault(
+            url, {"url": url, "reachable": None, "last_success": None, "last_attempt": None, "delivered": 0,
+                  "pending": 0, "failed": 0, "superseded": 0, "last_error": ""},
+        )  # fmt: skip
+
+    received = sent = 0
+    for row in ctx.local.sync_rows():
+        entry = relay(row.relay)
+        if row.last_success is not None and (entry["last_success"] or 0) < row.last_success:
+            entry["last_success"] = row.last_success
+        if row.last_attempt is not None and (entry["last_attempt"] or 0) < row.last_attempt:
+            entry["last_attempt"] = row.last_attempt
+            entry["reachable"] = row.failures == 0
+            entry["last_error"] = str(row.summary.get("error", "")) if row.failures else ""
+        received += _number(row.summary.get("received", row.summary.get("events_in")))
+        sent += _number(row.summary.get("sent", row.summary.get("events_out")))
+    delivered = 0
+    waiting: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for out in ctx.local.outbox():
+        entry = relay(out.relay)
+        if out.state == "accepted":
+            entry["delivered"] += 1
+            delivered += 1
+            if entry["reachable"] is None:
+                entry["reachable"] = True
+        elif out.state == "failed" and out.last_message == GONE:
+            entry["superseded"] += 1
+        elif out.state == "failed":
+            entry["failed"] += 1
+            entry["last_error"] = entry["last_error"] or out.last_message
+            failed.append({"event": out.event_id, "relay": out.relay, "last": out.last_message})
+        else:
+            entry["pending"] += 1
+            if out.attempts and out.last_message and entry["reachable"] is None:
+                entry["reachable"] = False
+                entry["last_error"] = out.last_message
+            waiting.append({"event": out.event_id, "relay": out.relay, "attempts": out.attempts,
+                            "next_attempt": out.next_attempt, "last": out.last_message})  # fmt: skip
+    if peers is None:
+        peer_rows = [{k: getattr(p, k, None) for k in PEER_FIELDS} for p in ctx.local.peers()]
+    else:
+        peer_rows = [{k: p.get(k) for k in PEER_FIELDS} for p in peers]
+    store = await ctx.store.stats()
+    events, open_connections = (await connections()) if connections is not None else (store.get("events"), None)
+    carry = carry or {}
+    doc: dict[str, Any] = {
+        "name": ctx.config.name,
+        "npub": nip19.npub_encode(ctx.pubkey),
+        "events": events,
+        "connections": open_connections,
+        "peers": peer_rows,
+        "relays": sorted(relays.values(), key=lambda r: r["url"]),
+        "follows": len(ctx.local.follows()),
+        "carried": {
+            "received": received, "sent": sent, "delivered": delivered, "quota_bytes": ctx.config.carry_bytes,
+            "store_bytes": carry.get("store_bytes"), "carried_bytes": carry.get("carried_bytes"),
+            "dropped": carry.get("evicted", 0),
+        },  # fmt: skip
+        "reachability": await _reachability(ctx),
+    }
+    if detail:
+        doc.update(
+            home=str(ctx.home),
+            serving=running_relay_url(ctx.home),
+            store=store,
+            followed=list(ctx.local.follows()),
+            outbox={"pending": waiting, "failed": failed, "accepted": delivered,
+                    "superseded": sum(r["superseded"] for r in relays.values())},  # fmt: skip
+            sync=[{"relay": r.relay, "channel": r.scope, "last_success": r.last_success, "failures": r.failures,
+                   "summary": r.summary} for r in ctx.local.sync_rows()],  # fmt: skip
+        )
+    return doc
+
+
+async def _reachability(ctx: Context) -> list[dict[str, Any]]:
+    """The last day of the anonymous reachability reports' aggregate, newest first, at most 50 rows."""
+    view = await aggregate(ctx.store, since=ctx.now() - REACHABILITY_WINDOW)
+    keep = ("relay", "country", "hour", "verdict", "reports", "sources", "classes")
+    return [{k: row.get(k) for k in keep} for row in view["rows"][:REACHABILITY_ROWS]]

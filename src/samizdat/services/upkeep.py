@@ -1,0 +1,177 @@
+"""The loops that keep a serving node in order: outbox delivery, expiry purge, the carry quota, and forwarding
+posts that phones and peers send to our relay on to their channel's mirrors.
+
+Theory of operation. :class:`Upkeep` is fed two events by the relay: :meth:`Upkeep.stored` for every event it
+stores (whoever sent it) and :meth:`Upkeep.from_client` for every new event a client sent. The loops take their
+time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with a fake clock in milliseconds.
+
+* Outbox: every :data:`OUTBOX_EVERY` seconds, each relay with due rows gets its own delivery task, so a
+  blackholed relay (which takes the whole connection time limit to fail) never holds up the others.
+* Purge: expired events (NIP-40) go every :data:`PURGE_EVERY` seconds, and before each carry pass.
+* Carry: every :data:`CARRY_INTERVAL` seconds, or as soon as a tenth of the quota (at least
+  :data:`CARRY_KICK_MIN` bytes) was stored since the last pass, so a flood cannot grow the store far past the
+  quota between passes.
+* Forwarding: posts younger than :data:`FORWARD_MAX_AGE` in channels this node keeps (own and followed) are
+  queued for the channel's mirrors; the queue holds at most :data:`FORWARD_QUEUE` posts (a flood drops, never
+  grows memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from samizdat.core import kinds
+from samizdat.core.event import Event
+from samizdat.net.outbox import DeliveryReport, deliver_due
+from samizdat.services import channels
+from samizdat.services.context import Context
+
+log = logging.getLogger(__name__)
+
+OUTBOX_EVERY = 5.0
+PURGE_EVERY = 600.0
+CARRY_INTERVAL = 15.0
+CARRY_KICK_MIN = 1_000_000
+FORWARD_MAX_AGE = 24 * 3600
+FORWARD_QUEUE = 10_000
+FORWARD_BATCH = 500
+
+
+class Upkeep:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.carry_state: dict[str, int | None] = {"evicted": 0}  # what the last carry pass saw (status)
+        self._carry_seq = -1
+        self._stored_since_carry = 0
+        self._carry_kick = asyncio.Event()
+        self._forward: asyncio.Queue[Event] = asyncio.Queue(FORWARD_QUEUE)
+
+    # -- fed by the relay --------------------------------------------------------------------------------------
+
+    def stored(self, event: Event) -> None:
+        """Every event the running relay stores: a flood of them brings the next carry pass forward."""
+        self._stored_since_carry += len(event.to_json())
+        if self._stored_since_carry >= max(CARRY_KICK_MIN, self.ctx.config.carry_bytes // 10):
+            self._carry_kick.set()
+
+    def from_client(self, event: Event) -> None:
+        """A new event someone sent to our relay (a phone, a LAN peer's push)."""
+        if event.kind == kinds.POST and event.created_at >= self.ctx.now() - FORWARD_MAX_AGE:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._forward.put_nowait(event)
+
+    # -- the loops ---------------------------------------------------------------------------------------------
+
+    def loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        return {"outbox": self.outbox_loop, "purge": self.purge_loop, "carry": self.carry_loop,
+                "forward": self.forward_loop}  # fmt: skip
+
+    async def outbox_loop(self) -> None:
+        ctx = self.ctx
+        running: dict[str, asyncio.Task[DeliveryReport]] = {}
+        try:
+            while True:
+                try:
+                    for relay in [r for r, task in running.items() if task.done()]:
+                        del running[relay]
+                    for relay in {row.relay for row in ctx.local.due(ctx.clock())} - running.keys():
+                        task = asyncio.get_running_loop().create_task(
+                            deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random,
+                                        relays={relay}),
+                            name=f"outbox {relay}",
+                        )  # fmt: skip
+                        task.add_done_callback(_log_failure)
+                        running[relay] = task
+                except Exception:  # a background pass must never stop the node
+                    log.exception("outbox pass failed; it will run again")
+                await ctx.sleep(OUTBOX_EVERY)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def purge_loop(self) -> None:
+        while True:
+            try:
+                await self.purge_pass()
+            except Exception:  # a background pass must never stop the node
+                log.exception("purge pass failed; it will run again")
+            await self.ctx.sleep(PURGE_EVERY)
+
+    async def purge_pass(self) -> int:
+        purged = await self.ctx.store.purge_expired()
+        if purged:
+            log.info("purged %d expired events", purged)
+        return purged
+
+    async def carry_loop(self) -> None:
+        while True:
+            await self._kicked_or_slept(CARRY_INTERVAL)
+            self._carry_kick.clear()
+            self._stored_since_carry = 0
+            try:
+                await self.carry_pass()
+            except Exception:  # a background pass must never stop the node
+                log.exception("carry pass failed; it will run again")
+
+    async def _kicked_or_slept(self, seconds: float) -> None:
+        kicked = asyncio.ensure_future(self._carry_kick.wait())
+        slept = asyncio.ensure_future(self.ctx.sleep(seconds))
+        try:
+            await asyncio.wait([kicked, slept], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (kicked, slept):
+                task.cancel()
+            await asyncio.gather(kicked, slept, return_exceptions=True)
+
+    async def carry_pass(self) -> None:
+        ctx = self.ctx
+        seq = await ctx.store.last_seq()
+        if seq == self._carry_seq:
+            return
+        self._carry_seq = seq
+        await self.purge_pass()  # expired events go first, whoever they belong to
+        report = await ctx.store.enforce_carry_quota(await channels.keep_rules(ctx), ctx.config.carry_bytes)
+        self.carry_state = {
+            "store_bytes": report.store_bytes,
+            "carried_bytes": report.used,
+            "evicted": (self.carry_state.get("evicted") or 0) + report.evicted,
+        }
+        if report.evicted:
+            log.info("carry quota: dropped %d carried events, %d bytes still carried", report.evicted, report.used)
+
+    async def forward_loop(self) -> None:
+        while True:
+            batch = [await self._forward.get()]
+            while not self._forward.empty() and len(batch) < FORWARD_BATCH:
+                batch.append(self._forward.get_nowait())
+            try:
+                await self.forward(batch)
+            except Exception:  # a background pass must never stop the node
+                log.exception("forwarding posts to mirrors failed")
+
+    async def forward(self, batch: list[Event]) -> int:
+        """Queue the posts of kept channels in ``batch`` for their channel's mirrors; return how many."""
+        ctx = self.ctx
+        keep = await channels.keep_rules(ctx)
+        mirrors: dict[str, tuple[str, ...]] = {}
+        queued = 0
+        for event in batch:
+            address = next(iter(event.tag_values("a")), None)
+            if address is None or address not in keep.channels:
+                continue
+            if address not in mirrors:
+                mirrors[address] = await channels.mirrors(ctx, address)
+            if mirrors[address]:
+                ctx.local.enqueue(event.id, mirrors[address], ctx.clock())
+                queued += 1
+        return queued
+
+
+def _log_failure(task: asyncio.Task[DeliveryReport]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outbox delivery failed; it will run again", exc_info=task.exception())

@@ -1,0 +1,268 @@
+"""A test kit: the helpers samizdat's own tests use, public for anyone testing code built on samizdat.
+
+Nothing here imports pytest; the test suite's fixtures wrap these helpers (``tests/conftest.py``).
+
+* :class:`FakeClock`: a clock that moves only when told to, with a ``sleep`` that moves it, so background loops
+  that take ``clock`` and ``sleep`` arguments run in milliseconds;
+* :func:`free_port`: a free TCP port on loopback;
+* :func:`wait_until` (async) and :func:`poll_until` (blocking): wait, bounded, for a condition instead of sleeping
+  and hoping. Their timeouts are multiplied by ``SAMIZDAT_TEST_TIMEOUT_FACTOR`` (see :func:`timeout_factor`);
+* :func:`running_relay`: a :class:`~samizdat.relay.server.RelayServer` on a temporary SQLite store, on loopback;
+* :func:`test_node`: a :class:`~samizdat.node.Node` on a fresh data directory.
+
+Every wait is bounded, and everything started is stopped and closed again, also when the test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import os
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from samizdat.relay.server import RelayServer
+from samizdat.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from samizdat.config import Config
+    from samizdat.node import Node
+
+__all__ = [
+    "TIMEOUT_FACTOR_VARIABLE",
+    "FakeClock",
+    "RunningRelay",
+    "free_port",
+    "poll_until",
+    "running_relay",
+    "test_node",
+    "timeout_factor",
+    "wait_until",
+]
+
+T = TypeVar("T")
+
+#: The environment variable whose value multiplies every timeout of :func:`wait_until` and :func:`poll_until`
+#: (default 1): set it to 3 on a slow CI machine instead of raising timeouts in the tests themselves.
+TIMEOUT_FACTOR_VARIABLE = "SAMIZDAT_TEST_TIMEOUT_FACTOR"
+
+# -- time ---------------------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that only moves when a test moves it: pass it where code takes a ``clock`` (a callable returning
+    seconds) and its :meth:`sleep` where code takes a ``sleep``.
+
+    ``now`` is the current fake time; tests may also set it directly (``clock.now += 5``). :attr:`sleeps` lists
+    the durations the code under test asked to sleep, in order.
+    """
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = float(now)
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"FakeClock(now={self.now!r})"
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (a negative value moves it back, as a stepped system clock)."""
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance the clock by ``seconds`` (at least 0, like ``asyncio.sleep``), then yield to the event loop
+        once, so other tasks run: a loop that sleeps on this clock goes round once per yield, not per second."""
+        self.sleeps.append(seconds)
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
+
+# -- ports --------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the system picked it); for servers that need a port
+    number before they start. Prefer port 0 where the server can report the port it got."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- waiting ------------------------------------------------------------------------------------------------------
+
+
+def timeout_factor() -> float:
+    """The factor from ``SAMIZDAT_TEST_TIMEOUT_FACTOR`` (read on each call; 1 when unset or empty).
+
+    Raises ValueError when it is set to anything but a positive number."""
+    raw = os.environ.get(TIMEOUT_FACTOR_VARIABLE, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = math.nan
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"{TIMEOUT_FACTOR_VARIABLE} must be a positive number, not {raw!r}")
+    return factor
+
+
+def _schedule(timeout: float, interval: float) -> tuple[float, int]:
+    """The scaled timeout and the most attempts a wait may make."""
+    if not interval > 0:
+        raise ValueError(f"interval must be positive, not {interval!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be 0 or more, not {timeout!r}")
+    scaled = timeout * timeout_factor()
+    return scaled, int(scaled / interval) + 2
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], Awaitable[T]], *, timeout: float = 5.0, what: str = "condition", interval: float = 0.01
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "condition", interval: float = 0.01
+) -> T: ...
+
+
+async def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition", interval: float = 0.01
+) -> Any:
+    """Call ``predicate`` (a function, or a coroutine function) every ``interval`` seconds until it returns
+    something truthy, and return that.
+
+    Raises ``TimeoutError("{what} did not happen within {t} s")`` after ``t`` = ``timeout`` times
+    :func:`timeout_factor` seconds; the predicate is tried at most ``t / interval + 2`` times. Exceptions from
+    the predicate propagate at once.
+    """
+    scaled, attempts = _schedule(timeout, interval)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + scaled
+    for _ in range(attempts):
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"{what} did not happen within {scaled} s")
+
+
+def poll_until(
+    predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "condition", interval: float = 0.01
+) -> T:
+    """The blocking twin of :func:`wait_until`, for tests that drive whole processes: call ``predicate`` every
+    ``interval`` seconds until it returns something truthy (returned); the same timeout, factor and bounds.
+
+    Raises ``TimeoutError("{what} did not happen within {t} s")``.
+    """
+    scaled, attempts = _schedule(timeout, interval)
+    deadline = time.monotonic() + scaled
+    for _ in range(attempts):
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise TimeoutError(f"{what} did not happen within {scaled} s")
+
+
+# -- a relay ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningRelay:
+    """What :func:`running_relay` yields: the server, its store, and where it listens."""
+
+    server: RelayServer
+    store: SqliteStore
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def _temporary_directory(path: Path, prefix: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=path))
+
+
+@asynccontextmanager
+async def running_relay(
+    path: Path, *, clock: Callable[[], float] | None = None, **server_kwargs: Any
+) -> AsyncIterator[RunningRelay]:
+    """A :class:`RelayServer` on 127.0.0.1 (a free port) over a new :class:`SqliteStore` in a temporary
+    directory under ``path`` (created if missing; several relays may share ``path``).
+
+    ``clock``, if given, is the store's and the server's clock (NIP-40 expiry, ``created_at`` limits);
+    ``server_kwargs`` go to :class:`RelayServer` (``limits=``, ``negentropy=``, ``on_event=``, ...). On the way
+    out, also when the body raised, the server is stopped and the store closed.
+    """
+    directory = _temporary_directory(path, "relay-")
+    events = directory / "events.sqlite"
+    if clock is None:
+        store = await SqliteStore.open(events)
+    else:
+        store = await SqliteStore.open(events, clock=clock)
+        server_kwargs["clock"] = clock
+    try:
+        server = RelayServer(store, **server_kwargs)
+        try:
+            await server.start("127.0.0.1", 0)
+            yield RunningRelay(server, store, server.port)
+        finally:
+            await server.stop()
+    finally:
+        await store.close()
+
+
+# -- a node -------------------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def test_node(
+    home: Path,
+    *,
+    clock: Callable[[], float] | None = None,  # noqa: PT028 - not a test function (see ``__test__`` below)
+    config: Config | None = None,  # noqa: PT028
+    sleep: Callable[[float], Awaitable[None]] | None = None,  # noqa: PT028
+) -> AsyncIterator[Node]:
+    """A :class:`~samizdat.node.Node` on ``home``: the data directory is created as ``samizdat init`` does
+    (identity and default configuration; kept if it exists), then opened with ``config`` (default: read from
+    ``home``), ``clock`` and ``sleep`` (defaults: the node's own, real time; pass a :class:`FakeClock` and its
+    ``sleep`` to drive the node's background loops). Closed on the way out.
+    """
+    from samizdat.config import init_home  # here, so that importing the kit does not import the whole node
+    from samizdat.node import Node
+
+    init_home(home)
+    options: dict[str, Any] = {}  # only what is given: the node's own defaults otherwise
+    if clock is not None:
+        options["clock"] = clock
+    if sleep is not None:
+        options["sleep"] = sleep
+    node = await Node.open(home, config, **options)
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+test_node.__test__ = False  # type: ignore[attr-defined]  # not a test, for pytest, when a test module imports it
