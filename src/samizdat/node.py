@@ -39,9 +39,10 @@ Ready = Callable[[str, int], Awaitable[None] | None]
 
 
 class Node:
-    def __init__(self, ctx_parts: dict[str, Any]) -> None:
+    def __init__(self, parts: dict[str, Any]) -> None:
+        """``parts``: the Context's fields but ``connect``, ``ingest`` and ``serving``, which the node gives."""
         self.server: RelayServer | None = None  # while serving
-        self.ctx = Context(**ctx_parts, connect=self._connect, ingest=self._ingest, serving=lambda: self.server is not None)
+        self.ctx = Context(**parts, connect=self._connect, ingest=self._ingest, serving=lambda: self.server is not None)
 
     @classmethod
     async def open(

@@ -525,13 +525,56 @@ def test_a_correction_that_would_break_the_post_is_ignored() -> None:
 
 
 def test_resolving_a_help_request() -> None:
-    request = po.build_post(EDITOR, CHANNEL, "help", "", created_at=T + 2000, need="Адвокат на Окрестина")
-    assert th.thread_view(request, [], CHANNEL, NOW).fields.status == "open"
+    request = po.build_post(
+        EDITOR, CHANNEL, "help", "Нужен адвокат", created_at=T + 2000, need="Адвокат на Окрестина"
+    )
+    opened = th.thread_view(request, [], CHANNEL, NOW)
+    assert (opened.fields.status, opened.resolution) == ("open", "")
     resolved = po.build_resolution(ADMIN, CHANNEL, request, "Адвокат найден", created_at=T + 2500)
     view = th.thread_view(request, [resolved], CHANNEL, NOW)
     assert view.fields.status == "resolved"
     assert view.fields.need == "Адвокат на Окрестина"
-    assert view.text == "Адвокат найден"
+    assert view.text == "Нужен адвокат"  # the request's text stays; the note is shown under it
+    assert view.resolution == "Адвокат найден"
+    assert view.corrections == (po.parse_post(resolved),)
+
+
+def test_a_later_correction_keeps_or_clears_the_resolution_note() -> None:
+    request = po.build_post(EDITOR, CHANNEL, "help", "Нужна машина", created_at=T + 2000, need="Машина")
+    resolved = po.build_resolution(EDITOR, CHANNEL, request, "Сосед отвёз", created_at=T + 2100)
+    reworded = po.build_correction(EDITOR, CHANNEL, request, "", created_at=T + 2200, need="Машина до Жодино")
+    view = th.thread_view(request, [resolved, reworded], CHANNEL, NOW)
+    assert (view.fields.status, view.resolution, view.text) == ("resolved", "Сосед отвёз", "Нужна машина")
+    reopened = po.build_correction(EDITOR, CHANNEL, request, "", created_at=T + 2300, status="open")
+    view = th.thread_view(request, [resolved, reworded, reopened], CHANNEL, NOW)
+    assert (view.fields.status, view.resolution) == ("open", "")
+    # Resolved again without a note (by an old node, or with nothing to say): the old note does not come back.
+    again = po.build_resolution(EDITOR, CHANNEL, request, created_at=T + 2400)
+    view = th.thread_view(request, [resolved, reworded, reopened, again], CHANNEL, NOW)
+    assert (view.fields.status, view.resolution) == ("resolved", "")
+
+
+def test_a_resolution_note_that_does_not_count_is_not_shown() -> None:
+    request = po.build_post(EDITOR, CHANNEL, "help", "Нужна машина", created_at=T + 2000, need="Машина")
+    e_tag = ["e", request.id, "", "correction", EDITOR.public_key_hex]
+    stranger = raw_post(STRANGER, "correction", "", extra=[e_tag, ["status", "resolved"], ["resolution", "Ложь"]])
+    view = th.thread_view(request, [stranger], CHANNEL, NOW)
+    assert (view.fields.status, view.resolution) == ("open", "")
+    # A note on a post that has no status (a news post) changes nothing, as for old readers.
+    news = po.build_post(EDITOR, CHANNEL, "news", "Метро закрыто", created_at=T + 2000)
+    tags = [["e", news.id, "", "correction"], ["status", "resolved"], ["resolution", "Открыли"]]
+    noted = raw_post(EDITOR, "correction", "", created_at=T + 2100, extra=tags)
+    view = th.thread_view(news, [noted], CHANNEL, NOW)
+    assert (view.text, view.resolution, len(view.corrections)) == ("Метро закрыто", "", 1)
+
+
+def test_an_old_style_resolution_still_replaces_the_text() -> None:
+    """Resolutions published before the resolution tag carried the note as content: a text correction."""
+    request = po.build_post(EDITOR, CHANNEL, "help", "Нужна машина", created_at=T + 2000, need="Машина")
+    e_tag = ["e", request.id, "", "correction", EDITOR.public_key_hex]
+    old = raw_post(EDITOR, "correction", "Сосед отвёз", created_at=T + 2100, extra=[e_tag, ["status", "resolved"]])
+    view = th.thread_view(request, [old], CHANNEL, NOW)
+    assert (view.fields.status, view.text, view.resolution) == ("resolved", "Сосед отвёз", "")
 
 
 def test_retraction_by_an_admin_of_the_owners_post() -> None:

@@ -249,7 +249,7 @@ def test_correction_layout_and_round_trip() -> None:
             "",
             "After this correction, a help request's status must be open or resolved.",
         ),
-        (STRANGER, {}, "x", "This key is not the owner or an admin"),
+        (STRANGER, {}, "x", "This key is not the owner, an admin or an editor"),
     ],
 )
 def test_correction_mistakes(key: SecretKey, changes: dict[str, Any], text: str, message: str) -> None:
@@ -285,9 +285,83 @@ def test_resolution_is_a_correction_of_a_help_request_only() -> None:
     assert resolved.post_type == "correction"
     assert resolved.fields.status == "resolved"
     assert resolved.text == ""
+    assert resolved.resolution == ""
+    assert not [t for t in resolved.event.tags if t[0] == "resolution"]  # no note, no tag
     news = po.build_post(EDITOR, CHANNEL, "news", "x", created_at=T)
     with pytest.raises(UsageError, match="Only a help request"):
         po.build_resolution(EDITOR, CHANNEL, news, created_at=T + 1)
+
+
+def test_resolution_note_layout_and_round_trip() -> None:
+    original = _original()
+    event = po.build_resolution(EDITOR, CHANNEL, original, "  Сосед отвёз на машине ", created_at=T + 2100)
+    assert event.content == ""  # empty content: every reader, old or new, keeps the request's text
+    assert tags_of(event) == [
+        ["a", CHANNEL.address, "wss://relay.example.org"],
+        ["type", "correction"],
+        ["e", original.id, "wss://relay.example.org", "correction", EDITOR.public_key_hex],
+        ["status", "resolved"],
+        ["resolution", "Сосед отвёз на машине"],
+        ["alt", "Samizdat channel post (correction)"],
+    ]
+    post = po.parse_post(wire(event))
+    assert (post.post_type, post.text, post.resolution) == ("correction", "", "Сосед отвёз на машине")
+    assert post.fields == PostFields(status="resolved")
+    longest = po.build_resolution(EDITOR, CHANNEL, original, "я" * po.MAX_RESOLUTION, created_at=T + 2100)
+    assert po.parse_post(longest).resolution == "я" * 500
+    # build_correction takes a note too, with the status resolved
+    corrected = po.build_correction(
+        EDITOR, CHANNEL, original, "Нужны две машины", created_at=T + 2100, status="resolved", resolution="Обе нашлись"
+    )
+    assert po.parse_post(corrected).resolution == "Обе нашлись"
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        ("я" * 501, "The resolution note is longer than 500 characters."),
+        ("Отвёз\nсосед", "The resolution note contains line breaks or control characters."),
+        ("Отвёз\x1b[31m", "The resolution note contains line breaks or control characters."),
+        ("Отвёз\u2028сосед", "The resolution note contains line breaks or control characters."),
+    ],
+)
+def test_resolution_note_mistakes(note: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        po.build_resolution(EDITOR, CHANNEL, _original(), note, created_at=T + 2100)
+    assert str(info.value) == message
+
+
+def test_resolution_note_only_with_status_resolved() -> None:
+    with pytest.raises(UsageError, match="A resolution note goes with a correction that sets the status to resolved"):
+        po.build_correction(EDITOR, CHANNEL, _original(), "x", created_at=T + 2100, resolution="Сосед отвёз")
+
+
+_RESOLVES = [["e", "ab" * 32, "", "correction"], ["status", "resolved"]]
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ([*_RESOLVES, ["resolution", "x" * 501]], "the 'resolution' tag is longer than 500 characters"),
+        ([*_RESOLVES, ["resolution", "a\nb"]], "the 'resolution' tag contains line breaks or control characters"),
+        ([*_RESOLVES, ["resolution", "bell\x07"]], "the 'resolution' tag contains line breaks or control"),
+        ([*_RESOLVES, ["resolution", " x"]], "the 'resolution' tag starts or ends with spaces"),
+        ([*_RESOLVES, ["resolution", ""]], "the 'resolution' tag is empty"),
+        ([*_RESOLVES, ["resolution"]], "the post's 'resolution' tag has no value"),
+        ([*_RESOLVES, ["resolution", "a"], ["resolution", "b"]], "more than one 'resolution' tag"),
+        ([_RESOLVES[0], ["resolution", "a"]], "a correction with a 'resolution' tag must set the status to resolved"),
+        ([_RESOLVES[0], ["status", "open"], ["resolution", "a"]], "must set the status to resolved"),
+    ],
+)
+def test_parse_post_checks_the_resolution_tag(extra: list[list[str]], why: str) -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        po.parse_post(_raw("correction", extra, text=""))
+    assert why in str(info.value)
+
+
+def test_a_resolution_tag_on_other_types_is_ignored() -> None:
+    post = po.parse_post(_raw("help", [["need", "x"], ["status", "resolved"], ["resolution", "a\nb"]]))
+    assert post.resolution == ""
 
 
 # -- retractions ---------------------------------------------------------------------------------------------

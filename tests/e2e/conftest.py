@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from samizdat.testing import free_port, poll_until
+
 CLI_TIMEOUT = 90.0  # one command; generous because the test machine is shared and busy
 START_TIMEOUT = 45.0  # until a server process accepts connections
 STOP_TIMEOUT = 15.0  # after SIGTERM, before SIGKILL
@@ -154,12 +156,6 @@ def make_cli(tmp_path: Path) -> Callable[[str], Cli]:
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def accepts_connections(port: int) -> bool:
@@ -337,20 +333,13 @@ def local_relay(tmp_path: Path) -> Iterator[LocalRelayProcess]:
         relay.stop()
 
 
-def poll_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 2):
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+def poll_every_half_second(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """``samizdat.testing.poll_until`` with positional ``timeout`` and ``what``, every 0.5 s by default."""
+    return poll_until(predicate, timeout=timeout, what=what, interval=interval)
 
 
 @pytest.fixture(scope="session")
 def wait_until() -> Callable[..., Any]:
-    """``wait_until(predicate, timeout, "what")``: poll (every 0.5 s) until truthy, else fail the test."""
-    return poll_until
+    """``wait_until(predicate, timeout, "what")``: poll (every 0.5 s) until truthy (returned), else raise
+    TimeoutError (see ``samizdat.testing.poll_until``)."""
+    return poll_every_half_second

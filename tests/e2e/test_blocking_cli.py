@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from samizdat.testing import free_port
+
 if TYPE_CHECKING:
     from conftest import Cli, ServeProcess
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_transport_mistakes_are_one_sentence(cli: Cli) -> None:

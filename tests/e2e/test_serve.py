@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from samizdat.core import kinds
+from samizdat.testing import wait_until
 
 if TYPE_CHECKING:
     from conftest import Cli, ServeProcess
@@ -133,12 +134,12 @@ async def test_a_post_made_while_serving_is_delivered_live(
         timeout=timedelta(seconds=WAIT * 3),
         policy=ReqExitPolicy.WAIT_FOR_EVENTS_AFTER_EOSE(1),
     )
-    for _ in range(int(WAIT / 0.2)):  # until the subscription is live on the node
-        if await asyncio.to_thread(subscriptions_on, node) >= 1:
-            break
-        await asyncio.sleep(0.2)
-    else:
-        pytest.fail("the SDK's subscription never reached the node")
+    await wait_until(  # until the subscription is live on the node
+        lambda: asyncio.to_thread(subscriptions_on, node),
+        timeout=WAIT,
+        what="the SDK's subscription on the node",
+        interval=0.2,
+    )
 
     # The CLI writes to the store and hands the event to the running node, which fans it out.
     posted = (await cli.ajson("post", "district", "--type", "alert", "Police vans", "--place", "Market"))["ids"][0]

@@ -12,7 +12,6 @@ database, whose callbacks run on Rust threads and need ``uniffi_set_event_loop``
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
@@ -33,6 +32,7 @@ from samizdat.relay.limits import RelayLimits  # noqa: E402
 from samizdat.relay.negentropy import NegentropyService  # noqa: E402
 from samizdat.relay.server import RelayServer  # noqa: E402
 from samizdat.store.sqlite import SqliteStore  # noqa: E402
+from samizdat.testing import free_port  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
@@ -58,12 +58,6 @@ def hex_ids(sdk_ids: Iterable[Any]) -> set[str]:
 
 async def store_ids(store: SqliteStore) -> set[str]:
     return {i.hex() async for _, i in store.negentropy_items([Filter()])}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

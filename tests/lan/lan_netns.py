@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from samizdat.testing import poll_until
+
 PREFIX = "smzl"
 MARKERS = Path("/run/smzl")
 SUBNET = "10.77.0.0/16"
@@ -177,16 +179,9 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) 
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned); raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 2):
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+    """Poll ``predicate`` until it returns something truthy (returned); raise TimeoutError naming ``what``
+    (``samizdat.testing.poll_until``, every 0.25 s by default)."""
+    return poll_until(predicate, timeout=timeout, what=what, interval=interval)
 
 
 class CliResult(NamedTuple):

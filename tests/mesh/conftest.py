@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,29 +11,23 @@ from mesh_helpers import Side
 
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.relay.server import RelayServer
 from samizdat.store.local import LocalState
-from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import running_relay
 
 
-async def _side(path: Path) -> Side:
+@contextlib.asynccontextmanager
+async def _side(path: Path) -> AsyncIterator[Side]:
     path.mkdir()  # noqa: ASYNC240 - a test directory, before anything runs
-    store = await SqliteStore.open(path / "events.sqlite")
-    server = RelayServer(
-        store, limits=RelayLimits(events_per_second=1e6, events_burst=10**6), negentropy=NegentropyService()
-    )
-    await server.start("127.0.0.1", 0)
-    return Side(path, store, server, LocalState(path / "local.sqlite"))
+    local = LocalState(path / "local.sqlite")
+    try:
+        limits = RelayLimits(events_per_second=1e6, events_burst=10**6)
+        async with running_relay(path, limits=limits, negentropy=NegentropyService()) as relay:
+            yield Side(path, relay.store, relay.server, local)
+    finally:
+        local.close()
 
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[tuple[Side, Side]]:
-    a = await _side(tmp_path / "a")
-    b = await _side(tmp_path / "b")
-    try:
+    async with _side(tmp_path / "a") as a, _side(tmp_path / "b") as b:
         yield a, b
-    finally:
-        for side in (a, b):
-            await side.server.stop()
-            side.local.close()
-            await side.store.close()

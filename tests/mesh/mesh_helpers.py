@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 
 KEY = SecretKey.generate()
+WAIT = 10.0  # seconds: the bound on a wait in the mesh tests, unless a test says otherwise
 
 
 @dataclass
@@ -30,13 +29,3 @@ class Side:
 
 def note(text: str, created_at: int = 1_700_000_000) -> Event:
     return sign_event(KEY, 1, text, [], created_at=created_at)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``check`` every 0.05 s until true; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from mesh_helpers import Side, eventually, note
+from mesh_helpers import WAIT, Side, note
 
 from samizdat.core.event import Event
 from samizdat.mesh.discovery import Sighting
 from samizdat.mesh.peers import Mesh, MeshOptions
+from samizdat.testing import wait_until
 
 
 async def test_the_passive_side_pulls_once_instead_of_waiting_for_the_paced_upload(pair: tuple[Side, Side]) -> None:
@@ -23,8 +22,8 @@ async def test_the_passive_side_pulls_once_instead_of_waiting_for_the_paced_uplo
     assert row.state == "passive"
     assert mesh._wanted() == set(), "the passive side must not open a link of its own"
     # ...but fetches what the peer has, by id, at once.
-    await eventually(lambda: _has_all(a, theirs), what="the pull")
-    await eventually(lambda: asyncio.sleep(0, (a.local.peer(b.url) or row).events_in == 300), what="the counters")
+    await wait_until(lambda: _has_all(a, theirs), timeout=WAIT, what="the pull")
+    await wait_until(lambda: (a.local.peer(b.url) or row).events_in == 300, timeout=WAIT, what="the counters")
     # Seen again soon after: no second pull.
     mesh._found(Sighting("0000", b.url, "", hub=False))
     assert not any(not t.done() for t in mesh._pulls.values())

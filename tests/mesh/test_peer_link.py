@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from mesh_helpers import Side, eventually, note
+from mesh_helpers import WAIT, Side, note
 
 from samizdat.mesh.link import PeerLink
 from samizdat.net.client import RelayClient
+from samizdat.store.local import PeerRow
+from samizdat.testing import wait_until
 
 
 @contextlib.asynccontextmanager
@@ -41,23 +43,26 @@ async def test_link_reconciles_both_ways_then_carries_new_events_live(pair: tupl
 
     async with linked(a, b) as link:
         everything = [e.id for e in only_a + only_b]
-        await eventually(lambda: has(a, *everything), what="A to receive B's events")
-        await eventually(lambda: has(b, *everything), what="B to receive A's events")
-        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+        await wait_until(lambda: has(a, *everything), timeout=WAIT, what="A to receive B's events")
+        await wait_until(lambda: has(b, *everything), timeout=WAIT, what="B to receive A's events")
+        await wait_until(lambda: link.state == "live", timeout=WAIT, what="the link to go live")
 
         fresh_a = note("new on A")
         await a.server.ingest(fresh_a)  # what a post on A does
-        await eventually(lambda: has(b, fresh_a.id), what="a new post on A to reach B")
+        await wait_until(lambda: has(b, fresh_a.id), timeout=WAIT, what="a new post on A to reach B")
 
         fresh_b = note("new on B")
         async with await RelayClient.connect(b.url) as client:  # someone posts to B
             assert (await client.publish(fresh_b)).accepted
-        await eventually(lambda: has(a, fresh_b.id), what="a new post on B to reach A")
+        await wait_until(lambda: has(a, fresh_b.id), timeout=WAIT, what="a new post on B to reach A")
 
-        await asyncio.sleep(0.3)
-        row = a.local.peer(b.url)
-        assert row is not None
-        assert row.last_sync is not None
+
+        def counted() -> PeerRow | None:  # the counters are written just after the events are stored
+            row = a.local.peer(b.url)
+            done = row is not None and row.last_sync is not None and row.events_in >= 21 and row.events_out >= 31
+            return row if done else None
+
+        row = await wait_until(counted, timeout=WAIT, what="the link's counters")
         assert row.events_in == 21, "20 by reconciliation and 1 live"
         assert row.events_out == 31, "what came from B is never pushed back to B"
 
@@ -66,15 +71,15 @@ async def test_link_resumes_after_the_peer_restarts_and_catches_up(pair: tuple[S
     a, b = pair
     port = b.server.port
     async with linked(a, b) as link:
-        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+        await wait_until(lambda: link.state == "live", timeout=WAIT, what="the link to go live")
         await b.server.stop()
         missed = [note(f"while apart {i}") for i in range(10)]
         for event in missed:
             await a.server.ingest(event)
-        await eventually(lambda: asyncio.sleep(0, link.state == "backoff"), what="the link to notice")
+        await wait_until(lambda: link.state == "backoff", timeout=WAIT, what="the link to notice")
         await b.server.start("127.0.0.1", port)
         link.wake.set()
-        await eventually(lambda: has(b, *(e.id for e in missed)), timeout=20, what="B to catch up after restart")
+        await wait_until(lambda: has(b, *(e.id for e in missed)), timeout=20, what="B to catch up after restart")
 
 
 async def test_link_does_not_fetch_what_was_dropped_for_the_carry_quota(pair: tuple[Side, Side]) -> None:
@@ -86,8 +91,8 @@ async def test_link_does_not_fetch_what_was_dropped_for_the_carry_quota(pair: tu
         return {bytes.fromhex(dropped.id)}
 
     async with linked(a, b, unwanted=unwanted) as link:
-        await eventually(lambda: has(a, wanted.id), what="the wanted event")
-        await eventually(lambda: asyncio.sleep(0, link.last_report is not None), what="a sync report")
+        await wait_until(lambda: has(a, wanted.id), timeout=WAIT, what="the wanted event")
+        await wait_until(lambda: link.last_report is not None, timeout=WAIT, what="a sync report")
         assert link.last_report is not None
         assert link.last_report.skipped == 1
         assert not await has(a, dropped.id)
@@ -97,14 +102,18 @@ async def test_link_does_not_fetch_what_was_dropped_for_the_carry_quota(pair: tu
 async def test_a_peer_cannot_push_faster_than_its_rate(pair: tuple[Side, Side], rate: float) -> None:
     a, b = pair
     async with linked(a, b, events_per_second=rate, events_burst=rate) as link:
-        await eventually(lambda: asyncio.sleep(0, link.state == "live"), what="the link to go live")
+        await wait_until(lambda: link.state == "live", timeout=WAIT, what="the link to go live")
         flood = [note(f"flood {i}", created_at=1_700_000_100 + i) for i in range(150)]
         async with await RelayClient.connect(b.url) as client:
             await client.publish_many(flood)
-        await asyncio.sleep(0.5)
-        got = len(await a.store.has([e.id for e in flood]))
+
+        async def first_burst() -> int:
+            got = len(await a.store.has([e.id for e in flood]))
+            return got if got >= rate else 0
+
+        got = await wait_until(first_burst, timeout=WAIT, what="the first burst")
         assert got < 150, "the whole flood went through at once"
-        await eventually(lambda: has(a, *(e.id for e in flood)), timeout=15, what="the rest, at the peer's rate")
+        await wait_until(lambda: has(a, *(e.id for e in flood)), timeout=15, what="the rest, at the peer's rate")
 
 
 async def test_link_reconciles_again_soon_after_a_stale_snapshot(pair: tuple[Side, Side]) -> None:
@@ -119,8 +128,8 @@ async def test_link_reconciles_again_soon_after_a_stale_snapshot(pair: tuple[Sid
     missed = note("stored just before the link")
     await b.store.add(missed)
     async with linked(a, b) as link:
-        await eventually(lambda: asyncio.sleep(0, link.last_report is not None), what="the first reconciliation")
+        await wait_until(lambda: link.last_report is not None, timeout=WAIT, what="the first reconciliation")
         assert link.last_report is not None
         first_need = link.last_report.need
-        await eventually(lambda: has(a, missed.id), timeout=20, what="the follow-up reconciliation to fetch it")
+        await wait_until(lambda: has(a, missed.id), timeout=20, what="the follow-up reconciliation to fetch it")
     assert first_need == 0, "the first reconciliation was expected to see the stale snapshot"

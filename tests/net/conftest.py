@@ -6,23 +6,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from net_helpers import Relay, free_port
+from net_helpers import Relay
 
 from samizdat.relay.limits import RelayLimits
-from samizdat.relay.server import RelayServer
-from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import free_port, running_relay
 
 
 @pytest.fixture
 async def samizdat_relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    store = await SqliteStore.open(tmp_path / "relay.sqlite")
-    server = RelayServer(store, limits=RelayLimits(events_per_second=1e6, events_burst=10**6))
-    try:
-        await server.start("127.0.0.1", 0)
-        yield Relay(f"ws://127.0.0.1:{server.port}", server)
-    finally:
-        await server.stop()
-        await store.close()
+    async with running_relay(tmp_path, limits=RelayLimits(events_per_second=1e6, events_burst=10**6)) as running:
+        yield Relay(running.url, running.server)
 
 
 @pytest.fixture

@@ -7,18 +7,12 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from samizdat.relay.server import RelayServer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from samizdat.testing import free_port, poll_until
 
 
 @dataclass
@@ -101,13 +95,18 @@ class Microsocks:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail("microsocks did not start")
+        try:
+            poll_until(self.accepts_connections, timeout=10, what="microsocks to start", interval=0.05)
+        except TimeoutError as exc:
+            self.stop()
+            pytest.fail(str(exc))
+
+    def accepts_connections(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def url(self, scheme: str = "socks5h") -> str:
         return f"{scheme}://127.0.0.1:{self.port}"

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from net_helpers import Relay, free_port
+from net_helpers import Relay
 from websockets.asyncio.server import ServerConnection, serve
 
 from samizdat.core.event import Event, sign_event
@@ -21,6 +21,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
 from samizdat.net import client as client_module
 from samizdat.net.client import RelayClient
+from samizdat.testing import free_port, wait_until
 
 BASE = int(time.time()) - 1000
 WAIT = 10.0  # seconds: the bound on every wait in this module
@@ -146,11 +147,8 @@ async def test_stream_gives_stored_then_live_events(relay: Relay) -> None:
             await asyncio.gather(task, return_exceptions=True)
         assert received == [old.id, new.id]
         if relay.server is not None:  # leaving the stream closed the subscription on the relay
-            for _ in range(100):
-                if relay.server.subscription_count == 0:
-                    break
-                await asyncio.sleep(0.05)
-            assert relay.server.subscription_count == 0
+            server = relay.server
+            await wait_until(lambda: server.subscription_count == 0, what="the subscription to close on the relay")
         assert reader.is_open  # the connection stays usable
         assert await reader.fetch([Filter(ids=frozenset({new.id}))], timeout=WAIT) == [new]
 
@@ -314,10 +312,8 @@ async def test_a_subscription_that_overflows_is_closed_with_an_error(monkeypatch
         async with contextlib.aclosing(client.stream([Filter()], live=True)) as stream:
             assert await asyncio.wait_for(anext(stream), WAIT) == event
             await asyncio.wait_for(sent.wait(), WAIT)
-            for _ in range(200):  # until our reader has taken in everything the relay sent, without our reading
-                if client.bytes_in - start >= total:
-                    break
-                await asyncio.sleep(0.02)
+            # Until our reader has taken in everything the relay sent, without our reading.
+            await wait_until(lambda: client.bytes_in - start >= total, what="everything the relay sent to come in")
             with pytest.raises(RemoteProtocolError, match="too slow"):  # it used to wait here forever
                 await drain(stream)
         assert client.is_open

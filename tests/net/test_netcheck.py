@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import dns.message
 import dns.rrset
 import pytest
-from net_helpers import Microsocks, Relay, free_port
+from net_helpers import Microsocks, Relay
 
 from samizdat.core import reachability as core
 from samizdat.core.keys import SecretKey
@@ -26,6 +26,7 @@ from samizdat.net import netcheck
 from samizdat.net import reachability as reports
 from samizdat.net.transports import Direct
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import free_port
 
 BLOCKPAGE = b"HTTP/1.1 451 Unavailable\r\nContent-Type: text/html\r\nContent-Length: 22\r\n\r\n<html>blocked</html>\r\n"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from net_helpers import Relay, free_port
+from net_helpers import Relay
 from websockets.asyncio.server import ServerConnection, serve
 
 from samizdat.core.event import Event, sign_event
@@ -21,6 +21,7 @@ from samizdat.net.client import RelayClient
 from samizdat.net.outbox import MAX_ATTEMPTS, deliver_due
 from samizdat.store.local import LocalState, OutboxRow
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import free_port
 
 NOW = time.time()
 BASE = int(NOW) - 1000

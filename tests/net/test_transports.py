@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from net_helpers import ConnectProxy, Microsocks, Relay, free_port
+from net_helpers import ConnectProxy, Microsocks, Relay
 
 from samizdat.core.event import sign_event
 from samizdat.core.filters import Filter
@@ -18,6 +18,7 @@ from samizdat.net import failover
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import Direct, HttpConnect, Socks, failure_reason, parse_transport
 from samizdat.store.local import LocalState
+from samizdat.testing import free_port
 
 WAIT = 10.0
 KEY = SecretKey.from_hex("11" * 32)

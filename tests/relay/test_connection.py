@@ -27,21 +27,14 @@ from samizdat.relay.connection import (
 )
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.store.base import AddOutcome
+from samizdat.testing import FakeClock
 
 KEY = SecretKey(bytes.fromhex("02" * 32))
 NOW = 1_800_000_000
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def conn(clock: Clock | None = None, **limits: Any) -> RelayConnection:
-    return RelayConnection(RelayLimits(**limits), clock=clock or Clock())
+def conn(clock: FakeClock | None = None, **limits: Any) -> RelayConnection:
+    return RelayConnection(RelayLimits(**limits), clock=clock or FakeClock(NOW))
 
 
 def event(created_at: int = NOW, **kw: Any) -> Event:
@@ -130,7 +123,7 @@ def test_malformed_event_message_gets_notice(message: list[Any]) -> None:
 
 
 def test_created_at_window() -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     c = conn(clock, created_at_future_seconds=900, created_at_past_seconds=3600)
     assert isinstance(c.receive(msg("EVENT", event(NOW + 900).to_dict()))[0], StoreEvent)
     future = event(NOW + 901)
@@ -156,7 +149,7 @@ def test_tag_and_content_limits() -> None:
 
 
 def test_event_rate_limit_refills_with_time() -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     c = conn(clock, events_per_second=2, events_burst=3)
     ev = event()
     answers = [c.receive(msg("EVENT", ev.to_dict()))[0] for _ in range(5)]
@@ -168,7 +161,7 @@ def test_event_rate_limit_refills_with_time() -> None:
 
 
 def test_verify_false_leaves_only_the_signature_to_the_transport() -> None:
-    c = RelayConnection(RelayLimits(), clock=Clock(), verify=False)
+    c = RelayConnection(RelayLimits(), clock=FakeClock(NOW), verify=False)
     good = event()
     forged = good.to_dict() | {"sig": "00" * 64}
     assert c.receive(msg("EVENT", good.to_dict())) == [StoreEvent(good, verified=False)]
@@ -188,7 +181,7 @@ def test_connections_sharing_a_bucket_share_the_event_rate() -> None:
     # not multiply what a device may send.
     from samizdat.relay.connection import TokenBucket
 
-    clock = Clock()
+    clock = FakeClock(NOW)
     shared = TokenBucket(rate=0.001, burst=3, now=clock())
     first, second = (RelayConnection(RelayLimits(), clock=clock, event_bucket=shared) for _ in range(2))
     ev = event()
@@ -356,7 +349,7 @@ def test_negentropy_disabled_answers_neg_err() -> None:
 
 
 def test_negentropy_enabled_hands_requests_on() -> None:
-    c = RelayConnection(RelayLimits(), clock=Clock(), negentropy=True)
+    c = RelayConnection(RelayLimits(), clock=FakeClock(NOW), negentropy=True)
     assert c.receive(msg("NEG-OPEN", "n", {}, "61")) == [NegRequest("NEG-OPEN", "n", ({}, "61"))]
     assert c.receive(msg("NEG-MSG", "n", "62")) == [NegRequest("NEG-MSG", "n", ("62",))]
 

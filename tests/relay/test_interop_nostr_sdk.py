@@ -6,7 +6,6 @@ deletion, NIP-45 COUNT, live subscriptions, and a refusal (``OK false``) that th
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -31,6 +30,7 @@ from nostr_sdk import (  # noqa: E402
 )
 
 from samizdat.relay.server import RelayServer  # noqa: E402
+from samizdat.testing import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
@@ -170,10 +170,7 @@ async def test_live_stream_gets_new_events(sdk: tuple[Client, Any], relay: Relay
     await publisher.add_relay(RelayUrl.parse(f"ws://127.0.0.1:{relay.port}"))
     await publisher.connect()
     try:
-        for _ in range(100):  # wait until the SDK's subscription is live on our side
-            if relay.subscription_count:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: relay.subscription_count, what="the SDK's subscription to be live on our side")
         sent = await send(publisher, keys, build(1, "live!", [], None))
         item = await stream.next()
         assert item is not None

@@ -24,19 +24,10 @@ from samizdat.core.negentropy import Negentropy, VectorStorage
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import FakeClock
 
 BASE = int(time.time()) - 100_000  # inside the relay's created_at window, so events can also be published live
 MAX_ROUNDS = 100
-
-
-class FakeClock:
-    """The negentropy cache's clock: tests move it instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -48,11 +39,6 @@ class Relay:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.server.port}"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from relay_helpers import client, event_message, eventually, make_event, publish, query, recv_json, recv_until
+from relay_helpers import client, event_message, make_event, publish, query, recv_json, recv_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from samizdat.core.event import Event
@@ -19,6 +19,7 @@ from samizdat.errors import LocalProtocolError
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.server import RelayServer
 from samizdat.store.base import AddOutcome
+from samizdat.testing import FakeClock, running_relay, wait_until
 
 
 def http_get(port: int, path: str = "/", accept: str = "text/html") -> tuple[int, dict[str, str], bytes]:
@@ -119,26 +120,17 @@ async def test_replaceable_addressable_and_deletion(url: str, key: SecretKey) ->
 
 
 async def test_expired_events_are_not_served(tmp_path: Path, key: SecretKey) -> None:
-    from samizdat.store.sqlite import SqliteStore
-
-    now = [1_800_000_000.0]
-    store = await SqliteStore.open(tmp_path / "e.sqlite", clock=lambda: now[0])
-    server = RelayServer(store, clock=lambda: now[0])
-    await server.start("127.0.0.1", 0)
-    try:
-        async with client(f"ws://127.0.0.1:{server.port}") as ws:
-            alert = make_event(key, 1, "police at X", [["expiration", str(1_800_000_060)]], created_at=1_800_000_000)
-            stale = make_event(key, 1, "old alert", [["expiration", str(1_799_999_999)]], created_at=1_799_999_000)
-            assert (await publish(ws, alert))[2] is True
-            assert await publish(ws, stale) == ["OK", stale.id, False, "invalid: this event has expired"]
-            assert [e["id"] for e in await query(ws, "a", {"kinds": [1]})] == [alert.id]
-            now[0] += 61
-            assert await query(ws, "b", {"kinds": [1]}) == []
-            await ws.send('["COUNT","c",{"kinds":[1]}]')
-            assert await recv_json(ws) == ["COUNT", "c", {"count": 0}]
-    finally:
-        await server.stop()
-        await store.close()
+    clock = FakeClock(1_800_000_000)
+    async with running_relay(tmp_path, clock=clock) as relay, client(relay.url) as ws:
+        alert = make_event(key, 1, "police at X", [["expiration", str(1_800_000_060)]], created_at=1_800_000_000)
+        stale = make_event(key, 1, "old alert", [["expiration", str(1_799_999_999)]], created_at=1_799_999_000)
+        assert (await publish(ws, alert))[2] is True
+        assert await publish(ws, stale) == ["OK", stale.id, False, "invalid: this event has expired"]
+        assert [e["id"] for e in await query(ws, "a", {"kinds": [1]})] == [alert.id]
+        clock.advance(61)
+        assert await query(ws, "b", {"kinds": [1]}) == []
+        await ws.send('["COUNT","c",{"kinds":[1]}]')
+        assert await recv_json(ws) == ["COUNT", "c", {"count": 0}]
 
 
 async def test_ephemeral_events_are_fanned_out_not_stored(url: str, key: SecretKey) -> None:
@@ -151,12 +143,11 @@ async def test_ephemeral_events_are_fanned_out_not_stored(url: str, key: SecretK
         assert await query(writer, "q", {"kinds": [20001]}) == []
 
 
-async def test_ingest_fans_out_and_calls_hook(sqlite_store: Any, key: SecretKey) -> None:
+async def test_ingest_fans_out_and_calls_hook(tmp_path: Path, key: SecretKey) -> None:
     seen: list[Event] = []
-    server = RelayServer(sqlite_store, on_event=seen.append)
-    await server.start("127.0.0.1", 0)
-    try:
-        async with client(f"ws://127.0.0.1:{server.port}") as ws:
+    async with running_relay(tmp_path, on_event=seen.append) as relay:
+        server = relay.server
+        async with client(relay.url) as ws:
             await ws.send(orjson.dumps(["REQ", "mine", {"authors": [key.public_key_hex]}]).decode())
             assert await recv_json(ws) == ["EOSE", "mine"]
             local = make_event(key, 1, "from the node itself")
@@ -167,8 +158,6 @@ async def test_ingest_fans_out_and_calls_hook(sqlite_store: Any, key: SecretKey)
             assert (await publish(ws, published))[2] is True
             assert await recv_json(ws) == ["EVENT", "mine", published.to_dict()]
         assert seen == [local, published]
-    finally:
-        await server.stop()
 
 
 async def test_search_is_passed_to_the_store(url: str, key: SecretKey) -> None:
@@ -181,7 +170,7 @@ async def test_search_is_passed_to_the_store(url: str, key: SecretKey) -> None:
         assert [e["id"] for e in got] == [hit.id]
 
 
-async def test_nip11_status_page_and_http_handler(sqlite_store: Any, key: SecretKey) -> None:
+async def test_nip11_status_page_and_http_handler(tmp_path: Path, key: SecretKey) -> None:
     calls: list[str] = []
 
     async def handler(path: str, headers: Any) -> tuple[int, str, bytes] | None:
@@ -191,9 +180,10 @@ async def test_nip11_status_page_and_http_handler(sqlite_store: Any, key: Secret
         return None
 
     info = RelayInfo(name="Minsk <hub>", pubkey=key.public_key_hex, contact="mailto:ops@example.org")
-    server = RelayServer(sqlite_store, info=info, http_handler=handler, limits=RelayLimits(max_subscriptions=7))
-    await server.start("127.0.0.1", 0)
-    try:
+    async with running_relay(
+        tmp_path, info=info, http_handler=handler, limits=RelayLimits(max_subscriptions=7)
+    ) as relay:
+        server = relay.server
         await server.ingest(make_event(key, 1, "one"))
         status, headers, body = await asyncio.to_thread(http_get, server.port, "/", "application/nostr+json")
         assert status == 200
@@ -217,15 +207,11 @@ async def test_nip11_status_page_and_http_handler(sqlite_store: Any, key: Secret
         status, _, _ = await asyncio.to_thread(http_get, server.port, "/nothing-here")
         assert status == 404
         assert calls == ["/app/feed?x=1", "/", "/nothing-here"]
-    finally:
-        await server.stop()
 
 
-async def test_connection_limit(sqlite_store: Any) -> None:
-    server = RelayServer(sqlite_store, limits=RelayLimits(max_connections=2))
-    await server.start("127.0.0.1", 0)
-    url = f"ws://127.0.0.1:{server.port}"
-    try:
+async def test_connection_limit(tmp_path: Path) -> None:
+    async with running_relay(tmp_path, limits=RelayLimits(max_connections=2)) as relay:
+        server, url = relay.server, relay.url
         async with client(url) as first, client(url) as second:
             await first.send('["COUNT","a",{}]')
             await second.send('["COUNT","a",{}]')
@@ -236,12 +222,10 @@ async def test_connection_limit(sqlite_store: Any) -> None:
                     pass
             assert info.value.response.status_code == 503
         # Once they are gone, there is room again.
-        await eventually(lambda: not server.clients)
+        await wait_until(lambda: not server.clients, what="both connections to go")
         async with client(url) as third:
             await third.send('["COUNT","a",{}]')
             assert (await recv_json(third))[0] == "COUNT"
-    finally:
-        await server.stop()
 
 
 async def test_stop_closes_connections_and_is_idempotent(sqlite_store: Any) -> None:
@@ -265,7 +249,7 @@ async def test_port_before_start_is_an_error(sqlite_store: Any) -> None:
         _ = RelayServer(sqlite_store).port
 
 
-async def test_handler_headers_status_path_and_websocket_routes(sqlite_store: Any) -> None:
+async def test_handler_headers_status_path_and_websocket_routes(tmp_path: Path) -> None:
     """The web app's hooks: its headers replace the defaults, /status stays the built-in page, and a WebSocket on
     a routed path goes to its own handler instead of the relay protocol."""
     seen: list[str] = []
@@ -279,9 +263,8 @@ async def test_handler_headers_status_path_and_websocket_routes(sqlite_store: An
         seen.append(await ws.recv())
         await ws.send("signed")
 
-    server = RelayServer(sqlite_store, http_handler=handler, ws_routes={"/op": op})
-    await server.start("127.0.0.1", 0)
-    try:
+    async with running_relay(tmp_path, http_handler=handler, ws_routes={"/op": op}) as relay:
+        server = relay.server
         status, headers, body = await asyncio.to_thread(http_get, server.port, "/")
         assert (status, body) == (200, b"app")
         assert headers["Cache-Control"] == "no-cache"  # not the default no-store
@@ -297,5 +280,3 @@ async def test_handler_headers_status_path_and_websocket_routes(sqlite_store: An
         async with client(f"ws://127.0.0.1:{server.port}/") as ws:  # any other path is the relay
             await ws.send('["REQ","s",{"kinds":[1]}]')
             assert await recv_json(ws) == ["EOSE", "s"]
-    finally:
-        await server.stop()

@@ -147,7 +147,7 @@ async def test_a_late_reader_gets_everything_in_order(
     slow.send_text('["REQ","old",{"kinds":[1],"limit":400}]')
     await wait_until(lambda: relay.subscription_count == 1)
     # The relay queues while nobody reads: wait until its writes stall on the full socket.
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: any(c.blocked for c in relay.clients), what="the relay's writes to stall")
     slow.send_text('["COUNT","n",{}]')
     messages, closed = await asyncio.to_thread(slow.read_all, 1.0)
     assert not closed

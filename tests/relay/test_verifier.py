@@ -14,9 +14,8 @@ from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.errors import LocalProtocolError
 from samizdat.relay.connection import BAD_SIGNATURE
-from samizdat.relay.server import RelayServer
 from samizdat.relay.verifier import Verifier
-from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import running_relay
 
 
 def forged(event: Event, other: SecretKey) -> Event:
@@ -57,11 +56,8 @@ async def test_relay_checks_signatures_in_the_thread(tmp_path: Path, key: Secret
     other = SecretKey.generate()
     events = [make_event(key, 1, f"burst {i}") for i in range(200)]
     sent = [forged(ev, other) if i % 4 == 0 else ev for i, ev in enumerate(events)]
-    store = await SqliteStore.open(tmp_path / "events.sqlite")
-    relay = RelayServer(store, verify_in_thread=True)
-    await relay.start("127.0.0.1", 0)
-    try:
-        url = f"ws://127.0.0.1:{relay.port}"
+    async with running_relay(tmp_path, verify_in_thread=True) as running:
+        relay, url = running.server, running.url
         async with client(url) as watcher, client(url) as ws:
             await watcher.send('["REQ","all",{"kinds":[1]}]')
             assert await recv_json(watcher) == ["EOSE", "all"]
@@ -82,6 +78,3 @@ async def test_relay_checks_signatures_in_the_thread(tmp_path: Path, key: Secret
             await ws.send('["COUNT","n",{}]')
             assert await recv_json(ws) == ["COUNT", "n", {"count": len(good)}]
         assert relay.verifier.checked == len(sent)
-    finally:
-        await relay.stop()
-        await store.close()

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from websockets.datastructures import Headers
 
+from samizdat.testing import FakeClock
 from samizdat.web.app import STATIC, WebApp, load_assets, load_policy
 
 BIG_JS = b"console.log('samizdat');\n" * 400
@@ -116,16 +117,16 @@ async def test_without_a_build_the_relay_status_page_answers(tmp_path: Path) -> 
 
 async def test_status_is_cached_for_a_moment(static: Path) -> None:
     calls = []
-    clock = [100.0]
+    clock = FakeClock(100.0)
 
     async def counting() -> dict[str, Any]:
         calls.append(1)
         return {"n": len(calls)}
 
-    app = WebApp(counting, directory=static, clock=lambda: clock[0])
+    app = WebApp(counting, directory=static, clock=clock)
     assert orjson.loads((await get(app, "/api/status"))[2]) == {"n": 1}
     assert orjson.loads((await get(app, "/api/status"))[2]) == {"n": 1}
-    clock[0] += 5
+    clock.advance(5)
     assert orjson.loads((await get(app, "/api/status"))[2]) == {"n": 2}
 
 

@@ -245,6 +245,38 @@ def test_mistakes_are_explained_in_the_readers_language(hub: Hub, browser: Any) 
         context.close()
 
 
+def test_an_event_starting_in_the_past_is_published_only_when_confirmed(hub: Hub, browser: Any) -> None:
+    context = browser.new_context(locale="en-US", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:  # the first time "no", then "yes"
+        asked.append(dialog.message)
+        dialog.accept() if len(asked) > 1 else dialog.dismiss()
+
+    page.on("dialog", answer)
+    text = "Yard meeting, a year ago by mistake"
+    try:
+        import_key(page, hub, hub.phone_secret)
+        page.goto(f"{hub.url}#/compose/{hub.district}")
+        page.select_option("select[name=type]", "event")
+        page.fill("[name=location]", "Yard 7")
+        page.fill("[name=start]", "2020-05-01T18:00")
+        page.fill("[name=text]", text)
+        page.click("button[type=submit]")
+        expect(page.locator("button[type=submit]")).to_be_enabled()  # declined: back to the form, as typed
+        expect(page.locator("[name=text]")).to_have_value(text)
+        assert len(asked) == 1
+        assert "starts in the past" in asked[0]
+        assert text not in json.dumps(hub.cli.json("feed", "frunzenski", "--limit", "50"))  # nothing published
+        page.click("button[type=submit]")
+        expect(page.locator(".post", has_text=text)).to_be_visible()
+        assert len(asked) == 2
+    finally:
+        context.close()
+
+
 def test_correct_and_retract_from_the_phone(hub: Hub, page: Any) -> None:
     import_key(page, hub, hub.phone_secret)
     open_channel(page, hub, hub.district)

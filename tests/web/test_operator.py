@@ -110,3 +110,36 @@ async def test_operator_endpoint(tmp_path: Path, module_serve: Any) -> None:
     feed = json.dumps(cli.json("feed", "yard"))
     assert "From the phone" in feed
     assert "late" not in feed
+
+
+async def test_operator_refuses_a_post_where_the_node_may_not_post(tmp_path: Path, module_serve: Any) -> None:
+    """The web login signs under the same role check as `samizdat post`: a channel the node follows but does not
+    administer (here: a stranger's, synced in from a bundle) gets the same refusal, and nothing is stored."""
+    stranger = Cli(tmp_path / "stranger")
+    stranger.ok("init")
+    theirs = stranger.json("channel", "create", "market", "--name", "Market square")
+    stranger.ok("post", "market", "Their own post")
+    bundle = tmp_path / "market.smz"
+    stranger.ok("export", "--channel", "market", "-o", str(bundle))
+
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    cli.ok("follow", theirs["naddr"])
+    cli.ok("import", str(bundle))
+    refused = cli.fails("post", "market", "Posted by a node that is no admin here")
+    assert refused.code == 1
+    cli_error = refused.err.strip()
+    assert cli_error.startswith("error: this key is not the owner, an admin or an editor")
+
+    node = module_serve(cli.home)
+    link = cli.json("web", "login")
+    ws, answer = await login(node.url, f"http://127.0.0.1:{node.port}", link["token"])
+    assert answer["ok"] is True
+    async with ws:
+        tags = [["a", theirs["address"], ""], ["type", "news"]]
+        await ws.send(json.dumps({"id": 7, "sign": {"kind": 2333, "content": "Posted from a phone", "tags": tags,
+                                                    "created_at": int(time.time())}}))  # fmt: skip
+        reply = json.loads(await ws.recv())
+    assert reply == {"id": 7, "error": cli_error.removeprefix("error: ")}
+    texts = [item["text"] for item in cli.json("feed", "market", "--all")]
+    assert texts == ["Their own post"]

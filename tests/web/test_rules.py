@@ -19,7 +19,7 @@ from samizdat.core import thread as th
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
-from samizdat.feed import collect_feed
+from samizdat.services.feed import collect_feed
 from samizdat.store.memory import MemoryStore
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -65,8 +65,10 @@ def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
     contact = post(OWNER, channel, "contact", "", created_at=T + 80, role="lawyer", reach="+375 29")
     hostile = raw(ADMIN, "<script>alert(1)</script>\u202e", [["a", a, ""], ["type", "news"]], T + 90)
     control = raw(ADMIN, "bell\x07", [["a", a, ""], ["type", "news"]], T + 95)
+    noted = post(EDITOR, channel, "help", "Need a lift", created_at=T + 31, need="a car")
+    reopened = post(EDITOR, channel, "help", "Need boots", created_at=T + 32, need="boots")
     originals = [news, alert, help_, event, revoked, forged, expired, malformed, future, appeal, safe, contact,
-                 hostile, control]  # fmt: skip
+                 hostile, control, noted, reopened]  # fmt: skip
 
     amend = [
         po.build_correction(ADMIN, channel, news, "Only one station closed", created_at=T + 100),
@@ -80,6 +82,7 @@ def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
         raw(OWNER, "", [["a", a, ""], ["type", "correction"], ["e", event.id, "", "correction", ""],
                         ["end", str(T + 10)]], T + 135),
         po.build_correction(OWNER, channel, event, "Meeting moved", created_at=T + 140, location="Yard 9"),
+        *resolutions(channel, news, noted, reopened),
     ]
     retraction, deletion = po.build_retraction(ADMIN, channel, alert, "Not confirmed", created_at=NOW - 50)
     assert deletion is not None
@@ -97,6 +100,31 @@ def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
     stray = raw(STRANGER, "not the author", [["e", contact.id]], T + 260, kinds.DELETION)
     everything = [*originals, *amend, retraction, deletion, retract_safe, orphan, *labels, undo, stray]
     return originals, everything
+
+
+def resolutions(channel: ch.Channel, news: Event, noted: Event, reopened: Event) -> list[Event]:
+    """Resolution notes: shown with the request's text, cleared by re-opening, and every malformed way."""
+    a = channel.address
+
+    def correction(key: SecretKey, original: Event, at: int, *extra: list[str], text: str = "") -> Event:
+        return raw(key, text, [["a", a, ""], ["type", "correction"], ["e", original.id, "", "correction", ""], *extra],
+                   at)  # fmt: skip
+
+    resolved = ["status", "resolved"]
+    return [
+        po.build_resolution(EDITOR, channel, noted, "A neighbour drove them", created_at=T + 300),
+        correction(STRANGER, noted, T + 305, resolved, ["resolution", "forged note"]),
+        correction(OWNER, noted, T + 310, ["resolution", "no status"]),
+        correction(OWNER, noted, T + 311, ["status", "open"], ["resolution", "open status"]),
+        correction(OWNER, noted, T + 312, resolved, ["resolution", "two\nlines"]),
+        correction(OWNER, noted, T + 313, resolved, ["resolution", "x" * 501]),
+        correction(OWNER, noted, T + 314, resolved, ["resolution", "a"], ["resolution", "b"]),
+        correction(OWNER, noted, T + 315, resolved, ["resolution", " spaced"]),
+        correction(OWNER, noted, T + 316, ["need", "a van"]),  # keeps the note
+        po.build_resolution(EDITOR, channel, reopened, "Found in the yard", created_at=T + 320),
+        po.build_correction(EDITOR, channel, reopened, "", created_at=T + 330, status="open"),
+        correction(OWNER, news, T + 340, resolved, ["resolution", "not a help request"]),
+    ]
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -144,6 +172,11 @@ async def test_browser_rules_agree_with_python() -> None:
         assert got["deletion"] == (view.deletion.id if view.deletion else None), what
         assert got["labels"] == dict(view.labels), what
         assert got["ignored"] == sorted(i for i, _ in view.ignored), what
+        assert got["resolution"] == view.resolution, what
+    noted = {original.content: view for original, view in zip(originals, expected, strict=True)}
+    assert (noted["Need a lift"].resolution, noted["Need a lift"].text) == ("A neighbour drove them", "Need a lift")
+    assert noted["Need a lift"].fields.need == "a van"
+    assert (noted["Need boots"].fields.status, noted["Need boots"].resolution) == ("open", "")
     assert statuses >= {"valid", "forged", "revoked", "malformed", "future", "expired"}
     python_feed = await collect_feed(store, [channel], verifiers, now=NOW, limit=1000)
     assert js["feed"] == [item.event_id if item.view else item.orphan_retraction.id for item in python_feed]  # type: ignore[union-attr]

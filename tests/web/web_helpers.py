@@ -16,7 +16,6 @@ _spec.loader.exec_module(e2e)
 
 Cli = e2e.Cli
 ServeProcess = e2e.ServeProcess
-wait_until = e2e.wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -49,6 +49,8 @@ const en = {
   'this-phone': 'This phone', 'cached-events': '{n} events saved for offline reading.',
   'err-needs': '{type}: fill in “{field}”.', 'err-needs-text': '{type}: needs text.',
   'err-end-before-start': 'An event must end after it starts.', 'err-unchanged': 'The correction changes nothing.',
+  'resolved-note': 'Resolved:', 'f-resolution': 'How it was resolved (optional)',
+  'past-start-confirm': 'This event starts in the past ({when}). Is the date right? Publish anyway?',
 };
 
 const ru = {
@@ -99,6 +101,8 @@ const ru = {
   'this-phone': 'Этот телефон', 'cached-events': 'Сохранено для чтения без связи: {n} событий.',
   'err-needs': '{type}: заполните поле «{field}».', 'err-needs-text': '{type}: нужен текст.',
   'err-end-before-start': 'Событие должно закончиться позже, чем начнётся.', 'err-unchanged': 'Исправление ничего не меняет.',
+  'resolved-note': 'Решена:', 'f-resolution': 'Как решилась (необязательно)',
+  'past-start-confirm': 'Событие начинается в прошлом ({when}). Дата верна? Всё равно опубликовать?',
 };
 
 const be = {
@@ -149,6 +153,8 @@ const be = {
   'this-phone': 'Гэты тэлефон', 'cached-events': 'Захавана для чытання без сувязі: {n} падзей.',
   'err-needs': '{type}: запоўніце поле «{field}».', 'err-needs-text': '{type}: патрэбны тэкст.',
   'err-end-before-start': 'Падзея павінна скончыцца пазней, чым пачнецца.', 'err-unchanged': 'Выпраўленне нічога не мяняе.',
+  'resolved-note': 'Вырашана:', 'f-resolution': 'Як вырашылася (неабавязкова)',
+  'past-start-confirm': 'Падзея пачынаецца ў мінулым ({when}). Дата правільная? Усё роўна апублікаваць?',
 };
 
 export const DICTIONARIES = { be, ru, en };

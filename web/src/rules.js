@@ -25,6 +25,7 @@ export const MAX_ALERT_TTL = 7 * 86400;
 export const MAX_FUTURE = 15 * 60;
 
 const MAX_LINE = 500, MAX_SUBJECT = 200, MAX_TEXT = 20000, MAX_HASHTAGS = 20, MAX_GIVE = 10;
+export const MAX_RESOLUTION = MAX_LINE;
 const MAX_ADMINS = 100, MAX_REVOKED = 1000, MAX_MIRRORS = 20, MAX_LANGUAGES = 5, MAX_NAME = 100;
 const MAX_ABOUT = 2000, MAX_PLACE_DEPTH = 8;
 
@@ -222,14 +223,23 @@ export function parsePost(event) {
     if (refs.length !== 1 || !HEX64.test(refs[0][1])) throw new Malformed(`${ARTICLE[postType]} must name the post it amends in one 'e' tag`);
     target = refs[0][1];
     targetRelay = refs[0][2];
+  }
+  let resolution = '';
+  if (postType === CORRECTION) {
+    // Only with status resolved, so that old readers, who ignore this tag, see the same resolution.
+    const note = single(event, 'resolution');
+    if (note !== null) {
+      resolution = checkLine(note, "the 'resolution' tag", MAX_RESOLUTION);
+      if (fields.status !== 'resolved') throw new Malformed("a correction with a 'resolution' tag must set the status to resolved");
+    }
     const changed = [...given(fields)].filter((n) => n !== 'expiration');
-    if (postType === CORRECTION && !pyStrip(text) && !changed.length && !subject) throw new Malformed('a correction must change the text or a field', ['unchanged']);
+    if (!pyStrip(text) && !changed.length && !subject) throw new Malformed('a correction must change the text or a field', ['unchanged']);
   }
   if (SCHEMA[postType][2] && !pyStrip(text)) throw new Malformed(`${ARTICLE[postType]} needs text`, ['needs-text', postType]);
   return {
     event, id: event.id, author: event.pubkey, created_at: event.created_at, channel: channelTags[0][1],
     channelRelay: channelTags[0].length > 2 ? channelTags[0][2] : '', type: postType, text, subject, hashtags,
-    fields, target, targetRelay,
+    fields, target, targetRelay, resolution,
   };
 }
 
@@ -360,7 +370,9 @@ export function postVerdict(event, channel, now, maxFuture = MAX_FUTURE) {
 
 const order = (a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-/** Fold amendments into `original` (as channel.thread_view). `verifiers` is a Set of followed verifier keys. */
+/** Fold amendments into `original` (as thread.thread_view). `verifiers` is a Set of followed verifier keys.
+ * `resolution` is the note of the latest counted correction that set the status to resolved ('' after one
+ * back to open). */
 export function threadView(original, related, channel, now, verifiers = new Set(), maxFuture = MAX_FUTURE) {
   const verdict = postVerdict(original, channel, now, maxFuture);
   const byId = new Map();
@@ -377,7 +389,7 @@ export function threadView(original, related, channel, now, verifiers = new Set(
   }
   const base = verdict.post;
   const allowed = base ? new Set([...SCHEMA[base.type][0], ...SCHEMA[base.type][1]]) : new Set();
-  let text = original.content, subject = base ? base.subject : '';
+  let text = original.content, subject = base ? base.subject : '', resolution = '';
   let fields = base ? base.fields : {};
   const corrections = [], retractions = [];
   const votes = new Map();
@@ -406,6 +418,7 @@ export function threadView(original, related, channel, now, verifiers = new Set(
         fields = next;
         if (pyStrip(post.text)) text = post.text;
         subject = post.subject || subject;
+        if (changes.status) resolution = changes.status === 'resolved' ? post.resolution : '';
         corrections.push(post);
       }
     } else if (e.kind === LABEL) {
@@ -431,7 +444,7 @@ export function threadView(original, related, channel, now, verifiers = new Set(
   for (const label of votes.values()) labels[label.value] = (labels[label.value] || 0) + 1;
   return {
     verdict, text, subject, fields, corrections, retraction: retractions.length ? retractions[0] : null,
-    deletion: deleted.get(original.id) || null, labels, labelEvents: [...votes.values()], ignored,
+    deletion: deleted.get(original.id) || null, labels, labelEvents: [...votes.values()], ignored, resolution,
   };
 }
 

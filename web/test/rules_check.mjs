@@ -14,6 +14,7 @@ process.stdin.on('end', () => {
       status: v.verdict.status, role: v.verdict.role, text: v.text, subject: v.subject, fields: v.fields,
       corrections: v.corrections.map((c) => c.id), retraction: v.retraction ? v.retraction.id : null,
       deletion: v.deletion ? v.deletion.id : null, labels: v.labels, ignored: v.ignored.map((i) => i[0]).sort(),
+      resolution: v.resolution,
     };
   });
   const items = feed(channel, all, now, new Set(verifiers)).map((i) => i.id);

@@ -19,7 +19,7 @@ import typer
 
 from samizdat import __version__
 from samizdat.cli import channels, netcheck, peers, sync, web
-from samizdat.cli.common import JsonOption, configured, emit, home, qr_text, run, state, with_node
+from samizdat.cli.common import JsonOption, check_proxies, configured, emit, home, qr_text, run, state, with_node
 from samizdat.cli.status import status_text
 from samizdat.config import init_home, load_config, load_identity
 from samizdat.core import nip19
@@ -158,6 +158,7 @@ def serve(
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         node = await Node.open(path, config)
         try:
+            await check_proxies(node.ctx.routing)
             await node.serve(config.host, config.port, ready=ready, mesh=mesh)
         finally:
             await node.close()
@@ -221,7 +222,7 @@ def main() -> None:
     except ClickException as exc:  # usage mistakes: click's own one-line message
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("SAMIZDAT_DEBUG"):
             raise
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (SAMIZDAT_DEBUG=1 shows details)", err=True)

@@ -81,6 +81,7 @@ def post_json(item: FeedItem) -> dict[str, Any]:
         "subject": view.subject,
         "text": view.text,
         "fields": _fields(view.fields),
+        "resolution": view.resolution,  # how a resolved help request was resolved; "" when not said
         "corrected": bool(view.corrections),
         "corrections": [{"id": c.id, "created_at": c.created_at, "text": c.text} for c in view.corrections],
         "retraction": (
@@ -125,6 +126,8 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
             lines.append(f"  {item['subject']}")
         for line in (item["text"] or "").splitlines() or [""]:
             lines.append(f"  {line}")
+        if item.get("resolution"):
+            lines.append(f"  resolved: {item['resolution']}")
         for name, value in item.get("fields", {}).items():
             lines.append(f"    {FIELD_NAMES.get(name, name)}: {_field_text(name, value)}")
         if item["corrected"]:

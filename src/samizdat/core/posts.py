@@ -14,7 +14,8 @@ message can be shown as-is.
 
 Corrections and retractions are posts too (types ``correction`` and ``retraction``) pointing at the original
 with ``["e", <id>, <relay>, "correction"|"retraction", <original author>]``. A correction may replace the text
-and any type field; resolving a help request is a correction that sets ``status`` to ``resolved``. A
+and any type field; resolving a help request is a correction that sets ``status`` to ``resolved``, with empty
+content (the request's text stays) and, optionally, a note saying how in a ``["resolution", <note>]`` tag. A
 retraction also comes with a NIP-09 deletion request, but only when the retracting key wrote the original:
 NIP-09 lets authors delete only their own events, so when an admin retracts someone else's post the visible
 retraction is all there is.
@@ -47,6 +48,7 @@ LABEL_VALUES = ("confirmed", "disputed", "false", "misleading")
 
 MAX_LINE = 500  #: a one-line tag value (location, need, ...)
 MAX_SUBJECT = 200
+MAX_RESOLUTION = MAX_LINE  #: the one-line note of a ``resolution`` tag ("A neighbour drove them")
 MAX_TEXT = 20_000  #: content of a post, in characters
 MAX_HASHTAGS = 20
 MAX_GIVE = 10
@@ -168,6 +170,7 @@ class Post:
     fields: PostFields
     target: str | None = None  # the original's id, for corrections and retractions
     target_relay: str = ""
+    resolution: str = ""  # a correction's note on how a help request was resolved ("resolution" tag)
 
     @property
     def id(self) -> str:
@@ -341,17 +344,19 @@ def parse_post(event: Event) -> Post:
         if len(refs) != 1 or not _HEX64.fullmatch(refs[0][1]):
             raise RemoteProtocolError(f"{_ARTICLE[post_type]} must name the post it amends in one 'e' tag")
         target, target_relay = refs[0][1], refs[0][2]
-        if (
-            post_type == CORRECTION
-            and not text.strip()
-            and not post_fields.given() - {"expiration"}
-            and not subject
-        ):
+    resolution = ""
+    if post_type == CORRECTION:
+        # Only with status resolved, so that old readers, who ignore this tag, see the same resolution.
+        if (note := _single(event, "resolution")) is not None:
+            resolution = check_line(note, "the 'resolution' tag", max_length=MAX_RESOLUTION)
+            if post_fields.status != "resolved":
+                raise RemoteProtocolError("a correction with a 'resolution' tag must set the status to resolved")
+        if not text.strip() and not post_fields.given() - {"expiration"} and not subject:
             raise RemoteProtocolError("a correction must change the text or a field")
     if SCHEMA[post_type][2] and not text.strip():
         raise RemoteProtocolError(f"{_ARTICLE[post_type]} needs text")
     return Post(event, channel_tags[0][1], channel_tags[0][2] if len(channel_tags[0]) > 2 else "",
-                post_type, text, subject, hashtags, post_fields, target, target_relay)  # fmt: skip
+                post_type, text, subject, hashtags, post_fields, target, target_relay, resolution)  # fmt: skip
 
 
 def parse_label(event: Event) -> Label:
@@ -391,6 +396,10 @@ def _field_tags(f: PostFields) -> list[list[str]]:
     return tags
 
 
+def _sentence(exc: RemoteProtocolError) -> UsageError:
+    return UsageError(str(exc)[:1].upper() + str(exc)[1:] + ".")
+
+
 def _sign_checked(key: SecretKey, kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
     event = sign_event(key, kind, content, tags, created_at=created_at)
     try:
@@ -399,13 +408,13 @@ def _sign_checked(key: SecretKey, kind: int, content: str, tags: list[list[str]]
         elif kind == kinds.LABEL:
             parse_label(event)
     except RemoteProtocolError as exc:
-        raise UsageError(str(exc)[:1].upper() + str(exc)[1:] + ".") from exc
+        raise _sentence(exc) from exc
     return event
 
 
 def _check_role(key: SecretKey, channel: ChannelLike, created_at: int) -> None:
     if channel.role_of(key.public_key_hex, created_at) is None:
-        raise UsageError(f"This key is not the owner or an admin of the channel {channel.channel_id!r}.")
+        raise UsageError(f"This key is not the owner, an admin or an editor of the channel {channel.channel_id!r}.")
 
 
 def _common_tags(
@@ -487,13 +496,17 @@ def build_correction(
     created_at: int,
     subject: str = "",
     relay_hint: str | None = None,
+    resolution: str = "",
     **changes: Unpack[TypeFields],
 ) -> Event:
     """Sign a correction of ``original``: new text (or "" to keep it) and any type fields that change.
+    ``resolution`` is a one-line note on how a help request was resolved, for a correction that sets
+    ``status`` to ``resolved`` (a ``resolution`` tag).
 
     Raises :class:`UsageError` when the original is not a post of this channel, is itself a correction or
-    retraction, a changed field does not apply to the original's type, the correction changes nothing, or the
-    key may not amend the original (editors amend only their own posts).
+    retraction, a changed field does not apply to the original's type, the correction changes nothing, the
+    resolution note is not one line of at most :data:`MAX_RESOLUTION` characters or comes without status
+    resolved, or the key may not amend the original (editors amend only their own posts).
     """
     post = _original(channel, original)
     _check_amend(key, channel, post, created_at, "correct")
@@ -504,9 +517,18 @@ def build_correction(
             f"A correction cannot change {', '.join(sorted(extra))} of {_ARTICLE[post.post_type]}."
         )
     _check_merged(post, change_fields)
+    if resolution:
+        try:
+            check_line(resolution, "the resolution note", max_length=MAX_RESOLUTION)
+        except RemoteProtocolError as exc:
+            raise _sentence(exc) from exc
+        if change_fields.status != "resolved":
+            raise UsageError("A resolution note goes with a correction that sets the status to resolved.")
     tags = _common_tags(channel, CORRECTION, subject, (), relay_hint)
     tags.append(["e", original.id, post.channel_relay, CORRECTION, original.pubkey])
     tags += _field_tags(change_fields)
+    if resolution:
+        tags.append(["resolution", resolution])
     tags.append(["alt", "Samizdat channel post (correction)"])
     return _sign_checked(key, kinds.POST, text, tags, created_at)
 
@@ -519,13 +541,24 @@ def _check_merged(post: Post, changes: PostFields) -> None:
 
 
 def build_resolution(
-    key: SecretKey, channel: ChannelLike, help_request: Event, text: str = "", *, created_at: int
+    key: SecretKey,
+    channel: ChannelLike,
+    help_request: Event,
+    note: str = "",
+    *,
+    created_at: int,
+    relay_hint: str | None = None,
 ) -> Event:
-    """Mark a help request resolved: a correction that sets ``status`` to ``resolved`` (and optionally says
-    how). Raises :class:`UsageError` as :func:`build_correction`, and when the post is not a help request."""
+    """Mark a help request resolved: a correction with empty content (the request's text stays) that sets
+    ``status`` to ``resolved`` and carries ``note`` (how it was resolved; optional, surrounding spaces dropped)
+    in a ``["resolution", note]`` tag. Raises :class:`UsageError` as :func:`build_correction`, and when the post
+    is not a help request."""
     if _original(channel, help_request).post_type != HELP:
         raise UsageError("Only a help request can be marked resolved.")
-    return build_correction(key, channel, help_request, text, created_at=created_at, status="resolved")
+    return build_correction(
+        key, channel, help_request, "", created_at=created_at, relay_hint=relay_hint, resolution=note.strip(),
+        status="resolved",
+    )  # fmt: skip
 
 
 def build_retraction(

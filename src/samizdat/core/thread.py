@@ -107,6 +107,9 @@ class ThreadView:
     labels: Mapping[str, int] = field(default_factory=dict)  # value -> followed verifiers saying it
     label_events: tuple[Label, ...] = ()
     ignored: tuple[tuple[str, str], ...] = ()  # (event id, why it does not count)
+    #: the note of the latest valid correction that set the status to resolved ("" when it had none); a later
+    #: correction back to open clears it. Shown as "resolved: <note>" under the (unchanged) text.
+    resolution: str = ""
 
 
 def _order(event: Event) -> tuple[int, str]:
@@ -126,7 +129,8 @@ def thread_view(
 
     A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
     ``original`` and its signer may amend the original (owner and admins: any post; editors and former admins:
-    their own). A deletion request counts only from the original's author (NIP-09). A label counts when it is
+    their own). A correction that sets the status to resolved also sets the view's ``resolution`` note (its
+    ``resolution`` tag, or "" without one); one back to open clears it. A deletion request counts only from the original's author (NIP-09). A label counts when it is
     from one of ``verifiers``; each verifier's newest label is its vote. Anything an author later deleted with
     a kind-5 request (a correction, a retraction, a label) stops counting. Never raises for hostile input.
     """
@@ -145,7 +149,7 @@ def thread_view(
                 ignored.append((event.id, "a deletion request by someone other than the author"))
     base = verdict.post
     allowed = (SCHEMA[base.post_type][0] | SCHEMA[base.post_type][1]) if base else frozenset()
-    text, subject = original.content, base.subject if base else ""
+    text, subject, resolution = original.content, base.subject if base else "", ""
     fields = base.fields if base else PostFields()
     corrections: list[Post] = []
     retractions: list[Post] = []
@@ -177,6 +181,8 @@ def thread_view(
                     continue
                 fields, text = merged, post.text if post.text.strip() else text
                 subject = post.subject or subject
+                if changes.status:
+                    resolution = post.resolution if changes.status == "resolved" else ""
                 corrections.append(post)
         elif event.kind == kinds.LABEL:
             try:
@@ -199,5 +205,5 @@ def thread_view(
         counts[label.value] = counts.get(label.value, 0) + 1
     return ThreadView(
         verdict, text, subject, fields, tuple(corrections), retractions[0] if retractions else None,
-        deleted.get(original.id), MappingProxyType(counts), tuple(votes.values()), tuple(ignored),
+        deleted.get(original.id), MappingProxyType(counts), tuple(votes.values()), tuple(ignored), resolution,
     )  # fmt: skip

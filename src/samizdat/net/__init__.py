@@ -1,1 +1,5 @@
-"""net layer (see shared/DESIGN.md)."""
+"""The relay client side: connections to relays (with transports and failover), NIP-77 sync, the outbox, netcheck.
+
+May use ``store.base`` (the Store protocol) and ``store.local`` (outbox and route state); never ``relay``,
+``mesh``, ``services`` or above. See docs/architecture.md.
+"""

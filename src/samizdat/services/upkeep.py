@@ -64,6 +64,11 @@ class Upkeep:
             with contextlib.suppress(asyncio.QueueFull):
                 self._forward.put_nowait(event)
 
+    @property
+    def kicked(self) -> bool:
+        """True while a carry pass is due because of what was stored (not because of the time)."""
+        return self._carry_kick.is_set()
+
     # -- the loops ---------------------------------------------------------------------------------------------
 
     def loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:

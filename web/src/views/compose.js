@@ -1,14 +1,17 @@
-// Compose for those who may post: every post type, corrections (changed text and fields of the original) and
-// retractions (with a NIP-09 deletion request when the retracting key wrote the original). Built as the Python
-// builders build them (core/posts.py), checked with the same rules before signing.
+// Compose for those who may post: every post type, corrections (changed text and fields of the original; a help
+// request's resolution note in its own tag) and retractions (with a NIP-09 deletion request when the retracting
+// key wrote the original). Built as the Python builders build them (core/posts.py), checked with the same rules
+// before signing. An event starting in the past is published only after the author confirms it (likely a wrong
+// date; the CLI asks for --force): a check of the composer, never a rule readers apply.
 
 import { h, mount } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { state, now } from '../state.js';
-import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL } from '../rules.js';
+import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL, MAX_RESOLUTION } from '../rules.js';
 import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { signers } from './channel.js';
+import { when } from './post.js';
 
 const TYPES = ['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal'];
 const LINE_FIELDS = ['location', 'need', 'status', 'hours', 'role', 'reach', 'purpose'];
@@ -37,12 +40,13 @@ function input(name, label, value, attrs = {}) {
   return h('label', { class: `in in-${name}` }, h('span', null, label), h('input', { name, value: value ?? '', ...attrs }));
 }
 
-function typeInputs(type, f, correcting) {
+function typeInputs(type, f, correcting, resolution = '') {
   const out = [];
   const has = (n) => SCHEMA[type][0].has(n) || SCHEMA[type][1].has(n);
   if (type === 'help' && correcting) {
     out.push(h('label', { class: 'in in-status' }, h('span', null, t('f-status')),
       h('select', { name: 'status' }, ['open', 'resolved'].map((s) => h('option', { value: s, selected: f.status === s }, t(`status-${s}`))))));
+    out.push(input('resolution', t('f-resolution'), resolution, { maxlength: MAX_RESOLUTION }));
   }
   if (type === 'contact') {
     out.push(h('label', { class: 'in in-role' }, h('span', null, t('f-role')),
@@ -152,7 +156,7 @@ export function composeView(address, mode, targetId) {
         const text = form.elements.text.value.replace(/\r\n/g, '\n');
         const subject = form.elements.subject ? form.elements.subject.value.trim() : '';
         const tags = [['a', address, hint]];
-        let deletion = null;
+        let deletion = null, pastStart = null;
         if (retracting) {
           if (!text.trim()) throw new Malformed(t('need-reason'));
           tags.push(['type', 'retraction'], ['e', original.id, current.verdict.post.channelRelay, 'retraction', original.pubkey]);
@@ -165,9 +169,15 @@ export function composeView(address, mode, targetId) {
           tags.push(['type', 'correction']);
           if (subject && subject !== current.subject) tags.push(['subject', subject]);
           tags.push(['e', original.id, current.verdict.post.channelRelay, 'correction', original.pubkey]);
-          tags.push(...fieldTags(changes), ['alt', 'Samizdat channel post (correction)']);
+          // A changed note is written with the status resolved (the tag needs it); an emptied one clears it.
+          const note = form.elements.resolution ? form.elements.resolution.value.trim() : '';
+          if (f.status === 'resolved' && note !== current.resolution) changes.status = 'resolved';
+          tags.push(...fieldTags(changes));
+          if (note && changes.status === 'resolved') tags.push(['resolution', note]);
+          tags.push(['alt', 'Samizdat channel post (correction)']);
         } else {
           const f = readFields(form, type, false);
+          pastStart = type === 'event' && f.start != null && f.start < ts ? f.start : null;
           if (type === 'alert') f.expiration = ts + Number(form.elements.expires.value) * 3600;
           tags.push(['type', type]);
           if (subject) tags.push(['subject', subject]);
@@ -178,6 +188,10 @@ export function composeView(address, mode, targetId) {
         parsePost({ ...template, id: '0'.repeat(64), pubkey: signer.pubkey, sig: '' }); // the reader's rules
         if (correcting && current) {
           threadView(original, [], channel, ts); // original still valid
+        }
+        if (pastStart !== null && !confirm(t('past-start-confirm', { when: when(pastStart) }))) {
+          button.disabled = false; // declined: nothing is signed, the form keeps what was typed
+          return null;
         }
         const event = await publish(template, signer);
         if (deletion) await publish(deletion, signer);
@@ -198,7 +212,7 @@ export function composeView(address, mode, targetId) {
     message,
     h('button', { type: 'submit', class: 'primary' }, retracting ? t('retract') : correcting ? t('publish-correction') : t('publish')),
     ' ', h('a', { href: `#/c/${encodeURIComponent(address)}` }, t('cancel')));
-    if (!retracting) mount(fieldBox, typeInputs(type, correcting ? current.fields : {}, correcting));
+    if (!retracting) mount(fieldBox, typeInputs(type, correcting ? current.fields : {}, correcting, correcting ? current.resolution : ''));
     mount(el,
       h('h1', null, retracting ? t('retract-title') : correcting ? t('correct-title') : t('compose-in', { name: channel.name })),
       mode ? h('blockquote', { class: 'original' }, h('span', { class: 'type' }, t(`type-${type}`)), ' ', original.content) : null,

@@ -55,7 +55,8 @@ function history(item) {
     h('ol', null,
       h('li', null, h('span', { class: 'when' }, when(original.created_at)), ' ', t('original'), ': ', h('q', null, original.content)),
       view.corrections.map((c) => h('li', null, h('span', { class: 'when' }, when(c.created_at)), ' ', t('correction'), ': ',
-        c.text.trim() ? h('q', null, c.text) : Object.keys(c.fields).map((k) => `${k} → ${c.fields[k]}`).join(', ')))));
+        c.text.trim() ? h('q', null, c.text) : Object.keys(c.fields).map((k) => `${k} → ${c.fields[k]}`).join(', '),
+        c.resolution ? [' · ', t('resolved-note'), ' ', h('q', null, c.resolution)] : null))));
 }
 
 /** ctx: {now, canAmend(authorPubkey) -> bool, composeHref(kind, id)} */
@@ -95,6 +96,9 @@ export function renderPost(item, ctx) {
     view.subject ? h('h3', null, view.subject) : null,
     h('div', { class: 'fields' }, fieldsFor(type, view.fields, ctx.now)),
     view.text ? h('p', { class: 'text' }, view.text) : null,
+    // How a help request was resolved: under its text, which a resolution keeps (docs/protocol.md, Corrections).
+    view.resolution ? h('p', { class: 'resolution' }, h('span', { class: 'k' }, t('resolved-note')), ' ',
+      h('span', { class: 'v' }, view.resolution)) : null,
     badges.length ? h('p', { class: 'badges' }, badges) : null,
     view.corrections.length ? history(item) : null,
     actions);

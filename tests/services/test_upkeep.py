@@ -1,0 +1,96 @@
+"""Upkeep loops on a fake clock: the outbox delivers to a real relay, posts phones send are forwarded to the
+channel's mirrors only for channels the node keeps, a flood brings the carry pass forward, expired events go."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from samizdat.core import kinds
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_post
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.services import posts
+from samizdat.services.context import Context
+from samizdat.services.upkeep import CARRY_KICK_MIN, Upkeep
+from samizdat.testing import FakeClock, running_relay, wait_until
+
+
+@contextlib.asynccontextmanager
+async def looping(loop: Callable[[], Awaitable[None]]):  # type: ignore[no-untyped-def]
+    task = asyncio.ensure_future(loop())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_outbox_loop_delivers(ctx: Context, tmp_path: Path) -> None:
+    async with running_relay(tmp_path, negentropy=NegentropyService()) as mirror:
+        await posts.create_channel(ctx, "yard", "Yard", mirrors=[mirror.url])
+        published = await posts.post(ctx, "yard", "news", "Queued while the mirror was slow")
+        for event_id in published.ids:
+            if await mirror.store.get(event_id) is not None:
+                continue  # delivered within the command's budget already
+        ctx.local.enqueue("f" * 64, [mirror.url], ctx.clock())  # an event that left the store: superseded
+        upkeep = Upkeep(ctx)
+        async with looping(upkeep.outbox_loop):
+            await wait_until(lambda: mirror.store.get(published.ids[0]), what="delivery", timeout=20)
+            rows = await wait_until(
+                lambda: [r for r in ctx.local.outbox() if r.event_id == "f" * 64 and r.state == "failed"],
+                what="the superseded row", timeout=20,
+            )  # fmt: skip
+        assert rows[0].last_message == "gone from the store"
+
+
+async def test_forwarding_only_for_kept_channels(ctx: Context, stranger: SecretKey) -> None:
+    own, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=["wss://own-mirror.example"])
+    carried = parse_channel(
+        build_channel_event(stranger, "market", "Market", created_at=ctx.now() - 5, mirrors=["wss://m.example"])
+    )
+    upkeep = Upkeep(ctx)
+    from_phone = build_post(ctx.key, own, "news", "Sent from a phone", created_at=ctx.now())
+    strangers = build_post(stranger, carried, "news", "Not ours", created_at=ctx.now())
+    old = build_post(ctx.key, own, "news", "Old news", created_at=ctx.now() - 2 * 86400)
+    for event in (from_phone, strangers, old):
+        await ctx.store.add(event)
+        upkeep.from_client(event)
+    async with looping(upkeep.forward_loop):
+        await wait_until(lambda: [r for r in ctx.local.outbox() if r.event_id == from_phone.id], what="forward")
+    relays = {(r.event_id, r.relay) for r in ctx.local.outbox()}
+    assert (from_phone.id, "wss://own-mirror.example") in relays
+    assert not any(event_id in (strangers.id, old.id) for event_id, _ in relays)
+
+
+async def test_a_flood_brings_the_carry_pass_forward(ctx: Context) -> None:
+    async def never(seconds: float) -> None:  # the 15 s pause never ends: only a kick can start a pass
+        await asyncio.Event().wait()
+
+    small_quota = ctx.config.with_overrides(carry_mb=5.0)  # a tenth is under 1 MB: the mark is 1 MB
+    upkeep = Upkeep(dataclasses.replace(ctx, sleep=never, config=small_quota))
+    big = sign_event(SecretKey(bytes([3]) * 32), 1, "x" * 60_000, [], created_at=ctx.now())
+    await ctx.store.add(big)
+    async with looping(upkeep.carry_loop):
+        for _ in range(CARRY_KICK_MIN // len(big.to_json())):  # just under a tenth of the quota (at least 1 MB)
+            upkeep.stored(big)
+        assert not upkeep.kicked  # no pass yet: the loop is still in its pause
+        upkeep.stored(big)  # over the mark
+        await wait_until(lambda: (upkeep.carry_state.get("store_bytes") or 0) > 60_000, what="a kicked carry pass")
+
+
+async def test_expired_events_are_purged(ctx: Context, fake_clock: FakeClock) -> None:
+    expiring = sign_event(ctx.key, 1, "soon gone", [["expiration", str(ctx.now() + 60)]], created_at=ctx.now())
+    await ctx.store.add(expiring)
+    upkeep = Upkeep(ctx)
+    assert await upkeep.purge_pass() == 0
+    fake_clock.advance(120)
+    assert await upkeep.purge_pass() == 1
+    assert await ctx.store.get(expiring.id) is None
+    assert kinds.POST  # the purge is kind-blind
