@@ -203,7 +203,7 @@ def test_builder_refuses_with_one_sentence(
 def test_only_the_channels_people_can_build_posts(key: SecretKey, created_at: int) -> None:
     channel = OTHER if key is ADMIN else CHANNEL  # ADMIN owns OTHER, so try EDITOR there instead
     signer = EDITOR if key is ADMIN else key
-    with pytest.raises(UsageError, match="not the owner or an admin of the channel"):
+    with pytest.raises(UsageError, match="not the owner, an admin or an editor of the channel"):
         po.build_post(signer, channel, "news", "x", created_at=created_at)
 
 

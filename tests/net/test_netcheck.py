@@ -9,7 +9,6 @@ import base64
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,13 +18,9 @@ import dns.rrset
 import pytest
 from net_helpers import Microsocks, Relay
 
-from samizdat.core import reachability as core
-from samizdat.core.keys import SecretKey
 from samizdat.errors import UsageError
 from samizdat.net import netcheck
-from samizdat.net import reachability as reports
 from samizdat.net.transports import Direct
-from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import free_port
 
 BLOCKPAGE = b"HTTP/1.1 451 Unavailable\r\nContent-Type: text/html\r\nContent-Length: 22\r\n\r\n<html>blocked</html>\r\n"
@@ -134,23 +129,3 @@ def test_bad_options_are_one_sentence(tmp_path: Path) -> None:
         netcheck.Options(ca_file=tmp_path / "missing.pem")
     with pytest.raises(UsageError, match="not a transport"):
         netcheck.Options(control_proxy="vpn please")
-
-
-async def test_the_aggregate_for_views_reads_reports_from_the_store(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "events.sqlite")
-    try:
-        results = []
-        for cls in ("tcp.reset", "tcp.reset", "tcp.reset", "ok"):
-            results.append(core.build_report(SecretKey.generate(), "wss://a.example", cls, now=time.time(),
-                                             country="BY"))  # fmt: skip
-        results.append(core.build_report(SecretKey.generate(), "wss://b.example", "ok", now=time.time()))
-        await store.add_many(results)
-        view = await reports.aggregate(store)
-        assert {(r["relay"], r["verdict"]) for r in view["rows"]} == {
-            ("wss://a.example", "blocked"), ("wss://b.example", "ok")
-        }  # fmt: skip
-        only = await reports.aggregate(store, relay="wss://b.example")
-        assert [r["country"] for r in only["rows"]] == ["ZZ"]
-        assert "tls.reset.sni" in view["classes"]
-    finally:
-        await store.close()

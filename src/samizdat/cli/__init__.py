@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -29,6 +30,25 @@ from samizdat.node import Node
 from samizdat.services import relays as relay_lists
 from samizdat.services import status as node_status
 from samizdat.services.context import Context
+
+
+def _readable_argument_types() -> None:
+    """typer shows a variadic argument's type as ``<list[Path]>`` whatever its metavar: show ``<path>...``, the
+    way it shows a repeatable option."""
+    from typer.core import TyperArgument
+
+    shown = TyperArgument.display_type_rich
+
+    def display_type_rich(self: TyperArgument, ctx: Any) -> str | None:
+        label = shown(self, ctx)
+        if label and label.startswith("<list[") and label.endswith("]>"):
+            return f"<{label[6:-2].lower()}>..."
+        return label
+
+    TyperArgument.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
+
+
+_readable_argument_types()
 
 app = typer.Typer(
     name="samizdat",
@@ -132,7 +152,7 @@ def serve(
         None, "--mdns/--no-mdns", help="Announce and look for peers with mDNS when listening on the LAN (default on)."
     ),
     carry_mb: float | None = typer.Option(
-        None, "--carry-mb", min=0, help="Megabytes kept for channels you do not follow (default 256)."
+        None, "--carry-mb", min=0, metavar="MB", help="Megabytes kept for channels you do not follow (default 256)."
     ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""

@@ -10,25 +10,54 @@ from typing import Any
 import typer
 
 from samizdat.cli.common import JsonOption, emit, run, with_node
+from samizdat.cli.render import ago, plural
+from samizdat.core.interference import CLASSES, OK
 from samizdat.errors import UsageError
 from samizdat.services import reachability
 from samizdat.services.context import Context
 
 
+def _legend(classes: list[str]) -> list[str]:
+    """What each class shown means, for a person who has not read OONI's vocabulary."""
+    shown = [c for c in dict.fromkeys(classes) if c != OK]
+    if not shown:
+        return []
+    width = max(len(c) for c in shown)
+    return ["What this means:"] + [f"  {c:<{width}}  {CLASSES.get(c, 'a class this version does not know')}"
+                                   for c in shown]  # fmt: skip
+
+
 def _result_text(data: dict[str, Any]) -> str:
-    lines = []
-    width = max((len(r["url"]) for r in data["results"]), default=10)
-    for r in data["results"]:
-        lines.append(f"{r['url']:<{width}}  {r['class']:<20} {r['reason']}")
-    if data.get("reported"):
-        lines.append(f"Published {data['reported']} anonymous reachability report(s).")
-    return "\n".join(lines) or "No relays to check: give URLs, or follow a channel first."
+    results = data["results"]
+    if not results:
+        return "No relays to check: give URLs, or follow a channel first."
+    width = max(len(r["url"]) for r in results)
+    cls_width = max(len(r["class"]) for r in results)
+    lines = [f"{r['url']:<{width}}  {r['class']:<{cls_width}}  {r['reason']}" for r in results]
+    legend = _legend([r["class"] for r in results])
+    if legend:
+        lines += ["", *legend]
+        if not data.get("control"):
+            lines.append(
+                "Without a control path (--control-proxy: tor, or a proxy abroad) a relay that is down and a blocked "
+                "one can look alike."
+            )
+    if "report" in data:
+        lines.append(f"Published {plural(data['reported'], 'anonymous reachability report')}.")
+        if data.get("not_reported"):
+            lines.append(
+                "Not reported: " + ", ".join(data["not_reported"]) + " (a loopback or private address says nothing "
+                "about censorship)."
+            )
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("netcheck")
     def netcheck_command(
-        urls: list[str] = typer.Argument(None, help="Relays to check (default: every relay this node uses)."),
+        urls: list[str] = typer.Argument(
+            None, metavar="URL", help="Relays to check (default: every relay this node uses)."
+        ),
         control_proxy: str | None = typer.Option(
             None, "--control-proxy", help="Proxy for the control path (default: the configured proxy or fallback)."
         ),
@@ -46,8 +75,11 @@ def register(app: typer.Typer) -> None:
         network: str | None = typer.Option(None, help="Network type for reports: mobile, wifi, fixed, vpn."),
         as_json: bool = JsonOption,
     ) -> None:
-        """Tell blocking from outage: measure DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each
-        relay, directly and through a control path, and name what blocks it (OONI's classes)."""
+        """Tell blocking from outage: is each relay blocked here, and how.
+
+        Measures DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each relay, directly and through a
+        control path, and names what blocks it with OONI's classes (explained under the results)."""
+
         async def action(ctx: Context) -> dict[str, Any]:
             return await reachability.check(
                 ctx, list(urls or []), control_proxy=control_proxy, control_dns=control_dns, ca_file=ca_file,
@@ -66,8 +98,9 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = JsonOption,
     ) -> None:
-        """What anonymous reachability reports say, per relay, country and hour: blocked only when enough
-        independent reports agree."""
+        """What anonymous reachability reports say, per relay, country and hour.
+
+        A relay is called blocked only when enough independent reports agree."""
         if threshold < 1 or min_sources < 1 or hours < 1:
             raise UsageError("--threshold, --min-sources and --hours must be at least 1")
 
@@ -87,12 +120,13 @@ def register(app: typer.Typer) -> None:
             for row in data["rows"]:
                 when = time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(row["hour"]))
                 how = f" ({row['how']})" if row["how"] else ""
-                classes = ", ".join(f"{c} {n}" for c, n in row["classes"].items())
+                classes = ", ".join(f"{c} ×{n}" for c, n in row["classes"].items())
                 lines.append(
-                    f"{when}  {row['country']}  {row['relay']}  {row['verdict']}{how}: {row['reports']} report(s), "
-                    f"{row['sources']} network(s): {classes}"
+                    f"{when}  {row['country']}  {row['relay']}  {row['verdict']}{how}: "
+                    f"{plural(row['reports'], 'report')} from {plural(row['sources'], 'network')}: {classes}"
                 )
-            return "\n".join(lines)
+            legend = _legend([c for row in data["rows"] for c in row["classes"]])
+            return "\n".join(lines + ([""] + legend if legend else []))
 
         emit(run(with_node(action)), as_json, text)
 
@@ -122,10 +156,15 @@ def register(app: typer.Typer) -> None:
         def text(rows: list[dict[str, Any]]) -> str:
             if not rows:
                 return "No routes tried yet."
+            now = time.time()
+
+            def state(r: dict[str, Any]) -> str:
+                if r["failures"] == 0 and r["last_ok"]:
+                    return f"works (last {ago(r['last_ok'], now)})"
+                return f"failed ×{r['failures']} (last {ago(r['last_failure'], now)}: {r['last_error']})"
+
             return "\n".join(
-                f"{r['relay']}  {r['transport']}: "
-                + ("works" if r["failures"] == 0 and r["last_ok"] else f"failed {r['failures']}x ({r['last_error']})")
-                + ("" if r["this_network"] else "  [another network]")
+                f"{r['relay']}  {r['transport']}: {state(r)}" + ("" if r["this_network"] else "  [another network]")
                 for r in rows
             )
 

@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
 
     @peers_app.command("add")
     def peers_add(
-        url: str = typer.Argument(..., help="The peer's relay, ws://HOST:PORT."), as_json: bool = JsonOption
+        url: str = typer.Argument(..., metavar="URL", help="The peer's relay, ws://HOST:PORT."),
+        as_json: bool = JsonOption,
     ) -> None:
         """Sync with this node whenever it is reachable (a running `serve` picks it up within seconds)."""
         url = peers.check_url(url)
@@ -61,7 +62,9 @@ def register(app: typer.Typer) -> None:
         emit(run(with_node(action)), as_json, lambda d: ("Added " if d["added"] else "Already known: ") + d["url"])
 
     @peers_app.command("remove")
-    def peers_remove(url: str = typer.Argument(..., help="The peer's relay URL."), as_json: bool = JsonOption) -> None:
+    def peers_remove(
+        url: str = typer.Argument(..., metavar="URL", help="The peer's relay URL."), as_json: bool = JsonOption
+    ) -> None:
         """Forget a peer (one found on the LAN comes back when it is seen again)."""
 
         async def action(node: Context) -> dict[str, Any]:

@@ -9,6 +9,12 @@ from typing import Any
 from samizdat.cli.render import SHORT_ID, ago, plural, when
 
 
+def _reason(text: str | None) -> str:
+    """A relay's or the outbox's last message as a clause: without its ``error:`` prefix and final full stop."""
+    text = (text or "").strip().removeprefix("error:").strip()
+    return text[:-1] if text.endswith(".") else text or "-"
+
+
 def _relay_line(r: dict[str, Any], now: float) -> str:
     parts = [f"{r['delivered']} delivered"]
     if r["pending"]:
@@ -20,7 +26,7 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
     if r["last_success"]:
         line += f", last synced {ago(r['last_success'], now)}"
     if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
-        line += f"\n      last error: {r['last_error']}"
+        line += f"\n      last error: {_reason(r['last_error'])}"
     return line
 
 
@@ -50,10 +56,10 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
         for row in outbox["pending"]:
             lines.append(
                 f"  waiting {row['event'][:SHORT_ID]} -> {row['relay']} "
-                f"({plural(row['attempts'], 'try', 'tries')}, next {when(row['next_attempt'])}: {row['last'] or '-'})"
+                f"({plural(row['attempts'], 'try', 'tries')}, next {when(row['next_attempt'])}: {_reason(row['last'])})"
             )
         for row in outbox["failed"]:
-            lines.append(f"  failed  {row['event'][:SHORT_ID]} -> {row['relay']} ({row['last']})")
+            lines.append(f"  failed  {row['event'][:SHORT_ID]} -> {row['relay']} ({_reason(row['last'])})")
     elif waiting or failed:
         lines.append("(`samizdat status --verbose` lists each waiting or failed post)")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import typer
 from samizdat.cli.common import JsonOption, emit, run, with_node
 from samizdat.cli.render import plural
 from samizdat.cli.timeparse import parse_since
+from samizdat.core.bundle import MIN_PART_BYTES
 from samizdat.errors import UsageError
 from samizdat.net import sync as netsync
 from samizdat.services import bundles, channels
@@ -20,11 +22,14 @@ from samizdat.services.sync import sync_with
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
-    if not enabled:
+    """A progress bar on standard error, only when a person watches it (a terminal): a bar that is not drawn
+    must not leave a blank line in front of the report."""
+    if not enabled or not sys.stderr.isatty():
         return None, None
+    from rich.console import Console
     from rich.progress import Progress
 
-    bar = Progress(transient=True)
+    bar = Progress(transient=True, console=Console(stderr=True))
     tasks: dict[str, Any] = {}
 
     def update(phase: str, done: int, total: int) -> None:
@@ -38,9 +43,15 @@ def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
 def register(app: typer.Typer) -> None:
     @app.command("sync")
     def sync_command(
-        url: str = typer.Argument(..., help="Relay or peer, e.g. wss://relay.example or ws://192.168.1.20:4848"),
-        channel: str | None = typer.Option(None, help="Only this channel's events (short name, naddr or address)."),
-        direction: str = typer.Option("both", help="up (send ours), down (fetch theirs) or both."),
+        url: str = typer.Argument(
+            ..., metavar="URL", help="Relay or peer, e.g. wss://relay.example or ws://192.168.1.20:4848."
+        ),
+        channel: str | None = typer.Option(
+            None, metavar="CHANNEL", help="Only this channel's events (short name, naddr or address)."
+        ),
+        direction: str = typer.Option(
+            "both", metavar="up|down|both", help="up (send ours), down (fetch theirs) or both."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Reconcile with a relay or peer (NIP-77 Negentropy) and transfer exactly what differs."""
@@ -69,57 +80,91 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export_command(
-        output: Path = typer.Option(..., "-o", "--output", help="Bundle file to write."),
-        channel: str | None = typer.Option(None, help="Only this channel's events."),
+        output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Bundle file to write."),
+        channel: str | None = typer.Option(None, metavar="CHANNEL", help="Only this channel's events."),
         since: str | None = typer.Option(
-            None, help="Only events created since: a duration (2d: the last two days), a date-time, or Unix time."
+            None,
+            metavar="WHEN",
+            help="Only events created since: a duration (2d: the last two days), a date-time, or Unix time.",
         ),
-        max_size: str | None = typer.Option(None, "--max-size", help="Split into parts of at most this size (2MB)."),
+        max_size: str | None = typer.Option(
+            None, "--max-size", metavar="SIZE", help="Split into parts of at most this size: 2MB, 500KB, 512KiB."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Write posts to a bundle file for a USB stick or a messenger attachment."""
-        limit = parse_size(max_size) if max_size else None
+        limit = parse_part_size(max_size) if max_size else None
 
         async def action(ctx: Context) -> Any:
             start = parse_since(since, ctx.now()) if since is not None else None
             return await bundles.export(ctx, output, channel=channel, since=start, max_part_bytes=limit)
 
         report = run(with_node(action))
-        data = _as_dict(report)
-        emit(
-            data,
-            as_json,
-            lambda d: (
-                f"Exported {d.get('events', '?')} events to " + ", ".join(str(p) for p in d.get("files", [output]))
-            ),
-        )
+        emit(_as_dict(report), as_json, _export_text)
 
     @app.command("import")
     def import_command(
-        files: list[Path] = typer.Argument(..., help="Bundle files (parts may be given in any order)."),
+        files: list[Path] = typer.Argument(..., metavar="FILE", help="Bundle files (parts in any order)."),
         as_json: bool = JsonOption,
     ) -> None:
         """Verify and store the posts in bundle files; report new, duplicate and invalid counts."""
+
         async def action(ctx: Context) -> Any:
             return await bundles.import_files(ctx, files)
 
         report = run(with_node(action))
-        data = _as_dict(report)
-        emit(data, as_json, _import_text)
-        failed = [f for f in report.files if f.error is not None]
-        if failed:  # a file that could not be read at all is an error, not a quiet "0 new"
-            first = failed[0]
-            raise UsageError(
-                f"{len(failed)} of {len(report.files)} file(s) could not be imported; {first.path}: {first.error}"
-            )
+        emit(_as_dict(report), as_json, _import_text)
+        troubles = [_trouble(f) for f in report.files if f.error is not None or not f.complete]
+        if troubles:  # an unreadable or damaged file is an error, not a quiet "0 new"
+            raise UsageError("; ".join(troubles))
+
+
+def _export_text(d: dict[str, Any]) -> str:
+    files = [str(f) for f in d["files"]]
+    events = plural(d["events"], "event")
+    if len(files) == 1:
+        text = f"Exported {events} to {files[0]}"
+    else:
+        text = f"Exported {events} in {len(files)} parts: {', '.join(files)} (import them in any order)"
+    if d["skipped"]:
+        text += f"\n{plural(d['skipped'], 'event')} too large for a part left out"
+    return text
 
 
 def _import_text(d: dict[str, Any]) -> str:
-    lines = [f"Imported: {d.get('new', 0)} new, {d.get('duplicate', 0)} duplicate, {d.get('invalid', 0)} invalid"]
-    for f in d.get("files", []):
-        if isinstance(f, dict) and f.get("error"):
-            lines.append(f"  {f.get('path')}: {f['error']}")
+    """The totals, one line per file when there are several, and the parts still missing. Why a file could not
+    be read is said once, in the error that follows (see :func:`_trouble`)."""
+    line = f"Imported: {d['new']} new, {d['duplicate']} duplicate, {d['invalid']} invalid"
+    if d["rejected"]:
+        line += f", {d['rejected']} not kept (outdated, deleted or expired)"
+    lines = [line]
+    if len(d["files"]) > 1:
+        for f in d["files"]:
+            if f["error"] is None and f["complete"]:
+                lines.append(f"  {Path(f['path']).name}{_part(f)}: {f['new']} new, {f['duplicate']} duplicate")
+    for bundle, parts in d["missing_parts"].items():
+        numbers = ", ".join(str(p) for p in parts)
+        lines.append(f"Not among these files: {'part' if len(parts) == 1 else 'parts'} {numbers} of bundle "
+                     f"{bundle[:8]} (each part imports on its own)")
     return "\n".join(lines)
+
+
+def _part(f: dict[str, Any]) -> str:
+    if f.get("part") is None or not f.get("total_parts") or f["total_parts"] == 1:
+        return ""
+    return f" (part {f['part']} of {f['total_parts']})"
+
+
+def _trouble(f: Any) -> str:
+    """One file's trouble, in one clause: unreadable, or damaged with what was saved."""
+    name = Path(f.path).name
+    if f.error is not None:
+        saved = f"; {plural(f.new, 'event')} before the damage imported" if f.new else ""
+        return f"{name}: {f.error}{saved}"
+    if not f.problems:  # intact, but some events' signatures or ids do not verify: altered on the way
+        return f"{name}: {plural(f.invalid, 'event')} failed verification and were not imported"
+    lost = f"{plural(f.invalid, 'event')} lost" if f.invalid else "nothing lost"
+    return f"{name} is damaged ({f.problems[0]}): {plural(f.new, 'event')} imported, {lost}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -152,10 +197,11 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
-    """``2MB`` → 2,000,000; ``512KiB`` → 524,288; a bare number is bytes."""
+    """``2MB`` → 2,000,000; ``512KiB`` → 524,288; a bare number is bytes. Units in any case, with or without a
+    space: KB, MB and GB are powers of 1000, KiB, MiB and GiB powers of 1024."""
     match = _SIZE.match(text)
     if not match:
-        raise UsageError(f"{text!r} is not a size such as 2MB or 500KB")
+        raise UsageError(f"{text!r} is not a size such as 2MB, 500KB or 512KiB")
     number, unit = float(match.group(1)), (match.group(2) or "").lower()
     scale = {
         "": 1,
@@ -174,5 +220,16 @@ def parse_size(text: str) -> int:
         "gi": 2**30,
     }.get(unit)
     if scale is None:
-        raise UsageError(f"{text!r} is not a size such as 2MB or 500KB")
+        raise UsageError(f"{text!r} is not a size such as 2MB, 500KB or 512KiB")
     return int(number * scale)
+
+
+def parse_part_size(text: str) -> int:
+    """``--max-size``: a size (see :func:`parse_size`) a bundle part can have."""
+    size = parse_size(text)
+    if size < MIN_PART_BYTES:
+        raise UsageError(
+            f"--max-size {text.strip()} is {size} bytes; a part needs at least {MIN_PART_BYTES} bytes "
+            f"(4KiB; a KB is 1000 bytes, a KiB 1024)"
+        )
+    return size

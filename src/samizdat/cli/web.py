@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from samizdat.cli.common import JsonOption, emit, home, qr_text
+from samizdat.cli.render import plural
 from samizdat.config import load_config, load_identity
 from samizdat.services.instance import running_address
 from samizdat.web.operator import forget_tokens, new_token
@@ -31,7 +32,9 @@ def login(
     path = home()
     load_identity(path)  # a clear error before `samizdat init`
     running = running_address(path)  # a running `serve` may listen elsewhere than the config says (--port)
-    config = load_config(path).with_overrides(host=running[0] if running else None, port=running[1] if running else None)
+    config = load_config(path)
+    if running is not None:
+        config = config.with_overrides(host=running[0], port=running[1])
     config = config.with_overrides(host=host, port=port)
     shown = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     token = new_token(path)
@@ -45,4 +48,4 @@ def login(
 def logout(as_json: bool = JsonOption) -> None:
     """Revoke every operator code: browsers logged in with them can no longer act as this node."""
     count = forget_tokens(home())
-    emit({"revoked": count}, as_json, f"Revoked {count} operator code(s).")
+    emit({"revoked": count}, as_json, f"Revoked {plural(count, 'operator code')}.")

@@ -34,11 +34,13 @@ DOWN = "down"
 CLASSES: dict[str, str] = {
     OK: "reachable",
     DOWN: "unreachable from everywhere we can test (the relay is down, not blocked)",
-    "dns.nxdomain": "the local resolver says the name does not exist, a control resolver knows it",
+    "dns.nxdomain": "the local resolver says the relay's name does not exist; a resolver the censor does not control "
+    "may know it",
     "dns.injection.bogon": "the local resolver answers with a private or reserved address",
     "dns.failure": "the local resolver does not answer",
     "tcp.timeout": "connections to the relay's address are silently dropped (blackholed)",
-    "tcp.reset": "connections to the relay's address are reset",
+    "tcp.reset": "connections to the relay's address are refused or reset; from here a relay that is down and a "
+    "censor's reset look the same, only the control path tells them apart",
     "tcp.unreachable": "the network says the relay's address is unreachable",
     "tls.reset.sni": "the TLS handshake is reset when it names this relay, not when it names another",
     "tls.timeout.sni": "the TLS handshake stalls when it names this relay, not when it names another",
@@ -156,7 +158,11 @@ def _connect_class(m: Measurement) -> tuple[str, str] | None:
     if tcp.outcome == "timeout":
         return "tcp.timeout", "the TCP connection timed out"
     if tcp.outcome in ("reset", "refused"):
-        return "tcp.reset", f"the TCP connection was reset ({tcp.detail or tcp.outcome})"
+        how = "refused" if tcp.outcome == "refused" else "reset"
+        detail = f" ({tcp.detail})" if tcp.detail and how not in tcp.detail.lower() else ""
+        return "tcp.reset", (
+            f"the TCP connection was {how}{detail}; a relay that is down and a censor's reset look the same from here"
+        )
     if tcp.outcome == "unreachable":
         return "tcp.unreachable", f"the address is unreachable ({tcp.detail or 'no route'})"
     if tcp.outcome not in ("ok", "skipped"):
@@ -200,7 +206,7 @@ def classify(m: Measurement) -> Verdict:
     control_ok = control is not None and control.ok
     control_failed = control is not None and control.outcome not in ("ok", "skipped")
     if m.websocket.ok and m.nip11.outcome != "blockpage":
-        return Verdict(OK, "the relay answered" + (f" in {m.websocket.seconds:.1f} s" if m.websocket.seconds else ""),
+        return Verdict(OK, "the relay answered" + (f" in {m.websocket.seconds:.3f} s" if m.websocket.seconds else ""),
                        True)  # fmt: skip
     if m.dns_system.error == "nxdomain" and m.dns_control is not None and m.dns_control.error == "nxdomain":
         return Verdict(DOWN, "the name does not exist for the control resolver either", True)
@@ -211,4 +217,5 @@ def classify(m: Measurement) -> Verdict:
         return Verdict(DOWN, f"{reason}; the control path failed too ({control.detail or control.outcome})", True)
     if m.dns_control is not None and m.dns_control.error == "nxdomain" and not control_ok:
         return Verdict(DOWN, f"{reason}; the control resolver does not know the name either", True)
-    return Verdict(cls, reason + ("" if control_ok else " (no control path to confirm)"), control_ok)
+    seen = "; the control path reached the relay: blocked here" if control_ok else " (no control path to confirm)"
+    return Verdict(cls, reason + seen, control_ok)

@@ -130,9 +130,10 @@ def thread_view(
     A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
     ``original`` and its signer may amend the original (owner and admins: any post; editors and former admins:
     their own). A correction that sets the status to resolved also sets the view's ``resolution`` note (its
-    ``resolution`` tag, or "" without one); one back to open clears it. A deletion request counts only from the original's author (NIP-09). A label counts when it is
-    from one of ``verifiers``; each verifier's newest label is its vote. Anything an author later deleted with
-    a kind-5 request (a correction, a retraction, a label) stops counting. Never raises for hostile input.
+    ``resolution`` tag, or "" without one); one back to open clears it. A deletion request counts only from the
+    original's author (NIP-09). A label counts when it is from one of ``verifiers``; each verifier's newest
+    label is its vote. Anything an author later deleted with a kind-5 request (a correction, a retraction, a
+    label) stops counting. Never raises for hostile input.
     """
     verdict = post_verdict(original, channel, now, max_future=max_future)
     followed = frozenset(verifiers)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import os
 import socket
 import ssl
 import time
@@ -317,6 +318,8 @@ def _step_failure(exc: BaseException, started: float) -> Step:
         ):
             return Step("eof", detail, seconds)
         cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, OSError) and exc.errno:  # "Connection refused", not asyncio's "Connect call failed (...)"
+        detail = os.strerror(exc.errno)
     reason = failure_reason(exc)
     return Step(reason if reason != "error" else "error", detail[:200], seconds)
 
@@ -327,7 +330,7 @@ async def _timed(action: Callable[[], Awaitable[Step]], timeout: float) -> Step:
         async with asyncio.timeout(timeout):
             return await action()
     except TimeoutError:
-        return Step("timeout", f"no answer in {timeout:.0f} s", time.monotonic() - started)
+        return Step("timeout", f"no answer in {timeout:g} s", time.monotonic() - started)
     except Exception as exc:  # noqa: BLE001 - every failure is a measurement
         return _step_failure(exc, started)
 

@@ -108,6 +108,7 @@ export function composeView(address, mode, targetId) {
   const el = h('main', { class: 'compose' });
   const message = h('p', { class: 'message', role: 'status' });
   let original = null, current = null;
+  let edited = false; // the author has typed into the form: a refresh must not redraw it (and lose that)
 
   async function publish(template, signer) {
     if (signer.who === 'operator') {
@@ -124,6 +125,7 @@ export function composeView(address, mode, targetId) {
   }
 
   function draw() {
+    edited = false;
     const channel = state.channels.get(address);
     const mine = signers(channel);
     if (!channel || channel.error || !mine.length) {
@@ -145,7 +147,7 @@ export function composeView(address, mode, targetId) {
         type = ev.target.value;
         mount(fieldBox, typeInputs(type, {}, false));
       } }, TYPES.map((ty) => h('option', { value: ty }, t(`type-${ty}`)))));
-    const form = h('form', { class: 'compose-form', onsubmit: async (ev) => {
+    const form = h('form', { class: 'compose-form', oninput: () => { edited = true; }, onsubmit: async (ev) => {
       ev.preventDefault();
       const button = form.querySelector('button[type=submit]');
       button.disabled = true;
@@ -222,6 +224,7 @@ export function composeView(address, mode, targetId) {
   if (mode) {
     const collected = new Map();
     const settle = () => {
+      if (edited && el.querySelector('form')) return;
       const channel = state.channels.get(address);
       original = collected.get(targetId) || null;
       if (original && channel && !channel.error) {
