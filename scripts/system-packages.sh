@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wanted=()
-for list in "$here"/scripts/apt/"${1:-*}".txt; do
+for list in "$here"/scripts/apt/${1:-*}.txt; do  # unquoted: the * must expand
   [ -f "$list" ] || continue
   while read -r pkg cmd _; do
     case "$pkg" in ''|'#'*) continue ;; esac

@@ -7,6 +7,7 @@ is a busy two-core machine: one process at a time would take minutes), and each 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,11 +62,16 @@ CASES: dict[str, Case] = {
     "unfollow-not-followed": Case("ready", ("unfollow", STRANGER_NPUB), "do not follow"),
     # posts
     "alert-without-location": Case("ready", ("post", "district", "--type", "alert", "Police vans"), "location"),
-    "unknown-post-type": Case("ready", ("post", "district", "--type", "bogus", "text"), "Unknown post type 'bogus'"),
+    "unknown-post-type": Case("ready", ("post", "district", "--type", "bogus", "text"), "unknown post type 'bogus'"),
     "post-type-correction": Case("ready", ("post", "district", "--type", "correction", "text"), "samizdat correct"),
     "news-without-text": Case("ready", ("post", "district", "--type", "news", ""), "needs text"),
     "event-without-start": Case(
         "ready", ("post", "district", "--type", "event", "Meeting", "--place", "Yard"), "start"
+    ),
+    "event-in-the-past": Case(
+        "ready",
+        ("post", "district", "--type", "event", "Meeting", "--place", "Yard", "--start", "2020-05-09T18:00"),
+        "is in the past; check the date, or give --force",
     ),
     "bad-expires": Case(
         "ready", ("post", "district", "--type", "alert", "x", "--place", "y", "--expires", "soon"), "'soon'"
@@ -78,18 +84,27 @@ CASES: dict[str, Case] = {
     "bad-channel-id": Case("ready", ("channel", "create", "Bad_ID", "--name", "x"), "channel id"),
     # amendments
     "retract-without-reason": Case("ready", ("retract", UNKNOWN_ID), "--reason", usage=True),
-    "retract-blank-reason": Case("ready", ("retract", UNKNOWN_ID, "--reason", "  "), "No post"),
-    "correct-unknown-id": Case("ready", ("correct", UNKNOWN_ID, "text"), "No post"),
-    "correct-not-an-id": Case("ready", ("correct", "nonsense", "text"), "No post"),
+    "retract-blank-reason": Case("ready", ("retract", UNKNOWN_ID, "--reason", "  "), "no post"),
+    "correct-unknown-id": Case("ready", ("correct", UNKNOWN_ID, "text"), "no post"),
+    "correct-not-an-id": Case("ready", ("correct", "nonsense", "text"), "'nonsense' is not a post id"),
+    "correct-short-prefix": Case("ready", ("correct", "0123abc", "text"), "at least 8 hex characters"),
+    "correct-unknown-prefix": Case("ready", ("correct", "00000000", "text"), "no post starting with 00000000"),
     "correct-bad-note": Case("ready", ("correct", "note1qqqq", "text"), "note"),
-    "label-unknown-id": Case("ready", ("label", UNKNOWN_ID, "confirmed"), "No post"),
+    "label-unknown-id": Case("ready", ("label", UNKNOWN_ID, "confirmed"), "no post"),
     "feed-limit-not-a-number": Case("ready", ("feed", "--limit", "many"), "--limit", usage=True),
     # files
     "max-size-garbage": Case("ready", ("export", "-o", "{tmp}/out.smz", "--max-size", "garbage"), "'garbage'"),
     "max-size-too-small": Case("ready", ("export", "-o", "{tmp}/out.smz", "--max-size", "10"), "at least"),
+    "max-size-4kb": Case("ready", ("export", "-o", "{tmp}/out.smz", "--max-size", "4kb"), "4kb is 4000 bytes"),
     "export-to-missing-directory": Case("ready", ("export", "-o", "{tmp}/no/such/dir/out.smz"), "no/such/dir"),
     "import-missing-file": Case("ready", ("import", "{tmp}/missing.smz"), "missing.smz"),
     "import-not-a-bundle": Case("ready", ("import", "{tmp}/not-a-bundle.smz"), "not a Samizdat bundle"),
+    "import-missing-part-file": Case(
+        "ready", ("import", "{tmp}/not-a-bundle.smz", "{tmp}/missing.smz"), "missing.smz"
+    ),
+    "channel-edit-nothing": Case("ready", ("channel", "edit", "district"), "nothing to change"),
+    "channel-edit-unknown": Case("ready", ("channel", "edit", "nosuch", "--name", "x"), "no channel called 'nosuch'"),
+    "sync-unknown-channel": Case("ready", ("sync", "ws://127.0.0.1:9", "--channel", "nosuch"), "no channel called"),
     # relays
     "sync-not-a-url": Case("ready", ("sync", "notaurl"), "not a ws:// or wss://"),
     "sync-refused": Case("ready", ("sync", "ws://127.0.0.1:9"), "cannot connect"),
@@ -165,3 +180,7 @@ def test_bad_input_is_one_sentence_without_a_traceback(results: dict[str, CliRes
     assert line.startswith("error: "), line
     assert "unexpected" not in line, f"an unexpected exception reached the user: {line}"
     assert case.says in line, line
+    # One style: a lower-case first word (an acronym such as NIP-65 stays), no final full stop.
+    assert not re.match(r"error: [A-Z][a-z]", line), line
+    assert not line.endswith("."), line
+    assert case.says not in result.out  # said once, on standard error

@@ -24,6 +24,7 @@ async def test_the_passive_side_pulls_once_instead_of_waiting_for_the_paced_uplo
     # ...but fetches what the peer has, by id, at once.
     await wait_until(lambda: _has_all(a, theirs), timeout=WAIT, what="the pull")
     await wait_until(lambda: (a.local.peer(b.url) or row).events_in == 300, timeout=WAIT, what="the counters")
+    await wait_until(lambda: all(t.done() for t in mesh._pulls.values()), timeout=WAIT, what="the pull's end")
     # Seen again soon after: no second pull.
     mesh._found(Sighting("0000", b.url, "", hub=False))
     assert not any(not t.done() for t in mesh._pulls.values())

@@ -162,7 +162,8 @@ def _trouble(f: Any) -> str:
         saved = f"; {plural(f.new, 'event')} before the damage imported" if f.new else ""
         return f"{name}: {f.error}{saved}"
     if not f.problems:  # intact, but some events' signatures or ids do not verify: altered on the way
-        return f"{name}: {plural(f.invalid, 'event')} failed verification and were not imported"
+        were = "was" if f.invalid == 1 else "were"
+        return f"{name}: {plural(f.invalid, 'event')} failed verification and {were} not imported"
     lost = f"{plural(f.invalid, 'event')} lost" if f.invalid else "nothing lost"
     return f"{name} is damaged ({f.problems[0]}): {plural(f.new, 'event')} imported, {lost}"
 
