@@ -91,9 +91,13 @@ def test_import_reports_each_trouble_once() -> None:
     damaged = FileReport(Path("/tmp/a.part2.smz"), new=3, invalid=5, problems=("block 1 is damaged",), part=2,
                          total_parts=3, bundle_id="ab" * 16)  # fmt: skip
     tampered = FileReport(Path("/tmp/b.smz"), new=4, invalid=1, part=1, total_parts=1, bundle_id="cd" * 16)
-    assert _trouble(unreadable) == "notes.txt: this is not a Samizdat bundle (wrong magic bytes)"
-    assert _trouble(damaged) == "a.part2.smz is damaged (block 1 is damaged): 3 events imported, 5 events lost"
-    assert _trouble(tampered) == "b.smz: 1 event failed verification and was not imported"
+    assert _trouble(unreadable) == "cannot import notes.txt: this is not a Samizdat bundle (wrong magic bytes)"
+    assert _trouble(damaged) == (
+        "the bundle a.part2.smz is damaged (block 1 is damaged): 3 events imported, 5 events lost"
+    )
+    assert _trouble(tampered) == "in b.smz, 1 event failed verification and was not imported"
+    capitalised = FileReport(Path("Notes.TXT"), error="no")
+    assert error_sentence(UsageError(_trouble(capitalised))) == "cannot import Notes.TXT: no"  # the name stays
     report = {"new": 7, "duplicate": 0, "invalid": 6, "rejected": 0, "missing_parts": {"ab" * 16: [1, 3]},
               "files": [{"path": "/tmp/notes.txt", "error": unreadable.error, "complete": False},
                         {"path": "/tmp/c.smz", "error": None, "complete": True, "new": 7, "duplicate": 0,
@@ -145,12 +149,12 @@ def test_a_proxy_named_on_the_command_line_that_does_not_answer_is_said_at_once(
         monkeypatch.setattr(state, "via", ("tor", f"wss://r.example=socks5h://127.0.0.1:{alive}", "direct"))
         asyncio.run(check_proxies(routing))
         monkeypatch.setattr(state, "via", ())
-        monkeypatch.setattr(state, "proxy", f"http://127.0.0.1:{dead}")
+        monkeypatch.setattr(state, "proxy", f"http://user:secret@127.0.0.1:{dead}")
         asyncio.run(check_proxies(routing))
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         f"warning: Tor is not running at 127.0.0.1:{dead}: connection refused; nothing goes through it until it "
         "does (posts wait in the outbox)",
-        f"warning: the proxy http://127.0.0.1:{dead} does not answer: connection refused; nothing goes through it "
+        f"warning: the proxy at 127.0.0.1:{dead} does not answer: connection refused; nothing goes through it "
         "until it does (posts wait in the outbox)",
     ]

@@ -647,12 +647,12 @@ def test_bundles_name_their_parts_and_a_bad_file_says_why_once(
     damaged.write_bytes(bytes(data))
     bad = reader.fails("import", str(damaged))
     assert bad.out.startswith("Imported: 0 new")
-    assert "damaged.smz is damaged (" in bad.err
+    assert "the bundle damaged.smz is damaged (" in bad.err
     # A file that is not a bundle at all: said once, in the error, not also in the report.
     notes = tmp_path / "notes.txt"
     notes.write_text("meeting at 18:00\n")
     failed = reader.fails("import", str(notes))
-    assert "notes.txt: this is not a Samizdat bundle" in failed.err
+    assert "cannot import notes.txt: this is not a Samizdat bundle" in failed.err
     assert "not a Samizdat bundle" not in failed.out
 
 

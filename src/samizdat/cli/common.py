@@ -5,6 +5,7 @@ is not running is still stored and queued, but the person hears at once that it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import sys
@@ -78,6 +79,8 @@ async def _answers(host: str, port: int) -> str | None:
         reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
         return reason[:1].lower() + reason[1:]
     writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return None
 
 
@@ -97,7 +100,8 @@ async def check_proxies(routing: Routing) -> None:
     for (spec, host, port), problem in zip(targets, problems, strict=True):
         if problem is None:
             continue
-        what = f"Tor is not running at {host}:{port}" if spec == "tor" else f"the proxy {spec} does not answer"
+        where = f"{host}:{port}"  # not the spec: it may hold a password
+        what = f"Tor is not running at {where}" if spec == "tor" else f"the proxy at {where} does not answer"
         warn(f"{what}: {problem}; nothing goes through it until it does (posts wait in the outbox)")
 
 

@@ -135,8 +135,10 @@ def _import_text(d: dict[str, Any]) -> str:
     """The totals, one line per file when there are several, and the parts still missing. Why a file could not
     be read is said once, in the error that follows (see :func:`_trouble`)."""
     line = f"Imported: {d['new']} new, {d['duplicate']} duplicate, {d['invalid']} invalid"
-    if d["rejected"]:
-        line += f", {d['rejected']} not kept (outdated, deleted or expired)"
+    refused = d.get("refused") or {}  # over a limit every door applies: the relay's reason, with a count
+    if d["rejected"] > sum(refused.values()):
+        line += f", {d['rejected'] - sum(refused.values())} not kept (outdated, deleted or expired)"
+    line += "".join(f", {n} refused ({reason})" for reason, n in refused.items())
     lines = [line]
     if len(d["files"]) > 1:
         for f in d["files"]:
@@ -156,16 +158,16 @@ def _part(f: dict[str, Any]) -> str:
 
 
 def _trouble(f: Any) -> str:
-    """One file's trouble, in one clause: unreadable, or damaged with what was saved."""
+    """One file's trouble, in one clause that starts with a word of ours (a file name keeps its case)."""
     name = Path(f.path).name
     if f.error is not None:
         saved = f"; {plural(f.new, 'event')} before the damage imported" if f.new else ""
-        return f"{name}: {f.error}{saved}"
+        return f"cannot import {name}: {f.error}{saved}"
     if not f.problems:  # intact, but some events' signatures or ids do not verify: altered on the way
         were = "was" if f.invalid == 1 else "were"
-        return f"{name}: {plural(f.invalid, 'event')} failed verification and {were} not imported"
+        return f"in {name}, {plural(f.invalid, 'event')} failed verification and {were} not imported"
     lost = f"{plural(f.invalid, 'event')} lost" if f.invalid else "nothing lost"
-    return f"{name} is damaged ({f.problems[0]}): {plural(f.new, 'event')} imported, {lost}"
+    return f"the bundle {name} is damaged ({f.problems[0]}): {plural(f.new, 'event')} imported, {lost}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -188,7 +190,7 @@ def _as_dict(report: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TypeError(f"cannot show a {type(report).__name__}")
     # An import report's totals are properties, not fields.
-    for name in ("new", "duplicate", "invalid", "rejected", "missing_parts"):
+    for name in ("new", "duplicate", "invalid", "rejected", "refused", "missing_parts"):
         if name not in data and hasattr(report, name):
             data[name] = _jsonable(getattr(report, name))
     return data

@@ -9,14 +9,37 @@ exceeded, the node drops the carried events with the lowest :func:`carry_rank` f
 The rank is a timestamp: an event's ``created_at`` plus a bonus for the kinds of post that matter most when the
 network is cut (alerts and help requests first). An alert from yesterday outranks news from this morning; a week
 old alert is still dropped before today's news. Expired events (NIP-40) are deleted by the store anyway.
+
+Validation comes before any bonus, so that nobody can buy a place in the quota by writing ``["type", "alert"]``
+(:class:`CarryRanking`). Each carried event has a :class:`Standing`, and every event of a lower standing goes
+before any event of a higher one, whatever their age:
+
+* ``VALID`` earns its bonus: a post that its channel's current definition allows (the readers' own
+  :func:`~samizdat.core.thread.post_verdict`); a well-formed channel definition that such a post needs; a deletion
+  request by someone who signs valid posts or holds a role in a channel carried or kept here; a verification label
+  on a valid post.
+* ``PLAIN`` ranks by age alone, below every valid event: kinds we have no rules for (notes, profiles), well-formed
+  definitions no valid post needs (anyone can make thousands), deletions and labels of nobody in particular.
+* ``JUNK`` goes first: anything that claims a place in a channel and fails its rules, i.e. a post without a
+  definition here, by a stranger, revoked, malformed or dated ahead, and a malformed channel definition.
+
+Within a standing, newer goes after older. What this cannot tell apart: a flood of valid posts in a channel its
+flooder defined himself (every check passes); following the channels that matter keeps them out of reach.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import IntEnum
+from itertools import islice
 
 from samizdat.core import kinds
+from samizdat.core.channel import Channel, parse_channel
+from samizdat.core.event import Event
+from samizdat.core.posts import parse_label
+from samizdat.core.thread import post_verdict
+from samizdat.errors import RemoteProtocolError
 
 HOUR = 3600
 #: Seconds added to ``created_at`` when ranking a carried event, by post type (kind 2333's ``type`` tag).
@@ -60,11 +83,117 @@ class KeepRules:
         return any(address in self.channels for address in addresses)
 
 
-def carry_rank(kind: int, created_at: int, post_type: str | None) -> int:
-    """The event's place in the carry order: higher is kept longer."""
+class Standing(IntEnum):
+    """How far a carried event passed the rules that apply to it; see the module's docstring."""
+
+    JUNK = 0
+    PLAIN = 1
+    VALID = 2
+
+
+#: The distance between standings in rank: more than any ``created_at`` (at most 2**40, core/event.py) plus bonus.
+TIER = 2**42
+#: ``a`` tags of one post looked up at most: a post names its channel; junk may name two thousand.
+MAX_ADDRESSES = 4
+
+
+def carry_rank(kind: int, created_at: int, post_type: str | None, standing: Standing = Standing.VALID) -> int:
+    """The event's place in the carry order: higher is kept longer. Only a ``VALID`` event earns a bonus."""
+    if standing is not Standing.VALID:
+        return created_at - (Standing.VALID - standing) * TIER
     if kind == kinds.POST:
         return created_at + POST_TYPE_BONUS.get(post_type or "", 0)
     return created_at + KIND_BONUS.get(kind, 0)
+
+
+class CarryRanking:
+    """The ranks of one carry pass. Feed it every carried event (:meth:`add`, or :meth:`add_plain` for kinds it
+    has no rules for), then take :meth:`candidates`.
+
+    ``channel_of(address)`` gives the current definition of a channel stored here (None when there is none or it
+    is malformed); ``role_holders`` are the owners and admins of the channels the node keeps, whose deletion
+    requests count as valid. Deletions, labels and definitions are ranked last, once every post has been judged:
+    whether they are valid depends on the posts. Memory: one small tuple per carried event.
+    """
+
+    def __init__(self, now: int, channel_of: Callable[[str], Channel | None], role_holders: Iterable[str] = ()):
+        self.now = now
+        self._channel_of = channel_of
+        self._ranked: list[tuple[int, int, int]] = []
+        self._definitions: list[tuple[int, int, int, str, Channel | None]] = []  # key, size, created_at, address, ch
+        self._deletions: list[tuple[int, int, int, str]] = []  # key, size, created_at, signer
+        self._labels: list[tuple[int, int, int, str | None]] = []  # key, size, created_at, the post labelled
+        self._valid_posts: set[str] = set()
+        self._needed: set[str] = set()  # addresses of the channels valid posts belong to
+        self._standing: set[str] = set(role_holders)  # keys whose deletion requests are valid
+        self.used = 0
+
+    def add(self, key: int, size: int, event: Event) -> None:
+        """A carried event of ``size`` bytes stored under ``key``."""
+        self.used += size
+        if event.kind == kinds.POST:
+            self._post(key, size, event)
+        elif event.kind == kinds.CHANNEL:
+            try:
+                channel: Channel | None = parse_channel(event)
+            except RemoteProtocolError:
+                channel = None
+            address = f"{kinds.CHANNEL}:{event.pubkey}:{event.d_tag}"
+            self._definitions.append((key, size, event.created_at, address, channel))
+        elif event.kind == kinds.DELETION:
+            self._deletions.append((key, size, event.created_at, event.pubkey))
+        elif event.kind == kinds.LABEL:
+            try:
+                target: str | None = parse_label(event).post_id
+            except RemoteProtocolError:
+                target = None
+            self._labels.append((key, size, event.created_at, target))
+        else:
+            self._ranked.append((carry_rank(event.kind, event.created_at, None, Standing.PLAIN), size, key))
+
+    def add_plain(self, key: int, size: int, kind: int, created_at: int) -> None:
+        """A carried event of a kind that has no rules here (it need not be read: only its kind and age count)."""
+        self.used += size
+        self._ranked.append((carry_rank(kind, created_at, None, Standing.PLAIN), size, key))
+
+    def _post(self, key: int, size: int, event: Event) -> None:
+        for address in islice(event.tag_values("a"), MAX_ADDRESSES):
+            channel = self._channel_of(address)
+            if channel is None:
+                continue
+            verdict = post_verdict(event, channel, self.now)
+            if verdict.ok and verdict.post is not None:
+                self._valid_posts.add(event.id)
+                self._needed.add(address)
+                self._standing.add(event.pubkey)
+                rank = carry_rank(kinds.POST, event.created_at, verdict.post.post_type)
+                self._ranked.append((rank, size, key))
+                return
+        self._ranked.append((carry_rank(kinds.POST, event.created_at, None, Standing.JUNK), size, key))
+
+    def candidates(self, kept: Callable[[set[str]], set[str]] = lambda ids: set()) -> list[tuple[int, int, int]]:
+        """Every event fed, as ``(rank, size, key)`` for :func:`choose_evictions`. ``kept(ids)`` says which of
+        the posts labelled are stored and kept by the node (a label on one of them is valid too)."""
+        ranked = list(self._ranked)
+        for key, size, created_at, address, channel in self._definitions:
+            if channel is None:
+                standing = Standing.JUNK
+            elif address in self._needed:
+                standing = Standing.VALID
+                self._standing.add(channel.owner)
+                self._standing.update(channel.admins)
+            else:
+                standing = Standing.PLAIN
+            ranked.append((carry_rank(kinds.CHANNEL, created_at, None, standing), size, key))
+        for key, size, created_at, signer in self._deletions:
+            standing = Standing.VALID if signer in self._standing else Standing.PLAIN
+            ranked.append((carry_rank(kinds.DELETION, created_at, None, standing), size, key))
+        asked = {t for *_, t in self._labels if t is not None and t not in self._valid_posts}
+        good = self._valid_posts | (kept(asked) if asked else set())
+        for key, size, created_at, target in self._labels:
+            standing = Standing.VALID if target in good else Standing.PLAIN
+            ranked.append((carry_rank(kinds.LABEL, created_at, None, standing), size, key))
+        return ranked
 
 
 def choose_evictions(candidates: Iterable[tuple[int, int, int]], used: int, quota: int) -> list[int]:

@@ -617,3 +617,78 @@ def build_label(
         ["alt", f"Samizdat verification label: {value}"],
     ]
     return _sign_checked(key, kinds.LABEL, reason, tags, created_at)
+
+
+# -- channel vouches: a verifier's label on a channel's address (docs/protocol.md, "Vouching for a channel") ----
+
+VOUCH_VALUE = "vouched"  #: the label value of a vouch, in the LABEL_NAMESPACE; never a value of a post label
+
+
+@dataclass(frozen=True, slots=True)
+class Vouch:
+    """A verifier's NIP-32 label saying the channel at ``channel`` (the owner key and the id) is the real one."""
+
+    event: Event
+    channel: str  # "30333:<owner>:<d>"
+    reason: str
+
+    @property
+    def verifier(self) -> str:
+        return self.event.pubkey
+
+
+def parse_vouch(event: Event) -> Vouch:
+    """A vouch for a channel: like a verification label, but with the ``vouched`` value and one ``a`` tag naming
+    the channel instead of the ``e`` tag. RemoteProtocolError when it is not one."""
+    if event.kind != kinds.LABEL:
+        raise RemoteProtocolError(f"a vouch is kind {kinds.LABEL}, not {event.kind}")
+    if LABEL_NAMESPACE not in event.tag_values("L"):
+        raise RemoteProtocolError(f"the vouch is not in the {LABEL_NAMESPACE!r} namespace")
+    ours = [t for t in _tags(event, "l") if len(t) >= 3 and t[2] == LABEL_NAMESPACE]
+    if len(ours) != 1 or ours[0][1] != VOUCH_VALUE:
+        raise RemoteProtocolError(f"a vouch carries the one label {VOUCH_VALUE!r}")
+    if _tags(event, "e"):
+        raise RemoteProtocolError("a vouch names a channel, not a post: it has no 'e' tag")
+    targets = [t for t in _tags(event, "a") if len(t) >= 2]
+    address = split_address(targets[0][1]) if len(targets) == 1 else None
+    if address is None or address[0] != kinds.CHANNEL or not address[2]:
+        raise RemoteProtocolError("a vouch must name exactly one channel address in an 'a' tag")
+    reason = check_text(event.content, "the vouch's reason", max_length=MAX_LINE * 4)
+    return Vouch(event, targets[0][1], reason)
+
+
+def build_vouch(key: SecretKey, channel: ChannelLike, reason: str = "", *, created_at: int) -> Event:
+    """Sign a verifier's vouch (kind 1985) for ``channel``. Raises UsageError for a reason with control
+    characters."""
+    relay = channel.mirrors[0] if channel.mirrors else ""
+    owner = channel.address.split(":", 2)[1]
+    tags = [
+        ["L", LABEL_NAMESPACE],
+        ["l", VOUCH_VALUE, LABEL_NAMESPACE],
+        ["a", channel.address, relay],
+        ["p", owner, relay],
+        ["k", str(kinds.CHANNEL)],
+        ["alt", f"Samizdat: a verifier vouches for the channel {channel.channel_id}"],
+    ]
+    event = sign_event(key, kinds.LABEL, reason, tags, created_at=created_at)
+    try:
+        parse_vouch(event)
+    except RemoteProtocolError as exc:
+        raise _sentence(exc) from exc
+    return event
+
+
+def build_vouch_withdrawal(key: SecretKey, vouches: Sequence[Event], reason: str = "", *, created_at: int) -> Event:
+    """Sign the NIP-09 deletion request that withdraws ``vouches`` (the key's own vouch labels on a channel).
+    Raises UsageError when there are none or one is not the key's own vouch."""
+    if not vouches:
+        raise UsageError("There is no vouch to withdraw.")
+    for vouch in vouches:
+        if vouch.pubkey != key.public_key_hex:
+            raise UsageError("Only the verifier who vouched can withdraw the vouch.")
+        try:
+            parse_vouch(vouch)
+        except RemoteProtocolError as exc:
+            raise UsageError(f"Event {vouch.id[:12]} is not a vouch: {exc}.") from exc
+    tags = [["e", vouch.id] for vouch in vouches] + [["k", str(kinds.LABEL)]]
+    return sign_event(key, kinds.DELETION, reason, tags, created_at=created_at)

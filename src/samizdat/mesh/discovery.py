@@ -6,11 +6,16 @@ record carries a random instance id (new at every start, so it says nothing last
 version and whether the node is a hub (a hub also gives its name, to be recognisable on a building's Wi-Fi). It
 browses for the same service type and reports every other instance it resolves as a ``ws://address:port`` URL.
 
+Anyone on the LAN can announce anything: what is taken from an announcement, and which announcements are kept
+and for how long, is decided by :mod:`samizdat.mesh.announcements` (pure). This module does the I/O it asks for:
+it resolves services, tells it every pointer record it hears (whoever asked), reports what it keeps and loses,
+and asks who is there when it says so.
+
 Networks change under a node: a laptop carried from one building to the next, a Wi-Fi that drops and returns.
 A watcher polls the interfaces (addresses, and the kernel's carrier-change counters, so a cable or veth that was
 unplugged and plugged back is noticed however fast) and, on any change, restarts Zeroconf: the node announces
 itself again on its new network and asks at once who is there, instead of waiting for the browser's next query,
-which can be an hour away.
+which can be an hour away. Kept services are then checked again against the new networks.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import ifaddr
-from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, RecordUpdate, RecordUpdateListener, ServiceStateChange, Zeroconf
+from zeroconf._dns import DNSPointer, DNSQuestion  # re-exported by zeroconf, but without __all__ for mypy
+from zeroconf._protocol.outgoing import DNSOutgoing
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
+
+from samizdat.mesh.announcements import NAME_LIMIT, Roster, Sighting, parse_service
+
+__all__ = ["SERVICE_TYPE", "Discovery", "Roster", "Sighting", "lan_addresses", "local_networks", "parse_service"]
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +47,18 @@ RESOLVE_TIMEOUT_MS = 3000
 WATCH_INTERVAL = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """Another node heard on the LAN."""
+# -- this machine's networks --------------------------------------------------------------------------------------
 
-    instance: str  # its random instance id
-    url: str  # ws://address:port
-    name: str  # a hub's name, else ''
-    hub: bool
+
+def local_networks() -> list[ipaddress.IPv4Interface]:
+    """This machine's IPv4 interfaces (address and prefix), loopback included."""
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if ip.is_IPv4 and isinstance(ip.ip, str):
+                with contextlib.suppress(ValueError):
+                    found.append(ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}"))
+    return found
 
 
 def lan_addresses(host: str) -> list[str]:
@@ -51,31 +66,18 @@ def lan_addresses(host: str) -> list[str]:
     non-link-local IPv4 address of this machine when it listens on all of them."""
     if host not in ("0.0.0.0", "", "::"):
         return [host]
-    found: list[str] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if not isinstance(ip.ip, str):
-                continue
-            address = ipaddress.IPv4Address(ip.ip)
-            if not (address.is_loopback or address.is_link_local or address.is_unspecified):
-                found.append(ip.ip)
-    return sorted(set(found))
+    return sorted(
+        {str(i.ip) for i in local_networks() if not (i.ip.is_loopback or i.ip.is_link_local or i.ip.is_unspecified)}
+    )
 
 
 def on_a_local_network(address: str) -> bool:
-    """True if ``address`` is on one of this machine's IPv4 networks (a peer with several addresses is tried
-    on the one we share)."""
+    """True if ``address`` is on one of this machine's IPv4 networks (not loopback)."""
     try:
         target = ipaddress.IPv4Address(address)
     except ValueError:
         return False
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if ip.is_IPv4 and isinstance(ip.ip, str):
-                network = ipaddress.IPv4Network(f"{ip.ip}/{ip.network_prefix}", strict=False)
-                if target in network and not network.is_loopback:
-                    return True
-    return False
+    return any(target in i.network and not i.network.is_loopback for i in local_networks())
 
 
 def network_signature() -> tuple[object, ...]:
@@ -89,6 +91,27 @@ def network_signature() -> tuple[object, ...]:
             with contextlib.suppress(OSError):
                 carriers.append((link.name, (link / "carrier_changes").read_text().strip()))
     return (tuple(addresses), tuple(carriers))
+
+
+# -- the I/O ------------------------------------------------------------------------------------------------------
+
+
+class _Hearing(RecordUpdateListener):
+    """Tells the discovery about every pointer to a ``_samizdat._tcp`` service that arrives, whoever asked."""
+
+    def __init__(self, heard: Callable[[str], None]) -> None:
+        self._heard = heard
+
+    def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
+        for update in records:
+            record = update.new
+            if (
+                isinstance(record, DNSPointer)
+                and record.type == _TYPE_PTR
+                and record.name.lower() == SERVICE_TYPE
+                and not record.is_expired(now)
+            ):
+                self._heard(record.alias)
 
 
 class Discovery:
@@ -106,6 +129,7 @@ class Discovery:
         on_found: Callable[[Sighting], None],
         on_lost: Callable[[str], None] = lambda instance: None,
         watch_interval: float = WATCH_INTERVAL,
+        roster: Roster | None = None,
     ) -> None:
         self.instance = instance
         self.port = port
@@ -116,15 +140,20 @@ class Discovery:
         self.on_found = on_found
         self.on_lost = on_lost
         self.watch_interval = watch_interval
+        self.roster = roster or Roster()
         self.restarts = 0
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
-        self._names: dict[str, str] = {}  # service name -> instance id
+        self._own_name = self.service_name.lower()
+        self._hearing = _Hearing(self._heard)
         self._resolving: set[asyncio.Task[None]] = set()
 
     @property
     def service_name(self) -> str:
         return f"samizdat-{self.instance[:12]}.{SERVICE_TYPE}"
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def run(self) -> None:
         signature = network_signature()
@@ -132,11 +161,13 @@ class Discovery:
         try:
             while True:
                 await asyncio.sleep(self.watch_interval)
+                self._tick()
                 now = network_signature()
                 if now != signature:
                     signature = now
                     log.info("the network changed: announcing again and looking for peers")
                     await self._stop()
+                    self.roster.recheck(self._now())
                     await self._start()
                     self.restarts += 1
         finally:
@@ -161,14 +192,16 @@ class Discovery:
                         "id": self.instance,
                         "v": PROTOCOL_VERSION,
                         "hub": "1" if self.hub else "0",
-                        "name": self.name[:60],
+                        "name": self.name[:NAME_LIMIT],
                     },
                     server=f"samizdat-{self.instance[:12]}.local.",
                 )
                 try:
                     await self._zc.async_register_service(info, allow_name_change=True)
+                    self._own_name = info.name.lower()
                 except Exception as exc:  # noqa: BLE001 - mDNS trouble must not stop the node
                     log.warning("could not announce this node on the LAN: %s", exc)
+        self._zc.zeroconf.async_add_listener(self._hearing, None)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE], handlers=[self._changed])
 
     async def _stop(self) -> None:
@@ -181,54 +214,72 @@ class Discovery:
                 await browser.async_cancel()
         with contextlib.suppress(Exception):
             if zc is not None:
+                zc.zeroconf.async_remove_listener(self._hearing)
+        with contextlib.suppress(Exception):
+            if zc is not None:
                 await zc.async_unregister_all_services()
         with contextlib.suppress(Exception):
             if zc is not None:
                 await zc.async_close()
 
+    def _tick(self) -> None:
+        tick = self.roster.tick(self._now())
+        for instance in tick.lost:
+            log.info("peer %s stopped announcing itself", instance)
+            self.on_lost(instance)
+        if tick.ask and self._zc is not None:
+            question = DNSOutgoing(_FLAGS_QR_QUERY)
+            question.add_question(DNSQuestion(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN))
+            self._zc.zeroconf.async_send(question)  # no known answers: everyone still there answers
+        for name in tick.resolve:
+            self._spawn_resolve(name)
+
+    def _heard(self, name: str) -> None:
+        if name.lower() != self._own_name:
+            self.roster.heard(name, self._now())
+
     def _changed(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
-        if state_change is ServiceStateChange.Removed:
-            instance = self._names.pop(name, None)
-            if instance:
-                self.on_lost(instance)
+        if name.lower() == self._own_name:
             return
-        task = asyncio.get_running_loop().create_task(self._resolve(service_type, name))
+        if state_change is ServiceStateChange.Removed:
+            instance = self.roster.removed(name)
+            if instance is not None:
+                self.on_lost(instance)
+        elif self.roster.wanted(name, self._now()):
+            self._spawn_resolve(name)
+
+    def _spawn_resolve(self, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._resolve(name))
         self._resolving.add(task)
         task.add_done_callback(self._resolving.discard)
 
-    async def _resolve(self, service_type: str, name: str) -> None:
-        zc = self._zc
-        if zc is None:
-            return
-        info = AsyncServiceInfo(service_type, name)
+    async def _resolve(self, name: str) -> None:
         try:
-            if not await info.async_request(zc.zeroconf, RESOLVE_TIMEOUT_MS):
+            zc = self._zc
+            if zc is None:
                 return
-        except Exception as exc:  # noqa: BLE001
-            log.info("could not resolve %s: %s", name, exc)
-            return
-        addresses = sorted(info.parsed_addresses(IPVersion.V4Only), key=lambda a: not on_a_local_network(a))
-        sighting = parse_service(info.properties, addresses, info.port)
-        if sighting is None or sighting.instance == self.instance:
-            return
-        self._names[name] = sighting.instance
-        self.on_found(sighting)
-
-
-def parse_service(properties: dict[bytes, bytes | None], addresses: list[str], port: int | None) -> Sighting | None:
-    """A sighting from a resolved service, or None if it is not a usable Samizdat node (anyone on the LAN can
-    announce anything: the values are checked, and nothing is trusted beyond an address to try)."""
-
-    def text(key: bytes, limit: int) -> str:
-        value = properties.get(key) or b""
-        return value[:limit].decode("utf-8", "replace")
-
-    instance = text(b"id", 64)
-    if not instance or not instance.isalnum() or not addresses or not port or not 0 < port < 65536:
-        return None
-    try:
-        address = ipaddress.IPv4Address(addresses[0])
-    except ValueError:
-        return None
-    name = "".join(ch for ch in text(b"name", 60) if ch.isprintable())
-    return Sighting(instance, f"ws://{address}:{port}", name, text(b"hub", 1) == "1")
+            info = AsyncServiceInfo(SERVICE_TYPE, name)
+            try:
+                if not await info.async_request(zc.zeroconf, RESOLVE_TIMEOUT_MS):
+                    return
+            except Exception as exc:  # noqa: BLE001 - a hostile record must not stop discovery
+                log.info("could not resolve %s: %s", name, exc)
+                return
+            sighting = parse_service(
+                info.properties, info.parsed_addresses(IPVersion.V4Only), info.port, networks=local_networks()
+            )
+            if sighting is not None and sighting.instance == self.instance:
+                sighting = None
+            found, lost = self.roster.resolved(name, sighting, self._now())
+            for instance in lost:
+                self.on_lost(instance)
+            if found is not None:
+                self.on_found(found)
+            elif sighting is None:
+                log.debug("ignoring the announcement of %r: not a usable Samizdat node here", name)
+        except asyncio.CancelledError:
+            self.roster.resolving.discard(name)  # stopped (the network changed), not unusable
+            raise
+        finally:
+            if name in self.roster.resolving:
+                self.roster.unresolved(name, self._now())

@@ -11,7 +11,8 @@ When the connection fails, the link waits (exponential backoff with jitter, capp
 starts again with a reconciliation, so nothing that happened while apart is missed. A push queue that overflows
 (a burst larger than the peer can take) also ends in a reconciliation instead of an unbounded queue.
 
-Abuse: every event from a peer is verified (by the client) before it is stored; a peer may deliver at most
+Abuse: every event from a peer is verified (by the client) and must pass the limits every door applies
+(:func:`samizdat.core.admission.admit`, the relay's own rule) before it is stored; a peer may deliver at most
 ``events_per_second`` (with a burst) through the live subscription, beyond which its events wait; and nothing a
 peer sends can push out followed channels (see :mod:`samizdat.core.carry`).
 """
@@ -30,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit_all
 from samizdat.core.backoff import backoff_delay
 from samizdat.core.event import Event, parse_event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
@@ -110,6 +112,7 @@ class PeerLink:
         events_burst: float = 5000.0,
         resync_interval: float = RESYNC_INTERVAL,
         follow_up: float = FOLLOW_UP,
+        limits: EventLimits = DEFAULT_EVENT_LIMITS,
     ) -> None:
         self.url = url
         self.store = store
@@ -120,6 +123,7 @@ class PeerLink:
         self.clock = clock
         self.resync_interval = resync_interval
         self.follow_up = follow_up
+        self.limits = limits
         self.bucket = _Bucket(events_per_second, events_burst)
         self.queue: asyncio.Queue[Event] = asyncio.Queue(PUSH_QUEUE)
         self.from_peer = _Recent(RECENT_IDS)
@@ -190,7 +194,8 @@ class PeerLink:
     async def _reconcile(self, client: RelayClient) -> None:
         in0, out0 = client.bytes_in, client.bytes_out
         report = await asyncio.wait_for(
-            sync(client, self.store, [], direction="both", ingest=self._from_peer, unwanted=self.unwanted),
+            sync(client, self.store, [], direction="both", ingest=self._from_peer, unwanted=self.unwanted,
+                 now=self.clock, limits=self.limits),  # fmt: skip
             SYNC_TIMEOUT,
         )
         self.last_report = report
@@ -256,6 +261,7 @@ class PeerLink:
                 if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict):
                     with contextlib.suppress(RemoteProtocolError):  # the client verified it; be safe anyway
                         events.append(parse_event(m[2]))
+            events = self._admitted(events)
             step = max(1, int(self.bucket.burst))
             for start in range(0, len(events), step):
                 part = events[start : start + step]
@@ -264,6 +270,13 @@ class PeerLink:
                 stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
                 if stored:
                     self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)
+
+    def _admitted(self, events: list[Event]) -> list[Event]:
+        """The live events within the limits every door applies; the others are dropped, said once per batch."""
+        passed, refused = admit_all(events, self.clock(), self.limits)
+        if refused:
+            log.info("refused %d events from peer %s (%s)", len(refused), self.url, refused[0][1].reply)
+        return passed
 
     async def _from_peer(self, events: Sequence[Event]) -> list[AddOutcome]:
         for event in events:

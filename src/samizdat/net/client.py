@@ -36,6 +36,8 @@ from samizdat.net.transports import Transport, parse_transport
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+INFO_TIMEOUT = 5.0  # for the NIP-11 document
+MAX_INFO_BYTES = 64 * 1024  # a NIP-11 document is a few hundred bytes; a relay that sends more is not read
 SUBSCRIPTION_QUEUE = 10_000
 #: What every subscription queue gets when the connection ends (with ``is_open`` then False).
 _CONNECTION_CLOSED = ("CLOSED", "", "error: connection closed")
@@ -61,14 +63,25 @@ def _frame(*parts: Any) -> str:
 class RelayClient:
     """One open connection to a relay. Create with :meth:`connect`; close with :meth:`close` or ``async with``."""
 
-    def __init__(self, url: str, ws: ClientConnection) -> None:
+    def __init__(
+        self,
+        url: str,
+        ws: ClientConnection,
+        *,
+        transport: Transport | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         self.url = url
         self._ws = ws
+        self._transport = transport  # how ``ws`` was reached: the NIP-11 document is fetched the same way
+        self._ssl = ssl
+        self._info: asyncio.Task[dict[str, Any] | None] | None = None
         self._ok: dict[str, asyncio.Future[PublishResult]] = {}
         self._subs: dict[str, asyncio.Queue[list[Any]]] = {}
         self._closed: BaseException | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        self.messages_out = 0  # frames sent: some relays allow a connection only so many (see net.sync.Pacing)
         self.notices: list[str] = []
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {url}")
 
@@ -110,7 +123,7 @@ class RelayClient:
             raise BrokenTransport(f"cannot connect to {url}: {exc}") from (exc.__cause__ or exc)
         except (OSError, TimeoutError, ssl_module.SSLError, websockets.exceptions.WebSocketException) as exc:
             raise BrokenTransport(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
-        return cls(url, ws)
+        return cls(url, ws, transport=transport, ssl=ssl)
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +136,8 @@ class RelayClient:
         await self.close()
 
     async def close(self) -> None:
+        if self._info is not None:
+            self._info.cancel()
         self._reader.cancel()
         try:
             await self._ws.close()
@@ -135,11 +150,30 @@ class RelayClient:
         if self._closed is None:  # the reader was cancelled before it ever ran, so its cleanup did not either
             self._closed = ClosedTransport(f"the connection to {self.url} was closed by us")
 
+    async def relay_info(self, *, timeout: float = INFO_TIMEOUT) -> dict[str, Any] | None:
+        """The relay's NIP-11 document, fetched once per connection through the same transport (direct or the
+        proxy) as the WebSocket; None when it cannot be had within ``timeout`` (or is not a JSON object).
+        Never raises for the relay's sake: a relay that serves no document is a relay we know less about."""
+        if self._info is None:
+            transport = self._transport or parse_transport("direct")
+            self._info = asyncio.get_running_loop().create_task(
+                fetch_relay_info(self.url, transport, ssl=self._ssl, timeout=timeout), name=f"nip-11 {self.url}"
+            )
+        try:
+            return await asyncio.shield(self._info)
+        except asyncio.CancelledError:
+            if self._info.cancelled():  # the connection was closed meanwhile
+                return None
+            raise
+        except Exception:  # noqa: BLE001 - fetch_relay_info maps its errors to None; be safe anyway
+            return None
+
     # -- sending -----------------------------------------------------------------------------------------------
 
     async def send_raw(self, frame: str) -> None:
         self._check_open()
         self.bytes_out += len(frame)
+        self.messages_out += 1
         try:
             await self._ws.send(frame)
         except websockets.exceptions.ConnectionClosed as exc:
@@ -304,6 +338,79 @@ class RelayClient:
                 queue.put_nowait(["CLOSED", message[1], "error: too slow, the subscription's queue overflowed"])
                 return
             queue.put_nowait(message)
+
+
+async def fetch_relay_info(
+    url: str, transport: Transport, *, ssl: ssl_module.SSLContext | None = None, timeout: float = INFO_TIMEOUT
+) -> dict[str, Any] | None:
+    """GET the NIP-11 document of the relay at ``url`` (``ws://`` → ``http://``, ``wss://`` → ``https://``, same
+    host, port and path, ``Accept: application/nostr+json``) through ``transport``; None if that fails for any
+    reason within ``timeout``, or the answer is not a JSON object."""
+    from urllib.parse import urlsplit
+
+    try:
+        host, port, secure = relay_address(url)
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        async with asyncio.timeout(timeout):
+            sock = await transport.open(host, port, timeout=timeout)
+            try:
+                context = (ssl or ssl_module.create_default_context()) if secure else None
+                reader, writer = await asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=host if secure else None, limit=MAX_INFO_BYTES
+                )
+            except BaseException:
+                sock.close()
+                raise
+            try:
+                name = f"[{host}]" if ":" in host else host
+                authority = name if port == (443 if secure else 80) else f"{name}:{port}"
+                request = (
+                    f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/nostr+json\r\n"
+                    "User-Agent: samizdat\r\nConnection: close\r\n\r\n"
+                )
+                writer.write(request.encode("latin-1"))
+                await writer.drain()
+                return await _parse_info(await reader.readuntil(b"\r\n\r\n"), reader)
+            finally:
+                writer.close()
+    except Exception as exc:  # noqa: BLE001 - no document, whatever the reason: the caller copes without one
+        log.debug("no NIP-11 document from %s: %s", url, exc or type(exc).__name__)
+        return None
+
+
+async def _parse_info(head: bytes, reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "200":
+        return None
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
+            if size == 0 or len(body) + size > MAX_INFO_BYTES:
+                break
+            body += await reader.readexactly(size + 2)
+            body = body[:-2]
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        if length > MAX_INFO_BYTES:
+            return None
+        body = await reader.readexactly(length)
+    else:
+        body = await reader.read(MAX_INFO_BYTES)
+    document = orjson.loads(body)
+    return document if isinstance(document, dict) else None
+
+
+def supports_nip(info: dict[str, Any] | None, nip: int) -> bool | None:
+    """Whether a NIP-11 document lists ``nip`` in ``supported_nips`` (as a number or a string); None without a
+    document or without that list."""
+    nips = info.get("supported_nips") if info is not None else None
+    if not isinstance(nips, list):
+        return None
+    return any(n == nip or (isinstance(n, str) and n.strip() == str(nip)) for n in nips if not isinstance(n, bool))
 
 
 def default_proxy() -> str | None:

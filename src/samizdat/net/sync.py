@@ -18,6 +18,7 @@ from typing import Literal
 
 import orjson
 
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit_all
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.core.negentropy import Negentropy
@@ -136,11 +137,15 @@ async def sync(
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     unwanted: Unwanted | None = None,
+    now: Callable[[], float] = time.time,
+    limits: EventLimits = DEFAULT_EVENT_LIMITS,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
 
     ``ingest`` stores downloaded events (default ``store.add_many``; the node passes its relay's ingest so live
-    subscribers see them). Raises TransportError / RemoteProtocolError when the relay fails or refuses; what was
+    subscribers see them). Each downloaded event must pass ``limits`` at ``now()`` first, as at every door
+    (:func:`samizdat.core.admission.admit`); one that does not is counted as rejected with the relay's reason.
+    Raises TransportError / RemoteProtocolError when the relay fails or refuses; what was
     transferred until then stays stored.
     """
     started = clock()
@@ -158,7 +163,8 @@ async def sync(
                 report.skipped += len(skip)
                 need = [i for i in need if i not in skip]
             if direction in ("down", "both") and need:
-                await _download(client, [i.hex() for i in need], ingest, report, progress)
+                door = (limits, now)
+                await _download(client, [i.hex() for i in need], ingest, report, progress, door)
             if direction in ("up", "both") and have:
                 await _upload(client, store, [i.hex() for i in have], report, progress)
     finally:
@@ -169,18 +175,36 @@ async def sync(
 
 
 async def _download(
-    client: RelayClient, ids: list[str], ingest: Ingest, report: SyncReport, progress: Progress | None
+    client: RelayClient,
+    ids: list[str],
+    ingest: Ingest,
+    report: SyncReport,
+    progress: Progress | None,
+    door: tuple[EventLimits, Callable[[], float]],
 ) -> None:
     done = 0
     for start in range(0, len(ids), ID_BATCH):
         batch = ids[start : start + ID_BATCH]
         events, invalid = await _fetch_ids(client, batch)
+        events = admitted(events, report, *door)
         outcomes = await ingest(events) if events else []
         report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
         report.rejected += invalid + sum(1 for o in outcomes if not o.accepted)
         done += len(batch)
         if progress:
             progress("download", done, len(ids))
+
+
+def admitted(events: list[Event], report: SyncReport, limits: EventLimits, now: Callable[[], float]) -> list[Event]:
+    """The door: of fetched, verified ``events``, those within the limits every door applies (the relay's own,
+    :func:`samizdat.core.admission.admit`). The others are counted in ``report`` as rejected, with the reason.
+    Every way of fetching events calls this before ``ingest``."""
+    passed, refused = admit_all(events, now(), limits)
+    report.rejected += len(refused)
+    for event, exc in refused:
+        if len(report.errors) < 10:
+            report.errors.append(f"{event.id[:12]}: {exc.reply}")
+    return passed
 
 
 async def _fetch_ids(client: RelayClient, batch: list[str]) -> tuple[list[Event], int]:

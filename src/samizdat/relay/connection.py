@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from samizdat.core.admission import admit
 from samizdat.core.event import Event, compute_id, parse_event
 from samizdat.core.filters import Filter, parse_filter
 from samizdat.core.keys import verify_signature
@@ -194,6 +195,7 @@ class RelayConnection:
         self.negentropy = negentropy
         self.verify = verify
         self._filter_limits = limits.filter_limits
+        self._event_limits = limits.event_limits  # the same rule every other door applies (core/admission.py)
         now = clock()
         # A bucket may be shared: the server gives every connection from one remote address the same one.
         self._event_bucket = event_bucket or TokenBucket(limits.events_per_second, limits.events_burst, now)
@@ -249,7 +251,7 @@ class RelayConnection:
             return [Send(ok_frame(event_id, False, "rate-limited: too many events, slow down"))]
         try:
             event = parse_event(raw, verify=False)
-            self._check_event_limits(event, now)
+            admit(event, now, self._event_limits)
             if compute_id(event.pubkey, event.created_at, event.kind, event.tags, event.content) != event_id:
                 raise RemoteProtocolError("event id does not match its content")
             if not self.verify:
@@ -259,17 +261,6 @@ class RelayConnection:
         except RemoteProtocolError as exc:
             return [Send(ok_frame(event_id, False, exc.reply))]
         return [StoreEvent(event)]
-
-    def _check_event_limits(self, event: Event, now: float) -> None:
-        limits = self.limits
-        if len(event.tags) > limits.max_event_tags:
-            raise RemoteProtocolError(f"too many tags ({len(event.tags)} > {limits.max_event_tags})")
-        if len(event.content) > limits.max_content_length:
-            raise RemoteProtocolError(f"content longer than {limits.max_content_length} characters")
-        if event.created_at > now + limits.created_at_future_seconds:
-            raise RemoteProtocolError("created_at too far in the future")
-        if limits.created_at_past_seconds is not None and event.created_at < now - limits.created_at_past_seconds:
-            raise RemoteProtocolError("created_at too far in the past")
 
     # REQ / CLOSE / COUNT
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samizdat import __version__
+from samizdat.core.admission import EVENT_FRAME_BYTES, EventLimits
 from samizdat.core.filters import FilterLimits
 
 #: The NIPs the relay implements by itself. NIP-77 is added by the server when a negentropy handler is installed.
@@ -51,6 +52,17 @@ class RelayLimits:
     def filter_limits(self) -> FilterLimits:
         return FilterLimits(
             max_values=self.max_filter_values, max_limit=self.max_limit, default_limit=self.default_limit
+        )
+
+    @property
+    def event_limits(self) -> EventLimits:
+        """The per-event limits, which every door applies too (:func:`samizdat.core.admission.admit`)."""
+        return EventLimits(
+            max_tags=self.max_event_tags,
+            max_content_length=self.max_content_length,
+            max_event_bytes=self.max_message_bytes - EVENT_FRAME_BYTES,
+            future_seconds=self.created_at_future_seconds,
+            past_seconds=self.created_at_past_seconds,
         )
 
 

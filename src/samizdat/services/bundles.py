@@ -24,4 +24,4 @@ async def export(
 
 async def import_files(ctx: Context, files: Sequence[Path]) -> ImportReport:
     """Verify and store the events of bundle files (parts in any order), through the running relay if any."""
-    return await import_bundles(list(files), ctx.ingest)
+    return await import_bundles(list(files), ctx.ingest, clock=ctx.clock)

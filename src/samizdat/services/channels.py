@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from samizdat.core import kinds, nip19
 from samizdat.core.carry import KeepRules
 from samizdat.core.channel import Channel, current_channel, parse_channel, parse_channel_address
+from samizdat.core.display import fingerprint, mixed_script_words
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
-from samizdat.core.posts import parse_post, split_address
+from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
 from samizdat.core.relaylist import RelayList, parse_relay_list
+from samizdat.core.trust import collisions, vouchers
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
 from samizdat.services.context import Context
 
@@ -294,3 +296,94 @@ async def unfollow(ctx: Context, target: str) -> None:
         done = ctx.local.unfollow(await address_named(ctx, target))
     if not done:
         raise UsageError(f"you do not follow {target.strip()[:70]}")
+
+
+# -- telling channels apart: fingerprints, vouches, collisions (docs/protocol.md, "Vouching for a channel") -----
+
+MAX_VOUCHES = 5000  #: vouch labels (and as many withdrawals) read at once
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A channel as a reader should see it: whose it is (the owner key's fingerprint), whether the reader owns or
+    follows it and which trusted verifiers vouch for it, and which of the reader's own, followed or vouched
+    channels it could be mistaken for (:func:`samizdat.core.trust.collisions`)."""
+
+    channel: Channel | None  # None: followed, definition not synced yet
+    address: str
+    relation: str  # own, followed, carried
+    fingerprint: str
+    vouched_by: tuple[str, ...]  # verifiers' keys (hex)
+    collides_with: tuple[str, ...]  # addresses of the trusted channels it could be taken for
+    mixed_scripts: tuple[str, ...]  # words of its name and place that mix alphabets
+
+    @property
+    def warned(self) -> bool:
+        """Shown "not the channel you follow" first: it collides, and the reader neither owns nor follows it."""
+        return bool(self.collides_with) and self.relation == "carried"
+
+
+def trusted_verifiers(ctx: Context) -> frozenset[str]:
+    """Whose vouches and labels count here: the node's own key and the verifiers it follows."""
+    return frozenset({ctx.pubkey, *ctx.local.verifiers()})
+
+
+async def vouches(ctx: Context) -> dict[str, frozenset[str]]:
+    """Channel address -> the trusted verifiers (:func:`trusted_verifiers`) who vouch for it now."""
+    verifiers = trusted_verifiers(ctx)
+    events = await ctx.store.query([
+        Filter(kinds=frozenset({kinds.LABEL}), authors=verifiers, tags=(("l", frozenset({VOUCH_VALUE})),),
+               limit=MAX_VOUCHES),
+        Filter(kinds=frozenset({kinds.DELETION}), authors=verifiers, tags=(("k", frozenset({str(kinds.LABEL)})),),
+               limit=MAX_VOUCHES),
+    ])  # fmt: skip
+    return vouchers(events, verifiers, ctx.now())
+
+
+def _entry(row: Listed, vouched: dict[str, frozenset[str]], clashes: dict[str, tuple[str, ...]]) -> Entry:
+    channel = row.channel
+    mixed = mixed_script_words(f"{channel.name}\n{channel.place}") if channel else ()
+    return Entry(
+        channel, row.address, row.relation, fingerprint(row.address.split(":", 2)[1]),
+        tuple(sorted(vouched.get(row.address, ()))), clashes.get(row.address, ()), mixed,
+    )  # fmt: skip
+
+
+async def _survey(ctx: Context) -> tuple[list[Listed], dict[str, frozenset[str]], list[Channel]]:
+    """The listing, the vouches, and the trusted channels: own, followed, vouched."""
+    rows = await listing(ctx)
+    vouched = await vouches(ctx)
+    follows = ctx.local.follows()
+    trusted = [
+        row.channel for row in rows
+        if row.channel is not None and (row.relation != "carried" or row.address in vouched or row.address in follows)
+    ]  # fmt: skip
+    return rows, vouched, trusted
+
+
+async def directory(ctx: Context, *, vouched_only: bool = False) -> list[Entry]:
+    """Every channel the node knows (as :func:`listing`), each as an :class:`Entry`; with ``vouched_only``,
+    only the channels a trusted verifier vouches for."""
+    rows, vouched, trusted = await _survey(ctx)
+    clashes = collisions([row.channel for row in rows if row.channel is not None], trusted)
+    entries = [_entry(row, vouched, clashes) for row in rows]
+    return [e for e in entries if e.vouched_by] if vouched_only else entries
+
+
+async def entry(ctx: Context, channel: Channel) -> Entry:
+    """What :func:`directory` says of ``channel`` (also of one beyond the listing's :data:`MAX_LISTED`)."""
+    rows, vouched, trusted = await _survey(ctx)
+    relation = next((row.relation for row in rows if row.address == channel.address), None)
+    if relation is None:
+        own = channel.owner == ctx.pubkey
+        relation = "own" if own else "followed" if channel.address in ctx.local.follows() else "carried"
+    return _entry(Listed(channel, channel.address, relation), vouched, collisions([channel], trusted))
+
+
+async def own_vouches(ctx: Context, address: str) -> list[Event]:
+    """The node key's vouch labels on the channel at ``address`` (what withdrawing a vouch deletes)."""
+    found = await ctx.store.query([
+        Filter(kinds=frozenset({kinds.LABEL}), authors=frozenset({ctx.pubkey}), tags=(("a", frozenset({address})),),
+               limit=MAX_VOUCHES),
+    ])  # fmt: skip
+    return [e for e in found if VOUCH_VALUE in e.tag_values("l") and not e.tag_values("e")]

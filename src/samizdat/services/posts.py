@@ -1,4 +1,4 @@
-"""Writing to channels: create and edit a channel, appoint admins, post, correct, resolve, retract, label.
+"""Writing to channels: create and edit a channel, appoint admins, post, correct, resolve, retract, label, vouch.
 
 Each builds the signed event with the pure builders of :mod:`samizdat.core` and publishes it with
 :func:`samizdat.services.publishing.publish_now` (which applies the one role check). Raises UsageError with one
@@ -19,7 +19,16 @@ from samizdat.core.channel import (
     rebuild_channel,
     remove_admin,
 )
-from samizdat.core.posts import EVENT, build_correction, build_label, build_post, build_resolution, build_retraction
+from samizdat.core.posts import (
+    EVENT,
+    build_correction,
+    build_label,
+    build_post,
+    build_resolution,
+    build_retraction,
+    build_vouch,
+    build_vouch_withdrawal,
+)
 from samizdat.errors import UsageError
 from samizdat.services import channels, publishing
 from samizdat.services.context import Context
@@ -105,3 +114,22 @@ async def label(ctx: Context, ref: str, value: str, reason: str) -> Published:
     original, channel = await channels.find_post(ctx, ref)
     event = build_label(ctx.key, original, value, reason, created_at=ctx.now())
     return await publishing.publish_now(ctx, [event], channel.mirrors)
+
+
+async def vouch(ctx: Context, text: str, reason: str = "") -> tuple[Channel, Published]:
+    """As a verifier, vouch for the channel a person named: its owner key and id are the real channel. The node
+    must have its definition (so the verifier sees what they vouch for); the vouch goes to its mirrors too."""
+    channel = await channels.resolve(ctx, text)
+    event = build_vouch(ctx.key, channel, reason, created_at=ctx.now())
+    return channel, await publishing.publish_now(ctx, [event], channel.mirrors)
+
+
+async def unvouch(ctx: Context, text: str, reason: str = "") -> tuple[str, Published]:
+    """Withdraw this key's vouches for a channel (a NIP-09 deletion request of them); return its address.
+    UsageError when this key has not vouched for it."""
+    address = await channels.address_named(ctx, text)
+    vouches = await channels.own_vouches(ctx, address)
+    if not vouches:
+        raise UsageError(f"you have not vouched for {text.strip()[:70]}")
+    deletion = build_vouch_withdrawal(ctx.key, vouches, reason, created_at=ctx.now())
+    return address, await publishing.publish_now(ctx, [deletion], await channels.mirrors(ctx, address))

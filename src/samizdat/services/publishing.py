@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from samizdat.core import kinds
 from samizdat.core.channel import Channel
 from samizdat.core.event import Event, sign_event
-from samizdat.core.posts import CORRECTION, RETRACTION, parse_label, parse_post
+from samizdat.core.posts import CORRECTION, RETRACTION, parse_label, parse_post, parse_vouch
 from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError, TransportError, UsageError
 from samizdat.net.client import RelayClient
@@ -53,8 +53,8 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
     post of that channel that its signer may amend (editors amend only their own). Raises UsageError with one
     sentence otherwise."""
     if event.kind == kinds.LABEL:
-        try:
-            parse_label(event)
+        try:  # a label on a post, or a vouch: a label on a channel's address (an 'a' tag, no 'e' tag)
+            (parse_vouch if event.tag_values("a") and not event.tag_values("e") else parse_label)(event)
         except RemoteProtocolError as exc:
             raise UsageError(str(exc)) from exc
         return None
@@ -83,14 +83,19 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
 
 async def publish(ctx: Context, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
     """Store our own new events and queue them for every relay in ``relays`` and our write relays (the outbox
-    retries)."""
+    retries; the outbox holds at most so many waiting events per author and per channel, store/local.py)."""
     outcomes = await _through_running_node(ctx, events) or await ctx.ingest(events)
     own = await channels.relay_list(ctx)
     targets = list(dict.fromkeys(r for r in [*relays, *own.write, *ctx.config.write_relays] if r))
     for event, outcome in zip(events, outcomes, strict=True):
         if outcome.accepted:
-            ctx.local.enqueue(event.id, targets, ctx.clock())
+            ctx.local.enqueue(event.id, targets, ctx.clock(), author=event.pubkey, channel=channel_of(event))
     return outcomes
+
+
+def channel_of(event: Event) -> str:
+    """The channel a post names (its first ``a`` tag), for the outbox's per-channel bound; "" for other kinds."""
+    return next(iter(event.tag_values("a")), "") if event.kind == kinds.POST else ""
 
 
 async def publish_now(ctx: Context, events: Sequence[Event], relays: Iterable[str] = ()) -> Published:

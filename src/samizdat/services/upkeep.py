@@ -12,8 +12,12 @@ time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with 
   :data:`CARRY_KICK_MIN` bytes) was stored since the last pass, so a flood cannot grow the store far past the
   quota between passes.
 * Forwarding: posts younger than :data:`FORWARD_MAX_AGE` in channels this node keeps (own and followed) are
-  queued for the channel's mirrors; the queue holds at most :data:`FORWARD_QUEUE` posts (a flood drops, never
-  grows memory).
+  queued for the channel's mirrors, but only when the channel's current definition says their signer may post
+  there (:func:`~samizdat.core.thread.post_verdict`, the readers' own rule): a node passes nothing forged on. The
+  queue holds at most :data:`FORWARD_QUEUE` posts (a flood drops, never grows memory), and the outbox at most
+  so many waiting events per author and per channel (:mod:`samizdat.store.local`).
+* The purge pass also forgets carry drops that are too old or of kept channels, and the oldest finished outbox
+  rows beyond what ``samizdat status`` shows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from samizdat.core import kinds
+from samizdat.core.channel import Channel
 from samizdat.core.event import Event
+from samizdat.core.thread import post_verdict
 from samizdat.net.outbox import DeliveryReport, deliver_due
 from samizdat.services import channels
 from samizdat.services.context import Context
@@ -108,9 +114,12 @@ class Upkeep:
             await self.ctx.sleep(PURGE_EVERY)
 
     async def purge_pass(self) -> int:
-        purged = await self.ctx.store.purge_expired()
+        ctx = self.ctx
+        purged = await ctx.store.purge_expired()
         if purged:
             log.info("purged %d expired events", purged)
+        await ctx.store.prune_evicted(await channels.keep_rules(ctx))  # a drop never shuts a genuine post out
+        ctx.local.prune_outbox()
         return purged
 
     async def carry_loop(self) -> None:
@@ -160,20 +169,30 @@ class Upkeep:
                 log.exception("forwarding posts to mirrors failed")
 
     async def forward(self, batch: list[Event]) -> int:
-        """Queue the posts of kept channels in ``batch`` for their channel's mirrors; return how many."""
+        """Queue the posts of kept channels in ``batch`` that their signers may make for their channel's
+        mirrors; return how many."""
         ctx = self.ctx
         keep = await channels.keep_rules(ctx)
-        mirrors: dict[str, tuple[str, ...]] = {}
-        queued = 0
+        known: dict[str, Channel | None] = {}
+        queued = refused = 0
         for event in batch:
             address = next(iter(event.tag_values("a")), None)
             if address is None or address not in keep.channels:
                 continue
-            if address not in mirrors:
-                mirrors[address] = await channels.mirrors(ctx, address)
-            if mirrors[address]:
-                ctx.local.enqueue(event.id, mirrors[address], ctx.clock())
-                queued += 1
+            if address not in known:
+                known[address] = await channels.lookup(ctx, address)
+            channel = known[address]
+            if channel is None or not channel.mirrors:
+                continue
+            verdict = post_verdict(event, channel, ctx.now())
+            if not verdict.ok:  # a forgery, a revoked key, a malformed post: readers would not show it either
+                log.debug("not forwarding %s to the mirrors of %s: %s", event.id[:12], address, verdict.reason)
+                refused += 1
+                continue
+            ctx.local.enqueue(event.id, channel.mirrors, ctx.clock(), author=event.pubkey, channel=address)
+            queued += 1
+        if refused:
+            log.info("not forwarded to mirrors: %d posts their channel does not allow", refused)
         return queued
 
 

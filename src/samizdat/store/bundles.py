@@ -16,22 +16,26 @@ place. Part 1 is ``out_path`` itself; part N > 1 is ``out_path`` with ``.partN``
 (``news.smz``, ``news.part2.smz``, ...); see :func:`part_path`.
 
 Import reads each file independently (parts may come in any order, or not all), verifies every event with
-:func:`~samizdat.core.event.parse_event`, and hands batches to ``ingest`` (``store.add_many``, or the relay's
-ingest so that live subscribers see imported posts). A damaged file gives up only its damaged records; a file
-rejected as a whole (not a bundle, unknown version, truncated header, decompression bomb) is reported with one
-sentence and the import moves on to the next file. Nothing is ever deleted from the store.
+:func:`~samizdat.core.event.parse_event`, refuses those over the relay's per-event limits
+(:func:`~samizdat.core.admission.admit`: a bundle is no back door), and hands batches to ``ingest``
+(``store.add_many``, or the relay's ingest so that live subscribers see imported posts). A damaged file gives
+up only its damaged records; a file rejected as a whole (not a bundle, unknown version, truncated header,
+decompression bomb) is reported with one sentence and the import moves on to the next file. Nothing is ever
+deleted from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit_all
 from samizdat.core.bundle import (
     DEFAULT_LIMITS,
     MIN_PART_BYTES,
@@ -51,6 +55,7 @@ IMPORT_BATCH = 500
 
 T = TypeVar("T")
 Ingest = Callable[[list[Event]], Awaitable[Sequence[AddOutcome]]]
+Clock = Callable[[], float]
 
 
 class _Queryable(Protocol):
@@ -294,7 +299,7 @@ class FileReport:
     new: int = 0  # stored for the first time
     duplicate: int = 0  # already in the store
     invalid: int = 0  # failed verification, malformed, or lost in a damaged block
-    rejected: int = 0  # valid, but the store did not keep them (outdated, deleted, expired, ephemeral)
+    rejected: int = 0  # valid, but refused at the door (see ``refused``) or not kept (outdated, deleted, expired)
     error: str | None = None  # one sentence when the file was rejected as a whole (events before it are kept)
     problems: tuple[str, ...] = ()  # damage found, one sentence each (the first few)
     complete: bool = False  # every record arrived intact: the trailer's counts and SHA-256 match
@@ -302,6 +307,8 @@ class FileReport:
     total_parts: int | None = None  # None when unknown
     bundle_id: str | None = None
     outcomes: Counter[str] = field(default_factory=Counter)  # AddOutcome value -> count
+    #: the relay's ``OK false`` reply -> count, for events over a limit every door applies (core/admission.py)
+    refused: Counter[str] = field(default_factory=Counter)
 
     def describe(self) -> str:
         """One line for a person."""
@@ -309,6 +316,8 @@ class FileReport:
         if self.part is not None:
             head += f" (part {self.part}" + (f" of {self.total_parts})" if self.total_parts else ")")
         counts = f"{self.new} new, {self.duplicate} duplicate, {self.invalid} invalid, {self.rejected} rejected"
+        if self.refused:
+            counts += " (" + ", ".join(f"{n} {reason}" for reason, n in self.refused.most_common()) + ")"
         if self.error:
             return f"{head}: {counts}; rejected: {self.error}"
         if not self.complete:
@@ -336,6 +345,14 @@ class ImportReport:
     @property
     def rejected(self) -> int:
         return sum(f.rejected for f in self.files)
+
+    @property
+    def refused(self) -> dict[str, int]:
+        """Why events were refused at the door (the relay's ``OK false`` reply) -> how many, over all files."""
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.refused)
+        return dict(total.most_common())
 
     @property
     def failed(self) -> list[FileReport]:
@@ -397,7 +414,9 @@ class _PartSource:
         self._file.close()
 
 
-async def _import_one(path: Path, ingest: Ingest, limits: BundleLimits, batch_size: int) -> FileReport:
+async def _import_one(
+    path: Path, ingest: Ingest, limits: BundleLimits, batch_size: int, door: tuple[EventLimits, Clock]
+) -> FileReport:
     report = FileReport(path)
     try:
         source = await asyncio.to_thread(_PartSource, path, limits)
@@ -420,6 +439,8 @@ async def _import_one(path: Path, ingest: Ingest, limits: BundleLimits, batch_si
             if batch and report.error is None:  # read and verify the next batch while the store takes this one
                 ahead = asyncio.ensure_future(asyncio.to_thread(source.next_batch, batch_size))
             if batch:
+                batch = _admitted(batch, report, door)
+            if batch:
                 for outcome in await ingest(batch):
                     report.outcomes[outcome.value] += 1
     finally:
@@ -429,7 +450,7 @@ async def _import_one(path: Path, ingest: Ingest, limits: BundleLimits, batch_si
     header = summary.header
     report.new = report.outcomes[AddOutcome.STORED.value]
     report.duplicate = report.outcomes[AddOutcome.DUPLICATE.value]
-    report.rejected = sum(report.outcomes.values()) - report.new - report.duplicate
+    report.rejected = sum(report.outcomes.values()) - report.new - report.duplicate + sum(report.refused.values())
     report.invalid = source.unverified + summary.malformed + summary.lost
     report.problems = summary.problems
     report.complete = summary.complete and report.error is None and source.unverified == 0
@@ -440,19 +461,32 @@ async def _import_one(path: Path, ingest: Ingest, limits: BundleLimits, batch_si
     return report
 
 
+def _admitted(batch: list[Event], report: FileReport, door: tuple[EventLimits, Clock]) -> list[Event]:
+    """The events of ``batch`` within the limits every door applies; the others are counted by reason."""
+    event_limits, clock = door
+    admitted, refused = admit_all(batch, clock(), event_limits)
+    for _event, exc in refused:
+        report.refused[exc.reply] += 1
+    return admitted
+
+
 async def import_bundles(
     paths: Iterable[Path | str],
     ingest: Ingest,
     *,
     limits: BundleLimits = DEFAULT_LIMITS,
     batch_size: int = IMPORT_BATCH,
+    event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
+    clock: Clock = time.time,
 ) -> ImportReport:
     """Import bundle parts, in any order, each on its own: verified events go to ``ingest`` in batches.
 
-    Never raises for a bad file (its :class:`FileReport` says what was wrong); exceptions from ``ingest``
-    (a full disk, say) propagate, and what was ingested before stays.
+    Each event must also pass ``event_limits`` at ``clock()`` (:func:`samizdat.core.admission.admit`, the relay's
+    own rule): one dated too far ahead, too large or with too many tags is counted as rejected, with the relay's
+    reason, and not stored. Never raises for a bad file (its :class:`FileReport` says what was wrong); exceptions
+    from ``ingest`` (a full disk, say) propagate, and what was ingested before stays.
     """
     reports = []
     for path in paths:
-        reports.append(await _import_one(Path(path), ingest, limits, batch_size))
+        reports.append(await _import_one(Path(path), ingest, limits, batch_size, (event_limits, clock)))
     return ImportReport(reports)

@@ -1,19 +1,28 @@
 """SQL for store-carry-forward: measure what a node carries for others and drop the lowest-ranked events.
 
-The rules (what is kept, in which order the rest goes) are pure, in :mod:`samizdat.core.carry`; these functions
-only read rows and delete them. They take a connection and run in the store's reader or writer thread.
+The rules (what is kept, in which order the rest goes, what is valid) are pure, in :mod:`samizdat.core.carry`;
+these functions read rows, look up channel definitions for it, and delete rows. They take a connection and run in
+the store's reader or writer thread.
+
+The ids of dropped events are remembered (the ``evicted`` table), so that peers and sync do not bring them back
+at the next meeting, only to see them dropped again; the store answers "duplicate" for them. That memory must
+never shut out a genuine post for good, so it is bounded three ways: in size (:func:`evicted_limit`, oldest
+forgotten first), in time (:data:`EVICTED_TTL`), and by what the node keeps (:func:`prune_evicted` forgets every
+drop of a channel the node owns or follows, and following a channel forgets its drops at once).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from samizdat.core import kinds
-from samizdat.core.carry import KeepRules, carry_rank
+from samizdat.core.carry import HOUR, CarryRanking, KeepRules
+from samizdat.core.channel import Channel, parse_channel
+from samizdat.core.event import Event
+from samizdat.core.posts import split_address
+from samizdat.errors import RemoteProtocolError, StoreError
 from samizdat.store.queries import delete_event, event_from_raw
 
 #: How many evicted ids are remembered at least, and per byte of carry quota (oldest forgotten first). A row
@@ -21,8 +30,15 @@ from samizdat.store.queries import delete_event, event_from_raw
 #: only means a peer may send that event again.
 EVICTED_MIN = 10_000
 EVICTED_PER_QUOTA_BYTE = 1 / 2000
+#: How long a drop is remembered. Long enough that a peer met again within the day does not send the same events
+#: back; short enough that a post dropped by mistake is welcome again the next day.
+EVICTED_TTL = 24 * HOUR
 MAX_ADDRESS = 200
+#: Channel definitions looked up in one carry pass and held at once (a flood may name a million fake channels).
+DEFINITION_CACHE = 10_000
 _CHUNK = 500
+#: The kinds whose carry rank depends on what they say (their raw JSON is read); others rank by kind and age.
+_RULED = (kinds.POST, kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,41 +65,100 @@ def _kept_by_address(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[
     return kept
 
 
-def _post_type(raw: bytes) -> str | None:
-    try:
-        tags = orjson.loads(raw).get("tags", [])
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    for tag in tags:
-        if isinstance(tag, list) and len(tag) > 1 and tag[0] == "type" and isinstance(tag[1], str):
-            return tag[1]
-    return None
+class _Definitions:
+    """The current definition of a channel stored here, by address (None: none, or malformed), cached."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._cache: dict[str, Channel | None] = {}
+
+    def __call__(self, address: str) -> Channel | None:
+        if address in self._cache:
+            return self._cache[address]
+        channel = None
+        parts = split_address(address)
+        if parts is not None and parts[0] == kinds.CHANNEL:
+            row = self._conn.execute(
+                "SELECT raw FROM events WHERE pubkey = ? AND kind = ? AND d_tag = ?",
+                (bytes.fromhex(parts[1]), kinds.CHANNEL, parts[2]),
+            ).fetchone()
+            if row is not None:
+                try:
+                    channel = parse_channel(event_from_raw(row[0]))
+                except RemoteProtocolError:
+                    channel = None
+        if len(self._cache) >= DEFINITION_CACHE:
+            self._cache.clear()
+        self._cache[address] = channel
+        return channel
 
 
-def carried(conn: sqlite3.Connection, rules: KeepRules) -> Carried:
-    """Every stored event that ``rules`` do not keep, with its rank and size (one pass over the events)."""
+def _stored_and_kept(conn: sqlite3.Connection, ids: set[str], kept: set[int], rules: KeepRules) -> set[str]:
+    """Which of ``ids`` are stored and kept by ``rules`` (by address in ``kept``, or by their signer)."""
+    found: set[str] = set()
+    wanted = [bytes.fromhex(i) for i in ids if len(i) == 64]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT id, seq, pubkey, kind, d_tag FROM events WHERE id IN ({marks})", chunk)
+        for eid, seq, pubkey, kind, d_tag in rows:
+            if seq in kept or rules.keeps(pubkey.hex(), kind, d_tag, ()):
+                found.add(eid.hex())
+    return found
+
+
+def carried(conn: sqlite3.Connection, rules: KeepRules, now: int) -> Carried:
+    """Every stored event that ``rules`` do not keep, with its rank at ``now`` and its size (one pass over the
+    events; posts, definitions, deletions and labels are read and judged, see :class:`CarryRanking`)."""
     kept = _kept_by_address(conn, sorted(rules.channels))
-    candidates: list[tuple[int, int, int]] = []
-    used = 0
+    definitions = _Definitions(conn)
+    holders: set[str] = set()
+    for address in rules.channels:
+        if (channel := definitions(address)) is not None:
+            holders.add(channel.owner)
+            holders.update(channel.admins)
+    ranking = CarryRanking(now, definitions, holders)
+    marks = ",".join("?" * len(_RULED))
     rows = conn.execute(
-        "SELECT seq, pubkey, kind, created_at, d_tag, length(raw), CASE WHEN kind = ? THEN raw END FROM events",
-        (kinds.POST,),
+        "SELECT seq, pubkey, kind, created_at, d_tag, length(raw), "
+        f"CASE WHEN kind IN ({marks}) THEN raw END FROM events",
+        _RULED,
     )
     for seq, pubkey, kind, created_at, d_tag, size, raw in rows:
         if seq in kept or rules.keeps(pubkey.hex(), kind, d_tag, ()):
             continue
-        candidates.append((carry_rank(kind, created_at, _post_type(raw) if raw else None), size, seq))
-        used += size
-    return Carried(candidates, used)
+        try:
+            event = None if raw is None else event_from_raw(raw)
+        except StoreError:  # a damaged row must not stop every pass; it ranks by age
+            event = None
+        if event is None:
+            ranking.add_plain(seq, size, kind, created_at)
+        else:
+            ranking.add(seq, size, event)
+    candidates = ranking.candidates(lambda ids: _stored_and_kept(conn, ids, kept, rules))
+    return Carried(candidates, ranking.used)
 
 
 def evicted_limit(quota: int) -> int:
     return max(EVICTED_MIN, int(quota * EVICTED_PER_QUOTA_BYTE))
 
 
+def _channel_address(event: Event) -> str | None:
+    """The channel an event belongs to, for forgetting its drop when that channel is followed: a definition's
+    own address, else the first ``a`` tag that is a channel address of sane length."""
+    if event.kind == kinds.CHANNEL:
+        address = f"{kinds.CHANNEL}:{event.pubkey}:{event.d_tag}"
+        return address if len(address) <= MAX_ADDRESS else None
+    for address in event.tag_values("a"):
+        parts = split_address(address)
+        if parts is not None and parts[0] == kinds.CHANNEL and len(address) <= MAX_ADDRESS:
+            return address
+    return None
+
+
 def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int, keep: int = EVICTED_MIN) -> int:
-    """Delete the events stored under ``seqs`` and remember their ids (the newest ``keep`` of them); return how
-    many were deleted."""
+    """Delete the events stored under ``seqs`` and remember their ids (the newest ``keep`` of them, for
+    :data:`EVICTED_TTL`); return how many were deleted."""
     deleted = 0
     for seq in seqs:
         row = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -91,18 +166,28 @@ def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int, keep: int = E
             continue
         event = event_from_raw(row[0])
         delete_event(conn, seq, event)
-        address = next(iter(event.tag_values("a")), None)
-        if address is not None and len(address) > MAX_ADDRESS:
-            address = None  # not a channel address of ours; no need to store what a flooder chose
         conn.execute(
             "INSERT OR REPLACE INTO evicted (id, evicted_at, address) VALUES (?, ?, ?)",
-            (bytes.fromhex(event.id), now, address),
+            (bytes.fromhex(event.id), now, _channel_address(event)),
         )
         deleted += 1
+    conn.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_TTL,))
     excess = conn.execute("SELECT count(*) FROM evicted").fetchone()[0] - keep
     if excess > 0:
         conn.execute("DELETE FROM evicted WHERE id IN (SELECT id FROM evicted ORDER BY evicted_at LIMIT ?)", (excess,))
     return deleted
+
+
+def prune_evicted(conn: sqlite3.Connection, now: int, kept: Iterable[str]) -> int:
+    """Forget the drops older than :data:`EVICTED_TTL` and those of the channels in ``kept`` (addresses of the
+    channels the node owns or follows: their posts are always welcome); return how many were forgotten."""
+    forgotten = conn.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_TTL,)).rowcount
+    addresses = sorted(kept)
+    for start in range(0, len(addresses), _CHUNK):
+        chunk = addresses[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        forgotten += conn.execute(f"DELETE FROM evicted WHERE address IN ({marks})", chunk).rowcount
+    return forgotten
 
 
 def evicted_among(conn: sqlite3.Connection, ids: Sequence[bytes]) -> set[bytes]:

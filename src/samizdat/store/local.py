@@ -9,10 +9,18 @@ The routes table remembers, per relay and network, how each transport did (failo
 The outbox (reliable publishing): each local event gets one row per target relay. A row is ``pending`` until
 that relay answers ``OK true`` (then ``accepted``) or a definitive refusal, or until ``max_attempts`` tries
 (then ``failed``). Retries back off exponentially with jitter chosen by the caller (time is injected).
+
+The outbox is bounded, so that neither a flood of posts forwarded from phones nor months of unreachable mirrors
+grow it without end: at most ``outbox_per_author`` events of one author and ``outbox_per_channel`` of one channel
+wait at once. Beyond that the oldest waiting events of that author (for a channel: of the author with the most
+waiting in it) are given up, marked ``failed`` with the reason, and a warning is logged: the newest news wins,
+and one flooding author displaces their own backlog before anyone else's. Finished rows (accepted, failed) are
+kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:meth:`LocalState.prune_outbox`).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +30,15 @@ import orjson
 
 from samizdat.core.routes import RouteRecord
 from samizdat.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: Events of one author waiting in the outbox at most (a busy channel's admin posts 100-200 a day: a week's worth).
+OUTBOX_PER_AUTHOR = 1000
+#: Events of one channel waiting in the outbox at most (about ten days of the busiest channels of 2020).
+OUTBOX_PER_CHANNEL = 2000
+#: Accepted and failed rows kept for ``samizdat status`` at most (the oldest go first).
+OUTBOX_FINISHED_KEEP = 50_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -41,6 +58,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt REAL NOT NULL DEFAULT 0,
     last_message TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
+    author TEXT NOT NULL DEFAULT '',   -- the event's pubkey (hex), for the per-author bound
+    channel TEXT NOT NULL DEFAULT '',  -- the post's channel address, for the per-channel bound ('' for others)
     PRIMARY KEY (event_id, relay)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
@@ -130,12 +149,32 @@ class SyncRow:
     summary: dict[str, object]
 
 
+_OUTBOX_COLUMNS = {"author": "TEXT NOT NULL DEFAULT ''", "channel": "TEXT NOT NULL DEFAULT ''"}
+_OUTBOX_INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_author ON outbox (author, state);
+CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
+"""
+
+
 class LocalState:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        outbox_per_author: int = OUTBOX_PER_AUTHOR,
+        outbox_per_channel: int = OUTBOX_PER_CHANNEL,
+    ) -> None:
+        self.outbox_per_author = outbox_per_author
+        self.outbox_per_channel = outbox_per_channel
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            for name, decl in _OUTBOX_COLUMNS.items():  # a state file from before the outbox bounds
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
+            self._db.executescript(_OUTBOX_INDEXES)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the node state {path}: {exc}") from exc
 
@@ -181,16 +220,63 @@ class LocalState:
 
     # -- outbox ------------------------------------------------------------------------------------------------
 
-    def enqueue(self, event_id: str, relays: Iterable[str], now: float) -> int:
-        """Queue ``event_id`` for every relay not queued yet; return how many rows were added."""
+    def enqueue(self, event_id: str, relays: Iterable[str], now: float, *, author: str = "", channel: str = "") -> int:
+        """Queue ``event_id`` (by ``author``, in ``channel``) for every relay not queued yet; return how many rows
+        were added. Then hold the outbox to its bounds (see the module's docstring): the oldest waiting events of
+        the author, or of the channel's busiest author, may be given up."""
         added = 0
         for relay in relays:
             cursor = self._run(
-                "INSERT OR IGNORE INTO outbox (event_id, relay, created_at) VALUES (?, ?, ?)",
-                (event_id, relay, now),
+                "INSERT OR IGNORE INTO outbox (event_id, relay, created_at, author, channel) VALUES (?, ?, ?, ?, ?)",
+                (event_id, relay, now, author, channel),
             )
             added += cursor.rowcount
+        if added and author:
+            self._bound("author = ?", (author,), self.outbox_per_author, f"of author {author[:12]}")
+        if added and channel:
+            self._bound("channel = ?", (channel,), self.outbox_per_channel, f"of channel {channel[:80]}")
         return added
+
+    def _waiting(self, where: str, params: tuple[object, ...]) -> int:
+        sql = f"SELECT count(DISTINCT event_id) FROM outbox WHERE state = 'pending' AND {where}"
+        return int(self._run(sql, params).fetchone()[0])
+
+    def _bound(self, where: str, params: tuple[object, ...], limit: int, whose: str) -> None:
+        """Give up the oldest waiting events matching ``where`` beyond ``limit``, those of the author with the
+        most waiting among them first."""
+        excess = self._waiting(where, params) - limit
+        while excess > 0:
+            top = self._run(
+                f"SELECT author FROM outbox WHERE state = 'pending' AND {where} GROUP BY author "
+                "ORDER BY count(DISTINCT event_id) DESC, author LIMIT 1",
+                params,
+            ).fetchone()
+            if top is None:
+                return
+            doomed = [row[0] for row in self._run(
+                f"SELECT event_id FROM outbox WHERE state = 'pending' AND {where} AND author = ? GROUP BY event_id "
+                "ORDER BY min(rowid) LIMIT ?",
+                (*params, top[0], excess),
+            )]  # fmt: skip
+            reason = f"dropped: more than {limit} posts {whose} were waiting"
+            for event_id in doomed:
+                self._run(
+                    "UPDATE outbox SET state = 'failed', last_message = ? WHERE event_id = ? AND state = 'pending'",
+                    (reason, event_id),
+                )
+            log.warning("outbox: gave up %d waiting posts by %s: more than %d %s waiting",
+                        len(doomed), top[0][:12] or "(unknown)", limit, whose)  # fmt: skip
+            if not doomed:
+                return
+            excess -= len(doomed)
+
+    def prune_outbox(self, keep: int = OUTBOX_FINISHED_KEEP) -> int:
+        """Delete the oldest finished (accepted or failed) rows beyond the newest ``keep``; return how many."""
+        return self._run(
+            "DELETE FROM outbox WHERE state != 'pending' AND rowid <= (SELECT rowid FROM outbox "
+            "WHERE state != 'pending' ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+            (keep,),
+        ).rowcount
 
     def due(self, now: float, limit: int = 500) -> list[OutboxRow]:
         rows = self._run(

@@ -26,6 +26,7 @@ How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``):
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from samizdat.store.rules import (
 MAX_ARMS = 20
 #: Ids looked up per statement.
 ID_CHUNK = 500
+#: A position in the newest-first order: (created_at, 32-byte id) of the last event a page held.
+Key = tuple[int, bytes]
 _NOT_EXPIRED = "(e.expiration IS NULL OR e.expiration > ?)"
 
 # --- events in and out --------------------------------------------------------------------------------------
@@ -361,9 +364,10 @@ def _driving_tag(p: _Prepared) -> tuple[str, tuple[str | bytes, ...]]:
     return min(p.tags, key=lambda tag: len(tag[1]))
 
 
-def _build(p: _Prepared, now: int, driver: str, *, join: bool = False) -> _Select:
+def _build(p: _Prepared, now: int, driver: str, *, join: bool = False, after: Key | None = None) -> _Select:
     """One SELECT for ``p`` driven by ``driver``. With ``join``, a tag or search driver reads its own table first
-    and in its own order (tags newest first; full-text matches latest stored first) rather than feeding an IN."""
+    and in its own order (tags newest first; full-text matches latest stored first) rather than feeding an IN.
+    With ``after``, only rows that come after that key in the newest-first order (keyset paging)."""
     s = _Select()
     # Only the driver's columns may use an index; a unary + hides the others from the planner.
     indexed = _INDEXED_BY[driver]
@@ -393,6 +397,10 @@ def _build(p: _Prepared, now: int, driver: str, *, join: bool = False) -> _Selec
         s.where(f"{created} >= ?", p.since)
     if p.until is not None:
         s.where(f"{created} <= ?", p.until)
+    if after is not None:
+        # The first term bounds the index range; the second skips what was sent at the same second.
+        s.where(f"{created} <= ?", after[0])
+        s.where(f"(+{s.order}.created_at < ? OR +{s.order}.id > ?)", after[0], after[1])
     for name, values in p.tags:
         if (name, values) == skip_tag:
             continue
@@ -411,14 +419,16 @@ def _build(p: _Prepared, now: int, driver: str, *, join: bool = False) -> _Selec
     return s
 
 
-def _arms(p: _Prepared, now: int) -> tuple[list[_Select], bool]:
-    """The SELECTs whose merge answers ``p`` newest first, and whether their rows can overlap."""
+def _arms(p: _Prepared, now: int, after: Key | None = None) -> tuple[list[_Select], bool]:
+    """The SELECTs whose merge answers ``p`` newest first (after ``after``), and whether their rows can overlap."""
     driver = _driver(p)
     if driver == "authors" and p.authors is not None:
         kinds: Sequence[int | None] = p.kinds if p.kinds is not None else (None,)
         if len(p.authors) * len(kinds) <= MAX_ARMS:
             return [
-                _build(dataclasses.replace(p, authors=(a,), kinds=None if k is None else (k,)), now, "authors")
+                _build(
+                    dataclasses.replace(p, authors=(a,), kinds=None if k is None else (k,)), now, "authors", after=after
+                )
                 for a in p.authors
                 for k in kinds
             ], False
@@ -427,15 +437,17 @@ def _arms(p: _Prepared, now: int) -> tuple[list[_Select], bool]:
         if len(values) <= MAX_ARMS:
             others = tuple(tag for tag in p.tags if tag != (name, values))
             return [
-                _build(dataclasses.replace(p, tags=((name, (v,)), *others)), now, "tag", join=True) for v in values
+                _build(dataclasses.replace(p, tags=((name, (v,)), *others)), now, "tag", join=True, after=after)
+                for v in values
             ], len(values) > 1
     elif driver == "kinds" and p.kinds is not None and 1 < len(p.kinds) <= MAX_ARMS:
-        return [_build(dataclasses.replace(p, kinds=(k,)), now, "kinds") for k in p.kinds], False
-    return [_build(p, now, driver)], False
+        return [_build(dataclasses.replace(p, kinds=(k,)), now, "kinds", after=after) for k in p.kinds], False
+    return [_build(p, now, driver, after=after)], False
 
 
-def query_sql(p: _Prepared, now: int, limit: int) -> tuple[str, list[object]]:
-    """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first.
+def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
+    """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first; with
+    ``after``, the rows that follow that key (a ``search`` filter ignores it: see :func:`search_page_sql`).
 
     A ``search`` filter takes the ``limit`` matches stored most recently instead (NIP-50 lets a relay choose
     which matches are best): that stops after ``limit`` rows however common the words are, where "newest
@@ -444,7 +456,7 @@ def query_sql(p: _Prepared, now: int, limit: int) -> tuple[str, list[object]]:
     if _driver(p) == "search":
         s = _build(p, now, "search", join=True)
         return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY f.rowid DESC LIMIT ?", [*s.params, limit]
-    arms, overlap = _arms(p, now)
+    arms, overlap = _arms(p, now, after)
     if len(arms) == 1:
         arm = arms[0]
         o = arm.order

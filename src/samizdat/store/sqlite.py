@@ -433,7 +433,7 @@ class SqliteStore:
         store_bytes = await self._read(carry.stored_bytes)
         if store_bytes <= quota:
             return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
-        found = await self._read(lambda conn: carry.carried(conn, rules))
+        found = await self._read(lambda conn: carry.carried(conn, rules, self._now()))
         doomed = choose_evictions(found.candidates, found.used, quota)
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):
@@ -445,7 +445,7 @@ class SqliteStore:
 
     async def carried_bytes(self, rules: KeepRules) -> int:
         """The bytes of event JSON this node carries for others (one pass over the events). Raises StoreError."""
-        return (await self._read(lambda conn: carry.carried(conn, rules))).used
+        return (await self._read(lambda conn: carry.carried(conn, rules, self._now()))).used
 
     async def evicted_among(self, ids: Sequence[bytes]) -> set[bytes]:
         """Which of ``ids`` were dropped to keep the carry quota (peer sync does not fetch them again)."""
@@ -454,6 +454,10 @@ class SqliteStore:
     async def forget_evicted(self, address: str) -> int:
         """Forget the drops of channel ``address``, so that sync fetches its posts again once it is followed."""
         return await self._writer.call(lambda conn: carry.forget_evicted(conn, address))
+
+    async def prune_evicted(self, rules: KeepRules) -> int:
+        """Forget drops that are too old or of channels ``rules`` keep (see :mod:`samizdat.store.carry`)."""
+        return await self._writer.call(lambda conn: carry.prune_evicted(conn, self._now(), rules.channels))
 
     async def stats(self) -> dict[str, int]:
         """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes``."""

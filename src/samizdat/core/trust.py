@@ -1,0 +1,82 @@
+"""Telling the channel a reader means from one made to look like it: vouches, and channels that collide.
+
+Theory of operation. A channel is its owner key: two channels with the same name and place are two channels.
+What a reader can go by, strongest first:
+
+1. whether they follow the channel (or own it), or a verifier they trust vouches for it (:func:`vouchers`:
+   vouch labels, docs/protocol.md "Vouching for a channel", by the reader's verifiers, not withdrawn);
+2. whether it *collides* with such a channel (:func:`collisions`): another owner key, and a name a reader could
+   take for the trusted one's (:func:`samizdat.core.display.names_collide`: across scripts, look-alike letters,
+   case, accents), or the same place with one name inside the other ("Frunzenski district" and "Frunzenski
+   district news"). Faces mark a colliding channel that the reader does not follow or own "not the channel you
+   follow" before anything else about it;
+3. the owner key's fingerprint (:func:`samizdat.core.display.fingerprint`), a second signal only.
+
+Pure: events in, answers out; ``web/src/trust.js`` is the browser's port (``tests/web/test_display.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from samizdat.core import kinds
+from samizdat.core.channel import Channel
+from samizdat.core.display import name_keys, spoken_key
+from samizdat.core.event import Event
+from samizdat.core.posts import parse_vouch
+from samizdat.core.thread import MAX_FUTURE
+from samizdat.errors import RemoteProtocolError
+
+MIN_CONTAINED = 4  #: characters of the shorter spoken name at least, for "one name inside the other"
+
+
+def vouchers(
+    events: Iterable[Event], verifiers: Iterable[str], now: int, *, max_future: int = MAX_FUTURE
+) -> dict[str, frozenset[str]]:
+    """Channel address -> the ``verifiers`` who vouch for it, from ``events`` (vouch labels and deletion
+    requests, any order). A vouch counts when it is well-formed, signed by one of ``verifiers``, not withdrawn
+    by a deletion request of its own signer, not dated more than ``max_future`` ahead and not expired."""
+    trusted = frozenset(verifiers)
+    events = list(events)
+    withdrawn = {(e.pubkey, target) for e in events if e.kind == kinds.DELETION for target in e.tag_values("e")}
+    found: dict[str, set[str]] = {}
+    for event in events:
+        if event.kind != kinds.LABEL or event.pubkey not in trusted or (event.pubkey, event.id) in withdrawn:
+            continue
+        if event.created_at > now + max_future or event.is_expired(now):
+            continue
+        try:
+            vouch = parse_vouch(event)
+        except RemoteProtocolError:
+            continue
+        found.setdefault(vouch.channel, set()).add(vouch.verifier)
+    return {address: frozenset(keys) for address, keys in found.items()}
+
+
+def _contained(a: str, b: str) -> bool:
+    shorter, longer = sorted((a, b), key=len)
+    return len(shorter) >= MIN_CONTAINED and shorter in longer
+
+
+def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
+    """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses (in ``trusted``
+    order). A channel never collides with itself or with a channel of the same owner key."""
+    by_name: dict[str, list[int]] = {}
+    by_place: dict[str, list[int]] = {}
+    spoken = [spoken_key(t.name) for t in trusted]
+    for i, t in enumerate(trusted):
+        for key in name_keys(t.name):
+            by_name.setdefault(key, []).append(i)
+        for key in name_keys(t.place) if t.place else ():
+            by_place.setdefault(key, []).append(i)
+    out: dict[str, tuple[str, ...]] = {}
+    for channel in channels:
+        hits = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
+        if channel.place:
+            own = spoken_key(channel.name)
+            near = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
+            hits |= {i for i in near if _contained(own, spoken[i])}
+        found = [trusted[i].address for i in sorted(hits) if trusted[i].owner != channel.owner]
+        if found:
+            out[channel.address] = tuple(dict.fromkeys(found))
+    return out

@@ -1,0 +1,276 @@
+"""What is taken from an mDNS announcement, and which announcements a node keeps. Pure: no sockets, no clock
+(the caller gives the time), so every bound is tested without a network; :mod:`samizdat.mesh.discovery` does
+the I/O.
+
+Anyone on the LAN can announce anything, so an announcement is a suspect, never an instruction:
+
+- :func:`parse_service` only ever yields the announced service's own port (its SRV record's) on an IPv4 address
+  of a network this machine is on, and never a loopback, multicast or broadcast address, an address of this
+  machine, or a link-local address unless this machine is on that link-local network itself. mDNS does not cross
+  routers, so an honest announcer's address is on a network we share, and an announcement never makes the node
+  reach anything the announcer could not reach itself;
+- names are cut to :data:`NAME_LIMIT` printable characters (no control or bidirectional-override characters)
+  and are only ever the announcer's claim: faces show them as unverified;
+- :class:`Roster` keeps at most :data:`MAX_ANNOUNCED` announced services (first come; more wait until one goes),
+  looks at most :data:`RESOLVE_RATE` announcements per second once a first burst is spent (so flapping costs a
+  bounded amount of work) and forgets a service that stops announcing: at once when it says goodbye, within
+  :data:`FORGET_AFTER` seconds when it goes silent. Silence is noticed without trusting any TTL (an announcer
+  chooses its own): every record of a kept service that arrives, in answer to anyone's query, counts as hearing
+  it; when one has not been heard for :data:`STALE_AFTER` seconds the node asks everyone again, at most every
+  :data:`ASK_EVERY` seconds. One node's question refreshes every listener, so a LAN of N nodes does not ask N
+  times as often.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+NAME_LIMIT = 60  # characters of an announced name (docs/protocol.md)
+ID_LIMIT = 64  # characters of an instance id; ours have 16
+MAX_ADDRESSES = 16  # addresses of one announcement looked at; more are ignored
+MARKS_LIMIT = 2  # combining marks in a row kept in a name (more only pile up into an unreadable smear)
+#: Announced services kept at once. A building's Wi-Fi has a handful of nodes, a big hub a few dozen; every kept
+#: service may become a link (a WebSocket and a full reconciliation), which a Pi can afford a few dozen times.
+MAX_ANNOUNCED = 64
+RESOLVE_RATE = 2.0  # announcements looked at per second once the first MAX_ANNOUNCED are spent
+MAX_RESOLVING = 8  # announcements being resolved at once (each may send a few queries for 3 s)
+STALE_AFTER = 20.0  # seconds without hearing a kept service before we ask who is there
+ASK_EVERY = 10.0  # seconds between two questions of ours, at least
+FORGET_AFTER = 60.0  # seconds without hearing a kept service before it is forgotten
+HOLD = 30.0  # seconds an unusable announcement is not looked at again
+MAX_HELD = 1024  # unusable announcements remembered (oldest forgotten first)
+MAX_CANDIDATES = 256  # services heard while there was no room or no rate left, to look at later
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """Another node heard on the LAN."""
+
+    instance: str  # its random instance id
+    url: str  # ws://address:port
+    name: str  # its announced name (unverified), else ''
+    hub: bool
+
+
+# -- what is taken from an announcement ---------------------------------------------------------------------------
+
+
+def clean_name(raw: bytes) -> str:
+    """An announced name as it may be shown: valid UTF-8 (invalid bytes become U+FFFD), printable characters only
+    (no control, format or bidirectional-override characters), whitespace runs as one space, at most
+    :data:`MARKS_LIMIT` combining marks in a row, at most :data:`NAME_LIMIT` characters."""
+    text = unicodedata.normalize("NFC", raw[: NAME_LIMIT * 4].decode("utf-8", "replace"))
+    kept: list[str] = []
+    marks = 0
+    for ch in text:
+        if ch.isspace():
+            ch = " "
+        elif not ch.isprintable():
+            continue
+        marks = marks + 1 if unicodedata.category(ch) in ("Mn", "Me") else 0
+        if marks <= MARKS_LIMIT:
+            kept.append(ch)
+    return " ".join("".join(kept).split())[:NAME_LIMIT].rstrip()
+
+
+def usable_address(text: str, networks: Sequence[ipaddress.IPv4Interface]) -> ipaddress.IPv4Address | None:
+    """``text`` as an address an announcement may make us connect to, or None: an IPv4 address on one of
+    ``networks`` (this machine's interfaces), not one of this machine's own, not loopback, multicast, reserved or
+    a network's broadcast or network address, and link-local only on a link-local network of ours."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_multicast or address.is_unspecified or address.is_reserved:
+        return None
+    if any(address == interface.ip for interface in networks):
+        return None  # this machine: as good as loopback
+    for interface in networks:
+        network = interface.network
+        if interface.ip.is_loopback or address not in network:
+            continue
+        if network.prefixlen < 31 and address in (network.network_address, network.broadcast_address):
+            continue
+        if address.is_link_local and not interface.ip.is_link_local:
+            continue
+        return address
+    return None
+
+
+def parse_service(
+    properties: Mapping[bytes, bytes | None],
+    addresses: Sequence[str],
+    port: int | None,
+    *,
+    networks: Sequence[ipaddress.IPv4Interface],
+) -> Sighting | None:
+    """A sighting from a resolved service, or None if it is not a usable Samizdat node. ``port`` is the service's
+    own (its SRV record's): the only port an announcement can make us connect to. ``networks`` are this machine's
+    IPv4 interfaces (:func:`local_networks`); the first of (at most :data:`MAX_ADDRESSES`) ``addresses`` that
+    :func:`usable_address` accepts is used. Never raises, whatever the values."""
+
+    def value(key: bytes) -> bytes:
+        raw = properties.get(key)
+        return raw if isinstance(raw, bytes) else b""
+
+    raw_id = value(b"id")
+    if not 0 < len(raw_id) <= ID_LIMIT or not (raw_id.isascii() and raw_id.isalnum()):
+        return None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        return None
+    address = next(
+        (a for a in (usable_address(str(t), networks) for t in list(addresses)[:MAX_ADDRESSES]) if a is not None),
+        None,
+    )
+    if address is None:
+        return None
+    return Sighting(raw_id.decode("ascii"), f"ws://{address}:{port}", clean_name(value(b"name")), value(b"hub") == b"1")
+
+
+# -- which announcements are kept (the caller gives the time) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    ask: bool  # send a question for the service type now
+    lost: list[str]  # instance ids of kept services not heard for too long
+    resolve: list[str]  # service names to resolve now (report each with resolved() or unresolved())
+
+
+@dataclass
+class Roster:
+    """The announced services this node keeps, within bounds (see the module's docstring). The Discovery feeds it
+    what Zeroconf hears and does what it says."""
+
+    max_kept: int = MAX_ANNOUNCED
+    resolve_rate: float = RESOLVE_RATE
+    resolve_burst: float = MAX_ANNOUNCED
+    max_resolving: int = MAX_RESOLVING
+    stale_after: float = STALE_AFTER
+    ask_every: float = ASK_EVERY
+    forget_after: float = FORGET_AFTER
+    hold: float = HOLD
+    max_held: int = MAX_HELD
+    max_candidates: int = MAX_CANDIDATES
+    kept: dict[str, Sighting] = field(default_factory=dict)  # service name -> sighting
+    resolving: set[str] = field(default_factory=set)
+    _heard: dict[str, float] = field(default_factory=dict)  # kept name -> when last heard
+    _candidates: dict[str, float] = field(default_factory=dict)  # name -> when heard, oldest first
+    _held: dict[str, float] = field(default_factory=dict)  # name -> until when it is not looked at
+    _tokens: float = math.nan
+    _refilled: float = 0.0
+    _last_ask: float = -math.inf
+    _room_freed: bool = False
+
+    def heard(self, name: str, now: float) -> None:
+        """A record of service ``name`` arrived."""
+        if name in self.kept:
+            self._heard[name] = now
+        elif name not in self.resolving and not self._is_held(name, now):
+            self._candidate(name, now)
+
+    def wanted(self, name: str, now: float) -> bool:
+        """Service ``name`` appeared or changed: True if the caller should resolve it now (and report back)."""
+        if name in self.resolving or (name not in self.kept and self._is_held(name, now)):
+            return False
+        if not self._start(name, now):
+            self._candidate(name, now)
+            return False
+        return True
+
+    def resolved(self, name: str, sighting: Sighting | None, now: float) -> tuple[Sighting | None, list[str]]:
+        """What resolving ``name`` gave (None: not a usable announcement). Returns (a sighting to report as found,
+        instance ids to report as lost)."""
+        self.resolving.discard(name)
+        old = self.kept.get(name)
+        if sighting is not None and any(s.instance == sighting.instance for n, s in self.kept.items() if n != name):
+            sighting = None  # an instance id is one node's: the first to claim it keeps it
+        if sighting is None:
+            self._hold_name(name, now)
+            return None, [self._drop(name)] if old is not None else []
+        if old is None and len(self.kept) >= self.max_kept:
+            self._candidate(name, now)
+            return None, []
+        self.kept[name] = sighting
+        self._heard[name] = now
+        return sighting, [old.instance] if old is not None and old.instance != sighting.instance else []
+
+    def unresolved(self, name: str, now: float) -> None:
+        """Resolving ``name`` failed (no answer in time): a kept service stays until it goes silent."""
+        self.resolving.discard(name)
+        if name not in self.kept:
+            self._hold_name(name, now)
+
+    def removed(self, name: str) -> str | None:
+        """Service ``name`` said goodbye: the instance id to report as lost, if it was kept."""
+        self._candidates.pop(name, None)
+        return self._drop(name) if name in self.kept else None
+
+    def recheck(self, now: float) -> None:
+        """The networks changed: every kept service is resolved again (and dropped if no longer usable)."""
+        for name in self.kept:
+            self._candidate(name, now)
+
+    def tick(self, now: float) -> Tick:
+        lost = [self._drop(n) for n, heard in list(self._heard.items()) if now - heard > self.forget_after]
+        stale = any(now - heard > self.stale_after for heard in self._heard.values())
+        ask = (stale or self._room_freed) and now - self._last_ask >= self.ask_every
+        if ask:
+            self._last_ask = now
+            self._room_freed = False
+        for name, until in list(self._held.items()):
+            if until <= now:
+                del self._held[name]
+        resolve = []
+        for name, heard in list(self._candidates.items()):
+            if now - heard > self.forget_after or (name not in self.kept and self._is_held(name, now)):
+                del self._candidates[name]
+            elif name not in self.resolving and self._start(name, now):
+                resolve.append(name)
+        return Tick(ask, lost, resolve)
+
+    def _start(self, name: str, now: float) -> bool:
+        """Start resolving ``name`` if there is room, a free resolver and a token left."""
+        room = name in self.kept or len(self.kept) + len(self.resolving - self.kept.keys()) < self.max_kept
+        if not room or len(self.resolving) >= self.max_resolving or not self._take(now):
+            return False
+        self._candidates.pop(name, None)
+        self.resolving.add(name)
+        return True
+
+    def _drop(self, name: str) -> str:
+        self._heard.pop(name, None)
+        self._room_freed = True
+        return self.kept.pop(name).instance
+
+    def _candidate(self, name: str, now: float) -> None:
+        self._candidates.pop(name, None)
+        self._candidates[name] = now
+        while len(self._candidates) > self.max_candidates:
+            del self._candidates[next(iter(self._candidates))]
+
+    def _is_held(self, name: str, now: float) -> bool:
+        return self._held.get(name, -math.inf) > now
+
+    def _hold_name(self, name: str, now: float) -> None:
+        self._candidates.pop(name, None)
+        self._held.pop(name, None)
+        self._held[name] = now + self.hold
+        while len(self._held) > self.max_held:
+            del self._held[next(iter(self._held))]
+
+    def _take(self, now: float) -> bool:
+        if math.isnan(self._tokens):
+            self._tokens, self._refilled = self.resolve_burst, now
+        self._tokens = min(self.resolve_burst, self._tokens + (now - self._refilled) * self.resolve_rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
