@@ -1,9 +1,13 @@
-"""Store-carry-forward rules: what is always kept, and which carried events go first."""
+"""Store-carry-forward rules: what is always kept, which carried events go first, and what earns a bonus."""
 
 from __future__ import annotations
 
 from samizdat.core import kinds
-from samizdat.core.carry import HOUR, KeepRules, carry_rank, choose_evictions
+from samizdat.core.carry import HOUR, CarryRanking, KeepRules, Standing, carry_rank, choose_evictions
+from samizdat.core.channel import Channel, build_channel_event, parse_channel
+from samizdat.core.event import Event, sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_label, build_post
 
 OWNER = "a" * 64
 ME = "b" * 64
@@ -48,3 +52,90 @@ def test_evictions_drop_the_lowest_rank_until_the_quota_fits() -> None:
 
 def test_equal_ranks_drop_the_later_stored_first() -> None:
     assert choose_evictions([(5, 10, 1), (5, 10, 2)], used=20, quota=10) == [2]
+
+
+def test_only_a_valid_event_earns_a_bonus_and_junk_goes_before_anything() -> None:
+    valid_alert = carry_rank(kinds.POST, T - 6 * 24 * HOUR, "alert")
+    plain_note = carry_rank(1, T, None, Standing.PLAIN)
+    junk_alert = carry_rank(kinds.POST, T + 900, "alert", Standing.JUNK)
+    assert junk_alert < plain_note < valid_alert  # whatever their age
+    assert carry_rank(kinds.POST, T, "alert", Standing.PLAIN) == carry_rank(kinds.POST, T, "news", Standing.PLAIN)
+    assert carry_rank(kinds.POST, T, None, Standing.JUNK) < carry_rank(kinds.POST, T + 1, None, Standing.JUNK)
+
+
+# -- one pass's ranking, on real signed events -------------------------------------------------------------------
+
+OWNER_KEY, ADMIN_KEY, STRANGER_KEY = (SecretKey(bytes([n]) * 32) for n in (11, 12, 13))
+
+
+def town() -> Channel:
+    admins = {ADMIN_KEY.public_key_hex: "admin"}
+    return parse_channel(build_channel_event(OWNER_KEY, "town", "Town", created_at=T - 90 * 24 * HOUR, admins=admins))
+
+
+def alert(key: SecretKey, channel: Channel, created_at: int) -> Event:
+    return build_post(key, channel, "alert", "Police vans at the market", created_at=created_at, location="Market",
+                      expiration=created_at + 48 * HOUR)  # fmt: skip
+
+
+def forged_alert(key: SecretKey, address: str, created_at: int) -> Event:
+    tags = [["a", address], ["type", "alert"], ["location", "Market"], ["expiration", str(created_at + 3 * HOUR)]]
+    return sign_event(key, kinds.POST, "Police vans at the market", tags, created_at=created_at)
+
+
+def ranks(events: list[Event], channels: dict[str, Channel], kept: frozenset[str] = frozenset()) -> dict[str, int]:
+    ranking = CarryRanking(T, channels.get, role_holders=())
+    for key, event in enumerate(events):
+        ranking.add(key, len(event.to_json()), event)
+    return {events[key].id: rank for rank, _size, key in ranking.candidates(lambda ids: ids & kept)}
+
+
+def test_posts_earn_their_type_bonus_only_when_their_channel_allows_the_signer() -> None:
+    channel = town()
+    genuine = alert(ADMIN_KEY, channel, T - 24 * HOUR)
+    by_stranger = forged_alert(STRANGER_KEY, channel.address, T)
+    undefined = forged_alert(STRANGER_KEY, f"{kinds.CHANNEL}:{STRANGER_KEY.public_key_hex}:fake", T)
+    got = ranks([genuine, by_stranger, undefined], {channel.address: channel})
+    assert got[genuine.id] == carry_rank(kinds.POST, genuine.created_at, "alert")
+    assert got[by_stranger.id] == got[undefined.id] == carry_rank(kinds.POST, T, None, Standing.JUNK)
+
+
+def test_definitions_earn_their_bonus_when_a_valid_post_needs_them() -> None:
+    channel = town()
+    genuine = alert(OWNER_KEY, channel, T - HOUR)
+    nobodys = build_channel_event(STRANGER_KEY, "empty", "Empty", created_at=T)
+    malformed = sign_event(STRANGER_KEY, kinds.CHANNEL, "", [["d", "x"]], created_at=T)  # no name
+    got = ranks([channel.event, genuine, nobodys, malformed], {channel.address: channel})
+    assert got[channel.event.id] == carry_rank(kinds.CHANNEL, channel.created_at, None)
+    assert got[nobodys.id] == carry_rank(kinds.CHANNEL, T, None, Standing.PLAIN)
+    assert got[malformed.id] == carry_rank(kinds.CHANNEL, T, None, Standing.JUNK)
+
+
+def test_deletions_and_labels_earn_their_bonus_from_people_and_posts_that_count() -> None:
+    channel = town()
+    genuine = alert(OWNER_KEY, channel, T - HOUR)
+    by_admin = sign_event(ADMIN_KEY, kinds.DELETION, "", [["e", "ab" * 32]], created_at=T)
+    by_stranger = sign_event(STRANGER_KEY, kinds.DELETION, "", [["e", "ab" * 32]], created_at=T)
+    on_genuine = build_label(STRANGER_KEY, genuine, "confirmed", created_at=T)
+    kept_post = alert(OWNER_KEY, channel, T - 2 * HOUR)
+    on_kept = build_label(STRANGER_KEY, kept_post, "confirmed", created_at=T)
+    on_nothing = build_label(STRANGER_KEY, forged_alert(STRANGER_KEY, channel.address, T), "false", created_at=T)
+    got = ranks([channel.event, genuine, by_admin, by_stranger, on_genuine, on_kept, on_nothing],
+                {channel.address: channel}, kept=frozenset({kept_post.id}))  # fmt: skip
+    assert got[by_admin.id] == carry_rank(kinds.DELETION, T, None)  # the admin of a channel a valid post needs
+    assert got[by_stranger.id] == carry_rank(kinds.DELETION, T, None, Standing.PLAIN)
+    assert got[on_genuine.id] == got[on_kept.id] == carry_rank(kinds.LABEL, T, None)
+    assert got[on_nothing.id] == carry_rank(kinds.LABEL, T, None, Standing.PLAIN)
+
+
+def test_a_post_naming_thousands_of_channels_costs_only_a_few_lookups() -> None:
+    asked: list[str] = []
+
+    def channel_of(address: str) -> Channel | None:
+        asked.append(address)
+        return None
+
+    tags = [["a", f"{kinds.CHANNEL}:{STRANGER_KEY.public_key_hex}:c{i}"] for i in range(1000)] + [["type", "alert"]]
+    ranking = CarryRanking(T, channel_of)
+    ranking.add(1, 100, sign_event(STRANGER_KEY, kinds.POST, "x", tags, created_at=T))
+    assert len(asked) <= 4

@@ -3,6 +3,7 @@ reason; posts replaced or retracted before delivery are not failures; the owner'
 
 from __future__ import annotations
 
+from samizdat.core.event import sign_event
 from samizdat.net.outbox import GONE
 from samizdat.services import status
 from samizdat.services.context import Context
@@ -10,13 +11,15 @@ from samizdat.services.context import Context
 
 async def test_relays_reachability_sync_and_carried(ctx: Context) -> None:
     local = ctx.local
+    stored = sign_event(ctx.key, 1, "waiting for its relays", [], created_at=ctx.now())
+    await ctx.store.add(stored)
     local.record_sync("wss://up.example", "*", now=100.0, ok=True, next_attempt=400.0,
                       summary={"received": 7, "sent": 2})  # fmt: skip
     local.record_sync("wss://down.example", "*", now=90.0, ok=False, next_attempt=400.0,
                       summary={"error": "connection refused"})  # fmt: skip
-    local.enqueue("a" * 64, ["wss://up.example", "wss://outbox-only.example", "wss://never.example"], 50.0)
-    local.record_attempt("a" * 64, "wss://up.example", accepted=True, message="", final=True, next_attempt=0)
-    local.record_attempt("a" * 64, "wss://outbox-only.example", accepted=False, message="timed out",
+    local.enqueue(stored.id, ["wss://up.example", "wss://outbox-only.example", "wss://never.example"], 50.0)
+    local.record_attempt(stored.id, "wss://up.example", accepted=True, message="", final=True, next_attempt=0)
+    local.record_attempt(stored.id, "wss://outbox-only.example", accepted=False, message="timed out",
                          final=False, next_attempt=999.0)  # fmt: skip
     doc = await status.document(ctx)
     relays = {r["url"]: r for r in doc["relays"]}
@@ -40,7 +43,10 @@ async def test_relays_reachability_sync_and_carried(ctx: Context) -> None:
 
 
 async def test_superseded_posts_are_not_failures(ctx: Context) -> None:
+    """Rows whose event left the store (replaced, retracted) before or at their delivery are "no longer
+    needed", not failures, not waiting."""
     local = ctx.local
+    local.enqueue("d" * 64, ["wss://m.example"], 10.0)  # still queued, but its event is gone
     local.enqueue("b" * 64, ["wss://m.example"], 10.0)
     local.enqueue("c" * 64, ["wss://m.example"], 10.0)
     local.record_attempt("b" * 64, "wss://m.example", accepted=False, message=GONE, final=True, next_attempt=0)
@@ -48,10 +54,12 @@ async def test_superseded_posts_are_not_failures(ctx: Context) -> None:
                          final=True, next_attempt=0)  # fmt: skip
     doc = await status.document(ctx, detail=True)
     (relay,) = doc["relays"]
-    assert (relay["failed"], relay["superseded"], relay["last_error"]) == (1, 1, "blocked: not allowed here")
+    assert (relay["failed"], relay["superseded"], relay["pending"]) == (1, 2, 0)
+    assert relay["last_error"] == "blocked: not allowed here"
     assert doc["outbox"]["failed"] == [{"event": "c" * 64, "relay": "wss://m.example",
                                         "last": "blocked: not allowed here"}]  # fmt: skip
-    assert doc["outbox"]["superseded"] == 1
+    assert doc["outbox"]["superseded"] == 2
+    assert doc["outbox"]["pending"] == []
     assert doc["home"] == str(ctx.home)
     assert doc["serving"] is None
 

@@ -1,5 +1,7 @@
 """Commands for channels and posts: ``channel create|edit|show|list|admins``, ``post``, ``correct``,
-``retract``, ``resolve``, ``label``, ``follow``, ``unfollow`` and ``feed``: options in, services, text out.
+``retract``, ``resolve``, ``label``, ``vouch``, ``follow``, ``unfollow`` and ``feed``: options in, services, text
+out. Text from the network is printed neutralised and isolated (:mod:`samizdat.core.display`): a name with a
+right-to-left override cannot turn the line around.
 
 A CHANNEL argument is an ``naddr``, an address ``30333:<owner hex>:<id>``, or the short name of one of your own
 or followed channels. A POST argument is a hex id, any unambiguous prefix of it (8 characters or more), or a
@@ -18,6 +20,7 @@ from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
 from samizdat.core import nip19
 from samizdat.core.channel import ADMIN_ROLES, Channel
+from samizdat.core.display import field
 from samizdat.core.posts import POST_TYPES
 from samizdat.errors import UsageError
 from samizdat.services import channels, posts
@@ -61,13 +64,20 @@ def _with_result(channel: Channel, result: Published | None) -> dict[str, Any]:
 
 
 def _channel_text(d: dict[str, Any]) -> str:
-    lines = [f"{d['name']}  ({d['id']})", f"Owner: {d['owner']}"]
+    """A channel for a person: every text from the network neutralised and isolated (core/display.py); with the
+    trust fields (``channel show``), a collision first, then the name, the owner key's fingerprint and marks."""
+    lines = [warning_line(d)] if d.get("warned") else []
+    lines.append(f"{field(d['name'])}  ({d['id']})")
+    if "fingerprint" in d:
+        lines.append(f"Fingerprint: {d['fingerprint']}  (the owner key; compare it with the one you were given)")
+        lines += _marks(d)
+    lines.append(f"Owner: {d['owner']}")
     if d["about"]:
-        lines.append(d["about"])
+        lines += [field(line) for line in d["about"].splitlines()]
     if d["languages"]:
         lines.append("Languages: " + ", ".join(d["languages"]))
     if d["place"] or d["geohash"]:
-        lines.append(f"Place: {d['place']} {d['geohash']}".rstrip())
+        lines.append(f"Place: {field(d['place'])} {d['geohash']}".rstrip())
     for admin in d["admins"]:
         lines.append(f"{admin['role'].capitalize()}: {admin['npub']}")
     for former in d["revoked"]:
@@ -75,6 +85,62 @@ def _channel_text(d: dict[str, Any]) -> str:
     lines.append("Mirrors: " + (", ".join(d["mirrors"]) or "none (posts stay on this node until synced)"))
     lines.append(f"Share: {d['naddr']}")
     return "\n".join(lines)
+
+
+def _trust_dict(entry: channels.Entry, named: dict[str, channels.Entry]) -> dict[str, Any]:
+    """What tells this channel from look-alikes: ``named`` has the entries of the channels it collides with."""
+    collides = []
+    for address in entry.collides_with:
+        other = named.get(address)
+        collides.append({
+            "address": address, "name": other.channel.name if other and other.channel else None,
+            "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
+        })  # fmt: skip
+    return {
+        "fingerprint": entry.fingerprint,
+        "relation": entry.relation,
+        "vouched_by": [nip19.npub_encode(k) for k in entry.vouched_by],
+        "warned": entry.warned,
+        "collides_with": collides,
+        "mixed_scripts": list(entry.mixed_scripts),
+    }
+
+
+def warning_line(d: dict[str, Any]) -> str:
+    """The first thing said of a channel that collides with one the reader follows, owns or has vouched for."""
+    others = d["collides_with"]
+    trusted = [o for o in others if o["relation"] in ("own", "followed")]
+    what = "YOU FOLLOW" if trusted else "YOUR VERIFIERS VOUCH FOR"
+    shown = (trusted or others)[0]
+    like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
+    return f"!! NOT THE CHANNEL {what}: another key, named like {like}"
+
+
+def _marks(d: dict[str, Any]) -> list[str]:
+    lines = []
+    relation = {"own": "Yours", "followed": "You follow it", "carried": "You do not follow it"}[d["relation"]]
+    if d["vouched_by"]:
+        count = len(d["vouched_by"])
+        relation += f"; vouched for by {count} verifier{'s' if count > 1 else ''} you trust: " + ", ".join(
+            d["vouched_by"]
+        )
+    lines.append(relation)
+    if d["mixed_scripts"]:
+        lines.append("Mixed alphabets (look-alike letters) in: " + ", ".join(field(w) for w in d["mixed_scripts"]))
+    return lines
+
+
+def _list_line(r: dict[str, Any]) -> str:
+    if r.get("name") is None:
+        return f"{r['relation']:8} (definition not synced yet)  {r['address']}  {r['fingerprint']}"
+    line = f"{r['relation']:8} {field(r['name'])}  {r['id']}  {r['fingerprint']}"
+    if r["vouched_by"]:
+        line += f"  vouched ×{len(r['vouched_by'])}"
+    if r["mixed_scripts"]:
+        line += "  mixed alphabets: " + ", ".join(field(w) for w in r["mixed_scripts"])
+    if r["relation"] == "carried":
+        line += f"  {r['address']}"
+    return (warning_line(r) + "\n    " + line) if r["warned"] else line
 
 
 def _location(lat: float | None, lon: float | None, geohash: str | None) -> str | None:
@@ -97,7 +163,7 @@ def register(app: typer.Typer) -> None:
 
     @channel_app.command("create")
     def channel_create(
-        channel_id: str = typer.Argument(..., help="Short name, e.g. minsk-frunzenski (a-z, 0-9, . _ -)."),
+        channel_id: str = typer.Argument(..., metavar="NAME", help="Short name, e.g. minsk-frunzenski (a-z, 0-9, . _ -)."),
         name: str = typer.Option(..., help="Channel name shown to readers."),
         about: str = typer.Option("", help="Description."),
         lang: list[str] = typer.Option([], "--lang", metavar="CODE", help="Language code(s), e.g. ru, be."),
@@ -122,7 +188,7 @@ def register(app: typer.Typer) -> None:
 
     @channel_app.command("edit")
     def channel_edit(
-        channel: str = typer.Argument(..., help="Your channel (short name, address or naddr)."),
+        channel: str = typer.Argument(..., metavar="CHANNEL", help="Your channel (short name, address or naddr)."),
         name: str | None = typer.Option(None, help="New name."),
         about: str | None = typer.Option(None, help="New description."),
         lang: list[str] = typer.Option([], "--lang", metavar="CODE", help="Language code(s): replace the list."),
@@ -150,47 +216,50 @@ def register(app: typer.Typer) -> None:
 
     @channel_app.command("show")
     def channel_show(
-        channel: str = typer.Argument(..., help=CHANNEL_HELP),
+        channel: str = typer.Argument(..., metavar="CHANNEL", help=CHANNEL_HELP),
         qr: bool = typer.Option(True, help="Draw the naddr as a QR code."),
         as_json: bool = JsonOption,
     ) -> None:
         """Show a channel's definition and the naddr to share (with a QR code)."""
 
         async def action(ctx: Context) -> dict[str, Any]:
-            return _channel_dict(await channels.resolve(ctx, channel))
+            found = await channels.resolve(ctx, channel)
+            entry = await channels.entry(ctx, found)
+            named = {e.address: e for e in await channels.directory(ctx) if e.address in entry.collides_with}
+            return {**_channel_dict(found), **_trust_dict(entry, named)}
 
         data = run(with_node(action))
         emit(data, as_json, lambda d: (qr_text(d["naddr"]) if qr else "") + _channel_text(d))
 
     @channel_app.command("list")
-    def channel_list(as_json: bool = JsonOption) -> None:
-        """List the channels this node knows: your own, followed ones, and others it carries."""
+    def channel_list(
+        vouched: bool = typer.Option(False, "--vouched", help="Only channels a verifier you trust vouches for."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """List the channels this node knows: your own, followed ones, and others it carries, each with the
+        fingerprint of its owner key; a channel named like one you follow is marked first."""
 
         async def action(ctx: Context) -> list[dict[str, Any]]:
+            entries = await channels.directory(ctx)
+            named = {e.address: e for e in entries}
             return [
-                {**_channel_dict(row.channel), "relation": row.relation}
-                if row.channel
-                else {"address": row.address, "relation": row.relation, "name": None}
-                for row in await channels.listing(ctx)
-            ]
+                {**(_channel_dict(e.channel) if e.channel else {"address": e.address, "name": None}),
+                 **_trust_dict(e, named)}
+                for e in entries
+                if e.vouched_by or not vouched
+            ]  # fmt: skip
 
         data = run(with_node(action))
-        emit(
-            data,
-            as_json,
-            lambda rows: (
-                "\n".join(
-                    f"{r['relation']:8} {r.get('name') or '(definition not synced yet)'}  "
-                    + (r.get("id") or r["address"]) + ("" if r["relation"] != "carried" else f"  {r['address']}")
-                    for r in rows
-                )
-                or "No channels yet: `samizdat channel create` or `samizdat follow`."
-            ),
+        empty = (
+            "No channel here is vouched for by a verifier you trust (`samizdat follow npub1...` adds a verifier)."
+            if vouched
+            else "No channels yet: `samizdat channel create` or `samizdat follow`."
         )
+        emit(data, as_json, lambda rows: "\n".join(_list_line(r) for r in rows) or empty)
 
     @channel_app.command("admins")
     def channel_admins(
-        channel: str = typer.Argument(..., help="Your channel (short name, address or naddr)."),
+        channel: str = typer.Argument(..., metavar="CHANNEL", help="Your channel (short name, address or naddr)."),
         add: list[str] = typer.Option([], "--add", metavar="NPUB", help="npub (or hex) to appoint (repeatable)."),
         role: str = typer.Option("admin", help="Role for --add: admin (any post) or editor (own posts)."),
         remove: list[str] = typer.Option([], "--remove", metavar="NPUB", help="npub (or hex) to remove."),
@@ -218,7 +287,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("post")
     def post(
-        channel: str = typer.Argument(..., help="Channel: short name of your own or a followed one, naddr or address."),
+        channel: str = typer.Argument(..., metavar="CHANNEL", help="Channel: short name of your own or a followed one, naddr or address."),
         text: str = typer.Argument("", help="The post's text."),
         post_type: str = typer.Option("news", "--type", help=f"One of: {', '.join(POST_TYPES[:-2])}."),
         subject: str = typer.Option("", help="A title."),
@@ -280,7 +349,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("correct")
     def correct(
-        post_id: str = typer.Argument(..., help=POST_HELP),
+        post_id: str = typer.Argument(..., metavar="POST", help=POST_HELP),
         text: str = typer.Argument("", help="The corrected text (empty keeps the text)."),
         place: str = typer.Option("", help="Corrected location."),
         status: str = typer.Option("", help="Corrected status (help: open/resolved)."),
@@ -296,7 +365,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("resolve")
     def resolve(
-        post_id: str = typer.Argument(..., help="The help request that is resolved (id, 8+ characters, nevent)."),
+        post_id: str = typer.Argument(..., metavar="POST", help="The help request that is resolved (id, 8+ characters, nevent)."),
         text: str = typer.Argument("", help="Optional note, e.g. who helped; the request's text stays."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -309,12 +378,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("retract")
     def retract(
-        post_id: str = typer.Argument(..., help=POST_HELP),
+        post_id: str = typer.Argument(..., metavar="POST", help=POST_HELP),
         reason: str = typer.Option(..., help="Why: readers see this instead of the post."),
         as_json: bool = JsonOption,
     ) -> None:
-        """Withdraw a post visibly ("retracted by the channel, because ..."), with a NIP-09 deletion request
-        when the post is your own."""
+        """Withdraw a post visibly ("retracted by the channel, because ..."), with a deletion request if yours."""
 
         async def action(ctx: Context) -> dict[str, Any]:
             return (await posts.retract(ctx, post_id, reason)).to_dict()
@@ -323,7 +391,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("label")
     def label(
-        post_id: str = typer.Argument(..., help=POST_HELP),
+        post_id: str = typer.Argument(..., metavar="POST", help=POST_HELP),
         value: str = typer.Argument(..., help="confirmed, disputed, false or misleading."),
         reason: str = typer.Option("", help="Why."),
         as_json: bool = JsonOption,
@@ -335,9 +403,37 @@ def register(app: typer.Typer) -> None:
 
         emit(run(with_node(action)), as_json, _published_text)
 
+    @app.command("vouch")
+    def vouch(
+        channel: str = typer.Argument(..., metavar="CHANNEL", help="naddr or address (or short name of yours/followed)."),
+        reason: str = typer.Option("", help="Why: how you know this key is the channel's (readers can see it)."),
+        withdraw: bool = typer.Option(False, "--withdraw", help="Withdraw your vouch for this channel."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """As a verifier, vouch that a channel (its owner key) is the real one; readers who follow you see it
+        marked, and can list only vouched channels (`channel list --vouched`). --withdraw takes it back."""
+
+        async def action(ctx: Context) -> dict[str, Any]:
+            if withdraw:
+                address, result = await posts.unvouch(ctx, channel, reason)
+                return {"address": address, "withdrawn": True, **result.to_dict()}
+            found, result = await posts.vouch(ctx, channel, reason)
+            entry = await channels.entry(ctx, found)
+            return {"address": found.address, "name": found.name, "fingerprint": entry.fingerprint,
+                    "withdrawn": False, **result.to_dict()}  # fmt: skip
+
+        def text(d: dict[str, Any]) -> str:
+            if d["withdrawn"]:
+                head = f"Withdrew your vouch for {d['address']}"
+            else:
+                head = f"You vouch for {field(d['name'])}, owner key {d['fingerprint']}"
+            return head + "\n" + _published_text(d)
+
+        emit(run(with_node(action)), as_json, text)
+
     @app.command("follow")
     def follow(
-        target: str = typer.Argument(..., help="A channel's naddr (or address), or a verifier's npub."),
+        target: str = typer.Argument(..., metavar="CHANNEL-OR-NPUB", help="A channel's naddr (or address), or a verifier's npub."),
         relay: list[str] = typer.Option([], "--relay", metavar="URL", help="Extra relay to find it at."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -355,13 +451,14 @@ def register(app: typer.Typer) -> None:
                 + (
                     f"verifier {d['verifier']}"
                     if "verifier" in d
-                    else f"{d['channel']} via {', '.join(d['relays']) or 'no relay yet'}"
+                    else f"channel {d['channel'].split(':', 2)[2]} of {d['owner']} via "
+                    + (", ".join(d["relays"]) or "no relay yet (give --relay, or sync with a node that has it)")
                 )
             ),
         )
 
     @app.command("unfollow")
-    def unfollow(target: str = typer.Argument(..., help="Channel (short name, naddr, address) or npub.")) -> None:
+    def unfollow(target: str = typer.Argument(..., metavar="CHANNEL-OR-NPUB", help="Channel (short name, naddr, address) or npub.")) -> None:
         """Stop following a channel or a verifier (the posts already stored stay)."""
 
         async def action(ctx: Context) -> None:
@@ -372,7 +469,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("feed")
     def feed(
-        channel: str | None = typer.Argument(None, help="One channel; default: your own and followed ones."),
+        channel: str | None = typer.Argument(None, metavar="[CHANNEL]", help="One channel; default: your own and followed ones."),
         limit: int = typer.Option(50, min=1, help="How many posts at most, newest first."),
         show_all: bool = typer.Option(False, "--all", help="Also list posts that do not count, with why."),
         nevent: bool = typer.Option(False, "--nevent", help="Show each post's nevent instead of its short id."),

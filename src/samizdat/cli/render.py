@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from samizdat.core import kinds, nip19
+from samizdat.core.display import field
 from samizdat.core.posts import PostFields
 from samizdat.services.feed import FeedItem
 
@@ -102,36 +103,38 @@ def _field_text(name: str, value: Any) -> str:
     if name == "target" and isinstance(value, list):
         return " ".join(value)
     if isinstance(value, list):
-        return ", ".join(value)
-    return str(value)
+        return ", ".join(field(v) for v in value)
+    return field(str(value))
 
 
 def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
+    """Feed items for a person. Every text from the network is shown through :func:`~samizdat.core.display.field`
+    (bidirectional overrides and invisible characters dropped, right-to-left text isolated)."""
     if not items:
         return "No posts yet."
     lines: list[str] = []
     for item in items:
-        head = f"[{when(item['created_at'])}] {item['channel_name']}"
+        head = f"[{when(item['created_at'])}] {field(item['channel_name'])}"
         if item.get("type"):
             head += f" · {item['type']}"
         ref = item.get("nevent") if nevent else (item["id"] or "")[:SHORT_ID]
         lines.append(head + f"  ({ref or '?'})")
         if item["retraction"]:
-            lines.append(f"  RETRACTED by the channel, because: {item['retraction']['reason']}")
+            lines.append(f"  RETRACTED by the channel, because: {field(item['retraction']['reason'])}")
             lines.append("")
             continue
         if item["status"] != "valid":
-            lines.append(f"  NOT COUNTED ({item['status']}): {item['reason']}")
+            lines.append(f"  NOT COUNTED ({item['status']}): {field(item['reason'] or '')}")
         if item.get("subject"):
-            lines.append(f"  {item['subject']}")
+            lines.append(f"  {field(item['subject'])}")
         for line in (item["text"] or "").splitlines() or [""]:
-            lines.append(f"  {line}")
+            lines.append(f"  {field(line)}")
         if item.get("resolution"):
-            lines.append(f"  resolved: {item['resolution']}")
+            lines.append(f"  resolved: {field(item['resolution'])}")
         for name, value in item.get("fields", {}).items():
             lines.append(f"    {FIELD_NAMES.get(name, name)}: {_field_text(name, value)}")
         if item["corrected"]:
-            was = f"; originally: {item['original_text']}" if "original_text" in item else ""
+            was = f"; originally: {field(item['original_text'])}" if "original_text" in item else ""
             lines.append(f"  corrected ×{len(item['corrections'])}{was}")
         if item["labels"]:
             lines.append("  verifiers: " + ", ".join(f"{k} ×{v}" for k, v in sorted(item["labels"].items())))

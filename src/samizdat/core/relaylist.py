@@ -22,8 +22,11 @@ class RelayList:
 
 def check_relay_url(url: str) -> str:
     """``url`` if it is a ws:// or wss:// URL with a host; else UsageError."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # urlsplit refuses some text outright, such as an unclosed IPv6 bracket ("wss://[")
+        parts = None
+    if parts is None or parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"{url[:80]!r} is not a relay address (ws://host:port or wss://host).")
     return url.strip()
 

@@ -59,8 +59,9 @@ def _contained(a: str, b: str) -> bool:
 
 
 def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
-    """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses (in ``trusted``
-    order). A channel never collides with itself or with a channel of the same owner key."""
+    """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses: those with the
+    same name first, then those of the same place with one name inside the other, each in ``trusted`` order. A
+    channel never collides with itself or with a channel of the same owner key."""
     by_name: dict[str, list[int]] = {}
     by_place: dict[str, list[int]] = {}
     spoken = [spoken_key(t.name) for t in trusted]
@@ -71,12 +72,13 @@ def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[
             by_place.setdefault(key, []).append(i)
     out: dict[str, tuple[str, ...]] = {}
     for channel in channels:
-        hits = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
+        same = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
+        near: set[int] = set()
         if channel.place:
             own = spoken_key(channel.name)
-            near = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
-            hits |= {i for i in near if _contained(own, spoken[i])}
-        found = [trusted[i].address for i in sorted(hits) if trusted[i].owner != channel.owner]
+            here = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
+            near = {i for i in here - same if _contained(own, spoken[i])}
+        found = [trusted[i].address for i in [*sorted(same), *sorted(near)] if trusted[i].owner != channel.owner]
         if found:
             out[channel.address] = tuple(dict.fromkeys(found))
     return out

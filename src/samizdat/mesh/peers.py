@@ -7,6 +7,10 @@ seconds, so a peer added from another terminal is linked at once). Each peer get
 Between two nodes that both announce, only one link is needed: the node with the smaller instance id connects,
 the other stays ``passive`` and serves it like any relay client. A node that does not announce (it listens on
 loopback only) always connects itself.
+
+A peer that was only announced is only as real as its announcement: it is forgotten (its row too) when it stops
+announcing, when the node stops, and at the next start after a crash; at most ``MAX_ANNOUNCED`` are kept at once
+(:mod:`samizdat.mesh.announcements`), and what they call themselves is shown as unverified (``name_verified``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
+from samizdat.mesh.announcements import MAX_ANNOUNCED
 from samizdat.mesh.discovery import Discovery, Sighting
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
 from samizdat.net.client import RelayClient
@@ -92,6 +97,7 @@ class Mesh:
                 {
                     "url": row.url,
                     "name": row.name,
+                    "name_verified": row.name_verified,
                     "source": row.source,
                     "state": link.state if link else row.state,
                     "last_seen": row.last_seen,
@@ -109,10 +115,17 @@ class Mesh:
     # -- running -----------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        # Links of a previous run are gone: show them as such until they come back.
+        # Peers of a previous run that were only announced are nobody's now; manual ones wait for their link.
+        self.local.forget_announced()
         for row in self.local.peers():
-            if row.state not in ("new", "gone"):
-                self.local.update_peer(row.url, state="gone" if row.source == "mdns" else "new")
+            if row.state != "new":
+                self.local.update_peer(row.url, state="new")
+        try:
+            await self._run()
+        finally:
+            self.local.forget_announced()  # we no longer hear anyone
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             if self.options.discover:
                 self.discovery = Discovery(
@@ -146,11 +159,22 @@ class Mesh:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _initiates(self, sighting: Sighting) -> bool:
+        return not self.options.announce or self.options.instance < sighting.instance
+
     def _found(self, sighting: Sighting) -> None:
+        old = self._sighted.get(sighting.instance)
+        if old is None and len(self._sighted) >= MAX_ANNOUNCED:
+            log.info("ignoring %s: %d announced peers are kept already", sighting.url, MAX_ANNOUNCED)
+            return
         self._sighted[sighting.instance] = sighting
+        if old is not None and old.url != sighting.url:
+            self._forget(old.url)
         now = self.clock()
         self.local.add_peer(sighting.url, "mdns", now, name=sighting.name)
-        initiate = not self.options.announce or self.options.instance < sighting.instance
+        # Several announcements may name one address (a node that restarted, or someone repeating it): we connect
+        # if any of them says so.
+        initiate = any(self._initiates(s) for s in self._sighted.values() if s.url == sighting.url)
         self.local.update_peer(sighting.url, last_seen=now, **({} if initiate else {"state": "passive"}))
         link = self.links.get(sighting.url)
         if link is not None:
@@ -161,10 +185,14 @@ class Mesh:
 
     def _pull_once(self, url: str) -> None:
         """Fetch what a peer that links to us has and we lack, by id, without waiting for its upload."""
-        running = self._pulls.get(url)
-        if (running is not None and not running.done()) or self.clock() - self._last_pull.get(url, 0) < PULL_INTERVAL:
+        now = self.clock()
+        for old in [u for u, at in self._last_pull.items() if now - at >= PULL_INTERVAL]:
+            del self._last_pull[old]  # kept only while it matters, so flapping addresses cannot grow it
+        for old in [u for u, task in self._pulls.items() if task.done()]:
+            del self._pulls[old]
+        if url in self._pulls or url in self._last_pull:
             return
-        self._last_pull[url] = self.clock()
+        self._last_pull[url] = now
         self._pulls[url] = asyncio.get_running_loop().create_task(self._pull(url), name=f"pull once {url}")
 
     async def _pull(self, url: str) -> None:
@@ -189,13 +217,23 @@ class Mesh:
     def _lost(self, instance: str) -> None:
         sighting = self._sighted.pop(instance, None)
         if sighting is not None:
+            self._forget(sighting.url)
             self._changed.set()
+
+    def _forget(self, url: str) -> None:
+        """No announcement names ``url`` any more: forget it unless it was added by hand."""
+        if any(s.url == url for s in self._sighted.values()):
+            return
+        self.local.forget_announced(url)
+        pull = self._pulls.pop(url, None)
+        if pull is not None:
+            pull.cancel()
 
     def _wanted(self) -> set[str]:
         """URLs to keep a link to: manual peers, and sighted peers this node should connect to."""
         wanted = {row.url for row in self.local.peers() if row.source == "manual"}
         for sighting in self._sighted.values():
-            if not self.options.announce or self.options.instance < sighting.instance:
+            if self._initiates(sighting):
                 wanted.add(sighting.url)
         return wanted
 

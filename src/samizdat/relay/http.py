@@ -53,13 +53,19 @@ class Status:
     uptime_seconds: float
 
 
+def header(headers: Headers, name: str) -> str:
+    """A request header's value, "" when absent. A header sent more than once is its values joined with ", ", as
+    HTTP combines list headers (``Headers.get`` raises on a repeated one, and any client can repeat one)."""
+    return ", ".join(headers.get_all(name))
+
+
 def is_websocket_upgrade(headers: Headers) -> bool:
-    connection = headers.get("Connection", "")
-    return "upgrade" in connection.lower() and headers.get("Upgrade", "").lower() == "websocket"
+    connection = header(headers, "Connection")
+    return "upgrade" in connection.lower() and header(headers, "Upgrade").lower() == "websocket"
 
 
 def wants_nip11(headers: Headers) -> bool:
-    return NOSTR_JSON in headers.get("Accept", "")
+    return NOSTR_JSON in header(headers, "Accept")
 
 
 def response(status: int, content_type: str, body: bytes, extra: HeaderList = ()) -> Response:

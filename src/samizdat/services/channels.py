@@ -97,9 +97,12 @@ async def address_named(ctx: Context, text: str) -> str:
     candidates = list(dict.fromkeys(candidates))
     if len(candidates) > 1:
         options = []
+        follows = ctx.local.follows()
         for address in candidates:
             found = await lookup(ctx, address)
-            options.append(found.naddr() if found else address)
+            kind, owner, identifier = address.split(":", 2)
+            hints = follows.get(address, [])[:3]
+            options.append(found.naddr() if found else nip19.naddr_encode(int(kind), owner, identifier, hints))
         raise UsageError(f"{len(candidates)} channels are called {text!r}; name one by its naddr: {', '.join(options)}")
     if candidates:
         return candidates[0]
@@ -285,7 +288,8 @@ async def follow(ctx: Context, target: str, relays: list[str]) -> dict[str, obje
     address = f"{pointer.kind}:{pointer.pubkey}:{pointer.identifier}"
     added = ctx.local.follow(address, [*pointer.relays, *relays], ctx.clock())
     await ctx.store.forget_evicted(address)  # what was dropped as carried may come back now
-    return {"channel": address, "relays": ctx.local.follows()[address], "added": added}
+    owner = nip19.npub_encode(pointer.pubkey)
+    return {"channel": address, "owner": owner, "relays": ctx.local.follows()[address], "added": added}
 
 
 async def unfollow(ctx: Context, target: str) -> None:

@@ -65,8 +65,14 @@ async def document(
     delivered = 0
     waiting: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
-    for out in ctx.local.outbox():
+    rows = ctx.local.outbox()
+    waiting_ids = list({r.event_id for r in rows if r.state == "pending"})
+    still_stored = await ctx.store.has(waiting_ids) if waiting_ids else set()
+    for out in rows:
         entry = relay(out.relay)
+        if out.state == "pending" and out.event_id not in still_stored:
+            entry["superseded"] += 1  # replaced or retracted before its turn: the outbox will drop it
+            continue
         if out.state == "accepted":
             entry["delivered"] += 1
             delivered += 1

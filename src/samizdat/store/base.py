@@ -74,6 +74,13 @@ class Store(Protocol):
         """Events matching any filter, newest first, each filter capped by its limit (or the default)."""
         ...
 
+    def query_pages(
+        self, filters: Sequence[Filter], *, page_events: int = ..., page_bytes: int = ...
+    ) -> AsyncIterator[list[Event]]:
+        """The events of :meth:`query` in pages of at most ``page_events`` events and about ``page_bytes`` bytes
+        of JSON, each read when asked for, so that no more than a page is held (the relay's REQ answers)."""
+        ...
+
     async def count(self, filters: Sequence[Filter]) -> int:
         """How many stored, unexpired events match any filter (NIP-45)."""
         ...

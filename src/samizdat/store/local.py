@@ -128,6 +128,12 @@ class PeerRow:
     bytes_in: int
     bytes_out: int
 
+    @property
+    def name_verified(self) -> bool:
+        """Whether the name is known to be the peer's own. Never, today: every name comes from an announcement on
+        the LAN, which anyone can make with any name; faces show it as the peer's claim."""
+        return False
+
 
 _PEER_COLUMNS = (
     "url, source, name, added_at, last_seen, last_sync, state, failures, last_error, events_in, events_out, "
@@ -136,6 +142,8 @@ _PEER_COLUMNS = (
 #: Counters a peer link adds to; see :meth:`LocalState.update_peer`.
 PEER_COUNTERS = frozenset({"events_in", "events_out", "bytes_in", "bytes_out"})
 _PEER_FIELDS = frozenset({"name", "last_seen", "last_sync", "state", "failures", "last_error"})
+#: Characters kept of a peer's name and of its last error: both can come from whoever is on the LAN.
+PEER_TEXT_LIMITS = {"name": 60, "last_error": 300}
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,12 +365,20 @@ class LocalState:
             "INSERT INTO peers (url, source, name, added_at) VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
             "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END, "
             "source = CASE WHEN source = 'manual' THEN source ELSE excluded.source END",
-            (url, source, name, now),
+            (url, source, name[: PEER_TEXT_LIMITS["name"]], now),
         )
         return not known
 
     def remove_peer(self, url: str) -> bool:
         return self._run("DELETE FROM peers WHERE url = ?", (url,)).rowcount > 0
+
+    def forget_announced(self, url: str | None = None) -> int:
+        """Forget what only an announcement told us, about ``url`` or every peer: peers found on the LAN are
+        removed, manual ones lose their announced name. Returns how many peers were removed."""
+        where, params = ("", ()) if url is None else (" AND url = ?", (url,))
+        removed = self._run(f"DELETE FROM peers WHERE source = 'mdns'{where}", params).rowcount
+        self._run(f"UPDATE peers SET name = '' WHERE source = 'manual'{where}", params)
+        return removed
 
     def peers(self) -> list[PeerRow]:
         rows = self._run(f"SELECT {_PEER_COLUMNS} FROM peers ORDER BY added_at, url").fetchall()
@@ -382,6 +398,8 @@ class LocalState:
                 sets.append(f"{key} = {key} + ?")
             elif key in _PEER_FIELDS:
                 sets.append(f"{key} = ?")
+                if key in PEER_TEXT_LIMITS and isinstance(value, str):
+                    value = value[: PEER_TEXT_LIMITS[key]]
             else:
                 raise ValueError(f"not a peer field: {key}")
             params.append(value)

@@ -143,6 +143,14 @@ class MemoryStore:
                 found.setdefault(event.id, event)
         return sorted(found.values(), key=newest_first)
 
+    async def query_pages(
+        self, filters: Sequence[Filter], *, page_events: int = 500, page_bytes: int = 128 * 1024
+    ) -> AsyncGenerator[list[Event], None]:
+        """:meth:`query` cut into pages (this twin holds everything anyway; ``page_bytes`` is not applied)."""
+        events = await self.query(filters)
+        for start in range(0, len(events), page_events):
+            yield events[start : start + page_events]
+
     async def count(self, filters: Sequence[Filter]) -> int:
         return len(self._matching(filters, self._now()))
 

@@ -505,6 +505,139 @@ def query(conn: sqlite3.Connection, filters: Iterable[Filter], now: int, default
     return sorted(found.values(), key=newest_first)
 
 
+def search_page_sql(p: _Prepared, now: int, limit: int, before: int | None) -> tuple[str, list[object]]:
+    """A page of a ``search``-driven filter: rows of (insertion number, raw), most recently stored first, below
+    insertion number ``before`` (None: from the newest)."""
+    s = _build(p, now, "search", join=True)
+    if before is not None:
+        s.where("f.rowid < ?", before)
+    return f"{s.sql('f.rowid, e.raw')} ORDER BY f.rowid DESC LIMIT ?", [*s.params, limit]
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One filter of a paged query: what it still may return, and where it stands."""
+
+    prepared: _Prepared
+    remaining: int  # events this filter may still contribute (its limit, counted down)
+    exhausted: bool = False
+    before: int | None = None  # search streams: the insertion number of the last row read
+
+
+class Pager:
+    """A query read a page at a time, each page in a short read transaction of its own (the relay's REQ path).
+
+    :meth:`next_page` returns the next events, at most ``max_events`` of them and about ``max_bytes`` of JSON
+    (a page stops at the first event that reaches it), until :attr:`done`. Nothing larger than one page is ever
+    held, however high the filters' limits, and no read snapshot is kept between pages.
+
+    Filters whose order is newest first (all but ``search``-driven ones) are *merged*: each page reads, for every
+    filter still short of its ``limit``, its rows after the last key sent (keyset paging: an older
+    ``created_at``, or the same one with a larger id) and merges them newest first, each event once, counting an
+    event against the limit of every filter that returned it, as :func:`query` does. A filter that returns fewer
+    rows than asked is finished. After them, each ``search``-driven filter follows on its own, most recently
+    stored first (its order, see :func:`query_sql`), paged by insertion number; an event that also matched
+    another filter of the same query may then come a second time. So for filters without ``search`` the pages
+    hold exactly the events of :func:`query`, in its order, when the store does not change meanwhile; an event
+    stored between two pages with an older ``created_at`` may be included, one deleted meanwhile is not.
+    """
+
+    def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
+        self._merged: list[_Stream] = []
+        self._searches: list[_Stream] = []
+        for f in filters:
+            limit = default_limit if f.limit is None else f.limit
+            p = prepare(f)
+            if p is None or limit <= 0:
+                continue
+            (self._searches if _driver(p) == "search" else self._merged).append(_Stream(p, limit))
+        self._after: Key | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self._merged and not self._searches
+
+    def next_page(self, conn: sqlite3.Connection, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        """The next page (possibly empty, e.g. when the merged filters end; go on until :attr:`done`)."""
+        if self._merged:
+            return self._merged_page(conn, now, max_events, max_bytes)
+        if self._searches:
+            return self._search_page(conn, now, max_events, max_bytes)
+        return []
+
+    def _merged_page(self, conn: sqlite3.Connection, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        streams = self._merged
+        cursors: list[sqlite3.Cursor] = []
+        asked: list[int] = []
+        got = [0] * len(streams)
+        heap: list[tuple[int, bytes, int, bytes]] = []  # (-created_at, id, stream, raw): newest first
+        try:
+            for i, stream in enumerate(streams):
+                want = min(stream.remaining, max_events)
+                sql, params = query_sql(stream.prepared, now, want, self._after)
+                cursor = conn.execute(sql, params)
+                cursors.append(cursor)
+                asked.append(want)
+                row = cursor.fetchone()
+                if row is None:
+                    stream.exhausted = True
+                else:
+                    heap.append((-row[0], row[1], i, row[2]))
+            heapq.heapify(heap)
+            page: list[Event] = []
+            size = 0
+            last: tuple[int, bytes] | None = None
+            while heap:
+                neg_created, eid, i, raw = heap[0]
+                fresh = (neg_created, eid) != last
+                if fresh and (len(page) >= max_events or size >= max_bytes):
+                    break  # the page is full; rows equal to the last one sent were still counted above
+                heapq.heappop(heap)
+                stream = streams[i]
+                stream.remaining -= 1
+                got[i] += 1
+                if fresh:
+                    page.append(event_from_raw(raw))
+                    size += len(raw)
+                    last = (neg_created, eid)
+                if got[i] < asked[i]:
+                    row = cursors[i].fetchone()
+                    if row is None:
+                        stream.exhausted = True
+                    else:
+                        heapq.heappush(heap, (-row[0], row[1], i, row[2]))
+        finally:
+            for cursor in cursors:
+                cursor.close()
+        if last is not None:
+            self._after = (-last[0], last[1])
+        self._merged = [s for s in streams if s.remaining > 0 and not s.exhausted]
+        return page
+
+    def _search_page(self, conn: sqlite3.Connection, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        stream = self._searches[0]
+        want = min(stream.remaining, max_events)
+        sql, params = search_page_sql(stream.prepared, now, want, stream.before)
+        page: list[Event] = []
+        size = 0
+        cursor = conn.execute(sql, params)
+        try:
+            for seq, raw in cursor:
+                page.append(event_from_raw(raw))
+                size += len(raw)
+                stream.before = seq
+                if len(page) >= want or size >= max_bytes:
+                    break
+        finally:
+            cursor.close()
+        stream.remaining -= len(page)
+        if len(page) < want and size < max_bytes:
+            stream.exhausted = True
+        if stream.remaining <= 0 or stream.exhausted:
+            self._searches.pop(0)
+        return page
+
+
 def _seq_selects(filters: Iterable[Filter], now: int) -> list[_Select] | None:
     """One SELECT per filter that can match, or None when some filter matches every event."""
     selects = []

@@ -11,6 +11,13 @@ Theory of operation:
   turns ``sqlite3`` errors into :class:`~samizdat.errors.StoreError` with one sentence a person can act on.
 * **Negentropy** streams (created_at, id) in chunks from a connection of its own, holding one read snapshot for
   the whole stream, so stores of millions of events are never loaded into memory at once.
+* **Paged queries** (:meth:`SqliteStore.query_pages`, the relay's answer to a REQ) read one bounded page per
+  short read transaction (:class:`~samizdat.store.queries.Pager`), so a query with high limits never holds more
+  than a page, and no snapshot stays open while a slow client reads.
+* **Cancelling** the task that awaits a read stops the read itself: SQLite checks a flag every
+  :data:`PROGRESS_STEPS` steps and abandons the statement, so a query, count or negentropy stream that nobody
+  waits for any more (a client that went away, a time limit the relay applies) frees its reader thread within
+  milliseconds instead of running to the end.
 * **Schema** changes are numbered SQL files in ``migrations/``; ``PRAGMA user_version`` records the last one
   applied. Opening a store applies the missing ones.
 
@@ -144,6 +151,13 @@ def migrate(conn: sqlite3.Connection) -> int:
 NEGENTROPY_CHUNK = 10_000
 #: Expired events deleted per write transaction by purge_expired (adds run between chunks).
 PURGE_CHUNK = 2_000
+#: A page of query_pages: at most this many events...
+PAGE_EVENTS = 500
+#: ... and about this many bytes of event JSON (a page ends with the event that reaches it).
+PAGE_BYTES = 128 * 1024
+#: SQLite virtual machine steps between two checks whether a read was cancelled (a few milliseconds of work at
+#: most; each check is one Python call).
+PROGRESS_STEPS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,11 +339,28 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._error(exc, "read from") from exc
 
+    async def _interruptible(self, fn: Callable[[], T], stop: threading.Event) -> T:
+        """``fn`` in a reader thread, on a connection whose progress handler checks ``stop``; if the caller is
+        cancelled, set ``stop`` and wait until ``fn`` has let go of the connection (so it can be closed)."""
+        job = asyncio.ensure_future(self._thread(fn))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()  # interrupted: nobody wants the error
+            raise
+
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot)."""
+        """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot).
+
+        If the awaiting task is cancelled, the read is interrupted (see the theory of operation)."""
+        stop = threading.Event()
 
         def run() -> T:
             conn = self._pool.get()
+            conn.set_progress_handler(stop.is_set, PROGRESS_STEPS)
             try:
                 conn.execute("BEGIN")
                 try:
@@ -338,9 +369,14 @@ class SqliteStore:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
             finally:
+                conn.set_progress_handler(None, 0)
                 self._pool.put(conn)
 
-        return await self._thread(run)
+        try:
+            return await self._thread(run)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     # --- the Store interface ----------------------------------------------------------------------------------
 
@@ -358,6 +394,20 @@ class SqliteStore:
         """Events matching any filter, newest first, each filter capped by its limit. Raises StoreError."""
         now, filters = self._now(), list(filters)
         return await self._read(lambda conn: queries.query(conn, filters, now, self._default_limit))
+
+    async def query_pages(
+        self, filters: Sequence[Filter], *, page_events: int = PAGE_EVENTS, page_bytes: int = PAGE_BYTES
+    ) -> AsyncGenerator[list[Event], None]:
+        """The events of :meth:`query`, a page at a time (see :class:`~samizdat.store.queries.Pager`): each page
+        at most ``page_events`` events and about ``page_bytes`` of JSON, read in its own short transaction when
+        the caller asks for it. ``search`` filters come after the others, most recently stored first. Cancelling
+        the caller while it waits for a page interrupts that read. Raises StoreError."""
+        pager = queries.Pager(filters, self._default_limit)
+        while not pager.done:
+            read = functools.partial(pager.next_page, now=self._now(), max_events=page_events, max_bytes=page_bytes)
+            page = await self._read(read)
+            if page:
+                yield page
 
     async def count(self, filters: Sequence[Filter]) -> int:
         """How many unexpired events match any filter (NIP-45; limits are ignored). Raises StoreError."""
@@ -390,13 +440,17 @@ class SqliteStore:
         """
         now, filters = self._now(), list(filters)
         conn = await self._thread(self._connect_reader)
+        stop = threading.Event()  # set when the caller is cancelled: SQLite then abandons the statement
+        conn.set_progress_handler(stop.is_set, PROGRESS_STEPS)
         try:
-            cursor = await self._thread(lambda: queries.negentropy_cursor(conn, filters, now))
+            cursor = await self._interruptible(lambda: queries.negentropy_cursor(conn, filters, now), stop)
             if cursor is None:
                 return
             pending: list[tuple[int, bytes]] = []
             while True:
-                rows: list[tuple[int, bytes]] = await self._thread(lambda: cursor.fetchmany(NEGENTROPY_CHUNK))
+                rows: list[tuple[int, bytes]] = await self._interruptible(
+                    lambda: cursor.fetchmany(NEGENTROPY_CHUNK), stop
+                )
                 if not rows:
                     break
                 # Rows come by created_at only; equal timestamps are put in id order before they go out.

@@ -35,7 +35,7 @@ import orjson
 from websockets.datastructures import Headers
 
 from samizdat.core import nip19
-from samizdat.relay.http import HeaderList, HttpResult
+from samizdat.relay.http import HeaderList, HttpResult, header
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +160,9 @@ class WebApp:
             return None  # the relay answers 404
         extra: list[tuple[str, str]] = [*self._headers_for(headers), ("Cache-Control", asset.cache_control)]
         extra += [("ETag", asset.etag), ("Vary", "Accept-Encoding")]
-        if asset.etag in headers.get("If-None-Match", ""):
+        if asset.etag in header(headers, "If-None-Match"):
             return 304, asset.content_type, b"", tuple(extra)
-        if asset.gzipped is not None and "gzip" in headers.get("Accept-Encoding", ""):
+        if asset.gzipped is not None and "gzip" in header(headers, "Accept-Encoding"):
             extra.append(("Content-Encoding", "gzip"))
             return 200, asset.content_type, asset.gzipped, tuple(extra)
         return 200, asset.content_type, asset.body, tuple(extra)
@@ -170,7 +170,7 @@ class WebApp:
     def _headers_for(self, request: Headers) -> HeaderList:
         """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers
         (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:."""
-        host = request.get("Host", "")
+        host = header(request, "Host")  # two Host headers join into one that does not match
         if not HOST.fullmatch(host):
             return self.headers
         policy = self.policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
