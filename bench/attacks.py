@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -50,10 +51,10 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dataset  # noqa: E402
+import dataset
 
 CAP = 64  # the relay's default max_connections_per_ip; attacks try more than this
-SYN_PORTS = (50000, 51999)  # source ports whose handshakes the attacker's own nft never completes
+SYN_PORTS = (20000, 21999)  # source ports (below the ephemeral range) whose handshakes our own nft never completes
 NFT_TABLE = "smzattack"
 
 
@@ -391,7 +392,6 @@ def syn_flood_rule(host: str, port: int) -> bool:
 
 
 async def connections(args: argparse.Namespace, deadline: float, counts: Counts) -> None:
-    loop = asyncio.get_running_loop()
     held: list[socket.socket] = []
 
     async def syn_flood() -> None:
@@ -487,7 +487,6 @@ async def connections(args: argparse.Namespace, deadline: float, counts: Counts)
     finally:
         for sock in held:
             sock.close()
-        del loop
         if shutil.which("nft") is not None:
             nft("delete", "table", "inet", NFT_TABLE)
 
@@ -511,7 +510,7 @@ def junk_events(count: int, now: int) -> list[bytes]:
         channel = parse_channel(definition)
         template = build_post(owner, channel, "alert", "x", location="Market", created_at=now).to_dict()["tags"]
         owners.append((dataset.Signer(secret), template))
-        frames.append(b'["EVENT",' + definition.to_json().encode() + b"]")
+        frames.append(b'["EVENT",' + definition.to_json() + b"]")
     signer = None
     for i in range(count - len(frames)):
         own, template = owners[i % len(owners)]
@@ -531,37 +530,51 @@ async def junk(args: argparse.Namespace, deadline: float, counts: Counts, frames
     per = [frames[i::conns] for i in range(conns)]
 
     async def one(i: int) -> None:
-        queue = per[i]
-        position = [0]
+        queue = collections.deque(per[i])
+        in_flight: dict[bytes, bytes] = {}  # event id -> frame, to send again what was refused as rate-limited
 
         async def body() -> None:
             ws = await RawWs.open(args.host, args.port)
             counts.add("connections")
             slots = asyncio.Semaphore(200)
+            backoff = [0.0]
 
             def on_text(message: bytes) -> None:
-                if message.startswith(b'["OK"'):
-                    slots.release()
-                    ok = orjson.loads(message)
-                    counts.add("ok_true" if ok[2] else "ok_false")
-                    if not ok[2]:
-                        counts.add(f"ok_false:{str(ok[3]).split(':')[0]}")
-                else:
+                if not message.startswith(b'["OK"'):
                     counts.add("other_received")
+                    return
+                slots.release()
+                ok = orjson.loads(message)
+                sent = in_flight.pop(ok[1].encode(), None)
+                counts.add("ok_true" if ok[2] else "ok_false")
+                if not ok[2]:
+                    reason = str(ok[3]).split(":")[0]
+                    counts.add(f"ok_false:{reason}")
+                    if reason == "rate-limited" and sent is not None:
+                        queue.append(sent)
+                        backoff[0] = 0.2
 
             reader = asyncio.create_task(ws.read_loop(on_text))
             try:
-                while position[0] < len(queue):
+                queue.extend(in_flight.values())  # unanswered on a connection the relay closed
+                in_flight.clear()
+                while queue:
                     acquire = asyncio.create_task(slots.acquire())
                     done, _pending = await asyncio.wait({reader, acquire}, return_when=asyncio.FIRST_COMPLETED)
                     if reader in done:
                         acquire.cancel()
                         reader.result()
                         raise ConnectionError("closed by the relay")
-                    ws.send(queue[position[0]])
-                    position[0] += 1
+                    if backoff[0]:
+                        await asyncio.sleep(backoff[0])
+                        backoff[0] = 0.0
+                    if not queue:
+                        break
+                    message = queue.popleft()
+                    in_flight[message[16:80]] = message
+                    ws.send(message)
                     counts.add("sent")
-                    if position[0] % 50 == 0:
+                    if len(in_flight) % 50 == 0:
                         await ws.drain(10)
                 counts.note(f"connection {i}: every junk event sent")
                 await until(deadline)

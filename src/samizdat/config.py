@@ -31,6 +31,9 @@ name = "samizdat node"
 # Loopback by default; set host = "0.0.0.0" to serve a hub's Wi-Fi.
 host = "127.0.0.1"
 port = {DEFAULT_PORT}
+# The node's public key is shown (NIP-11, /status, the web app's status) only on this machine and to a logged-in
+# operator, so the hub's network cannot tell whose node it is; true shows it to everyone (docs/operating.md).
+publish_key = false
 
 [sync]
 # Relays this identity writes to (besides each channel's mirrors), as in a NIP-65 relay list.
@@ -81,6 +84,7 @@ class Config:
     events_burst: int = 5000
     mdns: bool = True
     carry_mb: float = 256.0
+    publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,6 +131,7 @@ def load_config(home: Path) -> Config:
         (sync, "proxy", "proxy", str),
         (relay, "events_burst", "events_burst", int),
         (lan, "mdns", "mdns", bool),
+        (node, "publish_key", "publish_key", bool),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))

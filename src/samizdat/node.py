@@ -33,7 +33,7 @@ from samizdat.services.upkeep import Upkeep
 from samizdat.store.base import AddOutcome
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
-from samizdat.web import SEED_CHANNELS, web_parts
+from samizdat.web import SEED_BYTES, web_parts
 
 Ready = Callable[[str, int], Awaitable[None] | None]
 
@@ -133,16 +133,22 @@ class Node:
             return await status.document(ctx, connections=counts, peers=lan.snapshot(), carry=upkeep.carry_state)
 
         async def seed() -> list[dict[str, Any]]:
-            return [e.to_dict() for e in await channels.recent_definitions(ctx, SEED_CHANNELS)]
+            return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES)]
+
+        async def seed_version() -> tuple[object, ...]:
+            return await channels.start_page_version(ctx)
 
         async def operator(kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
             return await publishing.publish_as_operator(ctx, kind, content, tags, created_at)
 
-        web_app, routes = web_parts(ctx.home, ctx.pubkey, status=node_status, seed=seed, operator=operator)
+        web_app, routes = web_parts(
+            ctx.home, ctx.pubkey, status=node_status, seed=seed, seed_version=seed_version, operator=operator
+        )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
+        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
         server = RelayServer(
-            ctx.store, limits=limits, info=RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey), clock=ctx.clock,
-            negentropy=NegentropyService(), http_handler=web_app, ws_routes=routes,
+            ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
+            ws_routes=routes,
         )  # fmt: skip
 
         def stored(event: Event) -> None:

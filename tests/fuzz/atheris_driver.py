@@ -9,11 +9,8 @@ contract raises, and libFuzzer writes it where ``-artifact_prefix`` says.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import atheris
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 with atheris.instrument_imports(include=["samizdat"]):
     import fuzz_targets

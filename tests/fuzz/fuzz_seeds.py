@@ -1,26 +1,23 @@
 """Valid inputs for every fuzz target: the starting points of coverage-guided fuzzing, and of the hypothesis
 tests' mutations. ``python tests/fuzz/fuzz_seeds.py`` writes them as ``tests/fuzz/corpus/<target>/seed-<name>``
-(the replay test reads them back with every regression case)."""
+(the replay test reads them back with every regression case); run it again after changing a seed here."""
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 from pathlib import Path
 
 import orjson
+from fuzz_targets import CLIENT_STORAGE, EVENTS, KEY, NOW, OTHER, SERVER_STORAGE
 
 from samizdat.core import channel as ch
-from samizdat.core import kinds
-from samizdat.core import nip19
+from samizdat.core import kinds, nip19
 from samizdat.core import posts as po
 from samizdat.core.bundle import HEADER_SIZE, BundleWriter
 from samizdat.core.event import Event, sign_event
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.reachability import build_report
 from samizdat.core.relaylist import RelayList, build_relay_list
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_targets import CLIENT_STORAGE, EVENTS, KEY, NOW, OTHER, SERVER_STORAGE  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -36,7 +33,7 @@ def sample_events() -> list[Event]:
         admins={OTHER.public_key_hex: "admin"}, mirrors=["wss://relay.example.org"],
     )  # fmt: skip
     channel = ch.parse_channel(channel_event)
-    return [
+    made = [
         EVENTS[0],
         sign_event(KEY, 1, 'Вада адключана "да" 18:00\t\\ \u2028 \x01 🙂', [["e", "0" * 64], ["t", "minsk"]],
                    created_at=NOW),  # fmt: skip
@@ -49,6 +46,13 @@ def sample_events() -> list[Event]:
         build_report(KEY, "wss://relay.example.org", "dns.nxdomain", now=NOW, country="BY"),
         build_relay_list(KEY, RelayList(read=("wss://a.example",), write=("ws://10.0.0.1:4848",)), created_at=NOW),
     ]
+    return [_fixed(event) for event in made]
+
+
+def _fixed(event: Event) -> Event:
+    """``event`` signed without fresh randomness, so that the seed files come out the same at every run."""
+    key = KEY if event.pubkey == KEY.public_key_hex else OTHER
+    return dataclasses.replace(event, sig=key.sign(bytes.fromhex(event.id), aux_randomness=bytes(32)).hex())
 
 
 def _bundle(events: list[Event], block_bytes: int = 64 * 1024) -> bytes:
@@ -113,8 +117,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "bundle": {"one-block": _bundle(events), "blocks": _bundle(events, block_bytes=256)},
         "bundle_file": {"one-block": _bundle(events[:3])},
         "mdns_txt": {
-            "node": b"\x12\xf0\x0a\x2a\x00\x02" + _txt(id="0123456789abcdef", v="1", hub="0", name=""),
-            "hub": b"\x12\xf0\xc0\xa8\x01\x14" + _txt(id="fedcba9876543210", v="1", hub="1", name="Block 7 hub"),
+            "node": b"\x12\xf0\x01\x01\x02" + _txt(id="0123456789abcdef", v="1", hub="0", name=""),
+            "hub": b"\x12\xf0\x02\x00\x07\x02\x14" + _txt(id="fedcba98", v="1", hub="1", name="Block 7 hub"),
         },
         "http_request": {
             "index": request % (b"/", b"Accept-Encoding: gzip, br\r\n"),

@@ -457,11 +457,15 @@ async def test_a_refused_sync_raises_and_moves_nothing(
     assert report.received == 15
 
 
-async def test_a_relay_without_nip_77_is_a_clear_error(local: SqliteStore, start_relay: Any, open_client: Any) -> None:
+async def test_a_relay_without_nip_77_is_synced_with_reqs(
+    key: SecretKey, local: SqliteStore, remote: SqliteStore, start_relay: Any, open_client: Any
+) -> None:
+    """More in tests/net/test_sync_req.py."""
+    await remote.add_many(notes(key, "remote", 10))
     server = await start_relay(negentropy=False)
     client = await open_client(url_of(server))
-    with pytest.raises(RemoteProtocolError, match="77"):
-        await sync(client, local, [Filter()], direction="down")
+    report = await sync(client, local, [Filter()], direction="down")
+    assert (report.method, report.received) == ("req", 10)
 
 
 async def test_upload_beyond_the_relays_rate_limit_loses_nothing(

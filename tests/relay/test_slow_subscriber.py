@@ -100,7 +100,7 @@ async def test_live_events_to_a_non_reader_close_its_subscription(
         assert ["COUNT", "c", {"count": N_EVENTS}] in messages
 
 
-async def test_stored_events_to_a_non_reader_drop_the_connection(
+async def test_stored_events_to_a_non_reader_close_the_subscription(
     relay: RelayServer, url: str, key: SecretKey, slow: RawClient
 ) -> None:
     events = [make_event(key, 1, f"{i} {CONTENT * 8}") for i in range(300)]
@@ -111,9 +111,17 @@ async def test_stored_events_to_a_non_reader_drop_the_connection(
         for _ in range(len(events) - 1):
             assert (await recv_json(publisher, timeout=30))[2] is True
     slow.send_text('["REQ","all",{"kinds":[1],"limit":5000}]')
-    # The query's answer waits for the reader; with no progress for send_timeout the connection goes.
-    await wait_until(lambda: len(relay.clients) == 0, timeout=10)
-    assert relay.subscription_count == 0
+    # The answer reads a page only when the queue has room; with none for send_timeout the subscription is
+    # closed (not buffered, and the connection stays).
+    await wait_until(lambda: relay.subscription_count == 1)
+    await wait_until(lambda: relay.subscription_count == 0, timeout=10)
+    (conn,) = relay.clients
+    page = relay.answers.page_bytes
+    assert conn.queued <= BUFFER // 2 + page + len(events[0].to_json()) + 64
+    messages, closed = await asyncio.to_thread(slow.read_all, 2.0)
+    assert not closed
+    assert 0 < len([m for m in messages if m[0] == "EVENT"]) < len(events)
+    assert messages[-1] == ["CLOSED", "all", TOO_SLOW]
     async with client(url) as fresh:
         await fresh.send('["COUNT","n",{}]')
         assert await recv_json(fresh) == ["COUNT", "n", {"count": 300}]

@@ -95,7 +95,7 @@ def test_index_matches_brute_force(ops: list[tuple[str, int, str, list[Filter]]]
     for owner, sub_id in list(model):
         index.remove(owner, sub_id)
     assert len(index) == 0
-    assert index.bucket_sizes() == {"ids": 0, "authors": 0, "tags": 0, "kinds": 0, "unindexed": 0}
+    assert index.bucket_sizes() == {"ids": 0, "authors": 0, "tags": 0, "kinds": 0, "search": 0, "time": 0}
 
 
 def test_only_candidates_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +126,7 @@ def test_filing_prefers_selective_fields() -> None:
     index.add(1, "c", [Filter(kinds=frozenset({1, 2}))])
     index.add(1, "d", [Filter(since=5)])
     index.add(1, "e", [Filter(kinds=frozenset())])  # matches nothing: not filed
-    assert index.bucket_sizes() == {"ids": 2, "authors": 0, "tags": 1, "kinds": 2, "unindexed": 1}
+    assert index.bucket_sizes() == {"ids": 2, "authors": 0, "tags": 1, "kinds": 2, "search": 0, "time": 1}
     assert len(index) == 5
 
 

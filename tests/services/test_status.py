@@ -65,7 +65,8 @@ async def test_superseded_posts_are_not_failures(ctx: Context) -> None:
 
 
 async def test_live_peers_and_counts_while_serving(ctx: Context) -> None:
-    peer = {"url": "ws://10.0.0.2:4848", "name": "flat 12", "source": "mdns", "state": "live", "last_seen": 5.0,
+    peer = {"url": "ws://10.0.0.2:4848", "name": "flat 12", "name_verified": False, "source": "mdns", "state": "live",
+            "last_seen": 5.0,
             "last_sync": None, "events_in": 3, "events_out": 0, "last_error": "", "secret": "not shown"}  # fmt: skip
 
     async def counts() -> tuple[int | None, int | None]:

@@ -1,5 +1,7 @@
 """Upkeep loops on a fake clock: the outbox delivers to a real relay, posts phones send are forwarded to the
-channel's mirrors only for channels the node keeps, a flood brings the carry pass forward, expired events go."""
+channel's mirrors only for channels the node keeps and only when their signers may post there, a flood of posts
+fills only its author's share of the outbox, a flood brings the carry pass forward, expired events go, and a
+carried post dropped for the quota is welcome again the next day."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from samizdat.core import kinds
-from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.carry import KeepRules
+from samizdat.core.channel import add_admin, build_channel_event, parse_channel
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
@@ -18,6 +21,8 @@ from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import posts
 from samizdat.services.context import Context
 from samizdat.services.upkeep import CARRY_KICK_MIN, Upkeep
+from samizdat.store.base import AddOutcome
+from samizdat.store.carry import EVICTED_TTL
 from samizdat.testing import FakeClock, running_relay, wait_until
 
 
@@ -94,3 +99,56 @@ async def test_expired_events_are_purged(ctx: Context, fake_clock: FakeClock) ->
     assert await upkeep.purge_pass() == 1
     assert await ctx.store.get(expiring.id) is None
     assert kinds.POST  # the purge is kind-blind
+
+
+async def test_forwarding_passes_nothing_forged(ctx: Context, stranger: SecretKey) -> None:
+    own, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=["wss://own-mirror.example"])
+    upkeep = Upkeep(ctx)
+    genuine = build_post(ctx.key, own, "alert", "Police vans at the market", created_at=ctx.now(), location="Market")
+    claims = [["a", own.address], ["type", "alert"], ["location", "Market"], ["expiration", str(ctx.now() + 600)]]
+    forged = sign_event(stranger, kinds.POST, "Police vans at the market", claims, created_at=ctx.now())
+    malformed = sign_event(ctx.key, kinds.POST, "no location", [["a", own.address], ["type", "alert"]],
+                           created_at=ctx.now())  # fmt: skip
+    for event in (genuine, forged, malformed):
+        await ctx.store.add(event)
+    assert await upkeep.forward([genuine, forged, malformed]) == 1
+    queued = {r.event_id for r in ctx.local.outbox()}
+    assert genuine.id in queued
+    assert forged.id not in queued, "a forged post was passed on to the channel's mirrors"
+    assert malformed.id not in queued
+
+
+async def test_a_flood_of_posts_fills_only_its_authors_share_of_the_outbox(
+    ctx: Context, fake_clock: FakeClock
+) -> None:
+    own, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=["wss://own-mirror.example"])
+    editor = SecretKey(bytes([8]) * 32)
+    fake_clock.advance(1)
+    await ctx.store.add(add_admin(ctx.key, own, editor.public_key_hex, "editor", created_at=ctx.now()))
+    channel = parse_channel(add_admin(ctx.key, own, editor.public_key_hex, "editor", created_at=ctx.now()))
+    ctx.local.outbox_per_author, ctx.local.outbox_per_channel = 5, 6
+    upkeep = Upkeep(ctx)
+    owners = [build_post(ctx.key, channel, "news", f"owner {i}", created_at=ctx.now()) for i in range(3)]
+    flood = [build_post(editor, channel, "news", f"flood {i}", created_at=ctx.now()) for i in range(20)]
+    for event in [*owners, *flood]:  # one at a time, as phones send them
+        await upkeep.forward([event])
+    waiting = {r.event_id for r in ctx.local.outbox(["pending"])}
+    assert {e.id for e in owners} <= waiting, "the flood pushed out someone else's posts"
+    assert {e.id for e in flood} & waiting == {e.id for e in flood[-3:]}  # the newest of the flooder's own
+    given_up = [r for r in ctx.local.outbox(["failed"]) if r.event_id == flood[0].id]
+    assert given_up[0].last_message == f"dropped: more than 6 posts of channel {channel.address} were waiting"
+
+
+async def test_a_carried_post_dropped_for_the_quota_is_welcome_again_the_next_day(
+    ctx: Context, fake_clock: FakeClock, stranger: SecretKey
+) -> None:
+    market = parse_channel(build_channel_event(stranger, "market", "Market", created_at=ctx.now() - 60))
+    news = build_post(stranger, market, "news", "Bread at the market", created_at=ctx.now() - 10)
+    await ctx.store.add_many([market.event, news])
+    await ctx.store.enforce_carry_quota(KeepRules(), quota=0)
+    upkeep = Upkeep(ctx)
+    await upkeep.purge_pass()
+    assert await ctx.store.add(news) is AddOutcome.DUPLICATE  # dropped a moment ago: peers need not send it
+    fake_clock.advance(EVICTED_TTL + 1)
+    await upkeep.purge_pass()
+    assert await ctx.store.add(news) is AddOutcome.STORED

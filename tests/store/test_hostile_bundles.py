@@ -276,3 +276,20 @@ async def test_random_garbage_after_a_good_header(store: SqliteStore, tmp_path: 
     assert report.error is None
     assert report.new == 0
     assert not report.complete
+
+
+async def test_events_the_relay_would_refuse_are_refused_with_its_words(store: SqliteStore, tmp_path: Path) -> None:
+    """A bundle is no back door: an event dated in 2100 and one of 450 KB would sit at the top of every list and
+    spread by sync. They are signed and intact, so they are not invalid: they are counted as rejected, with the
+    relay's reason, and the rest of the file gets in."""
+    from_2100 = sign_event(KEY, 2333, "the future", [["t", "new"]], created_at=4_102_444_800)
+    huge = sign_event(KEY, 2333, "lists " * 75_000, [["t", "new"]], created_at=NOW - 10)  # 450 KB
+    content = records([*CARRIED[:5], from_2100, huge, *CARRIED[5:10]])
+    report = await import_one(store, write(tmp_path / "far.smz", header(), encode_block(0, content, 12)))
+    assert (report.new, report.invalid, report.rejected) == (10, 0, 2)
+    assert dict(report.refused) == {
+        "invalid: created_at too far in the future": 1,
+        "invalid: content longer than 65536 characters": 1,
+    }
+    assert "2 rejected (1 invalid: created_at too far in the future, 1 invalid: content longer" in report.describe()
+    assert await store.has([from_2100.id, huge.id]) == set()

@@ -3,6 +3,9 @@ from the node's own page (Origin), and not after ``samizdat web logout``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import time
@@ -14,8 +17,20 @@ from web_helpers import Cli
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from samizdat.errors import RemoteProtocolError
-from samizdat.web.operator import TOKENS_FILE, check_template, forget_tokens, new_token, same_origin, token_valid
+from samizdat.errors import RemoteProtocolError, UsageError
+from samizdat.web.operator import (
+    FAILURES_ALLOWED,
+    TOKENS_FILE,
+    LoginLimiter,
+    address_key,
+    check_template,
+    forget_tokens,
+    list_codes,
+    new_token,
+    revoke_code,
+    same_origin,
+    token_valid,
+)
 
 
 def test_codes_are_stored_hashed_and_can_be_revoked(tmp_path: Path) -> None:
@@ -143,3 +158,122 @@ async def test_operator_refuses_a_post_where_the_node_may_not_post(tmp_path: Pat
     assert reply == {"id": 7, "error": cli_error.removeprefix("error: ")}
     texts = [item["text"] for item in cli.json("feed", "market", "--all")]
     assert texts == ["Their own post"]
+
+
+# -- codes: expiry, the old file format, listing and revoking one, rate limits ------------------------------------
+
+
+def test_codes_expire_and_the_first_file_format_still_counts(tmp_path: Path) -> None:
+    made = 1_800_000_000
+    week = new_token(tmp_path, now=made, lifetime=7 * 86400)
+    assert token_valid(tmp_path, week, now=made + 7 * 86400 - 1)
+    assert not token_valid(tmp_path, week, now=made + 7 * 86400)
+    default = new_token(tmp_path, now=made)
+    assert token_valid(tmp_path, default, now=made + 29 * 86400)
+    assert not token_valid(tmp_path, default, now=made + 30 * 86400)
+
+    old_home = tmp_path / "old"
+    old_home.mkdir()
+    old = "an-old-code-made-before-expiry"
+    (old_home / TOKENS_FILE).write_text(f"{hashlib.sha256(old.encode()).hexdigest()} {made}\n")  # hash created
+    assert token_valid(old_home, old, now=made + 86400)
+    assert not token_valid(old_home, old, now=made + 31 * 86400)  # the default lifetime from its creation
+    [code] = list_codes(old_home)
+    assert (code.created, code.last_used) == (made, 0)
+    new_token(old_home, now=made + 86400)  # rewriting the file in the new format keeps the old code
+    assert token_valid(old_home, old, now=made + 2 * 86400)
+    with pytest.raises(UsageError, match="between one minute and a year"):
+        new_token(tmp_path, lifetime=5)
+
+
+def test_one_code_is_revoked_by_its_id(tmp_path: Path) -> None:
+    first, second = new_token(tmp_path), new_token(tmp_path)
+    codes = list_codes(tmp_path)
+    assert len(codes) == 2
+    first_id = codes[0].id
+    with pytest.raises(UsageError, match="at least 4"):
+        revoke_code(tmp_path, "ab")
+    with pytest.raises(UsageError, match="no operator code"):
+        revoke_code(tmp_path, "ffff" if not first_id.startswith("ffff") else "0000")
+    assert revoke_code(tmp_path, first_id.upper()).id == first_id
+    assert not token_valid(tmp_path, first)
+    assert token_valid(tmp_path, second)
+    assert os.stat(tmp_path / TOKENS_FILE).st_mode & 0o077 == 0
+
+
+def test_the_login_limiter() -> None:
+    limiter = LoginLimiter(per_minute=3, failures=2, window=600)
+    assert [limiter.allow("10.0.0.5", 0) for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("10.0.0.6", 0)  # another address is not held up
+    assert limiter.allow("10.0.0.5", 61)  # a minute later
+    limiter.failed("10.0.0.5", 61)
+    limiter.failed("10.0.0.5", 62)
+    assert not limiter.allow("10.0.0.5", 200)  # two wrong codes: no more tries for a while
+    assert limiter.allow("10.0.0.5", 662)  # until they are ten minutes old
+    assert address_key(("2001:db8::1", 1)) == address_key(("2001:db8::ffff:2", 1)) == "2001:db8::/64"
+    assert address_key(("::ffff:10.0.0.5", 1)) == "10.0.0.5"
+    small = LoginLimiter(tracked=2)
+    for n in range(10):
+        small.allow(f"10.0.1.{n}", 0)
+    assert len(small._seen) == 2  # memory stays bounded
+
+
+def test_codes_are_listed_and_revoked_from_the_command_line(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    before = int(time.time())
+    week = cli.json("web", "login", "--expires", "7d", "--no-qr")
+    assert before + 7 * 86400 <= week["expires"] <= int(time.time()) + 7 * 86400
+    month = cli.json("web", "login", "--no-qr")
+    listed = cli.json("web", "codes")
+    assert [row["id"] for row in listed] == [week["id"], month["id"]]
+    assert all(row["last_used"] is None and row["expired"] is False for row in listed)
+    table = cli.ok("web", "codes").out
+    assert "LAST USED" in table
+    assert week["id"] in table
+    assert "never" in table
+    assert cli.json("web", "logout", week["id"]) == {"revoked": 1, "id": week["id"]}
+    assert [row["id"] for row in cli.json("web", "codes")] == [month["id"]]
+    assert "no operator code" in cli.fails("web", "logout", week["id"]).err
+    assert "is not a duration" in cli.fails("web", "login", "--expires", "soon").err
+    assert cli.json("web", "logout", "--all") == {"revoked": 1}
+    assert "No operator codes" in cli.ok("web", "codes").out
+
+
+async def test_wrong_codes_cannot_be_tried_at_speed(tmp_path: Path, module_serve: Any) -> None:
+    """After a few wrong codes from one address, even the right code is not tried there for a while: the
+    connection is closed with 1013 (try again later) and no answer, so a browser keeps its code."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    link = cli.json("web", "login")
+    origin = f"http://127.0.0.1:{node.port}"
+    ws, answer = await login(node.url, origin, link["token"])
+    assert answer["ok"] is True
+    await ws.close()
+    assert cli.json("web", "codes")[0]["last_used"] is not None  # the login was noted
+    for n in range(FAILURES_ALLOWED):
+        ws, answer = await login(node.url, origin, f"wrong-code-number-{n:04}")
+        assert answer == {"ok": False, "error": "this operator code is not valid (or was revoked)"}
+        await ws.close()
+    ws = await connect(node.url + "/op", origin=origin, open_timeout=10)  # type: ignore[arg-type]
+    with contextlib.suppress(ConnectionClosed):  # closed at once, perhaps before this is sent
+        await ws.send(json.dumps({"token": link["token"]}))
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 10)
+    assert ws.close_code == 1013
+
+
+async def test_the_web_login_cannot_delete_a_channel(tmp_path: Path, module_serve: Any) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    address = cli.json("channel", "create", "yard", "--name", "Yard")["address"]
+    node = module_serve(cli.home)
+    link = cli.json("web", "login")
+    ws, answer = await login(node.url, f"http://127.0.0.1:{node.port}", link["token"])
+    assert answer["ok"] is True
+    async with ws:
+        sign = {"kind": 5, "content": "", "tags": [["a", address], ["k", "30333"]], "created_at": int(time.time())}
+        await ws.send(json.dumps({"id": 1, "sign": sign}))
+        assert json.loads(await ws.recv()) == {"id": 1, "error": "a deletion request may not name a channel definition"}
+    assert [row["address"] for row in cli.json("channel", "list")] == [address]

@@ -1,5 +1,6 @@
 """The browser's channel rules (web/src/rules.js, run under node) against the Python reference, on the same events:
-who may post, corrections by author or admin, retractions, deletions, revoked admins, labels, feed order."""
+who may post, corrections by author or admin, retractions, deletions, revoked admins, labels, feed order, and
+verifiers' vouches for channels (and their withdrawal)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import orjson
 import pytest
 
 from samizdat.core import channel as ch
-from samizdat.core import kinds
+from samizdat.core import kinds, trust
 from samizdat.core import posts as po
 from samizdat.core import thread as th
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.errors import RemoteProtocolError
 from samizdat.services.feed import collect_feed
 from samizdat.store.memory import MemoryStore
 
@@ -180,3 +182,52 @@ async def test_browser_rules_agree_with_python() -> None:
     assert statuses >= {"valid", "forged", "revoked", "malformed", "future", "expired"}
     python_feed = await collect_feed(store, [channel], verifiers, now=NOW, limit=1000)
     assert js["feed"] == [item.event_id if item.view else item.orphan_retraction.id for item in python_feed]  # type: ignore[union-attr]
+
+
+def vouch_scenario(channel: ch.Channel) -> list[Event]:
+    """Vouches for a channel's address: valid ones, every malformed way, withdrawn, untrusted, future, expired."""
+    address, owner = channel.address, channel.owner
+    other = f"{kinds.CHANNEL}:{STRANGER.public_key_hex}:minsk"
+
+    def label(key: SecretKey, *tags: list[str], at: int = T + 100, value: str = po.VOUCH_VALUE) -> Event:
+        return raw(key, "", [["L", po.LABEL_NAMESPACE], ["l", value, po.LABEL_NAMESPACE], *tags], at, kinds.LABEL)
+
+    kept = po.build_vouch(V1, channel, "We met them", created_at=T + 100)
+    withdrawn = po.build_vouch(V2, channel, created_at=T + 110)
+    return [
+        kept, withdrawn,
+        po.build_vouch_withdrawal(V2, [withdrawn], created_at=T + 120),
+        raw(V3, "", [["e", kept.id]], T + 130, kinds.DELETION),  # not the vouch's signer: ignored
+        label(V2, ["a", other, ""], ["p", STRANGER.public_key_hex]),  # another channel, same verifier
+        label(V3, ["a", address, ""]),  # a verifier the reader does not trust
+        label(V1, ["a", address, ""], ["e", "ab" * 32]),  # an 'e' tag: a post label, not a vouch
+        label(V1, ["a", address, ""], value="confirmed"),  # a post label's value on an address
+        label(V1, ["a", address, ""], ["a", other, ""]),  # two channels
+        label(V1, ["a", f"1:{owner}:minsk", ""]),  # not a channel's kind
+        label(V1, ["a", f"{kinds.CHANNEL}:{owner}:", ""]),  # no channel id
+        label(V2, ["a", address, ""], at=NOW + 3600),  # dated in the future
+        label(V2, ["a", address, ""], ["expiration", str(NOW - 1)], at=T + 140),  # expired
+        raw(V1, "", [["L", "other"], ["l", po.VOUCH_VALUE, "other"], ["a", address, ""]], T + 150, kinds.LABEL),
+        raw(V1, "bell\x07", [["L", po.LABEL_NAMESPACE], ["l", po.VOUCH_VALUE, po.LABEL_NAMESPACE], ["a", address]],
+            T + 160, kinds.LABEL),  # fmt: skip
+    ]
+
+
+def test_browser_vouches_agree_with_python() -> None:
+    channel = ch.parse_channel(definition())
+    events = vouch_scenario(channel)
+    verifiers = [V1.public_key_hex, V2.public_key_hex]
+    js = run_js({"vouches": {"events": [orjson.loads(e.to_json()) for e in events], "verifiers": verifiers,
+                             "now": NOW}})  # fmt: skip
+    for event, got in zip(events, js["parsed"], strict=True):
+        if event.kind != kinds.LABEL:
+            continue
+        try:
+            expected: str | None = po.parse_vouch(event).channel
+        except RemoteProtocolError:
+            expected = None
+        assert got["channel"] == expected, (event.tags, got)
+    counted = trust.vouchers(events, verifiers, NOW)
+    assert js["vouched"] == {a: sorted(keys) for a, keys in counted.items()}
+    other = f"{kinds.CHANNEL}:{STRANGER.public_key_hex}:minsk"
+    assert counted == {channel.address: frozenset({V1.public_key_hex}), other: frozenset({V2.public_key_hex})}

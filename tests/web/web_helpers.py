@@ -4,6 +4,7 @@ as a real process, loaded from tests/e2e/conftest.py), and how Debian's Chromium
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: Screenshots are written to docs/screenshots/ only when asked: a plain test run leaves the work tree as it was.
+SCREENSHOTS_WANTED = os.environ.get("SAMIZDAT_SCREENSHOTS") == "1"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True}
 
 

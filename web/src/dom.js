@@ -1,5 +1,11 @@
 // The only way this app makes DOM: elements with text nodes. Nothing from the network is ever parsed as HTML
-// (no HTML sink anywhere: tests/web/test_app.py checks), so a hostile post is inert text.
+// (no HTML sink anywhere: tests/web/test_app.py checks), so a hostile post is inert text. Every text node and
+// title is neutralised (display.js: no bidi overrides or invisible characters), except a textarea's text, which
+// a person edits and publishes; views put each field from the network in its own element with dir="auto".
+
+import { neutralize } from './display.js';
+
+const SHOWN_ATTRIBUTES = new Set(['title', 'aria-label', 'placeholder', 'alt']);
 
 /** h('div', {class: 'x', onclick: fn, title: '...'}, 'text', child, [more]) */
 export function h(tag, attrs, ...children) {
@@ -12,19 +18,20 @@ export function h(tag, attrs, ...children) {
       else if (k === 'value') el.value = v;
       else if (k === 'checked' || k === 'disabled' || k === 'selected') el[k] = Boolean(v);
       else if (k === 'href' && !/^(#|\/(?!\/))/.test(String(v))) continue; // only our own routes
+      else if (SHOWN_ATTRIBUTES.has(k)) el.setAttribute(k, neutralize(String(v)));
       else el.setAttribute(k, v === true ? '' : String(v));
     }
   }
-  append(el, children);
+  append(el, children, tag === 'textarea');
   return el;
 }
 
-function append(el, children) {
+function append(el, children, raw = false) {
   for (const c of children) {
     if (c === null || c === undefined || c === false || c === '') continue;
-    if (Array.isArray(c)) append(el, c);
+    if (Array.isArray(c)) append(el, c, raw);
     else if (c instanceof Node) el.appendChild(c);
-    else el.appendChild(document.createTextNode(String(c)));
+    else el.appendChild(document.createTextNode(raw ? String(c) : neutralize(String(c))));
   }
 }
 

@@ -37,7 +37,7 @@ const en = {
   'operator-token': 'Operator code', 'log-in': 'Log in', 'log-out': 'Log out', 'operator-in': 'Logged in as the node’s operator ({npub}).',
   'operator-refused': 'The node refused this code.',
   'node-unreachable': 'The node cannot be reached now. What this phone saved is still shown in the channels.',
-  'node-name': 'Node', 'node-key': 'Operator key', 'stored-events': 'Events stored', connections: 'Connections',
+  'node-name': 'Node', 'node-key': 'Operator key', 'key-hidden': 'not shown on this network', 'stored-events': 'Events stored', connections: 'Connections',
   'lan-peers': 'Nodes nearby (LAN)', 'lan-off': 'Discovery of nearby nodes is not running.', 'no-peers': 'No nearby nodes seen.',
   peer: 'Node', source: 'Found by', 'last-seen': 'Last seen', 'last-sync': 'Last sync', 'events-in-out': 'Events in / out',
   relays: 'Relays', relay: 'Relay', state: 'Reachable', delivered: 'Delivered', waiting: 'Waiting', 'no-relays': 'No relays configured.',
@@ -51,6 +51,12 @@ const en = {
   'err-end-before-start': 'An event must end after it starts.', 'err-unchanged': 'The correction changes nothing.',
   'resolved-note': 'Resolved:', 'f-resolution': 'How it was resolved (optional)',
   'past-start-confirm': 'This event starts in the past ({when}). Is the date right? Publish anyway?',
+  fingerprint: 'Owner key', 'fingerprint-explain': 'Fingerprint of the key that owns this channel: two channels with the same name have different ones. Compare it with the one the channel gave you.',
+  'collision-followed': 'Not the channel you follow: another key gave it the name of “{name}” ({fp}).',
+  'collision-vouched': 'Not the channel your verifiers vouch for: another key gave it the name of “{name}” ({fp}).',
+  'mark-own': 'Yours', 'mark-followed': 'Followed', 'mark-vouched': 'Vouched for by {n}', 'mark-mixed': 'Mixed alphabets: {words}',
+  'vouched-only': 'Only channels vouched for by verifiers you trust', 'vouched-channels': 'Vouched channels',
+  'no-vouched': 'No channel here is vouched for by the verifiers you trust.', 'no-verifiers': 'Add verifiers you trust (Keys) to see the channels they vouch for.',
 };
 
 const ru = {
@@ -89,7 +95,7 @@ const ru = {
   'operator-token': 'Код оператора', 'log-in': 'Войти', 'log-out': 'Выйти', 'operator-in': 'Вы вошли как оператор узла ({npub}).',
   'operator-refused': 'Узел не принял этот код.',
   'node-unreachable': 'Узел сейчас недоступен. Сохранённое на телефоне по-прежнему видно в каналах.',
-  'node-name': 'Узел', 'node-key': 'Ключ оператора', 'stored-events': 'Событий хранится', connections: 'Подключений',
+  'node-name': 'Узел', 'node-key': 'Ключ оператора', 'key-hidden': 'не показывается в этой сети', 'stored-events': 'Событий хранится', connections: 'Подключений',
   'lan-peers': 'Узлы рядом (LAN)', 'lan-off': 'Поиск узлов рядом не запущен.', 'no-peers': 'Узлов рядом не видно.',
   peer: 'Узел', source: 'Найден через', 'last-seen': 'Виден', 'last-sync': 'Синхронизация', 'events-in-out': 'Событий получено / отдано',
   relays: 'Релеи', relay: 'Релей', state: 'Доступен', delivered: 'Доставлено', waiting: 'Ждёт', 'no-relays': 'Релеи не настроены.',
@@ -103,6 +109,12 @@ const ru = {
   'err-end-before-start': 'Событие должно закончиться позже, чем начнётся.', 'err-unchanged': 'Исправление ничего не меняет.',
   'resolved-note': 'Решена:', 'f-resolution': 'Как решилась (необязательно)',
   'past-start-confirm': 'Событие начинается в прошлом ({when}). Дата верна? Всё равно опубликовать?',
+  fingerprint: 'Ключ владельца', 'fingerprint-explain': 'Отпечаток ключа, которому принадлежит канал: у двух каналов с одним названием они разные. Сверьте его с тем, что дал вам канал.',
+  'collision-followed': 'Это не тот канал, на который вы подписаны: другой ключ назвал его как «{name}» ({fp}).',
+  'collision-vouched': 'Это не тот канал, за который ручаются ваши проверяющие: другой ключ назвал его как «{name}» ({fp}).',
+  'mark-own': 'Ваш', 'mark-followed': 'Подписка', 'mark-vouched': 'Ручаются: {n}', 'mark-mixed': 'Смесь алфавитов: {words}',
+  'vouched-only': 'Только каналы, за которые ручаются ваши проверяющие', 'vouched-channels': 'Проверенные каналы',
+  'no-vouched': 'Здесь нет каналов, за которые ручаются ваши проверяющие.', 'no-verifiers': 'Добавьте проверяющих, которым доверяете (Ключи), чтобы видеть каналы, за которые они ручаются.',
 };
 
 const be = {
@@ -141,7 +153,7 @@ const be = {
   'operator-token': 'Код аператара', 'log-in': 'Увайсці', 'log-out': 'Выйсці', 'operator-in': 'Вы ўвайшлі як аператар вузла ({npub}).',
   'operator-refused': 'Вузел не прыняў гэты код.',
   'node-unreachable': 'Вузел зараз недаступны. Захаванае на тэлефоне па-ранейшаму відаць у каналах.',
-  'node-name': 'Вузел', 'node-key': 'Ключ аператара', 'stored-events': 'Падзей захоўваецца', connections: 'Падключэнняў',
+  'node-name': 'Вузел', 'node-key': 'Ключ аператара', 'key-hidden': 'не паказваецца ў гэтай сетцы', 'stored-events': 'Падзей захоўваецца', connections: 'Падключэнняў',
   'lan-peers': 'Вузлы побач (LAN)', 'lan-off': 'Пошук вузлоў побач не запушчаны.', 'no-peers': 'Вузлоў побач не відаць.',
   peer: 'Вузел', source: 'Знойдзены праз', 'last-seen': 'Бачны', 'last-sync': 'Сінхранізацыя', 'events-in-out': 'Падзей атрымана / аддадзена',
   relays: 'Рэлеі', relay: 'Рэлей', state: 'Даступны', delivered: 'Дастаўлена', waiting: 'Чакае', 'no-relays': 'Рэлеі не наладжаны.',
@@ -155,6 +167,12 @@ const be = {
   'err-end-before-start': 'Падзея павінна скончыцца пазней, чым пачнецца.', 'err-unchanged': 'Выпраўленне нічога не мяняе.',
   'resolved-note': 'Вырашана:', 'f-resolution': 'Як вырашылася (неабавязкова)',
   'past-start-confirm': 'Падзея пачынаецца ў мінулым ({when}). Дата правільная? Усё роўна апублікаваць?',
+  fingerprint: 'Ключ уладальніка', 'fingerprint-explain': 'Адбітак ключа, якому належыць канал: у двух каналаў з адной назвай яны розныя. Звярыце яго з тым, што даў вам канал.',
+  'collision-followed': 'Гэта не той канал, на які вы падпісаныя: іншы ключ назваў яго як «{name}» ({fp}).',
+  'collision-vouched': 'Гэта не той канал, за які ручаюцца вашы праверальнікі: іншы ключ назваў яго як «{name}» ({fp}).',
+  'mark-own': 'Ваш', 'mark-followed': 'Падпіска', 'mark-vouched': 'Ручаюцца: {n}', 'mark-mixed': 'Сумесь алфавітаў: {words}',
+  'vouched-only': 'Толькі каналы, за якія ручаюцца вашы праверальнікі', 'vouched-channels': 'Правераныя каналы',
+  'no-vouched': 'Тут няма каналаў, за якія ручаюцца вашы праверальнікі.', 'no-verifiers': 'Дадайце праверальнікаў, якім давяраеце (Ключы), каб бачыць каналы, за якія яны ручаюцца.',
 };
 
 export const DICTIONARIES = { be, ru, en };

@@ -255,6 +255,22 @@ export function parseLabel(event) {
   return { event, value: ours[0][1], postId: targets[0][1], verifier: event.pubkey, reason };
 }
 
+// A verifier's vouch for a channel: a label with the value 'vouched' on the channel's address (one 'a' tag, no
+// 'e' tag), or throws Malformed (as posts.parse_vouch). docs/protocol.md, "Vouching for a channel".
+export const VOUCH_VALUE = 'vouched';
+export function parseVouch(event) {
+  if (event.kind !== LABEL) throw new Malformed(`a vouch is kind ${LABEL}, not ${event.kind}`);
+  if (!tagValues(event, 'L').includes(LABEL_NAMESPACE)) throw new Malformed(`the vouch is not in the '${LABEL_NAMESPACE}' namespace`);
+  const ours = tagsNamed(event, 'l').filter((t) => t.length >= 3 && t[2] === LABEL_NAMESPACE);
+  if (ours.length !== 1 || ours[0][1] !== VOUCH_VALUE) throw new Malformed(`a vouch carries the one label '${VOUCH_VALUE}'`);
+  if (tagsNamed(event, 'e').length) throw new Malformed("a vouch names a channel, not a post: it has no 'e' tag");
+  const targets = tagsNamed(event, 'a').filter((t) => t.length >= 2);
+  const address = targets.length === 1 ? splitAddress(targets[0][1]) : null;
+  if (!address || address[0] !== CHANNEL || !address[2]) throw new Malformed("a vouch must name exactly one channel address in an 'a' tag");
+  const reason = checkText(event.content, "the vouch's reason", MAX_LINE * 4);
+  return { event, channel: targets[0][1], verifier: event.pubkey, reason };
+}
+
 // -- channels --------------------------------------------------------------------------------------------
 
 function only(event, name) {

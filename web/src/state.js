@@ -1,8 +1,11 @@
 // What the app holds for this browser: the relay connection, the channels it knows, this phone's key, follows,
-// trusted verifiers and an operator session. Settings live in localStorage; events in IndexedDB (cache.js).
+// trusted verifiers, their vouches for channels, and an operator session. Settings live in localStorage; events
+// in IndexedDB (cache.js). trust() says, per channel, what tells it from look-alikes (trust.js, display.js).
 
 import { Relay, Operator } from './relay.js';
 import { currentChannels } from './rules.js';
+import { collisions, vouchers } from './trust.js';
+import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
 import { extras } from './lazy.js';
 
@@ -35,6 +38,9 @@ export const state = {
   pubkey: stored('pubkey', null), // its public key, hex (kept so that reading needs no crypto code)
   follows: stored('follows', []), // channel addresses
   verifiers: stored('verifiers', []), // pubkeys whose labels are shown
+  vouchEvents: new Map(), // id -> vouch label or withdrawal (deletion request) by a trusted verifier
+  vouches: new Map(), // channel address -> Set of trusted verifiers who vouch for it
+  vouchedOnly: stored('vouchedOnly', false), // the directory lists only vouched channels
   operator: null, // Operator once logged in
   operatorToken: stored('operatorToken', null),
   listeners: new Set(),
@@ -61,6 +67,82 @@ export function setFollow(address, on) {
 export function setVerifiers(list) {
   state.verifiers = [...new Set(list)];
   store('verifiers', state.verifiers);
+  watchVouches();
+}
+
+export function setVouchedOnly(on) {
+  state.vouchedOnly = Boolean(on);
+  store('vouchedOnly', state.vouchedOnly);
+}
+
+// -- vouches and look-alikes ------------------------------------------------------------------------------------
+
+let vouchSub = null;
+
+function countVouches() {
+  state.vouches = vouchers(state.vouchEvents.values(), state.verifiers, now());
+}
+
+/** (Re)subscribe to the trusted verifiers' vouches for channels and their withdrawals. */
+export function watchVouches() {
+  countVouches();
+  if (!state.relay) return;
+  if (vouchSub) state.relay.close(vouchSub);
+  vouchSub = null;
+  if (!state.verifiers.length) return;
+  const authors = state.verifiers.slice(0, 1000);
+  const fresh = [];
+  let timer = 0;
+  vouchSub = state.relay.subscribe([
+    { kinds: [1985], authors, '#l': ['vouched'], limit: 5000 },
+    { kinds: [5], authors, '#k': ['1985'], limit: 5000 },
+  ], (e) => {
+    if (state.vouchEvents.has(e.id)) return;
+    state.vouchEvents.set(e.id, e);
+    fresh.push(e);
+    if (!timer) timer = setTimeout(() => {
+      timer = 0;
+      cache.save('vouches', fresh.splice(0));
+      countVouches();
+      changed();
+    }, 100);
+  });
+}
+
+let trustMemo = null;
+
+/** What tells channels apart for this reader: trust().of(channel) gives {relation (own, followed, carried),
+ * vouchedBy (Set), collides (addresses of own, followed or vouched channels another key named it like), warned
+ * (collides, and the reader neither owns nor follows it), like (the first of those), likeFollowed, fingerprint,
+ * mixed (look-alike words)}. Recomputed when the channels, vouches, follows or key change. */
+export function trust() {
+  const key = [state.channels, state.vouches, state.follows, state.pubkey];
+  if (trustMemo && trustMemo.key.every((k, i) => k === key[i])) return trustMemo;
+  const valid = [...state.channels.values()].filter((c) => !c.error);
+  const follows = new Set(state.follows);
+  const relation = (c) => (state.pubkey && c.owner === state.pubkey ? 'own' : follows.has(c.address) ? 'followed' : 'carried');
+  const trusted = valid.filter((c) => relation(c) !== 'carried' || state.vouches.has(c.address));
+  const clashes = collisions(valid, trusted);
+  const known = new Map();
+  trustMemo = {
+    key,
+    of(channel) {
+      if (!known.has(channel.address)) {
+        const collides = clashes.get(channel.address) || [];
+        const others = collides.map((a) => state.channels.get(a)).filter(Boolean);
+        const followedLike = others.filter((c) => relation(c) !== 'carried');
+        const like = followedLike[0] || others[0] || null;
+        known.set(channel.address, {
+          relation: relation(channel), vouchedBy: state.vouches.get(channel.address) || new Set(), collides,
+          warned: collides.length > 0 && relation(channel) === 'carried', like, likeFollowed: followedLike.length > 0,
+          likeFingerprint: like ? fingerprint(like.owner) : '', fingerprint: fingerprint(channel.owner),
+          mixed: mixedScriptWords(`${channel.name}\n${channel.place}`),
+        });
+      }
+      return known.get(channel.address);
+    },
+  };
+  return trustMemo;
 }
 
 export function addDefinitions(events) {
@@ -95,6 +177,7 @@ export async function start() {
   cache.save('dir', seed);
   const saved = await cache.load('dir');
   addDefinitions(saved);
+  for (const e of await cache.load('vouches')) state.vouchEvents.set(e.id, e);
   state.relay = new Relay(`${wsBase}/`, (s) => {
     state.online = s === 'online';
     changed();
@@ -110,6 +193,7 @@ export async function start() {
       cache.save('dir', batch);
     }, 100);
   });
+  watchVouches();
   if (state.operatorToken) operatorLogin(state.operatorToken);
   if (state.secret && !state.pubkey) {
     extras().then((x) => {

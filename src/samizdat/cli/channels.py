@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             return _with_result(channel, result)
 
         data = run(with_node(action))
-        emit(data, as_json, lambda d: f"Created channel {d['name']}\n{qr_text(d['naddr'])}{_channel_text(d)}")
+        emit(data, as_json, lambda d: f"Created channel {field(d['name'])}\n{qr_text(d['naddr'])}{_channel_text(d)}")
 
     @channel_app.command("edit")
     def channel_edit(
@@ -405,7 +405,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("vouch")
     def vouch(
-        channel: str = typer.Argument(..., metavar="CHANNEL", help="naddr or address (or short name of yours/followed)."),
+        channel: str = typer.Argument(..., metavar="CHANNEL", help="naddr or address (or yours/followed short name)."),
         reason: str = typer.Option("", help="Why: how you know this key is the channel's (readers can see it)."),
         withdraw: bool = typer.Option(False, "--withdraw", help="Withdraw your vouch for this channel."),
         as_json: bool = JsonOption,

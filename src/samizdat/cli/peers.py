@@ -21,7 +21,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     now = time.time()
     lines = []
     for r in rows:
-        name = f" ({r['name']})" if r["name"] else ""
+        name = f" (“{r['name']}”{'' if r.get('name_verified') else ', announced, unverified'})" if r["name"] else ""
         lines.append(
             f"{r['url']}{name}  [{r['source']}, {r['state']}]  seen {ago(r['last_seen'], now)}, "
             f"synced {ago(r['last_sync'], now)}, {r['events_in']} in / {r['events_out']} out"

@@ -71,8 +71,9 @@ def register(app: typer.Typer) -> None:
             report.to_dict(),
             as_json,
             lambda r: (
-                f"Synced with {r['relay']} ({r['direction']}) in {r['seconds']} s: they lacked {r['have']}, "
-                f"we lacked {r['need']}; sent {r['sent']}, received {r['received']}, rejected {r['rejected']}; "
+                f"Synced with {r['relay']} ({r['direction']}, {r['method']}) in {r['seconds']} s: "
+                f"they lacked {r['have']}, we lacked {r['need']}; sent {r['sent']}, received {r['received']}, "
+                f"rejected {r['rejected']}; "
                 f"{plural(r['round_trips'], 'round trip')}, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
                 + "".join(f"\n  {e}" for e in r["errors"])
             ),

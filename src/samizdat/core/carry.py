@@ -29,7 +29,7 @@ flooder defined himself (every check passes); following the channels that matter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import islice
@@ -38,7 +38,7 @@ from samizdat.core import kinds
 from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import parse_label
-from samizdat.core.thread import post_verdict
+from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError
 
 HOUR = 3600
@@ -106,19 +106,40 @@ def carry_rank(kind: int, created_at: int, post_type: str | None, standing: Stan
     return created_at + KIND_BONUS.get(kind, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A post's judgement, remembered from one carry pass to the next while the definitions it was judged against
+    stay the same (judging means parsing the post: most of a pass's time)."""
+
+    against: tuple[tuple[str, str | None], ...]  # (address looked up, id of its definition then, or None)
+    post_type: str | None  # the post's type when it was valid, None when it was junk
+    event_id: str
+    pubkey: str
+
+
 class CarryRanking:
     """The ranks of one carry pass. Feed it every carried event (:meth:`add`, or :meth:`add_plain` for kinds it
-    has no rules for), then take :meth:`candidates`.
+    has no rules for; for a post, try :meth:`recall` first), then take :meth:`candidates`.
 
     ``channel_of(address)`` gives the current definition of a channel stored here (None when there is none or it
     is malformed); ``role_holders`` are the owners and admins of the channels the node keeps, whose deletion
-    requests count as valid. Deletions, labels and definitions are ranked last, once every post has been judged:
-    whether they are valid depends on the posts. Memory: one small tuple per carried event.
+    requests count as valid; ``remembered`` is the previous pass's :attr:`memo` (judgements by key: a key must
+never be reused for another event, as the store's ``seq`` is not). Deletions,
+    labels and definitions are ranked last, once every post has been judged: whether they are valid depends on the
+    posts. Memory: one small tuple per carried event, and one :class:`Judged` per carried post.
     """
 
-    def __init__(self, now: int, channel_of: Callable[[str], Channel | None], role_holders: Iterable[str] = ()):
+    def __init__(
+        self,
+        now: int,
+        channel_of: Callable[[str], Channel | None],
+        role_holders: Iterable[str] = (),
+        remembered: Mapping[int, Judged] | None = None,
+    ) -> None:
         self.now = now
         self._channel_of = channel_of
+        self._remembered = remembered or {}
+        self.memo: dict[int, Judged] = {}  # this pass's judgements, for the next
         self._ranked: list[tuple[int, int, int]] = []
         self._definitions: list[tuple[int, int, int, str, Channel | None]] = []  # key, size, created_at, address, ch
         self._deletions: list[tuple[int, int, int, str]] = []  # key, size, created_at, signer
@@ -156,20 +177,48 @@ class CarryRanking:
         self.used += size
         self._ranked.append((carry_rank(kind, created_at, None, Standing.PLAIN), size, key))
 
+    def recall(self, key: int, size: int, created_at: int) -> bool:
+        """Rank the post stored under ``key`` as the last pass judged it, if the definitions it was judged against
+        are still the current ones; False when it must be read and given to :meth:`add`."""
+        judged = self._remembered.get(key)
+        if judged is None:
+            return False
+        for address, definition in judged.against:
+            channel = self._channel_of(address)
+            if (channel.event.id if channel is not None else None) != definition:
+                return False
+        self.used += size
+        self._judged(key, size, created_at, judged)
+        return True
+
     def _post(self, key: int, size: int, event: Event) -> None:
+        against: list[tuple[str, str | None]] = []
+        post_type, lasting = None, True
         for address in islice(event.tag_values("a"), MAX_ADDRESSES):
             channel = self._channel_of(address)
+            against.append((address, channel.event.id if channel is not None else None))
             if channel is None:
                 continue
             verdict = post_verdict(event, channel, self.now)
+            lasting = lasting and verdict.status is not Status.FUTURE  # may become valid: judge it again
             if verdict.ok and verdict.post is not None:
-                self._valid_posts.add(event.id)
-                self._needed.add(address)
-                self._standing.add(event.pubkey)
-                rank = carry_rank(kinds.POST, event.created_at, verdict.post.post_type)
-                self._ranked.append((rank, size, key))
-                return
-        self._ranked.append((carry_rank(kinds.POST, event.created_at, None, Standing.JUNK), size, key))
+                post_type = verdict.post.post_type
+                break
+        judged = Judged(tuple(against), post_type, event.id, event.pubkey)
+        if lasting:
+            self.memo[key] = judged
+        self._judged(key, size, event.created_at, judged, remember=False)
+
+    def _judged(self, key: int, size: int, created_at: int, judged: Judged, *, remember: bool = True) -> None:
+        if remember:
+            self.memo[key] = judged
+        if judged.post_type is None:
+            self._ranked.append((carry_rank(kinds.POST, created_at, None, Standing.JUNK), size, key))
+            return
+        self._valid_posts.add(judged.event_id)
+        self._needed.add(judged.against[-1][0])
+        self._standing.add(judged.pubkey)
+        self._ranked.append((carry_rank(kinds.POST, created_at, judged.post_type), size, key))
 
     def candidates(self, kept: Callable[[set[str]], set[str]] = lambda ids: set()) -> list[tuple[int, int, int]]:
         """Every event fed, as ``(rank, size, key)`` for :func:`choose_evictions`. ``kept(ids)`` says which of

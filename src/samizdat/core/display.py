@@ -2,7 +2,8 @@
 
 Theory of operation. Display only: nothing here decides whether an event is valid (a name with a right-to-left
 override is a valid name; it is shown without the override). Every face (the command line, the web app's
-``web/src/display.js``, a port cross-checked by ``tests/web/test_display.py``) shows text through these rules:
+``web/src/display.js``, a port cross-checked by ``tests/web/test_display_parity.py``) shows text through these
+rules:
 
 * :func:`neutralize` drops the characters that can reorder or hide text: bidirectional embeddings, overrides,
   isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C), zero-width and other invisible format
@@ -202,7 +203,7 @@ _SPOKEN = {
     "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "h", "д": "d", "е": "e", "ж": "z", "з": "z", "и": "i",
     "і": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s",
     "т": "t", "у": "u", "ў": "u", "ф": "f", "х": "h", "ц": "c", "ч": "c", "ш": "s", "щ": "s", "ъ": "",
-    "ы": "i", "ь": "", "э": "e", "ю": "iu", "я": "ia", "ё": "io", "є": "ie", "ї": "i", "ђ": "d", "ј": "i",
+    "ы": "i", "ь": "", "э": "e", "ю": "iu", "я": "ia", "є": "ie", "ї": "i", "ђ": "d", "ј": "i",
     "љ": "l", "њ": "n", "ћ": "c", "џ": "d", "ѕ": "z",
     "α": "a", "β": "v", "γ": "h", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "t", "ι": "i", "κ": "k",
     "λ": "l", "μ": "m", "ν": "n", "ξ": "ks", "ο": "o", "π": "p", "ρ": "r", "σ": "s", "ς": "s", "τ": "t",
@@ -210,11 +211,13 @@ _SPOKEN = {
     "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ı": "i", "ħ": "h", "ŧ": "t", "þ": "t",
     "ð": "d", "ŋ": "n", "ƒ": "f",
 }  # fmt: skip
-#: Spoken key: romanisations that differ only in spelling (zh/ž, kh/h, ts/c, y/j/i, w/v, g/h, ...).
+#: Spoken key: letters read before their accents go (ё is "io", not е).
+_SPOKEN_WHOLE = {"ё": "io"}
+#: Spoken key: romanisations that differ only in spelling (zh/ž, kh/h, ts/c, šč/shch, y/j/i, w/v, g/h, ...).
 _SPOKEN_FOLDS = (
-    ("shch", "s"), ("kh", "h"), ("zh", "z"), ("ch", "c"), ("sh", "s"), ("ts", "c"), ("tz", "c"), ("cz", "c"),
-    ("sz", "s"), ("ck", "k"), ("ph", "f"), ("th", "t"), ("x", "ks"), ("w", "v"), ("g", "h"), ("y", "i"),
-    ("j", "i"), ("q", "k"),
+    ("shch", "s"), ("sc", "s"), ("kh", "h"), ("zh", "z"), ("ch", "c"), ("sh", "s"), ("ts", "c"), ("tz", "c"),
+    ("cz", "c"), ("sz", "s"), ("ck", "k"), ("ph", "f"), ("th", "t"), ("x", "ks"), ("w", "v"), ("g", "h"),
+    ("y", "i"), ("j", "i"), ("q", "k"),
 )  # fmt: skip
 _I_BEFORE_VOWEL = re.compile(r"i(?=[aeiou])")
 _REPEATS = re.compile(r"(.)\1+")
@@ -249,7 +252,8 @@ def _alnum(text: str) -> str:
 def spoken_key(text: str) -> str:
     """How ``text`` sounds, as plain Latin letters and digits: the same for a name in Cyrillic and its
     romanisations, whatever the case and accents. Letters of other scripts stay as they are (lower case)."""
-    lowered = _plain(_plain(text).lower())  # lower-casing can add marks (İ -> i + dot)
+    whole = "".join(_SPOKEN_WHOLE.get(ch, ch) for ch in unicodedata.normalize("NFC", neutralize(text)).lower())
+    lowered = _plain(_plain(whole).lower())  # again: lower-casing can add marks (İ -> i + dot)
     key = _alnum("".join(_SPOKEN.get(ch, ch) for ch in lowered))
     for old, new in _SPOKEN_FOLDS:
         key = key.replace(old, new)

@@ -12,7 +12,8 @@ What a reader can go by, strongest first:
    follow" before anything else about it;
 3. the owner key's fingerprint (:func:`samizdat.core.display.fingerprint`), a second signal only.
 
-Pure: events in, answers out; ``web/src/trust.js`` is the browser's port (``tests/web/test_display.py``).
+Pure: events in, answers out; ``web/src/trust.js`` is the browser's port
+(``tests/web/test_display_parity.py``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ Anyone on the LAN can announce anything, so an announcement is a suspect, never 
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import math
 import unicodedata
@@ -63,7 +64,8 @@ def clean_name(raw: bytes) -> str:
     """An announced name as it may be shown: valid UTF-8 (invalid bytes become U+FFFD), printable characters only
     (no control, format or bidirectional-override characters), whitespace runs as one space, at most
     :data:`MARKS_LIMIT` combining marks in a row, at most :data:`NAME_LIMIT` characters."""
-    text = unicodedata.normalize("NFC", raw[: NAME_LIMIT * 4].decode("utf-8", "replace"))
+    # Not final: a character cut in two by the byte limit is left out rather than shown as U+FFFD.
+    text = unicodedata.normalize("NFC", codecs.getincrementaldecoder("utf-8")("replace").decode(raw[: NAME_LIMIT * 4]))
     kept: list[str] = []
     marks = 0
     for ch in text:

@@ -194,8 +194,10 @@ class PeerLink:
     async def _reconcile(self, client: RelayClient) -> None:
         in0, out0 = client.bytes_in, client.bytes_out
         report = await asyncio.wait_for(
+            # A peer is a samizdat node: it answers a too-fast upload with `rate-limited:`, which the upload's
+            # retries handle, so the pacing meant for relays that drop busy connections would only slow it.
             sync(client, self.store, [], direction="both", ingest=self._from_peer, unwanted=self.unwanted,
-                 now=self.clock, limits=self.limits),  # fmt: skip
+                 now=self.clock, limits=self.limits, pacing=None),  # fmt: skip
             SYNC_TIMEOUT,
         )
         self.last_report = report

@@ -6,15 +6,24 @@ reveals ids we *have* (the relay lacks them) and ids we *need*. Needed ids are f
 in batches and stored as they arrive, each verified; our ids are uploaded with pipelined ``EVENT``\\ s. Because
 every batch is stored as soon as it arrives and reconciliation starts from the two sets as they are, an
 interrupted sync resumes by simply running again: nothing already transferred is transferred twice.
+
+Relays without NIP-77 are synced with plain ``REQ`` messages instead (:mod:`samizdat.net.reqsync`: windows by
+``created_at``, newest first), and the report says so (``method``: ``nip77`` or ``req``, with the reason in
+``fallback``). The first ``NEG-OPEN`` goes out while the relay's NIP-11 document is fetched (through the same
+transport): a document that does not list 77 ends the wait at once; without a document, a relay that does not
+answer ``NEG-OPEN`` within ``NEG_OPEN_TIMEOUT`` seconds (or refuses it for any reason but ``blocked:`` or
+``closed:``) is taken to lack NIP-77. One whose document lists 77 is given as long as any round. Uploads,
+either way, are paced (:mod:`samizdat.net.pacing`) for relays that drop busy connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -23,11 +32,17 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
-from samizdat.errors import ClosedTransport, RemoteProtocolError, TransportError
-from samizdat.net.client import RelayClient
+from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
+from samizdat.net.client import PublishResult, RelayClient, supports_nip
+from samizdat.net.pacing import DEFAULT_PACING, Pacer, Pacing
+from samizdat.net.reqsync import Budget, ReqScan
 from samizdat.store.base import AddOutcome, Store
 
+log = logging.getLogger(__name__)
+
 Direction = Literal["up", "down", "both"]
+#: ``auto``: NIP-77 when the relay speaks it, else REQs; ``nip77`` or ``req`` to insist on one.
+Method = Literal["auto", "nip77", "req"]
 Ingest = Callable[[Sequence[Event]], Awaitable[list[AddOutcome]]]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 #: Of the ids the relay offers, those we do not want (e.g. dropped to keep the carry quota).
@@ -40,6 +55,7 @@ Unwanted = Callable[[Sequence[bytes]], Awaitable[set[bytes]]]
 FRAME_SIZE_LIMIT = 60_000
 ID_BATCH = 500
 ROUND_TIMEOUT = 60.0
+NEG_OPEN_TIMEOUT = 5.0  # a relay that has not answered the first NEG-OPEN by then is synced with REQs
 RATE_LIMIT_RETRIES = 8
 # 100,000 differences at a 60 kB frame limit take about 100 rounds; a million-event store a few hundred.
 MAX_ROUNDS = 5000
@@ -49,6 +65,8 @@ MAX_ROUNDS = 5000
 class SyncReport:
     relay: str
     direction: str
+    method: str = "nip77"  # or "req": the relay lacks NIP-77 (see net/reqsync.py)
+    fallback: str = ""  # why REQs were used
     have: int = 0  # ids we had that the relay lacked
     need: int = 0  # ids the relay had that we lacked
     sent: int = 0  # events the relay accepted from us as new
@@ -65,6 +83,10 @@ class SyncReport:
         return asdict(self)
 
 
+class NoNegentropy(Exception):
+    """The relay does not speak NIP-77 (its message says why we think so)."""
+
+
 async def _build_storage(store: Store, flt: Filter) -> VectorStorage:
     storage = VectorStorage()
     async for created_at, event_id in store.negentropy_items([flt]):
@@ -74,9 +96,19 @@ async def _build_storage(store: Store, flt: Filter) -> VectorStorage:
 
 
 async def reconcile(
-    client: RelayClient, store: Store, flt: Filter, *, frame_size_limit: int = FRAME_SIZE_LIMIT
+    client: RelayClient,
+    store: Store,
+    flt: Filter,
+    *,
+    frame_size_limit: int = FRAME_SIZE_LIMIT,
+    opening: asyncio.Future[dict[str, Any] | None] | None = None,
 ) -> tuple[list[bytes], list[bytes], int]:
-    """Run one NIP-77 session for ``flt``; return (have ids, need ids, round trips). Raises on NEG-ERR."""
+    """Run one NIP-77 session for ``flt``; return (have ids, need ids, round trips). Raises on NEG-ERR.
+
+    ``opening`` (the relay's NIP-11 document, being fetched) marks the first session with a relay that may lack
+    NIP-77: then :class:`NoNegentropy` is raised when the document lists no 77 before an answer comes, when no
+    answer comes within ``NEG_OPEN_TIMEOUT``, or when the answer is a refusal other than ``blocked:``/``closed:``.
+    """
     storage = await _build_storage(store, flt)
     session = Negentropy(storage, frame_size_limit)
     sub_id, queue = client.open_subscription()
@@ -88,7 +120,10 @@ async def reconcile(
         await client.send_raw(_neg_frame("NEG-OPEN", sub_id, flt.to_dict(), first))
         message: bytes | None = first
         while message is not None:
-            reply = await client.next_message(queue, ROUND_TIMEOUT)
+            if rounds == 0 and opening is not None:
+                reply = await _first_reply(client, queue, opening)
+            else:
+                reply = await client.next_message(queue, ROUND_TIMEOUT)
             rounds += 1
             if rounds > MAX_ROUNDS:  # each round settles ranges; a relay that never lets us finish is hostile
                 raise RemoteProtocolError(f"{client.url} kept the reconciliation going past {MAX_ROUNDS} rounds")
@@ -96,6 +131,8 @@ async def reconcile(
                 if not client.is_open:  # the client's reader ends every queue with CLOSED when the socket goes
                     raise ClosedTransport(f"the connection to {client.url} closed during the sync")
                 reason = reply[2] if len(reply) > 2 else "no reason given"
+                if rounds == 1 and opening is not None and not str(reason).startswith(("blocked:", "closed:")):
+                    raise NoNegentropy(f"it answered NEG-OPEN with {reply[0]} {str(reason)[:200]!r}")
                 raise RemoteProtocolError(f"{client.url} refused to sync: {reason}", "error")
             if reply[0] != "NEG-MSG" or len(reply) < 3 or not isinstance(reply[2], str):
                 continue
@@ -119,6 +156,40 @@ async def reconcile(
     return list(dict.fromkeys(have)), list(dict.fromkeys(need)), rounds
 
 
+async def _first_reply(
+    client: RelayClient, queue: asyncio.Queue[list[Any]], info: asyncio.Future[dict[str, Any] | None]
+) -> list[Any]:
+    """The answer to the first NEG-OPEN. Not waited for at all once the NIP-11 document ``info`` shows that the
+    relay lacks NIP-77; for ``NEG_OPEN_TIMEOUT`` seconds while we do not know; as long as any round
+    (``ROUND_TIMEOUT``) when the document lists 77, for then a late answer is a busy relay (building the set of a
+    large store), not a missing feature. Raises :class:`NoNegentropy` when the waiting ends without an answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + NEG_OPEN_TIMEOUT
+    answer = asyncio.ensure_future(client.next_message(queue, ROUND_TIMEOUT))
+    try:
+        while not answer.done():
+            listed = supports_nip(info.result(), 77) if info.done() and not info.cancelled() else None
+            if listed is False:
+                raise NoNegentropy("its NIP-11 document does not list NIP-77")
+            if listed is True:
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise NoNegentropy(f"it did not answer NEG-OPEN within {NEG_OPEN_TIMEOUT:.0f} s")
+            either: list[asyncio.Future[Any]] = [answer] if info.done() else [answer, info]
+            await asyncio.wait(either, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            return await answer
+        except BrokenTransport as exc:
+            if client.is_open:  # no answer in time, on a live connection
+                raise NoNegentropy(f"it lists NIP-77 but did not answer NEG-OPEN in {ROUND_TIMEOUT:.0f} s") from exc
+            raise
+    finally:
+        if not answer.done():
+            answer.cancel()
+            await asyncio.gather(answer, return_exceptions=True)
+
+
 def _neg_frame(kind: str, sub_id: str, flt: dict[str, object] | None, message: bytes) -> str:
     parts: list[object] = [kind, sub_id]
     if flt is not None:
@@ -139,8 +210,13 @@ async def sync(
     unwanted: Unwanted | None = None,
     now: Callable[[], float] = time.time,
     limits: EventLimits = DEFAULT_EVENT_LIMITS,
+    method: Method = "auto",
+    pacing: Pacing | None = DEFAULT_PACING,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
+
+    ``method``: NIP-77 when the relay speaks it, else windows of REQs (see the module); ``pacing``: how uploads
+    are paced (:mod:`samizdat.net.pacing`; None: not at all).
 
     ``ingest`` stores downloaded events (default ``store.add_many``; the node passes its relay's ingest so live
     subscribers see them). Each downloaded event must pass ``limits`` at ``now()`` first, as at every door
@@ -149,12 +225,31 @@ async def sync(
     transferred until then stays stored.
     """
     started = clock()
-    report = SyncReport(client.url, direction)
+    report = SyncReport(client.url, direction, method="req" if method == "req" else "nip77")
     ingest = ingest or store.add_many
     in0, out0 = client.bytes_in, client.bytes_out
+    pacer = Pacer(client, pacing) if pacing is not None else None
+    info = asyncio.ensure_future(client.relay_info()) if method != "nip77" else None
+    scan: ReqScan | None = None
     try:
-        for flt in filters or [Filter()]:
-            have, need, rounds = await reconcile(client, store, flt)
+        for index, flt in enumerate(filters or [Filter()]):
+            if report.method == "nip77":
+                opening = info if index == 0 and method == "auto" else None
+                try:
+                    have, need, rounds = await reconcile(client, store, flt, opening=opening)
+                except NoNegentropy as exc:
+                    report.method, report.fallback = "req", str(exc)
+                    log.info("%s: syncing with REQs, %s", client.url, exc)
+            if report.method == "req":
+                if scan is None:
+                    document = await info if info is not None else None
+                    scan = ReqScan(client, Budget(clock), max_limit=_max_limit(document))
+                await _req_sync(
+                    scan, store, flt, report,
+                    direction=direction, ingest=ingest, progress=progress, unwanted=unwanted, door=(limits, now),
+                    pacer=pacer,
+                )  # fmt: skip
+                continue
             report.round_trips += rounds
             report.have += len(have)
             report.need += len(need)
@@ -166,12 +261,69 @@ async def sync(
                 door = (limits, now)
                 await _download(client, [i.hex() for i in need], ingest, report, progress, door)
             if direction in ("up", "both") and have:
-                await _upload(client, store, [i.hex() for i in have], report, progress)
+                await _upload(client, store, [i.hex() for i in have], report, progress, pacer=pacer)
     finally:
+        if info is not None and not info.done():
+            info.cancel()
         report.bytes_in = client.bytes_in - in0
         report.bytes_out = client.bytes_out - out0
         report.seconds = round(clock() - started, 3)
     return report
+
+
+async def _req_sync(
+    scan: ReqScan,
+    store: Store,
+    flt: Filter,
+    report: SyncReport,
+    *,
+    direction: Direction,
+    ingest: Ingest,
+    progress: Progress | None,
+    unwanted: Unwanted | None,
+    door: tuple[EventLimits, Callable[[], float]],
+    pacer: Pacer | None,
+) -> None:
+    """One filter with a relay that lacks NIP-77: walk the relay's events (:mod:`samizdat.net.reqsync`), store
+    those we lack as they come, then upload ours that it lacks, from the window the walk covered (all of it,
+    unless the walk stopped at the bound of one sync)."""
+    ours = {event_id.hex(): created_at async for created_at, event_id in store.negentropy_items([flt])}
+    lacked = 0
+
+    async def on_page(events: list[Event]) -> None:
+        nonlocal lacked
+        lacking = [e for e in events if e.id not in ours]
+        report.need += len(lacking)
+        if unwanted is not None and lacking:
+            skip = {i.hex() for i in await unwanted([bytes.fromhex(e.id) for e in lacking])}
+            report.skipped += len(skip)
+            lacking = [e for e in lacking if e.id not in skip]
+        if direction == "up" or not lacking:
+            return
+        passed = admitted(lacking, report, *door)
+        outcomes = await ingest(passed) if passed else []
+        report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
+        report.rejected += sum(1 for o in outcomes if not o.accepted)
+        lacked += len(lacking)
+        if progress:
+            progress("download", lacked, lacked)
+
+    result = await scan.scan(flt, on_page)
+    report.round_trips += result.requests
+    report.rejected += result.invalid
+    report.errors += result.notes[: max(0, 10 - len(report.errors))]
+    since = result.covered_from
+    have = [i for i, t in ours.items() if i not in result.seen and (since is None or t >= since)]
+    report.have += len(have)
+    if direction != "down" and have:
+        await _upload(scan.client, store, have, report, progress, pacer=pacer)
+
+
+def _max_limit(document: dict[str, Any] | None) -> int | None:
+    """NIP-11 ``limitation.max_limit``: the most events the relay sends for one filter."""
+    limitation = document.get("limitation") if document is not None else None
+    value = limitation.get("max_limit") if isinstance(limitation, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 async def _download(
@@ -260,17 +412,18 @@ async def _upload(
     progress: Progress | None,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    pacer: Pacer | None = None,
 ) -> None:
-    """Send our events in batches. A ``rate-limited:`` answer is not a refusal: wait and send those again
-    (doubling the wait, at most ``RATE_LIMIT_RETRIES`` times), so a relay's flood protection slows us down
-    without losing events."""
+    """Send our events in batches (paced by ``pacer``). A ``rate-limited:`` answer is not a refusal: wait and send
+    those again (doubling the wait, at most ``RATE_LIMIT_RETRIES`` times), so a relay's flood protection slows us
+    down without losing events."""
     done = 0
     for start in range(0, len(ids), ID_BATCH):
         batch = ids[start : start + ID_BATCH]
         events = await store.query([Filter(ids=frozenset(batch), limit=len(batch))])
         delay = 1.0
         for attempt in range(RATE_LIMIT_RETRIES + 1):
-            results = await client.publish_many(events)
+            results = await _publish(client, events, pacer)
             limited = {r.event_id for r in results if r.prefix == "rate-limited"}
             for result in results:
                 if result.event_id in limited and attempt < RATE_LIMIT_RETRIES:
@@ -291,3 +444,14 @@ async def _upload(
         done += len(batch)
         if progress:
             progress("upload", done, len(ids))
+
+
+async def _publish(client: RelayClient, events: list[Event], pacer: Pacer | None) -> list[PublishResult]:
+    """``publish_many``, in as many steps as ``pacer`` allows."""
+    if pacer is None:
+        return await client.publish_many(events)
+    results: list[PublishResult] = []
+    while len(results) < len(events):
+        step = await pacer.allow(len(events) - len(results))
+        results += await client.publish_many(events[len(results) : len(results) + step])
+    return results

@@ -1,6 +1,8 @@
 """One client connection of the relay server: its sans-IO protocol, its outgoing queue and its writer.
 
-Split from :mod:`samizdat.relay.server`, which owns the connections' lifecycle, fan-out and storage.
+Split from :mod:`samizdat.relay.server`, which owns the connections' lifecycle, fan-out and storage. Every byte
+queued for any client is also counted in one :class:`QueueTotal`, so the relay can bound what all its queues hold
+together, not only each one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,33 @@ class Dropped(Exception):
     """This connection is being dropped (too slow, or it broke the protocol)."""
 
 
+class TooSlow(Exception):
+    """The client did not make room in its queue (or the relay in all queues) within the send timeout."""
+
+
+class QueueTotal:
+    """The bytes queued for every client together, against ``limit``; :attr:`room` is set while there is room
+    (it clears above ``limit`` and is set again once the total is down to half of it)."""
+
+    __slots__ = ("bytes", "limit", "low", "room")
+
+    def __init__(self, limit: int) -> None:
+        self.bytes = 0
+        self.limit = limit
+        self.low = limit // 2
+        self.room = asyncio.Event()
+        self.room.set()
+
+    @property
+    def over(self) -> bool:
+        return self.bytes > self.limit
+
+    def taken(self, size: int) -> None:
+        self.bytes -= size
+        if self.bytes <= self.low and not self.room.is_set():
+            self.room.set()
+
+
 class Client:
     """One WebSocket connection: its protocol, outgoing queue, writer and tasks.
 
@@ -49,7 +78,7 @@ class Client:
     __slots__ = (
         "ws", "id", "protocol", "log", "queue", "queued", "wake", "drained", "tasks", "queries",
         "pending", "room", "dropped", "neg", "high", "hard", "half", "scheduled", "blocked", "schedule",
-        "write_high", "ip",
+        "write_high", "ip", "total", "work", "party",
     )  # fmt: skip
 
     def __init__(
@@ -59,10 +88,15 @@ class Client:
         protocol: RelayConnection,
         limits: RelayLimits,
         schedule: Callable[[Client], None],
+        total: QueueTotal | None = None,
+        ip: str | None = None,
     ) -> None:
         self.ws = ws
         self.id = conn_id
-        self.ip: str | None = None  # remote address, None for loopback
+        self.ip = ip  # remote address, None for loopback
+        #: Who this connection counts as when the store's turns are shared out: its address, or itself on loopback.
+        self.party: object = ip if ip is not None else self
+        self.total = total if total is not None else QueueTotal(limits.send_buffer_total_bytes)
         self.protocol = protocol
         self.log = logging.LoggerAdapter(logger, {"conn": conn_id})
         self.queue: deque[bytes] = deque()
@@ -71,6 +105,7 @@ class Client:
         self.drained = asyncio.Event()  # the queue went down to half the high-water mark
         self.tasks: set[asyncio.Task[None]] = set()
         self.queries: dict[str, asyncio.Task[None]] = {}
+        self.work: set[asyncio.Task[None]] = set()  # COUNT and NIP-77 tasks: cancelled when the client goes
         self.pending = 0  # EVENTs waiting for the store
         self.room = asyncio.Event()  # ``pending`` went below the limit
         self.dropped = False
@@ -89,7 +124,12 @@ class Client:
     def push(self, frame: bytes) -> None:
         """Queue ``frame`` (the caller checked the room) and have it written soon."""
         self.queue.append(frame)
-        self.queued += len(frame)
+        size = len(frame)
+        self.queued += size
+        total = self.total
+        total.bytes += size
+        if total.bytes > total.limit:
+            total.room.clear()
         if not self.scheduled:
             self.scheduled = True
             self.schedule(self)
@@ -104,31 +144,56 @@ class Client:
         self.push(frame)
         return True
 
-    async def send_paced(self, frame: bytes, timeout: float) -> None:
-        """Queue ``frame`` once the queue is below the high-water mark; raise Dropped if it never gets there."""
-        while self.queued > self.high:
-            self.drained.clear()
-            try:
-                await asyncio.wait_for(self.drained.wait(), timeout)
-            except TimeoutError:
-                self.drop("client does not read")
-        if not self.send(frame):
+    def has_room(self) -> bool:
+        """Whether a page of stored events may be queued now: this queue is at most half full, and all queues
+        together are within their limit."""
+        return self.queued <= self.half and not self.total.over
+
+    async def wait_room(self, timeout: float) -> None:
+        """Wait until :meth:`has_room`; raise TooSlow after ``timeout`` seconds, Dropped if the client goes."""
+        if self.has_room():
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.has_room():
+                    if self.dropped:
+                        raise Dropped
+                    if self.queued > self.half:
+                        self.drained.clear()
+                        await self.drained.wait()
+                    else:
+                        await self.total.room.wait()
+        except TimeoutError:
+            raise TooSlow from None
+        if self.dropped:
             raise Dropped
+
+    def lost(self) -> None:
+        """The connection is gone (closed by either side): stop every piece of work done for it."""
+        if not self.dropped:
+            self.dropped = True
+            self._empty()
+        for task in (*self.queries.values(), *self.work):
+            task.cancel()
 
     def drop(self, why: str) -> None:
         if self.dropped:
             return
         self.dropped = True
         self.log.info("dropping connection %d: %s", self.id, why)
-        self.queue.clear()
-        self.queued = 0
-        self.wake.set()
-        self.drained.set()
-        self.room.set()
+        self._empty()
         # Abort rather than close: a client that does not read would never complete a closing handshake.
         transport = self.ws.transport
         if transport is not None:
             transport.abort()
+
+    def _empty(self) -> None:
+        self.queue.clear()
+        self.total.taken(self.queued)
+        self.queued = 0
+        self.wake.set()
+        self.drained.set()
+        self.room.set()
 
     def flush(self) -> None:
         """Write what is queued, in batches of up to ``write_high`` bytes, while the socket takes it."""
@@ -141,6 +206,7 @@ class Client:
         if protocol.state is not OPEN or transport.is_closing():
             # The connection is closing: nothing more can go out (the reader loop is about to clean up).
             queue.clear()
+            self.total.taken(self.queued)
             self.queued = 0
             self.drained.set()
             return
@@ -152,6 +218,7 @@ class Client:
                 size += len(frame)
                 protocol.send_text(frame)
             self.queued -= size
+            self.total.taken(size)
             chunks = protocol.data_to_send()
             if all(chunks):
                 transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -177,6 +244,7 @@ class Client:
                     continue
                 frame = queue.popleft()
                 self.queued -= len(frame)
+                self.total.taken(len(frame))
                 if self.queued <= half:
                     self.drained.set()
                 await ws.send(frame, text=True)

@@ -10,13 +10,22 @@ on to the relay protocol. Anything else is plain HTTP and is answered here, in t
 3. ``/status`` (and ``/`` when no handler answered it) gets a built-in status page (name, public key, event count,
    connections, uptime); anything else a 404.
 
-Only GET reaches us: the ``websockets`` request parser refuses other methods itself.
+The node's public key is in the NIP-11 document and the status page only for a request from this machine, unless
+the relay publishes it (:attr:`~samizdat.relay.limits.RelayInfo.publish_pubkey`); the handler learns which from
+:data:`KEY_VISIBLE`, which the server sets around each call.
+
+Methods: ``GET`` as above; ``HEAD`` gets the same answer without its body (:func:`head`); anything else a
+``405``. A request that repeats a header that must appear once (:data:`SINGLE_HEADERS`, e.g. two ``Host``
+lines, which RFC 9112 answers with 400) gets a ``400`` (:func:`repeated_header`); list headers that may repeat
+(``Accept``, ``Connection``) are read joined (:func:`header`).
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -33,6 +42,9 @@ HttpResult = tuple[int, str, bytes] | tuple[int, str, bytes, HeaderList] | None
 HttpHandler = Callable[[str, Headers], HttpResult | Awaitable[HttpResult]]
 
 NOSTR_JSON = "application/nostr+json"
+#: While the server answers one HTTP request: may the answer show the node's public key (the request comes from
+#: this machine, or the operator publishes the key)? The web app's status API reads it; False outside a request.
+KEY_VISIBLE: ContextVar[bool] = ContextVar("samizdat_key_visible", default=False)
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Headers", "*"),
@@ -57,6 +69,18 @@ def header(headers: Headers, name: str) -> str:
     """A request header's value, "" when absent. A header sent more than once is its values joined with ", ", as
     HTTP combines list headers (``Headers.get`` raises on a repeated one, and any client can repeat one)."""
     return ", ".join(headers.get_all(name))
+
+
+def from_loopback(connection: object) -> bool:
+    """True when the connection's peer is this machine (a loopback address, also IPv4-mapped); False for any
+    other address and for an unknown one."""
+    try:
+        ip = ipaddress.ip_address(str(connection.remote_address[0]))  # type: ignore[attr-defined]
+    except (TypeError, IndexError, ValueError, AttributeError):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def is_websocket_upgrade(headers: Headers) -> bool:
@@ -88,6 +112,34 @@ def nip11_response(document: dict[str, Any]) -> Response:
 
 def not_found() -> Response:
     return response(404, "text/plain; charset=utf-8", b"Not found.\n")
+
+
+#: Request headers that must not appear twice: a request that repeats one is refused with 400.
+SINGLE_HEADERS = (
+    "Host", "Origin", "Upgrade", "Content-Length", "Authorization", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+)  # fmt: skip
+
+
+def repeated_header(headers: Headers) -> str | None:
+    """The first of :data:`SINGLE_HEADERS` that ``headers`` has more than once, or None."""
+    for name in SINGLE_HEADERS:
+        if len(headers.get_all(name)) > 1:
+            return name
+    return None
+
+
+def bad_request(reason: str) -> Response:
+    return response(400, "text/plain; charset=utf-8", f"Bad request: {reason}.\n".encode())
+
+
+def method_not_allowed() -> Response:
+    allow = (("Allow", "GET, HEAD"),)
+    return response(405, "text/plain; charset=utf-8", b"Only GET and HEAD are served here.\n", allow)
+
+
+def head(answer: Response) -> Response:
+    """The answer to a ``HEAD`` request: ``answer``'s status and headers (its Content-Length too), no body."""
+    return Response(answer.status_code, answer.reason_phrase, answer.headers, b"")
 
 
 def too_many_connections() -> Response:

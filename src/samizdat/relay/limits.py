@@ -39,14 +39,27 @@ class RelayLimits:
     events_burst: int = 5000  # token bucket size for EVENT
     reqs_per_second: float = 20.0  # token bucket refill for REQ and COUNT, per connection
     reqs_burst: int = 100
+    # Open TCP connections: WebSockets, and also HTTP requests and handshakes not yet complete (and /op).
     max_connections: int = 10_000
     # Per remote address (loopback exempt: local processes are the operator's own): one flooding device on a
     # hub's Wi-Fi cannot take every connection, nor multiply the per-connection event rate.
     max_connections_per_ip: int = 64
+    handshake_timeout: float = 10.0  # seconds from TCP accept to a complete HTTP request / WebSocket handshake
     max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
     send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped
-    send_timeout: float = 60.0  # a stored-events answer that makes no progress this long drops the connection
+    send_buffer_total_bytes: int = 64 * 1024 * 1024  # queued outgoing bytes of all connections together
+    send_timeout: float = 60.0  # a client that makes no room in its queue this long: subscription closed
+    # The store's time is shared fairly between addresses (relay/fair.py): this many reads at once (the store's
+    # reader threads), each page of a REQ or COUNT at most store_seconds, else CLOSED "error: ...".
+    store_slots: int = 2
+    store_seconds: float = 2.0
+    max_pending_counts: int = 8  # COUNTs of one connection waiting for the store; more are refused
+    # Live subscriptions whose filters the fan-out index can only file by search words (no ids, authors, kinds or
+    # tags; see relay/subscriptions.py): each costs a check for every event with its word.
+    max_search_subscriptions: int = 4  # per connection
+    max_search_subscriptions_per_ip: int = 16
+    max_search_subscriptions_total: int = 256
 
     @property
     def filter_limits(self) -> FilterLimits:
@@ -68,11 +81,14 @@ class RelayLimits:
 
 @dataclass(frozen=True, slots=True)
 class RelayInfo:
-    """Who runs the relay (the descriptive half of NIP-11). ``pubkey`` is 64 lowercase hex characters."""
+    """Who runs the relay (the descriptive half of NIP-11). ``pubkey`` is 64 lowercase hex characters; with
+    ``publish_pubkey`` False it is shown only to readers on this machine (a node does not out its operator to the
+    hub's network: docs/operating.md, "Who sees the node's key")."""
 
     name: str = "samizdat"
     description: str = "A Samizdat node: channels that keep talking when the network is blocked."
     pubkey: str | None = None
+    publish_pubkey: bool = True
     contact: str | None = None
     icon: str | None = None
     software: str | None = None  # NIP-11: a URL to the project's homepage, when there is one
@@ -80,8 +96,11 @@ class RelayInfo:
     extra: dict[str, Any] = field(default_factory=dict)  # further NIP-11 fields, copied as they are
 
 
-def nip11_document(info: RelayInfo, limits: RelayLimits, *, extra_nips: tuple[int, ...] = ()) -> dict[str, Any]:
-    """The NIP-11 relay information document for ``info`` and ``limits``."""
+def nip11_document(
+    info: RelayInfo, limits: RelayLimits, *, extra_nips: tuple[int, ...] = (), local_reader: bool = False
+) -> dict[str, Any]:
+    """The NIP-11 relay information document for ``info`` and ``limits``; ``pubkey`` only when the relay publishes
+    it or the reader is on this machine (``local_reader``)."""
     version = info.version or __version__
     doc: dict[str, Any] = dict(info.extra)
     doc.update(
@@ -94,7 +113,7 @@ def nip11_document(info: RelayInfo, limits: RelayLimits, *, extra_nips: tuple[in
     )
     for key in ("pubkey", "contact", "icon", "software"):
         value = getattr(info, key)
-        if value:
+        if value and (key != "pubkey" or info.publish_pubkey or local_reader):
             doc[key] = value
     limitation: dict[str, Any] = {
         "max_message_length": limits.max_message_bytes,

@@ -9,19 +9,32 @@ post``, ``import`` or ``sync`` next to a running ``serve``), and for ``min_stale
 burst of clients on a busy relay shares one build: a slightly older snapshot is still a correct reconciliation,
 and what it misses is found by the next sync. Sessions hold no copy of the storage.
 
+A build runs as a task of the service, not of the connection that asked: clients asking for the same filter
+meanwhile wait for it, and it is cancelled (and its store read interrupted) when the last of them has gone. It
+reads the store under the relay's ``turn`` (one build at a time, handed out fairly between addresses: see
+:mod:`samizdat.relay.fair`), so builds never take more than one of the store's reader threads.
+
+Memory: every storage alive (cached, used by an open session, or being built) counts against one bound,
+``memory_records`` (about 75 bytes a record). When a build needs room, cached storages no session uses go first,
+then sessions idle for ``idle_seconds`` (they get ``NEG-ERR "closed: ..."``); if that is not enough the
+``NEG-OPEN`` is refused with ``NEG-ERR "blocked: ..."`` and the client tries again later. A connection's sessions
+end with it.
+
 Limits (constructor arguments): records per storage (a filter matching more is refused with
-``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, records kept in the cache
-(about 75 bytes each), and the frame size of our replies.
+``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, records in memory in all,
+idle time, and the frame size of our replies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import orjson
@@ -36,6 +49,13 @@ from samizdat.store.base import Store
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], bool]
+#: A turn at the store for a build (the relay's fair scheduler), entered around the whole build.
+Turn = Callable[[], AbstractAsyncContextManager[None]]
+
+#: Records inserted between two checks that a build still fits in memory.
+ROOM_CHECK = 16_384
+BUSY = "blocked: too many syncs at once on this relay; try again later"
+IDLE = "closed: idle for too long"
 
 
 class NegentropySession(Protocol):
@@ -50,12 +70,19 @@ class NegentropySession(Protocol):
         ...
 
 
-#: What :class:`~samizdat.relay.server.RelayServer` takes as ``negentropy``: called with the connection's
-#: ``send(frame) -> bool`` and the store. :class:`NegentropyService` is one.
-NegentropyFactory = Callable[[Send, Store], NegentropySession]
+class NegentropyFactory(Protocol):
+    """What :class:`~samizdat.relay.server.RelayServer` takes as ``negentropy``: called with the connection's
+    ``send(frame) -> bool``, the store and the connection's ``turn`` for store builds.
+    :class:`NegentropyService` is one."""
+
+    def __call__(self, send: Send, store: Store, *, turn: Turn | None = None) -> NegentropySession: ...
 
 
 class _TooMany(Exception):
+    pass
+
+
+class _Busy(Exception):
     pass
 
 
@@ -65,7 +92,8 @@ class NegentropyService:
         *,
         max_records: int = 2_000_000,
         max_sessions: int = 8,
-        cache_records: int = 3_000_000,
+        memory_records: int = 3_000_000,
+        idle_seconds: float = 120.0,
         min_staleness: float = 5.0,
         max_staleness: float = 300.0,
         frame_size_limit: int = 256 * 1024,
@@ -73,29 +101,44 @@ class NegentropyService:
     ) -> None:
         self.max_records = max_records
         self.max_sessions = max_sessions
-        self.cache_records = cache_records
+        self.memory_records = memory_records
+        self.idle_seconds = idle_seconds
         self.min_staleness = min_staleness
         self.max_staleness = max_staleness
         self.frame_size_limit = frame_size_limit
         self.clock = clock
         self._cache: OrderedDict[bytes, tuple[VectorStorage, int, float]] = OrderedDict()
-        self._building: dict[bytes, asyncio.Future[VectorStorage]] = {}
+        self._building: dict[bytes, asyncio.Task[VectorStorage]] = {}
+        self._waiters: dict[bytes, int] = {}  # clients waiting for each build
+        self._in_use: dict[int, tuple[VectorStorage, int]] = {}  # id(storage) -> (storage, open sessions)
+        self._tables: set[ConnectionSessions] = set()  # every connection's sessions (to close idle ones)
+        self._built = 0  # records inserted by builds in progress
         self.builds = 0  # storages built (for tests and status)
 
-    def __call__(self, send: Send, store: Store) -> ConnectionSessions:
-        return ConnectionSessions(self, send, store)
+    def __call__(self, send: Send, store: Store, *, turn: Turn | None = None) -> ConnectionSessions:
+        table = ConnectionSessions(self, send, store, turn)
+        self._tables.add(table)
+        return table
+
+    @property
+    def records_in_memory(self) -> int:
+        """Records of every storage alive: cached, in use by a session, or being built."""
+        alive = {id(entry[0]): entry[0] for entry in self._cache.values()}
+        alive.update((key, entry[0]) for key, entry in self._in_use.items())
+        return sum(storage.size() for storage in alive.values()) + self._built
 
     def _fresh(self, built_at: float, seq: int, current_seq: int) -> bool:
         age = self.clock() - built_at
         return age < self.min_staleness or (seq == current_seq and age < self.max_staleness)
 
-    async def storage(self, store: Store, flt: Filter) -> VectorStorage:
+    async def storage(self, store: Store, flt: Filter, turn: Turn | None = None) -> VectorStorage:
         """A sealed storage of the events matching ``flt``, from the cache when fresh enough.
 
         A cached storage is fresh while nothing was stored since it was built (the store's insertion number is
         unchanged, whoever wrote), or for ``min_staleness`` seconds in any case so that a burst of clients on a
         busy relay shares one build; never longer than ``max_staleness`` (expiry and purges do not show in the
-        insertion number). Raises :class:`_TooMany` past ``max_records`` and StoreError when the store fails.
+        insertion number). Raises :class:`_TooMany` past ``max_records``, :class:`_Busy` when memory is short,
+        StoreError when the store fails.
         """
         key = orjson.dumps(flt.to_dict(), option=orjson.OPT_SORT_KEYS)
         cached = self._cache.get(key)
@@ -104,74 +147,141 @@ class NegentropyService:
             if self._fresh(built_at, seq, await store.last_seq()):
                 self._cache.move_to_end(key)
                 return storage
-        building = self._building.get(key)
-        if building is not None:
-            return await asyncio.shield(building)
-        future: asyncio.Future[VectorStorage] = asyncio.get_running_loop().create_future()
-        self._building[key] = future
+        build = self._building.get(key)
+        if build is None:
+            build = asyncio.ensure_future(self._build(store, flt, key, turn))
+            self._building[key] = build
+        self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
-            seq, started = await store.last_seq(), self.clock()
-            storage = VectorStorage()
-            count = 0
-            async for created_at, event_id in store.negentropy_items([flt]):
-                count += 1
-                if count > self.max_records:
-                    raise _TooMany
-                storage.insert(created_at, event_id)
-            await asyncio.to_thread(storage.seal)
-            self.builds += 1
-            self._remember(key, storage, seq, started)
-            future.set_result(storage)
-            return storage
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters get it, nobody else needs to
-            raise
+            return await asyncio.shield(build)
         finally:
-            del self._building[key]
+            left = self._waiters.pop(key) - 1
+            if left:
+                self._waiters[key] = left
+            elif not build.done():
+                build.cancel()  # nobody waits for it any more: stop reading the store for it
+
+    async def _build(self, store: Store, flt: Filter, key: bytes, turn: Turn | None) -> VectorStorage:
+        count = 0
+        try:
+            async with turn() if turn is not None else contextlib.nullcontext():
+                seq, started = await store.last_seq(), self.clock()
+                storage = VectorStorage()
+                async with contextlib.aclosing(store.negentropy_items([flt])) as items:  # type: ignore[type-var]
+                    async for created_at, event_id in items:
+                        count += 1
+                        self._built += 1
+                        if count > self.max_records:
+                            raise _TooMany
+                        if count % ROOM_CHECK == 0:
+                            self._make_room()
+                        storage.insert(created_at, event_id)
+                self._make_room()
+                await asyncio.to_thread(storage.seal)
+            self.builds += 1
+            self._built -= count
+            count = 0
+            self._remember(key, storage, seq, started)
+            return storage
+        finally:
+            self._built -= count
+            self._building.pop(key, None)
+
+    def _make_room(self, extra: int = 0) -> None:
+        """Get the records in memory within ``memory_records`` (plus ``extra`` to come): drop unused cached
+        storages, oldest first, then idle sessions; raise :class:`_Busy` if that is not enough."""
+        if self.records_in_memory + extra <= self.memory_records:
+            return
+        for key in list(self._cache):
+            storage = self._cache[key][0]
+            if id(storage) not in self._in_use:
+                del self._cache[key]
+                if self.records_in_memory + extra <= self.memory_records:
+                    return
+        now = self.clock()
+        for table in list(self._tables):
+            table.close_idle(now - self.idle_seconds)
+        if self.records_in_memory + extra > self.memory_records:
+            raise _Busy
 
     def _remember(self, key: bytes, storage: VectorStorage, seq: int, built_at: float) -> None:
-        """Cache ``storage``, evicting the least recently used until the cache holds at most ``cache_records``
-        items (about 75 bytes each); a storage larger than that alone is used but not kept."""
+        """Cache ``storage``; then drop unused cached storages, oldest first, while the records in memory are over
+        ``memory_records`` (a storage larger than the bound alone is used but not kept)."""
         self._cache[key] = (storage, seq, built_at)
-        total = sum(entry[0].size() for entry in self._cache.values())
-        while self._cache and total > self.cache_records:
-            _, (evicted, _, _) = self._cache.popitem(last=False)
-            total -= evicted.size()
+        self._cache.move_to_end(key)
+        for old in list(self._cache):
+            if self.records_in_memory <= self.memory_records:
+                return
+            if id(self._cache[old][0]) not in self._in_use or old == key:
+                del self._cache[old]
+
+    def _hold(self, storage: VectorStorage) -> None:
+        held = self._in_use.get(id(storage))
+        self._in_use[id(storage)] = (storage, 1 if held is None else held[1] + 1)
+
+    def _let_go(self, storage: VectorStorage) -> None:
+        held = self._in_use.pop(id(storage), None)
+        if held is not None and held[1] > 1:
+            self._in_use[id(storage)] = (storage, held[1] - 1)
+
+
+@dataclasses.dataclass(slots=True)
+class _Session:
+    negentropy: Negentropy
+    storage: VectorStorage
+    used: float
 
 
 class ConnectionSessions:
     """The NIP-77 sessions of one connection, by subscription id."""
 
-    def __init__(self, service: NegentropyService, send: Send, store: Store) -> None:
+    def __init__(self, service: NegentropyService, send: Send, store: Store, turn: Turn | None = None) -> None:
         self._service = service
         self._send = send
         self._store = store
-        self._sessions: dict[str, Negentropy] = {}
+        self._turn = turn
+        self._sessions: dict[str, _Session] = {}
 
     def close(self) -> None:
+        for session in self._sessions.values():
+            self._service._let_go(session.storage)
         self._sessions.clear()
+        self._service._tables.discard(self)
+
+    def close_idle(self, used_before: float) -> None:
+        """End the sessions last used before ``used_before`` (the service needs their memory)."""
+        for sub_id, session in list(self._sessions.items()):
+            if session.used < used_before:
+                self._error(sub_id, IDLE)
+
+    def _drop(self, sub_id: str) -> None:
+        session = self._sessions.pop(sub_id, None)
+        if session is not None:
+            self._service._let_go(session.storage)
 
     def _error(self, sub_id: str, reason: str) -> None:
-        self._sessions.pop(sub_id, None)
+        self._drop(sub_id)
         self._send(neg_err_frame(sub_id, reason))
 
     async def handle(self, request: NegRequest) -> None:
         sub_id, args = request.sub_id, request.args
+        service = self._service
         if request.verb == "NEG-CLOSE":
-            self._sessions.pop(sub_id, None)
+            self._drop(sub_id)
             return
         try:
             if request.verb == "NEG-OPEN":
                 if len(args) < 2:
                     raise RemoteProtocolError("NEG-OPEN needs a filter and a message")
-                self._sessions.pop(sub_id, None)  # re-opening an id closes the old session (NIP-77)
-                if len(self._sessions) >= self._service.max_sessions:
+                self._drop(sub_id)  # re-opening an id closes the old session (NIP-77)
+                if len(self._sessions) >= service.max_sessions:
                     self._error(sub_id, "blocked: too many open negentropy sessions on this connection")
                     return
                 flt = parse_filter(args[0], FilterLimits(max_limit=2**62))
-                storage = await self._service.storage(self._store, dataclasses.replace(flt, limit=None))
-                session = Negentropy(storage, self._service.frame_size_limit)
+                storage = await service.storage(self._store, dataclasses.replace(flt, limit=None), self._turn)
+                session = _Session(Negentropy(storage, service.frame_size_limit), storage, service.clock())
+                service._hold(storage)
+                self._sessions[sub_id] = session
                 message = args[1]
             else:
                 found = self._sessions.get(sub_id)
@@ -179,15 +289,19 @@ class ConnectionSessions:
                     self._error(sub_id, "closed: no such negentropy session")
                     return
                 session, message = found, args[0] if args else None
+                session.used = service.clock()
             if not isinstance(message, str):
                 raise RemoteProtocolError("the negentropy message must be a hex string")
             try:
                 payload = bytes.fromhex(message)
             except ValueError as exc:
                 raise RemoteProtocolError("the negentropy message is not hex") from exc
-            reply = session.reconcile(payload)
+            reply = session.negentropy.reconcile(payload)
         except _TooMany:
-            self._error(sub_id, f"blocked: more than {self._service.max_records} events match; narrow the filter")
+            self._error(sub_id, f"blocked: more than {service.max_records} events match; narrow the filter")
+            return
+        except _Busy:
+            self._error(sub_id, BUSY)
             return
         except RemoteProtocolError as exc:
             self._error(sub_id, f"invalid: {exc}")
@@ -196,5 +310,4 @@ class ConnectionSessions:
             log.warning("negentropy session %s failed: %s", sub_id, exc)
             self._error(sub_id, "error: the relay could not read its store")
             return
-        self._sessions[sub_id] = session
         self._send(orjson.dumps(["NEG-MSG", sub_id, reply.hex()]))

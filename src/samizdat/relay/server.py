@@ -17,7 +17,11 @@ returns:
   core, it cost about 7% of ingest rate; it pays where a core is free for it).
 * ``Subscribe`` files the subscription in the :class:`~samizdat.relay.subscriptions.SubscriptionIndex` *before*
   querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
-  then a query task sends the stored events and ``EOSE``.
+  then a query task sends the stored events and ``EOSE`` (:mod:`samizdat.relay.stored`: a page at a time, each
+  read under a fair turn at the store). A subscription the index can only file by search words counts against
+  ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused.
+* ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`); NIP-77 builds one at
+  a time, in a scheduler of their own, so they never hold more than one of the store's reader threads.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
   gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
 
@@ -27,21 +31,35 @@ system call per connection and no task switch. A connection whose socket is cong
 which sends through ``ws.send`` (websockets' flow control) until the queue is empty. Either way frames go out in
 the order they were queued.
 
-Backpressure: everything for a client goes through its queue, whose size in bytes is tracked. Stored-event
-answers wait for the queue to drain (and drop the connection if it makes no progress for ``send_timeout``); the
-reader stops reading while the queue is over the high-water mark; a *live* event that would push the queue over
-``send_buffer_bytes`` closes that subscription with ``CLOSED "error: too slow..."``; and if even control frames
+Backpressure: everything for a client goes through its queue, whose size in bytes is tracked, per connection and
+in all (:class:`~samizdat.relay.client_conn.QueueTotal`). A stored-event answer reads its next page only once the
+queue is at most half full and the total is within ``send_buffer_total_bytes``, so it holds at most one page
+beyond the queue; if that room does not come within ``send_timeout`` the subscription is closed with ``CLOSED
+"error: too slow..."`` rather than buffered. The reader stops reading while the queue is over the high-water mark
+(and drops the connection if it stays there for ``send_timeout``); a *live* event that would push the queue over
+``send_buffer_bytes``, or arrives while the total is over its bound and this queue holds more than an eighth of
+``send_buffer_bytes``, closes that subscription with ``CLOSED "error: too slow..."``; and if even control frames
 would exceed ``send_buffer_bytes + send_buffer_slack`` the connection is dropped. So memory per connection is
-bounded by the queue, ``websockets``' ``write_limit`` and ``max_queue`` incoming messages.
+bounded by the queue plus one page, ``websockets``' ``write_limit`` and ``max_queue`` incoming messages, and the
+queues together by ``send_buffer_total_bytes`` (plus one page per connection answering a REQ).
+
+Connections: :mod:`samizdat.relay.door` counts every TCP connection from its accept (handshakes and plain HTTP
+requests included) against ``max_connections`` and ``max_connections_per_ip``, refuses the rest with a canned
+503 before any parsing, gives each ``handshake_timeout`` to complete its request, and logs refusals as a
+rate-limited summary. :meth:`RelayServer.start` raises the open-file limit to fit ``max_connections``. When a
+connection goes (however it goes), its queries, counts and NIP-77 work are cancelled, and the store interrupts
+the reads they were waiting for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import itertools
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -54,7 +72,7 @@ from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError
 from samizdat.relay import http
-from samizdat.relay.client_conn import Client, Dropped, remote_ip
+from samizdat.relay.client_conn import Client, QueueTotal
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
     CloseConnection,
@@ -67,23 +85,23 @@ from samizdat.relay.connection import (
     TokenBucket,
     Unsubscribe,
     closed_frame,
-    count_frame,
-    eose_frame,
     event_frame_prefix,
     neg_err_frame,
     ok_for_outcome,
     ok_frame,
 )
+from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
+from samizdat.relay.fair import FairScheduler
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
-from samizdat.relay.subscriptions import Subscription, SubscriptionIndex
+from samizdat.relay.stored import TOO_SLOW, StoredAnswers
+from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_search_only
 from samizdat.relay.verifier import Verifier
 from samizdat.store.base import AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
 
 
-TOO_SLOW = "error: too slow, subscription closed"
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
 
 
@@ -125,7 +143,13 @@ class RelayServer:
         self.index: SubscriptionIndex[Client] = SubscriptionIndex()
         self.verifier = Verifier()
         self.clients: set[Client] = set()
-        self._per_ip: dict[str, int] = {}  # open connections per remote address (see max_connections_per_ip)
+        limits = self.limits
+        self.refusals = RefusalLog()
+        self.door = Door(limits, self.refusals)  # open TCP connections, in all and per address
+        self.queued = QueueTotal(limits.send_buffer_total_bytes)  # bytes queued for every client together
+        self.turns = FairScheduler(limits.store_slots)  # reads for REQ and COUNT
+        self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
+        self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
@@ -149,14 +173,18 @@ class RelayServer:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
-    async def start(self, host: str = "127.0.0.1", port: int = 4848) -> None:
-        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`). Raises OSError if it cannot."""
+    async def start(self, host: str = "127.0.0.1", port: int = 4848, *, sock: socket.socket | None = None) -> None:
+        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``.
+        Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it cannot listen."""
         self._started = time.monotonic()
+        self.door.max_connections = open_file_budget(self.limits.max_connections)
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
         self._server = await serve(
             self._handle,
-            host,
-            port,
+            **where,
             process_request=self._process_request,
+            create_connection=self.door.connection_class(),
+            open_timeout=self.limits.handshake_timeout,
             max_size=self.limits.max_message_bytes,
             max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
             write_limit=64 * 1024,
@@ -165,9 +193,10 @@ class RelayServer:
             ping_timeout=30,
             close_timeout=5,
             server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
-            logger=logging.getLogger("samizdat.relay.ws"),
+            logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
         )
-        logger.info("relay listening on %s:%d", host, self.port)
+        address = self._server.sockets[0].getsockname()
+        logger.info("relay listening on %s:%d", address[0], address[1])
 
     async def stop(self) -> None:
         """Close every connection, wait for the handlers and pending stores; the store stays open."""
@@ -179,6 +208,7 @@ class RelayServer:
         for client in list(self.clients):
             client.drop("relay stopping")
         self.verifier.close()
+        self.refusals.flush()
 
     # -- for the node -----------------------------------------------------------------------------------------
 
@@ -198,31 +228,47 @@ class RelayServer:
     def subscription_count(self) -> int:
         return len(self.index)
 
-    def nip11(self) -> dict[str, Any]:
-        return nip11_document(self.info, self.limits, extra_nips=(77,) if self.negentropy else ())
+    def nip11(self, *, local_reader: bool = False) -> dict[str, Any]:
+        extra = (77,) if self.negentropy else ()
+        return nip11_document(self.info, self.limits, extra_nips=extra, local_reader=local_reader)
 
     # -- HTTP -------------------------------------------------------------------------------------------------
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """websockets' hook before every handshake: refuse bad requests, answer plain HTTP (HEAD without body),
+        or return None to let a WebSocket upgrade go on. (Connection counts are the door's job.)"""
+        if request.method not in ("GET", "HEAD"):
+            return http.method_not_allowed()
+        repeated = http.repeated_header(request.headers)
+        if repeated is not None:
+            return http.bad_request(f"the {repeated} header is given more than once")
+        answer = await self._answer(connection, request)
+        if request.method == "HEAD" and answer is not None:
+            return http.head(answer)
+        return answer
+
+    async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         headers = request.headers
         if http.is_websocket_upgrade(headers):
-            if len(self.clients) >= self.limits.max_connections:
-                return http.too_many_connections()
-            ip = remote_ip(connection)
-            if ip is not None and self._per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
-                return http.too_many_connections()
             return None
         if http.wants_nip11(headers):
-            return http.nip11_response(self.nip11())
+            return http.nip11_response(self.nip11(local_reader=http.from_loopback(connection)))
         if self.http_handler is not None:
-            result = self.http_handler(request.path, headers)
-            if inspect.isawaitable(result):
-                result = await result
+            shown = http.KEY_VISIBLE.set(self.info.publish_pubkey or http.from_loopback(connection))
+            try:
+                result = self.http_handler(request.path, headers)
+                if inspect.isawaitable(result):
+                    result = await result
+            finally:
+                http.KEY_VISIBLE.reset(shown)
             if result is not None:
                 status, content_type, body = result[:3]
                 return http.response(status, content_type, body, result[3] if len(result) == 4 else ())
         if request.path.split("?", 1)[0] in ("/", "/index.html", "/status"):
-            return http.status_page(await self.status())
+            shown_status = await self.status()
+            if not (self.info.publish_pubkey or http.from_loopback(connection)):  # not to the hub's network
+                shown_status = dataclasses.replace(shown_status, pubkey=None, npub=None)
+            return http.status_page(shown_status)
         return http.not_found()
 
     async def status(self) -> http.Status:
@@ -253,13 +299,9 @@ class RelayServer:
         if route is not None:
             await route(ws)
             return
-        if len(self.clients) >= self.limits.max_connections:
-            await ws.close(1013, "too many connections")
-            return
-        ip = remote_ip(ws)
+        ip = getattr(ws, "ip", None)  # the door's view of the peer (None: loopback)
         bucket = None
         if ip is not None:
-            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
             if ip not in self._ip_buckets:
                 limits = self.limits
                 self._ip_buckets[ip] = TokenBucket(limits.events_per_second, limits.events_burst, self.clock())
@@ -271,8 +313,9 @@ class RelayServer:
             verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
             event_bucket=bucket,  # one event rate per remote address, however many connections it opens
         )
-        client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush)
-        client.ip = ip
+        client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
+        # However the connection ends, the work done for it stops at once (not when the reader next wakes up).
+        ws.connection_lost_waiter.add_done_callback(lambda _: client.lost())
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
@@ -295,9 +338,10 @@ class RelayServer:
                     elif isinstance(action, Unsubscribe):
                         self._unsubscribe(client, action.sub_id)
                     elif isinstance(action, Count):
-                        self._spawn(client, self._count(client, action))
+                        self._count(client, action)
                     elif isinstance(action, NegRequest):
-                        await self._negentropy(client, action)
+                        # In order, one at a time; a task, so that the connection going cancels it.
+                        await asyncio.wait([self._work(client, self._negentropy(client, action))])
                     elif isinstance(action, CloseConnection):
                         await ws.close(action.code, action.reason)
                         return
@@ -319,24 +363,17 @@ class RelayServer:
 
     async def _cleanup(self, client: Client, writer: asyncio.Task[None]) -> None:
         self.index.remove_owner(client)
-        for task in client.queries.values():
-            task.cancel()
+        client.lost()  # cancels its queries, counts and NIP-77 work; empties its queue
         if client.neg is not None:
             client.neg.close()
-        client.dropped = True
-        client.wake.set()
         # Events being stored are left to finish (they may already be committed); their OKs go nowhere.
         pending = [t for t in client.tasks if not t.done()]
         pending.append(writer)
         await asyncio.gather(*pending, return_exceptions=True)
         self.clients.discard(client)
-        if client.ip is not None:
-            left = self._per_ip.pop(client.ip, 1) - 1
-            if left > 0:
-                self._per_ip[client.ip] = left
-            elif len(self._ip_buckets) > 4 * self.limits.max_connections:
-                # Buckets outlive connections (reconnecting must not refill one); forget idle ones in bulk.
-                self._ip_buckets = {k: v for k, v in self._ip_buckets.items() if k in self._per_ip}
+        if client.ip is not None and len(self._ip_buckets) > 4 * self.limits.max_connections:
+            # Buckets outlive connections (reconnecting must not refill one); forget idle ones in bulk.
+            self._ip_buckets = {k: v for k, v in self._ip_buckets.items() if k in self.door.per_ip}
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 
@@ -359,6 +396,13 @@ class RelayServer:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         client.tasks.add(task)
         task.add_done_callback(client.tasks.discard)
+        return task
+
+    def _work(self, client: Client, coro: Awaitable[None]) -> asyncio.Task[None]:
+        """:meth:`_spawn` for work the client's going cancels (COUNT, NIP-77)."""
+        task = self._spawn(client, coro)
+        client.work.add(task)
+        task.add_done_callback(client.work.discard)
         return task
 
     # -- actions ----------------------------------------------------------------------------------------------
@@ -402,21 +446,50 @@ class RelayServer:
         client = sub.owner
         if client.dropped:
             return
-        if client.queued + len(frame) <= client.high:
+        queued = client.queued
+        if queued + len(frame) <= client.high and (queued <= client.high >> 3 or not client.total.over):
             client.push(frame)
             return
-        # A slow reader: end this subscription rather than buffer without bound.
+        # A slow reader (or a long queue while all queues together are over their bound): end this subscription
+        # rather than buffer without bound.
         client.log.info("subscription %r of connection %d closed: too slow", sub.sub_id, client.id)
-        self._unsubscribe(client, sub.sub_id)
-        closed = client.protocol.close_subscription(sub.sub_id, TOO_SLOW)
+        self._close_subscription(client, sub.sub_id, TOO_SLOW)
+
+    def _close_subscription(self, client: Client, sub_id: str, reason: str) -> None:
+        """End ``sub_id`` on the relay's side: out of the index, its query stopped, ``CLOSED`` sent."""
+        self._unsubscribe(client, sub_id)
+        closed = client.protocol.close_subscription(sub_id, reason)
         if closed is not None:
             client.send(closed)
 
     def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
+        if any(is_search_only(f) for f in action.filters):
+            refusal = self._search_refusal(client)
+            if refusal is not None:
+                frame = client.protocol.close_subscription(action.sub_id, refusal)
+                if frame is not None:
+                    client.send(frame)
+                return
         sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
-        task = self._spawn(client, self._query(client, sub))
+        task = self._spawn(client, self.answers.query(client, sub))
         client.queries[action.sub_id] = task
+
+    def _search_refusal(self, client: Client) -> str | None:
+        """Why ``client`` may not open one more live subscription filed by search words, or None."""
+        limits, index = self.limits, self.index
+        if index.searches_of(client) >= limits.max_search_subscriptions:
+            return f"blocked: too many live search subscriptions (limit {limits.max_search_subscriptions})"
+        if client.ip is not None:
+            mine = sum(index.searches_of(c) for c in self.clients if c.ip == client.ip)
+            if mine >= limits.max_search_subscriptions_per_ip:
+                return (
+                    "blocked: too many live search subscriptions from this address "
+                    f"(limit {limits.max_search_subscriptions_per_ip})"
+                )
+        if index.searches >= limits.max_search_subscriptions_total:
+            return "blocked: this relay has too many live search subscriptions now; try again later"
+        return None
 
     def _unsubscribe(self, client: Client, sub_id: str) -> None:
         self.index.remove(client, sub_id)
@@ -424,43 +497,17 @@ class RelayServer:
         if task is not None:
             task.cancel()
 
-    async def _query(self, client: Client, sub: Subscription[Client]) -> None:
-        filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
-        try:
-            events = await self.store.query(filters) if filters else []
-            prefix, timeout = sub.frame_prefix, self.limits.send_timeout
-            for event in events:
-                if not sub.active:
-                    return
-                await client.send_paced(prefix + event.to_json() + b"]", timeout)
-            if sub.active:
-                client.send(eose_frame(sub.sub_id))
-        except Dropped:
-            pass
-        except Exception:
-            client.log.exception("query for subscription %r failed", sub.sub_id)
-            if sub.active:
-                self.index.remove(client, sub.sub_id)
-                frame = client.protocol.close_subscription(sub.sub_id, "error: the query failed")
-                if frame is not None:
-                    client.send(frame)
-        finally:
-            if client.queries.get(sub.sub_id) is asyncio.current_task():
-                del client.queries[sub.sub_id]
-
-    async def _count(self, client: Client, action: Count) -> None:
-        try:
-            count = await self.store.count(action.filters)
-        except Exception:
-            client.log.exception("count %r failed", action.query_id)
-            client.send(closed_frame(action.query_id, "error: the count failed"))
-        else:
-            client.send(count_frame(action.query_id, count))
+    def _count(self, client: Client, action: Count) -> None:
+        if len(client.work) >= self.limits.max_pending_counts:
+            client.send(closed_frame(action.query_id, "rate-limited: too many COUNTs at once, wait for answers"))
+            return
+        self._work(client, self.answers.count(client, action))
 
     async def _negentropy(self, client: Client, request: NegRequest) -> None:
         if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway
             client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
             return
         if client.neg is None:
-            client.neg = self.negentropy(client.send, self.store)
+            turns = self.build_turns
+            client.neg = self.negentropy(client.send, self.store, turn=lambda: turns.turn(client.party, client))
         await client.neg.handle(request)

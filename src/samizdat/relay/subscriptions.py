@@ -8,16 +8,27 @@ just one of its conditions, and a new event need only be checked against the fil
 
 * a filter with ``ids`` is filed under each id; otherwise one with ``authors`` under each author; otherwise one
   with tag conditions under each ``(name, value)`` of its first tag condition; otherwise one with ``kinds`` under
-  each kind; a filter with none of these (only ``since``/``until``/``search``, or nothing) goes in the
-  *unindexed* bucket. The order puts the most selective field first: kinds come last because ``kinds: [1]``
-  would put nearly every subscription in one bucket.
-* a filter that can match nothing (an empty list, ``since > until``) is not filed at all.
+  each kind. The order puts the most selective field first: kinds come last because ``kinds: [1]`` would put
+  nearly every subscription in one bucket.
+* a filter with none of these but a NIP-50 ``search`` is filed under one word of it (the longest: likely the
+  rarest); the event's words (as the store's full-text index sees them) give its candidates.
+* a filter with nothing but ``since``/``until`` (or nothing at all) goes in the *time index*, where an event finds
+  exactly the filters whose window holds its ``created_at``, at a cost that does not grow with how many
+  non-matching windows there are (see :class:`_TimeIndex`): a flood of subscriptions with time windows that
+  never match costs the publishers nothing.
+* a filter that can match nothing (an empty list, ``since > until``, a search without words) is not filed.
 
 The candidates for an event are the union of the buckets for its id, its pubkey, its kind, each of its tags'
-``(name, first value)`` and the unindexed bucket. Any filter that matches the event is among them (it was filed under
-a value the event must have), so checking the candidates with :meth:`Filter.matches` gives exactly the matching
-subscriptions (plus a simple word check for NIP-50 ``search``, which ``Filter.matches`` leaves to the store).
+``(name, first value)``, each of its words, and what the time index finds. Any filter that matches the event is
+among them (it was filed under a value the event must have), so checking the candidates with
+:meth:`Filter.matches` gives exactly the matching subscriptions (plus the word check of NIP-50 ``search``, which
+``Filter.matches`` leaves to the store: every term's words, in order, as the store's search finds them).
 Each subscription appears at most once in the answer, however many of its filters match.
+
+Cost: only candidates are checked (:attr:`SubscriptionIndex.checks` counts them, for tests). What a subscription
+can still cost is matching events it *does* match (that is fan-out, paced by the server's send buffers), and
+search filters that are filed under a common word; the server therefore limits live search subscriptions per
+connection, per address and in all (``RelayLimits.max_search_subscriptions*``).
 
 The index knows nothing about sockets: a subscription's ``owner`` is whatever the server uses for a connection,
 and ``frame_prefix`` is the ``["EVENT","<sub_id>",`` bytes that the server joins with the event's cached JSON, so
@@ -26,19 +37,28 @@ an event is serialised once however many subscribers it has.
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left, insort
 from collections.abc import Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
-from samizdat.core.event import Event
+from samizdat.core.event import MAX_CREATED_AT, Event
 from samizdat.core.filters import Filter
+from samizdat.store.rules import Search, parse_search, searchable_text, words
 
 O = TypeVar("O", bound=Hashable)  # noqa: E741 - the owner type, as in Subscription[O]
 
+#: The time index's domain: every ``created_at`` (at most MAX_CREATED_AT) is below 2**_TIME_BITS.
+_TIME_BITS = MAX_CREATED_AT.bit_length()
+_TIME_TOP = (1 << _TIME_BITS) - 1
+
 
 class Subscription(Generic[O]):
-    """A live subscription: ``owner``'s ``sub_id`` with its ``filters``. ``active`` turns False on removal."""
+    """A live subscription: ``owner``'s ``sub_id`` with its ``filters``. ``active`` turns False on removal.
 
-    __slots__ = ("owner", "sub_id", "filters", "frame_prefix", "active", "_entries")
+    ``searches`` is True when a filter of it is filed by its search words (the server limits those)."""
+
+    __slots__ = ("owner", "sub_id", "filters", "frame_prefix", "active", "searches", "_entries")
 
     def __init__(self, owner: O, sub_id: str, filters: tuple[Filter, ...], frame_prefix: bytes) -> None:
         self.owner = owner
@@ -46,6 +66,7 @@ class Subscription(Generic[O]):
         self.filters = filters
         self.frame_prefix = frame_prefix
         self.active = True
+        self.searches = False
         self._entries: list[_Entry[O]] = []
 
     def __repr__(self) -> str:
@@ -55,15 +76,29 @@ class Subscription(Generic[O]):
 class _Entry(Generic[O]):
     """One filter of one subscription, hashed by identity (hashing a Filter's frozensets would be slow)."""
 
-    __slots__ = ("sub", "filter", "buckets", "keys", "tag_name")
+    __slots__ = ("sub", "filter", "search", "buckets", "keys", "tag_name", "serial", "window")
 
-    def __init__(self, sub: Subscription[O], filter_: Filter) -> None:
+    def __init__(self, sub: Subscription[O], filter_: Filter, serial: int) -> None:
         self.sub = sub
         self.filter = filter_
-        # Where it is filed: under each of ``keys`` in ``buckets`` (None: the unindexed bucket).
+        self.search: Search = parse_search(filter_.search)
+        self.serial = serial  # orders entries with equal times in the time index
+        # Where it is filed: under each of ``keys`` in ``buckets``; or in the time index under ``window``.
         self.buckets: dict[Any, set[_Entry[O]]] | None = None
         self.keys: list[Any] = []
         self.tag_name: str | None = None
+        self.window: tuple[int, int] | None = None
+
+
+def is_search_only(filter_: Filter) -> bool:
+    """Whether the index files ``filter_`` by its search words (no ids, authors, tags or kinds to file it by)."""
+    return (
+        filter_.ids is None
+        and filter_.authors is None
+        and not filter_.tags
+        and filter_.kinds is None
+        and bool(parse_search(filter_.search).phrases)
+    )
 
 
 class SubscriptionIndex(Generic[O]):
@@ -74,9 +109,14 @@ class SubscriptionIndex(Generic[O]):
         self._authors: dict[str, set[_Entry[O]]] = {}
         self._kinds: dict[int, set[_Entry[O]]] = {}
         self._tags: dict[str, dict[str, set[_Entry[O]]]] = {}
-        self._unindexed: set[_Entry[O]] = set()
+        self._words: dict[str, set[_Entry[O]]] = {}
+        self._time: _TimeIndex[O] = _TimeIndex()
         self._by_owner: dict[O, dict[str, Subscription[O]]] = {}
+        self._searching: dict[O, int] = {}  # subscriptions filed by search words, per owner
+        self._serials = itertools.count()
         self._count = 0
+        #: Filter checks done by :meth:`match` (candidates looked at), for tests of its cost.
+        self.checks = 0
 
     def __len__(self) -> int:
         """How many subscriptions are live."""
@@ -89,13 +129,26 @@ class SubscriptionIndex(Generic[O]):
     def of_owner(self, owner: O) -> list[Subscription[O]]:
         return list(self._by_owner.get(owner, {}).values())
 
+    def searches_of(self, owner: O) -> int:
+        """How many of ``owner``'s subscriptions are filed by search words."""
+        return self._searching.get(owner, 0)
+
+    @property
+    def searches(self) -> int:
+        """How many live subscriptions are filed by search words, of every owner."""
+        return sum(self._searching.values())
+
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
         """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
         self.remove(owner, sub_id)
         sub = Subscription(owner, sub_id, tuple(filters), frame_prefix)
         for filter_ in sub.filters:
             if not filter_.is_empty_set:
-                sub._entries.append(self._file(_Entry(sub, filter_)))
+                entry = self._file(_Entry(sub, filter_, next(self._serials)))
+                if entry is not None:
+                    sub._entries.append(entry)
+        if sub.searches:
+            self._searching[owner] = self._searching.get(owner, 0) + 1
         self._by_owner.setdefault(owner, {})[sub_id] = sub
         self._count += 1
         return sub
@@ -124,32 +177,59 @@ class SubscriptionIndex(Generic[O]):
         """The live subscriptions with at least one filter matching ``event``, each once."""
         found: list[Subscription[O]] = []
         seen: set[int] = set()
+        text: list[str] | None = None
 
-        def check(bucket: set[_Entry[O]] | None) -> None:
+        def check(bucket: Iterable[_Entry[O]] | None) -> None:
+            nonlocal text
             if not bucket:
                 return
             for entry in bucket:
                 sub = entry.sub
-                if id(sub) not in seen and entry.filter.matches(event) and _search_ok(entry.filter, event):
-                    seen.add(id(sub))
-                    found.append(sub)
+                if id(sub) in seen or not entry.filter.matches(event):
+                    continue
+                phrases = entry.search.phrases
+                if phrases is not None:
+                    if text is None:
+                        text = words(searchable_text(event))
+                    if not phrases or not all(_contains(text, phrase) for phrase in phrases):
+                        continue
+                seen.add(id(sub))
+                found.append(sub)
 
-        check(self._ids.get(event.id))
-        check(self._authors.get(event.pubkey))
-        check(self._kinds.get(event.kind))
+        for bucket in (self._ids.get(event.id), self._authors.get(event.pubkey), self._kinds.get(event.kind)):
+            if bucket:
+                self.checks += len(bucket)
+                check(bucket)
         if self._tags:
             tags = self._tags
             for tag in event.tags:
                 if len(tag) >= 2:
                     by_value = tags.get(tag[0])
                     if by_value is not None:
-                        check(by_value.get(tag[1]))
-        check(self._unindexed)
+                        bucket = by_value.get(tag[1])
+                        if bucket:
+                            self.checks += len(bucket)
+                            check(bucket)
+        if self._words:
+            if text is None:
+                text = words(searchable_text(event))
+            for word in set(text):
+                bucket = self._words.get(word)
+                if bucket:
+                    self.checks += len(bucket)
+                    check(bucket)
+        if self._time:
+            for entry in self._time.stab(event.created_at):
+                self.checks += 1
+                sub = entry.sub
+                if id(sub) not in seen:  # the window holds created_at: nothing else to check
+                    seen.add(id(sub))
+                    found.append(sub)
         return found
 
     # filing
 
-    def _file(self, entry: _Entry[O]) -> _Entry[O]:
+    def _file(self, entry: _Entry[O]) -> _Entry[O] | None:
         f = entry.filter
         if f.ids is not None:
             _file_in(entry, self._ids, f.ids)
@@ -160,17 +240,30 @@ class SubscriptionIndex(Generic[O]):
             _file_in(entry, self._tags.setdefault(entry.tag_name, {}), values)
         elif f.kinds is not None:
             _file_in(entry, self._kinds, f.kinds)
+        elif entry.search.phrases is not None:
+            if not entry.search.phrases:
+                return None  # a search without words matches nothing
+            word = max((w for phrase in entry.search.phrases for w in phrase), key=len)
+            _file_in(entry, self._words, (word,))
+            entry.sub.searches = True
         else:
-            self._unindexed.add(entry)
+            since = 0 if f.since is None else f.since
+            until = _TIME_TOP if f.until is None else min(f.until, _TIME_TOP)
+            entry.window = (since, until)
+            self._time.add(entry)
         return entry
 
     def _unfile(self, sub: Subscription[O]) -> None:
         sub.active = False
         self._count -= 1
+        if sub.searches:
+            left = self._searching.pop(sub.owner, 1) - 1
+            if left:
+                self._searching[sub.owner] = left
         for entry in sub._entries:
             buckets = entry.buckets
             if buckets is None:
-                self._unindexed.discard(entry)
+                self._time.remove(entry)
                 continue
             for value in entry.keys:
                 bucket = buckets.get(value)
@@ -189,7 +282,8 @@ class SubscriptionIndex(Generic[O]):
             "authors": sum(map(len, self._authors.values())),
             "tags": sum(len(b) for by_value in self._tags.values() for b in by_value.values()),
             "kinds": sum(map(len, self._kinds.values())),
-            "unindexed": len(self._unindexed),
+            "search": sum(map(len, self._words.values())),
+            "time": len(self._time),
         }
 
 
@@ -203,13 +297,89 @@ def _file_in(entry: _Entry[O], buckets: dict[Any, set[_Entry[O]]], values: Itera
         entry.keys.append(value)
 
 
-def _search_ok(filter_: Filter, event: Event) -> bool:
-    """NIP-50 for live events: every search word (``key:value`` extensions aside) is in the content, any case.
+def _contains(text: list[str], phrase: tuple[str, ...]) -> bool:
+    """Whether the words ``phrase`` appear in ``text`` in a row (as a full-text phrase query finds them)."""
+    n = len(phrase)
+    if n == 1:
+        return phrase[0] in text
+    return any(tuple(text[i : i + n]) == phrase for i in range(len(text) - n + 1))
 
-    Stored events are searched by the store's full-text index; this keeps live delivery close to it without
-    claiming to be the same ranking.
+
+class _TimeIndex(Generic[O]):
+    """Time windows ``[since, until]`` (integers below 2**_TIME_BITS), found by a time they hold.
+
+    An implicit centred interval tree over the integer time line: a window goes to the smallest aligned block
+    (of size 2**level) that holds it, i.e. level = bit length of ``since XOR until``; it then spans that
+    block's midpoint. A node keeps its windows sorted by start and by end. For a time ``t`` the candidate nodes
+    are the one block of each level that holds ``t`` (only levels in use are looked at). Left of a node's
+    midpoint, every window whose start is at or before ``t`` holds ``t`` (it reaches the midpoint); right of it,
+    every window whose end is at or after ``t``. So a lookup reads only windows that hold ``t``, plus one
+    dictionary lookup per level in use: its cost does not grow with the number of windows that do not match.
     """
-    if filter_.search is None:
-        return True
-    content = event.content.casefold()
-    return all(word in content for word in filter_.search.casefold().split() if ":" not in word)
+
+    def __init__(self) -> None:
+        self._nodes: dict[tuple[int, int], _Node[O]] = {}
+        self._levels: dict[int, int] = {}  # level -> nodes at that level
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, entry: _Entry[O]) -> None:
+        assert entry.window is not None
+        since, until = entry.window
+        level = (since ^ until).bit_length()
+        key = (level, since >> level)
+        node = self._nodes.get(key)
+        if node is None:
+            node = self._nodes[key] = _Node()
+            self._levels[level] = self._levels.get(level, 0) + 1
+        insort(node.starts, (since, entry.serial, entry))
+        insort(node.ends, (-until, entry.serial, entry))
+        self._size += 1
+
+    def remove(self, entry: _Entry[O]) -> None:
+        if entry.window is None:
+            return
+        since, until = entry.window
+        level = (since ^ until).bit_length()
+        key = (level, since >> level)
+        node = self._nodes[key]
+        del node.starts[bisect_left(node.starts, (since, entry.serial))]
+        del node.ends[bisect_left(node.ends, (-until, entry.serial))]
+        self._size -= 1
+        if not node.starts:
+            del self._nodes[key]
+            left = self._levels.pop(level) - 1
+            if left:
+                self._levels[level] = left
+
+    def stab(self, t: int) -> list[_Entry[O]]:
+        """The entries whose window holds ``t``."""
+        found: list[_Entry[O]] = []
+        nodes = self._nodes
+        for level in self._levels:
+            node = nodes.get((level, t >> level))
+            if node is None:
+                continue
+            if level == 0:  # a one-second window: it is t
+                found.extend(entry for _, _, entry in node.starts)
+            elif t < ((t >> level) << level) + (1 << (level - 1)):  # left of the midpoint
+                for start, _, entry in node.starts:
+                    if start > t:
+                        break
+                    found.append(entry)
+            else:
+                for neg_end, _, entry in node.ends:
+                    if -neg_end < t:
+                        break
+                    found.append(entry)
+        return found
+
+
+class _Node(Generic[O]):
+    __slots__ = ("starts", "ends")
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[int, int, _Entry[O]]] = []  # (since, serial, entry), ascending
+        self.ends: list[tuple[int, int, _Entry[O]]] = []  # (-until, serial, entry): latest end first

@@ -11,6 +11,8 @@ A post is named by its hex id, any unambiguous prefix of it (at least :data:`MIN
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds, nip19
@@ -182,9 +184,93 @@ async def listing(ctx: Context) -> list[Listed]:
     return rows
 
 
-async def recent_definitions(ctx: Context, limit: int) -> list[Event]:
-    """The newest ``limit`` channel definitions (the web app's start page carries them)."""
-    return await ctx.store.query([Filter(kinds=frozenset({kinds.CHANNEL}), limit=limit)])
+# -- the web app's start page: which channel definitions it carries (docs/web.md, "The start page") -------------
+
+SEED_TRUSTED = 1000  #: followed channels, and as many vouched ones, looked up at most
+SEED_SCAN_EVENTS = 2000  #: other channels' definitions read at most, newest first...
+SEED_SCAN_BYTES = 4 * 1024 * 1024  #: ...and at most this much of their JSON
+SEED_EVENT_BYTES = 16 * 1024  #: another's definition larger than this is left to the relay (a real one is ~1-5 KB)
+SEED_REFRESH = 600  #: seconds after which the start page is rebuilt though nothing was stored (vouches expire)
+_SEED_PAGE_EVENTS = 200
+_SEED_LOOKUP = 200  #: addresses per query
+
+
+class _Seed:
+    """The definitions chosen so far, within a byte budget; :meth:`add` parses, so it runs in a worker thread."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.room = max_bytes
+        self.events: list[Event] = []
+        self.addresses: set[str] = set()
+
+    @property
+    def full(self) -> bool:
+        return self.room < 512  # no channel definition is smaller
+
+    def add(self, events: Iterable[Event], max_event: int | None) -> int:
+        """Take the valid definitions of ``events`` in order while they fit; return the bytes looked at."""
+        seen = 0
+        for event in events:
+            size = len(event.to_json()) + 1  # and a comma
+            seen += size
+            if size > self.room or (max_event is not None and size > max_event):
+                continue
+            try:
+                channel = parse_channel(event)
+            except RemoteProtocolError:
+                continue
+            if channel.address in self.addresses:
+                continue
+            self.addresses.add(channel.address)
+            self.events.append(event)
+            self.room -= size
+        return seen
+
+
+async def _definitions_at(ctx: Context, addresses: Sequence[str]) -> list[Event]:
+    """The stored definitions of the channels at ``addresses``, newest first."""
+    wanted = set(addresses)
+    found: list[Event] = []
+    for start in range(0, len(addresses), _SEED_LOOKUP):
+        chunk = [split_address(a) for a in addresses[start : start + _SEED_LOOKUP]]
+        parts = [p for p in chunk if p is not None and p[0] == kinds.CHANNEL]
+        if not parts:
+            continue
+        query = Filter(kinds=frozenset({kinds.CHANNEL}), authors=frozenset(p[1] for p in parts),
+                       tags=(("d", frozenset(p[2] for p in parts)),), limit=4 * len(parts))  # fmt: skip
+        found += [e for e in await ctx.store.query([query]) if address_of(e) in wanted]
+    return sorted(found, key=lambda e: e.created_at, reverse=True)
+
+
+async def start_page_definitions(ctx: Context, max_bytes: int) -> list[Event]:
+    """Valid channel definitions for the web app's start page, best first, their JSON at most ``max_bytes`` in
+    all: the node's own, then the followed ones, then those a trusted verifier vouches for (:func:`vouches`), then
+    any other; newest first within each group.
+
+    However many definitions the store holds, at most :data:`SEED_SCAN_EVENTS` others (and
+    :data:`SEED_SCAN_BYTES` of them) are read, so a flood of definitions costs each rebuild the same. An invalid
+    definition is left out, and so is another's larger than :data:`SEED_EVENT_BYTES`: a few bloated ones must not
+    fill the page. Parsing runs in a worker thread, off the event loop. Raises StoreError."""
+    seed = _Seed(max_bytes)
+    follows = list(ctx.local.follows())[:SEED_TRUSTED]
+    vouched = [a for a in await vouches(ctx) if a not in follows][:SEED_TRUSTED]
+    for group in (await own_definitions(ctx), await _definitions_at(ctx, follows), await _definitions_at(ctx, vouched)):
+        await asyncio.to_thread(seed.add, group, None)
+    read = 0  # each page is read in a transaction of its own: leaving early holds nothing open
+    others = [Filter(kinds=frozenset({kinds.CHANNEL}), limit=SEED_SCAN_EVENTS)]
+    async for page in ctx.store.query_pages(others, page_events=_SEED_PAGE_EVENTS, page_bytes=SEED_SCAN_BYTES // 16):
+        read += await asyncio.to_thread(seed.add, page, SEED_EVENT_BYTES)
+        if seed.full or read >= SEED_SCAN_BYTES:
+            break
+    return seed.events
+
+
+async def start_page_version(ctx: Context) -> tuple[object, ...]:
+    """A value that changes whenever :func:`start_page_definitions` may answer differently: an event was stored,
+    the node follows other channels or verifiers, or :data:`SEED_REFRESH` seconds have passed (vouches and
+    definitions expire, the carry quota drops some). Cheap: the web app asks before every rebuild."""
+    follows, verifiers = tuple(ctx.local.follows()), tuple(ctx.local.verifiers())
+    return await ctx.store.last_seq(), follows, verifiers, int(ctx.now() // SEED_REFRESH)
 
 
 async def feed_channels(ctx: Context, text: str | None) -> list[Channel]:

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from samizdat.errors import UsageError
 from samizdat.services.context import Context
 
-FIELDS = ("url", "name", "source", "state", "last_seen", "last_sync", "events_in", "events_out", "bytes_in",
-          "bytes_out", "failures", "last_error")  # fmt: skip
+FIELDS = ("url", "name", "name_verified", "source", "state", "last_seen", "last_sync", "events_in", "events_out",
+          "bytes_in", "bytes_out", "failures", "last_error")  # fmt: skip
 
 
 def check_url(url: str) -> str:

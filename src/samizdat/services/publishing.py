@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
 from samizdat.core.channel import Channel
 from samizdat.core.event import Event, sign_event
+from samizdat.core.filters import Filter
 from samizdat.core.posts import CORRECTION, RETRACTION, parse_label, parse_post, parse_vouch
 from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError, TransportError, UsageError
@@ -33,6 +35,12 @@ log = logging.getLogger(__name__)
 DELIVERY_BUDGET = 3.0
 #: What the operator login may sign: channel posts, deletion requests of the node's own events, labels.
 OPERATOR_KINDS = frozenset({kinds.POST, kinds.DELETION, kinds.LABEL})
+#: How far back the operator login may date an event (a phone's clock may be off; history may not be rewritten).
+OPERATOR_MAX_AGE = 24 * 3600
+#: What a deletion request may name: the key's own channel posts (a retraction) and labels (a withdrawn vouch).
+DELETABLE_KINDS = frozenset({kinds.POST, kinds.LABEL})
+MAX_DELETED = 500  #: events one deletion request may name
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +58,12 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
 
     A channel post must name a channel this node has, be signed by its owner, an admin or an editor at the post's
     time, have the shape of its type, and not be dated in the future; a correction or retraction must amend a
-    post of that channel that its signer may amend (editors amend only their own). Raises UsageError with one
-    sentence otherwise."""
+    post of that channel that its signer may amend (editors amend only their own). A label must have the shape of
+    a verification label or a vouch. A deletion request may name only the signer's own channel posts and labels
+    on this node, by id (:func:`check_deletion`). Raises UsageError with one sentence otherwise."""
+    if event.kind == kinds.DELETION:
+        await check_deletion(ctx, event)
+        return None
     if event.kind == kinds.LABEL:
         try:  # a label on a post, or a vouch: a label on a channel's address (an 'a' tag, no 'e' tag)
             (parse_vouch if event.tag_values("a") and not event.tag_values("e") else parse_label)(event)
@@ -79,6 +91,36 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
         if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
             raise UsageError("only the channel's owner and admins may amend someone else's post")
     return channel
+
+
+async def check_deletion(ctx: Context, event: Event) -> None:
+    """What the command line deletes (the node's own post with its retraction, its own vouches when withdrawn),
+    and nothing else: every ``e`` tag names an event on this node, signed by the same key, that is a channel post
+    or a label; no ``a`` tag (never a channel definition, nor anything by address); ``k`` tags only of those
+    kinds. A channel's definition is never deleted: readers would lose who may post in it. Raises UsageError."""
+    channel_kind, addresses = str(kinds.CHANNEL), event.tag_values("a")
+    if channel_kind in event.tag_values("k") or any(a.startswith(channel_kind + ":") for a in addresses):
+        raise UsageError("a deletion request may not name a channel definition")
+    if addresses:
+        raise UsageError("a deletion request names the events it deletes by id ('e' tags), not by address")
+    if any(k not in {str(kind) for kind in DELETABLE_KINDS} for k in event.tag_values("k")):
+        raise UsageError("this node deletes only its own channel posts and labels")
+    ids = list(dict.fromkeys(event.tag_values("e")))
+    if not ids:
+        raise UsageError("a deletion request must name the events it deletes ('e' tags)")
+    if len(ids) > MAX_DELETED or not all(_HEX64.fullmatch(i) for i in ids):
+        raise UsageError(f"a deletion request names at most {MAX_DELETED} events, each by its 64-character hex id")
+    found = {e.id: e for e in await ctx.store.query([Filter(ids=frozenset(ids), limit=len(ids))])}
+    for event_id in ids:
+        target = found.get(event_id)
+        if target is None:
+            raise UsageError(f"the event {event_id[:12]} this deletion request names is not on this node")
+        if target.kind == kinds.CHANNEL:
+            raise UsageError("a deletion request may not name a channel definition")
+        if target.pubkey != event.pubkey:
+            raise UsageError("a deletion request may name only this key's own events")
+        if target.kind not in DELETABLE_KINDS:
+            raise UsageError("this node deletes only its own channel posts and labels")
 
 
 async def publish(ctx: Context, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
@@ -118,7 +160,8 @@ async def publish_now(ctx: Context, events: Sequence[Event], relays: Iterable[st
 
 async def publish_as_operator(ctx: Context, kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
     """Sign a request from the web app's operator login with the node's key and publish it, under the same
-    :func:`authorize` as the command line. Delivery is left to ``serve``'s outbox loop. Raises UsageError."""
+    :func:`authorize` as the command line (which signs what it builds itself, dated now): so also not dated more
+    than :data:`OPERATOR_MAX_AGE` back. Delivery is left to ``serve``'s outbox loop. Raises UsageError."""
     if kind not in OPERATOR_KINDS:
         raise UsageError("the operator login signs only channel posts, deletion requests and labels")
     try:
@@ -126,6 +169,8 @@ async def publish_as_operator(ctx: Context, kind: int, content: str, tags: list[
     except RemoteProtocolError as exc:
         raise UsageError(str(exc)) from exc
     channel = await authorize(ctx, event)
+    if created_at < ctx.now() - OPERATOR_MAX_AGE:
+        raise UsageError("created_at is more than a day in the past; check the phone's clock")
     outcome = (await publish(ctx, [event], channel.mirrors if channel else ()))[0]
     log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
     if not outcome.accepted:

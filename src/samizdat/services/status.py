@@ -25,7 +25,8 @@ from samizdat.services.reachability import aggregate
 
 REACHABILITY_WINDOW = 24 * 3600
 REACHABILITY_ROWS = 50
-PEER_FIELDS = ("url", "name", "source", "state", "last_seen", "last_sync", "events_in", "events_out", "last_error")
+PEER_FIELDS = ("url", "name", "name_verified", "source", "state", "last_seen", "last_sync", "events_in", "events_out",
+               "last_error")  # fmt: skip
 
 
 def _number(value: object) -> int:

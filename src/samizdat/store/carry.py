@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
-from samizdat.core.carry import HOUR, CarryRanking, KeepRules
+from samizdat.core.carry import HOUR, CarryRanking, Judged, KeepRules
 from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import split_address
@@ -37,8 +37,9 @@ MAX_ADDRESS = 200
 #: Channel definitions looked up in one carry pass and held at once (a flood may name a million fake channels).
 DEFINITION_CACHE = 10_000
 _CHUNK = 500
-#: The kinds whose carry rank depends on what they say (their raw JSON is read); others rank by kind and age.
-_RULED = (kinds.POST, kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
+#: The kinds whose carry rank depends on what they say (their raw JSON is read; a post's only when it was not
+#: judged before); others rank by kind and age.
+_READ = (kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +108,12 @@ def _stored_and_kept(conn: sqlite3.Connection, ids: set[str], kept: set[int], ru
     return found
 
 
-def carried(conn: sqlite3.Connection, rules: KeepRules, now: int) -> Carried:
+def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int, Judged] | None = None) -> Carried:
     """Every stored event that ``rules`` do not keep, with its rank at ``now`` and its size (one pass over the
-    events; posts, definitions, deletions and labels are read and judged, see :class:`CarryRanking`)."""
+    events; posts, definitions, deletions and labels are read and judged, see :class:`CarryRanking`).
+
+    ``memo`` carries the posts' judgements from one pass to the next (it is replaced with this pass's), so that
+    a pass reads and parses only the posts that are new or whose channel changed."""
     kept = _kept_by_address(conn, sorted(rules.channels))
     definitions = _Definitions(conn)
     holders: set[str] = set()
@@ -117,16 +121,20 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int) -> Carried:
         if (channel := definitions(address)) is not None:
             holders.add(channel.owner)
             holders.update(channel.admins)
-    ranking = CarryRanking(now, definitions, holders)
-    marks = ",".join("?" * len(_RULED))
+    ranking = CarryRanking(now, definitions, holders, memo)
+    marks = ",".join("?" * len(_READ))
     rows = conn.execute(
         "SELECT seq, pubkey, kind, created_at, d_tag, length(raw), "
         f"CASE WHEN kind IN ({marks}) THEN raw END FROM events",
-        _RULED,
+        _READ,
     )
     for seq, pubkey, kind, created_at, d_tag, size, raw in rows:
         if seq in kept or rules.keeps(pubkey.hex(), kind, d_tag, ()):
             continue
+        if kind == kinds.POST:
+            if ranking.recall(seq, size, created_at):
+                continue
+            raw = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()[0]
         try:
             event = None if raw is None else event_from_raw(raw)
         except StoreError:  # a damaged row must not stop every pass; it ranks by age
@@ -136,6 +144,9 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int) -> Carried:
         else:
             ranking.add(seq, size, event)
     candidates = ranking.candidates(lambda ids: _stored_and_kept(conn, ids, kept, rules))
+    if memo is not None:
+        memo.clear()
+        memo.update(ranking.memo)
     return Carried(candidates, ranking.used)
 
 

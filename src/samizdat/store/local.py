@@ -39,6 +39,8 @@ OUTBOX_PER_AUTHOR = 1000
 OUTBOX_PER_CHANNEL = 2000
 #: Accepted and failed rows kept for ``samizdat status`` at most (the oldest go first).
 OUTBOX_FINISHED_KEEP = 50_000
+#: Seconds between two warnings about the same full bound.
+OUTBOX_WARN_EVERY = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -174,6 +176,7 @@ class LocalState:
     ) -> None:
         self.outbox_per_author = outbox_per_author
         self.outbox_per_channel = outbox_per_channel
+        self._warned: dict[str, float] = {}  # bound -> when its last warning was logged
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -240,18 +243,18 @@ class LocalState:
             )
             added += cursor.rowcount
         if added and author:
-            self._bound("author = ?", (author,), self.outbox_per_author, f"of author {author[:12]}")
+            self._bound("author = ?", (author,), self.outbox_per_author, f"of author {author[:12]}", now)
         if added and channel:
-            self._bound("channel = ?", (channel,), self.outbox_per_channel, f"of channel {channel[:80]}")
+            self._bound("channel = ?", (channel,), self.outbox_per_channel, f"of channel {channel[:80]}", now)
         return added
 
     def _waiting(self, where: str, params: tuple[object, ...]) -> int:
         sql = f"SELECT count(DISTINCT event_id) FROM outbox WHERE state = 'pending' AND {where}"
         return int(self._run(sql, params).fetchone()[0])
 
-    def _bound(self, where: str, params: tuple[object, ...], limit: int, whose: str) -> None:
+    def _bound(self, where: str, params: tuple[object, ...], limit: int, whose: str, now: float) -> None:
         """Give up the oldest waiting events matching ``where`` beyond ``limit``, those of the author with the
-        most waiting among them first."""
+        most waiting among them first; say so in the log at most once a minute for each bound."""
         excess = self._waiting(where, params) - limit
         while excess > 0:
             top = self._run(
@@ -272,8 +275,12 @@ class LocalState:
                     "UPDATE outbox SET state = 'failed', last_message = ? WHERE event_id = ? AND state = 'pending'",
                     (reason, event_id),
                 )
-            log.warning("outbox: gave up %d waiting posts by %s: more than %d %s waiting",
-                        len(doomed), top[0][:12] or "(unknown)", limit, whose)  # fmt: skip
+            if now - self._warned.get(whose, -OUTBOX_WARN_EVERY) >= OUTBOX_WARN_EVERY:  # a flood, not a log flood
+                if len(self._warned) > 1000:
+                    self._warned.clear()
+                self._warned[whose] = now
+                log.warning("outbox: giving up the oldest waiting posts by %s: more than %d posts %s were waiting",
+                            top[0][:12] or "(unknown)", limit, whose)  # fmt: skip
             if not doomed:
                 return
             excess -= len(doomed)

@@ -51,7 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from samizdat.core.carry import KeepRules, choose_evictions
+from samizdat.core.carry import Judged, KeepRules, choose_evictions
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
@@ -233,6 +233,7 @@ class SqliteStore:
             raise ValueError("readers must be at least 1")
         self._path = Path(path).absolute()
         self._clock = clock
+        self._carry_memo: dict[int, Judged] = {}  # the carry pass's judgements of posts, for the next pass
         self._default_limit = FilterLimits().default_limit
         self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
         self._checkpointer = _Checkpointer(self._path)
@@ -487,7 +488,7 @@ class SqliteStore:
         store_bytes = await self._read(carry.stored_bytes)
         if store_bytes <= quota:
             return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
-        found = await self._read(lambda conn: carry.carried(conn, rules, self._now()))
+        found = await self._read(lambda conn: carry.carried(conn, rules, self._now(), self._carry_memo))
         doomed = choose_evictions(found.candidates, found.used, quota)
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):

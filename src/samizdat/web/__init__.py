@@ -10,14 +10,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from samizdat.web.app import WebApp
+from samizdat.web.app import PAGE_BYTES, Seed, SeedVersion, WebApp
 from samizdat.web.operator import OperatorEndpoint, OperatorPublish
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
 OPERATOR_PATH = "/op"
-SEED_CHANNELS = 300  #: newest channel definitions carried inside the page (the relay gives the rest)
+#: Bytes of channel definitions the node gathers for the start page; the page keeps what fits (PAGE_BYTES in all).
+SEED_BYTES = PAGE_BYTES
 
 
 def web_parts(
@@ -25,8 +26,10 @@ def web_parts(
     pubkey: str,
     *,
     status: Callable[[], Awaitable[dict[str, Any]]],
-    seed: Callable[[], Awaitable[list[dict[str, Any]]]],
+    seed: Seed,
+    seed_version: SeedVersion,
     operator: OperatorPublish,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server."""
-    return WebApp(status, seed=seed), {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator)}
+    app = WebApp(status, seed=seed, seed_version=seed_version)
+    return app, {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator)}

@@ -6,9 +6,20 @@ dynamic HTTP route is ``/api/status``. Everything here answers GET requests on t
 relay's ``http_handler`` hook; a WebSocket upgrade never reaches it.
 
 One request. ``index.html`` carries the whole app inline (script and style): on a slow hotspot each further
-request costs a full round trip. The page also carries a *seed*: the newest channel definitions as signed events
-in a ``<script type="application/json">`` block (data, never executed), so a first visit lists the channels
-before its WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones.
+request costs a full round trip. The page also carries a *seed*: channel definitions as signed events in a
+``<script type="application/json">`` block (data, never executed), so a first visit lists the channels before its
+WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones.
+
+The seed never makes the page grow with what strangers store: the node's ``seed`` callable gives valid
+definitions best first (own, followed, vouched, then the newest others: services.channels.start_page_definitions)
+and the page keeps the ones that fit in :data:`PAGE_BYTES` with everything else, listed newest first so that their
+order does not tell which channels are the node's own. The page is rebuilt in a worker thread, only when
+``seed_version`` (the store's last insertion number, the follows) changed, at most every few seconds, one build
+at a time; meanwhile the last page is served.
+
+Whose node it is. ``/api/status`` names the node's key only when the relay says the reader may see it
+(:data:`samizdat.relay.http.KEY_VISIBLE`: a request from this machine, or ``[node] publish_key``); anyone else
+gets ``"npub": null``, and a logged-in operator's page shows the key it got from ``/op``.
 
 Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
 the exact SHA-256 of the build's inline script and style (``csp.json``, written by the build), so no other inline
@@ -20,13 +31,14 @@ relay's own status page answers ``/``.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
 import mimetypes
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +47,7 @@ import orjson
 from websockets.datastructures import Headers
 
 from samizdat.core import nip19
-from samizdat.relay.http import HeaderList, HttpResult, header
+from samizdat.relay.http import KEY_VISIBLE, HeaderList, HttpResult, header
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +91,13 @@ TYPES = {
 #: Paths that every route of the single-page app answers with index.html.
 PAGES = ("/", "/index.html")
 STATUS_CACHE_SECONDS = 2.0
+PAGE_BYTES = 500_000  #: the start page with its seed, uncompressed, at most (whatever the store holds)
+SEED_START = b'<script type="application/json" id="seed">'
+SEED_END = b"</script>"
+
+#: The start page's channel definitions, best first (as event dicts), and a value that changes when they may.
+Seed = Callable[[], Awaitable[list[dict[str, Any]]]]
+SeedVersion = Callable[[], Awaitable[Hashable]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +129,30 @@ def _asset(body: bytes, content_type: str) -> Asset:
     return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, "no-cache")
 
 
+def seed_page(page: bytes, events: list[dict[str, Any]], limit: int = PAGE_BYTES) -> bytes:
+    """``page`` with its seed mark replaced by the events that fit within ``limit`` bytes of page, taken best
+    first and listed newest first. JSON inside HTML: "</" could end the block early, so it is written "<\\/"
+    (the same string to JSON)."""
+    room = limit - (len(page) - len(SEED_MARK)) - len(SEED_START) - len(SEED_END) - 2  # the brackets
+    kept: list[tuple[int, bytes]] = []
+    for event in events:
+        data = orjson.dumps(event).replace(b"</", b"<\\/")
+        if len(data) + 1 <= room:
+            room -= len(data) + 1
+            created = event.get("created_at")
+            kept.append((created if isinstance(created, int) else 0, data))
+    kept.sort(key=lambda pair: -pair[0])
+    block = SEED_START + b"[" + b",".join(data for _, data in kept) + b"]" + SEED_END
+    return page.replace(SEED_MARK, block, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    checked: float  # when the version was last compared
+    version: Hashable
+    asset: Asset
+
+
 def load_policy(directory: Path = STATIC) -> str:
     """The CSP for the build in ``directory`` (its inline script and style hashes from csp.json)."""
     try:
@@ -124,24 +167,31 @@ def load_policy(directory: Path = STATIC) -> str:
 
 class WebApp:
     """The ``http_handler`` of ``samizdat serve``. ``status`` returns the node status document (see
-    :func:`samizdat.services.status.document`); it is called at most every few seconds."""
+    :func:`samizdat.services.status.document`); it is called at most every few seconds. ``seed`` gives the start
+    page's channel definitions, ``seed_version`` says whether they may have changed (without it, the page is
+    rebuilt every few seconds)."""
 
     def __init__(
         self,
         status: Callable[[], Any],
         *,
-        seed: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+        seed: Seed | None = None,
+        seed_version: SeedVersion | None = None,
         directory: Path = STATIC,
         clock: Callable[[], float] = time.monotonic,
+        page_bytes: int = PAGE_BYTES,
     ) -> None:
         self.assets = load_assets(directory)
         self.policy = load_policy(directory)
         self.headers = security_headers(self.policy)
         self.status = status
         self.seed = seed
+        self.seed_version = seed_version
         self.clock = clock
-        self._status_cache: tuple[float, bytes] | None = None
-        self._page_cache: tuple[float, Asset] | None = None
+        self.page_bytes = page_bytes
+        self._status_cache: tuple[float, bytes, bytes] | None = None  # when, full, without the node's key
+        self._page_cache: _Built | None = None
+        self._building = asyncio.Lock()
         if not self.assets:
             log.warning("the web app is not built (%s); run scripts/bootstrap.sh", directory)
 
@@ -177,35 +227,51 @@ class WebApp:
         return security_headers(policy)
 
     async def _page(self) -> Asset | None:
-        """index.html with the seed of channel definitions, rebuilt at most every few seconds."""
+        """index.html with the seed of channel definitions (see the module's docstring for when it is rebuilt)."""
         page = self.assets.get("/index.html")
         if page is None or self.seed is None or SEED_MARK not in page.body:
             return page
-        now = self.clock()
-        if self._page_cache is not None and now - self._page_cache[0] < STATUS_CACHE_SECONDS:
-            return self._page_cache[1]
+        built = self._page_cache
+        if built is not None and (self.clock() - built.checked < STATUS_CACHE_SECONDS or self._building.locked()):
+            return built.asset  # checked a moment ago, or being rebuilt: the last page meanwhile
+        async with self._building:
+            built, now = self._page_cache, self.clock()
+            if built is not None and now - built.checked < STATUS_CACHE_SECONDS:
+                return built.asset  # rebuilt while this request waited
+            version = await self._seed_version()
+            if built is not None and version is not None and version == built.version:
+                self._page_cache = _Built(now, version, built.asset)
+                return built.asset
+            try:
+                events = await self.seed()
+            except Exception:  # the app works without a seed (it asks the relay)
+                log.exception("the channel seed failed")
+                events, version = [], None
+            body = await asyncio.to_thread(seed_page, page.body, events, self.page_bytes)
+            asset = await asyncio.to_thread(_asset, body, page.content_type)
+            self._page_cache = _Built(now, version, asset)
+            return asset
+
+    async def _seed_version(self) -> Hashable:
+        """The seed's version; None (rebuild) when there is no way to tell or it cannot be read."""
+        if self.seed_version is None:
+            return None
         try:
-            events = await self.seed()
-        except Exception:  # the app works without a seed (it asks the relay)
-            log.exception("the channel seed failed")
-            events = []
-        # JSON inside HTML: "</" could end the block early, so it is written "<\/" (the same string to JSON).
-        data = orjson.dumps(events).replace(b"</", b"<\\/")
-        block = b'<script type="application/json" id="seed">' + data + b"</script>"
-        asset = _asset(page.body.replace(SEED_MARK, block, 1), page.content_type)
-        self._page_cache = (now, asset)
-        return asset
+            return await self.seed_version()
+        except Exception:
+            log.exception("the channel seed's version could not be read")
+            return None
 
     async def _status_json(self) -> bytes:
+        """The status document; without the node's key (``"npub": null``) unless this reader may see it."""
         now = self.clock()
-        if self._status_cache is not None and now - self._status_cache[0] < STATUS_CACHE_SECONDS:
-            return self._status_cache[1]
-        document = self.status()
-        if hasattr(document, "__await__"):
-            document = await document
-        body = orjson.dumps(document)
-        self._status_cache = (now, body)
-        return body
+        if self._status_cache is None or now - self._status_cache[0] >= STATUS_CACHE_SECONDS:
+            document = self.status()
+            if hasattr(document, "__await__"):
+                document = await document
+            public = {**document, "npub": None} if isinstance(document, dict) and "npub" in document else document
+            self._status_cache = (now, orjson.dumps(document), orjson.dumps(public))
+        return self._status_cache[1] if KEY_VISIBLE.get() else self._status_cache[2]
 
 
 def npub_or_hex(pubkey: str) -> str:

@@ -1,32 +1,50 @@
 """Operator login: acting as the node's own key from a browser, for whoever holds a code the CLI printed.
 
 Theory of operation. ``samizdat web login`` makes a random code (128 bits, URL-safe) and stores only its
-SHA-256 in ``<home>/web-operators`` (mode 0600); the code is shown once, as a link ``http://host:port/#op=CODE``
-(the fragment never travels in a request line or a Referer). The browser opens a WebSocket to ``/op`` and sends
-``{"token": CODE}`` as its first message; the node compares hashes in constant time and answers
-``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}`` and closes. After that, each
-``{"id": n, "sign": {kind, content, tags, created_at}}`` is checked for shape here, then handed to the
-publishing service (``services.publishing.publish_as_operator``), which signs it with the node's key only if the
-command line would publish it too (channel posts, deletion requests and labels; a post only in a channel where
-the node's key is the owner, an admin or an editor, with the same shape rules), and publishes it through the
-node (stored, fanned out, queued for the channel's mirrors). The answer is ``{"id": n, "event": ...}`` or
-``{"id": n, "error": one sentence}``.
+SHA-256, with when it was made, when it expires (30 days by default, ``--expires``) and when it was last used, in
+``<home>/web-operators`` (mode 0600; one line per code, see :class:`OperatorCode`); the code is shown once, as a
+link ``http://host:port/#op=CODE`` (the fragment never travels in a request line or a Referer). A code's id is the
+start of its hash: ``samizdat web codes`` lists them, ``samizdat web logout ID`` revokes one, ``--all`` every one.
+
+The browser opens a WebSocket to ``/op`` and sends ``{"token": CODE}`` as its first message; the node compares
+hashes in constant time and answers ``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}`` and
+closes. Logins are rate-limited per address (an IPv6 /64 counts as one, :class:`LoginLimiter`): a few per
+minute, and after a few wrong codes none for a while; a refused attempt is closed with code 1013 and no answer,
+so the browser keeps its code and tries later. After that, each ``{"id": n, "sign": {kind, content, tags,
+created_at}}`` is checked for shape here, then handed to the publishing service
+(``services.publishing.publish_as_operator``), which signs it with the node's key only if the command line
+would publish it too (channel posts, deletion requests of the node's own posts and labels, labels; a post only in
+a channel where the node's key is the owner, an admin or an editor, with the same shape rules), and publishes it
+through the node (stored, fanned out, queued for the channel's mirrors). The answer is ``{"id": n, "event": ...}``
+or ``{"id": n, "error": one sentence}``. Every request re-reads the codes file, so a revoked or expired code ends
+its open sessions at their next request.
 
 Why this is CSRF-safe: there is no cookie or ambient credential. A page from another origin could open a
 WebSocket to /op (WebSockets ignore the same-origin policy) but cannot know the code; and the Origin header is
-checked anyway, so only pages served by this node can talk to /op. ``samizdat web logout`` forgets every code.
+checked anyway, so only pages served by this node can talk to /op.
+
+The codes file is written whole (a temporary file renamed over it) under an ``flock`` on
+``web-operators.lock``, so ``web login`` in one process and ``serve`` noting a use in another never lose each
+other's lines, and a reader always sees a whole file. Lines of the first format (``hash created``) still count,
+as codes made then with the default lifetime.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
+import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,14 +56,30 @@ from websockets.exceptions import ConnectionClosed
 from samizdat.core.event import Event
 from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
+from samizdat.relay.http import header
 from samizdat.services.publishing import OPERATOR_KINDS
 
 log = logging.getLogger(__name__)
 
 TOKENS_FILE = "web-operators"
+LOCK_FILE = "web-operators.lock"
 LOGIN_TIMEOUT = 10.0
 MAX_MESSAGE = 64 * 1024
 SIGNABLE = OPERATOR_KINDS  # the publishing service decides; this only answers a wrong kind early
+DEFAULT_LIFETIME = 30 * 86400  #: a code's life unless ``web login --expires`` says otherwise
+MAX_LIFETIME = 366 * 86400
+ID_CHARS = 8  #: hex characters of a code's hash shown as its id
+MIN_ID_CHARS = 4  #: at least this many to revoke one by id
+USED_EVERY = 600.0  #: a session notes its code's last use at login, then at most this often
+# Login attempts per address (loopback too: on a shared machine other users' processes are not the operator).
+LOGINS_PER_MINUTE = 20  # a person reloading the page stays far below; a script does not
+FAILURES_ALLOWED = 5  # wrong or expired codes per address within FAILURE_WINDOW; then no login until they age out
+FAILURE_WINDOW = 600.0
+MAX_TRACKED = 4096  # addresses remembered; the oldest are forgotten first
+
+NOT_VALID = "this operator code is not valid (or was revoked)"
+EXPIRED = "this operator code has expired: run `samizdat web login` on the node for a new one"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: Signs (kind, content, tags, created_at) with the node's key and publishes it; UsageError when refused.
 OperatorPublish = Callable[[int, str, list[list[str]], int], Awaitable[Event]]
@@ -55,42 +89,190 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_token(home: Path, now: float | None = None) -> str:
-    """Make a login code, remember its hash in ``home``, and return the code (shown once, never stored)."""
-    token = secrets.token_urlsafe(16)
+@dataclass(frozen=True, slots=True)
+class OperatorCode:
+    """One login code as the codes file remembers it: ``<sha256> <created> <expires> <last used or 0>``."""
+
+    digest: str
+    created: int
+    expires: int
+    last_used: int  # 0: never
+
+    @property
+    def id(self) -> str:
+        return self.digest[:ID_CHARS]
+
+    def expired(self, now: float) -> bool:
+        return now >= self.expires
+
+    def line(self) -> str:
+        return f"{self.digest} {self.created} {self.expires} {self.last_used}\n"
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {"id": self.id, "created": self.created, "expires": self.expires,
+                "last_used": self.last_used or None, "expired": self.expired(now)}  # fmt: skip
+
+
+def _parse_line(line: str) -> OperatorCode | None:
+    parts = line.split()
+    if not parts or not _DIGEST.fullmatch(parts[0]) or not all(p.isdigit() for p in parts[1:4]):
+        return None
+    numbers = [int(p) for p in parts[1:4]]
+    if len(numbers) == 1:  # the first format: a code made with the default lifetime
+        numbers += [numbers[0] + DEFAULT_LIFETIME, 0]
+    if len(numbers) != 3:
+        return None
+    return OperatorCode(parts[0], *numbers)
+
+
+def list_codes(home: Path) -> list[OperatorCode]:
+    """Every code in ``home``'s codes file (expired ones too), oldest first; lines it cannot read are skipped."""
+    try:
+        text = (home / TOKENS_FILE).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [code for code in map(_parse_line, text.splitlines()) if code is not None]
+
+
+@contextlib.contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write(home: Path, codes: list[OperatorCode]) -> None:
+    """Replace the codes file with ``codes`` (hold :func:`_locked`)."""
     path = home / TOKENS_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="ascii") as handle:
-        handle.write(f"{_digest(token)} {int(now if now is not None else time.time())}\n")
+    if not codes:
+        path.unlink(missing_ok=True)
+        return
+    temporary = home / f".{TOKENS_FILE}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write("".join(code.line() for code in codes))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def new_token(home: Path, now: float | None = None, *, lifetime: int = DEFAULT_LIFETIME) -> str:
+    """Make a login code valid for ``lifetime`` seconds, remember its hash in ``home`` (forgetting expired codes),
+    and return the code (shown once, never stored). UsageError for a lifetime out of range."""
+    if not 60 <= lifetime <= MAX_LIFETIME:
+        raise UsageError("an operator code lives between one minute and a year")
+    token = secrets.token_urlsafe(16)
+    made = int(now if now is not None else time.time())
+    with _locked(home):
+        codes = [code for code in list_codes(home) if not code.expired(made)]
+        _write(home, [*codes, OperatorCode(_digest(token), made, made + lifetime, 0)])
     return token
+
+
+def code_of(home: Path, token: str) -> OperatorCode | None:
+    """The code ``token`` is, expired or not; None when it is none of them (compared in constant time)."""
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        return None
+    digest, found = _digest(token), None
+    for code in list_codes(home):
+        if hmac.compare_digest(digest, code.digest):
+            found = code
+    return found
+
+
+def token_valid(home: Path, token: str, now: float | None = None) -> bool:
+    """True when ``token`` is a current, unexpired login code (read from the file each time: a new login or a
+    logout from another process counts at once)."""
+    code = code_of(home, token)
+    return code is not None and not code.expired(time.time() if now is None else now)
+
+
+def mark_used(home: Path, digest: str, now: float) -> None:
+    """Note that the code with this hash was used at ``now`` (nothing when it was revoked meanwhile)."""
+    with _locked(home):
+        codes = list_codes(home)
+        if any(code.digest == digest for code in codes):
+            _write(home, [replace(c, last_used=int(now)) if c.digest == digest else c for c in codes])
+
+
+def revoke_code(home: Path, code_id: str) -> OperatorCode:
+    """Forget the one code whose id starts with ``code_id``; UsageError when none or several do."""
+    prefix = code_id.strip().lower()
+    if len(prefix) < MIN_ID_CHARS or not re.fullmatch(r"[0-9a-f]+", prefix):
+        raise UsageError(f"{code_id[:70]!r} is not a code id: give at least {MIN_ID_CHARS} of the hex characters "
+                         "`samizdat web codes` shows")  # fmt: skip
+    with _locked(home):
+        codes = list_codes(home)
+        matching = [code for code in codes if code.digest.startswith(prefix)]
+        if not matching:
+            raise UsageError(f"no operator code {prefix}; see `samizdat web codes`")
+        if len(matching) > 1:
+            raise UsageError(f"more than one operator code starts with {prefix}: give more characters")
+        _write(home, [code for code in codes if code is not matching[0]])
+    return matching[0]
 
 
 def forget_tokens(home: Path) -> int:
     """Forget every login code; return how many there were. Open operator sessions end at their next request."""
-    path = home / TOKENS_FILE
-    try:
-        count = len(_hashes(home))
-        path.unlink()
-    except FileNotFoundError:
-        return 0
+    with _locked(home):
+        count = len(list_codes(home))
+        _write(home, [])
     return count
 
 
-def _hashes(home: Path) -> list[str]:
+def address_key(remote: object) -> str:
+    """Who is attempting a login, for :class:`LoginLimiter`: the IP address, or its /64 for IPv6 (one device
+    gets a whole /64 and could otherwise take a new address for every try)."""
     try:
-        lines = (home / TOKENS_FILE).read_text(encoding="ascii", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    return [line.split()[0] for line in lines if line.strip()]
+        ip = ipaddress.ip_address(str(remote[0]))  # type: ignore[index]
+    except (TypeError, IndexError, KeyError, ValueError):
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
 
 
-def token_valid(home: Path, token: str) -> bool:
-    """True when ``token`` is a current login code (read from the file each time: a new login or a logout from
-    another process counts at once)."""
-    if not isinstance(token, str) or not 16 <= len(token) <= 128:
-        return False
-    digest = _digest(token)
-    return any(hmac.compare_digest(digest, known) for known in _hashes(home))
+class LoginLimiter:
+    """Login attempts per address: at most ``per_minute`` in any minute, and none while ``failures`` wrong codes
+    of the last ``window`` seconds stand. Remembers at most ``tracked`` addresses (memory stays bounded)."""
+
+    def __init__(
+        self,
+        *,
+        per_minute: int = LOGINS_PER_MINUTE,
+        failures: int = FAILURES_ALLOWED,
+        window: float = FAILURE_WINDOW,
+        tracked: int = MAX_TRACKED,
+    ) -> None:
+        self.per_minute, self.failures, self.window, self.tracked = per_minute, failures, window, tracked
+        self._seen: dict[str, tuple[deque[float], deque[float]]] = {}  # address -> (attempts, failures)
+
+    def _times(self, who: str, now: float) -> tuple[deque[float], deque[float]]:
+        seen = self._seen.pop(who, None)
+        attempts, failed = seen if seen is not None else (deque(), deque())
+        while attempts and attempts[0] <= now - 60:
+            attempts.popleft()
+        while failed and failed[0] <= now - self.window:
+            failed.popleft()
+        self._seen[who] = (attempts, failed)  # now the most recent
+        while len(self._seen) > self.tracked:
+            del self._seen[next(iter(self._seen))]
+        return attempts, failed
+
+    def allow(self, who: str, now: float) -> bool:
+        """Count an attempt by ``who``; False (and not counted) when it must be refused."""
+        attempts, failed = self._times(who, now)
+        if len(attempts) >= self.per_minute or len(failed) >= self.failures:
+            return False
+        attempts.append(now)
+        return True
+
+    def failed(self, who: str, now: float) -> None:
+        """``who`` gave a wrong or expired code."""
+        self._times(who, now)[1].append(now)
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
@@ -109,7 +291,7 @@ def check_template(raw: object) -> tuple[int, str, list[list[str]], int]:
     if not isinstance(raw, dict):
         raise RemoteProtocolError("a signing request is an object with kind, content, tags and created_at")
     kind, content, tags, created_at = raw.get("kind"), raw.get("content"), raw.get("tags"), raw.get("created_at")
-    if kind not in SIGNABLE:
+    if type(kind) is not int or kind not in SIGNABLE:  # not a bool, nor a list or an object (not hashable)
         raise RemoteProtocolError("the operator login signs only channel posts, deletion requests and labels")
     if not isinstance(content, str):
         raise RemoteProtocolError("content must be text")
@@ -126,27 +308,46 @@ class OperatorEndpoint:
     """The ``/op`` WebSocket route of ``samizdat serve``."""
 
     def __init__(
-        self, home: Path, pubkey: str, publish: OperatorPublish, *, clock: Callable[[], float] = time.time
+        self,
+        home: Path,
+        pubkey: str,
+        publish: OperatorPublish,
+        *,
+        clock: Callable[[], float] = time.time,
+        limiter: LoginLimiter | None = None,
     ) -> None:
         self.home = home
         self.pubkey = pubkey
         self.publish = publish
         self.clock = clock
+        self.limiter = limiter or LoginLimiter()
+        self._noted: dict[str, float] = {}  # code hash -> when its use was last written
 
     async def __call__(self, ws: ServerConnection) -> None:
         request = ws.request
         headers = request.headers if request is not None else None
-        if headers is None or not same_origin(headers.get("Origin"), headers.get("Host")):
+        if headers is None or not same_origin(header(headers, "Origin"), header(headers, "Host")):
             await ws.close(1008, "operator actions only from this node's own page")
+            return
+        who = address_key(ws.remote_address)
+        if not self.limiter.allow(who, self.clock()):
+            log.warning("operator login from %s refused: too many attempts", who)
+            await ws.close(1013, "too many login attempts from this address; try again later")
             return
         try:
             first = await asyncio.wait_for(ws.recv(), LOGIN_TIMEOUT)
             message = orjson.loads(first)
             token = message.get("token") if isinstance(message, dict) else None
-            if not isinstance(token, str) or not token_valid(self.home, token):
-                await self._send(ws, {"ok": False, "error": "this operator code is not valid (or was revoked)"})
+            token = token if isinstance(token, str) else ""
+            code, now = code_of(self.home, token), self.clock()
+            if code is None or code.expired(now):
+                self.limiter.failed(who, now)
+                log.info("operator login from %s refused: %s", who, "expired code" if code else "wrong code")
+                await self._send(ws, {"ok": False, "error": EXPIRED if code else NOT_VALID})
                 await ws.close(1008, "not authorised")
                 return
+            log.info("operator logged in from %s with code %s", who, code.id)
+            await self._note_use(code.digest, now)
             await self._send(ws, {"ok": True, "pubkey": self.pubkey})
             async for data in ws:
                 await self._send(ws, await self._request(data, token))
@@ -158,6 +359,17 @@ class OperatorEndpoint:
     async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
         await ws.send(orjson.dumps(message).decode())
 
+    async def _note_use(self, digest: str, now: float) -> None:
+        """Write the code's last use, at most every :data:`USED_EVERY` seconds (off the event loop: it waits for
+        the codes file's lock)."""
+        if now - self._noted.get(digest, -USED_EVERY) < USED_EVERY:
+            return
+        self._noted[digest] = now
+        try:
+            await asyncio.to_thread(mark_used, self.home, digest, now)
+        except OSError as exc:
+            log.warning("could not note the operator code's use: %s", exc)
+
     async def _request(self, data: str | bytes, token: str) -> dict[str, Any]:
         if len(data) > MAX_MESSAGE:
             return {"error": "the request is too large"}
@@ -168,13 +380,18 @@ class OperatorEndpoint:
         if not isinstance(message, dict):
             return {"error": "the request is not an object"}
         request_id = message.get("id")
-        if not token_valid(self.home, token):  # logged out from the command line meanwhile
+        now = self.clock()
+        code = code_of(self.home, token)  # logged out or expired from the command line meanwhile?
+        if code is None:
             return {"id": request_id, "error": "this operator code was revoked"}
+        if code.expired(now):
+            return {"id": request_id, "error": EXPIRED}
         try:
             kind, content, tags, created_at = check_template(message.get("sign"))
-            if created_at > self.clock() + MAX_FUTURE:
+            if created_at > now + MAX_FUTURE:
                 raise RemoteProtocolError("created_at is in the future; check the phone's clock")
             event = await self.publish(kind, content, tags, created_at)
         except (RemoteProtocolError, UsageError) as exc:
             return {"id": request_id, "error": str(exc)}
+        await self._note_use(code.digest, now)
         return {"id": request_id, "event": event.to_dict()}

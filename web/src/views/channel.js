@@ -1,15 +1,18 @@
 // A channel: its posts newest first (windowed, so 10,000 posts scroll smoothly), follow/unfollow, share, and
-// compose for whoever may post. Posts come from the node's relay and from this phone's cache.
+// compose for whoever may post. Posts come from the node's relay and from this phone's cache. The header says
+// first when another key named this channel like one the reader follows ("not the channel you follow"), then
+// the name, the owner key's fingerprint and the marks (followed, vouched for by trusted verifiers).
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, now, setFollow } from '../state.js';
+import { state, now, setFollow, trust } from '../state.js';
 import { feed, mayAmend, roleOf } from '../rules.js';
 import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { VirtualList } from '../vlist.js';
 import { renderPost } from './post.js';
 import { qrImage } from './qr.js';
+import { collisionWarning, fingerprintView, marks } from './directory.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -89,10 +92,14 @@ export function channelView(address) {
     const followed = state.follows.includes(address);
     const canPost = signers(channel).length > 0;
     const shareBox = h('div');
+    const info = trust().of(channel);
     mount(header,
-      h('h1', null, channel.name),
-      channel.place ? h('p', { class: 'place' }, channel.place.split('/').join(' › ')) : null,
-      channel.about ? h('p', { class: 'about' }, channel.about) : null,
+      collisionWarning(info, 'p'),
+      h('h1', { dir: 'auto' }, channel.name),
+      fingerprintView(info, 'p'),
+      marks(info),
+      channel.place ? h('p', { class: 'place', dir: 'auto' }, channel.place.split('/').join(' › ')) : null,
+      channel.about ? h('p', { class: 'about', dir: 'auto' }, channel.about) : null,
       h('p', { class: 'actions' },
         h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: () => {
           setFollow(address, !followed);

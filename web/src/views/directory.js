@@ -1,18 +1,51 @@
-// Channels by place (country / city / district / block), followed channels first, and a search.
+// Channels by place (country / city / district / block), followed channels first, and a search. Each channel
+// shows, before anything else, "not the channel you follow" when another key named it like one the reader follows
+// or a trusted verifier vouches for; then its name, the fingerprint of its owner key and its marks (followed,
+// vouched for, mixed alphabets). A switch lists only the channels trusted verifiers vouch for.
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import { state } from '../state.js';
+import { isolate, neutralize } from '../display.js';
+import { state, trust, setVouchedOnly } from '../state.js';
 
 const href = (parts) => '#/place/' + parts.map(encodeURIComponent).join('/');
 export const channelHref = (address) => '#/c/' + encodeURIComponent(address);
 
+/** "Not the channel you follow: ..." for a channel that collides, else null. */
+export function collisionWarning(info, tag = 'span') {
+  if (!info.warned) return null;
+  const name = info.like ? isolate(info.like.name) : '';
+  return h(tag, { class: 'warning collision', role: 'note' },
+    '⚠ ', t(info.likeFollowed ? 'collision-followed' : 'collision-vouched', { name, fp: info.likeFingerprint }));
+}
+
+/** Followed / yours, vouched for by N, mixed alphabets. */
+export function marks(info) {
+  const out = [];
+  if (info.relation === 'own') out.push(h('span', { class: 'mark own' }, t('mark-own')));
+  if (info.relation === 'followed') out.push(h('span', { class: 'mark followed' }, t('mark-followed')));
+  if (info.vouchedBy.size) out.push(h('span', { class: 'mark vouched' }, t('mark-vouched', { n: info.vouchedBy.size })));
+  if (info.mixed.length) {
+    out.push(h('span', { class: 'mark mixed', title: info.mixed.join(' ') }, t('mark-mixed', { words: info.mixed.map(isolate).join(', ') })));
+  }
+  return out.length ? h('span', { class: 'marks' }, out) : null;
+}
+
+export function fingerprintView(info, tag = 'span') {
+  return h(tag, { class: 'fp', title: t('fingerprint-explain') }, h('span', { class: 'k' }, t('fingerprint')), ' ',
+    h('span', { class: 'v' }, info.fingerprint));
+}
+
 function card(ch) {
-  return h('li', { class: 'channel' },
+  const info = trust().of(ch);
+  return h('li', { class: `channel${info.warned ? ' warned' : ''}`, 'data-address': ch.address },
     h('a', { href: channelHref(ch.address) },
-      h('strong', null, ch.name),
-      ch.place ? h('span', { class: 'place' }, ch.place.split('/').join(' › ')) : null,
-      ch.about ? h('span', { class: 'about' }, ch.about.slice(0, 160)) : null));
+      collisionWarning(info),
+      h('strong', { dir: 'auto' }, ch.name),
+      fingerprintView(info),
+      marks(info),
+      ch.place ? h('span', { class: 'place', dir: 'auto' }, ch.place.split('/').join(' › ')) : null,
+      ch.about ? h('span', { class: 'about', dir: 'auto' }, ch.about.slice(0, 160)) : null));
 }
 
 function valid() {
@@ -28,11 +61,24 @@ export function directoryView(path) {
       query = ev.target.value.trim().toLowerCase();
       draw();
     } });
+  const vouchedOnly = h('label', { class: 'switch' },
+    h('input', { type: 'checkbox', id: 'vouched-only', checked: state.vouchedOnly, onchange: (ev) => {
+      setVouchedOnly(ev.target.checked);
+      draw();
+    } }), ' ', t('vouched-only'));
 
   function draw() {
-    const all = valid();
+    let all = valid();
+    if (state.vouchedOnly) {
+      all = all.filter((c) => state.vouches.has(c.address));
+      if (!query) {
+        mount(results, all.length ? [h('h2', null, t('vouched-channels')), h('ul', { class: 'channels vouched' }, all.map(card))]
+          : h('p', { class: 'empty' }, state.verifiers.length ? t('no-vouched') : t('no-verifiers')));
+        return;
+      }
+    }
     if (query) {
-      const hits = all.filter((c) => `${c.name}\n${c.about}\n${c.place}`.toLowerCase().includes(query));
+      const hits = all.filter((c) => neutralize(`${c.name}\n${c.about}\n${c.place}`).toLowerCase().includes(query));
       mount(results, hits.length ? h('ul', { class: 'channels' }, hits.map(card)) : h('p', { class: 'empty' }, t('no-match')));
       return;
     }
@@ -49,17 +95,17 @@ export function directoryView(path) {
       else children.set(p[path.length], (children.get(p[path.length]) || 0) + 1);
     }
     const crumbs = [h('a', { href: '#/' }, t('all-places'))];
-    path.forEach((s, i) => crumbs.push(' › ', h('a', { href: href(path.slice(0, i + 1)) }, s)));
+    path.forEach((s, i) => crumbs.push(' › ', h('a', { href: href(path.slice(0, i + 1)), dir: 'auto' }, s)));
     mount(results,
       !path.length && followed.length ? [h('h2', null, t('followed')), h('ul', { class: 'channels followed' }, followed.map(card))] : null,
       h('nav', { class: 'crumbs' }, crumbs),
       children.size ? h('ul', { class: 'places' }, [...children.keys()].sort().map((s) =>
-        h('li', null, h('a', { href: href([...path, s]) }, s, h('span', { class: 'count' }, String(children.get(s))))))) : null,
+        h('li', null, h('a', { href: href([...path, s]) }, h('bdi', null, s), h('span', { class: 'count' }, String(children.get(s))))))) : null,
       exact.length ? [h('h2', null, path.length ? t('channels-here') : t('channels-no-place')), h('ul', { class: 'channels' }, exact.map(card))] : null,
       !all.length ? h('p', { class: 'empty' }, state.online ? t('no-channels') : t('no-channels-offline')) : null);
   }
 
-  mount(el, h('h1', null, path.length ? path[path.length - 1] : t('directory')), search, results);
+  mount(el, h('h1', { dir: 'auto' }, path.length ? path[path.length - 1] : t('directory')), search, vouchedOnly, results);
   draw();
   return { el, refresh: draw }; // redraws the results only: the search box keeps its text and focus
 }

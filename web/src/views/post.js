@@ -21,7 +21,7 @@ export function timeLeft(seconds) {
   return hours ? t('left-hours', { h: hours, m: minutes }) : t('left-minutes', { m: Math.max(1, minutes) });
 }
 
-const row = (label, value, cls) => value ? h('div', { class: `field ${cls || ''}` }, h('span', { class: 'k' }, label), h('span', { class: 'v' }, value)) : null;
+const row = (label, value, cls) => value ? h('div', { class: `field ${cls || ''}` }, h('span', { class: 'k' }, label), h('span', { class: 'v', dir: 'auto' }, value)) : null;
 
 function fieldsFor(type, f, now) {
   switch (type) {
@@ -43,7 +43,7 @@ function fieldsFor(type, f, now) {
       return [row(t('f-purpose'), f.purpose, 'purpose'),
         f.target ? row(t('f-target'), `${f.target[0]} ${f.target[1]}`) : null,
         f.give && f.give.length ? h('div', { class: 'field give' }, h('span', { class: 'k' }, t('f-give')),
-          h('ul', null, f.give.map((g) => h('li', null, g)))) : null];
+          h('ul', null, f.give.map((g) => h('li', { dir: 'auto' }, g)))) : null];
     default:
       return [row(t('f-location'), f.location)];
   }
@@ -53,17 +53,17 @@ function history(item) {
   const { view, original } = item;
   return h('details', { class: 'history' }, h('summary', null, t('history')),
     h('ol', null,
-      h('li', null, h('span', { class: 'when' }, when(original.created_at)), ' ', t('original'), ': ', h('q', null, original.content)),
+      h('li', null, h('span', { class: 'when' }, when(original.created_at)), ' ', t('original'), ': ', h('q', { dir: 'auto' }, original.content)),
       view.corrections.map((c) => h('li', null, h('span', { class: 'when' }, when(c.created_at)), ' ', t('correction'), ': ',
-        c.text.trim() ? h('q', null, c.text) : Object.keys(c.fields).map((k) => `${k} → ${c.fields[k]}`).join(', '),
-        c.resolution ? [' · ', t('resolved-note'), ' ', h('q', null, c.resolution)] : null))));
+        c.text.trim() ? h('q', { dir: 'auto' }, c.text) : Object.keys(c.fields).map((k) => `${k} → ${c.fields[k]}`).join(', '),
+        c.resolution ? [' · ', t('resolved-note'), ' ', h('q', { dir: 'auto' }, c.resolution)] : null))));
 }
 
 /** ctx: {now, canAmend(authorPubkey) -> bool, composeHref(kind, id)} */
 export function renderPost(item, ctx) {
   if (item.orphan) {
     return h('article', { class: 'post retracted orphan', 'data-id': item.orphan.target },
-      h('p', { class: 'notice' }, t('retracted-by-channel'), ' ', h('q', { class: 'reason' }, item.orphan.text)),
+      h('p', { class: 'notice' }, t('retracted-by-channel'), ' ', h('q', { class: 'reason', dir: 'auto' }, item.orphan.text)),
       h('p', { class: 'meta' }, when(item.created_at), ' · ', t('original-gone')));
   }
   const { view, original } = item;
@@ -82,23 +82,23 @@ export function renderPost(item, ctx) {
   if (view.retraction) {
     return h('article', { class: `post retracted type-${type}`, 'data-id': original.id },
       meta,
-      h('p', { class: 'notice' }, t('retracted-by-channel'), ' ', h('q', { class: 'reason' }, view.retraction.text)),
+      h('p', { class: 'notice' }, t('retracted-by-channel'), ' ', h('q', { class: 'reason', dir: 'auto' }, view.retraction.text)),
       h('details', null, h('summary', null, t('show-anyway')),
-        view.subject ? h('h3', null, view.subject) : null, h('p', { class: 'text' }, view.text)),
+        view.subject ? h('h3', { dir: 'auto' }, view.subject) : null, h('p', { class: 'text', dir: 'auto' }, view.text)),
       badges.length ? h('p', { class: 'badges' }, badges) : null);
   }
   if (view.deletion) {
     return h('article', { class: `post deleted type-${type}`, 'data-id': original.id }, meta,
-      h('p', { class: 'notice' }, t('deleted-by-author'), view.deletion.content ? [' ', h('q', null, view.deletion.content)] : null));
+      h('p', { class: 'notice' }, t('deleted-by-author'), view.deletion.content ? [' ', h('q', { dir: 'auto' }, view.deletion.content)] : null));
   }
   return h('article', { class: `post type-${type}`, 'data-id': original.id },
     meta,
-    view.subject ? h('h3', null, view.subject) : null,
+    view.subject ? h('h3', { dir: 'auto' }, view.subject) : null,
     h('div', { class: 'fields' }, fieldsFor(type, view.fields, ctx.now)),
-    view.text ? h('p', { class: 'text' }, view.text) : null,
+    view.text ? h('p', { class: 'text', dir: 'auto' }, view.text) : null,
     // How a help request was resolved: under its text, which a resolution keeps (docs/protocol.md, Corrections).
     view.resolution ? h('p', { class: 'resolution' }, h('span', { class: 'k' }, t('resolved-note')), ' ',
-      h('span', { class: 'v' }, view.resolution)) : null,
+      h('span', { class: 'v', dir: 'auto' }, view.resolution)) : null,
     badges.length ? h('p', { class: 'badges' }, badges) : null,
     view.corrections.length ? history(item) : null,
     actions);

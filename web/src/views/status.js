@@ -4,6 +4,8 @@
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import * as cache from '../cache.js';
+import { state } from '../state.js';
+import { extras } from '../lazy.js';
 import { when } from './post.js';
 
 const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
@@ -29,11 +31,14 @@ export function statusView() {
       mount(body, h('p', { class: 'error' }, t('node-unreachable')));
       return;
     }
+    // The node names its key only to its own machine (unless it publishes it); a logged-in operator knows it.
+    const key = h('code', { id: 'node-key' }, s.npub ? String(s.npub) : t('key-hidden'));
+    if (!s.npub && state.operator?.pubkey) extras().then((x) => { key.textContent = x.npubEncode(state.operator.pubkey); }, () => {});
     const reach = (r) => r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
     mount(body,
       h('dl', null,
         h('dt', null, t('node-name')), h('dd', null, String(s.name)),
-        h('dt', null, t('node-key')), h('dd', null, h('code', null, String(s.npub))),
+        h('dt', null, t('node-key')), h('dd', null, key),
         h('dt', null, t('stored-events')), h('dd', { id: 'stored' }, String(s.events ?? '?')),
         h('dt', null, t('connections')), h('dd', null, String(s.connections ?? 0))),
       h('h2', null, t('lan-peers')),

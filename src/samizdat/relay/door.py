@@ -1,0 +1,265 @@
+"""The relay's door: which TCP connections get in, and how refusals are logged.
+
+Theory of operation
+-------------------
+
+Every TCP connection to the relay's port is counted from the moment it is accepted, whatever it turns out to be
+(a WebSocket, a plain HTTP request, ``/op``, or nothing at all yet), until it is closed: :class:`Door` holds the
+count, in all and per remote address (loopback is exempt from the per-address cap: local processes are the
+operator's own). A connection over either cap is refused at once by :class:`GuardedConnection`, before
+``websockets`` sees a byte: it gets a canned ``503`` and is closed, so a flood of half-open connections (slowloris)
+costs one file descriptor each for a moment, never a handshake task. The handshake itself (HTTP request, or
+WebSocket upgrade) must be complete within ``handshake_timeout`` seconds of the accept.
+
+Refusals and failures are not logged one by one, so an attack cannot fill the disk through the log:
+:class:`RefusalLog` counts them by reason (and the address that caused the most) and writes at most one summary
+line per ``interval``. ``websockets``' own log goes through :class:`QuietWsLog`: its line per connection is moved
+to DEBUG, and its errors (each with a traceback) become counts in the same summary; a traceback is logged at
+DEBUG.
+
+:func:`open_file_budget` raises the process's open-file limit at start-up, as far as the hard limit allows, and
+says how many connections fit in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+from samizdat.relay.limits import RelayLimits
+
+logger = logging.getLogger("samizdat.relay")
+
+#: File descriptors kept for everything but client connections (the store, peer links, sync, logs).
+FD_RESERVE = 1024
+#: How long a refused connection is kept to deliver its 503 (reading and discarding what it sends)...
+LINGER_SECONDS = 2.0
+#: ... unless this many already linger: then it is closed at once.
+MAX_LINGERING = 256
+
+REFUSED_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n"
+    b"Retry-After: 10\r\nConnection: close\r\n\r\nToo many connections, try again later.\n"
+)
+
+# Reasons, as the summary line says them.
+OVER_ADDRESS = "over the per-address limit"
+OVER_TOTAL = "over the connection limit"
+SLOW_HANDSHAKE = "handshake not complete in time"
+BAD_REQUEST = "bad HTTP or WebSocket request"
+FAILED = "failed in the server"
+
+
+def peer_ip(peername: Any) -> str | None:
+    """Whom a socket's peer counts as for the per-address limits: its IPv4 address (also when IPv4-mapped), the
+    /64 network of an IPv6 address (one device picks addresses from its /64 at will), or None for loopback (never
+    limited per address) and unknown peers."""
+    try:
+        ip = ipaddress.ip_address(str(peername[0]).split("%", 1)[0])
+    except (TypeError, IndexError, ValueError):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def open_file_budget(max_connections: int) -> int:
+    """Raise the soft open-file limit towards ``max_connections`` + :data:`FD_RESERVE` (as far as the hard limit
+    allows), log what was done, and return how many client connections fit."""
+    try:
+        import resource
+    except ImportError:  # not on this system: trust the operator's limits
+        return max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if new > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            except (ValueError, OSError) as exc:
+                logger.warning("could not raise the open-file limit from %d: %s", soft, exc)
+            else:
+                logger.info("open-file limit raised from %d to %d (for %d connections)", soft, new, max_connections)
+                soft = new
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return max_connections
+    fits = max(16, soft - FD_RESERVE)
+    logger.warning(
+        "the open-file limit is %d (hard limit %d): accepting at most %d connections instead of %d",
+        soft,
+        hard,
+        fits,
+        max_connections,
+    )
+    return fits
+
+
+class RefusalLog:
+    """Counts refused and failed connections by reason and logs one summary line per ``interval`` seconds."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.counts: Counter[str] = Counter()  # since the last summary
+        self.by_ip: Counter[str] = Counter()
+        self.totals: Counter[str] = Counter()  # since start (for tests and status)
+        self._last = -float("inf")
+        self._timer: asyncio.TimerHandle | None = None
+
+    def count(self, reason: str, ip: str | None = None) -> None:
+        self.counts[reason] += 1
+        self.totals[reason] += 1
+        if ip is not None and len(self.by_ip) < 10_000:  # bounded: a flood from many addresses cannot grow it
+            self.by_ip[ip] += 1
+        now = self.clock()
+        if now - self._last >= self.interval:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._timer = loop.call_later(self._last + self.interval - now, self.flush)
+
+    def flush(self) -> None:
+        """Log what was counted since the last summary (nothing if nothing was)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.counts:
+            return
+        self._last = self.clock()
+        total = sum(self.counts.values())
+        parts = ", ".join(f"{n:,} {reason}" for reason, n in self.counts.most_common())
+        worst = ""
+        if self.by_ip:
+            ip, n = self.by_ip.most_common(1)[0]
+            worst = f"; most from {ip} ({n:,})"
+        plural = "" if total == 1 else "s"
+        logger.warning("refused or dropped %s connection%s: %s%s", f"{total:,}", plural, parts, worst)
+        self.counts.clear()
+        self.by_ip.clear()
+
+
+class QuietWsLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """``websockets``' logger for the relay: per-connection lines go to DEBUG, errors to :class:`RefusalLog`."""
+
+    def __init__(self, logger: logging.Logger, refusals: RefusalLog) -> None:
+        super().__init__(logger, {})
+        self.refusals = refusals
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if level >= logging.WARNING:
+            self.refusals.count(FAILED)
+            if self.logger.isEnabledFor(logging.DEBUG):
+                self.logger.debug(msg, *args, **kwargs)
+            return
+        if self.logger.isEnabledFor(logging.DEBUG):
+            kwargs.pop("exc_info", None)
+            self.logger.debug(msg, *args, **kwargs)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+
+class Door:
+    """Counts open TCP connections, in all and per remote address, and says whether one more may come in."""
+
+    def __init__(self, limits: RelayLimits, refusals: RefusalLog, max_connections: int | None = None) -> None:
+        self.limits = limits
+        self.refusals = refusals
+        self.max_connections = limits.max_connections if max_connections is None else max_connections
+        self.open = 0
+        self.per_ip: dict[str, int] = {}
+        self.lingering = 0
+
+    def admit(self, ip: str | None) -> str | None:
+        """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
+        if self.open >= self.max_connections:
+            return OVER_TOTAL
+        if ip is not None and self.per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
+            return OVER_ADDRESS
+        self.open += 1
+        if ip is not None:
+            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return None
+
+    def leave(self, ip: str | None) -> None:
+        self.open -= 1
+        if ip is not None:
+            left = self.per_ip.pop(ip, 1) - 1
+            if left > 0:
+                self.per_ip[ip] = left
+
+    def connection_class(self) -> type[ServerConnection]:
+        """A :class:`GuardedConnection` class that counts at this door (``serve(create_connection=...)``)."""
+        return type("RelayConnection", (GuardedConnection,), {"door": self})
+
+
+class GuardedConnection(ServerConnection):
+    """A ``websockets`` server connection that asks its :class:`Door` before anything else happens."""
+
+    door: Door  # set on the class by Door.connection_class
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.refused = False
+        self.ip = peer_ip(transport.get_extra_info("peername"))
+        self.opened = time.monotonic()
+        door = self.door
+        reason = door.admit(self.ip)
+        if reason is None:
+            super().connection_made(transport)
+            return
+        self.refused = True
+        self.lingers: asyncio.TimerHandle | None = None
+        self.raw_transport = transport
+        door.refusals.count(reason, self.ip)
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(REFUSED_RESPONSE)
+        if door.lingering >= MAX_LINGERING or not transport.can_write_eof():
+            transport.close()
+            return
+        # Half-close after the 503 and read (and drop) what the client sends until it closes, so that its
+        # request arriving late does not turn our 503 into a reset; abort if it takes too long.
+        door.lingering += 1
+        transport.write_eof()
+        self.lingers = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.refused:
+            super().data_received(data)
+
+    def eof_received(self) -> None:
+        if self.refused:
+            self.raw_transport.close()
+            return
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            if self.lingers is not None:
+                self.lingers.cancel()
+                self.door.lingering -= 1
+            return
+        door = self.door
+        door.leave(self.ip)
+        failure = self.protocol.handshake_exc
+        if self.response is None and failure is None:
+            if time.monotonic() - self.opened >= door.limits.handshake_timeout * 0.95:
+                door.refusals.count(SLOW_HANDSHAKE, self.ip)
+            # else it went away before asking anything (a browser's preconnect, a port scan): not worth a line
+        elif failure is not None and not isinstance(failure.__cause__, EOFError):
+            door.refusals.count(BAD_REQUEST, self.ip)
+        super().connection_lost(exc)

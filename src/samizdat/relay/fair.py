@@ -1,0 +1,121 @@
+"""Fair turns at the store: round-robin by remote address, then by connection.
+
+Theory of operation
+-------------------
+
+The store has a few reader threads. Every read the relay does for a client (a page of a REQ's stored events, a
+COUNT, a NIP-77 storage build) first takes a *turn* from a :class:`FairScheduler` with that many ``slots``. A
+connection holds at most one turn at a time, and when turns are scarce they go round-robin: to the next *address*
+that waits, and within that address to its next connection that waits. So one client's heavy queries (fifty REQs
+of ten filters each) queue behind each other, never in front of another client's light one: a light query waits
+for at most one turn of each other address that is waiting, and every turn is bounded (a page, or the relay's
+``store_seconds``). Opening more connections from one address does not buy more turns. Loopback connections are
+each an address of their own (the operator's own processes).
+
+Cancelling a task that waits for a turn takes it out of the queue; leaving the ``async with`` (also by
+cancellation) frees the slot and hands it on. Not thread-safe: one event loop owns a scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
+
+
+class FairScheduler:
+    """``slots`` turns at a time, handed out round-robin by address, then by connection (see the module doc)."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a scheduler needs at least one slot")
+        self.slots = slots
+        self.busy = 0  # turns held
+        self.granted = 0  # turns given since start (for tests and status)
+        self._holding: set[Hashable] = set()  # connections that hold a turn
+        # address -> connection -> waiters (futures), in round-robin order at both levels
+        self._waiting: OrderedDict[Hashable, OrderedDict[Hashable, deque[asyncio.Future[None]]]] = OrderedDict()
+
+    @property
+    def waiting(self) -> int:
+        """How many tasks wait for a turn."""
+        return sum(len(q) for conns in self._waiting.values() for q in conns.values())
+
+    @asynccontextmanager
+    async def turn(self, address: Hashable, connection: Hashable) -> AsyncIterator[None]:
+        """Hold one turn for ``connection`` (of ``address``) while the block runs."""
+        await self._acquire(address, connection)
+        try:
+            yield
+        finally:
+            self._release(connection)
+
+    async def _acquire(self, address: Hashable, connection: Hashable) -> None:
+        if self.busy < self.slots and not self._waiting and connection not in self._holding:
+            self._take(connection)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(address, OrderedDict()).setdefault(connection, deque()).append(waiter)
+        self._hand_on()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(connection)  # the turn came just as we were cancelled: pass it on
+            else:
+                self._forget(address, connection, waiter)
+            raise
+
+    def _take(self, connection: Hashable) -> None:
+        self.busy += 1
+        self.granted += 1
+        self._holding.add(connection)
+
+    def _release(self, connection: Hashable) -> None:
+        self.busy -= 1
+        self._holding.discard(connection)
+        self._hand_on()
+
+    def _forget(self, address: Hashable, connection: Hashable, waiter: asyncio.Future[None]) -> None:
+        conns = self._waiting.get(address)
+        if conns is None or connection not in conns:
+            return
+        queue = conns[connection]
+        try:
+            queue.remove(waiter)
+        except ValueError:
+            return
+        if not queue:
+            del conns[connection]
+            if not conns:
+                del self._waiting[address]
+
+    def _hand_on(self) -> None:
+        """Give free slots to the next waiters, round-robin, skipping connections that hold a turn already."""
+        while self.busy < self.slots and self._waiting:
+            chosen = None
+            for address, conns in self._waiting.items():
+                for connection in conns:
+                    if connection not in self._holding:
+                        chosen = address, conns, connection
+                        break
+                if chosen is not None:
+                    break
+            if chosen is None:
+                return  # every waiting connection already holds a turn
+            address, conns, connection = chosen
+            queue = conns[connection]
+            waiter = queue.popleft()
+            if queue:
+                conns.move_to_end(connection)
+            else:
+                del conns[connection]
+            if conns:
+                self._waiting.move_to_end(address)
+            else:
+                del self._waiting[address]
+            if waiter.done():
+                continue  # its task was cancelled and has not yet run to take it out
+            self._take(connection)
+            waiter.set_result(None)

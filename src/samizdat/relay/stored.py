@@ -1,0 +1,106 @@
+"""Answers from the store: a REQ's stored events, and COUNT, each at a bounded cost.
+
+Theory of operation
+-------------------
+
+A REQ's stored events are read a page at a time (``Store.query_pages``: at most ``PAGE_EVENTS`` events, about a
+quarter of the connection's send buffer in bytes), never as one list, so a filter's ``limit`` costs nothing until
+its events are actually sent. Before each page the answer waits for room: the connection's queue at most half
+full, and the queues of all connections together within ``send_buffer_total_bytes``
+(:meth:`~samizdat.relay.client_conn.Client.wait_room`). Only then does it take a turn at the store
+(:class:`~samizdat.relay.fair.FairScheduler`: round-robin by address, then by connection; one turn per connection
+at a time), read the page within ``store_seconds`` and queue its frames before handing the turn on. So a
+connection holds at most one page beyond its queue, however many subscriptions it opens, and a client that stops
+reading stops the reads made for it. If room does not come within ``send_timeout``, or a page takes longer than
+``store_seconds``, the subscription is closed with ``CLOSED "error: ..."`` rather than buffered or waited for.
+
+COUNT takes a turn the same way and gets ``store_seconds``; at most ``max_pending_counts`` of a connection wait
+at once. When the connection goes, its tasks are cancelled; the store interrupts a read whose caller was
+cancelled, so the work stops with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from samizdat.relay.client_conn import Client, Dropped, TooSlow
+from samizdat.relay.connection import Count, closed_frame, count_frame, eose_frame
+from samizdat.relay.fair import FairScheduler
+from samizdat.relay.limits import RelayLimits
+from samizdat.relay.subscriptions import Subscription
+from samizdat.store.base import Store
+
+#: Events in one page of stored events.
+PAGE_EVENTS = 500
+TOO_SLOW = "error: too slow, subscription closed"
+QUERY_TOO_LONG = "error: this query takes the relay too long; narrow it (fewer filters, authors or kinds)"
+COUNT_TOO_LONG = "error: counting this takes the relay too long; narrow the filter"
+
+#: ``close(client, sub_id, reason)``: end a subscription on the relay's side and send its CLOSED.
+Close = Callable[[Client, str, str], None]
+
+
+class StoredAnswers:
+    """The store side of REQ and COUNT for every connection of one relay."""
+
+    def __init__(self, store: Store, limits: RelayLimits, turns: FairScheduler, close: Close) -> None:
+        self.store = store
+        self.limits = limits
+        self.turns = turns
+        self.close = close
+        self.page_bytes = max(4096, limits.send_buffer_bytes // 4)
+
+    async def query(self, client: Client, sub: Subscription[Client]) -> None:
+        """Send ``sub``'s stored events, then ``EOSE`` (or ``CLOSED`` when it cannot)."""
+        limits = self.limits
+        filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
+        prefix = sub.frame_prefix
+        pages = self.store.query_pages(filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes)
+        try:
+            while filters:
+                await client.wait_room(limits.send_timeout)
+                async with self.turns.turn(client.party, client):
+                    if not client.has_room():
+                        continue  # another subscription of this connection filled it meanwhile
+                    async with asyncio.timeout(limits.store_seconds):
+                        page = await anext(pages, None)
+                    if page is None or not sub.active:
+                        break
+                    for event in page:
+                        client.push(prefix + event.to_json() + b"]")
+            if sub.active:
+                client.send(eose_frame(sub.sub_id))
+        except Dropped:
+            pass
+        except TooSlow:
+            client.log.info("subscription %r of connection %d closed: too slow", sub.sub_id, client.id)
+            self._close(client, sub, TOO_SLOW)
+        except TimeoutError:
+            client.log.info("subscription %r of connection %d closed: query too long", sub.sub_id, client.id)
+            self._close(client, sub, QUERY_TOO_LONG)
+        except Exception:
+            client.log.exception("query for subscription %r failed", sub.sub_id)
+            self._close(client, sub, "error: the query failed")
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]  # an async generator: release it now
+            if client.queries.get(sub.sub_id) is asyncio.current_task():
+                del client.queries[sub.sub_id]
+
+    def _close(self, client: Client, sub: Subscription[Client], reason: str) -> None:
+        if sub.active and not client.dropped:
+            self.close(client, sub.sub_id, reason)
+
+    async def count(self, client: Client, action: Count) -> None:
+        """Answer a NIP-45 COUNT (or CLOSED when it cannot be counted in time)."""
+        try:
+            async with self.turns.turn(client.party, client):
+                async with asyncio.timeout(self.limits.store_seconds):
+                    count = await self.store.count(action.filters)
+        except TimeoutError:
+            client.send(closed_frame(action.query_id, COUNT_TOO_LONG))
+        except Exception:
+            client.log.exception("count %r failed", action.query_id)
+            client.send(closed_frame(action.query_id, "error: the count failed"))
+        else:
+            client.send(count_frame(action.query_id, count))

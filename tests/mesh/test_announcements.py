@@ -1,0 +1,375 @@
+"""What is taken from an mDNS announcement and which announcements are kept: anyone on a LAN can announce
+anything (a bot on the Wi-Fi announcing thousands of services, loopback or this node's own address, a huge name,
+bidirectional overrides, flapping), so values are checked and everything kept is bounded."""
+
+from __future__ import annotations
+
+import unicodedata
+from ipaddress import IPv4Address, IPv4Interface
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from samizdat.mesh.announcements import (
+    ID_LIMIT,
+    MAX_ADDRESSES,
+    NAME_LIMIT,
+    Roster,
+    Sighting,
+    clean_name,
+    parse_service,
+    usable_address,
+)
+
+LAN = [IPv4Interface("127.0.0.1/8"), IPv4Interface("10.42.0.1/24")]  # loopback and a hub's Wi-Fi
+CABLE = [*LAN, IPv4Interface("169.254.10.20/16")]  # ...and a cable to a laptop, addressed link-local
+BIDI = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
+
+
+def parse(properties: dict[bytes, bytes | None], addresses: list[str], port: int | None = 4848) -> Sighting | None:
+    return parse_service(properties, addresses, port, networks=LAN)
+
+
+def test_a_well_formed_announcement_gives_a_ws_url() -> None:
+    sighting = parse({b"id": b"ab12cd34", b"hub": b"1", b"name": b"Block 7"}, ["10.42.0.7"])
+    assert sighting == Sighting("ab12cd34", "ws://10.42.0.7:4848", "Block 7", True)
+
+
+@pytest.mark.parametrize(
+    ("properties", "addresses", "port"),
+    [
+        ({}, ["10.42.0.7"], 4848),  # no instance id
+        ({b"id": b"x y"}, ["10.42.0.7"], 4848),  # not alphanumeric
+        ({b"id": "ид".encode()}, ["10.42.0.7"], 4848),  # alphanumeric, but not ASCII
+        ({b"id": b"a" * (ID_LIMIT + 1)}, ["10.42.0.7"], 4848),  # too long (not cut: two ids must not become one)
+        ({b"id": None}, ["10.42.0.7"], 4848),
+        ({b"id": b"ab"}, [], 4848),  # no address
+        ({b"id": b"ab"}, ["10.42.0.7"], 0),  # no port
+        ({b"id": b"ab"}, ["10.42.0.7"], None),
+        ({b"id": b"ab"}, ["10.42.0.7"], 65536),
+        ({b"id": b"ab"}, ["not-an-ip"], 4848),
+        ({b"id": b"ab"}, ["fe80::1"], 4848),  # IPv4 only
+    ],
+)
+def test_unusable_announcements_are_ignored(
+    properties: dict[bytes, bytes | None], addresses: list[str], port: int | None
+) -> None:
+    assert parse(properties, addresses, port) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.8.8", "loopback"),
+        ("10.42.0.1", "this machine's own address"),
+        ("10.42.0.0", "the network's address"),
+        ("10.42.0.255", "the network's broadcast address"),
+        ("255.255.255.255", "broadcast"),
+        ("224.0.0.251", "multicast (mDNS itself)"),
+        ("0.0.0.0", "unspecified"),
+        ("169.254.169.254", "link-local (a cloud's metadata service) while we are on no link-local network"),
+        ("10.43.0.7", "not on a network of ours (behind a router)"),
+        ("8.8.8.8", "the internet"),
+    ],
+)
+def test_an_announcement_never_points_the_node_at_itself_or_beyond_the_lan(address: str, why: str) -> None:
+    assert usable_address(address, LAN) is None, why
+    assert parse({b"id": b"ab"}, [address]) is None, why
+
+
+def test_link_local_addresses_only_on_a_link_local_network_of_ours() -> None:
+    assert usable_address("169.254.10.21", CABLE) == IPv4Address("169.254.10.21")
+    assert usable_address("169.254.10.20", CABLE) is None  # ours
+    assert usable_address("169.254.10.21", LAN) is None
+    wide = [IPv4Interface("128.0.0.1/1"), IPv4Interface("0.0.0.1/1")]  # a network that contains everything
+    assert usable_address("169.254.10.21", wide) is None
+    assert usable_address("127.0.0.1", wide) is None
+
+
+def test_the_first_usable_of_several_addresses_is_taken() -> None:
+    sighting = parse({b"id": b"ab"}, ["127.0.0.1", "10.42.0.1", "192.168.5.5", "10.42.0.9", "10.42.0.8"])
+    assert sighting is not None
+    assert sighting.url == "ws://10.42.0.9:4848"
+
+
+def test_only_the_first_addresses_of_a_long_list_are_looked_at() -> None:
+    noise = [f"192.168.{i // 250}.{i % 250 + 1}" for i in range(MAX_ADDRESSES)]
+    assert parse({b"id": b"ab"}, [*noise, "10.42.0.9"]) is None
+    assert parse({b"id": b"ab"}, [*noise[1:], "10.42.0.9"]) is not None
+    assert parse({b"id": b"ab"}, ["10.42.0.9"] * 100_000) is not None
+
+
+def test_hostile_names_are_cut_and_made_printable() -> None:
+    sighting = parse({b"id": b"ab", b"name": b"\x1b[31mevil\x00" + b"x" * 200_000}, ["10.42.0.7"])
+    assert sighting is not None
+    assert sighting.name.startswith("[31mevil")
+    assert len(sighting.name) == NAME_LIMIT
+    assert not sighting.hub
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"Block 7 hub", "Block 7 hub"),
+        ("Хаб двара 7".encode(), "Хаб двара 7"),
+        ("\u202eduh 7 kcolB".encode(), "duh 7 kcolB"),  # a right-to-left override cannot reorder what follows
+        ("Block\u2066 7\u2069 \u200fhub".encode(), "Block 7 hub"),
+        ("  Block\t\n7\u2028\u00a0 hub  ".encode(), "Block 7 hub"),
+        (b"Block \xff\xfe 7", "Block \ufffd\ufffd 7"),  # not UTF-8: shown as such, not dropped silently
+        (("e" + "\u0301" * 500).encode(), "\u00e9\u0301\u0301"),  # a "Zalgo" smear is cut to two marks
+        ("Blo\u200bck".encode(), "Block"),  # zero-width space
+        (b"", ""),
+    ],
+)
+def test_names_are_shown_without_tricks(raw: bytes, shown: str) -> None:
+    assert clean_name(raw) == shown
+
+
+# -- property tests: hostile TXT values, huge names, non-UTF-8, many addresses ---------------------------------------
+
+huge = st.builds(lambda chunk, times: chunk * times, st.binary(min_size=1, max_size=8), st.integers(1, 30_000))
+values = st.one_of(st.none(), st.binary(max_size=300), huge, st.sampled_from([b"1", b"0", b"ab12", "Хаб".encode()]))
+keys = st.one_of(st.sampled_from([b"id", b"name", b"hub", b"v"]), st.binary(max_size=12))
+addresses = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.integers(0, 255).map(lambda i: f"10.42.0.{i}"),
+    st.integers(0, 65535).map(lambda i: f"169.254.{i // 256}.{i % 256}"),
+    st.sampled_from(["127.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "fe80::1", "010.42.0.7", " 10.42.0.7"]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    properties=st.dictionaries(keys, values, max_size=8),
+    addresses=st.lists(addresses, max_size=40),
+    port=st.one_of(st.none(), st.integers(-5, 70_000)),
+    networks=st.sampled_from([LAN, CABLE, LAN[:1], []]),
+)
+def test_parsing_any_announcement_never_fails_and_never_yields_a_forbidden_target(
+    properties: dict[bytes, bytes | None], addresses: list[str], port: int | None, networks: list[IPv4Interface]
+) -> None:
+    sighting = parse_service(properties, addresses, port, networks=networks)
+    if sighting is None:
+        return
+    raw_id = properties[b"id"]
+    assert raw_id is not None
+    assert sighting.instance == raw_id.decode()
+    assert sighting.instance.isascii()
+    assert sighting.instance.isalnum()
+    assert 0 < len(sighting.instance) <= ID_LIMIT
+    host, _, port_text = sighting.url.removeprefix("ws://").rpartition(":")
+    assert port_text == str(port)
+    target = IPv4Address(host)
+    assert host in addresses[:MAX_ADDRESSES]
+    assert not target.is_loopback
+    assert not target.is_multicast
+    assert not target.is_unspecified
+    assert all(target != i.ip for i in networks)
+    home = [i for i in networks if target in i.network and not i.ip.is_loopback]
+    assert home, "an announcement only ever points at a network we are on"
+    assert not target.is_link_local or any(i.ip.is_link_local for i in home)
+    assert sighting.hub == (properties.get(b"hub") == b"1")
+    _assert_showable(sighting.name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=400), st.text(max_size=200).map(str.encode), huge))
+def test_any_name_comes_out_short_and_printable(raw: bytes) -> None:
+    _assert_showable(clean_name(raw))
+
+
+def _assert_showable(name: str) -> None:
+    assert len(name) <= NAME_LIMIT
+    assert name == name.strip()
+    assert "  " not in name
+    assert all(ch == " " or ch.isprintable() for ch in name)
+    assert not BIDI & set(name)
+    run = 0
+    for ch in name:
+        run = run + 1 if unicodedata.category(ch) in ("Mn", "Me") else 0
+        assert run <= 2
+
+
+# -- the roster: which announcements are kept -----------------------------------------------------------------------
+
+
+def sighting(n: int, url: str | None = None) -> Sighting:
+    return Sighting(f"id{n}", url or f"ws://10.42.0.{n % 250 + 2}:4848", "", False)
+
+
+def keep(roster: Roster, n: int, now: float) -> Sighting | None:
+    """Announce service n and resolve it, as the discovery does."""
+    name = f"s{n}"
+    if not roster.wanted(name, now):
+        return None
+    found, lost = roster.resolved(name, sighting(n), now)
+    assert lost == []
+    return found
+
+
+def test_the_first_come_are_kept_up_to_the_bound_and_a_newcomer_waits_for_room() -> None:
+    roster = Roster(max_kept=3)
+    assert [keep(roster, n, 0.0) is not None for n in range(5)] == [True, True, True, False, False]
+    assert set(roster.kept) == {"s0", "s1", "s2"}
+    roster.heard("s4", 1.0)  # still announcing
+    assert roster.removed("s1") == "id1"  # goodbye
+    tick = roster.tick(2.0)
+    assert tick.ask, "room freed: ask who is there"
+    assert tick.resolve == ["s3"], "the one waiting longest, and only as many as there is room for"
+    roster.resolved("s3", sighting(3), 2.0)
+    assert len(roster.kept) == 3
+    assert roster.tick(3.0).resolve == []  # full again
+
+
+def test_a_kept_service_that_goes_silent_is_asked_for_then_forgotten() -> None:
+    roster = Roster(stale_after=20, ask_every=10, forget_after=60)
+    keep(roster, 1, 0.0)
+    keep(roster, 2, 0.0)
+    assert roster.tick(10.0).ask is False
+    asks = [t for t in range(21, 61) if roster.tick(float(t)).ask]
+    assert asks == [21, 31, 41, 51], "asked again while silent, but not more often than every 10 s"
+    roster.heard("s2", 59.0)  # s2 answered
+    tick = roster.tick(61.0)
+    assert tick.lost == ["id1"]
+    assert set(roster.kept) == {"s2"}
+    assert roster.tick(200.0).lost == ["id2"]
+
+
+def test_a_service_heard_again_is_not_forgotten() -> None:
+    roster = Roster(forget_after=60)
+    keep(roster, 1, 0.0)
+    for t in range(0, 600, 30):
+        roster.heard("s1", float(t))
+        assert roster.tick(float(t) + 1).lost == []
+    assert "s1" in roster.kept
+
+
+def test_flapping_costs_a_bounded_number_of_resolves() -> None:
+    roster = Roster(resolve_rate=2.0, resolve_burst=10)
+    resolves = 0
+    for i in range(10_000):  # one name announced and withdrawn 10,000 times in 10 s
+        now = i / 1000
+        if roster.wanted("flap", now):
+            resolves += 1
+            roster.resolved("flap", sighting(1), now)
+        roster.removed("flap")
+    assert resolves <= 10 + 2 * 10 + 1
+
+
+def test_ten_thousand_services_leave_bounded_state() -> None:
+    roster = Roster()
+
+    def resolve(name: str, now: float) -> None:
+        n = int(name[1:])
+        roster.resolved(name, sighting(n, f"ws://10.42.{n // 250}.{n % 250 + 1}:4848"), now)
+
+    for n in range(10_000):  # a bot announcing 10,000 services in 100 s, all of them answering
+        now = n / 100
+        for name in [f"s{n}", *roster.kept]:
+            roster.heard(name, now)
+        if roster.wanted(f"s{n}", now):
+            resolve(f"s{n}", now)
+        for name in roster.tick(now).resolve:
+            resolve(name, now)
+    assert len(roster.kept) == roster.max_kept
+    assert set(roster.kept) == {f"s{n}" for n in range(roster.max_kept)}, "the first come stay"
+    assert len(roster._candidates) <= roster.max_candidates
+    assert len(roster._held) <= roster.max_held
+
+
+def test_an_unusable_announcement_is_not_looked_at_again_for_a_while() -> None:
+    roster = Roster(hold=30)
+    assert roster.wanted("bad", 0.0)
+    assert roster.resolved("bad", None, 0.0) == (None, [])
+    assert not roster.wanted("bad", 1.0)
+    roster.heard("bad", 2.0)
+    assert roster.tick(3.0).resolve == []
+    assert roster.wanted("bad", 31.0)
+    roster.unresolved("bad", 31.0)  # no answer: also held
+    assert not roster.wanted("bad", 32.0)
+
+
+def test_a_kept_service_that_turns_unusable_is_lost() -> None:
+    roster = Roster()
+    keep(roster, 1, 0.0)
+    assert roster.wanted("s1", 1.0)  # its records changed
+    assert roster.resolved("s1", None, 1.0) == (None, ["id1"])  # e.g. it now points at 127.0.0.1
+    assert roster.kept == {}
+
+
+def test_an_instance_id_belongs_to_the_first_service_that_claims_it() -> None:
+    roster = Roster()
+    keep(roster, 1, 0.0)
+    assert roster.wanted("copycat", 0.0)
+    assert roster.resolved("copycat", Sighting("id1", "ws://10.42.0.66:4848", "", False), 0.0) == (None, [])
+    assert set(roster.kept) == {"s1"}
+
+
+def test_a_service_that_changes_its_instance_id_loses_the_old_one() -> None:
+    roster = Roster()
+    keep(roster, 1, 0.0)
+    assert roster.wanted("s1", 1.0)
+    found, lost = roster.resolved("s1", sighting(7), 1.0)
+    assert found == sighting(7)
+    assert lost == ["id1"]
+
+
+def test_after_a_network_change_every_kept_service_is_checked_again() -> None:
+    roster = Roster()
+    keep(roster, 1, 0.0)
+    keep(roster, 2, 0.0)
+    roster.recheck(1.0)
+    assert sorted(roster.tick(1.5).resolve) == ["s1", "s2"]
+
+
+def test_resolves_at_once_are_bounded() -> None:
+    roster = Roster(max_resolving=3)
+    assert [roster.wanted(f"s{n}", 0.0) for n in range(5)] == [True, True, True, False, False]
+    roster.unresolved("s0", 1.0)
+    assert roster.tick(1.0).resolve == ["s3"]
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["heard", "wanted", "removed", "tick"]),
+        st.integers(0, 30),  # which service
+        st.floats(0, 5),  # time passing
+        st.booleans(),  # whether resolving gives a usable sighting
+        st.integers(0, 5),  # which instance id it claims
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=ops)
+def test_whatever_is_announced_the_roster_stays_within_its_bounds(
+    ops: list[tuple[str, int, float, bool, int]],
+) -> None:
+    roster = Roster(max_kept=4, max_resolving=2, max_candidates=5, max_held=6, resolve_burst=3, resolve_rate=1)
+    now = 0.0
+    started = 0
+    for op, n, dt, usable, claim in ops:
+        now += dt
+        name = f"s{n}"
+        if op == "heard":
+            roster.heard(name, now)
+        elif op == "removed":
+            roster.removed(name)
+        elif op == "wanted" and roster.wanted(name, now):
+            started += 1
+            found = Sighting(f"i{claim}", f"ws://10.42.0.{n + 2}:1", "", False) if usable else None
+            roster.resolved(name, found, now)
+        elif op == "tick":
+            for name in roster.tick(now).resolve:
+                started += 1
+                roster.unresolved(name, now)
+        assert len(roster.kept) <= 4
+        assert len(roster.resolving) <= 2
+        assert len(roster._candidates) <= 5
+        assert len(roster._held) <= 6
+        assert len({s.instance for s in roster.kept.values()}) == len(roster.kept)
+        assert started <= 3 + now * 1 + 1e-9
