@@ -153,3 +153,66 @@ def test_search_filters_match_live_events_by_words() -> None:
 
     assert [s.owner for s in index.match(with_content("Police near Minsk station"))] == [1]
     assert index.match(with_content("police near Grodno")) == []
+
+
+# -- what unplaceable filters cost ---------------------------------------------------------------------------------
+
+WIDE_TIMES = st.integers(0, 2**40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.none() | WIDE_TIMES, st.none() | WIDE_TIMES), min_size=1, max_size=40),
+    st.lists(WIDE_TIMES | st.sampled_from([0, 2**39, 2**40, 1_700_000_000]), min_size=1, max_size=20),
+)
+def test_time_windows_are_found_exactly(windows: list[tuple[int | None, int | None]], times: list[int]) -> None:
+    index: SubscriptionIndex[int] = SubscriptionIndex()
+    for i, (since, until) in enumerate(windows):
+        index.add(i, "w", [Filter(since=since, until=until)])
+    for i in range(0, len(windows), 3):  # and some removed again
+        index.remove(i, "w")
+    for t in times:
+        got = sorted(s.owner for s in index.match(fake_event(IDS[0], PUBKEYS[0], 1, t, [])))
+        expected = [
+            i
+            for i, (since, until) in enumerate(windows)
+            if i % 3 and (since is None or since <= t) and (until is None or t <= until)
+        ]
+        assert got == expected
+
+
+def test_unplaceable_filters_cost_nothing_when_they_do_not_match() -> None:
+    # 10,000 time windows in the past and 1,000 searches for rare words: a new event is checked against the
+    # few that match it, not against all of them.
+    index: SubscriptionIndex[int] = SubscriptionIndex()
+    now = 1_700_000_000
+    for i in range(10_000):
+        index.add(i, "w", [Filter(since=now - 10_000 - i * 7, until=now - 5_000 + i % 50)])
+    for i in range(1_000):
+        index.add(20_000 + i, "s", [Filter(search=f"zebra{i} crossing")])
+    index.add(1, "all", [Filter()])
+    index.add(2, "recent", [Filter(since=now - 60)])
+    index.add(3, "zebra", [Filter(search="zebra7 crossing")])
+    before = index.checks
+    matched = index.match(Event(IDS[0], PUBKEYS[0], now, 1, (), "Zebra7 crossing closed", "00" * 64))
+    assert sorted(s.owner for s in matched) == [1, 2, 3, 20_007]
+    assert index.checks - before <= 6
+    assert index.bucket_sizes()["time"] == 10_002
+    assert index.bucket_sizes()["search"] == 1_001
+    assert index.searches == 1_001
+
+
+def test_live_search_matches_words_as_the_store_does() -> None:
+    index: SubscriptionIndex[int] = SubscriptionIndex()
+    index.add(1, "s", [Filter(search="e-mail Minsk")])  # a term of several words is a phrase
+    index.add(2, "t", [Filter(search="only:extension")])  # nothing but extensions: no condition
+    index.add(3, "u", [Filter(search="---")])  # no words: matches nothing, not filed
+    assert index.searches_of(1) == 1
+    assert index.searches_of(2) == 0
+
+    def owners(content: str) -> list[int]:
+        return sorted(s.owner for s in index.match(Event(IDS[0], PUBKEYS[0], 1, 1, (), content, "00" * 64)))
+
+    assert owners("Send an E-mail to MINSK office") == [1, 2]
+    assert owners("mail e minsk") == [2]
+    assert owners("minsker e-mail") == [2]  # words, not substrings

@@ -187,22 +187,27 @@ class NegentropyService:
             self._built -= count
             self._building.pop(key, None)
 
-    def _make_room(self, extra: int = 0) -> None:
-        """Get the records in memory within ``memory_records`` (plus ``extra`` to come): drop unused cached
-        storages, oldest first, then idle sessions; raise :class:`_Busy` if that is not enough."""
-        if self.records_in_memory + extra <= self.memory_records:
+    def _make_room(self) -> None:
+        """Get the records in memory within ``memory_records``: drop cached storages no session uses, oldest first,
+        then sessions idle for ``idle_seconds`` (and what they held); raise :class:`_Busy` if that is not enough."""
+        if self.records_in_memory <= self.memory_records:
             return
-        for key in list(self._cache):
-            storage = self._cache[key][0]
-            if id(storage) not in self._in_use:
-                del self._cache[key]
-                if self.records_in_memory + extra <= self.memory_records:
-                    return
-        now = self.clock()
+        self._drop_unused()
+        if self.records_in_memory <= self.memory_records:
+            return
+        used_before = self.clock() - self.idle_seconds
         for table in list(self._tables):
-            table.close_idle(now - self.idle_seconds)
-        if self.records_in_memory + extra > self.memory_records:
+            table.close_idle(used_before)
+        self._drop_unused()
+        if self.records_in_memory > self.memory_records:
             raise _Busy
+
+    def _drop_unused(self) -> None:
+        for key in list(self._cache):
+            if self.records_in_memory <= self.memory_records:
+                return
+            if id(self._cache[key][0]) not in self._in_use:
+                del self._cache[key]
 
     def _remember(self, key: bytes, storage: VectorStorage, seq: int, built_at: float) -> None:
         """Cache ``storage``; then drop unused cached storages, oldest first, while the records in memory are over

@@ -134,7 +134,8 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int
         if kind == kinds.POST:
             if ranking.recall(seq, size, created_at):
                 continue
-            raw = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+            row = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()
+            raw = row[0] if row is not None else None
         try:
             event = None if raw is None else event_from_raw(raw)
         except StoreError:  # a damaged row must not stop every pass; it ranks by age
