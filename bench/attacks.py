@@ -385,9 +385,9 @@ def syn_flood_rule(host: str, port: int) -> bool:
         nft("add", "table", "inet", NFT_TABLE)
         and nft("add", "chain", "inet", NFT_TABLE, "out", "{ type filter hook output priority 0 ; }")
         and nft(
-            "add", "rule", "inet", NFT_TABLE, "out", "ip", "daddr", host, "tcp", "dport", str(port),
-            "tcp", "sport", f"{low}-{high}", "tcp", "flags", "!=", "syn", "drop",
-        )  # fmt: skip
+            *f"add rule inet {NFT_TABLE} out ip daddr {host} tcp dport {port} tcp sport {low}-{high}".split(),
+            *"tcp flags != syn drop".split(),
+        )
     )
 
 

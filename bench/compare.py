@@ -105,7 +105,7 @@ def run_once(src: Path, args: argparse.Namespace) -> dict[str, Any]:
     return dict(results)
 
 
-def median(values: list[float]) -> float:
+def median(values: list[Any]) -> float:
     clean = [v for v in values if isinstance(v, int | float) and v == v]
     return statistics.median(clean) if clean else float("nan")
 
@@ -173,7 +173,7 @@ def section(saved: dict[str, Any]) -> list[str]:
         "",
         f"- date: {saved['date']}",
         f"- command: `{saved['command']}`",
-        f"- machine: {machine()}",
+        f"- machine: {machine()} ({saved.get('load', 'load not recorded')})",
         f"- old: `{saved['old']}`; new: {saved['new']}",
         f"- sizes: bench/run.py {'--quick' if saved['quick'] else 'full'} sizes;"
         f" {saved['rounds']} round{'s' if saved['rounds'] != 1 else ''} of each",
@@ -235,6 +235,7 @@ def main() -> int:
         head = git("rev-parse", "--short=10", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src"))
         new_name = f"the working tree at `{head}`" + (" with uncommitted changes in src/" if dirty else "")
+    load = "load average at the start {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="smz-compare-"))
     runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
     try:
@@ -262,7 +263,7 @@ def main() -> int:
     command = ".venv/bin/python bench/compare.py" + "".join(f" {a}" for a in sys.argv[1:])
     saved = {
         "date": date, "command": command, "old": old_name, "new": new_name, "quick": args.quick,
-        "rounds": args.rounds, "only": args.only, "runs": runs,
+        "rounds": args.rounds, "only": args.only, "runs": runs, "load": load,
     }  # fmt: skip
     OUT.mkdir(exist_ok=True)
     (OUT / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(saved, indent=1, default=str))

@@ -403,7 +403,7 @@ class Run:
         argv.append("--no-mdns")
         if self.carry_mb is not None:
             argv += ["--carry-mb", f"{self.carry_mb:g}"]
-        process = self.lab.spawn(self.node.ns, argv, log_file)
+        process: subprocess.Popen[bytes] = self.lab.spawn(self.node.ns, argv, log_file)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -532,7 +532,7 @@ class Run:
     def lab_stop(self, process: subprocess.Popen[bytes]) -> int:
         from lan_netns import stop_group
 
-        return stop_group(process, timeout=15.0)
+        return int(stop_group(process, timeout=15.0))
 
 
 # -- report -------------------------------------------------------------------------------------------------------
@@ -586,8 +586,10 @@ def detail(res: dict[str, Any]) -> str:
     if res.get("error"):
         return f"- **{res['attack']}**: **failed**: `{res['error'][:400]}`"
     s = summarize(res)
-    parts = [f"**{res['attack']}**: node RSS idle {res.get('rss_idle_mb', 0):.0f} MB, max {s['rss_mb']:.0f} MB,"
-             f" {res.get('rss_end_mb', 0):.0f} MB after; node CPU {res.get('node_cpu_share', 0):.0%} of a core"]
+    parts = [
+        f"**{res['attack']}**: node RSS idle {res.get('rss_idle_mb', 0):.0f} MB, max {s['rss_mb']:.0f} MB,"
+        f" {res.get('rss_end_mb', 0):.0f} MB after; node CPU {res.get('node_cpu_share', 0):.0%} of a core"
+    ]
     if "aborted_at_s" in res:
         parts.append(f"**attack stopped after {res['aborted_at_s']:.0f} s: node RSS over the abort limit**")
     if "attacker_cpu_share" in res:
@@ -642,7 +644,8 @@ def section(results: list[dict[str, Any]], command: str, date: str, info: dict[s
         "",
         f"- date: {date}",
         f"- command: `{command}`",
-        f"- machine: {machine()}; node, attacker, honest clients and other work share the cores",
+        f"- machine: {machine()}; node, attacker, honest clients and other work share the cores"
+        f" ({info.get('load', 'load not recorded')})",
         f"- each attack {info['duration']:.0f} s; a reader every second (connect + REQ for a channel's 50 newest"
         f" + EOSE; failed or over {READ_TIMEOUT:.0f} s counts as > 10); {info['batches']} publisher batch(es) of"
         " 1,000 posts (from connecting to the last OK; the worst batch is shown); RSS of the node every 0.5 s;"
@@ -686,6 +689,7 @@ def orchestrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if removed:
         log(f"removed leftover namespaces: {', '.join(removed)}")
     template_store(args.posts)  # signs and fills once (cached in bench/out/) before anything is timed
+    load = "load average at the start {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
     root = Path(tempfile.mkdtemp(prefix="smzl-hostile-"))
     code = "the working tree"
     if args.rev:
@@ -715,9 +719,11 @@ def orchestrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                     f" ({s['readers_failed']} of {s['readers']} failed), publisher {s['publish_s']:.2f} s,"
                     f" alive {s['alive']}, lost {s['lost']}"
                 )
+            carry = "node default (256 MB)" if run.carry_mb is None else f"{run.carry_mb:.0f} MB"
+            if args.carry_mb == "auto":
+                carry += " (preloaded and honest posts' JSON + 8 MB)"
             info = {"posts": run.preloaded, "duration": args.duration, "batches": args.batches, "code": code,
-                    "carry": "node default (256 MB)" if run.carry_mb is None else
-                    f"{run.carry_mb:.0f} MB (preloaded and honest posts' JSON + 8 MB)"}  # fmt: skip
+                    "load": load, "carry": carry}  # fmt: skip
     finally:
         if args.keep:
             log(f"kept {root}")

@@ -57,8 +57,9 @@ class AddressLab:
             if self._libc.unshare(CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
             fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+            commands = (["ip", "link", "set", "lo", "up"], ["ip", "route", "add", "local", SUBNET, "dev", "lo"])
             try:
-                for command in (["ip", "link", "set", "lo", "up"], ["ip", "route", "add", "local", SUBNET, "dev", "lo"]):
+                for command in commands:
                     subprocess.run(command, check=True, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
             except BaseException:
                 os.close(fd)
@@ -78,7 +79,7 @@ class AddressLab:
                     if self._libc.setns(self._fd, CLONE_NEWNET) != 0:
                         raise OSError(ctypes.get_errno(), "setns failed")
                 result.append(fn())
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
                 error.append(exc)
 
         thread = threading.Thread(target=run, name="netns")

@@ -23,7 +23,6 @@ from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import BUSY, IDLE, NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.relay.stored import COUNT_TOO_LONG, QUERY_TOO_LONG, TOO_SLOW
-from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock, running_relay, wait_until
 
 BASE = int(time.time()) - 200_000
@@ -93,7 +92,7 @@ async def test_clients_that_ask_for_everything_and_never_read_hold_a_page(
         assert peak_total <= 4 * per_connection + 64 * 1024
         assert rss() - before < 96 * 1024 * 1024  # answering them all at once would take gigabytes
         # With no room for send_timeout, each attacker's subscriptions are closed, not buffered.
-        await wait_until(lambda: relay.subscription_count == 0, timeout=20, what="the attackers' subscriptions to close")
+        await wait_until(lambda: relay.subscription_count == 0, timeout=20, what="the attackers' subscriptions' end")
         assert len(relay.clients) == 4  # their connections stay: closing a subscription is enough
         messages, _ = await asyncio.to_thread(attackers[0].read_all, 2.0)
         closed = [m for m in messages if m[0] == "CLOSED"]

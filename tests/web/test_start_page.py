@@ -32,11 +32,11 @@ NAME = "Официальный канал " + "Ж" * 80  # 98 characters: as lon
 def hostile(key: SecretKey, n: int, now: int) -> Event:
     """One of a stranger's flood of definitions, all newer than the channels the node cares about: valid and
     bulky, valid but with 1,200 junk tags, or invalid in one of several ways (those carry a ``marker`` tag)."""
-    tags = [["d", f"flood-{n}"], ["name", NAME], *[["t", f"tag-{i}"] for i in range(30)]]
+    tags = [["d", f"flood-{n}"], ["name", NAME], *[["t", f"tag-{i}"] for i in range(8)]]
     about = ABOUT
     match n % 20:
         case 0:  # valid, 1,200 tags
-            tags += [["x", f"{i:06}"] for i in range(1200)]
+            tags += [["junk", f"{i:06}"] for i in range(1200)]
         case 1 | 2 | 3 | 4:  # a name of 4,000 characters
             tags[1] = ["name", "INVALID " * 500]
         case 5 | 6:  # no slug, and a description far too long

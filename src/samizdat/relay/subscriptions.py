@@ -10,8 +10,9 @@ just one of its conditions, and a new event need only be checked against the fil
   with tag conditions under each ``(name, value)`` of its first tag condition; otherwise one with ``kinds`` under
   each kind. The order puts the most selective field first: kinds come last because ``kinds: [1]`` would put
   nearly every subscription in one bucket.
-* a filter with none of these but a NIP-50 ``search`` is filed under one word of it (the longest: likely the
-  rarest); the event's words (as the store's full-text index sees them) give its candidates.
+* a filter with none of these but a NIP-50 ``search`` is filed under one word of it (the one fewest filters are
+  filed under yet, then the longest); the event's words (as the store's full-text index sees them) give its
+  candidates.
 * a filter with nothing but ``since``/``until`` (or nothing at all) goes in the *time index*, where an event finds
   exactly the filters whose window holds its ``created_at``, at a cost that does not grow with how many
   non-matching windows there are (see :class:`_TimeIndex`): a flood of subscriptions with time windows that
@@ -243,8 +244,12 @@ class SubscriptionIndex(Generic[O]):
         elif entry.search.phrases is not None:
             if not entry.search.phrases:
                 return None  # a search without words matches nothing
-            word = max((w for phrase in entry.search.phrases for w in phrase), key=len)
-            _file_in(entry, self._words, (word,))
+            # The word fewest filters are filed under yet (then the longest): a crowd of searches that share a
+            # common word and differ in a rare one is spread over the rare ones.
+            by_word = self._words
+            candidates = (w for phrase in entry.search.phrases for w in phrase)
+            word = min(candidates, key=lambda w: (len(by_word.get(w, ())), -len(w)))
+            _file_in(entry, by_word, (word,))
             entry.sub.searches = True
         else:
             since = 0 if f.since is None else f.since

@@ -5,18 +5,24 @@
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import { isolate, neutralize } from '../display.js';
+import { neutralize } from '../display.js';
 import { state, trust, setVouchedOnly } from '../state.js';
 
 const href = (parts) => '#/place/' + parts.map(encodeURIComponent).join('/');
 export const channelHref = (address) => '#/c/' + encodeURIComponent(address);
 
+/** t() with elements in place of its {placeholders}: a name from the network stays an isolate of its own. */
+function sentence(key, vars) {
+  const marked = Object.fromEntries(Object.keys(vars).map((k) => [k, `\u0000${k}\u0000`]));
+  return t(key, marked).split('\u0000').map((part, i) => (i % 2 ? vars[part] : part));
+}
+
 /** "Not the channel you follow: ..." for a channel that collides, else null. */
 export function collisionWarning(info, tag = 'span') {
   if (!info.warned) return null;
-  const name = info.like ? isolate(info.like.name) : '';
+  const name = h('bdi', null, info.like ? info.like.name : '');
   return h(tag, { class: 'warning collision', role: 'note' },
-    '⚠ ', t(info.likeFollowed ? 'collision-followed' : 'collision-vouched', { name, fp: info.likeFingerprint }));
+    '⚠ ', sentence(info.likeFollowed ? 'collision-followed' : 'collision-vouched', { name, fp: info.likeFingerprint }));
 }
 
 /** Followed / yours, vouched for by N, mixed alphabets. */
@@ -26,7 +32,8 @@ export function marks(info) {
   if (info.relation === 'followed') out.push(h('span', { class: 'mark followed' }, t('mark-followed')));
   if (info.vouchedBy.size) out.push(h('span', { class: 'mark vouched' }, t('mark-vouched', { n: info.vouchedBy.size })));
   if (info.mixed.length) {
-    out.push(h('span', { class: 'mark mixed', title: info.mixed.join(' ') }, t('mark-mixed', { words: info.mixed.map(isolate).join(', ') })));
+    const words = info.mixed.flatMap((w, i) => [i ? ', ' : null, h('bdi', null, w)]);
+    out.push(h('span', { class: 'mark mixed', title: info.mixed.join(' ') }, sentence('mark-mixed', { words })));
   }
   return out.length ? h('span', { class: 'marks' }, out) : null;
 }
