@@ -183,7 +183,7 @@ class Door:
         self.max_connections = limits.max_connections if max_connections is None else max_connections
         self.open = 0
         self.per_ip: dict[str, int] = {}
-        self.lingering = 0
+        self.lingering: set[asyncio.BaseTransport] = set()  # refused connections still delivering their 503
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
@@ -202,6 +202,11 @@ class Door:
             left = self.per_ip.pop(ip, 1) - 1
             if left > 0:
                 self.per_ip[ip] = left
+
+    def close(self) -> None:
+        """Abort the refused connections still lingering (the server is stopping)."""
+        for transport in list(self.lingering):
+            transport.abort()
 
     def connection_class(self) -> type[ServerConnection]:
         """A :class:`GuardedConnection` class that counts at this door (``serve(create_connection=...)``)."""
@@ -228,12 +233,12 @@ class GuardedConnection(ServerConnection):
         door.refusals.count(reason, self.ip)
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(REFUSED_RESPONSE)
-        if door.lingering >= MAX_LINGERING or not transport.can_write_eof():
+        if len(door.lingering) >= MAX_LINGERING or not transport.can_write_eof():
             transport.close()
             return
         # Half-close after the 503 and read (and drop) what the client sends until it closes, so that its
         # request arriving late does not turn our 503 into a reset; abort if it takes too long.
-        door.lingering += 1
+        door.lingering.add(transport)
         transport.write_eof()
         self.lingers = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
 
@@ -251,7 +256,7 @@ class GuardedConnection(ServerConnection):
         if self.refused:
             if self.lingers is not None:
                 self.lingers.cancel()
-                self.door.lingering -= 1
+                self.door.lingering.discard(self.raw_transport)
             return
         door = self.door
         door.leave(self.ip)

@@ -207,6 +207,7 @@ class RelayServer:
         await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
+        self.door.close()
         self.verifier.close()
         self.refusals.flush()
 
