@@ -137,7 +137,8 @@ def test_init_keys_and_a_new_channel(cli: Cli) -> None:
         assert expected in text
     # The naddr, the address and the short id all name the same channel.
     by_naddr = cli.json("channel", "show", channel["naddr"])
-    assert set(by_naddr) == definition_fields
+    assert definition_fields <= set(by_naddr)  # scripts' field names stay; show adds what readers check
+    assert {"fingerprint", "relation", "vouched_by", "warned", "collides_with"} <= set(by_naddr)
     assert by_naddr["address"] == address
     assert cli.json("channel", "show", address)["naddr"] == channel["naddr"]
 
@@ -537,13 +538,9 @@ def test_editing_a_channel_and_what_status_says_about_delivery(cli: Cli, wait_un
                      f"Editor: {editor}", f"Mirrors: {mirror}"):  # fmt: skip
         assert expected in text
 
-    # The replaced definitions are not failures: once the outbox sees they are gone, they are "no longer needed".
+    # The replaced definitions are not failures, nor waiting: they are "no longer needed".
     replaced = {created["ids"][0], edited["ids"][0]}
-    rows = [r for r in cli.json("status")["outbox"]["pending"] if r["event"] in replaced]
-    due = max(r["next_attempt"] for r in rows)
-    assert due - time.time() < 15
-    time.sleep(max(0.0, due - time.time()) + 0.2)
-    cli.ok("post", CHANNEL, "--type", "news", "Metro is closed")  # the next delivery attempt
+    cli.ok("post", CHANNEL, "--type", "news", "Metro is closed")
     status = cli.json("status")
     assert status["outbox"]["failed"] == []
     assert status["outbox"]["superseded"] >= 2

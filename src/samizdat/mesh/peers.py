@@ -251,8 +251,11 @@ class Mesh:
                             log.error("link to %s stopped", url, exc_info=task.exception())
                         self._stop_link(url)
                 self._changed.clear()
+                # Not wait_for: on Python 3.11 it can swallow a cancellation that comes as the event is set
+                # (a stop right after a peer was found would then never end).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), POLL_INTERVAL)
+                    async with asyncio.timeout(POLL_INTERVAL):
+                        await self._changed.wait()
         finally:
             tasks = [*self._tasks.values(), *self._pulls.values()]
             for pull in self._pulls.values():

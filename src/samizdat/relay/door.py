@@ -183,7 +183,7 @@ class Door:
         self.max_connections = limits.max_connections if max_connections is None else max_connections
         self.open = 0
         self.per_ip: dict[str, int] = {}
-        self.lingering: set[asyncio.BaseTransport] = set()  # refused connections still delivering their 503
+        self.lingering: set[asyncio.Transport] = set()  # refused connections still delivering their 503
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
@@ -229,9 +229,9 @@ class GuardedConnection(ServerConnection):
             return
         self.refused = True
         self.lingers: asyncio.TimerHandle | None = None
+        assert isinstance(transport, asyncio.Transport)
         self.raw_transport = transport
         door.refusals.count(reason, self.ip)
-        assert isinstance(transport, asyncio.WriteTransport)
         transport.write(REFUSED_RESPONSE)
         if len(door.lingering) >= MAX_LINGERING or not transport.can_write_eof():
             transport.close()
