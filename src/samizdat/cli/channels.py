@@ -163,7 +163,9 @@ def register(app: typer.Typer) -> None:
 
     @channel_app.command("create")
     def channel_create(
-        channel_id: str = typer.Argument(..., metavar="NAME", help="Short name, e.g. minsk-frunzenski (a-z, 0-9, . _ -)."),
+        channel_id: str = typer.Argument(
+            ..., metavar="NAME", help="Short name, e.g. minsk-frunzenski (a-z, 0-9, . _ -)."
+        ),
         name: str = typer.Option(..., help="Channel name shown to readers."),
         about: str = typer.Option("", help="Description."),
         lang: list[str] = typer.Option([], "--lang", metavar="CODE", help="Language code(s), e.g. ru, be."),
@@ -287,7 +289,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("post")
     def post(
-        channel: str = typer.Argument(..., metavar="CHANNEL", help="Channel: short name of your own or a followed one, naddr or address."),
+        channel: str = typer.Argument(
+            ..., metavar="CHANNEL", help="Channel: short name of your own or a followed one, naddr or address."
+        ),
         text: str = typer.Argument("", help="The post's text."),
         post_type: str = typer.Option("news", "--type", help=f"One of: {', '.join(POST_TYPES[:-2])}."),
         subject: str = typer.Option("", help="A title."),
@@ -365,7 +369,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("resolve")
     def resolve(
-        post_id: str = typer.Argument(..., metavar="POST", help="The help request that is resolved (id, 8+ characters, nevent)."),
+        post_id: str = typer.Argument(
+            ..., metavar="POST", help="The help request that is resolved (id, 8+ characters, nevent)."
+        ),
         text: str = typer.Argument("", help="Optional note, e.g. who helped; the request's text stays."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -433,7 +439,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("follow")
     def follow(
-        target: str = typer.Argument(..., metavar="CHANNEL-OR-NPUB", help="A channel's naddr (or address), or a verifier's npub."),
+        target: str = typer.Argument(
+            ..., metavar="CHANNEL-OR-NPUB", help="A channel's naddr (or address), or a verifier's npub."
+        ),
         relay: list[str] = typer.Option([], "--relay", metavar="URL", help="Extra relay to find it at."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -458,7 +466,11 @@ def register(app: typer.Typer) -> None:
         )
 
     @app.command("unfollow")
-    def unfollow(target: str = typer.Argument(..., metavar="CHANNEL-OR-NPUB", help="Channel (short name, naddr, address) or npub.")) -> None:
+    def unfollow(
+        target: str = typer.Argument(
+            ..., metavar="CHANNEL-OR-NPUB", help="Channel (short name, naddr, address) or npub."
+        ),
+    ) -> None:
         """Stop following a channel or a verifier (the posts already stored stay)."""
 
         async def action(ctx: Context) -> None:
@@ -469,7 +481,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("feed")
     def feed(
-        channel: str | None = typer.Argument(None, metavar="[CHANNEL]", help="One channel; default: your own and followed ones."),
+        channel: str | None = typer.Argument(
+            None, metavar="[CHANNEL]", help="One channel; default: your own and followed ones."
+        ),
         limit: int = typer.Option(50, min=1, help="How many posts at most, newest first."),
         show_all: bool = typer.Option(False, "--all", help="Also list posts that do not count, with why."),
         nevent: bool = typer.Option(False, "--nevent", help="Show each post's nevent instead of its short id."),
