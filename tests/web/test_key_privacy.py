@@ -13,10 +13,11 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import Cli
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, Cli
 
 IP_TIMEOUT = 20.0
 FETCH_TIMEOUT = 60.0
@@ -135,3 +136,31 @@ def test_an_operator_may_publish_the_key(tmp_path: Any, module_serve: Any, devic
     assert neighbour["nip11"]["pubkey"] == keys["pubkey"]
     assert keys["npub"] in neighbour["status"]
     assert neighbour["api"]["npub"] == keys["npub"]
+
+
+def test_a_phone_on_the_lan_sees_the_key_once_logged_in(tmp_path: Path, module_serve: Any, device: Device) -> None:
+    """Chromium runs in the other namespace (a phone on the hub's Wi-Fi): the Node screen says the key is not
+    shown; after the operator login, the same screen shows it."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    phone = tmp_path / "chromium-on-the-lan"
+    phone.write_text(f'#!/bin/sh\nexec ip netns exec {device.ns} {CHROMIUM} "$@"\n')
+    phone.chmod(0o755)
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    npub = cli.json("keys", "show")["npub"]
+    node = hub(cli, module_serve)
+    url = f"http://{device.node_address}:{node.port}/"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(phone), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="en-US").new_page()
+            page.goto(url + "#/status")
+            sync_api.expect(page.locator("#node-key")).to_have_text("not shown on this network")
+            page.goto(url + "#op=" + cli.json("web", "login")["token"])
+            sync_api.expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
+            page.goto(url + "#/status")
+            sync_api.expect(page.locator("#node-key")).to_have_text(npub)
+        finally:
+            browser.close()

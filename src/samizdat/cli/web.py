@@ -79,7 +79,7 @@ def codes(as_json: bool = JsonOption) -> None:
 
 @web_app.command("logout")
 def logout(
-    code_id: str | None = typer.Argument(None, metavar="[CODE-ID]", help="The code to revoke (`samizdat web codes`)."),
+    code_id: str | None = typer.Argument(None, metavar="CODE-ID", help="The code to revoke (`samizdat web codes`)."),
     all_codes: bool = typer.Option(False, "--all", help="Revoke every code (also what no CODE-ID does)."),
     as_json: bool = JsonOption,
 ) -> None:

@@ -5,14 +5,16 @@ Theory of operation
 
 A REQ's stored events are read a page at a time (``Store.query_pages``: at most ``PAGE_EVENTS`` events, about a
 quarter of the connection's send buffer in bytes), never as one list, so a filter's ``limit`` costs nothing until
-its events are actually sent. Before each page the answer waits for room: the connection's queue at most half
-full, and the queues of all connections together within ``send_buffer_total_bytes``
+its events are actually sent. Before each read of the store (``before_read``: only when another page may follow,
+so the last page's ``EOSE`` never waits) the answer waits for room: the connection's queue at most half full, and
+the queues of all connections together within ``send_buffer_total_bytes``
 (:meth:`~samizdat.relay.client_conn.Client.wait_room`). Only then does it take a turn at the store
 (:class:`~samizdat.relay.fair.FairScheduler`: round-robin by address, then by connection; one turn per connection
-at a time), read the page within ``store_seconds`` and queue its frames before handing the turn on. So a
-connection holds at most one page beyond its queue, however many subscriptions it opens, and a client that stops
-reading stops the reads made for it. If room does not come within ``send_timeout``, or a page takes longer than
-``store_seconds``, the subscription is closed with ``CLOSED "error: ..."`` rather than buffered or waited for.
+at a time) and read the page within ``store_seconds``; its frames are queued before another task of the same
+connection can check for room (no await in between). So a connection holds at most one page beyond its queue,
+however many subscriptions it opens, and a client that stops reading stops the reads made for it. If room does
+not come within ``send_timeout``, or a page takes longer than ``store_seconds``, the subscription is closed with
+``CLOSED "error: ..."`` rather than buffered or waited for.
 
 COUNT takes a turn the same way and gets ``store_seconds``; at most ``max_pending_counts`` of a connection wait
 at once. When the connection goes, its tasks are cancelled; the store interrupts a read whose caller was
@@ -22,7 +24,8 @@ cancelled, so the work stops with it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from samizdat.relay.client_conn import Client, Dropped, TooSlow
 from samizdat.relay.connection import Count, closed_frame, count_frame, eose_frame
@@ -53,22 +56,17 @@ class StoredAnswers:
 
     async def query(self, client: Client, sub: Subscription[Client]) -> None:
         """Send ``sub``'s stored events, then ``EOSE`` (or ``CLOSED`` when it cannot)."""
-        limits = self.limits
         filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
         prefix = sub.frame_prefix
-        pages = self.store.query_pages(filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes)
+        pages = self.store.query_pages(
+            filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes, before_read=lambda: self._slot(client)
+        )
         try:
-            while filters:
-                await client.wait_room(limits.send_timeout)
-                async with self.turns.turn(client.party, client):
-                    if not client.has_room():
-                        continue  # another subscription of this connection filled it meanwhile
-                    async with asyncio.timeout(limits.store_seconds):
-                        page = await anext(pages, None)
-                    if page is None or not sub.active:
-                        break
-                    for event in page:
-                        client.push(prefix + event.to_json() + b"]")
+            async for page in pages:
+                if not sub.active:
+                    break
+                for event in page:
+                    client.push(prefix + event.to_json() + b"]")
             if sub.active:
                 client.send(eose_frame(sub.sub_id))
         except Dropped:
@@ -86,6 +84,19 @@ class StoredAnswers:
             await pages.aclose()  # type: ignore[attr-defined]  # an async generator: release it now
             if client.queries.get(sub.sub_id) is asyncio.current_task():
                 del client.queries[sub.sub_id]
+
+    @asynccontextmanager
+    async def _slot(self, client: Client) -> AsyncIterator[None]:
+        """Around one read of a page: room in the queues, a fair turn at the store, at most ``store_seconds``."""
+        limits = self.limits
+        while True:
+            await client.wait_room(limits.send_timeout)  # raises TooSlow, Dropped
+            async with self.turns.turn(client.party, client):
+                if not client.has_room():
+                    continue  # another subscription of this connection filled it meanwhile
+                async with asyncio.timeout(limits.store_seconds):
+                    yield
+                return
 
     def _close(self, client: Client, sub: Subscription[Client], reason: str) -> None:
         if sub.active and not client.dropped:

@@ -24,7 +24,8 @@ Rules every store follows (NIP-01, 09, 40):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from enum import Enum
 from typing import Protocol
 
@@ -75,10 +76,17 @@ class Store(Protocol):
         ...
 
     def query_pages(
-        self, filters: Sequence[Filter], *, page_events: int = ..., page_bytes: int = ...
+        self,
+        filters: Sequence[Filter],
+        *,
+        page_events: int = ...,
+        page_bytes: int = ...,
+        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> AsyncIterator[list[Event]]:
         """The events of :meth:`query` in pages of at most ``page_events`` events and about ``page_bytes`` bytes
-        of JSON, each read when asked for, so that no more than a page is held (the relay's REQ answers)."""
+        of JSON, each read when asked for, so that no more than a page is held (the relay's REQ answers). Each
+        read of the store runs inside ``before_read()`` (the relay waits there for room and a turn), and only
+        when another page may follow."""
         ...
 
     async def count(self, filters: Sequence[Filter]) -> int:

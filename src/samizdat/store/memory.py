@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
@@ -144,12 +145,22 @@ class MemoryStore:
         return sorted(found.values(), key=newest_first)
 
     async def query_pages(
-        self, filters: Sequence[Filter], *, page_events: int = 500, page_bytes: int = 128 * 1024
+        self,
+        filters: Sequence[Filter],
+        *,
+        page_events: int = 500,
+        page_bytes: int = 128 * 1024,
+        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """:meth:`query` cut into pages (this twin holds everything anyway; ``page_bytes`` is not applied)."""
         events = await self.query(filters)
         for start in range(0, len(events), page_events):
-            yield events[start : start + page_events]
+            if before_read is None:
+                page = events[start : start + page_events]
+            else:
+                async with before_read():
+                    page = events[start : start + page_events]
+            yield page
 
     async def count(self, filters: Sequence[Filter]) -> int:
         return len(self._matching(filters, self._now()))

@@ -46,6 +46,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -397,16 +398,26 @@ class SqliteStore:
         return await self._read(lambda conn: queries.query(conn, filters, now, self._default_limit))
 
     async def query_pages(
-        self, filters: Sequence[Filter], *, page_events: int = PAGE_EVENTS, page_bytes: int = PAGE_BYTES
+        self,
+        filters: Sequence[Filter],
+        *,
+        page_events: int = PAGE_EVENTS,
+        page_bytes: int = PAGE_BYTES,
+        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """The events of :meth:`query`, a page at a time (see :class:`~samizdat.store.queries.Pager`): each page
         at most ``page_events`` events and about ``page_bytes`` of JSON, read in its own short transaction when
-        the caller asks for it. ``search`` filters come after the others, most recently stored first. Cancelling
-        the caller while it waits for a page interrupts that read. Raises StoreError."""
+        the caller asks for it, inside ``before_read()`` if given (entered only when another page may follow).
+        ``search`` filters come after the others, most recently stored first. Cancelling the caller while it
+        waits for a page interrupts that read. Raises StoreError, and what ``before_read`` raises."""
         pager = queries.Pager(filters, self._default_limit)
         while not pager.done:
-            read = functools.partial(pager.next_page, now=self._now(), max_events=page_events, max_bytes=page_bytes)
-            page = await self._read(read)
+            read = functools.partial(pager.next_page, max_events=page_events, max_bytes=page_bytes)
+            if before_read is None:
+                page = await self._read(functools.partial(read, now=self._now()))
+            else:
+                async with before_read():
+                    page = await self._read(functools.partial(read, now=self._now()))
             if page:
                 yield page
 
