@@ -4,6 +4,7 @@ nobody waits for any more stops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import time
@@ -134,3 +135,17 @@ async def test_a_negentropy_stream_closed_early_interrupts_its_read(
     await stream.aclose()
     assert time.monotonic() - started < 5
     assert len([item async for item in db.negentropy_items([])]) == 50
+
+
+async def test_before_read_wraps_each_read_and_not_the_end(store: Store, alice: Author) -> None:
+    await store.add_many([alice.sign(1, f"e{i}", created_at=NOW - i) for i in range(30)])
+    entered: list[int] = []
+
+    @contextlib.asynccontextmanager
+    async def before_read() -> AsyncIterator[None]:
+        entered.append(len(entered))
+        yield
+
+    pages = [page async for page in store.query_pages([F(limit=30)], page_events=10, before_read=before_read)]
+    assert [len(page) for page in pages] == [10, 10, 10]
+    assert len(entered) == 3  # the limit was reached: no read (and no wait for one) after the last page

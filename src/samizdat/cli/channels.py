@@ -10,6 +10,12 @@ or followed channels. A POST argument is a hex id, any unambiguous prefix of it 
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
 from typing import Any
 
 import typer
@@ -141,6 +147,44 @@ def _list_line(r: dict[str, Any]) -> str:
     if r["relation"] == "carried":
         line += f"  {r['address']}"
     return (warning_line(r) + "\n    " + line) if r["warned"] else line
+
+
+def typed_text(text: str | None, *, what: str, empty_ok: bool = True) -> str:
+    """The text of a post: as given, else from standard input (a pipe or a file), else from an editor
+    ($VISUAL/$EDITOR), so that what is written never lands in the shell's history. UsageError when the editor
+    was left without saving."""
+    if text is not None:
+        return text
+    if not sys.stdin.isatty():
+        return sys.stdin.read().rstrip("\n")
+    written = _edit(f"\n# Write the {what} above. Lines starting with # are left out.\n")
+    if written is None:
+        if empty_ok:
+            return ""
+        raise UsageError(f"nothing was written, so no {what} was published")
+    return "\n".join(line for line in written.splitlines() if not line.startswith("#")).strip()
+
+
+def _edit(template: str) -> str | None:
+    """Open $VISUAL or $EDITOR (else nano, else vi) on a private temporary file, in memory where the system
+    has it (/dev/shm), and return what was saved (None when nothing changed). The file is removed at once."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or (shutil.which("nano") and "nano") or "vi"
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    fd, path = tempfile.mkstemp(prefix="samizdat-", suffix=".txt", dir=where)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(template)
+        try:
+            subprocess.run([*shlex.split(editor), path], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise UsageError(
+                f"the editor {editor!r} did not run ({exc}); give the text as an argument or on stdin"
+            ) from exc
+        with open(path, encoding="utf-8") as handle:
+            written = handle.read()
+    finally:
+        os.unlink(path)
+    return None if written == template else written
 
 
 def _location(lat: float | None, lon: float | None, geohash: str | None) -> str | None:
@@ -292,7 +336,9 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Argument(
             ..., metavar="CHANNEL", help="Channel: short name of your own or a followed one, naddr or address."
         ),
-        text: str = typer.Argument("", help="The post's text."),
+        text: str | None = typer.Argument(
+            None, metavar="[TEXT]", help="The post's text; if not given, read from standard input or an editor."
+        ),
         post_type: str = typer.Option("news", "--type", help=f"One of: {', '.join(POST_TYPES[:-2])}."),
         subject: str = typer.Option("", help="A title."),
         tag: list[str] = typer.Option([], "--tag", metavar="TAG", help="Hashtag (repeatable)."),
@@ -346,24 +392,31 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(
                     f"the event's start ({when(fields['start'])}) is in the past; check the date, or give --force"
                 )
-            result = await posts.post(ctx, channel, post_type, text, subject=subject, hashtags=tag, fields=fields)
+            result = await posts.post(ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields)
             return result.to_dict()
+
+        body = typed_text(text, what="post")
 
         emit(run(with_node(action)), as_json, _published_text)
 
     @app.command("correct")
     def correct(
         post_id: str = typer.Argument(..., metavar="POST", help=POST_HELP),
-        text: str = typer.Argument("", help="The corrected text (empty keeps the text)."),
+        text: str | None = typer.Argument(
+            None,
+            metavar="[TEXT]",
+            help="The corrected text (empty keeps the text); if not given, read from standard input or an editor.",
+        ),
         place: str = typer.Option("", help="Corrected location."),
         status: str = typer.Option("", help="Corrected status (help: open/resolved)."),
         as_json: bool = JsonOption,
     ) -> None:
         """Publish a correction that readers see together with the original, wherever it travels."""
+        body = typed_text(text, what="correction", empty_ok=bool(place or status))
 
         async def action(ctx: Context) -> dict[str, Any]:
             changes: dict[str, Any] = {k: v for k, v in (("location", place), ("status", status)) if v}
-            return (await posts.correct(ctx, post_id, text, changes)).to_dict()
+            return (await posts.correct(ctx, post_id, body, changes)).to_dict()
 
         emit(run(with_node(action)), as_json, _published_text)
 

@@ -140,7 +140,7 @@ class RelayServer:
         self.clock = clock
         self.compression = compression
         self.verify_in_thread = verify_in_thread
-        self.index: SubscriptionIndex[Client] = SubscriptionIndex()
+        self.index: SubscriptionIndex[Client] = SubscriptionIndex(group=lambda client: client.ip)
         self.verifier = Verifier()
         self.clients: set[Client] = set()
         limits = self.limits
@@ -482,8 +482,7 @@ class RelayServer:
         if index.searches_of(client) >= limits.max_search_subscriptions:
             return f"blocked: too many live search subscriptions (limit {limits.max_search_subscriptions})"
         if client.ip is not None:
-            mine = sum(index.searches_of(c) for c in self.clients if c.ip == client.ip)
-            if mine >= limits.max_search_subscriptions_per_ip:
+            if index.searches_of_group(client.ip) >= limits.max_search_subscriptions_per_ip:
                 return (
                     "blocked: too many live search subscriptions from this address "
                     f"(limit {limits.max_search_subscriptions_per_ip})"

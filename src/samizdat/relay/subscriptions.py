@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, insort
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 from samizdat.core.event import MAX_CREATED_AT, Event
@@ -103,9 +103,13 @@ def is_search_only(filter_: Filter) -> bool:
 
 
 class SubscriptionIndex(Generic[O]):
-    """Live subscriptions of every connection, indexed for fan-out. Not thread-safe; one event loop owns it."""
+    """Live subscriptions of every connection, indexed for fan-out. Not thread-safe; one event loop owns it.
 
-    def __init__(self) -> None:
+    ``group`` says which group an owner belongs to (the server: its remote address), for
+    :meth:`searches_of_group`; None puts an owner in no group."""
+
+    def __init__(self, group: Callable[[O], Hashable | None] = lambda owner: None) -> None:
+        self._group = group
         self._ids: dict[str, set[_Entry[O]]] = {}
         self._authors: dict[str, set[_Entry[O]]] = {}
         self._kinds: dict[int, set[_Entry[O]]] = {}
@@ -114,6 +118,8 @@ class SubscriptionIndex(Generic[O]):
         self._time: _TimeIndex[O] = _TimeIndex()
         self._by_owner: dict[O, dict[str, Subscription[O]]] = {}
         self._searching: dict[O, int] = {}  # subscriptions filed by search words, per owner
+        self._searching_groups: dict[Hashable, int] = {}  # the same per group of owners
+        self._searches = 0
         self._serials = itertools.count()
         self._count = 0
         #: Filter checks done by :meth:`match` (candidates looked at), for tests of its cost.
@@ -134,10 +140,14 @@ class SubscriptionIndex(Generic[O]):
         """How many of ``owner``'s subscriptions are filed by search words."""
         return self._searching.get(owner, 0)
 
+    def searches_of_group(self, group: Hashable) -> int:
+        """How many subscriptions of the owners in ``group`` are filed by search words."""
+        return self._searching_groups.get(group, 0)
+
     @property
     def searches(self) -> int:
         """How many live subscriptions are filed by search words, of every owner."""
-        return sum(self._searching.values())
+        return self._searches
 
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
         """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
@@ -149,7 +159,11 @@ class SubscriptionIndex(Generic[O]):
                 if entry is not None:
                     sub._entries.append(entry)
         if sub.searches:
-            self._searching[owner] = self._searching.get(owner, 0) + 1
+            _count(self._searching, owner, 1)
+            group = self._group(owner)
+            if group is not None:
+                _count(self._searching_groups, group, 1)
+            self._searches += 1
         self._by_owner.setdefault(owner, {})[sub_id] = sub
         self._count += 1
         return sub
@@ -262,9 +276,11 @@ class SubscriptionIndex(Generic[O]):
         sub.active = False
         self._count -= 1
         if sub.searches:
-            left = self._searching.pop(sub.owner, 1) - 1
-            if left:
-                self._searching[sub.owner] = left
+            _count(self._searching, sub.owner, -1)
+            group = self._group(sub.owner)
+            if group is not None:
+                _count(self._searching_groups, group, -1)
+            self._searches -= 1
         for entry in sub._entries:
             buckets = entry.buckets
             if buckets is None:
@@ -290,6 +306,12 @@ class SubscriptionIndex(Generic[O]):
             "search": sum(map(len, self._words.values())),
             "time": len(self._time),
         }
+
+
+def _count(counts: dict[Any, int], key: Any, change: int) -> None:
+    left = counts.pop(key, 0) + change
+    if left:
+        counts[key] = left
 
 
 def _file_in(entry: _Entry[O], buckets: dict[Any, set[_Entry[O]]], values: Iterable[Any]) -> None:

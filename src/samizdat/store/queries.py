@@ -21,6 +21,9 @@ How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``):
 * A ``search`` filter (without ``ids``) is capped to the matches stored most recently, read from the full-text
   index in rowid order, so that a common word costs ``limit`` rows and not a sort of every match; see
   :func:`query_sql`.
+* :class:`Pager` reads the same answer a page at a time (the relay's REQs): keyset paging, each filter's SELECT
+  continuing after the last ``(created_at, id)`` sent (a search filter after the last rowid), so that a page
+  costs about what it holds and no result list or read snapshot outlives it.
 """
 
 from __future__ import annotations
