@@ -29,7 +29,8 @@ CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 #: Reasons (or parts of them) a test may skip even in CI.
 CI_MAY_SKIP = (
     "root can write to read-only files",  # CI runs as root: the permission test cannot run there
-    "no non-loopback IPv4 address",  # a CI machine without a network interface cannot announce on one
+    "no IPv4 network with room for a neighbour",  # a CI machine may have no network interface but loopback
+    "the hard open-file limit here is",  # set by whoever runs the machine, not by what is installed
 )
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

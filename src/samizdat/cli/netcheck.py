@@ -9,10 +9,11 @@ from typing import Any
 
 import typer
 
-from samizdat.cli.common import JsonOption, emit, run, with_node
+from samizdat.cli.common import JsonOption, emit, run, warn, with_node
 from samizdat.cli.render import ago, plural
 from samizdat.core.interference import CLASSES, OK
 from samizdat.errors import UsageError
+from samizdat.net.netcheck import PROXY_CLASSES
 from samizdat.services import reachability
 from samizdat.services.context import Context
 
@@ -23,7 +24,8 @@ def _legend(classes: list[str]) -> list[str]:
     if not shown:
         return []
     width = max(len(c) for c in shown)
-    return ["What this means:"] + [f"  {c:<{width}}  {CLASSES.get(c, 'a class this version does not know')}"
+    known = {**CLASSES, **PROXY_CLASSES}
+    return ["What this means:"] + [f"  {c:<{width}}  {known.get(c, 'a class this version does not know')}"
                                    for c in shown]  # fmt: skip
 
 
@@ -35,9 +37,14 @@ def _result_text(data: dict[str, Any]) -> str:
     cls_width = max(len(r["class"]) for r in results)
     lines = [f"{r['url']:<{width}}  {r['class']:<{cls_width}}  {r['reason']}" for r in results]
     legend = _legend([r["class"] for r in results])
+    if data.get("through"):
+        lines += ["", f"Checked only through {data['through']} (--proxy): no direct probe was made, so this does not "
+                  "say whether this network blocks a relay."]  # fmt: skip
+    if data.get("report_skipped"):
+        lines.append(f"Not reported: {data['report_skipped']}.")
     if legend:
         lines += ["", *legend]
-        if not data.get("control"):
+        if not data.get("control") and not data.get("through"):
             lines.append(
                 "Without a control path (--control-proxy: tor, or a proxy abroad) a relay that is down and a blocked "
                 "one can look alike."
@@ -78,9 +85,14 @@ def register(app: typer.Typer) -> None:
         """Tell blocking from outage: is each relay blocked here, and how.
 
         Measures DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each relay, directly and through a
-        control path, and names what blocks it with OONI's classes (explained under the results)."""
+        control path, and names what blocks it with OONI's classes (explained under the results). These direct
+        probes show the network which relays you check; with --proxy (or [sync] proxy) netcheck makes none and
+        only checks each relay through the proxy."""
 
         async def action(ctx: Context) -> dict[str, Any]:
+            notice = reachability.direct_probe_notice(ctx)
+            if notice is not None:  # before any probe: the person may still stop it
+                warn(notice)
             return await reachability.check(
                 ctx, list(urls or []), control_proxy=control_proxy, control_dns=control_dns, ca_file=ca_file,
                 decoy=decoy, step_timeout=step_timeout, report=report, country=country, asn=asn, network=network,

@@ -71,15 +71,6 @@ def lan_addresses(host: str) -> list[str]:
     )
 
 
-def on_a_local_network(address: str) -> bool:
-    """True if ``address`` is on one of this machine's IPv4 networks (not loopback)."""
-    try:
-        target = ipaddress.IPv4Address(address)
-    except ValueError:
-        return False
-    return any(target in i.network and not i.network.is_loopback for i in local_networks())
-
-
 def network_signature() -> tuple[object, ...]:
     """Something that changes whenever this machine's network does: addresses, and link carrier changes."""
     addresses = sorted(
@@ -234,12 +225,15 @@ class Discovery:
         for name in tick.resolve:
             self._spawn_resolve(name)
 
+    # Service names are kept in lower case: DNS names are, and "A" and "a" must not count as two services.
+
     def _heard(self, name: str) -> None:
         if name.lower() != self._own_name:
-            self.roster.heard(name, self._now())
+            self.roster.heard(name.lower(), self._now())
 
     def _changed(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
-        if name.lower() == self._own_name:
+        name = name.lower()
+        if name == self._own_name:
             return
         if state_change is ServiceStateChange.Removed:
             instance = self.roster.removed(name)

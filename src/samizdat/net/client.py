@@ -96,13 +96,17 @@ class RelayClient:
         ssl: ssl_module.SSLContext | None = None,
     ) -> RelayClient:
         """Open a connection to ``url`` through ``transport`` (or ``proxy``, a transport's string; else direct);
-        raise :class:`BrokenTransport` (with the cause chained) on failure, :class:`UsageError` for a bad proxy."""
+        raise :class:`BrokenTransport` (with the cause chained) on failure, :class:`UsageError` for a bad proxy.
+
+        The TCP connection is bounded by the transport's own time limit (its error says where it stalled: the
+        proxy, or past it), the TLS and WebSocket handshakes by what is left of ``timeout``."""
         host, port, secure = relay_address(url)
         if transport is None:
             transport = parse_transport(proxy or "direct")
+        deadline = asyncio.get_running_loop().time() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                sock = await transport.open(host, port, timeout=timeout)
+            sock = await transport.open(host, port, timeout=timeout)
+            async with asyncio.timeout_at(deadline):
                 try:
                     ws = await websockets.connect(
                         url,
@@ -121,7 +125,9 @@ class RelayClient:
                     raise
         except TransportError as exc:
             raise BrokenTransport(f"cannot connect to {url}: {exc}") from (exc.__cause__ or exc)
-        except (OSError, TimeoutError, ssl_module.SSLError, websockets.exceptions.WebSocketException) as exc:
+        except TimeoutError as exc:
+            raise BrokenTransport(f"cannot connect to {url}: no WebSocket answer within {timeout:.0f} s") from exc
+        except (OSError, ssl_module.SSLError, websockets.exceptions.WebSocketException) as exc:
             raise BrokenTransport(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
         return cls(url, ws, transport=transport, ssl=ssl)
 

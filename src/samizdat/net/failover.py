@@ -25,12 +25,15 @@ from typing import Any
 from samizdat.core.routes import after_attempt, order_routes
 from samizdat.errors import BrokenTransport, UsageError
 from samizdat.net.client import RelayClient, relay_address
-from samizdat.net.transports import DEFAULT_TOR, parse_transport
+from samizdat.net.transports import DEFAULT_TOR, parse_transport, redacted
 from samizdat.store.local import LocalState
 
 log = logging.getLogger(__name__)
 
 STAGGER = 2.0  # seconds before the next route joins the race
+#: Each route is bounded by its own time limit, which ends with the whole ``timeout``: its error says where it
+#: stalled. This is only a backstop on top of that.
+BACKSTOP = 1.0
 
 
 def _normal(url: str) -> str:
@@ -42,9 +45,10 @@ class Routing:
     """Which transports may carry which relay's connections.
 
     * ``proxy``: if set, every relay goes through it and nothing else (``[sync] proxy``, ``SAMIZDAT_PROXY``,
-      ``--proxy``): for a user who must never connect directly;
+      ``--proxy``): for a user who must never connect directly. It wins over everything below, a relay's own
+      routes included, so no configured ``direct`` (or other proxy) ever carries a connection;
     * ``fallback``: tried after ``direct`` when it fails (``[sync] fallback``, ``--via``);
-    * ``per_relay``: a relay's own list (``[relays."wss://..."] via = [...]``), which wins over both;
+    * ``per_relay``: a relay's own list (``[relays."wss://..."] via = [...]``), which wins over the fallbacks;
     * ``.onion`` relays go through ``tor`` (``[transports] tor``) unless a proxy that resolves names is set.
     """
 
@@ -59,15 +63,15 @@ class Routing:
         parse_transport(self.tor)
 
     def candidates(self, url: str) -> list[str]:
+        if self.proxy:  # never anything else: not a relay's own routes, not Tor for an onion
+            return [self.proxy]
         own = self.per_relay.get(_normal(url))
         if own:
             return list(own)
         host = relay_address(url)[0]
         if host.endswith(".onion"):
-            remote = [s for s in (self.proxy, *self.fallback) if s and parse_transport(s, tor=self.tor).remote_dns]
+            remote = [s for s in self.fallback if parse_transport(s, tor=self.tor).remote_dns]
             return remote or ["tor"]
-        if self.proxy:
-            return [self.proxy]
         return list(dict.fromkeys(["direct", *self.fallback]))
 
     @classmethod
@@ -156,16 +160,19 @@ async def connect(
                 else:  # two opened at once: keep one
                     extras.append(task.result())
             else:
-                errors[spec] = _reason(error)
+                errors[spec] = _reason(error, url)
                 record(spec, False, errors[spec])
         return found
 
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline + BACKSTOP):
             for i, spec in enumerate(order):
                 transport = parse_transport(spec, tor=routing.tor)
-                task = asyncio.get_running_loop().create_task(
-                    RelayClient.connect(url, transport=transport, timeout=timeout, ssl=ssl), name=f"route {spec}"
+                left = max(0.1, deadline - loop.time())
+                task = loop.create_task(
+                    RelayClient.connect(url, transport=transport, timeout=left, ssl=ssl), name=f"route {redacted(spec)}"
                 )
                 started[task] = spec
                 pending.add(task)
@@ -199,13 +206,16 @@ async def connect(
     if winner is not None:
         log.debug("%s reached (routes in order: %s)", url, ", ".join(order))
         return winner
-    tried = "; ".join(f"{spec}: {errors.get(spec, 'not tried')}" for spec in order)
+    tried = "; ".join(f"{redacted(spec)}: {errors.get(spec, 'not tried')}" for spec in order)
     hint = " Is Tor running?" if relay_address(url)[0].endswith(".onion") else ""
     routes = "" if len(order) == 1 else " by any route"
     raise BrokenTransport(f"cannot connect to {url}{routes} ({tried}).{hint}")
 
 
-def _reason(error: BaseException) -> str:
-    """The innermost useful words of a failed connection (not the chain of "cannot connect to ..." wrappers)."""
+def _reason(error: BaseException, url: str) -> str:
+    """The innermost useful words of a failed connection (not the chain of "cannot connect to ..." wrappers); for
+    a time-out, what the transport said about where it stalled."""
     cause = error.__cause__ if isinstance(error, BrokenTransport) and error.__cause__ is not None else error
+    if isinstance(cause, TimeoutError) and not str(cause):
+        return str(error).removeprefix(f"cannot connect to {url}: ") or "timed out"
     return str(cause) or type(cause).__name__

@@ -14,6 +14,13 @@ connection with its own time limit, so the first step that fails is known (OONI'
 Steps 3 and 4 run at once, and the control path alongside everything, so a relay takes at most about three step
 time limits. :func:`samizdat.core.interference.classify` then names the class. Nothing here raises for a relay's
 failure: failures are the measurement.
+
+Steps 1 to 4 are *direct probes*: this machine's resolver is asked for the relay's name and the relay's address
+is connected to, so the network in between sees which relays are checked. That is how blocking is seen, and the
+only way. When every connection must go through a proxy (``Options.through``: ``--proxy``, ``[sync] proxy``),
+:func:`measure` makes none of them: it only connects to each relay through that proxy (WebSocket and NIP-11,
+names resolved by the proxy), and says whether the relay is reachable that way (``ok``) or not
+(:data:`THROUGH_PROXY_FAILED`), without a word on blocking here.
 """
 
 from __future__ import annotations
@@ -33,33 +40,46 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from samizdat.core.interference import SKIPPED, Dns, Measurement, Step, Verdict, classify
+from samizdat.core.interference import OK, SKIPPED, Dns, Measurement, Step, Verdict, classify
 from samizdat.errors import TransportError, UsageError
 from samizdat.net.client import RelayClient, relay_address
-from samizdat.net.transports import Direct, Transport, failure_reason, parse_transport
+from samizdat.net.transports import DEFAULT_TOR, Direct, Transport, failure_reason, parse_transport, redacted
 
 DEFAULT_DECOY = "example.com"
 DEFAULT_DOH = "https://1.1.1.1/dns-query"
 STEP_TIMEOUT = 5.0
 MAX_HTTP_BYTES = 1024 * 1024
 BLOCKPAGE_STATUSES = frozenset({200, 301, 302, 303, 307, 403, 406, 410, 451, 503})
+#: The class of a relay not reached through the proxy when only the proxy may be used (``Options.through``).
+THROUGH_PROXY_FAILED = "proxy.failure"
+#: Classes of this module's own, besides :data:`samizdat.core.interference.CLASSES`.
+PROXY_CLASSES = {
+    THROUGH_PROXY_FAILED: "not reached through the proxy; with only the proxy tried, this says nothing about "
+    "blocking here (the relay, the proxy or the path between them may be at fault)",
+}
 
 
 @dataclass(frozen=True)
 class Options:
     """How to measure. ``control_proxy``: a transport string for the control path (None: no control
     connection); ``control_dns``: ``tcp://HOST[:PORT]`` (through the control proxy, if any) or an
-    ``https://.../dns-query`` DoH URL; ``ca_file``: extra CAs for TLS verification."""
+    ``https://.../dns-query`` DoH URL; ``ca_file``: extra CAs for TLS verification; ``tor``: what the ``tor``
+    transport means (``[transports] tor``). ``through``: a transport every connection must use: then no direct
+    probe is made, and the control settings are not used (see the module)."""
 
     control_proxy: str | None = None
     control_dns: str | None = None
     ca_file: Path | None = None
     decoy: str = DEFAULT_DECOY
     step_timeout: float = STEP_TIMEOUT
+    tor: str = DEFAULT_TOR
+    through: str | None = None
 
     def __post_init__(self) -> None:
         if self.control_proxy:
-            parse_transport(self.control_proxy)
+            parse_transport(self.control_proxy, tor=self.tor)
+        if self.through:
+            parse_transport(self.through, tor=self.tor)
         if self.control_dns and not self.control_dns.startswith(("tcp://", "https://")):
             raise UsageError(f"{self.control_dns!r} is not a control resolver: use tcp://HOST:53 or https://HOST/PATH")
         if self.ca_file is not None and not self.ca_file.is_file():
@@ -321,7 +341,7 @@ def _step_failure(exc: BaseException, started: float) -> Step:
     if isinstance(exc, OSError) and exc.errno:  # "Connection refused", not asyncio's "Connect call failed (...)"
         detail = os.strerror(exc.errno)
     reason = failure_reason(exc)
-    return Step(reason if reason != "error" else "error", detail[:200], seconds)
+    return Step(reason if reason != "error" else "error", detail[:400], seconds)
 
 
 async def _timed(action: Callable[[], Awaitable[Step]], timeout: float) -> Step:
@@ -395,13 +415,14 @@ async def _websocket(url: str, transport: Transport, context: ssl.SSLContext, ti
     return Step("ok", transport.spec, time.monotonic() - started)
 
 
-async def _nip11(url: str, context: ssl.SSLContext, timeout: float) -> Step:
+async def _nip11(url: str, context: ssl.SSLContext, timeout: float, transport: Transport | None = None) -> Step:
     started = time.monotonic()
     host, port, secure = relay_address(url)
     path = urlsplit(url).path or "/"
     status, headers, body = await http_get(
-        Direct(), host, port, path, secure=secure, context=context, timeout=timeout, accept="application/nostr+json"
-    )
+        transport or Direct(), host, port, path, secure=secure, context=context, timeout=timeout,
+        accept="application/nostr+json",
+    )  # fmt: skip
     seconds = time.monotonic() - started
     if status == 200:
         try:
@@ -423,10 +444,14 @@ async def measure(url: str, options: Options) -> Result:
         raise UsageError(str(exc)) from exc
     t = options.step_timeout
     verifying = options.verifying_context()
+    if options.through:
+        return await _measure_through(url, parse_transport(options.through, tor=options.tor), verifying, t, started)
     decoy_context = ssl.create_default_context()
     decoy_context.check_hostname = False
     decoy_context.verify_mode = ssl.CERT_NONE
-    control_transport: Transport | None = parse_transport(options.control_proxy) if options.control_proxy else None
+    control_transport: Transport | None = (
+        parse_transport(options.control_proxy, tor=options.tor) if options.control_proxy else None
+    )
 
     async def control_path() -> Step | None:
         if control_transport is None:
@@ -479,6 +504,28 @@ async def measure(url: str, options: Options) -> Result:
     measurement = Measurement(url, secure, dns_system, dns_control, tcp, tls_real, tls_decoy, websocket, nip11,
                               control)  # fmt: skip
     return Result(url, measurement, classify(measurement), time.monotonic() - started)
+
+
+async def _measure_through(
+    url: str, transport: Transport, verifying: ssl.SSLContext, t: float, started: float
+) -> Result:
+    """Only through ``transport``: the WebSocket upgrade and NIP-11, nothing direct (see the module). The steps
+    are reported as measured (through the proxy); the DNS and TCP steps are the proxy's business, not measured."""
+    host, port, secure = relay_address(url)
+    websocket, nip11 = await asyncio.gather(
+        _timed(lambda: _websocket(url, transport, verifying, t), 2 * t),
+        _timed(lambda: _nip11(url, verifying, t, transport), t),
+    )
+    measurement = Measurement(url, secure, Dns(), None, SKIPPED, SKIPPED, SKIPPED, websocket, nip11, None)
+    where = redacted(transport.spec)
+    if websocket.ok:
+        seconds = f" in {websocket.seconds:.3f} s" if websocket.seconds else ""
+        verdict = Verdict(OK, f"the relay answered through {where}{seconds}", True)
+    else:
+        detail = (websocket.detail or websocket.outcome).removeprefix(f"cannot connect to {url}: ")
+        detail = detail.removeprefix(f"connecting to {host}:{port} via {where}: ")
+        verdict = Verdict(THROUGH_PROXY_FAILED, f"not reached through {where}: {detail}", False)
+    return Result(url, measurement, verdict, time.monotonic() - started)
 
 
 async def _probe_tcp(host: str, port: int) -> Step:

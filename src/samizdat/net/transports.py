@@ -21,7 +21,13 @@ would resolve them here: they only work through Tor.
 
 Errors: :meth:`Transport.open` raises :class:`~samizdat.errors.BrokenTransport` with the cause chained: an
 ``OSError`` (``ConnectionRefusedError``, ``TimeoutError``...) for a direct connection, a
-:class:`ProxyRefused` (carrying the proxy's reply code) when the proxy could not reach the target.
+:class:`ProxyRefused` (carrying the proxy's reply code) when the proxy could not reach the target. A proxy
+transport makes the TCP connection to the proxy itself, so a time-out says which side stalled: a proxy that
+accepted the connection and then reached nothing (Tor running without a circuit) is told from one that does
+not answer. Messages never show a proxy's ``user:password@``.
+
+Names: a transport with ``remote_dns`` (``socks5h``, ``socks4a``, ``http``, ``tor``) sends the relay's name to
+the proxy and never asks this machine's resolver about it; ``direct``, ``socks5`` and ``socks4`` resolve here.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import base64
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from samizdat.errors import BrokenTransport, UsageError
@@ -49,15 +56,32 @@ class ProxyRefused(OSError):
         self.reason = reason
 
 
+@dataclass
+class Attempt:
+    """How far one :meth:`Transport.open` got: whether the proxy (if any) accepted the TCP connection."""
+
+    proxy_answered: bool = False
+
+
+def redacted(spec: str) -> str:
+    """``spec`` without a ``user:password@`` (for messages, logs and what is stored about routes)."""
+    scheme, sep, rest = spec.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return spec
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
 class Transport(ABC):
     """Opens TCP connections to ``host:port``. ``spec`` is the transport's string form (see the module)."""
 
     spec: str
     #: True when names are resolved by the proxy, not here (so a censor's resolver is never asked).
     remote_dns: bool = False
+    #: True when this is Tor's SOCKS port (the ``tor`` transport): its silences are explained as Tor's.
+    tor: bool = False
 
     @abstractmethod
-    async def _open(self, host: str, port: int) -> socket.socket: ...
+    async def _open(self, host: str, port: int, attempt: Attempt | None = None) -> socket.socket: ...
 
     async def open(self, host: str, port: int, *, timeout: float = 15.0) -> socket.socket:
         """A connected, non-blocking socket to ``host:port``; raise :class:`BrokenTransport` within ``timeout``."""
@@ -65,26 +89,38 @@ class Transport(ABC):
             raise BrokenTransport(
                 f"{host} is a Tor onion address: reach it through Tor (--via tor, or a socks5h:// proxy)"
             )
+        attempt = Attempt()
         try:
             async with asyncio.timeout(timeout):
-                return await self._open(host, port)
+                return await self._open(host, port, attempt)
         except TimeoutError as exc:
-            raise BrokenTransport(f"{self.describe(host, port)}: timed out after {timeout:.0f} s") from exc
+            stalled = self._stalled(host, port, attempt, timeout)
+            raise BrokenTransport(f"{self.describe(host, port)}: {stalled}") from exc
         except OSError as exc:
             raise BrokenTransport(f"{self.describe(host, port)}: {exc.strerror or exc}") from exc
 
+    def _stalled(self, host: str, port: int, attempt: Attempt, timeout: float) -> str:
+        if not attempt.proxy_answered:
+            return f"timed out after {timeout:.0f} s"
+        if self.tor:
+            return (
+                f"Tor is running but has no circuit: {host}:{port} not reached within {timeout:.0f} s (Tor may not "
+                "reach its network from here; bridges may help)"
+            )
+        return f"the proxy answered but did not reach {host}:{port} within {timeout:.0f} s"
+
     def describe(self, host: str, port: int) -> str:
         where = f"{host}:{port}"
-        return f"connecting to {where}" if self.spec == "direct" else f"connecting to {where} via {self.spec}"
+        return f"connecting to {where}" if self.spec == "direct" else f"connecting to {where} via {redacted(self.spec)}"
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.spec}>"
+        return f"<{type(self).__name__} {redacted(self.spec)}>"
 
 
 class Direct(Transport):
     spec = "direct"
 
-    async def _open(self, host: str, port: int) -> socket.socket:
+    async def _open(self, host: str, port: int, attempt: Attempt | None = None) -> socket.socket:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         last: OSError | None = None
@@ -117,23 +153,26 @@ def _proxy_address(spec: str, default_port: int) -> _ProxyAddress:
         parts = urlsplit(spec)
         port = parts.port or default_port
     except ValueError as exc:
-        raise UsageError(f"{spec!r} is not a proxy address: {exc}") from exc
+        raise UsageError(f"{redacted(spec)!r} is not a proxy address: {exc}") from exc
     if not parts.hostname or parts.path not in ("", "/") or parts.query:
-        raise UsageError(f"{spec!r} is not a proxy address such as socks5h://127.0.0.1:9050 or http://proxy:3128")
+        raise UsageError(
+            f"{redacted(spec)!r} is not a proxy address such as socks5h://127.0.0.1:9050 or http://proxy:3128"
+        )
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return _ProxyAddress(parts.scheme, parts.hostname, port, user, password)
 
 
 class Socks(Transport):
-    """SOCKS4/4a/5/5h through ``python-socks``."""
+    """SOCKS4/4a/5/5h through ``python-socks``; the TCP connection to the proxy is ours (see :class:`_FirstHop`)."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, tor: bool = False) -> None:
         self.spec = spec
         self.address = _proxy_address(spec, 1080)
         self.remote_dns = self.address.scheme in ("socks5h", "socks4a")
+        self.tor = tor
 
-    async def _open(self, host: str, port: int) -> socket.socket:
+    async def _open(self, host: str, port: int, attempt: Attempt | None = None) -> socket.socket:
         from python_socks import ProxyError, ProxyType
         from python_socks.async_.asyncio import Proxy
 
@@ -145,6 +184,7 @@ class Socks(Transport):
             username=self.address.username,
             password=self.address.password,
             rdns=self.remote_dns,
+            forward=cast(Any, _FirstHop(attempt or Attempt())),
         )
         try:
             sock: socket.socket = await proxy.connect(host, port, timeout=1e9)  # our own timeout bounds it
@@ -153,6 +193,23 @@ class Socks(Transport):
             reason = {5: "refused", 3: "unreachable", 4: "unreachable", 6: "timeout"}.get(code, "error")
             raise ProxyRefused(f"the proxy {self.address.host}:{self.address.port} says: {exc}", code, reason) from exc
         sock.setblocking(False)
+        return sock
+
+
+class _FirstHop:
+    """python-socks's ``forward`` hook (meant for proxy chains), used to make the TCP connection to the proxy
+    ourselves, so that :meth:`Transport.open` knows whether the proxy answered when the whole attempt times out."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        self.attempt = attempt
+
+    async def connect(self, dest_host: str, dest_port: int, timeout: float | None = None, **_: Any) -> socket.socket:
+        try:
+            sock = await Direct()._open(dest_host, dest_port)  # the proxy's own address, never the relay's
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise OSError(exc.errno, f"the proxy {dest_host}:{dest_port} does not answer ({reason})") from exc
+        self.attempt.proxy_answered = True
         return sock
 
 
@@ -166,9 +223,11 @@ class HttpConnect(Transport):
         self.spec = spec
         self.address = _proxy_address(spec, 8080)
 
-    async def _open(self, host: str, port: int) -> socket.socket:
+    async def _open(self, host: str, port: int, attempt: Attempt | None = None) -> socket.socket:
         loop = asyncio.get_running_loop()
         sock = await Direct()._open(self.address.host, self.address.port)
+        if attempt is not None:
+            attempt.proxy_answered = True
         try:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
@@ -202,14 +261,17 @@ def parse_transport(spec: str, *, tor: str = DEFAULT_TOR) -> Transport:
     if text == "direct":
         return Direct()
     if text == "tor":
-        return parse_transport(tor)
+        text, spec = tor.strip(), tor
+        if text in ("tor", "direct"):
+            raise UsageError(f"transports.tor is {tor!r}: give Tor's SOCKS port, such as {DEFAULT_TOR}")
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme in ("socks5h", "socks5", "socks4a", "socks4"):
-        return Socks(text)
+        return Socks(text, tor=text == tor.strip())
     if scheme == "http":
         return HttpConnect(text)
     raise UsageError(
-        f"{spec!r} is not a transport: use direct, tor, socks5h://HOST:PORT, socks5://HOST:PORT or http://HOST:PORT"
+        f"{redacted(spec)!r} is not a transport: use direct, tor, socks5h://HOST:PORT, socks5://HOST:PORT or "
+        "http://HOST:PORT"
     )
 
 

@@ -8,7 +8,6 @@ together, not only each one.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -22,15 +21,6 @@ from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import NegentropySession
 
 logger = logging.getLogger("samizdat.relay")
-
-
-def remote_ip(connection: ServerConnection) -> str | None:
-    """The peer's IP address, or None for loopback (never limited per address) and unknown ones."""
-    try:
-        ip = str(connection.remote_address[0])
-        return None if ipaddress.ip_address(ip).is_loopback else ip
-    except (TypeError, IndexError, ValueError, AttributeError):
-        return None
 
 
 class Dropped(Exception):

@@ -466,7 +466,14 @@ class RelayServer:
     def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
         if any(is_search_only(f) for f in action.filters):
-            refusal = self._search_refusal(client)
+            limits = self.limits
+            refusal = self.index.search_refusal(
+                client,
+                client.ip,
+                per_owner=limits.max_search_subscriptions,
+                per_group=limits.max_search_subscriptions_per_ip,
+                total=limits.max_search_subscriptions_total,
+            )
             if refusal is not None:
                 frame = client.protocol.close_subscription(action.sub_id, refusal)
                 if frame is not None:
@@ -475,21 +482,6 @@ class RelayServer:
         sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
         task = self._spawn(client, self.answers.query(client, sub))
         client.queries[action.sub_id] = task
-
-    def _search_refusal(self, client: Client) -> str | None:
-        """Why ``client`` may not open one more live subscription filed by search words, or None."""
-        limits, index = self.limits, self.index
-        if index.searches_of(client) >= limits.max_search_subscriptions:
-            return f"blocked: too many live search subscriptions (limit {limits.max_search_subscriptions})"
-        if client.ip is not None:
-            if index.searches_of_group(client.ip) >= limits.max_search_subscriptions_per_ip:
-                return (
-                    "blocked: too many live search subscriptions from this address "
-                    f"(limit {limits.max_search_subscriptions_per_ip})"
-                )
-        if index.searches >= limits.max_search_subscriptions_total:
-            return "blocked: this relay has too many live search subscriptions now; try again later"
-        return None
 
     def _unsubscribe(self, client: Client, sub_id: str) -> None:
         self.index.remove(client, sub_id)
@@ -510,4 +502,8 @@ class RelayServer:
         if client.neg is None:
             turns = self.build_turns
             client.neg = self.negentropy(client.send, self.store, turn=lambda: turns.turn(client.party, client))
-        await client.neg.handle(request)
+        try:
+            await client.neg.handle(request)
+        except Exception:  # a bug answers NEG-ERR rather than leaving the client waiting
+            client.log.exception("NIP-77 %s %r failed", request.verb, request.sub_id)
+            client.send(neg_err_frame(request.sub_id, "error: the relay could not answer this"))

@@ -149,6 +149,19 @@ class SubscriptionIndex(Generic[O]):
         """How many live subscriptions are filed by search words, of every owner."""
         return self._searches
 
+    def search_refusal(
+        self, owner: O, group: Hashable | None, *, per_owner: int, per_group: int, total: int
+    ) -> str | None:
+        """Why ``owner`` (of ``group``) may not open one more subscription filed by search words, or None: the
+        ``CLOSED`` reason when it already has ``per_owner``, its group ``per_group``, or everyone ``total``."""
+        if self.searches_of(owner) >= per_owner:
+            return f"blocked: too many live search subscriptions (limit {per_owner})"
+        if group is not None and self.searches_of_group(group) >= per_group:
+            return f"blocked: too many live search subscriptions from this address (limit {per_group})"
+        if self._searches >= total:
+            return "blocked: this relay has too many live search subscriptions now; try again later"
+        return None
+
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
         """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
         self.remove(owner, sub_id)

@@ -23,6 +23,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.interference import CLASSES
 from samizdat.core.keys import SecretKey
 from samizdat.errors import RemoteProtocolError, UsageError
+from samizdat.net.transports import redacted
 from samizdat.services import publishing
 from samizdat.services.context import Context
 from samizdat.store.base import Store
@@ -109,6 +110,19 @@ async def publish_reports(ctx: Context, results: Sequence[Result], *, country: s
     return len(events)
 
 
+def direct_probe_notice(ctx: Context) -> str | None:
+    """What a person must hear before ``netcheck`` runs: that it connects to each relay directly (unless every
+    connection must go through a proxy, ``--proxy`` or ``[sync] proxy``: then it makes no direct probe at all,
+    and None is returned)."""
+    if ctx.routing.proxy:
+        return None
+    return (
+        "netcheck probes each relay directly: it asks this network's resolver for the relay's name and connects to "
+        "its address, so whoever watches this network sees which relays you check (--via does not change that; "
+        "with --proxy, netcheck connects only through the proxy)"
+    )
+
+
 def netcheck_settings(ctx: Context) -> dict[str, Any]:
     """The ``[netcheck]`` table of config.toml, checked; UsageError naming the file and key otherwise."""
     where = ctx.home / "config.toml"
@@ -138,7 +152,9 @@ async def check(
     network: str | None = None,
 ) -> dict[str, Any]:
     """``samizdat netcheck``: measure ``urls`` (default: every relay the node uses) directly and through the
-    control path, and publish anonymous reports when asked (here or in config.toml)."""
+    control path, and publish anonymous reports when asked (here or in config.toml). When every connection must
+    go through a proxy (``--proxy``, ``[sync] proxy``), only check each relay through it: no direct probe, no
+    control path, no report (it would say nothing about this network); ``through`` then names the proxy."""
     from samizdat.net import netcheck, netinfo
     from samizdat.services.channels import known_relays
 
@@ -147,15 +163,24 @@ async def check(
     settings = netcheck_settings(ctx)
     targets = list(urls) or await known_relays(ctx)
     routing = ctx.routing
-    default_control = routing.proxy or next((s for s in routing.fallback if s != "direct"), None)
+    through = routing.proxy or None
+    if through and (control_proxy or control_dns):
+        raise UsageError(
+            "--control-proxy and --control-dns do not go with --proxy (or [sync] proxy): netcheck then connects to "
+            "each relay only through the proxy, with no direct probe to compare"
+        )
+    default_control = next((s for s in routing.fallback if s != "direct"), None)
     options = netcheck.Options(
-        control_proxy=control_proxy or settings.get("control_proxy") or default_control,
-        control_dns=control_dns or settings.get("control_dns") or netcheck.DEFAULT_DOH,
+        control_proxy=None if through else control_proxy or settings.get("control_proxy") or default_control,
+        control_dns=None if through else control_dns or settings.get("control_dns") or netcheck.DEFAULT_DOH,
         ca_file=ca_file or (Path(settings["ca_file"]) if settings.get("ca_file") else None),
         decoy=decoy or settings.get("decoy") or netcheck.DEFAULT_DECOY,
         step_timeout=step_timeout,
+        tor=routing.tor,
+        through=through,
     )
-    publish = settings.get("report", False) if report is None else report
+    wanted = settings.get("report", False) if report is None else report
+    publish = wanted and not through
     # Check the report's fields before measuring, so a typo does not cost a whole run.
     place = {
         "country": core.normal_country(country or settings.get("country", "")),
@@ -168,8 +193,11 @@ async def check(
     data: dict[str, Any] = {
         "results": [r.to_dict() for r in results],
         "control": options.control_proxy or "",
+        "through": redacted(through) if through else "",
         "reported": 0,
     }
+    if wanted and through:
+        data["report_skipped"] = "no reachability reports: only direct probes say something about this network"
     if publish and results:
         data["reported"] = await publish_reports(ctx, results, **place)
         data["report"] = place
