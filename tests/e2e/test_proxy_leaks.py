@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxylab import LEAK_COUNTERS, RELAY_NAME, RELAY_URL, SOCKS, TOR, ProxyLab, missing_requirements
+from proxylab import (
+    LEAK_COUNTERS,
+    RELAY_IP,
+    RELAY_NAME,
+    RELAY_PORT,
+    RELAY_URL,
+    SOCKS,
+    TOR,
+    ProxyLab,
+    missing_requirements,
+)
 
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 
@@ -136,8 +146,8 @@ def test_netcheck_says_plainly_that_it_probes_directly(lab: ProxyLab) -> None:
 
 
 def web_app_requests(lab: ProxyLab, port: int) -> dict[str, Any]:
-    """What a phone's browser asks the node for (the page, an asset, the status, a WebSocket subscription),
-    asked from inside the client namespace; the page's Content-Security-Policy and the addresses it names."""
+    """What a phone's browser asks the node for (the page, its assets, the status, a WebSocket subscription),
+    asked from inside the client namespace; the page's Content-Security-Policy and what it loads from where."""
     script = f"""
 import asyncio, json, re, urllib.request
 from samizdat.net.client import RelayClient
@@ -147,14 +157,15 @@ def get(path):
         return answer.headers, answer.read().decode('utf-8', 'replace')
 headers, page = get('/')
 _, status = get('/api/status')
-assets = re.findall(r'(?:src|href)="(/[^"]*)"', page)
-bodies = [get(a)[1] for a in assets[:5]]
+loads = re.findall(r'(?:src|href)="([^"]*)"', page)
+for path in loads:
+    if path.startswith('/'):
+        get(path)
 async def subscribe():
     async with await RelayClient.connect('ws://127.0.0.1:{port}', timeout=10) as c:
         return len(await c.fetch([Filter(limit=5)], timeout=10))
 print(json.dumps({{"csp": headers['Content-Security-Policy'], "status": json.loads(status),
-                  "events": asyncio.run(subscribe()),
-                  "elsewhere": sorted(set(re.findall(r'(?:https?|wss?)://[^"\\'\\s)<>]+', page + ''.join(bodies))))}}))
+                  "events": asyncio.run(subscribe()), "loads": loads}}))
 """
     done = lab.python_in_client(script)
     assert done.returncode == 0, done.stderr
@@ -188,6 +199,22 @@ def test_tor_without_a_circuit_then_serve_through_the_proxy(
     assert proxied(lab, before) > 0
     assert lab.relay_has(waiting["ids"]) == set()
 
+    # serve through Tor: its outbox keeps trying, `samizdat status` says why the post waits, nothing goes around.
+    serve = lab.spawn(lab.client, "serve-tor", *lab.samizdat_args(home, "--proxy", "tor", "serve", "--port", "0"))
+
+    def explained() -> bool:
+        shown = lab.samizdat(home, "--proxy", "tor", "status", "--json")
+        relays = json.loads(shown.stdout)["relays"] if shown.returncode == 0 else []
+        return any("Tor is running but has no circuit" in r["last_error"] for r in relays if r["url"] == RELAY_URL)
+
+    try:
+        wait_until(explained, 60, "samizdat status to say why the post waits")
+    finally:
+        lab.stop(serve)
+    (home / "serve.json").unlink(missing_ok=True)
+    assert leaked(lab, before) == {}
+    assert lab.relay_has(waiting["ids"]) == set()
+
     # serve, now through microsocks: the outbox delivers, background sync fetches, the web app is served.
     before = lab.counters()
     serve = lab.spawn(lab.client, "serve-tor-user", *lab.samizdat_args(home, *PROXY, "serve", "--port", "0"))
@@ -205,10 +232,36 @@ def test_tor_without_a_circuit_then_serve_through_the_proxy(
     finally:
         lab.stop(serve)
     assert serve.returncode is not None
-    directives = dict(part.strip().split(" ", 1) for part in web["csp"].split(";") if part.strip())
-    assert directives["default-src"] == "'none'"
+    # The browser may load and connect only to the node itself: every source the policy names is this origin
+    # (or an inline script's hash, or a data: image), and the page loads nothing from elsewhere.
+    directives = dict((part.strip() + " ").split(" ", 1) for part in web["csp"].split(";") if part.strip())
+    assert directives["default-src"].strip() == "'none'"
     assert set(directives["connect-src"].split()) <= {"'self'", f"ws://127.0.0.1:{port}", f"wss://127.0.0.1:{port}"}
+    here = ("'self'", "'none'", "data:", f"ws://127.0.0.1:{port}", f"wss://127.0.0.1:{port}")
+    assert [(name, source) for name, sources in directives.items() for source in sources.split()
+            if source not in here and not source.startswith("'sha256-")] == []  # fmt: skip
+    assert web["loads"]
+    assert [path for path in web["loads"] if not path.startswith(("/", "#"))] == []
     assert web["events"] > 0
-    assert [url for url in web["elsewhere"] if not url.startswith("http://www.w3.org/")] == []
     assert leaked(lab, before) == {}, lab.log("serve-tor-user")[-3000:]
     assert proxied(lab, before) > 0
+
+
+@pytest.mark.xfail(strict=True, reason="peer links (mesh/link.py, built in node.py) connect directly, not through "
+                   "--proxy: outside net/, left to the mesh's owner")  # fmt: skip
+def test_a_peer_added_by_hand_is_linked_through_the_proxy_too(lab: ProxyLab, wait_until: Callable[..., Any]) -> None:
+    home = make_home(lab, "with-peer")
+    ok(lab.samizdat(home, "peers", "add", f"ws://{RELAY_IP}:{RELAY_PORT}"))
+    before = lab.counters()
+    serve = lab.spawn(lab.client, "serve-with-peer", *lab.samizdat_args(home, *PROXY, "serve", "--port", "0"))
+
+    def tried() -> bool:
+        listed = lab.samizdat(home, "--proxy", SOCKS, "peers", "--json")
+        rows = json.loads(listed.stdout) if listed.returncode == 0 else []
+        return any(row["failures"] or row["state"] in ("syncing", "live") for row in rows)
+
+    try:
+        wait_until(tried, 45, "the peer link's first attempt")
+    finally:
+        lab.stop(serve)
+    assert leaked(lab, before) == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+import tempfile
 import threading
 import time
 import unicodedata
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from samizdat.errors import UsageError
 from samizdat.store import vault
@@ -388,9 +391,9 @@ def test_calibrate_fills_memory_then_adds_passes() -> None:
     assert params.memory_kib <= 4 * 1024
     assert params.lanes == 2
     assert params.iterations > 3  # 4 MiB take far less than 0.1 s: more passes make up the time
-    small = vault.calibrate(0.05, lanes=1, max_memory_kib=1 << 20)
-    assert small.iterations <= 3
-    assert 16 * 1024 <= small.memory_kib < 1 << 20
+    small = vault.calibrate(0.02, lanes=1, max_memory_kib=32 * 1024)
+    assert small.iterations <= 3  # memory before passes; 16 MiB at least
+    assert 16 * 1024 <= small.memory_kib <= 32 * 1024
 
 
 def test_wipe_erases_the_slots_then_deletes_a_one_gigabyte_store(
@@ -441,3 +444,68 @@ def test_wipe_without_slots_still_deletes(tmp_path: Path) -> None:
     (home / "identity.key").write_text("00")
     vault.wipe(home)
     assert not home.exists()
+
+
+def rechecked(raw: bytes, at: int, new: bytes) -> bytes:
+    """``raw`` with ``new`` written at ``at`` in both copies and both checksums recomputed (a deliberate forgery)."""
+    copy = bytearray(raw[:COPY_SIZE])
+    copy[at : at + len(new)] = new
+    body = bytes(copy[: -vault.CHECKSUM_SIZE])
+    copy = body + vault._checksum(body)
+    return copy + raw[COPY_SIZE:COPY_B_OFFSET] + copy
+
+
+@pytest.mark.parametrize(
+    ("at", "new", "error"),
+    [
+        pytest.param(HEADER.size - 16, b"\0" * 16, WrongPassphrase, id="salt"),
+        pytest.param(8, (1 << 23).to_bytes(4, "big"), DamagedKeySlots, id="memory-out-of-range"),
+        pytest.param(16, b"\0\0\0\0", DamagedKeySlots, id="zero-lanes"),
+    ],
+)
+def test_a_forged_file_with_valid_checksums_opens_nothing(slots: Path, at: int, new: bytes, error: type) -> None:
+    vault.create(slots, "real", params=FAST)
+    forged = rechecked(slots.read_bytes(), at, new)
+    slots.write_bytes(forged)
+    with pytest.raises(error):
+        vault.unlock(slots, "real")
+    assert slots.read_bytes() == forged
+
+
+def test_a_forged_slot_with_valid_checksums_opens_nothing(slots: Path) -> None:
+    vault.create(slots, "real", params=FAST)
+    raw = slots.read_bytes()
+    copy = vault._parse(slots, raw)
+    kek = vault.derive("real", copy.salt, copy.params)
+    used = next(i for i, slot in enumerate(copy.slots) if vault._open_slot(copy.header, kek, slot))
+    at = HEADER.size + used * SLOT_SIZE + 20
+    slots.write_bytes(rechecked(raw, at, bytes([raw[at] ^ 1])))
+    with pytest.raises(WrongPassphrase):
+        vault.unlock(slots, "real")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=FILE_SIZE + 8))
+def test_any_bytes_are_a_damaged_file_never_a_crash(raw: bytes) -> None:
+    with pytest.raises(DamagedKeySlots):
+        vault._parse(Path("keys.slots"), raw)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, FILE_SIZE - 1), st.integers(1, 255)), min_size=1, max_size=4))
+def test_damage_anywhere_is_survived_or_reported(flips: list[tuple[int, int]]) -> None:
+    """Damage confined to one copy (or the padding) is survived; otherwise it is reported, never misread."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "keys.slots"
+        created = vault.create(path, "real", params=FAST)
+        raw = bytearray(path.read_bytes())
+        for at, mask in flips:
+            raw[at] ^= mask
+        path.write_bytes(bytes(raw))
+        try:
+            unlocked = vault.unlock(path, "real")
+        except DamagedKeySlots:
+            assert any(at < COPY_SIZE for at, _ in flips)
+            assert any(at >= COPY_B_OFFSET for at, _ in flips)
+        else:
+            assert unlocked.data_key == created.data_key

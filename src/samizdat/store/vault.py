@@ -403,7 +403,8 @@ def unlock(path: Path, passphrase: str) -> Unlocked:
             kind: Literal["real", "decoy"] = "real"
             data_key = key
         elif role == ROLE_DURESS:
-            # The crypto-erase: a table of a fresh node under the decoy key; the real slots are not rewritten.
+            # The crypto-erase: the new copy holds this passphrase's slot (the decoy key, now the data key) and a
+            # fresh node's table; every other slot, the real ones included, becomes filler.
             kind, data_key, table = "decoy", key, _Table(os.urandom(KEY_SIZE), ((ROLE_REAL, kek),))
         else:
             _build(copy.header, key, _Table(key, ()))  # the same work as the other outcomes, thrown away
