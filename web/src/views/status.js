@@ -34,6 +34,8 @@ export function statusView() {
     // The node names its key only to its own machine (unless it publishes it); a logged-in operator knows it.
     const key = h('code', { id: 'node-key' }, s.npub ? String(s.npub) : t('key-hidden'));
     if (!s.npub && state.operator?.pubkey) extras().then((x) => { key.textContent = x.npubEncode(state.operator.pubkey); }, () => {});
+    // A name a device announced is its own claim: the address comes first, the name after it, marked unverified.
+    const peerLabel = (p) => String(p.url) + (p.name ? ' ' + t('says-unverified', { name: String(p.name) }) : '');
     const reach = (r) => r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
     mount(body,
       h('dl', null,
@@ -43,7 +45,7 @@ export function statusView() {
         h('dt', null, t('connections')), h('dd', null, String(s.connections ?? 0))),
       h('h2', null, t('lan-peers')),
       s.peers === null ? h('p', null, t('lan-off')) : s.peers.length ? table([t('peer'), t('source'), t('link'), t('last-seen'), t('last-sync'), t('events-in-out')],
-        s.peers.map((p) => [String(p.name || p.url), String(p.source || ''), String(p.state || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
+        s.peers.map((p) => [peerLabel(p), String(p.source || ''), String(p.state || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
       h('h2', null, t('relays')),
       s.relays.length ? table([t('relay'), t('state'), t('last-sync'), t('delivered'), t('waiting')],
         s.relays.map((r) => [String(r.url), reach(r), r.last_success ? when(r.last_success) : '–', String(r.delivered), String(r.pending)])) : h('p', null, t('no-relays')),
