@@ -90,12 +90,10 @@ def register(app: typer.Typer) -> None:
         only checks each relay through the proxy."""
 
         async def action(ctx: Context) -> dict[str, Any]:
-            notice = reachability.direct_probe_notice(ctx)
-            if notice is not None:  # before any probe: the person may still stop it
-                warn(notice)
             return await reachability.check(
                 ctx, list(urls or []), control_proxy=control_proxy, control_dns=control_dns, ca_file=ca_file,
                 decoy=decoy, step_timeout=step_timeout, report=report, country=country, asn=asn, network=network,
+                notice=warn,
             )  # fmt: skip
 
         emit(run(with_node(action)), as_json, _result_text)

@@ -534,11 +534,16 @@ async def _probe_tcp(host: str, port: int) -> Step:
     return Step("ok")
 
 
-async def netcheck(urls: Sequence[str], options: Options) -> list[Result]:
-    """Measure every relay at once; results in the order given."""
+def check_urls(urls: Sequence[str]) -> None:
+    """Raise :class:`UsageError` (one sentence) for the first of ``urls`` that is not a relay address."""
     for url in urls:
         try:
             relay_address(url)
         except TransportError as exc:
             raise UsageError(str(exc)) from exc
+
+
+async def netcheck(urls: Sequence[str], options: Options) -> list[Result]:
+    """Measure every relay at once; results in the order given."""
+    check_urls(urls)
     return list(await asyncio.gather(*(measure(url, options) for url in dict.fromkeys(urls))))

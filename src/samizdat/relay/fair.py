@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Hashable
+from types import TracebackType
 
 
 class FairScheduler:
@@ -42,14 +42,10 @@ class FairScheduler:
         """How many tasks wait for a turn."""
         return sum(len(q) for conns in self._waiting.values() for q in conns.values())
 
-    @asynccontextmanager
-    async def turn(self, address: Hashable, connection: Hashable) -> AsyncIterator[None]:
-        """Hold one turn for ``connection`` (of ``address``) while the block runs."""
-        await self._acquire(address, connection)
-        try:
-            yield
-        finally:
-            self._release(connection)
+    def turn(self, address: Hashable, connection: Hashable) -> Turn:
+        """``async with scheduler.turn(address, connection):`` holds one turn for ``connection`` (of ``address``)
+        while the block runs."""
+        return Turn(self, address, connection)
 
     async def _acquire(self, address: Hashable, connection: Hashable) -> None:
         if self.busy < self.slots and not self._waiting and connection not in self._holding:
@@ -119,3 +115,23 @@ class FairScheduler:
                 continue  # its task was cancelled and has not yet run to take it out
             self._take(connection)
             waiter.set_result(None)
+
+
+class Turn:
+    """One turn of a :class:`FairScheduler` (an async context manager; a class, not a generator: it is on every
+    query's path)."""
+
+    __slots__ = ("scheduler", "address", "connection")
+
+    def __init__(self, scheduler: FairScheduler, address: Hashable, connection: Hashable) -> None:
+        self.scheduler = scheduler
+        self.address = address
+        self.connection = connection
+
+    async def __aenter__(self) -> None:
+        await self.scheduler._acquire(self.address, self.connection)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.scheduler._release(self.connection)

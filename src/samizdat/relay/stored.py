@@ -24,12 +24,12 @@ cancelled, so the work stops with it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from types import TracebackType
 
 from samizdat.relay.client_conn import Client, Dropped, TooSlow
 from samizdat.relay.connection import Count, closed_frame, count_frame, eose_frame
-from samizdat.relay.fair import FairScheduler
+from samizdat.relay.fair import FairScheduler, Turn
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.subscriptions import Subscription
 from samizdat.store.base import Store
@@ -59,7 +59,7 @@ class StoredAnswers:
         filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
         prefix = sub.frame_prefix
         pages = self.store.query_pages(
-            filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes, before_read=lambda: self._slot(client)
+            filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes, before_read=lambda: _Slot(self, client)
         )
         try:
             async for page in pages:
@@ -85,19 +85,6 @@ class StoredAnswers:
             if client.queries.get(sub.sub_id) is asyncio.current_task():
                 del client.queries[sub.sub_id]
 
-    @asynccontextmanager
-    async def _slot(self, client: Client) -> AsyncIterator[None]:
-        """Around one read of a page: room in the queues, a fair turn at the store, at most ``store_seconds``."""
-        limits = self.limits
-        while True:
-            await client.wait_room(limits.send_timeout)  # raises TooSlow, Dropped
-            async with self.turns.turn(client.party, client):
-                if not client.has_room():
-                    continue  # another subscription of this connection filled it meanwhile
-                async with asyncio.timeout(limits.store_seconds):
-                    yield
-                return
-
     def _close(self, client: Client, sub: Subscription[Client], reason: str) -> None:
         if sub.active and not client.dropped:
             self.close(client, sub.sub_id, reason)
@@ -115,3 +102,37 @@ class StoredAnswers:
             client.send(closed_frame(action.query_id, "error: the count failed"))
         else:
             client.send(count_frame(action.query_id, count))
+
+
+class _Slot:
+    """Around one read of a page: room in the queues, a fair turn at the store, at most ``store_seconds``
+    (an async context manager; a class, not a generator: it is on every query's path). Raises TooSlow, Dropped,
+    and TimeoutError when the read takes too long."""
+
+    __slots__ = ("answers", "client", "turn", "timeout")
+
+    def __init__(self, answers: StoredAnswers, client: Client) -> None:
+        self.answers = answers
+        self.client = client
+
+    async def __aenter__(self) -> None:
+        answers, client = self.answers, self.client
+        while True:
+            if not client.has_room():
+                await client.wait_room(answers.limits.send_timeout)
+            turn: Turn = answers.turns.turn(client.party, client)
+            await turn.__aenter__()
+            if client.has_room():
+                break
+            await turn.__aexit__(None, None, None)  # another subscription of this connection filled it meanwhile
+        self.turn = turn
+        self.timeout = asyncio.timeout(answers.limits.store_seconds)
+        await self.timeout.__aenter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.timeout.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.turn.__aexit__(None, None, None)

@@ -52,6 +52,7 @@ O = TypeVar("O", bound=Hashable)  # noqa: E741 - the owner type, as in Subscript
 #: The time index's domain: every ``created_at`` (at most MAX_CREATED_AT) is below 2**_TIME_BITS.
 _TIME_BITS = MAX_CREATED_AT.bit_length()
 _TIME_TOP = (1 << _TIME_BITS) - 1
+_NO_SEARCH = Search(None)
 
 
 class Subscription(Generic[O]):
@@ -82,7 +83,7 @@ class _Entry(Generic[O]):
     def __init__(self, sub: Subscription[O], filter_: Filter, serial: int) -> None:
         self.sub = sub
         self.filter = filter_
-        self.search: Search = parse_search(filter_.search)
+        self.search: Search = _NO_SEARCH if filter_.search is None else parse_search(filter_.search)
         self.serial = serial  # orders entries with equal times in the time index
         # Where it is filed: under each of ``keys`` in ``buckets``; or in the time index under ``window``.
         self.buckets: dict[Any, set[_Entry[O]]] | None = None
@@ -94,7 +95,8 @@ class _Entry(Generic[O]):
 def is_search_only(filter_: Filter) -> bool:
     """Whether the index files ``filter_`` by its search words (no ids, authors, tags or kinds to file it by)."""
     return (
-        filter_.ids is None
+        filter_.search is not None
+        and filter_.ids is None
         and filter_.authors is None
         and not filter_.tags
         and filter_.kinds is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -110,17 +110,12 @@ async def publish_reports(ctx: Context, results: Sequence[Result], *, country: s
     return len(events)
 
 
-def direct_probe_notice(ctx: Context) -> str | None:
-    """What a person must hear before ``netcheck`` runs: that it connects to each relay directly (unless every
-    connection must go through a proxy, ``--proxy`` or ``[sync] proxy``: then it makes no direct probe at all,
-    and None is returned)."""
-    if ctx.routing.proxy:
-        return None
-    return (
-        "netcheck probes each relay directly: it asks this network's resolver for the relay's name and connects to "
-        "its address, so whoever watches this network sees which relays you check (--via does not change that; "
-        "with --proxy, netcheck connects only through the proxy)"
-    )
+#: What a person hears before ``netcheck`` probes relays directly (not with ``--proxy``: it then makes no such probe).
+DIRECT_PROBES = (
+    "netcheck probes each relay directly: it asks this network's resolver for the relay's name and connects to its "
+    "address, so whoever watches this network sees which relays you check (--via does not change that; with "
+    "--proxy, netcheck connects only through the proxy)"
+)
 
 
 def netcheck_settings(ctx: Context) -> dict[str, Any]:
@@ -150,11 +145,15 @@ async def check(
     country: str | None = None,
     asn: str | None = None,
     network: str | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """``samizdat netcheck``: measure ``urls`` (default: every relay the node uses) directly and through the
-    control path, and publish anonymous reports when asked (here or in config.toml). When every connection must
-    go through a proxy (``--proxy``, ``[sync] proxy``), only check each relay through it: no direct probe, no
-    control path, no report (it would say nothing about this network); ``through`` then names the proxy."""
+    control path, and publish anonymous reports when asked (here or in config.toml). ``notice`` is given
+    :data:`DIRECT_PROBES` once every option is found valid, right before the first direct probe.
+
+    When every connection must go through a proxy (``--proxy``, ``[sync] proxy``), only check each relay through
+    it: no direct probe (and no notice), no control path, no report (it would say nothing about this network);
+    ``through`` then names the proxy. Raises UsageError for a bad option, before measuring anything."""
     from samizdat.net import netcheck, netinfo
     from samizdat.services.channels import known_relays
 
@@ -189,6 +188,9 @@ async def check(
     }
     if place["network"] not in core.NETWORK_TYPES:
         raise UsageError(f"--network must be one of {', '.join(sorted(core.NETWORK_TYPES))}")
+    netcheck.check_urls(targets)
+    if targets and not through and notice is not None:
+        notice(DIRECT_PROBES)
     results = await netcheck.netcheck(targets, options) if targets else []
     data: dict[str, Any] = {
         "results": [r.to_dict() for r in results],

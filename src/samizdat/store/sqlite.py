@@ -161,6 +161,21 @@ PAGE_BYTES = 128 * 1024
 PROGRESS_STEPS = 10_000
 
 
+class _Stop:
+    """A flag a reader thread's progress handler checks (``threading.Event`` without its lock: only set once)."""
+
+    __slots__ = ("flag",)
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self) -> None:
+        self.flag = True
+
+    def is_set(self) -> bool:
+        return self.flag
+
+
 @dataclass(frozen=True, slots=True)
 class CarryReport:
     """What a carry-quota pass did: bytes still carried (None when the whole store fits the quota, so nothing
@@ -358,7 +373,7 @@ class SqliteStore:
         """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot).
 
         If the awaiting task is cancelled, the read is interrupted (see the theory of operation)."""
-        stop = threading.Event()
+        stop = _Stop()
 
         def run() -> T:
             conn = self._pool.get()
