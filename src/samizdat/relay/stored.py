@@ -10,11 +10,12 @@ so the last page's ``EOSE`` never waits) the answer waits for room: the connecti
 the queues of all connections together within ``send_buffer_total_bytes``
 (:meth:`~samizdat.relay.client_conn.Client.wait_room`). Only then does it take a turn at the store
 (:class:`~samizdat.relay.fair.FairScheduler`: round-robin by address, then by connection; one turn per connection
-at a time) and read the page within ``store_seconds``; its frames are queued before another task of the same
-connection can check for room (no await in between). So a connection holds at most one page beyond its queue,
-however many subscriptions it opens, and a client that stops reading stops the reads made for it. If room does
-not come within ``send_timeout``, or a page takes longer than ``store_seconds``, the subscription is closed with
-``CLOSED "error: ..."`` rather than buffered or waited for.
+at a time) and read the page, which the store ends after ``store_seconds`` of work (``READ_SECONDS``; waiting for
+a reader thread does not count). The page's frames are queued before another task of the same connection can
+check for room (no await in between). So a connection holds at most one page beyond its queue, however many
+subscriptions it opens, and a client that stops reading stops the reads made for it. If room does not come
+within ``send_timeout``, or a page takes longer than ``store_seconds``, the subscription is closed with ``CLOSED
+"error: ..."`` rather than buffered or waited for.
 
 COUNT takes a turn the same way and gets ``store_seconds``; at most ``max_pending_counts`` of a connection wait
 at once. When the connection goes, its tasks are cancelled; the store interrupts a read whose caller was
@@ -32,7 +33,7 @@ from samizdat.relay.connection import Count, closed_frame, count_frame, eose_fra
 from samizdat.relay.fair import FairScheduler, Turn
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.subscriptions import Subscription
-from samizdat.store.base import Store
+from samizdat.store.base import READ_SECONDS, Store
 
 #: Events in one page of stored events.
 PAGE_EVENTS = 500
@@ -93,8 +94,11 @@ class StoredAnswers:
         """Answer a NIP-45 COUNT (or CLOSED when it cannot be counted in time)."""
         try:
             async with self.turns.turn(client.party, client):
-                async with asyncio.timeout(self.limits.store_seconds):
+                limit = READ_SECONDS.set(self.limits.store_seconds)
+                try:
                     count = await self.store.count(action.filters)
+                finally:
+                    READ_SECONDS.reset(limit)
         except TimeoutError:
             client.send(closed_frame(action.query_id, COUNT_TOO_LONG))
         except Exception:
@@ -109,7 +113,7 @@ class _Slot:
     (an async context manager; a class, not a generator: it is on every query's path). Raises TooSlow, Dropped,
     and TimeoutError when the read takes too long."""
 
-    __slots__ = ("answers", "client", "turn", "timeout")
+    __slots__ = ("answers", "client", "turn", "limit")
 
     def __init__(self, answers: StoredAnswers, client: Client) -> None:
         self.answers = answers
@@ -126,13 +130,10 @@ class _Slot:
                 break
             await turn.__aexit__(None, None, None)  # another subscription of this connection filled it meanwhile
         self.turn = turn
-        self.timeout = asyncio.timeout(answers.limits.store_seconds)
-        await self.timeout.__aenter__()
+        self.limit = READ_SECONDS.set(answers.limits.store_seconds)  # the store ends a longer read
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            await self.timeout.__aexit__(exc_type, exc, tb)
-        finally:
-            await self.turn.__aexit__(None, None, None)
+        READ_SECONDS.reset(self.limit)
+        await self.turn.__aexit__(None, None, None)

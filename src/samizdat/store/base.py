@@ -26,11 +26,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from enum import Enum
 from typing import Protocol
 
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
+
+#: While set (in the task that reads), a store read that works longer than this many seconds is interrupted and
+#: raises TimeoutError: the relay bounds the store time one client's page or COUNT may take. A store that cannot
+#: interrupt its reads (the in-memory twin) ignores it.
+READ_SECONDS: ContextVar[float | None] = ContextVar("samizdat_store_read_seconds", default=None)
 
 
 class AddOutcome(Enum):

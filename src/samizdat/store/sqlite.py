@@ -16,8 +16,10 @@ Theory of operation:
   than a page, and no snapshot stays open while a slow client reads.
 * **Cancelling** the task that awaits a read stops the read itself: SQLite checks a flag every
   :data:`PROGRESS_STEPS` steps and abandons the statement, so a query, count or negentropy stream that nobody
-  waits for any more (a client that went away, a time limit the relay applies) frees its reader thread within
-  milliseconds instead of running to the end.
+  waits for any more (a client that went away) frees its reader thread within milliseconds instead of running to
+  the end. The same check ends a read that works longer than :data:`~samizdat.store.base.READ_SECONDS` (the
+  relay's time limit per page or COUNT), which then raises TimeoutError; waiting for a reader thread does not
+  count.
 * **Schema** changes are numbered SQL files in ``migrations/``; ``PRAGMA user_version`` records the last one
   applied. Opening a store applies the missing ones.
 
@@ -57,7 +59,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, queries
-from samizdat.store.base import AddOutcome
+from samizdat.store.base import READ_SECONDS, AddOutcome
 from samizdat.store.writer import Writer
 
 T = TypeVar("T")
@@ -162,18 +164,29 @@ PROGRESS_STEPS = 10_000
 
 
 class _Stop:
-    """A flag a reader thread's progress handler checks (``threading.Event`` without its lock: only set once)."""
+    """What a reader thread's progress handler checks: the caller was cancelled (:meth:`set`), or the read has
+    worked longer than ``seconds`` (counted from :meth:`start`, when the thread begins it)."""
 
-    __slots__ = ("flag",)
+    __slots__ = ("flag", "seconds", "deadline")
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float | None = None) -> None:
         self.flag = False
+        self.seconds = seconds
+        self.deadline = float("inf")
+
+    def start(self) -> None:
+        if self.seconds is not None:
+            self.deadline = time.monotonic() + self.seconds
 
     def set(self) -> None:
         self.flag = True
 
     def is_set(self) -> bool:
-        return self.flag
+        return self.flag or time.monotonic() > self.deadline
+
+    @property
+    def expired(self) -> bool:
+        return not self.flag and time.monotonic() > self.deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,16 +385,23 @@ class SqliteStore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot).
 
-        If the awaiting task is cancelled, the read is interrupted (see the theory of operation)."""
-        stop = _Stop()
+        If the awaiting task is cancelled, the read is interrupted (see the theory of operation). While
+        :data:`~samizdat.store.base.READ_SECONDS` is set, a read that works longer than that is interrupted too and
+        raises TimeoutError."""
+        stop = _Stop(READ_SECONDS.get())
 
         def run() -> T:
             conn = self._pool.get()
+            stop.start()
             conn.set_progress_handler(stop.is_set, PROGRESS_STEPS)
             try:
                 conn.execute("BEGIN")
                 try:
                     return fn(conn)
+                except sqlite3.OperationalError:
+                    if stop.expired:
+                        raise TimeoutError(f"the read took more than {stop.seconds} s") from None
+                    raise
                 finally:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
