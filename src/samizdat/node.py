@@ -98,7 +98,11 @@ class Node:
             upkeep = Upkeep(ctx)
             options = mesh or MeshOptions()
             options.name = options.name or ctx.config.name
-            lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock)
+            # With a proxy set, every connection goes through it, peers' too (docs/blocking.md); else peers are
+            # on the LAN and reached directly.
+            connect = ctx.connect if ctx.routing.proxy else None
+            lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
+                       connect=connect)  # fmt: skip
             server = self._relay_server(upkeep, lan)
             try:
                 await server.start(host, port)

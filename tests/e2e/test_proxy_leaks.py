@@ -247,8 +247,6 @@ def test_tor_without_a_circuit_then_serve_through_the_proxy(
     assert proxied(lab, before) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="peer links (mesh/link.py, built in node.py) connect directly, not through "
-                   "--proxy: outside net/, left to the mesh's owner")  # fmt: skip
 def test_a_peer_added_by_hand_is_linked_through_the_proxy_too(lab: ProxyLab, wait_until: Callable[..., Any]) -> None:
     home = make_home(lab, "with-peer")
     ok(lab.samizdat(home, "peers", "add", f"ws://{RELAY_IP}:{RELAY_PORT}"))

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ class Mesh:
         *,
         unwanted: Unwanted | None = None,
         clock: Callable[[], float] = time.time,
+        connect: Callable[[str], Awaitable[RelayClient]] | None = None,
     ) -> None:
         self.store = store
         self.local = local
@@ -73,6 +74,8 @@ class Mesh:
         self.options = options
         self.unwanted = unwanted
         self.clock = clock
+        #: How to reach a peer: directly by default; through the node's proxy when one is set (no leak past it).
+        self.connect = connect or (lambda url: RelayClient.connect(url, timeout=CONNECT_TIMEOUT))
         self.links: dict[str, PeerLink] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sighted: dict[str, Sighting] = {}  # instance -> latest sighting
@@ -197,7 +200,7 @@ class Mesh:
 
     async def _pull(self, url: str) -> None:
         try:
-            async with await RelayClient.connect(url, timeout=CONNECT_TIMEOUT) as client:
+            async with await self.connect(url) as client:
                 in0, out0 = client.bytes_in, client.bytes_out
                 report = await asyncio.wait_for(
                     sync(client, self.store, [], direction="down", ingest=self.ingest, unwanted=self.unwanted),
@@ -271,6 +274,7 @@ class Mesh:
             self.local,
             self.ingest,
             unwanted=self.unwanted,
+            connect=self.connect,
             clock=self.clock,
             events_per_second=self.options.events_per_second,
         )
