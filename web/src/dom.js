@@ -22,6 +22,9 @@ export function h(tag, attrs, ...children) {
       else el.setAttribute(k, v === true ? '' : String(v));
     }
   }
+  // Nothing typed here goes into the browser's form history (a seized phone's autofill lists would name places,
+  // phone numbers, keys), unless a field asks for it.
+  if ((tag === 'input' || tag === 'textarea') && !el.hasAttribute('autocomplete')) el.setAttribute('autocomplete', 'off');
   append(el, children, tag === 'textarea');
   return el;
 }

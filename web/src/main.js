@@ -1,54 +1,113 @@
-// The app's shell: language, top bar, routes (#/..., so any path serves the same page), service worker.
+// The app's shell: language, top bar (its name, held down 1.5 s, is the panic action: panic.js), the lock screen
+// when the app is locked with a PIN (vault.js), routes (nav.js: in the app's state, never in the address bar), and
+// the service worker.
 
 import { h, mount } from './dom.js';
 import { t, lang, setLang, LANGUAGES } from './i18n.js';
 import { state, start, operatorLogin } from './state.js';
+import * as vault from './vault.js';
+import * as nav from './nav.js';
+import { onLongPress, confirmPanic } from './panic.js';
+import { extras } from './lazy.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
 import { composeView } from './views/compose.js';
 import { keysView } from './views/keys.js';
 import { statusView } from './views/status.js';
+import { lockView } from './views/lock.js';
 
 const root = document.getElementById('app');
-let current = null; // the mounted view: {el, destroy?, refresh?}
+// A node may disguise the app (`[web] disguise`): its name and colour come with the page.
+const APP_NAME = document.querySelector('meta[name="application-name"]')?.content || 'Samizdat';
+const DISGUISED = APP_NAME !== 'Samizdat';
+const THEME = document.querySelector('meta[name="theme-color"]')?.content || '';
+if (DISGUISED && /^#[0-9a-f]{6}$/i.test(THEME)) document.documentElement.style.setProperty('--accent', THEME);
 
-function topBar() {
-  const select = h('select', { id: 'lang', 'aria-label': t('language'), onchange: (ev) => {
-    setLang(ev.target.value);
-    route();
-  } }, LANGUAGES.map(([code, name]) => h('option', { value: code, selected: code === lang() }, name)));
-  return h('header', { class: 'top' },
-    h('a', { href: '#/', class: 'brand' }, 'Samizdat'),
-    h('nav', null,
-      h('a', { href: '#/' }, t('channels')),
-      h('a', { href: '#/keys' }, t('keys')),
-      h('a', { href: '#/status' }, t('status'))),
-    h('span', { id: 'conn', class: state.online ? 'online' : 'offline' }, state.online ? t('online') : t('offline')),
-    select);
+let current = null; // the mounted view: {el, destroy?, refresh?, mounted?}
+let booted = false;
+let pending = null; // a link that arrived before the app was open (nav.takeFragment)
+
+function brand(linked) {
+  const el = linked ? nav.link(nav.HOME, { class: 'brand', id: 'brand' }, APP_NAME) : h('span', { class: 'brand', id: 'brand' }, APP_NAME);
+  onLongPress(el, confirmPanic);
+  return el;
 }
 
-function route() {
-  current?.destroy?.();
-  const parts = location.hash.replace(/^#\/?/, '').split('/').map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return '';
-    }
-  });
-  const [screen, ...rest] = parts;
-  if (screen === 'c' && rest[0]) current = channelView(rest[0]);
-  else if (screen === 'compose' && rest[0]) current = composeView(rest[0], rest[1] || '', rest[2] || '');
-  else if (screen === 'keys') current = keysView();
-  else if (screen === 'status') current = statusView();
-  else current = directoryView(screen === 'place' ? rest.filter(Boolean) : []);
+function languages(redraw) {
+  return h('select', { id: 'lang', 'aria-label': t('language'), onchange: (ev) => {
+    setLang(ev.target.value);
+    redraw();
+  } }, LANGUAGES.map(([code, name]) => h('option', { value: code, selected: code === lang() }, name)));
+}
+
+function topBar() {
+  return h('header', { class: 'top' },
+    brand(true),
+    h('nav', null,
+      nav.link(nav.HOME, null, t('channels')),
+      nav.link({ screen: 'keys' }, null, t('keys')),
+      nav.link({ screen: 'status' }, null, t('status'))),
+    h('span', { id: 'conn', class: state.online ? 'online' : 'offline' }, state.online ? t('online') : t('offline')),
+    languages(() => render(nav.current())));
+}
+
+function titles() {
   document.documentElement.lang = lang();
-  document.title = `Samizdat · ${t('title')}`;
+  document.title = DISGUISED ? APP_NAME : `Samizdat · ${t('title')}`;
+}
+
+function render(route) {
+  current?.destroy?.();
+  if (route.screen === 'channel') current = channelView(route.address);
+  else if (route.screen === 'compose') current = composeView(route.address, route.mode, route.target);
+  else if (route.screen === 'keys') current = keysView();
+  else if (route.screen === 'status') current = statusView();
+  else current = directoryView(route.path || []);
+  titles();
   mount(root, topBar(), current.el);
   window.scrollTo(0, 0);
   current.mounted?.();
 }
 
+function showLock() {
+  titles();
+  const view = lockView(boot);
+  mount(root, h('header', { class: 'top' }, brand(false), h('nav'), languages(showLock)), view.el);
+  view.mounted();
+}
+
+/** Go where a link from outside asked (the entry the browser made for it is replaced). */
+async function follow(incoming, { login }) {
+  if (incoming.op) {
+    nav.go({ screen: 'keys' }, { replace: true });
+    if (login) operatorLogin(incoming.op);
+    return;
+  }
+  if (incoming.naddr) {
+    let address = null;
+    try {
+      const a = (await extras()).parseAddress(incoming.naddr);
+      if (a && a.kind === 30333) address = `30333:${a.pubkey}:${a.identifier}`;
+    } catch {
+      /* offline: the extras cannot load */
+    }
+    nav.go(address ? { screen: 'channel', address } : nav.HOME, { replace: true });
+    return;
+  }
+  nav.go(incoming.route, { replace: true });
+}
+
+async function boot() {
+  const incoming = pending;
+  pending = null;
+  mount(root, h('p', { class: 'boot' }, '…'));
+  await start({ operatorCode: incoming?.op || null });
+  booted = true;
+  if (incoming) await follow(incoming, { login: false });
+  else nav.go(nav.restored() || nav.HOME, { replace: true });
+}
+
+nav.onRoute(render);
 state.listeners.add(() => {
   const conn = document.getElementById('conn');
   if (conn) {
@@ -58,20 +117,15 @@ state.listeners.add(() => {
   current?.refresh?.();
 });
 
-// An operator login link carries its token in the fragment (#op=...): never sent to the server in a request
-// line, never in a Referer. Take it, then drop it from the address bar and the history.
-function takeOperatorLink() {
-  const op = /^#op=([A-Za-z0-9_-]{16,128})$/.exec(location.hash);
-  if (op) {
-    history.replaceState(null, '', '#/keys');
-    operatorLogin(op[1]);
-  }
-}
-takeOperatorLink();
-
+pending = nav.takeFragment();
 window.addEventListener('hashchange', () => {
-  takeOperatorLink();
-  route();
+  const incoming = nav.takeFragment();
+  if (!incoming) return;
+  if (booted) follow(incoming, { login: true });
+  else pending = incoming;
 });
-start().then(route);
+window.addEventListener('popstate', (ev) => {
+  if (booted && !location.hash) nav.popped(ev.state); // a fragment's own popstate: hashchange follows it
+});
+vault.open().then((status) => (status === 'locked' ? showLock() : boot()));
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});

@@ -127,6 +127,8 @@ export class Operator {
           if (msg.ok) {
             this.ws = ws;
             this.pubkey = msg.pubkey;
+            // A login link's code works once: the node answers with a session code, which the app keeps.
+            if (typeof msg.session === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(msg.session)) this.token = msg.session;
             finish({ ok: true, pubkey: msg.pubkey });
           } else finish({ ok: false, error: String(msg.error || 'refused') });
           return;

@@ -1,50 +1,73 @@
 // What the app holds for this browser: the relay connection, the channels it knows, this phone's key, follows,
-// trusted verifiers, their vouches for channels, and an operator session. Settings live in localStorage; events
-// in IndexedDB (cache.js). trust() says, per channel, what tells it from look-alikes (trust.js, display.js).
+// trusted verifiers, their vouches for channels, and an operator session. Settings and events are kept encrypted
+// (vault.js, cache.js) and read only once the vault is open (main.js asks for the PIN first when there is one).
+// trust() says, per channel, what tells it from look-alikes (trust.js, display.js).
 
 import { Relay, Operator } from './relay.js';
 import { currentChannels } from './rules.js';
 import { collisions, vouchers } from './trust.js';
 import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
+import * as vault from './vault.js';
 import { extras } from './lazy.js';
 
 const wsBase = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 
-function stored(name, fallback) {
-  try {
-    const v = localStorage.getItem(name);
-    return v === null ? fallback : JSON.parse(v);
-  } catch {
-    return fallback;
-  }
-}
-
-function store(name, value) {
-  try {
-    if (value === null) localStorage.removeItem(name);
-    else localStorage.setItem(name, JSON.stringify(value));
-  } catch {
-    /* storage full or disabled: the setting lasts for this visit only */
-  }
-}
+const SETTINGS = {
+  secret: null, // this phone's key, hex
+  pubkey: null, // its public key, hex (kept so that reading needs no crypto code)
+  follows: [], // channel addresses
+  verifiers: [], // pubkeys whose labels are shown
+  vouchedOnly: false, // the directory lists only vouched channels
+  operatorToken: null, // the operator session code the node gave for a login link
+};
 
 export const state = {
   relay: null,
   online: false,
   definitions: new Map(), // address -> newest definition event
   channels: new Map(), // address -> parsed channel (or {error})
-  secret: stored('secret', null), // this phone's key, hex
-  pubkey: stored('pubkey', null), // its public key, hex (kept so that reading needs no crypto code)
-  follows: stored('follows', []), // channel addresses
-  verifiers: stored('verifiers', []), // pubkeys whose labels are shown
+  ...structuredClone(SETTINGS),
   vouchEvents: new Map(), // id -> vouch label or withdrawal (deletion request) by a trusted verifier
   vouches: new Map(), // channel address -> Set of trusted verifiers who vouch for it
-  vouchedOnly: stored('vouchedOnly', false), // the directory lists only vouched channels
   operator: null, // Operator once logged in
-  operatorToken: stored('operatorToken', null),
   listeners: new Set(),
 };
+
+/** Write the settings (encrypted) after a change. */
+function store() {
+  const settings = Object.fromEntries(Object.keys(SETTINGS).map((k) => [k, state[k]]));
+  vault.putSettings(settings);
+}
+
+/** Settings an earlier version kept in localStorage, in the clear: taken into the vault, then removed. */
+function legacySettings() {
+  const found = {};
+  try {
+    for (const k of Object.keys(SETTINGS)) {
+      const v = localStorage.getItem(k);
+      if (v === null) continue;
+      localStorage.removeItem(k);
+      found[k] = JSON.parse(v);
+    }
+  } catch {
+    /* no storage, or not JSON */
+  }
+  return Object.keys(found).length ? found : null;
+}
+
+async function loadSettings() {
+  let saved = await vault.getSettings();
+  const legacy = legacySettings();
+  if (!saved && legacy) saved = legacy;
+  for (const [k, fallback] of Object.entries(SETTINGS)) {
+    const v = saved ? saved[k] : undefined;
+    const fits = v !== undefined && v !== null
+      && (fallback === null ? typeof v === 'string' : Array.isArray(fallback) ? Array.isArray(v) : typeof v === typeof fallback);
+    state[k] = fits ? v : structuredClone(fallback);
+  }
+  if (legacy) store();
+}
 
 export const now = () => Math.floor(Date.now() / 1000);
 
@@ -55,24 +78,23 @@ export function changed() {
 export function setSecret(hex, pubkey) {
   state.secret = hex;
   state.pubkey = hex ? pubkey : null;
-  store('secret', hex);
-  store('pubkey', state.pubkey);
+  store();
 }
 
 export function setFollow(address, on) {
   state.follows = on ? [...new Set([...state.follows, address])] : state.follows.filter((a) => a !== address);
-  store('follows', state.follows);
+  store();
 }
 
 export function setVerifiers(list) {
   state.verifiers = [...new Set(list)];
-  store('verifiers', state.verifiers);
+  store();
   watchVouches();
 }
 
 export function setVouchedOnly(on) {
   state.vouchedOnly = Boolean(on);
-  store('vouchedOnly', state.vouchedOnly);
+  store();
 }
 
 // -- vouches and look-alikes ------------------------------------------------------------------------------------
@@ -171,7 +193,10 @@ function seeded() {
   }
 }
 
-export async function start() {
+/** Read what the vault keeps and connect to the node. `operatorCode`: a login link's code that just arrived (it
+ * replaces the session kept from before). */
+export async function start({ operatorCode = null } = {}) {
+  await loadSettings();
   const seed = seeded();
   addDefinitions(seed);
   cache.save('dir', seed);
@@ -194,7 +219,7 @@ export async function start() {
     }, 100);
   });
   watchVouches();
-  if (state.operatorToken) operatorLogin(state.operatorToken);
+  if (operatorCode || state.operatorToken) operatorLogin(operatorCode || state.operatorToken);
   if (state.secret && !state.pubkey) {
     extras().then((x) => {
       setSecret(state.secret, x.publicKey(state.secret));
@@ -203,16 +228,18 @@ export async function start() {
   }
 }
 
+/** Log in with a login link's code (the node takes it once and answers with a session code, kept here) or with
+ * the session code kept from before. */
 export async function operatorLogin(token) {
   const op = new Operator(`${wsBase}/op`, token);
   const result = await op.login();
   if (result.ok) {
     state.operator = op;
-    state.operatorToken = token;
-    store('operatorToken', token);
-  } else if (result.error !== 'offline') {
+    state.operatorToken = op.token;
+    store();
+  } else if (result.error !== 'offline' && token === state.operatorToken) {
     state.operatorToken = null;
-    store('operatorToken', null);
+    store();
   }
   changed();
   return result;
@@ -222,6 +249,6 @@ export function operatorLogout() {
   state.operator?.ws?.close();
   state.operator = null;
   state.operatorToken = null;
-  store('operatorToken', null);
+  store();
   changed();
 }

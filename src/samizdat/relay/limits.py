@@ -49,7 +49,9 @@ class RelayLimits:
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
     send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped
     send_buffer_total_bytes: int = 64 * 1024 * 1024  # queued outgoing bytes of all connections together
-    send_timeout: float = 60.0  # a client that makes no room in its queue this long: subscription closed
+    # No room in a client's queue this long: a stored answer's subscription is closed; a queue that stays over
+    # send_buffer_bytes this long (the client reads nothing at all) drops the connection.
+    send_timeout: float = 60.0
     # The store's time is shared fairly between addresses (relay/fair.py): this many reads at once (the store's
     # reader threads), each page of a REQ or COUNT at most store_seconds, else CLOSED "error: ...".
     store_slots: int = 2

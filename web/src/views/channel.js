@@ -13,6 +13,7 @@ import { VirtualList } from '../vlist.js';
 import { renderPost } from './post.js';
 import { qrImage } from './qr.js';
 import { collisionWarning, fingerprintView, marks } from './directory.js';
+import { link } from '../nav.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -105,7 +106,7 @@ export function channelView(address) {
           setFollow(address, !followed);
           drawHeader(channel);
         } }, followed ? t('unfollow') : t('follow')),
-        canPost ? h('a', { id: 'compose', class: 'button primary', href: `#/compose/${encodeURIComponent(address)}` }, t('compose')) : null),
+        canPost ? link({ screen: 'compose', address }, { id: 'compose', class: 'button primary' }, t('compose')) : null),
       h('details', { class: 'share', ontoggle: (ev) => {
         if (!ev.target.open || shareBox.firstChild) return;
         extras().then((x) => {
@@ -133,7 +134,7 @@ export function channelView(address) {
     const ctx = {
       now: ts,
       canAmend: (author) => mine.some((s) => mayAmend(channel, s.pubkey, ts, author)),
-      composeHref: (kind, id) => `#/compose/${encodeURIComponent(address)}/${kind}/${id}`,
+      compose: (mode, target) => ({ screen: 'compose', address, mode, target }),
     };
     mount(info, items.length ? t('posts-count', { n: items.length }) : t('no-posts'));
     info.className = 'count';

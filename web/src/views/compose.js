@@ -11,6 +11,7 @@ import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL, MAX_RESOLUTION } f
 import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { signers } from './channel.js';
+import { go, link } from '../nav.js';
 import { when } from './post.js';
 
 const TYPES = ['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal'];
@@ -130,7 +131,7 @@ export function composeView(address, mode, targetId) {
     const mine = signers(channel);
     if (!channel || channel.error || !mine.length) {
       mount(el, h('h1', null, t('compose')), h('p', { class: 'error' }, channel ? t('not-admin') : t('loading')),
-        h('p', null, h('a', { href: '#/keys' }, t('keys'))));
+        h('p', null, link({ screen: 'keys' }, null, t('keys'))));
       return;
     }
     if (mode && !original) {
@@ -197,7 +198,7 @@ export function composeView(address, mode, targetId) {
         }
         const event = await publish(template, signer);
         if (deletion) await publish(deletion, signer);
-        location.hash = `#/c/${encodeURIComponent(address)}`;
+        go({ screen: 'channel', address }, { replace: true }); // back from the channel: not to the sent form
         return event;
       } catch (exc) {
         message.className = 'message error';
@@ -213,7 +214,7 @@ export function composeView(address, mode, targetId) {
       h('textarea', { name: 'text', rows: 5 }, correcting ? current.text : '')),
     message,
     h('button', { type: 'submit', class: 'primary' }, retracting ? t('retract') : correcting ? t('publish-correction') : t('publish')),
-    ' ', h('a', { href: `#/c/${encodeURIComponent(address)}` }, t('cancel')));
+    ' ', link({ screen: 'channel', address }, null, t('cancel')));
     if (!retracting) mount(fieldBox, typeInputs(type, correcting ? current.fields : {}, correcting, correcting ? current.resolution : ''));
     mount(el,
       h('h1', null, retracting ? t('retract-title') : correcting ? t('correct-title') : t('compose-in', { name: channel.name })),

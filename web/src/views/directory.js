@@ -7,9 +7,9 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { neutralize } from '../display.js';
 import { state, trust, setVouchedOnly } from '../state.js';
+import { link } from '../nav.js';
 
-const href = (parts) => '#/place/' + parts.map(encodeURIComponent).join('/');
-export const channelHref = (address) => '#/c/' + encodeURIComponent(address);
+const place = (path) => ({ screen: 'directory', path });
 
 /** t() with elements in place of its {placeholders}: a name from the network stays an isolate of its own. */
 function sentence(key, vars) {
@@ -46,7 +46,7 @@ export function fingerprintView(info, tag = 'span') {
 function card(ch) {
   const info = trust().of(ch);
   return h('li', { class: `channel${info.warned ? ' warned' : ''}`, 'data-address': ch.address },
-    h('a', { href: channelHref(ch.address) },
+    link({ screen: 'channel', address: ch.address }, null,
       collisionWarning(info),
       h('strong', { dir: 'auto' }, ch.name),
       fingerprintView(info),
@@ -101,13 +101,13 @@ export function directoryView(path) {
       if (p.length === path.length) exact.push(c);
       else children.set(p[path.length], (children.get(p[path.length]) || 0) + 1);
     }
-    const crumbs = [h('a', { href: '#/' }, t('all-places'))];
-    path.forEach((s, i) => crumbs.push(' › ', h('a', { href: href(path.slice(0, i + 1)), dir: 'auto' }, s)));
+    const crumbs = [link(place([]), null, t('all-places'))];
+    path.forEach((s, i) => crumbs.push(' › ', link(place(path.slice(0, i + 1)), { dir: 'auto' }, s)));
     mount(results,
       !path.length && followed.length ? [h('h2', null, t('followed')), h('ul', { class: 'channels followed' }, followed.map(card))] : null,
       h('nav', { class: 'crumbs' }, crumbs),
       children.size ? h('ul', { class: 'places' }, [...children.keys()].sort().map((s) =>
-        h('li', null, h('a', { href: href([...path, s]) }, h('bdi', null, s), h('span', { class: 'count' }, String(children.get(s))))))) : null,
+        h('li', null, link(place([...path, s]), null, h('bdi', null, s), h('span', { class: 'count' }, String(children.get(s))))))) : null,
       exact.length ? [h('h2', null, path.length ? t('channels-here') : t('channels-no-place')), h('ul', { class: 'channels' }, exact.map(card))] : null,
       !all.length ? h('p', { class: 'empty' }, state.online ? t('no-channels') : t('no-channels-offline')) : null);
   }

@@ -1,20 +1,87 @@
-// This phone's key (made or imported here, never sent anywhere), shown as npub text and QR; export of the
-// secret behind a deliberate tap; trusted verifiers; the operator login.
+// Locking the app with a PIN or passphrase (and the duress PIN); this phone's key (made or imported here, never
+// sent anywhere), shown as npub text and QR; export of the secret behind a deliberate tap; trusted verifiers; the
+// operator login.
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, setSecret, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
 import { extras } from '../lazy.js';
 import { qrImage } from './qr.js';
+import * as vault from '../vault.js';
 
 export function keysView() {
-  const el = h('main', { class: 'keys' }, h('p', null, t('loading')));
+  const el = h('main', { class: 'keys' });
   let x = null; // the extras bundle: keys and NIP-19
+  let failed = false; // the extras could not load (offline)
+  let lockNote = ['', false]; // what the last PIN action said, kept across a redraw
   const message = h('p', { class: 'message', role: 'status' });
   const fail = (text) => {
     message.className = 'message error';
     message.textContent = text;
   };
+
+  /** A form with a PIN field and its repetition; submit(pin) returns [text, isError] or null (redraw). */
+  function pinForm(id, label, button, submit) {
+    const first = h('input', { type: 'password', id, name: id, autocapitalize: 'off', spellcheck: 'false' });
+    const again = h('input', { type: 'password', id: `${id}-again`, name: `${id}-again`, autocapitalize: 'off', spellcheck: 'false' });
+    const note = h('p', { class: 'message', role: 'status' });
+    const say = (text, error) => {
+      note.className = error ? 'message error' : 'message';
+      note.textContent = text;
+    };
+    const form = h('form', { class: 'pin-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      if (first.value !== again.value) return say(t('pin-mismatch'), true);
+      if (first.value.length < vault.MIN_PIN) return say(t('pin-short', { n: vault.MIN_PIN }), true);
+      for (const b of form.querySelectorAll('button')) b.disabled = true;
+      say(t('pin-working'), false);
+      const secret = first.value;
+      first.value = again.value = '';
+      const said = await submit(secret);
+      for (const b of form.querySelectorAll('button')) b.disabled = false;
+      if (said) say(...said);
+      return null;
+    } }, h('label', { class: 'in' }, h('span', null, label), first), h('label', { class: 'in' }, h('span', null, t('pin-again')), again),
+      note, h('p', null, h('button', { type: 'submit', id: `${id}-set`, class: 'primary' }, button)));
+    return form;
+  }
+
+  function lock() {
+    const note = lockNote[0] ? h('p', { class: lockNote[1] ? 'message error' : 'message', id: 'lock-note', role: 'status' }, lockNote[0]) : null;
+    lockNote = ['', false];
+    const setPin = pinForm('new-pin', t('new-pin'), t('set-pin'), async (secret) => {
+      const r = await vault.setPin(secret);
+      if (r === 'duress') return [t('pin-is-duress'), true];
+      lockNote = [t('pin-set'), false];
+      draw();
+      return null;
+    });
+    if (!vault.hasPin()) {
+      return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note,
+        h('p', { class: 'warning', id: 'lock-state' }, t('lock-none')), h('p', null, t('lock-advice')), setPin);
+    }
+    const duress = pinForm('duress-pin', t('duress-pin'), t('set-duress'), async (secret) => {
+      const r = await vault.setDuress(secret);
+      if (r === 'same') return [t('duress-same'), true];
+      lockNote = [t('duress-set'), false];
+      draw();
+      return null;
+    });
+    return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note,
+      h('p', { id: 'lock-state' }, t('lock-on')),
+      h('p', { class: 'actions' },
+        h('button', { id: 'lock-now', class: 'primary', onclick: () => {
+          vault.lock();
+          location.reload();
+        } }, t('lock-now')),
+        h('button', { id: 'remove-pin', class: 'danger', onclick: async () => {
+          if (!confirm(t('remove-pin-confirm'))) return;
+          await vault.removePin();
+          draw();
+        } }, t('remove-pin'))),
+      h('details', { class: 'change-pin' }, h('summary', null, t('change-pin')), h('p', null, t('lock-advice')), setPin),
+      h('details', { class: 'duress' }, h('summary', null, t('duress')), h('p', null, t('duress-explain')), duress));
+  }
 
   function identity() {
     if (!state.secret) {
@@ -90,13 +157,18 @@ export function keysView() {
   }
 
   function draw() {
-    if (!x) return;
-    mount(el, h('h1', null, t('keys')), message, identity(), operator(), verifiers());
+    const rest = x ? [identity(), operator(), verifiers()]
+      : h('p', { class: failed ? 'error' : null }, failed ? t('node-unreachable') : t('loading'));
+    mount(el, h('h1', null, t('keys')), message, lock(), rest);
   }
+  draw();
   extras().then((loaded) => {
     x = loaded;
     draw();
-  }, () => mount(el, h('h1', null, t('keys')), h('p', { class: 'error' }, t('node-unreachable'))));
+  }, () => {
+    failed = true;
+    draw();
+  });
   return { el, refresh: () => {
     if (!el.contains(document.activeElement)) draw();
   } };

@@ -3,6 +3,7 @@
 
 import { h } from '../dom.js';
 import { t, lang } from '../i18n.js';
+import { link } from '../nav.js';
 
 export function when(ts) {
   try {
@@ -59,7 +60,7 @@ function history(item) {
         c.resolution ? [' · ', t('resolved-note'), ' ', h('q', { dir: 'auto' }, c.resolution)] : null))));
 }
 
-/** ctx: {now, canAmend(authorPubkey) -> bool, composeHref(kind, id)} */
+/** ctx: {now, canAmend(authorPubkey) -> bool, compose(mode, id) -> route} */
 export function renderPost(item, ctx) {
   if (item.orphan) {
     return h('article', { class: 'post retracted orphan', 'data-id': item.orphan.target },
@@ -77,8 +78,8 @@ export function renderPost(item, ctx) {
     view.verdict.role === 'former' ? [' · ', h('span', { class: 'former' }, t('by-former-admin'))] : null,
     view.corrections.length ? [' · ', h('span', { class: 'corrected' }, t('corrected-at', { when: when(view.corrections[view.corrections.length - 1].created_at) }))] : null);
   const actions = ctx.canAmend(original.pubkey) && !view.retraction ? h('p', { class: 'actions' },
-    h('a', { href: ctx.composeHref('correct', original.id), class: 'button small' }, t('correct')),
-    h('a', { href: ctx.composeHref('retract', original.id), class: 'button small' }, t('retract'))) : null;
+    link(ctx.compose('correct', original.id), { class: 'button small' }, t('correct')),
+    link(ctx.compose('retract', original.id), { class: 'button small' }, t('retract'))) : null;
   if (view.retraction) {
     return h('article', { class: `post retracted type-${type}`, 'data-id': original.id },
       meta,
