@@ -1,5 +1,6 @@
 // Belarusian, Russian and English. The browser's languages pick one (be, then ru, else en) until the reader
-// chooses in the top bar; the choice is kept in localStorage. Strings are plain text with {name} placeholders.
+// chooses in the top bar; the choice is kept in localStorage, in the clear (the lock screen speaks it). Strings
+// are plain text with {name} placeholders.
 
 const en = {
   title: 'channels', language: 'Language', channels: 'Channels', keys: 'Keys', status: 'Node', online: 'online', offline: 'offline',
@@ -57,6 +58,19 @@ const en = {
   'mark-own': 'Yours', 'mark-followed': 'Followed', 'mark-vouched': 'Vouched for by {n}', 'mark-mixed': 'Mixed alphabets: {words}',
   'vouched-only': 'Only channels vouched for by verifiers you trust', 'vouched-channels': 'Vouched channels',
   'no-vouched': 'No channel here is vouched for by the verifiers you trust.', 'no-verifiers': 'Add verifiers you trust (Keys) to see the channels they vouch for.',
+  lock: 'Lock this app', 'lock-none': 'Anyone holding this phone can open this app and see the channels you follow, your key and the posts it saved. Set a PIN or passphrase: the app then asks for it when it opens, and keeps all of this encrypted.',
+  'lock-on': 'This app is locked: it asks for your PIN or passphrase when it opens, and what it keeps on this phone is encrypted.',
+  'lock-advice': 'A 6-digit PIN stops a quick look at your phone, not a forensic lab. Against a lab, use a passphrase of five or six random words.',
+  'new-pin': 'New PIN or passphrase', 'pin-again': 'The same again', 'set-pin': 'Lock with it', 'pin-mismatch': 'The two do not match.',
+  'pin-short': 'At least {n} characters.', 'pin-working': 'Encrypting… (a few seconds)', 'pin-set': 'Done: the app now asks for this PIN or passphrase when it opens.',
+  'pin-is-duress': 'That is your duress PIN: choose another.', 'lock-now': 'Lock now', 'remove-pin': 'Remove the PIN',
+  'remove-pin-confirm': 'Remove the PIN? Anyone holding this phone can then open this app.', 'change-pin': 'Change the PIN or passphrase',
+  duress: 'Duress PIN', 'duress-pin': 'Duress PIN', 'set-duress': 'Set the duress PIN',
+  'duress-explain': 'If you are forced to open this app, type this PIN instead of yours: the app erases everything it keeps on this phone and opens as if it had never been used.',
+  'duress-set': 'Duress PIN set.', 'duress-same': 'The duress PIN must differ from your PIN.',
+  'unlock-title': 'PIN or passphrase', unlock: 'Open', unlocking: 'Opening…', 'wrong-pin': 'Wrong PIN or passphrase.',
+  'panic-confirm': 'Erase everything this app keeps on this phone (your key, follows, saved posts, the operator login) and start afresh?',
+  'panic-erase': 'Erase everything', 'panic-erasing': 'Erasing…',
 };
 
 const ru = {
@@ -115,6 +129,19 @@ const ru = {
   'mark-own': 'Ваш', 'mark-followed': 'Подписка', 'mark-vouched': 'Ручаются: {n}', 'mark-mixed': 'Смесь алфавитов: {words}',
   'vouched-only': 'Только каналы, за которые ручаются ваши проверяющие', 'vouched-channels': 'Проверенные каналы',
   'no-vouched': 'Здесь нет каналов, за которые ручаются ваши проверяющие.', 'no-verifiers': 'Добавьте проверяющих, которым доверяете (Ключи), чтобы видеть каналы, за которые они ручаются.',
+  lock: 'Блокировка приложения', 'lock-none': 'Любой, у кого в руках этот телефон, может открыть приложение и увидеть ваши подписки, ваш ключ и сохранённые посты. Задайте PIN-код или пароль: приложение будет спрашивать его при открытии и хранить всё это зашифрованным.',
+  'lock-on': 'Приложение заблокировано: при открытии оно спрашивает PIN-код или пароль, а всё, что оно хранит на телефоне, зашифровано.',
+  'lock-advice': 'PIN-код из 6 цифр защитит от беглого взгляда, но не от криминалистической лаборатории. От неё защитит пароль из пяти-шести случайных слов.',
+  'new-pin': 'Новый PIN-код или пароль', 'pin-again': 'Ещё раз то же самое', 'set-pin': 'Заблокировать', 'pin-mismatch': 'Не совпадает.',
+  'pin-short': 'Не меньше {n} символов.', 'pin-working': 'Шифрую… (несколько секунд)', 'pin-set': 'Готово: теперь приложение спрашивает этот PIN-код или пароль при открытии.',
+  'pin-is-duress': 'Это ваш PIN-код под принуждением: выберите другой.', 'lock-now': 'Заблокировать сейчас', 'remove-pin': 'Убрать PIN-код',
+  'remove-pin-confirm': 'Убрать PIN-код? Тогда любой, у кого этот телефон, сможет открыть приложение.', 'change-pin': 'Сменить PIN-код или пароль',
+  duress: 'PIN-код под принуждением', 'duress-pin': 'PIN-код под принуждением', 'set-duress': 'Задать PIN-код под принуждением',
+  'duress-explain': 'Если вас заставят открыть приложение, введите этот PIN-код вместо своего: приложение сотрёт всё, что хранит на телефоне, и откроется так, будто им никогда не пользовались.',
+  'duress-set': 'PIN-код под принуждением задан.', 'duress-same': 'PIN-код под принуждением должен отличаться от вашего PIN-кода.',
+  'unlock-title': 'PIN-код или пароль', unlock: 'Открыть', unlocking: 'Открываю…', 'wrong-pin': 'Неверный PIN-код или пароль.',
+  'panic-confirm': 'Стереть всё, что приложение хранит на этом телефоне (ваш ключ, подписки, сохранённые посты, вход оператора), и начать заново?',
+  'panic-erase': 'Стереть всё', 'panic-erasing': 'Стираю…',
 };
 
 const be = {
@@ -173,6 +200,19 @@ const be = {
   'mark-own': 'Ваш', 'mark-followed': 'Падпіска', 'mark-vouched': 'Ручаюцца: {n}', 'mark-mixed': 'Сумесь алфавітаў: {words}',
   'vouched-only': 'Толькі каналы, за якія ручаюцца вашы праверальнікі', 'vouched-channels': 'Правераныя каналы',
   'no-vouched': 'Тут няма каналаў, за якія ручаюцца вашы праверальнікі.', 'no-verifiers': 'Дадайце праверальнікаў, якім давяраеце (Ключы), каб бачыць каналы, за якія яны ручаюцца.',
+  lock: 'Блакаванне праграмы', 'lock-none': 'Кожны, у каго ў руках гэты тэлефон, можа адкрыць праграму і ўбачыць вашы падпіскі, ваш ключ і захаваныя пасты. Задайце PIN-код або пароль: праграма будзе пытацца яго пры адкрыцці і захоўваць усё гэта зашыфраваным.',
+  'lock-on': 'Праграма заблакаваная: пры адкрыцці яна пытаецца PIN-код або пароль, а ўсё, што яна захоўвае на тэлефоне, зашыфраванае.',
+  'lock-advice': 'PIN-код з 6 лічбаў абароніць ад беглага позірку, але не ад крыміналістычнай лабараторыі. Ад яе абароніць пароль з пяці-шасці выпадковых слоў.',
+  'new-pin': 'Новы PIN-код або пароль', 'pin-again': 'Яшчэ раз тое ж самае', 'set-pin': 'Заблакаваць', 'pin-mismatch': 'Не супадае.',
+  'pin-short': 'Не менш за {n} знакаў.', 'pin-working': 'Шыфрую… (некалькі секунд)', 'pin-set': 'Гатова: цяпер праграма пытаецца гэты PIN-код або пароль пры адкрыцці.',
+  'pin-is-duress': 'Гэта ваш PIN-код пад прымусам: выберыце іншы.', 'lock-now': 'Заблакаваць зараз', 'remove-pin': 'Прыбраць PIN-код',
+  'remove-pin-confirm': 'Прыбраць PIN-код? Тады кожны, у каго гэты тэлефон, зможа адкрыць праграму.', 'change-pin': 'Змяніць PIN-код або пароль',
+  duress: 'PIN-код пад прымусам', 'duress-pin': 'PIN-код пад прымусам', 'set-duress': 'Задаць PIN-код пад прымусам',
+  'duress-explain': 'Калі вас прымусяць адкрыць праграму, увядзіце гэты PIN-код замест свайго: праграма сатрэ ўсё, што захоўвае на тэлефоне, і адкрыецца так, нібы ёй ніколі не карысталіся.',
+  'duress-set': 'PIN-код пад прымусам зададзены.', 'duress-same': 'PIN-код пад прымусам павінен адрознівацца ад вашага PIN-кода.',
+  'unlock-title': 'PIN-код або пароль', unlock: 'Адкрыць', unlocking: 'Адкрываю…', 'wrong-pin': 'Няправільны PIN-код або пароль.',
+  'panic-confirm': 'Сцерці ўсё, што праграма захоўвае на гэтым тэлефоне (ваш ключ, падпіскі, захаваныя пасты, уваход аператара), і пачаць нанова?',
+  'panic-erase': 'Сцерці ўсё', 'panic-erasing': 'Сціраю…',
 };
 
 export const DICTIONARIES = { be, ru, en };
