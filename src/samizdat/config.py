@@ -68,7 +68,15 @@ max_mb = 256
 # Flood protection per connection: events per second, and the burst allowed above that rate.
 events_per_second = 500
 events_burst = 5000
+
+[web]
+# A neutral name and icon for the web app (the phone's home screen, the browser's tab and history): "weather",
+# "notes" or "calculator"; empty for "Samizdat" (docs/safety.md, "Your phone").
+disguise = ""
 """
+
+#: The web app's neutral names (``[web] disguise``); samizdat.web.app has their names, colours and icons.
+DISGUISES = ("weather", "notes", "calculator")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class Config:
     mdns: bool = True
     carry_mb: float = 256.0
     publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
+    disguise: str = ""  # the web app's neutral name and icon (one of DISGUISES), or "" for Samizdat
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -122,7 +131,7 @@ def load_config(home: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     node, sync, relay = data.get("node", {}), data.get("sync", {}), data.get("relay", {})
-    lan, carry = data.get("lan", {}), data.get("carry", {})
+    lan, carry, web = data.get("lan", {}), data.get("carry", {}), data.get("web", {})
     values: dict[str, Any] = {}
     for table, key, attr, kind in (
         (node, "name", "name", str),
@@ -150,6 +159,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:
             raise UsageError(f"{path}: carry.max_mb must be a number of megabytes (0 or more)")
         values["carry_mb"] = float(size)
+    if "disguise" in web:
+        disguise = web["disguise"]
+        if not isinstance(disguise, str) or disguise not in ("", *DISGUISES):
+            raise UsageError(f'{path}: web.disguise must be one of {", ".join(DISGUISES)} (or "" for none)')
+        values["disguise"] = disguise
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):

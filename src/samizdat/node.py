@@ -146,7 +146,13 @@ class Node:
             return await publishing.publish_as_operator(ctx, kind, content, tags, created_at)
 
         web_app, routes = web_parts(
-            ctx.home, ctx.pubkey, status=node_status, seed=seed, seed_version=seed_version, operator=operator
+            ctx.home,
+            ctx.pubkey,
+            status=node_status,
+            seed=seed,
+            seed_version=seed_version,
+            operator=operator,
+            disguise=ctx.config.disguise,
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
         info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)

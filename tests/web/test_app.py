@@ -62,7 +62,7 @@ async def test_every_page_route_is_the_app_with_strict_headers(static: Path) -> 
         assert extra["X-Frame-Options"] == "DENY"
         assert extra["Referrer-Policy"] == "no-referrer"
         assert extra["X-Content-Type-Options"] == "nosniff"
-        assert extra["Cache-Control"] == "no-cache"
+        assert extra["Cache-Control"] == "no-store"  # the page carries channel names: never in the disk cache
         assert "'unsafe-inline'" not in policy
         assert "'unsafe-eval'" not in policy
         assert "frame-ancestors 'none'" in policy

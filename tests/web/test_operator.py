@@ -1,5 +1,6 @@
 """Operator login: only someone holding a code printed by ``samizdat web login`` can act as the node's key, only
-from the node's own page (Origin), and not after ``samizdat web logout``."""
+from the node's own page (Origin), not after ``samizdat web logout``, and a login link only once (the browser
+gets a session code for it)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from websockets.exceptions import ConnectionClosed
 from samizdat.errors import RemoteProtocolError, UsageError
 from samizdat.web.operator import (
     FAILURES_ALLOWED,
+    NOT_VALID,
     TOKENS_FILE,
+    USED,
     LoginLimiter,
     address_key,
     check_template,
+    exchange_code,
     forget_tokens,
+    link_spent,
     list_codes,
     new_token,
     revoke_code,
@@ -186,6 +191,29 @@ def test_codes_expire_and_the_first_file_format_still_counts(tmp_path: Path) -> 
         new_token(tmp_path, lifetime=5)
 
 
+def test_a_link_code_is_exchanged_once_for_a_session_code_under_the_same_id(tmp_path: Path) -> None:
+    made = 1_800_000_000
+    link = new_token(tmp_path, now=made, lifetime=86400)
+    other = new_token(tmp_path, now=made)
+    code = list_codes(tmp_path)[0]
+    session = exchange_code(tmp_path, code.digest, made + 5)
+    assert session is not None
+    assert exchange_code(tmp_path, code.digest, made + 6) is None  # spent
+    after = list_codes(tmp_path)[0]
+    assert (after.id, after.created, after.expires, after.last_used) == (code.id, made, made + 86400, made + 5)
+    assert token_valid(tmp_path, session, now=made + 10)
+    assert not token_valid(tmp_path, link, now=made + 10)
+    assert link_spent(tmp_path, link)
+    assert not link_spent(tmp_path, session)
+    assert not link_spent(tmp_path, other)
+    stored = (tmp_path / TOKENS_FILE).read_text()
+    assert session not in stored
+    assert link not in stored
+    assert revoke_code(tmp_path, code.id).id == code.id  # the id the link was shown with ends the session
+    assert not token_valid(tmp_path, session, now=made + 10)
+    assert token_valid(tmp_path, other, now=made + 10)
+
+
 def test_one_code_is_revoked_by_its_id(tmp_path: Path) -> None:
     first, second = new_token(tmp_path), new_token(tmp_path)
     codes = list_codes(tmp_path)
@@ -262,6 +290,35 @@ async def test_wrong_codes_cannot_be_tried_at_speed(tmp_path: Path, module_serve
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(ws.recv(), 10)
     assert ws.close_code == 1013
+
+
+async def test_a_login_link_logs_in_once(tmp_path: Path, module_serve: Any) -> None:
+    """The link's code (left in the browser's history, perhaps pasted elsewhere) logs in once: the node answers
+    with a session code, which the browser keeps; the link is then refused with a sentence saying why."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    link = cli.json("web", "login")
+    origin = f"http://127.0.0.1:{node.port}"
+    ws, answer = await login(node.url, origin, link["token"])
+    assert answer["ok"] is True
+    session = answer["session"]
+    assert session != link["token"]
+    await ws.close()
+    ws, again = await login(node.url, origin, link["token"])
+    assert again == {"ok": False, "error": USED}
+    await ws.close()
+    ws, answer = await login(node.url, origin, session)
+    assert answer["ok"] is True
+    assert "session" not in answer  # a session code is kept as it is
+    await ws.close()
+    [row] = cli.json("web", "codes")
+    assert row["id"] == link["id"]
+    assert row["last_used"] is not None
+    cli.ok("web", "logout", link["id"])
+    ws, answer = await login(node.url, origin, session)
+    assert answer == {"ok": False, "error": NOT_VALID}
+    await ws.close()
 
 
 async def test_the_web_login_cannot_delete_a_channel(tmp_path: Path, module_serve: Any) -> None:

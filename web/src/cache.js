@@ -11,7 +11,6 @@ export const load = (ch) => vault.loadEvents(ch);
 
 export const count = () => vault.countEvents();
 
-
 /** Keep the newest MAX_PER_CHANNEL events of a channel. */
 export async function prune(ch) {
   if ((await vault.countEvents(ch)) <= MAX_PER_CHANNEL) return;

@@ -103,8 +103,12 @@ async function boot() {
   mount(root, h('p', { class: 'boot' }, '…'));
   await start({ operatorCode: incoming?.op || null });
   booted = true;
+  // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh
+  // (its address, its icon) starts at the channels.
+  const how = performance.getEntriesByType?.('navigation')[0]?.type;
+  const back = how === 'reload' || how === 'back_forward' ? nav.restored() : null;
   if (incoming) await follow(incoming, { login: false });
-  else nav.go(nav.restored() || nav.HOME, { replace: true });
+  else nav.go(back || nav.HOME, { replace: true });
 }
 
 nav.onRoute(render);

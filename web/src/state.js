@@ -13,6 +13,8 @@ import { extras } from './lazy.js';
 
 const wsBase = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 
+const copy = (value) => JSON.parse(JSON.stringify(value));
+
 const SETTINGS = {
   secret: null, // this phone's key, hex
   pubkey: null, // its public key, hex (kept so that reading needs no crypto code)
@@ -27,17 +29,19 @@ export const state = {
   online: false,
   definitions: new Map(), // address -> newest definition event
   channels: new Map(), // address -> parsed channel (or {error})
-  ...structuredClone(SETTINGS),
+  ...copy(SETTINGS),
   vouchEvents: new Map(), // id -> vouch label or withdrawal (deletion request) by a trusted verifier
   vouches: new Map(), // channel address -> Set of trusted verifiers who vouch for it
   operator: null, // Operator once logged in
+  operatorError: '', // why the node refused the last login (its sentence)
   listeners: new Set(),
 };
 
-/** Write the settings (encrypted) after a change. */
+/** Write the settings (encrypted) after a change; resolves once written, so that a view shows a change (a
+ * follow, a new key) only once it is kept. */
 function store() {
   const settings = Object.fromEntries(Object.keys(SETTINGS).map((k) => [k, state[k]]));
-  vault.putSettings(settings);
+  return vault.putSettings(settings);
 }
 
 /** Settings an earlier version kept in localStorage, in the clear: taken into the vault, then removed. */
@@ -64,7 +68,7 @@ async function loadSettings() {
     const v = saved ? saved[k] : undefined;
     const fits = v !== undefined && v !== null
       && (fallback === null ? typeof v === 'string' : Array.isArray(fallback) ? Array.isArray(v) : typeof v === typeof fallback);
-    state[k] = fits ? v : structuredClone(fallback);
+    state[k] = fits ? v : copy(fallback);
   }
   if (legacy) store();
 }
@@ -78,23 +82,23 @@ export function changed() {
 export function setSecret(hex, pubkey) {
   state.secret = hex;
   state.pubkey = hex ? pubkey : null;
-  store();
+  return store();
 }
 
 export function setFollow(address, on) {
   state.follows = on ? [...new Set([...state.follows, address])] : state.follows.filter((a) => a !== address);
-  store();
+  return store();
 }
 
 export function setVerifiers(list) {
   state.verifiers = [...new Set(list)];
-  store();
   watchVouches();
+  return store();
 }
 
 export function setVouchedOnly(on) {
   state.vouchedOnly = Boolean(on);
-  store();
+  return store();
 }
 
 // -- vouches and look-alikes ------------------------------------------------------------------------------------
@@ -236,10 +240,14 @@ export async function operatorLogin(token) {
   if (result.ok) {
     state.operator = op;
     state.operatorToken = op.token;
-    store();
-  } else if (result.error !== 'offline' && token === state.operatorToken) {
-    state.operatorToken = null;
-    store();
+    state.operatorError = '';
+    await store();
+  } else if (result.error !== 'offline') {
+    state.operatorError = result.error;
+    if (token === state.operatorToken) {
+      state.operatorToken = null;
+      await store();
+    }
   }
   changed();
   return result;

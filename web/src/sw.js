@@ -1,12 +1,31 @@
 // Keeps the app shell so the app opens without the node (after one visit). Stale-while-revalidate: the cached
 // copy answers at once, a fresh copy replaces it in the background. The JSON API and the relay are never cached
-// here (posts are kept in IndexedDB by the app itself).
+// here (posts are kept, encrypted, in IndexedDB by the app itself: vault.js).
+//
+// The page the node sends carries channel definitions (its "seed": names, places, relays); the copy kept here has
+// an empty seed, so that the browser's files hold no channel name in the clear (the node sends the page itself
+// with Cache-Control: no-store for the same reason). The cache's name says nothing about the app.
 const VERSION = '__VERSION__';
-const CACHE = `samizdat-${VERSION}`;
+const CACHE = `app-${VERSION}`;
 const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg'];
+const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
+
+/** The page without its seed; other responses as they are. */
+async function keepable(response) {
+  if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
+  const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`);
+  const headers = new Headers(response.headers);
+  headers.delete('content-encoding');
+  headers.delete('content-length');
+  return new Response(page, { status: response.status, statusText: response.statusText, headers });
+}
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(CACHE).then((cache) => Promise.all(SHELL.map(async (url) => {
+    const response = await fetch(new Request(url, { cache: 'reload' }));
+    if (!response.ok) throw new Error(`${url}: ${response.status}`);
+    await cache.put(url, await keepable(response));
+  }))).then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
@@ -21,8 +40,8 @@ self.addEventListener('fetch', (event) => {
   const key = request.mode === 'navigate' ? '/' : request;
   event.respondWith(caches.open(CACHE).then(async (cache) => {
     const cached = await cache.match(key);
-    const fresh = fetch(request).then((response) => {
-      if (response.ok && response.type === 'basic') cache.put(key, response.clone());
+    const fresh = fetch(request).then(async (response) => {
+      if (response.ok && response.type === 'basic') await cache.put(key, await keepable(response.clone()));
       return response;
     });
     if (cached) {

@@ -29,7 +29,9 @@ def web_parts(
     seed: Seed,
     seed_version: SeedVersion,
     operator: OperatorPublish,
+    disguise: str = "",
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
-    """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server."""
-    app = WebApp(status, seed=seed, seed_version=seed_version)
+    """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
+    app's neutral name, ``[web] disguise``)."""
+    app = WebApp(status, seed=seed, seed_version=seed_version, disguise=disguise)
     return app, {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator)}

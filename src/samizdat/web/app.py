@@ -21,12 +21,18 @@ Whose node it is. ``/api/status`` names the node's key only when the relay says 
 (:data:`samizdat.relay.http.KEY_VISIBLE`: a request from this machine, or ``[node] publish_key``); anyone else
 gets ``"npub": null``, and a logged-in operator's page shows the key it got from ``/op``.
 
+Disguise. ``[web] disguise`` (:data:`DISGUISES`) gives the app a neutral name, colour and icon: the page's title
+and ``application-name`` (the app shows that name), the manifest (the name under a home-screen icon) and
+``/icon.svg`` are replaced when the assets are loaded, so the phone's home screen, tabs and browser history do not
+say "Samizdat" (docs/safety.md, "Your phone").
+
 Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
 the exact SHA-256 of the build's inline script and style (``csp.json``, written by the build), so no other inline
 code runs; no third-party origin, no framing. Also ``nosniff``, ``no-referrer`` and ``X-Frame-Options: DENY``.
 Assets are loaded into memory once, with a gzip copy and an ETag, and revalidated on every load (``no-cache``;
-the service worker serves them offline). Without a built bundle the handler passes (returns None) and the
-relay's own status page answers ``/``.
+the service worker serves them offline). The page itself is ``no-store``: its seed names channels, places and
+relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed).
+Without a built bundle the handler passes (returns None) and the relay's own status page answers ``/``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import orjson
 from websockets.datastructures import Headers
 
 from samizdat.core import nip19
+from samizdat.errors import UsageError
 from samizdat.relay.http import KEY_VISIBLE, HeaderList, HttpResult, header
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,7 @@ TYPES = {
 }
 #: Paths that every route of the single-page app answers with index.html.
 PAGES = ("/", "/index.html")
+PAGE_CACHE = "no-store"  #: the page carries the seed: never written to the browser's disk cache
 STATUS_CACHE_SECONDS = 2.0
 PAGE_BYTES = 500_000  #: the start page with its seed, uncompressed, at most (whatever the store holds)
 SEED_START = b'<script type="application/json" id="seed">'
@@ -101,6 +109,38 @@ SeedVersion = Callable[[], Awaitable[Hashable]]
 
 
 @dataclass(frozen=True, slots=True)
+class Disguise:
+    """A neutral face for the web app: its name, the colour of its bar and its icon (SVG)."""
+
+    name: str
+    theme: str
+    background: str
+    icon: str
+
+
+def _icon(background: str, body: str) -> str:
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+        f'<rect width="64" height="64" rx="14" fill="{background}"/>{body}</svg>'
+    )
+
+
+_KEYS = "".join(f'<circle cx="{x}" cy="{y}" r="2.8"/>' for y in (32, 40, 48) for x in (23, 32, 41))
+#: ``[web] disguise``: the names in samizdat.config.DISGUISES.
+DISGUISES: dict[str, Disguise] = {
+    "weather": Disguise("Weather", "#2f6fb0", "#f4f8fc", _icon(
+        "#2f6fb0", '<circle cx="25" cy="24" r="10" fill="#ffd54a"/>'
+        '<path d="M21 48a9 9 0 0 1 1-18 12 12 0 0 1 23 2 8 8 0 0 1 0 16z" fill="#fff"/>')),
+    "notes": Disguise("Notes", "#a07a12", "#fffdf5", _icon(
+        "#f2c14e", '<rect x="16" y="11" width="32" height="42" rx="3" fill="#fffdf5"/>'
+        '<path d="M22 22h20M22 30h20M22 38h13" stroke="#8a6d1e" stroke-width="3" stroke-linecap="round"/>')),
+    "calculator": Disguise("Calculator", "#3b3f45", "#f3f4f6", _icon(
+        "#3b3f45", '<rect x="14" y="9" width="36" height="46" rx="4" fill="#e8eaed"/>'
+        f'<rect x="19" y="14" width="26" height="10" rx="1.5" fill="#3b3f45"/><g fill="#3b3f45">{_KEYS}</g>')),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
     gzipped: bytes | None  # None when compressing does not pay
@@ -109,8 +149,12 @@ class Asset:
     cache_control: str
 
 
-def load_assets(directory: Path = STATIC) -> dict[str, Asset]:
-    """Every built file of ``directory`` as ``/name`` -> Asset; empty when the bundle was not built."""
+def load_assets(directory: Path = STATIC, disguise: str = "") -> dict[str, Asset]:
+    """Every built file of ``directory`` as ``/name`` -> Asset (the page no-store, in its ``disguise`` if one is
+    named); empty when the bundle was not built. UsageError for a disguise that is not in :data:`DISGUISES`."""
+    face = DISGUISES.get(disguise) if disguise else None
+    if disguise and face is None:
+        raise UsageError(f"no web app disguise {disguise!r}: one of {', '.join(DISGUISES)}")
     assets: dict[str, Asset] = {}
     if not (directory / "index.html").is_file():
         return assets
@@ -119,14 +163,35 @@ def load_assets(directory: Path = STATIC) -> dict[str, Asset]:
             continue
         body = path.read_bytes()
         content_type = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        assets["/" + path.name] = _asset(body, content_type)
+        if face is not None:
+            body = _disguised(path.name, body, face)
+        assets["/" + path.name] = _asset(body, content_type, PAGE_CACHE if path.name == "index.html" else "no-cache")
     return assets
 
 
-def _asset(body: bytes, content_type: str) -> Asset:
+def _disguised(name: str, body: bytes, face: Disguise) -> bytes:
+    """A built file in a disguise: the page's title, name and colour; the manifest; the icon."""
+    if name == "icon.svg":
+        return face.icon.encode()
+    if name == "manifest.webmanifest":
+        manifest = orjson.loads(body)
+        manifest.update(name=face.name, short_name=face.name, theme_color=face.theme, background_color=face.background)
+        return orjson.dumps(manifest)
+    if name == "index.html":
+        meta = '<meta name="{}" content="{}">'
+        for old, new in (
+            ("<title>Samizdat</title>", f"<title>{face.name}</title>"),
+            (meta.format("application-name", "Samizdat"), meta.format("application-name", face.name)),
+            (meta.format("theme-color", "#7a1f1f"), meta.format("theme-color", face.theme)),
+        ):
+            body = body.replace(old.encode(), new.encode(), 1)  # the head comes before the inline script
+    return body
+
+
+def _asset(body: bytes, content_type: str, cache_control: str = "no-cache") -> Asset:
     packed = gzip.compress(body, 9, mtime=0)
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-    return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, "no-cache")
+    return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, cache_control)
 
 
 def seed_page(page: bytes, events: list[dict[str, Any]], limit: int = PAGE_BYTES) -> bytes:
@@ -169,7 +234,7 @@ class WebApp:
     """The ``http_handler`` of ``samizdat serve``. ``status`` returns the node status document (see
     :func:`samizdat.services.status.document`); it is called at most every few seconds. ``seed`` gives the start
     page's channel definitions, ``seed_version`` says whether they may have changed (without it, the page is
-    rebuilt every few seconds)."""
+    rebuilt every few seconds). ``disguise``: one of :data:`DISGUISES`, or "" for the app's own name."""
 
     def __init__(
         self,
@@ -180,8 +245,9 @@ class WebApp:
         directory: Path = STATIC,
         clock: Callable[[], float] = time.monotonic,
         page_bytes: int = PAGE_BYTES,
+        disguise: str = "",
     ) -> None:
-        self.assets = load_assets(directory)
+        self.assets = load_assets(directory, disguise)
         self.policy = load_policy(directory)
         self.headers = security_headers(self.policy)
         self.status = status
@@ -248,7 +314,7 @@ class WebApp:
                 log.exception("the channel seed failed")
                 events, version = [], None
             body = await asyncio.to_thread(seed_page, page.body, events, self.page_bytes)
-            asset = await asyncio.to_thread(_asset, body, page.content_type)
+            asset = await asyncio.to_thread(_asset, body, page.content_type, page.cache_control)
             self._page_cache = _Built(now, version, asset)
             return asset
 

@@ -8,9 +8,15 @@ start of its hash: ``samizdat web codes`` lists them, ``samizdat web logout ID``
 
 The browser opens a WebSocket to ``/op`` and sends ``{"token": CODE}`` as its first message; the node compares
 hashes in constant time and answers ``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}`` and
-closes. Logins are rate-limited per address (an IPv6 /64 counts as one, :class:`LoginLimiter`): a few per
-minute, and after a few wrong codes none for a while; a refused attempt is closed with code 1013 and no answer,
-so the browser keeps its code and tries later. After that, each ``{"id": n, "sign": {kind, content, tags,
+closes. A link's code logs in once: at that first login the node replaces it with a new random *session code*
+(same id, same expiry; the line keeps the link code's hash, so a second use is told apart from a wrong code) and
+sends it with the answer, ``"session": ...``; the browser keeps that one (encrypted) and logs in with it from then
+on. The link, which stays in the browser's history and wherever else it was pasted, is useless after that. If the
+answer is lost on the way, the link is spent all the same: run ``samizdat web login`` again.
+
+Logins are rate-limited per address (an IPv6 /64 counts as one, :class:`LoginLimiter`): a few per minute, and
+after a few wrong codes none for a while; a refused attempt is closed with code 1013 and no answer, so the
+browser keeps its code and tries later. After that, each ``{"id": n, "sign": {kind, content, tags,
 created_at}}`` is checked for shape here, then handed to the publishing service
 (``services.publishing.publish_as_operator``), which signs it with the node's key only if the command line
 would publish it too (channel posts, deletion requests of the node's own posts and labels, labels; a post only in
@@ -78,6 +84,7 @@ FAILURE_WINDOW = 600.0
 MAX_TRACKED = 4096  # addresses remembered; the oldest are forgotten first
 
 NOT_VALID = "this operator code is not valid (or was revoked)"
+USED = "this login link was already used (each link logs in one browser, once): run `samizdat web login` for a new one"
 EXPIRED = "this operator code has expired: run `samizdat web login` on the node for a new one"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -91,22 +98,26 @@ def _digest(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OperatorCode:
-    """One login code as the codes file remembers it: ``<sha256> <created> <expires> <last used or 0>``."""
+    """One login code as the codes file remembers it: ``<sha256> <created> <expires> <last used or 0>``, and for a
+    session code `` <sha256 of the link code it replaced>``."""
 
     digest: str
     created: int
     expires: int
     last_used: int  # 0: never
+    link: str = ""  # a session code: the hash of the link's code, spent at the first login; "" for a link's code
 
     @property
     def id(self) -> str:
-        return self.digest[:ID_CHARS]
+        """The id `web codes` shows: the link's, also once the link was exchanged for a session code."""
+        return (self.link or self.digest)[:ID_CHARS]
 
     def expired(self, now: float) -> bool:
         return now >= self.expires
 
     def line(self) -> str:
-        return f"{self.digest} {self.created} {self.expires} {self.last_used}\n"
+        link = f" {self.link}" if self.link else ""
+        return f"{self.digest} {self.created} {self.expires} {self.last_used}{link}\n"
 
     def to_dict(self, now: float) -> dict[str, Any]:
         return {"id": self.id, "created": self.created, "expires": self.expires,
@@ -118,11 +129,13 @@ def _parse_line(line: str) -> OperatorCode | None:
     if not parts or not _DIGEST.fullmatch(parts[0]) or not all(p.isdigit() for p in parts[1:4]):
         return None
     numbers = [int(p) for p in parts[1:4]]
-    if len(numbers) == 1:  # the first format: a code made with the default lifetime
+    if len(numbers) == 1 and len(parts) == 2:  # the first format: a code made with the default lifetime
         numbers += [numbers[0] + DEFAULT_LIFETIME, 0]
-    if len(numbers) != 3:
+    link = parts[4] if len(parts) == 5 else ""
+    if len(numbers) != 3 or len(parts) > 5 or (link and not _DIGEST.fullmatch(link)):
         return None
-    return OperatorCode(parts[0], *numbers)
+    created, expires, last_used = numbers
+    return OperatorCode(parts[0], created, expires, last_used, link)
 
 
 def list_codes(home: Path) -> list[OperatorCode]:
@@ -183,6 +196,28 @@ def code_of(home: Path, token: str) -> OperatorCode | None:
     return found
 
 
+def link_spent(home: Path, token: str) -> bool:
+    """True when ``token`` is a login link's code that was already exchanged for a session code."""
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        return False
+    digest = _digest(token)
+    return any(hmac.compare_digest(digest, code.link) for code in list_codes(home) if code.link)
+
+
+def exchange_code(home: Path, digest: str, now: float) -> str | None:
+    """Spend the login link's code with this hash: replace it with a new session code (same id and expiry, used
+    ``now``) and return that code; None when it is no longer there (revoked, or exchanged meanwhile)."""
+    with _locked(home):
+        codes = list_codes(home)
+        found = [code for code in codes if code.digest == digest and not code.link]
+        if not found:
+            return None
+        session = secrets.token_urlsafe(16)
+        fresh = replace(found[0], digest=_digest(session), last_used=int(now), link=digest)
+        _write(home, [fresh if code is found[0] else code for code in codes])
+    return session
+
+
 def token_valid(home: Path, token: str, now: float | None = None) -> bool:
     """True when ``token`` is a current, unexpired login code (read from the file each time: a new login or a
     logout from another process counts at once)."""
@@ -206,7 +241,7 @@ def revoke_code(home: Path, code_id: str) -> OperatorCode:
                          "`samizdat web codes` shows")  # fmt: skip
     with _locked(home):
         codes = list_codes(home)
-        matching = [code for code in codes if code.digest.startswith(prefix)]
+        matching = [code for code in codes if (code.link or code.digest).startswith(prefix)]
         if not matching:
             raise UsageError(f"no operator code {prefix}; see `samizdat web codes`")
         if len(matching) > 1:
@@ -340,15 +375,26 @@ class OperatorEndpoint:
             token = message.get("token") if isinstance(message, dict) else None
             token = token if isinstance(token, str) else ""
             code, now = code_of(self.home, token), self.clock()
+            session = None
+            if code is not None and not code.expired(now) and not code.link:  # a link's code: spent now
+                session = await asyncio.to_thread(exchange_code, self.home, code.digest, now)
+                code = code_of(self.home, session) if session is not None else None
             if code is None or code.expired(now):
                 self.limiter.failed(who, now)
-                log.info("operator login from %s refused: %s", who, "expired code" if code else "wrong code")
-                await self._send(ws, {"ok": False, "error": EXPIRED if code else NOT_VALID})
+                spent = code is None and await asyncio.to_thread(link_spent, self.home, token)
+                error = EXPIRED if code else USED if spent else NOT_VALID
+                log.info("operator login from %s refused: %s", who, error)
+                await self._send(ws, {"ok": False, "error": error})
                 await ws.close(1008, "not authorised")
                 return
             log.info("operator logged in from %s with code %s", who, code.id)
-            await self._note_use(code.digest, now)
-            await self._send(ws, {"ok": True, "pubkey": self.pubkey})
+            answer: dict[str, Any] = {"ok": True, "pubkey": self.pubkey}
+            if session is not None:
+                answer["session"] = token = session
+                self._noted[code.digest] = now  # the exchange noted the use
+            else:
+                await self._note_use(code.digest, now)
+            await self._send(ws, answer)
             async for data in ws:
                 await self._send(ws, await self._request(data, token))
         except (TimeoutError, orjson.JSONDecodeError):

@@ -102,8 +102,9 @@ export function channelView(address) {
       channel.place ? h('p', { class: 'place', dir: 'auto' }, channel.place.split('/').join(' › ')) : null,
       channel.about ? h('p', { class: 'about', dir: 'auto' }, channel.about) : null,
       h('p', { class: 'actions' },
-        h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: () => {
-          setFollow(address, !followed);
+        h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: async (ev) => {
+          ev.target.disabled = true;
+          await setFollow(address, !followed);
           drawHeader(channel);
         } }, followed ? t('unfollow') : t('follow')),
         canPost ? link({ screen: 'compose', address }, { id: 'compose', class: 'button primary' }, t('compose')) : null),

@@ -69,8 +69,8 @@ export function directoryView(path) {
       draw();
     } });
   const vouchedOnly = h('label', { class: 'switch' },
-    h('input', { type: 'checkbox', id: 'vouched-only', checked: state.vouchedOnly, onchange: (ev) => {
-      setVouchedOnly(ev.target.checked);
+    h('input', { type: 'checkbox', id: 'vouched-only', checked: state.vouchedOnly, onchange: async (ev) => {
+      await setVouchedOnly(ev.target.checked);
       draw();
     } }), ' ', t('vouched-only'));
 

@@ -13,7 +13,7 @@ export function keysView() {
   const el = h('main', { class: 'keys' });
   let x = null; // the extras bundle: keys and NIP-19
   let failed = false; // the extras could not load (offline)
-  let lockNote = ['', false]; // what the last PIN action said, kept across a redraw
+  let lockNote = ['', false]; // what the last PIN action said, kept across redraws until the next one
   const message = h('p', { class: 'message', role: 'status' });
   const fail = (text) => {
     message.className = 'message error';
@@ -34,6 +34,7 @@ export function keysView() {
       if (first.value !== again.value) return say(t('pin-mismatch'), true);
       if (first.value.length < vault.MIN_PIN) return say(t('pin-short', { n: vault.MIN_PIN }), true);
       for (const b of form.querySelectorAll('button')) b.disabled = true;
+      lockNote = ['', false];
       say(t('pin-working'), false);
       const secret = first.value;
       first.value = again.value = '';
@@ -48,7 +49,6 @@ export function keysView() {
 
   function lock() {
     const note = lockNote[0] ? h('p', { class: lockNote[1] ? 'message error' : 'message', id: 'lock-note', role: 'status' }, lockNote[0]) : null;
-    lockNote = ['', false];
     const setPin = pinForm('new-pin', t('new-pin'), t('set-pin'), async (secret) => {
       const r = await vault.setPin(secret);
       if (r === 'duress') return [t('pin-is-duress'), true];
@@ -87,20 +87,22 @@ export function keysView() {
     if (!state.secret) {
       const field = h('input', { name: 'import', id: 'import-key', autocomplete: 'off', autocapitalize: 'off', placeholder: 'nsec1…' });
       return h('section', null, h('h2', null, t('your-key')), h('p', null, t('no-key')),
-        h('p', null, h('button', { id: 'create-key', class: 'primary', onclick: () => {
+        h('p', null, h('button', { id: 'create-key', class: 'primary', onclick: async () => {
           const secret = x.generateSecret();
-          setSecret(secret, x.publicKey(secret));
+          await setSecret(secret, x.publicKey(secret));
           draw();
         } }, t('create-key'))),
-        h('form', { onsubmit: (ev) => {
+        h('form', { onsubmit: async (ev) => {
           ev.preventDefault();
+          let secret;
           try {
-            const secret = x.parseSecret(field.value);
-            setSecret(secret, x.publicKey(secret));
-            draw();
+            secret = x.parseSecret(field.value);
           } catch {
             fail(t('bad-secret'));
+            return;
           }
+          await setSecret(secret, x.publicKey(secret));
+          draw();
         } }, h('label', { class: 'in' }, h('span', null, t('import-key')), field), h('button', { type: 'submit', id: 'import-button' }, t('import'))));
     }
     const npub = x.npubEncode(x.publicKey(state.secret));
@@ -114,9 +116,9 @@ export function keysView() {
           mount(secretBox, h('p', { class: 'warning' }, t('secret-warning')), h('code', { id: 'nsec' }, nsec), qrImage(nsec));
         } else mount(secretBox);
       } }, h('summary', null, t('export-key')), secretBox),
-      h('p', null, h('button', { class: 'danger', onclick: () => {
+      h('p', null, h('button', { class: 'danger', onclick: async () => {
         if (confirm(t('forget-confirm'))) {
-          setSecret(null, null);
+          await setSecret(null, null);
           draw();
         }
       } }, t('forget-key'))));
@@ -126,15 +128,15 @@ export function keysView() {
     const field = h('input', { name: 'verifier', placeholder: 'npub1…', autocapitalize: 'off' });
     return h('section', null, h('h2', null, t('verifiers')), h('p', null, t('verifiers-explain')),
       h('ul', { class: 'verifiers' }, state.verifiers.map((pk) => h('li', null, h('code', null, x.npubEncode(pk)), ' ',
-        h('button', { class: 'small', onclick: () => {
-          setVerifiers(state.verifiers.filter((v) => v !== pk));
+        h('button', { class: 'small', onclick: async () => {
+          await setVerifiers(state.verifiers.filter((v) => v !== pk));
           draw();
         } }, t('remove'))))),
-      h('form', { onsubmit: (ev) => {
+      h('form', { onsubmit: async (ev) => {
         ev.preventDefault();
         const pk = x.parsePubkey(field.value);
         if (!pk) return fail(t('bad-npub'));
-        setVerifiers([...state.verifiers, pk]);
+        await setVerifiers([...state.verifiers, pk]);
         draw();
         return null;
       } }, field, h('button', { type: 'submit' }, t('add'))));
@@ -147,7 +149,9 @@ export function keysView() {
         h('button', { onclick: operatorLogout }, t('log-out')));
     }
     const field = h('input', { name: 'token', type: 'password', autocomplete: 'off', id: 'operator-token' });
-    return h('section', { class: 'operator' }, h('h2', null, t('operator')), h('p', null, t('operator-explain')),
+    return h('section', { class: 'operator' }, h('h2', null, t('operator')),
+      state.operatorError ? h('p', { class: 'error', id: 'operator-error' }, `${t('operator-refused')} ${state.operatorError}`) : null,
+      h('p', null, t('operator-explain')),
       h('form', { onsubmit: async (ev) => {
         ev.preventDefault();
         const token = field.value.trim().replace(/^.*#op=/, '');
