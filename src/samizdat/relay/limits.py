@@ -59,9 +59,11 @@ class RelayLimits:
     max_pending_counts: int = 8  # COUNTs of one connection waiting for the store; more are refused
     # Live subscriptions whose filters the fan-out index can only file by search words (no ids, authors, kinds or
     # tags; see relay/subscriptions.py): each costs a check for every event with its word.
+    # Broad live subscriptions (search-only or time-window-only: they match a large share of all events, so each
+    # multiplies every publisher's fan-out): per connection, per address (loopback exempt) and in all.
     max_search_subscriptions: int = 4  # per connection
     max_search_subscriptions_per_ip: int = 16
-    max_search_subscriptions_total: int = 256
+    max_search_subscriptions_total: int = 1024
 
     @property
     def filter_limits(self) -> FilterLimits:

@@ -95,7 +95,7 @@ from samizdat.relay.fair import FairScheduler
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
-from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_search_only
+from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
 from samizdat.relay.verifier import Verifier
 from samizdat.store.base import AddOutcome, Store
 
@@ -465,7 +465,7 @@ class RelayServer:
 
     def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
-        if any(is_search_only(f) for f in action.filters):
+        if any(is_broad(f) and not f.is_empty_set for f in action.filters):
             limits = self.limits
             refusal = self.index.search_refusal(
                 client,

@@ -92,6 +92,12 @@ class _Entry(Generic[O]):
         self.window: tuple[int, int] | None = None
 
 
+def is_broad(filter_: Filter) -> bool:
+    """Whether ``filter_`` has no ids, authors, tags or kinds: the index files it by search words or by its time
+    window alone, so it may match a large share of every event stored; such subscriptions are capped."""
+    return filter_.ids is None and filter_.authors is None and not filter_.tags and filter_.kinds is None
+
+
 def is_search_only(filter_: Filter) -> bool:
     """Whether the index files ``filter_`` by its search words (no ids, authors, tags or kinds to file it by)."""
     return (
@@ -157,11 +163,11 @@ class SubscriptionIndex(Generic[O]):
         """Why ``owner`` (of ``group``) may not open one more subscription filed by search words, or None: the
         ``CLOSED`` reason when it already has ``per_owner``, its group ``per_group``, or everyone ``total``."""
         if self.searches_of(owner) >= per_owner:
-            return f"blocked: too many live search subscriptions (limit {per_owner})"
+            return f"blocked: too many broad live subscriptions (search or time window only; limit {per_owner})"
         if group is not None and self.searches_of_group(group) >= per_group:
-            return f"blocked: too many live search subscriptions from this address (limit {per_group})"
+            return f"blocked: too many broad live subscriptions from this address (limit {per_group})"
         if self._searches >= total:
-            return "blocked: this relay has too many live search subscriptions now; try again later"
+            return "blocked: this relay has too many broad live subscriptions now; try again later"
         return None
 
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
@@ -285,6 +291,9 @@ class SubscriptionIndex(Generic[O]):
             until = _TIME_TOP if f.until is None else min(f.until, _TIME_TOP)
             entry.window = (since, until)
             self._time.add(entry)
+            # Broad as a search: every event in its window is a match to deliver, so it counts against the same
+            # caps (a crowd of `{"since": 1}` subscriptions would multiply every publisher's fan-out).
+            entry.sub.searches = True
         return entry
 
     def _unfile(self, sub: Subscription[O]) -> None:
