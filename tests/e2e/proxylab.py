@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from samizdat.testing import passphrase_env
+
 PROXY_IP = "10.77.1.1"
 SOCKS = f"socks5h://{PROXY_IP}:1080"
 TOR = f"socks5h://{PROXY_IP}:9050"
@@ -93,6 +95,7 @@ def env(**extra: str) -> dict[str, str]:
     for name in ("SAMIZDAT_HOME", "SAMIZDAT_PROXY", "SAMIZDAT_DEBUG", "ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"):
         out.pop(name, None)
         out.pop(name.lower(), None)
+    out.update(passphrase_env())  # encrypted nodes, cheap to unlock (samizdat.testing)
     out.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "120"}, **extra)
     return out
 

@@ -65,6 +65,9 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
         if key is not None:
             if len(key) != 32:
                 raise ValueError("a database key has 32 bytes")
+            # SQLCipher's own log goes to standard error (an "hmac check failed" per damaged page): the error
+            # raised says it once, in our words.
+            conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             conn.execute(_CHECK).fetchone()
     except BaseException:
