@@ -72,8 +72,10 @@ def missing_requirements() -> str | None:
     return None
 
 
-def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+def sh(
+    *args: str, check: bool = True, timeout: float = 30, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=environment)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip()}")
     return done
@@ -211,7 +213,7 @@ class ProxyLab:
         rules.write_text(RULES)
         self.run_in(c, "nft", "-f", str(rules))
         self.spawn(p, "microsocks", "microsocks", "-i", PROXY_IP, "-p", "1080")
-        sh(*self.samizdat_args(self.relay_home, "init"))
+        sh(*self.samizdat_args(self.relay_home, "init"), environment=env())
         (self.relay_home / "config.toml").write_text('[node]\nname = "lab relay"\n[lan]\nmdns = false\n')
         serve = ("serve", "--host", RELAY_IP, "--port", str(RELAY_PORT))
         self.spawn(r, "relay", *self.samizdat_args(self.relay_home, *serve))

@@ -115,7 +115,7 @@ def init(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create the data directory, encrypted under a passphrase, with a new identity (does nothing if it exists)."""
+    """Create the data directory, encrypted, with a new identity (does nothing if it exists)."""
     data = passphrases.init_node(home(), plain=no_passphrase)
     verb = "Created" if data["created"] else "Already set up:"
     how = "encrypted" if data["encrypted"] else "NOT encrypted"
@@ -260,11 +260,11 @@ def status(
 
 
 channels.register(app)
-passphrases.register(app)
 peers.register(app)
 sync.register(app)
 netcheck.register(app)
 web.register(app)
+passphrases.register(app)
 
 
 def error_sentence(exc: BaseException) -> str:
