@@ -149,9 +149,27 @@ def _signal_serve(home: Path, signum: int) -> int | None:
     return pid
 
 
-def _wait_stopped(home: Path, timeout: float, sleep: Callable[[float], None]) -> bool:
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, ended but not yet reaped by its parent, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _wait_stopped(home: Path, pid: int, timeout: float, sleep: Callable[[float], None]) -> bool:
+    """Until ``serve`` has let go of its lock and its process has ended (its stores closed with it)."""
     deadline = time.monotonic() + timeout
-    while instance.running_pid(home) is not None:
+    while instance.running_pid(home) is not None or _alive(pid):
         if time.monotonic() >= deadline:
             return False
         sleep(0.05)
@@ -164,7 +182,7 @@ def lock(home: Path, *, timeout: float = STOP_WAIT, sleep: Callable[[float], Non
     Returns its pid, or None if none was running. Raises UsageError if it does not stop within ``timeout``.
     """
     pid = _signal_serve(home, LOCK_SIGNAL)
-    if pid is not None and not _wait_stopped(home, timeout, sleep):
+    if pid is not None and not _wait_stopped(home, pid, timeout, sleep):
         raise UsageError(f"the `samizdat serve` on {home} (pid {pid}) did not stop within {timeout:.0f} s")
     return pid
 
@@ -187,6 +205,6 @@ def wipe(home: Path, *, timeout: float = STOP_WAIT, sleep: Callable[[float], Non
     erase(home)
     pid = _signal_serve(home, WIPE_SIGNAL)
     if pid is not None:
-        _wait_stopped(home, timeout, sleep)
+        _wait_stopped(home, pid, timeout, sleep)
     delete(home)
     return pid
