@@ -174,7 +174,7 @@ HomeKind = Literal["encrypted", "plain", "new"]
 def home_kind(home: Path) -> HomeKind:
     """``encrypted`` (it has key slots), ``plain`` (a secret key in clear: made with ``--no-passphrase``, or before
     Samizdat encrypted its data) or ``new`` (not set up yet)."""
-    if (home / KEY_SLOTS).exists():
+    if (home / KEY_SLOTS).exists() or (home / IDENTITY_SEALED).exists():
         return "encrypted"
     if (home / IDENTITY_PLAIN).exists() or (home / "events.sqlite").exists() or (home / "local.sqlite").exists():
         return "plain"

@@ -382,3 +382,50 @@ def test_the_search_would_find_a_plain_nodes_secrets(cli: Cli, make_cli: Callabl
     found = leaks(cli.home, secrets(cli.home, {**owner, "naddr": theirs["naddr"]}))
     for what in ("channel name", "post", "secret key", "pubkey hex", "followed owner hex"):
         assert any(line.endswith(f": {what}") for line in found), (what, found)
+
+
+# -- damage ------------------------------------------------------------------------------------------------------
+
+
+def snapshot(home: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in every_file(home)}
+
+
+def test_damage_is_one_sentence_and_changes_nothing(
+    cli: Cli, serve: Callable[..., ServeProcess], tmp_path: Path
+) -> None:
+    cli.ok("init")
+    cli.ok("channel", "create", "district", "--name", "District")
+    cli.ok("post", "district", "Stored before serve started")
+
+    slots = tmp_path / "slots"
+    shutil.copytree(cli.home, slots)
+    with (slots / "keys.slots").open("r+b") as handle:
+        handle.seek(200)
+        handle.write(b"\xff" * 8)
+        handle.seek(4096 + 200)
+        handle.write(b"\xff" * 8)
+    before = snapshot(slots)
+    assert "keys.slots is damaged" in one_error(run(slots, "feed"))
+    assert snapshot(slots) == before
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(cli.home, truncated)
+    with (truncated / "events.sqlite").open("r+b") as handle:
+        handle.truncate((truncated / "events.sqlite").stat().st_size // 3)
+    before = snapshot(truncated)
+    assert "damaged" in one_error(run(truncated, "feed"))
+    after = snapshot(truncated)
+    assert after.pop("keys.slots") != before.pop("keys.slots")  # every unlock rewrites the slots (vault.py)
+    assert after == before  # nothing else written: the intact parts (and the local state) are as they were
+
+    # A copy taken while serve runs, its WAL then lost: what the database file holds still opens.
+    node = serve(cli.home)
+    cli.ok("post", "district", "Stored while serving")
+    copy = tmp_path / "no-wal"
+    subprocess.run(["cp", "-a", str(cli.home), str(copy)], check=True)
+    node.stop()
+    (copy / "events.sqlite-wal").unlink(missing_ok=True)
+    shown = run(copy, "feed", "district")
+    assert shown.code == 0, shown.err
+    assert "Stored before serve started" in shown.out

@@ -75,3 +75,12 @@ def test_wipe_without_a_running_serve_erases_then_deletes(tmp_path: Path) -> Non
     assert not home.exists()
     with pytest.raises(UsageError, match="not a data directory"):
         keyring.wipe(home)
+
+
+def test_missing_key_slots_are_named(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    keyring.create(home, "one", TEST_PARAMS)
+    (home / "keys.slots").unlink()
+    assert keyring.kind(home) == "encrypted"
+    with pytest.raises(UsageError, match="keys.slots is missing"):
+        keyring.unlock(home, "one")

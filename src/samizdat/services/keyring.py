@@ -107,6 +107,8 @@ def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> No
     :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
     """
     path = home / KEY_SLOTS
+    if not path.exists():
+        raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
     unlocked = (delay or FailureDelay()).unlock(path, passphrase)
     if unlocked.kind != "real":
         # A duress passphrase (not offered by the command line yet) has just erased the real key slots.
