@@ -122,3 +122,29 @@ async def test_a_truncated_encrypted_store_is_one_sentence_and_left_as_it_is(tmp
     with pytest.raises(StoreError, match="damaged"):
         await read_all()
     assert files_of(path)[path.name] == before[path.name]
+
+
+def test_the_file_format_is_sqlcipher_4_with_hmac_sha256(tmp_path: Path) -> None:
+    from sqlcipher3 import dbapi2 as sqlcipher
+
+    path = tmp_path / "x.sqlite"
+    conn = dbapi.connect(str(path), KEY, isolation_level=None)
+    conn.execute("CREATE TABLE t (v TEXT)")
+    conn.execute("INSERT INTO t VALUES ('readable with the key')")
+    conn.close()
+    # As SQLCipher's own tools open it: the key, then the one setting that differs from SQLCipher 4's defaults.
+    raw = sqlcipher.connect(str(path))
+    try:
+        raw.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
+        raw.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+        assert raw.execute("SELECT v FROM t").fetchall() == [("readable with the key",)]
+    finally:
+        raw.close()
+    defaults = sqlcipher.connect(str(path))
+    try:
+        defaults.execute("PRAGMA cipher_log_level = NONE")
+        defaults.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
+        with pytest.raises(sqlcipher.DatabaseError):
+            defaults.execute("SELECT v FROM t").fetchall()
+    finally:
+        defaults.close()
