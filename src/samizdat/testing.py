@@ -18,9 +18,11 @@ Every wait is bounded, and everything started is stopped and closed again, also 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import math
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -291,6 +293,7 @@ def passphrase_env() -> dict[str, str]:
     global _passphrase_file
     if _passphrase_file is None or not _passphrase_file.exists():
         directory = Path(tempfile.mkdtemp(prefix="samizdat-passphrase-"))
+        atexit.register(shutil.rmtree, directory, True)
         path = directory / "passphrase"
         path.write_text(TEST_PASSPHRASE + "\n", encoding="utf-8")
         path.chmod(0o600)

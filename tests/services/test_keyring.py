@@ -37,14 +37,14 @@ def test_create_then_unlock_gives_the_same_keys_and_identity(tmp_path: Path) -> 
 def test_passphrases_added_changed_removed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     keys = keyring.create(home, "one", TEST_PARAMS)
-    assert keyring.add_passphrase(home, "one", "two") == 2
-    assert keyring.change_passphrase(home, "two", "three") == 2
+    assert keyring.add_passphrase(keyring.open_slots(home, "one"), "two") == 2
+    assert keyring.change_passphrase(keyring.open_slots(home, "two"), "three") == 2
     assert keyring.unlock(home, "three") == keys
     with pytest.raises(WrongPassphrase):
         keyring.unlock(home, "two", keyring.FailureDelay(sleep=no_wait))
-    assert keyring.remove_passphrase(home, "three", "one") == 1
+    assert keyring.remove_passphrase(keyring.open_slots(home, "three"), "one") == 1
     with pytest.raises(UsageError, match="last passphrase"):
-        keyring.remove_passphrase(home, "three", "three")
+        keyring.remove_passphrase(keyring.open_slots(home, "three"), "three")
 
 
 def test_a_plain_node_is_marked_and_an_old_one_is_not(tmp_path: Path) -> None:

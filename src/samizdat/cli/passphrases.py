@@ -79,43 +79,30 @@ def _encrypted(path: Path) -> None:
 def register(app: typer.Typer) -> None:
     app.add_typer(passphrase_app, name="passphrase")
 
+    def current(path: Path) -> keyring.Unlocked:
+        _encrypted(path)
+        return unlock_with(lambda passphrase: keyring.open_slots(path, passphrase, state.delay), "Current passphrase: ")
+
     @passphrase_app.command("add")
     def passphrase_add(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Let another passphrase unlock this node too (up to 8)."""
-        path = home()
-        _encrypted(path)
-        count = unlock_with(
-            lambda current: keyring.add_passphrase(
-                path, current, _new_passphrase("a new passphrase is needed"), state.delay
-            ),
-            "Current passphrase: ",
-        )
+        unlocked = current(home())
+        count = keyring.add_passphrase(unlocked, _new_passphrase("a new passphrase is needed"))
         emit({"passphrases": count}, as_json, f"Added: {count} passphrases unlock this node")
 
     @passphrase_app.command("change")
     def passphrase_change(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Replace the passphrase you type first with a new one."""
-        path = home()
-        _encrypted(path)
-        count = unlock_with(
-            lambda current: keyring.change_passphrase(
-                path, current, _new_passphrase("a new passphrase is needed"), state.delay
-            ),
-            "Current passphrase: ",
-        )
+        unlocked = current(home())
+        count = keyring.change_passphrase(unlocked, _new_passphrase("a new passphrase is needed"))
         emit({"passphrases": count}, as_json, "Changed: the old passphrase no longer unlocks this node")
 
     @passphrase_app.command("remove")
     def passphrase_remove(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Stop a passphrase from unlocking this node (never the last one)."""
-        path = home()
-        _encrypted(path)
-
-        def remove(current: str) -> int:
-            doomed = ask_passphrase("Passphrase to remove: ", missing="the passphrase to remove is needed")
-            return keyring.remove_passphrase(path, current, doomed, state.delay)
-
-        count = unlock_with(remove, "Current passphrase: ")
+        unlocked = current(home())
+        doomed = ask_passphrase("Passphrase to remove: ", missing="the passphrase to remove is needed")
+        count = keyring.remove_passphrase(unlocked, doomed)
         emit({"passphrases": count}, as_json, f"Removed: {count} passphrases unlock this node")
 
     @app.command()

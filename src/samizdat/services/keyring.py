@@ -24,11 +24,12 @@ from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.services import instance
 from samizdat.store import vault
-from samizdat.store.vault import DamagedKeySlots, FailureDelay, Params, WrongPassphrase
+from samizdat.store.vault import DamagedKeySlots, FailureDelay, Params, Unlocked, WrongPassphrase
 
 __all__ = [
     "DamagedKeySlots",
     "FailureDelay",
+    "Unlocked",
     "WrongPassphrase",
 ]
 
@@ -106,31 +107,33 @@ def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> No
     Raises :class:`~samizdat.store.vault.WrongPassphrase` (after ``delay``'s wait, nothing changed),
     :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
     """
-    path = home / KEY_SLOTS
-    if not path.exists():
-        raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
-    unlocked = (delay or FailureDelay()).unlock(path, passphrase)
+    unlocked = open_slots(home, passphrase, delay)
     if unlocked.kind != "real":
         # A duress passphrase (not offered by the command line yet) has just erased the real key slots.
         raise UsageError("this passphrase opened the decoy store, which this version cannot open yet")
     return NodeKeys.derive(unlocked.data_key)
 
 
-def add_passphrase(home: Path, current: str, new: str, delay: FailureDelay | None = None) -> int:
+def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -> Unlocked:
+    """Unlock the key slots of ``home`` to change its passphrases (the functions below). Raises as :func:`unlock`."""
+    path = home / KEY_SLOTS
+    if not path.exists():
+        raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
+    return (delay or FailureDelay()).unlock(path, passphrase)
+
+
+def add_passphrase(unlocked: Unlocked, new: str) -> int:
     """Let ``new`` open the node too; return how many passphrases open it now."""
-    unlocked = (delay or FailureDelay()).unlock(home / KEY_SLOTS, current)
     return vault.add_passphrase(unlocked, new).passphrases
 
 
-def change_passphrase(home: Path, current: str, new: str, delay: FailureDelay | None = None) -> int:
-    """Replace ``current`` with ``new``; return how many passphrases open the node."""
-    unlocked = (delay or FailureDelay()).unlock(home / KEY_SLOTS, current)
+def change_passphrase(unlocked: Unlocked, new: str) -> int:
+    """Replace the passphrase that unlocked with ``new``; return how many passphrases open the node."""
     return vault.change_passphrase(unlocked, new).passphrases
 
 
-def remove_passphrase(home: Path, current: str, doomed: str, delay: FailureDelay | None = None) -> int:
+def remove_passphrase(unlocked: Unlocked, doomed: str) -> int:
     """Stop ``doomed`` from opening the node (never the last one); return how many passphrases are left."""
-    unlocked = (delay or FailureDelay()).unlock(home / KEY_SLOTS, current)
     return vault.remove_passphrase(unlocked, doomed).passphrases
 
 
