@@ -364,7 +364,8 @@ class Run:
         self.url = f"ws://{self.node.addr}:{PORT}"
         self.template = root / "template-home"
         done = subprocess.run(
-            [sys.executable, "-m", "samizdat", "--home", str(self.template), "init"],
+            # A plain node: its store is the plain template store below (the attack is on the relay, not the disk).
+            [sys.executable, "-m", "samizdat", "--home", str(self.template), "init", "--no-passphrase"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         if done.returncode != 0:

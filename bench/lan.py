@@ -48,7 +48,9 @@ from lan_data import add_to_store, channel_posts  # noqa: E402
 from lan_netns import Lab, LanNode, missing_requirement, remove_leftovers  # noqa: E402
 
 from samizdat.core.event import parse_event  # noqa: E402
+from samizdat.store import dbapi  # noqa: E402
 from samizdat.store.sqlite import SqliteStore  # noqa: E402
+from samizdat.testing import open_database  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 POLL = 0.005
@@ -84,7 +86,7 @@ class Watch:
         path = self.node.home / name
         if not path.exists():
             return None
-        return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        return open_database(path)  # type: ignore[no-any-return]  # the node's keys: samizdat.testing
 
     def events(self) -> sqlite3.Connection | None:
         if self._events is None:
@@ -120,7 +122,7 @@ class Watch:
             return set()
         try:
             return {row[0] for row in self._local.execute("SELECT url FROM peers")}
-        except sqlite3.OperationalError:  # the table is created when the node first runs
+        except dbapi.sqlite3.OperationalError:  # the table is created when the node first runs
             return set()
 
     def close(self) -> None:
@@ -337,9 +339,10 @@ def shared_store(n: int) -> Path:
 def bench_meet(lab: Lab, shared: int = 100_000, new: int = 100) -> dict[str, Any]:
     template = shared_store(shared)
     lan1, lan2 = lab.lan(), lab.lan()
-    a, b = lab.node(lan1, "meet-a"), lab.node(lan2, "meet-b")
+    a, b = lab.node(lan1, "meet-a", init=False), lab.node(lan2, "meet-b", init=False)
     fresh: dict[str, list[bytes]] = {}
     for node in (a, b):
+        node.ok("init", "--no-passphrase")  # plain: the shared template store is a plain file
         shutil.copyfile(template, node.store_path)
         _, events = channel_posts(new - 1, now=int(time.time()), name=f"news{node.name[-1]}")
         add_to_store(node.store_path, events)

@@ -75,7 +75,7 @@ def make_node(home: Path, posts: int) -> tuple[Cli, str, str]:
     from samizdat.store.sqlite import SqliteStore
 
     cli = Cli(home)
-    cli.ok("init")
+    cli.ok("init", "--no-passphrase")  # plain: the posts below are signed with its key and stored directly
     for i, place in enumerate(["BY/Minsk/Frunzenski", "BY/Minsk/Frunzenski/Block 7", "BY/Hrodna", "BY/Brest"]):
         cli.ok("channel", "create", f"c{i}", "--name", f"Channel {place}", "--place", place)
     key = SecretKey.from_hex((home / "identity.key").read_text().strip())

@@ -3,11 +3,14 @@
 A data directory (``--home DIR``, else ``$SAMIZDAT_HOME``, else ``~/.samizdat``) holds:
 
 * ``config.toml``: settings; every key can also be given on the command line, which wins;
-* ``identity.key``: the node's secret key in hex, readable only by its owner (mode 0600);
+* ``keys.slots``: on an encrypted node, the data key locked by passphrases (:mod:`samizdat.store.vault`);
+* ``identity.sealed``: on an encrypted node, the node's secret key sealed under a key derived from the data key;
+  ``identity.key`` instead on a node without a passphrase: the secret key in hex (mode 0600);
 * ``events.sqlite`` (+ WAL files): the event store;
 * ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress.
 
-The configuration file is optional: a missing file or key means the embedded default.
+The configuration file is optional: a missing file or key means the embedded default. It is never encrypted (it
+is read before the passphrase is asked for); ``docs/operating.md`` says what to keep out of it.
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from samizdat.core.keys import SecretKey
+from samizdat.core.sealing import NodeKeys, seal, unseal
 from samizdat.errors import UsageError
 
 DEFAULT_PORT = 4848
+
+KEY_SLOTS = "keys.slots"  #: the key slot file of an encrypted node
+IDENTITY_SEALED = "identity.sealed"  #: an encrypted node's secret key, sealed
+IDENTITY_PLAIN = "identity.key"  #: a node without a passphrase: its secret key in hex
+PLAIN_MARKER = "unencrypted"  #: written by ``init --no-passphrase``: the node is plain on purpose
+_IDENTITY_MAGIC = b"SMZID\x00\x00\x01"
 
 DEFAULT_CONFIG = f"""\
 # Samizdat node configuration. Every key can also be set on the command line.
@@ -172,9 +182,34 @@ def load_config(home: Path) -> Config:
     return Config(**values, extra=data)
 
 
-def init_home(home: Path, random_bytes: Any = os.urandom) -> bool:
-    """Create the data directory, a default config and a new identity; return False if it already existed."""
-    key_path = home / "identity.key"
+HomeKind = Literal["encrypted", "plain", "new"]
+
+
+def home_kind(home: Path) -> HomeKind:
+    """``encrypted`` (it has key slots), ``plain`` (a secret key in clear: made with ``--no-passphrase``, or before
+    Samizdat encrypted its data) or ``new`` (not set up yet)."""
+    if (home / KEY_SLOTS).exists() or (home / IDENTITY_SEALED).exists():
+        return "encrypted"
+    if (home / IDENTITY_PLAIN).exists() or (home / "events.sqlite").exists() or (home / "local.sqlite").exists():
+        return "plain"
+    return "new"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | None = None) -> bool:
+    """Create the data directory, a default config and a new identity; return False if it already had one.
+
+    With ``keys`` (an encrypted node: the key slots exist already), the identity is sealed under ``keys.identity``
+    in ``identity.sealed``; without, it is written in hex to ``identity.key``.
+    """
+    key_path = home / (IDENTITY_PLAIN if keys is None else IDENTITY_SEALED)
     if key_path.exists():
         return False
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -182,15 +217,23 @@ def init_home(home: Path, random_bytes: Any = os.urandom) -> bool:
     if not config_path.exists():
         config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
     key = SecretKey.generate(random_bytes)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.secret.hex() + "\n")
+    if keys is None:
+        _write_private(key_path, (key.secret.hex() + "\n").encode("ascii"))
+    else:
+        _write_private(key_path, seal(keys.identity, key.secret, _IDENTITY_MAGIC))
     return True
 
 
-def load_identity(home: Path) -> SecretKey:
-    """The node's secret key; raise :class:`UsageError` telling the user to run ``samizdat init`` if missing."""
-    path = home / "identity.key"
+def load_identity(home: Path, keys: NodeKeys | None = None) -> SecretKey:
+    """The node's secret key; raise :class:`UsageError` telling the user to run ``samizdat init`` if missing.
+
+    An encrypted node's needs its ``keys``; a plain node's is read from ``identity.key``.
+    """
+    if keys is not None:
+        return _load_sealed(home / IDENTITY_SEALED, keys)
+    if home_kind(home) == "encrypted":
+        raise UsageError(f"{home} is encrypted: its identity opens only with the passphrase")
+    path = home / IDENTITY_PLAIN
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError as exc:
@@ -201,3 +244,17 @@ def load_identity(home: Path) -> SecretKey:
         return SecretKey.from_hex(text)
     except UsageError as exc:
         raise UsageError(f"{path} does not hold a valid secret key ({exc})") from exc
+
+
+def _load_sealed(path: Path, keys: NodeKeys) -> SecretKey:
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise UsageError(f"no identity in {path.parent}: run `samizdat init` first") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    secret = unseal(keys.identity, blob, _IDENTITY_MAGIC, str(path))
+    try:
+        return SecretKey(secret)
+    except (UsageError, ValueError) as exc:
+        raise UsageError(f"{path} does not hold a valid secret key") from exc

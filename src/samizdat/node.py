@@ -19,6 +19,7 @@ from typing import Any
 
 from samizdat.config import Config, load_config, load_identity
 from samizdat.core.event import Event
+from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
@@ -52,16 +53,20 @@ class Node:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        keys: NodeKeys | None = None,
     ) -> Node:
-        """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence."""
+        """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence.
+
+        An encrypted node needs its ``keys`` (:func:`samizdat.services.keyring.unlock`); a plain one has none.
+        """
         config = config or load_config(home)
         routing = failover.Routing.from_config(  # a bad transport in the configuration fails here, before opening
             config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
         )
-        key = load_identity(home)
-        store = await SqliteStore.open(home / "events.sqlite", clock=clock)
+        key = load_identity(home, keys)
+        store = await SqliteStore.open(home / "events.sqlite", clock=clock, key=keys.events if keys else None)
         try:
-            local = LocalState(home / "local.sqlite")
+            local = LocalState(home / "local.sqlite", key=keys.local if keys else None)
         except BaseException:
             await store.close()
             raise

@@ -8,7 +8,9 @@ Nothing here imports pytest; the test suite's fixtures wrap these helpers (``tes
 * :func:`wait_until` (async) and :func:`poll_until` (blocking): wait, bounded, for a condition instead of sleeping
   and hoping. Their timeouts are multiplied by ``SAMIZDAT_TEST_TIMEOUT_FACTOR`` (see :func:`timeout_factor`);
 * :func:`running_relay`: a :class:`~samizdat.relay.server.RelayServer` on a temporary SQLite store, on loopback;
-* :func:`test_node`: a :class:`~samizdat.node.Node` on a fresh data directory.
+* :func:`test_node`: a :class:`~samizdat.node.Node` on a fresh data directory;
+* :func:`passphrase_env` and :func:`open_database`: ``samizdat`` commands that make and open encrypted nodes
+  cheaply, and a look inside their databases.
 
 Every wait is bounded, and everything started is stopped and closed again, also when the test fails.
 """
@@ -16,9 +18,11 @@ Every wait is bounded, and everything started is stopped and closed again, also 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import math
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -40,6 +44,10 @@ __all__ = [
     "FakeClock",
     "RunningRelay",
     "free_port",
+    "open_database",
+    "node_keys",
+    "passphrase_env",
+    "store_key",
     "poll_until",
     "running_relay",
     "test_node",
@@ -266,3 +274,58 @@ async def test_node(
 
 
 test_node.__test__ = False  # type: ignore[attr-defined]  # not a test, for pytest, when a test module imports it
+
+
+# -- encrypted nodes in tests ---------------------------------------------------------------------------------------
+
+#: The passphrase of the nodes that ``samizdat init`` makes under :func:`passphrase_env`.
+TEST_PASSPHRASE = "a test passphrase, known to everyone"
+
+_passphrase_file: Path | None = None
+_keys: dict[Path, Any] = {}
+
+
+def passphrase_env() -> dict[str, str]:
+    """Environment variables for ``samizdat`` commands in tests: a passphrase file holding :data:`TEST_PASSPHRASE`
+    (``SAMIZDAT_PASSPHRASE_FILE``; one per process, in a temporary directory) and ``SAMIZDAT_KDF_TEST=1``, so that
+    ``samizdat init`` makes encrypted nodes whose unlock costs a millisecond instead of a second (and hundreds of
+    megabytes). Never for real nodes: a weak key derivation and a passphrase everyone knows."""
+    global _passphrase_file
+    if _passphrase_file is None or not _passphrase_file.exists():
+        directory = Path(tempfile.mkdtemp(prefix="samizdat-passphrase-"))
+        atexit.register(shutil.rmtree, directory, True)
+        path = directory / "passphrase"
+        path.write_text(TEST_PASSPHRASE + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        _passphrase_file = path
+    return {"SAMIZDAT_PASSPHRASE_FILE": str(_passphrase_file), "SAMIZDAT_KDF_TEST": "1"}
+
+
+def open_database(path: Path, *, passphrase: str = TEST_PASSPHRASE, timeout: float = 10.0) -> Any:
+    """A read-only connection to a node's database file ``path`` (``<home>/events.sqlite`` or ``local.sqlite``),
+    for tests that look inside a node another process runs. An encrypted node is unlocked with ``passphrase`` once
+    per home (that rewrites its key slots, as every unlock does); a plain one is opened as it is. The connection is
+    SQLCipher's (``samizdat.store.dbapi.sqlite3``): catch its own exception classes."""
+    from samizdat.store import dbapi
+
+    keys = node_keys(path.parent, passphrase=passphrase)
+    key = None if keys is None else keys.local if path.name == "local.sqlite" else keys.events
+    return dbapi.connect(f"{path.as_uri()}?mode=ro", key, uri=True, timeout=timeout, check_same_thread=False)
+
+
+def node_keys(home: Path, *, passphrase: str = TEST_PASSPHRASE) -> Any:
+    """The :class:`~samizdat.core.sealing.NodeKeys` of the node in ``home`` (None if it is not encrypted), unlocked
+    with ``passphrase`` once per home: ``SqliteStore.open(home / "events.sqlite", key=node_keys(home).events)``."""
+    from samizdat.services import keyring
+
+    if keyring.kind(home) != "encrypted":
+        return None
+    if home not in _keys:
+        _keys[home] = keyring.unlock(home, passphrase)
+    return _keys[home]
+
+
+def store_key(home: Path) -> bytes | None:
+    """The event store's key of the (test) node in ``home``, None for a plain node: see :func:`node_keys`."""
+    keys = node_keys(home)
+    return None if keys is None else bytes(keys.events)

@@ -30,7 +30,8 @@ ALL = list(commands(ROOT))
 def test_every_command_is_listed() -> None:
     names = {" ".join(c) for c in ALL}
     for expected in ("init", "keys show", "channel create", "channel edit", "post", "correct", "feed", "sync",
-                     "export", "import", "serve", "status", "netcheck", "peers add", "web login"):  # fmt: skip
+                     "export", "import", "serve", "status", "netcheck", "peers add", "web login", "passphrase add",
+                     "passphrase change", "passphrase remove", "lock", "wipe"):  # fmt: skip
         assert expected in names
 
 

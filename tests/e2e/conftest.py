@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from samizdat.testing import free_port, poll_until
+from samizdat.testing import free_port, passphrase_env, poll_until
 
 CLI_TIMEOUT = 90.0  # one command; generous because the test machine is shared and busy
 START_TIMEOUT = 45.0  # until a server process accepts connections
@@ -47,10 +47,12 @@ class CliResult(NamedTuple):
 
 
 def cli_env() -> dict[str, str]:
-    """The environment of a command: ours, without anything that would point it at another home or proxy."""
+    """The environment of a command: ours, without anything that would point it at another home or proxy, with
+    the test passphrase file (``samizdat init`` makes encrypted nodes, cheap to unlock: samizdat.testing)."""
     env = dict(os.environ)
     for name in ("SAMIZDAT_HOME", "SAMIZDAT_PROXY", "SAMIZDAT_DEBUG"):
         env.pop(name, None)
+    env.update(passphrase_env())
     env["PYTHONUNBUFFERED"] = "1"
     env["COLUMNS"] = "120"
     return env

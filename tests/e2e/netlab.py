@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from samizdat.testing import passphrase_env
+
 HERE = Path(__file__).resolve().parent
 FORWARD = HERE / "netlab_forward.py"
 PROXY = "socks5h://10.88.2.5:1080"
@@ -158,6 +160,7 @@ class Lab:
         env = dict(os.environ)
         for name in ("SAMIZDAT_HOME", "SAMIZDAT_PROXY", "SAMIZDAT_DEBUG"):
             env.pop(name, None)
+        env.update(passphrase_env())  # encrypted nodes, cheap to unlock (samizdat.testing)
         env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "120", "SSL_CERT_FILE": str(self.ca)}, **extra)
         return env
 

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from samizdat.testing import passphrase_env
+
 PROXY_IP = "10.77.1.1"
 SOCKS = f"socks5h://{PROXY_IP}:1080"
 TOR = f"socks5h://{PROXY_IP}:9050"
@@ -70,8 +72,10 @@ def missing_requirements() -> str | None:
     return None
 
 
-def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+def sh(
+    *args: str, check: bool = True, timeout: float = 30, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=environment)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip()}")
     return done
@@ -93,6 +97,7 @@ def env(**extra: str) -> dict[str, str]:
     for name in ("SAMIZDAT_HOME", "SAMIZDAT_PROXY", "SAMIZDAT_DEBUG", "ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"):
         out.pop(name, None)
         out.pop(name.lower(), None)
+    out.update(passphrase_env())  # encrypted nodes, cheap to unlock (samizdat.testing)
     out.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "120"}, **extra)
     return out
 
@@ -208,7 +213,7 @@ class ProxyLab:
         rules.write_text(RULES)
         self.run_in(c, "nft", "-f", str(rules))
         self.spawn(p, "microsocks", "microsocks", "-i", PROXY_IP, "-p", "1080")
-        sh(*self.samizdat_args(self.relay_home, "init"))
+        sh(*self.samizdat_args(self.relay_home, "init"), environment=env())
         (self.relay_home / "config.toml").write_text('[node]\nname = "lab relay"\n[lan]\nmdns = false\n')
         serve = ("serve", "--host", RELAY_IP, "--port", str(RELAY_PORT))
         self.spawn(r, "relay", *self.samizdat_args(self.relay_home, *serve))

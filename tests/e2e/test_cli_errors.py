@@ -37,9 +37,13 @@ class Case(NamedTuple):
     usage: bool = False  # click's usage error (exit 2) rather than our "error:" line
 
 
-# Prepared data directories: "ready" has an identity and a channel `district` with one post; "fresh" was never
-# initialised; the others are initialised, then broken.
-HOMES = ("ready", "fresh", "bad-toml", "bad-config-type", "key-is-dir", "key-garbage", "key-binary", "key-empty")
+# Prepared data directories: "ready" (encrypted) has an identity and a channel `district` with one post; "fresh" was
+# never initialised; the others are initialised, then broken: "bad-toml" and the "key-*" ones are plain nodes
+# (`init --no-passphrase`, an identity.key in hex), "sealed-*", "slots-*" and "events-*" copies of "ready".
+HOMES = (
+    "ready", "fresh", "bad-toml", "bad-config-type", "key-is-dir", "key-garbage", "key-binary", "key-empty",
+    "sealed-garbage", "slots-damaged", "slots-truncated", "events-truncated", "events-garbage",
+)  # fmt: skip
 
 CASES: dict[str, Case] = {
     # unknown channels and malformed addresses
@@ -123,6 +127,12 @@ CASES: dict[str, Case] = {
     "identity-garbage": Case("key-garbage", ("keys", "show"), "secret key"),
     "identity-binary": Case("key-binary", ("feed",), "identity.key"),
     "identity-empty": Case("key-empty", ("post", "district", "x"), "secret key"),
+    # a damaged encrypted node
+    "sealed-identity-garbage": Case("sealed-garbage", ("keys", "show"), "identity.sealed is damaged"),
+    "key-slots-damaged": Case("slots-damaged", ("feed",), "keys.slots is damaged"),
+    "key-slots-truncated": Case("slots-truncated", ("serve", "--port", "0"), "keys.slots is damaged"),
+    "events-truncated": Case("events-truncated", ("feed",), "is damaged"),
+    "events-garbage": Case("events-garbage", ("status",), "the file is not a database or is damaged"),
 }
 
 
@@ -133,7 +143,7 @@ def prepare(cli_for: Callable[[Path], Cli], root: Path) -> dict[str, Cli]:
     ready.ok("channel", "create", "district", "--name", "District")
     ready.ok("post", "district", "--type", "news", "Something happened")
     (root / "not-a-bundle.smz").write_text("this is not a bundle\n")
-    homes["bad-toml"].ok("init")
+    homes["bad-toml"].ok("init", "--no-passphrase")
     (homes["bad-toml"].home / "config.toml").write_text("[node\nname = 'broken'\n")
     for name in ("bad-config-type", "key-is-dir", "key-garbage", "key-binary", "key-empty"):
         shutil.copytree(homes["bad-toml"].home, homes[name].home)
@@ -145,6 +155,20 @@ def prepare(cli_for: Callable[[Path], Cli], root: Path) -> dict[str, Cli]:
     (homes["key-garbage"].home / "identity.key").write_text("not a key at all\n")
     (homes["key-binary"].home / "identity.key").write_bytes(b"\xff\xfe\x00\x01 binary junk")
     (homes["key-empty"].home / "identity.key").write_text("")
+    for name in ("sealed-garbage", "slots-damaged", "slots-truncated", "events-truncated", "events-garbage"):
+        shutil.copytree(ready.home, homes[name].home)
+    (homes["sealed-garbage"].home / "identity.sealed").write_bytes(b"SMZID\x00\x00\x01" + bytes(60))
+    slots = homes["slots-damaged"].home / "keys.slots"
+    raw = bytearray(slots.read_bytes())
+    for offset in (100, 4096 + 100):  # both copies
+        raw[offset] ^= 0xFF
+    slots.write_bytes(bytes(raw))
+    with (homes["slots-truncated"].home / "keys.slots").open("r+b") as handle:
+        handle.truncate(1000)
+    events = homes["events-truncated"].home / "events.sqlite"
+    with events.open("r+b") as handle:
+        handle.truncate(events.stat().st_size // 2)
+    (homes["events-garbage"].home / "events.sqlite").write_bytes(b"\x00garbage" * 5000)
     return homes
 
 

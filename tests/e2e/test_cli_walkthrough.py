@@ -99,10 +99,11 @@ def test_init_keys_and_a_new_channel(cli: Cli) -> None:
     again = cli.ok("init")  # idempotent: the same identity, not a new one
     assert "Already set up" in again.out
     assert npub in again.out
-    assert (cli.home / "identity.key").stat().st_mode & 0o077 == 0  # the secret key is the owner's alone
+    assert (cli.home / "identity.sealed").stat().st_mode & 0o077 == 0  # the secret key is the owner's alone
+    assert (cli.home / "keys.slots").stat().st_mode & 0o077 == 0
     # Scripts read these names: they stay.
     assert cli.json("init") == {"home": str(cli.home), "created": False, "npub": npub,
-                                "pubkey": nip19.npub_decode(npub)}  # fmt: skip
+                                "pubkey": nip19.npub_decode(npub), "encrypted": True}  # fmt: skip
 
     keys = cli.json("keys", "show")
     assert set(keys) == {"npub", "pubkey"}

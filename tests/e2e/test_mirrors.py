@@ -9,7 +9,6 @@ before the next, and ``serve`` looks at the outbox every 5 s. The waits below ar
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from samizdat.core import kinds
+from samizdat.testing import open_database
 
 if TYPE_CHECKING:
     from conftest import Cli, LocalRelayProcess, ServeProcess
@@ -44,7 +44,7 @@ async def fetch_from(url: str) -> dict[str, Any]:
 
 def outbox(home: Path) -> list[tuple[str, str, str, int]]:
     """(event, relay, state, attempts) straight from the node's state file: cheap enough to poll."""
-    db = sqlite3.connect(f"file:{home / 'local.sqlite'}?mode=ro", uri=True, timeout=10)
+    db = open_database(home / "local.sqlite")
     try:
         return db.execute("SELECT event_id, relay, state, attempts FROM outbox ORDER BY created_at").fetchall()
     finally:

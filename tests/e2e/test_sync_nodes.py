@@ -29,6 +29,7 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import open_database
 
 if TYPE_CHECKING:
     from conftest import Cli, ServeProcess
@@ -130,8 +131,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 
 
 def make_node_home(cli: Cli, corpus: Corpus, events: Iterable[Event]) -> Path:
-    """``samizdat init``, then the template store plus ``events``, before any node process opens it."""
-    cli.ok("init")
+    """``samizdat init``, then the template store plus ``events``, before any node process opens it (a plain node:
+    the template is a plain store)."""
+    cli.ok("init", "--no-passphrase")
     store_path = cli.home / "events.sqlite"
     shutil.copyfile(corpus.template, store_path)
 
@@ -147,7 +149,7 @@ def make_node_home(cli: Cli, corpus: Corpus, events: Iterable[Event]) -> Path:
 
 
 def read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+    return open_database(path)  # type: ignore[no-any-return]
 
 
 def stored_ids(path: Path) -> set[bytes]:

@@ -10,6 +10,7 @@ from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import store_key
 
 
 def channel_posts(count: int, *, now: int, name: str = "archive") -> tuple[str, list[Event]]:
@@ -28,7 +29,7 @@ def add_to_store(store_path: Path, events: list[Event]) -> None:
     """Store ``events`` in the store file (no node may be running on it)."""
 
     async def add() -> None:
-        store = await SqliteStore.open(store_path)
+        store = await SqliteStore.open(store_path, key=store_key(store_path.parent))
         try:
             for start in range(0, len(events), 5000):
                 await store.add_many(events[start : start + 5000])

@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from samizdat.testing import poll_until
+from samizdat.testing import open_database, passphrase_env, poll_until
 
 PREFIX = "smzl"
 MARKERS = Path("/run/smzl")
@@ -152,6 +151,7 @@ def subprocess_env() -> dict[str, str]:
         env.pop(name.upper(), None)
     env["PYTHONUNBUFFERED"] = "1"
     env["COLUMNS"] = "120"
+    env.update(passphrase_env())  # encrypted nodes, cheap to unlock (samizdat.testing)
     return env
 
 
@@ -333,7 +333,7 @@ class LanNode:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if not self.store_path.exists():
             return []
-        conn = sqlite3.connect(f"{self.store_path.as_uri()}?mode=ro", uri=True, timeout=10)
+        conn = open_database(self.store_path)
         try:
             return list(conn.execute(sql, params).fetchall())
         finally:

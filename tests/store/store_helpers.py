@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.store.dbapi import sqlite3
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import wait_until
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.store import sqlite as sqlite_module
 from samizdat.store.base import Store
+from samizdat.store.dbapi import sqlite3
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock, wait_until
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from samizdat.core.kinds import DELETION
 from samizdat.errors import StoreError
 from samizdat.store import queries, sqlite
 from samizdat.store.base import AddOutcome
+from samizdat.store.dbapi import sqlite3
 from samizdat.store.memory import MemoryStore
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock, wait_until

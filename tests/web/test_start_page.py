@@ -21,7 +21,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_vouch
 from samizdat.errors import RemoteProtocolError
 from samizdat.store.sqlite import SqliteStore
-from samizdat.testing import FakeClock
+from samizdat.testing import FakeClock, store_key
 from samizdat.web.app import PAGE_BYTES, SEED_MARK, SEED_START, WebApp
 
 HOSTILE = 20_000
@@ -53,7 +53,7 @@ def hostile(key: SecretKey, n: int, now: int) -> Event:
 
 
 async def store_flood(home: Path, events: list[Event]) -> None:
-    store = await SqliteStore.open(home / "events.sqlite")
+    store = await SqliteStore.open(home / "events.sqlite", key=store_key(home))
     try:
         for start in range(0, len(events), 1000):
             await store.add_many(events[start : start + 1000])

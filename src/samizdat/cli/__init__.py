@@ -19,14 +19,26 @@ from typing import Any
 import typer
 
 from samizdat import __version__
-from samizdat.cli import channels, netcheck, peers, sync, web
-from samizdat.cli.common import JsonOption, check_proxies, configured, emit, home, qr_text, run, state, with_node
+from samizdat.cli import channels, netcheck, passphrases, peers, sync, web
+from samizdat.cli.common import (
+    JsonOption,
+    check_proxies,
+    configured,
+    emit,
+    home,
+    node_keys,
+    qr_text,
+    run,
+    state,
+    with_node,
+)
 from samizdat.cli.status import status_text
-from samizdat.config import init_home, load_config, load_identity
+from samizdat.config import load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError
 from samizdat.mesh.peers import MeshOptions
 from samizdat.node import Node
+from samizdat.services import keyring
 from samizdat.services import relays as relay_lists
 from samizdat.services import status as node_status
 from samizdat.services.context import Context
@@ -81,6 +93,9 @@ def _options(
         metavar="TRANSPORT",
         help="A transport to fall back on when a relay is blocked, or RELAY=TRANSPORT for one relay (repeatable).",
     ),
+    passphrase_fd: int | None = typer.Option(
+        None, "--passphrase-fd", metavar="N", min=0, help="Read the passphrase from file descriptor N, not a terminal."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -88,19 +103,23 @@ def _options(
     state.home = home_dir
     state.proxy = proxy
     state.via = tuple(via)
+    state.passphrase_fd = passphrase_fd
+    state.passphrase_lines, state.passphrases_taken, state.keys = None, 0, None
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
 @app.command()
-def init(as_json: bool = JsonOption) -> None:
-    """Create the data directory with a new identity (does nothing if it exists)."""
-    path = home()
-    created = init_home(path)
-    key = load_identity(path)
-    npub = nip19.npub_encode(key.public_key_hex)
-    data = {"home": str(path), "created": created, "npub": npub, "pubkey": key.public_key_hex}
-    verb = "Created" if created else "Already set up:"
-    emit(data, as_json, f"{verb} {path}\nYour identity: {npub}")
+def init(
+    no_passphrase: bool = typer.Option(
+        False, "--no-passphrase", help="Keep the data unencrypted: only for a hub with no private state."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create the data directory, encrypted, with a new identity (does nothing if it exists)."""
+    data = passphrases.init_node(home(), plain=no_passphrase)
+    verb = "Created" if data["created"] else "Already set up:"
+    how = "encrypted" if data["encrypted"] else "NOT encrypted"
+    emit(data, as_json, f"{verb} {data['home']} ({how})\nYour identity: {data['npub']}")
 
 
 app.add_typer(keys_app, name="keys")
@@ -108,8 +127,8 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("show")
 def keys_show(as_json: bool = JsonOption, qr: bool = typer.Option(True, help="Draw the npub as a QR code.")) -> None:
-    """Print this node's public identity (npub) and its QR code. The secret key never leaves identity.key."""
-    key = load_identity(home())
+    """Print this node's public identity (npub) and its QR code. The secret key never leaves the node."""
+    key = load_identity(home(), node_keys())
     npub = nip19.npub_encode(key.public_key_hex)
     emit({"npub": npub, "pubkey": key.public_key_hex}, as_json, lambda d: (qr_text(npub) if qr else "") + npub)
 
@@ -171,22 +190,50 @@ def serve(
         typer.echo(f"Web app: http://{where}/{lan_note}", err=True)
         typer.echo("Ctrl-C stops", err=True)
 
+    keys = node_keys(path)  # asked once, before anything starts; kept in this process's memory only
+    stop: list[str] = []  # why the node stops, when a signal said why
+
     async def main() -> None:
-        # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does.
+        # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does. `samizdat lock` sends
+        # LOCK_SIGNAL: the same stop, said so. WIPE_SIGNAL erases the key slots at once, then stops and deletes.
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        node = await Node.open(path, config)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+        def lock() -> None:
+            stop.append("locked")
+            task.cancel()
+
+        def wipe() -> None:
+            stop.append("wiped")
+            try:
+                keyring.erase(path)
+            finally:
+                task.cancel()
+
+        loop.add_signal_handler(keyring.LOCK_SIGNAL, lock)
+        loop.add_signal_handler(keyring.WIPE_SIGNAL, wipe)
         try:
-            await check_proxies(node.ctx.routing)
-            await node.serve(config.host, config.port, ready=ready, mesh=mesh)
+            node = await Node.open(path, config, keys=keys)
+            try:
+                await check_proxies(node.ctx.routing)
+                await node.serve(config.host, config.port, ready=ready, mesh=mesh)
+            finally:
+                await node.close()
         finally:
-            await node.close()
+            if "wiped" in stop:
+                keyring.delete(path)
 
     try:
         run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        typer.echo("stopped", err=True)
+        if "wiped" in stop:
+            typer.echo(f"wiped: the key slots were erased and {path} deleted", err=True)
+        elif "locked" in stop:
+            typer.echo("locked: the keys are dropped, the stores closed; stopped", err=True)
+        else:
+            typer.echo("stopped", err=True)
 
 
 def _is_loopback(host: str) -> bool:
@@ -217,6 +264,7 @@ peers.register(app)
 sync.register(app)
 netcheck.register(app)
 web.register(app)
+passphrases.register(app)
 
 
 def error_sentence(exc: BaseException) -> str:

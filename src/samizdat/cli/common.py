@@ -1,11 +1,19 @@
-"""What every command shares: the data directory option, running async code, printing data or JSON, errors,
-and a quick look at the proxies named on the command line (``--proxy tor``, ``--via tor``): a post made while Tor
-is not running is still stored and queued, but the person hears at once that it cannot leave yet."""
+"""What every command shares: the data directory option, the passphrase that unlocks it, running async code,
+printing data or JSON, errors, and a quick look at the proxies named on the command line (``--proxy tor``,
+``--via tor``): a post made while Tor is not running is still stored and queued, but the person hears at once
+that it cannot leave yet.
+
+Passphrases come from, in this order: ``--passphrase-fd N`` (the lines read from that file descriptor),
+``SAMIZDAT_PASSPHRASE_FILE`` (the lines of that file), else the terminal. A command that needs several (``passphrase
+change``: the current one, then the new one) takes them line after line. Without any of these, a command that
+needs one stops with one sentence naming them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import io
 import os
 import sys
@@ -17,11 +25,14 @@ import orjson
 import typer
 
 from samizdat.config import Config, load_config, resolve_home
+from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
 from samizdat.net.transports import parse_transport
 from samizdat.node import Node
+from samizdat.services import keyring
 from samizdat.services.context import Context
+from samizdat.services.keyring import FailureDelay, WrongPassphrase
 
 T = TypeVar("T")
 
@@ -36,6 +47,11 @@ class State:
     home: Path | None = None
     proxy: str | None = None  # --proxy: every relay through this transport only
     via: tuple[str, ...] = ()  # --via: transports to fall back on when a direct connection fails
+    passphrase_fd: int | None = None  # --passphrase-fd: read passphrases from this descriptor
+    passphrase_lines: list[str] | None = None  # what the passphrase source gave, read once
+    passphrases_taken = 0  # how many of those lines the command has used
+    keys: NodeKeys | None = None  # the unlocked node's keys, once asked for
+    delay = FailureDelay()  # waits after wrong passphrases, growing, for this process
 
 
 state = State()
@@ -105,9 +121,125 @@ async def check_proxies(routing: Routing) -> None:
         warn(f"{what}: {problem}; nothing goes through it until it does (posts wait in the outbox)")
 
 
+# -- passphrases ----------------------------------------------------------------------------------------------
+
+PASSPHRASE_FILE_VARIABLE = "SAMIZDAT_PASSPHRASE_FILE"
+#: Wrong passphrases typed at a terminal before a command gives up (each waits longer: FailureDelay).
+TERMINAL_TRIES = 3
+
+
+def _no_source(what: str) -> UsageError:
+    return UsageError(
+        f"{what} and there is no terminal to ask on: give it with --passphrase-fd N or "
+        f"{PASSPHRASE_FILE_VARIABLE}=FILE (a file on the same disk protects nothing), or run the command in a terminal"
+    )
+
+
+def _source_lines() -> tuple[list[str], str] | None:
+    """The lines of the passphrase source (``--passphrase-fd``, else ``SAMIZDAT_PASSPHRASE_FILE``) and its name."""
+    if state.passphrase_fd is not None:
+        where = f"--passphrase-fd {state.passphrase_fd}"
+        if state.passphrase_lines is None:
+            chunks = []
+            try:
+                while chunk := os.read(state.passphrase_fd, 65536):
+                    chunks.append(chunk)
+            except OSError as exc:
+                raise UsageError(f"cannot read {where}: {exc.strerror or exc}") from exc
+            state.passphrase_lines = _lines(b"".join(chunks), where)
+        return state.passphrase_lines, where
+    path = os.environ.get(PASSPHRASE_FILE_VARIABLE, "").strip()
+    if not path:
+        return None
+    where = f"{PASSPHRASE_FILE_VARIABLE} ({path})"
+    if state.passphrase_lines is None:
+        try:
+            data = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the passphrase file {path}: {exc.strerror or exc}") from exc
+        state.passphrase_lines = _lines(data, where)
+    return state.passphrase_lines, where
+
+
+def _lines(data: bytes, where: str) -> list[str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where} is not UTF-8 text") from exc
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def ask_passphrase(prompt: str, *, missing: str, confirm: bool = False) -> str:
+    """The next passphrase: the next line of the passphrase source, else typed at the terminal (twice with
+    ``confirm``). ``missing`` starts the sentence said when there is neither ("this node is encrypted")."""
+    source = _source_lines()
+    if source is not None:
+        lines, where = source
+        index = state.passphrases_taken
+        state.passphrases_taken += 1
+        if index >= len(lines) or not lines[index]:
+            nth = ("first", "second", "third")[index] if index < 3 else f"line {index + 1}"
+            raise UsageError(f"{where} has no {nth} line: {prompt.rstrip(': ').lower()} goes there")
+        return lines[index]
+    if not has_terminal():
+        raise _no_source(missing)
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("The same again: ") != first:
+        raise UsageError("the two passphrases differ; nothing was changed")
+    return first
+
+
+def from_terminal() -> bool:
+    """Whether passphrases are typed (so a wrong one may be typed again)."""
+    return state.passphrase_fd is None and not os.environ.get(PASSPHRASE_FILE_VARIABLE, "").strip()
+
+
+def notice_plain(path: Path) -> None:
+    """One line on standard error for a plain directory made before encryption (not for ``--no-passphrase``)."""
+    if keyring.kind(path) == "plain" and not keyring.plain_on_purpose(path):
+        typer.echo(
+            f"notice: {path} is not encrypted (it was made before Samizdat encrypted its data): "
+            "whoever holds this disk can read it",
+            err=True,
+        )
+
+
+def unlock_with(attempt: Callable[[str], T], prompt: str = "Passphrase: ") -> T:
+    """``attempt(passphrase)`` with the node's passphrase; on a terminal a wrong one may be typed again (up to
+    :data:`TERMINAL_TRIES` times, each wait longer), from a source it is one try."""
+    tries = TERMINAL_TRIES if from_terminal() else 1
+    for left in range(tries - 1, -1, -1):
+        passphrase = ask_passphrase(prompt, missing=f"{home()} is encrypted, its passphrase is needed")
+        try:
+            return attempt(passphrase)
+        except WrongPassphrase:
+            if not left:
+                raise
+            typer.echo("Wrong passphrase; try again.", err=True)
+    raise AssertionError("unreachable")
+
+
+def node_keys(path: Path | None = None) -> NodeKeys | None:
+    """The keys of the node in ``path`` (default: the command's home), asking for its passphrase once per process;
+    None for a plain or a missing node (a notice for an old plain one)."""
+    path = path or home()
+    kind = keyring.kind(path)
+    if kind != "encrypted":
+        notice_plain(path)
+        return None
+    if state.keys is None:
+        state.keys = unlock_with(lambda passphrase: keyring.unlock(path, passphrase, state.delay))
+    return state.keys
+
+
 async def with_node(action: Callable[[Context], Awaitable[T]], config: Config | None = None) -> T:
-    """Open the node, run ``action`` on its services' context, close the node."""
-    node = await Node.open(home(), configured(config))
+    """Open the node (asking for its passphrase), run ``action`` on its services' context, close the node."""
+    keys = node_keys()
+    node = await Node.open(home(), configured(config), keys=keys)
     try:
         await check_proxies(node.ctx.routing)
         return await action(node.ctx)

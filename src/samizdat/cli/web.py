@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from samizdat.cli.common import JsonOption, emit, home, qr_text
+from samizdat.cli.common import JsonOption, emit, home, node_keys, qr_text
 from samizdat.cli.render import plural, when
 from samizdat.cli.timeparse import parse_duration
 from samizdat.config import load_config, load_identity
@@ -39,7 +39,8 @@ def login(
     lists the codes, `samizdat web logout ID` revokes one, `samizdat web logout --all` every one.
     """
     path = home()
-    load_identity(path)  # a clear error before `samizdat init`
+    # A clear error before `samizdat init`; on an encrypted node, only who can unlock it may log in as it.
+    load_identity(path, node_keys(path))
     lifetime = parse_duration(expires)
     running = running_address(path)  # a running `serve` may listen elsewhere than the config says (--port)
     config = load_config(path)

@@ -65,16 +65,28 @@ def _locked(home: Path) -> bool:
     return False
 
 
-def running_address(home: Path) -> tuple[str, int] | None:
-    """(host, port) of the ``serve`` running on ``home``, or None when none runs."""
+def _serve_info(home: Path) -> tuple[int, str, int] | None:
+    """(pid, host, port) of the ``serve`` running on ``home``, or None when none runs."""
     try:
         info = orjson.loads((home / SERVE_FILE).read_bytes())
-        host, port = str(info.get("host") or ""), int(info["port"])
+        pid, host, port = int(info["pid"]), str(info.get("host") or ""), int(info["port"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
         return None
     if not _locked(home):
         return None
-    return host, port
+    return pid, host, port
+
+
+def running_address(home: Path) -> tuple[str, int] | None:
+    """(host, port) of the ``serve`` running on ``home``, or None when none runs."""
+    found = _serve_info(home)
+    return None if found is None else (found[1], found[2])
+
+
+def running_pid(home: Path) -> int | None:
+    """The process id of the ``serve`` running on ``home`` (it holds the serve lock), or None."""
+    found = _serve_info(home)
+    return None if found is None else found[0]
 
 
 def running_relay_url(home: Path) -> str | None:

@@ -13,7 +13,6 @@ drop of a channel the node owns or follows, and following a channel forgets its 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import split_address
 from samizdat.errors import RemoteProtocolError, StoreError
+from samizdat.store.dbapi import sqlite3
 from samizdat.store.queries import delete_event, event_from_raw
 
 #: How many evicted ids are remembered at least, and per byte of carry quota (oldest forgotten first). A row

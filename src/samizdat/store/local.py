@@ -21,7 +21,6 @@ kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import orjson
 
 from samizdat.core.routes import RouteRecord
 from samizdat.errors import StoreError
+from samizdat.store.dbapi import connect, describe, sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +173,16 @@ class LocalState:
         *,
         outbox_per_author: int = OUTBOX_PER_AUTHOR,
         outbox_per_channel: int = OUTBOX_PER_CHANNEL,
+        key: bytes | None = None,
     ) -> None:
+        """Open (creating as needed) the state file ``path``, encrypted with SQLCipher under ``key`` if given
+        (store/dbapi.py). Raises StoreError when it cannot be opened or is damaged."""
         self.outbox_per_author = outbox_per_author
         self.outbox_per_channel = outbox_per_channel
         self._warned: dict[str, float] = {}  # bound -> when its last warning was logged
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db = connect(str(path), key, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
@@ -187,7 +191,7 @@ class LocalState:
                     self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
             self._db.executescript(_OUTBOX_INDEXES)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the node state {path}: {exc}") from exc
+            raise StoreError(f"cannot open the node state {path}: {describe(exc)}") from exc
 
     def close(self) -> None:
         self._db.close()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.errors import RemoteProtocolError, StoreError
 from samizdat.store.base import AddOutcome
+from samizdat.store.dbapi import sqlite3
 from samizdat.store.rules import (
     Search,
     deletion_targets,

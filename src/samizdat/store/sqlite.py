@@ -43,7 +43,6 @@ import logging
 import os
 import queue
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -58,34 +57,12 @@ from samizdat.core.carry import Judged, KeepRules, choose_evictions
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
-from samizdat.store import carry, queries
+from samizdat.store import carry, dbapi, queries
 from samizdat.store.base import READ_SECONDS, AddOutcome
+from samizdat.store.dbapi import describe, sqlite3
 from samizdat.store.writer import Writer
 
 T = TypeVar("T")
-
-# Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
-_REASONS = {
-    3: "permission was denied",
-    5: "the database is locked by another process",
-    6: "the database is locked by another process",
-    7: "the system ran out of memory",
-    8: "the database file or its folder is read-only",
-    10: "the disk reported an input/output error",
-    11: "the database file is damaged",
-    13: "the disk is full",
-    14: "the database file cannot be opened (its folder is missing or not accessible)",
-    26: "the file is not a database or is damaged",
-}
-
-
-def describe(exc: sqlite3.Error) -> str:
-    """What went wrong, as the end of a sentence a person can act on."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int) and (code & 0xFF) in _REASONS:
-        return _REASONS[code & 0xFF]
-    return str(exc).rstrip(".") or type(exc).__name__
-
 
 log = logging.getLogger("samizdat.store")
 
@@ -215,8 +192,9 @@ class _Checkpointer:
     seconds, so that the writer's commits never wait for a checkpoint (PASSIVE: it never blocks the writer or
     the readers; what it cannot copy yet it copies next time)."""
 
-    def __init__(self, path: Path, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, key: bytes | None, interval: float = 1.0) -> None:
         self._path = path
+        self._key = key
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="samizdat-store-checkpoint", daemon=True)
@@ -231,7 +209,7 @@ class _Checkpointer:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None)
+            conn = dbapi.connect(str(self._path), self._key, isolation_level=None)
         except sqlite3.Error:  # the writer reports problems with the file; without us it checkpoints itself
             return
         try:
@@ -256,16 +234,23 @@ class SqliteStore:
     :meth:`close` (or use ``async with``)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, clock: Callable[[], float], batch_max: int, readers: int
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float],
+        batch_max: int,
+        readers: int,
+        key: bytes | None = None,
     ) -> None:
         if readers < 1:
             raise ValueError("readers must be at least 1")
         self._path = Path(path).absolute()
+        self._key = key  # SQLCipher's key for this file (None: a plain file), see store/dbapi.py
         self._clock = clock
         self._carry_memo: dict[int, Judged] = {}  # the carry pass's judgements of posts, for the next pass
         self._default_limit = FilterLimits().default_limit
         self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
-        self._checkpointer = _Checkpointer(self._path)
+        self._checkpointer = _Checkpointer(self._path, key)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
         self._readers = readers
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -281,14 +266,17 @@ class SqliteStore:
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,
         readers: int = 2,
+        key: bytes | None = None,
     ) -> SqliteStore:
         """Open (creating or migrating as needed) the store in the file ``path``.
 
         ``clock`` gives the time in seconds for NIP-40 expiry; ``batch_max`` caps the events committed in one
-        transaction; ``readers`` is the number of parallel read connections. Raises StoreError when the file
-        cannot be opened, is not a database, is damaged, read-only, locked, or from a newer Samizdat.
+        transaction; ``readers`` is the number of parallel read connections; ``key`` (32 bytes) encrypts the file
+        with SQLCipher (a new file is created encrypted; an existing one must have been made with the same key).
+        Raises StoreError when the file cannot be opened, is not a database, is damaged, read-only, locked, or
+        from a newer Samizdat.
         """
-        store = cls(path, clock=clock, batch_max=batch_max, readers=readers)
+        store = cls(path, clock=clock, batch_max=batch_max, readers=readers, key=key)
         try:
             await store._writer.start()
             loop = asyncio.get_running_loop()
@@ -323,7 +311,7 @@ class SqliteStore:
         return StoreError(f"Cannot {action} the store at {self._path}: {describe(exc)}.")
 
     def _connect_writer(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn = dbapi.connect(str(self._path), self._key, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -342,7 +330,7 @@ class SqliteStore:
 
     def _connect_reader(self) -> sqlite3.Connection:
         uri = self._path.as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn = dbapi.connect(uri, self._key, uri=True, isolation_level=None, check_same_thread=False)
         try:
             for pragma in READER_PRAGMAS:
                 conn.execute(pragma)

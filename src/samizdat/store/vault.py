@@ -520,7 +520,7 @@ def set_duress(unlocked: Unlocked, passphrase: str) -> Unlocked:
 # --- panic wipe -------------------------------------------------------------------------------------------------
 
 #: Files one of which a directory must hold for :func:`wipe` to delete it.
-DATA_FILES = (SLOTS_NAME, "identity.key", "config.toml", "events.sqlite", "local.sqlite")
+DATA_FILES = (SLOTS_NAME, "identity.key", "identity.sealed", "config.toml", "events.sqlite", "local.sqlite")
 
 
 def wipe(home: Path) -> None:
@@ -531,10 +531,24 @@ def wipe(home: Path) -> None:
     :class:`StoreError` if something is left (the slots are erased first, whatever fails after).
     """
     home = Path(home)
+    erase_slots(home)
+    delete_home(home)
+
+
+def check_home(home: Path) -> None:
+    """Raise :class:`UsageError` (one sentence) unless ``home`` looks like a data directory one may wipe."""
     if not home.is_dir() or home.is_symlink() or home.resolve() in (Path("/"), Path(os.path.expanduser("~")).resolve()):
         raise UsageError(f"{home} is not a data directory; nothing deleted")
     if not any((home / name).exists() for name in DATA_FILES):
         raise UsageError(f"{home} does not look like a Samizdat data directory; nothing deleted")
+
+
+def erase_slots(home: Path) -> None:
+    """The first, instant half of :func:`wipe`: overwrite the key slots of ``home`` with random bytes, in place,
+    and sync them to disk (nothing happens when there are none). Raises :class:`UsageError` as :func:`wipe`
+    does, :class:`StoreError` if the file cannot be overwritten."""
+    home = Path(home)
+    check_home(home)
     slots = home / SLOTS_NAME
     if slots.exists():
         try:
@@ -546,6 +560,22 @@ def wipe(home: Path) -> None:
                 os.close(fd)
         except OSError as exc:
             raise StoreError(f"cannot erase {slots}: {exc.strerror}") from exc
+    plain = home / "identity.key"  # a node without a passphrase: its key in clear, overwritten before it goes
+    if plain.is_file() and not plain.is_symlink():
+        with contextlib.suppress(OSError):
+            fd = os.open(plain, os.O_WRONLY | os.O_NOFOLLOW)
+            try:
+                os.pwrite(fd, os.urandom(max(os.fstat(fd).st_size, 64)), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def delete_home(home: Path) -> None:
+    """The second half of :func:`wipe`: delete ``home`` and everything in it (symlinks are not followed).
+    Raises :class:`UsageError` as :func:`wipe` does, :class:`StoreError` if something is left."""
+    home = Path(home)
+    check_home(home)
     failures = _delete_tree(home)
     if failures:
         raise StoreError(f"the key slots are erased but {home} is not entirely deleted: {failures[0]}")

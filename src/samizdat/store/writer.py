@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future as ThreadFuture
@@ -32,6 +31,7 @@ from samizdat.core.event import Event
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import queries
 from samizdat.store.base import AddOutcome
+from samizdat.store.dbapi import sqlite3
 
 log = logging.getLogger("samizdat.store")
 

@@ -1,0 +1,215 @@
+"""An encrypted node's keys: set up, unlock, manage passphrases, lock a running node, wipe.
+
+A data directory is *encrypted* when it has key slots (``keys.slots``, :mod:`samizdat.store.vault`): its event
+store and local state are SQLCipher databases and its identity is sealed, each under its own key derived from the
+data key (:class:`~samizdat.core.sealing.NodeKeys`). A directory without key slots is *plain*: made with
+``samizdat init --no-passphrase`` (a hub with no private state), or before Samizdat encrypted anything; it opens as
+before.
+
+Every function here takes passphrases as arguments: asking for them (a terminal, ``--passphrase-fd``,
+``SAMIZDAT_PASSPHRASE_FILE``) is the command line's part. ``serve`` keeps only the derived keys, in memory, and
+:func:`lock` (``samizdat lock``) or :func:`wipe` tell it to let go of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from samizdat.config import KEY_SLOTS, PLAIN_MARKER, HomeKind, home_kind, init_home
+from samizdat.core.sealing import NodeKeys
+from samizdat.errors import UsageError
+from samizdat.services import instance
+from samizdat.store import vault
+from samizdat.store.vault import DamagedKeySlots, FailureDelay, Params, Unlocked, WrongPassphrase
+
+__all__ = [
+    "DamagedKeySlots",
+    "FailureDelay",
+    "Unlocked",
+    "WrongPassphrase",
+]
+
+#: ``samizdat init`` with this variable set to 1 makes key slots that open in a millisecond: for tests only, as a
+#: passphrase behind them is guessed a million times faster. Only ``init`` reads it; an unlock always uses the
+#: parameters written in the slot file.
+KDF_TEST_VARIABLE = "SAMIZDAT_KDF_TEST"
+#: Argon2id with 64 KiB and one pass: worthless against guessing, see :data:`KDF_TEST_VARIABLE`.
+TEST_PARAMS = Params(memory_kib=64, iterations=1, lanes=1)
+
+#: What ``samizdat lock`` sends a running ``serve``: drop the keys, close the stores, stop.
+LOCK_SIGNAL = signal.SIGUSR1
+#: What makes a running ``serve`` wipe its data directory (``samizdat wipe`` sends it too).
+WIPE_SIGNAL = signal.SIGUSR2
+#: Seconds ``lock`` and ``wipe`` wait for a running ``serve`` to stop.
+STOP_WAIT = 30.0
+
+PLAIN_NOTE = (
+    "This node keeps its data unencrypted on purpose (`samizdat init --no-passphrase`): whoever holds this disk\n"
+    "can read everything in this directory. That is right only for a hub with no private state (docs/hub.md).\n"
+)
+
+
+def kind(home: Path) -> HomeKind:
+    """``encrypted``, ``plain`` or ``new`` (see :func:`samizdat.config.home_kind`)."""
+    return home_kind(home)
+
+
+def plain_on_purpose(home: Path) -> bool:
+    """Whether a plain directory was made with ``--no-passphrase`` (else it predates encryption)."""
+    return (home / PLAIN_MARKER).exists()
+
+
+def kdf_test() -> bool:
+    """Whether :data:`KDF_TEST_VARIABLE` asks for the weak test parameters."""
+    return os.environ.get(KDF_TEST_VARIABLE, "").strip() == "1"
+
+
+def init_params() -> Params:
+    """Argon2id's parameters for new key slots: about a second of this machine's time and a lot of its memory
+    (:func:`~samizdat.store.vault.calibrate`, a few seconds), or :data:`TEST_PARAMS` under
+    :data:`KDF_TEST_VARIABLE`."""
+    return TEST_PARAMS if kdf_test() else vault.calibrate()
+
+
+def create(home: Path, passphrase: str, params: Params) -> NodeKeys:
+    """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity, the default
+    config. The stores are created, encrypted, when the node is first opened. Raises UsageError (one sentence)."""
+    if kind(home) != "new":
+        raise UsageError(f"{home} is set up already")
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    unlocked = vault.create(home / KEY_SLOTS, passphrase, params=params)
+    keys = NodeKeys.derive(unlocked.data_key)
+    init_home(home, keys=keys)
+    return keys
+
+
+def create_plain(home: Path) -> bool:
+    """Set up a node without a passphrase (``init --no-passphrase``); False if ``home`` was set up already."""
+    if kind(home) != "new":
+        return False
+    init_home(home)
+    (home / PLAIN_MARKER).write_text(PLAIN_NOTE, encoding="utf-8")
+    return True
+
+
+def finish(home: Path, keys: NodeKeys) -> bool:
+    """Seal a new identity if an ``init`` was interrupted after the key slots were written; True if it did."""
+    return init_home(home, keys=keys)
+
+
+def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> NodeKeys:
+    """The keys of the encrypted node in ``home``. Every unlock rewrites the key slots (vault.py).
+
+    Raises :class:`~samizdat.store.vault.WrongPassphrase` (after ``delay``'s wait, nothing changed),
+    :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
+    """
+    unlocked = open_slots(home, passphrase, delay)
+    if unlocked.kind != "real":
+        # A duress passphrase (not offered by the command line yet) has just erased the real key slots.
+        raise UsageError("this passphrase opened the decoy store, which this version cannot open yet")
+    return NodeKeys.derive(unlocked.data_key)
+
+
+def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -> Unlocked:
+    """Unlock the key slots of ``home`` to change its passphrases (the functions below). Raises as :func:`unlock`."""
+    path = home / KEY_SLOTS
+    if not path.exists():
+        raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
+    return (delay or FailureDelay()).unlock(path, passphrase)
+
+
+def add_passphrase(unlocked: Unlocked, new: str) -> int:
+    """Let ``new`` open the node too; return how many passphrases open it now."""
+    return vault.add_passphrase(unlocked, new).passphrases
+
+
+def change_passphrase(unlocked: Unlocked, new: str) -> int:
+    """Replace the passphrase that unlocked with ``new``; return how many passphrases open the node."""
+    return vault.change_passphrase(unlocked, new).passphrases
+
+
+def remove_passphrase(unlocked: Unlocked, doomed: str) -> int:
+    """Stop ``doomed`` from opening the node (never the last one); return how many passphrases are left."""
+    return vault.remove_passphrase(unlocked, doomed).passphrases
+
+
+# --- a running serve --------------------------------------------------------------------------------------------
+
+
+def _signal_serve(home: Path, signum: int) -> int | None:
+    """Send ``signum`` to the ``serve`` running on ``home``; its pid, or None when none runs."""
+    pid = instance.running_pid(home)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return None
+    except PermissionError as exc:
+        raise UsageError(f"the `samizdat serve` on {home} (pid {pid}) is another user's: stop it as them") from exc
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, ended but not yet reaped by its parent, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _wait_stopped(home: Path, pid: int, timeout: float, sleep: Callable[[float], None]) -> bool:
+    """Until ``serve`` has let go of its lock and its process has ended (its stores closed with it)."""
+    deadline = time.monotonic() + timeout
+    while instance.running_pid(home) is not None or _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        sleep(0.05)
+    return True
+
+
+def lock(home: Path, *, timeout: float = STOP_WAIT, sleep: Callable[[float], None] = time.sleep) -> int | None:
+    """Tell the ``serve`` running on ``home`` to drop its keys, close the stores and stop; wait until it has.
+
+    Returns its pid, or None if none was running. Raises UsageError if it does not stop within ``timeout``.
+    """
+    pid = _signal_serve(home, LOCK_SIGNAL)
+    if pid is not None and not _wait_stopped(home, pid, timeout, sleep):
+        raise UsageError(f"the `samizdat serve` on {home} (pid {pid}) did not stop within {timeout:.0f} s")
+    return pid
+
+
+def erase(home: Path) -> None:
+    """Crypto-erase the key slots of ``home`` (milliseconds): from here on the data can never be read."""
+    vault.erase_slots(home)
+
+
+def delete(home: Path) -> None:
+    """Delete the data directory (after :func:`erase`)."""
+    if home.exists():
+        vault.delete_home(home)
+
+
+def wipe(home: Path, *, timeout: float = STOP_WAIT, sleep: Callable[[float], None] = time.sleep) -> int | None:
+    """Panic wipe: erase the key slots, tell a running ``serve`` to wipe and stop (and wait for it), then delete
+    the directory. Returns the pid of the ``serve`` that was told, or None. Raises UsageError if ``home`` is not a
+    data directory (nothing touched), StoreError if something is left (the slots are erased first)."""
+    erase(home)
+    pid = _signal_serve(home, WIPE_SIGNAL)
+    if pid is not None:
+        _wait_stopped(home, pid, timeout, sleep)
+    delete(home)
+    return pid
