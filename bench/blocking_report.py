@@ -56,7 +56,7 @@ def section() -> list[str]:
         lines += [
             f"### Failover (`{failover['command']}`, {failover['date']}; {failover['machine']})",
             "",
-            "The publisher runs `samizdat serve` with `[sync] fallback = [\"socks5h://...\"]`; its channel has the"
+            'The publisher runs `samizdat serve` with `[sync] fallback = ["socks5h://..."]`; its channel has the'
             " main relay and a mirror. At t = 0 the router starts dropping everything to the main relay, and"
             " `samizdat post` runs at once. Times until the post is stored by each relay (target: ≤ 10 s).",
             "",

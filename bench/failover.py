@@ -72,8 +72,12 @@ def main() -> int:
                 lab.samizdat(home, "channel", "create", "news", "--name", "News", "--mirror", "wss://ok.test",
                              "--mirror", MIRROR.url)  # fmt: skip
                 port = 4900 + run
-                node = lab.spawn(lab.client, f"publisher-{run}", *lab.samizdat_args(home, "serve", "--port",
-                                                                                     str(port)), env=lab.env())
+                node = lab.spawn(
+                    lab.client,
+                    f"publisher-{run}",
+                    *lab.samizdat_args(home, "serve", "--port", str(port)),
+                    env=lab.env(),
+                )
                 lab.wait_port(lab.client, "127.0.0.1", port, f"publisher-{run}")
                 # Before: the main relay works directly, and the node has learnt so.
                 before = json.loads(lab.samizdat(home, "post", "news", "before", "--json").stdout)["ids"][0]

@@ -361,9 +361,7 @@ async def subscribe(args: argparse.Namespace) -> None:
         async with asyncio.timeout(args.connect_timeout):
             await ready.wait()
     except TimeoutError:
-        connect_error = (
-            f"{pending[0]} of {len(subs)} subscriptions had no EOSE after {args.connect_timeout} s"
-        )
+        connect_error = f"{pending[0]} of {len(subs)} subscriptions had no EOSE after {args.connect_timeout} s"
     sys.stdout.write(f"READY {time.perf_counter() - t0:.3f} {pending[0]} {failed[0]}\n")
     sys.stdout.flush()
     lat.clear()
@@ -501,9 +499,7 @@ async def publish(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     roles = parser.add_subparsers(dest="role", required=True)
 
     p = roles.add_parser("ingest")
@@ -540,9 +536,7 @@ def main() -> None:
     p.add_argument("--ack-timeout", type=float, default=30)
 
     args = parser.parse_args()
-    asyncio.run(
-        {"ingest": ingest, "query": query, "subscribe": subscribe, "publish": publish}[args.role](args)
-    )
+    asyncio.run({"ingest": ingest, "query": query, "subscribe": subscribe, "publish": publish}[args.role](args))
 
 
 if __name__ == "__main__":

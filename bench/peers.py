@@ -287,8 +287,7 @@ class RelayProcess:
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"{self.spec.name} exited with {self.proc.returncode}; see {self.log}:\n"
-                    + self.tail_log()
+                    f"{self.spec.name} exited with {self.proc.returncode}; see {self.log}:\n" + self.tail_log()
                 )
             if await ws_handshake(self.url, timeout=1.0):
                 self.startup_s = time.perf_counter() - t0

@@ -135,9 +135,7 @@ class Worker:
                     err = b""
                     if self.proc.stderr is not None:
                         err = await self.proc.stderr.read()
-                    raise RuntimeError(
-                        f"loadgen {self.cmd[2]} ended without {prefix}:\n{err.decode()[-3000:]}"
-                    )
+                    raise RuntimeError(f"loadgen {self.cmd[2]} ended without {prefix}:\n{err.decode()[-3000:]}")
                 text = raw.decode()
                 if text.startswith(prefix):
                     return text[len(prefix) :].strip()
@@ -251,9 +249,7 @@ async def bench_ingest(spec: peers.RelaySpec, size: dict[str, Any]) -> dict[str,
     return {"ingest_rate": res["rate"], "ingest": res}
 
 
-async def prefilled_relay(
-    spec: peers.RelaySpec, size: dict[str, Any]
-) -> tuple[peers.RelayProcess, dict[str, Any]]:
+async def prefilled_relay(spec: peers.RelaySpec, size: dict[str, Any]) -> tuple[peers.RelayProcess, dict[str, Any]]:
     """A running relay holding the ``store`` data set, and how it was filled."""
     path = dataset.ensure("store", size["store"])
     info: dict[str, Any] = {"events": size["store"]}
@@ -537,8 +533,7 @@ async def run_relay(spec: peers.RelaySpec, benches: set[str], size: dict[str, An
                 await guarded("query", bench_query(relay, size))
             if benches & {"fanout", "memory"}:
                 log(
-                    f"{spec.name}: fan-out {size['subscribers']} subscribers, {size['rate']}/s for "
-                    f"{size['duration']} s"
+                    f"{spec.name}: fan-out {size['subscribers']} subscribers, {size['rate']}/s for {size['duration']} s"
                 )
                 await guarded("fanout", bench_fanout(relay, size))
         finally:
@@ -598,9 +593,7 @@ def table(results: dict[str, dict[str, Any]], relays: list[str], size: dict[str,
         if key == "memory_mb":
             target = f"{target} ({size['store']:,} events + {size['subscribers']:,} conns)"
         row.append(target or "–")
-        row.append(
-            "–" if check is None or not isinstance(ours, int | float) else ("yes" if check(ours) else "NO")
-        )
+        row.append("–" if check is None or not isinstance(ours, int | float) else ("yes" if check(ours) else "NO"))
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -728,8 +721,7 @@ def write_report(
         "",
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `{command}` ({mode} sizes)",
-        f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, Linux {m['kernel']}, Python"
-        f" {m['python']}",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, Linux {m['kernel']}, Python {m['python']}",
         f"- packages: {m['packages']}",
         f"- sizes: store {size['store']:,} events; ingest {size['ingest']:,} events over"
         f" {size['ingest_conns']}"
@@ -762,13 +754,9 @@ def write_report(
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")
-    parser.add_argument(
-        "--only", default=",".join(ALL_BENCHES), help="comma-separated: " + ",".join(ALL_BENCHES)
-    )
+    parser.add_argument("--only", default=",".join(ALL_BENCHES), help="comma-separated: " + ",".join(ALL_BENCHES))
     parser.add_argument("--relays", default=",".join(peers.RELAYS))
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -827,9 +815,7 @@ async def main() -> int:
     (BENCH / "out").mkdir(exist_ok=True)
     raw = BENCH / "out" / f"results-{mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     raw.write_text(
-        json.dumps(
-            {"size": size, "results": results, "echo": echo, "skipped": skipped}, indent=1, default=str
-        )
+        json.dumps({"size": size, "results": results, "echo": echo, "skipped": skipped}, indent=1, default=str)
     )
     print(f"\nraw results: {raw.relative_to(ROOT)}")
     if not args.no_write:

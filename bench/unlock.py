@@ -217,7 +217,8 @@ def section(saved: dict[str, Any]) -> list[str]:
         f" {paired['wrong-real'] * 1000:+.0f} ms for wrong minus real, and {paired['real-argon2id'] * 1000:+.0f} ms"
         " for a real unlock minus Argon2id alone (the slot work, the two writes and the two fsyncs): noise of the"
         " moment. Without it (Argon2id at its smallest, 64 KiB and one pass, 300 runs of each), the rest of an"
-        " unlock took " + ", ".join(f"{saved['overhead'][k] * 1000:.2f} ms {k}" for k in ("real", "duress", "wrong"))
+        " unlock took "
+        + ", ".join(f"{saved['overhead'][k] * 1000:.2f} ms {k}" for k in ("real", "duress", "wrong"))
         + " (medians).",
         "",
         f"The wipe's crypto-erase (overwriting the slot file in place and syncing it) took"

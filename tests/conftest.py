@@ -46,8 +46,11 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 def _must_not_skip(report: pytest.TestReport | pytest.CollectReport) -> bool:
-    return CI and report.skipped and not hasattr(report, "wasxfail") and not any(
-        allowed in _skip_reason(report) for allowed in CI_MAY_SKIP
+    return (
+        CI
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and not any(allowed in _skip_reason(report) for allowed in CI_MAY_SKIP)
     )
 
 

@@ -98,9 +98,9 @@ def write_parts(
     return parts
 
 
-def read(data: bytes, chunks: list[int] | None = None, limits: BundleLimits = DEFAULT_LIMITS) -> tuple[
-    list[Item], PartSummary
-]:
+def read(
+    data: bytes, chunks: list[int] | None = None, limits: BundleLimits = DEFAULT_LIMITS
+) -> tuple[list[Item], PartSummary]:
     reader = BundleReader(limits)
     items: list[Item] = []
     pos = 0

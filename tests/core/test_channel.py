@@ -64,9 +64,7 @@ def make_channel(created_at: int = T, **overrides: Any) -> Channel:
 
 CHANNEL = make_channel()
 OTHER = ch.parse_channel(
-    ch.build_channel_event(
-        OTHER_OWNER, "gomel", "Гомель", created_at=T, admins={OTHER_ADMIN.public_key_hex: "admin"}
-    )
+    ch.build_channel_event(OTHER_OWNER, "gomel", "Гомель", created_at=T, admins={OTHER_ADMIN.public_key_hex: "admin"})
 )
 
 
@@ -142,9 +140,7 @@ def _definition(tags: Sequence[Sequence[str]], content: str = "", kind: int = ki
 
 
 def _admin_tags(count: int) -> list[list[str]]:
-    return [
-        ["p", SecretKey((i + 100).to_bytes(32, "big")).public_key_hex, "", "editor"] for i in range(count)
-    ]
+    return [["p", SecretKey((i + 100).to_bytes(32, "big")).public_key_hex, "", "editor"] for i in range(count)]
 
 
 OK = [["d", SLUG], ["name", "N"]]
@@ -387,9 +383,7 @@ def test_a_removed_admin_counts_before_since_and_not_from_since_on() -> None:
 def test_moving_since_earlier_invalidates_posts_of_a_key_compromised_earlier() -> None:
     post = raw_post(ADMIN, created_at=T + 300)
     assert th.post_verdict(post, CHANNEL, NOW).ok
-    revoked = ch.parse_channel(
-        ch.remove_admin(OWNER, CHANNEL, ADMIN.public_key_hex, created_at=T + 500, since=T + 200)
-    )
+    revoked = ch.parse_channel(ch.remove_admin(OWNER, CHANNEL, ADMIN.public_key_hex, created_at=T + 500, since=T + 200))
     assert th.post_verdict(post, revoked, NOW).status is Status.REVOKED
     assert th.post_verdict(raw_post(ADMIN, created_at=T + 100), revoked, NOW).ok  # earlier posts stand
 
@@ -411,9 +405,7 @@ def test_authority_is_checked_before_shape_and_expiry() -> None:
 
 
 def test_an_expired_alert_is_expired_not_forged() -> None:
-    alert = po.build_post(
-        ADMIN, CHANNEL, "alert", "ОМОН у метро", created_at=T + 2000, location="м. Пушкинская"
-    )
+    alert = po.build_post(ADMIN, CHANNEL, "alert", "ОМОН у метро", created_at=T + 2000, location="м. Пушкинская")
     assert th.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL - 1).ok
     verdict = th.post_verdict(alert, CHANNEL, T + 2000 + po.ALERT_TTL)
     assert verdict.status is Status.EXPIRED
@@ -425,10 +417,7 @@ def test_posts_from_the_future_are_held_back() -> None:
     assert th.post_verdict(raw_post(ADMIN, created_at=NOW + th.MAX_FUTURE), CHANNEL, NOW).ok
     late = th.post_verdict(raw_post(ADMIN, created_at=NOW + th.MAX_FUTURE + 1), CHANNEL, NOW)
     assert late.status is Status.FUTURE
-    assert (
-        th.post_verdict(raw_post(ADMIN, created_at=NOW + 60), CHANNEL, NOW, max_future=0).status
-        is Status.FUTURE
-    )
+    assert th.post_verdict(raw_post(ADMIN, created_at=NOW + 60), CHANNEL, NOW, max_future=0).status is Status.FUTURE
 
 
 @pytest.mark.parametrize(
@@ -485,9 +474,7 @@ def test_a_plain_post_shows_as_is() -> None:
 def test_corrections_by_the_author_and_by_admins_apply_in_order() -> None:
     original = _news()
     by_author = po.build_correction(EDITOR, CHANNEL, original, "В 19:00 сбор у ДК", created_at=T + 2100)
-    by_admin = po.build_correction(
-        ADMIN, CHANNEL, original, "", created_at=T + 2200, subject="Сбор перенесён"
-    )
+    by_admin = po.build_correction(ADMIN, CHANNEL, original, "", created_at=T + 2200, subject="Сбор перенесён")
     view = th.thread_view(original, [by_admin, by_author], CHANNEL, NOW)
     assert [c.id for c in view.corrections] == [by_author.id, by_admin.id]
     assert view.text == "В 19:00 сбор у ДК"
@@ -516,18 +503,14 @@ def test_a_correction_that_would_break_the_post_is_ignored() -> None:
     event = po.build_post(
         ADMIN, CHANNEL, "event", "Марш", created_at=T + 2000, location="Площадь", start=T + 9000, end=T + 9900
     )
-    bad = raw_post(
-        ADMIN, "correction", "", extra=[["e", event.id, "", "correction"], ["start", str(T + 9999)]]
-    )
+    bad = raw_post(ADMIN, "correction", "", extra=[["e", event.id, "", "correction"], ["start", str(T + 9999)]])
     view = th.thread_view(event, [bad], CHANNEL, NOW)
     assert view.fields.start == T + 9000
     assert "end after it starts" in dict(view.ignored)[bad.id]
 
 
 def test_resolving_a_help_request() -> None:
-    request = po.build_post(
-        EDITOR, CHANNEL, "help", "Нужен адвокат", created_at=T + 2000, need="Адвокат на Окрестина"
-    )
+    request = po.build_post(EDITOR, CHANNEL, "help", "Нужен адвокат", created_at=T + 2000, need="Адвокат на Окрестина")
     opened = th.thread_view(request, [], CHANNEL, NOW)
     assert (opened.fields.status, opened.resolution) == ("open", "")
     resolved = po.build_resolution(ADMIN, CHANNEL, request, "Адвокат найден", created_at=T + 2500)
@@ -579,9 +562,7 @@ def test_an_old_style_resolution_still_replaces_the_text() -> None:
 
 def test_retraction_by_an_admin_of_the_owners_post() -> None:
     original = po.build_post(OWNER, CHANNEL, "news", "Погиб человек", created_at=T + 2000)
-    retraction, deletion = po.build_retraction(
-        ADMIN, CHANNEL, original, "Не подтвердилось", created_at=T + 2100
-    )
+    retraction, deletion = po.build_retraction(ADMIN, CHANNEL, original, "Не подтвердилось", created_at=T + 2100)
     assert deletion is None  # NIP-09 would not honour the admin's deletion of the owner's event
     view = th.thread_view(original, [retraction], CHANNEL, NOW)
     assert view.retraction is not None
@@ -664,9 +645,7 @@ def test_thread_view_of_a_forged_post_says_so() -> None:
 
 # -- hostile input never crashes the reader ---------------------------------------------------------------
 
-TAG_NAMES = (
-    "a type e g location expiration start end status role target give subject t need reach l L p k".split()
-)
+TAG_NAMES = "a type e g location expiration start end status role target give subject t need reach l L p k".split()
 TAG_VALUES = [
     CHANNEL.address,
     "30333:x:y",

@@ -61,7 +61,7 @@ def test_each_field_is_isolated() -> None:
 def test_fingerprint_is_66_bits_of_the_key_as_five_groups_of_four_digits() -> None:
     key = "7e7e9c42a91bfc56b9d2f4b0a8c7a4c4dc5e9d3b2f1a0c9e8d7c6b5a4f3e2d1c"
     digest = hashlib.sha256(bytes.fromhex(key)).digest()
-    expected = " ".join(f"{int.from_bytes(digest[i:i + 5], 'big') % 10_000:04d}" for i in range(0, 25, 5))
+    expected = " ".join(f"{int.from_bytes(digest[i : i + 5], 'big') % 10_000:04d}" for i in range(0, 25, 5))
     assert fingerprint(key) == expected
     assert re.fullmatch(r"\d{4}( \d{4}){4}", expected)
     others = {fingerprint(hashlib.sha256(bytes([i])).hexdigest()) for i in range(200)}

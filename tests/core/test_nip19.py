@@ -209,9 +209,7 @@ def test_malformed_tlv_is_refused(hrp: str, data: bytes, why: str) -> None:
 
 def test_unknown_tlv_types_are_ignored() -> None:
     data = b"\x00\x20" + PUB + b"\x07\x03xyz" + b"\x01\x0dwss://r.x.com"
-    assert nip19.nprofile_decode(_tlv_code("nprofile", data)) == nip19.ProfilePointer(
-        PUB.hex(), ("wss://r.x.com",)
-    )
+    assert nip19.nprofile_decode(_tlv_code("nprofile", data)) == nip19.ProfilePointer(PUB.hex(), ("wss://r.x.com",))
 
 
 def test_encoders_refuse_oversized_values() -> None:
@@ -228,9 +226,9 @@ def test_encoders_refuse_oversized_values() -> None:
 secret_keys = st.binary(min_size=32, max_size=32).filter(lambda b: 0 < int.from_bytes(b, "big") < 2**255)
 pubkeys = secret_keys.map(lambda b: SecretKey(b).public_key_hex)
 ids = st.binary(min_size=32, max_size=32).map(bytes.hex)
-relays = st.lists(
-    st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60), max_size=4
-).map(tuple)
+relays = st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60), max_size=4).map(
+    tuple
+)
 
 
 @given(pubkeys)
@@ -250,9 +248,7 @@ def test_nprofile_round_trip(pubkey: str, hints: tuple[str, ...]) -> None:
 
 
 @given(ids, relays, st.none() | pubkeys, st.none() | st.integers(0, 65535))
-def test_nevent_round_trip(
-    event_id: str, hints: tuple[str, ...], author: str | None, kind: int | None
-) -> None:
+def test_nevent_round_trip(event_id: str, hints: tuple[str, ...], author: str | None, kind: int | None) -> None:
     code = nip19.nevent_encode(event_id, hints, author=author, kind=kind)
     assert nip19.nevent_decode(code) == nip19.EventPointer(event_id, hints, author, kind)
 

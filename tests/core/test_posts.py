@@ -91,17 +91,13 @@ EXAMPLES: list[tuple[str, str, dict[str, Any], PostFields]] = [
             "give": ("IBAN BY00 0000", "bc1qexample"),
             "target": ("5000", "EUR"),
         },
-        PostFields(
-            purpose="Штрафы задержанным", give=("IBAN BY00 0000", "bc1qexample"), target=("5000", "EUR")
-        ),
+        PostFields(purpose="Штрафы задержанным", give=("IBAN BY00 0000", "bc1qexample"), target=("5000", "EUR")),
     ),
 ]
 
 
 @pytest.mark.parametrize(("post_type", "text", "fields", "expected"), EXAMPLES)
-def test_every_type_round_trips(
-    post_type: str, text: str, fields: dict[str, Any], expected: PostFields
-) -> None:
+def test_every_type_round_trips(post_type: str, text: str, fields: dict[str, Any], expected: PostFields) -> None:
     event = po.build_post(
         ADMIN, CHANNEL, post_type, text, created_at=T + 2000, subject="Тема", hashtags=["#Minsk"], **fields
     )
@@ -189,9 +185,7 @@ def test_appeal_and_event_tag_layout() -> None:
         ("news", "\x1b[31mred", {}, "control characters"),
     ],
 )
-def test_builder_refuses_with_one_sentence(
-    post_type: str, text: str, fields: dict[str, Any], message: str
-) -> None:
+def test_builder_refuses_with_one_sentence(post_type: str, text: str, fields: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError) as info:
         po.build_post(ADMIN, CHANNEL, post_type, text, created_at=T, **fields)
     assert message in str(info.value)
@@ -217,9 +211,7 @@ def test_a_former_admin_can_still_sign_posts_dated_before_since() -> None:
 
 
 def _original(key: SecretKey = EDITOR) -> Event:
-    return po.build_post(
-        key, CHANNEL, "help", "Нужен транспорт", created_at=T + 2000, need="Машина до Жодино"
-    )
+    return po.build_post(key, CHANNEL, "help", "Нужен транспорт", created_at=T + 2000, need="Машина до Жодино")
 
 
 def test_correction_layout_and_round_trip() -> None:
@@ -260,9 +252,7 @@ def test_correction_mistakes(key: SecretKey, changes: dict[str, Any], text: str,
 
 def test_editors_amend_only_their_own_posts() -> None:
     owners = _original(OWNER)
-    with pytest.raises(
-        UsageError, match="Only the channel's owner and admins may correct someone else's post."
-    ):
+    with pytest.raises(UsageError, match="Only the channel's owner and admins may correct someone else's post."):
         po.build_correction(EDITOR, CHANNEL, owners, "x", created_at=T + 2100)
     with pytest.raises(UsageError, match="may retract someone else's post"):
         po.build_retraction(EDITOR, CHANNEL, owners, "x", created_at=T + 2100)
@@ -380,9 +370,7 @@ def test_retraction_of_ones_own_post_comes_with_a_nip09_deletion() -> None:
     assert post.post_type == "retraction"
     assert post.target == original.id
     assert post.text == "Уже не нужно"
-    assert ["e", original.id, "wss://relay.example.org", "retraction", EDITOR.public_key_hex] in tags_of(
-        retraction
-    )
+    assert ["e", original.id, "wss://relay.example.org", "retraction", EDITOR.public_key_hex] in tags_of(retraction)
 
 
 def test_retraction_of_someone_elses_post_has_no_deletion() -> None:

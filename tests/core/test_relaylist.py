@@ -23,8 +23,9 @@ def test_round_trip_with_markers() -> None:
 
 
 def test_foreign_lists_with_junk_are_read_leniently() -> None:
-    event = sign_event(KEY, 10002, "", [["r", "https://web"], ["r"], ["r", "wss://ok", "write"], ["p", "x"]],
-                       created_at=1)
+    event = sign_event(
+        KEY, 10002, "", [["r", "https://web"], ["r"], ["r", "wss://ok", "write"], ["p", "x"]], created_at=1
+    )
     assert parse_relay_list(event) == RelayList(read=(), write=("wss://ok",))
 
 

@@ -54,8 +54,10 @@ def test_a_vouch_is_a_label_on_the_channel_address() -> None:
 @pytest.mark.parametrize(
     ("tags", "why"),
     [
-        ([["L", LABEL_NAMESPACE], ["l", "confirmed", LABEL_NAMESPACE], ["a", "30333:" + "ab" * 32 + ":x", ""]],
-         "the one label 'vouched'"),
+        (
+            [["L", LABEL_NAMESPACE], ["l", "confirmed", LABEL_NAMESPACE], ["a", "30333:" + "ab" * 32 + ":x", ""]],
+            "the one label 'vouched'",
+        ),
         ([["L", "other"], ["l", VOUCH_VALUE, "other"], ["a", "30333:" + "ab" * 32 + ":x", ""]], "namespace"),
         (vouch_tags("30333:" + "ab" * 32 + ":x", ["e", "cd" * 32]), "no 'e' tag"),
         (vouch_tags("30333:" + "ab" * 32 + ":x", ["a", "30333:" + "ab" * 32 + ":y"]), "exactly one channel"),

@@ -123,12 +123,26 @@ def test_blocking_reports_add_up_to_a_blocked_relay(lab: Lab) -> None:
     """Three people on different networks run netcheck with reports on; a fourth syncs the reports from a relay
     and sees sni.test blocked in BY, and ok.test fine."""
     targets = ["wss://sni.test", "wss://ok.test"]
-    reporters = [make_home(lab, f"reporter-{i}", '[netcheck]\nreport = true\n') for i in range(3)]
+    reporters = [make_home(lab, f"reporter-{i}", "[netcheck]\nreport = true\n") for i in range(3)]
     runs = [
         subprocess.Popen(
-            lab.samizdat_command(home, "netcheck", *targets, *netcheck_args(lab), "--country", "by", "--asn",
-                                 f"AS{6697 + i}", "--network", "mobile", "--json"),  # fmt: skip
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env(),
+            lab.samizdat_command(
+                home,
+                "netcheck",
+                *targets,
+                *netcheck_args(lab),
+                "--country",
+                "by",
+                "--asn",
+                f"AS{6697 + i}",
+                "--network",
+                "mobile",
+                "--json",
+            ),  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=lab.env(),
         )  # fmt: skip
         for i, home in enumerate(reporters)
     ]

@@ -103,9 +103,7 @@ CASES: dict[str, Case] = {
     "export-to-missing-directory": Case("ready", ("export", "-o", "{tmp}/no/such/dir/out.smz"), "no/such/dir"),
     "import-missing-file": Case("ready", ("import", "{tmp}/missing.smz"), "missing.smz"),
     "import-not-a-bundle": Case("ready", ("import", "{tmp}/not-a-bundle.smz"), "not a Samizdat bundle"),
-    "import-missing-part-file": Case(
-        "ready", ("import", "{tmp}/not-a-bundle.smz", "{tmp}/missing.smz"), "missing.smz"
-    ),
+    "import-missing-part-file": Case("ready", ("import", "{tmp}/not-a-bundle.smz", "{tmp}/missing.smz"), "missing.smz"),
     "channel-edit-nothing": Case("ready", ("channel", "edit", "district"), "nothing to change"),
     "channel-edit-unknown": Case("ready", ("channel", "edit", "nosuch", "--name", "x"), "no channel called 'nosuch'"),
     "sync-unknown-channel": Case("ready", ("sync", "ws://127.0.0.1:9", "--channel", "nosuch"), "no channel called"),

@@ -218,9 +218,7 @@ def test_passphrases_are_added_changed_and_removed(cli: Cli) -> None:
 # -- lock and wipe ---------------------------------------------------------------------------------------------
 
 
-def test_lock_stops_a_running_serve_and_the_next_start_asks_again(
-    cli: Cli, serve: Callable[..., ServeProcess]
-) -> None:
+def test_lock_stops_a_running_serve_and_the_next_start_asks_again(cli: Cli, serve: Callable[..., ServeProcess]) -> None:
     cli.ok("init")
     cli.ok("channel", "create", "district", "--name", "District")
     node = serve(cli.home)

@@ -187,9 +187,7 @@ async def test_samizdat_sync_with_a_relay_without_nip_77(cli: Cli, nostr_relay: 
     assert "they lacked 0, we lacked 0; sent 0, received 0" in again.out
 
 
-async def test_many_events_in_one_second_behind_a_cap_all_arrive(
-    nostr_relay: NostrRelay, store: SqliteStore
-) -> None:
+async def test_many_events_in_one_second_behind_a_cap_all_arrive(nostr_relay: NostrRelay, store: SqliteStore) -> None:
     """nostr-relay sends at most 100 events per answer and queries ``created_at < until``; two seconds hold 150
     events each. Everything arrives, and a second sync finds nothing to move."""
     keys = [SecretKey.generate() for _ in range(3)]

@@ -35,8 +35,9 @@ def sample_events() -> list[Event]:
     channel = ch.parse_channel(channel_event)
     made = [
         EVENTS[0],
-        sign_event(KEY, 1, 'Вада адключана "да" 18:00\t\\ \u2028 \x01 🙂', [["e", "0" * 64], ["t", "minsk"]],
-                   created_at=NOW),  # fmt: skip
+        sign_event(
+            KEY, 1, 'Вада адключана "да" 18:00\t\\ \u2028 \x01 🙂', [["e", "0" * 64], ["t", "minsk"]], created_at=NOW
+        ),  # fmt: skip
         sign_event(OTHER, 5, "", [["e", EVENTS[0].id], ["expiration", str(NOW + 60)]], created_at=NOW + 1),
         channel_event,
         po.build_post(KEY, channel, "news", "Metro closed", created_at=NOW + 2, subject="Metro"),
@@ -85,20 +86,35 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "relay_message": {
             "event": _lines(["EVENT", events[1].to_dict()]),
             "session": _lines(
-                ["REQ", "sub", sub_filter, {"ids": [EVENTS[0].id]}], ["COUNT", "c", {"authors": [KEY.public_key_hex]}],
-                ["EVENT", events[4].to_dict()], ["CLOSE", "sub"], ["NEG-OPEN", "n", {}, opening.hex()],
-                ["NEG-MSG", "n", "61"], ["NEG-CLOSE", "n"], ["AUTH", "x"], ["REQ", "sub", {"search": "metro"}],
+                ["REQ", "sub", sub_filter, {"ids": [EVENTS[0].id]}],
+                ["COUNT", "c", {"authors": [KEY.public_key_hex]}],
+                ["EVENT", events[4].to_dict()],
+                ["CLOSE", "sub"],
+                ["NEG-OPEN", "n", {}, opening.hex()],
+                ["NEG-MSG", "n", "61"],
+                ["NEG-CLOSE", "n"],
+                ["AUTH", "x"],
+                ["REQ", "sub", {"search": "metro"}],
             ),  # fmt: skip
         },
         "relay_nip77": {
-            "sync": _lines(["NEG-OPEN", "n", {"kinds": [1]}, opening.hex()], ["NEG-MSG", "n", reply.hex()],
-                           ["NEG-CLOSE", "n"]),  # fmt: skip
+            "sync": _lines(
+                ["NEG-OPEN", "n", {"kinds": [1]}, opening.hex()], ["NEG-MSG", "n", reply.hex()], ["NEG-CLOSE", "n"]
+            ),  # fmt: skip
             "framed": _lines(["NEG-OPEN", "m", {}, framed.hex()]),
         },
         "negentropy": {"initiate": opening, "framed": b"\x01" + framed[1:], "reply": reply},
         "filter": {
-            "full": orjson.dumps({**sub_filter, "ids": [EVENTS[0].id], "authors": [KEY.public_key_hex],
-                                  "until": NOW, "search": "metro", "#e": [EVENTS[1].id]}),  # fmt: skip
+            "full": orjson.dumps(
+                {
+                    **sub_filter,
+                    "ids": [EVENTS[0].id],
+                    "authors": [KEY.public_key_hex],
+                    "until": NOW,
+                    "search": "metro",
+                    "#e": [EVENTS[1].id],
+                }
+            ),  # fmt: skip
             "empty": b"{}",
         },
         "event": {f"event-{i}": event.to_json() for i, event in enumerate(events)},
@@ -129,8 +145,17 @@ def seeds() -> dict[str, dict[str, bytes]]:
             "missing": request % (b"/nothing", b""),
         },
         "operator_request": {
-            "post": orjson.dumps({"id": 1, "sign": {"kind": kinds.POST, "content": "Water is off", "created_at": NOW,
-                                                    "tags": [["a", "30078:" + KEY.public_key_hex + ":frunzenski"]]}}),
+            "post": orjson.dumps(
+                {
+                    "id": 1,
+                    "sign": {
+                        "kind": kinds.POST,
+                        "content": "Water is off",
+                        "created_at": NOW,
+                        "tags": [["a", "30078:" + KEY.public_key_hex + ":frunzenski"]],
+                    },
+                }
+            ),
             "label": orjson.dumps({"id": "x", "sign": {"kind": 1985, "content": "", "tags": [], "created_at": 0}}),
         },  # fmt: skip
     }

@@ -141,9 +141,7 @@ def _write(events: list[Event], block_bytes: int) -> bytes:
     return writer.header(total_parts=1) + out[HEADER_SIZE:]
 
 
-bundles = st.builds(
-    _write, st.lists(st.sampled_from(EVENTS), max_size=30), st.sampled_from([256, 1024, 64 * 1024])
-)
+bundles = st.builds(_write, st.lists(st.sampled_from(EVENTS), max_size=30), st.sampled_from([256, 1024, 64 * 1024]))
 
 
 @FUZZ

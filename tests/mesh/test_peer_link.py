@@ -56,7 +56,6 @@ async def test_link_reconciles_both_ways_then_carries_new_events_live(pair: tupl
             assert (await client.publish(fresh_b)).accepted
         await wait_until(lambda: has(a, fresh_b.id), timeout=WAIT, what="a new post on B to reach A")
 
-
         def counted() -> PeerRow | None:  # the counters are written just after the events are stored
             row = a.local.peer(b.url)
             done = row is not None and row.last_sync is not None and row.events_in >= 21 and row.events_out >= 31

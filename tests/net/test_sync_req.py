@@ -302,9 +302,7 @@ async def test_a_relay_that_lists_77_is_given_time_to_answer(
     assert (report.method, report.fallback, report.received) == ("nip77", "", 5)
 
 
-async def test_method_req_can_be_asked_for(
-    local: SqliteStore, start_nip77_relay: Any, open_client: Any
-) -> None:
+async def test_method_req_can_be_asked_for(local: SqliteStore, start_nip77_relay: Any, open_client: Any) -> None:
     key = SecretKey.generate()
     server, store = await start_nip77_relay()
     await store.add_many(notes(key, "theirs", 12))

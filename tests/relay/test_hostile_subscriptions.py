@@ -1,7 +1,7 @@
 """Subscriptions the fan-out index cannot file by ids, authors, kinds or tags: thousands of time windows cost a
 publisher nothing (the index), and broad live subscriptions (search or time window only) are capped per
-connection, per address and in all, since each matching one multiplies every publisher's fan-out. Run from many addresses
-in a network namespace (``relay_netns.py``), as devices on a hub's Wi-Fi would."""
+connection, per address and in all, since each matching one multiplies every publisher's fan-out. Run from many
+addresses in a network namespace (``relay_netns.py``), as devices on a hub's Wi-Fi would."""
 
 from __future__ import annotations
 

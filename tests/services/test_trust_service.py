@@ -34,7 +34,11 @@ async def test_a_channel_named_like_a_followed_one_is_marked_and_vouches_count(c
 
     entries = {e.address: e for e in await channels.directory(ctx)}
     assert {a: e.relation for a, e in entries.items()} == {
-        own.address: "own", district: "followed", fake: "carried", fake_yard: "carried", other: "carried"
+        own.address: "own",
+        district: "followed",
+        fake: "carried",
+        fake_yard: "carried",
+        other: "carried",
     }
     assert entries[district].fingerprint == fingerprint(NEIGHBOUR.public_key_hex)
     assert entries[fake].fingerprint == fingerprint(IMPOSTOR.public_key_hex) != entries[district].fingerprint

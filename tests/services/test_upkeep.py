@@ -118,9 +118,7 @@ async def test_forwarding_passes_nothing_forged(ctx: Context, stranger: SecretKe
     assert malformed.id not in queued
 
 
-async def test_a_flood_of_posts_fills_only_its_authors_share_of_the_outbox(
-    ctx: Context, fake_clock: FakeClock
-) -> None:
+async def test_a_flood_of_posts_fills_only_its_authors_share_of_the_outbox(ctx: Context, fake_clock: FakeClock) -> None:
     own, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=["wss://own-mirror.example"])
     editor = SecretKey(bytes([8]) * 32)
     fake_clock.advance(1)

@@ -104,9 +104,7 @@ async def test_header_is_patched_with_counts_and_total_parts(source: SqliteStore
     assert events == len(EVENTS)
 
 
-async def test_split_parts_are_each_under_the_limit_and_importable_alone(
-    source: SqliteStore, tmp_path: Path
-) -> None:
+async def test_split_parts_are_each_under_the_limit_and_importable_alone(source: SqliteStore, tmp_path: Path) -> None:
     out = tmp_path / "news.smz"
     export = await export_bundle(source, out, max_part_bytes=30_000, created_at=NOW)
     assert export.files[:3] == (out, tmp_path / "news.part2.smz", tmp_path / "news.part3.smz")

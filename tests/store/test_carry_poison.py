@@ -37,8 +37,15 @@ async def test_a_flood_of_junk_alerts_does_not_push_out_genuine_ones(tmp_path: P
     try:
         # The node carries (does not follow) a real channel: 200 genuine alerts of the last ten hours.
         alerts = [
-            build_post(owner if i % 2 else admin, channel, "alert", TEXT, created_at=NOW - 10 * HOUR + i * 60,
-                       location="Market", expiration=NOW + 6 * HOUR)  # fmt: skip
+            build_post(
+                owner if i % 2 else admin,
+                channel,
+                "alert",
+                TEXT,
+                created_at=NOW - 10 * HOUR + i * 60,
+                location="Market",
+                expiration=NOW + 6 * HOUR,
+            )  # fmt: skip
             for i in range(200)
         ]
         await store.add_many([definition, *alerts])

@@ -61,10 +61,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
     cli.ok("relays", "--write", UNREACHABLE)  # a write relay that refuses connections: shown as not reachable
     node = module_serve(cli.home)
     ids = {
-        "news": _one_id(cli.json("post", "frunzenski", "--type", "news", "Metro stations are closed",
-                                 "--subject", "Metro")),  # fmt: skip
-        "alert": _one_id(cli.json("post", "frunzenski", "--type", "alert", "Police vans", "--place", "Market gate",
-                                  "--expires", "2h")),  # fmt: skip
+        "news": _one_id(
+            cli.json("post", "frunzenski", "--type", "news", "Metro stations are closed", "--subject", "Metro")
+        ),  # fmt: skip
+        "alert": _one_id(
+            cli.json(
+                "post", "frunzenski", "--type", "alert", "Police vans", "--place", "Market gate", "--expires", "2h"
+            )
+        ),  # fmt: skip
         "help": _one_id(cli.json("post", "frunzenski", "--type", "help", "Need a driver", "--need", "transport")),
         "hostile": _one_id(cli.json("post", "frunzenski", "--type", "news", HOSTILE, "--subject", HOSTILE[:60])),
         "block": _one_id(cli.json("post", "block7", "--type", "safe-place", "Warm room", "--place", "Flat 12")),
@@ -518,4 +522,3 @@ def test_screenshots_exist() -> None:
     """The README shows these; the tests above rewrite them with SAMIZDAT_SCREENSHOTS=1 (run in file order)."""
     for name in ("directory", "channel", "compose", "keys", "status"):
         assert (SCREENSHOTS / f"{name}.png").is_file(), name
-

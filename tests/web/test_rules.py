@@ -74,15 +74,28 @@ def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
 
     amend = [
         po.build_correction(ADMIN, channel, news, "Only one station closed", created_at=T + 100),
-        raw(EDITOR, "editor rewrites owner's post",
-            [["a", a, ""], ["type", "correction"], ["e", news.id, "", "correction", news.pubkey]], T + 110),
+        raw(
+            EDITOR,
+            "editor rewrites owner's post",
+            [["a", a, ""], ["type", "correction"], ["e", news.id, "", "correction", news.pubkey]],
+            T + 110,
+        ),
         po.build_correction(EDITOR, channel, help_, "", created_at=T + 120, status="resolved"),
-        raw(STRANGER, "stranger", [["a", a, ""], ["type", "correction"], ["e", help_.id, "", "correction", ""]],
-            T + 125),
-        raw(FORMER, "former retracts someone else's",
-            [["a", a, ""], ["type", "retraction"], ["e", news.id, "", "retraction", news.pubkey]], T + 130),
-        raw(OWNER, "", [["a", a, ""], ["type", "correction"], ["e", event.id, "", "correction", ""],
-                        ["end", str(T + 10)]], T + 135),
+        raw(
+            STRANGER, "stranger", [["a", a, ""], ["type", "correction"], ["e", help_.id, "", "correction", ""]], T + 125
+        ),
+        raw(
+            FORMER,
+            "former retracts someone else's",
+            [["a", a, ""], ["type", "retraction"], ["e", news.id, "", "retraction", news.pubkey]],
+            T + 130,
+        ),
+        raw(
+            OWNER,
+            "",
+            [["a", a, ""], ["type", "correction"], ["e", event.id, "", "correction", ""], ["end", str(T + 10)]],
+            T + 135,
+        ),
         po.build_correction(OWNER, channel, event, "Meeting moved", created_at=T + 140, location="Yard 9"),
         *resolutions(channel, news, noted, reopened),
     ]
@@ -195,7 +208,8 @@ def vouch_scenario(channel: ch.Channel) -> list[Event]:
     kept = po.build_vouch(V1, channel, "We met them", created_at=T + 100)
     withdrawn = po.build_vouch(V2, channel, created_at=T + 110)
     return [
-        kept, withdrawn,
+        kept,
+        withdrawn,
         po.build_vouch_withdrawal(V2, [withdrawn], created_at=T + 120),
         raw(V3, "", [["e", kept.id]], T + 130, kinds.DELETION),  # not the vouch's signer: ignored
         label(V2, ["a", other, ""], ["p", STRANGER.public_key_hex]),  # another channel, same verifier
@@ -208,8 +222,13 @@ def vouch_scenario(channel: ch.Channel) -> list[Event]:
         label(V2, ["a", address, ""], at=NOW + 3600),  # dated in the future
         label(V2, ["a", address, ""], ["expiration", str(NOW - 1)], at=T + 140),  # expired
         raw(V1, "", [["L", "other"], ["l", po.VOUCH_VALUE, "other"], ["a", address, ""]], T + 150, kinds.LABEL),
-        raw(V1, "bell\x07", [["L", po.LABEL_NAMESPACE], ["l", po.VOUCH_VALUE, po.LABEL_NAMESPACE], ["a", address]],
-            T + 160, kinds.LABEL),  # fmt: skip
+        raw(
+            V1,
+            "bell\x07",
+            [["L", po.LABEL_NAMESPACE], ["l", po.VOUCH_VALUE, po.LABEL_NAMESPACE], ["a", address]],
+            T + 160,
+            kinds.LABEL,
+        ),  # fmt: skip
     ]
 
 

@@ -147,8 +147,10 @@ def _import_text(d: dict[str, Any]) -> str:
                 lines.append(f"  {Path(f['path']).name}{_part(f)}: {f['new']} new, {f['duplicate']} duplicate")
     for bundle, parts in d["missing_parts"].items():
         numbers = ", ".join(str(p) for p in parts)
-        lines.append(f"Not among these files: {'part' if len(parts) == 1 else 'parts'} {numbers} of bundle "
-                     f"{bundle[:8]} (each part imports on its own)")
+        lines.append(
+            f"Not among these files: {'part' if len(parts) == 1 else 'parts'} {numbers} of bundle "
+            f"{bundle[:8]} (each part imports on its own)"
+        )
     return "\n".join(lines)
 
 

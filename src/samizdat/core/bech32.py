@@ -94,9 +94,7 @@ def encode(hrp: str, data: bytes, *, max_length: int = MAX_LENGTH) -> str:
     groups = _to_5bit(data)
     text = hrp + "1" + "".join(CHARSET[g] for g in groups + _checksum(hrp, groups))
     if len(text) > max_length:
-        raise UsageError(
-            f"this {hrp} would be {len(text)} characters long, more than the {max_length} allowed"
-        )
+        raise UsageError(f"this {hrp} would be {len(text)} characters long, more than the {max_length} allowed")
     return text
 
 
@@ -126,16 +124,11 @@ def decode(text: str, *, max_length: int = MAX_LENGTH, error: ErrorClass = Usage
         index = _CHARSET_INDEX.get(char)
         if index is None:
             shown = repr(char) if char.isprintable() and char.isascii() else f"U+{ord(char):04X}"
-            raise error(
-                f"this {hrp} code contains {shown}, a character bech32 never uses"
-                " (b, i, o and 1 are not used)"
-            )
+            raise error(f"this {hrp} code contains {shown}, a character bech32 never uses (b, i, o and 1 are not used)")
         groups.append(index)
     if _polymod(_hrp_expand(hrp) + groups) != 1:
         raise error(f"this {hrp} code has a wrong checksum: a character was mistyped, lost or added")
     data = _to_8bit(groups[:-CHECKSUM_LENGTH])
     if data is None:
-        raise error(
-            f"this {hrp} code has a valid checksum but malformed padding, so it was not made correctly"
-        )
+        raise error(f"this {hrp} code has a valid checksum but malformed padding, so it was not made correctly")
     return hrp, data

@@ -119,14 +119,14 @@ class Judged:
 
 class CarryRanking:
     """The ranks of one carry pass. Feed it every carried event (:meth:`add`, or :meth:`add_plain` for kinds it
-    has no rules for; for a post, try :meth:`recall` first), then take :meth:`candidates`.
+        has no rules for; for a post, try :meth:`recall` first), then take :meth:`candidates`.
 
-    ``channel_of(address)`` gives the current definition of a channel stored here (None when there is none or it
-    is malformed); ``role_holders`` are the owners and admins of the channels the node keeps, whose deletion
-    requests count as valid; ``remembered`` is the previous pass's :attr:`memo` (judgements by key: a key must
-never be reused for another event, as the store's ``seq`` is not). Deletions,
-    labels and definitions are ranked last, once every post has been judged: whether they are valid depends on the
-    posts. Memory: one small tuple per carried event, and one :class:`Judged` per carried post.
+        ``channel_of(address)`` gives the current definition of a channel stored here (None when there is none or it
+        is malformed); ``role_holders`` are the owners and admins of the channels the node keeps, whose deletion
+        requests count as valid; ``remembered`` is the previous pass's :attr:`memo` (judgements by key: a key must
+    never be reused for another event, as the store's ``seq`` is not). Deletions,
+        labels and definitions are ranked last, once every post has been judged: whether they are valid depends on the
+        posts. Memory: one small tuple per carried event, and one :class:`Judged` per carried post.
     """
 
     def __init__(

@@ -162,17 +162,13 @@ def parse_channel(event: Event) -> Channel:
         dict.fromkeys(t[1] for t in event.tags if len(t) >= 3 and t[0] == "l" and t[2] == LANGUAGE_NAMESPACE)
     )
     if len(languages) > MAX_LANGUAGES or not all(_LANGUAGE.fullmatch(code) for code in languages):
-        raise RemoteProtocolError(
-            f"channel languages must be at most {MAX_LANGUAGES} two-letter ISO 639-1 codes"
-        )
+        raise RemoteProtocolError(f"channel languages must be at most {MAX_LANGUAGES} two-letter ISO 639-1 codes")
     place = _only(event, "place") or ""
     if place:
         check_line(place, "the channel place")
         segments = place.split("/")
         if len(segments) > MAX_PLACE_DEPTH or not all(s and s == s.strip() for s in segments):
-            raise RemoteProtocolError(
-                f"the channel place must be 1-{MAX_PLACE_DEPTH} non-empty parts joined by '/'"
-            )
+            raise RemoteProtocolError(f"the channel place must be 1-{MAX_PLACE_DEPTH} non-empty parts joined by '/'")
     g_values = event.tag_values("g")
     if not all(gh.is_geohash(v) for v in g_values):
         raise RemoteProtocolError("a 'g' tag of the channel definition is not a geohash")
@@ -184,9 +180,7 @@ def parse_channel(event: Event) -> Channel:
         if len(tag) >= 4 and tag[0] == "p" and tag[3] in ADMIN_ROLES:
             pubkey = _check_pubkey(tag[1], "an admin key")
             if pubkey in admins or pubkey == event.pubkey:
-                raise RemoteProtocolError(
-                    "the channel definition lists an admin twice, or the owner as an admin"
-                )
+                raise RemoteProtocolError("the channel definition lists an admin twice, or the owner as an admin")
             admins[pubkey] = tag[3]
     if len(admins) > MAX_ADMINS:
         raise RemoteProtocolError(f"a channel may have at most {MAX_ADMINS} admins")
@@ -194,9 +188,7 @@ def parse_channel(event: Event) -> Channel:
     for tag in event.tags:
         if tag and tag[0] == "revoked":
             if len(tag) < 3 or not _DIGITS.fullmatch(tag[2]):
-                raise RemoteProtocolError(
-                    "a 'revoked' tag must be [\"revoked\", <pubkey>, <since unix time>]"
-                )
+                raise RemoteProtocolError("a 'revoked' tag must be [\"revoked\", <pubkey>, <since unix time>]")
             pubkey = _check_pubkey(tag[1], "a revoked key")
             if pubkey in revoked or pubkey in admins or pubkey == event.pubkey:
                 raise RemoteProtocolError("a revoked key is listed twice, or is also an admin or the owner")
@@ -348,9 +340,7 @@ def add_admin(key: SecretKey, channel: Channel, pubkey: str, role: str = ADMIN, 
     return rebuild_channel(key, channel, created_at=created_at, admins=admins, revoked=revoked)
 
 
-def remove_admin(
-    key: SecretKey, channel: Channel, pubkey: str, *, created_at: int, since: int | None = None
-) -> Event:
+def remove_admin(key: SecretKey, channel: Channel, pubkey: str, *, created_at: int, since: int | None = None) -> Event:
     """A new definition that revokes ``pubkey``: its events dated ``since`` or later stop counting.
 
     ``since`` defaults to the new version's ``created_at``; give an earlier time when the key may have been

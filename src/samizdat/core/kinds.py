@@ -43,6 +43,7 @@ def is_ephemeral(kind: int) -> bool:
 def is_addressable(kind: int) -> bool:
     return kind_class(kind) is KindClass.ADDRESSABLE
 
+
 #: Not a kind but a wire convention of ours: live subscriptions whose id starts with this are not sent the events
 #: their own connection publishes. A peer link pushes and subscribes on one connection and needs no echo of what
 #: it just sent (docs/protocol.md, "Finding peers on a LAN").

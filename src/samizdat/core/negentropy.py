@@ -152,8 +152,7 @@ class Negentropy:
     def __init__(self, storage: Storage, frame_size_limit: int = 0) -> None:
         if frame_size_limit != 0 and frame_size_limit < MIN_FRAME_SIZE_LIMIT:
             raise LocalProtocolError(
-                f"negentropy frame size limit must be 0 or at least {MIN_FRAME_SIZE_LIMIT}, "
-                f"not {frame_size_limit}"
+                f"negentropy frame size limit must be 0 or at least {MIN_FRAME_SIZE_LIMIT}, not {frame_size_limit}"
             )
         self._storage = storage
         self._frame_size_limit = frame_size_limit
@@ -252,9 +251,7 @@ class Negentropy:
                 their_ids = query.take(count * ID_SIZE, "an id list")
                 if self._is_initiator:
                     skip = True  # settled: the client answers nothing about an IdList
-                    theirs = dict.fromkeys(
-                        their_ids[i : i + ID_SIZE] for i in range(0, len(their_ids), ID_SIZE)
-                    )
+                    theirs = dict.fromkeys(their_ids[i : i + ID_SIZE] for i in range(0, len(their_ids), ID_SIZE))
                     for item in storage.iterate(lower, upper):
                         if item.id in theirs:
                             del theirs[item.id]

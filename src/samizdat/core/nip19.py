@@ -255,9 +255,7 @@ def nprofile_decode(text: str, *, error: ErrorClass = UsageError) -> ProfilePoin
     items = _parse_tlv(_decode(text, "nprofile", error), "nprofile", error)
     if TLV_SPECIAL not in items:
         raise error("this nprofile is malformed: it has no public key")
-    return ProfilePointer(
-        _author(items[TLV_SPECIAL][0], "nprofile", error), _relays(items, "nprofile", error)
-    )
+    return ProfilePointer(_author(items[TLV_SPECIAL][0], "nprofile", error), _relays(items, "nprofile", error))
 
 
 def nevent_encode(

@@ -387,9 +387,7 @@ def _field_tags(f: PostFields) -> list[list[str]]:
     tags += [[name, str(getattr(f, name))] for name in ("start", "end") if getattr(f, name) is not None]
     if f.geohash:
         if not gh.is_geohash(f.geohash):
-            raise UsageError(
-                f"{f.geohash[:20]!r} is not a geohash (1 to 12 of 0-9 and b-z without a, i, l, o)."
-            )
+            raise UsageError(f"{f.geohash[:20]!r} is not a geohash (1 to 12 of 0-9 and b-z without a, i, l, o).")
         tags += [["g", prefix] for prefix in gh.prefixes(f.geohash)]
     if f.expiration is not None:
         tags.append(["expiration", str(f.expiration)])
@@ -475,9 +473,7 @@ def _original(channel: ChannelLike, original: Event) -> Post:
     if post.channel != channel.address:
         raise UsageError(f"The original post belongs to another channel ({post.channel}).")
     if post.post_type in (CORRECTION, RETRACTION):
-        raise UsageError(
-            f"A {post.post_type} cannot itself be corrected or retracted; amend the original post."
-        )
+        raise UsageError(f"A {post.post_type} cannot itself be corrected or retracted; amend the original post.")
     return post
 
 
@@ -513,9 +509,7 @@ def build_correction(
     change_fields = PostFields(**changes)
     required, optional, _ = SCHEMA[post.post_type]
     if extra := change_fields.given() - ((required | optional) & CORRECTABLE):
-        raise UsageError(
-            f"A correction cannot change {', '.join(sorted(extra))} of {_ARTICLE[post.post_type]}."
-        )
+        raise UsageError(f"A correction cannot change {', '.join(sorted(extra))} of {_ARTICLE[post.post_type]}.")
     _check_merged(post, change_fields)
     if resolution:
         try:

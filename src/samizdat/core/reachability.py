@@ -144,9 +144,7 @@ def _verdict(classes: Counter[str], blocking_keys: int, blocking_sources: int, d
     return "unclear"
 
 
-def aggregate(
-    reports: Iterable[Report], *, threshold: int = 3, min_sources: int = 1
-) -> list[dict[str, object]]:
+def aggregate(reports: Iterable[Report], *, threshold: int = 3, min_sources: int = 1) -> list[dict[str, object]]:
     """One JSON-able row per (relay, country, hour), newest hour first, with the verdict (see the module)."""
     groups: dict[tuple[str, str, int], list[Report]] = defaultdict(list)
     seen: set[str] = set()

@@ -274,5 +274,3 @@ class Roster:
             return False
         self._tokens -= 1
         return True
-
-

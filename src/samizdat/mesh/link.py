@@ -196,8 +196,17 @@ class PeerLink:
         report = await asyncio.wait_for(
             # A peer is a samizdat node: it answers a too-fast upload with `rate-limited:`, which the upload's
             # retries handle, so the pacing meant for relays that drop busy connections would only slow it.
-            sync(client, self.store, [], direction="both", ingest=self._from_peer, unwanted=self.unwanted,
-                 now=self.clock, limits=self.limits, pacing=None),  # fmt: skip
+            sync(
+                client,
+                self.store,
+                [],
+                direction="both",
+                ingest=self._from_peer,
+                unwanted=self.unwanted,
+                now=self.clock,
+                limits=self.limits,
+                pacing=None,
+            ),  # fmt: skip
             SYNC_TIMEOUT,
         )
         self.last_report = report

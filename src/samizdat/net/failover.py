@@ -85,24 +85,24 @@ class Routing:
         transports = data.get("transports", {}) if isinstance(data.get("transports", {}), dict) else {}
         fallback = sync.get("fallback", [])
         if not isinstance(fallback, list) or not all(isinstance(s, str) for s in fallback):
-            raise UsageError(f"{where}: sync.fallback must be a list of transports such as \"socks5h://HOST:PORT\"")
+            raise UsageError(f'{where}: sync.fallback must be a list of transports such as "socks5h://HOST:PORT"')
         tor = transports.get("tor", DEFAULT_TOR)
         if not isinstance(tor, str):
-            raise UsageError(f"{where}: transports.tor must be a string such as \"socks5h://127.0.0.1:9050\"")
+            raise UsageError(f'{where}: transports.tor must be a string such as "socks5h://127.0.0.1:9050"')
         per_relay: dict[str, tuple[str, ...]] = {}
         relays = data.get("relays", {})
         if not isinstance(relays, dict):
             raise UsageError(f"{where}: [relays] must hold one table per relay URL")
         for url, table in relays.items():
             if not isinstance(table, dict) or not str(url).startswith(("ws://", "wss://")):
-                raise UsageError(f"{where}: [relays.\"{url}\"] must be a table for a ws:// or wss:// URL")
+                raise UsageError(f'{where}: [relays."{url}"] must be a table for a ws:// or wss:// URL')
             routes = table.get("via", [])
             if isinstance(routes, str):
                 routes = [routes]
             if "proxy" in table:
                 routes = [table["proxy"], *routes]
             if not isinstance(routes, list) or not all(isinstance(s, str) for s in routes):
-                raise UsageError(f"{where}: relays.\"{url}\".via must be a list of transports")
+                raise UsageError(f'{where}: relays."{url}".via must be a list of transports')
             per_relay[_normal(str(url))] = tuple(routes)
         # --via RELAY=TRANSPORT (repeatable) sets one relay's routes from the command line, ahead of the file's.
         fallbacks: list[str] = []

@@ -153,9 +153,7 @@ def _record(
     prefix = message.split(":", 1)[0] if ":" in message else ""
     final = accepted or prefix in FINAL_REFUSALS or attempts + 1 >= max_attempts
     delay = backoff_delay(attempts, random=random)
-    local.record_attempt(
-        event_id, relay, accepted=accepted, message=message, final=final, next_attempt=now + delay
-    )
+    local.record_attempt(event_id, relay, accepted=accepted, message=message, final=final, next_attempt=now + delay)
     if accepted:
         report.accepted += 1
     elif final:

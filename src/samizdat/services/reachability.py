@@ -64,9 +64,7 @@ async def aggregate(
     }
 
 
-def build_reports(
-    results: Sequence[Result], *, now: float, country: str, asn: str, network: str
-) -> list[Event]:
+def build_reports(results: Sequence[Result], *, now: float, country: str, asn: str, network: str) -> list[Event]:
     """One report per measured relay, each signed by a key made for it alone and then forgotten."""
     return [
         core.build_report(

@@ -108,8 +108,12 @@ async def document(
         "relays": sorted(relays.values(), key=lambda r: r["url"]),
         "follows": len(ctx.local.follows()),
         "carried": {
-            "received": received, "sent": sent, "delivered": delivered, "quota_bytes": ctx.config.carry_bytes,
-            "store_bytes": carry.get("store_bytes"), "carried_bytes": carry.get("carried_bytes"),
+            "received": received,
+            "sent": sent,
+            "delivered": delivered,
+            "quota_bytes": ctx.config.carry_bytes,
+            "store_bytes": carry.get("store_bytes"),
+            "carried_bytes": carry.get("carried_bytes"),
             "dropped": carry.get("evicted", 0),
         },  # fmt: skip
         "reachability": await _reachability(ctx),
@@ -120,10 +124,22 @@ async def document(
             serving=running_relay_url(ctx.home),
             store=store,
             followed=list(ctx.local.follows()),
-            outbox={"pending": waiting, "failed": failed, "accepted": delivered,
-                    "superseded": sum(r["superseded"] for r in relays.values())},  # fmt: skip
-            sync=[{"relay": r.relay, "channel": r.scope, "last_success": r.last_success, "failures": r.failures,
-                   "summary": r.summary} for r in ctx.local.sync_rows()],  # fmt: skip
+            outbox={
+                "pending": waiting,
+                "failed": failed,
+                "accepted": delivered,
+                "superseded": sum(r["superseded"] for r in relays.values()),
+            },  # fmt: skip
+            sync=[
+                {
+                    "relay": r.relay,
+                    "channel": r.scope,
+                    "last_success": r.last_success,
+                    "failures": r.failures,
+                    "summary": r.summary,
+                }
+                for r in ctx.local.sync_rows()
+            ],  # fmt: skip
         )
     return doc
 

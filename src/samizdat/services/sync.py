@@ -36,7 +36,12 @@ async def sync_with(
     client = await ctx.connect(url)
     try:
         return await netsync.sync(
-            client, ctx.store, list(filters or [Filter()]), direction=direction, ingest=ctx.ingest, progress=progress,
+            client,
+            ctx.store,
+            list(filters or [Filter()]),
+            direction=direction,
+            ingest=ctx.ingest,
+            progress=progress,
             now=ctx.clock,  # the limits every door applies are checked against the node's clock
         )
     finally:

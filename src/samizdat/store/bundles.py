@@ -265,11 +265,7 @@ async def export_bundle(
             # search cannot be re-checked with Filter.matches, so they do not count.
             earlier = [f for f in (filters or [])[:i] if f.limit is None and f.search is None]
             async for page in source:  # the store reads the next page while the last one is written
-                keep = [
-                    e
-                    for e in page
-                    if not e.is_expired(created_at) and not any(f.matches(e) for f in earlier)
-                ]
+                keep = [e for e in page if not e.is_expired(created_at) and not any(f.matches(e) for f in earlier)]
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(_on_disk(out, sink.write, keep))

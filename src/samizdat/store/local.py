@@ -416,6 +416,7 @@ class LocalState:
             params.append(value)
         if sets:
             self._run(f"UPDATE peers SET {', '.join(sets)} WHERE url = ?", (*params, url))
+
     # -- routes (failover memory) ------------------------------------------------------------------------------
 
     def routes(self, relay: str, network: str) -> dict[str, RouteRecord]:

@@ -152,8 +152,11 @@ def add_events(conn: sqlite3.Connection, events: Sequence[Event], now: int) -> l
 
 
 def _is_plain(event: Event, now: int) -> bool:
-    return event.kind != DELETION and slot_d(event) is None and not is_ephemeral(event.kind) and not (
-        event.is_expired(now)
+    return (
+        event.kind != DELETION
+        and slot_d(event) is None
+        and not is_ephemeral(event.kind)
+        and not (event.is_expired(now))
     )
 
 

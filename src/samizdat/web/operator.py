@@ -330,9 +330,7 @@ def check_template(raw: object) -> tuple[int, str, list[list[str]], int]:
         raise RemoteProtocolError("the operator login signs only channel posts, deletion requests and labels")
     if not isinstance(content, str):
         raise RemoteProtocolError("content must be text")
-    if not isinstance(tags, list) or not all(
-        isinstance(t, list) and all(isinstance(v, str) for v in t) for t in tags
-    ):
+    if not isinstance(tags, list) or not all(isinstance(t, list) and all(isinstance(v, str) for v in t) for t in tags):
         raise RemoteProtocolError("tags must be lists of strings")
     if not isinstance(created_at, int) or isinstance(created_at, bool) or created_at < 0:
         raise RemoteProtocolError("created_at must be a unix time")
