@@ -427,3 +427,31 @@ def test_damage_is_one_sentence_and_changes_nothing(
     shown = run(copy, "feed", "district")
     assert shown.code == 0, shown.err
     assert "Stored before serve started" in shown.out
+
+
+def test_serve_takes_one_line_from_a_descriptor_left_open(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("init")
+    reader, writer = os.pipe()
+    environment = cli_env()
+    environment.pop("SAMIZDAT_PASSPHRASE_FILE")
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [*command(cli.home), "--passphrase-fd", str(reader), "serve", "--port", "0"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment, pass_fds=(reader,),
+    )  # fmt: skip
+    os.close(reader)
+    try:
+        os.write(writer, f"{TEST_PASSPHRASE}\n".encode())  # and the script keeps its end open
+        deadline = time.monotonic() + 30
+        while not (cli.home / "serve.json").exists():
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "serve did not start with a passphrase line on an open pipe"
+            time.sleep(0.1)
+        assert "Locked" in cli.ok("lock").out
+        assert process.wait(15) == 0
+    finally:
+        os.close(writer)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()

@@ -3,7 +3,7 @@ printing data or JSON, errors, and a quick look at the proxies named on the comm
 ``--via tor``): a post made while Tor is not running is still stored and queued, but the person hears at once
 that it cannot leave yet.
 
-Passphrases come from, in this order: ``--passphrase-fd N`` (the lines read from that file descriptor),
+Passphrases come from, in this order: ``--passphrase-fd N`` (lines read from that file descriptor, one at a time),
 ``SAMIZDAT_PASSPHRASE_FILE`` (the lines of that file), else the terminal. A command that needs several (``passphrase
 change``: the current one, then the new one) takes them line after line. Without any of these, a command that
 needs one stops with one sentence naming them.
@@ -135,19 +135,21 @@ def _no_source(what: str) -> UsageError:
     )
 
 
-def _source_lines() -> tuple[list[str], str] | None:
-    """The lines of the passphrase source (``--passphrase-fd``, else ``SAMIZDAT_PASSPHRASE_FILE``) and its name."""
+def _source_lines(needed: int) -> tuple[list[str], str] | None:
+    """The lines of the passphrase source (``--passphrase-fd``, else ``SAMIZDAT_PASSPHRASE_FILE``), at least
+    ``needed`` of them if it has that many, and its name. A descriptor is read a line at a time, only as far as
+    needed: a script may keep its end of a pipe open."""
     if state.passphrase_fd is not None:
         where = f"--passphrase-fd {state.passphrase_fd}"
         if state.passphrase_lines is None:
-            chunks = []
-            try:
-                while chunk := os.read(state.passphrase_fd, 65536):
-                    chunks.append(chunk)
-            except OSError as exc:
-                raise UsageError(f"cannot read {where}: {exc.strerror or exc}") from exc
-            state.passphrase_lines = _lines(b"".join(chunks), where)
-        return state.passphrase_lines, where
+            state.passphrase_lines = []
+        lines = state.passphrase_lines
+        while len(lines) < needed:
+            line = _read_line(state.passphrase_fd, where)
+            if line is None:
+                break
+            lines.append(line)
+        return lines, where
     path = os.environ.get(PASSPHRASE_FILE_VARIABLE, "").strip()
     if not path:
         return None
@@ -159,6 +161,19 @@ def _source_lines() -> tuple[list[str], str] | None:
             raise UsageError(f"cannot read the passphrase file {path}: {exc.strerror or exc}") from exc
         state.passphrase_lines = _lines(data, where)
     return state.passphrase_lines, where
+
+
+def _read_line(fd: int, where: str) -> str | None:
+    """One line from ``fd`` (without its end), read a byte at a time so nothing after it is taken; None at EOF."""
+    data = bytearray()
+    try:
+        while (byte := os.read(fd, 1)) and byte != b"\n":
+            data += byte
+    except OSError as exc:
+        raise UsageError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    if not data and not byte:
+        return None
+    return _lines(bytes(data), where)[0]
 
 
 def _lines(data: bytes, where: str) -> list[str]:
@@ -176,10 +191,10 @@ def has_terminal() -> bool:
 def ask_passphrase(prompt: str, *, missing: str, confirm: bool = False) -> str:
     """The next passphrase: the next line of the passphrase source, else typed at the terminal (twice with
     ``confirm``). ``missing`` starts the sentence said when there is neither ("this node is encrypted")."""
-    source = _source_lines()
+    index = state.passphrases_taken
+    source = _source_lines(index + 1)
     if source is not None:
         lines, where = source
-        index = state.passphrases_taken
         state.passphrases_taken += 1
         if index >= len(lines) or not lines[index]:
             nth = ("first", "second", "third")[index] if index < 3 else f"line {index + 1}"
