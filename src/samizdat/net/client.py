@@ -244,6 +244,36 @@ class RelayClient:
             events.append(event)
         return events
 
+    async def stored(
+        self, wire: Sequence[dict[str, Any]], *, max_messages: int, timeout: float = 30.0
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the raw event objects a ``REQ`` of ``wire`` filters answers until ``EOSE`` (unchecked: the caller
+        decides what to verify and what to ignore). Raises RemoteProtocolError when the relay closes the request or
+        sends more than ``max_messages`` (a relay that floods us does not keep us here for ever),
+        TransportError when the connection fails. The subscription is closed on the way out."""
+        sub_id, queue = self.open_subscription()
+        try:
+            await self.send_raw(_frame("REQ", sub_id, *wire))
+            for _ in range(max_messages):
+                message = await self.next_message(queue, timeout)
+                if message[0] == "EOSE":
+                    return
+                if message[0] == "CLOSED":
+                    if not self.is_open:
+                        raise self._connection_lost()
+                    reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
+                    raise RemoteProtocolError(f"{self.url} closed the request: {reason}", "error")
+                if message[0] == "EVENT" and len(message) >= 3 and isinstance(message[2], dict):
+                    yield message[2]
+            raise RemoteProtocolError(f"{self.url} sent far more than the events asked for")
+        finally:
+            self.drop_subscription(sub_id)
+            if self._closed is None:
+                try:
+                    await self.send_raw(_frame("CLOSE", sub_id))
+                except TransportError:  # best effort: the relay ends the request when the connection goes anyway
+                    pass
+
     async def stream(
         self, filters: Sequence[Filter], *, timeout: float = 30.0, live: bool = True
     ) -> AsyncIterator[Event]:

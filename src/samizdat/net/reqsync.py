@@ -39,11 +39,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
-from samizdat.errors import ClosedTransport, RemoteProtocolError, TransportError
+from samizdat.errors import RemoteProtocolError
 from samizdat.net.client import RelayClient
 
 PAGE_LIMIT = 500  # events asked for per window (what relays commonly send by default)
@@ -225,38 +223,15 @@ class ReqScan:
 
     async def _request(self, wire: dict[str, Any], limit: int) -> tuple[list[Event], int]:
         """One ``REQ`` until ``EOSE``: the verified events of the answer (each once) and how many were invalid."""
-        client = self.client
         events: dict[str, Event] = {}
         invalid = 0
-        sub_id, queue = client.open_subscription()
-        try:
-            await client.send_raw(orjson.dumps(["REQ", sub_id, wire]).decode())
-            for _ in range(limit + FLOOD_SLACK):
-                message = await client.next_message(queue, REQ_TIMEOUT)
-                if message[0] == "EOSE":
-                    break
-                if message[0] == "CLOSED":
-                    if not client.is_open:
-                        raise ClosedTransport(f"the connection to {client.url} closed during the sync")
-                    reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
-                    raise RemoteProtocolError(f"{client.url} closed the request: {reason}", "error")
-                if message[0] != "EVENT" or len(message) < 3 or not isinstance(message[2], dict):
-                    continue
-                try:
-                    event = parse_event(message[2])
-                except RemoteProtocolError:
-                    invalid += 1
-                    continue
-                events[event.id] = event
-            else:
-                raise RemoteProtocolError(f"{client.url} sent far more than the {limit} events asked for")
-        finally:
-            client.drop_subscription(sub_id)
-            if client.is_open:
-                try:
-                    await client.send_raw(orjson.dumps(["CLOSE", sub_id]).decode())
-                except TransportError:  # best effort: the relay ends the request when the connection goes anyway
-                    pass
+        async for raw in self.client.stored([wire], max_messages=limit + FLOOD_SLACK, timeout=REQ_TIMEOUT):
+            try:
+                event = parse_event(raw)
+            except RemoteProtocolError:
+                invalid += 1
+                continue
+            events[event.id] = event
         return list(events.values()), invalid
 
 

@@ -32,7 +32,7 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
-from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
+from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError
 from samizdat.net.client import PublishResult, RelayClient, supports_nip
 from samizdat.net.pacing import DEFAULT_PACING, Pacer, Pacing
 from samizdat.net.reqsync import Budget, ReqScan
@@ -367,40 +367,20 @@ async def _fetch_ids(client: RelayClient, batch: list[str]) -> tuple[list[Event]
     wanted = set(batch)
     events: list[Event] = []
     invalid: set[str] = set()
-    sub_id, queue = client.open_subscription()
-    try:
-        await client.send_raw(orjson.dumps(["REQ", sub_id, {"ids": batch, "limit": len(batch)}]).decode())
-        for _ in range(2 * len(batch) + 100):  # a relay that floods us does not keep us here for ever
-            message = await client.next_message(queue, ROUND_TIMEOUT)
-            if message[0] == "EOSE":
-                break
-            if message[0] == "CLOSED":
-                if not client.is_open:
-                    raise ClosedTransport(f"the connection to {client.url} closed during the download")
-                reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
-                raise RemoteProtocolError(f"{client.url} closed the request: {reason}", "error")
-            if message[0] != "EVENT" or len(message) < 3 or not isinstance(message[2], dict):
-                continue
-            claimed = message[2].get("id")
-            if claimed not in wanted:
-                continue  # not asked for, or already received
-            try:
-                event = parse_event(message[2])
-            except RemoteProtocolError:
-                invalid.add(claimed)
-                continue
-            wanted.discard(event.id)
-            invalid.discard(event.id)
-            events.append(event)
-        else:
-            raise RemoteProtocolError(f"{client.url} sent far more than the {len(batch)} events asked for")
-    finally:
-        client.drop_subscription(sub_id)
-        if client.is_open:
-            try:
-                await client.send_raw(orjson.dumps(["CLOSE", sub_id]).decode())
-            except TransportError:  # best effort: the relay ends the request when the connection goes anyway
-                pass
+    answer = client.stored([{"ids": batch, "limit": len(batch)}], max_messages=2 * len(batch) + 100,
+                           timeout=ROUND_TIMEOUT)  # fmt: skip
+    async for raw in answer:
+        claimed = raw.get("id")
+        if claimed not in wanted:
+            continue  # not asked for, or already received
+        try:
+            event = parse_event(raw)
+        except RemoteProtocolError:
+            invalid.add(claimed)
+            continue
+        wanted.discard(event.id)
+        invalid.discard(event.id)
+        events.append(event)
     return events, len(invalid)
 
 
