@@ -103,6 +103,8 @@ logger = logging.getLogger("samizdat.relay")
 
 
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
+#: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
+YIELD_EVERY = 8
 
 
 class RelayServer:
@@ -323,8 +325,14 @@ class RelayServer:
         self.clients.add(client)
         writer = asyncio.create_task(client.write_loop())
         max_pending = self.limits.max_pending_events
+        handled = 0
         try:
             while not client.dropped:
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    # recv() returns buffered messages without giving the loop a turn: a flooding connection
+                    # would otherwise hold it for hundreds of messages while others (a handshake) wait.
+                    await asyncio.sleep(0)
                 data = await ws.recv(decode=False)
                 if debug:
                     client.log.debug("< %.200r", data)

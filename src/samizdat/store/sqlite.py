@@ -522,14 +522,20 @@ class SqliteStore:
         store_bytes = await self._read(carry.stored_bytes)
         if store_bytes <= quota:
             return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
-        found = await self._read(lambda conn: carry.carried(conn, rules, self._now(), self._carry_memo))
-        doomed = choose_evictions(found.candidates, found.used, quota)
+
+        def rank(conn: sqlite3.Connection) -> tuple[carry.Carried, list[int]]:
+            # Ranking tens of thousands of candidates takes a while: in the reader thread, never on the event loop.
+            found = carry.carried(conn, rules, self._now(), self._carry_memo)
+            return found, choose_evictions(found.candidates, found.used, quota)
+
+        found, doomed = await self._read(rank)
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):
             chunk = doomed[start : start + PURGE_CHUNK]
             evict = functools.partial(carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota))
             evicted += await self._writer.call(evict)
-        freed = sum(size for _, size, seq in found.candidates if seq in set(doomed))
+        gone = set(doomed)
+        freed = sum(size for _, size, seq in found.candidates if seq in gone)
         return CarryReport(used=found.used - freed, evicted=evicted, store_bytes=store_bytes)
 
     async def carried_bytes(self, rules: KeepRules) -> int:
