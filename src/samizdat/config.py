@@ -7,7 +7,9 @@ A data directory (``--home DIR``, else ``$SAMIZDAT_HOME``, else ``~/.samizdat``)
 * ``identity.sealed``: on an encrypted node, the node's secret key sealed under a key derived from the data key;
   ``identity.key`` instead on a node without a passphrase: the secret key in hex (mode 0600);
 * ``events.sqlite`` (+ WAL files): the event store;
-* ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress.
+* ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress;
+* ``encrypting/``: only while ``samizdat encrypt`` turns a plain directory into an encrypted one, or after it was
+  interrupted (``samizdat.store.encrypting``; the next command finishes or undoes it).
 
 The configuration file is optional: a missing file or key means the embedded default. It is never encrypted (it
 is read before the passphrase is asked for); ``docs/operating.md`` says what to keep out of it.

@@ -142,6 +142,7 @@ def test_encrypt_keeps_100k_events_follows_outbox_route_and_peer_and_leaves_noth
     npub = nip19.npub_encode(held["pubkey"]).encode()
     secret = load_identity(home).secret.hex().encode()
     assert readable(home, [SECRET_TEXT.encode(), held["pubkey"].encode()])  # plain: there for anyone to read
+    config = (home / "config.toml").read_bytes()
 
     done = run(home, "encrypt", timeout=300)
     assert done.code == 0, done.err
@@ -153,6 +154,7 @@ def test_encrypt_keeps_100k_events_follows_outbox_route_and_peer_and_leaves_noth
     assert "fresh encrypted node" in flash[0]
 
     assert_whole_and_encrypted(home, held)
+    assert (home / "config.toml").read_bytes() == config
     assert readable(home, [SECRET_TEXT.encode(), npub, held["pubkey"].encode(), secret]) == []
 
     status = run(home, "status", "--json")

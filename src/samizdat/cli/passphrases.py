@@ -1,5 +1,6 @@
 """Setting up an encrypted node and the commands around its keys: ``passphrase add|change|remove``, ``lock``,
-``wipe``. The work is :mod:`samizdat.services.keyring`'s; here are the questions and the answers."""
+``wipe``, and ``encrypt`` (a plain node made encrypted). The work is :mod:`samizdat.services.keyring`'s and
+:mod:`samizdat.services.encryption`'s; here are the questions and the answers."""
 
 from __future__ import annotations
 

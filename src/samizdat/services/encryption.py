@@ -94,8 +94,8 @@ def encrypt(home: Path, passphrase: str, params: Params) -> dict[str, Any]:
     the original (rolled back: the home is plain and whole), or when the swap fails after the point of no return
     (the next command finishes it).
     """
+    settle(home)  # an earlier run, interrupted: finished (then this one refuses: encrypted already) or undone
     check(home)
-    settle(home)
     with instance.serve_lock(home, busy=_busy(home)):
         check(home)
         identity = load_identity(home)
