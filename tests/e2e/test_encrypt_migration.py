@@ -259,3 +259,15 @@ def test_on_a_terminal_encrypt_asks_for_the_new_passphrase_twice(tmp_path: Path)
     assert code == 0, seen
     assert "Encrypted" in seen
     assert id_hash(home, "typed twice") == held["ids"]
+
+
+def test_encrypt_takes_the_new_passphrase_from_a_file_descriptor(tmp_path: Path) -> None:
+    from test_encrypted import run as run_with
+
+    home = tmp_path / "node"
+    held = plain_home(home, 10)
+    done = run_with(home, "encrypt", "--json", fd_text="from a pipe\n")
+    assert done.code == 0, done.err
+    assert done.json()["events"] == 10
+    shown = run_with(home, "keys", "show", "--json", fd_text="from a pipe\n")
+    assert shown.json()["pubkey"] == held["pubkey"]
