@@ -7,7 +7,9 @@ A data directory (``--home DIR``, else ``$SAMIZDAT_HOME``, else ``~/.samizdat``)
 * ``identity.sealed``: on an encrypted node, the node's secret key sealed under a key derived from the data key;
   ``identity.key`` instead on a node without a passphrase: the secret key in hex (mode 0600);
 * ``events.sqlite`` (+ WAL files): the event store;
-* ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress.
+* ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress;
+* ``encrypting/``: only while ``samizdat encrypt`` turns a plain directory into an encrypted one, or after it was
+  interrupted (``samizdat.store.encrypting``; the next command finishes or undoes it).
 
 The configuration file is optional: a missing file or key means the embedded default. It is never encrypted (it
 is read before the passphrase is asked for); ``docs/operating.md`` says what to keep out of it.
@@ -31,6 +33,7 @@ KEY_SLOTS = "keys.slots"  #: the key slot file of an encrypted node
 IDENTITY_SEALED = "identity.sealed"  #: an encrypted node's secret key, sealed
 IDENTITY_PLAIN = "identity.key"  #: a node without a passphrase: its secret key in hex
 PLAIN_MARKER = "unencrypted"  #: written by ``init --no-passphrase``: the node is plain on purpose
+ENCRYPTING = "encrypting"  #: ``samizdat encrypt``'s staging directory, while it runs (store/encrypting.py)
 _IDENTITY_MAGIC = b"SMZID\x00\x00\x01"
 
 DEFAULT_CONFIG = f"""\
@@ -220,8 +223,14 @@ def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | No
     if keys is None:
         _write_private(key_path, (key.secret.hex() + "\n").encode("ascii"))
     else:
-        _write_private(key_path, seal(keys.identity, key.secret, _IDENTITY_MAGIC))
+        seal_identity(key_path, key, keys)
     return True
+
+
+def seal_identity(path: Path, key: SecretKey, keys: NodeKeys) -> None:
+    """Write ``key`` sealed under ``keys.identity`` to the new file ``path`` (mode 0600, fsynced): an encrypted
+    node's ``identity.sealed``. Raises FileExistsError if ``path`` exists, OSError."""
+    _write_private(path, seal(keys.identity, key.secret, _IDENTITY_MAGIC))
 
 
 def load_identity(home: Path, keys: NodeKeys | None = None) -> SecretKey:

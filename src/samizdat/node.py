@@ -27,7 +27,7 @@ from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, instance, publishing, status
+from samizdat.services import channels, encryption, instance, publishing, status
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -58,7 +58,9 @@ class Node:
         """Open the node in ``home`` (after ``samizdat init``); raise UsageError/StoreError with one sentence.
 
         An encrypted node needs its ``keys`` (:func:`samizdat.services.keyring.unlock`); a plain one has none.
+        An interrupted ``samizdat encrypt`` is finished or rolled back first, so that only one set of stores is live.
         """
+        encryption.settle(home)
         config = config or load_config(home)
         routing = failover.Routing.from_config(  # a bad transport in the configuration fails here, before opening
             config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")

@@ -30,7 +30,7 @@ from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
 from samizdat.net.transports import parse_transport
 from samizdat.node import Node
-from samizdat.services import keyring
+from samizdat.services import encryption, keyring
 from samizdat.services.context import Context
 from samizdat.services.keyring import FailureDelay, WrongPassphrase
 
@@ -238,10 +238,26 @@ def unlock_with(attempt: Callable[[str], T], prompt: str = "Passphrase: ") -> T:
     raise AssertionError("unreachable")
 
 
+def settle(path: Path) -> encryption.Settled | None:
+    """Finish or roll back a ``samizdat encrypt`` of ``path`` that was interrupted, saying so in one line."""
+    settled = encryption.settle(path)
+    if settled is not None and settled.finished:
+        typer.echo(f"notice: finished encrypting {path} (an earlier `samizdat encrypt` was interrupted)", err=True)
+    elif settled is not None:
+        typer.echo(
+            f"notice: an interrupted `samizdat encrypt` was undone: {path} is still NOT encrypted "
+            "(run `samizdat encrypt` again)",
+            err=True,
+        )
+    return settled
+
+
 def node_keys(path: Path | None = None) -> NodeKeys | None:
     """The keys of the node in ``path`` (default: the command's home), asking for its passphrase once per process;
-    None for a plain or a missing node (a notice for an old plain one)."""
+    None for a plain or a missing node (a notice for an old plain one). An interrupted ``samizdat encrypt`` is
+    finished or rolled back first."""
     path = path or home()
+    settle(path)
     kind = keyring.kind(path)
     if kind != "encrypted":
         notice_plain(path)

@@ -1,5 +1,6 @@
 """Setting up an encrypted node and the commands around its keys: ``passphrase add|change|remove``, ``lock``,
-``wipe``. The work is :mod:`samizdat.services.keyring`'s; here are the questions and the answers."""
+``wipe``, and ``encrypt`` (a plain node made encrypted). The work is :mod:`samizdat.services.keyring`'s and
+:mod:`samizdat.services.encryption`'s; here are the questions and the answers."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from samizdat.cli.common import (
     has_terminal,
     home,
     node_keys,
+    settle,
     state,
     unlock_with,
     warn,
@@ -21,7 +23,7 @@ from samizdat.cli.common import (
 from samizdat.config import IDENTITY_SEALED, load_identity
 from samizdat.core import nip19
 from samizdat.errors import UsageError
-from samizdat.services import keyring
+from samizdat.services import encryption, keyring
 
 passphrase_app = typer.Typer(help="Manage the passphrases that unlock this node.", no_args_is_help=True)
 
@@ -39,6 +41,7 @@ def _identity(path: Path, created: bool, encrypted: bool) -> dict[str, Any]:
 
 def init_node(path: Path, *, plain: bool) -> dict[str, Any]:
     """``samizdat init``: set up ``path`` (encrypted unless ``plain``) or report the node it holds."""
+    settle(path)
     kind = keyring.kind(path)
     if kind == "plain":
         return _identity(path, False, False)
@@ -65,6 +68,35 @@ def init_node(path: Path, *, plain: bool) -> dict[str, Any]:
     params = keyring.init_params()
     state.keys = keyring.create(path, passphrase, params)
     return _identity(path, True, True)
+
+
+def _kept(summary: dict[str, Any]) -> str:
+    local = summary.get("local") or {}
+    parts = [f"{summary.get('events', 0)} events"] + [
+        f"{local.get(table, 0)} {what}"
+        for table, what in (("follows", "follows"), ("outbox", "outbox entries"), ("routes", "routes"),
+                            ("peers", "peers"))
+    ]  # fmt: skip
+    return ", ".join(parts)
+
+
+def encrypt_node(path: Path) -> dict[str, Any]:
+    """``samizdat encrypt``: encrypt the plain ``path`` under a new passphrase, or finish an interrupted run."""
+    settled = settle(path)
+    if settled is not None and settled.finished:
+        return {"home": str(path), "encrypted": True, "resumed": True, **settled.summary}
+    encryption.check(path)
+    passphrase = ask_passphrase(
+        "New passphrase for this node: ", missing="samizdat encrypt needs the new passphrase", confirm=True
+    )
+    if keyring.kdf_test():
+        warn(f"{keyring.KDF_TEST_VARIABLE}=1: the passphrase's key derivation is weak, for tests only")
+    else:
+        typer.echo("Measuring this machine for the passphrase's key derivation (a few seconds)...", err=True)
+    params = keyring.init_params()
+    typer.echo(f"Encrypting {path}: copying, then checking every row before the plain files go...", err=True)
+    summary = encryption.encrypt(path, passphrase, params)
+    return {"home": str(path), "encrypted": True, "resumed": False, **summary}
 
 
 def _new_passphrase(missing: str) -> str:
@@ -104,6 +136,16 @@ def register(app: typer.Typer) -> None:
         doomed = ask_passphrase("Passphrase to remove: ", missing="the passphrase to remove is needed")
         count = keyring.remove_passphrase(unlocked, doomed)
         emit({"passphrases": count}, as_json, f"Removed: {count} passphrases unlock this node")
+
+    @app.command()
+    def encrypt(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Encrypt this node's data under a new passphrase (a node made with --no-passphrase or by an older
+        version): every event, follow, outbox entry and route is kept, checked, and only then are the plain
+        files deleted."""
+        data = encrypt_node(home())
+        verb = "Finished encrypting" if data["resumed"] else "Encrypted"
+        emit(data, as_json, f"{verb} {data['home']}: kept {_kept(data)} (verified by count and hash)")
+        warn(encryption.FLASH_WARNING)
 
     @app.command()
     def lock() -> None:

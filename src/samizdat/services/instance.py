@@ -24,13 +24,16 @@ SERVE_FILE = "serve.json"
 
 
 @contextlib.contextmanager
-def serve_lock(home: Path) -> Iterator[None]:
-    """Hold the data directory's serve lock; UsageError at once when another ``serve`` holds it."""
+def serve_lock(home: Path, *, busy: str | None = None) -> Iterator[None]:
+    """Hold the data directory's serve lock; UsageError at once when another ``serve`` (or ``encrypt``,
+    services/encryption.py) holds it, saying ``busy`` if given."""
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if busy is not None:
+                raise UsageError(busy) from None
             where = running_address(home)
             at = f" at {where[0]}:{where[1]}" if where else ""
             raise UsageError(

@@ -47,7 +47,7 @@ else:
         **{name: (getattr(_stdlib, name), getattr(_sqlcipher, name)) for name in _ERRORS},
     )
 
-__all__ = ["cipher_version", "connect", "describe", "sqlite3"]
+__all__ = ["cipher_version", "connect", "connect_unkeyed", "describe", "sqlite3"]
 
 # Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
 _REASONS = {
@@ -103,6 +103,14 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def connect_unkeyed(target: str, **options: Any) -> sqlite3.Connection:
+    """A connection to the plain file ``target`` from SQLCipher's library, without a key: for ``samizdat encrypt``
+    (store/encrypting.py), which reads plain files and writes encrypted ones in one process, so both must come
+    from one library (see above). Raises ``sqlite3.Error`` (this module's)."""
+    conn: sqlite3.Connection = _sqlcipher.connect(target, **options)
     return conn
 
 

@@ -70,6 +70,7 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from samizdat.config import ENCRYPTING
 from samizdat.errors import LocalProtocolError, StoreError, UsageError
 
 SLOTS_NAME = "keys.slots"
@@ -549,8 +550,10 @@ def erase_slots(home: Path) -> None:
     does, :class:`StoreError` if the file cannot be overwritten."""
     home = Path(home)
     check_home(home)
-    slots = home / SLOTS_NAME
-    if slots.exists():
+    # The second: key slots a `samizdat encrypt` was making when it was interrupted (store/encrypting.py).
+    for slots in (home / SLOTS_NAME, home / ENCRYPTING / SLOTS_NAME):
+        if not slots.exists():
+            continue
         try:
             fd = os.open(slots, os.O_WRONLY | os.O_NOFOLLOW)
             try:
