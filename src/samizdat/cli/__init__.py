@@ -105,6 +105,7 @@ def _options(
     state.via = tuple(via)
     state.passphrase_fd = passphrase_fd
     state.passphrase_lines, state.passphrases_taken, state.keys = None, 0, None
+    state.switch_checked = False
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
@@ -218,7 +219,7 @@ def serve(
             node = await Node.open(path, config, keys=keys)
             try:
                 await check_proxies(node.ctx.routing)
-                await node.serve(config.host, config.port, ready=ready, mesh=mesh)
+                await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe)
             finally:
                 await node.close()
         finally:

@@ -83,6 +83,12 @@ def register(app: typer.Typer) -> None:
         _encrypted(path)
         return unlock_with(lambda passphrase: keyring.open_slots(path, passphrase, state.delay), "Current passphrase: ")
 
+    @passphrase_app.command("check")
+    def passphrase_check() -> None:
+        """Check that a passphrase unlocks this node. It also counts as being there for [safety] wipe_after_days."""
+        current(home())
+        typer.echo("The passphrase unlocks this node")
+
     @passphrase_app.command("add")
     def passphrase_add(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Let another passphrase unlock this node too (up to 8)."""

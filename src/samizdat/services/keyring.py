@@ -13,6 +13,7 @@ Every function here takes passphrases as arguments: asking for them (a terminal,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -119,7 +120,15 @@ def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -
     path = home / KEY_SLOTS
     if not path.exists():
         raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
-    return (delay or FailureDelay()).unlock(path, passphrase)
+    before = path.stat()
+    try:
+        return (delay or FailureDelay()).unlock(path, passphrase)
+    except WrongPassphrase:
+        # A wrong passphrase proves nobody's presence: put back the time [safety] wipe_after_days reads
+        # (services/deadman.py), so that guessing on a seized device does not keep the node from being wiped.
+        with contextlib.suppress(OSError):
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        raise
 
 
 def add_passphrase(unlocked: Unlocked, new: str) -> int:
