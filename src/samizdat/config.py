@@ -215,8 +215,11 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | None = None) -> bool:
-    """Create the data directory, a default config and a new identity; return False if it already had one.
+def init_home(
+    home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | None = None, secret: SecretKey | None = None
+) -> bool:
+    """Create the data directory, a default config and a new identity (``secret`` instead, when one is imported);
+    return False if it already had one.
 
     With ``keys`` (an encrypted node: the key slots exist already), the identity is sealed under ``keys.identity``
     in ``identity.sealed``; without, it is written in hex to ``identity.key``.
@@ -228,7 +231,7 @@ def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | No
     config_path = home / "config.toml"
     if not config_path.exists():
         config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
-    key = SecretKey.generate(random_bytes)
+    key = secret or SecretKey.generate(random_bytes)
     if keys is None:
         _write_private(key_path, (key.secret.hex() + "\n").encode("ascii"))
     else:
