@@ -86,6 +86,11 @@ events_burst = 5000
 # A neutral name and icon for the web app (the phone's home screen, the browser's tab and history): "weather",
 # "notes" or "calculator"; empty for "Samizdat" (docs/safety.md, "Your phone").
 disguise = ""
+
+# [safety]
+# Wipe this node when nobody has unlocked it (or logged in to its web app as the operator) for this many days:
+# a dead man's switch, off unless set (docs/safety.md, "Wipe after N days").
+# wipe_after_days = 14
 """
 
 #: The web app's neutral names (``[web] disguise``); samizdat.web.app has their names, colours and icons.
@@ -107,6 +112,7 @@ class Config:
     carry_mb: float = 256.0
     publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
     disguise: str = ""  # the web app's neutral name and icon (one of DISGUISES), or "" for Samizdat
+    wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -145,6 +151,7 @@ def load_config(home: Path) -> Config:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     node, sync, relay = data.get("node", {}), data.get("sync", {}), data.get("relay", {})
     lan, carry, web = data.get("lan", {}), data.get("carry", {}), data.get("web", {})
+    safety = data.get("safety", {})
     values: dict[str, Any] = {}
     for table, key, attr, kind in (
         (node, "name", "name", str),
@@ -177,6 +184,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(disguise, str) or disguise not in ("", *DISGUISES):
             raise UsageError(f'{path}: web.disguise must be one of {", ".join(DISGUISES)} (or "" for none)')
         values["disguise"] = disguise
+    if "wipe_after_days" in safety:
+        days = safety["wipe_after_days"]
+        if not isinstance(days, int | float) or isinstance(days, bool) or days < 0:
+            raise UsageError(f"{path}: safety.wipe_after_days must be a number of days (0 turns it off)")
+        values["wipe_after_days"] = float(days)
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
@@ -206,8 +218,11 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | None = None) -> bool:
-    """Create the data directory, a default config and a new identity; return False if it already had one.
+def init_home(
+    home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | None = None, secret: SecretKey | None = None
+) -> bool:
+    """Create the data directory, a default config and a new identity (``secret`` instead, when one is imported);
+    return False if it already had one.
 
     With ``keys`` (an encrypted node: the key slots exist already), the identity is sealed under ``keys.identity``
     in ``identity.sealed``; without, it is written in hex to ``identity.key``.
@@ -219,7 +234,7 @@ def init_home(home: Path, random_bytes: Any = os.urandom, *, keys: NodeKeys | No
     config_path = home / "config.toml"
     if not config_path.exists():
         config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
-    key = SecretKey.generate(random_bytes)
+    key = secret or SecretKey.generate(random_bytes)
     if keys is None:
         _write_private(key_path, (key.secret.hex() + "\n").encode("ascii"))
     else:

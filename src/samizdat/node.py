@@ -27,7 +27,7 @@ from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, encryption, instance, publishing, status
+from samizdat.services import channels, deadman, encryption, instance, publishing, status
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -97,9 +97,20 @@ class Node:
             url, ctx.routing, ctx.local, network=netinfo.network_id(), clock=ctx.clock, timeout=timeout
         )
 
-    async def serve(self, host: str, port: int, *, ready: Ready | None = None, mesh: MeshOptions | None = None) -> None:
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        ready: Ready | None = None,
+        mesh: MeshOptions | None = None,
+        wipe: Callable[[], None] | None = None,
+    ) -> None:
         """Run the relay, the web app, the peer links and the services' loops until cancelled. UsageError when
-        another ``serve`` runs on this data directory or the port is taken."""
+        another ``serve`` runs on this data directory or the port is taken.
+
+        ``wipe`` erases, stops and deletes this node (the command line's panic wipe): with it, the web app's
+        operator may wipe the node and ``[safety] wipe_after_days`` is watched (services/deadman.py)."""
         ctx = self.ctx
         with instance.serve_lock(ctx.home):
             upkeep = Upkeep(ctx)
@@ -110,7 +121,7 @@ class Node:
             connect = ctx.connect if ctx.routing.proxy else None
             lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
                        connect=connect)  # fmt: skip
-            server = self._relay_server(upkeep, lan)
+            server = self._relay_server(upkeep, lan, wipe)
             try:
                 await server.start(host, port)
             except OSError as exc:
@@ -126,6 +137,10 @@ class Node:
                         group.create_task(loop(), name=name)
                     group.create_task(background_sync(ctx), name="sync")
                     group.create_task(lan.run(), name="mesh")
+                    if wipe is not None:
+                        days = ctx.config.wipe_after_days
+                        switch = deadman.watch(ctx.home, days, wipe, clock=ctx.clock, sleep=ctx.sleep)
+                        group.create_task(switch, name="wipe-after-days")
                     if ready is not None and (started := ready(host, server.port)) is not None:
                         await started
             finally:
@@ -133,7 +148,7 @@ class Node:
                 instance.withdraw(ctx.home)
                 await server.stop()
 
-    def _relay_server(self, upkeep: Upkeep, lan: Mesh) -> RelayServer:
+    def _relay_server(self, upkeep: Upkeep, lan: Mesh, wipe: Callable[[], None] | None) -> RelayServer:
         ctx = self.ctx
 
         async def counts() -> tuple[int | None, int | None]:
@@ -160,6 +175,8 @@ class Node:
             seed_version=seed_version,
             operator=operator,
             disguise=ctx.config.disguise,
+            wipe=wipe,
+            present=lambda: deadman.note_presence(ctx.home),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
         info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)

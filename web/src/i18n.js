@@ -71,6 +71,9 @@ const en = {
   'unlock-title': 'PIN or passphrase', unlock: 'Open', unlocking: 'Opening…', 'wrong-pin': 'Wrong PIN or passphrase.',
   'panic-confirm': 'Erase everything this app keeps on this phone (your key, follows, saved posts, the operator login) and start afresh?',
   'panic-erase': 'Erase everything', 'panic-erasing': 'Erasing…',
+  'node-wipe': 'Wipe this node', 'node-wipe-go': 'Wipe the node', 'node-wiping': 'Wiping…', close: 'Close',
+  'node-wipe-confirm': 'Erase the node’s keys and delete everything it holds (channels, posts, its identity)? Nobody can read any of it afterwards, you neither. The node stops.',
+  'node-wiped': 'The node was wiped: its keys are erased and its data directory deleted.',
 };
 
 const ru = {
@@ -142,6 +145,9 @@ const ru = {
   'unlock-title': 'PIN-код или пароль', unlock: 'Открыть', unlocking: 'Открываю…', 'wrong-pin': 'Неверный PIN-код или пароль.',
   'panic-confirm': 'Стереть всё, что приложение хранит на этом телефоне (ваш ключ, подписки, сохранённые посты, вход оператора), и начать заново?',
   'panic-erase': 'Стереть всё', 'panic-erasing': 'Стираю…',
+  'node-wipe': 'Стереть этот узел', 'node-wipe-go': 'Стереть узел', 'node-wiping': 'Стираю…', close: 'Закрыть',
+  'node-wipe-confirm': 'Стереть ключи узла и удалить всё, что он хранит (каналы, посты, его ключ)? Потом никто не сможет это прочесть, и вы тоже. Узел остановится.',
+  'node-wiped': 'Узел стёрт: его ключи уничтожены, папка с данными удалена.',
 };
 
 const be = {
@@ -213,6 +219,9 @@ const be = {
   'unlock-title': 'PIN-код або пароль', unlock: 'Адкрыць', unlocking: 'Адкрываю…', 'wrong-pin': 'Няправільны PIN-код або пароль.',
   'panic-confirm': 'Сцерці ўсё, што праграма захоўвае на гэтым тэлефоне (ваш ключ, падпіскі, захаваныя пасты, уваход аператара), і пачаць нанова?',
   'panic-erase': 'Сцерці ўсё', 'panic-erasing': 'Сціраю…',
+  'node-wipe': 'Сцерці гэты вузел', 'node-wipe-go': 'Сцерці вузел', 'node-wiping': 'Сціраю…', close: 'Зачыніць',
+  'node-wipe-confirm': 'Сцерці ключы вузла і выдаліць усё, што ён захоўвае (каналы, пасты, яго ключ)? Потым ніхто не зможа гэта прачытаць, і вы таксама. Вузел спыніцца.',
+  'node-wiped': 'Вузел сцёрты: яго ключы знішчаны, тэчка з данымі выдалена.',
 };
 
 export const DICTIONARIES = { be, ru, en };

@@ -150,6 +150,18 @@ export class Operator {
 
   /** Have the node sign and publish `template`; resolves {event} or {error}. */
   sign(template) {
+    return this.request({ sign: template });
+  }
+
+  /** Wipe the node: ask for this connection's confirmation nonce, send it back; resolves {wiped: true} or {error}.
+   * (The person has confirmed in the page before this is called.) */
+  async wipeNode() {
+    const asked = await this.request({ wipe: 'ask' });
+    if (typeof asked.confirm !== 'string') return { error: asked.error || 'refused' };
+    return this.request({ wipe: asked.confirm });
+  }
+
+  request(body) {
     return new Promise((resolve) => {
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
         resolve({ error: 'offline' });
@@ -157,7 +169,7 @@ export class Operator {
       }
       const id = ++this.seq;
       this.waiting.set(id, resolve);
-      this.ws.send(JSON.stringify({ id, sign: template }));
+      this.ws.send(JSON.stringify({ id, ...body }));
     });
   }
 }

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from samizdat import __version__
-from samizdat.cli import channels, netcheck, passphrases, peers, sync, web
+from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, sync, web
 from samizdat.cli.common import (
     JsonOption,
     check_proxies,
@@ -35,7 +35,7 @@ from samizdat.cli.common import (
 from samizdat.cli.status import status_text
 from samizdat.config import load_config, load_identity
 from samizdat.core import nip19
-from samizdat.errors import SamizdatError
+from samizdat.errors import SamizdatError, UsageError
 from samizdat.mesh.peers import MeshOptions
 from samizdat.node import Node
 from samizdat.services import keyring
@@ -69,7 +69,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-keys_app = typer.Typer(help="Show this node's identity.", no_args_is_help=True)
+keys_app = typer.Typer(help="Show this node's identity, or export its key encrypted.", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -105,6 +105,7 @@ def _options(
     state.via = tuple(via)
     state.passphrase_fd = passphrase_fd
     state.passphrase_lines, state.passphrases_taken, state.keys = None, 0, None
+    state.switch_checked = False
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
@@ -113,10 +114,19 @@ def init(
     no_passphrase: bool = typer.Option(
         False, "--no-passphrase", help="Keep the data unencrypted: only for a hub with no private state."
     ),
+    import_key: str | None = typer.Option(
+        None, "--import-key", metavar="NCRYPTSEC", help="Use this password-encrypted key (NIP-49) as the identity."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create the data directory, encrypted, with a new identity (does nothing if it exists)."""
-    data = passphrases.init_node(home(), plain=no_passphrase)
+    path = home()
+    secret = None
+    if import_key is not None:
+        if keyring.kind(path) != "new":
+            raise UsageError(f"{path} is set up already: --import-key makes a new node only; nothing changed")
+        secret = keyexport.import_key(import_key)
+    data = passphrases.init_node(path, plain=no_passphrase, secret=secret)
     verb = "Created" if data["created"] else "Already set up:"
     how = "encrypted" if data["encrypted"] else "NOT encrypted"
     emit(data, as_json, f"{verb} {data['home']} ({how})\nYour identity: {data['npub']}")
@@ -218,7 +228,7 @@ def serve(
             node = await Node.open(path, config, keys=keys)
             try:
                 await check_proxies(node.ctx.routing)
-                await node.serve(config.host, config.port, ready=ready, mesh=mesh)
+                await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe)
             finally:
                 await node.close()
         finally:
@@ -259,6 +269,7 @@ def status(
     emit(data, as_json, lambda d: status_text(d, verbose=verbose))
 
 
+keyexport.register(keys_app)
 channels.register(app)
 peers.register(app)
 sync.register(app)

@@ -30,7 +30,7 @@ from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
 from samizdat.net.transports import parse_transport
 from samizdat.node import Node
-from samizdat.services import encryption, keyring
+from samizdat.services import deadman, encryption, keyring
 from samizdat.services.context import Context
 from samizdat.services.keyring import FailureDelay, WrongPassphrase
 
@@ -52,13 +52,38 @@ class State:
     passphrases_taken = 0  # how many of those lines the command has used
     keys: NodeKeys | None = None  # the unlocked node's keys, once asked for
     delay = FailureDelay()  # waits after wrong passphrases, growing, for this process
+    switch_checked = False  # whether [safety] wipe_after_days was looked at (home() does, once)
 
 
 state = State()
 
 
 def home() -> Path:
-    return resolve_home(state.home)
+    """The data directory. The first call of a command wipes it if ``[safety] wipe_after_days`` says it is due,
+    before anything asks for its passphrase (:func:`dead_mans_switch`)."""
+    path = resolve_home(state.home)
+    if not state.switch_checked:
+        state.switch_checked = True
+        dead_mans_switch(path)
+    return path
+
+
+def dead_mans_switch(path: Path) -> None:
+    """Wipe an encrypted ``path`` nobody proved presence on for ``wipe_after_days`` (services/deadman.py), say so
+    in one line and stop the command (exit 1). A configuration that does not load is left to the command."""
+    if keyring.kind(path) != "encrypted":
+        return
+    try:
+        days = load_config(path).wipe_after_days
+    except UsageError:
+        return
+    if deadman.wipe_if_due(path, days):
+        typer.echo(
+            f"wiped: nobody unlocked this node for more than {days:g} days ([safety] wipe_after_days), "
+            f"so its keys were erased and {path} deleted",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def configured(config: Config | None = None) -> Config:

@@ -22,6 +22,7 @@ from samizdat.cli.common import (
 )
 from samizdat.config import IDENTITY_SEALED, load_identity
 from samizdat.core import nip19
+from samizdat.core.keys import SecretKey
 from samizdat.errors import UsageError
 from samizdat.services import encryption, keyring
 
@@ -39,8 +40,9 @@ def _identity(path: Path, created: bool, encrypted: bool) -> dict[str, Any]:
     return {"home": str(path), "created": created, "npub": npub, "pubkey": key.public_key_hex, "encrypted": encrypted}
 
 
-def init_node(path: Path, *, plain: bool) -> dict[str, Any]:
-    """``samizdat init``: set up ``path`` (encrypted unless ``plain``) or report the node it holds."""
+def init_node(path: Path, *, plain: bool, secret: SecretKey | None = None) -> dict[str, Any]:
+    """``samizdat init``: set up ``path`` (encrypted unless ``plain``; with ``secret`` as its identity when one is
+    imported) or report the node it holds."""
     settle(path)
     kind = keyring.kind(path)
     if kind == "plain":
@@ -54,7 +56,7 @@ def init_node(path: Path, *, plain: bool) -> dict[str, Any]:
         return _identity(path, created, True)
     if plain:
         warn(PLAIN_WARNING)
-        keyring.create_plain(path)
+        keyring.create_plain(path, secret=secret)
         return _identity(path, True, False)
     passphrase = ask_passphrase(
         "New passphrase for this node: ",
@@ -66,7 +68,7 @@ def init_node(path: Path, *, plain: bool) -> dict[str, Any]:
     else:
         typer.echo("Measuring this machine for the passphrase's key derivation (a few seconds)...", err=True)
     params = keyring.init_params()
-    state.keys = keyring.create(path, passphrase, params)
+    state.keys = keyring.create(path, passphrase, params, secret=secret)
     return _identity(path, True, True)
 
 
@@ -114,6 +116,12 @@ def register(app: typer.Typer) -> None:
     def current(path: Path) -> keyring.Unlocked:
         _encrypted(path)
         return unlock_with(lambda passphrase: keyring.open_slots(path, passphrase, state.delay), "Current passphrase: ")
+
+    @passphrase_app.command("check")
+    def passphrase_check() -> None:
+        """Check that a passphrase unlocks this node. It also counts as being there for [safety] wipe_after_days."""
+        current(home())
+        typer.echo("The passphrase unlocks this node")
 
     @passphrase_app.command("add")
     def passphrase_add(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

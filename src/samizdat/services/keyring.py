@@ -13,6 +13,7 @@ Every function here takes passphrases as arguments: asking for them (a terminal,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from samizdat.config import KEY_SLOTS, PLAIN_MARKER, HomeKind, home_kind, init_home
+from samizdat.core.keys import SecretKey
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.services import instance
@@ -75,23 +77,24 @@ def init_params() -> Params:
     return TEST_PARAMS if kdf_test() else vault.calibrate()
 
 
-def create(home: Path, passphrase: str, params: Params) -> NodeKeys:
-    """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity, the default
-    config. The stores are created, encrypted, when the node is first opened. Raises UsageError (one sentence)."""
+def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | None = None) -> NodeKeys:
+    """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity (or the
+    imported ``secret``), the default config. The stores are created, encrypted, when the node is first opened.
+    Raises UsageError (one sentence)."""
     if kind(home) != "new":
         raise UsageError(f"{home} is set up already")
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     unlocked = vault.create(home / KEY_SLOTS, passphrase, params=params)
     keys = NodeKeys.derive(unlocked.data_key)
-    init_home(home, keys=keys)
+    init_home(home, keys=keys, secret=secret)
     return keys
 
 
-def create_plain(home: Path) -> bool:
+def create_plain(home: Path, *, secret: SecretKey | None = None) -> bool:
     """Set up a node without a passphrase (``init --no-passphrase``); False if ``home`` was set up already."""
     if kind(home) != "new":
         return False
-    init_home(home)
+    init_home(home, secret=secret)
     (home / PLAIN_MARKER).write_text(PLAIN_NOTE, encoding="utf-8")
     return True
 
@@ -119,7 +122,15 @@ def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -
     path = home / KEY_SLOTS
     if not path.exists():
         raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
-    return (delay or FailureDelay()).unlock(path, passphrase)
+    before = path.stat()
+    try:
+        return (delay or FailureDelay()).unlock(path, passphrase)
+    except WrongPassphrase:
+        # A wrong passphrase proves nobody's presence: put back the time [safety] wipe_after_days reads
+        # (services/deadman.py), so that guessing on a seized device does not keep the node from being wiped.
+        with contextlib.suppress(OSError):
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        raise
 
 
 def add_passphrase(unlocked: Unlocked, new: str) -> int:

@@ -30,8 +30,11 @@ def web_parts(
     seed_version: SeedVersion,
     operator: OperatorPublish,
     disguise: str = "",
+    wipe: Callable[[], None] | None = None,
+    present: Callable[[], None] | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
-    app's neutral name, ``[web] disguise``)."""
+    app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
+    ``present``: an operator logged in)."""
     app = WebApp(status, seed=seed, seed_version=seed_version, disguise=disguise)
-    return app, {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator)}
+    return app, {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator, wipe=wipe, present=present)}

@@ -25,6 +25,15 @@ through the node (stored, fanned out, queued for the channel's mirrors). The ans
 or ``{"id": n, "error": one sentence}``. Every request re-reads the codes file, so a revoked or expired code ends
 its open sessions at their next request.
 
+Wiping the node (a panic wipe from the phone) takes two messages on one logged-in connection: ``{"id": n,
+"wipe": "ask"}`` is answered ``{"id": n, "confirm": NONCE}`` (random, this connection's only, for
+:data:`WIPE_CONFIRM_SECONDS`), and ``{"id": m, "wipe": NONCE}`` is answered ``{"id": m, "wiped": true}`` after
+which the node does what ``samizdat wipe`` does to it (erase the key slots, stop, delete the data directory). The
+two steps are there so that no single message, replayed or sent by mistake, wipes a node; the browser shows its
+own confirmation in between. No code from the command line is asked: the operator who must wipe in a hurry may
+hold only the phone. A successful login also counts as the operator's presence for ``[safety]
+wipe_after_days`` (services/deadman.py).
+
 Why this is CSRF-safe: there is no cookie or ambient credential. A page from another origin could open a
 WebSocket to /op (WebSockets ignore the same-origin policy) but cannot know the code; and the Origin header is
 checked anyway, so only pages served by this node can talk to /op.
@@ -90,6 +99,9 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: Signs (kind, content, tags, created_at) with the node's key and publishes it; UsageError when refused.
 OperatorPublish = Callable[[int, str, list[list[str]], int], Awaitable[Event]]
+#: Seconds a wipe's confirmation nonce stays good.
+WIPE_CONFIRM_SECONDS = 120.0
+NO_WIPE = "this node cannot be wiped from the web app"
 
 
 def _digest(token: str) -> str:
@@ -348,10 +360,16 @@ class OperatorEndpoint:
         *,
         clock: Callable[[], float] = time.time,
         limiter: LoginLimiter | None = None,
+        wipe: Callable[[], None] | None = None,
+        present: Callable[[], None] | None = None,
     ) -> None:
+        """``wipe``: erase, stop and delete the node (what its panic signal does), offered to a logged-in operator
+        when given; ``present``: called at each successful login."""
         self.home = home
         self.pubkey = pubkey
         self.publish = publish
+        self.wipe = wipe
+        self.present = present
         self.clock = clock
         self.limiter = limiter or LoginLimiter()
         self._noted: dict[str, float] = {}  # code hash -> when its use was last written
@@ -386,6 +404,8 @@ class OperatorEndpoint:
                 await ws.close(1008, "not authorised")
                 return
             log.info("operator logged in from %s with code %s", who, code.id)
+            if self.present is not None:
+                self.present()
             answer: dict[str, Any] = {"ok": True, "pubkey": self.pubkey}
             if session is not None:
                 answer["session"] = token = session
@@ -393,8 +413,15 @@ class OperatorEndpoint:
             else:
                 await self._note_use(code.digest, now)
             await self._send(ws, answer)
+            confirm: list[tuple[str, float]] = []  # this connection's wipe nonce, if one was asked for
             async for data in ws:
-                await self._send(ws, await self._request(data, token))
+                reply = await self._request(data, token, confirm)
+                try:
+                    await self._send(ws, reply)
+                finally:
+                    if reply.get("wiped") is True and self.wipe is not None:
+                        log.warning("operator from %s wiped the node", who)
+                        self.wipe()
         except (TimeoutError, orjson.JSONDecodeError):
             await ws.close(1008, "expected a login message")
         except ConnectionClosed:
@@ -414,7 +441,7 @@ class OperatorEndpoint:
         except OSError as exc:
             log.warning("could not note the operator code's use: %s", exc)
 
-    async def _request(self, data: str | bytes, token: str) -> dict[str, Any]:
+    async def _request(self, data: str | bytes, token: str, confirm: list[tuple[str, float]]) -> dict[str, Any]:
         if len(data) > MAX_MESSAGE:
             return {"error": "the request is too large"}
         try:
@@ -430,6 +457,8 @@ class OperatorEndpoint:
             return {"id": request_id, "error": "this operator code was revoked"}
         if code.expired(now):
             return {"id": request_id, "error": EXPIRED}
+        if "wipe" in message:
+            return {"id": request_id, **self._wipe_step(message["wipe"], confirm, now)}
         try:
             kind, content, tags, created_at = check_template(message.get("sign"))
             if created_at > now + MAX_FUTURE:
@@ -439,3 +468,16 @@ class OperatorEndpoint:
             return {"id": request_id, "error": str(exc)}
         await self._note_use(code.digest, now)
         return {"id": request_id, "event": event.to_dict()}
+
+    def _wipe_step(self, step: object, confirm: list[tuple[str, float]], now: float) -> dict[str, Any]:
+        """``"ask"``: a new nonce for this connection; the nonce back within its time: ``wiped``."""
+        if self.wipe is None:
+            return {"error": NO_WIPE}
+        if step == "ask":
+            confirm[:] = [(secrets.token_urlsafe(16), now + WIPE_CONFIRM_SECONDS)]
+            return {"confirm": confirm[0][0]}
+        if isinstance(step, str) and confirm and not confirm[0][1] <= now and hmac.compare_digest(step, confirm[0][0]):
+            confirm.clear()
+            return {"wiped": True}
+        confirm.clear()
+        return {"error": "the wipe was not confirmed in time on this connection: nothing was wiped; ask again"}

@@ -146,7 +146,8 @@ export function keysView() {
     if (state.operator) {
       return h('section', { class: 'operator' }, h('h2', null, t('operator')),
         h('p', { id: 'operator-status' }, t('operator-in', { npub: x.npubEncode(state.operator.pubkey) })),
-        h('button', { onclick: operatorLogout }, t('log-out')));
+        h('button', { onclick: operatorLogout }, t('log-out')), ' ',
+        h('button', { id: 'node-wipe', class: 'danger', onclick: confirmNodeWipe }, t('node-wipe')));
     }
     const field = h('input', { name: 'token', type: 'password', autocomplete: 'off', id: 'operator-token' });
     return h('section', { class: 'operator' }, h('h2', null, t('operator')),
@@ -158,6 +159,40 @@ export function keysView() {
         const r = await operatorLogin(token);
         if (!r.ok) fail(r.error === 'offline' ? t('offline') : t('operator-refused'));
       } }, h('label', { class: 'in' }, h('span', null, t('operator-token')), field), h('button', { type: 'submit', id: 'operator-login' }, t('log-in'))));
+  }
+
+  /** The node's panic wipe: confirmed in the page (a browser dialog can be turned off), then done by the node. */
+  function confirmNodeWipe() {
+    if (document.getElementById('node-wipe-box')) return;
+    const op = state.operator;
+    const note = h('p', { class: 'message', role: 'status', id: 'node-wipe-note' });
+    const go = h('button', { id: 'node-wipe-confirm', class: 'danger', onclick: async () => {
+      go.disabled = true;
+      cancel.disabled = true;
+      go.textContent = t('node-wiping');
+      const r = await op.wipeNode();
+      if (r.wiped) {
+        note.textContent = t('node-wiped');
+        cancel.disabled = false;
+        cancel.textContent = t('close');
+        state.operator = null;
+        state.operatorToken = null;
+      } else {
+        note.className = 'message error';
+        note.textContent = r.error === 'offline' ? t('offline') : String(r.error);
+        cancel.disabled = false;
+        go.disabled = false;
+        go.textContent = t('node-wipe-go');
+      }
+    } }, t('node-wipe-go'));
+    const cancel = h('button', { id: 'node-wipe-cancel', onclick: () => {
+      box.remove();
+      draw();
+    } }, t('cancel'));
+    const box = h('div', { id: 'node-wipe-box', class: 'panic', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'node-wipe-text' },
+      h('div', { class: 'panel' }, h('p', { id: 'node-wipe-text' }, t('node-wipe-confirm')), note, h('p', { class: 'actions' }, go, cancel)));
+    document.body.appendChild(box);
+    cancel.focus();
   }
 
   function draw() {
