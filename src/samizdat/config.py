@@ -53,6 +53,14 @@ publish_key = false
 write_relays = []
 # Seconds between background syncs of followed channels with their mirrors.
 interval = 300
+# Private reading: fetch whole areas (the 4-character geohash cell of each followed channel), so a relay learns the
+# area you read, not which channels you follow there (docs/safety.md, "Private reading").
+private = true
+# Megabytes one area may bring in one sync at most; a larger area is not fetched and `samizdat status` says so.
+area_budget_mb = 20
+# Fetch each followed channel's posts from before area tags existed by channel, once per relay (that relay then
+# learns you follow the channel); false leaves those older posts out.
+old_by_channel = true
 # A proxy for reaching relays, e.g. "socks5h://127.0.0.1:9050"; empty for direct connections.
 proxy = ""
 # Transports tried when a direct connection fails, in order (docs/blocking.md), e.g.
@@ -109,11 +117,18 @@ class Config:
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
     mdns: bool = True
+    sync_private: bool = True  # area sync (services/areas.py)
+    area_budget_mb: float = 20.0  # what one (relay, area) sync may bring, at most
+    old_by_channel: bool = True  # fetch posts from before area tags by channel, once per (relay, channel)
     carry_mb: float = 256.0
     publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
     disguise: str = ""  # the web app's neutral name and icon (one of DISGUISES), or "" for Samizdat
     wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def area_budget_bytes(self) -> int:
+        return int(self.area_budget_mb * 1_000_000)
 
     @property
     def carry_bytes(self) -> int:
@@ -161,6 +176,8 @@ def load_config(home: Path) -> Config:
         (relay, "events_burst", "events_burst", int),
         (lan, "mdns", "mdns", bool),
         (node, "publish_key", "publish_key", bool),
+        (sync, "private", "sync_private", bool),
+        (sync, "old_by_channel", "old_by_channel", bool),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))
@@ -169,6 +186,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise UsageError(f"{path}: sync.interval must be a positive number of seconds")
         values["sync_interval"] = float(interval)
+    if "area_budget_mb" in sync:
+        budget = sync["area_budget_mb"]
+        if not isinstance(budget, int | float) or isinstance(budget, bool) or budget <= 0:
+            raise UsageError(f"{path}: sync.area_budget_mb must be a positive number of megabytes")
+        values["area_budget_mb"] = float(budget)
     if "events_per_second" in relay:
         rate = relay["events_per_second"]
         if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:

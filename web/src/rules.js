@@ -79,6 +79,21 @@ export class Malformed extends Error {
 const chars = (s) => [...s].length; // Python counts code points, not UTF-16 units
 const pyStrip = (s) => s.replace(/^[\s\x1c-\x1f\x85]+|[\s\x1c-\x1f\x85]+$/gu, '');
 
+export const AREA_MARKER = 'area';
+export const AREA_LENGTHS = [3, 4];
+
+// The values of the 'g' tags that are a place someone gave, not a channel's area tag.
+export function placeTags(event) {
+  return event.tags.filter((t) => t.length >= 2 && t[0] === 'g' && t[2] !== AREA_MARKER).map((t) => t[1]);
+}
+
+// The coarse area tags a post of a channel at `geohash` carries (core/geohash.py area_tags).
+export function areaTags(geohash) {
+  if (!geohash || !/^[0-9b-hjkmnp-z]{3,12}$/.test(geohash)) return [];
+  const cells = [...new Set(AREA_LENGTHS.map((n) => geohash.slice(0, n)))];
+  return cells.map((c) => ['g', c, AREA_MARKER]);
+}
+
 export function tagValues(event, name) {
   const out = [];
   for (const t of event.tags) if (t.length >= 2 && t[0] === name) out.push(t[1]);
@@ -177,7 +192,9 @@ function parseFields(event, postType) {
       values[name] = Number(value);
     }
   }
-  const g = tagValues(event, 'g');
+  // A channel's coarse area tags (["g", cell, "area"], docs/protocol.md "Area tags") say where the channel is,
+  // never where the post is: only the place the author gave counts.
+  const g = placeTags(event);
   if (allowed.has('geohash') && g.length) {
     if (!g.every(isGeohash)) throw new Malformed("a 'g' tag is not a geohash");
     const longest = longestConsistent(g);
@@ -313,7 +330,7 @@ export function parseChannel(event) {
     const parts = place.split('/');
     if (parts.length > MAX_PLACE_DEPTH || !parts.every((s) => s && s === pyStrip(s))) throw new Malformed(`the channel place must be 1-${MAX_PLACE_DEPTH} non-empty parts joined by '/'`);
   }
-  const g = tagValues(event, 'g');
+  const g = placeTags(event);
   if (!g.every(isGeohash)) throw new Malformed("a 'g' tag of the channel definition is not a geohash");
   const geohash = g.length ? longestConsistent(g) : '';
   if (geohash === null) throw new Malformed("the channel definition's 'g' tags point at different places");

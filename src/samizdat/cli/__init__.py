@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from samizdat import __version__
-from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, sync, web
+from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, reading, sync, web
 from samizdat.cli.common import (
     JsonOption,
     check_proxies,
@@ -272,6 +272,7 @@ def status(
 keyexport.register(keys_app)
 channels.register(app)
 peers.register(app)
+reading.register(app)
 sync.register(app)
 netcheck.register(app)
 web.register(app)

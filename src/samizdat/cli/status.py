@@ -30,6 +30,19 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
     return line
 
 
+def _reading_lines(reading: dict[str, Any] | None) -> list[str]:
+    """Private reading: which areas are fetched whole, which were too large, what relays learn by channel."""
+    if not reading:
+        return []
+    if not reading["private"]:
+        return ["Private reading: off ([sync] private = false): relays learn every channel you follow"]
+    cells = ", ".join(a["cell"] for a in reading["areas"]) or "none yet"
+    lines = [f"Private reading: areas fetched whole: {cells}"]
+    lines += [f"  ! {line}" for line in reading["over_budget"]]
+    lines += [f"  - {line}" for line in reading["by_channel"]]
+    return lines
+
+
 def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None = None) -> str:
     now = time.time() if now is None else now
     outbox = d["outbox"]
@@ -52,6 +65,7 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
     lines.append(summary)
     for relay in d["relays"]:
         lines.append(_relay_line(relay, now))
+    lines += _reading_lines(d.get("reading"))
     if verbose:
         for row in outbox["pending"]:
             lines.append(

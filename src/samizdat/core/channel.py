@@ -169,7 +169,7 @@ def parse_channel(event: Event) -> Channel:
         segments = place.split("/")
         if len(segments) > MAX_PLACE_DEPTH or not all(s and s == s.strip() for s in segments):
             raise RemoteProtocolError(f"the channel place must be 1-{MAX_PLACE_DEPTH} non-empty parts joined by '/'")
-    g_values = event.tag_values("g")
+    g_values = [t[1] for t in event.tags if len(t) >= 2 and t[0] == "g" and not gh.is_area_tag(t)]
     if not all(gh.is_geohash(v) for v in g_values):
         raise RemoteProtocolError("a 'g' tag of the channel definition is not a geohash")
     geohash = gh.longest_consistent(g_values) if g_values else ""

@@ -110,3 +110,37 @@ def longest_consistent(values: list[str] | tuple[str, ...]) -> str | None:
     if all(longest.startswith(v) for v in values):
         return longest
     return None
+
+
+# -- area tags (docs/protocol.md, "Area tags") ------------------------------------------------------------------
+
+#: The third element of a coarse area tag, ``["g", "u9ed", "area"]``. Relays match ``#g`` on the value alone, so
+#: a reader's area filter finds the post; readers of the post's own location skip tags with this marker, so a
+#: post's precise place is never taken from its channel's area.
+AREA_MARKER = "area"
+#: Lengths of the area tags a post carries: about 156 km and 39 km across, enough to find a city's channels
+#: without naming one of them.
+AREA_LENGTHS = (3, 4)
+
+
+def area_cell(geohash: str) -> str | None:
+    """The area a channel at ``geohash`` is synced by: its 4-character cell (its 3-character cell when the
+    geohash is that short), or None when it is shorter than 3 characters or empty (then the channel is synced by
+    channel). The value need not be valid: anything that is not a geohash has no area."""
+    if not is_geohash(geohash) or len(geohash) < AREA_LENGTHS[0]:
+        return None
+    return geohash[: AREA_LENGTHS[-1]]
+
+
+def area_tags(geohash: str) -> list[list[str]]:
+    """The coarse ``g`` tags a post of a channel at ``geohash`` carries: one per :data:`AREA_LENGTHS` the geohash
+    is long enough for, each marked :data:`AREA_MARKER`; none without an area (see :func:`area_cell`)."""
+    if area_cell(geohash) is None:
+        return []
+    cells = dict.fromkeys(geohash[:n] for n in AREA_LENGTHS)
+    return [["g", cell, AREA_MARKER] for cell in cells]
+
+
+def is_area_tag(tag: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``tag`` is a coarse area tag (``["g", cell, "area"]``) rather than a place the author gave."""
+    return len(tag) >= 3 and tag[0] == "g" and tag[2] == AREA_MARKER

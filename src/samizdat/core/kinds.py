@@ -10,6 +10,7 @@ CONTACTS = 3
 DELETION = 5  # NIP-09
 LABEL = 1985  # NIP-32
 RELAY_LIST = 10002  # NIP-65
+BOOKMARKS = 10003  # NIP-51 bookmarks: the follows backup, every item private (core/private_list.py)
 CHANNEL = 30333  # Samizdat channel definition (addressable), docs/protocol.md
 POST = 2333  # Samizdat channel post of any type, incl. corrections and retractions (regular)
 

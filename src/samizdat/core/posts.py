@@ -12,6 +12,11 @@ so a builder cannot produce a post that readers would reject for its shape. A pe
 without a location, an editor correcting someone else's post) is a :class:`~samizdat.errors.UsageError` whose
 message can be shown as-is.
 
+Every event the builders sign for a channel that has a geohash (posts of all types, corrections, retractions
+and their deletion requests, vouches) also carries the channel's coarse area tags, ``["g", cell, "area"]`` for its
+3- and 4-character cells (:func:`samizdat.core.geohash.area_tags`), so a reader can fetch a whole area without
+naming the channel (docs/protocol.md, "Area tags"). They are never read as the post's own place.
+
 Corrections and retractions are posts too (types ``correction`` and ``retraction``) pointing at the original
 with ``["e", <id>, <relay>, "correction"|"retraction", <original author>]``. A correction may replace the text
 and any type field; resolving a help request is a correction that sets ``status`` to ``resolved``, with empty
@@ -84,6 +89,9 @@ class ChannelLike(Protocol):
 
     @property
     def mirrors(self) -> tuple[str, ...]: ...
+
+    @property
+    def geohash(self) -> str: ...
 
     def role_of(self, pubkey: str, created_at: int) -> str | None: ...
 
@@ -267,7 +275,10 @@ def _parse_fields(event: Event, post_type: str) -> PostFields:
             if not _DIGITS.fullmatch(value):
                 raise RemoteProtocolError(f"the {name!r} tag is not a unix time")
             values[name] = int(value)
-    if "geohash" in allowed and (g_values := event.tag_values("g")):
+    # Only the place the author gave: a channel's coarse area tags (core/geohash.py, AREA_MARKER) say where the
+    # channel is, not where this post is, and may even lie outside a post's own place.
+    g_values = [t[1] for t in event.tags if len(t) >= 2 and t[0] == "g" and not gh.is_area_tag(t)]
+    if "geohash" in allowed and g_values:
         if not all(gh.is_geohash(v) for v in g_values):
             raise RemoteProtocolError("a 'g' tag is not a geohash")
         longest = gh.longest_consistent(g_values)
@@ -461,6 +472,7 @@ def build_post(
     if extra := post_fields.given() - required - optional:
         raise UsageError(f"{', '.join(sorted(extra)).capitalize()} does not apply to {_ARTICLE[post_type]}.")
     tags = _common_tags(channel, post_type, subject, hashtags, relay_hint) + _field_tags(post_fields)
+    tags += gh.area_tags(channel.geohash)
     tags.append(["alt", f"Samizdat channel post ({post_type})"])
     return _sign_checked(key, kinds.POST, text, tags, created_at)
 
@@ -523,6 +535,7 @@ def build_correction(
     tags += _field_tags(change_fields)
     if resolution:
         tags.append(["resolution", resolution])
+    tags += gh.area_tags(channel.geohash)
     tags.append(["alt", "Samizdat channel post (correction)"])
     return _sign_checked(key, kinds.POST, text, tags, created_at)
 
@@ -577,13 +590,13 @@ def build_retraction(
         raise UsageError("A retraction needs a reason, which readers see instead of the post.")
     tags = _common_tags(channel, RETRACTION, "", (), relay_hint)
     tags.append(["e", original.id, post.channel_relay, RETRACTION, original.pubkey])
+    tags += gh.area_tags(channel.geohash)
     tags.append(["alt", "Samizdat channel post (retraction)"])
     retraction = _sign_checked(key, kinds.POST, reason, tags, created_at)
     deletion = None
     if key.public_key_hex == original.pubkey:
-        deletion = sign_event(
-            key, kinds.DELETION, reason, [["e", original.id], ["k", str(kinds.POST)]], created_at=created_at
-        )
+        tags = [["e", original.id], ["k", str(kinds.POST)], *gh.area_tags(channel.geohash)]
+        deletion = sign_event(key, kinds.DELETION, reason, tags, created_at=created_at)
     return retraction, deletion
 
 
@@ -662,6 +675,7 @@ def build_vouch(key: SecretKey, channel: ChannelLike, reason: str = "", *, creat
         ["a", channel.address, relay],
         ["p", owner, relay],
         ["k", str(kinds.CHANNEL)],
+        *gh.area_tags(channel.geohash),
         ["alt", f"Samizdat: a verifier vouches for the channel {channel.channel_id}"],
     ]
     event = sign_event(key, kinds.LABEL, reason, tags, created_at=created_at)

@@ -83,6 +83,22 @@ class SyncReport:
         return asdict(self)
 
 
+#: What one event is taken to weigh when a download is estimated before it starts: a post's JSON with its tags
+#: and signature is 0.6-1.5 kB; a long one more.
+EVENT_BYTES = 1200
+
+
+class OverBudget(Exception):
+    """Downloading what a filter lacks would pass the byte budget given to :func:`sync`: nothing of it was
+    fetched (NIP-77, known before downloading), or, with REQs, only the newest part within the budget."""
+
+    def __init__(self, estimate: int, needed: int, *, at_least: bool) -> None:
+        super().__init__(f"about {estimate} bytes ({needed} events) to fetch")
+        self.estimate = estimate  # bytes, estimated at EVENT_BYTES an event
+        self.needed = needed  # events
+        self.at_least = at_least  # REQs: the walk stopped at the budget, so there is more than this
+
+
 class NoNegentropy(Exception):
     """The relay does not speak NIP-77 (its message says why we think so)."""
 
@@ -212,11 +228,14 @@ async def sync(
     limits: EventLimits = DEFAULT_EVENT_LIMITS,
     method: Method = "auto",
     pacing: Pacing | None = DEFAULT_PACING,
+    byte_budget: int | None = None,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
 
     ``method``: NIP-77 when the relay speaks it, else windows of REQs (see the module); ``pacing``: how uploads
-    are paced (:mod:`samizdat.net.pacing`; None: not at all).
+    are paced (:mod:`samizdat.net.pacing`; None: not at all). ``byte_budget``: the most a download may bring (at
+    :data:`EVENT_BYTES` an event); when what a filter lacks is larger, :class:`OverBudget` is raised before any of
+    it is fetched over NIP-77, or once the REQ walk has read that much (newest first).
 
     ``ingest`` stores downloaded events (default ``store.add_many``; the node passes its relay's ingest so live
     subscribers see them). Each downloaded event must pass ``limits`` at ``now()`` first, as at every door
@@ -243,12 +262,18 @@ async def sync(
             if report.method == "req":
                 if scan is None:
                     document = await info if info is not None else None
-                    scan = ReqScan(client, Budget(clock), max_limit=_max_limit(document))
+                    budget = Budget(clock)
+                    if byte_budget is not None and direction != "up":
+                        budget.events = min(budget.events, max(1, byte_budget // EVENT_BYTES))
+                    scan = ReqScan(client, budget, max_limit=_max_limit(document))
                 await _req_sync(
                     scan, store, flt, report,
                     direction=direction, ingest=ingest, progress=progress, unwanted=unwanted, door=(limits, now),
                     pacer=pacer,
                 )  # fmt: skip
+                if byte_budget is not None and direction != "up" and scan.budget.events <= 0:
+                    read = byte_budget // EVENT_BYTES
+                    raise OverBudget(read * EVENT_BYTES, read, at_least=True)
                 continue
             report.round_trips += rounds
             report.have += len(have)
@@ -257,6 +282,8 @@ async def sync(
                 skip = await unwanted(need)
                 report.skipped += len(skip)
                 need = [i for i in need if i not in skip]
+            if byte_budget is not None and direction != "up" and len(need) * EVENT_BYTES > byte_budget:
+                raise OverBudget(len(need) * EVENT_BYTES, len(need), at_least=False)
             if direction in ("down", "both") and need:
                 door = (limits, now)
                 await _download(client, [i.hex() for i in need], ingest, report, progress, door)

@@ -19,6 +19,7 @@ from typing import Any
 
 from samizdat.core import nip19
 from samizdat.net.outbox import GONE
+from samizdat.services import areas, sync
 from samizdat.services.context import Context
 from samizdat.services.instance import running_relay_url
 from samizdat.services.reachability import aggregate
@@ -130,6 +131,7 @@ async def document(
                 "accepted": delivered,
                 "superseded": sum(r["superseded"] for r in relays.values()),
             },  # fmt: skip
+            reading=await _reading(ctx),
             sync=[
                 {
                     "relay": r.relay,
@@ -142,6 +144,24 @@ async def document(
             ],  # fmt: skip
         )
     return doc
+
+
+async def _reading(ctx: Context) -> dict[str, Any]:
+    """Private reading, for the owner only (areas and channels say what this node reads): whether areas are
+    fetched whole, the areas that were too large to fetch, and what is fetched by channel and why."""
+    plan = await areas.plan(ctx, await sync.scopes(ctx))
+    current = {a.scope for a in plan.areas()}
+    over = [
+        str(r.summary["over_budget"])
+        for r in ctx.local.sync_rows()
+        if "over_budget" in r.summary and r.scope in current
+    ]
+    return {
+        "private": ctx.config.sync_private,
+        "areas": [{"cell": a.cell, "channels": len(a.channels), "relays": list(a.relays)} for a in plan.areas()],
+        "over_budget": over,
+        "by_channel": plan.notes(),
+    }
 
 
 async def _reachability(ctx: Context) -> list[dict[str, Any]]:

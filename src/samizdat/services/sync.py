@@ -1,8 +1,10 @@
 """Sync with relays and peers: one reconciliation on request, and the background loop ``serve`` runs.
 
 The background loop keeps each followed and own channel in step with its mirrors (and the relay hints it was
-followed with): every (relay, channel) pair on its own schedule, the next attempt ``sync.interval`` after a
-success, exponential backoff after a failure; progress is recorded in the local state (``samizdat status``).
+followed with). With ``[sync] private`` (the default) it asks each relay for whole areas rather than channels
+(:mod:`samizdat.services.areas` says what is asked and why). Every (relay, scope) pair is on its own schedule,
+the next attempt ``sync.interval`` after a success, exponential backoff after a failure; progress is recorded in
+the local state (``samizdat status``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from samizdat.core.backoff import backoff_delay
 from samizdat.core.filters import Filter
 from samizdat.errors import SamizdatError
 from samizdat.net import sync as netsync
-from samizdat.services import channels
+from samizdat.services import areas, channels
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 PASS_PAUSE = 30.0  #: seconds between passes over the schedule, at most (shorter when sync.interval is)
 SYNC_TIMEOUT = 600.0  #: one (relay, channel) reconciliation, at most
 FAILURE_BASE = 30.0  #: first retry delay after a failure; doubles up to 4 × sync.interval
+ONCE_DONE = 100 * 365 * 86400.0  #: "never again", for a scope that is synced once (posts from before area tags)
 
 
 async def sync_with(
@@ -31,8 +34,12 @@ async def sync_with(
     filters: Sequence[Filter] | None = None,
     direction: netsync.Direction = "both",
     progress: netsync.Progress | None = None,
+    *,
+    byte_budget: int | None = None,
+    unwanted: netsync.Unwanted | None = None,
 ) -> netsync.SyncReport:
-    """Reconcile the events matching ``filters`` (default: everything) with ``url`` (NIP-77)."""
+    """Reconcile the events matching ``filters`` (default: everything) with ``url`` (NIP-77); raises
+    :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it."""
     client = await ctx.connect(url)
     try:
         return await netsync.sync(
@@ -43,6 +50,8 @@ async def sync_with(
             ingest=ctx.ingest,
             progress=progress,
             now=ctx.clock,  # the limits every door applies are checked against the node's clock
+            unwanted=unwanted,
+            byte_budget=byte_budget,
         )
     finally:
         await client.close()
@@ -61,32 +70,49 @@ async def scopes(ctx: Context) -> dict[str, list[str]]:
 
 
 async def sync_pass(ctx: Context) -> int:
-    """One pass over the schedule: sync every (relay, channel) that is due; return how many were tried."""
+    """One pass over the schedule: sync every (relay, scope) that is due (:func:`samizdat.services.areas.plan`);
+    return how many were tried."""
     tried = 0
-    for address, relays in (await scopes(ctx)).items():
-        filters = await channels.scope_of(ctx, address)
-        for relay in relays:
+    schedule = await areas.plan(ctx, await scopes(ctx))
+    for unit in schedule.units:
+        for relay in unit.relays:
             now = ctx.clock()
-            row = ctx.local.sync_row(relay, address)
+            row = ctx.local.sync_row(relay, unit.scope)
             if row is not None and row.next_attempt > now:
                 continue
             tried += 1
+            budget = ctx.config.area_budget_bytes if unit.cell is not None else None
             try:
-                report = await asyncio.wait_for(sync_with(ctx, relay, filters), SYNC_TIMEOUT)
+                report = await asyncio.wait_for(
+                    # carried events dropped to keep the quota (an area brings other channels) are not fetched again
+                    sync_with(ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among),
+                    SYNC_TIMEOUT,
+                )
+            except netsync.OverBudget as exc:
+                assert unit.cell is not None  # only areas have a budget
+                line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)
+                log.warning("%s", line)
+                # The relay answered: not a failure, no backoff; tried again after the interval, in case the
+                # budget was raised.
+                ctx.local.record_sync(
+                    relay, unit.scope, now=now, ok=True, next_attempt=now + ctx.config.sync_interval,
+                    summary={"over_budget": line, "estimate_bytes": exc.estimate},
+                )  # fmt: skip
+                continue
             except (SamizdatError, TimeoutError, OSError) as exc:
                 failures = (row.failures if row else 0) + 1
                 delay = backoff_delay(
                     failures - 1, base=FAILURE_BASE, cap=ctx.config.sync_interval * 4, random=ctx.random
                 )
                 ctx.local.record_sync(
-                    relay, address, now=now, ok=False, next_attempt=now + delay,
+                    relay, unit.scope, now=now, ok=False, next_attempt=now + delay,
                     summary={"error": str(exc) or type(exc).__name__},
                 )  # fmt: skip
-                log.info("sync of %s with %s failed: %s", address, relay, exc)
+                log.info("sync of %s with %s failed: %s", unit.scope, relay, exc)
                 continue
+            later = ONCE_DONE if unit.once else ctx.config.sync_interval
             ctx.local.record_sync(
-                relay, address, now=now, ok=True, next_attempt=now + ctx.config.sync_interval,
-                summary=report.to_dict(),
+                relay, unit.scope, now=now, ok=True, next_attempt=now + later, summary=report.to_dict(),
             )  # fmt: skip
     return tried
 

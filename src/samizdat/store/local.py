@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS follows (
     relays TEXT NOT NULL DEFAULT '[]', -- JSON list of relay hints from the naddr
     added_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS by_channel_areas (
+    cell TEXT PRIMARY KEY,             -- an area the person chose to fetch channel by channel (too large whole)
+    added_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS verifiers (
     pubkey TEXT PRIMARY KEY,
     added_at INTEGER NOT NULL
@@ -67,7 +71,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 CREATE TABLE IF NOT EXISTS sync_state (
     relay TEXT NOT NULL,
-    scope TEXT NOT NULL,               -- a channel address, or '*' for everything
+    scope TEXT NOT NULL,               -- a channel address, 'area:<cell>', 'before-areas:<address>', or '*' (all)
     last_success REAL,
     last_attempt REAL,
     failures INTEGER NOT NULL DEFAULT 0,
@@ -328,6 +332,18 @@ class LocalState:
     def next_due(self) -> float | None:
         row = self._run("SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending'").fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    # -- areas fetched channel by channel, by choice (services/areas.py) ---------------------------------------
+
+    def set_by_channel(self, cell: str, on: bool, now: float) -> bool:
+        """Fetch the area ``cell`` channel by channel (``on``) or whole again; True when that changed anything."""
+        if on:
+            sql, params = "INSERT OR IGNORE INTO by_channel_areas (cell, added_at) VALUES (?, ?)", (cell, now)
+            return self._run(sql, params).rowcount > 0
+        return self._run("DELETE FROM by_channel_areas WHERE cell = ?", (cell,)).rowcount > 0
+
+    def by_channel_areas(self) -> set[str]:
+        return {row[0] for row in self._run("SELECT cell FROM by_channel_areas").fetchall()}
 
     # -- sync progress -----------------------------------------------------------------------------------------
 

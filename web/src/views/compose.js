@@ -7,7 +7,7 @@
 import { h, mount } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { state, now } from '../state.js';
-import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL, MAX_RESOLUTION } from '../rules.js';
+import { parsePost, threadView, Malformed, SCHEMA, ALERT_TTL, MAX_RESOLUTION, areaTags } from '../rules.js';
 import { extras } from '../lazy.js';
 import * as cache from '../cache.js';
 import { signers } from './channel.js';
@@ -163,8 +163,10 @@ export function composeView(address, mode, targetId) {
         if (retracting) {
           if (!text.trim()) throw new Malformed(t('need-reason'));
           tags.push(['type', 'retraction'], ['e', original.id, current.verdict.post.channelRelay, 'retraction', original.pubkey]);
-          tags.push(['alt', 'Samizdat channel post (retraction)']);
-          if (signer.pubkey === original.pubkey) deletion = { kind: 5, content: text, tags: [['e', original.id], ['k', '2333']], created_at: ts };
+          tags.push(...areaTags(channel.geohash), ['alt', 'Samizdat channel post (retraction)']);
+          if (signer.pubkey === original.pubkey) {
+            deletion = { kind: 5, content: text, tags: [['e', original.id], ['k', '2333'], ...areaTags(channel.geohash)], created_at: ts };
+          }
         } else if (correcting) {
           const f = readFields(form, type, true);
           const changes = {};
@@ -177,14 +179,14 @@ export function composeView(address, mode, targetId) {
           if (f.status === 'resolved' && note !== current.resolution) changes.status = 'resolved';
           tags.push(...fieldTags(changes));
           if (note && changes.status === 'resolved') tags.push(['resolution', note]);
-          tags.push(['alt', 'Samizdat channel post (correction)']);
+          tags.push(...areaTags(channel.geohash), ['alt', 'Samizdat channel post (correction)']);
         } else {
           const f = readFields(form, type, false);
           pastStart = type === 'event' && f.start != null && f.start < ts ? f.start : null;
           if (type === 'alert') f.expiration = ts + Number(form.elements.expires.value) * 3600;
           tags.push(['type', type]);
           if (subject) tags.push(['subject', subject]);
-          tags.push(...fieldTags(f), ['alt', `Samizdat channel post (${type})`]);
+          tags.push(...fieldTags(f), ...areaTags(channel.geohash), ['alt', `Samizdat channel post (${type})`]);
         }
         const body = correcting && text.trim() === current.text.trim() ? '' : text;
         const template = { kind: 2333, content: body, tags, created_at: ts };
