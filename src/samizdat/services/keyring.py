@@ -13,6 +13,7 @@ Every function here takes passphrases as arguments: asking for them (a terminal,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -20,9 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from samizdat.config import KEY_SLOTS, PLAIN_MARKER, HomeKind, home_kind, init_home
+from samizdat.core.channel import parse_channel_address
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
-from samizdat.services import instance
+from samizdat.services import decoy, instance
 from samizdat.store import vault
 from samizdat.store.vault import DamagedKeySlots, FailureDelay, Params, Unlocked, WrongPassphrase
 
@@ -77,13 +79,17 @@ def init_params() -> Params:
 
 def create(home: Path, passphrase: str, params: Params) -> NodeKeys:
     """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity, the default
-    config. The stores are created, encrypted, when the node is first opened. Raises UsageError (one sentence)."""
+    config, the two (empty, encrypted) stores, and the decoy store (services/decoy.py). Raises UsageError (one
+    sentence), StoreError. An interruption is finished by the next unlock and ``init``."""
     if kind(home) != "new":
         raise UsageError(f"{home} is set up already")
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     unlocked = vault.create(home / KEY_SLOTS, passphrase, params=params)
     keys = NodeKeys.derive(unlocked.data_key)
     init_home(home, keys=keys)
+    # Made now rather than at the first open, so that a node's files are the same from init on (docs/safety.md).
+    decoy.create_stores(home, keys)
+    decoy.settle(home, unlocked.data_key, unlocked.decoy_key)
     return keys
 
 
@@ -107,19 +113,44 @@ def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> No
     Raises :class:`~samizdat.store.vault.WrongPassphrase` (after ``delay``'s wait, nothing changed),
     :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
     """
-    unlocked = open_slots(home, passphrase, delay)
-    if unlocked.kind != "real":
-        # A duress passphrase (not offered by the command line yet) has just erased the real key slots.
-        raise UsageError("this passphrase opened the decoy store, which this version cannot open yet")
-    return NodeKeys.derive(unlocked.data_key)
+    return NodeKeys.derive(open_slots(home, passphrase, delay).data_key)
 
 
 def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -> Unlocked:
-    """Unlock the key slots of ``home`` to change its passphrases (the functions below). Raises as :func:`unlock`."""
+    """Unlock the key slots of ``home`` (for :func:`unlock`, and to change passphrases: the functions below).
+
+    Whatever the passphrase, the node that comes out is the one it opens: after a duress passphrase the real key
+    slots are erased and the decoy store has become the node's store (a running ``serve`` of the real node is
+    stopped first), with nothing said about it. Raises as :func:`unlock`, and StoreError.
+    """
     path = home / KEY_SLOTS
     if not path.exists():
         raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
-    return (delay or FailureDelay()).unlock(path, passphrase)
+    unlocked = (delay or FailureDelay()).unlock(path, passphrase)
+    if decoy.promotion_pending(home, unlocked.data_key):
+        # A serve of the real node holds the real store open and its keys in memory: it must go first.
+        with contextlib.suppress(UsageError):
+            lock(home)
+    decoy.settle(home, unlocked.data_key, unlocked.decoy_key)
+    return unlocked
+
+
+def set_duress(unlocked: Unlocked, passphrase: str) -> None:
+    """Make ``passphrase`` the duress passphrase (replacing any). Raises UsageError if it is already one of the
+    node's passphrases or all 8 slots are in use."""
+    vault.set_duress(unlocked, passphrase)
+
+
+def check_follows(targets: list[str]) -> None:
+    """Raise UsageError (one sentence) unless every one of ``targets`` is a channel's naddr or address."""
+    for target in targets:
+        parse_channel_address(target)
+
+
+def decoy_follow(home: Path, unlocked: Unlocked, targets: list[str]) -> list[str]:
+    """Make the decoy store follow the channels ``targets``; the decoy's followed channels (all of them)."""
+    decoy.follow(home, unlocked.decoy_key, targets)
+    return decoy.followed(home, unlocked.decoy_key)
 
 
 def add_passphrase(unlocked: Unlocked, new: str) -> int:

@@ -127,6 +127,21 @@ def migrate(conn: sqlite3.Connection) -> int:
     return version
 
 
+def prepare_file(path: Path, key: bytes | None) -> None:
+    """Make ``path`` an empty, migrated event store (in WAL mode) and close it, without the store's threads: for
+    setting up a node's files before it is first opened. A zero-length file is filled in place. Raises StoreError
+    (one sentence)."""
+    try:
+        conn = dbapi.connect(str(path), key, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create the store {path}: {describe(exc)}") from exc
+
+
 #: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.
 NEGENTROPY_CHUNK = 10_000
 #: Expired events deleted per write transaction by purge_expired (adds run between chunks).
