@@ -32,8 +32,9 @@ the next one. What it finds decides what it does, as only the keys tell the file
 * ``spare/identity.sealed`` opens under the data key: a promotion is under way; do (or redo) steps 1 and 2. A
   spare database that no longer opens under ``D`` was copied and reset already (a zero-length file is never
   taken for a store: SQLite would open it under any key);
-* ``spare/identity.sealed`` opens under the decoy key: all is well (a spare identity is written last);
-* neither (missing, half written, a node made before the decoy store existed): step 2 alone.
+* ``spare/`` opens under the decoy key, its identity and both databases: all is well (a spare identity is
+  written last, and a half-made database does not open);
+* anything else (files missing, half written, a node made before the decoy store existed): step 2 alone.
 
 Operator login codes (``web-operators``) belong to the real node and are deleted by a promotion; ``config.toml``
 is left as it is (docs/safety.md says what that means).
@@ -63,7 +64,8 @@ from samizdat.core.sealing import NodeKeys
 from samizdat.errors import StoreError
 from samizdat.store.dbapi import connect, sqlite3
 from samizdat.store.local import LocalState
-from samizdat.store.sqlite import prepare_file
+from samizdat.store.local import prepare_file as prepare_local
+from samizdat.store.sqlite import prepare_file as prepare_events
 
 #: Files of the real node that say something about it and mean nothing to the decoy: deleted by a promotion.
 REAL_ONLY = ("web-operators", "web-operators.lock")
@@ -99,11 +101,22 @@ def settle(home: Path, data_key: bytes, decoy_key: bytes) -> bool:
         try:
             if promoted:
                 _promote(home, data)
-            if promoted or not sealed_identity_opens(spare(home) / IDENTITY_SEALED, decoy):
+            if promoted or not whole(spare(home), decoy):
                 create_set(spare(home), decoy)
         except OSError as exc:
             raise StoreError(f"cannot set up the files of {home}: {exc.strerror or exc}") from exc
     return promoted
+
+
+def whole(directory: Path, keys: NodeKeys) -> bool:
+    """Whether ``directory`` holds a whole node under ``keys``: its identity and both stores open. Checked at
+    every unlock (a damaged decoy store is made again), which also gives a real unlock some of the work a duress
+    unlock does."""
+    return (
+        sealed_identity_opens(directory / IDENTITY_SEALED, keys)
+        and _opens(directory / EVENTS_DB, keys.events)
+        and _opens(directory / LOCAL_DB, keys.local)
+    )
 
 
 def _opens(path: Path, key: bytes) -> bool:
@@ -153,9 +166,10 @@ def create_stores(directory: Path, keys: NodeKeys) -> None:
     directory.mkdir(mode=0o700, exist_ok=True)
     for name in (EVENTS_DB, LOCAL_DB):
         _remove_wal(directory / name)
-        write_in_place(directory / name, b"")
-    prepare_file(directory / EVENTS_DB, keys.events)
-    LocalState(directory / LOCAL_DB, key=keys.local).close()
+        if (directory / name).exists():
+            os.truncate(directory / name, 0)  # the same file, refilled (synced once it is whole)
+    prepare_events(directory / EVENTS_DB, keys.events)
+    prepare_local(directory / LOCAL_DB, keys.local)
 
 
 def create_set(directory: Path, keys: NodeKeys) -> None:
