@@ -3,6 +3,7 @@ finished by the next unlock, whichever write it stopped at (the processes: tests
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -88,48 +89,49 @@ def test_a_follow_that_is_not_a_channel_is_refused() -> None:
         keyring.check_follows([naddr_encode(30023, PUBLIC.public_key_hex, "an-article")])
 
 
-def count_writes(home: Path, monkeypatch: pytest.MonkeyPatch) -> int:
-    """How many in-place writes a duress unlock's promotion makes."""
-    calls = 0
-    write = decoy.write_in_place
+#: What a duress unlock's promotion writes with, each a point where a power cut may stop it.
+WRITES = ("write_in_place", "prepare_events", "prepare_local", "rewrite_sealed_identity")
 
-    def counted(path: Path, data: bytes) -> None:
-        nonlocal calls
-        calls += 1
-        write(path, data)
 
-    monkeypatch.setattr(decoy, "write_in_place", counted)
-    keyring.unlock(home, "duress")
-    monkeypatch.setattr(decoy, "write_in_place", write)
-    return calls
+def power_cut_after(monkeypatch: pytest.MonkeyPatch, writes: int | None) -> list[int]:
+    """Let ``writes`` writes happen (all, with None), then cut the power in the next: half of it is written,
+    then OSError. Returns a list holding the count of writes attempted."""
+    count = [0]
+    for name in WRITES:
+        real = getattr(decoy, name)
+
+        def write(path: Path, *args: object, real: object = real) -> None:
+            count[0] += 1
+            if writes is not None and count[0] > writes:
+                data = args[0] if args and isinstance(args[0], bytes) else os.urandom(4096)
+                with open(path, "r+b" if path.exists() else "wb") as handle:
+                    handle.write(data[: len(data) // 2])
+                raise OSError(5, "power cut")
+            real(path, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(decoy, name, write)
+    return count
 
 
 def test_a_promotion_stopped_at_any_write_is_finished_by_the_next_unlock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, _ = a_node_with_duress(tmp_path / "count")
-    writes = count_writes(home, monkeypatch)
-    assert writes >= 5  # two stores and the identity copied, two spare stores reset (+ the identity, elsewhere)
+    with monkeypatch.context() as patch:
+        count = power_cut_after(patch, None)
+        keyring.unlock(home, "duress")
+    writes = count[0]
+    assert writes == 6  # three files copied, two stores and an identity made
     for stop_at in range(writes + 1):
         home, real_key = a_node_with_duress(tmp_path / f"stop-{stop_at}")
         decoy_npub = load_identity(home / "spare", NodeKeys.derive(keyring.open_slots(home, "real").decoy_key))
-        write, calls = decoy.write_in_place, 0
-
-        def crash(path: Path, data: bytes, write: object = write, stop_at: int = stop_at) -> None:
-            nonlocal calls
-            calls += 1
-            if calls > stop_at:
-                if data:  # a power cut half way through the write
-                    with open(path, "r+b") as handle:
-                        handle.write(data[: len(data) // 2])
-                raise OSError(5, "power cut")
-            write(path, data)  # type: ignore[operator]
-
-        monkeypatch.setattr(decoy, "write_in_place", crash)
-        if stop_at < writes:
-            with pytest.raises(StoreError):
+        with monkeypatch.context() as patch:
+            power_cut_after(patch, stop_at)
+            if stop_at < writes:
+                with pytest.raises(StoreError):
+                    keyring.unlock(home, "duress")
+            else:
                 keyring.unlock(home, "duress")
-        monkeypatch.setattr(decoy, "write_in_place", write)
 
         keys = keyring.unlock(home, "duress")  # the next unlock, with the only passphrase left
 
@@ -138,6 +140,7 @@ def test_a_promotion_stopped_at_any_write_is_finished_by_the_next_unlock(
         assert schema_version(home / "events.sqlite", keys.events) > 0, stop_at
         spare = NodeKeys.derive(keyring.open_slots(home, "duress").decoy_key)
         assert follows(home / "spare", spare) == set(), stop_at
+        assert schema_version(home / "spare" / "events.sqlite", spare.events) > 0, stop_at
 
 
 def test_a_node_from_before_the_decoy_store_gets_one_at_its_next_unlock(tmp_path: Path) -> None:

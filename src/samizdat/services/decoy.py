@@ -125,7 +125,9 @@ def _opens(path: Path, key: bytes) -> bool:
         if path.stat().st_size == 0:
             return False
         conn = connect(str(path), key)
-    except (OSError, sqlite3.Error):
+    except OSError:
+        return False
+    except sqlite3.Error:  # a pair of classes (store/dbapi.py): not in a tuple with another
         return False
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
