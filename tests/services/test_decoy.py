@@ -4,6 +4,7 @@ finished by the next unlock, whichever write it stopped at (the processes: tests
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def no_wait(seconds: float) -> None:
 def files(home: Path) -> dict[str, int]:
     """Every file's path in ``home`` and its inode."""
     return {str(p.relative_to(home)): p.stat().st_ino for p in sorted(home.rglob("*")) if p.is_file()}
+
+
+def stores(home: Path, since: float) -> list[bool]:
+    """For each file but config.toml (the user's), whether it was modified ``since``."""
+    return [p.stat().st_mtime >= since for p in home.rglob("*") if p.is_file() and p.name != "config.toml"]
 
 
 def schema_version(path: Path, key: bytes) -> int:
@@ -66,10 +72,16 @@ def test_a_duress_unlock_opens_the_decoy_in_the_same_files(tmp_path: Path) -> No
     home, real_key = a_node_with_duress(tmp_path)
     decoy_key = load_identity(home / "spare", NodeKeys.derive(keyring.open_slots(home, "real").decoy_key))
     before = files(home)
+    unlocked_at = time.time() - 1  # file systems keep dates to a second at worst
+    keyring.unlock(home, "real")
+    assert all(stores(home, unlocked_at))  # every file, every unlock
+    for path in home.rglob("*"):
+        os.utime(path, (1, 1))
 
     keys = keyring.unlock(home, "duress")
 
     assert files(home) == before  # the same names, the same inodes: nothing created, nothing renamed
+    assert all(stores(home, unlocked_at))  # the same dates too
     assert load_identity(home, keys).public_key_hex == decoy_key.public_key_hex != real_key
     assert follows(home, keys) == {PUBLIC_ADDRESS}
     with pytest.raises(WrongPassphrase):

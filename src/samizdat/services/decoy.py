@@ -24,7 +24,9 @@ the data key (``D``) and the slots hold a fresh decoy key (``N``). :func:`settle
 
 Files are overwritten in place, never created anew or renamed: each keeps the inode and creation date it had
 since ``init``, so file dates do not show when the swap happened (a fresh ``spare/`` set would be born at the
-duress unlock). The real store's pages go with the overwrite (their key is erased in any case).
+duress unlock). And after *every* unlock the six files' modification times are set to now, as a promotion
+writes them all: on every encrypted node they say "last unlocked then", like ``keys.slots``. The real store's
+pages go with the overwrite (their key is erased in any case).
 
 Every step can be repeated, and :func:`settle` runs after *every* unlock, so an interrupted promotion finishes at
 the next one. What it finds decides what it does, as only the keys tell the files apart:
@@ -103,6 +105,7 @@ def settle(home: Path, data_key: bytes, decoy_key: bytes) -> bool:
                 _promote(home, data)
             if promoted or not whole(spare(home), decoy):
                 create_set(spare(home), decoy)
+            _touch(home)
         except OSError as exc:
             raise StoreError(f"cannot set up the files of {home}: {exc.strerror or exc}") from exc
     return promoted
@@ -136,6 +139,15 @@ def _opens(path: Path, key: bytes) -> bool:
     finally:
         conn.close()
     return True
+
+
+def _touch(home: Path) -> None:
+    """Set the modification time of both sets' files to now, after every unlock: a promotion writes them all,
+    and their dates must not tell it from an ordinary unlock (which rewrites ``keys.slots`` in any case)."""
+    for directory in (home, spare(home)):
+        for name in (IDENTITY_SEALED, EVENTS_DB, LOCAL_DB):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(directory / name)
 
 
 def _remove_wal(path: Path) -> None:
