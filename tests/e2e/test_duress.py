@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING
 
 from websockets.sync.client import connect
 
-from conftest import CLI_TIMEOUT, CliResult, assert_no_traceback, cli_env, command
-from samizdat.testing import TEST_PASSPHRASE
+from conftest import (
+    CLI_TIMEOUT,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    CliResult,
+    assert_no_traceback,
+    cli_env,
+    command,
+    stop_process,
+)
+from samizdat.testing import TEST_PASSPHRASE, poll_until
 
 if TYPE_CHECKING:
     from conftest import Cli, ServeProcess
@@ -146,3 +155,26 @@ def test_fresh_with_duress_set_and_after_a_duress_unlock_the_files_are_the_same(
     assert set(set_only) == {*expected, *real_only}
     assert {name: size for name, size in set_only.items() if name not in real_only} == expected
     assert file_set(opened.home) == expected
+
+
+def test_a_running_real_serve_is_stopped_by_a_duress_unlock(cli: Cli, make_cli: Callable[[str], Cli]) -> None:
+    naddr = public_channel(make_cli("owner"))
+    a_real_node(cli, naddr)
+    file = cli.home.parent / "real-passphrase"
+    file.write_text(REAL + "\n")
+    log = (cli.home.parent / "real-serve.log").open("wb")
+    real = subprocess.Popen(
+        command(cli.home, "serve", "--port", "0"), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        env={**cli_env(), "SAMIZDAT_PASSPHRASE_FILE": str(file)},
+    )  # fmt: skip
+    try:
+        poll_until(lambda: (cli.home / "serve.json").exists(), timeout=START_TIMEOUT, what="the real node serving")
+
+        opened = cli.ok("status", "--json")  # the duress passphrase, while the real node runs
+
+        assert real.wait(STOP_TIMEOUT) == 0  # it was told to stop, and did: its keys are gone from memory
+        assert opened.json()["serving"] is None
+        assert "wrong passphrase" in typed(cli, [REAL], "keys", "show").err
+    finally:
+        stop_process(real)
+        log.close()
