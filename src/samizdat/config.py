@@ -10,6 +10,8 @@ A data directory (``--home DIR``, else ``$SAMIZDAT_HOME``, else ``~/.samizdat``)
 * ``local.sqlite``: this node's own state: followed channels, the outbox, sync progress;
 * ``encrypting/``: only while ``samizdat encrypt`` turns a plain directory into an encrypted one, or after it was
   interrupted (``samizdat.store.encrypting``; the next command finishes or undoes it).
+* ``spare/``: on an encrypted node, a second ``identity.sealed``, ``events.sqlite`` and ``local.sqlite``: the
+  store a duress passphrase opens (:mod:`samizdat.services.decoy`). Every encrypted node has it from ``init`` on.
 
 The configuration file is optional: a missing file or key means the embedded default. It is never encrypted (it
 is read before the passphrase is asked for); ``docs/operating.md`` says what to keep out of it.
@@ -32,6 +34,9 @@ DEFAULT_PORT = 4848
 KEY_SLOTS = "keys.slots"  #: the key slot file of an encrypted node
 IDENTITY_SEALED = "identity.sealed"  #: an encrypted node's secret key, sealed
 IDENTITY_PLAIN = "identity.key"  #: a node without a passphrase: its secret key in hex
+EVENTS_DB = "events.sqlite"  #: the event store
+LOCAL_DB = "local.sqlite"  #: this node's own state
+SPARE_DIR = "spare"  #: an encrypted node's second set of the three files above: the decoy store
 PLAIN_MARKER = "unencrypted"  #: written by ``init --no-passphrase``: the node is plain on purpose
 ENCRYPTING = "encrypting"  #: ``samizdat encrypt``'s staging directory, while it runs (store/encrypting.py)
 _IDENTITY_MAGIC = b"SMZID\x00\x00\x01"
@@ -268,6 +273,31 @@ def seal_identity(path: Path, key: SecretKey, keys: NodeKeys) -> None:
     """Write ``key`` sealed under ``keys.identity`` to the new file ``path`` (mode 0600, fsynced): an encrypted
     node's ``identity.sealed``. Raises FileExistsError if ``path`` exists, OSError."""
     _write_private(path, seal(keys.identity, key.secret, _IDENTITY_MAGIC))
+
+
+def rewrite_sealed_identity(path: Path, keys: NodeKeys, random_bytes: Any = os.urandom) -> None:
+    """Seal a new identity under ``keys.identity`` into ``path``, overwriting the file in place if it exists (so
+    it keeps its inode and creation date: the duress store's reset, services/decoy.py) and syncing it."""
+    blob = seal(keys.identity, SecretKey.generate(random_bytes).secret, _IDENTITY_MAGIC)
+    write_in_place(path, blob)
+
+
+def write_in_place(path: Path, data: bytes) -> None:
+    """Replace the contents of ``path`` (created 0600 if missing) with ``data`` in the same file, synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def sealed_identity_opens(path: Path, keys: NodeKeys) -> bool:
+    """Whether ``path`` holds an identity sealed under ``keys`` (False if it is missing or under another key)."""
+    try:
+        _load_sealed(path, keys)
+    except UsageError:
+        return False
+    return True
 
 
 def load_identity(home: Path, keys: NodeKeys | None = None) -> SecretKey:

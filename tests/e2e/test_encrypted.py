@@ -99,12 +99,12 @@ def test_passphrase_fd_and_file_and_a_wrong_passphrase(cli: Cli, tmp_path: Path)
     file.write_text("by descriptor\n")
     assert run(cli.home, "keys", "show", "--json", env={"SAMIZDAT_PASSPHRASE_FILE": str(file)}).json()["npub"] == npub
 
-    before = {p.name: p.read_bytes() for p in cli.home.iterdir()}
+    before = {str(p): p.read_bytes() for p in cli.home.rglob("*") if p.is_file()}
     started = time.monotonic()
     wrong = run(cli.home, "feed", fd_text="by mistake\n")
     assert "wrong passphrase" in one_error(wrong)
     assert time.monotonic() - started >= 1.0  # the first wait after a wrong passphrase
-    assert {p.name: p.read_bytes() for p in cli.home.iterdir()} == before  # nothing changed, the slots neither
+    assert {str(p): p.read_bytes() for p in cli.home.rglob("*") if p.is_file()} == before  # nothing changed
 
 
 def typed(home: Path, args: tuple[str, ...], answers: list[str], timeout: float = 60.0) -> tuple[int, str, float]:

@@ -21,7 +21,11 @@ def test_create_then_unlock_gives_the_same_keys_and_identity(tmp_path: Path) -> 
     assert keyring.kind(home) == "new"
     keys = keyring.create(home, "first", TEST_PARAMS)
     assert keyring.kind(home) == "encrypted"
-    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "identity.sealed", "keys.slots"]
+    made = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert made == [
+        "config.toml", "events.sqlite", "identity.sealed", "keys.slots", "local.sqlite",
+        "spare", "spare/events.sqlite", "spare/identity.sealed", "spare/local.sqlite",
+    ]  # fmt: skip
     assert keyring.unlock(home, "first") == keys
     assert load_identity(home, keys).public_key_hex == load_identity(home, keyring.unlock(home, "first")).public_key_hex
     with pytest.raises(UsageError, match="is encrypted"):

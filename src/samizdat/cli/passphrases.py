@@ -145,6 +145,29 @@ def register(app: typer.Typer) -> None:
         count = keyring.remove_passphrase(unlocked, doomed)
         emit({"passphrases": count}, as_json, f"Removed: {count} passphrases unlock this node")
 
+    @passphrase_app.command("duress")
+    def passphrase_duress(
+        follow: list[str] = typer.Option(
+            [],
+            "--follow",
+            metavar="CHANNEL",
+            help="A public channel the decoy store follows (naddr or address; repeatable).",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Set the duress passphrase: typed at any unlock, it erases the real keys and opens the decoy store."""
+        path = home()
+        keyring.check_follows(follow)  # a typo changes nothing
+        unlocked = current(path)
+        keyring.set_duress(unlocked, _new_passphrase("the duress passphrase is needed"))
+        channels = keyring.decoy_follow(path, unlocked, follow)
+        emit(
+            {"duress": True, "decoy_follows": channels},
+            as_json,
+            "Duress passphrase set. Typed at any unlock, it erases this node's keys (its data can never be read again)"
+            f" and opens the decoy store instead, which follows {len(channels)} channels (docs/safety.md)",
+        )
+
     @app.command()
     def encrypt(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Encrypt this node's data under a new passphrase (a node made with --no-passphrase or by an older

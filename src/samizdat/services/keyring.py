@@ -2,7 +2,9 @@
 
 A data directory is *encrypted* when it has key slots (``keys.slots``, :mod:`samizdat.store.vault`): its event
 store and local state are SQLCipher databases and its identity is sealed, each under its own key derived from the
-data key (:class:`~samizdat.core.sealing.NodeKeys`). A directory without key slots is *plain*: made with
+data key (:class:`~samizdat.core.sealing.NodeKeys`). It also holds a decoy store in ``spare/``, under the decoy
+key, which a duress passphrase opens in place of the real one: :func:`open_slots` (every unlock goes through it)
+hands the work to :mod:`samizdat.services.decoy`. A directory without key slots is *plain*: made with
 ``samizdat init --no-passphrase`` (a hub with no private state), or before Samizdat encrypted anything; it opens as
 before.
 
@@ -21,10 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from samizdat.config import KEY_SLOTS, PLAIN_MARKER, HomeKind, home_kind, init_home
+from samizdat.core.channel import parse_channel_address
 from samizdat.core.keys import SecretKey
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
-from samizdat.services import instance
+from samizdat.services import decoy, instance
 from samizdat.store import vault
 from samizdat.store.vault import DamagedKeySlots, FailureDelay, Params, Unlocked, WrongPassphrase
 
@@ -79,14 +82,18 @@ def init_params() -> Params:
 
 def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | None = None) -> NodeKeys:
     """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity (or the
-    imported ``secret``), the default config. The stores are created, encrypted, when the node is first opened.
-    Raises UsageError (one sentence)."""
+    imported ``secret``), the default config, the two (empty, encrypted) stores, and the decoy store
+    (services/decoy.py). Raises UsageError (one sentence), StoreError. An interruption is finished by the next
+    unlock and ``init``."""
     if kind(home) != "new":
         raise UsageError(f"{home} is set up already")
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     unlocked = vault.create(home / KEY_SLOTS, passphrase, params=params)
     keys = NodeKeys.derive(unlocked.data_key)
     init_home(home, keys=keys, secret=secret)
+    # Made now rather than at the first open, so that a node's files are the same from init on (docs/safety.md).
+    decoy.create_stores(home, keys)
+    decoy.settle(home, unlocked.data_key, unlocked.decoy_key)
     return keys
 
 
@@ -110,27 +117,52 @@ def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> No
     Raises :class:`~samizdat.store.vault.WrongPassphrase` (after ``delay``'s wait, nothing changed),
     :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
     """
-    unlocked = open_slots(home, passphrase, delay)
-    if unlocked.kind != "real":
-        # A duress passphrase (not offered by the command line yet) has just erased the real key slots.
-        raise UsageError("this passphrase opened the decoy store, which this version cannot open yet")
-    return NodeKeys.derive(unlocked.data_key)
+    return NodeKeys.derive(open_slots(home, passphrase, delay).data_key)
 
 
 def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -> Unlocked:
-    """Unlock the key slots of ``home`` to change its passphrases (the functions below). Raises as :func:`unlock`."""
+    """Unlock the key slots of ``home`` (for :func:`unlock`, and to change passphrases: the functions below).
+
+    Whatever the passphrase, the node that comes out is the one it opens: after a duress passphrase the real key
+    slots are erased and the decoy store has become the node's store (a running ``serve`` of the real node is
+    stopped first), with nothing said about it. Raises as :func:`unlock`, and StoreError.
+    """
     path = home / KEY_SLOTS
     if not path.exists():
         raise UsageError(f"{path} is missing: without it the data in {home} cannot be unlocked, by anyone")
     before = path.stat()
     try:
-        return (delay or FailureDelay()).unlock(path, passphrase)
+        unlocked = (delay or FailureDelay()).unlock(path, passphrase)
     except WrongPassphrase:
         # A wrong passphrase proves nobody's presence: put back the time [safety] wipe_after_days reads
         # (services/deadman.py), so that guessing on a seized device does not keep the node from being wiped.
         with contextlib.suppress(OSError):
             os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
         raise
+    if decoy.promotion_pending(home, unlocked.data_key):
+        # A serve of the real node holds the real store open and its keys in memory: it must go first.
+        with contextlib.suppress(UsageError):
+            lock(home)
+    decoy.settle(home, unlocked.data_key, unlocked.decoy_key)
+    return unlocked
+
+
+def set_duress(unlocked: Unlocked, passphrase: str) -> None:
+    """Make ``passphrase`` the duress passphrase (replacing any). Raises UsageError if it is already one of the
+    node's passphrases or all 8 slots are in use."""
+    vault.set_duress(unlocked, passphrase)
+
+
+def check_follows(targets: list[str]) -> None:
+    """Raise UsageError (one sentence) unless every one of ``targets`` is a channel's naddr or address."""
+    for target in targets:
+        parse_channel_address(target)
+
+
+def decoy_follow(home: Path, unlocked: Unlocked, targets: list[str]) -> list[str]:
+    """Make the decoy store follow the channels ``targets``; the decoy's followed channels (all of them)."""
+    decoy.follow(home, unlocked.decoy_key, targets)
+    return decoy.followed(home, unlocked.decoy_key)
 
 
 def add_passphrase(unlocked: Unlocked, new: str) -> int:

@@ -21,6 +21,7 @@ kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,37 @@ CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
 """
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    for name, decl in _OUTBOX_COLUMNS.items():  # a state file from before the outbox bounds
+        if name not in have:
+            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
+    db.executescript(_OUTBOX_INDEXES)
+
+
+def prepare_file(path: Path, key: bytes | None) -> None:
+    """Make ``path`` an empty state file (in WAL mode) and close it: :class:`LocalState` made quickly, without a
+    journal or a sync per statement, synced once at the end (as :func:`samizdat.store.sqlite.prepare_file`).
+    Raises StoreError."""
+    try:
+        db = connect(str(path), key, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute("PRAGMA journal_mode = MEMORY").fetchone()
+            _create_tables(db)
+            db.execute("PRAGMA journal_mode = WAL").fetchone()
+        finally:
+            db.close()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create the node state {path}: {describe(exc)}") from exc
+
+
 class LocalState:
     def __init__(
         self,
@@ -188,12 +220,7 @@ class LocalState:
             self._db = connect(str(path), key, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
-            for name, decl in _OUTBOX_COLUMNS.items():  # a state file from before the outbox bounds
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
-            self._db.executescript(_OUTBOX_INDEXES)
+            _create_tables(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the node state {path}: {describe(exc)}") from exc
 
