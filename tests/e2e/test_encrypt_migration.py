@@ -221,11 +221,11 @@ def test_encrypt_refuses_an_encrypted_home_a_missing_one_and_a_running_serve(
 ) -> None:
     encrypted = tmp_path / "encrypted"
     assert run(encrypted, "init").code == 0
-    before = {p.name: p.read_bytes() for p in encrypted.iterdir()}
+    before = {p.relative_to(encrypted): p.read_bytes() for p in encrypted.rglob("*") if p.is_file()}
     refused = run(encrypted, "encrypt")
     assert refused.code == 1
     assert refused.error_lines == [f"error: {encrypted} is encrypted already: there is nothing to do"]
-    assert {p.name: p.read_bytes() for p in encrypted.iterdir()} == before
+    assert {p.relative_to(encrypted): p.read_bytes() for p in encrypted.rglob("*") if p.is_file()} == before
 
     missing = run(tmp_path / "nowhere", "encrypt")
     assert missing.code == 1
