@@ -4,6 +4,7 @@ node's identity."""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conftest import CliResult, assert_no_traceback, cli_env, command
+from samizdat.core import bech32
 from samizdat.testing import TEST_PASSPHRASE
 
 if TYPE_CHECKING:
@@ -76,4 +78,31 @@ def test_a_wrong_import_password_is_one_sentence_and_makes_nothing(make_cli: Any
     assert result.code == 1
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines == ["error: wrong password for this ncryptsec (or the string is damaged)"]
+    assert not (cli.home / "keys.slots").exists()
+
+
+def test_an_ncryptsec_needing_more_memory_than_there_is_says_so_in_one_line(make_cli: Any, tmp_path: Path) -> None:
+    # A valid string asking for the most NIP-49 rounds we accept (2^22: 4 GiB), opened where a process may have
+    # 1.5 GB: one sentence about memory, not "holds no valid secret key" and not a traceback.
+    payload = bytes([2, 22]) + bytes(40) + b"\x02" + bytes(48)
+    ncryptsec = bech32.encode("ncryptsec", payload)
+    cli = make_cli("small")
+    answers = tmp_path / "answers"
+    answers.write_text("password\n" + TEST_PASSPHRASE + "\n", encoding="utf-8")
+
+    def small_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    done = subprocess.run(
+        command(cli.home, "init", "--import-key", ncryptsec), capture_output=True, text=True, timeout=120,
+        env={**cli_env(), "SAMIZDAT_PASSPHRASE_FILE": str(answers)}, stdin=subprocess.DEVNULL, check=False,
+        preexec_fn=small_memory,
+    )  # fmt: skip
+    result = CliResult(done.returncode, done.stdout, done.stderr)
+    assert_no_traceback(result)
+    assert result.code == 1
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "2^22 rounds" in lines[0]
+    assert "memory" in lines[0]
     assert not (cli.home / "keys.slots").exists()

@@ -24,7 +24,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net.client import RelayClient
-from samizdat.net.sync import SyncReport, reconcile, sync
+from samizdat.net.sync import OverBudget, SyncReport, reconcile, sync
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
@@ -137,14 +137,20 @@ Rewrite = Callable[[list[Any]], list[list[Any]]]
 
 
 class Mitm:
-    """A relay that forwards everything to a real one, rewriting what the real one answers with ``rewrite``.
+    """A relay that forwards everything to a real one, rewriting what the real one answers with ``rewrite`` (and
+    what the client sends it with ``rewrite_up``).
     When ``cut(message)`` is true for a message on its way to the client, the connection is dropped instead."""
 
     def __init__(
-        self, upstream: str, rewrite: Rewrite | None = None, cut: Callable[[list[Any]], bool] | None = None
+        self,
+        upstream: str,
+        rewrite: Rewrite | None = None,
+        cut: Callable[[list[Any]], bool] | None = None,
+        rewrite_up: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
         self.upstream = upstream
         self.rewrite: Rewrite = rewrite or (lambda message: [message])
+        self.rewrite_up = rewrite_up or (lambda message: message)
         self.cut = cut or (lambda message: False)
         self.reqs: list[list[Any]] = []
         self._server: Server | None = None
@@ -170,7 +176,8 @@ class Mitm:
                     message = orjson.loads(raw)
                     if message[0] == "REQ":
                         self.reqs.append(message)
-                    await up.send(raw)
+                    changed = self.rewrite_up(message)
+                    await up.send(raw if changed is message else orjson.dumps(changed).decode())
 
             async def to_client() -> None:
                 async for raw in up:
@@ -554,6 +561,48 @@ async def test_events_nobody_asked_for_are_ignored(
     assert (report.need, report.received, report.rejected) == (8, 8, 0)
     assert await all_ids(local) == ids(remote_only)
     assert proxy.reqs  # the download did go through the hostile relay
+
+
+def unfiltered(message: list[Any]) -> list[Any]:
+    """A lying NIP-77 relay: it reconciles its whole store, whatever filter the client opened with."""
+    return [*message[:2], {}, *message[3:]] if message[0] == "NEG-OPEN" else message
+
+
+async def test_a_relay_reconciling_outside_the_filter_slips_in_nothing(
+    key: SecretKey, local: SqliteStore, remote: SqliteStore, mitm: Any, open_client: Any
+) -> None:
+    area = notes(key, "in the area", 10, tags=[["g", "u9ed"]])
+    elsewhere = notes(key, "elsewhere", 30, tags=[["g", "gbsu"]])
+    await remote.add_many(area + elsewhere)
+
+    proxy = await mitm(rewrite_up=unfiltered)
+    client = await open_client(proxy.url)
+    report = await sync(client, local, [Filter(tags=(("g", frozenset({"u9ed"})),))], direction="down")
+
+    assert await all_ids(local) == ids(area)
+    assert report.received == len(area)
+    assert report.rejected == len(elsewhere)
+    assert any("not in the filter" in error for error in report.errors)
+
+
+@pytest.mark.parametrize("negentropy", [True, False])
+async def test_the_byte_budget_counts_bytes_not_events(
+    key: SecretKey, local: SqliteStore, remote: SqliteStore, start_relay: Any, open_client: Any, negentropy: bool
+) -> None:
+    # 60 events of 40 kB each: 2.4 MB, though 60 events "weigh" 72 kB at the estimate.
+    big = [sign_event(key, 1, "x" * 40_000, created_at=BASE + i) for i in range(60)]
+    await remote.add_many(big)
+    relay = await start_relay(negentropy=negentropy)
+    client = await open_client(url_of(relay))
+    budget = 500_000
+
+    with pytest.raises(OverBudget) as raised:
+        await sync(client, local, [Filter()], direction="down", byte_budget=budget)
+
+    assert raised.value.at_least
+    stored = [await local.get(i) for i in await all_ids(local)]
+    assert 0 < len(stored) < len(big)
+    assert sum(len(e.to_json()) for e in stored if e is not None) <= budget
 
 
 async def test_a_relay_flooding_a_request_is_cut_short(

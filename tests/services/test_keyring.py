@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from samizdat.config import load_identity
 from samizdat.errors import UsageError
-from samizdat.services import keyring
+from samizdat.services import deadman, keyring
 from samizdat.services.keyring import TEST_PARAMS, WrongPassphrase
 
 
@@ -88,3 +90,24 @@ def test_missing_key_slots_are_named(tmp_path: Path) -> None:
     assert keyring.kind(home) == "encrypted"
     with pytest.raises(UsageError, match="keys.slots is missing"):
         keyring.unlock(home, "one")
+
+
+def test_a_wrong_passphrase_interrupted_during_its_wait_proves_no_presence(tmp_path: Path) -> None:
+    # Someone trying passphrases on a seized device presses Ctrl-C (or the process is killed) during the wait
+    # after a wrong one: the key slot file's time, which [safety] wipe_after_days reads, must still be the old one.
+    home = tmp_path / "home"
+    keyring.create(home, "first", TEST_PARAMS)
+    slots = home / "keys.slots"
+    then = time.time() - 20 * deadman.DAY
+    os.utime(slots, (then, then))
+    during_wait: list[float] = []
+
+    def interrupted(seconds: float) -> None:
+        during_wait.append(slots.stat().st_mtime)  # what a SIGKILL now would leave
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        keyring.open_slots(home, "wrong", keyring.FailureDelay(sleep=interrupted))
+    assert during_wait == [then]
+    assert slots.stat().st_mtime == then
+    assert deadman.due(home, 14)

@@ -152,6 +152,13 @@ def decrypt(text: str, password: str) -> bytes:
     security = payload[2 + SALT_SIZE + NONCE_SIZE : 3 + SALT_SIZE + NONCE_SIZE]
     sealed = payload[3 + SALT_SIZE + NONCE_SIZE :]
     try:
-        return xchacha20poly1305_decrypt(_scrypt(password, salt, log_n), nonce, sealed, security)
+        key = _scrypt(password, salt, log_n)
+    except (ValueError, MemoryError) as exc:  # hashlib could not get scrypt's 128 * 8 * 2**log_n bytes
+        raise UsageError(
+            f"this ncryptsec asks for scrypt with 2^{log_n} rounds ({(1 << log_n) // 1024} MiB of memory), more than "
+            "this machine could give: open it on a machine with more memory"
+        ) from exc
+    try:
+        return xchacha20poly1305_decrypt(key, nonce, sealed, security)
     except InvalidTag as exc:
         raise UsageError("wrong password for this ncryptsec (or the string is damaged)") from exc

@@ -90,13 +90,39 @@ EVENT_BYTES = 1200
 
 class OverBudget(Exception):
     """Downloading what a filter lacks would pass the byte budget given to :func:`sync`: nothing of it was
-    fetched (NIP-77, known before downloading), or, with REQs, only the newest part within the budget."""
+    fetched (NIP-77, known before downloading), or only the part within the budget (REQs, newest first; or events
+    larger than estimated: the budget counts their real bytes)."""
 
     def __init__(self, estimate: int, needed: int, *, at_least: bool) -> None:
         super().__init__(f"about {estimate} bytes ({needed} events) to fetch")
         self.estimate = estimate  # bytes, estimated at EVENT_BYTES an event
         self.needed = needed  # events
         self.at_least = at_least  # REQs: the walk stopped at the budget, so there is more than this
+
+
+class _Bytes:
+    """What a download may still bring, counted in the events' real bytes (a relay chooses how large its events
+    are: up to the door's limit, 200 times :data:`EVENT_BYTES`). None: no budget."""
+
+    def __init__(self, budget: int | None) -> None:
+        self.left = budget
+        self.spent = 0
+
+    def take(self, events: list[Event]) -> tuple[list[Event], bool]:
+        """The first of ``events`` that fit, and whether some did not (then the caller stores those that fit and
+        raises :meth:`over`)."""
+        if self.left is None:
+            return events, False
+        for index, event in enumerate(events):
+            size = len(event.to_json())
+            if size > self.left:
+                return events[:index], True
+            self.left -= size
+            self.spent += size
+        return events, False
+
+    def over(self, needed: int) -> OverBudget:
+        return OverBudget(self.spent + 1, needed, at_least=True)
 
 
 class NoNegentropy(Exception):
@@ -250,6 +276,8 @@ async def sync(
     pacer = Pacer(client, pacing) if pacing is not None else None
     info = asyncio.ensure_future(client.relay_info()) if method != "nip77" else None
     scan: ReqScan | None = None
+    # Whatever the estimate said, the real bytes stored stop at the budget.
+    spend = _Bytes(byte_budget if direction != "up" else None)
     try:
         for index, flt in enumerate(filters or [Filter()]):
             if report.method == "nip77":
@@ -269,7 +297,7 @@ async def sync(
                 await _req_sync(
                     scan, store, flt, report,
                     direction=direction, ingest=ingest, progress=progress, unwanted=unwanted, door=(limits, now),
-                    pacer=pacer,
+                    pacer=pacer, spend=spend,
                 )  # fmt: skip
                 if byte_budget is not None and direction != "up" and scan.budget.events <= 0:
                     read = byte_budget // EVENT_BYTES
@@ -286,7 +314,7 @@ async def sync(
                 raise OverBudget(len(need) * EVENT_BYTES, len(need), at_least=False)
             if direction in ("down", "both") and need:
                 door = (limits, now)
-                await _download(client, [i.hex() for i in need], ingest, report, progress, door)
+                await _download(client, [i.hex() for i in need], ingest, report, progress, door, flt, spend)
             if direction in ("up", "both") and have:
                 await _upload(client, store, [i.hex() for i in have], report, progress, pacer=pacer)
     finally:
@@ -310,6 +338,7 @@ async def _req_sync(
     unwanted: Unwanted | None,
     door: tuple[EventLimits, Callable[[], float]],
     pacer: Pacer | None,
+    spend: _Bytes,
 ) -> None:
     """One filter with a relay that lacks NIP-77: walk the relay's events (:mod:`samizdat.net.reqsync`), store
     those we lack as they come, then upload ours that it lacks, from the window the walk covered (all of it,
@@ -327,8 +356,10 @@ async def _req_sync(
             lacking = [e for e in lacking if e.id not in skip]
         if direction == "up" or not lacking:
             return
-        passed = admitted(lacking, report, *door)
+        passed, over = spend.take(admitted(lacking, report, *door))
         outcomes = await ingest(passed) if passed else []
+        if over:
+            raise spend.over(report.need)
         report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
         report.rejected += sum(1 for o in outcomes if not o.accepted)
         lacked += len(lacking)
@@ -360,13 +391,25 @@ async def _download(
     report: SyncReport,
     progress: Progress | None,
     door: tuple[EventLimits, Callable[[], float]],
+    flt: Filter,
+    spend: _Bytes,
 ) -> None:
+    """Fetch ``ids`` and store those that match ``flt`` (a lying relay may reconcile over more than the filter it
+    was given) and pass the door, until ``spend`` is spent (then :class:`OverBudget`)."""
     done = 0
     for start in range(0, len(ids), ID_BATCH):
         batch = ids[start : start + ID_BATCH]
         events, invalid = await _fetch_ids(client, batch)
-        events = admitted(events, report, *door)
+        outside = [e for e in events if not flt.matches(e)]
+        if outside:
+            report.rejected += len(outside)
+            if len(report.errors) < 10:
+                report.errors.append(f"{len(outside)} events not in the filter asked for: the relay offered them")
+            events = [e for e in events if flt.matches(e)]
+        events, over = spend.take(admitted(events, report, *door))
         outcomes = await ingest(events) if events else []
+        if over:
+            raise spend.over(len(ids))
         report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
         report.rejected += invalid + sum(1 for o in outcomes if not o.accepted)
         done += len(batch)

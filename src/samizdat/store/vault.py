@@ -410,7 +410,12 @@ def unlock(path: Path, passphrase: str) -> Unlocked:
             kind, data_key, table = "decoy", key, _Table(os.urandom(KEY_SIZE), ((ROLE_REAL, kek),))
         else:
             _build(copy.header, key, _Table(key, ()))  # the same work as the other outcomes, thrown away
+            before = os.fstat(fd)
             _write(fd, path, raw[COPY_B_OFFSET:], raw[:COPY_SIZE])  # the bytes that were there
+            # ... and the time that was there, at once (before any wait, which a kill may end): the file's time is
+            # the last presence [safety] wipe_after_days reads, and a wrong passphrase proves none.
+            with contextlib.suppress(OSError):
+                os.utime(fd, ns=(before.st_atime_ns, before.st_mtime_ns))
             if role == ROLE_REAL:
                 raise DamagedKeySlots(f"{path} is damaged (its table does not open); the data cannot be unlocked")
             raise WrongPassphrase("wrong passphrase: no key slot opens with it")
