@@ -492,7 +492,7 @@ OPERATOR = OperatorEndpoint(Path(_HOME.name), KEY.public_key_hex, _publish, cloc
 def operator_request(data: bytes) -> None:
     """One message on ``/op`` after login (``{"id": n, "sign": {...}}``): an answer, never an exception; and
     the ``Origin``/``Host`` check on any two header values."""
-    answer = _run(OPERATOR._request(data, _TOKEN))
+    answer = _run(OPERATOR._request(data, _TOKEN, []))  # no wipe confirmation pending
     assert isinstance(answer, dict)
     orjson.dumps(answer)
     origin, _, host = data.decode("latin-1").partition("\n")

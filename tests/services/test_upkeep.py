@@ -78,12 +78,12 @@ async def test_a_flood_brings_the_carry_pass_forward(ctx: Context) -> None:
     async def never(seconds: float) -> None:  # the 15 s pause never ends: only a kick can start a pass
         await asyncio.Event().wait()
 
-    small_quota = ctx.config.with_overrides(carry_mb=5.0)  # a tenth is under 1 MB: the mark is 1 MB
+    small_quota = ctx.config.with_overrides(carry_mb=1.0)  # a tenth is under CARRY_KICK_MIN: the mark is that
     upkeep = Upkeep(dataclasses.replace(ctx, sleep=never, config=small_quota))
     big = sign_event(SecretKey(bytes([3]) * 32), 1, "x" * 60_000, [], created_at=ctx.now())
     await ctx.store.add(big)
     async with looping(upkeep.carry_loop):
-        for _ in range(CARRY_KICK_MIN // len(big.to_json())):  # just under a tenth of the quota (at least 1 MB)
+        for _ in range(CARRY_KICK_MIN // len(big.to_json())):  # just under the mark
             upkeep.stored(big)
         assert not upkeep.kicked  # no pass yet: the loop is still in its pause
         upkeep.stored(big)  # over the mark
