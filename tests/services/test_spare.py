@@ -1,0 +1,99 @@
+"""The decoy store kept in step while the real node serves (services/spare.py), in-process: a real encrypted node
+serving on loopback, its decoy following a channel on a real relay on loopback. The decoy store gets the channel,
+the real store does not, and serve closes the decoy's stores when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from samizdat.config import Config, load_config
+from samizdat.core import kinds
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_post
+from samizdat.core.sealing import NodeKeys
+from samizdat.errors import UsageError
+from samizdat.node import Node
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.services import keyring, spare
+from samizdat.services.keyring import TEST_PARAMS
+from samizdat.store.dbapi import connect
+from samizdat.store.local import LocalState
+from samizdat.testing import running_relay, wait_until
+
+SYNCED = 30.0  # the decoy's first background pass runs as serve starts; this bounds it on a busy machine
+
+
+def holds(directory: Path, keys: NodeKeys, event_id: str) -> bool:
+    """Whether the store in ``directory`` (under ``keys``) holds the event, read beside a running node."""
+    conn = connect(str(directory / "events.sqlite"), keys.events)
+    try:
+        return conn.execute("SELECT 1 FROM events WHERE id = ?", (bytes.fromhex(event_id),)).fetchone() is not None
+    finally:
+        conn.close()
+
+
+def sync_relays(directory: Path, keys: NodeKeys, address: str, relay: str) -> bool:
+    local = LocalState(directory / "local.sqlite", key=keys.local)
+    try:
+        return local.sync_row(relay, address) is not None
+    finally:
+        local.close()
+
+
+async def test_serve_keeps_the_decoy_store_in_step_apart_from_the_real_one(tmp_path: Path) -> None:
+    stranger = SecretKey(bytes([7]) * 32)
+    home = tmp_path / "home"
+    keys = keyring.create(home, "real", TEST_PARAMS)
+    decoy_home = spare.directory(home)
+    async with running_relay(tmp_path / "relays", negentropy=NegentropyService()) as mirror:
+        now = int(time.time())
+        definition = build_channel_event(stranger, "yard", "Yard", created_at=now - 60, mirrors=[mirror.url])
+        post = build_post(stranger, parse_channel(definition), "news", "Gate closed", created_at=now - 30)
+        await mirror.store.add_many([definition, post])
+        address = f"{kinds.CHANNEL}:{stranger.public_key_hex}:yard"
+        local = LocalState(decoy_home / "local.sqlite", key=keys.decoy.local)
+        local.follow(address, [mirror.url], now)
+        local.close()
+
+        node = await Node.open(home, keys=keys.node)
+        try:
+            serving = asyncio.create_task(node.serve("127.0.0.1", 0, decoy=keys.decoy))
+            try:
+                await wait_until(
+                    lambda: holds(decoy_home, keys.decoy, post.id), timeout=SYNCED, what="the decoy store in step"
+                )
+                assert not serving.done()
+            finally:
+                serving.cancel()  # as SIGTERM and `samizdat lock` stop it
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
+        finally:
+            await node.close()
+
+    assert holds(decoy_home, keys.decoy, definition.id)
+    assert not holds(home, keys.node, post.id)  # nothing of the decoy's channel in the real store
+    assert not holds(home, keys.node, definition.id)
+    assert sync_relays(decoy_home, keys.decoy, address, mirror.url)  # its progress in its own local state
+    assert not sync_relays(home, keys.node, address, mirror.url)
+    # Closed with serve: the last connection gone, SQLite has folded its write-ahead log back in.
+    assert not (decoy_home / "events.sqlite-wal").exists()
+    assert not (decoy_home / "local.sqlite-wal").exists()
+
+
+def test_decoy_sync_can_be_switched_off(tmp_path: Path) -> None:
+    decoy = NodeKeys.derive(bytes(32))
+    assert spare.keys(Config(), decoy) is decoy  # on by default
+    assert spare.keys(replace(Config(), decoy_sync=False), decoy) is None
+    assert spare.keys(Config(), None) is None  # a plain node has no decoy store
+    (tmp_path / "config.toml").write_text("[safety]\ndecoy_sync = false\n")
+    assert load_config(tmp_path).decoy_sync is False
+    (tmp_path / "config.toml").write_text('[safety]\ndecoy_sync = "no"\n')
+    with pytest.raises(UsageError, match="decoy_sync must be true or false"):
+        load_config(tmp_path)
