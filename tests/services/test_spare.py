@@ -25,7 +25,7 @@ from samizdat.services import keyring, spare
 from samizdat.services.keyring import TEST_PARAMS
 from samizdat.store.dbapi import connect
 from samizdat.store.local import LocalState
-from samizdat.testing import running_relay, wait_until
+from samizdat.testing import free_port, running_relay, wait_until
 
 SYNCED = 30.0  # the decoy's first background pass runs as serve starts; this bounds it on a busy machine
 
@@ -85,6 +85,47 @@ async def test_serve_keeps_the_decoy_store_in_step_apart_from_the_real_one(tmp_p
     # Closed with serve: the last connection gone, SQLite has folded its write-ahead log back in.
     assert not (decoy_home / "events.sqlite-wal").exists()
     assert not (decoy_home / "local.sqlite-wal").exists()
+
+
+def failures(directory: Path, keys: NodeKeys, relay: str) -> list[str]:
+    local = LocalState(directory / "local.sqlite", key=keys.local)
+    try:
+        return [str(row.summary.get("error")) for row in local.sync_rows() if row.relay == relay and row.failures]
+    finally:
+        local.close()
+
+
+async def test_the_decoy_syncs_through_the_real_nodes_proxy_only(tmp_path: Path) -> None:
+    stranger = SecretKey(bytes([8]) * 32)
+    home = tmp_path / "home"
+    keys = keyring.create(home, "real", TEST_PARAMS)
+    decoy_home = spare.directory(home)
+    async with running_relay(tmp_path / "relays", negentropy=NegentropyService()) as mirror:
+        now = int(time.time())
+        definition = build_channel_event(stranger, "yard", "Yard", created_at=now - 60, mirrors=[mirror.url])
+        await mirror.store.add_many([definition])
+        local = LocalState(decoy_home / "local.sqlite", key=keys.decoy.local)
+        local.follow(f"{kinds.CHANNEL}:{stranger.public_key_hex}:yard", [mirror.url], now)
+        local.close()
+        # A proxy that is not there: with it set, nothing may go to the relay directly, so every try fails.
+        config = replace(load_config(home), proxy=f"socks5h://127.0.0.1:{free_port()}")
+
+        node = await Node.open(home, config, keys=keys.node)
+        try:
+            serving = asyncio.create_task(node.serve("127.0.0.1", 0, decoy=keys.decoy))
+            try:
+                errors = await wait_until(
+                    lambda: failures(decoy_home, keys.decoy, mirror.url), timeout=SYNCED, what="a failed decoy sync"
+                )
+            finally:
+                serving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
+        finally:
+            await node.close()
+
+    assert all("the proxy" in error for error in errors), errors  # each try went to the proxy
+    assert not holds(decoy_home, keys.decoy, definition.id)  # not fetched around the proxy
 
 
 def test_decoy_sync_can_be_switched_off(tmp_path: Path) -> None:
