@@ -138,3 +138,29 @@ def test_decoy_sync_can_be_switched_off(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[safety]\ndecoy_sync = "no"\n')
     with pytest.raises(UsageError, match="decoy_sync must be true or false"):
         load_config(tmp_path)
+
+
+def test_an_unlock_leaves_a_decoy_store_another_process_holds_locked(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    keys = keyring.create(home, "real", TEST_PARAMS)
+    decoy_home = spare.directory(home)
+    local = LocalState(decoy_home / "local.sqlite", key=keys.decoy.local)
+    local.follow(f"{kinds.CHANNEL}:{'ab' * 32}:yard", [], 1)
+    local.close()
+    # A writer holding the decoy's event store (as a running serve's may, for a moment): a command's unlock must
+    # not take the busy file for a damaged one and empty it.
+    holder = connect(str(decoy_home / "events.sqlite"), keys.decoy.events)
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("CREATE TABLE held (x)")
+        assert keyring.unlock_keys(home, "real") == keys
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    assert keyring.decoy_follow(home, keyring.open_slots(home, "real"), []) == [f"{kinds.CHANNEL}:{'ab' * 32}:yard"]
+    conn = connect(str(decoy_home / "events.sqlite"), keys.decoy.events)
+    try:
+        assert conn.execute("SELECT count(*) FROM held").fetchone() == (0,)  # the same store, not a new one
+    finally:
+        conn.close()
