@@ -104,6 +104,9 @@ disguise = ""
 # Wipe this node when nobody has unlocked it (or logged in to its web app as the operator) for this many days:
 # a dead man's switch, off unless set (docs/safety.md, "Wipe after N days").
 # wipe_after_days = 14
+# Keep the decoy store (the one a duress passphrase opens) in step with the channels it follows while this node
+# serves, so that it looks used (docs/safety.md, "The duress passphrase and the decoy store").
+# decoy_sync = true
 """
 
 #: The web app's neutral names (``[web] disguise``); samizdat.web.app has their names, colours and icons.
@@ -129,6 +132,7 @@ class Config:
     publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
     disguise: str = ""  # the web app's neutral name and icon (one of DISGUISES), or "" for Samizdat
     wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
+    decoy_sync: bool = True  # [safety]: serve keeps the decoy store's followed channels in step too
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -183,6 +187,7 @@ def load_config(home: Path) -> Config:
         (node, "publish_key", "publish_key", bool),
         (sync, "private", "sync_private", bool),
         (sync, "old_by_channel", "old_by_channel", bool),
+        (safety, "decoy_sync", "decoy_sync", bool),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))

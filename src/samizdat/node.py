@@ -3,8 +3,9 @@
 A :class:`Node` is what every command works on: the data directory's configuration, identity, event store and
 local state, as one :class:`~samizdat.services.context.Context` (``node.ctx``). :meth:`Node.serve` adds the
 long-running parts (the relay with the web app on its port, the LAN mesh, and the services' loops: outbox,
-purge, carry, forwarding, background sync) as tasks of one task group, and stops them all together. Rules live
-in :mod:`samizdat.services`; this module only wires (docs/architecture.md).
+purge, carry, forwarding, background sync, and the decoy store's sync: services/spare.py) as tasks of one task
+group, and stops them all together. Rules live in :mod:`samizdat.services`; this module only wires
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, deadman, encryption, instance, publishing, status
+from samizdat.services import channels, deadman, encryption, instance, publishing, spare, status
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -105,48 +106,74 @@ class Node:
         ready: Ready | None = None,
         mesh: MeshOptions | None = None,
         wipe: Callable[[], None] | None = None,
+        decoy: NodeKeys | None = None,
     ) -> None:
         """Run the relay, the web app, the peer links and the services' loops until cancelled. UsageError when
         another ``serve`` runs on this data directory or the port is taken.
 
         ``wipe`` erases, stops and deletes this node (the command line's panic wipe): with it, the web app's
-        operator may wipe the node and ``[safety] wipe_after_days`` is watched (services/deadman.py)."""
+        operator may wipe the node and ``[safety] wipe_after_days`` is watched (services/deadman.py). With the
+        ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node."""
         ctx = self.ctx
         with instance.serve_lock(ctx.home):
-            upkeep = Upkeep(ctx)
-            options = mesh or MeshOptions()
-            options.name = options.name or ctx.config.name
-            # With a proxy set, every connection goes through it, peers' too (docs/blocking.md); else peers are
-            # on the LAN and reached directly.
-            connect = ctx.connect if ctx.routing.proxy else None
-            lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
-                       connect=connect)  # fmt: skip
-            server = self._relay_server(upkeep, lan, wipe)
+            spare_keys = spare.keys(ctx.config, decoy)
+            decoy_node = None
+            if spare_keys is not None:
+                decoy_node = await Node.open(spare.directory(ctx.home), ctx.config, clock=ctx.clock, sleep=ctx.sleep,
+                                             keys=spare_keys)  # fmt: skip
             try:
-                await server.start(host, port)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise UsageError(f"port {port} is in use: another node may be running; try --port") from exc
-                raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-            options.host, options.port = host, server.port
-            self.server = server
-            instance.announce(ctx.home, host, server.port)
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for name, loop in upkeep.loops().items():
-                        group.create_task(loop(), name=name)
-                    group.create_task(background_sync(ctx), name="sync")
-                    group.create_task(lan.run(), name="mesh")
-                    if wipe is not None:
-                        days = ctx.config.wipe_after_days
-                        switch = deadman.watch(ctx.home, days, wipe, clock=ctx.clock, sleep=ctx.sleep)
-                        group.create_task(switch, name="wipe-after-days")
-                    if ready is not None and (started := ready(host, server.port)) is not None:
-                        await started
+                await self._serve(host, port, ready, mesh, wipe, decoy_node)
             finally:
-                self.server = None
-                instance.withdraw(ctx.home)
-                await server.stop()
+                if decoy_node is not None:
+                    await decoy_node.close()
+
+    async def _serve(
+        self,
+        host: str,
+        port: int,
+        ready: Ready | None,
+        mesh: MeshOptions | None,
+        wipe: Callable[[], None] | None,
+        decoy_node: Node | None,
+    ) -> None:
+        ctx = self.ctx
+        upkeep = Upkeep(ctx)
+        options = mesh or MeshOptions()
+        options.name = options.name or ctx.config.name
+        # With a proxy set, every connection goes through it, peers' too (docs/blocking.md); else peers are
+        # on the LAN and reached directly.
+        connect = ctx.connect if ctx.routing.proxy else None
+        lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
+                   connect=connect)  # fmt: skip
+        server = self._relay_server(upkeep, lan, wipe)
+        try:
+            await server.start(host, port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} is in use: another node may be running; try --port") from exc
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        options.host, options.port = host, server.port
+        self.server = server
+        instance.announce(ctx.home, host, server.port)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name, loop in upkeep.loops().items():
+                    group.create_task(loop(), name=name)
+                group.create_task(background_sync(ctx), name="sync")
+                if decoy_node is not None:
+                    for name, loop in spare.loops(decoy_node.ctx).items():
+                        group.create_task(loop(), name=name)
+                group.create_task(lan.run(), name="mesh")
+                if wipe is not None:
+                    days = ctx.config.wipe_after_days
+                    switch = deadman.watch(ctx.home, days, wipe, clock=ctx.clock, sleep=ctx.sleep)
+                    group.create_task(switch, name="wipe-after-days")
+                if ready is not None and (started := ready(host, server.port)) is not None:
+                    await started
+        finally:
+            self.server = None
+            instance.withdraw(ctx.home)
+            await server.stop()
 
     def _relay_server(self, upkeep: Upkeep, lan: Mesh, wipe: Callable[[], None] | None) -> RelayServer:
         ctx = self.ctx

@@ -58,7 +58,7 @@ def follows(home: Path, keys: NodeKeys) -> set[str]:
 def a_node_with_duress(tmp_path: Path) -> tuple[Path, str]:
     """A node following a secret channel, its duress passphrase set with a public channel; its real npub."""
     home = tmp_path / "home"
-    keys = keyring.create(home, "real", TEST_PARAMS)
+    keys = keyring.create(home, "real", TEST_PARAMS).node
     local = LocalState(home / "local.sqlite", key=keys.local)
     local.follow(REAL_CHANNEL, [], 1)
     local.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from samizdat.config import load_identity
+from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.services import deadman, keyring
 from samizdat.services.keyring import TEST_PARAMS, WrongPassphrase
@@ -21,7 +22,7 @@ def no_wait(seconds: float) -> None:
 def test_create_then_unlock_gives_the_same_keys_and_identity(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert keyring.kind(home) == "new"
-    keys = keyring.create(home, "first", TEST_PARAMS)
+    keys = keyring.create(home, "first", TEST_PARAMS).node
     assert keyring.kind(home) == "encrypted"
     made = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
     assert made == [
@@ -29,6 +30,9 @@ def test_create_then_unlock_gives_the_same_keys_and_identity(tmp_path: Path) -> 
         "spare", "spare/events.sqlite", "spare/identity.sealed", "spare/local.sqlite",
     ]  # fmt: skip
     assert keyring.unlock(home, "first") == keys
+    both = keyring.unlock_keys(home, "first")
+    assert both.node == keys
+    assert both.decoy == NodeKeys.derive(keyring.open_slots(home, "first").decoy_key) != keys  # for serve's decoy sync
     assert load_identity(home, keys).public_key_hex == load_identity(home, keyring.unlock(home, "first")).public_key_hex
     with pytest.raises(UsageError, match="is encrypted"):
         load_identity(home)  # not without the keys
@@ -42,7 +46,7 @@ def test_create_then_unlock_gives_the_same_keys_and_identity(tmp_path: Path) -> 
 
 def test_passphrases_added_changed_removed(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    keys = keyring.create(home, "one", TEST_PARAMS)
+    keys = keyring.create(home, "one", TEST_PARAMS).node
     assert keyring.add_passphrase(keyring.open_slots(home, "one"), "two") == 2
     assert keyring.change_passphrase(keyring.open_slots(home, "two"), "three") == 2
     assert keyring.unlock(home, "three") == keys

@@ -30,6 +30,7 @@ from samizdat.cli.common import (
     qr_text,
     run,
     state,
+    unlocked_keys,
     with_node,
 )
 from samizdat.cli.status import status_text
@@ -200,7 +201,7 @@ def serve(
         typer.echo(f"Web app: http://{where}/{lan_note}", err=True)
         typer.echo("Ctrl-C stops", err=True)
 
-    keys = node_keys(path)  # asked once, before anything starts; kept in this process's memory only
+    keys = unlocked_keys(path)  # asked once, before anything starts; kept in this process's memory only
     stop: list[str] = []  # why the node stops, when a signal said why
 
     async def main() -> None:
@@ -225,10 +226,11 @@ def serve(
         loop.add_signal_handler(keyring.LOCK_SIGNAL, lock)
         loop.add_signal_handler(keyring.WIPE_SIGNAL, wipe)
         try:
-            node = await Node.open(path, config, keys=keys)
+            node = await Node.open(path, config, keys=keys.node if keys else None)
             try:
                 await check_proxies(node.ctx.routing)
-                await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe)
+                decoy = keys.decoy if keys else None  # the decoy store, kept in step too (services/spare.py)
+                await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe, decoy=decoy)
             finally:
                 await node.close()
         finally:

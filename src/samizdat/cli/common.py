@@ -25,7 +25,7 @@ import orjson
 import typer
 
 from samizdat.config import Config, load_config, resolve_home
-from samizdat.core.sealing import NodeKeys
+from samizdat.core.sealing import NodeKeys, UnlockedKeys
 from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
 from samizdat.net.transports import parse_transport
@@ -50,7 +50,7 @@ class State:
     passphrase_fd: int | None = None  # --passphrase-fd: read passphrases from this descriptor
     passphrase_lines: list[str] | None = None  # what the passphrase source gave, read once
     passphrases_taken = 0  # how many of those lines the command has used
-    keys: NodeKeys | None = None  # the unlocked node's keys, once asked for
+    keys: UnlockedKeys | None = None  # the unlocked node's keys and its decoy store's, once asked for
     delay = FailureDelay()  # waits after wrong passphrases, growing, for this process
     switch_checked = False  # whether [safety] wipe_after_days was looked at (home() does, once)
 
@@ -281,6 +281,12 @@ def node_keys(path: Path | None = None) -> NodeKeys | None:
     """The keys of the node in ``path`` (default: the command's home), asking for its passphrase once per process;
     None for a plain or a missing node (a notice for an old plain one). An interrupted ``samizdat encrypt`` is
     finished or rolled back first."""
+    keys = unlocked_keys(path)
+    return None if keys is None else keys.node
+
+
+def unlocked_keys(path: Path | None = None) -> UnlockedKeys | None:
+    """As :func:`node_keys`, with the decoy store's keys too (``serve`` keeps the decoy store in step)."""
     path = path or home()
     settle(path)
     kind = keyring.kind(path)
@@ -288,7 +294,7 @@ def node_keys(path: Path | None = None) -> NodeKeys | None:
         notice_plain(path)
         return None
     if state.keys is None:
-        state.keys = unlock_with(lambda passphrase: keyring.unlock(path, passphrase, state.delay))
+        state.keys = unlock_with(lambda passphrase: keyring.unlock_keys(path, passphrase, state.delay))
     return state.keys
 
 

@@ -50,6 +50,20 @@ class NodeKeys:
         return cls(subkey(data_key, EVENTS_LABEL), subkey(data_key, LOCAL_LABEL), subkey(data_key, IDENTITY_LABEL))
 
 
+@dataclass(frozen=True)
+class UnlockedKeys:
+    """What an unlock gives the process that asked: the node's keys, and the decoy store's (``spare/``, which
+    ``serve`` keeps in step). Both are as secret as each other while in memory: the decoy's open the store a
+    duress passphrase would show, and its follows."""
+
+    node: NodeKeys
+    decoy: NodeKeys
+
+    @classmethod
+    def derive(cls, data_key: bytes, decoy_key: bytes) -> UnlockedKeys:
+        return cls(NodeKeys.derive(data_key), NodeKeys.derive(decoy_key))
+
+
 def seal(key: bytes, plaintext: bytes, magic: bytes) -> bytes:
     """``plaintext`` encrypted and authenticated under ``key``, tagged with the 8-byte ``magic``."""
     if len(magic) != 8:

@@ -130,15 +130,23 @@ def _opens(path: Path, key: bytes) -> bool:
         conn = connect(str(path), key)
     except OSError:
         return False
-    except sqlite3.Error:  # a pair of classes (store/dbapi.py): not in a tuple with another
-        return False
+    except sqlite3.Error as exc:  # a pair of classes (store/dbapi.py): not in a tuple with another
+        return _busy(exc)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error:
-        return False
+    except sqlite3.Error as exc:
+        return _busy(exc)
     finally:
         conn.close()
     return True
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says the database is locked by another process: then it is in use (a running ``serve``
+    keeps the decoy store in step, services/spare.py), not damaged, and must not be emptied and made again under
+    that process's feet; a damaged store is made again at a later unlock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 def _touch(home: Path) -> None:

@@ -9,8 +9,9 @@ hands the work to :mod:`samizdat.services.decoy`. A directory without key slots 
 before.
 
 Every function here takes passphrases as arguments: asking for them (a terminal, ``--passphrase-fd``,
-``SAMIZDAT_PASSPHRASE_FILE``) is the command line's part. ``serve`` keeps only the derived keys, in memory, and
-:func:`lock` (``samizdat lock``) or :func:`wipe` tell it to let go of them.
+``SAMIZDAT_PASSPHRASE_FILE``) is the command line's part. ``serve`` keeps only the derived keys, in memory (the
+node's and the decoy store's, :func:`unlock_keys`), and :func:`lock` (``samizdat lock``) or :func:`wipe` tell it to
+let go of them all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from samizdat.config import KEY_SLOTS, PLAIN_MARKER, HomeKind, home_kind, init_home
 from samizdat.core.channel import parse_channel_address
 from samizdat.core.keys import SecretKey
-from samizdat.core.sealing import NodeKeys
+from samizdat.core.sealing import NodeKeys, UnlockedKeys
 from samizdat.errors import UsageError
 from samizdat.services import decoy, instance
 from samizdat.store import vault
@@ -80,11 +81,11 @@ def init_params() -> Params:
     return TEST_PARAMS if kdf_test() else vault.calibrate()
 
 
-def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | None = None) -> NodeKeys:
+def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | None = None) -> UnlockedKeys:
     """Set up an encrypted node in ``home``: key slots opened by ``passphrase``, a sealed new identity (or the
     imported ``secret``), the default config, the two (empty, encrypted) stores, and the decoy store
-    (services/decoy.py). Raises UsageError (one sentence), StoreError. An interruption is finished by the next
-    unlock and ``init``."""
+    (services/decoy.py); the keys of both. Raises UsageError (one sentence), StoreError. An interruption is finished
+    by the next unlock and ``init``."""
     if kind(home) != "new":
         raise UsageError(f"{home} is set up already")
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -94,7 +95,7 @@ def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | N
     # Made now rather than at the first open, so that a node's files are the same from init on (docs/safety.md).
     decoy.create_stores(home, keys)
     decoy.settle(home, unlocked.data_key, unlocked.decoy_key)
-    return keys
+    return UnlockedKeys(keys, NodeKeys.derive(unlocked.decoy_key))
 
 
 def create_plain(home: Path, *, secret: SecretKey | None = None) -> bool:
@@ -112,12 +113,20 @@ def finish(home: Path, keys: NodeKeys) -> bool:
 
 
 def unlock(home: Path, passphrase: str, delay: FailureDelay | None = None) -> NodeKeys:
-    """The keys of the encrypted node in ``home``. Every unlock rewrites the key slots (vault.py).
+    """The keys of the encrypted node in ``home`` (:func:`unlock_keys` for the decoy store's too). Every unlock
+    rewrites the key slots (vault.py).
 
     Raises :class:`~samizdat.store.vault.WrongPassphrase` (after ``delay``'s wait, nothing changed),
     :class:`~samizdat.store.vault.DamagedKeySlots`, UsageError.
     """
-    return NodeKeys.derive(open_slots(home, passphrase, delay).data_key)
+    return unlock_keys(home, passphrase, delay).node
+
+
+def unlock_keys(home: Path, passphrase: str, delay: FailureDelay | None = None) -> UnlockedKeys:
+    """The keys of the encrypted node in ``home`` and of its decoy store (``serve`` keeps that in step while it
+    runs, services/spare.py). After a duress unlock the decoy store is a fresh one. Raises as :func:`unlock`."""
+    unlocked = open_slots(home, passphrase, delay)
+    return UnlockedKeys.derive(unlocked.data_key, unlocked.decoy_key)
 
 
 def open_slots(home: Path, passphrase: str, delay: FailureDelay | None = None) -> Unlocked:
