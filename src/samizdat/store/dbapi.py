@@ -75,6 +75,15 @@ def describe(exc: sqlite3.Error) -> str:
 #: Given after the key on every connection, before the first read: part of the file format.
 CIPHER_SETTINGS = ("PRAGMA cipher_hmac_algorithm = HMAC_SHA256",)
 
+#: SQLCipher's "memory security" (zeroing and locking every allocation SQLite makes, process-wide) halves the
+#: writer's speed (docs/benchmarks.md) and protects little here: the rows it would wipe are copied into Python
+#: objects (and the key into a ``bytes``) that Python frees without wiping, so a memory dump of a running node
+#: shows them either way. What protects a seized device is that the files are encrypted and the key is not on the
+#: disk; what drops the copies in memory is the process ending (``samizdat lock``, docs/safety.md). Off by default since
+#: SQLCipher 4.5; saying so on every connection keeps it off should that default, or some other code in the
+#: process, change it (the setting is global).
+_MEMORY_SECURITY = "PRAGMA cipher_memory_security = OFF"
+
 #: Check that a key opens the file: reading the schema decrypts the first page (a wrong key or a damaged first
 #: page raises SQLITE_NOTADB, "file is not a database").
 _CHECK = "SELECT count(*) FROM sqlite_master"
@@ -96,6 +105,7 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
         # SQLCipher's own log goes to standard error (an "hmac check failed" per damaged page): the error raised
         # says it once, in our words.
         conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(_MEMORY_SECURITY)
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         for setting in CIPHER_SETTINGS:
             conn.execute(setting)
