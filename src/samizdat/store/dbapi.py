@@ -21,7 +21,14 @@ what either library raises. For the type checker it is the standard module, whos
 
 The key is a raw 256-bit key (``PRAGMA key = "x'...'"``), derived from the node's data key
 (:mod:`samizdat.core.sealing`): SQLCipher's own passphrase function (PBKDF2) is skipped, as the passphrase has
-already gone through Argon2id in the key slots.
+already gone through Argon2id in the key slots, so opening a connection takes a fraction of a millisecond.
+
+SQLCipher's "memory security" (``cipher_memory_security``: zeroing and locking every allocation SQLite makes) stays
+off, its default since SQLCipher 4.5: it halves the encrypted store's speed and protects little here, where every
+decrypted row is copied into Python objects (and the key sits in a ``bytes``) that Python frees without wiping.
+What protects a seized device is that the files are unreadable and the key is not on the disk; ``samizdat lock``
+ends the process that holds the copies (docs/safety.md). It is global and, once on, cannot be turned off again
+in the process: nothing here may turn it on.
 """
 
 from __future__ import annotations
@@ -75,15 +82,6 @@ def describe(exc: sqlite3.Error) -> str:
 #: Given after the key on every connection, before the first read: part of the file format.
 CIPHER_SETTINGS = ("PRAGMA cipher_hmac_algorithm = HMAC_SHA256",)
 
-#: SQLCipher's "memory security" (zeroing and locking every allocation SQLite makes, process-wide) halves the
-#: writer's speed (docs/benchmarks.md) and protects little here: the rows it would wipe are copied into Python
-#: objects (and the key into a ``bytes``) that Python frees without wiping, so a memory dump of a running node
-#: shows them either way. What protects a seized device is that the files are encrypted and the key is not on the
-#: disk; what drops the copies in memory is the process ending (``samizdat lock``, docs/safety.md). Off by default since
-#: SQLCipher 4.5; saying so on every connection keeps it off should that default, or some other code in the
-#: process, change it (the setting is global).
-_MEMORY_SECURITY = "PRAGMA cipher_memory_security = OFF"
-
 #: Check that a key opens the file: reading the schema decrypts the first page (a wrong key or a damaged first
 #: page raises SQLITE_NOTADB, "file is not a database").
 _CHECK = "SELECT count(*) FROM sqlite_master"
@@ -105,7 +103,6 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
         # SQLCipher's own log goes to standard error (an "hmac check failed" per damaged page): the error raised
         # says it once, in our words.
         conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(_MEMORY_SECURITY)
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         for setting in CIPHER_SETTINGS:
             conn.execute(setting)
