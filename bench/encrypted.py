@@ -345,21 +345,24 @@ CHOICES = [
     "| query p50 on the 1M store: 16 MiB reader caches, taken in turn (before) | 0.53 ms | 0.72-0.75 ms | +38 % |",
     "| the same, 64 MiB, the last used reader first (now) | 0.53 ms | 0.66-0.68 ms | +26 % |",
     "| the same, 128 / 256 MiB | 0.53 ms | 0.69 / 0.65 ms | |",
-    "| ingest with 8 KiB or 2 KiB pages instead of 4 KiB (wall time, 40,000 events) | | -10 % / -6 % | |",
+    "| ingest with 8 KiB or 2 KiB pages instead of 4 KiB (wall time, 40,000 events) | | -9 % / -6 % (noise) | |",
     "",
     "What this shows:",
     "",
-    "- **Most of what is left is the SQLCipher library itself, not the encryption.** The `sqlcipher3-binary` wheel"
-    " (0.6.0, the latest) ships a SQLite compiled without optimisation (`gcc -O0`: its machine code keeps every"
-    " variable on the stack), so every statement, page lookup and row costs about twice the CPU of Python's own"
-    " SQLite, key or no key. For queries that is all of it: with the pages in its cache, the encrypted store"
-    " spends exactly the CPU of SQLCipher's SQLite without a key. For ingest it is about 40 % of the"
-    " difference; the rest is AES-256-CBC and HMAC-SHA256 over every page a commit writes (several pages of 4 KiB"
-    " per event: the random-id, author, tag and full-text indexes put each event on pages of their own) and"
-    " reading pages without `mmap`."
-    " Within the store's code nothing more can be taken off without weakening the protection: the fix is an"
-    " optimised build of the same SQLCipher (the `sqlcipher3` source package built against it), a dependency"
-    " change left to the project.",
+    "- **Two causes.** (1) The `sqlcipher3-binary` wheel (0.6.0, the latest) ships its SQLite compiled"
+    " without optimisation (`gcc -O0`: its machine code keeps every variable on the stack), so every statement"
+    " costs about twice the CPU of Python's own SQLite, key or no key (the rows above). The same SQLCipher"
+    " 4.12.0 built from the `sqlcipher3` 0.6.0 source package with `-O2` (built on this machine for the"
+    " measurement only, not installed) runs the SQL of a query on cached pages in 0.067-0.071 ms against"
+    " 0.060-0.068 ms plain, and this script with it, at smaller sizes (`--events 50000 --query-events 300000"
+    " --sync-events 50000 --rounds 2`), gave: ingest +64 %, query p50 +22 %, p99 -9 %, sync +59 %, bundle"
+    " import +37 %. (2) The rest is the encryption itself: AES-256-CBC and HMAC-SHA256 over every page a"
+    " commit writes (several pages of 4 KiB per event: the random-id, author, tag and full-text indexes put"
+    " each event on pages of their own), and for reads over every page that is not in the reader's own cache:"
+    " Python's sqlite3 reads pages the operating system has cached through `mmap` for nothing, SQLCipher must"
+    " read, check and decrypt each one again. That is what keeps query p50 above the goal with either build."
+    " Neither cause can be taken off in the store's code without weakening the protection; the first needs an"
+    " optimised build of the same SQLCipher, a dependency change left to the project.",
     "- **Memory security stays off** (SQLCipher's default since 4.5; a test now checks it, since it is global"
     " and, once on, cannot be turned off in the process). `cipher_memory_security` zeroes and locks every"
     " allocation SQLite makes: it halved the encrypted store's ingest again. It protects little in a Python"
