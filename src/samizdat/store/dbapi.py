@@ -21,7 +21,14 @@ what either library raises. For the type checker it is the standard module, whos
 
 The key is a raw 256-bit key (``PRAGMA key = "x'...'"``), derived from the node's data key
 (:mod:`samizdat.core.sealing`): SQLCipher's own passphrase function (PBKDF2) is skipped, as the passphrase has
-already gone through Argon2id in the key slots.
+already gone through Argon2id in the key slots, so opening a connection takes a fraction of a millisecond.
+
+SQLCipher's "memory security" (``cipher_memory_security``: zeroing and locking every allocation SQLite makes) stays
+off, its default since SQLCipher 4.5: it halves the encrypted store's speed and protects little here, where every
+decrypted row is copied into Python objects (and the key sits in a ``bytes``) that Python frees without wiping.
+What protects a seized device is that the files are unreadable and the key is not on the disk; ``samizdat lock``
+ends the process that holds the copies (docs/safety.md). It is global and, once on, cannot be turned off again
+in the process: nothing here may turn it on.
 """
 
 from __future__ import annotations
