@@ -8,6 +8,8 @@ with an HMAC, and nothing is readable without the key. SQLCipher 4's settings bu
 instead of HMAC-SHA512 (as strong for this, and a sixth faster here, where the processor computes SHA-256 itself:
 docs/benchmarks.md). SQLCipher's own tools open the files with the key and ``PRAGMA cipher_hmac_algorithm =
 HMAC_SHA256``; changing :data:`CIPHER_SETTINGS` makes every existing encrypted file unreadable.
+Deleted rows are overwritten (``secure_delete = ON``, as Python's own SQLite does by default and this build does
+not), so that free pages do not keep evicted, purged or retracted events for whoever is made to unlock the node.
 The stores set ``temp_store = MEMORY``, so no temporary file is written (SQLCipher would encrypt those
 too). One node's files are always opened by one library: two copies of SQLite in a process must never share a
 file (their POSIX locks would not see each other).
@@ -107,6 +109,9 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
         for setting in CIPHER_SETTINGS:
             conn.execute(setting)
         conn.execute(_CHECK).fetchone()
+        # Deleted rows (carry evictions, purges, retractions) are overwritten, as Python's own SQLite does by default
+        # and this build does not: otherwise whoever is made to unlock the node could read them in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
     except BaseException:
         conn.close()
         raise
