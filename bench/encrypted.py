@@ -326,78 +326,38 @@ def section(saved: dict[str, Any]) -> list[str]:
     return [*lines, "", verdict, "", *CHOICES]
 
 
-#: What was measured while choosing the settings (not rerun by this script): experiments on 2026-12-05 with the
-#: store of bench/dataset.py, interleaved rounds, medians, while other engineers' tests ran on the same 2 cores.
+#: Why the store is set up as it is (no figures: the table above is what this run measured).
 CHOICES = [
-    "Where the cost comes from (measured once, not by this script; the machine was shared, so CPU time rather than"
-    " wall time where noted, and compare rows, not runs):",
+    "Why it costs what it costs, and what was chosen:",
     "",
-    "| measurement | plain | encrypted | cost |",
-    "|---|---|---|---|",
-    "| ingest, events per CPU-second (30,000 events, `add_many` of 200, 2 rounds) | 17,428 | 8,671 | +101 % |",
-    "| the same, SQLCipher's library without a key (no encryption at all) | 17,428 | 12,666 | +38 % |",
-    "| ingest, another run of the same: encrypted as now / with `cipher_memory_security = ON` | | 5,697 / 2,692 | |",
-    "| SQL of one admin query on the 1M store, CPU ms, warm cache, no mmap | 0.058 | 0.137 | +136 % |",
-    "| the same, SQLCipher's library without a key / Python's SQLite with mmap (as plain stores read) | 0.120 |"
-    " 0.137 | |",
-    "| pure SQL arithmetic in memory (2M-row recursive CTE, no file, no key), s | 0.54-0.62 | 1.01-1.13 | +85 % |",
-    "| opening a connection with the raw key / with a passphrase (PBKDF2, 256,000 rounds) | | 0.14 ms / 106 ms | |",
-    "| query p50 on the 1M store: 16 MiB reader caches, taken in turn (before) | 0.53 ms | 0.72-0.75 ms | +38 % |",
-    "| the same, 64 MiB, the last used reader first (now) | 0.53 ms | 0.66-0.68 ms | +26 % |",
-    "| the same, 128 / 256 MiB | 0.53 ms | 0.69 / 0.65 ms | |",
-    "| ingest with 8 KiB or 2 KiB pages instead of 4 KiB (wall time, 40,000 events) | | -9 % / -6 % (noise) | |",
-    "",
-    "What this shows:",
-    "",
-    "- **Two causes.** (1) The `sqlcipher3-binary` wheel (0.6.0, the latest) ships its SQLite compiled"
-    " without optimisation (`gcc -O0`: its machine code keeps every variable on the stack), so every statement"
-    " costs about twice the CPU of Python's own SQLite, key or no key (the rows above). The same SQLCipher"
-    " 4.12.0 built from the `sqlcipher3` 0.6.0 source package with `-O2` (built on this machine for the"
-    " measurement only, not installed) runs the SQL of a query on cached pages in 0.067-0.071 ms against"
-    " 0.060-0.068 ms plain, and this script with it, at smaller sizes (`--events 50000 --query-events 300000"
-    " --sync-events 50000 --rounds 2`), gave: ingest +64 %, query p50 +22 %, p99 -9 %, sync +59 %, bundle"
-    " import +37 %. (2) The rest is the encryption itself: AES-256-CBC and HMAC-SHA256 over every page a"
-    " commit writes (several pages of 4 KiB per event: the random-id, author, tag and full-text indexes put"
-    " each event on pages of their own), and for reads over every page that is not in the reader's own cache:"
-    " Python's sqlite3 reads pages the operating system has cached through `mmap` for nothing, SQLCipher must"
-    " read, check and decrypt each one again. That is what keeps query p50 above the goal with either build."
-    " Neither cause can be taken off in the store's code without weakening the protection; the first needs an"
-    " optimised build of the same SQLCipher, a dependency change left to the project.",
-    "- **Memory security stays off** (SQLCipher's default since 4.5; a test now checks it, since it is global"
-    " and, once on, cannot be turned off in the process). `cipher_memory_security` zeroes and locks every"
-    " allocation SQLite makes: it halved the encrypted store's ingest again. It protects little in a Python"
-    " program: every decrypted row becomes Python objects, and the key a `bytes`, that Python frees without"
-    " wiping, so a dump of a running node's memory holds them either way. What protects a seized device is"
-    " that nothing on the disk is readable and the key is not on the disk; `samizdat lock` ends the process"
-    " that holds it (docs/safety.md).",
+    "- **The library.** Encrypted stores use the `sqlcipher3` wheel (0.6.4, SQLCipher 4 with SQLite 3.53), built"
+    " with optimisation. The `sqlcipher3-binary` wheel used before (0.6.0) ships its SQLite compiled without"
+    " optimisation (`gcc -O0`, seen in its machine code), so every statement cost about twice the CPU of Python's"
+    " own SQLite, key or no key: switching took ingest from about +93 % to about +50 % and brought query p50 level"
+    " with the plain store in the same interleaved runs. The file format is the same (SQLCipher 4, HMAC-SHA256), so"
+    " a node made with the old library opens as before.",
+    "- **What is left is the encryption itself**: AES-256-CBC and HMAC-SHA256 over every page a commit writes"
+    " (several pages of 4 KiB per event: the random-id, author, tag and full-text indexes put each event on pages of"
+    " their own), and over every page read that is not in the reader's own cache (Python's sqlite3 reads pages the"
+    " operating system has cached through `mmap` for nothing; SQLCipher must read, check and decrypt each one)."
+    " Writing is where it shows: ingest, sync (which writes what it fetches) and bundle import. It cannot be taken"
+    " off without leaving pages unencrypted or unauthenticated.",
+    "- **Memory security stays off** (SQLCipher's default since 4.5; a test checks it, since it is global and, once"
+    " on, cannot be turned off in the process). It zeroes and locks every allocation SQLite makes and halves the"
+    " encrypted store's ingest, yet protects little in a Python program: every decrypted row becomes Python objects,"
+    " and the key a `bytes`, that Python frees without wiping. What protects a seized device is that nothing on the"
+    " disk is readable and the key is not on the disk; `samizdat lock` ends the process that holds it.",
     "- **No key derivation when opening.** The key is given raw (`PRAGMA key = \"x'<64 hex digits>'\"`), so"
-    " SQLCipher skips PBKDF2 (opening takes 0.14 ms, against 106 ms with a passphrase); `cipher_kdf_algorithm`"
-    " therefore costs nothing, and the HMAC stays HMAC-SHA256 (measured earlier: a sixth faster than SHA-512 here,"
-    " as strong for page authentication). Each store opens its connections once (a writer, two readers, a"
-    " checkpointer) and keeps them; statements are cached per connection as with Python's sqlite3.",
-    "- **Readers** of an encrypted store keep 64 MiB of decrypted pages each instead of 16 MiB (SQLCipher cannot"
-    " map the file: every page is checked and decrypted as it is read), taken only as pages are read; and every"
-    " store now hands a read to the connection used last, whose cache is warm. Query p50 on a million events went"
-    " from +38 % to +23-26 %, p99 from 2-3 ms to about 1.2-2 ms in the same experiment (queries alone; in the"
-    " table above p99 moves with the machine's load).",
-    "- **Page size stays 4 KiB.** Larger pages mean more bytes to encrypt for each page a commit touches (16 KiB"
-    " pages cost 44 % of ingest in an earlier measurement; 8 KiB and 2 KiB changed nothing beyond the noise),"
-    " and SQLCipher's page size"
-    " cannot be read from an encrypted file: a different one would have to be remembered outside the file for every"
-    " node made before. `temp_store = MEMORY` was already set on every connection (no temporary file is written,"
-    " encrypted or not); a larger writer cache does not help (writes cost, not reads).",
-    "- **Sync and bundle import** are made of the same parts: writing into a store (adding 20,000 events to a"
-    " store of 100,000 took 3.2-3.9 s encrypted against 1.9-2.2 s plain) and reading many rows (the Negentropy"
-    " item list of 100,000 events: 0.46-0.50 s against 0.23 s), both of them the library's and the page"
-    " encryption's cost as above. A bundle import also checks every signature in Python, the same work for"
-    " both stores, so its share is smaller. Query p99 moves with the machine's load from round to round"
-    " more than between the stores.",
-    "- **What changed in the code** is the readers' cache and order (above) and this script (queries on a store"
-    " of a million events, and sync). The write path is unchanged: ingest and import costs lower than in the"
-    " previous run of this script (+138 % and +53 %, queried on the freshly ingested store) come from the"
-    " machine's load, not from a change.",
-    "- Nothing was turned off: every page of the database and its WAL is still AES-256-CBC encrypted and"
-    " HMAC-SHA256 authenticated, and the file format is unchanged (a node made yesterday opens as before).",
+    " SQLCipher skips PBKDF2 and opening takes a fraction of a millisecond; each store opens its connections once.",
+    "- **Readers** of an encrypted store keep up to 64 MiB of decrypted pages each (taken only as pages are read),"
+    " and every store hands a read to the connection used last, whose cache is warm.",
+    "- **Deleted rows are overwritten** (`secure_delete`, as Python's SQLite does): evictions and purges write a"
+    " little more, so that free pages do not keep what was deleted.",
+    "- **Page size stays 4 KiB**: larger pages mean more bytes to encrypt for each page a commit touches, and an"
+    " encrypted file's page size cannot be read from it, so a different one would have to be remembered outside"
+    " the file for every node made before.",
+    "- Nothing was turned off: every page of the database and its WAL is AES-256-CBC encrypted and HMAC-SHA256"
+    " authenticated.",
 ]
 
 
