@@ -92,6 +92,22 @@ class Cli:
     def __call__(self, *args: str, timeout: float = CLI_TIMEOUT) -> CliResult:
         return run_cli(self.home, *args, timeout=timeout)
 
+    def typed(self, lines: list[str], *args: str) -> CliResult:
+        """``samizdat ARGS`` given ``lines`` as the passphrases it asks for, one a line (through
+        SAMIZDAT_PASSPHRASE_FILE, removed afterwards); no traceback."""
+        file = self.home.parent / f"passphrases-{self.home.name}"
+        file.write_text("".join(f"{line}\n" for line in lines))
+        try:
+            done = subprocess.run(
+                command(self.home, *args), capture_output=True, text=True, timeout=CLI_TIMEOUT,
+                stdin=subprocess.DEVNULL, env={**cli_env(), "SAMIZDAT_PASSPHRASE_FILE": str(file)}, check=False,
+            )  # fmt: skip
+        finally:
+            file.unlink()
+        result = CliResult(done.returncode, done.stdout, done.stderr)
+        assert_no_traceback(result)
+        return result
+
     def ok(self, *args: str, timeout: float = CLI_TIMEOUT) -> CliResult:
         """Run a command that must succeed (exit 0, no traceback)."""
         result = self(*args, timeout=timeout)

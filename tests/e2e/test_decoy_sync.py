@@ -8,14 +8,13 @@ After ``samizdat lock``, the duress passphrase typed at ``samizdat feed`` shows 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import CLI_TIMEOUT, CliResult, assert_no_traceback, cli_env, command
+from conftest import CLI_TIMEOUT, CliResult
 from samizdat.core.sealing import NodeKeys
 from samizdat.services import keyring
 from samizdat.store.dbapi import connect
@@ -32,17 +31,7 @@ POSTS = ("Sunny, 14 degrees", "Rain from the west by evening")
 
 
 def typed(cli: Cli, lines: list[str], *args: str) -> CliResult:
-    """``samizdat ARGS`` with ``lines`` as the passphrases it asks for, one a line."""
-    file = cli.home.parent / f"passphrases-{cli.home.name}"
-    file.write_text("".join(f"{line}\n" for line in lines))
-    done = subprocess.run(
-        command(cli.home, *args), capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL,
-        env={**cli_env(), "SAMIZDAT_PASSPHRASE_FILE": str(file)}, check=False,
-    )  # fmt: skip
-    file.unlink()
-    result = CliResult(done.returncode, done.stdout, done.stderr)
-    assert_no_traceback(result)
-    return result
+    return cli.typed(lines, *args)
 
 
 def texts_in(directory: Path, keys: NodeKeys) -> set[str]:

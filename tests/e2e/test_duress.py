@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING
 from websockets.sync.client import connect
 
 from conftest import (
-    CLI_TIMEOUT,
     START_TIMEOUT,
     STOP_TIMEOUT,
     CliResult,
-    assert_no_traceback,
     cli_env,
     command,
     stop_process,
@@ -36,17 +34,7 @@ SECRETS = ("Printing house on Lenina", "the leaflets are ready at nine", "printi
 
 
 def typed(cli: Cli, lines: list[str], *args: str) -> CliResult:
-    """``samizdat ARGS`` with ``lines`` as the passphrases it asks for, one a line."""
-    file = cli.home.parent / f"passphrases-{cli.home.name}"
-    file.write_text("".join(f"{line}\n" for line in lines))
-    done = subprocess.run(
-        command(cli.home, *args), capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL,
-        env={**cli_env(), "SAMIZDAT_PASSPHRASE_FILE": str(file)}, check=False,
-    )  # fmt: skip
-    file.unlink()
-    result = CliResult(done.returncode, done.stdout, done.stderr)
-    assert_no_traceback(result)
-    return result
+    return cli.typed(lines, *args)
 
 
 def ok(result: CliResult) -> CliResult:

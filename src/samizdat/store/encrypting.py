@@ -44,6 +44,7 @@ import orjson
 
 from samizdat.config import ENCRYPTING, IDENTITY_PLAIN, IDENTITY_SEALED, KEY_SLOTS, PLAIN_MARKER
 from samizdat.errors import StoreError
+from samizdat.store import files
 from samizdat.store.dbapi import connect, connect_unkeyed, describe, sqlite3
 
 JOURNAL = "journal"
@@ -90,38 +91,9 @@ def pending(home: Path) -> bool:
 # --- files ------------------------------------------------------------------------------------------------------
 
 
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-
-
-def _overwrite(path: Path) -> None:
-    """Overwrite a small secret file with random bytes and sync it, before it is deleted (what an SSD keeps of the
-    old blocks is not reached: docs/safety.md)."""
-    if not path.is_file() or path.is_symlink():
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-    try:
-        os.pwrite(fd, os.urandom(max(os.fstat(fd).st_size, 64)), 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_journal(home: Path, state: dict[str, Any]) -> None:
@@ -133,7 +105,7 @@ def _write_journal(home: Path, state: dict[str, Any]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, directory / JOURNAL)
-    _sync_dir(directory)
+    files.sync_dir(directory)
 
 
 def read_journal(home: Path) -> dict[str, Any]:
@@ -151,7 +123,7 @@ def begin(home: Path) -> Path:
     directory = staging(home)
     try:
         directory.mkdir(mode=0o700)
-        _sync_dir(home)
+        files.sync_dir(home)
         _write_journal(home, {"state": "copying"})
     except OSError as exc:
         raise StoreError(f"cannot make {directory}: {exc.strerror or exc}") from exc
@@ -163,7 +135,7 @@ def commit(home: Path, summary: dict[str, Any]) -> None:
     never undone. ``summary`` is kept in the journal for the report of a run that finishes it. Raises StoreError."""
     try:
         for name in os.listdir(staging(home)):
-            _sync_file(staging(home) / name)
+            files.sync_file(staging(home) / name)
         _write_journal(home, {"state": "verified", "summary": summary})
     except OSError as exc:
         raise StoreError(f"cannot write {staging(home) / JOURNAL}: {exc.strerror or exc}") from exc
@@ -182,7 +154,7 @@ def roll_back(home: Path) -> None:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         _unlink(directory / JOURNAL)
         directory.rmdir()
-        _sync_dir(home)
+        files.sync_dir(home)
     except OSError as exc:
         raise StoreError(f"cannot delete {directory}: {exc.strerror or exc}") from exc
 
@@ -199,19 +171,19 @@ def roll_forward(home: Path, step: Step = _no_step) -> None:
             for suffix in _SIDE_FILES:
                 _unlink(home / (name + suffix))
             os.replace(staged, home / name)
-            _sync_dir(home)
+            files.sync_dir(home)
             step(f"moved-{name.split('.')[0]}")
-        _overwrite(home / IDENTITY_PLAIN)
+        files.overwrite_secret(home / IDENTITY_PLAIN)
         _unlink(home / IDENTITY_PLAIN)
         _unlink(home / PLAIN_MARKER)
-        _sync_dir(home)
+        files.sync_dir(home)
         step("plain-removed")
         for entry in directory.iterdir():
             if entry.name != JOURNAL:
                 entry.unlink()
         _unlink(directory / JOURNAL)
         directory.rmdir()
-        _sync_dir(home)
+        files.sync_dir(home)
     except OSError as exc:
         reason = exc.strerror or exc
         raise StoreError(f"cannot finish encrypting {home}: {reason}; run `samizdat encrypt` again") from exc
@@ -271,7 +243,7 @@ def export(plain: Path, target: Path, key: bytes) -> None:
             conn.execute("DETACH DATABASE plain")
         finally:
             conn.close()
-        _sync_file(target)
+        files.sync_file(target)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot copy {plain}: {describe(exc)}") from exc
     except OSError as exc:

@@ -21,7 +21,6 @@ kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import orjson
 
 from samizdat.core.routes import RouteRecord
 from samizdat.errors import StoreError
+from samizdat.store import files
 from samizdat.store.dbapi import connect, describe, sqlite3
 
 log = logging.getLogger(__name__)
@@ -193,11 +193,7 @@ def prepare_file(path: Path, key: bytes | None) -> None:
             db.execute("PRAGMA journal_mode = WAL").fetchone()
         finally:
             db.close()
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        files.sync_file(path)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot create the node state {path}: {describe(exc)}") from exc
 

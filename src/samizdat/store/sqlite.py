@@ -58,7 +58,7 @@ from samizdat.core.carry import Judged, KeepRules, choose_evictions
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
-from samizdat.store import carry, dbapi, queries
+from samizdat.store import carry, dbapi, files, queries
 from samizdat.store.base import READ_SECONDS, AddOutcome
 from samizdat.store.dbapi import describe, sqlite3
 from samizdat.store.writer import Writer
@@ -153,16 +153,7 @@ def prepare_file(path: Path, key: bytes | None) -> None:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(f"cannot create the store {path}: {describe(exc)}") from exc
-    sync_file(path)
-
-
-def sync_file(path: Path) -> None:
-    """fsync ``path`` (OSError if it cannot be opened)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    files.sync_file(path)
 
 
 #: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.

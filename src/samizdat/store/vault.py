@@ -72,6 +72,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from samizdat.config import ENCRYPTING
 from samizdat.errors import LocalProtocolError, StoreError, UsageError
+from samizdat.store import files
 
 SLOTS_NAME = "keys.slots"
 SLOTS = 8
@@ -380,7 +381,8 @@ def create(path: Path, passphrase: str, *, params: Params) -> Unlocked:
     except BaseException:
         path.unlink(missing_ok=True)  # a half-written new file holds no data yet
         raise
-    _sync_dir(path.parent)
+    with contextlib.suppress(OSError):  # a file system that cannot sync a directory still has the file
+        files.sync_dir(path.parent)
     return Unlocked(path, "real", data_key, table.decoy_key, 1, False, kek)
 
 
@@ -569,14 +571,8 @@ def erase_slots(home: Path) -> None:
         except OSError as exc:
             raise StoreError(f"cannot erase {slots}: {exc.strerror}") from exc
     plain = home / "identity.key"  # a node without a passphrase: its key in clear, overwritten before it goes
-    if plain.is_file() and not plain.is_symlink():
-        with contextlib.suppress(OSError):
-            fd = os.open(plain, os.O_WRONLY | os.O_NOFOLLOW)
-            try:
-                os.pwrite(fd, os.urandom(max(os.fstat(fd).st_size, 64)), 0)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    with contextlib.suppress(OSError):
+        files.overwrite_secret(plain)
 
 
 def delete_home(home: Path) -> None:
@@ -592,8 +588,8 @@ def delete_home(home: Path) -> None:
 def _delete_tree(top: Path) -> list[str]:
     """Delete ``top`` and everything under it, going on past failures; return them (symlinks are not followed)."""
     failures: list[str] = []
-    for root, dirs, files in os.walk(top, topdown=False):
-        for name in files:
+    for root, dirs, names in os.walk(top, topdown=False):
+        for name in names:
             try:
                 os.unlink(os.path.join(root, name))
             except OSError as exc:
@@ -612,15 +608,6 @@ def _delete_tree(top: Path) -> list[str]:
     except OSError as exc:
         failures.append(f"{top}: {exc.strerror}")
     return failures
-
-
-def _sync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- repeated failures ------------------------------------------------------------------------------------------
