@@ -334,8 +334,8 @@ CHOICES = [
     " with optimisation. The `sqlcipher3-binary` wheel used before (0.6.0) ships its SQLite compiled without"
     " optimisation (`gcc -O0`, seen in its machine code), so every statement cost about twice the CPU of Python's"
     " own SQLite, key or no key (the previous run of this script, on that library: ingest +93 %, query p50 +23 %,"
-    " sync +67 %, bundle import +22 %, on a machine then shared with other work). The file format is the same (SQLCipher 4, HMAC-SHA256), so"
-    " a node made with the old library opens as before.",
+    " sync +67 %, bundle import +22 %, on a machine then shared with other work). The file format is the same"
+    " (SQLCipher 4, HMAC-SHA256), so a node made with the old library opens as before.",
     "- **What is left is the encryption itself**: AES-256-CBC and HMAC-SHA256 over every page a commit writes"
     " (several pages of 4 KiB per event: the random-id, author, tag and full-text indexes put each event on pages of"
     " their own), and over every page read that is not in the reader's own cache (Python's sqlite3 reads pages the"
