@@ -66,8 +66,13 @@ async def test_serve_keeps_the_decoy_store_in_step_apart_from_the_real_one(tmp_p
         try:
             serving = asyncio.create_task(node.serve("127.0.0.1", 0, decoy=keys.decoy))
             try:
-                await wait_until(
-                    lambda: holds(decoy_home, keys.decoy, post.id), timeout=SYNCED, what="the decoy store in step"
+                await wait_until(  # the post stored, and the pass that brought it recorded (it ends after the store)
+                    lambda: (
+                        holds(decoy_home, keys.decoy, post.id)
+                        and sync_relays(decoy_home, keys.decoy, address, mirror.url)
+                    ),
+                    timeout=SYNCED,
+                    what="the decoy store in step",
                 )
                 assert not serving.done()
             finally:
