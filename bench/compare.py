@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from report import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -198,20 +200,6 @@ def section(saved: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", default="HEAD~1", help="the earlier revision (default HEAD~1)")
@@ -270,7 +258,7 @@ def main() -> int:
     lines = section(saved)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, TITLE, lines)
     return 0
 
 

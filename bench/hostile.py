@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT / "tests" / "lan"))
 sys.path.insert(0, str(BENCH))
 
 import dataset  # noqa: E402
+from report import write_section  # noqa: E402
 
 TITLE = "## Hostile network (issue 11)"
 ATTACKS = ("baseline", "req-windows", "unplaceable", "count-neg", "connections", "junk")
@@ -665,20 +666,6 @@ def section(results: list[dict[str, Any]], command: str, date: str, info: dict[s
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def orchestrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from lan_netns import Lab, missing_requirement, remove_leftovers
 
@@ -741,7 +728,7 @@ def orchestrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     lines = section(results, command, date, info)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, TITLE, lines)
     return 0
 
 

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import dataset  # noqa: E402
 from lan_data import add_to_store, channel_posts  # noqa: E402
 from lan_netns import Lab, LanNode, missing_requirement, remove_leftovers  # noqa: E402
+from report import write_section  # noqa: E402
 
 from samizdat.core.event import parse_event  # noqa: E402
 from samizdat.store import dbapi  # noqa: E402
@@ -468,20 +469,6 @@ def section(results: dict[str, Any], command: str, date: str) -> list[str]:
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace the ``## LAN (issue 4)`` section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == "## LAN (issue 4)"), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="six,twenty,meet", help="comma-separated: six, twenty, meet")
@@ -494,7 +481,7 @@ def main() -> int:
         lines = section(saved["results"], saved["command"], saved["date"])
         print("\n".join(lines))
         if not args.no_write:
-            write_section(args.output, lines)
+            write_section(args.output, "## LAN (issue 4)", lines)
         return 0
     reason = missing_requirement()
     if reason is not None:
@@ -526,7 +513,7 @@ def main() -> int:
     lines = section(results, command, date)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, "## LAN (issue 4)", lines)
     return 0
 
 

@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from report import write_section
+
 from samizdat.services import keyring
 from samizdat.store import vault
 
@@ -291,20 +293,6 @@ def node_goal(node: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", type=float, default=UNLOCK_TARGET, help="seconds an unlock should take")
@@ -354,7 +342,7 @@ def main() -> int:
     lines = section(saved)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, TITLE, lines)
     return 0
 
 
