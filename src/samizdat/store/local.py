@@ -29,8 +29,8 @@ import orjson
 
 from samizdat.core.routes import RouteRecord
 from samizdat.errors import StoreError
-from samizdat.store import files
 from samizdat.store.dbapi import connect, describe, sqlite3
+from samizdat.store.dbapi import prepare_file as dbapi_prepare
 
 log = logging.getLogger(__name__)
 
@@ -181,21 +181,9 @@ def _create_tables(db: sqlite3.Connection) -> None:
 
 
 def prepare_file(path: Path, key: bytes | None) -> None:
-    """Make ``path`` an empty state file (in WAL mode) and close it: :class:`LocalState` made quickly, without a
-    journal or a sync per statement, synced once at the end (as :func:`samizdat.store.sqlite.prepare_file`).
-    Raises StoreError."""
-    try:
-        db = connect(str(path), key, isolation_level=None)
-        try:
-            db.execute("PRAGMA synchronous = OFF")
-            db.execute("PRAGMA journal_mode = MEMORY").fetchone()
-            _create_tables(db)
-            db.execute("PRAGMA journal_mode = WAL").fetchone()
-        finally:
-            db.close()
-        files.sync_file(path)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot create the node state {path}: {describe(exc)}") from exc
+    """Make ``path`` an empty state file (in WAL mode) and close it: :class:`LocalState` made quickly (see
+    :func:`samizdat.store.dbapi.prepare_file`)."""
+    dbapi_prepare(path, key, _create_tables, "the node state")
 
 
 class LocalState:

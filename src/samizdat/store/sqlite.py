@@ -58,7 +58,7 @@ from samizdat.core.carry import Judged, KeepRules, choose_evictions
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
-from samizdat.store import carry, dbapi, files, queries
+from samizdat.store import carry, dbapi, queries
 from samizdat.store.base import READ_SECONDS, AddOutcome
 from samizdat.store.dbapi import describe, sqlite3
 from samizdat.store.writer import Writer
@@ -136,24 +136,8 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 def prepare_file(path: Path, key: bytes | None) -> None:
     """Make ``path`` an empty, migrated event store (in WAL mode) and close it, without the store's threads: for
-    setting up a node's files before it is first opened. A zero-length file is filled in place. Raises StoreError
-    (one sentence).
-
-    Fast on purpose (a duress unlock makes one, and must take no longer than an ordinary unlock): the migrations
-    run without a journal or a sync each, and the file is synced once at the end. An interruption leaves a file
-    that is simply made again (services/decoy.py)."""
-    try:
-        conn = dbapi.connect(str(path), key, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("PRAGMA journal_mode = MEMORY").fetchone()
-            migrate(conn)
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot create the store {path}: {describe(exc)}") from exc
-    files.sync_file(path)
+    setting up a node's files before it is first opened (see :func:`samizdat.store.dbapi.prepare_file`)."""
+    dbapi.prepare_file(path, key, migrate, "the store")
 
 
 #: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.
