@@ -39,6 +39,15 @@ def holds(directory: Path, keys: NodeKeys, event_id: str) -> bool:
         conn.close()
 
 
+def follow(directory: Path, keys: NodeKeys, address: str, relay: str) -> None:
+    """Follow ``address`` on ``relay`` in the local state in ``directory`` (the decoy's, before serve starts)."""
+    local = LocalState(directory / "local.sqlite", key=keys.local)
+    try:
+        local.follow(address, [relay], int(time.time()))
+    finally:
+        local.close()
+
+
 def sync_relays(directory: Path, keys: NodeKeys, address: str, relay: str) -> bool:
     local = LocalState(directory / "local.sqlite", key=keys.local)
     try:
@@ -58,9 +67,7 @@ async def test_serve_keeps_the_decoy_store_in_step_apart_from_the_real_one(tmp_p
         post = build_post(stranger, parse_channel(definition), "news", "Gate closed", created_at=now - 30)
         await mirror.store.add_many([definition, post])
         address = f"{kinds.CHANNEL}:{stranger.public_key_hex}:yard"
-        local = LocalState(decoy_home / "local.sqlite", key=keys.decoy.local)
-        local.follow(address, [mirror.url], now)
-        local.close()
+        follow(decoy_home, keys.decoy, address, mirror.url)
 
         node = await Node.open(home, keys=keys.node)
         try:
@@ -109,9 +116,7 @@ async def test_the_decoy_syncs_through_the_real_nodes_proxy_only(tmp_path: Path)
         now = int(time.time())
         definition = build_channel_event(stranger, "yard", "Yard", created_at=now - 60, mirrors=[mirror.url])
         await mirror.store.add_many([definition])
-        local = LocalState(decoy_home / "local.sqlite", key=keys.decoy.local)
-        local.follow(f"{kinds.CHANNEL}:{stranger.public_key_hex}:yard", [mirror.url], now)
-        local.close()
+        follow(decoy_home, keys.decoy, f"{kinds.CHANNEL}:{stranger.public_key_hex}:yard", mirror.url)
         # A proxy that is not there: with it set, nothing may go to the relay directly, so every try fails.
         config = replace(load_config(home), proxy=f"socks5h://127.0.0.1:{free_port()}")
 
