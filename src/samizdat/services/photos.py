@@ -63,7 +63,7 @@ _THUMB_QUALITIES = (60, 50, 40, 30, 22)
 #: Long side of the grayscale copy the face detector sees.
 _DETECT_SIDE = 640
 #: How much wider than the detector's box the blurred area is, on each side, as a fraction of the box.
-_MARGIN = 0.25
+_MARGIN = 0.3
 #: The blurred area is pixelated to this many blocks across its longer side before it is blurred.
 _BLOCKS = 6
 
@@ -271,7 +271,7 @@ def _obliterate(patch: Image.Image) -> Image.Image:
     scale = _BLOCKS / max(width, height)
     small = patch.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
     blocky = small.resize((width, height), Image.Resampling.NEAREST)
-    return blocky.filter(ImageFilter.GaussianBlur(radius=max(width, height) / _BLOCKS / 2))
+    return blocky.filter(ImageFilter.GaussianBlur(radius=max(width, height) / _BLOCKS))
 
 
 @cache
@@ -327,12 +327,19 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
 def _encode(image: Image.Image, target: int, qualities: Sequence[int]) -> bytes:
     """WebP bytes of ``image`` within ``target`` bytes: lower quality step by step, then a smaller image."""
     current = image
+    last = len(qualities) - 1
     for _ in range(4):
-        for quality in qualities:
+        step = 0
+        while True:
             out = io.BytesIO()
-            current.save(out, "WEBP", quality=quality, method=4)
+            current.save(out, "WEBP", quality=qualities[step], method=4)
             if out.tell() <= target:
                 return out.getvalue()
+            if step == last:
+                break
+            # far over the target: skip the steps that cannot get there (each saves roughly a fifth or less)
+            over = out.tell() / target
+            step = min(last, step + (1 if over < 1.5 else 2 if over < 2.5 else last))
         width, height = current.size
         if max(width, height) <= 64:
             break
