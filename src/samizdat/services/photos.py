@@ -28,19 +28,20 @@ Every failure is a :class:`PhotoError` whose message is one sentence. Nothing he
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blurhash  # type: ignore[import-untyped]  # no stubs; a small pure-Python encoder
-import cv2
-import numpy as np
-import pillow_heif
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
 from samizdat.errors import UsageError
+
+if TYPE_CHECKING:
+    import cv2
 
 #: Bigger inputs are refused before decoding (a 48-megapixel HEIC from a phone is about 5-12 MB).
 MAX_INPUT_BYTES = 40 * 1024 * 1024
@@ -69,8 +70,6 @@ _MARGIN = 0.3
 _BLOCKS = 6
 
 Region = tuple[float, float, float, float]
-
-pillow_heif.register_heif_opener()
 
 
 class PhotoError(UsageError):
@@ -137,6 +136,7 @@ def _load(data: bytes) -> Image.Image:
         raise PhotoError("the photo file is empty")
     if len(data) > MAX_INPUT_BYTES:
         raise PhotoError(f"the photo file is too big ({len(data) // (1024 * 1024)} MB; at most 40 MB)")
+    _register_heif()
     with warnings.catch_warnings():
         # Pillow warns, then raises, above its own pixel bound; ours is lower and checked first, but a header
         # that lies is still refused rather than turned into a warning.
@@ -151,6 +151,15 @@ def _load(data: bytes) -> Image.Image:
             return _decode(source)
         finally:
             source.close()
+
+
+@cache
+def _register_heif() -> None:
+    # OpenCV, NumPy and pillow-heif are imported when a photo is prepared, not with the module: every command
+    # and the node import this module, and those libraries take a fifth of a second to load.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _refusal(exc: Exception) -> PhotoError:
@@ -254,7 +263,7 @@ def _checked_region(region: Sequence[Any]) -> Region:
         x, y, w, h = (float(v) for v in region)
     except (TypeError, ValueError) as exc:
         raise PhotoError("a region to blur is four numbers: x, y, width, height (fractions of the image)") from exc
-    if not all(np.isfinite((x, y, w, h))) or w <= 0 or h <= 0 or x < 0 or y < 0 or x >= 1 or y >= 1:
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0 or x < 0 or y < 0 or x >= 1 or y >= 1:
         raise PhotoError("a region to blur lies outside the image (x, y, width, height are fractions 0-1)")
     return x, y, min(w, 1 - x), min(h, 1 - y)
 
@@ -277,6 +286,8 @@ def _obliterate(patch: Image.Image) -> Image.Image:
 
 @cache
 def _cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier]:
+    import cv2
+
     root = cv2.data.haarcascades  # type: ignore[attr-defined]
     frontal = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
     profile = cv2.CascadeClassifier(root + "haarcascade_profileface.xml")
@@ -292,6 +303,8 @@ def find_faces(image: Image.Image) -> list[Region]:
     twice) on a smaller one; the smallest face found is 20 pixels of each copy (about 1/32 and 1/24 of the long
     side). Six neighbours keep JPEG noise on a helmet or a wall from counting as a face.
     """
+    import numpy as np
+
     frontal, profile = _cascades()
     found: list[Region] = []
     gray, (sw, sh) = _gray(image, _DETECT_SIDE)
@@ -308,6 +321,9 @@ def find_faces(image: Image.Image) -> list[Region]:
 
 def _gray(image: Image.Image, side: int) -> tuple[Any, tuple[int, int]]:
     """A histogram-equalised grayscale copy of ``image`` of long side at most ``side``, and its size."""
+    import cv2
+    import numpy as np
+
     width, height = image.size
     scale = min(1.0, side / max(width, height))
     small = image.convert("L")
@@ -367,5 +383,6 @@ def _blurhash(image: Image.Image) -> str:
     tiny = _fit(image, 32)
     width, height = tiny.size
     components_x, components_y = (4, 3) if width >= height else (3, 4)
-    pixels = np.asarray(tiny, dtype=np.uint8).tolist()
+    values = list(tiny.get_flattened_data())
+    pixels = [values[row * width : (row + 1) * width] for row in range(height)]
     return str(blurhash.encode(pixels, components_x, components_y))
