@@ -217,3 +217,18 @@ def webp_chunks(data: bytes) -> list[str]:
 def region_variance(image: Image.Image, box: tuple[int, int, int, int]) -> float:
     """Variance of the grayscale pixels of ``box`` (left, top, right, bottom) in ``image``."""
     return float(np.asarray(image.convert("L").crop(box), dtype=np.float64).var())
+
+
+def metadata_in(data: bytes) -> list[str]:
+    """Whatever in WebP ``data`` could identify a photographer: metadata chunks, any of :data:`SECRETS`, EXIF, XMP,
+    IPTC or ICC markers, and what Pillow reads as metadata. Empty for a clean photo."""
+    found = [f"{name} chunk" for name in webp_chunks(data) if name in ("EXIF", "XMP", "ICCP")]
+    found += [secret for secret in SECRETS if secret.encode() in data]
+    markers = (b"Exif", b"GPS", b"http://ns.adobe.com/xap", b"xmpmeta", b"8BIM", b"Photoshop", b"acsp")
+    found += [marker.decode() for marker in markers if marker in data]
+    with Image.open(io.BytesIO(data)) as image:
+        found += [f"info {key}" for key in ("exif", "xmp", "icc_profile", "XML:com.adobe.xmp") if key in image.info]
+        exif = image.getexif()
+        found += ["EXIF tags"] if len(exif) else []
+        found += ["GPS"] if exif.get_ifd(0x8825) else []
+    return found
