@@ -66,13 +66,21 @@ def jpeg_and_zip() -> bytes:
     return clean_photo(fmt="JPEG") + archive.getvalue()
 
 
+def jpeg_with_script_inside() -> bytes:
+    """Markup hidden where no metadata block is: inside the compressed scan data of a JPEG."""
+    data = clean_photo(200, 150, fmt="JPEG", noise=True)
+    middle = len(data) // 2
+    return data[:middle] + b"<script>alert(1)</script>"[: len(data) - middle - 2] + data[middle + 26 :]
+
+
 HOSTILE = {
+    "script inside the scan data": (jpeg_with_script_inside, None, "markup"),
     "decompression bomb": (decompression_bomb, None, "30000x30000 pixels"),
     "truncated JPEG": (lambda: clean_photo(200, 150, fmt="JPEG")[:-300], None, "truncated"),
     "JPEG with HTML appended": (
         lambda: clean_photo(fmt="JPEG") + b"<html><script>alert(1)</script></html>",
         None,
-        "markup",
+        "follow the end of the JPEG image (a polyglot file)",
     ),  # fmt: skip
     "JPEG and ZIP at once": (jpeg_and_zip, None, "follow the end of the JPEG image"),
     "wrong Content-Type": (lambda: clean_photo(fmt="PNG"), "image/jpeg", "declared image/jpeg but is image/png"),
