@@ -282,3 +282,39 @@ async def test_a_pass_is_bounded_in_count(ctx: Context, source: dict[str, bytes]
     stored = {e.sha256: e.thumb for e in blobs.blob_store(ctx).entries()}
     assert all(stored.values())  # the four thumbnails came first
     assert report.missing == 4
+
+
+async def test_under_quota_pressure_carried_full_images_go_before_thumbnails_and_own_photos_stay(
+    ctx: Context, stranger: SecretKey
+) -> None:
+    from samizdat.core.channel import build_channel_event
+    from samizdat.services import blob_quota, channels
+
+    own = await _channel(ctx)
+    definition = build_channel_event(stranger, "elsewhere", "Elsewhere", created_at=ctx.now())
+    await ctx.ingest([definition])
+    carried_pairs = [(clean_photo(seed=70 + i, noise=True), clean_photo(16, 12, seed=80 + i)) for i in range(2)]
+    own_pair = (clean_photo(seed=90, noise=True), clean_photo(16, 12, seed=91))
+    address = f"30333:{stranger.public_key_hex}:elsewhere"
+    await ctx.ingest([photo_post(stranger, address, carried_pairs, ctx.now()),
+                      photo_post(ctx.key, own, [own_pair], ctx.now())])  # fmt: skip
+    await blob_travel.catch_up(ctx)
+    for full, thumb in [*carried_pairs, own_pair]:  # as travel stores them: no uploader
+        await blobs.store_blob(ctx, full, thumb=False)
+        await blobs.store_blob(ctx, thumb, thumb=True)
+    rules = await channels.keep_rules(ctx)
+    events = await ctx.store.carried_bytes(rules)
+    thumbs = sum(len(t) for _, t in carried_pairs)
+
+    roomy = await blob_quota.enforce(ctx, rules, 10**9)
+    assert roomy.evicted_full == roomy.evicted_thumbs == 0
+
+    tight = await blob_quota.enforce(ctx, rules, events + thumbs + 10)
+    assert tight.evicted_full == 2
+    assert tight.evicted_thumbs == 0
+    assert all(blobs.has_blob(ctx, hashlib.sha256(t).hexdigest()) for _, t in carried_pairs)
+    tighter = await blob_quota.enforce(ctx, rules, events + 10)
+    assert tighter.evicted_thumbs == 2
+    assert tighter.carried_bytes == 0
+    assert all(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in own_pair)  # a kept channel's photos
+    assert await ctx.store.carried_bytes(rules) == events  # text stays: it goes last, in the store's own pass
