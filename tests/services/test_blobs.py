@@ -318,3 +318,23 @@ async def test_under_quota_pressure_carried_full_images_go_before_thumbnails_and
     assert tighter.carried_bytes == 0
     assert all(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in own_pair)  # a kept channel's photos
     assert await ctx.store.carried_bytes(rules) == events  # text stays: it goes last, in the store's own pass
+
+
+def test_a_plain_store_is_encrypted_when_the_node_gets_a_key(tmp_path: Path) -> None:
+    data = clean_photo(seed=33)
+    sha256 = hashlib.sha256(data).hexdigest()
+    plain = BlobStore(tmp_path / "blobs", None)
+    plain.put(sha256, data, "image/webp", thumb=True, now=5, owner="ab" * 32)
+    plain.add_refs("cd" * 32, [sha256])
+    plain.close()
+    encrypted = BlobStore(tmp_path / "blobs", bytes(range(32)))  # after `samizdat encrypt`
+    try:
+        assert encrypted.get(sha256) == data
+        assert encrypted.listing("ab" * 32)[0].thumb
+        assert encrypted.referenced_by(sha256) == {"cd" * 32}
+        assert not (tmp_path / "blobs" / sha256).exists()
+        everything = b"".join(p.read_bytes() for p in (tmp_path / "blobs").iterdir())
+        assert sha256.encode() not in everything
+        assert data[:64] not in everything
+    finally:
+        encrypted.close()
