@@ -212,3 +212,23 @@ def test_a_region_outside_the_image_is_refused(region: tuple[float, ...]) -> Non
     samples.coffee().save(png, "PNG")
     with pytest.raises(PhotoError, match="region"):
         prepare_photo(png.getvalue(), regions=[region])  # type: ignore[list-item]
+
+
+def test_a_16_bit_grayscale_png_keeps_its_tones() -> None:
+    """Scanners and some editors write 16-bit PNGs; converted naively they come out white."""
+    gray = np.asarray(samples.coffee().convert("L"))
+    png = io.BytesIO()
+    Image.fromarray(gray.astype(np.uint16) * 257).save(png, "PNG")
+    prepared = prepare_photo(png.getvalue(), blur_faces=False)
+    stored = np.asarray(opened(prepared.full).convert("L"), dtype=np.int16)
+    assert float(np.abs(stored - gray).mean()) < 6
+
+
+def test_a_transparent_png_is_flattened_on_white() -> None:
+    picture = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    picture.paste((0, 0, 255, 255), (0, 0, 100, 100))
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+    image = opened(prepare_photo(png.getvalue(), blur_faces=False).full).convert("RGB")
+    assert min(image.getpixel((150, 50))) > 240  # type: ignore[arg-type]
+    assert image.getpixel((50, 50))[2] > 200  # type: ignore[index]

@@ -201,6 +201,8 @@ def _decode(source: Image.Image) -> Image.Image:
 
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """RGB pixels in sRGB: converted through the embedded ICC profile when there is one, flattened on white."""
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        image = _eight_bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -217,6 +219,17 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile is dropped and the pixels taken as they are
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or 32-bit grayscale picture (scans, some PNGs) as 8-bit gray: Pillow's own conversion clips it."""
+    import numpy as np
+
+    values = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+    if image.mode in ("I", "F") and top <= 255:
+        top = 255.0
+    return Image.fromarray((values.clip(0, top) * (255.0 / top)).round().astype(np.uint8), "L")
 
 
 @cache
