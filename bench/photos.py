@@ -151,6 +151,7 @@ def section(result: dict[str, Any], jpeg_bytes: int, loads: tuple[str, str], run
 
     r = result["runs"]
     goal = statistics.median(r["blur+store"])
+    cpu = statistics.median(r["blur+store cpu"])
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         TITLE,
@@ -184,6 +185,7 @@ def section(result: dict[str, Any], jpeg_bytes: int, loads: tuple[str, str], run
         "|---|---|---|---|",
         f"| 12 MP phone JPEG to a stored WebP, stripped, faces blurred (median) | {goal:.2f} s | ≤ {GOAL} s | "
         f"{'yes' if goal <= GOAL else 'no'} |",
+        f"| the same, CPU time of the process (median) | {cpu:.2f} s | ≤ {GOAL} s | {'yes' if cpu <= GOAL else 'no'} |",
         "",
         "CPU time counts both cores (OpenCV runs its cascades on two threads), and is what the run costs whatever "
         "else shares the machine; the wall-clock figures rise with the machine's load.",
@@ -192,7 +194,7 @@ def section(result: dict[str, Any], jpeg_bytes: int, loads: tuple[str, str], run
         + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in result["stages"].items())
         + ". Face finding is most of the cost: the frontal cascade on a 640 px copy and the profile cascade, both "
         "ways, on a 480 px copy. The JPEG is decoded at half scale (2000 x 1500, the smallest DCT scale that "
-        "still gives 1600 px), which a full decode would take about three times as long.",
+        "still gives 1600 px), so decoding and scaling down work on a quarter of the pixels.",
     ]
     return lines
 
