@@ -187,8 +187,8 @@ def section(result: dict[str, Any], jpeg_bytes: int, loads: tuple[str, str], run
         f"{'yes' if goal <= GOAL else 'no'} |",
         f"| the same, CPU time of the process (median) | {cpu:.2f} s | ≤ {GOAL} s | {'yes' if cpu <= GOAL else 'no'} |",
         "",
-        "CPU time counts both cores (OpenCV runs its cascades on two threads), and is what the run costs whatever "
-        "else shares the machine; the wall-clock figures rise with the machine's load.",
+        "CPU time is what the run costs whatever else shares the machine (OpenCV runs on one thread: "
+        "services/photos.py says why); the wall-clock figures rise with the machine's load.",
         "",
         "One run split into its stages: "
         + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in result["stages"].items())
