@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ _MARGIN = 0.3
 _BLOCKS = 6
 
 Region = tuple[float, float, float, float]
+
+_DETECTING = threading.Lock()
 
 
 class PhotoError(UsageError):
@@ -252,9 +255,9 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
 
 def _blurred(image: Image.Image, *, blur_faces: bool, regions: Sequence[Region]) -> tuple[Image.Image, list[Region]]:
     """``image`` with faces (if asked) and ``regions`` blurred; also the face boxes found, as fractions."""
+    if len(regions) > MAX_REGIONS:
+        raise PhotoError(f"too many regions to blur ({len(regions)}; at most {MAX_REGIONS})")
     extra = [_checked_region(region) for region in regions]
-    if len(extra) > MAX_REGIONS:
-        raise PhotoError(f"too many regions to blur ({len(extra)}; at most {MAX_REGIONS})")
     faces = find_faces(image) if blur_faces else []
     boxes = [_widened(face, _MARGIN) for face in faces] + extra
     if not boxes:
@@ -323,15 +326,16 @@ def find_faces(image: Image.Image) -> list[Region]:
 
     frontal, profile = _cascades()
     found: list[Region] = []
-    gray, (sw, sh) = _gray(image, _DETECT_SIDE)
-    for x, y, w, h in frontal.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=6, minSize=(20, 20)):
-        found.append((x / sw, y / sh, w / sw, h / sh))
-    gray, (sw, sh) = _gray(image, _PROFILE_SIDE)
-    for mirrored in (False, True):
-        view = np.ascontiguousarray(gray[:, ::-1]) if mirrored else gray
-        for x, y, w, h in profile.detectMultiScale(view, scaleFactor=1.2, minNeighbors=6, minSize=(20, 20)):
-            left = sw - x - w if mirrored else x
-            found.append((left / sw, y / sh, w / sw, h / sh))
+    with _DETECTING:  # a classifier is not safe to use from two threads at once (web previews run in threads)
+        gray, (sw, sh) = _gray(image, _DETECT_SIDE)
+        for x, y, w, h in frontal.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=6, minSize=(20, 20)):
+            found.append((x / sw, y / sh, w / sw, h / sh))
+        gray, (sw, sh) = _gray(image, _PROFILE_SIDE)
+        for mirrored in (False, True):
+            view = np.ascontiguousarray(gray[:, ::-1]) if mirrored else gray
+            for x, y, w, h in profile.detectMultiScale(view, scaleFactor=1.2, minNeighbors=6, minSize=(20, 20)):
+                left = sw - x - w if mirrored else x
+                found.append((left / sw, y / sh, w / sw, h / sh))
     return _distinct([(float(x), float(y), float(w), float(h)) for x, y, w, h in found])
 
 
