@@ -413,7 +413,7 @@ def register(app: typer.Typer) -> None:
             result = await posts.post(
                 ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields, photos=attachments
             )
-            return {**result.to_dict(), "photos": attachments_json(attachments)}
+            return {**result.to_dict(), "photos": attachments_json(attachments, face_blur=not no_blur)}
 
         # the photos first: a file that cannot be used is refused before anyone types the text in an editor
         attachments = prepare_files(photo, alt, blur_faces=not no_blur) if photo or alt else []

@@ -58,7 +58,7 @@ def _read(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def attachments_json(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
+def attachments_json(attachments: Sequence[Attachment], *, face_blur: bool) -> list[dict[str, Any]]:
     return [
         {
             "sha256": photo_posts.photo_ref(a, None).sha256,
@@ -66,6 +66,7 @@ def attachments_json(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
             "width": a.photo.width,
             "height": a.photo.height,
             "thumb_size": len(a.photo.thumb),
+            "face_blur": face_blur,
             "faces_blurred": a.photo.faces,
             "alt": a.alt,
         }
@@ -78,7 +79,12 @@ def photos_text(photos: Sequence[dict[str, Any]]) -> list[str]:
     lines = []
     for number, photo in enumerate(photos, 1):
         faces = photo["faces_blurred"]
-        blurred = f", {faces} face(s) blurred" if faces else ""
+        if not photo.get("face_blur", True):
+            blurred = ", faces not blurred"
+        elif faces:
+            blurred = f", {faces} face(s) blurred"
+        else:
+            blurred = ", no face found (the detector misses some: see docs/safety.md)"
         alt = f" - {photo['alt']}" if photo["alt"] else " (no description: add --alt next time)"
         lines.append(
             f"Photo {number}: {size_text(photo['size'])}, {photo['width']}x{photo['height']}{blurred}, "
