@@ -38,8 +38,8 @@ def test_an_imeta_tag_has_the_nip92_fields_and_ours() -> None:
     ]
     parsed = parse_imeta(tag)
     assert parsed is not None
-    assert (parsed.sha256, parsed.width, parsed.height, parsed.size, parsed.thumb_sha256) == (SHA, 1600, 1200,
-                                                                                             183_422, THUMB)  # fmt: skip
+    got = (parsed.sha256, parsed.width, parsed.height, parsed.size, parsed.thumb_sha256)
+    assert got == (SHA, 1600, 1200, 183_422, THUMB)
 
 
 def test_without_a_media_server_the_url_is_the_bare_blossom_path() -> None:
