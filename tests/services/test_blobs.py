@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
 import struct
 import zipfile
 import zlib
@@ -139,7 +140,9 @@ def test_an_encrypted_store_names_files_by_hmac_and_keeps_no_plain_bytes(tmp_pat
     store = BlobStore(tmp_path / "blobs", bytes(range(32)))
     try:
         store.put(sha256, data, "image/webp", thumb=False, now=1)
-        names = [p.name for p in (tmp_path / "blobs").iterdir() if not p.name.startswith("index.sqlite")]
+        names = [
+            p.name for p in (tmp_path / "blobs").iterdir() if p.name.split("-")[0] not in ("index.sqlite", "keycheck")
+        ]
         assert len(names) == 1
         assert names[0] != sha256
         raw = (tmp_path / "blobs" / names[0]).read_bytes()
@@ -338,3 +341,34 @@ def test_a_plain_store_is_encrypted_when_the_node_gets_a_key(tmp_path: Path) -> 
         assert data[:64] not in everything
     finally:
         encrypted.close()
+
+
+def test_after_a_duress_unlock_the_erased_keys_photos_are_gone_and_the_store_opens_empty(tmp_path: Path) -> None:
+    data = clean_photo(seed=34)
+    sha256 = hashlib.sha256(data).hexdigest()
+    real = BlobStore(tmp_path / "blobs", bytes(range(32)))
+    real.put(sha256, data, "image/webp", thumb=False, now=1)
+    real.close()
+    decoy = BlobStore(tmp_path / "blobs", bytes(range(1, 33)))  # the data key is now the decoy's
+    try:
+        assert decoy.entries() == []
+        assert decoy.get(sha256) is None
+        assert sorted(p.name for p in (tmp_path / "blobs").iterdir() if not p.name.startswith("index.sqlite")) == [
+            "keycheck"
+        ]
+    finally:
+        decoy.close()
+
+
+def test_a_damaged_index_is_an_error_and_deletes_nothing(tmp_path: Path) -> None:
+    from samizdat.errors import StoreError
+
+    data = clean_photo(seed=35)
+    store = BlobStore(tmp_path / "blobs", bytes(range(32)))
+    store.put(hashlib.sha256(data).hexdigest(), data, "image/webp", thumb=False, now=1)
+    store.close()
+    (tmp_path / "blobs" / "index.sqlite").write_bytes(os.urandom(4096))
+    before = sorted(p.name for p in (tmp_path / "blobs").iterdir())
+    with pytest.raises(StoreError, match="blob index"):
+        BlobStore(tmp_path / "blobs", bytes(range(32)))
+    assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == before

@@ -257,3 +257,16 @@ async def test_a_websocket_and_the_relays_own_pages_still_work_beside_blossom(se
     assert orjson.loads(nip11.body)["name"]
     post = await request(served.port, "POST", "/status", b"x")
     assert post.status == 405
+
+
+async def test_uploads_past_the_memory_budget_wait_for_another_time(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samizdat.relay import bodies
+
+    monkeypatch.setattr(bodies, "MAX_BODIES_BYTES", 1000)
+    busy = await upload(served, clean_photo(200, 150, seed=16, noise=True))
+    assert busy.status == 503
+    assert "Too many uploads at once" in busy.headers["x-reason"]
+    monkeypatch.undo()
+    assert (await upload(served, clean_photo(200, 150, seed=16, noise=True))).status == 201  # the budget came back

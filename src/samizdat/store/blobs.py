@@ -47,6 +47,7 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 
 DIRECTORY = "blobs"
 INDEX = "index.sqlite"
+KEYCHECK = "keycheck"  #: a few bytes encrypted under the file key: tells "another key's store" from "damaged"
 MAGIC = b"SMZBLOB1"
 NONCE_SIZE = 12
 FILE_LABEL = b"samizdat/v1 blob files"
@@ -138,13 +139,20 @@ class BlobStore:
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             plain_rows = _plain_index_rows(directory) if key else None
-            self._db = connect(str(directory / INDEX), subkey(key, INDEX_LABEL) if key else None,
-                               isolation_level=None, check_same_thread=False)  # fmt: skip
+            index_key = subkey(key, INDEX_LABEL) if key else None
+            try:
+                self._db = connect(str(directory / INDEX), index_key, isolation_level=None, check_same_thread=False)
+            except sqlite3.DatabaseError:
+                if key is None or not self._erased():
+                    raise
+                self._db = connect(str(directory / INDEX), index_key, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             if plain_rows is not None:
                 self._adopt_plain(plain_rows)
+            if key is not None and self._key_opens() is None:
+                self._write_keycheck()
         except OSError as exc:
             raise StoreError(f"cannot open the blob store {directory}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
@@ -152,6 +160,40 @@ class BlobStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def _erased(self) -> bool:
+        """After a duress unlock the node's data key is another one, and this directory holds the store of the
+        erased key: nothing in it can be read any more. Then empty it and return True, so that the node opens with
+        an empty photo store, like a fresh node. When :data:`KEYCHECK` still opens under this key, the index is
+        only damaged: False (the caller raises, and nothing is deleted)."""
+        if self._key_opens() is True:
+            return False
+        for path in [p for p in self.directory.iterdir() if p.is_file()]:
+            files.overwrite_secret(path)
+            path.unlink(missing_ok=True)
+        files.sync_dir(self.directory)
+        return True
+
+    def _key_opens(self) -> bool | None:
+        """Whether :data:`KEYCHECK` opens under this store's key (None: there is none yet)."""
+        try:
+            raw = (self.directory / KEYCHECK).read_bytes()
+        except FileNotFoundError:
+            return None
+        assert self._aead is not None
+        nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
+        try:
+            self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], MAGIC + KEYCHECK.encode())
+        except (InvalidTag, ValueError):
+            return False
+        return True
+
+    def _write_keycheck(self) -> None:
+        assert self._aead is not None
+        nonce = os.urandom(NONCE_SIZE)
+        path = self.directory / KEYCHECK
+        path.write_bytes(MAGIC + nonce + self._aead.encrypt(nonce, b"samizdat blobs", MAGIC + KEYCHECK.encode()))
+        files.sync_file(path)
 
     def _adopt_plain(self, rows: dict[str, list[tuple[object, ...]]]) -> None:
         """Encrypt the blobs of a store that was plain (the node was encrypted since), then forget the plain
