@@ -232,3 +232,15 @@ def test_a_transparent_png_is_flattened_on_white() -> None:
     image = opened(prepare_photo(png.getvalue(), blur_faces=False).full).convert("RGB")
     assert min(image.getpixel((150, 50))) > 240  # type: ignore[arg-type]
     assert image.getpixel((50, 50))[2] > 200  # type: ignore[index]
+
+
+def test_a_polyglot_and_a_comment_do_not_survive() -> None:
+    """Bytes after the image's end (an HTML page riding along) and a JPEG comment are not pixels: they are gone."""
+    out = io.BytesIO()
+    samples.coffee().save(out, "JPEG", quality=85, comment=b"COMMENT-SECRET-NAME")
+    polyglot = out.getvalue() + b"<html><script>alert(document.cookie)</script></html>"
+    prepared = prepare_photo(polyglot, blur_faces=False)
+    for data in (prepared.full, prepared.thumb):
+        assert b"<script" not in data
+        assert b"COMMENT-SECRET-NAME" not in data
+        assert samples.metadata_in(data) == []
