@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,7 @@ from PIL import Image
 import photo_samples as samples
 
 if TYPE_CHECKING:
-    from conftest import Cli
+    from conftest import Cli, ServeProcess
 
 FACE = (190, 85, 265, 160)  # the astronaut's eyes, nose and mouth (left, top, right, bottom)
 
@@ -166,3 +167,21 @@ def test_a_bundle_carries_the_clean_photo_only(
         samples.region_variance(Image.open(io.BytesIO(data)), FACE)
         < samples.region_variance(samples.astronaut(), FACE) * 0.1
     )
+
+
+def test_a_photo_posted_while_the_node_serves_is_served_at_once(
+    node: Cli, files: dict[str, Path], serve: Callable[..., ServeProcess]
+) -> None:
+    """The command stores the photo in the data directory that ``serve`` uses: the node serves it over Blossom
+    at once, as the same bytes, never as something a browser could run."""
+    running = serve(node.home)
+    posted = node.json("post", "district", "Cordon", "--photo", str(files["coffee.png"]), "--alt", "Cup")
+    photo = posted["photos"][0]
+    url = f"http://127.0.0.1:{running.port}/{photo['sha256']}.webp"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        body = answer.read()
+        headers = {k.lower(): v for k, v in answer.headers.items()}
+    assert hashlib.sha256(body).hexdigest() == photo["sha256"]
+    assert headers["content-type"] == "image/webp"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert samples.metadata_in(body) == []
