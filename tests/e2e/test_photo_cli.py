@@ -102,13 +102,20 @@ def test_a_photo_post_stores_clean_photos_with_faces_blurred(node: Cli, files: d
 
 
 def test_no_blur_keeps_faces_and_says_so(node: Cli, files: dict[str, Path], tmp_path: Path) -> None:
-    result = node.ok("post", "district", "Speaker at the rally", "--photo", str(files["astronaut.jpg"]), "--no-blur")
+    """``--no-blur`` keeps the face (with a warning); a ``--blur-region`` the author gives is still blurred."""
+    result = node.ok(
+        "post", "district", "Speaker at the rally", "--photo", str(files["astronaut.jpg"]), "--no-blur",
+        "--blur-region", "1:0,0.6,0.5,0.4",
+    )  # fmt: skip
     assert "faces are NOT blurred" in result.err
     post_id = result.out.split()[1]
     data = saved(node, f"{post_id}:1", tmp_path / "face.webp")
     assert samples.metadata_in(data) == []
     before = samples.region_variance(samples.astronaut(), FACE)
-    assert samples.region_variance(Image.open(io.BytesIO(data)), FACE) == pytest.approx(before, rel=0.25)
+    stored = Image.open(io.BytesIO(data))
+    assert samples.region_variance(stored, FACE) == pytest.approx(before, rel=0.25)
+    badge = (20, 320, 236, 500)  # inside the region asked for: the suit's badge
+    assert samples.region_variance(stored, badge) < samples.region_variance(samples.astronaut(), badge) * 0.2
 
 
 def test_an_iphone_heic_is_posted_as_webp(node: Cli, files: dict[str, Path], tmp_path: Path) -> None:

@@ -377,6 +377,12 @@ def register(app: typer.Typer) -> None:
             [], "--alt", metavar="TEXT", help="What a photo shows, in words (repeatable, in the order of --photo)."
         ),
         no_blur: bool = typer.Option(False, "--no-blur", help="Do not blur the faces found in the photos."),
+        blur_region: list[str] = typer.Option(
+            [],
+            "--blur-region",
+            metavar="N:X,Y,W,H",
+            help="Blur this box of photo N too (a tattoo, a sign): left, top, width, height as fractions (repeatable).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Publish a signed post of any type to a channel you own or administer, with photos if given."""
@@ -416,7 +422,7 @@ def register(app: typer.Typer) -> None:
             return {**result.to_dict(), "photos": attachments_json(attachments, face_blur=not no_blur)}
 
         # the photos first: a file that cannot be used is refused before anyone types the text in an editor
-        attachments = prepare_files(photo, alt, blur_faces=not no_blur) if photo or alt else []
+        attachments = prepare_files(photo, alt, blur_faces=not no_blur, regions=blur_region)
         body = typed_text(text, what="post")
 
         emit(run(with_node(action)), as_json, _published_text)

@@ -19,25 +19,48 @@ from samizdat.errors import UsageError
 from samizdat.services import photo_posts
 from samizdat.services.context import Context
 from samizdat.services.photo_posts import Attachment
-from samizdat.services.photos import MAX_INPUT_BYTES, PhotoError, prepare_photo
+from samizdat.services.photos import MAX_INPUT_BYTES, PhotoError, Region, prepare_photo
 
 NO_BLUR_NOTE = (
     "note: faces are NOT blurred in these photos (--no-blur): anyone shown can be recognised by whoever sees the post"
 )
 
 
-def prepare_files(paths: Sequence[Path], alts: Sequence[str], *, blur_faces: bool) -> list[Attachment]:
-    """Read and prepare each photo file, with the ``--alt`` texts in order. UsageError (naming the file) for a file
-    that cannot be read or used; nothing is stored or sent until every photo is ready."""
+def parse_region(text: str, photos: int) -> tuple[int, Region]:
+    """``N:X,Y,W,H`` (photo number from 1; left, top, width, height as fractions of the upright picture) as the
+    photo's index and the region. UsageError for anything else."""
+    number, _, box = text.partition(":")
+    try:
+        index = int(number) - 1
+        x, y, w, h = (float(v) for v in box.split(","))
+    except ValueError:
+        raise UsageError(
+            f"--blur-region {text!r}: give N:X,Y,W,H, e.g. 1:0.5,0.2,0.1,0.1 (photo 1; fractions of its size)"
+        ) from None
+    if not 0 <= index < photos:
+        raise UsageError(f"--blur-region {text!r}: there is no photo {number.strip()} (photos are numbered from 1)")
+    return index, (x, y, w, h)
+
+
+def prepare_files(
+    paths: Sequence[Path], alts: Sequence[str], *, blur_faces: bool, regions: Sequence[str] = ()
+) -> list[Attachment]:
+    """Read and prepare each photo file, with the ``--alt`` texts in order and the ``--blur-region`` boxes of each.
+    UsageError (naming the file) for a file that cannot be read or used; nothing is stored or sent until every
+    photo is ready."""
     if len(alts) > len(paths):
         raise UsageError(f"{len(alts)} --alt texts for {len(paths)} --photo file(s): give one --alt per photo")
     if len(paths) > MAX_PHOTOS:
         raise UsageError(f"a post carries at most {MAX_PHOTOS} photos ({len(paths)} given)")
+    boxes: list[list[Region]] = [[] for _ in paths]
+    for text in regions:
+        index, box = parse_region(text, len(paths))
+        boxes[index].append(box)
     attachments = []
     for number, path in enumerate(paths):
         data = _read(path)
         try:
-            photo = prepare_photo(data, blur_faces=blur_faces)
+            photo = prepare_photo(data, blur_faces=blur_faces, regions=boxes[number])
         except PhotoError as exc:
             raise UsageError(f"{path.name}: {exc}") from exc
         attachments.append(Attachment(photo, alts[number].strip() if number < len(alts) else ""))
