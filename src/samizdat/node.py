@@ -24,18 +24,22 @@ from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
+from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, deadman, encryption, instance, publishing, spare, status
+from samizdat.services import blob_travel, blobs, channels, deadman, encryption, instance, publishing, spare, status
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.base import AddOutcome
+from samizdat.store.blobs import DIRECTORY as BLOBS_DIRECTORY
+from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 from samizdat.web import SEED_BYTES, web_parts
+from samizdat.web.blossom import BlossomEndpoint
 
 Ready = Callable[[str, int], Awaitable[None] | None]
 
@@ -44,6 +48,7 @@ class Node:
     def __init__(self, parts: dict[str, Any]) -> None:
         """``parts``: the Context's fields but ``connect``, ``ingest`` and ``serving``, which the node gives."""
         self.server: RelayServer | None = None  # while serving
+        self._photos = asyncio.Event()  # a post with photos was stored: fetch them (services/blob_travel.py)
         self.ctx = Context(**parts, connect=self._connect, ingest=self._ingest, serving=lambda: self.server is not None)
 
     @classmethod
@@ -73,11 +78,19 @@ class Node:
         except BaseException:
             await store.close()
             raise
+        try:
+            blob_store = BlobStore(home / BLOBS_DIRECTORY, keys.blobs if keys else None)
+        except BaseException:
+            local.close()
+            await store.close()
+            raise
         parts = dict(home=home, config=config, key=key, store=store, local=local, routing=routing, clock=clock,
-                     sleep=sleep, random=random.random)  # fmt: skip
+                     sleep=sleep, random=random.random, blobs=blob_store)  # fmt: skip
         return cls(parts)
 
     async def close(self) -> None:
+        if self.ctx.blobs is not None:
+            self.ctx.blobs.close()
         self.ctx.local.close()
         await self.ctx.store.close()
 
@@ -160,6 +173,8 @@ class Node:
                 for name, loop in upkeep.loops().items():
                     group.create_task(loop(), name=name)
                 group.create_task(background_sync(ctx), name="sync")
+                peers = lambda: [relay_to_http(p["url"]) for p in lan.snapshot() if relay_to_http(p["url"])]  # noqa: E731
+                group.create_task(blob_travel.loop(ctx, peers, kick=self._photos), name="photos")
                 if decoy_node is not None:
                     for name, loop in spare.loops(decoy_node.ctx).items():
                         group.create_task(loop(), name=name)
@@ -206,15 +221,19 @@ class Node:
             present=lambda: deadman.note_presence(ctx.home),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
-        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
+        blossom = BlossomEndpoint(ctx)
+        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key,
+                         extra={"blossom": blossom.limits.document()})  # fmt: skip
         server = RelayServer(
             ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
-            ws_routes=routes,
+            ws_routes=routes, request_handler=blossom, max_body=blobs.MAX_BLOB_BYTES,
         )  # fmt: skip
 
         def stored(event: Event) -> None:
             lan.offer(event)
             upkeep.stored(event)
+            if blob_travel.has_photos(event):  # its photos are fetched now, not at the next timed pass
+                self._photos.set()
 
         server.on_event = stored
         server.on_client_event = upkeep.from_client

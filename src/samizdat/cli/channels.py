@@ -16,11 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
+from samizdat.cli.photos import attachments_json, photos_text, prepare_files
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
@@ -39,7 +41,7 @@ POST_HELP = "The post: id (8+ characters of it), note or nevent."
 
 
 def _published_text(data: dict[str, Any]) -> str:
-    lines = [f"Published {data['ids'][0]}"]
+    lines = [f"Published {data['ids'][0]}", *photos_text(data.get("photos", ()))]
     if data["pending"]:
         lines.append(
             f"Queued for {', '.join(data['pending'])}: `samizdat serve` keeps retrying; see `samizdat status`."
@@ -61,6 +63,7 @@ def _channel_dict(channel: Channel) -> dict[str, Any]:
         "admins": [{"npub": nip19.npub_encode(k), "role": r} for k, r in channel.admins.items()],
         "revoked": [{"npub": nip19.npub_encode(k), "since": s} for k, s in channel.revoked.items()],
         "mirrors": list(channel.mirrors),
+        "media": list(channel.media),
         "updated_at": channel.created_at,
     }
 
@@ -89,6 +92,8 @@ def _channel_text(d: dict[str, Any]) -> str:
     for former in d["revoked"]:
         lines.append(f"Removed: {former['npub']} (posts from {when(former['since'])} on do not count)")
     lines.append("Mirrors: " + (", ".join(d["mirrors"]) or "none (posts stay on this node until synced)"))
+    if d.get("media"):
+        lines.append("Media servers: " + ", ".join(d["media"]))
     lines.append(f"Share: {d['naddr']}")
     return "\n".join(lines)
 
@@ -218,6 +223,7 @@ def register(app: typer.Typer) -> None:
         lon: float | None = typer.Option(None, help="Longitude of the place."),
         geohash: str | None = typer.Option(None, help="Geohash of the place, instead of --lat/--lon."),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Relay the channel publishes to."),
+        media: list[str] = typer.Option([], "--media", metavar="URL", help="Blossom media server for photos."),
         as_json: bool = JsonOption,
     ) -> None:
         """Create a channel owned by this node's key, and print its shareable address."""
@@ -225,7 +231,7 @@ def register(app: typer.Typer) -> None:
         async def action(ctx: Context) -> dict[str, Any]:
             channel, result = await posts.create_channel(
                 ctx, channel_id, name, about=about, languages=lang, place=place,
-                geohash=_location(lat, lon, geohash) or "", mirrors=mirror,
+                geohash=_location(lat, lon, geohash) or "", mirrors=mirror, media=media,
             )  # fmt: skip
             return _with_result(channel, result)
 
@@ -244,17 +250,22 @@ def register(app: typer.Typer) -> None:
         geohash: str | None = typer.Option(None, help="New geohash of the place."),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Mirror relays: replace the list."),
         no_mirrors: bool = typer.Option(False, "--no-mirrors", help="Remove every mirror."),
+        media: list[str] = typer.Option([], "--media", metavar="URL", help="Media servers: replace the list."),
+        no_media: bool = typer.Option(False, "--no-media", help="Remove every media server."),
         as_json: bool = JsonOption,
     ) -> None:
         """Change a channel's name, description, languages, place or mirrors (a new version of its definition;
         admins stay)."""
         if no_mirrors and mirror:
             raise UsageError("give --mirror or --no-mirrors, not both")
+        if no_media and media:
+            raise UsageError("give --media or --no-media, not both")
 
         async def action(ctx: Context) -> dict[str, Any]:
             updated, result = await posts.edit_channel(
                 ctx, channel, name=name, about=about, languages=lang or None, place=place,
                 geohash=_location(lat, lon, geohash), mirrors=[] if no_mirrors else (mirror or None),
+                media=[] if no_media else (media or None),
             )  # fmt: skip
             return _with_result(updated, result)
 
@@ -359,9 +370,22 @@ def register(app: typer.Typer) -> None:
         fund: list[str] = typer.Option([], "--fund", metavar="HOW", help="appeal: same as --give."),
         target: str | None = typer.Option(None, help="appeal: target amount and currency, e.g. '5000 EUR'."),
         force: bool = typer.Option(False, "--force", help="event: publish even though the start is in the past."),
+        photo: list[Path] = typer.Option(
+            [], "--photo", metavar="FILE", help="A photo (JPEG, PNG, WebP, HEIC) to add, cleaned first (repeatable)."
+        ),
+        alt: list[str] = typer.Option(
+            [], "--alt", metavar="TEXT", help="What a photo shows, in words (repeatable, in the order of --photo)."
+        ),
+        no_blur: bool = typer.Option(False, "--no-blur", help="Do not blur the faces found in the photos."),
+        blur_region: list[str] = typer.Option(
+            [],
+            "--blur-region",
+            metavar="N:X,Y,W,H",
+            help="Blur this box of photo N too (a tattoo, a sign): left, top, width, height as fractions (repeatable).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
-        """Publish a signed post of any type to a channel you own or administer."""
+        """Publish a signed post of any type to a channel you own or administer, with photos if given."""
         if post_type in POST_TYPES[-2:]:  # correction, retraction: they need the post they amend
             verb = "correct" if post_type == POST_TYPES[-2] else "retract"
             raise UsageError(f"a {post_type} amends a post: use `samizdat {verb} <post-id>`")
@@ -392,9 +416,13 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(
                     f"the event's start ({when(fields['start'])}) is in the past; check the date, or give --force"
                 )
-            result = await posts.post(ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields)
-            return result.to_dict()
+            result = await posts.post(
+                ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields, photos=attachments
+            )
+            return {**result.to_dict(), "photos": attachments_json(attachments, face_blur=not no_blur)}
 
+        # the photos first: a file that cannot be used is refused before anyone types the text in an editor
+        attachments = prepare_files(photo, alt, blur_faces=not no_blur, regions=blur_region)
         body = typed_text(text, what="post")
 
         emit(run(with_node(action)), as_json, _published_text)
