@@ -94,7 +94,12 @@ TYPES = {
     ".html": "text/html; charset=utf-8",
     ".webmanifest": "application/manifest+json",
     ".svg": "image/svg+xml",
+    ".wasm": "application/wasm",
 }
+#: The Web Worker that reads bundle files may compile WebAssembly (its signature verifier, libsecp256k1): its own
+#: answer carries a policy with 'wasm-unsafe-eval' (a worker runs under the policy sent with its script); the
+#: page's policy never has it.
+WASM_WORKERS = ("/verify-worker.js",)
 #: Paths that every route of the single-page app answers with index.html.
 PAGES = ("/", "/index.html")
 PAGE_CACHE = "no-store"  #: the page carries the seed: never written to the browser's disk cache
@@ -274,7 +279,7 @@ class WebApp:
         asset = await self._page() if route in PAGES else self.assets.get(route)
         if asset is None:
             return None  # the relay answers 404
-        extra: list[tuple[str, str]] = [*self._headers_for(headers), ("Cache-Control", asset.cache_control)]
+        extra: list[tuple[str, str]] = [*self._headers_for(headers, route), ("Cache-Control", asset.cache_control)]
         extra += [("ETag", asset.etag), ("Vary", "Accept-Encoding")]
         if asset.etag in header(headers, "If-None-Match"):
             return 304, asset.content_type, b"", tuple(extra)
@@ -283,13 +288,16 @@ class WebApp:
             return 200, asset.content_type, asset.gzipped, tuple(extra)
         return 200, asset.content_type, asset.body, tuple(extra)
 
-    def _headers_for(self, request: Headers) -> HeaderList:
+    def _headers_for(self, request: Headers, route: str = "/") -> HeaderList:
         """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers
         (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:."""
+        policy = self.policy
+        if route in WASM_WORKERS:
+            policy = policy.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", 1)
         host = header(request, "Host")  # two Host headers join into one that does not match
         if not HOST.fullmatch(host):
-            return self.headers
-        policy = self.policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
+            return security_headers(policy) if policy is not self.policy else self.headers
+        policy = policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
         return security_headers(policy)
 
     async def _page(self) -> Asset | None:
