@@ -10,7 +10,8 @@
 // was ever fetched). The node serves this worker with a CSP that allows compiling WebAssembly
 // ('wasm-unsafe-eval'), and the page without it.
 //
-// Messages: in {file} (a File or Blob); out {type: 'progress' | 'events' | 'done', ...}. It also writes bundles
+// Messages: in {verify: events, seq} (events from a mirror, mirrors.js); out {type: 'verified', seq, events}
+// (only the valid ones). In {file} (a File or Blob); out {type: 'progress' | 'events' | 'done', ...}. It also writes bundles
 // for the page (in {write: events}; out {type: 'bundle', blob}), so that bundle.js is not in the page's script.
 
 import * as secp from '@noble/secp256k1';
@@ -89,11 +90,21 @@ function idOf(e) {
   return sha256(encoder.encode(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content])));
 }
 
+let verifierReady = null;
+const verifier = () => verifierReady || (verifierReady = wasmVerifier().then((v) => v || jsVerifier));
+
+/** Whether `e` is a well-formed event whose id and signature hold. */
+function valid(e, verify) {
+  if (!e || typeof e !== 'object' || !wellFormed(e)) return false;
+  const id = idOf(e);
+  return bytesToHex(id) === e.id && verify(id, hexToBytes(e.pubkey), hexToBytes(e.sig));
+}
+
 async function importFile(file) {
-  const verify = (await wasmVerifier()) || jsVerifier;
-  const verifier = verify === jsVerifier ? 'js' : 'wasm';
+  const verify = await verifier();
+  const kind = verify === jsVerifier ? 'js' : 'wasm';
   const reader = new BundleReader();
-  const counts = { read: 0, valid: 0, invalid: 0, skipped: 0, damaged: 0, bytes: 0, total: file.size, verifier };
+  const counts = { read: 0, valid: 0, invalid: 0, skipped: 0, damaged: 0, bytes: 0, total: file.size, verifier: kind };
   let batch = [];
   let lastProgress = 0;
   const progress = (force) => {
@@ -111,12 +122,7 @@ async function importFile(file) {
       }
       const e = item.event;
       counts.read++;
-      if (!wellFormed(e)) {
-        counts.invalid++;
-        continue;
-      }
-      const id = idOf(e);
-      if (bytesToHex(id) !== e.id || !verify(id, hexToBytes(e.pubkey), hexToBytes(e.sig))) {
+      if (!valid(e, verify)) {
         counts.invalid++;
         continue;
       }
@@ -156,6 +162,11 @@ async function importFile(file) {
 }
 
 self.onmessage = (message) => {
+  if (message.data && Array.isArray(message.data.verify)) { // events from a mirror: only the valid ones go back
+    const { seq, verify: events } = message.data;
+    verifier().then((verify) => postMessage({ type: 'verified', seq, events: events.filter((e) => valid(e, verify)) }));
+    return;
+  }
   if (message.data && Array.isArray(message.data.write)) { // export: the page's events as a bundle file
     writeBundle(message.data.write).then((blob) => postMessage({ type: 'bundle', blob }),
       (exc) => postMessage({ type: 'error', error: String(exc?.message || exc) }));

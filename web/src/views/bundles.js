@@ -8,6 +8,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, addDefinitions, changed } from '../state.js';
 import * as cache from '../cache.js';
+import { noteSource } from '../mirrors.js';
 
 const POSTS_PER_CHANNEL = 3000; // what cache.js keeps per channel
 
@@ -92,6 +93,7 @@ async function keep(events, authors, later) {
       const address = (e.tags.find((tag) => tag[0] === 'a' && String(tag[1]).startsWith('30333:')) || [])[1];
       if (!address) continue;
       put(address, e);
+      noteSource(address, 'file');
       (authors.get(address) || authors.set(address, new Set()).get(address)).add(e.pubkey);
     } else later.push(e);
   }
@@ -121,6 +123,7 @@ function importBundle(file, status, bar) {
     }
     const authors = new Map();
     const later = [];
+    const started = performance.now();
     let saving = Promise.resolve();
     bar.hidden = false;
     bar.max = file.size || 1;
@@ -134,9 +137,10 @@ function importBundle(file, status, bar) {
         saving = saving.then(() => keep(m.events, authors, later));
       } else if (m.type === 'done') {
         worker.terminate();
+        const readMs = Math.round(performance.now() - started); // the worker's part: read and verify
         bar.value = bar.max;
         saving.then(() => keepLater(later, authors)).then(() => {
-          const lines = [h('span', { id: 'bundle-result', 'data-verifier': m.verifier || '' },
+          const lines = [h('span', { id: 'bundle-result', 'data-verifier': m.verifier || '', 'data-read-ms': readMs },
             t('bundle-imported', { valid: m.valid, invalid: m.invalid, damaged: m.damaged }))];
           if (m.error) lines.push(h('span', { class: 'error', id: 'bundle-error' }, ' ', m.error));
           mount(status, lines);

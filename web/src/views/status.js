@@ -8,6 +8,7 @@ import { state } from '../state.js';
 import { extras } from '../lazy.js';
 import { when } from './post.js';
 import { bundlesPanel } from './bundles.js';
+import { sourcesPanel } from './sources.js';
 
 const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
   h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
@@ -29,7 +30,7 @@ export function statusView() {
       if (!r.ok) throw new Error(String(r.status));
       s = await r.json();
     } catch {
-      mount(body, h('p', { class: 'error' }, t('node-unreachable')));
+      mount(body, h('p', { class: 'error' }, t('node-unreachable')), sourcesPanel(null));
       return;
     }
     // The node names its key only to its own machine (unless it publishes it); a logged-in operator knows it.
@@ -56,7 +57,8 @@ export function statusView() {
       h('h2', null, t('reachability')),
       (s.reachability || []).length ? table([t('relay'), t('country'), t('hour'), t('verdict'), t('reports')],
         s.reachability.map((r) => [String(r.relay), String(r.country || '?'), when(r.hour), t('verdict-' + r.verdict), String(r.reports)]))
-        : h('p', null, t('no-reports')));
+        : h('p', null, t('no-reports')),
+      sourcesPanel(s));
   }
   load();
   timer = setInterval(load, 10000);
