@@ -3,6 +3,12 @@
 
 export const READER = {
   en: {
+    'link-title': 'Open a shared channel', 'link-paste': 'A shared link or nostr:naddr1…', 'link-open': 'Open',
+    'link-not-channel': 'That is not a link to a channel.', 'qr-scan': 'Scan a QR code', 'qr-photo': 'QR code from a photo',
+    'qr-photo-only': 'Take a photo of a QR code', 'qr-no-camera': 'The camera is not available; take a photo of the code instead.',
+    'qr-not-read': 'No channel’s QR code was found in the picture.',
+    'link-relays-ask': 'The link names relays where this channel can also be read:', 'link-relays-yes': 'Use them', 'link-relays-no': 'No',
+    'link-relays-why': 'Only if you trust whoever sent the link: this phone would connect to them directly, and they would see its address.',
     sources: 'Where channels come from', 'sources-node': 'The node fetched these channels from:', 'sources-phone': 'This phone read these channels directly:',
     'sources-phone-none': 'This phone read every channel from this node.', channel: 'Channel', relays: 'Relays', 'source-file': 'a file', 'source-node': 'this node',
     'direct-off': 'Never connect this phone directly to other relays', 'mirror-read': 'Read directly from {relays}: this node could not answer for this channel.',
@@ -16,6 +22,12 @@ export const READER = {
     'bundle-unsupported': 'This browser cannot read or make bundle files.',
   },
   ru: {
+    'link-title': 'Открыть присланный канал', 'link-paste': 'Ссылка или nostr:naddr1…', 'link-open': 'Открыть',
+    'link-not-channel': 'Это не ссылка на канал.', 'qr-scan': 'Сканировать QR-код', 'qr-photo': 'QR-код с фото',
+    'qr-photo-only': 'Сфотографировать QR-код', 'qr-no-camera': 'Камера недоступна; сфотографируйте код.',
+    'qr-not-read': 'На снимке не найден QR-код канала.',
+    'link-relays-ask': 'В ссылке названы релеи, где этот канал тоже можно читать:', 'link-relays-yes': 'Использовать', 'link-relays-no': 'Нет',
+    'link-relays-why': 'Только если вы доверяете отправителю ссылки: телефон подключится к ним напрямую, и они увидят его адрес.',
     sources: 'Откуда каналы', 'sources-node': 'Узел получил эти каналы с:', 'sources-phone': 'Этот телефон читал эти каналы напрямую:',
     'sources-phone-none': 'Этот телефон читал все каналы с этого узла.', channel: 'Канал', relays: 'Релеи', 'source-file': 'файл', 'source-node': 'этот узел',
     'direct-off': 'Никогда не подключать этот телефон напрямую к другим релеям', 'mirror-read': 'Прочитано напрямую с {relays}: этот узел не ответил за этот канал.',
@@ -29,6 +41,12 @@ export const READER = {
     'bundle-unsupported': 'Этот браузер не умеет читать и создавать файлы пакетов.',
   },
   be: {
+    'link-title': 'Адкрыць дасланы канал', 'link-paste': 'Спасылка або nostr:naddr1…', 'link-open': 'Адкрыць',
+    'link-not-channel': 'Гэта не спасылка на канал.', 'qr-scan': 'Сканаваць QR-код', 'qr-photo': 'QR-код з фота',
+    'qr-photo-only': 'Сфатаграфаваць QR-код', 'qr-no-camera': 'Камера недаступная; сфатаграфуйце код.',
+    'qr-not-read': 'На здымку не знойдзены QR-код канала.',
+    'link-relays-ask': 'У спасылцы названыя рэле, дзе гэты канал таксама можна чытаць:', 'link-relays-yes': 'Выкарыстоўваць', 'link-relays-no': 'Не',
+    'link-relays-why': 'Толькі калі вы давяраеце адпраўніку спасылкі: тэлефон падключыцца да іх напрамую, і яны ўбачаць яго адрас.',
     sources: 'Адкуль каналы', 'sources-node': 'Вузел атрымаў гэтыя каналы з:', 'sources-phone': 'Гэты тэлефон чытаў гэтыя каналы напрамую:',
     'sources-phone-none': 'Гэты тэлефон чытаў усе каналы з гэтага вузла.', channel: 'Канал', relays: 'Рэле', 'source-file': 'файл', 'source-node': 'гэты вузел',
     'direct-off': 'Ніколі не падключаць гэты тэлефон напрамую да іншых рэле', 'mirror-read': 'Прачытана напрамую з {relays}: гэты вузел не адказаў за гэты канал.',
