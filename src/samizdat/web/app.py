@@ -374,7 +374,10 @@ class WebApp:
                 document = await document
             # The node's key, and which relays its channels came from (that names the channels it follows), only
             # for this machine and the operator.
-            public = {**document, "npub": None, "channel_sources": None} if isinstance(document, dict) else document
+            hidden = ("npub", "channel_sources")
+            public = (
+                {**document, **{k: None for k in hidden if k in document}} if isinstance(document, dict) else document
+            )
             self._status_cache = (now, orjson.dumps(document), orjson.dumps(public))
         return self._status_cache[1] if KEY_VISIBLE.get() else self._status_cache[2]
 
