@@ -3,6 +3,7 @@
 
 export const READER = {
   en: {
+    'bundle-saving': 'Checked; keeping them on this phone… {n} of {total}.',
     'link-title': 'Open a shared channel', 'link-paste': 'A shared link or nostr:naddr1…', 'link-open': 'Open',
     'link-not-channel': 'That is not a link to a channel.', 'qr-scan': 'Scan a QR code', 'qr-photo': 'QR code from a photo',
     'qr-photo-only': 'Take a photo of a QR code', 'qr-no-camera': 'The camera is not available; take a photo of the code instead.',
@@ -22,6 +23,7 @@ export const READER = {
     'bundle-unsupported': 'This browser cannot read or make bundle files.',
   },
   ru: {
+    'bundle-saving': 'Проверено; сохраняется на телефоне… {n} из {total}.',
     'link-title': 'Открыть присланный канал', 'link-paste': 'Ссылка или nostr:naddr1…', 'link-open': 'Открыть',
     'link-not-channel': 'Это не ссылка на канал.', 'qr-scan': 'Сканировать QR-код', 'qr-photo': 'QR-код с фото',
     'qr-photo-only': 'Сфотографировать QR-код', 'qr-no-camera': 'Камера недоступна; сфотографируйте код.',
@@ -41,6 +43,7 @@ export const READER = {
     'bundle-unsupported': 'Этот браузер не умеет читать и создавать файлы пакетов.',
   },
   be: {
+    'bundle-saving': 'Праверана; захоўваецца на тэлефоне… {n} з {total}.',
     'link-title': 'Адкрыць дасланы канал', 'link-paste': 'Спасылка або nostr:naddr1…', 'link-open': 'Адкрыць',
     'link-not-channel': 'Гэта не спасылка на канал.', 'qr-scan': 'Сканаваць QR-код', 'qr-photo': 'QR-код з фота',
     'qr-photo-only': 'Сфатаграфаваць QR-код', 'qr-no-camera': 'Камера недаступная; сфатаграфуйце код.',

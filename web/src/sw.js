@@ -4,7 +4,8 @@
 //
 // The page the node sends carries channel definitions (its "seed": names, places, relays); the copy kept here has
 // an empty seed, so that the browser's files hold no channel name in the clear (the node sends the page itself
-// with Cache-Control: no-store for the same reason). The cache's name says nothing about the app.
+// with Cache-Control: no-store for the same reason), and its Content-Security-Policy names no mirror relay. The
+// cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
 const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
@@ -15,6 +16,13 @@ async function keepable(response) {
   if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
   const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`);
   const headers = new Headers(response.headers);
+  // The node's policy names the mirrors of its channels (connect-src), which would name relays on the phone's
+  // disk: the kept copy may connect to the node alone (docs/web.md, "Reading from mirrors").
+  const policy = headers.get('content-security-policy');
+  if (policy) {
+    const own = `'self' ws://${location.host} wss://${location.host}`;
+    headers.set('content-security-policy', policy.replace(/connect-src [^;]*/, `connect-src ${own}`));
+  }
   headers.delete('content-encoding');
   headers.delete('content-length');
   return new Response(page, { status: response.status, statusText: response.statusText, headers });

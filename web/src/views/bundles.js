@@ -11,6 +11,7 @@ import * as cache from '../cache.js';
 import { noteSource } from '../mirrors.js';
 
 const POSTS_PER_CHANNEL = 3000; // what cache.js keeps per channel
+const SAVE_BATCH = 100; // events encrypted at a time: the page stays responsive and its progress line moves
 
 const supported = () => typeof CompressionStream === 'function' && typeof DecompressionStream === 'function'
   && typeof Worker === 'function';
@@ -97,7 +98,9 @@ async function keep(events, authors, later) {
       (authors.get(address) || authors.set(address, new Set()).get(address)).add(e.pubkey);
     } else later.push(e);
   }
-  for (const [group, list] of groups) await cache.save(group, list);
+  for (const [group, list] of groups) {
+    for (let i = 0; i < list.length; i += SAVE_BATCH) await cache.save(group, list.slice(i, i + SAVE_BATCH));
+  }
   if (definitions.length && addDefinitions(definitions)) changed();
 }
 
@@ -124,6 +127,8 @@ function importBundle(file, status, bar) {
     const authors = new Map();
     const later = [];
     const started = performance.now();
+    let saved = 0;
+    let finished = null; // the worker's last word, once it is done
     let saving = Promise.resolve();
     bar.hidden = false;
     bar.max = file.size || 1;
@@ -134,9 +139,13 @@ function importBundle(file, status, bar) {
         bar.value = m.bytes;
         show(m);
       } else if (m.type === 'events') {
-        saving = saving.then(() => keep(m.events, authors, later));
+        saving = saving.then(() => keep(m.events, authors, later)).then(() => {
+          saved += m.events.length;
+          if (finished) mount(status, t('bundle-saving', { n: saved, total: finished.valid - finished.skipped }));
+        });
       } else if (m.type === 'done') {
         worker.terminate();
+        finished = m;
         const readMs = Math.round(performance.now() - started); // the worker's part: read and verify
         bar.value = bar.max;
         saving.then(() => keepLater(later, authors)).then(() => {
