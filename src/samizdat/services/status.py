@@ -156,9 +156,11 @@ async def _channel_sources(ctx: Context) -> list[dict[str, Any]]:
     served = {unit.scope: unit.channels for unit in plan.units}
     found: dict[str, set[str]] = {}
     for row in ctx.local.sync_rows():
-        if row.last_success is not None:
-            for address in served.get(row.scope, ()):
-                found.setdefault(address, set()).add(row.relay)
+        if row.last_success is None:
+            continue
+        scope = row.scope.removeprefix("before-areas:")
+        for address in (scope,) if scope.startswith("30333:") else served.get(row.scope, ()):
+            found.setdefault(address, set()).add(row.relay)
     return [{"channel": address, "relays": sorted(relays)} for address, relays in sorted(found.items())]
 
 
