@@ -130,9 +130,9 @@ def main() -> None:
                 try:
                     for wasm, throttle in ((True, 1), (True, 4), (False, 1), (False, 4)):
                         r = run(browser, node.http_url, bundle, throttle=throttle, wasm=wasm)
-                        print(f"verifier {r['verifier']}, CPU /{throttle}: {r['seconds']:.2f} s (checked {r['read']:.2f} s), "
-                              f"{r['text']!r}, "
-                              f"{r['updates']} progress updates, longest pause {r['longestGap']:.2f} s")  # fmt: skip
+                        print(f"verifier {r['verifier']}, CPU /{throttle}: {r['seconds']:.2f} s "
+                              f"(checked {r['read']:.2f} s), {r['text']!r}, {r['updates']} progress updates, "
+                              f"longest pause {r['longestGap']:.2f} s")  # fmt: skip
                         rows.append((wasm, throttle, r))
                 finally:
                     browser.close()
