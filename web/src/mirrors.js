@@ -92,6 +92,8 @@ function wanted(address, since) {
 
 /** Watch one channel for the channel view: from the moment it is wanted (above), read it from its mirrors;
  * verified events go to `onEvent` (channel definitions to the directory too). Returns {stop, active()}. */
+let proxyAsked = false;
+
 export function watchMirrors(address, onEvent) {
   const since = Date.now();
   const relays = new Map(); // url -> Relay
@@ -147,6 +149,10 @@ export function watchMirrors(address, onEvent) {
 
   const check = () => {
     if (stopped) return;
+    if (!proxyAsked && state.online) {
+      proxyAsked = true;
+      nodeProxied(); // once a visit: whether to say that direct connections bypass the node's proxy
+    }
     if (wanted(address, since)) connect();
   };
   const poll = setInterval(check, 1000);
