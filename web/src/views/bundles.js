@@ -75,6 +75,7 @@ async function exportBundle(status, download) {
   download.hidden = false;
   download.textContent = t('bundle-download', { name });
   download.click();
+  setTimeout(() => URL.revokeObjectURL(url), 120000); // the link stays for a while, then the file is let go
 }
 
 /** Where an imported event is kept: channel definitions with the directory, posts with their channel; deletion
