@@ -58,9 +58,8 @@ def test_a_phone_on_a_plain_http_hub(lab: Lab, tmp_path: Path) -> None:
             context.set_default_timeout(30_000)
             page = context.new_page()
             page.goto(url)
-            assert page.evaluate("() => [window.isSecureContext, 'serviceWorker' in navigator, 'share' in navigator]") == [
-                False, False, False,
-            ]  # fmt: skip
+            secure = "() => [window.isSecureContext, 'serviceWorker' in navigator, 'share' in navigator]"
+            assert page.evaluate(secure) == [False, False, False]
             expect(page.locator("#qr-camera")).to_have_count(0)  # no camera API: a photo instead
             expect(page.locator("#qr-photo-button")).to_have_text("Take a photo of a QR code")
             page.set_input_files("#qr-photo", str(photo))
