@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from samizdat.cli.status import status_text
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.keys import SecretKey
 from samizdat.net.failover import Routing
@@ -36,6 +37,9 @@ async def test_each_followed_channel_names_the_relays_it_came_from(ctx: Context,
         key=lambda row: str(row["channel"]),
     )
     assert doc["proxied"] is False
+    text = status_text(await status.document(ctx, detail=True), verbose=True)
+    assert f"channel yard came from {relay.url}" in text
+    assert f"channel city came from {relay.url}" in text
 
 
 async def test_a_proxy_on_the_node_is_said(ctx: Context) -> None:
