@@ -1,6 +1,7 @@
 """Reading from any mirror (docs/web.md, "Reading from mirrors"): a phone that opened a channel on the hub reads
 it from the channel's mirror (a second real relay on loopback) once the hub is gone, every event verified in the
-browser first; the page's CSP names that mirror and nothing wider; the reader can turn direct connections off."""
+browser first, also when the app is opened again from the phone's cache; the page's CSP names that mirror and
+nothing wider; the reader can turn direct connections off."""
 
 from __future__ import annotations
 
@@ -111,6 +112,13 @@ def test_the_hub_is_gone_the_channel_reads_from_its_mirror(hub: Hub, browser: An
         expect(page.locator(".post", has_text="Bridge closed, use the tunnel")).to_be_visible()
         expect(page.locator(".post", has_text="Metro stations are closed")).to_be_visible()
         expect(page.locator("#mirror-note")).to_contain_text(f"Read directly from {hub.mirror.url}")
+
+        # Opened again from the phone's cache, the node still gone: the kept page names no mirror in its policy,
+        # so the app tells its service worker which mirror it needs (memory only) and reloads once.
+        page.reload()
+        newer_post_on_the_mirror_only(hub, "Ferry runs at nine")
+        expect(page.locator(".post", has_text="Ferry runs at nine")).to_be_visible()
+        expect(page.locator("#conn")).to_have_text("offline")
 
         page.click("nav a >> nth=2")  # the app's own status says where the channel came from
         expect(page.locator("#phone-sources")).to_contain_text("Frunzenski district")

@@ -93,6 +93,28 @@ function wanted(address, since) {
 /** Watch one channel for the channel view: from the moment it is wanted (above), read it from its mirrors;
  * verified events go to `onEvent` (channel definitions to the directory too). Returns {stop, active()}. */
 let proxyAsked = false;
+const wantedOrigins = new Set(); // CSP sources of the mirrors this page tried
+
+const origin = (url) => {
+  const m = /^(wss?:\/\/[^/]+)/.exec(url);
+  return m ? m[1].toLowerCase() : null;
+};
+
+// A page the service worker served from its cache names no mirror in its policy (sw.js): when a mirror it wants
+// is refused for that reason, tell the service worker which (kept in its memory only) and reload once.
+document.addEventListener('securitypolicyviolation', (ev) => {
+  if (ev.effectiveDirective !== 'connect-src' || !navigator.serviceWorker?.controller) return;
+  const blocked = origin(String(ev.blockedURI || ''));
+  if (!blocked || !wantedOrigins.has(blocked)) return;
+  try {
+    if (sessionStorage.getItem('m')) return; // once a tab: never a reload loop
+    sessionStorage.setItem('m', '1');
+  } catch {
+    return;
+  }
+  navigator.serviceWorker.controller.postMessage({ mirrors: [...wantedOrigins] });
+  setTimeout(() => location.reload(), 200);
+});
 
 export function watchMirrors(address, onEvent) {
   const since = Date.now();
@@ -130,6 +152,8 @@ export function watchMirrors(address, onEvent) {
     if (!pubkey) return;
     for (const url of mirrorsOf(address)) {
       if (relays.has(url)) continue;
+      const source = origin(url);
+      if (source) wantedOrigins.add(source);
       let relay;
       try {
         relay = new Relay(url, () => {});

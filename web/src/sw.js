@@ -11,6 +11,25 @@ const CACHE = `app-${VERSION}`;
 const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
 
+// Mirrors the page asked for (mirrors.js), in memory only: a page opened from this cache while the node is
+// unreachable may then connect to the mirrors of the channels the phone knows (the kept copy names none, above).
+const MIRROR = /^wss?:\/\/([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$/;
+let mirrors = [];
+
+self.addEventListener('message', (event) => {
+  const list = event.data && event.data.mirrors;
+  if (Array.isArray(list)) mirrors = [...new Set(list.filter((u) => typeof u === 'string' && MIRROR.test(u)))].slice(0, 64);
+});
+
+/** A kept page with the asked-for mirrors added to its connect-src. */
+function withMirrors(response) {
+  const policy = response.headers.get('content-security-policy');
+  if (!mirrors.length || !policy) return response;
+  const headers = new Headers(response.headers);
+  headers.set('content-security-policy', policy.replace(/connect-src [^;]*/, (m) => `${m} ${mirrors.join(' ')}`));
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 /** The page without its seed; other responses as they are. */
 async function keepable(response) {
   if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
@@ -54,7 +73,7 @@ self.addEventListener('fetch', (event) => {
     });
     if (cached) {
       event.waitUntil(fresh.catch(() => null));
-      return cached;
+      return key === '/' ? withMirrors(cached) : cached;
     }
     return fresh;
   }));
