@@ -6,6 +6,7 @@ is one sentence."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -143,7 +144,7 @@ def tamper(bundle: bytes, old: str, new: str) -> bytes:
     assert changed != records
     content = b"".join(changed)
     head = encode_header(BundleHeader(1, 1, bytes(16), 1_700_000_000, len(changed), len(content)))
-    trailer = encode_trailer(1, len(changed), len(content), __import__("hashlib").sha256(content).digest())
+    trailer = encode_trailer(1, len(changed), len(content), hashlib.sha256(content).digest())
     return head + encode_block(0, content, len(changed)) + trailer
 
 
