@@ -22,12 +22,27 @@ const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
   write: false, legalComments: 'none',
 });
+// Loaded only when used (a Web Worker that reads and verifies bundle files; the QR decoder), each a file of its own.
+const lazy = {};
+for (const [name, entry] of [['verify-worker.js', 'verify-worker.js'], ['qr-read.js', 'qr-read.js']]) {
+  const built = await build({
+    entryPoints: [join(here, 'src', entry)], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+    write: false, legalComments: 'none',
+  });
+  lazy[name] = built.outputFiles[0].contents;
+}
 const sheet = await build({ entryPoints: [join(here, 'src', 'app.css')], bundle: true, minify: true, write: false });
 const app = js.outputFiles[0].contents;
 const style = sheet.outputFiles[0].contents;
 const extrasJs = more.outputFiles[0].contents;
-const version = createHash('sha256').update(app).update(style).update(extrasJs).digest('hex').slice(0, 12);
+// libsecp256k1 as WebAssembly (npm tiny-secp256k1), fetched by the verify worker on first use.
+const wasm = readFileSync(join(here, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'));
+const versioned = createHash('sha256').update(app).update(style).update(extrasJs);
+for (const body of Object.values(lazy)) versioned.update(body);
+const version = versioned.update(wasm).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
+for (const [name, body] of Object.entries(lazy)) writeFileSync(join(out, name), body);
+writeFileSync(join(out, 'secp256k1.wasm'), wasm);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');

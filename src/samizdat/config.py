@@ -99,6 +99,10 @@ events_burst = 5000
 # A neutral name and icon for the web app (the phone's home screen, the browser's tab and history): "weather",
 # "notes" or "calculator"; empty for "Samizdat" (docs/safety.md, "Your phone").
 disguise = ""
+# HTTPS: a certificate (full chain, PEM) and its key make serve answer https:// and wss:// on its port, so a phone
+# keeps the app for offline use (browsers allow service workers only on secure pages; docs/web.md, "HTTPS").
+# tls_cert = "/etc/letsencrypt/live/example.org/fullchain.pem"
+# tls_key = "/etc/letsencrypt/live/example.org/privkey.pem"
 
 # [safety]
 # Wipe this node when nobody has unlocked it (or logged in to its web app as the operator) for this many days:
@@ -131,6 +135,8 @@ class Config:
     carry_mb: float = 256.0
     publish_key: bool = False  # show the node's key to every reader, not only this machine and the operator
     disguise: str = ""  # the web app's neutral name and icon (one of DISGUISES), or "" for Samizdat
+    tls_cert: str = ""  # [web]: PEM certificate chain; with tls_key, serve speaks HTTPS/WSS
+    tls_key: str = ""  # [web]: its PEM private key
     wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
     decoy_sync: bool = True  # [safety]: serve keeps the decoy store's followed channels in step too
     extra: dict[str, Any] = field(default_factory=dict)
@@ -188,6 +194,8 @@ def load_config(home: Path) -> Config:
         (sync, "private", "sync_private", bool),
         (sync, "old_by_channel", "old_by_channel", bool),
         (safety, "decoy_sync", "decoy_sync", bool),
+        (web, "tls_cert", "tls_cert", str),
+        (web, "tls_key", "tls_key", str),
     ):
         if key in table:
             values[attr] = _typed(table, key, kind, str(path))

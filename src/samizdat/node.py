@@ -29,6 +29,7 @@ from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
+from samizdat.relay.tls import server_context
 from samizdat.services import blob_travel, blobs, channels, deadman, encryption, instance, publishing, spare, status
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
@@ -159,8 +160,10 @@ class Node:
         lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
                    connect=connect)  # fmt: skip
         server = self._relay_server(upkeep, lan, wipe)
+        config = ctx.config
+        tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert or config.tls_key else None
         try:
-            await server.start(host, port)
+            await server.start(host, port, tls=tls)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UsageError(f"port {port} is in use: another node may be running; try --port") from exc

@@ -2,6 +2,8 @@
 // chooses in the top bar; the choice is kept in localStorage, in the clear (the lock screen speaks it). Strings
 // are plain text with {name} placeholders.
 
+import { READER } from './i18n-reader.js';
+
 const en = {
   title: 'channels', language: 'Language', channels: 'Channels', keys: 'Keys', status: 'Node', online: 'online', offline: 'offline',
   directory: 'Channels by place', search: 'Search', 'search-placeholder': 'Search channels, places…', 'no-match': 'No channel matches.',
@@ -225,6 +227,7 @@ const be = {
 };
 
 export const DICTIONARIES = { be, ru, en };
+for (const [code, strings] of Object.entries(READER)) Object.assign(DICTIONARIES[code], strings);
 export const LANGUAGES = [['be', 'Бел'], ['ru', 'Рус'], ['en', 'Eng']];
 
 function initial() {

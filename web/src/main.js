@@ -8,7 +8,7 @@ import { state, start, operatorLogin } from './state.js';
 import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
-import { extras } from './lazy.js';
+import { openLink } from './follow-link.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
 import { composeView } from './views/compose.js';
@@ -84,14 +84,7 @@ async function follow(incoming, { login }) {
     return;
   }
   if (incoming.naddr) {
-    let address = null;
-    try {
-      const a = (await extras()).parseAddress(incoming.naddr);
-      if (a && a.kind === 30333) address = `30333:${a.pubkey}:${a.identifier}`;
-    } catch {
-      /* offline: the extras cannot load */
-    }
-    nav.go(address ? { screen: 'channel', address } : nav.HOME, { replace: true });
+    await openLink(incoming.naddr); // the channel with its Follow button; relays in the link only if agreed
     return;
   }
   nav.go(incoming.route, { replace: true });

@@ -22,6 +22,9 @@ const SETTINGS = {
   verifiers: [], // pubkeys whose labels are shown
   vouchedOnly: false, // the directory lists only vouched channels
   operatorToken: null, // the operator session code the node gave for a login link
+  agreedRelays: {}, // channel address -> relays a shared link named, which the reader agreed to (mirrors.js)
+  directOff: false, // the reader turned direct connections to mirrors off
+  nodeProxied: false, // the node said it reaches relays through a proxy
 };
 
 export const state = {
@@ -93,6 +96,12 @@ export function setFollow(address, on) {
 export function setVerifiers(list) {
   state.verifiers = [...new Set(list)];
   watchVouches();
+  return store();
+}
+
+/** Change one setting (kept encrypted with the others). */
+export function setSetting(key, value) {
+  state[key] = value;
   return store();
 }
 

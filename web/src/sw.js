@@ -4,17 +4,44 @@
 //
 // The page the node sends carries channel definitions (its "seed": names, places, relays); the copy kept here has
 // an empty seed, so that the browser's files hold no channel name in the clear (the node sends the page itself
-// with Cache-Control: no-store for the same reason). The cache's name says nothing about the app.
+// with Cache-Control: no-store for the same reason), and its Content-Security-Policy names no mirror relay. The
+// cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
-const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg'];
+const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
+
+// Mirrors the page asked for (mirrors.js), in memory only: a page opened from this cache while the node is
+// unreachable may then connect to the mirrors of the channels the phone knows (the kept copy names none, above).
+const MIRROR = /^wss?:\/\/([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$/;
+let mirrors = [];
+
+self.addEventListener('message', (event) => {
+  const list = event.data && event.data.mirrors;
+  if (Array.isArray(list)) mirrors = [...new Set(list.filter((u) => typeof u === 'string' && MIRROR.test(u)))].slice(0, 64);
+});
+
+/** A kept page with the asked-for mirrors added to its connect-src. */
+function withMirrors(response) {
+  const policy = response.headers.get('content-security-policy');
+  if (!mirrors.length || !policy) return response;
+  const headers = new Headers(response.headers);
+  headers.set('content-security-policy', policy.replace(/connect-src [^;]*/, (m) => `${m} ${mirrors.join(' ')}`));
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 /** The page without its seed; other responses as they are. */
 async function keepable(response) {
   if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
   const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`);
   const headers = new Headers(response.headers);
+  // The node's policy names the mirrors of its channels (connect-src), which would name relays on the phone's
+  // disk: the kept copy may connect to the node alone (docs/web.md, "Reading from mirrors").
+  const policy = headers.get('content-security-policy');
+  if (policy) {
+    const own = `'self' ws://${location.host} wss://${location.host}`;
+    headers.set('content-security-policy', policy.replace(/connect-src [^;]*/, `connect-src ${own}`));
+  }
   headers.delete('content-encoding');
   headers.delete('content-length');
   return new Response(page, { status: response.status, statusText: response.statusText, headers });
@@ -46,7 +73,7 @@ self.addEventListener('fetch', (event) => {
     });
     if (cached) {
       event.waitUntil(fresh.catch(() => null));
-      return cached;
+      return key === '/' ? withMirrors(cached) : cached;
     }
     return fresh;
   }));

@@ -184,12 +184,26 @@ def serve(
     carry_mb: float | None = typer.Option(
         None, "--carry-mb", min=0, metavar="MB", help="Megabytes kept for channels you do not follow (default 256)."
     ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", metavar="FILE", help="Serve HTTPS/WSS with this certificate chain (PEM; [web] tls_cert)."
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", metavar="FILE", help="The certificate's private key (PEM; [web] tls_key)."
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
     if (lan or hub) and host is None:
         host = "0.0.0.0"
-    config = configured(load_config(path)).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
+    config = configured(load_config(path)).with_overrides(
+        host=host,
+        port=port,
+        mdns=mdns,
+        carry_mb=carry_mb,
+        tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None,
+    )
+    secure = bool(config.tls_cert or config.tls_key)
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 
@@ -197,8 +211,9 @@ def serve(
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
         where = f"[{shown}]:{bound_port}" if ":" in shown else f"{shown}:{bound_port}"
         lan_note = "" if shown == bound_host else " (from other devices: this machine's LAN address)"
-        typer.echo(f"Samizdat relay listening on ws://{where}", err=True)
-        typer.echo(f"Web app: http://{where}/{lan_note}", err=True)
+        ws, web_scheme = ("wss", "https") if secure else ("ws", "http")
+        typer.echo(f"Samizdat relay listening on {ws}://{where}", err=True)
+        typer.echo(f"Web app: {web_scheme}://{where}/{lan_note}", err=True)
         typer.echo("Ctrl-C stops", err=True)
 
     keys = unlocked_keys(path)  # asked once, before anything starts; kept in this process's memory only

@@ -67,6 +67,9 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
         lines.append(_relay_line(relay, now))
     lines += _reading_lines(d.get("reading"))
     if verbose:
+        for source in d.get("channel_sources") or ():
+            name = str(source["channel"]).split(":", 2)[-1]
+            lines.append(f"  channel {name} came from {', '.join(source['relays'])}")
         for row in outbox["pending"]:
             lines.append(
                 f"  waiting {row['event'][:SHORT_ID]} -> {row['relay']} "

@@ -60,6 +60,7 @@ import inspect
 import itertools
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -180,8 +181,16 @@ class RelayServer:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
-    async def start(self, host: str = "127.0.0.1", port: int = 4848, *, sock: socket.socket | None = None) -> None:
-        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``.
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4848,
+        *,
+        sock: socket.socket | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``;
+        with ``tls`` (relay/tls.py), as HTTPS and WSS.
         Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it cannot listen."""
         self._started = time.monotonic()
         self.door.max_connections = open_file_budget(self.limits.max_connections)
@@ -189,6 +198,7 @@ class RelayServer:
         self._server = await serve(
             self._handle,
             **where,
+            ssl=tls,
             process_request=self._process_request,
             create_connection=self._connection_class(),
             open_timeout=self.limits.handshake_timeout,

@@ -108,6 +108,8 @@ async def document(
         "peers": peer_rows,
         "relays": sorted(relays.values(), key=lambda r: r["url"]),
         "follows": len(ctx.local.follows()),
+        "proxied": bool(ctx.routing.proxy),  # the phone's direct connections to mirrors would bypass it
+        "channel_sources": await _channel_sources(ctx),
         "carried": {
             "received": received,
             "sent": sent,
@@ -144,6 +146,22 @@ async def document(
             ],  # fmt: skip
         )
     return doc
+
+
+async def _channel_sources(ctx: Context) -> list[dict[str, Any]]:
+    """Which relays each followed or own channel came from: the relays of the sync units (a channel, or the area
+    that holds it) that last succeeded. The web app shows them only to this machine and the operator (they name
+    the channels this node follows)."""
+    plan = await areas.plan(ctx, await sync.scopes(ctx))
+    served = {unit.scope: unit.channels for unit in plan.units}
+    found: dict[str, set[str]] = {}
+    for row in ctx.local.sync_rows():
+        if row.last_success is None:
+            continue
+        scope = row.scope.removeprefix("before-areas:")
+        for address in (scope,) if scope.startswith("30333:") else served.get(row.scope, ()):
+            found.setdefault(address, set()).add(row.relay)
+    return [{"channel": address, "relays": sorted(relays)} for address, relays in sorted(found.items())]
 
 
 async def _reading(ctx: Context) -> dict[str, Any]:

@@ -94,7 +94,31 @@ TYPES = {
     ".html": "text/html; charset=utf-8",
     ".webmanifest": "application/manifest+json",
     ".svg": "image/svg+xml",
+    ".wasm": "application/wasm",
 }
+#: The Web Worker that reads bundle files may compile WebAssembly (its signature verifier, libsecp256k1): its own
+#: answer carries a policy with 'wasm-unsafe-eval' (a worker runs under the policy sent with its script); the
+#: page's policy never has it.
+WASM_WORKERS = ("/verify-worker.js",)
+#: A mirror named in a channel definition, as a CSP source (scheme, host and port; never a wildcard).
+MIRROR = re.compile(r"(wss?)://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?(?:/[^\s;,']*)?")
+MAX_MIRROR_SOURCES = 200  #: mirrors named in the page's connect-src at most (the header stays a few KB)
+
+
+def mirror_sources(events: list[dict[str, Any]], limit: int = MAX_MIRROR_SOURCES) -> tuple[str, ...]:
+    """The mirrors (``r`` tags) of the channel definitions among ``events`` as CSP sources, sorted: what the page
+    may connect to besides the node, to read a channel from its mirrors when the node cannot answer for it."""
+    found: set[str] = set()
+    for event in events:
+        tags = event.get("tags") if event.get("kind") == 30333 else None
+        for tag in tags if isinstance(tags, list) else ():
+            if isinstance(tag, list) and len(tag) > 1 and tag[0] == "r" and isinstance(tag[1], str):
+                match = MIRROR.fullmatch(tag[1])
+                if match:
+                    found.add(f"{match[1]}://{match[2].lower()}{match[3] or ''}")
+    return tuple(sorted(found)[:limit])
+
+
 #: Paths that every route of the single-page app answers with index.html.
 PAGES = ("/", "/index.html")
 PAGE_CACHE = "no-store"  #: the page carries the seed: never written to the browser's disk cache
@@ -216,6 +240,7 @@ class _Built:
     checked: float  # when the version was last compared
     version: Hashable
     asset: Asset
+    mirrors: tuple[str, ...] = ()  # CSP sources of the seeded channels' mirrors
 
 
 def load_policy(directory: Path = STATIC) -> str:
@@ -274,7 +299,11 @@ class WebApp:
         asset = await self._page() if route in PAGES else self.assets.get(route)
         if asset is None:
             return None  # the relay answers 404
-        extra: list[tuple[str, str]] = [*self._headers_for(headers), ("Cache-Control", asset.cache_control)]
+        mirrors = self._page_cache.mirrors if route in PAGES and self._page_cache is not None else ()
+        extra: list[tuple[str, str]] = [
+            *self._headers_for(headers, route, mirrors),
+            ("Cache-Control", asset.cache_control),
+        ]
         extra += [("ETag", asset.etag), ("Vary", "Accept-Encoding")]
         if asset.etag in header(headers, "If-None-Match"):
             return 304, asset.content_type, b"", tuple(extra)
@@ -283,14 +312,22 @@ class WebApp:
             return 200, asset.content_type, asset.gzipped, tuple(extra)
         return 200, asset.content_type, asset.body, tuple(extra)
 
-    def _headers_for(self, request: Headers) -> HeaderList:
+    def _headers_for(self, request: Headers, route: str = "/", mirrors: tuple[str, ...] = ()) -> HeaderList:
         """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers
-        (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:."""
+        (older Safari) do not count ws:// to the page's host as 'self'. Only that exact host, never any ws:.
+        The page also names ``mirrors``: the mirrors of the channels in its seed, which the app reads directly
+        when the node cannot answer (web/src/mirrors.js); no other relay, and never a wildcard."""
+        policy = self.policy
+        if route in WASM_WORKERS:
+            policy = policy.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", 1)
         host = header(request, "Host")  # two Host headers join into one that does not match
-        if not HOST.fullmatch(host):
+        sources = ["'self'"]
+        if HOST.fullmatch(host):
+            sources += [f"ws://{host}", f"wss://{host}"]
+        sources += mirrors
+        if len(sources) == 1 and policy is self.policy:
             return self.headers
-        policy = self.policy.replace("connect-src 'self';", f"connect-src 'self' ws://{host} wss://{host};")
-        return security_headers(policy)
+        return security_headers(policy.replace("connect-src 'self';", f"connect-src {' '.join(sources)};", 1))
 
     async def _page(self) -> Asset | None:
         """index.html with the seed of channel definitions (see the module's docstring for when it is rebuilt)."""
@@ -306,7 +343,7 @@ class WebApp:
                 return built.asset  # rebuilt while this request waited
             version = await self._seed_version()
             if built is not None and version is not None and version == built.version:
-                self._page_cache = _Built(now, version, built.asset)
+                self._page_cache = _Built(now, version, built.asset, built.mirrors)
                 return built.asset
             try:
                 events = await self.seed()
@@ -315,7 +352,7 @@ class WebApp:
                 events, version = [], None
             body = await asyncio.to_thread(seed_page, page.body, events, self.page_bytes)
             asset = await asyncio.to_thread(_asset, body, page.content_type, page.cache_control)
-            self._page_cache = _Built(now, version, asset)
+            self._page_cache = _Built(now, version, asset, mirror_sources(events))
             return asset
 
     async def _seed_version(self) -> Hashable:
@@ -335,7 +372,12 @@ class WebApp:
             document = self.status()
             if hasattr(document, "__await__"):
                 document = await document
-            public = {**document, "npub": None} if isinstance(document, dict) and "npub" in document else document
+            # The node's key, and which relays its channels came from (that names the channels it follows), only
+            # for this machine and the operator.
+            hidden = ("npub", "channel_sources")
+            public = (
+                {**document, **{k: None for k in hidden if k in document}} if isinstance(document, dict) else document
+            )
             self._status_cache = (now, orjson.dumps(document), orjson.dumps(public))
         return self._status_cache[1] if KEY_VISIBLE.get() else self._status_cache[2]
 

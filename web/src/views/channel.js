@@ -14,6 +14,7 @@ import { renderPost } from './post.js';
 import { qrImage } from './qr.js';
 import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
+import { watchMirrors, mirrorNote } from '../mirrors.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -144,16 +145,23 @@ export function channelView(address) {
     list.setItems(items);
   }
 
-  mount(el, header, info, listBox);
+  const note = h('p', { id: 'mirror-note', class: 'note', role: 'status' });
+  mount(el, header, note, info, listBox);
+  let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
     page();
+    mirrors = watchMirrors(address, (e) => {
+      onEvent(e);
+      mirrorNote(note, address);
+    });
   });
   return {
     el,
     refresh: draw,
     destroy() {
+      mirrors?.stop();
       for (const id of subs) state.relay.close(id);
       clearTimeout(timer);
       list?.destroy();

@@ -8,6 +8,7 @@ import { t } from '../i18n.js';
 import { neutralize } from '../display.js';
 import { state, trust, setVouchedOnly } from '../state.js';
 import { link } from '../nav.js';
+import { followLinkPanel } from '../follow-link.js';
 
 const place = (path) => ({ screen: 'directory', path });
 
@@ -112,7 +113,8 @@ export function directoryView(path) {
       !all.length ? h('p', { class: 'empty' }, state.online ? t('no-channels') : t('no-channels-offline')) : null);
   }
 
-  mount(el, h('h1', { dir: 'auto' }, path.length ? path[path.length - 1] : t('directory')), search, vouchedOnly, results);
+  mount(el, h('h1', { dir: 'auto' }, path.length ? path[path.length - 1] : t('directory')), search, vouchedOnly, results,
+    path.length ? null : followLinkPanel());
   draw();
   return { el, refresh: draw }; // redraws the results only: the search box keeps its text and focus
 }

@@ -7,6 +7,8 @@ import * as cache from '../cache.js';
 import { state } from '../state.js';
 import { extras } from '../lazy.js';
 import { when } from './post.js';
+import { bundlesPanel } from './bundles.js';
+import { sourcesPanel } from './sources.js';
 
 const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
   h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
@@ -17,7 +19,7 @@ export function statusView() {
   const el = h('main', { class: 'status-page' });
   const body = h('div', null, h('p', null, t('loading')));
   const local = h('p', { id: 'cached' });
-  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local);
+  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, bundlesPanel());
   cache.count().then((n) => mount(local, t('cached-events', { n })));
   let timer = 0;
 
@@ -28,7 +30,7 @@ export function statusView() {
       if (!r.ok) throw new Error(String(r.status));
       s = await r.json();
     } catch {
-      mount(body, h('p', { class: 'error' }, t('node-unreachable')));
+      mount(body, h('p', { class: 'error' }, t('node-unreachable')), sourcesPanel(null));
       return;
     }
     // The node names its key only to its own machine (unless it publishes it); a logged-in operator knows it.
@@ -55,7 +57,8 @@ export function statusView() {
       h('h2', null, t('reachability')),
       (s.reachability || []).length ? table([t('relay'), t('country'), t('hour'), t('verdict'), t('reports')],
         s.reachability.map((r) => [String(r.relay), String(r.country || '?'), when(r.hour), t('verdict-' + r.verdict), String(r.reports)]))
-        : h('p', null, t('no-reports')));
+        : h('p', null, t('no-reports')),
+      sourcesPanel(s));
   }
   load();
   timer = setInterval(load, 10000);
