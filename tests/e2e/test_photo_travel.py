@@ -84,7 +84,8 @@ def test_a_post_with_two_photos_travels_through_a_relay_and_a_bundle(
     node_a = serve(a.home, "--port", str(port_a))  # A serves its photos: the channel names it as media server
     assert_serves(node_a, photos)
 
-    b.ok("sync", relay.url)
+    synced = b.json("sync", relay.url)
+    assert synced["photos"] == 4
     assert asyncio.run(stored_photos(b.home)) == {hashlib.sha256(d).hexdigest() for d in photos}  # by the sync
     node_b = serve(b.home)
     assert_serves(node_b, photos)  # through the relay; the photos from the channel's media server
