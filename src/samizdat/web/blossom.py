@@ -302,7 +302,8 @@ class BlossomEndpoint:
         host = header(request.headers, "Host")
         if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,260}", host):
             host = "localhost"
-        scheme = "https" if header(request.headers, "X-Forwarded-Proto").lower() == "https" else "http"
+        forwarded = header(request.headers, "X-Forwarded-Proto").lower() == "https"
+        scheme = "https" if request.secure or forwarded else "http"
         return f"{scheme}://{host}"
 
     @staticmethod
