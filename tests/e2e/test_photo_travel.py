@@ -97,5 +97,8 @@ def test_a_post_with_two_photos_travels_through_a_relay_and_a_bundle(
     assert exported["blobs"] == 4
     imported = c.ok("import", str(bundle))
     assert "Photos: 4 stored" in imported.out
+    photos_here = c.json("status")["photos"]
+    assert photos_here == {"stored": 4, "bytes": sum(len(p) for p in photos), "missing": 0}
+    assert "Photos: 4 stored" in c.ok("status").out
     node_c = serve(c.home)
     assert_serves(node_c, photos)

@@ -118,6 +118,7 @@ async def document(
             "dropped": carry.get("evicted", 0),
         },  # fmt: skip
         "reachability": await _reachability(ctx),
+        "photos": _photos(ctx),
     }
     if detail:
         doc.update(
@@ -144,6 +145,15 @@ async def document(
             ],  # fmt: skip
         )
     return doc
+
+
+def _photos(ctx: Context) -> dict[str, int] | None:
+    """Photos stored here (services/blobs.py), and referenced ones not fetched yet; None without a blob store."""
+    if ctx.blobs is None:
+        return None
+    entries = ctx.blobs.entries()
+    missing = len(ctx.blobs.missing(float("inf"), 100_000))
+    return {"stored": len(entries), "bytes": sum(e.size for e in entries), "missing": missing}
 
 
 async def _reading(ctx: Context) -> dict[str, Any]:
