@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from websockets.sync.client import connect
 
+import photo_samples as samples
 from samizdat import __version__
 from samizdat.core import kinds, nip19
 from samizdat.core.event import sign_event
@@ -161,14 +162,18 @@ def readme_posts() -> list[Any]:
     """Every ``samizdat post --type`` line of the README's walkthrough, as pytest parameters (the co-admin's
     plain ``post`` is :func:`test_a_co_admin_receives_the_channel_and_posts_by_its_short_name`'s)."""
     params = []
-    for line in README.read_text(encoding="utf-8").splitlines():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines):
         if not line.startswith(f"samizdat post {CHANNEL} "):
             continue
+        while line.endswith("\\") and n + 1 < len(lines):  # a command continued on the next line
+            n += 1
+            line = line[:-1] + lines[n]
         args = shlex.split(line, comments=True)[1:]
         if "--type" not in args:
             continue
         post_type = args[args.index("--type") + 1]
-        params.append(pytest.param(args, id=post_type))
+        params.append(pytest.param(args, id=post_type + ("-photo" if "--photo" in args else "")))
     return params
 
 
@@ -189,7 +194,14 @@ def readme_channel(tmp_path_factory: pytest.TempPathFactory, cli_for: Callable[[
 
 
 @pytest.mark.parametrize("args", README_POSTS)
-def test_readme_post_example_works_as_written(readme_channel: Cli, args: list[str]) -> None:
+def test_readme_post_example_works_as_written(readme_channel: Cli, args: list[str], tmp_path: Path) -> None:
+    args = list(args)
+    for i, arg in enumerate(args[:-1]):  # the README's photo names: a real picture of that format in their place
+        if arg == "--photo":
+            name = tmp_path / args[i + 1]
+            picture = samples.coffee()
+            name.write_bytes(samples.heic(picture) if name.suffix.lower() == ".heic" else samples.loaded_jpeg(picture))
+            args[i + 1] = str(name)
     result = readme_channel.ok(*args)
     assert readable(result).startswith("Published ")
 
