@@ -26,8 +26,11 @@ const sheet = await build({ entryPoints: [join(here, 'src', 'app.css')], bundle:
 const app = js.outputFiles[0].contents;
 const style = sheet.outputFiles[0].contents;
 const extrasJs = more.outputFiles[0].contents;
-const version = createHash('sha256').update(app).update(style).update(extrasJs).digest('hex').slice(0, 12);
+// The gazetteer of Belarus (places.js), fetched after the first screen: its data, without the spaces.
+const gazetteer = JSON.stringify(JSON.parse(readFileSync(join(here, 'src', 'gazetteer-by.json'), 'utf8')));
+const version = createHash('sha256').update(app).update(style).update(extrasJs).update(gazetteer).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
+writeFileSync(join(out, 'gazetteer-by.json'), gazetteer);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');

@@ -22,6 +22,7 @@ const SETTINGS = {
   verifiers: [], // pubkeys whose labels are shown
   vouchedOnly: false, // the directory lists only vouched channels
   operatorToken: null, // the operator session code the node gave for a login link
+  near: '', // the place path the reader chose as "near you" (places.js); never sent
 };
 
 export const state = {
@@ -93,6 +94,11 @@ export function setFollow(address, on) {
 export function setVerifiers(list) {
   state.verifiers = [...new Set(list)];
   watchVouches();
+  return store();
+}
+
+export function setNear(path) {
+  state.near = path;
   return store();
 }
 

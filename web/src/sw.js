@@ -7,7 +7,7 @@
 // with Cache-Control: no-store for the same reason). The cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
-const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg'];
+const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/manifest.webmanifest', '/icon.svg'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
 
 /** The page without its seed; other responses as they are. */

@@ -14,6 +14,7 @@ import { renderPost } from './post.js';
 import { qrImage } from './qr.js';
 import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
+import { placeTrail } from '../places.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -99,7 +100,7 @@ export function channelView(address) {
       h('h1', { dir: 'auto' }, channel.name),
       fingerprintView(info, 'p'),
       marks(info),
-      channel.place ? h('p', { class: 'place', dir: 'auto' }, channel.place.split('/').join(' › ')) : null,
+      channel.place ? h('p', { class: 'place', dir: 'auto' }, placeTrail(channel.place, channel)) : null,
       channel.about ? h('p', { class: 'about', dir: 'auto' }, channel.about) : null,
       h('p', { class: 'actions' },
         h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: async (ev) => {
