@@ -2,6 +2,7 @@
 // when the app is locked with a PIN (vault.js), routes (nav.js: in the app's state, never in the address bar), and
 // the service worker.
 
+import './datause.js'; // first: counts the app's own traffic from the start
 import { h, mount } from './dom.js';
 import { t, lang, setLang, LANGUAGES } from './i18n.js';
 import { state, start, operatorLogin } from './state.js';
