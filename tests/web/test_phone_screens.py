@@ -123,7 +123,7 @@ def test_the_node_screen_speaks_the_readers_language_and_fits(hub: Hub, new_page
 def test_plurals_follow_the_language(hub: Hub, new_page: Any, locale: str, count: str) -> None:
     page = new_page(locale)
     page.goto(f"{hub.url}#/c/{hub.single}")
-    expect(page.locator("p.count")).to_have_text(count)
+    expect(page.locator("h2.count")).to_have_text(count)
 
 
 def test_time_left_is_said_once_and_dates_and_quotes_follow_the_language(hub: Hub, new_page: Any) -> None:

@@ -36,7 +36,7 @@ export function channelView(address) {
   const el = h('main', { class: 'channel-page' });
   const events = new Map();
   const header = h('div', { class: 'channel-head' });
-  const info = h('p', { class: 'loading' }, t('loading'));
+  const info = h('h2', { class: 'loading' }, t('loading')); // "12 posts": the heading over the posts (each an h3)
   const listBox = h('div', { class: 'feed' });
   let list = null;
   let subs = [];
