@@ -101,7 +101,7 @@ async function follow(incoming, { login }) {
 async function boot() {
   const incoming = pending;
   pending = null;
-  mount(root, h('p', { class: 'boot' }, '…'));
+  if (!root.querySelector('.first')) mount(root, h('p', { class: 'boot' }, '…')); // else the page's own list stays
   await start({ operatorCode: incoming?.op || null });
   booted = true;
   // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh

@@ -9,11 +9,12 @@ const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
 const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/manifest.webmanifest', '/icon.svg'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
+const FIRST = /<!--FIRST-->[\s\S]*?<!--\/FIRST-->/; // the first paint's channel list (web/firstpaint.py)
 
 /** The page without its seed; other responses as they are. */
 async function keepable(response) {
   if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
-  const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`);
+  const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`).replace(FIRST, '');
   const headers = new Headers(response.headers);
   headers.delete('content-encoding');
   headers.delete('content-length');
