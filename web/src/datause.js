@@ -110,8 +110,14 @@ const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1);
 
 /** "Mobile data used this month: 1.24 MB", the cap, and a reset; on the status page. */
 export function dataUseView() {
+  let drawn = false;
   const el = h('div', { class: 'data-use' });
   function draw() {
+    if (drawn && !el.isConnected) {
+      listeners.delete(draw); // the screen was left
+      return;
+    }
+    drawn = true;
     mount(el,
       h('p', { id: 'data-used' }, t('data-used', { mb: mb(used()) })),
       capped() ? h('p', { class: 'warning', role: 'status' }, t('data-capped')) : null,

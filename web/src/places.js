@@ -179,7 +179,7 @@ export function treeView(channels, placeLink) {
 
 /** The "near you" block: the place the reader chose and its channels, or a way to choose one. `near`: the
  * chosen place path or ''; `choose(path)`: keep a new choice ('' forgets it). */
-export function nearView({ near, channels, card, choose, redraw }) {
+export function nearView({ near, channels, card, choose }) {
   const el = h('section', { class: 'near', 'aria-labelledby': 'near-title' });
   let picking = !near;
   let query = '';
@@ -214,6 +214,5 @@ export function nearView({ near, channels, card, choose, redraw }) {
       near && picking ? h('button', { type: 'button', class: 'small', id: 'near-clear', onclick: () => choose('') }, t('near-clear')) : null);
   }
   draw();
-  redraw?.(el);
   return el;
 }
