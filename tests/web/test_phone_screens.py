@@ -80,12 +80,18 @@ def post(page: Any, post_id: str) -> Any:
 
 def test_the_keys_page_fits_a_390_px_screen_after_operator_login(hub: Hub, new_page: Any) -> None:
     page = new_page()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 20}})  # a reader who enlarged the phone's font
     login = hub.cli.json("web", "login")
     page.goto(f"{hub.url}#op={login['token']}")
     expect(page.locator("#operator-status")).to_contain_text("npub1")
     page.fill("#import-key", nip19.nsec_encode(SecretKey.generate().secret.hex()))
     page.click("#import-button")
     expect(page.locator("#npub")).to_contain_text("npub1")
+    page.fill("[name=verifier]", nip19.npub_encode(SecretKey.generate().public_key_hex))
+    page.locator("[name=verifier]").press("Enter")
+    expect(page.locator(".verifiers li")).to_have_count(1)
     assert page_width(page) <= 390
 
 
