@@ -37,10 +37,13 @@ const style = sheet.outputFiles[0].contents;
 const extrasJs = more.outputFiles[0].contents;
 // libsecp256k1 as WebAssembly (npm tiny-secp256k1), fetched by the verify worker on first use.
 const wasm = readFileSync(join(here, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'));
-const versioned = createHash('sha256').update(app).update(style).update(extrasJs);
+// The gazetteer of Belarus (places.js), fetched after the first screen: its data, without the spaces.
+const gazetteer = JSON.stringify(JSON.parse(readFileSync(join(here, 'src', 'gazetteer-by.json'), 'utf8')));
+const versioned = createHash('sha256').update(app).update(style).update(extrasJs).update(gazetteer);
 for (const body of Object.values(lazy)) versioned.update(body);
 const version = versioned.update(wasm).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
+writeFileSync(join(out, 'gazetteer-by.json'), gazetteer);
 for (const [name, body] of Object.entries(lazy)) writeFileSync(join(out, name), body);
 writeFileSync(join(out, 'secp256k1.wasm'), wasm);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');

@@ -2,6 +2,7 @@
 // when the app is locked with a PIN (vault.js), routes (nav.js: in the app's state, never in the address bar), and
 // the service worker.
 
+import './datause.js'; // first: counts the app's own traffic from the start
 import { h, mount } from './dom.js';
 import { t, lang, setLang, LANGUAGES } from './i18n.js';
 import { state, start, operatorLogin } from './state.js';
@@ -93,7 +94,7 @@ async function follow(incoming, { login }) {
 async function boot() {
   const incoming = pending;
   pending = null;
-  mount(root, h('p', { class: 'boot' }, '…'));
+  if (!root.querySelector('.first')) mount(root, h('p', { class: 'boot' }, '…')); // else the page's own list stays
   await start({ operatorCode: incoming?.op || null });
   booted = true;
   // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh

@@ -311,6 +311,32 @@ function checkRelay(url) {
   return url;
 }
 
+const MAX_PLACE_NAMES = 64;
+
+/** The channel's names for the levels of its place (["place-name", <level path>, <lang>, <name>], as
+ * channel.place_names): Map(level path -> Map(lang -> name)). Tags that do not fit are ignored, never fatal. */
+export function placeNames(event, place) {
+  const out = new Map();
+  if (!place) return out;
+  let n = 0;
+  for (const t of event.tags) {
+    if (n >= MAX_PLACE_NAMES) break;
+    if (t.length < 4 || t[0] !== 'place-name') continue;
+    const [, path, code, name] = t;
+    if (typeof path !== 'string' || typeof code !== 'string' || typeof name !== 'string') continue;
+    if (!(path === place || place.startsWith(`${path}/`)) || !LANGUAGE.test(code)) continue;
+    try {
+      checkLine(name, 'a place name', MAX_NAME);
+    } catch {
+      continue;
+    }
+    if (!out.has(path)) out.set(path, new Map());
+    if (!out.get(path).has(code)) out.get(path).set(code, name);
+    n += 1;
+  }
+  return out;
+}
+
 /** A channel definition (kind 30333) as an object, or throws Malformed (as channel.parse_channel).
  * Public keys are checked for shape only (the node's relay has verified every signature, and an invalid point
  * can never sign, so it grants nothing). */
@@ -356,7 +382,7 @@ export function parseChannel(event) {
   const mirrors = [...new Set(tagValues(event, 'r').map(checkRelay))];
   if (mirrors.length > MAX_MIRRORS) throw new Malformed(`a channel may have at most ${MAX_MIRRORS} mirror relays`);
   return {
-    owner: event.pubkey, channelId, name, about, languages, place, geohash, admins, revoked, mirrors,
+    owner: event.pubkey, channelId, name, about, languages, place, geohash, admins, revoked, mirrors, placeNames: placeNames(event, place),
     created_at: event.created_at, event, address: `${CHANNEL}:${event.pubkey}:${channelId}`,
   };
 }

@@ -25,6 +25,7 @@ const SETTINGS = {
   agreedRelays: {}, // channel address -> relays a shared link named, which the reader agreed to (mirrors.js)
   directOff: false, // the reader turned direct connections to mirrors off
   nodeProxied: false, // the node said it reaches relays through a proxy
+  near: '', // the place path the reader chose as "near you" (places.js); never sent
 };
 
 export const state = {
@@ -102,6 +103,11 @@ export function setVerifiers(list) {
 /** Change one setting (kept encrypted with the others). */
 export function setSetting(key, value) {
   state[key] = value;
+  return store();
+}
+
+export function setNear(path) {
+  state.near = path;
   return store();
 }
 

@@ -8,8 +8,9 @@
 // cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
-const SHELL = ['/', '/extras.js', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
+const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
+const FIRST = /<!--FIRST-->[\s\S]*?<!--\/FIRST-->/; // the first paint's channel list (web/firstpaint.py)
 
 // Mirrors the page asked for (mirrors.js), in memory only: a page opened from this cache while the node is
 // unreachable may then connect to the mirrors of the channels the phone knows (the kept copy names none, above).
@@ -33,7 +34,7 @@ function withMirrors(response) {
 /** The page without its seed; other responses as they are. */
 async function keepable(response) {
   if (!(response.headers.get('content-type') || '').startsWith('text/html')) return response;
-  const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`);
+  const page = (await response.text()).replace(SEED, (_, open, close) => `${open}[]${close}`).replace(FIRST, '');
   const headers = new Headers(response.headers);
   // The node's policy names the mirrors of its channels (connect-src), which would name relays on the phone's
   // disk: the kept copy may connect to the node alone (docs/web.md, "Reading from mirrors").

@@ -22,6 +22,16 @@ export class VirtualList {
     this.onScroll = () => this.schedule();
     window.addEventListener('scroll', this.onScroll, { passive: true });
     window.addEventListener('resize', this.onScroll, { passive: true });
+    // An item that grew or shrank after it was measured ("Read more", a history opened): measure again.
+    const remeasure = () => this.remeasure();
+    this.spacer.addEventListener('resize-item', remeasure);
+    this.spacer.addEventListener('toggle', remeasure, true);
+  }
+
+  remeasure() {
+    for (const [id, node] of this.nodes) if (node.offsetHeight) this.heights.set(id, node.offsetHeight);
+    this.layout();
+    this.render();
   }
 
   destroy() {

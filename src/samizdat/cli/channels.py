@@ -192,6 +192,18 @@ def _edit(template: str) -> str | None:
     return None if written == template else written
 
 
+def _place_names(given: list[str]) -> dict[str, dict[str, str]]:
+    """``--place-name`` values (``BY/Minsk=be:Мінск``) as level path -> language -> name."""
+    out: dict[str, dict[str, str]] = {}
+    for text in given:
+        path, _, rest = text.partition("=")
+        code, _, name = rest.partition(":")
+        if not path or not code or not name:
+            raise UsageError(f"--place-name takes PATH=LANG:NAME, such as BY/Minsk=be:Мінск, not {text[:60]!r}")
+        out.setdefault(path.strip(), {})[code.strip()] = name.strip()
+    return out
+
+
 def _location(lat: float | None, lon: float | None, geohash: str | None) -> str | None:
     """The geohash of a place given as --lat/--lon or --geohash; None when neither was given."""
     if geohash:
@@ -222,6 +234,12 @@ def register(app: typer.Typer) -> None:
         lat: float | None = typer.Option(None, help="Latitude of the place (for geohash tags)."),
         lon: float | None = typer.Option(None, help="Longitude of the place."),
         geohash: str | None = typer.Option(None, help="Geohash of the place, instead of --lat/--lon."),
+        place_name: list[str] = typer.Option(
+            [],
+            "--place-name",
+            metavar="PATH=LANG:NAME",
+            help="A name of a level of the place in a language, e.g. 'BY/Minsk=be:Мінск' (repeat for more).",
+        ),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Relay the channel publishes to."),
         media: list[str] = typer.Option([], "--media", metavar="URL", help="Blossom media server for photos."),
         as_json: bool = JsonOption,
@@ -232,6 +250,7 @@ def register(app: typer.Typer) -> None:
             channel, result = await posts.create_channel(
                 ctx, channel_id, name, about=about, languages=lang, place=place,
                 geohash=_location(lat, lon, geohash) or "", mirrors=mirror, media=media,
+                place_names=_place_names(place_name),
             )  # fmt: skip
             return _with_result(channel, result)
 
@@ -248,6 +267,12 @@ def register(app: typer.Typer) -> None:
         lat: float | None = typer.Option(None, help="New latitude of the place."),
         lon: float | None = typer.Option(None, help="New longitude of the place."),
         geohash: str | None = typer.Option(None, help="New geohash of the place."),
+        place_name: list[str] = typer.Option(
+            [],
+            "--place-name",
+            metavar="PATH=LANG:NAME",
+            help="A name of a level of the place in a language, e.g. 'BY/Minsk=be:Мінск' (repeat; replaces the list).",
+        ),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Mirror relays: replace the list."),
         no_mirrors: bool = typer.Option(False, "--no-mirrors", help="Remove every mirror."),
         media: list[str] = typer.Option([], "--media", metavar="URL", help="Media servers: replace the list."),
@@ -266,6 +291,7 @@ def register(app: typer.Typer) -> None:
                 ctx, channel, name=name, about=about, languages=lang or None, place=place,
                 geohash=_location(lat, lon, geohash), mirrors=[] if no_mirrors else (mirror or None),
                 media=[] if no_media else (media or None),
+                place_names=_place_names(place_name) if place_name else None,
             )  # fmt: skip
             return _with_result(updated, result)
 

@@ -48,6 +48,7 @@ MAX_LANGUAGES = 5
 MAX_NAME = 100
 MAX_ABOUT = 2000
 MAX_PLACE_DEPTH = 8
+MAX_PLACE_NAMES = 64  #: place-name tags counted; later ones are ignored
 NAADDR_RELAYS = 3  #: mirrors put in a shared naddr: more makes the QR code denser for little gain
 
 LANGUAGE_NAMESPACE = "ISO-639-1"
@@ -74,6 +75,7 @@ class Channel:
     created_at: int
     event: Event = field(repr=False)
     media: tuple[str, ...] = ()  # Blossom media servers (https://...) that the channel's photos are on
+    place_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # level path -> lang -> name
 
     @property
     def address(self) -> str:
@@ -218,7 +220,35 @@ def parse_channel(event: Event) -> Channel:
     if len(media) > MAX_MEDIA:
         raise RemoteProtocolError(f"a channel may have at most {MAX_MEDIA} media servers")
     return Channel(event.pubkey, channel_id, name, about, languages, place, geohash, MappingProxyType(admins),
-                   MappingProxyType(revoked), mirrors, event.created_at, event, media)  # fmt: skip
+                   MappingProxyType(revoked), mirrors, event.created_at, event, media,
+                   place_names(event, place))  # fmt: skip
+
+
+def place_names(event: Event, place: str) -> Mapping[str, Mapping[str, str]]:
+    """The channel's names for the levels of its place, from ``["place-name", <level path>, <lang>, <name>]``
+    tags (docs/protocol.md): level path -> ISO 639-1 code -> name. A tag whose path is not the place or a
+    leading part of it, whose language is not two letters or whose name is not one line of at most
+    :data:`MAX_NAME` characters is ignored (never fatal: old readers ignore the tag too); the first name per
+    level and language counts, and only the first :data:`MAX_PLACE_NAMES` fitting tags."""
+    out: dict[str, dict[str, str]] = {}
+    if not place:
+        return MappingProxyType(out)
+    counted = 0
+    for tag in event.tags:
+        if counted >= MAX_PLACE_NAMES:
+            break
+        if len(tag) < 4 or tag[0] != "place-name":
+            continue
+        path, code, name = tag[1], tag[2], tag[3]
+        if not (path == place or place.startswith(path + "/")) or not _LANGUAGE.fullmatch(code):
+            continue
+        try:
+            check_line(name, "a place name", max_length=MAX_NAME)
+        except RemoteProtocolError:
+            continue
+        out.setdefault(path, {}).setdefault(code, name)
+        counted += 1
+    return MappingProxyType({k: MappingProxyType(v) for k, v in out.items()})
 
 
 def channel_supersedes(new: Event, old: Event) -> bool:
@@ -284,8 +314,10 @@ def build_channel_event(
     revoked: Mapping[str, int] | None = None,
     mirrors: Sequence[str] = (),
     media: Sequence[str] = (),
+    place_names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Event:
-    """Sign a channel definition owned by ``key``. ``admins`` maps hex pubkeys to ``admin`` or ``editor``;
+    """Sign a channel definition owned by ``key``. ``place_names`` maps a level of ``place`` (``BY/Minsk``) to
+    its names by language (``{"be": "Мінск"}``). ``admins`` maps hex pubkeys to ``admin`` or ``editor``;
     ``revoked`` maps hex pubkeys to the ``since`` time from which their posts are invalid.
 
     Raises :class:`UsageError` with the first problem, exactly as :func:`parse_channel` would find it.
@@ -301,6 +333,17 @@ def build_channel_event(
         tags += [["l", code, LANGUAGE_NAMESPACE] for code in languages]
     if place:
         tags.append(["place", place])
+    for level, names in (place_names or {}).items():
+        if not (level == place or place.startswith(level + "/")):
+            raise UsageError(f"A place name is for {level[:60]!r}, which is not the place or a part of it.")
+        for code, text in names.items():
+            if not _LANGUAGE.fullmatch(code):
+                raise UsageError(f"A place name's language is a two-letter ISO 639-1 code, not {code[:20]!r}.")
+            try:
+                check_line(text, "a place name", max_length=MAX_NAME)
+            except RemoteProtocolError as exc:
+                raise UsageError(str(exc)[:1].upper() + str(exc)[1:] + ".") from exc
+            tags.append(["place-name", level, code, text])
     tags += [["g", prefix] for prefix in (gh.prefixes(geohash) if geohash else ())]
     tags += [["p", pubkey, "", role] for pubkey, role in (admins or {}).items()]
     tags += [["revoked", pubkey, str(since)] for pubkey, since in (revoked or {}).items()]
@@ -329,6 +372,7 @@ def rebuild_channel(
     revoked: Mapping[str, int] | None = None,
     mirrors: Sequence[str] | None = None,
     media: Sequence[str] | None = None,
+    place_names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Event:
     """A new version of ``channel`` with the given fields replaced (None keeps the current value).
 
@@ -350,7 +394,14 @@ def rebuild_channel(
         revoked=channel.revoked if revoked is None else revoked,
         mirrors=channel.mirrors if mirrors is None else mirrors,
         media=channel.media if media is None else media,
+        place_names=_kept_names(channel, place) if place_names is None else place_names,
     )
+
+
+def _kept_names(channel: Channel, place: str | None) -> Mapping[str, Mapping[str, str]]:
+    """The channel's place names that still name a level of its (possibly new) place."""
+    new = channel.place if place is None else place
+    return {k: v for k, v in channel.place_names.items() if k == new or new.startswith(k + "/")}
 
 
 def add_admin(key: SecretKey, channel: Channel, pubkey: str, role: str = ADMIN, *, created_at: int) -> Event:

@@ -55,6 +55,7 @@ from websockets.datastructures import Headers
 from samizdat.core import nip19
 from samizdat.errors import UsageError
 from samizdat.relay.http import KEY_VISIBLE, HeaderList, HttpResult, header
+from samizdat.web.firstpaint import first_paint
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,8 @@ class WebApp:
             except Exception:  # the app works without a seed (it asks the relay)
                 log.exception("the channel seed failed")
                 events, version = [], None
-            body = await asyncio.to_thread(seed_page, page.body, events, self.page_bytes)
+            body = await asyncio.to_thread(first_paint, page.body, events)
+            body = await asyncio.to_thread(seed_page, body, events, self.page_bytes)
             asset = await asyncio.to_thread(_asset, body, page.content_type, page.cache_control)
             self._page_cache = _Built(now, version, asset, mirror_sources(events))
             return asset

@@ -4,7 +4,7 @@
 // the name, the owner key's fingerprint and the marks (followed, vouched for by trusted verifiers).
 
 import { h, mount } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, plural } from '../i18n.js';
 import { state, now, setFollow, trust } from '../state.js';
 import { feed, mayAmend, roleOf } from '../rules.js';
 import { extras } from '../lazy.js';
@@ -15,6 +15,7 @@ import { qrImage } from './qr.js';
 import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
+import { placeTrail } from '../places.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -28,11 +29,15 @@ export function signers(channel) {
   return out;
 }
 
+/** Whose labels (confirmed, disputed, ...) are shown on the channel's posts: the verifiers this reader trusts,
+ * and the channel's owner, who speaks for his own channel (so his labels show on his own node too). */
+const labelersOf = (channel) => [...new Set([...state.verifiers, channel.owner])];
+
 export function channelView(address) {
   const el = h('main', { class: 'channel-page' });
   const events = new Map();
   const header = h('div', { class: 'channel-head' });
-  const info = h('p', { class: 'loading' }, t('loading'));
+  const info = h('h2', { class: 'loading' }, t('loading')); // "12 posts": the heading over the posts (each an h3)
   const listBox = h('div', { class: 'feed' });
   let list = null;
   let subs = [];
@@ -80,12 +85,13 @@ export function channelView(address) {
 
   function related(channel) {
     const keys = [channel.owner, ...channel.admins.keys(), ...channel.revoked.keys()].slice(0, 1000);
-    const key = keys.join(',') + '|' + state.verifiers.join(',');
+    const labelers = labelersOf(channel);
+    const key = keys.join(',') + '|' + labelers.join(',');
     if (key === deletionKey) return;
     deletionKey = key;
     if (deletionSub) state.relay.close(deletionSub);
     const filters = [{ kinds: [5], authors: keys, limit: PAGE }];
-    if (state.verifiers.length) filters.push({ kinds: [1985], '#L': ['samizdat.verify'], authors: state.verifiers.slice(0, 1000), limit: PAGE });
+    filters.push({ kinds: [1985], '#L': ['samizdat.verify'], authors: labelers.slice(0, 1000), limit: PAGE });
     deletionSub = state.relay.subscribe(filters, onEvent);
     subs.push(deletionSub);
   }
@@ -100,7 +106,7 @@ export function channelView(address) {
       h('h1', { dir: 'auto' }, channel.name),
       fingerprintView(info, 'p'),
       marks(info),
-      channel.place ? h('p', { class: 'place', dir: 'auto' }, channel.place.split('/').join(' › ')) : null,
+      channel.place ? h('p', { class: 'place', dir: 'auto' }, placeTrail(channel.place, channel)) : null,
       channel.about ? h('p', { class: 'about', dir: 'auto' }, channel.about) : null,
       h('p', { class: 'actions' },
         h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: async (ev) => {
@@ -131,14 +137,14 @@ export function channelView(address) {
     related(channel);
     drawHeader(channel);
     const ts = now();
-    const items = feed(channel, events.values(), ts, new Set(state.verifiers));
+    const items = feed(channel, events.values(), ts, new Set(labelersOf(channel)));
     const mine = signers(channel);
     const ctx = {
       now: ts,
       canAmend: (author) => mine.some((s) => mayAmend(channel, s.pubkey, ts, author)),
       compose: (mode, target) => ({ screen: 'compose', address, mode, target }),
     };
-    mount(info, items.length ? t('posts-count', { n: items.length }) : t('no-posts'));
+    mount(info, items.length ? t('posts-count', { n: plural('posts', items.length) }) : t('no-posts'));
     info.className = 'count';
     if (!list) list = new VirtualList(listBox, (item) => renderPost(item, ctx));
     list.renderItem = (item) => renderPost(item, ctx);

@@ -4,6 +4,7 @@
 // before signing. An event starting in the past is published only after the author confirms it (likely a wrong
 // date; the CLI asks for --force): a check of the composer, never a rule readers apply.
 
+import { locationPicker } from '../geo.js';
 import { h, mount } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { state, now } from '../state.js';
@@ -58,7 +59,7 @@ function typeInputs(type, f, correcting, resolution = '') {
   if (has('start')) out.push(input('start', t('f-start'), f.start ? toLocal(f.start) : '', { type: 'datetime-local' }));
   if (has('end')) out.push(input('end', t('f-end'), f.end ? toLocal(f.end) : '', { type: 'datetime-local' }));
   if (has('location')) out.push(input('location', t('f-location'), f.location));
-  if (has('geohash')) out.push(input('geohash', t('f-geohash'), f.geohash, { autocapitalize: 'off' }));
+  if (has('geohash')) out.push(locationPicker(f.geohash)); // derived, never typed (geo.js)
   if (has('hours')) out.push(input('hours', t('f-hours'), f.hours));
   if (has('reach')) out.push(input('reach', t('f-reach'), f.reach));
   if (has('give')) out.push(h('label', { class: 'in in-give' }, h('span', null, t('f-give-lines')), h('textarea', { name: 'give', rows: 3 }, (f.give || []).join('\n'))));

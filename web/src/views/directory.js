@@ -5,10 +5,10 @@
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import { neutralize } from '../display.js';
-import { state, trust, setVouchedOnly } from '../state.js';
+import { state, trust, setVouchedOnly, setNear } from '../state.js';
 import { link } from '../nav.js';
 import { followLinkPanel } from '../follow-link.js';
+import { placeTrail, placeName, searchChannels, findPlaces, isUnder, canonical, treeView, nearView, onGazetteer, loadGazetteer } from '../places.js';
 
 const place = (path) => ({ screen: 'directory', path });
 
@@ -52,7 +52,7 @@ function card(ch) {
       h('strong', { dir: 'auto' }, ch.name),
       fingerprintView(info),
       marks(info),
-      ch.place ? h('span', { class: 'place', dir: 'auto' }, ch.place.split('/').join(' › ')) : null,
+      ch.place ? h('span', { class: 'place', dir: 'auto' }, placeTrail(ch.place, ch)) : null,
       ch.about ? h('span', { class: 'about', dir: 'auto' }, ch.about.slice(0, 160)) : null));
 }
 
@@ -66,7 +66,7 @@ export function directoryView(path) {
   const results = h('div');
   const search = h('input', { type: 'search', id: 'search', placeholder: t('search-placeholder'), 'aria-label': t('search'),
     oninput: (ev) => {
-      query = ev.target.value.trim().toLowerCase();
+      query = ev.target.value.trim();
       draw();
     } });
   const vouchedOnly = h('label', { class: 'switch' },
@@ -86,35 +86,54 @@ export function directoryView(path) {
       }
     }
     if (query) {
-      const hits = all.filter((c) => neutralize(`${c.name}\n${c.about}\n${c.place}`).toLowerCase().includes(query));
-      mount(results, hits.length ? h('ul', { class: 'channels' }, hits.map(card)) : h('p', { class: 'empty' }, t('no-match')));
+      // Places and channels in any script or spelling (places.js): a district's channels show up by its name.
+      const hits = searchChannels(all, query);
+      const spots = findPlaces(query).filter((e) => all.some((c) => isUnder(c, e.path)));
+      mount(results,
+        spots.length ? [h('h2', null, t('places-matching')), h('ul', { class: 'places found' }, spots.map((e) =>
+          h('li', null, link(place(e.path.split('/')), null, h('bdi', null, placeTrail(e.path))))))] : null,
+        hits.length ? [spots.length ? h('h2', null, t('channels-matching')) : null, h('ul', { class: 'channels' }, hits.map(card))] : null,
+        !hits.length && !spots.length ? h('p', { class: 'empty' }, t('no-match')) : null);
       return;
     }
     const followed = all.filter((c) => state.follows.includes(c.address));
-    const here = all.filter((c) => {
-      const p = c.place ? c.place.split('/') : [];
-      return p.length >= path.length && path.every((s, i) => p[i] === s);
-    });
+    const at = canonical(path.join('/'));
+    const here = all.filter((c) => (path.length ? isUnder(c, at) : true));
     const children = new Map();
     const exact = [];
     for (const c of here) {
-      const p = c.place ? c.place.split('/') : [];
+      const p = c.place ? canonical(c.place).split('/') : [];
       if (p.length === path.length) exact.push(c);
       else children.set(p[path.length], (children.get(p[path.length]) || 0) + 1);
     }
+    const atParts = at ? at.split('/') : [];
     const crumbs = [link(place([]), null, t('all-places'))];
-    path.forEach((s, i) => crumbs.push(' › ', link(place(path.slice(0, i + 1)), { dir: 'auto' }, s)));
+    atParts.forEach((s, i) => crumbs.push(' › ', link(place(atParts.slice(0, i + 1)), null, h('bdi', null, placeName(atParts.slice(0, i + 1).join('/'))))));
+    const sub = (s) => [...atParts, s].join('/');
+    // The start screen: followed channels (a tap opens one, newest post first), then near you, then the tree.
     mount(results,
       !path.length && followed.length ? [h('h2', null, t('followed')), h('ul', { class: 'channels followed' }, followed.map(card))] : null,
-      h('nav', { class: 'crumbs' }, crumbs),
-      children.size ? h('ul', { class: 'places' }, [...children.keys()].sort().map((s) =>
-        h('li', null, link(place([...path, s]), null, h('bdi', null, s), h('span', { class: 'count' }, String(children.get(s))))))) : null,
+      !path.length ? nearView({ near: state.near, channels: all.filter((c) => c.place), card, choose: async (p) => {
+        await setNear(p);
+        draw();
+      } }) : null,
+      !path.length ? [h('h2', null, t('places-tree')), treeView(all.filter((c) => c.place), (parts, attrs, ...kids) => link(place(parts), attrs, ...kids))]
+        : h('nav', { class: 'crumbs' }, crumbs),
+      path.length && children.size ? h('ul', { class: 'places' }, [...children.keys()].sort((a, b) => placeName(sub(a)).localeCompare(placeName(sub(b)))).map((s) =>
+        h('li', null, link(place([...atParts, s]), null, h('bdi', null, placeName(sub(s))), h('span', { class: 'count' }, String(children.get(s))))))) : null,
       exact.length ? [h('h2', null, path.length ? t('channels-here') : t('channels-no-place')), h('ul', { class: 'channels' }, exact.map(card))] : null,
       !all.length ? h('p', { class: 'empty' }, state.online ? t('no-channels') : t('no-channels-offline')) : null);
   }
 
-  mount(el, h('h1', { dir: 'auto' }, path.length ? path[path.length - 1] : t('directory')), search, vouchedOnly, results,
-    path.length ? null : followLinkPanel());
+  const title = h('h1', { dir: 'auto' });
+  const heading = () => mount(title, path.length ? placeName(canonical(path.join('/'))) : t('directory'));
+  heading();
+  mount(el, title, search, vouchedOnly, results, path.length ? null : followLinkPanel());
   draw();
-  return { el, refresh: draw }; // redraws the results only: the search box keeps its text and focus
+  const stop = onGazetteer(() => {
+    heading();
+    draw();
+  });
+  loadGazetteer();
+  return { el, refresh: draw, destroy: stop }; // redraws the results only: the search box keeps its text and focus
 }

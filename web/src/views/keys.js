@@ -125,7 +125,7 @@ export function keysView() {
   }
 
   function verifiers() {
-    const field = h('input', { name: 'verifier', placeholder: 'npub1…', autocapitalize: 'off' });
+    const field = h('input', { name: 'verifier', placeholder: 'npub1…', autocapitalize: 'off', 'aria-label': t('verifiers') });
     return h('section', null, h('h2', null, t('verifiers')), h('p', null, t('verifiers-explain')),
       h('ul', { class: 'verifiers' }, state.verifiers.map((pk) => h('li', null, h('code', null, x.npubEncode(pk)), ' ',
         h('button', { class: 'small', onclick: async () => {

@@ -7,9 +7,10 @@ import { link } from '../nav.js';
 
 export function when(ts) {
   try {
-    // Chromium's ICU has no month names for Belarusian: numbers read well in every language.
-    const options = lang() === 'be' ? { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit' }
-      : { dateStyle: 'medium', timeStyle: 'short' };
+    // Chromium's ICU has no month names for Belarusian, so Belarusian and Russian both read dates as numbers
+    // (05.12.2026, 14:30: one style in the two languages a reader switches between); English as "Dec 5, 2026".
+    const options = lang() === 'en' ? { dateStyle: 'medium', timeStyle: 'short' }
+      : { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit' };
     return new Intl.DateTimeFormat(lang(), options).format(new Date(ts * 1000));
   } catch {
     return new Date(ts * 1000).toISOString();
@@ -60,6 +61,24 @@ function history(item) {
         c.resolution ? [' · ', t('resolved-note'), ' ', h('q', { dir: 'auto' }, c.resolution)] : null))));
 }
 
+const LONG = 600; // characters: a longer text is folded behind "Read more"
+
+/** A post's text; a long one shows its start and a "Read more" button (the whole text is in the page, so the
+ * search of the browser and a screen reader still find it once unfolded). */
+function longText(text) {
+  const p = h('p', { class: 'text', dir: 'auto' }, text);
+  if (text.length <= LONG) return p;
+  p.classList.add('folded');
+  const more = h('button', { type: 'button', class: 'small more', 'aria-expanded': 'false', onclick: () => {
+    const folded = p.classList.toggle('folded');
+    more.setAttribute('aria-expanded', String(!folded));
+    more.textContent = folded ? t('read-more') : t('read-less');
+    // The windowed list measures items once: tell it this one changed size.
+    more.dispatchEvent(new CustomEvent('resize-item', { bubbles: true }));
+  } }, t('read-more'));
+  return [p, more];
+}
+
 /** ctx: {now, canAmend(authorPubkey) -> bool, compose(mode, id) -> route} */
 export function renderPost(item, ctx) {
   if (item.orphan) {
@@ -96,7 +115,7 @@ export function renderPost(item, ctx) {
     meta,
     view.subject ? h('h3', { dir: 'auto' }, view.subject) : null,
     h('div', { class: 'fields' }, fieldsFor(type, view.fields, ctx.now)),
-    view.text ? h('p', { class: 'text', dir: 'auto' }, view.text) : null,
+    view.text ? longText(view.text) : null,
     // How a help request was resolved: under its text, which a resolution keeps (docs/protocol.md, Corrections).
     view.resolution ? h('p', { class: 'resolution' }, h('span', { class: 'k' }, t('resolved-note')), ' ',
       h('span', { class: 'v', dir: 'auto' }, view.resolution)) : null,

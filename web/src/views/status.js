@@ -2,16 +2,20 @@
 // syncs, what was carried; plus what this phone keeps.
 
 import { h, mount } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, plural } from '../i18n.js';
 import * as cache from '../cache.js';
 import { state } from '../state.js';
 import { extras } from '../lazy.js';
 import { when } from './post.js';
 import { bundlesPanel } from './bundles.js';
 import { sourcesPanel } from './sources.js';
+import { dataUseView } from '../datause.js';
 
-const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
-  h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
+// A table scrolls sideways inside its box when a phone is too narrow for it: the page itself never does, and
+// words are never broken inside (addresses, which have no words, may break anywhere: class "url").
+const table = (head, rows) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': head.join(', ') },
+  h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', null, rows.map((r) => h('tr', null, r.map((c, i) => h('td', { class: i ? null : 'url' }, c)))))));
 
 const mb = (bytes) => typeof bytes === 'number' ? (bytes / 1e6).toFixed(1) : '?';
 
@@ -19,8 +23,8 @@ export function statusView() {
   const el = h('main', { class: 'status-page' });
   const body = h('div', null, h('p', null, t('loading')));
   const local = h('p', { id: 'cached' });
-  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, bundlesPanel());
-  cache.count().then((n) => mount(local, t('cached-events', { n })));
+  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, dataUseView(), bundlesPanel());
+  cache.count().then((n) => mount(local, t('cached-events', { n: plural('events', n) })));
   let timer = 0;
 
   async function load() {
@@ -38,6 +42,12 @@ export function statusView() {
     if (!s.npub && state.operator?.pubkey) extras().then((x) => { key.textContent = x.npubEncode(state.operator.pubkey); }, () => {});
     // A name a device announced is its own claim: the address comes first, the name after it, marked unverified.
     const peerLabel = (p) => String(p.url) + (p.name ? ' ' + t('says-unverified', { name: String(p.name) }) : '');
+    const word = (prefix, value) => (value ? (t(prefix + value) === prefix + value ? String(value) : t(prefix + value)) : '');
+    const peerTable = (peers) => table([t('peer'), t('source'), t('link'), t('last-seen'), t('last-sync'), t('events-in-out')],
+      peers.map((p) => [peerLabel(p), word('source-', p.source), word('peer-', p.state), p.last_seen ? when(p.last_seen) : '–',
+        p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`]));
+    const lan = (s.peers || []).filter((p) => p.source !== 'manual');
+    const manual = (s.peers || []).filter((p) => p.source === 'manual');
     const reach = (r) => r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
     mount(body,
       h('dl', null,
@@ -45,14 +55,15 @@ export function statusView() {
         h('dt', null, t('node-key')), h('dd', null, key),
         h('dt', null, t('stored-events')), h('dd', { id: 'stored' }, String(s.events ?? '?')),
         h('dt', null, t('connections')), h('dd', null, String(s.connections ?? 0))),
+      // Found on the LAN, and added by hand (a peer on 127.0.0.1 or across the internet is not "nearby").
       h('h2', null, t('lan-peers')),
-      s.peers === null ? h('p', null, t('lan-off')) : s.peers.length ? table([t('peer'), t('source'), t('link'), t('last-seen'), t('last-sync'), t('events-in-out')],
-        s.peers.map((p) => [peerLabel(p), String(p.source || ''), String(p.state || ''), p.last_seen ? when(p.last_seen) : '–', p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`])) : h('p', null, t('no-peers')),
+      s.peers === null ? h('p', null, t('lan-off')) : lan.length ? peerTable(lan) : h('p', null, t('no-peers')),
+      manual.length ? [h('h2', null, t('nodes-added')), peerTable(manual)] : null,
       h('h2', null, t('relays')),
       s.relays.length ? table([t('relay'), t('state'), t('last-sync'), t('delivered'), t('waiting')],
         s.relays.map((r) => [String(r.url), reach(r), r.last_success ? when(r.last_success) : '–', String(r.delivered), String(r.pending)])) : h('p', null, t('no-relays')),
       h('h2', null, t('carried')),
-      h('p', null, t('carried-text', { in: s.carried.received, out: s.carried.sent, delivered: s.carried.delivered })),
+      h('p', null, t('carried-text', { in: plural('events', s.carried.received ?? 0), out: plural('events', s.carried.sent ?? 0), delivered: plural('posts', s.carried.delivered ?? 0) })),
       h('p', { id: 'carry' }, t('carry-text', { store: mb(s.carried.store_bytes), quota: mb(s.carried.quota_bytes), dropped: s.carried.dropped ?? 0 })),
       h('h2', null, t('reachability')),
       (s.reachability || []).length ? table([t('relay'), t('country'), t('hour'), t('verdict'), t('reports')],

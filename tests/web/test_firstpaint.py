@@ -1,0 +1,39 @@
+"""The start page's first paint (web/firstpaint.py): the channels the page carries as inert text before the
+app's script, escaped, neutralised, without links, within its share of the page budget."""
+
+from __future__ import annotations
+
+from samizdat.core import kinds
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.web.firstpaint import FIRST_CHANNELS, FIRST_MARK, first_paint
+
+PAGE = b'<html><body><div id="app">' + FIRST_MARK + b"</div><script>app()</script></body></html>"
+KEY = SecretKey(bytes([7]) * 32)
+
+
+def definition(n: int, name: str, place: str = "BY/Minsk/Frunzenski") -> dict[str, object]:
+    tags = [["d", f"c{n}"], ["name", name], ["place", place]]
+    return sign_event(KEY, kinds.CHANNEL, "", tags, created_at=1_700_000_000 + n).to_dict()
+
+
+def test_names_are_inert_text_without_links() -> None:
+    hostile = '<img src=x onerror="alert(1)">\u202eevil'
+    page = first_paint(PAGE, [definition(1, hostile), definition(2, "Yard 7", "BY/Hrodna")]).decode()
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;evil" in page  # escaped; the bidi override dropped
+    assert "\u202e" not in page
+    assert "<a" not in page
+    assert "BY › Hrodna" in page
+    assert page.index("Yard 7") < page.index("<script>")  # painted before the script arrives
+    assert page.count("<!--FIRST-->") == 1
+    assert page.count("<!--/FIRST-->") == 1
+
+
+def test_the_first_paint_stays_small_and_is_left_out_when_there_is_nothing() -> None:
+    many = [definition(n, "Ж" * 100, "/".join(["Place"] * 8)) for n in range(500)]
+    page = first_paint(PAGE, many)
+    assert page.count(b'class="channel"') <= FIRST_CHANNELS
+    assert len(page) - len(PAGE) <= 12_000
+    assert first_paint(PAGE, []) == PAGE
+    assert first_paint(b"<html>no placeholder</html>", many) == b"<html>no placeholder</html>"
