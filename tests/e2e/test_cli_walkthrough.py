@@ -116,7 +116,7 @@ def test_init_keys_and_a_new_channel(cli: Cli) -> None:
 
     channel = cli.json(*CREATE)
     definition_fields = {"address", "naddr", "id", "owner", "name", "about", "languages", "place", "geohash",
-                         "admins", "revoked", "mirrors", "updated_at"}  # fmt: skip
+                         "admins", "revoked", "mirrors", "media", "updated_at"}  # fmt: skip
     assert set(channel) == definition_fields | {"ids", "delivered", "pending"}
     assert len(channel["ids"]) == 1
     address = f"{kinds.CHANNEL}:{keys['pubkey']}:{CHANNEL}"
@@ -151,7 +151,7 @@ def test_init_keys_and_a_new_channel(cli: Cli) -> None:
     assert "already have a channel" in refused.err
 
     post = cli.json("post", CHANNEL, "--type", "news", "Metro is closed")
-    assert post == {"ids": post["ids"], "delivered": 0, "pending": []}
+    assert post == {"ids": post["ids"], "delivered": 0, "pending": [], "photos": []}
     assert len(post["ids"][0]) == 64
 
 
@@ -181,9 +181,8 @@ README_POSTS = readme_posts()
 
 
 def test_the_readme_shows_every_post_type() -> None:
-    assert sorted(p.id for p in README_POSTS) == sorted(
-        ["news", "alert", "help", "safe-place", "contact", "event", "appeal"]
-    )
+    assert {p.id for p in README_POSTS} == {"news", "alert", "help", "safe-place", "contact", "event", "appeal",
+                                            "alert-photo"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
