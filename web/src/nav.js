@@ -34,7 +34,8 @@ export function checkRoute(r) {
     case 'directory':
       return { screen: 'directory', path: Array.isArray(r.path) ? r.path.filter((p) => typeof p === 'string' && p) : [] };
     case 'channel':
-      return text(r.address) ? { screen: 'channel', address: r.address } : null;
+    case 'nearby': // a channel's alerts by distance (views/nearby.js)
+      return text(r.address) ? { screen: r.screen, address: r.address } : null;
     case 'compose':
       return text(r.address) ? { screen: 'compose', address: r.address, mode: text(r.mode), target: text(r.target) } : null;
     case 'keys':

@@ -22,6 +22,7 @@ const SETTINGS = {
   verifiers: [], // pubkeys whose labels are shown
   vouchedOnly: false, // the directory lists only vouched channels
   operatorToken: null, // the operator session code the node gave for a login link
+  dataSaver: false, // full-size photos only on a tap (photos.js)
 };
 
 export const state = {
@@ -98,6 +99,11 @@ export function setVerifiers(list) {
 
 export function setVouchedOnly(on) {
   state.vouchedOnly = Boolean(on);
+  return store();
+}
+
+export function setDataSaver(on) {
+  state.dataSaver = Boolean(on);
   return store();
 }
 

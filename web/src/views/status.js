@@ -7,6 +7,7 @@ import * as cache from '../cache.js';
 import { state } from '../state.js';
 import { extras } from '../lazy.js';
 import { when } from './post.js';
+import { dataSaverSwitch } from './photos.js';
 
 const table = (head, rows) => h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))),
   h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))));
@@ -17,7 +18,7 @@ export function statusView() {
   const el = h('main', { class: 'status-page' });
   const body = h('div', null, h('p', null, t('loading')));
   const local = h('p', { id: 'cached' });
-  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local);
+  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, dataSaverSwitch());
   cache.count().then((n) => mount(local, t('cached-events', { n })));
   let timer = 0;
 
