@@ -33,6 +33,8 @@ from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.base import AddOutcome
+from samizdat.store.blobs import DIRECTORY as BLOBS_DIRECTORY
+from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 from samizdat.web import SEED_BYTES, web_parts
@@ -73,11 +75,19 @@ class Node:
         except BaseException:
             await store.close()
             raise
+        try:
+            blob_store = BlobStore(home / BLOBS_DIRECTORY, keys.blobs if keys else None)
+        except BaseException:
+            local.close()
+            await store.close()
+            raise
         parts = dict(home=home, config=config, key=key, store=store, local=local, routing=routing, clock=clock,
-                     sleep=sleep, random=random.random)  # fmt: skip
+                     sleep=sleep, random=random.random, blobs=blob_store)  # fmt: skip
         return cls(parts)
 
     async def close(self) -> None:
+        if self.ctx.blobs is not None:
+            self.ctx.blobs.close()
         self.ctx.local.close()
         await self.ctx.store.close()
 

@@ -61,6 +61,7 @@ def _channel_dict(channel: Channel) -> dict[str, Any]:
         "admins": [{"npub": nip19.npub_encode(k), "role": r} for k, r in channel.admins.items()],
         "revoked": [{"npub": nip19.npub_encode(k), "since": s} for k, s in channel.revoked.items()],
         "mirrors": list(channel.mirrors),
+        "media": list(channel.media),
         "updated_at": channel.created_at,
     }
 
@@ -89,6 +90,8 @@ def _channel_text(d: dict[str, Any]) -> str:
     for former in d["revoked"]:
         lines.append(f"Removed: {former['npub']} (posts from {when(former['since'])} on do not count)")
     lines.append("Mirrors: " + (", ".join(d["mirrors"]) or "none (posts stay on this node until synced)"))
+    if d.get("media"):
+        lines.append("Media servers: " + ", ".join(d["media"]))
     lines.append(f"Share: {d['naddr']}")
     return "\n".join(lines)
 
@@ -218,6 +221,7 @@ def register(app: typer.Typer) -> None:
         lon: float | None = typer.Option(None, help="Longitude of the place."),
         geohash: str | None = typer.Option(None, help="Geohash of the place, instead of --lat/--lon."),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Relay the channel publishes to."),
+        media: list[str] = typer.Option([], "--media", metavar="URL", help="Blossom media server for photos."),
         as_json: bool = JsonOption,
     ) -> None:
         """Create a channel owned by this node's key, and print its shareable address."""
@@ -225,7 +229,7 @@ def register(app: typer.Typer) -> None:
         async def action(ctx: Context) -> dict[str, Any]:
             channel, result = await posts.create_channel(
                 ctx, channel_id, name, about=about, languages=lang, place=place,
-                geohash=_location(lat, lon, geohash) or "", mirrors=mirror,
+                geohash=_location(lat, lon, geohash) or "", mirrors=mirror, media=media,
             )  # fmt: skip
             return _with_result(channel, result)
 
@@ -244,17 +248,22 @@ def register(app: typer.Typer) -> None:
         geohash: str | None = typer.Option(None, help="New geohash of the place."),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Mirror relays: replace the list."),
         no_mirrors: bool = typer.Option(False, "--no-mirrors", help="Remove every mirror."),
+        media: list[str] = typer.Option([], "--media", metavar="URL", help="Media servers: replace the list."),
+        no_media: bool = typer.Option(False, "--no-media", help="Remove every media server."),
         as_json: bool = JsonOption,
     ) -> None:
         """Change a channel's name, description, languages, place or mirrors (a new version of its definition;
         admins stay)."""
         if no_mirrors and mirror:
             raise UsageError("give --mirror or --no-mirrors, not both")
+        if no_media and media:
+            raise UsageError("give --media or --no-media, not both")
 
         async def action(ctx: Context) -> dict[str, Any]:
             updated, result = await posts.edit_channel(
                 ctx, channel, name=name, about=about, languages=lang or None, place=place,
                 geohash=_location(lat, lon, geohash), mirrors=[] if no_mirrors else (mirror or None),
+                media=[] if no_media else (media or None),
             )  # fmt: skip
             return _with_result(updated, result)
 

@@ -43,6 +43,7 @@ ADMIN_ROLES = (ADMIN, EDITOR)  #: roles that may appear in a definition's ``p`` 
 MAX_ADMINS = 100
 MAX_REVOKED = 1000  # revocations accumulate over a channel's life
 MAX_MIRRORS = 20
+MAX_MEDIA = 10
 MAX_LANGUAGES = 5
 MAX_NAME = 100
 MAX_ABOUT = 2000
@@ -72,6 +73,7 @@ class Channel:
     mirrors: tuple[str, ...]
     created_at: int
     event: Event = field(repr=False)
+    media: tuple[str, ...] = ()  # Blossom media servers (https://...) that the channel's photos are on
 
     @property
     def address(self) -> str:
@@ -116,6 +118,20 @@ def _check_relay(url: str) -> str:
         raise RemoteProtocolError(f"mirror {url[:60]!r} is not a valid URL") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname or "@" in parts.netloc or " " in url:
         raise RemoteProtocolError(f"mirror {url[:60]!r} is not a ws:// or wss:// relay URL")
+    return url
+
+
+def _check_media(url: str) -> str:
+    check_line(url, "a media server URL", max_length=256)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a malformed port
+    except ValueError:
+        raise RemoteProtocolError(f"media server {url[:60]!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or " " in url:
+        raise RemoteProtocolError(f"media server {url[:60]!r} is not an http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise RemoteProtocolError(f"media server {url[:60]!r} has a query or fragment")
     return url
 
 
@@ -198,8 +214,11 @@ def parse_channel(event: Event) -> Channel:
     mirrors = tuple(dict.fromkeys(_check_relay(url) for url in event.tag_values("r")))
     if len(mirrors) > MAX_MIRRORS:
         raise RemoteProtocolError(f"a channel may have at most {MAX_MIRRORS} mirror relays")
+    media = tuple(dict.fromkeys(_check_media(url) for url in event.tag_values("media")))
+    if len(media) > MAX_MEDIA:
+        raise RemoteProtocolError(f"a channel may have at most {MAX_MEDIA} media servers")
     return Channel(event.pubkey, channel_id, name, about, languages, place, geohash, MappingProxyType(admins),
-                   MappingProxyType(revoked), mirrors, event.created_at, event)  # fmt: skip
+                   MappingProxyType(revoked), mirrors, event.created_at, event, media)  # fmt: skip
 
 
 def channel_supersedes(new: Event, old: Event) -> bool:
@@ -264,6 +283,7 @@ def build_channel_event(
     admins: Mapping[str, str] | None = None,
     revoked: Mapping[str, int] | None = None,
     mirrors: Sequence[str] = (),
+    media: Sequence[str] = (),
 ) -> Event:
     """Sign a channel definition owned by ``key``. ``admins`` maps hex pubkeys to ``admin`` or ``editor``;
     ``revoked`` maps hex pubkeys to the ``since`` time from which their posts are invalid.
@@ -285,6 +305,7 @@ def build_channel_event(
     tags += [["p", pubkey, "", role] for pubkey, role in (admins or {}).items()]
     tags += [["revoked", pubkey, str(since)] for pubkey, since in (revoked or {}).items()]
     tags += [["r", url] for url in mirrors]
+    tags += [["media", url] for url in media]
     tags.append(["alt", f"Samizdat channel: {name}"])
     event = sign_event(key, kinds.CHANNEL, about, tags, created_at=created_at)
     try:
@@ -307,6 +328,7 @@ def rebuild_channel(
     admins: Mapping[str, str] | None = None,
     revoked: Mapping[str, int] | None = None,
     mirrors: Sequence[str] | None = None,
+    media: Sequence[str] | None = None,
 ) -> Event:
     """A new version of ``channel`` with the given fields replaced (None keeps the current value).
 
@@ -327,6 +349,7 @@ def rebuild_channel(
         admins=channel.admins if admins is None else admins,
         revoked=channel.revoked if revoked is None else revoked,
         mirrors=channel.mirrors if mirrors is None else mirrors,
+        media=channel.media if media is None else media,
     )
 
 

@@ -28,6 +28,7 @@ NONCE_SIZE = 12
 EVENTS_LABEL = b"samizdat/v1 events.sqlite"
 LOCAL_LABEL = b"samizdat/v1 local.sqlite"
 IDENTITY_LABEL = b"samizdat/v1 identity"
+BLOBS_LABEL = b"samizdat/v1 blobs"
 
 
 def subkey(data_key: bytes, label: bytes) -> bytes:
@@ -44,10 +45,16 @@ class NodeKeys:
     events: bytes = field(repr=False)  # SQLCipher key of events.sqlite
     local: bytes = field(repr=False)  # SQLCipher key of local.sqlite
     identity: bytes = field(repr=False)  # wraps the node's secret key (identity.sealed)
+    blobs: bytes = field(default=b"", repr=False)  # the photo store's files, names and index (store/blobs.py)
 
     @classmethod
     def derive(cls, data_key: bytes) -> NodeKeys:
-        return cls(subkey(data_key, EVENTS_LABEL), subkey(data_key, LOCAL_LABEL), subkey(data_key, IDENTITY_LABEL))
+        return cls(
+            subkey(data_key, EVENTS_LABEL),
+            subkey(data_key, LOCAL_LABEL),
+            subkey(data_key, IDENTITY_LABEL),
+            subkey(data_key, BLOBS_LABEL),
+        )
 
 
 @dataclass(frozen=True)

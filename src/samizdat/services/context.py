@@ -7,7 +7,7 @@ Tests build their own (see :mod:`samizdat.testing`), with a fake clock and ``sle
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from samizdat.config import Config
@@ -16,6 +16,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.net.client import RelayClient
 from samizdat.net.failover import Routing
 from samizdat.store.base import AddOutcome
+from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 
@@ -40,6 +41,8 @@ class Context:
     random: Callable[[], float]
     #: True in the process that runs ``serve``: events are then stored through its relay, never handed off.
     serving: Callable[[], bool] = lambda: False
+    #: The photo store (store/blobs.py), encrypted under the node's data key; services/blobs.py has its rules.
+    blobs: BlobStore | None = field(default=None, repr=False)
 
     @property
     def pubkey(self) -> str:

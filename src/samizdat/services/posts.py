@@ -51,7 +51,7 @@ async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel
     current = await channels.resolve(ctx, text)
     given = {k: v for k, v in changes.items() if v is not None}
     if not given:
-        raise UsageError("nothing to change: give --name, --about, --lang, --place, --lat/--lon or --mirror")
+        raise UsageError("nothing to change: give --name, --about, --lang, --place, --lat/--lon, --mirror or --media")
     event = rebuild_channel(ctx.key, current, created_at=ctx.now(), **given)
     channel = parse_channel(event)
     return channel, await publishing.publish_now(ctx, [event], [*current.mirrors, *channel.mirrors])

@@ -1,0 +1,164 @@
+"""Photos as blobs: what the node accepts, stores, serves and deletes, whoever hands it a blob.
+
+Every door (a Blossom upload, a peer, a bundle, ``samizdat post --photo``) goes through :func:`put_blob`, so one
+rule decides: a blob is at most :data:`MAX_BLOB_BYTES`, exactly one decodable JPEG, PNG or WebP of at most
+:data:`MAX_PIXELS` pixels, with nothing after the image's end and no metadata that could identify who took it
+(:func:`check_image`). The node never changes a blob (BUD-02): what fails is refused with
+:class:`BlobRefused`, whose text is the one-line reason, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from samizdat.core import imagecheck
+from samizdat.errors import LocalProtocolError, RemoteProtocolError
+from samizdat.services.context import Context
+from samizdat.store.blobs import BlobEntry, BlobStore
+
+#: Bytes of one blob at most: a 1600 px WebP is about 200 KB; a foreign client's JPEG may be larger.
+MAX_BLOB_BYTES = 2 * 1024 * 1024
+#: Pixels of one image at most (decoded, it takes 3-4 bytes a pixel): refuses decompression bombs from the header.
+MAX_PIXELS = 4096 * 4096
+#: The longest side of an image at most.
+MAX_SIDE = 8192
+#: An image whose long side is at most this is taken for a thumbnail when nothing else says (carry quota order).
+THUMB_SIDE = 400
+ALLOWED_TYPES = imagecheck.TYPES
+_FORMATS = {imagecheck.JPEG: "JPEG", imagecheck.PNG: "PNG", imagecheck.WEBP: "WEBP"}
+#: Metadata Pillow reports that a clean image must not have (a second net under core/imagecheck.py).
+_INFO_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "photoshop", "comment", "iptc", "thumbnail")
+
+
+class BlobRefused(RemoteProtocolError):
+    """A blob the node will not store; ``str()`` is the one-line reason (sent as BUD-01 ``X-Reason``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    mime: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobDescriptor:
+    """What BUD-02 answers for a stored blob (the url is the HTTP layer's, which knows the host)."""
+
+    sha256: str
+    size: int
+    type: str
+    uploaded: int
+
+
+def _normal_type(declared: str) -> str:
+    return declared.split(";", 1)[0].strip().lower()
+
+
+def check_image(data: bytes, declared_type: str | None = None) -> ImageInfo:
+    """Check that ``data`` is one clean image; raise :class:`BlobRefused` with the first problem.
+
+    In order: size; the declared type (when given) is an allowed one; the container (core/imagecheck.py: type,
+    truncation, bytes after the end, markup, metadata, non-sRGB profiles); the declared type agrees with the
+    content; the pixel count is bounded; and the whole image decodes.
+    """
+    if len(data) > MAX_BLOB_BYTES:
+        raise BlobRefused(f"the blob has {len(data)} bytes; this node takes at most {MAX_BLOB_BYTES}")
+    if not data:
+        raise BlobRefused("the blob is empty")
+    declared = _normal_type(declared_type) if declared_type else ""
+    if declared and declared not in ALLOWED_TYPES and declared != "application/octet-stream":
+        raise BlobRefused(f"type {declared[:60]!r} is not accepted: only JPEG, PNG and WebP images")
+    try:
+        scanned = imagecheck.scan(data)
+    except imagecheck.ImageRefused as exc:
+        raise BlobRefused(str(exc)) from None
+    if declared and declared != "application/octet-stream" and declared != scanned.mime:
+        raise BlobRefused(f"the blob was declared {declared} but is {scanned.mime}")
+    if scanned.width > MAX_SIDE or scanned.height > MAX_SIDE or scanned.width * scanned.height > MAX_PIXELS:
+        raise BlobRefused(
+            f"the image is {scanned.width}x{scanned.height} pixels; at most {MAX_PIXELS} pixels "
+            f"and {MAX_SIDE} a side are accepted"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[_FORMATS[scanned.mime]]) as image:
+                if image.size != (scanned.width, scanned.height):
+                    raise BlobRefused("the image's headers disagree about its size")
+                if getattr(image, "n_frames", 1) != 1:
+                    raise BlobRefused("animated images are not accepted")
+                image.load()
+                found = [key for key in _INFO_KEYS if image.info.get(key)]
+                icc = image.info.get("icc_profile")
+    except BlobRefused:
+        raise
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning, EOFError, MemoryError) as exc:  # fmt: skip
+        reason = str(exc)[:80] or type(exc).__name__
+        raise BlobRefused(f"the {scanned.mime} image cannot be decoded ({reason})") from None
+    if found:
+        raise BlobRefused(f"the image carries metadata ({', '.join(found)})")
+    if icc and not imagecheck.is_srgb(icc):
+        raise BlobRefused("the image carries an ICC colour profile other than sRGB")
+    return ImageInfo(scanned.mime, scanned.width, scanned.height)
+
+
+def _store(ctx: Context) -> BlobStore:
+    if ctx.blobs is None:
+        raise LocalProtocolError("this context has no blob store")
+    return ctx.blobs
+
+
+def put_blob(
+    ctx: Context,
+    data: bytes,
+    declared_type: str | None = None,
+    *,
+    owner: str | None = None,
+    thumb: bool | None = None,
+    expected_sha256: str | None = None,
+) -> BlobDescriptor:
+    """Check ``data`` (:func:`check_image`) and store it, recording ``owner`` as an uploader.
+
+    ``thumb`` says whether it is a thumbnail (None: an image of at most :data:`THUMB_SIDE` pixels a side is).
+    With ``expected_sha256`` (a hash an authorization or a post names), other bytes are refused. Raises
+    :class:`BlobRefused`, or StoreError when the disk fails.
+    """
+    sha256 = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        raise BlobRefused(f"the blob's SHA-256 is {sha256[:16]}…, not the {expected_sha256[:16]}… expected")
+    info = check_image(data, declared_type)
+    is_thumb = max(info.width, info.height) <= THUMB_SIDE if thumb is None else thumb
+    now = ctx.now()
+    _store(ctx).put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner)
+    return BlobDescriptor(sha256, len(data), info.mime, now)
+
+
+def get_blob(ctx: Context, sha256: str) -> bytes | None:
+    """The blob's bytes (checked against its hash), or None when this node does not have it."""
+    return _store(ctx).get(sha256)
+
+
+def has_blob(ctx: Context, sha256: str) -> bool:
+    return _store(ctx).has(sha256)
+
+
+def blob_entry(ctx: Context, sha256: str) -> BlobEntry | None:
+    """What the index says of blob ``sha256`` (size, type, thumbnail or not), or None."""
+    return _store(ctx).entry(sha256)
+
+
+def delete_blob(ctx: Context, sha256: str) -> bool:
+    """Remove the blob from this node whoever uploaded it; True when it was stored."""
+    return _store(ctx).delete(sha256)
+
+
+def list_blobs(ctx: Context, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:
+    """The blobs ``owner`` uploaded here, newest first (BUD-12)."""
+    return _store(ctx).listing(owner, since=since, until=until)

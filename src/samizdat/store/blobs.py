@@ -1,0 +1,230 @@
+"""The photo store: blobs as files in ``<home>/blobs/``, encrypted under the node's data key, with an index.
+
+Theory of operation
+-------------------
+
+A blob is named by its SHA-256 everywhere outside this module. On the disk it is not: a file named by the plain
+hash would prove that the device holds a known photo (an examiner hashes the photo of a protest once and looks for
+that name on every seized phone). So a file's name is ``HMAC-SHA256(name key, sha256)``, and its content is
+``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, blob, aad = magic | sha256)``, both keys derived from the
+node's blob key (:attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key). Binding the hash in the
+associated data means a file cannot be passed off as another blob's, even by someone who can write to the disk.
+
+The index (``blobs/index.sqlite``, SQLCipher under its own derived key) says what is stored: hash, size, type,
+whether the blob is a thumbnail, when it arrived, and which keys uploaded it (BUD-12 lists blobs per key, and one
+blob may be uploaded by several keys). It lives next to the files rather than in ``local.sqlite`` so that the
+blobs and what describes them are one directory, moved, counted and wiped together, and ``events.sqlite`` stays a
+pure set of signed events.
+
+A node made with ``--no-passphrase`` has no data key: its blobs are then plain files named by their hash, and the
+index is a plain SQLite file, like the rest of such a node.
+
+Writes are atomic: a temporary file in the same directory, synced, renamed over the final name, and the directory
+synced; then the index row. A crash between the two leaves a file without a row, which :meth:`BlobStore.put`
+simply rewrites next time; a row without a file cannot happen (the row is written second, and removed first).
+Every method raises :class:`~samizdat.errors.StoreError` with one sentence when the disk or the index fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from samizdat.core.sealing import subkey
+from samizdat.errors import StoreError
+from samizdat.store import files
+from samizdat.store.dbapi import connect, describe, sqlite3
+
+DIRECTORY = "blobs"
+INDEX = "index.sqlite"
+MAGIC = b"SMZBLOB1"
+NONCE_SIZE = 12
+FILE_LABEL = b"samizdat/v1 blob files"
+NAME_LABEL = b"samizdat/v1 blob names"
+INDEX_LABEL = b"samizdat/v1 blob index"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    thumb INTEGER NOT NULL DEFAULT 0,   -- 1: a thumbnail (kept longest when the carry quota is full)
+    stored_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owners (
+    sha256 TEXT NOT NULL,
+    pubkey TEXT NOT NULL,               -- a key that uploaded it (BUD-02), or the author of a post that carried it
+    uploaded INTEGER NOT NULL,
+    PRIMARY KEY (sha256, pubkey)
+);
+CREATE INDEX IF NOT EXISTS owners_pubkey ON owners (pubkey, uploaded);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobEntry:
+    """One stored blob as the index knows it; ``uploaded`` is when ``owner`` gave it (or when it arrived)."""
+
+    sha256: str
+    size: int
+    type: str
+    thumb: bool
+    uploaded: int
+    owner: str = ""
+
+
+class BlobStore:
+    def __init__(self, directory: Path, key: bytes | None) -> None:
+        """Open (creating as needed) the blob store in ``directory``, encrypted under ``key`` (the node's blob key)
+        or plain without one. Raises StoreError when the directory or its index cannot be opened."""
+        self.directory = directory
+        self.encrypted = key is not None
+        self._aead = ChaCha20Poly1305(subkey(key, FILE_LABEL)) if key else None
+        self._names = subkey(key, NAME_LABEL) if key else b""
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._db = connect(str(directory / INDEX), subkey(key, INDEX_LABEL) if key else None,
+                               isolation_level=None, check_same_thread=False)  # fmt: skip
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except OSError as exc:
+            raise StoreError(f"cannot open the blob store {directory}: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the blob index in {directory}: {describe(exc)}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _run(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"the blob index could not be updated: {describe(exc)}") from exc
+
+    def path(self, sha256: str) -> Path:
+        """Where blob ``sha256``'s file is (or would be)."""
+        if not self.encrypted:
+            return self.directory / sha256
+        return self.directory / hmac.new(self._names, bytes.fromhex(sha256), hashlib.sha256).hexdigest()
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def has(self, sha256: str) -> bool:
+        return self._run("SELECT 1 FROM blobs WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def entry(self, sha256: str) -> BlobEntry | None:
+        row = self._run("SELECT sha256, size, type, thumb, stored_at FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else BlobEntry(row[0], row[1], row[2], bool(row[3]), row[4])
+
+    def get(self, sha256: str) -> bytes | None:
+        """The blob's bytes, or None when it is not stored, or its file is missing or was altered (the bytes
+        must hash to ``sha256``: a damaged file is never served)."""
+        if not self.has(sha256):
+            return None
+        try:
+            raw = self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read a blob: {exc.strerror or exc}") from exc
+        if self._aead is not None:
+            if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + NONCE_SIZE:
+                return None
+            nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
+            try:
+                raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], MAGIC + sha256.encode())
+            except InvalidTag:
+                return None
+        return raw if hashlib.sha256(raw).hexdigest() == sha256 else None
+
+    def listing(self, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:
+        """The blobs ``owner`` uploaded, newest first (BUD-12), optionally between ``since`` and ``until``."""
+        rows = self._run(
+            "SELECT b.sha256, b.size, b.type, b.thumb, o.uploaded, o.pubkey FROM owners o JOIN blobs b USING (sha256) "
+            "WHERE o.pubkey = ? AND o.uploaded >= ? AND o.uploaded <= ? ORDER BY o.uploaded DESC, b.sha256",
+            (owner, since if since is not None else 0, until if until is not None else 1 << 62),
+        ).fetchall()
+        return [BlobEntry(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+    def entries(self) -> list[BlobEntry]:
+        """Every stored blob, oldest first."""
+        rows = self._run("SELECT sha256, size, type, thumb, stored_at FROM blobs ORDER BY stored_at, sha256")
+        return [BlobEntry(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows.fetchall()]
+
+    def owners(self, sha256: str) -> set[str]:
+        return {row[0] for row in self._run("SELECT pubkey FROM owners WHERE sha256 = ?", (sha256,))}
+
+    def total_bytes(self) -> int:
+        return int(self._run("SELECT coalesce(sum(size), 0) FROM blobs").fetchone()[0])
+
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    def put(self, sha256: str, data: bytes, mime: str, *, thumb: bool, now: int, owner: str | None = None) -> bool:
+        """Store ``data`` (whose SHA-256 the caller has checked is ``sha256``); record ``owner`` as one of its
+        uploaders. Returns False when the blob was already stored (its file is then left as it is)."""
+        fresh = self.get(sha256) is None
+        if fresh:
+            self._write(sha256, data)
+            self._run(
+                "INSERT INTO blobs (sha256, size, type, thumb, stored_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sha256) DO UPDATE SET size = excluded.size, type = excluded.type",
+                (sha256, len(data), mime, int(thumb), now),
+            )
+        elif thumb:
+            self._run("UPDATE blobs SET thumb = 1 WHERE sha256 = ?", (sha256,))
+        if owner:
+            self._run("INSERT OR IGNORE INTO owners (sha256, pubkey, uploaded) VALUES (?, ?, ?)", (sha256, owner, now))
+        return fresh
+
+    def mark_thumb(self, sha256: str) -> None:
+        self._run("UPDATE blobs SET thumb = 1 WHERE sha256 = ?", (sha256,))
+
+    def disown(self, sha256: str, owner: str) -> bool:
+        """Forget that ``owner`` uploaded the blob; True when they had."""
+        return self._run("DELETE FROM owners WHERE sha256 = ? AND pubkey = ?", (sha256, owner)).rowcount > 0
+
+    def delete(self, sha256: str) -> bool:
+        """Remove the blob, its row and its owners; True when it was stored. The file is overwritten first (a
+        rename or unlink alone would leave the photo in free blocks of a plain node)."""
+        had = self.has(sha256)
+        self._run("DELETE FROM owners WHERE sha256 = ?", (sha256,))
+        self._run("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+        path = self.path(sha256)
+        try:
+            files.overwrite_secret(path)
+            path.unlink(missing_ok=True)
+            files.sync_dir(self.directory)
+        except OSError as exc:
+            raise StoreError(f"cannot delete a blob: {exc.strerror or exc}") from exc
+        return had
+
+    def _write(self, sha256: str, data: bytes) -> None:
+        payload = data
+        if self._aead is not None:
+            nonce = os.urandom(NONCE_SIZE)
+            payload = MAGIC + nonce + self._aead.encrypt(nonce, data, MAGIC + sha256.encode())
+        final = self.path(sha256)
+        temporary = self.directory / f".tmp-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, final)
+            files.sync_dir(self.directory)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise StoreError(f"cannot write a blob: {exc.strerror or exc}") from exc
