@@ -28,7 +28,7 @@ from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, deadman, encryption, instance, publishing, spare, status
+from samizdat.services import channels, deadman, encryption, instance, publishing, spare, status, uploaders
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -214,6 +214,7 @@ class Node:
             disguise=ctx.config.disguise,
             wipe=wipe,
             present=lambda: deadman.note_presence(ctx.home),
+            may_upload=lambda pubkey: uploaders.may_upload(ctx, pubkey),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
         info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
