@@ -215,6 +215,7 @@ class Node:
             wipe=wipe,
             present=lambda: deadman.note_presence(ctx.home),
             may_upload=lambda pubkey: uploaders.may_upload(ctx, pubkey),
+            authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
         info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
