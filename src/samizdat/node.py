@@ -24,11 +24,23 @@ from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
+from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient, default_proxy
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import channels, deadman, encryption, instance, publishing, spare, status, uploaders
+from samizdat.services import (
+    blob_travel,
+    blobs,
+    channels,
+    deadman,
+    encryption,
+    instance,
+    publishing,
+    spare,
+    status,
+    uploaders,
+)
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -38,6 +50,7 @@ from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 from samizdat.web import SEED_BYTES, web_parts
+from samizdat.web.blossom import BlossomEndpoint
 
 Ready = Callable[[str, int], Awaitable[None] | None]
 
@@ -170,6 +183,8 @@ class Node:
                 for name, loop in upkeep.loops().items():
                     group.create_task(loop(), name=name)
                 group.create_task(background_sync(ctx), name="sync")
+                peers = lambda: [relay_to_http(p["url"]) for p in lan.snapshot() if relay_to_http(p["url"])]  # noqa: E731
+                group.create_task(blob_travel.loop(ctx, peers), name="photos")
                 if decoy_node is not None:
                     for name, loop in spare.loops(decoy_node.ctx).items():
                         group.create_task(loop(), name=name)
@@ -214,14 +229,16 @@ class Node:
             disguise=ctx.config.disguise,
             wipe=wipe,
             present=lambda: deadman.note_presence(ctx.home),
-            may_upload=lambda pubkey: uploaders.may_upload(ctx, pubkey),
+            may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
             authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
-        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
+        blossom = BlossomEndpoint(ctx)
+        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key,
+                         extra={"blossom": blossom.limits.document()})  # fmt: skip
         server = RelayServer(
             ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
-            ws_routes=routes,
+            ws_routes=routes, request_handler=blossom, max_body=blobs.MAX_BLOB_BYTES,
         )  # fmt: skip
 
         def stored(event: Event) -> None:

@@ -26,7 +26,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +37,14 @@ from samizdat.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from samizdat.config import Config
+    from samizdat.core.keys import SecretKey
     from samizdat.node import Node
 
 __all__ = [
     "TIMEOUT_FACTOR_VARIABLE",
     "FakeClock",
+    "blossom_auth",
+    "clean_photo",
     "RunningRelay",
     "free_port",
     "open_database",
@@ -329,3 +332,35 @@ def store_key(home: Path) -> bytes | None:
     """The event store's key of the (test) node in ``home``, None for a plain node: see :func:`node_keys`."""
     keys = node_keys(home)
     return None if keys is None else bytes(keys.events)
+
+
+# -- photos -------------------------------------------------------------------------------------------------------
+
+
+def clean_photo(width: int = 64, height: int = 48, *, fmt: str = "WEBP", seed: int = 0) -> bytes:
+    """A small image with no metadata (Pillow writes none unless asked), different for each ``seed``: a blob any
+    node accepts. ``fmt``: WEBP, JPEG or PNG."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), ((seed * 37) % 256, (seed * 91) % 256, 120))
+    for x in range(0, width, 7):  # a few lines, so that encoders have something to encode
+        image.putpixel((x, (x * (seed + 3)) % height), (255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, fmt, **({"quality": 80} if fmt != "PNG" else {}))
+    return out.getvalue()
+
+
+def blossom_auth(key: SecretKey, verb: str, hashes: Sequence[str] = (), *, expiration: int | None = None,
+                 created_at: int | None = None, kind: int = 24242, servers: Sequence[str] = ()) -> str:  # fmt: skip
+    """An ``Authorization: Nostr ...`` header value (BUD-11) signed by ``key`` for ``verb`` and ``hashes``."""
+    import base64
+
+    from samizdat.core.event import sign_event
+
+    now = int(time.time()) if created_at is None else created_at
+    tags = [["t", verb], ["expiration", str(now + 300 if expiration is None else expiration)]]
+    tags += [["x", h] for h in hashes] + [["server", s] for s in servers]
+    event = sign_event(key, kind, f"{verb} blob", tags, created_at=now)
+    return "Nostr " + base64.urlsafe_b64encode(event.to_json()).decode().rstrip("=")

@@ -71,7 +71,7 @@ from websockets.http11 import Request, Response
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError
-from samizdat.relay import http
+from samizdat.relay import bodies, http
 from samizdat.relay.client_conn import Client, QueueTotal
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
@@ -90,7 +90,7 @@ from samizdat.relay.connection import (
     ok_for_outcome,
     ok_frame,
 )
-from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
+from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget, peer_ip
 from samizdat.relay.fair import FairScheduler
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
@@ -123,6 +123,8 @@ class RelayServer:
         limits: RelayLimits | None = None,
         info: RelayInfo | None = None,
         http_handler: http.HttpHandler | None = None,
+        request_handler: bodies.RequestHandler | None = None,
+        max_body: int = 0,
         ws_routes: Mapping[str, Callable[[ServerConnection], Awaitable[None]]] | None = None,
         on_event: Callable[[Event], None] | None = None,
         negentropy: NegentropyFactory | None = None,
@@ -134,6 +136,9 @@ class RelayServer:
         self.limits = limits or RelayLimits()
         self.info = info or RelayInfo()
         self.http_handler = http_handler
+        #: Answers requests of any method before anything else (Blossom, web/blossom.py); bodies up to ``max_body``.
+        self.request_handler = request_handler
+        self.max_body = max_body
         self.ws_routes = dict(ws_routes or {})  # path -> handler for WebSockets that are not the relay (/op)
         self.on_event = on_event
         #: Called after ``on_event`` for new events a client connection sent (an EVENT, not the node's ingest).
@@ -185,7 +190,7 @@ class RelayServer:
             self._handle,
             **where,
             process_request=self._process_request,
-            create_connection=self.door.connection_class(),
+            create_connection=self._connection_class(),
             open_timeout=self.limits.handshake_timeout,
             max_size=self.limits.max_message_bytes,
             max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
@@ -199,6 +204,12 @@ class RelayServer:
         )
         address = self._server.sockets[0].getsockname()
         logger.info("relay listening on %s:%d", address[0], address[1])
+
+    def _connection_class(self) -> type[ServerConnection]:
+        guarded = self.door.connection_class()
+        if self.request_handler is None or self.max_body <= 0:
+            return guarded
+        return bodies.body_connection_class(guarded, self.max_body)  # type: ignore[arg-type]
 
     async def stop(self) -> None:
         """Close every connection, wait for the handlers and pending stores; the store stays open."""
@@ -240,15 +251,31 @@ class RelayServer:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' hook before every handshake: refuse bad requests, answer plain HTTP (HEAD without body),
         or return None to let a WebSocket upgrade go on. (Connection counts are the door's job.)"""
-        if request.method not in ("GET", "HEAD"):
-            return http.method_not_allowed()
         repeated = http.repeated_header(request.headers)
         if repeated is not None:
             return http.bad_request(f"the {repeated} header is given more than once")
+        if self.request_handler is not None and not http.is_websocket_upgrade(request.headers):
+            handled = await self._request(connection, request)
+            if handled is not None:
+                return http.head(handled) if request.method == "HEAD" else handled
+        if request.method not in ("GET", "HEAD"):
+            return http.method_not_allowed()
         answer = await self._answer(connection, request)
         if request.method == "HEAD" and answer is not None:
             return http.head(answer)
         return answer
+
+    async def _request(self, connection: ServerConnection, request: Request) -> Response | None:
+        assert self.request_handler is not None
+        ip = peer_ip(connection.remote_address) if connection.remote_address else None
+        body: bytes = getattr(connection, "request_body", b"")
+        given = bodies.HttpRequest(request.method, request.path, request.headers, body, ip,
+                                   http.from_loopback(connection))  # fmt: skip
+        result = await self.request_handler(given)
+        if result is None:
+            return None
+        status, content_type, answer = result[:3]
+        return http.response(status, content_type, answer, result[3] if len(result) == 4 else ())
 
     async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         headers = request.headers

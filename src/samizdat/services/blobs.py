@@ -9,17 +9,26 @@ rule decides: a blob is at most :data:`MAX_BLOB_BYTES`, exactly one decodable JP
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from samizdat.core import imagecheck
-from samizdat.errors import LocalProtocolError, RemoteProtocolError
+from samizdat.core import imagecheck, kinds
+from samizdat.core.channel import ADMIN, EDITOR, OWNER
+from samizdat.core.event import Event
+from samizdat.core.imeta import referenced_blobs, thumbnails
+from samizdat.core.posts import RETRACTION, parse_post
+from samizdat.errors import LocalProtocolError, RemoteProtocolError, SamizdatError
+from samizdat.services import channels
 from samizdat.services.context import Context
 from samizdat.store.blobs import BlobEntry, BlobStore
+
+log = logging.getLogger(__name__)
 
 #: Bytes of one blob at most: a 1600 px WebP is about 200 KB; a foreign client's JPEG may be larger.
 MAX_BLOB_BYTES = 2 * 1024 * 1024
@@ -109,7 +118,8 @@ def check_image(data: bytes, declared_type: str | None = None) -> ImageInfo:
     return ImageInfo(scanned.mime, scanned.width, scanned.height)
 
 
-def _store(ctx: Context) -> BlobStore:
+def blob_store(ctx: Context) -> BlobStore:
+    """The node's blob store (LocalProtocolError for a context built without one)."""
     if ctx.blobs is None:
         raise LocalProtocolError("this context has no blob store")
     return ctx.blobs
@@ -136,29 +146,129 @@ def put_blob(
     info = check_image(data, declared_type)
     is_thumb = max(info.width, info.height) <= THUMB_SIDE if thumb is None else thumb
     now = ctx.now()
-    _store(ctx).put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner)
+    blob_store(ctx).put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner)
     return BlobDescriptor(sha256, len(data), info.mime, now)
 
 
 def get_blob(ctx: Context, sha256: str) -> bytes | None:
     """The blob's bytes (checked against its hash), or None when this node does not have it."""
-    return _store(ctx).get(sha256)
+    return blob_store(ctx).get(sha256)
 
 
 def has_blob(ctx: Context, sha256: str) -> bool:
-    return _store(ctx).has(sha256)
+    return blob_store(ctx).has(sha256)
 
 
 def blob_entry(ctx: Context, sha256: str) -> BlobEntry | None:
     """What the index says of blob ``sha256`` (size, type, thumbnail or not), or None."""
-    return _store(ctx).entry(sha256)
+    return blob_store(ctx).entry(sha256)
 
 
 def delete_blob(ctx: Context, sha256: str) -> bool:
     """Remove the blob from this node whoever uploaded it; True when it was stored."""
-    return _store(ctx).delete(sha256)
+    return blob_store(ctx).delete(sha256)
 
 
 def list_blobs(ctx: Context, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:
     """The blobs ``owner`` uploaded here, newest first (BUD-12)."""
-    return _store(ctx).listing(owner, since=since, until=until)
+    return blob_store(ctx).listing(owner, since=since, until=until)
+
+
+async def store_blob(
+    ctx: Context,
+    data: bytes,
+    declared_type: str | None = None,
+    *,
+    owner: str | None = None,
+    thumb: bool | None = None,
+    expected_sha256: str | None = None,
+) -> tuple[BlobDescriptor, bool]:
+    """:func:`put_blob` for the event loop: the image is checked in a worker thread. Returns the descriptor and
+    whether the blob is new here. Raises :class:`BlobRefused`."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        raise BlobRefused(f"the blob's SHA-256 is {sha256[:16]}…, not the {expected_sha256[:16]}… expected")
+    info = await asyncio.to_thread(check_image, data, declared_type)
+    store = blob_store(ctx)
+    is_thumb = max(info.width, info.height) <= THUMB_SIDE if thumb is None else thumb
+    now = ctx.now()
+    fresh = store.put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner)
+    entry = store.entry(sha256)
+    uploaded = now if fresh or entry is None else entry.uploaded
+    return BlobDescriptor(sha256, len(data), info.mime, uploaded), fresh
+
+
+async def may_upload(ctx: Context, pubkey: str) -> bool:
+    """True when ``pubkey`` may upload here: the node's own key (its operator), or a key that may post now
+    (owner, admin or editor) in a channel the node owns or follows."""
+    if pubkey == ctx.pubkey:
+        return True
+    now = ctx.now()
+    for address in dict.fromkeys([*await channels.own_channels(ctx), *ctx.local.follows()]):
+        channel = await channels.lookup(ctx, address)
+        if channel is not None and channel.role_of(pubkey, now) in (OWNER, ADMIN, EDITOR):
+            return True
+    return False
+
+
+def referenced_by(ctx: Context, sha256: str) -> set[str]:
+    """Ids of the stored posts that reference blob ``sha256``."""
+    return blob_store(ctx).referenced_by(sha256)
+
+
+def disown_blob(ctx: Context, sha256: str, owner: str) -> str:
+    """A BUD-12 delete by ``owner``: forget that they uploaded it, and remove the blob when no other key uploaded
+    it and no stored post references it. Returns "deleted", "kept" (others still need it) or "not-owner"."""
+    store = blob_store(ctx)
+    if owner not in store.owners(sha256):
+        return "not-owner"
+    store.disown(sha256, owner)
+    if store.owners(sha256) or store.referenced_by(sha256):
+        return "kept"
+    store.delete(sha256)
+    return "deleted"
+
+
+async def note_stored(ctx: Context, event: Event) -> set[str]:
+    """Keep the blob index in step with a newly stored event: a post's photos are referenced by it; a valid
+    retraction (or the author's NIP-09 deletion) of a post drops its references, and removes each blob that no
+    other stored post references. Returns the hashes removed."""
+    store = blob_store(ctx)
+    hashes = referenced_blobs(event)
+    if hashes:
+        store.add_refs(event.id, hashes)
+        for sha256 in thumbnails(event):
+            if store.has(sha256):
+                store.mark_thumb(sha256)
+    removed: set[str] = set()
+    for target in await _withdrawn(ctx, event):
+        for sha256 in store.drop_refs(target):
+            if store.delete(sha256):
+                removed.add(sha256)
+    if removed:
+        log.info("removed %d photo(s) of a retracted post", len(removed))
+    return removed
+
+
+async def _withdrawn(ctx: Context, event: Event) -> list[str]:
+    """The posts ``event`` withdraws, if it is a retraction this node honours or the author's deletion."""
+    if event.kind == kinds.DELETION:
+        targets = []
+        for target_id in event.tag_values("e")[:100]:
+            target = await ctx.store.get(target_id)
+            if target is None or target.pubkey == event.pubkey:  # a deleted post is already gone from the store
+                targets.append(target_id)
+        return targets
+    if event.kind != kinds.POST:
+        return []
+    try:
+        post = parse_post(event)
+    except SamizdatError:
+        return []
+    if post.post_type != RETRACTION or post.target is None:
+        return []
+    original = await ctx.store.get(post.target)
+    channel = await channels.lookup(ctx, post.channel)
+    if original is None or channel is None or not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+        return []
+    return [post.target]

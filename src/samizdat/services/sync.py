@@ -17,7 +17,8 @@ from samizdat.core.backoff import backoff_delay
 from samizdat.core.filters import Filter
 from samizdat.errors import SamizdatError
 from samizdat.net import sync as netsync
-from samizdat.services import areas, channels
+from samizdat.net.blobfetch import relay_to_http
+from samizdat.services import areas, blob_travel, channels
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ async def sync_with(
     :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it."""
     client = await ctx.connect(url)
     try:
-        return await netsync.sync(
+        report = await netsync.sync(
             client,
             ctx.store,
             list(filters or [Filter()]),
@@ -55,6 +56,10 @@ async def sync_with(
         )
     finally:
         await client.close()
+    if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
+        base = relay_to_http(url)
+        await blob_travel.travel(ctx, [base] if base else [])
+    return report
 
 
 async def scopes(ctx: Context) -> dict[str, list[str]]:

@@ -66,6 +66,21 @@ CREATE TABLE IF NOT EXISTS owners (
     PRIMARY KEY (sha256, pubkey)
 );
 CREATE INDEX IF NOT EXISTS owners_pubkey ON owners (pubkey, uploaded);
+CREATE TABLE IF NOT EXISTS refs (
+    sha256 TEXT NOT NULL,
+    event_id TEXT NOT NULL,             -- a stored post whose imeta tags name the blob
+    PRIMARY KEY (sha256, event_id)
+);
+CREATE INDEX IF NOT EXISTS refs_event ON refs (event_id);
+CREATE TABLE IF NOT EXISTS misses (
+    sha256 TEXT PRIMARY KEY,            -- a referenced blob no source had yet
+    tries INTEGER NOT NULL,
+    next_attempt REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -163,6 +178,45 @@ class BlobStore:
     def owners(self, sha256: str) -> set[str]:
         return {row[0] for row in self._run("SELECT pubkey FROM owners WHERE sha256 = ?", (sha256,))}
 
+    def referenced_by(self, sha256: str) -> set[str]:
+        """The ids of the stored posts that reference the blob."""
+        return {row[0] for row in self._run("SELECT event_id FROM refs WHERE sha256 = ?", (sha256,))}
+
+    def add_refs(self, event_id: str, hashes: Iterable[str]) -> None:
+        for sha256 in hashes:
+            self._run("INSERT OR IGNORE INTO refs (sha256, event_id) VALUES (?, ?)", (sha256, event_id))
+
+    def drop_refs(self, event_id: str) -> set[str]:
+        """Forget the references of post ``event_id``; return the hashes no other post references now."""
+        hashes = {row[0] for row in self._run("SELECT sha256 FROM refs WHERE event_id = ?", (event_id,))}
+        self._run("DELETE FROM refs WHERE event_id = ?", (event_id,))
+        return {h for h in hashes if not self.referenced_by(h)}
+
+    def missing(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """(sha256, event id) of referenced blobs not stored here and due for another try, oldest post first."""
+        rows = self._run(
+            "SELECT r.sha256, min(r.event_id) FROM refs r LEFT JOIN blobs b USING (sha256) "
+            "LEFT JOIN misses m USING (sha256) WHERE b.sha256 IS NULL AND coalesce(m.next_attempt, 0) <= ? "
+            "GROUP BY r.sha256 ORDER BY min(r.rowid) LIMIT ?",
+            (now, limit),
+        )
+        return [(row[0], row[1]) for row in rows.fetchall()]
+
+    def missed(self, sha256: str, now: float, delay: float) -> None:
+        """Record that no source had blob ``sha256``: try again after ``delay`` seconds, doubling each time."""
+        row = self._run("SELECT tries FROM misses WHERE sha256 = ?", (sha256,)).fetchone()
+        tries = (row[0] if row else 0) + 1
+        wait = min(delay * 2 ** min(tries - 1, 10), 86400.0)
+        self._run("INSERT OR REPLACE INTO misses (sha256, tries, next_attempt) VALUES (?, ?, ?)", (sha256, tries,
+                  now + wait))  # fmt: skip
+
+    def meta(self, name: str, default: str = "") -> str:
+        row = self._run("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._run("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
     def total_bytes(self) -> int:
         return int(self._run("SELECT coalesce(sum(size), 0) FROM blobs").fetchone()[0])
 
@@ -181,6 +235,7 @@ class BlobStore:
             )
         elif thumb:
             self._run("UPDATE blobs SET thumb = 1 WHERE sha256 = ?", (sha256,))
+        self._run("DELETE FROM misses WHERE sha256 = ?", (sha256,))
         if owner:
             self._run("INSERT OR IGNORE INTO owners (sha256, pubkey, uploaded) VALUES (?, ?, ?)", (sha256, owner, now))
         return fresh

@@ -13,7 +13,7 @@ photo of a post. Like ``/op``:
 - only the node's own page may connect (``Origin`` must be ``http(s)://<Host>``);
 - the first message proves who asks: ``{"token": CODE}`` (an operator session code, web/operator.py) or
   ``{"auth": EVENT}``, a kind-24242 event with ``["t", "preview"]`` and an ``expiration`` in the future, signed by
-  a key that may post in a channel the node owns or follows (``may_upload``, services/uploaders.py); answered
+  a key that may post in a channel the node owns or follows (``may_upload``, services/blobs.py); answered
   ``{"ok": true}``, or ``{"ok": false, "error": ...}`` and closed;
 - then each request is one binary message: a 4-byte big-endian length, a JSON head ``{"id", "regions": [[x, y, w,
   h], ...], "blur": true}`` (fractions of the picture) and the image; each answer the same framing, the head

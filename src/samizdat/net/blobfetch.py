@@ -1,0 +1,106 @@
+"""Fetch one blob by HTTP GET, through the same transport the node uses for that server's relay connections.
+
+Photos travel with posts: after a sync, a node fetches the blobs its new posts reference from the node it synced
+with (Samizdat nodes serve Blossom on their relay port), or from a Blossom server an ``imeta`` url or the channel
+names. A proxy set for the node (``[sync] proxy``, Tor) carries these requests too, so fetching a photo never
+reveals more than fetching the post did. The body is read up to ``max_bytes`` only; anything else (a redirect, an
+error status, a body too long or cut short) is a failure, and the caller tries the next source. The caller checks
+the bytes' SHA-256 and the image itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+from urllib.parse import urlsplit
+
+from samizdat.net.failover import Routing
+from samizdat.net.transports import parse_transport
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 16 * 1024
+
+
+class FetchFailed(Exception):
+    """The blob could not be fetched from this source; ``str()`` says why."""
+
+
+def relay_to_http(url: str) -> str:
+    """The HTTP base of a relay URL (``ws://h:p/x`` → ``http://h:p``), or "" when it is not ws:// or wss://."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        return ""
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
+async def fetch(url: str, routing: Routing, *, max_bytes: int, timeout: float = 30.0) -> bytes:
+    """GET ``url`` (http:// or https://) and return its body; raise :class:`FetchFailed`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchFailed(f"not an http(s) URL: {url[:80]}")
+    secure = parts.scheme == "https"
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError:
+        raise FetchFailed(f"bad port in {url[:80]}") from None
+    spec = routing.candidates(f"{'wss' if secure else 'ws'}://{parts.netloc}")[0]
+    transport = parse_transport(spec, tor=routing.tor)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        async with asyncio.timeout(timeout):
+            sock = await transport.open(host, port, timeout=timeout)
+            try:
+                context = ssl_module.create_default_context() if secure else None
+                reader, writer = await asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=host if secure else None, limit=MAX_HEAD
+                )
+            except BaseException:
+                sock.close()
+                raise
+            try:
+                name = f"[{host}]" if ":" in host else host
+                authority = name if port == (443 if secure else 80) else f"{name}:{port}"
+                request = (
+                    f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: samizdat\r\n"
+                    "Accept: image/webp,image/jpeg,image/png\r\nConnection: close\r\n\r\n"
+                )
+                writer.write(request.encode("latin-1"))
+                await writer.drain()
+                return await _body(await reader.readuntil(b"\r\n\r\n"), reader, max_bytes)
+            finally:
+                writer.close()
+    except FetchFailed:
+        raise
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        raise FetchFailed(f"{url[:80]}: {exc or type(exc).__name__}") from None
+
+
+async def _body(head: bytes, reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "200":
+        raise FetchFailed(f"answered {' '.join(status[1:])[:60] or 'nothing'}")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = bytearray()
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                return bytes(body)
+            if len(body) + size > max_bytes:
+                raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
+            body += (await reader.readexactly(size + 2))[:-2]
+    length = headers.get("content-length", "")
+    if length.isdigit():
+        if int(length) > max_bytes:
+            raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
+        return await reader.readexactly(int(length))
+    data = await reader.read(max_bytes + 1)
+    while len(data) <= max_bytes and (more := await reader.read(max_bytes + 1 - len(data))):
+        data += more
+    if len(data) > max_bytes:
+        raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
+    return data

@@ -1,0 +1,171 @@
+"""Photos travel with posts: the blobs that stored posts reference are fetched, checked and stored.
+
+Theory of operation. Whatever door a post came in by (the relay, ``samizdat sync``, background sync, a LAN peer,
+a bundle), it ends up in the event store. :func:`catch_up` reads the store's new events in insertion order from
+a cursor kept in the blob index, and notes each one (:func:`samizdat.services.blobs.note_stored`): a post's
+``imeta`` hashes become references, a retraction drops them. :func:`fetch_missing` then fetches the referenced
+blobs this node lacks, thumbnails first, trying in order the sources it is given (the node or relay the posts came
+from: Samizdat nodes serve Blossom on their relay port), the ``imeta`` url itself when it is absolute, and the
+channel's media servers. Each blob is checked like an upload (SHA-256 against the reference, then
+:func:`~samizdat.services.blobs.check_image`) and stored encrypted. A blob no source has is tried again later,
+with a delay that doubles (kept in the index).
+
+A pass is bounded in blobs, bytes and seconds (:class:`Bounds`), so a channel full of photos cannot hold a sync
+for long or fill the disk in one go; the next pass goes on where this one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from samizdat.core.imeta import PhotoRef, photo_refs
+from samizdat.core.posts import parse_post
+from samizdat.errors import SamizdatError
+from samizdat.net import blobfetch
+from samizdat.services import blobs, channels
+from samizdat.services.context import Context
+
+log = logging.getLogger(__name__)
+
+SCAN_BATCH = 2000  #: events read from the store per step of a catch-up
+SCAN_MAX = 100_000  #: events one catch-up reads at most (the next one goes on)
+MISS_DELAY = 600.0  #: seconds before a blob no source had is tried again (doubling, up to a day)
+CURSOR = "scanned_seq"
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What one pass may fetch at most."""
+
+    count: int = 40
+    bytes: int = 16 * 1024 * 1024
+    seconds: float = 120.0
+    per_fetch_seconds: float = 30.0
+
+
+@dataclass
+class TravelReport:
+    fetched: int = 0
+    bytes: int = 0
+    refused: list[str] = field(default_factory=list)  # "hash: reason" for blobs that came but were refused
+    missing: int = 0  # referenced blobs still not here after the pass
+
+    def to_dict(self) -> dict[str, object]:
+        return {"fetched": self.fetched, "bytes": self.bytes, "refused": self.refused, "missing": self.missing}
+
+
+async def catch_up(ctx: Context) -> int:
+    """Note every event stored since the last catch-up (references, retractions); return how many were read."""
+    store = blobs.blob_store(ctx)
+    cursor = int(store.meta(CURSOR, "0") or 0)
+    seen = 0
+    while seen < SCAN_MAX:
+        batch = await ctx.store.events_since(cursor, SCAN_BATCH)
+        if not batch:
+            break
+        for seq, event in batch:
+            await blobs.note_stored(ctx, event)
+            cursor = seq
+        seen += len(batch)
+        store.set_meta(CURSOR, str(cursor))
+        if len(batch) < SCAN_BATCH:
+            break
+    return seen
+
+
+def _candidates(ref: PhotoRef, sha256: str, sources: Sequence[str], media: Sequence[str]) -> list[str]:
+    """URLs to try for ``sha256`` (the photo ``ref`` or its thumbnail), in order."""
+    ext = "webp" if ref.mime == "image/webp" else ""
+    name = f"{sha256}.{ext}" if ext else sha256
+    urls = [f"{base.rstrip('/')}/{name}" for base in sources]
+    own = ref.url if sha256 == ref.sha256 else ref.thumb_url
+    if own.startswith(("http://", "https://")):
+        urls.append(own)
+    urls += [f"{server.rstrip('/')}/{name}" for server in media]
+    return list(dict.fromkeys(urls))
+
+
+async def _media_servers(ctx: Context, event_id: str, cache: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    event = await ctx.store.get(event_id)
+    if event is None:
+        return ()
+    try:
+        address = parse_post(event).channel
+    except SamizdatError:
+        return ()
+    if address not in cache:
+        channel = await channels.lookup(ctx, address)
+        cache[address] = channel.media if channel is not None else ()
+    return cache[address]
+
+
+async def fetch_missing(ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None) -> TravelReport:
+    """Fetch referenced blobs this node lacks from ``sources`` (HTTP bases such as ``http://host:port``), the
+    imeta urls and the channels' media servers, within ``bounds``. Thumbnails come before full images."""
+    bounds = bounds or Bounds()
+    store = blobs.blob_store(ctx)
+    report = TravelReport()
+    started = time.monotonic()
+    wanted = store.missing(ctx.clock(), 10 * bounds.count)
+    plan: list[tuple[bool, str, PhotoRef, str]] = []  # (full image?, sha256, ref, event id)
+    for sha256, event_id in wanted:
+        event = await ctx.store.get(event_id)
+        ref = next((r for r in photo_refs(event) if sha256 in (r.sha256, r.thumb_sha256)), None) if event else None
+        if ref is not None:
+            plan.append((sha256 != ref.thumb_sha256, sha256, ref, event_id))
+    plan.sort(key=lambda item: item[0])  # thumbnails first; sort is stable, so oldest post first within each
+    media_cache: dict[str, tuple[str, ...]] = {}
+    for is_full, sha256, ref, event_id in plan:
+        if report.fetched >= bounds.count or report.bytes >= bounds.bytes:
+            break
+        left = bounds.seconds - (time.monotonic() - started)
+        if left <= 0:
+            break
+        media = await _media_servers(ctx, event_id, media_cache)
+        data = None
+        for url in _candidates(ref, sha256, sources, media):
+            try:
+                data = await blobfetch.fetch(url, ctx.routing, max_bytes=min(blobs.MAX_BLOB_BYTES, bounds.bytes),
+                                             timeout=min(bounds.per_fetch_seconds, left))  # fmt: skip
+            except blobfetch.FetchFailed as exc:
+                log.debug("blob %s not fetched: %s", sha256[:12], exc)
+                continue
+            try:
+                await blobs.store_blob(ctx, data, expected_sha256=sha256, thumb=not is_full)
+            except blobs.BlobRefused as exc:
+                report.refused.append(f"{sha256}: {exc}")
+                log.warning("a photo from %s was refused: %s", url[:80], exc)
+                data = None
+                continue
+            break
+        if data is None:
+            store.missed(sha256, ctx.clock(), MISS_DELAY)
+            continue
+        report.fetched += 1
+        report.bytes += len(data)
+    report.missing = len(store.missing(float("inf"), 100_000))
+    return report
+
+
+async def travel(ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None) -> TravelReport:
+    """:func:`catch_up`, then :func:`fetch_missing`: what a sync, a peer pass or a bundle import runs after
+    storing posts. Never raises for a source's failure; a failure of the store is logged and reported empty."""
+    try:
+        await catch_up(ctx)
+        return await fetch_missing(ctx, sources, bounds)
+    except (SamizdatError, OSError) as exc:
+        log.warning("photos were not fetched: %s", exc)
+        return TravelReport()
+
+
+async def loop(ctx: Context, sources: Callable[[], Sequence[str]], *, every: float = 30.0) -> None:
+    """Catch up and fetch, forever (``serve``): ``sources()`` gives the HTTP bases to try first (peers)."""
+    while True:
+        try:
+            await travel(ctx, sources())
+        except Exception:  # a background pass must never stop the node
+            log.exception("photo travel pass failed; it will run again")
+        await ctx.sleep(every)

@@ -1,0 +1,318 @@
+"""Blossom on the node's HTTP port: BUD-01 (get, has), BUD-02 (upload), BUD-06 (upload preflight), BUD-12 (list,
+delete), with BUD-11 authorization.
+
+Routes (none clashes with the web app's: its files have names with a dot and no 64-hex stem, ``/api/...``,
+``/op``)::
+
+    GET|HEAD /<sha256>[.ext]   the blob, as the type it decoded as          anyone
+    PUT /upload                store a blob (checked, never changed)        kind-24242 "upload" of an allowed key
+    HEAD /upload               would this upload be accepted? (BUD-06)     same, with X-SHA-256 etc.
+    GET /upload                the limits, as JSON (our own)                anyone
+    GET /list/<pubkey>         that key's uploads (BUD-12)                  kind-24242 "list" of that key
+    DELETE /<sha256>           forget an upload (BUD-12)                    kind-24242 "delete" of an uploader
+    OPTIONS on any of them     CORS preflight
+
+Who may upload: the node's own key (its operator), or a key that may post now in a channel the node owns or
+follows (services/blobs.py :func:`~samizdat.services.blobs.may_upload`). Uploads, lists and deletions are rate
+limited per key and per address (token buckets, as the relay's EVENT limits: relay/connection.py); loopback is
+exempt from the per-address bucket, as from the relay's.
+
+Every blob is served with its decoded type, ``X-Content-Type-Options: nosniff`` and a
+``Content-Security-Policy: sandbox; default-src 'none'`` of its own, so that even a blob that somehow held markup
+could not run as script on the app's origin; every answer has ``Access-Control-Allow-Origin: *`` (BUD-01) and a
+refusal has its one-line reason in ``X-Reason``. Blobs are ``no-store``: a seized phone's browser cache must not
+list the photos it showed (the web app keeps its own, bounded and erasable, cache).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from samizdat.core.event import Event, parse_event
+from samizdat.core.imeta import EXTENSIONS
+from samizdat.errors import SamizdatError
+from samizdat.relay.bodies import HttpRequest
+from samizdat.relay.connection import TokenBucket
+from samizdat.relay.http import HeaderList, HttpResult, header
+from samizdat.services import blobs
+from samizdat.services.context import Context
+
+AUTH_KIND = 24242
+#: Uploads (and lists, deletions) one key may make: a burst, then one every two seconds.
+KEY_BURST, KEY_RATE = 30, 0.5
+#: ... and one address (all keys together; loopback exempt).
+IP_BURST, IP_RATE = 60, 1.0
+#: Seconds an authorization may be dated ahead of this node's clock (phones' clocks drift).
+AUTH_FUTURE_SLACK = 60
+MAX_AUTH_BYTES = 8 * 1024
+MAX_LIST = 500
+_BLOB_PATH = re.compile(r"/([0-9a-f]{64})(\.[a-z0-9]{1,10})?")
+_LIST_PATH = re.compile(r"/list/([0-9a-f]{64})")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+CORS: HeaderList = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-SHA-256, X-Content-Type, X-Content-Length, *"),
+    ("Access-Control-Allow-Methods", "GET, HEAD, PUT, DELETE, OPTIONS"),
+    ("Access-Control-Expose-Headers", "X-Reason"),
+    ("Access-Control-Max-Age", "86400"),
+)
+BLOB_HEADERS: HeaderList = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "sandbox; default-src 'none'"),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+
+class Refusal(Exception):
+    """An answer with a 4xx status and a one-line reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the node advertises about its blobs (NIP-11 ``blossom`` and ``GET /upload``)."""
+
+    max_blob_bytes: int = blobs.MAX_BLOB_BYTES
+    max_pixels: int = blobs.MAX_PIXELS
+    key_burst: int = KEY_BURST
+    key_rate: float = KEY_RATE
+    ip_burst: int = IP_BURST
+    ip_rate: float = IP_RATE
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "max_blob_bytes": self.max_blob_bytes,
+            "max_pixels": self.max_pixels,
+            "max_side": blobs.MAX_SIDE,
+            "types": list(blobs.ALLOWED_TYPES),
+            "uploads": "keys that may post in a channel this node owns or follows, and the node's operator",
+            "metadata": "refused: EXIF, XMP, IPTC, comments, text chunks, embedded thumbnails, non-sRGB ICC",
+            "rate_per_key": {"burst": self.key_burst, "per_second": self.key_rate},
+            "rate_per_address": {"burst": self.ip_burst, "per_second": self.ip_rate},
+            "buds": [1, 2, 6, 11, 12],
+        }
+
+
+def _text(status: int, reason: str, extra: HeaderList = ()) -> HttpResult:
+    reason = " ".join(reason.split())[:300]
+    return status, "text/plain; charset=utf-8", f"{reason}\n".encode(), (*CORS, ("X-Reason", reason), *extra)
+
+
+def _json(status: int, value: Any) -> HttpResult:
+    return status, "application/json", orjson.dumps(value), CORS
+
+
+class BlossomEndpoint:
+    """The node's :data:`~samizdat.relay.bodies.RequestHandler` for Blossom routes (None for any other path)."""
+
+    def __init__(self, ctx: Context, *, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic):
+        self.ctx = ctx
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._keys: dict[str, TokenBucket] = {}
+        self._ips: dict[str, TokenBucket] = {}
+
+    async def __call__(self, request: HttpRequest) -> HttpResult:
+        route = request.path.split("?", 1)[0]
+        blob = _BLOB_PATH.fullmatch(route)
+        listing = _LIST_PATH.fullmatch(route)
+        if blob is None and listing is None and route != "/upload":
+            return None
+        method = request.method
+        if method == "OPTIONS":
+            return 204, "text/plain", b"", CORS
+        try:
+            if route == "/upload":
+                if method == "PUT":
+                    return await self._upload(request)
+                if method == "HEAD":
+                    return await self._preflight(request)
+                if method == "GET":
+                    return _json(200, self.limits.document())
+            elif listing is not None:
+                if method in ("GET", "HEAD"):
+                    return await self._list(request, listing.group(1))
+            elif blob is not None:
+                if method in ("GET", "HEAD"):
+                    return self._get(blob.group(1))
+                if method == "DELETE":
+                    return await self._delete(request, blob.group(1))
+        except Refusal as refusal:
+            return _text(refusal.status, str(refusal))
+        return _text(405, f"{method[:10]} is not served at this address", (("Allow", "GET, HEAD, PUT, DELETE"),))
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def _get(self, sha256: str) -> HttpResult:
+        entry = blobs.blob_entry(self.ctx, sha256)
+        data = blobs.get_blob(self.ctx, sha256) if entry is not None else None
+        if entry is None or data is None:
+            return _text(404, "this node does not have that blob")
+        ext = EXTENSIONS.get(entry.type, "bin")
+        disposition = ("Content-Disposition", f'inline; filename="{sha256}.{ext}"')
+        return 200, entry.type, data, (*CORS, *BLOB_HEADERS, disposition, ("ETag", f'"{sha256}"'))
+
+    async def _list(self, request: HttpRequest, pubkey: str) -> HttpResult:
+        auth = self._authorize(request, "list", None)
+        if auth.pubkey != pubkey and auth.pubkey != self.ctx.pubkey:
+            raise Refusal(403, "a key may list only its own uploads")
+        self._rate(request, auth.pubkey)
+        query = parse_qs(urlsplit(request.path).query)
+        since, until, limit = _int(query, "since"), _int(query, "until"), _int(query, "limit") or MAX_LIST
+        entries = blobs.list_blobs(self.ctx, pubkey, since=since, until=until)
+        cursor = query.get("cursor", [""])[0]
+        if cursor:
+            at = next((i for i, e in enumerate(entries) if e.sha256 == cursor), None)
+            entries = entries[at + 1 :] if at is not None else []
+        host = self._base(request)
+        return _json(200, [self._descriptor(host, e.sha256, e.size, e.type, e.uploaded) for e in entries[:limit]])
+
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    async def _upload(self, request: HttpRequest) -> HttpResult:
+        data = request.body
+        if not data:
+            raise Refusal(411, "the upload has no body (send the blob with a Content-Length)")
+        if len(data) > self.limits.max_blob_bytes:
+            raise Refusal(413, f"the blob is larger than {self.limits.max_blob_bytes} bytes")
+        sha256 = hashlib.sha256(data).hexdigest()
+        claimed = header(request.headers, "X-SHA-256").strip().lower()
+        if claimed and claimed != sha256:
+            raise Refusal(409, "the X-SHA-256 header does not match the body")
+        auth = self._authorize(request, "upload", sha256)
+        await self._may_upload(auth.pubkey)
+        self._rate(request, auth.pubkey)
+        try:
+            descriptor, fresh = await blobs.store_blob(
+                self.ctx, data, header(request.headers, "Content-Type") or None, owner=auth.pubkey
+            )
+        except blobs.BlobRefused as exc:
+            status = 413 if "bytes; this node takes" in str(exc) else 415
+            raise Refusal(status, str(exc)) from None
+        body = self._descriptor(self._base(request), descriptor.sha256, descriptor.size, descriptor.type,
+                                descriptor.uploaded)  # fmt: skip
+        return _json(201 if fresh else 200, body)
+
+    async def _preflight(self, request: HttpRequest) -> HttpResult:
+        sha256 = header(request.headers, "X-SHA-256").strip().lower()
+        if not _HEX64.fullmatch(sha256):
+            raise Refusal(400, "X-SHA-256 must be the blob's SHA-256 in lowercase hex")
+        length = header(request.headers, "X-Content-Length").strip()
+        if not length.isdigit():
+            raise Refusal(411, "X-Content-Length must give the blob's size")
+        if int(length) > self.limits.max_blob_bytes:
+            raise Refusal(413, f"the blob is larger than {self.limits.max_blob_bytes} bytes")
+        declared = header(request.headers, "X-Content-Type").split(";", 1)[0].strip().lower()
+        if declared and declared not in blobs.ALLOWED_TYPES:
+            raise Refusal(415, f"type {declared[:60]!r} is not accepted: only JPEG, PNG and WebP images")
+        auth = self._authorize(request, "upload", sha256)
+        await self._may_upload(auth.pubkey)
+        return 200, "text/plain; charset=utf-8", b"", CORS
+
+    async def _delete(self, request: HttpRequest, sha256: str) -> HttpResult:
+        auth = self._authorize(request, "delete", sha256)
+        self._rate(request, auth.pubkey)
+        if not blobs.has_blob(self.ctx, sha256):
+            raise Refusal(404, "this node does not have that blob")
+        if auth.pubkey == self.ctx.pubkey and not blobs.referenced_by(self.ctx, sha256):
+            blobs.delete_blob(self.ctx, sha256)
+            return _text(200, "deleted")
+        outcome = blobs.disown_blob(self.ctx, sha256, auth.pubkey)
+        if outcome == "not-owner":
+            raise Refusal(403, "only a key that uploaded the blob may delete it")
+        if outcome == "kept":
+            return _text(200, "your upload is forgotten; the blob stays while other uploads or stored posts use it")
+        return _text(200, "deleted")
+
+    # -- rules -------------------------------------------------------------------------------------------------
+
+    def _authorize(self, request: HttpRequest, verb: str, sha256: str | None) -> Event:
+        """The request's BUD-11 authorization event for ``verb`` (and blob ``sha256``), or a Refusal."""
+        value = header(request.headers, "Authorization").strip()
+        if not value:
+            raise Refusal(401, f"this needs an Authorization: Nostr header with a kind {AUTH_KIND} event")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "nostr" or not token or len(token) > MAX_AUTH_BYTES:
+            raise Refusal(401, "the Authorization header must be 'Nostr <base64 event>'")
+        token = token.strip()
+        try:
+            raw = base64.urlsafe_b64decode(token.replace("+", "-").replace("/", "_") + "=" * (-len(token) % 4))
+            event = parse_event(orjson.loads(raw))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError, SamizdatError) as exc:
+            raise Refusal(401, f"the authorization is not a valid signed event ({str(exc)[:80]})") from None
+        now = self.ctx.now()
+        if event.kind != AUTH_KIND:
+            raise Refusal(401, f"the authorization is kind {event.kind}, not {AUTH_KIND}")
+        if event.created_at > now + AUTH_FUTURE_SLACK:
+            raise Refusal(401, "the authorization is dated in the future")
+        expiration = event.tag_values("expiration")
+        if not expiration or not expiration[0].isdigit():
+            raise Refusal(401, "the authorization has no expiration tag")
+        if int(expiration[0]) <= now:
+            raise Refusal(401, "the authorization has expired")
+        verbs = event.tag_values("t")
+        if verb not in verbs:
+            raise Refusal(401, f"the authorization is for {'/'.join(verbs)[:40] or 'nothing'}, not {verb}")
+        servers = [s.lower() for s in event.tag_values("server")]
+        host = (urlsplit("//" + header(request.headers, "Host")).hostname or "").lower()
+        if servers and host not in servers:
+            raise Refusal(401, "the authorization names other servers")
+        hashes = event.tag_values("x")
+        if sha256 is not None and sha256 not in hashes:
+            what = "no blob" if not hashes else "another blob"
+            raise Refusal(401 if not hashes else 403, f"the authorization is for {what}, not this one ('x' tag)")
+        return event
+
+    async def _may_upload(self, pubkey: str) -> None:
+        if not await blobs.may_upload(self.ctx, pubkey):
+            raise Refusal(403, "this key may not upload here: only keys that may post in a channel this node "
+                               "owns or follows")  # fmt: skip
+
+    def _rate(self, request: HttpRequest, pubkey: str) -> None:
+        now = self.clock()
+        key = self._keys.setdefault(pubkey, TokenBucket(self.limits.key_rate, self.limits.key_burst, now))
+        if not key.take(now):
+            raise Refusal(429, "too many uploads from this key; try again in a minute")
+        if request.ip is not None:
+            ip = self._ips.setdefault(request.ip, TokenBucket(self.limits.ip_rate, self.limits.ip_burst, now))
+            if not ip.take(now):
+                raise Refusal(429, "too many uploads from this address; try again in a minute")
+        if len(self._keys) > 10_000 or len(self._ips) > 10_000:  # bounded memory: full buckets are forgotten
+            self._keys = {k: b for k, b in self._keys.items() if b.tokens < b.burst}
+            self._ips = {k: b for k, b in self._ips.items() if b.tokens < b.burst}
+
+    def _base(self, request: HttpRequest) -> str:
+        host = header(request.headers, "Host")
+        if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,260}", host):
+            host = "localhost"
+        scheme = "https" if header(request.headers, "X-Forwarded-Proto").lower() == "https" else "http"
+        return f"{scheme}://{host}"
+
+    @staticmethod
+    def _descriptor(base: str, sha256: str, size: int, mime: str, uploaded: int) -> dict[str, Any]:
+        ext = EXTENSIONS.get(mime, "bin")
+        return {"url": f"{base}/{sha256}.{ext}", "sha256": sha256, "size": size, "type": mime, "uploaded": uploaded}
+
+
+def _int(query: dict[str, list[str]], name: str) -> int | None:
+    values = query.get(name)
+    if not values:
+        return None
+    if not values[0].isdigit() or len(values[0]) > 12:
+        raise Refusal(400, f"the {name} parameter must be a whole number")
+    return int(values[0])

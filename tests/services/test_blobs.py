@@ -1,0 +1,276 @@
+"""The blob rules (services/blobs.py) and store (store/blobs.py): hostile images are refused with a clear reason,
+clean ones are stored encrypted under names an examiner cannot match, retractions remove photos, and photos travel
+from an HTTP source only when their bytes match the hash."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import piexif
+import pytest
+from PIL import Image, PngImagePlugin
+
+from samizdat.core.event import Event, sign_event
+from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_retraction
+from samizdat.services import blob_travel, blobs, posts
+from samizdat.services.context import Context
+from samizdat.store.blobs import BlobStore
+from samizdat.testing import clean_photo
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def decompression_bomb() -> bytes:
+    """A PNG of a few KB whose header says 30,000 × 30,000 pixels (900 MB to decode): a decoder that trusts the
+    header allocates it all before it finds the data short."""
+    row = b"\x00" + b"\x00" * 30_000
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(100)) + packer.flush()
+    header = struct.pack(">IIBBBBB", 30_000, 30_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
+
+
+def jpeg_with_gps() -> bytes:
+    exif = piexif.dump({"GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((53, 1), (54, 1),
+                                (0, 1)), piexif.GPSIFD.GPSLongitudeRef: b"E",
+                                piexif.GPSIFD.GPSLongitude: ((27, 1), (33, 1), (0, 1))},
+                        "0th": {piexif.ImageIFD.Make: b"PhoneMaker", piexif.ImageIFD.Model: b"X1"}})  # fmt: skip
+    out = io.BytesIO()
+    Image.open(io.BytesIO(clean_photo(fmt="JPEG"))).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def png_with_text() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Jane Doe, 12 Lenin st.")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(clean_photo(fmt="PNG"))).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def jpeg_and_zip() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("payload.html", "<p>hello</p>")
+    return clean_photo(fmt="JPEG") + archive.getvalue()
+
+
+HOSTILE = {
+    "decompression bomb": (decompression_bomb, None, "30000x30000 pixels"),
+    "truncated JPEG": (lambda: clean_photo(200, 150, fmt="JPEG")[:-300], None, "truncated"),
+    "JPEG with HTML appended": (
+        lambda: clean_photo(fmt="JPEG") + b"<html><script>alert(1)</script></html>",
+        None,
+        "markup",
+    ),  # fmt: skip
+    "JPEG and ZIP at once": (jpeg_and_zip, None, "follow the end of the JPEG image"),
+    "wrong Content-Type": (lambda: clean_photo(fmt="PNG"), "image/jpeg", "declared image/jpeg but is image/png"),
+    "SVG declared": (
+        lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        "image/svg+xml",
+        "not accepted",
+    ),  # fmt: skip
+    "HTML claiming to be a JPEG": (
+        lambda: b"<!doctype html><script>alert(1)</script>",
+        "image/jpeg",
+        "not a JPEG, PNG or WebP",
+    ),  # fmt: skip
+    "JPEG with GPS EXIF": (jpeg_with_gps, None, "EXIF"),
+    "PNG with a text chunk": (png_with_text, None, "text chunk"),
+    "WebP with EXIF": (lambda: _webp_with_exif(), None, "EXIF"),
+    "empty": (lambda: b"", None, "empty"),
+}
+
+
+def _webp_with_exif() -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(clean_photo())).save(out, "WEBP", exif=piexif.dump({"0th": {piexif.ImageIFD.Make: b"X"}}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_images_are_refused_with_their_reason_and_nothing_is_stored(ctx: Context, name: str) -> None:
+    make, declared, reason = HOSTILE[name]
+    kept = blobs.put_blob(ctx, clean_photo(seed=1))
+    with pytest.raises(blobs.BlobRefused) as refused:
+        blobs.put_blob(ctx, make(), declared)
+    assert reason in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert [e.sha256 for e in blobs.blob_store(ctx).entries()] == [kept.sha256]  # the node keeps its data
+    assert blobs.get_blob(ctx, kept.sha256) == clean_photo(seed=1)
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "JPEG", "PNG"])
+async def test_a_clean_photo_is_stored_and_read_back_unchanged(ctx: Context, fmt: str) -> None:
+    data = clean_photo(320, 200, fmt=fmt, seed=4)
+    descriptor = blobs.put_blob(ctx, data, f"image/{fmt.lower()}", owner=ctx.pubkey)
+    assert descriptor.sha256 == hashlib.sha256(data).hexdigest()
+    assert descriptor.type == f"image/{fmt.lower()}"
+    assert blobs.get_blob(ctx, descriptor.sha256) == data
+    assert blobs.has_blob(ctx, descriptor.sha256)
+    assert [e.sha256 for e in blobs.list_blobs(ctx, ctx.pubkey)] == [descriptor.sha256]
+    assert blobs.delete_blob(ctx, descriptor.sha256)
+    assert blobs.get_blob(ctx, descriptor.sha256) is None
+    assert not blobs.has_blob(ctx, descriptor.sha256)
+
+
+def test_an_encrypted_store_names_files_by_hmac_and_keeps_no_plain_bytes(tmp_path: Path) -> None:
+    data = clean_photo(seed=9)
+    sha256 = hashlib.sha256(data).hexdigest()
+    store = BlobStore(tmp_path / "blobs", bytes(range(32)))
+    try:
+        store.put(sha256, data, "image/webp", thumb=False, now=1)
+        names = [p.name for p in (tmp_path / "blobs").iterdir() if not p.name.startswith("index.sqlite")]
+        assert len(names) == 1
+        assert names[0] != sha256
+        raw = (tmp_path / "blobs" / names[0]).read_bytes()
+        assert data[:64] not in raw
+        assert data[-64:] not in raw
+        index = b"".join(p.read_bytes() for p in (tmp_path / "blobs").glob("index.sqlite*"))
+        assert sha256.encode() not in index  # the index is encrypted too
+        assert store.get(sha256) == data
+        (tmp_path / "blobs" / names[0]).write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+        assert store.get(sha256) is None  # an altered file is never served
+    finally:
+        store.close()
+    other = BlobStore(tmp_path / "plain", None)
+    try:
+        other.put(sha256, data, "image/webp", thumb=False, now=1)
+        assert (tmp_path / "plain" / sha256).read_bytes() == data  # a --no-passphrase node: plain, like its store
+    finally:
+        other.close()
+
+
+# -- posts with photos -----------------------------------------------------------------------------------------
+
+
+async def _channel(ctx: Context, editor: SecretKey | None = None) -> str:
+    channel, _ = await posts.create_channel(ctx, "photos", "Photos")
+    if editor is not None:
+        await posts.change_admins(ctx, channel.address, add=[editor.public_key_hex], role="editor", remove=[],
+                                  since=None)  # fmt: skip
+    return channel.address
+
+
+def photo_post(key: SecretKey, address: str, photos: list[tuple[bytes, bytes]], created_at: int) -> Event:
+    """A news post in ``address`` referencing each (full, thumbnail) pair by imeta tags."""
+    tags: list[list[str]] = [["a", address, ""], ["type", "news"]]
+    for full, thumb in photos:
+        sha, tsha = hashlib.sha256(full).hexdigest(), hashlib.sha256(thumb).hexdigest()
+        ref = PhotoRef(sha, media_url(None, sha), "image/webp", 64, 48, "LEHV6nWB2yk8", "a street", len(full), tsha,
+                       media_url(None, tsha))  # fmt: skip
+        tags.append(imeta_tag(ref))
+    tags.append(["alt", "Samizdat channel post (news)"])
+    return sign_event(key, 2333, "Police vans at the corner", tags, created_at=created_at)
+
+
+async def test_a_retraction_removes_a_photo_unless_another_post_uses_it(ctx: Context) -> None:
+    address = await _channel(ctx)
+    shared, only = (clean_photo(seed=20), clean_photo(16, 12, seed=21)), (clean_photo(seed=22), clean_photo(16, 12))
+    for data in (*shared, *only):
+        blobs.put_blob(ctx, data)
+    first = photo_post(ctx.key, address, [shared, only], ctx.now())
+    second = photo_post(ctx.key, address, [shared], ctx.now() + 1)
+    await ctx.ingest([first, second])
+    from samizdat.services import blob_travel as travel
+
+    await travel.catch_up(ctx)
+    channel = await posts.channels.lookup(ctx, address)
+    assert channel is not None
+    retraction, deletion = build_retraction(ctx.key, channel, first, "wrong place", created_at=ctx.now() + 2)
+    await ctx.ingest([retraction])
+    await travel.catch_up(ctx)
+    stored = {e.sha256 for e in blobs.blob_store(ctx).entries()}
+    assert stored == {hashlib.sha256(d).hexdigest() for d in shared}
+
+
+async def test_uploads_are_for_the_operator_and_the_channels_posters(ctx: Context, stranger: SecretKey) -> None:
+    editor = SecretKey(bytes([9]) * 32)
+    assert await blobs.may_upload(ctx, ctx.pubkey)
+    assert not await blobs.may_upload(ctx, editor.public_key_hex)
+    await _channel(ctx, editor)
+    assert await blobs.may_upload(ctx, editor.public_key_hex)
+    assert not await blobs.may_upload(ctx, stranger.public_key_hex)
+
+
+# -- travel ----------------------------------------------------------------------------------------------------
+
+
+async def _http_server(files: dict[str, bytes]) -> AsyncIterator[str]:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            path = request.split(b" ", 2)[1].decode()
+            body = files.get(path.lstrip("/").split(".", 1)[0])
+            if body is None:
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            else:
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: image/webp\r\nContent-Length: {len(body)}\r\n\r\n"
+                writer.write(head.encode() + body)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[dict[str, bytes]]:
+    files: dict[str, bytes] = {}
+    async for url in _http_server(files):
+        files["__url__"] = url.encode()
+        yield files
+
+
+async def test_photos_travel_thumbnails_first_and_a_tampered_blob_is_refused(
+    ctx: Context, source: dict[str, bytes]
+) -> None:
+    address = await _channel(ctx)
+    good, tampered = (clean_photo(seed=30), clean_photo(16, 12, seed=31)), (clean_photo(seed=32), clean_photo(16, 12))
+    post = photo_post(ctx.key, address, [good, tampered], ctx.now())
+    await ctx.ingest([post])
+    for data in good:
+        source[hashlib.sha256(data).hexdigest()] = data
+    source[hashlib.sha256(tampered[0]).hexdigest()] = clean_photo(seed=99)  # other bytes under that name
+    source[hashlib.sha256(tampered[1]).hexdigest()] = tampered[1] + b"<script>"
+    base = source["__url__"].decode()
+    report = await blob_travel.travel(ctx, [base], blob_travel.Bounds(count=10))
+    assert report.fetched == 2
+    assert len(report.refused) == 2
+    assert any("not the" in line and "expected" in line for line in report.refused)  # hash mismatch
+    assert {blobs.get_blob(ctx, hashlib.sha256(d).hexdigest()) for d in good} == set(good)
+    assert not blobs.has_blob(ctx, hashlib.sha256(tampered[0]).hexdigest())
+    assert report.missing == 2
+    again = await blob_travel.travel(ctx, [base])
+    assert again.fetched == 0
+    assert not again.refused
+
+
+async def test_a_pass_is_bounded_in_count(ctx: Context, source: dict[str, bytes]) -> None:
+    address = await _channel(ctx)
+    pairs = [(clean_photo(seed=40 + i), clean_photo(16, 12, seed=60 + i)) for i in range(4)]
+    await ctx.ingest([photo_post(ctx.key, address, pairs, ctx.now())])
+    for pair in pairs:
+        for data in pair:
+            source[hashlib.sha256(data).hexdigest()] = data
+    report = await blob_travel.travel(ctx, [source["__url__"].decode()], blob_travel.Bounds(count=4))
+    assert report.fetched == 4
+    stored = {e.sha256: e.thumb for e in blobs.blob_store(ctx).entries()}
+    assert all(stored.values())  # the four thumbnails came first
+    assert report.missing == 4
