@@ -105,7 +105,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
                        "--geohash", YARD_GEOHASH)["address"]  # fmt: skip
     cli.ok("channel", "admins", "yard", "--add", nip19.npub_encode(phone.public_key_hex), "--role", "admin")
     node = module_serve(home)
-    hub = Hub(cli, node.http_url, node.url, address, phone, None)
+    hub = Hub(cli, node.http_url.rstrip("/"), node.url, address, phone, None)
     owner, identifier = address.split(":")[1:]
     found = _query(node.url, {"kinds": [kinds.CHANNEL], "authors": [owner], "#d": [identifier]})
     hub.channel = parse_channel(max((parse_event(e) for e in found), key=lambda e: e.created_at))

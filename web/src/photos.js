@@ -52,6 +52,38 @@ export function scaled(source, width, height, side) {
 
 const toBlob = (canvas, quality) => new Promise((resolve) => canvas.toBlob(resolve, 'image/webp', quality));
 
+const KEPT_CHUNKS = new Set(['VP8X', 'VP8 ', 'VP8L', 'ALPH']);
+const fourcc = (b, at) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
+
+/** A WebP with only its picture: every chunk but VP8X, VP8, VP8L and ALPH dropped (Chromium's encoder adds an
+ * sRGB ICC profile, ICCP; nothing identifying, but a phone's blobs carry pixels only), and VP8X's flags for ICC,
+ * EXIF and XMP cleared. Bytes that are not a plain RIFF WebP are returned as they are (the node checks them). */
+export function pixelsOnly(bytes) {
+  if (bytes.length < 12 || fourcc(bytes, 0) !== 'RIFF' || fourcc(bytes, 8) !== 'WEBP') return bytes;
+  const parts = [];
+  for (let at = 12; at + 8 <= bytes.length;) {
+    const size = bytes[at + 4] | (bytes[at + 5] << 8) | (bytes[at + 6] << 16) | (bytes[at + 7] << 24);
+    const end = at + 8 + size + (size & 1);
+    if (size < 0 || end > bytes.length + (size & 1)) return bytes;
+    if (KEPT_CHUNKS.has(fourcc(bytes, at))) {
+      const chunk = bytes.slice(at, Math.min(end, bytes.length));
+      if (fourcc(chunk, 0) === 'VP8X') chunk[8] &= ~(0x20 | 0x08 | 0x04); // ICC, EXIF, XMP
+      parts.push(chunk);
+    }
+    at = end;
+  }
+  const length = parts.reduce((n, p) => n + p.length, 12);
+  const out = new Uint8Array(length);
+  out.set(bytes.subarray(0, 12));
+  new DataView(out.buffer).setUint32(4, length - 8, true);
+  let at = 12;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** The canvas as WebP of at most `maxBytes`: quality steps, then smaller sizes. {bytes, width, height}. */
 export async function encodeWebp(canvas, maxBytes) {
   let current = canvas;
@@ -59,7 +91,8 @@ export async function encodeWebp(canvas, maxBytes) {
     for (const q of QUALITIES) {
       const blob = await toBlob(current, q);
       if (!blob || blob.type !== 'image/webp') throw new PhotoError('This browser cannot make WebP pictures.');
-      if (blob.size <= maxBytes) return { bytes: new Uint8Array(await blob.arrayBuffer()), width: current.width, height: current.height };
+      const bytes = pixelsOnly(new Uint8Array(await blob.arrayBuffer()));
+      if (bytes.length <= maxBytes) return { bytes, width: current.width, height: current.height };
     }
     current = scaled(current, current.width, current.height, Math.max(current.width, current.height) * 0.8);
   }
