@@ -36,7 +36,7 @@ export function photoPicker(signer) {
     const status = h('p', { class: 'photo-status', role: 'status' }, t('photo-preparing'));
     const stage = h('div', { class: 'photo-stage' });
     const alt = h('input', { name: 'photo-alt', class: 'photo-alt', maxlength: 500, placeholder: t('photo-alt'), 'aria-label': t('photo-alt') });
-    const item = { canvas: null, ready: false, failed: '', alt };
+    const item = { canvas: null, ready: false, failed: '', alt, made: null }; // made: finish() of what is shown
     item.el = h('figure', { class: 'photo-item' }, stage, status, alt,
       h('button', { type: 'button', class: 'small', onclick: () => {
         items.splice(items.indexOf(item), 1);
@@ -57,6 +57,7 @@ export function photoPicker(signer) {
         const side = TAP_SIDE * Math.max(shown.width, shown.height);
         const w = side / shown.width, hgt = side / shown.height;
         blurRegion(shown, [fx - w / 2, fy - hgt / 2, w, hgt]);
+        item.made = null; // encoded again, from what is shown now
       });
       item.canvas = shown;
       item.ready = true;
@@ -64,6 +65,12 @@ export function photoPicker(signer) {
       status.textContent = t('photo-ready', { n: answer.faces.length });
       item.el.dataset.faces = String(answer.faces.length);
       item.el.classList.add('ready');
+      // Encode what will be uploaded while the author looks and types (Publish then only uploads); a tap redoes it.
+      setTimeout(() => {
+        if (!item.ready || item.made) return;
+        const made = (item.made = finish(shown));
+        made.catch(() => { if (item.made === made) item.made = null; }); // tried again, and reported, at Publish
+      }, 50);
     })().catch((exc) => {
       item.failed = exc instanceof PhotoError ? exc.message : String(exc.message || exc);
       status.className = 'photo-status error';
@@ -95,7 +102,7 @@ export function photoPicker(signer) {
       const out = [];
       for (const [n, item] of items.entries()) {
         progress(t('photo-uploading', { i: n + 1, n: items.length }));
-        const made = await finish(item.canvas);
+        const made = await (item.made ||= finish(item.canvas));
         const full = await upload(made.full.bytes, s);
         const thumb = await upload(made.thumb.bytes, s);
         out.push(imetaTag({
