@@ -59,6 +59,7 @@ class Node:
     def __init__(self, parts: dict[str, Any]) -> None:
         """``parts``: the Context's fields but ``connect``, ``ingest`` and ``serving``, which the node gives."""
         self.server: RelayServer | None = None  # while serving
+        self._photos = asyncio.Event()  # a post with photos was stored: fetch them (services/blob_travel.py)
         self.ctx = Context(**parts, connect=self._connect, ingest=self._ingest, serving=lambda: self.server is not None)
 
     @classmethod
@@ -184,7 +185,7 @@ class Node:
                     group.create_task(loop(), name=name)
                 group.create_task(background_sync(ctx), name="sync")
                 peers = lambda: [relay_to_http(p["url"]) for p in lan.snapshot() if relay_to_http(p["url"])]  # noqa: E731
-                group.create_task(blob_travel.loop(ctx, peers), name="photos")
+                group.create_task(blob_travel.loop(ctx, peers, kick=self._photos), name="photos")
                 if decoy_node is not None:
                     for name, loop in spare.loops(decoy_node.ctx).items():
                         group.create_task(loop(), name=name)
@@ -244,6 +245,8 @@ class Node:
         def stored(event: Event) -> None:
             lan.offer(event)
             upkeep.stored(event)
+            if blob_travel.has_photos(event):  # its photos are fetched now, not at the next timed pass
+                self._photos.set()
 
         server.on_event = stored
         server.on_client_event = upkeep.from_client

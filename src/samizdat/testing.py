@@ -337,14 +337,19 @@ def store_key(home: Path) -> bytes | None:
 # -- photos -------------------------------------------------------------------------------------------------------
 
 
-def clean_photo(width: int = 64, height: int = 48, *, fmt: str = "WEBP", seed: int = 0) -> bytes:
+def clean_photo(width: int = 64, height: int = 48, *, fmt: str = "WEBP", seed: int = 0, noise: bool = False) -> bytes:
     """A small image with no metadata (Pillow writes none unless asked), different for each ``seed``: a blob any
-    node accepts. ``fmt``: WEBP, JPEG or PNG."""
+    node accepts. ``fmt``: WEBP, JPEG or PNG; with ``noise``, random pixels (as large as a photo of that size)."""
     import io
+    import random
 
     from PIL import Image
 
-    image = Image.new("RGB", (width, height), ((seed * 37) % 256, (seed * 91) % 256, 120))
+    if noise:
+        pixels = random.Random(seed).randbytes(width * height * 3)
+        image = Image.frombytes("RGB", (width, height), pixels)
+    else:
+        image = Image.new("RGB", (width, height), ((seed * 37) % 256, (seed * 91) % 256, 120))
     for x in range(0, width, 7):  # a few lines, so that encoders have something to encode
         image.putpixel((x, (x * (seed + 3)) % height), (255, 255, 255))
     out = io.BytesIO()

@@ -252,7 +252,7 @@ def test_writer_is_unusable_after_finish() -> None:
         (b"PK\x03\x04 a zip file", "not a Samizdat bundle"),
         (b"SMZ", "header is incomplete"),
         (MAGIC + b"\x01" + bytes(20), "header is incomplete"),
-        (MAGIC + b"\x02" + bytes(80), "version 2 is not supported"),
+        (MAGIC + b"\x03" + bytes(80), "version 3 is not supported"),
     ],
 )
 def test_not_a_bundle_is_rejected_with_one_sentence(data: bytes, message: str) -> None:

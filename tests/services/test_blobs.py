@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
 import struct
 import zipfile
 import zlib
@@ -66,13 +67,21 @@ def jpeg_and_zip() -> bytes:
     return clean_photo(fmt="JPEG") + archive.getvalue()
 
 
+def jpeg_with_script_inside() -> bytes:
+    """Markup hidden where no metadata block is: inside the compressed scan data of a JPEG."""
+    data = clean_photo(200, 150, fmt="JPEG", noise=True)
+    middle = len(data) // 2
+    return data[:middle] + b"<script>alert(1)</script>"[: len(data) - middle - 2] + data[middle + 26 :]
+
+
 HOSTILE = {
+    "script inside the scan data": (jpeg_with_script_inside, None, "markup"),
     "decompression bomb": (decompression_bomb, None, "30000x30000 pixels"),
     "truncated JPEG": (lambda: clean_photo(200, 150, fmt="JPEG")[:-300], None, "truncated"),
     "JPEG with HTML appended": (
         lambda: clean_photo(fmt="JPEG") + b"<html><script>alert(1)</script></html>",
         None,
-        "markup",
+        "follow the end of the JPEG image (a polyglot file)",
     ),  # fmt: skip
     "JPEG and ZIP at once": (jpeg_and_zip, None, "follow the end of the JPEG image"),
     "wrong Content-Type": (lambda: clean_photo(fmt="PNG"), "image/jpeg", "declared image/jpeg but is image/png"),
@@ -131,7 +140,9 @@ def test_an_encrypted_store_names_files_by_hmac_and_keeps_no_plain_bytes(tmp_pat
     store = BlobStore(tmp_path / "blobs", bytes(range(32)))
     try:
         store.put(sha256, data, "image/webp", thumb=False, now=1)
-        names = [p.name for p in (tmp_path / "blobs").iterdir() if not p.name.startswith("index.sqlite")]
+        names = [
+            p.name for p in (tmp_path / "blobs").iterdir() if p.name.split("-")[0] not in ("index.sqlite", "keycheck")
+        ]
         assert len(names) == 1
         assert names[0] != sha256
         raw = (tmp_path / "blobs" / names[0]).read_bytes()
@@ -274,3 +285,90 @@ async def test_a_pass_is_bounded_in_count(ctx: Context, source: dict[str, bytes]
     stored = {e.sha256: e.thumb for e in blobs.blob_store(ctx).entries()}
     assert all(stored.values())  # the four thumbnails came first
     assert report.missing == 4
+
+
+async def test_under_quota_pressure_carried_full_images_go_before_thumbnails_and_own_photos_stay(
+    ctx: Context, stranger: SecretKey
+) -> None:
+    from samizdat.core.channel import build_channel_event
+    from samizdat.services import blob_quota, channels
+
+    own = await _channel(ctx)
+    definition = build_channel_event(stranger, "elsewhere", "Elsewhere", created_at=ctx.now())
+    await ctx.ingest([definition])
+    carried_pairs = [(clean_photo(seed=70 + i, noise=True), clean_photo(16, 12, seed=80 + i)) for i in range(2)]
+    own_pair = (clean_photo(seed=90, noise=True), clean_photo(16, 12, seed=91))
+    address = f"30333:{stranger.public_key_hex}:elsewhere"
+    await ctx.ingest([photo_post(stranger, address, carried_pairs, ctx.now()),
+                      photo_post(ctx.key, own, [own_pair], ctx.now())])  # fmt: skip
+    await blob_travel.catch_up(ctx)
+    for full, thumb in [*carried_pairs, own_pair]:  # as travel stores them: no uploader
+        await blobs.store_blob(ctx, full, thumb=False)
+        await blobs.store_blob(ctx, thumb, thumb=True)
+    rules = await channels.keep_rules(ctx)
+    events = await ctx.store.carried_bytes(rules)
+    thumbs = sum(len(t) for _, t in carried_pairs)
+
+    roomy = await blob_quota.enforce(ctx, rules, 10**9)
+    assert roomy.evicted_full == roomy.evicted_thumbs == 0
+
+    tight = await blob_quota.enforce(ctx, rules, events + thumbs + 10)
+    assert tight.evicted_full == 2
+    assert tight.evicted_thumbs == 0
+    assert all(blobs.has_blob(ctx, hashlib.sha256(t).hexdigest()) for _, t in carried_pairs)
+    tighter = await blob_quota.enforce(ctx, rules, events + 10)
+    assert tighter.evicted_thumbs == 2
+    assert tighter.carried_bytes == 0
+    assert all(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in own_pair)  # a kept channel's photos
+    assert await ctx.store.carried_bytes(rules) == events  # text stays: it goes last, in the store's own pass
+
+
+def test_a_plain_store_is_encrypted_when_the_node_gets_a_key(tmp_path: Path) -> None:
+    data = clean_photo(seed=33)
+    sha256 = hashlib.sha256(data).hexdigest()
+    plain = BlobStore(tmp_path / "blobs", None)
+    plain.put(sha256, data, "image/webp", thumb=True, now=5, owner="ab" * 32)
+    plain.add_refs("cd" * 32, [sha256])
+    plain.close()
+    encrypted = BlobStore(tmp_path / "blobs", bytes(range(32)))  # after `samizdat encrypt`
+    try:
+        assert encrypted.get(sha256) == data
+        assert encrypted.listing("ab" * 32)[0].thumb
+        assert encrypted.referenced_by(sha256) == {"cd" * 32}
+        assert not (tmp_path / "blobs" / sha256).exists()
+        everything = b"".join(p.read_bytes() for p in (tmp_path / "blobs").iterdir())
+        assert sha256.encode() not in everything
+        assert data[:64] not in everything
+    finally:
+        encrypted.close()
+
+
+def test_after_a_duress_unlock_the_erased_keys_photos_are_gone_and_the_store_opens_empty(tmp_path: Path) -> None:
+    data = clean_photo(seed=34)
+    sha256 = hashlib.sha256(data).hexdigest()
+    real = BlobStore(tmp_path / "blobs", bytes(range(32)))
+    real.put(sha256, data, "image/webp", thumb=False, now=1)
+    real.close()
+    decoy = BlobStore(tmp_path / "blobs", bytes(range(1, 33)))  # the data key is now the decoy's
+    try:
+        assert decoy.entries() == []
+        assert decoy.get(sha256) is None
+        assert sorted(p.name for p in (tmp_path / "blobs").iterdir() if not p.name.startswith("index.sqlite")) == [
+            "keycheck"
+        ]
+    finally:
+        decoy.close()
+
+
+def test_a_damaged_index_is_an_error_and_deletes_nothing(tmp_path: Path) -> None:
+    from samizdat.errors import StoreError
+
+    data = clean_photo(seed=35)
+    store = BlobStore(tmp_path / "blobs", bytes(range(32)))
+    store.put(hashlib.sha256(data).hexdigest(), data, "image/webp", thumb=False, now=1)
+    store.close()
+    (tmp_path / "blobs" / "index.sqlite").write_bytes(os.urandom(4096))
+    before = sorted(p.name for p in (tmp_path / "blobs").iterdir())
+    with pytest.raises(StoreError, match="blob index"):
+        BlobStore(tmp_path / "blobs", bytes(range(32)))
+    assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == before

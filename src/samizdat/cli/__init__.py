@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from samizdat import __version__
-from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, reading, sync, web
+from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, photos, reading, sync, web
 from samizdat.cli.common import (
     JsonOption,
     check_proxies,
@@ -279,6 +279,7 @@ sync.register(app)
 netcheck.register(app)
 web.register(app)
 passphrases.register(app)
+photos.register(app)
 
 
 def error_sentence(exc: BaseException) -> str:

@@ -16,11 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
+from samizdat.cli.photos import attachments_json, photos_text, prepare_files
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
@@ -39,7 +41,7 @@ POST_HELP = "The post: id (8+ characters of it), note or nevent."
 
 
 def _published_text(data: dict[str, Any]) -> str:
-    lines = [f"Published {data['ids'][0]}"]
+    lines = [f"Published {data['ids'][0]}", *photos_text(data.get("photos", ()))]
     if data["pending"]:
         lines.append(
             f"Queued for {', '.join(data['pending'])}: `samizdat serve` keeps retrying; see `samizdat status`."
@@ -368,9 +370,22 @@ def register(app: typer.Typer) -> None:
         fund: list[str] = typer.Option([], "--fund", metavar="HOW", help="appeal: same as --give."),
         target: str | None = typer.Option(None, help="appeal: target amount and currency, e.g. '5000 EUR'."),
         force: bool = typer.Option(False, "--force", help="event: publish even though the start is in the past."),
+        photo: list[Path] = typer.Option(
+            [], "--photo", metavar="FILE", help="A photo (JPEG, PNG, WebP, HEIC) to add, cleaned first (repeatable)."
+        ),
+        alt: list[str] = typer.Option(
+            [], "--alt", metavar="TEXT", help="What a photo shows, in words (repeatable, in the order of --photo)."
+        ),
+        no_blur: bool = typer.Option(False, "--no-blur", help="Do not blur the faces found in the photos."),
+        blur_region: list[str] = typer.Option(
+            [],
+            "--blur-region",
+            metavar="N:X,Y,W,H",
+            help="Blur this box of photo N too (a tattoo, a sign): left, top, width, height as fractions (repeatable).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
-        """Publish a signed post of any type to a channel you own or administer."""
+        """Publish a signed post of any type to a channel you own or administer, with photos if given."""
         if post_type in POST_TYPES[-2:]:  # correction, retraction: they need the post they amend
             verb = "correct" if post_type == POST_TYPES[-2] else "retract"
             raise UsageError(f"a {post_type} amends a post: use `samizdat {verb} <post-id>`")
@@ -401,9 +416,13 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(
                     f"the event's start ({when(fields['start'])}) is in the past; check the date, or give --force"
                 )
-            result = await posts.post(ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields)
-            return result.to_dict()
+            result = await posts.post(
+                ctx, channel, post_type, body, subject=subject, hashtags=tag, fields=fields, photos=attachments
+            )
+            return {**result.to_dict(), "photos": attachments_json(attachments, face_blur=not no_blur)}
 
+        # the photos first: a file that cannot be used is refused before anyone types the text in an editor
+        attachments = prepare_files(photo, alt, blur_faces=not no_blur, regions=blur_region)
         body = typed_text(text, what="post")
 
         emit(run(with_node(action)), as_json, _published_text)

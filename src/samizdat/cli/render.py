@@ -9,6 +9,7 @@ from typing import Any
 
 from samizdat.core import kinds, nip19
 from samizdat.core.display import field
+from samizdat.core.imeta import photo_refs
 from samizdat.core.posts import PostFields
 from samizdat.services.feed import FeedItem
 
@@ -94,7 +95,28 @@ def post_json(item: FeedItem) -> dict[str, Any]:
     }
     if post is not None and post.text != view.text:
         data["original_text"] = post.text
+    data["photos"] = [
+        {"sha256": ref.sha256, "size": ref.size or None, "width": ref.width or None, "height": ref.height or None,
+         "alt": ref.alt, "thumb_sha256": ref.thumb_sha256 or None}
+        for ref in (photo_refs(item.original) if item.original is not None else [])
+    ]  # fmt: skip
     return data
+
+
+def _photo_line(number: int, photo: dict[str, Any], post_id: str) -> str:
+    size = size_text(photo["size"]) if photo.get("size") else "size unknown"
+    dim = f", {photo['width']}x{photo['height']}" if photo.get("width") and photo.get("height") else ""
+    alt = f": {field(photo['alt'])}" if photo.get("alt") else " (no description)"
+    return f"    photo {number} ({size}{dim}; samizdat photo get {post_id[:SHORT_ID]}:{number}){alt}"
+
+
+def size_text(size: int) -> str:
+    """``812 B``, ``74 KB``, ``1.4 MB``."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def _field_text(name: str, value: Any) -> str:
@@ -133,6 +155,8 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
             lines.append(f"  resolved: {field(item['resolution'])}")
         for name, value in item.get("fields", {}).items():
             lines.append(f"    {FIELD_NAMES.get(name, name)}: {_field_text(name, value)}")
+        for number, photo in enumerate(item.get("photos", ()), 1):
+            lines.append(_photo_line(number, photo, item["id"] or ""))
         if item["corrected"]:
             was = f"; originally: {field(item['original_text'])}" if "original_text" in item else ""
             lines.append(f"  corrected ×{len(item['corrections'])}{was}")

@@ -129,6 +129,10 @@ def _export_text(d: dict[str, Any]) -> str:
         text = f"Exported {events} in {len(files)} parts: {', '.join(files)} (import them in any order)"
     if d["skipped"]:
         text += f"\n{plural(d['skipped'], 'event')} too large for a part left out"
+    if d.get("blobs"):
+        text += f"\nWith {plural(d['blobs'], 'photo')} ({d['blob_bytes']:,} bytes; thumbnails first)"
+    if d.get("blobs_skipped"):
+        text += f"\n{plural(d['blobs_skipped'], 'photo')} left out (not here, or too large for a part)"
     return text
 
 
@@ -141,6 +145,11 @@ def _import_text(d: dict[str, Any]) -> str:
         line += f", {d['rejected'] - sum(refused.values())} not kept (outdated, deleted or expired)"
     line += "".join(f", {n} refused ({reason})" for reason, n in refused.items())
     lines = [line]
+    photos = sum(f.get("blobs", 0) for f in d["files"])
+    refused_photos = [reason for f in d["files"] for reason in f.get("blobs_refused", [])]
+    if photos or refused_photos:
+        lines.append(f"Photos: {photos} stored" + (f", {len(refused_photos)} refused" if refused_photos else ""))
+        lines += [f"  refused {reason}" for reason in refused_photos[:5]]
     if len(d["files"]) > 1:
         for f in d["files"]:
             if f["error"] is None and f["complete"]:

@@ -35,13 +35,16 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from samizdat.core.event import Event
 from samizdat.errors import LocalProtocolError
 
 MAGIC = b"SMZDBNDL"
-VERSION = 1
+VERSION = 1  #: a part of events only, readable by every node
+BLOB_VERSION = 2  #: a part that also carries blobs (photos: core/bundle_blobs.py)
+READABLE_VERSIONS = (VERSION, BLOB_VERSION)
 FLAG_COUNTS = 0x01  # the header's event and byte counts are filled in
 _KNOWN_FLAGS = FLAG_COUNTS
 
@@ -91,6 +94,7 @@ class BundleHeader:
     created_at: int
     event_count: int | None  # None unless the writer filled the counts in (FLAG_COUNTS)
     content_bytes: int | None
+    version: int = VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,7 @@ def encode_header(header: BundleHeader) -> bytes:
     counts = header.event_count is not None and header.content_bytes is not None
     body = _HEADER.pack(
         MAGIC,
-        VERSION,
+        header.version,
         FLAG_COUNTS if counts else 0,
         0,
         header.part,
@@ -210,6 +214,7 @@ class BundleWriter:
         self._content = 0
         self._hash = hashlib.sha256()
         self._finished = False
+        self._version = VERSION  # BLOB_VERSION once a blob record is taken
 
     @property
     def events(self) -> int:
@@ -241,7 +246,40 @@ class BundleWriter:
             raise LocalProtocolError("this bundle part is finished")
         if not self.accepts(event):
             raise LocalProtocolError("event is too large for a bundle with these limits")
-        record = event.to_json() + b"\n"
+        return self._add_record(event.to_json() + b"\n")
+
+    def fits_blob(self, records: Sequence[bytes]) -> bool:
+        """Whether the blob records ``records`` (one blob, see core/bundle_blobs.py) fit in this part after
+        what it holds; the pending block is compressed first, so that the answer is exact."""
+        if self._finished or any(len(r) + 1 > self._limits.max_record_bytes for r in records):
+            return False
+        total = sum(len(r) + 1 for r in records)
+        if (
+            self._events + len(records) > self._limits.max_events
+            or self._content + total > self._limits.max_content_bytes
+        ):
+            return False
+        if self._max_part is None:
+            return True
+        self._flush_block()
+        need = sum(BLOCK_HEADER_SIZE + deflate_bound(len(r) + 1) for r in records)
+        return self._size + need + TRAILER_SIZE <= self._max_part
+
+    def add_blob(self, records: Sequence[bytes]) -> bytes | None:
+        """Bytes to write for one blob's records (each a JSON object without its newline), or None when they do
+        not all fit in this part (nothing is taken then). Marks the part as version :data:`BLOB_VERSION`."""
+        if not self.fits_blob(records):
+            return None
+        out = b""
+        for record in records:
+            data = self._add_record(record + b"\n")
+            if data is None:
+                raise LocalProtocolError("a blob record did not fit after fits_blob() said it would")
+            out += data
+        self._version = BLOB_VERSION
+        return out
+
+    def _add_record(self, record: bytes) -> bytes | None:
         n = len(record)
         if self._events + 1 > self._limits.max_events or self._content + n > self._limits.max_content_bytes:
             return None
@@ -277,7 +315,9 @@ class BundleWriter:
             raise LocalProtocolError("the final header is known only after finish()")
         first = self._first
         return encode_header(
-            BundleHeader(first.part, total_parts, first.bundle_id, first.created_at, self._events, self._content)
+            BundleHeader(
+                first.part, total_parts, first.bundle_id, first.created_at, self._events, self._content, self._version
+            )  # fmt: skip
         )
 
     def _flush_block(self) -> None:

@@ -22,9 +22,9 @@ from samizdat.core.bundle import (
     HEADER_SIZE,
     KIB,
     MAGIC,
+    READABLE_VERSIONS,
     TRAILER_MAGIC,
     TRAILER_SIZE,
-    VERSION,
     BundleHeader,
     BundleLimits,
     Damaged,
@@ -190,8 +190,9 @@ class BundleReader:
         raw = bytes(self._buf[:HEADER_SIZE])
         fields = _HEADER.unpack_from(raw)
         magic, version, flags, _reserved, part, total, bundle_id, events, content, created_at = fields
-        if version != VERSION:
-            raise BundleError(f"bundle format version {version} is not supported (this node reads version {VERSION})")
+        if version not in READABLE_VERSIONS:
+            readable = " and ".join(map(str, READABLE_VERSIONS))
+            raise BundleError(f"bundle format version {version} is not supported (this node reads versions {readable})")
         self._pos = HEADER_SIZE
         self._state = _SYNC
         self._need = 4
@@ -206,7 +207,7 @@ class BundleReader:
                 f"the bundle holds {events} events in {content} bytes, more than this node accepts in one part"
             )
         self.header = BundleHeader(
-            part, total, bundle_id, created_at, events if counted else None, content if counted else None
+            part, total, bundle_id, created_at, events if counted else None, content if counted else None, version
         )
         self._header_ok = part >= 1 and (total == 0 or part <= total)
         if not self._header_ok:

@@ -63,8 +63,6 @@ def scan(data: bytes) -> Scanned:
     mime = sniff(data)
     if mime is None:
         raise ImageRefused("not a JPEG, PNG or WebP image")
-    if _MARKUP.search(data):
-        raise ImageRefused("the image contains HTML, XML or script markup")
     try:
         if mime == JPEG:
             width, height = _jpeg(data)
@@ -78,6 +76,8 @@ def scan(data: bytes) -> Scanned:
         raise ImageRefused(f"the {mime} file is truncated") from None
     if width <= 0 or height <= 0:
         raise ImageRefused("the image has no pixels")
+    if _MARKUP.search(data):  # after the walk, which names a metadata block or a polyglot's tail more precisely
+        raise ImageRefused("the image contains HTML, XML or script markup")
     return Scanned(mime, width, height)
 
 

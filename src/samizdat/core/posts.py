@@ -447,9 +447,12 @@ def build_post(
     subject: str = "",
     hashtags: Sequence[str] = (),
     relay_hint: str | None = None,
+    extra_tags: Sequence[Sequence[str]] = (),
     **type_fields: Unpack[TypeFields],
 ) -> Event:
     """Sign a post of ``post_type`` (any type but correction and retraction) in ``channel``.
+
+    ``extra_tags`` are appended as given (the photos' NIP-92 ``imeta`` tags, built by :mod:`samizdat.core.imeta`).
 
     An alert without ``expiration`` expires :data:`ALERT_TTL` seconds after ``created_at``; a help request
     without ``status`` is ``open``. ``geohash`` is the most precise geohash; one ``g`` tag per prefix from 3
@@ -474,6 +477,7 @@ def build_post(
     tags = _common_tags(channel, post_type, subject, hashtags, relay_hint) + _field_tags(post_fields)
     tags += gh.area_tags(channel.geohash)
     tags.append(["alt", f"Samizdat channel post ({post_type})"])
+    tags += [list(tag) for tag in extra_tags]
     return _sign_checked(key, kinds.POST, text, tags, created_at)
 
 

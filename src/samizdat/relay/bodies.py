@@ -11,7 +11,8 @@ connection (:attr:`BodyConnection.request_body`), and ``websockets`` is handed t
 
 The whole request must arrive within the relay's handshake timeout, like any other request (a 200 KB photo on a
 slow 3G link takes about 4 s). A body without ``Content-Length`` (chunked) gets ``411``, one over ``max_body`` a
-``413`` at once, before it is read.
+``413`` at once, before it is read, and one that would take the bodies held by all connections past
+:data:`MAX_BODIES_BYTES` a ``503``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from samizdat.relay.http import HttpResult
 
 #: Bytes of request line and headers at most.
 MAX_HEAD_BYTES = 16 * 1024
+#: Bytes of request bodies held by all connections together at most: more uploads at once get 503 before their
+#: body is read (64 connections of one address could otherwise hold 64 × 2 MB).
+MAX_BODIES_BYTES = 64 * 1024 * 1024
 BODY_METHODS = (b"PUT ", b"POST ")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*([0-9]{1,12})[ \t]*\r?$")
 _CHUNKED = re.compile(rb"(?im)^transfer-encoding:")
@@ -64,6 +68,7 @@ class BodyConnection(GuardedConnection):
     """A :class:`GuardedConnection` that reads the body of a ``PUT`` or ``POST`` itself (see the module)."""
 
     max_body: int  # set on the class by :func:`body_connection_class`
+    held: list[int]  # [bytes of bodies reserved by all connections of the class], shared
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.request_body = b""
@@ -71,7 +76,13 @@ class BodyConnection(GuardedConnection):
         self._mode = ""  # "" undecided, "pass" to websockets, "body" reading a body, "done"
         self._head_end = -1
         self._length = 0
+        self._reserved = 0
         super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.held[0] -= self._reserved
+        self._reserved = 0
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.refused or self._mode == "pass":
@@ -111,6 +122,11 @@ class BodyConnection(GuardedConnection):
             if self._length > self.max_body:
                 self._refuse("413 Content Too Large", f"The body is larger than {self.max_body} bytes.")
                 return
+            if self.held[0] + self._length > MAX_BODIES_BYTES:
+                self._refuse("503 Service Unavailable", "Too many uploads at once; try again in a minute.")
+                return
+            self._reserved = self._length
+            self.held[0] += self._length
             self._head_end = end + 4
             if _CONTINUE.search(head) and self._length:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -131,4 +147,4 @@ class BodyConnection(GuardedConnection):
 
 def body_connection_class(base: type[GuardedConnection], max_body: int) -> type[GuardedConnection]:
     """``base`` (a door's connection class) reading request bodies up to ``max_body`` bytes."""
-    return type("BodyRelayConnection", (BodyConnection, base), {"max_body": max_body})
+    return type("BodyRelayConnection", (BodyConnection, base), {"max_body": max_body, "held": [0]})

@@ -16,11 +16,13 @@ for long or fill the disk in one go; the next pass goes on where this one stoppe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from samizdat.core.event import Event
 from samizdat.core.imeta import PhotoRef, photo_refs
 from samizdat.core.posts import parse_post
 from samizdat.errors import SamizdatError
@@ -161,11 +163,31 @@ async def travel(ctx: Context, sources: Sequence[str] = (), bounds: Bounds | Non
         return TravelReport()
 
 
-async def loop(ctx: Context, sources: Callable[[], Sequence[str]], *, every: float = 30.0) -> None:
-    """Catch up and fetch, forever (``serve``): ``sources()`` gives the HTTP bases to try first (peers)."""
+async def loop(
+    ctx: Context, sources: Callable[[], Sequence[str]], *, every: float = 30.0, kick: asyncio.Event | None = None
+) -> None:
+    """Catch up and fetch, forever (``serve``): ``sources()`` gives the HTTP bases to try first (peers). A pass
+    runs every ``every`` seconds, and at once when ``kick`` is set (a post with photos was just stored)."""
     while True:
+        if kick is not None:
+            kick.clear()
         try:
             await travel(ctx, sources())
         except Exception:  # a background pass must never stop the node
             log.exception("photo travel pass failed; it will run again")
-        await ctx.sleep(every)
+        if kick is None:
+            await ctx.sleep(every)
+            continue
+        waiting = asyncio.ensure_future(kick.wait())
+        sleeping = asyncio.ensure_future(ctx.sleep(every))
+        try:
+            await asyncio.wait({waiting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, sleeping):
+                task.cancel()
+            await asyncio.gather(waiting, sleeping, return_exceptions=True)
+
+
+def has_photos(event: Event) -> bool:
+    """Cheap test for whether a just-stored event may reference photos (an ``imeta`` tag)."""
+    return any(tag and tag[0] == "imeta" for tag in event.tags)

@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from samizdat.core.bundle_blobs import BundledBlob
 from samizdat.core.filters import Filter
-from samizdat.services import channels
+from samizdat.services import blob_travel, blobs, channels
 from samizdat.services.context import Context
 from samizdat.store.bundles import ExportReport, ImportReport, export_bundle, import_bundles
 
@@ -15,13 +16,33 @@ from samizdat.store.bundles import ExportReport, ImportReport, export_bundle, im
 async def export(
     ctx: Context, output: Path, *, channel: str | None = None, since: int | None = None, max_part_bytes: int | None
 ) -> ExportReport:
-    """Write the named channel's events (or everything) created since ``since`` to ``output`` and its parts."""
+    """Write the named channel's events (or everything) created since ``since`` to ``output`` and its parts, with
+    the photos they reference that this node has (thumbnails first, then full images, each within a part)."""
     filters = [Filter()] if channel is None else channels.scope(await channels.resolve(ctx, channel))
     if since is not None:
         filters = [dataclasses.replace(f, since=since) for f in filters]
-    return await export_bundle(ctx.store, output, filters=filters, max_part_bytes=max_part_bytes, created_at=ctx.now())
+    store = blobs.blob_store(ctx)
+
+    def load(sha256: str) -> BundledBlob | None:  # in the export's worker thread: reads one file
+        entry = store.entry(sha256)
+        data = store.get(sha256) if entry is not None else None
+        return None if entry is None or data is None else BundledBlob(sha256, entry.type, entry.thumb, data)
+
+    return await export_bundle(ctx.store, output, filters=filters, max_part_bytes=max_part_bytes, created_at=ctx.now(),
+                               blobs=load)  # fmt: skip
 
 
 async def import_files(ctx: Context, files: Sequence[Path]) -> ImportReport:
-    """Verify and store the events of bundle files (parts in any order), through the running relay if any."""
-    return await import_bundles(list(files), ctx.ingest, clock=ctx.clock)
+    """Verify and store the events of bundle files (parts in any order), through the running relay if any; the
+    photos they carry are checked like uploads (hash, image, metadata) and stored."""
+
+    async def take(blob: BundledBlob) -> str | None:
+        try:
+            await blobs.store_blob(ctx, blob.data, blob.mime, thumb=blob.thumb, expected_sha256=blob.sha256)
+        except blobs.BlobRefused as exc:
+            return str(exc)
+        return None
+
+    report = await import_bundles(list(files), ctx.ingest, clock=ctx.clock, take_blob=take)
+    await blob_travel.catch_up(ctx)  # the imported posts' references (and retractions) are noted
+    return report

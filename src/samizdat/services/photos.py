@@ -28,19 +28,21 @@ Every failure is a :class:`PhotoError` whose message is one sentence. Nothing he
 from __future__ import annotations
 
 import io
+import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blurhash  # type: ignore[import-untyped]  # no stubs; a small pure-Python encoder
-import cv2
-import numpy as np
-import pillow_heif
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
 from samizdat.errors import UsageError
+
+if TYPE_CHECKING:
+    import cv2
 
 #: Bigger inputs are refused before decoding (a 48-megapixel HEIC from a phone is about 5-12 MB).
 MAX_INPUT_BYTES = 40 * 1024 * 1024
@@ -60,16 +62,17 @@ _FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF", "
 #: WebP quality ladder for the full image and the thumbnail: tried in order until the result fits.
 _QUALITIES = (80, 70, 60, 50, 40, 32)
 _THUMB_QUALITIES = (60, 50, 40, 30, 22)
-#: Long side of the grayscale copy the face detector sees.
+#: Long side of the grayscale copies the face detectors see (frontal; profile, the slower cascade).
 _DETECT_SIDE = 640
+_PROFILE_SIDE = 480
 #: How much wider than the detector's box the blurred area is, on each side, as a fraction of the box.
-_MARGIN = 0.25
+_MARGIN = 0.3
 #: The blurred area is pixelated to this many blocks across its longer side before it is blurred.
 _BLOCKS = 6
 
 Region = tuple[float, float, float, float]
 
-pillow_heif.register_heif_opener()
+_DETECTING = threading.Lock()
 
 
 class PhotoError(UsageError):
@@ -136,6 +139,7 @@ def _load(data: bytes) -> Image.Image:
         raise PhotoError("the photo file is empty")
     if len(data) > MAX_INPUT_BYTES:
         raise PhotoError(f"the photo file is too big ({len(data) // (1024 * 1024)} MB; at most 40 MB)")
+    _register_heif()
     with warnings.catch_warnings():
         # Pillow warns, then raises, above its own pixel bound; ours is lower and checked first, but a header
         # that lies is still refused rather than turned into a warning.
@@ -150,6 +154,15 @@ def _load(data: bytes) -> Image.Image:
             return _decode(source)
         finally:
             source.close()
+
+
+@cache
+def _register_heif() -> None:
+    # OpenCV, NumPy and pillow-heif are imported when a photo is prepared, not with the module: every command
+    # and the node import this module, and those libraries take a fifth of a second to load.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _refusal(exc: Exception) -> PhotoError:
@@ -191,6 +204,8 @@ def _decode(source: Image.Image) -> Image.Image:
 
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """RGB pixels in sRGB: converted through the embedded ICC profile when there is one, flattened on white."""
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        image = _eight_bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -207,6 +222,17 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile is dropped and the pixels taken as they are
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or 32-bit grayscale picture (scans, some PNGs) as 8-bit gray: Pillow's own conversion clips it."""
+    import numpy as np
+
+    values = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+    if image.mode in ("I", "F") and top <= 255:
+        top = 255.0
+    return Image.fromarray((values.clip(0, top) * (255.0 / top)).round().astype(np.uint8), "L")
 
 
 @cache
@@ -229,9 +255,9 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
 
 def _blurred(image: Image.Image, *, blur_faces: bool, regions: Sequence[Region]) -> tuple[Image.Image, list[Region]]:
     """``image`` with faces (if asked) and ``regions`` blurred; also the face boxes found, as fractions."""
+    if len(regions) > MAX_REGIONS:
+        raise PhotoError(f"too many regions to blur ({len(regions)}; at most {MAX_REGIONS})")
     extra = [_checked_region(region) for region in regions]
-    if len(extra) > MAX_REGIONS:
-        raise PhotoError(f"too many regions to blur ({len(extra)}; at most {MAX_REGIONS})")
     faces = find_faces(image) if blur_faces else []
     boxes = [_widened(face, _MARGIN) for face in faces] + extra
     if not boxes:
@@ -253,7 +279,7 @@ def _checked_region(region: Sequence[Any]) -> Region:
         x, y, w, h = (float(v) for v in region)
     except (TypeError, ValueError) as exc:
         raise PhotoError("a region to blur is four numbers: x, y, width, height (fractions of the image)") from exc
-    if not all(np.isfinite((x, y, w, h))) or w <= 0 or h <= 0 or x < 0 or y < 0 or x >= 1 or y >= 1:
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0 or x < 0 or y < 0 or x >= 1 or y >= 1:
         raise PhotoError("a region to blur lies outside the image (x, y, width, height are fractions 0-1)")
     return x, y, min(w, 1 - x), min(h, 1 - y)
 
@@ -271,11 +297,16 @@ def _obliterate(patch: Image.Image) -> Image.Image:
     scale = _BLOCKS / max(width, height)
     small = patch.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
     blocky = small.resize((width, height), Image.Resampling.NEAREST)
-    return blocky.filter(ImageFilter.GaussianBlur(radius=max(width, height) / _BLOCKS / 2))
+    return blocky.filter(ImageFilter.GaussianBlur(radius=max(width, height) / _BLOCKS))
 
 
 @cache
 def _cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier]:
+    import cv2
+
+    # One thread: the node prepares previews on the cores its relay uses, and on a busy machine OpenCV's threads
+    # wait for each other (measured here under load: 1.8 s a 12 MP photo with one thread, 2.4 s with two).
+    cv2.setNumThreads(1)
     root = cv2.data.haarcascades  # type: ignore[attr-defined]
     frontal = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
     profile = cv2.CascadeClassifier(root + "haarcascade_profileface.xml")
@@ -285,40 +316,55 @@ def _cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier]:
 
 
 def find_faces(image: Image.Image) -> list[Region]:
-    """Face boxes in ``image`` as fractions (x, y, w, h): frontal faces and faces in profile facing either way."""
+    """Face boxes in ``image`` as fractions (x, y, w, h): frontal faces and faces in profile facing either way.
+
+    Frontal faces are looked for on a copy of long side :data:`_DETECT_SIDE`, profiles (the slower cascade, run
+    twice) on a smaller one; the smallest face found is 20 pixels of each copy (about 1/32 and 1/24 of the long
+    side). Six neighbours keep JPEG noise on a helmet or a wall from counting as a face.
+    """
+    import numpy as np
+
+    frontal, profile = _cascades()
+    found: list[Region] = []
+    with _DETECTING:  # a classifier is not safe to use from two threads at once (web previews run in threads)
+        gray, (sw, sh) = _gray(image, _DETECT_SIDE)
+        for x, y, w, h in frontal.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=6, minSize=(20, 20)):
+            found.append((x / sw, y / sh, w / sw, h / sh))
+        gray, (sw, sh) = _gray(image, _PROFILE_SIDE)
+        for mirrored in (False, True):
+            view = np.ascontiguousarray(gray[:, ::-1]) if mirrored else gray
+            for x, y, w, h in profile.detectMultiScale(view, scaleFactor=1.2, minNeighbors=6, minSize=(20, 20)):
+                left = sw - x - w if mirrored else x
+                found.append((left / sw, y / sh, w / sw, h / sh))
+    return _distinct([(float(x), float(y), float(w), float(h)) for x, y, w, h in found])
+
+
+def _gray(image: Image.Image, side: int) -> tuple[Any, tuple[int, int]]:
+    """A histogram-equalised grayscale copy of ``image`` of long side at most ``side``, and its size."""
+    import cv2
+    import numpy as np
+
     width, height = image.size
-    scale = min(1.0, _DETECT_SIDE / max(width, height))
+    scale = min(1.0, side / max(width, height))
     small = image.convert("L")
     if scale < 1.0:
         small = small.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
-    gray = cv2.equalizeHist(np.asarray(small))
-    sw, sh = small.size
-    smallest = max(20, min(sw, sh) // 40)
-    frontal, profile = _cascades()
-    found: list[tuple[int, int, int, int]] = []
-    options: dict[str, Any] = {"scaleFactor": 1.15, "minNeighbors": 5, "minSize": (smallest, smallest)}
-    found.extend(tuple(int(v) for v in box) for box in frontal.detectMultiScale(gray, **options))  # type: ignore[misc]
-    found.extend(tuple(int(v) for v in box) for box in profile.detectMultiScale(gray, **options))  # type: ignore[misc]
-    mirrored = np.ascontiguousarray(gray[:, ::-1])
-    for x, y, w, h in profile.detectMultiScale(mirrored, **options):
-        found.append((sw - int(x) - int(w), int(y), int(w), int(h)))
-    return [(x / sw, y / sh, w / sw, h / sh) for x, y, w, h in _distinct(found)]
+    return cv2.equalizeHist(np.asarray(small)), small.size
 
 
-def _distinct(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+def _distinct(boxes: list[Region]) -> list[Region]:
     """``boxes`` without those that mostly overlap one already kept (one face found by two cascades)."""
-    kept: list[tuple[int, int, int, int]] = []
+    kept: list[Region] = []
     for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        x, y, w, h = box
-        if not any(_overlap(box, other) > 0.5 * w * h for other in kept):
+        if not any(_overlap(box, other) > 0.5 * box[2] * box[3] for other in kept):
             kept.append(box)
     return kept
 
 
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+def _overlap(a: Region, b: Region) -> float:
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return max(0, width) * max(0, height)
+    return max(0.0, width) * max(0.0, height)
 
 
 # -- encoding ------------------------------------------------------------------------------------------------
@@ -327,12 +373,19 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
 def _encode(image: Image.Image, target: int, qualities: Sequence[int]) -> bytes:
     """WebP bytes of ``image`` within ``target`` bytes: lower quality step by step, then a smaller image."""
     current = image
+    last = len(qualities) - 1
     for _ in range(4):
-        for quality in qualities:
+        step = 0
+        while True:
             out = io.BytesIO()
-            current.save(out, "WEBP", quality=quality, method=4)
+            current.save(out, "WEBP", quality=qualities[step], method=4)
             if out.tell() <= target:
                 return out.getvalue()
+            if step == last:
+                break
+            # far over the target: skip the steps that cannot get there (each saves roughly a fifth or less)
+            over = out.tell() / target
+            step = min(last, step + (1 if over < 1.5 else 2 if over < 2.5 else last))
         width, height = current.size
         if max(width, height) <= 64:
             break
@@ -350,5 +403,6 @@ def _blurhash(image: Image.Image) -> str:
     tiny = _fit(image, 32)
     width, height = tiny.size
     components_x, components_y = (4, 3) if width >= height else (3, 4)
-    pixels = np.asarray(tiny, dtype=np.uint8).tolist()
+    values = list(tiny.get_flattened_data())
+    pixels = [values[row * width : (row + 1) * width] for row in range(height)]
     return str(blurhash.encode(pixels, components_x, components_y))

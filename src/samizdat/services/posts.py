@@ -19,6 +19,7 @@ from samizdat.core.channel import (
     rebuild_channel,
     remove_admin,
 )
+from samizdat.core.imeta import imeta_tag
 from samizdat.core.posts import (
     EVENT,
     build_correction,
@@ -30,8 +31,9 @@ from samizdat.core.posts import (
     build_vouch_withdrawal,
 )
 from samizdat.errors import UsageError
-from samizdat.services import channels, publishing
+from samizdat.services import channels, photo_posts, publishing
 from samizdat.services.context import Context
+from samizdat.services.photo_posts import Attachment
 from samizdat.services.publishing import Published
 
 
@@ -83,12 +85,18 @@ def start_in_past(post_type: str, fields: dict[str, Any], now: int) -> bool:
 
 async def post(
     ctx: Context, text_channel: str, post_type: str, text: str, *, subject: str = "", hashtags: Sequence[str] = (),
-    fields: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None, photos: Sequence[Attachment] = (),
 ) -> Published:  # fmt: skip
+    """Publish a post; ``photos`` (prepared by :func:`samizdat.services.photos.prepare_photo`) are stored in the
+    node's blob store, once the post is known to be valid, and referenced by one ``imeta`` tag each."""
     channel = await channels.resolve(ctx, text_channel)
+    refs = photo_posts.photo_refs_for(channel, photos)
     event = build_post(
-        ctx.key, channel, post_type, text, created_at=ctx.now(), subject=subject, hashtags=hashtags, **(fields or {})
-    )
+        ctx.key, channel, post_type, text, created_at=ctx.now(), subject=subject, hashtags=hashtags,
+        extra_tags=[imeta_tag(ref) for ref in refs], **(fields or {}),
+    )  # fmt: skip
+    if photos:
+        await photo_posts.store_attachments(ctx, photos)
     return await publishing.publish_now(ctx, [event])
 
 

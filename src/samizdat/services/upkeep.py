@@ -33,7 +33,7 @@ from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.thread import post_verdict
 from samizdat.net.outbox import DeliveryReport, deliver_due
-from samizdat.services import channels
+from samizdat.services import blob_quota, channels
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,9 @@ class Upkeep:
             return
         self._carry_seq = seq
         await self.purge_pass()  # expired events go first, whoever they belong to
-        report = await ctx.store.enforce_carry_quota(await channels.keep_rules(ctx), ctx.config.carry_bytes)
+        rules = await channels.keep_rules(ctx)
+        photos = await blob_quota.enforce(ctx, rules, ctx.config.carry_bytes)  # photos go before text
+        report = await ctx.store.enforce_carry_quota(rules, max(0, ctx.config.carry_bytes - photos.carried_bytes))
         self.carry_state = {
             "store_bytes": report.store_bytes,
             "carried_bytes": report.used,

@@ -17,7 +17,9 @@ blobs and what describes them are one directory, moved, counted and wiped togeth
 pure set of signed events.
 
 A node made with ``--no-passphrase`` has no data key: its blobs are then plain files named by their hash, and the
-index is a plain SQLite file, like the rest of such a node.
+index is a plain SQLite file, like the rest of such a node. When such a node is encrypted later (``samizdat
+encrypt``), the first open with the key converts the store: every plain file is written again encrypted under its
+HMAC name, the index is rebuilt encrypted, and the plain files and index are overwritten and deleted.
 
 Writes are atomic: a temporary file in the same directory, synced, renamed over the final name, and the directory
 synced; then the index row. A crash between the two leaves a file without a row, which :meth:`BlobStore.put`
@@ -45,6 +47,7 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 
 DIRECTORY = "blobs"
 INDEX = "index.sqlite"
+KEYCHECK = "keycheck"  #: a few bytes encrypted under the file key: tells "another key's store" from "damaged"
 MAGIC = b"SMZBLOB1"
 NONCE_SIZE = 12
 FILE_LABEL = b"samizdat/v1 blob files"
@@ -96,6 +99,35 @@ class BlobEntry:
     owner: str = ""
 
 
+_TABLES = ("blobs", "owners", "refs", "misses", "meta")
+
+
+PLAIN_INDEX = "plain-index.sqlite"  #: a plain index being converted (kept until its rows are in the new one)
+
+
+def _plain_index_rows(directory: Path) -> dict[str, list[tuple[object, ...]]] | None:
+    """The rows of a plain (unencrypted) index in ``directory``, moved aside to :data:`PLAIN_INDEX` (removed by
+    :meth:`BlobStore._adopt_plain` once converted); None when there is none."""
+    index = directory / INDEX
+    try:
+        with index.open("rb") as handle:
+            plain = handle.read(16) == b"SQLite format 3\x00"
+    except FileNotFoundError:
+        plain = False
+    if plain:
+        for suffix in ("", "-wal", "-shm"):
+            if (directory / (INDEX + suffix)).exists():
+                os.replace(directory / (INDEX + suffix), directory / (PLAIN_INDEX + suffix))
+    if not (directory / PLAIN_INDEX).exists():
+        return None
+    conn = connect(str(directory / PLAIN_INDEX), None)
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in _TABLES if t in names}
+    finally:
+        conn.close()
+
+
 class BlobStore:
     def __init__(self, directory: Path, key: bytes | None) -> None:
         """Open (creating as needed) the blob store in ``directory``, encrypted under ``key`` (the node's blob key)
@@ -106,11 +138,21 @@ class BlobStore:
         self._names = subkey(key, NAME_LABEL) if key else b""
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._db = connect(str(directory / INDEX), subkey(key, INDEX_LABEL) if key else None,
-                               isolation_level=None, check_same_thread=False)  # fmt: skip
+            plain_rows = _plain_index_rows(directory) if key else None
+            index_key = subkey(key, INDEX_LABEL) if key else None
+            try:
+                self._db = connect(str(directory / INDEX), index_key, isolation_level=None, check_same_thread=False)
+            except sqlite3.DatabaseError:
+                if key is None or not self._erased():
+                    raise
+                self._db = connect(str(directory / INDEX), index_key, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            if plain_rows is not None:
+                self._adopt_plain(plain_rows)
+            if key is not None and self._key_opens() is None:
+                self._write_keycheck()
         except OSError as exc:
             raise StoreError(f"cannot open the blob store {directory}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
@@ -118,6 +160,61 @@ class BlobStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def _erased(self) -> bool:
+        """After a duress unlock the node's data key is another one, and this directory holds the store of the
+        erased key: nothing in it can be read any more. Then empty it and return True, so that the node opens with
+        an empty photo store, like a fresh node. When :data:`KEYCHECK` still opens under this key, the index is
+        only damaged: False (the caller raises, and nothing is deleted)."""
+        if self._key_opens() is True:
+            return False
+        for path in [p for p in self.directory.iterdir() if p.is_file()]:
+            files.overwrite_secret(path)
+            path.unlink(missing_ok=True)
+        files.sync_dir(self.directory)
+        return True
+
+    def _key_opens(self) -> bool | None:
+        """Whether :data:`KEYCHECK` opens under this store's key (None: there is none yet)."""
+        try:
+            raw = (self.directory / KEYCHECK).read_bytes()
+        except FileNotFoundError:
+            return None
+        assert self._aead is not None
+        nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
+        try:
+            self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], MAGIC + KEYCHECK.encode())
+        except (InvalidTag, ValueError):
+            return False
+        return True
+
+    def _write_keycheck(self) -> None:
+        assert self._aead is not None
+        nonce = os.urandom(NONCE_SIZE)
+        path = self.directory / KEYCHECK
+        path.write_bytes(MAGIC + nonce + self._aead.encrypt(nonce, b"samizdat blobs", MAGIC + KEYCHECK.encode()))
+        files.sync_file(path)
+
+    def _adopt_plain(self, rows: dict[str, list[tuple[object, ...]]]) -> None:
+        """Encrypt the blobs of a store that was plain (the node was encrypted since), then forget the plain
+        copies: see the module's docstring."""
+        for table, values in rows.items():
+            for row in values:
+                marks = ", ".join("?" * len(row))
+                self._db.execute(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", row)
+        hashes = [row[0] for row in self._db.execute("SELECT sha256 FROM blobs").fetchall()]
+        for sha256 in hashes:
+            plain = self.directory / sha256
+            if plain.is_file() and not self.path(sha256).exists():
+                self._write(sha256, plain.read_bytes())
+        for sha256 in hashes:  # only now: a crash before this leaves plain copies to convert next time
+            files.overwrite_secret(self.directory / sha256)
+            (self.directory / sha256).unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            leftover = self.directory / (PLAIN_INDEX + suffix)
+            files.overwrite_secret(leftover)
+            leftover.unlink(missing_ok=True)
+        files.sync_dir(self.directory)
 
     def _run(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
         try:

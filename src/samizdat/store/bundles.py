@@ -43,9 +43,11 @@ from samizdat.core.bundle import (
     BundleWriter,
     RawEvent,
 )
+from samizdat.core.bundle_blobs import BlobAssembler, BlobRecordError, BundledBlob, blob_records, is_blob_record
 from samizdat.core.bundle_reader import BundleReader
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
+from samizdat.core.imeta import referenced_blobs, thumbnails
 from samizdat.errors import BundleError, RemoteProtocolError, UsageError
 from samizdat.store.base import AddOutcome
 
@@ -56,6 +58,13 @@ IMPORT_BATCH = 500
 T = TypeVar("T")
 Ingest = Callable[[list[Event]], Awaitable[Sequence[AddOutcome]]]
 Clock = Callable[[], float]
+#: The blob a bundle should carry, by hash (None: this node does not have it). Runs in a worker thread.
+BlobLoader = Callable[[str], BundledBlob | None]
+#: Store a blob read from a bundle after checking it: None when it was taken, else the one-line reason.
+BlobTaker = Callable[[BundledBlob], Awaitable[str | None]]
+#: Blob bytes an import holds, read but not yet stored, at most (then it stores them before reading on).
+MAX_PENDING_BLOB_BYTES = 8 * 1024 * 1024
+MAX_BLOB_BYTES = 2 * 1024 * 1024  #: one blob read from a bundle, at most (services/blobs.py says the same)
 
 
 class _Queryable(Protocol):
@@ -77,6 +86,9 @@ class ExportReport:
     content_bytes: int  # uncompressed JSON records, newlines included
     skipped: int  # events too large to fit in any part (over the record limit or max_part_bytes)
     bundle_id: str  # 32 hex characters shared by every part's header
+    blobs: int = 0  # photos written (format version 2 parts)
+    blob_bytes: int = 0
+    blobs_skipped: int = 0  # photos too large for a part of max_part_bytes, or missing here
 
 
 def part_path(out_path: Path, part: int) -> Path:
@@ -100,6 +112,9 @@ class _PartSink:
         self.skipped = 0
         self.content_bytes = 0
         self.file_bytes = 0
+        self.blobs = 0
+        self.blob_bytes = 0
+        self.blobs_skipped = 0
 
     def _tmp(self, part: int) -> Path:
         final = part_path(self._out_path, part)
@@ -141,6 +156,27 @@ class _PartSink:
                 assert data is not None  # an empty part takes any event it accepts
             self._file.write(data)
             self.events += 1
+
+    def write_blobs(self, hashes: Sequence[str], load: BlobLoader) -> None:
+        """Add each blob ``load`` gives, whole within one part (a new part if this one is too full)."""
+        for sha256 in hashes:
+            blob = load(sha256)
+            if blob is None:
+                self.blobs_skipped += 1
+                continue
+            records = blob_records(blob)
+            writer = self._writers[-1] if self._writers else self._start_part()
+            data = writer.add_blob(records)
+            if data is None and writer.events:
+                writer = self._start_part()
+                data = writer.add_blob(records)
+            if data is None:
+                self.blobs_skipped += 1
+                continue
+            assert self._file is not None
+            self._file.write(data)
+            self.blobs += 1
+            self.blob_bytes += len(blob.data)
 
     def finish(self) -> list[Path]:
         if not self._writers:
@@ -240,6 +276,7 @@ async def export_bundle(
     created_at: int,
     limits: BundleLimits = DEFAULT_LIMITS,
     bundle_id: bytes | None = None,
+    blobs: BlobLoader | None = None,
 ) -> ExportReport:
     """Write the store's events (those matching any of ``filters``, or all) to ``out_path`` and, when
     ``max_part_bytes`` splits it, to further parts named by :func:`part_path`.
@@ -248,6 +285,9 @@ async def export_bundle(
     files of the same names are replaced only once the whole export succeeded. Raises :class:`UsageError` if
     ``max_part_bytes`` is below :data:`~samizdat.core.bundle.MIN_PART_BYTES` or a file cannot be written; store
     errors propagate.
+
+    With ``blobs``, the photos the written events reference follow the events, thumbnails before full images,
+    each whole in one part (format version 2); one that fits in no part is skipped and counted.
     """
     if max_part_bytes is not None and max_part_bytes < MIN_PART_BYTES:
         raise UsageError(f"a bundle part must be allowed at least {MIN_PART_BYTES} bytes")
@@ -255,6 +295,7 @@ async def export_bundle(
     ident = bundle_id if bundle_id is not None else os.urandom(16)
     sink = _PartSink(out, created_at, ident, max_part_bytes, limits)
     writing: asyncio.Task[None] | None = None
+    wanted: dict[str, bool] = {}  # blob hash -> is a thumbnail, in the order the events name them
     try:
         if filters is None:
             pages = [_all_events(store)]
@@ -266,11 +307,19 @@ async def export_bundle(
             earlier = [f for f in (filters or [])[:i] if f.limit is None and f.search is None]
             async for page in source:  # the store reads the next page while the last one is written
                 keep = [e for e in page if not e.is_expired(created_at) and not any(f.matches(e) for f in earlier)]
+                if blobs is not None:
+                    for event in keep:
+                        thumbs = thumbnails(event)
+                        for sha256 in sorted(referenced_blobs(event)):
+                            wanted[sha256] = wanted.get(sha256, False) or sha256 in thumbs
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(_on_disk(out, sink.write, keep))
         if writing is not None:
             await writing
+        if blobs is not None and wanted:
+            order = [h for h, thumb in wanted.items() if thumb] + [h for h, thumb in wanted.items() if not thumb]
+            await _on_disk(out, sink.write_blobs, order, blobs)
         files = await _on_disk(out, sink.finish)
     except BaseException:
         await _settle(writing)
@@ -283,6 +332,9 @@ async def export_bundle(
         content_bytes=sink.content_bytes,
         skipped=sink.skipped,
         bundle_id=ident.hex(),
+        blobs=sink.blobs,
+        blob_bytes=sink.blob_bytes,
+        blobs_skipped=sink.blobs_skipped,
     )
 
 
@@ -305,6 +357,8 @@ class FileReport:
     outcomes: Counter[str] = field(default_factory=Counter)  # AddOutcome value -> count
     #: the relay's ``OK false`` reply -> count, for events over a limit every door applies (core/admission.py)
     refused: Counter[str] = field(default_factory=Counter)
+    blobs: int = 0  # photos stored (new or already here)
+    blobs_refused: list[str] = field(default_factory=list)  # "why" for each photo refused (the first few)
 
     def describe(self) -> str:
         """One line for a person."""
@@ -314,6 +368,8 @@ class FileReport:
         counts = f"{self.new} new, {self.duplicate} duplicate, {self.invalid} invalid, {self.rejected} rejected"
         if self.refused:
             counts += " (" + ", ".join(f"{n} {reason}" for reason, n in self.refused.most_common()) + ")"
+        if self.blobs or self.blobs_refused:
+            counts += f"; {self.blobs} photos" + (f", {len(self.blobs_refused)} refused" if self.blobs_refused else "")
         if self.error:
             return f"{head}: {counts}; rejected: {self.error}"
         if not self.complete:
@@ -382,10 +438,14 @@ class _PartSource:
         self.unverified = 0
         self._ready: list[Event] = []
         self._eof = False
+        self._assembler = BlobAssembler(MAX_BLOB_BYTES)
+        self.blobs: list[BundledBlob] = []  # read, waiting to be stored
+        self.blob_problems: list[str] = []
 
     def next_batch(self, size: int) -> list[Event]:
         """Up to ``size`` verified events; an empty list at the end. Raises BundleError or OSError."""
-        while len(self._ready) < size and not self._eof:
+        pending = sum(len(b.data) for b in self.blobs)
+        while len(self._ready) < size and not self._eof and pending < MAX_PENDING_BLOB_BYTES:
             chunk = self._file.read(READ_CHUNK)
             if chunk:
                 items = self.reader.feed(chunk)
@@ -393,13 +453,31 @@ class _PartSource:
                 self._eof = True
                 items = self.reader.close()
             for item in items:
-                if isinstance(item, RawEvent):
+                if isinstance(item, RawEvent) and is_blob_record(item.value):
+                    try:
+                        blob = self._assembler.feed(item.value)
+                    except BlobRecordError as exc:
+                        self.blob_problems.append(str(exc))
+                        continue
+                    if blob is not None:
+                        self.blobs.append(blob)
+                        pending += len(blob.data)
+                elif isinstance(item, RawEvent):
                     try:
                         self._ready.append(parse_event(item.value, verify=True))
                     except RemoteProtocolError:
                         self.unverified += 1
+        if self._eof and (reason := self._assembler.finish()) is not None:
+            self.blob_problems.append(reason)
         batch, self._ready = self._ready[:size], self._ready[size:]
         return batch
+
+    def take_blobs(self) -> tuple[list[BundledBlob], list[str]]:
+        """The blobs read so far and the problems met with blob records, handed over once."""
+        blobs, self.blobs = self.blobs, []
+        problems, self.blob_problems = [*self._assembler.dropped, *self.blob_problems], []
+        self._assembler.dropped.clear()
+        return blobs, problems
 
     def drain(self) -> list[Event]:
         """The events verified before a failure, so that they are not lost with the rest of the file."""
@@ -411,7 +489,12 @@ class _PartSource:
 
 
 async def _import_one(
-    path: Path, ingest: Ingest, limits: BundleLimits, batch_size: int, door: tuple[EventLimits, Clock]
+    path: Path,
+    ingest: Ingest,
+    limits: BundleLimits,
+    batch_size: int,
+    door: tuple[EventLimits, Clock],
+    take_blob: BlobTaker | None = None,
 ) -> FileReport:
     report = FileReport(path)
     try:
@@ -432,13 +515,21 @@ async def _import_one(
                 report.error = f"cannot read this file: {exc.strerror or exc}"
                 batch = source.drain()
             ahead = None
-            if batch and report.error is None:  # read and verify the next batch while the store takes this one
+            blobs, problems = source.take_blobs()  # taken before the next batch is read: no race on the list
+            if (batch or blobs) and report.error is None:  # read the next batch while the store takes this one
                 ahead = asyncio.ensure_future(asyncio.to_thread(source.next_batch, batch_size))
             if batch:
                 batch = _admitted(batch, report, door)
             if batch:
                 for outcome in await ingest(batch):
                     report.outcomes[outcome.value] += 1
+            report.blobs_refused += problems
+            for blob in blobs:  # after the posts that reference them
+                reason = await take_blob(blob) if take_blob is not None else "this import does not take photos"
+                if reason is None:
+                    report.blobs += 1
+                else:
+                    report.blobs_refused.append(f"{blob.sha256[:12]}…: {reason}")
     finally:
         await _settle(ahead)
         await asyncio.to_thread(source.close)
@@ -449,6 +540,7 @@ async def _import_one(
     report.rejected = sum(report.outcomes.values()) - report.new - report.duplicate + sum(report.refused.values())
     report.invalid = source.unverified + summary.malformed + summary.lost
     report.problems = summary.problems
+    report.blobs_refused = report.blobs_refused[:20]
     report.complete = summary.complete and report.error is None and source.unverified == 0
     if header is not None:
         report.part = header.part
@@ -474,15 +566,18 @@ async def import_bundles(
     batch_size: int = IMPORT_BATCH,
     event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
     clock: Clock = time.time,
+    take_blob: BlobTaker | None = None,
 ) -> ImportReport:
     """Import bundle parts, in any order, each on its own: verified events go to ``ingest`` in batches.
 
     Each event must also pass ``event_limits`` at ``clock()`` (:func:`samizdat.core.admission.admit`, the relay's
     own rule): one dated too far ahead, too large or with too many tags is counted as rejected, with the relay's
-    reason, and not stored. Never raises for a bad file (its :class:`FileReport` says what was wrong); exceptions
-    from ``ingest`` (a full disk, say) propagate, and what was ingested before stays.
+    reason, and not stored. Photos (format version 2) go to ``take_blob`` after the posts read before them, which
+    checks and stores each (a refusal is counted with its reason). Never raises for a bad file (its
+    :class:`FileReport` says what was wrong); exceptions from ``ingest`` (a full disk, say) propagate, and what
+    was ingested before stays.
     """
     reports = []
     for path in paths:
-        reports.append(await _import_one(Path(path), ingest, limits, batch_size, (event_limits, clock)))
+        reports.append(await _import_one(Path(path), ingest, limits, batch_size, (event_limits, clock), take_blob))
     return ImportReport(reports)

@@ -229,7 +229,9 @@ class BlossomEndpoint:
         self._rate(request, auth.pubkey)
         if not blobs.has_blob(self.ctx, sha256):
             raise Refusal(404, "this node does not have that blob")
-        if auth.pubkey == self.ctx.pubkey and not blobs.referenced_by(self.ctx, sha256):
+        if auth.pubkey == self.ctx.pubkey and auth.pubkey not in blobs.blob_store(self.ctx).owners(sha256):
+            if blobs.referenced_by(self.ctx, sha256):
+                raise Refusal(403, "a post stored here uses this blob: retract the post to remove it")
             blobs.delete_blob(self.ctx, sha256)
             return _text(200, "deleted")
         outcome = blobs.disown_blob(self.ctx, sha256, auth.pubkey)
