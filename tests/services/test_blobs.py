@@ -372,3 +372,23 @@ def test_a_damaged_index_is_an_error_and_deletes_nothing(tmp_path: Path) -> None
     with pytest.raises(StoreError, match="blob index"):
         BlobStore(tmp_path / "blobs", bytes(range(32)))
     assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == before
+
+
+async def test_the_authors_deletion_request_removes_the_photos_but_a_strangers_does_not(
+    ctx: Context, stranger: SecretKey
+) -> None:
+    address = await _channel(ctx)
+    pair = (clean_photo(seed=36), clean_photo(16, 12, seed=37))
+    for data in pair:
+        blobs.put_blob(ctx, data)
+    post = photo_post(ctx.key, address, [pair], ctx.now())
+    await ctx.ingest([post])
+    await blob_travel.catch_up(ctx)
+    forged = sign_event(stranger, 5, "", [["e", post.id], ["k", "2333"]], created_at=ctx.now() + 1)
+    await ctx.ingest([forged])
+    await blob_travel.catch_up(ctx)
+    assert all(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in pair)
+    deletion = sign_event(ctx.key, 5, "wrong photo", [["e", post.id], ["k", "2333"]], created_at=ctx.now() + 2)
+    await ctx.ingest([deletion])
+    await blob_travel.catch_up(ctx)
+    assert not any(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in pair)

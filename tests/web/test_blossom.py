@@ -270,3 +270,16 @@ async def test_uploads_past_the_memory_budget_wait_for_another_time(
     assert "Too many uploads at once" in busy.headers["x-reason"]
     monkeypatch.undo()
     assert (await upload(served, clean_photo(200, 150, seed=16, noise=True))).status == 201  # the budget came back
+
+
+async def test_uploads_are_rate_limited_per_key(tmp_path: Path) -> None:
+    from samizdat.web.blossom import Limits
+
+    async with test_node(tmp_path / "node") as node:
+        endpoint = BlossomEndpoint(node.ctx, limits=Limits(key_burst=2, key_rate=1e-6))
+        async with running_relay(tmp_path, request_handler=endpoint, max_body=blobs.MAX_BLOB_BYTES) as relay:
+            served = Served(node, relay.port, node.ctx.key, SecretKey(bytes([6]) * 32))
+            statuses = [(await upload(served, clean_photo(seed=50 + i))).status for i in range(3)]
+            assert statuses == [201, 201, 429]
+            refused = await upload(served, clean_photo(seed=60))
+            assert "too many requests from this key" in refused.headers["x-reason"]

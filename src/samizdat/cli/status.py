@@ -53,6 +53,10 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
         f"Serving: {d['serving'] or 'no (start with `samizdat serve`)'}",
         f"Following {plural(d['follows'], 'channel')}",
     ]
+    photos = d.get("photos") or {}
+    if photos.get("stored") or photos.get("missing"):
+        line = f"Photos: {photos['stored']} stored ({photos['bytes']:,} bytes, encrypted)"
+        lines.append(line + (f", {photos['missing']} still to fetch" if photos["missing"] else ""))
     peers = d["peers"]
     if peers:
         lines.append("Peers: " + ", ".join(f"{p['url']} ({p['state']})" for p in peers))

@@ -75,6 +75,7 @@ def register(app: typer.Typer) -> None:
                 f"they lacked {r['have']}, we lacked {r['need']}; sent {r['sent']}, received {r['received']}, "
                 f"rejected {r['rejected']}; "
                 f"{plural(r['round_trips'], 'round trip')}, {r['bytes_in']} bytes in, {r['bytes_out']} bytes out"
+                + (f"; {plural(r['photos'], 'photo')} fetched" if r.get("photos") else "")
                 + "".join(f"\n  {e}" for e in r["errors"])
             ),
         )

@@ -78,6 +78,7 @@ class SyncReport:
     round_trips: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    photos: int = 0  # blobs the stored posts reference, fetched after the sync (services/blob_travel.py)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -50,6 +50,7 @@ class HttpRequest:
     body: bytes
     ip: str | None
     loopback: bool
+    secure: bool = False  # it came over TLS (so URLs given back are https://)
 
 
 #: Answers requests of any method first (Blossom); None lets the relay and the web app answer.

@@ -269,8 +269,9 @@ class RelayServer:
         assert self.request_handler is not None
         ip = peer_ip(connection.remote_address) if connection.remote_address else None
         body: bytes = getattr(connection, "request_body", b"")
+        secure = connection.transport.get_extra_info("sslcontext") is not None
         given = bodies.HttpRequest(request.method, request.path, request.headers, body, ip,
-                                   http.from_loopback(connection))  # fmt: skip
+                                   http.from_loopback(connection), secure)  # fmt: skip
         result = await self.request_handler(given)
         if result is None:
             return None

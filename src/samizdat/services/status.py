@@ -118,6 +118,7 @@ async def document(
             "dropped": carry.get("evicted", 0),
         },  # fmt: skip
         "reachability": await _reachability(ctx),
+        "photos": _photos(ctx),
     }
     if detail:
         doc.update(
@@ -169,3 +170,12 @@ async def _reachability(ctx: Context) -> list[dict[str, Any]]:
     view = await aggregate(ctx.store, since=ctx.now() - REACHABILITY_WINDOW)
     keep = ("relay", "country", "hour", "verdict", "reports", "sources", "classes")
     return [{k: row.get(k) for k in keep} for row in view["rows"][:REACHABILITY_ROWS]]
+
+
+def _photos(ctx: Context) -> dict[str, int] | None:
+    """Photos stored here (services/blobs.py), and referenced ones not fetched yet; None without a blob store."""
+    if ctx.blobs is None:
+        return None
+    entries = ctx.blobs.entries()
+    missing = len(ctx.blobs.missing(float("inf"), 100_000))
+    return {"stored": len(entries), "bytes": sum(e.size for e in entries), "missing": missing}

@@ -58,7 +58,9 @@ async def sync_with(
         await client.close()
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
-        await blob_travel.travel(ctx, [base] if base else [])
+        photos = await blob_travel.travel(ctx, [base] if base else [])
+        report.photos = photos.fetched
+        report.errors += [f"photo refused: {reason}" for reason in photos.refused[:5]]
     return report
 
 

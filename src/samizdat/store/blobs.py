@@ -169,8 +169,7 @@ class BlobStore:
         if self._key_opens() is True:
             return False
         for path in [p for p in self.directory.iterdir() if p.is_file()]:
-            files.overwrite_secret(path)
-            path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # no overwrite: crypto-erased already, and a duress unlock must stay quick
         files.sync_dir(self.directory)
         return True
 

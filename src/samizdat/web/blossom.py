@@ -137,6 +137,8 @@ class BlossomEndpoint:
         if method == "OPTIONS":
             return 204, "text/plain", b"", CORS
         try:
+            if method in ("PUT", "DELETE") or listing is not None or (route == "/upload" and method == "HEAD"):
+                self._rate_address(request)
             if route == "/upload":
                 if method == "PUT":
                     return await self._upload(request)
@@ -285,15 +287,22 @@ class BlossomEndpoint:
             raise Refusal(403, "this key may not upload here: only keys that may post in a channel this node "
                                "owns or follows")  # fmt: skip
 
+    def _rate_address(self, request: HttpRequest) -> None:
+        """The address's bucket, before any signature is checked (so that a flood of bad authorizations costs
+        little); this machine is exempt, as from the relay's per-address limits."""
+        if request.ip is None:
+            return
+        now = self.clock()
+        ip = self._ips.setdefault(request.ip, TokenBucket(self.limits.ip_rate, self.limits.ip_burst, now))
+        if not ip.take(now):
+            raise Refusal(429, "too many requests from this address; try again in a minute")
+
     def _rate(self, request: HttpRequest, pubkey: str) -> None:
+        """The key's bucket, once the authorization is known to be the key's."""
         now = self.clock()
         key = self._keys.setdefault(pubkey, TokenBucket(self.limits.key_rate, self.limits.key_burst, now))
         if not key.take(now):
-            raise Refusal(429, "too many uploads from this key; try again in a minute")
-        if request.ip is not None:
-            ip = self._ips.setdefault(request.ip, TokenBucket(self.limits.ip_rate, self.limits.ip_burst, now))
-            if not ip.take(now):
-                raise Refusal(429, "too many uploads from this address; try again in a minute")
+            raise Refusal(429, "too many requests from this key; try again in a minute")
         if len(self._keys) > 10_000 or len(self._ips) > 10_000:  # bounded memory: full buckets are forgotten
             self._keys = {k: b for k, b in self._keys.items() if b.tokens < b.burst}
             self._ips = {k: b for k, b in self._ips.items() if b.tokens < b.burst}
@@ -302,7 +311,8 @@ class BlossomEndpoint:
         host = header(request.headers, "Host")
         if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,260}", host):
             host = "localhost"
-        scheme = "https" if header(request.headers, "X-Forwarded-Proto").lower() == "https" else "http"
+        forwarded = header(request.headers, "X-Forwarded-Proto").lower() == "https"
+        scheme = "https" if request.secure or forwarded else "http"
         return f"{scheme}://{host}"
 
     @staticmethod
