@@ -12,7 +12,7 @@ import { h } from './dom.js';
 import * as vault from './vault.js';
 
 /** Routes: {screen: 'directory', path: [place parts]}, {screen: 'channel', address}, {screen: 'compose', address,
- * mode ('' | 'correct' | 'retract'), target (post id)}, {screen: 'keys'}, {screen: 'status'}. */
+ * mode ('' | 'correct' | 'retract'), target (post id)}, {screen: 'keys'}, {screen: 'status'}, {screen: 'nearby', address}. */
 export const HOME = Object.freeze({ screen: 'directory', path: [] });
 
 let here = HOME;
