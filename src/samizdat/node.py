@@ -30,7 +30,18 @@ from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.relay.tls import server_context
-from samizdat.services import blob_travel, blobs, channels, deadman, encryption, instance, publishing, spare, status
+from samizdat.services import (
+    blob_travel,
+    blobs,
+    channels,
+    deadman,
+    encryption,
+    instance,
+    publishing,
+    spare,
+    status,
+    uploaders,
+)
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -222,6 +233,8 @@ class Node:
             disguise=ctx.config.disguise,
             wipe=wipe,
             present=lambda: deadman.note_presence(ctx.home),
+            may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
+            authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         )
         limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
         blossom = BlossomEndpoint(ctx)

@@ -16,6 +16,7 @@ import { composeView } from './views/compose.js';
 import { keysView } from './views/keys.js';
 import { statusView } from './views/status.js';
 import { lockView } from './views/lock.js';
+import { nearbyView } from './views/nearby.js';
 
 const root = document.getElementById('app');
 // A node may disguise the app (`[web] disguise`): its name and colour come with the page.
@@ -62,6 +63,7 @@ function render(route) {
   if (route.screen === 'channel') current = channelView(route.address);
   else if (route.screen === 'compose') current = composeView(route.address, route.mode, route.target);
   else if (route.screen === 'keys') current = keysView();
+  else if (route.screen === 'nearby') current = nearbyView(route.address);
   else if (route.screen === 'status') current = statusView();
   else current = directoryView(route.path || []);
   titles();

@@ -12,7 +12,7 @@ import { h } from './dom.js';
 import * as vault from './vault.js';
 
 /** Routes: {screen: 'directory', path: [place parts]}, {screen: 'channel', address}, {screen: 'compose', address,
- * mode ('' | 'correct' | 'retract'), target (post id)}, {screen: 'keys'}, {screen: 'status'}. */
+ * mode ('' | 'correct' | 'retract'), target (post id)}, {screen: 'keys'}, {screen: 'status'}, {screen: 'nearby', address}. */
 export const HOME = Object.freeze({ screen: 'directory', path: [] });
 
 let here = HOME;
@@ -34,7 +34,8 @@ export function checkRoute(r) {
     case 'directory':
       return { screen: 'directory', path: Array.isArray(r.path) ? r.path.filter((p) => typeof p === 'string' && p) : [] };
     case 'channel':
-      return text(r.address) ? { screen: 'channel', address: r.address } : null;
+    case 'nearby': // a channel's alerts by distance (views/nearby.js)
+      return text(r.address) ? { screen: r.screen, address: r.address } : null;
     case 'compose':
       return text(r.address) ? { screen: 'compose', address: r.address, mode: text(r.mode), target: text(r.target) } : null;
     case 'keys':

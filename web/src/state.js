@@ -26,6 +26,7 @@ const SETTINGS = {
   directOff: false, // the reader turned direct connections to mirrors off
   nodeProxied: false, // the node said it reaches relays through a proxy
   near: '', // the place path the reader chose as "near you" (places.js); never sent
+  dataSaver: false, // full-size photos only on a tap (photos.js)
 };
 
 export const state = {
@@ -113,6 +114,11 @@ export function setNear(path) {
 
 export function setVouchedOnly(on) {
   state.vouchedOnly = Boolean(on);
+  return store();
+}
+
+export function setDataSaver(on) {
+  state.dataSaver = Boolean(on);
   return store();
 }
 

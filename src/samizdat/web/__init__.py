@@ -1,4 +1,5 @@
-"""The web app served by ``samizdat serve``: static assets, node status JSON, operator login (``/op``).
+"""The web app served by ``samizdat serve``: static assets, node status JSON, operator login (``/op``), the photo
+preview (``/media/preview``).
 
 The web side receives callables from :mod:`samizdat.node` (status document, channel seed, operator publishing,
 each a service) and never imports the node: see docs/architecture.md.
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samizdat.web.app import PAGE_BYTES, Seed, SeedVersion, WebApp
-from samizdat.web.operator import OperatorEndpoint, OperatorPublish
+from samizdat.web.media import PREVIEW_PATH, MayUpload, PreviewEndpoint
+from samizdat.web.operator import OperatorAuthorize, OperatorEndpoint, OperatorPublish
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -32,9 +34,17 @@ def web_parts(
     disguise: str = "",
     wipe: Callable[[], None] | None = None,
     present: Callable[[], None] | None = None,
+    may_upload: MayUpload | None = None,
+    authorize: OperatorAuthorize | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
-    ``present``: an operator logged in)."""
+    ``present``: an operator logged in; ``authorize``: the operator's photo upload authorizations;
+    ``may_upload``: whether a key may send photos, for the preview, offered when given)."""
     app = WebApp(status, seed=seed, seed_version=seed_version, disguise=disguise)
-    return app, {OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator, wipe=wipe, present=present)}
+    routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
+        OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator, wipe=wipe, present=present, authorize=authorize)
+    }
+    if may_upload is not None:
+        routes[PREVIEW_PATH] = PreviewEndpoint(home, may_upload)
+    return app, routes

@@ -99,6 +99,8 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: Signs (kind, content, tags, created_at) with the node's key and publishes it; UsageError when refused.
 OperatorPublish = Callable[[int, str, list[list[str]], int], Awaitable[Event]]
+#: Signs a Blossom authorization (content, tags, created_at; kind 24242) without publishing it; UsageError.
+OperatorAuthorize = Callable[[str, list[list[str]], int], Event]
 #: Seconds a wipe's confirmation nonce stays good.
 WIPE_CONFIRM_SECONDS = 120.0
 NO_WIPE = "this node cannot be wiped from the web app"
@@ -362,9 +364,12 @@ class OperatorEndpoint:
         limiter: LoginLimiter | None = None,
         wipe: Callable[[], None] | None = None,
         present: Callable[[], None] | None = None,
+        authorize: OperatorAuthorize | None = None,
     ) -> None:
         """``wipe``: erase, stop and delete the node (what its panic signal does), offered to a logged-in operator
-        when given; ``present``: called at each successful login."""
+        when given; ``present``: called at each successful login; ``authorize``: signs photo upload
+        authorizations (``{"id", "authorize": {content, tags, created_at}}``), offered when given."""
+        self.authorize = authorize
         self.home = home
         self.pubkey = pubkey
         self.publish = publish
@@ -459,6 +464,13 @@ class OperatorEndpoint:
             return {"id": request_id, "error": EXPIRED}
         if "wipe" in message:
             return {"id": request_id, **self._wipe_step(message["wipe"], confirm, now)}
+        if "authorize" in message and self.authorize is not None:
+            raw = message["authorize"]
+            try:
+                _, content, tags, created_at = check_template({**raw, "kind": 2333} if isinstance(raw, dict) else raw)
+                return {"id": request_id, "event": self.authorize(content, tags, created_at).to_dict()}
+            except (RemoteProtocolError, UsageError) as exc:
+                return {"id": request_id, "error": str(exc)}
         try:
             kind, content, tags, created_at = check_template(message.get("sign"))
             if created_at > now + MAX_FUTURE:

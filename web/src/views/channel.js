@@ -16,6 +16,7 @@ import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
+import '../photos-i18n.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -114,7 +115,8 @@ export function channelView(address) {
           await setFollow(address, !followed);
           drawHeader(channel);
         } }, followed ? t('unfollow') : t('follow')),
-        canPost ? link({ screen: 'compose', address }, { id: 'compose', class: 'button primary' }, t('compose')) : null),
+        canPost ? link({ screen: 'compose', address }, { id: 'compose', class: 'button primary' }, t('compose')) : null,
+        link({ screen: 'nearby', address }, { id: 'nearby', class: 'button' }, t('nearby'))),
       h('details', { class: 'share', ontoggle: (ev) => {
         if (!ev.target.open || shareBox.firstChild) return;
         extras().then((x) => {

@@ -14,6 +14,8 @@ import * as cache from '../cache.js';
 import { signers } from './channel.js';
 import { go, link } from '../nav.js';
 import { when } from './post.js';
+import { photoPicker } from './photos.js';
+import { PhotoError } from '../photos.js';
 
 const TYPES = ['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal'];
 const LINE_FIELDS = ['location', 'need', 'status', 'hours', 'role', 'reach', 'purpose'];
@@ -111,6 +113,7 @@ export function composeView(address, mode, targetId) {
   const message = h('p', { class: 'message', role: 'status' });
   let original = null, current = null;
   let edited = false; // the author has typed into the form: a refresh must not redraw it (and lose that)
+  let photos = null; // new posts: the photo picker (views/photos.js)
 
   async function publish(template, signer) {
     if (signer.who === 'operator') {
@@ -140,6 +143,8 @@ export function composeView(address, mode, targetId) {
       return;
     }
     const correcting = mode === 'correct', retracting = mode === 'retract';
+    photos?.destroy();
+    photos = mode ? null : photoPicker(() => mine[signerSelect ? Number(form.elements.signer.value) : 0]);
     let type = correcting || retracting ? current.verdict.post.type : 'news';
     const fieldBox = h('div', { class: 'type-fields' });
     const signerSelect = mine.length > 1 ? h('label', { class: 'in' }, h('span', null, t('sign-as')),
@@ -199,13 +204,14 @@ export function composeView(address, mode, targetId) {
           button.disabled = false; // declined: nothing is signed, the form keeps what was typed
           return null;
         }
+        if (photos) template.tags.push(...await photos.tags(address, (m) => { message.className = 'message'; message.textContent = m; }));
         const event = await publish(template, signer);
         if (deletion) await publish(deletion, signer);
         go({ screen: 'channel', address }, { replace: true }); // back from the channel: not to the sent form
         return event;
       } catch (exc) {
         message.className = 'message error';
-        message.textContent = exc instanceof Malformed ? explain(exc) : `${t('not-published')}: ${exc.message}`;
+        message.textContent = exc instanceof Malformed ? explain(exc) : exc instanceof PhotoError ? exc.message : `${t('not-published')}: ${exc.message}`;
         button.disabled = false;
       }
       return null;
@@ -215,7 +221,7 @@ export function composeView(address, mode, targetId) {
     fieldBox,
     h('label', { class: 'in in-text' }, h('span', null, retracting ? t('reason') : t('text')),
       h('textarea', { name: 'text', rows: 5 }, correcting ? current.text : '')),
-    message,
+    photos?.el, message,
     h('button', { type: 'submit', class: 'primary' }, retracting ? t('retract') : correcting ? t('publish-correction') : t('publish')),
     ' ', link({ screen: 'channel', address }, null, t('cancel')));
     if (!retracting) mount(fieldBox, typeInputs(type, correcting ? current.fields : {}, correcting, correcting ? current.resolution : ''));
@@ -249,5 +255,5 @@ export function composeView(address, mode, targetId) {
   draw();
   return { el, refresh: () => {
     if (!el.querySelector('form')) draw();
-  } };
+  }, destroy: () => photos?.destroy() };
 }

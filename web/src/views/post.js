@@ -4,6 +4,7 @@
 import { h } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { link } from '../nav.js';
+import { photosView } from './photos.js';
 
 export function when(ts) {
   try {
@@ -116,6 +117,7 @@ export function renderPost(item, ctx) {
     view.subject ? h('h3', { dir: 'auto' }, view.subject) : null,
     h('div', { class: 'fields' }, fieldsFor(type, view.fields, ctx.now)),
     view.text ? longText(view.text) : null,
+    photosView(original),
     // How a help request was resolved: under its text, which a resolution keeps (docs/protocol.md, Corrections).
     view.resolution ? h('p', { class: 'resolution' }, h('span', { class: 'k' }, t('resolved-note')), ' ',
       h('span', { class: 'v', dir: 'auto' }, view.resolution)) : null,

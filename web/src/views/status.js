@@ -10,6 +10,7 @@ import { when } from './post.js';
 import { bundlesPanel } from './bundles.js';
 import { sourcesPanel } from './sources.js';
 import { dataUseView } from '../datause.js';
+import { dataSaverSwitch } from './photos.js';
 
 // A table scrolls sideways inside its box when a phone is too narrow for it: the page itself never does, and
 // words are never broken inside (addresses, which have no words, may break anywhere: class "url").
@@ -23,7 +24,8 @@ export function statusView() {
   const el = h('main', { class: 'status-page' });
   const body = h('div', null, h('p', null, t('loading')));
   const local = h('p', { id: 'cached' });
-  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, dataUseView(), bundlesPanel());
+  mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, dataUseView(), dataSaverSwitch(),
+    bundlesPanel());
   cache.count().then((n) => mount(local, t('cached-events', { n: plural('events', n) })));
   let timer = 0;
 
