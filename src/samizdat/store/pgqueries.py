@@ -1,0 +1,509 @@
+"""The SQL of the PostgreSQL store: synchronous functions that take a :class:`psycopg.Connection`.
+
+The PostgreSQL twin of :mod:`samizdat.store.queries`, on the schema of ``migrations/postgres/``: the same rules
+(through :mod:`samizdat.store.rules` and the filter preparation of :mod:`samizdat.store.queries`), in
+PostgreSQL's words. Nothing here knows about threads or asyncio; ``psycopg.Error`` escapes, and
+:mod:`samizdat.store.postgres` maps it to :class:`~samizdat.errors.StoreError`.
+
+How a filter becomes SQL: one SELECT per filter, ``ORDER BY created_at DESC, id LIMIT n``, with every condition
+in its WHERE clause (tag conditions as semi-joins on ``tags``). Unlike SQLite, PostgreSQL keeps statistics and
+picks the index itself, so none of the SQLite store's steering (unary ``+``, one SELECT per value) is needed.
+Arrays (``= ANY(%s)``) carry lists of values, so a statement's text does not depend on how many values a filter
+has. A ``search`` filter takes the matches stored most recently (``ORDER BY seq DESC``), like the SQLite store.
+
+Full-text search (NIP-50) uses the text search configuration ``samizdat_search`` (``simple`` plus ``unaccent``,
+defined in the first migration): PostgreSQL's parser splits the text, ``unaccent`` removes diacritics and
+``simple`` lowercases, in any script. Each term of the search string (already folded into words by
+:func:`~samizdat.store.rules.parse_search`) becomes a ``phraseto_tsquery``; all must match. Where the SQLite
+store and this one differ: PostgreSQL's parser keeps e-mail addresses, URLs and host names as single tokens
+(``a@b.org`` is one word here, three in SQLite), and ``simple`` lowercases where Python case-folds (``ß`` stays
+``ß`` here and is ``ss`` there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.kinds import DELETION, is_ephemeral
+from samizdat.store.base import AddOutcome
+from samizdat.store.queries import Key, _Prepared, event_from_raw, prepare
+from samizdat.store.rules import (
+    deletion_targets,
+    indexed_tags,
+    is_hex64,
+    newest_first,
+    searchable_text,
+    slot_d,
+    wins_over,
+)
+
+Conn = psycopg.Connection[Any]
+_NOT_EXPIRED = "(e.expiration IS NULL OR e.expiration > %s)"
+_TSV = "to_tsvector('samizdat_search', %s)"
+
+# --- writes -------------------------------------------------------------------------------------------------------
+
+
+def last_seq(conn: Conn) -> int:
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reserve(conn: Conn, count: int) -> int:
+    """The first of ``count`` consecutive new insertion numbers (the caller holds the write lock)."""
+    row = conn.execute("SELECT setval('events_seq', nextval('events_seq') + %s - 1)", (count,)).fetchone()
+    assert row is not None
+    return int(row[0]) - count + 1
+
+
+def _insert_rows(conn: Conn, rows: list[tuple[Event, bytes, bytes, str | None]]) -> None:
+    """Insert ``(event, id, pubkey, d)`` rows with consecutive insertion numbers, with their tags."""
+    first = _reserve(conn, len(rows))
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    tag_columns: list[list[Any]] = [[] for _ in range(5)]
+    for i, (event, eid, pubkey, d) in enumerate(rows):
+        seq = first + i
+        text = searchable_text(event)
+        for column, value in zip(
+            columns,
+            (seq, eid, pubkey, event.created_at, event.kind, d, event.expiration, event.to_json(), text or None),
+            strict=True,
+        ):
+            column.append(value)
+        for name, value in indexed_tags(event):
+            for column, item in zip(tag_columns, (seq, name, value, event.created_at, eid), strict=True):
+                column.append(item)
+    conn.execute(
+        "INSERT INTO events (seq, id, pubkey, created_at, kind, d_tag, expiration, raw, search) "
+        "SELECT s, i, p, c, k, d, x, r, CASE WHEN t IS NOT NULL THEN to_tsvector('samizdat_search', t) END "
+        "FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::bigint[], %s::int[], %s::text[], %s::bigint[], "
+        "%s::bytea[], %s::text[]) AS u(s, i, p, c, k, d, x, r, t)",
+        columns,
+    )
+    if tag_columns[0]:
+        conn.execute(
+            "INSERT INTO tags (seq, name, value, created_at, id) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bytea[])",
+            tag_columns,
+        )
+
+
+def _delete(conn: Conn, seq: int) -> None:
+    conn.execute("DELETE FROM events WHERE seq = %s", (seq,))  # its tags go with it (ON DELETE CASCADE)
+
+
+def add_event(conn: Conn, event: Event, now: int) -> AddOutcome:
+    """The store rules of :mod:`samizdat.store.base` for one verified event, inside the caller's transaction."""
+    if is_ephemeral(event.kind):
+        return AddOutcome.EPHEMERAL
+    if event.is_expired(now):
+        return AddOutcome.EXPIRED
+    eid, pubkey = bytes.fromhex(event.id), bytes.fromhex(event.pubkey)
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id = %(i)s) OR EXISTS (SELECT 1 FROM evicted WHERE id = %(i)s),"
+        " EXISTS (SELECT 1 FROM deleted_ids WHERE id = %(i)s AND pubkey = %(p)s)",
+        {"i": eid, "p": pubkey},
+    ).fetchone()
+    assert row is not None
+    stored, deleted = row
+    if stored:
+        return AddOutcome.DUPLICATE
+    d = slot_d(event)
+    if event.kind != DELETION:  # a deletion request cannot be deleted (NIP-09)
+        if deleted:
+            return AddOutcome.DELETED
+        if d is not None:
+            until = conn.execute(
+                "SELECT until FROM deleted_addrs WHERE pubkey = %s AND kind = %s AND d_tag = %s",
+                (pubkey, event.kind, d),
+            ).fetchone()
+            if until and event.created_at <= until[0]:
+                return AddOutcome.DELETED
+    if d is not None:
+        old = conn.execute(
+            "SELECT seq, raw FROM events WHERE pubkey = %s AND kind = %s AND d_tag = %s", (pubkey, event.kind, d)
+        ).fetchone()
+        if old:
+            if not wins_over(event, event_from_raw(old[1])):
+                return AddOutcome.OUTDATED
+            _delete(conn, old[0])
+    _insert_rows(conn, [(event, eid, pubkey, d)])
+    if event.kind == DELETION:
+        _apply_deletion(conn, event, pubkey)
+    return AddOutcome.STORED
+
+
+def _apply_deletion(conn: Conn, request: Event, pubkey: bytes) -> None:
+    targets = deletion_targets(request)
+    ids = [bytes.fromhex(t) for t in targets.ids]
+    if ids:
+        conn.execute(
+            "INSERT INTO deleted_ids (id, pubkey) SELECT i, %s FROM unnest(%s::bytea[]) AS u(i) ON CONFLICT DO NOTHING",
+            (pubkey, ids),
+        )
+        conn.execute("DELETE FROM events WHERE id = ANY(%s) AND pubkey = %s AND kind != %s", (ids, pubkey, DELETION))
+    for kind, d in targets.slots:
+        conn.execute(
+            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = greatest(deleted_addrs.until, excluded.until)",
+            (pubkey, kind, d, request.created_at),
+        )
+        conn.execute(
+            "DELETE FROM events WHERE pubkey = %s AND kind = %s AND d_tag = %s AND created_at <= %s",
+            (pubkey, kind, d, request.created_at),
+        )
+
+
+def _is_plain(event: Event, now: int) -> bool:
+    return (
+        event.kind != DELETION and slot_d(event) is None and not is_ephemeral(event.kind) and not event.is_expired(now)
+    )
+
+
+def add_events(conn: Conn, events: Sequence[Event], now: int) -> list[AddOutcome]:
+    """:func:`add_event` for many events, in order, with the same outcomes: runs of plain events (regular,
+    unexpired, not deletion requests) are checked with one lookup and inserted with one statement per table."""
+    outcomes: list[AddOutcome] = []
+    run: list[Event] = []
+    for event in events:
+        if _is_plain(event, now):
+            run.append(event)
+            continue
+        if run:
+            outcomes += _add_plain_run(conn, run)
+            run = []
+        outcomes.append(add_event(conn, event, now))
+    if run:
+        outcomes += _add_plain_run(conn, run)
+    return outcomes
+
+
+def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
+    ids = [bytes.fromhex(e.id) for e in run]
+    present = {
+        bytes(row[0])
+        for row in conn.execute(
+            "SELECT id FROM events WHERE id = ANY(%(i)s) UNION ALL SELECT id FROM evicted WHERE id = ANY(%(i)s)",
+            {"i": ids},
+        )
+    }
+    deleted = {
+        (bytes(i), bytes(p)) for i, p in conn.execute("SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%s)", (ids,))
+    }
+    outcomes: list[AddOutcome] = []
+    new: list[tuple[Event, bytes, bytes, str | None]] = []
+    for event, eid in zip(run, ids, strict=True):
+        pubkey = bytes.fromhex(event.pubkey)
+        if eid in present:
+            outcomes.append(AddOutcome.DUPLICATE)
+        elif (eid, pubkey) in deleted:
+            outcomes.append(AddOutcome.DELETED)
+        else:
+            present.add(eid)  # the same event twice in one batch: the second is a duplicate
+            new.append((event, eid, pubkey, None))
+            outcomes.append(AddOutcome.STORED)
+    if new:
+        _insert_rows(conn, new)
+    return outcomes
+
+
+def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
+    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
+    cursor = conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s)", (now, chunk)
+    )
+    return cursor.rowcount
+
+
+# --- filters to SQL -----------------------------------------------------------------------------------------------
+
+
+def _text(value: str | bytes) -> str:
+    return value.hex() if isinstance(value, bytes) else value  # prepare() turns 64-hex values into bytes
+
+
+@dataclass(slots=True)
+class _Select:
+    terms: list[str] = dataclasses.field(default_factory=list)
+    params: list[object] = dataclasses.field(default_factory=list)
+
+    def where(self, term: str, *params: object) -> None:
+        self.terms.append(term)
+        self.params.extend(params)
+
+    def sql(self, columns: str) -> str:
+        return f"SELECT {columns} FROM events e WHERE {' AND '.join(self.terms) or 'true'}"
+
+
+def _build(p: _Prepared, now: int, after: Key | None = None) -> _Select:
+    s = _Select()
+    if p.ids is not None:
+        s.where("e.id = ANY(%s)", list(p.ids))
+    if p.authors is not None:
+        s.where("e.pubkey = ANY(%s)", list(p.authors))
+    if p.kinds is not None:
+        s.where("e.kind = ANY(%s)", list(p.kinds))
+    if p.since is not None:
+        s.where("e.created_at >= %s", p.since)
+    if p.until is not None:
+        s.where("e.created_at <= %s", p.until)
+    if after is not None:
+        s.where("e.created_at <= %s AND (e.created_at < %s OR e.id > %s)", after[0], after[0], after[1])
+    for name, values in p.tags:
+        s.where(
+            "e.seq IN (SELECT t.seq FROM tags t WHERE t.name = %s AND t.value = ANY(%s))",
+            name,
+            [_text(v) for v in values],
+        )
+    if p.search.phrases is not None:
+        query = " && ".join(["phraseto_tsquery('samizdat_search', %s)"] * len(p.search.phrases))
+        s.where(f"e.search @@ ({query})", *(" ".join(phrase) for phrase in p.search.phrases))
+    s.where(_NOT_EXPIRED, now)
+    return s
+
+
+def _is_search(p: _Prepared) -> bool:
+    return p.search.phrases is not None and p.ids is None
+
+
+def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
+    """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first)."""
+    if _is_search(p):
+        s = _build(p, now)
+        return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
+    s = _build(p, now, after)
+    return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.created_at DESC, e.id LIMIT %s", [*s.params, limit]
+
+
+def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
+    assert p.ids is not None
+    rows = conn.execute(f"SELECT raw FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (list(p.ids), now))
+    found = [event for (raw,) in rows if f.matches(event := event_from_raw(bytes(raw)))]
+    found.sort(key=newest_first)
+    return found[:limit]
+
+
+def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -> list[Event]:
+    """Events matching any filter, newest first, each filter capped by its limit; each event once."""
+    found: dict[str, Event] = {}
+    for f in filters:
+        limit = default_limit if f.limit is None else f.limit
+        p = prepare(f)
+        if p is None or limit <= 0:
+            continue
+        if p.ids is not None and p.search.phrases is None:
+            events = _query_ids(conn, f, p, now, limit)
+        else:
+            sql, params = query_sql(p, now, limit)
+            events = [event_from_raw(bytes(raw)) for _, _, raw in conn.execute(sql.encode(), params)]
+        for event in events:
+            found.setdefault(event.id, event)
+    return sorted(found.values(), key=newest_first)
+
+
+@dataclass(slots=True)
+class _Stream:
+    prepared: _Prepared
+    remaining: int
+    exhausted: bool = False
+    before: int | None = None
+
+
+class Pager:
+    """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there)."""
+
+    def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
+        self._merged: list[_Stream] = []
+        self._searches: list[_Stream] = []
+        for f in filters:
+            limit = default_limit if f.limit is None else f.limit
+            p = prepare(f)
+            if p is None or limit <= 0:
+                continue
+            (self._searches if _is_search(p) else self._merged).append(_Stream(p, limit))
+        self._after: Key | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self._merged and not self._searches
+
+    def next_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        if self._merged:
+            return self._merged_page(conn, now, max_events, max_bytes)
+        if self._searches:
+            return self._search_page(conn, now, max_events, max_bytes)
+        return []
+
+    def _merged_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        streams = self._merged
+        rows: list[list[tuple[int, bytes, bytes]]] = []
+        asked: list[int] = []
+        for stream in streams:
+            want = min(stream.remaining, max_events)
+            sql, params = query_sql(stream.prepared, now, want, self._after)
+            got = [(int(c), bytes(i), bytes(r)) for c, i, r in conn.execute(sql.encode(), params)]
+            rows.append(got)
+            asked.append(want)
+            if len(got) < want:
+                stream.exhausted = True
+        heap = [(-got[0][0], got[0][1], i, 0) for i, got in enumerate(rows) if got]
+        heapq.heapify(heap)
+        page: list[Event] = []
+        size = 0
+        last: tuple[int, bytes] | None = None
+        taken = [0] * len(streams)
+        while heap:
+            neg_created, eid, i, at = heap[0]
+            fresh = (neg_created, eid) != last
+            if fresh and (len(page) >= max_events or size >= max_bytes):
+                break
+            heapq.heappop(heap)
+            streams[i].remaining -= 1
+            taken[i] += 1
+            if fresh:
+                raw = rows[i][at][2]
+                page.append(event_from_raw(raw))
+                size += len(raw)
+                last = (neg_created, eid)
+            if at + 1 < len(rows[i]):
+                row = rows[i][at + 1]
+                heapq.heappush(heap, (-row[0], row[1], i, at + 1))
+        for i, stream in enumerate(streams):
+            if taken[i] < len(rows[i]):
+                stream.exhausted = False  # rows were left over: this stream goes on after the page's last key
+        if last is not None:
+            self._after = (-last[0], last[1])
+        self._merged = [s for s in streams if s.remaining > 0 and not s.exhausted]
+        return page
+
+    def _search_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        stream = self._searches[0]
+        want = min(stream.remaining, max_events)
+        s = _build(stream.prepared, now)
+        if stream.before is not None:
+            s.where("e.seq < %s", stream.before)
+        sql = f"{s.sql('e.seq, e.raw')} ORDER BY e.seq DESC LIMIT %s"
+        page: list[Event] = []
+        size = 0
+        for seq, raw in conn.execute(sql.encode(), [*s.params, want]):
+            page.append(event_from_raw(bytes(raw)))
+            size += len(raw)
+            stream.before = seq
+            if len(page) >= want or size >= max_bytes:
+                break
+        stream.remaining -= len(page)
+        if len(page) < want and size < max_bytes:
+            stream.exhausted = True
+        if stream.remaining <= 0 or stream.exhausted:
+            self._searches.pop(0)
+        return page
+
+
+# --- other reads --------------------------------------------------------------------------------------------------
+
+
+def _selects(filters: Iterable[Filter], now: int) -> list[_Select] | None:
+    """One SELECT per filter that can match, or None when some filter matches every event."""
+    selects = []
+    for f in filters:
+        p = prepare(f)
+        if p is None:
+            continue
+        if p.unconditional:
+            return None
+        selects.append(_build(p, now))
+    return selects
+
+
+def count(conn: Conn, filters: Iterable[Filter], now: int) -> int:
+    selects = _selects(filters, now)
+    if selects is None:
+        row = conn.execute(f"SELECT count(*) FROM events e WHERE {_NOT_EXPIRED}", (now,)).fetchone()
+    elif not selects:
+        return 0
+    else:
+        sql = "SELECT count(*) FROM (" + " UNION ".join(s.sql("e.seq") for s in selects) + ") AS matched"
+        row = conn.execute(sql.encode(), [param for s in selects for param in s.params]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def negentropy_sql(filters: Sequence[Filter], now: int) -> tuple[str, list[object]] | None:
+    """The statement listing (created_at, id) of matching events in ascending order; None when nothing can match."""
+    selects = _selects(filters, now) if filters else None
+    if selects is None:
+        return f"SELECT e.created_at, e.id FROM events e WHERE {_NOT_EXPIRED} ORDER BY 1, 2", [now]
+    if not selects:
+        return None
+    sql = " UNION ".join(s.sql("e.created_at, e.id") for s in selects) + " ORDER BY 1, 2"
+    return sql, [param for s in selects for param in s.params]
+
+
+def get(conn: Conn, event_id: str, now: int) -> Event | None:
+    if not is_hex64(event_id):
+        return None
+    row = conn.execute(
+        f"SELECT raw FROM events e WHERE e.id = %s AND {_NOT_EXPIRED}", (bytes.fromhex(event_id), now)
+    ).fetchone()
+    return None if row is None else event_from_raw(bytes(row[0]))
+
+
+def ids_with_prefix(conn: Conn, prefix: str, now: int, limit: int) -> list[str]:
+    low, high = bytes.fromhex(prefix.ljust(64, "0")), bytes.fromhex(prefix.ljust(64, "f"))
+    rows = conn.execute(
+        f"SELECT e.id FROM events e WHERE e.id >= %s AND e.id <= %s AND {_NOT_EXPIRED} ORDER BY e.id LIMIT %s",
+        (low, high, now, limit),
+    )
+    return [bytes(row[0]).hex() for row in rows]
+
+
+def has(conn: Conn, event_ids: Iterable[str], now: int) -> set[str]:
+    wanted = sorted({bytes.fromhex(i) for i in event_ids if is_hex64(i)})
+    if not wanted:
+        return set()
+    rows = conn.execute(f"SELECT e.id FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (wanted, now))
+    return {bytes(row[0]).hex() for row in rows}
+
+
+def events_since(conn: Conn, seq: int, limit: int, now: int) -> list[tuple[int, Event]]:
+    rows = conn.execute(
+        f"SELECT e.seq, e.raw FROM events e WHERE e.seq > %s AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT %s",
+        (seq, now, limit),
+    )
+    return [(int(s), event_from_raw(bytes(raw))) for s, raw in rows]
+
+
+def stats(conn: Conn) -> dict[str, int]:
+    row = conn.execute(
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE kind IN (0, 3) OR kind BETWEEN 10000 AND 19999),"
+        " count(*) FILTER (WHERE kind BETWEEN 30000 AND 39999),"
+        " count(*) FILTER (WHERE expiration IS NOT NULL),"
+        f" count(*) FILTER (WHERE kind = {DELETION}),"
+        " pg_database_size(current_database())"
+        " FROM events"
+    ).fetchone()
+    assert row is not None
+    events, replaceable, addressable, expiring, deletions, size = (int(v) for v in row)
+    return {
+        "events": events,
+        "regular": events - replaceable - addressable,
+        "replaceable": replaceable,
+        "addressable": addressable,
+        "expiring": expiring,
+        "deletion_requests": deletions,
+        "file_bytes": size,
+    }
+
+
+def evicted_among(conn: Conn, ids: Sequence[bytes]) -> set[bytes]:
+    if not ids:
+        return set()
+    return {bytes(row[0]) for row in conn.execute("SELECT id FROM evicted WHERE id = ANY(%s)", (list(ids),))}
