@@ -24,7 +24,7 @@ from hypothesis import settings
 
 from samizdat.store import postgres
 from samizdat.testing import FakeClock, test_node
-from samizdat.testing_postgres import Cluster, bin_dir, start_cluster
+from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster, bin_dir, start_cluster
 
 if TYPE_CHECKING:
     from samizdat.node import Node
@@ -36,8 +36,6 @@ CI_MAY_SKIP = (
     "no IPv4 network with room for a neighbour",  # a CI machine may have no network interface but loopback
     "the hard open-file limit here is",  # set by whoever runs the machine, not by what is installed
 )
-
-POSTGRES_TEMPLATE = "samizdat_template"
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if CI:

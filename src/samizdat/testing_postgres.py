@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+#: The migrated, empty database that test databases are copied from (tests/conftest.py).
+POSTGRES_TEMPLATE = "samizdat_template"
 #: The unprivileged user that owns the cluster when the tests run as root.
 CLUSTER_USER = "nobody"
 
@@ -70,16 +72,24 @@ class Cluster:
             command = ["runuser", "-u", CLUSTER_USER, "--", *command]
         return subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout, cwd=self.directory)
 
-    def start(self) -> None:
-        """Create the cluster and start its server; raise CalledProcessError (with PostgreSQL's output) on failure."""
+    def start(self, replica_of: Cluster | None = None) -> None:
+        """Create the cluster and start its server; raise CalledProcessError (with PostgreSQL's output) on failure.
+
+        With ``replica_of``, the cluster is a streaming replica (a hot standby) of that running cluster, copied
+        with ``pg_basebackup``: it serves reads and replays what the primary writes."""
         assert self.bin is not None
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._as_root:
             user = pwd.getpwnam(CLUSTER_USER)
             os.chown(self.directory, user.pw_uid, user.pw_gid)
         self.directory.chmod(0o700)
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        if replica_of is None:
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                      "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        else:
+            self._run(str(self.bin / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                      "-p", str(replica_of.port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast",
+                      "--no-sync")  # fmt: skip
         settings = [
             "listen_addresses = '127.0.0.1'",
             f"port = {self.port}",
@@ -135,13 +145,16 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def start_cluster(*, fsync: bool = True, parent: str | None = None) -> Iterator[Cluster]:
-    """A started :class:`Cluster` in a new temporary directory, stopped and removed when the block ends."""
+def start_cluster(
+    *, fsync: bool = True, parent: str | None = None, replica_of: Cluster | None = None
+) -> Iterator[Cluster]:
+    """A started :class:`Cluster` (a replica of ``replica_of`` if given) in a new temporary directory, stopped and
+    removed when the block ends."""
     directory = Path(tempfile.mkdtemp(prefix="samizdat-pg-", dir=parent))
     directory.chmod(0o711)  # the cluster's own user (nobody, under root) must reach its folder inside
     cluster = Cluster(directory / "cluster", fsync=fsync)
     try:
-        cluster.start()
+        cluster.start(replica_of)
         yield cluster
     finally:
         cluster.stop()

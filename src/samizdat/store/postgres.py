@@ -73,6 +73,8 @@ CHANNEL = "samizdat_events"
 WRITE_LOCK = 0x5A31_D47
 #: Seconds :meth:`PostgresStore.watch` waits for a notification before it checks the insertion number itself.
 WATCH_POLL = 5.0
+#: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
+WATCH_NAME = "samizdat-watch"
 #: Seconds to wait for a server to accept a connection.
 CONNECT_TIMEOUT = 10
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -591,17 +593,17 @@ class PostgresStore:
 
     async def watch(self, *, poll: float = WATCH_POLL) -> AsyncGenerator[int, None]:
         """Yield the store's highest insertion number each time it grows, whichever process wrote: first the
-        current one, then one per notification on :data:`CHANNEL` (several commits may be told at once).
+        current one (once listening), then one per notification on :data:`CHANNEL` (several commits may be told
+        at once).
 
         If no notification came for ``poll`` seconds, or the listening connection was lost, the number is read
         from the store instead, so a missed notification only delays a wake-up: the consumer reads
         ``events_since`` its last number and misses nothing. Runs until the caller stops iterating (``aclose()``)."""
-        seen = await self.last_seq()
-        yield seen
+        seen = -1  # so that the first number is yielded, once listening: nothing after it can be missed
         while not self._closed:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WATCH_NAME
                 )
             except psycopg.Error as exc:
                 log.warning("cannot listen for new events at %s: %s; retrying", self._where, _describe(exc))
