@@ -34,7 +34,7 @@ from samizdat.cli.common import (
     with_node,
 )
 from samizdat.cli.status import status_text
-from samizdat.config import load_config, load_identity
+from samizdat.config import check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.mesh.peers import MeshOptions
@@ -184,12 +184,24 @@ def serve(
     carry_mb: float | None = typer.Option(
         None, "--carry-mb", min=0, metavar="MB", help="Megabytes kept for channels you do not follow (default 256)."
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        metavar="URL",
+        help="Keep the events in PostgreSQL (postgresql://user:password@host/db) instead of events.sqlite.",
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
     if (lan or hub) and host is None:
         host = "0.0.0.0"
-    config = configured(load_config(path)).with_overrides(host=host, port=port, mdns=mdns, carry_mb=carry_mb)
+    store_url = None if store is None else check_store_url(store, "--store")
+    config = configured(load_config(path)).with_overrides(
+        host=host, port=port, mdns=mdns, carry_mb=carry_mb, store_url=store_url
+    )
+    if config.store_url:
+        typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
+                   " (docs/scaling.md)", err=True)  # fmt: skip
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 
