@@ -243,14 +243,22 @@ class _Select:
         return f"SELECT {columns} FROM events e WHERE {' AND '.join(self.terms) or 'true'}"
 
 
-def _build(p: _Prepared, now: int, after: Key | None = None) -> _Select:
+def _any(s: _Select, column: str, values: Sequence[object]) -> None:
+    # One value as "=": the planner then reads an index in its order (with ANY it sorts what it finds).
+    if len(values) == 1:
+        s.where(f"{column} = %s", values[0])
+    else:
+        s.where(f"{column} = ANY(%s)", list(values))
+
+
+def _build(p: _Prepared, now: int, after: Key | None = None, skip_tag: str | None = None) -> _Select:
     s = _Select()
     if p.ids is not None:
-        s.where("e.id = ANY(%s)", list(p.ids))
+        _any(s, "e.id", p.ids)
     if p.authors is not None:
-        s.where("e.pubkey = ANY(%s)", list(p.authors))
+        _any(s, "e.pubkey", p.authors)
     if p.kinds is not None:
-        s.where("e.kind = ANY(%s)", list(p.kinds))
+        _any(s, "e.kind", p.kinds)
     if p.since is not None:
         s.where("e.created_at >= %s", p.since)
     if p.until is not None:
@@ -258,6 +266,8 @@ def _build(p: _Prepared, now: int, after: Key | None = None) -> _Select:
     if after is not None:
         s.where("e.created_at <= %s AND (e.created_at < %s OR e.id > %s)", after[0], after[0], after[1])
     for name, values in p.tags:
+        if name == skip_tag:
+            continue
         s.where(
             "e.seq IN (SELECT t.seq FROM tags t WHERE t.name = %s AND t.value = ANY(%s))",
             name,
@@ -274,11 +284,45 @@ def _is_search(p: _Prepared) -> bool:
     return p.search.phrases is not None and p.ids is None
 
 
+#: Most values of a driving tag read one by one (each from the tag index, newest first) and merged.
+MAX_ARMS = 20
+
+
+def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None) -> tuple[str, list[object]] | None:
+    """A filter led by a ``#x`` tag (no ids or authors): one SELECT per value of its tag with the fewest values,
+    each reading the tag index newest first and stopping at ``limit``, merged. Without this, PostgreSQL finds
+    every event with the tag and sorts them all (a topic tag of a million events: thousands of rows)."""
+    if not p.tags or p.ids is not None or p.authors is not None:
+        return None
+    name, values = min(p.tags, key=lambda tag: len(tag[1]))
+    if len(values) > MAX_ARMS:
+        return None
+    rest = _build(p, now, after, skip_tag=name)
+    arms, params = [], []
+    for value in values:
+        terms = (
+            " AND ".join(["t.name = %s", "t.value = %s", *rest.terms])
+            .replace("e.created_at", "t.created_at")
+            .replace("e.id >", "t.id >")
+        )
+        arms.append(
+            "(SELECT t.created_at, t.id, e.raw FROM tags t JOIN events e ON e.seq = t.seq"
+            f" WHERE {terms} ORDER BY t.created_at DESC, t.id LIMIT %s)"
+        )
+        params += [name, _text(value), *rest.params, limit]
+    if len(arms) == 1:
+        return arms[0][1:-1], params
+    return " UNION ".join(arms) + " ORDER BY 1 DESC, 2 LIMIT %s", [*params, limit]
+
+
 def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
     """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first)."""
     if _is_search(p):
         s = _build(p, now)
         return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
+    arms = _tag_arms(p, now, limit, after)
+    if arms is not None:
+        return arms
     s = _build(p, now, after)
     return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.created_at DESC, e.id LIMIT %s", [*s.params, limit]
 

@@ -17,14 +17,14 @@ Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a ser
   in another process wakes its subscriptions; it polls :meth:`~PostgresStore.last_seq` when nothing arrived for
   a while and after reconnecting, so a missed notification only delays a wake-up, and the reader catches up
   from the insertion order.
-* **Reads** run on a small pool of connections, each used by one thread at a time, one short read-only
-  transaction per call (one snapshot). With ``read_url`` (a streaming replica) they go to the replica, except
-  Negentropy (NIP-77: its fingerprints must match the primary's state that peers sync against), ``events_since``
-  and ``last_seq`` (a process woken by a notification must see what woke it), and any read while the replica
-  has not yet replayed this store's last acknowledged commit (compared by WAL position): a client that got
-  ``OK`` and asks again sees its event.
+* **Reads** run on a small pool of read-only connections, each used by one thread at a time, in autocommit: a
+  read is usually one statement (one snapshot), with no BEGIN and ROLLBACK round trips around it. With
+  ``read_url`` (a streaming replica) they go to the replica, except Negentropy (NIP-77: its fingerprints must
+  match the primary that peers sync against), ``events_since`` and ``last_seq`` (a process woken by a
+  notification must see what woke it), and any read while the replica has not yet replayed this store's last
+  acknowledged commit (compared by WAL position): a client that got ``OK`` and asks again sees its event.
 * **Cancelling** a read cancels its statement on the server; :data:`~samizdat.store.base.READ_SECONDS` becomes
-  the transaction's ``statement_timeout`` and raises TimeoutError.
+  the connection's ``statement_timeout`` and raises TimeoutError.
 * **Schema** changes are numbered SQL files in ``migrations/postgres/``; the table ``samizdat_schema`` records
   those applied. Opening a store applies the missing ones, under an advisory lock, so two processes starting at
   once do not both migrate.
@@ -44,6 +44,7 @@ import queue
 import re
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -231,9 +232,10 @@ class _Pool:
         self.replayed = 0
 
     def connect(self) -> Conn:
-        conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
-        conn.read_only = True
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot per read, as in SQLite's WAL
+        # Autocommit: a read is one statement (a page of one filter), with no BEGIN and ROLLBACK around it.
+        conn = psycopg.connect(
+            self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, options="-c default_transaction_read_only=on"
+        )
         with self._lock:
             self._all.add(conn)
         return conn
@@ -293,6 +295,7 @@ class PostgresStore:
         self._replica = _Pool(read_url) if read_url else None
         self._opened = False
         self._closed = False
+        self._timeouts: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()  # statement_timeout, ms
         #: Reads answered by the replica and by the primary (for tests and status displays).
         self.reads = {"replica": 0, "primary": 0}
 
@@ -371,6 +374,14 @@ class PostgresStore:
     def _now(self) -> int:
         return int(self._clock())
 
+    def _stream_connection(self) -> Conn:
+        """A connection of its own to the primary for one Negentropy stream: one read-only snapshot (a transaction
+        holding a server-side cursor), closed when the stream ends."""
+        conn = psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT)
+        conn.read_only = True
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        return conn
+
     def _pick(self, primary: bool) -> _Pool:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
         commit (checked again on the replica when the position last seen is behind)."""
@@ -382,7 +393,6 @@ class PostgresStore:
         conn = replica.take()
         try:
             row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
-            conn.rollback()
             replica.replayed = max(replica.replayed, _lsn(row[0] if row else None))
         except psycopg.Error:
             replica.discard(conn)
@@ -391,7 +401,7 @@ class PostgresStore:
         return replica if replica.replayed >= self._writer.acked_lsn else self._primary
 
     async def _read(self, fn: Callable[[Conn], T], *, primary: bool = False) -> T:
-        """Run ``fn(connection)`` in a reader thread, in one read-only transaction. Cancelling the caller cancels
+        """Run ``fn(connection)`` in a reader thread, on a read-only connection. Cancelling the caller cancels
         the statement on the server; with READ_SECONDS set, a longer read raises TimeoutError."""
         if self._closed:
             raise StoreError("The store is closed.")
@@ -408,19 +418,16 @@ class PostgresStore:
                 raise self._error(exc, "read from") from exc
             used.append(conn)
             try:
-                if seconds is not None:
-                    conn.execute(
-                        "SELECT set_config('statement_timeout', %s, true)", (f"{max(1, int(seconds * 1000))}",)
-                    )
+                timeout = 0 if seconds is None else max(1, int(seconds * 1000))
+                if self._timeouts.get(conn, 0) != timeout:  # set only when it changes: no round trip per read
+                    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout),))
+                    self._timeouts[conn] = timeout
                 try:
                     value = fn(conn)
                 except pg_errors.QueryCanceled:
                     if seconds is not None:
                         raise TimeoutError(f"the read took more than {seconds} s") from None
                     raise
-                finally:
-                    if not conn.closed:
-                        conn.rollback()
                 self.reads["replica" if pool is self._replica else "primary"] += 1
                 return value
             except psycopg.Error as exc:
@@ -510,7 +517,7 @@ class PostgresStore:
         sql, params = statement
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(self._executor, self._primary.connect)
+            conn = await loop.run_in_executor(self._executor, self._stream_connection)
         except psycopg.Error as exc:
             raise self._error(exc, "read from") from exc
         cursor = conn.cursor(name="samizdat_negentropy")
@@ -544,7 +551,7 @@ class PostgresStore:
                 await loop.run_in_executor(None, cursor.close)
             except psycopg.Error:
                 pass  # the connection goes anyway
-            self._primary.discard(conn)
+            conn.close()
 
     async def purge_expired(self) -> int:
         """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
