@@ -16,7 +16,7 @@ from samizdat.store import postgres
 from samizdat.store.base import AddOutcome
 from samizdat.store.postgres import PostgresStore
 from samizdat.testing import wait_until
-from samizdat.testing_postgres import Cluster, start_cluster
+from samizdat.testing_postgres import Cluster, free_port, start_cluster
 
 WAIT = 20.0  # seconds any single wake-up may take at most (a loaded machine), never a sleep
 
@@ -189,3 +189,17 @@ def _replayed(url: str, events: int) -> bool:
     with psycopg.connect(url, connect_timeout=5) as conn:
         row = conn.execute("SELECT count(*) FROM events").fetchone()
         return row is not None and row[0] >= events
+
+
+async def test_an_unreachable_replica_leaves_reads_to_the_primary(
+    postgres_url: str, postgres_cluster: Cluster, alice: Author
+) -> None:
+    gone = postgres_url.replace(f":{postgres_cluster.port}/", f":{free_port()}/")  # nothing listens there
+    store = await PostgresStore.open(postgres_url, read_url=gone)
+    try:
+        event = alice.sign(content="still served")
+        await store.add(event)
+        assert [e.id for e in await store.query([F()])] == [event.id]
+        assert store.reads == {"replica": 0, "primary": 1}
+    finally:
+        await store.close()

@@ -76,6 +76,8 @@ WRITE_LOCK = 0x5A31_D47
 WATCH_POLL = 5.0
 #: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
 WATCH_NAME = "samizdat-watch"
+#: Seconds a replica that failed is left alone (its reads go to the primary) before it is tried again.
+REPLICA_RETRY = 10.0
 #: Seconds to wait for a server to accept a connection.
 CONNECT_TIMEOUT = 10
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -230,6 +232,8 @@ class _Pool:
         self._lock = threading.Lock()
         #: The WAL position this server (a replica) was last seen to have replayed.
         self.replayed = 0
+        #: Until when (time.monotonic()) this server is not tried again after it failed.
+        self.down_until = 0.0
 
     def connect(self) -> Conn:
         # Autocommit: a read is one statement (a page of one filter), with no BEGIN and ROLLBACK around it.
@@ -319,9 +323,14 @@ class PostgresStore:
         try:
             await store._writer.start()
             loop = asyncio.get_running_loop()
-            for pool in (store._primary, store._replica):
-                if pool is not None:
-                    pool.give_back(await loop.run_in_executor(store._executor, pool.connect))
+            store._primary.give_back(await loop.run_in_executor(store._executor, store._primary.connect))
+            if store._replica is not None:
+                try:
+                    store._replica.give_back(await loop.run_in_executor(store._executor, store._replica.connect))
+                except psycopg.OperationalError as exc:  # reads go to the primary until the replica answers
+                    store._replica.down_until = time.monotonic() + REPLICA_RETRY
+                    log.warning("the replica %s cannot be reached (%s); reading from the primary", store._replica.url
+                                and redact(store._replica.url), _describe(exc))  # fmt: skip
         except psycopg.Error as exc:
             await store.close()
             raise store._error(exc, "open") from exc
@@ -386,11 +395,15 @@ class PostgresStore:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
         commit (checked again on the replica when the position last seen is behind)."""
         replica = self._replica
-        if replica is None or primary:
+        if replica is None or primary or time.monotonic() < replica.down_until:
             return self._primary
         if replica.replayed >= self._writer.acked_lsn:
             return replica
-        conn = replica.take()
+        try:
+            conn = replica.take()
+        except psycopg.Error:
+            replica.down_until = time.monotonic() + REPLICA_RETRY
+            return self._primary
         try:
             row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
             replica.replayed = max(replica.replayed, _lsn(row[0] if row else None))
@@ -410,12 +423,8 @@ class PostgresStore:
         seconds = READ_SECONDS.get()
         used: list[Conn] = []
 
-        def run() -> T:
-            pool = self._pick(primary)
-            try:
-                conn = pool.take()
-            except psycopg.Error as exc:
-                raise self._error(exc, "read from") from exc
+        def attempt(pool: _Pool) -> T:
+            conn = pool.take()
             used.append(conn)
             try:
                 timeout = 0 if seconds is None else max(1, int(seconds * 1000))
@@ -430,13 +439,30 @@ class PostgresStore:
                     raise
                 self.reads["replica" if pool is self._replica else "primary"] += 1
                 return value
-            except psycopg.Error as exc:
+            except psycopg.Error:
                 pool.discard(conn)
-                raise self._error(exc, "read from") from exc
+                raise
             finally:
                 used.remove(conn)
                 if not conn.closed:
                     pool.give_back(conn)
+
+        def run() -> T:
+            pool = self._pick(primary)
+            try:
+                try:
+                    return attempt(pool)
+                except pg_errors.QueryCanceled:
+                    raise
+                except psycopg.OperationalError as exc:
+                    # A connection that broke while idle (a server restart), or a replica that went away: once
+                    # more on a new connection, to the primary.
+                    log.debug("read failed on %s (%s); trying the primary", redact(pool.url), exc)
+                    if pool is self._replica:
+                        pool.down_until = time.monotonic() + REPLICA_RETRY
+                    return attempt(self._primary)
+            except psycopg.Error as exc:
+                raise self._error(exc, "read from") from exc
 
         job = asyncio.get_running_loop().run_in_executor(self._executor, run)
         try:
