@@ -57,43 +57,42 @@ def last_seq(conn: Conn) -> int:
     return int(row[0]) if row else 0
 
 
-def _reserve(conn: Conn, count: int) -> int:
-    """The first of ``count`` consecutive new insertion numbers (the caller holds the write lock)."""
-    row = conn.execute("SELECT setval('events_seq', nextval('events_seq') + %s - 1)", (count,)).fetchone()
-    assert row is not None
-    return int(row[0]) - count + 1
+#: The NOTIFY channel that carries each write transaction's highest insertion number (samizdat.store.postgres).
+CHANNEL = "samizdat_events"
+# One statement (one round trip) per run of new events: the events with their insertion numbers (handed out in
+# the run's order: volatile output expressions are evaluated after the ORDER BY), their tags, and the notification
+# of the highest number (delivered at commit).
+_INSERT = (
+    "WITH ins AS ("
+    " INSERT INTO events (seq, id, pubkey, created_at, kind, d_tag, expiration, raw, search)"
+    " SELECT nextval('events_seq'), i, p, c, k, d, x, r,"
+    " CASE WHEN t IS NOT NULL THEN to_tsvector('samizdat_search', t) END"
+    " FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::int[], %s::text[], %s::bigint[], %s::bytea[],"
+    " %s::text[]) WITH ORDINALITY AS u(i, p, c, k, d, x, r, t, n) ORDER BY n"
+    " RETURNING seq, id, created_at),"
+    " tagged AS (INSERT INTO tags (seq, name, value, created_at, id)"
+    " SELECT ins.seq, g.name, g.value, ins.created_at, ins.id"
+    " FROM unnest(%s::bytea[], %s::text[], %s::text[]) AS g(id, name, value) JOIN ins ON ins.id = g.id)"
+    f" SELECT pg_notify('{CHANNEL}', max(seq)::text) FROM ins"
+)
 
 
 def _insert_rows(conn: Conn, rows: list[tuple[Event, bytes, bytes, str | None]]) -> None:
-    """Insert ``(event, id, pubkey, d)`` rows with consecutive insertion numbers, with their tags."""
-    first = _reserve(conn, len(rows))
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    tag_columns: list[list[Any]] = [[] for _ in range(5)]
-    for i, (event, eid, pubkey, d) in enumerate(rows):
-        seq = first + i
+    """Insert ``(event, id, pubkey, d)`` rows, in order, with their tags, and notify :data:`CHANNEL`."""
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    tag_columns: list[list[Any]] = [[] for _ in range(3)]
+    for event, eid, pubkey, d in rows:
         text = searchable_text(event)
         for column, value in zip(
             columns,
-            (seq, eid, pubkey, event.created_at, event.kind, d, event.expiration, event.to_json(), text or None),
+            (eid, pubkey, event.created_at, event.kind, d, event.expiration, event.to_json(), text or None),
             strict=True,
         ):
             column.append(value)
         for name, value in indexed_tags(event):
-            for column, item in zip(tag_columns, (seq, name, value, event.created_at, eid), strict=True):
+            for column, item in zip(tag_columns, (eid, name, value), strict=True):
                 column.append(item)
-    conn.execute(
-        "INSERT INTO events (seq, id, pubkey, created_at, kind, d_tag, expiration, raw, search) "
-        "SELECT s, i, p, c, k, d, x, r, CASE WHEN t IS NOT NULL THEN to_tsvector('samizdat_search', t) END "
-        "FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::bigint[], %s::int[], %s::text[], %s::bigint[], "
-        "%s::bytea[], %s::text[]) AS u(s, i, p, c, k, d, x, r, t)",
-        columns,
-    )
-    if tag_columns[0]:
-        conn.execute(
-            "INSERT INTO tags (seq, name, value, created_at, id) "
-            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bytea[])",
-            tag_columns,
-        )
+    conn.execute(_INSERT, [*columns, *tag_columns])
 
 
 def _delete(conn: Conn, seq: int) -> None:
@@ -188,16 +187,18 @@ def add_events(conn: Conn, events: Sequence[Event], now: int) -> list[AddOutcome
 
 def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
     ids = [bytes.fromhex(e.id) for e in run]
-    present = {
-        bytes(row[0])
-        for row in conn.execute(
-            "SELECT id FROM events WHERE id = ANY(%(i)s) UNION ALL SELECT id FROM evicted WHERE id = ANY(%(i)s)",
-            {"i": ids},
-        )
-    }
-    deleted = {
-        (bytes(i), bytes(p)) for i, p in conn.execute("SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%s)", (ids,))
-    }
+    present: set[bytes] = set()
+    deleted: set[tuple[bytes, bytes]] = set()
+    for eid, by in conn.execute(
+        "SELECT id, NULL::bytea FROM events WHERE id = ANY(%(i)s)"
+        " UNION ALL SELECT id, NULL FROM evicted WHERE id = ANY(%(i)s)"
+        " UNION ALL SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%(i)s)",
+        {"i": ids},
+    ):
+        if by is None:
+            present.add(bytes(eid))
+        else:
+            deleted.add((bytes(eid), bytes(by)))
     outcomes: list[AddOutcome] = []
     new: list[tuple[Event, bytes, bytes, str | None]] = []
     for event, eid in zip(run, ids, strict=True):

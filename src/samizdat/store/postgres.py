@@ -60,7 +60,7 @@ from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
 from samizdat.store.base import READ_SECONDS, AddOutcome
-from samizdat.store.pgqueries import Conn
+from samizdat.store.pgqueries import CHANNEL, Conn
 from samizdat.store.sqlite import NEGENTROPY_CHUNK, PAGE_BYTES, PAGE_EVENTS, PURGE_CHUNK, CarryReport
 from samizdat.store.writer import Writer, _AddJob, _CallJob, _Job, _StopJob
 
@@ -68,10 +68,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("samizdat.store")
 
-#: The NOTIFY channel that carries each write transaction's highest insertion number.
-CHANNEL = "samizdat_events"
 #: The advisory lock (a constant key) every write transaction takes first, and migrations too.
 WRITE_LOCK = 0x5A31_D47
+_BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip
 #: Seconds :meth:`PostgresStore.watch` waits for a notification before it checks the insertion number itself.
 WATCH_POLL = 5.0
 #: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
@@ -163,11 +162,8 @@ class _PgWriter(Writer):
     def _run_adds(self, conn: Any, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
         now = int(self._clock())
         try:
-            conn.execute("BEGIN")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute(_BEGIN)
             flat = pgqueries.add_events(conn, [event for job in batch for event in job.events], now)
-            if AddOutcome.STORED in flat:
-                conn.execute(f"SELECT pg_notify('{CHANNEL}', (SELECT max(seq) FROM events)::text)")
             conn.execute("COMMIT")
             if self.track_lsn and AddOutcome.STORED in flat:
                 row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
@@ -187,8 +183,7 @@ class _PgWriter(Writer):
 
     def _run_call(self, conn: Any, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
         try:
-            conn.execute("BEGIN")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute(_BEGIN)
             value = job.fn(conn)
             conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
