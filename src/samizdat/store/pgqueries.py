@@ -481,10 +481,12 @@ def count(conn: Conn, filters: Iterable[Filter], now: int) -> int:
 
 
 def negentropy_sql(filters: Sequence[Filter], now: int) -> tuple[str, list[object]] | None:
-    """The statement listing (created_at, id) of matching events in ascending order; None when nothing can match."""
+    """The statement listing (created_at, id) of matching events by ``created_at`` ascending (ties in any order:
+    the caller sorts them, so that the whole store is read backwards off the ``(created_at DESC, id)`` index
+    instead of sorted); None when nothing can match."""
     selects = _selects(filters, now) if filters else None
     if selects is None:
-        return f"SELECT e.created_at, e.id FROM events e WHERE {_NOT_EXPIRED} ORDER BY 1, 2", [now]
+        return f"SELECT e.created_at, e.id FROM events e WHERE {_NOT_EXPIRED} ORDER BY e.created_at", [now]
     if not selects:
         return None
     sql = " UNION ".join(s.sql("e.created_at, e.id") for s in selects) + " ORDER BY 1, 2"

@@ -220,8 +220,11 @@ class _PgWriter(Writer):
 class _Pool:
     """Read connections to one server, each used by one thread at a time (the last used goes first)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, snapshots: bool = False) -> None:
+        """Connections in autocommit (a read is one statement, with no BEGIN and ROLLBACK around it), or with
+        ``snapshots`` in read-only REPEATABLE READ transactions (a Negentropy stream: one snapshot throughout)."""
         self.url = url
+        self.snapshots = snapshots
         self._idle: queue.LifoQueue[Conn] = queue.LifoQueue()
         self._all: set[Conn] = set()
         self._lock = threading.Lock()
@@ -231,10 +234,14 @@ class _Pool:
         self.down_until = 0.0
 
     def connect(self) -> Conn:
-        # Autocommit: a read is one statement (a page of one filter), with no BEGIN and ROLLBACK around it.
         conn = psycopg.connect(
-            self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, options="-c default_transaction_read_only=on"
+            self.url,
+            autocommit=not self.snapshots,
+            connect_timeout=CONNECT_TIMEOUT,
+            options="-c default_transaction_read_only=on",
         )
+        if self.snapshots:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with self._lock:
             self._all.add(conn)
         return conn
@@ -291,6 +298,7 @@ class PostgresStore:
         self._writer.track_lsn = read_url is not None
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-pg-read")
         self._primary = _Pool(url)
+        self._streams = _Pool(url, snapshots=True)
         self._replica = _Pool(read_url) if read_url else None
         self._opened = False
         self._closed = False
@@ -377,14 +385,6 @@ class PostgresStore:
 
     def _now(self) -> int:
         return int(self._clock())
-
-    def _stream_connection(self) -> Conn:
-        """A connection of its own to the primary for one Negentropy stream: one read-only snapshot (a transaction
-        holding a server-side cursor), closed when the stream ends."""
-        conn = psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT)
-        conn.read_only = True
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        return conn
 
     def _pick(self, primary: bool) -> _Pool:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
@@ -538,10 +538,11 @@ class PostgresStore:
         sql, params = statement
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(self._executor, self._stream_connection)
+            conn = await loop.run_in_executor(self._executor, self._streams.take)
         except psycopg.Error as exc:
             raise self._error(exc, "read from") from exc
         cursor = conn.cursor(name="samizdat_negentropy")
+        finished = False
         try:
 
             def first() -> list[tuple[int, bytes]]:
@@ -552,6 +553,7 @@ class PostgresStore:
                 return [(int(c), bytes(i)) for c, i in cursor.fetchmany(NEGENTROPY_CHUNK)]
 
             step: Callable[[], list[tuple[int, bytes]]] = first
+            pending: list[tuple[int, bytes]] = []
             while True:
                 job = loop.run_in_executor(self._executor, step)
                 try:
@@ -564,15 +566,34 @@ class PostgresStore:
                     raise self._error(exc, "read from") from exc
                 if not rows:
                     break
-                for item in rows:
+                # Rows may come by created_at only; equal timestamps are put in id order before they go out.
+                pending.extend(rows)
+                last, cut = pending[-1][0], len(pending)
+                while cut and pending[cut - 1][0] == last:
+                    cut -= 1
+                ready, pending = pending[:cut], pending[cut:]
+                ready.sort()
+                for item in ready:
                     yield item
                 step = more
+            pending.sort()
+            for item in pending:
+                yield item
+            finished = True
         finally:
+
+            def release() -> None:
+                cursor.close()
+                conn.rollback()
+
             try:
-                await loop.run_in_executor(None, cursor.close)
+                await loop.run_in_executor(None, release)
             except psycopg.Error:
-                pass  # the connection goes anyway
-            conn.close()
+                finished = False
+            if finished:
+                self._streams.give_back(conn)  # for the next stream: no new connection per sync
+            else:
+                self._streams.discard(conn)
 
     async def purge_expired(self) -> int:
         """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
@@ -661,6 +682,7 @@ class PostgresStore:
         self._closed = True
         await asyncio.to_thread(self._executor.shutdown, True)
         self._primary.close()
+        self._streams.close()
         if self._replica is not None:
             self._replica.close()
         await self._writer.stop()
