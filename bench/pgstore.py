@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -389,6 +390,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the stores and the cluster live (default: /tmp)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    # A SIGTERM (timeout, kill) ends the run through the finally blocks: the cluster is stopped and removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     saved = asyncio.run(main_async(args))
     OUT.mkdir(exist_ok=True)
     out = OUT / f"pgstore-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
