@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from hypothesis import settings
 
-from samizdat.store import postgres
+from samizdat.store import pgconn
 from samizdat.testing import FakeClock, test_node
 from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster, bin_dir, start_cluster
 
@@ -116,7 +116,7 @@ def postgres_cluster() -> Iterator[Cluster]:
         pytest.skip("PostgreSQL is not installed (Debian: postgresql, postgresql-contrib)")
     with start_cluster(fsync=False) as cluster:
         with psycopg.connect(cluster.create_database(POSTGRES_TEMPLATE), autocommit=True) as conn:
-            postgres.migrate(conn)
+            pgconn.migrate(conn)
         yield cluster
 
 

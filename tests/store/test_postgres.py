@@ -12,7 +12,7 @@ import pytest
 from store_helpers import Author, F
 
 from samizdat.errors import StoreError
-from samizdat.store import postgres
+from samizdat.store import pgconn, postgres
 from samizdat.store.base import AddOutcome
 from samizdat.store.postgres import PostgresStore
 from samizdat.testing import wait_until
@@ -126,8 +126,8 @@ async def test_an_unreachable_server_is_one_sentence(postgres_cluster: Cluster) 
 
 async def test_migrating_twice_changes_nothing(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres.migrate(conn) == postgres.migrations()[-1][0]
-        assert postgres.migrate(conn) == postgres.migrations()[-1][0]
+        assert pgconn.migrate(conn) == pgconn.migrations()[-1][0]
+        assert pgconn.migrate(conn) == pgconn.migrations()[-1][0]
 
 
 # --- a read replica ---------------------------------------------------------------------------------------------

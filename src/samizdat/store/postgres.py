@@ -3,20 +3,20 @@ database (psycopg 3), for relays that outgrow one file on one machine (docs/scal
 
 Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a server):
 
-* **Writes** go through one writer thread per store (:class:`_PgWriter`, the SQLite store's
+* **Writes** go through one writer thread per store (:class:`~samizdat.store.pgconn.PgWriter`, the SQLite store's
   :class:`~samizdat.store.writer.Writer` with PostgreSQL's transactions): it takes every queued add, runs them in
   one transaction and resolves their futures after ``COMMIT`` returns (group commit). The server's default
   ``synchronous_commit = on`` flushes the commit to its WAL on disk first, so *acknowledged means committed*.
 * **Insertion numbers** come from the sequence ``events_seq``. Each write transaction first takes a
-  transaction-level advisory lock (:data:`WRITE_LOCK`), so write transactions of every process on the database
-  run one after another and numbers become visible in the order they were handed out: a reader that resumes
-  after number *n* (``events_since``) never misses an event committed later with a smaller number. Group commit
-  keeps that one lock cheap: one holder commits hundreds of events.
+  transaction-level advisory lock (:data:`~samizdat.store.pgconn.WRITE_LOCK`), so write transactions of every
+  process on the database run one after another and numbers become visible in the order they were handed out: a
+  reader that resumes after number *n* (``events_since``) never misses an event committed later with a smaller
+  number. Group commit keeps that one lock cheap: one holder commits hundreds of events.
 * **LISTEN/NOTIFY**: a transaction that stored something sends its highest insertion number on the channel
-  :data:`CHANNEL` (delivered at commit). :meth:`PostgresStore.watch` listens and yields new numbers, so a relay
-  in another process wakes its subscriptions; it polls :meth:`~PostgresStore.last_seq` when nothing arrived for
-  a while and after reconnecting, so a missed notification only delays a wake-up, and the reader catches up
-  from the insertion order.
+  :data:`~samizdat.store.pgqueries.CHANNEL` (delivered at commit). :meth:`PostgresStore.watch` listens and yields
+  new numbers, so a relay in another process wakes its subscriptions; it polls :meth:`~PostgresStore.last_seq`
+  when nothing arrived for a while and after reconnecting, so a missed notification only delays a wake-up, and
+  the reader catches up from the insertion order.
 * **Reads** run on a small pool of read-only connections, each used by one thread at a time, in autocommit: a
   read is usually one statement (one snapshot), with no BEGIN and ROLLBACK round trips around it. With
   ``read_url`` (a streaming replica) they go to the replica, except Negentropy (NIP-77: its fingerprints must
@@ -38,18 +38,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.resources
 import logging
-import queue
-import re
-import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -60,225 +56,18 @@ from samizdat.core.filters import Filter, FilterLimits
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
 from samizdat.store.base import READ_SECONDS, AddOutcome
+from samizdat.store.pgconn import CONNECT_TIMEOUT, REPLICA_RETRY, PgWriter, Pool, describe, lsn, migrate, redact
 from samizdat.store.pgqueries import CHANNEL, Conn
 from samizdat.store.sqlite import NEGENTROPY_CHUNK, PAGE_BYTES, PAGE_EVENTS, PURGE_CHUNK, CarryReport
-from samizdat.store.writer import Writer, _AddJob, _CallJob, _Job, _StopJob
 
 T = TypeVar("T")
 
 log = logging.getLogger("samizdat.store")
 
-#: The advisory lock (a constant key) every write transaction takes first, and migrations too.
-WRITE_LOCK = 0x5A31_D47
-_BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip
 #: Seconds :meth:`PostgresStore.watch` waits for a notification before it checks the insertion number itself.
 WATCH_POLL = 5.0
 #: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
 WATCH_NAME = "samizdat-watch"
-#: Seconds a replica that failed is left alone (its reads go to the primary) before it is tried again.
-REPLICA_RETRY = 10.0
-#: Seconds to wait for a server to accept a connection.
-CONNECT_TIMEOUT = 10
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
-def migrations() -> list[tuple[int, str]]:
-    """The numbered migration scripts shipped in ``migrations/postgres/``, in order."""
-    found = []
-    for entry in (importlib.resources.files("samizdat.store") / "migrations" / "postgres").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def migrate(conn: Conn) -> int:
-    """Apply the migrations the database lacks, each in its own transaction, under :data:`WRITE_LOCK`; return
-    the schema version. ``conn`` must be in autocommit mode. Raises StoreError (the end of a sentence) if the
-    database was made by a newer Samizdat, psycopg.Error if a migration fails (it is rolled back)."""
-    known = migrations()
-    latest = known[-1][0] if known else 0
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS samizdat_schema (version integer PRIMARY KEY, applied_at bigint)")
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM samizdat_schema").fetchone()
-        version = int(row[0]) if row else 0
-        if version > latest:
-            raise StoreError(
-                f"it was created by a newer version of Samizdat (schema {version}, this one knows {latest})"
-            )
-        for number, script in known:
-            if number <= version:
-                continue
-            with conn.transaction():  # a savepoint: a failing migration leaves the ones before it applied
-                conn.execute(script.encode())
-                conn.execute("INSERT INTO samizdat_schema VALUES (%s, %s)", (number, int(time.time())))
-            version = number
-    return version
-
-
-def _lsn(text: str | None) -> int:
-    """A WAL position ``X/Y`` as a number (0 for none)."""
-    if not text:
-        return 0
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def _describe(exc: psycopg.Error) -> str:
-    if isinstance(exc, psycopg.OperationalError):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "the server is unreachable"
-        return f"the server cannot be reached or refused us ({first})"
-    if isinstance(exc, pg_errors.DiskFull):
-        return "the database server's disk is full"
-    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-        return "the server is a read-only replica"
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return f"permission was denied ({exc.diag.message_primary})"
-    return (exc.diag.message_primary if exc.diag else None) or str(exc).strip() or type(exc).__name__
-
-
-class _PgWriter(Writer):
-    """The SQLite store's writer thread and group commit, with PostgreSQL transactions: each batch takes
-    :data:`WRITE_LOCK`, stores, notifies :data:`CHANNEL` and commits before any caller hears back."""
-
-    def __init__(self, connect: Callable[[], Conn], clock: Callable[[], float], batch_max: int, where: str) -> None:
-        super().__init__(connect, clock, batch_max, lambda exc, verb: StoreError(str(exc)))  # type: ignore[arg-type]
-        self._where = where
-        self.track_lsn = False
-        #: The WAL position after the last commit that stored something (with track_lsn): replicas that have
-        #: not replayed this far are not read from.
-        self.acked_lsn = 0
-
-    def _run_adds(self, conn: Any, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
-        now = int(self._clock())
-        try:
-            conn.execute(_BEGIN)
-            flat = pgqueries.add_events(conn, [event for job in batch for event in job.events], now)
-            conn.execute("COMMIT")
-            if self.track_lsn and AddOutcome.STORED in flat:
-                row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
-                self.acked_lsn = max(self.acked_lsn, _lsn(row[0] if row else None))
-        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
-            self._rollback(conn)
-            if len(batch) == 1:
-                return [(batch[0], None, self._map(exc))]
-            return [result for job in batch for result in self._run_adds(conn, [job])]
-        outcomes, start = [], 0
-        for job in batch:
-            outcomes.append(flat[start : start + len(job.events)])
-            start += len(job.events)
-        self.batches += 1
-        self.events += len(flat)
-        return [(job, result, None) for job, result in zip(batch, outcomes, strict=True)]
-
-    def _run_call(self, conn: Any, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
-        try:
-            conn.execute(_BEGIN)
-            value = job.fn(conn)
-            conn.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
-            self._rollback(conn)
-            return (job, None, self._map(exc))
-        return (job, value, None)
-
-    def _close(self, conn: Any, job: _StopJob) -> None:
-        error: BaseException | None = None
-        try:
-            conn.close()
-        except psycopg.Error as exc:
-            error = self._map(exc)
-        self._send([(job, None, error)])
-
-    def _map(self, exc: Exception) -> BaseException:
-        if isinstance(exc, psycopg.Error):
-            mapped = StoreError(f"Cannot write to the store at {self._where}: {_describe(exc)}.")
-            mapped.__cause__ = exc
-            return mapped
-        if not isinstance(exc, StoreError):
-            log.error("unexpected error in the store writer", exc_info=exc)
-        return exc
-
-    @staticmethod
-    def _rollback(conn: Any) -> None:
-        try:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
-        except psycopg.Error as exc:
-            log.warning("rollback failed: %s", exc)
-
-
-class _Pool:
-    """Read connections to one server, each used by one thread at a time (the last used goes first)."""
-
-    def __init__(self, url: str, *, snapshots: bool = False) -> None:
-        """Connections in autocommit (a read is one statement, with no BEGIN and ROLLBACK around it), or with
-        ``snapshots`` in read-only REPEATABLE READ transactions (a Negentropy stream: one snapshot throughout)."""
-        self.url = url
-        self.snapshots = snapshots
-        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue()
-        self._all: set[Conn] = set()
-        self._lock = threading.Lock()
-        #: The WAL position this server (a replica) was last seen to have replayed.
-        self.replayed = 0
-        #: Until when (time.monotonic()) this server is not tried again after it failed.
-        self.down_until = 0.0
-
-    def connect(self) -> Conn:
-        conn = psycopg.connect(
-            self.url,
-            autocommit=not self.snapshots,
-            connect_timeout=CONNECT_TIMEOUT,
-            options="-c default_transaction_read_only=on",
-        )
-        if self.snapshots:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with self._lock:
-            self._all.add(conn)
-        return conn
-
-    def take(self) -> Conn:
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            return self.connect()
-        if conn.closed:
-            with self._lock:
-                self._all.discard(conn)
-            return self.connect()
-        return conn
-
-    def give_back(self, conn: Conn) -> None:
-        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self.discard(conn)
-        else:
-            self._idle.put(conn)
-
-    def discard(self, conn: Conn) -> None:
-        with self._lock:
-            self._all.discard(conn)
-        try:
-            conn.close()
-        except psycopg.Error:
-            pass
-
-    def close(self) -> None:
-        with self._lock:
-            conns, self._all = list(self._all), set()
-        for conn in conns:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
 
 
 class PostgresStore:
@@ -294,12 +83,12 @@ class PostgresStore:
         self._where = redact(url)
         self._clock = clock
         self._default_limit = FilterLimits().default_limit
-        self._writer = _PgWriter(self._connect_writer, clock, batch_max, self._where)
+        self._writer = PgWriter(self._connect_writer, clock, batch_max, self._where)
         self._writer.track_lsn = read_url is not None
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-pg-read")
-        self._primary = _Pool(url)
-        self._streams = _Pool(url, snapshots=True)
-        self._replica = _Pool(read_url) if read_url else None
+        self._primary = Pool(url)
+        self._streams = Pool(url, snapshots=True)
+        self._replica = Pool(read_url) if read_url else None
         self._opened = False
         self._closed = False
         self._timeouts: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()  # statement_timeout, ms
@@ -333,7 +122,7 @@ class PostgresStore:
                 except psycopg.OperationalError as exc:  # reads go to the primary until the replica answers
                     store._replica.down_until = time.monotonic() + REPLICA_RETRY
                     log.warning("the replica %s cannot be reached (%s); reading from the primary", store._replica.url
-                                and redact(store._replica.url), _describe(exc))  # fmt: skip
+                                and redact(store._replica.url), describe(exc))  # fmt: skip
         except psycopg.Error as exc:
             await store.close()
             raise store._error(exc, "open") from exc
@@ -359,7 +148,7 @@ class PostgresStore:
     # --- connections --------------------------------------------------------------------------------------------
 
     def _error(self, exc: psycopg.Error, action: str) -> StoreError:
-        return StoreError(f"Cannot {action} the store at {self._where}: {_describe(exc)}.")
+        return StoreError(f"Cannot {action} the store at {self._where}: {describe(exc)}.")
 
     def _connect_writer(self) -> Conn:
         try:
@@ -386,7 +175,7 @@ class PostgresStore:
     def _now(self) -> int:
         return int(self._clock())
 
-    def _pick(self, primary: bool) -> _Pool:
+    def _pick(self, primary: bool) -> Pool:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
         commit (checked again on the replica when the position last seen is behind)."""
         replica = self._replica
@@ -400,8 +189,8 @@ class PostgresStore:
             replica.down_until = time.monotonic() + REPLICA_RETRY
             return self._primary
         try:
-            row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
-            replica.replayed = max(replica.replayed, _lsn(row[0] if row else None))
+            row = conn.execute("SELECT pg_last_wal_replaylsn()::text").fetchone()
+            replica.replayed = max(replica.replayed, lsn(row[0] if row else None))
         except psycopg.Error:
             replica.discard(conn)
             return self._primary
@@ -418,7 +207,7 @@ class PostgresStore:
         seconds = READ_SECONDS.get()
         used: list[Conn] = []
 
-        def attempt(pool: _Pool) -> T:
+        def attempt(pool: Pool) -> T:
             conn = pool.take()
             used.append(conn)
             try:
@@ -655,7 +444,7 @@ class PostgresStore:
                     self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WATCH_NAME
                 )
             except psycopg.Error as exc:
-                log.warning("cannot listen for new events at %s: %s; retrying", self._where, _describe(exc))
+                log.warning("cannot listen for new events at %s: %s; retrying", self._where, describe(exc))
                 await asyncio.sleep(poll)
                 continue
             try:
@@ -671,7 +460,7 @@ class PostgresStore:
                             seen = number
                             yield seen
             except psycopg.OperationalError as exc:
-                log.warning("lost the notifications of %s: %s; listening again", self._where, _describe(exc))
+                log.warning("lost the notifications of %s: %s; listening again", self._where, describe(exc))
             finally:
                 await conn.close()
 

@@ -1,5 +1,5 @@
 -- Samizdat store schema for PostgreSQL, version 1: the same tables as the SQLite store's 0001 and 0002
--- (store/migrations/), in PostgreSQL's terms. Applied once, in one transaction, by samizdat.store.postgres.migrate;
+-- (store/migrations/), in PostgreSQL's terms. Applied once, in one transaction, by samizdat.store.pgconn.migrate;
 -- the table samizdat_schema records the number of every migration applied.
 --
 -- Ids and public keys are 32-byte bytea (byte order is hex order). Every ordered index ends in
