@@ -115,7 +115,7 @@ class PgWriter(Writer):
             flat = pgqueries.add_events(conn, [event for job in batch for event in job.events], now)
             conn.execute("COMMIT")
             if self.track_lsn and AddOutcome.STORED in flat:
-                row = conn.execute("SELECT pg_current_wal_insertlsn()::text").fetchone()
+                row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
                 self.acked_lsn = max(self.acked_lsn, lsn(row[0] if row else None))
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)

@@ -121,8 +121,8 @@ class PostgresStore:
                     store._replica.give_back(await loop.run_in_executor(store._executor, store._replica.connect))
                 except psycopg.OperationalError as exc:  # reads go to the primary until the replica answers
                     store._replica.down_until = time.monotonic() + REPLICA_RETRY
-                    log.warning("the replica %s cannot be reached (%s); reading from the primary", store._replica.url
-                                and redact(store._replica.url), describe(exc))  # fmt: skip
+                    where = redact(store._replica.url)
+                    log.warning("the replica %s cannot be reached (%s); reading from the primary", where, describe(exc))
         except psycopg.Error as exc:
             await store.close()
             raise store._error(exc, "open") from exc
@@ -189,7 +189,7 @@ class PostgresStore:
             replica.down_until = time.monotonic() + REPLICA_RETRY
             return self._primary
         try:
-            row = conn.execute("SELECT pg_last_wal_replaylsn()::text").fetchone()
+            row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
             replica.replayed = max(replica.replayed, lsn(row[0] if row else None))
         except psycopg.Error:
             replica.discard(conn)
