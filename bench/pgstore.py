@@ -131,7 +131,7 @@ async def ingest_concurrent(store: Store, events: list[Event], concurrency: int)
     await asyncio.gather(*(one_connection() for _ in range(concurrency)))
 
 
-def query_mix(newest: int, count: int, seed: int) -> list[Filter]:
+def query_mix(oldest: int, newest: int, count: int, seed: int) -> list[Filter]:
     rng = random.Random(seed)
     admins = dataset.admin_pubkeys()
     filters = []
@@ -142,7 +142,7 @@ def query_mix(newest: int, count: int, seed: int) -> list[Filter]:
         elif which == 1:
             filters.append(Filter(tags=(("t", frozenset([rng.choice(dataset.TOPICS)])),), limit=50))
         else:
-            filters.append(Filter(until=newest - rng.randrange(0, 30 * 86400), limit=50))
+            filters.append(Filter(until=newest - rng.randrange(0, newest - oldest), limit=50))
     return filters
 
 
@@ -270,8 +270,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     results[kind]["sync"].append(took)
                     log(f"round {round_number + 1} {kind}: NIP-77 {args.sync_events:,} each: {took:.2f} s")
             # REQs on a large store.
-            newest = max(orjson.loads(line)["created_at"] for line in store_lines[: args.query_events])
-            filters = query_mix(newest, args.queries + WARMUP, 1)
+            times = [orjson.loads(line)["created_at"] for line in store_lines[: args.query_events]]
+            filters = query_mix(min(times), max(times), args.queries + WARMUP, 1)
             for kind in args.query_stores:
                 started = time.perf_counter()
                 store = await stores.open(kind, "large")

@@ -9,7 +9,9 @@ How a filter becomes SQL: one SELECT per filter, ``ORDER BY created_at DESC, id 
 in its WHERE clause (tag conditions as semi-joins on ``tags``). Unlike SQLite, PostgreSQL keeps statistics and
 picks the index itself, so none of the SQLite store's steering (unary ``+``, one SELECT per value) is needed.
 Arrays (``= ANY(%s)``) carry lists of values, so a statement's text does not depend on how many values a filter
-has. A ``search`` filter takes the matches stored most recently (``ORDER BY seq DESC``), like the SQLite store.
+has. Rows with events come in PostgreSQL's binary format (``binary=True``): ids and JSON as bytes, not as hex
+text twice their size. A ``search`` filter takes the matches stored most recently (``ORDER BY seq DESC``), like
+the SQLite store.
 
 Full-text search (NIP-50) uses the text search configuration ``samizdat_search`` (``simple`` plus ``unaccent``,
 defined in the first migration): PostgreSQL's parser splits the text, ``unaccent`` removes diacritics and
@@ -330,7 +332,9 @@ def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> t
 
 def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
     assert p.ids is not None
-    rows = conn.execute(f"SELECT raw FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (list(p.ids), now))
+    rows = conn.execute(
+        f"SELECT raw FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (list(p.ids), now), binary=True
+    )
     found = [event for (raw,) in rows if f.matches(event := event_from_raw(bytes(raw)))]
     found.sort(key=newest_first)
     return found[:limit]
@@ -348,7 +352,7 @@ def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -
             events = _query_ids(conn, f, p, now, limit)
         else:
             sql, params = query_sql(p, now, limit)
-            events = [event_from_raw(bytes(raw)) for _, _, raw in conn.execute(sql.encode(), params)]
+            events = [event_from_raw(bytes(raw)) for _, _, raw in conn.execute(sql.encode(), params, binary=True)]
         for event in events:
             found.setdefault(event.id, event)
     return sorted(found.values(), key=newest_first)
@@ -394,7 +398,7 @@ class Pager:
         for stream in streams:
             want = min(stream.remaining, max_events)
             sql, params = query_sql(stream.prepared, now, want, self._after)
-            got = [(int(c), bytes(i), bytes(r)) for c, i, r in conn.execute(sql.encode(), params)]
+            got = [(int(c), bytes(i), bytes(r)) for c, i, r in conn.execute(sql.encode(), params, binary=True)]
             rows.append(got)
             asked.append(want)
             if len(got) < want:
@@ -438,7 +442,7 @@ class Pager:
         sql = f"{s.sql('e.seq, e.raw')} ORDER BY e.seq DESC LIMIT %s"
         page: list[Event] = []
         size = 0
-        for seq, raw in conn.execute(sql.encode(), [*s.params, want]):
+        for seq, raw in conn.execute(sql.encode(), [*s.params, want], binary=True):
             page.append(event_from_raw(bytes(raw)))
             size += len(raw)
             stream.before = seq

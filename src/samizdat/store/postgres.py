@@ -330,7 +330,7 @@ class PostgresStore:
             conn = await loop.run_in_executor(self._executor, self._streams.take)
         except psycopg.Error as exc:
             raise self._error(exc, "read from") from exc
-        cursor = conn.cursor(name="samizdat_negentropy")
+        cursor = conn.cursor(name="samizdat_negentropy", binary=True)  # ids as bytes, not hex text
         finished = False
         try:
 
