@@ -15,11 +15,11 @@ the SQLite store.
 
 Full-text search (NIP-50) uses the text search configuration ``samizdat_search`` (``simple`` plus ``unaccent``,
 defined in the first migration): PostgreSQL's parser splits the text, ``unaccent`` removes diacritics and
-``simple`` lowercases, in any script. Each term of the search string (already folded into words by
-:func:`~samizdat.store.rules.parse_search`) becomes a ``phraseto_tsquery``; all must match. Where the SQLite
-store and this one differ: PostgreSQL's parser keeps e-mail addresses, URLs and host names as single tokens
-(``a@b.org`` is one word here, three in SQLite), and ``simple`` lowercases where Python case-folds (``ß`` stays
-``ß`` here and is ``ss`` there).
+``simple`` lowercases, in any script. Each term of the search string, as typed, becomes a ``phraseto_tsquery``
+folded the same way as the indexed text; all must match. Where the SQLite store and this one differ (the contract
+tests say so): PostgreSQL's parser keeps e-mail addresses, URLs and host names as single tokens (``a@b.org`` is
+one word here, three in SQLite), and ``unaccent`` keeps letters that are letters of their own in Cyrillic
+(``й`` stays ``й``, where SQLite and Python fold it to ``и``).
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.store.base import AddOutcome
 from samizdat.store.queries import Key, _Prepared, event_from_raw, prepare
 from samizdat.store.rules import (
+    Search,
     deletion_targets,
     indexed_tags,
     is_hex64,
     newest_first,
+    search_terms,
     searchable_text,
     slot_d,
     wins_over,
@@ -229,6 +231,22 @@ def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
 # --- filters to SQL -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Terms(Search):
+    """A parsed ``search`` with the terms as the person typed them, for PostgreSQL to split and fold itself."""
+
+    terms: tuple[str, ...] = ()
+
+
+def _prepare(f: Filter) -> _Prepared | None:
+    """:func:`~samizdat.store.queries.prepare`, keeping the search terms as typed: PostgreSQL's parser and
+    ``unaccent`` fold them exactly as they folded the indexed text (Python's folding differs, e.g. ``й``)."""
+    p = prepare(f)
+    if p is None or f.search is None or p.search.phrases is None:
+        return p
+    return dataclasses.replace(p, search=_Terms(p.search.phrases, search_terms(f.search)))
+
+
 def _text(value: str | bytes) -> str:
     return value.hex() if isinstance(value, bytes) else value  # prepare() turns 64-hex values into bytes
 
@@ -277,8 +295,9 @@ def _build(p: _Prepared, now: int, after: Key | None = None, skip_tag: str | Non
             [_text(v) for v in values],
         )
     if p.search.phrases is not None:
-        query = " && ".join(["phraseto_tsquery('samizdat_search', %s)"] * len(p.search.phrases))
-        s.where(f"e.search @@ ({query})", *(" ".join(phrase) for phrase in p.search.phrases))
+        terms = p.search.terms if isinstance(p.search, _Terms) else tuple(" ".join(w) for w in p.search.phrases)
+        query = " && ".join(["phraseto_tsquery('samizdat_search', %s)"] * len(terms))
+        s.where(f"e.search @@ ({query})", *terms)
     s.where(_NOT_EXPIRED, now)
     return s
 
@@ -345,7 +364,7 @@ def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -
     found: dict[str, Event] = {}
     for f in filters:
         limit = default_limit if f.limit is None else f.limit
-        p = prepare(f)
+        p = _prepare(f)
         if p is None or limit <= 0:
             continue
         if p.ids is not None and p.search.phrases is None:
@@ -374,7 +393,7 @@ class Pager:
         self._searches: list[_Stream] = []
         for f in filters:
             limit = default_limit if f.limit is None else f.limit
-            p = prepare(f)
+            p = _prepare(f)
             if p is None or limit <= 0:
                 continue
             (self._searches if _is_search(p) else self._merged).append(_Stream(p, limit))
@@ -463,7 +482,7 @@ def _selects(filters: Iterable[Filter], now: int) -> list[_Select] | None:
     """One SELECT per filter that can match, or None when some filter matches every event."""
     selects = []
     for f in filters:
-        p = prepare(f)
+        p = _prepare(f)
         if p is None:
             continue
         if p.unconditional:
