@@ -63,20 +63,21 @@ def last_seq(conn: Conn) -> int:
 
 #: The NOTIFY channel that carries each write transaction's highest insertion number (samizdat.store.postgres).
 CHANNEL = "samizdat_events"
-# One statement (one round trip) per run of new events: the events with their insertion numbers (handed out in
-# the run's order: volatile output expressions are evaluated after the ORDER BY), their tags, and the notification
-# of the highest number (delivered at commit).
+# One statement (one round trip) per run of new events, its arrays sent in PostgreSQL's binary format (%b: about
+# half again as fast as text, where every byte of an event's JSON goes as two hex digits): the events with their
+# insertion numbers (handed out in the run's order: volatile output expressions are evaluated after the ORDER BY),
+# their tags, and the notification of the highest number (delivered at commit).
 _INSERT = (
     "WITH ins AS ("
     " INSERT INTO events (seq, id, pubkey, created_at, kind, d_tag, expiration, raw, search)"
     " SELECT nextval('events_seq'), i, p, c, k, d, x, r,"
     " CASE WHEN t IS NOT NULL THEN to_tsvector('samizdat_search', t) END"
-    " FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::int[], %s::text[], %s::bigint[], %s::bytea[],"
-    " %s::text[]) WITH ORDINALITY AS u(i, p, c, k, d, x, r, t, n) ORDER BY n"
+    " FROM unnest(%b::bytea[], %b::bytea[], %b::bigint[], %b::int[], %b::text[], %b::bigint[], %b::bytea[],"
+    " %b::text[]) WITH ORDINALITY AS u(i, p, c, k, d, x, r, t, n) ORDER BY n"
     " RETURNING seq, id, created_at),"
     " tagged AS (INSERT INTO tags (seq, name, value, created_at, id)"
     " SELECT ins.seq, g.name, g.value, ins.created_at, ins.id"
-    " FROM unnest(%s::bytea[], %s::text[], %s::text[]) AS g(id, name, value) JOIN ins ON ins.id = g.id)"
+    " FROM unnest(%b::bytea[], %b::text[], %b::text[]) AS g(id, name, value) JOIN ins ON ins.id = g.id)"
     f" SELECT pg_notify('{CHANNEL}', max(seq)::text) FROM ins"
 )
 
@@ -194,9 +195,9 @@ def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
     present: set[bytes] = set()
     deleted: set[tuple[bytes, bytes]] = set()
     for eid, by in conn.execute(
-        "SELECT id, NULL::bytea FROM events WHERE id = ANY(%(i)s)"
-        " UNION ALL SELECT id, NULL FROM evicted WHERE id = ANY(%(i)s)"
-        " UNION ALL SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%(i)s)",
+        "SELECT id, NULL::bytea FROM events WHERE id = ANY(%(i)b)"
+        " UNION ALL SELECT id, NULL FROM evicted WHERE id = ANY(%(i)b)"
+        " UNION ALL SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%(i)b)",
         {"i": ids},
     ):
         if by is None:
