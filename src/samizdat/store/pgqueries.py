@@ -269,8 +269,8 @@ def _any(s: _Select, column: str, values: Sequence[object]) -> None:
     # One value as "=": the planner then reads an index in its order (with ANY it sorts what it finds).
     if len(values) == 1:
         s.where(f"{column} = %s", values[0])
-    else:
-        s.where(f"{column} = ANY(%s)", list(values))
+    else:  # ids and keys in binary (%b), not as hex text
+        s.where(f"{column} = ANY(%{'b' if isinstance(values[0], bytes) else 's'})", list(values))
 
 
 def _build(p: _Prepared, now: int, after: Key | None = None, skip_tag: str | None = None) -> _Select:
@@ -353,7 +353,7 @@ def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> t
 def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
     assert p.ids is not None
     rows = conn.execute(
-        f"SELECT raw FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (list(p.ids), now), binary=True
+        f"SELECT raw FROM events e WHERE e.id = ANY(%b) AND {_NOT_EXPIRED}", (list(p.ids), now), binary=True
     )
     found = [event for (raw,) in rows if f.matches(event := event_from_raw(bytes(raw)))]
     found.sort(key=newest_first)
@@ -539,7 +539,7 @@ def has(conn: Conn, event_ids: Iterable[str], now: int) -> set[str]:
     wanted = sorted({bytes.fromhex(i) for i in event_ids if is_hex64(i)})
     if not wanted:
         return set()
-    rows = conn.execute(f"SELECT e.id FROM events e WHERE e.id = ANY(%s) AND {_NOT_EXPIRED}", (wanted, now))
+    rows = conn.execute(f"SELECT e.id FROM events e WHERE e.id = ANY(%b) AND {_NOT_EXPIRED}", (wanted, now))
     return {bytes(row[0]).hex() for row in rows}
 
 
