@@ -12,15 +12,19 @@ there; a folder's own conftest.py may override these), and two rules for the who
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 from hypothesis import settings
 
+from samizdat.store import pgconn
 from samizdat.testing import FakeClock, test_node
+from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster, bin_dir, start_cluster
 
 if TYPE_CHECKING:
     from samizdat.node import Node
@@ -99,3 +103,27 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     """A node on a fresh data directory (``tmp_path / "node"``, on the real clock); closed in teardown."""
     async with test_node(tmp_path / "node") as opened:
         yield opened
+
+
+# --- PostgreSQL (samizdat.testing_postgres) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the whole session (fsync off: its data are thrown away), with a migrated
+    template database that :func:`postgres_url` copies. Skips without PostgreSQL; under CI=true that fails."""
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: postgresql, postgresql-contrib)")
+    with start_cluster(fsync=False) as cluster:
+        with psycopg.connect(cluster.create_database(POSTGRES_TEMPLATE), autocommit=True) as conn:
+            pgconn.migrate(conn)
+        yield cluster
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """The URL of a new, migrated, empty database of the session's cluster."""
+    return postgres_cluster.create_database(f"test_{next(_databases)}", template=POSTGRES_TEMPLATE)

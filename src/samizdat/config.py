@@ -104,6 +104,13 @@ disguise = ""
 # tls_cert = "/etc/letsencrypt/live/example.org/fullchain.pem"
 # tls_key = "/etc/letsencrypt/live/example.org/privkey.pem"
 
+# [store]
+# The event store in PostgreSQL instead of events.sqlite in this directory (docs/scaling.md), e.g.
+# url = "postgresql://samizdat:PASSWORD@db.example:5432/samizdat"; keys and settings stay here. Encryption at rest
+# does not apply to it. read_url: a streaming replica of that database, for queries that may lag behind.
+# url = ""
+# read_url = ""
+
 # [safety]
 # Wipe this node when nobody has unlocked it (or logged in to its web app as the operator) for this many days:
 # a dead man's switch, off unless set (docs/safety.md, "Wipe after N days").
@@ -139,6 +146,8 @@ class Config:
     tls_key: str = ""  # [web]: its PEM private key
     wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
     decoy_sync: bool = True  # [safety]: serve keeps the decoy store's followed channels in step too
+    store_url: str = ""  # [store] url / serve --store: a PostgreSQL event store; "" for events.sqlite
+    store_read_url: str = ""  # [store] read_url: a replica of store_url for reads that may lag
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -229,12 +238,25 @@ def load_config(home: Path) -> Config:
         if not isinstance(days, int | float) or isinstance(days, bool) or days < 0:
             raise UsageError(f"{path}: safety.wipe_after_days must be a number of days (0 turns it off)")
         values["wipe_after_days"] = float(days)
+    store = data.get("store", {})
+    for key, attr in (("url", "store_url"), ("read_url", "store_read_url")):
+        if key in store:
+            values[attr] = check_store_url(_typed(store, key, str, str(path)), f"{path}: store.{key}")
+    if values.get("store_read_url") and not values.get("store_url"):
+        raise UsageError(f"{path}: store.read_url needs store.url (the primary that it replicates)")
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
             raise UsageError(f"{path}: sync.write_relays must be a list of relay URLs")
         values["write_relays"] = tuple(relays)
     return Config(**values, extra=data)
+
+
+def check_store_url(url: str, where: str) -> str:
+    """``url`` if it is empty or a PostgreSQL URL (``postgresql://...``); else UsageError saying ``where``."""
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"{where} must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
+    return url
 
 
 HomeKind = Literal["encrypted", "plain", "new"]

@@ -11,6 +11,7 @@ group, and stops them all together. Rules live in :mod:`samizdat.services`; this
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import random
 import time
@@ -49,6 +50,7 @@ from samizdat.store.base import AddOutcome
 from samizdat.store.blobs import DIRECTORY as BLOBS_DIRECTORY
 from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 from samizdat.web import SEED_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
@@ -84,7 +86,11 @@ class Node:
             config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
         )
         key = load_identity(home, keys)
-        store = await SqliteStore.open(home / "events.sqlite", clock=clock, key=keys.events if keys else None)
+        store: SqliteStore | PostgresStore
+        if config.store_url:  # only the events move; keys and local state stay in ``home``
+            store = await PostgresStore.open(config.store_url, read_url=config.store_read_url or None, clock=clock)
+        else:
+            store = await SqliteStore.open(home / "events.sqlite", clock=clock, key=keys.events if keys else None)
         try:
             local = LocalState(home / "local.sqlite", key=keys.local if keys else None)
         except BaseException:
@@ -144,7 +150,9 @@ class Node:
             spare_keys = spare.keys(ctx.config, decoy)
             decoy_node = None
             if spare_keys is not None:
-                decoy_node = await Node.open(spare.directory(ctx.home), ctx.config, clock=ctx.clock, sleep=ctx.sleep,
+                # The decoy's events stay in its own encrypted file, never in a shared PostgreSQL store.
+                local_only = dataclasses.replace(ctx.config, store_url="", store_read_url="")
+                decoy_node = await Node.open(spare.directory(ctx.home), local_only, clock=ctx.clock, sleep=ctx.sleep,
                                              keys=spare_keys)  # fmt: skip
             try:
                 await self._serve(host, port, ready, mesh, wipe, decoy_node)

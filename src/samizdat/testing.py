@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from samizdat.relay.server import RelayServer
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ class RunningRelay:
     """What :func:`running_relay` yields: the server, its store, and where it listens."""
 
     server: RelayServer
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     port: int
 
     @property
@@ -217,22 +218,24 @@ def _temporary_directory(path: Path, prefix: str) -> Path:
 
 @asynccontextmanager
 async def running_relay(
-    path: Path, *, clock: Callable[[], float] | None = None, **server_kwargs: Any
+    path: Path, *, clock: Callable[[], float] | None = None, store_url: str | None = None, **server_kwargs: Any
 ) -> AsyncIterator[RunningRelay]:
     """A :class:`RelayServer` on 127.0.0.1 (a free port) over a new :class:`SqliteStore` in a temporary
-    directory under ``path`` (created if missing; several relays may share ``path``).
+    directory under ``path`` (created if missing; several relays may share ``path``), or over a
+    :class:`PostgresStore` in the database ``store_url`` (samizdat.testing_postgres makes one).
 
     ``clock``, if given, is the store's and the server's clock (NIP-40 expiry, ``created_at`` limits);
     ``server_kwargs`` go to :class:`RelayServer` (``limits=``, ``negentropy=``, ``on_event=``, ...). On the way
     out, also when the body raised, the server is stopped and the store closed.
     """
-    directory = _temporary_directory(path, "relay-")
-    events = directory / "events.sqlite"
-    if clock is None:
-        store = await SqliteStore.open(events)
+    store: SqliteStore | PostgresStore
+    options: dict[str, Any] = {}
+    if clock is not None:
+        options["clock"] = server_kwargs["clock"] = clock
+    if store_url is not None:
+        store = await PostgresStore.open(store_url, **options)
     else:
-        store = await SqliteStore.open(events, clock=clock)
-        server_kwargs["clock"] = clock
+        store = await SqliteStore.open(_temporary_directory(path, "relay-") / "events.sqlite", **options)
     try:
         server = RelayServer(store, **server_kwargs)
         try:

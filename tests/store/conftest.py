@@ -10,6 +10,7 @@ from store_helpers import NOW, Author
 
 from samizdat.store.base import Store
 from samizdat.store.memory import MemoryStore
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock
 
@@ -30,13 +31,20 @@ def bob() -> Author:
     return Author()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     """Every Store implementation, on the fake clock."""
     if request.param == "memory":
         memory = MemoryStore(clock=clock)
         yield memory
         await memory.close()
+        return
+    if request.param == "postgres":
+        postgres = await PostgresStore.open(request.getfixturevalue("postgres_url"), clock=clock)
+        try:
+            yield postgres
+        finally:
+            await postgres.close()
         return
     sqlite = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
     try:

@@ -18,6 +18,7 @@ from samizdat.core.filters import Filter
 from samizdat.store import sqlite as sqlite_module
 from samizdat.store.base import Store
 from samizdat.store.dbapi import sqlite3
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock, wait_until
 
@@ -25,6 +26,20 @@ from samizdat.testing import FakeClock, wait_until
 @pytest.fixture
 async def db(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
     store = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+    """The stores whose pages are read from a database: SQLite and PostgreSQL."""
+    store: SqliteStore | PostgresStore
+    if request.param == "postgres":
+        store = await PostgresStore.open(request.getfixturevalue("postgres_url"), clock=clock)
+    else:
+        store = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
     try:
         yield store
     finally:
@@ -63,37 +78,37 @@ async def test_pages_hold_the_events_of_query_in_its_order(store: Store) -> None
             assert all(len(page) <= sizes.get("page_events", 500) for page in pages)
 
 
-async def test_many_events_of_one_second_page_without_loss_or_repeat(db: SqliteStore, alice: Author) -> None:
+async def test_many_events_of_one_second_page_without_loss_or_repeat(any_db: Store, alice: Author) -> None:
     # Keyset paging must not lose or repeat events that share a created_at across a page boundary.
     same_second = [alice.sign(1, f"flood {i}", created_at=NOW - 5) for i in range(300)]
-    await db.add_many(same_second)
+    await any_db.add_many(same_second)
     filters = [F(kinds=[1], limit=5000), F(authors=[alice.pubkey], limit=120)]
-    pages = await paged(db, filters, page_events=16)
+    pages = await paged(any_db, filters, page_events=16)
     ids = flat(pages)
     assert ids == sorted(e.id for e in same_second)
     assert max(len(page) for page in pages) == 16
 
 
-async def test_a_page_stops_at_its_byte_budget(db: SqliteStore, alice: Author) -> None:
-    await db.add_many([alice.sign(1, "x" * 2000, created_at=NOW - i) for i in range(100)])
-    pages = await paged(db, [F(limit=5000)], page_bytes=10_000)
+async def test_a_page_stops_at_its_byte_budget(any_db: Store, alice: Author) -> None:
+    await any_db.add_many([alice.sign(1, "x" * 2000, created_at=NOW - i) for i in range(100)])
+    pages = await paged(any_db, [F(limit=5000)], page_bytes=10_000)
     assert len(flat(pages)) == 100
     # A page ends with the event that reaches the budget: never more than one event over it.
     assert all(sum(len(e.to_json()) for e in page) < 10_000 + 2500 for page in pages)
     assert len(pages) >= 100 * 2000 // 12_500
 
 
-async def test_search_filters_page_most_recently_stored_first(db: SqliteStore, alice: Author) -> None:
+async def test_search_filters_page_most_recently_stored_first(any_db: Store, alice: Author) -> None:
     stored = [alice.sign(1, f"water is off in block {i}", created_at=NOW - 100 + (i * 37) % 50) for i in range(60)]
     for event in stored:  # one at a time: insertion order is the list's order
-        await db.add(event)
-    await db.add(alice.sign(1, "power is back", created_at=NOW - 3))
-    pages = await paged(db, [F(search="water", limit=45)], page_events=10)
+        await any_db.add(event)
+    await any_db.add(alice.sign(1, "power is back", created_at=NOW - 3))
+    pages = await paged(any_db, [F(search="water", limit=45)], page_events=10)
     assert flat(pages) == [e.id for e in reversed(stored)][:45]
     # A REQ mixing search with other filters: the others first (newest first), then the search matches.
-    mixed = await paged(db, [F(search="power", limit=10), F(kinds=[1], until=NOW - 60, limit=3)])
+    mixed = await paged(any_db, [F(search="power", limit=10), F(kinds=[1], until=NOW - 60, limit=3)])
     ids = flat(mixed)
-    assert ids[:3] == [e.id for e in await db.query([F(kinds=[1], until=NOW - 60, limit=3)])]
+    assert ids[:3] == [e.id for e in await any_db.query([F(kinds=[1], until=NOW - 60, limit=3)])]
     assert len(ids) == 4
 
 

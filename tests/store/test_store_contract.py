@@ -12,6 +12,8 @@ from samizdat.core.filters import FilterLimits
 from samizdat.core.kinds import DELETION
 from samizdat.errors import StoreError
 from samizdat.store.base import AddOutcome, Store
+from samizdat.store.postgres import PostgresStore
+from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock
 
 
@@ -392,6 +394,34 @@ async def test_search_folds_case_and_diacritics_in_any_script(store: Store, alic
     assert ids(await store.query([F(search="міліцыя")])) == [event.id]
     assert ids(await store.query([F(search="ПЛОШЧЫ")])) == [event.id]
     assert ids(await store.query([F(search="cafe zurich")])) == [event.id]
+
+
+#: Which searches find "Йод и бинты: пишите help@example.org, e-mail, Straße 5", store by store. The memory store
+#: folds the text and the search alike in Python (store/rules.py); SQLite indexes with its unicode61 tokenizer but
+#: folds the search in Python, and the two differ on й and ß (unicode61 keeps them, Python folds them to и and
+#: ss), so SQLite finds neither: a defect of the SQLite store, stated here as it is. PostgreSQL splits and folds
+#: both sides with its parser and unaccent (store/pgqueries.py): й stays й, ß becomes ss, and an e-mail address
+#: is one word.
+SPLIT_DIFFERENTLY = {
+    #                    memory  sqlite  postgres
+    "пишите": (True, True, True),
+    "e-mail": (True, True, True),
+    "help@example.org": (True, True, True),
+    "йод": (True, False, True),
+    "ЙОД бинты": (True, False, True),
+    "иод": (True, False, False),
+    "straße": (True, False, True),
+    "strasse": (True, False, True),
+    "example": (True, True, False),
+}
+
+
+async def test_search_where_the_stores_split_words_differently(store: Store, alice: Author) -> None:
+    event = alice.sign(content="Йод и бинты: пишите help@example.org, e-mail, Straße 5")
+    await store.add(event)
+    column = 2 if isinstance(store, PostgresStore) else 1 if isinstance(store, SqliteStore) else 0
+    found = {search: ids(await store.query([F(search=search)])) == [event.id] for search in SPLIT_DIFFERENTLY}
+    assert found == {search: row[column] for search, row in SPLIT_DIFFERENTLY.items()}
 
 
 async def test_search_forgets_replaced_and_deleted_events(store: Store, alice: Author) -> None:

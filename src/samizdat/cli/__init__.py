@@ -34,7 +34,7 @@ from samizdat.cli.common import (
     with_node,
 )
 from samizdat.cli.status import status_text
-from samizdat.config import load_config, load_identity
+from samizdat.config import check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.mesh.peers import MeshOptions
@@ -190,11 +190,18 @@ def serve(
     tls_key: Path | None = typer.Option(
         None, "--tls-key", metavar="FILE", help="The certificate's private key (PEM; [web] tls_key)."
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        metavar="URL",
+        help="Keep the events in PostgreSQL (postgresql://user:password@host/db) instead of events.sqlite.",
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
     if (lan or hub) and host is None:
         host = "0.0.0.0"
+    store_url = None if store is None else check_store_url(store, "--store")
     config = configured(load_config(path)).with_overrides(
         host=host,
         port=port,
@@ -202,8 +209,12 @@ def serve(
         carry_mb=carry_mb,
         tls_cert=str(tls_cert) if tls_cert else None,
         tls_key=str(tls_key) if tls_key else None,
+        store_url=store_url,
     )
     secure = bool(config.tls_cert or config.tls_key)
+    if config.store_url:
+        typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
+                   " (docs/scaling.md)", err=True)  # fmt: skip
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 

@@ -18,6 +18,7 @@ from samizdat.net.failover import Routing
 from samizdat.store.base import AddOutcome
 from samizdat.store.blobs import BlobStore
 from samizdat.store.local import LocalState
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 
 #: A connection to a relay URL through whatever route works here (net/failover.py).
@@ -31,7 +32,7 @@ class Context:
     home: Path
     config: Config
     key: SecretKey
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     local: LocalState
     routing: Routing
     connect: Connect

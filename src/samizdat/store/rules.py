@@ -110,6 +110,13 @@ def parse_search(search: str | None) -> Search:
     return Search(tuple(phrases[:MAX_SEARCH_TERMS]))
 
 
+def search_terms(search: str) -> tuple[str, ...]:
+    """The terms of ``search`` that :func:`parse_search` keeps, as typed (not folded): for a store whose own
+    text search splits and folds them (PostgreSQL)."""
+    kept = [t for t in search.split() if not _EXTENSION.match(t) and words(t)]
+    return tuple(kept[:MAX_SEARCH_TERMS])
+
+
 @dataclass(frozen=True, slots=True)
 class DeletionTargets:
     """What a kind-5 request names that its own author may delete: event ids and (kind, d) slots."""

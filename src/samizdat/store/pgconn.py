@@ -1,0 +1,230 @@
+"""The connections of the PostgreSQL store (:mod:`samizdat.store.postgres`): its migrations, its writer thread
+(the SQLite store's :class:`~samizdat.store.writer.Writer` with PostgreSQL transactions), its pools of read
+connections, and ``psycopg`` errors in one sentence. See :mod:`samizdat.store.postgres` for how they are used.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from samizdat.errors import StoreError
+from samizdat.store import pgqueries
+from samizdat.store.base import AddOutcome
+from samizdat.store.pgqueries import Conn
+from samizdat.store.writer import Writer, _AddJob, _CallJob, _Job, _StopJob
+
+log = logging.getLogger("samizdat.store")
+
+#: The advisory lock (a constant key) every write transaction takes first, and migrations too.
+WRITE_LOCK = 0x5A31_D47
+BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip
+#: Seconds a replica that failed is left alone (its reads go to the primary) before it is tried again.
+REPLICA_RETRY = 10.0
+#: Seconds to wait for a server to accept a connection.
+CONNECT_TIMEOUT = 10
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered migration scripts shipped in ``migrations/postgres/``, in order."""
+    found = []
+    for entry in (importlib.resources.files("samizdat.store") / "migrations" / "postgres").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(conn: Conn) -> int:
+    """Apply the migrations the database lacks, each in its own transaction, under :data:`WRITE_LOCK`; return
+    the schema version. ``conn`` must be in autocommit mode. Raises StoreError (the end of a sentence) if the
+    database was made by a newer Samizdat, psycopg.Error if a migration fails (it is rolled back)."""
+    known = migrations()
+    latest = known[-1][0] if known else 0
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS samizdat_schema (version integer PRIMARY KEY, applied_at bigint)")
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM samizdat_schema").fetchone()
+        version = int(row[0]) if row else 0
+        if version > latest:
+            raise StoreError(
+                f"it was created by a newer version of Samizdat (schema {version}, this one knows {latest})"
+            )
+        for number, script in known:
+            if number <= version:
+                continue
+            with conn.transaction():  # a savepoint: a failing migration leaves the ones before it applied
+                conn.execute(script.encode())
+                conn.execute("INSERT INTO samizdat_schema VALUES (%s, %s)", (number, int(time.time())))
+            version = number
+    return version
+
+
+def lsn(text: str | None) -> int:
+    """A WAL position ``X/Y`` as a number (0 for none)."""
+    if not text:
+        return 0
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def describe(exc: psycopg.Error) -> str:
+    if isinstance(exc, psycopg.OperationalError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "the server is unreachable"
+        return f"the server cannot be reached or refused us ({first})"
+    if isinstance(exc, pg_errors.DiskFull):
+        return "the database server's disk is full"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return "the server is a read-only replica"
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return f"permission was denied ({exc.diag.message_primary})"
+    return (exc.diag.message_primary if exc.diag else None) or str(exc).strip() or type(exc).__name__
+
+
+class PgWriter(Writer):
+    """The SQLite store's writer thread and group commit, with PostgreSQL transactions: each batch takes
+    :data:`WRITE_LOCK`, stores, notifies :data:`CHANNEL` and commits before any caller hears back."""
+
+    def __init__(self, connect: Callable[[], Conn], clock: Callable[[], float], batch_max: int, where: str) -> None:
+        super().__init__(connect, clock, batch_max, lambda exc, verb: StoreError(str(exc)))  # type: ignore[arg-type]
+        self._where = where
+        self.track_lsn = False
+        #: The WAL position after the last commit that stored something (with track_lsn): replicas that have
+        #: not replayed this far are not read from.
+        self.acked_lsn = 0
+
+    def _run_adds(self, conn: Any, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
+        now = int(self._clock())
+        try:
+            conn.execute(BEGIN_WRITE)
+            flat = pgqueries.add_events(conn, [event for job in batch for event in job.events], now)
+            conn.execute("COMMIT")
+            if self.track_lsn and AddOutcome.STORED in flat:
+                row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+                self.acked_lsn = max(self.acked_lsn, lsn(row[0] if row else None))
+        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
+            self._rollback(conn)
+            if len(batch) == 1:
+                return [(batch[0], None, self._map(exc))]
+            return [result for job in batch for result in self._run_adds(conn, [job])]
+        outcomes, start = [], 0
+        for job in batch:
+            outcomes.append(flat[start : start + len(job.events)])
+            start += len(job.events)
+        self.batches += 1
+        self.events += len(flat)
+        return [(job, result, None) for job, result in zip(batch, outcomes, strict=True)]
+
+    def _run_call(self, conn: Any, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
+        try:
+            conn.execute(BEGIN_WRITE)
+            value = job.fn(conn)
+            conn.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
+            self._rollback(conn)
+            return (job, None, self._map(exc))
+        return (job, value, None)
+
+    def _close(self, conn: Any, job: _StopJob) -> None:
+        error: BaseException | None = None
+        try:
+            conn.close()
+        except psycopg.Error as exc:
+            error = self._map(exc)
+        self._send([(job, None, error)])
+
+    def _map(self, exc: Exception) -> BaseException:
+        if isinstance(exc, psycopg.Error):
+            mapped = StoreError(f"Cannot write to the store at {self._where}: {describe(exc)}.")
+            mapped.__cause__ = exc
+            return mapped
+        if not isinstance(exc, StoreError):
+            log.error("unexpected error in the store writer", exc_info=exc)
+        return exc
+
+    @staticmethod
+    def _rollback(conn: Any) -> None:
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            log.warning("rollback failed: %s", exc)
+
+
+class Pool:
+    """Read connections to one server, each used by one thread at a time (the last used goes first)."""
+
+    def __init__(self, url: str, *, snapshots: bool = False) -> None:
+        """Connections in autocommit (a read is one statement, with no BEGIN and ROLLBACK around it), or with
+        ``snapshots`` in read-only REPEATABLE READ transactions (a Negentropy stream: one snapshot throughout)."""
+        self.url = url
+        self.snapshots = snapshots
+        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue()
+        self._all: set[Conn] = set()
+        self._lock = threading.Lock()
+        #: The WAL position this server (a replica) was last seen to have replayed.
+        self.replayed = 0
+        #: Until when (time.monotonic()) this server is not tried again after it failed.
+        self.down_until = 0.0
+
+    def connect(self) -> Conn:
+        conn = psycopg.connect(
+            self.url,
+            autocommit=not self.snapshots,
+            connect_timeout=CONNECT_TIMEOUT,
+            options="-c default_transaction_read_only=on",
+        )
+        if self.snapshots:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with self._lock:
+            self._all.add(conn)
+        return conn
+
+    def take(self) -> Conn:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            return self.connect()
+        if conn.closed:
+            with self._lock:
+                self._all.discard(conn)
+            return self.connect()
+        return conn
+
+    def give_back(self, conn: Conn) -> None:
+        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.discard(conn)
+        else:
+            self._idle.put(conn)
+
+    def discard(self, conn: Conn) -> None:
+        with self._lock:
+            self._all.discard(conn)
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = list(self._all), set()
+        for conn in conns:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass

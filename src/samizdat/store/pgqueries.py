@@ -1,0 +1,580 @@
+"""The SQL of the PostgreSQL store: synchronous functions that take a :class:`psycopg.Connection`.
+
+The PostgreSQL twin of :mod:`samizdat.store.queries`, on the schema of ``migrations/postgres/``: the same rules
+(through :mod:`samizdat.store.rules` and the filter preparation of :mod:`samizdat.store.queries`), in
+PostgreSQL's words. Nothing here knows about threads or asyncio; ``psycopg.Error`` escapes, and
+:mod:`samizdat.store.postgres` maps it to :class:`~samizdat.errors.StoreError`.
+
+How a filter becomes SQL: one SELECT per filter, ``ORDER BY created_at DESC, id LIMIT n``, with every condition
+in its WHERE clause (tag conditions as semi-joins on ``tags``). Unlike SQLite, PostgreSQL keeps statistics and
+picks the index itself, so none of the SQLite store's steering (unary ``+``, one SELECT per value) is needed.
+Arrays (``= ANY(%s)``) carry lists of values, so a statement's text does not depend on how many values a filter
+has. Rows with events come in PostgreSQL's binary format (``binary=True``): ids and JSON as bytes, not as hex
+text twice their size. A ``search`` filter takes the matches stored most recently (``ORDER BY seq DESC``), like
+the SQLite store.
+
+Full-text search (NIP-50) uses the text search configuration ``samizdat_search`` (``simple`` plus ``unaccent``,
+defined in the first migration): PostgreSQL's parser splits the text, ``unaccent`` removes diacritics and
+``simple`` lowercases, in any script. Each term of the search string, as typed, becomes a ``phraseto_tsquery``
+folded the same way as the indexed text; all must match. Where the SQLite store and this one differ (the contract
+tests say so): PostgreSQL's parser keeps e-mail addresses, URLs and host names as single tokens (``a@b.org`` is
+one word here, three in SQLite), and ``unaccent`` keeps letters that are letters of their own in Cyrillic
+(``й`` stays ``й``, where SQLite and Python fold it to ``и``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.kinds import DELETION, is_ephemeral
+from samizdat.store.base import AddOutcome
+from samizdat.store.queries import Key, _Prepared, event_from_raw, prepare
+from samizdat.store.rules import (
+    Search,
+    deletion_targets,
+    indexed_tags,
+    is_hex64,
+    newest_first,
+    search_terms,
+    searchable_text,
+    slot_d,
+    wins_over,
+)
+
+Conn = psycopg.Connection[Any]
+_NOT_EXPIRED = "(e.expiration IS NULL OR e.expiration > %s)"
+_TSV = "to_tsvector('samizdat_search', %s)"
+
+# --- writes -------------------------------------------------------------------------------------------------------
+
+
+def last_seq(conn: Conn) -> int:
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+#: The NOTIFY channel that carries each write transaction's highest insertion number (samizdat.store.postgres).
+CHANNEL = "samizdat_events"
+# One statement (one round trip) per run of new events, its arrays sent in PostgreSQL's binary format (%b: about
+# half again as fast as text, where every byte of an event's JSON goes as two hex digits): the events with their
+# insertion numbers (handed out in the run's order: volatile output expressions are evaluated after the ORDER BY),
+# their tags, and the notification of the highest number (delivered at commit).
+_INSERT = (
+    "WITH ins AS ("
+    " INSERT INTO events (seq, id, pubkey, created_at, kind, d_tag, expiration, raw, search)"
+    " SELECT nextval('events_seq'), i, p, c, k, d, x, r,"
+    " CASE WHEN t IS NOT NULL THEN to_tsvector('samizdat_search', t) END"
+    " FROM unnest(%b::bytea[], %b::bytea[], %b::bigint[], %b::int[], %b::text[], %b::bigint[], %b::bytea[],"
+    " %b::text[]) WITH ORDINALITY AS u(i, p, c, k, d, x, r, t, n) ORDER BY n"
+    " RETURNING seq, id, created_at),"
+    " tagged AS (INSERT INTO tags (seq, name, value, created_at, id)"
+    " SELECT ins.seq, g.name, g.value, ins.created_at, ins.id"
+    " FROM unnest(%b::bytea[], %b::text[], %b::text[]) AS g(id, name, value) JOIN ins ON ins.id = g.id)"
+    f" SELECT pg_notify('{CHANNEL}', max(seq)::text) FROM ins"
+)
+
+
+def _insert_rows(conn: Conn, rows: list[tuple[Event, bytes, bytes, str | None]]) -> None:
+    """Insert ``(event, id, pubkey, d)`` rows, in order, with their tags, and notify :data:`CHANNEL`."""
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    tag_columns: list[list[Any]] = [[] for _ in range(3)]
+    for event, eid, pubkey, d in rows:
+        text = searchable_text(event)
+        for column, value in zip(
+            columns,
+            (eid, pubkey, event.created_at, event.kind, d, event.expiration, event.to_json(), text or None),
+            strict=True,
+        ):
+            column.append(value)
+        for name, value in indexed_tags(event):
+            for column, item in zip(tag_columns, (eid, name, value), strict=True):
+                column.append(item)
+    conn.execute(_INSERT, [*columns, *tag_columns])
+
+
+def _delete(conn: Conn, seq: int) -> None:
+    conn.execute("DELETE FROM events WHERE seq = %s", (seq,))  # its tags go with it (ON DELETE CASCADE)
+
+
+def add_event(conn: Conn, event: Event, now: int) -> AddOutcome:
+    """The store rules of :mod:`samizdat.store.base` for one verified event, inside the caller's transaction."""
+    if is_ephemeral(event.kind):
+        return AddOutcome.EPHEMERAL
+    if event.is_expired(now):
+        return AddOutcome.EXPIRED
+    eid, pubkey = bytes.fromhex(event.id), bytes.fromhex(event.pubkey)
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id = %(i)s) OR EXISTS (SELECT 1 FROM evicted WHERE id = %(i)s),"
+        " EXISTS (SELECT 1 FROM deleted_ids WHERE id = %(i)s AND pubkey = %(p)s)",
+        {"i": eid, "p": pubkey},
+    ).fetchone()
+    assert row is not None
+    stored, deleted = row
+    if stored:
+        return AddOutcome.DUPLICATE
+    d = slot_d(event)
+    if event.kind != DELETION:  # a deletion request cannot be deleted (NIP-09)
+        if deleted:
+            return AddOutcome.DELETED
+        if d is not None:
+            until = conn.execute(
+                "SELECT until FROM deleted_addrs WHERE pubkey = %s AND kind = %s AND d_tag = %s",
+                (pubkey, event.kind, d),
+            ).fetchone()
+            if until and event.created_at <= until[0]:
+                return AddOutcome.DELETED
+    if d is not None:
+        old = conn.execute(
+            "SELECT seq, raw FROM events WHERE pubkey = %s AND kind = %s AND d_tag = %s", (pubkey, event.kind, d)
+        ).fetchone()
+        if old:
+            if not wins_over(event, event_from_raw(old[1])):
+                return AddOutcome.OUTDATED
+            _delete(conn, old[0])
+    _insert_rows(conn, [(event, eid, pubkey, d)])
+    if event.kind == DELETION:
+        _apply_deletion(conn, event, pubkey)
+    return AddOutcome.STORED
+
+
+def _apply_deletion(conn: Conn, request: Event, pubkey: bytes) -> None:
+    targets = deletion_targets(request)
+    ids = [bytes.fromhex(t) for t in targets.ids]
+    if ids:
+        conn.execute(
+            "INSERT INTO deleted_ids (id, pubkey) SELECT i, %s FROM unnest(%s::bytea[]) AS u(i) ON CONFLICT DO NOTHING",
+            (pubkey, ids),
+        )
+        conn.execute("DELETE FROM events WHERE id = ANY(%s) AND pubkey = %s AND kind != %s", (ids, pubkey, DELETION))
+    for kind, d in targets.slots:
+        conn.execute(
+            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = greatest(deleted_addrs.until, excluded.until)",
+            (pubkey, kind, d, request.created_at),
+        )
+        conn.execute(
+            "DELETE FROM events WHERE pubkey = %s AND kind = %s AND d_tag = %s AND created_at <= %s",
+            (pubkey, kind, d, request.created_at),
+        )
+
+
+def _is_plain(event: Event, now: int) -> bool:
+    return (
+        event.kind != DELETION and slot_d(event) is None and not is_ephemeral(event.kind) and not event.is_expired(now)
+    )
+
+
+def add_events(conn: Conn, events: Sequence[Event], now: int) -> list[AddOutcome]:
+    """:func:`add_event` for many events, in order, with the same outcomes: runs of plain events (regular,
+    unexpired, not deletion requests) are checked with one lookup and inserted with one statement per table."""
+    outcomes: list[AddOutcome] = []
+    run: list[Event] = []
+    for event in events:
+        if _is_plain(event, now):
+            run.append(event)
+            continue
+        if run:
+            outcomes += _add_plain_run(conn, run)
+            run = []
+        outcomes.append(add_event(conn, event, now))
+    if run:
+        outcomes += _add_plain_run(conn, run)
+    return outcomes
+
+
+def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
+    ids = [bytes.fromhex(e.id) for e in run]
+    present: set[bytes] = set()
+    deleted: set[tuple[bytes, bytes]] = set()
+    for eid, by in conn.execute(
+        "SELECT id, NULL::bytea FROM events WHERE id = ANY(%(i)b)"
+        " UNION ALL SELECT id, NULL FROM evicted WHERE id = ANY(%(i)b)"
+        " UNION ALL SELECT id, pubkey FROM deleted_ids WHERE id = ANY(%(i)b)",
+        {"i": ids},
+    ):
+        if by is None:
+            present.add(bytes(eid))
+        else:
+            deleted.add((bytes(eid), bytes(by)))
+    outcomes: list[AddOutcome] = []
+    new: list[tuple[Event, bytes, bytes, str | None]] = []
+    for event, eid in zip(run, ids, strict=True):
+        pubkey = bytes.fromhex(event.pubkey)
+        if eid in present:
+            outcomes.append(AddOutcome.DUPLICATE)
+        elif (eid, pubkey) in deleted:
+            outcomes.append(AddOutcome.DELETED)
+        else:
+            present.add(eid)  # the same event twice in one batch: the second is a duplicate
+            new.append((event, eid, pubkey, None))
+            outcomes.append(AddOutcome.STORED)
+    if new:
+        _insert_rows(conn, new)
+    return outcomes
+
+
+def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
+    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
+    cursor = conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s)", (now, chunk)
+    )
+    return cursor.rowcount
+
+
+# --- filters to SQL -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms(Search):
+    """A parsed ``search`` with the terms as the person typed them, for PostgreSQL to split and fold itself."""
+
+    terms: tuple[str, ...] = ()
+
+
+def _prepare(f: Filter) -> _Prepared | None:
+    """:func:`~samizdat.store.queries.prepare`, keeping the search terms as typed: PostgreSQL's parser and
+    ``unaccent`` fold them exactly as they folded the indexed text (Python's folding differs, e.g. ``й``)."""
+    p = prepare(f)
+    if p is None or f.search is None or p.search.phrases is None:
+        return p
+    return dataclasses.replace(p, search=_Terms(p.search.phrases, search_terms(f.search)))
+
+
+def _text(value: str | bytes) -> str:
+    return value.hex() if isinstance(value, bytes) else value  # prepare() turns 64-hex values into bytes
+
+
+@dataclass(slots=True)
+class _Select:
+    terms: list[str] = dataclasses.field(default_factory=list)
+    params: list[object] = dataclasses.field(default_factory=list)
+
+    def where(self, term: str, *params: object) -> None:
+        self.terms.append(term)
+        self.params.extend(params)
+
+    def sql(self, columns: str) -> str:
+        return f"SELECT {columns} FROM events e WHERE {' AND '.join(self.terms) or 'true'}"
+
+
+def _any(s: _Select, column: str, values: Sequence[object]) -> None:
+    # One value as "=": the planner then reads an index in its order (with ANY it sorts what it finds).
+    if len(values) == 1:
+        s.where(f"{column} = %s", values[0])
+    else:  # ids and keys in binary (%b), not as hex text
+        s.where(f"{column} = ANY(%{'b' if isinstance(values[0], bytes) else 's'})", list(values))
+
+
+def _build(p: _Prepared, now: int, after: Key | None = None, skip_tag: str | None = None) -> _Select:
+    s = _Select()
+    if p.ids is not None:
+        _any(s, "e.id", p.ids)
+    if p.authors is not None:
+        _any(s, "e.pubkey", p.authors)
+    if p.kinds is not None:
+        _any(s, "e.kind", p.kinds)
+    if p.since is not None:
+        s.where("e.created_at >= %s", p.since)
+    if p.until is not None:
+        s.where("e.created_at <= %s", p.until)
+    if after is not None:
+        s.where("e.created_at <= %s AND (e.created_at < %s OR e.id > %s)", after[0], after[0], after[1])
+    for name, values in p.tags:
+        if name == skip_tag:
+            continue
+        s.where(
+            "e.seq IN (SELECT t.seq FROM tags t WHERE t.name = %s AND t.value = ANY(%s))",
+            name,
+            [_text(v) for v in values],
+        )
+    if p.search.phrases is not None:
+        terms = p.search.terms if isinstance(p.search, _Terms) else tuple(" ".join(w) for w in p.search.phrases)
+        query = " && ".join(["phraseto_tsquery('samizdat_search', %s)"] * len(terms))
+        s.where(f"e.search @@ ({query})", *terms)
+    s.where(_NOT_EXPIRED, now)
+    return s
+
+
+def _is_search(p: _Prepared) -> bool:
+    return p.search.phrases is not None and p.ids is None
+
+
+#: Most values of a driving tag read one by one (each from the tag index, newest first) and merged.
+MAX_ARMS = 20
+
+
+def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None) -> tuple[str, list[object]] | None:
+    """A filter led by a ``#x`` tag (no ids or authors): one SELECT per value of its tag with the fewest values,
+    each reading the tag index newest first and stopping at ``limit``, merged. Without this, PostgreSQL finds
+    every event with the tag and sorts them all (a topic tag of a million events: thousands of rows)."""
+    if not p.tags or p.ids is not None or p.authors is not None:
+        return None
+    name, values = min(p.tags, key=lambda tag: len(tag[1]))
+    if len(values) > MAX_ARMS:
+        return None
+    rest = _build(p, now, after, skip_tag=name)
+    arms, params = [], []
+    for value in values:
+        terms = (
+            " AND ".join(["t.name = %s", "t.value = %s", *rest.terms])
+            .replace("e.created_at", "t.created_at")
+            .replace("e.id >", "t.id >")
+        )
+        arms.append(
+            "(SELECT t.created_at, t.id, e.raw FROM tags t JOIN events e ON e.seq = t.seq"
+            f" WHERE {terms} ORDER BY t.created_at DESC, t.id LIMIT %s)"
+        )
+        params += [name, _text(value), *rest.params, limit]
+    if len(arms) == 1:
+        return arms[0][1:-1], params
+    return " UNION ".join(arms) + " ORDER BY 1 DESC, 2 LIMIT %s", [*params, limit]
+
+
+def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
+    """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first)."""
+    if _is_search(p):
+        s = _build(p, now)
+        return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
+    arms = _tag_arms(p, now, limit, after)
+    if arms is not None:
+        return arms
+    s = _build(p, now, after)
+    return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.created_at DESC, e.id LIMIT %s", [*s.params, limit]
+
+
+def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
+    assert p.ids is not None
+    rows = conn.execute(
+        f"SELECT raw FROM events e WHERE e.id = ANY(%b) AND {_NOT_EXPIRED}", (list(p.ids), now), binary=True
+    )
+    found = [event for (raw,) in rows if f.matches(event := event_from_raw(bytes(raw)))]
+    found.sort(key=newest_first)
+    return found[:limit]
+
+
+def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -> list[Event]:
+    """Events matching any filter, newest first, each filter capped by its limit; each event once."""
+    found: dict[str, Event] = {}
+    for f in filters:
+        limit = default_limit if f.limit is None else f.limit
+        p = _prepare(f)
+        if p is None or limit <= 0:
+            continue
+        if p.ids is not None and p.search.phrases is None:
+            events = _query_ids(conn, f, p, now, limit)
+        else:
+            sql, params = query_sql(p, now, limit)
+            events = [event_from_raw(bytes(raw)) for _, _, raw in conn.execute(sql.encode(), params, binary=True)]
+        for event in events:
+            found.setdefault(event.id, event)
+    return sorted(found.values(), key=newest_first)
+
+
+@dataclass(slots=True)
+class _Stream:
+    prepared: _Prepared
+    remaining: int
+    exhausted: bool = False
+    before: int | None = None
+
+
+class Pager:
+    """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there)."""
+
+    def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
+        self._merged: list[_Stream] = []
+        self._searches: list[_Stream] = []
+        for f in filters:
+            limit = default_limit if f.limit is None else f.limit
+            p = _prepare(f)
+            if p is None or limit <= 0:
+                continue
+            (self._searches if _is_search(p) else self._merged).append(_Stream(p, limit))
+        self._after: Key | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self._merged and not self._searches
+
+    def next_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        if self._merged:
+            return self._merged_page(conn, now, max_events, max_bytes)
+        if self._searches:
+            return self._search_page(conn, now, max_events, max_bytes)
+        return []
+
+    def _merged_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        streams = self._merged
+        rows: list[list[tuple[int, bytes, bytes]]] = []
+        asked: list[int] = []
+        for stream in streams:
+            want = min(stream.remaining, max_events)
+            sql, params = query_sql(stream.prepared, now, want, self._after)
+            got = [(int(c), bytes(i), bytes(r)) for c, i, r in conn.execute(sql.encode(), params, binary=True)]
+            rows.append(got)
+            asked.append(want)
+            if len(got) < want:
+                stream.exhausted = True
+        heap = [(-got[0][0], got[0][1], i, 0) for i, got in enumerate(rows) if got]
+        heapq.heapify(heap)
+        page: list[Event] = []
+        size = 0
+        last: tuple[int, bytes] | None = None
+        taken = [0] * len(streams)
+        while heap:
+            neg_created, eid, i, at = heap[0]
+            fresh = (neg_created, eid) != last
+            if fresh and (len(page) >= max_events or size >= max_bytes):
+                break
+            heapq.heappop(heap)
+            streams[i].remaining -= 1
+            taken[i] += 1
+            if fresh:
+                raw = rows[i][at][2]
+                page.append(event_from_raw(raw))
+                size += len(raw)
+                last = (neg_created, eid)
+            if at + 1 < len(rows[i]):
+                row = rows[i][at + 1]
+                heapq.heappush(heap, (-row[0], row[1], i, at + 1))
+        for i, stream in enumerate(streams):
+            if taken[i] < len(rows[i]):
+                stream.exhausted = False  # rows were left over: this stream goes on after the page's last key
+        if last is not None:
+            self._after = (-last[0], last[1])
+        self._merged = [s for s in streams if s.remaining > 0 and not s.exhausted]
+        return page
+
+    def _search_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
+        stream = self._searches[0]
+        want = min(stream.remaining, max_events)
+        s = _build(stream.prepared, now)
+        if stream.before is not None:
+            s.where("e.seq < %s", stream.before)
+        sql = f"{s.sql('e.seq, e.raw')} ORDER BY e.seq DESC LIMIT %s"
+        page: list[Event] = []
+        size = 0
+        for seq, raw in conn.execute(sql.encode(), [*s.params, want], binary=True):
+            page.append(event_from_raw(bytes(raw)))
+            size += len(raw)
+            stream.before = seq
+            if len(page) >= want or size >= max_bytes:
+                break
+        stream.remaining -= len(page)
+        if len(page) < want and size < max_bytes:
+            stream.exhausted = True
+        if stream.remaining <= 0 or stream.exhausted:
+            self._searches.pop(0)
+        return page
+
+
+# --- other reads --------------------------------------------------------------------------------------------------
+
+
+def _selects(filters: Iterable[Filter], now: int) -> list[_Select] | None:
+    """One SELECT per filter that can match, or None when some filter matches every event."""
+    selects = []
+    for f in filters:
+        p = _prepare(f)
+        if p is None:
+            continue
+        if p.unconditional:
+            return None
+        selects.append(_build(p, now))
+    return selects
+
+
+def count(conn: Conn, filters: Iterable[Filter], now: int) -> int:
+    selects = _selects(filters, now)
+    if selects is None:
+        row = conn.execute(f"SELECT count(*) FROM events e WHERE {_NOT_EXPIRED}", (now,)).fetchone()
+    elif not selects:
+        return 0
+    else:
+        sql = "SELECT count(*) FROM (" + " UNION ".join(s.sql("e.seq") for s in selects) + ") AS matched"
+        row = conn.execute(sql.encode(), [param for s in selects for param in s.params]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def negentropy_sql(filters: Sequence[Filter], now: int) -> tuple[str, list[object]] | None:
+    """The statement listing (created_at, id) of matching events by ``created_at`` ascending (ties in any order:
+    the caller sorts them, so that the whole store is read backwards off the ``(created_at DESC, id)`` index
+    instead of sorted); None when nothing can match."""
+    selects = _selects(filters, now) if filters else None
+    if selects is None:
+        return f"SELECT e.created_at, e.id FROM events e WHERE {_NOT_EXPIRED} ORDER BY e.created_at", [now]
+    if not selects:
+        return None
+    sql = " UNION ".join(s.sql("e.created_at, e.id") for s in selects) + " ORDER BY 1, 2"
+    return sql, [param for s in selects for param in s.params]
+
+
+def get(conn: Conn, event_id: str, now: int) -> Event | None:
+    if not is_hex64(event_id):
+        return None
+    row = conn.execute(
+        f"SELECT raw FROM events e WHERE e.id = %s AND {_NOT_EXPIRED}", (bytes.fromhex(event_id), now)
+    ).fetchone()
+    return None if row is None else event_from_raw(bytes(row[0]))
+
+
+def ids_with_prefix(conn: Conn, prefix: str, now: int, limit: int) -> list[str]:
+    low, high = bytes.fromhex(prefix.ljust(64, "0")), bytes.fromhex(prefix.ljust(64, "f"))
+    rows = conn.execute(
+        f"SELECT e.id FROM events e WHERE e.id >= %s AND e.id <= %s AND {_NOT_EXPIRED} ORDER BY e.id LIMIT %s",
+        (low, high, now, limit),
+    )
+    return [bytes(row[0]).hex() for row in rows]
+
+
+def has(conn: Conn, event_ids: Iterable[str], now: int) -> set[str]:
+    wanted = sorted({bytes.fromhex(i) for i in event_ids if is_hex64(i)})
+    if not wanted:
+        return set()
+    rows = conn.execute(f"SELECT e.id FROM events e WHERE e.id = ANY(%b) AND {_NOT_EXPIRED}", (wanted, now))
+    return {bytes(row[0]).hex() for row in rows}
+
+
+def events_since(conn: Conn, seq: int, limit: int, now: int) -> list[tuple[int, Event]]:
+    rows = conn.execute(
+        f"SELECT e.seq, e.raw FROM events e WHERE e.seq > %s AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT %s",
+        (seq, now, limit),
+    )
+    return [(int(s), event_from_raw(bytes(raw))) for s, raw in rows]
+
+
+def stats(conn: Conn) -> dict[str, int]:
+    row = conn.execute(
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE kind IN (0, 3) OR kind BETWEEN 10000 AND 19999),"
+        " count(*) FILTER (WHERE kind BETWEEN 30000 AND 39999),"
+        " count(*) FILTER (WHERE expiration IS NOT NULL),"
+        f" count(*) FILTER (WHERE kind = {DELETION}),"
+        " pg_database_size(current_database())"
+        " FROM events"
+    ).fetchone()
+    assert row is not None
+    events, replaceable, addressable, expiring, deletions, size = (int(v) for v in row)
+    return {
+        "events": events,
+        "regular": events - replaceable - addressable,
+        "replaceable": replaceable,
+        "addressable": addressable,
+        "expiring": expiring,
+        "deletion_requests": deletions,
+        "file_bytes": size,
+    }
+
+
+def evicted_among(conn: Conn, ids: Sequence[bytes]) -> set[bytes]:
+    if not ids:
+        return set()
+    return {bytes(row[0]) for row in conn.execute("SELECT id FROM evicted WHERE id = ANY(%s)", (list(ids),))}

@@ -1,0 +1,481 @@
+"""The PostgreSQL store: the same :class:`~samizdat.store.base.Store` as the SQLite store, on a PostgreSQL
+database (psycopg 3), for relays that outgrow one file on one machine (docs/scaling.md).
+
+Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a server):
+
+* **Writes** go through one writer thread per store (:class:`~samizdat.store.pgconn.PgWriter`, the SQLite store's
+  :class:`~samizdat.store.writer.Writer` with PostgreSQL's transactions): it takes every queued add, runs them in
+  one transaction and resolves their futures after ``COMMIT`` returns (group commit). The server's default
+  ``synchronous_commit = on`` flushes the commit to its WAL on disk first, so *acknowledged means committed*.
+* **Insertion numbers** come from the sequence ``events_seq``. Each write transaction first takes a
+  transaction-level advisory lock (:data:`~samizdat.store.pgconn.WRITE_LOCK`), so write transactions of every
+  process on the database run one after another and numbers become visible in the order they were handed out: a
+  reader that resumes after number *n* (``events_since``) never misses an event committed later with a smaller
+  number. Group commit keeps that one lock cheap: one holder commits hundreds of events.
+* **LISTEN/NOTIFY**: a transaction that stored something sends its highest insertion number on the channel
+  :data:`~samizdat.store.pgqueries.CHANNEL` (delivered at commit). :meth:`PostgresStore.watch` listens and yields
+  new numbers, so a relay in another process wakes its subscriptions; it polls :meth:`~PostgresStore.last_seq`
+  when nothing arrived for a while and after reconnecting, so a missed notification only delays a wake-up, and
+  the reader catches up from the insertion order.
+* **Reads** run on a small pool of read-only connections, each used by one thread at a time, in autocommit: a
+  read is usually one statement (one snapshot), with no BEGIN and ROLLBACK round trips around it. With
+  ``read_url`` (a streaming replica) they go to the replica, except Negentropy (NIP-77: its fingerprints must
+  match the primary that peers sync against), ``events_since`` and ``last_seq`` (a process woken by a
+  notification must see what woke it), and any read while the replica has not yet replayed this store's last
+  acknowledged commit (compared by WAL position): a client that got ``OK`` and asks again sees its event.
+* **Cancelling** a read cancels its statement on the server; :data:`~samizdat.store.base.READ_SECONDS` becomes
+  the connection's ``statement_timeout`` and raises TimeoutError.
+* **Schema** changes are numbered SQL files in ``migrations/postgres/``; the table ``samizdat_schema`` records
+  those applied. Opening a store applies the missing ones, under an advisory lock, so two processes starting at
+  once do not both migrate.
+
+What the SQLite store has and this one does not: encryption at rest (the database lives on a server the operator
+runs; use the server's own disk encryption) and a carry quota (a relay on PostgreSQL keeps what it stores; the
+operator sizes the database): :meth:`PostgresStore.enforce_carry_quota` measures and drops nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from samizdat.core.carry import KeepRules
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter, FilterLimits
+from samizdat.errors import LocalProtocolError, StoreError
+from samizdat.store import pgqueries
+from samizdat.store.base import READ_SECONDS, AddOutcome
+from samizdat.store.pgconn import CONNECT_TIMEOUT, REPLICA_RETRY, PgWriter, Pool, describe, lsn, migrate, redact
+from samizdat.store.pgqueries import CHANNEL, Conn
+from samizdat.store.sqlite import PAGE_BYTES, PAGE_EVENTS, PURGE_CHUNK, CarryReport
+
+T = TypeVar("T")
+
+log = logging.getLogger("samizdat.store")
+
+#: (created_at, id) rows fetched per round trip by a Negentropy stream (about 50 bytes each).
+STREAM_CHUNK = 50_000
+#: Seconds :meth:`PostgresStore.watch` waits for a notification before it checks the insertion number itself.
+WATCH_POLL = 5.0
+#: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
+WATCH_NAME = "samizdat-watch"
+
+
+class PostgresStore:
+    """The :class:`~samizdat.store.base.Store` on a PostgreSQL database. Create with :meth:`open`, end with
+    :meth:`close` (or ``async with``)."""
+
+    def __init__(
+        self, url: str, *, read_url: str | None, clock: Callable[[], float], batch_max: int, readers: int
+    ) -> None:
+        if readers < 1:
+            raise ValueError("readers must be at least 1")
+        self._url = url
+        self._where = redact(url)
+        self._clock = clock
+        self._default_limit = FilterLimits().default_limit
+        self._writer = PgWriter(self._connect_writer, clock, batch_max, self._where)
+        self._writer.track_lsn = read_url is not None
+        self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-pg-read")
+        self._primary = Pool(url)
+        self._streams = Pool(url, snapshots=True)
+        self._replica = Pool(read_url) if read_url else None
+        self._opened = False
+        self._closed = False
+        self._timeouts: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()  # statement_timeout, ms
+        #: Reads answered by the replica and by the primary (for tests and status displays).
+        self.reads = {"replica": 0, "primary": 0}
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        read_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        batch_max: int = 1000,
+        readers: int = 4,
+    ) -> PostgresStore:
+        """Open the store in the database ``url`` (``postgresql://user:password@host:port/database``), creating
+        or migrating its tables as needed; reads go to ``read_url`` (a replica of it) where they may.
+
+        Raises StoreError when the server cannot be reached, refuses the login, lacks the ``unaccent`` extension
+        (Debian: postgresql-contrib), or holds a schema from a newer Samizdat.
+        """
+        store = cls(url, read_url=read_url, clock=clock, batch_max=batch_max, readers=readers)
+        try:
+            await store._writer.start()
+            loop = asyncio.get_running_loop()
+            store._primary.give_back(await loop.run_in_executor(store._executor, store._primary.connect))
+            if store._replica is not None:
+                try:
+                    store._replica.give_back(await loop.run_in_executor(store._executor, store._replica.connect))
+                except psycopg.OperationalError as exc:  # reads go to the primary until the replica answers
+                    store._replica.down_until = time.monotonic() + REPLICA_RETRY
+                    where = redact(store._replica.url)
+                    log.warning("the replica %s cannot be reached (%s); reading from the primary", where, describe(exc))
+        except psycopg.Error as exc:
+            await store.close()
+            raise store._error(exc, "open") from exc
+        except BaseException:
+            await store.close()
+            raise
+        store._opened = True
+        return store
+
+    @property
+    def url(self) -> str:
+        """The primary's URL without its password."""
+        return self._where
+
+    async def __aenter__(self) -> PostgresStore:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- connections --------------------------------------------------------------------------------------------
+
+    def _error(self, exc: psycopg.Error, action: str) -> StoreError:
+        return StoreError(f"Cannot {action} the store at {self._where}: {describe(exc)}.")
+
+    def _connect_writer(self) -> Conn:
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:
+            raise self._error(exc, "open") from exc
+        try:
+            try:
+                migrate(conn)
+            except StoreError as exc:
+                raise StoreError(f"Cannot open the store at {self._where}: {exc}.") from exc
+            except pg_errors.UndefinedFile as exc:  # CREATE EXTENSION unaccent without its files
+                raise StoreError(
+                    f"Cannot open the store at {self._where}: the server lacks the unaccent extension "
+                    "(Debian: apt-get install postgresql-contrib)."
+                ) from exc
+            except psycopg.Error as exc:
+                raise self._error(exc, "open") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _pick(self, primary: bool) -> Pool:
+        """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
+        commit (checked again on the replica when the position last seen is behind)."""
+        replica = self._replica
+        if replica is None or primary or time.monotonic() < replica.down_until:
+            return self._primary
+        if replica.replayed >= self._writer.acked_lsn:
+            return replica
+        try:
+            conn = replica.take()
+        except psycopg.Error:
+            replica.down_until = time.monotonic() + REPLICA_RETRY
+            return self._primary
+        try:
+            row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
+            replica.replayed = max(replica.replayed, lsn(row[0] if row else None))
+        except psycopg.Error:
+            replica.discard(conn)
+            return self._primary
+        replica.give_back(conn)
+        return replica if replica.replayed >= self._writer.acked_lsn else self._primary
+
+    async def _read(self, fn: Callable[[Conn], T], *, primary: bool = False) -> T:
+        """Run ``fn(connection)`` in a reader thread, on a read-only connection. Cancelling the caller cancels
+        the statement on the server; with READ_SECONDS set, a longer read raises TimeoutError."""
+        if self._closed:
+            raise StoreError("The store is closed.")
+        if not self._opened:
+            raise LocalProtocolError("the store is not open yet (open stores with PostgresStore.open)")
+        seconds = READ_SECONDS.get()
+        used: list[Conn] = []
+
+        def attempt(pool: Pool) -> T:
+            conn = pool.take()
+            used.append(conn)
+            try:
+                timeout = 0 if seconds is None else max(1, int(seconds * 1000))
+                if self._timeouts.get(conn, 0) != timeout:  # set only when it changes: no round trip per read
+                    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout),))
+                    self._timeouts[conn] = timeout
+                try:
+                    value = fn(conn)
+                except pg_errors.QueryCanceled:
+                    if seconds is not None:
+                        raise TimeoutError(f"the read took more than {seconds} s") from None
+                    raise
+                self.reads["replica" if pool is self._replica else "primary"] += 1
+                return value
+            except psycopg.Error:
+                pool.discard(conn)
+                raise
+            finally:
+                used.remove(conn)
+                if not conn.closed:
+                    pool.give_back(conn)
+
+        def run() -> T:
+            pool = self._pick(primary)
+            try:
+                try:
+                    return attempt(pool)
+                except pg_errors.QueryCanceled:
+                    raise
+                except psycopg.OperationalError as exc:
+                    # A connection that broke while idle (a server restart), or a replica that went away: once
+                    # more on a new connection, to the primary.
+                    log.debug("read failed on %s (%s); trying the primary", redact(pool.url), exc)
+                    if pool is self._replica:
+                        pool.down_until = time.monotonic() + REPLICA_RETRY
+                    return attempt(self._primary)
+            except psycopg.Error as exc:
+                raise self._error(exc, "read from") from exc
+
+        job = asyncio.get_running_loop().run_in_executor(self._executor, run)
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            for conn in list(used):
+                try:
+                    conn.cancel_safe(timeout=2)
+                except psycopg.Error:
+                    pass
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()  # cancelled on the server: nobody wants the error
+            raise
+
+    # --- the Store interface ------------------------------------------------------------------------------------
+
+    async def add(self, event: Event) -> AddOutcome:
+        """Store a verified event; return once it is committed. Raises StoreError."""
+        return (await self._writer.add((event,)))[0]
+
+    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
+        """Store verified events in one transaction; outcomes in the same order. Raises StoreError."""
+        if not events:
+            return []
+        return await self._writer.add(tuple(events))
+
+    async def query(self, filters: Sequence[Filter]) -> list[Event]:
+        now, filters = self._now(), list(filters)
+        return await self._read(lambda conn: pgqueries.query(conn, filters, now, self._default_limit))
+
+    async def query_pages(
+        self,
+        filters: Sequence[Filter],
+        *,
+        page_events: int = PAGE_EVENTS,
+        page_bytes: int = PAGE_BYTES,
+        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    ) -> AsyncGenerator[list[Event], None]:
+        """The events of :meth:`query`, a page at a time, as :meth:`SqliteStore.query_pages` gives them."""
+        pager = pgqueries.Pager(filters, self._default_limit)
+        while not pager.done:
+            read = functools.partial(pager.next_page, max_events=page_events, max_bytes=page_bytes)
+            if before_read is None:
+                page = await self._read(functools.partial(read, now=self._now()))
+            else:
+                async with before_read():
+                    page = await self._read(functools.partial(read, now=self._now()))
+            if page:
+                yield page
+
+    async def count(self, filters: Sequence[Filter]) -> int:
+        now, filters = self._now(), list(filters)
+        return await self._read(lambda conn: pgqueries.count(conn, filters, now))
+
+    async def get(self, event_id: str) -> Event | None:
+        now = self._now()
+        return await self._read(lambda conn: pgqueries.get(conn, event_id, now))
+
+    async def ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
+        now = self._now()
+        if not prefix or len(prefix) > 64 or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        return await self._read(lambda conn: pgqueries.ids_with_prefix(conn, prefix, now, limit))
+
+    async def has(self, event_ids: Sequence[str]) -> set[str]:
+        now, ids = self._now(), list(event_ids)
+        return await self._read(lambda conn: pgqueries.has(conn, ids, now))
+
+    async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
+        """(created_at, 32-byte id) of every unexpired matching event, ascending, streamed from one snapshot of the
+        primary through a server-side cursor. A caller that stops early should ``aclose()`` the generator."""
+        if self._closed:
+            raise StoreError("The store is closed.")
+        statement = pgqueries.negentropy_sql(list(filters), self._now())
+        if statement is None:
+            return
+        sql, params = statement
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(self._executor, self._streams.take)
+        except psycopg.Error as exc:
+            raise self._error(exc, "read from") from exc
+        cursor = conn.cursor(name="samizdat_negentropy", binary=True)  # ids as bytes, not hex text
+        finished = False
+        try:
+
+            def first() -> list[tuple[int, bytes]]:
+                cursor.execute(sql.encode(), params)
+                return more()
+
+            def more() -> list[tuple[int, bytes]]:
+                # Binary rows are already (int, bytes): no conversion of a hundred thousand rows in Python.
+                rows: list[tuple[int, bytes]] = cursor.fetchmany(STREAM_CHUNK)
+                return rows
+
+            step: Callable[[], list[tuple[int, bytes]]] = first
+            pending: list[tuple[int, bytes]] = []
+            while True:
+                job = loop.run_in_executor(self._executor, step)
+                try:
+                    rows = await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    conn.cancel_safe(timeout=2)
+                    await asyncio.wait([job])
+                    raise
+                except psycopg.Error as exc:
+                    raise self._error(exc, "read from") from exc
+                if not rows:
+                    break
+                # Rows may come by created_at only; equal timestamps are put in id order before they go out.
+                pending.extend(rows)
+                last, cut = pending[-1][0], len(pending)
+                while cut and pending[cut - 1][0] == last:
+                    cut -= 1
+                ready, pending = pending[:cut], pending[cut:]
+                ready.sort()
+                for item in ready:
+                    yield item
+                step = more
+            pending.sort()
+            for item in pending:
+                yield item
+            finished = True
+        finally:
+
+            def release() -> None:
+                cursor.close()
+                conn.rollback()
+
+            try:
+                await loop.run_in_executor(None, release)
+            except psycopg.Error:
+                finished = False
+            if finished:
+                self._streams.give_back(conn)  # for the next stream: no new connection per sync
+            else:
+                self._streams.discard(conn)
+
+    async def purge_expired(self) -> int:
+        """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
+        total = 0
+        while True:
+            purge = functools.partial(pgqueries.purge_expired_chunk, now=self._now(), chunk=PURGE_CHUNK)
+            purged = await self._writer.call(purge)
+            total += purged
+            if purged < PURGE_CHUNK:
+                return total
+
+    async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
+        """A PostgreSQL store keeps no carry quota (the operator sizes the database): measures, drops nothing."""
+        return CarryReport(used=None, evicted=0, store_bytes=(await self.stats())["file_bytes"])
+
+    async def carried_bytes(self, rules: KeepRules) -> int:
+        """Nothing is carried under a quota on PostgreSQL (see :meth:`enforce_carry_quota`)."""
+        return 0
+
+    async def evicted_among(self, ids: Sequence[bytes]) -> set[bytes]:
+        wanted = list(ids)
+        return await self._read(lambda conn: pgqueries.evicted_among(conn, wanted))
+
+    async def forget_evicted(self, address: str) -> int:
+        return await self._writer.call(
+            lambda conn: conn.execute("DELETE FROM evicted WHERE address = %s", (address,)).rowcount
+        )
+
+    async def prune_evicted(self, rules: KeepRules) -> int:
+        return 0  # nothing is evicted on PostgreSQL
+
+    async def stats(self) -> dict[str, int]:
+        """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes`` (the
+        database's size)."""
+        return await self._read(pgqueries.stats)
+
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
+        """Up to ``limit`` unexpired events stored after insertion number ``rowid``, oldest first (from the
+        primary: a process woken by :meth:`watch` must see what woke it). Raises StoreError."""
+        now = self._now()
+        return await self._read(lambda conn: pgqueries.events_since(conn, rowid, limit, now), primary=True)
+
+    async def last_seq(self) -> int:
+        """The highest insertion number stored (0 for none), from the primary. Raises StoreError."""
+        return await self._read(pgqueries.last_seq, primary=True)
+
+    async def watch(self, *, poll: float = WATCH_POLL) -> AsyncGenerator[int, None]:
+        """Yield the store's highest insertion number each time it grows, whichever process wrote: first the
+        current one (once listening), then one per notification on :data:`CHANNEL` (several commits may be told
+        at once).
+
+        If no notification came for ``poll`` seconds, or the listening connection was lost, the number is read
+        from the store instead, so a missed notification only delays a wake-up: the consumer reads
+        ``events_since`` its last number and misses nothing. Runs until the caller stops iterating (``aclose()``)."""
+        seen = -1  # so that the first number is yielded, once listening: nothing after it can be missed
+        while not self._closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WATCH_NAME
+                )
+            except psycopg.Error as exc:
+                log.warning("cannot listen for new events at %s: %s; retrying", self._where, describe(exc))
+                await asyncio.sleep(poll)
+                continue
+            try:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                while not self._closed:
+                    newest = await self.last_seq()  # after LISTEN: what was missed before it is caught up here
+                    if newest > seen:
+                        seen = newest
+                        yield seen
+                    async for note in conn.notifies(timeout=poll):
+                        number = int(note.payload) if note.payload.isdigit() else 0
+                        if number > seen:
+                            seen = number
+                            yield seen
+            except psycopg.OperationalError as exc:
+                log.warning("lost the notifications of %s: %s; listening again", self._where, describe(exc))
+            finally:
+                await conn.close()
+
+    async def close(self) -> None:
+        """Finish pending writes, then close every connection. Idempotent; later calls raise StoreError."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, True)
+        self._primary.close()
+        self._streams.close()
+        if self._replica is not None:
+            self._replica.close()
+        await self._writer.stop()
