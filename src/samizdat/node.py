@@ -11,6 +11,7 @@ group, and stops them all together. Rules live in :mod:`samizdat.services`; this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import random
 import time
@@ -25,6 +26,7 @@ from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
 from samizdat.net.client import RelayClient, default_proxy
+from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
@@ -107,22 +109,29 @@ class Node:
         mesh: MeshOptions | None = None,
         wipe: Callable[[], None] | None = None,
         decoy: NodeKeys | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         """Run the relay, the web app, the peer links and the services' loops until cancelled. UsageError when
         another ``serve`` runs on this data directory or the port is taken.
 
         ``wipe`` erases, stops and deletes this node (the command line's panic wipe): with it, the web app's
         operator may wipe the node and ``[safety] wipe_after_days`` is watched (services/deadman.py). With the
-        ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node."""
+        ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node.
+        In a ``cluster`` of workers (samizdat/workers.py), their parent holds the serve lock, and only worker 0
+        runs the loops that must run once (docs/scaling.md)."""
         ctx = self.ctx
-        with instance.serve_lock(ctx.home):
+        if cluster is not None and not cluster.primary:
+            await self._serve(host, port, ready, None, wipe, None, cluster)
+            return
+        lock = instance.serve_lock(ctx.home) if cluster is None or cluster.workers == 1 else contextlib.nullcontext()
+        with lock:
             spare_keys = spare.keys(ctx.config, decoy)
             decoy_node = None
             if spare_keys is not None:
                 decoy_node = await Node.open(spare.directory(ctx.home), ctx.config, clock=ctx.clock, sleep=ctx.sleep,
                                              keys=spare_keys)  # fmt: skip
             try:
-                await self._serve(host, port, ready, mesh, wipe, decoy_node)
+                await self._serve(host, port, ready, mesh, wipe, decoy_node, cluster)
             finally:
                 if decoy_node is not None:
                     await decoy_node.close()
@@ -135,6 +144,7 @@ class Node:
         mesh: MeshOptions | None,
         wipe: Callable[[], None] | None,
         decoy_node: Node | None,
+        cluster: Cluster | None = None,
     ) -> None:
         ctx = self.ctx
         upkeep = Upkeep(ctx)
@@ -146,17 +156,28 @@ class Node:
         lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
                    connect=connect)  # fmt: skip
         server = self._relay_server(upkeep, lan, wipe)
+        follower = join(server, cluster) if cluster is not None else None
+        singletons = cluster is None or cluster.primary
         try:
-            await server.start(host, port)
+            await server.start(host, port, sock=cluster.sock if cluster is not None else None)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UsageError(f"port {port} is in use: another node may be running; try --port") from exc
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         options.host, options.port = host, server.port
         self.server = server
-        instance.announce(ctx.home, host, server.port)
+        alone = cluster is None or cluster.workers == 1  # else the parent of the workers announces itself
+        if alone:
+            instance.announce(ctx.home, host, server.port)
         try:
             async with asyncio.TaskGroup() as group:
+                if follower is not None:
+                    await follower.start()
+                    group.create_task(follower.run(), name="follow")
+                if not singletons:  # worker 0 runs the loops below (docs/scaling.md)
+                    if ready is not None and (started := ready(host, server.port)) is not None:
+                        await started
+                    return
                 for name, loop in upkeep.loops().items():
                     group.create_task(loop(), name=name)
                 group.create_task(background_sync(ctx), name="sync")
@@ -172,7 +193,8 @@ class Node:
                     await started
         finally:
             self.server = None
-            instance.withdraw(ctx.home)
+            if alone:
+                instance.withdraw(ctx.home)
             await server.stop()
 
     def _relay_server(self, upkeep: Upkeep, lan: Mesh, wipe: Callable[[], None] | None) -> RelayServer:
