@@ -152,8 +152,13 @@ async def _worker(spec: WorkerSpec) -> None:
         bus = await open_bus(spec.home, spec.bus, spec.runtime, f"w{spec.index}")
         try:
             cluster = Cluster(bus, index=spec.index, workers=spec.workers, sock=sock, shared=limits)
+
+            def ready(host: str, port: int) -> None:  # the parent waits for this file
+                (spec.runtime / f"ready.{spec.index}").write_text(str(os.getpid()))
+
             async with await Node.open(spec.home, spec.config, keys=spec.keys) as node:
-                await node.serve(spec.host, spec.port, mesh=spec.mesh, wipe=wipe, decoy=spec.decoy, cluster=cluster)
+                await node.serve(spec.host, spec.port, ready=ready, mesh=spec.mesh, wipe=wipe, decoy=spec.decoy,
+                                 cluster=cluster)  # fmt: skip
         finally:
             await bus.close()
     except asyncio.CancelledError:
@@ -189,10 +194,10 @@ class Supervisor:
         """Start the workers (0 first, until it listens), call ``ready``, and restart any that exits, until
         cancelled; then stop them all. Raises UsageError if worker 0 cannot start or workers keep dying."""
         try:
-            first = self.start(0)
-            await self._wait_listening(first)
-            for index in range(1, self.spec.workers):
-                self.start(index)
+            await self._wait_ready(self.start(0))  # alone first: it creates or migrates the store
+            others = [self.start(index) for index in range(1, self.spec.workers)]
+            for process in others:
+                await self._wait_ready(process)
             ready()
             while True:
                 await asyncio.sleep(0.1)
@@ -209,16 +214,19 @@ class Supervisor:
         finally:
             await asyncio.shield(asyncio.to_thread(self.stop))
 
-    async def _wait_listening(self, process: BaseProcess) -> None:
-        """Until worker 0 accepts connections on the port (it opened, migrated and started), or fails."""
+    async def _wait_ready(self, process: BaseProcess) -> None:
+        """Until the worker ``process`` listens (it opened the stores and started its relay), or fails."""
+        index = next(i for i, p in self.processes.items() if p is process)
+        flag = self.spec.runtime / f"ready.{index}"
         deadline = self.clock() + START_SECONDS
         while self.clock() < deadline:
             if not process.is_alive():
-                raise UsageError(f"the first worker could not start (exit code {process.exitcode}); see its log above")
-            if await _accepts(self.spec.host, self.spec.port):
-                return
+                raise UsageError(f"worker {index} could not start (exit code {process.exitcode}); see its log above")
+            with contextlib.suppress(OSError, ValueError):
+                if int(flag.read_text()) == process.pid:
+                    return
             await asyncio.sleep(0.05)
-        raise UsageError(f"the first worker did not listen within {START_SECONDS:.0f} seconds")
+        raise UsageError(f"worker {index} did not start within {START_SECONDS:.0f} seconds")
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -231,18 +239,6 @@ class Supervisor:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
-
-
-async def _accepts(host: str, port: int) -> bool:
-    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(target, port), 1.0)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 async def serve(

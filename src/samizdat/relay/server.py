@@ -193,6 +193,7 @@ class RelayServer:
             self._handle,
             **where,
             process_request=self._process_request,
+            process_response=self._process_response if self.worker is not None else None,
             create_connection=self.door.connection_class(),
             open_timeout=self.limits.handshake_timeout,
             max_size=self.limits.max_message_bytes,
@@ -270,6 +271,11 @@ class RelayServer:
         if request.method == "HEAD" and answer is not None:
             return http.head(answer)
         return answer
+
+    def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        """With workers: tell a reader on this machine which worker took its connection (tests, debugging)."""
+        if self.worker is not None and http.from_loopback(connection):
+            response.headers["X-Samizdat-Worker"] = str(self.worker["index"])
 
     async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         headers = request.headers
