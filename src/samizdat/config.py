@@ -94,6 +94,8 @@ max_mb = 256
 # Flood protection per connection: events per second, and the burst allowed above that rate.
 events_per_second = 500
 events_burst = 5000
+# Open connections the relay takes (all workers together; each needs a file descriptor).
+max_connections = 10000
 # Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).
 workers = 1
 # A NATS bus between relay processes sharing the store (serve --bus), credentials in the URL or a creds file:
@@ -129,6 +131,7 @@ class Config:
     via: tuple[str, ...] = ()  # --via: fallback transports from the command line (see net/failover.py)
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
+    max_connections: int = 10_000  # open TCP connections to the relay, all workers together
     workers: int = 1  # relay processes on the port (samizdat/workers.py)
     bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
     bus_creds: str = ""  # a NATS creds file
@@ -192,6 +195,7 @@ def load_config(home: Path) -> Config:
         (sync, "proxy", "proxy", str),
         (relay, "events_burst", "events_burst", int),
         (relay, "workers", "workers", int),
+        (relay, "max_connections", "max_connections", int),
         (relay, "bus", "bus", str),
         (relay, "bus_creds", "bus_creds", str),
         (lan, "mdns", "mdns", bool),

@@ -227,7 +227,9 @@ class Node:
             wipe=wipe,
             present=lambda: deadman.note_presence(ctx.home),
         )
-        limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
+        config = ctx.config
+        limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
+                             max_connections=config.max_connections)  # fmt: skip
         info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key)
         server = RelayServer(
             ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
