@@ -306,7 +306,7 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         before = relay.rss_bytes()
         for first in range(0, subscribers, per_process):
             n = min(per_process, subscribers - first)
-            cmd = [PY, __file__, "subscribe-role", relay.url, str(n), key.public.hex()]
+            cmd = [PY, __file__, "subscribe-role", relay.url, str(n), key.public_key_hex]
             clients.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         t0 = time.monotonic()
         failed = 0

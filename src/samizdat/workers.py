@@ -145,6 +145,15 @@ async def _worker(spec: WorkerSpec) -> None:
     def wipe() -> None:  # the web app's panic wipe: the parent does it, as serve's WIPE_SIGNAL does
         os.kill(parent, keyring.WIPE_SIGNAL)
 
+    async def orphaned() -> None:  # the parent was killed (kill -9): stop too, so a new serve can start
+        while True:
+            await asyncio.sleep(1.0)
+            if os.getppid() != parent:
+                break
+        log.warning("the parent process is gone; worker %d stops", spec.index)
+        task.cancel()
+
+    watch = asyncio.ensure_future(orphaned())
     limits = shared_limits.SharedLimits(spec.runtime / "limits", spec.index, spec.workers, spec.secret)
     limits.reset_mine()
     sock = listening_socket(spec.host, spec.port)
@@ -164,6 +173,7 @@ async def _worker(spec: WorkerSpec) -> None:
     except asyncio.CancelledError:
         pass
     finally:
+        watch.cancel()
         sock.close()
         limits.close()
 
