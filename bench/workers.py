@@ -218,6 +218,57 @@ def bench_stages(count: int = 5000) -> dict[str, float]:
     return {"parse_us": parse, "verify_us": verify, "store_us": asyncio.run(store())}
 
 
+async def _write_role(db: Path, path: Path, start: int, count: int) -> None:
+    """One writer process: ``count`` events from ``start`` into ``db`` in batches of 200; prints its seconds."""
+    from samizdat.core.event import parse_event_json
+    from samizdat.store.sqlite import SqliteStore
+
+    events = [parse_event_json(x, verify=False) for x in dataset.read_lines(path)[start : start + count]]
+    store = await SqliteStore.open(db)
+    try:
+        print("READY", flush=True)
+        sys.stdin.readline()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(store.add_many(events[i : i + 200]) for i in range(0, count, 200)))
+        print(f"DONE {time.perf_counter() - t0:.6f}", flush=True)
+    finally:
+        await store.close()
+
+
+def bench_writers(count: int = 20_000, rounds: int = 3) -> dict[str, float]:
+    """Durable writes into one SQLite file from one process, and from two at once (each its own writer thread and
+    group commit, taking SQLite's write lock in turn): events/s of the whole, best of ``rounds``."""
+    path = dataset.ensure("ingest", count)
+    rates: dict[str, float] = {"one": 0.0, "two": 0.0}
+    for _ in range(rounds):
+        for name, procs in (("one", 1), ("two", 2)):
+            directory = Path(tempfile.mkdtemp(prefix="bench-writers-"))
+            try:
+                db = directory / "events.sqlite"
+                share = count // procs
+                children = []
+                for i in range(procs):
+                    cmd = [PY, __file__, "write-role", str(db), str(path), str(i * share), str(share)]
+                    child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    children.append(child)
+                    assert child.stdout is not None
+                    assert child.stdout.readline().startswith("READY")  # one by one: the first creates the file
+                t0 = time.perf_counter()
+                for child in children:
+                    assert child.stdin is not None
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                for child in children:
+                    assert child.stdout is not None
+                    child.stdout.readline()
+                    child.wait(60)
+                rates[name] = max(rates[name], count / (time.perf_counter() - t0))
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+        log(f"  writers: one process {rates['one']:,.0f} events/s, two processes {rates['two']:,.0f} events/s")
+    return rates
+
+
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
 
@@ -368,8 +419,8 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
 # -- report ---------------------------------------------------------------------------------------------------
 
 
-def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, fanout: dict[str, Any] | None,
-           load: tuple[float, float, float]) -> str:  # fmt: skip
+def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, writers: dict[str, float] | None,
+           fanout: dict[str, Any] | None, load: tuple[float, float, float]) -> str:  # fmt: skip
     lines = [
         "## Workers (`serve --workers N`)",
         "",
@@ -407,6 +458,15 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, fanou
             "includes.",
             "",
         ]
+    if writers is not None:
+        lines += [
+            "Writing one SQLite file (20,000 events in batches of 200, `SqliteStore.add_many`, durable): one "
+            f"process {writers['one']:,.0f} events/s; two processes at once, each with its own writer thread "
+            f"and group commit, taking SQLite's write lock in turn, {writers['two']:,.0f} events/s together "
+            f"({writers['two'] / writers['one']:.2f}x). A writer process would serialise the commits just the "
+            "same, and add a hop (serialising each event to it and its answer back) on top.",
+            "",
+        ]
     if fanout is not None:
         f = fanout
         lines += [
@@ -433,6 +493,9 @@ def write_section(text: str) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "write-role":
+        asyncio.run(_write_role(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "subscribe-role":
         url, count, author = sys.argv[2], int(sys.argv[3]), sys.argv[4]
         asyncio.run(subscriber_role(url, count, author, parse_every=20))
@@ -442,21 +505,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=30, help="fan-out: posts at one a second")
-    parser.add_argument("--only", default="ingest,stages,fanout")
+    parser.add_argument("--only", default="ingest,stages,writers,fanout")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     only = set(args.only.split(","))
     load = os.getloadavg()
-    ingest = stages = fanout = None
+    ingest = stages = writers = fanout = None
     if "ingest" in only:
         log(f"ingest: {args.events:,} events, {args.rounds} rounds")
         ingest = bench_ingest(args.events, args.rounds)
     if "stages" in only:
         stages = bench_stages()
+    if "writers" in only:
+        writers = bench_writers()
     if "fanout" in only:
         log(f"fan-out: {args.subscribers:,} subscribers")
         fanout = bench_fanout(args.subscribers, args.seconds)
-    text = report(ingest, stages, fanout, load)
+    text = report(ingest, stages, writers, fanout, load)
     print(text)
     print(f"load average after: {os.getloadavg()}")
     if not args.no_write:

@@ -11,9 +11,11 @@ that is down), and then reads the new rows from the store in insertion order (``
 time, and hands each event it did not fan out itself to the relay (:meth:`RelayServer.fan_out_stored`). Events
 come from the store, never from the bus, so the bus cannot inject one.
 
-Its own events: the relay tells the follower of each event it fanned out (:meth:`Follower.own`); their ids are
-remembered (at most :data:`OWN_MAX`) so they are not sent twice when the cursor passes them, and once per turn of
-the event loop the follower publishes the store's newest insertion number, so the others read them at once.
+Its own events: the relay tells the follower of each event it stored before it fans it out
+(:meth:`Follower.own`); their ids are remembered (at most :data:`OWN_MAX`) so they are not sent twice when the
+cursor passes them, and once per turn of the event loop the follower publishes the store's newest insertion
+number, so the others read them at once. (Should the follower read such an event between its commit and that
+call, it delivers it, and the relay does not fan it out again.)
 
 An event committed by another process with a lower insertion number than one already read (two writers' batches
 interleave only in commit order, and a reader sees whole commits) cannot be skipped: SQLite gives insertion
@@ -40,6 +42,9 @@ POLL_SECONDS = 1.0
 PAGE = 500
 #: Ids of events this process fanned out itself, remembered until the cursor passes them.
 OWN_MAX = 200_000
+#: Ids of events the follower delivered lately (an event this process stored may be read back before the relay
+#: fans it out: then the relay leaves it, see :meth:`Follower.own`).
+DELIVERED_MAX = 10_000
 
 
 class Follower:
@@ -51,14 +56,19 @@ class Follower:
         self.deliver = deliver
         self.cursor = 0
         self._own: OrderedDict[str, None] = OrderedDict()
+        self._delivered: OrderedDict[str, None] = OrderedDict()  # the last DELIVERED_MAX ids delivered
         self._wake = asyncio.Event()
         self._seen = 0  # the highest number the bus brought
         self._publishing: asyncio.Task[None] | None = None
         self._publish_again = False
         self.delivered = 0  # events fanned out for other processes (for tests and status)
 
-    def own(self, event: Event) -> None:
-        """The relay stored ``event`` and fanned it out: do not deliver it again; tell the others (coalesced)."""
+    def own(self, event: Event) -> bool:
+        """The relay stored ``event`` and is about to fan it out: do not deliver it again; tell the others
+        (coalesced). False if the follower already delivered it (it read the row between the commit and this
+        call): then the relay does not fan it out a second time."""
+        if self._delivered.pop(event.id, 0) is None:
+            return False
         self._own[event.id] = None
         if len(self._own) > OWN_MAX:
             self._own.popitem(last=False)
@@ -66,6 +76,7 @@ class Follower:
             self._publishing = asyncio.ensure_future(self._publish())
         else:
             self._publish_again = True
+        return True
 
     async def _publish(self) -> None:
         try:
@@ -120,6 +131,9 @@ class Follower:
                 self.cursor = seq
                 if self._own.pop(event.id, 0) is None:  # ours: fanned out when stored
                     continue
+                self._delivered[event.id] = None
+                if len(self._delivered) > DELIVERED_MAX:
+                    self._delivered.popitem(last=False)
                 self.deliver(event)
                 delivered += 1
             if len(rows) < PAGE:

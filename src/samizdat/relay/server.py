@@ -466,8 +466,8 @@ class RelayServer:
 
     def _fan_out(self, event: Event, origin: Client | None = None, *, stored: bool = False) -> None:
         """``stored``: stored by this process (not read back from the store for another one)."""
-        if stored and self.follower is not None:
-            self.follower.own(event)
+        if stored and self.follower is not None and not self.follower.own(event):
+            return  # the follower read it back from the store first, and fanned it out
         subs = self.index.match(event)
         if subs:
             event_json = event.to_json()
