@@ -272,20 +272,105 @@ def bench_writers(count: int = 20_000, rounds: int = 3) -> dict[str, float]:
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
 
+class CountingClient(asyncio.Protocol):
+    """A WebSocket subscriber that only frames and counts what it gets (and answers pings): a load generator that
+    costs little, so that the relay, not the clients, is what is measured. Frames from a server are not masked;
+    ours are masked with a zero key (allowed: the mask bit is what the protocol requires)."""
+
+    def __init__(self, host: str, req: bytes, ready: Any) -> None:
+        self.host, self.req, self.ready = host, req, ready
+        self.buffer = b""
+        self.upgraded = False
+        self.subscribed = False
+        self.events = 0
+        self.transport: asyncio.Transport | None = None
+
+    @staticmethod
+    def frame(opcode: int, payload: bytes) -> bytes:
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        return head + b"\0\0\0\0" + payload
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(
+            f"GET / HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            assert self.transport is not None
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.transport.close()
+                return
+            self.upgraded = True
+            buffer = buffer[end + 4 :]
+            self.transport.write(self.frame(1, self.req))
+        while len(buffer) >= 2:
+            opcode, n, at = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if n == 126:
+                if len(buffer) < 4:
+                    break
+                n, at = int.from_bytes(buffer[2:4], "big"), 4
+            elif n == 127:
+                if len(buffer) < 10:
+                    break
+                n, at = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < at + n:
+                break
+            payload = buffer[at : at + n]
+            buffer = buffer[at + n :]
+            if opcode == 1:
+                if payload.startswith(b'["EVENT"'):
+                    self.events += 1
+                elif not self.subscribed and payload.startswith(b'["EOSE"'):
+                    self.subscribed = True
+                    self.ready(True)
+            elif opcode == 9 and self.transport is not None:
+                self.transport.write(self.frame(10, payload))
+        self.buffer = buffer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.subscribed:
+            self.subscribed = True
+            self.ready(False)
+
+
 async def subscriber_role(url: str, count: int, author: str, parse_every: int) -> None:
     """Client process: ``count`` subscriptions to ``author``'s posts; READY once all have EOSE; then count
-    EVENTs per connection (and parse every ``parse_every``-th connection's) until STOP on stdin."""
+    EVENTs per connection until STOP on stdin. One connection in ``parse_every`` is a full WebSocket client
+    (websockets) that parses every post and records its publish-to-delivery latency; the rest only count."""
     from websockets.asyncio.client import connect
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    counts = [0] * count
+    parsed = range(0, count, parse_every)
+    counts = dict.fromkeys(parsed, 0)
     latencies: list[float] = []
     ready = [0]
     failed = [0]
     all_ready = asyncio.Event()
     slots = asyncio.Semaphore(64)
     req = orjson.dumps(["REQ", "s", {"authors": [author], "kinds": [1], "limit": 0}])
+
+    def on_ready(ok: bool) -> None:
+        failed[0] += not ok
+        ready[0] += 1
+        if ready[0] == count:
+            all_ready.set()
 
     async def one(i: int) -> None:
         try:
@@ -296,36 +381,43 @@ async def subscriber_role(url: str, count: int, author: str, parse_every: int) -
                 while not (await ws.recv(decode=False)).startswith(b'["EOSE"'):
                     pass
         except Exception:  # noqa: BLE001 (counted: the report says how many failed)
-            failed[0] += 1
-            ready[0] += 1
-            if ready[0] == count:
-                all_ready.set()
+            on_ready(False)
             return
-        ready[0] += 1
-        if ready[0] == count:
-            all_ready.set()
-        parse = i % parse_every == 0
+        on_ready(True)
         try:
             while True:
                 raw = await ws.recv(decode=False)
                 if raw.startswith(b'["EVENT"'):
                     counts[i] += 1
-                    if parse:
-                        content = orjson.loads(raw)[2]["content"].split(" ")
-                        latencies.append(time.time() - float(content[2]))
+                    content = orjson.loads(raw)[2]["content"].split(" ")
+                    latencies.append(time.time() - float(content[2]))
         except Exception:  # noqa: BLE001 (closed at the end)
             pass
 
-    tasks = [asyncio.create_task(one(i)) for i in range(count)]
+    counters: list[CountingClient] = []
+    host, port = url.removeprefix("ws://").rsplit(":", 1)
+
+    async def counting() -> None:
+        async with slots:
+            client = CountingClient(f"{host}:{port}", req, on_ready)
+            counters.append(client)
+            try:
+                await asyncio.get_running_loop().create_connection(lambda: client, host, int(port))
+            except OSError:
+                client.subscribed = True
+                on_ready(False)
+
+    tasks = [asyncio.create_task(one(i)) for i in parsed]
+    tasks += [asyncio.create_task(counting()) for _ in range(count - len(parsed))]
     await asyncio.wait_for(all_ready.wait(), 600)
     print(f"READY {failed[0]}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    print(
-        "RESULT " + orjson.dumps({"counts": counts, "latencies": latencies, "failed": failed[0]}).decode(), flush=True
-    )
+    data = {"counts": list(counts.values()) + [c.events for c in counters], "latencies": latencies,
+            "failed": failed[0]}  # fmt: skip
+    print("RESULT " + orjson.dumps(data).decode(), flush=True)
 
 
 async def publish_posts(url: str, key: Any, seconds: int) -> int:
@@ -373,7 +465,7 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         log(f"  {subscribers - failed:,} subscribers connected in {connect_seconds:.0f} s ({failed} failed); relay "
             f"RSS {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB")  # fmt: skip
         sent = asyncio.run(publish_posts(relay.url, key, seconds))
-        time.sleep(3)
+        time.sleep(5)  # the last posts' deliveries
         counts: list[int] = []
         latencies: list[float] = []
         for client in clients:

@@ -47,6 +47,8 @@ def join(server: RelayServer, cluster: Cluster) -> Follower:
     # Worker 0 runs the loops: it also hands the others' client events to them (forwarding). Another worker, or a
     # relay on another machine, only fans out.
     from_client = cluster.primary and cluster.workers > 1
-    follower = Follower(server.store, cluster.bus, lambda event: server.fan_out_stored(event, from_client=from_client))
+    primary = cluster.primary  # its loops want every event; another worker only for its live subscriptions
+    follower = Follower(server.store, cluster.bus, lambda event: server.fan_out_stored(event, from_client=from_client),
+                        wanted=lambda: primary or len(server.index) > 0)  # fmt: skip
     server.follower = follower
     return follower

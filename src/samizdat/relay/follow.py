@@ -50,10 +50,15 @@ DELIVERED_MAX = 10_000
 class Follower:
     """Fans out, through ``deliver``, every event another process stored. Run :meth:`run` as a task."""
 
-    def __init__(self, store: Store, bus: Bus, deliver: Callable[[Event], None]) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, deliver: Callable[[Event], None], wanted: Callable[[], bool] = lambda: True
+    ) -> None:
+        """``wanted()``: whether anybody here would get the events (live subscriptions, the loops); while not, the
+        follower only moves its cursor to the store's newest number instead of reading the events."""
         self.store = store
         self.bus = bus
         self.deliver = deliver
+        self.wanted = wanted
         self.cursor = 0
         self._own: OrderedDict[str, None] = OrderedDict()
         self._delivered: OrderedDict[str, None] = OrderedDict()  # the last DELIVERED_MAX ids delivered
@@ -104,7 +109,12 @@ class Follower:
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
                 self._wake.clear()
                 try:
-                    await self.catch_up()
+                    if self.wanted():
+                        await self.catch_up()
+                    else:  # nobody would get them; a REQ made later reads them from the store anyway
+                        newest = await self.store.last_seq()
+                        if not self.wanted():  # still: a subscription made meanwhile may predate that read
+                            self.cursor = max(self.cursor, newest)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
