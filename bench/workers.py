@@ -464,8 +464,10 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         after = relay.rss_bytes()
         log(f"  {subscribers - failed:,} subscribers connected in {connect_seconds:.0f} s ({failed} failed); relay "
             f"RSS {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB")  # fmt: skip
+        cpu0 = relay.cpu_seconds()
         sent = asyncio.run(publish_posts(relay.url, key, seconds))
         time.sleep(5)  # the last posts' deliveries
+        fanout_cpu = relay.cpu_seconds() - cpu0
         counts: list[int] = []
         latencies: list[float] = []
         for client in clients:
@@ -505,6 +507,7 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         "p50": p(0.5),
         "p99": p(0.99),
         "samples": len(latencies),
+        "cpu_us_per_delivery": fanout_cpu / max(1, sum(counts)) * 1e6,
     }
 
 
@@ -567,7 +570,9 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
             f"MB -> {f['rss_after'] / 1e6:.0f} MB, **{f['rss_per_subscriber'] / 1e3:.1f} KB per idle subscriber** "
             f"(goal ≤ 20 KB). {f['posts']} posts at 1/s: {f['delivered']:,} of {f['expected']:,} deliveries "
             f"({f['short']} subscribers missed some); publish-to-delivery p50 {f['p50'] * 1e3:.0f} ms, "
-            f"**p99 {f['p99'] * 1e3:.0f} ms** (goal ≤ 1 s; {f['samples']:,} samples from one subscriber in 20).",
+            f"**p99 {f['p99'] * 1e3:.0f} ms** (goal ≤ 1 s; {f['samples']:,} samples from one subscriber in 20); "
+            f"relay CPU {f['cpu_us_per_delivery']:.1f} µs per delivery (all processes, idle connections' "
+            "keep-alive included).",
             "",
         ]
     return "\n".join(lines)
