@@ -26,6 +26,7 @@ from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
 from samizdat.net.client import RelayClient, default_proxy
+from samizdat.relay.bus import store_bus
 from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
@@ -120,6 +121,8 @@ class Node:
         In a ``cluster`` of workers (samizdat/workers.py), their parent holds the serve lock, and only worker 0
         runs the loops that must run once (docs/scaling.md)."""
         ctx = self.ctx
+        if cluster is None and (notifying := store_bus(ctx.store)) is not None:  # PostgreSQL: LISTEN/NOTIFY
+            cluster = Cluster(notifying)
         if cluster is not None and not cluster.primary:
             await self._serve(host, port, ready, None, wipe, None, cluster)
             return

@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
-from samizdat.relay.bus import LocalBus
+from samizdat.relay.bus import LocalBus, store_bus
 from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.follow import Follower
 from samizdat.relay.server import RelayServer
@@ -140,3 +140,47 @@ async def test_a_follower_that_missed_the_wake_ups_catches_up_from_the_store(tmp
             assert await follower.catch_up() == 0
         finally:
             await bus.close()
+
+
+class NotifyingStore:
+    """A store that tells of its growth by itself, as the PostgreSQL store's LISTEN/NOTIFY does."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.grown: asyncio.Queue[int] = asyncio.Queue()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    async def watch(self) -> AsyncIterator[int]:
+        while True:
+            yield await self.grown.get()
+
+
+async def test_a_store_that_notifies_is_its_own_bus(tmp_path: Path, key: SecretKey) -> None:
+    assert store_bus(object()) is None  # SQLite needs a bus; it has no watch()
+    async with await SqliteStore.open(tmp_path / "events.sqlite") as store:
+        notifying = NotifyingStore(store)
+        bus = store_bus(notifying)
+        assert bus is not None
+        delivered: list[str] = []
+        came = asyncio.Event()
+
+        def deliver(event: Event) -> None:
+            delivered.append(event.id)
+            came.set()
+
+        follower = Follower(store, bus, deliver)
+        await follower.start()
+        task = asyncio.create_task(follower.run())
+        try:
+            event = sign_event(key, 1, "notified", [], created_at=NOW)
+            await store.add(event)
+            await bus.publish(1)  # nothing to do: the store's commit notifies
+            notifying.grown.put_nowait(await store.last_seq())
+            async with asyncio.timeout(TIMEOUT):
+                await came.wait()
+            assert delivered == [event.id]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

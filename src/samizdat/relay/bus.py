@@ -21,7 +21,9 @@ Two implementations here:
   server's credentials come from the URL (``nats://user:password@host:4222`` or ``nats://token@host:4222``) or
   from a creds file (NATS 2 JWT + nkey).
 
-PostgreSQL's ``LISTEN/NOTIFY`` is a third (the PostgreSQL store's ``watch()``), with the same two methods.
+PostgreSQL's ``LISTEN/NOTIFY`` is a third (:class:`StoreBus` on the PostgreSQL store's ``watch()``): a ``serve``
+on a PostgreSQL store with no ``--bus`` uses it, so relays on several machines sharing the database hear of each
+other's events without NATS (at smaller scale: one listening connection per relay process).
 """
 
 from __future__ import annotations
@@ -199,6 +201,37 @@ class NatsBus:
             await self._nc.drain()
         with contextlib.suppress(Exception):
             await self._nc.close()
+
+
+class Watching(Protocol):
+    """A store that tells of its own growth: ``watch()`` yields its newest insertion number as it grows, whoever
+    wrote (the PostgreSQL store, by ``LISTEN/NOTIFY``)."""
+
+    def watch(self) -> AsyncIterator[int]: ...
+
+
+class StoreBus:
+    """The bus of a store that notifies by itself (:class:`Watching`): its commits publish, so :meth:`publish`
+    has nothing to do."""
+
+    def __init__(self, store: Watching) -> None:
+        self.store = store
+
+    async def publish(self, seq: int) -> None:
+        return None
+
+    async def subscribe(self) -> AsyncIterator[int]:
+        async for seq in self.store.watch():
+            yield seq
+
+    async def close(self) -> None:
+        return None
+
+
+def store_bus(store: object) -> StoreBus | None:
+    """A :class:`StoreBus` on ``store`` if it notifies by itself, else None (SQLite: it needs a bus)."""
+    watch = getattr(store, "watch", None)
+    return StoreBus(store) if callable(watch) else None  # type: ignore[arg-type]
 
 
 def _hide_password(url: str) -> str:
