@@ -380,3 +380,21 @@ async def test_the_per_address_cap_counts_every_worker(home: Path, start: Callab
         for ws in opened:
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+def test_a_taken_port_or_a_bad_worker_count_is_one_sentence(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(_samizdat(home, "serve", "--workers", "2", "--port", str(port)), env=_env(),
+                              capture_output=True, text=True, timeout=90, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert f"port {port} is in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    (home / "config.toml").write_text("[relay]\nworkers = 0\n")
+    done = subprocess.run(_samizdat(home, "serve"), env=_env(), capture_output=True, text=True, timeout=90,
+                          check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "relay.workers must be 1 or more" in done.stderr
+    assert "Traceback" not in done.stderr
