@@ -94,6 +94,13 @@ max_mb = 256
 # Flood protection per connection: events per second, and the burst allowed above that rate.
 events_per_second = 500
 events_burst = 5000
+# Open connections the relay takes (all workers together; each needs a file descriptor).
+max_connections = 10000
+# Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).
+workers = 1
+# A NATS bus between relay processes sharing the store (serve --bus), credentials in the URL or a creds file:
+# bus = "nats://user:password@127.0.0.1:4222"
+# bus_creds = "/etc/samizdat/nats.creds"
 
 [web]
 # A neutral name and icon for the web app (the phone's home screen, the browser's tab and history): "weather",
@@ -135,6 +142,10 @@ class Config:
     via: tuple[str, ...] = ()  # --via: fallback transports from the command line (see net/failover.py)
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
+    max_connections: int = 10_000  # open TCP connections to the relay, all workers together
+    workers: int = 1  # relay processes on the port (samizdat/workers.py)
+    bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
+    bus_creds: str = ""  # a NATS creds file
     mdns: bool = True
     sync_private: bool = True  # area sync (services/areas.py)
     area_budget_mb: float = 20.0  # what one (relay, area) sync may bring, at most
@@ -198,6 +209,10 @@ def load_config(home: Path) -> Config:
         (node, "port", "port", int),
         (sync, "proxy", "proxy", str),
         (relay, "events_burst", "events_burst", int),
+        (relay, "workers", "workers", int),
+        (relay, "max_connections", "max_connections", int),
+        (relay, "bus", "bus", str),
+        (relay, "bus_creds", "bus_creds", str),
         (lan, "mdns", "mdns", bool),
         (node, "publish_key", "publish_key", bool),
         (sync, "private", "sync_private", bool),
@@ -223,6 +238,8 @@ def load_config(home: Path) -> Config:
         if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
             raise UsageError(f"{path}: relay.events_per_second must be a positive number")
         values["events_per_second"] = float(rate)
+    if values.get("workers", 1) < 1:
+        raise UsageError(f"{path}: relay.workers must be 1 or more")
     if "max_mb" in carry:
         size = carry["max_mb"]
         if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:

@@ -11,6 +11,7 @@ group, and stops them all together. Rules live in :mod:`samizdat.services`; this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import random
@@ -27,6 +28,8 @@ from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
 from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient, default_proxy
+from samizdat.relay.bus import store_bus
+from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
@@ -138,15 +141,24 @@ class Node:
         mesh: MeshOptions | None = None,
         wipe: Callable[[], None] | None = None,
         decoy: NodeKeys | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         """Run the relay, the web app, the peer links and the services' loops until cancelled. UsageError when
         another ``serve`` runs on this data directory or the port is taken.
 
         ``wipe`` erases, stops and deletes this node (the command line's panic wipe): with it, the web app's
         operator may wipe the node and ``[safety] wipe_after_days`` is watched (services/deadman.py). With the
-        ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node."""
+        ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node.
+        In a ``cluster`` of workers (samizdat/workers.py), their parent holds the serve lock, and only worker 0
+        runs the loops that must run once (docs/scaling.md)."""
         ctx = self.ctx
-        with instance.serve_lock(ctx.home):
+        if cluster is None and (notifying := store_bus(ctx.store)) is not None:  # PostgreSQL: LISTEN/NOTIFY
+            cluster = Cluster(notifying)
+        if cluster is not None and not cluster.primary:
+            await self._serve(host, port, ready, None, wipe, None, cluster)
+            return
+        lock = instance.serve_lock(ctx.home) if cluster is None or cluster.workers == 1 else contextlib.nullcontext()
+        with lock:
             spare_keys = spare.keys(ctx.config, decoy)
             decoy_node = None
             if spare_keys is not None:
@@ -155,7 +167,7 @@ class Node:
                 decoy_node = await Node.open(spare.directory(ctx.home), local_only, clock=ctx.clock, sleep=ctx.sleep,
                                              keys=spare_keys)  # fmt: skip
             try:
-                await self._serve(host, port, ready, mesh, wipe, decoy_node)
+                await self._serve(host, port, ready, mesh, wipe, decoy_node, cluster)
             finally:
                 if decoy_node is not None:
                     await decoy_node.close()
@@ -168,6 +180,7 @@ class Node:
         mesh: MeshOptions | None,
         wipe: Callable[[], None] | None,
         decoy_node: Node | None,
+        cluster: Cluster | None = None,
     ) -> None:
         ctx = self.ctx
         upkeep = Upkeep(ctx)
@@ -181,17 +194,28 @@ class Node:
         server = self._relay_server(upkeep, lan, wipe)
         config = ctx.config
         tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert or config.tls_key else None
+        follower = join(server, cluster) if cluster is not None else None
+        singletons = cluster is None or cluster.primary
         try:
-            await server.start(host, port, tls=tls)
+            await server.start(host, port, sock=cluster.sock if cluster is not None else None, tls=tls)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UsageError(f"port {port} is in use: another node may be running; try --port") from exc
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         options.host, options.port = host, server.port
         self.server = server
-        instance.announce(ctx.home, host, server.port)
+        alone = cluster is None or cluster.workers == 1  # else the parent of the workers announces itself
+        if alone:
+            instance.announce(ctx.home, host, server.port)
         try:
             async with asyncio.TaskGroup() as group:
+                if follower is not None:
+                    await follower.start()
+                    group.create_task(follower.run(), name="follow")
+                if not singletons:  # worker 0 runs the loops below (docs/scaling.md)
+                    if ready is not None and (started := ready(host, server.port)) is not None:
+                        await started
+                    return
                 for name, loop in upkeep.loops().items():
                     group.create_task(loop(), name=name)
                 group.create_task(background_sync(ctx), name="sync")
@@ -209,7 +233,8 @@ class Node:
                     await started
         finally:
             self.server = None
-            instance.withdraw(ctx.home)
+            if alone:
+                instance.withdraw(ctx.home)
             await server.stop()
 
     def _relay_server(self, upkeep: Upkeep, lan: Mesh, wipe: Callable[[], None] | None) -> RelayServer:
@@ -244,9 +269,11 @@ class Node:
             may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
             authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         )
-        limits = RelayLimits(events_per_second=ctx.config.events_per_second, events_burst=ctx.config.events_burst)
+        config = ctx.config
+        limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
+                             max_connections=config.max_connections)  # fmt: skip
         blossom = BlossomEndpoint(ctx)
-        info = RelayInfo(name=ctx.config.name, pubkey=ctx.pubkey, publish_pubkey=ctx.config.publish_key,
+        info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
                          extra={"blossom": blossom.limits.document()})  # fmt: skip
         server = RelayServer(
             ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,

@@ -19,6 +19,7 @@ from typing import Any
 import typer
 
 from samizdat import __version__
+from samizdat import workers as cluster
 from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, photos, reading, sync, web
 from samizdat.cli.common import (
     JsonOption,
@@ -196,6 +197,12 @@ def serve(
         metavar="URL",
         help="Keep the events in PostgreSQL (postgresql://user:password@host/db) instead of events.sqlite.",
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, metavar="N", help="Relay processes on the port, up to one per core (default 1)."
+    ),
+    bus: str | None = typer.Option(
+        None, "--bus", metavar="URL", help="nats://[user:password@]host:port between relays sharing the store."
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
@@ -210,11 +217,14 @@ def serve(
         tls_cert=str(tls_cert) if tls_cert else None,
         tls_key=str(tls_key) if tls_key else None,
         store_url=store_url,
+        workers=workers,
+        bus=bus,
     )
     secure = bool(config.tls_cert or config.tls_key)
     if config.store_url:
         typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
                    " (docs/scaling.md)", err=True)  # fmt: skip
+    bus_options = cluster.BusOptions(config.bus, config.bus_creds or None)
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
 
@@ -252,11 +262,21 @@ def serve(
         loop.add_signal_handler(keyring.LOCK_SIGNAL, lock)
         loop.add_signal_handler(keyring.WIPE_SIGNAL, wipe)
         try:
+            decoy = keys.decoy if keys else None  # the decoy store, kept in step too (services/spare.py)
+            if config.workers > 1:  # a parent and its workers (samizdat/workers.py)
+                await cluster.serve(path, config, config.workers, keys=keys.node if keys else None, decoy=decoy,
+                                    mesh=mesh, bus=bus_options, ready=ready)  # fmt: skip
+                return
             node = await Node.open(path, config, keys=keys.node if keys else None)
             try:
                 await check_proxies(node.ctx.routing)
-                decoy = keys.decoy if keys else None  # the decoy store, kept in step too (services/spare.py)
-                await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe, decoy=decoy)
+                one = await cluster.alone(path, bus_options) if config.bus else None
+                try:
+                    await node.serve(config.host, config.port, ready=ready, mesh=mesh, wipe=wipe, decoy=decoy,
+                                     cluster=one)  # fmt: skip
+                finally:
+                    if one is not None:
+                        await one.bus.close()
             finally:
                 await node.close()
         finally:

@@ -93,8 +93,10 @@ from samizdat.relay.connection import (
 )
 from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget, peer_ip
 from samizdat.relay.fair import FairScheduler
+from samizdat.relay.follow import Follower
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
+from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
 from samizdat.relay.verifier import Verifier
@@ -159,6 +161,12 @@ class RelayServer:
         self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
+        #: With workers or a bus (relay/follow.py): told of each event stored here, it tells the other processes.
+        self.follower: Follower | None = None
+        #: With workers (relay/shared.py): event rates per address shared by all of them.
+        self.shared: SharedLimits | None = None
+        #: With workers: shown to local readers in NIP-11 (which worker answered).
+        self.worker: dict[str, int] | None = None
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -200,6 +208,7 @@ class RelayServer:
             **where,
             ssl=tls,
             process_request=self._process_request,
+            process_response=self._process_response if self.worker is not None else None,
             create_connection=self._connection_class(),
             open_timeout=self.limits.handshake_timeout,
             max_size=self.limits.max_message_bytes,
@@ -245,8 +254,18 @@ class RelayServer:
         outcomes = await self.store.add_many(events)
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome in _FANNED_OUT:
-                self._fan_out(event)
+                self._fan_out(event, stored=outcome is AddOutcome.STORED)
         return outcomes
+
+    def fan_out_stored(self, event: Event, *, from_client: bool = False) -> None:
+        """Fan out an event another process stored (read back from the store by the follower); ``from_client``:
+        also to ``on_client_event`` (the other process took it from a client and runs no loops of its own)."""
+        self._fan_out(event)
+        if from_client and self.on_client_event is not None:
+            try:
+                self.on_client_event(event)
+            except Exception:
+                logger.exception("on_client_event hook failed")
 
     @property
     def subscription_count(self) -> int:
@@ -254,7 +273,10 @@ class RelayServer:
 
     def nip11(self, *, local_reader: bool = False) -> dict[str, Any]:
         extra = (77,) if self.negentropy else ()
-        return nip11_document(self.info, self.limits, extra_nips=extra, local_reader=local_reader)
+        doc = nip11_document(self.info, self.limits, extra_nips=extra, local_reader=local_reader)
+        if local_reader and self.worker is not None:
+            doc["samizdat_worker"] = self.worker
+        return doc
 
     # -- HTTP -------------------------------------------------------------------------------------------------
 
@@ -287,6 +309,11 @@ class RelayServer:
             return None
         status, content_type, answer = result[:3]
         return http.response(status, content_type, answer, result[3] if len(result) == 4 else ())
+
+    def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        """With workers: tell a reader on this machine which worker took its connection (tests, debugging)."""
+        if self.worker is not None and http.from_loopback(connection):
+            response.headers["X-Samizdat-Worker"] = str(self.worker["index"])
 
     async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         headers = request.headers
@@ -345,7 +372,11 @@ class RelayServer:
         if ip is not None:
             if ip not in self._ip_buckets:
                 limits = self.limits
-                self._ip_buckets[ip] = TokenBucket(limits.events_per_second, limits.events_burst, self.clock())
+                rate, burst, now = limits.events_per_second, limits.events_burst, self.clock()
+                shared = self.shared  # with workers: one rate per address for all of them
+                self._ip_buckets[ip] = (
+                    TokenBucket(rate, burst, now) if shared is None else SharedBucket(shared, ip, rate, burst, now)
+                )
             bucket = self._ip_buckets[ip]
         protocol = RelayConnection(
             self.limits,
@@ -466,12 +497,15 @@ class RelayServer:
         else:
             client.send(ok_for_outcome(event.id, outcome))
             if outcome in _FANNED_OUT:
-                self._fan_out(event, origin=client)
+                self._fan_out(event, origin=client, stored=outcome is AddOutcome.STORED)
         finally:
             client.pending -= 1
             client.room.set()
 
-    def _fan_out(self, event: Event, origin: Client | None = None) -> None:
+    def _fan_out(self, event: Event, origin: Client | None = None, *, stored: bool = False) -> None:
+        """``stored``: stored by this process (not read back from the store for another one)."""
+        if stored and self.follower is not None and not self.follower.own(event):
+            return  # the follower read it back from the store first, and fanned it out
         subs = self.index.match(event)
         if subs:
             event_json = event.to_json()

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from samizdat.store.base import AddOutcome
 from samizdat.store.dbapi import sqlite3
 
 log = logging.getLogger("samizdat.store")
+
+#: Seconds the writer waits for another process's write lock (workers of one store, a command) before failing.
+LOCK_WAIT = 5.0
 
 T = TypeVar("T")
 
@@ -147,6 +151,8 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = self._connect()
+            # BEGIN IMMEDIATE waits for another process's write lock in _begin, not in SQLite's busy handler.
+            conn.execute("PRAGMA busy_timeout = 0")
         except BaseException as exc:  # noqa: BLE001 - not swallowed: start() raises it in the caller's loop
             self._ready.set_exception(exc)
             return
@@ -203,7 +209,7 @@ class Writer:
     def _run_adds(self, conn: sqlite3.Connection, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
         now = int(self._clock())
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             flat = queries.add_events(conn, [event for job in batch for event in job.events], now)
             outcomes, start = [], 0
             for job in batch:
@@ -222,7 +228,7 @@ class Writer:
 
     def _run_call(self, conn: sqlite3.Connection, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             value = job.fn(conn)
             conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
@@ -271,3 +277,23 @@ class Writer:
                 loop.call_soon_threadsafe(_deliver, items)
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 pass
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to :data:`LOCK_WAIT` for another process's write lock.
+
+    Several processes write one file when ``serve --workers N`` runs (samizdat/workers.py): each commit takes the
+    lock for a millisecond or so. SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, long
+    after the lock is free; polling every 0.1 to 1 ms hands the lock over within a commit's time instead.
+    """
+    delay, waited = 0.0001, 0.0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if waited >= LOCK_WAIT or "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.001)

@@ -1,0 +1,54 @@
+"""What a relay process needs to know when it is one of several sharing a store (``serve --workers N``, a bus).
+
+Made by :mod:`samizdat.workers` (one per worker process) or by the command line (``serve --bus`` alone), and given
+to :meth:`samizdat.node.Node.serve`, which wires the parts: the listening socket, the
+:class:`~samizdat.relay.follow.Follower` on the :class:`~samizdat.relay.bus.Bus`, the shared limits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from samizdat.relay.bus import Bus
+from samizdat.relay.client_conn import QueueTotal
+from samizdat.relay.follow import Follower
+from samizdat.relay.server import RelayServer
+from samizdat.relay.shared import SharedDoor, SharedLimits, per_worker
+
+
+@dataclass
+class Cluster:
+    """This process's place among the relay processes of one store."""
+
+    bus: Bus
+    index: int = 0  # worker number; 0 runs the loops that must run once (outbox, sync, LAN peers, carry, purge)
+    workers: int = 1  # on this machine, under one parent (which then holds the serve lock and the port)
+    sock: socket.socket | None = None  # the listening socket (SO_REUSEPORT), made by the worker
+    shared: SharedLimits | None = None  # connection caps and event rates shared with the other workers
+
+    @property
+    def primary(self) -> bool:
+        return self.index == 0
+
+
+def join(server: RelayServer, cluster: Cluster) -> Follower:
+    """Make ``server`` one of the cluster's relays (before it starts): its share of the memory bounds, the shared
+    door and event rates, and a follower for what the others store. Returns the follower (start and run it)."""
+    workers = max(1, cluster.workers)
+    limits = per_worker(server.limits, workers)
+    server.limits = limits
+    server.queued = QueueTotal(limits.send_buffer_total_bytes)
+    if cluster.shared is not None:
+        server.shared = cluster.shared
+        server.door = SharedDoor(limits, server.refusals, cluster.shared, limits.max_connections)
+    server.worker = {"index": cluster.index, "workers": workers, "pid": os.getpid()}
+    # Worker 0 runs the loops: it also hands the others' client events to them (forwarding). Another worker, or a
+    # relay on another machine, only fans out.
+    from_client = cluster.primary and cluster.workers > 1
+    primary = cluster.primary  # its loops want every event; another worker only for its live subscriptions
+    follower = Follower(server.store, cluster.bus, lambda event: server.fan_out_stored(event, from_client=from_client),
+                        wanted=lambda: primary or len(server.index) > 0)  # fmt: skip
+    server.follower = follower
+    return follower

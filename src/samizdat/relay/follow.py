@@ -1,0 +1,152 @@
+"""Following the store: fan out the events other processes stored, in insertion order, read from the store.
+
+Theory of operation
+-------------------
+
+A relay process that shares its store (workers of ``serve --workers N``, or relays behind a bus) fans out what it
+stores itself at once, as a single relay does. For the rest, :class:`Follower` keeps a cursor: the store's
+insertion number up to which everything has been fanned out. It wakes up when the :class:`~samizdat.relay.bus.Bus`
+brings a number above the cursor, or every :data:`POLL_SECONDS` when it brings nothing (a lost message, a bus
+that is down), and then reads the new rows from the store in insertion order (``Store.events_since``), a page at a
+time, and hands each event it did not fan out itself to the relay (:meth:`RelayServer.fan_out_stored`). Events
+come from the store, never from the bus, so the bus cannot inject one.
+
+Its own events: the relay tells the follower of each event it stored before it fans it out
+(:meth:`Follower.own`); their ids are remembered (at most :data:`OWN_MAX`) so they are not sent twice when the
+cursor passes them, and once per turn of the event loop the follower publishes the store's newest insertion
+number, so the others read them at once. (Should the follower read such an event between its commit and that
+call, it delivers it, and the relay does not fan it out again.)
+
+An event committed by another process with a lower insertion number than one already read (two writers' batches
+interleave only in commit order, and a reader sees whole commits) cannot be skipped: SQLite gives insertion
+numbers in commit order, one writer at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+from samizdat.core.event import Event
+from samizdat.relay.bus import Bus
+from samizdat.store.base import Store
+
+logger = logging.getLogger("samizdat.relay.follow")
+
+#: Seconds between looks at the store's newest insertion number when the bus says nothing.
+POLL_SECONDS = 1.0
+#: Events read per page while catching up.
+PAGE = 500
+#: Ids of events this process fanned out itself, remembered until the cursor passes them.
+OWN_MAX = 200_000
+#: Ids of events the follower delivered lately (an event this process stored may be read back before the relay
+#: fans it out: then the relay leaves it, see :meth:`Follower.own`).
+DELIVERED_MAX = 10_000
+
+
+class Follower:
+    """Fans out, through ``deliver``, every event another process stored. Run :meth:`run` as a task."""
+
+    def __init__(
+        self, store: Store, bus: Bus, deliver: Callable[[Event], None], wanted: Callable[[], bool] = lambda: True
+    ) -> None:
+        """``wanted()``: whether anybody here would get the events (live subscriptions, the loops); while not, the
+        follower only moves its cursor to the store's newest number instead of reading the events."""
+        self.store = store
+        self.bus = bus
+        self.deliver = deliver
+        self.wanted = wanted
+        self.cursor = 0
+        self._own: OrderedDict[str, None] = OrderedDict()
+        self._delivered: OrderedDict[str, None] = OrderedDict()  # the last DELIVERED_MAX ids delivered
+        self._wake = asyncio.Event()
+        self._seen = 0  # the highest number the bus brought
+        self._publishing: asyncio.Task[None] | None = None
+        self._publish_again = False
+        self.delivered = 0  # events fanned out for other processes (for tests and status)
+
+    def own(self, event: Event) -> bool:
+        """The relay stored ``event`` and is about to fan it out: do not deliver it again; tell the others
+        (coalesced). False if the follower already delivered it (it read the row between the commit and this
+        call): then the relay does not fan it out a second time."""
+        if self._delivered.pop(event.id, 0) is None:
+            return False
+        self._own[event.id] = None
+        if len(self._own) > OWN_MAX:
+            self._own.popitem(last=False)
+        if self._publishing is None:
+            self._publishing = asyncio.ensure_future(self._publish())
+        else:
+            self._publish_again = True
+        return True
+
+    async def _publish(self) -> None:
+        try:
+            while True:
+                self._publish_again = False
+                await asyncio.sleep(0)  # one read and one message for all stored in this turn
+                await self.bus.publish(await self.store.last_seq())
+                if not self._publish_again:
+                    return
+        except Exception:
+            logger.exception("announcing stored events failed")
+        finally:
+            self._publishing = None
+
+    async def start(self) -> None:
+        """Begin at the store's newest event: what is stored before this process serves is not live."""
+        self.cursor = await self.store.last_seq()
+
+    async def run(self) -> None:
+        """Follow until cancelled. Call :meth:`start` first."""
+        listener = asyncio.ensure_future(self._listen())
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                self._wake.clear()
+                try:
+                    if self.wanted():
+                        await self.catch_up()
+                    else:  # nobody would get them; a REQ made later reads them from the store anyway
+                        newest = await self.store.last_seq()
+                        if not self.wanted():  # still: a subscription made meanwhile may predate that read
+                            self.cursor = max(self.cursor, newest)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("reading new events from the store failed; trying again")
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if self._publishing is not None:
+                self._publishing.cancel()
+
+    async def _listen(self) -> None:
+        async for seq in self.bus.subscribe():
+            if seq > self.cursor:
+                self._seen = max(self._seen, seq)
+                self._wake.set()
+
+    async def catch_up(self) -> int:
+        """Deliver everything stored after the cursor; returns how many events were delivered."""
+        delivered = 0
+        while True:
+            rows = await self.store.events_since(self.cursor, PAGE)
+            for seq, event in rows:
+                self.cursor = seq
+                if self._own.pop(event.id, 0) is None:  # ours: fanned out when stored
+                    continue
+                self._delivered[event.id] = None
+                if len(self._delivered) > DELIVERED_MAX:
+                    self._delivered.popitem(last=False)
+                self.deliver(event)
+                delivered += 1
+            if len(rows) < PAGE:
+                break
+        self.delivered += delivered
+        return delivered

@@ -1,0 +1,195 @@
+"""Limits shared by the workers of one ``serve --workers N``: connection counts and event rates per address.
+
+Theory of operation
+-------------------
+
+The per-address connection cap, the connection limit and the event rate per address are the node's, not each
+worker's: an address that opened 64 connections on one worker is refused on every other. The workers keep the
+counts in one small file mapped into each of them (:class:`SharedLimits`), changed under an ``flock`` of that file
+(a system call per accepted or closed connection, and per event from a non-loopback address: microseconds).
+
+* Connections: each worker has its own rows of counters, so that the parent can zero a dead worker's rows when it
+  starts its replacement (a ``kill -9`` closes all that worker's sockets, so none of them is open any more). An
+  address is counted in a count-min sketch (two rows of :data:`SLOTS` counters, each address in one counter of
+  each row, chosen by a keyed hash; its count is the smaller of the two sums over the workers): bounded memory
+  whatever the number of addresses, and two addresses are counted together only if they collide in both rows,
+  which the hash's secret key (made by the parent) keeps an attacker from arranging. A collision can only make
+  the cap stricter, never looser.
+* Event rates: one token bucket per counter of a row of :data:`SLOTS` (tokens, last refill), shared by all workers.
+* Loopback is exempt, as in :mod:`samizdat.relay.door`.
+
+Memory bounds that are not counts (bytes queued for clients, broad subscriptions) are divided between the workers
+instead: each gets 1/N of the total (see :func:`per_worker`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import mmap
+import os
+from pathlib import Path
+
+from samizdat.relay.connection import TokenBucket
+from samizdat.relay.door import OVER_ADDRESS, OVER_TOTAL, Door, RefusalLog
+from samizdat.relay.limits import RelayLimits
+
+#: Counters per row of the sketch (and token buckets).
+SLOTS = 1 << 16
+_ROWS = 2
+_WORKER_INTS = 1 + _ROWS * SLOTS  # the worker's open connections, then its rows
+
+
+def file_size(workers: int) -> int:
+    return workers * _WORKER_INTS * 4 + SLOTS * 16
+
+
+def create(path: Path, workers: int) -> None:
+    """Make (or empty) the shared file for ``workers`` workers. The parent calls this before starting any."""
+    with open(path, "wb") as f:
+        f.truncate(file_size(workers))
+    os.chmod(path, 0o600)
+
+
+class SharedLimits:
+    """The shared counters as seen by worker ``index`` of ``workers``."""
+
+    def __init__(self, path: Path, index: int, workers: int, key: bytes) -> None:
+        self.index, self.workers, self.key = index, workers, key
+        self._fd = os.open(path, os.O_RDWR)
+        self._map = mmap.mmap(self._fd, file_size(workers))
+        ints = workers * _WORKER_INTS
+        self._ints = memoryview(self._map)[: ints * 4].cast("i")
+        self._buckets = memoryview(self._map)[ints * 4 :].cast("d")
+        self._mine = index * _WORKER_INTS
+
+    def close(self) -> None:
+        self._ints.release()
+        self._buckets.release()
+        self._map.close()
+        os.close(self._fd)
+
+    def reset_mine(self) -> None:
+        """Zero this worker's counts (its predecessor's connections died with it)."""
+        with self._locked():
+            start = self._mine
+            for i in range(start, start + _WORKER_INTS):
+                self._ints[i] = 0
+
+    def _locked(self) -> _Flock:
+        return _Flock(self._fd)
+
+    def _slots(self, ip: str) -> tuple[int, int]:
+        digest = hashlib.blake2b(ip.encode(), key=self.key, digest_size=8).digest()
+        return int.from_bytes(digest[:4], "little") % SLOTS, int.from_bytes(digest[4:], "little") % SLOTS
+
+    def _sum(self, offset: int) -> int:
+        ints = self._ints
+        return sum(ints[w * _WORKER_INTS + offset] for w in range(self.workers))
+
+    def admit(self, ip: str | None, max_total: int, max_per_ip: int) -> str | None:
+        """Count a connection from ``ip`` (None: loopback) for this worker, or return why it is refused."""
+        with self._locked():
+            if self._sum(0) >= max_total:
+                return OVER_TOTAL
+            if ip is not None:
+                a, b = self._slots(ip)
+                if min(self._sum(1 + a), self._sum(1 + SLOTS + b)) >= max_per_ip:
+                    return OVER_ADDRESS
+                self._ints[self._mine + 1 + a] += 1
+                self._ints[self._mine + 1 + SLOTS + b] += 1
+            self._ints[self._mine] += 1
+        return None
+
+    def leave(self, ip: str | None) -> None:
+        with self._locked():
+            self._ints[self._mine] -= 1
+            if ip is not None:
+                a, b = self._slots(ip)
+                self._ints[self._mine + 1 + a] -= 1
+                self._ints[self._mine + 1 + SLOTS + b] -= 1
+
+    def open_connections(self) -> int:
+        with self._locked():
+            return self._sum(0)
+
+    def take(self, ip: str, rate: float, burst: float, now: float) -> bool:
+        """Spend one token of ``ip``'s shared event bucket, if it has one."""
+        slot = 2 * (self._slots(ip)[0])
+        buckets = self._buckets
+        with self._locked():
+            tokens, stamp = buckets[slot], buckets[slot + 1]
+            if stamp == 0.0:
+                tokens, stamp = burst, now
+            elapsed = now - stamp
+            if elapsed > 0:
+                tokens = min(burst, tokens + elapsed * rate)
+                stamp = now
+            ok = tokens >= 1.0
+            if ok:
+                tokens -= 1.0
+            buckets[slot], buckets[slot + 1] = tokens, stamp
+        return ok
+
+
+class _Flock:
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+class SharedDoor(Door):
+    """A :class:`~samizdat.relay.door.Door` whose caps count every worker's connections."""
+
+    def __init__(self, limits: RelayLimits, refusals: RefusalLog, shared: SharedLimits, max_total: int) -> None:
+        super().__init__(limits, refusals)
+        self.shared = shared
+        self.max_total = max_total
+
+    def admit(self, ip: str | None) -> str | None:
+        if self.open >= self.max_connections:  # this process's own file descriptors
+            return OVER_TOTAL
+        reason = self.shared.admit(ip, self.max_total, self.limits.max_connections_per_ip)
+        if reason is not None:
+            return reason
+        self.open += 1
+        if ip is not None:
+            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return None
+
+    def leave(self, ip: str | None) -> None:
+        super().leave(ip)
+        self.shared.leave(ip)
+
+
+class SharedBucket(TokenBucket):
+    """The event rate of one address, shared by every worker (a :class:`TokenBucket` in the shared file)."""
+
+    __slots__ = ("shared", "ip")
+
+    def __init__(self, shared: SharedLimits, ip: str, rate: float, burst: int, now: float) -> None:
+        super().__init__(rate, burst, now)
+        self.shared = shared
+        self.ip = ip
+
+    def take(self, now: float) -> bool:
+        return self.shared.take(self.ip, self.rate, self.burst, now)
+
+
+def per_worker(limits: RelayLimits, workers: int) -> RelayLimits:
+    """``limits`` for one of ``workers`` workers: the memory bounds that are totals divided between them."""
+    if workers <= 1:
+        return limits
+    return dataclasses.replace(
+        limits,
+        send_buffer_total_bytes=max(1, limits.send_buffer_total_bytes // workers),
+        max_search_subscriptions_total=max(1, limits.max_search_subscriptions_total // workers),
+    )

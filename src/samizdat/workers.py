@@ -1,0 +1,293 @@
+"""``serve --workers N``: N relay processes on one port, one SQLite store, one parent that restarts them.
+
+Theory of operation
+-------------------
+
+The parent holds the data directory's serve lock, reserves the port (a bound, not listening, ``SO_REUSEPORT``
+socket, which also picks the port for ``--port 0``) and starts N worker processes (``spawn``: a fresh
+interpreter each, given the configuration and the unlocked keys through multiprocessing's pipe, never a file).
+Each worker opens the node's stores and runs a full relay on its own ``SO_REUSEPORT`` listening socket on that
+port; the kernel spreads new connections between the listening sockets, so a worker parses, verifies and stores
+its own clients' events with no hop through the parent. (The other way, a parent that accepts and hands sockets
+on with ``SCM_RIGHTS``, costs the parent a system call or two per connection and would be the one process every
+connection waits for; ``SO_REUSEPORT`` needs nothing but Linux >= 3.9 or a BSD.)
+
+* Writes: each worker's store has its own writer thread with group commit (store/writer.py); the workers' commits
+  take SQLite's write lock in turn (WAL mode, ``BEGIN IMMEDIATE``, busy timeout), so an ``OK`` still means
+  committed. A second writer process would add a hop per batch and was not needed on this machine
+  (docs/benchmarks.md, "Workers").
+* Wake-ups: each worker's :class:`~samizdat.relay.follow.Follower` follows the store's insertion order, woken by
+  a :class:`~samizdat.relay.bus.LocalBus` (unix datagrams in a private directory the parent makes) or by NATS
+  (``--bus``), and reads new events from the store, never from the message.
+* Shared limits: the per-address connection cap, the connection limit and the per-address event rate are kept in
+  a file all workers map (relay/shared.py); the byte bounds are divided between them.
+* Loops that must run once (outbox, forwarding, purge, carry, background sync, LAN peers and mDNS, the decoy
+  store's sync, the wipe-after-days switch) run in worker 0, and in its replacement when it dies.
+* A worker that exits (crash, ``kill -9``) is started again at once (at most :data:`RESTARTS_PER_MINUTE` a
+  minute, then the parent stops, saying why); its clients reconnect and the kernel gives them to the others
+  meanwhile. Nothing acknowledged is lost: an ``OK`` follows the commit.
+* SIGTERM, Ctrl-C or ``samizdat lock`` to the parent stop the workers (SIGTERM, then SIGKILL after
+  :data:`STOP_SECONDS`). A wipe from a worker's web app signals the parent, which wipes as ``serve`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from samizdat.config import Config
+from samizdat.core.sealing import NodeKeys
+from samizdat.errors import UsageError
+from samizdat.mesh.peers import MeshOptions
+from samizdat.node import Node
+from samizdat.relay import shared as shared_limits
+from samizdat.relay.bus import Bus, LocalBus, NatsBus, store_name
+from samizdat.relay.cluster import Cluster
+from samizdat.services import instance, keyring
+
+log = logging.getLogger("samizdat.workers")
+
+#: A worker dying more often than this in a minute stops the parent (something is wrong that a restart won't fix).
+RESTARTS_PER_MINUTE = 10
+#: Seconds the workers get to stop after SIGTERM before SIGKILL.
+STOP_SECONDS = 10.0
+#: Seconds worker 0 gets to open the stores (and migrate them) before the others start.
+START_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class BusOptions:
+    """``--bus``: a ``nats://`` URL (credentials in it) and a creds file, or no URL for unix datagrams."""
+
+    url: str = ""
+    creds: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    home: Path
+    config: Config
+    keys: NodeKeys | None
+    decoy: NodeKeys | None
+    index: int
+    workers: int
+    host: str
+    port: int
+    runtime: Path  # the parent's private directory: wake-up sockets and the shared limits
+    secret: bytes  # the shared limits' hash key
+    bus: BusOptions
+    mesh: MeshOptions
+    log_level: int
+
+
+async def open_bus(home: Path, options: BusOptions, runtime: Path | None, name: str) -> Bus:
+    """The bus named by ``options``: NATS if it has a URL, else unix datagrams in ``runtime``."""
+    if options.url:
+        subject = store_name(home / "events.sqlite")  # relays of one store hear each other, and only them
+        return await NatsBus.connect(options.url, name=name, creds=options.creds, store=subject)
+    if runtime is None:
+        raise UsageError("a bus needs --bus nats://... or --workers 2 or more")
+    return LocalBus(runtime / "bus", name)
+
+
+async def alone(home: Path, options: BusOptions) -> Cluster:
+    """The cluster of a single ``serve --bus nats://...``: one relay among others on other machines or data
+    directories sharing the store. UsageError if the bus cannot be reached."""
+    return Cluster(await open_bus(home, options, None, "serve"))
+
+
+def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """A TCP socket on ``host``:``port`` with ``SO_REUSEPORT`` (listening if ``listen``). Raises OSError."""
+    info = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(info[4])
+        if listen:
+            sock.listen(4096)
+            sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker_main(spec: WorkerSpec) -> None:
+    """A worker process: one relay of the cluster until SIGTERM."""
+    logging.basicConfig(level=spec.log_level, format=f"%(asctime)s %(name)s[w{spec.index}]: %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_worker(spec))
+
+
+async def _worker(spec: WorkerSpec) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us in order
+    parent = os.getppid()
+
+    def wipe() -> None:  # the web app's panic wipe: the parent does it, as serve's WIPE_SIGNAL does
+        os.kill(parent, keyring.WIPE_SIGNAL)
+
+    async def orphaned() -> None:  # the parent was killed (kill -9): stop too, so a new serve can start
+        while True:
+            await asyncio.sleep(1.0)
+            if os.getppid() != parent:
+                break
+        log.warning("the parent process is gone; worker %d stops", spec.index)
+        task.cancel()
+
+    watch = asyncio.ensure_future(orphaned())
+    limits = shared_limits.SharedLimits(spec.runtime / "limits", spec.index, spec.workers, spec.secret)
+    limits.reset_mine()
+    sock = listening_socket(spec.host, spec.port)
+    try:
+        bus = await open_bus(spec.home, spec.bus, spec.runtime, f"w{spec.index}")
+        try:
+            cluster = Cluster(bus, index=spec.index, workers=spec.workers, sock=sock, shared=limits)
+
+            def ready(host: str, port: int) -> None:  # the parent waits for this file
+                (spec.runtime / f"ready.{spec.index}").write_text(str(os.getpid()))
+
+            async with await Node.open(spec.home, spec.config, keys=spec.keys) as node:
+                await node.serve(spec.host, spec.port, ready=ready, mesh=spec.mesh, wipe=wipe, decoy=spec.decoy,
+                                 cluster=cluster)  # fmt: skip
+        finally:
+            await bus.close()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        watch.cancel()
+        sock.close()
+        limits.close()
+
+
+class Supervisor:
+    """The parent of ``serve --workers N``: starts, watches and restarts the workers (see the module's text)."""
+
+    def __init__(self, spec: WorkerSpec, clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self.clock = clock
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: dict[int, BaseProcess] = {}
+        self.restarts: list[float] = []
+
+    def start(self, index: int) -> BaseProcess:
+        spec = WorkerSpec(**{**self.spec.__dict__, "index": index})
+        process = self.context.Process(target=_worker_main, args=(spec,), name=f"samizdat-worker-{index}",
+                                       daemon=True)  # fmt: skip
+        process.start()
+        self.processes[index] = process
+        log.info("worker %d started (pid %s)", index, process.pid)
+        return process
+
+    def pids(self) -> dict[int, int | None]:
+        return {i: p.pid for i, p in self.processes.items()}
+
+    async def run(self, ready: Callable[[], None]) -> None:
+        """Start the workers (0 first, until it listens), call ``ready``, and restart any that exits, until
+        cancelled; then stop them all. Raises UsageError if worker 0 cannot start or workers keep dying."""
+        try:
+            await self._wait_ready(self.start(0))  # alone first: it creates or migrates the store
+            others = [self.start(index) for index in range(1, self.spec.workers)]
+            for process in others:
+                await self._wait_ready(process)
+            ready()
+            while True:
+                await asyncio.sleep(0.1)
+                for index, process in list(self.processes.items()):
+                    if process.is_alive():
+                        continue
+                    code = process.exitcode
+                    log.warning("worker %d (pid %s) exited with %s; starting it again", index, process.pid, code)
+                    now = self.clock()
+                    self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+                    if len(self.restarts) > RESTARTS_PER_MINUTE:
+                        raise UsageError(f"workers exited {len(self.restarts)} times in a minute; stopping")
+                    self.start(index)
+        finally:
+            await asyncio.shield(asyncio.to_thread(self.stop))
+
+    async def _wait_ready(self, process: BaseProcess) -> None:
+        """Until the worker ``process`` listens (it opened the stores and started its relay), or fails."""
+        index = next(i for i, p in self.processes.items() if p is process)
+        flag = self.spec.runtime / f"ready.{index}"
+        deadline = self.clock() + START_SECONDS
+        while self.clock() < deadline:
+            if not process.is_alive():
+                raise UsageError(f"worker {index} could not start (exit code {process.exitcode}); see its log above")
+            with contextlib.suppress(OSError, ValueError):
+                if int(flag.read_text()) == process.pid:
+                    return
+            await asyncio.sleep(0.05)
+        raise UsageError(f"worker {index} did not start within {START_SECONDS:.0f} seconds")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in self.processes.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+
+
+async def serve(
+    home: Path,
+    config: Config,
+    workers: int,
+    *,
+    keys: NodeKeys | None,
+    decoy: NodeKeys | None,
+    mesh: MeshOptions,
+    bus: BusOptions,
+    ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Run ``serve --workers N`` (N >= 2) until cancelled. UsageError when the node is already served or the
+    port is taken."""
+    with instance.serve_lock(home):
+        try:
+            reserve = listening_socket(config.host, config.port, listen=False)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {config.port} is in use: another node may be running; try --port") from exc
+            raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
+        port = reserve.getsockname()[1]
+        runtime = Path(tempfile.mkdtemp(prefix="samizdat-w-"))  # short: unix socket paths are limited to ~100 bytes
+        try:
+            secret = secrets.token_bytes(32)
+            shared_limits.create(runtime / "limits", workers)
+            spec = WorkerSpec(home=home, config=config, keys=keys, decoy=decoy, index=0, workers=workers,
+                              host=config.host, port=port, runtime=runtime, secret=secret, bus=bus, mesh=mesh,
+                              log_level=logging.getLogger().getEffectiveLevel())  # fmt: skip
+            supervisor = Supervisor(spec)
+
+            def started() -> None:
+                instance.announce(home, config.host, port)  # the parent's pid: `samizdat lock` signals it
+                if ready is not None:
+                    ready(config.host, port)
+
+            await supervisor.run(started)
+        finally:
+            instance.withdraw(home)
+            reserve.close()
+            shutil.rmtree(runtime, ignore_errors=True)
