@@ -338,6 +338,9 @@ class SqliteStore:
                 migrate(conn)
             except StoreError as exc:
                 raise StoreError(f"Cannot open the store at {self._path}: {exc}.") from exc
+            # From here BEGIN IMMEDIATE waits for another process's write lock in writer._begin (polling), not in
+            # SQLite's busy handler, which sleeps up to 100 ms at a time (serve --workers: samizdat/workers.py).
+            conn.execute("PRAGMA busy_timeout = 0")
         except BaseException:
             conn.close()
             raise

@@ -151,8 +151,6 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = self._connect()
-            # BEGIN IMMEDIATE waits for another process's write lock in _begin, not in SQLite's busy handler.
-            conn.execute("PRAGMA busy_timeout = 0")
         except BaseException as exc:  # noqa: BLE001 - not swallowed: start() raises it in the caller's loop
             self._ready.set_exception(exc)
             return
