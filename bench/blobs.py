@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from PIL import Image  # noqa: E402
+from report import write_section  # noqa: E402
 
 from samizdat.core.event import sign_event  # noqa: E402
 from samizdat.core.imeta import PhotoRef, imeta_tag, media_url  # noqa: E402
@@ -198,20 +199,6 @@ def section(r: dict[str, Any], runs: int, post_count: int, command: str) -> list
     ]
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
@@ -225,7 +212,7 @@ def main() -> int:
     lines = section(results, args.runs, args.posts, command)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, TITLE, lines)
     return 0
 
 

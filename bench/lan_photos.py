@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from lan_netns import Lab, in_namespace, missing_requirement, remove_leftovers, subprocess_env  # noqa: E402
 from PIL import Image  # noqa: E402
+from report import write_section  # noqa: E402
 
 from lan import Watch, all_listed, machine, until  # noqa: E402
 from samizdat.core.event import Event, sign_event  # noqa: E402
@@ -187,19 +188,6 @@ def section(result: dict[str, Any], command: str) -> list[str]:
     ]
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts", type=int, default=5)
@@ -218,7 +206,7 @@ def main() -> int:
     lines = section(result, " ".join([".venv/bin/python bench/lan_photos.py", *sys.argv[1:]]))
     print("\n".join(lines))
     if not args.no_write:
-        write_section(args.output, lines)
+        write_section(args.output, TITLE, lines)
     print(orjson.dumps(result).decode(), file=sys.stderr)
     return 0
 

@@ -45,6 +45,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset
+from report import write_section
 
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
@@ -426,18 +427,6 @@ CHOICES = [
 ]
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, "", *old[end:]] if end < len(old) else [*old[:start], *lines]
-    path.write_text("\n".join(new).rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events ingested")
@@ -466,7 +455,7 @@ def main() -> None:
     lines = section(saved)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(DOC, lines)
+        write_section(DOC, TITLE, lines)
         log(f"wrote {DOC.relative_to(ROOT)} and {out.relative_to(ROOT)}")
 
 

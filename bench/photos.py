@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import piexif
 from PIL import Image
+from report import write_section
 from skimage import data as skdata
 
 from samizdat.services import blobs, photos
@@ -218,20 +219,6 @@ def section(result: dict[str, Any], jpeg_bytes: int, loads: tuple[str, str], run
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's section of ``path`` (up to the next ``## `` heading), or append it."""
-    old = path.read_text().splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.strip() == TITLE), None)
-    if start is None:
-        new = [*old, "", *lines] if old else lines
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        new = [*old[:start], *lines, "", *old[end:]]
-    while new and not new[-1].strip():
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=9, help="runs with and without face blurring")
@@ -246,7 +233,7 @@ def main() -> int:
     lines = section(result, len(jpeg), (before, after), args.runs)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", lines)
+        write_section(ROOT / "docs" / "benchmarks.md", TITLE, lines)
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests" / "web"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
+from report import write_section  # noqa: E402
 from web_helpers import PHONE, Cli, ServeProcess, launch  # noqa: E402
 
 from samizdat.core import channel as ch  # noqa: E402
@@ -36,6 +36,8 @@ from samizdat.core import posts as po  # noqa: E402
 from samizdat.core.bundle import BundleWriter  # noqa: E402
 from samizdat.core.keys import SecretKey  # noqa: E402
 from web import machine  # noqa: E402
+
+TITLE = "## Bundles in the browser"
 
 PART_BYTES = 2_000_000
 WORDS = [hashlib.sha256(str(k).encode()).hexdigest()[: 3 + k % 7] for k in range(997)]  # text that compresses like text
@@ -98,14 +100,6 @@ def run(browser: Any, url: str, bundle: Path, *, throttle: float, wasm: bool) ->
         return result
     finally:
         context.close()
-
-
-def write_section(text: str, path: Path) -> None:
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"\n## Bundles in the browser\n.*?(?=\n## (?!#)|\Z)", re.S)
-    section = "\n## Bundles in the browser\n\n" + text.strip() + "\n"
-    current = pattern.sub(lambda _: section, current) if pattern.search(current) else current.rstrip() + "\n" + section
-    path.write_text(current)
 
 
 def main() -> None:
@@ -179,7 +173,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text, ROOT / "docs" / "benchmarks.md")
+        write_section(ROOT / "docs" / "benchmarks.md", TITLE, [TITLE, "", *text.strip().splitlines()])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import piexif  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+from report import write_section  # noqa: E402
 from web_helpers import PHONE, Cli, ServeProcess, launch  # noqa: E402
 
 from samizdat.core import channel as ch  # noqa: E402
@@ -49,6 +50,8 @@ from samizdat.store.blobs import DIRECTORY as BLOBS  # noqa: E402
 from samizdat.store.blobs import BlobStore  # noqa: E402
 from samizdat.web.app import STATIC  # noqa: E402
 from web import SLOW_3G, machine  # noqa: E402
+
+TITLE = "## Web app: photos"
 
 POSTS = 20
 TIMING = """() => {
@@ -213,16 +216,6 @@ def slow_channel(browser: Any, url: str, address: str, *, repeat: bool = False) 
         context.close()
 
 
-def write_section(text: str, path: Path) -> None:
-    import re
-
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"\n## {re.escape(SECTION)}\n.*?(?=\n## (?!#)|\Z)", re.S)
-    section = f"\n## {SECTION}\n\n" + text.strip() + "\n"
-    current = pattern.sub(lambda _: section, current) if pattern.search(current) else current.rstrip() + "\n" + section
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -299,7 +292,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text, ROOT / "docs" / "benchmarks.md")
+        write_section(ROOT / "docs" / "benchmarks.md", TITLE, [TITLE, "", *text.strip().splitlines()])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import resource
 import shutil
 import signal
@@ -45,6 +44,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import dataset  # noqa: E402
+from report import write_section  # noqa: E402
+
+TITLE = "## Workers (`serve --workers N`)"
 
 PY = sys.executable
 CONNS = 8
@@ -594,17 +596,6 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Workers \(`serve --workers N`\)\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: text.rstrip() + "\n\n", current)
-    else:
-        current = current.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(current, encoding="utf-8")
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "write-role":
         asyncio.run(_write_role(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
@@ -639,7 +630,7 @@ def main() -> None:
     print(text)
     print(f"load average after: {os.getloadavg()}")
     if not args.no_write:
-        write_section(text)
+        write_section(ROOT / "docs" / "benchmarks.md", TITLE, text.rstrip().splitlines())
 
 
 if __name__ == "__main__":
