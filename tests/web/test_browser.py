@@ -444,6 +444,30 @@ def test_language_from_browser_and_switchable(hub: Hub, browser: Any, locale: st
         context.close()
 
 
+def test_every_language_works_offline_after_one_visit(hub: Hub, browser: Any) -> None:
+    """Only English is in the page; the service worker keeps the other languages' words, so a phone that went
+    offline can still switch to Belarusian or Russian, even one it never used before."""
+    context = browser.new_context(locale="en-US", **PHONE)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        page.goto(hub.url)
+        expect(page.locator("h1")).to_have_text("Channels by place", timeout=20_000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the app is kept
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator("#conn")).to_have_text("offline", timeout=20_000)
+        page.select_option("#lang", "be")
+        expect(page.locator("h1")).to_have_text("Каналы па месцах")
+        page.select_option("#lang", "ru")
+        expect(page.locator("h1")).to_have_text("Каналы по местам")
+        page.reload()
+        expect(page.locator("h1")).to_have_text("Каналы по местам", timeout=20_000)
+        expect(page.locator("#conn")).to_have_text("нет связи")
+    finally:
+        context.close()
+
+
 def card(page: Any, address: str) -> Any:
     return page.locator(f'.channels:not(.followed) .channel[data-address="{address}"]')
 
