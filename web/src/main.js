@@ -9,7 +9,7 @@ import { state, start, operatorLogin } from './state.js';
 import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
-import { openLink } from './follow-link.js';
+import { openLink, routeChanged } from './follow-link.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
 import { composeView } from './views/compose.js';
@@ -57,6 +57,7 @@ function titles() {
 }
 
 function render(route) {
+  routeChanged(route);
   current?.destroy?.();
   if (route.screen === 'channel') current = channelView(route.address);
   else if (route.screen === 'compose') current = composeView(route.address, route.mode, route.target);
