@@ -1,7 +1,8 @@
 // Builds the web app into src/samizdat/web/static/: index.html with the whole app inside (one minified script
 // and its style, inline: on a slow hotspot every extra request costs a full round trip, 2 s on "Slow 3G"),
 // csp.json with their SHA-256 hashes (the server's Content-Security-Policy allows exactly these, so the page
-// still runs no other inline code), sw.js, the manifest and the icon. The version (a hash of the outputs) names
+// still runs no other inline code), sw.js, the manifest and the icon; the words of the languages other than English
+// (lang-<code>.json) and the parts loaded on use, each a file of its own. The version (a hash of the outputs) names
 // the service worker's cache, so a new build replaces the cached app. Runs on Node 18 and later.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
