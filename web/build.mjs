@@ -15,8 +15,9 @@ const out = join(here, '..', 'src', 'samizdat', 'web', 'static');
 if (existsSync(out)) rmSync(out, { recursive: true });
 mkdirSync(out, { recursive: true });
 
-// The words (i18n-tables.js, plain data): English goes into the page as the module `strings:en`, the other
-// languages become /lang-<code>.json, fetched only by the readers who use them (i18n.js).
+// The words (i18n-tables.js, plain data): English goes into the page as the module i18n-en.js (its words alone,
+// not the tables it takes them from when run as it is), the other languages become /lang-<code>.json, fetched
+// only by the readers who use them (i18n.js).
 const tablesJs = await build({ entryPoints: [join(here, 'src', 'i18n-tables.js')], bundle: true, format: 'esm', write: false });
 const { TABLES } = await import(`data:text/javascript;base64,${Buffer.from(tablesJs.outputFiles[0].contents).toString('base64')}`);
 const languages = Object.fromEntries(Object.entries(TABLES).filter(([code]) => code !== 'en')
@@ -24,7 +25,7 @@ const languages = Object.fromEntries(Object.entries(TABLES).filter(([code]) => c
 const strings = {
   name: 'strings',
   setup(b) {
-    b.onResolve({ filter: /^strings:en$/ }, (args) => ({ path: args.path, namespace: 'strings' }));
+    b.onResolve({ filter: /^\.\/i18n-en\.js$/ }, () => ({ path: 'en', namespace: 'strings' }));
     b.onLoad({ filter: /.*/, namespace: 'strings' }, () => ({ contents: JSON.stringify(TABLES.en), loader: 'json' }));
   },
 };

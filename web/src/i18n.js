@@ -2,12 +2,12 @@
 // chooses in the top bar; the choice is kept in localStorage, in the clear (the lock screen speaks it). Strings
 // are plain text with {name} placeholders.
 //
-// Only English is built into the page (the words are i18n-tables.js; the build makes `strings:en` of them):
+// Only English is built into the page (the words are i18n-tables.js; the build makes i18n-en.js of them alone):
 // carrying all three would make the first download a third bigger. Belarusian and Russian are /lang-be.json and
 // /lang-ru.json, fetched once by readers who use them (before the first screen is drawn, so nothing flashes in
 // English) and kept by the service worker for offline use. A word missing from them shows in English.
 
-import EN from 'strings:en';
+import EN from './i18n-en.js';
 
 const DICTIONARIES = { en: EN };
 export const LANGUAGES = [['be', 'Бел'], ['ru', 'Рус'], ['en', 'Eng']];
