@@ -1,7 +1,8 @@
 // Builds the web app into src/samizdat/web/static/: index.html with the whole app inside (one minified script
 // and its style, inline: on a slow hotspot every extra request costs a full round trip, 2 s on "Slow 3G"),
 // csp.json with their SHA-256 hashes (the server's Content-Security-Policy allows exactly these, so the page
-// still runs no other inline code), sw.js, the manifest and the icon. The version (a hash of the outputs) names
+// still runs no other inline code), sw.js, the manifest and the icon; the words of the languages other than English
+// (lang-<code>.json) and the parts loaded on use, each a file of its own. The version (a hash of the outputs) names
 // the service worker's cache, so a new build replaces the cached app. Runs on Node 18 and later.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -14,9 +15,23 @@ const out = join(here, '..', 'src', 'samizdat', 'web', 'static');
 if (existsSync(out)) rmSync(out, { recursive: true });
 mkdirSync(out, { recursive: true });
 
+// The words (i18n-tables.js, plain data): English goes into the page as the module i18n-en.js (its words alone,
+// not the tables it takes them from when run as it is), the other languages become /lang-<code>.json, fetched
+// only by the readers who use them (i18n.js).
+const tablesJs = await build({ entryPoints: [join(here, 'src', 'i18n-tables.js')], bundle: true, format: 'esm', write: false });
+const { TABLES } = await import(`data:text/javascript;base64,${Buffer.from(tablesJs.outputFiles[0].contents).toString('base64')}`);
+const languages = Object.fromEntries(Object.entries(TABLES).filter(([code]) => code !== 'en')
+  .map(([code, words]) => [`lang-${code}.json`, JSON.stringify(words)]));
+const strings = {
+  name: 'strings',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/i18n-en\.js$/ }, () => ({ path: 'en', namespace: 'strings' }));
+    b.onLoad({ filter: /.*/, namespace: 'strings' }, () => ({ contents: JSON.stringify(TABLES.en), loader: 'json' }));
+  },
+};
 const js = await build({
   entryPoints: [join(here, 'src', 'main.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
-  write: false, legalComments: 'none',
+  write: false, legalComments: 'none', plugins: [strings],
 });
 const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
@@ -40,10 +55,11 @@ const wasm = readFileSync(join(here, 'node_modules', 'tiny-secp256k1', 'lib', 's
 // The gazetteer of Belarus (places.js), fetched after the first screen: its data, without the spaces.
 const gazetteer = JSON.stringify(JSON.parse(readFileSync(join(here, 'src', 'gazetteer-by.json'), 'utf8')));
 const versioned = createHash('sha256').update(app).update(style).update(extrasJs).update(gazetteer);
-for (const body of Object.values(lazy)) versioned.update(body);
+for (const body of [...Object.values(lazy), ...Object.values(languages)]) versioned.update(body);
 const version = versioned.update(wasm).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
 writeFileSync(join(out, 'gazetteer-by.json'), gazetteer);
+for (const [name, body] of Object.entries(languages)) writeFileSync(join(out, name), body);
 for (const [name, body] of Object.entries(lazy)) writeFileSync(join(out, name), body);
 writeFileSync(join(out, 'secp256k1.wasm'), wasm);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');

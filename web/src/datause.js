@@ -73,6 +73,14 @@ export function resetCount() {
   write();
 }
 
+/** After the duress PIN erased everything: this visit's count from before it, and the cap, are forgotten too, so the
+ * count kept from now on is a first visit's (it would otherwise tell that the app had been used). */
+export function forgetCount() {
+  clearTimeout(saveTimer);
+  saveTimer = 0;
+  use = { month: month(), bytes: 0, cap: 0 };
+}
+
 (function install() {
   const Native = self.WebSocket;
   if (typeof Native === 'function') {

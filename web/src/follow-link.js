@@ -26,10 +26,17 @@ export function naddrIn(text) {
 }
 
 let banner = null;
+let bannerFor = ''; // the channel the question is about
 
 function closeBanner() {
   banner?.remove();
   banner = null;
+}
+
+/** The question belongs to its channel's screen (main.js calls this on every route): anywhere else it would cover
+ * that screen, so it goes, unanswered (nothing is used). */
+export function routeChanged(route) {
+  if (banner && !(route.screen === 'channel' && route.address === bannerFor)) closeBanner();
 }
 
 /** Ask whether the relays a link named may be used for this channel. */
@@ -40,6 +47,7 @@ function askRelays(address, relays) {
   for (const m of channel && !channel.error ? channel.mirrors : []) known.add(m);
   const fresh = relays.filter((r) => RELAY.test(r) && !known.has(r)).slice(0, 8);
   if (!fresh.length) return;
+  bannerFor = address;
   banner = h('div', { id: 'link-relays', class: 'link-relays', role: 'dialog', 'aria-labelledby': 'link-relays-q' },
     h('p', { id: 'link-relays-q' }, t('link-relays-ask')),
     h('ul', null, fresh.map((r) => h('li', null, h('code', null, r)))),

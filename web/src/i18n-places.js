@@ -1,9 +1,7 @@
-// The words of places.js, the start screen, plurals (i18n.js plural) and the status page's peers, in be, ru and en (merged into i18n.js's dictionaries, kept
+// The words of places.js, the start screen, plurals (i18n.js plural) and the status page's peers, in be, ru and en (merged with the others in i18n-tables.js, kept
 // apart so that the rest of the app's words and these change without touching each other).
 
-import { DICTIONARIES } from './i18n.js';
-
-const words = {
+export const PLACES = {
   en: {
     'near-you': 'Near you', 'near-pick': 'Choose your place', 'near-change': 'Change place',
     'near-explain': 'Pick your town or district once: its channels are shown here first. It is kept on this phone only and never sent.',
@@ -52,5 +50,3 @@ const words = {
     'location-failed': 'Тэлефон не паведаміў месцазнаходжанне.', 'location-channel': 'Пост будзе аднесены да раёна канала.',
   },
 };
-
-for (const [code, table] of Object.entries(words)) Object.assign(DICTIONARIES[code], table);

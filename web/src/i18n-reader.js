@@ -1,5 +1,5 @@
-// The strings of the reader's own client (follow by link or QR, mirrors, bundles), merged into i18n.js's
-// dictionaries: kept apart so that they can grow without touching the shared ones.
+// The strings of the reader's own client (follow by link or QR, mirrors, bundles), merged with the others
+// in i18n-tables.js: kept apart so that they can grow without touching the shared ones.
 
 export const READER = {
   en: {

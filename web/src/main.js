@@ -4,12 +4,12 @@
 
 import './datause.js'; // first: counts the app's own traffic from the start
 import { h, mount } from './dom.js';
-import { t, lang, setLang, LANGUAGES } from './i18n.js';
+import { t, lang, setLang, ready, LANGUAGES } from './i18n.js';
 import { state, start, operatorLogin } from './state.js';
 import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
-import { openLink } from './follow-link.js';
+import { openLink, routeChanged } from './follow-link.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
 import { composeView } from './views/compose.js';
@@ -37,8 +37,7 @@ function brand(linked) {
 
 function languages(redraw) {
   return h('select', { id: 'lang', 'aria-label': t('language'), onchange: (ev) => {
-    setLang(ev.target.value);
-    redraw();
+    setLang(ev.target.value).then(redraw); // not switched (its words could not be fetched): as it was
   } }, LANGUAGES.map(([code, name]) => h('option', { value: code, selected: code === lang() }, name)));
 }
 
@@ -59,6 +58,7 @@ function titles() {
 }
 
 function render(route) {
+  routeChanged(route);
   current?.destroy?.();
   if (route.screen === 'channel') current = channelView(route.address);
   else if (route.screen === 'compose') current = composeView(route.address, route.mode, route.target);
@@ -127,5 +127,6 @@ window.addEventListener('hashchange', () => {
 window.addEventListener('popstate', (ev) => {
   if (booted && !location.hash) nav.popped(ev.state); // a fragment's own popstate: hashchange follows it
 });
-vault.open().then((status) => (status === 'locked' ? showLock() : boot()));
+// The reader's language, if not English, is fetched meanwhile (i18n.js): nothing is drawn in the wrong one.
+Promise.all([vault.open(), ready()]).then(([status]) => (status === 'locked' ? showLock() : boot()));
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});

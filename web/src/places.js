@@ -14,7 +14,6 @@
 
 import { h, mount } from './dom.js';
 import { t, lang } from './i18n.js';
-import './i18n-places.js';
 import { fold, matches } from './translit.js';
 
 let gazetteer = null; // {byPath: Map(path -> entry), bySegment: Map(parent + '\n' + skeleton -> entry), entries}

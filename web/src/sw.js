@@ -8,7 +8,7 @@
 // cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
-const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
+const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/lang-be.json', '/lang-ru.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
 const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
 const FIRST = /<!--FIRST-->[\s\S]*?<!--\/FIRST-->/; // the first paint's channel list (web/firstpaint.py)
 

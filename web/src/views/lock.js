@@ -5,6 +5,7 @@
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import * as vault from '../vault.js';
+import { forgetCount } from '../datause.js';
 
 /** onOpen() is called once the vault is open (after the PIN, or after the duress PIN erased everything). */
 export function lockView(onOpen) {
@@ -28,6 +29,7 @@ export function lockView(onOpen) {
       field.focus();
       return;
     }
+    if (result === 'duress') forgetCount();
     onOpen();
   } }, h('label', { class: 'in' }, h('span', null, t('unlock-title')), field), message, h('p', null, button));
   const el = h('main', { class: 'lock' }, form);

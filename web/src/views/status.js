@@ -18,6 +18,8 @@ const table = (head, rows) => h('div', { class: 'table-wrap', tabindex: '0', rol
   h('table', null, h('thead', null, h('tr', null, head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', null, rows.map((r) => h('tr', null, r.map((c, i) => h('td', { class: i ? null : 'url' }, c)))))));
 
+const REFRESH_MS = 10000;
+
 const mb = (bytes) => typeof bytes === 'number' ? (bytes / 1e6).toFixed(1) : '?';
 
 export function statusView() {
@@ -27,7 +29,13 @@ export function statusView() {
   mount(el, h('h1', null, t('status')), body, h('h2', null, t('this-phone')), local, dataUseView(), dataSaverSwitch(),
     bundlesPanel());
   cache.count().then((n) => mount(local, t('cached-events', { n: plural('events', n) })));
+  // Refreshed REFRESH_MS after each answer, not on a fixed beat: a busy node answering slowly gets no pile of
+  // requests (each one counts its store and reports), and a screen left is no longer asked for.
   let timer = 0;
+  let gone = false;
+  const again = () => {
+    if (!gone) timer = setTimeout(load, REFRESH_MS);
+  };
 
   async function load() {
     let s;
@@ -36,9 +44,13 @@ export function statusView() {
       if (!r.ok) throw new Error(String(r.status));
       s = await r.json();
     } catch {
+      if (gone) return;
       mount(body, h('p', { class: 'error' }, t('node-unreachable')), sourcesPanel(null));
+      again();
       return;
     }
+    if (gone) return;
+    again();
     // The node names its key only to its own machine (unless it publishes it); a logged-in operator knows it.
     const key = h('code', { id: 'node-key' }, s.npub ? String(s.npub) : t('key-hidden'));
     if (!s.npub && state.operator?.pubkey) extras().then((x) => { key.textContent = x.npubEncode(state.operator.pubkey); }, () => {});
@@ -74,6 +86,8 @@ export function statusView() {
       sourcesPanel(s));
   }
   load();
-  timer = setInterval(load, 10000);
-  return { el, destroy: () => clearInterval(timer) };
+  return { el, destroy: () => {
+    gone = true;
+    clearTimeout(timer);
+  } };
 }
