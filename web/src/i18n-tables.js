@@ -4,6 +4,7 @@
 
 import { READER } from './i18n-reader.js';
 import { PLACES } from './i18n-places.js';
+import { PHOTOS } from './photos-i18n.js';
 
 const en = {
   title: 'channels', language: 'Language', channels: 'Channels', keys: 'Keys', status: 'Node', online: 'online', offline: 'offline',
@@ -228,4 +229,4 @@ const be = {
 };
 
 export const TABLES = { be, ru, en };
-for (const parts of [READER, PLACES]) for (const [code, strings] of Object.entries(parts)) Object.assign(TABLES[code], strings);
+for (const parts of [READER, PLACES, PHOTOS]) for (const [code, strings] of Object.entries(parts)) Object.assign(TABLES[code], strings);

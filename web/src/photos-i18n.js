@@ -1,7 +1,5 @@
-// The photo screens' strings (photos.js, views/photos.js, views/nearby.js), added to the app's dictionaries
-// (i18n.js) when these modules load.
-
-import { DICTIONARIES } from './i18n.js';
+// The photo screens' words (photos.js, views/photos.js, views/nearby.js) in be, ru and en, merged into the app's
+// tables (i18n-tables.js) like the reader's and places' words.
 
 const en = {
   'photos-add': 'Add photos', photo: 'Photo', 'photo-alt': 'Describe the photo (for blind readers and slow links)',
@@ -40,4 +38,4 @@ const be = {
   'nearby-note': 'Лічыцца на гэтым тэлефоне: выбраная кропка нікуды не адпраўляецца.', 'km': '{n} км', 'nearby-here': 'месца гэтага канала',
 };
 
-for (const [code, strings] of Object.entries({ en, ru, be })) Object.assign(DICTIONARIES[code], strings);
+export const PHOTOS = { en, ru, be };

@@ -16,7 +16,6 @@ import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
-import '../photos-i18n.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 

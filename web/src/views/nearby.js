@@ -4,7 +4,6 @@
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import '../photos-i18n.js';
 import { state, now } from '../state.js';
 import { feed } from '../rules.js';
 import * as cache from '../cache.js';

@@ -4,7 +4,6 @@
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import '../photos-i18n.js';
 import { state, setDataSaver } from '../state.js';
 import { blurhashCanvas } from '../blurhash.js';
 import {
