@@ -392,3 +392,36 @@ async def test_the_authors_deletion_request_removes_the_photos_but_a_strangers_d
     await ctx.ingest([deletion])
     await blob_travel.catch_up(ctx)
     assert not any(blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in pair)
+
+
+async def test_a_strangers_photo_references_are_not_followed(
+    ctx: Context, source: dict[str, bytes], stranger: SecretKey
+) -> None:
+    # Anyone may store an event on the relay; only the photos of those who may post in a known channel are fetched.
+    address = await _channel(ctx)
+    photo = clean_photo(seed=70), clean_photo(16, 12, seed=71)
+    for data in photo:
+        source[hashlib.sha256(data).hexdigest()] = data
+    await ctx.ingest([photo_post(stranger, address, [photo], ctx.now())])
+    report = await blob_travel.travel(ctx, [source["__url__"].decode()])
+    assert report.fetched == 0
+    assert blobs.blob_store(ctx).missing(ctx.now(), 100) == []
+
+
+async def test_references_of_a_post_gone_from_the_store_do_not_block_later_photos(
+    ctx: Context, source: dict[str, bytes]
+) -> None:
+    # Posts that expire (or are evicted, or deleted) leave their references behind: as many as a pass looks at must
+    # not keep a later post's photos from ever being fetched.
+    address = await _channel(ctx)
+    store = blobs.blob_store(ctx)
+    for i in range(30):  # older than the real post, so first in line
+        store.add_refs(f"{i:064x}", {hashlib.sha256(bytes([i, n])).hexdigest() for n in range(2)})
+    later = (clean_photo(seed=95), clean_photo(16, 12, seed=96))
+    for data in later:
+        source[hashlib.sha256(data).hexdigest()] = data
+    await ctx.ingest([photo_post(ctx.key, address, [later], ctx.now())])
+    for _ in range(5):  # a pass looks at 10 x count references: the dead ones go, then the photos come
+        await blob_travel.travel(ctx, [source["__url__"].decode()], blob_travel.Bounds(count=2))
+    assert {blobs.has_blob(ctx, hashlib.sha256(d).hexdigest()) for d in later} == {True}
+    assert store.missing(ctx.now(), 1000) == []

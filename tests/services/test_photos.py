@@ -244,3 +244,12 @@ def test_a_polyglot_and_a_comment_do_not_survive() -> None:
         assert b"<script" not in data
         assert b"COMMENT-SECRET-NAME" not in data
         assert samples.metadata_in(data) == []
+
+
+def test_the_preview_refuses_a_small_file_that_declares_a_huge_picture() -> None:
+    # What the app sends is at most 1600 px long; a lossless WebP of one colour is a few KB for 25 megapixels.
+    out = io.BytesIO()
+    Image.new("RGB", (5000, 5000), (200, 30, 30)).save(out, "WEBP", lossless=True)
+    assert len(out.getvalue()) < 240 * 1024  # under the preview's size limit
+    with pytest.raises(PhotoError, match="too large to decode safely"):
+        blur_preview(out.getvalue())

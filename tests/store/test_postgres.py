@@ -203,3 +203,12 @@ async def test_an_unreachable_replica_leaves_reads_to_the_primary(
         assert store.reads == {"replica": 0, "primary": 1}
     finally:
         await store.close()
+
+
+def test_a_password_in_the_url_is_never_shown() -> None:
+    shown = pgconn.redact(
+        "postgresql://relay:s3cret@db.example/samizdat?sslmode=require&password=hunter2&application_name=x"
+    )
+    assert "s3cret" not in shown
+    assert "hunter2" not in shown
+    assert shown.startswith("postgresql://relay:***@db.example/samizdat?sslmode=require")

@@ -272,6 +272,37 @@ async def test_uploads_past_the_memory_budget_wait_for_another_time(
     assert (await upload(served, clean_photo(200, 150, seed=16, noise=True))).status == 201  # the budget came back
 
 
+async def test_one_address_cannot_hold_every_upload_slot_with_bodies_it_never_sends(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samizdat.relay import bodies, door
+
+    monkeypatch.setattr(door, "peer_ip", lambda peername: "203.0.113.7")  # as if from one address on the Wi-Fi
+    held = []
+    try:
+        for _ in range(bodies.MAX_BODIES_PER_ADDRESS):  # headers promising 2 MB, then nothing
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+            await writer.drain()
+            held.append(writer)
+        for _ in range(50):  # once the relay has read those headers
+            refused = await upload(served, clean_photo(seed=17))
+            if refused.status == 429:
+                break
+            await asyncio.sleep(0.1)
+        assert refused.status == 429
+        assert "from this address" in refused.headers["x-reason"]
+    finally:
+        for writer in held:
+            writer.close()
+    for _ in range(50):  # the slots come back when those connections go
+        answer = await upload(served, clean_photo(seed=17))
+        if answer.status != 429:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.status == 201
+
+
 async def test_uploads_are_rate_limited_per_key(tmp_path: Path) -> None:
     from samizdat.web.blossom import Limits
 
@@ -283,3 +314,17 @@ async def test_uploads_are_rate_limited_per_key(tmp_path: Path) -> None:
             assert statuses == [201, 201, 429]
             refused = await upload(served, clean_photo(seed=60))
             assert "too many requests from this key" in refused.headers["x-reason"]
+
+
+async def test_the_table_of_addresses_stays_bounded_under_many_addresses(tmp_path: Path) -> None:
+    from websockets.datastructures import Headers
+
+    from samizdat.relay.bodies import HttpRequest
+
+    now = [0.0]
+    async with test_node(tmp_path / "node") as node:
+        endpoint = BlossomEndpoint(node.ctx, clock=lambda: now[0])
+        for i in range(25_000):  # one request each from many addresses (IPv6 makes them cheap), a second apart
+            now[0] += 1.0
+            endpoint._rate_address(HttpRequest("GET", "/x", Headers(), b"", f"2001:db8::{i:x}", False))
+        assert len(endpoint._ips) <= 10_002

@@ -32,6 +32,9 @@ MAX_HEAD_BYTES = 16 * 1024
 #: Bytes of request bodies held by all connections together at most: more uploads at once get 503 before their
 #: body is read (64 connections of one address could otherwise hold 64 × 2 MB).
 MAX_BODIES_BYTES = 64 * 1024 * 1024
+#: Bodies one address may have in flight at once: so that one address cannot reserve the whole of
+#: :data:`MAX_BODIES_BYTES` with headers that promise bodies it never sends, and starve everyone else's uploads.
+MAX_BODIES_PER_ADDRESS = 2
 BODY_METHODS = (b"PUT ", b"POST ")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*([0-9]{1,12})[ \t]*\r?$")
 _CHUNKED = re.compile(rb"(?im)^transfer-encoding:")
@@ -70,6 +73,7 @@ class BodyConnection(GuardedConnection):
 
     max_body: int  # set on the class by :func:`body_connection_class`
     held: list[int]  # [bytes of bodies reserved by all connections of the class], shared
+    held_by: dict[str | None, int]  # bodies in flight per remote address (None: loopback), shared
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.request_body = b""
@@ -81,8 +85,12 @@ class BodyConnection(GuardedConnection):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.held[0] -= self._reserved
-        self._reserved = 0
+        if self._reserved:
+            self.held[0] -= self._reserved
+            self._reserved = 0
+            left = self.held_by.pop(self.ip, 1) - 1
+            if left > 0:
+                self.held_by[self.ip] = left
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -126,8 +134,13 @@ class BodyConnection(GuardedConnection):
             if self.held[0] + self._length > MAX_BODIES_BYTES:
                 self._refuse("503 Service Unavailable", "Too many uploads at once; try again in a minute.")
                 return
-            self._reserved = self._length
-            self.held[0] += self._length
+            if self._length and self.ip is not None and self.held_by.get(self.ip, 0) >= MAX_BODIES_PER_ADDRESS:
+                self._refuse("429 Too Many Requests", "Too many uploads at once from this address.")
+                return
+            if self._length:
+                self._reserved = self._length
+                self.held[0] += self._length
+                self.held_by[self.ip] = self.held_by.get(self.ip, 0) + 1
             self._head_end = end + 4
             if _CONTINUE.search(head) and self._length:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -148,4 +161,4 @@ class BodyConnection(GuardedConnection):
 
 def body_connection_class(base: type[GuardedConnection], max_body: int) -> type[GuardedConnection]:
     """``base`` (a door's connection class) reading request bodies up to ``max_body`` bytes."""
-    return type("BodyRelayConnection", (BodyConnection, base), {"max_body": max_body, "held": [0]})
+    return type("BodyRelayConnection", (BodyConnection, base), {"max_body": max_body, "held": [0], "held_by": {}})

@@ -115,9 +115,14 @@ async def fetch_missing(ctx: Context, sources: Sequence[str] = (), bounds: Bound
     plan: list[tuple[bool, str, PhotoRef, str]] = []  # (full image?, sha256, ref, event id)
     for sha256, event_id in wanted:
         event = await ctx.store.get(event_id)
-        ref = next((r for r in photo_refs(event) if sha256 in (r.sha256, r.thumb_sha256)), None) if event else None
-        if ref is not None:
-            plan.append((sha256 != ref.thumb_sha256, sha256, ref, event_id))
+        if event is None:  # expired, evicted or deleted since: its references go, or they would fill `wanted`
+            store.drop_refs(event_id)
+            continue
+        ref = next((r for r in photo_refs(event) if sha256 in (r.sha256, r.thumb_sha256)), None)
+        if ref is None:
+            store.missed(sha256, ctx.clock(), MISS_DELAY)
+            continue
+        plan.append((sha256 != ref.thumb_sha256, sha256, ref, event_id))
     plan.sort(key=lambda item: item[0])  # thumbnails first; sort is stable, so oldest post first within each
     media_cache: dict[str, tuple[str, ...]] = {}
     for is_full, sha256, ref, event_id in plan:

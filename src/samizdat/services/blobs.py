@@ -235,7 +235,7 @@ async def note_stored(ctx: Context, event: Event) -> set[str]:
     other stored post references. Returns the hashes removed."""
     store = blob_store(ctx)
     hashes = referenced_blobs(event)
-    if hashes:
+    if hashes and await _valid_post(ctx, event):
         store.add_refs(event.id, hashes)
         for sha256 in thumbnails(event):
             if store.has(sha256):
@@ -248,6 +248,20 @@ async def note_stored(ctx: Context, event: Event) -> set[str]:
     if removed:
         log.info("removed %d photo(s) of a retracted post", len(removed))
     return removed
+
+
+async def _valid_post(ctx: Context, event: Event) -> bool:
+    """Whether ``event`` is a post by someone who may post in its channel, as this node knows the channel: only
+    such posts' photos are fetched. Anyone may store an event on a relay, and a stranger's imeta tags would
+    otherwise make the node fetch whatever they name, or fill the list of photos to fetch with hashes nobody has."""
+    if event.kind != kinds.POST:
+        return False
+    try:
+        post = parse_post(event)
+    except SamizdatError:
+        return False
+    channel = await channels.lookup(ctx, post.channel)
+    return channel is not None and channel.role_of(event.pubkey, event.created_at) is not None
 
 
 async def _withdrawn(ctx: Context, event: Event) -> list[str]:

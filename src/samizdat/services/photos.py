@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 MAX_INPUT_BYTES = 40 * 1024 * 1024
 #: Pixel count above which a picture is refused unread (a 48-megapixel phone camera fits; a bomb does not).
 MAX_PIXELS = 60_000_000
+#: Pixels at most of a picture sent to the web preview: what a phone's canvas sends is at most 1600 px on its long
+#: side, so a larger one is not the app's (a small lossless WebP can declare 60 megapixels, a few hundred MB decoded).
+PREVIEW_MAX_PIXELS = 4096 * 4096
 #: The long side of the stored full image, and of the thumbnail.
 MAX_SIDE = 1600
 THUMB_SIDE = 320
@@ -125,7 +128,7 @@ def blur_preview(data: bytes, *, blur_faces: bool = True, regions: Sequence[Regi
 
     Works from memory only: nothing is stored or logged. Raises PhotoError like :func:`prepare_photo`.
     """
-    image = _load(data)
+    image = _load(data, PREVIEW_MAX_PIXELS)
     image, faces = _blurred(image, blur_faces=blur_faces, regions=regions)
     return _encode(image, TARGET_BYTES, _QUALITIES), faces
 
@@ -133,8 +136,9 @@ def blur_preview(data: bytes, *, blur_faces: bool = True, regions: Sequence[Regi
 # -- decoding ------------------------------------------------------------------------------------------------
 
 
-def _load(data: bytes) -> Image.Image:
-    """Decode ``data`` into a fresh RGB image of long side at most MAX_SIDE, oriented and in sRGB."""
+def _load(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode ``data`` (at most ``max_pixels``) into a fresh RGB image of long side at most MAX_SIDE, oriented and
+    in sRGB."""
     if not data:
         raise PhotoError("the photo file is empty")
     if len(data) > MAX_INPUT_BYTES:
@@ -151,7 +155,7 @@ def _load(data: bytes) -> Image.Image:
         except (OSError, ValueError, SyntaxError) as exc:
             raise PhotoError("the file is not a readable image") from exc
         try:
-            return _decode(source)
+            return _decode(source, max_pixels)
         finally:
             source.close()
 
@@ -171,17 +175,17 @@ def _refusal(exc: Exception) -> PhotoError:
     return PhotoError("the file is not an image (JPEG, PNG, WebP or HEIC)")
 
 
-def _decode(source: Image.Image) -> Image.Image:
+def _decode(source: Image.Image, max_pixels: int = MAX_PIXELS) -> Image.Image:
     kind = source.format or ""
     if kind not in _FORMATS:
         raise PhotoError(f"{kind or 'this'} pictures are not accepted: use JPEG, PNG, WebP or HEIC")
     width, height = source.size
     if width < 1 or height < 1:
         raise PhotoError("the picture has no pixels")
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise PhotoError(
             f"the picture is too large to decode safely ({width} x {height}; "
-            f"at most {MAX_PIXELS // 1_000_000} megapixels)"
+            f"at most {max_pixels // 1_000_000} megapixels)"
         )
     if kind in ("JPEG", "MPO"):
         # Decode at the smallest DCT scale that keeps at least MAX_SIDE on the long side.

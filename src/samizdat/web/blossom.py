@@ -293,6 +293,8 @@ class BlossomEndpoint:
         if request.ip is None:
             return
         now = self.clock()
+        if request.ip not in self._ips and len(self._ips) > 10_000:  # bounded memory: full buckets are forgotten
+            self._ips = {k: b for k, b in self._ips.items() if not _refilled(b, now)}
         ip = self._ips.setdefault(request.ip, TokenBucket(self.limits.ip_rate, self.limits.ip_burst, now))
         if not ip.take(now):
             raise Refusal(429, "too many requests from this address; try again in a minute")
@@ -303,9 +305,8 @@ class BlossomEndpoint:
         key = self._keys.setdefault(pubkey, TokenBucket(self.limits.key_rate, self.limits.key_burst, now))
         if not key.take(now):
             raise Refusal(429, "too many requests from this key; try again in a minute")
-        if len(self._keys) > 10_000 or len(self._ips) > 10_000:  # bounded memory: full buckets are forgotten
-            self._keys = {k: b for k, b in self._keys.items() if b.tokens < b.burst}
-            self._ips = {k: b for k, b in self._ips.items() if b.tokens < b.burst}
+        if len(self._keys) > 10_000:  # bounded memory: full buckets are forgotten
+            self._keys = {k: b for k, b in self._keys.items() if not _refilled(b, now)}
 
     def _base(self, request: HttpRequest) -> str:
         host = header(request.headers, "Host")
@@ -328,3 +329,8 @@ def _int(query: dict[str, list[str]], name: str) -> int | None:
     if not values[0].isdigit() or len(values[0]) > 12:
         raise Refusal(400, f"the {name} parameter must be a whole number")
     return int(values[0])
+
+
+def _refilled(bucket: TokenBucket, now: float) -> bool:
+    """Whether ``bucket`` is full again by ``now``: then it is the same as a new one and can be forgotten."""
+    return bucket.tokens + (now - bucket.stamp) * bucket.rate >= bucket.burst
