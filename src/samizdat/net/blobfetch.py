@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl as ssl_module
 from urllib.parse import urlsplit
 
 from samizdat.net.failover import Routing
-from samizdat.net.transports import parse_transport
+from samizdat.net.transports import http_get, parse_transport
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +50,11 @@ async def fetch(url: str, routing: Routing, *, max_bytes: int, timeout: float = 
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         async with asyncio.timeout(timeout):
-            sock = await transport.open(host, port, timeout=timeout)
+            accept = "image/webp,image/jpeg,image/png"
+            head, reader, writer = await http_get(transport, host, port, secure, target, accept, limit=MAX_HEAD,
+                                                  timeout=timeout)  # fmt: skip
             try:
-                context = ssl_module.create_default_context() if secure else None
-                reader, writer = await asyncio.open_connection(
-                    sock=sock, ssl=context, server_hostname=host if secure else None, limit=MAX_HEAD
-                )
-            except BaseException:
-                sock.close()
-                raise
-            try:
-                name = f"[{host}]" if ":" in host else host
-                authority = name if port == (443 if secure else 80) else f"{name}:{port}"
-                request = (
-                    f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: samizdat\r\n"
-                    "Accept: image/webp,image/jpeg,image/png\r\nConnection: close\r\n\r\n"
-                )
-                writer.write(request.encode("latin-1"))
-                await writer.drain()
-                return await _body(await reader.readuntil(b"\r\n\r\n"), reader, max_bytes)
+                return await _body(head, reader, max_bytes)
             finally:
                 writer.close()
     except FetchFailed:

@@ -31,7 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
-from samizdat.net.transports import Transport, parse_transport
+from samizdat.net.transports import Transport, http_get, parse_transport
 
 log = logging.getLogger(__name__)
 
@@ -389,25 +389,10 @@ async def fetch_relay_info(
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         async with asyncio.timeout(timeout):
-            sock = await transport.open(host, port, timeout=timeout)
+            head, reader, writer = await http_get(transport, host, port, secure, target, "application/nostr+json",
+                                                  limit=MAX_INFO_BYTES, timeout=timeout, ssl=ssl)  # fmt: skip
             try:
-                context = (ssl or ssl_module.create_default_context()) if secure else None
-                reader, writer = await asyncio.open_connection(
-                    sock=sock, ssl=context, server_hostname=host if secure else None, limit=MAX_INFO_BYTES
-                )
-            except BaseException:
-                sock.close()
-                raise
-            try:
-                name = f"[{host}]" if ":" in host else host
-                authority = name if port == (443 if secure else 80) else f"{name}:{port}"
-                request = (
-                    f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/nostr+json\r\n"
-                    "User-Agent: samizdat\r\nConnection: close\r\n\r\n"
-                )
-                writer.write(request.encode("latin-1"))
-                await writer.drain()
-                return await _parse_info(await reader.readuntil(b"\r\n\r\n"), reader)
+                return await _parse_info(head, reader)
             finally:
                 writer.close()
     except Exception as exc:  # noqa: BLE001 - no document, whatever the reason: the caller copes without one

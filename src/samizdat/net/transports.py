@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import ssl as ssl_module
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, cast
@@ -291,3 +292,42 @@ def failure_reason(exc: BaseException) -> str:
             return "unreachable"
         cause = cause.__cause__ or cause.__context__
     return "error"
+
+
+async def http_get(
+    transport: Transport,
+    host: str,
+    port: int,
+    secure: bool,
+    target: str,
+    accept: str,
+    *,
+    limit: int,
+    timeout: float,
+    ssl: ssl_module.SSLContext | None = None,
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send ``GET target`` (``Connection: close``) to ``host``:``port`` through ``transport``, TLS when ``secure``;
+    return the answer's head (up to the blank line, at most ``limit`` bytes) with the reader for its body and the
+    writer, which the caller closes. Raises OSError, TimeoutError or asyncio's stream errors."""
+    sock = await transport.open(host, port, timeout=timeout)
+    try:
+        context = (ssl or ssl_module.create_default_context()) if secure else None
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=context, server_hostname=host if secure else None, limit=limit
+        )
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        name = f"[{host}]" if ":" in host else host
+        authority = name if port == (443 if secure else 80) else f"{name}:{port}"
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nAccept: {accept}\r\n"
+            "User-Agent: samizdat\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(request.encode("latin-1"))
+        await writer.drain()
+        return await reader.readuntil(b"\r\n\r\n"), reader, writer
+    except BaseException:
+        writer.close()
+        raise
