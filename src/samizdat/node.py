@@ -14,49 +14,28 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from samizdat.config import Config, load_config, load_identity
+from samizdat.config import Config, load_config
 from samizdat.core.event import Event
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
 from samizdat.net.blobfetch import relay_to_http
-from samizdat.net.client import RelayClient, default_proxy
+from samizdat.net.client import RelayClient
 from samizdat.relay.bus import store_bus
 from samizdat.relay.cluster import Cluster, join
-from samizdat.relay.limits import RelayInfo, RelayLimits
-from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.relay.tls import server_context
-from samizdat.services import (
-    blob_travel,
-    blobs,
-    channels,
-    deadman,
-    encryption,
-    instance,
-    publishing,
-    spare,
-    status,
-    uploaders,
-)
+from samizdat.services import encryption, instance, running, spare
 from samizdat.services.context import Context
-from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.base import AddOutcome
-from samizdat.store.blobs import DIRECTORY as BLOBS_DIRECTORY
-from samizdat.store.blobs import BlobStore
-from samizdat.store.local import LocalState
-from samizdat.store.postgres import PostgresStore
-from samizdat.store.sqlite import SqliteStore
-from samizdat.web import SEED_BYTES, web_parts
-from samizdat.web.blossom import BlossomEndpoint
+from samizdat.web.serving import relay_server
 
 Ready = Callable[[str, int], Awaitable[None] | None]
 
@@ -65,7 +44,6 @@ class Node:
     def __init__(self, parts: dict[str, Any]) -> None:
         """``parts``: the Context's fields but ``connect``, ``ingest`` and ``serving``, which the node gives."""
         self.server: RelayServer | None = None  # while serving
-        self._photos = asyncio.Event()  # a post with photos was stored: fetch them (services/blob_travel.py)
         self.ctx = Context(**parts, connect=self._connect, ingest=self._ingest, serving=lambda: self.server is not None)
 
     @classmethod
@@ -84,30 +62,7 @@ class Node:
         An interrupted ``samizdat encrypt`` is finished or rolled back first, so that only one set of stores is live.
         """
         encryption.settle(home)
-        config = config or load_config(home)
-        routing = failover.Routing.from_config(  # a bad transport in the configuration fails here, before opening
-            config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
-        )
-        key = load_identity(home, keys)
-        store: SqliteStore | PostgresStore
-        if config.store_url:  # only the events move; keys and local state stay in ``home``
-            store = await PostgresStore.open(config.store_url, read_url=config.store_read_url or None, clock=clock)
-        else:
-            store = await SqliteStore.open(home / "events.sqlite", clock=clock, key=keys.events if keys else None)
-        try:
-            local = LocalState(home / "local.sqlite", key=keys.local if keys else None)
-        except BaseException:
-            await store.close()
-            raise
-        try:
-            blob_store = BlobStore(home / BLOBS_DIRECTORY, keys.blobs if keys else None)
-        except BaseException:
-            local.close()
-            await store.close()
-            raise
-        parts = dict(home=home, config=config, key=key, store=store, local=local, routing=routing, clock=clock,
-                     sleep=sleep, random=random.random, blobs=blob_store)  # fmt: skip
-        return cls(parts)
+        return cls(await running.open_parts(home, config or load_config(home), clock=clock, sleep=sleep, keys=keys))
 
     async def close(self) -> None:
         if self.ctx.blobs is not None:
@@ -191,11 +146,17 @@ class Node:
         connect = ctx.connect if ctx.routing.proxy else None
         lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
                    connect=connect)  # fmt: skip
-        server = self._relay_server(upkeep, lan, wipe)
+        server = relay_server(ctx, peers=lan.snapshot, carry=upkeep.carry_state, wipe=wipe)
+
+        def stored(event: Event) -> None:
+            lan.offer(event)
+            upkeep.stored(event)
+
+        server.on_event = stored
+        server.on_client_event = upkeep.from_client
         config = ctx.config
         tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert or config.tls_key else None
         follower = join(server, cluster) if cluster is not None else None
-        singletons = cluster is None or cluster.primary
         try:
             await server.start(host, port, sock=cluster.sock if cluster is not None else None, tls=tls)
         except OSError as exc:
@@ -212,23 +173,12 @@ class Node:
                 if follower is not None:
                     await follower.start()
                     group.create_task(follower.run(), name="follow")
-                if not singletons:  # worker 0 runs the loops below (docs/scaling.md)
-                    if ready is not None and (started := ready(host, server.port)) is not None:
-                        await started
-                    return
-                for name, loop in upkeep.loops().items():
-                    group.create_task(loop(), name=name)
-                group.create_task(background_sync(ctx), name="sync")
-                peers = lambda: [relay_to_http(p["url"]) for p in lan.snapshot() if relay_to_http(p["url"])]  # noqa: E731
-                group.create_task(blob_travel.loop(ctx, peers, kick=self._photos), name="photos")
-                if decoy_node is not None:
-                    for name, loop in spare.loops(decoy_node.ctx).items():
+                if cluster is None or cluster.primary:  # else worker 0 runs the loops (docs/scaling.md)
+                    peers = lambda: [url for p in lan.snapshot() if (url := relay_to_http(p["url"]))]  # noqa: E731
+                    decoy = decoy_node.ctx if decoy_node is not None else None
+                    for name, loop in running.loops(ctx, upkeep, peers=peers, decoy=decoy, wipe=wipe).items():
                         group.create_task(loop(), name=name)
-                group.create_task(lan.run(), name="mesh")
-                if wipe is not None:
-                    days = ctx.config.wipe_after_days
-                    switch = deadman.watch(ctx.home, days, wipe, clock=ctx.clock, sleep=ctx.sleep)
-                    group.create_task(switch, name="wipe-after-days")
+                    group.create_task(lan.run(), name="mesh")
                 if ready is not None and (started := ready(host, server.port)) is not None:
                     await started
         finally:
@@ -236,56 +186,3 @@ class Node:
             if alone:
                 instance.withdraw(ctx.home)
             await server.stop()
-
-    def _relay_server(self, upkeep: Upkeep, lan: Mesh, wipe: Callable[[], None] | None) -> RelayServer:
-        ctx = self.ctx
-
-        async def counts() -> tuple[int | None, int | None]:
-            state = await server.status()
-            return state.events, state.connections
-
-        async def node_status() -> dict[str, Any]:
-            return await status.document(ctx, connections=counts, peers=lan.snapshot(), carry=upkeep.carry_state)
-
-        async def seed() -> list[dict[str, Any]]:
-            return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES)]
-
-        async def seed_version() -> tuple[object, ...]:
-            return await channels.start_page_version(ctx)
-
-        async def operator(kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
-            return await publishing.publish_as_operator(ctx, kind, content, tags, created_at)
-
-        web_app, routes = web_parts(
-            ctx.home,
-            ctx.pubkey,
-            status=node_status,
-            seed=seed,
-            seed_version=seed_version,
-            operator=operator,
-            disguise=ctx.config.disguise,
-            wipe=wipe,
-            present=lambda: deadman.note_presence(ctx.home),
-            may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
-            authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
-        )
-        config = ctx.config
-        limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
-                             max_connections=config.max_connections)  # fmt: skip
-        blossom = BlossomEndpoint(ctx)
-        info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
-                         extra={"blossom": blossom.limits.document()})  # fmt: skip
-        server = RelayServer(
-            ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
-            ws_routes=routes, request_handler=blossom, max_body=blobs.MAX_BLOB_BYTES,
-        )  # fmt: skip
-
-        def stored(event: Event) -> None:
-            lan.offer(event)
-            upkeep.stored(event)
-            if blob_travel.has_photos(event):  # its photos are fetched now, not at the next timed pass
-                self._photos.set()
-
-        server.on_event = stored
-        server.on_client_event = upkeep.from_client
-        return server

@@ -33,7 +33,7 @@ from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.thread import post_verdict
 from samizdat.net.outbox import DeliveryReport, deliver_due
-from samizdat.services import blob_quota, channels
+from samizdat.services import blob_quota, blob_travel, channels
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class Upkeep:
         self._stored_since_carry = 0
         self._carry_kick = asyncio.Event()
         self._forward: asyncio.Queue[Event] = asyncio.Queue(FORWARD_QUEUE)
+        #: Set when a post with photos is stored: they are fetched now, not at the next timed pass (blob_travel).
+        self.photos = asyncio.Event()
 
     # -- fed by the relay --------------------------------------------------------------------------------------
 
@@ -63,6 +65,8 @@ class Upkeep:
         self._stored_since_carry += len(event.to_json())
         if self._stored_since_carry >= max(CARRY_KICK_MIN, self.ctx.config.carry_bytes // 10):
             self._carry_kick.set()
+        if blob_travel.has_photos(event):
+            self.photos.set()
 
     def from_client(self, event: Event) -> None:
         """A new event someone sent to our relay (a phone, a LAN peer's push)."""

@@ -1,0 +1,73 @@
+"""The relay server of ``samizdat serve``, with the web app, the operator's endpoints and Blossom on its port.
+
+:func:`relay_server` builds it from the node's :class:`~samizdat.services.context.Context` and the callables of
+the parts that run beside it (the LAN mesh's peers, the carry quota's last pass); each web route gets the service
+it needs as a callable, so nothing here holds a rule of its own (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from samizdat.core.event import Event
+from samizdat.relay.limits import RelayInfo, RelayLimits
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.relay.server import RelayServer
+from samizdat.services import blobs, channels, deadman, publishing, status, uploaders
+from samizdat.services.context import Context
+from samizdat.web import SEED_BYTES, web_parts
+from samizdat.web.blossom import BlossomEndpoint
+
+
+def relay_server(
+    ctx: Context,
+    *,
+    peers: Callable[[], list[dict[str, Any]]],
+    carry: dict[str, int | None],
+    wipe: Callable[[], None] | None = None,
+) -> RelayServer:
+    """The node's relay, not started: ``peers()`` for the status document, ``carry`` the carry quota's last pass;
+    ``wipe`` offers the operator the panic wipe."""
+    server: RelayServer
+
+    async def counts() -> tuple[int | None, int | None]:
+        state = await server.status()
+        return state.events, state.connections
+
+    async def node_status() -> dict[str, Any]:
+        return await status.document(ctx, connections=counts, peers=peers(), carry=carry)
+
+    async def seed() -> list[dict[str, Any]]:
+        return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES)]
+
+    async def seed_version() -> tuple[object, ...]:
+        return await channels.start_page_version(ctx)
+
+    async def operator(kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
+        return await publishing.publish_as_operator(ctx, kind, content, tags, created_at)
+
+    web_app, routes = web_parts(
+        ctx.home,
+        ctx.pubkey,
+        status=node_status,
+        seed=seed,
+        seed_version=seed_version,
+        operator=operator,
+        disguise=ctx.config.disguise,
+        wipe=wipe,
+        present=lambda: deadman.note_presence(ctx.home),
+        may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
+        authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
+    )
+    config = ctx.config
+    limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
+                         max_connections=config.max_connections)  # fmt: skip
+    blossom = BlossomEndpoint(ctx)
+    info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
+                     extra={"blossom": blossom.limits.document()})  # fmt: skip
+    server = RelayServer(
+        ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
+        ws_routes=routes, request_handler=blossom, max_body=blobs.MAX_BLOB_BYTES,
+    )  # fmt: skip
+    return server
