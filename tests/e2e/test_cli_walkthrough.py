@@ -88,6 +88,11 @@ def test_version_and_the_first_command_to_run(cli: Cli) -> None:
     first = re.search(r"^\W*(\w+)", commands.splitlines()[1])
     assert first is not None
     assert first.group(1) == "init"  # what a new user runs first is listed first
+    for command in ("--help", "post --help", "serve --help", "import --help"):
+        shown = cli.ok(*command.split()).out
+        assert "--help" in shown
+        assert "<bool>" not in shown  # a flag takes no value
+        assert "<list[" not in shown  # types read as words
 
 
 # -- identity and the channel ----------------------------------------------------------------------------------

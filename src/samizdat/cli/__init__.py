@@ -48,8 +48,8 @@ from samizdat.services.context import Context
 
 def _readable_argument_types() -> None:
     """typer shows a variadic argument's type as ``<list[Path]>`` whatever its metavar: show ``<path>...``, the
-    way it shows a repeatable option."""
-    from typer.core import TyperArgument
+    way it shows a repeatable option; and a flag as taking a ``<bool>``, which it does not: show nothing."""
+    from typer.core import TyperArgument, TyperOption
 
     shown = TyperArgument.display_type_rich
 
@@ -60,6 +60,12 @@ def _readable_argument_types() -> None:
         return label
 
     TyperArgument.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
+    option_shown = TyperOption.display_type_rich
+
+    def option_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.count else option_shown(self, ctx)
+
+    TyperOption.display_type_rich = option_type_rich  # type: ignore[method-assign]
 
 
 _readable_argument_types()
