@@ -113,7 +113,15 @@ async def test_the_preview_route(tmp_path: Path, module_serve: Any) -> None:
 
     link = cli.json("web", "login")
     ws, answer = await preview(node.url, origin, {"token": link["token"]})
-    assert answer == {"ok": True}  # an operator code works too
+    assert answer["ok"] is False  # a login link's code logs in once, at /op, and nowhere else
+    assert "log in again" in answer["error"]
+    await ws.close()
+    op = await connect(node.url + "/op", origin=origin, open_timeout=10)  # type: ignore[arg-type]
+    async with op:
+        await op.send(json.dumps({"token": link["token"]}))
+        session = json.loads(await op.recv())["session"]
+    ws, answer = await preview(node.url, origin, {"token": session})
+    assert answer == {"ok": True}  # the operator's session works
     await ws.close()
 
 

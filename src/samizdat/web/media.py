@@ -41,7 +41,7 @@ from samizdat.core.event import parse_event
 from samizdat.errors import RemoteProtocolError
 from samizdat.relay.http import header
 from samizdat.services.photos import PhotoError, blur_preview
-from samizdat.web.operator import address_key, same_origin, token_valid
+from samizdat.web.operator import address_key, same_origin, session_valid
 
 PREVIEW_PATH = "/media/preview"
 MAX_IMAGE_BYTES = 240 * 1024  #: the phone sends a WebP of at most 200 KB
@@ -164,8 +164,8 @@ class PreviewEndpoint:
             return "expected an authorization first"
         token = message.get("token")
         if isinstance(token, str) and token:
-            ok = await asyncio.to_thread(token_valid, self.home, token, self.clock())
-            return None if ok else "this operator code is not valid (or was revoked)"
+            ok = await asyncio.to_thread(session_valid, self.home, token, self.clock())
+            return None if ok else "this operator session is not valid: log in again (it expired or was revoked)"
         try:
             pubkey = check_authorization(message.get("auth"), self.clock())
         except RemoteProtocolError as exc:

@@ -239,6 +239,13 @@ def token_valid(home: Path, token: str, now: float | None = None) -> bool:
     return code is not None and not code.expired(time.time() if now is None else now)
 
 
+def session_valid(home: Path, token: str, now: float | None = None) -> bool:
+    """True when ``token`` is a current, unexpired *session* code: a login link's code logs in once, at ``/op``,
+    and is never accepted anywhere else (whoever glimpsed a link must not use it unnoticed)."""
+    code = code_of(home, token)
+    return code is not None and bool(code.link) and not code.expired(time.time() if now is None else now)
+
+
 def mark_used(home: Path, digest: str, now: float) -> None:
     """Note that the code with this hash was used at ``now`` (nothing when it was revoked meanwhile)."""
     with _locked(home):
