@@ -328,3 +328,26 @@ async def test_the_table_of_addresses_stays_bounded_under_many_addresses(tmp_pat
             now[0] += 1.0
             endpoint._rate_address(HttpRequest("GET", "/x", Headers(), b"", f"2001:db8::{i:x}", False))
         assert len(endpoint._ips) <= 10_002
+
+
+async def test_one_address_asking_for_photos_without_end_is_slowed_and_others_are_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samizdat.relay import server
+    from samizdat.web.blossom import Limits
+
+    async with test_node(tmp_path / "node") as node:
+        endpoint = BlossomEndpoint(node.ctx, limits=Limits(get_burst=5, get_rate=1e-6))
+        async with running_relay(tmp_path, request_handler=endpoint, max_body=blobs.MAX_BLOB_BYTES) as relay:
+            served = Served(node, relay.port, node.ctx.key, SecretKey(bytes([6]) * 32))
+            data = clean_photo(seed=70)
+            assert (await upload(served, data)).status == 201
+            path = f"/{hashlib.sha256(data).hexdigest()}"
+            monkeypatch.setattr(server, "peer_ip", lambda peername: "203.0.113.9")  # one address on the Wi-Fi
+            answers = [await request(served.port, "GET", path) for _ in range(6)]
+            assert [a.status for a in answers] == [200] * 5 + [429]  # the address's reads ran out
+            assert answers[0].body == data
+            assert "too many photo requests from this address" in answers[-1].headers["x-reason"]
+            monkeypatch.setattr(server, "peer_ip", lambda peername: "203.0.113.10")  # a neighbour is served as before
+            got = await request(served.port, "GET", path)
+            assert (got.status, got.body) == (200, data)

@@ -155,6 +155,13 @@ def get_blob(ctx: Context, sha256: str) -> bytes | None:
     return blob_store(ctx).get(sha256)
 
 
+def read_blob(ctx: Context, sha256: str) -> tuple[str, bytes] | None:
+    """The blob's media type and bytes, or None when this node does not have it (blocking: call it in a thread)."""
+    entry = blob_store(ctx).entry(sha256)
+    data = blob_store(ctx).get(sha256) if entry is not None else None
+    return (entry.type, data) if entry is not None and data is not None else None
+
+
 def has_blob(ctx: Context, sha256: str) -> bool:
     return blob_store(ctx).has(sha256)
 

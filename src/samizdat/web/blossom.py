@@ -15,7 +15,10 @@ Routes (none clashes with the web app's: its files have names with a dot and no 
 Who may upload: the node's own key (its operator), or a key that may post now in a channel the node owns or
 follows (services/blobs.py :func:`~samizdat.services.blobs.may_upload`). Uploads, lists and deletions are rate
 limited per key and per address (token buckets, as the relay's EVENT limits: relay/connection.py); loopback is
-exempt from the per-address bucket, as from the relay's.
+exempt from the per-address bucket, as from the relay's. Reads (``GET``/``HEAD`` of a blob) have a bucket of their
+own per address, larger (a channel page shows many photos at once), and at most :data:`GET_IN_FLIGHT` of them per
+address are served at a time; the blob is read and decrypted off the event loop, so a flood of photo requests
+costs the relay's other clients nothing but its share of the CPU.
 
 Every blob is served with its decoded type, ``X-Content-Type-Options: nosniff`` and a
 ``Content-Security-Policy: sandbox; default-src 'none'`` of its own, so that even a blob that somehow held markup
@@ -26,6 +29,7 @@ list the photos it showed (the web app keeps its own, bounded and erasable, cach
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -52,6 +56,10 @@ AUTH_KIND = 24242
 KEY_BURST, KEY_RATE = 30, 0.5
 #: ... and one address (all keys together; loopback exempt).
 IP_BURST, IP_RATE = 60, 1.0
+#: Blob reads one address may make (loopback exempt): a page of photos at once, then twenty a second ...
+GET_BURST, GET_RATE = 240, 20.0
+#: ... and at most this many being read at a time (each up to MAX_BLOB_BYTES in memory).
+GET_IN_FLIGHT = 8
 #: Seconds an authorization may be dated ahead of this node's clock (phones' clocks drift).
 AUTH_FUTURE_SLACK = 60
 MAX_AUTH_BYTES = 8 * 1024
@@ -93,6 +101,8 @@ class Limits:
     key_rate: float = KEY_RATE
     ip_burst: int = IP_BURST
     ip_rate: float = IP_RATE
+    get_burst: int = GET_BURST
+    get_rate: float = GET_RATE
 
     def document(self) -> dict[str, Any]:
         return {
@@ -104,6 +114,7 @@ class Limits:
             "metadata": "refused: EXIF, XMP, IPTC, comments, text chunks, embedded thumbnails, non-sRGB ICC",
             "rate_per_key": {"burst": self.key_burst, "per_second": self.key_rate},
             "rate_per_address": {"burst": self.ip_burst, "per_second": self.ip_rate},
+            "reads_per_address": {"burst": self.get_burst, "per_second": self.get_rate, "at_once": GET_IN_FLIGHT},
             "buds": [1, 2, 6, 11, 12],
         }
 
@@ -126,6 +137,8 @@ class BlossomEndpoint:
         self.clock = clock
         self._keys: dict[str, TokenBucket] = {}
         self._ips: dict[str, TokenBucket] = {}
+        self._reads: dict[str, TokenBucket] = {}
+        self._reading: dict[str, int] = {}  # blob reads in flight per address
 
     async def __call__(self, request: HttpRequest) -> HttpResult:
         route = request.path.split("?", 1)[0]
@@ -151,7 +164,7 @@ class BlossomEndpoint:
                     return await self._list(request, listing.group(1))
             elif blob is not None:
                 if method in ("GET", "HEAD"):
-                    return self._get(blob.group(1))
+                    return await self._get(request, blob.group(1))
                 if method == "DELETE":
                     return await self._delete(request, blob.group(1))
         except Refusal as refusal:
@@ -160,14 +173,27 @@ class BlossomEndpoint:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def _get(self, sha256: str) -> HttpResult:
-        entry = blobs.blob_entry(self.ctx, sha256)
-        data = blobs.get_blob(self.ctx, sha256) if entry is not None else None
-        if entry is None or data is None:
+    async def _get(self, request: HttpRequest, sha256: str) -> HttpResult:
+        ip = request.ip
+        if ip is not None:
+            limits, refusal = self.limits, "too many photo requests from this address"
+            self._reads = self._take(self._reads, ip, limits.get_rate, limits.get_burst, refusal)
+            if self._reading.get(ip, 0) >= GET_IN_FLIGHT:
+                raise Refusal(429, "too many photos asked at once from this address; try again in a moment")
+            self._reading[ip] = self._reading.get(ip, 0) + 1
+        try:
+            found = await asyncio.to_thread(blobs.read_blob, self.ctx, sha256)
+        finally:
+            if ip is not None:
+                if (left := self._reading[ip] - 1) > 0:
+                    self._reading[ip] = left
+                else:
+                    del self._reading[ip]
+        if found is None:
             return _text(404, "this node does not have that blob")
-        ext = EXTENSIONS.get(entry.type, "bin")
-        disposition = ("Content-Disposition", f'inline; filename="{sha256}.{ext}"')
-        return 200, entry.type, data, (*CORS, *BLOB_HEADERS, disposition, ("ETag", f'"{sha256}"'))
+        media_type, data = found
+        disposition = ("Content-Disposition", f'inline; filename="{sha256}.{EXTENSIONS.get(media_type, "bin")}"')
+        return 200, media_type, data, (*CORS, *BLOB_HEADERS, disposition, ("ETag", f'"{sha256}"'))
 
     async def _list(self, request: HttpRequest, pubkey: str) -> HttpResult:
         auth = self._authorize(request, "list", None)
@@ -290,14 +316,23 @@ class BlossomEndpoint:
     def _rate_address(self, request: HttpRequest) -> None:
         """The address's bucket, before any signature is checked (so that a flood of bad authorizations costs
         little); this machine is exempt, as from the relay's per-address limits."""
-        if request.ip is None:
-            return
+        if request.ip is not None:
+            limits = self.limits
+            self._ips = self._take(
+                self._ips, request.ip, limits.ip_rate, limits.ip_burst, "too many requests from this address"
+            )
+
+    def _take(
+        self, buckets: dict[str, TokenBucket], ip: str, rate: float, burst: int, refusal: str
+    ) -> dict[str, TokenBucket]:
+        """Take a token from ``ip``'s bucket in ``buckets`` (Refusal 429 when empty); returns the buckets, pruned of
+        full ones when they pass 10,000 addresses (bounded memory)."""
         now = self.clock()
-        if request.ip not in self._ips and len(self._ips) > 10_000:  # bounded memory: full buckets are forgotten
-            self._ips = {k: b for k, b in self._ips.items() if not _refilled(b, now)}
-        ip = self._ips.setdefault(request.ip, TokenBucket(self.limits.ip_rate, self.limits.ip_burst, now))
-        if not ip.take(now):
-            raise Refusal(429, "too many requests from this address; try again in a minute")
+        if ip not in buckets and len(buckets) > 10_000:
+            buckets = {k: b for k, b in buckets.items() if not _refilled(b, now)}
+        if not buckets.setdefault(ip, TokenBucket(rate, burst, now)).take(now):
+            raise Refusal(429, f"{refusal}; try again in a minute")
+        return buckets
 
     def _rate(self, request: HttpRequest, pubkey: str) -> None:
         """The key's bucket, once the authorization is known to be the key's."""
