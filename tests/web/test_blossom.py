@@ -351,3 +351,23 @@ async def test_one_address_asking_for_photos_without_end_is_slowed_and_others_ar
             monkeypatch.setattr(server, "peer_ip", lambda peername: "203.0.113.10")  # a neighbour is served as before
             got = await request(served.port, "GET", path)
             assert (got.status, got.body) == (200, data)
+
+
+async def test_a_channels_editor_cannot_fill_the_disk_with_photos(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = clean_photo(seed=80, noise=True), clean_photo(seed=81, noise=True)
+    monkeypatch.setattr(blobs, "UPLOADER_BYTES", len(first) + len(second) // 2)  # room for one photo, not two
+    assert (await upload(served, first)).status == 201
+    full = await upload(served, second)
+    assert full.status == 413
+    assert "delete some first" in full.headers["x-reason"]
+    sha256 = hashlib.sha256(second).hexdigest()
+    preflight = {"X-SHA-256": sha256, "X-Content-Length": str(len(second)), **auth(served.editor, "upload", second)}
+    assert (await request(served.port, "HEAD", "/upload", headers=preflight)).status == 413  # said before sending
+    assert (await upload(served, second, served.node.ctx.key)).status == 201  # the operator sizes the disk
+    gone = await request(served.port, "DELETE", f"/{hashlib.sha256(first).hexdigest()}",
+                         headers=auth(served.editor, "delete", first))  # fmt: skip
+    assert gone.status == 200
+    third = clean_photo(seed=82, noise=True)
+    assert (await upload(served, third)).status == 201  # room again after a deletion (BUD-12)

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Bytes of one blob at most: a 1600 px WebP is about 200 KB; a foreign client's JPEG may be larger.
 MAX_BLOB_BYTES = 2 * 1024 * 1024
+#: Bytes of photos one key (other than the node's own) may keep here: uploaded photos are never dropped for the
+#: carry quota (services/blob_quota.py), so without this a channel's editor could fill the disk. BUD-12 deletions
+#: make room again.
+UPLOADER_BYTES = 256 * 1024 * 1024
 #: Pixels of one image at most (decoded, it takes 3-4 bytes a pixel): refuses decompression bombs from the header.
 MAX_PIXELS = 4096 * 4096
 #: The longest side of an image at most.
@@ -203,6 +207,18 @@ async def store_blob(
     entry = store.entry(sha256)
     uploaded = now if fresh or entry is None else entry.uploaded
     return BlobDescriptor(sha256, len(data), info.mime, uploaded), fresh
+
+
+def check_room(ctx: Context, pubkey: str, size: int) -> None:
+    """BlobRefused when ``size`` more bytes from ``pubkey`` would take it past :data:`UPLOADER_BYTES` here (the
+    node's own key has no such bound: its operator sizes the disk)."""
+    if pubkey == ctx.pubkey:
+        return
+    held = sum(entry.size for entry in list_blobs(ctx, pubkey))
+    if held + size > UPLOADER_BYTES:
+        limit = UPLOADER_BYTES // 2**20
+        raise BlobRefused(f"this key's photos here take {held / 2**20:.0f} MB of the {limit} MB a key may keep; "
+                          "delete some first")  # fmt: skip
 
 
 async def may_upload(ctx: Context, pubkey: str) -> bool:

@@ -226,11 +226,12 @@ class BlossomEndpoint:
         await self._may_upload(auth.pubkey)
         self._rate(request, auth.pubkey)
         try:
+            await asyncio.to_thread(blobs.check_room, self.ctx, auth.pubkey, len(data))
             descriptor, fresh = await blobs.store_blob(
                 self.ctx, data, header(request.headers, "Content-Type") or None, owner=auth.pubkey
             )
         except blobs.BlobRefused as exc:
-            status = 413 if "bytes; this node takes" in str(exc) else 415
+            status = 413 if "bytes; this node takes" in str(exc) or "delete some first" in str(exc) else 415
             raise Refusal(status, str(exc)) from None
         body = self._descriptor(self._base(request), descriptor.sha256, descriptor.size, descriptor.type,
                                 descriptor.uploaded)  # fmt: skip
@@ -250,6 +251,10 @@ class BlossomEndpoint:
             raise Refusal(415, f"type {declared[:60]!r} is not accepted: only JPEG, PNG and WebP images")
         auth = self._authorize(request, "upload", sha256)
         await self._may_upload(auth.pubkey)
+        try:
+            await asyncio.to_thread(blobs.check_room, self.ctx, auth.pubkey, int(length))
+        except blobs.BlobRefused as exc:
+            raise Refusal(413, str(exc)) from None
         return 200, "text/plain; charset=utf-8", b"", CORS
 
     async def _delete(self, request: HttpRequest, sha256: str) -> HttpResult:
