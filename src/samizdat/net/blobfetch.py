@@ -11,6 +11,7 @@ the bytes' SHA-256 and the image itself.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from urllib.parse import urlsplit
 
@@ -24,6 +25,30 @@ MAX_HEAD = 16 * 1024
 
 class FetchFailed(Exception):
     """The blob could not be fetched from this source; ``str()`` says why."""
+
+
+def may_follow(url: str) -> bool:
+    """Whether a URL that a post or a channel names (an ``imeta`` url, a media server) may be fetched: http(s),
+    and never a link-local address (where cloud metadata services and routers' set-up pages live), a multicast,
+    broadcast, reserved or unspecified one. Loopback and private addresses stay allowed (a hub's media server may be
+    on its LAN, or on the same machine): the node only GETs them and keeps nothing that does not hash to the photo,
+    so such a URL can make it send a request, never read an answer (docs/protocol.md)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name: resolved by the transport (or the proxy)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    reserved = address.is_reserved and not address.is_loopback  # ::1 lies in the reserved ::/8
+    refused = address.is_link_local or address.is_multicast or address.is_unspecified or reserved
+    return not refused
 
 
 def relay_to_http(url: str) -> str:

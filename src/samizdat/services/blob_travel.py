@@ -84,9 +84,8 @@ def _candidates(ref: PhotoRef, sha256: str, sources: Sequence[str], media: Seque
     name = f"{sha256}.{ext}" if ext else sha256
     urls = [f"{base.rstrip('/')}/{name}" for base in sources]
     own = ref.url if sha256 == ref.sha256 else ref.thumb_url
-    if own.startswith(("http://", "https://")):
-        urls.append(own)
-    urls += [f"{server.rstrip('/')}/{name}" for server in media]
+    named = [own, *(f"{server.rstrip('/')}/{name}" for server in media)]  # by a post or a channel: not trusted
+    urls += [url for url in named if blobfetch.may_follow(url)]
     return list(dict.fromkeys(urls))
 
 
