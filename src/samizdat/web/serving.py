@@ -62,7 +62,8 @@ def relay_server(
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
-                         max_connections=config.max_connections)  # fmt: skip
+                         max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
+                         trusted_proxies=config.trusted_proxies)  # fmt: skip
     blossom = BlossomEndpoint(ctx)
     info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
                      extra={"blossom": blossom.limits.document()})  # fmt: skip
