@@ -90,7 +90,7 @@ def trusting(home: Path) -> None:
 @pytest.fixture
 def balanced(
     tmp_path: Path,
-    nats_server: NatsServer,
+    nats_server: NatsServer,  # noqa: F811
     served: Callable[..., Served],  # noqa: F811
 ) -> Iterator[tuple[Haproxy, list[Served]]]:
     if shutil.which("haproxy") is None:

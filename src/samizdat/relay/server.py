@@ -260,6 +260,8 @@ class RelayServer:
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome in _FANNED_OUT:
                 self._fan_out(event, stored=outcome is AddOutcome.STORED)
+                if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
+                    self.follower.share(event)  # never stored: it goes to the other processes on the bus
         return outcomes
 
     def fan_out_stored(self, event: Event, *, from_client: bool = False) -> None:
@@ -503,6 +505,8 @@ class RelayServer:
             client.send(ok_for_outcome(event.id, outcome))
             if outcome in _FANNED_OUT:
                 self._fan_out(event, origin=client, stored=outcome is AddOutcome.STORED)
+                if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
+                    self.follower.share(event)  # never stored: it goes to the other processes on the bus
         finally:
             client.pending -= 1
             client.room.set()

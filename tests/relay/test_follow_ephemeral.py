@@ -1,0 +1,88 @@
+"""Ephemeral events between relays sharing a store (relay/follow.py, relay/bus.py): never stored, they travel on
+the bus as signed JSON; the receiving relay delivers one only after checking its kind and signature, and the size
+bound keeps a large one on its own relay."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import orjson
+from test_follow import NOW, TIMEOUT, Pair, pair, publish  # noqa: F401 - the pair fixture
+from websockets.asyncio.client import ClientConnection, connect
+
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.relay.bus import EPHEMERAL_MAX_BYTES
+
+KIND = 20001
+
+
+async def subscribed(url: str, kinds: list[int]) -> ClientConnection:
+    ws = await connect(url, close_timeout=1, max_size=None)
+    await ws.send(orjson.dumps(["REQ", "live", {"kinds": kinds, "limit": 0}]).decode())
+    async with asyncio.timeout(TIMEOUT):
+        while orjson.loads(await ws.recv())[0] != "EOSE":
+            pass
+    return ws
+
+
+async def next_event(ws: ClientConnection) -> dict[str, object]:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            message = orjson.loads(await ws.recv())
+            if message[0] == "EVENT":
+                event: dict[str, object] = message[2]
+                return event
+
+
+async def test_an_ephemeral_event_reaches_the_other_relays_subscribers_once(pair: Pair, key: SecretKey) -> None:  # noqa: F811
+    here, there = await subscribed(pair.url(0), [KIND]), await subscribed(pair.url(1), [KIND])
+    try:
+        first = sign_event(key, KIND, "typing...", [], created_at=NOW)
+        await publish(pair.url(0), first)
+        assert (await next_event(here))["id"] == first.id
+        assert (await next_event(there))["id"] == first.id
+        assert await pair.servers[1].store.get(first.id) is None  # ephemeral: stored nowhere
+        second = sign_event(key, KIND, "stopped typing", [], created_at=NOW)
+        await publish(pair.url(1), second)  # the other way, and each exactly once: it is the next thing each gets
+        assert (await next_event(there))["id"] == second.id
+        assert (await next_event(here))["id"] == second.id
+        assert pair.followers[1].ephemeral_delivered == 1
+        assert pair.followers[0].ephemeral_delivered == 1
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_the_bus_cannot_forge_an_ephemeral_event(pair: Pair, key: SecretKey) -> None:  # noqa: F811
+    there = await subscribed(pair.url(1), [1, KIND])
+    try:
+        good = sign_event(key, KIND, "signed", [], created_at=NOW).to_dict()
+        badly_signed = dict(good, content="changed after signing")
+        other_sig = dict(good, sig="00" * 64)
+        stored_kind = sign_event(key, 1, "a post must come from the store, not the bus", [], created_at=NOW)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            for data in (orjson.dumps(badly_signed), orjson.dumps(other_sig), stored_kind.to_json(), b"{", b"[1]"):
+                sock.sendto(b"E" + data, str(pair.buses[1].path))
+        real = sign_event(key, KIND, "the real one", [], created_at=NOW)
+        await publish(pair.url(0), real)
+        assert (await next_event(there))["id"] == real.id  # none of the forged ones came first
+        assert pair.followers[1].refused_ephemeral == 5
+        assert await pair.servers[1].store.get(stored_kind.id) is None
+    finally:
+        await there.close()
+
+
+async def test_a_large_ephemeral_event_stays_on_its_relay(pair: Pair, key: SecretKey) -> None:  # noqa: F811
+    here, there = await subscribed(pair.url(0), [KIND]), await subscribed(pair.url(1), [KIND])
+    try:
+        large = sign_event(key, KIND, "ж" * (EPHEMERAL_MAX_BYTES // 2 + 1), [], created_at=NOW)  # two bytes each
+        await publish(pair.url(0), large)
+        assert (await next_event(here))["id"] == large.id
+        small = sign_event(key, KIND, "small", [], created_at=NOW)
+        await publish(pair.url(0), small)
+        assert (await next_event(there))["id"] == small.id  # the large one never went over the bus
+    finally:
+        await here.close()
+        await there.close()
