@@ -1,8 +1,9 @@
 """Two ``samizdat serve`` relays sharing one store behind Debian's HAProxy, configured by docs/haproxy.cfg itself
-(only its addresses and global maxconn replaced), with the PROXY protocol v2: the relays count the real client address
-(readers come from 127.0.0.2 and 127.0.0.3 through one balancer), a post published through HAProxy reaches the
-readers connected through it on both relays, and a ``kill -9`` of one relay is survived: new connections go to the
-other, and what is published there still reaches its readers.
+(only its addresses and global maxconn replaced), with the PROXY protocol v2: the relays count the real client
+address (readers come from 127.0.0.2 and 127.0.0.3 through one balancer), a post published through HAProxy
+reaches the readers connected through it on both relays (an ephemeral event too, over the NATS bus), and a
+``kill -9`` of one relay is survived: new connections go to the other, and what is published there still reaches
+its readers.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from pathlib import Path
 import orjson
 import pytest
 from test_bus import NatsServer, nats_server, served, sharing_homes  # noqa: F401 - fixtures
-from test_workers import TIMEOUT, Served, _accepts, _free_port, post, publish, received_ids, subscribe
+from test_workers import TAG, TIMEOUT, Served, _accepts, _free_port, post, publish, received_ids, subscribe
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 
 CONFIG = Path(__file__).resolve().parents[2] / "docs" / "haproxy.cfg"
@@ -150,6 +152,13 @@ async def test_haproxy_in_front_of_two_relays(balanced: tuple[Haproxy, list[Serv
         await writer.close()
         for ws in readers:
             assert await received_ids(ws, {first.id}) == {first.id}
+        # An ephemeral event (never stored) too: it crosses to the other relay on the NATS bus, verified there.
+        typing = sign_event(author, 20001, "typing...", [["t", TAG]], created_at=int(time.time()))
+        writer = await through(balancer, READERS[1])
+        assert await publish(writer, typing)
+        await writer.close()
+        for ws in readers:
+            assert await received_ids(ws, {typing.id}) == {typing.id}
 
         # kill -9 of one relay: its readers are cut off; new connections through HAProxy reach the other relay,
         # and a post published there reaches readers on it.

@@ -52,7 +52,7 @@ async def next_event(ws: ClientConnection) -> str:
 
 
 async def test_ephemeral_events_and_the_login_limiter_are_shared_by_the_workers(
-    home: Path,
+    home: Path,  # noqa: F811
     start: Callable[..., Served],  # noqa: F811
 ) -> None:
     served = start(home, "--workers", str(WORKERS))  # one serve for both: each start costs seconds
