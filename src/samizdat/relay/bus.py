@@ -22,11 +22,12 @@ Two implementations here:
   from a creds file (NATS 2 JWT + nkey).
 
 Ephemeral events (kinds 20000-29999) are never stored, so no insertion number can point at them: they travel on
-the bus themselves (``publish_ephemeral``, ``ephemeral()``), as their signed JSON, at most
-:data:`EPHEMERAL_MAX_BYTES` each. That breaks "numbers only" for them alone, and safely: the receiving process
-verifies each one's signature before any subscriber sees it (:mod:`samizdat.relay.follow`), so whoever reaches the
-bus can repeat an ephemeral event somebody signed, never forge one; and it bounds how many a second it takes. They
-are best effort, as ephemeral events are anyway: one lost on the bus is not delivered on the other processes.
+the bus themselves (``publish_ephemeral``, ``ephemeral()``), as their signed JSON (several in a message, one a
+line), at most :data:`EPHEMERAL_MAX_BYTES` a message. That breaks "numbers only" for them alone, and safely: the
+receiving process verifies each one's signature before any subscriber sees it (:mod:`samizdat.relay.follow`), so
+whoever reaches the bus can repeat an ephemeral event somebody signed, never forge one; and it bounds how many a
+second it takes. They are best effort, as ephemeral events are anyway: one lost on the bus is not delivered on
+the other processes.
 
 PostgreSQL's ``LISTEN/NOTIFY`` is a third (:class:`StoreBus` on the PostgreSQL store's ``watch()``): a ``serve``
 on a PostgreSQL store with no ``--bus`` uses it, so relays on several machines sharing the database hear of each
@@ -71,11 +72,11 @@ class Bus(Protocol):
         """The numbers other processes publish, as they come (possibly lost, repeated or out of order)."""
 
     async def publish_ephemeral(self, data: bytes) -> None:
-        """Send an ephemeral event's JSON (at most :data:`EPHEMERAL_MAX_BYTES`) to the other processes; best
-        effort. Never raises for a bus that is down."""
+        """Send ephemeral events' JSON, one or more joined by newlines (at most :data:`EPHEMERAL_MAX_BYTES` in
+        all), to the other processes; best effort. Never raises for a bus that is down."""
 
     def ephemeral(self) -> AsyncIterator[bytes]:
-        """Ephemeral events' JSON from other processes, unverified: the receiver checks each signature."""
+        """Such messages from other processes, unverified: the receiver checks each event's signature."""
 
     async def close(self) -> None:
         """Stop publishing and end the subscriptions."""

@@ -125,11 +125,23 @@ class Follower:
             self._sending = asyncio.ensure_future(self._send_ephemeral())
 
     async def _send_ephemeral(self) -> None:
+        """Send what was shared in this turn of the event loop, as few messages as fit: events joined by newlines
+        (an event's JSON has none) up to EPHEMERAL_MAX_BYTES a message. A unix datagram socket queues only a few
+        datagrams (net.unix.max_dgram_qlen, 10 by default), so one per event would be lost in a burst."""
         try:
+            await asyncio.sleep(0)  # gather what this turn shares
             while self._outgoing:
-                batch, self._outgoing = self._outgoing, []
-                for data in batch:
-                    await self.bus.publish_ephemeral(data)
+                pending, self._outgoing = self._outgoing, []
+                batch: list[bytes] = []
+                size = 0
+                for data in pending:
+                    if batch and size + 1 + len(data) > EPHEMERAL_MAX_BYTES:
+                        await self.bus.publish_ephemeral(b"\n".join(batch))
+                        batch, size = [], 0
+                    batch.append(data)
+                    size += len(data) + 1
+                if batch:
+                    await self.bus.publish_ephemeral(b"\n".join(batch))
         except Exception:
             logger.exception("sending ephemeral events failed")
         finally:
@@ -154,15 +166,16 @@ class Follower:
         return event
 
     async def _listen_ephemeral(self) -> None:
-        async for data in self.bus.ephemeral():
-            event = self.take_ephemeral(data)
-            if event is None:
-                continue
-            self.ephemeral_delivered += 1
-            try:
-                self.deliver(event)
-            except Exception:
-                logger.exception("delivering an ephemeral event failed")
+        async for message in self.bus.ephemeral():
+            for data in message.split(b"\n"):
+                event = self.take_ephemeral(data)
+                if event is None:
+                    continue
+                self.ephemeral_delivered += 1
+                try:
+                    self.deliver(event)
+                except Exception:
+                    logger.exception("delivering an ephemeral event failed")
 
     async def _publish(self) -> None:
         try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,18 +111,17 @@ def _parse_v1(data: bytes) -> ProxyHeader | None:
         return ProxyHeader(end + 2, 1, None, None)
     if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
         raise ProxyProtocolError("PROXY v1 header is not 'PROXY TCP4|TCP6 source destination sport dport'")
-    version = ipaddress.IPv4Address if parts[1] == "TCP4" else ipaddress.IPv6Address
-    source = (_v1_address(parts[2], version), _v1_port(parts[4]))
-    destination = (_v1_address(parts[3], version), _v1_port(parts[5]))
+    family = socket.AF_INET if parts[1] == "TCP4" else socket.AF_INET6
+    source = (_v1_address(parts[2], family), _v1_port(parts[4]))
+    destination = (_v1_address(parts[3], family), _v1_port(parts[5]))
     return ProxyHeader(end + 2, 1, source, destination)
 
 
-def _v1_address(text: str, version: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]) -> str:
-    if not text or "%" in text:
-        raise ProxyProtocolError(f"PROXY v1 header has a bad address {text[:45]!r}")
+def _v1_address(text: str, family: int) -> str:
+    """The address in its usual form (inet_pton: strict dotted quads, no leading zeros; no IPv6 zone)."""
     try:
-        return str(version(text))
-    except ValueError as exc:
+        return socket.inet_ntop(family, socket.inet_pton(family, text))
+    except (OSError, ValueError) as exc:
         raise ProxyProtocolError(f"PROXY v1 header has a bad address {text[:45]!r}") from exc
 
 
@@ -160,12 +160,10 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
         return ProxyHeader(total, 2, None, None)
     if transport != 0x1:
         raise ProxyProtocolError("PROXY v2 header for a datagram, not a TCP connection")
-    size = 4 if family == 0x1 else 16
-    make: Any = ipaddress.IPv4Address if family == 0x1 else ipaddress.IPv6Address
-    source_ip, destination_ip = make(body[:size]), make(body[size : 2 * size])
+    size, af = (4, socket.AF_INET) if family == 0x1 else (16, socket.AF_INET6)
     ports = body[2 * size : 2 * size + 4]
-    source = (str(source_ip), int.from_bytes(ports[:2], "big"))
-    destination = (str(destination_ip), int.from_bytes(ports[2:], "big"))
+    source = (socket.inet_ntop(af, body[:size]), int.from_bytes(ports[:2], "big"))
+    destination = (socket.inet_ntop(af, body[size : 2 * size]), int.from_bytes(ports[2:], "big"))
     return ProxyHeader(total, 2, source, destination)
 
 
