@@ -86,3 +86,54 @@ async def test_a_large_ephemeral_event_stays_on_its_relay(pair: Pair, key: Secre
     finally:
         await here.close()
         await there.close()
+
+
+async def test_ephemeral_events_between_relays_on_postgresql_without_nats(postgres_url: str, key: SecretKey) -> None:
+    """Two relays on one PostgreSQL store and no other bus (LISTEN/NOTIFY): ephemeral events cross by NOTIFY,
+    in pieces of at most 8,000 bytes; one larger than a piece stays on its relay."""
+    from samizdat.relay.bus import store_bus
+    from samizdat.relay.cluster import Cluster, join
+    from samizdat.relay.server import RelayServer
+    from samizdat.store.postgres import PostgresStore
+
+    stores = [await PostgresStore.open(postgres_url) for _ in range(2)]
+    servers = [RelayServer(store) for store in stores]
+    followers = []
+    for i, (server, store) in enumerate(zip(servers, stores, strict=True)):
+        bus = store_bus(store)
+        assert bus is not None
+        followers.append(join(server, Cluster(bus, index=i, workers=1)))
+    tasks = []
+    try:
+        for server, follower in zip(servers, followers, strict=True):
+            await server.start("127.0.0.1", 0)
+            await follower.start()
+            tasks.append(asyncio.create_task(follower.run()))
+        urls = [f"ws://127.0.0.1:{server.port}" for server in servers]
+        here, there = await subscribed(urls[0], [KIND]), await subscribed(urls[1], [KIND])
+        try:
+            large = sign_event(key, KIND, "x" * 9000, [], created_at=NOW)
+            await publish(urls[0], large)
+            assert (await next_event(here))["id"] == large.id
+            sent = [sign_event(key, KIND, f"typing {i}" + "." * 3000, [], created_at=NOW) for i in range(4)]
+            for event in sent:
+                await publish(urls[0], event)
+            got = [(await next_event(there))["id"] for _ in sent]
+            assert sorted(got) == sorted(e.id for e in sent)  # the large one never came, nor any twice
+            back = sign_event(key, KIND, "the other way", [], created_at=NOW)
+            await publish(urls[1], back)
+            assert (await next_event(there))["id"] == back.id
+            for _ in sent:
+                await next_event(here)
+            assert (await next_event(here))["id"] == back.id
+        finally:
+            await here.close()
+            await there.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for server in servers:
+            await server.stop()
+        for store in stores:
+            await store.close()

@@ -59,6 +59,8 @@ EPHEMERAL_MAX_BYTES = 64 * 1024
 EPHEMERAL_QUEUE_MAX = 256
 #: NATS subject prefix of ephemeral events.
 EPHEMERAL_SUBJECT = "samizdat.ephemeral"
+#: A PostgreSQL NOTIFY payload's limit (StoreBus).
+NOTIFY_MAX_BYTES = 7999
 _EPHEMERAL = b"E"  # a LocalBus datagram that starts with this is an ephemeral event's JSON, not a number
 
 
@@ -289,11 +291,38 @@ class StoreBus:
             yield seq
 
     async def publish_ephemeral(self, data: bytes) -> None:
-        return None  # not carried by NOTIFY (yet): with a PostgreSQL store alone they stay on their process
+        """By ``NOTIFY`` when the store offers it (PostgreSQL: payloads of at most 8,000 bytes, so the events are
+        sent in pieces of that size, and a larger event stays on its own process)."""
+        notify = getattr(self.store, "notify_ephemeral", None)
+        if notify is None:
+            return
+        limit = NOTIFY_MAX_BYTES
+        batch: list[bytes] = []
+        size = 0
+        for event in data.split(b"\n"):
+            if len(event) > limit:
+                continue
+            if batch and size + 1 + len(event) > limit:
+                await self._notify(notify, batch)
+                batch, size = [], 0
+            batch.append(event)
+            size += len(event) + 1
+        if batch:
+            await self._notify(notify, batch)
+
+    async def _notify(self, notify: Any, batch: list[bytes]) -> None:
+        try:
+            await notify(b"\n".join(batch).decode())
+        except Exception as exc:  # noqa: BLE001 (best effort, as on every bus)
+            logger.debug("NOTIFY of ephemeral events failed: %s", exc)
 
     async def ephemeral(self) -> AsyncIterator[bytes]:
-        return
-        yield b""  # an async generator that ends at once
+        watch = getattr(self.store, "watch_ephemeral", None)
+        if watch is None:
+            return
+        async for payload in watch():
+            if len(payload) <= EPHEMERAL_MAX_BYTES:
+                yield payload
 
     async def close(self) -> None:
         return None
