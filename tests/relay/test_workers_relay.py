@@ -1,6 +1,7 @@
 """The relay's NIP-01 conformance tests (test_server.py) and nostr-sdk interop tests (test_interop_nostr_sdk.py)
-again, against two relay workers: two RelayServers on one SQLite file, joined as ``serve --workers 2`` joins its
-workers (relay/cluster.py: the unix datagram bus, the follower, the shared limits file, per-worker byte bounds).
+again, against two relay workers: two RelayServers on one SQLite file (and on one PostgreSQL database), joined as
+``serve --workers 2`` joins its workers (relay/cluster.py: the unix datagram bus, the follower, the shared limits
+file, per-worker byte bounds).
 
 The test functions are imported unchanged; this module's ``relay`` fixture puts the two workers behind one port
 that hands connections to them in turn (a small forwarder on loopback), so that in every test with two
@@ -43,6 +44,7 @@ from samizdat.relay.bus import LocalBus
 from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import RelayServer
+from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
 
 WORKERS = 2
@@ -99,11 +101,17 @@ async def in_turn(ports: list[int]) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-@pytest.fixture
-async def relay(tmp_path: Path, limits: RelayLimits) -> AsyncIterator[Workers]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def relay(request: pytest.FixtureRequest, tmp_path: Path, limits: RelayLimits) -> AsyncIterator[Workers]:
+    """Two workers on one store: an SQLite file, or a PostgreSQL database (``serve --workers 2 --store ...``)."""
     shared.create(tmp_path / "limits", WORKERS)
     key = secrets.token_bytes(32)
-    stores = [await SqliteStore.open(tmp_path / "events.sqlite") for _ in range(WORKERS)]
+    stores: list[SqliteStore | PostgresStore]
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        stores = [await PostgresStore.open(url) for _ in range(WORKERS)]
+    else:
+        stores = [await SqliteStore.open(tmp_path / "events.sqlite") for _ in range(WORKERS)]
     buses = [LocalBus(tmp_path / "bus", f"w{i}") for i in range(WORKERS)]
     views = [shared.SharedLimits(tmp_path / "limits", i, WORKERS, key) for i in range(WORKERS)]
     servers = [RelayServer(store, limits=limits) for store in stores]
