@@ -9,6 +9,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from samizdat.relay.limits import RelayInfo, RelayLimits
-from samizdat.relay.proxied import BAD_HEADER, UNTRUSTED_HEADER
+from samizdat.relay.proxied import BAD_HEADER, NO_HEADER, UNTRUSTED_HEADER
 from samizdat.relay.proxyproto import V2_SIGNATURE
 from samizdat.testing import RunningRelay, running_relay
 
@@ -136,3 +137,37 @@ async def test_tls_cannot_be_combined_with_trusted_proxies(tmp_path: Path) -> No
     async with running_relay(tmp_path, limits=limits) as running:
         with pytest.raises(UsageError, match="terminate TLS at the proxy"):
             await running.server.start("127.0.0.1", 0, tls=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+
+
+async def test_a_header_that_never_completes_is_dropped_in_time(tmp_path: Path) -> None:
+    limits = RelayLimits(trusted_proxies=(f"{BALANCER}/32",), handshake_timeout=0.5)
+    async with running_relay(tmp_path, limits=limits) as running:
+        sock = await raw(running.port, v1("198.51.100.7")[:20])  # and then nothing
+        assert await closed_without_answer(sock) == b""
+        assert running.server.refusals.totals[NO_HEADER] == 1
+        assert running.server.door.open == 0  # it never entered the door
+
+
+async def test_web_routes_and_request_handlers_see_the_client(tmp_path: Path) -> None:
+    """The operator's login limiter and the photo preview key on ``ws.remote_address``; Blossom's buckets on
+    ``request.ip``: both are the client the balancer names."""
+    from samizdat.relay.bodies import HttpRequest
+    from samizdat.web.operator import address_key
+
+    async def who(ws: Any) -> None:
+        await ws.send(address_key(ws.remote_address))
+
+    async def upload(request: HttpRequest) -> tuple[int, str, bytes] | None:
+        if request.path != "/upload":
+            return None
+        return 200, "text/plain", f"{request.ip} {request.loopback} {len(request.body)}".encode()
+
+    limits = RelayLimits(trusted_proxies=(f"{BALANCER}/32",))
+    async with running_relay(tmp_path, limits=limits, ws_routes={"/who": who}, request_handler=upload,
+                             max_body=1000) as running:  # fmt: skip
+        sock = await raw(running.port, v2("198.51.100.7"))
+        async with connect(f"ws://127.0.0.1:{running.port}/who", sock=sock, open_timeout=5, close_timeout=1) as ws:
+            assert await asyncio.wait_for(ws.recv(), 5) == "198.51.100.7"
+        put = b"PUT /upload HTTP/1.1\r\nHost: relay\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+        answer = await closed_without_answer(await raw(running.port, v1("203.0.113.9") + put))
+        assert answer.endswith(b"203.0.113.9 False 5")
