@@ -80,6 +80,11 @@ class Haproxy:
         self.log.close()
 
 
+def test_the_configuration_in_the_docs_is_the_tested_file() -> None:
+    scaling = (CONFIG.parent / "scaling.md").read_text()
+    assert f"```haproxy\n{CONFIG.read_text()}```" in scaling, "docs/scaling.md's copy of docs/haproxy.cfg differs"
+
+
 def trusting(home: Path) -> None:
     """``home``'s relay trusts the balancer on this machine and caps each client address at PER_ADDRESS."""
     path = home / "config.toml"
