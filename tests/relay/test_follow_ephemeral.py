@@ -5,6 +5,7 @@ bound keeps a large one on its own relay."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import orjson
@@ -16,6 +17,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import EPHEMERAL_MAX_BYTES
 
 KIND = 20001
+PROBE = 20002
 
 
 async def subscribed(url: str, kinds: list[int]) -> ClientConnection:
@@ -27,13 +29,26 @@ async def subscribed(url: str, kinds: list[int]) -> ClientConnection:
     return ws
 
 
-async def next_event(ws: ClientConnection) -> dict[str, object]:
+async def next_event(ws: ClientConnection, kind: int = KIND) -> dict[str, object]:
+    """The next event of ``kind`` that ``ws`` gets (others are passed over)."""
     async with asyncio.timeout(TIMEOUT):
         while True:
             message = orjson.loads(await ws.recv())
-            if message[0] == "EVENT":
+            if message[0] == "EVENT" and message[2]["kind"] == kind:
                 event: dict[str, object] = message[2]
                 return event
+
+
+async def until_listening(url: str, other: ClientConnection, key: SecretKey) -> None:
+    """Publish probes (kind PROBE) at ``url`` until ``other``, subscribed to them on another relay, gets one: that
+    relay listens (a PostgreSQL listener connects in the background, and what is sent before is not carried)."""
+    for i in range(50):
+        await publish(url, sign_event(key, PROBE, f"probe {i}", [], created_at=NOW))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await next_event(other, PROBE)
+                return
+    raise AssertionError("the other relay never listened")
 
 
 async def test_an_ephemeral_event_reaches_the_other_relays_subscribers_once(pair: Pair, key: SecretKey) -> None:  # noqa: F811
@@ -110,8 +125,10 @@ async def test_ephemeral_events_between_relays_on_postgresql_without_nats(postgr
             await follower.start()
             tasks.append(asyncio.create_task(follower.run()))
         urls = [f"ws://127.0.0.1:{server.port}" for server in servers]
-        here, there = await subscribed(urls[0], [KIND]), await subscribed(urls[1], [KIND])
+        here, there = await subscribed(urls[0], [KIND, PROBE]), await subscribed(urls[1], [KIND, PROBE])
         try:
+            await until_listening(urls[0], there, key)
+            await until_listening(urls[1], here, key)
             large = sign_event(key, KIND, "x" * 9000, [], created_at=NOW)
             await publish(urls[0], large)
             assert (await next_event(here))["id"] == large.id
