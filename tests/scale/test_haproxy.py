@@ -174,7 +174,7 @@ async def test_haproxy_in_front_of_two_relays(balanced: tuple[Haproxy, list[Serv
         for ws in readers:
             with contextlib.suppress(WebSocketException, OSError, TimeoutError):
                 await ws.send(orjson.dumps(["REQ", "ping", {"limit": 0}]).decode())
-                async with asyncio.timeout(2):
+                async with asyncio.timeout(TIMEOUT):
                     while orjson.loads(await ws.recv())[0] != "EOSE":
                         pass
                 survivors.append(ws)
