@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -101,9 +102,14 @@ async def test_a_balancers_client_is_never_this_machine(behind: RunningRelay) ->
     assert b"ab" * 32 in direct
 
 
-async def test_a_trusted_balancer_without_a_header_is_refused(behind: RunningRelay) -> None:
+async def test_a_trusted_balancer_without_a_header_is_refused(
+    behind: RunningRelay, caplog: pytest.LogCaptureFixture
+) -> None:
     request = b"GET / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n"
-    assert await closed_without_answer(await raw(behind.port, request)) == b""
+    with caplog.at_level(logging.WARNING, logger="samizdat.relay"):
+        assert await closed_without_answer(await raw(behind.port, request)) == b""
+    lines = [r.getMessage() for r in caplog.records if "PROXY" in r.getMessage()]
+    assert lines == [f"refused or dropped 1 connection: 1 {BAD_HEADER}; most from 127.0.0.1 (1)"]
     hostile = v1("198.51.100.7").replace(b"40000", b"040000")
     assert await closed_without_answer(await raw(behind.port, hostile + request)) == b""
     assert behind.server.refusals.totals[BAD_HEADER] == 2
