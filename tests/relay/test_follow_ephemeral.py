@@ -77,13 +77,15 @@ async def test_the_bus_cannot_forge_an_ephemeral_event(pair: Pair, key: SecretKe
         badly_signed = dict(good, content="changed after signing")
         other_sig = dict(good, sig="00" * 64)
         stored_kind = sign_event(key, 1, "a post must come from the store, not the bus", [], created_at=NOW)
+        from_2100 = sign_event(key, KIND, "dated in 2100: refused at every door", [], created_at=4_102_444_800)
+        forged = (orjson.dumps(badly_signed), orjson.dumps(other_sig), stored_kind.to_json(), from_2100.to_json())
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            for data in (orjson.dumps(badly_signed), orjson.dumps(other_sig), stored_kind.to_json(), b"{", b"[1]"):
+            for data in (*forged, b"{", b"[1]"):
                 sock.sendto(b"E" + data, str(pair.buses[1].path))
         real = sign_event(key, KIND, "the real one", [], created_at=NOW)
         await publish(pair.url(0), real)
         assert (await next_event(there))["id"] == real.id  # none of the forged ones came first
-        assert pair.followers[1].refused_ephemeral == 5
+        assert pair.followers[1].refused_ephemeral == 6
         assert await pair.servers[1].store.get(stored_kind.id) is None
     finally:
         await there.close()

@@ -21,8 +21,8 @@ Ephemeral events (never stored) travel on the bus themselves: :meth:`Follower.sh
 took (at most :data:`EPHEMERAL_PER_SECOND` a second, :data:`~samizdat.relay.bus.EPHEMERAL_MAX_BYTES` each; beyond
 that they reach this process's subscribers only), and the follower delivers the ones other processes sent after
 checking each: its size, the rate it takes them at (the same bound), that it parses as an event of an ephemeral
-kind, and its signature. A message that fails is dropped and counted (:attr:`Follower.refused_ephemeral`); the bus
-is never trusted.
+kind, its signature, and the relay's event limits (core/admission.py, as at every door). A message that fails is
+dropped and counted (:attr:`Follower.refused_ephemeral`); the bus is never trusted.
 
 An event committed by another process with a lower insertion number than one already read (two writers' batches
 interleave only in commit order, and a reader sees whole commits) cannot be skipped: SQLite gives insertion
@@ -38,9 +38,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit
 from samizdat.core.event import Event, parse_event_json
 from samizdat.core.kinds import is_ephemeral
-from samizdat.errors import SamizdatError
+from samizdat.errors import RemoteProtocolError, SamizdatError
 from samizdat.relay.bus import EPHEMERAL_MAX_BYTES, Bus
 from samizdat.relay.connection import TokenBucket
 from samizdat.store.base import Store
@@ -71,10 +72,20 @@ class Follower:
     """Fans out, through ``deliver``, every event another process stored. Run :meth:`run` as a task."""
 
     def __init__(
-        self, store: Store, bus: Bus, deliver: Callable[[Event], None], wanted: Callable[[], bool] = lambda: True
+        self,
+        store: Store,
+        bus: Bus,
+        deliver: Callable[[Event], None],
+        wanted: Callable[[], bool] = lambda: True,
+        *,
+        limits: EventLimits = DEFAULT_EVENT_LIMITS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``wanted()``: whether anybody here would get the events (live subscriptions, the loops); while not, the
-        follower only moves its cursor to the store's newest number instead of reading the events."""
+        follower only moves its cursor to the store's newest number instead of reading the events. ``limits``
+        and ``clock``: what an ephemeral event from the bus must pass, as at every door (core/admission.py)."""
+        self.limits = limits
+        self.clock = clock
         self.store = store
         self.bus = bus
         self.deliver = deliver
@@ -159,6 +170,11 @@ class Follower:
             self.refused_ephemeral += 1
             return None
         if not is_ephemeral(event.kind):
+            self.refused_ephemeral += 1
+            return None
+        try:
+            admit(event, self.clock(), self.limits)  # the relay's own limits: the bus is a door like any other
+        except RemoteProtocolError:
             self.refused_ephemeral += 1
             return None
         if event.id in self._shared:  # our own, back from NATS
