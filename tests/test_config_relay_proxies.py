@@ -44,3 +44,11 @@ def test_a_bad_trusted_proxy_on_the_command_line_is_one_sentence(tmp_path: Path)
     result = CliRunner().invoke(app, ["--home", str(tmp_path), "serve", "--trusted-proxy", "balancer.example"])
     assert isinstance(result.exception, UsageError)  # `samizdat` prints it as one sentence (samizdat/__main__.py)
     assert "--trusted-proxy: 'balancer.example' is not an address or a network" in str(result.exception)
+
+
+def test_trusted_proxies_with_the_relays_own_tls_is_one_sentence(tmp_path: Path) -> None:
+    write(tmp_path, '[relay]\ntrusted_proxies = ["10.0.0.5"]\n')
+    args = ["--home", str(tmp_path), "serve", "--tls-cert", "cert.pem", "--tls-key", "key.pem"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, UsageError)
+    assert "terminate TLS at the proxy" in str(result.exception)

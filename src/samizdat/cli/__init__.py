@@ -228,6 +228,8 @@ def serve(
         trusted_proxies=check_networks(trusted_proxy, "--trusted-proxy") if trusted_proxy else None,
     )
     secure = bool(config.tls_cert or config.tls_key)
+    if secure and config.trusted_proxies:  # the PROXY header would come before the TLS handshake
+        raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
     if config.store_url:
         typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
                    " (docs/scaling.md)", err=True)  # fmt: skip
