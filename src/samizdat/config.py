@@ -19,6 +19,7 @@ is read before the passphrase is asked for); ``docs/operating.md`` says what to 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -96,6 +97,11 @@ events_per_second = 500
 events_burst = 5000
 # Open connections the relay takes (all workers together; each needs a file descriptor).
 max_connections = 10000
+# Open connections per client address; behind a carrier NAT or a Tor exit many readers share one (docs/scaling.md).
+max_connections_per_ip = 64
+# Load balancers that send the PROXY protocol (HAProxy send-proxy / send-proxy-v2): a connection from these must
+# start with a header naming the client, which every per-address limit then counts (docs/scaling.md).
+# trusted_proxies = ["10.0.0.5/32"]
 # Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).
 workers = 1
 # A NATS bus between relay processes sharing the store (serve --bus), credentials in the URL or a creds file:
@@ -143,6 +149,8 @@ class Config:
     events_per_second: float = 500.0  # per connection, for the relay's flood protection
     events_burst: int = 5000
     max_connections: int = 10_000  # open TCP connections to the relay, all workers together
+    max_connections_per_ip: int = 64  # open connections per client address (raise it behind a carrier NAT)
+    trusted_proxies: tuple[str, ...] = ()  # load balancers whose PROXY protocol header names the client
     workers: int = 1  # relay processes on the port (samizdat/workers.py)
     bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
     bus_creds: str = ""  # a NATS creds file
@@ -211,6 +219,7 @@ def load_config(home: Path) -> Config:
         (relay, "events_burst", "events_burst", int),
         (relay, "workers", "workers", int),
         (relay, "max_connections", "max_connections", int),
+        (relay, "max_connections_per_ip", "max_connections_per_ip", int),
         (relay, "bus", "bus", str),
         (relay, "bus_creds", "bus_creds", str),
         (lan, "mdns", "mdns", bool),
@@ -261,12 +270,28 @@ def load_config(home: Path) -> Config:
             values[attr] = check_store_url(_typed(store, key, str, str(path)), f"{path}: store.{key}")
     if values.get("store_read_url") and not values.get("store_url"):
         raise UsageError(f"{path}: store.read_url needs store.url (the primary that it replicates)")
+    if "trusted_proxies" in relay:
+        values["trusted_proxies"] = check_networks(relay["trusted_proxies"], f"{path}: relay.trusted_proxies")
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
             raise UsageError(f"{path}: sync.write_relays must be a list of relay URLs")
         values["write_relays"] = tuple(relays)
     return Config(**values, extra=data)
+
+
+def check_networks(given: object, where: str) -> tuple[str, ...]:
+    """``given`` (a list of addresses or networks such as "10.0.0.0/24") as a tuple of network strings; else
+    UsageError saying ``where``."""
+    if not isinstance(given, list | tuple) or not all(isinstance(n, str) for n in given):
+        raise UsageError(f'{where} must be a list of addresses or networks such as "10.0.0.5/32"')
+    networks = []
+    for text in given:
+        try:
+            networks.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            raise UsageError(f"{where}: {text!r} is not an address or a network such as 10.0.0.0/24") from None
+    return tuple(networks)
 
 
 def check_store_url(url: str, where: str) -> str:

@@ -20,7 +20,8 @@ connection waits for; ``SO_REUSEPORT`` needs nothing but Linux >= 3.9 or a BSD.)
   a :class:`~samizdat.relay.bus.LocalBus` (unix datagrams in a private directory the parent makes) or by NATS
   (``--bus``), and reads new events from the store, never from the message.
 * Shared limits: the per-address connection cap, the connection limit and the per-address event rate are kept in
-  a file all workers map (relay/shared.py); the byte bounds are divided between them.
+  a file all workers map (relay/shared.py), the operator login limiter in another beside it (web/logins.py); the
+  byte bounds are divided between them. Ephemeral events, never stored, travel on the bus (relay/follow.py).
 * Loops that must run once (outbox, forwarding, purge, carry, background sync, LAN peers and mDNS, the decoy
   store's sync, the wipe-after-days switch) run in worker 0, and in its replacement when it dies.
 * A worker that exits (crash, ``kill -9``) is started again at once (at most :data:`RESTARTS_PER_MINUTE` a

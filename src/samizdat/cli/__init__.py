@@ -35,7 +35,7 @@ from samizdat.cli.common import (
     with_node,
 )
 from samizdat.cli.status import status_text
-from samizdat.config import check_store_url, load_config, load_identity
+from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.mesh.peers import MeshOptions
@@ -209,6 +209,12 @@ def serve(
     bus: str | None = typer.Option(
         None, "--bus", metavar="URL", help="nats://[user:password@]host:port between relays sharing the store."
     ),
+    trusted_proxy: list[str] | None = typer.Option(
+        None,
+        "--trusted-proxy",
+        metavar="CIDR",
+        help="A load balancer that sends the PROXY protocol (repeatable; [relay] trusted_proxies).",
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
@@ -225,8 +231,11 @@ def serve(
         store_url=store_url,
         workers=workers,
         bus=bus,
+        trusted_proxies=check_networks(trusted_proxy, "--trusted-proxy") if trusted_proxy else None,
     )
     secure = bool(config.tls_cert or config.tls_key)
+    if secure and config.trusted_proxies:  # the PROXY header would come before the TLS handshake
+        raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
     if config.store_url:
         typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
                    " (docs/scaling.md)", err=True)  # fmt: skip

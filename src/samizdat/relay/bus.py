@@ -21,6 +21,14 @@ Two implementations here:
   server's credentials come from the URL (``nats://user:password@host:4222`` or ``nats://token@host:4222``) or
   from a creds file (NATS 2 JWT + nkey).
 
+Ephemeral events (kinds 20000-29999) are never stored, so no insertion number can point at them: they travel on
+the bus themselves (``publish_ephemeral``, ``ephemeral()``), as their signed JSON (several in a message, one a
+line), at most :data:`EPHEMERAL_MAX_BYTES` a message. That breaks "numbers only" for them alone, and safely: the
+receiving process verifies each one's signature before any subscriber sees it (:mod:`samizdat.relay.follow`), so
+whoever reaches the bus can repeat an ephemeral event somebody signed, never forge one; and it bounds how many a
+second it takes. They are best effort, as ephemeral events are anyway: one lost on the bus is not delivered on
+the other processes.
+
 PostgreSQL's ``LISTEN/NOTIFY`` is a third (:class:`StoreBus` on the PostgreSQL store's ``watch()``): a ``serve``
 on a PostgreSQL store with no ``--bus`` uses it, so relays on several machines sharing the database hear of each
 other's events without NATS (at smaller scale: one listening connection per relay process).
@@ -45,6 +53,15 @@ logger = logging.getLogger("samizdat.relay.bus")
 SUBJECT = "samizdat.stored"
 #: At most this many numbers wait in a subscriber's queue; more are dropped (the follower's poll catches up).
 QUEUE_MAX = 1024
+#: The largest ephemeral event (its JSON) that goes over the bus; a larger one reaches only its own process.
+EPHEMERAL_MAX_BYTES = 64 * 1024
+#: At most this many ephemeral events wait in a subscriber's queue; more are dropped (best effort).
+EPHEMERAL_QUEUE_MAX = 256
+#: NATS subject prefix of ephemeral events.
+EPHEMERAL_SUBJECT = "samizdat.ephemeral"
+#: A PostgreSQL NOTIFY payload's limit (StoreBus).
+NOTIFY_MAX_BYTES = 7999
+_EPHEMERAL = b"E"  # a LocalBus datagram that starts with this is an ephemeral event's JSON, not a number
 
 
 class Bus(Protocol):
@@ -55,6 +72,13 @@ class Bus(Protocol):
 
     def subscribe(self) -> AsyncIterator[int]:
         """The numbers other processes publish, as they come (possibly lost, repeated or out of order)."""
+
+    async def publish_ephemeral(self, data: bytes) -> None:
+        """Send ephemeral events' JSON, one or more joined by newlines (at most :data:`EPHEMERAL_MAX_BYTES` in
+        all), to the other processes; best effort. Never raises for a bus that is down."""
+
+    def ephemeral(self) -> AsyncIterator[bytes]:
+        """Such messages from other processes, unverified: the receiver checks each event's signature."""
 
     async def close(self) -> None:
         """Stop publishing and end the subscriptions."""
@@ -80,12 +104,21 @@ class LocalBus:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(str(self.path))
         self._sock.setblocking(False)
+        with contextlib.suppress(OSError):  # room for a few ephemeral events while this process is busy
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self._queue: asyncio.Queue[int] = asyncio.Queue(QUEUE_MAX)
+        self._ephemeral: asyncio.Queue[bytes] = asyncio.Queue(EPHEMERAL_QUEUE_MAX)
         self._reading = False
         self._closed = False
 
     async def publish(self, seq: int) -> None:
-        data = str(seq).encode()
+        self._send(str(seq).encode())
+
+    async def publish_ephemeral(self, data: bytes) -> None:
+        if len(data) <= EPHEMERAL_MAX_BYTES:
+            self._send(_EPHEMERAL + data)
+
+    def _send(self, data: bytes) -> None:
         try:
             names = [p for p in self.directory.iterdir() if p.suffix == ".sock" and p != self.path]
         except OSError:
@@ -101,23 +134,34 @@ class LocalBus:
     def _readable(self) -> None:
         while True:
             try:
-                data = self._sock.recv(64)
+                data = self._sock.recv(EPHEMERAL_MAX_BYTES + 1)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
+            if data[:1] == _EPHEMERAL:
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._ephemeral.put_nowait(data[1:])
+                continue
             seq = _parse_seq(data)
             if seq is not None:
                 with contextlib.suppress(asyncio.QueueFull):
                     self._queue.put_nowait(seq)
 
-    async def subscribe(self) -> AsyncIterator[int]:
-        loop = asyncio.get_running_loop()
+    def _start_reading(self) -> None:
         if not self._reading:
             self._reading = True
-            loop.add_reader(self._sock.fileno(), self._readable)
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._readable)
+
+    async def subscribe(self) -> AsyncIterator[int]:
+        self._start_reading()
         while not self._closed:
             yield await self._queue.get()
+
+    async def ephemeral(self) -> AsyncIterator[bytes]:
+        self._start_reading()
+        while not self._closed:
+            yield await self._ephemeral.get()
 
     async def close(self) -> None:
         if self._closed:
@@ -134,11 +178,14 @@ class LocalBus:
 class NatsBus:
     """A NATS subject. Open with :meth:`connect`; nats-py reconnects by itself when the server comes back."""
 
-    def __init__(self, client: Any, subject: str) -> None:
+    def __init__(self, client: Any, subject: str, ephemeral_subject: str = "") -> None:
         self._nc = client
         self.subject = subject
+        self.ephemeral_subject = ephemeral_subject
         self._queue: asyncio.Queue[int] = asyncio.Queue(QUEUE_MAX)
+        self._ephemeral: asyncio.Queue[bytes] = asyncio.Queue(EPHEMERAL_QUEUE_MAX)
         self._sub: Any = None
+        self._ephemeral_sub: Any = None
         self._closed = False
 
     @classmethod
@@ -172,7 +219,7 @@ class NatsBus:
         except (NatsError, OSError, TimeoutError) as exc:
             shown = ", ".join(_hide_password(s) for s in servers)
             raise UsageError(f"cannot connect to the NATS bus at {shown}: {exc or type(exc).__name__}") from exc
-        bus = cls(client, f"{SUBJECT}.{store}")
+        bus = cls(client, f"{SUBJECT}.{store}", f"{EPHEMERAL_SUBJECT}.{store}")
 
         async def received(message: Any) -> None:
             seq = _parse_seq(message.data)
@@ -180,7 +227,13 @@ class NatsBus:
                 with contextlib.suppress(asyncio.QueueFull):
                     bus._queue.put_nowait(seq)
 
+        async def ephemeral(message: Any) -> None:
+            if len(message.data) <= EPHEMERAL_MAX_BYTES:
+                with contextlib.suppress(asyncio.QueueFull):
+                    bus._ephemeral.put_nowait(message.data)
+
         bus._sub = await client.subscribe(bus.subject, cb=received)
+        bus._ephemeral_sub = await client.subscribe(bus.ephemeral_subject, cb=ephemeral)
         return bus
 
     async def publish(self, seq: int) -> None:
@@ -192,6 +245,19 @@ class NatsBus:
     async def subscribe(self) -> AsyncIterator[int]:
         while not self._closed:
             yield await self._queue.get()
+
+    async def publish_ephemeral(self, data: bytes) -> None:
+        if len(data) > EPHEMERAL_MAX_BYTES or not self.ephemeral_subject:
+            return
+        # NATS brings our own copy back too: the follower knows the ids it sent and drops it.
+        try:
+            await self._nc.publish(self.ephemeral_subject, data)
+        except Exception as exc:  # noqa: BLE001 (a bus that is down: ephemeral events are best effort)
+            logger.debug("NATS publish failed: %s", exc)
+
+    async def ephemeral(self) -> AsyncIterator[bytes]:
+        while not self._closed:
+            yield await self._ephemeral.get()
 
     async def close(self) -> None:
         if self._closed:
@@ -223,6 +289,40 @@ class StoreBus:
     async def subscribe(self) -> AsyncIterator[int]:
         async for seq in self.store.watch():
             yield seq
+
+    async def publish_ephemeral(self, data: bytes) -> None:
+        """By ``NOTIFY`` when the store offers it (PostgreSQL: payloads of at most 8,000 bytes, so the events are
+        sent in pieces of that size, and a larger event stays on its own process)."""
+        notify = getattr(self.store, "notify_ephemeral", None)
+        if notify is None:
+            return
+        limit = NOTIFY_MAX_BYTES
+        batch: list[bytes] = []
+        size = 0
+        for event in data.split(b"\n"):
+            if len(event) > limit:
+                continue
+            if batch and size + 1 + len(event) > limit:
+                await self._notify(notify, batch)
+                batch, size = [], 0
+            batch.append(event)
+            size += len(event) + 1
+        if batch:
+            await self._notify(notify, batch)
+
+    async def _notify(self, notify: Any, batch: list[bytes]) -> None:
+        try:
+            await notify(b"\n".join(batch).decode())
+        except Exception as exc:  # noqa: BLE001 (best effort, as on every bus)
+            logger.debug("NOTIFY of ephemeral events failed: %s", exc)
+
+    async def ephemeral(self) -> AsyncIterator[bytes]:
+        watch = getattr(self.store, "watch_ephemeral", None)
+        if watch is None:
+            return
+        async for payload in watch():
+            if len(payload) <= EPHEMERAL_MAX_BYTES:
+                yield payload
 
     async def close(self) -> None:
         return None

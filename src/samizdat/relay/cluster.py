@@ -49,6 +49,7 @@ def join(server: RelayServer, cluster: Cluster) -> Follower:
     from_client = cluster.primary and cluster.workers > 1
     primary = cluster.primary  # its loops want every event; another worker only for its live subscriptions
     follower = Follower(server.store, cluster.bus, lambda event: server.fan_out_stored(event, from_client=from_client),
-                        wanted=lambda: primary or len(server.index) > 0)  # fmt: skip
+                        wanted=lambda: primary or len(server.index) > 0, limits=limits.event_limits,
+                        clock=server.clock)  # fmt: skip
     server.follower = follower
     return follower

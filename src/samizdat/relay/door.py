@@ -57,17 +57,17 @@ BAD_REQUEST = "bad HTTP or WebSocket request"
 FAILED = "failed in the server"
 
 
-def peer_ip(peername: Any) -> str | None:
+def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
     """Whom a socket's peer counts as for the per-address limits: its IPv4 address (also when IPv4-mapped), the
     /64 network of an IPv6 address (one device picks addresses from its /64 at will), or None for loopback (never
-    limited per address) and unknown peers."""
+    limited per address, unless not ``exempt_loopback``: a client a load balancer relays) and unknown peers."""
     try:
         ip = ipaddress.ip_address(str(peername[0]).split("%", 1)[0])
     except (TypeError, IndexError, ValueError):
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_loopback:
+    if ip.is_loopback and exempt_loopback:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
@@ -220,7 +220,7 @@ class GuardedConnection(ServerConnection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.refused = False
-        self.ip = peer_ip(transport.get_extra_info("peername"))
+        self.ip = self.client_ip(transport)
         self.opened = time.monotonic()
         door = self.door
         reason = door.admit(self.ip)
@@ -241,6 +241,11 @@ class GuardedConnection(ServerConnection):
         door.lingering.add(transport)
         transport.write_eof()
         self.lingers = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
+
+    def client_ip(self, transport: asyncio.BaseTransport) -> str | None:
+        """Whom the connection counts as (:func:`peer_ip` of its peer; relay/proxied.py: the client a balancer
+        names)."""
+        return peer_ip(transport.get_extra_info("peername"))
 
     def data_received(self, data: bytes) -> None:
         if not self.refused:

@@ -17,6 +17,13 @@ cursor passes them, and once per turn of the event loop the follower publishes t
 number, so the others read them at once. (Should the follower read such an event between its commit and that
 call, it delivers it, and the relay does not fan it out again.)
 
+Ephemeral events (never stored) travel on the bus themselves: :meth:`Follower.share` sends the ones this process
+took (at most :data:`EPHEMERAL_PER_SECOND` a second, :data:`~samizdat.relay.bus.EPHEMERAL_MAX_BYTES` each; beyond
+that they reach this process's subscribers only), and the follower delivers the ones other processes sent after
+checking each: its size, the rate it takes them at (the same bound), that it parses as an event of an ephemeral
+kind, its signature, and the relay's event limits (core/admission.py, as at every door). A message that fails is
+dropped and counted (:attr:`Follower.refused_ephemeral`); the bus is never trusted.
+
 An event committed by another process with a lower insertion number than one already read (two writers' batches
 interleave only in commit order, and a reader sees whole commits) cannot be skipped: SQLite gives insertion
 numbers in commit order, one writer at a time.
@@ -27,11 +34,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from samizdat.core.event import Event
-from samizdat.relay.bus import Bus
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit
+from samizdat.core.event import Event, parse_event_json
+from samizdat.core.kinds import is_ephemeral
+from samizdat.errors import RemoteProtocolError, SamizdatError
+from samizdat.relay.bus import EPHEMERAL_MAX_BYTES, Bus
+from samizdat.relay.connection import TokenBucket
 from samizdat.store.base import Store
 
 logger = logging.getLogger("samizdat.relay.follow")
@@ -45,16 +57,35 @@ OWN_MAX = 200_000
 #: Ids of events the follower delivered lately (an event this process stored may be read back before the relay
 #: fans it out: then the relay leaves it, see :meth:`Follower.own`).
 DELIVERED_MAX = 10_000
+#: Ephemeral events a process sends to the bus a second (and takes from it), with a burst of twice that; beyond
+#: it they stay on their own process. Verifying one costs about 35 µs: this bounds that to a few % of a core.
+EPHEMERAL_PER_SECOND = 1000.0
+#: Ids of ephemeral events this process sent lately (NATS brings a process's own messages back to it).
+SHARED_MAX = 4096
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 class Follower:
     """Fans out, through ``deliver``, every event another process stored. Run :meth:`run` as a task."""
 
     def __init__(
-        self, store: Store, bus: Bus, deliver: Callable[[Event], None], wanted: Callable[[], bool] = lambda: True
+        self,
+        store: Store,
+        bus: Bus,
+        deliver: Callable[[Event], None],
+        wanted: Callable[[], bool] = lambda: True,
+        *,
+        limits: EventLimits = DEFAULT_EVENT_LIMITS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``wanted()``: whether anybody here would get the events (live subscriptions, the loops); while not, the
-        follower only moves its cursor to the store's newest number instead of reading the events."""
+        follower only moves its cursor to the store's newest number instead of reading the events. ``limits``
+        and ``clock``: what an ephemeral event from the bus must pass, as at every door (core/admission.py)."""
+        self.limits = limits
+        self.clock = clock
         self.store = store
         self.bus = bus
         self.deliver = deliver
@@ -67,6 +98,14 @@ class Follower:
         self._publishing: asyncio.Task[None] | None = None
         self._publish_again = False
         self.delivered = 0  # events fanned out for other processes (for tests and status)
+        self.ephemeral_delivered = 0  # ephemeral events from other processes, verified and fanned out
+        self.refused_ephemeral = 0  # bus messages dropped: too large, too many, malformed or badly signed
+        self._shared: OrderedDict[str, None] = OrderedDict()  # ids of ephemeral events sent lately
+        self._outgoing: list[bytes] = []
+        self._sending: asyncio.Task[None] | None = None
+        now = _now()
+        self._send_bucket = TokenBucket(EPHEMERAL_PER_SECOND, int(2 * EPHEMERAL_PER_SECOND), now)
+        self._take_bucket = TokenBucket(EPHEMERAL_PER_SECOND, int(2 * EPHEMERAL_PER_SECOND), now)
 
     def own(self, event: Event) -> bool:
         """The relay stored ``event`` and is about to fan it out: do not deliver it again; tell the others
@@ -82,6 +121,77 @@ class Follower:
         else:
             self._publish_again = True
         return True
+
+    def share(self, event: Event) -> None:
+        """This process took the ephemeral ``event`` (and fanned it out): send it to the others, if it is within
+        the size and rate bounds."""
+        data = event.to_json()
+        if len(data) > EPHEMERAL_MAX_BYTES or not self._send_bucket.take(_now()):
+            return
+        self._shared[event.id] = None
+        if len(self._shared) > SHARED_MAX:
+            self._shared.popitem(last=False)
+        self._outgoing.append(data)
+        if self._sending is None:
+            self._sending = asyncio.ensure_future(self._send_ephemeral())
+
+    async def _send_ephemeral(self) -> None:
+        """Send what was shared in this turn of the event loop, as few messages as fit: events joined by newlines
+        (an event's JSON has none) up to EPHEMERAL_MAX_BYTES a message. A unix datagram socket queues only a few
+        datagrams (net.unix.max_dgram_qlen, 10 by default), so one per event would be lost in a burst."""
+        try:
+            await asyncio.sleep(0)  # gather what this turn shares
+            while self._outgoing:
+                pending, self._outgoing = self._outgoing, []
+                batch: list[bytes] = []
+                size = 0
+                for data in pending:
+                    if batch and size + 1 + len(data) > EPHEMERAL_MAX_BYTES:
+                        await self.bus.publish_ephemeral(b"\n".join(batch))
+                        batch, size = [], 0
+                    batch.append(data)
+                    size += len(data) + 1
+                if batch:
+                    await self.bus.publish_ephemeral(b"\n".join(batch))
+        except Exception:
+            logger.exception("sending ephemeral events failed")
+        finally:
+            self._outgoing = []
+            self._sending = None
+
+    def take_ephemeral(self, data: bytes) -> Event | None:
+        """The ephemeral event another process sent as ``data``, checked (see the module), or None if dropped."""
+        if len(data) > EPHEMERAL_MAX_BYTES or not self._take_bucket.take(_now()):
+            self.refused_ephemeral += 1
+            return None
+        try:
+            event = parse_event_json(data)  # verifies the id and the signature
+        except (SamizdatError, ValueError):
+            self.refused_ephemeral += 1
+            return None
+        if not is_ephemeral(event.kind):
+            self.refused_ephemeral += 1
+            return None
+        try:
+            admit(event, self.clock(), self.limits)  # the relay's own limits: the bus is a door like any other
+        except RemoteProtocolError:
+            self.refused_ephemeral += 1
+            return None
+        if event.id in self._shared:  # our own, back from NATS
+            return None
+        return event
+
+    async def _listen_ephemeral(self) -> None:
+        async for message in self.bus.ephemeral():
+            for data in message.split(b"\n"):
+                event = self.take_ephemeral(data)
+                if event is None:
+                    continue
+                self.ephemeral_delivered += 1
+                try:
+                    self.deliver(event)
+                except Exception:
+                    logger.exception("delivering an ephemeral event failed")
 
     async def _publish(self) -> None:
         try:
@@ -103,6 +213,7 @@ class Follower:
     async def run(self) -> None:
         """Follow until cancelled. Call :meth:`start` first."""
         listener = asyncio.ensure_future(self._listen())
+        ephemeral = asyncio.ensure_future(self._listen_ephemeral())
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -120,11 +231,13 @@ class Follower:
                 except Exception:
                     logger.exception("reading new events from the store failed; trying again")
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-            if self._publishing is not None:
-                self._publishing.cancel()
+            for task in (listener, ephemeral):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for pending in (self._publishing, self._sending):
+                if pending is not None:
+                    pending.cancel()
 
     async def _listen(self) -> None:
         async for seq in self.bus.subscribe():

@@ -73,7 +73,9 @@ def header(headers: Headers, name: str) -> str:
 
 def from_loopback(connection: object) -> bool:
     """True when the connection's peer is this machine (a loopback address, also IPv4-mapped); False for any
-    other address and for an unknown one."""
+    other address and for an unknown one, and for a client a load balancer relays (relay/proxied.py)."""
+    if getattr(connection, "proxied", False):
+        return False
     try:
         ip = ipaddress.ip_address(str(connection.remote_address[0]))  # type: ignore[attr-defined]
     except (TypeError, IndexError, ValueError, AttributeError):

@@ -44,6 +44,9 @@ class RelayLimits:
     # Per remote address (loopback exempt: local processes are the operator's own): one flooding device on a
     # hub's Wi-Fi cannot take every connection, nor multiply the per-connection event rate.
     max_connections_per_ip: int = 64
+    # Load balancers whose PROXY protocol header names the client (relay/proxied.py): networks such as
+    # "10.0.0.5/32"; a connection from one must start with a header, from anyone else must not.
+    trusted_proxies: tuple[str, ...] = ()
     handshake_timeout: float = 10.0  # seconds from TCP accept to a complete HTTP request / WebSocket handshake
     max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed

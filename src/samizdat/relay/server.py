@@ -71,8 +71,8 @@ from websockets.http11 import Request, Response
 
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
-from samizdat.errors import LocalProtocolError, SamizdatError
-from samizdat.relay import bodies, http
+from samizdat.errors import LocalProtocolError, SamizdatError, UsageError
+from samizdat.relay import bodies, http, proxyproto
 from samizdat.relay.client_conn import Client, QueueTotal
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
@@ -91,11 +91,12 @@ from samizdat.relay.connection import (
     ok_for_outcome,
     ok_frame,
 )
-from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget, peer_ip
+from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.fair import FairScheduler
 from samizdat.relay.follow import Follower
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
+from samizdat.relay.proxied import proxied_class
 from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
@@ -200,6 +201,8 @@ class RelayServer:
         """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``;
         with ``tls`` (relay/tls.py), as HTTPS and WSS.
         Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it cannot listen."""
+        if tls is not None and self.limits.trusted_proxies:
+            raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
         self._started = time.monotonic()
         self.door.max_connections = open_file_budget(self.limits.max_connections)
         where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
@@ -226,9 +229,11 @@ class RelayServer:
 
     def _connection_class(self) -> type[ServerConnection]:
         guarded = self.door.connection_class()
-        if self.request_handler is None or self.max_body <= 0:
-            return guarded
-        return bodies.body_connection_class(guarded, self.max_body)  # type: ignore[arg-type]
+        if self.request_handler is not None and self.max_body > 0:
+            guarded = bodies.body_connection_class(guarded, self.max_body)  # type: ignore[arg-type]
+        if self.limits.trusted_proxies:  # behind a load balancer: its PROXY header comes first (relay/proxied.py)
+            guarded = proxied_class(guarded, proxyproto.networks(self.limits.trusted_proxies))  # type: ignore[arg-type]
+        return guarded
 
     async def stop(self) -> None:
         """Close every connection, wait for the handlers and pending stores; the store stays open."""
@@ -255,6 +260,8 @@ class RelayServer:
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome in _FANNED_OUT:
                 self._fan_out(event, stored=outcome is AddOutcome.STORED)
+                if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
+                    self.follower.share(event)  # never stored: it goes to the other processes on the bus
         return outcomes
 
     def fan_out_stored(self, event: Event, *, from_client: bool = False) -> None:
@@ -299,7 +306,7 @@ class RelayServer:
 
     async def _request(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.request_handler is not None
-        ip = peer_ip(connection.remote_address) if connection.remote_address else None
+        ip = getattr(connection, "ip", None)  # the door's view (relay/proxied.py: the client a balancer names)
         body: bytes = getattr(connection, "request_body", b"")
         secure = connection.transport.get_extra_info("sslcontext") is not None
         given = bodies.HttpRequest(request.method, request.path, request.headers, body, ip,
@@ -498,6 +505,8 @@ class RelayServer:
             client.send(ok_for_outcome(event.id, outcome))
             if outcome in _FANNED_OUT:
                 self._fan_out(event, origin=client, stored=outcome is AddOutcome.STORED)
+                if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
+                    self.follower.share(event)  # never stored: it goes to the other processes on the bus
         finally:
             client.pending -= 1
             client.room.set()

@@ -57,6 +57,7 @@ class SharedLimits:
 
     def __init__(self, path: Path, index: int, workers: int, key: bytes) -> None:
         self.index, self.workers, self.key = index, workers, key
+        self.path = path  # the parent's private directory holds other shared files beside it (web/logins.py)
         self._fd = os.open(path, os.O_RDWR)
         self._map = mmap.mmap(self._fd, file_size(workers))
         ints = workers * _WORKER_INTS

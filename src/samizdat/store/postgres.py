@@ -70,6 +70,10 @@ STREAM_CHUNK = 50_000
 WATCH_POLL = 5.0
 #: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
 WATCH_NAME = "samizdat-watch"
+#: The channel ephemeral events travel on between relay processes without NATS (relay/bus.py, StoreBus).
+EPHEMERAL_CHANNEL = "samizdat_ephemeral"
+#: A NOTIFY payload's limit is 8,000 bytes.
+NOTIFY_MAX_BYTES = 7999
 
 
 class PostgresStore:
@@ -465,6 +469,36 @@ class PostgresStore:
                             yield seen
             except psycopg.OperationalError as exc:
                 log.warning("lost the notifications of %s: %s; listening again", self._where, describe(exc))
+            finally:
+                await conn.close()
+
+    # -- ephemeral events between relay processes (relay/bus.py StoreBus): NOTIFY, never stored -------------------
+
+    async def notify_ephemeral(self, payload: str) -> None:
+        """Send ``payload`` (ephemeral events' JSON, at most :data:`NOTIFY_MAX_BYTES` bytes) on
+        :data:`EPHEMERAL_CHANNEL`, from the primary. Raises StoreError."""
+        await self._read(lambda conn: conn.execute("SELECT pg_notify(%s, %s)", (EPHEMERAL_CHANNEL, payload)),
+                         primary=True)  # fmt: skip
+
+    async def watch_ephemeral(self, *, retry: float = WATCH_POLL) -> AsyncGenerator[bytes, None]:
+        """Yield each payload sent on :data:`EPHEMERAL_CHANNEL` by any process (this one's too), on a listening
+        connection of its own, reconnecting when it is lost (what was sent meanwhile is lost: ephemeral events
+        are best effort). Runs until the caller stops iterating."""
+        while not self._closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WATCH_NAME
+                )
+            except psycopg.Error as exc:
+                log.warning("cannot listen for ephemeral events at %s: %s; retrying", self._where, describe(exc))
+                await asyncio.sleep(retry)
+                continue
+            try:
+                await conn.execute(f"LISTEN {EPHEMERAL_CHANNEL}")
+                async for note in conn.notifies():
+                    yield note.payload.encode()
+            except psycopg.OperationalError as exc:
+                log.warning("lost the ephemeral events of %s: %s; listening again", self._where, describe(exc))
             finally:
                 await conn.close()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from samizdat.web.app import PAGE_BYTES, Seed, SeedVersion, WebApp
 from samizdat.web.media import PREVIEW_PATH, MayUpload, PreviewEndpoint
-from samizdat.web.operator import OperatorAuthorize, OperatorEndpoint, OperatorPublish
+from samizdat.web.operator import LoginLimiter, OperatorAuthorize, OperatorEndpoint, OperatorPublish
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -36,14 +36,18 @@ def web_parts(
     present: Callable[[], None] | None = None,
     may_upload: MayUpload | None = None,
     authorize: OperatorAuthorize | None = None,
+    limiter: LoginLimiter | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
     ``present``: an operator logged in; ``authorize``: the operator's photo upload authorizations;
-    ``may_upload``: whether a key may send photos, for the preview, offered when given)."""
+    ``may_upload``: whether a key may send photos, for the preview, offered when given; ``limiter``: the operator
+    login limiter, shared by the workers of ``serve --workers N`` (web/logins.py))."""
     app = WebApp(status, seed=seed, seed_version=seed_version, disguise=disguise)
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
-        OPERATOR_PATH: OperatorEndpoint(home, pubkey, operator, wipe=wipe, present=present, authorize=authorize)
+        OPERATOR_PATH: OperatorEndpoint(
+            home, pubkey, operator, wipe=wipe, present=present, authorize=authorize, limiter=limiter
+        )
     }
     if may_upload is not None:
         routes[PREVIEW_PATH] = PreviewEndpoint(home, may_upload)

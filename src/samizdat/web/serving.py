@@ -18,6 +18,7 @@ from samizdat.services import blobs, channels, deadman, publishing, status, uplo
 from samizdat.services.context import Context
 from samizdat.web import SEED_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
+from samizdat.web.logins import ClusterLoginLimiter
 
 
 def relay_server(
@@ -59,10 +60,12 @@ def relay_server(
         present=lambda: deadman.note_presence(ctx.home),
         may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
         authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
+        limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
-                         max_connections=config.max_connections)  # fmt: skip
+                         max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
+                         trusted_proxies=config.trusted_proxies)  # fmt: skip
     blossom = BlossomEndpoint(ctx)
     info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
                      extra={"blossom": blossom.limits.document()})  # fmt: skip
