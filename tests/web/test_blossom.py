@@ -333,7 +333,7 @@ async def test_the_table_of_addresses_stays_bounded_under_many_addresses(tmp_pat
 async def test_one_address_asking_for_photos_without_end_is_slowed_and_others_are_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from samizdat.relay import server
+    from samizdat.relay import door
     from samizdat.web.blossom import Limits
 
     async with test_node(tmp_path / "node") as node:
@@ -343,12 +343,12 @@ async def test_one_address_asking_for_photos_without_end_is_slowed_and_others_ar
             data = clean_photo(seed=70)
             assert (await upload(served, data)).status == 201
             path = f"/{hashlib.sha256(data).hexdigest()}"
-            monkeypatch.setattr(server, "peer_ip", lambda peername: "203.0.113.9")  # one address on the Wi-Fi
+            monkeypatch.setattr(door, "peer_ip", lambda peername: "203.0.113.9")  # one address on the Wi-Fi
             answers = [await request(served.port, "GET", path) for _ in range(6)]
             assert [a.status for a in answers] == [200] * 5 + [429]  # the address's reads ran out
             assert answers[0].body == data
             assert "too many photo requests from this address" in answers[-1].headers["x-reason"]
-            monkeypatch.setattr(server, "peer_ip", lambda peername: "203.0.113.10")  # a neighbour is served as before
+            monkeypatch.setattr(door, "peer_ip", lambda peername: "203.0.113.10")  # a neighbour is served as before
             got = await request(served.port, "GET", path)
             assert (got.status, got.body) == (200, data)
 
