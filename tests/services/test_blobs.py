@@ -21,10 +21,10 @@ import piexif
 import pytest
 from PIL import Image, PngImagePlugin
 
+from samizdat.config import init_home
 from samizdat.core.event import Event, sign_event
 from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
 from samizdat.core.keys import SecretKey
-from samizdat.config import init_home
 from samizdat.core.posts import build_retraction
 from samizdat.node import Node
 from samizdat.services import blob_travel, blobs, posts
@@ -36,7 +36,7 @@ from samizdat.testing import FakeClock, clean_photo, test_node
 
 @pytest.fixture(params=["files", "postgresql"])
 def store_url(request: pytest.FixtureRequest) -> str:
-    """"" for a node on files; the URL of a fresh PostgreSQL database for a node on PostgreSQL."""
+    """ "" for a node on files; the URL of a fresh PostgreSQL database for a node on PostgreSQL."""
     return "" if request.param == "files" else str(request.getfixturevalue("postgres_url"))
 
 

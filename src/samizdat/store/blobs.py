@@ -152,7 +152,7 @@ MISS_WAIT_MAX = 86400.0
 
 def miss_wait(tries: int, delay: float) -> float:
     """Seconds before the next try of a blob no source had, after ``tries`` misses: ``delay``, doubling each time."""
-    return min(delay * 2 ** min(tries - 1, 10), MISS_WAIT_MAX)
+    return min(delay * 2.0 ** min(tries - 1, 10), MISS_WAIT_MAX)
 
 
 _TABLES = ("blobs", "owners", "refs", "misses", "meta")

@@ -173,7 +173,8 @@ class PgBlobStore:
         return str(rows[0][0]) if rows else default
 
     def total_bytes(self) -> int:
-        return int(self._rows("SELECT coalesce(sum(size), 0) FROM blobs")[0][0])  # type: ignore[call-overload]
+        total = self._rows("SELECT coalesce(sum(size), 0)::bigint FROM blobs")[0][0]
+        return int(str(total))
 
     # -- writing -----------------------------------------------------------------------------------------------
 
@@ -196,7 +197,8 @@ class PgBlobStore:
                 conn.execute(b"DELETE FROM blob_misses WHERE sha256 = %s", (sha256,))
                 if owner:
                     conn.execute(
-                        b"INSERT INTO blob_owners (sha256, pubkey, uploaded) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        b"INSERT INTO blob_owners (sha256, pubkey, uploaded) VALUES (%s, %s, %s) "
+                        b"ON CONFLICT DO NOTHING",
                         (sha256, owner, now),
                     )
             return fresh
