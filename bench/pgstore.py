@@ -220,7 +220,9 @@ def lines_of(name: str, count: int) -> list[bytes]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    store_lines = lines_of("store", max(args.query_events, args.sync_events + DIFFERENCES))
+    needed = [args.sync_events + DIFFERENCES if "sync" in args.parts else 0]
+    needed.append(args.query_events if "req" in args.parts else 0)
+    store_lines = lines_of("store", max(needed)) if max(needed) else []
     ingest_events = parsed(lines_of("ingest", args.events))
     half = DIFFERENCES // 2
     shared = store_lines[: args.sync_events - half]
@@ -282,9 +284,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         f" {reconciled:.2f} s, {took:.2f} s with the missing events stored"
                     )
             # REQs on a large store.
-            times = [orjson.loads(line)["created_at"] for line in store_lines[: args.query_events]]
-            filters = query_mix(min(times), max(times), args.queries + WARMUP, 1)
             for kind in args.query_stores if "req" in args.parts else ():
+                times = [orjson.loads(line)["created_at"] for line in store_lines[: args.query_events]]
+                filters = query_mix(min(times), max(times), args.queries + WARMUP, 1)
                 started = time.perf_counter()
                 store = await stores.open(kind, "large")
                 try:
