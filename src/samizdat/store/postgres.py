@@ -57,7 +57,7 @@ from samizdat.store import pgqueries
 from samizdat.store.base import READ_SECONDS
 from samizdat.store.pgconn import CONNECT_TIMEOUT, REPLICA_RETRY, PgWriter, Pool, describe, lsn, migrate, redact
 from samizdat.store.pgqueries import CHANNEL, Conn
-from samizdat.store.reading import SharedStore
+from samizdat.store.reading import SharedStore, ready_items
 from samizdat.store.sqlite import CarryReport
 
 T = TypeVar("T")
@@ -298,13 +298,8 @@ class PostgresStore(SharedStore[Conn]):
                     raise self._error(exc, "read from") from exc
                 if not rows:
                     break
-                # Rows may come by created_at only; equal timestamps are put in id order before they go out.
-                pending.extend(rows)
-                last, cut = pending[-1][0], len(pending)
-                while cut and pending[cut - 1][0] == last:
-                    cut -= 1
-                ready, pending = pending[:cut], pending[cut:]
-                ready.sort()
+                pending.extend(rows)  # by created_at only: equal timestamps go out in id order
+                ready, pending = ready_items(pending)
                 for item in ready:
                     yield item
                 step = more

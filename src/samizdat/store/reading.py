@@ -37,6 +37,25 @@ PAGE_EVENTS = 500
 PAGE_BYTES = 128 * 1024
 
 
+#: One Negentropy item: (created_at, 32-byte id).
+Item = tuple[int, bytes]
+
+
+def ready_items(pending: list[Item]) -> tuple[list[Item], list[Item]]:
+    """Split ``pending`` (items read so far, by ``created_at`` only: ties in any order) into the items that may go
+    out now, sorted by (created_at, id), and those of the last ``created_at`` read, which more rows may still
+    join. Both stores read the item list by ``created_at`` alone so that it comes off an index without a sort;
+    at the end of the rows, the rest goes out sorted too."""
+    if not pending:
+        return [], []
+    last, cut = pending[-1][0], len(pending)
+    while cut and pending[cut - 1][0] == last:
+        cut -= 1
+    ready = pending[:cut]
+    ready.sort()
+    return ready, pending[cut:]
+
+
 class Pager(Protocol[C_contra]):
     """A REQ's filters read a page at a time (:class:`samizdat.store.queries.Pager`)."""
 

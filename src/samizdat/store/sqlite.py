@@ -58,7 +58,7 @@ from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, dbapi, queries
 from samizdat.store.base import READ_SECONDS
 from samizdat.store.dbapi import describe, sqlite3
-from samizdat.store.reading import PURGE_CHUNK, SharedStore
+from samizdat.store.reading import PURGE_CHUNK, SharedStore, ready_items
 from samizdat.store.writer import Writer
 
 T = TypeVar("T")
@@ -428,13 +428,8 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
                 )
                 if not rows:
                     break
-                # Rows come by created_at only; equal timestamps are put in id order before they go out.
-                pending.extend(rows)
-                last, cut = pending[-1][0], len(pending)
-                while cut and pending[cut - 1][0] == last:
-                    cut -= 1
-                ready, pending = pending[:cut], pending[cut:]
-                ready.sort()
+                pending.extend(rows)  # by created_at only: equal timestamps go out in id order
+                ready, pending = ready_items(pending)
                 for item in ready:
                     yield item
             pending.sort()
