@@ -71,6 +71,9 @@ def test_a_connection_the_server_dropped_is_replaced(pair: tuple[PgBlobStore, Pg
         ).fetchone()
     assert ended == (2,)
     assert store.get(sha256) == data
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get(sha256)  # a closed store does not open a new connection behind its owner's back
 
 
 def test_an_unreachable_database_is_one_sentence_without_the_password(postgres_url: str) -> None:

@@ -70,15 +70,19 @@ class PgBlobStore:
         self._where = redact(url)
         self._lock = threading.Lock()
         self._conn: Conn | None = None
+        self._closed = False
         with self._lock:
-            self._conn = self._connect()
+            self._conn = self._connect(migrating=True)
 
-    def _connect(self) -> Conn:
+    def _connect(self, *, migrating: bool = False) -> Conn:
+        """A new connection; the first one also migrates the database (as the event store does when it opens)."""
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
                                    application_name="samizdat-blobs")  # fmt: skip
         except psycopg.Error as exc:
             raise StoreError(f"Cannot open the photo store at {self._where}: {describe(exc)}.") from exc
+        if not migrating:
+            return conn
         try:
             migrate(conn)
         except StoreError as exc:
@@ -90,7 +94,9 @@ class PgBlobStore:
         return conn
 
     def close(self) -> None:
+        """Close the connection. Idempotent; later calls raise StoreError."""
         with self._lock:
+            self._closed = True
             conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -101,6 +107,8 @@ class PgBlobStore:
     def _run(self, fn: Callable[[Conn], T]) -> T:
         """``fn(connection)`` under the lock; once more on a new connection if the old one broke while idle."""
         with self._lock:
+            if self._closed:
+                raise StoreError("The photo store is closed.")
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
