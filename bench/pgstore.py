@@ -326,9 +326,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 p50, p99 = r["get_p50_ms"], r["get_p99_ms"]
                 log(f"{kind}: photos {r['puts']:,.0f} puts/s, get p50 {p50:.2f} ms, p99 {p99:.2f} ms")
             # REQs on a large store.
-            for kind in args.query_stores if "req" in args.parts else ():
+            filters: list[Filter] = []
+            if "req" in args.parts:
                 times = [orjson.loads(line)["created_at"] for line in store_lines[: args.query_events]]
                 filters = query_mix(min(times), max(times), args.queries + WARMUP, 1)
+            for kind in args.query_stores if "req" in args.parts else ():
                 started = time.perf_counter()
                 store = await stores.open(kind, "large")
                 try:
