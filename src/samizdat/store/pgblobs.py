@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -55,9 +55,10 @@ T = TypeVar("T")
 _ENTRY = "SELECT sha256, size, type, thumb, stored_at FROM blobs"
 
 
-def _entry(row: tuple[object, ...]) -> BlobEntry:
+def _entry(row: tuple[Any, ...]) -> BlobEntry:
+    """A row of (sha256, size, type, thumb, when[, owner]) as the index's entry."""
     sha256, size, mime, thumb, when, *owner = row
-    return BlobEntry(str(sha256), int(size), str(mime), bool(thumb), int(when), str(owner[0]) if owner else "")  # type: ignore[call-overload]
+    return BlobEntry(str(sha256), int(size), str(mime), bool(thumb), int(when), str(owner[0]) if owner else "")
 
 
 class PgBlobStore:
@@ -123,7 +124,7 @@ class PgBlobStore:
                     raise StoreError(f"The photo store at {self._where} failed: {describe(exc)}.") from exc
         raise AssertionError("unreachable")
 
-    def _rows(self, sql: str, params: Iterable[object] = ()) -> list[tuple[object, ...]]:
+    def _rows(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         return self._run(lambda conn: conn.execute(sql.encode(), tuple(params)).fetchall())
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -181,8 +182,7 @@ class PgBlobStore:
         return str(rows[0][0]) if rows else default
 
     def total_bytes(self) -> int:
-        total = self._rows("SELECT coalesce(sum(size), 0)::bigint FROM blobs")[0][0]
-        return int(str(total))
+        return int(self._rows("SELECT coalesce(sum(size), 0)::bigint FROM blobs")[0][0])
 
     # -- writing -----------------------------------------------------------------------------------------------
 
