@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from samizdat.core.carry import Judged, KeepRules, choose_evictions
-from samizdat.core.filters import Filter, FilterLimits
+from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, dbapi, queries
 from samizdat.store.base import READ_SECONDS
@@ -254,7 +254,6 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
         self._clock = clock
         self._queries = queries
         self._carry_memo: dict[int, Judged] = {}  # the carry pass's judgements of posts, for the next pass
-        self._default_limit = FilterLimits().default_limit
         self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
         self._checkpointer = _Checkpointer(self._path, key)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
