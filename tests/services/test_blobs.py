@@ -1,6 +1,9 @@
 """The blob rules (services/blobs.py) and store (store/blobs.py): hostile images are refused with a clear reason,
 clean ones are stored encrypted under names an examiner cannot match, retractions remove photos, and photos travel
-from an HTTP source only when their bytes match the hash."""
+from an HTTP source only when their bytes match the hash.
+
+Every test on a node's context runs twice: on the file store, and on a node whose events and photos are in
+PostgreSQL (store/pgblobs.py), which must behave the same."""
 
 from __future__ import annotations
 
@@ -18,14 +21,37 @@ import piexif
 import pytest
 from PIL import Image, PngImagePlugin
 
+from samizdat.config import init_home
 from samizdat.core.event import Event, sign_event
 from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_retraction
+from samizdat.node import Node
 from samizdat.services import blob_travel, blobs, posts
 from samizdat.services.context import Context
 from samizdat.store.blobs import BlobStore
-from samizdat.testing import clean_photo
+from samizdat.store.pgblobs import PgBlobStore
+from samizdat.testing import FakeClock, clean_photo, test_node
+
+
+@pytest.fixture(params=["files", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """ "" for a node on files; the URL of a fresh PostgreSQL database for a node on PostgreSQL."""
+    return "" if request.param == "files" else str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def opened(tmp_path: Path, fake_clock: FakeClock, store_url: str) -> AsyncIterator[Node]:
+    home = tmp_path / "node"
+    if store_url:
+        init_home(home)
+        with (home / "config.toml").open("a", encoding="utf-8") as config:
+            config.write(f'\n[store]\nurl = "{store_url}"\n')
+    async with test_node(home, clock=fake_clock, sleep=fake_clock.sleep) as node:
+        assert isinstance(node.ctx.blobs, PgBlobStore if store_url else BlobStore)
+        yield node
+    if store_url:
+        assert not (home / "blobs").exists()  # nothing of the photos in the data directory
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

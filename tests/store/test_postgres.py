@@ -130,6 +130,29 @@ async def test_migrating_twice_changes_nothing(postgres_url: str) -> None:
         assert pgconn.migrate(conn) == pgconn.migrations()[-1][0]
 
 
+async def test_the_tags_of_deleted_replaced_and_expired_events_go_with_them(
+    writer: PostgresStore, postgres_url: str, alice: Author
+) -> None:
+    kept = alice.sign(content="kept", tags=[["t", "stays"]])
+    deleted = alice.sign(content="deleted", tags=[["t", "gone"]])
+    old = alice.sign(kind=30023, content="v1", tags=[["d", "slot"], ["t", "old"]], created_at=1_700_000_000)
+    new = alice.sign(kind=30023, content="v2", tags=[["d", "slot"], ["t", "new"]], created_at=1_700_000_001)
+    expiring = alice.sign(content="brief", tags=[["t", "brief"], ["expiration", "99999999999"]])
+    assert await writer.add_many([kept, deleted, old, expiring]) == [AddOutcome.STORED] * 4
+    assert await writer.add(new) == AddOutcome.STORED  # replaces old
+    assert await writer.add(alice.sign(kind=5, content="", tags=[["e", deleted.id]])) == AddOutcome.STORED
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # the store's clock is the real one
+        conn.execute("UPDATE events SET expiration = 1 WHERE expiration IS NOT NULL")
+    assert await writer.purge_expired() == 1
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        values = {row[0] for row in conn.execute("SELECT value FROM tags WHERE name = 't'")}
+        orphans = conn.execute("SELECT count(*) FROM tags WHERE seq NOT IN (SELECT seq FROM events)").fetchone()
+    assert values == {"stays", "new"}
+    assert orphans == (0,)
+    found = await writer.query([F(tags={"t": ["stays", "gone", "old", "new", "brief"]})])
+    assert {e.id for e in found} == {kept.id, new.id}
+
+
 # --- a read replica ---------------------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from samizdat.core.posts import RETRACTION, parse_post
 from samizdat.errors import LocalProtocolError, RemoteProtocolError, SamizdatError
 from samizdat.services import channels
 from samizdat.services.context import Context
-from samizdat.store.blobs import BlobEntry, BlobStore
+from samizdat.store.blobs import BlobEntry, Blobs
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def check_image(data: bytes, declared_type: str | None = None) -> ImageInfo:
     return ImageInfo(scanned.mime, scanned.width, scanned.height)
 
 
-def blob_store(ctx: Context) -> BlobStore:
+def blob_store(ctx: Context) -> Blobs:
     """The node's blob store (LocalProtocolError for a context built without one)."""
     if ctx.blobs is None:
         raise LocalProtocolError("this context has no blob store")

@@ -16,7 +16,7 @@ from samizdat.core.keys import SecretKey
 from samizdat.net.client import RelayClient
 from samizdat.net.failover import Routing
 from samizdat.store.base import AddOutcome
-from samizdat.store.blobs import BlobStore
+from samizdat.store.blobs import Blobs
 from samizdat.store.local import LocalState
 from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
@@ -42,8 +42,9 @@ class Context:
     random: Callable[[], float]
     #: True in the process that runs ``serve``: events are then stored through its relay, never handed off.
     serving: Callable[[], bool] = lambda: False
-    #: The photo store (store/blobs.py), encrypted under the node's data key; services/blobs.py has its rules.
-    blobs: BlobStore | None = field(default=None, repr=False)
+    #: The photo store: files encrypted under the node's data key (store/blobs.py), or rows beside the events in
+    #: PostgreSQL (store/pgblobs.py); services/blobs.py has its rules.
+    blobs: Blobs | None = field(default=None, repr=False)
 
     @property
     def pubkey(self) -> str:

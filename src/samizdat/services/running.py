@@ -1,14 +1,15 @@
 """What ``serve`` runs besides the relay: opening a node's parts, and the loops that run once per node.
 
 :func:`open_parts` opens a data directory's stores (the events in SQLite or PostgreSQL, the local state, the photo
-store), each under its key from the unlocked slot when the node is encrypted, and closes what it opened when a
-later part fails. :func:`loops` names every background loop of a serving node (the upkeep's, background sync,
-photo travel, the decoy store's, the panic wipe's timer); ``Node.serve`` runs each as a task of one task group, in
-one process of a cluster (docs/scaling.md).
+store: files in the data directory, or rows beside the events in PostgreSQL), each under its key from the unlocked
+slot when the node is encrypted, and closes what it opened when a later part fails. :func:`loops` names every
+background loop of a serving node (the upkeep's, background sync, photo travel, the decoy store's, the panic wipe's
+timer); ``Node.serve`` runs each as a task of one task group, in one process of a cluster (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.blobs import DIRECTORY as BLOBS_DIRECTORY
-from samizdat.store.blobs import BlobStore
+from samizdat.store.blobs import Blobs, BlobStore
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
 
@@ -60,7 +61,13 @@ async def open_parts(
         await store.close()
         raise
     try:
-        blob_store = BlobStore(home / BLOBS_DIRECTORY, keys.blobs if keys else None)
+        blob_store: Blobs
+        if config.store_url:  # the photos go where the events are, so that every machine serves them
+            from samizdat.store.pgblobs import PgBlobStore
+
+            blob_store = await asyncio.to_thread(PgBlobStore, config.store_url)
+        else:
+            blob_store = BlobStore(home / BLOBS_DIRECTORY, keys.blobs if keys else None)
     except BaseException:
         local.close()
         await store.close()

@@ -36,6 +36,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -97,6 +98,61 @@ class BlobEntry:
     thumb: bool
     uploaded: int
     owner: str = ""
+
+
+class Blobs(Protocol):
+    """What the services ask of a photo store: :class:`BlobStore` (files in the data directory) or
+    :class:`~samizdat.store.pgblobs.PgBlobStore` (rows in PostgreSQL, when the events are there). Every method
+    may raise :class:`~samizdat.errors.StoreError` with one sentence."""
+
+    def close(self) -> None: ...
+
+    def has(self, sha256: str) -> bool: ...
+
+    def entry(self, sha256: str) -> BlobEntry | None: ...
+
+    def get(self, sha256: str) -> bytes | None:
+        """The blob's bytes, or None when it is not stored or its bytes do not hash to ``sha256``."""
+        ...
+
+    def listing(self, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]: ...
+
+    def entries(self) -> list[BlobEntry]: ...
+
+    def owners(self, sha256: str) -> set[str]: ...
+
+    def referenced_by(self, sha256: str) -> set[str]: ...
+
+    def add_refs(self, event_id: str, hashes: Iterable[str]) -> None: ...
+
+    def drop_refs(self, event_id: str) -> set[str]: ...
+
+    def missing(self, now: float, limit: int) -> list[tuple[str, str]]: ...
+
+    def missed(self, sha256: str, now: float, delay: float) -> None: ...
+
+    def meta(self, name: str, default: str = "") -> str: ...
+
+    def set_meta(self, name: str, value: str) -> None: ...
+
+    def total_bytes(self) -> int: ...
+
+    def put(self, sha256: str, data: bytes, mime: str, *, thumb: bool, now: int, owner: str | None = None) -> bool: ...
+
+    def mark_thumb(self, sha256: str) -> None: ...
+
+    def disown(self, sha256: str, owner: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool: ...
+
+
+#: The longest a retry of a missing blob waits (see :meth:`BlobStore.missed`).
+MISS_WAIT_MAX = 86400.0
+
+
+def miss_wait(tries: int, delay: float) -> float:
+    """Seconds before the next try of a blob no source had, after ``tries`` misses: ``delay``, doubling each time."""
+    return min(delay * 2.0 ** min(tries - 1, 10), MISS_WAIT_MAX)
 
 
 _TABLES = ("blobs", "owners", "refs", "misses", "meta")
@@ -302,7 +358,7 @@ class BlobStore:
         """Record that no source had blob ``sha256``: try again after ``delay`` seconds, doubling each time."""
         row = self._run("SELECT tries FROM misses WHERE sha256 = ?", (sha256,)).fetchone()
         tries = (row[0] if row else 0) + 1
-        wait = min(delay * 2 ** min(tries - 1, 10), 86400.0)
+        wait = miss_wait(tries, delay)
         self._run("INSERT OR REPLACE INTO misses (sha256, tries, next_attempt) VALUES (?, ?, ?)", (sha256, tries,
                   now + wait))  # fmt: skip
 

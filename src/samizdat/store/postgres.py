@@ -29,6 +29,9 @@ Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a ser
   those applied. Opening a store applies the missing ones, under an advisory lock, so two processes starting at
   once do not both migrate.
 
+The methods that only hand a function of :mod:`~samizdat.store.pgqueries` to the writer or a reader are the SQLite
+store's, in :class:`~samizdat.store.reading.SharedStore`; this module has what differs.
+
 What the SQLite store has and this one does not: encryption at rest (the database lives on a server the operator
 runs; use the server's own disk encryption) and a carry quota (a relay on PostgreSQL keeps what it stores; the
 operator sizes the database): :meth:`PostgresStore.enforce_carry_quota` measures and drops nothing.
@@ -37,28 +40,25 @@ operator sizes the database): :meth:`PostgresStore.enforce_carry_quota` measures
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from samizdat.core.carry import KeepRules
-from samizdat.core.event import Event
-from samizdat.core.filters import Filter, FilterLimits
+from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
-from samizdat.store.base import READ_SECONDS, AddOutcome
+from samizdat.store.base import READ_SECONDS
 from samizdat.store.pgconn import CONNECT_TIMEOUT, REPLICA_RETRY, PgWriter, Pool, describe, lsn, migrate, redact
 from samizdat.store.pgqueries import CHANNEL, Conn
-from samizdat.store.sqlite import PAGE_BYTES, PAGE_EVENTS, PURGE_CHUNK, CarryReport
+from samizdat.store.reading import SharedStore, ready_items
+from samizdat.store.sqlite import CarryReport
 
 T = TypeVar("T")
 
@@ -76,9 +76,11 @@ EPHEMERAL_CHANNEL = "samizdat_ephemeral"
 NOTIFY_MAX_BYTES = 7999
 
 
-class PostgresStore:
+class PostgresStore(SharedStore[Conn]):
     """The :class:`~samizdat.store.base.Store` on a PostgreSQL database. Create with :meth:`open`, end with
     :meth:`close` (or ``async with``)."""
+
+    _writer: PgWriter
 
     def __init__(
         self, url: str, *, read_url: str | None, clock: Callable[[], float], batch_max: int, readers: int
@@ -88,7 +90,7 @@ class PostgresStore:
         self._url = url
         self._where = redact(url)
         self._clock = clock
-        self._default_limit = FilterLimits().default_limit
+        self._queries = pgqueries
         self._writer = PgWriter(self._connect_writer, clock, batch_max, self._where)
         self._writer.track_lsn = read_url is not None
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-pg-read")
@@ -143,14 +145,6 @@ class PostgresStore:
         """The primary's URL without its password."""
         return self._where
 
-    async def __aenter__(self) -> PostgresStore:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     # --- connections --------------------------------------------------------------------------------------------
 
     def _error(self, exc: psycopg.Error, action: str) -> StoreError:
@@ -177,9 +171,6 @@ class PostgresStore:
             conn.close()
             raise
         return conn
-
-    def _now(self) -> int:
-        return int(self._clock())
 
     def _pick(self, primary: bool) -> Pool:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
@@ -268,59 +259,7 @@ class PostgresStore:
                 job.exception()  # cancelled on the server: nobody wants the error
             raise
 
-    # --- the Store interface ------------------------------------------------------------------------------------
-
-    async def add(self, event: Event) -> AddOutcome:
-        """Store a verified event; return once it is committed. Raises StoreError."""
-        return (await self._writer.add((event,)))[0]
-
-    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
-        """Store verified events in one transaction; outcomes in the same order. Raises StoreError."""
-        if not events:
-            return []
-        return await self._writer.add(tuple(events))
-
-    async def query(self, filters: Sequence[Filter]) -> list[Event]:
-        now, filters = self._now(), list(filters)
-        return await self._read(lambda conn: pgqueries.query(conn, filters, now, self._default_limit))
-
-    async def query_pages(
-        self,
-        filters: Sequence[Filter],
-        *,
-        page_events: int = PAGE_EVENTS,
-        page_bytes: int = PAGE_BYTES,
-        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
-    ) -> AsyncGenerator[list[Event], None]:
-        """The events of :meth:`query`, a page at a time, as :meth:`SqliteStore.query_pages` gives them."""
-        pager = pgqueries.Pager(filters, self._default_limit)
-        while not pager.done:
-            read = functools.partial(pager.next_page, max_events=page_events, max_bytes=page_bytes)
-            if before_read is None:
-                page = await self._read(functools.partial(read, now=self._now()))
-            else:
-                async with before_read():
-                    page = await self._read(functools.partial(read, now=self._now()))
-            if page:
-                yield page
-
-    async def count(self, filters: Sequence[Filter]) -> int:
-        now, filters = self._now(), list(filters)
-        return await self._read(lambda conn: pgqueries.count(conn, filters, now))
-
-    async def get(self, event_id: str) -> Event | None:
-        now = self._now()
-        return await self._read(lambda conn: pgqueries.get(conn, event_id, now))
-
-    async def ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
-        now = self._now()
-        if not prefix or len(prefix) > 64 or any(c not in "0123456789abcdef" for c in prefix):
-            return []
-        return await self._read(lambda conn: pgqueries.ids_with_prefix(conn, prefix, now, limit))
-
-    async def has(self, event_ids: Sequence[str]) -> set[str]:
-        now, ids = self._now(), list(event_ids)
-        return await self._read(lambda conn: pgqueries.has(conn, ids, now))
+    # --- the Store interface (the rest in store/reading.py) -----------------------------------------------------------
 
     async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
         """(created_at, 32-byte id) of every unexpired matching event, ascending, streamed from one snapshot of the
@@ -363,13 +302,8 @@ class PostgresStore:
                     raise self._error(exc, "read from") from exc
                 if not rows:
                     break
-                # Rows may come by created_at only; equal timestamps are put in id order before they go out.
-                pending.extend(rows)
-                last, cut = pending[-1][0], len(pending)
-                while cut and pending[cut - 1][0] == last:
-                    cut -= 1
-                ready, pending = pending[:cut], pending[cut:]
-                ready.sort()
+                pending.extend(rows)  # by created_at only: equal timestamps go out in id order
+                ready, pending = ready_items(pending)
                 for item in ready:
                     yield item
                 step = more
@@ -392,16 +326,6 @@ class PostgresStore:
             else:
                 self._streams.discard(conn)
 
-    async def purge_expired(self) -> int:
-        """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
-        total = 0
-        while True:
-            purge = functools.partial(pgqueries.purge_expired_chunk, now=self._now(), chunk=PURGE_CHUNK)
-            purged = await self._writer.call(purge)
-            total += purged
-            if purged < PURGE_CHUNK:
-                return total
-
     async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
         """A PostgreSQL store keeps no carry quota (the operator sizes the database): measures, drops nothing."""
         return CarryReport(used=None, evicted=0, store_bytes=(await self.stats())["file_bytes"])
@@ -421,21 +345,6 @@ class PostgresStore:
 
     async def prune_evicted(self, rules: KeepRules) -> int:
         return 0  # nothing is evicted on PostgreSQL
-
-    async def stats(self) -> dict[str, int]:
-        """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes`` (the
-        database's size)."""
-        return await self._read(pgqueries.stats)
-
-    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
-        """Up to ``limit`` unexpired events stored after insertion number ``rowid``, oldest first (from the
-        primary: a process woken by :meth:`watch` must see what woke it). Raises StoreError."""
-        now = self._now()
-        return await self._read(lambda conn: pgqueries.events_since(conn, rowid, limit, now), primary=True)
-
-    async def last_seq(self) -> int:
-        """The highest insertion number stored (0 for none), from the primary. Raises StoreError."""
-        return await self._read(pgqueries.last_seq, primary=True)
 
     async def watch(self, *, poll: float = WATCH_POLL) -> AsyncGenerator[int, None]:
         """Yield the store's highest insertion number each time it grows, whichever process wrote: first the

@@ -48,19 +48,17 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 from samizdat.core.carry import Judged, KeepRules, choose_evictions
-from samizdat.core.event import Event
-from samizdat.core.filters import Filter, FilterLimits
+from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, dbapi, queries
-from samizdat.store.base import READ_SECONDS, AddOutcome
+from samizdat.store.base import READ_SECONDS
 from samizdat.store.dbapi import describe, sqlite3
+from samizdat.store.reading import PURGE_CHUNK, SharedStore, ready_items
 from samizdat.store.writer import Writer
 
 T = TypeVar("T")
@@ -142,12 +140,6 @@ def prepare_file(path: Path, key: bytes | None) -> None:
 
 #: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.
 NEGENTROPY_CHUNK = 10_000
-#: Expired events deleted per write transaction by purge_expired (adds run between chunks).
-PURGE_CHUNK = 2_000
-#: A page of query_pages: at most this many events...
-PAGE_EVENTS = 500
-#: ... and about this many bytes of event JSON (a page ends with the event that reaches it).
-PAGE_BYTES = 128 * 1024
 #: SQLite virtual machine steps between two checks whether a read was cancelled (a few milliseconds of work at
 #: most; each check is one Python call).
 PROGRESS_STEPS = 10_000
@@ -242,7 +234,7 @@ class _Checkpointer:
             conn.close()
 
 
-class SqliteStore:
+class SqliteStore(SharedStore[sqlite3.Connection]):
     """The :class:`~samizdat.store.base.Store` on one SQLite file. Create with :meth:`open`, end with
     :meth:`close` (or use ``async with``)."""
 
@@ -260,8 +252,8 @@ class SqliteStore:
         self._path = Path(path).absolute()
         self._key = key  # SQLCipher's key for this file (None: a plain file), see store/dbapi.py
         self._clock = clock
+        self._queries = queries
         self._carry_memo: dict[int, Judged] = {}  # the carry pass's judgements of posts, for the next pass
-        self._default_limit = FilterLimits().default_limit
         self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
         self._checkpointer = _Checkpointer(self._path, key)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
@@ -312,14 +304,6 @@ class SqliteStore:
     def path(self) -> Path:
         return self._path
 
-    async def __aenter__(self) -> SqliteStore:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     # --- connections ------------------------------------------------------------------------------------------
 
     def _error(self, exc: sqlite3.Error, action: str) -> StoreError:
@@ -359,9 +343,6 @@ class SqliteStore:
         self._all_readers.add(conn)
         return conn
 
-    def _now(self) -> int:
-        return int(self._clock())
-
     async def _thread(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a reader thread, mapping sqlite3 errors to StoreError."""
         if self._closed:
@@ -389,12 +370,12 @@ class SqliteStore:
                 job.exception()  # interrupted: nobody wants the error
             raise
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, primary: bool = False) -> T:
         """Run ``fn(connection)`` on a pooled read connection, inside one read transaction (one snapshot).
 
         If the awaiting task is cancelled, the read is interrupted (see the theory of operation). While
         :data:`~samizdat.store.base.READ_SECONDS` is set, a read that works longer than that is interrupted too and
-        raises TimeoutError."""
+        raises TimeoutError. ``primary`` changes nothing: one file has no replicas."""
         stop = _Stop(READ_SECONDS.get())
 
         def run() -> T:
@@ -422,68 +403,7 @@ class SqliteStore:
             stop.set()
             raise
 
-    # --- the Store interface ----------------------------------------------------------------------------------
-
-    async def add(self, event: Event) -> AddOutcome:
-        """Store a verified event; return once it is durable. Raises StoreError (disk full, closed store, ...)."""
-        return (await self._writer.add((event,)))[0]
-
-    async def add_many(self, events: Sequence[Event]) -> list[AddOutcome]:
-        """Store verified events in one transaction; outcomes in the same order. Raises StoreError."""
-        if not events:
-            return []
-        return await self._writer.add(tuple(events))
-
-    async def query(self, filters: Sequence[Filter]) -> list[Event]:
-        """Events matching any filter, newest first, each filter capped by its limit. Raises StoreError."""
-        now, filters = self._now(), list(filters)
-        return await self._read(lambda conn: queries.query(conn, filters, now, self._default_limit))
-
-    async def query_pages(
-        self,
-        filters: Sequence[Filter],
-        *,
-        page_events: int = PAGE_EVENTS,
-        page_bytes: int = PAGE_BYTES,
-        before_read: Callable[[], AbstractAsyncContextManager[None]] | None = None,
-    ) -> AsyncGenerator[list[Event], None]:
-        """The events of :meth:`query`, a page at a time (see :class:`~samizdat.store.queries.Pager`): each page
-        at most ``page_events`` events and about ``page_bytes`` of JSON, read in its own short transaction when
-        the caller asks for it, inside ``before_read()`` if given (entered only when another page may follow).
-        ``search`` filters come after the others, most recently stored first. Cancelling the caller while it
-        waits for a page interrupts that read. Raises StoreError, and what ``before_read`` raises."""
-        pager = queries.Pager(filters, self._default_limit)
-        while not pager.done:
-            read = functools.partial(pager.next_page, max_events=page_events, max_bytes=page_bytes)
-            if before_read is None:
-                page = await self._read(functools.partial(read, now=self._now()))
-            else:
-                async with before_read():
-                    page = await self._read(functools.partial(read, now=self._now()))
-            if page:
-                yield page
-
-    async def count(self, filters: Sequence[Filter]) -> int:
-        """How many unexpired events match any filter (NIP-45; limits are ignored). Raises StoreError."""
-        now, filters = self._now(), list(filters)
-        return await self._read(lambda conn: queries.count(conn, filters, now))
-
-    async def get(self, event_id: str) -> Event | None:
-        """The unexpired event with this id, or None. Raises StoreError."""
-        now = self._now()
-        return await self._read(lambda conn: queries.get(conn, event_id, now))
-
-    async def ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
-        """Up to ``limit`` ids of unexpired events starting with the lowercase hex ``prefix``. Raises StoreError."""
-        now = self._now()
-        if not prefix or len(prefix) > 64 or any(c not in "0123456789abcdef" for c in prefix):
-            return []
-        return await self._read(lambda conn: queries.ids_with_prefix(conn, prefix, now, limit))
-
-    async def has(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` are stored (and not expired). Raises StoreError."""
-        now, ids = self._now(), list(event_ids)
-        return await self._read(lambda conn: queries.has(conn, ids, now))
+    # --- the Store interface (the rest in store/reading.py) -----------------------------------------------------------
 
     async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
         """(created_at, 32-byte id) of every unexpired matching event, ascending, streamed from one snapshot.
@@ -507,13 +427,8 @@ class SqliteStore:
                 )
                 if not rows:
                     break
-                # Rows come by created_at only; equal timestamps are put in id order before they go out.
-                pending.extend(rows)
-                last, cut = pending[-1][0], len(pending)
-                while cut and pending[cut - 1][0] == last:
-                    cut -= 1
-                ready, pending = pending[:cut], pending[cut:]
-                ready.sort()
+                pending.extend(rows)  # by created_at only: equal timestamps go out in id order
+                ready, pending = ready_items(pending)
                 for item in ready:
                     yield item
             pending.sort()
@@ -524,16 +439,6 @@ class SqliteStore:
             if not self._closed:
                 self._all_readers.discard(conn)
                 await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-
-    async def purge_expired(self) -> int:
-        """Delete the events whose NIP-40 expiration has passed; return how many. Raises StoreError."""
-        total = 0
-        while True:
-            purge = functools.partial(queries.purge_expired_chunk, now=self._now(), chunk=PURGE_CHUNK)
-            purged = await self._writer.call(purge)
-            total += purged
-            if purged < PURGE_CHUNK:
-                return total
 
     async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
         """Drop the lowest-ranked carried events (see :mod:`samizdat.core.carry`) until what this node carries for
@@ -572,23 +477,6 @@ class SqliteStore:
     async def prune_evicted(self, rules: KeepRules) -> int:
         """Forget drops that are too old or of channels ``rules`` keep (see :mod:`samizdat.store.carry`)."""
         return await self._writer.call(lambda conn: carry.prune_evicted(conn, self._now(), rules.channels))
-
-    async def stats(self) -> dict[str, int]:
-        """``events`` and per kind class counts, ``expiring``, ``deletion_requests``, ``file_bytes``."""
-        return await self._read(queries.stats)
-
-    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
-        """Up to ``limit`` unexpired events stored after insertion number ``rowid``, oldest first, with theirs.
-
-        Insertion numbers only grow, so a caller resumes from the last one it saw. Raises StoreError.
-        """
-        now = self._now()
-        return await self._read(lambda conn: queries.events_since(conn, rowid, limit, now))
-
-    async def last_seq(self) -> int:
-        """The insertion number of the newest stored event (0 for none): it changes whenever an event is stored,
-        so it tells a cache whether the store changed, whoever wrote to it. Raises StoreError."""
-        return await self._read(queries.last_seq)
 
     async def close(self) -> None:
         """Finish pending writes, then close every connection. Idempotent; later calls raise StoreError."""
