@@ -16,8 +16,6 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
-
 from samizdat.core import imagecheck, kinds
 from samizdat.core.channel import ADMIN, EDITOR, OWNER
 from samizdat.core.event import Event
@@ -80,6 +78,8 @@ def check_image(data: bytes, declared_type: str | None = None) -> ImageInfo:
     truncation, bytes after the end, markup, metadata, non-sRGB profiles); the declared type agrees with the
     content; the pixel count is bounded; and the whole image decodes.
     """
+    from PIL import Image, UnidentifiedImageError  # Pillow loads with the first image, not with the node
+
     if len(data) > MAX_BLOB_BYTES:
         raise BlobRefused(f"the blob has {len(data)} bytes; this node takes at most {MAX_BLOB_BYTES}")
     if not data:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samizdat.config import Config
 from samizdat.core.event import Event
@@ -18,8 +19,10 @@ from samizdat.net.failover import Routing
 from samizdat.store.base import AddOutcome
 from samizdat.store.blobs import Blobs
 from samizdat.store.local import LocalState
-from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:  # psycopg loads only on a node whose store is PostgreSQL (node.py)
+    from samizdat.store.postgres import PostgresStore
 
 #: A connection to a relay URL through whatever route works here (net/failover.py).
 Connect = Callable[[str], Awaitable[RelayClient]]

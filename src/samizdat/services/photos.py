@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import blurhash  # type: ignore[import-untyped]  # no stubs; a small pure-Python encoder
-from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
-
 from samizdat.errors import UsageError
 
+# Pillow, OpenCV, NumPy, pillow-heif and blurhash are imported by the functions that use them, when a photo is
+# prepared, not with the module: every command and the node import this module, and those libraries cost a
+# fifth of a second and tens of megabytes of a node that may never see a photo.
 if TYPE_CHECKING:
     import cv2
+    from PIL import Image, ImageCms
 
 #: Bigger inputs are refused before decoding (a 48-megapixel HEIC from a phone is about 5-12 MB).
 MAX_INPUT_BYTES = 40 * 1024 * 1024
@@ -139,6 +140,8 @@ def blur_preview(data: bytes, *, blur_faces: bool = True, regions: Sequence[Regi
 def _load(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode ``data`` (at most ``max_pixels``) into a fresh RGB image of long side at most MAX_SIDE, oriented and
     in sRGB."""
+    from PIL import Image, UnidentifiedImageError
+
     if not data:
         raise PhotoError("the photo file is empty")
     if len(data) > MAX_INPUT_BYTES:
@@ -162,20 +165,22 @@ def _load(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 @cache
 def _register_heif() -> None:
-    # OpenCV, NumPy and pillow-heif are imported when a photo is prepared, not with the module: every command
-    # and the node import this module, and those libraries take a fifth of a second to load.
     import pillow_heif
 
     pillow_heif.register_heif_opener()
 
 
 def _refusal(exc: Exception) -> PhotoError:
+    from PIL import Image
+
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
         return PhotoError(f"the picture is too large to decode safely (at most {MAX_PIXELS // 1_000_000} megapixels)")
     return PhotoError("the file is not an image (JPEG, PNG, WebP or HEIC)")
 
 
 def _decode(source: Image.Image, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    from PIL import Image, ImageOps
+
     kind = source.format or ""
     if kind not in _FORMATS:
         raise PhotoError(f"{kind or 'this'} pictures are not accepted: use JPEG, PNG, WebP or HEIC")
@@ -208,6 +213,8 @@ def _decode(source: Image.Image, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """RGB pixels in sRGB: converted through the embedded ICC profile when there is one, flattened on white."""
+    from PIL import Image, ImageCms
+
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
         image = _eight_bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -231,6 +238,7 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 def _eight_bit(image: Image.Image) -> Image.Image:
     """A 16-bit or 32-bit grayscale picture (scans, some PNGs) as 8-bit gray: Pillow's own conversion clips it."""
     import numpy as np
+    from PIL import Image
 
     values = np.asarray(image, dtype=np.float64)
     top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
@@ -241,11 +249,15 @@ def _eight_bit(image: Image.Image) -> Image.Image:
 
 @cache
 def _srgb() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def _fit(image: Image.Image, side: int) -> Image.Image:
     """``image`` scaled down so its long side is at most ``side`` (never scaled up)."""
+    from PIL import Image
+
     width, height = image.size
     long = max(width, height)
     if long <= side:
@@ -297,6 +309,8 @@ def _widened(box: Region, margin: float) -> Region:
 
 def _obliterate(patch: Image.Image) -> Image.Image:
     """Pixelate ``patch`` to a few blocks, then blur the block edges: the detail is gone, not just softened."""
+    from PIL import Image, ImageFilter
+
     width, height = patch.size
     scale = _BLOCKS / max(width, height)
     small = patch.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
@@ -347,6 +361,7 @@ def _gray(image: Image.Image, side: int) -> tuple[Any, tuple[int, int]]:
     """A histogram-equalised grayscale copy of ``image`` of long side at most ``side``, and its size."""
     import cv2
     import numpy as np
+    from PIL import Image
 
     width, height = image.size
     scale = min(1.0, side / max(width, height))
@@ -376,6 +391,8 @@ def _overlap(a: Region, b: Region) -> float:
 
 def _encode(image: Image.Image, target: int, qualities: Sequence[int]) -> bytes:
     """WebP bytes of ``image`` within ``target`` bytes: lower quality step by step, then a smaller image."""
+    from PIL import Image
+
     current = image
     last = len(qualities) - 1
     for _ in range(4):
@@ -398,12 +415,16 @@ def _encode(image: Image.Image, target: int, qualities: Sequence[int]) -> bytes:
 
 
 def _size_of(webp: bytes) -> tuple[int, int]:
+    from PIL import Image
+
     with Image.open(io.BytesIO(webp)) as image:
         return image.size
 
 
 def _blurhash(image: Image.Image) -> str:
     """The blurhash of ``image``, computed on a copy of at most 32 pixels a side (the pure-Python encoder)."""
+    import blurhash  # type: ignore[import-untyped]  # no stubs; a small pure-Python encoder
+
     tiny = _fit(image, 32)
     width, height = tiny.size
     components_x, components_y = (4, 3) if width >= height else (3, 4)
