@@ -12,6 +12,7 @@ import asyncio
 import logging
 import resource
 import socket
+import struct
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,33 @@ async def test_the_open_file_limit_is_raised_at_start(tmp_path: Path, caplog: py
             )
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_refused_connections_that_reset_at_once_log_no_traceback(
+    lab: AddressLab, relay: RelayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flood of connections over the cap that reset before their 503 is written (a SYN-and-RST scanner) is
+    counted in the summary like the others, not logged as a traceback each (it once filled the log)."""
+    caplog.set_level(logging.WARNING)
+    port = relay.port
+    attacker = lab.addresses[7]
+    held = [await asyncio.to_thread(lab.connect, attacker, port) for _ in range(PER_IP)]
+    await wait_until(lambda: relay.door.per_ip.get(attacker) == PER_IP, what="the attacker's connections")
+
+    def reset_many(count: int) -> None:
+        for _ in range(count):
+            sock = lab.connect(attacker, port)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST, usually before the relay has accepted it
+
+    try:
+        before = relay.refusals.totals[door_module.OVER_ADDRESS]
+        await asyncio.to_thread(reset_many, 300)
+        await wait_until(
+            lambda: relay.refusals.totals[door_module.OVER_ADDRESS] - before == 300, what="300 refusals counted"
+        )
+        assert await ws_works(lab, lab.addresses[8], port)  # the relay still serves others
+    finally:
+        for sock in held:
+            sock.close()
+    assert not [r.getMessage() for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]

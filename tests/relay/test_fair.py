@@ -4,10 +4,19 @@ task that gives up waiting, or is cancelled while holding a turn, never leaks it
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import orjson
 import pytest
+from relay_helpers import make_event
+from relay_netns import AddressLab, missing
+from websockets.asyncio.client import connect
 
+from samizdat.core.keys import SecretKey
 from samizdat.relay.fair import FairScheduler
+from samizdat.relay.limits import RelayLimits
+from samizdat.relay.server import RelayServer
+from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import wait_until
 
 
@@ -83,3 +92,84 @@ async def test_cancelled_waiters_and_holders_leak_nothing() -> None:
 def test_a_scheduler_needs_a_slot() -> None:
     with pytest.raises(ValueError, match="at least one slot"):
         FairScheduler(0)
+
+
+async def test_one_address_never_holds_every_slot() -> None:
+    """An address with many connections, alone on the relay, holds one slot fewer than there are; a light read
+    from another address then gets the free one at once, not after one of the heavy turns ends."""
+    scheduler = FairScheduler(2)
+    release = asyncio.Event()
+    got: list[str] = []
+
+    async def hold(address: str, connection: str) -> None:
+        async with scheduler.turn(address, connection):
+            got.append(f"{address}/{connection}")
+            await release.wait()
+
+    heavy = [asyncio.create_task(hold("flood", f"c{i}")) for i in range(4)]
+    await wait_until(lambda: scheduler.busy == 1 and scheduler.waiting == 3)
+    assert got == ["flood/c0"]  # the second slot stays free although three of its connections wait
+    light = asyncio.create_task(hold("light", "x"))
+    await wait_until(lambda: "light/x" in got)
+    assert scheduler.busy == 2
+    release.set()
+    await asyncio.gather(*heavy, light)
+    assert scheduler.busy == 0
+    assert scheduler.waiting == 0
+    assert sorted(got) == ["flood/c0", "flood/c1", "flood/c2", "flood/c3", "light/x"]
+
+
+async def test_a_single_slot_is_shared_round_robin() -> None:
+    """With one slot, the bound is one turn per address: every address still gets its turn."""
+    scheduler = FairScheduler(1)
+    assert scheduler.per_address == 1
+    order = await run_in_order(scheduler, [("a", "1"), ("a", "2"), ("b", "1")])
+    assert order == [("a", "1"), ("b", "1"), ("a", "2")]
+
+
+async def test_the_relay_shares_store_turns_by_remote_address(tmp_path: Path, key: SecretKey) -> None:
+    """On a real relay, the turns of a COUNT flood from one remote address (four connections, many COUNTs each)
+    never take both of the store's slots; a reader from another address gets its answer meanwhile."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    lab = AddressLab()
+    store = await SqliteStore.open(tmp_path / "events.sqlite")
+    relay = RelayServer(store, limits=RelayLimits(reqs_burst=1000))
+    try:
+        await store.add_many([make_event(key, 1, f"post {i}", created_at=1_700_000_000 + i) for i in range(2000)])
+        await relay.start(sock=lab.listener())
+        attacker, reader = lab.addresses[20], lab.addresses[21]
+        held: list[int] = []
+        taken = relay.turns._take
+
+        def logged(address: object, connection: object) -> None:
+            taken(address, connection)
+            held.append(relay.turns._held[attacker])
+
+        relay.turns._take = logged  # type: ignore[method-assign]
+        url = f"ws://{lab.relay_address}:{relay.port}/"
+        flood = []
+        for _ in range(4):
+            sock = await asyncio.to_thread(lab.connect, attacker, relay.port)
+            flood.append(await connect(url, sock=sock, open_timeout=5, close_timeout=1))
+        counts = [f'["COUNT","c{i}",{{"since":{i}}},{{"kinds":[1,{i}]}}]' for i in range(8)]
+        for ws in flood:
+            for message in counts:
+                await ws.send(message)
+        await wait_until(lambda: relay.turns.waiting >= 2, what="the flood's COUNTs to queue up")
+        sock = await asyncio.to_thread(lab.connect, reader, relay.port)
+        async with connect(url, sock=sock, open_timeout=5, close_timeout=1) as ws:
+            await ws.send('["REQ","r",{"kinds":[1],"limit":3}]')
+            answers = [orjson.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in range(4)]
+        assert [a[0] for a in answers] == ["EVENT", "EVENT", "EVENT", "EOSE"]
+        for ws in flood:  # every COUNT of the flood is answered in the end
+            got = [orjson.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in counts]
+            assert sorted(g[1] for g in got if g[0] == "COUNT") == sorted(f"c{i}" for i in range(8))
+            await ws.close()
+        assert held
+        assert max(held) == 1  # the flood's address never held both slots
+    finally:
+        await relay.stop()
+        await store.close()
+        lab.close()

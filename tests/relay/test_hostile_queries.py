@@ -19,6 +19,7 @@ from relay_helpers import RawClient, client, make_event, publish, query, recv_js
 from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import Negentropy, VectorStorage
+from samizdat.relay.connection import NegRequest
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import BUSY, IDLE, NegentropyService
 from samizdat.relay.server import RelayServer
@@ -124,9 +125,9 @@ async def test_a_heavy_client_does_not_starve_a_light_one(relay: RelayServer, st
             taken = turns._take
             order: list[object] = []  # the connections given a turn, in order, from here on
 
-            def logged(connection: object) -> None:
+            def logged(address: object, connection: object) -> None:
                 order.append(connection)
-                taken(connection)
+                taken(address, connection)
 
             turns._take = logged  # type: ignore[method-assign]
             target = stored_events[123]
@@ -213,6 +214,54 @@ async def test_negentropy_storages_share_one_memory_bound(neg_relay: tuple[Relay
     await wait_until(lambda: not relay.clients)
     assert not service._in_use
     assert not service._tables
+
+
+async def test_one_address_holds_a_share_of_negentropy_memory(tmp_path: Path, stored_events: list[Event]) -> None:
+    """The sessions of one address hold at most their share of the memory bound (beyond their first storage), so
+    another address can still sync; storages no session uses are kept only up to the cache's own bounds (an
+    attacker asking for ever new filters cannot keep the whole memory bound full of storages nobody shares)."""
+    service = NegentropyService(
+        memory_records=10_000, records_per_address=2_500, cache_records=1_000, max_cached=3, min_staleness=0
+    )
+    empty = VectorStorage()
+    empty.seal()
+    hello = Negentropy(empty).initiate().hex()
+    sent: list[Any] = []
+
+    def send(frame: bytes) -> bool:
+        sent.append(orjson.loads(frame))
+        return True
+
+    async def neg_open(table: Any, sub_id: str, flt: dict[str, Any]) -> str:
+        sent.clear()
+        await table.handle(NegRequest("NEG-OPEN", sub_id, (flt, hello)))
+        assert len(sent) == 1
+        assert sent[0][1] == sub_id
+        return str(sent[0][0] if sent[0][0] == "NEG-MSG" else sent[0][2])
+
+    async with running_relay(tmp_path) as running:
+        store = running.store
+        await store.add_many(stored_events[:2000])
+        attacker = [service(send, store, address="10.0.0.9") for _ in range(3)]
+        honest = service(send, store, address="10.0.0.2")
+        assert await neg_open(attacker[0], "a", {"kinds": [1]}) == "NEG-MSG"  # 2,000 records: its first storage
+        assert await neg_open(attacker[1], "b", {"since": BASE + 1}) == BUSY  # 3,999 would pass its 2,500
+        assert await neg_open(attacker[2], "c", {"since": BASE + 1900}) == "NEG-MSG"  # 100 more still fit
+        assert service.held_by("10.0.0.9") == 2_100
+        assert await neg_open(honest, "h", {"since": BASE + 2}) == "NEG-MSG"  # another address is not affected
+        for table in (*attacker, honest):
+            table.close()
+        # Nothing is in use now: the cache keeps at most 1,000 records (none of these storages fits).
+        assert not service._in_use
+        assert service.records_in_memory <= 1_000
+        # Ever new filters that match nothing: at most max_cached storages stay.
+        table = service(send, store, address="10.0.0.9")
+        for n in range(10):
+            assert await neg_open(table, f"e{n}", {"authors": [f"{n:064x}"]}) == "NEG-MSG"
+            await table.handle(NegRequest("NEG-CLOSE", f"e{n}", ()))
+        assert len(service._cache) <= 3
+        table.close()
+        assert not service._by_address
 
 
 async def test_a_negentropy_build_for_a_client_that_has_gone_stops(neg_relay: tuple[RelayServer, Any]) -> None:

@@ -12,6 +12,12 @@ for at most one turn of each other address that is waiting, and every turn is bo
 ``store_seconds``). Opening more connections from one address does not buy more turns. Loopback connections are
 each an address of their own (the operator's own processes).
 
+One address never holds every slot: at most ``per_address`` turns at once (by default one fewer than the slots,
+when there are two or more), even when nobody else waits. So whatever one address keeps the store busy with (a
+COUNT of everything, a NIP-77 storage build, pages of a broad REQ), a light query from another address finds a
+free slot at once instead of waiting up to ``store_seconds`` for one of that address's turns to end. A lone heavy
+client gets fewer slots than there are; that is the price of answering the next one at once.
+
 Cancelling a task that waits for a turn takes it out of the queue; leaving the ``async with`` (also by
 cancellation) frees the slot and hands it on. Not thread-safe: one event loop owns a scheduler.
 """
@@ -19,21 +25,25 @@ cancellation) frees the slot and hands it on. Not thread-safe: one event loop ow
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 
 class FairScheduler:
     """``slots`` turns at a time, handed out round-robin by address, then by connection (see the module doc)."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, per_address: int | None = None) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one slot")
         self.slots = slots
+        #: Turns one address may hold at once (see the module doc).
+        self.per_address = max(1, slots - 1) if per_address is None else max(1, min(per_address, slots))
         self.busy = 0  # turns held
         self.granted = 0  # turns given since start (for tests and status)
         self._holding: set[Hashable] = set()  # connections that hold a turn
+        self._held: Counter[Hashable] = Counter()  # address -> turns it holds
         # address -> connection -> waiters (futures), in round-robin order at both levels
         self._waiting: OrderedDict[Hashable, OrderedDict[Hashable, deque[asyncio.Future[None]]]] = OrderedDict()
 
@@ -48,8 +58,13 @@ class FairScheduler:
         return Turn(self, address, connection)
 
     async def _acquire(self, address: Hashable, connection: Hashable) -> None:
-        if self.busy < self.slots and not self._waiting and connection not in self._holding:
-            self._take(connection)
+        if (
+            self.busy < self.slots
+            and not self._waiting
+            and connection not in self._holding
+            and self._held[address] < self.per_address
+        ):
+            self._take(address, connection)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(address, OrderedDict()).setdefault(connection, deque()).append(waiter)
@@ -58,19 +73,25 @@ class FairScheduler:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release(connection)  # the turn came just as we were cancelled: pass it on
+                self._release(address, connection)  # the turn came just as we were cancelled: pass it on
             else:
                 self._forget(address, connection, waiter)
             raise
 
-    def _take(self, connection: Hashable) -> None:
+    def _take(self, address: Hashable, connection: Hashable) -> None:
         self.busy += 1
         self.granted += 1
         self._holding.add(connection)
+        self._held[address] += 1
 
-    def _release(self, connection: Hashable) -> None:
+    def _release(self, address: Hashable, connection: Hashable) -> None:
         self.busy -= 1
         self._holding.discard(connection)
+        left = self._held[address] - 1
+        if left > 0:
+            self._held[address] = left
+        else:
+            del self._held[address]
         self._hand_on()
 
     def _forget(self, address: Hashable, connection: Hashable, waiter: asyncio.Future[None]) -> None:
@@ -88,10 +109,13 @@ class FairScheduler:
                 del self._waiting[address]
 
     def _hand_on(self) -> None:
-        """Give free slots to the next waiters, round-robin, skipping connections that hold a turn already."""
+        """Give free slots to the next waiters, round-robin, skipping connections that hold a turn already and
+        addresses that hold as many as they may."""
         while self.busy < self.slots and self._waiting:
             chosen = None
             for address, conns in self._waiting.items():
+                if self._held[address] >= self.per_address:
+                    continue
                 for connection in conns:
                     if connection not in self._holding:
                         chosen = address, conns, connection
@@ -113,7 +137,7 @@ class FairScheduler:
                 del self._waiting[address]
             if waiter.done():
                 continue  # its task was cancelled and has not yet run to take it out
-            self._take(connection)
+            self._take(address, connection)
             waiter.set_result(None)
 
 
@@ -134,4 +158,12 @@ class Turn:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.scheduler._release(self.connection)
+        self.scheduler._release(self.address, self.connection)
+
+
+@asynccontextmanager
+async def both(first: Turn, second: Turn) -> AsyncIterator[None]:
+    """Hold ``first``, then ``second`` as well (a NIP-77 build: the one build slot, then a turn at the store's
+    reader threads, which it shares with REQ and COUNT under the same per-address bound)."""
+    async with first, second:
+        yield

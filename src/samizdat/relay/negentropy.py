@@ -11,14 +11,19 @@ and what it misses is found by the next sync. Sessions hold no copy of the stora
 
 A build runs as a task of the service, not of the connection that asked: clients asking for the same filter
 meanwhile wait for it, and it is cancelled (and its store read interrupted) when the last of them has gone. It
-reads the store under the relay's ``turn`` (one build at a time, handed out fairly between addresses: see
-:mod:`samizdat.relay.fair`), so builds never take more than one of the store's reader threads.
+reads the store under the relay's ``turn`` (one build at a time, handed out fairly between addresses, and a turn
+at the store's reader threads like any REQ or COUNT: see :mod:`samizdat.relay.fair`), so builds never take more
+than one of the store's reader threads, and gives the event loop a turn every :data:`YIELD_EVERY` records.
 
 Memory: every storage alive (cached, used by an open session, or being built) counts against one bound,
 ``memory_records`` (about 75 bytes a record). When a build needs room, cached storages no session uses go first,
 then sessions idle for ``idle_seconds`` (they get ``NEG-ERR "closed: ..."``); if that is not enough the
 ``NEG-OPEN`` is refused with ``NEG-ERR "blocked: ..."`` and the client tries again later. A connection's sessions
-end with it.
+end with it. Two more bounds keep one address from taking that memory for itself: the storages no session uses
+are kept only up to ``cache_records`` records and ``max_cached`` storages (a client asking for ever new filters,
+each built once and never shared, would otherwise keep the whole bound full), and the sessions of one address
+(``address``, given by the relay: the remote address, as for the store's turns) hold at most
+``records_per_address`` records, beyond the first storage it opens (so a peer syncing a large store still can).
 
 Limits (constructor arguments): records per storage (a filter matching more is refused with
 ``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, records in memory in all,
@@ -33,7 +38,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -54,6 +59,10 @@ Turn = Callable[[], AbstractAsyncContextManager[None]]
 
 #: Records inserted between two checks that a build still fits in memory.
 ROOM_CHECK = 16_384
+#: Records inserted between two turns the build gives the event loop: the rows of a store read come in chunks of
+#: thousands, and inserting a chunk in one go held the loop (handshakes, other clients' answers) for tenths of a
+#: second during a flood of NEG-OPENs.
+YIELD_EVERY = 1024
 BUSY = "blocked: too many syncs at once on this relay; try again later"
 IDLE = "closed: idle for too long"
 
@@ -72,10 +81,13 @@ class NegentropySession(Protocol):
 
 class NegentropyFactory(Protocol):
     """What :class:`~samizdat.relay.server.RelayServer` takes as ``negentropy``: called with the connection's
-    ``send(frame) -> bool``, the store and the connection's ``turn`` for store builds.
+    ``send(frame) -> bool``, the store, the connection's ``turn`` for store builds and its ``address`` (whom it
+    counts as for fair shares).
     :class:`NegentropyService` is one."""
 
-    def __call__(self, send: Send, store: Store, *, turn: Turn | None = None) -> NegentropySession: ...
+    def __call__(
+        self, send: Send, store: Store, *, turn: Turn | None = None, address: Hashable | None = None
+    ) -> NegentropySession: ...
 
 
 class _TooMany(Exception):
@@ -93,6 +105,9 @@ class NegentropyService:
         max_records: int = 2_000_000,
         max_sessions: int = 8,
         memory_records: int = 3_000_000,
+        records_per_address: int | None = None,
+        cache_records: int = 500_000,
+        max_cached: int = 256,
         idle_seconds: float = 120.0,
         min_staleness: float = 5.0,
         max_staleness: float = 300.0,
@@ -102,6 +117,10 @@ class NegentropyService:
         self.max_records = max_records
         self.max_sessions = max_sessions
         self.memory_records = memory_records
+        #: Records the sessions of one address may hold beyond their first storage (default: a quarter of the bound).
+        self.records_per_address = memory_records // 4 if records_per_address is None else records_per_address
+        self.cache_records = cache_records
+        self.max_cached = max_cached
         self.idle_seconds = idle_seconds
         self.min_staleness = min_staleness
         self.max_staleness = max_staleness
@@ -112,13 +131,33 @@ class NegentropyService:
         self._waiters: dict[bytes, int] = {}  # clients waiting for each build
         self._in_use: dict[int, tuple[VectorStorage, int]] = {}  # id(storage) -> (storage, open sessions)
         self._tables: set[ConnectionSessions] = set()  # every connection's sessions (to close idle ones)
+        self._by_address: dict[Hashable, set[ConnectionSessions]] = {}
         self._built = 0  # records inserted by builds in progress
         self.builds = 0  # storages built (for tests and status)
 
-    def __call__(self, send: Send, store: Store, *, turn: Turn | None = None) -> ConnectionSessions:
-        table = ConnectionSessions(self, send, store, turn)
+    def __call__(
+        self, send: Send, store: Store, *, turn: Turn | None = None, address: Hashable | None = None
+    ) -> ConnectionSessions:
+        table = ConnectionSessions(self, send, store, turn, address)
         self._tables.add(table)
+        if address is not None:
+            self._by_address.setdefault(address, set()).add(table)
         return table
+
+    def held_by(self, address: Hashable | None) -> int:
+        """Records of the distinct storages the sessions of ``address`` hold."""
+        if address is None:
+            return 0
+        held = {id(s.storage): s.storage for t in self._by_address.get(address, ()) for s in t._sessions.values()}
+        return sum(storage.size() for storage in held.values())
+
+    def _forget_table(self, table: ConnectionSessions) -> None:
+        self._tables.discard(table)
+        tables = self._by_address.get(table.address)
+        if tables is not None:
+            tables.discard(table)
+            if not tables:
+                del self._by_address[table.address]
 
     @property
     def records_in_memory(self) -> int:
@@ -175,6 +214,8 @@ class NegentropyService:
                             raise _TooMany
                         if count % ROOM_CHECK == 0:
                             self._make_room()
+                        if count % YIELD_EVERY == 0:
+                            await asyncio.sleep(0)
                         storage.insert(created_at, event_id)
                 self._make_room()
                 await asyncio.to_thread(storage.seal)
@@ -216,9 +257,25 @@ class NegentropyService:
         self._cache.move_to_end(key)
         for old in list(self._cache):
             if self.records_in_memory <= self.memory_records:
-                return
+                break
             if id(self._cache[old][0]) not in self._in_use or old == key:
                 del self._cache[old]
+        self._trim_cache(keep=key)
+
+    def _trim_cache(self, keep: bytes | None = None) -> None:
+        """Drop cached storages no session uses, oldest first, while they hold more than ``cache_records`` records
+        or number more than ``max_cached`` (``keep``: the one just built, which its asker is about to use)."""
+        unused = [(k, entry[0]) for k, entry in self._cache.items() if id(entry[0]) not in self._in_use]
+        records = sum(storage.size() for _, storage in unused)
+        count = len(unused)
+        for k, storage in unused:
+            if records <= self.cache_records and count <= self.max_cached:
+                return
+            if k == keep:
+                continue
+            del self._cache[k]
+            records -= storage.size()
+            count -= 1
 
     def _hold(self, storage: VectorStorage) -> None:
         held = self._in_use.get(id(storage))
@@ -228,6 +285,8 @@ class NegentropyService:
         held = self._in_use.pop(id(storage), None)
         if held is not None and held[1] > 1:
             self._in_use[id(storage)] = (storage, held[1] - 1)
+        elif held is not None:
+            self._trim_cache()  # one more storage no session uses
 
 
 @dataclasses.dataclass(slots=True)
@@ -240,18 +299,27 @@ class _Session:
 class ConnectionSessions:
     """The NIP-77 sessions of one connection, by subscription id."""
 
-    def __init__(self, service: NegentropyService, send: Send, store: Store, turn: Turn | None = None) -> None:
+    def __init__(
+        self,
+        service: NegentropyService,
+        send: Send,
+        store: Store,
+        turn: Turn | None = None,
+        address: Hashable | None = None,
+    ) -> None:
         self._service = service
         self._send = send
         self._store = store
         self._turn = turn
+        self.address = address
         self._sessions: dict[str, _Session] = {}
 
     def close(self) -> None:
-        for session in self._sessions.values():
-            self._service._let_go(session.storage)
+        sessions = list(self._sessions.values())
         self._sessions.clear()
-        self._service._tables.discard(self)
+        for session in sessions:
+            self._service._let_go(session.storage)
+        self._service._forget_table(self)
 
     def close_idle(self, used_before: float) -> None:
         """End the sessions last used before ``used_before`` (the service needs their memory)."""
@@ -283,7 +351,12 @@ class ConnectionSessions:
                     self._error(sub_id, "blocked: too many open negentropy sessions on this connection")
                     return
                 flt = parse_filter(args[0], FilterLimits(max_limit=2**62))
+                if service.held_by(self.address) > service.records_per_address:
+                    raise _Busy  # this address holds its share already: no build for it
                 storage = await service.storage(self._store, dataclasses.replace(flt, limit=None), self._turn)
+                held = service.held_by(self.address)
+                if held and held + storage.size() > service.records_per_address:
+                    raise _Busy
                 session = _Session(Negentropy(storage, service.frame_size_limit), storage, service.clock())
                 service._hold(storage)
                 self._sessions[sub_id] = session

@@ -21,7 +21,8 @@ returns:
   read under a fair turn at the store). A subscription the index can only file by search words counts against
   ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused.
 * ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`); NIP-77 builds one at
-  a time, in a scheduler of their own, so they never hold more than one of the store's reader threads.
+  a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
+  builds together never want more reader threads than the store has, and one address never holds them all.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
   gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
 
@@ -92,7 +93,7 @@ from samizdat.relay.connection import (
     ok_frame,
 )
 from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
-from samizdat.relay.fair import FairScheduler
+from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
@@ -589,8 +590,13 @@ class RelayServer:
             client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
             return
         if client.neg is None:
-            turns = self.build_turns
-            client.neg = self.negentropy(client.send, self.store, turn=lambda: turns.turn(client.party, client))
+            builds, turns, party = self.build_turns, self.turns, client.party
+            client.neg = self.negentropy(
+                client.send,
+                self.store,
+                turn=lambda: both(builds.turn(party, client), turns.turn(party, client)),
+                address=party,
+            )
         try:
             await client.neg.handle(request)
         except Exception:  # a bug answers NEG-ERR rather than leaving the client waiting
