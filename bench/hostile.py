@@ -16,7 +16,9 @@ seconds, and meanwhile, from the honest namespace:
 * an honest publisher sends 1,000 posts on one connection (``--batches`` times, spread over the attack) and times
   from connecting until every ``OK`` is in;
 
-and the node's resident memory (with any children) is sampled with psutil every 0.5 s. Afterwards the node must
+and the node's resident memory (with any children) is sampled with psutil every 0.5 s, and the kernel counters of
+the node's namespace (``nstat``: listen-queue overflows, SYN cookies) are read before and after the attack, to tell
+a client waiting in the kernel from one waiting in the node. Afterwards the node must
 still answer a reader, and every honest post it acknowledged with ``OK true`` must be found by an ``ids`` query.
 Goals: RSS ≤ 600 MB, reader p95 ≤ 1 s, 1,000 posts acknowledged in ≤ 2 s, alive, nothing acknowledged lost.
 
@@ -66,6 +68,8 @@ PUBLISH_TIMEOUT = 30.0
 ALIVE_GRACE = 30.0  # after the attack, the node must answer a reader within this (each try up to READ_TIMEOUT)
 BATCH = 1000
 GOALS = {"rss_mb": 600.0, "reader_p95_s": 1.0, "publish_s": 2.0}
+#: The node namespace's kernel counters reported per attack (nstat names; see Run.kernel_counters).
+KERNEL_COUNTERS = ("TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtSyncookiesSent")
 WS_OPTS: dict[str, Any] = {"compression": None, "max_size": 2**26, "ping_interval": None, "close_timeout": 1}
 
 
@@ -451,6 +455,7 @@ class Run:
                         raise RuntimeError(f"the attacker did not start: {logs.read_text()[-2000:]}")
                     time.sleep(0.05)
             attack_start = time.monotonic()
+            kernel0 = self.kernel_counters()
             attacker_cpu0 = cpu_of(attacker_ps) if attacker else 0.0
             node_cpu0 = cpu_of(proc)
             ramp = min(2.0, args.duration / 10)
@@ -485,6 +490,8 @@ class Run:
                 time.sleep(0.5)
             attack_seconds = time.monotonic() - attack_start
             result["node_cpu_share"] = (cpu_of(proc) - node_cpu0) / attack_seconds
+            kernel1 = self.kernel_counters()
+            result["kernel"] = {name: kernel1[name] - kernel0.get(name, 0) for name in kernel1}
             if attacker is not None:
                 result["attacker_cpu_share"] = attacker_cpu / args.duration
                 if attacker.poll() is None:
@@ -533,6 +540,19 @@ class Run:
             if not args.keep:
                 shutil.rmtree(home, ignore_errors=True)
         return result
+
+    def kernel_counters(self) -> dict[str, int]:
+        """The node namespace's TCP counters of connections the kernel dropped or answered with SYN cookies
+        (``nstat``; empty when it is missing): where an honest client waits, in the kernel or in the node."""
+        if shutil.which("nstat") is None:
+            return {}
+        done = self.lab.run(self.node.ns, ["nstat", "-asz", *KERNEL_COUNTERS], timeout=20)
+        counters = {}
+        for line in done.out.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] in KERNEL_COUNTERS and fields[1].isdigit():
+                counters[fields[0]] = int(fields[1])
+        return counters
 
     def lab_stop(self, process: subprocess.Popen[bytes]) -> int:
         from lan_netns import stop_group
@@ -599,6 +619,12 @@ def detail(res: dict[str, Any]) -> str:
         parts.append(f"**attack stopped after {res['aborted_at_s']:.0f} s: node RSS over the abort limit**")
     if "attacker_cpu_share" in res:
         parts.append(f"attacker CPU {res['attacker_cpu_share']:.0%}")
+    if any(res.get("kernel", {}).values()):
+        kernel = res["kernel"]
+        parts.append(
+            f"kernel: {kernel.get('TcpExtListenOverflows', 0):,} listen-queue overflows,"
+            f" {kernel.get('TcpExtSyncookiesSent', 0):,} SYN cookies"
+        )
     p50 = "> 10" if s["reader_p50_s"] == math.inf else f"{s['reader_p50_s']:.2f}"
     parts.append(f"readers: {s['readers']} (p50 {p50} s, {s['readers_failed']} failed)")
     ver = res.get("verify", {})
