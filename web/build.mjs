@@ -46,6 +46,11 @@ for (const [name, entry] of [['verify-worker.js', 'verify-worker.js'], ['qr-read
   });
   lazy[name] = built.outputFiles[0].contents;
 }
+// The page's first script (early.js, in its head): opens the relay's WebSocket while the rest of the page arrives.
+const early = await build({
+  entryPoints: [join(here, 'src', 'early.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none',
+});
 const sheet = await build({ entryPoints: [join(here, 'src', 'app.css')], bundle: true, minify: true, write: false });
 const app = js.outputFiles[0].contents;
 const style = sheet.outputFiles[0].contents;
@@ -65,13 +70,15 @@ writeFileSync(join(out, 'secp256k1.wasm'), wasm);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');
+const first = Buffer.from(early.outputFiles[0].contents).toString('utf8').trim();
 const css = Buffer.from(style).toString('utf8');
-if (/<\/script/i.test(script) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
+if (/<\/script/i.test(script + first) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
 const hash = (text) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 const page = src('index.html').replaceAll('__VERSION__', version)
+  .replace('<!--EARLY-->', () => `<script>${first}</script>`)
   .replace('<!--STYLE-->', () => `<style>${css}</style>`).replace('<!--SCRIPT-->', () => `<script>${script}</script>`);
 writeFileSync(join(out, 'index.html'), page);
-writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: hash(script), style: hash(css) }) + '\n');
+writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: `${hash(first)} ${hash(script)}`, style: hash(css) }) + '\n');
 const sw = await build({ stdin: { contents: src('sw.js').replaceAll('__VERSION__', version) }, minify: true, write: false });
 writeFileSync(join(out, 'sw.js'), sw.outputFiles[0].contents);
 writeFileSync(join(out, 'manifest.webmanifest'), src('manifest.webmanifest'));

@@ -16,6 +16,7 @@ import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
+import { embedded } from '../embedded.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -155,6 +156,8 @@ export function channelView(address) {
   const note = h('p', { id: 'mirror-note', class: 'note', role: 'status' });
   mount(el, header, note, info, listBox);
   let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
+  // The newest posts the page carries for this channel, verified (embedded.js): shown at once, kept like any.
+  for (const e of embedded(address)) if (add(e)) unsaved.push(e);
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
@@ -167,6 +170,9 @@ export function channelView(address) {
   return {
     el,
     refresh: draw,
+    mounted() {
+      if (events.size) draw();
+    },
     destroy() {
       mirrors?.stop();
       for (const id of subs) state.relay.close(id);

@@ -1,0 +1,77 @@
+// The newest posts of the node's own and followed channels, carried in the page (web/app.py, chosen by
+// services/start_posts.py): a channel opened by link on a first visit is shown from them at once, before the
+// relay's WebSocket has even opened; the relay's newer events are merged as they come (views/channel.js).
+//
+// The page is trusted no more than a relay: each embedded event's id must be the SHA-256 of its canonical form
+// and its BIP-340 signature must hold (@noble/secp256k1, in the page's script: a worker would cost a request, 2 s
+// on a slow link), or it is dropped; the channel view then applies the same thread rules (rules.js) as to any
+// event, so a stranger's post is not shown either. Only the opened channel's events are verified, once.
+// The service worker's kept copy of the page carries none of them (sw.js).
+
+import * as secp from '@noble/secp256k1';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+
+secp.hashes.sha256 = sha256;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+const KINDS = new Set([2333, 5, 1985]);
+
+let groups = null; // channel address -> events of the page that belong to it (unverified)
+const verifiedFor = new Map(); // channel address -> its verified events
+
+const values = (e, name) => e.tags.filter((t) => Array.isArray(t) && t[0] === name && typeof t[1] === 'string').map((t) => t[1]);
+
+function shaped(e) {
+  return e && typeof e === 'object' && KINDS.has(e.kind) && Array.isArray(e.tags) && e.tags.length <= 2000
+    && typeof e.content === 'string' && Number.isSafeInteger(e.created_at) && typeof e.id === 'string'
+    && HEX64.test(e.id) && typeof e.pubkey === 'string' && HEX64.test(e.pubkey) && typeof e.sig === 'string'
+    && HEX128.test(e.sig);
+}
+
+function read() {
+  groups = new Map();
+  let events = [];
+  try {
+    events = JSON.parse(document.getElementById('posts')?.textContent || '[]');
+  } catch {
+    return;
+  }
+  if (!Array.isArray(events)) return;
+  const channelOf = new Map(); // post id -> channel address
+  const add = (address, e) => {
+    if (!groups.has(address)) groups.set(address, []);
+    groups.get(address).push(e);
+  };
+  for (const e of events.filter(shaped)) {
+    if (e.kind !== 2333) continue;
+    for (const address of values(e, 'a').slice(0, 1)) {
+      channelOf.set(e.id, address);
+      add(address, e);
+    }
+  }
+  for (const e of events.filter(shaped)) {
+    if (e.kind === 2333) continue;
+    const address = values(e, 'e').map((id) => channelOf.get(id)).find(Boolean);
+    if (address) add(address, e);
+  }
+}
+
+/** Whether `e` is signed as it says (id and signature). */
+export function genuine(e) {
+  try {
+    const payload = JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]);
+    return bytesToHex(sha256(utf8ToBytes(payload))) === e.id
+      && secp.schnorr.verify(hexToBytes(e.sig), hexToBytes(e.id), hexToBytes(e.pubkey));
+  } catch {
+    return false;
+  }
+}
+
+/** The page's events of the channel at `address`, verified (an empty list when the page carries none). */
+export function embedded(address) {
+  if (!groups) read();
+  if (!verifiedFor.has(address)) verifiedFor.set(address, (groups.get(address) || []).filter(genuine));
+  return verifiedFor.get(address);
+}
