@@ -29,9 +29,42 @@ const strings = {
     b.onLoad({ filter: /.*/, namespace: 'strings' }, () => ({ contents: JSON.stringify(TABLES.en), loader: 'json' }));
   },
 };
+// The page's second script (first.js, after the posts the page carries): a channel opened by link is shown from
+// them before the app has arrived. Its few words come from the tables in the three languages; the modules it
+// carries are handed to the app (self.samizdatShared), whose imports of them are pointed there (`shared`), so
+// that the page carries each once.
+const FIRST_WORDS = ['posts-one', 'posts-few', 'posts-many', 'posts-other', 'retracted-by-channel', 'deleted-by-author',
+  ...['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal', 'correction', 'retraction'].map((x) => `type-${x}`)];
+const firstWords = {
+  name: 'first-words',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/first-words\.js$/ }, () => ({ path: 'words', namespace: 'first-words' }));
+    b.onLoad({ filter: /.*/, namespace: 'first-words' }, () => ({
+      contents: JSON.stringify(Object.fromEntries(Object.entries(TABLES).map(([code, words]) =>
+        [code, Object.fromEntries(FIRST_WORDS.filter((k) => k in words).map((k) => [k, words[k]]))]))),
+      loader: 'json',
+    }));
+  },
+};
+const SHARED = ['rules', 'embedded', 'blurhash', 'dom', 'display', 'imeta', 'naddr'];
+const shared = {
+  name: 'shared',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^\\.\\.?/(${SHARED.join('|')})\\.js$`) }, (args) => {
+      if (!args.resolveDir.startsWith(join(here, 'src'))) return undefined;
+      const name = /([a-z]+)\.js$/.exec(args.path)[1];
+      return join(args.resolveDir, args.path) === join(here, 'src', `${name}.js`) ? { path: name, namespace: 'shared' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({ contents: `module.exports = self.samizdatShared.${args.path};`, loader: 'js' }));
+  },
+};
+const firstRead = await build({
+  entryPoints: [join(here, 'src', 'first.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none', plugins: [firstWords],
+});
 const js = await build({
   entryPoints: [join(here, 'src', 'main.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
-  write: false, legalComments: 'none', plugins: [strings],
+  write: false, legalComments: 'none', plugins: [strings, shared],
 });
 const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
@@ -59,7 +92,7 @@ const extrasJs = more.outputFiles[0].contents;
 const wasm = readFileSync(join(here, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'));
 // The gazetteer of Belarus (places.js), fetched after the first screen: its data, without the spaces.
 const gazetteer = JSON.stringify(JSON.parse(readFileSync(join(here, 'src', 'gazetteer-by.json'), 'utf8')));
-const versioned = createHash('sha256').update(app).update(style).update(extrasJs).update(gazetteer);
+const versioned = createHash('sha256').update(app).update(firstRead.outputFiles[0].contents).update(style).update(extrasJs).update(gazetteer);
 for (const body of [...Object.values(lazy), ...Object.values(languages)]) versioned.update(body);
 const version = versioned.update(wasm).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
@@ -71,14 +104,15 @@ const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');
 const first = Buffer.from(early.outputFiles[0].contents).toString('utf8').trim();
+const reader = Buffer.from(firstRead.outputFiles[0].contents).toString('utf8');
 const css = Buffer.from(style).toString('utf8');
-if (/<\/script/i.test(script + first) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
+if (/<\/script/i.test(script + first + reader) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
 const hash = (text) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 const page = src('index.html').replaceAll('__VERSION__', version)
-  .replace('<!--EARLY-->', () => `<script>${first}</script>`)
+  .replace('<!--EARLY-->', () => `<script>${first}</script>`).replace('<!--FIRSTREAD-->', () => `<script>${reader}</script>`)
   .replace('<!--STYLE-->', () => `<style>${css}</style>`).replace('<!--SCRIPT-->', () => `<script>${script}</script>`);
 writeFileSync(join(out, 'index.html'), page);
-writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: `${hash(first)} ${hash(script)}`, style: hash(css) }) + '\n');
+writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: `${hash(first)} ${hash(reader)} ${hash(script)}`, style: hash(css) }) + '\n');
 const sw = await build({ stdin: { contents: src('sw.js').replaceAll('__VERSION__', version) }, minify: true, write: false });
 writeFileSync(join(out, 'sw.js'), sw.outputFiles[0].contents);
 writeFileSync(join(out, 'manifest.webmanifest'), src('manifest.webmanifest'));

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from web_helpers import PHONE, Cli
 
 from samizdat.core import kinds
@@ -72,15 +73,21 @@ def followed_node(home: Path, posts: int, strangers: int = 0) -> tuple[Cli, str]
     return cli, channel.address
 
 
-def test_a_channel_opened_by_link_shows_from_the_page_alone(tmp_path: Path, module_serve: Any, browser: Any) -> None:
+@pytest.mark.parametrize("who", ["app", "preview"])
+def test_a_channel_opened_by_link_shows_from_the_page_alone(
+    who: str, tmp_path: Path, module_serve: Any, browser: Any
+) -> None:
+    """By the app, and by the page's first script alone (the app's script cut out of the page: what a reader on a
+    slow link sees while it is still arriving, web/src/first.js)."""
     cli, address = followed_node(tmp_path / "home", 60)
     node = module_serve(cli.home)
     body = fetch(node.http_url)
     carried = posts_of(body)
     assert len([e for e in carried if e["kind"] == kinds.POST]) == 50  # the newest 50 of 60
     now = int(time.time())
-    forged = dict(carried[0], content="FORGED text", id=carried[0]["id"])  # the signature no longer holds
-    intruder = stranger_post(parse_event(carried[1]), "A stranger's post", now).to_dict()
+    assert carried[0]["kind"] == kinds.CHANNEL  # the channel's definition, then its posts, newest first
+    forged = dict(carried[1], content="FORGED text")  # the id and signature no longer hold
+    intruder = stranger_post(parse_event(carried[2]), "A stranger's post", now).to_dict()
     context = browser.new_context(**PHONE)
     try:
         page = context.new_page()
@@ -92,17 +99,22 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(tmp_path: Path, modu
             text = response.text()
             start = text.index(POSTS_START.decode()) + len(POSTS_START)
             end = text.index("</script>", start)
-            events = [forged, intruder, *json.loads(text[start:end])[1:]]
-            route.fulfill(response=response, body=text[:start] + json.dumps(events) + text[end:])
+            events = json.loads(text[start:end])
+            events[1:2] = [forged, intruder]
+            text = text[:start] + json.dumps(events) + text[end:]
+            if who == "preview":  # the app's script is the page's last
+                text = text[: text.rindex("<script>")] + text[text.rindex("</script>") + len("</script>") :]
+            route.fulfill(response=response, body=text)
 
         page.route(re.compile(r".*/$"), tampered)
         page.goto(f"{node.http_url}#/c/{address}")
+        page.wait_for_selector("#follow" if who == "app" else ".first-read", timeout=30_000)  # the app's, or not
         page.wait_for_function("() => document.querySelector('.count')?.textContent === '49 posts'", timeout=30_000)
         shown = page.locator(".feed").inner_text()
         assert "Yard post 58: the water is back" in shown  # the newest but the forged one, from the page
         assert "FORGED" not in shown
         assert "stranger" not in shown
-        assert sockets  # the app did try its WebSocket: it got nothing over it
+        assert sockets  # the page did open its WebSocket: it got nothing over it
     finally:
         context.close()
 

@@ -5,7 +5,8 @@
 // The page is trusted no more than a relay: each embedded event's id must be the SHA-256 of its canonical form
 // and its BIP-340 signature must hold (@noble/secp256k1, in the page's script: a worker would cost a request, 2 s
 // on a slow link), or it is dropped; the channel view then applies the same thread rules (rules.js) as to any
-// event, so a stranger's post is not shown either. Only the opened channel's events are verified, once.
+// event, so a stranger's post is not shown either. Only the opened channel's events are verified, once. The page
+// also carries those channels' definitions here, for its first script (first.js), which runs before the seed.
 // The service worker's kept copy of the page carries none of them (sw.js).
 
 import * as secp from '@noble/secp256k1';
@@ -16,9 +17,10 @@ secp.hashes.sha256 = sha256;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
-const KINDS = new Set([2333, 5, 1985]);
+const KINDS = new Set([30333, 2333, 5, 1985]);
 
 let groups = null; // channel address -> events of the page that belong to it (unverified)
+let definitions = null; // channel address -> its definitions in the page (unverified)
 const verifiedFor = new Map(); // channel address -> its verified events
 
 const values = (e, name) => e.tags.filter((t) => Array.isArray(t) && t[0] === name && typeof t[1] === 'string').map((t) => t[1]);
@@ -32,6 +34,7 @@ function shaped(e) {
 
 function read() {
   groups = new Map();
+  definitions = new Map();
   let events = [];
   try {
     events = JSON.parse(document.getElementById('posts')?.textContent || '[]');
@@ -45,6 +48,10 @@ function read() {
     groups.get(address).push(e);
   };
   for (const e of events.filter(shaped)) {
+    if (e.kind === 30333) {
+      const address = `30333:${e.pubkey}:${values(e, 'd')[0] || ''}`;
+      definitions.set(address, [...(definitions.get(address) || []), e]);
+    }
     if (e.kind !== 2333) continue;
     for (const address of values(e, 'a').slice(0, 1)) {
       channelOf.set(e.id, address);
@@ -52,7 +59,7 @@ function read() {
     }
   }
   for (const e of events.filter(shaped)) {
-    if (e.kind === 2333) continue;
+    if (e.kind === 2333 || e.kind === 30333) continue;
     const address = values(e, 'e').map((id) => channelOf.get(id)).find(Boolean);
     if (address) add(address, e);
   }
@@ -74,4 +81,10 @@ export function embedded(address) {
   if (!groups) read();
   if (!verifiedFor.has(address)) verifiedFor.set(address, (groups.get(address) || []).filter(genuine));
   return verifiedFor.get(address);
+}
+
+/** The definitions of the channel at `address` that the page carries with its posts, verified. */
+export function embeddedDefinitions(address) {
+  if (!groups) read();
+  return (definitions.get(address) || []).filter(genuine);
 }

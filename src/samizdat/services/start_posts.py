@@ -3,7 +3,8 @@
 A shared link names its channel in the address's fragment (``#naddr1...``), which the browser never sends: the
 node cannot know which channel the reader is about to open. It carries the posts of the channels a link most
 likely names, the node's own and the ones it follows (in the start page's order: own, then followed), each with
-its newest valid posts and what amends them (corrections and retractions are posts; deletion requests by the
+its definition (the page's first script reads it before the start page's seed has arrived), its newest valid posts
+and what amends them (corrections and retractions are posts; deletion requests by the
 channel's keys and the owner's labels), so that the app's thread rules (web/src/rules.js) give the same verdicts
 as they would over the relay. The app verifies every one of them before it shows it (web/src/embedded.js).
 
@@ -102,6 +103,7 @@ async def start_page_posts(ctx: Context, max_bytes: int) -> list[Event]:
         amends = Filter(kinds=frozenset({kinds.DELETION, kinds.LABEL}), tags=(("e", ids),), limit=RELATED)
         related = await ctx.store.query([amends])
         extra = await asyncio.to_thread(_related, channel, related, ids, min(room, CHANNEL_BYTES) - used)
-        chosen += mine + extra
-        room -= used + sum(len(e.to_json()) + 1 for e in extra)
+        definition = [channel.event] if len(channel.event.to_json()) < room - used else []
+        chosen += definition + mine + extra
+        room -= used + sum(len(e.to_json()) + 1 for e in definition + extra)
     return chosen
