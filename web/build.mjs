@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', 'src', 'samizdat', 'web', 'static');
@@ -55,7 +55,13 @@ const shared = {
       const name = /([a-z]+)\.js$/.exec(args.path)[1];
       return join(args.resolveDir, args.path) === join(here, 'src', `${name}.js`) ? { path: name, namespace: 'shared' } : undefined;
     });
-    b.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({ contents: `module.exports = self.samizdatShared.${args.path};`, loader: 'js' }));
+    // An ES module of the same names (read from the module itself, run here under Node), bound once: the app's
+    // code then calls them by short local names.
+    b.onLoad({ filter: /.*/, namespace: 'shared' }, async (args) => {
+      const names = Object.keys(await import(pathToFileURL(join(here, 'src', `${args.path}.js`)).href));
+      const bound = names.map((n) => `${n} = m.${n}`).join(', ');
+      return { contents: `const m = self.samizdatShared.${args.path};\nexport const ${bound};`, loader: 'js' };
+    });
   },
 };
 const firstRead = await build({
