@@ -88,7 +88,8 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(
     assert carried[0]["kind"] == kinds.CHANNEL  # the channel's definition, then its posts, newest first
     forged = dict(carried[1], content="FORGED text")  # the id and signature no longer hold
     intruder = stranger_post(parse_event(carried[2]), "A stranger's post", now).to_dict()
-    context = browser.new_context(**PHONE)
+    context = browser.new_context(service_workers="block", **PHONE)  # every load of the page goes to the route
+    emptied = [False]
     try:
         page = context.new_page()
         sockets: list[str] = []
@@ -101,7 +102,7 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(
             end = text.index("</script>", start)
             events = json.loads(text[start:end])
             events[1:2] = [forged, intruder]
-            text = text[:start] + json.dumps(events) + text[end:]
+            text = text[:start] + json.dumps([] if emptied[0] else events) + text[end:]
             if who == "preview":  # the app's script is the page's last
                 text = text[: text.rindex("<script>")] + text[text.rindex("</script>") + len("</script>") :]
             route.fulfill(response=response, body=text)
@@ -115,6 +116,14 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(
         assert "FORGED" not in shown
         assert "stranger" not in shown
         assert sockets  # the page did open its WebSocket: it got nothing over it
+        if who == "app":  # the posts shown are kept on the phone: a page without them shows them again
+            emptied[0] = True
+            for _ in range(20):  # until the app has written them (in batches), bounded
+                page.goto(f"{node.http_url}#/c/{address}")
+                page.wait_for_selector(".count")
+                if page.locator(".count").inner_text() == "49 posts":
+                    break
+            assert page.locator(".count").inner_text() == "49 posts"
     finally:
         context.close()
 

@@ -158,6 +158,7 @@ export function channelView(address) {
   let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
   // The newest posts the page carries for this channel, verified (embedded.js): shown at once, kept like any.
   for (const e of embedded(address)) if (add(e)) unsaved.push(e);
+  if (unsaved.length) schedule(); // kept on the phone like the relay's (which will bring them again: not new then)
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
