@@ -8,7 +8,10 @@ relay's ``http_handler`` hook; a WebSocket upgrade never reaches it.
 One request. ``index.html`` carries the whole app inline (script and style): on a slow hotspot each further
 request costs a full round trip. The page also carries a *seed*: channel definitions as signed events in a
 ``<script type="application/json">`` block (data, never executed), so a first visit lists the channels before its
-WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones.
+WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones. Before the seed it
+carries the newest posts of the node's own and followed channels (``posts``: services.start_posts, at most
+:data:`POSTS_BYTES`), from which the page's first script shows a channel opened by link before the app has arrived,
+after checking every signature (docs/web.md, "A channel opened by link").
 
 The seed never makes the page grow with what strangers store: the node's ``seed`` callable gives valid
 definitions best first (own, followed, vouched, then the newest others: services.channels.start_page_definitions)
@@ -27,11 +30,12 @@ and ``application-name`` (the app shows that name), the manifest (the name under
 say "Samizdat" (docs/safety.md, "Your phone").
 
 Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
-the exact SHA-256 of the build's inline script and style (``csp.json``, written by the build), so no other inline
+the exact SHA-256 of the build's inline scripts and style (``csp.json``, written by the build), so no other inline
 code runs; no third-party origin, no framing. Also ``nosniff``, ``no-referrer`` and ``X-Frame-Options: DENY``.
 Assets are loaded into memory once, with a gzip copy and an ETag, and revalidated on every load (``no-cache``;
 the service worker serves them offline). The page itself is ``no-store``: its seed names channels, places and
-relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed).
+relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed
+and the posts).
 Without a built bundle the handler passes (returns None) and the relay's own status page answers ``/``.
 """
 
