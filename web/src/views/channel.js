@@ -41,6 +41,7 @@ export function channelView(address) {
   const info = h('h2', { class: 'loading' }, t('loading')); // "12 posts": the heading over the posts (each an h3)
   const listBox = h('div', { class: 'feed' });
   let list = null;
+  let shown = ''; // what the list shows (drawn): an event that changes nothing on screen does not redraw it
   let subs = [];
   let timer = 0;
   let unsaved = [];
@@ -148,6 +149,10 @@ export function channelView(address) {
     };
     mount(info, items.length ? t('posts-count', { n: plural('posts', items.length) }) : t('no-posts'));
     info.className = 'count';
+    const drawn = `${Math.floor(ts / 60)}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.orphan ? `o${i.id}`
+      : `${i.id}:${i.view.corrections.length}:${i.view.retraction ? 1 : 0}:${i.view.deletion ? 1 : 0}:${Object.entries(i.view.labels).join()}`)).join('|');
+    if (list && drawn === shown) return;
+    shown = drawn;
     if (!list) list = new VirtualList(listBox, (item) => renderPost(item, ctx));
     list.renderItem = (item) => renderPost(item, ctx);
     list.setItems(items);
@@ -157,8 +162,9 @@ export function channelView(address) {
   mount(el, header, note, info, listBox);
   let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
   // The newest posts the page carries for this channel, verified (embedded.js): shown at once, kept like any.
-  for (const e of embedded(address)) if (add(e)) unsaved.push(e);
-  if (unsaved.length) schedule(); // kept on the phone like the relay's (which will bring them again: not new then)
+  // Kept on the phone like the relay's (which brings them again: not new then, so not saved with its batches).
+  const carried = embedded(address).filter(add);
+  if (carried.length) cache.save(address, carried).then(() => cache.prune(address));
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
