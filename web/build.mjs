@@ -55,12 +55,22 @@ const shared = {
       const name = /([a-z]+)\.js$/.exec(args.path)[1];
       return join(args.resolveDir, args.path) === join(here, 'src', `${name}.js`) ? { path: name, namespace: 'shared' } : undefined;
     });
+    // @noble/hashes' helpers and SHA-256, which the signature check needs and the vault too, however imported
+    const hashes = join(here, 'node_modules', '@noble', 'hashes');
+    b.onResolve({ filter: /^(@noble\/hashes\/|\.\/)(sha2|utils)\.js$/ }, (args) => {
+      const name = /(sha2|utils)\.js$/.exec(args.path)[1];
+      const file = args.path.startsWith('@') ? join(hashes, `${name}.js`) : join(args.resolveDir, args.path);
+      return file === join(hashes, `${name}.js`) ? { path: `hashes/${name}`, namespace: 'shared' } : undefined;
+    });
     // An ES module of the same names (read from the module itself, run here under Node), bound once: the app's
     // code then calls them by short local names.
     b.onLoad({ filter: /.*/, namespace: 'shared' }, async (args) => {
-      const names = Object.keys(await import(pathToFileURL(join(here, 'src', `${args.path}.js`)).href));
+      const hashed = args.path.startsWith('hashes/'); // SHA-256 alone of sha2.js is shared: the app needs no other
+      const file = hashed ? join(hashes, `${args.path.slice(7)}.js`) : join(here, 'src', `${args.path}.js`);
+      const names = args.path === 'hashes/sha2' ? ['sha256'] : Object.keys(await import(pathToFileURL(file).href));
       const bound = names.map((n) => `${n} = m.${n}`).join(', ');
-      return { contents: `const m = self.samizdatShared.${args.path};\nexport const ${bound};`, loader: 'js' };
+      const key = args.path.replace('/', '_');
+      return { contents: `const m = self.samizdatShared.${key};\nexport const ${bound};`, loader: 'js' };
     });
   },
 };

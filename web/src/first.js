@@ -16,9 +16,13 @@ import * as dom from './dom.js';
 import * as display from './display.js';
 import * as imeta from './imeta.js';
 import * as naddr from './naddr.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import * as hashUtils from '@noble/hashes/utils.js';
 import WORDS from './first-words.js'; // the few words below in en, be and ru (build.mjs)
 
-self.samizdatShared = { rules, embedded, blurhash, dom, display, imeta, naddr };
+self.samizdatShared = {
+  rules, embedded, blurhash, dom, display, imeta, naddr, hashes_sha2: { sha256 }, hashes_utils: hashUtils,
+};
 
 const { h, mount } = dom;
 

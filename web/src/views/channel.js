@@ -98,11 +98,16 @@ export function channelView(address) {
     subs.push(deletionSub);
   }
 
+  let headerKey = [];
   function drawHeader(channel) {
     const followed = state.follows.includes(address);
     const canPost = signers(channel).length > 0;
     const shareBox = h('div');
     const info = trust().of(channel);
+    // Drawn again only when it changed: events arriving must not close the share box the reader just opened.
+    const key = [channel, followed, canPost, info];
+    if (key.every((k, i) => k === headerKey[i])) return;
+    headerKey = key;
     mount(header,
       collisionWarning(info, 'p'),
       h('h1', { dir: 'auto' }, channel.name),
