@@ -21,7 +21,7 @@ const KINDS = new Set([30333, 2333, 5, 1985]);
 
 let groups = null; // channel address -> events of the page that belong to it (unverified)
 let definitions = null; // channel address -> its definitions in the page (unverified)
-const verifiedFor = new Map(); // channel address -> its verified events
+const verifiedFor = new Map(); // channel address -> {events (in the order checked), next, ok (those that passed)}
 
 const values = (e, name) => e.tags.filter((t) => Array.isArray(t) && t[0] === name && typeof t[1] === 'string').map((t) => t[1]);
 
@@ -76,11 +76,69 @@ export function genuine(e) {
   }
 }
 
-/** The page's events of the channel at `address`, verified (an empty list when the page carries none). */
-export function embedded(address) {
+// A signature check takes several milliseconds in JavaScript (tens on a slow phone): a channel's 50 posts are
+// checked a few at a time, the page's thread yielding between slices, and shown as they pass (verifying()).
+// Deletions and labels first, then the posts newest first (a correction before the post it corrects).
+const SLICE_MS = 6;
+
+function progressOf(address) {
   if (!groups) read();
-  if (!verifiedFor.has(address)) verifiedFor.set(address, (groups.get(address) || []).filter(genuine));
+  if (!verifiedFor.has(address)) {
+    const events = groups.get(address) || [];
+    const ordered = [...events.filter((e) => e.kind !== 2333), ...events.filter((e) => e.kind === 2333)];
+    verifiedFor.set(address, { events: ordered, next: 0, ok: [] });
+  }
   return verifiedFor.get(address);
+}
+
+function step(progress) {
+  const e = progress.events[progress.next++];
+  if (genuine(e)) progress.ok.push(e);
+}
+
+/** The page's events of the channel at `address`, all verified now (an empty list when the page carries none). */
+export function embedded(address) {
+  const progress = progressOf(address);
+  while (progress.next < progress.events.length) step(progress);
+  return progress.ok;
+}
+
+const pauses = [];
+let port = null;
+
+/** Yield to the browser (a message to itself: not clamped like a timer). */
+function pause() {
+  if (!port) {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => pauses.shift()?.();
+    port = channel.port2;
+  }
+  return new Promise((resolve) => {
+    pauses.push(resolve);
+    port.postMessage(0);
+  });
+}
+
+/** Verify the page's events of the channel at `address` a slice at a time; `onVerified(events)` gets each event
+ * that passed once (at once for those already verified). Resolves when all are checked. */
+export async function verifying(address, onVerified) {
+  const progress = progressOf(address);
+  let sent = 0;
+  const flush = () => {
+    if (progress.ok.length > sent) {
+      const fresh = progress.ok.slice(sent);
+      sent = progress.ok.length;
+      onVerified(fresh);
+    }
+  };
+  flush();
+  while (progress.next < progress.events.length) {
+    const start = performance.now();
+    while (progress.next < progress.events.length && performance.now() - start < SLICE_MS) step(progress);
+    flush();
+    if (progress.next < progress.events.length) await pause();
+  }
+  flush();
 }
 
 /** The definitions of the channel at `address` that the page carries with its posts, verified. */

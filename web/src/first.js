@@ -59,22 +59,21 @@ function linked() {
 
 function preview(address) {
   if (!address) return;
-  const events = embedded.embedded(address);
-  if (!events.length) return;
   const channel = rules.currentChannels(embedded.embeddedDefinitions(address)).get(address);
   if (!channel || channel.error) return;
   const now = Math.floor(Date.now() / 1000);
-  const items = rules.feed(channel, events, now, new Set([channel.owner])); // the owner's labels, as the app
-  if (!items.length) return;
   const code = language();
   const words = WORDS[code];
   const t = (key, n) => String(words[key] ?? WORDS.en[key] ?? '').replace('{n}', String(n));
-  let form = 'other';
-  try {
-    form = new Intl.PluralRules(code).select(items.length);
-  } catch {
-    /* an old browser */
-  }
+  const plural = (n) => {
+    let form = 'other';
+    try {
+      form = new Intl.PluralRules(code).select(n);
+    } catch {
+      /* an old browser */
+    }
+    return t(words[`posts-${form}`] ? `posts-${form}` : 'posts-other', n);
+  };
   const when = (ts) => {
     try {
       const options = code === 'en' ? { dateStyle: 'medium', timeStyle: 'short' }
@@ -104,12 +103,27 @@ function preview(address) {
       view.text ? h('p', { class: 'text', dir: 'auto' }, view.text) : null, photos(original));
   };
   const name = document.querySelector('meta[name="application-name"]')?.content || 'Samizdat';
-  mount(document.getElementById('app'),
-    h('header', { class: 'top' }, h('span', { class: 'brand' }, name)),
-    h('main', { class: 'channel-page first-read', 'aria-busy': 'true' },
+  const root = document.getElementById('app');
+  const before = root.firstElementChild; // the page's own list: replaced by the preview, as by the app
+  const verified = [];
+  let shown = null; // the preview on screen
+  let drawnAt = 0;
+  const draw = () => {
+    if (shown ? !root.contains(shown) : root.firstElementChild !== before) return; // the app has taken over
+    const items = rules.feed(channel, verified, now, new Set([channel.owner])); // the owner's labels, as the app
+    if (!items.length) return;
+    shown = h('main', { class: 'channel-page first-read', 'aria-busy': 'true' },
       h('div', { class: 'channel-head' }, h('h1', { dir: 'auto' }, channel.name)),
-      h('h2', { class: 'count' }, t(words[`posts-${form}`] ? `posts-${form}` : 'posts-other', items.length)),
-      h('div', { class: 'feed' }, items.map(post))));
+      h('h2', { class: 'count' }, plural(items.length)),
+      h('div', { class: 'feed' }, items.map(post)));
+    mount(root, h('header', { class: 'top' }, h('span', { class: 'brand' }, name)), shown);
+    drawnAt = performance.now();
+  };
+  // Shown as the posts pass their checks, a slice at a time (embedded.js): the first at once, then every 100 ms.
+  embedded.verifying(address, (fresh) => {
+    verified.push(...fresh);
+    if (!shown || performance.now() - drawnAt > 100) draw();
+  }).then(draw, () => {});
 }
 
 try {

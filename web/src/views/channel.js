@@ -16,7 +16,7 @@ import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
-import { embedded } from '../embedded.js';
+import { verifying } from '../embedded.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -167,9 +167,18 @@ export function channelView(address) {
   mount(el, header, note, info, listBox);
   let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
   // The newest posts the page carries for this channel, verified (embedded.js): shown at once, kept like any.
-  // Kept on the phone like the relay's (which brings them again: not new then, so not saved with its batches).
-  const carried = embedded(address).filter(add);
-  if (carried.length) cache.save(address, carried).then(() => cache.prune(address));
+  // Shown as they pass their checks (at once when the page's first script has checked them already), and kept on
+  // the phone like the relay's (which brings them again: not new then, so not saved with its batches).
+  let isMounted = false;
+  verifying(address, (verified) => {
+    const carried = verified.filter(add);
+    if (!carried.length) return;
+    cache.save(address, carried).then(() => cache.prune(address));
+    if (isMounted) {
+      if (!list) draw(); // the first of them at once
+      else schedule();
+    }
+  });
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
@@ -183,6 +192,7 @@ export function channelView(address) {
     el,
     refresh: draw,
     mounted() {
+      isMounted = true;
       if (events.size) draw();
     },
     destroy() {
