@@ -77,8 +77,9 @@ def followed_node(home: Path, posts: int, strangers: int = 0) -> tuple[Cli, str]
 def test_a_channel_opened_by_link_shows_from_the_page_alone(
     who: str, tmp_path: Path, module_serve: Any, browser: Any
 ) -> None:
-    """By the app, and by the page's first script alone (the app's script cut out of the page: what a reader on a
-    slow link sees while it is still arriving, web/src/first.js)."""
+    """By the app (in a browser without Web Workers: the signatures are then checked on the page's thread), and by
+    the page's first script alone (the app's script cut out of the page: what a reader on a slow link sees while
+    it is still arriving, web/src/first.js; the signatures checked in Web Workers)."""
     cli, address = followed_node(tmp_path / "home", 60)
     node = module_serve(cli.home)
     body = fetch(node.http_url)
@@ -92,6 +93,8 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(
     emptied = [False]
     try:
         page = context.new_page()
+        if who == "app":
+            page.add_init_script("delete window.Worker")
         sockets: list[str] = []
         page.route_web_socket(re.compile(".*"), lambda ws: sockets.append(ws.url))  # never reaches the node
 
@@ -116,6 +119,7 @@ def test_a_channel_opened_by_link_shows_from_the_page_alone(
         assert "FORGED" not in shown
         assert "stranger" not in shown
         assert sockets  # the page did open its WebSocket: it got nothing over it
+        assert bool(page.workers) == (who == "preview")  # checked in Web Workers where the browser has them
         if who == "app":  # the posts shown are kept on the phone: a page without them shows them again
             emptied[0] = True
             for _ in range(20):  # until the app has written them (in batches), bounded

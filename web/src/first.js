@@ -20,6 +20,14 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import * as hashUtils from '@noble/hashes/utils.js';
 import WORDS from './first-words.js'; // the few words below in en, be and ru (build.mjs)
 
+// In a Web Worker (started below from this very script's text): check signatures for the page, nothing else.
+if (typeof document === 'undefined') {
+  self.onmessage = ({ data }) => {
+    const events = Array.isArray(data?.events) ? data.events : [];
+    self.postMessage({ id: data?.id, ok: events.map((e) => embedded.genuine(e)) });
+  };
+}
+
 self.samizdatShared = {
   rules, embedded, blurhash, dom, display, imeta, naddr, hashes_sha2: { sha256 }, hashes_utils: hashUtils,
 };
@@ -126,8 +134,26 @@ function preview(address) {
   }).then(draw, () => {});
 }
 
-try {
-  preview(linked());
-} catch {
-  /* the app shows the channel when it starts */
+/** Web Workers running this script, to check the page's signatures off its thread (embedded.js); none where the
+ * browser cannot (no Worker, or a policy without blob:). */
+function startWorkers() {
+  const code = document.currentScript?.textContent;
+  if (!code || typeof Worker !== 'function' || typeof Blob !== 'function') return;
+  try {
+    const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    const n = Math.max(2, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)); // the page's own thread mostly waits
+    embedded.useWorkers(Array.from({ length: n }, () => new Worker(url)));
+  } catch {
+    /* checked on the page's thread */
+  }
+}
+
+if (typeof document !== 'undefined') {
+  try {
+    const address = linked();
+    if (address && embedded.embeddedDefinitions(address).length) startWorkers();
+    preview(address);
+  } catch {
+    /* the app shows the channel when it starts */
+  }
 }

@@ -31,7 +31,9 @@ say "Samizdat" (docs/safety.md, "Your phone").
 
 Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
 the exact SHA-256 of the build's inline scripts and style (``csp.json``, written by the build), so no other inline
-code runs; no third-party origin, no framing. Also ``nosniff``, ``no-referrer`` and ``X-Frame-Options: DENY``.
+code runs; no third-party origin, no framing; workers from this origin or from a ``blob:`` the page's own script
+made (web/src/first.js checks signatures in workers started from its own text). Also ``nosniff``, ``no-referrer``
+and ``X-Frame-Options: DENY``.
 Assets are loaded into memory once, with a gzip copy and an ETag, and revalidated on every load (``no-cache``;
 the service worker serves them offline). The page itself is ``no-store``: its seed names channels, places and
 relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed
@@ -72,7 +74,7 @@ def csp(script_hashes: str = "", style_hashes: str = "") -> str:
     style = f"'self' {style_hashes}".strip()
     return (
         f"default-src 'none'; script-src {script}; style-src {style}; img-src 'self' data:; "
-        "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; "
+        "connect-src 'self'; manifest-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
 
