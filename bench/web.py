@@ -12,7 +12,9 @@
    whole list (requestAnimationFrame, 120 px per frame): frame times, long tasks (> 50 ms) and the largest
    number of post elements in the page at any moment (only what is visible is rendered).
 4. The reader's phone (issue 14): a channel of 50 posts opened by link on a first visit over Slow 3G, until its
-   posts are shown; the code loaded before the first screen (index.html) gzipped, and the parts loaded on use
+   posts are shown (drawn by the page's second script from the posts the page carries, docs/web.md); the code
+   loaded before the first screen (index.html) gzipped, the part of it before a channel opened by link is shown,
+   and the data this node's page carries apart; the parts loaded on use
    (extras.js, the gazetteer, the words of Belarusian and Russian) apart; Lighthouse's scores (phone profile)
    for the start page and a channel page; taps from opening the app to a followed channel's newest post and to a
    channel of a district the reader never opened, each path walked in the browser and its taps counted.
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -249,6 +252,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, {chromium.stdout.strip()}"
 
 
+def fetch_page(url: str) -> bytes:
+    """The page as the node sends it (with the channels and posts it carries), uncompressed."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body: bytes = response.read()
+        return body
+
+
+def posts_bytes(page: bytes) -> int:
+    start = page.find(b'<script type="application/json" id="posts">')
+    return 0 if start < 0 else page.index(b"</script>", start) - start
+
+
 def write_section(text: str, path: Path) -> None:
     current = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(r"\n## Web app\n.*?(?=\n## (?!#)|\Z)", re.S)
@@ -270,7 +286,12 @@ def main() -> None:
     import gzip
 
     size = sum(len(gzip.compress(p.read_bytes(), 9)) for p in assets)
-    page_size = len(gzip.compress((STATIC / "index.html").read_bytes(), 9))
+    static_page = (STATIC / "index.html").read_bytes()
+    page_size = len(gzip.compress(static_page, 9))
+    # What a channel opened by link needs before it is shown: the page up to its second script (first.js), which
+    # draws the channel from the posts the page carries; the app's own script follows (docs/web.md).
+    second = static_page.index(b"</script>", static_page.index(b"</script>") + 1) + len(b"</script>")
+    link_code = len(gzip.compress(static_page[:second], 9))
     lazy = {p.name: len(gzip.compress(p.read_bytes(), 9)) for p in sorted(STATIC.glob("*")) if p.name in LAZY}
     with tempfile.TemporaryDirectory() as tmp:
         cli, address, _, fifty = make_node(Path(tmp) / "home", args.posts)
@@ -280,12 +301,17 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = launch(playwright)
                 try:
+                    served = fetch_page(node.http_url)
+                    loads = [os.getloadavg()[0]]
                     loopback = [first_load(browser, node.http_url, None) for _ in range(args.runs)]
                     slow = [first_load(browser, node.http_url, SLOW_3G) for _ in range(max(2, args.runs // 2))]
                     slow_repeat = [first_load(browser, node.http_url, SLOW_3G, True) for _ in range(2)]
                     scrolled = scroll(browser, node.http_url, address, args.posts)
-                    channel50 = [channel_first_visit(browser, node.http_url, fifty, SLOW_3G) for _ in range(2)]
+                    channel50 = [
+                        channel_first_visit(browser, node.http_url, fifty, SLOW_3G) for _ in range(max(2, args.runs))
+                    ]
                     tapped = taps(browser, node.http_url, fifty)
+                    loads.append(os.getloadavg()[0])
                 finally:
                     browser.close()
             scores = (
@@ -338,6 +364,12 @@ def main() -> None:
         f"{statistics.median(channel50):.2f} s | ≤ 3 s | {'yes' if statistics.median(channel50) <= 3 else 'no'} |",
         f"| code before the first screen (index.html, gzipped) | {page_size / 1024:.1f} KB | ≤ 60 KB | "
         f"{'yes' if page_size <= 60 * 1024 else 'no'} |",
+        f"| code before a channel opened by link is shown (style, early.js, first.js; gzipped) | "
+        f"{link_code / 1024:.1f} KB | – | – |",
+        f"| data in this node's page (channels and posts it carries; gzipped, apart from the code) | "
+        f"{(len(gzip.compress(served, 9)) - page_size) / 1024:.1f} KB ({len(served) / 1000:.0f} KB of page in all, "
+        f"posts {posts_bytes(served) / 1000:.0f} KB of JSON) | page ≤ 500 KB | "
+        f"{'yes' if len(served) <= 500_000 else 'no'} |",
         "| parts loaded on use (gzipped) | "
         + ", ".join(f"{name} {n / 1024:.1f} KB" for name, n in lazy.items())
         + " | counted apart | – |",
@@ -365,6 +397,14 @@ def main() -> None:
         'places as plain HTML ahead of the app\'s script (web/firstpaint.py): "listed" is when that list (or the '
         'app\'s) is on screen, "drawn" when the app has replaced it and can be tapped. The repeat visit (phones '
         "coming back to a hub) starts from the service worker and the directory saved in IndexedDB.",
+        "",
+        "A channel opened by link: the link's channel is in the address's fragment, which the browser never sends, so "
+        "the page carries the newest posts (50 at most) of the node's own and followed channels, 64 KB of JSON at "
+        "most; its second script (first.js, after those posts and before the app) verifies the linked channel's "
+        "posts, folds them by the thread rules and draws them before the app has arrived; the app takes over with the "
+        "same posts and merges the relay's. The relay's WebSocket is opened from the page's head (early.js). "
+        f"Runs (s): {', '.join(f'{v:.2f}' for v in channel50)}. Load average (1 min) at the start and the end of "
+        f"the browser runs: {loads[0]:.1f}, {loads[1]:.1f}.",
         "",
         "Loopback runs (listed / DOMContentLoaded / load, s): "
         + ", ".join(f"{r['listed']:.2f}/{r['dcl']:.2f}/{r['load']:.2f}" for r in loopback),

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import hashlib
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -237,9 +238,11 @@ def main() -> None:
                     slow_cpu = [
                         compose_path(browser, url, address, phone, jpeg, 4) for _ in range(max(1, args.runs // 2))
                     ]
+                    loads = [os.getloadavg()[0]]
                     channel = [slow_channel(browser, url, address) for _ in range(args.runs)]
                     text_only = [slow_channel(browser, url, plain) for _ in range(args.runs)]
                     repeat = [slow_channel(browser, url, address, repeat=True) for _ in range(args.runs)]
+                    loads.append(os.getloadavg()[0])
                 finally:
                     browser.close()
         finally:
@@ -287,7 +290,11 @@ def main() -> None:
         + ", ".join(f"{r['shown']:.2f}/{r['thumbs']:.2f}/{(r['http'] + r['ws']) / 1000:.0f}" for r in channel)
         + ". Browser path runs (preview / publish, s): "
         + ", ".join(f"{r['preview']:.2f}/{r['publish']:.2f}" for r in fast)
-        + ".",
+        + f". Load average (1 min) at the start and the end of the Slow 3G runs: {loads[0]:.1f}, {loads[1]:.1f}.",
+        "",
+        "A first visit by link is shown from the page itself: it carries the newest posts of the node's own and "
+        "followed channels with their imeta tags, and its second script (web/src/first.js) verifies them and draws "
+        'the text and the blurhashes before the app has arrived (docs/web.md, "A channel opened by link").',
     ]
     text = "\n".join(lines)
     print(text)

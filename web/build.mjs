@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', 'src', 'samizdat', 'web', 'static');
@@ -29,9 +29,58 @@ const strings = {
     b.onLoad({ filter: /.*/, namespace: 'strings' }, () => ({ contents: JSON.stringify(TABLES.en), loader: 'json' }));
   },
 };
+// The page's second script (first.js, after the posts the page carries): a channel opened by link is shown from
+// them before the app has arrived. Its few words come from the tables in the three languages; the modules it
+// carries are handed to the app (self.samizdatShared), whose imports of them are pointed there (`shared`), so
+// that the page carries each once.
+const FIRST_WORDS = ['posts-one', 'posts-few', 'posts-many', 'posts-other', 'retracted-by-channel', 'deleted-by-author',
+  ...['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal', 'correction', 'retraction'].map((x) => `type-${x}`)];
+const firstWords = {
+  name: 'first-words',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/first-words\.js$/ }, () => ({ path: 'words', namespace: 'first-words' }));
+    b.onLoad({ filter: /.*/, namespace: 'first-words' }, () => ({
+      contents: JSON.stringify(Object.fromEntries(Object.entries(TABLES).map(([code, words]) =>
+        [code, Object.fromEntries(FIRST_WORDS.filter((k) => k in words).map((k) => [k, words[k]]))]))),
+      loader: 'json',
+    }));
+  },
+};
+const SHARED = ['rules', 'embedded', 'blurhash', 'dom', 'display', 'imeta', 'naddr'];
+const shared = {
+  name: 'shared',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^\\.\\.?/(${SHARED.join('|')})\\.js$`) }, (args) => {
+      if (!args.resolveDir.startsWith(join(here, 'src'))) return undefined;
+      const name = /([a-z]+)\.js$/.exec(args.path)[1];
+      return join(args.resolveDir, args.path) === join(here, 'src', `${name}.js`) ? { path: name, namespace: 'shared' } : undefined;
+    });
+    // @noble/hashes' helpers and SHA-256, which the signature check needs and the vault too, however imported
+    const hashes = join(here, 'node_modules', '@noble', 'hashes');
+    b.onResolve({ filter: /^(@noble\/hashes\/|\.\/)(sha2|utils)\.js$/ }, (args) => {
+      const name = /(sha2|utils)\.js$/.exec(args.path)[1];
+      const file = args.path.startsWith('@') ? join(hashes, `${name}.js`) : join(args.resolveDir, args.path);
+      return file === join(hashes, `${name}.js`) ? { path: `hashes/${name}`, namespace: 'shared' } : undefined;
+    });
+    // An ES module of the same names (read from the module itself, run here under Node), bound once: the app's
+    // code then calls them by short local names.
+    b.onLoad({ filter: /.*/, namespace: 'shared' }, async (args) => {
+      const hashed = args.path.startsWith('hashes/'); // SHA-256 alone of sha2.js is shared: the app needs no other
+      const file = hashed ? join(hashes, `${args.path.slice(7)}.js`) : join(here, 'src', `${args.path}.js`);
+      const names = args.path === 'hashes/sha2' ? ['sha256'] : Object.keys(await import(pathToFileURL(file).href));
+      const bound = names.map((n) => `${n} = m.${n}`).join(', ');
+      const key = args.path.replace('/', '_');
+      return { contents: `const m = self.samizdatShared.${key};\nexport const ${bound};`, loader: 'js' };
+    });
+  },
+};
+const firstRead = await build({
+  entryPoints: [join(here, 'src', 'first.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none', plugins: [firstWords],
+});
 const js = await build({
   entryPoints: [join(here, 'src', 'main.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
-  write: false, legalComments: 'none', plugins: [strings],
+  write: false, legalComments: 'none', plugins: [strings, shared],
 });
 const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
@@ -46,6 +95,11 @@ for (const [name, entry] of [['verify-worker.js', 'verify-worker.js'], ['qr-read
   });
   lazy[name] = built.outputFiles[0].contents;
 }
+// The page's first script (early.js, in its head): opens the relay's WebSocket while the rest of the page arrives.
+const early = await build({
+  entryPoints: [join(here, 'src', 'early.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none',
+});
 const sheet = await build({ entryPoints: [join(here, 'src', 'app.css')], bundle: true, minify: true, write: false });
 const app = js.outputFiles[0].contents;
 const style = sheet.outputFiles[0].contents;
@@ -54,7 +108,7 @@ const extrasJs = more.outputFiles[0].contents;
 const wasm = readFileSync(join(here, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'));
 // The gazetteer of Belarus (places.js), fetched after the first screen: its data, without the spaces.
 const gazetteer = JSON.stringify(JSON.parse(readFileSync(join(here, 'src', 'gazetteer-by.json'), 'utf8')));
-const versioned = createHash('sha256').update(app).update(style).update(extrasJs).update(gazetteer);
+const versioned = createHash('sha256').update(app).update(firstRead.outputFiles[0].contents).update(style).update(extrasJs).update(gazetteer);
 for (const body of [...Object.values(lazy), ...Object.values(languages)]) versioned.update(body);
 const version = versioned.update(wasm).digest('hex').slice(0, 12);
 writeFileSync(join(out, 'extras.js'), extrasJs);
@@ -65,13 +119,16 @@ writeFileSync(join(out, 'secp256k1.wasm'), wasm);
 const src = (name) => readFileSync(join(here, 'src', name), 'utf8');
 
 const script = Buffer.from(app).toString('utf8');
+const first = Buffer.from(early.outputFiles[0].contents).toString('utf8').trim();
+const reader = Buffer.from(firstRead.outputFiles[0].contents).toString('utf8');
 const css = Buffer.from(style).toString('utf8');
-if (/<\/script/i.test(script) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
+if (/<\/script/i.test(script + first + reader) || /<\/style/i.test(css)) throw new Error('the bundle contains a closing tag');
 const hash = (text) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 const page = src('index.html').replaceAll('__VERSION__', version)
+  .replace('<!--EARLY-->', () => `<script>${first}</script>`).replace('<!--FIRSTREAD-->', () => `<script>${reader}</script>`)
   .replace('<!--STYLE-->', () => `<style>${css}</style>`).replace('<!--SCRIPT-->', () => `<script>${script}</script>`);
 writeFileSync(join(out, 'index.html'), page);
-writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: hash(script), style: hash(css) }) + '\n');
+writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: `${hash(first)} ${hash(reader)} ${hash(script)}`, style: hash(css) }) + '\n');
 const sw = await build({ stdin: { contents: src('sw.js').replaceAll('__VERSION__', version) }, minify: true, write: false });
 writeFileSync(join(out, 'sw.js'), sw.outputFiles[0].contents);
 writeFileSync(join(out, 'manifest.webmanifest'), src('manifest.webmanifest'));

@@ -114,6 +114,25 @@ export function forgetCount() {
   }
 })();
 
+/** A socket opened before this module was installed (the page's head opens one: early.js), counted from now on
+ * like the others (nothing was sent on it before); closed, and null returned, when the cap is reached. */
+export function counted(ws) {
+  if (!ws) return null;
+  if (capped()) {
+    ws.close();
+    return null;
+  }
+  sockets.add(ws);
+  ws.addEventListener('message', (m) => count(sizeOf(m.data)));
+  ws.addEventListener('close', () => sockets.delete(ws));
+  const send = ws.send.bind(ws);
+  ws.send = (data) => {
+    count(sizeOf(data));
+    send(data);
+  };
+  return ws;
+}
+
 const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1);
 
 /** "Mobile data used this month: 1.24 MB", the cap, and a reset; on the status page. */

@@ -13,6 +13,7 @@ import { extras } from './lazy.js';
 import * as nav from './nav.js';
 import { state } from './state.js';
 import { agreeRelays } from './mirrors.js';
+import { decodeNaddr } from './naddr.js';
 
 const NADDR = /(?:nostr:)?(naddr1[02-9ac-hj-np-z]{6,4000})/i;
 const RELAY = /^wss?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
@@ -63,11 +64,13 @@ function askRelays(address, relays) {
 
 /** Open the channel an naddr names (the entry the browser made for a link is replaced). */
 export async function openLink(naddr, { replace = true } = {}) {
-  let parsed = null;
-  try {
-    parsed = (await extras()).parseAddress(naddr);
-  } catch {
-    /* offline before the extras were ever loaded */
+  let parsed = decodeNaddr(naddr); // at once, without loading the extras (a round trip on a slow link)
+  if (!parsed) {
+    try {
+      parsed = (await extras()).parseAddress(naddr);
+    } catch {
+      /* offline before the extras were ever loaded */
+    }
   }
   if (!parsed || parsed.kind !== 30333) {
     nav.go(nav.HOME, { replace });

@@ -96,7 +96,8 @@ async function follow(incoming, { login }) {
 async function boot() {
   const incoming = pending;
   pending = null;
-  if (!root.querySelector('.first')) mount(root, h('p', { class: 'boot' }, '…')); // else the page's own list stays
+  // Else the page's own list stays (web/firstpaint.py), or the channel a link opened (first.js).
+  if (!root.querySelector('.first, .first-read')) mount(root, h('p', { class: 'boot' }, '…'));
   await start({ operatorCode: incoming?.op || null });
   booted = true;
   // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh

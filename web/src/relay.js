@@ -2,7 +2,8 @@
 // are re-sent after a reconnect; events are handed over as they come, de-duplicated by the callers.
 
 export class Relay {
-  constructor(url, onState) {
+  /** `early`: a socket to `url` opened before the app started (early.js), taken over if it is not closed. */
+  constructor(url, onState, early = null) {
     this.url = url;
     this.onState = onState || (() => {});
     this.subs = new Map(); // id -> {filters, onEvent, onEose}
@@ -12,13 +13,13 @@ export class Relay {
     this.delay = 500;
     this.seq = 0;
     this.state = 'connecting';
-    this.connect();
+    this.connect(early);
   }
 
-  connect() {
-    let ws;
+  connect(early = null) {
+    let ws = early && early.url === this.url && early.readyState <= WebSocket.OPEN ? early : null;
     try {
-      ws = new WebSocket(this.url);
+      ws = ws || new WebSocket(this.url);
     } catch {
       this.retry();
       return;
@@ -30,6 +31,7 @@ export class Relay {
       for (const [id, sub] of this.subs) this.raw(['REQ', id, ...sub.filters]);
       for (const frame of this.queue.splice(0)) ws.send(frame);
     };
+    if (ws.readyState === WebSocket.OPEN) queueMicrotask(() => ws.onopen?.()); // after the first subscriptions
     ws.onmessage = (m) => this.receive(m.data);
     ws.onclose = () => {
       this.ws = null;

@@ -10,6 +10,7 @@ import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
 import * as vault from './vault.js';
 import { extras } from './lazy.js';
+import { counted } from './datause.js';
 
 const wsBase = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 
@@ -228,10 +229,12 @@ export async function start({ operatorCode = null } = {}) {
   const saved = await cache.load('dir');
   addDefinitions(saved);
   for (const e of await cache.load('vouches')) state.vouchEvents.set(e.id, e);
+  const early = counted(self.samizdatSocket || null); // opened by the page's head (early.js)
+  self.samizdatSocket = null;
   state.relay = new Relay(`${wsBase}/`, (s) => {
     state.online = s === 'online';
     changed();
-  });
+  }, early);
   const fresh = [];
   let timer = 0;
   state.relay.subscribe([{ kinds: [30333], limit: 5000 }], (e) => {

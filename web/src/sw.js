@@ -2,14 +2,15 @@
 // copy answers at once, a fresh copy replaces it in the background. The JSON API and the relay are never cached
 // here (posts are kept, encrypted, in IndexedDB by the app itself: vault.js).
 //
-// The page the node sends carries channel definitions (its "seed": names, places, relays); the copy kept here has
-// an empty seed, so that the browser's files hold no channel name in the clear (the node sends the page itself
+// The page the node sends carries channel definitions (its "seed": names, places, relays) and the newest posts of
+// the node's own and followed channels; the copy kept here has an empty seed and no posts, so that the browser's files hold no channel name in the clear (the node sends the page itself
 // with Cache-Control: no-store for the same reason), and its Content-Security-Policy names no mirror relay. The
 // cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
 const SHELL = ['/', '/extras.js', '/gazetteer-by.json', '/lang-be.json', '/lang-ru.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
-const SEED = /(<script type="application\/json" id="seed">)[\s\S]*?(<\/script>)/;
+// The seed, and the newest posts of the node's channels (web/embedded.js): both emptied in the kept copy.
+const SEED = /(<script type="application\/json" id="(?:seed|posts)">)[\s\S]*?(<\/script>)/g;
 const FIRST = /<!--FIRST-->[\s\S]*?<!--\/FIRST-->/; // the first paint's channel list (web/firstpaint.py)
 
 // Mirrors the page asked for (mirrors.js), in memory only: a page opened from this cache while the node is

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from samizdat.web.app import PAGE_BYTES, Seed, SeedVersion, WebApp
+from samizdat.web.app import PAGE_BYTES, POSTS_BYTES, Seed, SeedVersion, WebApp
 from samizdat.web.media import PREVIEW_PATH, MayUpload, PreviewEndpoint
 from samizdat.web.operator import LoginLimiter, OperatorAuthorize, OperatorEndpoint, OperatorPublish
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 OPERATOR_PATH = "/op"
 #: Bytes of channel definitions the node gathers for the start page; the page keeps what fits (PAGE_BYTES in all).
 SEED_BYTES = PAGE_BYTES
+#: Bytes of posts the node gathers for the page (services.start_posts); the page keeps them all.
+START_POSTS_BYTES = POSTS_BYTES
 
 
 def web_parts(
@@ -37,13 +39,15 @@ def web_parts(
     may_upload: MayUpload | None = None,
     authorize: OperatorAuthorize | None = None,
     limiter: LoginLimiter | None = None,
+    posts: Seed | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
     ``present``: an operator logged in; ``authorize``: the operator's photo upload authorizations;
     ``may_upload``: whether a key may send photos, for the preview, offered when given; ``limiter``: the operator
-    login limiter, shared by the workers of ``serve --workers N`` (web/logins.py))."""
-    app = WebApp(status, seed=seed, seed_version=seed_version, disguise=disguise)
+    login limiter, shared by the workers of ``serve --workers N`` (web/logins.py); ``posts``: the newest posts of
+    the node's own and followed channels, carried in the page)."""
+    app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, disguise=disguise)
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
         OPERATOR_PATH: OperatorEndpoint(
             home, pubkey, operator, wipe=wipe, present=present, authorize=authorize, limiter=limiter

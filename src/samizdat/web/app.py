@@ -8,7 +8,10 @@ relay's ``http_handler`` hook; a WebSocket upgrade never reaches it.
 One request. ``index.html`` carries the whole app inline (script and style): on a slow hotspot each further
 request costs a full round trip. The page also carries a *seed*: channel definitions as signed events in a
 ``<script type="application/json">`` block (data, never executed), so a first visit lists the channels before its
-WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones.
+WebSocket to the relay has even opened. The app treats seeded events exactly like relayed ones. Before the seed it
+carries the newest posts of the node's own and followed channels (``posts``: services.start_posts, at most
+:data:`POSTS_BYTES`), from which the page's first script shows a channel opened by link before the app has arrived,
+after checking every signature (docs/web.md, "A channel opened by link").
 
 The seed never makes the page grow with what strangers store: the node's ``seed`` callable gives valid
 definitions best first (own, followed, vouched, then the newest others: services.channels.start_page_definitions)
@@ -27,11 +30,14 @@ and ``application-name`` (the app shows that name), the manifest (the name under
 say "Samizdat" (docs/safety.md, "Your phone").
 
 Headers. Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin or with
-the exact SHA-256 of the build's inline script and style (``csp.json``, written by the build), so no other inline
-code runs; no third-party origin, no framing. Also ``nosniff``, ``no-referrer`` and ``X-Frame-Options: DENY``.
+the exact SHA-256 of the build's inline scripts and style (``csp.json``, written by the build), so no other inline
+code runs; no third-party origin, no framing; workers from this origin or from a ``blob:`` the page's own script
+made (web/src/first.js checks signatures in workers started from its own text). Also ``nosniff``, ``no-referrer``
+and ``X-Frame-Options: DENY``.
 Assets are loaded into memory once, with a gzip copy and an ETag, and revalidated on every load (``no-cache``;
 the service worker serves them offline). The page itself is ``no-store``: its seed names channels, places and
-relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed).
+relays, which a seized phone's browser cache must not hold (the service worker keeps a copy without the seed
+and the posts).
 Without a built bundle the handler passes (returns None) and the relay's own status page answers ``/``.
 """
 
@@ -68,7 +74,7 @@ def csp(script_hashes: str = "", style_hashes: str = "") -> str:
     style = f"'self' {style_hashes}".strip()
     return (
         f"default-src 'none'; script-src {script}; style-src {style}; img-src 'self' data:; "
-        "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; "
+        "connect-src 'self'; manifest-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
 
@@ -127,6 +133,11 @@ STATUS_CACHE_SECONDS = 2.0
 PAGE_BYTES = 500_000  #: the start page with its seed, uncompressed, at most (whatever the store holds)
 SEED_START = b'<script type="application/json" id="seed">'
 SEED_END = b"</script>"
+POSTS_MARK = b"<!--POSTS-->"
+POSTS_START = b'<script type="application/json" id="posts">'
+#: The newest posts of the node's own and followed channels that the page carries, JSON bytes at most: about 25 KB
+#: gzipped, half a second on "Slow 3G", for a channel opened by link without waiting for the relay.
+POSTS_BYTES = 64_000
 
 #: The start page's channel definitions, best first (as event dicts), and a value that changes when they may.
 Seed = Callable[[], Awaitable[list[dict[str, Any]]]]
@@ -219,6 +230,22 @@ def _asset(body: bytes, content_type: str, cache_control: str = "no-cache") -> A
     return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, cache_control)
 
 
+def posts_page(page: bytes, events: list[dict[str, Any]], limit: int = POSTS_BYTES) -> bytes:
+    """``page`` with its posts mark replaced by ``events`` in their order, as many as fit in ``limit`` bytes of
+    JSON (the node chose and bounded them: services.start_posts; this bound holds whatever it gives). Written as
+    :func:`seed_page` writes the seed; the page as it is when it has no mark."""
+    if POSTS_MARK not in page:
+        return page
+    room = limit - 2
+    kept: list[bytes] = []
+    for event in events:
+        data = orjson.dumps(event).replace(b"</", b"<\\/")
+        if len(data) + 1 <= room:
+            room -= len(data) + 1
+            kept.append(data)
+    return page.replace(POSTS_MARK, POSTS_START + b"[" + b",".join(kept) + b"]" + SEED_END, 1)
+
+
 def seed_page(page: bytes, events: list[dict[str, Any]], limit: int = PAGE_BYTES) -> bytes:
     """``page`` with its seed mark replaced by the events that fit within ``limit`` bytes of page, taken best
     first and listed newest first. JSON inside HTML: "</" could end the block early, so it is written "<\\/"
@@ -251,7 +278,8 @@ def load_policy(directory: Path = STATIC) -> str:
         script, style = str(hashes["script"]), str(hashes["style"])
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
         return CSP
-    if not all(h.startswith("'sha256-") and h.endswith("'") and " " not in h for h in (script, style)):
+    hashes = [*script.split(" "), style]  # the page's scripts: early.js in its head, then the app
+    if not all(h.startswith("'sha256-") and h.endswith("'") and len(h) > 10 for h in hashes) or " " in style:
         return CSP
     return csp(script, style)
 
@@ -268,6 +296,7 @@ class WebApp:
         *,
         seed: Seed | None = None,
         seed_version: SeedVersion | None = None,
+        posts: Seed | None = None,
         directory: Path = STATIC,
         clock: Callable[[], float] = time.monotonic,
         page_bytes: int = PAGE_BYTES,
@@ -279,6 +308,7 @@ class WebApp:
         self.status = status
         self.seed = seed
         self.seed_version = seed_version
+        self.posts = posts
         self.clock = clock
         self.page_bytes = page_bytes
         self._status_cache: tuple[float, bytes, bytes] | None = None  # when, full, without the node's key
@@ -331,7 +361,8 @@ class WebApp:
         return security_headers(policy.replace("connect-src 'self';", f"connect-src {' '.join(sources)};", 1))
 
     async def _page(self) -> Asset | None:
-        """index.html with the seed of channel definitions (see the module's docstring for when it is rebuilt)."""
+        """index.html with the seed of channel definitions and the newest posts (see the module's docstring for
+        when it is rebuilt)."""
         page = self.assets.get("/index.html")
         if page is None or self.seed is None or SEED_MARK not in page.body:
             return page
@@ -351,7 +382,13 @@ class WebApp:
             except Exception:  # the app works without a seed (it asks the relay)
                 log.exception("the channel seed failed")
                 events, version = [], None
-            body = await asyncio.to_thread(first_paint, page.body, events)
+            try:
+                posts = await self.posts() if self.posts is not None else []
+            except Exception:  # the app asks the relay for them
+                log.exception("the page's posts failed")
+                posts, version = [], None
+            body = await asyncio.to_thread(posts_page, page.body, posts, min(POSTS_BYTES, self.page_bytes // 4))
+            body = await asyncio.to_thread(first_paint, body, events)
             body = await asyncio.to_thread(seed_page, body, events, self.page_bytes)
             asset = await asyncio.to_thread(_asset, body, page.content_type, page.cache_control)
             self._page_cache = _Built(now, version, asset, mirror_sources(events))

@@ -14,9 +14,9 @@ from samizdat.core.event import Event
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import blobs, channels, deadman, publishing, status, uploaders
+from samizdat.services import blobs, channels, deadman, publishing, start_posts, status, uploaders
 from samizdat.services.context import Context
-from samizdat.web import SEED_BYTES, web_parts
+from samizdat.web import SEED_BYTES, START_POSTS_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
 from samizdat.web.logins import ClusterLoginLimiter
 
@@ -42,6 +42,9 @@ def relay_server(
     async def seed() -> list[dict[str, Any]]:
         return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES)]
 
+    async def posts() -> list[dict[str, Any]]:
+        return [e.to_dict() for e in await start_posts.start_page_posts(ctx, START_POSTS_BYTES)]
+
     async def seed_version() -> tuple[object, ...]:
         return await channels.start_page_version(ctx)
 
@@ -54,6 +57,7 @@ def relay_server(
         status=node_status,
         seed=seed,
         seed_version=seed_version,
+        posts=posts,
         operator=operator,
         disguise=ctx.config.disguise,
         wipe=wipe,

@@ -16,6 +16,7 @@ import { collisionWarning, fingerprintView, marks } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
+import { verifying } from '../embedded.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -40,6 +41,7 @@ export function channelView(address) {
   const info = h('h2', { class: 'loading' }, t('loading')); // "12 posts": the heading over the posts (each an h3)
   const listBox = h('div', { class: 'feed' });
   let list = null;
+  let shown = ''; // what the list shows (drawn): an event that changes nothing on screen does not redraw it
   let subs = [];
   let timer = 0;
   let unsaved = [];
@@ -96,11 +98,16 @@ export function channelView(address) {
     subs.push(deletionSub);
   }
 
+  let headerKey = [];
   function drawHeader(channel) {
     const followed = state.follows.includes(address);
     const canPost = signers(channel).length > 0;
     const shareBox = h('div');
     const info = trust().of(channel);
+    // Drawn again only when it changed: events arriving must not close the share box the reader just opened.
+    const key = [channel, followed, canPost, info];
+    if (key.every((k, i) => k === headerKey[i])) return;
+    headerKey = key;
     mount(header,
       collisionWarning(info, 'p'),
       h('h1', { dir: 'auto' }, channel.name),
@@ -147,6 +154,10 @@ export function channelView(address) {
     };
     mount(info, items.length ? t('posts-count', { n: plural('posts', items.length) }) : t('no-posts'));
     info.className = 'count';
+    const drawn = `${Math.floor(ts / 60)}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.orphan ? `o${i.id}`
+      : `${i.id}:${i.view.corrections.length}:${i.view.retraction ? 1 : 0}:${i.view.deletion ? 1 : 0}:${Object.entries(i.view.labels).join()}`)).join('|');
+    if (list && drawn === shown) return;
+    shown = drawn;
     if (!list) list = new VirtualList(listBox, (item) => renderPost(item, ctx));
     list.renderItem = (item) => renderPost(item, ctx);
     list.setItems(items);
@@ -155,6 +166,19 @@ export function channelView(address) {
   const note = h('p', { id: 'mirror-note', class: 'note', role: 'status' });
   mount(el, header, note, info, listBox);
   let mirrors = null; // the channel's mirrors, read directly when the node cannot answer for it (mirrors.js)
+  // The newest posts the page carries for this channel, verified (embedded.js): shown at once, kept like any.
+  // Shown as they pass their checks (at once when the page's first script has checked them already), and kept on
+  // the phone like the relay's (which brings them again: not new then, so not saved with its batches).
+  let isMounted = false;
+  verifying(address, (verified) => {
+    const carried = verified.filter(add);
+    if (!carried.length) return;
+    cache.save(address, carried).then(() => cache.prune(address));
+    if (isMounted) {
+      if (!list) draw(); // the first of them at once
+      else schedule();
+    }
+  });
   cache.load(address).then((saved) => {
     for (const e of saved) add(e);
     draw();
@@ -167,6 +191,10 @@ export function channelView(address) {
   return {
     el,
     refresh: draw,
+    mounted() {
+      isMounted = true;
+      if (events.size) draw();
+    },
     destroy() {
       mirrors?.stop();
       for (const id of subs) state.relay.close(id);
