@@ -6,8 +6,8 @@
 // the service worker's cache, so a new build replaces the cached app. Runs on Node 18 and later.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,11 +22,14 @@ const tablesJs = await build({ entryPoints: [join(here, 'src', 'i18n-tables.js')
 const { TABLES } = await import(`data:text/javascript;base64,${Buffer.from(tablesJs.outputFiles[0].contents).toString('base64')}`);
 const languages = Object.fromEntries(Object.entries(TABLES).filter(([code]) => code !== 'en')
   .map(([code, words]) => [`lang-${code}.json`, JSON.stringify(words)]));
+// The English words only the screens loaded on use need (below) go with them (i18n-later.js), not in the page.
+let english = TABLES.en;
+let laterWords = {};
 const strings = {
   name: 'strings',
   setup(b) {
-    b.onResolve({ filter: /^\.\/i18n-en\.js$/ }, () => ({ path: 'en', namespace: 'strings' }));
-    b.onLoad({ filter: /.*/, namespace: 'strings' }, () => ({ contents: JSON.stringify(TABLES.en), loader: 'json' }));
+    b.onResolve({ filter: /^\.\/i18n-(en|later)\.js$/ }, (args) => ({ path: /(en|later)\.js$/.exec(args.path)[1], namespace: 'strings' }));
+    b.onLoad({ filter: /.*/, namespace: 'strings' }, (args) => ({ contents: JSON.stringify(args.path === 'en' ? english : laterWords), loader: 'json' }));
   },
 };
 // The page's second script (first.js, after the posts the page carries): a channel opened by link is shown from
@@ -78,9 +81,60 @@ const firstRead = await build({
   entryPoints: [join(here, 'src', 'first.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
   write: false, legalComments: 'none', plugins: [firstWords],
 });
+// The screens not needed on the first screen (screens.js: writing a post, the keys, the status) are /screens.js,
+// loaded when first opened. The modules they share with the app are the app's own: the app hands them over
+// (self.samizdatApp), and the screens' imports of them are pointed there, as the app's are to first.js's.
+const inputs = async (entry, plugins) => {
+  const built = await build({ entryPoints: [entry], bundle: true, write: false, metafile: true, format: 'iife', plugins });
+  return Object.keys(built.metafile.inputs).map((f) => join(here, f)).filter((f) => f.startsWith(join(here, 'src') + '/'));
+};
+const appFiles = new Set(await inputs(join(here, 'src', 'main.js'), [strings, shared]));
+const screenFiles = await inputs(join(here, 'src', 'screens.js'), [strings, shared]);
+const handed = screenFiles.filter((f) => appFiles.has(f));
+// A word goes with the screens if their own modules name it ('key') and no other code could ask for it: it appears
+// nowhere else in the sources (the words' tables aside), nor does it begin like a word asked for by a computed
+// name there (t(`type-${…}`)).
+{
+  const TABLE = /^i18n-(tables|en|later|places|reader)\.js$|^photos-i18n\.js$/;
+  const screensOnly = screenFiles.filter((f) => !appFiles.has(f));
+  const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory()
+    ? files(join(dir, e.name)) : e.name.endsWith('.js') && !TABLE.test(e.name) ? [join(dir, e.name)] : []));
+  const elsewhere = files(join(here, 'src')).filter((f) => !screensOnly.includes(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const theirs = screensOnly.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const computed = [...elsewhere.matchAll(/`([a-z-]+)\$\{/g)].map((m) => m[1]);
+  const later = (k) => [`'${k}'`, `"${k}"`].some((q) => theirs.includes(q)) && !elsewhere.includes(k)
+    && !computed.some((prefix) => k.startsWith(prefix));
+  laterWords = Object.fromEntries(Object.entries(TABLES.en).filter(([k]) => later(k)));
+  english = Object.fromEntries(Object.entries(TABLES.en).filter(([k]) => !(k in laterWords)));
+}
+const keyOf = (file) => relative(join(here, 'src'), file).replace(/\.js$/, '');
+const exportsOf = async (file) => {
+  const built = await build({ entryPoints: [file], bundle: false, format: 'esm', write: false, metafile: true });
+  return Object.values(built.metafile.outputs)[0].exports;
+};
+const fromApp = {
+  name: 'from-app',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/.*\.js$/ }, (args) => {
+      const file = join(args.resolveDir, args.path);
+      return handed.includes(file) ? { path: keyOf(file), namespace: 'from-app' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'from-app' }, async (args) => {
+      const names = await exportsOf(join(here, 'src', `${args.path}.js`));
+      return { contents: `const m = self.samizdatApp[${JSON.stringify(args.path)}];\nexport const ${names.map((n) => `${n} = m.${n}`).join(', ')};`, loader: 'js' };
+    });
+  },
+};
+const handOver = handed.map((f, i) => `import * as m${i} from ${JSON.stringify(f)};`).join('\n')
+  + `\nself.samizdatApp = { ${handed.map((f, i) => `${JSON.stringify(keyOf(f))}: m${i}`).join(', ')} };`;
 const js = await build({
-  entryPoints: [join(here, 'src', 'main.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  stdin: { contents: `import './main.js';\n${handOver}`, resolveDir: join(here, 'src'), sourcefile: 'app.js' },
+  bundle: true, minify: true, format: 'iife', target: ['es2020'],
   write: false, legalComments: 'none', plugins: [strings, shared],
+});
+const laterJs = await build({
+  entryPoints: [join(here, 'src', 'screens.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none', plugins: [strings, shared, fromApp],
 });
 const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
@@ -95,6 +149,7 @@ for (const [name, entry] of [['verify-worker.js', 'verify-worker.js'], ['qr-read
   });
   lazy[name] = built.outputFiles[0].contents;
 }
+lazy['screens.js'] = laterJs.outputFiles[0].contents;
 // The page's first script (early.js, in its head): opens the relay's WebSocket while the rest of the page arrives.
 const early = await build({
   entryPoints: [join(here, 'src', 'early.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],

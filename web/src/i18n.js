@@ -82,6 +82,11 @@ export function plural(noun, n) {
   return t(`${noun}-${form}`, { n }) === `${noun}-${form}` ? t(`${noun}-other`, { n }) : t(`${noun}-${form}`, { n });
 }
 
+/** English words that came with a part loaded on use (screens.js): the page carries only its own. */
+export function addEnglish(words) {
+  Object.assign(EN, words);
+}
+
 export function t(key, vars) {
   const s = DICTIONARIES[current]?.[key] ?? EN[key] ?? key;
   return vars ? s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? '')) : s;

@@ -1,20 +1,30 @@
-// Loads /extras.js (keys, signatures, QR codes) once, on first use. The service worker keeps it for offline use.
-let loading = null;
+// Loads the files of the app that are loaded on use, each once, on first use: /extras.js (keys, signatures, QR
+// codes) and /screens.js (the screens not needed on the first screen). The service worker keeps them for offline
+// use.
+const loading = new Map();
 
-export function extras() {
-  if (self.samizdatExtras) return Promise.resolve(self.samizdatExtras);
-  if (!loading) {
-    loading = new Promise((resolve, reject) => {
+function load(src, global) {
+  if (self[global]) return Promise.resolve(self[global]);
+  if (!loading.has(src)) {
+    loading.set(src, new Promise((resolve, reject) => {
       const script = document.createElement('script');
-      script.src = '/extras.js';
-      script.onload = () => resolve(self.samizdatExtras);
+      script.src = src;
+      script.onload = () => (self[global] ? resolve(self[global]) : script.onerror());
       script.onerror = () => {
-        loading = null;
+        loading.delete(src);
         script.remove();
         reject(new Error('offline'));
       };
       document.head.appendChild(script);
-    });
+    }));
   }
-  return loading;
+  return loading.get(src);
+}
+
+export function extras() {
+  return load('/extras.js', 'samizdatExtras');
+}
+
+export function screens() {
+  return load('/screens.js', 'samizdatScreens');
 }

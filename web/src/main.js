@@ -10,11 +10,9 @@ import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
 import { openLink, routeChanged } from './follow-link.js';
+import { screens } from './lazy.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
-import { composeView } from './views/compose.js';
-import { keysView } from './views/keys.js';
-import { statusView } from './views/status.js';
 import { lockView } from './views/lock.js';
 import { nearbyView } from './views/nearby.js';
 
@@ -57,14 +55,30 @@ function titles() {
   document.title = DISGUISED ? APP_NAME : `Samizdat · ${t('title')}`;
 }
 
+// Screens in /screens.js (screens.js), loaded when first opened: until then the screen shows '…'.
+const LATER = {
+  compose: (s, route) => s.composeView(route.address, route.mode, route.target),
+  keys: (s) => s.keysView(),
+  status: (s) => s.statusView(),
+};
+
+function later(route) {
+  current = { el: h('p', { class: 'boot' }, '…') };
+  screens().then(() => {
+    if (nav.current() === route) render(route);
+  }, () => {
+    if (nav.current() === route) mount(root, topBar(), h('p', { class: 'error', role: 'alert' }, t('screen-offline')));
+  });
+}
+
 function render(route) {
   routeChanged(route);
   current?.destroy?.();
-  if (route.screen === 'channel') current = channelView(route.address);
-  else if (route.screen === 'compose') current = composeView(route.address, route.mode, route.target);
-  else if (route.screen === 'keys') current = keysView();
+  const screen = LATER[route.screen];
+  if (screen && !self.samizdatScreens) later(route);
+  else if (screen) current = screen(self.samizdatScreens, route);
+  else if (route.screen === 'channel') current = channelView(route.address);
   else if (route.screen === 'nearby') current = nearbyView(route.address);
-  else if (route.screen === 'status') current = statusView();
   else current = directoryView(route.path || []);
   titles();
   mount(root, topBar(), current.el);
@@ -106,6 +120,7 @@ async function boot() {
   const back = how === 'reload' || how === 'back_forward' ? nav.restored() : null;
   if (incoming) await follow(incoming, { login: false });
   else nav.go(back || nav.HOME, { replace: true });
+  screens().catch(() => {}); // after the first screen, so that opening the screens in it rarely waits
 }
 
 nav.onRoute(render);

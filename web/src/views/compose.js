@@ -14,7 +14,7 @@ import * as cache from '../cache.js';
 import { signers } from './channel.js';
 import { go, link } from '../nav.js';
 import { when } from './post.js';
-import { photoPicker } from './photos.js';
+import { photoPicker } from './photo-picker.js';
 import { PhotoError } from '../photos.js';
 
 const TYPES = ['news', 'alert', 'help', 'safe-place', 'contact', 'event', 'appeal'];
