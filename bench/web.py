@@ -49,7 +49,8 @@ from samizdat.core import posts as po  # noqa: E402
 from samizdat.core.keys import SecretKey  # noqa: E402
 from samizdat.web.app import STATIC  # noqa: E402
 
-# Loaded on use, after the first screen (screens.js: the screens not needed on the first one); the words of Belarusian and Russian only by their readers (i18n.js).
+# Loaded on use, after the first screen (screens.js: the screens not needed on the first one); the words of
+# Belarusian and Russian only by their readers (i18n.js).
 LAZY = ("extras.js", "screens.js", "gazetteer-by.json", "lang-be.json", "lang-ru.json")
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
 

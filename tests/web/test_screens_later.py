@@ -1,0 +1,65 @@
+"""The screens a reader does not need on the first screen (writing a post, the keys, the node's status) are not in
+the page but in /screens.js, loaded when one is first opened (web/src/screens.js): the page's code keeps to its
+budget, the service worker keeps the file for offline use, and a screen that cannot be loaded says so in one line
+and loads on the next tap once the node can be reached."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_helpers import PHONE, Cli
+
+from samizdat.web.app import STATIC, load_assets
+
+PAGE_CODE_BUDGET = 60 * 1024  # issue 14: the code loaded before the first screen, gzipped
+
+
+def test_the_page_code_keeps_to_its_budget_and_the_screens_are_kept_offline() -> None:
+    assets = load_assets(STATIC)
+    if not assets:
+        pytest.fail("the web app is not built: run scripts/bootstrap.sh")
+    page = len(gzip.compress(assets["/index.html"].body, 9))
+    assert page <= PAGE_CODE_BUDGET, f"the page's code is {page} bytes gzipped"
+    # the keys screen (its button's id and word) is in /screens.js, not in the page
+    assert b"create-key" in assets["/screens.js"].body
+    assert b"create-key" not in assets["/index.html"].body
+    assert b"/screens.js" in assets["/sw.js"].body  # precached with the app, like extras.js
+
+
+def test_a_screen_that_cannot_be_loaded_says_so_then_loads(browser: Any, module_serve: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    # No service worker: it would answer /screens.js from its cache, past the route that drops it.
+    context = browser.new_context(locale="en-US", service_workers="block", **PHONE)
+    context.set_default_timeout(20_000)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        asked: list[str] = []
+
+        def drop(route: Any) -> None:
+            asked.append(route.request.url)
+            route.abort()
+
+        context.route("**/screens.js", drop)
+        page.goto(node.http_url)
+        expect(page.locator("header.top")).to_be_visible()
+        page.locator("header.top nav a", has_text="Keys").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "This screen could not be loaded: no connection to the node. Try again when it can be reached."
+        )
+        assert asked  # it was asked for, not in the page
+        context.unroute("**/screens.js")
+        page.locator("header.top nav a", has_text="Keys").click()
+        expect(page.locator("#create-key")).to_have_text("Create a key")  # its English words came with it
+        expect(page.get_by_role("alert")).to_have_count(0)
+    finally:
+        context.close()
+    assert not errors, errors
