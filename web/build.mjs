@@ -2,7 +2,8 @@
 // and its style, inline: on a slow hotspot every extra request costs a full round trip, 2 s on "Slow 3G"),
 // csp.json with their SHA-256 hashes (the server's Content-Security-Policy allows exactly these, so the page
 // still runs no other inline code), sw.js, the manifest and the icon; the words of the languages other than English
-// (lang-<code>.json) and the parts loaded on use, each a file of its own. The version (a hash of the outputs) names
+// (lang-<code>.json) and the parts loaded on use, each a file of its own (among them screens.js, the screens not
+// needed on the first screen). The version (a hash of the outputs) names
 // the service worker's cache, so a new build replaces the cached app. Runs on Node 18 and later.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -121,7 +122,10 @@ const fromApp = {
     });
     b.onLoad({ filter: /.*/, namespace: 'from-app' }, async (args) => {
       const names = await exportsOf(join(here, 'src', `${args.path}.js`));
-      return { contents: `const m = self.samizdatApp[${JSON.stringify(args.path)}];\nexport const ${names.map((n) => `${n} = m.${n}`).join(', ')};`, loader: 'js' };
+      const bound = names.filter((n) => n !== 'default').map((n) => `${n} = m.${n}`).join(', ');
+      const fallback = names.includes('default') ? '\nexport default m.default;' : '';
+      const named = bound ? `\nexport const ${bound};` : '';
+      return { contents: `const m = self.samizdatApp[${JSON.stringify(args.path)}];${named}${fallback}`, loader: 'js' };
     });
   },
 };
