@@ -2,7 +2,7 @@
 // when the app is locked with a PIN (vault.js), routes (nav.js: in the app's state, never in the address bar), and
 // the service worker.
 
-import './datause.js'; // first: counts the app's own traffic from the start
+import { capped } from './datause.js'; // first: counts the app's own traffic from the start
 import { h, mount } from './dom.js';
 import { t, lang, setLang, ready, LANGUAGES } from './i18n.js';
 import { state, start, operatorLogin } from './state.js';
@@ -120,7 +120,8 @@ async function boot() {
   const back = how === 'reload' || how === 'back_forward' ? nav.restored() : null;
   if (incoming) await follow(incoming, { login: false });
   else nav.go(back || nav.HOME, { replace: true });
-  screens().catch(() => {}); // after the first screen, so that opening the screens in it rarely waits
+  // After the first screen, so that opening the other screens rarely waits (not once the month's data cap is reached).
+  if (!capped()) screens().catch(() => {});
 }
 
 nav.onRoute(render);
