@@ -15,9 +15,9 @@
    posts are shown (drawn by the page's second script from the posts the page carries, docs/web.md); the code
    loaded before the first screen (index.html) gzipped, the part of it before a channel opened by link is shown,
    and the data this node's page carries apart; the parts loaded on use
-   (extras.js, the gazetteer, the words of Belarusian and Russian) apart; Lighthouse's scores (phone profile)
-   for the start page and a channel page; taps from opening the app to a followed channel's newest post and to a
-   channel of a district the reader never opened, each path walked in the browser and its taps counted.
+   (extras.js, screens.js, the gazetteer, the words of Belarusian and Russian) apart; Lighthouse's scores (phone
+   profile) for the start page and a channel page; taps from opening the app to a followed channel's newest post
+   and to a channel of a district the reader never opened, each path walked in the browser and its taps counted.
 
 Usage: ``.venv/bin/python bench/web.py [--runs 5] [--posts 10000] [--no-write] [--no-lighthouse]``
 """
@@ -341,8 +341,9 @@ def main() -> None:
         f"- command: `.venv/bin/python bench/web.py --runs {args.runs} --posts {args.posts}`",
         f"- machine: {machine()}",
         f"- size: all JavaScript and CSS {size / 1024:.1f} KB gzipped (limit 200 KB); the page a reader needs "
-        f"(index.html, app inline, English) {page_size / 1024:.1f} KB; keys, signing and QR codes (extras.js) load on "
-        "first use, the words of Belarusian and Russian (lang-*.json) for their readers",
+        f"(index.html, app inline, English) {page_size / 1024:.1f} KB; keys, signing and QR codes (extras.js) and "
+        "the screens not needed on the first one (screens.js) load on first use, the words of Belarusian and "
+        "Russian (lang-*.json) for their readers",
         "",
         "| measure | result | target | met |",
         "|---|---|---|---|",
