@@ -131,14 +131,17 @@ const fromApp = {
 };
 const handOver = handed.map((f, i) => `import * as m${i} from ${JSON.stringify(f)};`).join('\n')
   + `\nself.samizdatApp = { ${handed.map((f, i) => `${JSON.stringify(keyOf(f))}: m${i}`).join(', ')} };`;
-const js = await build({
-  stdin: { contents: `import './main.js';\n${handOver}`, resolveDir: join(here, 'src'), sourcefile: 'app.js' },
-  bundle: true, minify: true, format: 'iife', target: ['es2020'],
-  write: false, legalComments: 'none', plugins: [strings, shared],
-});
 const laterJs = await build({
   entryPoints: [join(here, 'src', 'screens.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
   write: false, legalComments: 'none', plugins: [strings, shared, fromApp],
+});
+// The page asks for /screens.js by its content's hash (and the service worker keeps it under that name): a page
+// never runs with the screens of another build, whatever copies a cache holds.
+const screensUrl = `/screens.js?v=${createHash('sha256').update(laterJs.outputFiles[0].contents).digest('hex').slice(0, 12)}`;
+const js = await build({
+  stdin: { contents: `import './main.js';\n${handOver}`, resolveDir: join(here, 'src'), sourcefile: 'app.js' },
+  bundle: true, minify: true, format: 'iife', target: ['es2020'],
+  write: false, legalComments: 'none', plugins: [strings, shared], define: { SCREENS_URL: JSON.stringify(screensUrl) },
 });
 const more = await build({
   entryPoints: [join(here, 'src', 'extras.js')], bundle: true, minify: true, format: 'iife', target: ['es2020'],
@@ -188,7 +191,7 @@ const page = src('index.html').replaceAll('__VERSION__', version)
   .replace('<!--STYLE-->', () => `<style>${css}</style>`).replace('<!--SCRIPT-->', () => `<script>${script}</script>`);
 writeFileSync(join(out, 'index.html'), page);
 writeFileSync(join(out, 'csp.json'), JSON.stringify({ script: `${hash(first)} ${hash(reader)} ${hash(script)}`, style: hash(css) }) + '\n');
-const sw = await build({ stdin: { contents: src('sw.js').replaceAll('__VERSION__', version) }, minify: true, write: false });
+const sw = await build({ stdin: { contents: src('sw.js').replaceAll('__VERSION__', version).replaceAll('__SCREENS__', screensUrl) }, minify: true, write: false });
 writeFileSync(join(out, 'sw.js'), sw.outputFiles[0].contents);
 writeFileSync(join(out, 'manifest.webmanifest'), src('manifest.webmanifest'));
 writeFileSync(join(out, 'icon.svg'), src('icon.svg'));

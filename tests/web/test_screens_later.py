@@ -48,7 +48,7 @@ def test_a_screen_that_cannot_be_loaded_says_so_then_loads(browser: Any, module_
             asked.append(route.request.url)
             route.abort()
 
-        context.route("**/screens.js", drop)
+        context.route("**/screens.js*", drop)
         page.goto(node.http_url)
         expect(page.locator("header.top")).to_be_visible()
         page.locator("header.top nav a", has_text="Keys").click()
@@ -56,10 +56,37 @@ def test_a_screen_that_cannot_be_loaded_says_so_then_loads(browser: Any, module_
             "This screen could not be loaded: no connection to the node. Try again when it can be reached."
         )
         assert asked  # it was asked for, not in the page
-        context.unroute("**/screens.js")
+        context.unroute("**/screens.js*")
         page.locator("header.top nav a", has_text="Keys").click()
         expect(page.locator("#create-key")).to_have_text("Create a key")  # its English words came with it
         expect(page.get_by_role("alert")).to_have_count(0)
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_the_screens_open_offline_after_one_visit(browser: Any, module_serve: Any, tmp_path: Path) -> None:
+    """The service worker keeps /screens.js with the app: a phone that went offline still opens the keys screen,
+    though it never opened it before."""
+    from playwright.sync_api import expect
+
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    context = browser.new_context(locale="en-US", **PHONE)
+    context.set_default_timeout(20_000)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(node.http_url)
+        expect(page.locator("header.top")).to_be_visible()
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the app is kept
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator("#conn")).to_have_text("offline")
+        page.locator("header.top nav a", has_text="Keys").click()
+        expect(page.locator("#create-key")).to_have_text("Create a key")
     finally:
         context.close()
     assert not errors, errors

@@ -26,5 +26,5 @@ export function extras() {
 }
 
 export function screens() {
-  return load('/screens.js', 'samizdatScreens');
+  return load(SCREENS_URL, 'samizdatScreens'); // /screens.js?v=<its hash>, set by the build (build.mjs)
 }

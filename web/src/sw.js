@@ -8,7 +8,8 @@
 // cache's name says nothing about the app.
 const VERSION = '__VERSION__';
 const CACHE = `app-${VERSION}`;
-const SHELL = ['/', '/extras.js', '/screens.js', '/gazetteer-by.json', '/lang-be.json', '/lang-ru.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
+// /screens.js by its content's hash, as the page asks for it (build.mjs).
+const SHELL = ['/', '/extras.js', '__SCREENS__', '/gazetteer-by.json', '/lang-be.json', '/lang-ru.json', '/manifest.webmanifest', '/icon.svg', '/verify-worker.js'];
 // The seed, and the newest posts of the node's channels (web/embedded.js): both emptied in the kept copy.
 const SEED = /(<script type="application\/json" id="(?:seed|posts)">)[\s\S]*?(<\/script>)/g;
 const FIRST = /<!--FIRST-->[\s\S]*?<!--\/FIRST-->/; // the first paint's channel list (web/firstpaint.py)
