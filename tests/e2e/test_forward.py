@@ -70,6 +70,11 @@ def test_a_phone_post_in_an_own_channel_reaches_its_mirror(
     send(hub_node.url, definition)
     carried = build_post(stranger, parse_channel(definition), "news", "Not ours", created_at=int(time.time()))
     send(hub_node.url, carried)
-    time.sleep(8)  # longer than the outbox's pass
+    # A later phone post reaching the mirror shows that the hub has handled the stranger's post: forwarding takes
+    # posts in the order they came, and the outbox pass that delivers this one would have delivered that one.
+    later = build_post(phone, parse_channel(fetch(hub_node.url, {"kinds": [30333], "#d": ["block7"]})[0]),
+                       "news", "Water is back", created_at=int(time.time()))  # fmt: skip
+    send(hub_node.url, later)
+    wait_until(lambda: fetch(mirror_node.url, {"ids": [later.id]}), 30, "a later phone post on the mirror")
     assert fetch(mirror_node.url, {"ids": [carried.id]}) == []
     assert all(r["event"] != carried.id for r in hub.json("status")["outbox"]["pending"])
