@@ -78,8 +78,8 @@ class SharedLimits:
             for i in range(start, start + _WORKER_INTS):
                 self._ints[i] = 0
 
-    def _locked(self) -> _Flock:
-        return _Flock(self._fd)
+    def _locked(self) -> Flock:
+        return Flock(self._fd)
 
     def _slots(self, ip: str) -> tuple[int, int]:
         digest = hashlib.blake2b(ip.encode(), key=self.key, digest_size=8).digest()
@@ -134,7 +134,9 @@ class SharedLimits:
         return ok
 
 
-class _Flock:
+class Flock:
+    """An exclusive ``flock`` on an open file for a ``with`` block (the shared tables' lock across processes)."""
+
     __slots__ = ("fd",)
 
     def __init__(self, fd: int) -> None:

@@ -21,7 +21,6 @@ the in-memory limiter while the relay is alone, the shared file once it is one o
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import math
 import mmap
@@ -30,7 +29,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from samizdat.relay.shared import SharedLimits
+from samizdat.relay.shared import Flock, SharedLimits
 from samizdat.web.operator import FAILURE_WINDOW, FAILURES_ALLOWED, LOGINS_PER_MINUTE, LoginLimiter
 
 #: Addresses the shared table holds at once.
@@ -56,7 +55,7 @@ class SharedLoginLimiter(LoginLimiter):
         size = SLOTS * self._slot_bytes
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            with _Flock(self._fd):
+            with Flock(self._fd):
                 if os.fstat(self._fd).st_size < size:
                     os.ftruncate(self._fd, size)
             self._map = mmap.mmap(self._fd, size)
@@ -88,7 +87,7 @@ class SharedLoginLimiter(LoginLimiter):
 
     def allow(self, who: str, now: float) -> bool:
         offset, tag = self._slot(who)
-        with _Flock(self._fd):
+        with Flock(self._fd):
             attempts, failed = self._slot_times(offset, tag)
             recent = sum(1 for t in attempts if t > now - 60)
             wrong = sum(1 for t in failed if t > now - self.window)
@@ -100,7 +99,7 @@ class SharedLoginLimiter(LoginLimiter):
 
     def failed(self, who: str, now: float) -> None:
         offset, tag = self._slot(who)
-        with _Flock(self._fd):
+        with Flock(self._fd):
             attempts, failed = self._slot_times(offset, tag)
             failed[failed.index(min(failed))] = now
             self._store(offset, attempts, failed)
@@ -133,16 +132,3 @@ class ClusterLoginLimiter(LoginLimiter):
             super().failed(who, now)
         else:
             shared.failed(who, now)
-
-
-class _Flock:
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __enter__(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
