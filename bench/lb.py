@@ -36,12 +36,10 @@ from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.relay import shared
 from samizdat.relay.bus import LocalBus
-from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.proxyproto import V2_SIGNATURE, parse
-from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
-from samizdat.testing import running_relay
+from samizdat.testing import relays_as_workers, running_relay
 
 TITLE = "## Load balancer and ephemeral events (issue 15)"
 ROUNDS = 3
@@ -105,58 +103,38 @@ async def ephemeral(tmp: Path, count: int) -> tuple[int, float]:
     stores = [await SqliteStore.open(tmp / "events.sqlite") for _ in range(2)]
     buses = [LocalBus(tmp / "bus", f"w{i}") for i in range(2)]
     views = [shared.SharedLimits(tmp / "limits", i, 2, key) for i in range(2)]
-    servers = [RelayServer(store) for store in stores]
-    followers = [join(s, Cluster(b, index=i, workers=2, shared=v)) for i, (s, b, v) in
-                 enumerate(zip(servers, buses, views, strict=True))]  # fmt: skip
-    tasks = []
     author = SecretKey.generate()
     events = [sign_event(author, 20001, f"typing {i}", [], created_at=int(time.time())) for i in range(count)]
-    try:
-        for server, follower in zip(servers, followers, strict=True):
-            await server.start("127.0.0.1", 0)
-            await follower.start()
-            tasks.append(asyncio.create_task(follower.run()))
-        async with (
-            connect(f"ws://127.0.0.1:{servers[1].port}", max_size=None) as reader,
-            connect(f"ws://127.0.0.1:{servers[0].port}", max_size=None) as writer,
-        ):
-            await reader.send('["REQ","e",{"kinds":[20001],"limit":0}]')
-            await reader.recv()
-            got = 0
-            last = start = time.perf_counter()
+    async with (
+        relays_as_workers(stores, buses, views=views) as joined,
+        connect(joined.url(1), max_size=None) as reader,
+        connect(joined.url(0), max_size=None) as writer,
+    ):
+        await reader.send('["REQ","e",{"kinds":[20001],"limit":0}]')
+        await reader.recv()
+        got = 0
+        last = start = time.perf_counter()
 
-            async def send() -> None:
-                for event in events:
-                    await writer.send(orjson.dumps(["EVENT", event.to_dict()]).decode())
+        async def send() -> None:
+            for event in events:
+                await writer.send(orjson.dumps(["EVENT", event.to_dict()]).decode())
 
-            async def drain_oks() -> None:
-                for _ in range(count):
-                    await writer.recv()
+        async def drain_oks() -> None:
+            for _ in range(count):
+                await writer.recv()
 
-            sender = asyncio.gather(send(), drain_oks())
-            try:
-                while got < count:
-                    try:
-                        await asyncio.wait_for(reader.recv(), 3.0)
-                    except TimeoutError:
-                        break
-                    got += 1
-                    last = time.perf_counter()
-            finally:
-                await sender
+        sender = asyncio.gather(send(), drain_oks())
+        try:
+            while got < count:
+                try:
+                    await asyncio.wait_for(reader.recv(), 3.0)
+                except TimeoutError:
+                    break
+                got += 1
+                last = time.perf_counter()
+        finally:
+            await sender
         return got, last - start
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for server in servers:
-            await server.stop()
-        for bus in buses:
-            await bus.close()
-        for store in stores:
-            await store.close()
-        for view in views:
-            view.close()
 
 
 async def main() -> None:

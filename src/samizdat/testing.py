@@ -30,8 +30,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.server import RelayServer
 from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from samizdat.config import Config
     from samizdat.core.keys import SecretKey
     from samizdat.node import Node
+    from samizdat.relay.bus import Bus
+    from samizdat.relay.follow import Follower
+    from samizdat.relay.shared import SharedLimits
 
 __all__ = [
     "TIMEOUT_FACTOR_VARIABLE",
@@ -60,6 +64,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+B = TypeVar("B", bound="Bus")
 
 #: The environment variable whose value multiplies every timeout of :func:`wait_until` and :func:`poll_until`
 #: (default 1): set it to 3 on a slow CI machine instead of raising timeouts in the tests themselves.
@@ -245,6 +250,61 @@ async def running_relay(
             await server.stop()
     finally:
         await store.close()
+
+
+@dataclass(frozen=True)
+class JoinedRelays(Generic[B]):
+    """What :func:`relays_as_workers` yields: the relays in worker order, each one's follower and bus."""
+
+    servers: list[RelayServer]
+    followers: list[Follower]
+    buses: Sequence[B]
+
+    def url(self, i: int) -> str:
+        return f"ws://127.0.0.1:{self.servers[i].port}"
+
+
+@asynccontextmanager
+async def relays_as_workers(
+    stores: Sequence[SqliteStore | PostgresStore],
+    buses: Sequence[B],
+    *,
+    views: Sequence[SharedLimits] | None = None,
+    workers: int | None = None,
+    **server_kwargs: Any,
+) -> AsyncIterator[JoinedRelays[B]]:
+    """One :class:`RelayServer` per store on 127.0.0.1 (free ports), joined as ``serve --workers N`` joins its
+    workers: a :class:`Cluster` over the relay's bus (and its view of the shared limits, when given), its follower
+    started and running. ``workers`` is the cluster's size (default: one per store); ``server_kwargs`` go to
+    every :class:`RelayServer`. The stores, buses and views are the caller's to make; on the way out, also when
+    starting or the body failed, the followers are stopped, the servers stopped, and the buses, stores and views
+    closed, in that order.
+    """
+    count = len(stores) if workers is None else workers
+    servers = [RelayServer(store, **server_kwargs) for store in stores]
+    followers = [
+        join(server, Cluster(bus, index=i, workers=count, shared=None if views is None else views[i]))
+        for i, (server, bus) in enumerate(zip(servers, buses, strict=True))
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for server, follower in zip(servers, followers, strict=True):
+            await server.start("127.0.0.1", 0)
+            await follower.start()
+            tasks.append(asyncio.create_task(follower.run()))
+        yield JoinedRelays(servers, followers, buses)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for server in servers:
+            await server.stop()
+        for bus in buses:
+            await bus.close()
+        for store in stores:
+            await store.close()
+        for view in views or ():
+            view.close()
 
 
 # -- a node -------------------------------------------------------------------------------------------------------

@@ -17,21 +17,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import LocalBus, store_bus
-from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.follow import Follower
-from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import JoinedRelays, relays_as_workers
 
 TIMEOUT = 10.0
 NOW = int(time.time()) - 10
 
 
-class Pair:
-    def __init__(self, servers: list[RelayServer], followers: list[Follower], buses: list[LocalBus]) -> None:
-        self.servers, self.followers, self.buses = servers, followers, buses
-
-    def url(self, i: int) -> str:
-        return f"ws://127.0.0.1:{self.servers[i].port}"
+Pair = JoinedRelays[LocalBus]  # two relays on one store file, each with a follower on a LocalBus
 
 
 @pytest.fixture
@@ -39,28 +33,8 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     """Two relays on one store file, each with a follower on a LocalBus in one directory."""
     stores = [await SqliteStore.open(tmp_path / "events.sqlite") for _ in range(2)]
     buses = [LocalBus(tmp_path / "bus", f"w{i}") for i in range(2)]
-    servers = [RelayServer(store) for store in stores]
-    followers = [
-        join(server, Cluster(bus, index=i, workers=2))
-        for i, (server, bus) in enumerate(zip(servers, buses, strict=True))
-    ]
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        for server, follower in zip(servers, followers, strict=True):
-            await server.start("127.0.0.1", 0)
-            await follower.start()
-            tasks.append(asyncio.create_task(follower.run()))
-        yield Pair(servers, followers, buses)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for server in servers:
-            await server.stop()
-        for bus in buses:
-            await bus.close()
-        for store in stores:
-            await store.close()
+    async with relays_as_workers(stores, buses) as joined:
+        yield joined
 
 
 async def subscribed(url: str) -> ClientConnection:

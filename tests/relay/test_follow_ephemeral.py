@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import EPHEMERAL_MAX_BYTES
+from samizdat.testing import relays_as_workers
 
 KIND = 20001
 PROBE = 20002
@@ -108,25 +109,17 @@ async def test_a_large_ephemeral_event_stays_on_its_relay(pair: Pair, key: Secre
 async def test_ephemeral_events_between_relays_on_postgresql_without_nats(postgres_url: str, key: SecretKey) -> None:
     """Two relays on one PostgreSQL store and no other bus (LISTEN/NOTIFY): ephemeral events cross by NOTIFY,
     in pieces of at most 8,000 bytes; one larger than a piece stays on its relay."""
-    from samizdat.relay.bus import store_bus
-    from samizdat.relay.cluster import Cluster, join
-    from samizdat.relay.server import RelayServer
+    from samizdat.relay.bus import StoreBus, store_bus
     from samizdat.store.postgres import PostgresStore
 
     stores = [await PostgresStore.open(postgres_url) for _ in range(2)]
-    servers = [RelayServer(store) for store in stores]
-    followers = []
-    for i, (server, store) in enumerate(zip(servers, stores, strict=True)):
+    buses: list[StoreBus] = []
+    for store in stores:
         bus = store_bus(store)
         assert bus is not None
-        followers.append(join(server, Cluster(bus, index=i, workers=1)))
-    tasks = []
-    try:
-        for server, follower in zip(servers, followers, strict=True):
-            await server.start("127.0.0.1", 0)
-            await follower.start()
-            tasks.append(asyncio.create_task(follower.run()))
-        urls = [f"ws://127.0.0.1:{server.port}" for server in servers]
+        buses.append(bus)
+    async with relays_as_workers(stores, buses, workers=1) as joined:
+        urls = [joined.url(0), joined.url(1)]
         here, there = await subscribed(urls[0], [KIND, PROBE]), await subscribed(urls[1], [KIND, PROBE])
         try:
             await until_listening(urls[0], there, key)
@@ -148,11 +141,3 @@ async def test_ephemeral_events_between_relays_on_postgresql_without_nats(postgr
         finally:
             await here.close()
             await there.close()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for server in servers:
-            await server.stop()
-        for store in stores:
-            await store.close()

@@ -41,11 +41,11 @@ from test_server import (  # noqa: F401
 
 from samizdat.relay import shared
 from samizdat.relay.bus import LocalBus
-from samizdat.relay.cluster import Cluster, join
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import RelayServer
 from samizdat.store.postgres import PostgresStore
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import relays_as_workers
 
 WORKERS = 2
 
@@ -114,31 +114,11 @@ async def relay(request: pytest.FixtureRequest, tmp_path: Path, limits: RelayLim
         stores = [await SqliteStore.open(tmp_path / "events.sqlite") for _ in range(WORKERS)]
     buses = [LocalBus(tmp_path / "bus", f"w{i}") for i in range(WORKERS)]
     views = [shared.SharedLimits(tmp_path / "limits", i, WORKERS, key) for i in range(WORKERS)]
-    servers = [RelayServer(store, limits=limits) for store in stores]
-    followers = [
-        join(server, Cluster(bus, index=i, workers=WORKERS, shared=view))
-        for i, (server, bus, view) in enumerate(zip(servers, buses, views, strict=True))
-    ]
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        for server, follower in zip(servers, followers, strict=True):
-            await server.start("127.0.0.1", 0)
-            await follower.start()
-            tasks.append(asyncio.create_task(follower.run()))
-        async with in_turn([server.port for server in servers]) as port:
-            yield Workers(servers, port)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for server in servers:
-            await server.stop()
-        for bus in buses:
-            await bus.close()
-        for store in stores:
-            await store.close()
-        for view in views:
-            view.close()
+    async with (
+        relays_as_workers(stores, buses, views=views, limits=limits) as joined,
+        in_turn([server.port for server in joined.servers]) as port,
+    ):
+        yield Workers(joined.servers, port)
 
 
 async def test_the_conformance_tests_here_cross_workers(relay: Workers) -> None:
