@@ -36,7 +36,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.store.base import AddOutcome
-from samizdat.store.queries import Key, _Prepared, event_from_raw, prepare
+from samizdat.store.queries import Key, Stream, _Prepared, event_from_raw, prepare
 from samizdat.store.rules import (
     Search,
     deletion_targets,
@@ -378,26 +378,18 @@ def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -
     return sorted(found.values(), key=newest_first)
 
 
-@dataclass(slots=True)
-class _Stream:
-    prepared: _Prepared
-    remaining: int
-    exhausted: bool = False
-    before: int | None = None
-
-
 class Pager:
     """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there)."""
 
     def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
-        self._merged: list[_Stream] = []
-        self._searches: list[_Stream] = []
+        self._merged: list[Stream] = []
+        self._searches: list[Stream] = []
         for f in filters:
             limit = default_limit if f.limit is None else f.limit
             p = _prepare(f)
             if p is None or limit <= 0:
                 continue
-            (self._searches if _is_search(p) else self._merged).append(_Stream(p, limit))
+            (self._searches if _is_search(p) else self._merged).append(Stream(p, limit))
         self._after: Key | None = None
 
     @property
@@ -460,18 +452,8 @@ class Pager:
         if stream.before is not None:
             s.where("e.seq < %s", stream.before)
         sql = f"{s.sql('e.seq, e.raw')} ORDER BY e.seq DESC LIMIT %s"
-        page: list[Event] = []
-        size = 0
-        for seq, raw in conn.execute(sql.encode(), [*s.params, want], binary=True):
-            page.append(event_from_raw(bytes(raw)))
-            size += len(raw)
-            stream.before = seq
-            if len(page) >= want or size >= max_bytes:
-                break
-        stream.remaining -= len(page)
-        if len(page) < want and size < max_bytes:
-            stream.exhausted = True
-        if stream.remaining <= 0 or stream.exhausted:
+        page = stream.take_search_page(conn.execute(sql.encode(), [*s.params, want], binary=True), want, max_bytes)
+        if stream.finished:
             self._searches.pop(0)
         return page
 

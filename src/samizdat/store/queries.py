@@ -521,13 +521,35 @@ def search_page_sql(p: _Prepared, now: int, limit: int, before: int | None) -> t
 
 
 @dataclass(slots=True)
-class _Stream:
-    """One filter of a paged query: what it still may return, and where it stands."""
+class Stream:
+    """One filter of a paged query (here and in :mod:`samizdat.store.pgqueries`): what it still may return, and
+    where it stands."""
 
     prepared: _Prepared
     remaining: int  # events this filter may still contribute (its limit, counted down)
     exhausted: bool = False
     before: int | None = None  # search streams: the insertion number of the last row read
+
+    def take_search_page(self, rows: Iterable[tuple[int, bytes]], want: int, max_bytes: int) -> list[Event]:
+        """A search stream's next page from ``rows`` (insertion number, raw event; newest stored first, at most
+        ``want``): up to ``want`` events or the first that reaches ``max_bytes``, counted against the limit.
+        Returns the page; :attr:`finished` says whether the stream has more."""
+        page: list[Event] = []
+        size = 0
+        for seq, raw in rows:
+            page.append(event_from_raw(bytes(raw)))
+            size += len(raw)
+            self.before = seq
+            if len(page) >= want or size >= max_bytes:
+                break
+        self.remaining -= len(page)
+        if len(page) < want and size < max_bytes:
+            self.exhausted = True
+        return page
+
+    @property
+    def finished(self) -> bool:
+        return self.remaining <= 0 or self.exhausted
 
 
 class Pager:
@@ -549,14 +571,14 @@ class Pager:
     """
 
     def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
-        self._merged: list[_Stream] = []
-        self._searches: list[_Stream] = []
+        self._merged: list[Stream] = []
+        self._searches: list[Stream] = []
         for f in filters:
             limit = default_limit if f.limit is None else f.limit
             p = prepare(f)
             if p is None or limit <= 0:
                 continue
-            (self._searches if _driver(p) == "search" else self._merged).append(_Stream(p, limit))
+            (self._searches if _driver(p) == "search" else self._merged).append(Stream(p, limit))
         self._after: Key | None = None
 
     @property
@@ -624,22 +646,12 @@ class Pager:
         stream = self._searches[0]
         want = min(stream.remaining, max_events)
         sql, params = search_page_sql(stream.prepared, now, want, stream.before)
-        page: list[Event] = []
-        size = 0
         cursor = conn.execute(sql, params)
         try:
-            for seq, raw in cursor:
-                page.append(event_from_raw(raw))
-                size += len(raw)
-                stream.before = seq
-                if len(page) >= want or size >= max_bytes:
-                    break
+            page = stream.take_search_page(cursor, want, max_bytes)
         finally:
             cursor.close()
-        stream.remaining -= len(page)
-        if len(page) < want and size < max_bytes:
-            stream.exhausted = True
-        if stream.remaining <= 0 or stream.exhausted:
+        if stream.finished:
             self._searches.pop(0)
         return page
 
