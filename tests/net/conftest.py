@@ -9,7 +9,28 @@ import pytest
 from net_helpers import Relay
 
 from samizdat.relay.limits import RelayLimits
+from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import free_port, running_relay
+
+
+@pytest.fixture
+async def local(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """The syncing node's store (a real SQLite file)."""
+    store = await SqliteStore.open(tmp_path / "local.sqlite")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def remote(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """The relay's store, beside it."""
+    store = await SqliteStore.open(tmp_path / "remote.sqlite")
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

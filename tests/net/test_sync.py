@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -58,24 +57,6 @@ async def all_ids(store: SqliteStore) -> set[str]:
 @pytest.fixture
 def key() -> SecretKey:
     return SecretKey.generate()
-
-
-@pytest.fixture
-async def local(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "local.sqlite")
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
-async def remote(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "remote.sqlite")
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

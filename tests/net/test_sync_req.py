@@ -66,24 +66,6 @@ async def all_ids(store: SqliteStore) -> set[str]:
 
 
 @pytest.fixture
-async def local(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "local.sqlite")
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
-async def remote(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "remote.sqlite")
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
 async def relay(remote: SqliteStore) -> AsyncIterator[RelayServer]:
     """Our relay on ``remote``, without NIP-77."""
     server = RelayServer(remote, limits=OPEN_LIMITS, negentropy=None)
