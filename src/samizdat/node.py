@@ -17,25 +17,23 @@ import errno
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samizdat.config import Config, load_config
 from samizdat.core.event import Event
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
-from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.net import failover, netinfo
-from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient
-from samizdat.relay.bus import store_bus
-from samizdat.relay.cluster import Cluster, join
-from samizdat.relay.server import RelayServer
-from samizdat.relay.tls import server_context
 from samizdat.services import encryption, instance, running, spare
 from samizdat.services.context import Context
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.base import AddOutcome
-from samizdat.web.serving import relay_server
+
+if TYPE_CHECKING:
+    from samizdat.mesh.peers import MeshOptions
+    from samizdat.relay.cluster import Cluster
+    from samizdat.relay.server import RelayServer
 
 Ready = Callable[[str, int], Awaitable[None] | None]
 
@@ -106,6 +104,11 @@ class Node:
         ``decoy`` store's keys, that store is kept in step too (services/spare.py), and closed with the node.
         In a ``cluster`` of workers (samizdat/workers.py), their parent holds the serve lock, and only worker 0
         runs the loops that must run once (docs/scaling.md)."""
+        # The serving parts are imported here, not at the top: a command that only opens the node (`samizdat
+        # post`, `status`, ...) then starts without loading the relay server, the mesh and the web side.
+        from samizdat.relay.bus import store_bus
+        from samizdat.relay.cluster import Cluster
+
         ctx = self.ctx
         if cluster is None and (notifying := store_bus(ctx.store)) is not None:  # PostgreSQL: LISTEN/NOTIFY
             cluster = Cluster(notifying)
@@ -137,6 +140,12 @@ class Node:
         decoy_node: Node | None,
         cluster: Cluster | None = None,
     ) -> None:
+        from samizdat.mesh.peers import Mesh, MeshOptions
+        from samizdat.net.blobfetch import relay_to_http
+        from samizdat.relay.cluster import join
+        from samizdat.relay.tls import server_context
+        from samizdat.web.serving import relay_server
+
         ctx = self.ctx
         upkeep = Upkeep(ctx)
         options = mesh or MeshOptions()

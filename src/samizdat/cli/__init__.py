@@ -19,7 +19,6 @@ from typing import Any
 import typer
 
 from samizdat import __version__
-from samizdat import workers as cluster
 from samizdat.cli import channels, keyexport, netcheck, passphrases, peers, photos, reading, sync, web
 from samizdat.cli.common import (
     JsonOption,
@@ -38,8 +37,6 @@ from samizdat.cli.status import status_text
 from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
-from samizdat.mesh.peers import MeshOptions
-from samizdat.node import Node
 from samizdat.services import keyring
 from samizdat.services import relays as relay_lists
 from samizdat.services import status as node_status
@@ -239,6 +236,10 @@ def serve(
     if config.store_url:
         typer.echo("warning: the events are kept in PostgreSQL, where Samizdat's encryption at rest does not apply"
                    " (docs/scaling.md)", err=True)  # fmt: skip
+    from samizdat import workers as cluster  # the serving parts: see Node.serve
+    from samizdat.mesh.peers import MeshOptions
+    from samizdat.node import Node
+
     bus_options = cluster.BusOptions(config.bus, config.bus_creds or None)
     on_lan = not _is_loopback(config.host)
     mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
