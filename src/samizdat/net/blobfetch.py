@@ -41,9 +41,18 @@ def may_follow(url: str) -> bool:
     if parts.scheme not in ("http", "https") or not host:
         return False
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
-        return True  # a name: resolved by the transport (or the proxy)
+        return True  # a name: the address it resolves to is checked when connecting (fetch)
+    return may_connect(host)
+
+
+def may_connect(host: str) -> bool:
+    """Whether an IP address is one :func:`may_follow` allows (a name is not an address: False)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     reserved = address.is_reserved and not address.is_loopback  # ::1 lies in the reserved ::/8
@@ -76,8 +85,10 @@ async def fetch(url: str, routing: Routing, *, max_bytes: int, timeout: float = 
     try:
         async with asyncio.timeout(timeout):
             accept = "image/webp,image/jpeg,image/png"
+            # A name that resolves to a refused address (DNS can say anything) is refused once connected, by the
+            # address the socket reached; through a proxy, the proxy resolves names and is what the socket reached.
             head, reader, writer = await http_get(transport, host, port, secure, target, accept, limit=MAX_HEAD,
-                                                  timeout=timeout)  # fmt: skip
+                                                  timeout=timeout, peer_allowed=may_connect)  # fmt: skip
             try:
                 return await _body(head, reader, max_bytes)
             finally:

@@ -37,6 +37,7 @@ import base64
 import socket
 import ssl as ssl_module
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -305,12 +306,16 @@ async def http_get(
     limit: int,
     timeout: float,
     ssl: ssl_module.SSLContext | None = None,
+    peer_allowed: Callable[[str], bool] | None = None,
 ) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
     """Send ``GET target`` (``Connection: close``) to ``host``:``port`` through ``transport``, TLS when ``secure``;
     return the answer's head (up to the blank line, at most ``limit`` bytes) with the reader for its body and the
-    writer, which the caller closes. Raises OSError, TimeoutError or asyncio's stream errors."""
+    writer, which the caller closes. With ``peer_allowed``, a direct connection whose peer address it refuses is
+    closed before anything is sent. Raises OSError, TimeoutError or asyncio's stream errors."""
     sock = await transport.open(host, port, timeout=timeout)
     try:
+        if peer_allowed is not None and transport.spec == "direct" and not peer_allowed(sock.getpeername()[0]):
+            raise OSError(f"{host} resolves to {sock.getpeername()[0]}, an address photos are never fetched from")
         context = (ssl or ssl_module.create_default_context()) if secure else None
         reader, writer = await asyncio.open_connection(
             sock=sock, ssl=context, server_hostname=host if secure else None, limit=limit
