@@ -102,6 +102,7 @@ from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
 from samizdat.relay.verifier import Verifier
+from samizdat.relay.wire import text_frame
 from samizdat.store.base import AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
@@ -400,7 +401,6 @@ class RelayServer:
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
         self.clients.add(client)
-        writer = asyncio.create_task(client.write_loop())
         max_pending = self.limits.max_pending_events
         handled = 0
         try:
@@ -445,16 +445,17 @@ class RelayServer:
         except ConnectionClosed:
             pass
         finally:
-            await self._cleanup(client, writer)
+            await self._cleanup(client)
 
-    async def _cleanup(self, client: Client, writer: asyncio.Task[None]) -> None:
+    async def _cleanup(self, client: Client) -> None:
         self.index.remove_owner(client)
         client.lost()  # cancels its queries, counts and NIP-77 work; empties its queue
         if client.neg is not None:
             client.neg.close()
         # Events being stored are left to finish (they may already be committed); their OKs go nowhere.
         pending = [t for t in client.tasks if not t.done()]
-        pending.append(writer)
+        if client.writer is not None:
+            pending.append(client.writer)
         await asyncio.gather(*pending, return_exceptions=True)
         self.clients.discard(client)
         if client.ip is not None and len(self._ip_buckets) > 4 * self.limits.max_connections:
@@ -518,10 +519,19 @@ class RelayServer:
             return  # the follower read it back from the store first, and fanned it out
         subs = self.index.match(event)
         if subs:
+            # One message and one WebSocket frame per subscription id (relay/wire.py), the same bytes for every
+            # connection: a channel's readers mostly share one id, so the event is framed once for all of them.
             event_json = event.to_json()
+            frames: dict[bytes, tuple[bytes, bytes]] = {}
+            send_live = self._send_live
             for sub in subs:
                 if sub.active and not (sub.owner is origin and sub.sub_id.startswith(PEER_SUBSCRIPTION)):
-                    self._send_live(sub, sub.frame_prefix + event_json + b"]")
+                    prefix = sub.frame_prefix
+                    framed = frames.get(prefix)
+                    if framed is None:
+                        message = prefix + event_json + b"]"
+                        frames[prefix] = framed = (message, text_frame(message))
+                    send_live(sub, framed)
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -533,13 +543,15 @@ class RelayServer:
             except Exception:
                 logger.exception("on_client_event hook failed")
 
-    def _send_live(self, sub: Subscription[Client], frame: bytes) -> None:
+    def _send_live(self, sub: Subscription[Client], framed: tuple[bytes, bytes]) -> None:
+        """Queue a live event for ``sub``: ``framed`` is its message and that message as a WebSocket frame."""
         client = sub.owner
         if client.dropped:
             return
         queued = client.queued
-        if queued + len(frame) <= client.high and (queued <= client.high >> 3 or not client.total.over):
-            client.push(frame)
+        frame, wire = framed
+        if queued + len(wire) <= client.high and (queued <= client.high >> 3 or not client.total.over):
+            client.push_framed(frame, wire)
             return
         # A slow reader (or a long queue while all queues together are over their bound): end this subscription
         # rather than buffer without bound.
