@@ -12,7 +12,9 @@ import logging
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
 from samizdat.relay.connection import RelayConnection
@@ -54,6 +56,20 @@ class QueueTotal:
             self.room.set()
 
 
+_NO_HEADERS = Headers()
+
+
+def forget_handshake(ws: ServerConnection) -> None:
+    """Let go of the opening handshake's headers once the connection is a relay connection: nothing reads them
+    after the handshake, and they are about 3 KB of every idle connection. The request's path and the response's
+    status stay (the door tells a completed handshake by its response)."""
+    request, response = ws.request, ws.response
+    if request is not None:
+        ws.request = Request(request.path, _NO_HEADERS)
+    if response is not None:
+        ws.response = Response(response.status_code, response.reason_phrase, _NO_HEADERS)
+
+
 class Client:
     """One WebSocket connection: its protocol, outgoing queue, writer and tasks.
 
@@ -74,7 +90,7 @@ class Client:
     __slots__ = (
         "ws", "id", "protocol", "_log", "queue", "queued", "_drained", "_tasks", "_queries", "pending",
         "_room", "dropped", "neg", "high", "hard", "half", "scheduled", "blocked", "schedule", "write_high", "ip",
-        "total", "_work", "party", "raw", "writer",
+        "total", "_work", "party", "raw", "writer", "pong",
     )  # fmt: skip
 
     def __init__(
@@ -113,6 +129,7 @@ class Client:
         self.scheduled = False  # a flush is due (the server holds this client in its list)
         self.blocked = False  # the socket is congested: the writer task sends, flush does nothing
         self.writer: asyncio.Task[None] | None = None  # that task, while it runs
+        self.pong: asyncio.Future[float] | None = None  # the answer to the last keep-alive ping (relay/keepalive.py)
         self.schedule = schedule
         self.write_high = ws.transport.get_write_buffer_limits()[1]
 

@@ -74,7 +74,7 @@ from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError, UsageError
 from samizdat.relay import bodies, http, proxyproto
-from samizdat.relay.client_conn import Client, QueueTotal
+from samizdat.relay.client_conn import Client, QueueTotal, forget_handshake
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
     CloseConnection,
@@ -95,6 +95,7 @@ from samizdat.relay.connection import (
 from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
+from samizdat.relay.keepalive import Keepalive
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.proxied import proxied_class
@@ -109,6 +110,8 @@ logger = logging.getLogger("samizdat.relay")
 
 
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
+#: Seconds between keep-alive pings of a connection; one that has not answered by the next ping is dropped.
+PING_INTERVAL = 30.0
 #: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
 YIELD_EVERY = 8
 
@@ -170,6 +173,9 @@ class RelayServer:
         self.shared: SharedLimits | None = None
         #: With workers: shown to local readers in NIP-11 (which worker answered).
         self.worker: dict[str, int] | None = None
+        #: Pings every connection once per ``PING_INTERVAL`` seconds, from one task.
+        self.keepalive = Keepalive(PING_INTERVAL)
+        self._keepalive_task: asyncio.Task[None] | None = None
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -220,12 +226,12 @@ class RelayServer:
             max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
             write_limit=64 * 1024,
             compression="deflate" if self.compression else None,
-            ping_interval=30,
-            ping_timeout=30,
+            ping_interval=None,  # one task pings every connection (relay/keepalive.py), not one per connection
             close_timeout=5,
             server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
             logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
         )
+        self._keepalive_task = asyncio.create_task(self.keepalive.run())
         address = self._server.sockets[0].getsockname()
         logger.info("relay listening on %s:%d", address[0], address[1])
 
@@ -242,6 +248,9 @@ class RelayServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+            self._keepalive_task = None
         server.close(close_connections=True)
         await server.wait_closed()
         for client in list(self.clients):
@@ -374,8 +383,12 @@ class RelayServer:
     async def _handle(self, ws: ServerConnection) -> None:
         route = self.ws_routes.get(ws.request.path.split("?", 1)[0]) if ws.request is not None else None
         if route is not None:
+            # Not the relay (/op, ...): a few connections, kept alive by websockets as it would do by itself.
+            ws.ping_interval = ws.ping_timeout = PING_INTERVAL
+            ws.start_keepalive()
             await route(ws)
             return
+        forget_handshake(ws)
         ip = getattr(ws, "ip", None)  # the door's view of the peer (None: loopback)
         bucket = None
         if ip is not None:
@@ -401,6 +414,7 @@ class RelayServer:
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
         self.clients.add(client)
+        self.keepalive.add(client)
         max_pending = self.limits.max_pending_events
         handled = 0
         try:
@@ -449,6 +463,7 @@ class RelayServer:
 
     async def _cleanup(self, client: Client) -> None:
         self.index.remove_owner(client)
+        self.keepalive.discard(client)
         client.lost()  # cancels its queries, counts and NIP-77 work; empties its queue
         if client.neg is not None:
             client.neg.close()
