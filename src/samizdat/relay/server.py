@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 
 One port serves WebSocket and plain HTTP (:mod:`samizdat.relay.http`). Each WebSocket connection gets a
-:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue and a writer task for
-when its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
+:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue, and a writer task only
+while its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
 returns:
 
 * ``StoreEvent`` runs in its own task (``await store.add``), so a connection's stream of EVENTs is committed by
@@ -24,13 +24,17 @@ returns:
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
   builds together never want more reader threads than the store has, and one address never holds them all.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
-  gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
+  gives the matching subscriptions, the event's JSON is serialised once, and its message and WebSocket frame are
+  built once per subscription id (:mod:`samizdat.relay.wire`): every connection without compression is handed the
+  same bytes object.
 
 Writing: frames are queued, and once per turn of the event loop one callback writes every client that got some,
 each with ONE transport write (:meth:`Client.flush`): a fan-out to thousands of connections costs one ``send``
-system call per connection and no task switch. A connection whose socket is congested is left to its writer task,
-which sends through ``ws.send`` (websockets' flow control) until the queue is empty. Either way frames go out in
-the order they were queued.
+system call per connection and no task switch. A connection whose socket is congested gets a writer task, which
+writes with flow control (waiting for the transport to drain) until the queue is empty, then ends. Either way
+frames go out in the order they were queued. Keep-alive pings of every connection come from one task
+(:mod:`samizdat.relay.keepalive`), not one per connection: an idle reader costs its websockets connection, its
+handler task waiting for a message, and little else (``bench/fanout.py`` measures it).
 
 Backpressure: everything for a client goes through its queue, whose size in bytes is tracked, per connection and
 in all (:class:`~samizdat.relay.client_conn.QueueTotal`). A stored-event answer reads its next page only once the
