@@ -192,7 +192,17 @@ class Client:
     def push_framed(self, frame: bytes, wire: bytes) -> None:
         """:meth:`push` for a message already framed as ``wire`` (:func:`~samizdat.relay.wire.text_frame`), the
         same bytes for every connection a fan-out reaches."""
-        self._queue(wire if self.raw else frame)
+        data = wire if self.raw else frame  # (:meth:`_queue`, inline: this runs once per delivery)
+        self.queue.append(data)
+        size = len(data)
+        self.queued += size
+        total = self.total
+        total.bytes += size
+        if total.bytes > total.limit:
+            total.room.clear()
+        if not self.scheduled:
+            self.scheduled = True
+            self.schedule(self)
 
     def _queue(self, data: bytes) -> None:
         self.queue.append(data)
@@ -306,13 +316,16 @@ class Client:
             return
         limit = self.write_high
         raw = self.raw
+        if raw and len(queue) == 1 and transport.get_write_buffer_size() < limit:
+            # A fan-out's usual case: one frame, written as it is (the general loop below, shortened).
+            data = queue[0]
+            queue.clear()
+            self._taken(len(data))
+            transport.write(data)
+            if self._drained is not None and self.queued <= self.half:
+                self._drained.set()
+            return
         while queue and transport.get_write_buffer_size() < limit:
-            if raw and len(queue) == 1:  # the fan-out's usual case: one frame, written as it is
-                data = queue[0]
-                queue.clear()
-                self._taken(len(data))
-                transport.write(data)
-                break
             batch = self._batch(limit)
             if raw:
                 transport.write(b"".join(batch))
