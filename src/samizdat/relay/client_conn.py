@@ -12,9 +12,7 @@ import logging
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
 from samizdat.relay.connection import RelayConnection
@@ -56,18 +54,14 @@ class QueueTotal:
             self.room.set()
 
 
-_NO_HEADERS = Headers()
-
-
 def forget_handshake(ws: ServerConnection) -> None:
     """Let go of the opening handshake's headers once the connection is a relay connection: nothing reads them
-    after the handshake, and they are about 3 KB of every idle connection. The request's path and the response's
-    status stay (the door tells a completed handshake by its response)."""
-    request, response = ws.request, ws.response
-    if request is not None:
-        ws.request = Request(request.path, _NO_HEADERS)
-    if response is not None:
-        ws.response = Response(response.status_code, response.reason_phrase, _NO_HEADERS)
+    after the handshake, and they are about 3 KB of every idle connection. They are emptied in place, because
+    ``websockets``' request parser keeps the request object for as long as the connection lasts. The request's
+    path and the response's status stay (the door tells a completed handshake by its response)."""
+    for message in (ws.request, ws.response):
+        if message is not None:
+            message.headers.clear()
 
 
 class Client:
@@ -258,6 +252,10 @@ class Client:
             self._empty()
         for task in (*(self._queries or {}).values(), *(self._work or ())):
             task.cancel()
+
+    def on_lost(self, _: object) -> None:
+        """:meth:`lost`, as a callback of the connection's ``connection_lost_waiter``."""
+        self.lost()
 
     def drop(self, why: str) -> None:
         if self.dropped:

@@ -413,7 +413,7 @@ class RelayServer:
         )
         client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
         # However the connection ends, the work done for it stops at once (not when the reader next wakes up).
-        ws.connection_lost_waiter.add_done_callback(lambda _: client.lost())
+        ws.connection_lost_waiter.add_done_callback(client.on_lost)
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
