@@ -9,7 +9,8 @@ garbage collection first) gives the memory per idle subscriber. Then ``--posts``
 :meth:`RelayServer.ingest` one after another, each once every subscriber has counted the one before: the relay
 process's CPU time over all of them, divided by the deliveries, is the CPU per delivery (the store's commit of each
 post is in it too, spread over the subscribers). ``--rounds`` repeats the posts (the first round pays for warm-up;
-the median is reported).
+the median is reported). Last, every connection is pinged twice a second for ``--ping-seconds``: the CPU per
+keep-alive ping (and its pong).
 
 ``--profile FILE`` writes a cProfile of the posts (``python -m pstats FILE``); ``--trace N`` prints the N source
 lines that allocated the most memory still held by the idle connections (tracemalloc; slows everything down).
@@ -181,7 +182,21 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                   f"{args.posts} posts x {connected:,}); load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
         if profiler is not None:
             profiler.dump_stats(args.profile)
+        # Keep-alive: every connection pinged twice a second for a few seconds (the relay pings each once every
+        # 30 s): the CPU of a ping and its pong, per ping.
+        if not hasattr(server, "keepalive"):  # a relay from before relay/keepalive.py (before/after runs)
+            return {"subscribers": connected, "kb_per_subscriber": (after - before) / max(1, connected) / 1e3,
+                    "us_per_delivery": statistics.median(per_round), "rounds": per_round}  # fmt: skip
+        pings0, cpu0 = server.keepalive.pings, os.times()
+        server.keepalive.interval = 0.5
+        await asyncio.sleep(args.ping_seconds)
+        server.keepalive.interval = 30.0
+        cpu1, pings = os.times(), max(1, server.keepalive.pings - pings0)
+        ping_user, ping_system = (cpu1.user - cpu0.user) / pings * 1e6, (cpu1.system - cpu0.system) / pings * 1e6
+        print(f"  keep-alive: {pings:,} pings, {ping_user + ping_system:.1f} µs CPU each (user {ping_user:.1f}, system "
+              f"{ping_system:.1f}); {server.keepalive.timeouts} connections dropped", file=sys.stderr)  # fmt: skip
         return {
+            "us_per_ping": ping_user + ping_system,
             "subscribers": connected,
             "kb_per_subscriber": (after - before) / max(1, connected) / 1e3,
             "us_per_delivery": statistics.median(per_round),
@@ -214,6 +229,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default="")
     parser.add_argument("--trace", type=int, default=0)
+    parser.add_argument("--ping-seconds", type=float, default=5.0, help="keep-alive measured this long")
     args = parser.parse_args()
     load = os.getloadavg()
     result = asyncio.run(bench(args))
