@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import socket
 from pathlib import Path
 
 import orjson
-from relay_helpers import RawClient, client, make_event, publish, recv_json
+import pytest
+from relay_helpers import RawClient, client, event_message, make_event, publish, recv_json, recv_until
 
 from samizdat.core.keys import SecretKey
+from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import RelayServer
 from samizdat.relay.wire import text_frame
 from samizdat.testing import running_relay, wait_until
@@ -76,3 +80,34 @@ async def test_an_idle_subscriber_costs_one_task_and_no_handshake_headers(relay:
             assert one.writer is None
             assert one.ws.request is not None
             assert not one.ws.request.headers
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["shared frames", "deflate"])
+async def test_a_reader_that_falls_behind_gets_everything_in_order(
+    tmp_path: Path, key: SecretKey, compression: bool
+) -> None:
+    # While the reader's socket is full a writer task sends its queue with flow control (whole frames shared by
+    # every connection; with permessage-deflate, frames made for this connection); once it reads again, every
+    # event arrives, in order.
+    limits = RelayLimits(send_buffer_bytes=8 * 1024 * 1024, events_per_second=10_000, events_burst=10_000)
+    async with running_relay(tmp_path, compression=compression, limits=limits) as running:
+        relay = running.server
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", running.port))
+        sock.setblocking(False)
+        async with client(running.url, sock=sock, max_queue=1) as lagging, client(running.url) as publisher:
+            await lagging.send('["REQ","lag",{"kinds":[1]}]')
+            assert await recv_json(lagging) == ["EOSE", "lag"]
+            # A slow network: the relay's socket to this reader holds little, so its queue backs up soon.
+            (lagging_side,) = [c for c in relay.clients if c.protocol.subscriptions == {"lag"}]
+            lagging_side.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            events = [make_event(key, 1, f"{i} {secrets.token_hex(2000)}") for i in range(300)]
+            for event in events:
+                await publisher.send(event_message(event))
+            oks = [(await recv_until(publisher, "OK", timeout=20))[-1] for _ in events]
+            assert all(ok[2] is True for ok in oks)
+            await wait_until(lambda: any(c.writer is not None for c in relay.clients), timeout=20)
+            got = [await recv_json(lagging, timeout=20) for _ in events]
+            assert [m[2]["id"] for m in got] == [e.id for e in events]
+            assert {m[1] for m in got} == {"lag"}
