@@ -365,7 +365,7 @@ class Client:
                 transport.write(b"".join(batch))
                 # websockets' flow control: returns once the transport is below its low-water mark (or lost).
                 await ws.drain()
-        except (ConnectionClosed, ConnectionError):
+        except (ConnectionClosed, OSError):  # the connection went while we waited
             pass
         finally:
             self.blocked = False
