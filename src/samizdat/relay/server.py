@@ -116,6 +116,7 @@ logger = logging.getLogger("samizdat.relay")
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
 #: Seconds between keep-alive pings of a connection; one that has not answered by the next ping is dropped.
 PING_INTERVAL = 30.0
+_NO_ACTION = Unsubscribe("")  # see RelayServer._handle
 #: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
 YIELD_EVERY = 8
 
@@ -449,6 +450,9 @@ class RelayServer:
                     elif isinstance(action, CloseConnection):
                         await ws.close(action.code, action.reason)
                         return
+                # While it waits for its next message, an idle reader holds neither its last message nor the action
+                # it became (a REQ's own filters: the index keeps the shared ones).
+                data, action = b"", _NO_ACTION
                 # Backpressure: stop reading while the client does not read our answers, or while too many of
                 # its events wait for the store.
                 if client.queued > client.high:
