@@ -26,7 +26,9 @@ among them (it was filed under a value the event must have), so checking the can
 ``Filter.matches`` leaves to the store: every term's words, in order, as the store's search finds them).
 Each subscription appears at most once in the answer, however many of its filters match.
 
-Cost: only candidates are checked (:attr:`SubscriptionIndex.checks` counts them, for tests). What a subscription
+Cost: only candidates are checked (:attr:`SubscriptionIndex.checks` counts them, for tests). Equal filters are held
+once (a channel's thousands of readers send the same one): each distinct filter is checked once per event, however
+many subscriptions share it, and its sets are in memory once. What a subscription
 can still cost is matching events it *does* match (that is fan-out, paced by the server's send buffers), and
 search filters that are filed under a common word; the server therefore limits live search subscriptions per
 connection, per address and in all (``RelayLimits.max_search_subscriptions*``).
