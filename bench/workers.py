@@ -131,13 +131,18 @@ class Relay:
         return total
 
     def cpu_seconds(self) -> float:
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """CPU seconds of the relay's processes, (user, system)."""
+        user = system = 0.0
         tick = os.sysconf("SC_CLK_TCK")
         for pid in self.pids():
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+                user += int(fields[11]) / tick
+                system += int(fields[12]) / tick
+        return user, system
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -467,10 +472,12 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         after = relay.rss_bytes()
         log(f"  {subscribers - failed:,} subscribers connected in {connect_seconds:.0f} s ({failed} failed); relay "
             f"RSS {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB")  # fmt: skip
-        cpu0 = relay.cpu_seconds()
+        user0, system0 = relay.cpu_split()
         sent = asyncio.run(publish_posts(relay.url, key, seconds))
         time.sleep(5)  # the last posts' deliveries
-        fanout_cpu = relay.cpu_seconds() - cpu0
+        user1, system1 = relay.cpu_split()
+        fanout_user, fanout_system = user1 - user0, system1 - system0
+        fanout_cpu = fanout_user + fanout_system
         counts: list[int] = []
         latencies: list[float] = []
         for client in clients:
@@ -511,6 +518,8 @@ def bench_fanout(subscribers: int, seconds: int, per_process: int = 2500) -> dic
         "p99": p(0.99),
         "samples": len(latencies),
         "cpu_us_per_delivery": fanout_cpu / max(1, sum(counts)) * 1e6,
+        "user_us_per_delivery": fanout_user / max(1, sum(counts)) * 1e6,
+        "system_us_per_delivery": fanout_system / max(1, sum(counts)) * 1e6,
     }
 
 
@@ -575,25 +584,49 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
             "",
         ]
     if fanout is not None:
-        f = fanout
-        lines += [
-            f"Fan-out over `--workers 2`: {f['connected']:,} of {f['subscribers']:,} live subscribers of one "
+        lines += [fanout_paragraph(fanout, load), ""]
+    return "\n".join(lines)
+
+
+FANOUT = "Fan-out over `--workers 2`"
+
+
+def fanout_paragraph(f: dict[str, Any], load: tuple[float, float, float]) -> str:
+    return "".join(
+        [
+            f"{FANOUT} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} before, "
+            f"{f.get('load_after', load[0]):.1f} after; `bench/workers.py --only fanout`): "
+            f"{f['connected']:,} of {f['subscribers']:,} live subscribers of one "
             f"channel connected in {f['connect_seconds']:.0f} s; relay resident memory {f['rss_before'] / 1e6:.0f} "
             f"MB -> {f['rss_after'] / 1e6:.0f} MB, **{f['rss_per_subscriber'] / 1e3:.1f} KB per idle subscriber** "
             f"(goal ≤ 20 KB). {f['posts']} posts at 1/s: {f['delivered']:,} of {f['expected']:,} deliveries "
             f"({f['short']} connected subscribers missed some); publish-to-delivery p50 {f['p50'] * 1e3:.0f} ms, "
             f"**p99 {f['p99'] * 1e3:.0f} ms** (goal ≤ 1 s; {f['samples']:,} samples from one subscriber in 20); "
-            f"relay CPU {f['cpu_us_per_delivery']:.1f} µs per delivery (all processes, idle connections' "
+            f"relay CPU {f['cpu_us_per_delivery']:.1f} µs per delivery (user {f['user_us_per_delivery']:.1f}, "
+            f"system {f['system_us_per_delivery']:.1f}; all processes, idle connections' "
             "keep-alive included). So one post to all of them costs "
             f"{f['cpu_us_per_delivery'] * f['connected'] / 1e6:.2f} CPU seconds, "
             f"{f['cpu_us_per_delivery'] * f['connected'] / 2e6:.2f} s of each of the two cores: the "
-            "relay keeps up with one post a second while it gets more than that share of each core; with a load "
-            f"average of {load[0]:.0f} to {f.get('load_after', load[0]):.0f} on two cores, a process gets a fraction "
-            "of one, often less than that: each post then waits for the ones before it, and the delay grows with "
-            "the run (the p50 and p99 above).",
-            "",
+            "relay keeps up with one post a second while it gets that share of each core (the subscriber "
+            "processes of this benchmark share the same two cores, and other work on the machine too).",
         ]
-    return "\n".join(lines)
+    )
+
+
+def replace_fanout(path: Path, paragraph: str) -> None:
+    """Only the fan-out ran: replace its paragraph of the section, keep the ingest figures of their own run."""
+    lines = path.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == TITLE), None)
+    if start is None:
+        write_section(path, TITLE, [TITLE, "", paragraph])
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    at = next((i for i in range(start, end) if lines[i].startswith(FANOUT)), None)
+    if at is None:
+        lines[end:end] = [paragraph, ""]
+    else:
+        lines[at] = paragraph
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -629,7 +662,11 @@ def main() -> None:
     text = report(ingest, stages, writers, fanout, load)
     print(text)
     print(f"load average after: {os.getloadavg()}")
-    if not args.no_write:
+    if args.no_write:
+        return
+    if only == {"fanout"} and fanout is not None:
+        replace_fanout(ROOT / "docs" / "benchmarks.md", fanout_paragraph(fanout, load))
+    else:
         write_section(ROOT / "docs" / "benchmarks.md", TITLE, text.rstrip().splitlines())
 
 

@@ -119,6 +119,33 @@ def test_only_candidates_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert index.bucket_sizes()["authors"] == 10_000
 
 
+def test_readers_of_one_channel_share_one_filter_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5,000 readers send the same filter (each parsed on its own): the index holds it once and checks it once per
+    # event, and lets go of it when the last reader goes.
+    index: SubscriptionIndex[int] = SubscriptionIndex()
+    for i in range(5000):
+        index.add(i, "s", [Filter(authors=frozenset({PUBKEYS[0]}), kinds=frozenset({1}), limit=0)])
+    index.add(5000, "s", [Filter(authors=frozenset({PUBKEYS[0]}), kinds=frozenset({1, 2}))])
+    assert index.distinct_filters == 2
+    assert index.get(0, "s").filters[0] is index.get(4999, "s").filters[0]  # type: ignore[union-attr]
+    calls = 0
+    original = Filter.matches
+
+    def counting(self: Filter, event: Event) -> bool:
+        nonlocal calls
+        calls += 1
+        return original(self, event)
+
+    monkeypatch.setattr(Filter, "matches", counting)
+    assert len(index.match(fake_event(IDS[0], PUBKEYS[0], 1, 10, []))) == 5001
+    assert calls == 2
+    assert [s.owner for s in index.match(fake_event(IDS[0], PUBKEYS[0], 2, 10, []))] == [5000]
+    for i in range(5001):
+        index.remove_owner(i)
+    assert index.distinct_filters == 0
+    assert len(index) == 0
+
+
 def test_filing_prefers_selective_fields() -> None:
     index: SubscriptionIndex[int] = SubscriptionIndex()
     index.add(1, "a", [Filter(ids=frozenset(IDS[:2]), authors=frozenset(PUBKEYS[:1]), kinds=frozenset({1}))])

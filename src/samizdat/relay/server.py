@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 
 One port serves WebSocket and plain HTTP (:mod:`samizdat.relay.http`). Each WebSocket connection gets a
-:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue and a writer task for
-when its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
+:class:`~samizdat.relay.connection.RelayConnection` (the protocol), a bounded outgoing queue, and a writer task only
+while its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
 returns:
 
 * ``StoreEvent`` runs in its own task (``await store.add``), so a connection's stream of EVENTs is committed by
@@ -24,13 +24,17 @@ returns:
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
   builds together never want more reader threads than the store has, and one address never holds them all.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
-  gives the matching subscriptions, the event's JSON is serialised once and framed per subscription.
+  gives the matching subscriptions, the event's JSON is serialised once, and its message and WebSocket frame are
+  built once per subscription id (:mod:`samizdat.relay.wire`): every connection without compression is handed the
+  same bytes object.
 
 Writing: frames are queued, and once per turn of the event loop one callback writes every client that got some,
 each with ONE transport write (:meth:`Client.flush`): a fan-out to thousands of connections costs one ``send``
-system call per connection and no task switch. A connection whose socket is congested is left to its writer task,
-which sends through ``ws.send`` (websockets' flow control) until the queue is empty. Either way frames go out in
-the order they were queued.
+system call per connection and no task switch. A connection whose socket is congested gets a writer task, which
+writes with flow control (waiting for the transport to drain) until the queue is empty, then ends. Either way
+frames go out in the order they were queued. Keep-alive pings of every connection come from one task
+(:mod:`samizdat.relay.keepalive`), not one per connection: an idle reader costs its websockets connection, its
+handler task waiting for a message, and little else (``bench/fanout.py`` measures it).
 
 Backpressure: everything for a client goes through its queue, whose size in bytes is tracked, per connection and
 in all (:class:`~samizdat.relay.client_conn.QueueTotal`). A stored-event answer reads its next page only once the
@@ -74,7 +78,7 @@ from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError, UsageError
 from samizdat.relay import bodies, http, proxyproto
-from samizdat.relay.client_conn import Client, QueueTotal
+from samizdat.relay.client_conn import Client, QueueTotal, forget_handshake
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
     CloseConnection,
@@ -95,6 +99,7 @@ from samizdat.relay.connection import (
 from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
+from samizdat.relay.keepalive import Keepalive
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.proxied import proxied_class
@@ -102,12 +107,16 @@ from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
 from samizdat.relay.verifier import Verifier
+from samizdat.relay.wire import text_frame
 from samizdat.store.base import AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
 
 
 _FANNED_OUT = (AddOutcome.STORED, AddOutcome.EPHEMERAL)
+#: Seconds between keep-alive pings of a connection; one that has not answered by the next ping is dropped.
+PING_INTERVAL = 30.0
+_NO_ACTION = Unsubscribe("")  # see RelayServer._handle
 #: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
 YIELD_EVERY = 8
 
@@ -169,6 +178,9 @@ class RelayServer:
         self.shared: SharedLimits | None = None
         #: With workers: shown to local readers in NIP-11 (which worker answered).
         self.worker: dict[str, int] | None = None
+        #: Pings every connection once per ``PING_INTERVAL`` seconds, from one task.
+        self.keepalive = Keepalive(PING_INTERVAL)
+        self._keepalive_task: asyncio.Task[None] | None = None
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -219,12 +231,12 @@ class RelayServer:
             max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
             write_limit=64 * 1024,
             compression="deflate" if self.compression else None,
-            ping_interval=30,
-            ping_timeout=30,
+            ping_interval=None,  # one task pings every connection (relay/keepalive.py), not one per connection
             close_timeout=5,
             server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
             logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
         )
+        self._keepalive_task = asyncio.create_task(self.keepalive.run())
         address = self._server.sockets[0].getsockname()
         logger.info("relay listening on %s:%d", address[0], address[1])
 
@@ -241,6 +253,9 @@ class RelayServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+            self._keepalive_task = None
         server.close(close_connections=True)
         await server.wait_closed()
         for client in list(self.clients):
@@ -373,8 +388,12 @@ class RelayServer:
     async def _handle(self, ws: ServerConnection) -> None:
         route = self.ws_routes.get(ws.request.path.split("?", 1)[0]) if ws.request is not None else None
         if route is not None:
+            # Not the relay (/op, ...): a few connections, kept alive by websockets as it would do by itself.
+            ws.ping_interval = ws.ping_timeout = PING_INTERVAL
+            ws.start_keepalive()
             await route(ws)
             return
+        forget_handshake(ws)
         ip = getattr(ws, "ip", None)  # the door's view of the peer (None: loopback)
         bucket = None
         if ip is not None:
@@ -395,12 +414,12 @@ class RelayServer:
         )
         client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
         # However the connection ends, the work done for it stops at once (not when the reader next wakes up).
-        ws.connection_lost_waiter.add_done_callback(lambda _: client.lost())
+        ws.connection_lost_waiter.add_done_callback(client.on_lost)
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
             client.log.debug("connection %d from %s", client.id, ws.remote_address)
         self.clients.add(client)
-        writer = asyncio.create_task(client.write_loop())
+        self.keepalive.add(client)
         max_pending = self.limits.max_pending_events
         handled = 0
         try:
@@ -431,6 +450,9 @@ class RelayServer:
                     elif isinstance(action, CloseConnection):
                         await ws.close(action.code, action.reason)
                         return
+                # While it waits for its next message, an idle reader holds neither its last message nor the action
+                # it became (a REQ's own filters: the index keeps the shared ones).
+                data, action = b"", _NO_ACTION
                 # Backpressure: stop reading while the client does not read our answers, or while too many of
                 # its events wait for the store.
                 if client.queued > client.high:
@@ -445,16 +467,18 @@ class RelayServer:
         except ConnectionClosed:
             pass
         finally:
-            await self._cleanup(client, writer)
+            await self._cleanup(client)
 
-    async def _cleanup(self, client: Client, writer: asyncio.Task[None]) -> None:
+    async def _cleanup(self, client: Client) -> None:
         self.index.remove_owner(client)
+        self.keepalive.discard(client)
         client.lost()  # cancels its queries, counts and NIP-77 work; empties its queue
         if client.neg is not None:
             client.neg.close()
         # Events being stored are left to finish (they may already be committed); their OKs go nowhere.
         pending = [t for t in client.tasks if not t.done()]
-        pending.append(writer)
+        if client.writer is not None:
+            pending.append(client.writer)
         await asyncio.gather(*pending, return_exceptions=True)
         self.clients.discard(client)
         if client.ip is not None and len(self._ip_buckets) > 4 * self.limits.max_connections:
@@ -518,10 +542,19 @@ class RelayServer:
             return  # the follower read it back from the store first, and fanned it out
         subs = self.index.match(event)
         if subs:
+            # One message and one WebSocket frame per subscription id (relay/wire.py), the same bytes for every
+            # connection: a channel's readers mostly share one id, so the event is framed once for all of them.
             event_json = event.to_json()
+            frames: dict[bytes, tuple[bytes, bytes]] = {}
+            send_live = self._send_live
             for sub in subs:
                 if sub.active and not (sub.owner is origin and sub.sub_id.startswith(PEER_SUBSCRIPTION)):
-                    self._send_live(sub, sub.frame_prefix + event_json + b"]")
+                    prefix = sub.frame_prefix
+                    framed = frames.get(prefix)
+                    if framed is None:
+                        message = prefix + event_json + b"]"
+                        frames[prefix] = framed = (message, text_frame(message))
+                    send_live(sub, framed)
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -533,13 +566,15 @@ class RelayServer:
             except Exception:
                 logger.exception("on_client_event hook failed")
 
-    def _send_live(self, sub: Subscription[Client], frame: bytes) -> None:
+    def _send_live(self, sub: Subscription[Client], framed: tuple[bytes, bytes]) -> None:
+        """Queue a live event for ``sub``: ``framed`` is its message and that message as a WebSocket frame."""
         client = sub.owner
         if client.dropped:
             return
         queued = client.queued
-        if queued + len(frame) <= client.high and (queued <= client.high >> 3 or not client.total.over):
-            client.push(frame)
+        frame, wire = framed
+        if queued + len(wire) <= client.high and (queued <= client.high >> 3 or not client.total.over):
+            client.push_framed(frame, wire)
             return
         # A slow reader (or a long queue while all queues together are over their bound): end this subscription
         # rather than buffer without bound.

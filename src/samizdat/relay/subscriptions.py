@@ -26,7 +26,9 @@ among them (it was filed under a value the event must have), so checking the can
 ``Filter.matches`` leaves to the store: every term's words, in order, as the store's search finds them).
 Each subscription appears at most once in the answer, however many of its filters match.
 
-Cost: only candidates are checked (:attr:`SubscriptionIndex.checks` counts them, for tests). What a subscription
+Cost: only candidates are checked (:attr:`SubscriptionIndex.checks` counts them, for tests). Equal filters are held
+once (a channel's thousands of readers send the same one): each distinct filter is checked once per event, however
+many subscriptions share it, and its sets are in memory once. What a subscription
 can still cost is matching events it *does* match (that is fan-out, paced by the server's send buffers), and
 search filters that are filed under a common word; the server therefore limits live search subscriptions per
 connection, per address and in all (``RelayLimits.max_search_subscriptions*``).
@@ -130,12 +132,20 @@ class SubscriptionIndex(Generic[O]):
         self._searches = 0
         self._serials = itertools.count()
         self._count = 0
+        #: Each distinct filter once, with how many subscriptions use it: a channel's thousands of readers send the
+        #: same filter, so they share one (its sets and strings held once, and :meth:`match` checks it once).
+        self._filters: dict[Filter, list[Any]] = {}
         #: Filter checks done by :meth:`match` (candidates looked at), for tests of its cost.
         self.checks = 0
 
     def __len__(self) -> int:
         """How many subscriptions are live."""
         return self._count
+
+    @property
+    def distinct_filters(self) -> int:
+        """How many distinct filters the live subscriptions hold (each held once, however many use it)."""
+        return len(self._filters)
 
     def get(self, owner: O, sub_id: str) -> Subscription[O] | None:
         subs = self._by_owner.get(owner)
@@ -173,7 +183,7 @@ class SubscriptionIndex(Generic[O]):
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
         """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
         self.remove(owner, sub_id)
-        sub = Subscription(owner, sub_id, tuple(filters), frame_prefix)
+        sub = Subscription(owner, sub_id, tuple(self._share(f) for f in filters), frame_prefix)
         for filter_ in sub.filters:
             if not filter_.is_empty_set:
                 entry = self._file(_Entry(sub, filter_, next(self._serials)))
@@ -214,6 +224,7 @@ class SubscriptionIndex(Generic[O]):
         found: list[Subscription[O]] = []
         seen: set[int] = set()
         text: list[str] | None = None
+        verdicts: dict[int, bool] = {}  # Filter.matches of each shared filter (by identity), checked once
 
         def check(bucket: Iterable[_Entry[O]] | None) -> None:
             nonlocal text
@@ -221,7 +232,13 @@ class SubscriptionIndex(Generic[O]):
                 return
             for entry in bucket:
                 sub = entry.sub
-                if id(sub) in seen or not entry.filter.matches(event):
+                if id(sub) in seen:
+                    continue
+                filter_ = entry.filter
+                verdict = verdicts.get(id(filter_))
+                if verdict is None:
+                    verdicts[id(filter_)] = verdict = filter_.matches(event)
+                if not verdict:
                     continue
                 phrases = entry.search.phrases
                 if phrases is not None:
@@ -296,9 +313,23 @@ class SubscriptionIndex(Generic[O]):
             entry.sub.searches = True
         return entry
 
+    def _share(self, filter_: Filter) -> Filter:
+        held = self._filters.get(filter_)
+        if held is None:
+            self._filters[filter_] = held = [filter_, 0]
+        held[1] += 1
+        shared: Filter = held[0]
+        return shared
+
     def _unfile(self, sub: Subscription[O]) -> None:
         sub.active = False
         self._count -= 1
+        for filter_ in sub.filters:
+            held = self._filters.get(filter_)
+            if held is not None:
+                held[1] -= 1
+                if held[1] <= 0:
+                    del self._filters[filter_]
         if sub.searches:
             _count(self._searching, sub.owner, -1)
             group = self._group(sub.owner)
