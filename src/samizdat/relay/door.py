@@ -189,6 +189,8 @@ class Door:
         self.open = 0
         self.per_ip: dict[str, int] = {}
         self.lingering: set[asyncio.Transport] = set()  # refused connections still delivering their 503
+        #: Connections counted at accept (relay/accept.py), by file descriptor, until their socket is closed.
+        self.accepted: dict[int, str | None] = {}
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
@@ -207,6 +209,11 @@ class Door:
             left = self.per_ip.pop(ip, 1) - 1
             if left > 0:
                 self.per_ip[ip] = left
+
+    def release(self, fd: int) -> None:
+        """The connection counted at accept as ``fd`` is closed: give its place back (once)."""
+        if fd in self.accepted:
+            self.leave(self.accepted.pop(fd))
 
     def close(self) -> None:
         """Abort the refused connections still lingering (the server is stopping)."""
@@ -228,7 +235,10 @@ class GuardedConnection(ServerConnection):
         self.ip = self.client_ip(transport)
         self.opened = time.monotonic()
         door = self.door
-        reason = door.admit(self.ip)
+        sock = transport.get_extra_info("socket")
+        # Counted at accept (relay/accept.py) until its socket closes; else (a trusted balancer's client) now.
+        self.counted_at_accept = sock is not None and sock.fileno() in door.accepted
+        reason = None if self.counted_at_accept else door.admit(self.ip)
         if reason is None:
             super().connection_made(transport)
             return
@@ -273,7 +283,8 @@ class GuardedConnection(ServerConnection):
                 self.door.lingering.discard(self.raw_transport)
             return
         door = self.door
-        door.leave(self.ip)
+        if not self.counted_at_accept:
+            door.leave(self.ip)
         failure = self.protocol.handshake_exc
         if self.response is None and failure is None:
             if time.monotonic() - self.opened >= door.limits.handshake_timeout * 0.95:

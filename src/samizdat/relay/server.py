@@ -73,7 +73,7 @@ from websockets.http11 import Request, Response
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError, UsageError
-from samizdat.relay import bodies, http, proxyproto
+from samizdat.relay import accept, bodies, http, proxyproto
 from samizdat.relay.client_conn import Client, QueueTotal
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
@@ -171,7 +171,7 @@ class RelayServer:
         self.worker: dict[str, int] | None = None
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
-        self._server: Server | None = None
+        self._servers: list[Server] = []  # one per listening address
         self._started = 0.0
         self._stats_cache: tuple[float, int | None] = (0.0, None)
         self._npub: str | None = None
@@ -186,9 +186,9 @@ class RelayServer:
     @property
     def port(self) -> int:
         """The port listened on (useful after ``start(port=0)``)."""
-        if self._server is None:
+        if not self._servers:
             raise LocalProtocolError("the relay is not started")
-        port: int = self._server.sockets[0].getsockname()[1]
+        port: int = self._servers[0].sockets[0].getsockname()[1]
         return port
 
     async def start(
@@ -206,27 +206,41 @@ class RelayServer:
             raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
         self._started = time.monotonic()
         self.door.max_connections = open_file_budget(self.limits.max_connections)
-        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
-        self._server = await serve(
-            self._handle,
-            **where,
-            ssl=tls,
-            process_request=self._process_request,
-            process_response=self._process_response if self.worker is not None else None,
-            create_connection=self._connection_class(),
-            open_timeout=self.limits.handshake_timeout,
-            max_size=self.limits.max_message_bytes,
-            max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
-            write_limit=64 * 1024,
-            compression="deflate" if self.compression else None,
-            ping_interval=30,
-            ping_timeout=30,
-            close_timeout=5,
-            server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
-            logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
-        )
-        address = self._server.sockets[0].getsockname()
-        logger.info("relay listening on %s:%d", address[0], address[1])
+        # Our own listening sockets, whose accept() refuses connections over the door's caps (relay/accept.py).
+        sockets = [sock] if sock is not None else accept.listening_sockets(host, port)
+        trusted = proxyproto.networks(self.limits.trusted_proxies)
+        listening = [accept.DoorSocket.take(s, self.door, trusted) for s in sockets]
+        try:
+            for listener in listening:
+                self._servers.append(await serve(
+                    self._handle,
+                    sock=listener,
+                    backlog=accept.BACKLOG,
+                    ssl=tls,
+                    process_request=self._process_request,
+                    process_response=self._process_response if self.worker is not None else None,
+                    create_connection=self._connection_class(),
+                    open_timeout=self.limits.handshake_timeout,
+                    max_size=self.limits.max_message_bytes,
+                    max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
+                    write_limit=64 * 1024,
+                    compression="deflate" if self.compression else None,
+                    ping_interval=30,
+                    ping_timeout=30,
+                    close_timeout=5,
+                    server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
+                    logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
+                ))  # fmt: skip
+        except BaseException:
+            servers, self._servers = self._servers, []
+            for server in servers:
+                server.close()
+            for listener in listening:
+                listener.close()
+            raise
+        for server in self._servers:
+            address = server.sockets[0].getsockname()
+            logger.info("relay listening on %s:%d", address[0], address[1])
 
     def _connection_class(self) -> type[ServerConnection]:
         guarded = self.door.connection_class()
@@ -238,11 +252,13 @@ class RelayServer:
 
     async def stop(self) -> None:
         """Close every connection, wait for the handlers and pending stores; the store stays open."""
-        if self._server is None:
+        if not self._servers:
             return
-        server, self._server = self._server, None
-        server.close(close_connections=True)
-        await server.wait_closed()
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close(close_connections=True)
+        for server in servers:
+            await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
         self.door.close()
