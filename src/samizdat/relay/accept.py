@@ -15,7 +15,8 @@ the kernel's queue in a tight loop and asks the :class:`~samizdat.relay.door.Doo
 :func:`~samizdat.relay.door.peer_ip` and caps as before):
 
 * Over the per-address cap or the total, the connection is answered there and then (:func:`refuse`): the canned
-  ``503`` written without waiting, the sending side shut (FIN), the socket closed. A few system calls and no
+  ``503`` written without waiting (not on a TLS port: the client expects a handshake), the sending side shut
+  (FIN), the socket closed. A few system calls and no
   Python object that outlives the call; the kernel delivers the 503 and finishes the close on its own. A client
   whose request was already in is reset after its 503 (the FIN comes first, so it still reads the 503 and then
   the end of the stream). The loop goes on with the next connection in the queue.
@@ -50,12 +51,14 @@ BACKLOG = 4096
 REFUSALS_PER_TURN = 1024
 
 
-def refuse(fd: int, family: int, kind: int, proto: int) -> None:
-    """Answer the accepted connection ``fd`` with the canned 503 and close it at once (never blocks, never
-    raises: a connection already reset by its client just closes)."""
+def refuse(fd: int, family: int, kind: int, proto: int, answer: bytes = REFUSED_RESPONSE) -> None:
+    """Answer the accepted connection ``fd`` with ``answer`` (the canned 503; nothing on a TLS port, where a
+    plain-text answer would only be a handshake error) and close it at once (never blocks, never raises: a
+    connection already reset by its client just closes)."""
     sock = socket.socket(family, kind, proto, fileno=fd)
     try:
-        sock.send(REFUSED_RESPONSE, socket.MSG_DONTWAIT)
+        if answer:
+            sock.send(answer, socket.MSG_DONTWAIT)
         sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
@@ -80,15 +83,20 @@ class DoorSocket(socket.socket):
 
     door: Door
     trusted: tuple[proxyproto.Network, ...]
+    answer: bytes
     _refused_this_turn: int
     _new_turn_due: bool
 
     @classmethod
-    def take(cls, sock: socket.socket, door: Door, trusted: tuple[proxyproto.Network, ...] = ()) -> DoorSocket:
-        """Take over ``sock`` (bound, perhaps listening; ``sock`` is detached and must not be used any more)."""
+    def take(
+        cls, sock: socket.socket, door: Door, trusted: tuple[proxyproto.Network, ...] = (), *, tls: bool = False
+    ) -> DoorSocket:
+        """Take over ``sock`` (bound, perhaps listening; ``sock`` is detached and must not be used any more) for
+        ``door``; ``trusted``: the balancers whose PROXY header is judged instead; ``tls``: the port speaks TLS."""
         taken = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         taken.door = door
         taken.trusted = trusted
+        taken.answer = b"" if tls else REFUSED_RESPONSE
         taken._refused_this_turn = 0
         taken._new_turn_due = False
         return taken
@@ -109,7 +117,7 @@ class DoorSocket(socket.socket):
                 admitted.door = door
                 door.accepted[fd] = ip
                 return admitted, addr
-            refuse(fd, family, kind, proto)
+            refuse(fd, family, kind, proto, self.answer)
             door.refusals.count(reason, ip)
             self._refused_this_turn += 1
             if not self._new_turn_due:

@@ -46,7 +46,8 @@ queues together by ``send_buffer_total_bytes`` (plus one page per connection ans
 
 Connections: :mod:`samizdat.relay.door` counts every TCP connection from its accept (handshakes and plain HTTP
 requests included) against ``max_connections`` and ``max_connections_per_ip``, refuses the rest with a canned
-503 before any parsing, gives each ``handshake_timeout`` to complete its request, and logs refusals as a
+503 inside ``accept()``, before asyncio builds anything for them (:mod:`samizdat.relay.accept`: the relay owns its
+listening sockets), gives each ``handshake_timeout`` to complete its request, and logs refusals as a
 rate-limited summary. :meth:`RelayServer.start` raises the open-file limit to fit ``max_connections``. When a
 connection goes (however it goes), its queries, counts and NIP-77 work are cancelled, and the store interrupts
 the reads they were waiting for.
@@ -209,7 +210,7 @@ class RelayServer:
         # Our own listening sockets, whose accept() refuses connections over the door's caps (relay/accept.py).
         sockets = [sock] if sock is not None else accept.listening_sockets(host, port)
         trusted = proxyproto.networks(self.limits.trusted_proxies)
-        listening = [accept.DoorSocket.take(s, self.door, trusted) for s in sockets]
+        listening = [accept.DoorSocket.take(s, self.door, trusted, tls=tls is not None) for s in sockets]
         try:
             for listener in listening:
                 self._servers.append(await serve(
