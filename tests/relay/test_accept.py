@@ -177,6 +177,7 @@ async def test_a_tls_handshake_counts_from_accept_and_gives_its_place_back(
                            open_timeout=10, close_timeout=1) as ws:  # fmt: skip
             await ws.send('["REQ","s",{"kinds":[1]}]')
             assert orjson.loads(await asyncio.wait_for(ws.recv(), 10)) == ["EOSE", "s"]
+            assert relay.door.per_ip[DEVICES[NEIGHBOUR]] == 1  # counted once: at accept, not again after TLS
         # The silent ones are dropped at the handshake timeout, and their places come back.
         await wait_until(lambda: attacker not in relay.door.per_ip, timeout=15, what="the handshake timeout")
         await wait_until(lambda: relay.door.open == 0, what="every place to be given back")
