@@ -27,12 +27,14 @@ the kernel's queue in a tight loop and asks the :class:`~samizdat.relay.door.Doo
 * From a trusted load balancer (``[relay] trusted_proxies``) nothing is judged here: the connection counts as the
   client its PROXY header names, once the header has come (:mod:`samizdat.relay.proxied`).
 
-Bounds: one turn of the event loop refuses at most :data:`REFUSALS_PER_TURN` connections (a few milliseconds), then
+Bounds: one turn of the event loop refuses at most :data:`REFUSALS_PER_TURN` connections (about 40 ms), then
 leaves the rest in the queue for the next turn, so a flood faster than the relay can refuse still lets every
 other connection have its turn. The listen queue holds :data:`BACKLOG` connections (the kernel caps it at
 ``net.core.somaxconn``): refused at about 40 µs of CPU each (most of it the kernel's TCP work), a full queue is
 emptied in a fraction of a second, while a connection the kernel drops for want of room waits a second for its
-retransmit; with asyncio's queue of 100 the flood still overflowed it thousands of times per attack. Closing
+retransmit; with asyncio's queue of 100 the flood still overflowed it thousands of times per attack. The queue
+matters most after the loop was busy for a while (a publisher's batch of 1,000 events): about a thousand flood
+connections had piled up then, refused in the next turn. Closing
 with a reset (``SO_LINGER 0``) instead of the FIN cost the same and would lose the 503 for a client whose request
 arrives late. ``bench/hostile.py``'s connection
 flood measured both choices (docs/benchmarks.md, "Hostile network").
