@@ -200,16 +200,18 @@ class RelayServer:
         sock: socket.socket | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``;
-        with ``tls`` (relay/tls.py), as HTTPS and WSS.
-        Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it cannot listen."""
+        """Listen on ``host``:``port`` (every address ``host`` resolves to; 0: any free port, see :attr:`port`), or
+        on the bound socket ``sock`` (taken over: it is detached, and the relay closes it when it stops); with
+        ``tls`` (relay/tls.py), as HTTPS and WSS. Connections over the caps are refused in ``accept()``
+        (relay/accept.py). Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it
+        cannot listen."""
         if tls is not None and self.limits.trusted_proxies:
             raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
         self._started = time.monotonic()
         self.door.max_connections = open_file_budget(self.limits.max_connections)
         # Our own listening sockets, whose accept() refuses connections over the door's caps (relay/accept.py).
-        sockets = [sock] if sock is not None else accept.listening_sockets(host, port)
         trusted = proxyproto.networks(self.limits.trusted_proxies)
+        sockets = [sock] if sock is not None else accept.listening_sockets(host, port)
         listening = [accept.DoorSocket.take(s, self.door, trusted, tls=tls is not None) for s in sockets]
         try:
             for listener in listening:
