@@ -4,8 +4,8 @@ never reach the WebSocket layer, and the counts come back to zero whichever way 
 handshakes included).
 
 The remote addresses are loopback aliases (127.0.0.2, ...) that a patched ``samizdat.relay.door.peer_ip`` counts
-as other devices (loopback itself is exempt from the per-address cap); ``test_door.py`` runs the same kind of
-attack from real addresses in a network namespace.
+as other devices (loopback itself is exempt from the per-address cap); the burst test, which reads the kernel's
+listen-queue counters, runs in a network namespace of its own (``relay_netns.py``), as ``test_door.py`` does.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from relay_netns import AddressLab, missing
 from websockets.asyncio.client import connect
 
 from samizdat.relay import accept
@@ -35,6 +37,7 @@ ATTACKER, NEIGHBOUR = "127.0.0.2", "127.0.0.3"
 DEVICES = {ATTACKER: "203.0.113.7", NEIGHBOUR: "198.51.100.9"}
 PER_IP = 4
 FLOOD = 300
+BURST = 1000  # connections that arrive while the relay is busy (asyncio's old queue held 100)
 
 
 @pytest.fixture(autouse=True)
@@ -206,3 +209,69 @@ async def test_a_host_with_several_addresses_is_served_on_each_on_one_port(sqlit
         await relay.stop()
     with pytest.raises(ConnectionRefusedError):  # stopped: nobody listens any more
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def listen_overflows(lab: AddressLab) -> int:
+    """The kernel's count of connections the lab's namespace dropped for a full listen queue."""
+
+    def read() -> int:
+        lines = Path("/proc/thread-self/net/netstat").read_text().splitlines()
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            if names.startswith("TcpExt:"):
+                return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+        raise AssertionError("no TcpExt line in /proc/net/netstat")
+
+    return lab._in_thread(read)
+
+
+async def test_a_burst_while_the_relay_is_busy_waits_in_the_queue_and_is_refused_there(
+    sqlite_store: SqliteStore,
+) -> None:
+    """While the event loop is busy (a publisher's batch, a slow query), a flood's connections pile up in the
+    kernel's listen queue: it holds a thousand of them (none is dropped, which would cost an honest client a
+    second), and the next turns answer every one with its 503."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    lab = AddressLab()
+    try:
+        relay = RelayServer(sqlite_store, limits=RelayLimits(max_connections_per_ip=PER_IP))
+        await relay.start(sock=lab.listener())
+        port, attacker = relay.port, lab.addresses[0]
+        burst: list[socket.socket] = []
+        try:
+            held = [await asyncio.to_thread(lab.connect, attacker, port) for _ in range(PER_IP)]
+            burst.extend(held)
+            await wait_until(lambda: relay.door.per_ip.get(attacker) == PER_IP, what="the attacker's cap")
+            before = listen_overflows(lab)
+            connected = threading.Event()
+
+            def flood() -> None:
+                for _ in range(BURST):
+                    burst.append(lab.connect(attacker, port))
+                connected.set()
+
+            threading.Thread(target=flood, name="burst").start()
+            # The loop is busy (blocked) until the whole burst has connected: the kernel alone takes them.
+            assert connected.wait(30)
+            assert listen_overflows(lab) == before
+            answers = await asyncio.gather(*(asyncio.to_thread(read_all, s) for s in burst[PER_IP:]))
+            assert all(a.startswith(b"HTTP/1.1 503 ") for a in answers)
+            assert relay.refusals.totals[door_module.OVER_ADDRESS] == BURST
+        finally:
+            for s in burst:
+                s.close()
+            await relay.stop()
+    finally:
+        lab.close()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    chunks = []
+    for _ in range(1000):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
