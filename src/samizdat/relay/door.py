@@ -4,12 +4,15 @@ Theory of operation
 -------------------
 
 Every TCP connection to the relay's port is counted from the moment it is accepted, whatever it turns out to be
-(a WebSocket, a plain HTTP request, ``/op``, or nothing at all yet), until it is closed: :class:`Door` holds the
-count, in all and per remote address (loopback is exempt from the per-address cap: local processes are the
-operator's own). A connection over either cap is refused at once by :class:`GuardedConnection`, before
-``websockets`` sees a byte: it gets a canned ``503`` and is closed, so a flood of half-open connections (slowloris)
-costs one file descriptor each for a moment, never a handshake task. The handshake itself (HTTP request, or
-WebSocket upgrade) must be complete within ``handshake_timeout`` seconds of the accept.
+(a WebSocket, a plain HTTP request, ``/op``, a TLS handshake, or nothing at all yet), until it is closed:
+:class:`Door` holds the count, in all and per remote address (loopback is exempt from the per-address cap: local
+processes are the operator's own). A connection over either cap is refused inside ``accept()`` itself
+(:mod:`samizdat.relay.accept`): a canned ``503`` and a close, before asyncio builds a transport or ``websockets``
+a connection for it, so a flood of connections costs the event loop a few system calls each. A trusted load
+balancer's connection is judged later, by the client its PROXY header names (:mod:`samizdat.relay.proxied`):
+:class:`GuardedConnection` counts it then, and refuses it over the caps with the same 503 (delivered before the
+close, reading what the client still sends for a moment). The handshake itself (HTTP request, or WebSocket
+upgrade) must be complete within ``handshake_timeout`` seconds of the accept.
 
 Refusals and failures are not logged one by one, so an attack cannot fill the disk through the log:
 :class:`RefusalLog` counts them by reason (and the address that caused the most) and writes at most one summary
@@ -20,10 +23,8 @@ DEBUG.
 :func:`open_file_budget` raises the process's open-file limit at start-up, as far as the hard limit allows, and
 says how many connections fit in it.
 
-The listening socket keeps asyncio's queue of 100 connections, on purpose. Measured with ``bench/hostile.py``'s
-connection flood: a queue of 4,096 ended the kernel's drops of the overflow, but the flood's reconnecting clients
-then came back faster (a dropped handshake holds its client back for a second), each honest connection waited in
-the queue behind theirs, and the honest readers' and publishers' times doubled.
+The listening socket's queue (:data:`samizdat.relay.accept.BACKLOG`) and how many refusals one turn of the event
+loop makes are explained in :mod:`samizdat.relay.accept`.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ class Door:
         self.open = 0
         self.per_ip: dict[str, int] = {}
         self.lingering: set[asyncio.Transport] = set()  # refused connections still delivering their 503
+        #: Connections counted at accept (relay/accept.py), by file descriptor, until their socket is closed.
+        self.accepted: dict[int, str | None] = {}
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
@@ -207,6 +210,11 @@ class Door:
             left = self.per_ip.pop(ip, 1) - 1
             if left > 0:
                 self.per_ip[ip] = left
+
+    def release(self, fd: int) -> None:
+        """The connection counted at accept as ``fd`` is closed: give its place back (once)."""
+        if fd in self.accepted:
+            self.leave(self.accepted.pop(fd))
 
     def close(self) -> None:
         """Abort the refused connections still lingering (the server is stopping)."""
@@ -228,7 +236,10 @@ class GuardedConnection(ServerConnection):
         self.ip = self.client_ip(transport)
         self.opened = time.monotonic()
         door = self.door
-        reason = door.admit(self.ip)
+        sock = transport.get_extra_info("socket")
+        # Counted at accept (relay/accept.py) until its socket closes; else (a trusted balancer's client) now.
+        self.counted_at_accept = sock is not None and sock.fileno() in door.accepted
+        reason = None if self.counted_at_accept else door.admit(self.ip)
         if reason is None:
             super().connection_made(transport)
             return
@@ -273,7 +284,8 @@ class GuardedConnection(ServerConnection):
                 self.door.lingering.discard(self.raw_transport)
             return
         door = self.door
-        door.leave(self.ip)
+        if not self.counted_at_accept:
+            door.leave(self.ip)
         failure = self.protocol.handshake_exc
         if self.response is None and failure is None:
             if time.monotonic() - self.opened >= door.limits.handshake_timeout * 0.95:

@@ -50,7 +50,8 @@ queues together by ``send_buffer_total_bytes`` (plus one page per connection ans
 
 Connections: :mod:`samizdat.relay.door` counts every TCP connection from its accept (handshakes and plain HTTP
 requests included) against ``max_connections`` and ``max_connections_per_ip``, refuses the rest with a canned
-503 before any parsing, gives each ``handshake_timeout`` to complete its request, and logs refusals as a
+503 inside ``accept()``, before asyncio builds anything for them (:mod:`samizdat.relay.accept`: the relay owns its
+listening sockets), gives each ``handshake_timeout`` to complete its request, and logs refusals as a
 rate-limited summary. :meth:`RelayServer.start` raises the open-file limit to fit ``max_connections``. When a
 connection goes (however it goes), its queries, counts and NIP-77 work are cancelled, and the store interrupts
 the reads they were waiting for.
@@ -77,7 +78,7 @@ from websockets.http11 import Request, Response
 from samizdat.core.event import Event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import LocalProtocolError, SamizdatError, UsageError
-from samizdat.relay import bodies, http, proxyproto
+from samizdat.relay import accept, bodies, http, proxyproto
 from samizdat.relay.client_conn import Client, QueueTotal, forget_handshake
 from samizdat.relay.connection import (
     BAD_SIGNATURE,
@@ -183,7 +184,7 @@ class RelayServer:
         self._keepalive_task: asyncio.Task[None] | None = None
         self._dirty: list[Client] = []  # clients with frames to flush at the next turn of the loop
         self._ids = itertools.count(1)
-        self._server: Server | None = None
+        self._servers: list[Server] = []  # one per listening address
         self._started = 0.0
         self._stats_cache: tuple[float, int | None] = (0.0, None)
         self._npub: str | None = None
@@ -198,9 +199,9 @@ class RelayServer:
     @property
     def port(self) -> int:
         """The port listened on (useful after ``start(port=0)``)."""
-        if self._server is None:
+        if not self._servers:
             raise LocalProtocolError("the relay is not started")
-        port: int = self._server.sockets[0].getsockname()[1]
+        port: int = self._servers[0].sockets[0].getsockname()[1]
         return port
 
     async def start(
@@ -211,34 +212,50 @@ class RelayServer:
         sock: socket.socket | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        """Listen on ``host``:``port`` (0: any free port, see :attr:`port`), or on the listening socket ``sock``;
-        with ``tls`` (relay/tls.py), as HTTPS and WSS.
-        Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it cannot listen."""
+        """Listen on ``host``:``port`` (every address ``host`` resolves to; 0: any free port, see :attr:`port`), or
+        on the bound socket ``sock`` (taken over: it is detached, and the relay closes it when it stops); with
+        ``tls`` (relay/tls.py), as HTTPS and WSS. Connections over the caps are refused in ``accept()``
+        (relay/accept.py). Raises the open-file limit first (see :mod:`samizdat.relay.door`). Raises OSError if it
+        cannot listen."""
         if tls is not None and self.limits.trusted_proxies:
             raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
         self._started = time.monotonic()
         self.door.max_connections = open_file_budget(self.limits.max_connections)
-        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
-        self._server = await serve(
-            self._handle,
-            **where,
-            ssl=tls,
-            process_request=self._process_request,
-            process_response=self._process_response if self.worker is not None else None,
-            create_connection=self._connection_class(),
-            open_timeout=self.limits.handshake_timeout,
-            max_size=self.limits.max_message_bytes,
-            max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
-            write_limit=64 * 1024,
-            compression="deflate" if self.compression else None,
-            ping_interval=None,  # one task pings every connection (relay/keepalive.py), not one per connection
-            close_timeout=5,
-            server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
-            logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
-        )
+        # Our own listening sockets, whose accept() refuses connections over the door's caps (relay/accept.py).
+        trusted = proxyproto.networks(self.limits.trusted_proxies)
+        sockets = [sock] if sock is not None else accept.listening_sockets(host, port)
+        listening = [accept.DoorSocket.take(s, self.door, trusted, tls=tls is not None) for s in sockets]
+        try:
+            for listener in listening:
+                self._servers.append(await serve(
+                    self._handle,
+                    sock=listener,
+                    backlog=accept.BACKLOG,
+                    ssl=tls,
+                    process_request=self._process_request,
+                    process_response=self._process_response if self.worker is not None else None,
+                    create_connection=self._connection_class(),
+                    open_timeout=self.limits.handshake_timeout,
+                    max_size=self.limits.max_message_bytes,
+                    max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
+                    write_limit=64 * 1024,
+                    compression="deflate" if self.compression else None,
+                    ping_interval=None,  # one task pings every connection (relay/keepalive.py)
+                    close_timeout=5,
+                    server_header=f"samizdat/{nip11_document(self.info, self.limits)['version']}",
+                    logger=QuietWsLog(logging.getLogger("samizdat.relay.ws"), self.refusals),
+                ))  # fmt: skip
+        except BaseException:
+            servers, self._servers = self._servers, []
+            for server in servers:
+                server.close()
+            for listener in listening:
+                listener.close()
+            raise
         self._keepalive_task = asyncio.create_task(self.keepalive.run())
-        address = self._server.sockets[0].getsockname()
-        logger.info("relay listening on %s:%d", address[0], address[1])
+        for server in self._servers:
+            address = server.sockets[0].getsockname()
+            logger.info("relay listening on %s:%d", address[0], address[1])
 
     def _connection_class(self) -> type[ServerConnection]:
         guarded = self.door.connection_class()
@@ -250,14 +267,16 @@ class RelayServer:
 
     async def stop(self) -> None:
         """Close every connection, wait for the handlers and pending stores; the store stays open."""
-        if self._server is None:
+        if not self._servers:
             return
-        server, self._server = self._server, None
+        servers, self._servers = self._servers, []
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
             self._keepalive_task = None
-        server.close(close_connections=True)
-        await server.wait_closed()
+        for server in servers:
+            server.close(close_connections=True)
+        for server in servers:
+            await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
         self.door.close()
