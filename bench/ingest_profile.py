@@ -18,9 +18,13 @@ import argparse
 import contextlib
 import os
 import pstats
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
+from collections import Counter
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -40,6 +44,19 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int], float]:
                     fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
                     found[(pid, int(task.name))] = (int(fields[11]) + int(fields[12])) / tick
     return found
+
+
+def connections_by_process(port: int) -> Counter[int]:
+    """Established connections to ``port`` by the pid that holds them (``ss``)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                         text=True, check=False).stdout  # fmt: skip
+    return Counter(int(m) for m in re.findall(r"pid=(\d+)", out))
+
+
+def watch_connections(port: int, stop: threading.Event, seen: list[Counter[int]]) -> None:
+    """Every 0.5 s until ``stop``: who holds the load generator's connections (SO_REUSEPORT hashes them)."""
+    while not stop.wait(0.5):
+        seen.append(connections_by_process(port))
 
 
 def main() -> None:
@@ -65,7 +82,14 @@ def main() -> None:
         pids = relay.pids()
         before = thread_cpu(pids)
         load = os.getloadavg()
-        res = run_loadgen(relay.url, path, args.events)
+        stop, seen = threading.Event(), []
+        watcher = threading.Thread(target=watch_connections, args=(relay.port, stop, seen))
+        watcher.start()
+        try:
+            res = run_loadgen(relay.url, path, args.events)
+        finally:
+            stop.set()
+            watcher.join()
         after = thread_cpu(pids)
     finally:
         relay.stop()
@@ -84,6 +108,8 @@ def main() -> None:
         parts = ", ".join(f"{'main' if tid == pid else tid}: {x / ok * 1e6:.0f}" for tid, x in rows if x > 0)
         print(f"  process {pid}: {used / ok * 1e6:.0f} µs/event ({parts})")
     print(f"  relay in all: {total / ok * 1e6:.0f} µs/event")
+    shares = Counter(" / ".join(str(n) for _, n in sorted(c.items())) for c in seen if sum(c.values()) == 8)
+    print(f"  connections per worker (every 0.5 s, by how often): {dict(shares.most_common())}")
     if args.cprofile:
         for prof in sorted(profiles.glob("*.prof")):
             if int(prof.stem) not in pids or prof.stat().st_size == 0:
