@@ -14,6 +14,15 @@ out). So an ``OK`` still means durable, and the store sees the events in the ord
 task per event; what goes is a Task, a future, a queue hand-over to the writer thread and a wake-up per event
 (about a fifth of the relay's own CPU per event, docs/benchmarks.md "Workers").
 
+Lingering: a commit's cost is mostly fixed (the pages it rewrites, the WAL frames, the lock between workers), so
+a commit of 20 events costs about 2.5 times as much CPU per event as one of 1,000 (docs/benchmarks.md,
+"Workers"); a writer that keeps up would commit whatever one turn of the loop read, and spend a core doing so.
+So while a batch is being stored the next one gathers, and once it is stored the next one lingers until
+:data:`LINGER` after that, unless :data:`LINGER_EVENTS` are already waiting. Only a crowd lingers: fewer than
+:data:`LINGER_FROM` waiting events (a client that sends one event at a time and waits for each ``OK``, a post
+after a pause) are stored at once. A turn that finds :data:`BATCH_MAX` waiting starts another batch even while
+one is being stored.
+
 Failures: a batch the store refuses as a whole (``add_many`` raises) is stored again one event at a time
 (``Store.add`` each, all at once: the writer runs each in a transaction of its own when their batch fails), so
 one event that cannot be stored fails alone, with its own ``OK false``. A batch waits for nothing but the store:
@@ -40,6 +49,12 @@ logger = logging.getLogger("samizdat.relay")
 
 #: Events stored by one task at most (the store's writer commits up to its own ``batch_max`` at once).
 BATCH_MAX = 1000
+#: Seconds after a batch was stored during which the next one waits for more events.
+LINGER = 0.03
+#: Waiting events that end the lingering at once.
+LINGER_EVENTS = 500
+#: Fewer waiting events than this never linger.
+LINGER_FROM = 16
 
 #: ``finish(client, event, outcome)``: ``outcome`` None when the signature is wrong, an exception when the event
 #: could not be stored. Called on the event loop, in the order the events were put.
@@ -55,7 +70,11 @@ class Intake:
         self.finish = finish
         self.batch_max = batch_max
         self._queue: list[tuple[Client, Event, bool]] = []
-        self._scheduled = False
+        self._scheduled = False  # a call of _start is due (soon, or when the lingering ends)
+        self._lingering: asyncio.TimerHandle | None = None
+        self._storing = 0  # batches being stored
+        self._stored_at = float("-inf")  # loop time at which the last batch was stored
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Batches started and events put, for tests and benchmarks.
         self.batches = 0
         self.events = 0
@@ -64,19 +83,50 @@ class Intake:
         """Store ``event`` for ``client`` soon (``verified``: its signature is checked already); counts it in
         ``client.pending`` until ``finish`` has run for it."""
         client.pending += 1
-        self._queue.append((client, event, verified))
+        queue = self._queue
+        queue.append((client, event, verified))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._start)
+        elif len(queue) == LINGER_EVENTS and self._lingering is not None or len(queue) == self.batch_max:
+            if self._lingering is not None:
+                self._lingering.cancel()
+                self._lingering = None
+            asyncio.get_running_loop().call_soon(self._start)
 
-    def _start(self) -> None:
+    async def drain(self) -> None:
+        """Store what is waiting now, without lingering, and wait until every batch is stored."""
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._lingering = None
+        if self._queue:
+            self._start(now=True)
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, now: bool = False) -> None:
+        """Start storing what is waiting, unless it should wait for the batch being stored or linger."""
+        self._lingering = None
+        queue = self._queue
+        waiting = len(queue)
+        if LINGER_FROM <= waiting < self.batch_max and not now:
+            if self._storing:  # the end of that batch calls this again
+                return
+            loop = asyncio.get_running_loop()
+            wait = self._stored_at + LINGER - loop.time()
+            if wait > 0 and waiting < LINGER_EVENTS:
+                self._lingering = loop.call_later(wait, self._start)
+                return
         self._scheduled = False
-        queue, size = self._queue, self.batch_max
+        size = self.batch_max
         while queue:
             batch, queue = queue[:size], queue[size:]
             self.batches += 1
             self.events += len(batch)
+            self._storing += 1
             task = asyncio.ensure_future(self._store(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             for client in {item[0] for item in batch}:
                 client.tasks.add(task)
                 task.add_done_callback(client.tasks.discard)
@@ -100,6 +150,11 @@ class Intake:
                 client.pending -= 1
             for client in {item[0] for item in batch}:
                 client.room.set()
+            self._storing -= 1
+            loop = asyncio.get_running_loop()
+            self._stored_at = loop.time()
+            if self._scheduled and self._lingering is None and not self._storing:
+                loop.call_soon(self._start)  # it waited for this batch
 
     async def _add(self, events: Sequence[Event]) -> Sequence[AddOutcome | BaseException]:
         if not events:

@@ -248,6 +248,7 @@ class RelayServer:
         await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
+        await self.intake.drain()  # events read before the stop are stored (their OKs go nowhere)
         self.door.close()
         self.verifier.close()
         self.refusals.flush()

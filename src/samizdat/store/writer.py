@@ -9,12 +9,6 @@ Theory of operation (datasette's write thread, with group commit):
   those add jobs in ONE transaction. Only after ``COMMIT`` returns does it resolve their futures, so ``add``
   returns once the event is durable; and while one batch commits the next one queues up, so many concurrent
   callers share each commit.
-* Under sustained writes a commit lingers: when the previous one ended less than :data:`LINGER` ago and fewer
-  than :data:`LINGER_EVENTS` events are queued, the thread waits for more until ``LINGER`` after the previous
-  commit. A commit's cost is mostly fixed (the pages it rewrites, the WAL frames, the lock), so commits of 20
-  events cost about 2.5 times as much CPU per event as commits of 1,000 (docs/benchmarks.md, "Workers"); left
-  alone, a writer that keeps up commits whatever one turn of the relay's loop produced, and spends a core on it.
-  An event written after a pause (a post, a LAN push) never waits: the previous commit is long past.
 * If a batch fails, it is rolled back and its jobs are retried one by one, each in its own transaction, so a job
   that cannot be stored (or a full disk) fails only its own future (with a StoreError) and the thread carries on.
 * Futures are resolved with one ``call_soon_threadsafe`` per loop per batch, not one per event.
@@ -44,10 +38,6 @@ log = logging.getLogger("samizdat.store")
 
 #: Seconds the writer waits for another process's write lock (workers of one store, a command) before failing.
 LOCK_WAIT = 5.0
-#: Seconds after a commit during which the next one waits for more events (see the module's text).
-LINGER = 0.02
-#: Queued events that end the lingering at once.
-LINGER_EVENTS = 500
 
 T = TypeVar("T")
 
@@ -109,7 +99,6 @@ class Writer:
         self._ready: ThreadFuture[None] = ThreadFuture()
         self._stopping = False
         self._held: _Job | None = None
-        self._committed = float("-inf")  # time.monotonic() at the end of the last commit of events
         #: Batches committed and events written, for benchmarks and status displays.
         self.batches = 0
         self.events = 0
@@ -203,18 +192,11 @@ class Writer:
     def _gather(self, first: _AddJob) -> list[_AddJob]:
         """``first`` and the add jobs queued right behind it, up to ``batch_max`` events."""
         batch, size = [first], len(first.events)
-        linger_until = self._committed + LINGER
         while size < self._batch_max:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                wait = linger_until - time.monotonic()
-                if wait <= 0 or size >= LINGER_EVENTS or self._stopping:
-                    break
-                try:
-                    job = self._queue.get(timeout=wait)
-                except queue.Empty:
-                    break
+                break
             if not isinstance(job, _AddJob):
                 self._held = job
                 break
@@ -238,7 +220,6 @@ class Writer:
                 return [(batch[0], None, self._map(exc))]
             # Find the culprit: every job again in a transaction of its own.
             return [result for job in batch for result in self._run_adds(conn, [job])]
-        self._committed = time.monotonic()
         self.batches += 1
         self.events += sum(len(job.events) for job in batch)
         return [(job, result, None) for job, result in zip(batch, outcomes, strict=True)]
