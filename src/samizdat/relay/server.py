@@ -394,7 +394,7 @@ class RelayServer:
             self.limits,
             clock=self.clock,
             negentropy=self.negentropy is not None,
-            verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
+            verify=not self.verify_in_thread,  # else the intake has the signatures checked by the verifier
             event_bucket=bucket,  # one event rate per remote address, however many connections it opens
         )
         client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
