@@ -372,3 +372,11 @@ def test_nip11_document() -> None:
     assert doc["limitation"]["created_at_lower_limit"] == 60
     assert 77 in nip11_document(RelayInfo(), RelayLimits(), extra_nips=(77,))["supported_nips"]
     assert "software" not in doc
+
+
+@pytest.mark.parametrize("outcome", list(AddOutcome))
+def test_the_ok_for_each_outcome_is_the_json_a_client_expects(outcome: AddOutcome) -> None:
+    event_id = "0123456789abcdef" * 4
+    frame = connection_module.ok_for_outcome(event_id, outcome)
+    assert orjson.loads(frame) == ["OK", event_id, outcome.accepted, outcome.reply]
+    assert frame == orjson.dumps(["OK", event_id, outcome.accepted, outcome.reply])  # compact, as ever

@@ -78,3 +78,19 @@ async def test_relay_checks_signatures_in_the_thread(tmp_path: Path, key: Secret
             await ws.send('["COUNT","n",{}]')
             assert await recv_json(ws) == ["COUNT", "n", {"count": len(good)}]
         assert relay.verifier.checked == len(sent)
+
+
+async def test_a_batch_gets_one_answer_per_event_in_order(key: SecretKey) -> None:
+    other = SecretKey.generate()
+    events = [make_event(key, 1, f"b {i}") for i in range(40)]
+    events = [forged(ev, other) if i % 5 == 2 else ev for i, ev in enumerate(events)]
+    verifier = Verifier(batch_max=16)
+    try:
+        first, second, single = await asyncio.wait_for(
+            asyncio.gather(verifier.verify_many(events[:25]), verifier.verify_many(events[25:]),
+                           verifier.verify(events[2])), 10)  # fmt: skip
+    finally:
+        verifier.close()
+    assert first + second == [i % 5 != 2 for i in range(40)]
+    assert single is False
+    assert verifier.checked == 41

@@ -113,8 +113,12 @@ def ok_frame(event_id: str, accepted: bool, message: str) -> bytes:
 
 
 def ok_for_outcome(event_id: str, outcome: AddOutcome) -> bytes:
-    """The ``OK`` answer once the store has decided on an event."""
-    return orjson.dumps(["OK", event_id, outcome.accepted, outcome.reply])
+    """The ``OK`` answer once the store has decided on an event (``event_id``: checked, 64 hex characters)."""
+    return b'["OK","' + event_id.encode() + _OK_TAILS[outcome]
+
+
+#: ``",true,""]`` and the like: the end of the ``OK`` for each outcome (one per event the relay takes).
+_OK_TAILS = {outcome: b'",' + orjson.dumps([outcome.accepted, outcome.reply])[1:] for outcome in AddOutcome}
 
 
 def notice_frame(message: str) -> bytes:

@@ -8,13 +8,14 @@ One port serves WebSocket and plain HTTP (:mod:`samizdat.relay.http`). Each WebS
 while its socket is congested. The reader loop feeds each message to the protocol and carries out the actions it
 returns:
 
-* ``StoreEvent`` runs in its own task (``await store.add``), so a connection's stream of EVENTs is committed by
-  the store's writer in batches instead of one commit per round trip; ``OK`` goes out only after ``add``
-  returned, i.e. once the event is durable. At most ``max_pending_events`` per connection are in flight; beyond
-  that the reader stops reading (TCP backpressure onto the publisher). With ``verify_in_thread`` the protocol
-  leaves the signature check to that task, which has it done by the :class:`~samizdat.relay.verifier.Verifier`
-  thread before storing (off by default: on two cores, where the store's writer thread already has the second
-  core, it cost about 7% of ingest rate; it pays where a core is free for it).
+* ``StoreEvent`` goes to the :class:`~samizdat.relay.ingest.Intake`, which stores the events of every
+  connection read in one turn of the event loop with one task and one ``store.add_many`` (one commit, or part of
+  one); ``OK`` goes out only after that returned, i.e. once the event is durable. At most
+  ``max_pending_events`` per connection are in flight; beyond that the reader stops reading (TCP backpressure
+  onto the publisher). With ``verify_in_thread`` the protocol leaves the signature check to the intake, which has
+  the batch checked by the :class:`~samizdat.relay.verifier.Verifier` thread before storing (off by default: on
+  two cores, where the store's writer thread already has the second core, it cost about 7% of ingest rate; it
+  pays where a core is free for it).
 * ``Subscribe`` files the subscription in the :class:`~samizdat.relay.subscriptions.SubscriptionIndex` *before*
   querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
   then a query task sends the stored events and ``EOSE`` (:mod:`samizdat.relay.stored`: a page at a time, each
@@ -100,6 +101,7 @@ from samizdat.relay.connection import (
 from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
+from samizdat.relay.ingest import Intake
 from samizdat.relay.keepalive import Keepalive
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
@@ -164,6 +166,7 @@ class RelayServer:
         self.verify_in_thread = verify_in_thread
         self.index: SubscriptionIndex[Client] = SubscriptionIndex(group=lambda client: client.ip)
         self.verifier = Verifier()
+        self.intake = Intake(store, self.verifier, self._stored)
         self.clients: set[Client] = set()
         limits = self.limits
         self.refusals = RefusalLog()
@@ -279,6 +282,7 @@ class RelayServer:
             await server.wait_closed()
         for client in list(self.clients):
             client.drop("relay stopping")
+        await self.intake.drain()  # events read before the stop are stored (their OKs go nowhere)
         self.door.close()
         self.verifier.close()
         self.refusals.flush()
@@ -428,7 +432,7 @@ class RelayServer:
             self.limits,
             clock=self.clock,
             negentropy=self.negentropy is not None,
-            verify=not self.verify_in_thread,  # else _store_event has the signature checked by the verifier
+            verify=not self.verify_in_thread,  # else the intake has the signatures checked by the verifier
             event_bucket=bucket,  # one event rate per remote address, however many connections it opens
         )
         client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
@@ -440,6 +444,7 @@ class RelayServer:
         self.clients.add(client)
         self.keepalive.add(client)
         max_pending = self.limits.max_pending_events
+        intake = self.intake
         handled = 0
         try:
             while not client.dropped:
@@ -455,8 +460,7 @@ class RelayServer:
                     if isinstance(action, Send):
                         client.send(action.frame)
                     elif isinstance(action, StoreEvent):
-                        client.pending += 1
-                        self._spawn(client, self._store_event(client, action.event, action.verified))
+                        intake.put(client, action.event, action.verified)
                     elif isinstance(action, Subscribe):
                         self._subscribe(client, action)
                     elif isinstance(action, Unsubscribe):
@@ -536,14 +540,11 @@ class RelayServer:
 
     # -- actions ----------------------------------------------------------------------------------------------
 
-    async def _store_event(self, client: Client, event: Event, verified: bool) -> None:
-        try:
-            if not verified and not await self.verifier.verify(event):
-                client.send(ok_frame(event.id, False, BAD_SIGNATURE))
-                return
-            outcome = await self.store.add(event)
-        except Exception:
-            client.log.exception("storing event %s failed", event.id)
+    def _stored(self, client: Client, event: Event, outcome: AddOutcome | BaseException | None) -> None:
+        """The intake is done with ``event`` from ``client`` (relay/ingest.py): its ``OK``, then its fan-out."""
+        if outcome is None:
+            client.send(ok_frame(event.id, False, BAD_SIGNATURE))
+        elif isinstance(outcome, BaseException):  # logged by the intake
             client.send(ok_frame(event.id, False, "error: could not store the event"))
         else:
             client.send(ok_for_outcome(event.id, outcome))
@@ -551,9 +552,6 @@ class RelayServer:
                 self._fan_out(event, origin=client, stored=outcome is AddOutcome.STORED)
                 if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
                     self.follower.share(event)  # never stored: it goes to the other processes on the bus
-        finally:
-            client.pending -= 1
-            client.room.set()
 
     def _fan_out(self, event: Event, origin: Client | None = None, *, stored: bool = False) -> None:
         """``stored``: stored by this process (not read back from the store for another one)."""

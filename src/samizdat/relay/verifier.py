@@ -5,9 +5,10 @@ Theory of operation (the store's writer thread, :mod:`samizdat.store.writer`, ap
 * A signature check costs about 50 µs of C (coincurve), a third of what the relay spends on each incoming
   ``EVENT``; coincurve releases the GIL while it runs, so a thread checks signatures while the event loop parses
   the next messages.
-* Callers put ``(event, loop, future)`` on a queue and await the future. The thread takes the first item, then
-  everything else already queued (up to ``batch_max``), checks each, and resolves the whole batch with ONE
-  ``call_soon_threadsafe`` per loop, not one per event.
+* Callers put ``(events, loop, future)`` on a queue and await the future: :meth:`Verifier.verify` one event,
+  :meth:`Verifier.verify_many` a list (the relay's batches, relay/ingest.py: one future for all of them). The
+  thread takes the first item, then everything else already queued (up to ``batch_max`` events), checks each,
+  and resolves the whole batch with ONE ``call_soon_threadsafe`` per loop, not one per item.
 * It pays only where a core is free for it: on two cores, where the store's writer thread already has the second
   core, moving the check here cost ~7% of ingest rate, so :class:`~samizdat.relay.server.RelayServer` uses it only
   with ``verify_in_thread=True``.
@@ -22,6 +23,8 @@ import logging
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 from samizdat.core.event import Event
 from samizdat.core.keys import verify_signature
@@ -29,7 +32,8 @@ from samizdat.errors import LocalProtocolError
 
 log = logging.getLogger("samizdat.relay")
 
-_Item = tuple[Event, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+#: (events, their loop, the future, whether the future wants one bool rather than a list)
+_Item = tuple[Sequence[Event], asyncio.AbstractEventLoop, "asyncio.Future[Any]", bool]
 _STOP = None
 
 
@@ -38,7 +42,15 @@ def check(event: Event) -> bool:
     return verify_signature(event.pubkey, event.sig, bytes.fromhex(event.id))
 
 
-def _deliver(results: list[tuple[asyncio.Future[bool], bool]]) -> None:
+def _check(event: Event) -> bool:
+    try:
+        return check(event)
+    except Exception:  # never leave a caller hanging; a check that cannot run is a failed check
+        log.exception("signature check of %s failed", event.id)
+        return False
+
+
+def _deliver(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
     for future, ok in results:
         if not future.done():  # the caller gave up (its connection went away)
             future.set_result(ok)
@@ -59,12 +71,20 @@ class Verifier:
 
     def verify(self, event: Event) -> asyncio.Future[bool]:
         """A future that becomes True if ``event``'s signature is valid, False if not. Call on an event loop."""
+        return self._put((event,), True)
+
+    def verify_many(self, events: Sequence[Event]) -> asyncio.Future[list[bool]]:
+        """A future that becomes, for each of ``events`` in order, whether its signature is valid. Call on an
+        event loop."""
+        return self._put(events, False)
+
+    def _put(self, events: Sequence[Event], single: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         q = self._queue
         if q is None:
             q = self._start()
-        q.put((event, loop, future))
+        q.put((events, loop, future, single))
         return future
 
     def close(self) -> None:
@@ -88,9 +108,11 @@ class Verifier:
             item = q.get()
             batch: list[_Item] = []
             stop = item is _STOP
+            size = 0
             if item is not None:
                 batch.append(item)
-            while not stop and len(batch) < batch_max:
+                size = len(item[0])
+            while not stop and size < batch_max:
                 try:
                     item = q.get_nowait()
                 except queue.Empty:
@@ -99,22 +121,19 @@ class Verifier:
                     stop = True
                 else:
                     batch.append(item)
+                    size += len(item[0])
             if batch:
                 self._check_batch(batch)
             if stop:
                 return
 
     def _check_batch(self, batch: list[_Item]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], bool]]] = defaultdict(list)
-        for event, loop, future in batch:
-            try:
-                ok = check(event)
-            except Exception:  # never leave a caller hanging; a check that cannot run is a failed check
-                log.exception("signature check of %s failed", event.id)
-                ok = False
-            by_loop[loop].append((future, ok))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = defaultdict(list)
+        for events, loop, future, single in batch:
+            oks = [_check(event) for event in events]
+            by_loop[loop].append((future, oks[0] if single else oks))
+            self.checked += len(events)
         self.batches += 1
-        self.checked += len(batch)
         for loop, results in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_deliver, results)

@@ -1,0 +1,173 @@
+"""The EVENTs clients send, stored in batches: one task, one store call and one commit wait for many events.
+
+Theory of operation
+-------------------
+
+The reader loop of every connection hands each valid ``EVENT`` (:class:`~samizdat.relay.connection.StoreEvent`)
+to :meth:`Intake.put`, which only appends it to a list; the first ``put`` of a turn of the event loop asks for
+:meth:`Intake._start` at the end of that turn. ``_start`` takes everything put meanwhile, from every connection,
+and stores it with ONE task: the signatures that are still to be checked (``verify_in_thread``) in one call of the
+:class:`~samizdat.relay.verifier.Verifier`, then the events in one ``Store.add_many`` (one job for the store's
+writer thread, which commits it with whatever else is queued). Only once ``add_many`` has returned, i.e. after
+the commit, does ``finish`` run for each event in the order they came (the server sends its ``OK`` and fans it
+out). So an ``OK`` still means durable, and the store sees the events in the order they were read, as with one
+task per event; what goes is a Task, a future, a queue hand-over to the writer thread and a wake-up per event
+(about a fifth of the relay's own CPU per event, docs/benchmarks.md "Workers").
+
+Lingering: a commit's cost is mostly fixed (the pages it rewrites, the WAL frames, the lock between workers), so
+a commit of 20 events costs about 2.5 times as much CPU per event as one of 1,000 (docs/benchmarks.md,
+"Workers"); a writer that keeps up would commit whatever one turn of the loop read, and spend a core doing so.
+So while a batch is being stored the next one gathers, and once it is stored the next one lingers until
+:data:`LINGER` after that, unless :data:`LINGER_EVENTS` are already waiting. Only a crowd lingers: fewer than
+:data:`LINGER_FROM` waiting events (a client that sends one event at a time and waits for each ``OK``, a post
+after a pause) are stored at once. A turn that finds :data:`BATCH_MAX` waiting starts another batch even while
+one is being stored.
+
+Failures: a batch the store refuses as a whole (``add_many`` raises) is stored again one event at a time
+(``Store.add`` each, all at once: the writer runs each in a transaction of its own when their batch fails), so
+one event that cannot be stored fails alone, with its own ``OK false``. A batch waits for nothing but the store:
+while it commits, the next one gathers.
+
+Bounds: a connection counts its events from ``put`` until ``finish`` (``client.pending``) and stops reading at
+``max_pending_events`` (the server's reader loop), so a batch holds at most that many per connection; a batch is
+cut at ``batch_max`` events. The batch's task is in each of its connections' ``tasks``: a connection that goes
+waits for its events to be stored (their ``OK`` goes nowhere), and :meth:`RelayServer.stop` with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from samizdat.core.event import Event
+from samizdat.relay.client_conn import Client
+from samizdat.relay.verifier import Verifier
+from samizdat.store.base import AddOutcome, Store
+
+logger = logging.getLogger("samizdat.relay")
+
+#: Events stored by one task at most (the store's writer commits up to its own ``batch_max`` at once).
+BATCH_MAX = 1000
+#: Seconds after a batch was stored during which the next one waits for more events.
+LINGER = 0.03
+#: Waiting events that end the lingering at once.
+LINGER_EVENTS = 500
+#: Fewer waiting events than this never linger.
+LINGER_FROM = 16
+
+#: ``finish(client, event, outcome)``: ``outcome`` None when the signature is wrong, an exception when the event
+#: could not be stored. Called on the event loop, in the order the events were put.
+Finish = Callable[[Client, Event, "AddOutcome | BaseException | None"], None]
+
+
+class Intake:
+    """Batches the events of every connection of one relay into the store (see the module's text)."""
+
+    def __init__(self, store: Store, verifier: Verifier, finish: Finish, *, batch_max: int = BATCH_MAX) -> None:
+        self.store = store
+        self.verifier = verifier
+        self.finish = finish
+        self.batch_max = batch_max
+        self._queue: list[tuple[Client, Event, bool]] = []
+        self._scheduled = False  # a call of _start is due (soon, or when the lingering ends)
+        self._lingering: asyncio.TimerHandle | None = None
+        self._storing = 0  # batches being stored
+        self._stored_at = float("-inf")  # loop time at which the last batch was stored
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Batches started and events put, for tests and benchmarks.
+        self.batches = 0
+        self.events = 0
+
+    def put(self, client: Client, event: Event, verified: bool) -> None:
+        """Store ``event`` for ``client`` soon (``verified``: its signature is checked already); counts it in
+        ``client.pending`` until ``finish`` has run for it."""
+        client.pending += 1
+        queue = self._queue
+        queue.append((client, event, verified))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+        elif len(queue) == LINGER_EVENTS and self._lingering is not None or len(queue) == self.batch_max:
+            if self._lingering is not None:
+                self._lingering.cancel()
+                self._lingering = None
+            asyncio.get_running_loop().call_soon(self._start)
+
+    async def drain(self) -> None:
+        """Store what is waiting now, without lingering, and wait until every batch is stored."""
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._lingering = None
+        if self._queue:
+            self._start(now=True)
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, now: bool = False) -> None:
+        """Start storing what is waiting, unless it should wait for the batch being stored or linger."""
+        self._lingering = None
+        queue = self._queue
+        waiting = len(queue)
+        if LINGER_FROM <= waiting < self.batch_max and not now:
+            if self._storing:  # the end of that batch calls this again
+                return
+            loop = asyncio.get_running_loop()
+            wait = self._stored_at + LINGER - loop.time()
+            if wait > 0 and waiting < LINGER_EVENTS:
+                self._lingering = loop.call_later(wait, self._start)
+                return
+        self._scheduled = False
+        size = self.batch_max
+        while queue:
+            batch, queue = queue[:size], queue[size:]
+            self.batches += 1
+            self.events += len(batch)
+            self._storing += 1
+            task = asyncio.ensure_future(self._store(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            for client in {item[0] for item in batch}:
+                client.tasks.add(task)
+                task.add_done_callback(client.tasks.discard)
+        self._queue = []
+
+    async def _store(self, batch: list[tuple[Client, Event, bool]]) -> None:
+        finish = self.finish
+        try:
+            unverified = [event for _, event, verified in batch if not verified]
+            if unverified:
+                good = iter(await self.verifier.verify_many(unverified))
+                checked = [verified or next(good) for _, _, verified in batch]
+            else:
+                checked = [True] * len(batch)
+            events = [event for (_, event, _), ok in zip(batch, checked, strict=True) if ok]
+            outcomes = iter(await self._add(events))
+            for (client, event, _), ok in zip(batch, checked, strict=True):
+                finish(client, event, next(outcomes) if ok else None)
+        finally:
+            for client, _, _ in batch:
+                client.pending -= 1
+            for client in {item[0] for item in batch}:
+                client.room.set()
+            self._storing -= 1
+            loop = asyncio.get_running_loop()
+            self._stored_at = loop.time()
+            if self._scheduled and self._lingering is None and not self._storing:
+                loop.call_soon(self._start)  # it waited for this batch
+
+    async def _add(self, events: Sequence[Event]) -> Sequence[AddOutcome | BaseException]:
+        if not events:
+            return []
+        try:
+            return await self.store.add_many(events)
+        except Exception as exc:
+            if len(events) == 1:
+                logger.exception("storing event %s failed", events[0].id)
+                return [exc]
+        # One at a time, so that only the events that cannot be stored fail.
+        results = await asyncio.gather(*(self.store.add(event) for event in events), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            logger.error("storing %d of %d events failed", len(failed), len(events), exc_info=failed[0])
+        return results
