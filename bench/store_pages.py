@@ -10,13 +10,15 @@ migrations up to that number) is filled with ``--events`` events of the benchmar
 then ``--batches`` commits of ``--batch`` further events are added the way the writer adds them
 (:func:`samizdat.store.queries.add_events`, one transaction each). Every commit appends one WAL frame per page it
 changed; the frames' page numbers, mapped to their B-tree with SQLite's ``dbstat`` table, give the pages each
-table and index dirtied per event. Prints a table; writes nothing.
+table and index dirtied per event. Prints a table and writes it to the ``## Pages written per event (issue 12)``
+section of docs/benchmarks.md (``--no-write``: print only).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import datetime as dt
 import sqlite3
 import struct
 import sys
@@ -28,11 +30,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset
+from report import DOC, write_section
 
 from samizdat.core.event import parse_event
 from samizdat.store import queries
 from samizdat.store.sqlite import migrations
 
+TITLE = "## Pages written per event (issue 12)"
 FILL = 5000
 WAL_HEADER = 32
 FRAME_HEADER = 24
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="commits measured")
     parser.add_argument("--schema", type=int, action="append", help="schema version(s) to measure (default: latest)")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     versions = args.schema or [migrations()[-1][0]]
     total = args.events + args.batch * args.batches
@@ -117,12 +122,30 @@ def main() -> None:
             results[version] = measure(version, base, extra, args.batch, Path(tmp))
             print(f"schema {version}: measured in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     names = sorted({n for r in results.values() for n in r if n not in ("total", "file MB")})
-    print(f"pages written per event, {args.events:,} events then {args.batches} commits of {args.batch}")
-    print("| B-tree | " + " | ".join(f"schema {v}" for v in versions) + " |")
-    print("|---|" + "---|" * len(versions))
+    lines = [
+        TITLE,
+        "",
+        "`bench/store_pages.py`: what each event costs the event store in pages written, per B-tree (table or index),"
+        " which is what the encrypted store pays for: SQLCipher encrypts and authenticates every page a commit writes."
+        f" A plain store (the pages are the same with a key) of {args.events:,} events of the benchmark data set, then"
+        f" {args.batches} commits of {args.batch} newer events (`queries.add_events`, as the writer adds them); each"
+        " commit's WAL frames, mapped to their B-tree with SQLite's `dbstat`, divided by the events added."
+        " Deterministic:"
+        " the load on the machine does not change it.",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- command: `bench/store_pages.py {' '.join(sys.argv[1:])}`",
+        "",
+        "| B-tree | " + " | ".join(f"schema {v}" for v in versions) + " |",
+        "|---|" + "---|" * len(versions),
+    ]
     for name in [*names, "total", "file MB"]:
         cells = " | ".join(f"{results[v].get(name, 0):.2f}" for v in versions)
-        print(f"| {name} | {cells} |")
+        label = "**pages per event**" if name == "total" else ("file size, MB" if name == "file MB" else f"`{name}`")
+        lines.append(f"| {label} | {cells} |")
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section(DOC, TITLE, lines)
 
 
 if __name__ == "__main__":
