@@ -130,8 +130,7 @@ def main() -> None:
         f" A plain store (the pages are the same with a key) of {args.events:,} events of the benchmark data set, then"
         f" {args.batches} commits of {args.batch} newer events (`queries.add_events`, as the writer adds them); each"
         " commit's WAL frames, mapped to their B-tree with SQLite's `dbstat`, divided by the events added."
-        " Deterministic:"
-        " the load on the machine does not change it.",
+        " Counted, not timed: the load on the machine does not change it.",
         "",
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `bench/store_pages.py {' '.join(sys.argv[1:])}`",
