@@ -432,15 +432,14 @@ CHOICES = [
     " event, so in any store larger than one commit each costs a page per event; every relay query needs them. The"
     " goal of 15 % on writes would need about one page per event. Larger commits help both stores (the writer"
     " commits up to 1,000 queued events at once under load; this benchmark adds 200 at a time).",
-    "- **Schema 3, measured** (2026-12-05 18:28 UTC, `--before 2`, full sizes, load average 4-9 on the 2 cores):"
-    " per CPU-second of the process, ingest went from 13,226 to 16,061 events plain (+21 %) and from 7,199 to 9,181"
-    " encrypted (+28 %); bundle import from 7,172 to 7,503 plain and from 5,151 to 5,805 encrypted (+13 %); the sync"
-    " medians from 7.8 to 5.6 s plain and from 11.0 to 8.5 s encrypted. The encryption's share shrank (its CPU cost"
-    " on ingest from +84 % to +75 %, on import from +39 % to +29 %) but stays far over the goal. That run's"
-    " wall-clock costs are mostly the load (see the spread above); the run before it, on a quieter machine (09:30"
-    " UTC, schema 2), measured ingest +39 %, query p50 +9 %, p99 +40 %, sync +47 %, bundle import +38 %. Queries"
-    " read the same indexes in both schemas (an author's posts by kind, a tag, a time window): their difference in"
-    " that run is noise.",
+    "- **Schema 3, measured** (2026-12-05 18:50 UTC, `--before 2`, full sizes, load average 1.4-2.7 on the 2"
+    " cores): wall-clock, ingest went from 13,640 to 16,014 events/s plain (+17 %) and from 7,931 to 9,763 encrypted"
+    " (+23 %); bundle import from 8,162 to 10,186 plain and from 6,197 to 8,709 encrypted (+41 %, which brings its"
+    " cost from +32 % to +17 %); sync from 3.8 to 2.7 s plain and from 5.8 to 4.0 s encrypted; queries as before"
+    " (they read the same indexes in both schemas) and within the goal. Per CPU-second both stores' ingest gained"
+    " the same 17 %, so the encryption's relative cost stayed (+82 %, +83 %) while its absolute cost fell from 55"
+    " to 47 µs of CPU per event. A run an hour before, under a load average of 4-9, gave the same direction with"
+    " a wider spread (bench/out/encrypted-20261205-182832.json).",
     "- **The library.** Encrypted stores use the `sqlcipher3` wheel (0.6.4, SQLCipher 4 with SQLite 3.53), built"
     " with optimisation; the `sqlcipher3-binary` wheel used before (0.6.0) ships its SQLite compiled without"
     " optimisation, which cost about twice the CPU per statement. The file format is the same (SQLCipher 4,"
