@@ -6,10 +6,11 @@ Nothing here knows about threads or asyncio: :mod:`samizdat.store.writer` calls 
 escape from here; the callers map them to :class:`~samizdat.errors.StoreError`. Opening connections and
 migrating the schema is :mod:`samizdat.store.sqlite`'s job.
 
-How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``):
+How a filter becomes SQL (the schema is in ``migrations/0001_init.sql``, its indexes changed by ``0003``):
 
 * A filter is *driven* by one index, chosen from what it names, most selective first: ``ids``, then ``search``
-  (the FTS5 table), then ``authors`` (with ``kinds``), then its ``#x`` tag with the fewest values, then
+  (the FTS5 table), then ``authors`` (with ``kinds``; without them, with the kinds the authors have used: see
+  :func:`author_kinds`), then its ``#x`` tag with the fewest values, then
   ``kinds``, then ``created_at`` alone. The other conditions are written with a unary ``+``
   (``+e.kind IN (...)``) so that SQLite checks them on the rows found instead of picking another index without
   statistics to guide it.
@@ -451,6 +452,34 @@ def _arms(p: _Prepared, now: int, after: Key | None = None) -> tuple[list[_Selec
     return [_build(p, now, driver, after=after)], False
 
 
+def author_kinds(conn: sqlite3.Connection, p: _Prepared) -> _Prepared | None:
+    """``p`` with the kinds its authors have used, when it names authors but no kinds; None if they have none.
+
+    The store has no index of an author's events by time alone (migration 0003: one B-tree less to write per
+    event), so "an author's events, newest first" is the merge of one arm per (author, kind) read from
+    events_pubkey_kind. The kinds are found by seeking that index from one kind to the next (a skip scan: a
+    few page reads per author, however many events they have). When the arms would exceed :data:`MAX_ARMS`,
+    ``p`` is returned unchanged, and its one SELECT sorts the author's rows, as any filter with many values does.
+    Other filters are returned unchanged."""
+    if p.authors is None or p.kinds is not None or _driver(p) != "authors" or len(p.authors) > MAX_ARMS:
+        return p
+    found: set[int] = set()
+    for author in p.authors:
+        rows = conn.execute(
+            "WITH RECURSIVE k(kind) AS (SELECT (SELECT min(kind) FROM events WHERE pubkey = ?1)"
+            " UNION ALL SELECT (SELECT min(kind) FROM events WHERE pubkey = ?1 AND kind > k.kind)"
+            " FROM k WHERE k.kind IS NOT NULL LIMIT ?2)"
+            " SELECT kind FROM k WHERE kind IS NOT NULL",
+            (author, MAX_ARMS + 1),
+        )
+        found.update(int(row[0]) for row in rows)
+        if len(p.authors) * len(found) > MAX_ARMS:
+            return p
+    if not found:
+        return None
+    return dataclasses.replace(p, kinds=tuple(sorted(found)))
+
+
 def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
     """The statement that answers one (non-``ids``) filter: rows of (created_at, id, raw), newest first; with
     ``after``, the rows that follow that key (a ``search`` filter ignores it: see :func:`search_page_sql`).
@@ -504,6 +533,9 @@ def query(conn: sqlite3.Connection, filters: Iterable[Filter], now: int, default
         if p.ids is not None and p.search.phrases is None:
             events = _query_ids(conn, f, p, now, limit)
         else:
+            p = author_kinds(conn, p)
+            if p is None:
+                continue
             sql, params = query_sql(p, now, limit)
             events = [event_from_raw(raw) for _, _, raw in conn.execute(sql, params)]
         for event in events:
@@ -528,6 +560,7 @@ class Stream:
     prepared: _Prepared
     remaining: int  # events this filter may still contribute (its limit, counted down)
     exhausted: bool = False
+    kinds_known: bool = False  # author_kinds has been applied (at the first page)
     before: int | None = None  # search streams: the insertion number of the last row read
 
     def take_search_page(self, rows: Iterable[tuple[int, bytes]], want: int, max_bytes: int) -> list[Event]:
@@ -594,7 +627,13 @@ class Pager:
         return []
 
     def _merged_page(self, conn: sqlite3.Connection, now: int, max_events: int, max_bytes: int) -> list[Event]:
-        streams = self._merged
+        for stream in self._merged:
+            if not stream.kinds_known:
+                # The author's kinds as of the first page: a kind first used between two pages is not read.
+                expanded = author_kinds(conn, stream.prepared)
+                stream.kinds_known, stream.exhausted = True, expanded is None
+                stream.prepared = expanded or stream.prepared
+        streams = self._merged = [s for s in self._merged if not s.exhausted]
         cursors: list[sqlite3.Cursor] = []
         asked: list[int] = []
         got = [0] * len(streams)
