@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -13,24 +14,27 @@ from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import free_port, running_relay
 
 
-@pytest.fixture
-async def local(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """The syncing node's store (a real SQLite file)."""
-    store = await SqliteStore.open(tmp_path / "local.sqlite")
+@asynccontextmanager
+async def _opened(path: Path) -> AsyncIterator[SqliteStore]:
+    store = await SqliteStore.open(path)
     try:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def local(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """The syncing node's store (a real SQLite file)."""
+    async with _opened(tmp_path / "local.sqlite") as store:
+        yield store
 
 
 @pytest.fixture
 async def remote(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     """The relay's store, beside it."""
-    store = await SqliteStore.open(tmp_path / "remote.sqlite")
-    try:
+    async with _opened(tmp_path / "remote.sqlite") as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
