@@ -113,6 +113,9 @@ class DoorSocket(socket.socket):
         family, kind, proto = self.family, self.type, self.proto
         while self._refused_this_turn < REFUSALS_PER_TURN:
             fd, addr = self._accept()  # type: ignore[attr-defined]  # BlockingIOError when the queue is empty
+            # The kernel reuses a number only after its socket was closed: a place still held under this one
+            # belongs to a connection that was closed without close() being called (collected), so give it back.
+            door.release(fd)
             if self.trusted and proxyproto.trusted(addr, self.trusted):
                 return socket.socket(family, kind, proto, fileno=fd), addr  # judged by its PROXY header later
             ip = door_module.peer_ip(addr)
