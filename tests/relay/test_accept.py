@@ -67,13 +67,7 @@ def ask(source: str, port: int) -> bytes:
     """A plain HTTP request from ``source``; everything the relay sends until it closes (a reset is an error)."""
     with dial(source, port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        chunks = []
-        for _ in range(1000):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_all(sock)
 
 
 async def req_eose(source: str, port: int) -> bool:

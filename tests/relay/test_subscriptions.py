@@ -70,6 +70,19 @@ operations = st.lists(
 )
 
 
+def count_matches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every ``Filter.matches`` call from now on: the list's one item is the count."""
+    calls = [0]
+    original = Filter.matches
+
+    def counting(self: Filter, event: Event) -> bool:
+        calls[0] += 1
+        return original(self, event)
+
+    monkeypatch.setattr(Filter, "matches", counting)
+    return calls
+
+
 @settings(max_examples=300, deadline=None)
 @given(operations, st.lists(events, min_size=1, max_size=8))
 def test_index_matches_brute_force(ops: list[tuple[str, int, str, list[Filter]]], evs: list[Event]) -> None:
@@ -104,18 +117,10 @@ def test_only_candidates_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     authors = [f"{i:064x}" for i in range(10_000)]
     for i, author in enumerate(authors):
         index.add(i, "s", [Filter(authors=frozenset({author}), kinds=frozenset({1}))])
-    calls = 0
-    original = Filter.matches
-
-    def counting(self: Filter, event: Event) -> bool:
-        nonlocal calls
-        calls += 1
-        return original(self, event)
-
-    monkeypatch.setattr(Filter, "matches", counting)
+    calls = count_matches(monkeypatch)
     matched = index.match(fake_event(IDS[0], authors[1234], 1, 10, [("p", authors[5])]))
     assert [s.owner for s in matched] == [1234]
-    assert calls == 1
+    assert calls[0] == 1
     assert index.bucket_sizes()["authors"] == 10_000
 
 
@@ -128,17 +133,9 @@ def test_readers_of_one_channel_share_one_filter_checked_once(monkeypatch: pytes
     index.add(5000, "s", [Filter(authors=frozenset({PUBKEYS[0]}), kinds=frozenset({1, 2}))])
     assert index.distinct_filters == 2
     assert index.get(0, "s").filters[0] is index.get(4999, "s").filters[0]  # type: ignore[union-attr]
-    calls = 0
-    original = Filter.matches
-
-    def counting(self: Filter, event: Event) -> bool:
-        nonlocal calls
-        calls += 1
-        return original(self, event)
-
-    monkeypatch.setattr(Filter, "matches", counting)
+    calls = count_matches(monkeypatch)
     assert len(index.match(fake_event(IDS[0], PUBKEYS[0], 1, 10, []))) == 5001
-    assert calls == 2
+    assert calls[0] == 2
     assert [s.owner for s in index.match(fake_event(IDS[0], PUBKEYS[0], 2, 10, []))] == [5000]
     for i in range(5001):
         index.remove_owner(i)

@@ -186,17 +186,7 @@ class Client:
     def push_framed(self, frame: bytes, wire: bytes) -> None:
         """:meth:`push` for a message already framed as ``wire`` (:func:`~samizdat.relay.wire.text_frame`), the
         same bytes for every connection a fan-out reaches."""
-        data = wire if self.raw else frame  # (:meth:`_queue`, inline: this runs once per delivery)
-        self.queue.append(data)
-        size = len(data)
-        self.queued += size
-        total = self.total
-        total.bytes += size
-        if total.bytes > total.limit:
-            total.room.clear()
-        if not self.scheduled:
-            self.scheduled = True
-            self.schedule(self)
+        self._queue(wire if self.raw else frame)
 
     def _queue(self, data: bytes) -> None:
         self.queue.append(data)
