@@ -120,7 +120,8 @@ def main() -> None:
             print(f"\n== process {prof.stem}: {stats.total_tt:.1f} s profiled (main thread)")
             stats.sort_stats("tottime").print_stats(args.top)
             stats.sort_stats("cumulative").print_stats(args.top)
-    shutil.rmtree(profiles, ignore_errors=True)
+    if not os.environ.get("KEEP_PROFILES"):
+        shutil.rmtree(profiles, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""SQLCipher under the stores: an encrypted store and local state hold nothing readable, in the database or its
-WAL, and open only with their key; plain files from Python's own sqlite3 still open; damage is one sentence."""
+"""The encrypting library under the stores (AEGIS-256; SQLCipher for files made before): an encrypted store
+and local state hold nothing readable, in the database or its WAL, and open only with their
+key; stores SQLCipher encrypted before still open; plain files from Python's own sqlite3 still open; damage is one
+sentence."""
 
 from __future__ import annotations
 
@@ -124,36 +126,105 @@ async def test_a_truncated_encrypted_store_is_one_sentence_and_left_as_it_is(tmp
     assert files_of(path)[path.name] == before[path.name]
 
 
-def test_the_file_format_is_sqlcipher_4_with_hmac_sha256(tmp_path: Path) -> None:
-    from sqlcipher3 import dbapi2 as sqlcipher
+def test_the_file_format_is_aegis_256(tmp_path: Path) -> None:
+    import apsw
+
+    from samizdat.store import aegis
 
     path = tmp_path / "x.sqlite"
     conn = dbapi.connect(str(path), KEY, isolation_level=None)
     conn.execute("CREATE TABLE t (v TEXT)")
     conn.execute("INSERT INTO t VALUES ('readable with the key')")
     conn.close()
-    # As SQLCipher's own tools open it: the key, then the one setting that differs from SQLCipher 4's defaults.
-    raw = sqlcipher.connect(str(path))
+    # As SQLite3 Multiple Ciphers' own tools open it: the settings, then the key.
+    raw = apsw.Connection(str(path))
     try:
-        raw.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
-        raw.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+        assert raw.execute("PRAGMA cipher").fetchall() == [("chacha20",)]  # its default, not ours
+        for setting in aegis.SETTINGS:
+            raw.execute(setting)
+        raw.execute(f"PRAGMA hexkey = '{KEY.hex()}'")
         assert raw.execute("SELECT v FROM t").fetchall() == [("readable with the key",)]
     finally:
         raw.close()
-    defaults = sqlcipher.connect(str(path))
+    defaults = apsw.Connection(str(path))
     try:
-        defaults.execute("PRAGMA cipher_log_level = NONE")
-        defaults.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
-        with pytest.raises(sqlcipher.DatabaseError):
+        defaults.execute(f"PRAGMA hexkey = '{KEY.hex()}'")
+        with pytest.raises(apsw.NotADBError):
             defaults.execute("SELECT v FROM t").fetchall()
     finally:
         defaults.close()
 
 
-def test_encrypted_connections_run_without_memory_security(tmp_path: Path) -> None:
-    # Zeroing every allocation halves the encrypted store's speed and cannot wipe the copies Python keeps (see
+def sqlcipher_file(path: Path, plain: Path) -> None:
+    """``plain`` copied into ``path`` as nodes made before AEGIS encrypted it: SQLCipher 4 with HMAC-SHA256."""
+    from sqlcipher3 import dbapi2 as sqlcipher
+
+    conn = sqlcipher.connect(str(path), isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
+        conn.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+        conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(plain),))
+        version = int(conn.execute("PRAGMA plain.user_version").fetchone()[0])
+        conn.execute("SELECT sqlcipher_export('main', 'plain')")
+        conn.execute(f"PRAGMA main.user_version = {version}")
+        conn.execute("DETACH DATABASE plain")
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+
+
+async def test_a_store_encrypted_with_sqlcipher_before_still_opens_and_grows(tmp_path: Path) -> None:
+    alice = Author()
+    plain = tmp_path / "plain.sqlite"
+    store = await SqliteStore.open(plain)
+    try:
+        await store.add_many([alice.sign(1, f"{SECRET} {i}", created_at=1_700_000_000 + i) for i in range(20)])
+    finally:
+        await store.close()
+    path = tmp_path / "events.sqlite"
+    sqlcipher_file(path, plain)
+    assert SECRET.encode() not in path.read_bytes()
+
+    store = await SqliteStore.open(path, key=KEY)
+    try:
+        assert await store.count([Filter()]) == 20
+        await store.add(alice.sign(1, f"{SECRET} new", created_at=1_700_000_100))
+        assert await store.count([Filter()]) == 21
+    finally:
+        await store.close()
+    # Still SQLCipher's format (a file is served by the library of its format), still nothing readable.
+    from sqlcipher3 import dbapi2 as sqlcipher
+
+    raw = sqlcipher.connect(str(path))
+    try:
+        raw.execute(f"PRAGMA key = \"x'{KEY.hex()}'\"")
+        raw.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+        assert raw.execute("SELECT count(*) FROM events").fetchone()[0] == 21
+    finally:
+        raw.close()
+    assert all(SECRET.encode() not in data for data in files_of(path).values())
+
+
+def test_a_wrong_key_is_not_a_database_in_either_format(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite"
+    conn = dbapi.connect(str(path), KEY, isolation_level=None)
+    conn.execute("CREATE TABLE t (v TEXT)")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(dbapi.sqlite3.DatabaseError) as caught:
+        dbapi.connect(str(path), bytes(32), isolation_level=None)
+    assert dbapi.describe(caught.value) == "the file is not a database or is damaged"
+    assert path.read_bytes() == before
+
+
+def test_legacy_sqlcipher_connections_run_without_memory_security(tmp_path: Path) -> None:
+    # Zeroing every allocation halves an encrypted store's speed and cannot wipe the copies Python keeps (see
     # store/dbapi.py): a newer SQLCipher that turned it on by default would need a decision, not a silent slowdown.
-    conn = dbapi.connect(str(tmp_path / "t.sqlite"), KEY, isolation_level=None)
+    plain = tmp_path / "plain.sqlite"
+    stdlib_sqlite3.connect(plain).close()
+    path = tmp_path / "t.sqlite"
+    sqlcipher_file(path, plain)
+    conn = dbapi.connect(str(path), KEY, isolation_level=None)
     try:
         assert conn.execute("PRAGMA cipher_memory_security").fetchone()[0] == "0"
     finally:
@@ -161,9 +232,9 @@ def test_encrypted_connections_run_without_memory_security(tmp_path: Path) -> No
 
 
 def test_encrypted_connections_overwrite_what_they_delete(tmp_path: Path) -> None:
-    # This SQLCipher build leaves deleted rows in free pages (Python's own SQLite does not): someone made to unlock
-    # the node would read evicted or retracted events there. The page contents cannot be read back through this
-    # build (no sqlite_dbpage), so the setting itself is what is checked.
+    # Someone made to unlock the node would otherwise read evicted or retracted events in free pages. The page
+    # contents cannot be read back through the encrypting library (no sqlite_dbpage), so the setting itself is
+    # what is checked.
     conn = dbapi.connect(str(tmp_path / "t.sqlite"), KEY, isolation_level=None)
     try:
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1

@@ -10,7 +10,7 @@ files, which stay the live stores until the copy is proven whole:
 2. the caller writes the new key slots and the sealed identity into the staging directory;
 3. :func:`hold` takes a write lock on each plain database (``BEGIN IMMEDIATE``), kept until the commit, so that a
    command started before cannot write what the copy would miss (it waits, then fails with "locked");
-4. :func:`export`: SQLCipher's own ``sqlcipher_export`` copies each database into a new file encrypted under its
+4. :func:`export`: ``VACUUM INTO`` copies each database into a new file encrypted under its
    key (``encrypting/events.sqlite``, ``encrypting/local.sqlite``), fsynced;
 5. :func:`digest` of both sides, which must be equal: the schema and its version, and per table the count and an
    order-free hash of every row (the sum of the rows' SHA-256, so that a copy whose rows got new rowids still
@@ -18,7 +18,8 @@ files, which stay the live stores until the copy is proven whole:
 6. :func:`commit`: the journal becomes ``verified`` (a temporary file fsynced, renamed, the directory fsynced).
    This is the single point of no return;
 7. :func:`roll_forward`: each staged file is renamed over its plain twin (the plain ``-wal`` and ``-shm`` files
-   deleted first, so that SQLCipher never reads a plain WAL into an encrypted database), ``keys.slots`` last;
+   deleted first, so that the encrypting library never reads a plain WAL into an encrypted database),
+   ``keys.slots`` last;
    then the plain identity key is overwritten and deleted, and the ``unencrypted`` marker; then the staging
    directory goes.
 
@@ -44,8 +45,8 @@ import orjson
 
 from samizdat.config import ENCRYPTING, IDENTITY_PLAIN, IDENTITY_SEALED, KEY_SLOTS, PLAIN_MARKER
 from samizdat.errors import StoreError
-from samizdat.store import files
-from samizdat.store.dbapi import connect, connect_unkeyed, describe, sqlite3
+from samizdat.store import aegis, files
+from samizdat.store.dbapi import connect, connect_plain, describe, sqlite3
 
 JOURNAL = "journal"
 DATABASES = ("events.sqlite", "local.sqlite")
@@ -208,7 +209,7 @@ def hold(path: Path) -> sqlite3.Connection:
     """A connection holding the write lock of the plain database ``path`` until it is closed; it reads the state
     the copy is made of. Raises StoreError when another process keeps it locked."""
     try:
-        conn = connect_unkeyed(str(path), isolation_level=None, check_same_thread=False)
+        conn = connect_plain(str(path), isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -229,18 +230,14 @@ def release(conn: sqlite3.Connection) -> None:
 
 
 def export(plain: Path, target: Path, key: bytes) -> None:
-    """Copy the plain database ``plain`` into the new file ``target``, encrypted under ``key`` (SQLCipher's
-    ``sqlcipher_export``: schema, rows, sequences; the schema version is set after it), and sync it to disk.
-    Raises StoreError."""
+    """Copy the plain database ``plain`` into the new file ``target``, encrypted under ``key`` (``VACUUM INTO``
+    an AEGIS-encrypted file: schema, rows, sequences and the schema version), in WAL mode as the stores keep their
+    files, and sync it to disk. Raises StoreError."""
     try:
+        aegis.export_plain(plain, target, key)
         conn = connect(str(target), key, isolation_level=None)
         try:
-            conn.execute("PRAGMA temp_store = MEMORY")
-            conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(plain),))
-            version = int(conn.execute("PRAGMA plain.user_version").fetchone()[0])
-            conn.execute("SELECT sqlcipher_export('main', 'plain')")
-            conn.execute(f"PRAGMA main.user_version = {version}")
-            conn.execute("DETACH DATABASE plain")
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
         finally:
             conn.close()
         files.sync_file(target)
@@ -263,21 +260,20 @@ def _quoted(name: str) -> str:
 
 
 def digest(conn: sqlite3.Connection) -> Digest:
-    """The :class:`Digest` of the database behind ``conn`` (the main one). Raises StoreError."""
-    conn.text_factory = bytes  # every value compared as stored, whatever its encoding
+    """The :class:`Digest` of the database behind ``conn`` (the main one), read by the encrypting library on both
+    sides, so that both decode their values alike. Raises StoreError."""
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         schema = sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall())
         tables: dict[str, tuple[int, str]] = {}
         for kind, name, _table, sql in schema:
-            if kind != b"table" or (sql or b"").upper().startswith(b"CREATE VIRTUAL"):
+            if kind != "table" or (sql or "").upper().startswith("CREATE VIRTUAL"):
                 continue  # a virtual table's rows are those of its shadow tables, which are hashed
-            text = name.decode("utf-8", "replace")
             rows, total = 0, 0
-            for row in conn.execute(f"SELECT * FROM {_quoted(text)}"):
+            for row in conn.execute(f"SELECT * FROM {_quoted(name)}"):
                 total += int.from_bytes(hashlib.sha256(repr(row).encode()).digest(), "big")
                 rows += 1
-            tables[text] = (rows, format(total % 2**256, "064x"))
+            tables[name] = (rows, format(total % 2**256, "064x"))
         ids = None
         if "events" in tables:
             hasher, count = hashlib.sha256(), 0
