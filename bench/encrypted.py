@@ -55,7 +55,7 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
-from samizdat.store import dbapi
+from samizdat.store import aegis, dbapi
 from samizdat.store import sqlite as sqlite_store
 from samizdat.store.bundles import export_bundle, import_bundles
 from samizdat.store.sqlite import SqliteStore
@@ -83,11 +83,30 @@ def key_of(mode: str) -> bytes | None:
     """The key of a mode ("plain", "encrypted", or either at an older schema: "plain@2"), and its schema set for
     the stores opened next (SqliteStore.open migrates to the last migration it is given)."""
     store, _, schema = mode.partition("@")
+    dbapi.connect = _ROUTES.get(store, _CONNECT)  # type: ignore[assignment]
     if schema:
         sqlite_store.migrations = lambda: [m for m in LATEST() if m[0] <= int(schema)]  # type: ignore[assignment]
     else:
         sqlite_store.migrations = LATEST  # type: ignore[assignment]
-    return KEY if store == "encrypted" else None
+    return KEY if store in ("encrypted", "sqlcipher") else None
+
+
+_CONNECT = dbapi.connect
+
+
+def _sqlcipher_only(target: str, key: bytes | None, **options: Any) -> Any:
+    """``dbapi.connect`` as it was before AEGIS: every encrypted file, new ones too, made and opened by SQLCipher."""
+    if key is None:
+        return _CONNECT(target, key, **options)
+    return dbapi._sqlcipher_connect(target, key, **options)
+
+
+def _unkeyed(target: str, key: bytes | None, **options: Any) -> Any:
+    """The encrypting library (SQLite3 Multiple Ciphers through apsw) without a key: what the cipher alone costs."""
+    return aegis.connect(target, None, **options)
+
+
+_ROUTES = {"sqlcipher": _sqlcipher_only, "unkeyed": _unkeyed}
 
 
 async def ingest(path: Path, mode: str, events: list[Event]) -> tuple[float, float]:
@@ -235,6 +254,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sync_a, sync_b = sync_sets(lines, args.sync_events)
     sync_total = len(set(sync_a) | set(sync_b))
     modes = [*(f"{m}@{args.before}" for m in MODES if args.before is not None), *MODES]
+    if args.sqlcipher:
+        modes.insert(modes.index("encrypted"), "sqlcipher")
+    if args.unkeyed:
+        modes.insert(modes.index("encrypted"), "unkeyed")
     results: dict[str, dict[str, list[float]]] = {
         m: {"ingest": [], "ingest_cpu": [], "p50": [], "p99": [], "sync": [], "import": [], "import_cpu": []}
         for m in modes
@@ -292,6 +315,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "queries": args.queries,
         "rounds": args.rounds,
         "before": args.before,
+        "sqlcipher": args.sqlcipher,
+        "unkeyed": args.unkeyed,
         "schema": LATEST()[-1][0],
         "load": [min(loads), max(loads)],
         "cipher": dbapi.cipher_version(),
@@ -322,12 +347,18 @@ def section(saved: dict[str, Any]) -> list[str]:
     m = saved["medians"]
     before, schema = saved.get("before"), saved.get("schema")
     pairs = [(f"plain@{before}", f"encrypted@{before}")] if before is not None else []
+    if saved.get("sqlcipher"):
+        pairs.append(("plain", "sqlcipher"))
+    if saved.get("unkeyed"):
+        pairs.append(("unkeyed", "encrypted"))
     pairs.append(("plain", "encrypted"))
     lines = [
         TITLE,
         "",
         "`bench/encrypted.py`: the event store (`SqliteStore`) plain (Python's sqlite3, as every node before"
-        " encryption and every `--no-passphrase` node now) and encrypted (SQLCipher) side by side in one run,"
+        " encryption and every `--no-passphrase` node now) and encrypted (AEGIS-256 through SQLite3 Multiple Ciphers;"
+        " with `--sqlcipher` also SQLCipher 4, which encrypted nodes made before it; with `--unkeyed` also the"
+        " encrypting library without a key, which says what the cipher alone costs) side by side in one run,"
         " interleaved round by round, on the benchmark data set (`bench/dataset.py`). Ingest: `add_many` in batches of"
         f" {BATCH} into an empty store. Queries: {saved['queries']:,} per round (after {WARMUP} untimed) on a store of"
         f" {saved['query_events']:,} events, a mix of an admin's posts, a topic tag and a time window, each `limit"
@@ -353,12 +384,14 @@ def section(saved: dict[str, Any]) -> list[str]:
         f" Python's sqlite3: SQLite {saved['sqlite']}",
         "",
     ]
-    names = [f"schema {before}, ", f"schema {schema}, "] if before is not None else ["", ""]
     head = "| |"
     rule = "|---|"
-    for i, _ in enumerate(pairs):
-        label = names[i] if before is not None else ""
-        head += f" {label}plain | {label}encrypted | cost |"
+    for plain_mode, encrypted_mode in pairs:
+        at = plain_mode.partition("@")[2]
+        label = f"schema {at or schema}, " if before is not None else ""
+        kind = "SQLCipher (before)" if encrypted_mode == "sqlcipher" else "AEGIS-256" if len(pairs) > 1 else ""
+        base = "same library, no key" if plain_mode == "unkeyed" else "plain"
+        head += f" {label}{base} | {label}{kind or 'encrypted'} | cost |"
         rule += "---|---|---|"
     lines += [head + " goal met |", rule + "---|"]
     over = []
@@ -476,6 +509,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=int, default=None, help="also run both stores at this older schema")
+    parser.add_argument(
+        "--sqlcipher", action="store_true", help="also run the store as SQLCipher encrypted it before AEGIS"
+    )
+    parser.add_argument(
+        "--unkeyed", action="store_true", help="also run the encrypting library without a key (the cipher's own cost)"
+    )
     parser.add_argument("--workdir", default=None, help="where the stores are made (default: the temp directory)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--report", metavar="JSON", help="write the section from a saved run instead of running")

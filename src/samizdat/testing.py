@@ -371,7 +371,7 @@ def open_database(path: Path, *, passphrase: str = TEST_PASSPHRASE, timeout: flo
     """A read-only connection to a node's database file ``path`` (``<home>/events.sqlite`` or ``local.sqlite``),
     for tests that look inside a node another process runs. An encrypted node is unlocked with ``passphrase`` once
     per home (that rewrites its key slots, as every unlock does); a plain one is opened as it is. The connection is
-    SQLCipher's (``samizdat.store.dbapi.sqlite3``): catch its own exception classes."""
+    the encrypting library's (``samizdat.store.dbapi``): catch ``samizdat.store.dbapi.sqlite3``'s exception classes."""
     from samizdat.store import dbapi
 
     keys = node_keys(path.parent, passphrase=passphrase)

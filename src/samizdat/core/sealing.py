@@ -3,7 +3,7 @@
 The data key that the key slots (:mod:`samizdat.store.vault`) protect is never used directly: each use gets its own
 key, derived with HKDF-SHA256 (RFC 5869) from the data key and a label naming the purpose. So the event store, the
 local state and the wrapped identity are under three independent keys, and a key that leaked from one part (say, a
-SQLCipher page key left in a swap file) says nothing about the others or about the data key.
+database key left in a swap file) says nothing about the others or about the data key.
 
 A sealed blob is ``magic (8) | nonce (12) | ChaCha20-Poly1305(key, plaintext, magic)`` : the magic is authenticated,
 so a blob cannot be passed off as another kind. Pure: no files here (``config.py`` reads and writes them).
@@ -42,8 +42,8 @@ def subkey(data_key: bytes, label: bytes) -> bytes:
 class NodeKeys:
     """The keys an unlocked node works with, each derived from the data key for one purpose."""
 
-    events: bytes = field(repr=False)  # SQLCipher key of events.sqlite
-    local: bytes = field(repr=False)  # SQLCipher key of local.sqlite
+    events: bytes = field(repr=False)  # database key of events.sqlite
+    local: bytes = field(repr=False)  # database key of local.sqlite
     identity: bytes = field(repr=False)  # wraps the node's secret key (identity.sealed)
     blobs: bytes = field(default=b"", repr=False)  # the photo store's files, names and index (store/blobs.py)
 

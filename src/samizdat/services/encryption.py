@@ -1,7 +1,7 @@
 """``samizdat encrypt``: turn a plain data directory into an encrypted one, losing nothing, safe against a kill.
 
 A plain directory (``init --no-passphrase``, or made before Samizdat encrypted anything) gets key slots under a new
-passphrase; its identity key is sealed; its event store and local state are copied into SQLCipher databases,
+passphrase; its identity key is sealed; its event store and local state are copied into encrypted databases,
 verified row by row against the plain ones, swapped in, and only then are the plain files deleted.
 :mod:`samizdat.store.encrypting` says how the files move and why an interruption never leaves two live halves.
 

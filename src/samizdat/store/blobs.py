@@ -10,7 +10,7 @@ that name on every seized phone). So a file's name is ``HMAC-SHA256(name key, sh
 node's blob key (:attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key). Binding the hash in the
 associated data means a file cannot be passed off as another blob's, even by someone who can write to the disk.
 
-The index (``blobs/index.sqlite``, SQLCipher under its own derived key) says what is stored: hash, size, type,
+The index (``blobs/index.sqlite``, encrypted under its own derived key) says what is stored: hash, size, type,
 whether the blob is a thumbnail, when it arrived, and which keys uploaded it (BUD-12 lists blobs per key, and one
 blob may be uploaded by several keys). It lives next to the files rather than in ``local.sqlite`` so that the
 blobs and what describes them are one directory, moved, counted and wiped together, and ``events.sqlite`` stays a

@@ -195,7 +195,7 @@ class LocalState:
         outbox_per_channel: int = OUTBOX_PER_CHANNEL,
         key: bytes | None = None,
     ) -> None:
-        """Open (creating as needed) the state file ``path``, encrypted with SQLCipher under ``key`` if given
+        """Open (creating as needed) the state file ``path``, encrypted under ``key`` if given
         (store/dbapi.py). Raises StoreError when it cannot be opened or is damaged."""
         self.outbox_per_author = outbox_per_author
         self.outbox_per_channel = outbox_per_channel

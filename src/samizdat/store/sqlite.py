@@ -83,7 +83,7 @@ READER_PRAGMAS = (
     "PRAGMA mmap_size = 268435456",
     "PRAGMA temp_store = MEMORY",
 )
-#: After READER_PRAGMAS on the pooled readers of an encrypted store. SQLCipher cannot map the file into memory
+#: After READER_PRAGMAS on the pooled readers of an encrypted store. An encrypted file cannot be mapped into memory
 #: (every page it reads is checked and decrypted first), so its readers serve repeated reads from their own cache
 #: of decrypted pages, and 16 MiB holds too little of a store of a million events (query p99 twice as long).
 #: Taken only as pages are read, and freed when the store closes. Not for the one-pass Negentropy streams, which
@@ -279,7 +279,7 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
 
         ``clock`` gives the time in seconds for NIP-40 expiry; ``batch_max`` caps the events committed in one
         transaction; ``readers`` is the number of parallel read connections; ``key`` (32 bytes) encrypts the file
-        with SQLCipher (a new file is created encrypted; an existing one must have been made with the same key).
+        (store/dbapi.py: a new file is created encrypted; an existing one must have been made with the same key).
         Raises StoreError when the file cannot be opened, is not a database, is damaged, read-only, locked, or
         from a newer Samizdat.
         """
