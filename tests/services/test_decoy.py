@@ -112,14 +112,14 @@ def power_cut_after(monkeypatch: pytest.MonkeyPatch, writes: int | None) -> list
     for name in WRITES:
         real = getattr(decoy, name)
 
-        def write(path: Path, *args: object, real: object = real) -> None:
+        def write(path: Path, *args: object, real: object = real, **options: object) -> None:
             count[0] += 1
             if writes is not None and count[0] > writes:
                 data = args[0] if args and isinstance(args[0], bytes) else os.urandom(4096)
                 with open(path, "r+b" if path.exists() else "wb") as handle:
                     handle.write(data[: len(data) // 2])
                 raise OSError(5, "power cut")
-            real(path, *args)  # type: ignore[operator]
+            real(path, *args, **options)  # type: ignore[operator]
 
         monkeypatch.setattr(decoy, name, write)
     return count
@@ -164,3 +164,28 @@ def test_a_node_from_before_the_decoy_store_gets_one_at_its_next_unlock(tmp_path
     unlocked = keyring.open_slots(home, "real")
     assert load_identity(home / "spare", NodeKeys.derive(unlocked.decoy_key))
     assert vault.SLOTS_NAME in files(home)
+
+
+DATABASES = ("events.sqlite", "local.sqlite", "spare/events.sqlite", "spare/local.sqlite")
+
+
+def test_a_node_keeps_one_format_through_a_duress_unlock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A node made before AEGIS has SQLCipher files; the decoy store a duress unlock makes anew must be in that
+    # format too, or files in two formats would show that the duress unlock happened.
+    made = dbapi.connect
+    with monkeypatch.context() as before_aegis:
+        before_aegis.setattr(
+            dbapi, "connect", lambda target, key, legacy=False, **options: made(target, key, legacy=True, **options)
+        )
+        home, real_key = a_node_with_duress(tmp_path / "old")
+    assert [dbapi.is_sqlcipher(home / name) for name in DATABASES] == [True] * 4
+
+    keys = keyring.unlock(home, "duress")
+
+    assert follows(home, keys) == {PUBLIC_ADDRESS}
+    assert load_identity(home, keys).public_key_hex != real_key
+    assert [dbapi.is_sqlcipher(home / name) for name in DATABASES] == [True] * 4
+
+    new_home, _ = a_node_with_duress(tmp_path / "new")
+    keyring.unlock(new_home, "duress")
+    assert [dbapi.is_sqlcipher(new_home / name) for name in DATABASES] == [False] * 4

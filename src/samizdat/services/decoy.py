@@ -64,7 +64,7 @@ from samizdat.config import (
 from samizdat.core.channel import parse_channel_address
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import StoreError
-from samizdat.store.dbapi import connect, sqlite3
+from samizdat.store.dbapi import connect, is_sqlcipher, sqlite3
 from samizdat.store.local import LocalState
 from samizdat.store.local import prepare_file as prepare_local
 from samizdat.store.sqlite import prepare_file as prepare_events
@@ -104,7 +104,8 @@ def settle(home: Path, data_key: bytes, decoy_key: bytes) -> bool:
             if promoted:
                 _promote(home, data)
             if promoted or not whole(spare(home), decoy):
-                create_set(spare(home), decoy)
+                # In the format of the node's other files (store/dbapi.py, is_sqlcipher).
+                create_set(spare(home), decoy, legacy=is_sqlcipher(home / EVENTS_DB))
             _touch(home)
         except OSError as exc:
             raise StoreError(f"cannot set up the files of {home}: {exc.strerror or exc}") from exc
@@ -182,23 +183,24 @@ def _promote(home: Path, data: NodeKeys) -> None:
             entry.unlink()
 
 
-def create_stores(directory: Path, keys: NodeKeys) -> None:
+def create_stores(directory: Path, keys: NodeKeys, *, legacy: bool = False) -> None:
     """Make the two databases in ``directory`` empty stores under ``keys``; existing files are emptied and refilled
-    in place. Raises StoreError, OSError."""
+    in place. ``legacy``: in SQLCipher's format, as a node made before AEGIS has them. Raises StoreError,
+    OSError."""
     directory.mkdir(mode=0o700, exist_ok=True)
     for name in (EVENTS_DB, LOCAL_DB):
         _remove_wal(directory / name)
         if (directory / name).exists():
             os.truncate(directory / name, 0)  # the same file, refilled (synced once it is whole)
-    prepare_events(directory / EVENTS_DB, keys.events)
-    prepare_local(directory / LOCAL_DB, keys.local)
+    prepare_events(directory / EVENTS_DB, keys.events, legacy=legacy)
+    prepare_local(directory / LOCAL_DB, keys.local, legacy=legacy)
 
 
-def create_set(directory: Path, keys: NodeKeys) -> None:
+def create_set(directory: Path, keys: NodeKeys, *, legacy: bool = False) -> None:
     """Make ``directory`` hold an empty node under ``keys``: the two databases, then a new sealed identity (last:
     its presence says the set is whole). Existing files are emptied and refilled in place. Raises StoreError,
     OSError."""
-    create_stores(directory, keys)
+    create_stores(directory, keys, legacy=legacy)
     rewrite_sealed_identity(directory / IDENTITY_SEALED, keys)
 
 

@@ -1,7 +1,7 @@
 """An encrypted node's keys: set up, unlock, manage passphrases, lock a running node, wipe.
 
 A data directory is *encrypted* when it has key slots (``keys.slots``, :mod:`samizdat.store.vault`): its event
-store and local state are encrypted databases (AEGIS-256) and its identity is sealed, each under its own key derived from the
+store and local state are encrypted databases and its identity is sealed, each under its own key derived from the
 data key (:class:`~samizdat.core.sealing.NodeKeys`). It also holds a decoy store in ``spare/``, under the decoy
 key, which a duress passphrase opens in place of the real one: :func:`open_slots` (every unlock goes through it)
 hands the work to :mod:`samizdat.services.decoy`. A directory without key slots is *plain*: made with

@@ -61,7 +61,7 @@ else:
         **{name: (getattr(_stdlib, name), getattr(_sqlcipher, name)) for name in _ERRORS},
     )
 
-__all__ = ["cipher_version", "connect", "connect_plain", "describe", "prepare_file", "sqlite3"]
+__all__ = ["cipher_version", "connect", "connect_plain", "describe", "is_sqlcipher", "prepare_file", "sqlite3"]
 
 # Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
 _REASONS = {
@@ -96,9 +96,10 @@ _CHECK = "SELECT count(*) FROM sqlite_master"
 _NOT_A_DATABASE = 26
 
 
-def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connection:
+def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: Any) -> sqlite3.Connection:
     """A connection to ``target`` (a path, or a URI with ``uri=True``): Python's sqlite3 without ``key``, an
-    encrypted connection keyed with ``key`` (32 bytes) with it: AEGIS-256, or SQLCipher for a file made before.
+    encrypted connection keyed with ``key`` (32 bytes) with it: AEGIS-256, or SQLCipher for a file made before
+    (and for a new file with ``legacy``: see :func:`is_sqlcipher`).
 
     Raises ``sqlite3.Error`` (this module's) when it cannot be opened or the key does not open it.
     """
@@ -107,6 +108,8 @@ def connect(target: str, key: bytes | None, **options: Any) -> sqlite3.Connectio
         return plain
     if len(key) != 32:
         raise ValueError("a database key has 32 bytes")
+    if legacy:
+        return _sqlcipher_connect(target, key, **options)
     conn = aegis.connect(target, key, **options)
     try:
         conn.execute(_CHECK).fetchone()
@@ -149,6 +152,31 @@ def _sqlcipher_connect(target: str, key: bytes, **options: Any) -> sqlite3.Conne
     return conn
 
 
+def is_sqlcipher(path: Path) -> bool:
+    """Whether ``path`` is an encrypted database in SQLCipher's format (a node made before AEGIS), told without a
+    key: an AEGIS file keeps bytes 16-23 of SQLite's header readable (page size, versions, reserved bytes), where
+    SQLCipher's are encrypted like the rest.
+
+    A node keeps one format for all its files: the decoy store a duress unlock makes anew (services/decoy.py) is
+    made in the format of the node's other files, so that on a node made before AEGIS new files in the new format
+    would not show that a duress unlock happened."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return False
+    if len(head) < 24 or head.startswith(b"SQLite format 3\0"):
+        return False
+    page_size = int.from_bytes(head[16:18], "big")
+    aegis_header = (
+        (page_size == 1 or (512 <= page_size <= 32768 and page_size & (page_size - 1) == 0))
+        and head[18] in (1, 2)
+        and head[19] in (1, 2)
+        and head[21:24] == b"\x40\x20\x20"
+    )
+    return not aegis_header
+
+
 def connect_plain(target: str, **options: Any) -> sqlite3.Connection:
     """A connection to the plain file ``target`` from the encrypting library, without a key: for ``samizdat
     encrypt`` (store/encrypting.py), which reads plain files and writes encrypted ones in one process, so both
@@ -166,14 +194,16 @@ def cipher_version() -> str:
     return f"{aegis.library_version()}, AEGIS-256; files made before: {legacy}"
 
 
-def prepare_file(path: Path, key: bytes | None, create: Callable[[sqlite3.Connection], object], what: str) -> None:
+def prepare_file(
+    path: Path, key: bytes | None, create: Callable[[sqlite3.Connection], object], what: str, *, legacy: bool = False
+) -> None:
     """Make ``path`` an empty database in WAL mode, its schema made by ``create``, and close it: fast on purpose
     (a duress unlock makes a whole node's files and must take no longer than an ordinary unlock), so the schema is
     written without a journal or a sync per statement, and the file is synced once at the end. An interruption
-    leaves a file that is simply made again. A zero-length file is filled in place. Raises StoreError naming
-    ``what`` ("the store", "the node state")."""
+    leaves a file that is simply made again. A zero-length file is filled in place. ``legacy`` makes it in
+    SQLCipher's format (:func:`is_sqlcipher`). Raises StoreError naming ``what`` ("the store", "the node state")."""
     try:
-        conn = connect(str(path), key, isolation_level=None)
+        conn = connect(str(path), key, legacy=legacy, isolation_level=None)
         try:
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA journal_mode = MEMORY").fetchone()

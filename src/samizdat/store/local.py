@@ -180,10 +180,10 @@ def _create_tables(db: sqlite3.Connection) -> None:
     db.executescript(_OUTBOX_INDEXES)
 
 
-def prepare_file(path: Path, key: bytes | None) -> None:
+def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None:
     """Make ``path`` an empty state file (in WAL mode) and close it: :class:`LocalState` made quickly (see
     :func:`samizdat.store.dbapi.prepare_file`)."""
-    dbapi_prepare(path, key, _create_tables, "the node state")
+    dbapi_prepare(path, key, _create_tables, "the node state", legacy=legacy)
 
 
 class LocalState:

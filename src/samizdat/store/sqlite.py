@@ -132,10 +132,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     return version
 
 
-def prepare_file(path: Path, key: bytes | None) -> None:
+def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None:
     """Make ``path`` an empty, migrated event store (in WAL mode) and close it, without the store's threads: for
     setting up a node's files before it is first opened (see :func:`samizdat.store.dbapi.prepare_file`)."""
-    dbapi.prepare_file(path, key, migrate, "the store")
+    dbapi.prepare_file(path, key, migrate, "the store", legacy=legacy)
 
 
 #: (created_at, id) pairs fetched per round trip to a reader thread by negentropy_items.
