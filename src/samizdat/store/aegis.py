@@ -28,6 +28,7 @@ Python's own ``sqlite3`` exception classes with ``sqlite_errorcode`` set, so ``e
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -73,82 +74,94 @@ def _raise(exc: apsw.Error) -> NoReturn:
 class Cursor:
     """What a query returned: rows to fetch, and the rows a change touched (``rowcount``) and the last rowid."""
 
-    __slots__ = ("_rows", "lastrowid", "rowcount")
+    __slots__ = ("_lock", "_rows", "lastrowid", "rowcount")
 
-    def __init__(self, rows: Iterator[tuple[Any, ...]], rowcount: int, lastrowid: int) -> None:
+    def __init__(self, rows: Iterator[tuple[Any, ...]], rowcount: int, lastrowid: int, lock: threading.RLock) -> None:
         self._rows = rows
         self.rowcount = rowcount
         self.lastrowid = lastrowid
+        self._lock = lock
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return self
 
     def __next__(self) -> tuple[Any, ...]:
         try:
-            return next(self._rows)
+            with self._lock:
+                return next(self._rows)
         except apsw.Error as exc:
             _raise(exc)
 
     def fetchone(self) -> tuple[Any, ...] | None:
         try:
-            return next(self._rows, None)
+            with self._lock:
+                return next(self._rows, None)
         except apsw.Error as exc:
             _raise(exc)
 
     def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
         try:
-            return list(islice(self._rows, size))
+            with self._lock:
+                return list(islice(self._rows, size))
         except apsw.Error as exc:
             _raise(exc)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         try:
-            return list(self._rows)
+            with self._lock:
+                return list(self._rows)
         except apsw.Error as exc:
             _raise(exc)
 
     def close(self) -> None:
         close = getattr(self._rows, "close", None)
         if close is not None:
-            close()
+            with self._lock:
+                close()
 
 
 _NO_ROWS: Iterator[tuple[Any, ...]] = iter(())
 
 
 class Connection:
-    """A connection to one encrypted file (see the module's docstring for what it offers)."""
+    """A connection to one encrypted file (see the module's docstring for what it offers).
 
-    __slots__ = ("_db",)
+    It may be used from several threads, as Python's own connections with ``check_same_thread=False``: a call waits
+    for one running in another thread (apsw would raise instead), one call at a time, as SQLite runs them anyway."""
+
+    __slots__ = ("_db", "_lock")
 
     def __init__(self, db: apsw.Connection) -> None:
         self._db = db
+        self._lock = threading.RLock()
 
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
         db = self._db
         try:
-            rows = db.execute(sql, parameters)
-            return Cursor(rows, db.changes(), db.last_insert_rowid())
+            with self._lock:
+                rows = db.execute(sql, parameters)
+                return Cursor(rows, db.changes(), db.last_insert_rowid(), self._lock)
         except apsw.Error as exc:
             _raise(exc)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> Cursor:
         db = self._db
         try:
-            before = db.total_changes()
-            rows = db.executemany(sql, seq_of_parameters)
-            for _ in rows:  # a statement that returns rows runs for each set of parameters as they are read
-                pass
-            return Cursor(_NO_ROWS, db.total_changes() - before, db.last_insert_rowid())
+            with self._lock:
+                before = db.total_changes()
+                for _ in db.executemany(sql, seq_of_parameters):  # one that returns rows runs as they are read
+                    pass
+                return Cursor(_NO_ROWS, db.total_changes() - before, db.last_insert_rowid(), self._lock)
         except apsw.Error as exc:
             _raise(exc)
 
     def executescript(self, script: str) -> Cursor:
         db = self._db
         try:
-            for _ in db.execute(script):  # the statements after one that returns rows run as it is read
-                pass
-            return Cursor(_NO_ROWS, db.changes(), db.last_insert_rowid())
+            with self._lock:
+                for _ in db.execute(script):  # the statements after one that returns rows run as it is read
+                    pass
+                return Cursor(_NO_ROWS, db.changes(), db.last_insert_rowid(), self._lock)
         except apsw.Error as exc:
             _raise(exc)
 
@@ -163,7 +176,8 @@ class Connection:
 
     def close(self) -> None:
         try:
-            self._db.close()
+            with self._lock:
+                self._db.close()
         except apsw.Error as exc:
             _raise(exc)
 
