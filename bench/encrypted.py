@@ -431,73 +431,53 @@ CHOICES = [
     " relays. Encrypting each event in the application (its JSON, or some columns) would leave timestamps, sizes,"
     " which rows share an author and the order of the rows readable, and that is enough for the police to match a"
     " seized store against the relays and learn which channels its owner followed. So every page of the database"
-    " and of its WAL, the indexes and free pages included, stays AES-256-CBC encrypted and HMAC-SHA256"
-    " authenticated, no column is left plain, and what is left is to make the store write fewer pages.",
-    "- **Where the cost is: the pages a commit writes.** SQLCipher encrypts and authenticates a page when a commit"
-    " writes it to the WAL (a checkpoint then copies the frames as they are). Counting the system calls of an"
-    " encrypted ingest of 100,000 events showed the writer seldom reads a page back from the file (a writer cache"
-    " four times larger changed neither those reads nor the speed), so the cost follows the pages written; in a"
-    " profile of that ingest, AES and SHA-256 take 18 % of the samples.",
-    "- **Fewer pages per event: schema 3 (`migrations/0003_fewer_pages.sql`).** Counted per B-tree (section"
-    ' "Pages written per event"): at 300,000 events each event wrote 6.4 pages of 4 KiB, nearly all of them in'
-    " the four B-trees that every event enters at a random place: the id index (1.2), the two author indexes (1.5"
-    " each) and the tag rows (1.6). The events table, the time and kind indexes and the full-text index, which"
-    " grow at their newest end, cost 0.5 together. `events_pubkey` (pubkey, time) is gone: `events_pubkey_kind`"
-    " serves every filter with authors and kinds (all that Samizdat sends), and a filter with authors alone now"
-    " reads one arm per kind the author has used, found by a skip scan of the same index (a few page reads),"
-    " merged newest first without a sort (`queries.author_kinds`). 4.9 pages per event: a quarter fewer, for the"
-    " plain store and the encrypted one alike. Every filter shape the relay serves was checked with EXPLAIN QUERY"
-    " PLAN (authors with kinds, authors alone, a tag, kinds, a time window, search, Negentropy): each reads one index"
-    " in its order, as before. An existing store gets the migration when it is opened (rebuilding one index: a few"
-    " seconds for a million events); the PostgreSQL store is unchanged.",
-    "- **Sync reads an index, not the events.** The Negentropy item list of a whole store (the start of every"
-    " sync) asks for (created_at, id) of every unexpired event; `events_created` now holds `expiration` as well, so"
-    " that list is read from the index alone (a tenth of the pages) instead of every row with its JSON, each page of"
-    " which the encrypted store had to decrypt.",
-    "- **Tried on paper and left:** making `events` a WITHOUT ROWID table keyed by id (the id index would become the"
-    " table, but then rows of ~600 bytes would go to random places, splitting a page every few events, and every"
-    " other index would carry the 32-byte id instead of the 8-byte insertion number: more pages, not fewer);"
-    " FTS5 settings (`detail`, `automerge`, `crisismerge`, `pgsz`) and deferring the full-text insert of kinds"
-    " nobody searches (the full-text index costs 0.1 page per event: at most 2 % to win); dropping `events_kind`"
-    " (0.08 pages per event, and a filter of a rare kind would then read the whole time index); shorter keys (an"
-    " id prefix): an index larger than one commit costs one page per event whatever the size of its entries.",
-    "- **What is left.** The id index, the author index and the tag rows are each entered at a random place by every"
-    " event, so in any store larger than one commit each costs a page per event; every relay query needs them. The"
-    " goal of 15 % on writes would need about one page per event. Larger commits help both stores (the writer"
-    " commits up to 1,000 queued events at once under load; this benchmark adds 200 at a time).",
-    "- **Schema 3, measured** (2026-12-05 18:50 UTC, `--before 2`, full sizes, load average 1.4-2.7 on the 2"
-    " cores): wall-clock, ingest went from 13,640 to 16,014 events/s plain (+17 %) and from 7,931 to 9,763 encrypted"
-    " (+23 %); bundle import from 8,162 to 10,186 plain and from 6,197 to 8,709 encrypted (+41 %, which brings its"
-    " cost from +32 % to +17 %); sync from 3.8 to 2.7 s plain and from 5.8 to 4.0 s encrypted; queries as before"
-    " (they read the same indexes in both schemas) and within the goal. Per CPU-second both stores' ingest gained"
-    " the same 17 %, so the encryption's relative cost stayed (+82 %, +83 %) while its absolute cost fell from 55"
-    " to 47 µs of CPU per event. A run an hour before, under a load average of 4-9, gave the same direction with"
-    " a wider spread (bench/out/encrypted-20261205-182832.json).",
-    "- **The library.** Encrypted stores use the `sqlcipher3` wheel (0.6.4, SQLCipher 4 with SQLite 3.53), built"
-    " with optimisation; the `sqlcipher3-binary` wheel used before (0.6.0) ships its SQLite compiled without"
-    " optimisation, which cost about twice the CPU per statement. The file format is the same (SQLCipher 4,"
-    " HMAC-SHA256), so a node made with the old library opens as before.",
-    "- **Memory security stays off** (SQLCipher's default since 4.5; a test checks it, since it is global and, once"
-    " on, cannot be turned off in the process). It zeroes and locks every allocation SQLite makes and halves the"
-    " encrypted store's ingest, yet protects little in a Python program: every decrypted row becomes Python objects,"
-    " and the key a `bytes`, that Python frees without wiping. What protects a seized device is that nothing on the"
-    " disk is readable and the key is not on the disk; `samizdat lock` ends the process that holds it.",
-    "- **No key derivation when opening.** The key is given raw (`PRAGMA key = \"x'<64 hex digits>'\"`), so"
-    " SQLCipher skips PBKDF2 and opening takes a fraction of a millisecond; each store opens its connections once.",
+    " and of its WAL, the indexes and free pages included, is encrypted and authenticated, and no column is left"
+    " plain.",
+    "- **The cipher: AEGIS-256 (SQLite3 Multiple Ciphers, PyPI `apsw-sqlite3mc`), in place of SQLCipher 4.** With"
+    " SQLCipher (AES-256-CBC and an HMAC-SHA256 on every page) an encrypted ingest cost +64 % and a sync +47 %."
+    ' The cost followed the pages a commit writes (4.9 per event, section "Pages written per event"): in a'
+    " profile of a SQLCipher ingest (`perf`, 100,000 events), `aesni_cbc_encrypt` took 12.8 % of the samples and"
+    " SHA-256 7.4 %. CBC encryption is serial (each 16-byte block waits for the one before: about 1 GB/s here)."
+    " Tried first and not enough: smaller pages (1 KiB and 2 KiB: 114-122 and 96-98 µs of CPU per event against"
+    " 105 at 4 KiB, as the pages per event grow when they shrink) and commits of 1,000 events instead of 200 (still"
+    " +45-70 % of CPU). AEGIS-256 is an authenticated cipher built on the AES round instruction that works on many"
+    " blocks at once, and its 128-bit tag replaces the HMAC: inserting 100,000 events of our schema in commits of"
+    " 200 through one library cost 50-65 µs of CPU per event without encryption, 59-71 with AEGIS-256, 92-96 with"
+    " ChaCha20-Poly1305 or AES-256-CBC, 183-186 with SQLCipher's scheme in that library.",
+    '- **What the columns compare.** "plain" is Python\'s own sqlite3 (SQLite 3.40), which plain nodes keep;'
+    ' "AEGIS-256" is the encrypting library (apsw with SQLite 3.54); "same library, no key" is that library'
+    " without encryption, so the middle pair is what the cipher alone costs, and the last pair is what a user sees"
+    " between a `--no-passphrase` node and an encrypted one. Part of why the encrypted store keeps up with the plain"
+    " one is the newer SQLite and apsw's shorter path per statement.",
+    "- **Nodes made before keep SQLCipher.** A file the AEGIS key does not open is tried with SQLCipher and served by"
+    " it as before (store/dbapi.py); a node keeps one format for all its files, so the decoy store a duress unlock"
+    " makes anew on such a node is SQLCipher too (`tests/services/test_decoy.py`). `samizdat encrypt` writes AEGIS"
+    " files (SQLite's `VACUUM INTO`).",
+    "- **Fewer pages per event: schema 3 (`migrations/0003_fewer_pages.sql`).** At 300,000 events each event wrote"
+    " 6.4 pages, nearly all in the four B-trees every event enters at a random place (the id index, the two author"
+    " indexes, the tag rows); `events_pubkey` went (`events_pubkey_kind` serves every filter with authors, a filter"
+    " with authors alone reading one arm per kind found by a skip scan, `queries.author_kinds`): 4.9 pages per"
+    " event, for both stores. Each filter shape the relay serves was checked with EXPLAIN QUERY PLAN.",
+    "- **Sync reads an index, not the events.** The Negentropy item list of a whole store asks for (created_at, id)"
+    " of every unexpired event; `events_created` holds `expiration` as well, so that list is read from the index"
+    " alone (a tenth of the pages) instead of every row with its JSON.",
+    "- **Memory security stays off** (SQLCipher's default since 4.5, and SQLite3 Multiple Ciphers' default; a test"
+    " checks SQLCipher's, since it is global and, once on, cannot be turned off in the process). It zeroes every"
+    " allocation SQLite makes and halves an encrypted store's ingest, yet protects little in a Python program: every"
+    " decrypted row becomes Python objects, and the key a `bytes`, that Python frees without wiping. What protects a"
+    " seized device is that nothing on the disk is readable and the key is not on the disk; `samizdat lock` ends the"
+    " process that holds it.",
+    "- **No real key derivation when opening.** The store's key is already a random 256-bit key derived from the"
+    " data key, so the Argon2id that SQLite3 Multiple Ciphers runs on every key is set to its least (one pass over"
+    " 8 KiB, part of the file format: store/aegis.py): opening a connection takes a fraction of a millisecond.",
     "- **Readers** of an encrypted store keep up to 64 MiB of decrypted pages each (taken only as pages are read),"
-    " and every store hands a read to the connection used last, whose cache is warm. A page a query needs that is"
-    " not in that cache is read and decrypted (Python's sqlite3 maps the file and reads the operating system's"
-    " cache for nothing): an admin's 50 newest posts lie on about 50 different pages, so the slowest queries are"
-    " those whose pages are all cold. A larger cache does not help this mix: with 16, 64 or 256 MiB per reader, 2,200"
-    " queries on the encrypted store of a million events took the same CPU (1.8-2.1 s) and a p99 within the noise"
-    " (3.8-5.7 ms, two rounds each, load average 3); 64 MiB stays.",
-    "- **Deleted rows are overwritten** (`secure_delete`, as Python's SQLite does): evictions and purges write a"
-    " little more, so that free pages do not keep what was deleted.",
-    "- **Page size stays 4 KiB**: larger pages mean more bytes to encrypt for each page a commit touches, and an"
-    " encrypted file's page size cannot be read from it, so a different one would have to be remembered outside"
-    " the file for every node made before.",
-    "- Nothing was turned off: every page of the database and its WAL is AES-256-CBC encrypted and HMAC-SHA256"
-    " authenticated.",
+    " and every store hands a read to the connection used last, whose cache is warm. An encrypted file cannot be"
+    " mapped into memory, so a page a query needs that is not in that cache is read and decrypted.",
+    "- **Deleted rows are overwritten** (`secure_delete`): evictions and purges write a little more, so that free"
+    " pages do not keep what was deleted.",
+    "- **What the file shows without the key:** a random 16-byte salt, then bytes 16-23 of SQLite's header (page"
+    " size 4,096, format versions, 64 reserved bytes per page for the nonce and tag): that it is an encrypted"
+    " SQLite database, as its name says anyway. Every other byte, of the database and of its WAL, is ciphertext.",
 ]
 
 
