@@ -3,8 +3,8 @@
     .venv/bin/python bench/store_pages.py                       # 300,000 events, then 20 commits of 200
     .venv/bin/python bench/store_pages.py --schema 2 --schema 3 # the schema before and after migration 0003
 
-SQLCipher encrypts and authenticates every page a commit writes (and decrypts every page it reads that is not in
-the connection's cache), so its cost over the plain store grows with the pages each event dirties. This counts
+The encrypted store encrypts and authenticates every page a commit writes (and decrypts every page it reads that
+is not in the connection's cache), so its cost over the plain store grows with the pages each event dirties. This counts
 them without guessing: a plain store (the pages are the same with a key) at each ``--schema`` version (the
 migrations up to that number) is filled with ``--events`` events of the benchmark data set, checkpointed, and
 then ``--batches`` commits of ``--batch`` further events are added the way the writer adds them
@@ -126,7 +126,7 @@ def main() -> None:
         TITLE,
         "",
         "`bench/store_pages.py`: what each event costs the event store in pages written, per B-tree (table or index),"
-        " which is what the encrypted store pays for: SQLCipher encrypts and authenticates every page a commit writes."
+        " which is what the encrypted store pays for: it encrypts and authenticates every page a commit writes."
         f" A plain store (the pages are the same with a key) of {args.events:,} events of the benchmark data set, then"
         f" {args.batches} commits of {args.batch} newer events (`queries.add_events`, as the writer adds them); each"
         " commit's WAL frames, mapped to their B-tree with SQLite's `dbstat`, divided by the events added."
