@@ -173,7 +173,9 @@ def sqlcipher_file(path: Path, plain: Path) -> None:
         conn.close()
 
 
-async def test_a_store_encrypted_with_sqlcipher_before_still_opens_and_grows(tmp_path: Path) -> None:
+async def test_a_store_encrypted_with_sqlcipher_before_still_opens_and_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     alice = Author()
     plain = tmp_path / "plain.sqlite"
     store = await SqliteStore.open(plain)
@@ -184,6 +186,13 @@ async def test_a_store_encrypted_with_sqlcipher_before_still_opens_and_grows(tmp
     path = tmp_path / "events.sqlite"
     sqlcipher_file(path, plain)
     assert SECRET.encode() not in path.read_bytes()
+    # The other library never opens it, not even to try: closing its own descriptor of the file would drop the
+    # POSIX locks SQLCipher's connections hold on it (store/dbapi.py).
+    from samizdat.store import aegis
+
+    tried: list[str] = []
+    real_connect = aegis.connect
+    monkeypatch.setattr(aegis, "connect", lambda target, *a, **o: tried.append(target) or real_connect(target, *a, **o))
 
     store = await SqliteStore.open(path, key=KEY)
     try:
@@ -192,6 +201,7 @@ async def test_a_store_encrypted_with_sqlcipher_before_still_opens_and_grows(tmp
         assert await store.count([Filter()]) == 21
     finally:
         await store.close()
+    assert not [target for target in tried if "events.sqlite" in target]
     # Still SQLCipher's format (a file is served by the library of its format), still nothing readable.
     from sqlcipher3 import dbapi2 as sqlcipher
 

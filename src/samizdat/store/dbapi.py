@@ -8,11 +8,11 @@ authenticated, and nothing is readable without the key. Deleted rows are overwri
 that free pages do not keep evicted, purged or retracted events for whoever is made to unlock the node. The stores
 set ``temp_store = MEMORY``, so no temporary file is written.
 
-Nodes made before AEGIS have SQLCipher 4 files (AES-256-CBC with HMAC-SHA256, PyPI ``sqlcipher3``). A file the
-AEGIS key does not open is tried with SQLCipher and, if that opens it, served by SQLCipher as before
-(:data:`SQLCIPHER_SETTINGS` are part of that format); every file made from now on is AEGIS. One file is always
-opened by one library: two copies of SQLite in a process must never share a file (their POSIX locks would not
-see each other), and a file's format decides its library.
+Nodes made before AEGIS have SQLCipher 4 files (AES-256-CBC with HMAC-SHA256, PyPI ``sqlcipher3``), served by
+SQLCipher as before (:data:`SQLCIPHER_SETTINGS` are part of that format); every file made from now on is AEGIS.
+One file is always opened by one library: two copies of SQLite in a process must never share a file (each would
+drop the other's POSIX locks when it closes the file), so a file's format, told from its first bytes without
+opening it (:func:`is_sqlcipher`), decides its library before either opens it.
 
 Why not the encrypting library for plain nodes too: its SQLite is a separate build, and hubs, which are plain, are
 the busiest nodes; Python's own module serves them as it always did.
@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlsplit
 
 from sqlcipher3 import dbapi2 as _sqlcipher
 
@@ -93,7 +94,6 @@ SQLCIPHER_SETTINGS = ("PRAGMA cipher_hmac_algorithm = HMAC_SHA256",)
 #: Check that a key opens the file: reading the schema decrypts the first page (a wrong key or a damaged first
 #: page raises SQLITE_NOTADB, "file is not a database").
 _CHECK = "SELECT count(*) FROM sqlite_master"
-_NOT_A_DATABASE = 26
 
 
 def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: Any) -> sqlite3.Connection:
@@ -108,23 +108,11 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
         return plain
     if len(key) != 32:
         raise ValueError("a database key has 32 bytes")
-    if legacy:
+    if legacy or is_sqlcipher(_path_of(target, uri=bool(options.get("uri")))):
         return _sqlcipher_connect(target, key, **options)
     conn = aegis.connect(target, key, **options)
     try:
         conn.execute(_CHECK).fetchone()
-    except _stdlib.DatabaseError as exc:
-        conn.close()
-        if getattr(exc, "sqlite_errorcode", None) != _NOT_A_DATABASE:
-            raise
-        try:
-            return _sqlcipher_connect(target, key, **options)
-        except sqlite3.Error:
-            raise exc from None  # neither format: say what the current one found
-    except BaseException:
-        conn.close()
-        raise
-    try:
         # Deleted rows (carry evictions, purges, retractions) are overwritten: otherwise whoever is made to
         # unlock the node could read them in free pages.
         conn.execute("PRAGMA secure_delete = ON")
@@ -132,6 +120,13 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
         conn.close()
         raise
     return cast("sqlite3.Connection", conn)
+
+
+def _path_of(target: str, *, uri: bool) -> Path:
+    """The file a ``target`` of :func:`connect` names (a path, or a ``file:`` URI)."""
+    if uri and target.startswith("file:"):
+        return Path(unquote(urlsplit(target).path))
+    return Path(target)
 
 
 def _sqlcipher_connect(target: str, key: bytes, **options: Any) -> sqlite3.Connection:
