@@ -124,6 +124,7 @@ def test_any_signed_event_parses_back_identically(
 ) -> None:
     event = sign_event(KEY, kind, content, tags, created_at=created_at)
     assert parse_event_json(event.to_json()) == event
+    assert event.to_json() == orjson.dumps(event.to_dict())  # the bytes stored and sent: the same either way
 
 
 def test_expiration_and_tags() -> None:

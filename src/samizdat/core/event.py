@@ -79,7 +79,10 @@ class Event:
     def to_json(self) -> bytes:
         """The event as compact JSON, computed once and cached (fan-out sends the same bytes to everyone)."""
         if not self._json:
-            object.__setattr__(self, "_json", orjson.dumps(self.to_dict()))
+            # As to_dict(), but orjson writes the tag tuples as arrays itself: no lists made for them.
+            fields = {"id": self.id, "pubkey": self.pubkey, "created_at": self.created_at, "kind": self.kind,
+                      "tags": self.tags, "content": self.content, "sig": self.sig}  # fmt: skip
+            object.__setattr__(self, "_json", orjson.dumps(fields))
         return self._json
 
     def tag_values(self, name: str) -> list[str]:
