@@ -9,6 +9,8 @@
 
     .venv/bin/python bench/ingest_profile.py [--workers 2] [--events 50000] [--cprofile] [--top 30]
 
+``KEEP_PROFILES=1`` with ``--cprofile`` keeps the profiles (``/tmp/bench-cprofile-*``) for pstats.
+
 Prints only; writes nothing to docs/.
 """
 
@@ -120,7 +122,9 @@ def main() -> None:
             print(f"\n== process {prof.stem}: {stats.total_tt:.1f} s profiled (main thread)")
             stats.sort_stats("tottime").print_stats(args.top)
             stats.sort_stats("cumulative").print_stats(args.top)
-    if not os.environ.get("KEEP_PROFILES"):
+    if args.cprofile and os.environ.get("KEEP_PROFILES"):
+        print(f"\nprofiles kept in {profiles} (pstats: print_callers / print_callees)")
+    else:
         shutil.rmtree(profiles, ignore_errors=True)
 
 

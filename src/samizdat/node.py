@@ -161,8 +161,12 @@ class Node:
             lan.offer(event)
             upkeep.stored(event)
 
-        server.on_event = stored
-        server.on_client_event = upkeep.from_client
+        if cluster is None or cluster.primary:
+            # Only where the loops and the LAN links run. Worker 0's follower reads back every event the other
+            # workers store and calls both there (relay/cluster.py); on another worker they only filled a
+            # forwarding queue that nothing empties, for a few µs of CPU per event.
+            server.on_event = stored
+            server.on_client_event = upkeep.from_client
         config = ctx.config
         tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert or config.tls_key else None
         follower = join(server, cluster) if cluster is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from types import MappingProxyType
 
 import orjson
 import pytest
@@ -57,6 +58,21 @@ def test_known_vector_from_nostr_sdk_key() -> None:
         ("pubkey", "AB" * 32, "pubkey must be"),
         ("id", "zz", "id must be"),
         ("content", 5, "content must be"),
+        # The hex checks: exactly 64 (128) of 0-9 a-f, nothing after them, no other digits.
+        ("id", "ab" * 32 + "\n", "id must be"),
+        ("id", "ab" * 31 + "a", "id must be"),
+        ("pubkey", "\u0663" * 64, "pubkey must be"),
+        ("pubkey", 10**64, "pubkey must be"),
+        ("sig", "AB" * 64, "sig must be"),
+        ("sig", "ab" * 63 + "a", "sig must be"),
+        ("sig", "ab" * 63 + "a ", "sig must be"),
+        ("sig", "ab" * 64 + "\n", "sig must be"),
+        ("sig", None, "sig must be"),
+        # The tag checks: every tag an array, every value a string, at most MAX_TAG_VALUES values.
+        ("tags", ["t"], "tags must be"),
+        ("tags", [["t", "x"], ["e", None]], "tags must be"),
+        ("tags", [["t", "x"], [["nested"]]], "tags must be"),
+        ("tags", [["t"] * 101], "too many values"),
     ],
 )
 def test_hostile_fields_are_refused_with_a_reason(field: str, value: object, reason: str) -> None:
@@ -72,6 +88,13 @@ def test_missing_field_and_non_object() -> None:
         parse_event(raw)
     with pytest.raises(RemoteProtocolError, match="must be a JSON object"):
         parse_event([1, 2])
+
+
+def test_any_mapping_parses_not_only_a_dict() -> None:
+    raw = signed()
+    assert parse_event(MappingProxyType(raw)) == parse_event(raw)
+    bare = sign_event(KEY, 1, "", [], created_at=1)
+    assert parse_event(orjson.loads(bare.to_json())) == bare
 
 
 def test_pubkey_not_on_curve_is_a_bad_signature_not_a_crash() -> None:
@@ -101,6 +124,7 @@ def test_any_signed_event_parses_back_identically(
 ) -> None:
     event = sign_event(KEY, kind, content, tags, created_at=created_at)
     assert parse_event_json(event.to_json()) == event
+    assert event.to_json() == orjson.dumps(event.to_dict())  # the bytes stored and sent: the same either way
 
 
 def test_expiration_and_tags() -> None:

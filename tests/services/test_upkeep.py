@@ -90,6 +90,26 @@ async def test_a_flood_brings_the_carry_pass_forward(ctx: Context) -> None:
         await wait_until(lambda: (upkeep.carry_state.get("store_bytes") or 0) > 60_000, what="a kicked carry pass")
 
 
+async def test_only_a_stored_event_with_an_imeta_tag_starts_the_photo_pass(ctx: Context) -> None:
+    upkeep = Upkeep(ctx)
+    key = SecretKey(bytes([4]) * 32)
+    mentions = [  # "imeta" everywhere but as a tag's name: no photos
+        sign_event(key, 1, '["imeta","url https://x/y.webp"] "imeta"', [["t", "imeta"]], created_at=ctx.now()),
+        sign_event(key, 1, "", [["alt", '["imeta"'], ["t", '"imeta"']], created_at=ctx.now()),
+        sign_event(key, 1, "", [[], ["imeta-like", "x"]], created_at=ctx.now()),
+    ]
+    for event in mentions:
+        upkeep.stored(event)
+    assert not upkeep.photos.is_set()
+    photo = sign_event(key, 1, "", [["t", "x"], ["imeta", "url https://x/y.webp", "x " + "ab" * 32]],
+                       created_at=ctx.now())  # fmt: skip
+    await ctx.store.add(photo)
+    read_back = await ctx.store.get(photo.id)  # as the follower hands another worker's events on
+    assert read_back is not None
+    upkeep.stored(read_back)
+    assert upkeep.photos.is_set()
+
+
 async def test_expired_events_are_purged(ctx: Context, fake_clock: FakeClock) -> None:
     expiring = sign_event(ctx.key, 1, "soon gone", [["expiration", str(ctx.now() + 60)]], created_at=ctx.now())
     await ctx.store.add(expiring)

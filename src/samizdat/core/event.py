@@ -14,9 +14,10 @@ them.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -29,14 +30,17 @@ MAX_TAG_VALUES = 100
 MAX_CREATED_AT = 2**40  # about year 36812; also keeps SQLite's INTEGER and JS numbers exact
 MAX_KIND = 65535
 
-_HEX = frozenset("0123456789abcdef")
 _FIELDS = ("id", "pubkey", "created_at", "kind", "tags", "content", "sig")
+# Every EVENT a relay takes passes these: a compiled pattern checks 64 characters in half the time a set does.
+_HEX64 = re.compile("[0-9a-f]{64}").fullmatch
+_HEX128 = re.compile("[0-9a-f]{128}").fullmatch
 
 Tags = tuple[tuple[str, ...], ...]
 
 
-def _is_hex(value: object, length: int) -> bool:
-    return isinstance(value, str) and len(value) == length and _HEX.issuperset(value)
+def is_hex64(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is 64 lowercase hex characters (an event id or a public key)."""
+    return isinstance(value, str) and _HEX64(value) is not None
 
 
 def canonical(pubkey: str, created_at: int, kind: int, tags: Tags, content: str) -> bytes:
@@ -75,7 +79,10 @@ class Event:
     def to_json(self) -> bytes:
         """The event as compact JSON, computed once and cached (fan-out sends the same bytes to everyone)."""
         if not self._json:
-            object.__setattr__(self, "_json", orjson.dumps(self.to_dict()))
+            # As to_dict(), but orjson writes the tag tuples as arrays itself: no lists made for them.
+            fields = {"id": self.id, "pubkey": self.pubkey, "created_at": self.created_at, "kind": self.kind,
+                      "tags": self.tags, "content": self.content, "sig": self.sig}  # fmt: skip
+            object.__setattr__(self, "_json", orjson.dumps(fields))
         return self._json
 
     def tag_values(self, name: str) -> list[str]:
@@ -113,9 +120,12 @@ def _check_tags(raw: object) -> Tags:
     if len(raw) > MAX_TAGS:
         raise RemoteProtocolError(f"too many tags ({len(raw)} > {MAX_TAGS})")
     tags = []
-    for tag in raw:
-        if not isinstance(tag, list) or not all(isinstance(v, str) for v in tag):
+    for tag in raw:  # plain loops: a generator per tag cost as much as the rest of the event's checks
+        if not isinstance(tag, list):
             raise RemoteProtocolError("tags must be an array of arrays of strings")
+        for value in tag:
+            if not isinstance(value, str):
+                raise RemoteProtocolError("tags must be an array of arrays of strings")
         if len(tag) > MAX_TAG_VALUES:
             raise RemoteProtocolError(f"a tag has too many values ({len(tag)} > {MAX_TAG_VALUES})")
         tags.append(tuple(tag))
@@ -138,17 +148,17 @@ def parse_event(raw: object, *, verify: bool = True) -> Event:
     mistyped field, an id that is not the hash of the content, or a signature that does not verify. ``verify``
     may be False only for events read back from our own store, which were verified on the way in.
     """
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # a dict (from JSON) skips the ABC's check
         raise RemoteProtocolError("event must be a JSON object")
     for name in _FIELDS:
         if name not in raw:
             raise RemoteProtocolError(f"event has no {name!r} field")
     event_id, pubkey, sig, content = raw["id"], raw["pubkey"], raw["sig"], raw["content"]
-    if not _is_hex(event_id, 64):
+    if not is_hex64(event_id):
         raise RemoteProtocolError("id must be 64 lowercase hex characters")
-    if not _is_hex(pubkey, 64):
+    if not is_hex64(pubkey):
         raise RemoteProtocolError("pubkey must be 64 lowercase hex characters")
-    if not _is_hex(sig, 128):
+    if not (isinstance(sig, str) and _HEX128(sig) is not None):
         raise RemoteProtocolError("sig must be 128 lowercase hex characters")
     if not isinstance(content, str):
         raise RemoteProtocolError("content must be a string")

@@ -39,14 +39,13 @@ from typing import Any
 import orjson
 
 from samizdat.core.admission import admit
-from samizdat.core.event import Event, compute_id, parse_event
+from samizdat.core.event import Event, compute_id, is_hex64, parse_event
 from samizdat.core.filters import Filter, parse_filter
 from samizdat.core.keys import verify_signature
 from samizdat.errors import RemoteProtocolError
 from samizdat.relay.limits import RelayLimits
 from samizdat.store.base import AddOutcome
 
-_HEX = frozenset("0123456789abcdef")
 DEFAULT_LIMITS = RelayLimits()
 NEG_VERBS = frozenset({"NEG-OPEN", "NEG-MSG", "NEG-CLOSE"})
 #: The ``OK false`` reason for an event whose signature is wrong.
@@ -248,7 +247,7 @@ class RelayConnection:
             return [Send(notice_frame('invalid: EVENT must be ["EVENT", <event object>]'))]
         raw = message[1]
         event_id = raw.get("id")
-        if not (isinstance(event_id, str) and len(event_id) == 64 and _HEX.issuperset(event_id)):
+        if not is_hex64(event_id):
             return [Send(notice_frame("invalid: event id must be 64 lowercase hex characters"))]
         now = self.clock()
         if not self._event_bucket.take(now):
