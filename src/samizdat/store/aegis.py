@@ -83,14 +83,15 @@ class Cursor:
         self._lock = lock
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return self
-
-    def __next__(self) -> tuple[Any, ...]:
-        try:
-            with self._lock:
-                return next(self._rows)
-        except apsw.Error as exc:
-            _raise(exc)
+        """The rows, read a few at a time under the connection's lock (a Python call per row, with the lock taken
+        for each, costs more than the row): 16 first, for a caller that stops early, then :data:`CHUNK`."""
+        size = 16
+        while True:
+            rows = self.fetchmany(size)
+            yield from rows
+            if len(rows) < size:
+                return
+            size = CHUNK
 
     def fetchone(self) -> tuple[Any, ...] | None:
         try:
@@ -121,6 +122,8 @@ class Cursor:
 
 
 _NO_ROWS: Iterator[tuple[Any, ...]] = iter(())
+#: Rows a cursor reads at a time when it is iterated.
+CHUNK = 256
 
 
 class Connection:
