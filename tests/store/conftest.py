@@ -31,9 +31,10 @@ def bob() -> Author:
     return Author()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-encrypted", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    """Every Store implementation, on the fake clock."""
+    """Every Store implementation, on the fake clock; the SQLite store also encrypted (AEGIS-256: another SQLite
+    library underneath, store/aegis.py)."""
     if request.param == "memory":
         memory = MemoryStore(clock=clock)
         yield memory
@@ -46,7 +47,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
         finally:
             await postgres.close()
         return
-    sqlite = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
+    key = bytes(range(32)) if request.param == "sqlite-encrypted" else None
+    sqlite = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock, key=key)
     try:
         yield sqlite
     finally:
