@@ -441,7 +441,7 @@ CHOICES = [
     " Tried first and not enough: smaller pages (1 KiB and 2 KiB: 114-122 and 96-98 µs of CPU per event against"
     " 105 at 4 KiB, as the pages per event grow when they shrink) and commits of 1,000 events instead of 200 (still"
     " +45-70 % of CPU). AEGIS-256 is an authenticated cipher built on the AES round instruction that works on many"
-    " blocks at once, and its 128-bit tag replaces the HMAC: inserting 100,000 events of our schema in commits of"
+    " blocks at once, and its tag replaces the HMAC: inserting 100,000 events of our schema in commits of"
     " 200 through one library cost 50-65 µs of CPU per event without encryption, 59-71 with AEGIS-256, 92-96 with"
     " ChaCha20-Poly1305 or AES-256-CBC, 183-186 with SQLCipher's scheme in that library.",
     '- **What the columns compare.** "plain" is Python\'s own sqlite3 (SQLite 3.40), which plain nodes keep;'

@@ -250,3 +250,28 @@ def test_encrypted_connections_overwrite_what_they_delete(tmp_path: Path) -> Non
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("damage", ["a bit flipped", "two pages swapped"])
+def test_a_changed_page_is_an_error_not_other_data(tmp_path: Path, damage: str) -> None:
+    # The cipher authenticates every page: someone who can write to the disk cannot alter what the node reads.
+    path = tmp_path / "x.sqlite"
+    conn = dbapi.connect(str(path), KEY, isolation_level=None)
+    conn.execute("CREATE TABLE t (v BLOB)")
+    conn.execute("INSERT INTO t SELECT randomblob(3000) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) >= 5 * page
+    if damage == "a bit flipped":
+        data[3 * page + 100] ^= 1
+    else:
+        data[3 * page : 4 * page], data[4 * page : 5 * page] = data[4 * page : 5 * page], data[3 * page : 4 * page]
+    path.write_bytes(data)
+    conn = dbapi.connect(str(path), KEY, isolation_level=None)
+    try:
+        with pytest.raises(dbapi.sqlite3.DatabaseError):
+            conn.execute("SELECT sum(length(v)) FROM t").fetchall()
+    finally:
+        conn.close()

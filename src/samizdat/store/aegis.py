@@ -6,7 +6,7 @@ store/dbapi.py): an encrypted store pays for every page a commit writes, and CBC
 16-byte block waits for the one before), about 1 GB/s here, plus an HMAC over the page. AEGIS-256 is an
 authenticated cipher built on the AES round instruction that runs many blocks at once, several times faster, and
 its tag replaces the HMAC. Each page is encrypted under a fresh random nonce kept in the page's reserved bytes
-and authenticated with a 128-bit tag; a page that was changed, moved or swapped for another fails to decrypt.
+and authenticated with a tag kept beside it; a page that was changed, or swapped for another, fails to decrypt.
 Measured on the event store: docs/benchmarks.md, "Encrypted store".
 
 Every page of the database and of its WAL is encrypted. What stays readable: a random 16-byte salt at the start of
