@@ -98,7 +98,7 @@ def _sqlcipher_only(target: str, key: bytes | None, **options: Any) -> Any:
     """``dbapi.connect`` as it was before AEGIS: every encrypted file, new ones too, made and opened by SQLCipher."""
     if key is None:
         return _CONNECT(target, key, **options)
-    return dbapi._sqlcipher_connect(target, key, **options)
+    return _CONNECT(target, key, legacy=True, **options)
 
 
 def _unkeyed(target: str, key: bytes | None, **options: Any) -> Any:

@@ -140,8 +140,8 @@ def test_the_file_format_is_aegis_256(tmp_path: Path) -> None:
     raw = apsw.Connection(str(path))
     try:
         assert raw.execute("PRAGMA cipher").fetchall() == [("chacha20",)]  # its default, not ours
-        for setting in aegis.SETTINGS:
-            raw.execute(setting)
+        for name, value in aegis.SETTINGS.items():
+            raw.execute(f"PRAGMA {name} = '{value}'")
         raw.execute(f"PRAGMA hexkey = '{KEY.hex()}'")
         assert raw.execute("SELECT v FROM t").fetchall() == [("readable with the key",)]
     finally:

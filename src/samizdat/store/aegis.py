@@ -33,17 +33,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlencode
 
 import apsw
 
 #: Given before the key on every connection: part of the file format.
-SETTINGS = (
-    "PRAGMA cipher = 'aegis'",
-    "PRAGMA algorithm = 'aegis-256'",
-    "PRAGMA tcost = 1",
-    "PRAGMA mcost = 8",
-    "PRAGMA pcost = 1",
-)
+SETTINGS = {"cipher": "aegis", "algorithm": "aegis-256", "tcost": "1", "mcost": "8", "pcost": "1"}
 
 _INTEGRITY = (apsw.ConstraintError,)
 _DATABASE = (apsw.NotADBError, apsw.CorruptError, apsw.FormatError)
@@ -185,12 +180,20 @@ class Connection:
             _raise(exc)
 
 
-def connect(target: str, key: bytes | None, *, uri: bool = False, timeout: float = 5.0, **_ignored: Any) -> Connection:
+def connect(
+    target: str,
+    key: bytes | None,
+    *,
+    uri: bool = False,
+    timeout: float = 5.0,
+    isolation_level: None = None,
+    check_same_thread: bool = False,
+) -> Connection:
     """A connection to the AEGIS-encrypted file ``target`` (a path, or a ``file:`` URI with ``uri=True``), made if
     it does not exist; to a plain file without ``key``. Raises ``sqlite3.Error`` when it cannot be opened; a wrong
     key or another format is ``sqlite3.DatabaseError`` ("file is not a database") at the first read. Python's
-    ``isolation_level`` and ``check_same_thread`` are accepted and mean nothing here: a connection is always in
-    autocommit mode and may be used from any thread."""
+    ``isolation_level`` (None only) and ``check_same_thread`` are accepted and mean nothing here: a connection is
+    always in autocommit mode and may be used from any thread."""
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     if uri:
         flags |= apsw.SQLITE_OPEN_URI  # its ``mode=ro`` opens it read-only
@@ -201,8 +204,8 @@ def connect(target: str, key: bytes | None, *, uri: bool = False, timeout: float
     try:
         db.set_busy_timeout(int(timeout * 1000))
         if key is not None:
-            for setting in SETTINGS:
-                db.execute(setting)
+            for name, value in SETTINGS.items():
+                db.execute(f"PRAGMA {name} = '{value}'")
             db.execute(f"PRAGMA hexkey = '{key.hex()}'")
     except apsw.Error as exc:
         db.close()
@@ -213,7 +216,7 @@ def connect(target: str, key: bytes | None, *, uri: bool = False, timeout: float
 def export_plain(plain: Path | str, target: Path | str, key: bytes) -> None:
     """Copy the plain database ``plain`` into the new encrypted file ``target`` (``VACUUM INTO``: schema, rows,
     sequences and the schema version). Raises ``sqlite3.Error``."""
-    target_uri = f"{Path(target).absolute().as_uri()}?{_uri_settings(key)}"
+    target_uri = f"{Path(target).absolute().as_uri()}?{urlencode({**SETTINGS, 'hexkey': key.hex()})}"
     try:
         db = apsw.Connection(
             f"{Path(plain).absolute().as_uri()}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
@@ -226,12 +229,6 @@ def export_plain(plain: Path | str, target: Path | str, key: bytes) -> None:
         _raise(exc)
     finally:
         db.close()
-
-
-def _uri_settings(key: bytes) -> str:
-    """:data:`SETTINGS` and the key as URI parameters (for ``VACUUM INTO``)."""
-    values = [setting.removeprefix("PRAGMA ").replace(" ", "").replace("'", "") for setting in SETTINGS]
-    return "&".join([*values, f"hexkey={key.hex()}"])
 
 
 def library_version() -> str:
