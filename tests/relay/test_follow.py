@@ -116,6 +116,25 @@ async def test_a_follower_that_missed_the_wake_ups_catches_up_from_the_store(tmp
             await bus.close()
 
 
+async def test_a_follower_stops_when_cancelled_as_it_is_woken(tmp_path: Path) -> None:
+    """A stop that comes in the same turn as a wake-up stops the follower (Python 3.11's asyncio.wait_for dropped
+    such a cancellation, and a worker that was told to stop followed on for ever)."""
+    async with await SqliteStore.open(tmp_path / "events.sqlite") as store:
+        bus = LocalBus(tmp_path / "bus", "alone")
+        follower = Follower(store, bus, lambda event: None)
+        try:
+            await follower.start()
+            task = asyncio.create_task(follower.run())
+            await asyncio.sleep(0.05)  # waiting for a wake-up
+            follower._wake.set()
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=TIMEOUT)
+            assert task in done, "the follower went on after it was told to stop"
+            assert task.cancelled()
+        finally:
+            await bus.close()
+
+
 class NotifyingStore:
     """A store that tells of its growth by itself, as the PostgreSQL store's LISTEN/NOTIFY does."""
 

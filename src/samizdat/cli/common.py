@@ -113,7 +113,8 @@ def _named_proxies() -> list[str]:
 async def _answers(host: str, port: int) -> str | None:
     """None when ``host:port`` accepts a TCP connection within :data:`PROXY_CHECK_TIMEOUT`, else why not."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROXY_CHECK_TIMEOUT)
+        async with asyncio.timeout(PROXY_CHECK_TIMEOUT):
+            _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return f"no answer within {PROXY_CHECK_TIMEOUT:g} s"
     except OSError as exc:

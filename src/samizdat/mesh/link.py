@@ -193,10 +193,10 @@ class PeerLink:
 
     async def _reconcile(self, client: RelayClient) -> None:
         in0, out0 = client.bytes_in, client.bytes_out
-        report = await asyncio.wait_for(
+        async with asyncio.timeout(SYNC_TIMEOUT):
             # A peer is a samizdat node: it answers a too-fast upload with `rate-limited:`, which the upload's
             # retries handle, so the pacing meant for relays that drop busy connections would only slow it.
-            sync(
+            report = await sync(
                 client,
                 self.store,
                 [],
@@ -206,9 +206,7 @@ class PeerLink:
                 now=self.clock,
                 limits=self.limits,
                 pacing=None,
-            ),  # fmt: skip
-            SYNC_TIMEOUT,
-        )
+            )
         self.last_report = report
         self.local.update_peer(
             self.url,
@@ -232,7 +230,8 @@ class PeerLink:
             if remaining <= 0:
                 return
             try:
-                first = await asyncio.wait_for(self.queue.get(), min(remaining, 1.0))
+                async with asyncio.timeout(min(remaining, 1.0)):
+                    first = await self.queue.get()
             except TimeoutError:
                 continue
             batch = [first]
@@ -306,7 +305,8 @@ class PeerLink:
         log.info("link to %s failed (%s); next try in %.0f s", self.url, exc, delay)
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self.wake.wait()
 
     def _set_state(self, state: str) -> None:
         self.state = state

@@ -202,10 +202,10 @@ class Mesh:
         try:
             async with await self.connect(url) as client:
                 in0, out0 = client.bytes_in, client.bytes_out
-                report = await asyncio.wait_for(
-                    sync(client, self.store, [], direction="down", ingest=self.ingest, unwanted=self.unwanted),
-                    SYNC_TIMEOUT,
-                )
+                async with asyncio.timeout(SYNC_TIMEOUT):
+                    report = await sync(
+                        client, self.store, [], direction="down", ingest=self.ingest, unwanted=self.unwanted
+                    )
                 self.local.update_peer(
                     url,
                     last_sync=self.clock(),

@@ -195,7 +195,8 @@ class RelayClient:
             self._ok[event.id] = future
         await self.send_raw('["EVENT",' + event.to_json().decode() + "]")
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             return PublishResult(self.url, event.id, False, "error: no answer from the relay in time")
         finally:
@@ -223,7 +224,8 @@ class RelayClient:
             # The reader may not have had room to leave its CLOSED in this queue: never wait on a dead socket.
             return list(_CONNECTION_CLOSED)
         try:
-            return await asyncio.wait_for(queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await queue.get()
         except TimeoutError as exc:
             raise BrokenTransport(f"{self.url} did not answer in {timeout:.0f} s") from exc
 

@@ -79,7 +79,8 @@ async def deliver_due(
             return
         attempts = {row.event_id: row.attempts for row in rows}
         try:
-            client = await asyncio.wait_for(connect(relay), timeout)
+            async with asyncio.timeout(timeout):
+                client = await connect(relay)
         except (TransportError, TimeoutError, OSError) as exc:
             message = f"error: {exc or 'connection timed out'}"
             for event_id in events:

@@ -481,7 +481,8 @@ class RelayServer:
                 if client.queued > client.high:
                     client.drained.clear()
                     try:
-                        await asyncio.wait_for(client.drained.wait(), self.limits.send_timeout)
+                        async with asyncio.timeout(self.limits.send_timeout):
+                            await client.drained.wait()
                     except TimeoutError:
                         client.drop("client does not read")
                 while client.pending >= max_pending and not client.dropped:

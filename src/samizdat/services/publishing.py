@@ -184,10 +184,10 @@ async def deliver(ctx: Context, *, budget: float | None = None) -> DeliveryRepor
     if budget is None:
         return await deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random)
     try:  # each relay gets ``budget`` to connect and as much to answer; a relay that does not is retried later
-        return await asyncio.wait_for(
-            deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random, timeout=budget),
-            2 * budget + 1,
-        )
+        async with asyncio.timeout(2 * budget + 1):
+            return await deliver_due(
+                ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random, timeout=budget
+            )
     except TimeoutError:
         return DeliveryReport()
 

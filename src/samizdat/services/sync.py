@@ -90,11 +90,11 @@ async def sync_pass(ctx: Context) -> int:
             tried += 1
             budget = ctx.config.area_budget_bytes if unit.cell is not None else None
             try:
-                report = await asyncio.wait_for(
+                async with asyncio.timeout(SYNC_TIMEOUT):
                     # carried events dropped to keep the quota (an area brings other channels) are not fetched again
-                    sync_with(ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among),
-                    SYNC_TIMEOUT,
-                )
+                    report = await sync_with(
+                        ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among
+                    )
             except netsync.OverBudget as exc:
                 assert unit.cell is not None  # only areas have a budget
                 line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)

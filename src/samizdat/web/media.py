@@ -157,7 +157,8 @@ class PreviewEndpoint:
     async def _login(self, ws: ServerConnection) -> str | None:
         """None when the first message proves a right to preview; else the reason."""
         try:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), LOGIN_TIMEOUT))
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                message = orjson.loads(await ws.recv())
         except (TimeoutError, orjson.JSONDecodeError):
             return "expected an authorization first"
         if not isinstance(message, dict):

@@ -398,7 +398,8 @@ class OperatorEndpoint:
             await ws.close(1013, "too many login attempts from this address; try again later")
             return
         try:
-            first = await asyncio.wait_for(ws.recv(), LOGIN_TIMEOUT)
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                first = await ws.recv()
             message = orjson.loads(first)
             token = message.get("token") if isinstance(message, dict) else None
             token = token if isinstance(token, str) else ""
