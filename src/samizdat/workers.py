@@ -14,8 +14,8 @@ connection waits for; ``SO_REUSEPORT`` needs nothing but Linux >= 3.9 or a BSD.)
 
 * Writes: each worker's store has its own writer thread with group commit (store/writer.py); the workers' commits
   take SQLite's write lock in turn (WAL mode, ``BEGIN IMMEDIATE``, busy timeout), so an ``OK`` still means
-  committed. A second writer process would add a hop per batch and was not needed on this machine
-  (docs/benchmarks.md, "Workers").
+  committed. A writer process fed by the workers was measured against this and was no faster with two workers
+  on two cores (it adds a hop and a third busy process; docs/benchmarks.md, "Workers").
 * Wake-ups: each worker's :class:`~samizdat.relay.follow.Follower` follows the store's insertion order, woken by
   a :class:`~samizdat.relay.bus.LocalBus` (unix datagrams in a private directory the parent makes) or by NATS
   (``--bus``), and reads new events from the store, never from the message.
