@@ -3,7 +3,9 @@ a while but never shut out a genuine post for good."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sqlite3
 from pathlib import Path
 
 from store_helpers import NOW, Author
@@ -205,5 +207,45 @@ async def test_posts_of_an_admin_removed_since_they_were_judged_lose_their_place
         await store.enforce_carry_quota(KeepRules(), quota=report.used - alerts)  # room for all but the alerts
         assert await store.has([e.id for e in by_admin]) == set()  # revoked: junk, first to go
         assert len(await store.has([e.id for e in by_owner])) >= 4  # (the new definition is a little larger)
+    finally:
+        await store.close()
+
+
+async def test_a_dropped_deletion_request_takes_its_marks_with_it(tmp_path: Path) -> None:
+    """Deletion requests of 2,000 random ids each, dropped by the quota as the junk they are, left their marks (the
+    rows that refuse a deleted event when it comes back) behind for good: 50 of them, 7 MB that the quota counted
+    and could only pay for with posts. A dropped or expired request now takes its marks with it; a mark another
+    stored request of the same author also asks for stays, and a deleted event that comes back is still refused."""
+    clock = FakeClock()
+    store = await SqliteStore.open(tmp_path / "events.sqlite", clock=clock)
+    stranger, author = Author(), Author()
+
+    def marks() -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{tmp_path / 'events.sqlite'}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT count(*) FROM deleted_ids").fetchone()[0])
+
+    try:
+        floods = [
+            stranger.sign(kinds.DELETION, "", [["e", f"{n:04x}{i:060x}"] for i in range(2000)], created_at=NOW - 7200)
+            for n in range(20)
+        ]
+        await store.add_many(floods)
+        assert marks() == 40_000
+        report = await store.enforce_carry_quota(KeepRules(), quota=1)
+        assert report.evicted == len(floods)
+        assert marks() == 0
+
+        # Two requests by the author name the same post; one expires: the post stays refused.
+        post_ = author.sign(1, "a mistake", created_at=NOW - 100)
+        lasting = author.sign(kinds.DELETION, "", [["e", post_.id]], created_at=NOW - 50)
+        passing = author.sign(kinds.DELETION, "", [["e", post_.id], ["expiration", str(NOW + 10)]], created_at=NOW - 40)
+        assert await store.add_many([post_, lasting, passing]) == [AddOutcome.STORED] * 3
+        clock.advance(60)
+        assert await store.purge_expired() == 1
+        assert await store.add(post_) == AddOutcome.DELETED
+        # Once no request asks for it any more, the mark goes with the last one.
+        await store.enforce_carry_quota(KeepRules(), quota=1)
+        assert not await store.has([lasting.id])
+        assert marks() == 0
     finally:
         await store.close()

@@ -92,6 +92,16 @@ class MemoryStore:
         d = slot_d(event)
         if d is not None:
             self._slots.pop((event.pubkey, event.kind, d), None)
+        if event.kind == DELETION:  # its marks go with it, unless another stored request asks the same
+            targets = deletion_targets(event)
+            others = [deletion_targets(e) for _, e in self._events.values()
+                      if e.kind == DELETION and e.pubkey == event.pubkey]  # fmt: skip
+            for target in targets.ids:
+                if not any(target in other.ids for other in others):
+                    self._deleted_ids.discard((target, event.pubkey))
+            for kind, slot_d_tag in targets.slots:
+                if not any((kind, slot_d_tag) in other.slots for other in others):
+                    self._deleted_slots.pop((event.pubkey, kind, slot_d_tag), None)
 
     def _apply_deletion(self, request: Event) -> None:
         targets = deletion_targets(request)

@@ -238,6 +238,36 @@ def delete_event(conn: sqlite3.Connection, seq: int, event: Event) -> None:
     if text:
         # Contentless FTS5: a row is deleted by repeating exactly the text that was indexed.
         conn.execute("INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', ?, ?)", (seq, text))
+    if event.kind == DELETION:
+        _forget_deletion(conn, event)
+
+
+def _forget_deletion(conn: sqlite3.Connection, request: Event) -> None:
+    """Remove the marks deletion ``request`` left (``deleted_ids``, ``deleted_addrs``) now that it leaves the store
+    itself (dropped by the carry quota, or expired), unless another stored request of its author asks the same.
+
+    The marks are what refuses a deleted event that comes back; kept after their request, they would be the one
+    thing a flood cannot be made to give back: deletion requests of 2,000 random ids each, dropped as the junk they
+    are, left 7 MB of marks per 50 requests behind, which the quota counts and can only pay for with posts."""
+    pubkey = bytes.fromhex(request.pubkey)
+    targets = deletion_targets(request)
+    for target in targets.ids:
+        tid = bytes.fromhex(target)
+        if not _still_asked(conn, pubkey, "e", tid):
+            conn.execute("DELETE FROM deleted_ids WHERE id = ? AND pubkey = ?", (tid, pubkey))
+    for kind, d in targets.slots:
+        if not _still_asked(conn, pubkey, "a", f"{kind}:{request.pubkey}:{d}"):
+            conn.execute("DELETE FROM deleted_addrs WHERE pubkey = ? AND kind = ? AND d_tag = ?", (pubkey, kind, d))
+
+
+def _still_asked(conn: sqlite3.Connection, pubkey: bytes, name: str, value: str | bytes) -> bool:
+    """Whether a stored deletion request by ``pubkey`` has the tag ``[name, value]``."""
+    row = conn.execute(
+        "SELECT 1 FROM tags AS t JOIN events AS e ON e.seq = t.seq "
+        "WHERE t.name = ? AND t.value = ? AND e.kind = ? AND e.pubkey = ? LIMIT 1",
+        (name, value, DELETION, pubkey),
+    ).fetchone()
+    return row is not None
 
 
 def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> None:
