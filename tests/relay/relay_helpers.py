@@ -75,7 +75,7 @@ class RawClient:
     really sees a subscriber that does not keep up.
     """
 
-    def __init__(self, port: int, rcvbuf: int = 4096) -> None:
+    def __init__(self, port: int, rcvbuf: int = 4096, path: str = "/") -> None:
         import base64
         import os
         import socket
@@ -87,7 +87,7 @@ class RawClient:
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             (
-                f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.relay.subscriptions import SubscriptionIndex
+from samizdat.store.rules import LIVE_TEXT_CHARS, live_words, words
 
 # Small alphabets so that random filters and events actually meet.
 IDS = [f"{i:064x}" for i in range(4)]
@@ -240,3 +241,23 @@ def test_live_search_matches_words_as_the_store_does() -> None:
     assert owners("Send an E-mail to MINSK office") == [1, 2]
     assert owners("mail e minsk") == [2]
     assert owners("minsker e-mail") == [2]  # words, not substrings
+
+
+def test_a_live_search_reads_a_bounded_part_of_a_text_made_to_grow() -> None:
+    """ "\ufdfa" folds to 18 characters (four words): a post of 64,000 of them had the relay fold 1.1 million
+    characters on its event loop for every event, once any live search was open. The live index reads the text up
+    to LIVE_TEXT_CHARS folded characters; any text a post may carry otherwise is read whole, as the store reads it."""
+    index: SubscriptionIndex[int] = SubscriptionIndex()
+    index.add(1, "head", [Filter(search="minsk")])
+    index.add(2, "tail", [Filter(search="homiel")])
+
+    def owners(content: str) -> list[int]:
+        return sorted(s.owner for s in index.match(Event(IDS[0], PUBKEYS[0], 1, 1, (), content, "00" * 64)))
+
+    grown = "Minsk " + "\ufdfa" * 64_000 + " Homiel"
+    assert len(words(grown)) > 190_000
+    assert len(live_words(grown)) <= LIVE_TEXT_CHARS // 4
+    assert owners(grown) == [1]  # the tail of such a text is not read live (the store's search still finds it)
+    plain = "Minsk " + "news of the district " * 3_000 + " Homiel"  # about 63,000 characters
+    assert live_words(plain) == words(plain)
+    assert owners(plain) == [1, 2]

@@ -61,6 +61,7 @@ OVER_TOTAL = "over the connection limit"
 SLOW_HANDSHAKE = "handshake not complete in time"
 BAD_REQUEST = "bad HTTP or WebSocket request"
 FAILED = "failed in the server"
+NOT_READING = "sent while not reading our answers"
 
 
 def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
@@ -230,6 +231,11 @@ class GuardedConnection(ServerConnection):
     """A ``websockets`` server connection that asks its :class:`Door` before anything else happens."""
 
     door: Door  # set on the class by Door.connection_class
+    #: Bytes the transport may hold unsent before the connection is dropped (None: no bound). The relay sets it on
+    #: its own connections: everything it sends goes through its bounded queue, but ``websockets`` answers each
+    #: ping with a pong written straight to the transport, so a client that sends pings and never reads would
+    #: have the pongs pile up in memory without end.
+    write_cap: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.refused = False
@@ -268,8 +274,13 @@ class GuardedConnection(ServerConnection):
         return peer_ip(transport.get_extra_info("peername"))
 
     def data_received(self, data: bytes) -> None:
-        if not self.refused:
-            super().data_received(data)
+        if self.refused:
+            return
+        super().data_received(data)
+        cap = self.write_cap
+        if cap is not None and self.transport.get_write_buffer_size() > cap and not self.transport.is_closing():
+            self.door.refusals.count(NOT_READING, self.ip)
+            self.transport.abort()
 
     def eof_received(self) -> None:
         if self.refused:

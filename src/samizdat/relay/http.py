@@ -10,9 +10,9 @@ on to the relay protocol. Anything else is plain HTTP and is answered here, in t
 3. ``/status`` (and ``/`` when no handler answered it) gets a built-in status page (name, public key, event count,
    connections, uptime); anything else a 404.
 
-The node's public key is in the NIP-11 document and the status page only for a request from this machine, unless
-the relay publishes it (:attr:`~samizdat.relay.limits.RelayInfo.publish_pubkey`); the handler learns which from
-:data:`KEY_VISIBLE`, which the server sets around each call.
+The node's public key is in the NIP-11 document and the status page only for a reader on this machine
+(:func:`local_reader`), unless the relay publishes it (:attr:`~samizdat.relay.limits.RelayInfo.publish_pubkey`);
+the handler learns which from :data:`KEY_VISIBLE`, which the server sets around each call.
 
 Methods: ``GET`` as above; ``HEAD`` gets the same answer without its body (:func:`head`); anything else a
 ``405``. A request that repeats a header that must appear once (:data:`SINGLE_HEADERS`, e.g. two ``Host``
@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import socket
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from websockets.datastructures import Headers
@@ -83,6 +85,44 @@ def from_loopback(connection: object) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
+
+
+def names_this_machine(host: str) -> bool:
+    """Whether ``host`` (a ``Host`` header, or the host of an ``Origin``) names this machine in a way no other
+    site's page can take for its own origin: an IP address, ``localhost`` (or a name under it), the machine's own
+    name, or nothing at all (no browser sends that). A site's own name pointed at 127.0.0.1 (DNS rebinding) is none
+    of these."""
+    host = host.strip().lower()
+    if not host:
+        return True
+    try:
+        name = (urlsplit("//" + host).hostname or "").rstrip(".")
+    except ValueError:  # "[::1", "[x]": not a host
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    own = socket.gethostname().lower().rstrip(".")
+    short = own.split(".", 1)[0]
+    return bool(own) and name in (own, short, short + ".local")
+
+
+def local_reader(connection: object, headers: Headers) -> bool:
+    """Whether a plain HTTP request is the node's own machine asking: from a loopback address
+    (:func:`from_loopback`), naming this machine in its ``Host``, and, if a browser says which page asks
+    (``Origin``), a page of this machine too. A page of another site that a browser on the node's machine opens is
+    not: across origins its ``fetch`` sends that site as ``Origin`` (NIP-11 allows every origin to read the
+    answer), and with DNS rebinding its ``Host`` is that site's name."""
+    if not from_loopback(connection) or not names_this_machine(header(headers, "Host")):
+        return False
+    if "Origin" not in headers:
+        return True
+    origin = header(headers, "Origin").strip().lower()
+    return origin.startswith(("http://", "https://")) and names_this_machine(origin.split("://", 1)[1].split("/")[0])
 
 
 def is_websocket_upgrade(headers: Headers) -> bool:

@@ -60,6 +60,10 @@ class RelayLimits:
     store_slots: int = 2
     store_seconds: float = 2.0
     max_pending_counts: int = 8  # COUNTs of one connection waiting for the store; more are refused
+    # ... and of all connections from one address (loopback exempt): a COUNT's filters take up to a megabyte while
+    # it waits, and an address's COUNTs wait for one turn at the store at a time, so its connections' COUNTs
+    # otherwise piled up to hundreds of megabytes.
+    max_pending_counts_per_ip: int = 16
     # Live subscriptions whose filters the fan-out index can only file by search words (no ids, authors, kinds or
     # tags; see relay/subscriptions.py): each costs a check for every event with its word.
     # Broad live subscriptions (search-only or time-window-only: they match a large share of all events, so each
@@ -67,6 +71,11 @@ class RelayLimits:
     max_search_subscriptions: int = 4  # per connection
     max_search_subscriptions_per_ip: int = 16
     max_search_subscriptions_total: int = 1024
+    # Values (ids, authors, kinds, tag values) the filters of open subscriptions list together, per connection and
+    # per address (loopback exempt): each costs a few hundred bytes for as long as the subscription is open, so
+    # without a bound 50 subscriptions of 10 filters of 1,000 values each held about 170 MB per connection.
+    max_subscription_values: int = 20_000  # per connection: two REQs of max_filters * max_filter_values
+    max_subscription_values_per_ip: int = 50_000
 
     @property
     def filter_limits(self) -> FilterLimits:

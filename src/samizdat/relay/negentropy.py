@@ -39,6 +39,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -49,6 +50,7 @@ from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
 from samizdat.errors import RemoteProtocolError, SamizdatError
 from samizdat.relay.connection import NegRequest, neg_err_frame
+from samizdat.relay.fair import FairScheduler
 from samizdat.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ ROOM_CHECK = 16_384
 #: thousands, and inserting a chunk in one go held the loop (handshakes, other clients' answers) for tenths of a
 #: second during a flood of NEG-OPENs.
 YIELD_EVERY = 1024
+#: Messages of at most this many bytes are answered on the event loop (a few milliseconds at most); longer ones in
+#: the service's one reconciling thread (see :meth:`NegentropyService.reconcile`).
+INLINE_BYTES = 8 * 1024
 BUSY = "blocked: too many syncs at once on this relay; try again later"
 IDLE = "closed: idle for too long"
 
@@ -134,6 +139,8 @@ class NegentropyService:
         self._by_address: dict[Hashable, set[ConnectionSessions]] = {}
         self._built = 0  # records inserted by builds in progress
         self.builds = 0  # storages built (for tests and status)
+        self._reconciling = FairScheduler(1)  # turns at the reconciling thread, shared fairly between addresses
+        self._thread: ThreadPoolExecutor | None = None  # made when first needed
 
     def __call__(
         self, send: Send, store: Store, *, turn: Turn | None = None, address: Hashable | None = None
@@ -143,6 +150,21 @@ class NegentropyService:
         if address is not None:
             self._by_address.setdefault(address, set()).add(table)
         return table
+
+    async def reconcile(self, negentropy: Negentropy, message: bytes, party: Hashable) -> bytes:
+        """``negentropy``'s answer to ``message``, for a connection that counts as ``party``.
+
+        The work grows with the message (about a millisecond per kilobyte: 150 ms for a message of the largest
+        size), and a client may send one after another without waiting for the answers, so done on the event loop
+        a few connections held it for seconds at a time, and every other client with it. A message longer than
+        :data:`INLINE_BYTES` is therefore answered in one thread of the service, one at a time, in turns handed
+        out round-robin by address: the loop keeps serving meanwhile, and a flood takes at most that thread."""
+        if len(message) <= INLINE_BYTES:
+            return negentropy.reconcile(message)
+        async with self._reconciling.turn(party, party):
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="samizdat-negentropy")
+            return await asyncio.get_running_loop().run_in_executor(self._thread, negentropy.reconcile, message)
 
     def held_by(self, address: Hashable | None) -> int:
         """Records of the distinct storages the sessions of ``address`` hold."""
@@ -374,7 +396,7 @@ class ConnectionSessions:
                 payload = bytes.fromhex(message)
             except ValueError as exc:
                 raise RemoteProtocolError("the negentropy message is not hex") from exc
-            reply = session.negentropy.reconcile(payload)
+            reply = await service.reconcile(session.negentropy, payload, self if self.address is None else self.address)
         except _TooMany:
             self._error(sub_id, f"blocked: more than {service.max_records} events match; narrow the filter")
             return

@@ -20,8 +20,11 @@ returns:
   querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
   then a query task sends the stored events and ``EOSE`` (:mod:`samizdat.relay.stored`: a page at a time, each
   read under a fair turn at the store). A subscription the index can only file by search words counts against
-  ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused.
-* ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`); NIP-77 builds one at
+  ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused, as is
+  one that would take the values its connection's (or its address's) filters list past ``max_subscription_values``
+  (``..._per_ip``).
+* ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`), at most
+  ``max_pending_counts`` COUNTs of a connection waiting at once (``..._per_ip`` of an address); NIP-77 builds one at
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
   builds together never want more reader threads than the store has, and one address never holds them all.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
@@ -98,7 +101,7 @@ from samizdat.relay.connection import (
     ok_for_outcome,
     ok_frame,
 )
-from samizdat.relay.door import Door, QuietWsLog, RefusalLog, open_file_budget
+from samizdat.relay.door import Door, GuardedConnection, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
 from samizdat.relay.ingest import Intake
@@ -108,7 +111,7 @@ from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.proxied import proxied_class
 from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
-from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, is_broad
+from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, filter_values, is_broad
 from samizdat.relay.verifier import Verifier
 from samizdat.relay.wire import text_frame
 from samizdat.store.base import AddOutcome, Store
@@ -122,6 +125,10 @@ PING_INTERVAL = 30.0
 _NO_ACTION = Unsubscribe("")  # see RelayServer._handle
 #: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
 YIELD_EVERY = 8
+#: The transport's high-water mark (``websockets``' ``write_limit``): the relay hands a socket more only below it.
+WRITE_LIMIT = 64 * 1024
+#: What the other WebSocket routes (/op, the photo preview) may leave unsent beyond the relay's own cap.
+ROUTE_WRITE_SLACK = 16 * 1024 * 1024
 
 
 class RelayServer:
@@ -176,6 +183,12 @@ class RelayServer:
         self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
+        self._pending_counts: dict[str, int] = {}  # COUNTs waiting for the store, per remote address
+        # What a connection's transport may hold unsent (door.GuardedConnection.write_cap). The relay writes while
+        # it holds less than WRITE_LIMIT, a batch of about that much plus one frame (at most the queue's hard
+        # bound) at a time, so a client that reads never comes near this; one that sends pings and never reads
+        # (their pongs bypass the queue) is dropped here instead of being buffered without end.
+        self._write_cap = max(1 << 20, 2 * (limits.send_buffer_bytes + limits.send_buffer_slack) + 4 * WRITE_LIMIT)
         #: With workers or a bus (relay/follow.py): told of each event stored here, it tells the other processes.
         self.follower: Follower | None = None
         #: With workers (relay/shared.py): event rates per address shared by all of them.
@@ -241,7 +254,7 @@ class RelayServer:
                     open_timeout=self.limits.handshake_timeout,
                     max_size=self.limits.max_message_bytes,
                     max_queue=4,  # incoming messages buffered per connection (each up to max_message_bytes)
-                    write_limit=64 * 1024,
+                    write_limit=WRITE_LIMIT,
                     compression="deflate" if self.compression else None,
                     ping_interval=None,  # one task pings every connection (relay/keepalive.py)
                     close_timeout=5,
@@ -365,10 +378,11 @@ class RelayServer:
         headers = request.headers
         if http.is_websocket_upgrade(headers):
             return None
+        local = http.local_reader(connection, headers)  # may see the node's key (relay/http.py)
         if http.wants_nip11(headers):
-            return http.nip11_response(self.nip11(local_reader=http.from_loopback(connection)))
+            return http.nip11_response(self.nip11(local_reader=local))
         if self.http_handler is not None:
-            shown = http.KEY_VISIBLE.set(self.info.publish_pubkey or http.from_loopback(connection))
+            shown = http.KEY_VISIBLE.set(self.info.publish_pubkey or local)
             try:
                 result = self.http_handler(request.path, headers)
                 if inspect.isawaitable(result):
@@ -380,7 +394,7 @@ class RelayServer:
                 return http.response(status, content_type, body, result[3] if len(result) == 4 else ())
         if request.path.split("?", 1)[0] in ("/", "/index.html", "/status"):
             shown_status = await self.status()
-            if not (self.info.publish_pubkey or http.from_loopback(connection)):  # not to the hub's network
+            if not (self.info.publish_pubkey or local):  # not to the hub's network, nor to another site's page
                 shown_status = dataclasses.replace(shown_status, pubkey=None, npub=None)
             return http.status_page(shown_status)
         return http.not_found()
@@ -414,9 +428,13 @@ class RelayServer:
             # Not the relay (/op, ...): a few connections, kept alive by websockets as it would do by itself.
             ws.ping_interval = ws.ping_timeout = PING_INTERVAL
             ws.start_keepalive()
+            if isinstance(ws, GuardedConnection):  # their own answers (a photo preview) may be large; pongs are not
+                ws.write_cap = self._write_cap + ROUTE_WRITE_SLACK
             await route(ws)
             return
         forget_handshake(ws)
+        if isinstance(ws, GuardedConnection):
+            ws.write_cap = self._write_cap
         ip = getattr(ws, "ip", None)  # the door's view of the peer (None: loopback)
         bucket = None
         if ip is not None:
@@ -608,8 +626,15 @@ class RelayServer:
 
     def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
-        if any(is_broad(f) and not f.is_empty_set for f in action.filters):
-            limits = self.limits
+        limits = self.limits
+        refusal = self.index.values_refusal(
+            client,
+            client.ip,
+            sum(map(filter_values, action.filters)),
+            per_owner=limits.max_subscription_values,
+            per_group=limits.max_subscription_values_per_ip,
+        )
+        if refusal is None and any(is_broad(f) and not f.is_empty_set for f in action.filters):
             refusal = self.index.search_refusal(
                 client,
                 client.ip,
@@ -617,11 +642,11 @@ class RelayServer:
                 per_group=limits.max_search_subscriptions_per_ip,
                 total=limits.max_search_subscriptions_total,
             )
-            if refusal is not None:
-                frame = client.protocol.close_subscription(action.sub_id, refusal)
-                if frame is not None:
-                    client.send(frame)
-                return
+        if refusal is not None:
+            frame = client.protocol.close_subscription(action.sub_id, refusal)
+            if frame is not None:
+                client.send(frame)
+            return
         sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
         task = self._spawn(client, self.answers.query(client, sub))
         client.queries[action.sub_id] = task
@@ -636,7 +661,22 @@ class RelayServer:
         if len(client.work) >= self.limits.max_pending_counts:
             client.send(closed_frame(action.query_id, "rate-limited: too many COUNTs at once, wait for answers"))
             return
-        self._work(client, self.answers.count(client, action))
+        ip = client.ip
+        if ip is not None:
+            counts = self._pending_counts
+            if counts.get(ip, 0) >= self.limits.max_pending_counts_per_ip:
+                reason = "rate-limited: too many COUNTs at once from this address, wait for answers"
+                client.send(closed_frame(action.query_id, reason))
+                return
+            counts[ip] = counts.get(ip, 0) + 1
+        task = self._work(client, self.answers.count(client, action))
+        if ip is not None:
+            task.add_done_callback(lambda _: self._count_done(ip))
+
+    def _count_done(self, ip: str) -> None:
+        left = self._pending_counts.pop(ip, 0) - 1
+        if left > 0:
+            self._pending_counts[ip] = left
 
     async def _negentropy(self, client: Client, request: NegRequest) -> None:
         if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway

@@ -47,7 +47,7 @@ from typing import Any, Generic, TypeVar
 
 from samizdat.core.event import MAX_CREATED_AT, Event
 from samizdat.core.filters import Filter
-from samizdat.store.rules import Search, parse_search, searchable_text, words
+from samizdat.store.rules import Search, live_words, parse_search, searchable_text
 
 O = TypeVar("O", bound=Hashable)  # noqa: E741 - the owner type, as in Subscription[O]
 
@@ -62,7 +62,7 @@ class Subscription(Generic[O]):
 
     ``searches`` is True when a filter of it is filed by its search words (the server limits those)."""
 
-    __slots__ = ("owner", "sub_id", "filters", "frame_prefix", "active", "searches", "_entries")
+    __slots__ = ("owner", "sub_id", "filters", "frame_prefix", "active", "searches", "values", "_entries")
 
     def __init__(self, owner: O, sub_id: str, filters: tuple[Filter, ...], frame_prefix: bytes) -> None:
         self.owner = owner
@@ -71,6 +71,7 @@ class Subscription(Generic[O]):
         self.frame_prefix = frame_prefix
         self.active = True
         self.searches = False
+        self.values = sum(map(filter_values, filters))
         self._entries: list[_Entry[O]] = []
 
     def __repr__(self) -> str:
@@ -92,6 +93,18 @@ class _Entry(Generic[O]):
         self.keys: list[Any] = []
         self.tag_name: str | None = None
         self.window: tuple[int, int] | None = None
+
+
+def filter_values(filter_: Filter) -> int:
+    """How many values ``filter_`` lists (ids, authors, kinds, tag values): what it holds in memory, in the index
+    and in its own sets, grows with them (a few hundred bytes each); the server bounds them per connection and per
+    address."""
+    return (
+        (0 if filter_.ids is None else len(filter_.ids))
+        + (0 if filter_.authors is None else len(filter_.authors))
+        + (0 if filter_.kinds is None else len(filter_.kinds))
+        + sum(len(values) for _, values in filter_.tags)
+    )
 
 
 def is_broad(filter_: Filter) -> bool:
@@ -130,6 +143,8 @@ class SubscriptionIndex(Generic[O]):
         self._searching: dict[O, int] = {}  # subscriptions filed by search words, per owner
         self._searching_groups: dict[Hashable, int] = {}  # the same per group of owners
         self._searches = 0
+        self._values: dict[O, int] = {}  # filter values of the live subscriptions, per owner
+        self._values_groups: dict[Hashable, int] = {}  # the same per group of owners
         self._serials = itertools.count()
         self._count = 0
         #: Each distinct filter once, with how many subscriptions use it: a channel's thousands of readers send the
@@ -180,6 +195,26 @@ class SubscriptionIndex(Generic[O]):
             return "blocked: this relay has too many broad live subscriptions now; try again later"
         return None
 
+    def values_of(self, owner: O) -> int:
+        """How many filter values (:func:`filter_values`) ``owner``'s subscriptions hold together."""
+        return self._values.get(owner, 0)
+
+    def values_of_group(self, group: Hashable) -> int:
+        """How many filter values the subscriptions of the owners in ``group`` hold together."""
+        return self._values_groups.get(group, 0)
+
+    def values_refusal(
+        self, owner: O, group: Hashable | None, values: int, *, per_owner: int, per_group: int
+    ) -> str | None:
+        """Why ``owner`` (of ``group``) may not open one more subscription holding ``values`` filter values, or
+        None: the ``CLOSED`` reason when its subscriptions, or its group's, would hold more than ``per_owner``
+        (``per_group``) values together."""
+        if self.values_of(owner) + values > per_owner:
+            return f"blocked: the open subscriptions would list too many values (limit {per_owner}); close some"
+        if group is not None and self.values_of_group(group) + values > per_group:
+            return f"blocked: the open subscriptions from this address list too many values (limit {per_group})"
+        return None
+
     def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
         """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
         self.remove(owner, sub_id)
@@ -195,6 +230,11 @@ class SubscriptionIndex(Generic[O]):
             if group is not None:
                 _count(self._searching_groups, group, 1)
             self._searches += 1
+        if sub.values:
+            _count(self._values, owner, sub.values)
+            group = self._group(owner)
+            if group is not None:
+                _count(self._values_groups, group, sub.values)
         self._by_owner.setdefault(owner, {})[sub_id] = sub
         self._count += 1
         return sub
@@ -243,7 +283,7 @@ class SubscriptionIndex(Generic[O]):
                 phrases = entry.search.phrases
                 if phrases is not None:
                     if text is None:
-                        text = words(searchable_text(event))
+                        text = live_words(searchable_text(event))
                     if not phrases or not all(_contains(text, phrase) for phrase in phrases):
                         continue
                 seen.add(id(sub))
@@ -265,7 +305,7 @@ class SubscriptionIndex(Generic[O]):
                             check(bucket)
         if self._words:
             if text is None:
-                text = words(searchable_text(event))
+                text = live_words(searchable_text(event))
             for word in set(text):
                 bucket = self._words.get(word)
                 if bucket:
@@ -336,6 +376,11 @@ class SubscriptionIndex(Generic[O]):
             if group is not None:
                 _count(self._searching_groups, group, -1)
             self._searches -= 1
+        if sub.values:
+            _count(self._values, sub.owner, -sub.values)
+            group = self._group(sub.owner)
+            if group is not None:
+                _count(self._values_groups, group, -sub.values)
         for entry in sub._entries:
             buckets = entry.buckets
             if buckets is None:
