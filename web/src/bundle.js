@@ -208,6 +208,8 @@ export class BundleReader {
     this.malformed = 0;
     this.lost = 0;
     this.content = 0;
+    this.checked = 0; // payload bytes checked (CRC), intact or not
+    this.inflated = 0; // bytes declared by every block inflated, whether it turned out intact or not
     this.damagedBytes = 0;
     this.hash = sha256.create();
     this.trailerOk = false;
@@ -385,6 +387,7 @@ export class BundleReader {
       if (buf.length - pos < total) return false;
     }
     this.need = 4;
+    this.checkWork(payloadLen);
     const payload = buf.slice(pos + BLOCK_HEADER_SIZE, pos + total);
     if (crc32(payload) !== payloadCrc) {
       this.loseSync(records, `block ${index} is damaged; its ${records} events are lost`, out);
@@ -410,15 +413,29 @@ export class BundleReader {
     return true;
   }
 
+  // Blocks lie one after another, so the payloads checked add up to at most the bytes read. Block headers placed
+  // inside one another's payloads would have every resync check a large payload again (a file of a megabyte
+  // costing minutes): past twice the bytes read, the file is refused.
+  checkWork(payloadLen) {
+    this.checked += payloadLen;
+    if (this.checked > 2 * (this.offset + this.buf.length) + BLOCK_HEADER_SIZE) {
+      throw new BundleError('the file is too damaged to read (its blocks overlap one another)');
+    }
+  }
+
+  // Declared sizes against the limits, before inflating. The ratio counts every block inflated, also those that
+  // then turn out not to be intact (each costs its declared size all the same).
   checkExpansion(contentLen, fileBytes) {
     const expanded = this.content + contentLen;
     if (expanded > this.limits.maxContentBytes) {
       throw new BundleError(`the bundle expands to more than ${this.limits.maxContentBytes} bytes; `
         + 'it looks like a decompression bomb or is too large for this app');
     }
-    if (expanded > this.limits.ratioGraceBytes && expanded > this.limits.maxRatio * fileBytes) {
+    const inflated = this.inflated + contentLen;
+    if (inflated > this.limits.ratioGraceBytes && inflated > this.limits.maxRatio * fileBytes) {
       throw new BundleError(`the bundle expands more than ${this.limits.maxRatio}:1; it looks like a decompression bomb`);
     }
+    this.inflated = inflated;
   }
 
   splitRecords(content, declared, index, out) {

@@ -38,6 +38,10 @@ from samizdat.errors import BundleError, LocalProtocolError
 
 # Reader states
 _HEAD, _SYNC, _SCAN, _END = range(4)
+#: What the block and the trailer magic begin with, and the bytes that end them.
+_MAGIC_PREFIX = BLOCK_MAGIC[:3]
+_MAGIC_ENDS = (BLOCK_MAGIC[3], TRAILER_MAGIC[3])
+assert TRAILER_MAGIC[:3] == _MAGIC_PREFIX
 
 
 class BundleReader:
@@ -66,6 +70,8 @@ class BundleReader:
         self._malformed = 0
         self._lost = 0
         self._content = 0
+        self._checked = 0  # payload bytes checked (CRC), intact or not
+        self._inflated = 0  # bytes declared by every block inflated, whether it turned out intact or not
         self._damaged_bytes = 0
         self._hash = hashlib.sha256()
         self._trailer_ok = False
@@ -214,16 +220,24 @@ class BundleReader:
             self._damage(0, f"the bundle header says part {part} of {total}")
 
     def _scan(self) -> bool:
-        """Skip to the next block or trailer magic; False when more input is needed."""
-        buf = self._buf
-        found = [i for i in (buf.find(BLOCK_MAGIC, self._pos), buf.find(TRAILER_MAGIC, self._pos)) if i >= 0]
-        if not found:
-            keep = min(len(buf) - self._pos, len(BLOCK_MAGIC) - 1)
-            skip = len(buf) - self._pos - keep
-            self._damaged_bytes += skip
-            self._pos += skip
-            return False
-        start = min(found)
+        """Skip to the next block or trailer magic; False when more input is needed.
+
+        Both magics begin with the same three bytes, so one forward search finds the nearer of them, and the
+        search never goes past it: many damaged spots in one large buffer cost time linear in the file, not the
+        buffer's size for each spot."""
+        buf, end = self._buf, len(self._buf)
+        start = self._pos
+        while True:
+            start = buf.find(_MAGIC_PREFIX, start)
+            if start < 0 or start + len(BLOCK_MAGIC) > end:  # none, or its last byte has not arrived yet
+                keep = min(end - self._pos, len(BLOCK_MAGIC) - 1) if start < 0 else end - start
+                skip = end - self._pos - keep
+                self._damaged_bytes += skip
+                self._pos += skip
+                return False
+            if buf[start + len(_MAGIC_PREFIX)] in _MAGIC_ENDS:
+                break
+            start += 1
         self._damaged_bytes += start - self._pos
         self._pos = start
         self._state = _SYNC
@@ -273,6 +287,7 @@ class BundleReader:
             if len(buf) - pos < total:
                 return False
         self._need = 4
+        self._check_work(payload_len)
         payload = bytes(buf[pos + BLOCK_HEADER_SIZE : pos + total])
         if _crc(payload) != payload_crc:
             self._need = 4
@@ -302,7 +317,18 @@ class BundleReader:
         self._split_records(content, records, index, out)
         return True
 
+    def _check_work(self, payload_len: int) -> None:
+        """Blocks lie one after another, so the payloads checked add up to at most the bytes read. Block headers
+        placed inside one another's payloads would have every resync check a large payload again (a file of a
+        megabyte costing minutes): past twice the bytes read, the file is refused."""
+        self._checked += payload_len
+        read = self._offset + len(self._buf)
+        if self._checked > 2 * read + BLOCK_HEADER_SIZE:
+            raise BundleError("the file is too damaged to read (its blocks overlap one another)")
+
     def _check_expansion(self, content_len: int, file_bytes: int) -> None:
+        """Declared sizes against the limits, before inflating. The ratio counts every block inflated, also
+        those that then turn out not to be intact (each costs its declared size all the same)."""
         limits = self._limits
         expanded = self._content + content_len
         if expanded > limits.max_content_bytes:
@@ -310,8 +336,10 @@ class BundleReader:
                 f"the bundle expands to more than {limits.max_content_bytes} bytes; "
                 "it looks like a decompression bomb or is too large for this node"
             )
-        if expanded > limits.ratio_grace_bytes and expanded > limits.max_ratio * file_bytes:
+        inflated = self._inflated + content_len
+        if inflated > limits.ratio_grace_bytes and inflated > limits.max_ratio * file_bytes:
             raise BundleError(f"the bundle expands more than {limits.max_ratio}:1; it looks like a decompression bomb")
+        self._inflated = inflated
 
     def _split_records(self, content: bytes, declared: int, index: int, out: list[Item]) -> None:
         lines = content.split(b"\n")

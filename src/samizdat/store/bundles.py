@@ -27,7 +27,9 @@ deleted from the store.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import stat
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -429,11 +431,26 @@ class ImportReport:
         }
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; OSError with a sentence otherwise. A named pipe (or a
+    device) on a stick would otherwise keep the import waiting for ever, in a thread nothing can interrupt: it is
+    opened without waiting and looked at before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file (a directory, a pipe or a device)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class _PartSource:
     """The blocking half of import: one file read in chunks, its events verified (runs in a worker thread)."""
 
     def __init__(self, path: Path, limits: BundleLimits) -> None:
-        self._file = open(path, "rb")  # closed in close()
+        self._file = _open_regular(path)  # closed in close()
         self.reader = BundleReader(limits)
         self.unverified = 0
         self._ready: list[Event] = []

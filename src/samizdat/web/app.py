@@ -22,7 +22,10 @@ at a time; meanwhile the last page is served.
 
 Whose node it is. ``/api/status`` names the node's key only when the relay says the reader may see it
 (:data:`samizdat.relay.http.KEY_VISIBLE`: a request from this machine, or ``[node] publish_key``); anyone else
-gets ``"npub": null``, and a logged-in operator's page shows the key it got from ``/op``.
+gets ``"npub": null``, and a logged-in operator's page shows the key it got from ``/op``. "From this machine" is
+:func:`samizdat.relay.http.local_reader`: a page of another site that a browser on the node's machine opens is not
+one, whether it asks across origins or points its own name at 127.0.0.1 (DNS rebinding) to read
+``/api/status`` as its own origin; it would learn the node's key and the relays its channels came from.
 
 Disguise. ``[web] disguise`` (:data:`DISGUISES`) gives the app a neutral name, colour and icon: the page's title
 and ``application-name`` (the app shows that name), the manifest (the name under a home-screen icon) and
@@ -230,6 +233,15 @@ def _asset(body: bytes, content_type: str, cache_control: str = "no-cache") -> A
     return Asset(body, packed if len(packed) < len(body) * 0.9 else None, content_type, etag, cache_control)
 
 
+def _inert_json(event: dict[str, Any]) -> bytes:
+    """``event`` as JSON that stays data inside ``<script type="application/json">``: every "<" written "\\u003c"
+    (the same string to JSON.parse). Escaping "</" alone is not enough: "<!--" followed by "<script" puts the
+    HTML parser in a state where the block's own "</script>" does not end it (the rest of the page, the app's
+    scripts with it, becomes data), and a page mark such as ``<!--SEED-->`` inside an event would be the one the
+    next step replaces, closing the block early and turning the rest of the event into markup on this origin."""
+    return orjson.dumps(event).replace(b"<", b"\\u003c")
+
+
 def posts_page(page: bytes, events: list[dict[str, Any]], limit: int = POSTS_BYTES) -> bytes:
     """``page`` with its posts mark replaced by ``events`` in their order, as many as fit in ``limit`` bytes of
     JSON (the node chose and bounded them: services.start_posts; this bound holds whatever it gives). Written as
@@ -239,7 +251,7 @@ def posts_page(page: bytes, events: list[dict[str, Any]], limit: int = POSTS_BYT
     room = limit - 2
     kept: list[bytes] = []
     for event in events:
-        data = orjson.dumps(event).replace(b"</", b"<\\/")
+        data = _inert_json(event)
         if len(data) + 1 <= room:
             room -= len(data) + 1
             kept.append(data)
@@ -248,12 +260,11 @@ def posts_page(page: bytes, events: list[dict[str, Any]], limit: int = POSTS_BYT
 
 def seed_page(page: bytes, events: list[dict[str, Any]], limit: int = PAGE_BYTES) -> bytes:
     """``page`` with its seed mark replaced by the events that fit within ``limit`` bytes of page, taken best
-    first and listed newest first. JSON inside HTML: "</" could end the block early, so it is written "<\\/"
-    (the same string to JSON)."""
+    first and listed newest first. JSON inside HTML is written with every "<" as "\\u003c" (:func:`_inert_json`)."""
     room = limit - (len(page) - len(SEED_MARK)) - len(SEED_START) - len(SEED_END) - 2  # the brackets
     kept: list[tuple[int, bytes]] = []
     for event in events:
-        data = orjson.dumps(event).replace(b"</", b"<\\/")
+        data = _inert_json(event)
         if len(data) + 1 <= room:
             room -= len(data) + 1
             created = event.get("created_at")
@@ -324,7 +335,7 @@ class WebApp:
     async def __call__(self, path: str, headers: Headers) -> HttpResult:
         route = path.split("?", 1)[0].split("#", 1)[0]
         if route == "/api/status":
-            return 200, "application/json", await self._status_json(), self.headers
+            return 200, "application/json", await self._status_json(KEY_VISIBLE.get()), self.headers
         if not self.assets:
             return None
         asset = await self._page() if route in PAGES else self.assets.get(route)
@@ -404,7 +415,7 @@ class WebApp:
             log.exception("the channel seed's version could not be read")
             return None
 
-    async def _status_json(self) -> bytes:
+    async def _status_json(self, visible: bool) -> bytes:
         """The status document; without the node's key (``"npub": null``) unless this reader may see it."""
         now = self.clock()
         if self._status_cache is None or now - self._status_cache[0] >= STATUS_CACHE_SECONDS:
@@ -418,7 +429,7 @@ class WebApp:
                 {**document, **{k: None for k in hidden if k in document}} if isinstance(document, dict) else document
             )
             self._status_cache = (now, orjson.dumps(document), orjson.dumps(public))
-        return self._status_cache[1] if KEY_VISIBLE.get() else self._status_cache[2]
+        return self._status_cache[1] if visible else self._status_cache[2]
 
 
 def npub_or_hex(pubkey: str) -> str:

@@ -242,9 +242,9 @@ class BlossomEndpoint:
         if not _HEX64.fullmatch(sha256):
             raise Refusal(400, "X-SHA-256 must be the blob's SHA-256 in lowercase hex")
         length = header(request.headers, "X-Content-Length").strip()
-        if not length.isdigit():
+        if whole_number(length, 30) is None:
             raise Refusal(411, "X-Content-Length must give the blob's size")
-        if int(length) > self.limits.max_blob_bytes:
+        if len(length) > 12 or int(length) > self.limits.max_blob_bytes:
             raise Refusal(413, f"the blob is larger than {self.limits.max_blob_bytes} bytes")
         declared = header(request.headers, "X-Content-Type").split(";", 1)[0].strip().lower()
         if declared and declared not in blobs.ALLOWED_TYPES:
@@ -295,16 +295,19 @@ class BlossomEndpoint:
             raise Refusal(401, f"the authorization is kind {event.kind}, not {AUTH_KIND}")
         if event.created_at > now + AUTH_FUTURE_SLACK:
             raise Refusal(401, "the authorization is dated in the future")
-        expiration = event.tag_values("expiration")
-        if not expiration or not expiration[0].isdigit():
+        expiration = [whole_number(value, 18) for value in event.tag_values("expiration")]
+        if not expiration or expiration[0] is None:
             raise Refusal(401, "the authorization has no expiration tag")
-        if int(expiration[0]) <= now:
+        if expiration[0] <= now:
             raise Refusal(401, "the authorization has expired")
         verbs = event.tag_values("t")
         if verb not in verbs:
             raise Refusal(401, f"the authorization is for {'/'.join(verbs)[:40] or 'nothing'}, not {verb}")
         servers = [s.lower() for s in event.tag_values("server")]
-        host = (urlsplit("//" + header(request.headers, "Host")).hostname or "").lower()
+        try:
+            host = (urlsplit("//" + header(request.headers, "Host")).hostname or "").lower()
+        except ValueError:  # "[::1", "[x]": not a host
+            raise Refusal(400, "the Host header does not name a host") from None
         if servers and host not in servers:
             raise Refusal(401, "the authorization names other servers")
         hashes = event.tag_values("x")
@@ -366,9 +369,18 @@ def _int(query: dict[str, list[str]], name: str) -> int | None:
     values = query.get(name)
     if not values:
         return None
-    if not values[0].isdigit() or len(values[0]) > 12:
+    number = whole_number(values[0], 12)
+    if number is None:
         raise Refusal(400, f"the {name} parameter must be a whole number")
-    return int(values[0])
+    return number
+
+
+def whole_number(text: str, digits: int) -> int | None:
+    """``text`` as a whole number of at most ``digits`` ASCII digits, else None ("²" and "٣" are digits to
+    ``str.isdigit`` but not numbers to ``int``, and ``int`` refuses more than 4300 digits)."""
+    if not 0 < len(text) <= digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
 
 
 def _refilled(bucket: TokenBucket, now: float) -> bool:

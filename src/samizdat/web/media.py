@@ -116,7 +116,7 @@ def check_authorization(raw: object, now: float) -> str:
     if tags.get("t") != "preview":
         raise RemoteProtocolError("the authorization is not for a preview (its t tag)")
     expiration = tags.get("expiration", "")
-    if not expiration.isdigit() or int(expiration) <= now:
+    if not (0 < len(expiration) <= 18 and expiration.isascii() and expiration.isdigit()) or int(expiration) <= now:
         raise RemoteProtocolError("the authorization has expired")
     if event.created_at > now + 60 or event.created_at < now - MAX_AUTH_AGE:
         raise RemoteProtocolError("the authorization's time is wrong; check the phone's clock")
