@@ -3,11 +3,12 @@ URL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from relay_netns import AddressLab, missing
 
 from samizdat.core.keys import SecretKey
 from samizdat.relay.limits import RelayLimits
@@ -44,3 +45,16 @@ async def relay(tmp_path: Path, limits: RelayLimits) -> AsyncIterator[RelayServe
 @pytest.fixture
 def url(relay: RelayServer) -> str:
     return f"ws://127.0.0.1:{relay.port}"
+
+
+@pytest.fixture
+def lab() -> Iterator[AddressLab]:
+    """Many source addresses in a network namespace of their own (relay_netns.py)."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    addresses = AddressLab()
+    try:
+        yield addresses
+    finally:
+        addresses.close()

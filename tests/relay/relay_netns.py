@@ -23,8 +23,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
 
 T = TypeVar("T")
 
@@ -127,3 +129,23 @@ class AddressLab:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+@contextlib.asynccontextmanager
+async def websockets_from(lab: AddressLab, port: int) -> AsyncIterator[Callable[[str], Awaitable[ClientConnection]]]:
+    """``await open_(source_address)``: a WebSocket to the relay on the lab's ``.1`` and ``port`` from that
+    address; every one opened is closed when the block ends."""
+    import asyncio
+
+    opened: list[ClientConnection] = []
+
+    async def open_(source: str) -> ClientConnection:
+        sock = await asyncio.to_thread(lab.connect, source, port)
+        ws = await connect(f"ws://{lab.relay_address}:{port}/", sock=sock, open_timeout=5, close_timeout=1)
+        opened.append(ws)
+        return ws
+
+    try:
+        yield open_
+    finally:
+        await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)

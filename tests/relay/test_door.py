@@ -13,13 +13,13 @@ import logging
 import resource
 import socket
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from relay_netns import AddressLab, missing
+from relay_netns import AddressLab
 from websockets.asyncio.client import connect
 
 from samizdat.relay import door as door_module
@@ -30,18 +30,6 @@ from samizdat.testing import running_relay, wait_until
 
 PER_IP = 8
 HANDSHAKE = 1.5
-
-
-@pytest.fixture
-def lab() -> Iterator[AddressLab]:
-    reason = missing()
-    if reason is not None:
-        pytest.skip(reason)
-    addresses = AddressLab()
-    try:
-        yield addresses
-    finally:
-        addresses.close()
 
 
 @pytest.fixture

@@ -20,15 +20,15 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from relay_helpers import RawClient, client, make_event, publish, query, recv_json
-from relay_netns import AddressLab, missing
-from websockets.asyncio.client import ClientConnection, connect
+from relay_netns import AddressLab, websockets_from
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from samizdat.core.keys import SecretKey
@@ -114,18 +114,6 @@ async def test_the_values_of_a_connections_subscriptions_are_bounded(url: str, k
 
 
 @pytest.fixture
-def lab() -> Iterator[AddressLab]:
-    reason = missing()
-    if reason is not None:
-        pytest.skip(reason)
-    addresses = AddressLab()
-    try:
-        yield addresses
-    finally:
-        addresses.close()
-
-
-@pytest.fixture
 async def lab_relay(lab: AddressLab, sqlite_store: SqliteStore) -> AsyncIterator[RelayServer]:
     limits = RelayLimits(max_subscription_values=2000, max_subscription_values_per_ip=3000, max_pending_counts_per_ip=4)
     server = RelayServer(sqlite_store, limits=limits)
@@ -139,18 +127,8 @@ async def lab_relay(lab: AddressLab, sqlite_store: SqliteStore) -> AsyncIterator
 @pytest.fixture
 async def open_ws(lab: AddressLab, lab_relay: RelayServer) -> AsyncIterator[Any]:
     """``await open_ws(source_address)``: a WebSocket to the relay from that address, closed in teardown."""
-    opened: list[ClientConnection] = []
-
-    async def open_(source: str) -> ClientConnection:
-        sock = await asyncio.to_thread(lab.connect, source, lab_relay.port)
-        ws = await connect(f"ws://{lab.relay_address}:{lab_relay.port}/", sock=sock, open_timeout=5, close_timeout=1)
-        opened.append(ws)
-        return ws
-
-    try:
+    async with websockets_from(lab, lab_relay.port) as open_:
         yield open_
-    finally:
-        await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
 
 
 async def test_the_connections_of_one_address_share_a_bound_on_subscription_values(

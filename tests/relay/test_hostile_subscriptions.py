@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 from relay_helpers import event_message, make_event, recv_json
-from relay_netns import AddressLab, missing
-from websockets.asyncio.client import ClientConnection, connect
+from relay_netns import AddressLab, websockets_from
+from websockets.asyncio.client import ClientConnection
 
 from samizdat.core.keys import SecretKey
 from samizdat.relay.limits import RelayLimits
@@ -24,18 +24,6 @@ from samizdat.testing import wait_until
 
 PUBLISHED = 400
 WINDOW = 50
-
-
-@pytest.fixture
-def lab() -> Iterator[AddressLab]:
-    reason = missing()
-    if reason is not None:
-        pytest.skip(reason)
-    addresses = AddressLab()
-    try:
-        yield addresses
-    finally:
-        addresses.close()
 
 
 @pytest.fixture
@@ -58,18 +46,8 @@ async def relay(lab: AddressLab, sqlite_store: SqliteStore, limits: RelayLimits)
 @pytest.fixture
 async def open_ws(lab: AddressLab, relay: RelayServer) -> AsyncIterator[Any]:
     """``await open_ws(source_address)``: a WebSocket to the relay from that address, closed in teardown."""
-    opened: list[ClientConnection] = []
-
-    async def open_(source: str) -> ClientConnection:
-        sock = await asyncio.to_thread(lab.connect, source, relay.port)
-        ws = await connect(f"ws://{lab.relay_address}:{relay.port}/", sock=sock, open_timeout=5, close_timeout=1)
-        opened.append(ws)
-        return ws
-
-    try:
+    async with websockets_from(lab, relay.port) as open_:
         yield open_
-    finally:
-        await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
 
 
 async def subscribe(ws: ClientConnection, sub_id: str, *filters: dict[str, Any]) -> Any:
