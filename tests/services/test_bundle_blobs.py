@@ -17,6 +17,7 @@ from samizdat.core.bundle import BLOB_VERSION, VERSION, BundleWriter
 from samizdat.core.bundle_blobs import CHUNK_BYTES, BlobAssembler, BlobRecordError, BundledBlob, blob_records
 from samizdat.services import blob_travel, blobs, bundles, posts
 from samizdat.services.context import Context
+from samizdat.store.bundles import REASONS_KEPT
 from samizdat.testing import FakeClock, clean_photo, test_node
 
 
@@ -153,3 +154,17 @@ async def test_a_version_1_bundle_still_imports(tmp_path: Path, ctx: Context, fa
         assert imported.new == 1
         assert imported.files[0].complete
     await blob_travel.catch_up(ctx)
+
+
+async def test_many_bad_photo_records_are_counted_not_kept(tmp_path: Path, ctx: Context) -> None:
+    """A file of 30,000 photo records that are each out of order: every one is counted as refused (the report said
+    "20 refused" whatever the number, and the reasons piled up in memory, about 35 MB for a million), and only the
+    first few reasons are kept."""
+    records = [_raw_record(f"{n:064x}", b"x" * 10, offset=5, size=20) for n in range(30_000)]
+    path = _bundle(tmp_path, records)
+    report = await bundles.import_files(ctx, [path])
+    (only,) = report.files
+    assert only.blobs == 0
+    assert only.blobs_refused_count == 30_000
+    assert len(only.blobs_refused) == REASONS_KEPT
+    assert "30000 refused" in only.describe()

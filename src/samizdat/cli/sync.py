@@ -148,8 +148,9 @@ def _import_text(d: dict[str, Any]) -> str:
     lines = [line]
     photos = sum(f.get("blobs", 0) for f in d["files"])
     refused_photos = [reason for f in d["files"] for reason in f.get("blobs_refused", [])]
-    if photos or refused_photos:
-        lines.append(f"Photos: {photos} stored" + (f", {len(refused_photos)} refused" if refused_photos else ""))
+    refused_count = sum(f.get("blobs_refused_count", 0) for f in d["files"])
+    if photos or refused_count:
+        lines.append(f"Photos: {photos} stored" + (f", {refused_count} refused" if refused_count else ""))
         lines += [f"  refused {reason}" for reason in refused_photos[:5]]
     if len(d["files"]) > 1:
         for f in d["files"]:

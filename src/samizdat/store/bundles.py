@@ -67,6 +67,8 @@ BlobTaker = Callable[[BundledBlob], Awaitable[str | None]]
 #: Blob bytes an import holds, read but not yet stored, at most (then it stores them before reading on).
 MAX_PENDING_BLOB_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 2 * 1024 * 1024  #: one blob read from a bundle, at most (services/blobs.py says the same)
+#: Reasons kept for a file's refused photos (all are counted): a hostile file may hold a million bad photo records.
+REASONS_KEPT = 20
 
 
 class _Queryable(Protocol):
@@ -361,6 +363,13 @@ class FileReport:
     refused: Counter[str] = field(default_factory=Counter)
     blobs: int = 0  # photos stored (new or already here)
     blobs_refused: list[str] = field(default_factory=list)  # "why" for each photo refused (the first few)
+    blobs_refused_count: int = 0  # photos refused in all (a hostile file may hold a million bad photo records)
+
+    def refuse_blob(self, reason: str) -> None:
+        """Count a photo refused, and keep why if it is among the first :data:`REASONS_KEPT`."""
+        self.blobs_refused_count += 1
+        if len(self.blobs_refused) < REASONS_KEPT:
+            self.blobs_refused.append(reason)
 
     def describe(self) -> str:
         """One line for a person."""
@@ -370,8 +379,9 @@ class FileReport:
         counts = f"{self.new} new, {self.duplicate} duplicate, {self.invalid} invalid, {self.rejected} rejected"
         if self.refused:
             counts += " (" + ", ".join(f"{n} {reason}" for reason, n in self.refused.most_common()) + ")"
-        if self.blobs or self.blobs_refused:
-            counts += f"; {self.blobs} photos" + (f", {len(self.blobs_refused)} refused" if self.blobs_refused else "")
+        if self.blobs or self.blobs_refused_count:
+            refused = self.blobs_refused_count
+            counts += f"; {self.blobs} photos" + (f", {refused} refused" if refused else "")
         if self.error:
             return f"{head}: {counts}; rejected: {self.error}"
         if not self.complete:
@@ -457,7 +467,8 @@ class _PartSource:
         self._eof = False
         self._assembler = BlobAssembler(MAX_BLOB_BYTES)
         self.blobs: list[BundledBlob] = []  # read, waiting to be stored
-        self.blob_problems: list[str] = []
+        self.blob_problems: list[str] = []  # the first REASONS_KEPT problems with blob records since taken
+        self.blob_problem_count = 0  # ... and how many there were
 
     def next_batch(self, size: int) -> list[Event]:
         """Up to ``size`` verified events; an empty list at the end. Raises BundleError or OSError."""
@@ -474,8 +485,11 @@ class _PartSource:
                     try:
                         blob = self._assembler.feed(item.value)
                     except BlobRecordError as exc:
-                        self.blob_problems.append(str(exc))
+                        self._blob_problem(str(exc))
                         continue
+                    for dropped in self._assembler.dropped:  # a blob left incomplete by this record
+                        self._blob_problem(dropped)
+                    self._assembler.dropped.clear()
                     if blob is not None:
                         self.blobs.append(blob)
                         pending += len(blob.data)
@@ -485,16 +499,22 @@ class _PartSource:
                     except RemoteProtocolError:
                         self.unverified += 1
         if self._eof and (reason := self._assembler.finish()) is not None:
-            self.blob_problems.append(reason)
+            self._blob_problem(reason)
         batch, self._ready = self._ready[:size], self._ready[size:]
         return batch
 
-    def take_blobs(self) -> tuple[list[BundledBlob], list[str]]:
-        """The blobs read so far and the problems met with blob records, handed over once."""
+    def _blob_problem(self, reason: str) -> None:
+        self.blob_problem_count += 1
+        if len(self.blob_problems) < REASONS_KEPT:
+            self.blob_problems.append(reason)
+
+    def take_blobs(self) -> tuple[list[BundledBlob], list[str], int]:
+        """The blobs read so far, the first problems met with blob records and how many there were, handed over
+        once."""
         blobs, self.blobs = self.blobs, []
-        problems, self.blob_problems = [*self._assembler.dropped, *self.blob_problems], []
-        self._assembler.dropped.clear()
-        return blobs, problems
+        problems, self.blob_problems = self.blob_problems, []
+        count, self.blob_problem_count = self.blob_problem_count, 0
+        return blobs, problems, count
 
     def drain(self) -> list[Event]:
         """The events verified before a failure, so that they are not lost with the rest of the file."""
@@ -532,7 +552,7 @@ async def _import_one(
                 report.error = f"cannot read this file: {exc.strerror or exc}"
                 batch = source.drain()
             ahead = None
-            blobs, problems = source.take_blobs()  # taken before the next batch is read: no race on the list
+            blobs, problems, count = source.take_blobs()  # taken before the next batch is read: no race on the list
             if (batch or blobs) and report.error is None:  # read the next batch while the store takes this one
                 ahead = asyncio.ensure_future(asyncio.to_thread(source.next_batch, batch_size))
             if batch:
@@ -540,13 +560,15 @@ async def _import_one(
             if batch:
                 for outcome in await ingest(batch):
                     report.outcomes[outcome.value] += 1
-            report.blobs_refused += problems
+            for problem in problems:
+                report.refuse_blob(problem)
+            report.blobs_refused_count += count - len(problems)
             for blob in blobs:  # after the posts that reference them
                 reason = await take_blob(blob) if take_blob is not None else "this import does not take photos"
                 if reason is None:
                     report.blobs += 1
                 else:
-                    report.blobs_refused.append(f"{blob.sha256[:12]}…: {reason}")
+                    report.refuse_blob(f"{blob.sha256[:12]}…: {reason}")
     finally:
         await _settle(ahead)
         await asyncio.to_thread(source.close)
@@ -557,7 +579,6 @@ async def _import_one(
     report.rejected = sum(report.outcomes.values()) - report.new - report.duplicate + sum(report.refused.values())
     report.invalid = source.unverified + summary.malformed + summary.lost
     report.problems = summary.problems
-    report.blobs_refused = report.blobs_refused[:20]
     report.complete = summary.complete and report.error is None and source.unverified == 0
     if header is not None:
         report.part = header.part
