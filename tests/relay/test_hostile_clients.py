@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import Negentropy, encode_varint
+from samizdat.relay.door import GuardedConnection
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
@@ -61,6 +62,13 @@ async def _subscribe(ws: ClientConnection, sub_id: str, *filters: dict[str, Any]
     return await recv_json(ws)
 
 
+@pytest.fixture
+def pings_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lift the bound on pings per second, so that the bound on what a client leaves unread is what drops it."""
+    monkeypatch.setattr(GuardedConnection, "control_frames_per_second", 10**9)
+
+
+@pytest.mark.usefixtures("pings_allowed")
 async def test_a_client_that_pings_and_never_reads_is_dropped(relay: RelayServer, url: str, key: SecretKey) -> None:
     raw = await asyncio.to_thread(RawClient, relay.port, 4096)
     await wait_until(lambda: len(relay.clients) == 1, what="the connection")
@@ -279,6 +287,7 @@ async def test_another_sites_page_on_this_machine_does_not_learn_the_nodes_key(t
         assert key.public_key_hex.encode() in document  # [node] publish_key: no secret to keep
 
 
+@pytest.mark.usefixtures("pings_allowed")
 async def test_a_route_beside_the_relay_drops_a_client_that_pings_and_never_reads(tmp_path: Path) -> None:
     """The other WebSocket routes on the relay's port (the operator's /op, the photo preview) are bounded too: their
     own answers may be larger, but a client that sends pings and never reads the pongs is dropped all the same."""
@@ -307,3 +316,36 @@ async def test_a_route_beside_the_relay_drops_a_client_that_pings_and_never_read
             assert relay.server.refusals.totals["sent while not reading our answers"] == 1
         finally:
             raw.sock.close()
+
+
+def _masked_pong() -> bytes:
+    """A client's empty pong frame (masked): 6 bytes, which the relay parses and drops (unsolicited)."""
+    return bytes((0x8A, 0x80)) + os.urandom(4)
+
+
+async def test_a_flood_of_pongs_is_dropped(relay: RelayServer, url: str, key: SecretKey) -> None:
+    """Empty unsolicited pongs (6 bytes each) cost the relay a parse each and counted against no bound: from four
+    connections at a few MB/s they kept the event loop busy (a new client's handshake did not finish in 5 s). A
+    connection that sends more pings and pongs in a second than a client ever needs is dropped."""
+    raw = await asyncio.to_thread(RawClient, relay.port, 4096)
+    await wait_until(lambda: len(relay.clients) == 1, what="the connection")
+    chunk = b"".join(_masked_pong() for _ in range(1000))
+
+    def flood() -> None:
+        raw.sock.settimeout(5)
+        try:
+            for _ in range(200):  # 1.2 MB of pongs at most
+                raw.sock.sendall(chunk)
+        except OSError:  # dropped by the relay
+            pass
+
+    try:
+        await asyncio.to_thread(flood)
+        await wait_until(lambda: not relay.clients, what="the flooding connection dropped")
+        assert relay.refusals.totals["sent pings or pongs too fast"] == 1
+    finally:
+        raw.sock.close()
+    async with client(url) as ws:  # a client that pings as clients do is served
+        await asyncio.wait_for(await ws.ping(), 5)
+        event = make_event(key, 1, "still here")
+        assert await publish(ws, event) == ["OK", event.id, True, ""]

@@ -38,6 +38,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.frames import Frame, Opcode
 
 from samizdat.relay.limits import RelayLimits
 
@@ -62,6 +63,7 @@ SLOW_HANDSHAKE = "handshake not complete in time"
 BAD_REQUEST = "bad HTTP or WebSocket request"
 FAILED = "failed in the server"
 NOT_READING = "sent while not reading our answers"
+CONTROL_FLOOD = "sent pings or pongs too fast"
 
 
 def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
@@ -236,9 +238,14 @@ class GuardedConnection(ServerConnection):
     #: ping with a pong written straight to the transport, so a client that sends pings and never reads would
     #: have the pongs pile up in memory without end.
     write_cap: int | None = None
+    #: Pings and pongs a client may send in one second; one more and it is dropped. A client pings every few seconds
+    #: at most and answers our ping every 30 s; each such frame costs the event loop a parse (and a ping a pong),
+    #: and a flood of empty ones from a few connections, which no other bound counts, kept the loop busy.
+    control_frames_per_second: int = 50
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.refused = False
+        self.controls, self.controls_since = 0, 0.0
         self.ip = self.client_ip(transport)
         self.opened = time.monotonic()
         door = self.door
@@ -281,6 +288,19 @@ class GuardedConnection(ServerConnection):
         if cap is not None and self.transport.get_write_buffer_size() > cap and not self.transport.is_closing():
             self.door.refusals.count(NOT_READING, self.ip)
             self.transport.abort()
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
+            now = time.monotonic()
+            if now - self.controls_since >= 1.0:
+                self.controls, self.controls_since = 0, now
+            self.controls += 1
+            if self.controls > self.control_frames_per_second:
+                if not self.transport.is_closing():
+                    self.door.refusals.count(CONTROL_FLOOD, self.ip)
+                    self.transport.abort()
+                return
+        super().process_event(event)
 
     def eof_received(self) -> None:
         if self.refused:
