@@ -47,6 +47,16 @@ def _masked_ping(payload: bytes) -> bytes:
     return bytes((0x89, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def _flood(raw: RawClient, chunk: bytes, times: int) -> None:
+    """Send ``chunk`` ``times`` over ``raw``, reading nothing, until the relay drops the connection."""
+    raw.sock.settimeout(5)
+    try:
+        for _ in range(times):
+            raw.sock.sendall(chunk)
+    except OSError:  # dropped by the relay
+        pass
+
+
 def _values(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(count)]
 
@@ -74,16 +84,8 @@ async def test_a_client_that_pings_and_never_reads_is_dropped(relay: RelayServer
     await wait_until(lambda: len(relay.clients) == 1, what="the connection")
     chunk = _masked_ping(b"p" * 125) * 512  # 67 KB of pings, each answered with a pong of 127 bytes
 
-    def flood() -> None:
-        raw.sock.settimeout(5)
-        try:
-            for _ in range(256):  # 17 MB of pings at most; reading none of the pongs
-                raw.sock.sendall(chunk)
-        except OSError:  # dropped by the relay
-            pass
-
     try:
-        await asyncio.to_thread(flood)
+        await asyncio.to_thread(_flood, raw, chunk, 256)  # 17 MB of pings at most; reading none of the pongs
         # The relay let go of the connection and of the pongs it could not deliver...
         await wait_until(lambda: not relay.clients, what="the flooding connection dropped")
         held = [c.ws.transport.get_write_buffer_size() for c in relay.clients if c.ws.transport is not None]
@@ -302,16 +304,8 @@ async def test_a_route_beside_the_relay_drops_a_client_that_pings_and_never_read
         await wait_until(lambda: len(served) == 1, what="the route's connection")
         chunk = _masked_ping(b"p" * 125) * 512
 
-        def flood() -> None:
-            raw.sock.settimeout(5)
-            try:
-                for _ in range(512):  # 34 MB of pings at most
-                    raw.sock.sendall(chunk)
-            except OSError:  # dropped
-                pass
-
         try:
-            await asyncio.to_thread(flood)
+            await asyncio.to_thread(_flood, raw, chunk, 512)  # 34 MB of pings at most
             await wait_until(lambda: served[0].transport.is_closing(), what="the flooding connection dropped")
             assert relay.server.refusals.totals["sent while not reading our answers"] == 1
         finally:
@@ -331,16 +325,8 @@ async def test_a_flood_of_pongs_is_dropped(relay: RelayServer, url: str, key: Se
     await wait_until(lambda: len(relay.clients) == 1, what="the connection")
     chunk = b"".join(_masked_pong() for _ in range(1000))
 
-    def flood() -> None:
-        raw.sock.settimeout(5)
-        try:
-            for _ in range(200):  # 1.2 MB of pongs at most
-                raw.sock.sendall(chunk)
-        except OSError:  # dropped by the relay
-            pass
-
     try:
-        await asyncio.to_thread(flood)
+        await asyncio.to_thread(_flood, raw, chunk, 200)  # 1.2 MB of pongs at most
         await wait_until(lambda: not relay.clients, what="the flooding connection dropped")
         assert relay.refusals.totals["sent pings or pongs too fast"] == 1
     finally:
