@@ -48,6 +48,24 @@ def test_a_dead_workers_connections_are_forgotten_when_it_is_replaced(tmp_path: 
     assert first.open_connections() == 1
 
 
+def test_what_an_address_holds_is_counted_over_every_worker(tmp_path: Path) -> None:
+    first, second = workers(tmp_path, 2)
+    for kind in (shared.SEARCHES, shared.VALUES, shared.COUNTS):
+        here, there = shared.SharedTally(first, kind), shared.SharedTally(second, kind)
+        here.change("203.0.113.7", 30_000)
+        there.change("203.0.113.7", 15_000)
+        assert here.of("203.0.113.7") == there.of("203.0.113.7") == 45_000
+        assert here.of("203.0.113.8") == 0
+        there.change("203.0.113.7", -15_000)
+        assert here.of("203.0.113.7") == 30_000
+    assert shared.SharedTally(second, shared.VALUES).of("203.0.113.7") == 30_000  # each kind apart
+    assert first.admit("203.0.113.7", 10_000, 1) is None  # and apart from the connections
+    replacement = shared.SharedLimits(tmp_path / "limits", 0, 2, KEY)  # first died with all it held
+    replacement.reset_mine()
+    assert shared.SharedTally(second, shared.COUNTS).of("203.0.113.7") == 0
+    assert second.admit("203.0.113.7", 10_000, 1) is None
+
+
 def test_an_addresss_event_rate_is_one_bucket_for_all_workers(tmp_path: Path) -> None:
     first, second = workers(tmp_path, 2)
     taken = [w.take("192.0.2.9", 1.0, 10, 1000.0) for w in (first, second) * 10]

@@ -351,12 +351,18 @@ def _own_address() -> str | None:
     return None
 
 
-async def test_the_per_address_cap_counts_every_worker(home: Path, start: Callable[..., Served]) -> None:
+def _address() -> str:
+    """:func:`_own_address`; the test is skipped without one (fails under CI)."""
     address = _own_address()
     if address is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("this machine has no address but loopback, which the per-address cap exempts")
-        pytest.skip("this machine has no address but loopback, which the per-address cap exempts")
+            pytest.fail("this machine has no address but loopback, which the per-address caps exempt")
+        pytest.skip("this machine has no address but loopback, which the per-address caps exempt")
+    return address
+
+
+async def test_the_per_address_cap_counts_every_worker(home: Path, start: Callable[..., Served]) -> None:
+    address = _address()
     served = start(home, "--workers", str(WORKERS), host="0.0.0.0")
     url = f"ws://{address}:{served.port}"
     opened: list[ClientConnection] = []
@@ -376,6 +382,59 @@ async def test_the_per_address_cap_counts_every_worker(home: Path, start: Callab
                 await asyncio.sleep(0.05)
         else:
             pytest.fail("a connection closed did not make room for another")
+    finally:
+        for ws in opened:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
+async def _answer(ws: ClientConnection, sub_id: str) -> str:
+    """``EOSE`` or the ``CLOSED`` reason the relay answers ``sub_id`` with (the events before EOSE skipped)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            message = orjson.loads(await ws.recv())
+            if message[0] == "EOSE" and message[1] == sub_id:
+                return "EOSE"
+            if message[0] == "CLOSED" and message[1] == sub_id:
+                return str(message[2])
+
+
+async def test_what_one_address_subscribes_to_is_bounded_over_every_worker(
+    home: Path, start: Callable[..., Served]
+) -> None:
+    """Subscriptions hold memory on the worker that took them: an address's limits are for all workers together,
+    else it could hold three times as much by being spread over three."""
+    address = _address()
+    served = start(home, "--workers", str(WORKERS), host="0.0.0.0")
+    url = f"ws://{address}:{served.port}"
+    many = ["REQ", "many", *({"kinds": list(range(i * 1_000, (i + 1) * 1_000))} for i in range(10))]  # 10,000 values
+    broad = ["REQ", "broad", {"search": "news"}]
+    opened: list[ClientConnection] = []
+    try:
+        for _ in range(6):  # spread by the kernel over the three workers
+            opened.append(await connect(url, open_timeout=10, close_timeout=1))
+        values, searches = [], []
+        for ws in opened:
+            await ws.send(orjson.dumps(many).decode())
+            values.append(await _answer(ws, "many"))
+        # 50,000 values an address: five connections' worth, wherever they are
+        assert values[:5] == ["EOSE"] * 5
+        assert values[5].startswith("blocked:")
+        assert "from this address" in values[5]
+        for i in range(5):  # 16 broad subscriptions an address (4 a connection)
+            for ws in opened[:5]:
+                await ws.send(orjson.dumps([broad[0], f"broad{i}", *broad[2:]]).decode())
+                searches.append(await _answer(ws, f"broad{i}"))
+        assert searches[:16] == ["EOSE"] * 16
+        assert all(s.startswith("blocked:") for s in searches[16:])
+        await opened[0].close()  # what a closed connection held is free again, on whichever worker
+        for _ in range(50):
+            await opened[5].send(orjson.dumps(many).decode())
+            if await _answer(opened[5], "many") == "EOSE":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("a connection closed did not free what its subscriptions held")
     finally:
         for ws in opened:
             with contextlib.suppress(Exception):

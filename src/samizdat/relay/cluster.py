@@ -15,7 +15,7 @@ from samizdat.relay.bus import Bus
 from samizdat.relay.client_conn import QueueTotal
 from samizdat.relay.follow import Follower
 from samizdat.relay.server import RelayServer
-from samizdat.relay.shared import SharedDoor, SharedLimits, per_worker
+from samizdat.relay.shared import COUNTS, SEARCHES, VALUES, SharedDoor, SharedLimits, SharedTally, per_worker
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Cluster:
     index: int = 0  # worker number; 0 runs the loops that must run once (outbox, sync, LAN peers, carry, purge)
     workers: int = 1  # on this machine, under one parent (which then holds the serve lock and the port)
     sock: socket.socket | None = None  # the listening socket (SO_REUSEPORT), made by the worker
-    shared: SharedLimits | None = None  # connection caps and event rates shared with the other workers
+    shared: SharedLimits | None = None  # per-address caps and event rates shared with the other workers
 
     @property
     def primary(self) -> bool:
@@ -35,14 +35,19 @@ class Cluster:
 
 def join(server: RelayServer, cluster: Cluster) -> Follower:
     """Make ``server`` one of the cluster's relays (before it starts): its share of the memory bounds, the shared
-    door and event rates, and a follower for what the others store. Returns the follower (start and run it)."""
+    per-address caps and event rates, and a follower for what the others store. Returns the follower (start and
+    run it)."""
     workers = max(1, cluster.workers)
     limits = per_worker(server.limits, workers)
     server.limits = limits
     server.queued = QueueTotal(limits.send_buffer_total_bytes)
-    if cluster.shared is not None:
-        server.shared = cluster.shared
-        server.door = SharedDoor(limits, server.refusals, cluster.shared, limits.max_connections)
+    shared = cluster.shared
+    if shared is not None:
+        server.shared = shared
+        server.door = SharedDoor(limits, server.refusals, shared, limits.max_connections)
+        server.index.group_searches = SharedTally(shared, SEARCHES)
+        server.index.group_values = SharedTally(shared, VALUES)
+        server.pending_counts = SharedTally(shared, COUNTS)
     server.worker = {"index": cluster.index, "workers": workers, "pid": os.getpid()}
     # Worker 0 runs the loops: it also hands the others' client events to them (forwarding). Another worker, or a
     # relay on another machine, only fans out.

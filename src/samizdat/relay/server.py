@@ -22,7 +22,7 @@ returns:
   read under a fair turn at the store). A subscription the index can only file by search words counts against
   ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused, as is
   one that would take the values its connection's (or its address's) filters list past ``max_subscription_values``
-  (``..._per_ip``).
+  (``..._per_ip``). With workers, what an address holds is counted over all of them (:mod:`samizdat.relay.shared`).
 * ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`), at most
   ``max_pending_counts`` COUNTs of a connection waiting at once (``..._per_ip`` of an address); NIP-77 builds one at
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
@@ -111,7 +111,7 @@ from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.proxied import proxied_class
 from samizdat.relay.shared import SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
-from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, filter_values, is_broad
+from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, Tally, filter_values, is_broad
 from samizdat.relay.verifier import Verifier
 from samizdat.relay.wire import text_frame
 from samizdat.store.base import AddOutcome, Store
@@ -183,7 +183,8 @@ class RelayServer:
         self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
-        self._pending_counts: dict[str, int] = {}  # COUNTs waiting for the store, per remote address
+        #: COUNTs waiting for the store, per remote address (with workers: of all of them, relay/cluster.py).
+        self.pending_counts = Tally()
         # What a connection's transport may hold unsent (door.GuardedConnection.write_cap). The relay writes while
         # it holds less than WRITE_LIMIT, a batch of about that much plus one frame (at most the queue's hard
         # bound) at a time, so a client that reads never comes near this; one that sends pings and never reads
@@ -627,10 +628,11 @@ class RelayServer:
     def _subscribe(self, client: Client, action: Subscribe) -> None:
         self._unsubscribe(client, action.sub_id)
         limits = self.limits
+        values = sum(map(filter_values, action.filters))
         refusal = self.index.values_refusal(
             client,
             client.ip,
-            sum(map(filter_values, action.filters)),
+            values,
             per_owner=limits.max_subscription_values,
             per_group=limits.max_subscription_values_per_ip,
         )
@@ -647,7 +649,7 @@ class RelayServer:
             if frame is not None:
                 client.send(frame)
             return
-        sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id))
+        sub = self.index.add(client, action.sub_id, action.filters, event_frame_prefix(action.sub_id), values=values)
         task = self._spawn(client, self.answers.query(client, sub))
         client.queries[action.sub_id] = task
 
@@ -661,22 +663,16 @@ class RelayServer:
         if len(client.work) >= self.limits.max_pending_counts:
             client.send(closed_frame(action.query_id, "rate-limited: too many COUNTs at once, wait for answers"))
             return
-        ip = client.ip
+        ip, counts = client.ip, self.pending_counts
         if ip is not None:
-            counts = self._pending_counts
-            if counts.get(ip, 0) >= self.limits.max_pending_counts_per_ip:
+            if counts.of(ip) >= self.limits.max_pending_counts_per_ip:
                 reason = "rate-limited: too many COUNTs at once from this address, wait for answers"
                 client.send(closed_frame(action.query_id, reason))
                 return
-            counts[ip] = counts.get(ip, 0) + 1
+            counts.change(ip, 1)
         task = self._work(client, self.answers.count(client, action))
         if ip is not None:
-            task.add_done_callback(lambda _: self._count_done(ip))
-
-    def _count_done(self, ip: str) -> None:
-        left = self._pending_counts.pop(ip, 0) - 1
-        if left > 0:
-            self._pending_counts[ip] = left
+            task.add_done_callback(lambda _: counts.change(ip, -1))
 
     async def _negentropy(self, client: Client, request: NegRequest) -> None:
         if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway

@@ -15,6 +15,9 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
   whatever the number of addresses, and two addresses are counted together only if they collide in both rows,
   which the hash's secret key (made by the parent) keeps an attacker from arranging. A collision can only make
   the cap stricter, never looser.
+* The other per-address bounds of :mod:`samizdat.relay.server` (broad live subscriptions, the filter values of
+  live subscriptions, COUNTs waiting for the store) are counted the same way, each in two rows of its own
+  (:class:`SharedTally`), so an address that holds its limit on one worker holds it on all of them.
 * Event rates: one token bucket per counter of a row of :data:`SLOTS` (tokens, last refill), shared by all workers.
 * Loopback is exempt, as in :mod:`samizdat.relay.door`.
 
@@ -34,11 +37,15 @@ from pathlib import Path
 from samizdat.relay.connection import TokenBucket
 from samizdat.relay.door import OVER_ADDRESS, OVER_TOTAL, Door, RefusalLog
 from samizdat.relay.limits import RelayLimits
+from samizdat.relay.subscriptions import Tally
 
 #: Counters per row of the sketch (and token buckets).
 SLOTS = 1 << 16
 _ROWS = 2
-_WORKER_INTS = 1 + _ROWS * SLOTS  # the worker's open connections, then its rows
+#: What the sketch counts per address, each kind in rows of its own.
+CONNECTIONS, SEARCHES, VALUES, COUNTS = range(4)
+_KINDS = 4
+_WORKER_INTS = 1 + _KINDS * _ROWS * SLOTS  # the worker's open connections, then its rows
 
 
 def file_size(workers: int) -> int:
@@ -74,9 +81,8 @@ class SharedLimits:
     def reset_mine(self) -> None:
         """Zero this worker's counts (its predecessor's connections died with it)."""
         with self._locked():
-            start = self._mine
-            for i in range(start, start + _WORKER_INTS):
-                self._ints[i] = 0
+            start = self._mine * 4
+            self._map[start : start + _WORKER_INTS * 4] = bytes(_WORKER_INTS * 4)
 
     def _locked(self) -> Flock:
         return Flock(self._fd)
@@ -85,9 +91,22 @@ class SharedLimits:
         digest = hashlib.blake2b(ip.encode(), key=self.key, digest_size=8).digest()
         return int.from_bytes(digest[:4], "little") % SLOTS, int.from_bytes(digest[4:], "little") % SLOTS
 
+    def _cells(self, kind: int, ip: str) -> tuple[int, int]:
+        """Where ``ip`` is counted for ``kind``: an offset in each of the kind's two rows of a worker's block."""
+        a, b = self._slots(ip)
+        row = 1 + kind * _ROWS * SLOTS
+        return row + a, row + SLOTS + b
+
     def _sum(self, offset: int) -> int:
         ints = self._ints
         return sum(ints[w * _WORKER_INTS + offset] for w in range(self.workers))
+
+    def _held(self, cells: tuple[int, int]) -> int:
+        return min(self._sum(cells[0]), self._sum(cells[1]))
+
+    def _change(self, cells: tuple[int, int], delta: int) -> None:
+        self._ints[self._mine + cells[0]] += delta
+        self._ints[self._mine + cells[1]] += delta
 
     def admit(self, ip: str | None, max_total: int, max_per_ip: int) -> str | None:
         """Count a connection from ``ip`` (None: loopback) for this worker, or return why it is refused."""
@@ -95,11 +114,10 @@ class SharedLimits:
             if self._sum(0) >= max_total:
                 return OVER_TOTAL
             if ip is not None:
-                a, b = self._slots(ip)
-                if min(self._sum(1 + a), self._sum(1 + SLOTS + b)) >= max_per_ip:
+                cells = self._cells(CONNECTIONS, ip)
+                if self._held(cells) >= max_per_ip:
                     return OVER_ADDRESS
-                self._ints[self._mine + 1 + a] += 1
-                self._ints[self._mine + 1 + SLOTS + b] += 1
+                self._change(cells, 1)
             self._ints[self._mine] += 1
         return None
 
@@ -107,9 +125,20 @@ class SharedLimits:
         with self._locked():
             self._ints[self._mine] -= 1
             if ip is not None:
-                a, b = self._slots(ip)
-                self._ints[self._mine + 1 + a] -= 1
-                self._ints[self._mine + 1 + SLOTS + b] -= 1
+                self._change(self._cells(CONNECTIONS, ip), -1)
+
+    def held(self, kind: int, ip: str) -> int:
+        """How much of ``kind`` the connections from ``ip`` hold on every worker together (at least that much:
+        two addresses that collide in both rows are counted together)."""
+        cells = self._cells(kind, ip)
+        with self._locked():
+            return self._held(cells)
+
+    def change(self, kind: int, ip: str, delta: int) -> None:
+        """This worker's connections from ``ip`` hold ``delta`` more (or less) of ``kind``."""
+        cells = self._cells(kind, ip)
+        with self._locked():
+            self._change(cells, delta)
 
     def open_connections(self) -> int:
         with self._locked():
@@ -171,6 +200,21 @@ class SharedDoor(Door):
     def leave(self, ip: str | None) -> None:
         super().leave(ip)
         self.shared.leave(ip)
+
+
+class SharedTally(Tally):
+    """A per-address count of ``kind`` kept in the shared file: what every worker's connections from an address
+    hold together (:meth:`SharedLimits.held`)."""
+
+    def __init__(self, shared: SharedLimits, kind: int) -> None:
+        super().__init__()
+        self.shared, self.kind = shared, kind
+
+    def of(self, key: str) -> int:
+        return self.shared.held(self.kind, key)
+
+    def change(self, key: str, delta: int) -> None:
+        self.shared.change(self.kind, key, delta)
 
 
 class SharedBucket(TokenBucket):

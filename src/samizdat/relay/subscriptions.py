@@ -64,14 +64,16 @@ class Subscription(Generic[O]):
 
     __slots__ = ("owner", "sub_id", "filters", "frame_prefix", "active", "searches", "values", "_entries")
 
-    def __init__(self, owner: O, sub_id: str, filters: tuple[Filter, ...], frame_prefix: bytes) -> None:
+    def __init__(
+        self, owner: O, sub_id: str, filters: tuple[Filter, ...], frame_prefix: bytes, values: int | None = None
+    ) -> None:
         self.owner = owner
         self.sub_id = sub_id
         self.filters = filters
         self.frame_prefix = frame_prefix
         self.active = True
         self.searches = False
-        self.values = sum(map(filter_values, filters))
+        self.values = sum(map(filter_values, filters)) if values is None else values
         self._entries: list[_Entry[O]] = []
 
     def __repr__(self) -> str:
@@ -125,14 +127,32 @@ def is_search_only(filter_: Filter) -> bool:
     )
 
 
+class Tally:
+    """How much each key holds (what its connections hold, of something the server bounds per address): in this
+    process's memory; :class:`samizdat.relay.shared.SharedTally` keeps it for every worker of a node together."""
+
+    def __init__(self) -> None:
+        self._counts: dict[Any, int] = {}
+
+    def of(self, key: Any) -> int:
+        return self._counts.get(key, 0)
+
+    def change(self, key: Any, delta: int) -> None:
+        _count(self._counts, key, delta)
+
+
 class SubscriptionIndex(Generic[O]):
     """Live subscriptions of every connection, indexed for fan-out. Not thread-safe; one event loop owns it.
 
     ``group`` says which group an owner belongs to (the server: its remote address), for
-    :meth:`searches_of_group`; None puts an owner in no group."""
+    :meth:`searches_of_group`; None puts an owner in no group. What the groups hold is counted in
+    :attr:`group_searches` and :attr:`group_values` (the server shares them with its fellow workers, replacing
+    them before the first subscription)."""
 
     def __init__(self, group: Callable[[O], Hashable | None] = lambda owner: None) -> None:
         self._group = group
+        self.group_searches = Tally()  # subscriptions filed by search words, per group of owners
+        self.group_values = Tally()  # filter values of the live subscriptions, per group of owners
         self._ids: dict[str, set[_Entry[O]]] = {}
         self._authors: dict[str, set[_Entry[O]]] = {}
         self._kinds: dict[int, set[_Entry[O]]] = {}
@@ -141,10 +161,8 @@ class SubscriptionIndex(Generic[O]):
         self._time: _TimeIndex[O] = _TimeIndex()
         self._by_owner: dict[O, dict[str, Subscription[O]]] = {}
         self._searching: dict[O, int] = {}  # subscriptions filed by search words, per owner
-        self._searching_groups: dict[Hashable, int] = {}  # the same per group of owners
         self._searches = 0
         self._values: dict[O, int] = {}  # filter values of the live subscriptions, per owner
-        self._values_groups: dict[Hashable, int] = {}  # the same per group of owners
         self._serials = itertools.count()
         self._count = 0
         #: Each distinct filter once, with how many subscriptions use it: a channel's thousands of readers send the
@@ -175,7 +193,7 @@ class SubscriptionIndex(Generic[O]):
 
     def searches_of_group(self, group: Hashable) -> int:
         """How many subscriptions of the owners in ``group`` are filed by search words."""
-        return self._searching_groups.get(group, 0)
+        return self.group_searches.of(group)
 
     @property
     def searches(self) -> int:
@@ -201,7 +219,7 @@ class SubscriptionIndex(Generic[O]):
 
     def values_of_group(self, group: Hashable) -> int:
         """How many filter values the subscriptions of the owners in ``group`` hold together."""
-        return self._values_groups.get(group, 0)
+        return self.group_values.of(group)
 
     def values_refusal(
         self, owner: O, group: Hashable | None, values: int, *, per_owner: int, per_group: int
@@ -215,10 +233,19 @@ class SubscriptionIndex(Generic[O]):
             return f"blocked: the open subscriptions from this address list too many values (limit {per_group})"
         return None
 
-    def add(self, owner: O, sub_id: str, filters: Iterable[Filter], frame_prefix: bytes = b"") -> Subscription[O]:
-        """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it."""
+    def add(
+        self,
+        owner: O,
+        sub_id: str,
+        filters: Iterable[Filter],
+        frame_prefix: bytes = b"",
+        *,
+        values: int | None = None,
+    ) -> Subscription[O]:
+        """Add (or replace: NIP-01) ``owner``'s subscription ``sub_id`` and return it. ``values``: its filters'
+        :func:`filter_values` together, when the caller has counted them already."""
         self.remove(owner, sub_id)
-        sub = Subscription(owner, sub_id, tuple(self._share(f) for f in filters), frame_prefix)
+        sub = Subscription(owner, sub_id, tuple(self._share(f) for f in filters), frame_prefix, values)
         for filter_ in sub.filters:
             if not filter_.is_empty_set:
                 entry = self._file(_Entry(sub, filter_, next(self._serials)))
@@ -228,13 +255,13 @@ class SubscriptionIndex(Generic[O]):
             _count(self._searching, owner, 1)
             group = self._group(owner)
             if group is not None:
-                _count(self._searching_groups, group, 1)
+                self.group_searches.change(group, 1)
             self._searches += 1
         if sub.values:
             _count(self._values, owner, sub.values)
             group = self._group(owner)
             if group is not None:
-                _count(self._values_groups, group, sub.values)
+                self.group_values.change(group, sub.values)
         self._by_owner.setdefault(owner, {})[sub_id] = sub
         self._count += 1
         return sub
@@ -374,13 +401,13 @@ class SubscriptionIndex(Generic[O]):
             _count(self._searching, sub.owner, -1)
             group = self._group(sub.owner)
             if group is not None:
-                _count(self._searching_groups, group, -1)
+                self.group_searches.change(group, -1)
             self._searches -= 1
         if sub.values:
             _count(self._values, sub.owner, -sub.values)
             group = self._group(sub.owner)
             if group is not None:
-                _count(self._values_groups, group, -sub.values)
+                self.group_values.change(group, -sub.values)
         for entry in sub._entries:
             buckets = entry.buckets
             if buckets is None:
