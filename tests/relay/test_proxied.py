@@ -116,6 +116,9 @@ async def test_a_trusted_balancer_without_a_header_is_refused(
     hostile = v1("198.51.100.7").replace(b"40000", b"040000")
     assert await closed_without_answer(await raw(behind.port, hostile + request)) == b""
     assert behind.server.refusals.totals[BAD_HEADER] == 2
+    await asyncio.sleep(0.1)  # the relay's side of the dropped connections is gone
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # a dropped one never entered the door
+    assert behind.server.door.open == 0
     async with client(behind.port, v1("198.51.100.9")):  # and the relay goes on serving
         pass
 

@@ -52,9 +52,11 @@ class ProxiedConnection(GuardedConnection):
         self.carried: tuple[str, int] | None = None
         self._screen = False  # an untrusted peer: look at its first bytes for a header
         self._header: bytearray | None = None  # a trusted peer's bytes until its header is complete
+        self._entered = False  # counted by the door (so connection_lost must let it go)
         peer = transport.get_extra_info("peername")
         if not proxyproto.trusted(peer, self.trusted):
             self._screen = True
+            self._entered = True
             super().connection_made(transport)
             return
         self.proxied = True
@@ -101,6 +103,7 @@ class ProxiedConnection(GuardedConnection):
         self._header = None
         self._cancel_timer()
         self.carried = header.source
+        self._entered = True
         super().connection_made(self._raw)  # the door counts it now, as the client the header names
         if rest and not self._raw.is_closing():
             super().data_received(rest)
@@ -112,7 +115,7 @@ class ProxiedConnection(GuardedConnection):
         super().eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._header is not None:  # never entered the door
+        if not self._entered:  # no header, or a bad one (dropped): the door never counted it
             self._header = None
             self._cancel_timer()
             return
