@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -102,6 +103,12 @@ max_connections_per_ip = 64
 # Load balancers that send the PROXY protocol (HAProxy send-proxy / send-proxy-v2): a connection from these must
 # start with a header naming the client, which every per-address limit then counts (docs/scaling.md).
 # trusted_proxies = ["10.0.0.5/32"]
+# On this machine the node answers only to its own names (addresses, localhost, its host name) and to no page of
+# another site open in a browser here, which could otherwise learn what this node carries; the operator login
+# answers only to those names from anywhere. Names a reverse proxy or a hub's DNS gives it, and web clients you
+# trust to use it from this machine (docs/operating.md, "Pages of other sites"):
+# host_names = ["relay.example.org"]
+# allowed_origins = ["https://client.example"]
 # Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).
 workers = 1
 # A NATS bus between relay processes sharing the store (serve --bus), credentials in the URL or a creds file:
@@ -151,6 +158,8 @@ class Config:
     max_connections: int = 10_000  # open TCP connections to the relay, all workers together
     max_connections_per_ip: int = 64  # open connections per client address (raise it behind a carrier NAT)
     trusted_proxies: tuple[str, ...] = ()  # load balancers whose PROXY protocol header names the client
+    host_names: tuple[str, ...] = ()  # names the node is reached by besides the machine's own (relay/http.py)
+    allowed_origins: tuple[str, ...] = ()  # other sites' pages that may use the node from this machine
     workers: int = 1  # relay processes on the port (samizdat/workers.py)
     bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
     bus_creds: str = ""  # a NATS creds file
@@ -272,12 +281,46 @@ def load_config(home: Path) -> Config:
         raise UsageError(f"{path}: store.read_url needs store.url (the primary that it replicates)")
     if "trusted_proxies" in relay:
         values["trusted_proxies"] = check_networks(relay["trusted_proxies"], f"{path}: relay.trusted_proxies")
+    if "host_names" in relay:
+        values["host_names"] = check_host_names(relay["host_names"], f"{path}: relay.host_names")
+    if "allowed_origins" in relay:
+        values["allowed_origins"] = check_origins(relay["allowed_origins"], f"{path}: relay.allowed_origins")
     if "write_relays" in sync:
         relays = sync["write_relays"]
         if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
             raise UsageError(f"{path}: sync.write_relays must be a list of relay URLs")
         values["write_relays"] = tuple(relays)
     return Config(**values, extra=data)
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?")
+
+
+def check_host_names(given: object, where: str) -> tuple[str, ...]:
+    """``given`` (a list of host names such as "relay.example.org", without scheme or port), lowercased; else a
+    UsageError in one line."""
+    if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
+        raise UsageError(f'{where} must be a list of host names such as "relay.example.org"')
+    names = tuple(n.strip().lower() for n in given)
+    for name in names:
+        if not _HOST_NAME.fullmatch(name):
+            raise UsageError(f'{where}: "{name}" is not a host name (no scheme, port or path: "relay.example.org")')
+    return names
+
+
+def check_origins(given: object, where: str) -> tuple[str, ...]:
+    """``given`` (a list of web origins such as "https://client.example"), lowercased; else a UsageError."""
+    if not isinstance(given, list) or not all(isinstance(o, str) for o in given):
+        raise UsageError(f'{where} must be a list of web origins such as "https://client.example"')
+    origins = tuple(o.strip().lower().rstrip("/") for o in given)
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        host = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() else rest
+        if scheme not in ("http", "https") or not _HOST_NAME.fullmatch(host):
+            raise UsageError(
+                f'{where}: "{origin}" is not a web origin (scheme and host, such as "https://client.example")'
+            )
+    return origins
 
 
 def check_networks(given: object, where: str) -> tuple[str, ...]:

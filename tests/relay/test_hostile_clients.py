@@ -28,8 +28,8 @@ import orjson
 import pytest
 from relay_helpers import RawClient, client, make_event, publish, query, recv_json
 from relay_netns import AddressLab, websockets_from
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import Negentropy, encode_varint
@@ -258,7 +258,11 @@ async def _http(port: int, path: str, *headers: str) -> bytes:
             writer.close()
 
 
-async def test_another_sites_page_on_this_machine_does_not_learn_the_nodes_key(tmp_path: Path, key: SecretKey) -> None:
+async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key: SecretKey) -> None:
+    """A browser on the node's machine opens a page of another site. Whatever it asks the node for (its NIP-11
+    document, its status page, a WebSocket), across origins or by pointing its own name at 127.0.0.1 (DNS
+    rebinding), it gets a 403 with the reason: not even that a node runs here. Asked by this machine's names, with
+    no browser, from a page of this machine or from a link another site's page opens, the node answers."""
     nip11 = "Accept: application/nostr+json"
     info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
     async with running_relay(tmp_path / "hidden", info=info) as relay:
@@ -267,25 +271,52 @@ async def test_another_sites_page_on_this_machine_does_not_learn_the_nodes_key(t
         strangers = [  # what a page of another site sends from a browser on this machine
             (here, "Origin: https://evil.example"),
             (here, "Origin: null"),  # a file opened from the disk, a sandboxed frame
+            (here, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"),  # an <img>
             (f"Host: evil.example:{port}",),  # DNS rebinding: the site's own name, pointed at 127.0.0.1
             (f"Host: evil.example:{port}", f"Origin: http://evil.example:{port}"),
         ]
         for headers in strangers:
+            for path, *extra in (("/", nip11), ("/status",)):
+                answer = await _http(port, path, *headers, *extra)
+                assert answer.startswith(b"HTTP/1.1 403"), headers
+                assert b"x-reason: " in answer.lower()
+                assert b"hub" not in answer
+        with pytest.raises(InvalidStatus, match="403"):
+            await connect(f"ws://127.0.0.1:{port}", origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]
+        opened = ("Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document")  # a link
+        for headers in [(here,), (here, f"Origin: http://127.0.0.1:{port}"), (f"Host: localhost:{port}",),
+                        ("Host: samizdat",), (here, *opened)]:  # fmt: skip
+            assert key.public_key_hex.encode() in await _http(port, "/", *headers, nip11), headers
+            assert b"npub1" in await _http(port, "/status", *headers), headers
+        async with connect(f"ws://127.0.0.1:{port}", origin=f"http://localhost:{port}") as ws:  # type: ignore[arg-type]
+            await ws.send('["REQ","s",{"limit":1}]')
+            assert '"EOSE"' in await ws.recv()
+
+
+async def test_names_and_web_clients_the_operator_allows_are_answered_without_the_key(
+    tmp_path: Path, key: SecretKey
+) -> None:
+    """``[relay] host_names`` (a reverse proxy's name) and ``allowed_origins`` (a web client the operator trusts)
+    let such requests in; they still do not see the node's key, which stays with this machine's own readers."""
+    nip11 = "Accept: application/nostr+json"
+    info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
+    limits = RelayLimits(host_names=("relay.example.org",), allowed_origins=("https://client.example",))
+    async with running_relay(tmp_path / "hidden", info=info, limits=limits) as relay:
+        port = relay.server.port
+        for headers in [
+            (f"Host: relay.example.org:{port}",),
+            (f"Host: 127.0.0.1:{port}", "Origin: https://client.example"),
+        ]:
             document = await _http(port, "/", *headers, nip11)
             assert b'"name":"hub"' in document, headers
             assert key.public_key_hex.encode() not in document, headers
-            page = await _http(port, "/status", *headers)
-            assert b"200 OK" in page
-            assert b"npub1" not in page, headers
-        for headers in [(here,), (here, f"Origin: http://127.0.0.1:{port}"), (f"Host: localhost:{port}",)]:
-            assert key.public_key_hex.encode() in await _http(port, "/", *headers, nip11), headers
-            assert b"npub1" in await _http(port, "/status", *headers), headers
+        answer = await _http(port, "/", f"Host: 127.0.0.1:{port}", "Origin: https://other.example", nip11)
+        assert answer.startswith(b"HTTP/1.1 403")
     published = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=True)
-    async with running_relay(tmp_path / "published", info=published) as relay:
+    limits = RelayLimits(allowed_origins=("https://client.example",))
+    async with running_relay(tmp_path / "published", info=published, limits=limits) as relay:
         port = relay.server.port
-        document = await _http(
-            relay.server.port, "/", f"Host: evil.example:{port}", "Origin: https://evil.example", nip11
-        )
+        document = await _http(port, "/", f"Host: 127.0.0.1:{port}", "Origin: https://client.example", nip11)
         assert key.public_key_hex.encode() in document  # [node] publish_key: no secret to keep
 
 

@@ -26,6 +26,7 @@ import orjson
 import pytest
 from websockets.datastructures import Headers
 
+from samizdat.config import Config
 from samizdat.core import bundle_reader, kinds
 from samizdat.core.bundle import (
     _BLOCK,
@@ -151,14 +152,19 @@ async def test_a_post_stays_data_in_the_page(tmp_path: Path, content: str) -> No
 # -- /api/status: the node's key, not to a page that points its own name at this machine --------------------------
 
 
-async def test_a_rebound_name_does_not_see_the_nodes_key(served: Served) -> None:
+async def test_a_rebound_name_is_refused(served: Served) -> None:
     """A browser on the node's own machine opens a page of another site, which points its name at 127.0.0.1 (DNS
-    rebinding) and reads /api/status as its own origin: the node's key and where its channels came from stay
-    hidden, as for any neighbour. Asked by an address (or localhost), the machine's own reader still sees them."""
+    rebinding) to read the app's pages and /api/status as its own origin: 403, with the reason, for every one; it
+    learns neither the node's key, nor its channels, nor that it runs. Asked by an address (or localhost), the
+    machine's own reader sees them."""
     port = served.port
-    rebound = json.loads((await raw_request(port, get("/api/status", f"evil.example:{port}")))[2])
-    assert rebound["npub"] is None
-    assert rebound["channel_sources"] is None
+    for path in ("/api/status", "/", "/status"):
+        status, fields, body = await raw_request(port, get(path, f"evil.example:{port}"))
+        assert status == 403, path
+        assert "[relay] host_names" in fields["x-reason"]
+        assert b"npub1" not in body
+    status, fields, _ = await raw_request(port, get("/api/status", "[::1"))  # not a host at all
+    assert status == 403
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]"):
         here = json.loads((await raw_request(port, get("/api/status", host)))[2])
         assert str(here["npub"]).startswith("npub1"), host
@@ -168,22 +174,40 @@ async def test_a_rebound_name_does_not_see_the_nodes_key(served: Served) -> None
 # -- Blossom: a Host that is not a host is one line, not a server error ------------------------------------------
 
 
-async def test_a_malformed_host_is_a_one_line_refusal(served: Served) -> None:
-    """A signed list or delete request whose Host header is not a host name ("[::1", "[x]") gets a 400 with its
-    reason, like any refusal (not a 500 "see server log"), and the node goes on answering."""
+@pytest.fixture
+async def served_to_lan(tmp_path: Path) -> AsyncIterator[Served]:
+    """:func:`served` behind a load balancer on 127.0.0.1 (``trusted_proxies``): a request that starts with
+    :func:`from_neighbour` comes from a device on the hub's network, not from this machine."""
+    async with test_node(tmp_path / "node", config=Config(trusted_proxies=("127.0.0.1/32",))) as node:
+        server = relay_server(node.ctx, peers=list, carry={})
+        await server.start("127.0.0.1", 0)
+        try:
+            yield Served(node, server, server.port)
+        finally:
+            await server.stop()
+
+
+def from_neighbour(request: bytes) -> bytes:
+    return b"PROXY TCP4 192.168.4.20 192.168.4.1 40000 4848\r\n" + request
+
+
+async def test_a_malformed_host_is_a_one_line_refusal(served_to_lan: Served) -> None:
+    """A signed list or delete request from the hub's network whose Host header is not a host name ("[::1",
+    "[x]") gets a 400 with its reason, like any refusal (not a 500 "see server log"), and the node goes on
+    answering. (From this machine such a Host is refused before, with a 403: it names no host of this machine.)"""
     key = SecretKey(bytes([9]) * 32)
-    port = served.port
+    port = served_to_lan.port
     for host in ("[::1", "[x]", "a]b"):
         delete = blossom_auth(key, "delete", ["a" * 64])
         request = f"DELETE /{'a' * 64} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {delete}\r\nConnection: close\r\n\r\n"
-        status, fields, _ = await raw_request(port, request.encode())
+        status, fields, _ = await raw_request(port, from_neighbour(request.encode()))
         assert status == 400, host
         assert "Host" in fields["x-reason"]
         listing = blossom_auth(key, "list")
-        status, fields, _ = await raw_request(port, get(f"/list/{key.public_key_hex}", host,
-                                                        f"Authorization: {listing}"))  # fmt: skip
+        status, fields, _ = await raw_request(port, from_neighbour(get(f"/list/{key.public_key_hex}", host,
+                                                                       f"Authorization: {listing}")))  # fmt: skip
         assert status == 400, host
-    status, _, body = await raw_request(port, get("/upload", f"127.0.0.1:{port}"))
+    status, _, body = await raw_request(port, from_neighbour(get("/upload", "192.168.4.1:4848")))
     assert status == 200
     assert orjson.loads(body)["max_blob_bytes"] > 0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from web_helpers import Cli
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from samizdat.errors import RemoteProtocolError, UsageError
 from samizdat.web.operator import (
@@ -57,8 +57,11 @@ def test_codes_are_stored_hashed_and_can_be_revoked(tmp_path: Path) -> None:
     ("origin", "host", "ok"),
     [
         ("http://192.168.1.5:4848", "192.168.1.5:4848", True),
-        ("https://hub.local", "hub.local", True),
+        ("http://localhost:4848", "localhost:4848", True),
+        ("https://relay.example.org", "relay.example.org", True),  # a name the operator gave: [relay] host_names
         ("http://evil.example", "192.168.1.5:4848", False),
+        ("http://evil.example:4848", "evil.example:4848", False),  # DNS rebinding: the site's name, our address
+        ("https://hub.local", "hub.local", False),  # a LAN name the node was not given
         ("http://192.168.1.5:4849", "192.168.1.5:4848", False),
         ("null", "192.168.1.5:4848", False),
         (None, "192.168.1.5:4848", False),
@@ -66,7 +69,7 @@ def test_codes_are_stored_hashed_and_can_be_revoked(tmp_path: Path) -> None:
     ],
 )
 def test_same_origin(origin: str | None, host: str, ok: bool) -> None:
-    assert same_origin(origin, host) is ok
+    assert same_origin(origin, host, names=("relay.example.org",)) is ok
 
 
 @pytest.mark.parametrize(
@@ -100,11 +103,12 @@ async def test_operator_endpoint(tmp_path: Path, module_serve: Any) -> None:
     assert link["url"].endswith(f"/#op={link['token']}")
     origin = f"http://127.0.0.1:{node.port}"
 
-    for bad_origin in ("http://evil.example", None):  # another site's page, or no browser at all
-        ws = await connect(node.url + "/op", origin=bad_origin, open_timeout=10)  # type: ignore[arg-type]
-        with pytest.raises(ConnectionClosed):
-            await ws.recv()  # closed before a code can even be tried
-        assert ws.close_code == 1008
+    with pytest.raises(InvalidStatus, match="403"):  # another site's page on this machine: not even let in
+        await connect(node.url + "/op", origin="http://evil.example", open_timeout=10)  # type: ignore[arg-type]
+    ws = await connect(node.url + "/op", origin=None, open_timeout=10)  # no browser at all
+    with pytest.raises(ConnectionClosed):
+        await ws.recv()  # closed before a code can even be tried
+    assert ws.close_code == 1008
 
     ws, answer = await login(node.url, origin, "x" * 22)
     assert answer["ok"] is False

@@ -22,10 +22,11 @@ lines, which RFC 9112 answers with 400) gets a ``400`` (:func:`repeated_header`)
 
 from __future__ import annotations
 
+import functools
 import html
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -87,11 +88,19 @@ def from_loopback(connection: object) -> bool:
     return ip.is_loopback
 
 
-def names_this_machine(host: str) -> bool:
+@functools.cache
+def _machine_names() -> frozenset[str]:
+    own = socket.gethostname().lower().rstrip(".")
+    short = own.split(".", 1)[0]
+    return frozenset(name for name in (own, short, short + ".local") if name)
+
+
+def names_this_machine(host: str, names: Collection[str] = ()) -> bool:
     """Whether ``host`` (a ``Host`` header, or the host of an ``Origin``) names this machine in a way no other
-    site's page can take for its own origin: an IP address, ``localhost`` (or a name under it), the machine's own
-    name, or nothing at all (no browser sends that). A site's own name pointed at 127.0.0.1 (DNS rebinding) is none
-    of these."""
+    site's page can take for its own origin: an IP address, ``localhost`` (or a name under it), a name without a
+    dot (a local name: no site on the internet has one), the machine's own name, one of ``names`` (``[relay]
+    host_names``), or nothing at all (no browser sends that). A site's own name pointed at 127.0.0.1 (DNS
+    rebinding) is none of these."""
     host = host.strip().lower()
     if not host:
         return True
@@ -104,11 +113,67 @@ def names_this_machine(host: str) -> bool:
         return True
     except ValueError:
         pass
-    if name == "localhost" or name.endswith(".localhost"):
+    if name == "localhost" or name.endswith(".localhost") or "." not in name:
         return True
-    own = socket.gethostname().lower().rstrip(".")
-    short = own.split(".", 1)[0]
-    return bool(own) and name in (own, short, short + ".local")
+    return name in _machine_names() or any(name == given.strip().lower().rstrip(".") for given in names)
+
+
+def _origin_host(origin: str) -> str | None:
+    """The host (and port) of an ``Origin`` value of the web (http or https), else None ("null", file:, ...)."""
+    origin = origin.strip().lower()
+    if not origin.startswith(("http://", "https://")):
+        return None
+    return origin.split("://", 1)[1].split("/")[0]
+
+
+def other_sites_page(headers: Headers, names: Collection[str] = (), origins: Collection[str] = ()) -> bool:
+    """Whether a browser says that a page of another site makes this request: its ``Origin`` names no host of
+    this machine (:func:`names_this_machine`) and is not one of ``origins`` (``[relay] allowed_origins``), or it
+    sends no ``Origin`` but ``Sec-Fetch-Site: cross-site`` for anything but opening a page (an ``<img>``, a
+    ``<script>``, a ``fetch`` in no-cors mode: each tells the page whether it loaded). Clients that are not
+    browsers send neither header."""
+    origin = header(headers, "Origin")
+    if origin:
+        if origin.strip().lower().rstrip("/") in {o.strip().lower().rstrip("/") for o in origins}:
+            return False
+        host = _origin_host(origin)
+        return host is None or not names_this_machine(host, names)
+    if header(headers, "Sec-Fetch-Site").strip().lower() != "cross-site":
+        return False
+    opening = header(headers, "Sec-Fetch-Mode").strip().lower() == "navigate"
+    return not (opening and header(headers, "Sec-Fetch-Dest").strip().lower() in ("document", ""))
+
+
+#: Why a request from this machine is refused (:func:`refused_on_this_machine`).
+REBOUND = (
+    "this node answers on this machine only to its own names (a page may have pointed its site's name here); "
+    "add another name to [relay] host_names"
+)
+OTHER_SITE = (
+    "a page of another site may not use this node from this machine; "
+    "a web client you trust goes in [relay] allowed_origins"
+)
+
+#: The same, as the refusal log's summary line counts them.
+LOGGED = {REBOUND: "from this machine by another name", OTHER_SITE: "from another site's page on this machine"}
+
+
+def refused_on_this_machine(
+    connection: object, headers: Headers, names: Collection[str] = (), origins: Collection[str] = ()
+) -> str | None:
+    """Why a request from this machine is refused, or None. A browser on the node's own machine may open pages of
+    any site, and each of them may ask the node (on 127.0.0.1) for anything: a WebSocket and an ``<img>`` need no
+    permission, and a site that points its own name at 127.0.0.1 (DNS rebinding) reads the answers as its own.
+    Answered, any site would learn that the visitor runs Samizdat and which channels and photos the node holds. So
+    a request from loopback must name this machine in its ``Host`` and must not come from another site's page
+    (:func:`other_sites_page`). Requests from other addresses are not judged here: a hub serves its network."""
+    if not from_loopback(connection):
+        return None
+    if not names_this_machine(header(headers, "Host"), names):
+        return REBOUND
+    if other_sites_page(headers, names, origins):
+        return OTHER_SITE
+    return None
 
 
 def local_reader(connection: object, headers: Headers) -> bool:
@@ -116,13 +181,15 @@ def local_reader(connection: object, headers: Headers) -> bool:
     (:func:`from_loopback`), naming this machine in its ``Host``, and, if a browser says which page asks
     (``Origin``), a page of this machine too. A page of another site that a browser on the node's machine opens is
     not: across origins its ``fetch`` sends that site as ``Origin`` (NIP-11 allows every origin to read the
-    answer), and with DNS rebinding its ``Host`` is that site's name."""
+    answer), and with DNS rebinding its ``Host`` is that site's name. (The server refuses both before this is
+    asked, unless ``[relay] host_names`` or ``allowed_origins`` let them in: such a page still does not see the
+    node's key.)"""
     if not from_loopback(connection) or not names_this_machine(header(headers, "Host")):
         return False
     if "Origin" not in headers:
         return True
-    origin = header(headers, "Origin").strip().lower()
-    return origin.startswith(("http://", "https://")) and names_this_machine(origin.split("://", 1)[1].split("/")[0])
+    host = _origin_host(header(headers, "Origin"))
+    return host is not None and names_this_machine(host)
 
 
 def is_websocket_upgrade(headers: Headers) -> bool:
@@ -168,6 +235,10 @@ def repeated_header(headers: Headers) -> str | None:
         if len(headers.get_all(name)) > 1:
             return name
     return None
+
+
+def forbidden(reason: str) -> Response:
+    return response(403, "text/plain; charset=utf-8", f"Refused: {reason}.\n".encode(), (("X-Reason", reason),))
 
 
 def bad_request(reason: str) -> Response:

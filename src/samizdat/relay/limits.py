@@ -47,6 +47,12 @@ class RelayLimits:
     # Load balancers whose PROXY protocol header names the client (relay/proxied.py): networks such as
     # "10.0.0.5/32"; a connection from one must start with a header, from anyone else must not.
     trusted_proxies: tuple[str, ...] = ()
+    # From this machine (loopback) only requests naming it in their Host are answered, and none a page of another
+    # site makes (relay/http.py, refused_on_this_machine): further names this node is reached by on this machine
+    # (a reverse proxy's), and web pages that may use it from here ("https://client.example").
+    # The operator login (/op) answers only to this machine's names and host_names, from any address.
+    host_names: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     handshake_timeout: float = 10.0  # seconds from TCP accept to a complete HTTP request / WebSocket handshake
     max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed

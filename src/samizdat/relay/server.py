@@ -346,6 +346,11 @@ class RelayServer:
         repeated = http.repeated_header(request.headers)
         if repeated is not None:
             return http.bad_request(f"the {repeated} header is given more than once")
+        limits = self.limits
+        refusal = http.refused_on_this_machine(connection, request.headers, limits.host_names, limits.allowed_origins)
+        if refusal is not None:
+            self.refusals.count(http.LOGGED[refusal])
+            return http.forbidden(refusal)
         if self.request_handler is not None and not http.is_websocket_upgrade(request.headers):
             handled = await self._request(connection, request)
             if handled is not None:

@@ -133,7 +133,9 @@ class PreviewEndpoint:
         *,
         preview: Preview = _default_preview,
         clock: Callable[[], float] = time.time,
+        names: Sequence[str] = (),
     ) -> None:
+        self.names = tuple(names)  # host names besides the machine's own ([relay] host_names)
         self.home = home
         self.may_upload = may_upload
         self.preview = preview
@@ -178,8 +180,8 @@ class PreviewEndpoint:
     async def __call__(self, ws: ServerConnection) -> None:
         request = ws.request
         headers = request.headers if request is not None else None
-        if headers is None or not same_origin(header(headers, "Origin"), header(headers, "Host")):
-            await ws.close(1008, "photo previews only from this node's own page")
+        if headers is None or not same_origin(header(headers, "Origin"), header(headers, "Host"), self.names):
+            await ws.close(1008, "photo previews only from this node's own page, at one of its own names")
             return
         who = address_key(ws.remote_address)
         try:

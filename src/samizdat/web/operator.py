@@ -58,7 +58,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ from websockets.exceptions import ConnectionClosed
 from samizdat.core.event import Event
 from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
-from samizdat.relay.http import header
+from samizdat.relay.http import header, names_this_machine
 from samizdat.services.publishing import OPERATOR_KINDS
 
 log = logging.getLogger(__name__)
@@ -331,15 +331,21 @@ class LoginLimiter:
         self._times(who, now)[1].append(now)
 
 
-def same_origin(origin: str | None, host: str | None) -> bool:
-    """True when the Origin header names the host the request was sent to (http or https, same host:port)."""
+def same_origin(origin: str | None, host: str | None, names: Collection[str] = ()) -> bool:
+    """True when the Origin header names the host the request was sent to (http or https, same host:port), and
+    that host is one of this node's own (an address, localhost, a local name, the machine's name, or one of
+    ``names``, ``[relay] host_names``: relay/http.py, ``names_this_machine``). A page of another site that points
+    its own name at the node (DNS rebinding) sends its own name as both, and is refused: else it could spend the
+    operator's login attempts from the operator's own phone."""
     if not origin or not host:
         return False
     try:
         parts = urlsplit(origin)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.strip().lower():
+        return False
+    return names_this_machine(host, names)
 
 
 def check_template(raw: object) -> tuple[int, str, list[list[str]], int]:
@@ -372,11 +378,14 @@ class OperatorEndpoint:
         wipe: Callable[[], None] | None = None,
         present: Callable[[], None] | None = None,
         authorize: OperatorAuthorize | None = None,
+        names: Collection[str] = (),
     ) -> None:
         """``wipe``: erase, stop and delete the node (what its panic signal does), offered to a logged-in operator
         when given; ``present``: called at each successful login; ``authorize``: signs photo upload
-        authorizations (``{"id", "authorize": {content, tags, created_at}}``), offered when given."""
+        authorizations (``{"id", "authorize": {content, tags, created_at}}``), offered when given; ``names``: the
+        host names the node answers to besides its own (``[relay] host_names``)."""
         self.authorize = authorize
+        self.names = tuple(names)
         self.home = home
         self.pubkey = pubkey
         self.publish = publish
@@ -389,8 +398,8 @@ class OperatorEndpoint:
     async def __call__(self, ws: ServerConnection) -> None:
         request = ws.request
         headers = request.headers if request is not None else None
-        if headers is None or not same_origin(header(headers, "Origin"), header(headers, "Host")):
-            await ws.close(1008, "operator actions only from this node's own page")
+        if headers is None or not same_origin(header(headers, "Origin"), header(headers, "Host"), self.names):
+            await ws.close(1008, "operator actions only from this node's own page, at one of its own names")
             return
         who = address_key(ws.remote_address)
         if not self.limiter.allow(who, self.clock()):

@@ -65,11 +65,13 @@ def relay_server(
         may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
         authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
+        names=ctx.config.host_names,
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
                          max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
-                         trusted_proxies=config.trusted_proxies)  # fmt: skip
+                         trusted_proxies=config.trusted_proxies, host_names=config.host_names,
+                         allowed_origins=config.allowed_origins)  # fmt: skip
     blossom = BlossomEndpoint(ctx)
     info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
                      extra={"blossom": blossom.limits.document()})  # fmt: skip

@@ -1,0 +1,117 @@
+"""A page of another site, open in a browser on the node's own machine, learns nothing from the node.
+
+The browser is Debian's Chromium. ``evil.test`` is a site of its own, on 127.0.0.1 (the browser's resolver maps
+the name there, as a site's DNS would for DNS rebinding). Its page tries what any page on the web can do without
+asking: open a WebSocket to the node and subscribe, load one of the node's pictures as an ``<img>``, read its
+NIP-11 document (which NIP-11 lets every origin read). Before, each told the page that a Samizdat node runs here,
+and the WebSocket handed it the channels the node carries. Then it opens the node's own pages under its own name.
+Needs Debian's chromium (scripts/system-packages.sh web)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, Cli
+
+TIMEOUT_MS = 20_000
+#: The other site's page: what it learns about whatever listens on 127.0.0.1:PORT, in ``window.learned``.
+PAGE = """<!doctype html><meta charset="utf-8"><title>news</title><script>
+const node = "127.0.0.1:PORT", learned = {ws: "not open", messages: [], img: "", nip11: ""};
+const ws = new WebSocket("ws://" + node + "/");
+ws.onopen = () => { learned.ws = "open"; ws.send('["REQ","x",{"limit":20}]'); };
+ws.onmessage = (m) => learned.messages.push(m.data);
+const img = new Image();
+img.onload = () => { learned.img = "loaded"; };
+img.onerror = () => { learned.img = "error"; };
+img.src = "http://" + node + "/icon.svg";
+fetch("http://" + node + "/", {headers: {Accept: "application/nostr+json"}})
+  .then((r) => r.text()).then((t) => { learned.nip11 = t; }, () => { learned.nip11 = "blocked"; });
+setTimeout(() => { window.learned = learned; }, 3000);
+</script>"""
+
+
+class _Site(http.server.BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+        pass
+
+
+@pytest.fixture
+def other_site() -> Iterator[Callable[[int], int]]:
+    """``start(node_port)``: the other site's server on 127.0.0.1, its page aimed at the node; returns its port."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(node_port: int) -> int:
+        handler = type("Site", (_Site,), {"page": PAGE.replace("PORT", str(node_port)).encode()})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return int(server.server_address[1])
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def evil_browser() -> Iterator[Any]:
+    """Chromium that resolves evil.test to 127.0.0.1."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_another_sites_page_learns_nothing_from_the_node(
+    tmp_path: Path, module_serve: Any, other_site: Callable[[int], int], evil_browser: Any
+) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    cli.json("channel", "create", "yard", "--name", "Yard of Partizanski 12")
+    node = module_serve(cli.home)
+    site = other_site(node.port)
+    page = evil_browser.new_page()
+    try:
+        page.goto(f"http://evil.test:{site}/", timeout=TIMEOUT_MS)
+        page.wait_for_function("window.learned !== undefined", timeout=TIMEOUT_MS)
+        learned = page.evaluate("window.learned")
+        assert learned["ws"] == "not open"
+        assert learned["messages"] == []
+        assert learned["img"] == "error"
+        assert learned["nip11"] == "blocked"
+
+        for path in ("/", "/api/status", "/status"):  # the site's own name, pointed at the node (DNS rebinding)
+            answer = page.goto(f"http://evil.test:{node.port}{path}", timeout=TIMEOUT_MS)
+            assert answer is not None
+            assert answer.status == 403, path
+            assert "Yard" not in page.content()
+            assert "npub1" not in page.content()
+
+        own = page.goto(node.http_url, timeout=TIMEOUT_MS)  # the node's own page, in the same browser
+        assert own is not None
+        assert own.status == 200
+        page.wait_for_function("document.body.innerText.includes('Yard of Partizanski 12')", timeout=TIMEOUT_MS)
+    finally:
+        page.close()
