@@ -103,10 +103,10 @@ max_connections_per_ip = 64
 # Load balancers that send the PROXY protocol (HAProxy send-proxy / send-proxy-v2): a connection from these must
 # start with a header naming the client, which every per-address limit then counts (docs/scaling.md).
 # trusted_proxies = ["10.0.0.5/32"]
-# On this machine the node answers only to its own names (addresses, localhost, its host name) and to no page of
-# another site open in a browser here, which could otherwise learn what this node carries; the operator login
-# answers only to those names from anywhere. Names a reverse proxy or a hub's DNS gives it, and web clients you
-# trust to use it from this machine (docs/operating.md, "Pages of other sites"):
+# A browser on this machine is answered only at the node's own names (addresses, localhost, its host name, .onion)
+# and never for a page of another site, which could otherwise learn what this node carries; the operator login
+# answers only to those names from anywhere. Names a proxy on this machine or a hub's DNS gives it, and web clients
+# you trust to use it from this machine (docs/operating.md, "Pages of other sites"):
 # host_names = ["relay.example.org"]
 # allowed_origins = ["https://client.example"]
 # Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).

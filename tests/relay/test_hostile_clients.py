@@ -272,7 +272,9 @@ async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key
             (here, "Origin: https://evil.example"),
             (here, "Origin: null"),  # a file opened from the disk, a sandboxed frame
             (here, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"),  # an <img>
-            (f"Host: evil.example:{port}",),  # DNS rebinding: the site's own name, pointed at 127.0.0.1
+            # DNS rebinding: the site's own name, pointed at 127.0.0.1, in a browser
+            (f"Host: evil.example:{port}", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors"),
+            (f"Host: evil.example:{port}", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)"),
             (f"Host: evil.example:{port}", f"Origin: http://evil.example:{port}"),
         ]
         for headers in strangers:
@@ -297,16 +299,18 @@ async def test_names_and_web_clients_the_operator_allows_are_answered_without_th
     tmp_path: Path, key: SecretKey
 ) -> None:
     """``[relay] host_names`` (a reverse proxy's name) and ``allowed_origins`` (a web client the operator trusts)
-    let such requests in; they still do not see the node's key, which stays with this machine's own readers."""
+    let such requests in, and so do a relay client that a proxy on this machine forwards by another name (TLS in
+    front) and an onion service's name; they still do not see the node's key, which stays with this machine's own
+    readers."""
     nip11 = "Accept: application/nostr+json"
     info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
     limits = RelayLimits(host_names=("relay.example.org",), allowed_origins=("https://client.example",))
     async with running_relay(tmp_path / "hidden", info=info, limits=limits) as relay:
         port = relay.server.port
-        for headers in [
-            (f"Host: relay.example.org:{port}",),
-            (f"Host: 127.0.0.1:{port}", "Origin: https://client.example"),
-        ]:
+        browser = "Sec-Fetch-Site: same-origin"
+        for headers in [(f"Host: relay.example.org:{port}", browser), ("Host: relay.example.org", "Origin: https://any.example"),
+                        (f"Host: 127.0.0.1:{port}", "Origin: https://client.example"), ("Host: other.example",),
+                        ("Host: xyz2345.onion", browser)]:  # fmt: skip
             document = await _http(port, "/", *headers, nip11)
             assert b'"name":"hub"' in document, headers
             assert key.public_key_hex.encode() not in document, headers

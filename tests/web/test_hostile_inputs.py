@@ -159,11 +159,11 @@ async def test_a_rebound_name_is_refused(served: Served) -> None:
     machine's own reader sees them."""
     port = served.port
     for path in ("/api/status", "/", "/status"):
-        status, fields, body = await raw_request(port, get(path, f"evil.example:{port}"))
+        status, fields, body = await raw_request(port, get(path, f"evil.example:{port}", "Sec-Fetch-Site: same-origin"))
         assert status == 403, path
         assert "[relay] host_names" in fields["x-reason"]
         assert b"npub1" not in body
-    status, fields, _ = await raw_request(port, get("/api/status", "[::1"))  # not a host at all
+    status, fields, _ = await raw_request(port, get("/api/status", "[::1", "Sec-Fetch-Mode: cors"))  # not a host
     assert status == 403
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]"):
         here = json.loads((await raw_request(port, get("/api/status", host)))[2])

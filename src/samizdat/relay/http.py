@@ -74,18 +74,34 @@ def header(headers: Headers, name: str) -> str:
     return ", ".join(headers.get_all(name))
 
 
+def _address(raw: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(str(raw[0]))  # type: ignore[index]
+    except (TypeError, IndexError, ValueError):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def from_loopback(connection: object) -> bool:
     """True when the connection's peer is this machine (a loopback address, also IPv4-mapped); False for any
     other address and for an unknown one, and for a client a load balancer relays (relay/proxied.py)."""
     if getattr(connection, "proxied", False):
         return False
-    try:
-        ip = ipaddress.ip_address(str(connection.remote_address[0]))  # type: ignore[attr-defined]
-    except (TypeError, IndexError, ValueError, AttributeError):
+    ip = _address(getattr(connection, "remote_address", None))
+    return ip is not None and ip.is_loopback
+
+
+def from_this_machine(connection: object) -> bool:
+    """:func:`from_loopback`, or a peer with the very address the connection came in on (this machine asking at
+    its own LAN address)."""
+    if from_loopback(connection):
+        return True
+    if getattr(connection, "proxied", False):
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    peer = _address(getattr(connection, "remote_address", None))
+    return peer is not None and peer == _address(getattr(connection, "local_address", None))
 
 
 @functools.cache
@@ -95,27 +111,48 @@ def _machine_names() -> frozenset[str]:
     return frozenset(name for name in (own, short, short + ".local") if name)
 
 
-def names_this_machine(host: str, names: Collection[str] = ()) -> bool:
-    """Whether ``host`` (a ``Host`` header, or the host of an ``Origin``) names this machine in a way no other
-    site's page can take for its own origin: an IP address, ``localhost`` (or a name under it), a name without a
-    dot (a local name: no site on the internet has one), the machine's own name, one of ``names`` (``[relay]
-    host_names``), or nothing at all (no browser sends that). A site's own name pointed at 127.0.0.1 (DNS
-    rebinding) is none of these."""
+def _name(host: str) -> str | None:
+    """The host name of a ``Host`` header (or an ``Origin``'s host), lowercased, without port or final dot; ""
+    for an empty one, None for one that is not a host."""
     host = host.strip().lower()
     if not host:
-        return True
+        return ""
     try:
-        name = (urlsplit("//" + host).hostname or "").rstrip(".")
+        return (urlsplit("//" + host).hostname or "").rstrip(".")
     except ValueError:  # "[::1", "[x]": not a host
+        return None
+
+
+def names_this_machine(host: str) -> bool:
+    """Whether ``host`` (a ``Host`` header, or the host of an ``Origin``) names this machine in a way no other
+    site's page can take for its own origin: an IP address, ``localhost`` (or a name under it), a name without a
+    dot (a local name: no site on the internet has one), the machine's own name, or nothing at all (no browser
+    sends that). A site's own name pointed at 127.0.0.1 (DNS rebinding) is none of these."""
+    name = _name(host)
+    if name is None:
         return False
+    if not name:
+        return True
     try:
         ipaddress.ip_address(name)
         return True
     except ValueError:
         pass
-    if name == "localhost" or name.endswith(".localhost") or "." not in name:
-        return True
-    return name in _machine_names() or any(name == given.strip().lower().rstrip(".") for given in names)
+    return name == "localhost" or name.endswith(".localhost") or "." not in name or name in _machine_names()
+
+
+def given_name(host: str, names: Collection[str] = ()) -> bool:
+    """Whether ``host`` is a name the node was given (``[relay] host_names``: a reverse proxy's, a hub's DNS
+    name) or an onion service's (Tor reaches the node from 127.0.0.1; no site can point a .onion name anywhere)."""
+    name = _name(host)
+    if not name:
+        return False
+    return name.endswith(".onion") or any(name == given.strip().lower().rstrip(".") for given in names)
+
+
+def own_name(host: str, names: Collection[str] = ()) -> bool:
+    """:func:`names_this_machine` or :func:`given_name`: a name the node answers to as its own."""
+    return names_this_machine(host) or given_name(host, names)
 
 
 def _origin_host(origin: str) -> str | None:
@@ -126,7 +163,7 @@ def _origin_host(origin: str) -> str | None:
     return origin.split("://", 1)[1].split("/")[0]
 
 
-def other_sites_page(headers: Headers, names: Collection[str] = (), origins: Collection[str] = ()) -> bool:
+def other_sites_page(headers: Headers, origins: Collection[str] = ()) -> bool:
     """Whether a browser says that a page of another site makes this request: its ``Origin`` names no host of
     this machine (:func:`names_this_machine`) and is not one of ``origins`` (``[relay] allowed_origins``), or it
     sends no ``Origin`` but ``Sec-Fetch-Site: cross-site`` for anything but opening a page (an ``<img>``, a
@@ -137,41 +174,66 @@ def other_sites_page(headers: Headers, names: Collection[str] = (), origins: Col
         if origin.strip().lower().rstrip("/") in {o.strip().lower().rstrip("/") for o in origins}:
             return False
         host = _origin_host(origin)
-        return host is None or not names_this_machine(host, names)
+        return host is None or not names_this_machine(host)
     if header(headers, "Sec-Fetch-Site").strip().lower() != "cross-site":
         return False
     opening = header(headers, "Sec-Fetch-Mode").strip().lower() == "navigate"
     return not (opening and header(headers, "Sec-Fetch-Dest").strip().lower() in ("document", ""))
 
 
+def from_a_browser(headers: Headers) -> bool:
+    """Whether a browser made the request: it says which page asks (``Origin``, ``Sec-Fetch-*``) or calls itself
+    one (``User-Agent: Mozilla/...``). Relay clients, the command line and a proxy's health check do none of that."""
+    return (
+        "Origin" in headers
+        or "Sec-Fetch-Site" in headers
+        or "Sec-Fetch-Mode" in headers
+        or header(headers, "User-Agent").startswith("Mozilla/")
+    )
+
+
 #: Why a request from this machine is refused (:func:`refused_on_this_machine`).
 REBOUND = (
-    "this node answers on this machine only to its own names (a page may have pointed its site's name here); "
-    "add another name to [relay] host_names"
+    "this node answers a browser on this machine only at its own names (a page may have pointed its site's name "
+    "here); a name a proxy on this machine gives it goes in [relay] host_names"
 )
 OTHER_SITE = (
     "a page of another site may not use this node from this machine; "
     "a web client you trust goes in [relay] allowed_origins"
 )
-
 #: The same, as the refusal log's summary line counts them.
-LOGGED = {REBOUND: "from this machine by another name", OTHER_SITE: "from another site's page on this machine"}
+LOGGED = {
+    REBOUND: "from a browser on this machine by another name",
+    OTHER_SITE: "from another site's page on this machine",
+}
 
 
 def refused_on_this_machine(
     connection: object, headers: Headers, names: Collection[str] = (), origins: Collection[str] = ()
 ) -> str | None:
-    """Why a request from this machine is refused, or None. A browser on the node's own machine may open pages of
-    any site, and each of them may ask the node (on 127.0.0.1) for anything: a WebSocket and an ``<img>`` need no
-    permission, and a site that points its own name at 127.0.0.1 (DNS rebinding) reads the answers as its own.
-    Answered, any site would learn that the visitor runs Samizdat and which channels and photos the node holds. So
-    a request from loopback must name this machine in its ``Host`` and must not come from another site's page
-    (:func:`other_sites_page`). Requests from other addresses are not judged here: a hub serves its network."""
-    if not from_loopback(connection):
+    """Why a request from this machine is refused, or None.
+
+    A browser on the node's own machine may open pages of any site, and each of them may ask the node (on
+    127.0.0.1) for anything: a WebSocket and an ``<img>`` need no permission, and a site that points its own name
+    at 127.0.0.1 (DNS rebinding) reads the answers as its own. Answered, any site would learn that the visitor runs
+    Samizdat and which channels and photos the node holds. So a request from this machine
+    (:func:`from_this_machine`) is refused
+
+    * when a browser makes it (:func:`from_a_browser`) by a name that is not the node's own (:func:`own_name`):
+      DNS rebinding. A proxy on this machine (TLS in front, an onion service) that forwards relay clients by
+      another name is answered; one that serves browsers needs its name in ``names`` (or the PROXY protocol);
+    * when it names this machine and a page of another site makes it (:func:`other_sites_page`). Asked by a name
+      the node was given, it came through that proxy from anywhere, like a request from another address.
+
+    Requests from other addresses are not judged here: a hub serves its network."""
+    if not from_this_machine(connection):
         return None
-    if not names_this_machine(header(headers, "Host"), names):
+    host = header(headers, "Host")
+    if not names_this_machine(host):
+        if given_name(host, names) or not from_a_browser(headers):
+            return None
         return REBOUND
-    if other_sites_page(headers, names, origins):
+    if other_sites_page(headers, origins):
         return OTHER_SITE
     return None
 

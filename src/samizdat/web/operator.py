@@ -71,7 +71,7 @@ from websockets.exceptions import ConnectionClosed
 from samizdat.core.event import Event
 from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
-from samizdat.relay.http import header, names_this_machine
+from samizdat.relay.http import header, own_name
 from samizdat.services.publishing import OPERATOR_KINDS
 
 log = logging.getLogger(__name__)
@@ -333,10 +333,10 @@ class LoginLimiter:
 
 def same_origin(origin: str | None, host: str | None, names: Collection[str] = ()) -> bool:
     """True when the Origin header names the host the request was sent to (http or https, same host:port), and
-    that host is one of this node's own (an address, localhost, a local name, the machine's name, or one of
-    ``names``, ``[relay] host_names``: relay/http.py, ``names_this_machine``). A page of another site that points
-    its own name at the node (DNS rebinding) sends its own name as both, and is refused: else it could spend the
-    operator's login attempts from the operator's own phone."""
+    that host is one of this node's own (an address, localhost, a local name, the machine's name, an onion
+    service's name, or one of ``names``, ``[relay] host_names``: relay/http.py, ``own_name``). A page of another
+    site that points its own name at the node (DNS rebinding) sends its own name as both, and is refused: else it
+    could spend the operator's login attempts from the operator's own phone."""
     if not origin or not host:
         return False
     try:
@@ -345,7 +345,7 @@ def same_origin(origin: str | None, host: str | None, names: Collection[str] = (
         return False
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.strip().lower():
         return False
-    return names_this_machine(host, names)
+    return own_name(host, names)
 
 
 def check_template(raw: object) -> tuple[int, str, list[list[str]], int]:
