@@ -88,16 +88,22 @@ class Served:
     port: int
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def serving(home: Path, config: Config | None = None) -> AsyncIterator[Served]:
     """The node's relay with everything ``serve`` puts on its port (web app, /op, Blossom), on 127.0.0.1."""
-    async with test_node(tmp_path / "node") as node:
+    async with test_node(home, config=config) as node:
         server = relay_server(node.ctx, peers=list, carry={})
         await server.start("127.0.0.1", 0)
         try:
             yield Served(node, server, server.port)
         finally:
             await server.stop()
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with serving(tmp_path / "node") as served:
+        yield served
 
 
 # -- the page: events are data, whatever they say ---------------------------------------------------------------
@@ -178,13 +184,8 @@ async def test_a_rebound_name_is_refused(served: Served) -> None:
 async def served_to_lan(tmp_path: Path) -> AsyncIterator[Served]:
     """:func:`served` behind a load balancer on 127.0.0.1 (``trusted_proxies``): a request that starts with
     :func:`from_neighbour` comes from a device on the hub's network, not from this machine."""
-    async with test_node(tmp_path / "node", config=Config(trusted_proxies=("127.0.0.1/32",))) as node:
-        server = relay_server(node.ctx, peers=list, carry={})
-        await server.start("127.0.0.1", 0)
-        try:
-            yield Served(node, server, server.port)
-        finally:
-            await server.stop()
+    async with serving(tmp_path / "node", Config(trusted_proxies=("127.0.0.1/32",))) as served:
+        yield served
 
 
 def from_neighbour(request: bytes) -> bytes:
