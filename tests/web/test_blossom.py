@@ -18,6 +18,7 @@ import pytest
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.node import Node
+from samizdat.relay.limits import RelayLimits
 from samizdat.services import blobs, posts
 from samizdat.testing import blossom_auth, clean_photo, running_relay, test_node
 from samizdat.web.blossom import BlossomEndpoint
@@ -71,7 +72,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         await posts.change_admins(ctx, channel.address, add=[editor.public_key_hex], role="editor", remove=[],
                                   since=None)  # fmt: skip
         handler = BlossomEndpoint(ctx)
-        async with running_relay(tmp_path, request_handler=handler, max_body=blobs.MAX_BLOB_BYTES) as relay:
+        limits = RelayLimits(allowed_origins=("https://app.example",))  # a web client on this machine (preflight)
+        async with running_relay(tmp_path, request_handler=handler, max_body=blobs.MAX_BLOB_BYTES,
+                                 limits=limits) as relay:  # fmt: skip
             yield Served(node, relay.port, editor, stranger)
 
 

@@ -209,6 +209,7 @@ export class BundleReader {
     this.lost = 0;
     this.content = 0;
     this.checked = 0; // payload bytes checked (CRC), intact or not
+    this.furthest = 0; // the end, in the file, of the furthest block checked
     this.inflated = 0; // bytes declared by every block inflated, whether it turned out intact or not
     this.damagedBytes = 0;
     this.hash = sha256.create();
@@ -387,7 +388,7 @@ export class BundleReader {
       if (buf.length - pos < total) return false;
     }
     this.need = 4;
-    this.checkWork(payloadLen);
+    this.checkWork(payloadLen, this.offset + pos + total);
     const payload = buf.slice(pos + BLOCK_HEADER_SIZE, pos + total);
     if (crc32(payload) !== payloadCrc) {
       this.loseSync(records, `block ${index} is damaged; its ${records} events are lost`, out);
@@ -413,12 +414,14 @@ export class BundleReader {
     return true;
   }
 
-  // Blocks lie one after another, so the payloads checked add up to at most the bytes read. Block headers placed
-  // inside one another's payloads would have every resync check a large payload again (a file of a megabyte
-  // costing minutes): past twice the bytes read, the file is refused.
-  checkWork(payloadLen) {
+  // Blocks lie one after another, so the payloads checked add up to at most the end of the furthest block checked
+  // (end: where this one ends in the file). Block headers placed inside one another's payloads would have every
+  // resync check a large payload again (a file of a megabyte costing minutes): past twice that, the file is
+  // refused. Measured against the file's blocks, not the bytes read so far: read whole or in pieces, the same answer.
+  checkWork(payloadLen, end) {
     this.checked += payloadLen;
-    if (this.checked > 2 * (this.offset + this.buf.length) + BLOCK_HEADER_SIZE) {
+    this.furthest = Math.max(this.furthest, end);
+    if (this.checked > 2 * this.furthest + BLOCK_HEADER_SIZE) {
       throw new BundleError('the file is too damaged to read (its blocks overlap one another)');
     }
   }

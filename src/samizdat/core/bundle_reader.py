@@ -71,6 +71,7 @@ class BundleReader:
         self._lost = 0
         self._content = 0
         self._checked = 0  # payload bytes checked (CRC), intact or not
+        self._furthest = 0  # the end, in the file, of the furthest block checked
         self._inflated = 0  # bytes declared by every block inflated, whether it turned out intact or not
         self._damaged_bytes = 0
         self._hash = hashlib.sha256()
@@ -287,7 +288,7 @@ class BundleReader:
             if len(buf) - pos < total:
                 return False
         self._need = 4
-        self._check_work(payload_len)
+        self._check_work(payload_len, self._offset + pos + total)
         payload = bytes(buf[pos + BLOCK_HEADER_SIZE : pos + total])
         if _crc(payload) != payload_crc:
             self._need = 4
@@ -317,13 +318,15 @@ class BundleReader:
         self._split_records(content, records, index, out)
         return True
 
-    def _check_work(self, payload_len: int) -> None:
-        """Blocks lie one after another, so the payloads checked add up to at most the bytes read. Block headers
-        placed inside one another's payloads would have every resync check a large payload again (a file of a
-        megabyte costing minutes): past twice the bytes read, the file is refused."""
+    def _check_work(self, payload_len: int, end: int) -> None:
+        """Blocks lie one after another, so the payloads checked add up to at most the end of the furthest block
+        checked (``end``: where this one ends in the file). Block headers placed inside one another's payloads
+        would have every resync check a large payload again (a file of a megabyte costing minutes): past twice
+        that, the file is refused. (Measured against the file's blocks, not the bytes read so far, so that a file
+        read whole and one read in small pieces get the same answer.)"""
         self._checked += payload_len
-        read = self._offset + len(self._buf)
-        if self._checked > 2 * read + BLOCK_HEADER_SIZE:
+        self._furthest = max(self._furthest, end)
+        if self._checked > 2 * self._furthest + BLOCK_HEADER_SIZE:
             raise BundleError("the file is too damaged to read (its blocks overlap one another)")
 
     def _check_expansion(self, content_len: int, file_bytes: int) -> None:
