@@ -138,3 +138,20 @@ def test_expiration_and_tags() -> None:
 def test_expiration_with_unicode_digits_is_ignored_not_a_crash() -> None:
     event = sign_event(KEY, 1, "", [["expiration", "²"], ["expiration", "١٢٣"]], created_at=1)
     assert event.expiration is None
+
+
+def test_a_cached_events_json_takes_about_its_own_size_in_memory() -> None:
+    """Fan-out, queues and caches keep each event's JSON for as long as the event lives; it must cost what it
+    weighs (orjson 3.13's own output sat in a buffer about 8 times as large)."""
+    import tracemalloc
+
+    key = SecretKey(bytes([3]) * 32)
+    events = [sign_event(key, 1, "x" * 1000, [["t", str(i)]], created_at=1_700_000_000 + i) for i in range(500)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        sizes = sum(len(event.to_json()) for event in events)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * sizes, (held, sizes)
