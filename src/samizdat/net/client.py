@@ -3,8 +3,9 @@
 Theory of operation: one reader task owns the socket's receive side and routes every relay message to whoever
 waits for it: ``OK`` answers to the future registered under the event id, and everything that carries a
 subscription id (``EVENT``, ``EOSE``, ``CLOSED``, ``COUNT``, ``NEG-MSG``, ``NEG-ERR``) to that subscription's queue.
-Queues are bounded; a subscription whose consumer does not keep up is closed with an error, so a fast relay cannot
-grow our memory without bound. Every event received is verified before it is handed out: a relay is a carrier,
+Queues are bounded, in messages and in bytes (a relay's frame may be 4 MB: 10,000 of them would be 40 GB); a
+subscription whose consumer does not keep up is closed with an error, so a fast relay cannot grow our memory
+without bound. Every event received is verified before it is handed out: a relay is a carrier,
 never trusted with content.
 
 Transports: a direct connection, or through a SOCKS5 / HTTP proxy given as a URL (``socks5h://127.0.0.1:1080``,
@@ -20,6 +21,7 @@ import itertools
 import logging
 import os
 import ssl as ssl_module
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +41,11 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 INFO_TIMEOUT = 5.0  # for the NIP-11 document
 MAX_INFO_BYTES = 64 * 1024  # a NIP-11 document is a few hundred bytes; a relay that sends more is not read
 SUBSCRIPTION_QUEUE = 10_000
+#: Bytes of frames one subscription's queue holds at most (as they came: a full answer of 500 events of the largest
+#: size the door admits fits twice). More means a consumer far behind, or a relay sending far more than asked.
+SUBSCRIPTION_QUEUE_BYTES = 64 * 1024 * 1024
+MAX_NOTICES = 100
+NOTICE_CHARS = 500  # of a NOTICE's text kept: a relay's 4 MB notices, kept whole, were 400 MB until we closed
 #: What every subscription queue gets when the connection ends (with ``is_open`` then False).
 _CONNECTION_CLOSED = ("CLOSED", "", "error: connection closed")
 _ids = itertools.count(1)
@@ -60,6 +67,31 @@ def _frame(*parts: Any) -> str:
     return orjson.dumps(list(parts)).decode()
 
 
+class _Inbox(asyncio.Queue[list[Any]]):
+    """A subscription's queue, bounded in messages (``maxsize``) and in the bytes they came in (``max_bytes``).
+    The reader puts with :meth:`offer` only; consumers get as from any queue (``get``, ``get_nowait``)."""
+
+    def __init__(self, maxsize: int, max_bytes: int) -> None:
+        super().__init__(maxsize)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._sizes: deque[int] = deque()  # the size of each queued message, in the same order
+
+    def has_room(self, size: int) -> bool:
+        """Whether a message of ``size`` bytes fits (one message always fits an empty queue)."""
+        return not self.full() and (self.empty() or self.bytes + size <= self.max_bytes)
+
+    def offer(self, message: list[Any], size: int) -> None:
+        """Queue ``message`` (``size`` bytes on the wire); raises :class:`asyncio.QueueFull` when it is full."""
+        self.put_nowait(message)
+        self._sizes.append(size)
+        self.bytes += size
+
+    def _get(self) -> list[Any]:
+        self.bytes -= self._sizes.popleft()
+        return super()._get()
+
+
 class RelayClient:
     """One open connection to a relay. Create with :meth:`connect`; close with :meth:`close` or ``async with``."""
 
@@ -77,7 +109,7 @@ class RelayClient:
         self._ssl = ssl
         self._info: asyncio.Task[dict[str, Any] | None] | None = None
         self._ok: dict[str, asyncio.Future[PublishResult]] = {}
-        self._subs: dict[str, asyncio.Queue[list[Any]]] = {}
+        self._subs: dict[str, _Inbox] = {}
         self._closed: BaseException | None = None
         self.bytes_in = 0
         self.bytes_out = 0
@@ -211,7 +243,7 @@ class RelayClient:
 
     def open_subscription(self, sub_id: str | None = None) -> tuple[str, asyncio.Queue[list[Any]]]:
         sub_id = sub_id or f"s{next(_ids)}"
-        queue: asyncio.Queue[list[Any]] = asyncio.Queue(SUBSCRIPTION_QUEUE)
+        queue = _Inbox(SUBSCRIPTION_QUEUE, SUBSCRIPTION_QUEUE_BYTES)
         self._subs[sub_id] = queue
         return sub_id, queue
 
@@ -344,7 +376,7 @@ class RelayClient:
                     future.set_exception(error)
             for queue in self._subs.values():
                 if not queue.full():
-                    queue.put_nowait(list(_CONNECTION_CLOSED))
+                    queue.offer(list(_CONNECTION_CLOSED), 0)
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
@@ -361,21 +393,22 @@ class RelayClient:
                 text = message[3] if len(message) > 3 and isinstance(message[3], str) else ""
                 future.set_result(PublishResult(self.url, message[1], message[2] is True, text))
         elif kind == "NOTICE":
-            if len(self.notices) < 100:
-                self.notices.append(str(message[1:2]))
+            if len(self.notices) < MAX_NOTICES:
+                self.notices.append(str(message[1:2])[:NOTICE_CHARS])
         elif len(message) >= 2 and isinstance(message[1], str):
             queue = self._subs.get(message[1])
             if queue is None:
                 return
-            if queue.full():
+            size = len(raw)
+            if not queue.has_room(size):
                 # The consumer is not keeping up: end the subscription rather than buffer without bound, and say
                 # so (what is still queued is dropped to make room), so that a live consumer does not wait forever.
                 self._subs.pop(message[1], None)
                 while not queue.empty():
                     queue.get_nowait()
-                queue.put_nowait(["CLOSED", message[1], "error: too slow, the subscription's queue overflowed"])
+                queue.offer(["CLOSED", message[1], "error: too slow, the subscription's queue overflowed"], 0)
                 return
-            queue.put_nowait(message)
+            queue.offer(message, size)
 
 
 async def fetch_relay_info(

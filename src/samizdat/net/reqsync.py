@@ -33,6 +33,7 @@ window asked for is dropped: a relay may not slip us events nobody asked for.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -222,16 +223,22 @@ class ReqScan:
         self.until_offset = 0 if any(e.id == event.id for e in again) else 1
 
     async def _request(self, wire: dict[str, Any], limit: int) -> tuple[list[Event], int]:
-        """One ``REQ`` until ``EOSE``: the verified events of the answer (each once) and how many were invalid."""
+        """One ``REQ`` until ``EOSE``: the verified events of the answer (each once) and how many were invalid.
+        Raises :class:`_Spent` when the budget's seconds run out meanwhile: each message may take REQ_TIMEOUT, and
+        a relay that sends one a little more slowly than that, and never EOSE, kept one answer going for hours."""
         events: dict[str, Event] = {}
         invalid = 0
-        async for raw in self.client.stored([wire], max_messages=limit + FLOOD_SLACK, timeout=REQ_TIMEOUT):
-            try:
-                event = parse_event(raw)
-            except RemoteProtocolError:
-                invalid += 1
-                continue
-            events[event.id] = event
+        try:
+            async with asyncio.timeout(max(0.0, self.budget.deadline - self.budget.clock())):
+                async for raw in self.client.stored([wire], max_messages=limit + FLOOD_SLACK, timeout=REQ_TIMEOUT):
+                    try:
+                        event = parse_event(raw)
+                    except RemoteProtocolError:
+                        invalid += 1
+                        continue
+                    events[event.id] = event
+        except TimeoutError:
+            raise _Spent from None
         return list(events.values()), invalid
 
 

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -59,6 +60,19 @@ NEG_OPEN_TIMEOUT = 5.0  # a relay that has not answered the first NEG-OPEN by th
 RATE_LIMIT_RETRIES = 8
 # 100,000 differences at a 60 kB frame limit take about 100 rounds; a million-event store a few hundred.
 MAX_ROUNDS = 5000
+#: Ids the relay may tell us we lack in one sync (as many events as one REQ sync reads: reqsync.ROUND_EVENTS). A
+#: reply of 4 MB names 130,000 ids that need not exist, and a relay that never lets the session end could name
+#: new ones for MAX_ROUNDS rounds: hundreds of millions of ids held, then asked for. The rest is for the next sync.
+MAX_NEED = 100_000
+#: Each relay's reply is reconciled in one thread shared by every sync, never on the event loop: the work grows with
+#: the reply (a reply of 4 MB made of tiny ranges, each a lookup and a hash: 1.6 s) and with our own set (26 bytes
+#: saying "I have none of these" make us list every event below a bound: 0.4 s for 200,000), and a relay may send
+#: one every round: on the event loop, that held the node's own relay (a hub's phones) for the whole sync.
+_reconciling: ThreadPoolExecutor | None = None
+#: What the relay may make us report as haves over a session, as a multiple of our set: under a frame size limit an
+#: id can be reported in more than one round, but a relay that settles the same ranges again and again, each time
+#: "lacking" everything in them, only makes us go through our set once more every round.
+MAX_HAVE_REPEATS = 4
 
 
 @dataclass
@@ -145,18 +159,27 @@ async def reconcile(
     *,
     frame_size_limit: int = FRAME_SIZE_LIMIT,
     opening: asyncio.Future[dict[str, Any] | None] | None = None,
+    max_need: int = MAX_NEED,
+    notes: list[str] | None = None,
 ) -> tuple[list[bytes], list[bytes], int]:
     """Run one NIP-77 session for ``flt``; return (have ids, need ids, round trips). Raises on NEG-ERR.
 
     ``opening`` (the relay's NIP-11 document, being fetched) marks the first session with a relay that may lack
     NIP-77: then :class:`NoNegentropy` is raised when the document lists no 77 before an answer comes, when no
     answer comes within ``NEG_OPEN_TIMEOUT``, or when the answer is a refusal other than ``blocked:``/``closed:``.
+
+    Once the relay has named more than ``max_need`` ids we lack, the session stops there (a line saying so goes to
+    ``notes``) and the first ``max_need`` are returned with the haves found so far: what a relay makes us hold
+    is bounded, and the next sync, starting from the sets as they then are, goes on.
     """
     storage = await _build_storage(store, flt)
     session = Negentropy(storage, frame_size_limit)
     sub_id, queue = client.open_subscription()
-    have: list[bytes] = []
-    need: list[bytes] = []
+    # Dicts, not lists: a relay may name the same ids round after round (and it may, legitimately, under a frame
+    # size limit), and only distinct ids may count towards the bound.
+    have: dict[bytes, None] = {}
+    need: dict[bytes, None] = {}
+    reported = 0  # haves reported over all rounds, repeats included
     rounds = 0
     try:
         first = session.initiate()
@@ -183,9 +206,19 @@ async def reconcile(
                 payload = bytes.fromhex(reply[2])
             except ValueError as exc:
                 raise RemoteProtocolError(f"{client.url} sent a NEG-MSG that is not hex") from exc
-            message, new_have, new_need = session.reconcile_client(payload)
-            have += new_have
-            need += new_need
+            message, new_have, new_need = await _reconcile_reply(session, payload)
+            reported += len(new_have)
+            if reported > MAX_HAVE_REPEATS * storage.size() + 1000:
+                raise RemoteProtocolError(f"{client.url} settled the same ranges again and again in the reconciliation")
+            have.update(dict.fromkeys(new_have))
+            need.update(dict.fromkeys(new_need))
+            if len(need) > max_need:
+                if notes is not None:
+                    notes.append(
+                        f"the relay has more than {max_need} events we lack; the first {max_need} are fetched, the "
+                        "rest is left for a later sync"
+                    )
+                return list(have), list(need)[:max_need], rounds
             if message is not None:
                 await client.send_raw(_neg_frame("NEG-MSG", sub_id, None, message))
     finally:
@@ -196,7 +229,7 @@ async def reconcile(
             except Exception:  # noqa: BLE001
                 pass
     # Under a frame size limit the same id can be reported in more than one round (as with the reference).
-    return list(dict.fromkeys(have)), list(dict.fromkeys(need)), rounds
+    return list(have), list(need), rounds
 
 
 async def _first_reply(
@@ -231,6 +264,15 @@ async def _first_reply(
         if not answer.done():
             answer.cancel()
             await asyncio.gather(answer, return_exceptions=True)
+
+
+async def _reconcile_reply(session: Negentropy, payload: bytes) -> tuple[bytes | None, list[bytes], list[bytes]]:
+    """``session.reconcile_client(payload)`` in the one reconciling thread (see :data:`_reconciling`); the session
+    is used by one call at a time."""
+    global _reconciling
+    if _reconciling is None:
+        _reconciling = ThreadPoolExecutor(1, thread_name_prefix="samizdat-negentropy-client")
+    return await asyncio.get_running_loop().run_in_executor(_reconciling, session.reconcile_client, payload)
 
 
 def _neg_frame(kind: str, sub_id: str, flt: dict[str, object] | None, message: bytes) -> str:
@@ -284,7 +326,10 @@ async def sync(
             if report.method == "nip77":
                 opening = info if index == 0 and method == "auto" else None
                 try:
-                    have, need, rounds = await reconcile(client, store, flt, opening=opening)
+                    have, need, rounds = await reconcile(
+                        client, store, flt, opening=opening, max_need=max(0, MAX_NEED - report.need),
+                        notes=report.errors,
+                    )  # fmt: skip
                 except NoNegentropy as exc:
                     report.method, report.fallback = "req", str(exc)
                     log.info("%s: syncing with REQs, %s", client.url, exc)
@@ -442,7 +487,7 @@ async def _fetch_ids(client: RelayClient, batch: list[str]) -> tuple[list[Event]
                            timeout=ROUND_TIMEOUT)  # fmt: skip
     async for raw in answer:
         claimed = raw.get("id")
-        if claimed not in wanted:
+        if not isinstance(claimed, str) or claimed not in wanted:  # a list or an object as an id: unhashable
             continue  # not asked for, or already received
         try:
             event = parse_event(raw)

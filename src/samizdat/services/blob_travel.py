@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from samizdat.core.event import Event
+from samizdat.core.filters import Filter
 from samizdat.core.imeta import PhotoRef, photo_refs
 from samizdat.core.posts import parse_post
 from samizdat.errors import SamizdatError
@@ -103,20 +104,29 @@ async def _media_servers(ctx: Context, event_id: str, cache: dict[str, tuple[str
     return cache[address]
 
 
-async def fetch_missing(ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None) -> TravelReport:
+async def fetch_missing(
+    ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None, scope: Sequence[Filter] | None = None
+) -> TravelReport:
     """Fetch referenced blobs this node lacks from ``sources`` (HTTP bases such as ``http://host:port``), the
-    imeta urls and the channels' media servers, within ``bounds``. Thumbnails come before full images."""
+    imeta urls and the channels' media servers, within ``bounds``. Thumbnails come before full images.
+
+    ``scope``: only the photos of posts these filters match (those of a sync with ``sources``). Asking a relay for
+    a photo tells it that we hold the post: over the filters just synced it learnt our ids anyway, but a post from
+    elsewhere (another channel's mirror, a peer, a bundle) is none of its business: fetched from every relay synced
+    with, a channel read privately (by area, from another relay) was named, photo by photo, to each."""
     bounds = bounds or Bounds()
     store = blobs.blob_store(ctx)
     report = TravelReport()
     started = time.monotonic()
-    wanted = store.missing(ctx.clock(), 10 * bounds.count)
+    wanted = store.missing(ctx.clock(), (10 if scope is None else 100) * bounds.count)
     plan: list[tuple[bool, str, PhotoRef, str]] = []  # (full image?, sha256, ref, event id)
     for sha256, event_id in wanted:
         event = await ctx.store.get(event_id)
         if event is None:  # expired, evicted or deleted since: its references go, or they would fill `wanted`
             store.drop_refs(event_id)
             continue
+        if scope is not None and not any(f.matches(event) for f in scope):
+            continue  # left for the loop, which asks peers, the post's own url and the channel's media servers
         ref = next((r for r in photo_refs(event) if sha256 in (r.sha256, r.thumb_sha256)), None)
         if ref is None:
             store.missed(sha256, ctx.clock(), MISS_DELAY)
@@ -156,12 +166,15 @@ async def fetch_missing(ctx: Context, sources: Sequence[str] = (), bounds: Bound
     return report
 
 
-async def travel(ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None) -> TravelReport:
-    """:func:`catch_up`, then :func:`fetch_missing`: what a sync, a peer pass or a bundle import runs after
-    storing posts. Never raises for a source's failure; a failure of the store is logged and reported empty."""
+async def travel(
+    ctx: Context, sources: Sequence[str] = (), bounds: Bounds | None = None, scope: Sequence[Filter] | None = None
+) -> TravelReport:
+    """:func:`catch_up`, then :func:`fetch_missing` (``scope``: see there): what a sync, a peer pass or a bundle
+    import runs after storing posts. Never raises for a source's failure; a failure of the store is logged and
+    reported empty."""
     try:
         await catch_up(ctx)
-        return await fetch_missing(ctx, sources, bounds)
+        return await fetch_missing(ctx, sources, bounds, scope)
     except (SamizdatError, OSError) as exc:
         log.warning("photos were not fetched: %s", exc)
         return TravelReport()

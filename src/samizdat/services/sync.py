@@ -27,6 +27,7 @@ PASS_PAUSE = 30.0  #: seconds between passes over the schedule, at most (shorter
 SYNC_TIMEOUT = 600.0  #: one (relay, channel) reconciliation, at most
 FAILURE_BASE = 30.0  #: first retry delay after a failure; doubles up to 4 × sync.interval
 ONCE_DONE = 100 * 365 * 86400.0  #: "never again", for a scope that is synced once (posts from before area tags)
+PARALLEL_RELAYS = 8  #: relays synced at once in a pass (each with its own connection)
 
 
 async def sync_with(
@@ -41,12 +42,13 @@ async def sync_with(
 ) -> netsync.SyncReport:
     """Reconcile the events matching ``filters`` (default: everything) with ``url`` (NIP-77); raises
     :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it."""
+    scope = list(filters or [Filter()])
     client = await ctx.connect(url)
     try:
         report = await netsync.sync(
             client,
             ctx.store,
-            list(filters or [Filter()]),
+            scope,
             direction=direction,
             ingest=ctx.ingest,
             progress=progress,
@@ -58,7 +60,7 @@ async def sync_with(
         await client.close()
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
-        photos = await blob_travel.travel(ctx, [base] if base else [])
+        photos = await blob_travel.travel(ctx, [base] if base else [], scope=scope)
         report.photos = photos.fetched
         report.errors += [f"photo refused: {reason}" for reason in photos.refused[:5]]
     return report
@@ -78,50 +80,74 @@ async def scopes(ctx: Context) -> dict[str, list[str]]:
 
 async def sync_pass(ctx: Context) -> int:
     """One pass over the schedule: sync every (relay, scope) that is due (:func:`samizdat.services.areas.plan`);
-    return how many were tried."""
-    tried = 0
+    return how many were tried.
+
+    Relays are synced side by side (up to :data:`PARALLEL_RELAYS` at once), each relay's scopes one after another:
+    one after another in all, a relay that holds every sync until :data:`SYNC_TIMEOUT` (a mirror the police run
+    answers one message a minute) held up every other channel's sync for that long, scope after scope."""
     schedule = await areas.plan(ctx, await scopes(ctx))
+    by_relay: dict[str, list[areas.Unit]] = {}
     for unit in schedule.units:
         for relay in unit.relays:
-            now = ctx.clock()
-            row = ctx.local.sync_row(relay, unit.scope)
-            if row is not None and row.next_attempt > now:
-                continue
-            tried += 1
-            budget = ctx.config.area_budget_bytes if unit.cell is not None else None
-            try:
-                async with asyncio.timeout(SYNC_TIMEOUT):
-                    # carried events dropped to keep the quota (an area brings other channels) are not fetched again
-                    report = await sync_with(
-                        ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among
-                    )
-            except netsync.OverBudget as exc:
-                assert unit.cell is not None  # only areas have a budget
-                line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)
-                log.warning("%s", line)
-                # The relay answered: not a failure, no backoff; tried again after the interval, in case the
-                # budget was raised.
-                ctx.local.record_sync(
-                    relay, unit.scope, now=now, ok=True, next_attempt=now + ctx.config.sync_interval,
-                    summary={"over_budget": line, "estimate_bytes": exc.estimate},
-                )  # fmt: skip
-                continue
-            except (SamizdatError, TimeoutError, OSError) as exc:
-                failures = (row.failures if row else 0) + 1
-                delay = backoff_delay(
-                    failures - 1, base=FAILURE_BASE, cap=ctx.config.sync_interval * 4, random=ctx.random
-                )
-                ctx.local.record_sync(
-                    relay, unit.scope, now=now, ok=False, next_attempt=now + delay,
-                    summary={"error": str(exc) or type(exc).__name__},
-                )  # fmt: skip
-                log.info("sync of %s with %s failed: %s", unit.scope, relay, exc)
-                continue
-            later = ONCE_DONE if unit.once else ctx.config.sync_interval
-            ctx.local.record_sync(
-                relay, unit.scope, now=now, ok=True, next_attempt=now + later, summary=report.to_dict(),
-            )  # fmt: skip
+            by_relay.setdefault(relay, []).append(unit)
+    slots = asyncio.Semaphore(PARALLEL_RELAYS)
+    tried = 0
+
+    async def with_relay(relay: str, units: list[areas.Unit]) -> None:
+        nonlocal tried
+        async with slots:
+            for unit in units:
+                done = await _sync_unit(ctx, relay, unit)  # not ``tried += await``: that reads ``tried`` first
+                tried += done
+
+    async with asyncio.TaskGroup() as group:
+        for relay, units in by_relay.items():
+            group.create_task(with_relay(relay, units), name=f"sync {relay}")
     return tried
+
+
+async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
+    """Sync ``unit`` with ``relay`` if it is due, and record how it went; return 1 if it was tried, else 0. Never
+    raises for the relay's sake: whatever one relay does costs only its own scopes."""
+    now = ctx.clock()
+    row = ctx.local.sync_row(relay, unit.scope)
+    if row is not None and row.next_attempt > now:
+        return 0
+    budget = ctx.config.area_budget_bytes if unit.cell is not None else None
+    try:
+        async with asyncio.timeout(SYNC_TIMEOUT):
+            # carried events dropped to keep the quota (an area brings other channels) are not fetched again
+            report = await sync_with(ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among)
+    except netsync.OverBudget as exc:
+        assert unit.cell is not None  # only areas have a budget
+        line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)
+        log.warning("%s", line)
+        # The relay answered: not a failure, no backoff; tried again after the interval, in case the budget was
+        # raised.
+        ctx.local.record_sync(
+            relay, unit.scope, now=now, ok=True, next_attempt=now + ctx.config.sync_interval,
+            summary={"over_budget": line, "estimate_bytes": exc.estimate},
+        )  # fmt: skip
+        return 1
+    except Exception as exc:
+        if not isinstance(exc, SamizdatError | TimeoutError | OSError):
+            # A fault of ours that a relay's answer set off: logged in full, and it costs this scope alone.
+            log.exception("sync of %s with %s failed", unit.scope, relay)
+        failures = (row.failures if row else 0) + 1
+        delay = backoff_delay(failures - 1, base=FAILURE_BASE, cap=ctx.config.sync_interval * 4, random=ctx.random)
+        if isinstance(exc, TimeoutError) and not str(exc):
+            exc = TimeoutError(f"no end to the sync within {SYNC_TIMEOUT:.0f} s")
+        ctx.local.record_sync(
+            relay, unit.scope, now=now, ok=False, next_attempt=now + delay,
+            summary={"error": str(exc) or type(exc).__name__},
+        )  # fmt: skip
+        log.info("sync of %s with %s failed: %s", unit.scope, relay, exc)
+        return 1
+    later = ONCE_DONE if unit.once else ctx.config.sync_interval
+    ctx.local.record_sync(
+        relay, unit.scope, now=now, ok=True, next_attempt=now + later, summary=report.to_dict(),
+    )  # fmt: skip
+    return 1
 
 
 async def background_sync(ctx: Context) -> None:

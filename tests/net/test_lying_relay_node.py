@@ -1,0 +1,132 @@
+"""A whole node (fake clock) syncing with a relay the police run, on loopback: a relay that takes the node's
+connection and then stalls must cost the node that relay's syncs only, never every other channel's; and a relay
+synced with must learn nothing of what the node reads elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from samizdat.core import kinds
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.event import sign_event
+from samizdat.core.filters import Filter
+from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
+from samizdat.core.keys import SecretKey
+from samizdat.core.negentropy import Negentropy, VectorStorage
+from samizdat.core.posts import build_post
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.services import posts, sync
+from samizdat.testing import FakeClock, running_relay, test_node, wait_until
+
+WAIT = 20.0  # seconds: the bound on every wait in this module
+NOW = float(int(time.time()))  # near the real time: the honest relay checks created_at against its own
+
+
+async def test_a_stalling_mirror_holds_up_no_other_channels_sync(tmp_path: Path) -> None:
+    """Channel "a" names a mirror that accepts the connection and then says nothing; channel "b" an honest one.
+    Passes synced one scope after another, so "b" waited for "a" to time out (65 s here, up to 600 s for a relay
+    that answers now and then), pass after pass; now "b"'s post arrives while "a"'s mirror still stalls, and "a"
+    is recorded as failed, with a reason, once its mirror hangs up."""
+    clock = FakeClock(NOW)
+    owner = SecretKey.generate()
+    release = asyncio.Event()
+
+    async def stall(ws: ServerConnection) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WAIT * 3):  # the test's own bound, should it fail before releasing us
+                await release.wait()
+
+    async with (
+        serve(stall, "127.0.0.1", 0, close_timeout=1) as stalling,
+        running_relay(tmp_path / "mirror", negentropy=NegentropyService()) as mirror,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        hostile = f"ws://127.0.0.1:{next(iter(stalling.sockets)).getsockname()[1]}"
+        definition = build_channel_event(owner, "b", "B", created_at=int(NOW) - 60, mirrors=[mirror.url])
+        post = build_post(owner, parse_channel(definition), "news", "Water is back", created_at=int(NOW) - 30)
+        await mirror.store.add_many([definition, post])
+        ctx = node.ctx
+        stalled = f"{kinds.CHANNEL}:{owner.public_key_hex}:a"
+        ctx.local.follow(stalled, [hostile], NOW - 10)  # followed first: first in the schedule
+        ctx.local.follow(f"{kinds.CHANNEL}:{owner.public_key_hex}:b", [mirror.url], NOW)
+
+        passing = asyncio.create_task(sync.sync_pass(ctx))
+        try:
+
+            async def arrived() -> bool:
+                return await ctx.store.get(post.id) is not None
+
+            await wait_until(arrived, timeout=WAIT, what="channel b's post, while a's mirror stalls")
+        finally:
+            release.set()
+            async with asyncio.timeout(WAIT * 4):
+                tried = await asyncio.gather(passing, return_exceptions=True)
+
+        assert tried == [2]
+        row = ctx.local.sync_row(hostile, stalled)
+        assert row is not None
+        assert row.failures == 1
+        assert row.summary.get("error")  # one line saying why
+
+
+async def test_a_relay_synced_with_is_not_asked_for_photos_of_posts_it_did_not_sync(tmp_path: Path) -> None:
+    """The node holds a post with a photo it lacks, from elsewhere (a peer, a bundle, another channel's mirror).
+    After a sync of something else, it used to ask the relay it had just synced with for that photo, by hash:
+    so every relay synced with learnt, photo by photo, which posts the node holds, even in channels read privately
+    by area from another relay. Now only photos of posts within the filters synced (whose ids NIP-77 showed the
+    relay anyway) are asked of it; the others are left to the photo loop (peers, the post's url, media servers)."""
+    clock = FakeClock(NOW)
+    asked: list[str] = []
+
+    def record(connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() != "websocket":  # a plain GET: the node wants a blob
+            asked.append(request.path)
+            return connection.respond(404, "no such blob\n")
+        return None
+
+    async def empty_relay(ws: ServerConnection) -> None:
+        nothing = VectorStorage()
+        nothing.seal()
+        server = Negentropy(nothing)
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] == "NEG-OPEN":
+                reply = server.reconcile(bytes.fromhex(message[3])).hex()
+                await ws.send(orjson.dumps(["NEG-MSG", message[1], reply]).decode())
+            elif message[0] == "NEG-MSG":
+                reply = server.reconcile(bytes.fromhex(message[2])).hex()
+                await ws.send(orjson.dumps(["NEG-MSG", message[1], reply]).decode())
+            elif message[0] == "REQ":
+                await ws.send(orjson.dumps(["EOSE", message[1]]).decode())
+
+    async with (
+        serve(empty_relay, "127.0.0.1", 0, close_timeout=1, process_request=record) as lying,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        url = f"ws://127.0.0.1:{next(iter(lying.sockets)).getsockname()[1]}"
+        ctx = node.ctx
+        channel, _ = await posts.create_channel(ctx, "yard", "Yard")
+        full, thumb = os.urandom(64), os.urandom(32)
+        sha, tsha = hashlib.sha256(full).hexdigest(), hashlib.sha256(thumb).hexdigest()
+        ref = PhotoRef(sha, media_url(None, sha), "image/webp", 64, 48, "LEHV6nWB2yk8", "the gate", len(full), tsha,
+                       media_url(None, tsha))  # fmt: skip
+        tags = [["a", channel.address, ""], ["type", "news"], imeta_tag(ref)]
+        post = sign_event(ctx.key, kinds.POST, "Gate closed", tags, created_at=int(NOW) - 30)
+        await ctx.ingest([post])
+
+        async with asyncio.timeout(WAIT):
+            await sync.sync_with(ctx, url, [Filter(kinds=frozenset({1}))], direction="down")
+        assert not [path for path in asked if sha in path or tsha in path]
+
+        async with asyncio.timeout(WAIT):  # a sync that covers the post: the relay knows we hold it, and is asked
+            await sync.sync_with(ctx, url, [Filter(kinds=frozenset({kinds.POST}))], direction="down")
+        assert [path for path in asked if tsha in path]
