@@ -18,7 +18,12 @@ Anyone on the LAN can announce anything, so an announcement is a suspect, never 
   chooses its own): every record of a kept service that arrives, in answer to anyone's query, counts as hearing
   it; when one has not been heard for :data:`STALE_AFTER` seconds the node asks everyone again, at most every
   :data:`ASK_EVERY` seconds. One node's question refreshes every listener, so a LAN of N nodes does not ask N
-  times as often.
+  times as often;
+- a goodbye is a claim like any other: mDNS has no authentication, so anyone on the Wi-Fi can send one in any
+  node's name, and a forged goodbye every few seconds would otherwise cut every link on the LAN. A kept service
+  that says goodbye (:meth:`Roster.goodbye`) is asked for at once (at most every :data:`ASK_SOON` seconds) and
+  forgotten only if none of its records arrives within :data:`DOUBT_FOR` seconds: a node that really left is
+  gone a few seconds later, one that is still there stays, linked all along.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ FORGET_AFTER = 60.0  # seconds without hearing a kept service before it is forgo
 HOLD = 30.0  # seconds an unusable announcement is not looked at again
 MAX_HELD = 1024  # unusable announcements remembered (oldest forgotten first)
 MAX_CANDIDATES = 256  # services heard while there was no room or no rate left, to look at later
+DOUBT_FOR = 4.0  # seconds a kept service that said goodbye has to answer a question before it is forgotten
+ASK_SOON = 1.0  # seconds between two questions while a goodbye is doubted (mDNS answers at most once a second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,22 +165,28 @@ class Roster:
     hold: float = HOLD
     max_held: int = MAX_HELD
     max_candidates: int = MAX_CANDIDATES
+    doubt_for: float = DOUBT_FOR
+    ask_soon: float = ASK_SOON
     kept: dict[str, Sighting] = field(default_factory=dict)  # service name -> sighting
     resolving: set[str] = field(default_factory=set)
     _heard: dict[str, float] = field(default_factory=dict)  # kept name -> when last heard
     _candidates: dict[str, float] = field(default_factory=dict)  # name -> when heard, oldest first
     _held: dict[str, float] = field(default_factory=dict)  # name -> until when it is not looked at
+    _doubted: dict[str, float] = field(default_factory=dict)  # kept name -> when it said goodbye
     _tokens: float = math.nan
     _refilled: float = 0.0
     _last_ask: float = -math.inf
     _room_freed: bool = False
 
-    def heard(self, name: str, now: float) -> None:
-        """A record of service ``name`` arrived."""
+    def heard(self, name: str, now: float) -> bool:
+        """A record of service ``name`` arrived. True if it had said goodbye: then the goodbye was not its own
+        (someone sent it in its name), and it stays."""
         if name in self.kept:
             self._heard[name] = now
-        elif name not in self.resolving and not self._is_held(name, now):
+            return self._doubted.pop(name, None) is not None
+        if name not in self.resolving and not self._is_held(name, now):
             self._candidate(name, now)
+        return False
 
     def wanted(self, name: str, now: float) -> bool:
         """Service ``name`` appeared or changed: True if the caller should resolve it now (and report back)."""
@@ -208,9 +221,17 @@ class Roster:
             self._hold_name(name, now)
 
     def removed(self, name: str) -> str | None:
-        """Service ``name`` said goodbye: the instance id to report as lost, if it was kept."""
+        """Service ``name`` is gone for certain: the instance id to report as lost, if it was kept."""
         self._candidates.pop(name, None)
         return self._drop(name) if name in self.kept else None
+
+    def goodbye(self, name: str, now: float) -> None:
+        """A goodbye for service ``name`` arrived, from whoever sent it. A kept service is asked for (see
+        :meth:`tick`) and reported lost by :meth:`tick` only if it does not answer within ``doubt_for`` seconds;
+        one that is not kept is simply no longer waited for."""
+        self._candidates.pop(name, None)
+        if name in self.kept:
+            self._doubted.setdefault(name, now)
 
     def recheck(self, now: float) -> None:
         """The networks changed: every kept service is resolved again (and dropped if no longer usable)."""
@@ -219,8 +240,10 @@ class Roster:
 
     def tick(self, now: float) -> Tick:
         lost = [self._drop(n) for n, heard in list(self._heard.items()) if now - heard > self.forget_after]
+        lost += [self._drop(n) for n, since in list(self._doubted.items()) if now - since > self.doubt_for]
         stale = any(now - heard > self.stale_after for heard in self._heard.values())
         ask = (stale or self._room_freed) and now - self._last_ask >= self.ask_every
+        ask = ask or (bool(self._doubted) and now - self._last_ask >= self.ask_soon)
         if ask:
             self._last_ask = now
             self._room_freed = False
@@ -246,6 +269,7 @@ class Roster:
 
     def _drop(self, name: str) -> str:
         self._heard.pop(name, None)
+        self._doubted.pop(name, None)
         self._room_freed = True
         return self.kept.pop(name).instance
 

@@ -228,17 +228,16 @@ class Discovery:
     # Service names are kept in lower case: DNS names are, and "A" and "a" must not count as two services.
 
     def _heard(self, name: str) -> None:
-        if name.lower() != self._own_name:
-            self.roster.heard(name.lower(), self._now())
+        if name.lower() != self._own_name and self.roster.heard(name.lower(), self._now()):
+            log.info("%s still answers after a goodbye in its name: someone on the LAN forges goodbyes", name)
 
     def _changed(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         name = name.lower()
         if name == self._own_name:
             return
         if state_change is ServiceStateChange.Removed:
-            instance = self.roster.removed(name)
-            if instance is not None:
-                self.on_lost(instance)
+            # Not believed at once: anyone can send a goodbye in any name (see announcements.Roster.goodbye).
+            self.roster.goodbye(name, self._now())
         elif self.roster.wanted(name, self._now()):
             self._spawn_resolve(name)
 

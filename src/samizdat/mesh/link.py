@@ -9,12 +9,15 @@ that is already stored is not stored, fanned out or pushed again.
 
 When the connection fails, the link waits (exponential backoff with jitter, capped: LAN peers come and go) and
 starts again with a reconciliation, so nothing that happened while apart is missed. A push queue that overflows
-(a burst larger than the peer can take) also ends in a reconciliation instead of an unbounded queue.
+(a burst larger than the peer can take, in events or in bytes) also ends in a reconciliation instead of an
+unbounded queue.
 
-Abuse: every event from a peer is verified (by the client) and must pass the limits every door applies
+Abuse: every event from a peer is verified (its id and signature) and must pass the limits every door applies
 (:func:`samizdat.core.admission.admit`, the relay's own rule) before it is stored; a peer may deliver at most
-``events_per_second`` (with a burst) through the live subscription, beyond which its events wait; and nothing a
-peer sends can push out followed channels (see :mod:`samizdat.core.carry`).
+``events_per_second`` (with a burst) through the live subscription, beyond which its events wait, counted before
+their signatures are checked (so forged ones cost no more than good ones); a peer that takes the link and drops it
+before a reconciliation finishes is tried again ever less often; and nothing a peer sends can push out followed
+channels (see :mod:`samizdat.core.carry`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from samizdat.store.local import LocalState
 log = logging.getLogger(__name__)
 
 PUSH_QUEUE = 20_000
+#: The push queue's events, in bytes of their JSON. 20,000 events of the largest size the door admits (256 KiB)
+#: would be 5 GB, held for as long as a peer that takes the link lets a push or a reconciliation hang (minutes).
+PUSH_QUEUE_BYTES = 8 * 1024 * 1024
 PUSH_BATCH = 500
 RECENT_IDS = 50_000
 RESYNC_INTERVAL = 600.0  # seconds between full reconciliations while connected
@@ -73,6 +79,33 @@ class _Recent:
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
+
+
+class _PushQueue(asyncio.Queue[Event]):
+    """The events waiting to be pushed to a peer, bounded in number (``maxsize``) and in the bytes of their JSON
+    (``max_bytes``). Put with :meth:`offer` only."""
+
+    def __init__(self, maxsize: int, max_bytes: int) -> None:
+        super().__init__(maxsize)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event`` if it fits (one event always fits an empty queue); False if it does not."""
+        size = len(event.to_json())
+        if self.full() or (self.bytes + size > self.max_bytes and not self.empty()):
+            return False
+        self.put_nowait(event)
+        return True
+
+    def _put(self, event: Event) -> None:
+        super()._put(event)
+        self.bytes += len(event.to_json())
+
+    def _get(self) -> Event:
+        event = super()._get()
+        self.bytes -= len(event.to_json())
+        return event
 
 
 class _Bucket:
@@ -113,6 +146,7 @@ class PeerLink:
         resync_interval: float = RESYNC_INTERVAL,
         follow_up: float = FOLLOW_UP,
         limits: EventLimits = DEFAULT_EVENT_LIMITS,
+        push_bytes: int = PUSH_QUEUE_BYTES,
     ) -> None:
         self.url = url
         self.store = store
@@ -125,7 +159,7 @@ class PeerLink:
         self.follow_up = follow_up
         self.limits = limits
         self.bucket = _Bucket(events_per_second, events_burst)
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(PUSH_QUEUE)
+        self.queue = _PushQueue(PUSH_QUEUE, push_bytes)
         self.from_peer = _Recent(RECENT_IDS)
         self.overflowed = False
         self.state = "new"
@@ -142,9 +176,7 @@ class PeerLink:
         # is pushed afterwards (a duplicate at worst).
         if event.id in self.from_peer or self.state not in ("syncing", "live"):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if not self.queue.offer(event):
             self.overflowed = True  # the next reconciliation catches up instead
 
     # -- the loop ----------------------------------------------------------------------------------------------
@@ -173,8 +205,7 @@ class PeerLink:
         await client.send_raw(orjson.dumps(["REQ", sub_id, {"limit": 0}]).decode())
         puller = asyncio.create_task(self._pull(client, live), name=f"pull {self.url}")
         try:
-            self.failures = 0
-            self.local.update_peer(self.url, last_seen=self.clock(), failures=0, last_error="")
+            self.local.update_peer(self.url, last_seen=self.clock())
             wait = self.follow_up
             while True:
                 self._drain_queue()  # what we stored until now is covered by the reconciliation
@@ -182,6 +213,11 @@ class PeerLink:
                 self.resync.clear()
                 self._set_state("syncing")
                 await self._reconcile(client)
+                # Only a finished reconciliation ends a run of failures, not an accepted connection: a peer that
+                # takes every link and drops it at once would otherwise be tried again every second for ever,
+                # each try building a Negentropy set of the whole store.
+                self.failures = 0
+                self.local.update_peer(self.url, failures=0, last_error="")
                 self._set_state("live")
                 await self._push_until_resync(client, puller, wait)
                 wait = self.resync_interval
@@ -257,29 +293,42 @@ class PeerLink:
         raise TransportError(f"the connection to {self.url} ended")
 
     async def _pull(self, client: RelayClient, live: asyncio.Queue[list[Any]]) -> None:
-        """Store what the peer's live subscription delivers, in small batches, within the peer's rate."""
+        """Store what the peer's live subscription delivers, in small batches, within the peer's rate.
+
+        The rate is taken for every event the peer sends, before its signature is checked: the check is what an
+        event costs us (a few tens of µs of the one thread that also serves the relay), and a peer sending forged
+        or refused events, which are never stored, must not get more of it than one sending good ones."""
+        step = max(1, int(self.bucket.burst))
         while True:
             message = await client.next_message(live, 3600.0)
             batch: list[list[Any]] = [message]
             while len(batch) < PUSH_BATCH and not live.empty():
                 batch.append(live.get_nowait())
-            events: list[Event] = []
             for m in batch:
                 if m[0] == "CLOSED":
                     reason = m[2] if len(m) > 2 else ""
                     raise TransportError(f"{self.url} ended the live subscription: {reason}")
-                if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict):
-                    with contextlib.suppress(RemoteProtocolError):  # the client verified it; be safe anyway
-                        events.append(parse_event(m[2]))
-            events = self._admitted(events)
-            step = max(1, int(self.bucket.burst))
-            for start in range(0, len(events), step):
-                part = events[start : start + step]
+            offered = [m[2] for m in batch if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict)]
+            for start in range(0, len(offered), step):
+                part = offered[start : start + step]
                 await self.bucket.take(len(part))
-                outcomes = await self._from_peer(part)
+                events = self._admitted(self._verified(part))
+                if not events:
+                    continue
+                outcomes = await self._from_peer(events)
                 stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
                 if stored:
                     self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)
+
+    def _verified(self, raws: list[dict[str, Any]]) -> list[Event]:
+        """The events of ``raws`` whose ids and signatures check out; the others are dropped, said once per batch."""
+        events: list[Event] = []
+        for raw in raws:
+            with contextlib.suppress(RemoteProtocolError):
+                events.append(parse_event(raw))
+        if len(events) < len(raws):
+            log.info("dropped %d invalid events from peer %s", len(raws) - len(events), self.url)
+        return events
 
     def _admitted(self, events: list[Event]) -> list[Event]:
         """The live events within the limits every door applies; the others are dropped, said once per batch."""

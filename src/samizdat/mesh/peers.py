@@ -11,6 +11,9 @@ loopback only) always connects itself.
 A peer that was only announced is only as real as its announcement: it is forgotten (its row too) when it stops
 announcing, when the node stops, and at the next start after a crash; at most ``MAX_ANNOUNCED`` are kept at once
 (:mod:`samizdat.mesh.announcements`), and what they call themselves is shown as unverified (``name_verified``).
+A first link (or pull) with an announced peer reconciles, which builds a Negentropy set of the whole store, and a
+device on the Wi-Fi can announce a new address every half second: once ``MAX_ANNOUNCED`` are spent, announced
+peers are newly linked with at most ``LINK_RATE`` times a second (manual peers at once).
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ POLL_INTERVAL = 2.0
 #: A passive node (the peer connects to it) also pulls once from the peer when it sees it, at most this often: the
 #: connecting side uploads at the receiving relay's event rate, while a download by id is not paced.
 PULL_INTERVAL = 300.0
+#: New links to (and pulls from) announced peers per second, once a first MAX_ANNOUNCED are spent: a hub's Wi-Fi
+#: gains a node every few seconds at most, while a device announcing a new address or name whenever it may
+#: (announcements.RESOLVE_RATE, twice a second) would otherwise make the node build its whole Negentropy set as often.
+LINK_RATE = 0.2
 
 
 @dataclass
@@ -83,6 +90,11 @@ class Mesh:
         self._changed = asyncio.Event()
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._last_pull: dict[str, float] = {}
+        self._starts = float(MAX_ANNOUNCED)  # tokens for new links with announced peers (LINK_RATE)
+        self._starts_at: float | None = None
+        #: Announced peers waiting for a token, first come first served: a device that keeps announcing new
+        #: addresses must not starve a neighbour that waits (said once each in the log).
+        self._waiting: dict[str, None] = {}
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
@@ -195,6 +207,9 @@ class Mesh:
             del self._pulls[old]
         if url in self._pulls or url in self._last_pull:
             return
+        if not self._may_start():
+            log.info("not pulling from %s now: too many new peers announced lately", url)
+            return
         self._last_pull[url] = now
         self._pulls[url] = asyncio.get_running_loop().create_task(self._pull(url), name=f"pull once {url}")
 
@@ -232,20 +247,41 @@ class Mesh:
         if pull is not None:
             pull.cancel()
 
-    def _wanted(self) -> set[str]:
-        """URLs to keep a link to: manual peers, and sighted peers this node should connect to."""
-        wanted = {row.url for row in self.local.peers() if row.source == "manual"}
-        for sighting in self._sighted.values():
-            if self._initiates(sighting):
-                wanted.add(sighting.url)
-        return wanted
+    def _wanted(self, manual: set[str] | None = None) -> set[str]:
+        """URLs to keep a link to: manual peers (``manual``, else read), and sighted peers this node should
+        connect to."""
+        if manual is None:
+            manual = self._manual()
+        return manual | {s.url for s in self._sighted.values() if self._initiates(s)}
+
+    def _manual(self) -> set[str]:
+        return {row.url for row in self.local.peers() if row.source == "manual"}
+
+    def _may_start(self) -> bool:
+        """Take a token for a new link with (or pull from) an announced peer, if one is left (see LINK_RATE)."""
+        now = self.clock()
+        if self._starts_at is not None:
+            self._starts = min(float(MAX_ANNOUNCED), self._starts + max(0.0, now - self._starts_at) * LINK_RATE)
+        self._starts_at = now
+        if self._starts < 1:
+            return False
+        self._starts -= 1
+        return True
 
     async def _supervise(self) -> None:
         try:
             while True:
-                wanted = self._wanted()
-                for url in wanted - self._tasks.keys():
-                    self._start_link(url)
+                manual = self._manual()
+                wanted = self._wanted(manual)
+                new = wanted - self._tasks.keys()
+                self._waiting = {url: None for url in self._waiting if url in new}
+                for url in [*self._waiting, *sorted(new - self._waiting.keys())]:
+                    if url in manual or self._may_start():
+                        self._waiting.pop(url, None)
+                        self._start_link(url)
+                    elif url not in self._waiting:
+                        self._waiting[url] = None
+                        log.info("linking with %s later: too many new peers announced lately", url)
                 for url in self._tasks.keys() - wanted:
                     self._stop_link(url)
                 for url, task in list(self._tasks.items()):

@@ -1,0 +1,186 @@
+"""A hostile device on the Wi-Fi forges mDNS goodbyes in the names of the nodes it hears. mDNS has no
+authentication: a goodbye (a record with TTL 0) for a node's service can come from anyone. A node that believed
+every goodbye at once would drop its link to a neighbour that never left, every time the device sends one; the
+neighbour must stay a peer, linked, and posts must keep crossing.
+
+The forger is this very file run as a program (``python test_lan_adversary.py forge ADDRESS``): it browses for
+Samizdat services as any device on the Wi-Fi can, and on each command (a JSON line on stdin) sends goodbyes for
+every service it heard, taking commands until stdin closes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lan_netns import Lab, LanError, LanNode, in_namespace, missing_requirement, stop_group, subprocess_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+SERVICE_TYPE = "_samizdat._tcp.local."
+DISCOVERY_TIMEOUT = 60.0
+ARRIVAL_TIMEOUT = 30.0
+COMMAND_TIMEOUT = 30.0  # the forger's answer to one command
+GOODBYES = 12  # rounds of forged goodbyes, one every GOODBYE_EVERY seconds
+GOODBYE_EVERY = 1.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _namespaces_are_required_in_ci() -> None:
+    """Under CI the namespace tests must run: a missing tool fails them instead of skipping them."""
+    reason = missing_requirement()
+    if reason is not None and os.environ.get("CI") == "true":
+        pytest.fail(f"the LAN tests cannot run: {reason}")
+
+
+# -- the forger (runs as a program in the device's namespace) ------------------------------------------------------
+
+
+def forger(address: str) -> None:
+    """Browse for Samizdat services from ``address``; on ``{"do": "names"}`` answer the names heard, on
+    ``{"do": "goodbye", "rounds": N, "every": S}`` send a goodbye (PTR, TTL 0) for each of them N times, every
+    S seconds, then answer."""
+    from zeroconf import IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
+    from zeroconf._dns import DNSPointer
+    from zeroconf._protocol.outgoing import DNSOutgoing
+    from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_PTR
+
+    zc = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
+    names: set[str] = set()
+
+    def seen(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is ServiceStateChange.Added:
+            names.add(name)
+
+    browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[seen])
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["do"] == "goodbye":
+                for _ in range(command["rounds"]):
+                    out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+                    for name in sorted(names):
+                        out.add_answer_at_time(DNSPointer(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN, 0, name), 0)
+                    zc.send(out)
+                    time.sleep(command["every"])
+            print(json.dumps({"done": command["do"], "names": sorted(names)}), flush=True)
+    finally:
+        browser.cancel()
+        zc.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "forge":
+        forger(sys.argv[2])
+    sys.exit(0)
+
+
+# -- driving it from the test --------------------------------------------------------------------------------------
+
+
+class Forger:
+    """The forger process in ``node``'s namespace; stopped with the lab, or when the test leaves it."""
+
+    def __init__(self, lab: Lab, node: LanNode) -> None:
+        log = (lab.root / f"{node.name}.forger.log").open("ab")
+        argv = [sys.executable, str(Path(__file__).resolve()), "forge", node.addr]
+        self.process = subprocess.Popen(
+            in_namespace(node.ns, argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=subprocess_env(),
+            start_new_session=True,
+        )
+        log.close()
+        lab.processes.append(self.process)
+
+    def send(self, do: str, **extra: Any) -> None:
+        """Send a command without waiting for its answer (see :meth:`answer`)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"do": do, **extra}).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def answered(self) -> bool:
+        """Whether the answer to the last command is waiting to be read."""
+        assert self.process.stdout is not None
+        return bool(select.select([self.process.stdout], [], [], 0)[0])
+
+    def answer(self, timeout: float) -> list[str]:
+        """The names the forger heard, once it has done what it was told."""
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise LanError(f"the forger did not answer within {timeout:.0f} s")
+        names: list[str] = json.loads(self.process.stdout.readline() or b"{}").get("names", [])
+        return names
+
+    def __enter__(self) -> Forger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        stop_group(self.process, timeout=5.0)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def urls(node: LanNode) -> set[str]:
+    return {peer["url"] for peer in node.peers()}
+
+
+@pytest.fixture
+def forged(lab: Lab) -> Iterator[tuple[LanNode, LanNode, Forger]]:
+    """A node and its honest neighbour that found each other, and a forger on their Wi-Fi that heard both."""
+    lan = lab.lan()
+    node, neighbour = lab.node(lan, "node"), lab.node(lan, "neighbour")
+    device = lab.node(lan, "device", init=False)
+    neighbour.json("channel", "create", "yard", "--name", "Block 7 yard")
+    node.start("--lan")
+    neighbour.start("--lan")
+    wait_for(lambda: neighbour.url in urls(node) and node.url in urls(neighbour), DISCOVERY_TIMEOUT, "the two nodes")
+    with Forger(lab, device) as forger:
+
+        def heard_both() -> bool:
+            forger.send("names")
+            return len(forger.answer(COMMAND_TIMEOUT)) >= 2
+
+        wait_for(heard_both, DISCOVERY_TIMEOUT, "the forger to hear both nodes", interval=1.0)
+        yield node, neighbour, forger
+
+
+def test_forged_goodbyes_do_not_cut_a_node_off_its_neighbour(forged: tuple[LanNode, LanNode, Forger]) -> None:
+    node, neighbour, forger = forged
+    forger.send("goodbye", rounds=GOODBYES, every=GOODBYE_EVERY)
+    # While the goodbyes come, the neighbour is looked for on the node's peer list again and again: it never
+    # leaves it (a node that believed the goodbyes dropped it, and its link, within a second of the first).
+    deadline = time.monotonic() + GOODBYES * GOODBYE_EVERY + COMMAND_TIMEOUT
+    missing, looks = 0, 0
+    while looks < 200 and time.monotonic() < deadline:
+        ready = forger.answered()
+        seen = urls(node), urls(neighbour)
+        looks += 1
+        missing += neighbour.url not in seen[0] or node.url not in seen[1]
+        if ready:
+            break
+    assert forger.answer(COMMAND_TIMEOUT), "the forger sent its goodbyes"
+    assert looks >= 3, "the peer lists were looked at while the goodbyes came"
+    assert missing == 0, f"a forged goodbye removed a live neighbour ({missing} of {looks} looks)"
+    post = neighbour.post("yard", "Water is off in blocks 3 to 9")
+    wait_for(lambda: node.has(post), ARRIVAL_TIMEOUT, "the post on the node")
+    assert "someone on the LAN forges goodbyes" in node.output()
+    assert node.running
+    assert neighbour.running
+
+
+def test_a_real_goodbye_is_still_believed(forged: tuple[LanNode, LanNode, Forger]) -> None:
+    node, neighbour, _ = forged
+    neighbour.stop()  # says goodbye as it goes, and answers no question after it
+    wait_for(lambda: neighbour.url not in urls(node), ARRIVAL_TIMEOUT, "the neighbour that left forgotten")

@@ -1,0 +1,274 @@
+"""A hostile device on the node's Wi-Fi: goodbyes forged in other nodes' names (the roster's side; real mDNS
+between namespaces is ``tests/lan/test_lan_adversary.py``); fake peers on real sockets on 127.0.0.1 that accept
+the node's link and then flood its live subscription with events that never verify, drop every link at once, or
+answer nothing; and a device announcing a new address for itself as often as the roster lets it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from mesh_helpers import KEY, WAIT, Side, note
+from websockets.asyncio.server import ServerConnection, serve
+
+import samizdat.mesh.link
+from samizdat.core.event import Event, parse_event, sign_event
+from samizdat.core.filters import Filter
+from samizdat.core.kinds import PEER_SUBSCRIPTION
+from samizdat.errors import BrokenTransport
+from samizdat.mesh.announcements import MAX_ANNOUNCED, RESOLVE_RATE, Roster, Sighting
+from samizdat.mesh.link import PeerLink
+from samizdat.mesh.peers import LINK_RATE, Mesh, MeshOptions
+from samizdat.net.client import RelayClient
+from samizdat.testing import wait_until
+
+# -- goodbyes are claims: only a service that stops answering is forgotten -------------------------------------------
+
+
+def kept(roster: Roster, name: str, instance: str, now: float) -> None:
+    assert roster.wanted(name, now)
+    found, _ = roster.resolved(name, Sighting(instance, f"ws://10.42.0.7:{4848 + len(name)}", "", False), now)
+    assert found is not None
+
+
+def test_a_forged_goodbye_for_a_service_that_still_answers_is_not_believed() -> None:
+    roster = Roster(doubt_for=4, ask_soon=1, ask_every=10)
+    kept(roster, "neighbour", "n1", 0.0)
+    for second in range(100):  # a goodbye in its name every second for 100 s; it answers every question
+        now = float(second)
+        roster.goodbye("neighbour", now)
+        tick = roster.tick(now + 0.5)
+        assert tick.lost == [], f"dropped after a forged goodbye at {now} s"
+        if tick.ask:
+            assert roster.heard("neighbour", now + 0.6), "its answer shows the goodbye was not its own"
+    assert set(roster.kept) == {"neighbour"}
+
+
+def test_a_goodbye_from_a_service_that_is_really_gone_is_believed_soon() -> None:
+    roster = Roster(doubt_for=4, ask_soon=1, ask_every=10)
+    kept(roster, "gone", "g1", 0.0)
+    kept(roster, "stays", "s1", 0.0)
+    roster.goodbye("gone", 1.0)
+    asks = [t for t in range(1, 6) if roster.tick(float(t)).ask]
+    assert asks[:1] == [1], "asked at once who is there"
+    assert len(asks) <= 5, "not more often than once a second"
+    roster.heard("stays", 3.0)  # another service answering does not save the one that left
+    assert roster.tick(5.5).lost == ["g1"]
+    assert set(roster.kept) == {"stays"}
+    assert not roster.heard("gone", 6.0), "a late record of a forgotten service is a newcomer, not an answer"
+
+
+def test_goodbyes_for_services_not_kept_cost_nothing() -> None:
+    roster = Roster()
+    for n in range(10_000):
+        roster.goodbye(f"stranger{n}", float(n))
+    assert roster.tick(10_000.0).ask is False
+    assert roster._doubted == {}
+
+
+# -- a fake peer that floods the live subscription with events that never verify ------------------------------------
+
+
+def forged(event: Event) -> dict[str, Any]:
+    """``event`` with another event's signature: its id checks out, so only the signature check refuses it, the
+    most expensive way for it to fail."""
+    raw: dict[str, Any] = json.loads(event.to_json())
+    raw["sig"] = note("someone else's").sig
+    return raw
+
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def fake_peer(handler: Handler) -> AsyncIterator[str]:
+    """A WebSocket server on 127.0.0.1 that answers the peer link as ``handler`` does."""
+    async with serve(handler, "127.0.0.1", 0, max_size=2**20) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}"
+
+
+def flooder(flood: int) -> Handler:
+    """Answers the link's live subscription with ``flood`` forged events, then hangs up; answers nothing else."""
+    garbage = forged(note("forged"))
+
+    async def handler(connection: ServerConnection) -> None:
+        async for raw in connection:
+            message = orjson.loads(raw)
+            if message[0] == "REQ" and str(message[1]).startswith(PEER_SUBSCRIPTION):
+                frame = orjson.dumps(["EVENT", message[1], garbage]).decode()
+                for _ in range(flood):
+                    await connection.send(frame)
+                await connection.close()
+                return
+
+    return handler
+
+
+@contextlib.asynccontextmanager
+async def running(link: PeerLink) -> AsyncIterator[PeerLink]:
+    task = asyncio.create_task(link.run())
+    try:
+        yield link
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_peer_flooding_events_that_never_verify_gets_no_more_checks_than_its_rate(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = pair
+    checked = 0
+
+    def counting(raw: object, **options: Any) -> Event:
+        nonlocal checked
+        checked += 1
+        return parse_event(raw, **options)
+
+    monkeypatch.setattr(samizdat.mesh.link, "parse_event", counting)
+    caplog.set_level(logging.INFO, logger="samizdat.mesh.link")
+    burst = 50
+    async with fake_peer(flooder(3000)) as url:
+        a.local.add_peer(url, "manual", now=0)
+        # A rate so low that after its burst no more events are due while the test runs.
+        link = PeerLink(url, a.store, a.local, a.server.ingest_many, events_per_second=1e-6, events_burst=burst)
+        async with running(link):
+            await wait_until(lambda: link.failures >= 1, timeout=WAIT, what="the link to end with the peer")
+    assert 0 < checked <= burst, f"{checked} forged events checked for a peer allowed {burst}"
+    assert "invalid events from peer" in caplog.text
+    assert await a.store.count([Filter()]) == 0
+
+
+# -- a fake peer that takes every link and drops it at once ---------------------------------------------------------
+
+
+async def test_a_peer_that_drops_every_link_at_once_is_retried_ever_less_often(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try costs a Negentropy set of the whole store (built before the first message): a peer that accepts
+    the link and hangs up must not make the node build it every second for ever. Its failures add up (and show in
+    `samizdat peers`), so the waits between tries grow to the cap."""
+    a, _ = pair
+    monkeypatch.setattr(samizdat.mesh.link, "BACKOFF_BASE", 0.01)  # the growth, not the waiting, is under test
+    accepted = 0
+
+    async def hang_up(connection: ServerConnection) -> None:
+        nonlocal accepted
+        accepted += 1
+        await connection.recv()  # the live subscription's REQ: the link is up
+        await connection.close()
+
+    async with fake_peer(hang_up) as url:
+        a.local.add_peer(url, "manual", now=0)
+        async with running(PeerLink(url, a.store, a.local, a.server.ingest_many)) as link:
+            await wait_until(lambda: accepted >= 5, timeout=WAIT, what="five tries")
+            failures = link.failures
+    row = a.local.peer(url)
+    assert row is not None
+    assert failures >= 4, "every try counted as a new first failure: the node retries at the shortest wait"
+    assert row.failures >= 4
+    assert row.last_error
+
+
+# -- a fake peer that takes the link and then answers nothing --------------------------------------------------------
+
+
+def trimmed(event: Event) -> Event:
+    """``event`` with its cached JSON in a buffer of its own size. orjson 3.13 returns its bytes in the buffer it
+    wrote them to, about 8 times larger (``Event.to_json`` caches that: reported to the core's owner); this test
+    measures what the link keeps, not that."""
+    object.__setattr__(event, "_json", bytes(memoryview(event.to_json())))
+    return event
+
+
+async def test_what_waits_for_a_peer_that_answers_nothing_is_bounded_in_bytes(pair: tuple[Side, Side]) -> None:
+    """While a peer that took the link lets the reconciliation hang (up to SYNC_TIMEOUT), every event the node
+    stores waits to be pushed to it. Large posts (a hostile neighbour can push them at its rate) must not all stay
+    in memory: past a bound the link gives up queueing and reconciles later instead."""
+    a, _ = pair
+
+    async def silent(connection: ServerConnection) -> None:
+        async for _ in connection:
+            pass  # reads everything, answers nothing
+
+    big = "я" * 60_000  # 120 kB of JSON each (and as much of text), within what the door admits
+    offered = 400  # 96 MB
+    async with fake_peer(silent) as url:
+        a.local.add_peer(url, "manual", now=0)
+        async with running(PeerLink(url, a.store, a.local, a.server.ingest_many)) as link:
+            await wait_until(lambda: link.state == "syncing", timeout=WAIT, what="the link to be up")
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                for n in range(offered):
+                    link.offer(trimmed(sign_event(KEY, 1, f"{n} {big}", [], created_at=1_700_000_000 + n)))
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            assert held < 32 * 2**20, f"{held / 2**20:.0f} MB held for a peer that answers nothing"
+            assert link.state == "syncing", "the peer still holds the link"
+            assert link.overflowed, "a reconciliation catches up on what did not fit"
+
+
+# -- a device announcing a new address for itself whenever it may ---------------------------------------------------
+
+
+async def test_a_device_that_keeps_moving_is_linked_with_at_a_bounded_rate(
+    pair: tuple[Side, Side], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every new address is a new link whose first try reconciles (a Negentropy set of the whole store). The
+    roster lets a device change its announcement twice a second; the node links with at most MAX_ANNOUNCED such
+    peers at once, then one every 1 / LINK_RATE seconds, while a peer added by hand is linked at once."""
+    a, _ = pair
+    now = [1_000.0]
+    tries: list[str] = []
+
+    async def refused(url: str) -> RelayClient:
+        tries.append(url)
+        raise BrokenTransport(f"cannot connect to {url}: refused")
+
+    caplog.set_level(logging.INFO, logger="samizdat.mesh.peers")
+    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(), clock=lambda: now[0], connect=refused)
+    moves = 300
+    async with running_mesh(mesh):
+        for n in range(moves):  # 150 s of moving, as fast as the roster lets it
+            now[0] += 1 / RESOLVE_RATE
+            mesh._found(Sighting("mover", f"ws://10.42.0.9:{5000 + n}", "", hub=False))
+            await wait_until(lambda: not mesh._changed.is_set(), timeout=WAIT, what="the peers looked at")
+        linked = caplog.text.count("linking with peer ws://10.42.0.9")
+        allowed = MAX_ANNOUNCED + moves / RESOLVE_RATE * LINK_RATE + 1
+        assert linked <= allowed, f"{linked} links started for one device that moved {moves} times"
+        assert "too many new peers announced lately" in caplog.text
+        # A neighbour that arrives now waits its turn, but the device moving on cannot keep it waiting.
+        neighbour = "ws://10.42.1.7:4848"
+        mesh._found(Sighting("neighbour", neighbour, "", hub=False))
+        for n in range(moves, moves + 4 * int(RESOLVE_RATE / LINK_RATE)):  # 20 s: 4 turns
+            now[0] += 1 / RESOLVE_RATE
+            mesh._found(Sighting("mover", f"ws://10.42.0.9:{5000 + n}", "", hub=False))
+            await wait_until(lambda: not mesh._changed.is_set(), timeout=WAIT, what="the peers looked at")
+        assert neighbour in mesh.links, "a neighbour was kept waiting by a device that moves"
+        manual = "ws://10.42.0.200:4848"
+        a.local.add_peer(manual, "manual", now[0])
+        mesh._changed.set()
+        await wait_until(lambda: manual in mesh.links, timeout=WAIT, what="the manual peer's link")
+
+
+@contextlib.asynccontextmanager
+async def running_mesh(mesh: Mesh) -> AsyncIterator[Mesh]:
+    task = asyncio.create_task(mesh.run())
+    await asyncio.sleep(0)  # running: what discovery finds comes after this
+    try:
+        yield mesh
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
