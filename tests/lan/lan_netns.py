@@ -394,6 +394,21 @@ class Lab:
         self.processes: list[subprocess.Popen[bytes]] = []
         self._namespaces: list[str] = []
 
+    def device_program(self, node: LanNode, script: Path, role: str) -> subprocess.Popen[bytes]:
+        """``python SCRIPT ROLE ADDRESS`` in ``node``'s namespace (a hostile device's helper program, taking its
+        commands on stdin and answering on stdout; its stderr in ``<node>.<role>.log``), stopped with the lab."""
+        with (self.root / f"{node.name}.{role}.log").open("ab") as log:
+            process = subprocess.Popen(
+                in_namespace(node.ns, [sys.executable, str(script.resolve()), role, node.addr]),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=subprocess_env(),
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
     def __enter__(self) -> Lab:
         return self
 
@@ -492,3 +507,21 @@ class Lab:
             marker = MARKERS / self.run_id
             if marker.read_text().strip() == str(os.getpid()):
                 marker.unlink()
+
+
+def peer_urls(node: LanNode) -> set[str]:
+    """The relay URLs ``node`` lists in ``samizdat peers``."""
+    return {peer["url"] for peer in node.peers()}
+
+
+def neighbours_and_device(lab: Lab, timeout: float = 60.0) -> tuple[LanNode, LanNode, LanNode]:
+    """A node and its honest neighbour (who owns a channel) that found each other on one LAN, and a third
+    namespace on it that is not a node: the hostile device."""
+    lan = lab.lan()
+    node, neighbour = lab.node(lan, "node"), lab.node(lan, "neighbour")
+    device = lab.node(lan, "device", init=False)
+    neighbour.json("channel", "create", "yard", "--name", "Block 7 yard")
+    node.start("--lan")
+    neighbour.start("--lan")
+    wait_for(lambda: neighbour.url in peer_urls(node) and node.url in peer_urls(neighbour), timeout, "the two nodes")
+    return node, neighbour, device

@@ -11,9 +11,7 @@ every service it heard, taking commands until stdin closes.
 from __future__ import annotations
 
 import json
-import os
 import select
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lan_netns import Lab, LanError, LanNode, in_namespace, missing_requirement, stop_group, subprocess_env, wait_for
+from lan_netns import (
+    Lab,
+    LanError,
+    LanNode,
+    neighbours_and_device,
+    peer_urls,
+    stop_group,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +37,6 @@ ARRIVAL_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 30.0  # the forger's answer to one command
 GOODBYES = 12  # rounds of forged goodbyes, one every GOODBYE_EVERY seconds
 GOODBYE_EVERY = 1.0
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _namespaces_are_required_in_ci() -> None:
-    """Under CI the namespace tests must run: a missing tool fails them instead of skipping them."""
-    reason = missing_requirement()
-    if reason is not None and os.environ.get("CI") == "true":
-        pytest.fail(f"the LAN tests cannot run: {reason}")
 
 
 # -- the forger (runs as a program in the device's namespace) ------------------------------------------------------
@@ -90,18 +88,7 @@ class Forger:
     """The forger process in ``node``'s namespace; stopped with the lab, or when the test leaves it."""
 
     def __init__(self, lab: Lab, node: LanNode) -> None:
-        log = (lab.root / f"{node.name}.forger.log").open("ab")
-        argv = [sys.executable, str(Path(__file__).resolve()), "forge", node.addr]
-        self.process = subprocess.Popen(
-            in_namespace(node.ns, argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=subprocess_env(),
-            start_new_session=True,
-        )
-        log.close()
-        lab.processes.append(self.process)
+        self.process = lab.device_program(node, Path(__file__), "forge")
 
     def send(self, do: str, **extra: Any) -> None:
         """Send a command without waiting for its answer (see :meth:`answer`)."""
@@ -132,20 +119,13 @@ class Forger:
                 pipe.close()
 
 
-def urls(node: LanNode) -> set[str]:
-    return {peer["url"] for peer in node.peers()}
+urls = peer_urls
 
 
 @pytest.fixture
 def forged(lab: Lab) -> Iterator[tuple[LanNode, LanNode, Forger]]:
     """A node and its honest neighbour that found each other, and a forger on their Wi-Fi that heard both."""
-    lan = lab.lan()
-    node, neighbour = lab.node(lan, "node"), lab.node(lan, "neighbour")
-    device = lab.node(lan, "device", init=False)
-    neighbour.json("channel", "create", "yard", "--name", "Block 7 yard")
-    node.start("--lan")
-    neighbour.start("--lan")
-    wait_for(lambda: neighbour.url in urls(node) and node.url in urls(neighbour), DISCOVERY_TIMEOUT, "the two nodes")
+    node, neighbour, device = neighbours_and_device(lab, DISCOVERY_TIMEOUT)
     with Forger(lab, device) as forger:
 
         def heard_both() -> bool:

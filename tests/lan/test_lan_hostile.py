@@ -13,10 +13,8 @@ node makes where no announcement may send it.
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lan_netns import Lab, LanError, LanNode, in_namespace, missing_requirement, stop_group, subprocess_env, wait_for
+from lan_netns import (
+    Lab,
+    LanError,
+    LanNode,
+    neighbours_and_device,
+    peer_urls,
+    stop_group,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +41,6 @@ DISCOVERY_TIMEOUT = 60.0
 ARRIVAL_TIMEOUT = 30.0
 FORGET_TIMEOUT = 150.0  # a silent service goes after 60 s unheard (FORGET_AFTER); slack for a busy machine
 COMMAND_TIMEOUT = 30.0  # the announcer's answer to one command
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _namespaces_are_required_in_ci() -> None:
-    """Under CI the namespace tests must run: a missing tool fails them instead of skipping them."""
-    reason = missing_requirement()
-    if reason is not None and os.environ.get("CI") == "true":
-        pytest.fail(f"the LAN tests cannot run: {reason}")
 
 
 # -- the hostile device and the canaries (run as programs in a namespace) ------------------------------------------
@@ -150,18 +148,7 @@ class Announcer:
 
     def __init__(self, lab: Lab, node: LanNode) -> None:
         self.node = node
-        log = (lab.root / f"{node.name}.announcer.log").open("ab")
-        argv = [sys.executable, str(Path(__file__).resolve()), "announce", node.addr]
-        self.process = subprocess.Popen(
-            in_namespace(node.ns, argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=subprocess_env(),
-            start_new_session=True,
-        )
-        log.close()
-        lab.processes.append(self.process)
+        self.process = lab.device_program(node, Path(__file__), "announce")
 
     def send(self, do: str, services: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -211,8 +198,7 @@ def service(label: str, address: str, port: int, **txt: bytes) -> dict[str, Any]
             "txt": [(key.encode() + b"=" + value).hex() for key, value in items.items()]}  # fmt: skip
 
 
-def urls(node: LanNode) -> set[str]:
-    return {peer["url"] for peer in node.peers()}
+urls = peer_urls
 
 
 def status_from(lab: Lab, outsider: LanNode, node: LanNode) -> dict[str, Any]:
@@ -230,14 +216,7 @@ Nodes = tuple[LanNode, LanNode, LanNode]
 @pytest.fixture
 def nodes(lab: Lab) -> Nodes:
     """A node and its honest neighbour that found each other, and a device on their Wi-Fi (not a node)."""
-    lan = lab.lan()
-    node, neighbour = lab.node(lan, "node"), lab.node(lan, "neighbour")
-    device = lab.node(lan, "device", init=False)
-    neighbour.json("channel", "create", "yard", "--name", "Block 7 yard")
-    node.start("--lan")
-    neighbour.start("--lan")
-    wait_for(lambda: neighbour.url in urls(node) and node.url in urls(neighbour), DISCOVERY_TIMEOUT, "the two nodes")
-    return node, neighbour, device
+    return neighbours_and_device(lab, DISCOVERY_TIMEOUT)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from mesh_helpers import KEY, WAIT, Side, note
+from mesh_helpers import KEY, WAIT, Side, note, running
 from websockets.asyncio.server import ServerConnection, serve
 
 import samizdat.mesh.link
@@ -110,17 +110,6 @@ def flooder(flood: int) -> Handler:
                 return
 
     return handler
-
-
-@contextlib.asynccontextmanager
-async def running(link: PeerLink) -> AsyncIterator[PeerLink]:
-    task = asyncio.create_task(link.run())
-    try:
-        yield link
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_peer_flooding_events_that_never_verify_gets_no_more_checks_than_its_rate(

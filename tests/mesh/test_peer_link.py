@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from mesh_helpers import WAIT, Side, note
+from mesh_helpers import WAIT, Side, note, running
 
 from samizdat.mesh.link import PeerLink
 from samizdat.net.client import RelayClient
@@ -21,13 +20,8 @@ async def linked(a: Side, b: Side, **options: object) -> AsyncIterator[PeerLink]
     a.local.add_peer(b.url, "manual", now=0)
     link = PeerLink(b.url, a.store, a.local, a.server.ingest_many, **options)  # type: ignore[arg-type]
     a.server.on_event = link.offer
-    task = asyncio.create_task(link.run())
-    try:
+    async with running(link):
         yield link
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def has(side: Side, *ids: str) -> bool:

@@ -37,6 +37,8 @@ from samizdat.testing import running_relay, wait_until
 WAIT = 20.0  # seconds: the bound on every wait in this module
 BASE = int(time.time()) - 10_000
 MB = 1024 * 1024
+#: A NIP-77 reply that ends the session: the protocol version, then one range to the end listing no ids.
+SETTLE = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
 ONE_SYNC = 100_000  # events one sync brings at most, whichever way (net.reqsync.ROUND_EVENTS, net.sync.MAX_NEED)
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -100,6 +102,27 @@ def id_list_then_fingerprint(ids: list[bytes]) -> bytes:
     return bytes((0x61,)) + body
 
 
+class NegentropyLiar:
+    """A relay's side of NIP-77 that answers round ``n`` with ``reply(n)`` (with :data:`SETTLE` after
+    ``most_rounds``: the test's own bound), answers a REQ with EOSE alone and notes the ids it was asked for."""
+
+    def __init__(self, reply: Callable[[int], bytes], most_rounds: int) -> None:
+        self.reply, self.most_rounds = reply, most_rounds
+        self.rounds = 0
+        self.asked: set[str] = set()
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] in ("NEG-OPEN", "NEG-MSG"):
+                self.rounds += 1
+                reply = self.reply(self.rounds) if self.rounds <= self.most_rounds else SETTLE
+                await ws.send(frame("NEG-MSG", message[1], reply.hex()))
+            elif message[0] == "REQ":
+                self.asked.update(message[2].get("ids", []))
+                await ws.send(frame("EOSE", message[1]))
+
+
 async def test_a_relay_naming_endless_ids_we_lack_is_bounded(local: SqliteStore) -> None:
     """Every NEG-MSG the relay sends names 10,000 new ids "you need" and leaves the rest unsettled, for up to 30
     rounds (300,000 ids of events that do not exist). The node used to hold every one (a relay could go on for
@@ -108,32 +131,16 @@ async def test_a_relay_naming_endless_ids_we_lack_is_bounded(local: SqliteStore)
     key = SecretKey.generate()
     ours = [sign_event(key, 1, f"ours {i}", created_at=BASE + i) for i in range(5)]
     await local.add_many(ours)
-    per_round, most_rounds = 10_000, 30
-    rounds = 0
-    asked: set[str] = set()
+    per_round = 10_000
+    liar = NegentropyLiar(lambda _: id_list_then_fingerprint([os.urandom(32) for _ in range(per_round)]), 30)
 
-    async def handler(ws: ServerConnection) -> None:
-        nonlocal rounds
-        async for raw in ws:
-            message = orjson.loads(raw)
-            if message[0] in ("NEG-OPEN", "NEG-MSG"):
-                rounds += 1
-                if rounds > most_rounds:  # the test's own bound: settle everything
-                    reply = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
-                else:
-                    reply = id_list_then_fingerprint([os.urandom(32) for _ in range(per_round)])
-                await ws.send(frame("NEG-MSG", message[1], reply.hex()))
-            elif message[0] == "REQ":
-                asked.update(message[2].get("ids", []))
-                await ws.send(frame("EOSE", message[1]))
-
-    async with lying_relay(handler) as url, connected(url) as client:
+    async with lying_relay(liar) as url, connected(url) as client:
         async with asyncio.timeout(WAIT * 3):
             report = await netsync.sync(client, local, [Filter()], direction="down", method="nip77")
 
     assert report.need <= ONE_SYNC
-    assert len(asked) <= ONE_SYNC  # what was asked for is what the relay named, no more
-    assert rounds <= ONE_SYNC // per_round + 1  # it stopped listening once the relay had said enough
+    assert len(liar.asked) <= ONE_SYNC  # what was asked for is what the relay named, no more
+    assert liar.rounds <= ONE_SYNC // per_round + 1  # it stopped listening once the relay had said enough
     assert any("left for a later sync" in line for line in report.errors), report.errors
     assert report.received == 0
     assert {e.id for e in await local.query([Filter()])} == {e.id for e in ours}
@@ -146,29 +153,18 @@ async def test_a_relay_settling_the_same_ranges_again_and_again_is_cut_off(local
     holds more than its set several times over."""
     key = SecretKey.generate()
     await local.add_many([sign_event(key, 1, f"ours {i}", created_at=BASE + i) for i in range(2000)])
-    most_rounds = 200
-    rounds = 0
     lacking_all = (
         bytes((0x61,))
         + encode_varint(BASE + 10_000 + 1) + encode_varint(0) + encode_varint(2) + encode_varint(0)
         + encode_varint(0) + encode_varint(0) + encode_varint(1) + os.urandom(16)
     )  # fmt: skip
-    settle = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
+    liar = NegentropyLiar(lambda _: lacking_all, 200)
 
-    async def handler(ws: ServerConnection) -> None:
-        nonlocal rounds
-        async for raw in ws:
-            message = orjson.loads(raw)
-            if message[0] in ("NEG-OPEN", "NEG-MSG"):
-                rounds += 1
-                reply = lacking_all if rounds <= most_rounds else settle  # the test's own bound
-                await ws.send(frame("NEG-MSG", message[1], reply.hex()))
-
-    async with lying_relay(handler) as url, connected(url) as client:
+    async with lying_relay(liar) as url, connected(url) as client:
         with pytest.raises(RemoteProtocolError, match="again and again"):
             async with asyncio.timeout(WAIT * 3):
                 await netsync.sync(client, local, [Filter()], direction="down", method="nip77")
-    assert rounds <= netsync.MAX_HAVE_REPEATS + 2
+    assert liar.rounds <= netsync.MAX_HAVE_REPEATS + 2
     assert len([item async for item in local.negentropy_items([Filter()])]) == 2000  # the node keeps its own
 
 
@@ -229,8 +225,7 @@ async def test_a_relays_fat_replies_do_not_hold_up_the_nodes_own_relay(
     while len(fat) < 64 * 1024:
         fat += encode_varint(2) + encode_varint(0) + encode_varint(1) + empty  # one second further, no id
     fat += encode_varint(0) + encode_varint(0) + encode_varint(1) + os.urandom(16)  # the rest: mismatched
-    settle = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
-    replies = [bytes(fat), settle]
+    replies = [bytes(fat), SETTLE]
 
     async def handler(ws: ServerConnection) -> None:
         async for raw in ws:
