@@ -28,10 +28,11 @@ def test_trusted_proxies_and_the_per_address_cap_are_read(tmp_path: Path) -> Non
 
 def test_host_names_and_allowed_origins_are_read(tmp_path: Path) -> None:
     write(tmp_path, '[relay]\nhost_names = ["Relay.Example.org"]\n'
-                    'allowed_origins = ["https://Client.example/", "http://192.168.1.7:3000"]\n')  # fmt: skip
+                    'allowed_origins = ["https://Client.example/", "http://192.168.1.7:3000",'
+                    ' "http://[::1]:8080"]\n')  # fmt: skip
     config = load_config(tmp_path)
     assert config.host_names == ("relay.example.org",)
-    assert config.allowed_origins == ("https://client.example", "http://192.168.1.7:3000")
+    assert config.allowed_origins == ("https://client.example", "http://192.168.1.7:3000", "http://[::1]:8080")
     assert load_config(tmp_path / "nowhere").host_names == ()
 
 
@@ -42,6 +43,7 @@ def test_host_names_and_allowed_origins_are_read(tmp_path: Path) -> None:
         ('[relay]\nhost_names = "relay.example.org"\n', "relay.host_names must be a list of host names"),
         ('[relay]\nallowed_origins = ["client.example"]\n', "is not a web origin"),
         ('[relay]\nallowed_origins = ["https://client.example/app"]\n', "is not a web origin"),
+        ('[relay]\nallowed_origins = ["https://client.example:99999"]\n', "is not a web origin"),
         ('[relay]\ntrusted_proxies = "10.0.0.5"\n', "relay.trusted_proxies must be a list"),
         ('[relay]\ntrusted_proxies = ["10.0.0.500"]\n', "'10.0.0.500' is not an address or a network"),
         ("[relay]\ntrusted_proxies = [5]\n", "relay.trusted_proxies must be a list"),

@@ -26,6 +26,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from samizdat.core.keys import SecretKey
 from samizdat.core.sealing import NodeKeys, seal, unseal
@@ -314,9 +315,13 @@ def check_origins(given: object, where: str) -> tuple[str, ...]:
         raise UsageError(f'{where} must be a list of web origins such as "https://client.example"')
     origins = tuple(o.strip().lower().rstrip("/") for o in given)
     for origin in origins:
-        scheme, _, rest = origin.partition("://")
-        host = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() else rest
-        if scheme not in ("http", "https") or not _HOST_NAME.fullmatch(host):
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+                or parts.path or parts.query or parts.fragment:  # fmt: skip
             raise UsageError(
                 f'{where}: "{origin}" is not a web origin (scheme and host, such as "https://client.example")'
             )

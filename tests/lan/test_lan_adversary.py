@@ -19,15 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lan_netns import (
-    Lab,
-    LanError,
-    LanNode,
-    neighbours_and_device,
-    peer_urls,
-    stop_group,
-    wait_for,
-)
+from lan_netns import Lab, LanError, LanNode, neighbours_and_device, stop_group, wait_for
+from lan_netns import peer_urls as urls
 
 pytestmark = pytest.mark.slow
 
@@ -117,9 +110,6 @@ class Forger:
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
-
-
-urls = peer_urls
 
 
 @pytest.fixture

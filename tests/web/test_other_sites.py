@@ -109,6 +109,9 @@ def test_another_sites_page_learns_nothing_from_the_node(
             assert "Yard" not in page.content()
             assert "npub1" not in page.content()
 
+        icon = page.goto(node.http_url + "icon.svg", timeout=TIMEOUT_MS)  # what the <img> asked for is there
+        assert icon is not None
+        assert icon.status == 200
         own = page.goto(node.http_url, timeout=TIMEOUT_MS)  # the node's own page, in the same browser
         assert own is not None
         assert own.status == 200
