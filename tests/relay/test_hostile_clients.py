@@ -261,28 +261,33 @@ async def _http(port: int, path: str, *headers: str) -> bytes:
 async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key: SecretKey) -> None:
     """A browser on the node's machine opens a page of another site. Whatever it asks the node for (its NIP-11
     document, its status page, a WebSocket), across origins or by pointing its own name at 127.0.0.1 (DNS
-    rebinding), it gets a 403 with the reason: not even that a node runs here. Asked by this machine's names, with
-    no browser, from a page of this machine or from a link another site's page opens, the node answers."""
+    rebinding), it is refused: across origins with a 403 and the reason (which the page cannot read), under its own
+    name with a bare 421 (which it can: nothing in it says what runs here). Asked by this machine's names, with no
+    browser, from a page of this machine or from a link another site's page opens, the node answers."""
     nip11 = "Accept: application/nostr+json"
     info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
     async with running_relay(tmp_path / "hidden", info=info) as relay:
         port = relay.server.port
         here = f"Host: 127.0.0.1:{port}"
-        strangers = [  # what a page of another site sends from a browser on this machine
+        across = [  # what a page of another site sends from a browser on this machine
             (here, "Origin: https://evil.example"),
             (here, "Origin: null"),  # a file opened from the disk, a sandboxed frame
             (here, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"),  # an <img>
-            # DNS rebinding: the site's own name, pointed at 127.0.0.1, in a browser
+        ]
+        rebound = [  # DNS rebinding: the site's own name, pointed at 127.0.0.1, in a browser
             (f"Host: evil.example:{port}", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors"),
             (f"Host: evil.example:{port}", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)"),
             (f"Host: evil.example:{port}", f"Origin: http://evil.example:{port}"),
         ]
-        for headers in strangers:
-            for path, *extra in (("/", nip11), ("/status",)):
-                answer = await _http(port, path, *headers, *extra)
-                assert answer.startswith(b"HTTP/1.1 403"), headers
-                assert b"x-reason: " in answer.lower()
-                assert b"hub" not in answer
+        for status, strangers in ((b"403", across), (b"421", rebound)):
+            for headers in strangers:
+                for path, *extra in (("/", nip11), ("/status",)):
+                    answer = await _http(port, path, *headers, *extra)
+                    assert answer.startswith(b"HTTP/1.1 " + status), headers
+                    assert b"hub" not in answer
+                    assert (b"x-reason: " in answer.lower()) is (status == b"403")
+                    if status == b"421":  # the page reads this one as its own: not a word of what runs here
+                        assert answer.split(b"\r\n\r\n", 1)[1] == b"Misdirected request.\n"
         with pytest.raises(InvalidStatus, match="403"):
             await connect(f"ws://127.0.0.1:{port}", origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]
         opened = ("Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document")  # a link

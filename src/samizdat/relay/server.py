@@ -185,6 +185,7 @@ class RelayServer:
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
         #: COUNTs waiting for the store, per remote address (with workers: of all of them, relay/cluster.py).
         self.pending_counts = Tally()
+        self._rebound_names: set[str] = set()  # Host names refused as DNS rebinding, logged once each
         # What a connection's transport may hold unsent (door.GuardedConnection.write_cap). The relay writes while
         # it holds less than WRITE_LIMIT, a batch of about that much plus one frame (at most the queue's hard
         # bound) at a time, so a client that reads never comes near this; one that sends pings and never reads
@@ -350,6 +351,9 @@ class RelayServer:
         refusal = http.refused_on_this_machine(connection, request.headers, limits.host_names, limits.allowed_origins)
         if refusal is not None:
             self.refusals.count(http.LOGGED[refusal])
+            if refusal is http.REBOUND:
+                self._rebound(http.header(request.headers, "Host"))
+                return http.misdirected()
             return http.forbidden(refusal)
         if self.request_handler is not None and not http.is_websocket_upgrade(request.headers):
             handled = await self._request(connection, request)
@@ -361,6 +365,15 @@ class RelayServer:
         if request.method == "HEAD" and answer is not None:
             return http.head(answer)
         return answer
+
+    def _rebound(self, host: str) -> None:
+        """Say once per name (of the first 100) why a browser on this machine was refused: its page cannot read
+        the reason (it gets a bare 421), the operator of a proxy that gives the node a name needs to."""
+        if host in self._rebound_names or len(self._rebound_names) >= 100:
+            return
+        self._rebound_names.add(host)
+        logger.warning("a browser on this machine asked for %r, not a name of this node: refused (%s)",
+                       host[:100], http.REBOUND)  # fmt: skip
 
     async def _request(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.request_handler is not None
