@@ -143,7 +143,10 @@ async def open_ws(url: str) -> tuple[ClientConnection, int]:
     return ws, int(ws.response.headers["X-Samizdat-Worker"])
 
 
+@contextlib.asynccontextmanager
 async def connections(url: str, count: int) -> AsyncIterator[list[tuple[ClientConnection, int]]]:
+    """``count`` connections and the workers that took them, closed when the block ends, also when it failed (as
+    an ``async for`` over a generator, they stayed open until collected, in whatever test ran then)."""
     opened: list[tuple[ClientConnection, int]] = []
     try:
         for _ in range(count):
@@ -257,14 +260,14 @@ async def test_a_post_to_any_worker_reaches_subscribers_on_every_worker(
     home: Path, start: Callable[..., Served], author: SecretKey
 ) -> None:
     served = start(home, "--workers", str(WORKERS))
-    async for subscribers in connections(served.url, 24):
+    async with connections(served.url, 24) as subscribers:
         on = {worker for _, worker in subscribers}
         assert on == set(range(WORKERS)), f"24 connections all went to workers {on}"
         for ws, _ in subscribers:
             await subscribe(ws)
         sent: set[str] = set()
         for worker in range(WORKERS):  # one post through each worker
-            for _ in range(20):
+            for _ in range(100):  # the kernel picks the worker: try new connections until this one takes one
                 ws, took = await open_ws(served.url)
                 try:
                     if took == worker:
