@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import sys
@@ -14,11 +15,11 @@ from samizdat.cli.common import JsonOption, emit, run, with_node
 from samizdat.cli.render import plural
 from samizdat.cli.timeparse import parse_since
 from samizdat.core.bundle import MIN_PART_BYTES
-from samizdat.errors import UsageError
+from samizdat.errors import TransportError, UsageError
 from samizdat.net import sync as netsync
 from samizdat.services import bundles, channels
 from samizdat.services.context import Context
-from samizdat.services.sync import sync_with
+from samizdat.services.sync import SYNC_TIMEOUT, sync_with
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, netsync.Progress | None]:
@@ -52,19 +53,36 @@ def register(app: typer.Typer) -> None:
         direction: str = typer.Option(
             "both", metavar="up|down|both", help="up (send ours), down (fetch theirs) or both."
         ),
+        timeout: float = typer.Option(
+            SYNC_TIMEOUT,
+            metavar="SECONDS",
+            help="Give up after this long (a relay that answers slowly for ever cannot hold the command).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Reconcile with a relay or peer (NIP-77 Negentropy) and transfer exactly what differs."""
         if direction not in ("up", "down", "both"):
             raise UsageError("--direction must be up, down or both")
+        if not 0 < timeout <= 86_400:
+            raise UsageError("--timeout must be more than 0 and at most 86400 seconds (a day)")
+
+        async def bounded(ctx: Context, filters: Any, progress: netsync.Progress | None) -> netsync.SyncReport:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await sync_with(ctx, url, filters, direction, progress)  # type: ignore[arg-type]
+            except TimeoutError:
+                raise TransportError(
+                    f"the sync with {url} did not finish within {timeout:g} s and was stopped; what it had stored "
+                    f"is kept (run it again to go on, or give a longer --timeout)"
+                ) from None
 
         async def action(ctx: Context) -> netsync.SyncReport:
             filters = None if channel is None else await channels.scope_named(ctx, channel)
             bar, progress = _progress_bar(not as_json)
             if bar is None:
-                return await sync_with(ctx, url, filters, direction, progress)  # type: ignore[arg-type]
+                return await bounded(ctx, filters, progress)
             with bar:
-                return await sync_with(ctx, url, filters, direction, progress)  # type: ignore[arg-type]
+                return await bounded(ctx, filters, progress)
 
         report = run(with_node(action))
         emit(
