@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from samizdat.core.interference import CLASSES, Dns, Measurement, Step, classify, is_bogon
+from samizdat.core.interference import (
+    CLASSES,
+    NO_TRANSFER,
+    THROTTLE_RATE,
+    Dns,
+    Measurement,
+    Step,
+    Transfer,
+    classify,
+    is_bogon,
+)
 from samizdat.errors import LocalProtocolError
 
 OK = Step("ok")
@@ -136,3 +146,79 @@ def test_unknown_outcomes_cannot_be_built() -> None:
         Step("exploded")
     with pytest.raises(LocalProtocolError, match="unknown DNS error"):
         Dns(error="weird")
+
+
+# -- the data step: handshakes let through, then stalled, cut or throttled ----------------------------------------
+
+WHOLE = Transfer("ok", down=200_000, up=67_000, seconds=1.2, rate=400_000)
+STALLED = Transfer("stalled", down=15_100, up=0, seconds=6.0, detail="nothing came for 5 s")
+
+DATA_MATRIX = [
+    ("answer came whole and fast", relay(data=WHOLE, control_data=WHOLE), "ok", True),
+    ("stalled here, whole through the control path", relay(data=STALLED, control_data=WHOLE), "data.stall", True),
+    ("stalled, no control path", relay(data=STALLED, control=None, control_data=None), "data.stall", False),
+    (
+        "stalled, the control path's upgrade failed",
+        relay(data=STALLED, control=Step("timeout"), control_data=NO_TRANSFER),
+        "data.stall",
+        False,
+    ),
+    ("stalled on both paths: failing, not blocked", relay(data=STALLED, control_data=STALLED), "down", True),
+    (
+        "upstream stall: the answer came, what was sent got none",
+        relay(data=Transfer("stalled", down=200_000, up=13_400, rate=400_000), control_data=WHOLE),
+        "data.stall",
+        True,
+    ),
+    ("cut after 16 KB", relay(data=Transfer("reset", down=16_000), control_data=WHOLE), "data.reset", True),
+    (
+        "throttled here, fast through the control path",
+        relay(data=Transfer("ok", down=90_000, up=67_000, rate=12_000), control_data=WHOLE),
+        "data.throttled",
+        True,
+    ),
+    (
+        "throttled, no control path",
+        relay(data=Transfer("ok", down=90_000, rate=12_000), control=None, control_data=None),
+        "data.throttled",
+        False,
+    ),
+    (
+        "slow on both paths: the network, not a censor",
+        relay(data=Transfer("ok", down=90_000, rate=12_000), control_data=Transfer("ok", down=90_000, rate=15_000)),
+        "ok",
+        True,
+    ),
+    (
+        "the control path is faster but slow too",
+        relay(data=Transfer("ok", down=90_000, rate=20_000), control_data=Transfer("ok", down=90_000, rate=30_000)),
+        "ok",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "measurement", "expected", "confirmed"), DATA_MATRIX, ids=[c[0] for c in DATA_MATRIX])
+def test_data_matrix(case: str, measurement: Measurement, expected: str, confirmed: bool) -> None:
+    verdict = classify(measurement)
+    assert (verdict.cls, verdict.confirmed) == (expected, confirmed), verdict.reason
+    assert verdict.cls in CLASSES
+
+
+def test_a_relay_with_too_little_data_is_not_called_ok_for_its_data() -> None:
+    verdict = classify(relay(data=Transfer("short", down=3_000, up=67_000), control_data=WHOLE))
+    assert verdict.cls == "ok"
+    assert "not enough data to tell" in verdict.reason
+
+
+def test_the_reasons_say_how_much_got_through() -> None:
+    verdict = classify(relay(data=STALLED, control_data=WHOLE))
+    assert "after 15 KB down" in verdict.reason
+    assert "blocked here" in verdict.reason
+    assert "12 KB/s" in classify(relay(data=Transfer("ok", down=90_000, rate=12_288), control_data=WHOLE)).reason
+    assert THROTTLE_RATE == 32 * 1024
+
+
+def test_unknown_transfer_outcomes_cannot_be_built() -> None:
+    with pytest.raises(LocalProtocolError, match="unknown transfer outcome"):
+        Transfer("frozen")

@@ -6,13 +6,24 @@ upgrade, NIP-11), and once more along a *control path* (DNS through a resolver t
 whole connection through a configured proxy). :func:`classify` turns those outcomes into one class of OONI's
 vocabulary, by these rules, in this order:
 
-1. If the relay answered the WebSocket upgrade directly, it is ``ok`` (slow or lossy is not blocked).
+1. If the relay answered the WebSocket upgrade directly, the *data step* decides (rules 4 and 5); a relay whose
+   answer came through whole at a usable rate is ``ok`` (slow or lossy is not blocked).
 2. Otherwise the first step that failed names the class: ``dns.nxdomain``; ``dns.injection.bogon`` (the system
    resolver gave only private/reserved addresses that the control resolver did not); ``tcp.timeout``;
    ``tcp.reset``; for ``wss://``: ``tls.mitm`` (the handshake completed but the certificate is not valid for the
    real name), ``tls.reset.sni`` (the handshake with the real name was reset while the decoy name got through);
    ``http.blockpage`` (an HTML page instead of the WebSocket upgrade).
 3. If the control path failed too, the relay is ``down`` (not blocked): nobody can reach it.
+4. Some censors let every handshake through and break the connection afterwards (Russia's TSPU lets about the
+   first 16-20 KB through, then drops everything; Iran and Turkmenistan freeze connections after the handshake).
+   So after the upgrade, on the same connection, :class:`Transfer` asks the relay for at least
+   :data:`DATA_ENOUGH` bytes and sends as many: ``data.stall`` when it stopped carrying anything before the answer
+   was whole, ``data.reset`` when it was cut; the control path confirms them when it carried more of the same
+   answer. If the control path stalled or was cut too, the relay is failing for everyone: ``down``.
+5. ``data.throttled`` when the answer came slower than :data:`THROTTLE_RATE` while the control path carried it at
+   least that fast and twice as fast (Russia slowed Twitter to about 16 KB/s in 2021; a sync of megabytes
+   takes minutes at that rate). Slow on both paths is the network, not a censor: ``ok``. A relay holding less
+   than :data:`DATA_ENOUGH` cannot prove either way; its data step says so (``short``) and the class stays ``ok``.
 
 A class other than ``ok`` and ``down`` is *confirmed* when the control path reached the relay; without a
 control path it is what the direct measurement suggests. Besides the classes the issue names, a few more say
@@ -30,6 +41,12 @@ from samizdat.errors import LocalProtocolError
 
 OK = "ok"
 DOWN = "down"
+#: Bytes the data step wants each way: past the 16-20 KB after which stalling censors stop a connection.
+DATA_ENOUGH = 64 * 1024
+#: Below this rate (bytes per second) an answer is *throttled*, when the control path is faster.
+THROTTLE_RATE = 32 * 1024
+#: The classes of rules 4 and 5: the handshake went through, the data did not (or only slowly).
+DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled"})
 #: Every class :func:`classify` can return, with what it means for a person.
 CLASSES: dict[str, str] = {
     OK: "reachable",
@@ -51,6 +68,11 @@ CLASSES: dict[str, str] = {
     "http.reset": "the WebSocket upgrade request is reset",
     "http.timeout": "the WebSocket upgrade request gets no answer",
     "http.failure": "the WebSocket upgrade is refused",
+    "data.stall": "the connection is made, then stops carrying anything after a few kilobytes: the relay looks "
+    "reachable but nothing can be synced",
+    "data.reset": "the connection is made, then cut after a few kilobytes",
+    "data.throttled": f"the relay answers, but data comes slower than {THROTTLE_RATE // 1024} KB/s (slowed down on "
+    "this network): a sync of megabytes takes many minutes",
 }
 
 #: Step outcomes the probes report.
@@ -58,6 +80,10 @@ STEP_OUTCOMES = frozenset(
     {"ok", "timeout", "reset", "refused", "unreachable", "eof", "cert_invalid", "blockpage", "error", "skipped"}
 )
 DNS_ERRORS = frozenset({"nxdomain", "nodata", "timeout", "servfail", "error"})
+#: Outcomes of the data step: ``ok`` (the answer came whole, or the budget or time limit was reached while it
+#: still flowed), ``short`` (the relay had less than :data:`DATA_ENOUGH` to send: not enough data to tell),
+#: ``stalled`` (nothing more came for a while before the answer was whole), ``reset``/``eof`` (cut).
+TRANSFER_OUTCOMES = frozenset({"ok", "short", "stalled", "reset", "eof", "error", "skipped"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +119,39 @@ SKIPPED = Step("skipped")
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """The data step: ``down`` and ``up`` bytes carried (WebSocket payload) over ``seconds``; ``rate`` is the
+    downstream rate in bytes per second once the answer flowed (None when too little came to measure one)."""
+
+    outcome: str
+    down: int = 0
+    up: int = 0
+    seconds: float = 0.0
+    rate: float | None = None
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in TRANSFER_OUTCOMES:
+            raise LocalProtocolError(f"unknown transfer outcome {self.outcome!r}")
+
+    @property
+    def whole(self) -> bool:
+        """The answer came through (all of it, or as much as was asked)."""
+        return self.outcome in ("ok", "short")
+
+    @property
+    def broken(self) -> bool:
+        return self.outcome in ("stalled", "reset", "eof")
+
+
+NO_TRANSFER = Transfer("skipped")
+
+
+def kilobytes(size: float) -> str:
+    return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size:.0f} bytes"
+
+
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """Everything measured for one relay. ``dns_control`` and ``control`` are None when no control path exists
     (no proxy, no DNS-over-HTTPS resolver reachable); ``tls_*`` are :data:`SKIPPED` for ``ws://`` relays and the
@@ -108,6 +167,8 @@ class Measurement:
     websocket: Step = SKIPPED
     nip11: Step = SKIPPED
     control: Step | None = None
+    data: Transfer = NO_TRANSFER
+    control_data: Transfer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +267,8 @@ def classify(m: Measurement) -> Verdict:
     control_ok = control is not None and control.ok
     control_failed = control is not None and control.outcome not in ("ok", "skipped")
     if m.websocket.ok and m.nip11.outcome != "blockpage":
-        return Verdict(OK, "the relay answered" + (f" in {m.websocket.seconds:.3f} s" if m.websocket.seconds else ""),
-                       True)  # fmt: skip
+        answered = "the relay answered" + (f" in {m.websocket.seconds:.3f} s" if m.websocket.seconds else "")
+        return _data_verdict(m, answered)
     if m.dns_system.error == "nxdomain" and m.dns_control is not None and m.dns_control.error == "nxdomain":
         return Verdict(DOWN, "the name does not exist for the control resolver either", True)
     found = _dns_class(m) or _connect_class(m) or _tls_class(m) or _http_class(m)
@@ -219,3 +280,35 @@ def classify(m: Measurement) -> Verdict:
         return Verdict(DOWN, f"{reason}; the control resolver does not know the name either", True)
     seen = "; the control path reached the relay: blocked here" if control_ok else " (no control path to confirm)"
     return Verdict(cls, reason + seen, control_ok)
+
+
+def _data_verdict(m: Measurement, answered: str) -> Verdict:
+    """Rules 4 and 5: the handshake went through; did the data?"""
+    data, control = m.data, m.control_data
+    if data.broken:
+        how = "was cut" if data.outcome in ("reset", "eof") else "stopped carrying anything"
+        cls = "data.reset" if data.outcome in ("reset", "eof") else "data.stall"
+        reason = f"{answered}, then the connection {how} after {kilobytes(data.down)} down and {kilobytes(data.up)} up"
+        if control is not None and control.whole and (control.down > data.down or control.up > data.up):
+            carried = f"{kilobytes(control.down)} down, {kilobytes(control.up)} up"
+            return Verdict(cls, f"{reason}; the control path carried the whole answer ({carried}): blocked here", True)
+        if control is not None and control.broken:
+            return Verdict(DOWN, f"{reason}; through the control path too (after {kilobytes(control.down)}): the "
+                           "relay is failing, not blocked", True)  # fmt: skip
+        return Verdict(cls, reason + " (no control path to confirm)", False)
+    if data.outcome == "ok" and data.rate is not None:
+        rate = f"{answered}; data came at {kilobytes(data.rate)}/s"
+        if data.rate >= THROTTLE_RATE:
+            return Verdict(OK, rate, True)
+        if control is not None and control.rate is not None:
+            if control.rate >= THROTTLE_RATE and control.rate >= 2 * data.rate:
+                return Verdict("data.throttled", f"{rate}, through the control path at {kilobytes(control.rate)}/s: "
+                               "throttled here", True)  # fmt: skip
+            return Verdict(OK, f"{rate}, and as slowly through the control path: slow, not blocked", True)
+        return Verdict("data.throttled", rate + " (no control path to confirm)", False)
+    if data.outcome == "short":
+        return Verdict(OK, f"{answered}; it had only {kilobytes(data.down)} to send, not enough data to tell whether "
+                       "this network stalls or throttles it", True)  # fmt: skip
+    if data.outcome == "error":
+        return Verdict(OK, f"{answered}; the data step failed ({data.detail or 'error'})", True)
+    return Verdict(OK, answered, True)

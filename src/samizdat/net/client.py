@@ -173,7 +173,11 @@ class RelayClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
+    async def close(self, *, wait: float | None = None) -> None:
+        """Close the connection; ``wait``: at most this many seconds for the relay's closing handshake (websockets'
+        default is 10 s, too long on a connection a censor has stalled)."""
+        if wait is not None:
+            self._ws.close_timeout = wait
         if self._info is not None:
             self._info.cancel()
         self._reader.cancel()

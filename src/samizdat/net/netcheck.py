@@ -9,11 +9,15 @@ connection with its own time limit, so the first step that fails is known (OONI'
 3. for ``wss://``: a TLS handshake naming the relay (verified: ``--ca-file`` or the system's CAs) and one naming a
    decoy server (not verified), to see whether the server name is what is blocked;
 4. the WebSocket upgrade, and the NIP-11 document, as a client would do them;
-5. the whole connection once more through the control proxy, if one is configured and reachable.
+5. the *data step*, on the upgraded connection (:mod:`samizdat.net.datacheck`): about 64 KB each way, timed, for
+   the censors that let the handshake through and then stall or throttle the connection;
+6. the whole connection (upgrade and data step) once more through the control proxy, if one is configured and
+   reachable.
 
-Steps 3 and 4 run at once, and the control path alongside everything, so a relay takes at most about three step
-time limits. :func:`samizdat.core.interference.classify` then names the class. Nothing here raises for a relay's
-failure: failures are the measurement.
+Steps 3 and 4 run at once, and the control path alongside everything, so a relay takes at most about six step
+time limits (the data step up to three: it ends early unless the connection stalls or crawls).
+:func:`samizdat.core.interference.classify` then names the class. Nothing here raises for a relay's failure:
+failures are the measurement.
 
 Steps 1 to 4 are *direct probes*: this machine's resolver is asked for the relay's name and the relay's address
 is connected to, so the network in between sees which relays are checked. That is how blocking is seen, and the
@@ -40,9 +44,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from samizdat.core.interference import OK, SKIPPED, Dns, Measurement, Step, Verdict, classify
+from samizdat.core.interference import NO_TRANSFER, OK, SKIPPED, Dns, Measurement, Step, Transfer, Verdict, classify
 from samizdat.errors import TransportError, UsageError
 from samizdat.net.client import RelayClient, relay_address
+from samizdat.net.datacheck import transfer
 from samizdat.net.transports import DEFAULT_TOR, Direct, Transport, failure_reason, parse_transport, redacted
 
 DEFAULT_DECOY = "example.com"
@@ -118,6 +123,16 @@ class Result:
         def dns(d: Dns | None) -> dict[str, Any] | None:
             return None if d is None else {"addresses": list(d.addresses), "error": d.error}
 
+        def data(t: Transfer | None) -> dict[str, Any] | None:
+            if t is None:
+                return None
+            out: dict[str, Any] = {"outcome": t.outcome, "down": t.down, "up": t.up, "seconds": round(t.seconds, 3)}
+            if t.rate is not None:
+                out["rate"] = round(t.rate)  # bytes per second
+            if t.detail:
+                out["detail"] = t.detail
+            return out
+
         return {
             "url": self.url,
             **self.verdict.to_dict(),
@@ -130,7 +145,9 @@ class Result:
                 "tls_decoy": step(m.tls_decoy),
                 "websocket": step(m.websocket),
                 "nip11": step(m.nip11),
+                "data": data(m.data),
                 "control": step(m.control),
+                "control_data": data(m.control_data),
             },
         }
 
@@ -392,7 +409,10 @@ async def _tls(address: str, port: int, name: str, context: ssl.SSLContext, time
     return Step("ok", name, time.monotonic() - started)
 
 
-async def _websocket(url: str, transport: Transport, context: ssl.SSLContext, timeout: float) -> Step:
+async def _websocket(
+    url: str, transport: Transport, context: ssl.SSLContext, timeout: float, keep: list[RelayClient] | None = None
+) -> Step:
+    """The upgrade; the open connection goes into ``keep`` when given (else it is closed)."""
     import websockets.exceptions
 
     started = time.monotonic()
@@ -411,8 +431,29 @@ async def _websocket(url: str, transport: Transport, context: ssl.SSLContext, ti
         if isinstance(cause, websockets.exceptions.InvalidMessage):
             return Step("reset", "the connection ended during the upgrade", time.monotonic() - started)
         return _step_failure(exc, started)
-    await client.close()
+    if keep is not None:
+        keep.append(client)
+    else:
+        await client.close()
     return Step("ok", transport.spec, time.monotonic() - started)
+
+
+async def _websocket_and_data(
+    url: str, transport: Transport, context: ssl.SSLContext, timeout: float
+) -> tuple[Step, Transfer]:
+    """The upgrade (within ``2 * timeout``), then the data step on the same connection (``3 * timeout``)."""
+    kept: list[RelayClient] = []
+    try:
+        step = await _timed(lambda: _websocket(url, transport, context, timeout, kept), 2 * timeout)
+        if not step.ok or not kept:
+            return step, NO_TRANSFER
+        try:
+            return step, await transfer(kept[0], limit=3 * timeout, idle=timeout)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not read as the relay's fault
+            return step, Transfer("error", detail=str(exc)[:200] or type(exc).__name__)
+    finally:
+        for client in kept:
+            await client.close(wait=1.0)  # a stalled connection never answers the closing handshake
 
 
 async def _nip11(url: str, context: ssl.SSLContext, timeout: float, transport: Transport | None = None) -> Step:
@@ -453,7 +494,7 @@ async def measure(url: str, options: Options) -> Result:
         parse_transport(options.control_proxy, tor=options.tor) if options.control_proxy else None
     )
 
-    async def control_path() -> Step | None:
+    async def control_path() -> tuple[Step, Transfer] | None:
         if control_transport is None:
             return None
         proxy = getattr(control_transport, "address", None)
@@ -461,7 +502,7 @@ async def measure(url: str, options: Options) -> Result:
             reach = await _timed(lambda: _probe_tcp(proxy.host, proxy.port), t)
             if not reach.ok:
                 return None
-        return await _timed(lambda: _websocket(url, control_transport, verifying, t), 2 * t)
+        return await _websocket_and_data(url, control_transport, verifying, t)
 
     async def control_resolver() -> Dns | None:
         if _is_ip(host):
@@ -479,30 +520,31 @@ async def measure(url: str, options: Options) -> Result:
     try:
         dns_system = Dns((host,)) if _is_ip(host) else await system_dns(host, t)
         tcp = tls_real = tls_decoy = websocket = nip11 = SKIPPED
+        data = NO_TRANSFER
         if dns_system.addresses:
             address = dns_system.addresses[0]
             tcp = await _tcp(address, port, t)
             if tcp.ok:
-                steps: list[Awaitable[Step]] = [
-                    _timed(lambda: _websocket(url, Direct(), verifying, t), 2 * t),
-                    _timed(lambda: _nip11(url, verifying, t), t),
-                ]
+                steps: list[Awaitable[Step]] = [_timed(lambda: _nip11(url, verifying, t), t)]
                 if secure:
                     steps += [
                         _timed(lambda: _tls(address, port, host, verifying, t), t),
                         _timed(lambda: _tls(address, port, options.decoy, decoy_context, t), t),
                     ]
-                done = await asyncio.gather(*steps)
-                websocket, nip11 = done[0], done[1]
+                (websocket, data), done = await asyncio.gather(
+                    _websocket_and_data(url, Direct(), verifying, t), asyncio.gather(*steps)
+                )
+                nip11 = done[0]
                 if secure:
-                    tls_real, tls_decoy = done[2], done[3]
-        control = await control_task
+                    tls_real, tls_decoy = done[1], done[2]
+        controlled = await control_task
         dns_control = await control_dns_task
     finally:
         control_task.cancel()
         control_dns_task.cancel()
+    control, control_data = controlled if controlled is not None else (None, None)
     measurement = Measurement(url, secure, dns_system, dns_control, tcp, tls_real, tls_decoy, websocket, nip11,
-                              control)  # fmt: skip
+                              control, data, control_data)  # fmt: skip
     return Result(url, measurement, classify(measurement), time.monotonic() - started)
 
 
