@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from samizdat.core.routes import RouteRecord, after_attempt, order_routes
+from samizdat.core.routes import IMPAIRED_FOR, RouteRecord, after_attempt, after_netcheck, impairment, order_routes
 
 PROXY = "socks5h://127.0.0.1:9050"
 HTTP = "http://10.0.0.1:3128"
@@ -46,3 +46,53 @@ def test_when_everything_failed_the_soonest_due_is_tried_first() -> None:
         PROXY: after_attempt(None, PROXY, ok=False, now=10),
     }
     assert order_routes(["direct", PROXY], records, now=11) == [PROXY, "direct"]
+
+
+# -- what netcheck's data step found: a route that opens is not a route that works --------------------------------
+
+
+def stalled(now: float = 100, cls: str = "data.stall") -> RouteRecord:
+    worked = after_attempt(None, "direct", ok=True, now=now - 50)
+    marked = after_netcheck(worked, "direct", cls, "stopped after 15 KB", confirmed=True, now=now)
+    assert marked is not None
+    return marked
+
+
+def test_a_route_that_stalls_is_left_out_while_another_exists() -> None:
+    records = {"direct": stalled()}
+    assert impairment(records["direct"], now=101) == "data.stall"
+    assert order_routes(["direct", PROXY], records, now=101) == [PROXY]
+    assert order_routes(["direct", PROXY], {"direct": stalled(cls="data.reset")}, now=101) == [PROXY]
+    # Alone, it is still tried: small messages may get through before the stall.
+    assert order_routes(["direct"], records, now=101) == ["direct"]
+
+
+def test_a_handshake_does_not_clear_what_netcheck_found_a_new_netcheck_does() -> None:
+    record = after_attempt(stalled(), "direct", ok=True, now=200)
+    assert impairment(record, now=201) == "data.stall"
+    record = after_attempt(record, "direct", ok=False, now=300, error="timed out")
+    assert impairment(record, now=301) == "data.stall"
+    cleared = after_netcheck(record, "direct", "ok", "the relay answered", confirmed=True, now=400)
+    assert cleared is not None
+    assert impairment(cleared, now=401) is None
+    assert order_routes(["direct", PROXY], {"direct": cleared}, now=401) == ["direct", PROXY]
+
+
+def test_the_mark_ends_after_a_while() -> None:
+    record = stalled(now=100)
+    assert impairment(record, now=100 + IMPAIRED_FOR + 1) is None
+    assert order_routes(["direct", PROXY], {"direct": record}, now=100 + IMPAIRED_FOR + 1)[0] == "direct"
+
+
+def test_a_throttled_route_goes_after_every_other_even_one_backing_off() -> None:
+    records = {
+        "direct": stalled(cls="data.throttled"),
+        HTTP: after_attempt(None, HTTP, ok=False, now=100, error="refused"),
+    }
+    assert order_routes(["direct", PROXY, HTTP], records, now=101) == [PROXY, HTTP, "direct"]
+    # Throttling not confirmed by a control path may be the whole network: nothing is recorded.
+    assert after_netcheck(None, "direct", "data.throttled", "slow", confirmed=False, now=100) is None
+    # A stall is recorded even unconfirmed: whoever is to blame, the route carries nothing.
+    assert after_netcheck(None, "direct", "data.stall", "stopped", confirmed=False, now=100) is not None
+    # Classes failover sees for itself (the connection fails) are left to it.
+    assert after_netcheck(None, "direct", "tcp.timeout", "blackholed", confirmed=True, now=100) is None

@@ -55,3 +55,27 @@ async def test_the_aggregate_for_views_reads_reports_from_the_store(tmp_path: Pa
         assert "tls.reset.sni" in view["classes"]
     finally:
         await store.close()
+
+
+async def test_netcheck_tells_failover_which_direct_route_stalls(tmp_path: Path) -> None:
+    """What the data step found is written into the route memory of this network: a stalling direct route is
+    left out of failover's race while the proxy is there; a later netcheck that finds it working clears that."""
+    from samizdat.core.interference import Measurement, Verdict
+    from samizdat.core.routes import order_routes
+    from samizdat.net.netcheck import Result
+    from samizdat.testing import test_node
+
+    url, proxy = "wss://relay.example", "socks5h://127.0.0.1:9050"
+
+    def result(cls: str) -> Result:
+        return Result(url, Measurement(url, True), Verdict(cls, "after 15 KB down", True), 1.0)
+
+    async with test_node(tmp_path / "home") as node:
+        ctx = node.ctx
+        reports.remember_direct(ctx, [result("data.stall")], "wifi-1")
+        records = ctx.local.routes(url, "wifi-1")
+        assert records["direct"].last_error.startswith("netcheck: data.stall")
+        assert order_routes(["direct", proxy], records, ctx.clock()) == [proxy]
+        assert ctx.local.routes(url, "mobile-2") == {}  # another network knows nothing of it
+        reports.remember_direct(ctx, [result("ok")], "wifi-1")
+        assert order_routes(["direct", proxy], ctx.local.routes(url, "wifi-1"), ctx.clock()) == ["direct", proxy]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from samizdat.core import reachability as core
+from samizdat.core import routes
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.interference import CLASSES
@@ -130,6 +131,22 @@ def netcheck_settings(ctx: Context) -> dict[str, Any]:
     return table
 
 
+def remember_direct(ctx: Context, results: Sequence[Result], network: str) -> None:
+    """Tell failover what the direct probes found on ``network``: a direct route that stalls or is throttled
+    after the handshake is avoided (:func:`samizdat.core.routes.after_netcheck`), one whose data came through is
+    cleared. Failover cannot see this itself: to it, a connection that opens is a route that works."""
+    now = ctx.clock()
+    for result in results:
+        verdict = result.verdict
+        record = ctx.local.routes(result.url, network).get("direct")
+        decided = routes.after_netcheck(record, "direct", verdict.cls, verdict.reason, confirmed=verdict.confirmed,
+                                        now=now)  # fmt: skip
+        if decided is not None and (decided != record):
+            ctx.local.record_route(result.url, network, decided)
+            if verdict.cls != "ok":
+                log.info("%s: the direct route is avoided on this network (%s)", result.url, verdict.cls)
+
+
 async def check(
     ctx: Context,
     urls: Sequence[str],
@@ -190,6 +207,8 @@ async def check(
     if targets and not through and notice is not None:
         notice(DIRECT_PROBES)
     results = await netcheck.netcheck(targets, options) if targets else []
+    if not through:
+        remember_direct(ctx, results, netinfo.network_id())
     data: dict[str, Any] = {
         "results": [r.to_dict() for r in results],
         "control": options.control_proxy or "",
