@@ -7,12 +7,53 @@ import contextlib
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import pytest
+from websockets.asyncio.server import ServerConnection
 
+from samizdat.core.negentropy import encode_varint
 from samizdat.relay.server import RelayServer
 from samizdat.testing import free_port, poll_until
+
+#: A NIP-77 reply that ends the session: the protocol version, then one range to the end listing no ids (from a
+#: relay: "I have nothing at all", so the node learns that the relay lacks every event it has).
+SETTLE = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
+
+
+def frame(*parts: Any) -> str:
+    return orjson.dumps(list(parts)).decode()
+
+
+class NegentropyLiar:
+    """A relay's side of NIP-77 that answers round ``n`` with ``reply(n)`` (with :data:`SETTLE` after
+    ``most_rounds``: the test's own bound), answers a REQ with EOSE alone and notes the ids it was asked for, and
+    answers every EVENT with ``OK true``, keeping nothing but the count and the bytes of what it was sent."""
+
+    def __init__(self, reply: Callable[[int], bytes], most_rounds: int) -> None:
+        self.reply, self.most_rounds = reply, most_rounds
+        self.rounds = 0
+        self.asked: set[str] = set()
+        self.events = 0  # EVENTs received (and acknowledged)
+        self.event_bytes = 0  # their frames' bytes
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] in ("NEG-OPEN", "NEG-MSG"):
+                self.rounds += 1
+                reply = self.reply(self.rounds) if self.rounds <= self.most_rounds else SETTLE
+                await ws.send(frame("NEG-MSG", message[1], reply.hex()))
+            elif message[0] == "REQ":
+                self.asked.update(message[2].get("ids", []))
+                await ws.send(frame("EOSE", message[1]))
+            elif message[0] == "EVENT" and isinstance(message[1], dict):
+                self.events += 1
+                self.event_bytes += len(raw)
+                await ws.send(frame("OK", message[1].get("id"), True, ""))
 
 
 @dataclass

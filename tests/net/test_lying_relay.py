@@ -21,9 +21,11 @@ from typing import Any
 
 import orjson
 import pytest
+from net_helpers import SETTLE, NegentropyLiar, frame
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from samizdat.core.acks import AckLedger
 from samizdat.core.event import sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
@@ -37,8 +39,6 @@ from samizdat.testing import running_relay, wait_until
 WAIT = 20.0  # seconds: the bound on every wait in this module
 BASE = int(time.time()) - 10_000
 MB = 1024 * 1024
-#: A NIP-77 reply that ends the session: the protocol version, then one range to the end listing no ids.
-SETTLE = bytes((0x61,)) + encode_varint(0) + encode_varint(0) + encode_varint(2) + encode_varint(0)
 ONE_SYNC = 100_000  # events one sync brings at most, whichever way (net.reqsync.ROUND_EVENTS, net.sync.MAX_NEED)
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -60,10 +60,6 @@ async def connected(url: str) -> AsyncIterator[RelayClient]:
         yield client
     finally:
         await client.close()
-
-
-def frame(*parts: Any) -> str:
-    return orjson.dumps(list(parts)).decode()
 
 
 @contextlib.contextmanager
@@ -100,27 +96,6 @@ def id_list_then_fingerprint(ids: list[bytes]) -> bytes:
     body = encode_varint(10**9 + 1) + encode_varint(0) + encode_varint(2) + encode_varint(len(ids)) + b"".join(ids)
     body += encode_varint(0) + encode_varint(0) + encode_varint(1) + os.urandom(16)
     return bytes((0x61,)) + body
-
-
-class NegentropyLiar:
-    """A relay's side of NIP-77 that answers round ``n`` with ``reply(n)`` (with :data:`SETTLE` after
-    ``most_rounds``: the test's own bound), answers a REQ with EOSE alone and notes the ids it was asked for."""
-
-    def __init__(self, reply: Callable[[int], bytes], most_rounds: int) -> None:
-        self.reply, self.most_rounds = reply, most_rounds
-        self.rounds = 0
-        self.asked: set[str] = set()
-
-    async def __call__(self, ws: ServerConnection) -> None:
-        async for raw in ws:
-            message = orjson.loads(raw)
-            if message[0] in ("NEG-OPEN", "NEG-MSG"):
-                self.rounds += 1
-                reply = self.reply(self.rounds) if self.rounds <= self.most_rounds else SETTLE
-                await ws.send(frame("NEG-MSG", message[1], reply.hex()))
-            elif message[0] == "REQ":
-                self.asked.update(message[2].get("ids", []))
-                await ws.send(frame("EOSE", message[1]))
 
 
 async def test_a_relay_naming_endless_ids_we_lack_is_bounded(local: SqliteStore) -> None:
@@ -166,6 +141,38 @@ async def test_a_relay_settling_the_same_ranges_again_and_again_is_cut_off(local
                 await netsync.sync(client, local, [Filter()], direction="down", method="nip77")
     assert liar.rounds <= netsync.MAX_HAVE_REPEATS + 2
     assert len([item async for item in local.negentropy_items([Filter()])]) == 2000  # the node keeps its own
+
+
+async def test_a_relay_lacking_all_it_acknowledged_is_sent_little_after_the_first_sync(local: SqliteStore) -> None:
+    """The relay answers every event with ``OK true``, keeps nothing, and at every sync says over NIP-77 that it
+    has nothing. The node uploaded its whole scope again at every sync (an area: 120 MB every 300 s, on a phone's
+    metered data); now a relay that never acknowledged anything gets everything once, and from the sync that finds
+    it lacking what it acknowledged, only the newest LOSING_UPLOAD events go up, and the sync says how many it lost
+    and how many were held back."""
+    key = SecretKey.generate()
+    ours = [sign_event(key, 1, f"ours {i} " + "x" * 200, created_at=BASE + i) for i in range(2000)]
+    await local.add_many(ours)
+    liar = NegentropyLiar(lambda _: SETTLE, 0)  # "I have nothing", whatever it was sent
+    acks = AckLedger()
+    reports = []
+    async with lying_relay(liar) as url:
+        for index in range(3):  # three syncs, 300 s apart
+            at = float(BASE + 10_000 + 300 * index)
+            async with connected(url) as client, asyncio.timeout(WAIT * 3):
+                reports.append(
+                    await netsync.sync(client, local, [Filter()], method="nip77", acks=acks, now=lambda t=at: t)
+                )
+    first, second, third = reports
+    assert (first.sent, first.lost, first.held) == (2000, 0, 0)  # a fresh relay gets everything, once
+    assert second.lost > 0  # events it acknowledged 300 s before, and lacks
+    assert second.sent == netsync.LOSING_UPLOAD
+    assert second.held == 2000 - netsync.LOSING_UPLOAD
+    assert second.bytes_out * 10 < first.bytes_out
+    assert third.lost == netsync.LOSING_UPLOAD  # what went up again was lost again: still held to the bound
+    assert third.sent == netsync.LOSING_UPLOAD
+    assert liar.events == 2000 + 2 * netsync.LOSING_UPLOAD
+    assert len([item async for item in local.negentropy_items([Filter()])]) == 2000  # the node keeps its own
+    assert len(acks) <= acks.per_relay
 
 
 async def test_an_answer_whose_id_is_not_a_string_ends_nothing(local: SqliteStore) -> None:

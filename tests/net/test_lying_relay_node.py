@@ -1,20 +1,24 @@
 """A whole node (fake clock) syncing with a relay the police run, on loopback: a relay that takes the node's
-connection and then stalls must cost the node that relay's syncs only, never every other channel's; and a relay
-synced with must learn nothing of what the node reads elsewhere."""
+connection and then stalls must cost the node that relay's syncs only, never every other channel's; a relay
+synced with must learn nothing of what the node reads elsewhere; and a relay that accepts posts and keeps nothing
+must be caught, said to lose them, and routed around."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
 from pathlib import Path
 
 import orjson
+from net_helpers import SETTLE, NegentropyLiar
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from samizdat.cli.status import status_text
 from samizdat.core import kinds
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import sign_event
@@ -23,8 +27,9 @@ from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
 from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import Negentropy, VectorStorage
 from samizdat.core.posts import build_post
+from samizdat.net import sync as netsync
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.services import posts, sync
+from samizdat.services import posts, publishing, status, sync
 from samizdat.testing import FakeClock, running_relay, test_node, wait_until
 
 WAIT = 20.0  # seconds: the bound on every wait in this module
@@ -130,3 +135,82 @@ async def test_a_relay_synced_with_is_not_asked_for_photos_of_posts_it_did_not_s
         async with asyncio.timeout(WAIT):  # a sync that covers the post: the relay knows we hold it, and is asked
             await sync.sync_with(ctx, url, [Filter(kinds=frozenset({kinds.POST}))], direction="down")
         assert [path for path in asked if tsha in path]
+
+
+async def test_a_mirror_that_accepts_posts_and_keeps_nothing_is_caught_and_routed_around(tmp_path: Path) -> None:
+    """The channel's mirror answers every post with ``OK true`` and keeps nothing; the node's write relay was
+    unreachable for so long that the outbox gave up on it. The user was told the post was delivered to the mirror,
+    and no relay had it. Now the next sync, finding the mirror lacking the post it accepted, says so in the status
+    (the post is lost there, the relay loses what it accepts), and the post goes to the write relay after all."""
+    clock = FakeClock(NOW)
+    liar = NegentropyLiar(lambda _: SETTLE, 0)  # "I have nothing", whatever it was sent
+
+    async with (
+        serve(liar, "127.0.0.1", 0, close_timeout=1) as lying,
+        running_relay(tmp_path / "write", negentropy=NegentropyService()) as honest,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        mirror = f"ws://127.0.0.1:{next(iter(lying.sockets)).getsockname()[1]}"
+        ctx = dataclasses.replace(node.ctx, config=node.ctx.config.with_overrides(write_relays=(honest.url,)))
+        channel, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=[mirror])
+        post = build_post(ctx.key, channel, "news", "Water is back", created_at=int(NOW) - 30)
+        await publishing.publish(ctx, [post], channel.mirrors)
+        ctx.local.record_attempt(  # the write relay was blocked for a day: the outbox gave up on it
+            post.id, honest.url, accepted=False, message="error: connection refused", final=True, next_attempt=NOW
+        )
+        async with asyncio.timeout(WAIT):
+            await publishing.deliver(ctx)
+        before = {r["url"]: r for r in (await status.document(ctx))["relays"]}
+        assert before[mirror]["delivered"] >= 1  # what the mirror said
+        assert await honest.store.get(post.id) is None
+
+        clock.advance(300)
+        async with asyncio.timeout(WAIT * 3):
+            await sync.sync_pass(ctx)
+            await publishing.deliver(ctx)
+
+        assert await honest.store.get(post.id) == post  # routed around the mirror
+        doc = await status.document(ctx, detail=True)
+        relays = {r["url"]: r for r in doc["relays"]}
+        assert relays[mirror]["lost"] == 2  # the post and the channel's definition
+        assert relays[mirror]["losing_since"] is not None
+        assert post.id in [row["event"] for row in doc["outbox"]["lost"]]
+        assert post.id not in {row.event_id for row in ctx.local.outbox(["accepted"]) if row.relay == mirror}
+        text = status_text(doc, now=clock.now)
+        assert "2 lost" in text
+        assert "loses what it accepts" in text
+
+
+async def test_a_relay_found_losing_is_still_sent_little_after_the_node_restarts(tmp_path: Path) -> None:
+    """Once a sync has found the relay lacking what it acknowledged, the node restarts: what relays acknowledged is
+    kept in memory only (a seized device must not tell which relay holds which events), but the relay's health is
+    kept, so the first sync after the restart still sends it at most LOSING_UPLOAD of the 300 events it claims to
+    lack, not all of them."""
+    clock = FakeClock(NOW)
+    liar = NegentropyLiar(lambda _: SETTLE, 0)
+    others = SecretKey.generate()
+    carried = [sign_event(others, 1, f"carried {i}", created_at=int(NOW) - 1000 + i) for i in range(300)]
+
+    async with serve(liar, "127.0.0.1", 0, close_timeout=1) as lying:
+        url = f"ws://127.0.0.1:{next(iter(lying.sockets)).getsockname()[1]}"
+        async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+            post = sign_event(node.ctx.key, 1, "ours", created_at=int(NOW) - 30)
+            await publishing.publish(node.ctx, [post], [url])
+            async with asyncio.timeout(WAIT):
+                await publishing.deliver(node.ctx)
+            clock.advance(300)
+            async with asyncio.timeout(WAIT):
+                await sync.sync_with(node.ctx, url, [Filter(kinds=frozenset({1}))])  # finds the post lost
+        events_before = liar.events
+
+        async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+            await node.ctx.store.add_many(carried)
+            clock.advance(300)
+            async with asyncio.timeout(WAIT * 3):
+                report = await sync.sync_with(node.ctx, url, [Filter(kinds=frozenset({1}))])
+            assert report.have == 301
+            assert report.sent == netsync.LOSING_UPLOAD
+            assert report.held == 301 - netsync.LOSING_UPLOAD
+            assert liar.events - events_before == netsync.LOSING_UPLOAD
+            relays = {r["url"]: r for r in (await status.document(node.ctx))["relays"]}
+            assert relays[url]["losing_since"] == NOW + 300

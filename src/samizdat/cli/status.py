@@ -1,5 +1,6 @@
 """``samizdat status`` as text: a summary a person reads first (per relay: delivered, waiting, failed with the
-reason), each waiting or failed post only with ``--verbose``."""
+reason, lost; a relay that loses what it acknowledges said so), each waiting, failed or lost post only with
+``--verbose``."""
 
 from __future__ import annotations
 
@@ -21,10 +22,17 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
         parts.append(f"{r['pending']} waiting")
     if r["failed"]:
         parts.append(f"{r['failed']} failed")
+    if r.get("lost"):
+        parts.append(f"{r['lost']} lost")
     state = {True: "answers", False: "does not answer", None: "not tried yet"}[r["reachable"]]
     line = f"  {r['url']}: {', '.join(parts)}; {state}"
     if r["last_success"]:
         line += f", last synced {ago(r['last_success'], now)}"
+    if r.get("losing_since"):
+        line += (
+            f"\n      ! loses what it accepts: {plural(r['lost_events'], 'event')} it acknowledged were missing at a "
+            f"later sync (since {ago(r['losing_since'], now)}); posts go to other relays, syncs send it little"
+        )
     if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
         line += f"\n      last error: {_reason(r['last_error'])}"
     return line
@@ -62,8 +70,10 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
         lines.append("Peers: " + ", ".join(f"{p['url']} ({p['state']})" for p in peers))
     else:
         lines.append("Peers: none (see `samizdat peers`)")
-    waiting, failed = len(outbox["pending"]), len(outbox["failed"])
+    waiting, failed, lost = len(outbox["pending"]), len(outbox["failed"]), len(outbox.get("lost", ()))
     summary = f"Delivery: {outbox['accepted']} delivered, {waiting} waiting, {failed} failed"
+    if lost:
+        summary += f", {lost} lost (accepted by a relay that then did not have them)"
     if outbox["superseded"]:
         summary += f" ({outbox['superseded']} no longer needed: replaced, retracted or expired)"
     lines.append(summary)
@@ -81,6 +91,8 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
             )
         for row in outbox["failed"]:
             lines.append(f"  failed  {row['event'][:SHORT_ID]} -> {row['relay']} ({_reason(row['last'])})")
-    elif waiting or failed:
-        lines.append("(`samizdat status --verbose` lists each waiting or failed post)")
+        for row in outbox.get("lost", ()):
+            lines.append(f"  lost    {row['event'][:SHORT_ID]} -> {row['relay']} ({_reason(row['last'])})")
+    elif waiting or failed or lost:
+        lines.append("(`samizdat status --verbose` lists each waiting, failed or lost post)")
     return "\n".join(lines)

@@ -6,6 +6,10 @@ pipelines the events and records each answer: ``OK true`` (or ``duplicate:``) is
 (``invalid:``, ``blocked:``, ``restricted:``, ``pow:``) fails the row at once; anything else (timeouts, connection
 errors, ``rate-limited:``, ``error:``) is retried later with exponential backoff until ``max_attempts``.
 The rows live in SQLite, so a restart resumes where the last run stopped.
+
+An ``OK`` is a relay's word, not proof: each answer's time is kept in the row, and when a later sync finds the
+relay lacking a post it accepted, the row becomes ``lost`` (:mod:`samizdat.core.acks`,
+:mod:`samizdat.services.relay_health`).
 """
 
 from __future__ import annotations
@@ -154,7 +158,9 @@ def _record(
     prefix = message.split(":", 1)[0] if ":" in message else ""
     final = accepted or prefix in FINAL_REFUSALS or attempts + 1 >= max_attempts
     delay = backoff_delay(attempts, random=random)
-    local.record_attempt(event_id, relay, accepted=accepted, message=message, final=final, next_attempt=now + delay)
+    local.record_attempt(
+        event_id, relay, accepted=accepted, message=message, final=final, next_attempt=now + delay, answered_at=now
+    )
     if accepted:
         report.accepted += 1
     elif final:

@@ -14,6 +14,13 @@ transport): a document that does not list 77 ends the wait at once; without a do
 answer ``NEG-OPEN`` within ``NEG_OPEN_TIMEOUT`` seconds (or refuses it for any reason but ``blocked:`` or
 ``closed:``) is taken to lack NIP-77. One whose document lists 77 is given as long as any round. Uploads,
 either way, are paced (:mod:`samizdat.net.pacing`) for relays that drop busy connections.
+
+A relay that answers ``OK true`` and keeps nothing (or claims, sync after sync, to lack everything) would be sent
+the node's whole scope every sync. Given a witness of what relays acknowledged (:mod:`samizdat.core.acks`), a
+sync notes each ``OK`` and counts, of the ids the relay lacks, those it had acknowledged (``lost``); once it has lost
+any, or when the caller says it is known to (``upload_limit``), at most :data:`LOSING_UPLOAD` events go up in
+that sync, the newest, and the rest is ``held``. A relay that never acknowledged anything (a new, empty one)
+still gets everything it lacks.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any, Literal
 
 import orjson
 
+from samizdat.core.acks import Witness
 from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit_all
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
@@ -73,6 +81,11 @@ _reconciling: ThreadPoolExecutor | None = None
 #: id can be reported in more than one round, but a relay that settles the same ranges again and again, each time
 #: "lacking" everything in them, only makes us go through our set once more every round.
 MAX_HAVE_REPEATS = 4
+#: Events uploaded in one sync, at most, to a relay that lost events it had acknowledged: the newest, about 120 kB
+#: at EVENT_BYTES (35 MB a day at the default 300 s interval, where an area's whole scope was 120 MB a sync).
+#: Enough for a day of a busy channel's own posts to go up again should the relay have lost only them; a relay
+#: that keeps nothing learns nothing more from them than from the first.
+LOSING_UPLOAD = 100
 
 
 @dataclass
@@ -93,9 +106,15 @@ class SyncReport:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     photos: int = 0  # blobs the stored posts reference, fetched after the sync (services/blob_travel.py)
+    lost: int = 0  # events the relay lacked after acknowledging them (core/acks.py)
+    held: int = 0  # events the relay lacked and was not sent: it loses what it acknowledges (LOSING_UPLOAD)
+    #: The ids counted in ``lost`` (hex), for the caller; never in :meth:`to_dict` (kept in the state file).
+    lost_ids: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        out = asdict(self)
+        del out["lost_ids"]
+        return out
 
 
 #: What one event is taken to weigh when a download is estimated before it starts: a post's JSON with its tags
@@ -138,6 +157,39 @@ class _Bytes:
 
     def over(self, needed: int) -> OverBudget:
         return OverBudget(self.spent + 1, needed, at_least=True)
+
+
+class _Uploads:
+    """What a sync sends a relay: every event it lacks, unless it lost events it had acknowledged (see the
+    module); and what it acknowledged, told to ``acks``."""
+
+    def __init__(self, url: str, acks: Witness | None, limit: int | None, now: Callable[[], float]) -> None:
+        self.url, self.acks, self.left, self.now = url, acks, limit, now
+        self.began = now()
+
+    def check(self, have: list[str], report: SyncReport) -> None:
+        """Count, of ``have`` (ids the relay lacks), those it had acknowledged; from the first, bound the sync."""
+        if self.acks is None or not have:
+            return
+        lost = self.acks.lost(self.url, have, self.began)
+        if lost:
+            report.lost += len(lost)
+            report.lost_ids += lost
+            if self.left is None:
+                self.left = LOSING_UPLOAD
+
+    def bound(self, have: list[str], report: SyncReport) -> list[str]:
+        """The ids of ``have`` to upload; those beyond the bound are counted as held."""
+        if self.left is None:
+            return have
+        chosen = have[::-1][: self.left]  # both NIP-77 and the REQ walk list ours oldest first: the newest go
+        self.left -= len(chosen)
+        report.held += len(have) - len(chosen)
+        return chosen
+
+    def accepted(self, ids: list[str]) -> None:
+        if self.acks is not None and ids:
+            self.acks.acknowledged(self.url, ids, self.now())
 
 
 class NoNegentropy(Exception):
@@ -298,6 +350,8 @@ async def sync(
     method: Method = "auto",
     pacing: Pacing | None = DEFAULT_PACING,
     byte_budget: int | None = None,
+    acks: Witness | None = None,
+    upload_limit: int | None = None,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
 
@@ -309,8 +363,10 @@ async def sync(
     ``ingest`` stores downloaded events (default ``store.add_many``; the node passes its relay's ingest so live
     subscribers see them). Each downloaded event must pass ``limits`` at ``now()`` first, as at every door
     (:func:`samizdat.core.admission.admit`); one that does not is counted as rejected with the relay's reason.
-    Raises TransportError / RemoteProtocolError when the relay fails or refuses; what was
-    transferred until then stays stored.
+    ``acks`` notes what the relay acknowledges and says what it lost (see the module): then at most
+    ``upload_limit`` (given: a relay known to lose events) or :data:`LOSING_UPLOAD` (once it lost some in this
+    sync) events are uploaded. Raises TransportError / RemoteProtocolError when the relay fails or refuses; what
+    was transferred until then stays stored.
     """
     started = clock()
     report = SyncReport(client.url, direction, method="req" if method == "req" else "nip77")
@@ -321,6 +377,7 @@ async def sync(
     scan: ReqScan | None = None
     # Whatever the estimate said, the real bytes stored stop at the budget.
     spend = _Bytes(byte_budget if direction != "up" else None)
+    uploads = _Uploads(client.url, acks, upload_limit, now)
     try:
         for index, flt in enumerate(filters or [Filter()]):
             if report.method == "nip77":
@@ -343,7 +400,7 @@ async def sync(
                 await _req_sync(
                     scan, store, flt, report,
                     direction=direction, ingest=ingest, progress=progress, unwanted=unwanted, door=(limits, now),
-                    pacer=pacer, spend=spend,
+                    pacer=pacer, spend=spend, uploads=uploads,
                 )  # fmt: skip
                 if byte_budget is not None and direction != "up" and scan.budget.events <= 0:
                     read = byte_budget // EVENT_BYTES
@@ -361,8 +418,11 @@ async def sync(
             if direction in ("down", "both") and need:
                 door = (limits, now)
                 await _download(client, [i.hex() for i in need], ingest, report, progress, door, flt, spend)
+            lacked = [i.hex() for i in have]
+            uploads.check(lacked, report)
             if direction in ("up", "both") and have:
-                await _upload(client, store, [i.hex() for i in have], report, progress, pacer=pacer)
+                sending = uploads.bound(lacked, report)
+                await _upload(client, store, sending, report, progress, pacer=pacer, on_accepted=uploads.accepted)
     finally:
         if info is not None and not info.done():
             info.cancel()
@@ -385,6 +445,7 @@ async def _req_sync(
     door: tuple[EventLimits, Callable[[], float]],
     pacer: Pacer | None,
     spend: _Bytes,
+    uploads: _Uploads,
 ) -> None:
     """One filter with a relay that lacks NIP-77: walk the relay's events (:mod:`samizdat.net.reqsync`), store
     those we lack as they come, then upload ours that it lacks, from the window the walk covered (all of it,
@@ -419,8 +480,10 @@ async def _req_sync(
     since = result.covered_from
     have = [i for i, t in ours.items() if i not in result.seen and (since is None or t >= since)]
     report.have += len(have)
+    uploads.check(have, report)
     if direction != "down" and have:
-        await _upload(scan.client, store, have, report, progress, pacer=pacer)
+        sending = uploads.bound(have, report)
+        await _upload(scan.client, store, sending, report, progress, pacer=pacer, on_accepted=uploads.accepted)
 
 
 def _max_limit(document: dict[str, Any] | None) -> int | None:
@@ -509,10 +572,11 @@ async def _upload(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     pacer: Pacer | None = None,
+    on_accepted: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Send our events in batches (paced by ``pacer``). A ``rate-limited:`` answer is not a refusal: wait and send
     those again (doubling the wait, at most ``RATE_LIMIT_RETRIES`` times), so a relay's flood protection slows us
-    down without losing events."""
+    down without losing events. The ids the relay accepted (or had) go to ``on_accepted``, batch by batch."""
     done = 0
     for start in range(0, len(ids), ID_BATCH):
         batch = ids[start : start + ID_BATCH]
@@ -520,6 +584,8 @@ async def _upload(
         delay = 1.0
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             results = await _publish(client, events, pacer)
+            if on_accepted is not None:
+                on_accepted([r.event_id for r in results if r.accepted or r.prefix == "duplicate"])
             limited = {r.event_id for r in results if r.prefix == "rate-limited"}
             for result in results:
                 if result.event_id in limited and attempt < RATE_LIMIT_RETRIES:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from samizdat.config import Config
+from samizdat.core.acks import AckLedger
 from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.net.client import RelayClient
@@ -48,6 +49,8 @@ class Context:
     #: The photo store: files encrypted under the node's data key (store/blobs.py), or rows beside the events in
     #: PostgreSQL (store/pgblobs.py); services/blobs.py has its rules.
     blobs: Blobs | None = field(default=None, repr=False)
+    #: What relays acknowledged of the events syncs uploaded, in memory only (core/acks.py).
+    acks: AckLedger = field(default_factory=AckLedger, repr=False)
 
     @property
     def pubkey(self) -> str:

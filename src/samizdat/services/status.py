@@ -4,7 +4,9 @@ Read from the node's local state (outbox and sync progress) and, while serving, 
 LAN mesh. Per relay: posts delivered, waiting, failed (with the last reason), and whether it answers: reachable
 when its last sync succeeded or it accepted a delivery and nothing failed since, unreachable when the last
 attempt failed, unknown when never tried. An outbox row whose event left the store before delivery (replaced by
-a newer version, retracted, expired) is "superseded", not a failure.
+a newer version, retracted, expired) is "superseded", not a failure. A post a relay accepted and a later sync
+found it lacking is "lost", not delivered; such a relay is "losing" (since when, and how many events it lost)
+until a day passes without another loss (services/relay_health.py).
 
 The public part (no ``detail``) is what the web app shows anyone on the hub's network: relay URLs and peer names
 are not secrets (they are in channel definitions and mDNS announcements), and nothing in it can act for the
@@ -19,7 +21,7 @@ from typing import Any
 
 from samizdat.core import nip19
 from samizdat.net.outbox import GONE
-from samizdat.services import areas, sync
+from samizdat.services import areas, relay_health, sync
 from samizdat.services.context import Context
 from samizdat.services.instance import running_relay_url
 from samizdat.services.reachability import aggregate
@@ -50,7 +52,8 @@ async def document(
     def relay(url: str) -> dict[str, Any]:
         return relays.setdefault(
             url, {"url": url, "reachable": None, "last_success": None, "last_attempt": None, "delivered": 0,
-                  "pending": 0, "failed": 0, "superseded": 0, "last_error": ""},
+                  "pending": 0, "failed": 0, "superseded": 0, "lost": 0, "losing_since": None, "lost_events": 0,
+                  "last_error": ""},
         )  # fmt: skip
 
     received = sent = 0
@@ -64,9 +67,15 @@ async def document(
             entry["last_error"] = str(row.summary.get("error", "")) if row.failures else ""
         received += _number(row.summary.get("received", row.summary.get("events_in")))
         sent += _number(row.summary.get("sent", row.summary.get("events_out")))
+    for url, health in ctx.local.relay_health().items():
+        since = relay_health.losing(ctx, url)
+        if since is not None:
+            entry = relay(url)
+            entry["losing_since"], entry["lost_events"] = since, health.lost
     delivered = 0
     waiting: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    lost: list[dict[str, Any]] = []
     rows = ctx.local.outbox()
     waiting_ids = list({r.event_id for r in rows if r.state == "pending"})
     still_stored = await ctx.store.has(waiting_ids) if waiting_ids else set()
@@ -82,6 +91,9 @@ async def document(
                 entry["reachable"] = True
         elif out.state == "failed" and out.last_message == GONE:
             entry["superseded"] += 1
+        elif out.state == "lost":
+            entry["lost"] += 1
+            lost.append({"event": out.event_id, "relay": out.relay, "last": out.last_message})
         elif out.state == "failed":
             entry["failed"] += 1
             entry["last_error"] = entry["last_error"] or out.last_message
@@ -131,6 +143,7 @@ async def document(
             outbox={
                 "pending": waiting,
                 "failed": failed,
+                "lost": lost,
                 "accepted": delivered,
                 "superseded": sum(r["superseded"] for r in relays.values()),
             },  # fmt: skip

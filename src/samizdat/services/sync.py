@@ -18,7 +18,7 @@ from samizdat.core.filters import Filter
 from samizdat.errors import SamizdatError
 from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
-from samizdat.services import areas, blob_travel, channels
+from samizdat.services import areas, blob_travel, channels, relay_health
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ async def sync_with(
     unwanted: netsync.Unwanted | None = None,
 ) -> netsync.SyncReport:
     """Reconcile the events matching ``filters`` (default: everything) with ``url`` (NIP-77); raises
-    :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it."""
+    :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it. A relay
+    that lost what it had acknowledged is dealt with (:mod:`samizdat.services.relay_health`)."""
     scope = list(filters or [Filter()])
     client = await ctx.connect(url)
     try:
@@ -55,9 +56,12 @@ async def sync_with(
             now=ctx.clock,  # the limits every door applies are checked against the node's clock
             unwanted=unwanted,
             byte_budget=byte_budget,
+            acks=relay_health.Witness(ctx),
+            upload_limit=relay_health.upload_limit(ctx, url),
         )
     finally:
         await client.close()
+    await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
         photos = await blob_travel.travel(ctx, [base] if base else [], scope=scope)

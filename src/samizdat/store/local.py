@@ -16,6 +16,12 @@ wait at once. Beyond that the oldest waiting events of that author (for a channe
 waiting in it) are given up, marked ``failed`` with the reason, and a warning is logged: the newest news wins,
 and one flooding author displaces their own backlog before anyone else's. Finished rows (accepted, failed) are
 kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:meth:`LocalState.prune_outbox`).
+A row is ``lost`` when the relay accepted the post and a later sync found it lacking it
+(:mod:`samizdat.services.relay_health`): not delivered, and not sent to that relay again by the outbox.
+
+The relay_health table keeps, per relay, counts only: how many events it lacked after acknowledging them, first
+and last seen. Which events it acknowledged is kept in memory only (:mod:`samizdat.core.acks`): a table of which
+relay holds which ids would tell whoever seizes the device where its owner publishes.
 """
 
 from __future__ import annotations
@@ -60,13 +66,14 @@ CREATE TABLE IF NOT EXISTS verifiers (
 CREATE TABLE IF NOT EXISTS outbox (
     event_id TEXT NOT NULL,
     relay TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',  -- pending | accepted | failed
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | accepted | failed | lost
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL DEFAULT 0,
     last_message TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     author TEXT NOT NULL DEFAULT '',   -- the event's pubkey (hex), for the per-author bound
     channel TEXT NOT NULL DEFAULT '',  -- the post's channel address, for the per-channel bound ('' for others)
+    answered_at REAL NOT NULL DEFAULT 0,  -- when the relay last answered (an accepted post's time of OK)
     PRIMARY KEY (event_id, relay)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
@@ -94,6 +101,12 @@ CREATE TABLE IF NOT EXISTS peers (
     events_out INTEGER NOT NULL DEFAULT 0,
     bytes_in INTEGER NOT NULL DEFAULT 0,
     bytes_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS relay_health (
+    relay TEXT PRIMARY KEY,
+    lost INTEGER NOT NULL DEFAULT 0,   -- events it lacked after acknowledging them (counts only, never which)
+    first_lost REAL NOT NULL,
+    last_lost REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS routes (
     relay TEXT NOT NULL,
@@ -154,6 +167,14 @@ PEER_TEXT_LIMITS = {"name": 60, "last_error": 300}
 
 
 @dataclass(frozen=True, slots=True)
+class RelayHealth:
+    relay: str
+    lost: int  # events it lacked after acknowledging them
+    first_lost: float
+    last_lost: float
+
+
+@dataclass(frozen=True, slots=True)
 class SyncRow:
     relay: str
     scope: str
@@ -164,7 +185,11 @@ class SyncRow:
     summary: dict[str, object]
 
 
-_OUTBOX_COLUMNS = {"author": "TEXT NOT NULL DEFAULT ''", "channel": "TEXT NOT NULL DEFAULT ''"}
+_OUTBOX_COLUMNS = {
+    "author": "TEXT NOT NULL DEFAULT ''",
+    "channel": "TEXT NOT NULL DEFAULT ''",
+    "answered_at": "REAL NOT NULL DEFAULT 0",  # a state file from before lost posts were noticed
+}
 _OUTBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_author ON outbox (author, state);
 CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
@@ -174,7 +199,7 @@ CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
 def _create_tables(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA)
     have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-    for name, decl in _OUTBOX_COLUMNS.items():  # a state file from before the outbox bounds
+    for name, decl in _OUTBOX_COLUMNS.items():  # a state file from before the outbox bounds, or lost posts
         if name not in have:
             db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
     db.executescript(_OUTBOX_INDEXES)
@@ -321,16 +346,57 @@ class LocalState:
         return [OutboxRow(*row) for row in rows]
 
     def record_attempt(
-        self, event_id: str, relay: str, *, accepted: bool, message: str, final: bool, next_attempt: float
+        self,
+        event_id: str,
+        relay: str,
+        *,
+        accepted: bool,
+        message: str,
+        final: bool,
+        next_attempt: float,
+        answered_at: float = 0.0,
     ) -> None:
         state = "accepted" if accepted else ("failed" if final else "pending")
         self._run(
-            "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt = ?, last_message = ? "
-            "WHERE event_id = ? AND relay = ?",
-            (state, next_attempt, message[:500], event_id, relay),
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt = ?, last_message = ?, "
+            "answered_at = ? WHERE event_id = ? AND relay = ?",
+            (state, next_attempt, message[:500], answered_at, event_id, relay),
         )
 
-    def outbox(self, states: Iterable[str] = ("pending", "accepted", "failed")) -> list[OutboxRow]:
+    def accepted_among(self, relay: str, event_ids: Iterable[str], before: float) -> list[str]:
+        """Of ``event_ids``, the posts ``relay`` accepted at ``before`` or earlier (at most the outbox's finished
+        rows, :data:`OUTBOX_FINISHED_KEEP`, are read)."""
+        accepted = {row[0] for row in self._run(
+            "SELECT event_id FROM outbox WHERE relay = ? AND state = 'accepted' AND answered_at <= ?", (relay, before)
+        )}  # fmt: skip
+        return [i for i in event_ids if i in accepted] if accepted else []
+
+    def mark_lost(self, relay: str, event_ids: Iterable[str], message: str) -> list[str]:
+        """Rows of ``event_ids`` that ``relay`` accepted become ``lost`` with ``message``; return their ids."""
+        ids = list(dict.fromkeys(event_ids))
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            where = f"relay = ? AND state = 'accepted' AND event_id IN ({marks})"
+            found += [row[0] for row in self._run(f"SELECT event_id FROM outbox WHERE {where}", (relay, *batch))]
+            self._run(
+                f"UPDATE outbox SET state = 'lost', last_message = ? WHERE {where}", (message[:500], relay, *batch)
+            )
+        return found
+
+    def retry_elsewhere(self, event_id: str, shunned: Iterable[str], now: float) -> int:
+        """Send ``event_id`` again at once to every relay but ``shunned`` that has not accepted it: waiting rows
+        are due now, failed ones wait again with their tries reset. Returns how many rows that changed."""
+        avoid = list(shunned)
+        marks = ",".join("?" * len(avoid)) or "''"
+        return self._run(
+            "UPDATE outbox SET state = 'pending', next_attempt = ?, attempts = CASE WHEN state = 'failed' THEN 0 "
+            f"ELSE attempts END WHERE event_id = ? AND state IN ('pending', 'failed') AND relay NOT IN ({marks})",
+            (now, event_id, *avoid),
+        ).rowcount
+
+    def outbox(self, states: Iterable[str] = ("pending", "accepted", "failed", "lost")) -> list[OutboxRow]:
         wanted = tuple(states)
         marks = ",".join("?" * len(wanted))
         rows = self._run(
@@ -343,6 +409,22 @@ class LocalState:
     def next_due(self) -> float | None:
         row = self._run("SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending'").fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    # -- relays that lose what they acknowledge (services/relay_health.py) -------------------------------------
+
+    def record_lost(self, relay: str, count: int, now: float, *, anew: bool = False) -> None:
+        """Add ``count`` events ``relay`` lost at ``now``; ``anew``: start counting again from these."""
+        self._run(
+            "INSERT INTO relay_health (relay, lost, first_lost, last_lost) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (relay) DO UPDATE SET last_lost = excluded.last_lost, "
+            "lost = CASE WHEN ? THEN excluded.lost ELSE lost + excluded.lost END, "
+            "first_lost = CASE WHEN ? THEN excluded.first_lost ELSE first_lost END",
+            (relay, count, now, now, anew, anew),
+        )
+
+    def relay_health(self) -> dict[str, RelayHealth]:
+        rows = self._run("SELECT relay, lost, first_lost, last_lost FROM relay_health").fetchall()
+        return {row[0]: RelayHealth(*row) for row in rows}
 
     # -- areas fetched channel by channel, by choice (services/areas.py) ---------------------------------------
 
