@@ -61,7 +61,15 @@ CASES = [
     Case("mitm.test", "10.88.2.17", "tls.mitm"),
     Case("block.test", "10.88.2.18", "http.blockpage", secure=False),
     Case("down.test", "10.88.2.19", "down"),  # nothing listens: down for everyone
+    # Censors that let the handshake through and break the connection afterwards (nft on conntrack counters):
+    Case("stall.test", "10.88.2.21", "data.stall"),  # everything dropped once 16 KB came back (Russia's TSPU)
+    Case("upstall.test", "10.88.2.22", "data.stall"),  # ... once the client sent 16 KB
+    Case("throttle.test", "10.88.2.23", "data.throttled"),  # policed to 16 KB/s toward the client
 ]
+#: The cases of censors that break connections after the handshake: the old netcheck called them all "ok".
+DATA_CASES = [c for c in CASES if c.expected.startswith("data.")]
+#: Events seeded on the main relay (about 1.2 KB each): enough for netcheck's data step to pass 64 KB.
+SEED_EVENTS = 150
 MIRROR = Case("mirror.test", "10.88.2.20", "ok")
 BY_NAME = {c.name: c for c in [*CASES, MIRROR]}
 
@@ -70,7 +78,7 @@ def missing_requirements() -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
         return "the censorship lab needs root (network namespaces)"
-    for tool in ("ip", "nft", "iptables", "dnsmasq", "microsocks", "openssl", "tc"):
+    for tool in ("ip", "nft", "iptables", "dnsmasq", "microsocks", "openssl"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/system-packages.sh installs scripts/apt/blocking.txt)"
     return None
@@ -207,6 +215,7 @@ class Lab:
             Path(f"/etc/netns/{ns}").mkdir(parents=True, exist_ok=True)
             Path(f"/etc/netns/{ns}/resolv.conf").write_text(f"nameserver {resolver}\noptions timeout:2 attempts:1\n")
         self._start_services()
+        self.seed(MAIN_PORT, SEED_EVENTS)
         self._censor()
         return self
 
@@ -239,7 +248,10 @@ class Lab:
         self.spawn(r, "blockpage", *fwd, "--listen", "10.88.1.1:8000", "--blockpage")
         self.spawn(r, "mitm", *fwd, "--listen", "10.88.1.1:8443", "--to", "10.88.2.17:80",
                    "--tls", f"{w}/mitm.pem", f"{w}/mitm.key")  # fmt: skip
-        self.spawn(r, "delay", *fwd, "--listen", "10.88.1.1:9443", "--to", "10.88.2.16:443", "--delay", "0.3")
+        # slow.test's link: 1 Mbit/s each way (the hop paces itself: a tbf could only slow the whole link, this
+        # kernel has no classful qdisc to single out one relay), 300 ms each way, 10% loss (nft, below).
+        self.spawn(r, "delay", *fwd, "--listen", "10.88.1.1:9443", "--to", "10.88.2.16:443", "--delay", "0.3",
+                   "--rate", "125000")  # fmt: skip
         for ns, host, port, name in (
             (n, "10.88.2.53", 53, "dns-truth"), (r, "10.88.1.1", 53, "dns-censor"), (n, "10.88.2.5", 1080, "socks"),
             (n, "127.0.0.1", MAIN_PORT, f"relay-{MAIN_PORT}"), (n, "127.0.0.1", MIRROR_PORT, f"relay-{MIRROR_PORT}"),
@@ -249,6 +261,26 @@ class Lab:
         ):  # fmt: skip
             self.wait_port(ns, host, port, name)
         del c
+
+    def seed(self, port: int, count: int) -> None:
+        """Publish ``count`` events of about 1.2 KB to the relay on ``port``, from its namespace (no censor)."""
+        script = (
+            "import asyncio\n"
+            "from samizdat.core.event import sign_event\n"
+            "from samizdat.core.keys import SecretKey\n"
+            "from samizdat.net.client import RelayClient\n"
+            "async def main():\n"
+            "  key = SecretKey.generate()\n"
+            f"  events = [sign_event(key, 1, 'seed %04d ' % i + 'x' * 1100, [], created_at=1700000000 + i)"
+            f" for i in range({count})]\n"
+            f"  async with await RelayClient.connect('ws://127.0.0.1:{port}', timeout=10) as c:\n"
+            "    results = await c.publish_many(events, timeout=30)\n"
+            "  assert all(r.accepted for r in results), [r.message for r in results if not r.accepted][:3]\n"
+            "asyncio.run(main())\n"
+        )
+        done = self.run_in(self.net, sys.executable, "-c", script, check=False, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"seeding the relay on port {port} failed: {done.stderr[-2000:]}")
 
     def _censor(self) -> None:
         r = self.router
@@ -268,6 +300,11 @@ table inet smzb {
     type filter hook forward priority filter; policy accept;
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.13 tcp dport 443 reject with tcp reset
     ip saddr 10.88.1.0/24 ip daddr 10.88.2.15 drop
+    ip daddr 10.88.2.21 ct reply bytes > 16000 drop
+    ip saddr 10.88.2.21 ct reply bytes > 16000 drop
+    ip daddr 10.88.2.22 ct original bytes > 16000 drop
+    ip saddr 10.88.2.22 ct original bytes > 16000 drop
+    ip saddr 10.88.2.23 ip daddr 10.88.1.0/24 limit rate over 16 kbytes/second drop
   }
   chain block_main {
     type filter hook forward priority filter - 1; policy accept;
@@ -277,12 +314,11 @@ table inet smzb {
         rules_file = self.workdir / "censor.nft"
         rules_file.write_text(rules)
         self.run_in(r, "nft", "-f", str(rules_file))
+        # Conntrack's byte counters (``ct bytes``) are off by default: the stalling censors above count on them.
+        self.run_in(r, "sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1")
         # The TLS server name, seen by string match in the ClientHello (iptables, as TESTBED.md found working).
         self.run_in(r, "iptables", "-A", "FORWARD", "-p", "tcp", "--dport", "443", "-m", "string", "--algo", "kmp",
                     "--string", "sni.test", "-j", "REJECT", "--reject-with", "tcp-reset")  # fmt: skip
-        # Throttling toward the client: 1 Mbit/s (with the 300 ms hop and 10% loss above).
-        self.run_in(r, "tc", "qdisc", "add", "dev", "r0", "root", "tbf", "rate", "1mbit", "burst", "32kbit",
-                    "latency", "400ms")  # fmt: skip
 
     def block(self, address: str) -> None:
         """Blackhole ``address`` from now on (the moment a censor starts blocking a relay)."""

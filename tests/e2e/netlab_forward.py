@@ -3,6 +3,8 @@
 * ``--listen ADDR:PORT`` (repeatable) ``--to HOST:PORT``: forward each connection;
 * ``--tls CERT KEY``: terminate TLS first (a relay's TLS front, or a censor's MITM with a fake certificate);
 * ``--delay S``: hold every chunk S seconds in each direction (the throttled link: this kernel has no netem);
+* ``--rate B``: at most B bytes per second in each direction (this kernel has no classful qdisc either, so a
+  ``tbf`` could only slow the whole link);
 * ``--blockpage``: answer every connection with an HTTP 403 page, as a censor's block page does.
 
 Prints ``ready`` once it listens; stops on SIGTERM.
@@ -22,7 +24,7 @@ BLOCKPAGE = (
 )
 
 
-async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, rate: float = 0.0) -> None:
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
@@ -34,10 +36,12 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
             await asyncio.sleep(max(0.0, due - loop.time()))
             writer.write(data)
             await writer.drain()
+            if rate:
+                await asyncio.sleep(len(data) / rate)
 
     releaser = asyncio.ensure_future(release())
     try:
-        while data := await reader.read(65536):
+        while data := await reader.read(4096 if rate else 65536):
             queue.put_nowait((loop.time() + delay, data))
         queue.put_nowait((0.0, b""))
         await releaser
@@ -55,6 +59,7 @@ async def main() -> None:
     parser.add_argument("--to")
     parser.add_argument("--tls", nargs=2)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--blockpage", action="store_true")
     args = parser.parse_args()
     context = None
@@ -71,7 +76,9 @@ async def main() -> None:
                 return
             host, _, port = args.to.rpartition(":")
             up_reader, up_writer = await asyncio.open_connection(host, int(port))
-            await asyncio.gather(pump(reader, up_writer, args.delay), pump(up_reader, writer, args.delay))
+            await asyncio.gather(
+                pump(reader, up_writer, args.delay, args.rate), pump(up_reader, writer, args.delay, args.rate)
+            )
         except (OSError, ssl.SSLError, TimeoutError):
             pass
         finally:

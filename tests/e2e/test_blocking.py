@@ -103,6 +103,8 @@ def test_posts_keep_flowing_through_a_mirror_or_the_proxy(lab: Lab, wait_until: 
                 assert (case.url, "direct") in working, case.name
             elif case.name == "slow.test":  # slow enough that the proxy may win the race: either route is fine
                 assert {(case.url, "direct"), (case.url, PROXY)} & working, case.name
+            elif case.expected.startswith("data."):  # a post is small enough to pass before these censors act
+                assert {(case.url, "direct"), (case.url, PROXY)} & working, case.name
             elif case.expected != "down":
                 assert (case.url, PROXY) in working, case.name
         assert (MIRROR.url, "direct") in working

@@ -85,8 +85,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tell blocking from outage: is each relay blocked here, and how.
 
-        Measures DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each relay, directly and through a
-        control path, and names what blocks it with OONI's classes (explained under the results). These direct
+        Measures DNS, TCP, TLS (real and decoy name), WebSocket and NIP-11 for each relay, then whether about 64 KB
+        each way still flow over the connection (censors that stall or throttle after the handshake), directly and
+        through a control path, and names what blocks it with OONI's classes (explained under the results). These direct
         probes show the network which relays you check; with --proxy (or [sync] proxy) netcheck makes none and
         only checks each relay through the proxy."""
 

@@ -21,7 +21,8 @@ vocabulary, by these rules, in this order:
    was whole, ``data.reset`` when it was cut; the control path confirms them when it carried more of the same
    answer. If the control path stalled or was cut too, the relay is failing for everyone: ``down``.
 5. ``data.throttled`` when the answer came slower than :data:`THROTTLE_RATE` while the control path carried it at
-   least that fast and twice as fast (Russia slowed Twitter to about 16 KB/s in 2021; a sync of megabytes
+   least that fast and :data:`THROTTLE_FACTOR` times as fast (both run at once, so a link shared by many checks
+   slows both alike) (Russia slowed Twitter to about 16 KB/s in 2021; a sync of megabytes
    takes minutes at that rate). Slow on both paths is the network, not a censor: ``ok``. A relay holding less
    than :data:`DATA_ENOUGH` cannot prove either way; its data step says so (``short``) and the class stays ``ok``.
 
@@ -45,6 +46,8 @@ DOWN = "down"
 DATA_ENOUGH = 64 * 1024
 #: Below this rate (bytes per second) an answer is *throttled*, when the control path is faster.
 THROTTLE_RATE = 32 * 1024
+#: ... and when the control path, measured at the same time, was this many times faster.
+THROTTLE_FACTOR = 4
 #: The classes of rules 4 and 5: the handshake went through, the data did not (or only slowly).
 DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled"})
 #: Every class :func:`classify` can return, with what it means for a person.
@@ -148,6 +151,8 @@ NO_TRANSFER = Transfer("skipped")
 
 
 def kilobytes(size: float) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
     return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size:.0f} bytes"
 
 
@@ -301,7 +306,7 @@ def _data_verdict(m: Measurement, answered: str) -> Verdict:
         if data.rate >= THROTTLE_RATE:
             return Verdict(OK, rate, True)
         if control is not None and control.rate is not None:
-            if control.rate >= THROTTLE_RATE and control.rate >= 2 * data.rate:
+            if control.rate >= THROTTLE_RATE and control.rate >= THROTTLE_FACTOR * data.rate:
                 return Verdict("data.throttled", f"{rate}, through the control path at {kilobytes(control.rate)}/s: "
                                "throttled here", True)  # fmt: skip
             return Verdict(OK, f"{rate}, and as slowly through the control path: slow, not blocked", True)

@@ -115,11 +115,13 @@ def after_netcheck(
 
     A data class marks the route (see the module), except ``data.throttled`` unconfirmed: without a control
     path, slow may be this whole network, and another route through it would be no faster. ``ok`` (the data came
-    through) clears a mark and counts as a success; other classes are for failover's own tries to find."""
+    through) clears a mark and counts as a success; without a mark there is nothing to tell failover, which sees
+    for itself whether a connection opens. Other classes are for failover's own tries to find."""
     if cls in DATA_CLASSES and (confirmed or cls in STALLING):
         failures = (record.failures if record is not None else 0) + 1
         last_ok = record.last_ok if record is not None else None
         return RouteRecord(transport, last_ok, now, failures, now + IMPAIRED_FOR, f"{NETCHECK}{cls}: {reason}"[:300])
-    if cls == OK:
-        return RouteRecord(transport, last_ok=now, last_failure=record.last_failure if record else None, next_retry=now)
+    if cls == OK and impairment(record, now) is not None:
+        assert record is not None
+        return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, next_retry=now)
     return None

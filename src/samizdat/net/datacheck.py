@@ -32,25 +32,29 @@ from samizdat.core.interference import DATA_ENOUGH, Transfer
 from samizdat.errors import TransportError
 from samizdat.net.client import RelayClient
 
-#: Bytes read at most: enough for a rate, four times what a stalling censor lets through.
-DATA_BUDGET = 256 * 1024
-#: Events asked for in the down half (many relays clamp ``limit`` to 500).
-DOWN_LIMIT = 500
+#: Bytes read at most: enough for a rate, several times what a stalling censor lets through, and little on a
+#: metered connection (with ``DATA_ENOUGH`` sent, about 200 KB per relay and path).
+DATA_BUDGET = 128 * 1024
+#: Events asked for in the down half: a relay sends them all whatever we read, so this bounds the bytes too (a
+#: few hundred KB of typical notes; relays clamp ``limit`` lower, often to 500).
+DOWN_LIMIT = 200
 #: Random ids in one upstream request: about 6.7 KB, under every relay's message and filter limits we know.
 UP_CHUNK_IDS = 100
 
 
 class _Reader:
-    """Messages of one subscription (and the relay's NOTICEs) with the time of the last one."""
+    """Messages of one subscription (and the relay's NOTICEs), and when the connection last carried anything
+    at all: the rest of an answer still on its way after a ``CLOSE`` is progress too, not silence."""
 
     def __init__(self, client: RelayClient, sub_id: str) -> None:
         self.client = client
         self.sub_id, self.queue = client.open_subscription(sub_id)
         self.notices = len(client.notices)
+        self.seen = client.bytes_in
         self.last = time.monotonic()
 
     async def next(self, idle: float, deadline: float) -> list[Any] | None:
-        """The next message (a NOTICE counts as one), or None after ``idle`` seconds of silence or at
+        """The next message (a NOTICE counts as one), or None after ``idle`` seconds without a byte or at
         ``deadline``; ``["CLOSED", ...]`` with the client no longer open when the connection ended."""
         while True:
             now = time.monotonic()
@@ -59,12 +63,15 @@ class _Reader:
                 return None
             try:
                 message = await self.client.next_message(self.queue, min(wait, 0.25))
-            except TransportError:  # no message in this slice
+            except TransportError:  # no message for us in this slice
+                if self.client.bytes_in > self.seen:
+                    self.seen = self.client.bytes_in
+                    self.last = time.monotonic()
                 if len(self.client.notices) > self.notices:
                     self.notices = len(self.client.notices)
-                    self.last = time.monotonic()
                     return ["NOTICE"]
                 continue
+            self.seen = self.client.bytes_in
             self.last = time.monotonic()
             return message
 
