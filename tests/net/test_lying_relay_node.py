@@ -30,10 +30,12 @@ from samizdat.core.posts import build_post
 from samizdat.net import sync as netsync
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import posts, publishing, status, sync
+from samizdat.services.upkeep import Upkeep
 from samizdat.testing import FakeClock, running_relay, test_node, wait_until
 
 WAIT = 20.0  # seconds: the bound on every wait in this module
 NOW = float(int(time.time()))  # near the real time: the honest relay checks created_at against its own
+LOSING_UPLOAD = 100  # what one sync sends a relay that lost what it had acknowledged (net.sync.LOSING_UPLOAD)
 
 
 async def test_a_stalling_mirror_holds_up_no_other_channels_sync(tmp_path: Path) -> None:
@@ -209,8 +211,52 @@ async def test_a_relay_found_losing_is_still_sent_little_after_the_node_restarts
             async with asyncio.timeout(WAIT * 3):
                 report = await sync.sync_with(node.ctx, url, [Filter(kinds=frozenset({1}))])
             assert report.have == 301
-            assert report.sent == netsync.LOSING_UPLOAD
-            assert report.held == 301 - netsync.LOSING_UPLOAD
-            assert liar.events - events_before == netsync.LOSING_UPLOAD
+            assert liar.events - events_before == report.sent == LOSING_UPLOAD
             relays = {r["url"]: r for r in (await status.document(node.ctx))["relays"]}
             assert relays[url]["losing_since"] == NOW + 300
+            assert report.held == 301 - LOSING_UPLOAD
+    assert netsync.LOSING_UPLOAD == LOSING_UPLOAD
+
+
+async def test_a_write_relay_that_accepts_posts_and_keeps_nothing_is_caught_when_asked_for_them(
+    tmp_path: Path,
+) -> None:
+    """A write relay (never synced with) answers the post with ``OK true`` and serves nothing; the other write relay
+    was unreachable for so long that the outbox gave up on it. The outbox counted the post as delivered, for ever.
+    Now, a minute after the OK, the serving node's outbox loop asks the relay for the post, is not given it, marks
+    it lost there and the relay as losing, and sends the post to the other relay after all."""
+    clock = FakeClock(NOW)
+    liar = NegentropyLiar(lambda _: SETTLE, 0)  # answers a REQ with EOSE alone: serves nothing
+
+    async with (
+        serve(liar, "127.0.0.1", 0, close_timeout=1) as lying,
+        running_relay(tmp_path / "write", negentropy=NegentropyService()) as honest,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        writer = f"ws://127.0.0.1:{next(iter(lying.sockets)).getsockname()[1]}"
+        relays = (writer, honest.url)
+        ctx = dataclasses.replace(node.ctx, config=node.ctx.config.with_overrides(write_relays=relays))
+        post = sign_event(ctx.key, 1, "ours", created_at=int(NOW) - 30)
+        await publishing.publish(ctx, [post], [])
+        ctx.local.record_attempt(  # the other relay was blocked for a day: the outbox gave up on it
+            post.id, honest.url, accepted=False, message="error: connection refused", final=True, next_attempt=NOW
+        )
+
+        def delivered() -> bool:
+            return (post.id, honest.url) in {(r.event_id, r.relay) for r in ctx.local.outbox(["accepted"])}
+
+        looping = asyncio.ensure_future(Upkeep(ctx).outbox_loop())
+        try:
+            await wait_until(delivered, timeout=WAIT, what="the post delivered to the other relay")
+        finally:
+            looping.cancel()
+            await asyncio.gather(looping, return_exceptions=True)
+
+        assert liar.asked == {post.id}  # asked back once, by id
+        doc = await status.document(ctx, detail=True)
+        by_url = {r["url"]: r for r in doc["relays"]}
+        assert (by_url[writer]["delivered"], by_url[writer]["lost"]) == (0, 1)
+        assert by_url[writer]["losing_since"] is not None
+        assert by_url[honest.url]["delivered"] == 1
+        assert await honest.store.get(post.id) == post
+        assert "loses what it accepts" in status_text(doc, now=clock.now)

@@ -7,8 +7,9 @@ pipelines the events and records each answer: ``OK true`` (or ``duplicate:``) is
 errors, ``rate-limited:``, ``error:``) is retried later with exponential backoff until ``max_attempts``.
 The rows live in SQLite, so a restart resumes where the last run stopped.
 
-An ``OK`` is a relay's word, not proof: each answer's time is kept in the row, and when a later sync finds the
-relay lacking a post it accepted, the row becomes ``lost`` (:mod:`samizdat.core.acks`,
+An ``OK`` is a relay's word, not proof: each answer's time is kept in the row, and a minute later the post is
+asked back (:func:`served`, one ``REQ`` by ids for up to 100 posts); when the relay does not serve it, or a later
+sync finds the relay lacking it, the row becomes ``lost`` (:mod:`samizdat.core.acks`,
 :mod:`samizdat.services.relay_health`).
 """
 
@@ -22,7 +23,8 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from samizdat.core.backoff import backoff_delay
-from samizdat.errors import TransportError
+from samizdat.core.event import parse_event
+from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net.client import RelayClient
 from samizdat.store.base import Store
 from samizdat.store.local import LocalState
@@ -168,3 +170,21 @@ def _record(
         log.warning("giving up on %s at %s: %s", event_id[:12], relay, message)
     else:
         report.retrying += 1
+
+
+async def served(client: RelayClient, ids: Collection[str], *, timeout: float = 20.0) -> set[str]:
+    """Which of ``ids`` the relay serves, asked with one ``REQ`` by ids: only valid events count, each for its own
+    id (a relay cannot pass for holding a post by sending anything else). Raises TransportError or
+    RemoteProtocolError when the relay fails or closes the request."""
+    wanted, found = set(ids), set()
+    answer = client.stored([{"ids": sorted(wanted), "limit": len(wanted)}], max_messages=2 * len(wanted) + 100,
+                           timeout=timeout)  # fmt: skip
+    async for raw in answer:
+        claimed = raw.get("id")
+        if not isinstance(claimed, str) or claimed not in wanted:
+            continue
+        try:
+            found.add(parse_event(raw).id)
+        except RemoteProtocolError:
+            continue
+    return found

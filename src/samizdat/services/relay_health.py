@@ -6,7 +6,9 @@ mirror they never reached, and be sent the node's whole scope again every sync (
 
 A sync asks a :class:`Witness` which of the events the relay lacks it had acknowledged (theory in
 :mod:`samizdat.core.acks`): the posts the outbox delivered to it (the outbox's rows) and a sample of what syncs
-uploaded (in memory). When it finds any, :func:`noted`:
+uploaded (in memory). And a relay the node never syncs with (a write relay) is asked, a minute after its ``OK``,
+for the posts it accepted (:func:`check_delivered`: one ``REQ`` by ids for up to :data:`CHECK_BATCH` of them, once
+each: a post's own bytes again, about 1 kB). When either finds any lost, :func:`noted`:
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
   (the sync's bounded upload still offers them, newest first, should the relay mend);
@@ -21,11 +23,14 @@ A relay that never acknowledged anything (a new, empty one) is no loser: it gets
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
 from samizdat.core.acks import SETTLE
+from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net import sync as netsync
+from samizdat.net.outbox import served
 from samizdat.services import channels
 from samizdat.services.context import Context
 
@@ -34,7 +39,11 @@ log = logging.getLogger(__name__)
 #: Seconds a relay stays marked as losing after the last sync that found it lacking what it had acknowledged.
 LOSING_FOR = 24 * 3600.0
 #: The outbox row's message for a lost post.
-LOST = "lost: the relay acknowledged it, then did not have it at the next sync"
+LOST = "lost: the relay acknowledged it, then did not have it"
+#: Posts asked back from one relay at once, at most.
+CHECK_BATCH = 100
+#: Seconds a relay is given to answer the request for its posts.
+CHECK_TIMEOUT = 30.0
 
 
 class Witness:
@@ -66,14 +75,47 @@ def upload_limit(ctx: Context, relay: str) -> int | None:
     return netsync.LOSING_UPLOAD if losing(ctx, relay) is not None else None
 
 
+async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
+    """Ask ``relay`` for posts it accepted (at most :data:`CHECK_BATCH` of ``ids``, the rest are for the next
+    call); those it does not serve are lost (:func:`lost`). Posts no longer in the store here (replaced, retracted,
+    expired) are not asked for. Returns False when the relay could not be asked (the posts are asked again
+    later); never raises for the relay's sake."""
+    ids = list(ids)[:CHECK_BATCH]
+    held = await ctx.store.has(ids)
+    ask = [i for i in ids if i in held]
+    if ask:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                client = await ctx.connect(relay)
+                try:
+                    have = await served(client, ask, timeout=CHECK_TIMEOUT)
+                finally:
+                    await client.close()
+        except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
+            log.info("could not ask %s for the posts it accepted: %s", relay, exc)
+            return False
+    else:
+        have = set()
+    ctx.local.mark_checked(relay, ids)
+    missing = [i for i in ask if i not in have]
+    if missing:
+        await lost(ctx, relay, missing)
+    return True
+
+
 async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
     """After a sync with ``relay``: if it lost events it had acknowledged, act on it (see the module)."""
-    if not report.lost:
-        return
+    if report.lost:
+        await lost(ctx, relay, report.lost_ids, report.lost)
+
+
+async def lost(ctx: Context, relay: str, ids: Sequence[str], count: int | None = None) -> None:
+    """``relay`` lacks ``ids`` (``count`` events in all) after acknowledging them: act on it (see the module)."""
+    count = len(ids) if count is None else count
     now = ctx.clock()
     anew = losing(ctx, relay) is None
-    ctx.local.record_lost(relay, report.lost, now, anew=anew)
-    posts = ctx.local.mark_lost(relay, report.lost_ids, LOST)
+    ctx.local.record_lost(relay, count, now, anew=anew)
+    posts = ctx.local.mark_lost(relay, ids, LOST)
     health = ctx.local.relay_health()
     shunned = {url for url, h in health.items() if now - h.last_lost <= LOSING_FOR} | {relay}
     elsewhere = 0
@@ -89,7 +131,7 @@ async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
         ctx.local.enqueue(event_id, targets, now, author=event.pubkey, channel=address if channel else "")
         elsewhere += ctx.local.retry_elsewhere(event_id, shunned, now)
     line = (
-        f"{relay} acknowledged {report.lost} events and then did not have them: it loses or hides what it is "
+        f"{relay} acknowledged {count} events and then did not have them: it loses or hides what it is "
         f"sent; {len(posts)} of them published here are no longer counted as delivered there"
         + (f" and go to other relays ({elsewhere} deliveries)" if posts else "")
         + f", and a sync sends it at most {netsync.LOSING_UPLOAD} events"

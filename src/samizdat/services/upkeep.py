@@ -6,7 +6,10 @@ stores (whoever sent it) and :meth:`Upkeep.from_client` for every new event a cl
 time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with a fake clock in milliseconds.
 
 * Outbox: every :data:`OUTBOX_EVERY` seconds, each relay with due rows gets its own delivery task, so a
-  blackholed relay (which takes the whole connection time limit to fail) never holds up the others.
+  blackholed relay (which takes the whole connection time limit to fail) never holds up the others. A relay with
+  none due whose posts accepted a minute ago or more were not asked back yet gets a task that asks for them
+  (:func:`~samizdat.services.relay_health.check_delivered`); one that could not be asked waits
+  :data:`CHECK_RETRY` seconds.
 * Purge: expired events (NIP-40) go every :data:`PURGE_EVERY` seconds, and before each carry pass.
 * Carry: every :data:`CARRY_INTERVAL` seconds, or as soon as a tenth of the quota (at least
   :data:`CARRY_KICK_MIN` bytes) was stored since the last pass, so a flood cannot grow the store far past the
@@ -29,16 +32,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from samizdat.core import kinds
+from samizdat.core.acks import SETTLE
 from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.thread import post_verdict
-from samizdat.net.outbox import DeliveryReport, deliver_due
-from samizdat.services import blob_quota, blob_travel, channels
+from samizdat.net.outbox import deliver_due
+from samizdat.services import blob_quota, blob_travel, channels, relay_health
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
 
 OUTBOX_EVERY = 5.0
+CHECK_RETRY = 300.0
 PURGE_EVERY = 600.0
 CARRY_INTERVAL = 15.0
 CARRY_KICK_MIN = 250_000
@@ -87,20 +92,32 @@ class Upkeep:
 
     async def outbox_loop(self) -> None:
         ctx = self.ctx
-        running: dict[str, asyncio.Task[DeliveryReport]] = {}
+        running: dict[str, asyncio.Task[Any]] = {}
+        check_after: dict[str, float] = {}  # relays that could not be asked for their posts: when to ask again
         try:
             while True:
                 try:
                     for relay in [r for r, task in running.items() if task.done()]:
                         del running[relay]
-                    for relay in {row.relay for row in ctx.local.due(ctx.clock())} - running.keys():
+                    now = ctx.clock()
+                    due = {row.relay for row in ctx.local.due(now)}
+                    for relay in due - running.keys():
                         task = asyncio.get_running_loop().create_task(
-                            deliver_due(ctx.local, ctx.store, ctx.connect, now=ctx.clock(), random=ctx.random,
+                            deliver_due(ctx.local, ctx.store, ctx.connect, now=now, random=ctx.random,
                                         relays={relay}),
                             name=f"outbox {relay}",
                         )  # fmt: skip
                         task.add_done_callback(_log_failure)
                         running[relay] = task
+                    for relay, ids in ctx.local.to_check(now - SETTLE).items():
+                        if relay in running or check_after.get(relay, 0.0) > now:
+                            continue
+                        check_after.pop(relay, None)
+                        check = asyncio.get_running_loop().create_task(
+                            self._check(relay, ids, check_after), name=f"outbox check {relay}"
+                        )
+                        check.add_done_callback(_log_failure)
+                        running[relay] = check
                 except Exception:  # a background pass must never stop the node
                     log.exception("outbox pass failed; it will run again")
                 await ctx.sleep(OUTBOX_EVERY)
@@ -108,6 +125,10 @@ class Upkeep:
             for task in running.values():
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _check(self, relay: str, ids: list[str], check_after: dict[str, float]) -> None:
+        if not await relay_health.check_delivered(self.ctx, relay, ids):
+            check_after[relay] = self.ctx.clock() + CHECK_RETRY
 
     async def purge_loop(self) -> None:
         while True:
@@ -202,6 +223,6 @@ class Upkeep:
         return queued
 
 
-def _log_failure(task: asyncio.Task[DeliveryReport]) -> None:
+def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("outbox delivery failed; it will run again", exc_info=task.exception())

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     author TEXT NOT NULL DEFAULT '',   -- the event's pubkey (hex), for the per-author bound
     channel TEXT NOT NULL DEFAULT '',  -- the post's channel address, for the per-channel bound ('' for others)
     answered_at REAL NOT NULL DEFAULT 0,  -- when the relay last answered (an accepted post's time of OK)
+    checked INTEGER NOT NULL DEFAULT 1,   -- 0: accepted, not yet asked back from the relay
     PRIMARY KEY (event_id, relay)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
@@ -189,10 +190,12 @@ _OUTBOX_COLUMNS = {
     "author": "TEXT NOT NULL DEFAULT ''",
     "channel": "TEXT NOT NULL DEFAULT ''",
     "answered_at": "REAL NOT NULL DEFAULT 0",  # a state file from before lost posts were noticed
+    "checked": "INTEGER NOT NULL DEFAULT 1",  # (its posts delivered then are not asked back: 50,000 downloads)
 }
 _OUTBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_author ON outbox (author, state);
 CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
+CREATE INDEX IF NOT EXISTS outbox_unchecked ON outbox (checked, answered_at) WHERE checked = 0;
 """
 
 
@@ -359,9 +362,25 @@ class LocalState:
         state = "accepted" if accepted else ("failed" if final else "pending")
         self._run(
             "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt = ?, last_message = ?, "
-            "answered_at = ? WHERE event_id = ? AND relay = ?",
-            (state, next_attempt, message[:500], answered_at, event_id, relay),
+            "answered_at = ?, checked = ? WHERE event_id = ? AND relay = ?",
+            (state, next_attempt, message[:500], answered_at, int(not accepted), event_id, relay),
         )
+
+    def to_check(self, before: float, limit: int = 500) -> dict[str, list[str]]:
+        """Posts accepted at ``before`` or earlier and not yet asked back, by relay, the oldest first (``limit``
+        in all)."""
+        out: dict[str, list[str]] = {}
+        for relay, event_id in self._run(
+            "SELECT relay, event_id FROM outbox WHERE checked = 0 AND state = 'accepted' AND answered_at <= ? "
+            "ORDER BY answered_at LIMIT ?",
+            (before, limit),
+        ):
+            out.setdefault(relay, []).append(event_id)
+        return out
+
+    def mark_checked(self, relay: str, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self._run("UPDATE outbox SET checked = 1 WHERE event_id = ? AND relay = ?", (event_id, relay))
 
     def accepted_among(self, relay: str, event_ids: Iterable[str], before: float) -> list[str]:
         """Of ``event_ids``, the posts ``relay`` accepted at ``before`` or earlier (at most the outbox's finished
