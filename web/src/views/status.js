@@ -62,7 +62,9 @@ export function statusView() {
         p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`]));
     const lan = (s.peers || []).filter((p) => p.source !== 'manual');
     const manual = (s.peers || []).filter((p) => p.source === 'manual');
-    const reach = (r) => r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
+    // A relay that acknowledged posts and then did not have them is said so first (services/relay_health.py).
+    const reach = (r) => r.losing_since ? t('relay-losing', { n: Number(r.lost_events) || 0 })
+      : r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
     mount(body,
       h('dl', null,
         h('dt', null, t('node-name')), h('dd', null, String(s.name)),
