@@ -16,8 +16,9 @@ anything, and times it:
    count what the client sends. Each answer proves its request arrived; only answered bytes are counted.
 
 Bounds: the down half ends ``2 * idle`` seconds after it began, the whole step at ``limit``; ``idle`` seconds
-without a single message while an answer is owed is a stall. At most :data:`DATA_BUDGET` bytes are read and
-``DATA_ENOUGH`` plus one request sent. Nothing here raises for the relay's sake: failures are the measurement.
+without a single byte while an answer is owed is a stall. Reading stops at :data:`DATA_BUDGET` bytes (the relay
+may have sent the rest of its ``DOWN_LIMIT`` events by then: that bounds the bytes), and ``DATA_ENOUGH`` plus one
+request are sent. Nothing here raises for the relay's sake: failures are the measurement.
 """
 
 from __future__ import annotations
