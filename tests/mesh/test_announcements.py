@@ -15,10 +15,12 @@ from samizdat.mesh.announcements import (
     ID_LIMIT,
     MAX_ADDRESSES,
     NAME_LIMIT,
+    Addresses,
     Roster,
     Sighting,
     clean_name,
     parse_service,
+    parse_sightings,
     usable_address,
 )
 
@@ -300,12 +302,19 @@ def test_a_kept_service_that_turns_unusable_is_lost() -> None:
     assert roster.kept == {}
 
 
-def test_an_instance_id_belongs_to_the_first_service_that_claims_it() -> None:
-    roster = Roster()
-    keep(roster, 1, 0.0)
+def test_an_instance_id_claimed_by_a_second_service_adds_to_it_and_is_lost_with_the_last() -> None:
+    """A device repeating a neighbour's instance id from its own address, before the node heard the real service
+    or after: both are kept (the first to claim an id used to keep it, hiding the real node), and the device's
+    copy going away does not take the neighbour with it."""
+    roster = Roster(doubt_for=4)
+    copy = Sighting("id1", "ws://10.42.0.66:4848", "", False)
     assert roster.wanted("copycat", 0.0)
-    assert roster.resolved("copycat", Sighting("id1", "ws://10.42.0.66:4848", "", False), 0.0) == (None, [])
+    assert roster.resolved("copycat", copy, 0.0) == (copy, [])
+    assert keep(roster, 1, 0.5) == sighting(1), "the real service is kept after the device's copy"
+    roster.goodbye("copycat", 1.0)  # the device withdraws its copy and answers nothing more
+    assert roster.tick(6.0).lost == [], "the real service still names id1"
     assert set(roster.kept) == {"s1"}
+    assert roster.removed("s1") == "id1"
 
 
 def test_a_service_that_changes_its_instance_id_loses_the_old_one() -> None:
@@ -352,24 +361,144 @@ def test_whatever_is_announced_the_roster_stays_within_its_bounds(
     roster = Roster(max_kept=4, max_resolving=2, max_candidates=5, max_held=6, resolve_burst=3, resolve_rate=1)
     now = 0.0
     started = 0
+    alive: set[str] = set()  # instance ids reported found and not lost since
     for op, n, dt, usable, claim in ops:
         now += dt
         name = f"s{n}"
         if op == "heard":
             roster.heard(name, now)
         elif op == "removed":
-            roster.removed(name)
+            alive.discard(roster.removed(name) or "")
         elif op == "wanted" and roster.wanted(name, now):
             started += 1
-            found = Sighting(f"i{claim}", f"ws://10.42.0.{n + 2}:1", "", False) if usable else None
-            roster.resolved(name, found, now)
+            found, lost = roster.resolved(
+                name, Sighting(f"i{claim}", f"ws://10.42.0.{n + 2}:1", "", False) if usable else None, now
+            )
+            alive -= set(lost)
+            alive |= {found.instance} if found is not None else set()
         elif op == "tick":
-            for name in roster.tick(now).resolve:
+            tick = roster.tick(now)
+            alive -= set(tick.lost)
+            for name in tick.resolve:
                 started += 1
                 roster.unresolved(name, now)
         assert len(roster.kept) <= 4
         assert len(roster.resolving) <= 2
         assert len(roster._candidates) <= 5
         assert len(roster._held) <= 6
-        assert len({s.instance for s in roster.kept.values()}) == len(roster.kept)
+        assert {s.instance for s in roster.kept.values()} == alive, "found and lost as the caller saw them"
         assert started <= 3 + now * 1 + 1e-9
+
+
+# -- which addresses of an announced node are linked ----------------------------------------------------------------
+
+
+def test_every_usable_address_of_a_service_gives_a_sighting() -> None:
+    found = parse_sightings({b"id": b"n1"}, ["10.42.0.7", "127.0.0.1", "10.42.0.66", "10.42.0.7"], 4848, networks=LAN)
+    assert [s.url for s in found] == ["ws://10.42.0.7:4848", "ws://10.42.0.66:4848"]
+    assert {s.instance for s in found} == {"n1"}
+    assert parse_sightings({b"id": b"n1"}, ["127.0.0.1"], 4848, networks=LAN) == []
+
+
+REAL = Sighting("n1", "ws://10.42.0.7:4848", "", False)
+
+
+def claimed(n: int, instance: str = "n1") -> Sighting:
+    """An address a device claims in node ``instance``'s name."""
+    return Sighting(instance, f"ws://10.42.0.{100 + n}:4848", "", False)
+
+
+def urls(addresses: Addresses) -> list[str]:
+    return [s.url for s in addresses.sightings()]
+
+
+def test_a_claimed_address_is_linked_as_well_never_instead() -> None:
+    addresses = Addresses()
+    assert addresses.add(REAL) == (True, [])
+    assert addresses.add(claimed(1)) == (True, []), "a device can add itself"
+    assert addresses.add(REAL) == (True, []), "the real one answering again changes nothing"
+    assert urls(addresses) == [REAL.url, claimed(1).url]
+    assert addresses.first("n1") == REAL.url
+
+
+def test_a_device_claiming_address_after_address_never_pushes_out_the_first_or_a_working_one() -> None:
+    addresses = Addresses(per_peer=4)
+    addresses.add(REAL)
+    addresses.add(claimed(0))  # an address that answers (the device's own relay, or the node's second one)
+    failing = {REAL.url}  # even while the real neighbour is out of reach for a while
+    for n in range(1, 1000):
+        kept, dropped = addresses.add(claimed(n), failed=failing)
+        assert REAL.url not in dropped
+        assert claimed(0).url not in dropped
+        assert kept == (n <= 2 or bool(dropped)), "room is made only by letting a failed later address go"
+        failing.add(claimed(n).url)  # nothing answers at the device's made-up addresses
+    assert urls(addresses)[:2] == [REAL.url, claimed(0).url]
+    assert len(urls(addresses)) == 4
+
+
+def test_when_a_node_has_no_room_left_a_newcomer_waits_for_a_failed_address() -> None:
+    addresses = Addresses(per_peer=2)
+    addresses.add(REAL)
+    addresses.add(claimed(1))
+    assert addresses.add(claimed(2)) == (False, []), "both answer: the newcomer is not linked"
+    assert addresses.add(claimed(2), failed={REAL.url}) == (False, []), "never in place of the first"
+    assert addresses.add(claimed(2), failed={claimed(1).url}) == (True, [claimed(1).url])
+    assert urls(addresses) == [REAL.url, claimed(2).url]
+
+
+def test_a_node_that_moved_is_linked_at_its_new_address() -> None:
+    addresses = Addresses()
+    addresses.add(REAL)
+    moved = Sighting("n1", "ws://10.42.0.8:4848", "", False)
+    assert addresses.add(moved, failed={REAL.url}) == (True, [])
+    assert urls(addresses) == [REAL.url, moved.url], "the old address is tried until the node is lost"
+    assert addresses.lost("n1") == [REAL.url, moved.url]
+    assert addresses.pairs() == 0
+
+
+def test_a_new_node_takes_room_only_from_failed_later_addresses_of_others() -> None:
+    addresses = Addresses(max_peers=3, max_pairs=3)
+    addresses.add(REAL)
+    addresses.add(claimed(1))
+    addresses.add(claimed(2))
+    newcomer = Sighting("n2", "ws://10.42.0.50:4848", "", False)
+    assert addresses.add(newcomer) == (False, []), "every link works: no room"
+    assert addresses.add(newcomer, failed={REAL.url}) == (False, []), "never a node's first address"
+    assert addresses.add(newcomer, failed={REAL.url, claimed(1).url, claimed(2).url}) == (True, [claimed(2).url])
+    assert addresses.first("n1") == REAL.url
+    assert addresses.first("n2") == newcomer.url
+
+
+adds = st.lists(
+    st.tuples(
+        st.integers(0, 6),  # which node
+        st.integers(0, 12),  # which address
+        st.sets(st.integers(0, 12), max_size=13),  # which addresses' links are failing
+        st.booleans(),  # or: the node is lost
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=adds)
+def test_whatever_is_claimed_the_addresses_stay_within_bounds_and_first_ones_stay(
+    ops: list[tuple[int, int, set[int], bool]],
+) -> None:
+    addresses = Addresses(max_peers=4, max_pairs=7, per_peer=3)
+    first: dict[str, str] = {}
+    for node, address, failing, lose in ops:
+        instance, url = f"n{node}", f"ws://10.42.0.{address + 2}:4848"
+        if lose:
+            assert set(addresses.lost(instance)) >= ({first.pop(instance)} if instance in first else set())
+        else:
+            kept, dropped = addresses.add(
+                Sighting(instance, url, "", False), {f"ws://10.42.0.{f + 2}:4848" for f in failing}
+            )
+            assert set(dropped) <= {f"ws://10.42.0.{f + 2}:4848" for f in failing}, "only failed ones let go"
+            if kept:
+                first.setdefault(instance, url)
+        assert {i: addresses.first(i) for i in first} == first, "a node's first address stays while it is kept"
+        assert len(addresses.seen) <= 4
+        assert addresses.pairs() <= 7
+        assert all(len(u) <= 3 for u in addresses.seen.values())

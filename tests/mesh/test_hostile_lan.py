@@ -251,6 +251,38 @@ async def test_a_device_that_keeps_moving_is_linked_with_at_a_bounded_rate(
         await wait_until(lambda: manual in mesh.links, timeout=WAIT, what="the manual peer's link")
 
 
+# -- a device claiming a linked neighbour's address ------------------------------------------------------------------
+
+
+async def test_an_address_claimed_for_a_linked_neighbour_adds_a_link_and_the_real_one_stays(
+    pair: tuple[Side, Side], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone on the Wi-Fi can send an address record in a neighbour's host name; the neighbour's next resolve
+    then gives the device's address. The node links there as well, never instead: posts keep crossing."""
+    a, b = pair
+    caplog.set_level(logging.INFO, logger="samizdat.mesh.peers")
+    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(announce=False))
+    async with running_mesh(mesh):
+        mesh._found(Sighting("neighbour", b.url, "", hub=False))
+        await wait_until(lambda: b.url in mesh.links and mesh.links[b.url].state == "live", timeout=WAIT, what="link")
+        claimed = "ws://127.0.0.1:9"  # the device's address: nothing answers there
+        for _ in range(3):  # claimed again and again, as the device does after each real answer
+            mesh._found(Sighting("neighbour", claimed, "", hub=False))
+            await wait_until(lambda: claimed in mesh.links, timeout=WAIT, what="a link to the claimed address")
+            mesh._found(Sighting("neighbour", b.url, "", hub=False))
+        assert b.url in mesh.links, "the link to the real neighbour was never cut"
+        assert mesh.links[b.url].state == "live"
+        post = note("Water is off in blocks 3 to 9")
+        await b.server.ingest_many([post])
+        await wait_until(lambda: _stored(a, post), timeout=WAIT, what="the neighbour's post on the node")
+        assert {p["url"] for p in mesh.snapshot()} == {b.url, claimed}
+        assert "is also announced at ws://127.0.0.1:9" in caplog.text
+
+
+async def _stored(side: Side, event: Event) -> bool:
+    return bool(await side.store.has([event.id]))
+
+
 @contextlib.asynccontextmanager
 async def running_mesh(mesh: Mesh) -> AsyncIterator[Mesh]:
     task = asyncio.create_task(mesh.run())

@@ -9,7 +9,7 @@ import contextlib
 from mesh_helpers import WAIT, Side, note
 
 from samizdat.core.event import Event
-from samizdat.mesh.announcements import MAX_ANNOUNCED
+from samizdat.mesh.announcements import MAX_ANNOUNCED, MAX_PEER_ADDRESSES
 from samizdat.mesh.discovery import Sighting
 from samizdat.mesh.peers import Mesh, MeshOptions
 from samizdat.testing import wait_until
@@ -86,13 +86,19 @@ async def test_a_peer_added_by_hand_stays_but_loses_the_name_it_announced(pair: 
     assert [(p["url"], p["source"], p["name"]) for p in mesh.snapshot()] == [(b.url, "manual", "")]
 
 
-async def test_an_announcement_that_moves_leaves_nothing_behind(pair: tuple[Side, Side]) -> None:
+async def test_an_announcement_that_moves_leaves_a_bounded_trail_and_nothing_once_lost(pair: tuple[Side, Side]) -> None:
+    """A new address is linked as well as the old, never instead (anyone can claim a node's host name), so an
+    instance id announced at a new address every time keeps its first and at most MAX_PEER_ADDRESSES in all."""
     a, _ = pair
     mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(announce=False))
     for port in range(5000, 5100):  # one instance id, a new address every time
         mesh._found(announced("mover", f"ws://10.42.0.9:{port}"))
-    assert [p.url for p in a.local.peers()] == ["ws://10.42.0.9:5099"]
-    assert mesh._wanted() == {"ws://10.42.0.9:5099"}
+    kept = [f"ws://10.42.0.9:{port}" for port in range(5000, 5000 + MAX_PEER_ADDRESSES)]
+    assert sorted(p.url for p in a.local.peers()) == kept
+    assert mesh._wanted() == set(kept)
+    mesh._lost("mover")
+    assert a.local.peers() == []
+    assert mesh._wanted() == set()
 
 
 async def test_one_address_announced_twice_stays_while_either_announces(pair: tuple[Side, Side]) -> None:

@@ -23,7 +23,20 @@ Anyone on the LAN can announce anything, so an announcement is a suspect, never 
   node's name, and a forged goodbye every few seconds would otherwise cut every link on the LAN. A kept service
   that says goodbye (:meth:`Roster.goodbye`) is asked for at once (at most every :data:`ASK_SOON` seconds) and
   forgotten only if none of its records arrives within :data:`DOUBT_FOR` seconds: a node that really left is
-  gone a few seconds later, one that is still there stays, linked all along.
+  gone a few seconds later, one that is still there stays, linked all along;
+- an address is a claim too: anyone can send an address record for any node's host name, and one sent with the
+  cache-flush bit replaces the real one in Zeroconf's cache (and the newest is listed first). A node that moved
+  its link to whichever address a service's latest announcement gave could be cut off its neighbour (or made to
+  sync with the device instead) by a device that claims the neighbour's host name. So an announcement can add an
+  address to a node, never take one away: :class:`Addresses` keeps every address each node (instance id) was
+  seen at, each its own (instance, address) pair and its own link, within bounds, and a node's first address
+  stays for as long as the node is kept. A forged address adds a link to the device (which any device can have
+  by announcing itself); the real one stays. The same goes for an instance id announced by a second service (a
+  device repeating a neighbour's id from its own address, perhaps before the node heard the real one): both are
+  kept, and the instance is lost only when the last service naming it is.
+
+Nothing here knows which of a node's addresses is really the node's: the peer link is plain Nostr and carries no
+proof of who answers. Linking to each of them is what keeps the real one linked without knowing.
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import codecs
 import ipaddress
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 NAME_LIMIT = 60  # characters of an announced name (docs/protocol.md)
@@ -52,6 +65,9 @@ MAX_HELD = 1024  # unusable announcements remembered (oldest forgotten first)
 MAX_CANDIDATES = 256  # services heard while there was no room or no rate left, to look at later
 DOUBT_FOR = 4.0  # seconds a kept service that said goodbye has to answer a question before it is forgotten
 ASK_SOON = 1.0  # seconds between two questions while a goodbye is doubted (mDNS answers at most once a second)
+#: Addresses one announced node is linked at, at once: a node with a wired and a wireless address, one that got a
+#: new address from DHCP, and what a device claims in its name.
+MAX_PEER_ADDRESSES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,19 @@ def parse_service(
     own (its SRV record's): the only port an announcement can make us connect to. ``networks`` are this machine's
     IPv4 interfaces (:func:`local_networks`); the first of (at most :data:`MAX_ADDRESSES`) ``addresses`` that
     :func:`usable_address` accepts is used. Never raises, whatever the values."""
+    sightings = parse_sightings(properties, addresses, port, networks=networks)
+    return sightings[0] if sightings else None
+
+
+def parse_sightings(
+    properties: Mapping[bytes, bytes | None],
+    addresses: Sequence[str],
+    port: int | None,
+    *,
+    networks: Sequence[ipaddress.IPv4Interface],
+) -> list[Sighting]:
+    """One sighting for each usable address of a resolved service (see :func:`parse_service`), in the order of
+    ``addresses`` and without repeats; empty if it is not a usable Samizdat node. Never raises."""
 
     def value(key: bytes) -> bytes:
         raw = properties.get(key)
@@ -128,16 +157,13 @@ def parse_service(
 
     raw_id = value(b"id")
     if not 0 < len(raw_id) <= ID_LIMIT or not (raw_id.isascii() and raw_id.isalnum()):
-        return None
+        return []
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        return None
-    address = next(
-        (a for a in (usable_address(str(t), networks) for t in list(addresses)[:MAX_ADDRESSES]) if a is not None),
-        None,
-    )
-    if address is None:
-        return None
-    return Sighting(raw_id.decode("ascii"), f"ws://{address}:{port}", clean_name(value(b"name")), value(b"hub") == b"1")
+        return []
+    usable = (usable_address(str(t), networks) for t in list(addresses)[:MAX_ADDRESSES])
+    instance, name, hub = raw_id.decode("ascii"), clean_name(value(b"name")), value(b"hub") == b"1"
+    urls = dict.fromkeys(f"ws://{a}:{port}" for a in usable if a is not None)
+    return [Sighting(instance, url, name, hub) for url in urls]
 
 
 # -- which announcements are kept (the caller gives the time) -----------------------------------------------------
@@ -202,17 +228,18 @@ class Roster:
         instance ids to report as lost)."""
         self.resolving.discard(name)
         old = self.kept.get(name)
-        if sighting is not None and any(s.instance == sighting.instance for n, s in self.kept.items() if n != name):
-            sighting = None  # an instance id is one node's: the first to claim it keeps it
+        # A second service may name an instance id that another kept service names (a device repeating a
+        # neighbour's id from its own address): it is kept too, adding an address to that node, not replacing it
+        # (the first to claim an id used to keep it, so a device that claimed it first hid the real node).
         if sighting is None:
             self._hold_name(name, now)
-            return None, [self._drop(name)] if old is not None else []
+            return None, self._gone(self._drop(name)) if old is not None else []
         if old is None and len(self.kept) >= self.max_kept:
             self._candidate(name, now)
             return None, []
         self.kept[name] = sighting
         self._heard[name] = now
-        return sighting, [old.instance] if old is not None and old.instance != sighting.instance else []
+        return sighting, self._gone(old.instance) if old is not None and old.instance != sighting.instance else []
 
     def unresolved(self, name: str, now: float) -> None:
         """Resolving ``name`` failed (no answer in time): a kept service stays until it goes silent."""
@@ -221,9 +248,10 @@ class Roster:
             self._hold_name(name, now)
 
     def removed(self, name: str) -> str | None:
-        """Service ``name`` is gone for certain: the instance id to report as lost, if it was kept."""
+        """Service ``name`` is gone for certain: the instance id to report as lost, if it was kept and no other
+        kept service names it."""
         self._candidates.pop(name, None)
-        return self._drop(name) if name in self.kept else None
+        return next(iter(self._gone(self._drop(name))), None) if name in self.kept else None
 
     def goodbye(self, name: str, now: float) -> None:
         """A goodbye for service ``name`` arrived, from whoever sent it. A kept service is asked for (see
@@ -239,8 +267,9 @@ class Roster:
             self._candidate(name, now)
 
     def tick(self, now: float) -> Tick:
-        lost = [self._drop(n) for n, heard in list(self._heard.items()) if now - heard > self.forget_after]
-        lost += [self._drop(n) for n, since in list(self._doubted.items()) if now - since > self.doubt_for]
+        dropped = [self._drop(n) for n, heard in list(self._heard.items()) if now - heard > self.forget_after]
+        dropped += [self._drop(n) for n, since in list(self._doubted.items()) if now - since > self.doubt_for]
+        lost = [instance for instance in dict.fromkeys(dropped) if self._gone(instance)]
         stale = any(now - heard > self.stale_after for heard in self._heard.values())
         ask = (stale or self._room_freed) and now - self._last_ask >= self.ask_every
         ask = ask or (bool(self._doubted) and now - self._last_ask >= self.ask_soon)
@@ -266,6 +295,10 @@ class Roster:
         self._candidates.pop(name, None)
         self.resolving.add(name)
         return True
+
+    def _gone(self, instance: str) -> list[str]:
+        """``[instance]`` if no kept service names it any more (it is lost), else ``[]``."""
+        return [] if any(s.instance == instance for s in self.kept.values()) else [instance]
 
     def _drop(self, name: str) -> str:
         self._heard.pop(name, None)
@@ -298,3 +331,67 @@ class Roster:
             return False
         self._tokens -= 1
         return True
+
+
+# -- which addresses of an announced node are linked --------------------------------------------------------------
+
+
+@dataclass
+class Addresses:
+    """Every address each announced node (instance id) was seen at, first seen first: (instance, url) pairs, each
+    linked on its own (see the module's docstring). An announcement adds a pair; only the node's loss
+    (:meth:`lost`) removes its pairs, but for this one exception, which keeps the bounds: when there is no room, a
+    newcomer takes the place of the newest pair whose link has failed (the caller says which: a forged address
+    that nothing answers at, or the old address of a node that moved), never of a node's first address and never
+    of one whose link works. At most ``max_peers`` nodes, ``max_pairs`` pairs in all (the links a Pi can afford)
+    and ``per_peer`` pairs for one node; a node's first pair always has room, taken if need be from another
+    node's later ones."""
+
+    max_peers: int = MAX_ANNOUNCED
+    max_pairs: int = MAX_ANNOUNCED
+    per_peer: int = MAX_PEER_ADDRESSES
+    seen: dict[str, dict[str, Sighting]] = field(default_factory=dict)  # instance -> url -> sighting
+
+    def add(self, sighting: Sighting, failed: Collection[str] = ()) -> tuple[bool, list[str]]:
+        """A node was seen at ``sighting.url``; ``failed`` are the URLs whose links are failing now. Returns (whether
+        the pair is kept, URLs of pairs let go to make room)."""
+        urls = self.seen.get(sighting.instance)
+        if urls is not None and sighting.url in urls:
+            urls[sighting.url] = sighting  # its name or hub flag may have changed; its place has not
+            return True, []
+        dropped: list[str] = []
+        if urls is None:
+            if len(self.seen) >= self.max_peers:
+                return False, []
+            if self.pairs() >= self.max_pairs:
+                later = [(i, u) for i, us in self.seen.items() for u in list(us)[1:] if u in failed]
+                if not later:
+                    return False, []
+                instance, url = later[-1]
+                del self.seen[instance][url]
+                dropped.append(url)
+            self.seen[sighting.instance] = {sighting.url: sighting}
+            return True, dropped
+        if len(urls) >= self.per_peer or self.pairs() >= self.max_pairs:
+            later_failed = [u for u in list(urls)[1:] if u in failed]
+            if not later_failed:
+                return False, []
+            del urls[later_failed[-1]]
+            dropped.append(later_failed[-1])
+        urls[sighting.url] = sighting
+        return True, dropped
+
+    def lost(self, instance: str) -> list[str]:
+        """The node is gone: the URLs of all its pairs."""
+        return list(self.seen.pop(instance, {}))
+
+    def pairs(self) -> int:
+        return sum(len(urls) for urls in self.seen.values())
+
+    def sightings(self) -> Iterator[Sighting]:
+        for urls in self.seen.values():
+            yield from urls.values()
+
+    def first(self, instance: str) -> str | None:
+        """The URL the node was first seen at (kept for as long as the node is), if it is kept."""
+        return next(iter(self.seen.get(instance, {})), None)

@@ -35,7 +35,7 @@ from zeroconf._protocol.outgoing import DNSOutgoing
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
-from samizdat.mesh.announcements import NAME_LIMIT, Roster, Sighting, parse_service
+from samizdat.mesh.announcements import NAME_LIMIT, Roster, Sighting, parse_service, parse_sightings
 
 __all__ = ["SERVICE_TYPE", "Discovery", "Roster", "Sighting", "lan_addresses", "local_networks", "parse_service"]
 
@@ -258,17 +258,20 @@ class Discovery:
             except Exception as exc:  # noqa: BLE001 - a hostile record must not stop discovery
                 log.info("could not resolve %s: %s", name, exc)
                 return
-            sighting = parse_service(
-                info.properties, info.parsed_addresses(IPVersion.V4Only), info.port, networks=local_networks()
-            )
-            if sighting is not None and sighting.instance == self.instance:
-                sighting = None
-            found, lost = self.roster.resolved(name, sighting, self._now())
+            # Zeroconf lists the newest address first, and anyone can add one (or flush the real one) in any
+            # host's name: oldest first, so the address a service was first heard at is its first one. Every
+            # usable address is reported: one may be forged, and the Mesh links to each (announcements.Addresses).
+            addresses = info.parsed_addresses(IPVersion.V4Only)[::-1]
+            sightings = parse_sightings(info.properties, addresses, info.port, networks=local_networks())
+            if sightings and sightings[0].instance == self.instance:
+                sightings = []
+            found, lost = self.roster.resolved(name, sightings[0] if sightings else None, self._now())
             for instance in lost:
                 self.on_lost(instance)
             if found is not None:
-                self.on_found(found)
-            elif sighting is None:
+                for sighting in sightings:
+                    self.on_found(sighting)
+            elif not sightings:
                 log.debug("ignoring the announcement of %r: not a usable Samizdat node here", name)
         except asyncio.CancelledError:
             self.roster.resolving.discard(name)  # stopped (the network changed), not unusable

