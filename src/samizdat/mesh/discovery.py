@@ -8,8 +8,9 @@ browses for the same service type and reports every other instance it resolves a
 
 Anyone on the LAN can announce anything: what is taken from an announcement, and which announcements are kept
 and for how long, is decided by :mod:`samizdat.mesh.announcements` (pure). This module does the I/O it asks for:
-it resolves services, tells it every pointer record it hears (whoever asked), reports what it keeps and loses,
-and asks who is there when it says so.
+it resolves services, tells it every pointer record it hears (whoever asked), reports what it keeps and loses
+(each usable address of a kept service, oldest first: anyone can add an address in any host's name, so none is
+taken as the only one), and asks who is there when it says so.
 
 Networks change under a node: a laptop carried from one building to the next, a Wi-Fi that drops and returns.
 A watcher polls the interfaces (addresses, and the kernel's carrier-change counters, so a cable or veth that was
