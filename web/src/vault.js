@@ -20,6 +20,17 @@
 //   deleted bytes in its files for a while: docs/safety.md, "Your phone".)
 // - seal() / unseal() encrypt small values with the data key for the browser's history entries (main.js keeps
 //   where the reader is there, so that the back button and a reload work while the address bar says only "/").
+// - On a page that is not a secure context (a hub on plain http://192.168.x.y:4848/, which no certificate can
+//   vouch for), whoever takes the hub's address on the Wi-Fi owns this origin and can read this database with
+//   code of its own. So there the vault's own record (`meta`: the data key, or the PIN's slots) is kept sealed
+//   under a *share* that only the hub gives (GET /api/share/<handle>: a keyed hash of a random handle kept
+//   beside the sealed record, under the node's key; src/samizdat/services/phone_share.py). A device posing as
+//   the hub, or a phone taken away from it, has the handle and the sealed record, not the share: nothing opens,
+//   PIN or no PIN. On https:// and localhost pages (where the browser checks who answers, and the app must open
+//   offline) the record is kept as before.
+// - When the hub does not give a share that opens the record (another device answers at its address, the hub
+//   was wiped or got a new key, the network failed), the vault lives in memory for this visit and the kept data
+//   stays as it is, for a later visit to the real hub; the Keys screen says so and offers to start afresh.
 // Without IndexedDB (some private modes) the vault lives in memory: the app works and keeps nothing.
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
@@ -27,7 +38,7 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 
 export const DB = 'data'; // a plain name: the browser's files list databases by name
 const LEGACY_DB = 'samizdat'; // the unencrypted event cache of earlier versions, deleted on first use
@@ -48,6 +59,12 @@ let keys = null; // {data, enc, mac} while open
 let realSlot = -1; // which slot holds the data key, when known
 let failures = 0; // wrong PINs in a row, in memory only
 let gate = Promise.resolve(); // writes wait while the data is re-encrypted
+// Plain-http pages: the meta record is sealed under the hub's share (above). `handle` names the share.
+const SEALED = typeof self !== 'undefined' && self.isSecureContext === false;
+const HANDLE = 16;
+let handle = null; // Uint8Array(16) while the meta record is sealed under `share`
+let share = null;
+let closed = false; // the kept data could not be opened this visit (no share, or not the one that seals it)
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -191,8 +208,61 @@ async function read(fn, fallback) {
 async function writeMeta() {
   if (!db) return;
   const tx = db.transaction(META, 'readwrite');
-  tx.objectStore(META).put(meta, 'v');
+  tx.objectStore(META).put(kept(meta), 'v');
   await done(tx);
+}
+
+// -- the hub's share (plain-http pages) ------------------------------------------------------------------------
+
+const hex = (bytes) => (bytes ? bytesToHex(bytes) : null);
+
+/** The meta record as it is written: sealed under the share when there is one. */
+function kept(m) {
+  if (!share) return m;
+  const plain = { salt: hex(m.salt), log2N: m.log2N, r: m.r, p: m.p, slots: m.slots.map(hex), open: hex(m.open) };
+  return { h: handle, sealed: encrypt(share, plain, utf8ToBytes('meta')) };
+}
+
+function openMeta(key, stored) {
+  const m = stored.sealed instanceof Uint8Array ? decrypt(key, stored.sealed, utf8ToBytes('meta')) : undefined;
+  try {
+    return { salt: hexToBytes(m.salt), log2N: m.log2N, r: m.r, p: m.p, slots: m.slots.map(hexToBytes),
+      open: m.open ? hexToBytes(m.open) : null };
+  } catch {
+    return null; // another share's (or damaged)
+  }
+}
+
+/** The hub's share of `h`, or null when the hub does not give one (not reached, or not a samizdat node). */
+async function fetchShare(h) {
+  try {
+    const r = await fetch(`/api/share/${bytesToHex(h)}`, { cache: 'no-store', credentials: 'omit' });
+    const body = r.ok ? await r.json() : null;
+    return body && typeof body.s === 'string' && /^[0-9a-f]{64}$/.test(body.s) ? hexToBytes(body.s) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** On a plain-http page, the stored record opened with the hub's share (or a new handle and share for a new or
+ * unsealed record). Returns the meta record to use, or undefined when the kept data cannot be opened. */
+async function withShare(stored) {
+  if (stored && stored.sealed) {
+    const h = stored.h instanceof Uint8Array && stored.h.length === HANDLE ? stored.h : null;
+    const s = h && (await fetchShare(h));
+    const m = s && openMeta(s, stored);
+    if (!m) return undefined;
+    handle = h;
+    share = s;
+    return m;
+  }
+  const h = randomBytes(HANDLE);
+  const s = await fetchShare(h);
+  if (s) {
+    handle = h;
+    share = s;
+  }
+  return stored; // sealed when next written (a record kept before stays usable if the hub gave no share)
 }
 
 // -- opening, locking ------------------------------------------------------------------------------------------
@@ -204,6 +274,22 @@ export async function open() {
     meta = db ? (await request(db.transaction(META).objectStore(META).get('v'))) || null : null;
   } catch {
     meta = null;
+  }
+  if (SEALED && db) {
+    const stored = meta;
+    meta = await withShare(stored);
+    if (meta === undefined) {
+      closed = true; // keep it as it is for the real hub; this visit keeps nothing
+      db.close();
+      db = null;
+      meta = null;
+    } else if (share && stored && !stored.sealed) {
+      try {
+        await writeMeta(); // a record an earlier version kept in the clear, sealed now
+      } catch {
+        /* storage refused: sealed on the next write */
+      }
+    }
   }
   if (meta && meta.open) {
     keys = derive(meta.open);
@@ -224,6 +310,10 @@ export async function open() {
 }
 
 export const isLocked = () => keys === null;
+/** True when what this browser kept for this address could not be opened this visit (see above). */
+export const isClosed = () => closed;
+/** True when the kept data is sealed under the hub's share (a plain-http page). */
+export const isSealed = () => share !== null;
 export const hasPin = () => Boolean(meta && !meta.open);
 
 /** Try a PIN or passphrase: 'ok', 'wrong', or 'duress' (everything was erased; the vault is a new one). */
@@ -270,7 +360,7 @@ async function rekey(newKey, nextMeta) {
       const store = tx.objectStore(RECORDS);
       store.clear();
       for (const row of rewritten) store.put(row);
-      tx.objectStore(META).put(nextMeta, 'v');
+      tx.objectStore(META).put(kept(nextMeta), 'v');
       await done(tx);
     }
     meta = nextMeta;
@@ -334,6 +424,8 @@ export async function erase({ keepShell = false } = {}) {
   keys = null;
   meta = null;
   realSlot = -1;
+  handle = share = null;
+  closed = false;
   const names = new Set([DB, LEGACY_DB]);
   try {
     for (const d of (await indexedDB.databases?.()) || []) if (d.name) names.add(d.name);

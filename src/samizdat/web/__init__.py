@@ -41,6 +41,7 @@ def web_parts(
     limiter: LoginLimiter | None = None,
     posts: Seed | None = None,
     names: tuple[str, ...] = (),
+    share: Callable[[bytes], bytes] | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
@@ -48,8 +49,9 @@ def web_parts(
     ``may_upload``: whether a key may send photos, for the preview, offered when given; ``limiter``: the operator
     login limiter, shared by the workers of ``serve --workers N`` (web/logins.py); ``posts``: the newest posts of
     the node's own and followed channels, carried in the page; ``names``: host names the operator's routes answer
-    to besides the machine's own, ``[relay] host_names``)."""
-    app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, disguise=disguise)
+    to besides the machine's own, ``[relay] host_names``; ``share``: a phone's vault share on plain-HTTP pages,
+    services/phone_share.py)."""
+    app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, disguise=disguise, share=share)
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
         OPERATOR_PATH: OperatorEndpoint(
             home, pubkey, operator, wipe=wipe, present=present, authorize=authorize, limiter=limiter, names=names

@@ -3,7 +3,8 @@
 Theory of operation. The app itself is a static bundle built from ``web/`` into ``static/`` (see
 ``scripts/bootstrap.sh``). It talks to the node's relay over WebSocket like any Nostr client, so the only
 dynamic HTTP route is ``/api/status``. Everything here answers GET requests on the relay's port through the
-relay's ``http_handler`` hook; a WebSocket upgrade never reaches it.
+relay's ``http_handler`` hook; a WebSocket upgrade never reaches it. One more: ``/api/share/<handle>`` gives a
+phone's browser on a plain-HTTP page its vault's share (services/phone_share.py; docs/web.md).
 
 One request. ``index.html`` carries the whole app inline (script and style): on a slow hotspot each further
 request costs a full round trip. The page also carries a *seed*: channel definitions as signed events in a
@@ -113,6 +114,10 @@ WASM_WORKERS = ("/verify-worker.js",)
 #: A mirror named in a channel definition, as a CSP source (scheme, host and port; never a wildcard).
 MIRROR = re.compile(r"(wss?)://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?(?:/[^\s;,']*)?")
 MAX_MIRROR_SOURCES = 200  #: mirrors named in the page's connect-src at most (the header stays a few KB)
+#: Where a phone's browser on a plain-HTTP page asks for its vault's share (services/phone_share.py): the path,
+#: then the handle, 16 bytes in lower-case hex.
+SHARE_PATH = "/api/share/"
+SHARE_HANDLE = re.compile(r"[0-9a-f]{32}")
 
 
 def mirror_sources(events: list[dict[str, Any]], limit: int = MAX_MIRROR_SOURCES) -> tuple[str, ...]:
@@ -312,8 +317,10 @@ class WebApp:
         clock: Callable[[], float] = time.monotonic,
         page_bytes: int = PAGE_BYTES,
         disguise: str = "",
+        share: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.assets = load_assets(directory, disguise)
+        self.share = share
         self.policy = load_policy(directory)
         self.headers = security_headers(self.policy)
         self.status = status
@@ -336,6 +343,8 @@ class WebApp:
         route = path.split("?", 1)[0].split("#", 1)[0]
         if route == "/api/status":
             return 200, "application/json", await self._status_json(KEY_VISIBLE.get()), self.headers
+        if route.startswith(SHARE_PATH) and self.share is not None:
+            return self._share(route[len(SHARE_PATH) :])
         if not self.assets:
             return None
         asset = await self._page() if route in PAGES else self.assets.get(route)
@@ -353,6 +362,13 @@ class WebApp:
             extra.append(("Content-Encoding", "gzip"))
             return 200, asset.content_type, asset.gzipped, tuple(extra)
         return 200, asset.content_type, asset.body, tuple(extra)
+
+    def _share(self, handle: str) -> HttpResult:
+        """``/api/share/<handle>``: the share of a phone's vault (services/phone_share.py), never cached."""
+        if SHARE_HANDLE.fullmatch(handle) is None or self.share is None:
+            return None  # the relay answers 404
+        body = orjson.dumps({"s": self.share(bytes.fromhex(handle)).hex()})
+        return 200, "application/json", body, (*self.headers, ("Cache-Control", "no-store"))
 
     def _headers_for(self, request: Headers, route: str = "/", mirrors: tuple[str, ...] = ()) -> HeaderList:
         """Security headers; the relay's own WebSocket address is also named in connect-src, because some browsers

@@ -14,7 +14,7 @@ from samizdat.core.event import Event
 from samizdat.relay.limits import RelayInfo, RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.services import blobs, channels, deadman, publishing, start_posts, status, uploaders
+from samizdat.services import blobs, channels, deadman, phone_share, publishing, start_posts, status, uploaders
 from samizdat.services.context import Context
 from samizdat.web import SEED_BYTES, START_POSTS_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
@@ -66,6 +66,7 @@ def relay_server(
         authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
         names=ctx.config.host_names,
+        share=lambda handle: phone_share.share(ctx.key, handle),
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,

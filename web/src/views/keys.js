@@ -47,6 +47,19 @@ export function keysView() {
     return form;
   }
 
+  // On a plain-http hub: what the app keeps is sealed with the hub's share, or could not be opened (vault.js).
+  function hubNote() {
+    if (vault.isClosed()) {
+      return h('div', { id: 'hub-closed' }, h('p', { class: 'warning' }, t('hub-closed')),
+        h('p', null, h('button', { id: 'hub-closed-erase', class: 'danger', onclick: async () => {
+          if (!confirm(t('hub-closed-confirm'))) return;
+          await vault.erase({ keepShell: true });
+          location.reload();
+        } }, t('hub-closed-erase'))));
+    }
+    return vault.isSealed() ? h('p', { id: 'hub-sealed' }, t('hub-sealed')) : null;
+  }
+
   function lock() {
     const note = lockNote[0] ? h('p', { class: lockNote[1] ? 'message error' : 'message', id: 'lock-note', role: 'status' }, lockNote[0]) : null;
     const setPin = pinForm('new-pin', t('new-pin'), t('set-pin'), async (secret) => {
@@ -56,8 +69,9 @@ export function keysView() {
       draw();
       return null;
     });
+    const hub = hubNote();
     if (!vault.hasPin()) {
-      return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note,
+      return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note, hub,
         h('p', { class: 'warning', id: 'lock-state' }, t('lock-none')), h('p', null, t('lock-advice')), setPin);
     }
     const duress = pinForm('duress-pin', t('duress-pin'), t('set-duress'), async (secret) => {
@@ -67,7 +81,7 @@ export function keysView() {
       draw();
       return null;
     });
-    return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note,
+    return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note, hub,
       h('p', { id: 'lock-state' }, t('lock-on')),
       h('p', { class: 'actions' },
         h('button', { id: 'lock-now', class: 'primary', onclick: () => {
