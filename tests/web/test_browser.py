@@ -25,7 +25,7 @@ from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect
+from playwright.sync_api import Error, expect
 from websockets.sync.client import connect
 
 UNREACHABLE = "ws://127.0.0.1:9"
@@ -107,8 +107,13 @@ def find_post(page: Any, post_id: str) -> Any:
     post = page.locator(f'.post[data-id="{post_id}"]')
     for _ in range(100):
         if post.count():
-            post.scroll_into_view_if_needed()
-            return post
+            try:
+                post.scroll_into_view_if_needed()
+                return post
+            except Error as error:  # the list drew its window again meanwhile (new posts arrived): look again
+                if "not attached" not in str(error):
+                    raise
+                continue
         page.evaluate("window.scrollBy(0, 500)")
         page.evaluate("new Promise(requestAnimationFrame)")
     raise AssertionError(f"post {post_id} is not in the channel")
