@@ -78,8 +78,9 @@ def upload_limit(ctx: Context, relay: str) -> int | None:
 async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
     """Ask ``relay`` for posts it accepted (at most :data:`CHECK_BATCH` of ``ids``, the rest are for the next
     call); those it does not serve are lost (:func:`lost`). Posts no longer in the store here (replaced, retracted,
-    expired) are not asked for. Returns False when the relay could not be asked (the posts are asked again
-    later); never raises for the relay's sake."""
+    expired) are not asked for; a relay that refuses the request (``CLOSED``: it wants authentication, say) cannot
+    be checked, and its posts stay delivered. Returns False when the relay could not be reached (the posts are
+    asked again later); never raises for the relay's sake."""
     ids = list(ids)[:CHECK_BATCH]
     held = await ctx.store.has(ids)
     ask = [i for i in ids if i in held]
@@ -91,7 +92,11 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
                     have = await served(client, ask, timeout=CHECK_TIMEOUT)
                 finally:
                     await client.close()
-        except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
+        except RemoteProtocolError as exc:  # it refuses to serve them (auth required, say): nothing to tell
+            log.info("%s would not serve the posts it accepted, so they are taken as delivered: %s", relay, exc)
+            ctx.local.mark_checked(relay, ids)
+            return True
+        except (TransportError, TimeoutError, OSError) as exc:
             log.info("could not ask %s for the posts it accepted: %s", relay, exc)
             return False
     else:
