@@ -242,12 +242,13 @@ async def test_a_write_relay_that_accepts_posts_and_keeps_nothing_is_caught_when
             post.id, honest.url, accepted=False, message="error: connection refused", final=True, next_attempt=NOW
         )
 
-        def delivered() -> bool:
-            return (post.id, honest.url) in {(r.event_id, r.relay) for r in ctx.local.outbox(["accepted"])}
+        def delivered_and_checked() -> bool:
+            accepted = {(r.event_id, r.relay) for r in ctx.local.outbox(["accepted"])}
+            return (post.id, honest.url) in accepted and not ctx.local.to_check(float("inf"))
 
         looping = asyncio.ensure_future(Upkeep(ctx).outbox_loop())
         try:
-            await wait_until(delivered, timeout=WAIT, what="the post delivered to the other relay")
+            await wait_until(delivered_and_checked, timeout=WAIT, what="the post delivered elsewhere, and asked back")
         finally:
             looping.cancel()
             await asyncio.gather(looping, return_exceptions=True)
@@ -257,6 +258,7 @@ async def test_a_write_relay_that_accepts_posts_and_keeps_nothing_is_caught_when
         by_url = {r["url"]: r for r in doc["relays"]}
         assert (by_url[writer]["delivered"], by_url[writer]["lost"]) == (0, 1)
         assert by_url[writer]["losing_since"] is not None
-        assert by_url[honest.url]["delivered"] == 1
+        assert (by_url[honest.url]["delivered"], by_url[honest.url]["lost"]) == (1, 0)  # it serves what it took
+        assert by_url[honest.url]["losing_since"] is None
         assert await honest.store.get(post.id) == post
         assert "loses what it accepts" in status_text(doc, now=clock.now)
