@@ -29,7 +29,7 @@ import pytest
 from relay_helpers import RawClient, client, make_event, publish, query, recv_json
 from relay_netns import AddressLab, websockets_from
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 
 from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import Negentropy, encode_varint
@@ -254,6 +254,8 @@ async def _http(port: int, path: str, *headers: str) -> bytes:
             writer.write(("\r\n".join([f"GET {path} HTTP/1.1", *headers, "Connection: close"]) + "\r\n\r\n").encode())
             await writer.drain()
             return await reader.read(-1)
+        except ConnectionResetError:  # dropped without an answer
+            return b""
         finally:
             writer.close()
 
@@ -261,9 +263,10 @@ async def _http(port: int, path: str, *headers: str) -> bytes:
 async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key: SecretKey) -> None:
     """A browser on the node's machine opens a page of another site. Whatever it asks the node for (its NIP-11
     document, its status page, a WebSocket), across origins or by pointing its own name at 127.0.0.1 (DNS
-    rebinding), it is refused: across origins with a 403 and the reason (which the page cannot read), under its own
-    name with a bare 421 (which it can: nothing in it says what runs here). Asked by this machine's names, with no
-    browser, from a page of this machine or from a link another site's page opens, the node answers."""
+    rebinding), the connection is closed without an answer, as on a port where nothing listens: a 403 the page
+    cannot read still told it that something answers, and a 421 under its own name it can read. Asked by this
+    machine's names, with no browser, from a page of this machine or from a link another site's page opens, the
+    node answers."""
     nip11 = "Accept: application/nostr+json"
     info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
     async with running_relay(tmp_path / "hidden", info=info) as relay:
@@ -279,16 +282,10 @@ async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key
             (f"Host: evil.example:{port}", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)"),
             (f"Host: evil.example:{port}", f"Origin: http://evil.example:{port}"),
         ]
-        for status, strangers in ((b"403", across), (b"421", rebound)):
-            for headers in strangers:
-                for path, *extra in (("/", nip11), ("/status",)):
-                    answer = await _http(port, path, *headers, *extra)
-                    assert answer.startswith(b"HTTP/1.1 " + status), headers
-                    assert b"hub" not in answer
-                    assert (b"x-reason: " in answer.lower()) is (status == b"403")
-                    if status == b"421":  # the page reads this one as its own: not a word of what runs here
-                        assert answer.split(b"\r\n\r\n", 1)[1] == b"Misdirected request.\n"
-        with pytest.raises(InvalidStatus, match="403"):
+        for headers in across + rebound:
+            for path, *extra in (("/", nip11), ("/status",)):
+                assert await _http(port, path, *headers, *extra) == b"", headers
+        with pytest.raises((InvalidMessage, OSError)):
             await connect(f"ws://127.0.0.1:{port}", origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]
         opened = ("Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document")  # a link
         for headers in [(here,), (here, f"Origin: http://127.0.0.1:{port}"), (f"Host: localhost:{port}",),
@@ -320,7 +317,7 @@ async def test_names_and_web_clients_the_operator_allows_are_answered_without_th
             assert b'"name":"hub"' in document, headers
             assert key.public_key_hex.encode() not in document, headers
         answer = await _http(port, "/", f"Host: 127.0.0.1:{port}", "Origin: https://other.example", nip11)
-        assert answer.startswith(b"HTTP/1.1 403")
+        assert answer == b""  # not allowed: no answer
     published = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=True)
     limits = RelayLimits(allowed_origins=("https://client.example",))
     async with running_relay(tmp_path / "published", info=published, limits=limits) as relay:

@@ -4,12 +4,15 @@ The browser is Debian's Chromium. ``evil.test`` is a site of its own, on 127.0.0
 the name there, as a site's DNS would for DNS rebinding). Its page tries what any page on the web can do without
 asking: open a WebSocket to the node and subscribe, load one of the node's pictures as an ``<img>``, read its
 NIP-11 document (which NIP-11 lets every origin read). Before, each told the page that a Samizdat node runs here,
-and the WebSocket handed it the channels the node carries. Then it opens the node's own pages under its own name.
+and the WebSocket handed it the channels the node carries; even refused (a 403 it could not read), a no-cors
+fetch told it that something answers. Now everything it tries goes as on a port where nothing listens. Then it
+opens the node's own pages under its own name.
 Needs Debian's chromium (scripts/system-packages.sh web)."""
 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,19 +22,27 @@ import pytest
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, Cli
 
 TIMEOUT_MS = 20_000
-#: The other site's page: what it learns about whatever listens on 127.0.0.1:PORT, in ``window.learned``.
+#: The other site's page: what it learns about whatever listens on 127.0.0.1:PORT, and the same about CLOSED, a
+#: port where nothing listens, in ``window.learned``.
 PAGE = """<!doctype html><meta charset="utf-8"><title>news</title><script>
-const node = "127.0.0.1:PORT", learned = {ws: "not open", messages: [], img: "", nip11: ""};
-const ws = new WebSocket("ws://" + node + "/");
-ws.onopen = () => { learned.ws = "open"; ws.send('["REQ","x",{"limit":20}]'); };
-ws.onmessage = (m) => learned.messages.push(m.data);
-const img = new Image();
-img.onload = () => { learned.img = "loaded"; };
-img.onerror = () => { learned.img = "error"; };
-img.src = "http://" + node + "/icon.svg";
-fetch("http://" + node + "/", {headers: {Accept: "application/nostr+json"}})
-  .then((r) => r.text()).then((t) => { learned.nip11 = t; }, () => { learned.nip11 = "blocked"; });
-setTimeout(() => { window.learned = learned; }, 3000);
+function probe(node) {
+  const learned = {ws: "not open", messages: [], img: "", nip11: "", nocors: ""};
+  const ws = new WebSocket("ws://" + node + "/");
+  ws.onopen = () => { learned.ws = "open"; ws.send('["REQ","x",{"limit":20}]'); };
+  ws.onmessage = (m) => learned.messages.push(m.data);
+  const img = new Image();
+  img.onload = () => { learned.img = "loaded"; };
+  img.onerror = () => { learned.img = "error"; };
+  img.src = "http://" + node + "/icon.svg";
+  fetch("http://" + node + "/", {headers: {Accept: "application/nostr+json"}})
+    .then((r) => r.text()).then((t) => { learned.nip11 = t; }, () => { learned.nip11 = "blocked"; });
+  // An opaque answer (any status, even a 403 it cannot read) would tell the page that something answers.
+  fetch("http://" + node + "/status", {mode: "no-cors"})
+    .then(() => { learned.nocors = "answered"; }, () => { learned.nocors = "failed"; });
+  return learned;
+}
+const node = probe("127.0.0.1:PORT"), closed = probe("127.0.0.1:CLOSED");
+setTimeout(() => { window.learned = {node, closed}; }, 3000);
 </script>"""
 
 
@@ -55,7 +66,11 @@ def other_site() -> Iterator[Callable[[int], int]]:
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(node_port: int) -> int:
-        handler = type("Site", (_Site,), {"page": PAGE.replace("PORT", str(node_port)).encode()})
+        with socket.socket() as free:  # a port where nothing listens, to compare with
+            free.bind(("127.0.0.1", 0))
+            closed = free.getsockname()[1]
+        page = PAGE.replace("PORT", str(node_port)).replace("CLOSED", str(closed))
+        handler = type("Site", (_Site,), {"page": page.encode()})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -87,6 +102,8 @@ def evil_browser() -> Iterator[Any]:
 def test_another_sites_page_learns_nothing_from_the_node(
     tmp_path: Path, module_serve: Any, other_site: Callable[[int], int], evil_browser: Any
 ) -> None:
+    from playwright.sync_api import Error
+
     cli = Cli(tmp_path / "home")
     cli.ok("init")
     cli.json("channel", "create", "yard", "--name", "Yard of Partizanski 12")
@@ -97,18 +114,20 @@ def test_another_sites_page_learns_nothing_from_the_node(
         page.goto(f"http://evil.test:{site}/", timeout=TIMEOUT_MS)
         page.wait_for_function("window.learned !== undefined", timeout=TIMEOUT_MS)
         learned = page.evaluate("window.learned")
-        assert learned["ws"] == "not open"
-        assert learned["messages"] == []
-        assert learned["img"] == "error"
-        assert learned["nip11"] == "blocked"
+        assert learned["node"]["ws"] == "not open"
+        assert learned["node"]["messages"] == []
+        assert learned["node"]["img"] == "error"
+        assert learned["node"]["nip11"] == "blocked"
+        assert learned["node"]["nocors"] == "failed"
+        assert learned["node"] == learned["closed"]  # the node looks like a port where nothing listens
 
         for path in ("/", "/api/status", "/status"):  # the site's own name, pointed at the node (DNS rebinding)
-            answer = page.goto(f"http://evil.test:{node.port}{path}", timeout=TIMEOUT_MS)
-            assert answer is not None
-            assert answer.status == 421, path
-            assert "Yard" not in page.content()
-            assert "npub1" not in page.content()
-            assert "amizdat" not in page.content()  # nothing says what runs here
+            rebound = evil_browser.new_page()
+            try:
+                with pytest.raises(Error, match="net::ERR_"):  # no answer at all, as where nothing listens
+                    rebound.goto(f"http://evil.test:{node.port}{path}", timeout=TIMEOUT_MS)
+            finally:
+                rebound.close()
 
         icon = page.goto(node.http_url + "icon.svg", timeout=TIMEOUT_MS)  # what the <img> asked for is there
         assert icon is not None

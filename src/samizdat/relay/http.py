@@ -225,8 +225,8 @@ def refused_on_this_machine(
     * when it names this machine and a page of another site makes it (:func:`other_sites_page`). Asked by a name
       the node was given, it came through that proxy from anywhere, like a request from another address.
 
-    Requests from other addresses are not judged here: a hub serves its network. (The server answers
-    :data:`REBOUND` with :func:`misdirected`, and says why in its log only.)"""
+    Requests from other addresses are not judged here: a hub serves its network. (The server closes the
+    connection without an answer, as a port where nothing listens would, and says why in its log only.)"""
     if not from_this_machine(connection):
         return None
     host = header(headers, "Host")
@@ -301,8 +301,9 @@ def repeated_header(headers: Headers) -> str | None:
 
 
 def misdirected() -> Response:
-    """421, and nothing that names the software: the answer to a page that pointed its own name here (DNS
-    rebinding) can read it as its own, and a reason would tell it what runs here."""
+    """421, and nothing that names the software. The server returns it to websockets for a request it refused by
+    closing the connection (:func:`refused_on_this_machine`), so it is never sent; were it sent, nothing in it
+    would say what runs here."""
     return response(421, "text/plain; charset=utf-8", b"Misdirected request.\n")
 
 

@@ -185,7 +185,7 @@ class RelayServer:
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
         #: COUNTs waiting for the store, per remote address (with workers: of all of them, relay/cluster.py).
         self.pending_counts = Tally()
-        self._rebound_names: set[str] = set()  # Host names refused as DNS rebinding, logged once each
+        self._refused_pages: set[str] = set()  # Host names and Origins refused on this machine, logged once each
         # What a connection's transport may hold unsent (door.GuardedConnection.write_cap). The relay writes while
         # it holds less than WRITE_LIMIT, a batch of about that much plus one frame (at most the queue's hard
         # bound) at a time, so a client that reads never comes near this; one that sends pings and never reads
@@ -350,11 +350,14 @@ class RelayServer:
         limits = self.limits
         refusal = http.refused_on_this_machine(connection, request.headers, limits.host_names, limits.allowed_origins)
         if refusal is not None:
+            # No answer at all: to the page a closed connection looks like a port where nothing listens, where
+            # even a 403 it cannot read (an opaque answer to a no-cors fetch) or a bare 421 would say that
+            # something does. The log says why, once per name or page.
             self.refusals.count(http.LOGGED[refusal])
-            if refusal is http.REBOUND:
-                self._rebound(http.header(request.headers, "Host"))
-                return http.misdirected()
-            return http.forbidden(refusal)
+            asker = http.header(request.headers, "Host" if refusal is http.REBOUND else "Origin") or "(no Origin)"
+            self._refused_page(asker, refusal)
+            connection.transport.abort()
+            return http.misdirected()  # never sent: the connection is gone
         if self.request_handler is not None and not http.is_websocket_upgrade(request.headers):
             handled = await self._request(connection, request)
             if handled is not None:
@@ -366,14 +369,14 @@ class RelayServer:
             return http.head(answer)
         return answer
 
-    def _rebound(self, host: str) -> None:
-        """Say once per name (of the first 100) why a browser on this machine was refused: its page cannot read
-        the reason (it gets a bare 421), the operator of a proxy that gives the node a name needs to."""
-        if host in self._rebound_names or len(self._rebound_names) >= 100:
+    def _refused_page(self, asker: str, refusal: str) -> None:
+        """Say once per name or page (of the first 100) why a browser on this machine was refused: the page gets
+        no answer, and the operator of a proxy that gives the node a name, or of a web client, needs the reason."""
+        if asker in self._refused_pages or len(self._refused_pages) >= 100:
             return
-        self._rebound_names.add(host)
-        logger.warning("a browser on this machine asked for %r, not a name of this node: refused (%s)",
-                       host[:100], http.REBOUND)  # fmt: skip
+        self._refused_pages.add(asker)
+        what = "asked for" if refusal is http.REBOUND else "a page of"
+        logger.warning("a browser on this machine, %s %r: refused without an answer (%s)", what, asker[:100], refusal)
 
     async def _request(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.request_handler is not None
