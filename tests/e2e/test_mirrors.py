@@ -70,7 +70,7 @@ async def test_a_post_reaches_the_mirror_at_once(cli: Cli, local_relay: LocalRel
     assert on_mirror[post_id].content() == "Metro is closed"
 
     status = await cli.ajson("status")
-    assert status["outbox"] == {"pending": [], "failed": [], "accepted": 2, "superseded": 0}
+    assert status["outbox"] == {"pending": [], "failed": [], "lost": [], "accepted": 2, "superseded": 0}
 
 
 async def test_the_outbox_delivers_once_the_mirror_is_back(
