@@ -262,3 +262,41 @@ async def test_a_write_relay_that_accepts_posts_and_keeps_nothing_is_caught_when
         assert by_url[honest.url]["losing_since"] is None
         assert await honest.store.get(post.id) == post
         assert "loses what it accepts" in status_text(doc, now=clock.now)
+
+
+async def test_a_relay_refusing_to_serve_what_it_accepted_is_not_called_a_loser(tmp_path: Path) -> None:
+    """A write relay takes posts and answers every REQ with CLOSED (it serves only readers who authenticate): it
+    cannot be checked, so its post stays delivered, the relay is not said to lose anything, and it is asked once,
+    not every pass."""
+    clock = FakeClock(NOW)
+    asked = 0
+
+    async def write_only(ws: ServerConnection) -> None:
+        nonlocal asked
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] == "EVENT":
+                await ws.send(orjson.dumps(["OK", message[1]["id"], True, ""]).decode())
+            elif message[0] == "REQ":
+                asked += 1
+                await ws.send(orjson.dumps(["CLOSED", message[1], "auth-required: readers log in"]).decode())
+
+    async with (
+        serve(write_only, "127.0.0.1", 0, close_timeout=1) as server,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        ctx = dataclasses.replace(node.ctx, config=node.ctx.config.with_overrides(write_relays=(url,)))
+        post = sign_event(ctx.key, 1, "ours", created_at=int(NOW) - 30)
+        await publishing.publish(ctx, [post], [])
+        async with asyncio.timeout(WAIT):
+            await publishing.deliver(ctx)
+        looping = asyncio.ensure_future(Upkeep(ctx).outbox_loop())
+        try:
+            await wait_until(lambda: asked and not ctx.local.to_check(float("inf")), timeout=WAIT, what="the check")
+        finally:
+            looping.cancel()
+            await asyncio.gather(looping, return_exceptions=True)
+        relay = {r["url"]: r for r in (await status.document(ctx))["relays"]}[url]
+        assert (relay["delivered"], relay["lost"], relay["losing_since"]) == (1, 0, None)
+        assert asked == 1
