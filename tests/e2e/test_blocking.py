@@ -1,6 +1,13 @@
 """Relays under blocking, in network namespaces with a censoring router (tests/e2e/netlab.py): ``netcheck``
 names every case of the matrix, posts keep flowing through a mirror or the outside proxy, reachability reports
-add up to a "blocked" view, and no command hangs on a blackholed relay."""
+add up to a "blocked" view, and no command hangs on a blackholed relay.
+
+Censors that let the handshake through and break the connection afterwards, made with nft in the same lab:
+``stall.test`` drops everything once 16 KB came back (``ct reply bytes``, as Russia's TSPU does), ``upstall.test``
+once the client sent 16 KB (``ct original bytes``), ``throttle.test`` is policed to 16 KB/s (``limit rate over``).
+The netcheck before its data step called all three ``ok`` (the WebSocket upgrade and NIP-11 are far below 16 KB);
+now it names them, the control proxy carries the same data, and failover stops choosing the direct route that only
+looks open."""
 
 from __future__ import annotations
 
@@ -11,7 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netlab import BY_NAME, CASES, CONTROL_DNS, MAIN_PORT, MIRROR, MIRROR_PORT, PROXY, Lab, missing_requirements
+from netlab import (
+    BY_NAME,
+    CASES,
+    CONTROL_DNS,
+    DATA_CASES,
+    MAIN_PORT,
+    MIRROR,
+    MIRROR_PORT,
+    PROXY,
+    SEED_EVENTS,
+    Lab,
+    missing_requirements,
+)
+
+from samizdat.core.interference import CLASSES, DATA_ENOUGH
 
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 
@@ -184,3 +205,107 @@ def test_reading_goes_around_the_block_too(lab: Lab) -> None:
     assert report["received"] >= 1
     shown = json.loads(ok(lab.samizdat(reader, "channel", "list", "--json")).stdout)
     assert "Brest" in [c["name"] for c in shown]
+
+
+# -- censors that act after the handshake --------------------------------------------------------------------------
+
+
+def test_netcheck_names_the_censors_that_break_connections_after_the_handshake(lab: Lab) -> None:
+    home = make_home(lab, "checker")
+    urls = [c.url for c in DATA_CASES] + ["wss://ok.test"]
+    done = ok(lab.samizdat(home, "netcheck", *urls, *netcheck_args(lab), "--json", timeout=180))
+    found = {r["url"]: r for r in json.loads(done.stdout)["results"]}
+    assert {url: r["class"] for url, r in found.items()} == {
+        **{c.url: c.expected for c in DATA_CASES},
+        "wss://ok.test": "ok",
+    }
+    for case in DATA_CASES:
+        result = found[case.url]
+        steps = result["steps"]
+        assert result["confirmed"], result["reason"]
+        assert steps["websocket"]["outcome"] == "ok"  # the handshake went through: what the old netcheck saw
+        # The control path carried the whole answer, past the censor's 16 KB.
+        assert steps["control_data"]["outcome"] == "ok", steps["control_data"]
+        assert steps["control_data"]["down"] >= DATA_ENOUGH
+        assert steps["control_data"]["up"] >= DATA_ENOUGH
+    stalled = found["wss://stall.test"]["steps"]["data"]
+    assert stalled["outcome"] == "stalled"
+    assert stalled["down"] < DATA_ENOUGH
+    upstalled = found["wss://upstall.test"]["steps"]["data"]
+    assert upstalled["outcome"] == "stalled"
+    assert upstalled["up"] < DATA_ENOUGH
+    throttled = found["wss://throttle.test"]["steps"]["data"]
+    assert throttled["outcome"] == "ok"
+    assert "rate" in throttled
+    assert found["wss://ok.test"]["steps"]["data"]["outcome"] == "ok"
+    # What a person reads: the class, why, and what it means.
+    text = ok(lab.samizdat(home, "netcheck", "wss://stall.test", *netcheck_args(lab), timeout=120)).stdout
+    assert "data.stall" in text
+    assert "stopped carrying anything after" in text
+    assert "blocked here" in text
+    assert CLASSES["data.stall"].split(":")[0] in text
+
+
+def test_without_a_control_path_a_stall_is_only_suggested(lab: Lab) -> None:
+    home = make_home(lab, "no-control")
+    done = ok(lab.samizdat(home, "netcheck", "wss://stall.test", "--control-dns", CONTROL_DNS,
+                           "--ca-file", str(lab.ca), "--json", timeout=120))  # fmt: skip
+    [result] = json.loads(done.stdout)["results"]
+    assert result["class"] == "data.stall"
+    assert not result["confirmed"]
+    assert "no control path to confirm" in result["reason"]
+
+
+def test_failover_stops_choosing_a_route_that_only_looks_open(lab: Lab) -> None:
+    """A node with the outside proxy as fallback: after netcheck found the direct route to stall.test stalling,
+    a sync goes through the proxy and gets every event, however well the direct handshake works; ``routes``
+    says why the direct route is avoided."""
+    home = make_home(lab, "syncer", f'[sync]\nfallback = ["{PROXY}"]\n')
+    checked = json.loads(ok(lab.samizdat(home, "netcheck", "wss://stall.test", "--ca-file", str(lab.ca),
+                                         "--json", timeout=120)).stdout)  # fmt: skip
+    assert checked["control"] == PROXY  # the fallback serves as the control path
+    assert checked["results"][0]["class"] == "data.stall"
+    report = json.loads(ok(lab.samizdat(home, "sync", "wss://stall.test", "--direction", "down", "--json",
+                                        timeout=120)).stdout)  # fmt: skip
+    assert report["received"] >= SEED_EVENTS
+    routes = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
+    assert routes[PROXY]["failures"] == 0
+    assert routes[PROXY]["last_ok"]
+    assert routes["direct"]["last_error"].startswith("netcheck: data.stall")
+    text = ok(lab.samizdat(home, "routes")).stdout
+    assert "direct: avoided until" in text
+    assert "netcheck found data.stall" in text
+
+
+def test_a_sync_learns_by_itself_that_a_route_only_looks_open(lab: Lab) -> None:
+    """The same node without any netcheck: its sync of stall.test goes direct (the handshake works) and stalls
+    once past the censor's 16 KB. The node gets the posts anyway, through the proxy, within two ``samizdat sync``
+    (what a person does when one fails), remembers the direct route as stalling, and the next sync goes through
+    the proxy without trying the direct route; ``routes`` says why."""
+    home = make_home(lab, "learner", f'[sync]\nfallback = ["{PROXY}"]\n')
+    report: dict[str, Any] = {}
+    for _ in range(2):
+        done = lab.samizdat(home, "sync", "wss://stall.test", "--direction", "down", "--json", timeout=240)
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode == 0:
+            report = json.loads(done.stdout)
+            break
+    assert report, done.stderr
+    assert report["received"] > 0
+    assert report["received"] == report["need"]  # everything the relay had that the node lacked
+    assert report["bytes_in"] > 16 * 1024  # past the point where the direct route stops carrying anything
+    routes = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
+    assert routes[PROXY]["failures"] == 0
+    assert routes[PROXY]["last_ok"]
+    direct = routes["direct"]
+    assert direct["last_error"].startswith(("sync: data.stall", "sync: data.reset")), direct
+    text = ok(lab.samizdat(home, "routes")).stdout
+    assert "direct: avoided until" in text
+    assert "stalled during a sync" in text
+    # The next sync goes through the proxy at once: the direct route is not even tried, so its record stays.
+    again = json.loads(ok(lab.samizdat(home, "sync", "wss://stall.test", "--direction", "down", "--json",
+                                       timeout=120)).stdout)  # fmt: skip
+    assert not [line for line in again["errors"] if "stopped carrying data" in line]
+    after = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
+    assert after["direct"] == direct
+    assert after[PROXY]["last_ok"] >= routes[PROXY]["last_ok"]

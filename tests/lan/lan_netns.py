@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from samizdat.testing import open_database, passphrase_env, poll_until
 
@@ -525,3 +526,48 @@ def neighbours_and_device(lab: Lab, timeout: float = 60.0) -> tuple[LanNode, Lan
     neighbour.start("--lan")
     wait_for(lambda: neighbour.url in peer_urls(node) and node.url in peer_urls(neighbour), timeout, "the two nodes")
     return node, neighbour, device
+
+
+class DeviceProgram:
+    """A hostile device's program (:meth:`Lab.device_program`: ``SCRIPT ROLE``) in ``node``'s namespace, told what
+    to do one JSON line at a time on stdin and answering one JSON line on stdout; stopped with the lab, or when the
+    test leaves it."""
+
+    def __init__(self, lab: Lab, node: LanNode, script: Path, role: str) -> None:
+        self.process = lab.device_program(node, script, role)
+
+    def send(self, do: str, **extra: Any) -> None:
+        """Send a command without waiting for its answer (see :meth:`answer`)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"do": do, **extra}).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def answered(self) -> bool:
+        """Whether the answer to the last command is waiting to be read."""
+        assert self.process.stdout is not None
+        return bool(select.select([self.process.stdout], [], [], 0)[0])
+
+    def answer(self, timeout: float) -> dict[str, Any]:
+        """The answer to the last command, once the program has done it."""
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise LanError(f"the device did not answer within {timeout:.0f} s")
+        answer: dict[str, Any] = json.loads(self.process.stdout.readline() or b"{}")
+        return answer
+
+    def ask(self, do: str, timeout: float, **extra: Any) -> dict[str, Any]:
+        """Send a command and return the answer to it."""
+        self.send(do, **extra)
+        answer = self.answer(timeout)
+        if answer.get("done") != do:
+            raise LanError(f"the device answered {answer!r} to {do!r}")
+        return answer
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        stop_group(self.process, timeout=5.0)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()

@@ -11,15 +11,13 @@ every service it heard, taking commands until stdin closes.
 from __future__ import annotations
 
 import json
-import select
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from lan_netns import Lab, LanError, LanNode, neighbours_and_device, stop_group, wait_for
+from lan_netns import DeviceProgram, Lab, LanNode, neighbours_and_device, wait_for
 from lan_netns import peer_urls as urls
 
 pytestmark = pytest.mark.slow
@@ -77,39 +75,16 @@ if __name__ == "__main__":
 # -- driving it from the test --------------------------------------------------------------------------------------
 
 
-class Forger:
-    """The forger process in ``node``'s namespace; stopped with the lab, or when the test leaves it."""
+class Forger(DeviceProgram):
+    """The forger process in ``node``'s namespace (see :class:`DeviceProgram`)."""
 
     def __init__(self, lab: Lab, node: LanNode) -> None:
-        self.process = lab.device_program(node, Path(__file__), "forge")
+        super().__init__(lab, node, Path(__file__), "forge")
 
-    def send(self, do: str, **extra: Any) -> None:
-        """Send a command without waiting for its answer (see :meth:`answer`)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"do": do, **extra}).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def answered(self) -> bool:
-        """Whether the answer to the last command is waiting to be read."""
-        assert self.process.stdout is not None
-        return bool(select.select([self.process.stdout], [], [], 0)[0])
-
-    def answer(self, timeout: float) -> list[str]:
+    def names(self, timeout: float) -> list[str]:
         """The names the forger heard, once it has done what it was told."""
-        assert self.process.stdout is not None
-        if not select.select([self.process.stdout], [], [], timeout)[0]:
-            raise LanError(f"the forger did not answer within {timeout:.0f} s")
-        names: list[str] = json.loads(self.process.stdout.readline() or b"{}").get("names", [])
+        names: list[str] = self.answer(timeout).get("names", [])
         return names
-
-    def __enter__(self) -> Forger:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        stop_group(self.process, timeout=5.0)
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 @pytest.fixture
@@ -120,7 +95,7 @@ def forged(lab: Lab) -> Iterator[tuple[LanNode, LanNode, Forger]]:
 
         def heard_both() -> bool:
             forger.send("names")
-            return len(forger.answer(COMMAND_TIMEOUT)) >= 2
+            return len(forger.names(COMMAND_TIMEOUT)) >= 2
 
         wait_for(heard_both, DISCOVERY_TIMEOUT, "the forger to hear both nodes", interval=1.0)
         yield node, neighbour, forger
@@ -140,7 +115,7 @@ def test_forged_goodbyes_do_not_cut_a_node_off_its_neighbour(forged: tuple[LanNo
         missing += neighbour.url not in seen[0] or node.url not in seen[1]
         if ready:
             break
-    assert forger.answer(COMMAND_TIMEOUT), "the forger sent its goodbyes"
+    assert forger.names(COMMAND_TIMEOUT), "the forger sent its goodbyes"
     assert looks >= 3, "the peer lists were looked at while the goodbyes came"
     assert missing == 0, f"a forged goodbye removed a live neighbour ({missing} of {looks} looks)"
     post = neighbour.post("yard", "Water is off in blocks 3 to 9")

@@ -13,16 +13,14 @@ it learnt, giving its own address; on ``stop`` it stops and says how many it sen
 from __future__ import annotations
 
 import json
-import select
 import socket
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from lan_netns import PORT, Lab, LanError, LanNode, neighbours_and_device, stop_group, wait_for
+from lan_netns import PORT, DeviceProgram, Lab, LanNode, neighbours_and_device, wait_for
 from lan_netns import peer_urls as urls
 
 pytestmark = pytest.mark.slow
@@ -118,33 +116,11 @@ if __name__ == "__main__":
 # -- driving it from the test --------------------------------------------------------------------------------------
 
 
-class Device:
-    """The device's program in ``node``'s namespace; stopped with the lab, or when the test leaves it."""
+class Device(DeviceProgram):
+    """The device's program in ``node``'s namespace (see :class:`DeviceProgram`)."""
 
     def __init__(self, lab: Lab, node: LanNode) -> None:
-        self.process = lab.device_program(node, Path(__file__), "claim")
-
-    def ask(self, do: str) -> dict[str, Any]:
-        """Send a command and return the device's answer."""
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"do": do}).encode() + b"\n")
-        self.process.stdin.flush()
-        if not select.select([self.process.stdout], [], [], COMMAND_TIMEOUT)[0]:
-            raise LanError(f"the device did not answer {do!r} within {COMMAND_TIMEOUT:.0f} s")
-        answer: dict[str, Any] = json.loads(self.process.stdout.readline() or b"{}")
-        if answer.get("done") != do:
-            raise LanError(f"the device answered {answer!r} to {do!r}")
-        return answer
-
-    def __enter__(self) -> Device:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        stop_group(self.process, timeout=5.0)
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
+        super().__init__(lab, node, Path(__file__), "claim")
 
 
 @pytest.fixture
@@ -154,7 +130,7 @@ def claimed(lab: Lab) -> Iterator[tuple[LanNode, LanNode, LanNode, Device]]:
     node, neighbour, device_node = neighbours_and_device(lab, DISCOVERY_TIMEOUT)
     with Device(lab, device_node) as device:
         wait_for(
-            lambda: len(device.ask("names")["hosts"]) >= 2,
+            lambda: len(device.ask("names", COMMAND_TIMEOUT)["hosts"]) >= 2,
             DISCOVERY_TIMEOUT,
             "the device to learn both host names",
             interval=1.0,
@@ -167,7 +143,7 @@ def test_forged_addresses_do_not_cut_a_node_off_its_neighbour(
 ) -> None:
     node, neighbour, device_node, device = claimed
     device_url = f"ws://{device_node.addr}:{PORT}"
-    device.ask("forge")
+    device.ask("forge", COMMAND_TIMEOUT)
     # Both nodes took the forged address (the device's claim reached them and was believed as an address)...
     wait_for(
         lambda: device_url in urls(node) and device_url in urls(neighbour),
@@ -183,7 +159,7 @@ def test_forged_addresses_do_not_cut_a_node_off_its_neighbour(
     assert neighbour.url in urls(node), "the node still knows its neighbour at its real address"
     assert node.url in urls(neighbour), "the neighbour still knows the node at its real address"
     assert "is also announced at" in node.output() + neighbour.output(), "the forged address was seen as one"
-    sent = device.ask("stop")
+    sent = device.ask("stop", COMMAND_TIMEOUT)
     assert sent["rounds"] >= 2, f"the device forged all along: {sent}"
     assert node.running
     assert neighbour.running

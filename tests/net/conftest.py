@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from net_helpers import Relay
+from net_helpers import Microsocks, Relay
 
 from samizdat.relay.limits import RelayLimits
 from samizdat.store.sqlite import SqliteStore
@@ -65,3 +65,13 @@ async def sdk_relay() -> AsyncIterator[Relay]:
 def relay(request: pytest.FixtureRequest) -> Relay:
     name = "samizdat_relay" if request.param == "samizdat" else "sdk_relay"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def microsocks() -> Iterator[Microsocks]:
+    """Debian's microsocks on a free loopback port, stopped after the test."""
+    proxy = Microsocks()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 from net_helpers import Microsocks, Relay
@@ -28,15 +27,6 @@ async def seed(url: str, count: int = EVENTS) -> None:
     async with await RelayClient.connect(url, timeout=10) as client:
         results = await client.publish_many(events, timeout=30)
     assert all(r.accepted for r in results), [r.message for r in results if not r.accepted][:3]
-
-
-@pytest.fixture
-def microsocks() -> Iterator[Microsocks]:
-    proxy = Microsocks()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
 
 
 class Stalling:

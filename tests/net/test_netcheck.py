@@ -9,7 +9,7 @@ import base64
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,15 +24,6 @@ from samizdat.net.transports import Direct
 from samizdat.testing import free_port
 
 BLOCKPAGE = b"HTTP/1.1 451 Unavailable\r\nContent-Type: text/html\r\nContent-Length: 22\r\n\r\n<html>blocked</html>\r\n"
-
-
-@pytest.fixture
-def microsocks() -> Iterator[Microsocks]:
-    proxy = Microsocks()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from net_helpers import ConnectProxy, Microsocks, Relay
@@ -22,15 +22,6 @@ from samizdat.testing import free_port
 
 WAIT = 10.0
 KEY = SecretKey.from_hex("11" * 32)
-
-
-@pytest.fixture
-def microsocks() -> Iterator[Microsocks]:
-    proxy = Microsocks()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
 
 
 @pytest.fixture

@@ -18,25 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, Cli
+from web_helpers import Cli, chromium_resolving
 
 TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
 def hub_browser() -> Iterator[Any]:
-    """Chromium that resolves ``hub`` to 127.0.0.1."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP hub 127.0.0.1"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_resolving("hub") as browser:
+        yield browser
 
 
 def keys_screen(page: Any, url: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, Cli
+from web_helpers import Cli, chromium_resolving
 
 TIMEOUT_MS = 20_000
 #: The other site's page: what it learns about whatever listens on 127.0.0.1:PORT, and the same about CLOSED, a
@@ -86,17 +86,8 @@ def other_site() -> Iterator[Callable[[int], int]]:
 
 @pytest.fixture
 def evil_browser() -> Iterator[Any]:
-    """Chromium that resolves evil.test to 127.0.0.1."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_resolving("evil.test") as browser:
+        yield browser
 
 
 def test_another_sites_page_learns_nothing_from_the_node(

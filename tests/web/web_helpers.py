@@ -3,10 +3,14 @@ as a real process, loaded from tests/e2e/conftest.py), and how Debian's Chromium
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 _E2E = Path(__file__).parents[1] / "e2e" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("samizdat_e2e_helpers", _E2E)
@@ -36,3 +40,19 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "i
 
 def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def chromium_resolving(name: str) -> Iterator[Any]:
+    """Debian's Chromium whose resolver maps ``name`` to 127.0.0.1 (a site's DNS pointing there, or a hub's LAN
+    name: a page by a name that is not ``localhost`` is not a secure context); skipped where it is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {name} 127.0.0.1"]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()

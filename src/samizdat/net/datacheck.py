@@ -23,6 +23,7 @@ request are sent. Nothing here raises for the relay's sake: failures are the mea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -121,12 +122,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
             elif got >= DATA_BUDGET:
                 outcome = "ok"
     finally:
-        client.drop_subscription(reader.sub_id)
-    if client.is_open:
-        try:
-            await client.send_raw(orjson.dumps(["CLOSE", reader.sub_id]).decode())
-        except TransportError:
-            pass
+        await _close(client, reader)
     got = client.bytes_in - base
     seconds = time.monotonic() - started
     if outcome == "stalled":
@@ -169,13 +165,16 @@ async def _up(client: RelayClient, down: Transfer, started: float, deadline: flo
                     break
             sent += len(frame)
     finally:
-        client.drop_subscription(reader.sub_id)
-    if client.is_open:
-        try:
-            await client.send_raw(orjson.dumps(["CLOSE", reader.sub_id]).decode())
-        except TransportError:
-            pass
+        await _close(client, reader)
     return _with_up(down, sent, client.bytes_in - base_in, started)
+
+
+async def _close(client: RelayClient, reader: _Reader) -> None:
+    """Let go of the reader's subscription, and tell the relay so while the connection is open."""
+    client.drop_subscription(reader.sub_id)
+    if client.is_open:
+        with contextlib.suppress(TransportError):
+            await client.send_raw(orjson.dumps(["CLOSE", reader.sub_id]).decode())
 
 
 def _with_up(down: Transfer, sent: int, received: int, started: float) -> Transfer:
