@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import errno
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,10 +79,10 @@ class Node:
             return await self.server.ingest_many(events)
         return await self.ctx.store.add_many(events)
 
-    async def _connect(self, url: str, *, timeout: float = 15.0) -> RelayClient:
+    async def _connect(self, url: str, *, timeout: float = 15.0, avoid: Collection[str] = ()) -> RelayClient:
         ctx = self.ctx
         return await failover.connect(
-            url, ctx.routing, ctx.local, network=netinfo.network_id(), clock=ctx.clock, timeout=timeout
+            url, ctx.routing, ctx.local, network=netinfo.network_id(), clock=ctx.clock, timeout=timeout, avoid=avoid
         )
 
     async def serve(

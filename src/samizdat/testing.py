@@ -9,6 +9,8 @@ Nothing here imports pytest; the test suite's fixtures wrap these helpers (``tes
   and hoping. Their timeouts are multiplied by ``SAMIZDAT_TEST_TIMEOUT_FACTOR`` (see :func:`timeout_factor`);
 * :func:`running_relay`: a :class:`~samizdat.relay.server.RelayServer` on a temporary SQLite store, on loopback;
 * :func:`test_node`: a :class:`~samizdat.node.Node` on a fresh data directory;
+* :func:`cutting_proxy`: an HTTP ``CONNECT`` proxy on loopback that resets its tunnels after so many bytes, as a
+  censor that lets the handshake through and cuts what follows (or never: a plain proxy, a route that works);
 * :func:`passphrase_env` and :func:`open_database`: ``samizdat`` commands that make and open encrypted nodes
   cheaply, and a look inside their databases.
 
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import inspect
 import math
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -349,6 +353,76 @@ TEST_PASSPHRASE = "a test passphrase, known to everyone"
 
 _passphrase_file: Path | None = None
 _keys: dict[Path, Any] = {}
+
+
+class CuttingProxy:
+    """See :func:`cutting_proxy`. ``url`` is its transport string, ``tunnels`` counts the tunnels it opened."""
+
+    def __init__(self, server: asyncio.Server, limit: int | None) -> None:
+        self.server = server
+        self.limit = limit
+        self.tunnels = 0
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_writer: asyncio.StreamWriter | None = None
+        pump: asyncio.Future[None] | None = None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
+            up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            self.tunnels += 1
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pump = asyncio.ensure_future(_pump(reader, up_writer))
+            carried = 0
+            while data := await up_reader.read(65536):
+                if self.limit is not None and carried + len(data) >= self.limit:
+                    writer.write(data[: self.limit - carried])
+                    await writer.drain()
+                    # SO_LINGER 0, then abort: a TCP reset, not an orderly end.
+                    writer.get_extra_info("socket").setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    writer.transport.abort()
+                    return
+                carried += len(data)
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            if pump is not None:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+            if up_writer is not None:
+                up_writer.close()
+            writer.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+
+
+@asynccontextmanager
+async def cutting_proxy(limit: int | None) -> AsyncIterator[CuttingProxy]:
+    """An HTTP ``CONNECT`` proxy on 127.0.0.1 that carries each tunnel until ``limit`` bytes came back from the
+    target, then resets the connection (None: never). Stopped on the way out."""
+    proxy: CuttingProxy | None = None
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert proxy is not None
+        await proxy.handle(reader, writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    proxy = CuttingProxy(server, limit)
+    try:
+        yield proxy
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def passphrase_env() -> dict[str, str]:

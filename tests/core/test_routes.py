@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from samizdat.core.routes import IMPAIRED_FOR, RouteRecord, after_attempt, after_netcheck, impairment, order_routes
+from samizdat.core.interference import DATA_ENOUGH
+from samizdat.core.routes import (
+    IMPAIRED_FOR,
+    STALL_HOLD,
+    RouteRecord,
+    after_attempt,
+    after_netcheck,
+    after_stall,
+    after_transfer,
+    found_by,
+    impairment,
+    last_resort,
+    order_routes,
+)
 
 PROXY = "socks5h://127.0.0.1:9050"
 HTTP = "http://10.0.0.1:3128"
@@ -96,3 +109,89 @@ def test_a_throttled_route_goes_after_every_other_even_one_backing_off() -> None
     assert after_netcheck(None, "direct", "data.stall", "stopped", confirmed=False, now=100) is not None
     # Classes failover sees for itself (the connection fails) are left to it.
     assert after_netcheck(None, "direct", "tcp.timeout", "blackholed", confirmed=True, now=100) is None
+
+
+# -- what the node's own syncs found: the same, learnt without netcheck --------------------------------------------
+
+
+class Clock:
+    """An injected clock the tests move by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def opened(clock: Clock) -> RouteRecord:
+    return after_attempt(None, "direct", ok=True, now=clock())
+
+
+def test_a_route_a_sync_saw_stall_goes_last_and_is_held_back_not_dropped() -> None:
+    clock = Clock()
+    record = after_stall(opened(clock), "direct", "data.stall", "keepalive ping timeout", now=clock())
+    assert found_by(record) == "sync"
+    assert record.last_error.startswith("sync: data.stall: keepalive ping timeout")
+    assert impairment(record, clock.advance(1)) == "data.stall"
+    assert last_resort(record, clock())
+    # Not left out as netcheck's stalling route is: tried last, when every other route failed.
+    assert order_routes(["direct", PROXY, HTTP], {"direct": record}, clock()) == [PROXY, HTTP, "direct"]
+    failed = after_attempt(None, HTTP, ok=False, now=clock(), error="refused")
+    assert order_routes(["direct", PROXY, HTTP], {"direct": record, HTTP: failed}, clock()) == [PROXY, HTTP, "direct"]
+    assert order_routes(["direct"], {"direct": record}, clock()) == ["direct"]
+    # A netcheck's stalling route still goes before nothing at all: it is left out, the sync's mark is not.
+    assert not last_resort(stalled(now=clock()), clock())
+
+
+def test_one_stall_holds_a_route_for_minutes_repeated_stalls_for_longer_up_to_a_bound() -> None:
+    clock = Clock()
+    record: RouteRecord = opened(clock)
+    holds = []
+    for _ in range(10):
+        record = after_stall(record, "direct", "data.stall", "keepalive ping timeout", now=clock())
+        holds.append(record.next_retry - clock())
+        clock.advance(record.next_retry - clock() + 1)  # the hold is over
+        assert impairment(record, clock()) is None
+        assert order_routes(["direct", PROXY], {"direct": record}, clock()) == ["direct", PROXY]
+        # The handshake on the route again: it proves nothing, the stalls are remembered.
+        record = after_attempt(record, "direct", ok=True, now=clock())
+        assert found_by(record) == "sync"
+    assert holds[0] == STALL_HOLD
+    assert holds[:4] == [STALL_HOLD, 2 * STALL_HOLD, 4 * STALL_HOLD, 8 * STALL_HOLD]
+    assert max(holds) == IMPAIRED_FOR
+    assert holds == sorted(holds)
+
+
+def test_a_sync_that_carried_enough_over_the_route_forgets_its_stalls() -> None:
+    clock = Clock()
+    record = after_stall(None, "direct", "data.reset", "connection reset", now=clock())
+    record = after_stall(record, "direct", "data.reset", "connection reset", now=clock.advance(STALL_HOLD + 1))
+    assert record.failures == 2
+    # Less than these censors let through proves nothing either way.
+    assert after_transfer(record, "direct", DATA_ENOUGH - 1, now=clock()) is None
+    healed = after_transfer(record, "direct", DATA_ENOUGH, now=clock.advance(1))
+    assert healed is not None
+    assert healed.failures == 0
+    assert healed.last_ok == clock()
+    assert found_by(healed) is None
+    assert impairment(healed, clock()) is None
+    # The next stall starts again from the shortest hold.
+    again = after_stall(healed, "direct", "data.stall", "keepalive ping timeout", now=clock())
+    assert again.next_retry - clock() == STALL_HOLD
+    # Nothing to forget on a route no sync saw stall; a netcheck's finding is for a netcheck to clear.
+    assert after_transfer(opened(clock), "direct", 10 * DATA_ENOUGH, now=clock()) is None
+    assert after_transfer(stalled(now=clock()), "direct", 10 * DATA_ENOUGH, now=clock()) is None
+
+
+def test_a_sync_does_not_shorten_what_netcheck_found() -> None:
+    clock = Clock()
+    measured = stalled(now=clock())
+    assert after_stall(measured, "direct", "data.stall", "keepalive ping timeout", now=clock.advance(5)) == measured
+    # Once netcheck's finding is over, a sync's stall is marked as usual.
+    later = after_stall(measured, "direct", "data.stall", "keepalive", now=clock.advance(IMPAIRED_FOR))
+    assert found_by(later) == "sync"

@@ -12,7 +12,7 @@ import typer
 from samizdat.cli.common import JsonOption, emit, run, warn, with_node
 from samizdat.cli.render import ago, plural
 from samizdat.core.interference import CLASSES, OK
-from samizdat.core.routes import RouteRecord, impairment
+from samizdat.core.routes import RouteRecord, found_by, impairment
 from samizdat.errors import UsageError
 from samizdat.net.netcheck import PROXY_CLASSES
 from samizdat.services import reachability
@@ -171,10 +171,13 @@ def register(app: typer.Typer) -> None:
             now = time.time()
 
             def state(r: dict[str, Any]) -> str:
-                found = impairment(RouteRecord(r["transport"], next_retry=r["next_retry"],
-                                               last_error=r["last_error"]), now)  # fmt: skip
+                record = RouteRecord(r["transport"], next_retry=r["next_retry"], last_error=r["last_error"])
+                found = impairment(record, now)
                 if found is not None:
                     until = time.strftime("%H:%M", time.localtime(r["next_retry"]))
+                    if found_by(record) == "sync":
+                        return (f"avoided until {until}, tried only when the other routes fail: it stalled during a "
+                                f"sync ×{r['failures']} ({found}: {CLASSES[found]})")  # fmt: skip
                     return f"avoided until {until}: netcheck found {found} ({CLASSES[found]})"
                 if r["failures"] == 0 and r["last_ok"]:
                     return f"works (last {ago(r['last_ok'], now)})"

@@ -23,6 +23,22 @@ finds the route working): its ``last_error`` starts with :data:`NETCHECK` and th
    marked, the backing-off ones included: slow but working is the last resort, not the first choice;
 6. a successful connection does not clear the mark (the handshake is what these censors let through); a failed
    one keeps it too.
+
+A node also learns this from its own syncs, without netcheck (:mod:`samizdat.services.sync`): when a connection
+that opened on a route goes dead under a sync (the keepalive ping got no answer, or the connection was cut without
+a WebSocket close) and another route then carries the same sync with the same relay, the first route is marked by
+:func:`after_stall` (``last_error`` starts with :data:`SYNC` and the class). The other route's success is the
+evidence: a relay that is slow or down fails on every route, and then nothing is marked. Such a mark is weaker
+than netcheck's, which measured the route on purpose:
+
+7. a route a sync found stalling goes after every other route, and :func:`last_resort` tells failover to start it
+   only once every other route has failed to connect (not after a stagger, where it would open first and win);
+8. it holds :data:`STALL_HOLD` for the first stall, twice as long for each further one in a row, at most
+   :data:`IMPAIRED_FOR`: one hiccup costs a working route minutes, a censor that stays finds the route set aside
+   for hours. Once the hold is over the route is tried as usual, and the stalls are remembered (a handshake does
+   not forget them) so the next one holds longer;
+9. a sync that carried at least :data:`~samizdat.core.interference.DATA_ENOUGH` bytes over the route (more than
+   these censors let through) forgets them (:func:`after_transfer`).
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from samizdat.core.backoff import backoff_delay
-from samizdat.core.interference import DATA_CLASSES, OK
+from samizdat.core.interference import DATA_CLASSES, DATA_ENOUGH, OK
 
 ROUTE_BACKOFF_BASE = 30.0
 ROUTE_BACKOFF_CAP = 3600.0
@@ -40,6 +56,10 @@ NETCHECK = "netcheck: "
 #: How long a netcheck's finding holds: a censor's policy does not pass in 30 s; a new netcheck replaces it.
 IMPAIRED_FOR = 6 * 3600.0
 STALLING = frozenset({"data.stall", "data.reset"})
+#: How ``last_error`` begins for a route one of the node's own syncs found stalling (see the module, rules 7-9).
+SYNC = "sync: "
+#: How long a route is set aside after its first stall seen by a sync; each further stall in a row doubles it.
+STALL_HOLD = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +73,45 @@ class RouteRecord:
 
 
 def impairment(record: RouteRecord | None, now: float) -> str | None:
-    """The data class netcheck found for this route (``data.stall``, ...), while its finding holds; else None."""
-    if record is None or not record.last_error.startswith(NETCHECK) or record.next_retry <= now:
+    """The data class netcheck or a sync found for this route (``data.stall``, ...), while its finding holds; else
+    None. :func:`found_by` says which of the two."""
+    if record is None or record.next_retry <= now or found_by(record) is None:
         return None
-    cls = record.last_error.removeprefix(NETCHECK).split(":", 1)[0]
+    cls = record.last_error.split(": ", 2)[1]
     return cls if cls in DATA_CLASSES else None
+
+
+def found_by(record: RouteRecord | None) -> str | None:
+    """``"netcheck"`` or ``"sync"``: who marked this route (the mark may have expired); None if nobody did."""
+    if record is None:
+        return None
+    for prefix in (NETCHECK, SYNC):
+        if record.last_error.startswith(prefix):
+            return prefix.removesuffix(": ")
+    return None
+
+
+def last_resort(record: RouteRecord | None, now: float) -> bool:
+    """Whether failover starts this route only once every route before it failed to connect (rule 7)."""
+    return found_by(record) == "sync" and impairment(record, now) in STALLING
 
 
 def order_routes(candidates: Sequence[str], records: Mapping[str, RouteRecord], now: float) -> list[str]:
     """``candidates`` (deduplicated) in the order to try them, stalling routes left out while others exist; see
     the module's rules."""
     unique = list(dict.fromkeys(candidates))
-    usable = [route for route in unique if impairment(records.get(route), now) not in STALLING]
+    usable = [
+        route
+        for route in unique
+        if impairment(records.get(route), now) not in STALLING or last_resort(records.get(route), now)
+    ]
     unique = usable or unique
     position = {route: i for i, route in enumerate(unique)}
 
     def key(route: str) -> tuple[int, float, int]:
         record = records.get(route)
+        if last_resort(record, now):
+            return (4, 0.0, position[route])
         if impairment(record, now) is not None:
             return (3, 0.0, position[route])
         if record is None or (record.last_ok is None and record.failures == 0):
@@ -96,7 +138,8 @@ def after_attempt(
     record = record or RouteRecord(transport)
     marked = impairment(record, now) is not None
     if ok:
-        if marked:  # the handshake is what these censors let through: it proves nothing against netcheck
+        if marked or found_by(record) == "sync":  # the handshake is what these censors let through: it proves
+            # nothing against a mark, nor against the stalls a sync saw before (rule 8)
             return RouteRecord(transport, now, record.last_failure, record.failures, record.next_retry,
                                record.last_error)  # fmt: skip
         return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, failures=0, next_retry=now)
@@ -125,3 +168,25 @@ def after_netcheck(
         assert record is not None
         return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, next_retry=now)
     return None
+
+
+def after_stall(record: RouteRecord | None, transport: str, cls: str, reason: str, *, now: float) -> RouteRecord:
+    """The record of ``transport`` after a sync's connection on it went dead (``cls``: ``data.stall`` or
+    ``data.reset``) and another route then carried the same sync: set aside for :data:`STALL_HOLD`, doubled for
+    each stall (or failure) in a row before it, at most :data:`IMPAIRED_FOR` (rules 7-8). A netcheck's mark that
+    still holds is kept as it is: it measured the route on purpose, and says longer."""
+    if record is not None and found_by(record) == "netcheck" and impairment(record, now) is not None:
+        return record
+    failures = (record.failures if record is not None else 0) + 1
+    hold = min(STALL_HOLD * 2 ** min(failures - 1, 20), IMPAIRED_FOR)
+    last_ok = record.last_ok if record is not None else None
+    return RouteRecord(transport, last_ok, now, failures, now + hold, f"{SYNC}{cls}: {reason}"[:300])
+
+
+def after_transfer(record: RouteRecord | None, transport: str, carried: int, *, now: float) -> RouteRecord | None:
+    """The record of ``transport`` after a sync over it ended well having carried ``carried`` bytes (None: nothing
+    to record). At least :data:`~samizdat.core.interference.DATA_ENOUGH` forgets the stalls syncs saw on it (rule
+    9); less proves nothing against them, and a netcheck's mark is only cleared by a netcheck."""
+    if record is None or found_by(record) != "sync" or carried < DATA_ENOUGH:
+        return None
+    return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, next_retry=now)

@@ -115,6 +115,10 @@ class RelayClient:
         self.bytes_out = 0
         self.messages_out = 0  # frames sent: some relays allow a connection only so many (see net.sync.Pacing)
         self.notices: list[str] = []
+        #: The route (a transport's string as configured: ``direct``, ``tor``, a proxy) and the network this
+        #: connection was opened on, when failover opened it (net/failover.py); None otherwise.
+        self.route: str | None = None
+        self.network: str | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {url}")
 
     @classmethod
@@ -166,6 +170,25 @@ class RelayClient:
     @property
     def is_open(self) -> bool:
         return self._closed is None
+
+    def breakage(self) -> str | None:
+        """How the connection went dead under us, if it did without the relay closing it: ``data.stall`` when the
+        keepalive ping got no answer (nothing at all came back for its bound: a relay that is only slow still
+        answers pings, which its WebSocket layer does and not its application), ``data.reset`` when it was cut
+        without a WebSocket close (a reset, or an end of the stream). None while it is open, or when it was closed
+        with a close frame (by the relay, which was reached) or by us."""
+        closed = self._closed
+        if closed is None or isinstance(closed, websockets.exceptions.ConnectionClosedOK | ClosedTransport):
+            return None
+        if isinstance(closed, websockets.exceptions.ConnectionClosed):
+            if closed.rcvd is not None:
+                return None
+            sent = closed.sent
+            if sent is not None and sent.code == 1011 and "keepalive" in sent.reason:
+                return "data.stall"
+            # Closed by us for a reason of ours (a protocol error, a message too large), or cut.
+            return None if sent is not None else "data.reset"
+        return "data.reset" if isinstance(closed, OSError) else None
 
     async def __aenter__(self) -> RelayClient:
         return self

@@ -6,7 +6,13 @@ configuration and the command line, see ``docs/blocking.md``). :func:`connect` a
 (:func:`samizdat.core.routes.order_routes`: what worked first, what failed last) and races them *staggered*:
 the first starts at once, the next when the first has not connected after ``stagger`` seconds (or failed), and
 so on, like Happy Eyeballs. The first connection to open wins; the others are cancelled. Every definite outcome is
-recorded, so the next connection starts with the route that works, and a blocked route backs off.
+recorded, so the next connection starts with the route that works, and a blocked route backs off. A route a sync
+found stalling (:func:`samizdat.core.routes.last_resort`) joins only once every route before it has failed: after
+a stagger it would open first, win, and stall again.
+
+A connection that opens is not a route that works: the client it returns names its route (``client.route``,
+``client.network``), and the sync that uses it tells the route memory how the transfer went
+(:func:`remember_stall`, :func:`remember_transfer`; ``connect(..., avoid=...)`` leaves a route out of one try).
 
 Failover between *relays* (a channel's mirrors) is the outbox's and background sync's business: they treat each
 mirror on its own, so one blocked mirror never holds up another.
@@ -18,11 +24,11 @@ import asyncio
 import contextlib
 import logging
 import ssl as ssl_module
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from samizdat.core.routes import after_attempt, order_routes
+from samizdat.core.routes import after_attempt, after_stall, after_transfer, last_resort, order_routes
 from samizdat.errors import BrokenTransport, UsageError
 from samizdat.net.client import RelayClient, relay_address
 from samizdat.net.transports import DEFAULT_TOR, parse_transport, redacted
@@ -132,11 +138,17 @@ async def connect(
     timeout: float = 15.0,
     stagger: float = STAGGER,
     ssl: ssl_module.SSLContext | None = None,
+    avoid: Collection[str] = (),
 ) -> RelayClient:
-    """A connection to ``url`` through the first route that works (see the module); raise
-    :class:`BrokenTransport` naming every route's failure when none does within ``timeout``."""
+    """A connection to ``url`` through the first route that works (see the module), not through the routes in
+    ``avoid``; raise :class:`BrokenTransport` naming every route's failure when none does within ``timeout`` (or
+    when ``avoid`` leaves none)."""
     records = memory.routes(url, network) if memory is not None else {}
-    order = order_routes(routing.candidates(url), records, clock())
+    now = clock()
+    order = order_routes([spec for spec in routing.candidates(url) if spec not in avoid], records, now)
+    if not order:
+        raise BrokenTransport(f"cannot connect to {url}: no other route to try")
+    held = {spec for spec in order if last_resort(records.get(spec), now)}
 
     def record(spec: str, ok: bool, error: str = "") -> None:
         if memory is not None:
@@ -156,6 +168,8 @@ async def connect(
             if error is None:
                 if found is None:
                     found = task.result()
+                    found.route = spec
+                    found.network = network
                     record(spec, True)
                 else:  # two opened at once: keep one
                     extras.append(task.result())
@@ -176,7 +190,8 @@ async def connect(
                 )
                 started[task] = spec
                 pending.add(task)
-                last = i == len(order) - 1
+                # Before a route held to the last, wait for every route started so far to fail.
+                last = i == len(order) - 1 or order[i + 1] in held
                 while pending and winner is None:
                     done, pending = await asyncio.wait(
                         pending, timeout=None if last else stagger, return_when=asyncio.FIRST_COMPLETED
@@ -210,6 +225,29 @@ async def connect(
     hint = " Is Tor running?" if relay_address(url)[0].endswith(".onion") else ""
     routes = "" if len(order) == 1 else " by any route"
     raise BrokenTransport(f"cannot connect to {url}{routes} ({tried}).{hint}")
+
+
+def remember_stall(memory: LocalState, client: RelayClient, cls: str, reason: str, *, now: float) -> None:
+    """Note that ``client``'s route stopped carrying data (``cls``: ``data.stall`` or ``data.reset``) while another
+    route carried the same relay's sync (:func:`samizdat.core.routes.after_stall`). Nothing for a connection
+    failover did not open."""
+    if client.route is None or client.network is None:
+        return
+    record = memory.routes(client.url, client.network).get(client.route)
+    memory.record_route(client.url, client.network, after_stall(record, client.route, cls, reason, now=now))
+    log.info("%s: the route %s stopped carrying data (%s); other routes go first", client.url,
+             redacted(client.route), cls)  # fmt: skip
+
+
+def remember_transfer(memory: LocalState, client: RelayClient, *, now: float) -> None:
+    """Note that a sync over ``client``'s route ended well: enough data forgets the stalls seen on it
+    (:func:`samizdat.core.routes.after_transfer`)."""
+    if client.route is None or client.network is None:
+        return
+    record = memory.routes(client.url, client.network).get(client.route)
+    decided = after_transfer(record, client.route, client.bytes_in + client.bytes_out, now=now)
+    if decided is not None:
+        memory.record_route(client.url, client.network, decided)
 
 
 def _reason(error: BaseException, url: str) -> str:

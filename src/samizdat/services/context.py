@@ -6,10 +6,10 @@ Tests build their own (see :mod:`samizdat.testing`), with a fake clock and ``sle
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from samizdat.config import Config
 from samizdat.core.acks import AckLedger
@@ -25,8 +25,14 @@ from samizdat.store.sqlite import SqliteStore
 if TYPE_CHECKING:  # psycopg loads only on a node whose store is PostgreSQL (node.py)
     from samizdat.store.postgres import PostgresStore
 
-#: A connection to a relay URL through whatever route works here (net/failover.py).
-Connect = Callable[[str], Awaitable[RelayClient]]
+
+class Connect(Protocol):
+    """A connection to a relay URL through whatever route works here (net/failover.py), the routes in ``avoid``
+    left out."""
+
+    def __call__(self, url: str, /, *, avoid: Collection[str] = ()) -> Awaitable[RelayClient]: ...
+
+
 #: Store verified events; while ``serve`` runs, through the relay so live subscribers and peers see them.
 Ingest = Callable[[Sequence[Event]], Awaitable[list[AddOutcome]]]
 

@@ -5,19 +5,26 @@ followed with). With ``[sync] private`` (the default) it asks each relay for who
 (:mod:`samizdat.services.areas` says what is asked and why). Every (relay, scope) pair is on its own schedule,
 the next attempt ``sync.interval`` after a success, exponential backoff after a failure; progress is recorded in
 the local state (``samizdat status``).
+
+A sync whose connection goes dead under it after the handshake (a censor that lets handshakes through and then
+stalls or cuts the connection) is run once more through another route; when that one carries it, the first route
+is remembered as stalling and the next syncs take the other routes first (``core/routes.py``, rules 7-9).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from samizdat.core.backoff import backoff_delay
 from samizdat.core.filters import Filter
-from samizdat.errors import SamizdatError
+from samizdat.errors import SamizdatError, TransportError
+from samizdat.net import failover
 from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
+from samizdat.net.client import RelayClient
+from samizdat.net.transports import redacted
 from samizdat.services import areas, blob_travel, channels, relay_health
 from samizdat.services.context import Context
 
@@ -28,6 +35,8 @@ SYNC_TIMEOUT = 600.0  #: one (relay, channel) reconciliation, at most
 FAILURE_BASE = 30.0  #: first retry delay after a failure; doubles up to 4 × sync.interval
 ONCE_DONE = 100 * 365 * 86400.0  #: "never again", for a scope that is synced once (posts from before area tags)
 PARALLEL_RELAYS = 8  #: relays synced at once in a pass (each with its own connection)
+#: Seconds to wait for a relay's closing handshake after a sync: on a connection a censor stalled, none comes.
+CLOSE_WAIT = 2.0
 
 
 async def sync_with(
@@ -44,29 +53,66 @@ async def sync_with(
     :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it. A relay
     that lost what it had acknowledged is dealt with (:mod:`samizdat.services.relay_health`)."""
     scope = list(filters or [Filter()])
+
+    async def over(client: RelayClient) -> netsync.SyncReport:
+        try:
+            report = await netsync.sync(
+                client,
+                ctx.store,
+                scope,
+                direction=direction,
+                ingest=ctx.ingest,
+                progress=progress,
+                now=ctx.clock,  # the limits every door applies are checked against the node's clock
+                unwanted=unwanted,
+                byte_budget=byte_budget,
+                acks=relay_health.Witness(ctx),
+                upload_limit=relay_health.upload_limit(ctx, url),
+            )
+        finally:
+            await client.close(wait=CLOSE_WAIT)
+        failover.remember_transfer(ctx.local, client, now=ctx.clock())
+        return report
+
     client = await ctx.connect(url)
     try:
-        report = await netsync.sync(
-            client,
-            ctx.store,
-            scope,
-            direction=direction,
-            ingest=ctx.ingest,
-            progress=progress,
-            now=ctx.clock,  # the limits every door applies are checked against the node's clock
-            unwanted=unwanted,
-            byte_budget=byte_budget,
-            acks=relay_health.Witness(ctx),
-            upload_limit=relay_health.upload_limit(ctx, url),
-        )
-    finally:
-        await client.close()
+        report = await over(client)
+    except TransportError as exc:
+        report = await _around(ctx, client, exc, over)
     await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
         photos = await blob_travel.travel(ctx, [base] if base else [], scope=scope)
         report.photos = photos.fetched
         report.errors += [f"photo refused: {reason}" for reason in photos.refused[:5]]
+    return report
+
+
+Over = Callable[[RelayClient], Awaitable[netsync.SyncReport]]
+
+
+async def _around(ctx: Context, stalled: RelayClient, exc: TransportError, over: Over) -> netsync.SyncReport:
+    """After ``stalled``'s connection went dead under the sync (:meth:`RelayClient.breakage`): the same sync once
+    more through another route, and, if that one carries it, the first route remembered as stalling
+    (:func:`samizdat.net.failover.remember_stall`). The other route's success is what tells a route that stalls
+    from a relay that is slow or down: that fails on every route, and then nothing is marked and ``exc`` (or the
+    second route's error) is raised. Nothing is tried again for a connection that failed otherwise (the relay
+    closed it, or did not answer while the connection stayed alive) or that failover did not open."""
+    how = stalled.breakage()
+    if how is None or stalled.route is None:
+        raise exc
+    try:
+        other = await ctx.connect(stalled.url, avoid=(stalled.route,))
+    except TransportError:
+        raise exc from None  # no other route, or none connects: nothing tells the route from the relay
+    log.info("%s: the connection through %s went dead during the sync (%s); once more through %s", stalled.url,
+             redacted(stalled.route), exc, redacted(other.route or "another route"))  # fmt: skip
+    report = await over(other)
+    failover.remember_stall(ctx.local, stalled, how, str(exc), now=ctx.clock())
+    report.errors.append(
+        f"the connection through {redacted(stalled.route)} stopped carrying data ({how}: {exc}); synced through "
+        f"{redacted(other.route or 'another route')} instead, which goes first from now on"
+    )
     return report
 
 
