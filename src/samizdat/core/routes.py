@@ -13,7 +13,7 @@ candidates in the order to try them:
 doubles the time before the route is preferred again (30 s up to an hour).
 
 A connection that *opens* is not proof that a route works: some censors let every handshake through and then stall
-the connection after a few kilobytes, or throttle it. Only ``samizdat netcheck``'s data step sees that, and
+the connection after a few kilobytes, or throttle it. ``samizdat netcheck``'s data step measures that, and
 :func:`after_netcheck` writes what it found into the route's record (for :data:`IMPAIRED_FOR`, or until a netcheck
 finds the route working): its ``last_error`` starts with :data:`NETCHECK` and the class. While so marked:
 
