@@ -35,6 +35,22 @@ def keys_screen(page: Any, url: str) -> None:
     page.wait_for_selector("#lock-state", timeout=TIMEOUT_MS)
 
 
+def kept_record(page: Any) -> str:
+    """The fields of the vault's own record as the browser keeps it ("" when there is none)."""
+    fields: str = page.evaluate(
+        """() => new Promise((resolve) => {
+             const r = indexedDB.open('data');
+             r.onsuccess = () => {
+               const db = r.result;
+               if (!db.objectStoreNames.contains('meta')) return resolve('');
+               const get = db.transaction('meta').objectStore('meta').get('v');
+               get.onsuccess = () => resolve(Object.keys(get.result || {}).sort().join(','));
+             };
+           })"""
+    )
+    return fields
+
+
 def test_an_impostor_at_the_hubs_address_opens_nothing_the_reader_kept(
     tmp_path: Path, module_serve: Any, hub_browser: Any
 ) -> None:
@@ -62,16 +78,7 @@ def test_an_impostor_at_the_hubs_address_opens_nothing_the_reader_kept(
         expect(page.locator("#hub-closed")).to_be_visible()
         expect(page.locator("#create-key")).to_be_visible()  # the reader's key is not there
         assert npub not in page.content()
-        kept = page.evaluate(
-            """() => new Promise((resolve) => {
-                 const r = indexedDB.open('data');
-                 r.onsuccess = () => {
-                   const get = r.result.transaction('meta').objectStore('meta').get('v');
-                   get.onsuccess = () => resolve(Object.keys(get.result || {}).sort().join(','));
-                 };
-               })"""
-        )
-        assert kept == "h,sealed"  # the sealed record, left as it was for the real hub
+        assert kept_record(page) == "h,sealed"  # the sealed record, left as it was for the real hub
         fake.stop()
 
         module_serve(real.home, "--port", str(port))  # the real hub is back
@@ -80,6 +87,30 @@ def test_an_impostor_at_the_hubs_address_opens_nothing_the_reader_kept(
         expect(page.locator("#hub-closed")).to_have_count(0)
     finally:
         page.close()
+
+
+def test_without_the_hubs_share_nothing_is_kept_in_the_clear(
+    tmp_path: Path, module_serve: Any, hub_browser: Any
+) -> None:
+    """Someone between the phone and the hub drops only the share's request (or the network fails just then): the
+    app works for the visit and keeps nothing, rather than a vault whose key lies in the clear for any later
+    impostor to read; Keys says so."""
+    from playwright.sync_api import expect
+
+    cli = Cli(tmp_path / "hub")
+    cli.ok("init", "--no-passphrase")
+    node = module_serve(cli.home)
+    context = hub_browser.new_context()
+    context.route("**/api/share/**", lambda route: route.abort())
+    page = context.new_page()
+    try:
+        keys_screen(page, f"http://hub:{node.port}/")
+        page.click("#create-key")
+        expect(page.locator("#npub")).to_contain_text("npub1")
+        expect(page.locator("#hub-no-share")).to_be_visible()
+        assert kept_record(page) == ""  # nothing written
+    finally:
+        context.close()
 
 
 def test_the_share_is_the_hubs_alone_and_answers_only_a_well_formed_handle(tmp_path: Path, module_serve: Any) -> None:

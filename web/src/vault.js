@@ -30,7 +30,10 @@
 //   offline) the record is kept as before.
 // - When the hub does not give a share that opens the record (another device answers at its address, the hub
 //   was wiped or got a new key, the network failed), the vault lives in memory for this visit and the kept data
-//   stays as it is, for a later visit to the real hub; the Keys screen says so and offers to start afresh.
+//   stays as it is, for a later visit to the real hub; the Keys screen says so and offers to start afresh. A new
+//   vault is never written without a share (the hub serves the endpoint with the app: none means a fault or
+//   someone in between), so a record in the clear is only ever one an earlier version kept, sealed when a share
+//   comes.
 // Without IndexedDB (some private modes) the vault lives in memory: the app works and keeps nothing.
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
@@ -64,7 +67,10 @@ const SEALED = typeof self !== 'undefined' && self.isSecureContext === false;
 const HANDLE = 16;
 let handle = null; // Uint8Array(16) while the meta record is sealed under `share`
 let share = null;
-let closed = false; // the kept data could not be opened this visit (no share, or not the one that seals it)
+// 'kept': the kept data could not be opened this visit (no share, or not the one that seals it); 'new': nothing
+// was kept and no share came, so nothing is kept this visit either; false: as usual.
+let closed = false;
+const SHARE_WAIT = 10000; // ms for the hub's share
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -235,12 +241,16 @@ function openMeta(key, stored) {
 
 /** The hub's share of `h`, or null when the hub does not give one (not reached, or not a samizdat node). */
 async function fetchShare(h) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), SHARE_WAIT);
   try {
-    const r = await fetch(`/api/share/${bytesToHex(h)}`, { cache: 'no-store', credentials: 'omit' });
+    const r = await fetch(`/api/share/${bytesToHex(h)}`, { cache: 'no-store', credentials: 'omit', signal: abort.signal });
     const body = r.ok ? await r.json() : null;
     return body && typeof body.s === 'string' && /^[0-9a-f]{64}$/.test(body.s) ? hexToBytes(body.s) : null;
   } catch {
     return null;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -261,8 +271,11 @@ async function withShare(stored) {
   if (s) {
     handle = h;
     share = s;
+  } else if (!stored) {
+    return undefined; // never a new record in the clear: this visit keeps nothing (the hub serves the endpoint
+    // with the app, so a missing share is a network fault or someone between the phone and the hub)
   }
-  return stored; // sealed when next written (a record kept before stays usable if the hub gave no share)
+  return stored; // sealed when next written (a record an earlier version kept in the clear stays usable)
 }
 
 // -- opening, locking ------------------------------------------------------------------------------------------
@@ -279,7 +292,7 @@ export async function open() {
     const stored = meta;
     meta = await withShare(stored);
     if (meta === undefined) {
-      closed = true; // keep it as it is for the real hub; this visit keeps nothing
+      closed = stored ? 'kept' : 'new'; // keep what was kept as it is for the real hub; this visit keeps nothing
       db.close();
       db = null;
       meta = null;
@@ -310,7 +323,8 @@ export async function open() {
 }
 
 export const isLocked = () => keys === null;
-/** True when what this browser kept for this address could not be opened this visit (see above). */
+/** 'kept' when what this browser kept for this address could not be opened this visit, 'new' when nothing can be
+ * kept this visit (no share came), else false (see above). */
 export const isClosed = () => closed;
 /** True when the kept data is sealed under the hub's share (a plain-http page). */
 export const isSealed = () => share !== null;

@@ -49,6 +49,7 @@ export function keysView() {
 
   // On a plain-http hub: what the app keeps is sealed with the hub's share, or could not be opened (vault.js).
   function hubNote() {
+    if (vault.isClosed() === 'new') return h('p', { class: 'warning', id: 'hub-no-share' }, t('hub-no-share'));
     if (vault.isClosed()) {
       return h('div', { id: 'hub-closed' }, h('p', { class: 'warning' }, t('hub-closed')),
         h('p', null, h('button', { id: 'hub-closed-erase', class: 'danger', onclick: async () => {
