@@ -265,8 +265,7 @@ async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key
     document, its status page, a WebSocket), across origins or by pointing its own name at 127.0.0.1 (DNS
     rebinding), the connection is closed without an answer, as on a port where nothing listens: a 403 the page
     cannot read still told it that something answers, and a 421 under its own name it can read. Asked by this
-    machine's names, with no browser, from a page of this machine or from a link another site's page opens, the
-    node answers."""
+    machine's names, with no browser, from a page of this machine or from a bookmark, the node answers."""
     nip11 = "Accept: application/nostr+json"
     info = RelayInfo(name="hub", pubkey=key.public_key_hex, publish_pubkey=False)
     async with running_relay(tmp_path / "hidden", info=info) as relay:
@@ -276,6 +275,7 @@ async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key
             (here, "Origin: https://evil.example"),
             (here, "Origin: null"),  # a file opened from the disk, a sandboxed frame
             (here, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"),  # an <img>
+            (here, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"),  # a link
         ]
         rebound = [  # DNS rebinding: the site's own name, pointed at 127.0.0.1, in a browser
             (f"Host: evil.example:{port}", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors"),
@@ -287,7 +287,7 @@ async def test_another_sites_page_on_this_machine_is_refused(tmp_path: Path, key
                 assert await _http(port, path, *headers, *extra) == b"", headers
         with pytest.raises((InvalidMessage, OSError)):
             await connect(f"ws://127.0.0.1:{port}", origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]
-        opened = ("Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document")  # a link
+        opened = ("Sec-Fetch-Site: none", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document")  # a bookmark
         for headers in [(here,), (here, f"Origin: http://127.0.0.1:{port}"), (f"Host: localhost:{port}",),
                         ("Host: samizdat",), (here, *opened)]:  # fmt: skip
             assert key.public_key_hex.encode() in await _http(port, "/", *headers, nip11), headers

@@ -47,7 +47,18 @@ def test_which_connections_come_from_this_machine(peer: Peer, mine: bool) -> Non
         (LOOPBACK, [("Host", "127.0.0.1:4848"), ("Origin", "http://127.0.0.1:4848"), BROWSER], None),
         (LOOPBACK, [("Host", "localhost:4848"), ("Origin", "http://127.0.0.1:4848")], None),
         (LOOPBACK, [("Host", "127.0.0.1:4848")], None),
-        # a link on another site opens the app
+        # a bookmark, or an address typed or pasted: answered
+        (
+            LOOPBACK,
+            [
+                ("Host", "127.0.0.1:4848"),
+                ("Sec-Fetch-Site", "none"),
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "document"),
+            ],
+            None,
+        ),  # fmt: skip
+        # a page of another site, a link or a popup it opens included: refused
         (
             LOOPBACK,
             [
@@ -56,9 +67,8 @@ def test_which_connections_come_from_this_machine(peer: Peer, mine: bool) -> Non
                 ("Sec-Fetch-Mode", "navigate"),
                 ("Sec-Fetch-Dest", "document"),
             ],
-            None,
+            OTHER_SITE,
         ),  # fmt: skip
-        # a page of another site: refused
         (LOOPBACK, [("Host", "127.0.0.1:4848"), ("Origin", "https://evil.example")], OTHER_SITE),
         (LOOPBACK, [("Host", "127.0.0.1:4848"), ("Origin", "null")], OTHER_SITE),
         (

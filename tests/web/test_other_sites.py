@@ -39,6 +39,9 @@ function probe(node) {
   // An opaque answer (any status, even a 403 it cannot read) would tell the page that something answers.
   fetch("http://" + node + "/status", {mode: "no-cors"})
     .then(() => { learned.nocors = "answered"; }, () => { learned.nocors = "failed"; });
+  // A popup of the app's page: its Cross-Origin-Opener-Policy would show the opener the window as closed.
+  const popup = window.open("http://" + node + "/");
+  setTimeout(() => { learned.popup = popup ? String(popup.closed) : "blocked"; }, 2500);
   return learned;
 }
 const node = probe("127.0.0.1:PORT"), closed = probe("127.0.0.1:CLOSED");
@@ -110,6 +113,7 @@ def test_another_sites_page_learns_nothing_from_the_node(
         assert learned["node"]["img"] == "error"
         assert learned["node"]["nip11"] == "blocked"
         assert learned["node"]["nocors"] == "failed"
+        assert learned["node"]["popup"] == "false"
         assert learned["node"] == learned["closed"]  # the node looks like a port where nothing listens
 
         for path in ("/", "/api/status", "/status"):  # the site's own name, pointed at the node (DNS rebinding)

@@ -166,19 +166,18 @@ def _origin_host(origin: str) -> str | None:
 def other_sites_page(headers: Headers, origins: Collection[str] = ()) -> bool:
     """Whether a browser says that a page of another site makes this request: its ``Origin`` names no host of
     this machine (:func:`names_this_machine`) and is not one of ``origins`` (``[relay] allowed_origins``), or it
-    sends no ``Origin`` but ``Sec-Fetch-Site: cross-site`` for anything but opening a page (an ``<img>``, a
-    ``<script>``, a ``fetch`` in no-cors mode: each tells the page whether it loaded). Clients that are not
-    browsers send neither header."""
+    sends no ``Origin`` but ``Sec-Fetch-Site: cross-site``: an ``<img>``, a ``<script>``, a ``fetch`` in no-cors
+    mode, each of which tells the page whether it loaded, and a link or a popup too (the app's answer carries
+    ``Cross-Origin-Opener-Policy``, which a popup's opener sees as ``closed``: a page that opened one learned that
+    the node runs). A bookmark or an address typed or pasted sends ``none``. Clients that are not browsers send
+    neither header."""
     origin = header(headers, "Origin")
     if origin:
         if origin.strip().lower().rstrip("/") in {o.strip().lower().rstrip("/") for o in origins}:
             return False
         host = _origin_host(origin)
         return host is None or not names_this_machine(host)
-    if header(headers, "Sec-Fetch-Site").strip().lower() != "cross-site":
-        return False
-    opening = header(headers, "Sec-Fetch-Mode").strip().lower() == "navigate"
-    return not (opening and header(headers, "Sec-Fetch-Dest").strip().lower() in ("document", ""))
+    return header(headers, "Sec-Fetch-Site").strip().lower() == "cross-site"
 
 
 def from_a_browser(headers: Headers) -> bool:
