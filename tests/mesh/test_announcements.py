@@ -12,8 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from samizdat.mesh.announcements import (
+    FAILING_FOR,
     ID_LIMIT,
     MAX_ADDRESSES,
+    MAX_ANNOUNCED,
+    MAX_PER_ADDRESS,
     NAME_LIMIT,
     Addresses,
     Roster,
@@ -502,3 +505,173 @@ def test_whatever_is_claimed_the_addresses_stay_within_bounds_and_first_ones_sta
         assert len(addresses.seen) <= 4
         assert addresses.pairs() <= 7
         assert all(len(u) <= 3 for u in addresses.seen.values())
+
+
+# -- a device announcing as many made-up nodes as there is room for ------------------------------------------------
+
+
+class Links:
+    """The mesh's side, as the roster sees it: since when each node's links have not worked (absent: they work, or
+    were not tried yet), and which nodes that makes replaceable at the time of ``clock``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.failing: dict[str, float] = {}
+
+    def replaceable(self) -> list[str]:
+        old = [i for i, since in self.failing.items() if self.now - since >= FAILING_FOR]
+        return sorted(old, key=self.failing.__getitem__)
+
+
+def fake(n: int) -> Sighting:
+    """A made-up node the device announces, each at an address of its own, where nothing answers."""
+    return Sighting(f"fake{n}", f"ws://10.42.{1 + n // 250}.{n % 250 + 2}:4848", "", False)
+
+
+NEIGHBOUR = Sighting("neighbour", "ws://10.42.0.7:4848", "", False)
+
+
+def announce(roster: Roster, name: str, found: Sighting, now: float) -> tuple[Sighting | None, list[str]]:
+    """Service ``name`` announced (again) and resolved, as the discovery does."""
+    roster.heard(name, now)
+    if not roster.wanted(name, now):
+        return None, []
+    return roster.resolved(name, found, now)
+
+
+def full_of_fakes(links: Links) -> Roster:
+    roster = Roster(replaceable=links.replaceable)
+    for n in range(MAX_ANNOUNCED):
+        assert announce(roster, f"fake{n}", fake(n), links.now)[0] == fake(n)
+        links.failing[f"fake{n}"] = links.now + n / 1000  # their links fail at once
+    return roster
+
+
+def test_when_full_of_nodes_that_do_not_work_a_newcomer_takes_the_place_of_the_longest_failing() -> None:
+    links = Links()
+    roster = full_of_fakes(links)
+    links.now = 10.0
+    assert announce(roster, "neighbour", NEIGHBOUR, links.now) == (None, []), "failing, but not for long yet"
+    links.now = FAILING_FOR + 1
+    for n in range(MAX_ANNOUNCED):
+        roster.heard(f"fake{n}", links.now)  # the device keeps announcing them
+    resolve = roster.tick(links.now).resolve
+    assert resolve == ["neighbour"], "the waiting neighbour is looked at now"
+    assert roster.resolved("neighbour", NEIGHBOUR, links.now) == (NEIGHBOUR, ["fake0"]), "the longest failing"
+    assert len(roster.kept) == MAX_ANNOUNCED
+    assert announce(roster, "fake0", fake(0), links.now + 1) == (None, []), "not taken back at once"
+    assert roster.tick(links.now + 1).resolve == []
+
+
+def test_a_node_whose_link_works_is_never_pushed_out() -> None:
+    links = Links()
+    roster = full_of_fakes(links)
+    del links.failing["fake5"]  # something answers there and reconciles: it works, whoever it is
+    for second in range(1, 2000):  # new made-up nodes every second, for half an hour
+        links.now = float(second)
+        for n in range(MAX_ANNOUNCED):
+            roster.heard(f"fake{n}", links.now)
+        found, lost = announce(roster, f"new{second}", fake(second + 100), links.now)
+        if found is not None:
+            links.failing[found.instance] = links.now  # each newcomer fails too
+        assert "fake5" not in lost
+        roster.tick(links.now)
+        assert "fake5" in roster.kept
+        assert len(roster.kept) <= MAX_ANNOUNCED
+
+
+def test_the_device_re_announcing_what_was_pushed_out_cannot_push_the_neighbour_out() -> None:
+    links = Links()
+    roster = full_of_fakes(links)
+    assert announce(roster, "neighbour", NEIGHBOUR, 1.0) == (None, [])
+    swaps = 0
+    for second in range(2, 3600):  # an hour of the device announcing all its nodes every second
+        links.now = float(second)
+        for n in range(MAX_ANNOUNCED):
+            found, lost = announce(roster, f"fake{n}", fake(n), links.now)
+            swaps += len(lost)
+            if found is not None and f"fake{n}" not in links.failing:
+                links.failing[f"fake{n}"] = links.now
+            assert "neighbour" not in lost
+        roster.heard("neighbour", links.now)  # it answers questions
+        for name in roster.tick(links.now).resolve:
+            found, lost = roster.resolved(name, NEIGHBOUR if name == "neighbour" else fake(int(name[4:])), links.now)
+            swaps += len(lost)
+            assert "neighbour" not in lost
+        for gone in set(links.failing) - {s.instance for s in roster.kept.values()}:
+            del links.failing[gone]  # pushed out: its links are gone
+        if second > FAILING_FOR + 2:
+            assert "neighbour" in roster.kept, f"not kept at {second} s"
+    assert swaps <= MAX_ANNOUNCED * 3600 / FAILING_FOR, "the device only trades its own nodes, and not every second"
+
+
+def test_one_address_holds_a_few_nodes_not_all_the_room() -> None:
+    roster = Roster()
+    one = [Sighting(f"fake{n}", f"ws://10.42.0.66:{5000 + n}", "", False) for n in range(MAX_ANNOUNCED)]
+    kept = [announce(roster, f"fake{n}", s, 0.0)[0] for n, s in enumerate(one)]
+    assert sum(k is not None for k in kept) == MAX_PER_ADDRESS
+    assert announce(roster, "neighbour", NEIGHBOUR, 0.5) == (NEIGHBOUR, []), "room is left for real neighbours"
+    assert not roster.wanted(f"fake{MAX_ANNOUNCED - 1}", 1.0), "one refused is not looked at again at once"
+    assert roster.tick(1.0).resolve == []
+
+
+def test_addresses_full_of_nodes_that_do_not_work_let_a_newcomer_in() -> None:
+    addresses = Addresses()
+    dead = "ws://10.42.0.66:4848"  # 64 made-up ids at one address, all their links failing
+    for n in range(MAX_ANNOUNCED):
+        assert addresses.add(Sighting(f"fake{n}", dead, "", False), failed={dead}) == (True, [])
+    assert addresses.add(NEIGHBOUR, failed={dead}) == (False, []), "failing, but not for long yet"
+    assert addresses.add(NEIGHBOUR, failed={dead}, replaceable=["fake3", "fake1"]) == (True, [dead])
+    assert "fake3" not in addresses.seen
+    assert "fake1" in addresses.seen
+    assert addresses.first("neighbour") == NEIGHBOUR.url
+    other = Sighting("other", "ws://10.42.0.8:4848", "", False)
+    assert addresses.add(other, failed={dead}, replaceable=["neighbour"]) == (True, [NEIGHBOUR.url]), (
+        "only the caller knows which work: whatever it names goes, and nothing else"
+    )
+    assert addresses.add(Sighting("fake3", dead, "", False), failed={dead}) == (False, [])
+
+
+hostile = st.lists(
+    st.tuples(
+        st.sampled_from(["announce", "tick", "removed"]),
+        st.integers(0, 12),  # which service
+        st.integers(0, 3),  # at which address
+        st.floats(0, 40),  # time passing
+        st.sets(st.integers(0, 12), max_size=13),  # which nodes do not work
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=hostile)
+def test_whatever_is_announced_nodes_that_work_keep_their_place(
+    ops: list[tuple[str, int, int, float, set[int]]],
+) -> None:
+    failing: list[str] = []
+    roster = Roster(max_kept=5, max_per_address=2, resolve_burst=4, resolve_rate=1, replaceable=lambda: failing)
+    now = 0.0
+    for op, n, address, dt, bad in ops:
+        now += dt
+        failing[:] = [f"i{b}" for b in sorted(bad)]
+        name, found = f"s{n}", Sighting(f"i{n}", f"ws://10.42.0.{address + 2}:{4000 + n}", "", False)
+        lost: list[str] = []
+        if op == "announce":
+            was_kept = name in roster.kept
+            _, lost = announce(roster, name, found, now)
+            if not was_kept:
+                assert set(lost) <= set(failing), "only a node that does not work makes room"
+        elif op == "tick":
+            tick = roster.tick(now)
+            for resolving in tick.resolve:
+                k = int(resolving[1:])
+                _, pushed = roster.resolved(
+                    resolving, Sighting(f"i{k}", f"ws://10.42.0.{k % 4 + 2}:{4000 + k}", "", False), now
+                )
+                assert set(pushed) <= set(failing), "only a node that does not work makes room"
+        else:
+            roster.removed(name)
+        assert len(roster.kept) <= 5
+        hosts = [s.url.split(":")[1] for s in roster.kept.values()]
+        assert all(hosts.count(h) <= 2 for h in hosts)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -293,3 +294,93 @@ async def running_mesh(mesh: Mesh) -> AsyncIterator[Mesh]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# -- a device announcing as many made-up peers as there is room for -------------------------------------------------
+
+
+async def test_a_neighbour_is_linked_and_its_posts_cross_despite_a_device_filling_the_room_with_fakes(
+    pair: tuple[Side, Side],
+) -> None:
+    """One device announces MAX_ANNOUNCED made-up peers, each at an address of its own: at most of them nothing
+    answers, at the others something takes the link and hangs up, and it announces them again and again. A
+    neighbour that comes later used to wait for ever (first come, first served, and none of them ever went
+    silent). Now it takes the place of the longest-failing fake once they have failed for FAILING_FOR seconds,
+    is linked, its post crosses, and the device announcing its fakes again never pushes it out."""
+    a, b = pair
+    now = [time.time()]  # the links check posts' times against it: a fake clock that starts now
+    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(announce=False), clock=lambda: now[0])
+    roster = Roster(replaceable=mesh.replaceable)
+
+    def resolve(name: str, sighting: Sighting) -> None:
+        """What the discovery does with a resolved service."""
+        found, lost = roster.resolved(name, sighting, now[0])
+        for instance in lost:
+            mesh._lost(instance)
+        if found is not None:
+            mesh._found(found)
+
+    def announce(name: str, sighting: Sighting) -> None:
+        roster.heard(name, now[0])
+        if roster.wanted(name, now[0]):
+            resolve(name, sighting)
+
+    def tick(sightings: dict[str, Sighting]) -> None:
+        for name in roster.tick(now[0]).resolve:
+            resolve(name, sightings[name])
+
+    async def hang_up(connection: ServerConnection) -> None:
+        await connection.recv()  # the live subscription's REQ: the link is up
+        await connection.close()
+
+    async with contextlib.AsyncExitStack() as stack:
+        fakes: dict[str, Sighting] = {}
+        for n in range(MAX_ANNOUNCED):
+            if n % 4 == 0:  # something answers and hangs up, each at a loopback address of its own
+                server = await stack.enter_async_context(serve(hang_up, f"127.0.1.{n + 1}", 0))
+                url = f"ws://127.0.1.{n + 1}:{next(iter(server.sockets)).getsockname()[1]}"
+            else:
+                url = f"ws://127.0.2.{n + 1}:9"  # nothing answers
+            fakes[f"samizdat-fake{n}"] = Sighting(f"fake{n}", url, "", False)
+        neighbour = {"samizdat-neighbour": Sighting("neighbour", b.url, "", False)}
+        everyone = fakes | neighbour
+        await stack.enter_async_context(running_mesh(mesh))
+        for name, sighting in fakes.items():
+            announce(name, sighting)
+        await wait_until(
+            lambda: len(mesh.links) == MAX_ANNOUNCED and all(link.failures for link in mesh.links.values()),
+            timeout=WAIT,
+            what="every fake's link to fail",
+        )
+        announce("samizdat-neighbour", neighbour["samizdat-neighbour"])
+        assert "neighbour" not in mesh.addresses.seen, "the fakes have not failed for long yet"
+
+        for _ in range(12):  # 12 rounds of 10 s: the device announces its fakes (again) in each
+            now[0] += 10.0
+            for name, sighting in fakes.items():
+                announce(name, sighting)
+            roster.heard("samizdat-neighbour", now[0])  # it answers questions
+            tick(everyone)
+            await wait_until(lambda: not mesh._changed.is_set(), timeout=WAIT, what="the peers looked at")
+            if b.url in mesh.links:
+                break
+        assert "neighbour" in mesh.addresses.seen, "the neighbour took the place of a fake that does not work"
+        await wait_until(lambda: mesh.links[b.url].state == "live", timeout=WAIT, what="the neighbour's link")
+        post = note("Bread at the school at 4")
+        await b.server.ingest_many([post])
+        await wait_until(lambda: _stored(a, post), timeout=WAIT, what="the neighbour's post on the node")
+
+        for _ in range(30):  # five more minutes of the device announcing every fake, pushed out or not
+            now[0] += 10.0
+            for name, sighting in fakes.items():
+                announce(name, sighting)
+            roster.heard("samizdat-neighbour", now[0])
+            tick(everyone)
+            await wait_until(lambda: not mesh._changed.is_set(), timeout=WAIT, what="the peers looked at")
+            assert b.url in mesh.links, "a fake pushed out the neighbour, whose link works"
+            assert len(roster.kept) <= MAX_ANNOUNCED
+            assert len(mesh.addresses.seen) <= MAX_ANNOUNCED
+        assert mesh.links[b.url].state == "live"
+        later = note("Water at the mosque", created_at=1_700_000_100)
+        await b.server.ingest_many([later])
+        await wait_until(lambda: _stored(a, later), timeout=WAIT, what="a later post on the node")

@@ -34,6 +34,18 @@ Anyone on the LAN can announce anything, so an announcement is a suspect, never 
   by announcing itself); the real one stays. The same goes for an instance id announced by a second service (a
   device repeating a neighbour's id from its own address, perhaps before the node heard the real one): both are
   kept, and the instance is lost only when the last service naming it is.
+- first come first served would let one device keep every real neighbour out: it announces
+  :data:`MAX_ANNOUNCED` made-up services (at addresses where nothing answers, or where something answers and
+  hangs up) and re-announces them for ever, so none is forgotten. Two rules keep room for real neighbours. A source
+  address holds at most :data:`MAX_PER_ADDRESS` kept services (a LAN rarely has more than a few nodes on one
+  machine; a newcomer beyond that is not looked at again for :data:`HOLD` seconds). And when the tables are full,
+  a newcomer takes the place of a kept node that does not work: one all of whose links (or pulls) have failed, or
+  never finished a reconciliation, for :data:`FAILING_FOR` seconds or more, the longest failing first. Only the
+  caller knows its links, so it says which nodes those are (``replaceable``); a node whose link works, and one
+  not tried yet, is never pushed out. The one pushed out is not looked at again for :data:`HOLD` seconds, and a
+  newcomer must fail for :data:`FAILING_FOR` seconds before it can be replaced in turn, so a device re-announcing
+  what was pushed out only trades its own nodes for each other, at the pace new links are made (the mesh's
+  ``LINK_RATE``), never for a node that works.
 
 Nothing here knows which of a node's addresses is really the node's: the peer link is plain Nostr and carries no
 proof of who answers. Linking to each of them is what keeps the real one linked without knowing.
@@ -45,8 +57,9 @@ import codecs
 import ipaddress
 import math
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 NAME_LIMIT = 60  # characters of an announced name (docs/protocol.md)
 ID_LIMIT = 64  # characters of an instance id; ours have 16
@@ -68,6 +81,13 @@ ASK_SOON = 1.0  # seconds between two questions while a goodbye is doubted (mDNS
 #: Addresses one announced node is linked at, at once: a node with a wired and a wireless address, one that got a
 #: new address from DHCP, and what a device claims in its name.
 MAX_PEER_ADDRESSES = 4
+#: Kept services announced at one source address (IPv4 address, any port): one device announcing 64 ids from one
+#: address is one neighbour, not 64, and a real LAN rarely runs more than a few nodes on one machine.
+MAX_PER_ADDRESS = 4
+#: Seconds every link to a kept node must have been failing (or never finished a reconciliation) before a
+#: newcomer may take its place when there is no room: as long as a silent node is kept (FORGET_AFTER), so a
+#: neighbour that restarts or walks out of range for a minute keeps its place.
+FAILING_FOR = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +213,10 @@ class Roster:
     max_candidates: int = MAX_CANDIDATES
     doubt_for: float = DOUBT_FOR
     ask_soon: float = ASK_SOON
+    max_per_address: int = MAX_PER_ADDRESS
+    #: Instance ids of kept nodes that do not work (every link failing for FAILING_FOR seconds or more), longest
+    #: failing first: the caller's (it runs the links). A newcomer takes the place of one when there is no room.
+    replaceable: Callable[[], Sequence[str]] = field(default=lambda: ())
     kept: dict[str, Sighting] = field(default_factory=dict)  # service name -> sighting
     resolving: set[str] = field(default_factory=set)
     _heard: dict[str, float] = field(default_factory=dict)  # kept name -> when last heard
@@ -218,7 +242,10 @@ class Roster:
         """Service ``name`` appeared or changed: True if the caller should resolve it now (and report back)."""
         if name in self.resolving or (name not in self.kept and self._is_held(name, now)):
             return False
-        if not self._start(name, now):
+        # A kept service that changes waits behind newcomers already waiting: a device that keeps changing its
+        # services would otherwise spend every resolve on them, and a neighbour waiting for room would wait for
+        # ever.
+        if (name in self.kept and any(n not in self.kept for n in self._candidates)) or not self._start(name, now):
             self._candidate(name, now)
             return False
         return True
@@ -234,12 +261,26 @@ class Roster:
         if sighting is None:
             self._hold_name(name, now)
             return None, self._gone(self._drop(name)) if old is not None else []
-        if old is None and len(self.kept) >= self.max_kept:
-            self._candidate(name, now)
-            return None, []
+        lost: list[str] = []
+        if old is None:
+            host = _host(sighting.url)
+            if sum(_host(s.url) == host for s in self.kept.values()) >= self.max_per_address:
+                self._hold_name(name, now)  # one device, not many neighbours: looked at again later
+                return None, []
+            if len(self.kept) >= self.max_kept:
+                victims = self._victims()
+                if not victims:
+                    self._candidate(name, now)
+                    return None, []
+                # A node that does not work makes room; it is not looked at again for a while, so a device
+                # re-announcing it cannot take the place back at once.
+                lost = self._gone(self._drop(victims[0]))
+                self._hold_name(victims[0], now)
         self.kept[name] = sighting
         self._heard[name] = now
-        return sighting, self._gone(old.instance) if old is not None and old.instance != sighting.instance else []
+        if old is not None and old.instance != sighting.instance:
+            lost = self._gone(old.instance)
+        return sighting, lost
 
     def unresolved(self, name: str, now: float) -> None:
         """Resolving ``name`` failed (no answer in time): a kept service stays until it goes silent."""
@@ -289,12 +330,22 @@ class Roster:
 
     def _start(self, name: str, now: float) -> bool:
         """Start resolving ``name`` if there is room, a free resolver and a token left."""
-        room = name in self.kept or len(self.kept) + len(self.resolving - self.kept.keys()) < self.max_kept
+        waiting = len(self.kept) + len(self.resolving - self.kept.keys())
+        room = name in self.kept or waiting < self.max_kept or len(self._victims()) > waiting - self.max_kept
         if not room or len(self.resolving) >= self.max_resolving or not self._take(now):
             return False
         self._candidates.pop(name, None)
         self.resolving.add(name)
         return True
+
+    def _victims(self) -> list[str]:
+        """Kept services whose node does not work (see ``replaceable``), the longest failing first."""
+        order = {instance: n for n, instance in enumerate(self.replaceable())}
+        if not order:
+            return []
+        return sorted(
+            (n for n, s in self.kept.items() if s.instance in order), key=lambda n: order[self.kept[n].instance]
+        )
 
     def _gone(self, instance: str) -> list[str]:
         """``[instance]`` if no kept service names it any more (it is lost), else ``[]``."""
@@ -307,10 +358,11 @@ class Roster:
         return self.kept.pop(name).instance
 
     def _candidate(self, name: str, now: float) -> None:
-        self._candidates.pop(name, None)
+        # Heard again, it keeps its place in line (first come, first looked at: one that is announced more often is
+        # not served sooner); the one heard least lately goes when the line is too long.
         self._candidates[name] = now
-        while len(self._candidates) > self.max_candidates:
-            del self._candidates[next(iter(self._candidates))]
+        if len(self._candidates) > self.max_candidates:
+            del self._candidates[min(self._candidates, key=self._candidates.__getitem__)]
 
     def _is_held(self, name: str, now: float) -> bool:
         return self._held.get(name, -math.inf) > now
@@ -333,6 +385,10 @@ class Roster:
         return True
 
 
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
 # -- which addresses of an announced node are linked --------------------------------------------------------------
 
 
@@ -345,31 +401,36 @@ class Addresses:
     that nothing answers at, or the old address of a node that moved), never of a node's first address and never
     of one whose link works. At most ``max_peers`` nodes, ``max_pairs`` pairs in all (the links a Pi can afford)
     and ``per_peer`` pairs for one node; a node's first pair always has room, taken if need be from another
-    node's later ones."""
+    node's later ones, or else from a node that does not work (``replaceable``, as :class:`Roster` has it): all
+    of that node's pairs are let go."""
 
     max_peers: int = MAX_ANNOUNCED
     max_pairs: int = MAX_ANNOUNCED
     per_peer: int = MAX_PEER_ADDRESSES
     seen: dict[str, dict[str, Sighting]] = field(default_factory=dict)  # instance -> url -> sighting
 
-    def add(self, sighting: Sighting, failed: Collection[str] = ()) -> tuple[bool, list[str]]:
-        """A node was seen at ``sighting.url``; ``failed`` are the URLs whose links are failing now. Returns (whether
-        the pair is kept, URLs of pairs let go to make room)."""
+    def add(
+        self, sighting: Sighting, failed: Collection[str] = (), replaceable: Sequence[str] = ()
+    ) -> tuple[bool, list[str]]:
+        """A node was seen at ``sighting.url``; ``failed`` are the URLs whose links are failing now, ``replaceable``
+        the nodes none of whose links has worked for long (longest first). Returns (whether the pair is kept, URLs
+        of pairs let go to make room)."""
         urls = self.seen.get(sighting.instance)
         if urls is not None and sighting.url in urls:
             urls[sighting.url] = sighting  # its name or hub flag may have changed; its place has not
             return True, []
         dropped: list[str] = []
         if urls is None:
-            if len(self.seen) >= self.max_peers:
-                return False, []
-            if self.pairs() >= self.max_pairs:
-                later = [(i, u) for i, us in self.seen.items() for u in list(us)[1:] if u in failed]
-                if not later:
-                    return False, []
+            later = [(i, u) for i, us in self.seen.items() for u in list(us)[1:] if u in failed]
+            if len(self.seen) < self.max_peers and self.pairs() >= self.max_pairs and later:
                 instance, url = later[-1]
                 del self.seen[instance][url]
                 dropped.append(url)
+            elif len(self.seen) >= self.max_peers or self.pairs() >= self.max_pairs:
+                victim = next((i for i in replaceable if i in self.seen and i != sighting.instance), None)
+                if victim is None:
+                    return False, []
+                dropped += self.lost(victim)
             self.seen[sighting.instance] = {sighting.url: sighting}
             return True, dropped
         if len(urls) >= self.per_peer or self.pairs() >= self.max_pairs:

@@ -26,7 +26,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ifaddr
@@ -122,6 +122,7 @@ class Discovery:
         on_lost: Callable[[str], None] = lambda instance: None,
         watch_interval: float = WATCH_INTERVAL,
         roster: Roster | None = None,
+        replaceable: Callable[[], Sequence[str]] = lambda: (),
     ) -> None:
         self.instance = instance
         self.port = port
@@ -132,7 +133,7 @@ class Discovery:
         self.on_found = on_found
         self.on_lost = on_lost
         self.watch_interval = watch_interval
-        self.roster = roster or Roster()
+        self.roster = roster or Roster(replaceable=replaceable)
         self.restarts = 0
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None

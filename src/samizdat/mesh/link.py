@@ -164,6 +164,10 @@ class PeerLink:
         self.overflowed = False
         self.state = "new"
         self.failures = 0
+        #: Since when the link has not worked: from its start until a reconciliation finishes, and from its next
+        #: failure on (None while it works). A node whose links all have not worked for long may lose its place
+        #: to a newcomer (announcements.FAILING_FOR).
+        self.failing_since: float | None = clock()
         self.last_report: SyncReport | None = None
         self.wake = asyncio.Event()  # set to cut a backoff short (the network changed)
         self.resync = asyncio.Event()  # set to reconcile again now (the network changed under a live link)
@@ -217,6 +221,7 @@ class PeerLink:
                 # takes every link and drops it at once would otherwise be tried again every second for ever,
                 # each try building a Negentropy set of the whole store.
                 self.failures = 0
+                self.failing_since = None
                 self.local.update_peer(self.url, failures=0, last_error="")
                 self._set_state("live")
                 await self._push_until_resync(client, puller, wait)
@@ -348,6 +353,8 @@ class PeerLink:
 
     async def _failed(self, exc: BaseException) -> None:
         self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = self.clock()
         delay = backoff_delay(self.failures - 1, base=BACKOFF_BASE, cap=BACKOFF_CAP, random=random.random)
         self._set_state("backoff")
         self.local.update_peer(self.url, failures=self.failures, last_error=str(exc) or type(exc).__name__)

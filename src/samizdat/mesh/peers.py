@@ -19,6 +19,13 @@ An announced peer's address is a claim as well: anyone on the Wi-Fi can claim a 
 of their own. So each (peer, address) pair it was announced at is linked on its own, and a new address is linked
 as well as the old, never instead of it (:class:`samizdat.mesh.announcements.Addresses`): a device that claims a
 neighbour's address adds a link to itself, and the link to the real neighbour stays.
+
+First come first served would let a device that announces ``MAX_ANNOUNCED`` made-up peers (where nothing answers,
+or something answers and hangs up) keep every real neighbour out for as long as it keeps announcing them. So when
+there is no room, a newcomer takes the place of an announced peer none of whose links (or pulls, when it links to
+us) has worked for ``FAILING_FOR`` seconds, the longest failing first (:meth:`Mesh.replaceable`, which the
+roster and :class:`samizdat.mesh.announcements.Addresses` both ask); a peer whose link works, and one not tried
+yet, keeps its place.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import Any
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
-from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
+from samizdat.mesh.announcements import FAILING_FOR, MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
 from samizdat.net.client import RelayClient
@@ -52,6 +59,9 @@ PULL_INTERVAL = 300.0
 #: gains a node every few seconds at most, while a device announcing a new address or name whenever it may
 #: (announcements.RESOLVE_RATE, twice a second) would otherwise make the node build its whole Negentropy set as often.
 LINK_RATE = 0.2
+#: Seconds between two log lines of one kind about peers refused or replaced (a device re-announcing its peers
+#: would otherwise write one for each announcement).
+SAY_EVERY = 60.0
 
 
 @dataclass
@@ -102,6 +112,9 @@ class Mesh:
         #: Announced peers waiting for a token, first come first served: a device that keeps announcing new
         #: addresses must not starve a neighbour that waits (said once each in the log).
         self._waiting: dict[str, None] = {}
+        #: Since when pulling from a peer that links to us has failed (until one works, or the peer goes).
+        self._pull_failed: dict[str, float] = {}
+        self._said: dict[str, float] = {}  # log line kind -> when last written (SAY_EVERY)
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
@@ -159,6 +172,7 @@ class Mesh:
                     name=self.options.name,
                     on_found=self._found,
                     on_lost=self._lost,
+                    replaceable=self.replaceable,
                 )
                 group.create_task(self._watch_discovery(self.discovery), name="mdns")
             group.create_task(self._supervise(), name="peers")
@@ -173,6 +187,8 @@ class Mesh:
                     restarts = discovery.restarts  # reconcile on links whose connection survived the change
                     for link in self.links.values():
                         link.failures = 0
+                        if link.failing_since is not None:  # a new network: a fresh chance to work
+                            link.failing_since = self.clock()
                         link.wake.set()
                         link.resync.set()
             await task
@@ -184,13 +200,42 @@ class Mesh:
     def _initiates(self, sighting: Sighting) -> bool:
         return not self.options.announce or self.options.instance < sighting.instance
 
+    def replaceable(self) -> list[str]:
+        """Instance ids of announced peers that do not work, the longest failing first: every address of theirs
+        has a link that has not finished a reconciliation for ``FAILING_FOR`` seconds or more (or a pull from it
+        failed as long ago, when it links to us). A peer with an address not tried yet is not one of them."""
+        now = self.clock()
+        since: dict[str, float] = {}
+        for instance, urls in self.addresses.seen.items():
+            times = [self._failing_since(url) for url in urls]
+            latest = max((t for t in times if t is not None), default=None)
+            if latest is not None and None not in times and now - latest >= FAILING_FOR:
+                since[instance] = latest
+        return sorted(since, key=since.__getitem__)
+
+    def _failing_since(self, url: str) -> float | None:
+        link = self.links.get(url)
+        return link.failing_since if link is not None else self._pull_failed.get(url)
+
+    def _say(self, kind: str, message: str, *args: object) -> None:
+        """Log at most once every SAY_EVERY seconds for each ``kind``."""
+        now = self.clock()
+        if now - self._said.get(kind, -SAY_EVERY) >= SAY_EVERY:
+            self._said[kind] = now
+            log.info(message, *args)
+
     def _found(self, sighting: Sighting) -> None:
         first = self.addresses.first(sighting.instance)
-        kept, dropped = self.addresses.add(sighting, failed={url for url, link in self.links.items() if link.failures})
+        failed = {url for url, link in self.links.items() if link.failures}
+        replaceable = self.replaceable()
+        known = set(self.addresses.seen)
+        kept, dropped = self.addresses.add(sighting, failed=failed, replaceable=replaceable)
         for url in dropped:
             self._forget(url)
+        for instance in known - self.addresses.seen.keys():
+            self._say("replaced", "peer %s did not work for long: %s took its place", instance, sighting.url)
         if not kept:
-            log.info("ignoring %s: no room for more announced peers or addresses", sighting.url)
+            self._say("no room", "ignoring %s: no room for more announced peers or addresses", sighting.url)
             return
         if first is not None and first != sighting.url:
             # Anyone on the Wi-Fi can claim a peer's host name: the new address is linked as well, never instead.
@@ -238,8 +283,11 @@ class Mesh:
                     bytes_in=client.bytes_in - in0,
                     bytes_out=client.bytes_out - out0,
                 )
+                self._pull_failed.pop(url, None)
                 log.info("pulled from %s: %d in", url, report.received)
         except (SamizdatError, TimeoutError) as exc:
+            if any(s.url == url for s in self.addresses.sightings()):
+                self._pull_failed.setdefault(url, self.clock())
             log.info("pulling from %s failed: %s", url, exc)
 
     def _lost(self, instance: str) -> None:
@@ -254,6 +302,7 @@ class Mesh:
         if any(s.url == url for s in self.addresses.sightings()):
             return
         self.local.forget_announced(url)
+        self._pull_failed.pop(url, None)
         pull = self._pulls.pop(url, None)
         if pull is not None:
             pull.cancel()
