@@ -24,7 +24,7 @@ from samizdat.core.event import Event, parse_event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import BrokenTransport
-from samizdat.mesh.announcements import MAX_ANNOUNCED, RESOLVE_RATE, Roster, Sighting
+from samizdat.mesh.announcements import FAILING_FOR, MAX_ANNOUNCED, RESOLVE_RATE, Roster, Sighting
 from samizdat.mesh.link import PeerLink
 from samizdat.mesh.peers import LINK_RATE, Mesh, MeshOptions
 from samizdat.net.client import RelayClient
@@ -384,3 +384,36 @@ async def test_a_neighbour_is_linked_and_its_posts_cross_despite_a_device_fillin
         later = note("Water at the mosque", created_at=1_700_000_100)
         await b.server.ingest_many([later])
         await wait_until(lambda: _stored(a, later), timeout=WAIT, what="a later post on the node")
+
+
+async def test_peers_that_never_worked_make_room_in_both_tables(pair: tuple[Side, Side]) -> None:
+    """The addresses table lets a peer that does not work go when a newcomer needs its room; the roster, which may
+    still keep that peer's announcement, is then told to let it go first, so the two tables agree again."""
+    a, _ = pair
+    now = [time.time()]
+
+    async def refused(url: str) -> RelayClient:
+        raise BrokenTransport(f"cannot connect to {url}: refused")
+
+    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(), clock=lambda: now[0], connect=refused)
+    async with running_mesh(mesh):
+        for n in range(MAX_ANNOUNCED):
+            mesh._found(Sighting(f"fake{n}", f"ws://10.42.2.{n + 2}:4848", "", hub=False))
+        await wait_until(
+            lambda: len(mesh.links) == MAX_ANNOUNCED and all(link.failures for link in mesh.links.values()),
+            timeout=WAIT,
+            what="every fake's link to fail",
+        )
+        assert mesh.replaceable() == [], "failing, but not for long yet"
+        newcomer = Sighting("neighbour", "ws://10.42.0.7:4848", "", hub=False)
+        mesh._found(newcomer)
+        assert "neighbour" not in mesh.addresses.seen
+        now[0] += FAILING_FOR
+        assert len(mesh.replaceable()) == MAX_ANNOUNCED
+        mesh._found(newcomer)
+        assert "neighbour" in mesh.addresses.seen
+        gone = next(i for i in (f"fake{n}" for n in range(MAX_ANNOUNCED)) if i not in mesh.addresses.seen)
+        assert mesh.replaceable()[0] == gone, "the roster lets it go first"
+        assert "neighbour" not in mesh.replaceable()
+        mesh._lost(gone)
+        assert gone not in mesh.replaceable()

@@ -115,6 +115,9 @@ class Mesh:
         #: Since when pulling from a peer that links to us has failed (until one works, or the peer goes).
         self._pull_failed: dict[str, float] = {}
         self._said: dict[str, float] = {}  # log line kind -> when last written (SAY_EVERY)
+        #: Peers whose addresses were let go to make room while the roster still keeps their announcement: they
+        #: have no link at all, so they are the first the roster lets go (the two tables then agree again).
+        self._evicted: dict[str, None] = {}
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
@@ -203,7 +206,8 @@ class Mesh:
     def replaceable(self) -> list[str]:
         """Instance ids of announced peers that do not work, the longest failing first: every address of theirs
         has a link that has not finished a reconciliation for ``FAILING_FOR`` seconds or more (or a pull from it
-        failed as long ago, when it links to us). A peer with an address not tried yet is not one of them."""
+        failed as long ago, when it links to us). A peer with an address not tried yet is not one of them. First
+        come those whose addresses were already let go to make room (the roster may still keep them)."""
         now = self.clock()
         since: dict[str, float] = {}
         for instance, urls in self.addresses.seen.items():
@@ -211,7 +215,7 @@ class Mesh:
             latest = max((t for t in times if t is not None), default=None)
             if latest is not None and None not in times and now - latest >= FAILING_FOR:
                 since[instance] = latest
-        return sorted(since, key=since.__getitem__)
+        return [*self._evicted, *sorted(since, key=since.__getitem__)]
 
     def _failing_since(self, url: str) -> float | None:
         link = self.links.get(url)
@@ -234,6 +238,11 @@ class Mesh:
             self._forget(url)
         for instance in known - self.addresses.seen.keys():
             self._say("replaced", "peer %s did not work for long: %s took its place", instance, sighting.url)
+            self._evicted[instance] = None
+            while len(self._evicted) > MAX_ANNOUNCED:
+                del self._evicted[next(iter(self._evicted))]
+        if kept:
+            self._evicted.pop(sighting.instance, None)
         if not kept:
             self._say("no room", "ignoring %s: no room for more announced peers or addresses", sighting.url)
             return
@@ -291,6 +300,7 @@ class Mesh:
             log.info("pulling from %s failed: %s", url, exc)
 
     def _lost(self, instance: str) -> None:
+        self._evicted.pop(instance, None)
         urls = self.addresses.lost(instance)
         for url in urls:
             self._forget(url)
