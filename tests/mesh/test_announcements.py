@@ -675,3 +675,20 @@ def test_whatever_is_announced_nodes_that_work_keep_their_place(
         assert len(roster.kept) <= 5
         hosts = [s.url.split(":")[1] for s in roster.kept.values()]
         assert all(hosts.count(h) <= 2 for h in hosts)
+
+
+def test_made_up_nodes_at_a_neighbours_address_do_not_keep_it_out() -> None:
+    """The cap on one address must not become a way to shut a neighbour out: a device announcing made-up nodes
+    at the neighbour's address (other ports, where nothing answers) before it comes."""
+    links = Links()
+    roster = Roster(replaceable=links.replaceable, hold=30)
+    for n in range(MAX_PER_ADDRESS):
+        squatter = Sighting(f"fake{n}", f"ws://10.42.0.7:{5000 + n}", "", False)
+        assert announce(roster, f"fake{n}", squatter, 0.0)[0] == squatter
+        links.failing[f"fake{n}"] = 0.0
+    assert announce(roster, "neighbour", NEIGHBOUR, 1.0) == (None, []), "at the cap, and none failing for long"
+    links.now = max(FAILING_FOR, 31.0)
+    found, lost = announce(roster, "neighbour", NEIGHBOUR, links.now)
+    assert found == NEIGHBOUR
+    assert lost == ["fake0"]
+    assert sum(s.url.startswith("ws://10.42.0.7:") for s in roster.kept.values()) == MAX_PER_ADDRESS

@@ -262,24 +262,30 @@ class Roster:
             self._hold_name(name, now)
             return None, self._gone(self._drop(name)) if old is not None else []
         lost: list[str] = []
-        if old is None:
-            host = _host(sighting.url)
-            if sum(_host(s.url) == host for s in self.kept.values()) >= self.max_per_address:
-                self._hold_name(name, now)  # one device, not many neighbours: looked at again later
-                return None, []
-            if len(self.kept) >= self.max_kept:
-                victims = self._victims()
+        host = _host(sighting.url)
+        crowded = [n for n, s in self.kept.items() if n != name and _host(s.url) == host]
+        moved = old is None or _host(old.url) != host  # a kept service moving counts as a newcomer there
+        if moved and (len(crowded) >= self.max_per_address or (old is None and len(self.kept) >= self.max_kept)):
+            victims = self._victims()
+            if len(crowded) >= self.max_per_address:
+                # One device, not many neighbours; but made-up services at a neighbour's address must not keep
+                # the neighbour out either: one there that does not work makes room.
+                victims = [n for n in victims if n in crowded]
                 if not victims:
-                    self._candidate(name, now)
-                    return None, []
-                # A node that does not work makes room; it is not looked at again for a while, so a device
-                # re-announcing it cannot take the place back at once.
-                lost = self._gone(self._drop(victims[0]))
-                self._hold_name(victims[0], now)
+                    if old is None:
+                        self._hold_name(name, now)  # looked at again later
+                    return None, []  # a kept one stays where it was
+            if not victims:
+                self._candidate(name, now)
+                return None, []
+            # A node that does not work makes room; it is not looked at again for a while, so a device
+            # re-announcing it cannot take the place back at once.
+            lost = self._gone(self._drop(victims[0]))
+            self._hold_name(victims[0], now)
         self.kept[name] = sighting
         self._heard[name] = now
         if old is not None and old.instance != sighting.instance:
-            lost = self._gone(old.instance)
+            lost += self._gone(old.instance)
         return sighting, lost
 
     def unresolved(self, name: str, now: float) -> None:

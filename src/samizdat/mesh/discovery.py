@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ SERVICE_TYPE = "_samizdat._tcp.local."
 PROTOCOL_VERSION = "1"
 RESOLVE_TIMEOUT_MS = 3000
 WATCH_INTERVAL = 1.0
+SAY_EVERY = 60.0  # seconds between two log lines saying a peer lost its place to a newcomer
 
 
 # -- this machine's networks --------------------------------------------------------------------------------------
@@ -140,6 +142,7 @@ class Discovery:
         self._own_name = self.service_name.lower()
         self._hearing = _Hearing(self._heard)
         self._resolving: set[asyncio.Task[None]] = set()
+        self._said = -math.inf  # when a peer was last said to have lost its place (SAY_EVERY)
 
     @property
     def service_name(self) -> str:
@@ -267,7 +270,11 @@ class Discovery:
             sightings = parse_sightings(info.properties, addresses, info.port, networks=local_networks())
             if sightings and sightings[0].instance == self.instance:
                 sightings = []
+            newcomer = name not in self.roster.kept
             found, lost = self.roster.resolved(name, sightings[0] if sightings else None, self._now())
+            if found is not None and newcomer and lost and self._now() - self._said >= SAY_EVERY:
+                self._said = self._now()  # at most once a minute: a device's made-up peers may churn
+                log.info("peer %s did not work for long: %s took its place", lost[0], found.url)
             for instance in lost:
                 self.on_lost(instance)
             if found is not None:
