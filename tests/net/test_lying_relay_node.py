@@ -300,3 +300,43 @@ async def test_a_relay_refusing_to_serve_what_it_accepted_is_not_called_a_loser(
         relay = {r["url"]: r for r in (await status.document(ctx))["relays"]}[url]
         assert (relay["delivered"], relay["lost"], relay["losing_since"]) == (1, 0, None)
         assert asked == 1
+
+
+async def test_an_honest_relay_that_answers_few_events_at_a_time_is_not_called_a_loser(tmp_path: Path) -> None:
+    """A write relay keeps every post but answers any REQ with at most 2 events (its NIP-11 ``max_limit``; many
+    relays cap answers). Asked back for 5 posts at once, it served 2, and the other 3 were taken as lost: an honest
+    relay marked losing, its posts sent elsewhere (a red team's finding). Now what it did not serve is asked again
+    while each answer brings more, and only what it never serves is lost."""
+    clock = FakeClock(NOW)
+    kept: dict[str, dict[str, object]] = {}
+
+    async def capped(ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] == "EVENT":
+                kept[message[1]["id"]] = message[1]
+                await ws.send(orjson.dumps(["OK", message[1]["id"], True, ""]).decode())
+            elif message[0] == "REQ":
+                wanted = [i for f in message[2:] for i in f.get("ids", [])]
+                for event_id in [i for i in wanted if i in kept][:2]:
+                    await ws.send(orjson.dumps(["EVENT", message[1], kept[event_id]]).decode())
+                await ws.send(orjson.dumps(["EOSE", message[1]]).decode())
+
+    async with (
+        serve(capped, "127.0.0.1", 0, close_timeout=1) as server,
+        test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node,
+    ):
+        url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        ctx = dataclasses.replace(node.ctx, config=node.ctx.config.with_overrides(write_relays=(url,)))
+        posts = [sign_event(ctx.key, 1, f"ours {i}", created_at=int(NOW) - 30 + i) for i in range(5)]
+        await publishing.publish(ctx, posts, [])
+        async with asyncio.timeout(WAIT):
+            await publishing.deliver(ctx)
+        looping = asyncio.ensure_future(Upkeep(ctx).outbox_loop())
+        try:
+            await wait_until(lambda: not ctx.local.to_check(float("inf")), timeout=WAIT, what="the check")
+        finally:
+            looping.cancel()
+            await asyncio.gather(looping, return_exceptions=True)
+        relay = {r["url"]: r for r in (await status.document(ctx))["relays"]}[url]
+        assert (relay["delivered"], relay["lost"], relay["losing_since"]) == (5, 0, None)

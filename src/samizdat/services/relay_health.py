@@ -8,7 +8,8 @@ A sync asks a :class:`Witness` which of the events the relay lacks it had acknow
 :mod:`samizdat.core.acks`): the posts the outbox delivered to it (the outbox's rows) and a sample of what syncs
 uploaded (in memory). And a relay the node never syncs with (a write relay) is asked, a minute after its ``OK``,
 for the posts it accepted (:func:`check_delivered`: one ``REQ`` by ids for up to :data:`CHECK_BATCH` of them, once
-each: a post's own bytes again, about 1 kB). When either finds any lost, :func:`noted`:
+each: a post's own bytes again, about 1 kB; asked again for what an answer left out, while answers bring more: a
+relay may cap its answers). When either finds any lost, :func:`noted`:
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
   (the sync's bounded upload still offers them, newest first, should the relay mend);
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from samizdat.core.acks import SETTLE
 from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net import sync as netsync
+from samizdat.net.client import RelayClient
 from samizdat.net.outbox import served
 from samizdat.services import channels
 from samizdat.services.context import Context
@@ -44,6 +46,9 @@ LOST = "lost: the relay acknowledged it, then did not have it"
 CHECK_BATCH = 100
 #: Seconds a relay is given to answer the request for its posts.
 CHECK_TIMEOUT = 30.0
+#: Requests for one batch at most: a relay that caps its answers at N events gets ``CHECK_BATCH / N`` (so N of 10
+#: or more is served in full; below that, what is left is counted as lost).
+CHECK_ROUNDS = 10
 
 
 class Witness:
@@ -89,7 +94,7 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 client = await ctx.connect(relay)
                 try:
-                    have = await served(client, ask, timeout=CHECK_TIMEOUT)
+                    have = await _served_all(client, ask)
                 finally:
                     await client.close()
         except RemoteProtocolError as exc:  # it refuses to serve them (auth required, say): nothing to tell
@@ -106,6 +111,21 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
     if missing:
         await lost(ctx, relay, missing)
     return True
+
+
+async def _served_all(client: RelayClient, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the relay serves. Many relays cap an answer's events (NIP-11 ``max_limit``), so what one
+    answer left out is asked again, while each answer brings more (at most :data:`CHECK_ROUNDS` answers): only
+    what the relay does not serve when asked for it alone, or with fewer, counts as missing."""
+    have: set[str] = set()
+    left = list(ids)
+    for _ in range(CHECK_ROUNDS):
+        got = await served(client, left, timeout=CHECK_TIMEOUT)
+        have |= got
+        left = [i for i in left if i not in got]
+        if not left or not got:
+            break
+    return have
 
 
 async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
