@@ -1,7 +1,7 @@
 """netcheck's data step on loopback: a relay with enough data passes it, an almost empty one cannot tell, and a
 forwarder that stops carrying bytes after the handshake (as Russia's TSPU does after about 16 KB) is caught,
 downstream and upstream, and confirmed by microsocks as the control path. (The same censors made with nft in
-network namespaces: tests/e2e/test_blocking_data.py.)"""
+network namespaces: tests/e2e/test_blocking.py.)"""
 
 from __future__ import annotations
 
