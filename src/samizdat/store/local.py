@@ -379,16 +379,25 @@ class LocalState:
         return out
 
     def mark_checked(self, relay: str, event_ids: Iterable[str]) -> None:
-        for event_id in event_ids:
-            self._run("UPDATE outbox SET checked = 1 WHERE event_id = ? AND relay = ?", (event_id, relay))
+        ids = list(event_ids)
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            self._run(f"UPDATE outbox SET checked = 1 WHERE relay = ? AND event_id IN ({marks})", (relay, *batch))
 
     def accepted_among(self, relay: str, event_ids: Iterable[str], before: float) -> list[str]:
-        """Of ``event_ids``, the posts ``relay`` accepted at ``before`` or earlier (at most the outbox's finished
-        rows, :data:`OUTBOX_FINISHED_KEEP`, are read)."""
-        accepted = {row[0] for row in self._run(
-            "SELECT event_id FROM outbox WHERE relay = ? AND state = 'accepted' AND answered_at <= ?", (relay, before)
-        )}  # fmt: skip
-        return [i for i in event_ids if i in accepted] if accepted else []
+        """Of ``event_ids``, the posts ``relay`` accepted at ``before`` or earlier (looked up by id, 500 at a time:
+        the outbox's rows of that relay are not read whole for every filter of a sync)."""
+        ids = list(event_ids)
+        accepted: set[str] = set()
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            accepted.update(row[0] for row in self._run(
+                "SELECT event_id FROM outbox WHERE relay = ? AND state = 'accepted' AND answered_at <= ? "
+                f"AND event_id IN ({marks})", (relay, before, *batch),
+            ))  # fmt: skip
+        return [i for i in ids if i in accepted]
 
     def mark_lost(self, relay: str, event_ids: Iterable[str], message: str) -> list[str]:
         """Rows of ``event_ids`` that ``relay`` accepted become ``lost`` with ``message``; return their ids."""
