@@ -58,7 +58,7 @@ from samizdat.node import Node
 from samizdat.relay import shared as shared_limits
 from samizdat.relay.bus import Bus, LocalBus, NatsBus, store_name
 from samizdat.relay.cluster import Cluster
-from samizdat.services import instance, keyring
+from samizdat.services import hardening, instance, keyring
 
 log = logging.getLogger("samizdat.workers")
 
@@ -130,6 +130,7 @@ def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
 
 def _worker_main(spec: WorkerSpec) -> None:
     """A worker process: one relay of the cluster until SIGTERM."""
+    hardening.harden()  # a fresh interpreter: the parent's dumpable flag did not survive exec (its core limit did)
     logging.basicConfig(level=spec.log_level, format=f"%(asctime)s %(name)s[w{spec.index}]: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_worker(spec))

@@ -37,7 +37,7 @@ from samizdat.cli.status import status_text
 from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
-from samizdat.services import keyring
+from samizdat.services import hardening, keyring
 from samizdat.services import relays as relay_lists
 from samizdat.services import status as node_status
 from samizdat.services.context import Context
@@ -356,6 +356,7 @@ def main() -> None:
     """Entry point: run the app, turning every expected error into one sentence and an exit code."""
     from typer._click.exceptions import ClickException
 
+    hardening.harden()  # before any command can unlock a key: no core dump, no /proc/PID/mem for others
     try:
         code = app(standalone_mode=False)
     except SamizdatError as exc:
