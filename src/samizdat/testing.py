@@ -506,3 +506,40 @@ def blossom_auth(key: SecretKey, verb: str, hashes: Sequence[str] = (), *, expir
     tags += [["x", h] for h in hashes] + [["server", s] for s in servers]
     event = sign_event(key, kind, f"{verb} blob", tags, created_at=now)
     return "Nostr " + base64.urlsafe_b64encode(event.to_json()).decode().rstrip("=")
+
+
+class CreatedFiles:
+    """Every name created in one directory (not below it) while open, through Linux's inotify: also a file made
+    and deleted at once, as SQLite's temporary files are (unlinked right after they are opened), which a look at
+    the directory afterwards never sees. ``names()`` says what was created so far. Linux only (tests that need it
+    skip elsewhere); ``close()`` ends the watch.
+
+    Raises OSError when inotify cannot be set up."""
+
+    _IN_CREATE, _IN_MOVED_TO = 0x100, 0x80
+
+    def __init__(self, directory: Path) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        if libc.inotify_add_watch(self._fd, bytes(directory), self._IN_CREATE | self._IN_MOVED_TO) < 0:
+            os.close(self._fd)
+            raise OSError(ctypes.get_errno(), f"cannot watch {directory}")
+        self._names: list[str] = []
+
+    def names(self) -> list[str]:
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return list(self._names)
+            while data:  # struct inotify_event: wd, mask, cookie, len, then len bytes of name
+                _wd, _mask, _cookie, length = struct.unpack_from("iIII", data)
+                self._names.append(data[16 : 16 + length].rstrip(b"\0").decode(errors="replace"))
+                data = data[16 + length :]
+
+    def close(self) -> None:
+        os.close(self._fd)

@@ -224,6 +224,7 @@ def export_plain(plain: Path | str, target: Path | str, key: bytes) -> None:
     except apsw.Error as exc:
         _raise(exc)
     try:
+        db.execute("PRAGMA temp_store = MEMORY")  # no copy of the rows in /tmp on the way (store/dbapi.py)
         db.execute("VACUUM INTO ?", (target_uri,))
     except apsw.Error as exc:
         _raise(exc)

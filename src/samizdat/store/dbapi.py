@@ -5,8 +5,8 @@ before encryption existed: a plain node (a hub, made with ``--no-passphrase``, o
 its speed, and its files stay what they were. With a key it is SQLite3 Multiple Ciphers with the AEGIS-256 cipher
 (store/aegis.py: PyPI ``apsw-sqlite3mc``): every page of the database and of its WAL is encrypted and
 authenticated, and nothing is readable without the key. Deleted rows are overwritten (``secure_delete = ON``), so
-that free pages do not keep evicted, purged or retracted events for whoever is made to unlock the node. The stores
-set ``temp_store = MEMORY``, so no temporary file is written.
+that free pages do not keep evicted, purged or retracted events for whoever is made to unlock the node. And
+every encrypted connection sets ``temp_store = MEMORY`` (:data:`TEMP_IN_MEMORY`), so no temporary file is written.
 
 Nodes made before AEGIS have SQLCipher 4 files (AES-256-CBC with HMAC-SHA256, PyPI ``sqlcipher3``), served by
 SQLCipher as before (:data:`SQLCIPHER_SETTINGS` are part of that format); every file made from now on is AEGIS.
@@ -91,6 +91,13 @@ def describe(exc: sqlite3.Error) -> str:
 #: file format.
 SQLCIPHER_SETTINGS = ("PRAGMA cipher_hmac_algorithm = HMAC_SHA256",)
 
+#: On every encrypted connection, whatever it is for. SQLite's temporary files (a sort or an index build larger
+#: than the page cache, a temporary table, VACUUM) are not encrypted, by SQLCipher or by SQLite3 Multiple Ciphers
+#: alike, and they go to $SQLITE_TMPDIR, $TMPDIR or /tmp: decrypted rows on a disk outside the data directory
+#: (unlinked at once, but in the free blocks of that disk). In memory they cost memory only for the moment of
+#: the statement.
+TEMP_IN_MEMORY = "PRAGMA temp_store = MEMORY"
+
 #: Check that a key opens the file: reading the schema decrypts the first page (a wrong key or a damaged first
 #: page raises SQLITE_NOTADB, "file is not a database").
 _CHECK = "SELECT count(*) FROM sqlite_master"
@@ -116,6 +123,7 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
         # Deleted rows (carry evictions, purges, retractions) are overwritten: otherwise whoever is made to
         # unlock the node could read them in free pages.
         conn.execute("PRAGMA secure_delete = ON")
+        conn.execute(TEMP_IN_MEMORY)
     except BaseException:
         conn.close()
         raise
@@ -141,6 +149,7 @@ def _sqlcipher_connect(target: str, key: bytes, **options: Any) -> sqlite3.Conne
             conn.execute(setting)
         conn.execute(_CHECK).fetchone()
         conn.execute("PRAGMA secure_delete = ON")  # this build does not overwrite by default
+        conn.execute(TEMP_IN_MEMORY)
     except BaseException:
         conn.close()
         raise
