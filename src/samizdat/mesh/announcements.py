@@ -40,12 +40,12 @@ Anyone on the LAN can announce anything, so an announcement is a suspect, never 
   address holds at most :data:`MAX_PER_ADDRESS` kept services (a LAN rarely has more than a few nodes on one
   machine; a newcomer beyond that is not looked at again for :data:`HOLD` seconds). And when the tables are full,
   a newcomer takes the place of a kept node that does not work: one all of whose links (or pulls) have failed, or
-  never finished a reconciliation, for :data:`FAILING_FOR` seconds or more, the longest failing first. Only the
-  caller knows its links, so it says which nodes those are (``replaceable``); a node whose link works, and one
-  not tried yet, is never pushed out. The one pushed out is not looked at again for :data:`HOLD` seconds, and a
-  newcomer must fail for :data:`FAILING_FOR` seconds before it can be replaced in turn, so a device re-announcing
-  what was pushed out only trades its own nodes for each other, at the pace new links are made (the mesh's
-  ``LINK_RATE``), never for a node that works.
+  never finished a reconciliation, for :data:`FAILING_FOR` seconds or more, the longest failing first, or one
+  that works but brings nothing new (:mod:`samizdat.mesh.room`). Only the caller knows its links, so it says
+  which nodes those are (``replaceable``); one not tried yet is never pushed out. The one pushed out is not
+  looked at again for :data:`HOLD` seconds, and a newcomer must fail (or be quiet) for a while before it can be
+  replaced in turn, so a device re-announcing what was pushed out only trades its own nodes for each other, at
+  the pace new links are made (the mesh's ``LINK_RATE``), never for a node that brought something lately.
 
 Nothing here knows which of a node's addresses is really the node's: the peer link is plain Nostr and carries no
 proof of who answers. Linking to each of them is what keeps the real one linked without knowing.

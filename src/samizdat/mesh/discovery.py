@@ -274,7 +274,7 @@ class Discovery:
             found, lost = self.roster.resolved(name, sightings[0] if sightings else None, self._now())
             if found is not None and newcomer and lost and self._now() - self._said >= SAY_EVERY:
                 self._said = self._now()  # at most once a minute: a device's made-up peers may churn
-                log.info("peer %s did not work for long: %s took its place", lost[0], found.url)
+                log.info("peer %s brought nothing new for long: %s took its place", lost[0], found.url)
             for instance in lost:
                 self.on_lost(instance)
             if found is not None:

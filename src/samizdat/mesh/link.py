@@ -39,6 +39,7 @@ from samizdat.core.backoff import backoff_delay
 from samizdat.core.event import Event, parse_event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
+from samizdat.mesh.say import Say
 from samizdat.net.client import RelayClient
 from samizdat.net.sync import Ingest, SyncReport, Unwanted, sync
 from samizdat.store.base import AddOutcome, Store
@@ -62,6 +63,10 @@ CONNECT_TIMEOUT = 5.0
 SYNC_TIMEOUT = 600.0
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
+#: A session that ends within this many seconds of its first finished reconciliation does not end a run of
+#: failures: a peer that reconciles and hangs up at once (a device's made-up node that answers) would otherwise be
+#: tried again every second, each try building a Negentropy set of the whole store.
+STEADY_FOR = 60.0
 
 
 class _Recent:
@@ -147,6 +152,7 @@ class PeerLink:
         follow_up: float = FOLLOW_UP,
         limits: EventLimits = DEFAULT_EVENT_LIMITS,
         push_bytes: int = PUSH_QUEUE_BYTES,
+        say: Say | None = None,
     ) -> None:
         self.url = url
         self.store = store
@@ -155,6 +161,8 @@ class PeerLink:
         self.unwanted = unwanted
         self._connect = connect or (lambda u: RelayClient.connect(u, timeout=CONNECT_TIMEOUT))
         self.clock = clock
+        #: The mesh's, shared by all its links: a line of each kind a minute in all (see samizdat.mesh.say).
+        self.say = say or Say(log, clock)
         self.resync_interval = resync_interval
         self.follow_up = follow_up
         self.limits = limits
@@ -164,10 +172,18 @@ class PeerLink:
         self.overflowed = False
         self.state = "new"
         self.failures = 0
+        self._streak = 0  # failures before the last session that was not steady (see STEADY_FOR)
+        self._session_at: float | None = None  # when this session's first reconciliation finished
         #: Since when the link has not worked: from its start until a reconciliation finishes, and from its next
         #: failure on (None while it works). A node whose links all have not worked for long may lose its place
         #: to a newcomer (announcements.FAILING_FOR).
         self.failing_since: float | None = clock()
+        #: When a reconciliation first finished, and when the peer last brought an event that was new here (stored
+        #: as new, having passed every door's limits): a node that works but brings nothing new for long may make
+        #: room for a newcomer when there is none (samizdat.mesh.room). In memory only, like everything about
+        #: announced peers: a seized device does not show whom it met.
+        self.worked_since: float | None = None
+        self.brought_at: float | None = None
         self.last_report: SyncReport | None = None
         self.wake = asyncio.Event()  # set to cut a backoff short (the network changed)
         self.resync = asyncio.Event()  # set to reconcile again now (the network changed under a live link)
@@ -199,7 +215,7 @@ class PeerLink:
             except (TransportError, RemoteProtocolError, TimeoutError) as exc:
                 await self._failed(exc)
             except SamizdatError as exc:  # e.g. the store refused: log, back off, try again later
-                log.warning("link to %s: %s", self.url, exc)
+                self.say("link error", "link to %s: %s", self.url, exc, level=logging.WARNING)
                 await self._failed(exc)
 
     async def _session(self, client: RelayClient) -> None:
@@ -220,8 +236,13 @@ class PeerLink:
                 # Only a finished reconciliation ends a run of failures, not an accepted connection: a peer that
                 # takes every link and drops it at once would otherwise be tried again every second for ever,
                 # each try building a Negentropy set of the whole store.
+                if self._session_at is None:
+                    self._session_at = self.clock()
+                    self._streak = self.failures
                 self.failures = 0
                 self.failing_since = None
+                if self.worked_since is None:
+                    self.worked_since = self.clock()
                 self.local.update_peer(self.url, failures=0, last_error="")
                 self._set_state("live")
                 await self._push_until_resync(client, puller, wait)
@@ -249,6 +270,8 @@ class PeerLink:
                 pacing=None,
             )
         self.last_report = report
+        if report.received:
+            self.brought_at = self.clock()
         self.local.update_peer(
             self.url,
             last_sync=self.clock(),
@@ -258,7 +281,7 @@ class PeerLink:
             bytes_in=client.bytes_in - in0,
             bytes_out=client.bytes_out - out0,
         )
-        log.info("synced with %s: %d in, %d out", self.url, report.received, report.sent)
+        self.say("synced", "synced with %s: %d in, %d out", self.url, report.received, report.sent)
 
     async def _push_until_resync(self, client: RelayClient, puller: asyncio.Task[None], wait: float) -> None:
         """Push what this node stores until ``wait`` seconds have passed (then the caller reconciles again), the
@@ -305,7 +328,7 @@ class PeerLink:
         or refused events, which are never stored, must not get more of it than one sending good ones."""
         step = max(1, int(self.bucket.burst))
         while True:
-            message = await client.next_message(live, 3600.0)
+            message = await client.next_message(live, 3600.0, answer=False)
             batch: list[list[Any]] = [message]
             while len(batch) < PUSH_BATCH and not live.empty():
                 batch.append(live.get_nowait())
@@ -323,6 +346,7 @@ class PeerLink:
                 outcomes = await self._from_peer(events)
                 stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
                 if stored:
+                    self.brought_at = self.clock()
                     self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)
 
     def _verified(self, raws: list[dict[str, Any]]) -> list[Event]:
@@ -332,14 +356,14 @@ class PeerLink:
             with contextlib.suppress(RemoteProtocolError):
                 events.append(parse_event(raw))
         if len(events) < len(raws):
-            log.info("dropped %d invalid events from peer %s", len(raws) - len(events), self.url)
+            self.say("invalid", "dropped %d invalid events from peer %s", len(raws) - len(events), self.url)
         return events
 
     def _admitted(self, events: list[Event]) -> list[Event]:
         """The live events within the limits every door applies; the others are dropped, said once per batch."""
         passed, refused = admit_all(events, self.clock(), self.limits)
         if refused:
-            log.info("refused %d events from peer %s (%s)", len(refused), self.url, refused[0][1].reply)
+            self.say("refused", "refused %d events from peer %s (%s)", len(refused), self.url, refused[0][1].reply)
         return passed
 
     async def _from_peer(self, events: Sequence[Event]) -> list[AddOutcome]:
@@ -352,13 +376,15 @@ class PeerLink:
             self.queue.get_nowait()
 
     async def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
+        steady = self._session_at is None or self.clock() - self._session_at >= STEADY_FOR
+        self.failures = (self.failures if steady else self._streak) + 1
+        self._session_at = None
         if self.failing_since is None:
             self.failing_since = self.clock()
         delay = backoff_delay(self.failures - 1, base=BACKOFF_BASE, cap=BACKOFF_CAP, random=random.random)
         self._set_state("backoff")
         self.local.update_peer(self.url, failures=self.failures, last_error=str(exc) or type(exc).__name__)
-        log.info("link to %s failed (%s); next try in %.0f s", self.url, exc, delay)
+        self.say("failed", "link to %s failed (%s); next try in %.0f s", self.url, exc, delay)
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):

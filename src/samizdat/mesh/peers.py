@@ -24,8 +24,17 @@ First come first served would let a device that announces ``MAX_ANNOUNCED`` made
 or something answers and hangs up) keep every real neighbour out for as long as it keeps announcing them. So when
 there is no room, a newcomer takes the place of an announced peer none of whose links (or pulls, when it links to
 us) has worked for ``FAILING_FOR`` seconds, the longest failing first (:meth:`Mesh.replaceable`, which the
-roster and :class:`samizdat.mesh.announcements.Addresses` both ask); a peer whose link works, and one not tried
-yet, keeps its place.
+roster and :class:`samizdat.mesh.announcements.Addresses` both ask); one not tried yet keeps its place.
+
+A device can also make its peers really answer (a relay with an empty store completes every reconciliation), so
+a working link is not enough either: each link (and pull) notes when the peer last brought an event that was new
+here, and a peer that works but has brought nothing new for a while makes room too, except those that brought
+something lately, up to half the room (:mod:`samizdat.mesh.room`). This is in memory only: nothing on disk says
+which neighbours were met, or what each brought.
+
+Lines about links and pulls (failed, synced, pulled, waiting) are written at most once a minute of each kind in
+all, with a count of those left out (:mod:`samizdat.mesh.say`): 64 made-up peers failing every second would write
+a line each.
 """
 
 from __future__ import annotations
@@ -41,9 +50,12 @@ from typing import Any
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
-from samizdat.mesh.announcements import FAILING_FOR, MAX_ANNOUNCED, Addresses
+from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
+from samizdat.mesh.room import Track
+from samizdat.mesh.room import replaceable as room_to_make
+from samizdat.mesh.say import Say
 from samizdat.net.client import RelayClient
 from samizdat.net.sync import Ingest, Unwanted, sync
 from samizdat.store.base import Store
@@ -59,9 +71,6 @@ PULL_INTERVAL = 300.0
 #: gains a node every few seconds at most, while a device announcing a new address or name whenever it may
 #: (announcements.RESOLVE_RATE, twice a second) would otherwise make the node build its whole Negentropy set as often.
 LINK_RATE = 0.2
-#: Seconds between two log lines of one kind about peers refused or replaced (a device re-announcing its peers
-#: would otherwise write one for each announcement).
-SAY_EVERY = 60.0
 
 
 @dataclass
@@ -114,7 +123,11 @@ class Mesh:
         self._waiting: dict[str, None] = {}
         #: Since when pulling from a peer that links to us has failed (until one works, or the peer goes).
         self._pull_failed: dict[str, float] = {}
-        self._said: dict[str, float] = {}  # log line kind -> when last written (SAY_EVERY)
+        #: When pulling from a peer that links to us first worked, and when a pull last brought something new.
+        self._pulled: dict[str, tuple[float | None, float | None]] = {}
+        #: Log lines about peers, one of each kind a minute in all (a device's made-up peers come and go, fail
+        #: and reconcile as often as it likes).
+        self.say = Say(log, clock)
         #: Peers whose addresses were let go to make room while the roster still keeps their announcement: they
         #: have no link at all, so they are the first the roster lets go (the two tables then agree again).
         self._evicted: dict[str, None] = {}
@@ -204,29 +217,21 @@ class Mesh:
         return not self.options.announce or self.options.instance < sighting.instance
 
     def replaceable(self) -> list[str]:
-        """Instance ids of announced peers that do not work, the longest failing first: every address of theirs
-        has a link that has not finished a reconciliation for ``FAILING_FOR`` seconds or more (or a pull from it
-        failed as long ago, when it links to us). A peer with an address not tried yet is not one of them. First
-        come those whose addresses were already let go to make room (the roster may still keep them)."""
-        now = self.clock()
-        since: dict[str, float] = {}
-        for instance, urls in self.addresses.seen.items():
-            times = [self._failing_since(url) for url in urls]
-            latest = max((t for t in times if t is not None), default=None)
-            if latest is not None and None not in times and now - latest >= FAILING_FOR:
-                since[instance] = latest
-        return [*self._evicted, *sorted(since, key=since.__getitem__)]
+        """Instance ids of announced peers that may make room for a newcomer, the first to go first: those whose
+        addresses were already let go to make room (the roster may still keep them), then those that do not work
+        or bring nothing new (:func:`samizdat.mesh.room.replaceable`: every address's link, or pulls when it links
+        to us, failing for ``FAILING_FOR`` seconds; or working without bringing a new event for ``QUIET_FOR``,
+        bar the ``RESERVED`` that brought something most lately). A peer with an address not tried yet, or not
+        failing for long, is not one of them."""
+        tracks = {instance: [self._track(url) for url in urls] for instance, urls in self.addresses.seen.items()}
+        return [*self._evicted, *room_to_make(tracks, self.clock())]
 
-    def _failing_since(self, url: str) -> float | None:
+    def _track(self, url: str) -> Track:
         link = self.links.get(url)
-        return link.failing_since if link is not None else self._pull_failed.get(url)
-
-    def _say(self, kind: str, message: str, *args: object) -> None:
-        """Log at most once every SAY_EVERY seconds for each ``kind``."""
-        now = self.clock()
-        if now - self._said.get(kind, -SAY_EVERY) >= SAY_EVERY:
-            self._said[kind] = now
-            log.info(message, *args)
+        if link is not None:
+            return Track(link.failing_since, link.worked_since, link.brought_at)
+        worked, brought = self._pulled.get(url, (None, None))
+        return Track(self._pull_failed.get(url), worked, brought)
 
     def _found(self, sighting: Sighting) -> None:
         first = self.addresses.first(sighting.instance)
@@ -237,14 +242,19 @@ class Mesh:
         for url in dropped:
             self._forget(url)
         for instance in known - self.addresses.seen.keys():
-            self._say("replaced", "peer %s did not work for long: %s took its place", instance, sighting.url)
+            self.say(
+                "replaced",
+                "peer %s brought nothing new for long: %s took its place",
+                instance,
+                sighting.url,
+            )
             self._evicted[instance] = None
             while len(self._evicted) > MAX_ANNOUNCED:
                 del self._evicted[next(iter(self._evicted))]
         if kept:
             self._evicted.pop(sighting.instance, None)
         if not kept:
-            self._say("no room", "ignoring %s: no room for more announced peers or addresses", sighting.url)
+            self.say("no room", "ignoring %s: no room for more announced peers or addresses", sighting.url)
             return
         if first is not None and first != sighting.url:
             # Anyone on the Wi-Fi can claim a peer's host name: the new address is linked as well, never instead.
@@ -272,7 +282,7 @@ class Mesh:
         if url in self._pulls or url in self._last_pull:
             return
         if not self._may_start():
-            log.info("not pulling from %s now: too many new peers announced lately", url)
+            self.say("not pulling", "not pulling from %s now: too many new peers announced lately", url)
             return
         self._last_pull[url] = now
         self._pulls[url] = asyncio.get_running_loop().create_task(self._pull(url), name=f"pull once {url}")
@@ -293,11 +303,15 @@ class Mesh:
                     bytes_out=client.bytes_out - out0,
                 )
                 self._pull_failed.pop(url, None)
-                log.info("pulled from %s: %d in", url, report.received)
+                if any(s.url == url for s in self.addresses.sightings()):
+                    now = self.clock()
+                    worked, brought = self._pulled.get(url, (now, None))
+                    self._pulled[url] = (worked, now if report.received else brought)
+                self.say("pulled", "pulled from %s: %d in", url, report.received)
         except (SamizdatError, TimeoutError) as exc:
             if any(s.url == url for s in self.addresses.sightings()):
                 self._pull_failed.setdefault(url, self.clock())
-            log.info("pulling from %s failed: %s", url, exc)
+            self.say("pull failed", "pulling from %s failed: %s", url, exc)
 
     def _lost(self, instance: str) -> None:
         self._evicted.pop(instance, None)
@@ -313,6 +327,7 @@ class Mesh:
             return
         self.local.forget_announced(url)
         self._pull_failed.pop(url, None)
+        self._pulled.pop(url, None)
         pull = self._pulls.pop(url, None)
         if pull is not None:
             pull.cancel()
@@ -351,7 +366,7 @@ class Mesh:
                         self._start_link(url)
                     elif url not in self._waiting:
                         self._waiting[url] = None
-                        log.info("linking with %s later: too many new peers announced lately", url)
+                        self.say("later", "linking with %s later: too many new peers announced lately", url)
                 for url in self._tasks.keys() - wanted:
                     self._stop_link(url)
                 for url, task in list(self._tasks.items()):
@@ -383,6 +398,7 @@ class Mesh:
             connect=self.connect,
             clock=self.clock,
             events_per_second=self.options.events_per_second,
+            say=self.say,
         )
         self.links[url] = link
         self._tasks[url] = asyncio.create_task(link.run(), name=f"link {url}")
