@@ -15,7 +15,10 @@ import orjson
 import pytest
 from websockets.asyncio.server import ServerConnection
 
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
 from samizdat.core.negentropy import encode_varint
+from samizdat.net.client import RelayClient
 from samizdat.relay.server import RelayServer
 from samizdat.testing import free_port, poll_until
 
@@ -155,3 +158,74 @@ class Microsocks:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+EVENTS = 120  # of about 1.2 KB each: about 150 KB to send
+
+
+async def seed(url: str, count: int = EVENTS) -> None:
+    key = SecretKey.generate()
+    events = [sign_event(key, 1, f"{i:04d} " + "x" * 1000, [], created_at=1_700_000_000 + i) for i in range(count)]
+    async with await RelayClient.connect(url, timeout=10) as client:
+        results = await client.publish_many(events, timeout=30)
+    assert all(r.accepted for r in results), [r.message for r in results if not r.accepted][:3]
+
+
+class Stalling:
+    """A TCP forwarder that carries ``down`` bytes toward the client (``up`` toward the relay), then silently
+    swallows everything that way, keeping the connection open: a censor's stall after the handshake."""
+
+    def __init__(
+        self, target_port: int, *, down: int | None = None, up: int | None = None, rate: int | None = None
+    ) -> None:
+        """``rate``: bytes a second toward the client, at most (a throttling censor), in chunks of 512."""
+        self.target_port, self.down, self.up, self.rate = target_port, down, up, rate
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> Stalling:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pump(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, allowed: int | None, rate: int | None = None
+        ) -> None:
+            carried = 0
+            with contextlib.suppress(OSError):
+                while data := await src.read(512 if rate else 4096):
+                    if rate:
+                        await asyncio.sleep(len(data) / rate)
+                    if allowed is not None and carried + len(data) > allowed:
+                        data = data[: max(0, allowed - carried)]
+                    carried += len(data)
+                    if data:
+                        dst.write(data)
+                        await dst.drain()
+
+        tasks = [asyncio.ensure_future(pump(up_reader, writer, self.down, self.rate)),
+                 asyncio.ensure_future(pump(reader, up_writer, self.up))]  # fmt: skip
+        self.tasks.update(tasks)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            writer.close()
+            up_writer.close()
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].rstrip("/"))

@@ -5,81 +5,13 @@ network namespaces: tests/e2e/test_blocking.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import pytest
-from net_helpers import Microsocks, Relay
+from net_helpers import Microsocks, Relay, Stalling, port_of, seed
 
-from samizdat.core.event import sign_event
 from samizdat.core.interference import DATA_ENOUGH
-from samizdat.core.keys import SecretKey
 from samizdat.net import netcheck
 from samizdat.net.client import RelayClient
 from samizdat.net.datacheck import transfer
-
-EVENTS = 120  # of about 1.2 KB each: about 150 KB to send
-
-
-async def seed(url: str, count: int = EVENTS) -> None:
-    key = SecretKey.generate()
-    events = [sign_event(key, 1, f"{i:04d} " + "x" * 1000, [], created_at=1_700_000_000 + i) for i in range(count)]
-    async with await RelayClient.connect(url, timeout=10) as client:
-        results = await client.publish_many(events, timeout=30)
-    assert all(r.accepted for r in results), [r.message for r in results if not r.accepted][:3]
-
-
-class Stalling:
-    """A TCP forwarder that carries ``down`` bytes toward the client (``up`` toward the relay), then silently
-    swallows everything that way, keeping the connection open: a censor's stall after the handshake."""
-
-    def __init__(self, target_port: int, *, down: int | None = None, up: int | None = None) -> None:
-        self.target_port, self.down, self.up = target_port, down, up
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def __aenter__(self) -> Stalling:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, allowed: int | None) -> None:
-            carried = 0
-            with contextlib.suppress(OSError):
-                while data := await src.read(4096):
-                    if allowed is not None and carried + len(data) > allowed:
-                        data = data[: max(0, allowed - carried)]
-                    carried += len(data)
-                    if data:
-                        dst.write(data)
-                        await dst.drain()
-
-        tasks = [asyncio.ensure_future(pump(up_reader, writer, self.down)),
-                 asyncio.ensure_future(pump(reader, up_writer, self.up))]  # fmt: skip
-        self.tasks.update(tasks)
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            writer.close()
-            up_writer.close()
-
-
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1].rstrip("/"))
 
 
 async def test_a_relay_with_enough_data_passes_the_data_step(relay: Relay) -> None:

@@ -17,6 +17,7 @@ the WebSocket protocol on it. Which transport to use for which relay, and failin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -33,7 +34,9 @@ from websockets.asyncio.client import ClientConnection
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
+from samizdat.net import watch
 from samizdat.net.transports import Transport, http_get, parse_transport
+from samizdat.net.watch import HeardConnection, Watch
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,8 @@ class RelayClient:
         #: connection was opened on, when failover opened it (net/failover.py); None otherwise.
         self.route: str | None = None
         self.network: str | None = None
+        #: Notices a connection that carries nothing while an answer is awaited (net/watch.py): then ``data.stall``.
+        self._watch = Watch(ws, self._stalled) if isinstance(ws, HeardConnection) else None
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {url}")
 
     @classmethod
@@ -155,6 +160,7 @@ class RelayClient:
                         compression=None,
                         user_agent_header="samizdat",
                         proxy=None,
+                        create_connection=HeardConnection,
                     )
                 except BaseException:
                     sock.close()
@@ -180,6 +186,8 @@ class RelayClient:
         closed = self._closed
         if closed is None or isinstance(closed, websockets.exceptions.ConnectionClosedOK | ClosedTransport):
             return None
+        if self._watch is not None and self._watch.stalled:
+            return "data.stall"
         if isinstance(closed, websockets.exceptions.ConnectionClosed):
             if closed.rcvd is not None:
                 return None
@@ -201,6 +209,8 @@ class RelayClient:
         default is 10 s, too long on a connection a censor has stalled)."""
         if wait is not None:
             self._ws.close_timeout = wait
+        if self._watch is not None:
+            self._watch.close()
         if self._info is not None:
             self._info.cancel()
         self._reader.cancel()
@@ -254,8 +264,9 @@ class RelayClient:
             self._ok[event.id] = future
         await self.send_raw('["EVENT",' + event.to_json().decode() + "]")
         try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.shield(future)
+            with self._watching():
+                async with asyncio.timeout(timeout):
+                    return await asyncio.shield(future)
         except TimeoutError:
             return PublishResult(self.url, event.id, False, "error: no answer from the relay in time")
         finally:
@@ -277,16 +288,32 @@ class RelayClient:
     def drop_subscription(self, sub_id: str) -> None:
         self._subs.pop(sub_id, None)
 
-    async def next_message(self, queue: asyncio.Queue[list[Any]], timeout: float) -> list[Any]:
-        """The next message for a subscription; ``CLOSED`` (with ``is_open`` False) once the connection is gone."""
+    async def next_message(self, queue: asyncio.Queue[list[Any]], timeout: float, *, answer: bool = True) -> list[Any]:
+        """The next message for a subscription; ``CLOSED`` (with ``is_open`` False) once the connection is gone.
+        ``answer``: the message answers a request (the connection is watched for a stall meanwhile, net/watch.py);
+        False for a live subscription's next event, which may be hours away."""
         if queue.empty() and self._closed is not None:
             # The reader may not have had room to leave its CLOSED in this queue: never wait on a dead socket.
             return list(_CONNECTION_CLOSED)
         try:
-            async with asyncio.timeout(timeout):
-                return await queue.get()
+            with self._watching() if answer else contextlib.nullcontext():
+                async with asyncio.timeout(timeout):
+                    return await queue.get()
         except TimeoutError as exc:
             raise BrokenTransport(f"{self.url} did not answer in {timeout:.0f} s") from exc
+
+    def _watching(self) -> contextlib.AbstractContextManager[None]:
+        return self._watch.waiting() if self._watch is not None else contextlib.nullcontext()
+
+    def _stalled(self) -> None:
+        """The watch found the connection carrying nothing (net/watch.py): drop it without a closing handshake,
+        which could not get through either; every waiter then sees the connection lost, :meth:`breakage` says
+        ``data.stall``."""
+        log.info("%s: nothing came back for %.0f s, not even a pong: the connection is stalled", self.url,
+                 watch.QUIET + watch.PONG_WAIT)  # fmt: skip
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
 
     def _connection_lost(self) -> TransportError:
         """The error for a request cut short because the connection ended (cleanly or not)."""
@@ -341,9 +368,10 @@ class RelayClient:
         """Yield matching events: stored ones, then (if ``live``) new ones until the caller stops iterating."""
         sub_id, queue = self.open_subscription()
         await self.send_raw(_frame("REQ", sub_id, *(f.to_dict() for f in filters)))
+        stored = True  # until EOSE: the stored events answer the REQ; after it, new ones come when they come
         try:
             while True:
-                message = await self.next_message(queue, timeout if not live else 1e9)
+                message = await self.next_message(queue, timeout if not live else 1e9, answer=stored)
                 kind = message[0]
                 if kind == "EVENT" and len(message) >= 3:
                     try:
@@ -353,6 +381,7 @@ class RelayClient:
                 elif kind == "EOSE":
                     if not live:
                         return
+                    stored = False
                 elif kind == "CLOSED":
                     if not self.is_open:
                         raise self._connection_lost()
