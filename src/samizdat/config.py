@@ -383,6 +383,7 @@ def init_home(
     if key_path.exists():
         return False
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    home.chmod(0o700)  # a folder that existed (made by hand) keeps its mode through mkdir: other users stay out
     config_path = home / "config.toml"
     if not config_path.exists():
         config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")

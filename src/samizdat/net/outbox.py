@@ -167,7 +167,9 @@ def _record(
         report.accepted += 1
     elif final:
         report.failed += 1
-        log.warning("giving up on %s at %s: %s", event_id[:12], relay, message)
+        # No relay or post named at the default level (a system log is kept unencrypted): docs/safety.md.
+        log.warning("giving up delivering a post to one of its relays (samizdat status says which): %s", message)
+        log.info("giving up on %s at %s: %s", event_id[:12], relay, message)
     else:
         report.retrying += 1
 

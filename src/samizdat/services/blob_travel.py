@@ -153,7 +153,8 @@ async def fetch_missing(
                 await blobs.store_blob(ctx, data, expected_sha256=sha256, thumb=not is_full)
             except blobs.BlobRefused as exc:
                 report.refused.append(f"{sha256}: {exc}")
-                log.warning("a photo from %s was refused: %s", url[:80], exc)
+                log.warning("a photo fetched for a post was refused: %s", exc)
+                log.info("the photo refused came from %s", url[:80])
                 data = None
                 continue
             break

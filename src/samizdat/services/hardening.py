@@ -13,7 +13,11 @@ memory. Two ways would put them on disk, in the clear, outside the encrypted dat
   is "dumpable". ``PR_SET_DUMPABLE = 0`` leaves that to root (to a holder of CAP_SYS_PTRACE). ``/proc/PID/status``,
   ``stat`` and ``cmdline`` (the command's arguments) stay readable by everyone, as they always are.
 
-:func:`harden` sets both, at the start of every ``samizdat`` command and of every ``serve --workers`` worker (a
+- **another account on the machine** (a guest, a second user) copying the data directory's files while the node
+  runs: a umask of 077 makes everything a ``samizdat`` process creates readable by its user only (0600 files,
+  0700 folders).
+
+:func:`harden` sets all three, at the start of every ``samizdat`` command and of every ``serve --workers`` worker (a
 worker is a fresh interpreter: the dumpable flag does not survive ``exec``; the core limit does, and the parent
 had set it to 0 before the worker got any key). Linux only; elsewhere it does nothing.
 
@@ -24,6 +28,7 @@ to debug; ``SAMIZDAT_DEBUG=1`` still shows tracebacks of Python errors.
 from __future__ import annotations
 
 import ctypes
+import os
 import resource
 import sys
 
@@ -33,11 +38,14 @@ _PR_SET_DUMPABLE = 4  # linux/prctl.h
 
 
 def harden() -> None:
-    """No core file and no dumpable memory for this process from now on (and no core file for its children).
+    """No core file and no dumpable memory for this process from now on (and no core file for its children);
+    every file and folder it makes is its user's alone (umask 077: a data directory's databases and their WAL, an
+    exported bundle, serve.json, the operator codes), whatever the shell's umask.
 
     Never raises: a system that refuses (no prctl, a seccomp filter) leaves the process as it was, which is what
     every process was before this existed.
     """
+    os.umask(0o077)  # on every system: another account on the machine copies no file a node makes
     if not sys.platform.startswith("linux"):
         return
     try:

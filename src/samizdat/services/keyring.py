@@ -89,6 +89,7 @@ def create(home: Path, passphrase: str, params: Params, *, secret: SecretKey | N
     if kind(home) != "new":
         raise UsageError(f"{home} is set up already")
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    home.chmod(0o700)  # a folder that existed (made by hand) keeps its mode through mkdir: other users stay out
     unlocked = vault.create(home / KEY_SLOTS, passphrase, params=params)
     keys = NodeKeys.derive(unlocked.data_key)
     init_home(home, keys=keys, secret=secret)

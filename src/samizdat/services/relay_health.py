@@ -162,6 +162,6 @@ async def lost(ctx: Context, relay: str, ids: Sequence[str], count: int | None =
         + f", and a sync sends it at most {netsync.LOSING_UPLOAD} events"
     )
     if anew:
-        log.warning("%s", line)
+        log.info("%s", line)
     else:
         log.info("%s", line)

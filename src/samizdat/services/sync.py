@@ -171,7 +171,8 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
     except netsync.OverBudget as exc:
         assert unit.cell is not None  # only areas have a budget
         line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)
-        log.warning("%s", line)
+        log.warning("an area brings more than [sync] area_budget_mb from a relay (samizdat status says which)")
+        log.info("%s", line)  # names the area and the relay: only with -v (docs/safety.md, "What the log says")
         # The relay answered: not a failure, no backoff; tried again after the interval, in case the budget was
         # raised.
         ctx.local.record_sync(
@@ -182,7 +183,7 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
     except Exception as exc:
         if not isinstance(exc, SamizdatError | TimeoutError | OSError):
             # A fault of ours that a relay's answer set off: logged in full, and it costs this scope alone.
-            log.exception("sync of %s with %s failed", unit.scope, relay)
+            log.exception("a sync failed on a fault of ours (-v names the relay)")
         failures = (row.failures if row else 0) + 1
         delay = backoff_delay(failures - 1, base=FAILURE_BASE, cap=ctx.config.sync_interval * 4, random=ctx.random)
         if isinstance(exc, TimeoutError) and not str(exc):

@@ -326,8 +326,10 @@ class LocalState:
                 if len(self._warned) > 1000:
                     self._warned.clear()
                 self._warned[whose] = now
-                log.warning("outbox: giving up the oldest waiting posts by %s: more than %d posts %s were waiting",
-                            top[0][:12] or "(unknown)", limit, whose)  # fmt: skip
+                # The author and the channel only with -v: a system log is kept unencrypted (docs/safety.md).
+                log.warning("outbox: giving up the oldest waiting posts: more than %d posts were waiting", limit)
+                log.info("outbox: the posts given up are by %s: more than %d posts %s were waiting",
+                         top[0][:12] or "(unknown)", limit, whose)  # fmt: skip
             if not doomed:
                 return
             excess -= len(doomed)

@@ -403,7 +403,8 @@ class OperatorEndpoint:
             return
         who = address_key(ws.remote_address)
         if not self.limiter.allow(who, self.clock()):
-            log.warning("operator login from %s refused: too many attempts", who)
+            log.warning("an operator login refused: too many attempts from one address")
+            log.info("operator logins from %s refused: too many attempts", who)
             await ws.close(1013, "too many login attempts from this address; try again later")
             return
         try:
@@ -442,7 +443,8 @@ class OperatorEndpoint:
                     await self._send(ws, reply)
                 finally:
                     if reply.get("wiped") is True and self.wipe is not None:
-                        log.warning("operator from %s wiped the node", who)
+                        log.warning("the operator wiped the node from the web app")
+                        log.info("the wipe came from %s", who)
                         self.wipe()
         except (TimeoutError, orjson.JSONDecodeError):
             await ws.close(1008, "expected a login message")
