@@ -30,13 +30,20 @@ while it commits, the next one gathers.
 
 Bounds: a connection counts its events from ``put`` until ``finish`` (``client.pending``) and stops reading at
 ``max_pending_events`` (the server's reader loop), so a batch holds at most that many per connection; a batch is
-cut at ``batch_max`` events. The batch's task is in each of its connections' ``tasks``: a connection that goes
-waits for its events to be stored (their ``OK`` goes nowhere), and :meth:`RelayServer.stop` with it.
+cut at ``batch_max`` events. A count is not enough: an event of 2,000 short tags is 30 KB of JSON but about 340 KB
+of Python objects, and one device's 64 connections of 256 such events each, while the store lagged behind them,
+held 5 GB (red-team finding). So the intake also weighs what it holds (:func:`held_bytes`), per remote address and
+in all, and the reader loop stops reading from a connection while its address, or everyone, is over the bound
+(:meth:`Intake.crowded`, then :meth:`Intake.wait_room`).
+
+The batch's task is in each of its connections' ``tasks``: a connection that goes waits for its events to be
+stored (their ``OK`` goes nowhere), and :meth:`RelayServer.stop` with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -56,6 +63,17 @@ LINGER_EVENTS = 500
 #: Fewer waiting events than this never linger.
 LINGER_FROM = 16
 
+#: Bytes an event's tag costs in memory beyond its JSON (a tuple and its strings; measured: 2,000 tags of short
+#: values took 338 KB per event).
+TAG_BYTES = 170
+
+
+def held_bytes(size: int, event: Event) -> int:
+    """About what ``event``, read from a message of ``size`` bytes, costs in memory until it is stored: its
+    strings (at most twice their UTF-8 size), its cached JSON, and its tags."""
+    return 3 * size + TAG_BYTES * len(event.tags)
+
+
 #: ``finish(client, event, outcome)``: ``outcome`` None when the signature is wrong, an exception when the event
 #: could not be stored. Called on the event loop, in the order the events were put.
 Finish = Callable[[Client, Event, "AddOutcome | BaseException | None"], None]
@@ -64,12 +82,26 @@ Finish = Callable[[Client, Event, "AddOutcome | BaseException | None"], None]
 class Intake:
     """Batches the events of every connection of one relay into the store (see the module's text)."""
 
-    def __init__(self, store: Store, verifier: Verifier, finish: Finish, *, batch_max: int = BATCH_MAX) -> None:
+    def __init__(
+        self,
+        store: Store,
+        verifier: Verifier,
+        finish: Finish,
+        *,
+        batch_max: int = BATCH_MAX,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_bytes_per_ip: int = 8 * 1024 * 1024,
+    ) -> None:
         self.store = store
         self.verifier = verifier
         self.finish = finish
         self.batch_max = batch_max
-        self._queue: list[tuple[Client, Event, bool]] = []
+        self.max_bytes = max_bytes
+        self.max_bytes_per_ip = max_bytes_per_ip
+        self.held = 0  # held_bytes of every event from put until its finish
+        self.held_by: dict[str, int] = {}  # ... per remote address (loopback, None, is not counted apart)
+        self._room = asyncio.Event()  # set whenever a batch ends (what it held is given back)
+        self._queue: list[tuple[Client, Event, bool, int]] = []
         self._scheduled = False  # a call of _start is due (soon, or when the lingering ends)
         self._lingering: asyncio.TimerHandle | None = None
         self._storing = 0  # batches being stored
@@ -79,12 +111,17 @@ class Intake:
         self.batches = 0
         self.events = 0
 
-    def put(self, client: Client, event: Event, verified: bool) -> None:
-        """Store ``event`` for ``client`` soon (``verified``: its signature is checked already); counts it in
-        ``client.pending`` until ``finish`` has run for it."""
+    def put(self, client: Client, event: Event, verified: bool, size: int = 0) -> None:
+        """Store ``event`` for ``client`` soon (``verified``: its signature is checked already; ``size``: the
+        bytes of the message it came in, 0 if unknown); counts it in ``client.pending`` and what it weighs
+        (:func:`held_bytes`) in :attr:`held` until ``finish`` has run for it."""
         client.pending += 1
+        weight = held_bytes(size or len(event.to_json()), event)
+        self.held += weight
+        if client.ip is not None:
+            self.held_by[client.ip] = self.held_by.get(client.ip, 0) + weight
         queue = self._queue
-        queue.append((client, event, verified))
+        queue.append((client, event, verified, weight))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._start)
@@ -93,6 +130,19 @@ class Intake:
                 self._lingering.cancel()
                 self._lingering = None
             asyncio.get_running_loop().call_soon(self._start)
+
+    def crowded(self, ip: str | None) -> bool:
+        """Whether a connection from ``ip`` (None: loopback, bounded only with everyone) should stop reading until
+        the store has taken some of what waits: everything waiting is over ``max_bytes``, or what ``ip``'s
+        connections have waiting over ``max_bytes_per_ip``."""
+        return self.held > self.max_bytes or (ip is not None and self.held_by.get(ip, 0) > self.max_bytes_per_ip)
+
+    async def wait_room(self) -> None:
+        """Return when a batch has ended (or after a second: the caller checks :meth:`crowded` again)."""
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await self._room.wait()
 
     async def drain(self) -> None:
         """Store what is waiting now, without lingering, and wait until every batch is stored."""
@@ -132,24 +182,32 @@ class Intake:
                 task.add_done_callback(client.tasks.discard)
         self._queue = []
 
-    async def _store(self, batch: list[tuple[Client, Event, bool]]) -> None:
+    async def _store(self, batch: list[tuple[Client, Event, bool, int]]) -> None:
         finish = self.finish
         try:
-            unverified = [event for _, event, verified in batch if not verified]
+            unverified = [event for _, event, verified, _ in batch if not verified]
             if unverified:
                 good = iter(await self.verifier.verify_many(unverified))
-                checked = [verified or next(good) for _, _, verified in batch]
+                checked = [verified or next(good) for _, _, verified, _ in batch]
             else:
                 checked = [True] * len(batch)
-            events = [event for (_, event, _), ok in zip(batch, checked, strict=True) if ok]
+            events = [event for (_, event, _, _), ok in zip(batch, checked, strict=True) if ok]
             outcomes = iter(await self._add(events))
-            for (client, event, _), ok in zip(batch, checked, strict=True):
+            for (client, event, _, _), ok in zip(batch, checked, strict=True):
                 finish(client, event, next(outcomes) if ok else None)
         finally:
-            for client, _, _ in batch:
+            held_by = self.held_by
+            for client, _, _, weight in batch:
                 client.pending -= 1
+                self.held -= weight
+                if client.ip is not None:
+                    if (left := held_by[client.ip] - weight) > 0:
+                        held_by[client.ip] = left
+                    else:
+                        del held_by[client.ip]
             for client in {item[0] for item in batch}:
                 client.room.set()
+            self._room.set()
             self._storing -= 1
             loop = asyncio.get_running_loop()
             self._stored_at = loop.time()

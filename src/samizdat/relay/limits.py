@@ -55,6 +55,11 @@ class RelayLimits:
     allowed_origins: tuple[str, ...] = ()
     handshake_timeout: float = 10.0  # seconds from TCP accept to a complete HTTP request / WebSocket handshake
     max_pending_events: int = 256  # EVENTs of one connection waiting for the store before we stop reading
+    # ... and what the EVENTs waiting for the store weigh in memory (relay/ingest.py, held_bytes), of one address
+    # (loopback exempt) and of everyone: an event of 2,000 tags weighs ten times its JSON, and 256 of them per
+    # connection from one device's 64 connections held gigabytes while the store lagged behind.
+    max_pending_event_bytes_per_ip: int = 8 * 1024 * 1024
+    max_pending_event_bytes: int = 64 * 1024 * 1024
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
     send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped
     send_buffer_total_bytes: int = 64 * 1024 * 1024  # queued outgoing bytes of all connections together

@@ -173,7 +173,8 @@ class RelayServer:
         self.verify_in_thread = verify_in_thread
         self.index: SubscriptionIndex[Client] = SubscriptionIndex(group=lambda client: client.ip)
         self.verifier = Verifier()
-        self.intake = Intake(store, self.verifier, self._stored)
+        self.intake = Intake(store, self.verifier, self._stored, max_bytes=self.limits.max_pending_event_bytes,
+                             max_bytes_per_ip=self.limits.max_pending_event_bytes_per_ip)  # fmt: skip
         self.clients: set[Client] = set()
         limits = self.limits
         self.refusals = RefusalLog()
@@ -500,7 +501,7 @@ class RelayServer:
                     if isinstance(action, Send):
                         client.send(action.frame)
                     elif isinstance(action, StoreEvent):
-                        intake.put(client, action.event, action.verified)
+                        intake.put(client, action.event, action.verified, len(data))
                     elif isinstance(action, Subscribe):
                         self._subscribe(client, action)
                     elif isinstance(action, Unsubscribe):
@@ -528,6 +529,8 @@ class RelayServer:
                 while client.pending >= max_pending and not client.dropped:
                     client.room.clear()
                     await client.room.wait()
+                while intake.crowded(client.ip) and not client.dropped:
+                    await intake.wait_room()
         except ConnectionClosed:
             pass
         finally:
