@@ -8,9 +8,9 @@ errors, ``rate-limited:``, ``error:``) is retried later with exponential backoff
 The rows live in SQLite, so a restart resumes where the last run stopped.
 
 An ``OK`` is a relay's word, not proof: each answer's time is kept in the row, and a minute later the post is
-asked back (:func:`served`, one ``REQ`` by ids for up to 100 posts); when the relay does not serve it, or a later
-sync finds the relay lacking it, the row becomes ``lost`` (:mod:`samizdat.core.acks`,
-:mod:`samizdat.services.relay_health`).
+asked back (:func:`served`, one ``REQ`` by ids for up to 100 posts), and again every few hours for a month, a
+sample at a time; when the relay does not serve it, or a later sync finds the relay lacking it, the row becomes
+``lost`` (:mod:`samizdat.core.acks`, :mod:`samizdat.services.relay_health`).
 """
 
 from __future__ import annotations

@@ -9,24 +9,32 @@ A sync asks a :class:`Witness` which of the events the relay lacks it had acknow
 uploaded (in memory). And a relay the node never syncs with (a write relay) is asked, a minute after its ``OK``,
 for the posts it accepted (:func:`check_delivered`: one ``REQ`` by ids for up to :data:`CHECK_BATCH` of them, once
 each: a post's own bytes again, about 1 kB; asked again for what an answer left out, while answers bring more: a
-relay may cap its answers). When either finds any lost, :func:`noted`:
+relay may cap its answers). Posts vanish later too (an operator pressured into deleting a channel weeks after
+accepting it, a relay that quietly expires what it holds), so :class:`Rechecks` asks each relay again, every
+:data:`RECHECK_EVERY` seconds (and soon after the node starts), for up to :data:`CHECK_BATCH` of the posts it
+accepted within :data:`RECHECK_WITHIN`, those asked least recently first: the outbox rows keep when each was last
+asked, so the rotation goes on across restarts and nothing new ties posts to relays on disk. When any check finds
+posts lost, :func:`lost` (:func:`noted` after a sync):
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
-  (the sync's bounded upload still offers them, newest first, should the relay mend);
+  (the sync's bounded upload still offers them, newest first, should the relay mend), except once: a post a
+  re-check finds gone, which the relay had served before, is sent back to it (a relay that lost it by accident,
+  a disk restored from an old backup, has it again; one that deletes it again keeps it ``lost``);
 - sends those posts again, at once, to every other relay they were meant for: the channel's other mirrors and
   the node's write relays, those the outbox had given up on too;
 - marks the relay *losing* (counts only, in the state file) until :data:`LOSING_FOR` seconds pass without another
   loss: while it is, a sync uploads at most :data:`~samizdat.net.sync.LOSING_UPLOAD` events to it, the newest, and
   ``samizdat status`` and the web status say so. One warning is logged when a relay starts losing, not one a sync.
 
-A relay that never acknowledged anything (a new, empty one) is no loser: it gets everything it lacks.
+A relay that never acknowledged anything (a new, empty one) is no loser: it gets everything it lacks. A relay
+that cannot be asked (unreachable, blocked, or refusing the request: it wants authentication) is not one either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from samizdat.core.acks import SETTLE
 from samizdat.errors import RemoteProtocolError, TransportError
@@ -49,6 +57,18 @@ CHECK_TIMEOUT = 30.0
 #: Requests for one batch at most: a relay that caps its answers at N events gets ``CHECK_BATCH / N`` (so N of 10
 #: or more is served in full; below that, what is left is counted as lost).
 CHECK_ROUNDS = 10
+#: Seconds between two re-checks of one relay (each asks for up to :data:`CHECK_BATCH` posts, about 100 kB).
+RECHECK_EVERY = 6 * 3600.0
+#: Seconds after its ``OK`` that a post is still re-checked (a month: older posts are left to the relay's rules).
+RECHECK_WITHIN = 30 * 24 * 3600.0
+#: Relays re-checked at once, at most (the rest wait for the next look).
+RECHECK_RELAYS = 8
+#: Seconds between two looks for relays due for a re-check, and from the node's start to the first look.
+RECHECK_LOOK = 300.0
+#: Seconds before a relay that could not be reached is re-checked again (its posts are not called lost meanwhile).
+RECHECK_RETRY = 3600.0
+#: The outbox row's message for a lost post sent back once to the relay that lost it.
+GIVEN_BACK = "lost: the relay had served it, then did not have it; sent to it once more"
 
 
 class Witness:
@@ -80,12 +100,13 @@ def upload_limit(ctx: Context, relay: str) -> int | None:
     return netsync.LOSING_UPLOAD if losing(ctx, relay) is not None else None
 
 
-async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
+async def check_delivered(ctx: Context, relay: str, ids: Sequence[str], *, again: bool = False) -> bool:
     """Ask ``relay`` for posts it accepted (at most :data:`CHECK_BATCH` of ``ids``, the rest are for the next
-    call); those it does not serve are lost (:func:`lost`). Posts no longer in the store here (replaced, retracted,
-    expired) are not asked for; a relay that refuses the request (``CLOSED``: it wants authentication, say) cannot
-    be checked, and its posts stay delivered. Returns False when the relay could not be reached (the posts are
-    asked again later); never raises for the relay's sake."""
+    call); those it does not serve are lost (:func:`lost`; sent back to it once if ``again``: it had served them
+    before). Posts no longer in the store here (replaced, retracted, expired) are not asked for; a relay that
+    refuses the request (``CLOSED``: it wants authentication, say) cannot be checked, and its posts stay
+    delivered. Returns False when the relay could not be reached (the posts are asked again later); never raises
+    for the relay's sake."""
     ids = list(ids)[:CHECK_BATCH]
     held = await ctx.store.has(ids)
     ask = [i for i in ids if i in held]
@@ -99,18 +120,69 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str]) -> bool:
                     await client.close()
         except RemoteProtocolError as exc:  # it refuses to serve them (auth required, say): nothing to tell
             log.info("%s would not serve the posts it accepted, so they are taken as delivered: %s", relay, exc)
-            ctx.local.mark_checked(relay, ids)
+            ctx.local.mark_checked(relay, ids, ctx.clock())
             return True
         except (TransportError, TimeoutError, OSError) as exc:
             log.info("could not ask %s for the posts it accepted: %s", relay, exc)
             return False
     else:
         have = set()
-    ctx.local.mark_checked(relay, ids)
+    ctx.local.mark_checked(relay, ids, ctx.clock())
     missing = [i for i in ask if i not in have]
     if missing:
-        await lost(ctx, relay, missing)
+        await lost(ctx, relay, missing, give_back=again)
     return True
+
+
+class Rechecks:
+    """Which relays are due for a re-check (see the module), for the outbox loop: :meth:`due` at each pass, then
+    :meth:`run` for each relay it names.
+
+    When each relay is asked next is kept in memory only: after a restart every relay with posts to re-check is
+    asked soon (a node that was off for a week should look). Which posts are asked is on disk, in the outbox rows.
+    Bounds: at most ``relays`` relays at once, one batch of :data:`CHECK_BATCH` posts per relay every ``every``
+    seconds, each within :data:`CHECK_TIMEOUT`."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        every: float = RECHECK_EVERY,
+        within: float = RECHECK_WITHIN,
+        relays: int = RECHECK_RELAYS,
+        look: float = RECHECK_LOOK,
+        retry: float = RECHECK_RETRY,
+    ) -> None:
+        self.ctx, self.every, self.within, self.relays, self.look, self.retry = ctx, every, within, relays, look, retry
+        self._look_at = ctx.clock() + look
+        self._next: dict[str, float] = {}  # relay -> when it may be re-checked again
+        self._asking: set[str] = set()
+
+    def due(self, now: float, busy: Collection[str] = ()) -> dict[str, list[str]]:
+        """The relays to re-check now (none of ``busy``), each with the posts to ask it for; at most one look every
+        ``look`` seconds reads the outbox."""
+        if now < self._look_at or len(self._asking) >= self.relays:
+            return {}
+        self._look_at = now + self.look
+        self._next = {relay: when for relay, when in self._next.items() if when > now}
+        chosen: dict[str, list[str]] = {}
+        for relay, ids in self.ctx.local.to_recheck(now - self.every, now - self.within, CHECK_BATCH).items():
+            if relay in busy or relay in self._next or relay in self._asking:
+                continue
+            if len(self._asking) + len(chosen) >= self.relays:
+                break
+            chosen[relay] = ids
+            self._next[relay] = now + self.retry  # should the check die before it says
+        self._asking.update(chosen)
+        return chosen
+
+    async def run(self, relay: str, ids: Sequence[str]) -> None:
+        """Re-check ``relay`` for ``ids`` (from :meth:`due`)."""
+        try:
+            reached = await check_delivered(self.ctx, relay, ids, again=True)
+        finally:
+            self._asking.discard(relay)
+        self._next[relay] = self.ctx.clock() + (self.every if reached else self.retry)
 
 
 async def _served_all(client: RelayClient, ids: Sequence[str]) -> set[str]:
@@ -134,13 +206,17 @@ async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
         await lost(ctx, relay, report.lost_ids, report.lost)
 
 
-async def lost(ctx: Context, relay: str, ids: Sequence[str], count: int | None = None) -> None:
-    """``relay`` lacks ``ids`` (``count`` events in all) after acknowledging them: act on it (see the module)."""
+async def lost(
+    ctx: Context, relay: str, ids: Sequence[str], count: int | None = None, *, give_back: bool = False
+) -> None:
+    """``relay`` lacks ``ids`` (``count`` events in all) after acknowledging them: act on it (see the module);
+    ``give_back``: send the posts back to it, once each."""
     count = len(ids) if count is None else count
     now = ctx.clock()
     anew = losing(ctx, relay) is None
     ctx.local.record_lost(relay, count, now, anew=anew)
     posts = ctx.local.mark_lost(relay, ids, LOST)
+    back = ctx.local.give_back(relay, posts, GIVEN_BACK, now) if give_back else []
     health = ctx.local.relay_health()
     shunned = {url for url, h in health.items() if now - h.last_lost <= LOSING_FOR} | {relay}
     elsewhere = 0
@@ -159,6 +235,7 @@ async def lost(ctx: Context, relay: str, ids: Sequence[str], count: int | None =
         f"{relay} acknowledged {count} events and then did not have them: it loses or hides what it is "
         f"sent; {len(posts)} of them published here are no longer counted as delivered there"
         + (f" and go to other relays ({elsewhere} deliveries)" if posts else "")
+        + (f"; {len(back)} go back to it once" if back else "")
         + f", and a sync sends it at most {netsync.LOSING_UPLOAD} events"
     )
     if anew:

@@ -9,7 +9,8 @@ time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with 
   blackholed relay (which takes the whole connection time limit to fail) never holds up the others. A relay with
   none due whose posts accepted a minute ago or more were not asked back yet gets a task that asks for them
   (:func:`~samizdat.services.relay_health.check_delivered`); one that could not be asked waits
-  :data:`CHECK_RETRY` seconds.
+  :data:`CHECK_RETRY` seconds. And every few hours each relay is asked again for some of the posts it accepted
+  (:class:`~samizdat.services.relay_health.Rechecks`): posts vanish later too.
 * Purge: expired events (NIP-40) go every :data:`PURGE_EVERY` seconds, and before each carry pass.
 * Carry: every :data:`CARRY_INTERVAL` seconds, or as soon as a tenth of the quota (at least
   :data:`CARRY_KICK_MIN` bytes) was stored since the last pass, so a flood cannot grow the store far past the
@@ -62,6 +63,7 @@ class Upkeep:
         self._forward: asyncio.Queue[Event] = asyncio.Queue(FORWARD_QUEUE)
         #: Set when a post with photos is stored: they are fetched now, not at the next timed pass (blob_travel).
         self.photos = asyncio.Event()
+        self.rechecks = relay_health.Rechecks(ctx)
 
     # -- fed by the relay --------------------------------------------------------------------------------------
 
@@ -115,6 +117,12 @@ class Upkeep:
                         check_after.pop(relay, None)
                         check = asyncio.get_running_loop().create_task(
                             self._check(relay, ids, check_after), name=f"outbox check {relay}"
+                        )
+                        check.add_done_callback(_log_failure)
+                        running[relay] = check
+                    for relay, ids in self.rechecks.due(now, running.keys()).items():
+                        check = asyncio.get_running_loop().create_task(
+                            self.rechecks.run(relay, ids), name=f"outbox recheck {relay}"
                         )
                         check.add_done_callback(_log_failure)
                         running[relay] = check

@@ -16,8 +16,11 @@ wait at once. Beyond that the oldest waiting events of that author (for a channe
 waiting in it) are given up, marked ``failed`` with the reason, and a warning is logged: the newest news wins,
 and one flooding author displaces their own backlog before anyone else's. Finished rows (accepted, failed) are
 kept for ``samizdat status`` up to :data:`OUTBOX_FINISHED_KEEP`, newest first (:meth:`LocalState.prune_outbox`).
-A row is ``lost`` when the relay accepted the post and a later sync found it lacking it
-(:mod:`samizdat.services.relay_health`): not delivered, and not sent to that relay again by the outbox.
+A row is ``lost`` when the relay accepted the post and a later sync or check found it lacking it
+(:mod:`samizdat.services.relay_health`): not delivered, and not sent to that relay again by the outbox (but once,
+when a later re-check found a post the relay had served gone: ``returned``). An accepted row's ``checked`` is 0
+until the relay is first asked for the post, then the time it was last asked (1: some time before that was kept),
+so the periodic re-check asks for the posts asked least recently first, across restarts.
 
 The relay_health table keeps, per relay, counts only: how many events it lacked after acknowledging them, first
 and last seen. Which events it acknowledged is kept in memory only (:mod:`samizdat.core.acks`): a table of which
@@ -74,7 +77,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     author TEXT NOT NULL DEFAULT '',   -- the event's pubkey (hex), for the per-author bound
     channel TEXT NOT NULL DEFAULT '',  -- the post's channel address, for the per-channel bound ('' for others)
     answered_at REAL NOT NULL DEFAULT 0,  -- when the relay last answered (an accepted post's time of OK)
-    checked INTEGER NOT NULL DEFAULT 1,   -- 0: accepted, not yet asked back from the relay
+    checked INTEGER NOT NULL DEFAULT 1,   -- 0: accepted, not yet asked back; else when last asked back
+    returned INTEGER NOT NULL DEFAULT 0,  -- 1: a re-check found it lost, and it was sent to the relay once more
     PRIMARY KEY (event_id, relay)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
@@ -191,11 +195,13 @@ _OUTBOX_COLUMNS = {
     "channel": "TEXT NOT NULL DEFAULT ''",
     "answered_at": "REAL NOT NULL DEFAULT 0",  # a state file from before lost posts were noticed
     "checked": "INTEGER NOT NULL DEFAULT 1",  # (its posts delivered then are not asked back: 50,000 downloads)
+    "returned": "INTEGER NOT NULL DEFAULT 0",
 }
 _OUTBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_author ON outbox (author, state);
 CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, state);
 CREATE INDEX IF NOT EXISTS outbox_unchecked ON outbox (checked, answered_at) WHERE checked = 0;
+CREATE INDEX IF NOT EXISTS outbox_recheck ON outbox (state, relay, checked);
 """
 
 
@@ -380,12 +386,30 @@ class LocalState:
             out.setdefault(relay, []).append(event_id)
         return out
 
-    def mark_checked(self, relay: str, event_ids: Iterable[str]) -> None:
-        ids = list(event_ids)
+    def mark_checked(self, relay: str, event_ids: Iterable[str], now: float = 1.0) -> None:
+        """``relay`` was asked for ``event_ids`` at ``now`` (never 0: that is "not asked yet")."""
+        ids, when = list(event_ids), max(int(now), 1)
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
             marks = ",".join("?" * len(batch))
-            self._run(f"UPDATE outbox SET checked = 1 WHERE relay = ? AND event_id IN ({marks})", (relay, *batch))
+            self._run(f"UPDATE outbox SET checked = ? WHERE relay = ? AND event_id IN ({marks})", (when, relay, *batch))
+
+    def to_recheck(self, before: float, since: float, per_relay: int) -> dict[str, list[str]]:
+        """Posts accepted at ``since`` or later, asked back already but not since ``before``, by relay: up to
+        ``per_relay`` each, the least recently asked first."""
+        out: dict[str, list[str]] = {}
+        relay = ""
+        while True:  # relay by relay, each a seek in outbox_recheck (50,000 rows read whole took 80 ms)
+            row = self._run("SELECT min(relay) FROM outbox WHERE state = 'accepted' AND relay > ?", (relay,)).fetchone()
+            if row is None or row[0] is None:
+                return out
+            relay = row[0]
+            ids = [found[0] for found in self._run(
+                "SELECT event_id FROM outbox WHERE relay = ? AND state = 'accepted' AND checked != 0 AND checked <= ? "
+                "AND answered_at >= ? ORDER BY checked, answered_at LIMIT ?", (relay, before, since, per_relay),
+            )]  # fmt: skip
+            if ids:
+                out[relay] = ids
 
     def accepted_among(self, relay: str, event_ids: Iterable[str], before: float) -> list[str]:
         """Of ``event_ids``, the posts ``relay`` accepted at ``before`` or earlier (looked up by id, 500 at a time:
@@ -412,6 +436,23 @@ class LocalState:
             found += [row[0] for row in self._run(f"SELECT event_id FROM outbox WHERE {where}", (relay, *batch))]
             self._run(
                 f"UPDATE outbox SET state = 'lost', last_message = ? WHERE {where}", (message[:500], relay, *batch)
+            )
+        return found
+
+    def give_back(self, relay: str, event_ids: Iterable[str], message: str, now: float) -> list[str]:
+        """Of ``event_ids``, the ``lost`` rows of ``relay`` never sent back to it are due again at ``now``, once
+        (``returned``); return their ids."""
+        ids = list(dict.fromkeys(event_ids))
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            where = f"relay = ? AND state = 'lost' AND returned = 0 AND event_id IN ({marks})"
+            found += [row[0] for row in self._run(f"SELECT event_id FROM outbox WHERE {where}", (relay, *batch))]
+            self._run(
+                "UPDATE outbox SET state = 'pending', returned = 1, attempts = 0, next_attempt = ?, "
+                f"last_message = ? WHERE {where}",
+                (now, message[:500], relay, *batch),
             )
         return found
 
