@@ -215,7 +215,11 @@ class PeerLink:
             except (TransportError, RemoteProtocolError, TimeoutError) as exc:
                 await self._failed(exc)
             except SamizdatError as exc:  # e.g. the store refused: log, back off, try again later
-                self.say("link error", "link to %s: %s", self.url, exc, level=logging.WARNING)
+                # The default level names no LAN address (docs/safety.md, "What the log says"): -v does.
+                self.say(
+                    "link error", "a peer link failed on an error of ours (-v names the peer)", level=logging.WARNING
+                )
+                self.say("link error at", "link to %s: %s", self.url, exc)
                 await self._failed(exc)
 
     async def _session(self, client: RelayClient) -> None:

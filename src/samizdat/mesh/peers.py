@@ -372,7 +372,9 @@ class Mesh:
                 for url, task in list(self._tasks.items()):
                     if task.done():  # a link only ends by a bug: log it and start it again
                         if not task.cancelled() and task.exception() is not None:
-                            log.error("link to %s stopped", url, exc_info=task.exception())
+                            # Without the peer's LAN address at the default level (docs/safety.md): -v names it.
+                            log.error("a peer link stopped on a fault of ours", exc_info=task.exception())
+                            log.info("the link that stopped was to %s", url)
                         self._stop_link(url)
                 self._changed.clear()
                 # Not wait_for: on Python 3.11 it can swallow a cancellation that comes as the event is set
