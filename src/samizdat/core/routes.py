@@ -26,8 +26,9 @@ finds the route working): its ``last_error`` starts with :data:`NETCHECK` and th
 
 A node also learns this from its own syncs, without netcheck (:mod:`samizdat.services.sync`): when a connection
 that opened on a route goes dead under a sync (nothing came back while an answer was awaited, not even a pong:
-:mod:`samizdat.net.watch`; or the connection was cut without a WebSocket close) and another route then carries the same sync with the same relay, the first route is marked by
-:func:`after_stall` (``last_error`` starts with :data:`SYNC` and the class). The other route's success is the
+:mod:`samizdat.net.watch`; or the connection was cut without a WebSocket close) and another route then carries
+the same sync with the same relay, the first route is marked by :func:`after_stall` (``last_error`` starts with
+:data:`SYNC` and the class). The other route's success is the
 evidence: a relay that is slow or down fails on every route, and then nothing is marked. Such a mark is weaker
 than netcheck's, which measured the route on purpose:
 
