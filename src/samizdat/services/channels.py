@@ -242,19 +242,23 @@ async def _definitions_at(ctx: Context, addresses: Sequence[str]) -> list[Event]
     return sorted(found, key=lambda e: e.created_at, reverse=True)
 
 
-async def start_page_definitions(ctx: Context, max_bytes: int) -> list[Event]:
+async def start_page_definitions(ctx: Context, max_bytes: int, *, follows: bool = True) -> list[Event]:
     """Valid channel definitions for the web app's start page, best first, their JSON at most ``max_bytes`` in
     all: the node's own, then the followed ones, then those a trusted verifier vouches for (:func:`vouches`), then
-    any other; newest first within each group.
+    any other; newest first within each group. Without ``follows`` (a page for a reader who may not know whose node
+    this is) the followed and vouched groups are not put first: which definitions fit would tell them apart.
 
     However many definitions the store holds, at most :data:`SEED_SCAN_EVENTS` others (and
     :data:`SEED_SCAN_BYTES` of them) are read, so a flood of definitions costs each rebuild the same. An invalid
     definition is left out, and so is another's larger than :data:`SEED_EVENT_BYTES`: a few bloated ones must not
     fill the page. Parsing runs in a worker thread, off the event loop. Raises StoreError."""
     seed = _Seed(max_bytes)
-    follows = list(ctx.local.follows())[:SEED_TRUSTED]
-    vouched = [a for a in await vouches(ctx) if a not in follows][:SEED_TRUSTED]
-    for group in (await own_definitions(ctx), await _definitions_at(ctx, follows), await _definitions_at(ctx, vouched)):
+    groups = [await own_definitions(ctx)]
+    if follows:
+        followed = list(ctx.local.follows())[:SEED_TRUSTED]
+        vouched = [a for a in await vouches(ctx) if a not in followed][:SEED_TRUSTED]
+        groups += [await _definitions_at(ctx, followed), await _definitions_at(ctx, vouched)]
+    for group in groups:
         await asyncio.to_thread(seed.add, group, None)
     read = 0  # each page is read in a transaction of its own: leaving early holds nothing open
     others = [Filter(kinds=frozenset({kinds.CHANNEL}), limit=SEED_SCAN_EVENTS)]

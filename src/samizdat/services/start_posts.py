@@ -79,13 +79,14 @@ def _related(channel: Channel, events: Sequence[Event], ids: frozenset[str], roo
     return chosen
 
 
-async def start_page_posts(ctx: Context, max_bytes: int) -> list[Event]:
-    """The newest valid posts of the node's own and followed channels, with their amendments, their JSON at most
-    ``max_bytes`` in all (see the module's docstring). Raises StoreError."""
-    follows = list(ctx.local.follows())[:SEED_TRUSTED]
+async def start_page_posts(ctx: Context, max_bytes: int, *, follows: bool = True) -> list[Event]:
+    """The newest valid posts of the node's own and followed channels (without ``follows``: of its own only, for a
+    reader who may not know whose node this is), with their amendments, their JSON at most ``max_bytes`` in all
+    (see the module's docstring). Raises StoreError."""
+    followed = list(ctx.local.follows())[:SEED_TRUSTED] if follows else []
     own = await own_definitions(ctx)
-    addresses = list(dict.fromkeys([*(address_of(e) for e in own), *follows]))[:CHANNELS]
-    definitions = [*own, *await _definitions_at(ctx, [a for a in addresses if a in follows])]
+    addresses = list(dict.fromkeys([*(address_of(e) for e in own), *followed]))[:CHANNELS]
+    definitions = [*own, *await _definitions_at(ctx, [a for a in addresses if a in followed])]
     chosen: list[Event] = []
     room, now = max_bytes, int(ctx.now())
     for channel in await asyncio.to_thread(_channels, definitions, addresses):

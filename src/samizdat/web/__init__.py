@@ -40,6 +40,8 @@ def web_parts(
     authorize: OperatorAuthorize | None = None,
     limiter: LoginLimiter | None = None,
     posts: Seed | None = None,
+    public_seed: Seed | None = None,
+    public_posts: Seed | None = None,
     names: tuple[str, ...] = (),
     share: Callable[[bytes], bytes] | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
@@ -48,10 +50,12 @@ def web_parts(
     ``present``: an operator logged in; ``authorize``: the operator's photo upload authorizations;
     ``may_upload``: whether a key may send photos, for the preview, offered when given; ``limiter``: the operator
     login limiter, shared by the workers of ``serve --workers N`` (web/logins.py); ``posts``: the newest posts of
-    the node's own and followed channels, carried in the page; ``names``: host names the operator's routes answer
-    to besides the machine's own, ``[relay] host_names``; ``share``: a phone's vault share on plain-HTTP pages,
-    services/phone_share.py)."""
-    app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, disguise=disguise, share=share)
+    the node's own and followed channels, carried in the page; ``public_seed``, ``public_posts``: what the page
+    carries instead for a reader who may not know whose node this is (nothing that tells what it follows);
+    ``names``: host names the operator's routes answer to besides the machine's own, ``[relay] host_names``;
+    ``share``: a phone's vault share on plain-HTTP pages, services/phone_share.py)."""
+    app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, public_seed=public_seed,
+                 public_posts=public_posts, disguise=disguise, share=share)  # fmt: skip
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
         OPERATOR_PATH: OperatorEndpoint(
             home, pubkey, operator, wipe=wipe, present=present, authorize=authorize, limiter=limiter, names=names

@@ -17,9 +17,11 @@ after checking every signature (docs/web.md, "A channel opened by link").
 The seed never makes the page grow with what strangers store: the node's ``seed`` callable gives valid
 definitions best first (own, followed, vouched, then the newest others: services.channels.start_page_definitions)
 and the page keeps the ones that fit in :data:`PAGE_BYTES` with everything else, listed newest first so that their
-order does not tell which channels are the node's own. The page is rebuilt in a worker thread, only when
-``seed_version`` (the store's last insertion number, the follows) changed, at most every few seconds, one build
-at a time; meanwhile the last page is served.
+order does not tell which channels are the node's own. A reader who may not know whose node this is
+(:data:`~samizdat.relay.http.KEY_VISIBLE` false) gets a page of its own, built from ``public_seed`` and
+``public_posts``: which channels the node follows is as private as its key. The page is rebuilt in a worker
+thread, only when ``seed_version`` (the store's last insertion number, the follows) changed, at most every few
+seconds, one build at a time; meanwhile the last page is served.
 
 Whose node it is. ``/api/status`` names the node's key only when the relay says the reader may see it
 (:data:`samizdat.relay.http.KEY_VISIBLE`: a request from this machine, or ``[node] publish_key``); anyone else
@@ -313,6 +315,8 @@ class WebApp:
         seed: Seed | None = None,
         seed_version: SeedVersion | None = None,
         posts: Seed | None = None,
+        public_seed: Seed | None = None,
+        public_posts: Seed | None = None,
         directory: Path = STATIC,
         clock: Callable[[], float] = time.monotonic,
         page_bytes: int = PAGE_BYTES,
@@ -327,10 +331,15 @@ class WebApp:
         self.seed = seed
         self.seed_version = seed_version
         self.posts = posts
+        # What a reader who may not know whose node this is gets instead: the channels the node follows are as
+        # private as its key, and a page seeded with them first, carrying their posts, told any device on a hub's
+        # Wi-Fi which they are (red-team finding). With neither, everyone gets the same page.
+        self.public_seed = public_seed
+        self.public_posts = public_posts
         self.clock = clock
         self.page_bytes = page_bytes
         self._status_cache: tuple[float, bytes, bytes] | None = None  # when, full, without the node's key
-        self._page_cache: _Built | None = None
+        self._page_cache: dict[bool, _Built] = {}  # the page for readers shown the key (True), and for others
         self._building = asyncio.Lock()
         if not self.assets:
             log.warning("the web app is not built (%s); run scripts/bootstrap.sh", directory)
@@ -347,10 +356,12 @@ class WebApp:
             return self._share(route[len(SHARE_PATH) :])
         if not self.assets:
             return None
-        asset = await self._page() if route in PAGES else self.assets.get(route)
+        full = KEY_VISIBLE.get() or (self.public_seed is None and self.public_posts is None)
+        asset = await self._page(full) if route in PAGES else self.assets.get(route)
         if asset is None:
             return None  # the relay answers 404
-        mirrors = self._page_cache.mirrors if route in PAGES and self._page_cache is not None else ()
+        cached = self._page_cache.get(full)
+        mirrors = cached.mirrors if route in PAGES and cached is not None else ()
         extra: list[tuple[str, str]] = [
             *self._headers_for(headers, route, mirrors),
             ("Cache-Control", asset.cache_control),
@@ -387,38 +398,40 @@ class WebApp:
             return self.headers
         return security_headers(policy.replace("connect-src 'self';", f"connect-src {' '.join(sources)};", 1))
 
-    async def _page(self) -> Asset | None:
+    async def _page(self, full: bool) -> Asset | None:
         """index.html with the seed of channel definitions and the newest posts (see the module's docstring for
-        when it is rebuilt)."""
+        when it is rebuilt); ``full``: for a reader who may know whose node this is (else the public seed and
+        posts, which do not tell what the node follows)."""
         page = self.assets.get("/index.html")
         if page is None or self.seed is None or SEED_MARK not in page.body:
             return page
-        built = self._page_cache
+        seed, posts = (self.seed, self.posts) if full else (self.public_seed or self.seed, self.public_posts)
+        built = self._page_cache.get(full)
         if built is not None and (self.clock() - built.checked < STATUS_CACHE_SECONDS or self._building.locked()):
             return built.asset  # checked a moment ago, or being rebuilt: the last page meanwhile
         async with self._building:
-            built, now = self._page_cache, self.clock()
+            built, now = self._page_cache.get(full), self.clock()
             if built is not None and now - built.checked < STATUS_CACHE_SECONDS:
                 return built.asset  # rebuilt while this request waited
             version = await self._seed_version()
             if built is not None and version is not None and version == built.version:
-                self._page_cache = _Built(now, version, built.asset, built.mirrors)
+                self._page_cache[full] = _Built(now, version, built.asset, built.mirrors)
                 return built.asset
             try:
-                events = await self.seed()
+                events = await seed()
             except Exception:  # the app works without a seed (it asks the relay)
                 log.exception("the channel seed failed")
                 events, version = [], None
             try:
-                posts = await self.posts() if self.posts is not None else []
+                carried = await posts() if posts is not None else []
             except Exception:  # the app asks the relay for them
                 log.exception("the page's posts failed")
-                posts, version = [], None
-            body = await asyncio.to_thread(posts_page, page.body, posts, min(POSTS_BYTES, self.page_bytes // 4))
+                carried, version = [], None
+            body = await asyncio.to_thread(posts_page, page.body, carried, min(POSTS_BYTES, self.page_bytes // 4))
             body = await asyncio.to_thread(first_paint, body, events)
             body = await asyncio.to_thread(seed_page, body, events, self.page_bytes)
             asset = await asyncio.to_thread(_asset, body, page.content_type, page.cache_control)
-            self._page_cache = _Built(now, version, asset, mirror_sources(events))
+            self._page_cache[full] = _Built(now, version, asset, mirror_sources(events))
             return asset
 
     async def _seed_version(self) -> Hashable:

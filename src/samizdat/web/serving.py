@@ -45,6 +45,14 @@ def relay_server(
     async def posts() -> list[dict[str, Any]]:
         return [e.to_dict() for e in await start_posts.start_page_posts(ctx, START_POSTS_BYTES)]
 
+    # For readers who may not know whose node this is (anyone but this machine, without [node] publish_key):
+    # nothing that tells which channels the node follows.
+    async def public_seed() -> list[dict[str, Any]]:
+        return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES, follows=False)]
+
+    async def public_posts() -> list[dict[str, Any]]:
+        return [e.to_dict() for e in await start_posts.start_page_posts(ctx, START_POSTS_BYTES, follows=False)]
+
     async def seed_version() -> tuple[object, ...]:
         return await channels.start_page_version(ctx)
 
@@ -58,6 +66,8 @@ def relay_server(
         seed=seed,
         seed_version=seed_version,
         posts=posts,
+        public_seed=public_seed,
+        public_posts=public_posts,
         operator=operator,
         disguise=ctx.config.disguise,
         wipe=wipe,
