@@ -19,8 +19,8 @@ before is not fetched again, so neither counts. So a kept node earns its place b
    let in within :data:`QUIET_FOR` of the room filling up.
 
 A node not tried yet, one whose link has not finished its first reconciliation (and not failed for long), and one
-that brought something new in the last :data:`QUIET_FOR` seconds is never named. Nothing is named while there is
-room: the tables only ask when full, so two quiet neighbours on a LAN of their own keep their link for good.
+that brought something new in the last :data:`QUIET_FOR` seconds is never named. Only a full table asks, so two
+quiet neighbours on a LAN with room keep their link for good.
 
 What this cannot tell apart: new events are cheap to make. Posts signed by fresh keys, or in a channel the sender
 defined himself, pass every door (the carry quota drops them first, later), so a device that sends new junk from
