@@ -34,6 +34,7 @@ window asked for is dropped: a relay may not slip us events nobody asked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -55,7 +56,19 @@ MAX_SPLIT = 200  # narrower requests one crowded second may be split into, per d
 MAX_NOTES = 5
 NOTHING_COVERED = 2**62  # ``covered_from`` of a walk stopped before its first answer
 
+#: What the events of one answer may hold in memory, weighed by :func:`weight`, before the rest of the answer is
+#: left for the next request: 500 events of 2,000 short tags each are 170 MB parsed, and 8 relays sync side by
+#: side. Ordinary posts (a few tags) never come near it: 500 of them weigh about 1.5 MB.
+ANSWER_WEIGHT = 24 * 1024 * 1024
+#: Bytes a parsed tag holds, about (its tuple and its strings).
+TAG_BYTES = 170
+
 OnPage = Callable[[list[Event]], Awaitable[None]]
+
+
+def weight(event: Event) -> int:
+    """About how many bytes ``event`` holds in memory once parsed: its text and, mostly, its tags."""
+    return 600 + 2 * len(event.content) + TAG_BYTES * len(event.tags)
 
 
 class _Spent(Exception):
@@ -107,6 +120,8 @@ class ReqScan:
         self.until_offset: int | None = None  # added to every ``until`` sent: 0 (NIP-01) or 1; None: not probed
         self._sample: Event | None = None  # an event the relay has sent, for the probe
         self.on_page: OnPage = _ignore
+        #: Events asked for per window: PAGE_LIMIT, less once an answer of heavy events was cut (ANSWER_WEIGHT).
+        self.page_limit = PAGE_LIMIT
 
     async def scan(self, flt: Filter, on_page: OnPage) -> ScanResult:
         """Walk ``flt``'s events; ``on_page`` receives each batch of events not seen before, as they come."""
@@ -117,8 +132,8 @@ class ReqScan:
         try:
             while base.since is None or upper is None or upper >= base.since:
                 window = dataclasses.replace(base, until=upper)
-                page, count = await self._ask(window, PAGE_LIMIT, result)
-                if self._complete(count, PAGE_LIMIT):
+                page, count = await self._ask(window, self.page_limit, result)
+                if self._complete(count, self.page_limit):
                     return result
                 if not page:  # a full answer, none of it in the window: the relay ignores ``until``
                     _note(result, "the relay answers with events outside the window asked for")
@@ -189,13 +204,16 @@ class ReqScan:
         wire["limit"] = limit
         if window.until is not None:
             wire["until"] = window.until + (self.until_offset or 0)
-        answer, invalid = await self._request(wire, limit)
+        answer, invalid, cut = await self._request(wire, limit)
         result.requests += 1
         result.received += len(answer)
         result.invalid += invalid
         self.budget.events -= len(answer) + invalid
-        self._most_before = self.most
-        self.most = max(self.most, len(answer) + invalid)
+        if cut:  # it says nothing of the relay's cap; the next windows ask for as many as this one could hold
+            self.page_limit = max(1, min(self.page_limit, len(answer)))
+        else:
+            self._most_before = self.most
+            self.most = max(self.most, len(answer) + invalid)
         if answer:
             self._sample = answer[0]
         page = [e for e in answer if window.matches(e)]
@@ -203,7 +221,8 @@ class ReqScan:
         result.seen.update(e.id for e in new)
         if new:
             await self.on_page(new)
-        return page, len(answer) + invalid
+        # A cut answer counts as a full one: the next window goes on from its oldest event.
+        return page, limit if cut else len(answer) + invalid
 
     async def _probe(self, window: Filter, result: ScanResult) -> None:
         """Learn whether the relay reads ``until`` as inclusive (NIP-01) from one event it has sent (or, before
@@ -213,33 +232,42 @@ class ReqScan:
             wire: dict[str, Any] = dataclasses.replace(window, until=None).to_dict()
             wire.setdefault("since", 0)
             wire["limit"] = 1
-            sample, _ = await self._request(wire, 1)
+            sample, _, _ = await self._request(wire, 1)
             result.requests += 1
             if not sample:  # the relay holds nothing in this filter: any reading of ``until`` does
                 return
             event = sample[0]
-        again, _ = await self._request({"ids": [event.id], "until": event.created_at, "limit": 1}, 1)
+        again, _, _ = await self._request({"ids": [event.id], "until": event.created_at, "limit": 1}, 1)
         result.requests += 1
         self.until_offset = 0 if any(e.id == event.id for e in again) else 1
 
-    async def _request(self, wire: dict[str, Any], limit: int) -> tuple[list[Event], int]:
-        """One ``REQ`` until ``EOSE``: the verified events of the answer (each once) and how many were invalid.
-        Raises :class:`_Spent` when the budget's seconds run out meanwhile: each message may take REQ_TIMEOUT, and
-        a relay that sends one a little more slowly than that, and never EOSE, kept one answer going for hours."""
+    async def _request(self, wire: dict[str, Any], limit: int) -> tuple[list[Event], int, bool]:
+        """One ``REQ`` until ``EOSE``: the verified events of the answer (each once), how many were invalid, and
+        whether the answer was cut short: once its events weigh :data:`ANSWER_WEIGHT` the request is closed and the
+        rest left for the next one. Raises :class:`_Spent` when the budget's seconds run out meanwhile: each
+        message may take REQ_TIMEOUT, and a relay that sends one a little more slowly than that, and never EOSE,
+        kept one answer going for hours."""
         events: dict[str, Event] = {}
         invalid = 0
+        held = 0
         try:
             async with asyncio.timeout(max(0.0, self.budget.deadline - self.budget.clock())):
-                async for raw in self.client.stored([wire], max_messages=limit + FLOOD_SLACK, timeout=REQ_TIMEOUT):
-                    try:
-                        event = parse_event(raw)
-                    except RemoteProtocolError:
-                        invalid += 1
-                        continue
-                    events[event.id] = event
+                answer = self.client.stored([wire], max_messages=limit + FLOOD_SLACK, timeout=REQ_TIMEOUT)
+                async with contextlib.aclosing(answer):
+                    async for raw in answer:
+                        try:
+                            event = parse_event(raw)
+                        except RemoteProtocolError:
+                            invalid += 1
+                            continue
+                        if event.id not in events:
+                            events[event.id] = event
+                            held += weight(event)
+                            if held >= ANSWER_WEIGHT:
+                                return list(events.values()), invalid, True
         except TimeoutError:
             raise _Spent from None
-        return list(events.values()), invalid
+        return list(events.values()), invalid, False
 
 
 async def _ignore(events: list[Event]) -> None:

@@ -26,6 +26,7 @@ still gets everything it lacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +43,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError
+from samizdat.net import reqsync
 from samizdat.net.client import PublishResult, RelayClient, supports_nip
 from samizdat.net.pacing import DEFAULT_PACING, Pacer, Pacing
 from samizdat.net.reqsync import Budget, ReqScan
@@ -506,9 +508,14 @@ async def _download(
     """Fetch ``ids`` and store those that match ``flt`` (a lying relay may reconcile over more than the filter it
     was given) and pass the door, until ``spend`` is spent (then :class:`OverBudget`)."""
     done = 0
-    for start in range(0, len(ids), ID_BATCH):
-        batch = ids[start : start + ID_BATCH]
-        events, invalid = await _fetch_ids(client, batch)
+    left = list(ids)
+    size = ID_BATCH
+    while left:
+        batch, left = left[:size], left[size:]
+        events, invalid, unread = await _fetch_ids(client, batch)
+        if unread:  # an answer cut for its weight: the rest is asked for next, as many at once as were read
+            left = unread + left
+            size = max(1, len(batch) - len(unread))
         outside = [e for e in events if not flt.matches(e)]
         if outside:
             report.rejected += len(outside)
@@ -521,7 +528,7 @@ async def _download(
             raise spend.over(len(ids))
         report.received += sum(1 for o in outcomes if o is AddOutcome.STORED)
         report.rejected += invalid + sum(1 for o in outcomes if not o.accepted)
-        done += len(batch)
+        done += len(batch) - len(unread)
         if progress:
             progress("download", done, len(ids))
 
@@ -538,29 +545,36 @@ def admitted(events: list[Event], report: SyncReport, limits: EventLimits, now: 
     return passed
 
 
-async def _fetch_ids(client: RelayClient, batch: list[str]) -> tuple[list[Event], int]:
-    """The verified events of ``batch`` that the relay sends (each once), and how many of the ids asked for came
-    as invalid events (forged, altered or malformed). Anything not asked for is ignored: a relay may not slip us
-    other events. Raises RemoteProtocolError if the relay closes the request, TransportError if the connection
-    fails."""
+async def _fetch_ids(client: RelayClient, batch: list[str]) -> tuple[list[Event], int, list[str]]:
+    """The verified events of ``batch`` that the relay sends (each once), how many of the ids asked for came as
+    invalid events (forged, altered or malformed), and the ids left unread: once the events weigh
+    :data:`~samizdat.net.reqsync.ANSWER_WEIGHT` the request is closed, and those not received yet are for the next
+    one (at least one event was read: each request makes progress). Anything not asked for is ignored: a relay may
+    not slip us other events. Raises RemoteProtocolError if the relay closes the request, TransportError if the
+    connection fails."""
     wanted = set(batch)
     events: list[Event] = []
     invalid: set[str] = set()
+    held = 0
     answer = client.stored([{"ids": batch, "limit": len(batch)}], max_messages=2 * len(batch) + 100,
                            timeout=ROUND_TIMEOUT)  # fmt: skip
-    async for raw in answer:
-        claimed = raw.get("id")
-        if not isinstance(claimed, str) or claimed not in wanted:  # a list or an object as an id: unhashable
-            continue  # not asked for, or already received
-        try:
-            event = parse_event(raw)
-        except RemoteProtocolError:
-            invalid.add(claimed)
-            continue
-        wanted.discard(event.id)
-        invalid.discard(event.id)
-        events.append(event)
-    return events, len(invalid)
+    async with contextlib.aclosing(answer):
+        async for raw in answer:
+            claimed = raw.get("id")
+            if not isinstance(claimed, str) or claimed not in wanted:  # a list or an object as an id: unhashable
+                continue  # not asked for, or already received
+            try:
+                event = parse_event(raw)
+            except RemoteProtocolError:
+                invalid.add(claimed)
+                continue
+            wanted.discard(event.id)
+            invalid.discard(event.id)
+            events.append(event)
+            held += reqsync.weight(event)
+            if held >= reqsync.ANSWER_WEIGHT and wanted:
+                return events, len(invalid), [i for i in batch if i in wanted and i not in invalid]
+    return events, len(invalid), []
 
 
 async def _upload(
