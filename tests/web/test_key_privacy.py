@@ -164,3 +164,32 @@ def test_a_phone_on_the_lan_sees_the_key_once_logged_in(tmp_path: Path, module_s
             sync_api.expect(page.locator("#node-key")).to_have_text(npub)
         finally:
             browser.close()
+
+
+def test_a_neighbour_learns_neither_the_mirrors_nor_that_the_node_publishes(
+    tmp_path: Any, module_serve: Any, device: Device
+) -> None:
+    """The relays in ``/api/status`` are the mirrors of the channels the node follows or runs, and their delivery
+    counts say that its owner publishes: a device on the Wi-Fi gets how many relays there are and whether they
+    answer, not which, nor what was delivered to them (red-team finding)."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    cli.ok("channel", "create", "yard", "--name", "Yard", "--mirror", "wss://mirror.invalid")
+    cli.ok("post", "yard", "The water is back in block 3.")
+    node = hub(cli, module_serve)
+
+    here = local_fetch(node.port)["api"]
+    assert [r["url"] for r in here["relays"]] == ["wss://mirror.invalid"]
+    assert here["relays"][0]["pending"] + here["relays"][0]["delivered"] + here["relays"][0]["failed"] >= 1
+    assert here["carried"]["delivered"] is not None
+
+    neighbour = device.fetch(node.port)["api"]
+    assert "mirror.invalid" not in json.dumps(neighbour)
+    assert len(neighbour["relays"]) == 1
+    assert {k for k, v in neighbour["relays"][0].items() if v is not None} <= {
+        "reachable",
+        "last_success",
+        "last_attempt",
+    }
+    assert neighbour["carried"]["delivered"] is None
+    assert neighbour["follows"] is None

@@ -445,20 +445,40 @@ class WebApp:
             return None
 
     async def _status_json(self, visible: bool) -> bytes:
-        """The status document; without the node's key (``"npub": null``) unless this reader may see it."""
+        """The status document; for a reader who may not see the node's key, :func:`public_status` of it."""
         now = self.clock()
         if self._status_cache is None or now - self._status_cache[0] >= STATUS_CACHE_SECONDS:
             document = self.status()
             if hasattr(document, "__await__"):
                 document = await document
-            # The node's key, and which relays its channels came from (that names the channels it follows), only
-            # for this machine and the operator.
-            hidden = ("npub", "channel_sources")
-            public = (
-                {**document, **{k: None for k in hidden if k in document}} if isinstance(document, dict) else document
-            )
+            public = public_status(document) if isinstance(document, dict) else document
             self._status_cache = (now, orjson.dumps(document), orjson.dumps(public))
         return self._status_cache[1] if visible else self._status_cache[2]
+
+
+#: Of each relay's row in the status, what a reader who may not see the node's key gets (the rest is null).
+PUBLIC_RELAY_FIELDS = ("reachable", "last_success", "last_attempt")
+
+
+def public_status(document: dict[str, Any]) -> dict[str, Any]:
+    """The status document for a reader who may not know whose node this is (a device on the Wi-Fi): without the
+    node's key, and without what tells what its owner follows or that its owner publishes. Which relays the node
+    syncs with names the mirrors of the channels it follows (``channel_sources`` says which channel came from
+    where); how many posts it delivered to each, and lost or waits to deliver, says that this is a publisher's
+    node, which is what the police on the Wi-Fi look for (red-team finding). Such a reader sees how many relays
+    there are, whether each is reachable and when it last synced; the follows' count and what went out are null."""
+    public = {**document, **{k: None for k in ("npub", "channel_sources", "follows") if k in document}}
+    relays = document.get("relays")
+    if isinstance(relays, list):
+        public["relays"] = [
+            {k: (row.get(k) if k in PUBLIC_RELAY_FIELDS else None) for k in row}
+            for row in relays
+            if isinstance(row, dict)
+        ]
+    carried = document.get("carried")
+    if isinstance(carried, dict):
+        public["carried"] = {**carried, "sent": None, "delivered": None}
+    return public
 
 
 def npub_or_hex(pubkey: str) -> str:

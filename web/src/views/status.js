@@ -77,9 +77,12 @@ export function statusView() {
       manual.length ? [h('h2', null, t('nodes-added')), peerTable(manual)] : null,
       h('h2', null, t('relays')),
       s.relays.length ? table([t('relay'), t('state'), t('last-sync'), t('delivered'), t('waiting')],
-        s.relays.map((r) => [String(r.url), reach(r), r.last_success ? when(r.last_success) : '–', String(r.delivered), String(r.pending)])) : h('p', null, t('no-relays')),
+        // A reader who may not see the node's key gets no relay's address and no delivery counts (web/app.py).
+        s.relays.map((r, i) => [r.url == null ? `#${i + 1}` : String(r.url), reach(r), r.last_success ? when(r.last_success) : '–',
+          String(r.delivered ?? '–'), String(r.pending ?? '–')])) : h('p', null, t('no-relays')),
       h('h2', null, t('carried')),
-      h('p', null, t('carried-text', { in: plural('events', s.carried.received ?? 0), out: plural('events', s.carried.sent ?? 0), delivered: plural('posts', s.carried.delivered ?? 0) })),
+      s.carried.delivered == null ? null
+        : h('p', null, t('carried-text', { in: plural('events', s.carried.received ?? 0), out: plural('events', s.carried.sent ?? 0), delivered: plural('posts', s.carried.delivered ?? 0) })),
       h('p', { id: 'carry' }, t('carry-text', { store: mb(s.carried.store_bytes), quota: mb(s.carried.quota_bytes), dropped: s.carried.dropped ?? 0 })),
       h('h2', null, t('reachability')),
       (s.reachability || []).length ? table([t('relay'), t('country'), t('hour'), t('verdict'), t('reports')],
