@@ -467,7 +467,8 @@ def public_status(document: dict[str, Any]) -> dict[str, Any]:
     where); how many posts it delivered to each, and lost or waits to deliver, says that this is a publisher's
     node, which is what the police on the Wi-Fi look for (red-team finding). Such a reader sees how many relays
     there are, whether each is reachable and when it last synced; the follows' count and what went out are null."""
-    public = {**document, **{k: None for k in ("npub", "channel_sources", "follows") if k in document}}
+    hidden: dict[str, Any] = {k: None for k in ("npub", "channel_sources", "follows") if k in document}
+    public = {**document, **hidden}
     relays = document.get("relays")
     if isinstance(relays, list):
         public["relays"] = [
