@@ -87,6 +87,9 @@ report = false
 [lan]
 # When serve listens on the LAN (--host 0.0.0.0, --lan or --hub): announce this node and find others with mDNS.
 mdns = true
+# Once the table of LAN nodes is full (64): seconds a node that answers but has brought no new post keeps its
+# place before a newcomer may take it (a device on the Wi-Fi may run dozens of made-up nodes that answer).
+quiet_for = 300
 
 [carry]
 # Megabytes of event JSON kept for channels this node does not follow (alerts and help requests first, then the
@@ -165,6 +168,7 @@ class Config:
     bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
     bus_creds: str = ""  # a NATS creds file
     mdns: bool = True
+    lan_quiet_for: float = 300.0  # seconds a LAN node that brings nothing new keeps its place in a full table
     sync_private: bool = True  # area sync (services/areas.py)
     area_budget_mb: float = 20.0  # what one (relay, area) sync may bring, at most
     old_by_channel: bool = True  # fetch posts from before area tags by channel, once per (relay, channel)
@@ -247,6 +251,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise UsageError(f"{path}: sync.interval must be a positive number of seconds")
         values["sync_interval"] = float(interval)
+    if "quiet_for" in lan:
+        quiet = lan["quiet_for"]
+        if not isinstance(quiet, int | float) or isinstance(quiet, bool) or not 10 <= quiet <= 86400:
+            raise UsageError(f"{path}: lan.quiet_for must be a number of seconds from 10 to 86400")
+        values["lan_quiet_for"] = float(quiet)
     if "area_budget_mb" in sync:
         budget = sync["area_budget_mb"]
         if not isinstance(budget, int | float) or isinstance(budget, bool) or budget <= 0:

@@ -242,7 +242,9 @@ def serve(
 
     bus_options = cluster.BusOptions(config.bus, config.bus_creds or None)
     on_lan = not _is_loopback(config.host)
-    mesh = MeshOptions(discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub)
+    mesh = MeshOptions(
+        discover=on_lan and config.mdns, announce=on_lan and config.mdns, hub=hub, quiet_for=config.lan_quiet_for
+    )
 
     def ready(bound_host: str, bound_port: int) -> None:
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host

@@ -53,7 +53,7 @@ from samizdat.errors import SamizdatError
 from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
-from samizdat.mesh.room import Track
+from samizdat.mesh.room import QUIET_FOR, Track
 from samizdat.mesh.room import replaceable as room_to_make
 from samizdat.mesh.say import Say
 from samizdat.net.client import RelayClient
@@ -85,6 +85,7 @@ class MeshOptions:
     name: str = ""
     instance: str = field(default_factory=lambda: secrets.token_hex(8))
     events_per_second: float = 1000.0  # per peer link, for what its live subscription delivers
+    quiet_for: float = QUIET_FOR  # ``[lan] quiet_for``: see samizdat.mesh.room
 
 
 class Mesh:
@@ -224,7 +225,7 @@ class Mesh:
         bar the ``RESERVED`` that brought something most lately). A peer with an address not tried yet, or not
         failing for long, is not one of them."""
         tracks = {instance: [self._track(url) for url in urls] for instance, urls in self.addresses.seen.items()}
-        return [*self._evicted, *room_to_make(tracks, self.clock())]
+        return [*self._evicted, *room_to_make(tracks, self.clock(), quiet_for=self.options.quiet_for)]
 
     def _track(self, url: str) -> Track:
         link = self.links.get(url)
