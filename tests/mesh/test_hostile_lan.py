@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from mesh_helpers import KEY, WAIT, Side, note, running
+from mesh_helpers import KEY, WAIT, Discovered, Side, note, running
 from websockets.asyncio.server import ServerConnection, serve
 
 import samizdat.mesh.link
@@ -308,22 +308,9 @@ async def test_a_neighbour_is_linked_and_its_posts_cross_despite_a_device_fillin
     silent). Now it takes the place of the longest-failing fake once they have failed for FAILING_FOR seconds,
     is linked, its post crosses, and the device announcing its fakes again never pushes it out."""
     a, b = pair
-    now = [time.time()]  # the links check posts' times against it: a fake clock that starts now
-    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(announce=False), clock=lambda: now[0])
-    roster = Roster(replaceable=mesh.replaceable)
-
-    def resolve(name: str, sighting: Sighting) -> None:
-        """What the discovery does with a resolved service."""
-        found, lost = roster.resolved(name, sighting, now[0])
-        for instance in lost:
-            mesh._lost(instance)
-        if found is not None:
-            mesh._found(found)
-
-    def announce(name: str, sighting: Sighting) -> None:
-        roster.heard(name, now[0])
-        if roster.wanted(name, now[0]):
-            resolve(name, sighting)
+    discovered = Discovered(a)
+    now, mesh, roster = discovered.now, discovered.mesh, discovered.roster
+    resolve, announce = discovered.resolve, discovered.announce
 
     def tick(sightings: dict[str, Sighting]) -> None:
         for name in roster.tick(now[0]).resolve:

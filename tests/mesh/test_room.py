@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from mesh_helpers import WAIT, Side, note, running
+from mesh_helpers import WAIT, Discovered, Side, note, running
 from test_hostile_lan import running_mesh
 
 from samizdat.mesh.announcements import MAX_ANNOUNCED, Roster, Sighting
@@ -220,22 +220,9 @@ async def test_a_neighbour_gets_a_place_among_made_up_nodes_that_answer_and_its_
     QUIET_FOR, its posts cross both ways, and once it has brought them a device announcing its made-up nodes
     again and again does not push it out."""
     a, b = pair
-    now = [time.time()]
-    mesh = Mesh(a.store, a.local, a.server.ingest_many, MeshOptions(announce=False), clock=lambda: now[0])
-    roster = Roster(replaceable=mesh.replaceable)
-
-    def resolve(name: str, sighting: Sighting) -> None:
-        """What the discovery does with a resolved service."""
-        found, lost = roster.resolved(name, sighting, now[0])
-        for instance in lost:
-            mesh._lost(instance)
-        if found is not None:
-            mesh._found(found)
-
-    def announce_to_mesh(name: str, sighting: Sighting) -> None:
-        roster.heard(name, now[0])
-        if roster.wanted(name, now[0]):
-            resolve(name, sighting)
+    discovered = Discovered(a)
+    now, mesh, roster = discovered.now, discovered.mesh, discovered.roster
+    resolve, announce_to_mesh = discovered.resolve, discovered.announce
 
     async def round_of(seconds: float, everyone: dict[str, Sighting], fakes: dict[str, Sighting]) -> None:
         now[0] += seconds
