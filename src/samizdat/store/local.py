@@ -30,7 +30,7 @@ relay holds which ids would tell whoever seizes the device where its owner publi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,6 +220,14 @@ def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None
     dbapi_prepare(path, key, _create_tables, "the node state", legacy=legacy)
 
 
+def _in_batches(ids: list[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``ids`` ``size`` at a time, each with its ``?`` placeholders for ``IN (...)`` (SQLite's bound on a
+    statement's variables is far above 500; one statement per id was the slow way)."""
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        yield batch, ",".join("?" * len(batch))
+
+
 class LocalState:
     def __init__(
         self,
@@ -389,9 +397,7 @@ class LocalState:
     def mark_checked(self, relay: str, event_ids: Iterable[str], now: float = 1.0) -> None:
         """``relay`` was asked for ``event_ids`` at ``now`` (never 0: that is "not asked yet")."""
         ids, when = list(event_ids), max(int(now), 1)
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in _in_batches(ids):
             self._run(f"UPDATE outbox SET checked = ? WHERE relay = ? AND event_id IN ({marks})", (when, relay, *batch))
 
     def to_recheck(self, before: float, since: float, per_relay: int) -> dict[str, list[str]]:
@@ -416,9 +422,7 @@ class LocalState:
         the outbox's rows of that relay are not read whole for every filter of a sync)."""
         ids = list(event_ids)
         accepted: set[str] = set()
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in _in_batches(ids):
             accepted.update(row[0] for row in self._run(
                 "SELECT event_id FROM outbox WHERE relay = ? AND state = 'accepted' AND answered_at <= ? "
                 f"AND event_id IN ({marks})", (relay, before, *batch),
@@ -429,9 +433,7 @@ class LocalState:
         """Rows of ``event_ids`` that ``relay`` accepted become ``lost`` with ``message``; return their ids."""
         ids = list(dict.fromkeys(event_ids))
         found: list[str] = []
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in _in_batches(ids):
             where = f"relay = ? AND state = 'accepted' AND event_id IN ({marks})"
             found += [row[0] for row in self._run(f"SELECT event_id FROM outbox WHERE {where}", (relay, *batch))]
             self._run(
@@ -444,9 +446,7 @@ class LocalState:
         (``returned``); return their ids."""
         ids = list(dict.fromkeys(event_ids))
         found: list[str] = []
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in _in_batches(ids):
             where = f"relay = ? AND state = 'lost' AND returned = 0 AND event_id IN ({marks})"
             found += [row[0] for row in self._run(f"SELECT event_id FROM outbox WHERE {where}", (relay, *batch))]
             self._run(
