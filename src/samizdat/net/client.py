@@ -34,7 +34,6 @@ from websockets.asyncio.client import ClientConnection
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
-from samizdat.net import watch
 from samizdat.net.transports import Transport, http_get, parse_transport
 from samizdat.net.watch import HeardConnection, Watch
 
@@ -317,7 +316,7 @@ class RelayClient:
         which could not get through either; every waiter then sees the connection lost, :meth:`breakage` says
         ``data.stall``."""
         log.info("%s: nothing came back for %.0f s, not even a pong: the connection is stalled", self.url,
-                 watch.QUIET + watch.PONG_WAIT)  # fmt: skip
+                 self._watch.quiet + self._watch.pong_wait if self._watch else 0)  # fmt: skip
         transport = self._ws.transport
         if transport is not None:
             transport.abort()
@@ -437,6 +436,7 @@ class RelayClient:
             for future in self._ok.values():
                 if not future.done():
                     future.set_exception(error)
+                    future.exception()  # a publish that gave up waiting does not care: no "never retrieved"
             for queue in self._subs.values():
                 if not queue.full():
                     queue.offer(list(_CONNECTION_CLOSED), 0)
