@@ -112,7 +112,7 @@ async def test_a_trusted_balancer_without_a_header_is_refused(
     with caplog.at_level(logging.WARNING, logger="samizdat.relay"):
         assert await closed_without_answer(await raw(behind.port, request)) == b""
     lines = [r.getMessage() for r in caplog.records if "PROXY" in r.getMessage()]
-    assert lines == [f"refused or dropped 1 connection: 1 {BAD_HEADER}; most from 127.0.0.1 (1)"]
+    assert lines == [f"refused or dropped 1 connection: 1 {BAD_HEADER}; most from one address (1)"]
     hostile = v1("198.51.100.7").replace(b"40000", b"040000")
     assert await closed_without_answer(await raw(behind.port, hostile + request)) == b""
     assert behind.server.refusals.totals[BAD_HEADER] == 2

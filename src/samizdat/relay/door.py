@@ -155,7 +155,10 @@ class RefusalLog:
         worst = ""
         if self.by_ip:
             ip, n = self.by_ip.most_common(1)[0]
-            worst = f"; most from {ip} ({n:,})"
+            # A LAN address names a device on the hub's Wi-Fi, which a seized hub's log must not (docs/safety.md,
+            # "What the log says"); the operator who wants to block it runs with -v.
+            who = ip if logger.isEnabledFor(logging.DEBUG) else "one address"
+            worst = f"; most from {who} ({n:,})"
         plural = "" if total == 1 else "s"
         logger.warning("refused or dropped %s connection%s: %s%s", f"{total:,}", plural, parts, worst)
         self.counts.clear()
