@@ -59,46 +59,22 @@ self.addEventListener('install', (event) => {
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE && k !== MEDIA).map((k) => caches.delete(k))))
+  event.waitUntil(caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
     .then(() => self.clients.claim()));
 });
 
-// Photos (blobs named by their SHA-256) are kept for offline reading in their own cache, within MEDIA_BUDGET
-// bytes on this phone: the oldest kept are dropped first. They never change, so a kept copy is always right.
-const MEDIA = 'media';
-const MEDIA_BUDGET = 50 * 1000 * 1000;
+// Photos (blobs named by their SHA-256) are never kept here: Cache Storage is not encrypted, so a kept photo
+// would be readable on a seized phone without the PIN, and its SHA-256 names its post, hence the channel, on any
+// relay that carries it (docs/safety.md, "What someone with the browser's files can still learn"). They go to
+// the network as they are (the node sends them no-store: nothing in the HTTP cache either); offline, a post shows
+// its blurhash. The cache where earlier versions kept them is deleted on activation, with the old app shells.
 const BLOB = /^\/[0-9a-f]{64}(\.(webp|jpg|png))?$/;
-
-async function trimMedia(cache) {
-  const keys = await cache.keys(); // in the order they were put: oldest first
-  const sizes = await Promise.all(keys.map(async (k) => Number((await cache.match(k))?.headers.get('content-length')) || 0));
-  let total = sizes.reduce((a, b) => a + b, 0);
-  for (let i = 0; i < keys.length && total > MEDIA_BUDGET; i++) {
-    total -= sizes[i];
-    await cache.delete(keys[i]);
-  }
-}
-
-async function media(request) {
-  const cache = await caches.open(MEDIA);
-  const kept = await cache.match(request, { ignoreSearch: true });
-  if (kept) return kept;
-  const response = await fetch(request);
-  if (response.ok && response.type === 'basic' && response.headers.get('content-length')) {
-    await cache.put(request, response.clone());
-    await trimMedia(cache);
-  }
-  return response;
-}
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
-  if (BLOB.test(url.pathname)) {
-    event.respondWith(media(request));
-    return;
-  }
+  if (BLOB.test(url.pathname)) return; // photos: never kept (above)
   const key = request.mode === 'navigate' ? '/' : request;
   event.respondWith(caches.open(CACHE).then(async (cache) => {
     const cached = await cache.match(key);
