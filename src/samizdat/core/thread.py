@@ -116,6 +116,28 @@ def _order(event: Event) -> tuple[int, str]:
     return event.created_at, event.id
 
 
+def amendment_refusal(
+    event: Event, original: Event, channel: Channel, now: int, *, max_future: int = MAX_FUTURE
+) -> tuple[Post | None, str]:
+    """``(the correction or retraction, "")`` when ``event`` counts as one of ``original`` in ``channel``, else
+    ``(None, why not)``: it must be a valid post of ``channel`` (:func:`post_verdict`) of type correction or
+    retraction naming ``original``, ``original`` must name ``channel`` too, and its signer must be allowed to
+    amend ``original`` (:meth:`Channel.may_amend`). The one rule for every face: the readers' view, and the
+    photos a node deletes for a retraction. Never raises for hostile input."""
+    amendment = post_verdict(event, channel, now, max_future=max_future)
+    post = amendment.post
+    if not amendment.ok or post is None:
+        return None, f"not a valid post of this channel: {amendment.reason}"
+    if post.post_type not in (CORRECTION, RETRACTION) or post.target != original.id:
+        return None, "not an amendment of this post"
+    if channel.address not in original.tag_values("a"):
+        # The owner of any channel may retract "any post of the channel": never a post of someone else's.
+        return None, "an amendment from another channel"
+    if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+        return None, "only the owner and admins may amend someone else's post"
+    return post, ""
+
+
 def thread_view(
     original: Event,
     related: Iterable[Event],
@@ -161,14 +183,9 @@ def thread_view(
         if event.id in deleted:
             ignored.append((event.id, "deleted by its author"))
         elif event.kind == kinds.POST:
-            amendment = post_verdict(event, channel, now, max_future=max_future)
-            post = amendment.post
-            if not amendment.ok or post is None:
-                ignored.append((event.id, f"not a valid post of this channel: {amendment.reason}"))
-            elif post.post_type not in (CORRECTION, RETRACTION) or post.target != original.id:
-                ignored.append((event.id, "not an amendment of this post"))
-            elif not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
-                ignored.append((event.id, "only the owner and admins may amend someone else's post"))
+            post, refusal = amendment_refusal(event, original, channel, now, max_future=max_future)
+            if post is None:
+                ignored.append((event.id, refusal))
             elif post.post_type == RETRACTION:
                 retractions.append(post)
             else:

@@ -21,6 +21,7 @@ from samizdat.core.channel import ADMIN, EDITOR, OWNER
 from samizdat.core.event import Event
 from samizdat.core.imeta import referenced_blobs, thumbnails
 from samizdat.core.posts import RETRACTION, parse_post
+from samizdat.core.thread import amendment_refusal
 from samizdat.errors import LocalProtocolError, RemoteProtocolError, SamizdatError
 from samizdat.services import channels
 from samizdat.services.context import Context
@@ -306,6 +307,9 @@ async def _withdrawn(ctx: Context, event: Event) -> list[str]:
         return []
     original = await ctx.store.get(post.target)
     channel = await channels.lookup(ctx, post.channel)
-    if original is None or channel is None or not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+    if original is None or channel is None:
+        return []
+    # The readers' own rule: a retraction in a channel of the retracter's own withdraws nothing of another.
+    if amendment_refusal(event, original, channel, ctx.now())[0] is None:
         return []
     return [post.target]
