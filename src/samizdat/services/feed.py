@@ -51,9 +51,14 @@ async def collect_feed(
     followed = frozenset(verifiers)
     items: list[FeedItem] = []
     for channel in channels:
-        events = await store.query(
-            [Filter(kinds=frozenset({kinds.POST}), tags=(("a", frozenset({channel.address})),), limit=limit * 4)]
-        )
+        # Anyone can store posts naming the channel; only its keys' count. Reading the newest of them all would let
+        # a stranger's pile push every real post out of the ones read (``include_invalid`` reads both).
+        keys = frozenset({channel.owner, *channel.admins, *channel.revoked})
+        naming = (("a", frozenset({channel.address})),)
+        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=keys, tags=naming, limit=limit * 4)]
+        if include_invalid:
+            wanted.append(Filter(kinds=frozenset({kinds.POST}), tags=naming, limit=limit * 4))
+        events = list({e.id: e for e in await store.query(wanted)}.values())
         originals: list[Event] = []
         amendments: list[Event] = []
         for event in events:
@@ -63,8 +68,13 @@ async def collect_feed(
         ids = frozenset(e.id for e in originals)
         related: list[Event] = list(amendments)
         if ids:
+            # Only the deletion requests and labels that can count are read, for the same reason: a deletion by
+            # an author of this channel's posts or by a verifier, a label by a verifier (thread_view's rules).
             related += await store.query(
-                [Filter(kinds=frozenset({kinds.DELETION, kinds.LABEL}), tags=(("e", ids),), limit=5000)]
+                [
+                    Filter(kinds=frozenset({kinds.DELETION}), authors=keys | followed, tags=(("e", ids),), limit=5000),
+                    Filter(kinds=frozenset({kinds.LABEL}), authors=followed, tags=(("e", ids),), limit=5000),
+                ]
             )
         by_target: dict[str, list[Event]] = {}
         for event in related:

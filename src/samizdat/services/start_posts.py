@@ -101,7 +101,10 @@ async def start_page_posts(ctx: Context, max_bytes: int, *, follows: bool = True
             continue
         used = sum(len(e.to_json()) + 1 for e in mine)
         ids = frozenset(e.id for e in mine)
-        amends = Filter(kinds=frozenset({kinds.DELETION, kinds.LABEL}), tags=(("e", ids),), limit=RELATED)
+        # Only the keys' deletion requests and labels are carried (_related): read no others, or a stranger's
+        # pile of labels on a post would take the place of the owner's.
+        amends = Filter(kinds=frozenset({kinds.DELETION, kinds.LABEL}), authors=keys, tags=(("e", ids),),
+                        limit=RELATED)  # fmt: skip
         related = await ctx.store.query([amends])
         extra = await asyncio.to_thread(_related, channel, related, ids, min(room, CHANNEL_BYTES) - used)
         definition = [channel.event] if len(channel.event.to_json()) < room - used else []
