@@ -3,6 +3,7 @@ validly signed junk arrives that claims to be alerts too. The carry pass must dr
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from store_helpers import NOW
@@ -13,6 +14,7 @@ from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
+from samizdat.store import carry
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import FakeClock
 
@@ -93,5 +95,42 @@ async def test_a_flood_of_strangers_notes_goes_before_valid_posts_but_after_junk
         assert await store.has([e.id for e in junk]) == set()  # junk first, however new
         assert len(await store.has([e.id for e in notes])) >= 35  # then the oldest notes
         assert len(await store.has([e.id for e in news])) == 50  # five-day-old news of a real channel stays
+    finally:
+        await store.close()
+
+
+def live_bytes(path: Path) -> int:
+    """What the database's pages take, the WAL copied in first: what the disk holds for the events."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return carry.stored_bytes(conn)
+    finally:
+        conn.close()
+
+
+async def test_events_of_many_short_tags_cannot_fill_the_disk_past_the_quota(tmp_path: Path) -> None:
+    """Each one-letter tag is a row of the tag index: an event of 2,000 short tags takes about six times its JSON
+    on disk (a plain note 2.4). Counted as JSON alone, a flood of them just under the quota stayed whole, at more
+    than five times the quota on disk; weighed with its tags, it is cut down to the quota."""
+    path = tmp_path / "events.sqlite"
+    store = await SqliteStore.open(path, clock=FakeClock(NOW))
+    quota = 2_000_000
+    try:
+        flood = [
+            sign_event(SecretKey.generate(), 1, "", [["x", str(j)] for j in range(2000)], created_at=NOW - i)
+            for i in range(75)
+        ]
+        assert sum(len(e.to_json()) for e in flood) < quota  # JSON alone: under the quota
+        evicted = 0
+        for start in range(0, len(flood), 15):  # the flood arrives in waves, with the node's carry pass between
+            await store.add_many(flood[start : start + 15])
+            report = await store.enforce_carry_quota(KeepRules(), quota)
+            assert report.used is None or report.used <= quota
+            evicted += report.evicted
+
+        assert evicted > 0
+        # A store of plain notes at its quota takes about 2.4 times it (its indexes); the whole flood, 5.7 times.
+        assert live_bytes(path) < 3.5 * quota
     finally:
         await store.close()

@@ -37,6 +37,18 @@ MAX_ADDRESS = 200
 #: Channel definitions looked up in one carry pass and held at once (a flood may name a million fake channels).
 DEFINITION_CACHE = 10_000
 _CHUNK = 500
+#: What an event weighs against the quota beyond its JSON: this many bytes for each tag past the first
+#: :data:`TAGS_FREE`. Each tag with a one-letter name is a row of the tag index (and a ``t`` tag a word of the
+#: full-text index too), which on disk takes several times its JSON: an event of 2,000 short tags takes 5-6 times
+#: its JSON where a plain note takes 2.4 (docs/operating.md, "Carry and outbox bounds"). Counted as
+#: JSON alone, a flood of them filled the disk to several times the quota before any was dropped. Honest events
+#: carry a few tags and weigh their JSON, as before.
+TAG_WEIGHT = 20
+TAGS_FREE = 16
+#: The weight of a row, in SQL: every tag of the compact JSON ``raw`` starts with ``["`` (a string's ``"`` is
+#: escaped, so text and tag values cannot hold one), so the tags are counted without parsing the event.
+_TAGS_IN_RAW = "(length(CAST(raw AS TEXT)) - length(replace(CAST(raw AS TEXT), '[\"', ''))) / 2"
+_WEIGHT = f"length(raw) + {TAG_WEIGHT} * max(0, {_TAGS_IN_RAW} - {TAGS_FREE})"
 #: The kinds whose carry rank depends on what they say (their raw JSON is read; a post's only when it was not
 #: judged before); others rank by kind and age.
 _READ = (kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
@@ -44,7 +56,8 @@ _READ = (kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
 
 @dataclass(frozen=True, slots=True)
 class Carried:
-    """The carried events, as ``(rank, size in bytes, seq)``, and their total size."""
+    """The carried events, as ``(rank, weight in bytes, seq)``, and their total weight (JSON, plus
+    :data:`TAG_WEIGHT` a tag past :data:`TAGS_FREE`)."""
 
     candidates: list[tuple[int, int, int]]
     used: int
@@ -124,8 +137,7 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int
     ranking = CarryRanking(now, definitions, holders, memo)
     marks = ",".join("?" * len(_READ))
     rows = conn.execute(
-        "SELECT seq, pubkey, kind, created_at, d_tag, length(raw), "
-        f"CASE WHEN kind IN ({marks}) THEN raw END FROM events",
+        f"SELECT seq, pubkey, kind, created_at, d_tag, {_WEIGHT}, CASE WHEN kind IN ({marks}) THEN raw END FROM events",
         _READ,
     )
     for seq, pubkey, kind, created_at, d_tag, size, raw in rows:
