@@ -93,7 +93,8 @@ quiet_for = 300
 
 [carry]
 # Megabytes of event JSON kept for channels this node does not follow (alerts and help requests first, then the
-# newest); followed channels and your own posts are always kept. The database takes about twice this on disk.
+# newest); followed channels and your own posts are always kept. An event of many tags weighs more than its JSON
+# (docs/operating.md, "Carry and outbox bounds"). The database takes about two and a half times this on disk.
 max_mb = 256
 
 [relay]

@@ -442,7 +442,8 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
 
     async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
         """Drop the lowest-ranked carried events (see :mod:`samizdat.core.carry`) until what this node carries for
-        others fits in ``quota`` bytes of event JSON. Events ``rules`` keep are never touched. Raises StoreError."""
+        others weighs at most ``quota`` bytes (:data:`carry.TAG_WEIGHT`). Events ``rules`` keep are never
+        touched. Raises StoreError."""
         store_bytes = await self._read(carry.stored_bytes)
         if store_bytes <= quota:
             return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
@@ -463,7 +464,7 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
         return CarryReport(used=found.used - freed, evicted=evicted, store_bytes=store_bytes)
 
     async def carried_bytes(self, rules: KeepRules) -> int:
-        """The bytes of event JSON this node carries for others (one pass over the events). Raises StoreError."""
+        """What this node carries for others weighs, in bytes (one pass over the events). Raises StoreError."""
         return (await self._read(lambda conn: carry.carried(conn, rules, self._now()))).used
 
     async def evicted_among(self, ids: Sequence[bytes]) -> set[bytes]:
