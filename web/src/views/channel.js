@@ -30,9 +30,10 @@ export function signers(channel) {
   return out;
 }
 
-/** Whose labels (confirmed, disputed, ...) are shown on the channel's posts: the verifiers this reader trusts,
- * and the channel's owner, who speaks for his own channel (so his labels show on his own node too). */
-const labelersOf = (channel) => [...new Set([...state.verifiers, channel.owner])];
+/** Whose labels (confirmed, disputed, ...) are shown on the channel's posts: the verifiers this reader trusts, and
+ * the reader's own keys (as `samizdat feed` counts the node's). Never the channel's owner as such: an impostor
+ * would "confirm" his own fake posts (docs/protocol.md, "How readers render a post"). */
+const labelersOf = () => [...new Set([...state.verifiers, state.pubkey, state.operator?.pubkey].filter(Boolean))];
 
 export function channelView(address) {
   const el = h('main', { class: 'channel-page' });
@@ -87,7 +88,7 @@ export function channelView(address) {
 
   function related(channel) {
     const keys = [channel.owner, ...channel.admins.keys(), ...channel.revoked.keys()].slice(0, 1000);
-    const labelers = labelersOf(channel);
+    const labelers = labelersOf();
     const key = keys.join(',') + '|' + labelers.join(',');
     if (key === deletionKey) return;
     deletionKey = key;
@@ -145,7 +146,7 @@ export function channelView(address) {
     related(channel);
     drawHeader(channel);
     const ts = now();
-    const items = feed(channel, events.values(), ts, new Set(labelersOf(channel)));
+    const items = feed(channel, events.values(), ts, new Set(labelersOf()));
     const mine = signers(channel);
     const ctx = {
       now: ts,
