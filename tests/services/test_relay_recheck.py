@@ -14,12 +14,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from samizdat.cli.status import status_text
-from samizdat.core.event import Event, sign_event
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.event import Event, parse_event, sign_event
+from samizdat.core.filters import matches_any, parse_filter
+from samizdat.core.posts import build_post
 from samizdat.errors import TransportError
 from samizdat.net.client import RelayClient
 from samizdat.relay.negentropy import NegentropyService
@@ -53,23 +57,25 @@ class Pressured:
 
     async def __call__(self, ws: ServerConnection) -> None:
         async for raw in ws:
-            message = orjson.loads(raw)
-            if message[0] == "EVENT":
-                event_id = message[1]["id"]
-                self.received[event_id] += 1
-                if not self.dropping:
-                    self.kept[event_id] = message[1]
-                await ws.send(orjson.dumps(["OK", event_id, True, ""]).decode())
-            elif message[0] == "REQ":
-                wanted = [i for f in message[2:] for i in f.get("ids", [])]
-                self.asked.append(wanted)
-                if self.closing:
-                    self.closed += 1
-                    await ws.send(orjson.dumps(["CLOSED", message[1], "auth-required: readers log in"]).decode())
-                    continue
-                for event_id in [i for i in wanted if i in self.kept]:
-                    await ws.send(orjson.dumps(["EVENT", message[1], self.kept[event_id]]).decode())
-                await ws.send(orjson.dumps(["EOSE", message[1]]).decode())
+            await self._answer(ws, orjson.loads(raw))
+
+    async def _answer(self, ws: ServerConnection, message: list[Any]) -> None:
+        if message[0] == "EVENT":
+            event_id = message[1]["id"]
+            self.received[event_id] += 1
+            if not self.dropping:
+                self.kept[event_id] = message[1]
+            await ws.send(orjson.dumps(["OK", event_id, True, ""]).decode())
+        elif message[0] == "REQ":
+            wanted = [i for f in message[2:] for i in f.get("ids", [])]
+            self.asked.append(wanted)
+            if self.closing:
+                self.closed += 1
+                await ws.send(orjson.dumps(["CLOSED", message[1], "auth-required: readers log in"]).decode())
+                return
+            for event_id in [i for i in wanted if i in self.kept]:
+                await ws.send(orjson.dumps(["EVENT", message[1], self.kept[event_id]]).decode())
+            await ws.send(orjson.dumps(["EOSE", message[1]]).decode())
 
 
 def url_of(server: Server) -> str:
@@ -269,3 +275,72 @@ async def test_an_unreachable_relay_is_not_marked_until_it_can_be_asked(tmp_path
                                  what="the posts found gone once the relay is back")  # fmt: skip
         assert (await relay_status(ctx, writer))["losing_since"] is not None
     assert (relay_health.RECHECK_EVERY, relay_health.RECHECK_RETRY) == (RECHECK_EVERY, RECHECK_RETRY)
+
+
+class Hiding(Pressured):
+    """A write relay pressured to hide one channel from its readers, not from its publisher: it keeps the
+    channel's posts and serves them to anyone who asks for them by id (as a check by id does), but leaves them out
+    of every other answer: the area or channel filters readers' syncs send (services/areas.py)."""
+
+    def __init__(self, hidden: str) -> None:
+        super().__init__()
+        self.hidden = hidden  # the channel's address
+        self.by_filter = 0  # REQs that asked without ids
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] == "REQ" and not any("ids" in f for f in message[2:]):
+                self.by_filter += 1
+                filters = [parse_filter(f) for f in message[2:]]
+                for event in map(parse_event, self.kept.values()):
+                    if matches_any(filters, event) and self.hidden not in event.tag_values("a"):
+                        await ws.send(orjson.dumps(["EVENT", message[1], event.to_dict()]).decode())
+                await ws.send(orjson.dumps(["EOSE", message[1]]).decode())
+                continue
+            await self._answer(ws, message)
+
+
+async def test_a_relay_that_hides_a_channel_from_its_readers_is_caught(tmp_path: Path) -> None:
+    """The relay accepted the channel's posts and serves them by id, so the first check and a check by id found
+    them all; its readers, who ask by area, never see them. The re-check asks the way readers ask: the posts are
+    lost there and go to the other relay, and the status says so; a post of another channel it serves to
+    readers, and a note of no channel, stay delivered."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        key = node.ctx.key
+        hidden = parse_channel(build_channel_event(key, "okrestina", "Okrestina", geohash="u9edc1",
+                                                   created_at=int(NOW) - 3600))  # fmt: skip
+        other = parse_channel(build_channel_event(key, "market", "Market", geohash="u9edc2",
+                                                  created_at=int(NOW) - 3600))  # fmt: skip
+        hiding = Hiding(hidden.address)
+        async with (
+            serve(hiding, "127.0.0.1", 0, close_timeout=1) as server,
+            running_relay(tmp_path / "write", negentropy=NegentropyService()) as honest,
+        ):
+            writer = url_of(server)
+            ctx = with_writers(node.ctx, writer, honest.url)
+            posts = [build_post(key, hidden, "news", f"Detained at the gate: {i}", created_at=int(NOW) - 60 + i)
+                     for i in range(3)]  # fmt: skip
+            shown = build_post(key, other, "news", "Queue at the market", created_at=int(NOW) - 30)
+            note = sign_event(key, 1, "a note of no channel", created_at=int(NOW) - 20)
+            await publishing.publish(ctx, [*posts, shown, note], [])
+            for event in posts:  # the other relay was blocked for a day: the outbox gave up on it
+                ctx.local.record_attempt(event.id, honest.url, accepted=False, message="error: connection refused",
+                                         final=True, next_attempt=NOW)  # fmt: skip
+            async with outbox_loop(ctx):
+                await wait_until(lambda: first_checked(ctx, writer, [*posts, shown, note]), timeout=WAIT,
+                                 what="the first check, by id")  # fmt: skip
+                assert hiding.by_filter == 0
+                clock.advance(RECHECK_EVERY)
+                await wait_until(lambda: rows(ctx, writer, "lost") == {e.id for e in posts}, timeout=WAIT,
+                                 what="the hidden posts found out")  # fmt: skip
+                await wait_until(lambda: {e.id for e in posts} <= rows(ctx, honest.url, "accepted"), timeout=WAIT,
+                                 what="the hidden posts delivered to the other relay")  # fmt: skip
+
+            assert rows(ctx, writer, "accepted") == {shown.id, note.id}
+            assert hiding.received == {e.id: 1 for e in [*posts, shown, note]}  # not sent back: it has them
+            relay = await relay_status(ctx, writer)
+            assert relay["losing_since"] is not None
+            doc = await status.document(ctx, detail=True)
+            assert "loses what it accepts" in status_text(doc, now=clock.now)

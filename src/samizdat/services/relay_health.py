@@ -13,8 +13,11 @@ relay may cap its answers). Posts vanish later too (an operator pressured into d
 accepting it, a relay that quietly expires what it holds), so :class:`Rechecks` asks each relay again, every
 :data:`RECHECK_EVERY` seconds (and soon after the node starts), for up to :data:`CHECK_BATCH` of the posts it
 accepted within :data:`RECHECK_WITHIN`, those asked least recently first: the outbox rows keep when each was last
-asked, so the rotation goes on across restarts and nothing new ties posts to relays on disk. When any check finds
-posts lost, :func:`lost` (:func:`noted` after a sync):
+asked, so the rotation goes on across restarts and nothing new ties posts to relays on disk. A relay can also
+keep a channel's posts, serve them to whoever asks by id, and leave them out of what its readers get: a re-check
+asks for the posts served by id once more the way readers ask (:func:`_hidden`), and those left out are lost
+there too (not sent back: it has them). When any check finds posts lost, :func:`lost` (:func:`noted` after a
+sync):
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
   (the sync's bounded upload still offers them, newest first, should the relay mend), except once: a post a
@@ -35,13 +38,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
+from typing import Any
 
+from samizdat.core import geohash as gh
 from samizdat.core.acks import SETTLE
+from samizdat.core.event import Event, parse_event
+from samizdat.core.filters import Filter
 from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net import sync as netsync
 from samizdat.net.client import RelayClient
 from samizdat.net.outbox import served
-from samizdat.services import channels
+from samizdat.services import areas, channels
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,12 @@ RECHECK_RELAYS = 8
 RECHECK_LOOK = 300.0
 #: Seconds before a relay that could not be reached is re-checked again (its posts are not called lost meanwhile).
 RECHECK_RETRY = 3600.0
+#: The outbox row's message for a post the relay serves by id but leaves out when readers ask.
+HIDDEN = "lost: the relay serves it when asked for by id, but not to readers of its area or channel"
+#: Filters in one request when posts are asked for the way readers ask (our relay takes 10 a REQ).
+READER_FILTERS = 10
+#: Messages one such request may bring, at most (one second of an area is a handful of posts).
+READER_ANSWER = 1000
 #: The outbox row's message for a lost post sent back once to the relay that lost it.
 GIVEN_BACK = "lost: the relay had served it, then did not have it; sent to it once more"
 
@@ -103,19 +116,23 @@ def upload_limit(ctx: Context, relay: str) -> int | None:
 async def check_delivered(ctx: Context, relay: str, ids: Sequence[str], *, again: bool = False) -> bool:
     """Ask ``relay`` for posts it accepted (at most :data:`CHECK_BATCH` of ``ids``, the rest are for the next
     call); those it does not serve are lost (:func:`lost`; sent back to it once if ``again``: it had served them
-    before). Posts no longer in the store here (replaced, retracted, expired) are not asked for; a relay that
-    refuses the request (``CLOSED``: it wants authentication, say) cannot be checked, and its posts stay
-    delivered. Returns False when the relay could not be reached (the posts are asked again later); never raises
-    for the relay's sake."""
+    before). On a re-check (``again``) the posts it serves by id are asked for once more the way readers ask
+    (:func:`_hidden`): those it leaves out are hidden, and treated as lost there. Posts no longer in the store
+    here (replaced, retracted, expired) are not asked for; a relay that refuses the request (``CLOSED``: it wants
+    authentication, say) cannot be checked, and its posts stay delivered. Returns False when the relay could not
+    be reached (the posts are asked again later); never raises for the relay's sake."""
     ids = list(ids)[:CHECK_BATCH]
     held = await ctx.store.has(ids)
     ask = [i for i in ids if i in held]
+    hidden: list[str] = []
     if ask:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 client = await ctx.connect(relay)
                 try:
                     have = await _served_all(client, ask)
+                    if again and have:
+                        hidden = await _hidden(ctx, client, [i for i in ask if i in have])
                 finally:
                     await client.close()
         except RemoteProtocolError as exc:  # it refuses to serve them (auth required, say): nothing to tell
@@ -131,6 +148,8 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str], *, again
     missing = [i for i in ask if i not in have]
     if missing:
         await lost(ctx, relay, missing, give_back=again)
+    if hidden:
+        await lost(ctx, relay, hidden, message=HIDDEN)
     return True
 
 
@@ -200,6 +219,44 @@ async def _served_all(client: RelayClient, ids: Sequence[str]) -> set[str]:
     return have
 
 
+def _as_a_reader(event: Event) -> dict[str, Any] | None:
+    """The filter a reader's sync finds ``event`` with (services/areas.py: its area's cell, or its channel when it
+    has no area), narrowed to the second it is dated; None for an event of no channel."""
+    cells = sorted((t[1] for t in event.tags if gh.is_area_tag(t)), key=len)
+    if cells:
+        wire = Filter(kinds=areas.AREA_KINDS, tags=(("g", frozenset({cells[-1]})),)).to_dict()
+    elif address := next(iter(event.tag_values("a")), None):
+        wire = Filter(tags=(("a", frozenset({address})),)).to_dict()
+    else:
+        return None
+    return {**wire, "since": event.created_at, "until": event.created_at}
+
+
+async def _hidden(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list[str]:
+    """Which of ``ids`` (posts ``client``'s relay serves when asked for by id) it leaves out when asked the way
+    readers ask, by area or channel (:func:`_as_a_reader`, :data:`READER_FILTERS` filters a request). A relay
+    pressured to hide a channel from its readers while its publisher sees every post delivered does that; a check
+    by id alone never saw it. Each filter spans one second, so an honest relay's caps do not leave a post out."""
+    asks: list[tuple[str, dict[str, Any]]] = []
+    for event_id in ids:
+        event = await ctx.store.get(event_id)
+        wire = None if event is None else _as_a_reader(event)
+        if wire is not None:
+            asks.append((event_id, wire))
+    found: set[str] = set()
+    for start in range(0, len(asks), READER_FILTERS):
+        part = asks[start : start + READER_FILTERS]
+        wanted = {event_id for event_id, _ in part}
+        answer = client.stored([wire for _, wire in part], max_messages=READER_ANSWER, timeout=CHECK_TIMEOUT)
+        async for raw in answer:
+            if raw.get("id") in wanted:
+                try:
+                    found.add(parse_event(raw).id)
+                except RemoteProtocolError:
+                    continue
+    return [event_id for event_id, _ in asks if event_id not in found]
+
+
 async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
     """After a sync with ``relay``: if it lost events it had acknowledged, act on it (see the module)."""
     if report.lost:
@@ -207,15 +264,21 @@ async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
 
 
 async def lost(
-    ctx: Context, relay: str, ids: Sequence[str], count: int | None = None, *, give_back: bool = False
+    ctx: Context,
+    relay: str,
+    ids: Sequence[str],
+    count: int | None = None,
+    *,
+    give_back: bool = False,
+    message: str = LOST,
 ) -> None:
     """``relay`` lacks ``ids`` (``count`` events in all) after acknowledging them: act on it (see the module);
-    ``give_back``: send the posts back to it, once each."""
+    ``give_back``: send the posts back to it, once each; ``message``: what the outbox rows say."""
     count = len(ids) if count is None else count
     now = ctx.clock()
     anew = losing(ctx, relay) is None
     ctx.local.record_lost(relay, count, now, anew=anew)
-    posts = ctx.local.mark_lost(relay, ids, LOST)
+    posts = ctx.local.mark_lost(relay, ids, message)
     back = ctx.local.give_back(relay, posts, GIVEN_BACK, now) if give_back else []
     health = ctx.local.relay_health()
     shunned = {url for url, h in health.items() if now - h.last_lost <= LOSING_FOR} | {relay}
