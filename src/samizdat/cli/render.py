@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from samizdat.core import kinds, nip19
+from samizdat.core.channel import FORMER
 from samizdat.core.display import field
 from samizdat.core.imeta import photo_refs
 from samizdat.core.posts import PostFields
@@ -139,6 +140,8 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
         head = f"[{when(item['created_at'])}] {field(item['channel_name'])}"
         if item.get("type"):
             head += f" · {item['type']}"
+        if item.get("role") == FORMER:  # a removed key can always backdate posts to before its removal
+            head += " · by a former admin"
         ref = item.get("nevent") if nevent else (item["id"] or "")[:SHORT_ID]
         lines.append(head + f"  ({ref or '?'})")
         if item["retraction"]:
