@@ -14,6 +14,10 @@ balancer's connection is judged later, by the client its PROXY header names (:mo
 close, reading what the client still sends for a moment). The handshake itself (HTTP request, or WebSocket
 upgrade) must be complete within ``handshake_timeout`` seconds of the accept.
 
+When every place is taken, a newcomer is not simply refused: one device can give itself a hundred addresses on a
+hub's Wi-Fi and hold every place with the per-address cap. :meth:`Door.make_room` closes the newest connection of
+the address holding the most, if it holds more than the newcomer's address would, and lets the newcomer in.
+
 Refusals and failures are not logged one by one, so an attack cannot fill the disk through the log:
 :class:`RefusalLog` counts them by reason (and the address that caused the most) and writes at most one summary
 line per ``interval``. ``websockets``' own log goes through :class:`QuietWsLog`: its line per connection is moved
@@ -32,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, MutableMapping
@@ -64,6 +69,7 @@ BAD_REQUEST = "bad HTTP or WebSocket request"
 FAILED = "failed in the server"
 NOT_READING = "sent while not reading our answers"
 CONTROL_FLOOD = "sent pings or pongs too fast"
+MADE_ROOM = "closed to make room for another address"
 
 
 def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
@@ -81,6 +87,21 @@ def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def shut_down(fd: int) -> None:
+    """Shut both ways the socket ``fd`` that asyncio holds (it is not closed here: its transport then reads the
+    end, the connection ends as if its client had gone, and closing the socket is left to it). Never raises."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
 
 
 def open_file_budget(max_connections: int) -> int:
@@ -200,15 +221,40 @@ class Door:
         self.accepted: dict[int, str | None] = {}
 
     def admit(self, ip: str | None) -> str | None:
-        """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused."""
-        if self.open >= self.max_connections:
+        """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused. When
+        every place is taken, one of the address holding the most is closed for it, if that address holds more
+        than ``ip`` would (:meth:`make_room`)."""
+        over_address = ip is not None and self.per_ip.get(ip, 0) >= self.limits.max_connections_per_ip
+        if self.open >= self.max_connections and (over_address or not self.make_room(ip)):
             return OVER_TOTAL
-        if ip is not None and self.per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
+        if over_address:
             return OVER_ADDRESS
         self.open += 1
         if ip is not None:
             self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
         return None
+
+    def make_room(self, ip: str | None) -> bool:
+        """Every place is taken: close the newest connection counted at accept of the address holding the most, if
+        it holds more than ``ip`` would with one more (loopback holds none), and say whether one was closed.
+
+        Why: one device on a hub's Wi-Fi can give itself as many addresses as the network has free (158 addresses
+        of 64 connections each held all 10,000 places, and every phone got 503), so a cap per address alone does
+        not keep a place for a newcomer. The newcomer takes one from whoever holds the most; shares even out, and
+        a device that holds more than anyone keeps losing the difference to newcomers. Its socket is shut here
+        (its connection then ends as any other does) and stops counting at once."""
+        held = self.per_ip.get(ip, 0) if ip is not None else 0
+        heaviest = max(self.per_ip, key=self.per_ip.__getitem__, default=None)
+        if heaviest is None or self.per_ip[heaviest] <= held + 1:
+            return False
+        fd = next((fd for fd, owner in reversed(self.accepted.items()) if owner == heaviest), None)
+        if fd is None:  # its connections came through a trusted balancer: not ours to close here
+            return False
+        del self.accepted[fd]
+        self.leave(heaviest)
+        self.refusals.count(MADE_ROOM, heaviest)
+        shut_down(fd)
+        return True
 
     def leave(self, ip: str | None) -> None:
         self.open -= 1
