@@ -108,3 +108,22 @@ async def test_labels_by_strangers_do_not_push_the_owners_label_off_the_start_pa
     assert mine.id in {e.id for e in carried}
     assert not {e.id for e in pile} & {e.id for e in carried}
     assert await channels.lookup(ctx, own.address) is not None
+
+
+async def test_an_editors_retraction_of_an_older_post_by_the_owner_is_not_shown(ctx: Context) -> None:
+    """An editor may retract only their own posts. The feed once showed any retraction whose original was not
+    among the posts it read as "retracted by the channel": an editor's "retraction" of the owner's post from
+    last week (older than what the feed reads) read as the channel withdrawing it."""
+    editor = SecretKey(bytes([24]) * 32)
+    own, _ = await posts.create_channel(ctx, "yard", "Block 7 yard")
+    channel, _ = await posts.change_admins(ctx, "yard", add=[editor.public_key_hex], role="editor", remove=[],
+                                           since=None)  # fmt: skip
+    old = build_post(ctx.key, channel, "news", "Lawyers on duty: +375 29 000 00 00", created_at=ctx.now() - 7 * 86400)
+    newer = [build_post(ctx.key, channel, "news", f"Update {i}", created_at=ctx.now() - 600 + i) for i in range(9)]
+    tags = [["a", own.address, ""], ["type", "retraction"], ["e", old.id, "", "retraction", ctx.pubkey]]
+    fake = sign_event(editor, kinds.POST, "This number is a police trap", tags, created_at=ctx.now())
+    await ctx.ingest([old, *newer, fake])
+
+    items = await feed.feed(ctx, own.address, limit=2)
+    assert [i.orphan_retraction for i in items] == [None, None]
+    assert [i.view.text for i in items if i.view] == ["Update 8", "Update 7"]

@@ -15,7 +15,7 @@ from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import CORRECTION, RETRACTION, Post
-from samizdat.core.thread import ThreadView, post_verdict, thread_view
+from samizdat.core.thread import ThreadView, amendment_refusal, post_verdict, thread_view
 from samizdat.services import channels
 from samizdat.services.context import Context
 from samizdat.store.base import Store
@@ -93,10 +93,20 @@ async def collect_feed(
                 and post.post_type == RETRACTION
                 and post.target is not None
                 and post.target not in ids
+                and await _may_stand_alone(store, event, post.target, channel, now)
             ):
                 items.append(FeedItem(channel, event.created_at, orphan_retraction=post))
     items.sort(key=lambda item: item.created_at, reverse=True)
     return items[:limit]
+
+
+async def _may_stand_alone(store: Store, retraction: Event, target: str, channel: Channel, now: int) -> bool:
+    """Whether a retraction whose original is not among the posts read is shown on its own: when the original is
+    gone (deleted by its author), or older than what was read and the retraction counts for it (an editor
+    "retracting" the owner's older post, or the channel's admin a post of another channel, must not read as
+    "retracted by the channel")."""
+    original = await store.get(target)
+    return original is None or amendment_refusal(retraction, original, channel, now)[0] is not None
 
 
 async def feed(ctx: Context, channel: str | None, *, limit: int = 50, include_invalid: bool = False) -> list[FeedItem]:
