@@ -7,10 +7,14 @@ phone that came afterwards got ``503``. A newcomer now takes a place from the ad
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import orjson
 import pytest
 from relay_helpers import event_message, make_event, recv_until
 from relay_netns import AddressLab, websockets_from
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from samizdat.core.keys import SecretKey
@@ -56,5 +60,53 @@ async def test_a_device_with_many_addresses_cannot_keep_a_reader_out(
             await reader.send(event_message(make_event(key, 1, "bring water")))
             ok = await recv_until(reader, "OK")
             assert ok[-1][2] is True
+    finally:
+        await server.stop()
+
+
+async def _ends(ws: ClientConnection) -> list[Any]:
+    """The messages up to the REQ's EOSE or CLOSED."""
+    out = []
+    async with asyncio.timeout(10):
+        while not out or out[-1][0] not in ("EOSE", "CLOSED"):
+            out.append(orjson.loads(await ws.recv()))
+    return out
+
+
+async def test_a_device_with_many_addresses_cannot_fill_the_relay_with_subscriptions(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    # 40 addresses, each with 50,000 values of live subscriptions, made a real node hold 1 GB: here the same in small.
+    post = make_event(key, 1, "the square at six")
+    await sqlite_store.add_many([post])
+    limits = RelayLimits(
+        max_subscription_values_per_ip=2000, max_subscription_values_total=5000, subscription_values_reserve=100
+    )
+    server = RelayServer(sqlite_store, limits=limits)
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            refusals = []
+            for n, address in enumerate(lab.addresses[:6]):
+                ws = await open_(address)
+                for s in range(2):
+                    authors = [f"{n:02x}{s:02x}{i:060x}" for i in range(1000)]
+                    await ws.send(orjson.dumps(["REQ", f"s{s}", {"authors": authors}]).decode())
+                    reply = (await _ends(ws))[-1]
+                    if reply[0] == "CLOSED":
+                        refusals.append(reply[2])
+            # The device's first 5,000 values were taken, the rest refused with one line saying why.
+            assert len(refusals) == 7
+            assert server.index.values <= limits.max_subscription_values_total
+            assert all(r.startswith("blocked: the open subscriptions of this relay list too many") for r in refusals)
+
+            # A phone from another address still reads, and still follows what comes.
+            reader = await open_(lab.addresses[-1])
+            await reader.send(orjson.dumps(["REQ", "r", {"authors": [post.pubkey], "kinds": [1]}]).decode())
+            answer = await _ends(reader)
+            assert [m[2]["content"] for m in answer if m[0] == "EVENT"] == ["the square at six"]
+            await reader.send(event_message(make_event(key, 1, "bring water")))
+            live = await recv_until(reader, "EVENT")
+            assert live[-1][2]["content"] == "bring water"
     finally:
         await server.stop()

@@ -87,6 +87,12 @@ class RelayLimits:
     # without a bound 50 subscriptions of 10 filters of 1,000 values each held about 170 MB per connection.
     max_subscription_values: int = 20_000  # per connection: two REQs of max_filters * max_filter_values
     max_subscription_values_per_ip: int = 50_000
+    # ... and of everyone (each worker's connections, with --workers): one device giving itself 40 addresses on a
+    # hub's Wi-Fi held 800 MB with the per-address bound alone. Past it, an address still opens subscriptions while
+    # its own list at most subscription_values_reserve values (a phone's reading: a channel's admins), so that
+    # device cannot keep newcomers out; it gets at most reserve more per address (253 in a /24).
+    max_subscription_values_total: int = 200_000
+    subscription_values_reserve: int = 2_000
 
     @property
     def filter_limits(self) -> FilterLimits:

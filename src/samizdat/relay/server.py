@@ -22,7 +22,8 @@ returns:
   read under a fair turn at the store). A subscription the index can only file by search words counts against
   ``max_search_subscriptions`` (per connection), ``..._per_ip`` and ``..._total``; over them it is refused, as is
   one that would take the values its connection's (or its address's) filters list past ``max_subscription_values``
-  (``..._per_ip``). With workers, what an address holds is counted over all of them (:mod:`samizdat.relay.shared`).
+  (``..._per_ip``), or everyone's past ``..._total`` unless its address lists less than ``subscription_values_reserve``.
+  With workers, what an address holds is counted over all of them (:mod:`samizdat.relay.shared`).
 * ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`), at most
   ``max_pending_counts`` COUNTs of a connection waiting at once (``..._per_ip`` of an address); NIP-77 builds one at
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
@@ -659,6 +660,8 @@ class RelayServer:
             values,
             per_owner=limits.max_subscription_values,
             per_group=limits.max_subscription_values_per_ip,
+            total=limits.max_subscription_values_total,
+            reserve=limits.subscription_values_reserve,
         )
         if refusal is None and any(is_broad(f) and not f.is_empty_set for f in action.filters):
             refusal = self.index.search_refusal(

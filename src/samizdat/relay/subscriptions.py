@@ -163,6 +163,7 @@ class SubscriptionIndex(Generic[O]):
         self._searching: dict[O, int] = {}  # subscriptions filed by search words, per owner
         self._searches = 0
         self._values: dict[O, int] = {}  # filter values of the live subscriptions, per owner
+        self.values = 0  # ... of every owner together
         self._serials = itertools.count()
         self._count = 0
         #: Each distinct filter once, with how many subscriptions use it: a channel's thousands of readers send the
@@ -222,15 +223,31 @@ class SubscriptionIndex(Generic[O]):
         return self.group_values.of(group)
 
     def values_refusal(
-        self, owner: O, group: Hashable | None, values: int, *, per_owner: int, per_group: int
+        self,
+        owner: O,
+        group: Hashable | None,
+        values: int,
+        *,
+        per_owner: int,
+        per_group: int,
+        total: int | None = None,
+        reserve: int = 0,
     ) -> str | None:
         """Why ``owner`` (of ``group``) may not open one more subscription holding ``values`` filter values, or
         None: the ``CLOSED`` reason when its subscriptions, or its group's, would hold more than ``per_owner``
-        (``per_group``) values together."""
+        (``per_group``) values together, or everyone's more than ``total`` while its group (an owner of no group:
+        itself) would hold more than ``reserve``.
+
+        Why the reserve: one device can give itself a hundred addresses on a hub's Wi-Fi, each with its share, so
+        a total is needed; but a total alone would let that device keep every phone's first subscription out. A
+        phone's subscriptions list a few hundred values, so each address keeps ``reserve`` of its own."""
         if self.values_of(owner) + values > per_owner:
             return f"blocked: the open subscriptions would list too many values (limit {per_owner}); close some"
-        if group is not None and self.values_of_group(group) + values > per_group:
+        held = self.values_of(owner) if group is None else self.values_of_group(group)
+        if group is not None and held + values > per_group:
             return f"blocked: the open subscriptions from this address list too many values (limit {per_group})"
+        if total is not None and self.values + values > total and held + values > reserve:
+            return "blocked: the open subscriptions of this relay list too many values now; try again later"
         return None
 
     def add(
@@ -258,6 +275,7 @@ class SubscriptionIndex(Generic[O]):
                 self.group_searches.change(group, 1)
             self._searches += 1
         if sub.values:
+            self.values += sub.values
             _count(self._values, owner, sub.values)
             group = self._group(owner)
             if group is not None:
@@ -404,6 +422,7 @@ class SubscriptionIndex(Generic[O]):
                 self.group_searches.change(group, -1)
             self._searches -= 1
         if sub.values:
+            self.values -= sub.values
             _count(self._values, sub.owner, -sub.values)
             group = self._group(sub.owner)
             if group is not None:
