@@ -359,6 +359,7 @@ def main() -> None:
     from typer._click.exceptions import ClickException
 
     hardening.harden()  # before any command can unlock a key: no core dump, no /proc/PID/mem for others
+    hardening.hide_arguments()  # `ps` shows other accounts no argument: not the channel, not the post's text
     try:
         code = app(standalone_mode=False)
     except SamizdatError as exc:

@@ -10,12 +10,6 @@ or followed channels. A POST argument is a hex id, any unambiguous prefix of it 
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +18,7 @@ import typer
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
 from samizdat.cli.photos import attachments_json, photos_text, prepare_files
 from samizdat.cli.render import post_json, render_feed, when
+from samizdat.cli.texts import typed_text
 from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
 from samizdat.core import nip19
@@ -152,44 +147,6 @@ def _list_line(r: dict[str, Any]) -> str:
     if r["relation"] == "carried":
         line += f"  {r['address']}"
     return (warning_line(r) + "\n    " + line) if r["warned"] else line
-
-
-def typed_text(text: str | None, *, what: str, empty_ok: bool = True) -> str:
-    """The text of a post: as given, else from standard input (a pipe or a file), else from an editor
-    ($VISUAL/$EDITOR), so that what is written never lands in the shell's history. UsageError when the editor
-    was left without saving."""
-    if text is not None:
-        return text
-    if not sys.stdin.isatty():
-        return sys.stdin.read().rstrip("\n")
-    written = _edit(f"\n# Write the {what} above. Lines starting with # are left out.\n")
-    if written is None:
-        if empty_ok:
-            return ""
-        raise UsageError(f"nothing was written, so no {what} was published")
-    return "\n".join(line for line in written.splitlines() if not line.startswith("#")).strip()
-
-
-def _edit(template: str) -> str | None:
-    """Open $VISUAL or $EDITOR (else nano, else vi) on a private temporary file, in memory where the system
-    has it (/dev/shm), and return what was saved (None when nothing changed). The file is removed at once."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or (shutil.which("nano") and "nano") or "vi"
-    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    fd, path = tempfile.mkstemp(prefix="samizdat-", suffix=".txt", dir=where)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(template)
-        try:
-            subprocess.run([*shlex.split(editor), path], check=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            raise UsageError(
-                f"the editor {editor!r} did not run ({exc}); give the text as an argument or on stdin"
-            ) from exc
-        with open(path, encoding="utf-8") as handle:
-            written = handle.read()
-    finally:
-        os.unlink(path)
-    return None if written == template else written
 
 
 def _place_names(given: list[str]) -> dict[str, dict[str, str]]:
@@ -374,7 +331,10 @@ def register(app: typer.Typer) -> None:
             ..., metavar="CHANNEL", help="Channel: short name of your own or a followed one, naddr or address."
         ),
         text: str | None = typer.Argument(
-            None, metavar="[TEXT]", help="The post's text; if not given, read from standard input or an editor."
+            None,
+            metavar="[TEXT]",
+            help="The post's text; if not given (or -), read from standard input or an editor. Typed here, it stays "
+            "in your shell's history.",
         ),
         post_type: str = typer.Option("news", "--type", help=f"One of: {', '.join(POST_TYPES[:-2])}."),
         subject: str = typer.Option("", help="A title."),
@@ -459,7 +419,8 @@ def register(app: typer.Typer) -> None:
         text: str | None = typer.Argument(
             None,
             metavar="[TEXT]",
-            help="The corrected text (empty keeps the text); if not given, read from standard input or an editor.",
+            help="The corrected text (empty keeps the text); if not given (or -), read from standard input or an "
+            "editor.",
         ),
         place: str = typer.Option("", help="Corrected location."),
         status: str = typer.Option("", help="Corrected status (help: open/resolved)."),

@@ -23,6 +23,17 @@ had set it to 0 before the worker got any key). Linux only; elsewhere it does no
 
 What it costs: a debugger or profiler (gdb, py-spy) attached to a running node needs root. A crash leaves no core
 to debug; ``SAMIZDAT_DEBUG=1`` still shows tracebacks of Python errors.
+
+:func:`hide_arguments` is the fourth: **every account on the machine reads a process's command line** (``ps``,
+``/proc/PID/cmdline``), and ``samizdat post town "text"`` would show the channel and the post there for as long as
+the command runs (publishing to slow relays: seconds to minutes). The kernel reads that line from the process's
+own memory (the ``arg_start``..``arg_end`` range that ``/proc/self/stat`` gives), and a process may write its own
+memory through ``/proc/self/mem`` (even when not dumpable), so all the arguments are overwritten with NUL bytes
+there: ``ps`` shows ``python .venv/bin/samizdat`` (or ``python -m samizdat``) and nothing else, not even which
+command runs (a global option such as ``--home DIR`` may come before it). Python copied them into
+``sys.argv`` at its start, so nothing of the program changes. What stays: the moment before (the interpreter's start
+and the imports, a fraction of a second), and the shell's history, which only leaving the text out prevents
+(the CLI reads it from standard input or an editor then).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import os
 import resource
 import sys
 
-__all__ = ["harden"]
+__all__ = ["harden", "hide_arguments"]
 
 _PR_SET_DUMPABLE = 4  # linux/prctl.h
 
@@ -57,3 +68,33 @@ def harden() -> None:
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def hide_arguments(argv: list[str] | None = None) -> bool:
+    """Overwrite, in this process's command line as other processes read it, every argument (``sys.argv[1:]``)
+    with NUL bytes. ``argv`` is ``sys.argv`` unless given (tests).
+
+    Returns whether it did. Never raises: where ``/proc/self/mem`` cannot be written (not Linux, a hardened
+    kernel), the command line stays as it was, as it always was before.
+    """
+    argv = sys.argv if argv is None else argv
+    if not sys.platform.startswith("linux") or len(argv) < 2:
+        return False
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        # fields[0] is the state, the 3rd field of the line: arg_start and arg_end are the 48th and 49th
+        start, end = int(fields[45]), int(fields[46])
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            line = mem.read(end - start)
+            words = line.rstrip(b"\0").split(b"\0")
+            # the last len(argv) words are sys.argv (the interpreter and its options come before, from the #! line)
+            if len(words) < len(argv) or words[-len(argv) + 1] != os.fsencode(argv[1]):
+                return False
+            keep = sum(len(w) + 1 for w in words[: len(words) - len(argv) + 1])
+            mem.seek(start + keep)
+            mem.write(bytes(len(line) - keep))
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
