@@ -37,6 +37,8 @@ import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from samizdat.relay.peeruser import same_user
+
 #: Extra response headers: (name, value) pairs.
 HeaderList = tuple[tuple[str, str], ...]
 #: What an ``http_handler`` returns: status, content type, body (and headers); or None to let the relay answer.
@@ -240,18 +242,21 @@ def refused_on_this_machine(
 
 def local_reader(connection: object, headers: Headers) -> bool:
     """Whether a plain HTTP request is the node's own machine asking: from a loopback address
-    (:func:`from_loopback`), naming this machine in its ``Host``, and, if a browser says which page asks
-    (``Origin``), a page of this machine too. A page of another site that a browser on the node's machine opens is
-    not: across origins its ``fetch`` sends that site as ``Origin`` (NIP-11 allows every origin to read the
-    answer), and with DNS rebinding its ``Host`` is that site's name. (The server refuses both before this is
+    (:func:`from_loopback`) of a program running as the node's own user (or root: relay/peeruser.py), naming
+    this machine in its ``Host``, and, if a browser says which page asks (``Origin``), a page of this machine
+    too. A page of another site that a browser on the node's machine opens is not: across origins its ``fetch``
+    sends that site as ``Origin`` (NIP-11 allows every origin to read the answer), and with DNS rebinding its
+    ``Host`` is that site's name. (The server refuses both before this is
     asked, unless ``[relay] host_names`` or ``allowed_origins`` let them in: such a page still does not see the
     node's key.)"""
     if not from_loopback(connection) or not names_this_machine(header(headers, "Host")):
         return False
-    if "Origin" not in headers:
-        return True
-    host = _origin_host(header(headers, "Origin"))
-    return host is not None and names_this_machine(host)
+    if "Origin" in headers:
+        host = _origin_host(header(headers, "Origin"))
+        if host is None or not names_this_machine(host):
+            return False
+    # another account on this machine (a guest, a service) reaches loopback too: relay/peeruser.py
+    return same_user(getattr(connection, "local_address", None), getattr(connection, "remote_address", None))
 
 
 def is_websocket_upgrade(headers: Headers) -> bool:
