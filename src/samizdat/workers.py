@@ -253,6 +253,16 @@ class Supervisor:
                 process.join(1.0)
 
 
+def _in_memory() -> str | None:
+    """Where the workers' sockets and shared counters go: a folder in memory (/dev/shm, else the user's runtime
+    folder), never on a disk where a power cut would leave it for whoever takes the laptop; its name, a
+    temporary folder's, does not say Samizdat. None (the system's temporary folder) where there is neither."""
+    for place in ("/dev/shm", os.environ.get("XDG_RUNTIME_DIR", "")):
+        if place and os.path.isdir(place) and os.access(place, os.W_OK):
+            return place
+    return None
+
+
 async def serve(
     home: Path,
     config: Config,
@@ -274,7 +284,7 @@ async def serve(
                 raise UsageError(f"port {config.port} is in use: another node may be running; try --port") from exc
             raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
         port = reserve.getsockname()[1]
-        runtime = Path(tempfile.mkdtemp(prefix="samizdat-w-"))  # short: unix socket paths are limited to ~100 bytes
+        runtime = Path(tempfile.mkdtemp(dir=_in_memory()))  # short: unix socket paths are limited to ~100 bytes
         try:
             secret = secrets.token_bytes(32)
             shared_limits.create(runtime / "limits", workers)

@@ -19,12 +19,14 @@ import shlex
 import shutil
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Cli, ServeProcess, cli_env, command
+from samizdat.testing import CreatedFiles, passphrase_env
 
 CHANNEL = "nightwatch7731"
 SECRET = "Second column of vans turning onto Partyzanski 7731"
@@ -161,3 +163,33 @@ def test_a_post_written_in_vim_leaves_nothing_in_its_viminfo(cli: Cli, tmp_path:
     kept = b"".join(p.read_bytes() for p in user_home.rglob("*") if p.is_file())
     assert SECRET.encode() not in kept, left
     assert b"samizdat" not in kept.lower(), left
+
+
+def test_serve_with_workers_leaves_nothing_in_the_temporary_folder(
+    cli: Cli, serve: Callable[..., ServeProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' sockets and shared counters live in memory, in a folder whose name does not say Samizdat: a
+    power cut while the node runs leaves no trace of it in a /tmp on disk."""
+    passphrase_env()  # the tests' passphrase file, made before $TMPDIR changes (it is ours, not the node's)
+    cli.ok("init")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    watch = CreatedFiles(tmp)
+    try:
+        monkeypatch.setenv("TMPDIR", str(tmp))
+        node = serve(cli.home, "--workers", "2")
+        with urllib.request.urlopen(node.http_url, timeout=30) as answer:
+            assert answer.status == 200
+        opened = [os.readlink(fd) for pid in workers_of(node.process.pid) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        node.stop()
+        assert watch.names() == []
+    finally:
+        watch.close()
+    shared = [path for path in opened if path.endswith("/limits")]
+    assert shared  # the workers' shared counters, opened outside the data directory
+    assert not [path for path in shared if "samizdat" in path.lower() or path.startswith(str(tmp))]
+
+
+def workers_of(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
