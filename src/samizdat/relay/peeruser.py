@@ -53,10 +53,13 @@ def _address(value: object) -> Address | None:
 
 def owner_of(lines: Iterable[str], client: Address, server: Address) -> int | None:
     """The uid of the socket whose local address is ``client`` and remote address ``server``, or None."""
+    # The ports first, as the table writes them: a node with 20,000 connections has as many rows, and parsing
+    # each address would take a tenth of a second of the event loop per request.
+    ports = f":{client[1]:04X}", f":{server[1]:04X}"
     for line in lines:
         parts = line.split()
-        if len(parts) < 8 or ":" not in parts[1]:
-            continue  # the header line
+        if len(parts) < 8 or not (parts[1].endswith(ports[0]) and parts[2].endswith(ports[1])):
+            continue  # the header line, or another connection
         try:
             if _parse(parts[1]) == client and _parse(parts[2]) == server:
                 return int(parts[7])
