@@ -46,6 +46,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 
 from samizdat.relay.limits import RelayLimits
+from samizdat.relay.outgoing import Outgoing
 
 logger = logging.getLogger("samizdat.relay")
 
@@ -219,6 +220,8 @@ class Door:
         self.lingering: set[asyncio.Transport] = set()  # refused connections still delivering their 503
         #: Connections counted at accept (relay/accept.py), by file descriptor, until their socket is closed.
         self.accepted: dict[int, str | None] = {}
+        #: The bodies of plain HTTP answers on their way out, until their connection is gone (relay/outgoing.py).
+        self.outgoing = Outgoing(limits.max_http_answer_bytes_per_ip, limits.max_http_answer_bytes)
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused. When
@@ -364,6 +367,7 @@ class GuardedConnection(ServerConnection):
                 self.door.lingering.discard(self.raw_transport)
             return
         door = self.door
+        door.outgoing.release(self)
         if not self.counted_at_accept:
             door.leave(self.ip)
         failure = self.protocol.handshake_exc

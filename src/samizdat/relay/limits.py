@@ -60,6 +60,11 @@ class RelayLimits:
     # connection from one device's 64 connections held gigabytes while the store lagged behind.
     max_pending_event_bytes_per_ip: int = 8 * 1024 * 1024
     max_pending_event_bytes: int = 64 * 1024 * 1024
+    # Bodies of plain HTTP answers (the web app's files, photos) not yet read by their clients, of one address
+    # (loopback exempt: eight photos of 2 MB at once) and of everyone (relay/outgoing.py): a device asking for the
+    # 1.2 MB secp256k1.wasm on 1,024 connections and reading nothing made a node hold 1.36 GB.
+    max_http_answer_bytes_per_ip: int = 16 * 1024 * 1024
+    max_http_answer_bytes: int = 64 * 1024 * 1024
     send_buffer_bytes: int = 512 * 1024  # queued outgoing bytes per connection before live subs are closed
     send_buffer_slack: int = 64 * 1024  # room above that for CLOSED/OK frames before the connection is dropped
     send_buffer_total_bytes: int = 64 * 1024 * 1024  # queued outgoing bytes of all connections together

@@ -126,6 +126,9 @@ PING_INTERVAL = 30.0
 _NO_ACTION = Unsubscribe("")  # see RelayServer._handle
 #: Messages one connection handles before it lets the event loop run others (see RelayServer._handle).
 YIELD_EVERY = 8
+#: A plain HTTP answer refused because its address (or everyone) has too much unread on its way out (outgoing.py).
+BUSY_SENDING = "answers not read yet"
+BUSY_SENDING_BODY = b"This node has too much on its way to this address; try again in a moment.\n"
 #: The transport's high-water mark (``websockets``' ``write_limit``): the relay hands a socket more only below it.
 WRITE_LIMIT = 64 * 1024
 #: What the other WebSocket routes (/op, the photo preview) may leave unsent beyond the relay's own cap.
@@ -345,7 +348,17 @@ class RelayServer:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' hook before every handshake: refuse bad requests, answer plain HTTP (HEAD without body),
-        or return None to let a WebSocket upgrade go on. (Connection counts are the door's job.)"""
+        or return None to let a WebSocket upgrade go on. (Connection counts are the door's job, and so is weighing
+        the answers' bodies until they are read: relay/outgoing.py.)"""
+        answer = await self._answer_request(connection, request)
+        if answer is None or not answer.body or not isinstance(connection, GuardedConnection):
+            return answer
+        if self.door.outgoing.take(connection, len(answer.body)):
+            return answer
+        self.refusals.count(BUSY_SENDING, connection.ip)
+        return http.response(503, "text/plain; charset=utf-8", BUSY_SENDING_BODY, (("Retry-After", "10"),))
+
+    async def _answer_request(self, connection: ServerConnection, request: Request) -> Response | None:
         repeated = http.repeated_header(request.headers)
         if repeated is not None:
             return http.bad_request(f"the {repeated} header is given more than once")
