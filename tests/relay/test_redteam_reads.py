@@ -20,6 +20,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
 from samizdat.core.keys import SecretKey
+from samizdat.relay.fair import FairScheduler
 from samizdat.relay.http import HttpResult
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.server import RelayServer
@@ -184,3 +185,29 @@ async def test_a_device_asking_for_big_files_and_reading_nothing_holds_a_bounded
         for sock in held:
             sock.close()
         await server.stop()
+
+
+async def test_a_reader_goes_before_a_crowd_of_addresses_keeping_the_store_busy() -> None:
+    # 60 addresses of one device, each with COUNTs that take the store its whole 2 seconds, kept a phone's REQ
+    # waiting more than 30 seconds on a real node: turns went round-robin, and the phone came last.
+    now = [0.0]
+    turns = FairScheduler(2, clock=lambda: now[0])
+    order: list[str] = []
+    phone = "10.0.0.200"
+    tasks: list[asyncio.Task[None]] = []
+
+    async def query(address: str, seconds: float) -> None:
+        async with turns.turn(address, address):
+            order.append(address)
+            if len(order) == 12:  # the phone asks once each of the device's addresses has used the store
+                tasks.append(asyncio.create_task(query(phone, 0.01)))
+            now[0] += seconds  # what this turn took of the store
+            await asyncio.sleep(0)
+
+    device = [f"10.0.0.{n}" for n in range(2, 12)]
+    tasks += [asyncio.create_task(query(address, 2.0)) for _ in range(3) for address in device]
+    async with asyncio.timeout(10):
+        while len(order) < 31:
+            await asyncio.gather(*tasks)
+    # It waits for the turns being held, not for a turn of each of the ten addresses.
+    assert order.index(phone) <= 12 + turns.slots

@@ -1,4 +1,4 @@
-"""Fair turns at the store: round-robin by remote address, then by connection.
+"""Fair turns at the store: to the address that used it least lately, then round-robin by connection.
 
 Theory of operation
 -------------------
@@ -18,6 +18,14 @@ COUNT of everything, a NIP-77 storage build, pages of a broad REQ), a light quer
 free slot at once instead of waiting up to ``store_seconds`` for one of that address's turns to end. A lone heavy
 client gets fewer slots than there are; that is the price of answering the next one at once.
 
+Which address goes next: the waiting one that has held turns for the fewest seconds lately (the time it held
+them, halved every ``half_life`` seconds), the earliest in the round-robin among equals. Round-robin by turns
+alone put a newcomer behind every address already waiting: a device that gave itself 60 addresses on a hub's
+Wi-Fi, each with a COUNT that takes the store its whole 2 seconds, made a phone's REQ wait more than 30 seconds
+(red-team finding). By time used, the phone's address, which used the store for milliseconds, goes before all of
+them, and heavy addresses share the store by the time they take, not by the turns. Loopback connections (the
+operator's own processes) are not remembered: they count as having used nothing.
+
 Cancelling a task that waits for a turn takes it out of the queue; leaving the ``async with`` (also by
 cancellation) frees the slot and hands it on. Not thread-safe: one event loop owns a scheduler.
 """
@@ -25,16 +33,28 @@ cancellation) frees the slot and hands it on. Not thread-safe: one event loop ow
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
+#: Addresses whose time at the store is remembered; past it, those not heard of longest are forgotten.
+MAX_TRACKED = 4096
+
 
 class FairScheduler:
-    """``slots`` turns at a time, handed out round-robin by address, then by connection (see the module doc)."""
+    """``slots`` turns at a time, handed out to the address that used the fewest seconds of them lately, then
+    round-robin by connection (see the module doc)."""
 
-    def __init__(self, slots: int, per_address: int | None = None) -> None:
+    def __init__(
+        self,
+        slots: int,
+        per_address: int | None = None,
+        *,
+        half_life: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one slot")
         self.slots = slots
@@ -44,6 +64,10 @@ class FairScheduler:
         self.granted = 0  # turns given since start (for tests and status)
         self._holding: set[Hashable] = set()  # connections that hold a turn
         self._held: Counter[Hashable] = Counter()  # address -> turns it holds
+        self.half_life = half_life
+        self.clock = clock
+        self._used: dict[Hashable, tuple[float, float]] = {}  # address -> (seconds of turns held, as of when)
+        self._began: dict[Hashable, float] = {}  # connection -> when its turn began
         # address -> connection -> waiters (futures), in round-robin order at both levels
         self._waiting: OrderedDict[Hashable, OrderedDict[Hashable, deque[asyncio.Future[None]]]] = OrderedDict()
 
@@ -78,15 +102,31 @@ class FairScheduler:
                 self._forget(address, connection, waiter)
             raise
 
+    def used(self, address: Hashable, now: float) -> float:
+        """Seconds of turns ``address`` held lately, as of ``now`` (halved every ``half_life`` seconds)."""
+        seconds, when = self._used.get(address, (0.0, now))
+        return seconds * 0.5 ** ((now - when) / self.half_life) if seconds else 0.0
+
     def _take(self, address: Hashable, connection: Hashable) -> None:
         self.busy += 1
         self.granted += 1
         self._holding.add(connection)
         self._held[address] += 1
+        self._began[connection] = self.clock()
 
     def _release(self, address: Hashable, connection: Hashable) -> None:
         self.busy -= 1
         self._holding.discard(connection)
+        now = self.clock()
+        held = now - self._began.pop(connection, now)
+        total = self.used(address, now) + held
+        self._used.pop(address, None)
+        # Only remote addresses (strings) are remembered: a loopback connection is an address of its own, the
+        # connection object itself, which the table must not keep alive.
+        if total > 0 and isinstance(address, str):
+            self._used[address] = (total, now)  # last in the dict: the most recently heard of
+            if len(self._used) > MAX_TRACKED:
+                del self._used[next(iter(self._used))]
         left = self._held[address] - 1
         if left > 0:
             self._held[address] = left
@@ -109,19 +149,23 @@ class FairScheduler:
                 del self._waiting[address]
 
     def _hand_on(self) -> None:
-        """Give free slots to the next waiters, round-robin, skipping connections that hold a turn already and
-        addresses that hold as many as they may."""
+        """Give free slots to the next waiters: of the addresses that may take one more turn and have a connection
+        waiting that holds none, the one that used the fewest seconds lately (the earliest in the round-robin among
+        equals), and its next connection in the round-robin."""
         while self.busy < self.slots and self._waiting:
             chosen = None
+            least = 0.0
+            now = self.clock()
             for address, conns in self._waiting.items():
                 if self._held[address] >= self.per_address:
                     continue
+                used = self.used(address, now)
+                if chosen is not None and used >= least:
+                    continue
                 for connection in conns:
                     if connection not in self._holding:
-                        chosen = address, conns, connection
+                        chosen, least = (address, conns, connection), used
                         break
-                if chosen is not None:
-                    break
             if chosen is None:
                 return  # every waiting connection already holds a turn
             address, conns, connection = chosen
