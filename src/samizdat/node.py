@@ -144,6 +144,7 @@ class Node:
         from samizdat.net.blobfetch import relay_to_http
         from samizdat.relay.cluster import join
         from samizdat.relay.tls import server_context
+        from samizdat.services.lan_news import LanNews
         from samizdat.web.serving import relay_server
 
         ctx = self.ctx
@@ -153,8 +154,9 @@ class Node:
         # With a proxy set, every connection goes through it, peers' too (docs/blocking.md); else peers are
         # on the LAN and reached directly.
         connect = ctx.connect if ctx.routing.proxy else None
+        news = LanNews(ctx)  # whose new events count as a neighbour's news (services/lan_news.py)
         lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
-                   connect=connect)  # fmt: skip
+                   connect=connect, valued=news)  # fmt: skip
         server = relay_server(ctx, peers=lan.snapshot, carry=upkeep.carry_state, wipe=wipe)
 
         def stored(event: Event) -> None:
@@ -192,6 +194,7 @@ class Node:
                     for name, loop in running.loops(ctx, upkeep, peers=peers, decoy=decoy, wipe=wipe).items():
                         group.create_task(loop(), name=name)
                     group.create_task(lan.run(), name="mesh")
+                    group.create_task(news.run(), name="lan news")
                 if ready is not None and (started := ready(host, server.port)) is not None:
                     await started
         finally:

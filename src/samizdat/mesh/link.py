@@ -30,7 +30,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -84,6 +84,20 @@ class _Recent:
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
+
+
+class Valued(Protocol):
+    """Whether a new event counts as news a peer brought, for who keeps a place when the room is full
+    (samizdat.mesh.room). New events are cheap to make: posts signed by fresh keys pass every door. A node that
+    follows channels says which keys' events count (services/lan_news.py): then a device sending such junk from
+    made-up nodes brings nothing, and its nodes make room like quiet ones."""
+
+    def __call__(self, event: Event) -> bool: ...
+
+
+def brings_news(events: Sequence[Event], outcomes: Sequence[AddOutcome], valued: Valued | None) -> bool:
+    """Whether ``events``, stored with ``outcomes``, brought news: one stored as new that ``valued`` counts."""
+    return any(o is AddOutcome.STORED and (valued is None or valued(e)) for e, o in zip(events, outcomes, strict=False))
 
 
 class _PushQueue(asyncio.Queue[Event]):
@@ -153,6 +167,7 @@ class PeerLink:
         limits: EventLimits = DEFAULT_EVENT_LIMITS,
         push_bytes: int = PUSH_QUEUE_BYTES,
         say: Say | None = None,
+        valued: Valued | None = None,
     ) -> None:
         self.url = url
         self.store = store
@@ -163,6 +178,8 @@ class PeerLink:
         self.clock = clock
         #: The mesh's, shared by all its links: a line of each kind a minute in all (see samizdat.mesh.say).
         self.say = say or Say(log, clock)
+        #: Which new events count as news the peer brought (None: all): see :class:`Valued`.
+        self.valued = valued
         self.resync_interval = resync_interval
         self.follow_up = follow_up
         self.limits = limits
@@ -274,8 +291,6 @@ class PeerLink:
                 pacing=None,
             )
         self.last_report = report
-        if report.received:
-            self.brought_at = self.clock()
         self.local.update_peer(
             self.url,
             last_sync=self.clock(),
@@ -350,7 +365,6 @@ class PeerLink:
                 outcomes = await self._from_peer(events)
                 stored = sum(1 for o in outcomes if o is AddOutcome.STORED)
                 if stored:
-                    self.brought_at = self.clock()
                     self.local.update_peer(self.url, last_seen=self.clock(), events_in=stored)
 
     def _verified(self, raws: list[dict[str, Any]]) -> list[Event]:
@@ -373,7 +387,10 @@ class PeerLink:
     async def _from_peer(self, events: Sequence[Event]) -> list[AddOutcome]:
         for event in events:
             self.from_peer.add(event.id)
-        return await self._ingest(events)
+        outcomes = await self._ingest(events)
+        if brings_news(events, outcomes, self.valued):
+            self.brought_at = self.clock()
+        return outcomes
 
     def _drain_queue(self) -> None:
         while not self.queue.empty():

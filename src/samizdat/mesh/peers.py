@@ -44,7 +44,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,13 +52,13 @@ from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
 from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
-from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink
+from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink, Valued, brings_news
 from samizdat.mesh.room import QUIET_FOR, Track
 from samizdat.mesh.room import replaceable as room_to_make
 from samizdat.mesh.say import Say
 from samizdat.net.client import RelayClient
 from samizdat.net.sync import Ingest, Unwanted, sync
-from samizdat.store.base import Store
+from samizdat.store.base import AddOutcome, Store
 from samizdat.store.local import LocalState
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,11 @@ class Mesh:
         unwanted: Unwanted | None = None,
         clock: Callable[[], float] = time.time,
         connect: Callable[[str], Awaitable[RelayClient]] | None = None,
+        valued: Valued | None = None,
     ) -> None:
         self.store = store
+        #: Which new events count as news a peer brought (None: all; mesh/link.py Valued).
+        self.valued = valued
         self.local = local
         self.ingest = ingest
         self.options = options
@@ -289,13 +292,19 @@ class Mesh:
         self._pulls[url] = asyncio.get_running_loop().create_task(self._pull(url), name=f"pull once {url}")
 
     async def _pull(self, url: str) -> None:
+        news = False
+
+        async def ingest(events: Sequence[Event]) -> list[AddOutcome]:
+            nonlocal news
+            outcomes = await self.ingest(events)
+            news = news or brings_news(events, outcomes, self.valued)
+            return outcomes
+
         try:
             async with await self.connect(url) as client:
                 in0, out0 = client.bytes_in, client.bytes_out
                 async with asyncio.timeout(SYNC_TIMEOUT):
-                    report = await sync(
-                        client, self.store, [], direction="down", ingest=self.ingest, unwanted=self.unwanted
-                    )
+                    report = await sync(client, self.store, [], direction="down", ingest=ingest, unwanted=self.unwanted)
                 self.local.update_peer(
                     url,
                     last_sync=self.clock(),
@@ -307,7 +316,7 @@ class Mesh:
                 if any(s.url == url for s in self.addresses.sightings()):
                     now = self.clock()
                     worked, brought = self._pulled.get(url, (now, None))
-                    self._pulled[url] = (worked, now if report.received else brought)
+                    self._pulled[url] = (worked, now if news else brought)
                 self.say("pulled", "pulled from %s: %d in", url, report.received)
         except (SamizdatError, TimeoutError) as exc:
             if any(s.url == url for s in self.addresses.sightings()):
@@ -402,6 +411,7 @@ class Mesh:
             clock=self.clock,
             events_per_second=self.options.events_per_second,
             say=self.say,
+            valued=self.valued,
         )
         self.links[url] = link
         self._tasks[url] = asyncio.create_task(link.run(), name=f"link {url}")

@@ -22,9 +22,11 @@ A node not tried yet, one whose link has not finished its first reconciliation (
 that brought something new in the last :data:`QUIET_FOR` seconds is never named. Only a full table asks, so two
 quiet neighbours on a LAN with room keep their link for good.
 
-What this cannot tell apart: new events are cheap to make. Posts signed by fresh keys, or in a channel the sender
-defined himself, pass every door (the carry quota drops them first, later), so a device that sends new junk from
-each of its nodes counts as bringing something. It then holds the reserved part at most; the rest of the room
+What this cannot tell apart by itself: new events are cheap to make. Posts signed by fresh keys, or in a channel
+the sender defined himself, pass every door (the carry quota drops them first, later), so a device that sends new
+junk from each of its nodes counts as bringing something. The caller says which new events count
+(mesh/link.py ``Valued``): a node that follows channels counts only their keys' (services/lan_news.py), and there
+such junk brings nothing. On a node that follows nothing it holds the reserved part at most; the rest of the room
 still turns over, each newcomer keeping its place for :data:`QUIET_FOR` at least.
 """
 
