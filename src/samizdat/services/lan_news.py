@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from samizdat.core.event import Event
-from samizdat.errors import StoreError
+from samizdat.errors import SamizdatError
 from samizdat.services import channels
 from samizdat.services.context import Context
 
@@ -62,6 +62,6 @@ class LanNews:
         while True:
             try:
                 await self.refresh()
-            except StoreError as exc:  # keep the last reading; the next may work
+            except SamizdatError as exc:  # keep the last reading; the next may work
                 log.warning("could not read the followed channels for the LAN: %s", exc)
             await self.ctx.sleep(REFRESH_EVERY)
