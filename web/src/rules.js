@@ -110,6 +110,38 @@ export const isExpired = (event, now) => {
   return e !== null && e <= now;
 };
 
+/** The events a node's store keeps of `events` at `now` (store/rules.py deletion_targets, NIP-09 and NIP-40): none
+ * expired, none its own author asked to delete (an `e` id, or an `a` replaceable slot up to the request's date;
+ * a deletion request itself is never deleted). What a phone passes on in a bundle, as `samizdat export` does: a
+ * phone's door follows the node's rule (tests/web/test_store_rules_parity.py feeds both the same events). */
+export function keptByStore(events, now) {
+  const ids = new Set(), slots = new Map();
+  for (const e of events) {
+    if (e.kind !== DELETION || isExpired(e, now)) continue;
+    for (const v of tagValues(e, 'e')) if (/^[0-9a-f]{64}$/.test(v) && v !== e.id) ids.add(`${e.pubkey}:${v}`);
+    for (const v of tagValues(e, 'a')) {
+      const i = v.indexOf(':'), j = i < 0 ? -1 : v.indexOf(':', i + 1);
+      if (j < 0 || !/^[0-9]{1,5}$/.test(v.slice(0, i)) || v.slice(i + 1, j) !== e.pubkey) continue;
+      const slot = slotOf(Number(v.slice(0, i)), e.pubkey, v.slice(j + 1));
+      if (slot !== null && !(slots.get(slot) >= e.created_at)) slots.set(slot, e.created_at);
+    }
+  }
+  return events.filter((e) => {
+    if (isExpired(e, now)) return false;
+    if (e.kind === DELETION) return true;
+    if (ids.has(`${e.pubkey}:${e.id}`)) return false;
+    const slot = slotOf(e.kind, e.pubkey, tagValues(e, 'd')[0] ?? '');
+    return slot === null || !(slots.get(slot) >= e.created_at);
+  });
+}
+
+/** The replacement slot of a replaceable (0, 3, 10000-19999) or addressable (30000-39999) kind, else null. */
+function slotOf(kind, pubkey, d) {
+  if (kind === 0 || kind === 3 || (kind >= 10000 && kind < 20000)) return `${kind}:${pubkey}:`;
+  if (kind >= 30000 && kind < 40000) return `${kind}:${pubkey}:${d}`;
+  return null;
+}
+
 export function isGeohash(v) {
   return typeof v === 'string' && GEOHASH.test(v);
 }

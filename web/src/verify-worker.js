@@ -2,7 +2,7 @@
 // the page stays responsive and shows progress. Each record must have the event's shape, its id must be the
 // SHA-256 of its canonical serialisation, and its BIP-340 signature must hold; anything else is counted as
 // invalid and dropped. Only the kinds the app shows are handed back (channel definitions and posts, deletion
-// requests, labels); others are counted as skipped.
+// requests, labels), and only events not yet expired (NIP-40, as a node's import); others are counted as skipped.
 //
 // Signatures: libsecp256k1 compiled to WebAssembly (the npm package tiny-secp256k1's secp256k1.wasm, ~12x faster
 // than pure JavaScript: docs/benchmarks.md), fetched from the node on first use and kept by the service worker;
@@ -18,6 +18,7 @@ import * as secp from '@noble/secp256k1';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { BundleReader, BundleError, writeBundle } from './bundle.js';
+import { isExpired } from './rules.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
@@ -127,7 +128,7 @@ async function importFile(file) {
         continue;
       }
       counts.valid++;
-      if (!KINDS.has(e.kind)) {
+      if (!KINDS.has(e.kind) || isExpired(e, Math.floor(Date.now() / 1000))) { // expired: no node keeps it either
         counts.skipped++;
         continue;
       }

@@ -9,6 +9,7 @@ import { t } from '../i18n.js';
 import { state, addDefinitions, changed } from '../state.js';
 import * as cache from '../cache.js';
 import { noteSource } from '../mirrors.js';
+import { keptByStore } from '../rules.js';
 
 const POSTS_PER_CHANNEL = 3000; // what cache.js keeps per channel
 const SAVE_BATCH = 100; // events encrypted at a time: the page stays responsive and its progress line moves
@@ -33,14 +34,17 @@ function writeBundle(events) {
   });
 }
 
-/** The followed channels' definitions and the events saved for them, newest first per channel. */
-async function followedEvents() {
+/** The followed channels' definitions and the events saved for them, newest first per channel: only those a
+ * node's store would keep now (rules.js keptByStore), so that a phone does not pass on an alert past its
+ * expiration, nor a post its author deleted, which `samizdat export` leaves out too. */
+async function followedEvents(now = Math.floor(Date.now() / 1000)) {
+  const groups = [];
+  for (const address of state.follows) groups.push([state.definitions.get(address), await cache.load(address)]);
+  const kept = new Set(keptByStore(groups.flatMap(([definition, saved]) => (definition ? [definition, ...saved] : saved)), now));
   const out = [];
-  for (const address of state.follows) {
-    const definition = state.definitions.get(address);
-    if (definition) out.push(definition);
-    const saved = (await cache.load(address)).sort((a, b) => b.created_at - a.created_at);
-    out.push(...saved.slice(0, POSTS_PER_CHANNEL));
+  for (const [definition, saved] of groups) {
+    if (definition && kept.has(definition)) out.push(definition);
+    out.push(...saved.filter((e) => kept.has(e)).sort((a, b) => b.created_at - a.created_at).slice(0, POSTS_PER_CHANNEL));
   }
   return out;
 }
