@@ -211,3 +211,40 @@ async def test_a_reader_goes_before_a_crowd_of_addresses_keeping_the_store_busy(
             await asyncio.gather(*tasks)
     # It waits for the turns being held, not for a turn of each of the ten addresses.
     assert order.index(phone) <= 12 + turns.slots
+
+
+async def test_a_device_with_many_addresses_cannot_pile_up_counts(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 60 addresses with 16 COUNTs each waiting for a busy store held 7 MB an address on a real node.
+    await sqlite_store.add_many([make_event(key, 1, "the square at six")])
+    gate = asyncio.Event()  # the store is busy (with the device's own slow COUNTs) until the test opens it
+    count = sqlite_store.count
+
+    async def busy(filters: Any) -> int:
+        await gate.wait()
+        return await count(filters)
+
+    monkeypatch.setattr(sqlite_store, "count", busy)
+    limits = RelayLimits(max_pending_counts_total=4, pending_counts_reserve=1)
+    server = RelayServer(sqlite_store, limits=limits)
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            device = [await open_(address) for address in lab.addresses[:6]]
+            for ws in device:
+                for n in range(2):
+                    await ws.send(orjson.dumps(["COUNT", f"c{n}", {"kinds": [1]}]).decode())
+            # The first two addresses filled everyone's share; each further address got one COUNT of its own and
+            # was refused the next with a line saying why.
+            refusals = [(await recv_until(ws, "CLOSED"))[-1][2] for ws in device[2:]]
+            assert refusals == ["rate-limited: too many COUNTs waiting on this relay, try again later"] * 4
+
+            phone = await open_(lab.addresses[-1])
+            await phone.send(orjson.dumps(["COUNT", "mine", {"kinds": [1]}]).decode())
+            gate.set()
+            answer = await recv_until(phone, "COUNT")
+            assert answer[-1][2] == {"count": 1}
+    finally:
+        gate.set()
+        await server.stop()

@@ -80,6 +80,10 @@ class RelayLimits:
     # it waits, and an address's COUNTs wait for one turn at the store at a time, so its connections' COUNTs
     # otherwise piled up to hundreds of megabytes.
     max_pending_counts_per_ip: int = 16
+    # ... and of everyone (each worker's), past which an address (a loopback connection) still has this many of its
+    # own: one device giving itself 60 addresses on a hub's Wi-Fi had 960 COUNTs waiting, 7 MB an address.
+    max_pending_counts_total: int = 128
+    pending_counts_reserve: int = 1
     # Live subscriptions whose filters the fan-out index can only file by search words (no ids, authors, kinds or
     # tags; see relay/subscriptions.py): each costs a check for every event with its word.
     # Broad live subscriptions (search-only or time-window-only: they match a large share of all events, so each
