@@ -106,7 +106,9 @@ def test_definitions_earn_their_bonus_when_a_valid_post_needs_them() -> None:
     nobodys = build_channel_event(STRANGER_KEY, "empty", "Empty", created_at=T)
     malformed = sign_event(STRANGER_KEY, kinds.CHANNEL, "", [["d", "x"]], created_at=T)  # no name
     got = ranks([channel.event, genuine, nobodys, malformed], {channel.address: channel})
-    assert got[channel.event.id] == carry_rank(kinds.CHANNEL, channel.created_at, None)
+    # Defined 90 days ago, it still goes only after the last post that needs it (the alert, ranked 2 days ahead).
+    assert got[channel.event.id] == carry_rank(kinds.POST, T - HOUR, "alert") + 1
+    assert got[channel.event.id] > carry_rank(kinds.CHANNEL, channel.created_at, None)
     assert got[nobodys.id] == carry_rank(kinds.CHANNEL, T, None, Standing.PLAIN)
     assert got[malformed.id] == carry_rank(kinds.CHANNEL, T, None, Standing.JUNK)
 

@@ -28,7 +28,11 @@ def old_store(path: Path, key: bytes | None, version: int, events: list[Event]) 
             if number <= version:
                 conn.executescript(f"BEGIN;\n{script}\n;PRAGMA user_version = {number};\nCOMMIT;")
         conn.execute("BEGIN IMMEDIATE")
+        if version < 4:  # the add path of that schema had no floors of dropped slots (0004): none stands in
+            conn.execute("CREATE TABLE slot_floors (pubkey, kind, d_tag, created_at, id)")
         queries.add_events(conn, events, NOW)
+        if version < 4:
+            conn.execute("DROP TABLE slot_floors")
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -23,8 +23,15 @@ before any event of a higher one, whatever their age:
 * ``JUNK`` goes first: anything that claims a place in a channel and fails its rules, i.e. a post without a
   definition here, by a stranger, revoked, malformed or dated ahead, and a malformed channel definition.
 
-Within a standing, newer goes after older. What this cannot tell apart: a flood of valid posts in a channel its
-flooder defined himself (every check passes); following the channels that matter keeps them out of reach.
+Within a standing, newer goes after older, with one exception: a definition that valid posts need goes only with
+them, ranked just above the highest of them (and never below its own rank). A definition only counts while its
+posts are stored, and its posts only while it is: ranked by its own age (a channel defined two months ago against
+this morning's news), it went first and took every one of its posts' standing with it at the next pass, and a
+node that only carries the channel then took an older version back (docs/protocol.md, "Security and privacy
+considerations"; ``store/carry.py`` remembers the dropped version's floor).
+
+What this cannot tell apart: a flood of valid posts in a channel its flooder defined himself (every check
+passes); following the channels that matter keeps them out of reach.
 """
 
 from __future__ import annotations
@@ -97,6 +104,13 @@ TIER = 2**42
 MAX_ADDRESSES = 4
 
 
+def standing_of(rank: int) -> Standing:
+    """The standing a :func:`carry_rank` was given: every ``VALID`` rank is 0 or more, every other below 0."""
+    if rank >= 0:
+        return Standing.VALID
+    return Standing.PLAIN if rank >= -TIER else Standing.JUNK
+
+
 def carry_rank(kind: int, created_at: int, post_type: str | None, standing: Standing = Standing.VALID) -> int:
     """The event's place in the carry order: higher is kept longer. Only a ``VALID`` event earns a bonus."""
     if standing is not Standing.VALID:
@@ -145,7 +159,7 @@ class CarryRanking:
         self._deletions: list[tuple[int, int, int, str]] = []  # key, size, created_at, signer
         self._labels: list[tuple[int, int, int, str | None]] = []  # key, size, created_at, the post labelled
         self._valid_posts: set[str] = set()
-        self._needed: set[str] = set()  # addresses of the channels valid posts belong to
+        self._needed: dict[str, int] = {}  # addresses of the channels valid posts belong to: their highest rank
         self._standing: set[str] = set(role_holders)  # keys whose deletion requests are valid
         self.used = 0
 
@@ -216,9 +230,11 @@ class CarryRanking:
             self._ranked.append((carry_rank(kinds.POST, created_at, None, Standing.JUNK), size, key))
             return
         self._valid_posts.add(judged.event_id)
-        self._needed.add(judged.against[-1][0])
+        rank = carry_rank(kinds.POST, created_at, judged.post_type)
+        address = judged.against[-1][0]
+        self._needed[address] = max(rank, self._needed.get(address, rank))
         self._standing.add(judged.pubkey)
-        self._ranked.append((carry_rank(kinds.POST, created_at, judged.post_type), size, key))
+        self._ranked.append((rank, size, key))
 
     def candidates(self, kept: Callable[[set[str]], set[str]] = lambda ids: set()) -> list[tuple[int, int, int]]:
         """Every event fed, as ``(rank, size, key)`` for :func:`choose_evictions`. ``kept(ids)`` says which of
@@ -233,7 +249,10 @@ class CarryRanking:
                 self._standing.update(channel.admins)
             else:
                 standing = Standing.PLAIN
-            ranked.append((carry_rank(kinds.CHANNEL, created_at, None, standing), size, key))
+            rank = carry_rank(kinds.CHANNEL, created_at, None, standing)
+            if standing is Standing.VALID:  # it goes with its posts, after the last of them (see above)
+                rank = max(rank, self._needed[address] + 1)
+            ranked.append((rank, size, key))
         for key, size, created_at, signer in self._deletions:
             standing = Standing.VALID if signer in self._standing else Standing.PLAIN
             ranked.append((carry_rank(kinds.DELETION, created_at, None, standing), size, key))

@@ -9,21 +9,32 @@ at the next meeting, only to see them dropped again; the store answers "duplicat
 never shut out a genuine post for good, so it is bounded three ways: in size (:func:`evicted_limit`, oldest
 forgotten first), in time (:data:`EVICTED_TTL`), and by what the node keeps (:func:`prune_evicted` forgets every
 drop of a channel the node owns or follows, and following a channel forgets its drops at once).
+
+A dropped replaceable or addressable event (a channel's definition above all) is not remembered by id but by its
+slot's *floor* (the ``slot_floors`` table): the dropped version's ``created_at`` and id. The store's add path
+(:func:`samizdat.store.queries.add_event`) refuses a version older than the floor as "outdated", as it would if
+the dropped one were still stored, and welcomes the dropped version itself and any newer one at once. Without it,
+a node that only carries a channel took back, once a flood had pushed the newest definition out, an older one
+that anyone may replay (still listing an admin the owner removed), and refused the newest for a day. A floor
+never refuses anything the slot's rule (NIP-01: newer ``created_at``, then lower id) would take, so it may be
+kept longer than a dropped id (:data:`FLOOR_TTL`) and is not forgotten when the channel is followed. It is
+bounded in size like the dropped ids; floors of versions that counted for nothing here go first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
-from samizdat.core.carry import HOUR, CarryRanking, Judged, KeepRules
+from samizdat.core.carry import HOUR, CarryRanking, Judged, KeepRules, Standing, standing_of
 from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import split_address
 from samizdat.errors import RemoteProtocolError, StoreError
 from samizdat.store.dbapi import sqlite3
 from samizdat.store.queries import delete_event, event_from_raw
+from samizdat.store.rules import slot_d
 
 #: How many evicted ids are remembered at least, and per byte of carry quota (oldest forgotten first). A row
 #: takes ~100-300 bytes with its indexes, so the list stays well under the quota it serves. Forgetting an id
@@ -33,6 +44,10 @@ EVICTED_PER_QUOTA_BYTE = 1 / 2000
 #: How long a drop is remembered. Long enough that a peer met again within the day does not send the same events
 #: back; short enough that a post dropped by mistake is welcome again the next day.
 EVICTED_TTL = 24 * HOUR
+#: How long a slot's floor is remembered. A floor shuts out only versions older than one this node held (which
+#: the slot's own rule would refuse were it still stored), so nothing genuine waits for it; the longer it lasts,
+#: the longer a node cut off from every mirror of a channel refuses that channel's older definitions.
+FLOOR_TTL = 30 * 24 * HOUR
 MAX_ADDRESS = 200
 #: Channel definitions looked up in one carry pass and held at once (a flood may name a million fake channels).
 DEFINITION_CACHE = 10_000
@@ -163,6 +178,12 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int
     return Carried(candidates, ranking.used)
 
 
+def valid_seqs(candidates: Iterable[tuple[int, int, int]], doomed: Iterable[int]) -> frozenset[int]:
+    """Which of the ``doomed`` seqs were ranked as valid channel content (:func:`standing_of` their rank)."""
+    wanted = set(doomed)
+    return frozenset(seq for rank, _, seq in candidates if seq in wanted and standing_of(rank) is Standing.VALID)
+
+
 def evicted_limit(quota: int) -> int:
     return max(EVICTED_MIN, int(quota * EVICTED_PER_QUOTA_BYTE))
 
@@ -180,9 +201,17 @@ def _channel_address(event: Event) -> str | None:
     return None
 
 
-def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int, keep: int = EVICTED_MIN) -> int:
-    """Delete the events stored under ``seqs`` and remember their ids (the newest ``keep`` of them, for
-    :data:`EVICTED_TTL`); return how many were deleted."""
+def evict(
+    conn: sqlite3.Connection,
+    seqs: Sequence[int],
+    now: int,
+    keep: int = EVICTED_MIN,
+    valid: Collection[int] = (),
+) -> int:
+    """Delete the events stored under ``seqs`` and remember them: a replaceable or addressable event by its slot's
+    floor, any other by its id (the newest ``keep`` of each, ids for :data:`EVICTED_TTL`, floors for
+    :data:`FLOOR_TTL`); return how many were deleted. ``valid`` are the seqs of events that counted as valid
+    channel content (their floors are forgotten last)."""
     deleted = 0
     for seq in seqs:
         row = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -190,22 +219,52 @@ def evict(conn: sqlite3.Connection, seqs: Sequence[int], now: int, keep: int = E
             continue
         event = event_from_raw(row[0])
         delete_event(conn, seq, event)
-        conn.execute(
-            "INSERT OR REPLACE INTO evicted (id, evicted_at, address) VALUES (?, ?, ?)",
-            (bytes.fromhex(event.id), now, _channel_address(event)),
-        )
+        d = slot_d(event)
+        if d is not None:
+            _raise_floor(conn, event, d, now, seq in valid)
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO evicted (id, evicted_at, address) VALUES (?, ?, ?)",
+                (bytes.fromhex(event.id), now, _channel_address(event)),
+            )
         deleted += 1
     conn.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_TTL,))
     excess = conn.execute("SELECT count(*) FROM evicted").fetchone()[0] - keep
     if excess > 0:
         conn.execute("DELETE FROM evicted WHERE id IN (SELECT id FROM evicted ORDER BY evicted_at LIMIT ?)", (excess,))
+    _forget_floors(conn, now)
+    excess = conn.execute("SELECT count(*) FROM slot_floors").fetchone()[0] - keep
+    if excess > 0:
+        conn.execute(
+            "DELETE FROM slot_floors WHERE (pubkey, kind, d_tag) IN (SELECT pubkey, kind, d_tag FROM slot_floors"
+            " WHERE valid IN (0, 1) ORDER BY valid, dropped_at LIMIT ?)",
+            (excess,),
+        )
     return deleted
+
+
+def _raise_floor(conn: sqlite3.Connection, event: Event, d: str, now: int, valid: bool) -> None:
+    """Remember ``event``'s slot's floor; a floor only ever rises (NIP-01 order: ``created_at``, then lower id)."""
+    conn.execute(
+        "INSERT INTO slot_floors (pubkey, kind, d_tag, created_at, id, dropped_at, valid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET created_at = excluded.created_at,"
+        " id = excluded.id, dropped_at = excluded.dropped_at, valid = max(valid, excluded.valid)"
+        " WHERE excluded.created_at > created_at OR (excluded.created_at = created_at AND excluded.id <= id)",
+        (bytes.fromhex(event.pubkey), event.kind, d, event.created_at, bytes.fromhex(event.id), now, int(valid)),
+    )
+
+
+def _forget_floors(conn: sqlite3.Connection, now: int) -> int:
+    return conn.execute("DELETE FROM slot_floors WHERE valid IN (0, 1) AND dropped_at < ?", (now - FLOOR_TTL,)).rowcount
 
 
 def prune_evicted(conn: sqlite3.Connection, now: int, kept: Iterable[str]) -> int:
     """Forget the drops older than :data:`EVICTED_TTL` and those of the channels in ``kept`` (addresses of the
-    channels the node owns or follows: their posts are always welcome); return how many were forgotten."""
+    channels the node owns or follows: their posts are always welcome), and the floors older than
+    :data:`FLOOR_TTL` (a floor welcomes the dropped version back, so following a channel keeps it: forgetting it
+    would hand the older definitions back exactly where the channel matters); return how many were forgotten."""
     forgotten = conn.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_TTL,)).rowcount
+    forgotten += _forget_floors(conn, now)
     addresses = sorted(kept)
     for start in range(0, len(addresses), _CHUNK):
         chunk = addresses[start : start + _CHUNK]

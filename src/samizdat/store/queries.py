@@ -121,10 +121,25 @@ def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
             if not wins_over(event, stored):
                 return AddOutcome.OUTDATED
             delete_event(conn, row[0], stored)
+        elif _below_floor(conn, event, pubkey, d):
+            return AddOutcome.OUTDATED
     _insert(conn, event, eid, pubkey, d)
     if event.kind == DELETION:
         _apply_deletion(conn, event, pubkey)
     return AddOutcome.STORED
+
+
+def _below_floor(conn: sqlite3.Connection, event: Event, pubkey: bytes, d: str) -> bool:
+    """Whether the carry quota dropped a version of ``event``'s slot that ``event`` would not have replaced (see
+    :mod:`samizdat.store.carry`, "floor"): refused as if that version were still stored. The dropped version
+    itself is welcome back. Read only when the slot is empty, as a stored version is never below the floor."""
+    row = conn.execute(
+        "SELECT created_at, id FROM slot_floors WHERE pubkey = ? AND kind = ? AND d_tag = ?", (pubkey, event.kind, d)
+    ).fetchone()
+    if row is None:
+        return False
+    created_at, eid = int(row[0]), bytes(row[1]).hex()
+    return event.id != eid and (event.created_at, eid) <= (created_at, event.id)
 
 
 def add_events(conn: sqlite3.Connection, events: Sequence[Event], now: int) -> list[AddOutcome]:

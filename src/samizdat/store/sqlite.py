@@ -454,10 +454,13 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
             return found, choose_evictions(found.candidates, found.used, quota)
 
         found, doomed = await self._read(rank)
+        valid = carry.valid_seqs(found.candidates, doomed)  # their slots' floors are forgotten last
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):
             chunk = doomed[start : start + PURGE_CHUNK]
-            evict = functools.partial(carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota))
+            evict = functools.partial(
+                carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota), valid=valid
+            )
             evicted += await self._writer.call(evict)
         gone = set(doomed)
         freed = sum(size for _, size, seq in found.candidates if seq in gone)
