@@ -14,7 +14,9 @@ dropped honest clients' SYNs, which then waited a second for their retransmit.
 the kernel's queue in a tight loop and asks the :class:`~samizdat.relay.door.Door` about each one's peer (the same
 :func:`~samizdat.relay.door.peer_ip` and caps as before):
 
-* Over the per-address cap or the total, the connection is answered there and then (:func:`refuse`): the canned
+* Over the per-address cap, or the total when no address holds more than the newcomer's would
+  (:meth:`~samizdat.relay.door.Door.make_room` closes one of the address holding the most otherwise), the
+  connection is answered there and then (:func:`refuse`): the canned
   ``503`` written without waiting (not on a TLS port: the client expects a handshake), the sending side shut
   (FIN), the socket closed. A few system calls and no
   Python object that outlives the call; the kernel delivers the 503 and finishes the close on its own. A client
