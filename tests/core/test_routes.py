@@ -195,3 +195,17 @@ def test_a_sync_does_not_shorten_what_netcheck_found() -> None:
     # Once netcheck's finding is over, a sync's stall is marked as usual.
     later = after_stall(measured, "direct", "data.stall", "keepalive", now=clock.advance(IMPAIRED_FOR))
     assert found_by(later) == "sync"
+
+
+def test_a_route_a_sync_found_throttled_goes_after_the_others_and_carrying_data_does_not_clear_it() -> None:
+    clock = Clock()
+    record = after_stall(opened(clock), "direct", "data.throttled", "16 KB/s, through the proxy at 900 KB/s",
+                         now=clock())  # fmt: skip
+    assert found_by(record) == "sync"
+    assert impairment(record, clock.advance(1)) == "data.throttled"
+    assert not last_resort(record, clock())  # slow but working: placed like netcheck's throttled mark
+    assert order_routes(["direct", PROXY], {"direct": record}, clock()) == [PROXY, "direct"]
+    # A throttled route carries data, slowly: a sync that went through it (when the proxy failed) proves nothing.
+    assert after_transfer(record, "direct", 10 * DATA_ENOUGH, now=clock()) is None
+    clock.advance(STALL_HOLD)
+    assert impairment(record, clock()) is None  # held like a stall, then tried again as usual

@@ -309,3 +309,28 @@ def test_a_sync_learns_by_itself_that_a_route_only_looks_open(lab: Lab) -> None:
     after = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
     assert after["direct"] == direct
     assert after[PROXY]["last_ok"] >= routes[PROXY]["last_ok"]
+
+
+def test_a_sync_learns_by_itself_that_a_route_is_throttled(lab: Lab) -> None:
+    """A node with the outside proxy as fallback and no netcheck: its sync of throttle.test goes direct (the
+    handshake works) and gets every post, at 16 KB/s. Having carried its data that slowly, it measures the direct
+    route and the proxy the same way, finds the proxy much faster, and says so; the next sync goes through the
+    proxy without trying the direct route."""
+    home = make_home(lab, "throttle-learner", f'[sync]\nfallback = ["{PROXY}"]\n')
+    done = lab.samizdat(home, "sync", "wss://throttle.test", "--direction", "down", "--json", timeout=240)
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert report["received"] == report["need"] >= SEED_EVENTS
+    assert [line for line in report["errors"] if "it is throttled" in line and "goes first from now on" in line]
+    routes = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
+    direct = routes["direct"]
+    assert direct["last_error"].startswith("sync: data.throttled"), direct
+    assert routes[PROXY]["last_ok"]
+    assert "a sync found it throttled" in ok(lab.samizdat(home, "routes")).stdout
+    # The next sync goes through the proxy: the direct route is not tried, so its record stays as it was.
+    again = json.loads(ok(lab.samizdat(home, "sync", "wss://throttle.test", "--direction", "down", "--json",
+                                       timeout=120)).stdout)  # fmt: skip
+    assert not [line for line in again["errors"] if "throttled" in line]
+    after = {r["transport"]: r for r in json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)}
+    assert after["direct"] == direct
+    assert after[PROXY]["last_ok"] >= routes[PROXY]["last_ok"]

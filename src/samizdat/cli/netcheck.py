@@ -12,7 +12,7 @@ import typer
 from samizdat.cli.common import JsonOption, emit, run, warn, with_node
 from samizdat.cli.render import ago, plural
 from samizdat.core.interference import CLASSES, OK
-from samizdat.core.routes import RouteRecord, found_by, impairment
+from samizdat.core.routes import THROTTLED, RouteRecord, found_by, impairment
 from samizdat.errors import UsageError
 from samizdat.net.netcheck import PROXY_CLASSES
 from samizdat.services import reachability
@@ -175,6 +175,9 @@ def register(app: typer.Typer) -> None:
                 found = impairment(record, now)
                 if found is not None:
                     until = time.strftime("%H:%M", time.localtime(r["next_retry"]))
+                    if found_by(record) == "sync" and found == THROTTLED:
+                        return (f"avoided until {until}: a sync found it throttled, another route much faster "
+                                f"({found}: {CLASSES[found]})")  # fmt: skip
                     if found_by(record) == "sync":
                         return (f"avoided until {until}, tried only when the other routes fail: it stalled during a "
                                 f"sync ×{r['failures']} ({found}: {CLASSES[found]})")  # fmt: skip

@@ -39,7 +39,11 @@ than netcheck's, which measured the route on purpose:
    for hours. Once the hold is over the route is tried as usual, and the stalls are remembered (a handshake does
    not forget them) so the next one holds longer;
 9. a sync that carried at least :data:`~samizdat.core.interference.DATA_ENOUGH` bytes over the route (more than
-   these censors let through) forgets them (:func:`after_transfer`).
+   these censors let through) forgets them (:func:`after_transfer`);
+10. a sync that carried its data slowly has netcheck's data step measure its route and another one, one after
+   the other (:mod:`samizdat.services.throttle`): when the other carries it several times faster, the first is
+   marked *throttled* by :func:`after_stall` too, held like a stall (rule 8) and placed like netcheck's throttled
+   mark (rule 5); carrying data does not forget it (a throttled route carries data, slowly).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ NETCHECK = "netcheck: "
 #: How long a netcheck's finding holds: a censor's policy does not pass in 30 s; a new netcheck replaces it.
 IMPAIRED_FOR = 6 * 3600.0
 STALLING = frozenset({"data.stall", "data.reset"})
+THROTTLED = "data.throttled"
 #: How ``last_error`` begins for a route one of the node's own syncs found stalling (see the module, rules 7-9).
 SYNC = "sync: "
 #: How long a route is set aside after its first stall seen by a sync; each further stall in a row doubles it.
@@ -173,9 +178,10 @@ def after_netcheck(
 
 def after_stall(record: RouteRecord | None, transport: str, cls: str, reason: str, *, now: float) -> RouteRecord:
     """The record of ``transport`` after a sync's connection on it went dead (``cls``: ``data.stall`` or
-    ``data.reset``) and another route then carried the same sync: set aside for :data:`STALL_HOLD`, doubled for
-    each stall (or failure) in a row before it, at most :data:`IMPAIRED_FOR` (rules 7-8). A netcheck's mark that
-    still holds is kept as it is: it measured the route on purpose, and says longer."""
+    ``data.reset``) and another route then carried the same sync, or after a sync found it throttled
+    (``data.throttled``, rule 10): set aside for :data:`STALL_HOLD`, doubled for each stall (or failure) in a row
+    before it, at most :data:`IMPAIRED_FOR` (rules 7-8). A netcheck's mark that still holds is kept as it is: it
+    measured the route on purpose, and says longer."""
     if record is not None and found_by(record) == "netcheck" and impairment(record, now) is not None:
         return record
     failures = (record.failures if record is not None else 0) + 1
@@ -189,5 +195,7 @@ def after_transfer(record: RouteRecord | None, transport: str, carried: int, *, 
     to record). At least :data:`~samizdat.core.interference.DATA_ENOUGH` forgets the stalls syncs saw on it (rule
     9); less proves nothing against them, and a netcheck's mark is only cleared by a netcheck."""
     if record is None or found_by(record) != "sync" or carried < DATA_ENOUGH:
+        return None
+    if record.last_error.startswith(f"{SYNC}{THROTTLED}"):  # a throttled route carries data, slowly: no proof
         return None
     return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, next_retry=now)

@@ -8,13 +8,16 @@ the local state (``samizdat status``).
 
 A sync whose connection goes dead under it after the handshake (a censor that lets handshakes through and then
 stalls or cuts the connection) is run once more through another route; when that one carries it, the first route
-is remembered as stalling and the next syncs take the other routes first (``core/routes.py``, rules 7-9).
+is remembered as stalling and the next syncs take the other routes first (``core/routes.py``, rules 7-9). A sync
+that carried its data slowly has its route and another measured, and a throttled route goes after the other
+(:mod:`samizdat.services.throttle`, rule 10).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from samizdat.core.backoff import backoff_delay
@@ -25,7 +28,7 @@ from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import redacted
-from samizdat.services import areas, blob_travel, channels, relay_health
+from samizdat.services import areas, blob_travel, channels, relay_health, throttle
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ async def sync_with(
     scope = list(filters or [Filter()])
 
     async def over(client: RelayClient) -> netsync.SyncReport:
+        began = time.monotonic()
         try:
             report = await netsync.sync(
                 client,
@@ -69,6 +73,10 @@ async def sync_with(
                 acks=relay_health.Witness(ctx),
                 upload_limit=relay_health.upload_limit(ctx, url),
             )
+            if throttle.slow(client, time.monotonic() - began):  # measured before the connection closes
+                line = await throttle.check(ctx, client)
+                if line is not None:
+                    report.errors.append(line)
         finally:
             await client.close(wait=CLOSE_WAIT)
         failover.remember_transfer(ctx.local, client, now=ctx.clock())
