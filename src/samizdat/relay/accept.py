@@ -125,7 +125,7 @@ class DoorSocket(socket.socket):
             if reason is None:
                 admitted = AdmittedSocket(family, kind, proto, fileno=fd)
                 admitted.door = door
-                door.accepted[fd] = ip
+                door.counted(fd, ip)
                 return admitted, addr
             refuse(fd, family, kind, proto, self.answer)
             door.refusals.count(reason, ip)

@@ -217,6 +217,11 @@ class Door:
         self.max_connections = limits.max_connections if max_connections is None else max_connections
         self.open = 0
         self.per_ip: dict[str, int] = {}
+        #: The addresses holding each number of places, and the sockets counted at accept of each address in the
+        #: order they came: :meth:`make_room` finds the heaviest address's newest in a few steps, not by going
+        #: through every address and connection (a newcomer to a full node must cost no more than its accept).
+        self._holding: dict[int, set[str]] = {}
+        self._fds: dict[str, dict[int, None]] = {}
         self.lingering: set[asyncio.Transport] = set()  # refused connections still delivering their 503
         #: Connections counted at accept (relay/accept.py), by file descriptor, until their socket is closed.
         self.accepted: dict[int, str | None] = {}
@@ -234,8 +239,30 @@ class Door:
             return OVER_ADDRESS
         self.open += 1
         if ip is not None:
-            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+            self._hold(ip, self.per_ip.get(ip, 0) + 1)
         return None
+
+    def counted(self, fd: int, ip: str | None) -> None:
+        """The socket ``fd`` admitted at accept for ``ip`` (relay/accept.py): it holds its place until
+        :meth:`release`."""
+        self.accepted[fd] = ip
+        if ip is not None:
+            self._fds.setdefault(ip, {})[fd] = None
+
+    def _hold(self, ip: str, count: int) -> None:
+        """``ip`` now holds ``count`` places (0: none)."""
+        before = self.per_ip.get(ip, 0)
+        if before:
+            same = self._holding.get(before)
+            if same is not None:
+                same.discard(ip)
+                if not same:
+                    del self._holding[before]
+        if count > 0:
+            self.per_ip[ip] = count
+            self._holding.setdefault(count, set()).add(ip)
+        else:
+            self.per_ip.pop(ip, None)
 
     def make_room(self, ip: str | None) -> bool:
         """Every place is taken: close the newest connection counted at accept of the address holding the most, if
@@ -247,29 +274,34 @@ class Door:
         a device that holds more than anyone keeps losing the difference to newcomers. Its socket is shut here
         (its connection then ends as any other does) and stops counting at once."""
         held = self.per_ip.get(ip, 0) if ip is not None else 0
-        heaviest = max(self.per_ip, key=self.per_ip.__getitem__, default=None)
-        if heaviest is None or self.per_ip[heaviest] <= held + 1:
-            return False
-        fd = next((fd for fd, owner in reversed(self.accepted.items()) if owner == heaviest), None)
-        if fd is None:  # its connections came through a trusted balancer: not ours to close here
-            return False
-        del self.accepted[fd]
-        self.leave(heaviest)
-        self.refusals.count(MADE_ROOM, heaviest)
-        shut_down(fd)
-        return True
+        for count in sorted(self._holding, reverse=True):  # at most max_connections_per_ip numbers
+            if count <= held + 1:
+                return False
+            # An address whose connections came through a trusted balancer has none counted at accept: not ours
+            # to close here.
+            heaviest = next((a for a in self._holding[count] if self._fds.get(a)), None)
+            if heaviest is not None:
+                fd = next(reversed(self._fds[heaviest]))
+                self.release(fd)
+                self.refusals.count(MADE_ROOM, heaviest)
+                shut_down(fd)
+                return True
+        return False
 
     def leave(self, ip: str | None) -> None:
         self.open -= 1
         if ip is not None:
-            left = self.per_ip.pop(ip, 1) - 1
-            if left > 0:
-                self.per_ip[ip] = left
+            self._hold(ip, self.per_ip.get(ip, 1) - 1)
 
     def release(self, fd: int) -> None:
         """The connection counted at accept as ``fd`` is closed: give its place back (once)."""
         if fd in self.accepted:
-            self.leave(self.accepted.pop(fd))
+            ip = self.accepted.pop(fd)
+            if ip is not None and (fds := self._fds.get(ip)) is not None:
+                fds.pop(fd, None)
+                if not fds:
+                    del self._fds[ip]
+            self.leave(ip)
 
     def close(self) -> None:
         """Abort the refused connections still lingering (the server is stopping)."""

@@ -194,7 +194,7 @@ class SharedDoor(Door):
             return reason
         self.open += 1
         if ip is not None:
-            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+            self._hold(ip, self.per_ip.get(ip, 0) + 1)
         return None
 
     def leave(self, ip: str | None) -> None:
