@@ -6,6 +6,14 @@
 import { neutralize } from './display.js';
 
 const SHOWN_ATTRIBUTES = new Set(['title', 'aria-label', 'placeholder', 'alt']);
+// Dozens of combining marks on one letter (Zalgo text) are drawn as a column over the lines around it: a channel's
+// name could cover the "Not the channel you follow" warning above it and the owner-key digits of the channels
+// around it (red-team finding). No script's ordinary spelling stacks more than four on a letter (Vietnamese two,
+// pointed Hebrew with cantillation four), so a longer run keeps its first four. Display only, like neutralize().
+const MARK_RUN = /\p{M}{5,}/gu;
+const MAX_MARKS = 4;
+const calm = (text) => (text.length < 6 ? text : text.replace(MARK_RUN, (run) => Array.from(run).slice(0, MAX_MARKS).join('')));
+const shown = (text) => calm(neutralize(text));
 
 /** h('div', {class: 'x', onclick: fn, title: '...'}, 'text', child, [more]) */
 export function h(tag, attrs, ...children) {
@@ -18,7 +26,7 @@ export function h(tag, attrs, ...children) {
       else if (k === 'value') el.value = v;
       else if (k === 'checked' || k === 'disabled' || k === 'selected') el[k] = Boolean(v);
       else if (k === 'href' && !/^(#|\/(?!\/))/.test(String(v))) continue; // only our own routes
-      else if (SHOWN_ATTRIBUTES.has(k)) el.setAttribute(k, neutralize(String(v)));
+      else if (SHOWN_ATTRIBUTES.has(k)) el.setAttribute(k, shown(String(v)));
       else el.setAttribute(k, v === true ? '' : String(v));
     }
   }
@@ -34,7 +42,7 @@ function append(el, children, raw = false) {
     if (c === null || c === undefined || c === false || c === '') continue;
     if (Array.isArray(c)) append(el, c, raw);
     else if (c instanceof Node) el.appendChild(c);
-    else el.appendChild(document.createTextNode(raw ? String(c) : neutralize(String(c))));
+    else el.appendChild(document.createTextNode(raw ? String(c) : shown(String(c))));
   }
 }
 

@@ -5,6 +5,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { blurhashOf } from './blurhash.js';
+import { answerChallenge } from './oplogin.js';
 import { state, now } from './state.js';
 import { extras } from './lazy.js';
 import { PhotoError, LONG_SIDE, FULL_BYTES, THUMB_SIDE, THUMB_BYTES } from './photos.js';
@@ -201,14 +202,15 @@ export class Previewer {
   open() {
     if (this.ready) return this.ready;
     this.ready = (async () => {
-      const first = this.signer.who === 'operator' ? { token: state.operator.token }
-        : { auth: await authorization('preview', this.signer) };
+      const operator = this.signer.who === 'operator';
+      const first = operator ? { login: 'challenge' } : { auth: await authorization('preview', this.signer) };
       const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${PREVIEW_PATH}`);
       ws.binaryType = 'arraybuffer';
       await new Promise((resolve, reject) => {
         ws.onopen = () => ws.send(JSON.stringify(first));
         ws.onmessage = (ev) => {
           const answer = typeof ev.data === 'string' ? JSON.parse(ev.data) : {};
+          if (operator && answerChallenge(ws, answer, state.operator.token)) return; // the session code never travels
           if (answer.ok) resolve();
           else reject(new PhotoError(answer.error || 'The node refused the preview.'));
         };

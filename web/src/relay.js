@@ -1,6 +1,8 @@
 // A NIP-01 client of the node's own relay (same host as the page), reconnecting with back-off. Subscriptions
 // are re-sent after a reconnect; events are handed over as they come, de-duplicated by the callers.
 
+import { answerChallenge, sessionAfter } from './oplogin.js';
+
 export class Relay {
   /** `early`: a socket to `url` opened before the app started (early.js), taken over if it is not closed. */
   constructor(url, onState, early = null) {
@@ -117,7 +119,9 @@ export class Operator {
           resolve(result);
         }
       };
-      ws.onopen = () => ws.send(JSON.stringify({ token: this.token }));
+      let challenge = null;
+      // The code never travels (oplogin.js): the node's nonce first, then a proof for it.
+      ws.onopen = () => ws.send(JSON.stringify({ login: 'challenge' }));
       ws.onmessage = (m) => {
         let msg;
         try {
@@ -125,12 +129,17 @@ export class Operator {
         } catch {
           return;
         }
+        if (!done && challenge === null) {
+          if (answerChallenge(ws, msg, this.token)) challenge = msg.challenge;
+          else finish({ ok: false, error: String(msg.error || 'refused') });
+          return;
+        }
         if (!done) {
           if (msg.ok) {
             this.ws = ws;
             this.pubkey = msg.pubkey;
-            // A login link's code works once: the node answers with a session code, which the app keeps.
-            if (typeof msg.session === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(msg.session)) this.token = msg.session;
+            // A login link's code works once: it is replaced by a session code both sides work out, which the app keeps.
+            if (msg.renewed === true) this.token = sessionAfter(this.token, challenge);
             finish({ ok: true, pubkey: msg.pubkey });
           } else finish({ ok: false, error: String(msg.error || 'refused') });
           return;

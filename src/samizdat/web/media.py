@@ -11,10 +11,11 @@ It is a WebSocket route (``/media/preview``), not an HTTP POST: the relay's HTTP
 photo of a post. Like ``/op``:
 
 - only the node's own page may connect (``Origin`` must be ``http(s)://<Host>``);
-- the first message proves who asks: ``{"token": CODE}`` (an operator session code, web/operator.py) or
-  ``{"auth": EVENT}``, a kind-24242 event with ``["t", "preview"]`` and an ``expiration`` in the future, signed by
-  a key that may post in a channel the node owns or follows (``may_upload``, services/blobs.py); answered
-  ``{"ok": true}``, or ``{"ok": false, "error": ...}`` and closed;
+- the first message proves who asks: an operator session code, proved as at ``/op`` (``{"login": "challenge"}``,
+  then ``{"proof": ...}`` for the nonce the node answers: web/operator.py; ``{"token": CODE}``, the code itself,
+  is still taken) or ``{"auth": EVENT}``, a kind-24242 event with ``["t", "preview"]`` and an ``expiration`` in
+  the future, signed by a key that may post in a channel the node owns or follows (``may_upload``,
+  services/blobs.py); answered ``{"ok": true}``, or ``{"ok": false, "error": ...}`` and closed;
 - then each request is one binary message: a 4-byte big-endian length, a JSON head ``{"id", "regions": [[x, y, w,
   h], ...], "blur": true}`` (fractions of the picture) and the image; each answer the same framing, the head
   ``{"id", "faces": [...]}`` followed by the WebP, or ``{"id", "error": one sentence}`` alone.
@@ -27,6 +28,7 @@ and at most :data:`MAX_WAITING` waiting, beyond which a request is answered "bus
 from __future__ import annotations
 
 import asyncio
+import secrets
 import struct
 import time
 from collections import deque
@@ -41,7 +43,7 @@ from samizdat.core.event import parse_event
 from samizdat.errors import RemoteProtocolError
 from samizdat.relay.http import header
 from samizdat.services.photos import PhotoError, blur_preview
-from samizdat.web.operator import address_key, same_origin, session_valid
+from samizdat.web.operator import address_key, code_by_proof, same_origin, session_valid
 
 PREVIEW_PATH = "/media/preview"
 MAX_IMAGE_BYTES = 240 * 1024  #: the phone sends a WebP of at most 200 KB
@@ -158,13 +160,23 @@ class PreviewEndpoint:
 
     async def _login(self, ws: ServerConnection) -> str | None:
         """None when the first message proves a right to preview; else the reason."""
+        challenge = None
         try:
             async with asyncio.timeout(LOGIN_TIMEOUT):
                 message = orjson.loads(await ws.recv())
+                if isinstance(message, dict) and message.get("login") == "challenge":  # as at /op: web/operator.py
+                    challenge = secrets.token_urlsafe(16)
+                    await ws.send(orjson.dumps({"challenge": challenge}).decode())
+                    message = orjson.loads(await ws.recv())
         except (TimeoutError, orjson.JSONDecodeError):
             return "expected an authorization first"
         if not isinstance(message, dict):
             return "expected an authorization first"
+        if challenge is not None:
+            proof = message.get("proof")
+            code = await asyncio.to_thread(code_by_proof, self.home, proof if isinstance(proof, str) else "", challenge)
+            ok = code is not None and bool(code.link) and not code.expired(self.clock())
+            return None if ok else "this operator session is not valid: log in again (it expired or was revoked)"
         token = message.get("token")
         if isinstance(token, str) and token:
             ok = await asyncio.to_thread(session_valid, self.home, token, self.clock())

@@ -6,13 +6,20 @@ SHA-256, with when it was made, when it expires (30 days by default, ``--expires
 link ``http://host:port/#op=CODE`` (the fragment never travels in a request line or a Referer). A code's id is the
 start of its hash: ``samizdat web codes`` lists them, ``samizdat web logout ID`` revokes one, ``--all`` every one.
 
-The browser opens a WebSocket to ``/op`` and sends ``{"token": CODE}`` as its first message; the node compares
-hashes in constant time and answers ``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}`` and
-closes. A link's code logs in once: at that first login the node replaces it with a new random *session code*
-(same id, same expiry; the line keeps the link code's hash, so a second use is told apart from a wrong code) and
-sends it with the answer, ``"session": ...``; the browser keeps that one (encrypted) and logs in with it from then
-on. The link, which stays in the browser's history and wherever else it was pasted, is useless after that. If the
-answer is lost on the way, the link is spent all the same: run ``samizdat web login`` again.
+The browser opens a WebSocket to ``/op`` and sends ``{"login": "challenge"}``; the node answers
+``{"challenge": NONCE}`` (random, this connection's only) and the browser sends ``{"proof": HMAC-SHA256(SHA-256(CODE),
+"samizdat operator login " + NONCE)}`` (hex: :func:`login_proof`). The code never travels: on a hub's plain-http
+Wi-Fi anyone can read the frames (an open network, or a WPA2 password every neighbour knows), and a code read
+there logged in as the node for a month, to post in its channels and to wipe it (red-team finding). The node tries
+every code's hash in constant time and answers ``{"ok": true, "pubkey": ...}`` or ``{"ok": false, "error": ...}``
+and closes. A link's code logs in once: at that first login the node replaces it with a *session code* (same id,
+same expiry; the line keeps the link code's hash, so a second use is told apart from a wrong code) that both sides
+work out from the link's hash and the nonce (:func:`session_after`), answering ``"renewed": true``; the browser
+keeps that one (encrypted) and logs in with it from then on. The link, which stays in the browser's history and
+wherever else it was pasted, is useless after that. If the answer is lost on the way, the link is spent all the
+same: run ``samizdat web login`` again. The first form, ``{"token": CODE}`` as the first message, is still
+answered (with a random session code sent back as ``"session"``) for clients that do not compute HMACs; the app
+does not use it.
 
 Logins are rate-limited per address (an IPv6 /64 counts as one, :class:`LoginLimiter`): a few per minute, and
 after a few wrong codes none for a while; a refused attempt is closed with code 1013 and no answer, so the
@@ -33,6 +40,9 @@ two steps are there so that no single message, replayed or sent by mistake, wipe
 own confirmation in between. No code from the command line is asked: the operator who must wipe in a hurry may
 hold only the phone. A successful login also counts as the operator's presence for ``[safety]
 wipe_after_days`` (services/deadman.py).
+
+What the proof does not stop: whoever can change the frames (answering in the hub's place on its Wi-Fi) can run
+its own page or add requests to a logged-in connection; only https:// stops that (docs/web.md).
 
 Why this is CSRF-safe: there is no cookie or ambient credential. A page from another origin could open a
 WebSocket to /op (WebSockets ignore the same-origin policy) but cannot know the code; and the Origin header is
@@ -218,18 +228,58 @@ def link_spent(home: Path, token: str) -> bool:
     return any(hmac.compare_digest(digest, code.link) for code in list_codes(home) if code.link)
 
 
-def exchange_code(home: Path, digest: str, now: float) -> str | None:
+def exchange_code(home: Path, digest: str, now: float, session: str | None = None) -> str | None:
     """Spend the login link's code with this hash: replace it with a new session code (same id and expiry, used
-    ``now``) and return that code; None when it is no longer there (revoked, or exchanged meanwhile)."""
+    ``now``), ``session`` or a random one, and return that code; None when it is no longer there (revoked, or
+    exchanged meanwhile)."""
     with _locked(home):
         codes = list_codes(home)
         found = [code for code in codes if code.digest == digest and not code.link]
         if not found:
             return None
-        session = secrets.token_urlsafe(16)
+        session = session or secrets.token_urlsafe(16)
         fresh = replace(found[0], digest=_digest(session), last_used=int(now), link=digest)
         _write(home, [fresh if code is found[0] else code for code in codes])
     return session
+
+
+def login_proof(digest: str, challenge: str) -> str:
+    """What a browser holding the code whose SHA-256 is ``digest`` sends for ``challenge`` (web/src/oplogin.js):
+    HMAC-SHA256 under the hash, in hex. Whoever reads it on the Wi-Fi cannot log in with it: the next login has
+    another challenge, and the code cannot be worked back from it."""
+    message = ("samizdat operator login " + challenge).encode()
+    return hmac.new(bytes.fromhex(digest), message, hashlib.sha256).hexdigest()
+
+
+def session_after(digest: str, challenge: str) -> str:
+    """The session code that replaces the login link whose code hashes to ``digest``, logged in with a proof for
+    ``challenge``: worked out by the node and by the browser alike, so it never travels."""
+    message = ("samizdat operator session " + challenge).encode()
+    return hmac.new(bytes.fromhex(digest), message, hashlib.sha256).hexdigest()
+
+
+def code_by_proof(home: Path, proof: str, challenge: str) -> OperatorCode | None:
+    """The code (expired or not) whose holder sent ``proof`` for ``challenge``; None when none did (every code
+    compared, in constant time)."""
+    if not isinstance(proof, str) or not _DIGEST.fullmatch(proof):
+        return None
+    found = None
+    for code in list_codes(home):
+        if hmac.compare_digest(proof, login_proof(code.digest, challenge)):
+            found = code
+    return found
+
+
+def link_spent_by_proof(home: Path, proof: str, challenge: str) -> bool:
+    """:func:`link_spent` for a proof: the code behind ``proof`` is a login link's, already exchanged."""
+    if not isinstance(proof, str) or not _DIGEST.fullmatch(proof):
+        return False
+    return any(hmac.compare_digest(proof, login_proof(c.link, challenge)) for c in list_codes(home) if c.link)
+
+
+def code_by_digest(home: Path, digest: str) -> OperatorCode | None:
+    """The code with this hash, if it is still there (not revoked)."""
+    return next((code for code in list_codes(home) if hmac.compare_digest(digest, code.digest)), None)
 
 
 def token_valid(home: Path, token: str, now: float | None = None) -> bool:
@@ -409,18 +459,15 @@ class OperatorEndpoint:
             return
         try:
             async with asyncio.timeout(LOGIN_TIMEOUT):
-                first = await ws.recv()
-            message = orjson.loads(first)
-            token = message.get("token") if isinstance(message, dict) else None
-            token = token if isinstance(token, str) else ""
-            code, now = code_of(self.home, token), self.clock()
-            session = None
-            if code is not None and not code.expired(now) and not code.link:  # a link's code: spent now
-                session = await asyncio.to_thread(exchange_code, self.home, code.digest, now)
-                code = code_of(self.home, session) if session is not None else None
+                message = orjson.loads(await ws.recv())
+                challenge = None
+                if isinstance(message, dict) and message.get("login") == "challenge":
+                    challenge = secrets.token_urlsafe(16)  # this connection's only: a proof read here works nowhere
+                    await self._send(ws, {"challenge": challenge})
+                    message = orjson.loads(await ws.recv())
+            code, session, spent, now = await self._login(message, challenge)
             if code is None or code.expired(now):
                 self.limiter.failed(who, now)
-                spent = code is None and await asyncio.to_thread(link_spent, self.home, token)
                 error = EXPIRED if code else USED if spent else NOT_VALID
                 log.info("operator login from %s refused: %s", who, error)
                 await self._send(ws, {"ok": False, "error": error})
@@ -431,14 +478,18 @@ class OperatorEndpoint:
                 self.present()
             answer: dict[str, Any] = {"ok": True, "pubkey": self.pubkey}
             if session is not None:
-                answer["session"] = token = session
+                # With a proof, the browser works the session code out itself (session_after): it never travels.
+                if challenge is not None:
+                    answer["renewed"] = True
+                else:
+                    answer["session"] = session
                 self._noted[code.digest] = now  # the exchange noted the use
             else:
                 await self._note_use(code.digest, now)
             await self._send(ws, answer)
             confirm: list[tuple[str, float]] = []  # this connection's wipe nonce, if one was asked for
             async for data in ws:
-                reply = await self._request(data, token, confirm)
+                reply = await self._request(data, code.digest, confirm)
                 try:
                     await self._send(ws, reply)
                 finally:
@@ -450,6 +501,30 @@ class OperatorEndpoint:
             await ws.close(1008, "expected a login message")
         except ConnectionClosed:
             pass
+
+    async def _login(
+        self, message: object, challenge: str | None
+    ) -> tuple[OperatorCode | None, str | None, bool, float]:
+        """The code a login message proves (``{"proof": ...}`` for ``challenge``, or the code itself as
+        ``{"token": ...}``), with a link's code already exchanged for its session code (returned too); whether it
+        was a link spent before; and now."""
+        field = "proof" if challenge is not None else "token"
+        given = message.get(field) if isinstance(message, dict) else None
+        given = given if isinstance(given, str) else ""
+        now = self.clock()
+        code = code_by_proof(self.home, given, challenge) if challenge is not None else code_of(self.home, given)
+        session = None
+        if code is not None and not code.expired(now) and not code.link:  # a link's code: spent now
+            fresh = session_after(code.digest, challenge) if challenge is not None else None
+            session = await asyncio.to_thread(exchange_code, self.home, code.digest, now, fresh)
+            code = code_of(self.home, session) if session is not None else None
+        spent = False
+        if code is None:
+            if challenge is not None:
+                spent = await asyncio.to_thread(link_spent_by_proof, self.home, given, challenge)
+            else:
+                spent = await asyncio.to_thread(link_spent, self.home, given)
+        return code, session, spent, now
 
     async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
         await ws.send(orjson.dumps(message).decode())
@@ -465,7 +540,7 @@ class OperatorEndpoint:
         except OSError as exc:
             log.warning("could not note the operator code's use: %s", exc)
 
-    async def _request(self, data: str | bytes, token: str, confirm: list[tuple[str, float]]) -> dict[str, Any]:
+    async def _request(self, data: str | bytes, digest: str, confirm: list[tuple[str, float]]) -> dict[str, Any]:
         if len(data) > MAX_MESSAGE:
             return {"error": "the request is too large"}
         try:
@@ -476,7 +551,7 @@ class OperatorEndpoint:
             return {"error": "the request is not an object"}
         request_id = message.get("id")
         now = self.clock()
-        code = code_of(self.home, token)  # logged out or expired from the command line meanwhile?
+        code = code_by_digest(self.home, digest)  # logged out or expired from the command line meanwhile?
         if code is None:
             return {"id": request_id, "error": "this operator code was revoked"}
         if code.expired(now):
