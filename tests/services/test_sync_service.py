@@ -109,7 +109,9 @@ async def test_a_sync_cut_on_one_route_goes_through_another_which_goes_first_fro
         await relay.store.add_many(events)
         ctx = routed(opened, relay.url, cutter.url, plain.url)
         report = await sync.sync_with(ctx, relay.url, direction="down")
-        assert report.received == len(events)
+        # Every post arrived: most through the other route (a few may have come before the cut, on a busy machine).
+        assert await ctx.store.has([e.id for e in events]) == {e.id for e in events}
+        assert report.received > 0
         assert [line for line in report.errors if f"through {cutter.url} stopped carrying data" in line]
         assert cutter.tunnels >= 1  # the WebSocket (and the relay's NIP-11 document, fetched the same way)
         assert plain.tunnels >= 1

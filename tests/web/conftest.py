@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, ServeProcess, launch
+from web_helpers import CHROMIUM, PHONE, ServeProcess, launch
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,26 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    """Playwright itself, for a test that launches Chromium its own way (a profile on disk: web_helpers.persistent);
+    skipped where Debian's chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh phone-sized context of the module's browser (downloads accepted), closed after the test."""
+    context = browser.new_context(locale="en-US", accept_downloads=True, **PHONE)
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from web_helpers import PHONE, SCREENSHOTS, SCREENSHOTS_WANTED, Cli
+from web_helpers import PHONE, SCREENSHOTS, SCREENSHOTS_WANTED, Cli, phone_page
 
 from samizdat.core import kinds, nip19
 from samizdat.core.channel import build_channel_event
@@ -81,15 +81,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", **PHONE)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}") or dialog.dismiss())
-    yield page
-    context.close()
-    assert not errors, errors
+    with phone_page(browser, dismiss_dialogs=True) as page:
+        yield page
 
 
 def shot(page: Any, name: str) -> None:

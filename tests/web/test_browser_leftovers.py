@@ -7,15 +7,13 @@ its SHA-256 names the post, hence the channel, on any relay that carries it)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Cli
+from web_helpers import Cli, persistent
 
 import photo_samples as samples
 
@@ -25,27 +23,6 @@ expect = sync_api.expect
 NAME = "Birch Yard 5521"
 PLACE = ("BY", "Minsk", "Birch Quarter 5521")
 POST = "Vans at the birch yard gate, 21:10"
-
-
-@pytest.fixture
-def playwright() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
-    with sync_api.sync_playwright() as p:
-        yield p
-
-
-@contextlib.contextmanager
-def persistent(playwright: Any, profile: Path) -> Iterator[Any]:
-    """A browser with its profile on disk, as a phone's is; closed (its files written) at the end."""
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, locale="en-US", **PHONE
-    )
-    context.set_default_timeout(30_000)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def open_channel(page: Any) -> Any:

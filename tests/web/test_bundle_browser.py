@@ -10,7 +10,6 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,14 +51,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
         cli.ok("post", "frunzenski", "--type", "news", text)
     node = module_serve(cli.home)
     return Hub(cli, node.http_url, address, tmp)
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", accept_downloads=True, **PHONE)
-    context.set_default_timeout(20_000)
-    yield context
-    context.close()
 
 
 def visit_once(context: Any, hub: Hub) -> Any:

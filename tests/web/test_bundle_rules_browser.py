@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from web_helpers import PHONE, Cli
+from web_helpers import Cli
 
 from samizdat.core import kinds
 from samizdat.core.bundle import BundleHeader, RawEvent, encode_block, encode_header, encode_trailer
@@ -40,14 +39,6 @@ def ids_in(bundle: bytes) -> set[str]:
     reader = BundleReader()
     items = reader.feed(bundle) + reader.close()
     return {str(item.value["id"]) for item in items if isinstance(item, RawEvent)}
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", accept_downloads=True, **PHONE)
-    context.set_default_timeout(20_000)
-    yield context
-    context.close()
 
 
 def test_a_phone_does_not_pass_on_expired_or_deleted_posts(tmp_path: Path, module_serve: Any, context: Any) -> None:

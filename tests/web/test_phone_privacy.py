@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Cli, launch
+from web_helpers import PHONE, Cli, launch, persistent
 
 from samizdat.config import DISGUISES, load_config
 from samizdat.core import nip19
@@ -59,27 +59,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
     node = module_serve(cli.home)
     owner = made["address"].split(":")[1]
     return Hub(cli, node.http_url, made["address"], made["naddr"], owner)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh web)")
-    with sync_api.sync_playwright() as p:
-        yield p
-
-
-@contextlib.contextmanager
-def persistent(playwright: Any, profile: Path) -> Iterator[Any]:
-    """A browser with its profile on disk, as a phone's is; closed (and its files written) at the end."""
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, locale="en-US", **PHONE
-    )
-    context.set_default_timeout(20_000)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 @contextlib.contextmanager
@@ -177,7 +156,7 @@ def leaks(files: list[tuple[Path, bytes]], secrets: dict[str, str]) -> list[str]
 
 def test_a_profile_used_with_a_pin_holds_nothing_readable(hub: Hub, playwright: Any, tmp_path: Path) -> None:
     profile = tmp_path / "profile"
-    with persistent(playwright, profile) as context:
+    with persistent(playwright, profile, timeout=20_000) as context:
         page = first_page(context)
         page.goto(hub.url)
         expect(page.locator(".tree a", has_text="Minsk").first).to_be_visible()
@@ -210,7 +189,7 @@ def test_a_profile_used_with_a_pin_holds_nothing_readable(hub: Hub, playwright: 
     assert leaks(files, secrets) == []
 
     # The same profile, opened again: the lock screen, then everything as it was, offline too.
-    with persistent(playwright, profile) as context:
+    with persistent(playwright, profile, timeout=20_000) as context:
         page = first_page(context)
         page.goto(hub.url)
         expect(page.locator("#pin")).to_be_visible()
@@ -423,7 +402,7 @@ def test_a_disguised_node_says_weather(tmp_path: Path, module_serve: Any, playwr
     cli.json("channel", "create", "yard", "--name", NAME, "--place", "/".join(PLACE))
     node = module_serve(cli.home)
     profile = tmp_path / "profile"
-    with persistent(playwright, profile) as context:
+    with persistent(playwright, profile, timeout=20_000) as context:
         page = first_page(context)
         page.goto(node.http_url)
         expect(page.locator("#brand")).to_have_text("Weather")

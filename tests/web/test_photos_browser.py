@@ -22,7 +22,7 @@ import numpy as np
 import piexif
 import pytest
 from PIL import Image
-from web_helpers import PHONE, Cli
+from web_helpers import Cli, phone_page
 
 from samizdat.core import kinds, nip19
 from samizdat.core.channel import parse_channel
@@ -116,14 +116,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
 def page(browser: Any, hub: Hub) -> Iterator[Any]:
     # Image requests go straight to the page (the test's router sees them); the media cache is left to the
     # service worker's own use.
-    context = browser.new_context(locale="en-US", service_workers="block", **PHONE)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, errors
+    with phone_page(browser, timeout=30_000, service_workers="block") as page:
+        yield page
 
 
 def with_phone_key(page: Any, hub: Hub) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Cli
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Cli, phone_page
 
 from samizdat.core import nip19
 
@@ -45,14 +45,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_serve: Any) -> Hub:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", **PHONE)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, errors
+    with phone_page(browser) as page:
+        yield page
 
 
 def qr_image(text: str, path: Path, size: tuple[int, int] = (640, 480)) -> Any:

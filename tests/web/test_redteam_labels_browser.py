@@ -5,43 +5,26 @@ labels from verifiers the reader does not follow are not shown)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from web_helpers import PHONE, Cli
+from web_helpers import Cli, phone_page, publish
 
 from samizdat.core import kinds
 from samizdat.core.channel import build_channel_event, parse_channel
-from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_label, build_post
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
-from websockets.sync.client import connect
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", **PHONE)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, errors
-
-
-def _publish(ws_url: str, events: list[Event]) -> None:
-    with connect(ws_url, open_timeout=10) as ws:
-        for event in events:
-            ws.send(json.dumps(["EVENT", event.to_dict()]))
-            reply = json.loads(ws.recv(timeout=10))
-            assert reply[:3] == ["OK", event.id, True], reply
+    with phone_page(browser) as page:
+        yield page
 
 
 def test_an_owners_label_on_his_own_post_is_no_badge(tmp_path: Any, module_serve: Any, page: Any) -> None:
@@ -56,7 +39,7 @@ def test_an_owners_label_on_his_own_post_is_no_badge(tmp_path: Any, module_serve
     own_word = build_label(impostor, alert, "confirmed", "We checked", created_at=now - 20)
     other = build_post(impostor, channel, "news", "Queues at the bakery", created_at=now - 40)
     verified = build_label(verifier, other, "disputed", "Not seen", created_at=now - 10)
-    _publish(node.url, [definition, alert, own_word, other, verified])
+    publish(node.url, [definition, alert, own_word, other, verified])
 
     page.goto(f"{node.http_url}#/keys")  # the reader follows one verifier, who disputes the other post
     page.fill("[name=verifier]", verifier.public_key_hex)

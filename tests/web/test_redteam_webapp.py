@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from web_helpers import PHONE, Cli
+from web_helpers import Cli, publish
 
 from samizdat.core import kinds
 from samizdat.core.channel import build_channel_event
-from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 
 pytest.importorskip("playwright")
@@ -39,14 +38,6 @@ def _photo() -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", **PHONE)
-    context.set_default_timeout(20_000)
-    yield context
-    context.close()
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -133,14 +124,6 @@ def test_an_eavesdropper_on_the_wifi_cannot_log_in_as_the_operator(
         assert not _logs_in(node.port, [json.dumps({"token": value})]), value
 
 
-def _publish(ws_url: str, events: list[Event]) -> None:
-    with connect(ws_url, open_timeout=10) as ws:
-        for event in events:
-            ws.send(json.dumps(["EVENT", event.to_dict()]))
-            reply = json.loads(ws.recv(timeout=10))
-            assert reply[:3] == ["OK", event.id, True], reply
-
-
 def _black_pixels(png: bytes) -> int:
     """Pixels of the app's ink colour or darker: the warning itself is red on pink, so any is drawn over it."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
@@ -157,7 +140,7 @@ def test_a_name_of_stacked_marks_cannot_draw_over_the_impostor_warning(
     real, plain, zalgo = SecretKey.generate(), SecretKey.generate(), SecretKey.generate()
     now = int(time.time())
     marks = "\u0300\u0301\u0302\u0303\u0304\u0305\u0306\u0307\u0308"  # above the letter, one on another
-    _publish(node.url, [
+    publish(node.url, [
         build_channel_event(real, "frunzenski", "Frunzenski", created_at=now - 60),
         build_channel_event(plain, "frunzenski", "Frunzenski", created_at=now - 50),
         build_channel_event(zalgo, "frunzenski", "Frunzensk" + "i" + marks * 10, created_at=now - 40),

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
+
+from samizdat.core.event import Event
 
 _E2E = Path(__file__).parents[1] / "e2e" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("samizdat_e2e_helpers", _E2E)
@@ -56,3 +60,43 @@ def chromium_resolving(name: str) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def phone_page(
+    browser: Any, *, timeout: float = 20_000, dismiss_dialogs: bool = False, **options: Any
+) -> Iterator[Any]:
+    """A page in a fresh phone-sized context of ``browser`` (``options`` for the context); a script error on it
+    (or, with ``dismiss_dialogs``, a dialog it opened) fails the test at the end."""
+    context = browser.new_context(locale="en-US", **options, **PHONE)
+    context.set_default_timeout(timeout)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    if dismiss_dialogs:
+        page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}") or dialog.dismiss())
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+@contextlib.contextmanager
+def persistent(playwright: Any, profile: Path, *, timeout: float = 30_000) -> Iterator[Any]:
+    """A browser with its profile on disk, as a phone's is; closed (its files written) at the end."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, locale="en-US", **PHONE
+    )
+    context.set_default_timeout(timeout)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def publish(ws_url: str, events: Sequence[Event]) -> None:
+    """Publish ``events`` to the relay at ``ws_url``, one at a time, each acknowledged ``OK true``."""
+    with connect(ws_url, open_timeout=10) as ws:
+        for event in events:
+            ws.send(json.dumps(["EVENT", event.to_dict()]))
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply[:3] == ["OK", event.id, True], reply
