@@ -15,12 +15,13 @@ from samizdat.node import Node
 from samizdat.services.context import Context
 from samizdat.testing import FakeClock, test_node
 
-NOW = float(int(time.time()))  # near the real time: relays on loopback check created_at against theirs
-
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
-    return FakeClock(NOW)
+    """A clock that starts at the real time when the test starts (not when this module was imported: in a whole
+    run that was half an hour earlier, and posts dated by real time came 15 minutes "from the future" to a node
+    on this clock): relays on loopback check created_at against their own, real time."""
+    return FakeClock(float(int(time.time())))
 
 
 @pytest.fixture

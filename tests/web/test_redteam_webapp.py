@@ -28,6 +28,7 @@ from samizdat.core.channel import build_channel_event
 from samizdat.core.keys import SecretKey
 
 pytest.importorskip("playwright")
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
@@ -106,8 +107,9 @@ def test_an_eavesdropper_on_the_wifi_cannot_log_in_as_the_operator(
     page.on("websocket", record)
     page.goto(f"{node.http_url}#op={link}")
     expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
-    page.reload()  # the app logs in again, with the session code it keeps
     page.goto(f"{node.http_url}#/keys")
+    expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
+    page.reload()  # the app starts again on this screen and logs in with the session code it keeps
     expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
     page.goto(f"{node.http_url}#/compose/{block}")
     page.locator("input[type=file]").set_input_files({"name": "p.png", "mimeType": "image/png", "buffer": _photo()})
@@ -129,6 +131,19 @@ def _black_pixels(png: bytes) -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     data = image.tobytes()
     return sum(1 for i in range(0, len(data), 3) if max(data[i : i + 3]) < 90)
+
+
+def _shot(warning: Any) -> bytes:
+    """The warning's screenshot, taken again if the list was drawn anew under it (the app redraws it as channels
+    arrive, and the element it found is gone): at most 5 tries."""
+    for _ in range(4):
+        try:
+            return bytes(warning.screenshot())
+        except PlaywrightError as exc:
+            if "not attached" not in str(exc):
+                raise
+            time.sleep(0.2)
+    return bytes(warning.screenshot())
 
 
 def test_a_name_of_stacked_marks_cannot_draw_over_the_impostor_warning(
@@ -155,10 +170,9 @@ def test_a_name_of_stacked_marks_cannot_draw_over_the_impostor_warning(
     expect(cards).to_have_count(2)  # both impostors carry the warning
     warnings = [cards.nth(i).locator(".warning.collision") for i in range(2)]
     for warning in warnings:
-        warning.scroll_into_view_if_needed()
-        assert _black_pixels(warning.screenshot()) == 0  # nothing drawn over it: as readable as the plain one's
+        assert _black_pixels(_shot(warning)) == 0  # nothing drawn over it: as readable as the plain one's
     for key in (plain, zalgo):  # and at the top of the channel's own page
         page.goto(f"{node.http_url}#/c/{kinds.CHANNEL}:{key.public_key_hex}:frunzenski")
         warning = page.locator(".warning.collision").first
         expect(warning).to_contain_text("Not the channel you follow")
-        assert _black_pixels(warning.screenshot()) == 0
+        assert _black_pixels(_shot(warning)) == 0
