@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,20 @@ def test_the_scan_finds_an_image_the_page_keeps_in_cache_storage(
             }""",
             list(blob),
         )
-    assert any(
-        any(piece in path.read_bytes() for piece in pieces(blob))
-        for path in profile.rglob("*")
-        if path.is_file() and not path.is_symlink()
-    )
+        # Chromium writes Cache Storage to disk in its own time: looked for while it runs, within 20 s.
+        deadline = time.monotonic() + 20
+        while not on_disk(profile, blob) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert on_disk(profile, blob)
+
+
+def on_disk(profile: Path, blob: bytes) -> bool:
+    """Whether a file of ``profile`` holds a piece of ``blob`` (a file the browser removes meanwhile holds none)."""
+    for path in profile.rglob("*"):
+        try:
+            data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        except OSError:
+            continue
+        if any(piece in data for piece in pieces(blob)):
+            return True
+    return False

@@ -133,6 +133,7 @@ def test_near_you_is_chosen_once_kept_after_reload_and_never_sent(hub: Hub, new_
     page.on("request", lambda request: sent.append(request.url + (request.post_data or "")))
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload))))
     page.goto(hub.url)
+    expect(page.locator(".tree a").first).to_be_visible()  # the places have come (typed before, no choice shows)
     near = page.locator("section.near")
     near.locator("#near-search").fill("Фрунз")
     near.locator(".place-choice", has_text="Frunzenski").click()
