@@ -238,11 +238,11 @@ async def _hidden(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list
     pressured to hide a channel from its readers while its publisher sees every post delivered does that; a check
     by id alone never saw it. Each filter spans one second, so an honest relay's caps do not leave a post out."""
     asks: list[tuple[str, dict[str, Any]]] = []
-    for event_id in ids:
-        event = await ctx.store.get(event_id)
-        wire = None if event is None else _as_a_reader(event)
+    stored = await ctx.store.query([Filter(ids=frozenset(ids), limit=len(ids))]) if ids else []
+    for event in stored:  # one read for the batch, not one per post
+        wire = _as_a_reader(event)
         if wire is not None:
-            asks.append((event_id, wire))
+            asks.append((event.id, wire))
     found: set[str] = set()
     for start in range(0, len(asks), READER_FILTERS):
         part = asks[start : start + READER_FILTERS]
