@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
+import socket
+import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from samizdat.cli.status import status_text
@@ -26,11 +30,12 @@ from samizdat.core.filters import matches_any, parse_filter
 from samizdat.core.posts import build_post
 from samizdat.errors import TransportError
 from samizdat.net.client import RelayClient
+from samizdat.net.failover import Routing
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import publishing, relay_health, status
 from samizdat.services.context import Context
 from samizdat.services.upkeep import Upkeep
-from samizdat.testing import FakeClock, free_port, running_relay, test_node, wait_until
+from samizdat.testing import FakeClock, free_port, poll_until, running_relay, test_node, wait_until
 
 WAIT = 20.0  # seconds: the bound on every wait in this module
 NOW = float(int(time.time()))  # near the real time: the honest relay checks created_at against its own
@@ -344,3 +349,80 @@ async def test_a_relay_that_hides_a_channel_from_its_readers_is_caught(tmp_path:
             assert relay["losing_since"] is not None
             doc = await status.document(ctx, detail=True)
             assert "loses what it accepts" in status_text(doc, now=clock.now)
+
+
+class HidingFromOthers(Hiding):
+    """A write relay that hides one channel from every reader but its publisher: the filters readers' syncs send
+    get the channel's posts only from the address that published them (``127.0.0.1`` here); from any other
+    address (``127.0.0.2``: a proxy's exit, another reader) they are left out."""
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        if ws.remote_address[0] == "127.0.0.1":
+            await Pressured.__call__(self, ws)  # the publisher: every answer honest
+        else:
+            await Hiding.__call__(self, ws)
+
+
+@contextmanager
+def proxy_from(source: str) -> Iterator[str]:
+    """Debian's ``microsocks`` on a loopback port, its connections out leaving from ``source``: the transport."""
+    if shutil.which("microsocks") is None:
+        pytest.skip("microsocks is not installed (scripts/system-packages.sh installs scripts/apt/blocking.txt)")
+    port = free_port()
+    process = subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(port), "-b", source],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        poll_until(listening, timeout=10, what="microsocks to start", interval=0.05)
+        yield f"socks5h://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_a_relay_that_hides_a_channel_from_all_but_its_publisher_is_caught(tmp_path: Path) -> None:
+    """The relay serves the channel to the node's own address, by id and by filter alike, and hides it from
+    every other: a check from the node's address saw nothing wrong. The node has another route to it (a proxy
+    whose exit is another address), and the re-check asks the way readers ask through that route: the posts are
+    lost there and go to the other relay; the post of another channel stays delivered."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        key = node.ctx.key
+        hidden = parse_channel(build_channel_event(key, "okrestina", "Okrestina", geohash="u9edc1",
+                                                   created_at=int(NOW) - 3600))  # fmt: skip
+        other = parse_channel(build_channel_event(key, "market", "Market", geohash="u9edc2",
+                                                  created_at=int(NOW) - 3600))  # fmt: skip
+        hiding = HidingFromOthers(hidden.address)
+        with proxy_from("127.0.0.2") as proxy:
+            async with (
+                serve(hiding, "127.0.0.1", 0, close_timeout=1) as server,
+                running_relay(tmp_path / "write", negentropy=NegentropyService()) as honest,
+            ):
+                writer = url_of(server)
+                node.ctx = dataclasses.replace(node.ctx, routing=Routing(per_relay={writer: ("direct", proxy)}))
+                ctx = with_writers(node.ctx, writer, honest.url)
+                posts = [build_post(key, hidden, "news", f"Detained at the gate: {i}",
+                                    created_at=int(NOW) - 60 + i) for i in range(3)]  # fmt: skip
+                shown = build_post(key, other, "news", "Queue at the market", created_at=int(NOW) - 30)
+                await publishing.publish(ctx, [*posts, shown], [])
+                for event in posts:  # the other relay was blocked for a day: the outbox gave up on it
+                    ctx.local.record_attempt(event.id, honest.url, accepted=False,
+                                             message="error: connection refused", final=True,
+                                             next_attempt=NOW)  # fmt: skip
+                async with outbox_loop(ctx):
+                    await wait_until(lambda: first_checked(ctx, writer, [*posts, shown]), timeout=WAIT,
+                                     what="the first check, by id")  # fmt: skip
+                    clock.advance(RECHECK_EVERY)
+                    await wait_until(lambda: rows(ctx, writer, "lost") == {e.id for e in posts}, timeout=WAIT,
+                                     what="the posts hidden from other addresses found out")  # fmt: skip
+                    await wait_until(lambda: {e.id for e in posts} <= rows(ctx, honest.url, "accepted"),
+                                     timeout=WAIT, what="the hidden posts delivered to the other relay")  # fmt: skip
+                assert rows(ctx, writer, "accepted") == {shown.id}
+                assert hiding.by_filter > 0  # asked from the proxy's address, and only from there

@@ -15,9 +15,10 @@ accepting it, a relay that quietly expires what it holds), so :class:`Rechecks` 
 accepted within :data:`RECHECK_WITHIN`, those asked least recently first: the outbox rows keep when each was last
 asked, so the rotation goes on across restarts and nothing new ties posts to relays on disk. A relay can also
 keep a channel's posts, serve them to whoever asks by id, and leave them out of what its readers get: a re-check
-asks for the posts served by id once more the way readers ask (:func:`_hidden`), and those left out are lost
-there too (not sent back: it has them). When any check finds posts lost, :func:`lost` (:func:`noted` after a
-sync):
+asks for the posts served by id once more the way readers ask (:func:`_hidden`), through another route than its
+own when the node has one (:func:`_hidden_from_readers`: a relay may hide a channel from every address but its
+publisher's), and those left out are lost there too (not sent back: it has them). When any check finds posts
+lost, :func:`lost` (:func:`noted` after a sync):
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
   (the sync's bounded upload still offers them, newest first, should the relay mend), except once: a post a
@@ -78,6 +79,8 @@ RECHECK_RETRY = 3600.0
 HIDDEN = "lost: the relay serves it when asked for by id, but not to readers of its area or channel"
 #: Filters in one request when posts are asked for the way readers ask (our relay takes 10 a REQ).
 READER_FILTERS = 10
+#: Seconds another route is given to connect and answer that way, before the check's own connection is asked.
+OTHER_ROUTE_TIMEOUT = 10.0
 #: Messages one such request may bring, at most (one second of an area is a handful of posts).
 READER_ANSWER = 1000
 #: The outbox row's message for a lost post sent back once to the relay that lost it.
@@ -132,7 +135,7 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str], *, again
                 try:
                     have = await _served_all(client, ask)
                     if again and have:
-                        hidden = await _hidden(ctx, client, [i for i in ask if i in have])
+                        hidden = await _hidden_from_readers(ctx, client, [i for i in ask if i in have])
                 finally:
                     await client.close()
         except RemoteProtocolError as exc:  # it refuses to serve them (auth required, say): nothing to tell
@@ -255,6 +258,27 @@ async def _hidden(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list
                 except RemoteProtocolError:
                     continue
     return [event_id for event_id, _ in asks if event_id not in found]
+
+
+async def _hidden_from_readers(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list[str]:
+    """:func:`_hidden`, asked through another route to the relay than ``client``'s when there is one (a proxy,
+    Tor, a fallback of the configuration), so that the relay sees a reader's address, not the one the node
+    publishes and checks from: a relay can serve a channel to its publisher's address and hide it from every
+    other. Through ``client`` when no other route connects within :data:`OTHER_ROUTE_TIMEOUT` seconds or
+    answers: a route that is blocked here, or a relay that will not serve that route (many refuse Tor), says
+    nothing about hiding."""
+    other: RelayClient | None = None
+    if client.route is not None:
+        try:
+            async with asyncio.timeout(OTHER_ROUTE_TIMEOUT):
+                other = await ctx.connect(client.url, avoid=(client.route,))
+                return await _hidden(ctx, other, ids)
+        except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
+            log.debug("asked %s the way readers ask through the node's own route: %s", client.url, exc)
+        finally:
+            if other is not None:
+                await other.close()
+    return await _hidden(ctx, client, ids)
 
 
 async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:
