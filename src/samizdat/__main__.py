@@ -1,5 +1,5 @@
 """``python -m samizdat`` is the ``samizdat`` command."""
 
-from samizdat.cli import main
+from samizdat.launch import main
 
 main()

@@ -28,7 +28,7 @@ def typed_text(text: str | None, *, what: str, empty_ok: bool = True) -> str:
     """The text of a post: from standard input (a pipe, a file, or ``-``), else from an editor ($VISUAL/$EDITOR),
     so that what is written never lands in the shell's history; or as given on the command line, which the shell
     has already written to its history: at a terminal, one line on stderr says so (other accounts could also read
-    it in ``ps`` until the command hid it, a fraction of a second: services/hardening.py). UsageError when the
+    it in ``ps`` until the command hid it as it started: samizdat/launch.py). UsageError when the
     editor was left without saving."""
     if text == "-" or (text is None and not sys.stdin.isatty()):
         return sys.stdin.read().rstrip("\n")

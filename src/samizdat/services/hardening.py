@@ -31,9 +31,10 @@ own memory (the ``arg_start``..``arg_end`` range that ``/proc/self/stat`` gives)
 memory through ``/proc/self/mem`` (even when not dumpable), so all the arguments are overwritten with NUL bytes
 there: ``ps`` shows ``python .venv/bin/samizdat`` (or ``python -m samizdat``) and nothing else, not even which
 command runs (a global option such as ``--home DIR`` may come before it). Python copied them into
-``sys.argv`` at its start, so nothing of the program changes. What stays: the moment before (the interpreter's start
-and the imports, a fraction of a second), and the shell's history, which only leaving the text out prevents
-(the CLI reads it from standard input or an editor then).
+``sys.argv`` at its start, so nothing of the program changes. The entry point (:mod:`samizdat.launch`) does it
+before the command line's imports. What stays: the interpreter's own start (tens of milliseconds), and the
+shell's history, which only leaving the text out prevents (the CLI reads it from standard input or an editor
+then).
 """
 
 from __future__ import annotations
