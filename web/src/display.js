@@ -153,7 +153,7 @@ const VISUAL_CAPITALS = own({
 });
 const VISUAL = own({
   а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', һ: 'h', ԛ: 'q', ԝ: 'w',
-  ӏ: 'i', к: 'k', ү: 'y', з: '3',
+  ӏ: 'i', к: 'k', ү: 'y', з: '3', г: 'r',
   α: 'a', ο: 'o', ρ: 'p', ν: 'v', ι: 'i', κ: 'k', τ: 't', υ: 'u', χ: 'x', ε: 'e',
   0: 'o', 1: 'i', l: 'i', ı: 'i',
 });
@@ -179,10 +179,12 @@ export function visualKey(text) {
   return key;
 }
 
-/** The keys under which `text` counts as the same name as another (a Set of strings). */
+/** The keys under which `text` counts as the same name as another (a Set of strings). The visual key is taken of
+ * the name as written and in capitals: Cyrillic Н and Latin H look alike only as capitals ("MИHCK" = "Минск"). */
 export function nameKeys(text) {
   const keys = new Set();
-  for (const [kind, key] of [['spoken', spokenKey(text)], ['visual', visualKey(text)]]) if (key) keys.add(`${kind}:${key}`);
+  const readings = [['spoken', spokenKey(text)], ['visual', visualKey(text)], ['visual', visualKey(text.toUpperCase())]];
+  for (const [kind, key] of readings) if (key) keys.add(`${kind}:${key}`);
   if (!keys.size) {
     const bare = neutralize(text).toLowerCase().split(/\s+/u).join('');
     if (bare) keys.add(`text:${bare}`);

@@ -1,6 +1,7 @@
 // Telling the channel a reader means from one made to look like it: a port of src/samizdat/core/trust.py
 // (cross-checked by tests/web/test_display_parity.py). vouchers(): which trusted verifiers vouch for which channel
-// addresses; collisions(): channels another key named like an own, followed or vouched one.
+// addresses; collisions(): channels another key named like an own, followed or vouched one; lookalikes(): the same
+// against every channel, what a reader who trusts none of them yet is told.
 
 import { DELETION, LABEL, MAX_FUTURE, Malformed, isExpired, parseVouch } from './rules.js';
 import { nameKeys, spokenKey } from './display.js';
@@ -69,3 +70,7 @@ export function collisions(channels, trusted) {
   }
   return out;
 }
+
+/** Map address -> [addresses of the other channels (of other keys) it collides with], judged as collisions()
+ * against every one of `channels`. */
+export const lookalikes = (channels) => collisions(channels, channels);

@@ -70,7 +70,7 @@ def _with_result(channel: Channel, result: Published | None) -> dict[str, Any]:
 def _channel_text(d: dict[str, Any]) -> str:
     """A channel for a person: every text from the network neutralised and isolated (core/display.py); with the
     trust fields (``channel show``), a collision first, then the name, the owner key's fingerprint and marks."""
-    lines = [warning_line(d)] if d.get("warned") else []
+    lines = first_lines(d)
     lines.append(f"{field(d['name'])}  ({d['id']})")
     if "fingerprint" in d:
         lines.append(f"Fingerprint: {d['fingerprint']}  (the owner key; compare it with the one you were given)")
@@ -95,19 +95,25 @@ def _channel_text(d: dict[str, Any]) -> str:
 
 def _trust_dict(entry: channels.Entry, named: dict[str, channels.Entry]) -> dict[str, Any]:
     """What tells this channel from look-alikes: ``named`` has the entries of the channels it collides with."""
-    collides = []
-    for address in entry.collides_with:
-        other = named.get(address)
-        collides.append({
-            "address": address, "name": other.channel.name if other and other.channel else None,
-            "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
-        })  # fmt: skip
+
+    def others(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
+        out = []
+        for address in addresses:
+            other = named.get(address)
+            out.append({
+                "address": address, "name": other.channel.name if other and other.channel else None,
+                "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
+            })  # fmt: skip
+        return out
+
     return {
         "fingerprint": entry.fingerprint,
         "relation": entry.relation,
         "vouched_by": [nip19.npub_encode(k) for k in entry.vouched_by],
         "warned": entry.warned,
-        "collides_with": collides,
+        "collides_with": others(entry.collides_with),
+        "twinned": entry.twinned,
+        "lookalikes": others(entry.lookalikes),
         "mixed_scripts": list(entry.mixed_scripts),
     }
 
@@ -120,6 +126,26 @@ def warning_line(d: dict[str, Any]) -> str:
     shown = (trusted or others)[0]
     like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
     return f"!! NOT THE CHANNEL {what}: another key, named like {like}"
+
+
+def twin_line(d: dict[str, Any]) -> str:
+    """The first thing said of a channel the reader does not trust when another channel has a name like it:
+    nothing here tells which is real, so both are marked (docs/web.md, "Telling channels apart")."""
+    shown = d["lookalikes"][0]
+    like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
+    more = len(d["lookalikes"]) - 1
+    also = f" and {more} more" if more else ""
+    return (
+        f"!! ANOTHER CHANNEL HAS THIS NAME: {like}{also}, another key. Ask someone you trust for the real one's "
+        "fingerprint before you believe either"
+    )
+
+
+def first_lines(d: dict[str, Any]) -> list[str]:
+    """What is said of a channel before its name: that it is not the one the reader follows, or has a twin."""
+    if d.get("warned"):
+        return [warning_line(d)]
+    return [twin_line(d)] if d.get("twinned") else []
 
 
 def _marks(d: dict[str, Any]) -> list[str]:
@@ -146,7 +172,24 @@ def _list_line(r: dict[str, Any]) -> str:
         line += "  mixed alphabets: " + ", ".join(field(w) for w in r["mixed_scripts"])
     if r["relation"] == "carried":
         line += f"  {r['address']}"
-    return (warning_line(r) + "\n    " + line) if r["warned"] else line
+    first = first_lines(r)
+    return (first[0] + "\n    " + line) if first else line
+
+
+async def _before_follow(ctx: Context, target: str) -> dict[str, Any] | None:
+    """The channel ``target`` names, with what tells it from look-alikes as things stand before it is followed
+    (once followed it is trusted, and warned of no more); None for a verifier or a channel this node lacks."""
+    try:
+        address = channels.address_from_text(target)
+    except UsageError:
+        return None  # a verifier's npub, or not an address: channels.follow says what is wrong
+    found = await channels.lookup(ctx, address)
+    if found is None:
+        return None
+    entry = await channels.entry(ctx, found)
+    near = {*entry.collides_with, *entry.lookalikes}
+    named = {e.address: e for e in await channels.directory(ctx) if e.address in near}
+    return {"name": found.name, **_trust_dict(entry, named)}
 
 
 def _place_names(given: list[str]) -> dict[str, dict[str, str]]:
@@ -265,7 +308,8 @@ def register(app: typer.Typer) -> None:
         async def action(ctx: Context) -> dict[str, Any]:
             found = await channels.resolve(ctx, channel)
             entry = await channels.entry(ctx, found)
-            named = {e.address: e for e in await channels.directory(ctx) if e.address in entry.collides_with}
+            near = {*entry.collides_with, *entry.lookalikes}
+            named = {e.address: e for e in await channels.directory(ctx) if e.address in near}
             return {**_channel_dict(found), **_trust_dict(entry, named)}
 
         data = run(with_node(action))
@@ -511,27 +555,35 @@ def register(app: typer.Typer) -> None:
             ..., metavar="CHANNEL-OR-NPUB", help="A channel's naddr (or address), or a verifier's npub."
         ),
         relay: list[str] = typer.Option([], "--relay", metavar="URL", help="Extra relay to find it at."),
+        anyway: bool = typer.Option(
+            False, "--anyway", help="Follow a channel named like one you follow or your verifiers vouch for."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
-        """Follow a channel (`serve` keeps it in sync with its mirrors) or a verifier (their labels show)."""
+        """Follow a channel (`serve` keeps it in sync with its mirrors) or a verifier (their labels show). A
+        channel of another key named like one you follow is refused unless --anyway: once followed, the warning
+        would move to the real one."""
 
         async def action(ctx: Context) -> dict[str, Any]:
-            return await channels.follow(ctx, target, relay)
-
-        data = run(with_node(action))
-        emit(
-            data,
-            as_json,
-            lambda d: (
-                ("Following " if d["added"] else "Already following ")
-                + (
-                    f"verifier {d['verifier']}"
-                    if "verifier" in d
-                    else f"channel {d['channel'].split(':', 2)[2]} of {d['owner']} via "
-                    + (", ".join(d["relays"]) or "no relay yet (give --relay, or sync with a node that has it)")
+            before = await _before_follow(ctx, target)
+            if before and before["warned"] and not anyway:
+                raise UsageError(
+                    "not followed: " + warning_line(before).removeprefix("!! ").lower() + ". Compare the "
+                    "fingerprints with someone you trust; if this one is the real one, add --anyway"
                 )
-            ),
-        )
+            return {**(before or {}), **await channels.follow(ctx, target, relay)}
+
+        def text(d: dict[str, Any]) -> str:
+            head = "Following " if d["added"] else "Already following "
+            if "verifier" in d:
+                return head + f"verifier {d['verifier']}"
+            via = ", ".join(d["relays"]) or "no relay yet (give --relay, or sync with a node that has it)"
+            lines = [*first_lines(d), head + f"channel {d['channel'].split(':', 2)[2]} of {d['owner']} via {via}"]
+            if d.get("name") is not None:
+                lines.append(f"Name: {field(d['name'])}  Fingerprint: {d['fingerprint']}")
+            return "\n".join(lines)
+
+        emit(run(with_node(action)), as_json, text)
 
     @app.command("unfollow")
     def unfollow(

@@ -231,7 +231,7 @@ _VISUAL_CAPITALS = {
 #: Visual key: lower-case letters and digits that look alike.
 _VISUAL = {
     "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
-    "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ӏ": "i", "к": "k", "ү": "y", "з": "3",
+    "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ӏ": "i", "к": "k", "ү": "y", "з": "3", "г": "r",
     "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x", "ε": "e",
     "0": "o", "1": "i", "l": "i", "ı": "i",
 }  # fmt: skip
@@ -272,8 +272,12 @@ def visual_key(text: str) -> str:
 
 def name_keys(text: str) -> frozenset[str]:
     """The keys under which ``text`` counts as the same name as another (see :func:`names_collide`). A name
-    without letters or digits (emoji only) is its neutralised text without spaces."""
-    keys = {f"{kind}:{key}" for kind, key in (("spoken", spoken_key(text)), ("visual", visual_key(text))) if key}
+    without letters or digits (emoji only) is its neutralised text without spaces.
+
+    The visual key is taken twice, of the name as written and of it in capitals: Cyrillic Н and Latin H look
+    alike only as capitals, so "MИHCK" (Latin M, H, C) is "Минск" only once both are read in capitals."""
+    readings = (("spoken", spoken_key(text)), ("visual", visual_key(text)), ("visual", visual_key(text.upper())))
+    keys = {f"{kind}:{key}" for kind, key in readings if key}
     if not keys:
         bare = "".join(neutralize(text).lower().split())
         if bare:

@@ -10,7 +10,11 @@ What a reader can go by, strongest first:
    case, accents), or the same place with one name inside the other ("Frunzenski district" and "Frunzenski
    district news"). Faces mark a colliding channel that the reader does not follow or own "not the channel you
    follow" before anything else about it;
-3. the owner key's fingerprint (:func:`samizdat.core.display.fingerprint`), a second signal only.
+3. for a reader who trusts none of them yet (a new phone, a first visit to a hub), whether *another* channel
+   it knows has a name a reader could take for this one's (:func:`lookalikes`: the same test against every
+   channel). Nothing tells which of two such channels is the real one (every date and every post count is its
+   signer's word), so faces mark both "another channel has this name" and list trusted channels first;
+4. the owner key's fingerprint (:func:`samizdat.core.display.fingerprint`), a second signal only.
 
 Pure: events in, answers out; ``web/src/trust.js`` is the browser's port
 (``tests/web/test_display_parity.py``).
@@ -83,3 +87,9 @@ def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[
         if found:
             out[channel.address] = tuple(dict.fromkeys(found))
     return out
+
+
+def lookalikes(channels: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
+    """Address of each of ``channels`` -> the addresses of the others (of other owner keys) it collides with,
+    as :func:`collisions` judges against every one of them: what a reader who trusts none of them yet is told."""
+    return collisions(channels, channels)

@@ -23,7 +23,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
 from samizdat.core.relaylist import RelayList, parse_relay_list
-from samizdat.core.trust import collisions, vouchers
+from samizdat.core.trust import collisions, lookalikes, vouchers
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
 from samizdat.services.context import Context
 
@@ -410,11 +410,18 @@ class Entry:
     vouched_by: tuple[str, ...]  # verifiers' keys (hex)
     collides_with: tuple[str, ...]  # addresses of the trusted channels it could be taken for
     mixed_scripts: tuple[str, ...]  # words of its name and place that mix alphabets
+    lookalikes: tuple[str, ...] = ()  # addresses of any other channels it could be taken for
 
     @property
     def warned(self) -> bool:
         """Shown "not the channel you follow" first: it collides, and the reader neither owns nor follows it."""
         return bool(self.collides_with) and self.relation == "carried"
+
+    @property
+    def twinned(self) -> bool:
+        """Shown "another channel has this name" first: it has look-alikes, and nothing the reader trusts tells
+        them apart (neither owned, followed nor vouched for, and not :attr:`warned`)."""
+        return bool(self.lookalikes) and self.relation == "carried" and not self.vouched_by and not self.warned
 
 
 def trusted_verifiers(ctx: Context) -> frozenset[str]:
@@ -434,12 +441,15 @@ async def vouches(ctx: Context) -> dict[str, frozenset[str]]:
     return vouchers(events, verifiers, ctx.now())
 
 
-def _entry(row: Listed, vouched: dict[str, frozenset[str]], clashes: dict[str, tuple[str, ...]]) -> Entry:
+def _entry(
+    row: Listed, vouched: dict[str, frozenset[str]], clashes: dict[str, tuple[str, ...]],
+    twins: dict[str, tuple[str, ...]],
+) -> Entry:  # fmt: skip
     channel = row.channel
     mixed = mixed_script_words(f"{channel.name}\n{channel.place}") if channel else ()
     return Entry(
         channel, row.address, row.relation, fingerprint(row.address.split(":", 2)[1]),
-        tuple(sorted(vouched.get(row.address, ()))), clashes.get(row.address, ()), mixed,
+        tuple(sorted(vouched.get(row.address, ()))), clashes.get(row.address, ()), mixed, twins.get(row.address, ()),
     )  # fmt: skip
 
 
@@ -459,8 +469,12 @@ async def directory(ctx: Context, *, vouched_only: bool = False) -> list[Entry]:
     """Every channel the node knows (as :func:`listing`), each as an :class:`Entry`; with ``vouched_only``,
     only the channels a trusted verifier vouches for."""
     rows, vouched, trusted = await _survey(ctx)
-    clashes = collisions([row.channel for row in rows if row.channel is not None], trusted)
-    entries = [_entry(row, vouched, clashes) for row in rows]
+    known = [row.channel for row in rows if row.channel is not None]
+    clashes, twins = collisions(known, trusted), lookalikes(known)
+    entries = [_entry(row, vouched, clashes, twins) for row in rows]
+    # A look-alike never comes before the channel the reader trusts it could be taken for (stable: the listing's
+    # own, followed, carried order stays).
+    entries.sort(key=lambda e: e.warned or e.twinned)
     return [e for e in entries if e.vouched_by] if vouched_only else entries
 
 
@@ -471,7 +485,9 @@ async def entry(ctx: Context, channel: Channel) -> Entry:
     if relation is None:
         own = channel.owner == ctx.pubkey
         relation = "own" if own else "followed" if channel.address in ctx.local.follows() else "carried"
-    return _entry(Listed(channel, channel.address, relation), vouched, collisions([channel], trusted))
+    known = [row.channel for row in rows if row.channel is not None and row.address != channel.address]
+    twins = collisions([channel], known)
+    return _entry(Listed(channel, channel.address, relation), vouched, collisions([channel], trusted), twins)
 
 
 async def own_vouches(ctx: Context, address: str) -> list[Event]:
