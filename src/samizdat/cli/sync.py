@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from samizdat.cli.common import JsonOption, emit, run, with_node
+from samizdat.cli.common import JsonOption, ask_passphrase, emit, run, with_node
 from samizdat.cli.render import plural
 from samizdat.cli.timeparse import parse_since
 from samizdat.core.bundle import MIN_PART_BYTES
@@ -110,6 +110,11 @@ def register(app: typer.Typer) -> None:
         max_size: str | None = typer.Option(
             None, "--max-size", metavar="SIZE", help="Split into parts of at most this size: 2MB, 500KB, 512KiB."
         ),
+        seal: bool = typer.Option(
+            False,
+            "--seal",
+            help="Ask for a passphrase and write parts that look like random bytes (no name, no magic, padded size).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Write posts to a bundle file for a USB stick or a messenger attachment."""
@@ -117,7 +122,21 @@ def register(app: typer.Typer) -> None:
 
         async def action(ctx: Context) -> Any:
             start = parse_since(since, ctx.now()) if since is not None else None
-            return await bundles.export(ctx, output, channel=channel, since=start, max_part_bytes=limit)
+            # Asked after the node's own passphrase, so that a passphrase source has the node's on its first line.
+            secret = (
+                ask_passphrase(
+                    "Passphrase for the sealed bundle: ",
+                    missing="--seal needs a passphrase for the bundle",
+                    confirm=True,
+                )
+                if seal
+                else None
+            )
+            if secret is not None and not secret:
+                raise UsageError("an empty passphrase seals nothing; give one for the bundle")
+            return await bundles.export(
+                ctx, output, channel=channel, since=start, max_part_bytes=limit, passphrase=secret
+            )
 
         report = run(with_node(action))
         emit(_as_dict(report), as_json, _export_text)
@@ -130,7 +149,13 @@ def register(app: typer.Typer) -> None:
         """Verify and store the posts in bundle files; report new, duplicate and invalid counts."""
 
         async def action(ctx: Context) -> Any:
-            return await bundles.import_files(ctx, files)
+            secret = None
+            if bundles.sealed(files):  # asked once, for every sealed file, after the node's own passphrase
+                secret = ask_passphrase(
+                    "Passphrase of the sealed bundle: ",
+                    missing="the file does not start like a plain bundle, so it is sealed and its passphrase is needed",
+                )
+            return await bundles.import_files(ctx, files, passphrase=secret)
 
         report = run(with_node(action))
         emit(_as_dict(report), as_json, _import_text)

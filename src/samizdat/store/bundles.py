@@ -40,13 +40,16 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit_all
 from samizdat.core.bundle import (
     DEFAULT_LIMITS,
+    MAGIC,
     MIN_PART_BYTES,
     BundleLimits,
     BundleWriter,
+    Item,
     RawEvent,
 )
 from samizdat.core.bundle_blobs import BlobAssembler, BlobRecordError, BundledBlob, blob_records, is_blob_record
 from samizdat.core.bundle_reader import BundleReader
+from samizdat.core.bundle_seal import CHUNK, OpeningReader, SealingWriter, plain_capacity
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.core.imeta import referenced_blobs, thumbnails
@@ -67,6 +70,8 @@ BlobTaker = Callable[[BundledBlob], Awaitable[str | None]]
 #: Blob bytes an import holds, read but not yet stored, at most (then it stores them before reading on).
 MAX_PENDING_BLOB_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 2 * 1024 * 1024  #: one blob read from a bundle, at most (services/blobs.py says the same)
+#: The smallest maximum size of a sealed part: two chunks hold a plain part of MIN_PART_BYTES.
+MIN_SEALED_PART_BYTES = 2 * CHUNK
 #: Reasons kept for a file's refused photos (all are counted): a hostile file may hold a million bad photo records.
 REASONS_KEPT = 20
 
@@ -106,11 +111,18 @@ class _PartSink:
     """The blocking half of export: a sequence of part files fed with events (runs in a worker thread)."""
 
     def __init__(
-        self, out_path: Path, created_at: int, bundle_id: bytes, max_part_bytes: int | None, limits: BundleLimits
+        self,
+        out_path: Path,
+        bundle_id: bytes,
+        max_part_bytes: int | None,
+        limits: BundleLimits,
+        passphrase: str | None = None,
     ) -> None:
         self._out_path = out_path
-        self._settings = (created_at, bundle_id, max_part_bytes, limits)
+        self._settings = (bundle_id, max_part_bytes, limits)
+        self._passphrase = passphrase
         self._writers: list[BundleWriter] = []
+        self._sealers: list[SealingWriter] = []  # one per part when sealed
         self._file: BinaryIO | None = None
         self.events = 0
         self.skipped = 0
@@ -126,21 +138,33 @@ class _PartSink:
 
     def _start_part(self) -> BundleWriter:
         self._close_file()
-        created_at, bundle_id, max_part_bytes, limits = self._settings
+        bundle_id, max_part_bytes, limits = self._settings
+        plain_max = max_part_bytes
+        if self._passphrase is not None:
+            most = None if max_part_bytes is None else max_part_bytes // CHUNK
+            self._sealers.append(SealingWriter(self._passphrase, os.urandom, max_chunks=most))
+            plain_max = None if max_part_bytes is None else plain_capacity(max_part_bytes)
         writer = BundleWriter(
-            created_at=created_at,
+            created_at=0,  # the header says nothing of when: a stick's file should not date its courier's trip
             bundle_id=bundle_id,
             part=len(self._writers) + 1,
-            max_part_bytes=max_part_bytes,
+            max_part_bytes=plain_max,
             limits=limits,
         )
         self._writers.append(writer)
         self._file = open(self._tmp(len(self._writers)), "wb")  # closed in _close_file
         return writer
 
+    def _put(self, data: bytes) -> None:
+        """Write plain part bytes, sealed first when the export is."""
+        assert self._file is not None
+        self._file.write(self._sealers[-1].write(data) if self._sealers else data)
+
     def _close_file(self) -> None:
         if self._file is not None:
-            self._file.write(self._writers[-1].finish())
+            self._put(self._writers[-1].finish())
+            if self._sealers:
+                self._file.write(self._sealers[-1].finish())
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -158,7 +182,7 @@ class _PartSink:
                 writer = self._start_part()
                 data = writer.add(event)
                 assert data is not None  # an empty part takes any event it accepts
-            self._file.write(data)
+            self._put(data)
             self.events += 1
 
     def write_blobs(self, hashes: Sequence[str], load: BlobLoader) -> None:
@@ -177,8 +201,7 @@ class _PartSink:
             if data is None:
                 self.blobs_skipped += 1
                 continue
-            assert self._file is not None
-            self._file.write(data)
+            self._put(data)
             self.blobs += 1
             self.blob_bytes += len(blob.data)
 
@@ -189,11 +212,12 @@ class _PartSink:
         total = len(self._writers)
         finals = []
         self.content_bytes = sum(w.content_bytes for w in self._writers)
-        self.file_bytes = sum(w.size for w in self._writers)
+        self.file_bytes = sum(w.size for w in (self._sealers or self._writers))
         for part, writer in enumerate(self._writers, start=1):
             tmp = self._tmp(part)
             with open(tmp, "r+b") as f:
-                f.write(writer.header(total_parts=total))
+                header = writer.header(total_parts=total)
+                f.write(self._sealers[part - 1].head(header) if self._sealers else header)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, part_path(self._out_path, part))
@@ -281,6 +305,7 @@ async def export_bundle(
     limits: BundleLimits = DEFAULT_LIMITS,
     bundle_id: bytes | None = None,
     blobs: BlobLoader | None = None,
+    passphrase: str | None = None,
 ) -> ExportReport:
     """Write the store's events (those matching any of ``filters``, or all) to ``out_path`` and, when
     ``max_part_bytes`` splits it, to further parts named by :func:`part_path`.
@@ -292,12 +317,17 @@ async def export_bundle(
 
     With ``blobs``, the photos the written events reference follow the events, thumbnails before full images,
     each whole in one part (format version 2); one that fits in no part is skipped and counted.
+
+    With ``passphrase``, every part is sealed (:mod:`samizdat.core.bundle_seal`): random-looking bytes, a multiple
+    of 4 KiB; a sealed part needs at least :data:`MIN_SEALED_PART_BYTES`.
     """
     if max_part_bytes is not None and max_part_bytes < MIN_PART_BYTES:
         raise UsageError(f"a bundle part must be allowed at least {MIN_PART_BYTES} bytes")
+    if passphrase is not None and max_part_bytes is not None and max_part_bytes < MIN_SEALED_PART_BYTES:
+        raise UsageError(f"a sealed bundle part must be allowed at least {MIN_SEALED_PART_BYTES} bytes")
     out = Path(out_path)
     ident = bundle_id if bundle_id is not None else os.urandom(16)
-    sink = _PartSink(out, created_at, ident, max_part_bytes, limits)
+    sink = _PartSink(out, ident, max_part_bytes, limits, passphrase)
     writing: asyncio.Task[None] | None = None
     wanted: dict[str, bool] = {}  # blob hash -> is a thumbnail, in the order the events name them
     try:
@@ -459,9 +489,17 @@ def _open_regular(path: Path) -> BinaryIO:
 class _PartSource:
     """The blocking half of import: one file read in chunks, its events verified (runs in a worker thread)."""
 
-    def __init__(self, path: Path, limits: BundleLimits) -> None:
+    def __init__(self, path: Path, limits: BundleLimits, passphrase: str | None = None) -> None:
         self._file = _open_regular(path)  # closed in close()
         self.reader = BundleReader(limits)
+        self._head = self._file.read(len(MAGIC))  # plain or sealed? (read again as the first chunk)
+        self._opener: OpeningReader | None = None
+        self._plain_end = False  # the sealed file has ended; the plain reader is still to be closed
+        if self._head and not MAGIC.startswith(self._head):
+            if passphrase is None:
+                self._file.close()
+                raise BundleError("this file is sealed (or is not a Samizdat bundle): its passphrase is needed")
+            self._opener = OpeningReader(passphrase)
         self.unverified = 0
         self._ready: list[Event] = []
         self._eof = False
@@ -474,13 +512,7 @@ class _PartSource:
         """Up to ``size`` verified events; an empty list at the end. Raises BundleError or OSError."""
         pending = sum(len(b.data) for b in self.blobs)
         while len(self._ready) < size and not self._eof and pending < MAX_PENDING_BLOB_BYTES:
-            chunk = self._file.read(READ_CHUNK)
-            if chunk:
-                items = self.reader.feed(chunk)
-            else:
-                self._eof = True
-                items = self.reader.close()
-            for item in items:
+            for item in self._items():
                 if isinstance(item, RawEvent) and is_blob_record(item.value):
                     try:
                         blob = self._assembler.feed(item.value)
@@ -502,6 +534,22 @@ class _PartSource:
             self._blob_problem(reason)
         batch, self._ready = self._ready[:size], self._ready[size:]
         return batch
+
+    def _items(self) -> list[Item]:
+        """The plain reader's items from the next chunk of the file (opened first when sealed); sets _eof.
+        The plain reader is fed once a call, so that an error it holds back is raised by the next call."""
+        if self._plain_end:
+            self._eof = True
+            return self.reader.close()
+        chunk, self._head = self._head + self._file.read(READ_CHUNK - len(self._head)), b""
+        if self._opener is None:
+            if chunk:
+                return self.reader.feed(chunk)
+            self._eof = True
+            return self.reader.close()
+        pieces = self._opener.feed(chunk) if chunk else self._opener.close()
+        self._plain_end = not chunk
+        return self.reader.feed(b"".join(p for p in pieces if isinstance(p, bytes)))
 
     def _blob_problem(self, reason: str) -> None:
         self.blob_problem_count += 1
@@ -532,12 +580,16 @@ async def _import_one(
     batch_size: int,
     door: tuple[EventLimits, Clock],
     take_blob: BlobTaker | None = None,
+    passphrase: str | None = None,
 ) -> FileReport:
     report = FileReport(path)
     try:
-        source = await asyncio.to_thread(_PartSource, path, limits)
+        source = await asyncio.to_thread(_PartSource, path, limits, passphrase)
     except OSError as exc:
         report.error = f"cannot read this file: {exc.strerror or exc}"
+        return report
+    except BundleError as exc:
+        report.error = str(exc)
         return report
     ahead: asyncio.Task[list[Event]] | None = None
     try:
@@ -605,17 +657,31 @@ async def import_bundles(
     event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
     clock: Clock = time.time,
     take_blob: BlobTaker | None = None,
+    passphrase: str | None = None,
 ) -> ImportReport:
     """Import bundle parts, in any order, each on its own: verified events go to ``ingest`` in batches.
 
     Each event must also pass ``event_limits`` at ``clock()`` (:func:`samizdat.core.admission.admit`, the relay's
     own rule): one dated too far ahead, too large or with too many tags is counted as rejected, with the relay's
     reason, and not stored. Photos (format version 2) go to ``take_blob`` after the posts read before them, which
-    checks and stores each (a refusal is counted with its reason). Never raises for a bad file (its
-    :class:`FileReport` says what was wrong); exceptions from ``ingest`` (a full disk, say) propagate, and what
-    was ingested before stays.
+    checks and stores each (a refusal is counted with its reason). A sealed file (:func:`looks_sealed`) is opened
+    with ``passphrase``; when it does not open, the file's report says so and nothing of it is imported. Never
+    raises for a bad file (its :class:`FileReport` says what was wrong); exceptions from ``ingest`` (a full disk,
+    say) propagate, and what was ingested before stays.
     """
     reports = []
     for path in paths:
-        reports.append(await _import_one(Path(path), ingest, limits, batch_size, (event_limits, clock), take_blob))
+        door = (event_limits, clock)
+        reports.append(await _import_one(Path(path), ingest, limits, batch_size, door, take_blob, passphrase))
     return ImportReport(reports)
+
+
+def looks_sealed(path: Path | str) -> bool:
+    """Whether ``path`` is a file that does not start like a plain bundle, so its import needs a passphrase.
+    False for what cannot be read (the import says why) and for an empty file."""
+    try:
+        with _open_regular(Path(path)) as f:
+            head = f.read(len(MAGIC))
+    except OSError:
+        return False
+    return bool(head) and not MAGIC.startswith(head)
