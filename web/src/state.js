@@ -5,7 +5,7 @@
 
 import { Relay, Operator } from './relay.js';
 import { currentChannels } from './rules.js';
-import { collisions, vouchers } from './trust.js';
+import { collisions, lookalikes, vouchers } from './trust.js';
 import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
 import * as vault from './vault.js';
@@ -161,8 +161,8 @@ let trustMemo = null;
 
 /** What tells channels apart for this reader: trust().of(channel) gives {relation (own, followed, carried),
  * vouchedBy (Set), collides (addresses of own, followed or vouched channels another key named it like), warned
- * (collides, and the reader neither owns nor follows it), like (the first of those), likeFollowed, fingerprint,
- * mixed (look-alike words)}. Recomputed when the channels, vouches, follows or key change. */
+ * (collides, and the reader neither owns nor follows it), twinned (another channel of another key has a name like
+ * it and the reader trusts neither), like (the first of those), likeFollowed, fingerprint, mixed (look-alike words)}. Recomputed when the channels, vouches, follows or key change. */
 export function trust() {
   const key = [state.channels, state.vouches, state.follows, state.pubkey];
   if (trustMemo && trustMemo.key.every((k, i) => k === key[i])) return trustMemo;
@@ -171,6 +171,7 @@ export function trust() {
   const relation = (c) => (state.pubkey && c.owner === state.pubkey ? 'own' : follows.has(c.address) ? 'followed' : 'carried');
   const trusted = valid.filter((c) => relation(c) !== 'carried' || state.vouches.has(c.address));
   const clashes = collisions(valid, trusted);
+  const twins = lookalikes(valid); // for a reader who trusts none of them yet (core/trust.py lookalikes)
   const known = new Map();
   trustMemo = {
     key,
@@ -179,10 +180,15 @@ export function trust() {
         const collides = clashes.get(channel.address) || [];
         const others = collides.map((a) => state.channels.get(a)).filter(Boolean);
         const followedLike = others.filter((c) => relation(c) !== 'carried');
-        const like = followedLike[0] || others[0] || null;
+        const warned = collides.length > 0 && relation(channel) === 'carried';
+        const vouchedBy = state.vouches.get(channel.address) || new Set();
+        // Nothing the reader trusts tells this one from another of the same name: both are marked (services'
+        // Entry.twinned).
+        const twin = (twins.get(channel.address) || []).map((a) => state.channels.get(a)).find(Boolean) || null;
+        const twinned = Boolean(twin) && !warned && relation(channel) === 'carried' && !vouchedBy.size;
+        const like = followedLike[0] || others[0] || (twinned ? twin : null);
         known.set(channel.address, {
-          relation: relation(channel), vouchedBy: state.vouches.get(channel.address) || new Set(), collides,
-          warned: collides.length > 0 && relation(channel) === 'carried', like, likeFollowed: followedLike.length > 0,
+          relation: relation(channel), vouchedBy, collides, warned, twinned, like, likeFollowed: followedLike.length > 0,
           likeFingerprint: like ? fingerprint(like.owner) : '', fingerprint: fingerprint(channel.owner),
           mixed: mixedScriptWords(`${channel.name}\n${channel.place}`),
         });

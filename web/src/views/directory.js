@@ -1,7 +1,9 @@
 // Channels by place (country / city / district / block), followed channels first, and a search. Each channel
 // shows, before anything else, "not the channel you follow" when another key named it like one the reader follows
-// or a trusted verifier vouches for; then its name, the fingerprint of its owner key and its marks (followed,
-// vouched for, mixed alphabets). A switch lists only the channels trusted verifiers vouch for.
+// or a trusted verifier vouches for, or "another channel has this name" when the reader trusts neither of two
+// look-alikes; trusted channels come first and look-alikes last, in every list. Then its name, the fingerprint of
+// its owner key and its marks (followed, vouched for, mixed alphabets). A switch lists only the channels trusted
+// verifiers vouch for.
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
@@ -18,12 +20,14 @@ function sentence(key, vars) {
   return t(key, marked).split('\u0000').map((part, i) => (i % 2 ? vars[part] : part));
 }
 
-/** "Not the channel you follow: ..." for a channel that collides, else null. */
+/** "Not the channel you follow: ..." for a channel that collides, "Another channel has this name: ..." for one
+ * that a reader who trusts neither could take for another, else null. */
 export function collisionWarning(info, tag = 'span') {
-  if (!info.warned) return null;
+  if (!info.warned && !info.twinned) return null;
   const name = h('bdi', null, info.like ? info.like.name : '');
-  return h(tag, { class: 'warning collision', role: 'note' },
-    '⚠ ', sentence(info.likeFollowed ? 'collision-followed' : 'collision-vouched', { name, fp: info.likeFingerprint }));
+  const key = info.twinned ? 'collision-twin' : info.likeFollowed ? 'collision-followed' : 'collision-vouched';
+  return h(tag, { class: `warning collision${info.twinned ? ' twin' : ''}`, role: 'note' },
+    '⚠ ', sentence(key, { name, fp: info.likeFingerprint }));
 }
 
 /** Followed / yours, vouched for by N, mixed alphabets. */
@@ -46,7 +50,7 @@ export function fingerprintView(info, tag = 'span') {
 
 function card(ch) {
   const info = trust().of(ch);
-  return h('li', { class: `channel${info.warned ? ' warned' : ''}`, 'data-address': ch.address },
+  return h('li', { class: `channel${info.warned || info.twinned ? ' warned' : ''}`, 'data-address': ch.address },
     link({ screen: 'channel', address: ch.address }, null,
       collisionWarning(info),
       h('strong', { dir: 'auto' }, ch.name),
@@ -56,8 +60,17 @@ function card(ch) {
       ch.about ? h('span', { class: 'about', dir: 'auto' }, ch.about.slice(0, 160)) : null));
 }
 
+/** 0 for a channel the reader owns, follows or has vouched for, 2 for one marked as a look-alike, 1 else: a
+ * look-alike never comes before the channel it could be taken for, in a place's list or a search's. */
+function rank(ch) {
+  const info = trust().of(ch);
+  if (info.relation !== 'carried' || info.vouchedBy.size) return 0;
+  return info.warned || info.twinned ? 2 : 1;
+}
+
 function valid() {
-  return [...state.channels.values()].filter((c) => !c.error).sort((a, b) => a.name.localeCompare(b.name));
+  return [...state.channels.values()].filter((c) => !c.error)
+    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
 }
 
 export function directoryView(path) {

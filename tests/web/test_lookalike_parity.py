@@ -1,0 +1,68 @@
+"""The dodges of a look-alike channel (red team round 4), one file of cases that the Python rule
+(core/display.py, core/trust.py) and the browser's (web/src/display.js, trust.js, run under node) both run:
+whether a reader could take one name for the other, and which channels a reader who trusts none of them is
+warned of (``lookalikes``). "MИHCK" (Latin M, H, C) and "Fгunzensky" (a Cyrillic г) once passed for other names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from samizdat.core import trust
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.display import names_collide
+from samizdat.core.keys import SecretKey
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+CASES = json.loads((WEB / "test" / "lookalike_cases.json").read_text())["pairs"]
+OWNERS = [SecretKey(bytes([i]) * 32) for i in range(40, 45)]
+
+
+def _channels() -> list[Any]:
+    """Five channels of five keys: three one district's name in three disguises, one another district's, and one
+    of the first key's again (a channel never looks like its own owner's)."""
+    made = [
+        (OWNERS[0], "a", "Минск news", "BY/Minsk"), (OWNERS[1], "b", "MИHCK NEWS", "BY/Minsk"),
+        (OWNERS[2], "c", "M\u200bинск news", ""), (OWNERS[3], "d", "Пинск news", "BY/Pinsk"),
+        (OWNERS[0], "e", "Минск news", "BY/Minsk"),
+    ]  # fmt: skip
+    return [parse_channel(build_channel_event(k, d, n, place=p, created_at=1)) for k, d, n, p in made]
+
+
+@pytest.mark.parametrize(("a", "b", "same", "why"), CASES, ids=[case[3] for case in CASES])
+def test_python_judges_each_pair(a: str, b: str, same: bool, why: str) -> None:
+    assert names_collide(a, b) is same, why
+    assert names_collide(b, a) is same, why
+
+
+def test_a_reader_who_trusts_none_is_warned_of_each_look_alike() -> None:
+    channels = _channels()
+    found = trust.lookalikes(channels)
+    first, caps, hidden, other, again = (c.address for c in channels)
+    assert set(found[first]) == set(found[again]) == {caps, hidden}
+    assert set(found[caps]) == {first, hidden, again}
+    assert other not in found
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the browser's rules")
+def test_the_browser_judges_them_the_same() -> None:
+    channels = _channels()
+    payload = {
+        "pairs": [case[:2] for case in CASES],
+        "channels": [{"address": c.address, "owner": c.owner, "name": c.name, "place": c.place} for c in channels],
+    }
+    done = subprocess.run(
+        ["node", str(WEB / "test" / "lookalike_check.mjs")], input=orjson.dumps(payload), capture_output=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    answer = json.loads(done.stdout)
+    assert answer["collide"] == [case[2] for case in CASES]
+    expected = {address: list(others) for address, others in trust.lookalikes(channels).items()}
+    assert answer["lookalikes"] == expected
