@@ -2,9 +2,10 @@
 no DNS server and no configuration.
 
 Theory of operation. A node that listens on the LAN registers one service instance, ``samizdat-<id>``, whose TXT
-record carries a random instance id (new at every start, so it says nothing lasting about the node), the protocol
-version and whether the node is a hub (a hub also gives its name, to be recognisable on a building's Wi-Fi). It
-browses for the same service type and reports every other instance it resolves as a ``ws://address:port`` URL.
+record carries a random instance id (new at every start and on every network change, so it says nothing lasting
+about the node), the protocol version and whether the node is a hub (a hub also gives its name, to be
+recognisable on a building's Wi-Fi). It browses for the same service type and reports every other instance it
+resolves as a ``ws://address:port`` URL.
 
 Anyone on the LAN can announce anything: what is taken from an announcement, and which announcements are kept
 and for how long, is decided by :mod:`samizdat.mesh.announcements` (pure). This module does the I/O it asks for:
@@ -17,6 +18,11 @@ A watcher polls the interfaces (addresses, and the kernel's carrier-change count
 unplugged and plugged back is noticed however fast) and, on any change, restarts Zeroconf: the node announces
 itself again on its new network and asks at once who is there, instead of waiting for the browser's next query,
 which can be an hour away. Kept services are then checked again against the new networks.
+
+It announces itself under a new instance id then (``new_instance``): a laptop or phone carried from one Wi-Fi to
+the next is a courier, and phones change their MAC address from one network to the next for this reason. An id
+kept across networks would undo that: a device listening on both Wi-Fis (or their logs put side by side) would
+see one node, met at the flat and then at the café. Neighbours see a new node; the links are made again.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import contextlib
 import ipaddress
 import logging
 import math
+import secrets
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -125,8 +132,11 @@ class Discovery:
         watch_interval: float = WATCH_INTERVAL,
         roster: Roster | None = None,
         replaceable: Callable[[], Sequence[str]] = lambda: (),
+        new_instance: Callable[[], str] = lambda: secrets.token_hex(8),
     ) -> None:
+        #: The id announced now: a new one (``new_instance``) on every network change (see the module).
         self.instance = instance
+        self.new_instance = new_instance
         self.port = port
         self.host = host
         self.announce = announce
@@ -161,8 +171,10 @@ class Discovery:
                 now = network_signature()
                 if now != signature:
                     signature = now
-                    log.info("the network changed: announcing again and looking for peers")
+                    log.info("the network changed: announcing again, under a new id, and looking for peers")
                     await self._stop()
+                    self.instance = self.new_instance()
+                    self._own_name = self.service_name.lower()
                     self.roster.recheck(self._now())
                     await self._start()
                     self.restarts += 1

@@ -218,7 +218,9 @@ class Mesh:
                 await task
 
     def _initiates(self, sighting: Sighting) -> bool:
-        return not self.options.announce or self.options.instance < sighting.instance
+        # The id announced now: the discovery takes a new one on every network change.
+        own = self.discovery.instance if self.discovery is not None else self.options.instance
+        return not self.options.announce or own < sighting.instance
 
     def replaceable(self) -> list[str]:
         """Instance ids of announced peers that may make room for a newcomer, the first to go first: those whose
