@@ -16,8 +16,10 @@ Abuse: every event from a peer is verified (its id and signature) and must pass 
 (:func:`samizdat.core.admission.admit`, the relay's own rule) before it is stored; a peer may deliver at most
 ``events_per_second`` (with a burst) through the live subscription, beyond which its events wait, counted before
 their signatures are checked (so forged ones cost no more than good ones); a peer that takes the link and drops it
-before a reconciliation finishes is tried again ever less often; and nothing a peer sends can push out followed
-channels (see :mod:`samizdat.core.carry`).
+before a reconciliation finishes is tried again ever less often; nothing a peer sends can push out followed
+channels (see :mod:`samizdat.core.carry`); and a peer that keeps losing what it acknowledged (a relay that keeps
+nothing, so it lacks the whole store at every reconciliation) is sent at most the newest hundred it lacks per
+reconciliation for an hour, not the whole store each time (:mod:`samizdat.mesh.uploads`).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
 from samizdat.mesh.say import Say
+from samizdat.mesh.uploads import PeerUploads
 from samizdat.net.client import RelayClient
-from samizdat.net.sync import Ingest, SyncReport, Unwanted, sync
+from samizdat.net.sync import LOSING_UPLOAD, Ingest, SyncReport, Unwanted, sync
 from samizdat.store.base import AddOutcome, Store
 from samizdat.store.local import LocalState
 
@@ -168,6 +171,7 @@ class PeerLink:
         push_bytes: int = PUSH_QUEUE_BYTES,
         say: Say | None = None,
         valued: Valued | None = None,
+        uploads: PeerUploads | None = None,
     ) -> None:
         self.url = url
         self.store = store
@@ -180,6 +184,9 @@ class PeerLink:
         self.say = say or Say(log, clock)
         #: Which new events count as news the peer brought (None: all): see :class:`Valued`.
         self.valued = valued
+        #: What peers acknowledged and which lose it: the mesh's, shared by its links (a link made again for the
+        #: same address remembers).
+        self.uploads = uploads or PeerUploads()
         self.resync_interval = resync_interval
         self.follow_up = follow_up
         self.limits = limits
@@ -276,6 +283,7 @@ class PeerLink:
 
     async def _reconcile(self, client: RelayClient) -> None:
         in0, out0 = client.bytes_in, client.bytes_out
+        limit = self.uploads.limit(self.url, self.clock())
         async with asyncio.timeout(SYNC_TIMEOUT):
             # A peer is a samizdat node: it answers a too-fast upload with `rate-limited:`, which the upload's
             # retries handle, so the pacing meant for relays that drop busy connections would only slow it.
@@ -289,8 +297,13 @@ class PeerLink:
                 now=self.clock,
                 limits=self.limits,
                 pacing=None,
+                acks=self.uploads,
+                upload_limit=limit,
             )
         self.last_report = report
+        if report.lost and limit is None:
+            self.say("losing", "peer %s lacks %d events it took: sending it at most the newest %d a sync for an "
+                     "hour", self.url, report.lost, LOSING_UPLOAD)  # fmt: skip
         self.local.update_peer(
             self.url,
             last_sync=self.clock(),

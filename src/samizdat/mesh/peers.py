@@ -56,6 +56,7 @@ from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink, Valued, 
 from samizdat.mesh.room import QUIET_FOR, Track
 from samizdat.mesh.room import replaceable as room_to_make
 from samizdat.mesh.say import Say
+from samizdat.mesh.uploads import PeerUploads
 from samizdat.net.client import RelayClient
 from samizdat.net.sync import Ingest, Unwanted, sync
 from samizdat.store.base import AddOutcome, Store
@@ -112,6 +113,8 @@ class Mesh:
         #: How to reach a peer: directly by default; through the node's proxy when one is set (no leak past it).
         self.connect = connect or (lambda url: RelayClient.connect(url, timeout=CONNECT_TIMEOUT))
         self.links: dict[str, PeerLink] = {}
+        #: What each peer acknowledged, and which lose it, for all links (mesh/uploads.py): in memory only.
+        self.uploads = PeerUploads()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         #: Where each announced peer was seen, each address its own link (an announcement adds an address to a
         #: peer, never moves it: see announcements.Addresses).
@@ -414,6 +417,7 @@ class Mesh:
             events_per_second=self.options.events_per_second,
             say=self.say,
             valued=self.valued,
+            uploads=self.uploads,
         )
         self.links[url] = link
         self._tasks[url] = asyncio.create_task(link.run(), name=f"link {url}")
