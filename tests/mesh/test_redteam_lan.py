@@ -77,6 +77,7 @@ async def test_a_peer_that_keeps_nothing_is_not_sent_the_whole_store_at_every_re
                 await reconciled(link, clock, minutes=10)
                 sent.append(KeepsNothing.received - before)
     # Before: 300 events (the whole store) at every reconciliation, for as long as the device kept its node up.
+    print(f"\nsent to the device at four later reconciliations: {sent}")
     assert all(n <= LOSING_UPLOAD for n in sent), f"the whole store again and again: {sent}"
     assert sum(sent) >= LOSING_UPLOAD, "the newest it lacks still go"
 
