@@ -4,6 +4,8 @@ in lower case (Cyrillic г for r), and spreads by bundle files and links.
 
 - A reader who follows nothing yet (a first import from a stranger's USB stick) saw both channels listed with
   no word that another channel had the same name; and "MИHCK" was not even taken for "Минск".
+- ``samizdat feed`` of the copy's link showed its posts (a fake lawyer's number) under the real name, with no
+  word that the reader follows another channel of that name.
 - ``samizdat follow`` of the copy's link, by a reader who follows the real one, followed it without a word: from
   then on the copy was "followed" and the *real* channel was the one listed "not the channel you follow".
 
@@ -70,6 +72,12 @@ def test_following_a_look_alikes_link_is_refused_unless_the_reader_insists(tmp_p
     # The one the reader trusts comes first, the look-alike after it.
     order = [row["address"] for row in reader.json("channel", "list")]
     assert order.index(real["address"]) < order.index(fake["address"])
+
+    # Its posts, read by its link, come after the warning: the lawyer's number is not the real channel's.
+    feed = reader.ok("feed", fake["naddr"]).out
+    assert feed.splitlines()[0].startswith("!! NOT THE CHANNEL YOU FOLLOW")
+    assert feed.index("NOT THE CHANNEL") < feed.index("+375 29 999 00 00")
+    assert not reader.ok("feed", real["naddr"]).out.startswith("!!")
 
     insisted = reader.ok("follow", fake["naddr"], "--anyway").out
     assert insisted.splitlines()[0].startswith("!! NOT THE CHANNEL YOU FOLLOW")

@@ -4,6 +4,7 @@ app's script, escaped, neutralised, without links, within its share of the page 
 from __future__ import annotations
 
 from samizdat.core import kinds
+from samizdat.core.display import fingerprint
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.web.firstpaint import FIRST_CHANNELS, FIRST_MARK, first_paint
@@ -37,3 +38,16 @@ def test_the_first_paint_stays_small_and_is_left_out_when_there_is_nothing() -> 
     assert len(page) - len(PAGE) <= 12_000
     assert first_paint(PAGE, []) == PAGE
     assert first_paint(b"<html>no placeholder</html>", many) == b"<html>no placeholder</html>"
+
+
+def test_two_keys_channels_named_alike_both_say_so_before_the_app_starts() -> None:
+    """Red team round 4: a police-run copy named "MИHCK news" (Latin M, H, C) beside "Минск news" was painted as
+    two plain names, with nothing to tell them apart, until the app's script arrived on a slow link."""
+    police = SecretKey(bytes([8]) * 32)
+    copy = sign_event(police, kinds.CHANNEL, "", [["d", "c1"], ["name", "MИHCK news"]], created_at=1_700_000_005)
+    page = first_paint(PAGE, [definition(1, "Минск news"), copy.to_dict(), definition(2, "Yard 7")]).decode()
+    cards = page.split("<li")[1:]
+    assert [card.count("Another channel has this name") for card in cards] == [1, 1, 0]
+    assert fingerprint(police.public_key_hex) in cards[1]
+    assert fingerprint(KEY.public_key_hex) in cards[0]
+    assert fingerprint(KEY.public_key_hex) not in cards[2]  # a name of its own needs no second look

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
+from samizdat.cli.lookalikes import first_lines, lookalike_state, marks, trust_dict, warning_line
 from samizdat.cli.photos import attachments_json, photos_text, prepare_files
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.texts import typed_text
@@ -74,7 +75,7 @@ def _channel_text(d: dict[str, Any]) -> str:
     lines.append(f"{field(d['name'])}  ({d['id']})")
     if "fingerprint" in d:
         lines.append(f"Fingerprint: {d['fingerprint']}  (the owner key; compare it with the one you were given)")
-        lines += _marks(d)
+        lines += marks(d)
     lines.append(f"Owner: {d['owner']}")
     if d["about"]:
         lines += [field(line) for line in d["about"].splitlines()]
@@ -93,75 +94,6 @@ def _channel_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _trust_dict(entry: channels.Entry, named: dict[str, channels.Entry]) -> dict[str, Any]:
-    """What tells this channel from look-alikes: ``named`` has the entries of the channels it collides with."""
-
-    def others(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
-        out = []
-        for address in addresses:
-            other = named.get(address)
-            out.append({
-                "address": address, "name": other.channel.name if other and other.channel else None,
-                "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
-            })  # fmt: skip
-        return out
-
-    return {
-        "fingerprint": entry.fingerprint,
-        "relation": entry.relation,
-        "vouched_by": [nip19.npub_encode(k) for k in entry.vouched_by],
-        "warned": entry.warned,
-        "collides_with": others(entry.collides_with),
-        "twinned": entry.twinned,
-        "lookalikes": others(entry.lookalikes),
-        "mixed_scripts": list(entry.mixed_scripts),
-    }
-
-
-def warning_line(d: dict[str, Any]) -> str:
-    """The first thing said of a channel that collides with one the reader follows, owns or has vouched for."""
-    others = d["collides_with"]
-    trusted = [o for o in others if o["relation"] in ("own", "followed")]
-    what = "YOU FOLLOW" if trusted else "YOUR VERIFIERS VOUCH FOR"
-    shown = (trusted or others)[0]
-    like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
-    return f"!! NOT THE CHANNEL {what}: another key, named like {like}"
-
-
-def twin_line(d: dict[str, Any]) -> str:
-    """The first thing said of a channel the reader does not trust when another channel has a name like it:
-    nothing here tells which is real, so both are marked (docs/web.md, "Telling channels apart")."""
-    shown = d["lookalikes"][0]
-    like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
-    more = len(d["lookalikes"]) - 1
-    also = f" and {more} more" if more else ""
-    return (
-        f"!! ANOTHER CHANNEL HAS THIS NAME: {like}{also}, another key. Ask someone you trust for the real one's "
-        "fingerprint before you believe either"
-    )
-
-
-def first_lines(d: dict[str, Any]) -> list[str]:
-    """What is said of a channel before its name: that it is not the one the reader follows, or has a twin."""
-    if d.get("warned"):
-        return [warning_line(d)]
-    return [twin_line(d)] if d.get("twinned") else []
-
-
-def _marks(d: dict[str, Any]) -> list[str]:
-    lines = []
-    relation = {"own": "Yours", "followed": "You follow it", "carried": "You do not follow it"}[d["relation"]]
-    if d["vouched_by"]:
-        count = len(d["vouched_by"])
-        relation += f"; vouched for by {count} verifier{'s' if count > 1 else ''} you trust: " + ", ".join(
-            d["vouched_by"]
-        )
-    lines.append(relation)
-    if d["mixed_scripts"]:
-        lines.append("Mixed alphabets (look-alike letters) in: " + ", ".join(field(w) for w in d["mixed_scripts"]))
-    return lines
-
-
 def _list_line(r: dict[str, Any]) -> str:
     if r.get("name") is None:
         return f"{r['relation']:8} (definition not synced yet)  {r['address']}  {r['fingerprint']}"
@@ -174,22 +106,6 @@ def _list_line(r: dict[str, Any]) -> str:
         line += f"  {r['address']}"
     first = first_lines(r)
     return (first[0] + "\n    " + line) if first else line
-
-
-async def _before_follow(ctx: Context, target: str) -> dict[str, Any] | None:
-    """The channel ``target`` names, with what tells it from look-alikes as things stand before it is followed
-    (once followed it is trusted, and warned of no more); None for a verifier or a channel this node lacks."""
-    try:
-        address = channels.address_from_text(target)
-    except UsageError:
-        return None  # a verifier's npub, or not an address: channels.follow says what is wrong
-    found = await channels.lookup(ctx, address)
-    if found is None:
-        return None
-    entry = await channels.entry(ctx, found)
-    near = {*entry.collides_with, *entry.lookalikes}
-    named = {e.address: e for e in await channels.directory(ctx) if e.address in near}
-    return {"name": found.name, **_trust_dict(entry, named)}
 
 
 def _place_names(given: list[str]) -> dict[str, dict[str, str]]:
@@ -310,7 +226,7 @@ def register(app: typer.Typer) -> None:
             entry = await channels.entry(ctx, found)
             near = {*entry.collides_with, *entry.lookalikes}
             named = {e.address: e for e in await channels.directory(ctx) if e.address in near}
-            return {**_channel_dict(found), **_trust_dict(entry, named)}
+            return {**_channel_dict(found), **trust_dict(entry, named)}
 
         data = run(with_node(action))
         emit(data, as_json, lambda d: (qr_text(d["naddr"]) if qr else "") + _channel_text(d))
@@ -328,7 +244,7 @@ def register(app: typer.Typer) -> None:
             named = {e.address: e for e in entries}
             return [
                 {**(_channel_dict(e.channel) if e.channel else {"address": e.address, "name": None}),
-                 **_trust_dict(e, named)}
+                 **trust_dict(e, named)}
                 for e in entries
                 if e.vouched_by or not vouched
             ]  # fmt: skip
@@ -565,7 +481,7 @@ def register(app: typer.Typer) -> None:
         would move to the real one."""
 
         async def action(ctx: Context) -> dict[str, Any]:
-            before = await _before_follow(ctx, target)
+            before = await lookalike_state(ctx, target)
             if before and before["warned"] and not anyway:
                 raise UsageError(
                     "not followed: " + warning_line(before).removeprefix("!! ").lower() + ". Compare the "
@@ -611,9 +527,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read channels: valid posts with their corrections, retractions and verifiers' labels."""
 
-        async def action(ctx: Context) -> list[dict[str, Any]]:
+        async def action(ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
             items = await read_feed(ctx, channel, limit=limit, include_invalid=show_all)
-            return [post_json(item) for item in items]
+            # One channel named by its link may be a look-alike: said before its posts, as `channel show` does.
+            state = await lookalike_state(ctx, channel) if channel else None
+            return [post_json(item) for item in items], first_lines(state) if state else []
 
-        data = run(with_node(action))
-        emit(data, as_json, lambda items: render_feed(items, nevent=nevent))
+        data, first = run(with_node(action))
+        emit(data, as_json, lambda items: "\n".join([*first, render_feed(items, nevent=nevent)]))

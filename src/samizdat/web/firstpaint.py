@@ -6,8 +6,10 @@ browser paints the list while the rest of the page is still on its way; the app 
 
 What is shown is inert text: no links (a link would put a channel's address in the browser's history, which the
 app never does: nav.js), every name neutralised (no bidi overrides or invisible characters) and HTML-escaped,
-each in its own ``<bdi>``. It lies between ``<!--FIRST-->`` and ``<!--/FIRST-->``, which the service worker cuts
-out of the copy it keeps (as it empties the seed), so the browser's files hold no channel name in the clear.
+each in its own ``<bdi>``. Two channels of two keys named alike (core/display.py ``name_keys``) both say so
+first, with their owner key's fingerprint. It lies between ``<!--FIRST-->`` and ``<!--/FIRST-->``, which the
+service worker cuts out of the copy it keeps (as it empties the seed), so the browser's files hold no channel
+name in the clear.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from samizdat.core.display import neutralize
+from samizdat.core.display import fingerprint, name_keys, neutralize
 
 FIRST_MARK = b'<p class="boot">\xe2\x80\xa6</p>'  #: the placeholder inside <div id="app"> in index.html
 FIRST_BYTES = 12_000  #: the first paint's share of the page budget, at most
 FIRST_CHANNELS = 30
 _NAME, _PLACE = 100, 200  # characters shown, at most
+#: Said before a channel's name when another key's channel on the page is named like it (English: the page's
+#: language is the app's choice, made when it starts).
+TWIN_WARNING = "⚠ Another channel has this name: check the owner key before you believe either."
 
 
 def _tag(event: dict[str, Any], name: str) -> str:
@@ -36,21 +41,33 @@ def first_paint(page: bytes, events: list[dict[str, Any]], limit: int = FIRST_BY
     placeholder or there is nothing to list."""
     if FIRST_MARK not in page:
         return page
-    items: list[bytes] = []
-    room = limit - 200
+    chosen: list[tuple[str, str, str]] = []  # name, place, owner key
     seen: set[str] = set()
     for event in events:
         name = neutralize(_tag(event, "name")).strip()[:_NAME]
-        if not name or len(items) >= FIRST_CHANNELS:
+        if not name or len(chosen) >= FIRST_CHANNELS:
             continue
-        place = neutralize(_tag(event, "place")).strip()[:_PLACE]
         key = f"{event.get('pubkey')}:{_tag(event, 'd')}"
         if key in seen:
             continue
         seen.add(key)
+        chosen.append((name, neutralize(_tag(event, "place")).strip()[:_PLACE], str(event.get("pubkey"))))
+    # Two keys' channels named alike are both marked, as the app marks them for a reader who trusts neither
+    # (core/trust.py lookalikes): this page knows nothing of the reader's follows.
+    owners: dict[str, set[str]] = {}
+    for name, _, owner in chosen:
+        for name_key in name_keys(name):
+            owners.setdefault(name_key, set()).add(owner)
+    items: list[bytes] = []
+    room = limit - 200
+    for name, place, owner in chosen:
+        twinned = any(len(owners[name_key]) > 1 for name_key in name_keys(name))
         shown = f'<span class="place"><bdi>{html.escape(place.replace("/", " › "))}</bdi></span>' if place else ""
         strong = f"<strong><bdi>{html.escape(name)}</bdi></strong>"
-        item = f'<li class="channel"><span class="card">{strong}{shown}</span></li>'
+        warning = f'<span class="warning collision twin">{TWIN_WARNING}</span>' if twinned else ""
+        fp = f'<span class="fp"><span class="v">{fingerprint(owner)}</span></span>' if twinned else ""
+        card = f'<span class="card">{warning}{strong}{fp}{shown}</span>'
+        item = f'<li class="channel{" warned" if twinned else ""}">{card}</li>'
         data = item.encode()
         if len(data) > room:
             break
