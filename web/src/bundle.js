@@ -176,7 +176,8 @@ export async function writeBundle(events, now = Math.floor(Date.now() / 1000)) {
   trailer.set(hash.digest(), 24);
   view.setUint32(56, crc32(trailer.subarray(0, 56)));
   const id = crypto.getRandomValues(new Uint8Array(16));
-  return new Blob([header({ id, createdAt: now, events: count, contentBytes }), ...parts, trailer],
+  void now; // the header's "created at" stays 0: a file on a stick should not date its courier's trip
+  return new Blob([header({ id, createdAt: 0, events: count, contentBytes }), ...parts, trailer],
     { type: 'application/octet-stream' });
 }
 

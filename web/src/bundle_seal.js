@@ -82,6 +82,23 @@ export async function seal(plain, passphrase, randomBytes = (n) => crypto.getRan
   return out;
 }
 
+/** The Blob of a plain part, sealed: a Blob of random-looking bytes (the web app makes one part, held whole). */
+export async function sealBlob(blob, passphrase) {
+  return new Blob([await seal(new Uint8Array(await blob.arrayBuffer()), passphrase)], { type: 'application/octet-stream' });
+}
+
+/** The plain bytes among an OpeningReader's items, joined (a lost chunk is a gap the plain reader resyncs after). */
+export function plainBytes(items) {
+  const parts = items.filter((i) => i instanceof Uint8Array);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** A sealed part fed in pieces of any size; feed() and close() resolve to lists of Uint8Array (the plain part's
  * bytes) and {lost: index} (a chunk that did not open), in file order. Both throw `new ErrorClass(WRONG_PASSPHRASE)`
  * when none of the first chunks opens. */

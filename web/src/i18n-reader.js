@@ -3,6 +3,7 @@
 
 export const READER = {
   en: {
+    'bundle-passphrase': 'Passphrase (optional): seals the file you save, so that it looks like random bytes; opens a sealed file you were sent.',
     'bundle-saving': 'Checked; keeping them on this phone… {n} of {total}.',
     'link-title': 'Open a shared channel', 'link-paste': 'A shared link or nostr:naddr1…', 'link-open': 'Open',
     'link-not-channel': 'That is not a link to a channel.', 'qr-scan': 'Scan a QR code', 'qr-photo': 'QR code from a photo',
@@ -23,6 +24,7 @@ export const READER = {
     'bundle-unsupported': 'This browser cannot read or make bundle files.',
   },
   ru: {
+    'bundle-passphrase': 'Пароль (необязательно): шифрует сохраняемый файл, чтобы он выглядел как случайные байты; открывает присланный зашифрованный файл.',
     'bundle-saving': 'Проверено; сохраняется на телефоне… {n} из {total}.',
     'link-title': 'Открыть присланный канал', 'link-paste': 'Ссылка или nostr:naddr1…', 'link-open': 'Открыть',
     'link-not-channel': 'Это не ссылка на канал.', 'qr-scan': 'Сканировать QR-код', 'qr-photo': 'QR-код с фото',
@@ -43,6 +45,7 @@ export const READER = {
     'bundle-unsupported': 'Этот браузер не умеет читать и создавать файлы пакетов.',
   },
   be: {
+    'bundle-passphrase': 'Пароль (неабавязкова): шыфруе захоўваны файл, каб ён выглядаў як выпадковыя байты; адкрывае дасланы зашыфраваны файл.',
     'bundle-saving': 'Праверана; захоўваецца на тэлефоне… {n} з {total}.',
     'link-title': 'Адкрыць дасланы канал', 'link-paste': 'Спасылка або nostr:naddr1…', 'link-open': 'Адкрыць',
     'link-not-channel': 'Гэта не спасылка на канал.', 'qr-scan': 'Сканаваць QR-код', 'qr-photo': 'QR-код з фота',

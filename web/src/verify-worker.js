@@ -18,6 +18,7 @@ import * as secp from '@noble/secp256k1';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { BundleReader, BundleError, writeBundle } from './bundle.js';
+import { OpeningReader, looksPlain, plainBytes, sealBlob } from './bundle_seal.js';
 import { isExpired } from './rules.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -101,7 +102,9 @@ function valid(e, verify) {
   return bytesToHex(id) === e.id && verify(id, hexToBytes(e.pubkey), hexToBytes(e.sig));
 }
 
-async function importFile(file) {
+const SEALED_NEEDS_PASSPHRASE = 'this is not a Samizdat bundle (wrong magic bytes), or it is sealed: type its passphrase, then open it again';
+
+async function importFile(file, passphrase) {
   const verify = await verifier();
   const kind = verify === jsVerifier ? 'js' : 'wasm';
   const reader = new BundleReader();
@@ -143,14 +146,22 @@ async function importFile(file) {
   };
   let error = null;
   try {
+    // Not starting like a plain bundle: sealed (docs/bundle-format.md), opened with the passphrase typed.
+    const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
+    let opener = null;
+    if (head.length && !looksPlain(head)) {
+      if (!passphrase) throw new BundleError(SEALED_NEEDS_PASSPHRASE);
+      opener = new OpeningReader(passphrase, BundleError);
+    }
     const stream = file.stream().getReader();
     for (;;) {
       const { done, value } = await stream.read();
       if (done) break;
       counts.bytes += value.length;
-      take(await reader.feed(value));
+      take(await reader.feed(opener ? plainBytes(await opener.feed(value)) : value));
       progress(false);
     }
+    if (opener) take(await reader.feed(plainBytes(opener.close())));
     take(reader.close());
   } catch (exc) {
     error = exc instanceof BundleError ? exc.message : `the file cannot be read (${exc?.message || exc})`;
@@ -169,7 +180,9 @@ self.onmessage = (message) => {
     return;
   }
   if (message.data && Array.isArray(message.data.write)) { // export: the page's events as a bundle file
-    writeBundle(message.data.write).then((blob) => postMessage({ type: 'bundle', blob }),
+    const { passphrase } = message.data;
+    writeBundle(message.data.write).then((blob) => (passphrase ? sealBlob(blob, passphrase) : blob))
+      .then((blob) => postMessage({ type: 'bundle', blob }),
       (exc) => postMessage({ type: 'error', error: String(exc?.message || exc) }));
     return;
   }
@@ -178,5 +191,5 @@ self.onmessage = (message) => {
     postMessage({ type: 'done', error: 'no file', read: 0, valid: 0, invalid: 0, skipped: 0, damaged: 0 });
     return;
   }
-  importFile(file).catch((exc) => postMessage({ type: 'done', error: String(exc?.message || exc), read: 0, valid: 0, invalid: 0, skipped: 0, damaged: 0 }));
+  importFile(file, message.data.passphrase || '').catch((exc) => postMessage({ type: 'done', error: String(exc?.message || exc), read: 0, valid: 0, invalid: 0, skipped: 0, damaged: 0 }));
 };

@@ -151,10 +151,10 @@ def register(app: typer.Typer) -> None:
         async def action(ctx: Context) -> Any:
             secret = None
             if bundles.sealed(files):  # asked once, for every sealed file, after the node's own passphrase
-                secret = ask_passphrase(
-                    "Passphrase of the sealed bundle: ",
-                    missing="the file does not start like a plain bundle, so it is sealed and its passphrase is needed",
-                )
+                try:
+                    secret = ask_passphrase("Passphrase of the sealed bundle: ", missing="a file is sealed")
+                except UsageError:  # none to be had: each such file says it is not a bundle or needs one
+                    secret = None
             return await bundles.import_files(ctx, files, passphrase=secret)
 
         report = run(with_node(action))

@@ -70,6 +70,8 @@ BlobTaker = Callable[[BundledBlob], Awaitable[str | None]]
 #: Blob bytes an import holds, read but not yet stored, at most (then it stores them before reading on).
 MAX_PENDING_BLOB_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 2 * 1024 * 1024  #: one blob read from a bundle, at most (services/blobs.py says the same)
+#: A file that does not start like a plain bundle, imported without a passphrase.
+NOT_PLAIN = "this is not a Samizdat bundle (wrong magic bytes), or it is sealed and its passphrase is needed"
 #: The smallest maximum size of a sealed part: two chunks hold a plain part of MIN_PART_BYTES.
 MIN_SEALED_PART_BYTES = 2 * CHUNK
 #: Reasons kept for a file's refused photos (all are counted): a hostile file may hold a million bad photo records.
@@ -498,7 +500,7 @@ class _PartSource:
         if self._head and not MAGIC.startswith(self._head):
             if passphrase is None:
                 self._file.close()
-                raise BundleError("this file is sealed (or is not a Samizdat bundle): its passphrase is needed")
+                raise BundleError(NOT_PLAIN)
             self._opener = OpeningReader(passphrase)
         self.unverified = 0
         self._ready: list[Event] = []

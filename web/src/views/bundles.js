@@ -18,7 +18,7 @@ const supported = () => typeof CompressionStream === 'function' && typeof Decomp
   && typeof Worker === 'function';
 
 /** The events as a bundle file (a Blob), made by the worker (bundle.js stays out of the page's first script). */
-function writeBundle(events) {
+function writeBundle(events, passphrase) {
   return new Promise((resolve, reject) => {
     const worker = new Worker('/verify-worker.js');
     worker.onmessage = ({ data: m }) => {
@@ -30,7 +30,7 @@ function writeBundle(events) {
       worker.terminate();
       reject(exc);
     };
-    worker.postMessage({ write: events });
+    worker.postMessage({ write: events, passphrase });
   });
 }
 
@@ -49,20 +49,22 @@ async function followedEvents(now = Math.floor(Date.now() / 1000)) {
   return out;
 }
 
-function fileName() {
+/** A name that says nothing of Samizdat nor of the minute it was made; a sealed file gets no `.smz` either. */
+function fileName(sealed) {
   const d = new Date();
   const pad = (n) => String(n).padStart(2, '0');
-  return `posts-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}.smz`;
+  const day = `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
+  return sealed ? `${day}.bin` : `posts-${day}.smz`;
 }
 
-async function exportBundle(status, download) {
+async function exportBundle(status, download, passphrase) {
   const events = await followedEvents();
   if (!events.length) {
     mount(status, t('bundle-nothing'));
     return;
   }
-  const blob = await writeBundle(events);
-  const name = fileName();
+  const blob = await writeBundle(events, passphrase);
+  const name = fileName(Boolean(passphrase));
   const file = typeof File === 'function' ? new File([blob], name, { type: 'application/octet-stream' }) : blob;
   mount(status, t('bundle-made', { n: events.length, kb: Math.ceil(blob.size / 1024) }));
   if (navigator.canShare && navigator.share && navigator.canShare({ files: [file] })) {
@@ -119,7 +121,7 @@ async function keepLater(later, authors) {
   for (const [group, list] of groups) await cache.save(group, list);
 }
 
-function importBundle(file, status, bar) {
+function importBundle(file, status, bar, passphrase) {
   return new Promise((resolve) => {
     let worker;
     try {
@@ -168,7 +170,7 @@ function importBundle(file, status, bar) {
       mount(status, h('span', { class: 'error', id: 'bundle-error' }, t('bundle-unsupported')));
       resolve();
     };
-    worker.postMessage({ file });
+    worker.postMessage({ file, passphrase });
   });
 }
 
@@ -182,20 +184,29 @@ export function bundlesPanel() {
     mount(el, h('h2', { id: 'bundles-title' }, t('bundles')), h('p', null, t('bundle-unsupported')));
     return el;
   }
-  const picker = h('input', { type: 'file', id: 'bundle-file', accept: '.smz,application/octet-stream', hidden: true,
+  // One passphrase for both ways: it seals the file made, and opens a sealed file picked (docs/safety.md,
+  // "The courier and the stick"). Empty: a plain file. Never kept: the field is cleared once it was used.
+  const secret = h('input', { type: 'password', id: 'bundle-passphrase', autocomplete: 'off', spellcheck: 'false' });
+  const used = () => {
+    const value = secret.value;
+    secret.value = '';
+    return value;
+  };
+  const picker = h('input', { type: 'file', id: 'bundle-file', accept: '.smz,.bin,application/octet-stream', hidden: true,
     onchange: async (ev) => {
       const file = ev.target.files && ev.target.files[0];
       ev.target.value = '';
-      if (file) await importBundle(file, status, bar);
+      if (file) await importBundle(file, status, bar, used());
     } });
   mount(el,
     h('h2', { id: 'bundles-title' }, t('bundles')),
     h('p', null, t('bundles-text')),
+    h('p', null, h('label', { for: 'bundle-passphrase' }, t('bundle-passphrase')), ' ', secret),
     h('p', { class: 'actions' },
       h('button', { id: 'bundle-export', class: 'primary', onclick: async (ev) => {
         ev.target.disabled = true;
         try {
-          await exportBundle(status, download);
+          await exportBundle(status, download, used());
         } finally {
           ev.target.disabled = false;
         }
