@@ -109,6 +109,23 @@ def test_a_truncated_sealed_file_gives_its_intact_part(
     assert POSTS // 4 < new < POSTS
 
 
+def test_sealed_parts_fit_a_messenger_and_import_in_any_order(
+    sealed: Path, tmp_path: Path, cli_for: Callable[[Path], Cli]
+) -> None:
+    node = cli_for(sealed.parent.parent / "home")
+    out = tmp_path / "a.bin"
+    done = node.typed([TEST_PASSPHRASE, STICK_PASSPHRASE], "export", "--seal", "--max-size", "40KB", "-o", str(out))
+    assert done.code == 0, done.err
+    parts = sorted(tmp_path.glob("a*.bin"))
+    assert len(parts) > 2
+    assert all(p.stat().st_size <= 40_000 and p.stat().st_size % 4096 == 0 for p in parts)
+    other = cli_for(tmp_path / "other")
+    other.ok("init")
+    took = other.typed([TEST_PASSPHRASE, STICK_PASSPHRASE], "import", *map(str, reversed(parts)), "--json")
+    assert took.code == 0, took.err
+    assert took.json()["new"] == POSTS
+
+
 def test_a_plain_export_does_not_say_when_it_was_made(tmp_path: Path, cli_for: Callable[[Path], Cli]) -> None:
     node = cli_for(tmp_path / "home")
     node.ok("init")
