@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,11 @@ MAX_HAVE_REPEATS = 4
 #: Enough for a day of a busy channel's own posts to go up again should the relay have lost only them; a relay
 #: that keeps nothing learns nothing more from them than from the first.
 LOSING_UPLOAD = 100
+#: Of our events a relay claims to have at the end of a NIP-77 session, those asked back from it by id (one small
+#: ``REQ``, about 8 kB), see :func:`_unserved`.
+CLAIM_SAMPLE = 8
+#: Kinds a relay may hold and rightly serve to some readers only (direct messages, gift wraps): never asked back.
+_PRIVATE_KINDS = frozenset({4, 1059, 1060})
 
 
 @dataclass
@@ -102,6 +108,7 @@ class SyncReport:
     received: int = 0  # new events stored from the relay
     rejected: int = 0  # events refused by either side, or invalid
     skipped: int = 0  # offered events we chose not to fetch (dropped earlier to keep the carry quota)
+    unserved: int = 0  # of ours the relay claimed to have over NIP-77, asked back by id and not served
     bytes_in: int = 0
     bytes_out: int = 0
     round_trips: int = 0
@@ -215,6 +222,7 @@ async def reconcile(
     opening: asyncio.Future[dict[str, Any] | None] | None = None,
     max_need: int = MAX_NEED,
     notes: list[str] | None = None,
+    claimed: list[bytes] | None = None,
 ) -> tuple[list[bytes], list[bytes], int]:
     """Run one NIP-77 session for ``flt``; return (have ids, need ids, round trips). Raises on NEG-ERR.
 
@@ -225,6 +233,9 @@ async def reconcile(
     Once the relay has named more than ``max_need`` ids we lack, the session stops there (a line saying so goes to
     ``notes``) and the first ``max_need`` are returned with the haves found so far: what a relay makes us hold
     is bounded, and the next sync, starting from the sets as they then are, goes on.
+
+    ``claimed``, when given, receives up to :data:`CLAIM_SAMPLE` of our ids, drawn at random, that the relay
+    claims to have (ours, not among the haves) once the session has ended.
     """
     storage = await _build_storage(store, flt)
     session = Negentropy(storage, frame_size_limit)
@@ -282,8 +293,17 @@ async def reconcile(
                 await client.send_raw(f'["NEG-CLOSE","{sub_id}"]')
             except Exception:  # noqa: BLE001
                 pass
+    if claimed is not None:
+        claimed.extend(_drawn(storage, have))
     # Under a frame size limit the same id can be reported in more than one round (as with the reference).
     return list(have), list(need), rounds
+
+
+def _drawn(storage: VectorStorage, have: dict[bytes, None]) -> list[bytes]:
+    """Up to :data:`CLAIM_SAMPLE` ids of ``storage``, at random, none of ``have``."""
+    size = storage.size()
+    picks = random.sample(range(size), min(size, 4 * CLAIM_SAMPLE))
+    return [i for i in (storage.get_item(p).id for p in picks) if i not in have][:CLAIM_SAMPLE]
 
 
 async def _first_reply(
@@ -384,14 +404,26 @@ async def sync(
         for index, flt in enumerate(filters or [Filter()]):
             if report.method == "nip77":
                 opening = info if index == 0 and method == "auto" else None
+                claimed: list[bytes] = []
                 try:
                     have, need, rounds = await reconcile(
                         client, store, flt, opening=opening, max_need=max(0, MAX_NEED - report.need),
-                        notes=report.errors,
+                        notes=report.errors, claimed=claimed,
                     )  # fmt: skip
                 except NoNegentropy as exc:
                     report.method, report.fallback = "req", str(exc)
                     log.info("%s: syncing with REQs, %s", client.url, exc)
+                else:
+                    unserved = await _unserved(client, store, claimed)
+                    if unserved:  # its NIP-77 answers cannot be trusted: what it serves is what counts
+                        report.unserved += len(unserved)
+                        report.method = "req"
+                        report.fallback = (
+                            f"it claimed over NIP-77 to have {len(unserved)} of the {len(claimed)} of our events "
+                            "then asked back, and did not serve them"
+                        )
+                        report.errors.append(f"{report.fallback}: synced with REQs instead")
+                        log.warning("%s %s: syncing with REQs instead", client.url, report.fallback)
             if report.method == "req":
                 if scan is None:
                     document = await info if info is not None else None
@@ -432,6 +464,28 @@ async def sync(
         report.bytes_out = client.bytes_out - out0
         report.seconds = round(clock() - started, 3)
     return report
+
+
+async def _unserved(client: RelayClient, store: Store, ids: Sequence[bytes]) -> list[str]:
+    """Of ``ids`` (ours, which the relay claimed to have over NIP-77), those it does not serve when asked for
+    them by id. A relay, or a box on the path answering in its name, that answers every NIP-77 message with the
+    node's own fingerprints ("I have all you have") ended every sync with nothing to move, and the node took it
+    for a mirror in step: nothing went up to it, nothing came down. Events a relay may rightly keep from some
+    readers (direct messages, gift wraps) or drop on its own (those that expire) are not asked for; a relay that
+    refuses the request (it wants authentication) cannot be checked."""
+    if not ids:
+        return []
+    wanted = frozenset(i.hex() for i in ids)
+    events = await store.query([Filter(ids=wanted, limit=len(wanted))])
+    asked = [e.id for e in events if e.kind not in _PRIVATE_KINDS and not e.tag_values("expiration")]
+    if not asked:
+        return []
+    try:
+        got, _invalid, unread = await _fetch_ids(client, asked)
+    except RemoteProtocolError:
+        return []
+    served = {e.id for e in got} | set(unread)
+    return [i for i in asked if i not in served]
 
 
 async def _req_sync(
