@@ -2,8 +2,8 @@
 no DNS server and no configuration.
 
 Theory of operation. A node that listens on the LAN registers one service instance, ``samizdat-<id>``, whose TXT
-record carries a random instance id (new at every start and on every network change, so it says nothing lasting
-about the node), the protocol version and whether the node is a hub (a hub also gives its name, to be
+record carries a random instance id (new at every start and, but for a hub, on every network change, so it says
+nothing lasting about the node), the protocol version and whether the node is a hub (a hub also gives its name, to be
 recognisable on a building's Wi-Fi). It browses for the same service type and reports every other instance it
 resolves as a ``ws://address:port`` URL.
 
@@ -22,7 +22,9 @@ which can be an hour away. Kept services are then checked again against the new 
 It announces itself under a new instance id then (``new_instance``): a laptop or phone carried from one Wi-Fi to
 the next is a courier, and phones change their MAC address from one network to the next for this reason. An id
 kept across networks would undo that: a device listening on both Wi-Fis (or their logs put side by side) would
-see one node, met at the flat and then at the café. Neighbours see a new node; the links are made again.
+see one node, met at the flat and then at the café. Neighbours see a new node; the links are made again. A hub
+keeps its id: it announces its name, which says as much, and it would lose the places its neighbours keep for it
+(a newcomer waits for room, :mod:`samizdat.mesh.room`).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ class Discovery:
         replaceable: Callable[[], Sequence[str]] = lambda: (),
         new_instance: Callable[[], str] = lambda: secrets.token_hex(8),
     ) -> None:
-        #: The id announced now: a new one (``new_instance``) on every network change (see the module).
+        #: The id announced now: a new one (``new_instance``) on every network change, unless a hub (see the module).
         self.instance = instance
         self.new_instance = new_instance
         self.port = port
@@ -171,10 +173,11 @@ class Discovery:
                 now = network_signature()
                 if now != signature:
                     signature = now
-                    log.info("the network changed: announcing again, under a new id, and looking for peers")
+                    log.info("the network changed: announcing again and looking for peers")
                     await self._stop()
-                    self.instance = self.new_instance()
-                    self._own_name = self.service_name.lower()
+                    if not self.hub:  # a hub says its name anyway: a new id would only cost it its places
+                        self.instance = self.new_instance()
+                        self._own_name = self.service_name.lower()
                     self.roster.recheck(self._now())
                     await self._start()
                     self.restarts += 1
