@@ -37,8 +37,9 @@ from samizdat.net.sync import LOSING_UPLOAD
 
 #: Acknowledged ids sampled per peer address.
 PER_PEER = 200
-#: Peer addresses remembered (the announced ones are at most 64 nodes of 4 addresses; manual ones on top).
-PEERS = 512
+#: Peer addresses remembered, the one heard from longest ago forgotten first: the announced ones are at most 64
+#: addresses in all (announcements.Addresses), manual ones come on top. At most 128 × 200 ids: about 4 MB.
+PEERS = 128
 #: Seconds between an acknowledgement and a reconciliation that may count the event as lost: the peer's relay
 #: may answer from a snapshot up to a few seconds old (ours, relay/negentropy.py: min_staleness 5 s).
 SETTLE = 15.0
