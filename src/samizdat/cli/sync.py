@@ -152,7 +152,8 @@ def register(app: typer.Typer) -> None:
             secret = None
             if bundles.sealed(files):  # asked once, for every sealed file, after the node's own passphrase
                 try:
-                    secret = ask_passphrase("Passphrase of the sealed bundle: ", missing="a file is sealed")
+                    # Empty (Enter, for a file that is not a bundle after all): as if none had been given.
+                    secret = ask_passphrase("Passphrase of the sealed bundle: ", missing="a file is sealed") or None
                 except UsageError:  # none to be had: each such file says it is not a bundle or needs one
                     secret = None
             return await bundles.import_files(ctx, files, passphrase=secret)
