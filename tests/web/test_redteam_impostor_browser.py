@@ -4,7 +4,8 @@ A police-run copy of "Минск news" names itself "MИHCK news" (Latin M, H an
 capitals) and spreads to the hub. A reader who has just opened the hub's page follows nothing yet: the app
 listed both channels side by side with no word that two keys used one name (the warning only compared channels
 with the ones the reader already follows), and "MИHCK" was not taken for "Минск" even then. Once the reader
-followed the real one, a search listed the copy *first* (Latin M sorts before Cyrillic М)."""
+followed the real one, a search listed the copy *first* (Latin M sorts before Cyrillic М), and its Follow button
+followed the copy at one tap, after which the warning sat on the real channel."""
 
 from __future__ import annotations
 
@@ -67,3 +68,17 @@ def test_two_channels_with_one_name_are_both_marked_and_the_followed_one_comes_f
     expect(cards.nth(1)).to_have_attribute("data-address", fake_address)
     expect(cards.nth(1).locator(".warning.collision")).to_contain_text("Not the channel you follow")
     expect(cards.nth(0).locator(".warning.collision")).to_have_count(0)
+
+    # Following the copy from its link is asked first; "no" leaves the reader following the real one only.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{node.http_url}#/c/{fake_address}")
+    expect(page.locator(".warning.collision").first).to_contain_text("Not the channel you follow")
+    page.click("#follow")
+    expect(page.locator("#follow")).to_have_text("Follow")
+    assert len(asked) == 1
+    assert "not the channel you follow" in asked[0]
+    assert fingerprint(owner.public_key_hex) in asked[0]
+    page.goto(node.http_url)
+    expect(page.locator(".channels.followed .channel")).to_have_count(1)
+    expect(page.locator(".channels.followed .channel")).to_have_attribute("data-address", real_address)

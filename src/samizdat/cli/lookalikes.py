@@ -1,7 +1,7 @@
-"""What the command line says of a channel to tell it from look-alikes (docs/web.md, "Telling channels apart"):
-the warning said before its name when another key named a channel like one the reader follows or their verifiers
-vouch for (``warning_line``), or, for a reader who trusts neither, when another channel has its name
-(``twin_line``); its fingerprint and marks. Used by ``channel show|list``, ``follow`` and ``feed``."""
+"""What the command line says of a channel to tell it from look-alikes (docs/protocol.md, "Security and privacy
+considerations"): the warning said before its name when another key named a channel like one the reader follows
+or their verifiers vouch for (``warning_line``), or, for a reader who trusts neither, when another channel has
+its name (``twin_line``); its fingerprint and marks. Used by ``channel show|list``, ``follow`` and ``feed``."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def warning_line(d: dict[str, Any]) -> str:
 
 def twin_line(d: dict[str, Any]) -> str:
     """The first thing said of a channel the reader does not trust when another channel has a name like it:
-    nothing here tells which is real, so both are marked (docs/web.md, "Telling channels apart")."""
+    nothing here tells which is real, so both are marked (docs/protocol.md, "Security and privacy considerations")."""
     shown = d["lookalikes"][0]
     like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
     more = len(d["lookalikes"]) - 1

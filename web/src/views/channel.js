@@ -17,6 +17,7 @@ import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
 import { verifying } from '../embedded.js';
+import { neutralize } from '../display.js';
 
 const PAGE = 5000; // the relay's largest limit per filter
 
@@ -118,6 +119,10 @@ export function channelView(address) {
       channel.about ? h('p', { class: 'about', dir: 'auto' }, channel.about) : null,
       h('p', { class: 'actions' },
         h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: async (ev) => {
+          // Once followed, a look-alike is trusted and the warning moves to the real one: asked first, as
+          // `samizdat follow` refuses it without --anyway.
+          if (!followed && info.warned && !confirm(t('follow-lookalike-confirm', {
+            name: neutralize(info.like ? info.like.name : ''), fp: info.likeFingerprint }))) return;
           ev.target.disabled = true;
           await setFollow(address, !followed);
           drawHeader(channel);
