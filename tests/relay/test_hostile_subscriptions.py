@@ -29,7 +29,12 @@ WINDOW = 50
 @pytest.fixture
 def limits() -> RelayLimits:
     return RelayLimits(
-        reqs_burst=1000, events_per_second=10_000, events_burst=10_000, max_search_subscriptions_total=40
+        reqs_burst=1000,
+        reqs_per_ip_burst=1000,
+        events_per_second=10_000,
+        events_burst=10_000,
+        max_search_subscriptions_total=40,
+        search_subscriptions_reserve=0,  # the total alone (tests/relay/test_redteam_sync.py: with a reserve)
     )
 
 
@@ -59,7 +64,8 @@ async def subscribe(ws: ClientConnection, sub_id: str, *filters: dict[str, Any])
 # Broad subscriptions are capped (below); with the caps lifted, this shows the index alone keeps them cheap.
 @pytest.mark.parametrize(
     "limits",
-    [RelayLimits(reqs_burst=1000, events_per_second=10_000, events_burst=10_000, max_search_subscriptions=50,
+    [RelayLimits(reqs_burst=1000, reqs_per_ip_burst=1000, events_per_second=10_000, events_burst=10_000,
+                 max_search_subscriptions=50,
                  max_search_subscriptions_per_ip=500, max_search_subscriptions_total=10_000)],
 )  # fmt: skip
 async def test_thousands_of_time_windows_do_not_slow_a_publisher(

@@ -192,6 +192,7 @@ class RelayConnection:
         negentropy: bool = False,
         verify: bool = True,
         event_bucket: TokenBucket | None = None,
+        address_req_bucket: TokenBucket | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock
@@ -203,6 +204,8 @@ class RelayConnection:
         # A bucket may be shared: the server gives every connection from one remote address the same one.
         self._event_bucket = event_bucket or TokenBucket(limits.events_per_second, limits.events_burst, now)
         self._req_bucket = TokenBucket(limits.reqs_per_second, limits.reqs_burst, now)
+        # ... and the REQ rate of the connection's address, which the server gives all its connections (None: none).
+        self._address_req_bucket = address_req_bucket
         #: Open REQ subscription ids.
         self.subscriptions: set[str] = set()
 
@@ -306,7 +309,7 @@ class RelayConnection:
         sub_id, refusal = self._sub_id(message, "REQ")
         if sub_id is None:
             return refusal
-        if not self._req_bucket.take(self.clock()):
+        if not self._take_req():
             return self._refuse_sub(sub_id, "rate-limited: too many requests, slow down")
         if sub_id not in self.subscriptions and len(self.subscriptions) >= self.limits.max_subscriptions:
             reason = f"blocked: too many subscriptions (limit {self.limits.max_subscriptions})"
@@ -331,13 +334,19 @@ class RelayConnection:
         query_id, refusal = self._sub_id(message, "COUNT")
         if query_id is None:
             return refusal
-        if not self._req_bucket.take(self.clock()):
+        if not self._take_req():
             return [Send(closed_frame(query_id, "rate-limited: too many requests, slow down"))]
         try:
             filters = self._filters(message[2:], for_count=True)
         except RemoteProtocolError as exc:
             return [Send(closed_frame(query_id, exc.reply))]
         return [Count(query_id, filters)]
+
+    def _take_req(self) -> bool:
+        """Spend a REQ token of the connection, then of its address (REQ, COUNT and NEG-OPEN share them)."""
+        now = self.clock()
+        bucket = self._address_req_bucket
+        return self._req_bucket.take(now) and (bucket is None or bucket.take(now))
 
     # NIP-77
 
@@ -349,7 +358,7 @@ class RelayConnection:
             if verb == "NEG-CLOSE":
                 return []
             return [Send(neg_err_frame(sub_id, "error: this relay does not support NIP-77 negentropy"))]
-        if verb == "NEG-OPEN" and not self._req_bucket.take(self.clock()):
+        if verb == "NEG-OPEN" and not self._take_req():
             return [Send(neg_err_frame(sub_id, "rate-limited: too many requests, slow down"))]
         return [NegRequest(verb, sub_id, tuple(message[2:]))]
 

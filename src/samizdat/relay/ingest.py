@@ -91,6 +91,7 @@ class Intake:
         batch_max: int = BATCH_MAX,
         max_bytes: int = 64 * 1024 * 1024,
         max_bytes_per_ip: int = 8 * 1024 * 1024,
+        reserve_per_ip: int = 0,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -98,6 +99,7 @@ class Intake:
         self.batch_max = batch_max
         self.max_bytes = max_bytes
         self.max_bytes_per_ip = max_bytes_per_ip
+        self.reserve_per_ip = reserve_per_ip
         self.held = 0  # held_bytes of every event from put until its finish
         self.held_by: dict[str, int] = {}  # ... per remote address (loopback, None, is not counted apart)
         self._room = asyncio.Event()  # set whenever a batch ends (what it held is given back)
@@ -133,9 +135,14 @@ class Intake:
 
     def crowded(self, ip: str | None) -> bool:
         """Whether a connection from ``ip`` (None: loopback, bounded only with everyone) should stop reading until
-        the store has taken some of what waits: everything waiting is over ``max_bytes``, or what ``ip``'s
-        connections have waiting over ``max_bytes_per_ip``."""
-        return self.held > self.max_bytes or (ip is not None and self.held_by.get(ip, 0) > self.max_bytes_per_ip)
+        the store has taken some of what waits: what ``ip``'s connections have waiting is over
+        ``max_bytes_per_ip``, or everything waiting is over ``max_bytes`` and ``ip``'s own is at least
+        ``reserve_per_ip`` (so a few devices keeping everyone's bound full do not keep a phone's post out; the
+        bound is then passed by at most ``reserve_per_ip`` per address)."""
+        if ip is None:
+            return self.held > self.max_bytes
+        mine = self.held_by.get(ip, 0)
+        return mine > self.max_bytes_per_ip or (self.held > self.max_bytes and mine >= self.reserve_per_ip)
 
     async def wait_room(self) -> None:
         """Return when a batch has ended (or after a second: the caller checks :meth:`crowded` again)."""

@@ -39,6 +39,13 @@ class RelayLimits:
     events_burst: int = 5000  # token bucket size for EVENT
     reqs_per_second: float = 20.0  # token bucket refill for REQ and COUNT, per connection
     reqs_burst: int = 100
+    # ... and of all connections from one address together (loopback exempt; with workers, of all of them): the
+    # rate per connection alone let one device send 1,280 REQs a second on its 64 connections (red-team finding).
+    # A phone's few tabs open a few dozen subscriptions at once and a handful a minute after that. These suit the
+    # default max_connections_per_ip (64); an operator who raises that for readers behind a carrier NAT raises
+    # these in proportion (address_req_rate).
+    reqs_per_ip_per_second: float = 40.0
+    reqs_per_ip_burst: int = 200
     # Open TCP connections: WebSockets, and also HTTP requests and handshakes not yet complete (and /op).
     max_connections: int = 10_000
     # Per remote address (loopback exempt: local processes are the operator's own): one flooding device on a
@@ -60,6 +67,9 @@ class RelayLimits:
     # connection from one device's 64 connections held gigabytes while the store lagged behind.
     max_pending_event_bytes_per_ip: int = 8 * 1024 * 1024
     max_pending_event_bytes: int = 64 * 1024 * 1024
+    # ... past which an address (not loopback) whose own events waiting weigh less than this is still read: a few
+    # devices filling everyone's bound made every phone's post wait for as long as they kept it full.
+    pending_event_bytes_reserve: int = 256 * 1024
     # Bodies of plain HTTP answers (the web app's files, photos) not yet read by their clients, of one address
     # (loopback exempt: eight photos of 2 MB at once) and of everyone (relay/outgoing.py): a device asking for the
     # 1.2 MB secp256k1.wasm on 1,024 connections and reading nothing made a node hold 1.36 GB.
@@ -91,6 +101,8 @@ class RelayLimits:
     max_search_subscriptions: int = 4  # per connection
     max_search_subscriptions_per_ip: int = 16
     max_search_subscriptions_total: int = 1024
+    # ... past which an address still opens this many of its own (a phone's live search), as for the values below.
+    search_subscriptions_reserve: int = 2
     # Values (ids, authors, kinds, tag values) the filters of open subscriptions list together, per connection and
     # per address (loopback exempt): each costs a few hundred bytes for as long as the subscription is open, so
     # without a bound 50 subscriptions of 10 filters of 1,000 values each held about 170 MB per connection.
@@ -102,12 +114,30 @@ class RelayLimits:
     # device cannot keep newcomers out; it gets at most reserve more per address (253 in a /24).
     max_subscription_values_total: int = 200_000
     subscription_values_reserve: int = 2_000
+    # NIP-77 answers (relay/syncpace.py), per address (loopback exempt): the bytes of NEG-MSG and NEG-ERR frames
+    # sent to all its connections, refilled at this rate; a 5-byte NEG-MSG asking for a whole range's ids gets
+    # ~400 KB back, and 64 connections doing that without pause took a reader's REQ p95 to 3.4 s (red-team
+    # finding). An address's NIP-77 messages are answered one at a time, each once its budget is not in debt; one
+    # that would wait more than sync_max_wait seconds, or finds sync_waiting_per_ip of the address's waiting
+    # already, gets NEG-ERR "blocked: ...". A phone's or a LAN peer's sync sends ids of what differs: a
+    # 100,000-event store is 6.4 MB of them, inside the burst.
+    sync_bytes_per_second: float = 1024 * 1024
+    sync_bytes_burst: int = 8 * 1024 * 1024
+    sync_max_wait: float = 10.0
+    sync_waiting_per_ip: int = 8
 
     @property
     def filter_limits(self) -> FilterLimits:
         return FilterLimits(
             max_values=self.max_filter_values, max_limit=self.max_limit, default_limit=self.default_limit
         )
+
+    @property
+    def address_req_rate(self) -> tuple[float, int]:
+        """The REQ rate and burst of one address: ``reqs_per_ip_*``, times ``max_connections_per_ip / 64`` when that
+        is raised (docs/scaling.md: readers behind one NAT share an address and must not share a hub's rate)."""
+        scale = max(1.0, self.max_connections_per_ip / 64)
+        return self.reqs_per_ip_per_second * scale, int(self.reqs_per_ip_burst * scale)
 
     @property
     def event_limits(self) -> EventLimits:

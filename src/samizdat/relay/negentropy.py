@@ -24,6 +24,14 @@ are kept only up to ``cache_records`` records and ``max_cached`` storages (a cli
 each built once and never shared, would otherwise keep the whole bound full), and the sessions of one address
 (``address``, given by the relay: the remote address, as for the store's turns) hold at most
 ``records_per_address`` records, beyond the first storage it opens (so a peer syncing a large store still can).
+That still let a handful of addresses fill the bound, and every LAN peer that came afterwards got ``blocked: too
+many syncs`` (red-team finding). So a ``NEG-OPEN`` from an address that holds no storage yet, finding memory short
+even after the steps above, closes the newest sessions of the address holding the most (``NEG-ERR "closed:
+..."``), while that address holds more than ``records_reserve`` records (loopback connections, the operator's own
+processes, are never closed for another): each address keeps that much against newcomers, and a device needs
+``memory_records / records_reserve`` addresses (8 by default) holding it to keep a newcomer out. What this does not
+tell apart: an honest peer syncing a large store holds more than the reserve, and a newcomer may close it (it syncs
+again later), as a newcomer to a full relay closes a connection of the address holding the most (relay/door.py).
 
 Limits (constructor arguments): records per storage (a filter matching more is refused with
 ``NEG-ERR "blocked: ..."`` so the client narrows it), open sessions per connection, records in memory in all,
@@ -70,6 +78,7 @@ YIELD_EVERY = 1024
 INLINE_BYTES = 8 * 1024
 BUSY = "blocked: too many syncs at once on this relay; try again later"
 IDLE = "closed: idle for too long"
+TAKEN = "closed: the relay needed this sync's memory for another address's; try again later"
 
 
 class NegentropySession(Protocol):
@@ -111,6 +120,7 @@ class NegentropyService:
         max_sessions: int = 8,
         memory_records: int = 3_000_000,
         records_per_address: int | None = None,
+        records_reserve: int | None = None,
         cache_records: int = 500_000,
         max_cached: int = 256,
         idle_seconds: float = 120.0,
@@ -124,6 +134,8 @@ class NegentropyService:
         self.memory_records = memory_records
         #: Records the sessions of one address may hold beyond their first storage (default: a quarter of the bound).
         self.records_per_address = memory_records // 4 if records_per_address is None else records_per_address
+        #: Records an address keeps against a newcomer's NEG-OPEN when memory is short (default: an eighth).
+        self.records_reserve = memory_records // 8 if records_reserve is None else records_reserve
         self.cache_records = cache_records
         self.max_cached = max_cached
         self.idle_seconds = idle_seconds
@@ -192,14 +204,17 @@ class NegentropyService:
         age = self.clock() - built_at
         return age < self.min_staleness or (seq == current_seq and age < self.max_staleness)
 
-    async def storage(self, store: Store, flt: Filter, turn: Turn | None = None) -> VectorStorage:
+    async def storage(
+        self, store: Store, flt: Filter, turn: Turn | None = None, asker: Hashable | None = None
+    ) -> VectorStorage:
         """A sealed storage of the events matching ``flt``, from the cache when fresh enough.
 
         A cached storage is fresh while nothing was stored since it was built (the store's insertion number is
         unchanged, whoever wrote), or for ``min_staleness`` seconds in any case so that a burst of clients on a
         busy relay shares one build; never longer than ``max_staleness`` (expiry and purges do not show in the
         insertion number). Raises :class:`_TooMany` past ``max_records``, :class:`_Busy` when memory is short,
-        StoreError when the store fails.
+        StoreError when the store fails. ``asker``: the address asking (a build it starts may take memory from
+        others for it, see the module doc).
         """
         key = orjson.dumps(flt.to_dict(), option=orjson.OPT_SORT_KEYS)
         cached = self._cache.get(key)
@@ -210,7 +225,7 @@ class NegentropyService:
                 return storage
         build = self._building.get(key)
         if build is None:
-            build = asyncio.ensure_future(self._build(store, flt, key, turn))
+            build = asyncio.ensure_future(self._build(store, flt, key, turn, asker))
             self._building[key] = build
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
@@ -222,7 +237,9 @@ class NegentropyService:
             elif not build.done():
                 build.cancel()  # nobody waits for it any more: stop reading the store for it
 
-    async def _build(self, store: Store, flt: Filter, key: bytes, turn: Turn | None) -> VectorStorage:
+    async def _build(
+        self, store: Store, flt: Filter, key: bytes, turn: Turn | None, asker: Hashable | None
+    ) -> VectorStorage:
         count = 0
         try:
             async with turn() if turn is not None else contextlib.nullcontext():
@@ -235,11 +252,11 @@ class NegentropyService:
                         if count > self.max_records:
                             raise _TooMany
                         if count % ROOM_CHECK == 0:
-                            self._make_room()
+                            self._make_room(asker)
                         if count % YIELD_EVERY == 0:
                             await asyncio.sleep(0)
                         storage.insert(created_at, event_id)
-                self._make_room()
+                self._make_room(asker)
                 await asyncio.to_thread(storage.seal)
             self.builds += 1
             self._built -= count
@@ -250,9 +267,11 @@ class NegentropyService:
             self._built -= count
             self._building.pop(key, None)
 
-    def _make_room(self) -> None:
+    def _make_room(self, asker: Hashable | None = None) -> None:
         """Get the records in memory within ``memory_records``: drop cached storages no session uses, oldest first,
-        then sessions idle for ``idle_seconds`` (and what they held); raise :class:`_Busy` if that is not enough."""
+        then sessions idle for ``idle_seconds`` (and what they held), then for an ``asker`` holding nothing the
+        newest sessions of the address holding the most beyond ``records_reserve``; raise :class:`_Busy` if that is
+        not enough."""
         if self.records_in_memory <= self.memory_records:
             return
         self._drop_unused()
@@ -262,8 +281,32 @@ class NegentropyService:
         for table in list(self._tables):
             table.close_idle(used_before)
         self._drop_unused()
+        if asker is not None and self.records_in_memory > self.memory_records and not self.held_by(asker):
+            self._take_for(asker)
         if self.records_in_memory > self.memory_records:
             raise _Busy
+
+    def _take_for(self, asker: Hashable) -> None:
+        """Close the newest sessions of the address holding the most records, while it holds more than
+        ``records_reserve`` and memory is short (see the module doc)."""
+        for _ in range(sum(len(table._sessions) for table in self._tables)):  # each round closes one session
+            if self.records_in_memory <= self.memory_records:
+                return
+            heaviest, most = None, self.records_reserve
+            for address in self._by_address:
+                held = self.held_by(address)
+                # Remote addresses only (strings): a loopback connection is the operator's own process.
+                if address != asker and isinstance(address, str) and held > most:
+                    heaviest, most = address, held
+            if heaviest is None:
+                return
+            newest = max(
+                ((session.used, sub_id, table) for table in self._by_address[heaviest]
+                 for sub_id, session in table._sessions.items()),
+                key=lambda found: found[0],
+            )  # fmt: skip
+            newest[2]._error(newest[1], TAKEN)
+            self._drop_unused()
 
     def _drop_unused(self) -> None:
         for key in list(self._cache):
@@ -375,7 +418,9 @@ class ConnectionSessions:
                 flt = parse_filter(args[0], FilterLimits(max_limit=2**62))
                 if service.held_by(self.address) > service.records_per_address:
                     raise _Busy  # this address holds its share already: no build for it
-                storage = await service.storage(self._store, dataclasses.replace(flt, limit=None), self._turn)
+                storage = await service.storage(
+                    self._store, dataclasses.replace(flt, limit=None), self._turn, self.address
+                )
                 held = service.held_by(self.address)
                 if held and held + storage.size() > service.records_per_address:
                     raise _Busy

@@ -27,7 +27,10 @@ returns:
 * ``Count`` and ``NegRequest`` take fair turns at the store too (:mod:`samizdat.relay.fair`), at most
   ``max_pending_counts`` COUNTs of a connection waiting at once (``..._per_ip`` of an address); NIP-77 builds one at
   a time, in a scheduler of their own, and each also takes a turn of the store's scheduler, so REQ, COUNT and
-  builds together never want more reader threads than the store has, and one address never holds them all.
+  builds together never want more reader threads than the store has, and one address never holds them all. The
+  NIP-77 messages of a remote address are answered one at a time and paced by the bytes of their answers
+  (:mod:`samizdat.relay.syncpace`), and REQ, COUNT and NEG-OPEN count against a rate of the connection and one of
+  its address.
 * Every stored (or ephemeral) event, from a client or from :meth:`RelayServer.ingest`, is fanned out: the index
   gives the matching subscriptions, the event's JSON is serialised once, and its message and WebSocket frame are
   built once per subscription id (:mod:`samizdat.relay.wire`): every connection without compression is handed the
@@ -110,9 +113,10 @@ from samizdat.relay.keepalive import Keepalive
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory
 from samizdat.relay.proxied import proxied_class
-from samizdat.relay.shared import SharedBucket, SharedLimits
+from samizdat.relay.shared import REQ_RATE, SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, Tally, filter_values, is_broad
+from samizdat.relay.syncpace import SyncPace
 from samizdat.relay.verifier import Verifier
 from samizdat.relay.wire import text_frame
 from samizdat.store.base import AddOutcome, Store
@@ -178,7 +182,8 @@ class RelayServer:
         self.index: SubscriptionIndex[Client] = SubscriptionIndex(group=lambda client: client.ip)
         self.verifier = Verifier()
         self.intake = Intake(store, self.verifier, self._stored, max_bytes=self.limits.max_pending_event_bytes,
-                             max_bytes_per_ip=self.limits.max_pending_event_bytes_per_ip)  # fmt: skip
+                             max_bytes_per_ip=self.limits.max_pending_event_bytes_per_ip,
+                             reserve_per_ip=self.limits.pending_event_bytes_reserve)  # fmt: skip
         self.clients: set[Client] = set()
         limits = self.limits
         self.refusals = RefusalLog()
@@ -188,6 +193,10 @@ class RelayServer:
         self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
+        self._req_buckets: dict[str, TokenBucket] = {}  # ... and their REQ rate
+        #: NIP-77 answer bytes per address (relay/syncpace.py).
+        self.sync_pace = SyncPace(limits.sync_bytes_per_second, limits.sync_bytes_burst, max_wait=limits.sync_max_wait,
+                                  max_waiting=limits.sync_waiting_per_ip, clock=self.clock)  # fmt: skip
         #: COUNTs waiting for the store, per remote address (with workers: of all of them, relay/cluster.py).
         self.pending_counts = Tally()
         self.counts_waiting = 0  # COUNTs of every connection waiting for the store (this process's)
@@ -474,7 +483,7 @@ class RelayServer:
         if isinstance(ws, GuardedConnection):
             ws.write_cap = self._write_cap
         ip = getattr(ws, "ip", None)  # the door's view of the peer (None: loopback)
-        bucket = None
+        bucket = req_bucket = None
         if ip is not None:
             if ip not in self._ip_buckets:
                 limits = self.limits
@@ -483,13 +492,20 @@ class RelayServer:
                 self._ip_buckets[ip] = (
                     TokenBucket(rate, burst, now) if shared is None else SharedBucket(shared, ip, rate, burst, now)
                 )
-            bucket = self._ip_buckets[ip]
+                rate, burst = limits.address_req_rate
+                self._req_buckets[ip] = (
+                    TokenBucket(rate, burst, now)
+                    if shared is None
+                    else SharedBucket(shared, ip, rate, burst, now, REQ_RATE)
+                )
+            bucket, req_bucket = self._ip_buckets[ip], self._req_buckets[ip]
         protocol = RelayConnection(
             self.limits,
             clock=self.clock,
             negentropy=self.negentropy is not None,
             verify=not self.verify_in_thread,  # else the intake has the signatures checked by the verifier
             event_bucket=bucket,  # one event rate per remote address, however many connections it opens
+            address_req_bucket=req_bucket,  # ... and one REQ rate
         )
         client = Client(ws, next(self._ids), protocol, self.limits, self._schedule_flush, self.queued, ip)
         # However the connection ends, the work done for it stops at once (not when the reader next wakes up).
@@ -566,6 +582,7 @@ class RelayServer:
         if client.ip is not None and len(self._ip_buckets) > 4 * self.limits.max_connections:
             # Buckets outlive connections (reconnecting must not refill one); forget idle ones in bulk.
             self._ip_buckets = {k: v for k, v in self._ip_buckets.items() if k in self.door.per_ip}
+            self._req_buckets = {k: v for k, v in self._req_buckets.items() if k in self.door.per_ip}
         if logger.isEnabledFor(logging.DEBUG):
             client.log.debug("connection %d closed", client.id)
 
@@ -684,6 +701,7 @@ class RelayServer:
                 per_owner=limits.max_search_subscriptions,
                 per_group=limits.max_search_subscriptions_per_ip,
                 total=limits.max_search_subscriptions_total,
+                reserve=limits.search_subscriptions_reserve,
             )
         if refusal is not None:
             frame = client.protocol.close_subscription(action.sub_id, refusal)
@@ -728,13 +746,33 @@ class RelayServer:
         self.counts_waiting -= 1
 
     async def _negentropy(self, client: Client, request: NegRequest) -> None:
+        """Answer a NIP-77 message; one of a remote address waits for that address's turn and budget
+        (relay/syncpace.py), or is refused with ``NEG-ERR "blocked: ..."`` (and its session closed)."""
+        ip = client.ip
+        if ip is None or request.verb == "NEG-CLOSE":
+            await self._negentropy_answer(client, request)
+            return
+        async with self.sync_pace.turn(ip) as refusal:
+            if refusal is None:
+                await self._negentropy_answer(client, request)
+                return
+        client.send(neg_err_frame(request.sub_id, refusal))
+        await self._negentropy_answer(client, NegRequest("NEG-CLOSE", request.sub_id, ()))
+
+    async def _negentropy_answer(self, client: Client, request: NegRequest) -> None:
         if self.negentropy is None:  # the protocol does not produce NegRequest then; be safe anyway
             client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
             return
         if client.neg is None:
-            builds, turns, party = self.build_turns, self.turns, client.party
+            builds, turns, party, ip, pace = self.build_turns, self.turns, client.party, client.ip, self.sync_pace
+
+            def send(frame: bytes) -> bool:
+                if ip is not None:
+                    pace.spent(ip, len(frame))  # what the address's NIP-77 answers cost (relay/syncpace.py)
+                return client.send(frame)
+
             client.neg = self.negentropy(
-                client.send,
+                send,
                 self.store,
                 turn=lambda: both(builds.turn(party, client), turns.turn(party, client)),
                 address=party,

@@ -18,7 +18,9 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
 * The other per-address bounds of :mod:`samizdat.relay.server` (broad live subscriptions, the filter values of
   live subscriptions, COUNTs waiting for the store) are counted the same way, each in two rows of its own
   (:class:`SharedTally`), so an address that holds its limit on one worker holds it on all of them.
-* Event rates: one token bucket per counter of a row of :data:`SLOTS` (tokens, last refill), shared by all workers.
+* Event rates, and REQ rates (REQ, COUNT, NEG-OPEN), per address: for each, one token bucket per counter of a row
+  of :data:`SLOTS` (tokens, last refill), shared by all workers. (The NIP-77 byte budget of
+  :mod:`samizdat.relay.syncpace` is each worker's own.)
 * Loopback is exempt, as in :mod:`samizdat.relay.door`.
 
 Memory bounds that are not counts (bytes queued for clients, broad subscriptions) are divided between the workers
@@ -46,10 +48,13 @@ _ROWS = 2
 CONNECTIONS, SEARCHES, VALUES, COUNTS = range(4)
 _KINDS = 4
 _WORKER_INTS = 1 + _KINDS * _ROWS * SLOTS  # the worker's open connections, then its rows
+#: Token buckets per address, each kind in a row of its own.
+EVENT_RATE, REQ_RATE = range(2)
+_BUCKET_KINDS = 2
 
 
 def file_size(workers: int) -> int:
-    return workers * _WORKER_INTS * 4 + SLOTS * 16
+    return workers * _WORKER_INTS * 4 + _BUCKET_KINDS * SLOTS * 16
 
 
 def create(path: Path, workers: int) -> None:
@@ -144,9 +149,9 @@ class SharedLimits:
         with self._locked():
             return self._sum(0)
 
-    def take(self, ip: str, rate: float, burst: float, now: float) -> bool:
-        """Spend one token of ``ip``'s shared event bucket, if it has one."""
-        slot = 2 * (self._slots(ip)[0])
+    def take(self, ip: str, rate: float, burst: float, now: float, kind: int = EVENT_RATE) -> bool:
+        """Spend one token of ``ip``'s shared bucket of ``kind`` (events, REQs), if it has one."""
+        slot = 2 * (kind * SLOTS + self._slots(ip)[0])
         buckets = self._buckets
         with self._locked():
             tokens, stamp = buckets[slot], buckets[slot + 1]
@@ -218,17 +223,21 @@ class SharedTally(Tally):
 
 
 class SharedBucket(TokenBucket):
-    """The event rate of one address, shared by every worker (a :class:`TokenBucket` in the shared file)."""
+    """The event (or REQ: ``kind``) rate of one address, shared by every worker (a :class:`TokenBucket` in the
+    shared file)."""
 
-    __slots__ = ("shared", "ip")
+    __slots__ = ("shared", "ip", "kind")
 
-    def __init__(self, shared: SharedLimits, ip: str, rate: float, burst: int, now: float) -> None:
+    def __init__(
+        self, shared: SharedLimits, ip: str, rate: float, burst: int, now: float, kind: int = EVENT_RATE
+    ) -> None:
         super().__init__(rate, burst, now)
         self.shared = shared
         self.ip = ip
+        self.kind = kind
 
     def take(self, now: float) -> bool:
-        return self.shared.take(self.ip, self.rate, self.burst, now)
+        return self.shared.take(self.ip, self.rate, self.burst, now, self.kind)
 
 
 def per_worker(limits: RelayLimits, workers: int) -> RelayLimits:

@@ -202,15 +202,17 @@ class SubscriptionIndex(Generic[O]):
         return self._searches
 
     def search_refusal(
-        self, owner: O, group: Hashable | None, *, per_owner: int, per_group: int, total: int
+        self, owner: O, group: Hashable | None, *, per_owner: int, per_group: int, total: int, reserve: int = 0
     ) -> str | None:
         """Why ``owner`` (of ``group``) may not open one more subscription filed by search words, or None: the
-        ``CLOSED`` reason when it already has ``per_owner``, its group ``per_group``, or everyone ``total``."""
+        ``CLOSED`` reason when it already has ``per_owner``, its group ``per_group``, or everyone ``total`` while
+        its group (an owner of no group: itself) has ``reserve`` (see :meth:`values_refusal` for why)."""
         if self.searches_of(owner) >= per_owner:
             return f"blocked: too many broad live subscriptions (search or time window only; limit {per_owner})"
-        if group is not None and self.searches_of_group(group) >= per_group:
+        held = self.searches_of(owner) if group is None else self.searches_of_group(group)
+        if group is not None and held >= per_group:
             return f"blocked: too many broad live subscriptions from this address (limit {per_group})"
-        if self._searches >= total:
+        if self._searches >= total and held >= reserve:
             return "blocked: this relay has too many broad live subscriptions now; try again later"
         return None
 
