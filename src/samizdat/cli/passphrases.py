@@ -203,4 +203,5 @@ def register(app: typer.Typer) -> None:
         told = f" (the running serve, pid {pid}, was stopped)" if pid else ""
         typer.echo(f"Wiped: {path} is gone{told}")
         if plain:
-            warn("it was not encrypted: its deleted files may still be found on the disk")
+            warn("it was not encrypted: its files were overwritten, but flash storage and what SQLite deleted "
+                 "before may still be found on the disk")  # fmt: skip

@@ -35,11 +35,12 @@ STEPS = (
     "moved-events", "moved-local", "moved-identity", "moved-keys", "plain-removed",
 )  # fmt: skip
 
-#: One line for after the plain files are gone: what deleting them cannot do.
+#: One line for after the plain files are gone: what overwriting and deleting them cannot do.
 FLASH_WARNING = (
-    "the plain files are deleted, but flash storage (SSD, SD card, phone) may keep their old blocks, readable by "
-    "whoever takes this disk: use full-disk encryption too, and if this disk may already have been seized or copied, "
-    "start a fresh encrypted node and sync it from others instead"
+    "the plain files are overwritten and deleted, but flash storage (SSD, SD card, phone) may keep their old blocks, "
+    "and every disk keeps what SQLite wrote and deleted before (its write-ahead logs), readable by whoever takes "
+    "this disk: use full-disk encryption too, and if this disk may already have been seized or copied, start a fresh "
+    "encrypted node and sync it from others instead"
 )
 
 
@@ -102,20 +103,24 @@ def encrypt(home: Path, passphrase: str, params: Params) -> dict[str, Any]:
         directory = encrypting.begin(home)
         locks: list[Any] = []  # held from before each copy until the commit: nothing written meanwhile is lost
         try:
-            _step("begun")
-            keys = NodeKeys.derive(vault.create(directory / KEY_SLOTS, passphrase, params=params).data_key)
-            seal_identity(directory / IDENTITY_SEALED, identity, keys)
-            _step("keys")
-            summary = _copy(home, directory, keys, locks)
-            encrypting.commit(home, summary)
-        except BaseException:
-            encrypting.roll_back(home)
-            raise
+            try:
+                _step("begun")
+                keys = NodeKeys.derive(vault.create(directory / KEY_SLOTS, passphrase, params=params).data_key)
+                seal_identity(directory / IDENTITY_SEALED, identity, keys)
+                _step("keys")
+                summary = _copy(home, directory, keys, locks)
+                encrypting.commit(home, summary)
+            except BaseException:
+                encrypting.roll_back(home)
+                raise
+            # while the locks hold the plain files: closing the last connection deletes the WAL, whose freed
+            # blocks would otherwise keep what it held (store/encrypting.py, step 7)
+            encrypting.scrub_plain(home)
         finally:
             for lock in locks:
                 encrypting.release(lock)  # before the swap: a plain connection must not outlive its files
         _step("verified")
-        encrypting.roll_forward(home, _step)
+        encrypting.roll_forward(home, _step, scrubbed=True)
     return summary
 
 

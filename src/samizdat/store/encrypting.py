@@ -17,9 +17,13 @@ files, which stay the live stores until the copy is proven whole:
    compares); for the event store also the count and a SHA-256 over every event id, in order;
 6. :func:`commit`: the journal becomes ``verified`` (a temporary file fsynced, renamed, the directory fsynced).
    This is the single point of no return;
-7. :func:`roll_forward`: each staged file is renamed over its plain twin (the plain ``-wal`` and ``-shm`` files
-   deleted first, so that the encrypting library never reads a plain WAL into an encrypted database),
-   ``keys.slots`` last;
+7. :func:`scrub_plain`, while the write locks are still held: each plain database and its side files are
+   overwritten with zeros in place and synced (a rename or an unlink alone frees their blocks with the posts, the
+   channels, the follows and the relays still in them, for any forensic tool to read back from the disk; and
+   SQLite deletes a plain WAL when its last connection closes, so the WAL is zeroed before that);
+8. :func:`roll_forward`: each staged file is renamed over its plain twin (the plain ``-wal`` and ``-shm`` files
+   deleted first, so that the encrypting library never reads a plain WAL into an encrypted database; after a
+   kill, the plain files are scrubbed again first), ``keys.slots`` last;
    then the plain identity key is overwritten and deleted, and the ``unencrypted`` marker; then the staging
    directory goes.
 
@@ -160,9 +164,27 @@ def roll_back(home: Path) -> None:
         raise StoreError(f"cannot delete {directory}: {exc.strerror or exc}") from exc
 
 
-def roll_forward(home: Path, step: Step = _no_step) -> None:
-    """Finish a committed migration: move the staged files in, delete the plain ones, then the staging directory.
-    Every step may be done again after a kill. ``step(name)`` is called after each. Raises StoreError."""
+def scrub_plain(home: Path) -> None:
+    """Overwrite the plain databases of ``home`` and their side files with zeros, in place, synced: only after
+    :func:`commit` (they are useless from then on), and best while :func:`hold` still holds them (the WAL, which
+    SQLite deletes when the last connection closes, is then zeros). Raises StoreError."""
+    if read_journal(home).get("state") != "verified":
+        raise StoreError(f"{staging(home)} is not verified: the plain files are still the live ones")
+    try:
+        for name in DATABASES:
+            if (staging(home) / name).exists():  # not moved in yet: the file at its name is still the plain one
+                for suffix in ("", *_SIDE_FILES):
+                    files.overwrite(home / (name + suffix))
+    except OSError as exc:
+        raise StoreError(f"cannot overwrite the plain files of {home}: {exc.strerror or exc}") from exc
+
+
+def roll_forward(home: Path, step: Step = _no_step, *, scrubbed: bool = False) -> None:
+    """Finish a committed migration: move the staged files in, delete the plain ones (overwritten first, unless
+    ``scrubbed`` says :func:`scrub_plain` did it), then the staging directory. Every step may be done again after
+    a kill. ``step(name)`` is called after each. Raises StoreError."""
+    if not scrubbed:
+        scrub_plain(home)
     directory = staging(home)
     try:
         for name in MOVED:
@@ -226,7 +248,8 @@ def release(conn: sqlite3.Connection) -> None:
     """Let go of a :func:`hold` (nothing was written under it)."""
     with contextlib.suppress(sqlite3.Error):
         conn.execute("ROLLBACK")
-    conn.close()
+    with contextlib.suppress(sqlite3.Error):  # after scrub_plain the file is zeros: nothing is left to close well
+        conn.close()
 
 
 def export(plain: Path, target: Path, key: bytes) -> None:

@@ -534,7 +534,9 @@ DATA_FILES = (SLOTS_NAME, "identity.key", "identity.sealed", "config.toml", "eve
 def wipe(home: Path) -> None:
     """Crypto-erase the key slots of the data directory ``home`` (overwrite in place, fsync), then delete it.
 
-    The overwrite alone makes the data unrecoverable; deleting the directory then takes what unlinking takes.
+    The overwrite alone makes the encrypted data unrecoverable; what the keys do not cover (config.toml, the
+    operator codes, every file of a plain node) is overwritten with zeros before it is deleted
+    (:func:`samizdat.store.files.scrub_tree`), so the disk's free blocks keep none of it.
     Raises :class:`UsageError` if ``home`` does not look like a data directory (nothing is touched), and
     :class:`StoreError` if something is left (the slots are erased first, whatever fails after).
     """
@@ -576,13 +578,20 @@ def erase_slots(home: Path) -> None:
 
 
 def delete_home(home: Path) -> None:
-    """The second half of :func:`wipe`: delete ``home`` and everything in it (symlinks are not followed).
-    Raises :class:`UsageError` as :func:`wipe` does, :class:`StoreError` if something is left."""
+    """The second half of :func:`wipe`: overwrite what would stay readable without the keys, then delete ``home``
+    and everything in it (symlinks are not followed). Raises :class:`UsageError` as :func:`wipe` does,
+    :class:`StoreError` if something is left or could not be overwritten (it is deleted all the same)."""
     home = Path(home)
     check_home(home)
+    # Unlinking alone leaves a file's bytes in the disk's free blocks, where forensic tools read them back: the
+    # encrypted stores are noise once the slots are erased, but config.toml (relays, a proxy, the node's name),
+    # serve.json and the operator codes are not, nor is any file of a node without a passphrase.
+    unwritten = files.scrub_tree(home, encrypted=(home / SLOTS_NAME).exists())
     failures = _delete_tree(home)
     if failures:
         raise StoreError(f"the key slots are erased but {home} is not entirely deleted: {failures[0]}")
+    if unwritten:
+        raise StoreError(f"{home} is deleted, but this file could not be overwritten first: {unwritten[0]}")
 
 
 def _delete_tree(top: Path) -> list[str]:
