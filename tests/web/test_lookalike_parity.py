@@ -1,7 +1,8 @@
 """The dodges of a look-alike channel (red team round 4), one file of cases that the Python rule
 (core/display.py, core/trust.py) and the browser's (web/src/display.js, trust.js, run under node) both run:
 whether a reader could take one name for the other, and which channels a reader who trusts none of them is
-warned of (``lookalikes``). "MИHCK" (Latin M, H, C) and "Fгunzensky" (a Cyrillic г) once passed for other names."""
+warned of (``lookalikes``). "MИHCK" (Latin M, H, C) and "Fгunzensky" (a Cyrillic г) once passed for other names,
+and a copy that took another name and no place but the real channel's description word for word was not marked."""
 
 from __future__ import annotations
 
@@ -24,15 +25,20 @@ CASES = json.loads((WEB / "test" / "lookalike_cases.json").read_text())["pairs"]
 OWNERS = [SecretKey(bytes([i]) * 32) for i in range(40, 45)]
 
 
+ABOUT = "Новости Фрунзенского района. Дежурный юрист: +375 29 111 22 33"
+
+
 def _channels() -> list[Any]:
-    """Five channels of five keys: three one district's name in three disguises, one another district's, and one
-    of the first key's again (a channel never looks like its own owner's)."""
+    """Six channels: three of one town's name in three disguises, one of another town's, one of the first key's
+    again (a channel never looks like its own owner's), and one named otherwise, with no place, whose description
+    is the first's copied with other letters."""
     made = [
-        (OWNERS[0], "a", "Минск news", "BY/Minsk"), (OWNERS[1], "b", "MИHCK NEWS", "BY/Minsk"),
-        (OWNERS[2], "c", "M\u200bинск news", ""), (OWNERS[3], "d", "Пинск news", "BY/Pinsk"),
-        (OWNERS[0], "e", "Минск news", "BY/Minsk"),
+        (OWNERS[0], "a", "Минск news", "BY/Minsk", ABOUT), (OWNERS[1], "b", "MИHCK NEWS", "BY/Minsk", ""),
+        (OWNERS[2], "c", "M\u200bинск news", "", ""), (OWNERS[3], "d", "Пинск news", "BY/Pinsk", "Пинск"),
+        (OWNERS[0], "e", "Минск news", "BY/Minsk", "Минск"),
+        (OWNERS[4], "f", "Новости района", "", ABOUT.upper().replace("О", "O")),
     ]  # fmt: skip
-    return [parse_channel(build_channel_event(k, d, n, place=p, created_at=1)) for k, d, n, p in made]
+    return [parse_channel(build_channel_event(k, d, n, place=p, about=a, created_at=1)) for k, d, n, p, a in made]
 
 
 @pytest.mark.parametrize(("a", "b", "same", "why"), CASES, ids=[case[3] for case in CASES])
@@ -44,9 +50,11 @@ def test_python_judges_each_pair(a: str, b: str, same: bool, why: str) -> None:
 def test_a_reader_who_trusts_none_is_warned_of_each_look_alike() -> None:
     channels = _channels()
     found = trust.lookalikes(channels)
-    first, caps, hidden, other, again = (c.address for c in channels)
-    assert set(found[first]) == set(found[again]) == {caps, hidden}
+    first, caps, hidden, other, again, copy = (c.address for c in channels)
+    assert set(found[first]) == {caps, hidden, copy}
+    assert set(found[again]) == {caps, hidden}
     assert set(found[caps]) == {first, hidden, again}
+    assert found[copy] == (first,)  # the description, not the name
     assert other not in found
 
 
@@ -55,7 +63,10 @@ def test_the_browser_judges_them_the_same() -> None:
     channels = _channels()
     payload = {
         "pairs": [case[:2] for case in CASES],
-        "channels": [{"address": c.address, "owner": c.owner, "name": c.name, "place": c.place} for c in channels],
+        "channels": [
+            {"address": c.address, "owner": c.owner, "name": c.name, "place": c.place, "about": c.about}
+            for c in channels
+        ],
     }
     done = subprocess.run(
         ["node", str(WEB / "test" / "lookalike_check.mjs")], input=orjson.dumps(payload), capture_output=True,

@@ -7,6 +7,7 @@ import { DELETION, LABEL, MAX_FUTURE, Malformed, isExpired, parseVouch } from '.
 import { nameKeys, spokenKey } from './display.js';
 
 export const MIN_CONTAINED = 4;
+export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
 
 /** Map address -> Set of verifiers who vouch for it, from vouch labels and deletion requests (any order). */
 export function vouchers(allEvents, verifiers, now, maxFuture = MAX_FUTURE) {
@@ -41,9 +42,10 @@ function contained(a, b) {
 }
 
 /** Map address -> [addresses of trusted channels it collides with]: same name first, then same place with one
- * name inside the other; never itself or a channel of the same owner key. Channels: {address, owner, name, place}. */
+ * name inside the other, then a copied description; never itself or a channel of the same owner key. Channels:
+ * {address, owner, name, place, about}. */
 export function collisions(channels, trusted) {
-  const byName = new Map(), byPlace = new Map();
+  const byName = new Map(), byPlace = new Map(), byAbout = new Map();
   const spoken = trusted.map((t) => spokenKey(t.name));
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
@@ -52,6 +54,8 @@ export function collisions(channels, trusted) {
   trusted.forEach((t, i) => {
     for (const key of nameKeys(t.name)) index(byName, key, i);
     if (t.place) for (const key of nameKeys(t.place)) index(byPlace, key, i);
+    const about = spokenKey(t.about || '');
+    if ([...about].length >= MIN_DESCRIBED) index(byAbout, about, i);
   });
   const out = new Map();
   const sorted = (set) => [...set].sort((a, b) => a - b);
@@ -65,7 +69,9 @@ export function collisions(channels, trusted) {
         for (const i of byPlace.get(key) || []) if (!same.has(i) && contained(own, spoken[i])) near.add(i);
       }
     }
-    const found = [...sorted(same), ...sorted(near)].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
+    const copied = new Set();
+    if (byAbout.size) for (const i of byAbout.get(spokenKey(channel.about || '')) || []) if (!same.has(i) && !near.has(i)) copied.add(i);
+    const found = [...sorted(same), ...sorted(near), ...sorted(copied)].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
     if (found.length) out.set(channel.address, [...new Set(found)]);
   }
   return out;

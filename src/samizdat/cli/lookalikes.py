@@ -46,7 +46,7 @@ def warning_line(d: dict[str, Any]) -> str:
     what = "YOU FOLLOW" if trusted else "YOUR VERIFIERS VOUCH FOR"
     shown = (trusted or others)[0]
     like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
-    return f"!! NOT THE CHANNEL {what}: another key, named like {like}"
+    return f"!! NOT THE CHANNEL {what}: another key, made to look like {like}"
 
 
 def twin_line(d: dict[str, Any]) -> str:

@@ -8,8 +8,10 @@ What a reader can go by, strongest first:
 2. whether it *collides* with such a channel (:func:`collisions`): another owner key, and a name a reader could
    take for the trusted one's (:func:`samizdat.core.display.names_collide`: across scripts, look-alike letters,
    case, accents), or the same place with one name inside the other ("Frunzenski district" and "Frunzenski
-   district news"). Faces mark a colliding channel that the reader does not follow or own "not the channel you
-   follow" before anything else about it;
+   district news"), or the trusted one's description copied (the same spoken key, at least
+   :data:`MIN_DESCRIBED` letters: a copy that renamed itself "Новости района" and left the place out). Faces
+   mark a colliding channel that the reader does not follow or own "not the channel you follow" before anything
+   else about it;
 3. for a reader who trusts none of them yet (a new phone, a first visit to a hub), whether *another* channel
    it knows has a name a reader could take for this one's (:func:`lookalikes`: the same test against every
    channel). Nothing tells which of two such channels is the real one (every date and every post count is its
@@ -33,6 +35,9 @@ from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError
 
 MIN_CONTAINED = 4  #: characters of the shorter spoken name at least, for "one name inside the other"
+#: Letters and digits of a description's spoken key at least, for "the same description" (a one-line "News" or
+#: "Minsk" is not a copy).
+MIN_DESCRIBED = 24
 
 
 def vouchers(
@@ -65,16 +70,21 @@ def _contained(a: str, b: str) -> bool:
 
 def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
     """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses: those with the
-    same name first, then those of the same place with one name inside the other, each in ``trusted`` order. A
-    channel never collides with itself or with a channel of the same owner key."""
+    same name first, then those of the same place with one name inside the other, then those whose description
+    it copies, each in ``trusted`` order. A channel never collides with itself or with a channel of the same
+    owner key."""
     by_name: dict[str, list[int]] = {}
     by_place: dict[str, list[int]] = {}
+    by_about: dict[str, list[int]] = {}
     spoken = [spoken_key(t.name) for t in trusted]
     for i, t in enumerate(trusted):
         for key in name_keys(t.name):
             by_name.setdefault(key, []).append(i)
         for key in name_keys(t.place) if t.place else ():
             by_place.setdefault(key, []).append(i)
+        about = spoken_key(t.about)
+        if len(about) >= MIN_DESCRIBED:
+            by_about.setdefault(about, []).append(i)
     out: dict[str, tuple[str, ...]] = {}
     for channel in channels:
         same = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
@@ -83,7 +93,9 @@ def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[
             own = spoken_key(channel.name)
             here = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
             near = {i for i in here - same if _contained(own, spoken[i])}
-        found = [trusted[i].address for i in [*sorted(same), *sorted(near)] if trusted[i].owner != channel.owner]
+        copied = set(by_about.get(spoken_key(channel.about), ()) if by_about else ()) - same - near
+        order = [*sorted(same), *sorted(near), *sorted(copied)]
+        found = [trusted[i].address for i in order if trusted[i].owner != channel.owner]
         if found:
             out[channel.address] = tuple(dict.fromkeys(found))
     return out
