@@ -10,13 +10,14 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from samizdat.core import trust
-from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.channel import Channel, build_channel_event, parse_channel
 from samizdat.core.display import names_collide
 from samizdat.core.keys import SecretKey
 
@@ -77,3 +78,24 @@ def test_the_browser_judges_them_the_same() -> None:
     assert answer["collide"] == [case[2] for case in CASES]
     expected = {address: list(others) for address, others in trust.lookalikes(channels).items()}
     assert answer["lookalikes"] == expected
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the browser's rules")
+def test_a_flood_of_channels_named_alike_is_compared_with_a_bounded_few_the_same_way() -> None:
+    """Thousands of channels named alike would cost each face time in the square of their number: both compare
+    each with the first few of each name, place and description, and still mark every one."""
+    flood = [
+        {"address": f"30333:{i:064x}:c", "owner": f"{i:064x}", "name": "Минск news", "place": "BY/Minsk",
+         "about": ABOUT}
+        for i in range(1, 3 * trust.LOOKALIKE_BUCKET)
+    ]  # fmt: skip
+    done = subprocess.run(
+        ["node", str(WEB / "test" / "lookalike_check.mjs")], input=orjson.dumps({"pairs": [], "channels": flood}),
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    found = json.loads(done.stdout)["lookalikes"]
+    assert len(found) == len(flood)  # every one is marked
+    assert max(len(others) for others in found.values()) <= trust.LOOKALIKE_BUCKET
+    python = trust.lookalikes([cast(Channel, SimpleNamespace(**c)) for c in flood])  # what collisions reads
+    assert {address: list(others) for address, others in python.items()} == found

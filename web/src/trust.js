@@ -8,6 +8,7 @@ import { nameKeys, spokenKey } from './display.js';
 
 export const MIN_CONTAINED = 4;
 export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
+export const LOOKALIKE_BUCKET = 16; // channels per name, place or description lookalikes() compares with, at most
 
 /** Map address -> Set of verifiers who vouch for it, from vouch labels and deletion requests (any order). */
 export function vouchers(allEvents, verifiers, now, maxFuture = MAX_FUTURE) {
@@ -42,14 +43,15 @@ function contained(a, b) {
 }
 
 /** Map address -> [addresses of trusted channels it collides with]: same name first, then same place with one
- * name inside the other, then a copied description; never itself or a channel of the same owner key. Channels:
- * {address, owner, name, place, about}. */
-export function collisions(channels, trusted) {
+ * name inside the other, then a copied description; never itself or a channel of the same owner key; only the
+ * first `bucket` trusted channels of each name, place and description. Channels: {address, owner, name, place,
+ * about}. */
+export function collisions(channels, trusted, bucket = Infinity) {
   const byName = new Map(), byPlace = new Map(), byAbout = new Map();
   const spoken = trusted.map((t) => spokenKey(t.name));
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
-    map.get(key).push(i);
+    if (map.get(key).length < bucket) map.get(key).push(i);
   };
   trusted.forEach((t, i) => {
     for (const key of nameKeys(t.name)) index(byName, key, i);
@@ -79,4 +81,4 @@ export function collisions(channels, trusted) {
 
 /** Map address -> [addresses of the other channels (of other keys) it collides with], judged as collisions()
  * against every one of `channels`. */
-export const lookalikes = (channels) => collisions(channels, channels);
+export const lookalikes = (channels) => collisions(channels, channels, LOOKALIKE_BUCKET);

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from samizdat.core import kinds
+from samizdat.core import display, kinds
 from samizdat.core.channel import Channel
-from samizdat.core.display import name_keys, spoken_key
 from samizdat.core.event import Event
 from samizdat.core.posts import parse_vouch
 from samizdat.core.thread import MAX_FUTURE
@@ -38,6 +37,9 @@ MIN_CONTAINED = 4  #: characters of the shorter spoken name at least, for "one n
 #: Letters and digits of a description's spoken key at least, for "the same description" (a one-line "News" or
 #: "Minsk" is not a copy).
 MIN_DESCRIBED = 24
+#: Channels per name, place or description that :func:`lookalikes` compares with, at most: a flood of thousands
+#: of channels named alike would otherwise cost each face time in the square of their number (10 s for 3,000).
+LOOKALIKE_BUCKET = 16
 
 
 def vouchers(
@@ -68,23 +70,47 @@ def _contained(a: str, b: str) -> bool:
     return len(shorter) >= MIN_CONTAINED and shorter in longer
 
 
-def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
+def collisions(
+    channels: Iterable[Channel], trusted: Sequence[Channel], *, bucket: int | None = None
+) -> dict[str, tuple[str, ...]]:
     """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses: those with the
     same name first, then those of the same place with one name inside the other, then those whose description
     it copies, each in ``trusted`` order. A channel never collides with itself or with a channel of the same
-    owner key."""
+    owner key. With ``bucket``, only the first ``bucket`` trusted channels of each name, place and description
+    are compared with."""
     by_name: dict[str, list[int]] = {}
     by_place: dict[str, list[int]] = {}
     by_about: dict[str, list[int]] = {}
+    # Keys are dear to compute (a few dozen µs) and the same texts come back (places, and every channel twice in
+    # lookalikes): each text's once per call.
+    keys_of: dict[str, frozenset[str]] = {}
+    spoken_of: dict[str, str] = {}
+
+    def name_keys(text: str) -> frozenset[str]:
+        if text not in keys_of:
+            keys_of[text] = display.name_keys(text)
+        return keys_of[text]
+
+    def spoken_key(text: str) -> str:
+        if text not in spoken_of:
+            spoken_of[text] = display.spoken_key(text)
+        return spoken_of[text]
+
     spoken = [spoken_key(t.name) for t in trusted]
+
+    def index(table: dict[str, list[int]], key: str, i: int) -> None:
+        found = table.setdefault(key, [])
+        if bucket is None or len(found) < bucket:
+            found.append(i)
+
     for i, t in enumerate(trusted):
         for key in name_keys(t.name):
-            by_name.setdefault(key, []).append(i)
+            index(by_name, key, i)
         for key in name_keys(t.place) if t.place else ():
-            by_place.setdefault(key, []).append(i)
+            index(by_place, key, i)
         about = spoken_key(t.about)
         if len(about) >= MIN_DESCRIBED:
-            by_about.setdefault(about, []).append(i)
+            index(by_about, about, i)
     out: dict[str, tuple[str, ...]] = {}
     for channel in channels:
         same = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
@@ -103,5 +129,6 @@ def collisions(channels: Iterable[Channel], trusted: Sequence[Channel]) -> dict[
 
 def lookalikes(channels: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
     """Address of each of ``channels`` -> the addresses of the others (of other owner keys) it collides with,
-    as :func:`collisions` judges against every one of them: what a reader who trusts none of them yet is told."""
-    return collisions(channels, channels)
+    as :func:`collisions` judges against every one of them (the first :data:`LOOKALIKE_BUCKET` of each name,
+    place and description): what a reader who trusts none of them yet is told."""
+    return collisions(channels, channels, bucket=LOOKALIKE_BUCKET)
