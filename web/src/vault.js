@@ -26,7 +26,12 @@
 //   under a *share* that only the hub gives (GET /api/share/<handle>: a keyed hash of a random handle kept
 //   beside the sealed record, under the node's key; src/samizdat/services/phone_share.py). A device posing as
 //   the hub, or a phone taken away from it, has the handle and the sealed record, not the share: nothing opens,
-//   PIN or no PIN. On https:// and localhost pages (where the browser checks who answers, and the app must open
+//   PIN or no PIN. The phone asks blinded (an oblivious PRF, as services/phone_share.py says): it sends r·P for
+//   the point P its 32-byte handle maps to and a random r made for that ask, and takes r⁻¹·(k·r·P) = k·P, so
+//   the hub (or a hub kept running by whoever seized it, or anyone reading the Wi-Fi) sees a random point on
+//   every visit: nothing that links the phone's visits, and never the share. A record an earlier version sealed
+//   under a plain 16-byte handle is opened with it once more and sealed again under a blinded one.
+//   On https:// and localhost pages (where the browser checks who answers, and the app must open
 //   offline) the record is kept as before.
 // - When the hub does not give a share that opens the record (another device answers at its address, the hub
 //   was wiped or got a new key, the network failed), the vault lives in memory for this visit and the kept data
@@ -41,7 +46,8 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { Point, etc as curve } from '@noble/secp256k1';
 
 export const DB = 'data'; // a plain name: the browser's files list databases by name
 const LEGACY_DB = 'samizdat'; // the unencrypted event cache of earlier versions, deleted on first use
@@ -64,7 +70,9 @@ let failures = 0; // wrong PINs in a row, in memory only
 let gate = Promise.resolve(); // writes wait while the data is re-encrypted
 // Plain-http pages: the meta record is sealed under the hub's share (above). `handle` names the share.
 const SEALED = typeof self !== 'undefined' && self.isSecureContext === false;
-const HANDLE = 16;
+const HANDLE = 32; // a blinded handle (below)
+const OLD_HANDLE = 16; // an earlier version's handle, asked as it is
+const SHARE_DOMAIN = utf8ToBytes('samizdat phone share 2\0');
 let handle = null; // Uint8Array(16) while the meta record is sealed under `share`
 let share = null;
 // 'kept': the kept data could not be opened this visit (no share, or not the one that seals it); 'new': nothing
@@ -239,14 +247,14 @@ function openMeta(key, stored) {
   }
 }
 
-/** The hub's share of `h`, or null when the hub does not give one (not reached, or not a samizdat node). */
-async function fetchShare(h) {
+/** The answer the hub gives at /api/share/<hex of `asked`>, as bytes, or null (not reached, not a samizdat node). */
+async function ask(asked) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), SHARE_WAIT);
   try {
-    const r = await fetch(`/api/share/${bytesToHex(h)}`, { cache: 'no-store', credentials: 'omit', signal: abort.signal });
+    const r = await fetch(`/api/share/${bytesToHex(asked)}`, { cache: 'no-store', credentials: 'omit', signal: abort.signal });
     const body = r.ok ? await r.json() : null;
-    return body && typeof body.s === 'string' && /^[0-9a-f]{64}$/.test(body.s) ? hexToBytes(body.s) : null;
+    return body && typeof body.s === 'string' && /^[0-9a-f]{64,66}$/.test(body.s) ? hexToBytes(body.s) : null;
   } catch {
     return null;
   } finally {
@@ -254,16 +262,65 @@ async function fetchShare(h) {
   }
 }
 
+/** The point of secp256k1 a handle stands for: the first x = SHA-256(domain, handle, counter) on the curve (try
+ * and increment; about two tries). Nobody knows its discrete logarithm, so k·P is the hub's to give. */
+function handlePoint(h) {
+  for (let i = 0; i < 256; i++) {
+    try {
+      return Point.fromBytes(concatBytes(new Uint8Array([2]), sha256(concatBytes(SHARE_DOMAIN, h, new Uint8Array([i])))));
+    } catch {
+      /* not on the curve: the next counter */
+    }
+  }
+  throw new Error('no point for this handle'); // 2^-256: never
+}
+
+/** The hub's share of `h`, or null when the hub does not give one. A 32-byte handle is asked blinded (above); an
+ * earlier version's 16-byte handle as it is. */
+async function fetchShare(h) {
+  if (h.length === OLD_HANDLE) {
+    const s = await ask(h);
+    return s && s.length === 32 ? s : null;
+  }
+  const P = handlePoint(h);
+  const r = curve.secretKeyToScalar(curve.randomBytes(32));
+  const z = await ask(P.multiply(r).toBytes(true));
+  if (!z || z.length !== 33) return null;
+  try {
+    const kP = Point.fromBytes(z).multiply(curve.invert(r, Point.CURVE().n));
+    return sha256(concatBytes(SHARE_DOMAIN, h, kP.toBytes(true)));
+  } catch {
+    return null; // not a point: not a share
+  }
+}
+
+/** A record an earlier version sealed under a plain handle, sealed again under a blinded one (when the hub gives
+ * its share; else it stays as it is, and is asked the old way next time). */
+async function reseal(m) {
+  const h = randomBytes(HANDLE);
+  const s = await fetchShare(h);
+  if (!s) return;
+  handle = h;
+  share = s;
+  meta = m;
+  try {
+    await writeMeta();
+  } catch {
+    /* storage refused: sealed again on the next write */
+  }
+}
+
 /** On a plain-http page, the stored record opened with the hub's share (or a new handle and share for a new or
  * unsealed record). Returns the meta record to use, or undefined when the kept data cannot be opened. */
 async function withShare(stored) {
   if (stored && stored.sealed) {
-    const h = stored.h instanceof Uint8Array && stored.h.length === HANDLE ? stored.h : null;
+    const h = stored.h instanceof Uint8Array && [HANDLE, OLD_HANDLE].includes(stored.h.length) ? stored.h : null;
     const s = h && (await fetchShare(h));
     const m = s && openMeta(s, stored);
     if (!m) return undefined;
     handle = h;
     share = s;
+    if (h.length === OLD_HANDLE) await reseal(m);
     return m;
   }
   const h = randomBytes(HANDLE);

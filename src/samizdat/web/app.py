@@ -117,9 +117,9 @@ WASM_WORKERS = ("/verify-worker.js",)
 MIRROR = re.compile(r"(wss?)://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?(?:/[^\s;,']*)?")
 MAX_MIRROR_SOURCES = 200  #: mirrors named in the page's connect-src at most (the header stays a few KB)
 #: Where a phone's browser on a plain-HTTP page asks for its vault's share (services/phone_share.py): the path,
-#: then the handle, 16 bytes in lower-case hex.
+#: then, in lower-case hex, a blinded ask (a 33-byte point) or an earlier version's handle (16 bytes).
 SHARE_PATH = "/api/share/"
-SHARE_HANDLE = re.compile(r"[0-9a-f]{32}")
+SHARE_HANDLE = re.compile(r"0[23][0-9a-f]{64}|[0-9a-f]{32}")
 
 
 def mirror_sources(events: list[dict[str, Any]], limit: int = MAX_MIRROR_SOURCES) -> tuple[str, ...]:
@@ -378,7 +378,10 @@ class WebApp:
         """``/api/share/<handle>``: the share of a phone's vault (services/phone_share.py), never cached."""
         if SHARE_HANDLE.fullmatch(handle) is None or self.share is None:
             return None  # the relay answers 404
-        body = orjson.dumps({"s": self.share(bytes.fromhex(handle)).hex()})
+        try:
+            body = orjson.dumps({"s": self.share(bytes.fromhex(handle)).hex()})
+        except ValueError:
+            return None  # not a point of the curve: 404, as for any other path
         return 200, "application/json", body, (*self.headers, ("Cache-Control", "no-store"))
 
     def _headers_for(self, request: Headers, route: str = "/", mirrors: tuple[str, ...] = ()) -> HeaderList:

@@ -76,7 +76,7 @@ def relay_server(
         authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
         names=ctx.config.host_names,
-        share=lambda handle: phone_share.share(ctx.key, handle),
+        share=lambda asked: phone_share.answer(ctx.key, asked),
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,
