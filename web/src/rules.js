@@ -424,7 +424,8 @@ export function supersedes(a, b) {
 }
 
 export function roleOf(channel, pubkey, createdAt) {
-  if (pubkey === channel.owner) return OWNER;
+  // A seized owner key (recovery.js) counts before the seizure only, as a former admin.
+  if (pubkey === channel.owner) return channel.seizedSince == null ? OWNER : createdAt < channel.seizedSince ? FORMER : null;
   if (channel.admins.has(pubkey)) return channel.admins.get(pubkey);
   const since = channel.revoked.get(pubkey);
   if (since !== undefined && createdAt < since) return FORMER;
@@ -444,6 +445,7 @@ export function postVerdict(event, channel, now, maxFuture = MAX_FUTURE) {
   if (!tagValues(event, 'a').includes(channel.address)) return { status: 'other-channel', reason: 'the post belongs to another channel', role: null, post: null };
   const role = roleOf(channel, event.pubkey, event.created_at);
   if (role === null) {
+    if (event.pubkey === channel.owner) return { status: 'revoked', reason: "signed by the channel's seized owner key after it was seized", role, post: null };
     if (channel.revoked.has(event.pubkey)) return { status: 'revoked', reason: 'signed by a removed admin after their removal', role, post: null };
     return { status: 'forged', reason: "signed by a key that is not the channel's owner or admin", role, post: null };
   }

@@ -18,6 +18,8 @@ import typer
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
 from samizdat.cli.lookalikes import first_lines, lookalike_state, marks, trust_dict, warning_line
 from samizdat.cli.photos import attachments_json, photos_text, prepare_files
+from samizdat.cli.recovery import new_recovery_key, seized_dict, seized_lines, write_recovery_file
+from samizdat.cli.recovery import register as register_recovery
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.texts import typed_text
 from samizdat.cli.timeparse import parse_when
@@ -61,6 +63,8 @@ def _channel_dict(channel: Channel) -> dict[str, Any]:
         "mirrors": list(channel.mirrors),
         "media": list(channel.media),
         "updated_at": channel.created_at,
+        "recovery": nip19.npub_encode(channel.recovery) if channel.recovery else None,
+        **seized_dict(channel),
     }
 
 
@@ -72,6 +76,7 @@ def _channel_text(d: dict[str, Any]) -> str:
     """A channel for a person: every text from the network neutralised and isolated (core/display.py); with the
     trust fields (``channel show``), a collision first, then the name, the owner key's fingerprint and marks."""
     lines = first_lines(d)
+    lines += seized_lines(d)
     lines.append(f"{field(d['name'])}  ({d['id']})")
     if "fingerprint" in d:
         lines.append(f"Fingerprint: {d['fingerprint']}  (the owner key; compare it with the one you were given)")
@@ -137,6 +142,7 @@ def _location(lat: float | None, lon: float | None, geohash: str | None) -> str 
 def register(app: typer.Typer) -> None:
     channel_app = typer.Typer(help="Create, edit, show and manage channels.", no_args_is_help=True)
     app.add_typer(channel_app, name="channel")
+    register_recovery(channel_app)
 
     @channel_app.command("create")
     def channel_create(
@@ -158,16 +164,22 @@ def register(app: typer.Typer) -> None:
         ),
         mirror: list[str] = typer.Option([], "--mirror", metavar="URL", help="Relay the channel publishes to."),
         media: list[str] = typer.Option([], "--media", metavar="URL", help="Blossom media server for photos."),
+        recovery_file: Path | None = typer.Option(
+            None, "--recovery-file", help="Also make a recovery key, written to this file to keep off the device."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Create a channel owned by this node's key, and print its shareable address."""
+        recovery = new_recovery_key(recovery_file) if recovery_file else None
 
         async def action(ctx: Context) -> dict[str, Any]:
             channel, result = await posts.create_channel(
                 ctx, channel_id, name, about=about, languages=lang, place=place,
                 geohash=_location(lat, lon, geohash) or "", mirrors=mirror, media=media,
-                place_names=_place_names(place_name),
+                place_names=_place_names(place_name), recovery=recovery.public_key_hex if recovery else "",
             )  # fmt: skip
+            if recovery is not None and recovery_file is not None:
+                write_recovery_file(recovery_file, recovery, channel.event)
             return _with_result(channel, result)
 
         data = run(with_node(action))
@@ -531,7 +543,9 @@ def register(app: typer.Typer) -> None:
             items = await read_feed(ctx, channel, limit=limit, include_invalid=show_all)
             # One channel named by its link may be a look-alike: said before its posts, as `channel show` does.
             state = await lookalike_state(ctx, channel) if channel else None
-            return [post_json(item) for item in items], first_lines(state) if state else []
+            # A seized channel says so first, and where it continues.
+            seized = [line for c in await channels.feed_channels(ctx, channel) for line in seized_lines(seized_dict(c))]
+            return [post_json(item) for item in items], [*seized, *(first_lines(state) if state else [])]
 
         data, first = run(with_node(action))
         emit(data, as_json, lambda items: "\n".join([*first, render_feed(items, nevent=nevent)]))

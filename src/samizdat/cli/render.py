@@ -77,7 +77,8 @@ def post_json(item: FeedItem) -> dict[str, Any]:
         "id": event_id,
         "nevent": nip19.nevent_encode(event_id, author=author, kind=kinds.POST) if event_id else None,
         "author": nip19.npub_encode(author) if author else None,
-        "role": view.verdict.role,
+        # A seized owner key's posts before the seizure: a former role too, but "the former owner" to people.
+        "role": "former-owner" if view.verdict.role == FORMER and author == item.channel.owner else view.verdict.role,
         "type": post.post_type if post else None,
         "status": "retracted" if view.retraction else view.verdict.status.value,
         "reason": view.verdict.reason,
@@ -142,6 +143,8 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
             head += f" · {item['type']}"
         if item.get("role") == FORMER:  # a removed key can always backdate posts to before its removal
             head += " · by a former admin"
+        elif item.get("role") == "former-owner":  # the owner key was seized: it too could backdate posts
+            head += " · by the former owner (its key was seized)"
         ref = item.get("nevent") if nevent else (item["id"] or "")[:SHORT_ID]
         lines.append(head + f"  ({ref or '?'})")
         if item["retraction"]:

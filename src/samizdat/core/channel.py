@@ -11,7 +11,8 @@ owner     the key in the address; may do everything, and is the only one who can
 admin     may post, and correct or retract any post of the channel
 editor    may post, and correct or retract only their own posts
 former    a revoked key, for events with ``created_at < since``: counts as an editor, so a removed key
-          can never retract or rewrite other people's posts
+          can never retract or rewrite other people's posts; also the owner key of a seized channel, for
+          events dated before the seizure (:mod:`samizdat.core.recovery`)
 ========  ==========================================================================================
 
 ``created_at`` is self-declared, so a revoked key can always backdate an event to before ``since``. Revocation
@@ -76,6 +77,11 @@ class Channel:
     event: Event = field(repr=False)
     media: tuple[str, ...] = ()  # Blossom media servers (https://...) that the channel's photos are on
     place_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # level path -> lang -> name
+    recovery: str = ""  # the recovery key named by the ``recovery`` tag, or ""
+    #: Set by :func:`samizdat.core.recovery.judge` when the recovery key says the owner key was seized: the owner
+    #: key's events dated at or after this time do not count, and the channel goes on at ``successor``.
+    seized_since: int | None = None
+    successor: str = ""
 
     @property
     def address(self) -> str:
@@ -93,7 +99,9 @@ class Channel:
     def role_of(self, pubkey: str, created_at: int) -> str | None:
         """The role ``pubkey`` has for an event dated ``created_at``: owner, admin, editor, former or None."""
         if pubkey == self.owner:
-            return OWNER
+            if self.seized_since is None:
+                return OWNER
+            return FORMER if created_at < self.seized_since else None
         if pubkey in self.admins:
             return self.admins[pubkey]
         since = self.revoked.get(pubkey)
@@ -145,6 +153,14 @@ def _check_pubkey(value: str, what: str) -> str:
     except (ValueError, TypeError):
         raise RemoteProtocolError(f"{what} is not a valid public key") from None
     return value
+
+
+def _is_pubkey(value: str) -> bool:
+    try:
+        _check_pubkey(value, "a key")
+    except RemoteProtocolError:
+        return False
+    return True
 
 
 def _only(event: Event, name: str) -> str | None:
@@ -221,7 +237,18 @@ def parse_channel(event: Event) -> Channel:
         raise RemoteProtocolError(f"a channel may have at most {MAX_MEDIA} media servers")
     return Channel(event.pubkey, channel_id, name, about, languages, place, geohash, MappingProxyType(admins),
                    MappingProxyType(revoked), mirrors, event.created_at, event, media,
-                   place_names(event, place))  # fmt: skip
+                   place_names(event, place), recovery_key(event))  # fmt: skip
+
+
+def recovery_key(event: Event) -> str:
+    """The key the first ``["recovery", <pubkey>]`` tag names, or "". Never fatal, like ``place-name``: readers
+    older than the tag ignore it, and a definition must mean the same to them for posting (it grants no role).
+    A value that is not 64 lowercase hex characters, or is the owner's own key, names none."""
+    found = next((t for t in event.tags if len(t) >= 2 and t[0] == "recovery"), None)
+    # 64 hex characters, as the browser checks (web/src/recovery.js): a value off the curve can sign no claim.
+    if found is None or found[1] == event.pubkey or not _HEX64.fullmatch(found[1]):
+        return ""
+    return found[1]
 
 
 def place_names(event: Event, place: str) -> Mapping[str, Mapping[str, str]]:
@@ -315,10 +342,12 @@ def build_channel_event(
     mirrors: Sequence[str] = (),
     media: Sequence[str] = (),
     place_names: Mapping[str, Mapping[str, str]] | None = None,
+    recovery: str = "",
 ) -> Event:
-    """Sign a channel definition owned by ``key``. ``place_names`` maps a level of ``place`` (``BY/Minsk``) to
-    its names by language (``{"be": "Мінск"}``). ``admins`` maps hex pubkeys to ``admin`` or ``editor``;
-    ``revoked`` maps hex pubkeys to the ``since`` time from which their posts are invalid.
+    """Sign a channel definition owned by ``key``. ``recovery`` is the hex public key that may later say the
+    owner key was seized (:mod:`samizdat.core.recovery`), or "". ``place_names`` maps a level of ``place``
+    (``BY/Minsk``) to its names by language (``{"be": "Мінск"}``). ``admins`` maps hex pubkeys to ``admin`` or
+    ``editor``; ``revoked`` maps hex pubkeys to the ``since`` time from which their posts are invalid.
 
     Raises :class:`UsageError` with the first problem, exactly as :func:`parse_channel` would find it.
     """
@@ -349,12 +378,16 @@ def build_channel_event(
     tags += [["revoked", pubkey, str(since)] for pubkey, since in (revoked or {}).items()]
     tags += [["r", url] for url in mirrors]
     tags += [["media", url] for url in media]
+    if recovery:
+        tags.append(["recovery", recovery])
     tags.append(["alt", f"Samizdat channel: {name}"])
     event = sign_event(key, kinds.CHANNEL, about, tags, created_at=created_at)
     try:
         parse_channel(event)
     except RemoteProtocolError as exc:
         raise UsageError(str(exc)[:1].upper() + str(exc)[1:] + ".") from exc
+    if recovery and (recovery_key(event) != recovery or not _is_pubkey(recovery)):
+        raise UsageError("The recovery key must be a valid public key other than the owner's.")
     return event
 
 
@@ -373,6 +406,7 @@ def rebuild_channel(
     mirrors: Sequence[str] | None = None,
     media: Sequence[str] | None = None,
     place_names: Mapping[str, Mapping[str, str]] | None = None,
+    recovery: str | None = None,
 ) -> Event:
     """A new version of ``channel`` with the given fields replaced (None keeps the current value).
 
@@ -395,6 +429,7 @@ def rebuild_channel(
         mirrors=channel.mirrors if mirrors is None else mirrors,
         media=channel.media if media is None else media,
         place_names=_kept_names(channel, place) if place_names is None else place_names,
+        recovery=channel.recovery if recovery is None else recovery,
     )
 
 

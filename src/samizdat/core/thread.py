@@ -44,7 +44,7 @@ class Status(StrEnum):
     NOT_A_POST = "not-a-post"
     OTHER_CHANNEL = "other-channel"
     FORGED = "forged"  # signed by a key with no authority in this channel: impersonation
-    REVOKED = "revoked"  # signed by a removed admin, dated at or after their removal
+    REVOKED = "revoked"  # signed by a removed admin (or a seized owner key), dated at or after the removal
     MALFORMED = "malformed"
     FUTURE = "future"  # dated too far ahead; may become valid later
     EXPIRED = "expired"  # was valid; NIP-40 expiration has passed
@@ -76,6 +76,8 @@ def post_verdict(event: Event, channel: Channel, now: int, *, max_future: int = 
         return Verdict(Status.OTHER_CHANNEL, "the post belongs to another channel")
     role = channel.role_of(event.pubkey, event.created_at)
     if role is None:
+        if event.pubkey == channel.owner:
+            return Verdict(Status.REVOKED, "signed by the channel's seized owner key after it was seized")
         if event.pubkey in channel.revoked:
             return Verdict(Status.REVOKED, "signed by a removed admin after their removal")
         return Verdict(Status.FORGED, "signed by a key that is not the channel's owner or admin")

@@ -12,21 +12,26 @@ A post is named by its hex id, any unambiguous prefix of it (at least :data:`MIN
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds, nip19
 from samizdat.core.carry import KeepRules
-from samizdat.core.channel import Channel, current_channel, parse_channel, parse_channel_address
+from samizdat.core.channel import Channel, parse_channel, parse_channel_address, recovery_key
 from samizdat.core.display import fingerprint, mixed_script_words
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
+from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.core.trust import collisions, lookalikes, vouchers
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
 from samizdat.services.context import Context
 
+log = logging.getLogger(__name__)
+
+MAX_CLAIMS = 100  #: seizure claims naming a channel read at once, per query (:func:`judged`)
 MIN_PREFIX = 8  #: hex characters of a post id a person must give at least
 MAX_OWN = 500  #: own channel definitions read at once
 MAX_LISTED = 5000
@@ -44,13 +49,32 @@ def definition_filter(address: str) -> Filter:
 
 
 async def lookup(ctx: Context, address: str) -> Channel | None:
-    """The current definition of the channel at ``address`` in the store, or None (unknown or unreadable)."""
+    """The current definition of the channel at ``address`` in the store, or None (unknown or unreadable); for a
+    channel whose owner key was seized, the definition as it counts (:func:`judged`)."""
     if split_address(address) is None:
         return None
-    try:
-        return current_channel(await ctx.store.query([definition_filter(address)]), address)
-    except SamizdatError:
-        return None
+    return (await judged(ctx, address)).channel
+
+
+async def judged(ctx: Context, address: str) -> Judgement:
+    """The channel at ``address`` judged with the seizure claims in the store (:func:`samizdat.core.recovery.judge`),
+    and the node's memory of its first recovery key; the first one seen is remembered here. The claims of the
+    remembered and named recovery keys are all read; any others (for a node that remembers none) only the newest
+    :data:`MAX_CLAIMS`, so a stranger's pile of them can hide the real one from a new reader only."""
+    definitions = await ctx.store.query([definition_filter(address)])
+    remembered = ctx.local.recovery_key(address)
+    named = frozenset(k for k in {remembered, *(recovery_key(e) for e in definitions)} if k)
+    naming = (("a", frozenset({address})), ("t", frozenset({SEIZED})))
+    wanted = [Filter(kinds=frozenset({kinds.POST}), tags=naming, limit=MAX_CLAIMS)]
+    if named:
+        wanted.append(Filter(kinds=frozenset({kinds.POST}), authors=named, tags=naming, limit=MAX_CLAIMS))
+    judgement = judge(address, definitions, await ctx.store.query(wanted) if definitions else [], remembered)
+    if not remembered and judgement.remember:
+        try:
+            ctx.local.remember_recovery_key(address, judgement.remember, ctx.clock())
+        except SamizdatError as exc:  # reading goes on; the next read tries again
+            log.warning("could not remember the recovery key of %s: %s", address, exc)
+    return judgement
 
 
 async def mirrors(ctx: Context, address: str) -> tuple[str, ...]:
@@ -458,6 +482,10 @@ async def _survey(ctx: Context) -> tuple[list[Listed], dict[str, frozenset[str]]
     rows = await listing(ctx)
     vouched = await vouches(ctx)
     follows = ctx.local.follows()
+    for index, row in enumerate(rows):  # a seized channel the reader trusts is shown as its claim says
+        if row.channel is not None and row.relation != "carried":
+            counted = (await judged(ctx, row.address)).channel
+            rows[index] = Listed(counted or row.channel, row.address, row.relation)
     trusted = [
         row.channel for row in rows
         if row.channel is not None and (row.relation != "carried" or row.address in vouched or row.address in follows)
@@ -470,7 +498,8 @@ async def directory(ctx: Context, *, vouched_only: bool = False) -> list[Entry]:
     only the channels a trusted verifier vouches for."""
     rows, vouched, trusted = await _survey(ctx)
     known = [row.channel for row in rows if row.channel is not None]
-    clashes, twins = collisions(known, trusted), lookalikes(known)
+    links = successors(trusted)
+    clashes, twins = drop_linked(collisions(known, trusted), links), drop_linked(lookalikes(known), links)
     entries = [_entry(row, vouched, clashes, twins) for row in rows]
     # A look-alike never comes before the channel the reader trusts it could be taken for (stable: the listing's
     # own, followed, carried order stays).
@@ -486,8 +515,16 @@ async def entry(ctx: Context, channel: Channel) -> Entry:
         own = channel.owner == ctx.pubkey
         relation = "own" if own else "followed" if channel.address in ctx.local.follows() else "carried"
     known = [row.channel for row in rows if row.channel is not None and row.address != channel.address]
-    twins = collisions([channel], known)
-    return _entry(Listed(channel, channel.address, relation), vouched, collisions([channel], trusted), twins)
+    links = successors([*trusted, channel])
+    twins = drop_linked(collisions([channel], known), links)
+    clashes = drop_linked(collisions([channel], trusted), links)
+    return _entry(Listed(channel, channel.address, relation), vouched, clashes, twins)
+
+
+def successors(channels: Iterable[Channel]) -> dict[str, str]:
+    """Seized channel address -> the address its recovery key says it goes on at, among ``channels`` (judged by
+    :func:`judged`): those pairs are not look-alikes of each other."""
+    return {c.address: c.successor for c in channels if c.successor}
 
 
 async def own_vouches(ctx: Context, address: str) -> list[Event]:

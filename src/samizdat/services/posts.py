@@ -19,7 +19,9 @@ from samizdat.core.channel import (
     rebuild_channel,
     remove_admin,
 )
+from samizdat.core.event import Event
 from samizdat.core.imeta import imeta_tag
+from samizdat.core.keys import SecretKey
 from samizdat.core.posts import (
     EVENT,
     build_correction,
@@ -30,6 +32,7 @@ from samizdat.core.posts import (
     build_vouch,
     build_vouch_withdrawal,
 )
+from samizdat.core.recovery import build_claim
 from samizdat.errors import UsageError
 from samizdat.services import channels, photo_posts, publishing
 from samizdat.services.context import Context
@@ -74,6 +77,39 @@ async def change_admins(
     if event is None:
         return current, None
     return current, await publishing.publish_now(ctx, [event], current.mirrors)
+
+
+async def name_recovery_key(ctx: Context, text: str, pubkey: str) -> tuple[Channel, Published]:
+    """A new version of one of the node's channels naming ``pubkey`` as its recovery key (docs/protocol.md,
+    "Recovery"). Refused when the channel names one already: readers who saw it keep honouring the first, so a
+    second would only mislead the owner."""
+    current = await channels.resolve(ctx, text)
+    if current.recovery:
+        raise UsageError(
+            "this channel names a recovery key already, and readers who saw it keep honouring that one; "
+            "to change it, make a new channel"
+        )
+    event = rebuild_channel(ctx.key, current, created_at=ctx.now(), recovery=pubkey)
+    channel = parse_channel(event)
+    return channel, await publishing.publish_now(ctx, [event], channel.mirrors)
+
+
+async def declare_seized(
+    ctx: Context, recovery: SecretKey, proof: Event, successor: str, *, since: int, message: str = ""
+) -> tuple[Event, Published]:
+    """Publish, signed by the ``recovery`` key, that the owner key of the channel ``proof`` defines is seized
+    since ``since`` and the channel goes on at ``successor`` (an naddr or address). Sent to the old channel's
+    mirrors, the new one's (when this node has its definition) and the write relays. Raises UsageError."""
+    address = channels.address_from_text(successor)
+    event = build_claim(recovery, proof, address, since=since, created_at=ctx.now(), message=message)
+    new = await channels.lookup(ctx, address)
+    relays = [*parse_channel(proof).mirrors, *(new.mirrors if new else ())]
+    outcomes = await publishing.publish(ctx, [event], dict.fromkeys(relays))
+    if not outcomes[0].accepted:
+        raise UsageError(f"the store refused the claim: {outcomes[0].reply}")
+    report = await publishing.deliver(ctx, budget=publishing.DELIVERY_BUDGET)
+    pending = sorted({r.relay for r in ctx.local.outbox(["pending"]) if r.event_id == event.id})
+    return event, Published([event.id], report.accepted, pending)
 
 
 def start_in_past(post_type: str, fields: dict[str, Any], now: int) -> bool:

@@ -49,6 +49,8 @@ OUTBOX_PER_AUTHOR = 1000
 OUTBOX_PER_CHANNEL = 2000
 #: Accepted and failed rows kept for ``samizdat status`` at most (the oldest go first).
 OUTBOX_FINISHED_KEEP = 50_000
+#: Channels whose first recovery key is remembered at most (followed ones are read first; about 200 bytes each).
+MAX_RECOVERY_KEYS = 20_000
 #: Seconds between two warnings about the same full bound.
 OUTBOX_WARN_EVERY = 60.0
 
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS by_channel_areas (
 CREATE TABLE IF NOT EXISTS verifiers (
     pubkey TEXT PRIMARY KEY,
     added_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recovery_keys (
+    address TEXT PRIMARY KEY,          -- 30333:<owner>:<d>
+    pubkey TEXT NOT NULL,              -- the first recovery key this node saw the channel name (core/recovery.py)
+    first_seen REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
     event_id TEXT NOT NULL,
@@ -289,6 +296,24 @@ class LocalState:
 
     def verifiers(self) -> list[str]:
         return [row[0] for row in self._run("SELECT pubkey FROM verifiers ORDER BY added_at").fetchall()]
+
+    # -- recovery keys (core/recovery.py) -------------------------------------------------------------------------
+
+    def recovery_key(self, address: str) -> str:
+        """The recovery key this node first saw channel ``address`` name, or ""."""
+        row = self._run("SELECT pubkey FROM recovery_keys WHERE address = ?", (address,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def remember_recovery_key(self, address: str, pubkey: str, now: float) -> bool:
+        """Remember ``pubkey`` as channel ``address``'s recovery key unless one is remembered already (the first
+        seen stays: a later definition may come from whoever seized the owner key). False when one was, or when
+        :data:`MAX_RECOVERY_KEYS` channels are remembered (a flood of carried channels must not grow the file)."""
+        if self._run("SELECT count(*) FROM recovery_keys").fetchone()[0] >= MAX_RECOVERY_KEYS:
+            return False
+        cursor = self._run(
+            "INSERT OR IGNORE INTO recovery_keys (address, pubkey, first_seen) VALUES (?, ?, ?)", (address, pubkey, now)
+        )
+        return cursor.rowcount > 0
 
     # -- outbox ------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+// A channel whose owner key was seized (docs/protocol.md, "Recovery"): the browser's port of core/recovery.py.
+// The recovery key's claim (a post of type `seized`) takes the owner key's power from `since` on; the first
+// recovery key this phone saw a channel name is the one it honours (kept in its settings, not taken from the
+// newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the oldest
+// definition naming one. tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
+//
+// Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent, from /extras.js) is
+// given by the caller, so that reading a channel without claims loads no crypto code.
+import { CHANNEL, POST, Malformed, checkText, parseChannel, splitAddress, supersedes, tagValues } from './rules.js';
+
+export const SEIZED = 'seized';
+export const MAX_PROOF = 64 * 1024;
+export const MAX_MESSAGE = 2000;
+const HEX64 = /^[0-9a-f]{64}$/;
+const DIGITS = /^[0-9]{1,12}$/;
+
+/** The key the first `recovery` tag of a definition names, or '' (never fatal: see core/channel.py). */
+export function recoveryKey(event) {
+  const found = event.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
+  if (!found || found[1] === event.pubkey || !HEX64.test(found[1])) return '';
+  return found[1];
+}
+
+function single(event, name) {
+  const found = event.tags.filter((t) => t.length && t[0] === name);
+  if (found.length !== 1 || found[0].length < 2) throw new Malformed(`a seizure claim has exactly one '${name}' tag with a value`);
+  return found[0][1];
+}
+
+/** The claim in `event` ({event, channel, since, successor, proof, message}); throws Malformed (as parse_claim). */
+export function parseClaim(event, verify) {
+  if (event.kind !== POST || single(event, 'type') !== SEIZED) throw new Malformed('not a seizure claim');
+  const channel = single(event, 'a');
+  const old = splitAddress(channel);
+  if (!old || old[0] !== CHANNEL) throw new Malformed('a seizure claim must name a channel');
+  const since = single(event, 'since');
+  if (!DIGITS.test(since) || Number(since) > event.created_at) throw new Malformed("a seizure claim's 'since' must be a unix time no later than the claim");
+  const successor = single(event, 'successor');
+  const fresh = splitAddress(successor);
+  if (!fresh || fresh[0] !== CHANNEL || fresh[1] === old[1]) throw new Malformed("a seizure claim's successor must be a channel of another owner key");
+  const raw = single(event, 'proof');
+  if (raw.length > MAX_PROOF) throw new Malformed("a seizure claim's proof is too long");
+  let proofEvent;
+  try {
+    proofEvent = JSON.parse(raw);
+  } catch {
+    throw new Malformed("a seizure claim's proof is not JSON");
+  }
+  if (!proofEvent || typeof proofEvent !== 'object' || !Array.isArray(proofEvent.tags) || !verify(proofEvent)) throw new Malformed("a seizure claim's proof is not a signed event");
+  const d = tagValues(proofEvent, 'd')[0] || '';
+  if (proofEvent.kind !== CHANNEL || `${CHANNEL}:${proofEvent.pubkey}:${d}` !== channel) throw new Malformed("a seizure claim's proof is not a definition of the channel");
+  const proof = withRecovery(parseChannel(proofEvent));
+  if (proof.recovery !== event.pubkey) throw new Malformed("a seizure claim's proof does not name its signer as the recovery key");
+  const message = checkText(event.content, "a seizure claim's text", MAX_MESSAGE);
+  return { event, channel, since: Number(since), successor, proof, message, signer: event.pubkey };
+}
+
+function withRecovery(channel) {
+  return { ...channel, recovery: recoveryKey(channel.event), seizedSince: null, successor: '' };
+}
+
+const order = (a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** The channel at `address` as a reader takes it, as core/recovery.py judge(): {channel (null: unreadable or
+ * unknown), remember (the recovery key to keep when none is remembered, or ''), claim}. Never throws for hostile
+ * input. `newest`: the newest definition event at the address, or null. */
+export function judge(address, newest, claims, remembered, verify) {
+  let current = null;
+  if (newest) {
+    try {
+      current = withRecovery(parseChannel(newest));
+    } catch (exc) {
+      if (!(exc instanceof Malformed)) throw exc;
+    }
+  }
+  const valid = [];
+  for (const e of claims) {
+    try {
+      const claim = parseClaim(e, verify);
+      if (claim.channel === address) valid.push(claim);
+    } catch (exc) {
+      if (!(exc instanceof Malformed)) throw exc;
+    }
+  }
+  let key = remembered || '';
+  if (!key) {
+    const named = valid.map((c) => [c.proof.event, c.signer]);
+    if (current && current.recovery) named.push([current.event, current.recovery]);
+    named.sort((a, b) => order(a[0], b[0]));
+    key = named.length ? named[0][1] : '';
+  }
+  const honoured = valid.filter((c) => c.signer === key).sort((a, b) => order(a.event, b.event));
+  if (!honoured.length) return { channel: current, remember: key, claim: null };
+  const claim = honoured[0];
+  let base = claim.proof.event;
+  if (newest && newest.created_at < claim.since && supersedes(newest, base)) base = newest;
+  let counted;
+  try {
+    counted = withRecovery(parseChannel(base));
+  } catch (exc) {
+    if (!(exc instanceof Malformed)) throw exc;
+    counted = claim.proof;
+  }
+  return { channel: { ...counted, seizedSince: claim.since, successor: claim.successor }, remember: key, claim };
+}
+
+/** `pairs` (Map address -> [addresses it could be taken for]) without the pairs a claim links (`links`: Map
+ * seized address -> successor), as core/recovery.py drop_linked(). */
+export function dropLinked(pairs, links) {
+  const linked = new Set();
+  for (const [old, fresh] of links) {
+    linked.add(`${old} ${fresh}`);
+    linked.add(`${fresh} ${old}`);
+  }
+  const out = new Map();
+  for (const [address, others] of pairs) {
+    const kept = others.filter((o) => !linked.has(`${address} ${o}`));
+    if (kept.length) out.set(address, kept);
+  }
+  return out;
+}
