@@ -13,6 +13,7 @@ test_hub_impostor.py. Needs Debian's chromium.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,9 @@ import coincurve
 import pytest
 from web_helpers import Cli, chromium_resolving
 
-from samizdat.core import nip19
+from samizdat.core import nip19, nip44, private_list
 from samizdat.core.keys import SecretKey
+from samizdat.errors import RemoteProtocolError
 from samizdat.services import phone_share
 
 TIMEOUT_MS = 20_000
@@ -125,7 +127,7 @@ def test_what_goes_by_on_the_air_is_neither_the_share_nor_the_same_twice() -> No
             break
         except ValueError:
             counter += 1
-    expected = point.multiply(key.secret).format()
+    expected = point.multiply(phone_share.oprf_key(key)).format()
     seen = []
     for _ in range(2):
         r = int.from_bytes(os.urandom(32), "big") % (coincurve.utils.GROUP_ORDER_INT - 1) + 1
@@ -138,3 +140,17 @@ def test_what_goes_by_on_the_air_is_neither_the_share_nor_the_same_twice() -> No
     assert len(set(seen)) == 4
     with pytest.raises(ValueError, match="not a point"):
         phone_share.answer(key, b"\x02" + bytes(32))
+
+
+def test_asking_with_the_nodes_own_public_key_does_not_open_its_follows_backup() -> None:
+    """Anyone on the hub's Wi-Fi may ask for a blinded answer with a point of their choosing. Asked with the node's
+    own public key, an answer made with the node's secret key was the ECDH secret NIP-44 derives the key of the
+    node's encrypted follows backup from (published on relays): the device read which channels the node follows.
+    The answers are made with a scalar derived from the key, so nothing in them opens the backup."""
+    key = SecretKey(os.urandom(32))
+    backup = private_list.build_follows_backup(key, {"30333:" + "ab" * 32 + ":okrestina": []}, created_at=1)
+    for parity in (b"\x02", b"\x03"):
+        answered = phone_share.answer(key, parity + bytes.fromhex(key.public_key_hex))
+        conversation = hmac.new(nip44.SALT, answered[1:], hashlib.sha256).digest()
+        with pytest.raises(RemoteProtocolError):
+            nip44.decrypt(backup.content, conversation)

@@ -14,7 +14,8 @@ running as a trap (or anyone who reads the Wi-Fi's traffic, plain HTTP) could li
 whoever saw the hub's answer on the air had the share itself. So a phone now asks blinded, as in an oblivious
 pseudo-random function (2HashDH): its handle is 32 random bytes, it maps them to a point ``P`` of secp256k1 (try
 and increment, below), sends ``B = r·P`` for a random ``r`` made for this ask only, and the hub answers
-:func:`blinded` ``k·B`` under its secret key ``k``. The phone takes ``r⁻¹·(k·B) = k·P`` and hashes it with the
+:func:`blinded` ``k·B`` under a scalar ``k`` derived from its secret key (:func:`oprf_key`: never the key itself,
+which would make the hub an ECDH oracle for it). The phone takes ``r⁻¹·(k·B) = k·P`` and hashes it with the
 handle into the share. ``B`` is a random point each time: the hub learns nothing it could tell a phone by, and
 ``k·B`` without ``r`` is not the share. A 16-byte handle is a record an earlier version sealed: it is answered
 with :func:`share` (the keyed hash) once more, and the phone seals its record again under a blinded handle.
@@ -40,6 +41,7 @@ HANDLE_BYTES = 16
 #: Bytes of a blinded ask: a compressed secp256k1 point (:func:`blinded`).
 BLINDED_BYTES = 33
 _DOMAIN = b"samizdat phone share 1\x00"
+_OPRF_LABEL = b"samizdat phone share oprf key 1"
 
 
 def share(key: SecretKey, handle: bytes) -> bytes:
@@ -49,14 +51,24 @@ def share(key: SecretKey, handle: bytes) -> bytes:
     return hmac.new(key.secret, _DOMAIN + handle, hashlib.sha256).digest()
 
 
+def oprf_key(key: SecretKey) -> bytes:
+    """The scalar ``k`` of the blinded answers: derived from the node's secret key, never that key itself. Anyone
+    on the Wi-Fi may ask for ``k·B`` with a point ``B`` of their choosing; were ``k`` the node's key, asking with
+    the node's own public key (or a correspondent's) would hand out the ECDH secret that NIP-44 derives its
+    conversation keys from, and with it the node's encrypted follows backup (core/private_list.py) to anyone."""
+    order = coincurve.utils.GROUP_ORDER_INT
+    scalar = int.from_bytes(hmac.new(key.secret, _OPRF_LABEL, hashlib.sha512).digest(), "big") % (order - 1) + 1
+    return scalar.to_bytes(32, "big")
+
+
 def blinded(key: SecretKey, point: bytes) -> bytes:
     """``k·B`` for a phone's blinded ask ``point`` (``B``, a compressed secp256k1 point, :data:`BLINDED_BYTES`
-    bytes), under the node's secret key ``k``, compressed. Raises ValueError when ``point`` is not a point of the
-    curve (the phone made a mistake, or someone probes: neither gets an answer)."""
+    bytes), under the scalar :func:`oprf_key` derives from the node's key, compressed. Raises ValueError when
+    ``point`` is not a point of the curve (the phone made a mistake, or someone probes: neither gets an answer)."""
     if len(point) != BLINDED_BYTES or point[0] not in (2, 3):
         raise ValueError("a blinded ask is a compressed point")
     try:
-        product: bytes = coincurve.PublicKey(point).multiply(key.secret).format(compressed=True)
+        product: bytes = coincurve.PublicKey(point).multiply(oprf_key(key)).format(compressed=True)
     except (ValueError, TypeError) as exc:
         raise ValueError("a blinded ask is not a point of secp256k1") from exc
     return product
