@@ -90,6 +90,9 @@ mdns = true
 # Once the table of LAN nodes is full (64): seconds a node that answers but has brought no new post keeps its
 # place before a newcomer may take it (a device on the Wi-Fi may run dozens of made-up nodes that answer).
 quiet_for = 300
+# Seconds at most that the node keeps its own new posts from other LAN devices while a neighbour serves them first
+# (each is held a random time from a quarter of this; 0 serves them at once): docs/safety.md.
+hold_own = 120
 
 [carry]
 # Megabytes of event JSON kept for channels this node does not follow (alerts and help requests first, then the
@@ -170,6 +173,7 @@ class Config:
     bus_creds: str = ""  # a NATS creds file
     mdns: bool = True
     lan_quiet_for: float = 300.0  # seconds a LAN node that brings nothing new keeps its place in a full table
+    lan_hold_own: float = 120.0  # seconds at most the node's own new events wait for a LAN neighbour to serve them
     sync_private: bool = True  # area sync (services/areas.py)
     area_budget_mb: float = 20.0  # what one (relay, area) sync may bring, at most
     old_by_channel: bool = True  # fetch posts from before area tags by channel, once per (relay, channel)
@@ -257,6 +261,11 @@ def load_config(home: Path) -> Config:
         if not isinstance(quiet, int | float) or isinstance(quiet, bool) or not 10 <= quiet <= 86400:
             raise UsageError(f"{path}: lan.quiet_for must be a number of seconds from 10 to 86400")
         values["lan_quiet_for"] = float(quiet)
+    if "hold_own" in lan:
+        hold = lan["hold_own"]
+        if not isinstance(hold, int | float) or isinstance(hold, bool) or not 0 <= hold <= 600:
+            raise UsageError(f"{path}: lan.hold_own must be a number of seconds from 0 to 600")
+        values["lan_hold_own"] = float(hold)
     if "area_budget_mb" in sync:
         budget = sync["area_budget_mb"]
         if not isinstance(budget, int | float) or isinstance(budget, bool) or budget <= 0:

@@ -143,8 +143,9 @@ class Node:
         from samizdat.mesh.peers import Mesh, MeshOptions
         from samizdat.net.blobfetch import relay_to_http
         from samizdat.relay.cluster import join
+        from samizdat.relay.embargo import Embargo
         from samizdat.relay.tls import server_context
-        from samizdat.services.lan_news import LanNews
+        from samizdat.services.lan_news import LanNews, own
         from samizdat.web.serving import relay_server
 
         ctx = self.ctx
@@ -155,12 +156,21 @@ class Node:
         # on the LAN and reached directly.
         connect = ctx.connect if ctx.routing.proxy else None
         news = LanNews(ctx)  # whose new events count as a neighbour's news (services/lan_news.py)
+        # On a LAN, the node's own new events are served first by a neighbour, not by the node (relay/embargo.py);
+        # with workers, another process would serve them, so they are not held there.
+        on_lan = host not in ("localhost", "::1") and not host.startswith("127.")
+        embargo = None
+        if on_lan and cluster is None and ctx.config.lan_hold_own > 0:
+            embargo = Embargo(own(ctx), hold=ctx.config.lan_hold_own, random=ctx.random)
         lan = Mesh(ctx.store, ctx.local, ctx.ingest, options, unwanted=ctx.store.evicted_among, clock=ctx.clock,
-                   connect=connect, valued=news)  # fmt: skip
+                   connect=connect, valued=news, hidden=embargo.held_ids if embargo else None)  # fmt: skip
         server = relay_server(ctx, peers=lan.snapshot, carry=upkeep.carry_state, wipe=wipe)
+        if embargo is not None:
+            server.hold_own(embargo, lan.live_links)
+            embargo.on_release.append(lan.offer)  # to every link once the hold ends
 
         def stored(event: Event) -> None:
-            lan.offer(event)
+            lan.offer(event, embargo.pushes(event.id) if embargo is not None else None)
             upkeep.stored(event)
 
         if cluster is None or cluster.primary:

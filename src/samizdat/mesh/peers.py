@@ -52,6 +52,7 @@ from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
 from samizdat.mesh.announcements import MAX_ANNOUNCED, Addresses
 from samizdat.mesh.discovery import Discovery, Sighting
+from samizdat.mesh.hiding import hiding
 from samizdat.mesh.link import CONNECT_TIMEOUT, SYNC_TIMEOUT, PeerLink, Valued, brings_news
 from samizdat.mesh.room import QUIET_FOR, Track
 from samizdat.mesh.room import replaceable as room_to_make
@@ -101,8 +102,11 @@ class Mesh:
         clock: Callable[[], float] = time.time,
         connect: Callable[[str], Awaitable[RelayClient]] | None = None,
         valued: Valued | None = None,
+        hidden: Callable[[], frozenset[bytes]] | None = None,
     ) -> None:
         self.store = store
+        #: The node's own new events held back from the LAN (relay/embargo.py): links' reconciliations skip them.
+        self.hidden = hidden
         #: Which new events count as news a peer brought (None: all; mesh/link.py Valued).
         self.valued = valued
         self.local = local
@@ -141,10 +145,16 @@ class Mesh:
 
     # -- fed by the node ---------------------------------------------------------------------------------------
 
-    def offer(self, event: Event) -> None:
-        """Every event the node stores: each live link pushes it on (except to where it came from)."""
-        for link in self.links.values():
-            link.offer(event)
+    def offer(self, event: Event, only: frozenset[str] | None = None) -> None:
+        """Every event the node stores: each live link pushes it on (except to where it came from); with
+        ``only``, just the links to those URLs (the node's own new event, to the neighbour that serves it first)."""
+        for url, link in self.links.items():
+            if only is None or url in only:
+                link.offer(event)
+
+    def live_links(self) -> list[str]:
+        """The URLs of the links that push now (reconciled, connected)."""
+        return [url for url, link in self.links.items() if link.state == "live"]
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Known peers for `samizdat peers`, the status page and the web app."""
@@ -408,7 +418,7 @@ class Mesh:
     def _start_link(self, url: str) -> None:
         link = PeerLink(
             url,
-            self.store,
+            hiding(self.store, self.hidden),
             self.local,
             self.ingest,
             unwanted=self.unwanted,

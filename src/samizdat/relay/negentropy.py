@@ -153,6 +153,12 @@ class NegentropyService:
         self.builds = 0  # storages built (for tests and status)
         self._reconciling = FairScheduler(1)  # turns at the reconciling thread, shared fairly between addresses
         self._thread: ThreadPoolExecutor | None = None  # made when first needed
+        #: The ids left out of every storage built (the node's own new events held back, relay/embargo.py).
+        self.hidden: Callable[[], frozenset[bytes]] = frozenset
+
+    def forget_cached(self) -> None:
+        """Build again from the store next time (an event held back from the storages is served now)."""
+        self._cache.clear()
 
     def __call__(
         self, send: Send, store: Store, *, turn: Turn | None = None, address: Hashable | None = None
@@ -245,6 +251,7 @@ class NegentropyService:
             async with turn() if turn is not None else contextlib.nullcontext():
                 seq, started = await store.last_seq(), self.clock()
                 storage = VectorStorage()
+                hidden = self.hidden()
                 async with contextlib.aclosing(store.negentropy_items([flt])) as items:  # type: ignore[type-var]
                     async for created_at, event_id in items:
                         count += 1
@@ -255,7 +262,8 @@ class NegentropyService:
                             self._make_room(asker)
                         if count % YIELD_EVERY == 0:
                             await asyncio.sleep(0)
-                        storage.insert(created_at, event_id)
+                        if not hidden or event_id not in hidden:
+                            storage.insert(created_at, event_id)
                 self._make_room(asker)
                 await asyncio.to_thread(storage.seal)
             self.builds += 1

@@ -106,12 +106,13 @@ from samizdat.relay.connection import (
     ok_frame,
 )
 from samizdat.relay.door import Door, GuardedConnection, QuietWsLog, RefusalLog, open_file_budget
+from samizdat.relay.embargo import Embargo
 from samizdat.relay.fair import FairScheduler, both
 from samizdat.relay.follow import Follower
 from samizdat.relay.ingest import Intake
 from samizdat.relay.keepalive import Keepalive
 from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
-from samizdat.relay.negentropy import NegentropyFactory
+from samizdat.relay.negentropy import NegentropyFactory, NegentropyService
 from samizdat.relay.proxied import proxied_class
 from samizdat.relay.shared import REQ_RATE, SharedBucket, SharedLimits
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
@@ -212,6 +213,11 @@ class RelayServer:
         self.shared: SharedLimits | None = None
         #: With workers: shown to local readers in NIP-11 (which worker answered).
         self.worker: dict[str, int] | None = None
+        #: The node's own new events, held back from the LAN while a neighbour serves them first
+        #: (relay/embargo.py); None: every event is served at once. Set with :meth:`hold_own`.
+        self.embargo: Embargo | None = None
+        #: The outgoing peer links (their URLs) a held event may go out through, besides the peers' subscriptions.
+        self.stem_links: Callable[[], Sequence[str]] = tuple
         #: Pings every connection once per ``PING_INTERVAL`` seconds, from one task.
         self.keepalive = Keepalive(PING_INTERVAL)
         self._keepalive_task: asyncio.Task[None] | None = None
@@ -313,11 +319,23 @@ class RelayServer:
         for client in list(self.clients):
             client.drop("relay stopping")
         await self.intake.drain()  # events read before the stop are stored (their OKs go nowhere)
+        if self.embargo is not None:
+            self.embargo.close()
         self.door.close()
         self.verifier.close()
         self.refusals.flush()
 
     # -- for the node -----------------------------------------------------------------------------------------
+
+    def hold_own(self, embargo: Embargo, links: Callable[[], Sequence[str]] = tuple) -> None:
+        """Serve the node's own new events to the LAN only after a neighbour does (relay/embargo.py): ``links``
+        gives the outgoing peer links a held event may be handed to, besides the peers subscribed here."""
+        self.embargo = embargo
+        self.stem_links = links
+        self.answers.hidden = embargo.holds
+        if isinstance(self.negentropy, NegentropyService):
+            self.negentropy.hidden = embargo.held_ids
+        embargo.on_release.append(self._released)
 
     async def ingest(self, event: Event) -> AddOutcome:
         """Store an already verified event (made here, or from sync or a bundle) and fan it out if new."""
@@ -327,6 +345,8 @@ class RelayServer:
         """:meth:`ingest` for a batch (a sync or bundle download): one store transaction, fan-out in order."""
         outcomes = await self.store.add_many(events)
         for event, outcome in zip(events, outcomes, strict=True):
+            if outcome is AddOutcome.DUPLICATE and self.embargo is not None:
+                self.embargo.came_back(event.id)  # a peer link or a sync brought our own held event back
             if outcome in _FANNED_OUT:
                 self._fan_out(event, stored=outcome is AddOutcome.STORED)
                 if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
@@ -624,6 +644,8 @@ class RelayServer:
             client.send(ok_frame(event.id, False, "error: could not store the event"))
         else:
             client.send(ok_for_outcome(event.id, outcome))
+            if outcome is AddOutcome.DUPLICATE and client.ip is not None and self.embargo is not None:
+                self.embargo.came_back(event.id)  # a neighbour pushed our own held event back: it is out
             if outcome in _FANNED_OUT:
                 self._fan_out(event, origin=client, stored=outcome is AddOutcome.STORED)
                 if outcome is AddOutcome.EPHEMERAL and self.follower is not None:
@@ -634,6 +656,8 @@ class RelayServer:
         if stored and self.follower is not None and not self.follower.own(event):
             return  # the follower read it back from the store first, and fanned it out
         subs = self.index.match(event)
+        if stored and self.embargo is not None and self.embargo.take(event):
+            subs = self._stem(event, subs, origin)
         if subs:
             # One message and one WebSocket frame per subscription id (relay/wire.py), the same bytes for every
             # connection: a channel's readers mostly share one id, so the event is framed once for all of them.
@@ -658,6 +682,39 @@ class RelayServer:
                 self.on_client_event(event)
             except Exception:
                 logger.exception("on_client_event hook failed")
+
+    def _stem(
+        self, event: Event, subs: list[Subscription[Client]], origin: Client | None
+    ) -> list[Subscription[Client]]:
+        """The subscriptions a held event goes to now: this machine's, and the one LAN neighbour picked to serve
+        it first (a peer's subscription here; or, when the pick is an outgoing link, none: the mesh pushes it)."""
+        local = [s for s in subs if s.owner.ip is None]
+        peers: list[object] = [
+            s
+            for s in subs
+            if s.owner.ip is not None and s.owner is not origin and s.sub_id.startswith(PEER_SUBSCRIPTION)
+        ]
+        assert self.embargo is not None
+        stem = self.embargo.choose([*peers, *self.stem_links()])
+        if isinstance(stem, str):
+            self.embargo.went_by(event.id, stem)
+        elif stem is not None:
+            local.append(stem)  # type: ignore[arg-type]
+        return local
+
+    def _released(self, event: Event) -> None:
+        """A held event's hold ended: live subscribers on the LAN get it now (this machine's had it already)."""
+        if isinstance(self.negentropy, NegentropyService):
+            self.negentropy.forget_cached()  # storages built while it was held lack it
+        subs = [s for s in self.index.match(event) if s.owner.ip is not None and s.active]
+        event_json = event.to_json()
+        frames: dict[bytes, tuple[bytes, bytes]] = {}
+        for sub in subs:
+            framed = frames.get(sub.frame_prefix)
+            if framed is None:
+                message = sub.frame_prefix + event_json + b"]"
+                frames[sub.frame_prefix] = framed = (message, text_frame(message))
+            self._send_live(sub, framed)
 
     def _send_live(self, sub: Subscription[Client], framed: tuple[bytes, bytes]) -> None:
         """Queue a live event for ``sub``: ``framed`` is its message and that message as a WebSocket frame."""

@@ -54,11 +54,13 @@ class StoredAnswers:
         self.turns = turns
         self.close = close
         self.page_bytes = max(4096, limits.send_buffer_bytes // 4)
+        #: Events not served to other machines yet (the node's own new ones, relay/embargo.py); None: none.
+        self.hidden: Callable[[str], bool] | None = None
 
     async def query(self, client: Client, sub: Subscription[Client]) -> None:
         """Send ``sub``'s stored events, then ``EOSE`` (or ``CLOSED`` when it cannot)."""
         filters = [f for f in sub.filters if f.limit != 0 and not f.is_empty_set]
-        prefix = sub.frame_prefix
+        prefix, hidden = sub.frame_prefix, self.hidden
         pages = self.store.query_pages(
             filters, page_events=PAGE_EVENTS, page_bytes=self.page_bytes, before_read=lambda: _Slot(self, client)
         )
@@ -67,6 +69,8 @@ class StoredAnswers:
                 if not sub.active:
                     break
                 for event in page:
+                    if hidden is not None and client.ip is not None and hidden(event.id):
+                        continue  # held back from the LAN while a neighbour serves it first
                     client.push(prefix + event.to_json() + b"]")
             if sub.active:
                 client.send(eose_frame(sub.sub_id))

@@ -17,6 +17,7 @@ process, once a minute, :meth:`run`), so a new admin counts within a minute.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from samizdat.core.event import Event
 from samizdat.errors import SamizdatError
@@ -65,3 +66,11 @@ class LanNews:
             except SamizdatError as exc:  # keep the last reading; the next may work
                 log.warning("could not read the followed channels for the LAN: %s", exc)
             await self.ctx.sleep(REFRESH_EVERY)
+
+
+def own(ctx: Context) -> Callable[[Event], bool]:
+    """Which new events are this node's own, held back from the LAN until a neighbour serves them first
+    (relay/embargo.py): those signed by the node's key, the one key it holds (posts, channel definitions,
+    corrections, labels). A phone's post sent to this node is not: a hub serving many phones is a crowd."""
+    key = ctx.pubkey
+    return lambda event: event.pubkey == key
