@@ -82,6 +82,9 @@ def test_a_new_post_is_served_first_by_a_neighbour_not_by_its_author(lab: Lab) -
     posts = [author.post("entrance", f"Police at entrance 3, don't go out ({i})") for i in range(POSTS)]
     order = served(process)
 
+    names = {n.url: n.name for n in nodes}
+    for post in posts:
+        print(f"\npost {post[:12]} served by {[names[url] for url in order.get(post, [])]}, first first")
     for post in posts:
         assert post in order, "the observer saw the post on the LAN"
         first = order[post][0]

@@ -73,6 +73,10 @@ class Embargo:
     def holds(self, event_id: str) -> bool:
         return event_id in self._held
 
+    def held_events(self) -> list[Event]:
+        """The events held now."""
+        return [event for event, _timer in self._held.values()]
+
     def held_ids(self) -> frozenset[bytes]:
         """The ids held now, as NIP-77 storages list them."""
         return frozenset(bytes.fromhex(event_id) for event_id in self._held)

@@ -333,6 +333,7 @@ class RelayServer:
         self.embargo = embargo
         self.stem_links = links
         self.answers.hidden = embargo.holds
+        self.answers.hidden_events = embargo.held_events
         if isinstance(self.negentropy, NegentropyService):
             self.negentropy.hidden = embargo.held_ids
         embargo.on_release.append(self._released)

@@ -28,6 +28,8 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
+from samizdat.core.event import Event
+from samizdat.core.filters import matches_any
 from samizdat.relay.client_conn import Client, Dropped, TooSlow
 from samizdat.relay.connection import Count, closed_frame, count_frame, eose_frame
 from samizdat.relay.fair import FairScheduler, Turn
@@ -56,6 +58,8 @@ class StoredAnswers:
         self.page_bytes = max(4096, limits.send_buffer_bytes // 4)
         #: Events not served to other machines yet (the node's own new ones, relay/embargo.py); None: none.
         self.hidden: Callable[[str], bool] | None = None
+        #: The same events themselves, left out of the COUNTs of other machines.
+        self.hidden_events: Callable[[], list[Event]] | None = None
 
     async def query(self, client: Client, sub: Subscription[Client]) -> None:
         """Send ``sub``'s stored events, then ``EOSE`` (or ``CLOSED`` when it cannot)."""
@@ -109,6 +113,9 @@ class StoredAnswers:
             client.log.exception("count %r failed", action.query_id)
             client.send(closed_frame(action.query_id, "error: the count failed"))
         else:
+            if self.hidden_events is not None and client.ip is not None:
+                # A count one higher on this node than on its neighbours would say whose the new post is.
+                count = max(0, count - sum(matches_any(action.filters, e) for e in self.hidden_events()))
             client.send(count_frame(action.query_id, count))
 
 

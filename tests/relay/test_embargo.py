@@ -1,0 +1,92 @@
+"""Red team, round 4c: the node's own new event, held back from the LAN while one neighbour serves it first.
+
+A real relay on a real SQLite store, with the devices on addresses of their own (relay_netns.py): what a device on
+the Wi-Fi gets by every door while the event is held, and once a neighbour brought it back.
+"""
+
+from __future__ import annotations
+
+import orjson
+from relay_helpers import event_message, make_event, recv_json, recv_until
+from relay_netns import AddressLab, websockets_from
+from test_redteam_sync import _sync
+from websockets.asyncio.client import ClientConnection
+
+from samizdat.core.keys import SecretKey
+from samizdat.relay.embargo import Embargo
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.relay.server import RelayServer
+from samizdat.store.sqlite import SqliteStore
+
+
+async def _ids(ws: ClientConnection) -> set[str]:
+    await ws.send(orjson.dumps(["REQ", "once", {"limit": 100}]).decode())
+    return {m[2]["id"] for m in await recv_until(ws, "EOSE") if m[0] == "EVENT"}
+
+
+async def _count(ws: ClientConnection) -> int:
+    await ws.send(orjson.dumps(["COUNT", "c", {"kinds": [1]}]).decode())
+    reply = await recv_json(ws)
+    assert reply[:2] == ["COUNT", "c"], reply
+    return int(reply[2]["count"])
+
+
+async def test_a_held_event_reaches_one_neighbour_and_no_other_device_until_it_comes_back(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    stranger = make_event(SecretKey.generate(), 1, "someone else's post")
+    await sqlite_store.add(stranger)
+    server = RelayServer(sqlite_store, negentropy=NegentropyService())
+    server.hold_own(Embargo(lambda e: e.pubkey == key.public_key_hex, hold=600, random=lambda: 0.5))
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            watcher, neighbour, device = [await open_(a) for a in lab.addresses[:3]]
+            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
+            await neighbour.send(orjson.dumps(["REQ", "peer:1", {"limit": 0}]).decode())
+            for ws in (watcher, neighbour):
+                assert (await recv_json(ws))[0] == "EOSE"
+
+            own = make_event(key, 1, "police at entrance 3")
+            await server.ingest(own)
+            # The one LAN neighbour linked here is the stem: it gets the event live, to serve it first ...
+            assert (await recv_json(neighbour))[:3] == ["EVENT", "peer:1", own.to_dict()]
+            # ... and every other device sees nothing of it: not live, not by REQ, COUNT or NIP-77.
+            later = make_event(SecretKey.generate(), 1, "a later post of someone else")
+            await server.ingest(later)
+            assert (await recv_json(watcher))[2]["id"] == later.id, "the watcher got the held event live"
+            assert own.id not in await _ids(device)
+            assert await _count(device) == 2
+            assert await _sync(device, "n1", {}) == {stranger.id, later.id}
+
+            # The neighbour's other neighbours have it from it, and one pushes it back: it is out, served here too.
+            await neighbour.send(event_message(own))
+            assert (await recv_until(neighbour, "OK"))[-1][:3] == ["OK", own.id, True]
+            assert (await recv_json(watcher))[2]["id"] == own.id
+            assert own.id in await _ids(device)
+            assert await _count(device) == 3
+            assert await _sync(device, "n2", {}) == {stranger.id, later.id, own.id}
+    finally:
+        await server.stop()
+
+
+async def test_a_held_event_is_served_to_everyone_when_its_hold_ends(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    server = RelayServer(sqlite_store)
+    # Held 0.05 s, and no neighbour to serve it meanwhile.
+    embargo = Embargo(lambda e: e.pubkey == key.public_key_hex, hold=0.2, random=lambda: 0.0)
+    server.hold_own(embargo)
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            watcher = await open_(lab.addresses[0])
+            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
+            assert (await recv_json(watcher))[0] == "EOSE"
+            own = make_event(key, 1, "police at entrance 3")
+            await server.ingest(own)
+            assert embargo.holds(own.id)
+            assert (await recv_json(watcher))[2]["id"] == own.id  # not lost: served once the hold ended
+            assert not embargo.holds(own.id)
+    finally:
+        await server.stop()
