@@ -4,21 +4,38 @@
 // newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the oldest
 // definition naming one. tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
 //
-// Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent, from /extras.js) is
-// given by the caller, so that reading a channel without claims loads no crypto code.
+// Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent) is given by the caller.
+// The module comes with /extras.js (self.samizdatExtras.recovery), never in the page: state.js loads it when
+// there is a claim, or a followed channel names a recovery key not remembered yet.
 import { CHANNEL, POST, Malformed, checkText, parseChannel, splitAddress, supersedes, tagValues } from './rules.js';
 
 export const SEIZED = 'seized';
 export const MAX_PROOF = 64 * 1024;
 export const MAX_MESSAGE = 2000;
-const HEX64 = /^[0-9a-f]{64}$/;
 const DIGITS = /^[0-9]{1,12}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /** The key the first `recovery` tag of a definition names, or '' (never fatal: see core/channel.py). */
 export function recoveryKey(event) {
-  const found = event.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
+  const found = event && event.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
   if (!found || found[1] === event.pubkey || !HEX64.test(found[1])) return '';
   return found[1];
+}
+
+/** `pairs` (Map address -> [addresses it could be taken for]) without the pairs a claim links (`links`: Map
+ * seized address -> successor), as core/recovery.py drop_linked(). */
+export function dropLinked(pairs, links) {
+  const linked = new Set();
+  for (const [old, fresh] of links) {
+    linked.add(`${old} ${fresh}`);
+    linked.add(`${fresh} ${old}`);
+  }
+  const out = new Map();
+  for (const [address, others] of pairs) {
+    const kept = others.filter((o) => !linked.has(`${address} ${o}`));
+    if (kept.length) out.set(address, kept);
+  }
+  return out;
 }
 
 function single(event, name) {
@@ -104,18 +121,19 @@ export function judge(address, newest, claims, remembered, verify) {
   return { channel: { ...counted, seizedSince: claim.since, successor: claim.successor }, remember: key, claim };
 }
 
-/** `pairs` (Map address -> [addresses it could be taken for]) without the pairs a claim links (`links`: Map
- * seized address -> successor), as core/recovery.py drop_linked(). */
-export function dropLinked(pairs, links) {
-  const linked = new Set();
-  for (const [old, fresh] of links) {
-    linked.add(`${old} ${fresh}`);
-    linked.add(`${fresh} ${old}`);
+/** Judge every channel of `channels` (Map address -> parsed, from rules.js currentChannels; changed in place)
+ * that has claims or is followed, with the recovery keys remembered (object address -> key); returns the
+ * remembered keys with the followed channels' first ones added, or null when none was added. */
+export function judgeAll(channels, definitions, claims, recoveryKeys, follows, verify) {
+  const followed = new Set(follows);
+  let remembered = null;
+  for (const address of [...channels.keys()]) {
+    const found = [...(claims.get(address) || new Map()).values()];
+    if (!found.length && !followed.has(address)) continue;
+    const memory = recoveryKeys[address] || '';
+    const judged = judge(address, definitions.get(address), found, memory, verify);
+    if (judged.channel) channels.set(address, judged.channel);
+    if (!memory && judged.remember && followed.has(address)) (remembered ||= { ...recoveryKeys })[address] = judged.remember;
   }
-  const out = new Map();
-  for (const [address, others] of pairs) {
-    const kept = others.filter((o) => !linked.has(`${address} ${o}`));
-    if (kept.length) out.set(address, kept);
-  }
-  return out;
+  return remembered;
 }

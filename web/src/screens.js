@@ -8,6 +8,7 @@ import WORDS from './i18n-later.js'; // their English words, not in the page (bu
 import { composeView } from './views/compose.js';
 import { keysView } from './views/keys.js';
 import { statusView } from './views/status.js';
+import { seizedMark, seizedWarning } from './views/seized.js';
 
 addEnglish(WORDS);
-self.samizdatScreens = { composeView, keysView, statusView };
+self.samizdatScreens = { composeView, keysView, statusView, seizedWarning, seizedMark };

@@ -28,13 +28,15 @@ const SETTINGS = {
   nodeProxied: false, // the node said it reaches relays through a proxy
   near: '', // the place path the reader chose as "near you" (places.js); never sent
   dataSaver: false, // full-size photos only on a tap (photos.js)
+  recoveryKeys: {}, // followed channel address -> the first recovery key this phone saw it name (recovery.js)
 };
 
 export const state = {
   relay: null,
   online: false,
   definitions: new Map(), // address -> newest definition event
-  channels: new Map(), // address -> parsed channel (or {error})
+  channels: new Map(), // address -> parsed channel (or {error}), judged with the seizure claims (recovery.js)
+  claims: new Map(), // channel address -> Map id -> seizure claim (a post of type seized)
   ...copy(SETTINGS),
   vouchEvents: new Map(), // id -> vouch label or withdrawal (deletion request) by a trusted verifier
   vouches: new Map(), // channel address -> Set of trusted verifiers who vouch for it
@@ -93,6 +95,7 @@ export function setSecret(hex, pubkey) {
 
 export function setFollow(address, on) {
   state.follows = on ? [...new Set([...state.follows, address])] : state.follows.filter((a) => a !== address);
+  judgeChannels(); // a channel followed now: its recovery key is remembered from now on
   return store();
 }
 
@@ -170,8 +173,12 @@ export function trust() {
   const follows = new Set(state.follows);
   const relation = (c) => (state.pubkey && c.owner === state.pubkey ? 'own' : follows.has(c.address) ? 'followed' : 'carried');
   const trusted = valid.filter((c) => relation(c) !== 'carried' || state.vouches.has(c.address));
-  const clashes = collisions(valid, trusted);
-  const twins = lookalikes(valid); // for a reader who trusts none of them yet (core/trust.py lookalikes)
+  // A seized channel and the one its recovery key says it continues at look alike on purpose (recovery.js).
+  // Only a claim judged by /extras.js (recovery.js) gives a channel a successor, so it is there to drop the pairs.
+  const links = new Map(valid.filter((c) => c.successor).map((c) => [c.address, c.successor]));
+  const unlinked = (pairs) => (links.size ? self.samizdatExtras.recovery.dropLinked(pairs, links) : pairs);
+  const clashes = unlinked(collisions(valid, trusted));
+  const twins = unlinked(lookalikes(valid)); // for a reader who trusts none of them yet (core/trust.py lookalikes)
   const known = new Map();
   trustMemo = {
     key,
@@ -211,8 +218,42 @@ export function addDefinitions(events) {
       dirty = true;
     }
   }
-  if (dirty) state.channels = currentChannels(state.definitions.values());
+  if (dirty) judgeChannels();
   return dirty;
+}
+
+/** Keep seizure claims (posts of type seized, from the relay or a channel's page); true when one was new. */
+export function addClaims(events) {
+  let dirty = false;
+  for (const e of events) {
+    const address = (e.tags.find((t) => t[0] === 'a') || [])[1] || '';
+    if (!state.claims.has(address)) state.claims.set(address, new Map());
+    dirty = !state.claims.get(address).has(e.id) || dirty;
+    state.claims.get(address).set(e.id, e);
+  }
+  if (dirty) judgeChannels();
+  return dirty;
+}
+
+/** state.channels from the newest definitions, judged with the seizure claims and the recovery keys this phone
+ * remembers (recovery.js, in /extras.js: a claim's proof needs its signature checked). /extras.js is loaded when
+ * there is a claim, or a followed channel names a recovery key not remembered yet; then they are judged again. */
+function judgeChannels() {
+  const channels = currentChannels(state.definitions.values());
+  const x = self.samizdatExtras;
+  if (x) {
+    const remembered = x.recovery.judgeAll(channels, state.definitions, state.claims, state.recoveryKeys, state.follows, x.verifyEvent);
+    if (remembered) {
+      state.recoveryKeys = remembered;
+      store();
+    }
+  } else if (state.claims.size || state.follows.some((a) => !state.recoveryKeys[a] && state.definitions.get(a)?.tags.some((t) => t[0] === 'recovery'))) {
+    extras().then(() => {
+      judgeChannels();
+      changed();
+    }, () => {});
+  }
+  state.channels = channels;
 }
 
 /** Channel definitions the node put into the page itself: a first visit lists channels at once. */
@@ -252,6 +293,8 @@ export async function start({ operatorCode = null } = {}) {
       cache.save('dir', batch);
     }, 100);
   });
+  // Seizure claims of any channel (few), for the directory; a channel's page reads its own with its posts.
+  state.relay.subscribe([{ kinds: [2333], '#t': ['seized'], limit: 1000 }], (e) => addClaims([e]) && changed());
   watchVouches();
   if (operatorCode || state.operatorToken) operatorLogin(operatorCode || state.operatorToken);
   if (state.secret && !state.pubkey) {

@@ -5,9 +5,9 @@
 
 import { h, mount } from '../dom.js';
 import { t, plural } from '../i18n.js';
-import { state, now, setFollow, trust } from '../state.js';
+import { state, now, setFollow, trust, addClaims, changed } from '../state.js';
 import { feed, mayAmend, roleOf } from '../rules.js';
-import { extras } from '../lazy.js';
+import { extras, screens } from '../lazy.js';
 import * as cache from '../cache.js';
 import { VirtualList } from '../vlist.js';
 import { renderPost } from './post.js';
@@ -36,6 +36,15 @@ export function signers(channel) {
  * would "confirm" his own fake posts (docs/protocol.md, "How readers render a post"). */
 const labelersOf = () => [...new Set([...state.verifiers, state.pubkey, state.operator?.pubkey].filter(Boolean))];
 
+/** Said before anything else when the channel's recovery key says its owner key was seized (views/seized.js, in
+ * /screens.js with its words). */
+function seizedWarning(channel) {
+  if (channel.seizedSince == null) return null;
+  const box = h('div', { class: 'warning seized', role: 'alert', id: 'seized' }, '⚠');
+  screens().then((s) => mount(box, s.seizedWarning(channel)), () => {});
+  return box;
+}
+
 export function channelView(address) {
   const el = h('main', { class: 'channel-page' });
   const events = new Map();
@@ -52,6 +61,8 @@ export function channelView(address) {
   function add(e) {
     if (events.has(e.id)) return false;
     events.set(e.id, e);
+    // A seizure claim (recovery.js) comes with the posts, from the relay or this phone's cache.
+    if (e.tags.some((t) => t[0] === 'type' && t[1] === 'seized') && addClaims([e])) changed();
     return true;
   }
 
@@ -111,6 +122,7 @@ export function channelView(address) {
     if (key.every((k, i) => k === headerKey[i])) return;
     headerKey = key;
     mount(header,
+      seizedWarning(channel),
       collisionWarning(info, 'p'),
       h('h1', { dir: 'auto' }, channel.name),
       fingerprintView(info, 'p'),
@@ -157,10 +169,11 @@ export function channelView(address) {
       now: ts,
       canAmend: (author) => mine.some((s) => mayAmend(channel, s.pubkey, ts, author)),
       compose: (mode, target) => ({ screen: 'compose', address, mode, target }),
+      channel,
     };
     mount(info, items.length ? t('posts-count', { n: plural('posts', items.length) }) : t('no-posts'));
     info.className = 'count';
-    const drawn = `${Math.floor(ts / 60)}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.orphan ? `o${i.id}`
+    const drawn = `${Math.floor(ts / 60)}|${channel.seizedSince}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.orphan ? `o${i.id}`
       : `${i.id}:${i.view.corrections.length}:${i.view.retraction ? 1 : 0}:${i.view.deletion ? 1 : 0}:${Object.entries(i.view.labels).join()}`)).join('|');
     if (list && drawn === shown) return;
     shown = drawn;

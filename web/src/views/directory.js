@@ -9,6 +9,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, trust, setVouchedOnly, setNear } from '../state.js';
 import { link } from '../nav.js';
+import { screens } from '../lazy.js';
 import { followLinkPanel } from '../follow-link.js';
 import { placeTrail, placeName, searchChannels, findPlaces, isUnder, canonical, treeView, nearView, onGazetteer, loadGazetteer } from '../places.js';
 
@@ -48,10 +49,18 @@ export function fingerprintView(info, tag = 'span') {
     h('span', { class: 'v' }, info.fingerprint));
 }
 
+/** "Owner key seized" on a card (views/seized.js, in /screens.js with its words). */
+function seizedMark() {
+  const mark = h('span', { class: 'warning seized', role: 'note' }, '⚠');
+  screens().then((s) => mount(mark, s.seizedMark()), () => {});
+  return mark;
+}
+
 function card(ch) {
   const info = trust().of(ch);
   return h('li', { class: `channel${info.warned || info.twinned ? ' warned' : ''}`, 'data-address': ch.address },
     link({ screen: 'channel', address: ch.address }, null,
+      ch.seizedSince != null ? seizedMark() : null,
       collisionWarning(info),
       h('strong', { dir: 'auto' }, ch.name),
       fingerprintView(info),

@@ -95,7 +95,7 @@ export function renderPost(item, ctx) {
       t(`label-${value}`, { n })));
   const meta = h('p', { class: 'meta' },
     h('span', { class: `type type-${type}` }, t(`type-${type}`)), ' · ', when(original.created_at),
-    view.verdict.role === 'former' ? [' · ', h('span', { class: 'former' }, t('by-former-admin'))] : null,
+    view.verdict.role === 'former' ? [' · ', h('span', { class: 'former' }, t(ctx.channel && original.pubkey === ctx.channel.owner ? 'by-former-owner' : 'by-former-admin'))] : null,
     view.corrections.length ? [' · ', h('span', { class: 'corrected' }, t('corrected-at', { when: when(view.corrections[view.corrections.length - 1].created_at) }))] : null);
   const actions = ctx.canAmend(original.pubkey) && !view.retraction ? h('p', { class: 'actions' },
     link(ctx.compose('correct', original.id), { class: 'button small' }, t('correct')),
