@@ -99,6 +99,9 @@ def test_a_recovery_claim_takes_the_channel_back_from_a_seized_owner_key(tmp_pat
     # The new channel has the same name and another key, yet is followed without --anyway: the claim links them.
     followed = reader.ok("follow", new["naddr"])
     assert "Following channel yard" in followed.out
+    seized = [line for line in reader.ok("channel", "list").out.splitlines() if "OWNER KEY SEIZED" in line]
+    assert len(seized) == 1
+    assert new["address"] in seized[0]
     listed = {row["address"]: row for row in reader.json("channel", "list")}
     assert listed[new["address"]]["collides_with"] == []
 

@@ -107,6 +107,8 @@ def _list_line(r: dict[str, Any]) -> str:
         line += f"  vouched ×{len(r['vouched_by'])}"
     if r["mixed_scripts"]:
         line += "  mixed alphabets: " + ", ".join(field(w) for w in r["mixed_scripts"])
+    if r.get("seized_since") is not None:
+        line += f"  OWNER KEY SEIZED {when(r['seized_since'])}: continues at {r['successor']}"
     if r["relation"] == "carried":
         line += f"  {r['address']}"
     first = first_lines(r)
