@@ -168,6 +168,7 @@ class Node:
         if embargo is not None:
             server.hold_own(embargo, lan.live_links)
             embargo.on_release.append(lan.offer)  # to every link once the hold ends
+            lan.taken = embargo.taken  # the neighbour it went to has it: it is out
 
         def stored(event: Event) -> None:
             lan.offer(event, embargo.pushes(event.id) if embargo is not None else None)

@@ -172,8 +172,12 @@ class PeerLink:
         say: Say | None = None,
         valued: Valued | None = None,
         uploads: PeerUploads | None = None,
+        taken: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.url = url
+        #: Told the ids of the pushed events the peer took (stored, or had): the node's own new event held back
+        #: from the LAN is out once the neighbour it went to has it (relay/embargo.py).
+        self.taken = taken
         self.store = store
         self.local = local
         self._ingest = ingest
@@ -339,6 +343,8 @@ class PeerLink:
             in0, out0 = client.bytes_in, client.bytes_out
             results = await client.publish_many(batch, timeout=30)
             sent = sum(1 for r in results if r.accepted and r.prefix != "duplicate")
+            if self.taken is not None:
+                self.taken([r.event_id for r in results if r.accepted or r.prefix == "duplicate"])
             if not client.is_open:
                 raise TransportError(f"{self.url} closed the connection")
             self.local.update_peer(

@@ -107,6 +107,8 @@ class Mesh:
         self.store = store
         #: The node's own new events held back from the LAN (relay/embargo.py): links' reconciliations skip them.
         self.hidden = hidden
+        #: Told the ids each link's peer took of what it pushed (the held event is out once its neighbour has it).
+        self.taken: Callable[[list[str]], None] | None = None
         #: Which new events count as news a peer brought (None: all; mesh/link.py Valued).
         self.valued = valued
         self.local = local
@@ -151,6 +153,10 @@ class Mesh:
         for url, link in self.links.items():
             if only is None or url in only:
                 link.offer(event)
+
+    def _taken(self, ids: list[str]) -> None:
+        if self.taken is not None:
+            self.taken(ids)
 
     def live_links(self) -> list[str]:
         """The URLs of the links that push now (reconciled, connected)."""
@@ -428,6 +434,7 @@ class Mesh:
             say=self.say,
             valued=self.valued,
             uploads=self.uploads,
+            taken=self._taken,
         )
         self.links[url] = link
         self._tasks[url] = asyncio.create_task(link.run(), name=f"link {url}")

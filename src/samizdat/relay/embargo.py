@@ -5,9 +5,12 @@ subscribes live to every node's relay (mDNS names them all) sees which node serv
 is the author's laptop: "police at entrance 3" then points at flat 42. So the node does what Dandelion's "stem"
 does: it hands each of its own new events, privately, to *one* LAN neighbour picked at random (the stem), which
 stores it and serves it to everyone at once, like any event a neighbour brought. Meanwhile the node itself holds
-the event back from everyone else on the LAN: live subscriptions, REQ answers, NIP-77 listings and its other peer
-links, until the event comes back from elsewhere (a neighbour pushes it, a peer's relay streams it to us) or a
-random time of ``hold / 4`` to ``hold`` seconds passes. Then it is served and pushed as any other event: nothing is
+the event back from everyone else on the LAN: live subscriptions, REQ answers, COUNTs, NIP-77 listings and its
+other peer links, until the event is out: the neighbour it was pushed to took it (its ``OK``: it serves it from
+then on, so the node serves it about when the neighbour's own neighbours do, not always after them), or it comes
+back from elsewhere (a neighbour pushes it, a peer's relay streams it to us; when the stem was a peer subscribed
+here, which acknowledges nothing, that is one hop later than the others), or a random time of ``hold / 4`` to
+``hold`` seconds passes. Then it is served and pushed as any other event: nothing is
 lost when there is no neighbour, or when the stem took it and dropped it.
 
 What counts as the node's own: an event signed by the node's key (its posts, its channels' definitions, its
@@ -99,10 +102,16 @@ class Embargo:
         return frozenset() if stem is None else frozenset((stem,))
 
     def came_back(self, event_id: str) -> None:
-        """The held event arrived again from elsewhere on the LAN: a neighbour serves it already."""
+        """The held event arrived again from elsewhere on the LAN, or the neighbour it was pushed to took it: a
+        neighbour serves it already."""
         if event_id in self._held:
-            log.debug("own event %s came back from a neighbour", event_id[:12])
+            log.debug("own event %s is out on the LAN", event_id[:12])
             self.release(event_id)
+
+    def taken(self, event_ids: list[str]) -> None:
+        """A peer link's neighbour took these pushed events (stored, or had them)."""
+        for event_id in event_ids:
+            self.came_back(event_id)
 
     def release(self, event_id: str) -> None:
         """End the hold: from now on the event is served and pushed like any other."""
