@@ -8,6 +8,7 @@ from samizdat.core.channel import Channel, build_channel_event, parse_channel
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_label, build_post
+from samizdat.core.recovery import build_claim
 
 OWNER = "a" * 64
 ME = "b" * 64
@@ -141,3 +142,22 @@ def test_a_post_naming_thousands_of_channels_costs_only_a_few_lookups() -> None:
     ranking = CarryRanking(T, channel_of)
     ranking.add(1, 100, sign_event(STRANGER_KEY, kinds.POST, "x", tags, created_at=T))
     assert len(asked) <= 4
+
+
+def test_a_seizure_claim_keeps_a_place_like_a_definition_and_a_fake_one_is_junk() -> None:
+    """A hub that only carries a channel keeps its seizure claim (signed by the recovery key, which has no role in
+    the channel) as long as a definition, ahead of the day's news and alerts; a "claim" whose proof does not name
+    its signer is junk, like any forgery."""
+    recovery, police = SecretKey(bytes([21]) * 32), SecretKey(bytes([22]) * 32)
+    admins = {ADMIN_KEY.public_key_hex: "admin"}
+    proof = build_channel_event(OWNER_KEY, "town", "Town", created_at=T - 90 * 24 * HOUR, admins=admins,
+                                recovery=recovery.public_key_hex)  # fmt: skip
+    channel = parse_channel(proof)
+    successor = parse_channel(build_channel_event(police, "town", "Town", created_at=T)).address
+    real = build_claim(recovery, proof, successor, since=T - HOUR, created_at=T)
+    fake = sign_event(police, kinds.POST, "seized", [list(t) for t in real.tags], created_at=T)  # the same proof
+    news = build_post(ADMIN_KEY, channel, "news", "Water is back", created_at=T)
+    got = ranks([real, fake, news, alert(ADMIN_KEY, channel, T)], {channel.address: channel})
+    assert got[real.id] == carry_rank(kinds.POST, T, "seized")
+    assert got[real.id] > carry_rank(kinds.POST, T, "alert")
+    assert got[fake.id] == carry_rank(kinds.POST, T, None, Standing.JUNK)

@@ -17,6 +17,7 @@ from samizdat.core.channel import add_admin, build_channel_event, parse_channel
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
+from samizdat.core.recovery import build_claim
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import posts
 from samizdat.services.context import Context
@@ -170,3 +171,24 @@ async def test_a_carried_post_dropped_for_the_quota_is_welcome_again_the_next_da
     fake_clock.advance(EVICTED_TTL + 1)
     await upkeep.purge_pass()
     assert await ctx.store.add(news) is AddOutcome.STORED
+
+
+async def test_forwarding_passes_the_seizure_claim_in_force_and_not_a_fake_one(
+    ctx: Context, stranger: SecretKey
+) -> None:
+    """A phone or a peer brings the node a seizure claim of a channel it keeps: signed by the recovery key, which
+    has no role in the channel, it is no forgery, and it goes to the channel's mirrors; one whose proof does not
+    name its signer stays here."""
+    recovery = SecretKey(bytes([9]) * 32)
+    own, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=["wss://own-mirror.example"],
+                                        recovery=recovery.public_key_hex)  # fmt: skip
+    successor = parse_channel(build_channel_event(stranger, "yard2", "Yard", created_at=ctx.now())).address
+    real = build_claim(recovery, own.event, successor, since=ctx.now() - 60, created_at=ctx.now())
+    fake = sign_event(stranger, kinds.POST, "seized", [list(t) for t in real.tags], created_at=ctx.now())
+    for event in (real, fake):
+        await ctx.store.add(event)
+    upkeep = Upkeep(ctx)
+    assert await upkeep.forward([real, fake]) == 1
+    queued = {r.event_id for r in ctx.local.outbox()}
+    assert real.id in queued
+    assert fake.id not in queued

@@ -45,6 +45,7 @@ from samizdat.core import kinds
 from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import parse_label
+from samizdat.core.recovery import SEIZED, parse_claim
 from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError
 
@@ -60,6 +61,10 @@ POST_TYPE_BONUS: dict[str, int] = {
     "event": 12 * HOUR,
     "appeal": 12 * HOUR,
     "news": 0,
+    # A seizure claim (core/recovery.py) is what tells readers that the channel's owner key is in other hands: it
+    # lasts as long as a definition. Its proof (a definition the owner signed naming the claim's signer) is what
+    # makes it valid here; which of several valid claims counts is the readers' rule.
+    "seized": 30 * 24 * HOUR,
 }
 #: Bonus by kind for events that are not posts: channel definitions are small and needed to check every post.
 KIND_BONUS: dict[int, int] = {
@@ -109,6 +114,16 @@ def standing_of(rank: int) -> Standing:
     if rank >= 0:
         return Standing.VALID
     return Standing.PLAIN if rank >= -TIER else Standing.JUNK
+
+
+def _claim_of(event: Event, address: str) -> bool:
+    """Whether ``event`` is a seizure claim of the channel at ``address`` whose proof checks out (signed by the
+    recovery key an owner-signed definition of that channel names): not a forgery, though it is signed by no key
+    with a role in the channel."""
+    try:
+        return parse_claim(event).channel == address
+    except RemoteProtocolError:
+        return False
 
 
 def carry_rank(kind: int, created_at: int, post_type: str | None, standing: Standing = Standing.VALID) -> int:
@@ -217,6 +232,9 @@ class CarryRanking:
             lasting = lasting and verdict.status is not Status.FUTURE  # may become valid: judge it again
             if verdict.ok and verdict.post is not None:
                 post_type = verdict.post.post_type
+                break
+            if _claim_of(event, address):
+                post_type = SEIZED
                 break
         judged = Judged(tuple(against), post_type, event.id, event.pubkey)
         if lasting:

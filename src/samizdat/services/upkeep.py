@@ -34,8 +34,8 @@ from typing import Any
 
 from samizdat.core import kinds
 from samizdat.core.acks import SETTLE
-from samizdat.core.channel import Channel
 from samizdat.core.event import Event
+from samizdat.core.recovery import Judgement
 from samizdat.core.thread import post_verdict
 from samizdat.net.outbox import deliver_due
 from samizdat.services import blob_quota, blob_travel, channels, relay_health
@@ -208,19 +208,22 @@ class Upkeep:
         mirrors; return how many."""
         ctx = self.ctx
         keep = await channels.keep_rules(ctx)
-        known: dict[str, Channel | None] = {}
+        known: dict[str, Judgement] = {}
         queued = refused = 0
         for event in batch:
             address = next(iter(event.tag_values("a")), None)
             if address is None or address not in keep.channels:
                 continue
             if address not in known:
-                known[address] = await channels.lookup(ctx, address)
-            channel = known[address]
+                known[address] = await channels.judged(ctx, address)
+            judgement = known[address]
+            channel = judgement.channel
             if channel is None or not channel.mirrors:
                 continue
-            verdict = post_verdict(event, channel, ctx.now())
-            if not verdict.ok:  # a forgery, a revoked key, a malformed post: readers would not show it either
+            if judgement.claim is not None and judgement.claim.event.id == event.id:
+                pass  # the seizure claim in force: signed by the recovery key, which has no role, and not forged
+            elif not (verdict := post_verdict(event, channel, ctx.now())).ok:
+                # a forgery, a revoked key, a malformed post: readers would not show it either
                 log.debug("not forwarding %s to the mirrors of %s: %s", event.id[:12], address, verdict.reason)
                 refused += 1
                 continue
