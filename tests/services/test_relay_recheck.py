@@ -24,9 +24,10 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from samizdat.cli.status import status_text
-from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.channel import Channel, build_channel_event, parse_channel
 from samizdat.core.event import Event, parse_event, sign_event
 from samizdat.core.filters import matches_any, parse_filter
+from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
 from samizdat.errors import TransportError
 from samizdat.net.client import RelayClient
@@ -282,6 +283,13 @@ async def test_an_unreachable_relay_is_not_marked_until_it_can_be_asked(tmp_path
     assert (relay_health.RECHECK_EVERY, relay_health.RECHECK_RETRY) == (RECHECK_EVERY, RECHECK_RETRY)
 
 
+def two_channels(key: SecretKey) -> tuple[Channel, Channel]:
+    """The channel a pressured relay hides (Okrestina, its own area) and another one it shows (Market)."""
+    hidden = build_channel_event(key, "okrestina", "Okrestina", geohash="u9edc1", created_at=int(NOW) - 3600)
+    other = build_channel_event(key, "market", "Market", geohash="u9edc2", created_at=int(NOW) - 3600)
+    return parse_channel(hidden), parse_channel(other)
+
+
 class Hiding(Pressured):
     """A write relay pressured to hide one channel from its readers, not from its publisher: it keeps the
     channel's posts and serves them to anyone who asks for them by id (as a check by id does), but leaves them out
@@ -314,10 +322,7 @@ async def test_a_relay_that_hides_a_channel_from_its_readers_is_caught(tmp_path:
     clock = FakeClock(NOW)
     async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
         key = node.ctx.key
-        hidden = parse_channel(build_channel_event(key, "okrestina", "Okrestina", geohash="u9edc1",
-                                                   created_at=int(NOW) - 3600))  # fmt: skip
-        other = parse_channel(build_channel_event(key, "market", "Market", geohash="u9edc2",
-                                                  created_at=int(NOW) - 3600))  # fmt: skip
+        hidden, other = two_channels(key)
         hiding = Hiding(hidden.address)
         async with (
             serve(hiding, "127.0.0.1", 0, close_timeout=1) as server,
@@ -395,10 +400,7 @@ async def test_a_relay_that_hides_a_channel_from_all_but_its_publisher_is_caught
     clock = FakeClock(NOW)
     async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
         key = node.ctx.key
-        hidden = parse_channel(build_channel_event(key, "okrestina", "Okrestina", geohash="u9edc1",
-                                                   created_at=int(NOW) - 3600))  # fmt: skip
-        other = parse_channel(build_channel_event(key, "market", "Market", geohash="u9edc2",
-                                                  created_at=int(NOW) - 3600))  # fmt: skip
+        hidden, other = two_channels(key)
         hiding = HidingFromOthers(hidden.address)
         with proxy_from("127.0.0.2") as proxy:
             async with (
