@@ -5,6 +5,9 @@ prints ``ready`` once all of them answered ``EOSE``, then records, for each new 
 in the order they did. It stops once COUNT events were served by every relay, or after SECONDS, and prints one
 JSON object: event id -> the URLs in the order they served it.
 
+``python lan_observer.py watch-as-peer SECONDS COUNT URL...``: the same with a subscription id a neighbour's link
+uses (``peer:...``): a device posing as a LAN neighbour, which a node may pick to serve its own new post first.
+
 ``python lan_observer.py req URL``: one REQ for the newest 100 stored events, printed as a JSON list of ids.
 
 Sends nothing but these REQs: what any laptop on the network can do.
@@ -22,7 +25,7 @@ from websockets.asyncio.client import connect
 CONNECT_TIMEOUT = 10.0
 
 
-async def watch(seconds: float, count: int, urls: list[str]) -> dict[str, list[str]]:
+async def watch(seconds: float, count: int, urls: list[str], sub_id: str = "watch") -> dict[str, list[str]]:
     order: dict[str, list[str]] = {}
     deadline = time.monotonic() + seconds
     ready = asyncio.Event()
@@ -36,7 +39,7 @@ async def watch(seconds: float, count: int, urls: list[str]) -> dict[str, list[s
         async with asyncio.timeout(CONNECT_TIMEOUT):
             ws = await connect(url, max_size=None)
         async with ws:
-            await ws.send(json.dumps(["REQ", "watch", {"limit": 0}]))
+            await ws.send(json.dumps(["REQ", sub_id, {"limit": 0}]))
             async for raw in ws:
                 message = json.loads(raw)
                 if message[0] == "EOSE":
@@ -80,8 +83,9 @@ async def req(url: str) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    if argv[0] == "watch":
-        result: object = asyncio.run(watch(float(argv[1]), int(argv[2]), argv[3:]))
+    if argv[0] in ("watch", "watch-as-peer"):
+        sub_id = "peer:watch" if argv[0] == "watch-as-peer" else "watch"
+        result: object = asyncio.run(watch(float(argv[1]), int(argv[2]), argv[3:], sub_id))
     else:
         result = asyncio.run(req(argv[1]))
     print(json.dumps(result), flush=True)

@@ -73,20 +73,47 @@ async def test_a_held_event_reaches_one_neighbour_and_no_other_device_until_it_c
 async def test_a_held_event_is_served_to_everyone_when_its_hold_ends(
     lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
 ) -> None:
+    """The neighbour picked to serve it first took it and never passed it on: the hold ends, and every device gets
+    it from the node itself. Nothing is lost."""
     server = RelayServer(sqlite_store)
-    # Held 0.05 s, and no neighbour to serve it meanwhile.
-    embargo = Embargo(lambda e: e.pubkey == key.public_key_hex, hold=0.2, random=lambda: 0.0)
+    embargo = Embargo(lambda e: e.pubkey == key.public_key_hex, hold=0.2, random=lambda: 0.0)  # held 0.05 s
     server.hold_own(embargo)
     await server.start(sock=lab.listener())
     try:
         async with websockets_from(lab, server.port) as open_:
-            watcher = await open_(lab.addresses[0])
+            watcher, neighbour = [await open_(a) for a in lab.addresses[:2]]
+            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
+            await neighbour.send(orjson.dumps(["REQ", "peer:1", {"limit": 0}]).decode())
+            for ws in (watcher, neighbour):
+                assert (await recv_json(ws))[0] == "EOSE"
+            own = make_event(key, 1, "police at entrance 3")
+            await server.ingest(own)
+            assert embargo.holds(own.id)
+            assert (await recv_json(neighbour))[2]["id"] == own.id  # the stem, which drops it
+            assert (await recv_json(watcher))[2]["id"] == own.id  # not lost: served once the hold ended
+            assert not embargo.holds(own.id)
+    finally:
+        await server.stop()
+
+
+async def test_with_no_neighbour_the_event_is_not_held(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    """No neighbour to serve it first: holding it would hide nothing (the node is the only one that has it) and
+    would keep a hub's alert from its phones for minutes, so every device gets it at once."""
+    server = RelayServer(sqlite_store)
+    embargo = Embargo(lambda e: e.pubkey == key.public_key_hex, hold=600, random=lambda: 0.5)
+    server.hold_own(embargo)
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            watcher, device = [await open_(a) for a in lab.addresses[:2]]
             await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
             assert (await recv_json(watcher))[0] == "EOSE"
             own = make_event(key, 1, "police at entrance 3")
             await server.ingest(own)
-            assert embargo.holds(own.id)
-            assert (await recv_json(watcher))[2]["id"] == own.id  # not lost: served once the hold ended
             assert not embargo.holds(own.id)
+            assert (await recv_json(watcher))[2]["id"] == own.id
+            assert own.id in await _ids(device)
     finally:
         await server.stop()

@@ -11,7 +11,9 @@ then on, so the node serves it about when the neighbour's own neighbours do, not
 back from elsewhere (a neighbour pushes it, a peer's relay streams it to us; when the stem was a peer subscribed
 here, which acknowledges nothing, that is one hop later than the others), or a random time of ``hold / 4`` to
 ``hold`` seconds passes. Then it is served and pushed as any other event: nothing is
-lost when there is no neighbour, or when the stem took it and dropped it.
+lost when the stem took it and dropped it. With no neighbour to hand it to, nothing is held at all: the node
+would be the first and only one to serve it anyway, and a hub alone on its Wi-Fi would only keep its operator's
+alert from the phones for minutes.
 
 What counts as the node's own: an event signed by the node's key (its posts, its channels' definitions, its
 corrections and labels, from ``samizdat post`` or the operator's web app). A post a phone sent to a hub is not

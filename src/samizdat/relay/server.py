@@ -697,9 +697,13 @@ class RelayServer:
         ]
         assert self.embargo is not None
         stem = self.embargo.choose([*peers, *self.stem_links()])
-        if isinstance(stem, str):
+        if stem is None:
+            # No neighbour to serve it first: holding it would hide nothing (the node would still be the first, and
+            # the only one, to serve it) and only keep a hub's alert from its phones for minutes. Served at once.
+            self.embargo.release(event.id)  # the LAN's subscribers get it now (_released); this machine's below
+        elif isinstance(stem, str):
             self.embargo.went_by(event.id, stem)
-        elif stem is not None:
+        else:
             local.append(stem)  # type: ignore[arg-type]
         return local
 
