@@ -39,22 +39,29 @@ def relay_server(
     async def node_status() -> dict[str, Any]:
         return await status.document(ctx, connections=counts, peers=peers(), carry=carry)
 
+    # The node's own new events held back from the LAN (relay/embargo.py) are left out of the page too, or a
+    # device fetching / would read them there first; the page is rebuilt when their hold ends.
+    def shown(events: list[Event]) -> list[dict[str, Any]]:
+        embargo = server.embargo
+        return [e.to_dict() for e in events if embargo is None or not embargo.holds(e.id)]
+
     async def seed() -> list[dict[str, Any]]:
-        return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES)]
+        return shown(await channels.start_page_definitions(ctx, SEED_BYTES))
 
     async def posts() -> list[dict[str, Any]]:
-        return [e.to_dict() for e in await start_posts.start_page_posts(ctx, START_POSTS_BYTES)]
+        return shown(await start_posts.start_page_posts(ctx, START_POSTS_BYTES))
 
     # For readers who may not know whose node this is (anyone but this machine, without [node] publish_key):
     # nothing that tells which channels the node follows.
     async def public_seed() -> list[dict[str, Any]]:
-        return [e.to_dict() for e in await channels.start_page_definitions(ctx, SEED_BYTES, follows=False)]
+        return shown(await channels.start_page_definitions(ctx, SEED_BYTES, follows=False))
 
     async def public_posts() -> list[dict[str, Any]]:
-        return [e.to_dict() for e in await start_posts.start_page_posts(ctx, START_POSTS_BYTES, follows=False)]
+        return shown(await start_posts.start_page_posts(ctx, START_POSTS_BYTES, follows=False))
 
     async def seed_version() -> tuple[object, ...]:
-        return await channels.start_page_version(ctx)
+        held = server.embargo.held_ids() if server.embargo is not None else frozenset()
+        return (*await channels.start_page_version(ctx), held)
 
     async def operator(kind: int, content: str, tags: list[list[str]], created_at: int) -> Event:
         return await publishing.publish_as_operator(ctx, kind, content, tags, created_at)
