@@ -6,6 +6,8 @@ the Wi-Fi gets by every door while the event is held, and once a neighbour broug
 
 from __future__ import annotations
 
+import random
+
 import orjson
 from relay_helpers import event_message, make_event, recv_json, recv_until
 from relay_netns import AddressLab, websockets_from
@@ -115,5 +117,41 @@ async def test_with_no_neighbour_the_event_is_not_held(
             assert not embargo.holds(own.id)
             assert (await recv_json(watcher))[2]["id"] == own.id
             assert own.id in await _ids(device)
+    finally:
+        await server.stop()
+
+
+async def test_a_device_naming_many_subscriptions_like_a_peer_is_one_candidate_among_the_neighbours(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    """Any device may name its subscriptions ``peer:...``. Each counted as a neighbour: one device with 40 of them
+    was picked to serve nearly every own post first, i.e. got it straight from the author's node, alone, with
+    every other device kept waiting. Now an address is one candidate, however many subscriptions it opens."""
+    server = RelayServer(sqlite_store)
+    server.hold_own(Embargo(lambda e: e.pubkey == key.public_key_hex, hold=600, random=random.Random(7).random))
+    await server.start(sock=lab.listener())
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            neighbour, spy = [await open_(a) for a in lab.addresses[:2]]
+            await neighbour.send(orjson.dumps(["REQ", "peer:1", {"limit": 0}]).decode())
+            assert (await recv_json(neighbour))[0] == "EOSE"
+            for n in range(40):
+                wanted = {"authors": [key.public_key_hex], "limit": 0}  # the node's key is in its NIP-11 document
+                await spy.send(orjson.dumps(["REQ", f"peer:{n}", wanted]).decode())
+                reply = await recv_json(spy)
+                assert reply[0] == "EOSE", reply
+            posts = [make_event(key, 1, f"own post {n}") for n in range(16)]
+            for post in posts:
+                await server.ingest(post)
+            # The 16 held posts went to one of the two devices each: the neighbour's share is a fair coin's.
+            marker = make_event(SecretKey.generate(), 1, "a stranger's post, served to both at once")
+            await server.ingest(marker)
+            to_neighbour = set()
+            for _ in range(len(posts) + 1):  # the held posts it was the stem of, then the marker
+                message = await recv_json(neighbour)
+                if message[2]["id"] == marker.id:
+                    break
+                to_neighbour.add(message[2]["id"])
+            assert 4 <= len(to_neighbour) <= 12, len(to_neighbour)
     finally:
         await server.stop()

@@ -690,11 +690,13 @@ class RelayServer:
         """The subscriptions a held event goes to now: this machine's, and the one LAN neighbour picked to serve
         it first (a peer's subscription here; or, when the pick is an outgoing link, none: the mesh pushes it)."""
         local = [s for s in subs if s.owner.ip is None]
-        peers: list[object] = [
-            s
-            for s in subs
-            if s.owner.ip is not None and s.owner is not origin and s.sub_id.startswith(PEER_SUBSCRIPTION)
-        ]
+        # One candidate per address: any device may name its subscriptions "peer:...", and one that opened many
+        # was picked nearly every time, i.e. got the node's own posts straight from it, alone.
+        by_address: dict[str, Subscription[Client]] = {}
+        for s in subs:
+            if s.owner.ip is not None and s.owner is not origin and s.sub_id.startswith(PEER_SUBSCRIPTION):
+                by_address.setdefault(s.owner.ip, s)
+        peers: list[object] = list(by_address.values())
         assert self.embargo is not None
         stem = self.embargo.choose([*peers, *self.stem_links()])
         if stem is None:
