@@ -122,8 +122,9 @@ def test_init_keys_and_a_new_channel(cli: Cli) -> None:
 
     channel = cli.json(*CREATE)
     definition_fields = {"address", "naddr", "id", "owner", "name", "about", "languages", "place", "geohash",
-                         "admins", "revoked", "mirrors", "media", "updated_at"}  # fmt: skip
+                         "admins", "revoked", "mirrors", "media", "recovery", "updated_at"}  # fmt: skip
     assert set(channel) == definition_fields | {"ids", "delivered", "pending"}
+    assert channel["recovery"] is None  # made without --recovery-file: no recovery key named
     assert len(channel["ids"]) == 1
     address = f"{kinds.CHANNEL}:{keys['pubkey']}:{CHANNEL}"
     assert channel["address"] == address
