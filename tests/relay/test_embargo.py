@@ -21,6 +21,12 @@ from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
 
 
+async def live(ws: ClientConnection, sub_id: str) -> None:
+    """A live subscription to everything new, open once the relay said EOSE."""
+    await ws.send(orjson.dumps(["REQ", sub_id, {"limit": 0}]).decode())
+    assert (await recv_json(ws))[0] == "EOSE"
+
+
 async def _ids(ws: ClientConnection) -> set[str]:
     await ws.send(orjson.dumps(["REQ", "once", {"limit": 100}]).decode())
     return {m[2]["id"] for m in await recv_until(ws, "EOSE") if m[0] == "EVENT"}
@@ -44,10 +50,8 @@ async def test_a_held_event_reaches_one_neighbour_and_no_other_device_until_it_c
     try:
         async with websockets_from(lab, server.port) as open_:
             watcher, neighbour, device = [await open_(a) for a in lab.addresses[:3]]
-            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
-            await neighbour.send(orjson.dumps(["REQ", "peer:1", {"limit": 0}]).decode())
-            for ws in (watcher, neighbour):
-                assert (await recv_json(ws))[0] == "EOSE"
+            await live(watcher, "watch")
+            await live(neighbour, "peer:1")  # a LAN neighbour's link: a stem candidate
 
             own = make_event(key, 1, "police at entrance 3")
             await server.ingest(own)
@@ -84,10 +88,8 @@ async def test_a_held_event_is_served_to_everyone_when_its_hold_ends(
     try:
         async with websockets_from(lab, server.port) as open_:
             watcher, neighbour = [await open_(a) for a in lab.addresses[:2]]
-            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
-            await neighbour.send(orjson.dumps(["REQ", "peer:1", {"limit": 0}]).decode())
-            for ws in (watcher, neighbour):
-                assert (await recv_json(ws))[0] == "EOSE"
+            await live(watcher, "watch")
+            await live(neighbour, "peer:1")  # a LAN neighbour's link: a stem candidate
             own = make_event(key, 1, "police at entrance 3")
             await server.ingest(own)
             assert embargo.holds(own.id)
@@ -110,8 +112,7 @@ async def test_with_no_neighbour_the_event_is_not_held(
     try:
         async with websockets_from(lab, server.port) as open_:
             watcher, device = [await open_(a) for a in lab.addresses[:2]]
-            await watcher.send(orjson.dumps(["REQ", "watch", {"limit": 0}]).decode())
-            assert (await recv_json(watcher))[0] == "EOSE"
+            await live(watcher, "watch")
             own = make_event(key, 1, "police at entrance 3")
             await server.ingest(own)
             assert not embargo.holds(own.id)
