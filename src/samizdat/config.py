@@ -146,6 +146,14 @@ disguise = ""
 # Keep the decoy store (the one a duress passphrase opens) in step with the channels it follows while this node
 # serves, so that it looks used (docs/safety.md, "The duress passphrase and the decoy store").
 # decoy_sync = true
+# A kill cord: a path you keep tethered to your body, typically a USB stick on a lanyard seen as
+# /dev/disk/by-id/usb-... When it goes while the node serves, the node locks (drops its keys and stops, as
+# `samizdat lock`) or wipes itself (as `samizdat wipe --now`); serve refuses to start while it is absent
+# (docs/safety.md, "The kill cord and sleep"). Off unless set.
+# kill_cord = "/dev/disk/by-id/usb-..."
+# kill_cord_action = "lock"
+# Lock a serving encrypted node when the machine wakes from sleep (the lid closed and opened again).
+# lock_after_sleep = true
 """
 
 #: The web app's neutral names (``[web] disguise``); samizdat.web.app has their names, colours and icons.
@@ -184,6 +192,9 @@ class Config:
     tls_key: str = ""  # [web]: its PEM private key
     wipe_after_days: float = 0.0  # [safety]: wipe when nobody proved presence for this long; 0 is off
     decoy_sync: bool = True  # [safety]: serve keeps the decoy store's followed channels in step too
+    kill_cord: str = ""  # [safety] / serve --kill-cord: a path whose going locks or wipes a serving node
+    kill_cord_action: str = "lock"  # [safety]: "lock" or "wipe" (services/killcord.py)
+    lock_after_sleep: bool = True  # [safety]: a serving encrypted node locks when the machine wakes from sleep
     store_url: str = ""  # [store] url / serve --store: a PostgreSQL event store; "" for events.sqlite
     store_read_url: str = ""  # [store] read_url: a replica of store_url for reads that may lag
     extra: dict[str, Any] = field(default_factory=dict)
@@ -246,6 +257,7 @@ def load_config(home: Path) -> Config:
         (sync, "private", "sync_private", bool),
         (sync, "old_by_channel", "old_by_channel", bool),
         (safety, "decoy_sync", "decoy_sync", bool),
+        (safety, "lock_after_sleep", "lock_after_sleep", bool),
         (web, "tls_cert", "tls_cert", str),
         (web, "tls_key", "tls_key", str),
     ):
@@ -293,6 +305,15 @@ def load_config(home: Path) -> Config:
         if not isinstance(days, int | float) or isinstance(days, bool) or days < 0:
             raise UsageError(f"{path}: safety.wipe_after_days must be a number of days (0 turns it off)")
         values["wipe_after_days"] = float(days)
+    if "kill_cord" in safety:
+        cord = safety["kill_cord"]
+        if not isinstance(cord, str) or (cord and not os.path.isabs(cord)):
+            raise UsageError(f'{path}: safety.kill_cord must be an absolute path such as "/dev/disk/by-id/usb-..."')
+        values["kill_cord"] = cord
+    if "kill_cord_action" in safety:
+        if safety["kill_cord_action"] not in ("lock", "wipe"):
+            raise UsageError(f'{path}: safety.kill_cord_action must be "lock" or "wipe"')
+        values["kill_cord_action"] = safety["kill_cord_action"]
     store = data.get("store", {})
     for key, attr in (("url", "store_url"), ("read_url", "store_read_url")):
         if key in store:

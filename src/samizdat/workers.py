@@ -29,6 +29,8 @@ connection waits for; ``SO_REUSEPORT`` needs nothing but Linux >= 3.9 or a BSD.)
   meanwhile. Nothing acknowledged is lost: an ``OK`` follows the commit.
 * SIGTERM, Ctrl-C or ``samizdat lock`` to the parent stop the workers (SIGTERM, then SIGKILL after
   :data:`STOP_SECONDS`). A wipe from a worker's web app signals the parent, which wipes as ``serve`` does.
+* The kill cord and lock after sleep (services/killcord.py) are watched by the parent alone, in ``serve``'s
+  thread: it locks or wipes as ``samizdat lock`` or ``wipe`` would, and this stops the workers as above.
 """
 
 from __future__ import annotations

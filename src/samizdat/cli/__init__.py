@@ -37,10 +37,12 @@ from samizdat.cli.status import status_text
 from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
 from samizdat.errors import SamizdatError, UsageError
-from samizdat.services import hardening, keyring
+from samizdat.services import hardening, keyring, killcord
 from samizdat.services import relays as relay_lists
 from samizdat.services import status as node_status
 from samizdat.services.context import Context
+
+log = logging.getLogger("samizdat.serve")
 
 
 def _readable_argument_types() -> None:
@@ -212,6 +214,12 @@ def serve(
         metavar="CIDR",
         help="A load balancer that sends the PROXY protocol (repeatable; [relay] trusted_proxies).",
     ),
+    kill_cord: Path | None = typer.Option(
+        None,
+        "--kill-cord",
+        metavar="PATH",
+        help="Lock the node (or wipe it: [safety] kill_cord_action) when PATH goes, e.g. a USB stick on a lanyard.",
+    ),
 ) -> None:
     """Run the node: relay and web app on one port, LAN peers, outbox delivery, background sync."""
     path = home()
@@ -229,7 +237,10 @@ def serve(
         workers=workers,
         bus=bus,
         trusted_proxies=check_networks(trusted_proxy, "--trusted-proxy") if trusted_proxy else None,
+        kill_cord=str(kill_cord.absolute()) if kill_cord else None,
     )
+    # Before the passphrase is asked: a cord left unplugged must not silently switch the protection off.
+    killcord.check(killcord.guard(config, encrypted=False))
     secure = bool(config.tls_cert or config.tls_key)
     if secure and config.trusted_proxies:  # the PROXY header would come before the TLS handshake
         raise UsageError("the relay's own TLS cannot be combined with trusted proxies: terminate TLS at the proxy")
@@ -257,6 +268,19 @@ def serve(
 
     keys = unlocked_keys(path)  # asked once, before anything starts; kept in this process's memory only
     stop: list[str] = []  # why the node stops, when a signal said why
+    guard = killcord.guard(config, encrypted=keys is not None)
+
+    def tripped(action: str, why: str) -> None:  # the kill cord's thread: the same stop as `samizdat lock`/`wipe`
+        stop.append(why)
+        if action == "wipe":
+            log.warning("the kill cord was pulled: wiping this node")
+            try:
+                keyring.erase(path)  # at once, from this thread, whatever the event loop is busy with
+            finally:
+                os.kill(os.getpid(), keyring.WIPE_SIGNAL)
+        else:
+            log.warning("%s: locking this node", _TRIPPED.get(why, "the kill cord's watcher failed"))
+            os.kill(os.getpid(), keyring.LOCK_SIGNAL)
 
     async def main() -> None:
         # SIGTERM (systemd, `kill`, `timeout`) stops the node as cleanly as Ctrl-C does. `samizdat lock` sends
@@ -279,6 +303,7 @@ def serve(
 
         loop.add_signal_handler(keyring.LOCK_SIGNAL, lock)
         loop.add_signal_handler(keyring.WIPE_SIGNAL, wipe)
+        unwatch = killcord.start(guard, tripped)  # the parent's, with --workers: it stops the workers
         try:
             decoy = keys.decoy if keys else None  # the decoy store, kept in step too (services/spare.py)
             if config.workers > 1:  # a parent and its workers (samizdat/workers.py)
@@ -298,18 +323,24 @@ def serve(
             finally:
                 await node.close()
         finally:
+            unwatch()
             if "wiped" in stop:
                 keyring.delete(path)
 
     try:
         run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
+        why = next((f" ({_TRIPPED[w]})" for w in stop if w in _TRIPPED), "")
         if "wiped" in stop:
-            typer.echo(f"wiped: the key slots were erased and {path} deleted", err=True)
+            typer.echo(f"wiped{why}: the key slots were erased and {path} deleted", err=True)
         elif "locked" in stop:
-            typer.echo("locked: the keys are dropped, the stores closed; stopped", err=True)
+            typer.echo(f"locked{why}: the keys are dropped, the stores closed; stopped", err=True)
         else:
             typer.echo("stopped", err=True)
+
+
+#: Why a serve locked or wiped itself, said when it stops (services/killcord.py).
+_TRIPPED = {"cord": "the kill cord was pulled", "sleep": "the machine woke from sleep"}
 
 
 def _is_loopback(host: str) -> bool:

@@ -51,6 +51,21 @@ def _reading_lines(reading: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _safety_lines(safety: dict[str, Any] | None) -> list[str]:
+    """The kill cord and lock after sleep (services/killcord.py): armed or not, and why not."""
+    if not safety:
+        return []
+    cord, action = safety["kill_cord"], safety["kill_cord_action"]
+    if cord is None:
+        line = "Kill cord: off ([safety] kill_cord)"
+    elif safety["kill_cord_present"]:
+        line = f"Kill cord: armed: {cord} is there; when it goes, a serving node {action}s itself"
+    else:
+        line = f"Kill cord: ! {cord} is NOT there: `samizdat serve` refuses to start until it is plugged in"
+    sleep = "on: a serving node locks when the machine wakes" if safety["lock_after_sleep"] else "off"
+    return [line, f"Lock after sleep: {sleep}"]
+
+
 def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None = None) -> str:
     now = time.time() if now is None else now
     outbox = d["outbox"]
@@ -80,6 +95,7 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
     for relay in d["relays"]:
         lines.append(_relay_line(relay, now))
     lines += _reading_lines(d.get("reading"))
+    lines += _safety_lines(d.get("safety"))
     if verbose:
         for source in d.get("channel_sources") or ():
             name = str(source["channel"]).split(":", 2)[-1]

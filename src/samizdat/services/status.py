@@ -21,7 +21,7 @@ from typing import Any
 
 from samizdat.core import nip19
 from samizdat.net.outbox import GONE
-from samizdat.services import areas, relay_health, sync
+from samizdat.services import areas, killcord, relay_health, sync
 from samizdat.services.context import Context
 from samizdat.services.instance import running_relay_url
 from samizdat.services.reachability import aggregate
@@ -148,6 +148,7 @@ async def document(
                 "superseded": sum(r["superseded"] for r in relays.values()),
             },  # fmt: skip
             reading=await _reading(ctx),
+            safety=killcord.describe(ctx.config, ctx.home),
             sync=[
                 {
                     "relay": r.relay,
