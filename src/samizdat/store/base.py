@@ -114,6 +114,12 @@ class Store(Protocol):
         streaming the whole store, e.g. into a bundle)."""
         ...
 
+    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+        """Scan up to ``limit`` stored events inserted after ``rowid``, in insertion order; return the insertion
+        number of the last one scanned (``rowid`` when none) and those among them of ``kinds``, with their numbers.
+        A follower of a few kinds resumes from the number returned without reading, or parsing, the others."""
+        ...
+
     async def last_seq(self) -> int:
         """The insertion number of the newest stored event: it changes whenever anything is stored."""
         ...

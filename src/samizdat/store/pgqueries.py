@@ -533,6 +533,19 @@ def events_since(conn: Conn, seq: int, limit: int, now: int) -> list[tuple[int, 
     return [(int(s), event_from_raw(bytes(raw))) for s, raw in rows]
 
 
+def scan_kinds(
+    conn: Conn, seq: int, limit: int, now: int, kinds: frozenset[int]
+) -> tuple[int, list[tuple[int, Event]]]:
+    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON."""
+    rows = conn.execute(
+        f"SELECT e.seq, CASE WHEN e.kind = ANY(%s) THEN e.raw END FROM events e"
+        f" WHERE e.seq > %s AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT %s",
+        (sorted(kinds), seq, now, limit),
+    ).fetchall()
+    last = int(rows[-1][0]) if rows else seq
+    return last, [(int(s), event_from_raw(bytes(raw))) for s, raw in rows if raw is not None]
+
+
 def stats(conn: Conn) -> dict[str, int]:
     row = conn.execute(
         "SELECT count(*),"

@@ -820,6 +820,20 @@ def events_since(conn: sqlite3.Connection, seq: int, limit: int, now: int) -> li
     return [(s, event_from_raw(raw)) for s, raw in rows]
 
 
+def scan_kinds(
+    conn: sqlite3.Connection, seq: int, limit: int, now: int, kinds: frozenset[int]
+) -> tuple[int, list[tuple[int, Event]]]:
+    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON."""
+    wanted = ",".join(str(int(k)) for k in sorted(kinds)) or "NULL"
+    rows = conn.execute(
+        f"SELECT e.seq, CASE WHEN e.kind IN ({wanted}) THEN e.raw END FROM events e"
+        f" WHERE e.seq > ? AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT ?",
+        (seq, now, limit),
+    ).fetchall()
+    last = rows[-1][0] if rows else seq
+    return last, [(s, event_from_raw(raw)) for s, raw in rows if raw is not None]
+
+
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
     def one(sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])

@@ -82,6 +82,10 @@ class Queries(Protocol[C_contra]):
 
     def events_since(self, conn: C_contra, seq: int, limit: int, now: int) -> list[tuple[int, Event]]: ...
 
+    def scan_kinds(
+        self, conn: C_contra, seq: int, limit: int, now: int, kinds: frozenset[int]
+    ) -> tuple[int, list[tuple[int, Event]]]: ...
+
     def last_seq(self, conn: C_contra) -> int: ...
 
     def stats(self, conn: C_contra) -> dict[str, int]: ...
@@ -206,6 +210,11 @@ class SharedStore(Generic[C]):
         """
         now, q = self._now(), self._queries
         return await self._read(lambda conn: q.events_since(conn, rowid, limit, now), primary=True)
+
+    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+        """See :meth:`samizdat.store.base.Store.scan_kinds`; from the primary, as :meth:`events_since`."""
+        now, q = self._now(), self._queries
+        return await self._read(lambda conn: q.scan_kinds(conn, rowid, limit, now, kinds), primary=True)
 
     async def last_seq(self) -> int:
         """The insertion number of the newest stored event (0 for none), from the primary: it changes whenever an
