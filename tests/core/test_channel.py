@@ -301,7 +301,9 @@ def test_roles_and_who_may_amend_what() -> None:
     assert CHANNEL.role_of(former, SINCE) is None
     assert CHANNEL.role_of(former, SINCE - 1) == "former"
     assert CHANNEL.may_amend(owner, T, admin)
-    assert CHANNEL.may_amend(admin, T, owner)
+    assert not CHANNEL.may_amend(admin, T, owner)  # a turned admin cannot rewrite the owner's alerts
+    assert CHANNEL.may_amend(admin, T, editor)
+    assert CHANNEL.may_amend(admin, T, former)
     assert CHANNEL.may_amend(editor, T, editor)
     assert not CHANNEL.may_amend(editor, T, owner)
     assert CHANNEL.may_amend(former, T, former)
@@ -494,7 +496,7 @@ def test_corrections_by_strangers_editors_and_other_channels_are_ignored() -> No
     reasons = dict(view.ignored)
     assert "forged" not in reasons[stranger.id]
     assert "not the channel's owner or admin" in reasons[stranger.id]
-    assert "only the owner and admins" in reasons[editor.id]
+    assert "may not amend this post" in reasons[editor.id]
     assert "another channel" in reasons[foreign.id]
     assert "removed admin" in reasons[former_late.id]
 
@@ -560,15 +562,26 @@ def test_an_old_style_resolution_still_replaces_the_text() -> None:
     assert (view.fields.status, view.text, view.resolution) == ("resolved", "Сосед отвёз", "")
 
 
-def test_retraction_by_an_admin_of_the_owners_post() -> None:
-    original = po.build_post(OWNER, CHANNEL, "news", "Погиб человек", created_at=T + 2000)
+def test_retraction_by_an_admin_of_an_editors_post() -> None:
+    original = po.build_post(EDITOR, CHANNEL, "news", "Погиб человек", created_at=T + 2000)
     retraction, deletion = po.build_retraction(ADMIN, CHANNEL, original, "Не подтвердилось", created_at=T + 2100)
-    assert deletion is None  # NIP-09 would not honour the admin's deletion of the owner's event
+    assert deletion is None  # NIP-09 would not honour the admin's deletion of the editor's event
     view = th.thread_view(original, [retraction], CHANNEL, NOW)
     assert view.retraction is not None
     assert view.retraction.text == "Не подтвердилось"
     assert view.retraction.author == ADMIN.public_key_hex
     assert view.deletion is None
+
+
+def test_an_admin_cannot_retract_the_owners_post() -> None:
+    original = po.build_post(OWNER, CHANNEL, "news", "Погиб человек", created_at=T + 2000)
+    with pytest.raises(UsageError, match="Only the channel's owner may retract the owner's"):
+        po.build_retraction(ADMIN, CHANNEL, original, "Не подтвердилось", created_at=T + 2100)
+    e_tag = ["e", original.id, "", "retraction", original.pubkey]
+    retraction = raw_post(ADMIN, "retraction", "Не подтвердилось", created_at=T + 2100, extra=[e_tag])
+    view = th.thread_view(original, [retraction], CHANNEL, NOW)
+    assert view.retraction is None
+    assert "may not amend this post" in dict(view.ignored)[retraction.id]
 
 
 def test_retraction_by_the_author_also_deletes() -> None:

@@ -46,7 +46,7 @@ async def test_an_editor_posts_but_amends_only_their_own(ctx: Context, stranger:
     assert channel is not None
     theirs = build_post(stranger, channel, "news", "Owner's post", created_at=ctx.now() - 5)
     await ctx.store.add(theirs)
-    with pytest.raises(UsageError, match="(?i)only the channel's owner and admins"):
+    with pytest.raises(UsageError, match="(?i)only the channel's owner may correct the owner's"):
         await posts.correct(ctx, theirs.id, "changed by an editor", {})
     # The web login cannot get around it with a hand-made correction either.
     forged = build_correction(stranger, channel, theirs, "x", created_at=ctx.now())

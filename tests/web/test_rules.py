@@ -73,7 +73,13 @@ def scenario(channel: ch.Channel) -> tuple[list[Event], list[Event]]:
                  hostile, control, noted, reopened]  # fmt: skip
 
     amend = [
-        po.build_correction(ADMIN, channel, news, "Only one station closed", created_at=T + 100),
+        raw(  # an admin may not rewrite the owner's post (a seized admin key would): both ignore it
+            ADMIN,
+            "Only one station closed",
+            [["a", a, ""], ["type", "correction"], ["e", news.id, "", "correction", news.pubkey]],
+            T + 100,
+        ),
+        po.build_correction(ADMIN, channel, help_, "A driver and a van", created_at=T + 105),
         raw(
             EDITOR,
             "editor rewrites owner's post",

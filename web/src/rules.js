@@ -432,9 +432,19 @@ export function roleOf(channel, pubkey, createdAt) {
   return null;
 }
 
+// As channel.Channel.may_amend: the owner amends any post, an admin their own and editors' and former admins'
+// (never the owner's nor another admin's), editors and former admins only their own.
 export function mayAmend(channel, pubkey, createdAt, originalAuthor) {
   const role = roleOf(channel, pubkey, createdAt);
-  return role === OWNER || role === ADMIN || (role !== null && pubkey === originalAuthor);
+  if (role === null) return false;
+  if (role === OWNER || pubkey === originalAuthor) return true;
+  return role === ADMIN && !outranksAdmins(channel, originalAuthor);
+}
+
+/** The keys whose posts an admin may not amend: the owner (unless its key was seized) and the listed admins. */
+export function outranksAdmins(channel, pubkey) {
+  if (pubkey === channel.owner) return channel.seizedSince == null;
+  return channel.admins.get(pubkey) === ADMIN;
 }
 
 // -- verdicts --------------------------------------------------------------------------------------------
@@ -495,7 +505,7 @@ export function threadView(original, related, channel, now, verifiers = new Set(
       const post = a.post;
       if (a.status !== 'valid' || !post) ignored.push([e.id, `not a valid post of this channel: ${a.reason}`]);
       else if ((post.type !== CORRECTION && post.type !== RETRACTION) || post.target !== original.id) ignored.push([e.id, 'not an amendment of this post']);
-      else if (!mayAmend(channel, e.pubkey, e.created_at, original.pubkey)) ignored.push([e.id, "only the owner and admins may amend someone else's post"]);
+      else if (!mayAmend(channel, e.pubkey, e.created_at, original.pubkey)) ignored.push([e.id, "its signer may not amend this post (admins amend their own, editors' and former admins' posts)"]);
       else if (post.type === RETRACTION) retractions.push(post);
       else {
         const changes = {};

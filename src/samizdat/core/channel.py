@@ -8,7 +8,8 @@ revoked keys with a ``since`` time. Authority is then a pure function of the cur
 
 ========  ==========================================================================================
 owner     the key in the address; may do everything, and is the only one who can change the definition
-admin     may post, and correct or retract any post of the channel
+admin     may post, and correct or retract their own posts and those of editors and former admins (never
+          the owner's nor another admin's: a turned admin must not rewrite the posts of those who outrank them)
 editor    may post, and correct or retract only their own posts
 former    a revoked key, for events with ``created_at < since``: counts as an editor, so a removed key
           can never retract or rewrite other people's posts; also the owner key of a seized channel, for
@@ -111,9 +112,22 @@ class Channel:
 
     def may_amend(self, pubkey: str, created_at: int, original_author: str) -> bool:
         """True when ``pubkey`` may correct or retract a post by ``original_author`` with an event at
-        ``created_at``: the owner and admins amend any post, editors and former admins only their own."""
+        ``created_at``: the owner amends any post; an admin their own and those of editors and former admins,
+        never the owner's nor another admin's (one admin's seized key must not rewrite or withdraw the alerts of
+        the people it cannot remove); editors and former admins only their own."""
         role = self.role_of(pubkey, created_at)
-        return role in (OWNER, ADMIN) or (role is not None and pubkey == original_author)
+        if role is None:
+            return False
+        if role == OWNER or pubkey == original_author:
+            return True
+        return role == ADMIN and not self.outranks_admins(original_author)
+
+    def outranks_admins(self, pubkey: str) -> bool:
+        """True for the keys whose posts an admin may not amend: the owner (unless its key was seized) and the
+        listed admins. Editors, former admins and a seized owner key's earlier posts are amendable by admins."""
+        if pubkey == self.owner:
+            return self.seized_since is None
+        return self.admins.get(pubkey) == ADMIN
 
 
 # -- parsing -------------------------------------------------------------------------------------------------

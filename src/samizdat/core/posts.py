@@ -496,7 +496,10 @@ def _original(channel: ChannelLike, original: Event) -> Post:
 def _check_amend(key: SecretKey, channel: ChannelLike, original: Post, created_at: int, what: str) -> None:
     _check_role(key, channel, created_at)
     if not channel.may_amend(key.public_key_hex, created_at, original.author):
-        raise UsageError(f"Only the channel's owner and admins may {what} someone else's post.")
+        raise UsageError(
+            f"Only the channel's owner may {what} the owner's or an admin's post; admins may {what} their own, "
+            f"editors' and former admins' posts, editors only their own."
+        )
 
 
 def build_correction(

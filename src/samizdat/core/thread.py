@@ -136,7 +136,7 @@ def amendment_refusal(
         # The owner of any channel may retract "any post of the channel": never a post of someone else's.
         return None, "an amendment from another channel"
     if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
-        return None, "only the owner and admins may amend someone else's post"
+        return None, "its signer may not amend this post (admins amend their own, editors' and former admins' posts)"
     return post, ""
 
 
@@ -152,9 +152,10 @@ def thread_view(
     """Fold corrections, retractions, deletion requests (kind 5) and labels (kind 1985) into ``original``.
 
     A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
-    ``original`` and its signer may amend the original (owner and admins: any post; editors and former admins:
-    their own). A correction that sets the status to resolved also sets the view's ``resolution`` note (its
-    ``resolution`` tag, or "" without one); one back to open clears it. A deletion request counts only from the
+    ``original`` and its signer may amend the original (:meth:`Channel.may_amend`: the owner any post, admins their
+    own and editors' and former admins', editors and former admins their own). A correction that sets the status
+    to resolved also sets the view's ``resolution`` note (its ``resolution`` tag, or "" without one); one back to
+    open clears it. A deletion request counts only from the
     original's author (NIP-09). A label counts when it is from one of ``verifiers``; each verifier's newest
     label is its vote. Anything an author later deleted with a kind-5 request (a correction, a retraction, a
     label) stops counting. Never raises for hostile input.
