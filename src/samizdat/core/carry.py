@@ -30,8 +30,16 @@ this morning's news), it went first and took every one of its posts' standing wi
 node that only carries the channel then took an older version back (docs/protocol.md, "Security and privacy
 considerations"; ``store/carry.py`` remembers the dropped version's floor).
 
+Inside a channel, every author gets a fair share (:func:`fair_shares`). The ranks the channel's valid posts earned
+are dealt out again: each author's first :data:`FAIR_FREE` posts in their own order, then round the authors, one
+post of each in turn. A channel with one author keeps its order; a channel where one key (an admin whose key the
+police hold, or a former admin backdating) posts thousands of alerts keeps the same share of the quota as
+before, but the flooder's excess posts hold its lowest ranks and go first: the owner's alerts are no longer
+pushed out by a flood of newer ones from the same channel (docs/benchmarks.md, "A turned admin's flood").
+
 What this cannot tell apart: a flood of valid posts in a channel its flooder defined himself (every check
-passes); following the channels that matter keeps them out of reach.
+passes), which still pushes out other channels' posts; following the channels that matter keeps them out of
+reach.
 """
 
 from __future__ import annotations
@@ -105,6 +113,9 @@ class Standing(IntEnum):
 
 #: The distance between standings in rank: more than any ``created_at`` (at most 2**40, core/event.py) plus bonus.
 TIER = 2**42
+#: Posts of each author in a channel that rank by their own age and type before the rest are dealt round the
+#: authors (:func:`fair_shares`): a day of a busy channel's alerts, far less than a flood.
+FAIR_FREE = 50
 #: ``a`` tags of one post looked up at most: a post names its channel; junk may name two thousand.
 MAX_ADDRESSES = 4
 
@@ -170,6 +181,7 @@ class CarryRanking:
         self._remembered = remembered or {}
         self.memo: dict[int, Judged] = {}  # this pass's judgements, for the next
         self._ranked: list[tuple[int, int, int]] = []
+        self._channel_posts: dict[str, list[tuple[int, int, int, str]]] = {}  # address -> rank, size, key, author
         self._definitions: list[tuple[int, int, int, str, Channel | None]] = []  # key, size, created_at, address, ch
         self._deletions: list[tuple[int, int, int, str]] = []  # key, size, created_at, signer
         self._labels: list[tuple[int, int, int, str | None]] = []  # key, size, created_at, the post labelled
@@ -252,12 +264,14 @@ class CarryRanking:
         address = judged.against[-1][0]
         self._needed[address] = max(rank, self._needed.get(address, rank))
         self._standing.add(judged.pubkey)
-        self._ranked.append((rank, size, key))
+        self._channel_posts.setdefault(address, []).append((rank, size, key, judged.pubkey))
 
     def candidates(self, kept: Callable[[set[str]], set[str]] = lambda ids: set()) -> list[tuple[int, int, int]]:
         """Every event fed, as ``(rank, size, key)`` for :func:`choose_evictions`. ``kept(ids)`` says which of
         the posts labelled are stored and kept by the node (a label on one of them is valid too)."""
         ranked = list(self._ranked)
+        for posts in self._channel_posts.values():
+            ranked += fair_shares(posts)
         for key, size, created_at, address, channel in self._definitions:
             if channel is None:
                 standing = Standing.JUNK
@@ -280,6 +294,27 @@ class CarryRanking:
             standing = Standing.VALID if target in good else Standing.PLAIN
             ranked.append((carry_rank(kinds.LABEL, created_at, None, standing), size, key))
         return ranked
+
+
+def fair_shares(posts: Iterable[tuple[int, int, int, str]]) -> list[tuple[int, int, int]]:
+    """The valid posts of one channel, given as ``(rank, size, key, author)``, as ``(rank, size, key)`` with
+    their ranks dealt out again fairly between authors. The channel keeps the same ranks. Each author's
+    :data:`FAIR_FREE` highest-ranked posts keep their order among everyone's (an alert still outranks news);
+    below them the ranks go round the authors, each author's next post in turn (ties: the higher rank first,
+    then the lower key). An author who sent a thousand posts holds the channel's lowest ranks with all but
+    their first few hundred, whoever else posted; a channel with one author keeps its order."""
+    by_author: dict[str, list[tuple[int, int, int]]] = {}
+    for rank, size, key, author in posts:
+        by_author.setdefault(author, []).append((rank, size, key))
+    dealt: list[tuple[int, int, int, int]] = []  # round, rank, size, key
+    ranks: list[int] = []
+    for own in by_author.values():
+        for n, (rank, size, key) in enumerate(sorted(own, key=lambda p: (-p[0], p[2]))):
+            dealt.append((max(0, n - FAIR_FREE + 1), rank, size, key))
+            ranks.append(rank)
+    dealt.sort(key=lambda d: (d[0], -d[1], d[3]))
+    ranks.sort(reverse=True)
+    return [(rank, size, key) for rank, (_round, _own, size, key) in zip(ranks, dealt, strict=True)]
 
 
 def choose_evictions(candidates: Iterable[tuple[int, int, int]], used: int, quota: int) -> list[int]:

@@ -1,0 +1,33 @@
+"""Inside one channel the carry ranks are dealt fairly between authors (core/carry.py, ``fair_shares``): the channel
+keeps the ranks it earned, a channel with one author keeps its order, and a flooder's excess takes the lowest."""
+
+from __future__ import annotations
+
+from samizdat.core.carry import FAIR_FREE, choose_evictions, fair_shares
+
+
+def test_one_author_keeps_the_order_and_the_channel_keeps_its_ranks() -> None:
+    posts = [(1000 - 7 * i, 10 + i, i, "owner") for i in range(200)]
+    dealt = fair_shares(posts)
+    assert sorted(dealt) == sorted((rank, size, key) for rank, size, key, _ in posts)
+
+
+def test_a_flooders_excess_goes_before_the_owners_older_posts() -> None:
+    owner = [(1000 + i, 100, i, "owner") for i in range(20)]  # older
+    flood = [(5000 + i, 100, 100 + i, "turned") for i in range(1000)]  # newer, so ranked higher
+    dealt = fair_shares([*owner, *flood])
+    assert sorted(r for r, _, _ in dealt) == sorted(r for r, _, _, _ in [*owner, *flood])
+    dropped = set(choose_evictions(dealt, used=1020 * 100, quota=100 * 100))
+    assert not dropped & {key for _, _, key, _ in owner}
+    assert len(dropped) == 920
+    kept_flood = {key for _, _, key, _ in flood} - dropped
+    assert len(kept_flood) == 80  # its newest: it still gets the rest of the room
+    assert min(kept_flood) == 100 + 1000 - 80
+
+
+def test_below_the_free_share_the_order_of_age_and_type_stands() -> None:
+    alerts = [(9000 + i, 100, i, "admin") for i in range(10)]
+    news = [(1000 + i, 100, 100 + i, "owner") for i in range(10)]
+    assert FAIR_FREE >= 10
+    dropped = choose_evictions(fair_shares([*alerts, *news]), used=2000, quota=1500)
+    assert set(dropped) == {100 + i for i in range(5)}  # the oldest news, as without the fair share
