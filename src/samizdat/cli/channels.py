@@ -275,7 +275,9 @@ def register(app: typer.Typer) -> None:
     def channel_admins(
         channel: str = typer.Argument(..., metavar="CHANNEL", help="Your channel (short name, address or naddr)."),
         add: list[str] = typer.Option([], "--add", metavar="NPUB", help="npub (or hex) to appoint (repeatable)."),
-        role: str = typer.Option("admin", help="Role for --add: admin (any post) or editor (own posts)."),
+        role: str = typer.Option(
+            "admin", help="Role for --add: admin (own, editors' and former admins' posts) or editor (own posts)."
+        ),
         remove: list[str] = typer.Option([], "--remove", metavar="NPUB", help="npub (or hex) to remove."),
         since: str | None = typer.Option(
             None,
