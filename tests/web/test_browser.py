@@ -286,8 +286,24 @@ def test_an_event_starting_in_the_past_is_published_only_when_confirmed(hub: Hub
         context.close()
 
 
-def test_correct_and_retract_from_the_phone(hub: Hub, page: Any) -> None:
+def test_an_admins_phone_amends_its_own_posts_never_the_owners(hub: Hub, page: Any) -> None:
+    """An admin's key may not correct or retract the owner's posts (a seized admin key would withdraw the owner's
+    alerts as "the channel"): the phone holding it offers Correct and Retract on its own post only."""
     import_key(page, hub, hub.phone_secret)
+    page.goto(f"{hub.url}#/compose/{hub.district}")
+    page.fill("[name=text]", "Water is back in block 3")
+    page.click("button[type=submit]")
+    mine = page.locator(".post", has_text="Water is back in block 3")
+    expect(mine.locator(".actions")).to_contain_text("Correct")
+    owners = find_post(page, hub.ids["help"])
+    expect(owners.locator(".text")).to_have_text(re.compile("Need a driver|A neighbour drove them"))
+    expect(owners.locator(".actions")).to_have_count(0)
+
+
+def test_correct_and_retract_from_the_phone(hub: Hub, page: Any) -> None:
+    login = hub.cli.json("web", "login")  # the owner, logged in from the phone: amends the owner's posts
+    page.goto(f"{hub.url}#op={login['token']}")
+    expect(page.locator("#operator-status")).to_be_visible()
     open_channel(page, hub, hub.district)
     find_post(page, hub.ids["help"]).locator("text=Correct").click()
     page.select_option("select[name=status]", "resolved")
