@@ -9,6 +9,7 @@ import { state, start, operatorLogin } from './state.js';
 import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
+import * as autolock from './autolock.js';
 import { openLink, routeChanged } from './follow-link.js';
 import { screens } from './lazy.js';
 import { directoryView } from './views/directory.js';
@@ -87,6 +88,10 @@ function render(route) {
 }
 
 function showLock() {
+  // The channels and posts the node put into the page (its seed, its posts: web/app.py) are not kept while the
+  // app is locked: nothing in the page names a channel before the PIN (the app reads them anew from the node and
+  // its encrypted store once open).
+  for (const id of ['seed', 'posts']) document.getElementById(id)?.remove();
   titles();
   const view = lockView(boot);
   mount(root, h('header', { class: 'top' }, brand(false), h('nav'), languages(showLock)), view.el);
@@ -114,6 +119,11 @@ async function boot() {
   if (!root.querySelector('.first, .first-read')) mount(root, h('p', { class: 'boot' }, '…'));
   await start({ operatorCode: incoming?.op || null });
   booted = true;
+  // With a PIN set, the app locks itself when out of sight or left alone (autolock.js; the delays are settings).
+  autolock.watch(() => ({
+    hidden: autolock.choice(state.lockHidden, autolock.HIDDEN_CHOICES, autolock.DEFAULT_HIDDEN),
+    idle: autolock.choice(state.lockIdle, autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE),
+  }));
   // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh
   // (its address, its icon) starts at the channels.
   const how = performance.getEntriesByType?.('navigation')[0]?.type;

@@ -2,11 +2,12 @@
 // step everything this app keeps in the browser (every IndexedDB database of this site, local and session
 // storage, the service worker's caches, the service worker itself: vault.erase) and reloads a fresh app. A long
 // press, so that it is not done by accident and not found by someone browsing the app; a confirmation, so that a
-// pocket cannot do it.
+// pocket cannot do it. With a PIN set, the same box offers to lock the app instead, erasing nothing.
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import * as vault from './vault.js';
+import { lockApp } from './autolock.js';
 
 export const HOLD_MS = 1500;
 
@@ -54,8 +55,10 @@ export function confirmPanic() {
     panic();
   } }, t('panic-erase'));
   const cancel = h('button', { id: 'panic-cancel', onclick: () => box.remove() }, t('cancel'));
+  // Beside it, to lock without erasing (with a PIN set, while the app is open): autolock.js.
+  const lock = vault.hasPin() && !vault.isLocked() ? h('button', { id: 'panic-lock', onclick: lockApp }, t('panic-lock')) : null;
   const box = h('div', { id: 'panic', class: 'panic', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'panic-text' },
-    h('div', { class: 'panel' }, h('p', { id: 'panic-text' }, t('panic-confirm')), h('p', { class: 'actions' }, erase, cancel)));
+    h('div', { class: 'panel' }, h('p', { id: 'panic-text' }, t('panic-confirm')), h('p', { class: 'actions' }, erase, lock, cancel)));
   document.body.appendChild(box);
   cancel.focus();
 }

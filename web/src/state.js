@@ -29,6 +29,8 @@ const SETTINGS = {
   near: '', // the place path the reader chose as "near you" (places.js); never sent
   dataSaver: false, // full-size photos only on a tap (photos.js)
   recoveryKeys: {}, // followed channel address -> the first recovery key this phone saw it name (recovery.js)
+  lockHidden: 60, // seconds out of sight before the app locks itself, with a PIN (autolock.js; 0 at once, -1 never)
+  lockIdle: 300, // seconds with no touch before it locks itself (autolock.js)
 };
 
 export const state = {

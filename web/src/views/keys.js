@@ -1,10 +1,11 @@
-// Locking the app with a PIN or passphrase (and the duress PIN); this phone's key (made or imported here, never
-// sent anywhere), shown as npub text and QR; export of the secret behind a deliberate tap; trusted verifiers; the
-// operator login.
+// Locking the app with a PIN or passphrase (the duress PIN, and when the app locks itself: autolock.js); this
+// phone's key (made or imported here, never sent anywhere), shown as npub text and QR; export of the secret behind
+// a deliberate tap; trusted verifiers; the operator login.
 
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, setSecret, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
+import { state, setSecret, setSetting, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
+import * as autolock from '../autolock.js';
 import { extras } from '../lazy.js';
 import { qrImage } from './qr.js';
 import * as vault from '../vault.js';
@@ -61,6 +62,25 @@ export function keysView() {
     return vault.isSealed() ? h('p', { id: 'hub-sealed' }, t('hub-sealed')) : null;
   }
 
+  /** When the app locks itself (autolock.js): two choices, kept with the other settings. */
+  function autolockSettings() {
+    const label = (n) => (n === 0 ? t('autolock-at-once') : n === autolock.NEVER ? t('autolock-never')
+      : n < 60 ? t('autolock-seconds', { n }) : t('autolock-minutes', { n: n / 60 }));
+    const select = (id, key, choices, fallback) => {
+      const now = autolock.choice(state[key], choices, fallback);
+      return h('select', { id, onchange: async (ev) => {
+        await setSetting(key, Number(ev.target.value));
+        autolock.rearm();
+      } }, choices.map((n) => h('option', { value: String(n), selected: n === now }, label(n))));
+    };
+    return h('div', { class: 'autolock' },
+      h('label', { class: 'in' }, h('span', null, t('autolock-hidden')),
+        select('autolock-hidden', 'lockHidden', autolock.HIDDEN_CHOICES, autolock.DEFAULT_HIDDEN)),
+      h('label', { class: 'in' }, h('span', null, t('autolock-idle')),
+        select('autolock-idle', 'lockIdle', autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE)),
+      h('p', null, t('autolock-explain')));
+  }
+
   function lock() {
     const note = lockNote[0] ? h('p', { class: lockNote[1] ? 'message error' : 'message', id: 'lock-note', role: 'status' }, lockNote[0]) : null;
     const setPin = pinForm('new-pin', t('new-pin'), t('set-pin'), async (secret) => {
@@ -73,7 +93,8 @@ export function keysView() {
     const hub = hubNote();
     if (!vault.hasPin()) {
       return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note, hub,
-        h('p', { class: 'warning', id: 'lock-state' }, t('lock-none')), h('p', null, t('lock-advice')), setPin);
+        h('p', { class: 'warning', id: 'lock-state' }, t('lock-none')), h('p', { id: 'autolock-none' }, t('autolock-none')),
+        h('p', null, t('lock-advice')), setPin);
     }
     const duress = pinForm('duress-pin', t('duress-pin'), t('set-duress'), async (secret) => {
       const r = await vault.setDuress(secret);
@@ -85,15 +106,13 @@ export function keysView() {
     return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note, hub,
       h('p', { id: 'lock-state' }, t('lock-on')),
       h('p', { class: 'actions' },
-        h('button', { id: 'lock-now', class: 'primary', onclick: () => {
-          vault.lock();
-          location.reload();
-        } }, t('lock-now')),
+        h('button', { id: 'lock-now', class: 'primary', onclick: autolock.lockApp }, t('lock-now')),
         h('button', { id: 'remove-pin', class: 'danger', onclick: async () => {
           if (!confirm(t('remove-pin-confirm'))) return;
           await vault.removePin();
           draw();
         } }, t('remove-pin'))),
+      autolockSettings(),
       h('details', { class: 'change-pin' }, h('summary', null, t('change-pin')), h('p', null, t('lock-advice')), setPin),
       h('details', { class: 'duress' }, h('summary', null, t('duress')), h('p', null, t('duress-explain')), duress));
   }
