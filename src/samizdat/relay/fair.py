@@ -39,6 +39,8 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
+from samizdat.relay.storebudget import StoreBudget
+
 #: Addresses whose time at the store is remembered; past it, those not heard of longest are forgotten.
 MAX_TRACKED = 4096
 
@@ -54,6 +56,7 @@ class FairScheduler:
         *,
         half_life: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        budget: StoreBudget | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one slot")
@@ -66,6 +69,8 @@ class FairScheduler:
         self._held: Counter[Hashable] = Counter()  # address -> turns it holds
         self.half_life = half_life
         self.clock = clock
+        #: Charged with the seconds each turn of a remote address was held (relay/storebudget.py).
+        self.budget = budget
         self._used: dict[Hashable, tuple[float, float]] = {}  # address -> (seconds of turns held, as of when)
         self._began: dict[Hashable, float] = {}  # connection -> when its turn began
         # address -> connection -> waiters (futures), in round-robin order at both levels
@@ -119,6 +124,8 @@ class FairScheduler:
         self._holding.discard(connection)
         now = self.clock()
         held = now - self._began.pop(connection, now)
+        if self.budget is not None:
+            self.budget.charge(address, held)
         total = self.used(address, now) + held
         self._used.pop(address, None)
         # Only remote addresses (strings) are remembered: a loopback connection is an address of its own, the

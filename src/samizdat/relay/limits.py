@@ -85,6 +85,12 @@ class RelayLimits:
     # reader threads), each page of a REQ or COUNT at most store_seconds, else CLOSED "error: ...".
     store_slots: int = 2
     store_seconds: float = 2.0
+    # ... and the seconds of those turns an address may use (relay/storebudget.py; loopback exempt): a burst, then
+    # this many a second; its next read waits while it is in debt, and is refused with CLOSED "rate-limited: ..."
+    # past store_budget_max_wait. One COUNT took 0.9 s of CPU, so 40 a second (the REQ rate) kept a core busy.
+    store_seconds_per_ip_per_second: float = 0.25
+    store_seconds_per_ip_burst: float = 10.0
+    store_budget_max_wait: float = 10.0
     max_pending_counts: int = 8  # COUNTs of one connection waiting for the store; more are refused
     # ... and of all connections from one address (loopback exempt): a COUNT's filters take up to a megabyte while
     # it waits, and an address's COUNTs wait for one turn at the store at a time, so its connections' COUNTs
@@ -138,6 +144,12 @@ class RelayLimits:
         is raised (docs/scaling.md: readers behind one NAT share an address and must not share a hub's rate)."""
         scale = max(1.0, self.max_connections_per_ip / 64)
         return self.reqs_per_ip_per_second * scale, int(self.reqs_per_ip_burst * scale)
+
+    @property
+    def address_store_budget(self) -> tuple[float, float]:
+        """The store seconds a second and burst of one address, scaled as :attr:`address_req_rate`."""
+        scale = max(1.0, self.max_connections_per_ip / 64)
+        return self.store_seconds_per_ip_per_second * scale, self.store_seconds_per_ip_burst * scale
 
     @property
     def event_limits(self) -> EventLimits:

@@ -115,6 +115,7 @@ from samizdat.relay.limits import RelayInfo, RelayLimits, nip11_document
 from samizdat.relay.negentropy import NegentropyFactory, NegentropyService
 from samizdat.relay.proxied import proxied_class
 from samizdat.relay.shared import REQ_RATE, SharedBucket, SharedLimits
+from samizdat.relay.storebudget import OverBudget, StoreBudget
 from samizdat.relay.stored import TOO_SLOW, StoredAnswers
 from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, Tally, filter_values, is_broad
 from samizdat.relay.syncpace import SyncPace
@@ -190,7 +191,9 @@ class RelayServer:
         self.refusals = RefusalLog()
         self.door = Door(limits, self.refusals)  # open TCP connections, in all and per address
         self.queued = QueueTotal(limits.send_buffer_total_bytes)  # bytes queued for every client together
-        self.turns = FairScheduler(limits.store_slots)  # reads for REQ and COUNT
+        rate, burst = limits.address_store_budget  # ... and the store time of each remote address
+        self.store_budget = StoreBudget(rate, burst, max_wait=limits.store_budget_max_wait)
+        self.turns = FairScheduler(limits.store_slots, budget=self.store_budget)  # reads for REQ and COUNT
         self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
@@ -817,6 +820,11 @@ class RelayServer:
             await self._negentropy_answer(client, request)
             return
         async with self.sync_pace.turn(ip) as refusal:
+            if refusal is None and request.verb == "NEG-OPEN":
+                try:  # a storage build is a turn at the store like a REQ's page (relay/storebudget.py)
+                    await self.store_budget.wait(ip)
+                except OverBudget as exc:
+                    refusal = str(exc)
             if refusal is None:
                 await self._negentropy_answer(client, request)
                 return

@@ -34,6 +34,7 @@ from samizdat.relay.client_conn import Client, Dropped, TooSlow
 from samizdat.relay.connection import Count, closed_frame, count_frame, eose_frame
 from samizdat.relay.fair import FairScheduler, Turn
 from samizdat.relay.limits import RelayLimits
+from samizdat.relay.storebudget import MAX_ROUNDS, OVER_BUDGET, OverBudget
 from samizdat.relay.subscriptions import Subscription
 from samizdat.store.base import READ_SECONDS, Store
 
@@ -86,6 +87,8 @@ class StoredAnswers:
         except TimeoutError:
             client.log.info("subscription %r of connection %d closed: query too long", sub.sub_id, client.id)
             self._close(client, sub, QUERY_TOO_LONG)
+        except OverBudget:
+            self._close(client, sub, OVER_BUDGET)
         except Exception:
             client.log.exception("query for subscription %r failed", sub.sub_id)
             self._close(client, sub, "error: the query failed")
@@ -100,15 +103,28 @@ class StoredAnswers:
 
     async def count(self, client: Client, action: Count) -> None:
         """Answer a NIP-45 COUNT (or CLOSED when it cannot be counted in time)."""
+        budget = self.turns.budget
         try:
-            async with self.turns.turn(client.party, client):
-                limit = READ_SECONDS.set(self.limits.store_seconds)
-                try:
-                    count = await self.store.count(action.filters)
-                finally:
-                    READ_SECONDS.reset(limit)
+            for _ in range(MAX_ROUNDS):  # bounded: each round waits for the debt, then for a turn
+                if budget is not None:
+                    await budget.wait(client.party)
+                async with self.turns.turn(client.party, client):
+                    if budget is not None and budget.delay(client.party) > 0:
+                        continue  # another query of the address ran first and spent the budget
+                    limit = READ_SECONDS.set(self.limits.store_seconds)
+                    try:
+                        count = await self.store.count(action.filters)
+                    finally:
+                        READ_SECONDS.reset(limit)
+                    break
+            else:
+                if budget is not None:
+                    budget.refused += 1
+                raise OverBudget(OVER_BUDGET)
         except TimeoutError:
             client.send(closed_frame(action.query_id, COUNT_TOO_LONG))
+        except OverBudget:
+            client.send(closed_frame(action.query_id, OVER_BUDGET))
         except Exception:
             client.log.exception("count %r failed", action.query_id)
             client.send(closed_frame(action.query_id, "error: the count failed"))
@@ -122,6 +138,7 @@ class StoredAnswers:
 class _Slot:
     """Around one read of a page: room in the queues, a fair turn at the store, at most ``store_seconds``
     (an async context manager; a class, not a generator: it is on every query's path). Raises TooSlow, Dropped,
+    OverBudget when the address's store time is spent (relay/storebudget.py),
     and TimeoutError when the read takes too long."""
 
     __slots__ = ("answers", "client", "turn", "limit")
@@ -132,11 +149,22 @@ class _Slot:
 
     async def __aenter__(self) -> None:
         answers, client = self.answers, self.client
+        budget = answers.turns.budget
+        spent = 0  # rounds lost to another query of the address that spent its budget first
         while True:
             if not client.has_room():
                 await client.wait_room(answers.limits.send_timeout)
+            if budget is not None:
+                await budget.wait(client.party)  # the address's store time (relay/storebudget.py)
             turn: Turn = answers.turns.turn(client.party, client)
             await turn.__aenter__()
+            if budget is not None and budget.delay(client.party) > 0:
+                await turn.__aexit__(None, None, None)
+                spent += 1
+                if spent >= MAX_ROUNDS:
+                    budget.refused += 1
+                    raise OverBudget(OVER_BUDGET)
+                continue
             if client.has_room():
                 break
             await turn.__aexit__(None, None, None)  # another subscription of this connection filled it meanwhile

@@ -1,0 +1,98 @@
+"""Red team, round 4: a device on a hub's Wi-Fi sending the costliest requests the REQ rate lets through.
+
+The REQ rate counts requests, not what they cost: a COUNT of ten filters of fifty ``#t`` values each took 0.9 s of
+CPU on a 120,000-event store (bench/reqcost.py), so the rate let one address keep a core busy for good. Now each
+address has a budget of seconds at the store (relay/storebudget.py). The device is on an address of its own in a
+network namespace (relay_netns.py), against a real relay on a real SQLite store; a phone on another address reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from relay_helpers import make_event, recv_until
+from relay_netns import AddressLab, websockets_from
+
+from samizdat.core.keys import SecretKey
+from samizdat.core.negentropy import Negentropy, VectorStorage
+from samizdat.relay.limits import RelayLimits
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.relay.server import RelayServer
+from samizdat.relay.storebudget import OVER_BUDGET
+from samizdat.store.sqlite import SqliteStore
+
+BASE = int(time.time()) - 100_000
+EVENTS = 6000
+TOPICS = [f"topic{i}" for i in range(50)]
+
+
+def _frame(*parts: Any) -> str:
+    return orjson.dumps(list(parts)).decode()
+
+
+async def test_a_device_sending_costly_queries_is_refused_once_its_store_time_is_spent_and_a_phone_still_reads(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    events = [
+        make_event(key, 1, f"post {i}", tags=[["t", TOPICS[i % len(TOPICS)]]], created_at=BASE + i)
+        for i in range(EVENTS)
+    ]
+    for start in range(0, EVENTS, 2000):
+        await sqlite_store.add_many(events[start : start + 2000])
+    # A small budget, so that a few of the device's queries spend it on any machine: 10 ms, then next to nothing
+    # (a microsecond a second: a debt of one takes a second to pay back, and a read is refused rather than wait
+    # longer than that), so what the device gets does not depend on how fast this machine is.
+    limits = RelayLimits(
+        store_seconds_per_ip_burst=0.01, store_seconds_per_ip_per_second=1e-6, store_budget_max_wait=1.0
+    )
+    server = RelayServer(sqlite_store, limits=limits, negentropy=NegentropyService())
+    await server.start(sock=lab.listener())
+    # Each counts every stored event, ten times over: far more than a phone ever asks for.
+    costly = [{"#t": TOPICS, "since": BASE - i} for i in range(limits.max_filters)]
+    sent = 30
+    try:
+        async with websockets_from(lab, server.port) as open_:
+            device = [await open_(lab.addresses[0]) for _ in range(3)]
+            for n in range(sent):
+                ws = device[n % len(device)]
+                if n % 2:
+                    await ws.send(_frame("COUNT", f"c{n}", *costly))
+                else:
+                    await ws.send(_frame("REQ", f"q{n}", *[{**f, "limit": 1} for f in costly]))
+            answered, refusals = 0, []
+            for ws in device:
+                for _ in range(sent // len(device)):
+                    async with asyncio.timeout(30):
+                        while True:
+                            message = orjson.loads(await ws.recv())
+                            if message[0] in ("EOSE", "COUNT", "CLOSED"):
+                                break
+                    if message[0] == "CLOSED":
+                        refusals.append(message[2])
+                    else:
+                        answered += 1
+            # The device got a few answers, then one line saying why the rest were refused.
+            assert refusals, f"all {answered} of the device's costly queries were answered"
+            assert set(refusals) == {OVER_BUDGET}
+            assert answered <= sent // 3
+            # Its sync asks for the store's time too, and is refused the same way.
+            nothing = VectorStorage()
+            nothing.seal()
+            ask_all = Negentropy(nothing).initiate().hex()
+            await device[0].send(_frame("NEG-OPEN", "n", {}, ask_all))
+            reply = (await recv_until(device[0], "NEG-ERR", timeout=30))[-1]
+            assert reply[2] == OVER_BUDGET
+
+            # A phone on another address reads the newest posts of a topic, again and again, all answered.
+            phone = await open_(lab.addresses[1])
+            for n in range(10):
+                await phone.send(_frame("REQ", f"p{n}", {"#t": ["topic7"], "limit": 5}))
+                answer = await recv_until(phone, "EOSE", timeout=30)
+                assert [m[2]["content"] for m in answer if m[0] == "EVENT"] == [
+                    f"post {i}" for i in range(EVENTS - 50 + 7, 0, -50)
+                ][:5]
+    finally:
+        await server.stop()
