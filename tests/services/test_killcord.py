@@ -216,5 +216,6 @@ def test_status_says_whether_the_cord_is_armed(tmp_path: Path) -> None:
     )
     assert _safety_lines(killcord.describe(Config(), tmp_path)) == [
         "Kill cord: off ([safety] kill_cord)",
-        "Lock after sleep: off",  # tmp_path is no encrypted node
+        "Lock after sleep: off: a node without a passphrase has no keys to lock",  # tmp_path is not encrypted
     ]
+    assert _safety_lines(killcord.describe(Config(lock_after_sleep=False), tmp_path))[1] == "Lock after sleep: off"

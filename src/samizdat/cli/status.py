@@ -63,6 +63,8 @@ def _safety_lines(safety: dict[str, Any] | None) -> list[str]:
     else:
         line = f"Kill cord: ! {cord} is NOT there: `samizdat serve` refuses to start until it is plugged in"
     sleep = "on: a serving node locks when the machine wakes" if safety["lock_after_sleep"] else "off"
+    if not safety["lock_after_sleep"] and safety.get("lock_after_sleep_set"):
+        sleep = "off: a node without a passphrase has no keys to lock"
     return [line, f"Lock after sleep: {sleep}"]
 
 

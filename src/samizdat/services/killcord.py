@@ -229,12 +229,13 @@ def start(
 
 def describe(config: Config, home: Path, present: Callable[[str], bool] = cord_present) -> dict[str, Any]:
     """What ``samizdat status`` says of these settings for the node in ``home`` (from ``config``: a ``serve
-    --kill-cord`` is not known here): the cord's path or None, whether it is there now, its action, and whether
-    waking from sleep locks."""
+    --kill-cord`` is not known here): the cord's path or None, whether it is there now, its action, whether
+    waking from sleep locks, and whether the setting asks for that (a node without a passphrase does not lock)."""
     cord = config.kill_cord or None
     return {
         "kill_cord": cord,
         "kill_cord_present": None if cord is None else present(cord),
         "kill_cord_action": config.kill_cord_action,
         "lock_after_sleep": bool(config.lock_after_sleep and home_kind(home) == "encrypted"),
+        "lock_after_sleep_set": config.lock_after_sleep,
     }
