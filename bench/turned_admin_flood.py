@@ -7,6 +7,7 @@ real SQLite store (``SqliteStore.enforce_carry_quota``); prints the owner's aler
 pass's time. Run it once with the code before (``PYTHONPATH=<old checkout>/src``) and once after.
 
     .venv/bin/python bench/turned_admin_flood.py --owner 20 --flood 1000 5000 20000 --room 500
+    .venv/bin/python bench/turned_admin_flood.py --owner 20 --flood 60 --chars 19900 --room 15
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ NOW = 1_700_000_000
 PAD = "x" * 400
 
 
-def alert(key: SecretKey, address: str, created_at: int, n: int) -> Event:
+def alert(key: SecretKey, address: str, created_at: int, n: int, pad: str = PAD) -> Event:
     tags = [["a", address, ""], ["type", "alert"], ["location", f"Exit {n}"],
             ["expiration", str(created_at + 3 * 86400)]]  # fmt: skip
-    return sign_event(key, kinds.POST, f"Police vans {n} {PAD}", tags, created_at=created_at)
+    return sign_event(key, kinds.POST, f"Police vans {n} {pad}", tags, created_at=created_at)
 
 
-async def run(owner_posts: int, flood_size: int, room: int, removed: bool) -> tuple[int, int, float]:
+async def run(owner_posts: int, flood_size: int, room: int, removed: bool, chars: int) -> tuple[int, int, float]:
+    pad = "я" * chars if chars else PAD
     owner, turned = SecretKey.generate(), SecretKey.generate()
     first = build_channel_event(owner, "town", "Town", created_at=NOW - 30 * 86400,
                                 admins={turned.public_key_hex: "admin"})  # fmt: skip
@@ -46,10 +48,10 @@ async def run(owner_posts: int, flood_size: int, room: int, removed: bool) -> tu
     if removed:
         since = NOW - 3600
         definition = remove_admin(owner, town, turned.public_key_hex, created_at=NOW - 600, since=since)
-        flood = [alert(turned, town.address, since - 1 - i % 3000, i) for i in range(flood_size)]
+        flood = [alert(turned, town.address, since - 1 - i % 3000, i, pad) for i in range(flood_size)]
     else:
         definition = first
-        flood = [alert(turned, town.address, NOW + i % 840, i) for i in range(flood_size)]
+        flood = [alert(turned, town.address, NOW + i % 840, i, pad) for i in range(flood_size)]
     with tempfile.TemporaryDirectory() as tmp:
         store = await SqliteStore.open(Path(tmp) / "events.sqlite", clock=FakeClock(NOW))
         try:
@@ -69,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--owner", type=int, default=20)
     parser.add_argument("--flood", type=int, nargs="+", default=[1000, 5000, 20000])
-    parser.add_argument("--room", type=int, default=500)
+    parser.add_argument("--room", type=int, default=500, help="room for this many of the flood's posts")
+    parser.add_argument("--chars", type=int, default=0, help="the flood's text, in Cyrillic letters (default: 400 x)")
     args = parser.parse_args()
     src = Path(samizdat.__file__).resolve().parents[2]
     rev = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h %s"], capture_output=True, text=True,
@@ -79,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for size in args.flood:
         for removed in (False, True):
-            kept_owner, kept_flood, took = asyncio.run(run(args.owner, size, args.room, removed))
+            kept_owner, kept_flood, took = asyncio.run(run(args.owner, size, args.room, removed, args.chars))
             who = "removed, backdating" if removed else "still admin, dated ahead"
             print(f"| {size:,} | {who} | {kept_owner} of {args.owner} | {kept_flood:,} | {took:.2f} |")
 

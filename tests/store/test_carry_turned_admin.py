@@ -23,10 +23,10 @@ ROOM = 300  #: posts the quota leaves room for, of the owner's 20 and the flood'
 REMOVED = NOW - 3600
 
 
-def alert(author: Author, address: str, created_at: int, n: int) -> Event:
+def alert(author: Author, address: str, created_at: int, n: int, pad: str = PAD) -> Event:
     tags = [["a", address, ""], ["type", "alert"], ["location", f"Exit {n}"],
             ["expiration", str(created_at + 3 * 86400)]]  # fmt: skip
-    return author.sign(kinds.POST, f"Police vans {n} {PAD}", tags, created_at=created_at)
+    return author.sign(kinds.POST, f"Police vans {n} {pad}", tags, created_at=created_at)
 
 
 @pytest.mark.parametrize("removed", [False, True], ids=["still-admin-forward-dated", "removed-backdating"])
@@ -54,5 +54,26 @@ async def test_a_turned_admins_flood_does_not_push_out_the_owners_alerts(tmp_pat
         assert len(kept_owners) == len(owners), f"the flood pushed out {len(owners) - len(kept_owners)} of 20"
         assert len(kept_flood) <= ROOM
         assert await store.has([definition.id]), "the definition its posts need was dropped"
+    finally:
+        await store.close()
+
+
+async def test_a_few_huge_posts_do_not_push_out_the_owners_alerts(tmp_path: Path) -> None:
+    """The largest posts a channel allows (20,000 characters, 40 KB in Cyrillic): 60 of them, newer than the
+    owner's 20 alerts, on a mirror with room for a quarter of them."""
+    store = await SqliteStore.open(tmp_path / "events.sqlite", clock=FakeClock())
+    owner, turned = Author(), Author()
+    definition = build_channel_event(owner.key, "town", "Town", created_at=NOW - 30 * 86400,
+                                     admins={turned.pubkey: "admin"})  # fmt: skip
+    town = parse_channel(definition)
+    try:
+        owners = [alert(owner, town.address, NOW - 3 * 3600 - 60 * i, i) for i in range(20)]
+        huge = [alert(turned, town.address, NOW + i, i, "я" * 19_900) for i in range(60)]
+        await store.add_many([definition, *owners, *huge])
+        room = sum(len(e.to_json()) for e in huge) // 4
+        await store.enforce_carry_quota(KeepRules(), quota=room)
+        kept_owners = await store.has([e.id for e in owners])
+        assert len(kept_owners) == len(owners), f"the huge posts pushed out {len(owners) - len(kept_owners)} of 20"
+        assert 0 < len(await store.has([e.id for e in huge])) < 20
     finally:
         await store.close()

@@ -31,11 +31,12 @@ node that only carries the channel then took an older version back (docs/protoco
 considerations"; ``store/carry.py`` remembers the dropped version's floor).
 
 Inside a channel, every author gets a fair share (:func:`fair_shares`). The ranks the channel's valid posts earned
-are dealt out again: each author's first :data:`FAIR_FREE` posts in their own order, then round the authors, one
-post of each in turn. A channel with one author keeps its order; a channel where one key (an admin whose key the
-police hold, or a former admin backdating) posts thousands of alerts keeps the same share of the quota as
-before, but the flooder's excess posts hold its lowest ranks and go first: the owner's alerts are no longer
-pushed out by a flood of newer ones from the same channel (docs/benchmarks.md, "A turned admin's flood").
+are dealt out again: each author's first :data:`FAIR_FREE` bytes of posts in their own order, then the fewest
+bytes first, so that each author's next post waits until the others have had as many bytes. A channel with one
+author keeps its order; a channel where one key (an admin whose key the police hold, or a former admin
+backdating) posts thousands of alerts, or huge ones, keeps the same share of the quota as before, but the
+flooder's excess holds its lowest ranks and goes first: the owner's alerts are no longer pushed out by a flood of
+newer ones from the same channel (docs/benchmarks.md, "A turned admin's flood").
 
 What this cannot tell apart: a flood of valid posts in a channel its flooder defined himself (every check
 passes), which still pushes out other channels' posts; following the channels that matter keeps them out of
@@ -113,9 +114,9 @@ class Standing(IntEnum):
 
 #: The distance between standings in rank: more than any ``created_at`` (at most 2**40, core/event.py) plus bonus.
 TIER = 2**42
-#: Posts of each author in a channel that rank by their own age and type before the rest are dealt round the
-#: authors (:func:`fair_shares`): a day of a busy channel's alerts, far less than a flood.
-FAIR_FREE = 50
+#: Bytes of each author's posts in a channel that rank by their own age and type before the rest are dealt
+#: between the authors (:func:`fair_shares`): some fifty alerts, a busy day's, far less than a flood.
+FAIR_FREE = 32_000
 #: ``a`` tags of one post looked up at most: a post names its channel; junk may name two thousand.
 MAX_ADDRESSES = 4
 
@@ -299,22 +300,25 @@ class CarryRanking:
 def fair_shares(posts: Iterable[tuple[int, int, int, str]]) -> list[tuple[int, int, int]]:
     """The valid posts of one channel, given as ``(rank, size, key, author)``, as ``(rank, size, key)`` with
     their ranks dealt out again fairly between authors. The channel keeps the same ranks. Each author's
-    :data:`FAIR_FREE` highest-ranked posts keep their order among everyone's (an alert still outranks news);
-    below them the ranks go round the authors, each author's next post in turn (ties: the higher rank first,
-    then the lower key). An author who sent a thousand posts holds the channel's lowest ranks with all but
-    their first few hundred, whoever else posted; a channel with one author keeps its order."""
+    highest-ranked posts, up to :data:`FAIR_FREE` bytes, keep their order among everyone's (an alert still
+    outranks news); past that, a post's place goes by how many bytes its author has beyond the free share with
+    it and their higher-ranked posts, the fewest first (ties: the higher rank first, then the lower key). So an
+    author who sent thousands of posts, or a few huge ones, holds the channel's lowest ranks with all but their
+    first few, whoever else posted; a channel with one author keeps its order."""
     by_author: dict[str, list[tuple[int, int, int]]] = {}
     for rank, size, key, author in posts:
         by_author.setdefault(author, []).append((rank, size, key))
-    dealt: list[tuple[int, int, int, int]] = []  # round, rank, size, key
+    dealt: list[tuple[int, int, int, int]] = []  # bytes past the free share, rank, size, key
     ranks: list[int] = []
     for own in by_author.values():
-        for n, (rank, size, key) in enumerate(sorted(own, key=lambda p: (-p[0], p[2]))):
-            dealt.append((max(0, n - FAIR_FREE + 1), rank, size, key))
+        used = 0
+        for rank, size, key in sorted(own, key=lambda p: (-p[0], p[2])):
+            used += size
+            dealt.append((max(0, used - FAIR_FREE), rank, size, key))
             ranks.append(rank)
     dealt.sort(key=lambda d: (d[0], -d[1], d[3]))
     ranks.sort(reverse=True)
-    return [(rank, size, key) for rank, (_round, _own, size, key) in zip(ranks, dealt, strict=True)]
+    return [(rank, size, key) for rank, (_past, _own, size, key) in zip(ranks, dealt, strict=True)]
 
 
 def choose_evictions(candidates: Iterable[tuple[int, int, int]], used: int, quota: int) -> list[int]:
