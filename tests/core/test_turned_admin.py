@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from samizdat.core.channel import parse_channel
-from samizdat.core.event import parse_event
+from samizdat.core.channel import build_channel_event, current_channel, parse_channel
+from samizdat.core.event import parse_event, sign_event
+from samizdat.core.recovery import judge
 from samizdat.core.thread import thread_view
 
 _CASES = Path(__file__).with_name("turned_admin_cases.py")
@@ -69,3 +70,31 @@ def test_the_browser_sees_every_case_as_python() -> None:
     for case, seen in zip(cases, got, strict=True):
         assert seen["retracted"] == case["expect"]["retracted"], case["name"]
         assert seen["location"] == case["expect"]["location"], case["name"]
+
+
+def test_a_turned_admin_cannot_redefine_the_channel_nor_say_it_was_seized() -> None:
+    """A definition the admin's key signs, with the channel's id, is another address: the name, admins, mirrors,
+    media servers and recovery key readers use stay the owner's; and a "seizure claim" the admin's key signs,
+    with a definition of its own as proof, moves nobody to the police's channel."""
+    recovery = tc.SecretKey(bytes([70]) * 32)
+    owners = build_channel_event(tc.OWNER, "yard", "Block 7 yard", created_at=tc.T, recovery=recovery.public_key_hex,
+                                 admins={tc.TURNED.public_key_hex: "admin"}, mirrors=["wss://m.example"])  # fmt: skip
+    police = build_channel_event(
+        tc.TURNED, "yard", "Block 7 yard (new address)", created_at=tc.T + 100, mirrors=["wss://police.example"],
+        media=["https://police.example"], recovery=tc.ADMIN.public_key_hex,
+    )  # fmt: skip
+    channel = current_channel([owners, police], tc.ADDRESS)
+    assert channel is not None
+    assert (channel.name, channel.mirrors, channel.media, channel.recovery) == (
+        "Block 7 yard", ("wss://m.example",), (), recovery.public_key_hex,
+    )  # fmt: skip
+    assert dict(channel.admins) == {tc.TURNED.public_key_hex: "admin"}
+    # The admin's own definition names a key the admin holds as its recovery key, and "claims" the owner's
+    # channel with it: the proof is not the owner's, so no reader honours it.
+    tags = [["a", tc.ADDRESS], ["type", "seized"], ["t", "seized"], ["since", str(tc.T)],
+            ["successor", f"30333:{tc.TURNED.public_key_hex}:yard"], ["proof", police.to_json().decode()]]  # fmt: skip
+    claim = sign_event(tc.ADMIN, 2333, "Our phone was taken", tags, created_at=tc.T + 200)
+    judged = judge(tc.ADDRESS, [owners, police], [claim], recovery.public_key_hex)
+    assert judged.channel is not None
+    assert judged.channel.seized_since is None
+    assert judged.channel.role_of(tc.OWNER.public_key_hex, tc.T + 300) == "owner"
