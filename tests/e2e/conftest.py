@@ -83,6 +83,25 @@ def assert_no_traceback(result: CliResult) -> None:
     assert "Traceback" not in result.out + result.err, result.err
 
 
+def with_passphrase(home: Path, passphrase: str, *args: str) -> CliResult:
+    """``samizdat ARGS`` typing ``passphrase`` (through --passphrase-fd, no passphrase file): a wrong one, say."""
+    environment = cli_env()
+    environment.pop("SAMIZDAT_PASSPHRASE_FILE")
+    reader, writer = os.pipe()
+    os.write(writer, f"{passphrase}\n".encode())
+    os.close(writer)
+    try:
+        done = subprocess.run(
+            [*command(home), "--passphrase-fd", str(reader), *args], capture_output=True, text=True, timeout=60,
+            env=environment, stdin=subprocess.DEVNULL, check=False, pass_fds=(reader,),
+        )  # fmt: skip
+    finally:
+        os.close(reader)
+    result = CliResult(done.returncode, done.stdout, done.stderr)
+    assert_no_traceback(result)
+    return result
+
+
 class Cli:
     """``samizdat --home HOME ...`` for one person's data directory."""
 

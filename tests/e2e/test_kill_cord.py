@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli, CliResult, ServeProcess, accepts_connections, assert_no_traceback, cli_env, command
+from conftest import (
+    Cli,
+    CliResult,
+    ServeProcess,
+    accepts_connections,
+    assert_no_traceback,
+    cli_env,
+    command,
+    with_passphrase,
+)
 
 #: services/killcord.py's test hook, spelt out so that this file also runs against code from before it.
 SLEEP_TEST_VARIABLE = "SAMIZDAT_SLEEP_TEST_FILE"
@@ -92,25 +101,6 @@ def stopped(node: ServeProcess) -> int:
         return node.process.wait(EXIT_TIMEOUT)
     except subprocess.TimeoutExpired:
         pytest.fail(f"serve kept running after its cord went: {node.output()}")
-
-
-def with_passphrase(home: Path, passphrase: str, *args: str) -> CliResult:
-    """``samizdat ARGS`` typing ``passphrase`` (through --passphrase-fd, no passphrase file)."""
-    environment = cli_env()
-    environment.pop("SAMIZDAT_PASSPHRASE_FILE")
-    reader, writer = os.pipe()
-    os.write(writer, f"{passphrase}\n".encode())
-    os.close(writer)
-    try:
-        done = subprocess.run(
-            [*command(home), "--passphrase-fd", str(reader), *args], capture_output=True, text=True, timeout=60,
-            env=environment, stdin=subprocess.DEVNULL, check=False, pass_fds=(reader,),
-        )  # fmt: skip
-    finally:
-        os.close(reader)
-    result = CliResult(done.returncode, done.stdout, done.stderr)
-    assert_no_traceback(result)
-    return result
 
 
 def said(node: ServeProcess) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import CliResult, ServeProcess, assert_no_traceback, cli_env, command
+from conftest import ServeProcess, assert_no_traceback, with_passphrase
 from samizdat.services.deadman import TEST_DAY_VARIABLE
 
 if TYPE_CHECKING:
@@ -35,24 +35,6 @@ def age_days(home: Path) -> float:
     return (time.time() - (home / "keys.slots").stat().st_mtime) / DAY
 
 
-def wrong_passphrase(home: Path, *args: str) -> CliResult:
-    environment = cli_env()
-    environment.pop("SAMIZDAT_PASSPHRASE_FILE")
-    reader, writer = os.pipe()
-    os.write(writer, b"not the passphrase\n")
-    os.close(writer)
-    try:
-        done = subprocess.run(
-            [*command(home), "--passphrase-fd", str(reader), *args], capture_output=True, text=True, timeout=60,
-            env=environment, stdin=subprocess.DEVNULL, check=False, pass_fds=(reader,),
-        )  # fmt: skip
-    finally:
-        os.close(reader)
-    result = CliResult(done.returncode, done.stdout, done.stderr)
-    assert_no_traceback(result)
-    return result
-
-
 def test_a_node_nobody_unlocked_for_longer_is_wiped_by_the_next_command(cli: Cli) -> None:
     cli.ok("init")
     cli.ok("channel", "create", "district", "--name", "District")
@@ -72,7 +54,7 @@ def test_a_node_unlocked_recently_is_untouched_and_only_a_real_passphrase_counts
     cli.ok("init")
     switch_on(cli.home, 7)
     last_unlocked(cli.home, 6)
-    assert "wrong passphrase" in wrong_passphrase(cli.home, "status").err
+    assert "wrong passphrase" in with_passphrase(cli.home, "not the passphrase", "status").err
     assert age_days(cli.home) > 5.9  # guessing on a seized device does not keep the node alive
     assert cli.ok("passphrase", "check").out.strip() == "The passphrase unlocks this node"
     assert age_days(cli.home) < 0.01
