@@ -241,13 +241,15 @@ async def flood(
     """The device floods with candidate ``name`` from one address; a reader reads from another."""
     from websockets.asyncio.client import connect
 
-    message = orjson.dumps(dict(candidates(events))[name]()).decode()
     url = f"ws://{lab.relay_address}:{port}/"
 
     async def open_(source: str) -> Any:
         sock = await asyncio.to_thread(lab.connect, source, port)
         return await connect(url, sock=sock, max_size=None, open_timeout=10, close_timeout=1)
 
+    if name.startswith("GET ") or name.startswith("POST "):
+        return await http_flood(lab, port, pid, name, duration, connections, open_)
+    message = orjson.dumps(dict(candidates(events))[name]()).decode()
     counts = {"answered": 0, "refused": 0}
     refusals: set[str] = set()
     latencies: list[float] = []
@@ -302,6 +304,112 @@ async def flood(
         "reader_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "reader_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 1),
         **counts, "refusals": sorted(refusals),
+    }  # fmt: skip
+
+
+def http_candidates() -> list[tuple[str, bytes]]:
+    """(name, the HTTP request) of each plain-HTTP request measured (each on a connection of its own)."""
+    import coincurve
+
+    point = coincurve.PrivateKey(os.urandom(32)).public_key.format(compressed=True).hex()
+    blob = os.urandom(32).hex()
+
+    def get(path: str, *extra: str, method: str = "GET") -> bytes:
+        return "\r\n".join([f"{method} {path} HTTP/1.1", "Host: node.local", *extra, "", ""]).encode()
+
+    return [
+        ("GET / (the start page)", get("/")),
+        ("GET /api/status", get("/api/status")),
+        ("GET /api/share/<blinded point> (OPRF)", get(f"/api/share/{point}")),
+        ("GET /api/share/<point not on the curve>", get(f"/api/share/02{'f' * 64}")),
+        ("GET NIP-11", get("/", "Accept: application/nostr+json")),
+        ("GET /no-such-page (404)", get("/no-such-page")),
+        ("GET /<sha256> Blossom, missing, Range", get(f"/{blob}", "Range: bytes=0-1,2-3,4-5,6-7,8-9,10-11")),
+        ("POST /", get("/", "Content-Length: 0", method="POST")),
+    ]
+
+
+def measure_http(host: str, port: int, pid: int, reps: int) -> None:
+    for name, request in http_candidates():
+        time.sleep(1.0)
+        before, wall0 = cpu_seconds(pid), time.perf_counter()
+        status = ""
+        for _ in range(reps):
+            with socket.create_connection((host, port), timeout=10, source_address=(host, 0)) as sock:
+                sock.sendall(request)
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                status = data.split(b"\r\n", 1)[0].decode(errors="replace")
+        cpu, wall = cpu_seconds(pid) - before, time.perf_counter() - wall0
+        print(f"{name:42} {1000 * cpu / reps:8.2f} ms CPU {1000 * wall / reps:8.2f} ms wall  {status}", flush=True)
+
+
+HTTP_DEVICE = """
+import socket, sys, threading, time
+source, host, port, duration, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+request = sys.stdin.buffer.read()
+end = time.monotonic() + duration
+counts = {}
+def run():
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection((host, port), timeout=10, source_address=(source, 0)) as sock:
+                sock.sendall(request)
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            status = data[9:12].decode() or "closed"
+        except OSError as exc:
+            status = type(exc).__name__
+        counts[status] = counts.get(status, 0) + 1
+workers = [threading.Thread(target=run) for _ in range(threads)]
+for w in workers: w.start()
+for w in workers: w.join()
+print(counts)
+"""
+
+
+async def http_flood(
+    lab: Any, port: int, pid: int, name: str, duration: float, connections: int, open_: Any
+) -> dict[str, Any]:
+    """A device on one address sends plain-HTTP request ``name`` on ``connections`` threads, each a new TCP
+    connection per request (as the relay answers one request per connection), from a process of its own in the
+    namespace; a reader on another address reads meanwhile."""
+    request = dict(http_candidates())[name]
+    argv = ["nsenter", f"--net=/proc/{os.getpid()}/fd/{lab._fd}", sys.executable, "-c", HTTP_DEVICE,
+            lab.addresses[0], lab.relay_address, str(port), str(duration), str(connections)]  # fmt: skip
+    device = await asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(lab._fd,)
+    )
+    assert device.stdin is not None
+    device.stdin.write(request)
+    device.stdin.close()
+    honest = await open_(lab.addresses[1])
+    latencies: list[float] = []
+    before, wall0 = cpu_seconds(pid), time.monotonic()
+    end = wall0 + duration
+    n = 0
+    async with asyncio.timeout(duration + 60):
+        while time.monotonic() < end:
+            n += 1
+            t0 = time.perf_counter()
+            await honest.send(orjson.dumps(["REQ", f"r{n}", {"kinds": [1], "limit": 20}]).decode())
+            while orjson.loads(await honest.recv())[0] != "EOSE":
+                pass
+            latencies.append(time.perf_counter() - t0)
+            await honest.send(orjson.dumps(["CLOSE", f"r{n}"]).decode())
+            await asyncio.sleep(0.2)
+        cpu, wall = cpu_seconds(pid) - before, time.monotonic() - wall0
+        out, _ = await device.communicate()
+    await honest.close()
+    latencies.sort()
+    return {
+        "flood": name, "threads": connections, "seconds": round(wall, 1),
+        "relay_cpu_cores": round(cpu / wall, 2), "reader_requests": len(latencies),
+        "reader_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+        "reader_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 1),
+        "device": out.decode().strip(),
     }  # fmt: skip
 
 
@@ -368,6 +476,7 @@ def main() -> None:
     parser.add_argument("--flood", help="a candidate's name: flood with it (see the module doc)")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--http", action="store_true", help="measure plain-HTTP requests instead")
     parser.add_argument("--src", help="PYTHONPATH of the node (another checkout's src)")
     args = parser.parse_args()
     home = template_home(args.events)
@@ -393,6 +502,9 @@ def main() -> None:
                 time.sleep(0.1)
             time.sleep(2)  # the start-up work (start page, upkeep) settles
             print(f"samizdat serve pid {process.pid}, {args.events:,} events, from {args.host}; {os.cpu_count()} CPUs")
+            if args.http:
+                measure_http(args.host, port, process.pid, args.reps)
+                return
             only = {o for o in args.only.split(",") if o} or None
             url = f"ws://{args.host}:{port}"
             rows = asyncio.run(measure(url, args.host, process.pid, args.reps, only, args.events))

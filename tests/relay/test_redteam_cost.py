@@ -96,3 +96,45 @@ async def test_a_device_sending_costly_queries_is_refused_once_its_store_time_is
                 ][:5]
     finally:
         await server.stop()
+
+
+def _get(lab: AddressLab, source: str, port: int) -> bytes:
+    """One plain HTTP request from ``source`` (the status page), on a connection of its own: the answer's bytes."""
+    with lab.connect(source, port) as sock:
+        sock.sendall(b"GET /status HTTP/1.1\r\nHost: node.local\r\n\r\n")
+        data = b""
+        for _ in range(1000):  # bounded: the relay closes the connection after its answer
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+async def test_a_device_opening_connections_as_fast_as_it_can_is_refused_at_the_door_and_a_phone_still_reads(
+    lab: AddressLab, sqlite_store: SqliteStore, key: SecretKey
+) -> None:
+    # Each plain HTTP request is a connection of its own, 0.3 to 0.6 ms of the event loop: one device sending
+    # 2,700 a second (the web app's share asks, its start page) kept 0.8 of a core busy. A small rate here (20, then
+    # 1 a second), so that the device's 60 requests in a row go past it on any machine.
+    await sqlite_store.add_many([make_event(key, 1, "the square at six")])
+    limits = RelayLimits(connections_per_ip_burst=20, connections_per_ip_per_second=1.0)
+    server = RelayServer(sqlite_store, limits=limits)
+    await server.start(sock=lab.listener())
+    try:
+        answers = [await asyncio.to_thread(_get, lab, lab.addresses[0], server.port) for _ in range(60)]
+        served = [a for a in answers if a.startswith(b"HTTP/1.1 200 ")]
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503 ")]
+        assert len(served) + len(refused) == len(answers)
+        assert len(refused) >= 20, f"{len(served)} of the device's {len(answers)} requests were answered"
+        assert all(b"Too many connections, try again later." in a for a in refused)
+
+        # A phone on another address loads the page and reads the posts.
+        assert (await asyncio.to_thread(_get, lab, lab.addresses[1], server.port)).startswith(b"HTTP/1.1 200 ")
+        async with websockets_from(lab, server.port) as open_:
+            phone = await open_(lab.addresses[1])
+            await phone.send(_frame("REQ", "mine", {"kinds": [1]}))
+            answer = await recv_until(phone, "EOSE")
+            assert [m[2]["content"] for m in answer if m[0] == "EVENT"] == ["the square at six"]
+    finally:
+        await server.stop()

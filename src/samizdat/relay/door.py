@@ -38,7 +38,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -71,6 +71,9 @@ FAILED = "failed in the server"
 NOT_READING = "sent while not reading our answers"
 CONTROL_FLOOD = "sent pings or pongs too fast"
 MADE_ROOM = "closed to make room for another address"
+OVER_RATE = "new connections too fast from one address"
+#: Addresses whose rate of new connections is remembered; past it, the one not heard of longest is forgotten.
+MAX_TRACKED = 4096
 
 
 def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
@@ -227,16 +230,39 @@ class Door:
         self.accepted: dict[int, str | None] = {}
         #: The bodies of plain HTTP answers on their way out, until their connection is gone (relay/outgoing.py).
         self.outgoing = Outgoing(limits.max_http_answer_bytes_per_ip, limits.max_http_answer_bytes)
+        #: address -> (new connections it may still open, as of when): see :meth:`arrival`.
+        self._arrivals: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.clock: Callable[[], float] = time.monotonic
+
+    def arrival(self, ip: str | None) -> bool:
+        """Whether ``ip`` (None: loopback, never limited) may open one more connection now, and count it. Each
+        plain HTTP request is a connection of its own (the web app's files, photos, the phone's share), about
+        0.3-0.6 ms of the event loop before any answer: one device opening them as fast as it could (2,700 a
+        second) kept 0.8 of a core busy (bench/reqcost.py). A refusal here costs the few system calls of
+        relay/accept.py. ``connections_per_ip_per_second``, burst ``connections_per_ip_burst``."""
+        if ip is None:
+            return True
+        rate, burst = self.limits.address_connection_rate
+        now = self.clock()
+        tokens, stamp = self._arrivals.pop(ip, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - stamp) * rate)
+        allowed = tokens >= 1.0
+        self._arrivals[ip] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._arrivals) > MAX_TRACKED:
+            del self._arrivals[next(iter(self._arrivals))]
+        return allowed
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused. When
         every place is taken, one of the address holding the most is closed for it, if that address holds more
-        than ``ip`` would (:meth:`make_room`)."""
+        than ``ip`` would (:meth:`make_room`), and past the address's rate of new connections (:meth:`arrival`)."""
         over_address = ip is not None and self.per_ip.get(ip, 0) >= self.limits.max_connections_per_ip
-        if self.open >= self.max_connections and (over_address or not self.make_room(ip)):
-            return OVER_TOTAL
         if over_address:
-            return OVER_ADDRESS
+            return OVER_TOTAL if self.open >= self.max_connections else OVER_ADDRESS
+        if not self.arrival(ip):  # before make_room: no one's connection is closed for a refused newcomer
+            return OVER_RATE
+        if self.open >= self.max_connections and not self.make_room(ip):
+            return OVER_TOTAL
         self.open += 1
         if ip is not None:
             self._hold(ip, self.per_ip.get(ip, 0) + 1)

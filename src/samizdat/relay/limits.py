@@ -51,6 +51,11 @@ class RelayLimits:
     # Per remote address (loopback exempt: local processes are the operator's own): one flooding device on a
     # hub's Wi-Fi cannot take every connection, nor multiply the per-connection event rate.
     max_connections_per_ip: int = 64
+    # ... and new connections per address (loopback exempt; relay/door.py, Door.arrival): every plain HTTP request
+    # is one (a page load is a few dozen, a screen of photos as many), refused at accept past the burst; a device
+    # opening 2,700 a second kept 0.8 of a core busy. Scaled as address_req_rate.
+    connections_per_ip_per_second: float = 100.0
+    connections_per_ip_burst: int = 500
     # Load balancers whose PROXY protocol header names the client (relay/proxied.py): networks such as
     # "10.0.0.5/32"; a connection from one must start with a header, from anyone else must not.
     trusted_proxies: tuple[str, ...] = ()
@@ -144,6 +149,12 @@ class RelayLimits:
         is raised (docs/scaling.md: readers behind one NAT share an address and must not share a hub's rate)."""
         scale = max(1.0, self.max_connections_per_ip / 64)
         return self.reqs_per_ip_per_second * scale, int(self.reqs_per_ip_burst * scale)
+
+    @property
+    def address_connection_rate(self) -> tuple[float, float]:
+        """New connections a second and burst of one address, scaled as :attr:`address_req_rate`."""
+        scale = max(1.0, self.max_connections_per_ip / 64)
+        return self.connections_per_ip_per_second * scale, self.connections_per_ip_burst * scale
 
     @property
     def address_store_budget(self) -> tuple[float, float]:

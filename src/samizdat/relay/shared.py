@@ -37,7 +37,7 @@ import os
 from pathlib import Path
 
 from samizdat.relay.connection import TokenBucket
-from samizdat.relay.door import OVER_ADDRESS, OVER_TOTAL, Door, RefusalLog
+from samizdat.relay.door import OVER_ADDRESS, OVER_RATE, OVER_TOTAL, Door, RefusalLog
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.subscriptions import Tally
 
@@ -194,6 +194,8 @@ class SharedDoor(Door):
     def admit(self, ip: str | None) -> str | None:
         if self.open >= self.max_connections:  # this process's own file descriptors
             return OVER_TOTAL
+        if not self.arrival(ip):  # this worker's own count of the address's new connections
+            return OVER_RATE
         reason = self.shared.admit(ip, self.max_total, self.limits.max_connections_per_ip)
         if reason is not None:
             return reason
