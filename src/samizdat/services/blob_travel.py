@@ -5,8 +5,9 @@ a bundle), it ends up in the event store. :func:`catch_up` reads the store's new
 a cursor kept in the blob index, and notes each one (:func:`samizdat.services.blobs.note_stored`): a post's
 ``imeta`` hashes become references, a retraction drops them. :func:`fetch_missing` then fetches the referenced
 blobs this node lacks, thumbnails first, trying in order the sources it is given (the node or relay the posts came
-from: Samizdat nodes serve Blossom on their relay port), the ``imeta`` url itself when it is absolute, and the
-channel's media servers. Each blob is checked like an upload (SHA-256 against the reference, then
+from: Samizdat nodes serve Blossom on their relay port), the ``imeta`` url itself when it is on one of the
+channel's media servers (never a server only the post names: :func:`_candidates`), and the channel's media
+servers. Each blob is checked like an upload (SHA-256 against the reference, then
 :func:`~samizdat.services.blobs.check_image`) and stored encrypted. A blob no source has is tried again later,
 with a delay that doubles (kept in the index).
 
@@ -21,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from samizdat.core import kinds
 from samizdat.core.event import Event
@@ -95,9 +97,26 @@ def _candidates(ref: PhotoRef, sha256: str, sources: Sequence[str], media: Seque
     name = f"{sha256}.{ext}" if ext else sha256
     urls = [f"{base.rstrip('/')}/{name}" for base in sources]
     own = ref.url if sha256 == ref.sha256 else ref.thumb_url
-    named = [own, *(f"{server.rstrip('/')}/{name}" for server in media)]  # by a post or a channel: not trusted
+    # A post's own url only on one of the channel's media servers: any poster of the channel (an admin whose key
+    # the police hold among them) could otherwise name a server of their own, and learn the address of every hub
+    # and mirror that carries the post, and when it got it.
+    own_ok = _origin(own) in {_origin(server) for server in media}
+    named = [*([own] if own_ok else []), *(f"{server.rstrip('/')}/{name}" for server in media)]  # not trusted
     urls += [url for url in named if blobfetch.may_follow(url)]
     return list(dict.fromkeys(urls))
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an absolute http(s) URL, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return parts.scheme, host, port
 
 
 async def _media_servers(ctx: Context, event_id: str, cache: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
