@@ -18,9 +18,10 @@
 //   the PIN opens the app where it was left. What was being typed (a post not yet sent) is lost.
 //
 // createLocker() is the decision alone (no DOM, no clock of its own), tested with node (web/test/autolock_check.mjs);
-// watch() wires it to the page.
+// watch() wires it to the page. This module comes with the screens loaded on use (screens.js starts the watch when
+// it loads; main.js loads them at once when a PIN is set): the page's code keeps to its budget. The lock itself
+// (lockApp), which the panic box needs at once, is the page's own (panic.js), handed to watch().
 
-import { h, mount } from './dom.js';
 import * as vault from './vault.js';
 
 /** Seconds the app may stay hidden before it locks, as offered in Keys; -1 is never. */
@@ -120,23 +121,12 @@ export function createLocker({ delays, armed, lock, now, schedule, cancel }) {
   };
 }
 
-/** Lock the app now (a PIN must be set): the data key dropped, the screen emptied, the page reloaded. */
-export function lockApp() {
-  if (!vault.hasPin()) return false;
-  vault.lock();
-  for (const el of document.querySelectorAll('#panic, dialog, [role="dialog"], [role="alertdialog"]')) el.remove();
-  const root = document.getElementById('app');
-  if (root) mount(root, h('main', { class: 'lock' }));
-  document.documentElement.classList.remove('autolock-cover');
-  location.reload();
-  return true;
-}
-
 const ACTIVITY = ['pointerdown', 'pointermove', 'keydown', 'scroll', 'wheel', 'touchstart', 'input'];
 let locker = null;
 
-/** Watch the page (once the app is open): `delays()` as for createLocker. Returns the locker. */
-export function watch(delays) {
+/** Watch the page (once the app is open): `delays()` as for createLocker; `lockApp()` locks (panic.js). Returns
+ * the locker. */
+export function watch(delays, lockApp) {
   if (locker) return locker;
   const cover = (on) => document.documentElement.classList.toggle('autolock-cover', on);
   locker = createLocker({

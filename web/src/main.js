@@ -9,13 +9,11 @@ import { state, start, operatorLogin } from './state.js';
 import * as vault from './vault.js';
 import * as nav from './nav.js';
 import { onLongPress, confirmPanic } from './panic.js';
-import * as autolock from './autolock.js';
 import { openLink, routeChanged } from './follow-link.js';
 import { screens } from './lazy.js';
 import { directoryView } from './views/directory.js';
 import { channelView } from './views/channel.js';
 import { lockView } from './views/lock.js';
-import { nearbyView } from './views/nearby.js';
 
 const root = document.getElementById('app');
 // A node may disguise the app (`[web] disguise`): its name and colour come with the page.
@@ -61,6 +59,7 @@ const LATER = {
   compose: (s, route) => s.composeView(route.address, route.mode, route.target),
   keys: (s) => s.keysView(),
   status: (s) => s.statusView(),
+  nearby: (s, route) => s.nearbyView(route.address),
 };
 
 function later(route) {
@@ -79,7 +78,6 @@ function render(route) {
   if (screen && !self.samizdatScreens) later(route);
   else if (screen) current = screen(self.samizdatScreens, route);
   else if (route.screen === 'channel') current = channelView(route.address);
-  else if (route.screen === 'nearby') current = nearbyView(route.address);
   else current = directoryView(route.path || []);
   titles();
   mount(root, topBar(), current.el);
@@ -119,11 +117,9 @@ async function boot() {
   if (!root.querySelector('.first, .first-read')) mount(root, h('p', { class: 'boot' }, '…'));
   await start({ operatorCode: incoming?.op || null });
   booted = true;
-  // With a PIN set, the app locks itself when out of sight or left alone (autolock.js; the delays are settings).
-  autolock.watch(() => ({
-    hidden: autolock.choice(state.lockHidden, autolock.HIDDEN_CHOICES, autolock.DEFAULT_HIDDEN),
-    idle: autolock.choice(state.lockIdle, autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE),
-  }));
+  // With a PIN set, the app locks itself when out of sight or left alone: the watch comes with the screens loaded on
+  // use (screens.js, autolock.js), loaded now whatever the data cap.
+  if (vault.hasPin()) screens().catch(() => {});
   // A reload, or back or forward from another page, returns to where the reader was; opening the app afresh
   // (its address, its icon) starts at the channels.
   const how = performance.getEntriesByType?.('navigation')[0]?.type;

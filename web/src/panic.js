@@ -4,10 +4,9 @@
 // press, so that it is not done by accident and not found by someone browsing the app; a confirmation, so that a
 // pocket cannot do it. With a PIN set, the same box offers to lock the app instead, erasing nothing.
 
-import { h } from './dom.js';
+import { h, mount } from './dom.js';
 import { t } from './i18n.js';
 import * as vault from './vault.js';
-import { lockApp } from './autolock.js';
 
 export const HOLD_MS = 1500;
 
@@ -61,4 +60,16 @@ export function confirmPanic() {
     h('div', { class: 'panel' }, h('p', { id: 'panic-text' }, t('panic-confirm')), h('p', { class: 'actions' }, erase, lock, cancel)));
   document.body.appendChild(box);
   cancel.focus();
+}
+
+/** Lock the app now (a PIN must be set): the data key dropped, the screen emptied, the page reloaded (autolock.js). */
+export function lockApp() {
+  if (!vault.hasPin()) return false;
+  vault.lock();
+  for (const el of document.querySelectorAll('#panic, dialog, [role="dialog"], [role="alertdialog"]')) el.remove();
+  const root = document.getElementById('app');
+  if (root) mount(root, h('main', { class: 'lock' }));
+  document.documentElement.classList.remove('autolock-cover');
+  location.reload();
+  return true;
 }

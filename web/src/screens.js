@@ -1,6 +1,7 @@
 // The screens a reader does not need on the first screen, a file of their own (/screens.js) loaded when one is
 // first opened (main.js; right after the first screen too, so that a tap on them rarely waits): writing a post
-// (with its photos and place), the keys and the status (bundle files, sources, data use). The modules they share
+// (with its photos and place), the keys, the status (bundle files, sources, data use), a channel's alerts by
+// distance (nearby), and the app's lock when out of sight or left alone (autolock.js). The modules they share
 // with the page's app are the page's own (self.samizdatApp, build.mjs): one state, one vault, one connection.
 // Their English words come with them, not in the page (i18n-later.js).
 import { addEnglish } from './i18n.js';
@@ -8,7 +9,17 @@ import WORDS from './i18n-later.js'; // their English words, not in the page (bu
 import { composeView } from './views/compose.js';
 import { keysView } from './views/keys.js';
 import { statusView } from './views/status.js';
+import { nearbyView } from './views/nearby.js';
 import { seizedMark, seizedWarning } from './views/seized.js';
+import * as autolock from './autolock.js';
+import { state } from './state.js';
+import { lockApp } from './panic.js';
 
 addEnglish(WORDS);
-self.samizdatScreens = { composeView, keysView, statusView, seizedWarning, seizedMark };
+// With a PIN set, the app locks itself when out of sight or left alone (autolock.js; the delays are settings). The
+// watch starts when this file loads: right after the first screen, and at once after the PIN (main.js).
+autolock.watch(() => ({
+  hidden: autolock.choice(state.lockHidden, autolock.HIDDEN_CHOICES, autolock.DEFAULT_HIDDEN),
+  idle: autolock.choice(state.lockIdle, autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE),
+}), lockApp);
+self.samizdatScreens = { composeView, keysView, statusView, nearbyView, seizedWarning, seizedMark };

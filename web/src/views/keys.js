@@ -6,6 +6,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, setSecret, setSetting, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
 import * as autolock from '../autolock.js';
+import { lockApp } from '../panic.js';
 import { extras } from '../lazy.js';
 import { qrImage } from './qr.js';
 import * as vault from '../vault.js';
@@ -106,7 +107,7 @@ export function keysView() {
     return h('section', { class: 'lock-settings' }, h('h2', null, t('lock')), note, hub,
       h('p', { id: 'lock-state' }, t('lock-on')),
       h('p', { class: 'actions' },
-        h('button', { id: 'lock-now', class: 'primary', onclick: autolock.lockApp }, t('lock-now')),
+        h('button', { id: 'lock-now', class: 'primary', onclick: lockApp }, t('lock-now')),
         h('button', { id: 'remove-pin', class: 'danger', onclick: async () => {
           if (!confirm(t('remove-pin-confirm'))) return;
           await vault.removePin();
