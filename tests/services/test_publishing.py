@@ -51,7 +51,7 @@ async def test_an_editor_posts_but_amends_only_their_own(ctx: Context, stranger:
     # The web login cannot get around it with a hand-made correction either.
     forged = build_correction(stranger, channel, theirs, "x", created_at=ctx.now())
     tags = [list(tag) for tag in forged.tags]
-    with pytest.raises(UsageError, match="(?i)only the channel's owner and admins"):
+    with pytest.raises(UsageError, match="(?i)editors only their own"):
         await publishing.publish_as_operator(ctx, kinds.POST, "changed from a phone", tags, ctx.now())
 
 

@@ -89,7 +89,10 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
         if original is None:
             raise UsageError(f"the post this {post.post_type} amends is not on this node")
         if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
-            raise UsageError("only the channel's owner and admins may amend someone else's post")
+            raise UsageError(
+                "only the channel's owner may amend the owner's or an admin's post; admins amend their own, editors' "
+                "and former admins' posts, editors only their own"
+            )
     return channel
 
 
