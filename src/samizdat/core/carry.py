@@ -38,6 +38,10 @@ backdating) posts thousands of alerts, or huge ones, keeps the same share of the
 flooder's excess holds its lowest ranks and goes first: the owner's alerts are no longer pushed out by a flood of
 newer ones from the same channel (docs/benchmarks.md, "A turned admin's flood").
 
+A channel the node follows is kept whatever the quota, but not without end: each of its authors keeps their newest
+a share of the quota (:func:`followed_excess`), its owner and the node's own keys everything. Without
+it, a turned admin's flood filled the disk of every node that follows the channel.
+
 What this cannot tell apart: a flood of valid posts in a channel its flooder defined himself (every check
 passes), which still pushes out other channels' posts; following the channels that matter keeps them out of
 reach.
@@ -45,7 +49,7 @@ reach.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import islice
@@ -117,6 +121,12 @@ TIER = 2**42
 #: Bytes of each author's posts in a channel that rank by their own age and type before the rest are dealt
 #: between the authors (:func:`fair_shares`): some fifty alerts, a busy day's, far less than a flood.
 FAIR_FREE = 32_000
+#: What each author of a channel the node follows keeps when the store is over its quota, newest first: this part
+#: of the quota (:func:`followed_bound`; 16 MB of the default 256, some 16,000 posts of a kilobyte, months of the
+#: busiest admin), at least :data:`FOLLOWED_AUTHOR_MIN` bytes. A flood past it loses its oldest. The channel's
+#: owner and the node's own keys are not bounded.
+FOLLOWED_AUTHOR_PART = 16
+FOLLOWED_AUTHOR_MIN = 1_000_000
 #: ``a`` tags of one post looked up at most: a post names its channel; junk may name two thousand.
 MAX_ADDRESSES = 4
 
@@ -319,6 +329,29 @@ def fair_shares(posts: Iterable[tuple[int, int, int, str]]) -> list[tuple[int, i
     dealt.sort(key=lambda d: (d[0], -d[1], d[3]))
     ranks.sort(reverse=True)
     return [(rank, size, key) for rank, (_past, _own, size, key) in zip(ranks, dealt, strict=True)]
+
+
+def followed_bound(quota: int) -> int:
+    """The bytes each author of a followed channel keeps under a carry ``quota`` (see :data:`FOLLOWED_AUTHOR_PART`)."""
+    return max(FOLLOWED_AUTHOR_MIN, quota // FOLLOWED_AUTHOR_PART)
+
+
+def followed_excess(events: Iterable[tuple[int, int, int, str]], exempt: Collection[str], bound: int) -> list[int]:
+    """The events of one followed channel, given as ``(created_at, size, key, author)``, that go: each author's
+    beyond their newest ``bound`` bytes (ties: the lower key is kept), except the authors in ``exempt`` (the
+    channel's owner, the node's own keys). A channel whose authors each stay under ``bound`` loses nothing."""
+    by_author: dict[str, list[tuple[int, int, int]]] = {}
+    for created_at, size, key, author in events:
+        if author not in exempt:
+            by_author.setdefault(author, []).append((created_at, size, key))
+    excess: list[int] = []
+    for own in by_author.values():
+        used = 0
+        for _created_at, size, key in sorted(own, key=lambda e: (-e[0], e[2])):
+            used += size
+            if used > bound:
+                excess.append(key)
+    return excess
 
 
 def choose_evictions(candidates: Iterable[tuple[int, int, int]], used: int, quota: int) -> list[int]:

@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
-from samizdat.core.carry import HOUR, CarryRanking, Judged, KeepRules, Standing, standing_of
+from samizdat.core.carry import HOUR, CarryRanking, Judged, KeepRules, Standing, followed_excess, standing_of
 from samizdat.core.channel import Channel, parse_channel
 from samizdat.core.event import Event
 from samizdat.core.posts import split_address
@@ -72,10 +72,12 @@ _READ = (kinds.CHANNEL, kinds.DELETION, kinds.LABEL)
 @dataclass(frozen=True, slots=True)
 class Carried:
     """The carried events, as ``(rank, weight in bytes, seq)``, and their total weight (JSON, plus
-    :data:`TAG_WEIGHT` a tag past :data:`TAGS_FREE`)."""
+    :data:`TAG_WEIGHT` a tag past :data:`TAGS_FREE`); ``excess``: the seqs of followed channels' events past their
+    authors' bound (:func:`~samizdat.core.carry.followed_excess`), which go whatever the quota."""
 
     candidates: list[tuple[int, int, int]]
     used: int
+    excess: tuple[int, ...] = ()
 
 
 def stored_bytes(conn: sqlite3.Connection) -> int:
@@ -84,13 +86,15 @@ def stored_bytes(conn: sqlite3.Connection) -> int:
     return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
 
 
-def _kept_by_address(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[int]:
-    kept: set[int] = set()
+def _kept_by_address(conn: sqlite3.Connection, addresses: Sequence[str]) -> dict[int, str]:
+    """The seqs of the events that name one of ``addresses``, with the (first) address each names."""
+    kept: dict[int, str] = {}
     for start in range(0, len(addresses), _CHUNK):
         chunk = addresses[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT seq FROM tags WHERE name = 'a' AND value IN ({marks})", chunk)
-        kept.update(seq for (seq,) in rows)
+        rows = conn.execute(f"SELECT seq, value FROM tags WHERE name = 'a' AND value IN ({marks})", chunk)
+        for seq, value in rows:
+            kept.setdefault(seq, value)
     return kept
 
 
@@ -122,7 +126,7 @@ class _Definitions:
         return channel
 
 
-def _stored_and_kept(conn: sqlite3.Connection, ids: set[str], kept: set[int], rules: KeepRules) -> set[str]:
+def _stored_and_kept(conn: sqlite3.Connection, ids: set[str], kept: Collection[int], rules: KeepRules) -> set[str]:
     """Which of ``ids`` are stored and kept by ``rules`` (by address in ``kept``, or by their signer)."""
     found: set[str] = set()
     wanted = [bytes.fromhex(i) for i in ids if len(i) == 64]
@@ -136,12 +140,15 @@ def _stored_and_kept(conn: sqlite3.Connection, ids: set[str], kept: set[int], ru
     return found
 
 
-def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int, Judged] | None = None) -> Carried:
+def carried(
+    conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int, Judged] | None = None, bound: int = 0
+) -> Carried:
     """Every stored event that ``rules`` do not keep, with its rank at ``now`` and its size (one pass over the
     events; posts, definitions, deletions and labels are read and judged, see :class:`CarryRanking`).
 
     ``memo`` carries the posts' judgements from one pass to the next (it is replaced with this pass's), so that
-    a pass reads and parses only the posts that are new or whose channel changed."""
+    a pass reads and parses only the posts that are new or whose channel changed. With a ``bound``, the events of
+    followed channels past their authors' ``bound`` bytes are listed in :attr:`Carried.excess`."""
     kept = _kept_by_address(conn, sorted(rules.channels))
     definitions = _Definitions(conn)
     holders: set[str] = set()
@@ -155,8 +162,12 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int
         f"SELECT seq, pubkey, kind, created_at, d_tag, {_WEIGHT}, CASE WHEN kind IN ({marks}) THEN raw END FROM events",
         _READ,
     )
+    followed: dict[str, list[tuple[int, int, int, str]]] = {}  # address -> created_at, size, seq, author
     for seq, pubkey, kind, created_at, d_tag, size, raw in rows:
-        if seq in kept or rules.keeps(pubkey.hex(), kind, d_tag, ()):
+        if seq in kept:
+            followed.setdefault(kept[seq], []).append((created_at, size, seq, pubkey.hex()))
+            continue
+        if rules.keeps(pubkey.hex(), kind, d_tag, ()):
             continue
         if kind == kinds.POST:
             if ranking.recall(seq, size, created_at):
@@ -175,7 +186,12 @@ def carried(conn: sqlite3.Connection, rules: KeepRules, now: int, memo: dict[int
     if memo is not None:
         memo.clear()
         memo.update(ranking.memo)
-    return Carried(candidates, ranking.used)
+    excess: list[int] = []
+    for address, events in followed.items() if bound else ():
+        parts = split_address(address)
+        exempt = rules.own | rules.verifiers | ({parts[1]} if parts is not None else set())
+        excess += followed_excess(events, exempt, bound)
+    return Carried(candidates, ranking.used, tuple(excess))
 
 
 def valid_seqs(candidates: Iterable[tuple[int, int, int]], doomed: Iterable[int]) -> frozenset[int]:
@@ -207,11 +223,14 @@ def evict(
     now: int,
     keep: int = EVICTED_MIN,
     valid: Collection[int] = (),
+    followed: Collection[int] = (),
 ) -> int:
     """Delete the events stored under ``seqs`` and remember them: a replaceable or addressable event by its slot's
     floor, any other by its id (the newest ``keep`` of each, ids for :data:`EVICTED_TTL`, floors for
     :data:`FLOOR_TTL`); return how many were deleted. ``valid`` are the seqs of events that counted as valid
-    channel content (their floors are forgotten last)."""
+    channel content (their floors are forgotten last); ``followed`` those of followed channels, past their authors'
+    bound: their drop is remembered without the channel, which following it (or still following it) would forget,
+    so that peers do not send them back at every meeting."""
     deleted = 0
     for seq in seqs:
         row = conn.execute("SELECT raw FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -225,7 +244,7 @@ def evict(
         else:
             conn.execute(
                 "INSERT OR REPLACE INTO evicted (id, evicted_at, address) VALUES (?, ?, ?)",
-                (bytes.fromhex(event.id), now, _channel_address(event)),
+                (bytes.fromhex(event.id), now, None if seq in followed else _channel_address(event)),
             )
         deleted += 1
     conn.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_TTL,))

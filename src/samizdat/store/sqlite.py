@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from samizdat.core.carry import Judged, KeepRules, choose_evictions
+from samizdat.core.carry import Judged, KeepRules, choose_evictions, followed_bound
 from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, dbapi, queries
@@ -443,24 +443,28 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
     async def enforce_carry_quota(self, rules: KeepRules, quota: int) -> CarryReport:
         """Drop the lowest-ranked carried events (see :mod:`samizdat.core.carry`) until what this node carries for
         others weighs at most ``quota`` bytes (:data:`carry.TAG_WEIGHT`). Events ``rules`` keep are never
-        touched. Raises StoreError."""
+        touched, but for a followed channel's authors' events past their bound (core/carry.py
+        ``followed_excess``). Raises StoreError."""
         store_bytes = await self._read(carry.stored_bytes)
         if store_bytes <= quota:
             return CarryReport(used=None, evicted=0, store_bytes=store_bytes)
 
         def rank(conn: sqlite3.Connection) -> tuple[carry.Carried, list[int]]:
             # Ranking tens of thousands of candidates takes a while: in the reader thread, never on the event loop.
-            found = carry.carried(conn, rules, self._now(), self._carry_memo)
+            found = carry.carried(conn, rules, self._now(), self._carry_memo, followed_bound(quota))
             return found, choose_evictions(found.candidates, found.used, quota)
 
         found, doomed = await self._read(rank)
         valid = carry.valid_seqs(found.candidates, doomed)  # their slots' floors are forgotten last
+        followed = frozenset(found.excess)  # followed channels' authors past their bound (core/carry.py)
+        doomed = [*doomed, *found.excess]
         evicted = 0
         for start in range(0, len(doomed), PURGE_CHUNK):
             chunk = doomed[start : start + PURGE_CHUNK]
             evict = functools.partial(
-                carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota), valid=valid
-            )
+                carry.evict, seqs=chunk, now=self._now(), keep=carry.evicted_limit(quota), valid=valid,
+                followed=followed,
+            )  # fmt: skip
             evicted += await self._writer.call(evict)
         gone = set(doomed)
         freed = sum(size for _, size, seq in found.candidates if seq in gone)
