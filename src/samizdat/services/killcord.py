@@ -8,8 +8,9 @@ Theory of operation
 
 * **The kill cord** (``[safety] kill_cord``, ``serve --kill-cord``) is a path the owner keeps tethered to the
   body: a USB stick on a lanyard, seen as ``/dev/disk/by-id/usb-...`` (or any path, a ``/sys/bus/usb/devices``
-  entry; not a file on the stick, which a file system pulled out while mounted may go on showing). :func:`cord_present` says whether it is there; a block device counts only while
-  it has a medium (its size is not 0), so a card pulled from a reader, or a loop device detached, is gone too.
+  entry; not a file on the stick, which a file system pulled out while mounted may go on showing).
+  :func:`cord_present` says whether it is there; a block device counts only while it has a medium (its size is
+  not 0), so a card pulled from a reader, or a loop device detached, is gone too.
   When it goes, the node does ``[safety] kill_cord_action``: ``lock`` (what ``samizdat lock`` does: drop the keys,
   close the stores, stop) or ``wipe`` (what ``samizdat wipe --now`` does: erase the key slots first, then stop,
   then delete). A cord configured but absent when ``serve`` starts is refused (:func:`check`): a cord left
