@@ -1,5 +1,6 @@
 """``samizdat status`` as text: a summary a person reads first (per relay: delivered, waiting, failed with the
-reason, lost; a relay that loses what it acknowledges said so), each waiting, failed or lost post only with
+reason, lost; a relay that loses what it acknowledges said so, and one that withholds a channel's newest
+definition or a retraction, with what it withheld), each waiting, failed or lost post only with
 ``--verbose``."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import time
 from typing import Any
 
 from samizdat.cli.render import SHORT_ID, ago, plural, when
+from samizdat.services import withholding
 
 
 def _reason(text: str | None) -> str:
@@ -33,6 +35,9 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
             f"\n      ! loses what it accepts: {plural(r['lost_events'], 'event')} it acknowledged were missing at a "
             f"later sync (since {ago(r['losing_since'], now)}); posts go to other relays, syncs send it little"
         )
+    for row in r.get("withheld") or ():
+        name = f"«{row['name']}»" if row.get("name") else "a channel"
+        line += f"\n      ! withholds: it {withholding.line(row, name, when)}; other mirrors go first for that channel"
     if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
         line += f"\n      last error: {_reason(r['last_error'])}"
     return line

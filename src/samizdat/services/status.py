@@ -6,7 +6,9 @@ when its last sync succeeded or it accepted a delivery and nothing failed since,
 attempt failed, unknown when never tried. An outbox row whose event left the store before delivery (replaced by
 a newer version, retracted, expired) is "superseded", not a failure. A post a relay accepted and a later sync
 found it lacking is "lost", not delivered; such a relay is "losing" (since when, and how many events it lost)
-until a day passes without another loss (services/relay_health.py).
+until a day passes without another loss (services/relay_health.py). A relay that accepted a channel's newest
+definition or a retraction and still did not serve it at its last sync has ``withheld`` rows
+(services/withholding.py); which channel, only with ``detail``.
 
 The public part (no ``detail``) is what the web app shows anyone on the hub's network: relay URLs and peer names
 are not secrets (they are in channel definitions and mDNS announcements), and nothing in it can act for the
@@ -21,7 +23,7 @@ from typing import Any
 
 from samizdat.core import nip19
 from samizdat.net.outbox import GONE
-from samizdat.services import areas, killcord, relay_health, sync
+from samizdat.services import areas, channels, killcord, relay_health, sync, withholding
 from samizdat.services.context import Context
 from samizdat.services.instance import running_relay_url
 from samizdat.services.reachability import aggregate
@@ -72,6 +74,15 @@ async def document(
         if since is not None:
             entry = relay(url)
             entry["losing_since"], entry["lost_events"] = since, health.lost
+    for url, kept in withholding.withholding(ctx).items():  # which channel only in ``detail``: it names a follow
+        shown = []
+        for withheld in kept:
+            item = {k: withheld.get(k) for k in ("what", "newest", "served")}
+            if detail:
+                address = str(withheld.get("channel", ""))
+                item.update(channel=address, name=await _channel_name(ctx, address))
+            shown.append(item)
+        relay(url)["withheld"] = shown
     delivered = 0
     waiting: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -161,6 +172,12 @@ async def document(
             ],  # fmt: skip
         )
     return doc
+
+
+async def _channel_name(ctx: Context, address: str) -> str:
+    """The name of the channel at ``address`` as this node holds it, or its identifier."""
+    channel = await channels.lookup(ctx, address)
+    return channel.name if channel is not None else address.split(":", 2)[-1]
 
 
 async def _channel_sources(ctx: Context) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import redacted
-from samizdat.services import areas, blob_travel, channels, relay_health, throttle
+from samizdat.services import areas, blob_travel, channels, relay_health, throttle, withholding
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ async def sync_with(
     *,
     byte_budget: int | None = None,
     unwanted: netsync.Unwanted | None = None,
+    then: Callable[[RelayClient], Awaitable[None]] | None = None,
 ) -> netsync.SyncReport:
     """Reconcile the events matching ``filters`` (default: everything) with ``url`` (NIP-77); raises
     :class:`~samizdat.net.sync.OverBudget` when ``byte_budget`` is given and the download would pass it. A relay
-    that lost what it had acknowledged is dealt with (:mod:`samizdat.services.relay_health`)."""
+    that lost what it had acknowledged is dealt with (:mod:`samizdat.services.relay_health`). ``then`` is given
+    the connection after the sync, before it closes (it must not raise for the relay's sake)."""
     scope = list(filters or [Filter()])
 
     async def over(client: RelayClient) -> netsync.SyncReport:
@@ -77,6 +79,8 @@ async def sync_with(
                 line = await throttle.check(ctx, client)
                 if line is not None:
                     report.errors.append(line)
+            if then is not None:
+                await then(client)
         finally:
             await client.close(wait=CLOSE_WAIT)
         failover.remember_transfer(ctx.local, client, now=ctx.clock())
@@ -131,8 +135,10 @@ async def scopes(ctx: Context) -> dict[str, list[str]]:
     for address in await channels.own_channels(ctx):
         wanted.setdefault(address, [])
     out: dict[str, list[str]] = {}
+    withheld = withholding.withholding(ctx)  # a mirror that withheld a channel's events goes last for it
     for address, hints in wanted.items():
-        out[address] = list(dict.fromkeys([*hints, *await channels.mirrors(ctx, address)]))
+        relays = list(dict.fromkeys([*hints, *await channels.mirrors(ctx, address)]))
+        out[address] = withholding.prefer(withheld, address, relays)
     return out
 
 
@@ -172,10 +178,17 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
     if row is not None and row.next_attempt > now:
         return 0
     budget = ctx.config.area_budget_bytes if unit.cell is not None else None
+    withheld: dict[str, object] = {}
+
+    async def asking(client: RelayClient) -> None:
+        withheld.update(await _withheld(ctx, client, unit, row.summary if row else {}))
+
     try:
         async with asyncio.timeout(SYNC_TIMEOUT):
             # carried events dropped to keep the quota (an area brings other channels) are not fetched again
-            report = await sync_with(ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among)
+            report = await sync_with(
+                ctx, relay, unit.filters, byte_budget=budget, unwanted=ctx.store.evicted_among, then=asking
+            )
     except netsync.OverBudget as exc:
         assert unit.cell is not None  # only areas have a budget
         line = areas.over_budget_line(unit.cell, relay, exc.estimate, exc.at_least, ctx.config.area_budget_mb)
@@ -203,10 +216,27 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
         log.info("sync of %s with %s failed: %s", unit.scope, relay, exc)
         return 1
     later = ONCE_DONE if unit.once else ctx.config.sync_interval
+    summary = {**report.to_dict(), **withheld}
     ctx.local.record_sync(
-        relay, unit.scope, now=now, ok=True, next_attempt=now + later, summary=report.to_dict(),
+        relay, unit.scope, now=now, ok=True, next_attempt=now + later, summary=summary,
     )  # fmt: skip
     return 1
+
+
+async def _withheld(
+    ctx: Context, client: RelayClient, unit: areas.Unit, before: dict[str, object]
+) -> dict[str, object]:
+    """At the end of a sync of ``unit`` on ``client``: what its relay withholds of the newest definitions and
+    retractions held here (:mod:`samizdat.services.withholding`), for the sync row; what the last check found
+    when this one fails."""
+    rows = before.get("withheld")
+    known = {str(r.get("event")) for r in rows if isinstance(r, dict)} if isinstance(rows, list) else set()
+    try:
+        found = await withholding.check(ctx, client, unit.channels, unit.filters, known)
+    except (SamizdatError, TimeoutError, OSError) as exc:
+        log.info("could not ask %s for the newest definitions and retractions: %s", client.url, exc)
+        return {"withheld": before["withheld"]} if "withheld" in before else {}
+    return found.summary()
 
 
 async def background_sync(ctx: Context) -> None:

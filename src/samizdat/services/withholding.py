@@ -1,0 +1,245 @@
+"""Mirrors that lie by omission: a channel's old definition served, a retraction or a correction left out.
+
+A mirror run by the police, or one under pressure, need forge nothing to mislead a channel's readers: it keeps
+serving the channel's old definition (with the admin the owner removed, without the new mirror) and the fake post
+without the channel's retraction of it. A relay with NIP-77 may even count those events in its reconciliation (it
+stores them, answers ``OK true``) and leave them out of every ``REQ`` answer, so a sync finds nothing to move.
+
+Theory of operation. At the end of each background sync of a unit (a channel, or an area) with a relay, on the
+sync's own connection, :func:`check` asks that relay what a reader would get:
+
+1. the channel definitions within the unit's filters (the unit's filters narrowed to kind 30333: by address for
+   a channel synced by channel, by area for an area: the relay learns nothing the sync did not show it), and
+2. by id, the node's newest definition of each of the unit's channels and, of each channel, the
+   :data:`AMENDS` newest retractions and corrections this node holds, with the posts they amend.
+
+What the node holds and the relay did not serve (its newest definition; a retraction or correction of a post the
+relay serves, with the NIP-09 deletion request that came with it) is pushed to the relay, as any relay of last
+resort would, and asked for once more. What the relay accepted with ``OK true`` and still does not serve is
+*withheld* (and not pushed again at the next syncs, only asked for: a relay that withholds is sent each event
+once): the unit's sync row keeps it (``samizdat status`` names the relay and what it withheld: "served the
+definition of <date>, not the newest of <date>"), and :func:`prefer` puts the relay last among the channel's
+relays. What it refused is not withheld (the sync says why it was refused). A retraction of a post the relay does
+not serve is not asked about twice: the relay either deleted the post (NIP-09) or never had it, and its readers
+see no fake either way.
+
+Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` of at most two filters a unit and sync
+(:data:`AMENDS` ids of amendments and as many of originals, a definition each per channel: about 4 kB up and
+what the relay serves down); when something is missing, the events pushed (about 1 kB each) and one more
+``REQ``. At most :data:`CHANNELS` channels of a unit are asked about in one sync, the rest at the next.
+
+Not handled: a relay that serves the newest definition and the retraction to this node and withholds them from
+other readers (by their address, a reader's route): :mod:`samizdat.services.relay_health` asks through another
+route for posts it accepted, not for these; and a relay this node never syncs with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from samizdat.core import kinds
+from samizdat.core.event import Event, parse_event
+from samizdat.core.filters import Filter, matches_any
+from samizdat.errors import RemoteProtocolError
+from samizdat.net.client import RelayClient
+from samizdat.services import channels
+from samizdat.services.context import Context
+
+log = logging.getLogger(__name__)
+
+#: Retractions and corrections of one channel asked about in a sync, the newest.
+AMENDS = 20
+#: Channels of one unit (an area holds many) asked about in one sync.
+CHANNELS = 20
+#: Seconds the whole check is given (it never holds up the sync's result).
+TIMEOUT = 30.0
+#: Definitions one answer may bring, at most (an area's channels).
+DEFINITIONS = 500
+#: Markers of an ``e`` tag that amend the post it names (docs/protocol.md, "Corrections", "Retractions").
+_AMENDING = ("retraction", "correction")
+
+
+@dataclasses.dataclass
+class Check:
+    """What one check found and cost: ``withheld`` rows for the sync row (see :func:`line`), ``pushed`` events,
+    ``requests`` messages sent to the relay (``REQ`` and ``EVENT``)."""
+
+    withheld: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    pushed: int = 0
+    requests: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"withheld": self.withheld, "withholding_requests": self.requests, "withholding_pushed": self.pushed}
+
+
+def _amended(event: Event) -> str | None:
+    """The id of the post ``event`` retracts or corrects, or None."""
+    if event.kind != kinds.POST:
+        return None
+    for tag in event.tags:
+        if len(tag) >= 4 and tag[0] == "e" and tag[3] in _AMENDING:
+            return tag[1]
+    return None
+
+
+def _what(event: Event) -> str:
+    if event.kind == kinds.CHANNEL:
+        return "definition"
+    return next((t[3] for t in event.tags if len(t) >= 4 and t[0] == "e" and t[3] in _AMENDING), "event")
+
+
+async def _held(ctx: Context, address: str, scope: Sequence[Filter]) -> tuple[Event | None, list[Event]]:
+    """This node's newest definition of ``address`` and its newest amendments, those within ``scope`` only."""
+    defs = await ctx.store.query([channels.definition_filter(address)])
+    newest = max(defs, key=lambda e: (e.created_at, e.id), default=None)
+    if newest is not None and not matches_any(list(scope), newest):
+        newest = None
+    posts = await ctx.store.query([Filter(kinds=frozenset({kinds.POST}), tags=(("a", frozenset({address})),))])
+    amends = [e for e in posts if _amended(e) is not None and matches_any(list(scope), e)]
+    amends.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+    return newest, amends[:AMENDS]
+
+
+def _definition_filters(scope: Sequence[Filter]) -> list[dict[str, Any]]:
+    """The unit's filters narrowed to channel definitions: what a reader of the unit gets as definitions."""
+    out = []
+    for f in scope:
+        if f.kinds is not None and kinds.CHANNEL not in f.kinds:
+            continue
+        narrowed = dataclasses.replace(f, kinds=frozenset({kinds.CHANNEL}), limit=DEFINITIONS, ids=None)
+        out.append(narrowed.to_dict())
+    return out
+
+
+async def _ask(client: RelayClient, wire: list[dict[str, Any]], wanted: set[str]) -> tuple[set[str], dict[str, Event]]:
+    """One ``REQ``: the ids among ``wanted`` the relay serves, and the newest definition it serves per address."""
+    served: set[str] = set()
+    definitions: dict[str, Event] = {}
+    async for raw in client.stored(wire, max_messages=DEFINITIONS * len(wire) + 2 * len(wanted) + 10):
+        try:
+            event = parse_event(raw)
+        except RemoteProtocolError:
+            continue
+        if event.id in wanted:
+            served.add(event.id)
+        if event.kind == kinds.CHANNEL:
+            address = channels.address_of(event)
+            if address not in definitions or definitions[address].created_at < event.created_at:
+                definitions[address] = event
+    return served, definitions
+
+
+async def check(
+    ctx: Context, client: RelayClient, addresses: Sequence[str], scope: Sequence[Filter], known: Collection[str] = ()
+) -> Check:
+    """Ask ``client``'s relay (just synced with for ``scope``, the filters of the unit that serves ``addresses``,
+    on the sync's own connection: no second handshake) for the newest definitions and amendments this node holds
+    (see the module); push what it lacks, but not ``known`` (found withheld at an earlier sync: pushed then), and
+    return what it accepted and still withholds. Raises
+    TransportError, RemoteProtocolError or TimeoutError when the relay fails (the caller records nothing then)."""
+    result = Check()
+    ours: dict[str, Event] = {}  # id -> the event the relay should serve
+    originals: dict[str, str] = {}  # amendment id -> the post it amends
+    newest: dict[str, Event] = {}  # address -> our newest definition
+    for address in list(addresses)[:CHANNELS]:
+        definition, amends = await _held(ctx, address, scope)
+        if definition is not None:
+            newest[address] = ours.setdefault(definition.id, definition)
+        for event in amends:
+            ours[event.id] = event
+            originals[event.id] = _amended(event) or ""
+    if not ours:
+        return result
+    wanted = {*ours, *originals.values()}
+    wire = [{"ids": sorted(wanted), "limit": len(wanted)}, *_definition_filters(scope)]
+    async with asyncio.timeout(TIMEOUT):
+        result.requests += 1
+        served, definitions = await _ask(client, wire, wanted)
+        lacking = _lacking(ours, originals, newest, served, definitions)
+        if not lacking:
+            return result
+        push = [ours[i] for i in lacking if i not in known]
+        for event_id in lacking:  # the deletion request that came with an author's own retraction
+            if event_id in originals:
+                push += await ctx.store.query(
+                    [Filter(kinds=frozenset({kinds.DELETION}), tags=(("e", frozenset({originals[event_id]})),))]
+                )
+        push = list({e.id: e for e in push}.values())
+        accepted = set(known)
+        still = lacking
+        if push:
+            answers = await client.publish_many(push)
+            result.requests += len(push) + 1
+            result.pushed = len(push)
+            accepted |= {a.event_id for a in answers if a.accepted}
+            served, definitions = await _ask(client, wire, wanted)
+            still = _lacking(ours, originals, newest, served, definitions)
+    for event_id in still:
+        if event_id not in accepted:
+            continue  # refused: not withheld (the relay said no)
+        event = ours[event_id]
+        address = channels.address_of(event) if event.kind == kinds.CHANNEL else next(iter(event.tag_values("a")), "")
+        old = definitions.get(address)
+        result.withheld.append(
+            {
+                "channel": address,
+                "what": _what(event),
+                "event": event_id,
+                "newest": event.created_at,
+                "served": old.created_at if event.kind == kinds.CHANNEL and old is not None else None,
+            }
+        )
+    if result.withheld:
+        log.info("%s accepted and does not serve %d events a reader needs", client.url, len(result.withheld))
+    return result
+
+
+def _lacking(
+    ours: dict[str, Event],
+    originals: dict[str, str],
+    newest: dict[str, Event],
+    served: set[str],
+    definitions: dict[str, Event],
+) -> list[str]:
+    """Of ``ours``, what the relay should serve and did not: a newest definition it did not serve by id or in
+    place of which it served an older one; an amendment of a post it serves."""
+    out = []
+    for address, definition in newest.items():
+        shown = definitions.get(address)
+        older = shown is not None and shown.id != definition.id and shown.created_at <= definition.created_at
+        if definition.id not in served or older:
+            out.append(definition.id)
+    for amend, original in originals.items():
+        if original in served and amend not in served:
+            out.append(amend)
+    return out
+
+
+def line(row: dict[str, Any], name: str, when: Any) -> str:
+    """One withheld row as a sentence: ``name`` the channel's, ``when`` formats a time."""
+    if row.get("what") == "definition":
+        if row.get("served"):
+            return f"served the definition of {name} of {when(row['served'])}, not the newest of {when(row['newest'])}"
+        return f"did not serve the newest definition of {name}, of {when(row['newest'])}"
+    return f"left out the {row.get('what', 'event')} of {when(row['newest'])} in {name}, though it serves the post"
+
+
+def withholding(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """Relay -> what it withheld at its last sync of each unit (the sync rows' summaries)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in ctx.local.sync_rows():
+        rows = row.summary.get("withheld")
+        if isinstance(rows, list) and rows:
+            out.setdefault(row.relay, []).extend(r for r in rows if isinstance(r, dict))
+    return out
+
+
+def prefer(withheld: dict[str, list[dict[str, Any]]], address: str, relays: Sequence[str]) -> list[str]:
+    """``relays`` of the channel at ``address``, those that withheld its events (``withheld``, from
+    :func:`withholding`) last, their order kept."""
+    bad = {relay for relay, rows in withheld.items() if any(r.get("channel") == address for r in rows)}
+    return [r for r in relays if r not in bad] + [r for r in relays if r in bad]

@@ -1,0 +1,194 @@
+"""A mirror that lies by omission, on loopback: it takes the channel's newest definition and the retraction of a
+fake post (``OK true``, and counts them over NIP-77: it stores them) and leaves them out of every ``REQ`` answer,
+serving the channel's old definition (with the admin the owner removed) instead. It forges nothing.
+
+Before, a node syncing the channel from it and from an honest mirror found nothing to move with it and said
+nothing: its user took it for a good mirror, and the people reading the channel through it saw the fake post as
+news and the removed admin as an admin. Now, after each sync, the node asks each mirror by id and by address for
+the newest definition and retractions it holds, pushes what the mirror lacks, and names the mirror that accepts
+them and still does not serve them in ``samizdat status``; that mirror goes last among the channel's relays. An
+honest mirror in step is asked once (one ``REQ``) and called nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from samizdat.cli.render import when
+from samizdat.cli.status import status_text
+from samizdat.core.channel import ADMIN, build_channel_event, parse_channel
+from samizdat.core.event import Event
+from samizdat.core.filters import matches_any, parse_filter
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_post, build_retraction
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.services import feed, status, sync
+from samizdat.services.context import Context
+from samizdat.testing import FakeClock, running_relay
+
+WAIT = 30.0  # seconds: the bound on every sync here
+OWNER, TURNED = SecretKey(bytes([31]) * 32), SecretKey(bytes([32]) * 32)
+
+
+class Withholding:
+    """A relay in front of a real one (ours, with NIP-77): everything goes through (so it stores and ``OK``\\ s
+    what it is sent, and its NIP-77 set holds it), except that ``REQ`` answers leave out the events of ``hidden``
+    and bring ``stale`` (the old definition) to every filter that matches it."""
+
+    def __init__(self, upstream: str, hidden: set[str], stale: list[Event]) -> None:
+        self.upstream, self.hidden, self.stale = upstream, hidden, stale
+        self.reqs = 0
+        self.events = 0
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        filters: dict[str, list[Any]] = {}
+        async with connect(self.upstream, max_size=None) as up:
+
+            async def down() -> None:
+                async for raw in up:
+                    message = orjson.loads(raw)
+                    if message[0] == "EVENT" and message[2]["id"] in self.hidden:
+                        continue
+                    if message[0] == "EOSE":
+                        for event in self.stale:
+                            if matches_any(filters.get(message[1], []), event):
+                                await ws.send(orjson.dumps(["EVENT", message[1], event.to_dict()]).decode())
+                    await ws.send(raw)
+
+            pumping = asyncio.ensure_future(down())
+            try:
+                async for raw in ws:
+                    message = orjson.loads(raw)
+                    if message[0] == "REQ":
+                        self.reqs += 1
+                        filters[message[1]] = [parse_filter(f) for f in message[2:]]
+                    elif message[0] == "EVENT":
+                        self.events += 1
+                    await up.send(raw)
+            finally:
+                pumping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pumping
+
+
+@contextlib.asynccontextmanager
+async def mirrors(tmp_path: Path, ctx: Context) -> AsyncIterator[tuple[str, str, Withholding, dict[str, Event]]]:
+    """An honest mirror and a withholding one, both holding the channel's history: the first definition (an admin),
+    the admin's fake post, the newest definition (the admin removed) and the owner's retraction of the post."""
+    now = int(ctx.now())
+    async with (
+        running_relay(tmp_path / "honest", negentropy=NegentropyService(min_staleness=0.0)) as honest,
+        running_relay(tmp_path / "behind", negentropy=NegentropyService(min_staleness=0.0)) as behind,
+    ):
+        liar = Withholding(behind.url, set(), [])
+        async with serve(liar, "127.0.0.1", 0, close_timeout=1) as server:
+            lying = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            both = [honest.url, lying]
+            first = build_channel_event(OWNER, "yard", "Yard", created_at=now - 7200, mirrors=both,
+                                        admins={TURNED.public_key_hex: ADMIN})  # fmt: skip
+            fake = build_post(TURNED, parse_channel(first), "news", "Gathering at the square at 18:00",
+                              created_at=now - 3600)  # fmt: skip
+            newest = build_channel_event(OWNER, "yard", "Yard", created_at=now - 1800, mirrors=both,
+                                         revoked={TURNED.public_key_hex: now - 1800})  # fmt: skip
+            retraction, deletion = build_retraction(OWNER, parse_channel(newest), fake, "Not ours: a seized key",
+                                                    created_at=now - 1700)  # fmt: skip
+            assert deletion is None  # the owner retracts someone else's post: relays keep the original
+            history = [first, fake, newest, retraction]
+            for relay in (honest, behind):
+                for event in history:
+                    await relay.store.add_many([event])
+            liar.hidden |= {newest.id, retraction.id}
+            liar.stale.append(first)
+            ctx.local.follow(parse_channel(newest).address, both, ctx.clock())
+            yield honest.url, lying, liar, {e.id: e for e in history}
+
+
+def pushes(ctx: Context, relay: str) -> int:
+    """Events the last sync's check pushed to ``relay``."""
+    rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
+    return int(str(rows[relay].get("withholding_pushed", 0)))
+
+
+async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_named(
+    ctx: Context, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    async with mirrors(tmp_path, ctx) as (honest, lying, liar, history):
+        first, fake, newest, retraction = history.values()
+        pushed = 0
+        for _ in range(2):  # the mirrors are synced side by side: at the first pass the node may not hold it all
+            async with asyncio.timeout(WAIT):
+                assert await sync.sync_pass(ctx) == 2
+            fake_clock.advance(ctx.config.sync_interval)
+            pushed += pushes(ctx, lying)
+
+        # The retraction shows here, and the removed admin is no admin: the node had it from the honest mirror.
+        items = await feed.feed(ctx, None)
+        shown = next(item for item in items if item.event_id == fake.id)
+        assert shown.view is not None
+        assert shown.view.retraction is not None
+        assert shown.view.retraction.id == retraction.id
+
+        # The lying mirror is named, with what it withheld: the old definition's date and the newest's.
+        doc = await status.document(ctx, detail=True)
+        relays = {r["url"]: r for r in doc["relays"]}
+        assert "withheld" not in relays[honest]
+        withheld = relays[lying]["withheld"]
+        assert {(w["what"], w["newest"], w["served"]) for w in withheld} == {
+            ("definition", newest.created_at, first.created_at),
+            ("retraction", retraction.created_at, None),
+        }
+        text = status_text(doc, now=ctx.clock())
+        assert (
+            f"withholds: it served the definition of «Yard» of {when(first.created_at)}, not the newest of "
+            f"{when(newest.created_at)}" in text
+        )
+        assert f"withholds: it left out the retraction of {when(retraction.created_at)} in «Yard»" in text
+        public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
+        assert all("channel" not in w and "name" not in w for w in public[lying]["withheld"])  # names no follow
+
+        # What it lacked was pushed once (it accepted it): the next sync only asks again, with one REQ.
+        assert pushed == 2
+        async with asyncio.timeout(WAIT):
+            await sync.sync_pass(ctx)
+        rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
+        assert (rows[lying]["withholding_requests"], rows[lying]["withholding_pushed"]) == (1, 0)
+        public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
+        assert len(public[lying]["withheld"]) == 2  # still named
+
+        # It goes last among the channel's relays, for this channel.
+        address = parse_channel(newest).address
+        assert (await sync.scopes(ctx))[address] == [honest, lying]
+        ctx.local.follow(address, [lying, honest], ctx.clock())
+        assert (await sync.scopes(ctx))[address] == [honest, lying]
+
+
+async def test_a_mirror_in_step_is_asked_once_and_called_nothing(ctx: Context, tmp_path: Path) -> None:
+    async with mirrors(tmp_path, ctx) as (honest, lying, liar, history):
+        liar.hidden.clear()
+        liar.stale.clear()
+        async with asyncio.timeout(WAIT):
+            await sync.sync_pass(ctx)
+        doc = await status.document(ctx, detail=True)
+        assert all("withheld" not in r for r in doc["relays"])
+        rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
+        assert rows[lying]["withholding_requests"] == 1  # one REQ, nothing pushed
+        assert rows[lying]["withholding_pushed"] == 0
+        assert liar.events == 0
+        assert "withholds" not in status_text(doc, now=ctx.clock())
+
+
+async def test_a_withheld_row_is_a_sentence() -> None:
+    from samizdat.services import withholding  # here: the module is new, and the tests above must run without it
+
+    row = {"what": "definition", "newest": 1_800_000_000, "served": None}
+    assert (
+        withholding.line(row, "«Yard»", when)
+        == f"did not serve the newest definition of «Yard», of {when(row['newest'])}"
+    )
