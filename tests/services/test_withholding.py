@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -46,6 +47,7 @@ class Withholding:
         self.upstream, self.hidden, self.stale = upstream, hidden, stale
         self.reqs = 0
         self.events = 0
+        self.asked: list[dict[str, Any]] = []  # every filter of every REQ
 
     async def __call__(self, ws: ServerConnection) -> None:
         filters: dict[str, list[Any]] = {}
@@ -68,6 +70,7 @@ class Withholding:
                     message = orjson.loads(raw)
                     if message[0] == "REQ":
                         self.reqs += 1
+                        self.asked += message[2:]
                         filters[message[1]] = [parse_filter(f) for f in message[2:]]
                     elif message[0] == "EVENT":
                         self.events += 1
@@ -79,9 +82,12 @@ class Withholding:
 
 
 @contextlib.asynccontextmanager
-async def mirrors(tmp_path: Path, ctx: Context) -> AsyncIterator[tuple[str, str, Withholding, dict[str, Event]]]:
+async def mirrors(
+    tmp_path: Path, ctx: Context, geohash: str = ""
+) -> AsyncIterator[tuple[str, str, Withholding, dict[str, Event]]]:
     """An honest mirror and a withholding one, both holding the channel's history: the first definition (an admin),
-    the admin's fake post, the newest definition (the admin removed) and the owner's retraction of the post."""
+    the admin's fake post, the newest definition (the admin removed) and the owner's retraction of the post. A
+    channel with a ``geohash`` is read by area (private reading), one without by channel."""
     now = int(ctx.now())
     async with (
         running_relay(tmp_path / "honest", negentropy=NegentropyService(min_staleness=0.0)) as honest,
@@ -91,11 +97,11 @@ async def mirrors(tmp_path: Path, ctx: Context) -> AsyncIterator[tuple[str, str,
         async with serve(liar, "127.0.0.1", 0, close_timeout=1) as server:
             lying = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
             both = [honest.url, lying]
-            first = build_channel_event(OWNER, "yard", "Yard", created_at=now - 7200, mirrors=both,
+            first = build_channel_event(OWNER, "yard", "Yard", created_at=now - 7200, mirrors=both, geohash=geohash,
                                         admins={TURNED.public_key_hex: ADMIN})  # fmt: skip
             fake = build_post(TURNED, parse_channel(first), "news", "Gathering at the square at 18:00",
                               created_at=now - 3600)  # fmt: skip
-            newest = build_channel_event(OWNER, "yard", "Yard", created_at=now - 1800, mirrors=both,
+            newest = build_channel_event(OWNER, "yard", "Yard", created_at=now - 1800, mirrors=both, geohash=geohash,
                                          revoked={TURNED.public_key_hex: now - 1800})  # fmt: skip
             retraction, deletion = build_retraction(OWNER, parse_channel(newest), fake, "Not ours: a seized key",
                                                     created_at=now - 1700)  # fmt: skip
@@ -110,23 +116,28 @@ async def mirrors(tmp_path: Path, ctx: Context) -> AsyncIterator[tuple[str, str,
             yield honest.url, lying, liar, {e.id: e for e in history}
 
 
-def pushes(ctx: Context, relay: str) -> int:
-    """Events the last sync's check pushed to ``relay``."""
-    rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
-    return int(str(rows[relay].get("withholding_pushed", 0)))
+def cost(ctx: Context, relay: str, at: float) -> tuple[int, int]:
+    """(requests, events pushed) of the checks of the syncs with ``relay`` that ran at ``at``."""
+    rows = [r.summary for r in ctx.local.sync_rows() if r.relay == relay and r.last_attempt == at]
+    return (
+        sum(int(str(r.get("withholding_requests", 0))) for r in rows),
+        sum(int(str(r.get("withholding_pushed", 0))) for r in rows),
+    )
 
 
+@pytest.mark.parametrize("geohash", ["", "u9edp2"], ids=["by-channel", "by-area"])
 async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_named(
-    ctx: Context, tmp_path: Path, fake_clock: FakeClock
+    ctx: Context, tmp_path: Path, fake_clock: FakeClock, geohash: str
 ) -> None:
-    async with mirrors(tmp_path, ctx) as (honest, lying, liar, history):
+    async with mirrors(tmp_path, ctx, geohash) as (honest, lying, liar, history):
         first, fake, newest, retraction = history.values()
-        pushed = 0
+        pushed, after_first = 0, 0
         for _ in range(2):  # the mirrors are synced side by side: at the first pass the node may not hold it all
             async with asyncio.timeout(WAIT):
-                assert await sync.sync_pass(ctx) == 2
+                assert await sync.sync_pass(ctx) >= 2  # by area: the once-only units of posts before area tags too
+            pushed += cost(ctx, lying, fake_clock.now)[1]
             fake_clock.advance(ctx.config.sync_interval)
-            pushed += pushes(ctx, lying)
+            after_first = after_first or len(liar.asked)
 
         # The retraction shows here, and the removed admin is no admin: the node had it from the honest mirror.
         items = await feed.feed(ctx, None)
@@ -157,10 +168,15 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         assert pushed == 2
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
-        rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
-        assert (rows[lying]["withholding_requests"], rows[lying]["withholding_pushed"]) == (1, 0)
+        assert cost(ctx, lying, fake_clock.now) == (1, 0)
         public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
         assert len(public[lying]["withheld"]) == 2  # still named
+
+        # Read by area (once the definition is here: the first pass is by channel), the mirror is asked for
+        # definitions by area only: it learns no followed channel.
+        if geohash:
+            assert ctx.local.sync_row(lying, "area:u9ed") is not None
+            assert not [f for f in liar.asked[after_first:] if {"authors", "#d", "#a"} & set(f)]
 
         # It goes last among the channel's relays, for this channel.
         address = parse_channel(newest).address
@@ -169,7 +185,9 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         assert (await sync.scopes(ctx))[address] == [honest, lying]
 
 
-async def test_a_mirror_in_step_is_asked_once_and_called_nothing(ctx: Context, tmp_path: Path) -> None:
+async def test_a_mirror_in_step_is_asked_once_and_called_nothing(
+    ctx: Context, tmp_path: Path, fake_clock: FakeClock
+) -> None:
     async with mirrors(tmp_path, ctx) as (honest, lying, liar, history):
         liar.hidden.clear()
         liar.stale.clear()
@@ -177,9 +195,7 @@ async def test_a_mirror_in_step_is_asked_once_and_called_nothing(ctx: Context, t
             await sync.sync_pass(ctx)
         doc = await status.document(ctx, detail=True)
         assert all("withheld" not in r for r in doc["relays"])
-        rows = {row.relay: row.summary for row in ctx.local.sync_rows()}
-        assert rows[lying]["withholding_requests"] == 1  # one REQ, nothing pushed
-        assert rows[lying]["withholding_pushed"] == 0
+        assert cost(ctx, lying, fake_clock.now) == (1, 0)  # one REQ, nothing pushed
         assert liar.events == 0
         assert "withholds" not in status_text(doc, now=ctx.clock())
 

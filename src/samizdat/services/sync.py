@@ -228,14 +228,13 @@ async def _withheld(
 ) -> dict[str, object]:
     """At the end of a sync of ``unit`` on ``client``: what its relay withholds of the newest definitions and
     retractions held here (:mod:`samizdat.services.withholding`), for the sync row; what the last check found
-    when this one fails."""
-    rows = before.get("withheld")
-    known = {str(r.get("event")) for r in rows if isinstance(r, dict)} if isinstance(rows, list) else set()
+    (``before``, the row's last summary) when this one fails."""
+    known = {str(r.get("event")) for r in withholding.withholding(ctx).get(client.url, [])}  # pushed before
     try:
         found = await withholding.check(ctx, client, unit.channels, unit.filters, known)
     except (SamizdatError, TimeoutError, OSError) as exc:
         log.info("could not ask %s for the newest definitions and retractions: %s", client.url, exc)
-        return {"withheld": before["withheld"]} if "withheld" in before else {}
+        return {k: before[k] for k in ("withheld", "withholding_checked") if k in before}
     return found.summary()
 
 

@@ -23,10 +23,11 @@ relays. What it refused is not withheld (the sync says why it was refused). A re
 not serve is not asked about twice: the relay either deleted the post (NIP-09) or never had it, and its readers
 see no fake either way.
 
-Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` of at most two filters a unit and sync
-(:data:`AMENDS` ids of amendments and as many of originals, a definition each per channel: about 4 kB up and
-what the relay serves down); when something is missing, the events pushed (about 1 kB each) and one more
-``REQ``. At most :data:`CHANNELS` channels of a unit are asked about in one sync, the rest at the next.
+Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` a unit and sync, on the sync's connection,
+of at most :data:`MAX_IDS` ids (the definitions of at most :data:`CHANNELS` channels of the unit, then the newest
+amendments, :data:`AMENDS` a channel at most, each with the post it amends) and the unit's filters narrowed to
+definitions; the relay answers with those events. When something is missing, the events pushed (about 1 kB
+each, once per relay while it withholds them) and one more ``REQ``.
 
 Not handled: a relay that serves the newest definition and the retraction to this node and withholds them from
 other readers (by their address, a reader's route): :mod:`samizdat.services.relay_health` asks through another
@@ -52,9 +53,14 @@ from samizdat.services.context import Context
 log = logging.getLogger(__name__)
 
 #: Retractions and corrections of one channel asked about in a sync, the newest.
-AMENDS = 20
-#: Channels of one unit (an area holds many) asked about in one sync.
+AMENDS = 5
+#: Channels of one unit (an area holds many) asked about in one sync; the next sync takes the next ones.
 CHANNELS = 20
+#: A channel's newest posts looked through here for its retractions and corrections.
+POSTS = 500
+#: Ids in the one ``REQ`` at most (67 bytes each on the wire): definitions first, then amendments with the posts
+#: they amend, the newest first.
+MAX_IDS = 100
 #: Seconds the whole check is given (it never holds up the sync's result).
 TIMEOUT = 30.0
 #: Definitions one answer may bring, at most (an area's channels).
@@ -66,14 +72,17 @@ _AMENDING = ("retraction", "correction")
 @dataclasses.dataclass
 class Check:
     """What one check found and cost: ``withheld`` rows for the sync row (see :func:`line`), ``pushed`` events,
-    ``requests`` messages sent to the relay (``REQ`` and ``EVENT``)."""
+    ``requests`` messages sent to the relay (``REQ`` and ``EVENT``), ``bytes`` on the wire both ways."""
 
     withheld: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    checked: list[str] = dataclasses.field(default_factory=list)  # the channels asked about
     pushed: int = 0
     requests: int = 0
+    bytes: int = 0
 
     def summary(self) -> dict[str, Any]:
-        return {"withheld": self.withheld, "withholding_requests": self.requests, "withholding_pushed": self.pushed}
+        return {"withheld": self.withheld, "withholding_checked": self.checked, "withholding_requests": self.requests,
+                "withholding_pushed": self.pushed, "withholding_bytes": self.bytes}  # fmt: skip
 
 
 def _amended(event: Event) -> str | None:
@@ -98,7 +107,9 @@ async def _held(ctx: Context, address: str, scope: Sequence[Filter]) -> tuple[Ev
     newest = max(defs, key=lambda e: (e.created_at, e.id), default=None)
     if newest is not None and not matches_any(list(scope), newest):
         newest = None
-    posts = await ctx.store.query([Filter(kinds=frozenset({kinds.POST}), tags=(("a", frozenset({address})),))])
+    posts = await ctx.store.query(
+        [Filter(kinds=frozenset({kinds.POST}), tags=(("a", frozenset({address})),), limit=POSTS)]
+    )
     amends = [e for e in posts if _amended(e) is not None and matches_any(list(scope), e)]
     amends.sort(key=lambda e: (e.created_at, e.id), reverse=True)
     return newest, amends[:AMENDS]
@@ -108,8 +119,8 @@ def _definition_filters(scope: Sequence[Filter]) -> list[dict[str, Any]]:
     """The unit's filters narrowed to channel definitions: what a reader of the unit gets as definitions."""
     out = []
     for f in scope:
-        if f.kinds is not None and kinds.CHANNEL not in f.kinds:
-            continue
+        if (f.kinds is not None and kinds.CHANNEL not in f.kinds) or any(name == "a" for name, _ in f.tags):
+            continue  # a channel's posts (``#a``): its definition is asked for by its own filter
         narrowed = dataclasses.replace(f, kinds=frozenset({kinds.CHANNEL}), limit=DEFINITIONS, ids=None)
         out.append(narrowed.to_dict())
     return out
@@ -145,15 +156,22 @@ async def check(
     ours: dict[str, Event] = {}  # id -> the event the relay should serve
     originals: dict[str, str] = {}  # amendment id -> the post it amends
     newest: dict[str, Event] = {}  # address -> our newest definition
-    for address in list(addresses)[:CHANNELS]:
+    amendments: list[Event] = []
+    start = int(ctx.clock() // 60) * CHANNELS % len(addresses) if addresses else 0  # in turn, over syncs
+    for address in [*addresses[start:], *addresses[:start]][:CHANNELS]:
         definition, amends = await _held(ctx, address, scope)
+        if definition is not None or amends:
+            result.checked.append(address)
         if definition is not None:
             newest[address] = ours.setdefault(definition.id, definition)
-        for event in amends:
-            ours[event.id] = event
-            originals[event.id] = _amended(event) or ""
+        amendments += amends
+    amendments.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+    for event in amendments[: max(0, (MAX_IDS - len(ours)) // 2)]:
+        ours[event.id] = event
+        originals[event.id] = _amended(event) or ""
     if not ours:
         return result
+    began = client.bytes_in + client.bytes_out
     wanted = {*ours, *originals.values()}
     wire = [{"ids": sorted(wanted), "limit": len(wanted)}, *_definition_filters(scope)]
     async with asyncio.timeout(TIMEOUT):
@@ -161,6 +179,7 @@ async def check(
         served, definitions = await _ask(client, wire, wanted)
         lacking = _lacking(ours, originals, newest, served, definitions)
         if not lacking:
+            result.bytes = client.bytes_in + client.bytes_out - began
             return result
         push = [ours[i] for i in lacking if i not in known]
         for event_id in lacking:  # the deletion request that came with an author's own retraction
@@ -178,6 +197,7 @@ async def check(
             accepted |= {a.event_id for a in answers if a.accepted}
             served, definitions = await _ask(client, wire, wanted)
             still = _lacking(ours, originals, newest, served, definitions)
+    result.bytes = client.bytes_in + client.bytes_out - began
     for event_id in still:
         if event_id not in accepted:
             continue  # refused: not withheld (the relay said no)
@@ -229,12 +249,21 @@ def line(row: dict[str, Any], name: str, when: Any) -> str:
 
 
 def withholding(ctx: Context) -> dict[str, list[dict[str, Any]]]:
-    """Relay -> what it withheld at its last sync of each unit (the sync rows' summaries)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    """Relay -> what it withheld, per channel as the relay's latest sync that asked about the channel found it
+    (the sync rows' summaries: a channel read by channel and later by area has a row of each kind)."""
+    latest: dict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = {}
     for row in ctx.local.sync_rows():
-        rows = row.summary.get("withheld")
-        if isinstance(rows, list) and rows:
-            out.setdefault(row.relay, []).extend(r for r in rows if isinstance(r, dict))
+        checked, rows = row.summary.get("withholding_checked"), row.summary.get("withheld")
+        if not isinstance(checked, list) or not isinstance(rows, list) or row.last_success is None:
+            continue
+        for address in checked:
+            found = [r for r in rows if isinstance(r, dict) and r.get("channel") == address]
+            if latest.get((row.relay, str(address)), (-1.0, []))[0] < row.last_success:
+                latest[(row.relay, str(address))] = (row.last_success, found)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (relay, _), (_, found) in sorted(latest.items()):
+        if found:
+            out.setdefault(relay, []).extend(found)
     return out
 
 
