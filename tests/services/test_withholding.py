@@ -164,8 +164,13 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
         assert all("channel" not in w and "name" not in w for w in public[lying]["withheld"])  # names no follow
 
-        # What it lacked was pushed once (it accepted it): the next sync only asks again, with one REQ.
+        # What it lacked was pushed once (it accepted it). The next sync asks nothing (nothing new is held here);
+        # six hours on, a sync asks again, with one REQ, and pushes nothing.
         assert pushed == 2
+        async with asyncio.timeout(WAIT):
+            await sync.sync_pass(ctx)
+        assert cost(ctx, lying, fake_clock.now) == (0, 0)
+        fake_clock.advance(6 * 3600)
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
         assert cost(ctx, lying, fake_clock.now) == (1, 0)

@@ -231,10 +231,10 @@ async def _withheld(
     (``before``, the row's last summary) when this one fails."""
     known = {str(r.get("event")) for r in withholding.withholding(ctx).get(client.url, [])}  # pushed before
     try:
-        found = await withholding.check(ctx, client, unit.channels, unit.filters, known)
+        found = await withholding.check(ctx, client, unit.channels, unit.filters, known, before)
     except (SamizdatError, TimeoutError, OSError) as exc:
         log.info("could not ask %s for the newest definitions and retractions: %s", client.url, exc)
-        return {k: before[k] for k in ("withheld", "withholding_checked") if k in before}
+        return {k: v for k, v in before.items() if k.startswith("withh")}
     return found.summary()
 
 

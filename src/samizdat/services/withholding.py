@@ -20,10 +20,12 @@ resort would, and asked for once more. What the relay accepted with ``OK true`` 
 once): the unit's sync row keeps it (``samizdat status`` names the relay and what it withheld: "served the
 definition of <date>, not the newest of <date>"), and :func:`prefer` puts the relay last among the channel's
 relays. What it refused is not withheld (the sync says why it was refused). A retraction of a post the relay does
-not serve is not asked about twice: the relay either deleted the post (NIP-09) or never had it, and its readers
-see no fake either way.
+not serve is not pushed: the relay either deleted the post (NIP-09) or never had it, and its readers see no fake
+either way.
 
-Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` a unit and sync, on the sync's connection,
+Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` a unit, on the sync's connection, at the
+first sync after this node holds a new definition or amendment of the unit's channels, and every
+:data:`RECHECK_EVERY` seconds otherwise (none in between: an area's check is tens of kB),
 of at most :data:`MAX_IDS` ids (the definitions of at most :data:`CHANNELS` channels of the unit, then the newest
 amendments, :data:`AMENDS` a channel at most, each with the post it amends) and the unit's filters narrowed to
 definitions; the relay answers with those events. When something is missing, the events pushed (about 1 kB
@@ -38,8 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from samizdat.core import kinds
@@ -61,6 +64,9 @@ POSTS = 500
 #: Ids in the one ``REQ`` at most (67 bytes each on the wire): definitions first, then amendments with the posts
 #: they amend, the newest first.
 MAX_IDS = 100
+#: Seconds before the same events are asked for again from the same relay for the same unit; events newly held
+#: here (a new definition, a new retraction) are asked for at the next sync.
+RECHECK_EVERY = 6 * 3600.0
 #: Seconds the whole check is given (it never holds up the sync's result).
 TIMEOUT = 30.0
 #: Definitions one answer may bring, at most (an area's channels).
@@ -79,10 +85,13 @@ class Check:
     pushed: int = 0
     requests: int = 0
     bytes: int = 0
+    digest: str = ""  # of the ids asked about: the next check asks again at once only when they change
+    at: float | None = None  # when they were last asked about
 
     def summary(self) -> dict[str, Any]:
         return {"withheld": self.withheld, "withholding_checked": self.checked, "withholding_requests": self.requests,
-                "withholding_pushed": self.pushed, "withholding_bytes": self.bytes}  # fmt: skip
+                "withholding_pushed": self.pushed, "withholding_bytes": self.bytes,
+                "withholding_digest": self.digest, "withholding_at": self.at}  # fmt: skip
 
 
 def _amended(event: Event) -> str | None:
@@ -145,19 +154,27 @@ async def _ask(client: RelayClient, wire: list[dict[str, Any]], wanted: set[str]
 
 
 async def check(
-    ctx: Context, client: RelayClient, addresses: Sequence[str], scope: Sequence[Filter], known: Collection[str] = ()
+    ctx: Context,
+    client: RelayClient,
+    addresses: Sequence[str],
+    scope: Sequence[Filter],
+    known: Collection[str] = (),
+    last: Mapping[str, Any] | None = None,
 ) -> Check:
     """Ask ``client``'s relay (just synced with for ``scope``, the filters of the unit that serves ``addresses``,
     on the sync's own connection: no second handshake) for the newest definitions and amendments this node holds
     (see the module); push what it lacks, but not ``known`` (found withheld at an earlier sync: pushed then), and
-    return what it accepted and still withholds. Raises
+    return what it accepted and still withholds. Nothing is asked when ``last`` (the previous check's
+    :meth:`Check.summary` for this unit) asked for the same events less than :data:`RECHECK_EVERY` seconds ago:
+    its findings are returned again. Raises
     TransportError, RemoteProtocolError or TimeoutError when the relay fails (the caller records nothing then)."""
     result = Check()
     ours: dict[str, Event] = {}  # id -> the event the relay should serve
     originals: dict[str, str] = {}  # amendment id -> the post it amends
     newest: dict[str, Event] = {}  # address -> our newest definition
     amendments: list[Event] = []
-    start = int(ctx.clock() // 60) * CHANNELS % len(addresses) if addresses else 0  # in turn, over syncs
+    turn = int(ctx.clock() // RECHECK_EVERY)  # the channels of a large unit in turn, a new turn every re-check
+    start = turn * CHANNELS % len(addresses) if addresses else 0
     for address in [*addresses[start:], *addresses[:start]][:CHANNELS]:
         definition, amends = await _held(ctx, address, scope)
         if definition is not None or amends:
@@ -171,6 +188,19 @@ async def check(
         originals[event.id] = _amended(event) or ""
     if not ours:
         return result
+    result.digest = hashlib.sha256(" ".join(sorted(ours)).encode()).hexdigest()
+    result.at = ctx.clock()
+    last = last or {}
+    at = last.get("withholding_at")
+    if (
+        last.get("withholding_digest") == result.digest
+        and isinstance(at, int | float)
+        and at + RECHECK_EVERY > ctx.clock()
+    ):
+        result.at = float(at)
+        result.withheld = [r for r in last.get("withheld") or () if isinstance(r, dict)]
+        result.checked = [str(a) for a in last.get("withholding_checked") or ()]
+        return result  # nothing new here since the last check, a while ago
     began = client.bytes_in + client.bytes_out
     wanted = {*ours, *originals.values()}
     wire = [{"ids": sorted(wanted), "limit": len(wanted)}, *_definition_filters(scope)]
