@@ -590,6 +590,25 @@ export function feed(channel, allEvents, now, verifiers = new Set()) {
   return items;
 }
 
+/** The feed `items` with each run of one author's posts past the `run`-th folded into one item
+ * {id: '+<first id>', more: [items]} ("+ N posts by the same author", opened on a tap: its id in `open`), unless
+ * nothing follows the run: a seized admin key's flood of 3,000 posts no longer hides the owner's alert beneath
+ * it, and a channel of one author reads as before. */
+export function fold(items, open, run = 3) {
+  const out = [];
+  let n = 0, by, f;
+  for (const i of items) {
+    const a = i.original?.pubkey;
+    n = a && a === by ? n + 1 : 0;
+    by = a;
+    if (n === run) f = open.has('+' + i.id) ? null : out[out.length] = { id: '+' + i.id, more: [] };
+    if (n >= run && f) f.more.push(i);
+    else out.push(i);
+  }
+  if (f && out[out.length - 1] === f) out.splice(-1, 1, ...f.more);
+  return out;
+}
+
 /** The newest definition per address among `events` (kind 30333), parsed; malformed newest versions give
  * {address, error} so the channel shows as unreadable instead of falling back to an older version. */
 export function currentChannels(events) {

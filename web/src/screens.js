@@ -14,6 +14,7 @@ import { seizedMark, seizedWarning } from './views/seized.js';
 import * as autolock from './autolock.js';
 import { state } from './state.js';
 import { lockApp } from './panic.js';
+import { keepFair } from './keepfair.js';
 
 addEnglish(WORDS);
 // With a PIN set, the app locks itself when out of sight or left alone (autolock.js; the delays are settings). The
@@ -22,4 +23,4 @@ autolock.watch(() => ({
   hidden: autolock.choice(state.lockHidden, autolock.HIDDEN_CHOICES, autolock.DEFAULT_HIDDEN),
   idle: autolock.choice(state.lockIdle, autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE),
 }), lockApp);
-self.samizdatScreens = { composeView, keysView, statusView, nearbyView, seizedWarning, seizedMark };
+self.samizdatScreens = { composeView, keysView, statusView, nearbyView, seizedWarning, seizedMark, keepFair };

@@ -6,7 +6,7 @@
 import { h, mount } from '../dom.js';
 import { t, plural } from '../i18n.js';
 import { state, now, setFollow, trust, addClaims, changed } from '../state.js';
-import { feed, mayAmend, roleOf } from '../rules.js';
+import { feed, fold, mayAmend, roleOf } from '../rules.js';
 import { extras, screens } from '../lazy.js';
 import * as cache from '../cache.js';
 import { VirtualList } from '../vlist.js';
@@ -57,6 +57,7 @@ export function channelView(address) {
   let timer = 0;
   let unsaved = [];
   let deletionSub = null, deletionKey = '';
+  const open = new Set(); // the folded runs the reader opened (rules.js fold)
 
   function add(e) {
     if (events.has(e.id)) return false;
@@ -163,7 +164,8 @@ export function channelView(address) {
     related(channel);
     drawHeader(channel);
     const ts = now();
-    const items = feed(channel, events.values(), ts, new Set(labelersOf()));
+    const posts = feed(channel, events.values(), ts, new Set(labelersOf()));
+    const items = fold(posts, open);
     const mine = signers(channel);
     const ctx = {
       now: ts,
@@ -171,14 +173,17 @@ export function channelView(address) {
       compose: (mode, target) => ({ screen: 'compose', address, mode, target }),
       channel,
     };
-    mount(info, items.length ? t('posts-count', { n: plural('posts', items.length) }) : t('no-posts'));
+    mount(info, posts.length ? t('posts-count', { n: plural('posts', posts.length) }) : t('no-posts'));
     info.className = 'count';
-    const drawn = `${Math.floor(ts / 60)}|${channel.seizedSince}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.orphan ? `o${i.id}`
+    const drawn = `${Math.floor(ts / 60)}|${channel.seizedSince}|${mine.map((s) => s.pubkey).join()}|` + items.map((i) => (i.more ? i.id + i.more.length : i.orphan ? `o${i.id}`
       : `${i.id}:${i.view.corrections.length}:${i.view.retraction ? 1 : 0}:${i.view.deletion ? 1 : 0}:${Object.entries(i.view.labels).join()}`)).join('|');
     if (list && drawn === shown) return;
     shown = drawn;
-    if (!list) list = new VirtualList(listBox, (item) => renderPost(item, ctx));
-    list.renderItem = (item) => renderPost(item, ctx);
+    // A folded run: one line, "+ 2,997 posts by the same author (<key>)"; a tap shows them in their place.
+    const render = (item) => (item.more ? h('button', { class: 'more secondary', onclick: () => { open.add(item.id); draw(); } },
+      t('more-by', { n: plural('posts', item.more.length), key: item.more[0].original.pubkey.slice(0, 8) })) : renderPost(item, ctx));
+    if (!list) list = new VirtualList(listBox, render);
+    list.renderItem = render;
     list.setItems(items);
   }
 
