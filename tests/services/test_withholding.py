@@ -48,6 +48,7 @@ class Withholding:
         self.reqs = 0
         self.events = 0
         self.asked: list[dict[str, Any]] = []  # every filter of every REQ
+        self.refusal = ""  # when set, every EVENT is answered ``OK false`` with it, and not kept
 
     async def __call__(self, ws: ServerConnection) -> None:
         filters: dict[str, list[Any]] = {}
@@ -74,6 +75,9 @@ class Withholding:
                         filters[message[1]] = [parse_filter(f) for f in message[2:]]
                     elif message[0] == "EVENT":
                         self.events += 1
+                        if self.refusal:
+                            await ws.send(orjson.dumps(["OK", message[1]["id"], False, self.refusal]).decode())
+                            continue
                     await up.send(raw)
             finally:
                 pumping.cancel()
@@ -213,3 +217,20 @@ async def test_a_withheld_row_is_a_sentence() -> None:
         withholding.line(row, "«Yard»", when)
         == f"did not serve the newest definition of «Yard», of {when(row['newest'])}"
     )
+
+
+async def test_a_mirror_refusing_the_retraction_is_named(ctx: Context, tmp_path: Path, fake_clock: FakeClock) -> None:
+    """A mirror that answers the retraction with ``OK false`` ("blocked:") while it serves the fake post withholds it
+    as much as one that takes it: named, with its words."""
+    async with mirrors(tmp_path, ctx) as (_, lying, liar, history):
+        _, _, _, retraction = history.values()
+        liar.refusal = "blocked: not on this relay"
+        for _ in range(2):
+            async with asyncio.timeout(WAIT):
+                await sync.sync_pass(ctx)
+            fake_clock.advance(ctx.config.sync_interval)
+        text = status_text(await status.document(ctx, detail=True), now=ctx.clock())
+        assert (
+            f'withholds: it refused the retraction of {when(retraction.created_at)} in «Yard» ("blocked: not on this '
+            'relay")' in text
+        )

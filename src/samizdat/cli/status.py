@@ -39,7 +39,7 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
         name = f"«{row['name']}»" if row.get("name") else "a channel"
         line += f"\n      ! withholds: it {withholding.line(row, name, when)}"
     if r.get("withheld"):
-        line += "\n      (it accepted these and does not serve them; other mirrors go first for those channels)"
+        line += "\n      (it was sent these and does not serve them; other mirrors go first for those channels)"
     if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
         line += f"\n      last error: {_reason(r['last_error'])}"
     return line

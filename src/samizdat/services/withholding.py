@@ -15,13 +15,13 @@ sync's own connection, :func:`check` asks that relay what a reader would get:
 
 What the node holds and the relay did not serve (its newest definition; a retraction or correction of a post the
 relay serves, with the NIP-09 deletion request that came with it) is pushed to the relay, as any relay of last
-resort would, and asked for once more. What the relay accepted with ``OK true`` and still does not serve is
-*withheld* (and not pushed again at the next syncs, only asked for: a relay that withholds is sent each event
-once): the unit's sync row keeps it (``samizdat status`` names the relay and what it withheld: "served the
-definition of <date>, not the newest of <date>"), and :func:`prefer` puts the relay last among the channel's
-relays. What it refused is not withheld (the sync says why it was refused). A retraction of a post the relay does
-not serve is not pushed: the relay either deleted the post (NIP-09) or never had it, and its readers see no fake
-either way.
+resort would, and asked for once more. What the relay accepted with ``OK true`` and still does not serve, or
+refused (``blocked:``, ``invalid:``: not ``rate-limited:``), is *withheld*, and not pushed again at the next
+syncs, only asked for (a relay that withholds is sent each event once). The unit's sync row keeps it
+(``samizdat status`` names the relay and what it withheld: "served the definition of <date>, not the newest of
+<date>"), and :func:`prefer` puts the relay last among the channel's relays. A retraction of a post the relay
+does not serve is not pushed: the relay either deleted the post (NIP-09) or never had it, and its readers see no
+fake either way.
 
 Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` a unit, on the sync's connection, at the
 first sync after this node holds a new definition or amendment of the unit's channels, and every
@@ -71,6 +71,10 @@ RECHECK_EVERY = 6 * 3600.0
 TIMEOUT = 30.0
 #: Definitions one answer may bring, at most (an area's channels).
 DEFINITIONS = 500
+#: Refusals that say nothing of the event (the relay is busy, or did not answer): sent again at the next check. A
+#: relay that refuses the event otherwise (``blocked:``, ``invalid:`` ...) while it serves the older version or the
+#: post is withholding it too, whatever its reason.
+_PASSING = frozenset({"rate-limited", "error", ""})
 #: Markers of an ``e`` tag that amend the post it names (docs/protocol.md, "Corrections", "Retractions").
 _AMENDING = ("retraction", "correction")
 
@@ -219,18 +223,20 @@ async def check(
                 )
         push = list({e.id: e for e in push}.values())
         accepted = set(known)
+        refused: dict[str, str] = {}
         still = lacking
         if push:
             answers = await client.publish_many(push)
             result.requests += len(push) + 1
             result.pushed = len(push)
             accepted |= {a.event_id for a in answers if a.accepted}
+            refused = {a.event_id: a.message for a in answers if not a.accepted and a.prefix not in _PASSING}
             served, definitions = await _ask(client, wire, wanted)
             still = _lacking(ours, originals, newest, served, definitions)
     result.bytes = client.bytes_in + client.bytes_out - began
     for event_id in still:
-        if event_id not in accepted:
-            continue  # refused: not withheld (the relay said no)
+        if event_id not in accepted and event_id not in refused:
+            continue  # no answer, or "rate-limited:": pushed again at the next check
         event = ours[event_id]
         address = channels.address_of(event) if event.kind == kinds.CHANNEL else next(iter(event.tag_values("a")), "")
         old = definitions.get(address)
@@ -241,10 +247,11 @@ async def check(
                 "event": event_id,
                 "newest": event.created_at,
                 "served": old.created_at if event.kind == kinds.CHANNEL and old is not None else None,
+                **({"refused": refused[event_id][:200]} if event_id in refused else {}),
             }
         )
     if result.withheld:
-        log.info("%s accepted and does not serve %d events a reader needs", client.url, len(result.withheld))
+        log.info("%s does not serve %d events a reader needs, after they were sent", client.url, len(result.withheld))
     return result
 
 
@@ -271,6 +278,9 @@ def _lacking(
 
 def line(row: dict[str, Any], name: str, when: Any) -> str:
     """One withheld row as a sentence: ``name`` the channel's, ``when`` formats a time."""
+    if row.get("refused"):
+        what = "newest definition" if row.get("what") == "definition" else str(row.get("what", "event"))
+        return f'refused the {what} of {when(row["newest"])} in {name} ("{row["refused"]}")'
     if row.get("what") == "definition":
         if row.get("served"):
             return f"served the definition of {name} of {when(row['served'])}, not the newest of {when(row['newest'])}"
