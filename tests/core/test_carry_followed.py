@@ -25,3 +25,10 @@ def test_a_channel_under_the_bound_loses_nothing() -> None:
 def test_the_bound_is_a_part_of_the_quota_and_never_nothing() -> None:
     assert followed_bound(256_000_000) == 16_000_000
     assert followed_bound(0) == FOLLOWED_AUTHOR_MIN
+
+
+def test_strangers_share_one_bound_however_many_their_keys() -> None:
+    pile = [(10_000 + i, 1000, 1000 + i, f"{i + 16:064x}") for i in range(40)]  # forty keys with no role, a post each
+    admin = [(200 + i, 1000, 100 + i, ADMIN) for i in range(5)]
+    gone = followed_excess([*pile, *admin], {OWNER}, bound=10_000, members={OWNER, ADMIN})
+    assert sorted(gone) == [1000 + i for i in range(30)]

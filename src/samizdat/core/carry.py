@@ -336,14 +336,23 @@ def followed_bound(quota: int) -> int:
     return max(FOLLOWED_AUTHOR_MIN, quota // FOLLOWED_AUTHOR_PART)
 
 
-def followed_excess(events: Iterable[tuple[int, int, int, str]], exempt: Collection[str], bound: int) -> list[int]:
+def followed_excess(
+    events: Iterable[tuple[int, int, int, str]],
+    exempt: Collection[str],
+    bound: int,
+    members: Collection[str] | None = None,
+) -> list[int]:
     """The events of one followed channel, given as ``(created_at, size, key, author)``, that go: each author's
     beyond their newest ``bound`` bytes (ties: the lower key is kept), except the authors in ``exempt`` (the
-    channel's owner, the node's own keys). A channel whose authors each stay under ``bound`` loses nothing."""
+    channel's owner and recovery key, the node's own keys). Authors who are not ``members`` (the keys with a role
+    in the channel, current or former; None: every author counts alone) share one ``bound`` between them all: a
+    pile of posts by ten thousand strangers' keys takes no more room than one key's. A channel whose authors each
+    stay under ``bound`` loses nothing."""
     by_author: dict[str, list[tuple[int, int, int]]] = {}
     for created_at, size, key, author in events:
         if author not in exempt:
-            by_author.setdefault(author, []).append((created_at, size, key))
+            who = author if members is None or author in members else ""
+            by_author.setdefault(who, []).append((created_at, size, key))
     excess: list[int] = []
     for own in by_author.values():
         used = 0

@@ -189,8 +189,12 @@ def carried(
     excess: list[int] = []
     for address, events in followed.items() if bound else ():
         parts = split_address(address)
-        exempt = rules.own | rules.verifiers | ({parts[1]} if parts is not None else set())
-        excess += followed_excess(events, exempt, bound)
+        exempt = set(rules.own | rules.verifiers) | ({parts[1]} if parts is not None else set())
+        members: set[str] | None = None
+        if (channel := definitions(address)) is not None:
+            members = {channel.owner, *channel.admins, *channel.revoked}
+            exempt.add(channel.recovery)
+        excess += followed_excess(events, exempt, bound, members)
     return Carried(candidates, ranking.used, tuple(excess))
 
 
