@@ -49,9 +49,11 @@ class Withholding:
         self.events = 0
         self.asked: list[dict[str, Any]] = []  # every filter of every REQ
         self.refusal = ""  # when set, every EVENT is answered ``OK false`` with it, and not kept
+        self.cap: int | None = None  # events in one answer, at most (many honest relays cap their answers)
 
     async def __call__(self, ws: ServerConnection) -> None:
         filters: dict[str, list[Any]] = {}
+        answered: dict[str, int] = {}
         async with connect(self.upstream, max_size=None) as up:
 
             async def down() -> None:
@@ -59,6 +61,10 @@ class Withholding:
                     message = orjson.loads(raw)
                     if message[0] == "EVENT" and message[2]["id"] in self.hidden:
                         continue
+                    if message[0] == "EVENT" and self.cap is not None:
+                        answered[message[1]] = answered.get(message[1], 0) + 1
+                        if answered[message[1]] > self.cap:
+                            continue
                     if message[0] == "EOSE":
                         for event in self.stale:
                             if matches_any(filters.get(message[1], []), event):
@@ -169,7 +175,7 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         assert all("channel" not in w and "name" not in w for w in public[lying]["withheld"])  # names no follow
 
         # What it lacked was pushed once (it accepted it). The next sync asks nothing (nothing new is held here);
-        # six hours on, a sync asks again, with one REQ, and pushes nothing.
+        # six hours on, a sync asks again (one REQ, and one more for the ids left out) and pushes nothing.
         assert pushed == 2
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
@@ -177,7 +183,7 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         fake_clock.advance(6 * 3600)
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
-        assert cost(ctx, lying, fake_clock.now) == (1, 0)
+        assert cost(ctx, lying, fake_clock.now) == (2, 0)
         public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
         assert len(public[lying]["withheld"]) == 2  # still named
 
@@ -234,3 +240,21 @@ async def test_a_mirror_refusing_the_retraction_is_named(ctx: Context, tmp_path:
             f'withholds: it refused the retraction of {when(retraction.created_at)} in «Yard» ("blocked: not on this '
             'relay")' in text
         )
+
+
+async def test_an_honest_mirror_that_caps_its_answers_is_called_nothing(
+    ctx: Context, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """A mirror in step that answers any REQ with at most 1 event (its NIP-11 ``max_limit``): asked for 3 events by
+    id, it serves 1, and the others are asked again, not taken as withheld."""
+    async with mirrors(tmp_path, ctx) as (_, lying, liar, _):
+        liar.hidden.clear()
+        liar.stale.clear()
+        liar.cap = 1
+        for _ in range(2):
+            async with asyncio.timeout(WAIT):
+                await sync.sync_pass(ctx)
+            fake_clock.advance(ctx.config.sync_interval)
+        doc = await status.document(ctx, detail=True)
+        assert all("withheld" not in r for r in doc["relays"])
+        assert liar.events == 0  # nothing pushed to it

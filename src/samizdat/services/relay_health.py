@@ -133,7 +133,7 @@ async def check_delivered(ctx: Context, relay: str, ids: Sequence[str], *, again
             async with asyncio.timeout(CHECK_TIMEOUT):
                 client = await ctx.connect(relay)
                 try:
-                    have = await _served_all(client, ask)
+                    have = await served_all(client, ask)
                     if again and have:
                         hidden = await _hidden_from_readers(ctx, client, [i for i in ask if i in have])
                 finally:
@@ -207,7 +207,7 @@ class Rechecks:
         self._next[relay] = self.ctx.clock() + (self.every if reached else self.retry)
 
 
-async def _served_all(client: RelayClient, ids: Sequence[str]) -> set[str]:
+async def served_all(client: RelayClient, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` the relay serves. Many relays cap an answer's events (NIP-11 ``max_limit``), so what one
     answer left out is asked again, while each answer brings more (at most :data:`CHECK_ROUNDS` answers): only
     what the relay does not serve when asked for it alone, or with fewer, counts as missing."""

@@ -50,7 +50,7 @@ from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter, matches_any
 from samizdat.errors import RemoteProtocolError
 from samizdat.net.client import RelayClient
-from samizdat.services import channels
+from samizdat.services import channels, relay_health
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,14 @@ def _definition_filters(scope: Sequence[Filter]) -> list[dict[str, Any]]:
     return out
 
 
-async def _ask(client: RelayClient, wire: list[dict[str, Any]], wanted: set[str]) -> tuple[set[str], dict[str, Event]]:
-    """One ``REQ``: the ids among ``wanted`` the relay serves, and the newest definition it serves per address."""
+async def _ask(
+    client: RelayClient, wire: list[dict[str, Any]], wanted: set[str], result: Check
+) -> tuple[set[str], dict[str, Event]]:
+    """The ids among ``wanted`` the relay serves, and the newest definition it serves per address: one ``REQ``,
+    and, when its answer brought some of the ids and not all (many relays cap an answer's events), the rest asked
+    again while answers bring more (:func:`~samizdat.services.relay_health.served_all`): an honest relay's cap
+    does not make it a withholder. Counts the requests in ``result``."""
+    result.requests += 1
     served: set[str] = set()
     definitions: dict[str, Event] = {}
     async for raw in client.stored(wire, max_messages=DEFINITIONS * len(wire) + 2 * len(wanted) + 10):
@@ -154,6 +160,10 @@ async def _ask(client: RelayClient, wire: list[dict[str, Any]], wanted: set[str]
             address = channels.address_of(event)
             if address not in definitions or definitions[address].created_at < event.created_at:
                 definitions[address] = event
+    left = [i for i in wanted if i not in served]
+    if served and left:
+        result.requests += 1
+        served |= await relay_health.served_all(client, left)
     return served, definitions
 
 
@@ -209,8 +219,7 @@ async def check(
     wanted = {*ours, *originals.values()}
     wire = [{"ids": sorted(wanted), "limit": len(wanted)}, *_definition_filters(scope)]
     async with asyncio.timeout(TIMEOUT):
-        result.requests += 1
-        served, definitions = await _ask(client, wire, wanted)
+        served, definitions = await _ask(client, wire, wanted, result)
         lacking = _lacking(ours, originals, newest, served, definitions)
         if not lacking:
             result.bytes = client.bytes_in + client.bytes_out - began
@@ -227,11 +236,11 @@ async def check(
         still = lacking
         if push:
             answers = await client.publish_many(push)
-            result.requests += len(push) + 1
+            result.requests += len(push)
             result.pushed = len(push)
             accepted |= {a.event_id for a in answers if a.accepted}
             refused = {a.event_id: a.message for a in answers if not a.accepted and a.prefix not in _PASSING}
-            served, definitions = await _ask(client, wire, wanted)
+            served, definitions = await _ask(client, wire, wanted, result)
             still = _lacking(ours, originals, newest, served, definitions)
     result.bytes = client.bytes_in + client.bytes_out - began
     for event_id in still:
