@@ -6,8 +6,13 @@ the removal (removed, posting as a former admin). The quota leaves room for ROOM
 real SQLite store (``SqliteStore.enforce_carry_quota``); prints the owner's alerts kept, the flood kept and the
 pass's time. Run it once with the code before (``PYTHONPATH=<old checkout>/src``) and once after.
 
+With ``--followed QUOTA_MB`` the node follows the channel instead (kept whatever the quota, but each author only up
+to a part of it once the store is over the quota, core/carry.py ``followed_bound``): the quota is QUOTA_MB and the
+table says how much of the flood stays on disk.
+
     .venv/bin/python bench/turned_admin_flood.py --owner 20 --flood 1000 5000 20000 --room 500
     .venv/bin/python bench/turned_admin_flood.py --owner 20 --flood 60 --chars 19900 --room 15
+    .venv/bin/python bench/turned_admin_flood.py --owner 20 --flood 5000 20000 50000 --followed 16
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ def alert(key: SecretKey, address: str, created_at: int, n: int, pad: str = PAD)
     return sign_event(key, kinds.POST, f"Police vans {n} {pad}", tags, created_at=created_at)
 
 
-async def run(owner_posts: int, flood_size: int, room: int, removed: bool, chars: int) -> tuple[int, int, float]:
+async def run(
+    owner_posts: int, flood_size: int, room: int, removed: bool, chars: int, followed_mb: float = 0
+) -> tuple[int, int, float, int]:
     pad = "я" * chars if chars else PAD
     owner, turned = SecretKey.generate(), SecretKey.generate()
     first = build_channel_event(owner, "town", "Town", created_at=NOW - 30 * 86400,
@@ -57,14 +64,18 @@ async def run(owner_posts: int, flood_size: int, room: int, removed: bool, chars
         try:
             await store.add_many([definition, *owners, *flood])
             quota = room * len(flood[0].to_json()) + len(definition.to_json())
+            rules = KeepRules()
+            if followed_mb:
+                quota, rules = int(followed_mb * 1_000_000), KeepRules.of([], [town.address], [])
             started = time.perf_counter()
-            await store.enforce_carry_quota(KeepRules(), quota=quota)
+            await store.enforce_carry_quota(rules, quota=quota)
             took = time.perf_counter() - started
             kept_owner = len(await store.has([e.id for e in owners]))
-            kept_flood = len(await store.has([e.id for e in flood]))
+            kept = await store.has([e.id for e in flood])
+            kept_bytes = sum(len(e.to_json()) for e in flood if e.id in kept)
         finally:
             await store.close()
-    return kept_owner, kept_flood, took
+    return kept_owner, len(kept), took, kept_bytes
 
 
 def main() -> None:
@@ -73,18 +84,24 @@ def main() -> None:
     parser.add_argument("--flood", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--room", type=int, default=500, help="room for this many of the flood's posts")
     parser.add_argument("--chars", type=int, default=0, help="the flood's text, in Cyrillic letters (default: 400 x)")
+    parser.add_argument("--followed", type=float, default=0, metavar="QUOTA_MB",
+                        help="the node follows the channel; its carry quota in MB")  # fmt: skip
     args = parser.parse_args()
     src = Path(samizdat.__file__).resolve().parents[2]
     rev = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h %s"], capture_output=True, text=True,
                          check=False).stdout.strip()  # fmt: skip
     print(f"code: {src} ({rev[:70]})")
-    print("| flood | the admin | owner's alerts kept | flood kept | carry pass, s |")
-    print("|---|---|---|---|---|")
+    where = f"followed, quota {args.followed:g} MB" if args.followed else f"carried, room for {args.room:,}"
+    print("| flood | the admin | channel | owner's alerts kept | flood kept | flood kept, MB | carry pass, s |")
+    print("|---|---|---|---|---|---|---|")
     for size in args.flood:
         for removed in (False, True):
-            kept_owner, kept_flood, took = asyncio.run(run(args.owner, size, args.room, removed, args.chars))
+            kept_owner, kept_flood, took, kept_bytes = asyncio.run(
+                run(args.owner, size, args.room, removed, args.chars, args.followed)
+            )
             who = "removed, backdating" if removed else "still admin, dated ahead"
-            print(f"| {size:,} | {who} | {kept_owner} of {args.owner} | {kept_flood:,} | {took:.2f} |")
+            print(f"| {size:,} | {who} | {where} | {kept_owner} of {args.owner} | {kept_flood:,} |"
+                  f" {kept_bytes / 1e6:.1f} | {took:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from samizdat.services.publishing import Published
 
 CHANNEL_HELP = "Channel: short name of your own or a followed one, naddr or address."
 POST_HELP = "The post: id (8+ characters of it), note or nevent."
+#: Posts of a run by one author shown before the rest fold into "+ N more posts by the same author" (`feed`).
+FOLD = 3
 
 
 def _published_text(data: dict[str, Any]) -> str:
@@ -539,12 +541,18 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(50, min=1, help="How many posts at most, newest first."),
         show_all: bool = typer.Option(False, "--all", help="Also list posts that do not count, with why."),
         nevent: bool = typer.Option(False, "--nevent", help="Show each post's nevent instead of its short id."),
+        unfold: bool = typer.Option(
+            False, "--unfold", help="Show every post of a run by one author (else past the third: '+ N more'; --json: never folded)."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Read channels: valid posts with their corrections, retractions and verifiers' labels."""
 
         async def action(ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
-            items = await read_feed(ctx, channel, limit=limit, include_invalid=show_all)
+            # A run of one author's posts past the third is folded for people (not in --json, which scripts read),
+            # so that a flood does not hide the others' posts.
+            fold = 0 if unfold or as_json else FOLD
+            items = await read_feed(ctx, channel, limit=limit, include_invalid=show_all, fold=fold)
             # One channel named by its link may be a look-alike: said before its posts, as `channel show` does.
             state = await lookalike_state(ctx, channel) if channel else None
             # A seized channel says so first, and where it continues.

@@ -97,6 +97,8 @@ def post_json(item: FeedItem) -> dict[str, Any]:
     }
     if post is not None and post.text != view.text:
         data["original_text"] = post.text
+    if item.more:
+        data["more"] = item.more  # the same author's posts folded after this one
     data["photos"] = [
         {"sha256": ref.sha256, "size": ref.size or None, "width": ref.width or None, "height": ref.height or None,
          "alt": ref.alt, "thumb_sha256": ref.thumb_sha256 or None}
@@ -149,7 +151,7 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
         lines.append(head + f"  ({ref or '?'})")
         if item["retraction"]:
             lines.append(f"  RETRACTED by the channel, because: {field(item['retraction']['reason'])}")
-            lines.append("")
+            lines += _more(item)
             continue
         if item["status"] != "valid":
             lines.append(f"  NOT COUNTED ({item['status']}): {field(item['reason'] or '')}")
@@ -168,5 +170,12 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
             lines.append(f"  corrected ×{len(item['corrections'])}{was}")
         if item["labels"]:
             lines.append("  verifiers: " + ", ".join(f"{k} ×{v}" for k, v in sorted(item["labels"].items())))
-        lines.append("")
+        lines += _more(item)
     return "\n".join(lines).rstrip()
+
+
+def _more(item: dict[str, Any]) -> list[str]:
+    """The blank line after a post, and before it the line of the posts by the same author folded after it."""
+    if not item.get("more"):
+        return [""]
+    return ["", f"+ {plural(item['more'], 'more post')} by the same author (--unfold shows them)", ""]

@@ -8,7 +8,8 @@ A retraction whose original has been deleted (NIP-09) is still shown, as "retrac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import groupby
 
 from samizdat.core import kinds
 from samizdat.core.channel import Channel
@@ -28,6 +29,7 @@ class FeedItem:
     view: ThreadView | None = None  # an original post with its amendments
     orphan_retraction: Post | None = None  # a retraction whose original is gone
     original: Event | None = None  # the event behind ``view``: a post that does not count has no parsed post
+    more: int = 0  # posts by the same author folded after this one (:func:`fold_runs`)
 
     @property
     def event_id(self) -> str:
@@ -46,8 +48,10 @@ async def collect_feed(
     now: int,
     limit: int = 50,
     include_invalid: bool = False,
+    fold: int = 0,
 ) -> list[FeedItem]:
-    """The newest ``limit`` items across ``channels``; invalid posts only with ``include_invalid``."""
+    """The newest ``limit`` items across ``channels``; invalid posts only with ``include_invalid``; with ``fold``,
+    each run of one author's posts past the ``fold``-th is folded (:func:`fold_runs`) before the limit applies."""
     followed = frozenset(verifiers)
     items: list[FeedItem] = []
     for channel in channels:
@@ -55,7 +59,9 @@ async def collect_feed(
         # a stranger's pile push every real post out of the ones read (``include_invalid`` reads both).
         keys = frozenset({channel.owner, *channel.admins, *channel.revoked})
         naming = (("a", frozenset({channel.address})),)
-        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=keys, tags=naming, limit=limit * 4)]
+        # Each key's newest, so that one key's flood (an admin's, seized) does not push the others' out of reach.
+        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, limit=limit * 4)
+                  for k in sorted(keys)]  # fmt: skip
         if include_invalid:
             wanted.append(Filter(kinds=frozenset({kinds.POST}), tags=naming, limit=limit * 4))
         events = list({e.id: e for e in await store.query(wanted)}.values())
@@ -97,7 +103,22 @@ async def collect_feed(
             ):
                 items.append(FeedItem(channel, event.created_at, orphan_retraction=post))
     items.sort(key=lambda item: item.created_at, reverse=True)
-    return items[:limit]
+    return (fold_runs(items, fold) if fold else items)[:limit]
+
+
+def fold_runs(items: Sequence[FeedItem], run: int) -> list[FeedItem]:
+    """``items`` with each run of one author's consecutive posts past the ``run``-th left out, counted in the
+    ``more`` of the run's last item shown, unless nothing follows the run: a turned admin's flood of thousands of
+    posts no longer hides the owner's alert beneath it (the web app folds the same way, web/src/rules.js ``fold``)."""
+    groups = [list(g) for _, g in groupby(items, key=lambda i: i.original.pubkey if i.original else str(id(i)))]
+    out: list[FeedItem] = []
+    for n, group in enumerate(groups):
+        if len(group) > run and n < len(groups) - 1:
+            out += group[: run - 1]
+            out.append(replace(group[run - 1], more=len(group) - run))
+        else:
+            out += group
+    return out
 
 
 async def _may_stand_alone(store: Store, retraction: Event, target: str, channel: Channel, now: int) -> bool:
@@ -109,9 +130,13 @@ async def _may_stand_alone(store: Store, retraction: Event, target: str, channel
     return original is None or amendment_refusal(retraction, original, channel, now)[0] is not None
 
 
-async def feed(ctx: Context, channel: str | None, *, limit: int = 50, include_invalid: bool = False) -> list[FeedItem]:
+async def feed(
+    ctx: Context, channel: str | None, *, limit: int = 50, include_invalid: bool = False, fold: int = 0
+) -> list[FeedItem]:
     """What ``samizdat feed`` shows: the named channel, or the node's own and followed channels, with the
     labels of the node itself and the verifiers it follows."""
     chosen = await channels.feed_channels(ctx, channel)
     verifiers = {ctx.pubkey, *ctx.local.verifiers()}
-    return await collect_feed(ctx.store, chosen, verifiers, now=ctx.now(), limit=limit, include_invalid=include_invalid)
+    return await collect_feed(
+        ctx.store, chosen, verifiers, now=ctx.now(), limit=limit, include_invalid=include_invalid, fold=fold
+    )
