@@ -542,7 +542,7 @@ def register(app: typer.Typer) -> None:
         show_all: bool = typer.Option(False, "--all", help="Also list posts that do not count, with why."),
         nevent: bool = typer.Option(False, "--nevent", help="Show each post's nevent instead of its short id."),
         unfold: bool = typer.Option(
-            False, "--unfold", help="Show every post of a run by one author (else past the third: '+ N more'; --json: never folded)."
+            False, "--unfold", help="Show every post of a run by one author (else: '+ N more' past the third)."
         ),
         as_json: bool = JsonOption,
     ) -> None:
