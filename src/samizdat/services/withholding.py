@@ -23,13 +23,14 @@ syncs, only asked for (a relay that withholds is sent each event once). The unit
 does not serve is not pushed: the relay either deleted the post (NIP-09) or never had it, and its readers see no
 fake either way.
 
-Cost (docs/benchmarks.md, "A mirror that withholds"): one ``REQ`` a unit, on the sync's connection, at the
-first sync after this node holds a new definition or amendment of the unit's channels, and every
-:data:`RECHECK_EVERY` seconds otherwise (none in between: an area's check is tens of kB),
-of at most :data:`MAX_IDS` ids (the definitions of at most :data:`CHANNELS` channels of the unit, then the newest
-amendments, :data:`AMENDS` a channel at most, each with the post it amends) and the unit's filters narrowed to
-definitions; the relay answers with those events. When something is missing, the events pushed (about 1 kB
-each, once per relay while it withholds them) and one more ``REQ``.
+Cost (docs/benchmarks.md, "A mirror that withholds"): on the sync's own connection, at the first sync after this
+node holds a new definition or amendment of the unit's channels, and every :data:`RECHECK_EVERY` seconds otherwise
+(nothing in between: an area's check is tens of kB), one ``REQ`` of at most :data:`MAX_IDS` ids (the definitions
+of at most :data:`CHANNELS` channels of the unit, then the newest amendments, :data:`AMENDS` a channel at most,
+each with the post it amends) and the unit's filters narrowed to definitions, and one more for the ids its answer
+left out, should it have brought some (a relay caps its answers); the relay answers with those events. When
+something is missing: the events pushed (about 1 kB each, once per relay while it withholds them) and the same
+question again.
 
 Not handled: a relay that serves the newest definition and the retraction to this node and withholds them from
 other readers (by their address, a reader's route): :mod:`samizdat.services.relay_health` asks through another
