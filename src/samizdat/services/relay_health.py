@@ -32,6 +32,8 @@ lost, :func:`lost` (:func:`noted` after a sync):
 
 A relay that never acknowledged anything (a new, empty one) is no loser: it gets everything it lacks. A relay
 that cannot be asked (unreachable, blocked, or refusing the request: it wants authentication) is not one either.
+A relay that keeps what it accepted and serves a channel's old definition, or leaves a retraction out of its
+answers, is a withholder (:mod:`samizdat.services.withholding`, which asks with :func:`served_all` too).
 """
 
 from __future__ import annotations
