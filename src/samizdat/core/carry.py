@@ -1,10 +1,11 @@
 """Store-carry-forward: which events a node keeps for others, and which it drops first when over its quota.
 
-A node keeps, without limit, what it needs itself: its own events, the channels it follows (their definitions and
-everything pointing at them), and the labels of verifiers it follows. Everything else it *carries* for others:
-posts of channels it does not follow, picked up from peers and relays, so that a laptop that was online brings the
-news into a building and the building's hub passes it on. Carried events share a quota. When the quota is
-exceeded, the node drops the carried events with the lowest :func:`carry_rank` first.
+A node keeps what it needs itself: its own events, the channels it follows (their definitions and everything
+pointing at them; each of their authors up to a bound, below), and the labels of verifiers it follows. Everything
+else it *carries* for others: posts of channels it does not follow, picked up from peers and relays, so that a
+laptop that was online brings the news into a building and the building's hub passes it on. Carried events
+share a quota. When the quota is exceeded, the node drops the carried events with the lowest :func:`carry_rank`
+first.
 
 The rank is a timestamp: an event's ``created_at`` plus a bonus for the kinds of post that matter most when the
 network is cut (alerts and help requests first). An alert from yesterday outranks news from this morning; a week
