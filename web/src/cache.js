@@ -17,6 +17,8 @@ export async function prune(ch) {
   if ((await vault.countEvents(ch)) <= MAX_PER_CHANNEL) return;
   const events = await load(ch);
   if (events.length <= MAX_PER_CHANNEL) return;
-  const kept = new Set((await screens()).keepFair(events, ch, MAX_PER_CHANNEL).map((e) => e.id));
+  const s = await screens().catch(() => null); // not loaded (offline, never kept): pruned next time
+  if (!s) return;
+  const kept = new Set(s.keepFair(events, ch, MAX_PER_CHANNEL).map((e) => e.id));
   await vault.deleteEvents(ch, events.filter((e) => !kept.has(e.id)).map((e) => e.id));
 }
