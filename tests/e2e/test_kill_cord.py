@@ -114,17 +114,22 @@ def start(home: Path, tmp_path: Path, *extra: str) -> ServeProcess:
     return node
 
 
-def test_pulling_the_cord_locks_the_node_and_the_next_start_asks_again(cli: Cli, cord: Cord, tmp_path: Path) -> None:
-    cli.ok("init")
-    cli.ok("channel", "create", "district", "--name", "District")
-    set_safety(cli.home, kill_cord=cord.path)
-    assert f"Kill cord: armed: {cord.path} is there" in cli.ok("status").out
-    node = start(cli.home, tmp_path)
+def pull(cord: Cord, node: ServeProcess) -> ServeProcess:
+    """Pull the cord of a running ``node`` and see it stop on its own (it is stopped anyway, on failure too)."""
     try:
         cord.pull()
         assert stopped(node) == 0
     finally:
         node.stop()
+    return node
+
+
+def test_pulling_the_cord_locks_the_node_and_the_next_start_asks_again(cli: Cli, cord: Cord, tmp_path: Path) -> None:
+    cli.ok("init")
+    cli.ok("channel", "create", "district", "--name", "District")
+    set_safety(cli.home, kill_cord=cord.path)
+    assert f"Kill cord: armed: {cord.path} is there" in cli.ok("status").out
+    node = pull(cord, start(cli.home, tmp_path))
     assert "locked (the kill cord was pulled): the keys are dropped" in said(node)
     assert not accepts_connections(node.port)
     assert not (cli.home / "serve.json").exists()
@@ -136,12 +141,7 @@ def test_pulling_the_cord_wipes_the_node_when_set_to(cli: Cli, cord: Cord, tmp_p
     cli.ok("init")
     cli.ok("channel", "create", "district", "--name", "District")
     set_safety(cli.home, kill_cord=cord.path, kill_cord_action="wipe")
-    node = start(cli.home, tmp_path)
-    try:
-        cord.pull()
-        assert stopped(node) == 0
-    finally:
-        node.stop()
+    node = pull(cord, start(cli.home, tmp_path))
     assert "wiped (the kill cord was pulled): the key slots were erased" in said(node)
     assert not accepts_connections(node.port)
     assert not cli.home.exists()
@@ -154,10 +154,8 @@ def test_the_parent_of_workers_watches_the_cord_and_stops_them(cli: Cli, cord: C
         children = Path(f"/proc/{node.process.pid}/task/{node.process.pid}/children").read_text().split()
         workers = [int(p) for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(workers) == 2, children
-        cord.pull()
-        assert stopped(node) == 0
     finally:
-        node.stop()
+        pull(cord, node)
     assert "locked (the kill cord was pulled)" in said(node)
     assert not accepts_connections(node.port)
     for pid in workers:  # the workers held the keys too: none of them is left running

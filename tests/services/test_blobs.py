@@ -244,11 +244,16 @@ async def test_uploads_are_for_the_operator_and_the_channels_posters(ctx: Contex
 # -- travel ----------------------------------------------------------------------------------------------------
 
 
-async def _http_server(files: dict[str, bytes]) -> AsyncIterator[str]:
+async def _http_server(files: dict[str, bytes], asked: list[str] | None = None) -> AsyncIterator[str]:
+    """An HTTP server on loopback serving ``files`` by the name before the first dot (each path asked is added to
+    ``asked``); yields its base URL."""
+
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await reader.readuntil(b"\r\n\r\n")
             path = request.split(b" ", 2)[1].decode()
+            if asked is not None:
+                asked.append(path)
             body = files.get(path.lstrip("/").split(".", 1)[0])
             if body is None:
                 writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

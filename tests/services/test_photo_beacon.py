@@ -5,11 +5,13 @@ is followed. Real parts: two HTTP servers on loopback that log each request, the
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
+from test_blobs import _http_server
 
 from samizdat.core.event import Event, sign_event
 from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
@@ -19,43 +21,25 @@ from samizdat.services.context import Context
 from samizdat.testing import clean_photo
 
 
+@dataclass
 class LoggingServer:
-    """An HTTP server on loopback that serves ``files`` (by the name before the first dot) and logs each path asked."""
+    """An HTTP server on loopback (test_blobs.py's) and the paths it was asked for."""
 
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.asked: list[str] = []
-        self.url = ""
-
-    async def answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await reader.readuntil(b"\r\n\r\n")
-            path = request.split(b" ", 2)[1].decode()
-            self.asked.append(path)
-            body = self.files.get(path.lstrip("/").split(".", 1)[0])
-            if body is None:
-                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            else:
-                head = f"HTTP/1.1 200 OK\r\nContent-Type: image/webp\r\nContent-Length: {len(body)}\r\n\r\n"
-                writer.write(head.encode() + body)
-            await writer.drain()
-        finally:
-            writer.close()
+    files: dict[str, bytes] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+    url: str = ""
 
 
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[LoggingServer, LoggingServer]]:
     """The channel's media server, and the police's."""
-    pair = (LoggingServer(), LoggingServer())
-    started = [await asyncio.start_server(s.answer, "127.0.0.1", 0) for s in pair]
-    for server, listening in zip(pair, started, strict=True):
-        server.url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
-    try:
-        yield pair
-    finally:
-        for listening in started:
-            listening.close()
-            await listening.wait_closed()
+    media, police = LoggingServer(), LoggingServer()
+    async with contextlib.AsyncExitStack() as stack:
+        for server in (media, police):
+            serving = _http_server(server.files, server.asked)
+            server.url = await anext(serving)
+            stack.push_async_callback(serving.aclose)
+        yield media, police
 
 
 def post_naming(key: SecretKey, address: str, photo: tuple[bytes, bytes], base: str, created_at: int) -> Event:
