@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +34,12 @@ from samizdat.core.event import Event
 from samizdat.core.filters import matches_any, parse_filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post, build_retraction
+from samizdat.net.failover import Routing
+from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import feed, status, sync
 from samizdat.services.context import Context
-from samizdat.testing import FakeClock, running_relay
+from samizdat.testing import FakeClock, free_port, poll_until, running_relay
 
 WAIT = 30.0  # seconds: the bound on every sync here
 OWNER, TURNED = SecretKey(bytes([31]) * 32), SecretKey(bytes([32]) * 32)
@@ -50,8 +57,16 @@ class Withholding:
         self.asked: list[dict[str, Any]] = []  # every filter of every REQ
         self.refusal = ""  # when set, every EVENT is answered ``OK false`` with it, and not kept
         self.cap: int | None = None  # events in one answer, at most (many honest relays cap their answers)
+        self.honest_to = ""  # an address served the truth (the node's: it published and syncs from there)
+        self.down = False  # when set, every connection is closed at once (the sync fails)
+        self.lied_to: list[str] = []  # the addresses whose REQs were answered with a lie
 
     async def __call__(self, ws: ServerConnection) -> None:
+        if self.down:
+            await ws.close()
+            return
+        lying = ws.remote_address[0] != self.honest_to
+        hidden, stale = (self.hidden, self.stale) if lying else (set(), [])
         filters: dict[str, list[Any]] = {}
         answered: dict[str, int] = {}
         async with connect(self.upstream, max_size=None) as up:
@@ -59,14 +74,14 @@ class Withholding:
             async def down() -> None:
                 async for raw in up:
                     message = orjson.loads(raw)
-                    if message[0] == "EVENT" and message[2]["id"] in self.hidden:
+                    if message[0] == "EVENT" and message[2]["id"] in hidden:
                         continue
                     if message[0] == "EVENT" and self.cap is not None:
                         answered[message[1]] = answered.get(message[1], 0) + 1
                         if answered[message[1]] > self.cap:
                             continue
                     if message[0] == "EOSE":
-                        for event in self.stale:
+                        for event in stale:
                             if matches_any(filters.get(message[1], []), event):
                                 await ws.send(orjson.dumps(["EVENT", message[1], event.to_dict()]).decode())
                     await ws.send(raw)
@@ -77,6 +92,8 @@ class Withholding:
                     message = orjson.loads(raw)
                     if message[0] == "REQ":
                         self.reqs += 1
+                        if lying and (hidden or stale):
+                            self.lied_to.append(ws.remote_address[0])
                         self.asked += message[2:]
                         filters[message[1]] = [parse_filter(f) for f in message[2:]]
                     elif message[0] == "EVENT":
@@ -258,3 +275,93 @@ async def test_an_honest_mirror_that_caps_its_answers_is_called_nothing(
         doc = await status.document(ctx, detail=True)
         assert all("withheld" not in r for r in doc["relays"])
         assert liar.events == 0  # nothing pushed to it
+
+
+@contextlib.contextmanager
+def proxy_from(source: str) -> Iterator[str]:
+    """Debian's ``microsocks`` on a loopback port, its connections out leaving from ``source``: the node's other
+    route to the mirror (a proxy, Tor), whose exit is another address than the node's."""
+    if shutil.which("microsocks") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("microsocks is not installed (scripts/system-packages.sh installs it)")
+        pytest.skip("microsocks is not installed (scripts/system-packages.sh installs scripts/apt/blocking.txt)")
+    port = free_port()
+    process = subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(port), "-b", source],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        poll_until(listening, timeout=10, what="microsocks to start", interval=0.05)
+        yield f"socks5h://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_definition_is_named(
+    opened: Node, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """The mirror knows the node's address (it publishes and syncs from there: ``127.0.0.1``) and serves it the
+    newest definition and the retraction; to every other address it serves the old definition and leaves the
+    retraction out. Asked from its own address only, the node called it honest. The node has another route to
+    it (a proxy whose exit is ``127.0.0.2``, another reader): asked that way too, the mirror is named, with what
+    readers get, and goes last for the channel. Nothing is pushed to it for that: it holds the events."""
+    with proxy_from("127.0.0.2") as proxy:
+        async with mirrors(tmp_path, opened.ctx) as (honest, lying, liar, history):
+            first, _, newest, retraction = history.values()
+            liar.honest_to = "127.0.0.1"
+            opened.ctx = dataclasses.replace(opened.ctx, routing=Routing(per_relay={lying: ("direct", proxy)}))
+            ctx = opened.ctx
+            for _ in range(2):
+                async with asyncio.timeout(WAIT):
+                    await sync.sync_pass(ctx)
+                fake_clock.advance(ctx.config.sync_interval)
+
+            assert set(liar.lied_to) == {"127.0.0.2"}  # asked that way; the node itself was never lied to
+            doc = await status.document(ctx, detail=True)
+            relays = {r["url"]: r for r in doc["relays"]}
+            assert "withheld" not in relays[honest]
+            assert {(w["what"], w["newest"], w["served"], w["readers"]) for w in relays[lying]["withheld"]} == {
+                ("definition", newest.created_at, first.created_at, True),
+                ("retraction", retraction.created_at, None, True),
+            }
+            text = status_text(doc, now=ctx.clock())
+            assert (
+                f"withholds: it served this node the newest definition of {when(newest.created_at)} in «Yard», and "
+                f"hid it from readers asking through another route (they get the one of {when(first.created_at)})"
+            ) in text
+            assert f"served this node the retraction of {when(retraction.created_at)} in «Yard»" in text
+            assert liar.events == 0  # nothing pushed: it has the events
+            address = parse_channel(newest).address
+            ctx.local.follow(address, [lying, honest], ctx.clock())
+            assert (await sync.scopes(ctx))[address] == [honest, lying]
+
+
+async def test_a_failed_sync_keeps_the_mirror_named(ctx: Context, tmp_path: Path, fake_clock: FakeClock) -> None:
+    """A sync with the withholding mirror that fails (it closes every connection) wrote over the sync row, and the
+    mirror dropped out of ``samizdat status`` until the next good sync. It stays named, with what it withheld."""
+    async with mirrors(tmp_path, ctx) as (_, lying, liar, history):
+        _, _, newest, retraction = history.values()
+        for _ in range(2):
+            async with asyncio.timeout(WAIT):
+                await sync.sync_pass(ctx)
+            fake_clock.advance(ctx.config.sync_interval)
+        liar.down = True
+        async with asyncio.timeout(WAIT):
+            await sync.sync_pass(ctx)
+        rows = [r for r in ctx.local.sync_rows() if r.relay == lying]
+        assert rows
+        assert all(r.failures > 0 for r in rows)  # the sync did fail
+        doc = await status.document(ctx, detail=True)
+        relay = {r["url"]: r for r in doc["relays"]}[lying]
+        assert {(w["what"], w["newest"]) for w in relay.get("withheld", [])} == {
+            ("definition", newest.created_at),
+            ("retraction", retraction.created_at),
+        }
+        assert "withholds: it served the definition of «Yard»" in status_text(doc, now=ctx.clock())

@@ -77,7 +77,7 @@ async def document(
     for url, kept in withholding.withholding(ctx).items():  # which channel only in ``detail``: it names a follow
         shown = []
         for withheld in kept:
-            item = {k: withheld.get(k) for k in ("what", "newest", "served", "refused")}
+            item = {k: withheld.get(k) for k in ("what", "newest", "served", "refused", "readers")}
             if detail:
                 address = str(withheld.get("channel", ""))
                 item.update(channel=address, name=await _channel_name(ctx, address))

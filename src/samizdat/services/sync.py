@@ -198,7 +198,7 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
         # raised.
         ctx.local.record_sync(
             relay, unit.scope, now=now, ok=True, next_attempt=now + ctx.config.sync_interval,
-            summary={"over_budget": line, "estimate_bytes": exc.estimate},
+            summary={"over_budget": line, "estimate_bytes": exc.estimate, **withholding.kept(row)},
         )  # fmt: skip
         return 1
     except Exception as exc:
@@ -211,7 +211,7 @@ async def _sync_unit(ctx: Context, relay: str, unit: areas.Unit) -> int:
             exc = TimeoutError(f"no end to the sync within {SYNC_TIMEOUT:.0f} s")
         ctx.local.record_sync(
             relay, unit.scope, now=now, ok=False, next_attempt=now + delay,
-            summary={"error": str(exc) or type(exc).__name__},
+            summary={"error": str(exc) or type(exc).__name__, **withholding.kept(row)},
         )  # fmt: skip
         log.info("sync of %s with %s failed: %s", unit.scope, relay, exc)
         return 1
@@ -229,7 +229,7 @@ async def _withheld(
     """At the end of a sync of ``unit`` on ``client``: what its relay withholds of the newest definitions and
     retractions held here (:mod:`samizdat.services.withholding`), for the sync row; what the last check found
     (``before``, the row's last summary) when this one fails."""
-    known = {str(r.get("event")) for r in withholding.withholding(ctx).get(client.url, [])}  # pushed before
+    known = {str(r.get("event")) for r in withholding.withholding(ctx).get(client.url, []) if not r.get("readers")}
     try:
         found = await withholding.check(ctx, client, unit.channels, unit.filters, known, before)
     except (SamizdatError, TimeoutError, OSError) as exc:

@@ -49,7 +49,7 @@ from typing import Any
 from samizdat.core import kinds
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter, matches_any
-from samizdat.errors import RemoteProtocolError
+from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net.client import RelayClient
 from samizdat.services import channels, relay_health
 from samizdat.services.context import Context
@@ -70,6 +70,9 @@ MAX_IDS = 100
 RECHECK_EVERY = 6 * 3600.0
 #: Seconds the whole check is given (it never holds up the sync's result).
 TIMEOUT = 30.0
+#: Seconds the other route (see :func:`_from_readers`) is given to connect and answer: a Tor circuit and a TLS
+#: handshake through it take several.
+READER_TIMEOUT = 20.0
 #: Definitions one answer may bring, at most (an area's channels).
 DEFINITIONS = 500
 #: Refusals that say nothing of the event (the relay is busy, or did not answer): sent again at the next check. A
@@ -92,11 +95,13 @@ class Check:
     bytes: int = 0
     digest: str = ""  # of the ids asked about: the next check asks again at once only when they change
     at: float | None = None  # when they were last asked about
+    readers_asked: bool = False  # asked again through another route (a reader's address)
 
     def summary(self) -> dict[str, Any]:
         return {"withheld": self.withheld, "withholding_checked": self.checked, "withholding_requests": self.requests,
                 "withholding_pushed": self.pushed, "withholding_bytes": self.bytes,
-                "withholding_digest": self.digest, "withholding_at": self.at}  # fmt: skip
+                "withholding_digest": self.digest, "withholding_at": self.at,
+                "withholding_readers_asked": self.readers_asked}  # fmt: skip
 
 
 def _amended(event: Event) -> str | None:
@@ -219,22 +224,18 @@ async def check(
     began = client.bytes_in + client.bytes_out
     wanted = {*ours, *originals.values()}
     wire = [{"ids": sorted(wanted), "limit": len(wanted)}, *_definition_filters(scope)]
+    accepted = set(known)
+    refused: dict[str, str] = {}
     async with asyncio.timeout(TIMEOUT):
         served, definitions = await _ask(client, wire, wanted, result)
-        lacking = _lacking(ours, originals, newest, served, definitions)
-        if not lacking:
-            result.bytes = client.bytes_in + client.bytes_out - began
-            return result
-        push = [ours[i] for i in lacking if i not in known]
-        for event_id in lacking:  # the deletion request that came with an author's own retraction
+        still = _lacking(ours, originals, newest, served, definitions)
+        push = [ours[i] for i in still if i not in known]
+        for event_id in still:  # the deletion request that came with an author's own retraction
             if event_id in originals:
                 push += await ctx.store.query(
                     [Filter(kinds=frozenset({kinds.DELETION}), tags=(("e", frozenset({originals[event_id]})),))]
                 )
         push = list({e.id: e for e in push}.values())
-        accepted = set(known)
-        refused: dict[str, str] = {}
-        still = lacking
         if push:
             answers = await client.publish_many(push)
             result.requests += len(push)
@@ -247,22 +248,72 @@ async def check(
     for event_id in still:
         if event_id not in accepted and event_id not in refused:
             continue  # no answer, or "rate-limited:": pushed again at the next check
-        event = ours[event_id]
-        address = channels.address_of(event) if event.kind == kinds.CHANNEL else next(iter(event.tag_values("a")), "")
-        old = definitions.get(address)
-        result.withheld.append(
-            {
-                "channel": address,
-                "what": _what(event),
-                "event": event_id,
-                "newest": event.created_at,
-                "served": old.created_at if event.kind == kinds.CHANNEL and old is not None else None,
-                **({"refused": refused[event_id][:200]} if event_id in refused else {}),
-            }
-        )
+        result.withheld.append(_row(ours[event_id], definitions, refused.get(event_id)))
+    # What the relay showed this node, asked again through another route: a relay may know the node's address
+    # (it publishes and syncs from it) and show its readers less.
+    shown = {i: e for i, e in ours.items() if i not in still}
+    if shown and client.route is not None:
+        hidden = await _from_readers(ctx, client, wire, wanted, shown, originals, newest, result)
+        result.withheld += [_row(event, definitions, None, readers=True) for event, definitions in hidden]
     if result.withheld:
         log.info("%s does not serve %d events a reader needs, after they were sent", client.url, len(result.withheld))
     return result
+
+
+def _row(
+    event: Event, definitions: Mapping[str, Event], refused: str | None, *, readers: bool = False
+) -> dict[str, Any]:
+    """A withheld row for ``event``: ``definitions`` the newest the relay served per address; ``readers``: it
+    served ``event`` to this node and not through another route (to its readers)."""
+    address = channels.address_of(event) if event.kind == kinds.CHANNEL else next(iter(event.tag_values("a")), "")
+    old = definitions.get(address)
+    return {
+        "channel": address,
+        "what": _what(event),
+        "event": event.id,
+        "newest": event.created_at,
+        "served": old.created_at if event.kind == kinds.CHANNEL and old is not None else None,
+        **({"refused": refused[:200]} if refused is not None else {}),
+        **({"readers": True} if readers else {}),
+    }
+
+
+async def _from_readers(
+    ctx: Context,
+    client: RelayClient,
+    wire: list[dict[str, Any]],
+    wanted: set[str],
+    shown: dict[str, Event],
+    originals: dict[str, str],
+    newest: dict[str, Event],
+    result: Check,
+) -> list[tuple[Event, dict[str, Event]]]:
+    """Of ``shown`` (what ``client``'s relay served this node), what it leaves out when the same question comes
+    through another route to it than ``client``'s (a proxy, Tor, a fallback of the configuration: another
+    address, one that never published there), each with the definitions served that way. Nothing when no other
+    route connects and answers within :data:`READER_TIMEOUT` seconds: a route blocked here, or a relay that serves
+    no Tor exit, says nothing about hiding. Counts the other connection's requests and bytes in ``result``."""
+    other: RelayClient | None = None
+    try:
+        async with asyncio.timeout(READER_TIMEOUT):
+            other = await ctx.connect(client.url, avoid=(client.route,) if client.route else ())
+            result.readers_asked = True
+            served, definitions = await _ask(other, wire, wanted, result)
+    except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
+        log.debug("could not ask %s through another route: %s", client.url, exc)
+        return []
+    finally:
+        if other is not None:
+            result.bytes += other.bytes_in + other.bytes_out
+            await other.close()
+    lacking = _lacking(
+        {i: e for i, e in shown.items()},
+        {i: o for i, o in originals.items() if i in shown},
+        {a: e for a, e in newest.items() if e.id in shown},
+        served,
+        definitions,
+    )
+    return [(shown[i], definitions) for i in lacking]
 
 
 def _lacking(
@@ -288,6 +339,13 @@ def _lacking(
 
 def line(row: dict[str, Any], name: str, when: Any) -> str:
     """One withheld row as a sentence: ``name`` the channel's, ``when`` formats a time."""
+    if row.get("readers"):
+        what = "newest definition" if row.get("what") == "definition" else str(row.get("what", "event"))
+        instead = f" (they get the one of {when(row['served'])})" if row.get("served") else ""
+        return (
+            f"served this node the {what} of {when(row['newest'])} in {name}, and hid it from readers asking "
+            f"through another route{instead}"
+        )
     if row.get("refused"):
         what = "newest definition" if row.get("what") == "definition" else str(row.get("what", "event"))
         return f'refused the {what} of {when(row["newest"])} in {name} ("{row["refused"]}")'
@@ -296,6 +354,14 @@ def line(row: dict[str, Any], name: str, when: Any) -> str:
             return f"served the definition of {name} of {when(row['served'])}, not the newest of {when(row['newest'])}"
         return f"did not serve the newest definition of {name}, of {when(row['newest'])}"
     return f"left out the {row.get('what', 'event')} of {when(row['newest'])} in {name}, though it serves the post"
+
+
+def kept(row: Any) -> dict[str, Any]:
+    """Of a sync row (or None), the last check's findings (its summary's ``withh...`` keys), for a sync that fails
+    or brings nothing to keep in the row it writes: a mirror that withholds stays named until a sync asks it
+    again."""
+    summary = getattr(row, "summary", None)
+    return {k: v for k, v in summary.items() if k.startswith("withh")} if isinstance(summary, dict) else {}
 
 
 def withholding(ctx: Context) -> dict[str, list[dict[str, Any]]]:
