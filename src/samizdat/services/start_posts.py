@@ -11,7 +11,10 @@ as they would over the relay. The app verifies every one of them before it shows
 Bounded whatever is stored: at most :data:`CHANNELS` channels, :data:`POSTS` posts each, :data:`CHANNEL_BYTES` of
 JSON a channel and ``max_bytes`` in all; only posts whose signer has a role in the channel at the post's date
 (core.thread.post_verdict) count, and only the channel's keys' posts are read, so a flood of posts by strangers
-adds nothing and pushes nothing out. Parsing and choosing run in a
+adds nothing and pushes nothing out. Each key's newest posts are read apart and taken in the channel's fair order
+(core/fairshare.py: the owner's alerts first, then each author's newest in turn), so a flood of thousands of
+posts by one of the channel's own keys (an admin's, seized) does not push the owner's alert out of the first
+screen: it gets what is left. Parsing and choosing run in a
 worker thread, off the event loop; the web app asks again only when the start page's version changed
 (:func:`samizdat.services.channels.start_page_version`).
 """
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 from samizdat.core import kinds
 from samizdat.core.channel import Channel, current_channel
 from samizdat.core.event import Event
+from samizdat.core.fairshare import fair_order
 from samizdat.core.filters import Filter
 from samizdat.core.posts import LABEL_NAMESPACE
 from samizdat.core.thread import post_verdict
@@ -34,7 +38,7 @@ CHANNELS = 20  #: own and followed channels whose posts the page carries, at mos
 POSTS = 50  #: newest posts of a channel, at most (its corrections and retractions among them)
 CHANNEL_BYTES = 40_000  #: JSON of one channel's posts and amendments, at most
 RELATED = 200  #: deletion requests and labels read per channel, at most
-_READ = 4 * POSTS  #: a channel's newest kind-2333 events read to find its valid ones
+_READ = 4 * POSTS  #: each key's newest kind-2333 events in a channel read to find its valid ones
 
 
 def _channels(definitions: Sequence[Event], addresses: Sequence[str]) -> list[Channel]:
@@ -47,9 +51,10 @@ def _channels(definitions: Sequence[Event], addresses: Sequence[str]) -> list[Ch
 
 
 def _choose(channel: Channel, posts: Sequence[Event], now: int, room: int) -> list[Event]:
-    """The newest valid posts of ``channel`` among ``posts`` (newest first) that fit in ``room`` bytes."""
+    """The valid posts of ``channel`` among ``posts`` that fit in ``room`` bytes, taken in the channel's fair
+    order (core/fairshare.py), listed newest first."""
     chosen: list[Event] = []
-    for event in posts:
+    for event in fair_order(posts, channel.address):
         if len(chosen) >= POSTS:
             break
         size = len(event.to_json()) + 1
@@ -57,7 +62,7 @@ def _choose(channel: Channel, posts: Sequence[Event], now: int, room: int) -> li
             continue
         chosen.append(event)
         room -= size
-    return chosen
+    return sorted(chosen, key=lambda e: (-e.created_at, e.id))
 
 
 def _related(channel: Channel, events: Sequence[Event], ids: frozenset[str], room: int) -> list[Event]:
@@ -93,9 +98,11 @@ async def start_page_posts(ctx: Context, max_bytes: int, *, follows: bool = True
         if room < 512:
             break
         keys = frozenset({channel.owner, *channel.admins, *channel.revoked})  # nobody else may post: not read
-        wanted = Filter(kinds=frozenset({kinds.POST}), authors=keys, tags=(("a", frozenset({channel.address})),),
-                        limit=_READ)  # fmt: skip
-        posts = await ctx.store.query([wanted])
+        # Each key's newest apart: read together, one key's flood was all that was read.
+        naming = (("a", frozenset({channel.address})),)
+        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, limit=_READ)
+                  for k in sorted(keys)]  # fmt: skip
+        posts = await ctx.store.query(wanted)
         mine = await asyncio.to_thread(_choose, channel, posts, now, min(room, CHANNEL_BYTES))
         if not mine:
             continue
