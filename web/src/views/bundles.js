@@ -10,6 +10,7 @@ import { state, addDefinitions, changed } from '../state.js';
 import * as cache from '../cache.js';
 import { noteSource } from '../mirrors.js';
 import { keptByStore } from '../rules.js';
+import { keepFair } from '../keepfair.js';
 
 const POSTS_PER_CHANNEL = 3000; // what cache.js keeps per channel
 const SAVE_BATCH = 100; // events encrypted at a time: the page stays responsive and its progress line moves
@@ -34,17 +35,19 @@ function writeBundle(events, passphrase) {
   });
 }
 
-/** The followed channels' definitions and the events saved for them, newest first per channel: only those a
- * node's store would keep now (rules.js keptByStore), so that a phone does not pass on an alert past its
- * expiration, nor a post its author deleted, which `samizdat export` leaves out too. */
+/** The followed channels' definitions and the events saved for them, at most 3,000 a channel in its fair order
+ * (keepfair.js: the owner's alerts first, then each author's newest in turn, so that a seized admin key's flood
+ * does not push the owner's alerts out of a courier's bundle): only those a node's store would keep now (rules.js
+ * keptByStore), so that a phone does not pass on an alert past its expiration, nor a post its author deleted,
+ * which `samizdat export` leaves out too. */
 async function followedEvents(now = Math.floor(Date.now() / 1000)) {
   const groups = [];
-  for (const address of state.follows) groups.push([state.definitions.get(address), await cache.load(address)]);
-  const kept = new Set(keptByStore(groups.flatMap(([definition, saved]) => (definition ? [definition, ...saved] : saved)), now));
+  for (const address of state.follows) groups.push([address, state.definitions.get(address), await cache.load(address)]);
+  const kept = new Set(keptByStore(groups.flatMap(([, definition, saved]) => (definition ? [definition, ...saved] : saved)), now));
   const out = [];
-  for (const [definition, saved] of groups) {
+  for (const [address, definition, saved] of groups) {
     if (definition && kept.has(definition)) out.push(definition);
-    out.push(...saved.filter((e) => kept.has(e)).sort((a, b) => b.created_at - a.created_at).slice(0, POSTS_PER_CHANNEL));
+    out.push(...keepFair(saved.filter((e) => kept.has(e)), address, POSTS_PER_CHANNEL));
   }
   return out;
 }
