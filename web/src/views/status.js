@@ -65,6 +65,19 @@ export function statusView() {
     // A relay that acknowledged posts and then did not have them is said so first (services/relay_health.py).
     const reach = (r) => r.losing_since ? t('relay-losing', { n: Number(r.lost_events) || 0 })
       : r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
+    // A mirror that withholds a channel's newest definition or a retraction (services/withholding.py): one line
+    // each. The rows name no channel here (only `samizdat status` does), and a reader who may not see the node's
+    // key gets none (web/app.py).
+    const withheldLine = (r, w) => {
+      const words = { relay: String(r.url), newest: when(w.newest), served: w.served ? when(w.served) : '' };
+      const amend = w.what === 'retraction' || w.what === 'correction' ? w.what : 'event';
+      if (w.readers && w.what === 'definition') return t(w.served ? 'withheld-readers-definition-old' : 'withheld-readers-definition', words);
+      if (w.readers) return t('withheld-readers-' + amend, words);
+      if (w.refused) return t('withheld-refused', { ...words, words: String(w.refused) });
+      if (w.what === 'definition') return t(w.served ? 'withheld-definition-old' : 'withheld-definition', words);
+      return t('withheld-' + amend, words);
+    };
+    const withholding = (s.relays || []).flatMap((r) => (r.url != null && Array.isArray(r.withheld) ? r.withheld.map((w) => withheldLine(r, w)) : []));
     mount(body,
       h('dl', null,
         h('dt', null, t('node-name')), h('dd', null, String(s.name)),
@@ -80,6 +93,8 @@ export function statusView() {
         // A reader who may not see the node's key gets no relay's address and no delivery counts (web/app.py).
         s.relays.map((r, i) => [r.url == null ? `#${i + 1}` : String(r.url), reach(r), r.last_success ? when(r.last_success) : '–',
           String(r.delivered ?? '–'), String(r.pending ?? '–')])) : h('p', null, t('no-relays')),
+      withholding.length ? [h('h3', null, t('withholding')), h('ul', { id: 'withholding' }, withholding.map((line) => h('li', null, line))),
+        h('p', null, t('withholding-note'))] : null,
       h('h2', null, t('carried')),
       s.carried.delivered == null ? null
         : h('p', null, t('carried-text', { in: plural('events', s.carried.received ?? 0), out: plural('events', s.carried.sent ?? 0), delivered: plural('posts', s.carried.delivered ?? 0) })),
