@@ -1,0 +1,89 @@
+"""What asking a mirror again through another route costs (services/withholding.py, ``_from_readers``): the same
+check as bench/withholding.py on a mirror in step, once on the sync's connection only (no other route) and once
+with another route configured (Debian's ``microsocks`` on loopback: a proxy's or Tor's place), bytes both ways of
+both connections. Prints a table; the figures go to docs/benchmarks.md ("A mirror that withholds") by hand.
+
+    .venv/bin/python bench/withholding_readers.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.filters import Filter
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_post, build_retraction
+from samizdat.net.client import RelayClient
+from samizdat.net.failover import Routing
+from samizdat.relay.negentropy import NegentropyService
+from samizdat.services import channels, withholding
+from samizdat.testing import FakeClock, free_port, running_relay, test_node
+
+
+async def one(channels_count: int, retractions: int, proxy: str | None) -> tuple[int, int, bool, int]:
+    """(channels, requests, asked another way, bytes) of one check of an honest mirror."""
+    now = int(time.time())
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FakeClock(float(now))
+        async with (
+            running_relay(Path(tmp) / "relay", negentropy=NegentropyService()) as relay,
+            test_node(Path(tmp) / "node", clock=clock, sleep=clock.sleep) as node,
+        ):
+            if proxy:
+                node.ctx = dataclasses.replace(node.ctx, routing=Routing(per_relay={relay.url: ("direct", proxy)}))
+            ctx = node.ctx
+            addresses = []
+            for c in range(channels_count):
+                owner = SecretKey.generate()
+                definition = build_channel_event(owner, f"c{c}", f"Channel {c}", created_at=now - 3600)
+                channel = parse_channel(definition)
+                events = [definition]
+                for r in range(retractions):
+                    post = build_post(owner, channel, "news", f"post {r}", created_at=now - 3000 + r)
+                    retraction, deletion = build_retraction(owner, channel, post, "wrong", created_at=now - 2000 + r)
+                    events += [post, retraction] + ([deletion] if deletion else [])
+                await ctx.store.add_many(events)
+                await relay.store.add_many(events)
+                addresses.append(channels.address_of(definition))
+            scope = [Filter(kinds=frozenset({30333, 2333, 5}))]
+            async with await RelayClient.connect(relay.url, timeout=10) as client:
+                client.route = "direct"  # as failover.connect names it
+                found = await withholding.check(ctx, client, addresses, scope)
+            return len(addresses), found.requests, found.readers_asked, found.bytes
+
+
+async def table(proxy: str) -> None:
+    print("| channels | retractions each | other route | requests | bytes |")
+    print("|---:|---:|---|---:|---:|")
+    for count, retractions in ((1, 0), (1, 2), (20, 5)):
+        for route in (None, proxy):
+            n, requests, asked, size = await one(count, retractions, route)
+            print(f"| {n} | {retractions} | {'asked' if asked else 'none'} | {requests} | {size:,} |")
+
+
+def main() -> None:
+    port = free_port()
+    process = subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        asyncio.run(table(f"socks5h://127.0.0.1:{port}"))
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
