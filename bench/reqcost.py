@@ -16,7 +16,10 @@ With ``--flood`` (needs root and ``ip``: tests/relay/relay_netns.py) the node se
 own; a device on one address sends that candidate again and again on ``--connections`` connections (each waits for
 its answer), while a reader on another address asks for 20 posts every 0.2 s. Prints the reader's p50/p95, the
 device's answers and refusals, and the relay's CPU over the run. ``--src`` serves with another checkout's code
-(the code before a change) on the PYTHONPATH.
+(the code before a change) on the PYTHONPATH. ``--fresh-reader``: the reader opens a new WebSocket for each of its
+requests (the time counts the TCP and WebSocket handshakes: what a full listen queue would delay), and how many of
+its connections failed is printed. ``--device-wait S``: the HTTP flood's device gives up on a connection after S
+seconds without an answer (0.05: a device that does not wait for held connections) and opens the next one.
 """
 
 from __future__ import annotations
@@ -236,7 +239,15 @@ async def measure(
 
 
 async def flood(
-    lab: Any, port: int, pid: int, name: str, duration: float, connections: int, events: int
+    lab: Any,
+    port: int,
+    pid: int,
+    name: str,
+    duration: float,
+    connections: int,
+    events: int,
+    fresh: bool = False,
+    wait: float = 10.0,
 ) -> dict[str, Any]:
     """The device floods with candidate ``name`` from one address; a reader reads from another."""
     from websockets.asyncio.client import connect
@@ -248,7 +259,7 @@ async def flood(
         return await connect(url, sock=sock, max_size=None, open_timeout=10, close_timeout=1)
 
     if name.startswith("GET ") or name.startswith("POST "):
-        return await http_flood(lab, port, pid, name, duration, connections, open_)
+        return await http_flood(lab, port, pid, name, duration, connections, open_, fresh, wait)
     message = orjson.dumps(dict(candidates(events))[name]()).decode()
     counts = {"answered": 0, "refused": 0}
     refusals: set[str] = set()
@@ -348,13 +359,14 @@ def measure_http(host: str, port: int, pid: int, reps: int) -> None:
 HTTP_DEVICE = """
 import socket, sys, threading, time
 source, host, port, duration, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+wait = float(sys.argv[6])
 request = sys.stdin.buffer.read()
 end = time.monotonic() + duration
 counts = {}
 def run():
     while time.monotonic() < end:
         try:
-            with socket.create_connection((host, port), timeout=10, source_address=(source, 0)) as sock:
+            with socket.create_connection((host, port), timeout=wait, source_address=(source, 0)) as sock:
                 sock.sendall(request)
                 data = b""
                 while chunk := sock.recv(65536):
@@ -371,22 +383,31 @@ print(counts)
 
 
 async def http_flood(
-    lab: Any, port: int, pid: int, name: str, duration: float, connections: int, open_: Any
+    lab: Any,
+    port: int,
+    pid: int,
+    name: str,
+    duration: float,
+    connections: int,
+    open_: Any,
+    fresh: bool = False,
+    wait: float = 10.0,
 ) -> dict[str, Any]:
     """A device on one address sends plain-HTTP request ``name`` on ``connections`` threads, each a new TCP
     connection per request (as the relay answers one request per connection), from a process of its own in the
     namespace; a reader on another address reads meanwhile."""
     request = dict(http_candidates())[name]
     argv = ["nsenter", f"--net=/proc/{os.getpid()}/fd/{lab._fd}", sys.executable, "-c", HTTP_DEVICE,
-            lab.addresses[0], lab.relay_address, str(port), str(duration), str(connections)]  # fmt: skip
+            lab.addresses[0], lab.relay_address, str(port), str(duration), str(connections), str(wait)]  # fmt: skip
     device = await asyncio.create_subprocess_exec(
         *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(lab._fd,)
     )
     assert device.stdin is not None
     device.stdin.write(request)
     device.stdin.close()
-    honest = await open_(lab.addresses[1])
+    honest = None if fresh else await open_(lab.addresses[1])
     latencies: list[float] = []
+    failed = 0
     before, wall0 = cpu_seconds(pid), time.monotonic()
     end = wall0 + duration
     n = 0
@@ -394,21 +415,32 @@ async def http_flood(
         while time.monotonic() < end:
             n += 1
             t0 = time.perf_counter()
-            await honest.send(orjson.dumps(["REQ", f"r{n}", {"kinds": [1], "limit": 20}]).decode())
-            while orjson.loads(await honest.recv())[0] != "EOSE":
-                pass
-            latencies.append(time.perf_counter() - t0)
-            await honest.send(orjson.dumps(["CLOSE", f"r{n}"]).decode())
+            try:
+                ws = honest or await open_(lab.addresses[1])
+                await ws.send(orjson.dumps(["REQ", f"r{n}", {"kinds": [1], "limit": 20}]).decode())
+                while orjson.loads(await ws.recv())[0] != "EOSE":
+                    pass
+                latencies.append(time.perf_counter() - t0)
+                await ws.send(orjson.dumps(["CLOSE", f"r{n}"]).decode())
+                if fresh:
+                    await ws.close()
+            except Exception as exc:  # a failed connection of the reader is counted
+                if not fresh:
+                    raise
+                failed += 1
+                print(f"reader: {type(exc).__name__}: {exc}", file=sys.stderr)
             await asyncio.sleep(0.2)
         cpu, wall = cpu_seconds(pid) - before, time.monotonic() - wall0
         out, _ = await device.communicate()
-    await honest.close()
+    if honest is not None:
+        await honest.close()
     latencies.sort()
     return {
         "flood": name, "threads": connections, "seconds": round(wall, 1),
         "relay_cpu_cores": round(cpu / wall, 2), "reader_requests": len(latencies),
         "reader_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "reader_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 1),
+        "reader_max_ms": round(1000 * latencies[-1], 1), "reader_fresh": fresh, "reader_failed": failed,
         "device": out.decode().strip(),
     }  # fmt: skip
 
@@ -434,7 +466,19 @@ def serve_flood(args: argparse.Namespace, home: Path) -> None:
         )
         try:
             pid = wait_ready(process, work, Path(tmpdir))
-            result = asyncio.run(flood(lab, port, pid, args.flood, args.duration, args.connections, args.events))
+            result = asyncio.run(
+                flood(
+                    lab,
+                    port,
+                    pid,
+                    args.flood,
+                    args.duration,
+                    args.connections,
+                    args.events,
+                    args.fresh_reader,
+                    args.device_wait,
+                )
+            )
             print(json.dumps(result), flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(result, indent=1))
@@ -478,6 +522,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--http", action="store_true", help="measure plain-HTTP requests instead")
     parser.add_argument("--src", help="PYTHONPATH of the node (another checkout's src)")
+    parser.add_argument("--fresh-reader", action="store_true", help="the flood's reader connects for each request")
+    parser.add_argument(
+        "--device-wait", type=float, default=10.0, help="HTTP flood: seconds a device waits for an answer"
+    )
     args = parser.parse_args()
     home = template_home(args.events)
     if args.flood:

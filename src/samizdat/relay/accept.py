@@ -28,6 +28,14 @@ the kernel's queue in a tight loop and asks the :class:`~samizdat.relay.door.Doo
   reaches a protocol), and ``GuardedConnection`` does not count it a second time.
 * From a trusted load balancer (``[relay] trusted_proxies``) nothing is judged here: the connection counts as the
   client its PROXY header names, once the header has come (:mod:`samizdat.relay.proxied`).
+* From an address in the penalty box (over its rate of new connections less than
+  :data:`~samizdat.relay.door.PENALTY_SECONDS` ago: :meth:`~samizdat.relay.door.Door.in_box`) the connection is not
+  judged again: it is held, unread and unanswered, until the address's second is over and then refused as above
+  (:data:`MAX_HELD` at most per listening socket), or, when that many are held, closed at once with a reset
+  (``SO_LINGER`` 0, not a byte written). Refusing at once only made a device that waits for its answers come back
+  faster: 16 threads of one device opened 7,000 to 11,000 connections a second, a third of a core of refusals that
+  delayed every other connection's turn; held, they wait (bench/reqcost.py, docs/benchmarks.md "A flood of
+  refused connections"). A held connection costs a file descriptor and no CPU.
 
 Bounds: one turn of the event loop refuses at most :data:`REFUSALS_PER_TURN` connections (about 40 ms), then
 leaves the rest in the queue for the next turn, so a flood faster than the relay can refuse still lets every
@@ -46,16 +54,23 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
+from collections import deque
 from typing import Any
 
 from samizdat.relay import door as door_module
 from samizdat.relay import proxyproto
-from samizdat.relay.door import REFUSED_RESPONSE, Door
+from samizdat.relay.door import OVER_RATE, PENALTY_SECONDS, REFUSED_RESPONSE, Door
 
 #: The listen queue asked of the kernel (``listen(BACKLOG)``; also how many connections asyncio takes per turn).
 BACKLOG = 4096
 #: Connections refused in one turn of the event loop at most; the rest wait in the queue for the next turn.
 REFUSALS_PER_TURN = 1024
+#: Connections of addresses in the penalty box held (unread, unanswered) until the box's time is over, then
+#: refused as usual, per listening socket; past this many a connection of the box is reset at once.
+MAX_HELD = 256
+#: ``SO_LINGER`` on, 0 seconds: ``close()`` sends a reset and frees the socket at once.
+_LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 def refuse(fd: int, family: int, kind: int, proto: int, answer: bytes = REFUSED_RESPONSE) -> None:
@@ -67,6 +82,16 @@ def refuse(fd: int, family: int, kind: int, proto: int, answer: bytes = REFUSED_
         if answer:
             sock.send(answer, socket.MSG_DONTWAIT)
         sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a reset (``SO_LINGER`` 0): no answer, nothing left in the kernel. Never raises."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
     except OSError:
         pass
     finally:
@@ -93,6 +118,8 @@ class DoorSocket(socket.socket):
     answer: bytes
     _refused_this_turn: int
     _new_turn_due: bool
+    _held: deque[tuple[float, socket.socket]]
+    _sweep_due: bool
 
     @classmethod
     def take(
@@ -106,6 +133,8 @@ class DoorSocket(socket.socket):
         taken.answer = b"" if tls else REFUSED_RESPONSE
         taken._refused_this_turn = 0
         taken._new_turn_due = False
+        taken._held = deque()
+        taken._sweep_due = False
         return taken
 
     def accept(self) -> tuple[socket.socket, Any]:
@@ -121,6 +150,11 @@ class DoorSocket(socket.socket):
             if self.trusted and proxyproto.trusted(addr, self.trusted):
                 return socket.socket(family, kind, proto, fileno=fd), addr  # judged by its PROXY header later
             ip = door_module.peer_ip(addr)
+            if door.in_box(ip):  # over its rate a moment ago: not a byte written, not asked again
+                self._hold(socket.socket(family, kind, proto, fileno=fd))
+                door.refusals.count(OVER_RATE, ip)
+                self._count_refusal()
+                continue
             reason = door.admit(ip)
             if reason is None:
                 admitted = AdmittedSocket(family, kind, proto, fileno=fd)
@@ -129,15 +163,45 @@ class DoorSocket(socket.socket):
                 return admitted, addr
             refuse(fd, family, kind, proto, self.answer)
             door.refusals.count(reason, ip)
-            self._refused_this_turn += 1
-            if not self._new_turn_due:
-                self._new_turn_due = True
-                asyncio.get_running_loop().call_soon(self._new_turn)
+            self._count_refusal()
         raise BlockingIOError("this turn's refusals are done; the rest wait in the listen queue")
+
+    def _count_refusal(self) -> None:
+        self._refused_this_turn += 1
+        if not self._new_turn_due:
+            self._new_turn_due = True
+            asyncio.get_running_loop().call_soon(self._new_turn)
 
     def _new_turn(self) -> None:
         self._refused_this_turn = 0
         self._new_turn_due = False
+
+    def _hold(self, sock: socket.socket) -> None:
+        """Keep ``sock`` (of an address in the penalty box) open, unread, until its address's time in the box is
+        over, then refuse it (the 503); reset it at once when :data:`MAX_HELD` are held."""
+        if len(self._held) >= MAX_HELD:
+            reset(sock)
+            return
+        self._held.append((self.door.clock() + PENALTY_SECONDS, sock))
+        if not self._sweep_due:
+            self._sweep_due = True
+            asyncio.get_running_loop().call_later(PENALTY_SECONDS / 4, self._sweep)
+
+    def _sweep(self) -> None:
+        """Refuse the held connections whose time is over; come back while some are held."""
+        now = self.door.clock()
+        held = self._held
+        while held and held[0][0] <= now:
+            refuse(held.popleft()[1].detach(), self.family, self.type, self.proto, self.answer)
+        self._sweep_due = bool(held)
+        if held:
+            asyncio.get_running_loop().call_later(PENALTY_SECONDS / 4, self._sweep)
+
+    def close(self) -> None:
+        held = getattr(self, "_held", None)
+        while held:
+            reset(held.popleft()[1])
+        super().close()
 
 
 def listening_sockets(host: str | None, port: int) -> list[socket.socket]:

@@ -74,6 +74,9 @@ MADE_ROOM = "closed to make room for another address"
 OVER_RATE = "new connections too fast from one address"
 #: Addresses whose rate of new connections is remembered; past it, the one not heard of longest is forgotten.
 MAX_TRACKED = 4096
+#: How long an address over its rate of new connections stays "in the box": its connections are then closed at
+#: accept with a reset and no answer, and held first if there is room (relay/accept.py).
+PENALTY_SECONDS = 1.0
 
 
 def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
@@ -232,6 +235,8 @@ class Door:
         self.outgoing = Outgoing(limits.max_http_answer_bytes_per_ip, limits.max_http_answer_bytes)
         #: address -> (new connections it may still open, as of when): see :meth:`arrival`.
         self._arrivals: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        #: address -> until when its new connections are closed unheard (:meth:`in_box`), oldest first.
+        self.boxed: dict[str, float] = {}
         self.clock: Callable[[], float] = time.monotonic
 
     def arrival(self, ip: str | None) -> bool:
@@ -250,7 +255,24 @@ class Door:
         self._arrivals[ip] = (tokens - 1.0 if allowed else tokens, now)
         if len(self._arrivals) > MAX_TRACKED:
             del self._arrivals[next(iter(self._arrivals))]
+        if not allowed:
+            self.boxed[ip] = now + PENALTY_SECONDS
+            if len(self.boxed) > MAX_TRACKED:
+                del self.boxed[next(iter(self.boxed))]
         return allowed
+
+    def in_box(self, ip: str | None) -> bool:
+        """Whether ``ip`` went over its rate of new connections less than :data:`PENALTY_SECONDS` ago: its
+        connections are then closed at accept without a word (relay/accept.py), before the rate is asked."""
+        if ip is None or not self.boxed:
+            return False
+        until = self.boxed.get(ip)
+        if until is None:
+            return False
+        if self.clock() < until:
+            return True
+        del self.boxed[ip]
+        return False
 
     def admit(self, ip: str | None) -> str | None:
         """Count a new connection from ``ip`` (None: loopback) and return None, or the reason it is refused. When
