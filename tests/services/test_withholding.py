@@ -337,6 +337,7 @@ async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_defin
                 f"hid it from readers asking through another route (they get the one of {when(first.created_at)})"
             ) in text
             assert f"served this node the retraction of {when(retraction.created_at)} in «Yard»" in text
+            assert "(it hides these from readers; other mirrors go first for those channels)" in text
             assert liar.events == 0  # nothing pushed: it has the events
             address = parse_channel(newest).address
             ctx.local.follow(address, [lying, honest], ctx.clock())

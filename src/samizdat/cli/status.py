@@ -38,8 +38,10 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
     for row in r.get("withheld") or ():
         name = f"«{row['name']}»" if row.get("name") else "a channel"
         line += f"\n      ! withholds: it {withholding.line(row, name, when)}"
-    if r.get("withheld"):
+    if any(not row.get("readers") for row in r.get("withheld") or ()):
         line += "\n      (it was sent these and does not serve them; other mirrors go first for those channels)"
+    elif r.get("withheld"):  # only what it showed this node and hid from another route: it was sent nothing
+        line += "\n      (it hides these from readers; other mirrors go first for those channels)"
     if r["last_error"] and (r["pending"] or r["failed"] or r["reachable"] is False):
         line += f"\n      last error: {_reason(r['last_error'])}"
     return line
