@@ -6,11 +6,31 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from samizdat.core import kinds
 from samizdat.core.bundle_blobs import BundledBlob
+from samizdat.core.channel import Channel
+from samizdat.core.event import Event
+from samizdat.core.fairshare import fair_order
 from samizdat.core.filters import Filter
 from samizdat.services import blob_travel, blobs, channels
 from samizdat.services.context import Context
 from samizdat.store.bundles import ExportReport, ImportReport, export_bundle, import_bundles, looks_sealed
+
+#: A channel's posts written first in an export, in the channel's fair order (the web app's bundle holds as many).
+FAIR_HEAD = 3000
+
+
+async def fair_head(ctx: Context, channel: Channel, since: int | None) -> list[Event]:
+    """The channel's posts an export writes first: each of its keys' newest :data:`FAIR_HEAD` read apart, then
+    at most :data:`FAIR_HEAD` of them in the fair order (core/fairshare.py: the owner's alerts first, then each
+    author's newest in turn). Parts of an export travel alone (a messenger's attachment limit, a small stick):
+    written newest first, a seized admin key's flood filled the first parts and the owner's alerts came last."""
+    naming = (("a", frozenset({channel.address})),)
+    keys = sorted({channel.owner, *channel.admins, *channel.revoked})
+    wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, since=since, limit=FAIR_HEAD)
+              for k in keys]  # fmt: skip
+    posts = {e.id: e for e in await ctx.store.query(wanted)}
+    return fair_order(posts.values(), channel.address)[:FAIR_HEAD]
 
 
 async def export(
@@ -24,8 +44,11 @@ async def export(
 ) -> ExportReport:
     """Write the named channel's events (or everything) created since ``since`` to ``output`` and its parts, with
     the photos they reference that this node has (thumbnails first, then full images, each within a part);
-    sealed under ``passphrase`` when one is given (docs/bundle-format.md, "Sealed parts")."""
-    filters = [Filter()] if channel is None else channels.scope(await channels.resolve(ctx, channel))
+    sealed under ``passphrase`` when one is given (docs/bundle-format.md, "Sealed parts"). A named channel's
+    definition comes first, then its posts in its fair order (:func:`fair_head`), then the rest, newest first."""
+    named = None if channel is None else await channels.resolve(ctx, channel)
+    filters = [Filter()] if named is None else channels.scope(named)
+    first = [] if named is None else [named.event, *await fair_head(ctx, named, since)]  # a part alone can be read
     if since is not None:
         filters = [dataclasses.replace(f, since=since) for f in filters]
     store = blobs.blob_store(ctx)
@@ -36,7 +59,7 @@ async def export(
         return None if entry is None or data is None else BundledBlob(sha256, entry.type, entry.thumb, data)
 
     return await export_bundle(ctx.store, output, filters=filters, max_part_bytes=max_part_bytes, created_at=ctx.now(),
-                               blobs=load, passphrase=passphrase)  # fmt: skip
+                               blobs=load, passphrase=passphrase, first=first)  # fmt: skip
 
 
 def sealed(files: Sequence[Path]) -> list[Path]:

@@ -252,6 +252,11 @@ async def _all_events(store: _Queryable) -> AsyncIterator[list[Event]]:
             yield page
 
 
+async def _given(events: Sequence[Event]) -> AsyncIterator[list[Event]]:
+    for start in range(0, len(events), EXPORT_PAGE):
+        yield list(events[start : start + EXPORT_PAGE])
+
+
 async def _query_pages(store: _Queryable, flt: Filter) -> AsyncIterator[list[Event]]:
     """Every event matching ``flt`` (up to its ``limit``), newest first, one page at a time.
 
@@ -308,6 +313,7 @@ async def export_bundle(
     bundle_id: bytes | None = None,
     blobs: BlobLoader | None = None,
     passphrase: str | None = None,
+    first: Sequence[Event] = (),
 ) -> ExportReport:
     """Write the store's events (those matching any of ``filters``, or all) to ``out_path`` and, when
     ``max_part_bytes`` splits it, to further parts named by :func:`part_path`.
@@ -322,6 +328,9 @@ async def export_bundle(
 
     With ``passphrase``, every part is sealed (:mod:`samizdat.core.bundle_seal`): random-looking bytes, a multiple
     of 4 KiB; a sealed part needs at least :data:`MIN_SEALED_PART_BYTES`.
+
+    ``first`` are written before everything else, in their order, and not again (a channel's posts in its fair
+    order, so that the first part, which may travel alone, holds the owner's alerts whatever a flood added).
     """
     if max_part_bytes is not None and max_part_bytes < MIN_PART_BYTES:
         raise UsageError(f"a bundle part must be allowed at least {MIN_PART_BYTES} bytes")
@@ -337,12 +346,16 @@ async def export_bundle(
             pages = [_all_events(store)]
         else:
             pages = [_query_pages(store, f) for f in filters]
+        written = frozenset(e.id for e in first)
+        pages = [_given(first), *pages]
         for i, source in enumerate(pages):
             # An event matched by an earlier filter was written already; filters with a limit or a full-text
             # search cannot be re-checked with Filter.matches, so they do not count.
-            earlier = [f for f in (filters or [])[:i] if f.limit is None and f.search is None]
+            earlier = [f for f in (filters or [])[: max(0, i - 1)] if f.limit is None and f.search is None]
             async for page in source:  # the store reads the next page while the last one is written
-                keep = [e for e in page if not e.is_expired(created_at) and not any(f.matches(e) for f in earlier)]
+                again = written if i else frozenset()
+                keep = [e for e in page if not e.is_expired(created_at) and e.id not in again
+                        and not any(f.matches(e) for f in earlier)]  # fmt: skip
                 if blobs is not None:
                     for event in keep:
                         thumbs = thumbnails(event)
