@@ -34,6 +34,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import matches_any, parse_filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post, build_retraction
+from samizdat.net import netinfo
 from samizdat.net.failover import Routing
 from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
@@ -324,6 +325,8 @@ async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_defin
                 fake_clock.advance(ctx.config.sync_interval)
 
             assert set(liar.lied_to) == {"127.0.0.2"}  # asked that way; the node itself was never lied to
+            # The route memory does not learn the proxy from the check: the next syncs still start directly.
+            assert proxy not in ctx.local.routes(lying, netinfo.network_id())
             doc = await status.document(ctx, detail=True)
             relays = {r["url"]: r for r in doc["relays"]}
             assert "withheld" not in relays[honest]

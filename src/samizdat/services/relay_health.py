@@ -17,8 +17,9 @@ asked, so the rotation goes on across restarts and nothing new ties posts to rel
 keep a channel's posts, serve them to whoever asks by id, and leave them out of what its readers get: a re-check
 asks for the posts served by id once more the way readers ask (:func:`_hidden`), through another route than its
 own when the node has one (:func:`_hidden_from_readers`: a relay may hide a channel from every address but its
-publisher's), and those left out are lost there too (not sent back: it has them). When any check finds posts
-lost, :func:`lost` (:func:`noted` after a sync):
+publisher's; :func:`other_route`, which the route memory does not learn from), and those left out are lost
+there too (not sent back: it has them). When any check finds posts lost, :func:`lost` (:func:`noted` after a
+sync):
 
 - marks the posts ``lost`` in the outbox: not delivered to that relay, and not sent to it by the outbox again
   (the sync's bounded upload still offers them, newest first, should the relay mend), except once: a post a
@@ -48,6 +49,7 @@ from samizdat.core.acks import SETTLE
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import RemoteProtocolError, TransportError
+from samizdat.net import failover, netinfo
 from samizdat.net import sync as netsync
 from samizdat.net.client import RelayClient
 from samizdat.net.outbox import served
@@ -273,7 +275,7 @@ async def _hidden_from_readers(ctx: Context, client: RelayClient, ids: Sequence[
     if client.route is not None:
         try:
             async with asyncio.timeout(OTHER_ROUTE_TIMEOUT):
-                other = await ctx.connect(client.url, avoid=(client.route,))
+                other = await other_route(ctx, client, OTHER_ROUTE_TIMEOUT)
                 return await _hidden(ctx, other, ids)
         except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
             log.debug("asked %s the way readers ask through the node's own route: %s", client.url, exc)
@@ -281,6 +283,17 @@ async def _hidden_from_readers(ctx: Context, client: RelayClient, ids: Sequence[
             if other is not None:
                 await other.close()
     return await _hidden(ctx, client, ids)
+
+
+async def other_route(ctx: Context, client: RelayClient, timeout: float) -> RelayClient:
+    """A second connection to ``client``'s relay through another route than ``client``'s (raises
+    :class:`~samizdat.errors.TransportError` when there is none, or none connects within ``timeout``). The route
+    memory is not told how it went: a check must not move the node's syncs to that route (a route that connected
+    last is tried first: a check through Tor would otherwise make every next sync start through Tor)."""
+    return await failover.connect(
+        client.url, ctx.routing, None, network=netinfo.network_id(), clock=ctx.clock, timeout=timeout,
+        avoid=(client.route,) if client.route else (),
+    )  # fmt: skip
 
 
 async def noted(ctx: Context, relay: str, report: netsync.SyncReport) -> None:

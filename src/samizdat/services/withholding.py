@@ -305,7 +305,7 @@ async def _from_readers(
     other: RelayClient | None = None
     try:
         async with asyncio.timeout(READER_TIMEOUT):
-            other = await ctx.connect(client.url, avoid=(client.route,) if client.route else ())
+            other = await relay_health.other_route(ctx, client, READER_TIMEOUT)
             result.readers_asked = True
             served, definitions = await _ask(other, wire, wanted, result)
     except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
