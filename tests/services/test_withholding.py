@@ -61,6 +61,7 @@ class Withholding:
         self.honest_to = ""  # an address served the truth (the node's: it published and syncs from there)
         self.down = False  # when set, every connection is closed at once (the sync fails)
         self.lied_to: list[str] = []  # the addresses whose REQs were answered with a lie
+        self.honest_by_id = False  # when set, a REQ that asks for ids gets the truth (no reader asks that way)
 
     async def __call__(self, ws: ServerConnection) -> None:
         if self.down:
@@ -70,18 +71,19 @@ class Withholding:
         hidden, stale = (self.hidden, self.stale) if lying else (set(), [])
         filters: dict[str, list[Any]] = {}
         answered: dict[str, int] = {}
+        truthful: set[str] = set()  # subscriptions answered honestly
         async with connect(self.upstream, max_size=None) as up:
 
             async def down() -> None:
                 async for raw in up:
                     message = orjson.loads(raw)
-                    if message[0] == "EVENT" and message[2]["id"] in hidden:
+                    if message[0] == "EVENT" and message[2]["id"] in hidden and message[1] not in truthful:
                         continue
                     if message[0] == "EVENT" and self.cap is not None:
                         answered[message[1]] = answered.get(message[1], 0) + 1
                         if answered[message[1]] > self.cap:
                             continue
-                    if message[0] == "EOSE":
+                    if message[0] == "EOSE" and message[1] not in truthful:
                         for event in stale:
                             if matches_any(filters.get(message[1], []), event):
                                 await ws.send(orjson.dumps(["EVENT", message[1], event.to_dict()]).decode())
@@ -93,7 +95,9 @@ class Withholding:
                     message = orjson.loads(raw)
                     if message[0] == "REQ":
                         self.reqs += 1
-                        if lying and (hidden or stale):
+                        if self.honest_by_id and any("ids" in f for f in message[2:]):
+                            truthful.add(message[1])
+                        elif lying and (hidden or stale):
                             self.lied_to.append(ws.remote_address[0])
                         self.asked += message[2:]
                         filters[message[1]] = [parse_filter(f) for f in message[2:]]
@@ -310,13 +314,15 @@ async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_defin
 ) -> None:
     """The mirror knows the node's address (it publishes and syncs from there: ``127.0.0.1``) and serves it the
     newest definition and the retraction; to every other address it serves the old definition and leaves the
-    retraction out. Asked from its own address only, the node called it honest. The node has another route to
-    it (a proxy whose exit is ``127.0.0.2``, another reader): asked that way too, the mirror is named, with what
-    readers get, and goes last for the channel. Nothing is pushed to it for that: it holds the events."""
+    retraction out, unless asked by id (as a check would, and no reader does). Asked from its own address only,
+    the node called it honest. The node has another route to it (a proxy whose exit is ``127.0.0.2``, another
+    reader): asked that way too, as readers ask, the mirror is named, with what readers get, and goes last for the
+    channel. Nothing is pushed to it for that: it holds the events."""
     with proxy_from("127.0.0.2") as proxy:
         async with mirrors(tmp_path, opened.ctx) as (honest, lying, liar, history):
             first, _, newest, retraction = history.values()
             liar.honest_to = "127.0.0.1"
+            liar.honest_by_id = True  # and to whoever asks by id: only readers' questions get the lie
             opened.ctx = dataclasses.replace(opened.ctx, routing=Routing(per_relay={lying: ("direct", proxy)}))
             ctx = opened.ctx
             for _ in range(2):

@@ -262,7 +262,7 @@ async def check(
     # (it publishes and syncs from it) and show its readers less.
     shown = {i: e for i, e in ours.items() if i not in still}
     if shown and client.route is not None:
-        hidden = await _from_readers(ctx, client, wire, wanted, shown, originals, newest, result)
+        hidden = await _from_readers(ctx, client, scope, shown, originals, newest, result)
         result.withheld += [_row(event, definitions, None, readers=True) for event, definitions in hidden]
     if result.withheld:
         log.info("%s does not serve %d events a reader needs, after they were sent", client.url, len(result.withheld))
@@ -290,24 +290,47 @@ def _row(
 async def _from_readers(
     ctx: Context,
     client: RelayClient,
-    wire: list[dict[str, Any]],
-    wanted: set[str],
+    scope: Sequence[Filter],
     shown: dict[str, Event],
     originals: dict[str, str],
     newest: dict[str, Event],
     result: Check,
 ) -> list[tuple[Event, dict[str, Event]]]:
-    """Of ``shown`` (what ``client``'s relay served this node), what it leaves out when the same question comes
-    through another route to it than ``client``'s (a proxy, Tor, a fallback of the configuration: another
-    address, one that never published there), each with the definitions served that way. Nothing when no other
-    route connects and answers within :data:`READER_TIMEOUT` seconds: a route blocked here, or a relay that serves
-    no Tor exit, says nothing about hiding. Counts the other connection's requests and bytes in ``result``."""
+    """Of ``shown`` (what ``client``'s relay served this node), what it leaves out when asked the way readers ask
+    (the unit's filters narrowed to definitions; each amendment and the post it amends by its area or channel,
+    within the second it is dated: :func:`~samizdat.services.relay_health._as_a_reader`, never by id, which no
+    reader does) through another route to it than ``client``'s (a fallback, Tor: another address, one that never
+    published there), each with the definitions served that way. Nothing when no other route connects and
+    answers within :data:`READER_TIMEOUT` seconds: a route blocked here, or a relay that serves no Tor exit, says
+    nothing about hiding. Counts the other connection's requests and bytes in ``result``."""
+    amends = {i: e for i, e in shown.items() if i in originals}
+    posts = await ctx.store.query([Filter(ids=frozenset(originals[i] for i in amends), limit=len(amends))])
+    wires = _definition_filters(scope)
+    for event in [*amends.values(), *posts]:
+        wire = relay_health._as_a_reader(event)
+        if wire is not None:
+            wires.append(wire)
+    served: set[str] = set()
+    definitions: dict[str, Event] = {}
     other: RelayClient | None = None
     try:
         async with asyncio.timeout(READER_TIMEOUT):
             other = await relay_health.other_route(ctx, client, READER_TIMEOUT)
             result.readers_asked = True
-            served, definitions = await _ask(other, wire, wanted, result)
+            for start in range(0, len(wires), relay_health.READER_FILTERS):
+                result.requests += 1
+                part = wires[start : start + relay_health.READER_FILTERS]
+                limit = DEFINITIONS * len(part) + relay_health.READER_ANSWER
+                async for raw in other.stored(part, max_messages=limit, timeout=READER_TIMEOUT):
+                    try:
+                        event = parse_event(raw)
+                    except RemoteProtocolError:
+                        continue
+                    served.add(event.id)
+                    if event.kind == kinds.CHANNEL:
+                        address = channels.address_of(event)
+                        if address not in definitions or definitions[address].created_at < event.created_at:
+                            definitions[address] = event
     except (TransportError, RemoteProtocolError, TimeoutError, OSError) as exc:
         log.debug("could not ask %s through another route: %s", client.url, exc)
         return []
@@ -316,7 +339,7 @@ async def _from_readers(
             result.bytes += other.bytes_in + other.bytes_out
             await other.close()
     lacking = _lacking(
-        {i: e for i, e in shown.items()},
+        shown,
         {i: o for i, o in originals.items() if i in shown},
         {a: e for a, e in newest.items() if e.id in shown},
         served,
