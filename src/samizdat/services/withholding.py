@@ -32,15 +32,15 @@ left out, should it have brought some (a relay caps its answers); the relay answ
 something is missing: the events pushed (about 1 kB each, once per relay while it withholds them) and the same
 question again.
 
-A relay that knows this node's address (it publishes and syncs from there) can serve it the truth and its
-readers the old definition. So when the node has another route to the relay than the sync's (a fallback, Tor, a
-relay's own ``via``: not with ``[sync] proxy``, the only route), :func:`_from_readers` asks the same question
-through it, on a second connection given :data:`READER_TIMEOUT` seconds, each time the check asks at all; what
+A relay that knows this node's address (it publishes and syncs from there) can serve it the truth and its readers
+the old definition. So when the node has another route to the relay than the sync's (a fallback, Tor, a relay's own
+``via``: not with ``[sync] proxy``, the only route), :func:`_from_readers` asks through it the way readers ask
+(never by id), on a second connection given :data:`READER_TIMEOUT` seconds, each time the check asks at all; what
 the relay showed the node and not that route is withheld too (``readers`` rows: "served this node the newest
 definition ..., and hid it from readers asking through another route"), and not pushed (it has it). The cost
-doubles then (bench/withholding_readers.py). Not handled: a relay that recognises that route too (or serves no
-Tor exit: a route that fails says nothing), one that lies by country or hour, a node with no other route, and a
-relay this node never syncs with.
+doubles then (bench/withholding_readers.py). Not handled: a relay that recognises that route too (or serves no Tor
+exit: a route that fails says nothing), one that lies by country or hour, a node with no other route, and a relay
+this node never syncs with.
 
 A failed sync keeps the last check's findings in its row (:func:`kept`): the relay stays named until a sync asks
 it again.
