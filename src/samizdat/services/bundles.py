@@ -21,14 +21,16 @@ FAIR_HEAD = 3000
 
 
 async def fair_head(ctx: Context, channel: Channel, since: int | None) -> list[Event]:
-    """The channel's posts an export writes first: each of its keys' newest :data:`FAIR_HEAD` read apart, then
+    """The channel's posts an export writes first: each of its keys' newest read apart (the owner's
+    :data:`FAIR_HEAD`, the others' a share of four times as many, at most as many each), then
     at most :data:`FAIR_HEAD` of them in the fair order (core/fairshare.py: the owner's alerts first, then each
     author's newest in turn). Parts of an export travel alone (a messenger's attachment limit, a small stick):
     written newest first, a seized admin key's flood filled the first parts and the owner's alerts came last."""
     naming = (("a", frozenset({channel.address})),)
     keys = sorted({channel.owner, *channel.admins, *channel.revoked})
-    wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, since=since, limit=FAIR_HEAD)
-              for k in keys]  # fmt: skip
+    share = min(FAIR_HEAD, max(100, 4 * FAIR_HEAD // len(keys)))  # a hundred admins: not 300,000 posts in memory
+    wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, since=since,
+                     limit=FAIR_HEAD if k == channel.owner else share) for k in keys]  # fmt: skip
     posts = {e.id: e for e in await ctx.store.query(wanted)}
     return fair_order(posts.values(), channel.address)[:FAIR_HEAD]
 

@@ -39,6 +39,7 @@ POSTS = 50  #: newest posts of a channel, at most (its corrections and retractio
 CHANNEL_BYTES = 40_000  #: JSON of one channel's posts and amendments, at most
 RELATED = 200  #: deletion requests and labels read per channel, at most
 _READ = 4 * POSTS  #: each key's newest kind-2333 events in a channel read to find its valid ones
+_SHARE_MIN = 10  #: each key's newest posts read at least, however many keys a channel has
 
 
 def _channels(definitions: Sequence[Event], addresses: Sequence[str]) -> list[Channel]:
@@ -98,10 +99,12 @@ async def start_page_posts(ctx: Context, max_bytes: int, *, follows: bool = True
         if room < 512:
             break
         keys = frozenset({channel.owner, *channel.admins, *channel.revoked})  # nobody else may post: not read
-        # Each key's newest apart: read together, one key's flood was all that was read.
+        # Each key's newest apart: read together, one key's flood was all that was read. The owner's newest
+        # _READ; the others share 4 * _READ, so that a hundred admins do not make a channel read 20,000 posts.
         naming = (("a", frozenset({channel.address})),)
-        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming, limit=_READ)
-                  for k in sorted(keys)]  # fmt: skip
+        share = min(_READ, max(_SHARE_MIN, 4 * _READ // len(keys)))
+        wanted = [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({k}), tags=naming,
+                         limit=_READ if k == channel.owner else share) for k in sorted(keys)]  # fmt: skip
         posts = await ctx.store.query(wanted)
         mine = await asyncio.to_thread(_choose, channel, posts, now, min(room, CHANNEL_BYTES))
         if not mine:
