@@ -309,8 +309,9 @@ def proxy_from(source: str) -> Iterator[str]:
         process.wait(10)
 
 
+@pytest.mark.parametrize("geohash", ["", "u9edp2"], ids=["by-channel", "by-area"])
 async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_definition_is_named(
-    opened: Node, tmp_path: Path, fake_clock: FakeClock
+    opened: Node, tmp_path: Path, fake_clock: FakeClock, geohash: str
 ) -> None:
     """The mirror knows the node's address (it publishes and syncs from there: ``127.0.0.1``) and serves it the
     newest definition and the retraction; to every other address it serves the old definition and leaves the
@@ -319,7 +320,7 @@ async def test_a_mirror_that_shows_the_node_everything_and_readers_the_old_defin
     reader): asked that way too, as readers ask, the mirror is named, with what readers get, and goes last for the
     channel. Nothing is pushed to it for that: it holds the events."""
     with proxy_from("127.0.0.2") as proxy:
-        async with mirrors(tmp_path, opened.ctx) as (honest, lying, liar, history):
+        async with mirrors(tmp_path, opened.ctx, geohash) as (honest, lying, liar, history):
             first, _, newest, retraction = history.values()
             liar.honest_to = "127.0.0.1"
             liar.honest_by_id = True  # and to whoever asks by id: only readers' questions get the lie
