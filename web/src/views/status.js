@@ -68,14 +68,19 @@ export function statusView() {
     // A mirror that withholds a channel's newest definition or a retraction (services/withholding.py): one line
     // each. The rows name no channel here (only `samizdat status` does), and a reader who may not see the node's
     // key gets none (web/app.py).
+    // The words' names are written out whole, so that they come with this screen, not in the page (build.mjs).
+    const AMENDS = {
+      retraction: ['withheld-retraction', 'withheld-readers-retraction'],
+      correction: ['withheld-correction', 'withheld-readers-correction'],
+    };
     const withheldLine = (r, w) => {
       const words = { relay: String(r.url), newest: when(w.newest), served: w.served ? when(w.served) : '' };
-      const amend = w.what === 'retraction' || w.what === 'correction' ? w.what : 'event';
+      const [own, readers] = AMENDS[w.what] || ['withheld-event', 'withheld-readers-event'];
       if (w.readers && w.what === 'definition') return t(w.served ? 'withheld-readers-definition-old' : 'withheld-readers-definition', words);
-      if (w.readers) return t('withheld-readers-' + amend, words);
+      if (w.readers) return t(readers, words);
       if (w.refused) return t('withheld-refused', { ...words, words: String(w.refused) });
       if (w.what === 'definition') return t(w.served ? 'withheld-definition-old' : 'withheld-definition', words);
-      return t('withheld-' + amend, words);
+      return t(own, words);
     };
     const withholding = (s.relays || []).flatMap((r) => (r.url != null && Array.isArray(r.withheld) ? r.withheld.map((w) => withheldLine(r, w)) : []));
     mount(body,
