@@ -37,9 +37,12 @@ the kernel's queue in a tight loop and asks the :class:`~samizdat.relay.door.Doo
   delayed every other connection's turn; held, they wait (bench/reqcost.py, docs/benchmarks.md "A flood of
   refused connections"). A held connection costs a file descriptor and no CPU.
 
-Bounds: one turn of the event loop refuses at most :data:`REFUSALS_PER_TURN` connections (about 40 ms), then
+Bounds: one turn of the event loop refuses at most :data:`REFUSALS_PER_TURN` connections (a few ms), then
 leaves the rest in the queue for the next turn, so a flood faster than the relay can refuse still lets every
-other connection have its turn. The listen queue holds :data:`BACKLOG` connections (the kernel caps it at
+other connection have its turn. A device that reconnects as soon as it is refused is back in the queue before the
+turn is over: with 1,024 a turn, such a flood was refused in runs of up to 1,024 in a row (40 ms) while another
+reader waited; 64 halved that reader's p95 (docs/benchmarks.md, "A flood of refused connections"), and a queue of a
+thousand takes 16 short turns. The listen queue holds :data:`BACKLOG` connections (the kernel caps it at
 ``net.core.somaxconn``): refused at about 40 µs of CPU each (most of it the kernel's TCP work), a full queue is
 emptied in a fraction of a second, while a connection the kernel drops for want of room waits a second for its
 retransmit; with asyncio's queue of 100 the flood still overflowed it thousands of times per attack. The queue
@@ -65,7 +68,7 @@ from samizdat.relay.door import OVER_RATE, PENALTY_SECONDS, REFUSED_RESPONSE, Do
 #: The listen queue asked of the kernel (``listen(BACKLOG)``; also how many connections asyncio takes per turn).
 BACKLOG = 4096
 #: Connections refused in one turn of the event loop at most; the rest wait in the queue for the next turn.
-REFUSALS_PER_TURN = 1024
+REFUSALS_PER_TURN = 64
 #: Connections of addresses in the penalty box held (unread, unanswered) until the box's time is over, then
 #: refused as usual, per listening socket; past this many a connection of the box is reset at once.
 MAX_HELD = 256
