@@ -29,6 +29,10 @@ says how many connections fit in it.
 
 The listening socket's queue (:data:`samizdat.relay.accept.BACKLOG`) and how many refusals one turn of the event
 loop makes are explained in :mod:`samizdat.relay.accept`.
+
+An address over its rate of new connections (:meth:`Door.arrival`) is in the penalty box for
+:data:`PENALTY_SECONDS` (:meth:`Door.in_box`): :mod:`samizdat.relay.accept` holds its connections unanswered until
+then, so that a device flooding with connections that wait for their answer waits instead of coming back at once.
 """
 
 from __future__ import annotations
