@@ -235,6 +235,9 @@ async def _withheld(
     except (SamizdatError, TimeoutError, OSError) as exc:
         log.info("could not ask %s for the newest definitions and retractions: %s", client.url, exc)
         return {k: v for k, v in before.items() if k.startswith("withh")}
+    except Exception:  # a bug in the check must not fail the sync it follows
+        log.exception("the withholding check of %s failed", client.url)
+        return {k: v for k, v in before.items() if k.startswith("withh")}
     return found.summary()
 
 
