@@ -14,16 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import shutil
-import socket
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from test_relay_recheck import proxy_from
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -40,7 +37,7 @@ from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import feed, status, sync
 from samizdat.services.context import Context
-from samizdat.testing import FakeClock, free_port, poll_until, running_relay
+from samizdat.testing import FakeClock, running_relay
 
 WAIT = 30.0  # seconds: the bound on every sync here
 OWNER, TURNED = SecretKey(bytes([31]) * 32), SecretKey(bytes([32]) * 32)
@@ -280,33 +277,6 @@ async def test_an_honest_mirror_that_caps_its_answers_is_called_nothing(
         doc = await status.document(ctx, detail=True)
         assert all("withheld" not in r for r in doc["relays"])
         assert liar.events == 0  # nothing pushed to it
-
-
-@contextlib.contextmanager
-def proxy_from(source: str) -> Iterator[str]:
-    """Debian's ``microsocks`` on a loopback port, its connections out leaving from ``source``: the node's other
-    route to the mirror (a proxy, Tor), whose exit is another address than the node's."""
-    if shutil.which("microsocks") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("microsocks is not installed (scripts/system-packages.sh installs it)")
-        pytest.skip("microsocks is not installed (scripts/system-packages.sh installs scripts/apt/blocking.txt)")
-    port = free_port()
-    process = subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(port), "-b", source],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-
-        def listening() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        poll_until(listening, timeout=10, what="microsocks to start", interval=0.05)
-        yield f"socks5h://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.parametrize("geohash", ["", "u9edp2"], ids=["by-channel", "by-area"])
