@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+from relay_devices import devices_at
 from relay_netns import AddressLab, missing
 from websockets.asyncio.client import connect
 
@@ -42,13 +43,7 @@ BURST = 1000  # connections that arrive while the relay is busy (asyncio's old q
 
 @pytest.fixture(autouse=True)
 def devices(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = door_module.peer_ip
-
-    def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
-        device = DEVICES.get(str(peername[0]))
-        return device if device is not None else real(peername, exempt_loopback=exempt_loopback)
-
-    monkeypatch.setattr(door_module, "peer_ip", peer_ip)
+    devices_at(monkeypatch, DEVICES)
 
 
 def dial(source: str, port: int) -> socket.socket:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import socket
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import orjson
 import pytest
+from relay_devices import devices_at
 from websockets.asyncio.client import connect
 
 from samizdat.relay import accept
@@ -36,13 +36,7 @@ RESET = b"<reset>"
 
 @pytest.fixture(autouse=True)
 def devices(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = door_module.peer_ip
-
-    def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
-        device = DEVICES.get(str(peername[0]))
-        return device if device is not None else real(peername, exempt_loopback=exempt_loopback)
-
-    monkeypatch.setattr(door_module, "peer_ip", peer_ip)
+    devices_at(monkeypatch, DEVICES)
 
 
 class Clock:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 import pytest
+from relay_devices import devices_at
 
 from samizdat.relay import accept
-from samizdat.relay import door as door_module
 from samizdat.relay.door import OVER_ADDRESS, Door, RefusalLog
 from samizdat.relay.limits import RelayLimits
 
@@ -24,12 +23,7 @@ QUEUED = 200
 
 @pytest.fixture(autouse=True)
 def device(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = door_module.peer_ip
-
-    def peer_ip(peername: Any, *, exempt_loopback: bool = True) -> str | None:
-        return DEVICE if str(peername[0]) == DEVICE_ALIAS else real(peername, exempt_loopback=exempt_loopback)
-
-    monkeypatch.setattr(door_module, "peer_ip", peer_ip)
+    devices_at(monkeypatch, {DEVICE_ALIAS: DEVICE})
 
 
 def refuse_this_turn(listener: socket.socket) -> None:
