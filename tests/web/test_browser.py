@@ -101,10 +101,10 @@ def find_post(page: Any, post_id: str) -> Any:
     for _ in range(100):
         if post.count():
             try:
-                post.scroll_into_view_if_needed()
+                post.scroll_into_view_if_needed(timeout=3000)
                 return post
             except Error as error:  # the list drew its window again meanwhile (new posts arrived): look again
-                if "not attached" not in str(error):
+                if "not attached" not in str(error) and "Timeout" not in str(error):
                     raise
                 continue
         page.evaluate("window.scrollBy(0, 500)")
