@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_start_page import store_flood
 from web_helpers import Cli, phone_page
 
 from samizdat.core import kinds, nip19
-from samizdat.core.event import Event, sign_event
+from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
-from samizdat.store.sqlite import SqliteStore
-from samizdat.testing import store_key
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
@@ -28,15 +27,6 @@ expect.set_options(timeout=60_000)
 
 FLOOD = 3100  #: more than the 3,000 posts a phone keeps of a channel
 OWNERS = "Owner: police at the market gate, keep away"
-
-
-async def store_events(home: Path, events: list[Event]) -> None:
-    store = await SqliteStore.open(home / "events.sqlite", key=store_key(home))
-    try:
-        for start in range(0, len(events), 1000):
-            await store.add_many(events[start : start + 1000])
-    finally:
-        await store.close()
 
 
 def test_the_owners_alert_shows_above_a_flood_and_stays_offline(
@@ -60,7 +50,7 @@ def test_the_owners_alert_shows_above_a_flood_and_stays_offline(
         for n in range(FLOOD)
     ]
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs a loop in this thread
-        pool.submit(asyncio.run, store_events(cli.home, flood)).result()
+        pool.submit(asyncio.run, store_flood(cli.home, flood)).result()
     node = module_serve(cli.home)
     with phone_page(browser, timeout=60_000) as page:
         page.goto(f"{node.http_url}#/c/{town}")
