@@ -193,7 +193,8 @@ class Node:
         self.server = server
         alone = cluster is None or cluster.workers == 1  # else the parent of the workers announces itself
         if alone:
-            instance.announce(ctx.home, host, server.port)
+            cord = ctx.config.kill_cord_action if ctx.config.kill_cord else None
+            instance.announce(ctx.home, host, server.port, kill_cord_action=cord)
         try:
             async with asyncio.TaskGroup() as group:
                 if follower is not None:

@@ -296,7 +296,8 @@ async def serve(
             supervisor = Supervisor(spec)
 
             def started() -> None:
-                instance.announce(home, config.host, port)  # the parent's pid: `samizdat lock` signals it
+                cord = config.kill_cord_action if config.kill_cord else None  # the parent watches it
+                instance.announce(home, config.host, port, kill_cord_action=cord)  # `samizdat lock` signals this pid
                 if ready is not None:
                     ready(config.host, port)
 

@@ -154,6 +154,10 @@ def test_the_parent_of_workers_watches_the_cord_and_stops_them(cli: Cli, cord: C
         children = Path(f"/proc/{node.process.pid}/task/{node.process.pid}/children").read_text().split()
         workers = [int(p) for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(workers) == 2, children
+        # `samizdat status` knows of a cord given on the command line, without writing down its path
+        out = cli.ok("status").out
+        assert "Kill cord: armed by `samizdat serve --kill-cord`; when it goes, the serving node locks itself" in out
+        assert cord.path not in (cli.home / "serve.json").read_text()
     finally:
         pull(cord, node)
     assert "locked (the kill cord was pulled)" in said(node)

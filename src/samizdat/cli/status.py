@@ -65,7 +65,9 @@ def _safety_lines(safety: dict[str, Any] | None) -> list[str]:
     if not safety:
         return []
     cord, action = safety["kill_cord"], safety["kill_cord_action"]
-    if cord is None:
+    if cord is None and safety.get("kill_cord_given"):
+        line = f"Kill cord: armed by `samizdat serve --kill-cord`; when it goes, the serving node {action}s itself"
+    elif cord is None:
         line = "Kill cord: off ([safety] kill_cord)"
     elif safety["kill_cord_present"]:
         line = f"Kill cord: armed: {cord} is there; when it goes, a serving node {action}s itself"

@@ -44,8 +44,13 @@ def serve_lock(home: Path, *, busy: str | None = None) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def announce(home: Path, host: str, port: int) -> None:
-    (home / SERVE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "host": host, "port": port}))
+def announce(home: Path, host: str, port: int, *, kill_cord_action: str | None = None) -> None:
+    """Say where this ``serve`` listens, and whether a kill cord is armed (its action, not its path: the file is
+    not sealed, and the path names the stick)."""
+    info: dict[str, object] = {"pid": os.getpid(), "host": host, "port": port}
+    if kill_cord_action is not None:
+        info["kill_cord_action"] = kill_cord_action
+    (home / SERVE_FILE).write_bytes(orjson.dumps(info))
 
 
 def withdraw(home: Path) -> None:
@@ -78,6 +83,17 @@ def _serve_info(home: Path) -> tuple[int, str, int] | None:
     if not _locked(home):
         return None
     return pid, host, port
+
+
+def running_kill_cord(home: Path) -> str | None:
+    """The action (lock, wipe) of the kill cord armed by the ``serve`` running on ``home``, or None."""
+    if _serve_info(home) is None:
+        return None
+    try:
+        action = orjson.loads((home / SERVE_FILE).read_bytes()).get("kill_cord_action")
+    except (OSError, AttributeError, orjson.JSONDecodeError):
+        return None
+    return action if action in ("lock", "wipe") else None
 
 
 def running_address(home: Path) -> tuple[str, int] | None:

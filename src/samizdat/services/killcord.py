@@ -49,6 +49,7 @@ from typing import Any
 
 from samizdat.config import Config, home_kind
 from samizdat.errors import UsageError
+from samizdat.services import instance
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +230,18 @@ def start(
 
 
 def describe(config: Config, home: Path, present: Callable[[str], bool] = cord_present) -> dict[str, Any]:
-    """What ``samizdat status`` says of these settings for the node in ``home`` (from ``config``: a ``serve
-    --kill-cord`` is not known here): the cord's path or None, whether it is there now, its action, whether
-    waking from sleep locks, and whether the setting asks for that (a node without a passphrase does not lock)."""
+    """What ``samizdat status`` says of these settings for the node in ``home``: the cord's path or None (from
+    ``config``; a ``serve --kill-cord`` given on the command line is known from what that ``serve`` announced,
+    without its path: ``kill_cord_given``), whether it is there now, its action, whether waking from sleep locks,
+    and whether the setting asks for that (a node without a passphrase does not lock)."""
     cord = config.kill_cord or None
+    action = config.kill_cord_action
+    given = instance.running_kill_cord(home) if cord is None else None
     return {
         "kill_cord": cord,
         "kill_cord_present": None if cord is None else present(cord),
-        "kill_cord_action": config.kill_cord_action,
+        "kill_cord_given": given is not None,
+        "kill_cord_action": given or action,
         "lock_after_sleep": bool(config.lock_after_sleep and home_kind(home) == "encrypted"),
         "lock_after_sleep_set": config.lock_after_sleep,
     }
