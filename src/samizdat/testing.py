@@ -275,12 +275,14 @@ async def relays_as_workers(
     *,
     views: Sequence[SharedLimits] | None = None,
     workers: int | None = None,
+    listen: Callable[[], socket.socket] | None = None,
     **server_kwargs: Any,
 ) -> AsyncIterator[JoinedRelays[B]]:
     """One :class:`RelayServer` per store on 127.0.0.1 (free ports), joined as ``serve --workers N`` joins its
     workers: a :class:`Cluster` over the relay's bus (and its view of the shared limits, when given), its follower
     started and running. ``workers`` is the cluster's size (default: one per store); ``server_kwargs`` go to
-    every :class:`RelayServer`. The stores, buses and views are the caller's to make; on the way out, also when
+    every :class:`RelayServer`; ``listen`` makes each server's listening socket (default: a free loopback port).
+    The stores, buses and views are the caller's to make; on the way out, also when
     starting or the body failed, the followers are stopped, the servers stopped, and the buses, stores and views
     closed, in that order.
     """
@@ -293,7 +295,10 @@ async def relays_as_workers(
     tasks: list[asyncio.Task[None]] = []
     try:
         for server, follower in zip(servers, followers, strict=True):
-            await server.start("127.0.0.1", 0)
+            if listen is None:
+                await server.start("127.0.0.1", 0)
+            else:
+                await server.start(sock=listen())
             await follower.start()
             tasks.append(asyncio.create_task(follower.run()))
         yield JoinedRelays(servers, followers, buses)

@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from samizdat.relay.bus import Bus
 from samizdat.relay.client_conn import QueueTotal
 from samizdat.relay.follow import Follower
+from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
-from samizdat.relay.shared import COUNTS, SEARCHES, VALUES, SharedDoor, SharedLimits, SharedTally, per_worker
+from samizdat.relay.shared import (
+    COUNTS,
+    SEARCHES,
+    VALUES,
+    SharedDoor,
+    SharedLimits,
+    SharedStoreBudget,
+    SharedSyncPace,
+    SharedTally,
+    per_worker,
+)
 
 
 @dataclass
@@ -35,12 +46,15 @@ class Cluster:
 
 def join(server: RelayServer, cluster: Cluster) -> Follower:
     """Make ``server`` one of the cluster's relays (before it starts): its share of the memory bounds, the shared
-    per-address caps and event rates, and a follower for what the others store. Returns the follower (start and
+    per-address caps, rates and budgets, and a follower for what the others store. Returns the follower (start and
     run it)."""
     workers = max(1, cluster.workers)
     limits = per_worker(server.limits, workers)
     server.limits = limits
     server.queued = QueueTotal(limits.send_buffer_total_bytes)
+    server.intake.max_bytes = limits.max_pending_event_bytes  # the events waiting for the store, this worker's share
+    if isinstance(server.negentropy, NegentropyService):
+        server.negentropy.divide(workers)  # the NIP-77 memory: each worker's service keeps to its share
     shared = cluster.shared
     if shared is not None:
         server.shared = shared
@@ -48,6 +62,13 @@ def join(server: RelayServer, cluster: Cluster) -> Follower:
         server.index.group_searches = SharedTally(shared, SEARCHES)
         server.index.group_values = SharedTally(shared, VALUES)
         server.pending_counts = SharedTally(shared, COUNTS)
+        # One budget per address for all the workers: seconds at the store, NIP-77 answer bytes.
+        rate, burst = limits.address_store_budget
+        server.store_budget = SharedStoreBudget(shared, rate, burst, max_wait=limits.store_budget_max_wait)
+        server.turns.budget = server.store_budget
+        server.sync_pace = SharedSyncPace(shared, limits.sync_bytes_per_second, limits.sync_bytes_burst,
+                                          max_wait=limits.sync_max_wait, max_waiting=limits.sync_waiting_per_ip,
+                                          clock=server.clock)  # fmt: skip
     server.worker = {"index": cluster.index, "workers": workers, "pid": os.getpid()}
     # Worker 0 runs the loops: it also hands the others' client events to them (forwarding). Another worker, or a
     # relay on another machine, only fans out.

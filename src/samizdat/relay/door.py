@@ -260,10 +260,14 @@ class Door:
         if len(self._arrivals) > MAX_TRACKED:
             del self._arrivals[next(iter(self._arrivals))]
         if not allowed:
-            self.boxed[ip] = now + PENALTY_SECONDS
-            if len(self.boxed) > MAX_TRACKED:
-                del self.boxed[next(iter(self.boxed))]
+            self.box(ip, now)
         return allowed
+
+    def box(self, ip: str, now: float) -> None:
+        """Put ``ip`` in the penalty box for :data:`PENALTY_SECONDS` from ``now``."""
+        self.boxed[ip] = now + PENALTY_SECONDS
+        if len(self.boxed) > MAX_TRACKED:
+            del self.boxed[next(iter(self.boxed))]
 
     def in_box(self, ip: str | None) -> bool:
         """Whether ``ip`` went over its rate of new connections less than :data:`PENALTY_SECONDS` ago: its

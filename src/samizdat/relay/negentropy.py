@@ -156,6 +156,19 @@ class NegentropyService:
         #: The ids left out of every storage built (the node's own new events held back, relay/embargo.py).
         self.hidden: Callable[[], frozenset[bytes]] = frozenset
 
+    def divide(self, parts: int) -> None:
+        """Keep to one of ``parts`` equal shares of the memory bounds (``serve --workers N``: each worker has a
+        service of its own, and the bounds are the machine's). A storage larger than the share is refused with
+        ``NEG-ERR "blocked: ..."`` (the client narrows its filter)."""
+        if parts <= 1:
+            return
+        self.memory_records = max(1, self.memory_records // parts)
+        self.max_records = min(self.max_records, self.memory_records)
+        self.records_per_address = max(1, self.records_per_address // parts)
+        self.records_reserve = max(1, self.records_reserve // parts)
+        self.cache_records = max(1, self.cache_records // parts)
+        self.max_cached = max(1, self.max_cached // parts)
+
     def forget_cached(self) -> None:
         """Build again from the store next time (an event held back from the storages is served now)."""
         self._cache.clear()

@@ -18,9 +18,12 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
 * The other per-address bounds of :mod:`samizdat.relay.server` (broad live subscriptions, the filter values of
   live subscriptions, COUNTs waiting for the store) are counted the same way, each in two rows of its own
   (:class:`SharedTally`), so an address that holds its limit on one worker holds it on all of them.
-* Event rates, and REQ rates (REQ, COUNT, NEG-OPEN), per address: for each, one token bucket per counter of a row
-  of :data:`SLOTS` (tokens, last refill), shared by all workers. (The NIP-77 byte budget of
-  :mod:`samizdat.relay.syncpace` is each worker's own.)
+* Rates and budgets per address, each one token bucket per counter of a row of :data:`SLOTS` (tokens, last
+  refill), shared by all workers: events, REQs (REQ, COUNT, NEG-OPEN), new connections (the door's rate, whose
+  refusals put the address in each worker's penalty box), seconds at the store
+  (:mod:`samizdat.relay.storebudget`) and NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`). So a device whose
+  connections the kernel spreads over N workers gets one budget, not N. What stays each worker's own: the order
+  in which one address's NIP-77 messages are answered (one at a time per worker), and the penalty box's list.
 * Loopback is exempt, as in :mod:`samizdat.relay.door`.
 
 Memory bounds that are not counts (bytes queued for clients, broad subscriptions) are divided between the workers
@@ -35,11 +38,14 @@ import hashlib
 import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 from samizdat.relay.connection import TokenBucket
 from samizdat.relay.door import OVER_ADDRESS, OVER_RATE, OVER_TOTAL, Door, RefusalLog
 from samizdat.relay.limits import RelayLimits
+from samizdat.relay.storebudget import StoreBudget
 from samizdat.relay.subscriptions import Tally
+from samizdat.relay.syncpace import Budget, SyncPace
 
 #: Counters per row of the sketch (and token buckets).
 SLOTS = 1 << 16
@@ -49,8 +55,8 @@ CONNECTIONS, SEARCHES, VALUES, COUNTS = range(4)
 _KINDS = 4
 _WORKER_INTS = 1 + _KINDS * _ROWS * SLOTS  # the worker's open connections, then its rows
 #: Token buckets per address, each kind in a row of its own.
-EVENT_RATE, REQ_RATE = range(2)
-_BUCKET_KINDS = 2
+EVENT_RATE, REQ_RATE, CONNECTION_RATE, STORE_SECONDS, SYNC_BYTES = range(5)
+_BUCKET_KINDS = 5
 
 
 def file_size(workers: int) -> int:
@@ -149,8 +155,11 @@ class SharedLimits:
         with self._locked():
             return self._sum(0)
 
-    def take(self, ip: str, rate: float, burst: float, now: float, kind: int = EVENT_RATE) -> bool:
-        """Spend one token of ``ip``'s shared bucket of ``kind`` (events, REQs), if it has one."""
+    def _bucket(
+        self, ip: str, kind: int, rate: float, burst: float, now: float, amount: float, debt: bool
+    ) -> tuple[bool, float]:
+        """Refill ``ip``'s shared bucket of ``kind`` to ``now``, then take ``amount`` from it: always when ``debt``
+        (it may go below zero), else only if it holds that much. Returns whether it was taken, and what is left."""
         slot = 2 * (kind * SLOTS + self._slots(ip)[0])
         buckets = self._buckets
         with self._locked():
@@ -161,11 +170,24 @@ class SharedLimits:
             if elapsed > 0:
                 tokens = min(burst, tokens + elapsed * rate)
                 stamp = now
-            ok = tokens >= 1.0
-            if ok:
-                tokens -= 1.0
+            taken = debt or tokens >= amount
+            if taken:
+                tokens -= amount
             buckets[slot], buckets[slot + 1] = tokens, stamp
-        return ok
+        return taken, tokens
+
+    def take(self, ip: str, rate: float, burst: float, now: float, kind: int = EVENT_RATE) -> bool:
+        """Spend one token of ``ip``'s shared bucket of ``kind`` (events, REQs, connections), if it has one."""
+        return self._bucket(ip, kind, rate, burst, now, 1.0, False)[0]
+
+    def spend(self, ip: str, kind: int, rate: float, burst: float, now: float, amount: float) -> float:
+        """Take ``amount`` (seconds, bytes) from ``ip``'s shared budget of ``kind``, into debt if need be; returns
+        what is left (below zero: the debt)."""
+        return self._bucket(ip, kind, rate, burst, now, amount, True)[1]
+
+    def level(self, ip: str, kind: int, rate: float, burst: float, now: float) -> float:
+        """What ``ip``'s shared budget of ``kind`` holds now (below zero: the debt)."""
+        return self._bucket(ip, kind, rate, burst, now, 0.0, True)[1]
 
 
 class Flock:
@@ -208,6 +230,17 @@ class SharedDoor(Door):
         super().leave(ip)
         self.shared.leave(ip)
 
+    def arrival(self, ip: str | None) -> bool:
+        """The address's rate of new connections, over every worker's (one bucket in the shared file)."""
+        if ip is None:
+            return True
+        rate, burst = self.limits.address_connection_rate
+        now = self.clock()
+        allowed = self.shared.take(ip, rate, burst, now, CONNECTION_RATE)
+        if not allowed:
+            self.box(ip, now)
+        return allowed
+
 
 class SharedTally(Tally):
     """A per-address count of ``kind`` kept in the shared file: what every worker's connections from an address
@@ -242,12 +275,52 @@ class SharedBucket(TokenBucket):
         return self.shared.take(self.ip, self.rate, self.burst, now, self.kind)
 
 
+class SharedStoreBudget(StoreBudget):
+    """An address's seconds at the store (relay/storebudget.py), one budget for every worker's reads."""
+
+    def __init__(self, shared: SharedLimits, rate: float, burst: float, **kwargs: Any) -> None:
+        super().__init__(rate, burst, **kwargs)
+        self.shared = shared
+
+    def _left(self, address: str, now: float) -> float:
+        return self.shared.level(address, STORE_SECONDS, self.rate, self.burst, now)
+
+    def _spend(self, address: str, seconds: float, now: float) -> None:
+        self.shared.spend(address, STORE_SECONDS, self.rate, self.burst, now, seconds)
+
+
+class SharedSyncPace(SyncPace):
+    """An address's NIP-77 answer bytes (relay/syncpace.py), one budget for every worker's answers. Each worker
+    still answers one message of an address at a time, in the order they came."""
+
+    def __init__(self, shared: SharedLimits, rate: float, burst: int, **kwargs: Any) -> None:
+        super().__init__(rate, burst, **kwargs)
+        self.shared = shared
+
+    def _refill(self, address: str, budget: Budget, now: float) -> None:
+        budget.tokens = self.shared.level(address, SYNC_BYTES, self.rate, self.burst, now)
+        budget.stamp = now
+
+    def spent(self, address: str, size: int) -> None:
+        self._budget(address).tokens = self.shared.spend(address, SYNC_BYTES, self.rate, self.burst, self.clock(), size)
+
+    def debt(self, address: str) -> float:
+        return max(0.0, -self.shared.level(address, SYNC_BYTES, self.rate, self.burst, self.clock()))
+
+
 def per_worker(limits: RelayLimits, workers: int) -> RelayLimits:
-    """``limits`` for one of ``workers`` workers: the memory bounds that are totals divided between them."""
+    """``limits`` for one of ``workers`` workers: the memory bounds that are totals divided between them (the bytes
+    queued for clients, the events waiting for the store, the plain HTTP answers on their way out, the live
+    searches, the live subscriptions' values, the COUNTs waiting). The per-address parts of those are counted in
+    the shared file instead, or bounded by the worker's share."""
     if workers <= 1:
         return limits
     return dataclasses.replace(
         limits,
         send_buffer_total_bytes=max(1, limits.send_buffer_total_bytes // workers),
         max_search_subscriptions_total=max(1, limits.max_search_subscriptions_total // workers),
+        max_pending_event_bytes=max(1, limits.max_pending_event_bytes // workers),
+        max_http_answer_bytes=max(1, limits.max_http_answer_bytes // workers),
+        max_subscription_values_total=max(1, limits.max_subscription_values_total // workers),
+        max_pending_counts_total=max(1, limits.max_pending_counts_total // workers),
     )

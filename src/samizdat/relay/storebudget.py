@@ -20,8 +20,9 @@ second, plus one read. A phone's reading (pages of a few dozen posts, a few ms e
 whole store stays far inside the default burst. Loopback connections (the operator's own processes) are not
 counted: their address is not a string.
 
-Time is injected (``clock``, ``sleep``). Not thread-safe: one event loop owns it. Per process: with ``--workers N``
-an address whose connections land on several workers has a budget on each.
+Time is injected (``clock``, ``sleep``). Not thread-safe: one event loop owns it. With ``--workers N`` the budget
+of each address is kept in the file the workers share (:class:`samizdat.relay.shared.SharedStoreBudget`): an
+address whose connections land on several workers has one budget for all of them.
 """
 
 from __future__ import annotations
@@ -72,16 +73,18 @@ class StoreBudget:
         """``address`` held a turn at the store for ``seconds`` (loopback, not a string, is not counted)."""
         if not isinstance(address, str) or seconds <= 0:
             return
-        now = self.clock()
+        self._spend(address, seconds, self.clock())
+        self.charged += seconds
+
+    def _spend(self, address: str, seconds: float, now: float) -> None:
         self._tokens[address] = (self._left(address, now) - seconds, now)
         self._tokens.move_to_end(address)
-        self.charged += seconds
         if len(self._tokens) > MAX_TRACKED:
             del self._tokens[next(iter(self._tokens))]
 
     def delay(self, address: Hashable) -> float:
         """Seconds until ``address`` is out of debt (0 when it has budget left, and for loopback)."""
-        if not isinstance(address, str) or address not in self._tokens:
+        if not isinstance(address, str):
             return 0.0
         left = self._left(address, self.clock())
         return 0.0 if left >= 0 else -left / self.rate

@@ -23,8 +23,9 @@ An honest phone or LAN peer sends ids of what differs, once: a store of 100,000 
 the default burst, so it never waits. Loopback connections (the operator's own processes) are not paced: the server
 passes no address for them.
 
-Time is injected (``clock``, ``sleep``). Not thread-safe: one event loop owns it. Per process: with ``--workers N``
-an address whose connections land on several workers has a budget on each.
+Time is injected (``clock``, ``sleep``). Not thread-safe: one event loop owns it. With ``--workers N`` the bytes of
+each address are counted in the file the workers share (:class:`samizdat.relay.shared.SharedSyncPace`): one
+budget for all of them, though each worker answers the address's messages one at a time on its own.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ MAX_TRACKED = 4096
 BUSY = "blocked: this address asks for too much sync at once; try again later"
 
 
-class _Budget:
+class Budget:
+    """One address's bytes left (below zero: its debt), as of ``stamp``, and its messages waiting their turn."""
+
     __slots__ = ("tokens", "stamp", "waiting", "lock")
 
     def __init__(self, tokens: float, stamp: float) -> None:
@@ -69,15 +72,15 @@ class SyncPace:
         self.max_waiting = max_waiting
         self.clock = clock
         self.sleep = sleep
-        self._budgets: OrderedDict[str, _Budget] = OrderedDict()
+        self._budgets: OrderedDict[str, Budget] = OrderedDict()
         #: Messages refused with BUSY (for tests and status).
         self.refused = 0
 
-    def _budget(self, address: str) -> _Budget:
+    def _budget(self, address: str) -> Budget:
         budget = self._budgets.get(address)
         now = self.clock()
         if budget is None:
-            budget = self._budgets[address] = _Budget(self.burst, now)
+            budget = self._budgets[address] = Budget(self.burst, now)
             if len(self._budgets) > MAX_TRACKED:
                 for old, kept in self._budgets.items():
                     if not kept.waiting:  # one in use is kept (its lock has waiters)
@@ -85,13 +88,16 @@ class SyncPace:
                         break
         else:
             self._budgets.move_to_end(address)
+        self._refill(address, budget, now)
+        return budget
+
+    def _refill(self, address: str, budget: Budget, now: float) -> None:
         elapsed = now - budget.stamp
         if elapsed > 0:
             budget.tokens = min(self.burst, budget.tokens + elapsed * self.rate)
             budget.stamp = now
-        return budget
 
-    def _delay(self, budget: _Budget) -> float:
+    def _delay(self, budget: Budget) -> float:
         """Seconds until ``budget`` is out of debt."""
         return 0.0 if budget.tokens >= 0 else -budget.tokens / self.rate
 
