@@ -35,6 +35,8 @@ global and, once on, cannot be turned off again in the process: nothing here may
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3 as _stdlib
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +48,8 @@ from sqlcipher3 import dbapi2 as _sqlcipher
 
 from samizdat.errors import StoreError
 from samizdat.store import aegis, files
+
+log = logging.getLogger("samizdat.store")
 
 _ERRORS = (
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError", "IntegrityError",
@@ -62,7 +66,9 @@ else:
         **{name: (getattr(_stdlib, name), getattr(_sqlcipher, name)) for name in _ERRORS},
     )
 
-__all__ = ["cipher_version", "connect", "connect_plain", "describe", "is_sqlcipher", "prepare_file", "sqlite3"]
+__all__ = [
+    "cipher_version", "connect", "connect_plain", "describe", "is_sqlcipher", "prepare_file", "scrub_wal", "sqlite3",
+]  # fmt: skip
 
 # Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
 _REASONS = {
@@ -111,7 +117,10 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
     Raises ``sqlite3.Error`` (this module's) when it cannot be opened or the key does not open it.
     """
     if key is None:
-        plain: sqlite3.Connection = _stdlib.connect(target, **options)
+        # A read-only connection cannot checkpoint, so it never deletes the log: only the others zero it.
+        read_only = bool(options.get("uri")) and "mode=ro" in urlsplit(target).query
+        factory = _stdlib.Connection if read_only else _PlainConnection
+        plain: sqlite3.Connection = _stdlib.connect(target, factory=factory, **options)
         return plain
     if len(key) != 32:
         raise ValueError("a database key has 32 bytes")
@@ -128,6 +137,72 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
         conn.close()
         raise
     return cast("sqlite3.Connection", conn)
+
+
+#: Bytes zeroed per write by :func:`scrub_wal`.
+_ZEROS = bytes(1 << 20)
+
+
+class _PlainConnection(_stdlib.Connection):
+    """Python's sqlite3 connection, which zeroes its database's write-ahead log before it closes
+    (:func:`scrub_wal`): the last connection to close deletes the log, and its blocks would keep the plain pages."""
+
+    def close(self) -> None:
+        try:
+            scrub_wal(self)
+        except (_stdlib.Error, OSError) as exc:  # closing must work whatever the log's state
+            log.debug("write-ahead log not zeroed: %s", exc)
+        super().close()
+
+
+def scrub_wal(conn: sqlite3.Connection) -> bool:
+    """Overwrite the write-ahead log of ``conn``'s plain database with zeros in place, and sync it, if every frame
+    in it is in the database file: so that when SQLite deletes the log (as the last connection closes) or a
+    checkpoint truncates it, the freed blocks keep none of the plain pages. Returns whether it zeroed the log.
+
+    Safe while other connections, of this process or another, have the database open: a ``RESTART`` checkpoint
+    copies every frame into the database (and syncs it) and waits until no reader reads from the log; then, with
+    the write lock held (``BEGIN IMMEDIATE``) and no commit by anyone in between (``data_version`` unchanged), no
+    frame of the log is needed by anybody, and the next writer starts the log again from its header, which it
+    writes anew. Does nothing (returns False) when a reader or writer is busy, a transaction is open on ``conn``,
+    or the database is not in WAL mode: the connection that closes last tries again. Raises sqlite3.Error or
+    OSError only from the writes to the log; it is left as it was otherwise."""
+    if conn.in_transaction:
+        return False
+    row = conn.execute("PRAGMA database_list").fetchone()
+    if row is None or not row[2]:
+        return False  # in memory or a temporary database: no log on a disk
+    wal = Path(f"{row[2]}-wal")
+    try:
+        with wal.open("rb") as f:
+            if not any(f.read(32)):  # never written since it was zeroed (the next writer writes a header first)
+                return False
+    except OSError:
+        return False
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        return False
+    before = conn.execute("PRAGMA data_version").fetchone()[0]
+    try:
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if busy or frames != copied:
+            return False
+        conn.execute("BEGIN IMMEDIATE")
+    except _stdlib.Error:  # read-only, or someone else writes: not ours to zero now
+        return False
+    try:
+        if conn.execute("PRAGMA data_version").fetchone()[0] != before:
+            return False  # another connection committed after the checkpoint: its frames are in the log
+        fd = os.open(wal, os.O_WRONLY)
+        try:
+            size, done = os.fstat(fd).st_size, 0
+            while done < size:
+                done += os.pwrite(fd, memoryview(_ZEROS)[: size - done], done)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def _path_of(target: str, *, uri: bool) -> Path:

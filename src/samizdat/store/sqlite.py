@@ -77,6 +77,12 @@ WRITER_PRAGMAS = (
     "PRAGMA wal_autocheckpoint = 50000",
     "PRAGMA journal_size_limit = 67108864",  # truncate the WAL to 64 MiB after a checkpoint
 )
+#: After WRITER_PRAGMAS on a plain store (no key). Its WAL holds the plain pages, and the blocks SQLite frees when it
+#: truncates the WAL or deletes it would keep them on the disk. So the WAL is never truncated while the store is
+#: open (it stays at its largest size, restarted from its beginning after checkpoints: WAL_TRUNCATE_BYTES and a
+#: little more, more only while readers keep a checkpoint from finishing), and it is overwritten with zeros before
+#: the last connection closes (store/dbapi.py, scrub_wal), before SQLite deletes it.
+PLAIN_WRITER_PRAGMAS = ("PRAGMA journal_size_limit = -1",)
 READER_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     "PRAGMA cache_size = -16000",
@@ -226,8 +232,10 @@ class _Checkpointer:
                     if _size(wal) > WAL_TRUNCATE_BYTES:
                         # Under constant writes a PASSIVE checkpoint never gets the WAL restarted, so the file only
                         # grows (a flood of 100 MB wrote a 190 MB WAL). TRUNCATE waits for the readers, holds the
-                        # writer for a moment, and resets the file to zero bytes.
-                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                        # writer for a moment, and resets the file to zero bytes. A plain store's WAL is restarted
+                        # but kept (PLAIN_WRITER_PRAGMAS): truncating would free blocks that keep its plain pages.
+                        mode = "TRUNCATE" if self._key is not None else "RESTART"
+                        conn.execute(f"PRAGMA wal_checkpoint({mode})")
                 except sqlite3.Error as exc:
                     log.debug("checkpoint skipped: %s", exc)
         finally:
@@ -316,7 +324,7 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"Cannot open the store at {self._path}: its file system cannot hold a WAL journal.")
-            for pragma in WRITER_PRAGMAS:
+            for pragma in WRITER_PRAGMAS + (PLAIN_WRITER_PRAGMAS if self._key is None else ()):
                 conn.execute(pragma)
             try:
                 migrate(conn)

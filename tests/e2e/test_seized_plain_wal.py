@@ -1,0 +1,77 @@
+"""The write-ahead logs of a node without a passphrase, read back from the raw disk (red team, round 4).
+
+SQLite writes every change of a database to its write-ahead log (``-wal``) first, and deletes that file when the
+last connection to the database closes: after every command, and when ``samizdat serve`` stops. Deleting frees
+its blocks and leaves their bytes, the plain post texts, the mirror's URL and the keys of a node without a
+passphrase (a hub), for whoever images the disk. Here a plain node lives on a real ext4 file system (made in a
+file and loop-mounted, as in test_seized_round3.py): it is made, given a channel with a mirror and posts by
+commands, served and stopped, then the disk is searched byte by byte:
+
+- without a wipe, the texts may be found only as often as the node's live files hold them (the rest of the disk,
+  its free blocks, holds none);
+- after ``samizdat wipe --now``, nowhere.
+
+Root is needed to mount; the tools are e2fsprogs and mount (scripts/apt/forensic.txt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from test_seized_round3 import POSTS, Disk, disk, fill, on_disk  # noqa: F401 - disk, on_disk: fixtures
+
+from conftest import ServeProcess
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+
+@pytest.fixture
+def seized(on_disk: Disk) -> Disk:  # noqa: F811 - the fixture of test_seized_round3
+    """The loop-mounted disk, with the commands' home and temporary folders on it."""
+    return on_disk
+
+
+def used_plain_node(seized: Disk, cli_for: type[Cli], tmp_path: Path) -> tuple[Cli, list[str]]:
+    """A node without a passphrase made on the disk, used by commands and by ``serve``, stopped: what must not
+    be found in its free blocks."""
+    cli = cli_for(seized.mount / "user" / ".samizdat")
+    cli.ok("init", "--no-passphrase")
+    secrets = fill(cli)
+    node = ServeProcess(cli.home, tmp_path / "serve.log")  # its log is the test's, off the disk
+    try:
+        node.wait_ready()
+        cli.ok("post", "nightwatch", "Second column turning onto Partyzanski")
+    finally:
+        node.stop()
+    assert sorted(post["text"] for post in cli.json("feed", "nightwatch"))[:3] == sorted(POSTS)
+    return cli, secrets
+
+
+def counts(data: bytes, needles: list[str]) -> dict[str, int]:
+    low = data.lower()
+    return {n: sum(low.count(n.lower().encode(codec)) for codec in ("utf-8", "utf-16-le")) for n in needles}
+
+
+def test_a_plain_nodes_commands_and_serve_leave_no_deleted_write_ahead_log_on_the_disk(
+    seized: Disk, cli_for: type[Cli], tmp_path: Path
+) -> None:
+    cli, secrets = used_plain_node(seized, cli_for, tmp_path)
+    live = b"".join(path.read_bytes() for path in sorted(cli.home.rglob("*")) if path.is_file())
+    assert counts(live, POSTS[:1])[POSTS[0]] > 0  # plain indeed
+    in_files = counts(live, secrets)
+    on_the_disk = counts(seized.raw(), secrets)
+    leftovers = {n: on_the_disk[n] - in_files[n] for n in secrets if on_the_disk[n] > in_files[n]}
+    assert leftovers == {}, f"found in free blocks (times): {leftovers}"
+
+
+def test_a_wiped_plain_node_leaves_none_of_its_write_ahead_logs_on_the_disk(
+    seized: Disk, cli_for: type[Cli], tmp_path: Path
+) -> None:
+    cli, secrets = used_plain_node(seized, cli_for, tmp_path)
+    result = cli.ok("wipe", "--now")
+    assert not cli.home.exists()
+    found = {n: c for n, c in counts(seized.raw(), secrets).items() if c}
+    assert found == {}, f"found after the wipe (times): {found}\n{result.out}"
