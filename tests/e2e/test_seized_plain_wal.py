@@ -16,6 +16,7 @@ Root is needed to mount; the tools are e2fsprogs and mount (scripts/apt/forensic
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,10 @@ import pytest
 from test_seized_round3 import POSTS, Disk, disk, fill, on_disk  # noqa: F401 - disk, on_disk: fixtures
 
 from conftest import ServeProcess
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.store import sqlite as sqlite_store
+from samizdat.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -75,3 +80,36 @@ def test_a_wiped_plain_node_leaves_none_of_its_write_ahead_logs_on_the_disk(
     assert not cli.home.exists()
     found = {n: c for n, c in counts(seized.raw(), secrets).items() if c}
     assert found == {}, f"found after the wipe (times): {found}\n{result.out}"
+
+
+MARKER = "Okrestina detention list"
+
+
+def test_a_busy_plain_store_frees_no_block_of_its_write_ahead_log_while_it_runs(
+    seized: Disk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub's store under steady writes: its WAL grew past the size at which the checkpointer truncated it
+    (WAL_TRUNCATE_BYTES, made small here so that a few hundred posts reach it), and every truncation freed blocks
+    full of posts. Now the WAL is restarted and kept, and zeroed when the store closes."""
+    monkeypatch.setattr(sqlite_store, "WAL_TRUNCATE_BYTES", 128 * 1024)
+    path = seized.mount / "events.sqlite"
+    author = SecretKey.generate()
+
+    async def run() -> None:
+        store = await SqliteStore.open(path)
+        try:
+            for batch in range(6):
+                posts = [
+                    sign_event(author, 1, f"{MARKER} {batch}-{n}: " + "names and cells " * 40, created_at=1_700_000_000)
+                    for n in range(150)
+                ]
+                await store.add_many(posts)
+                await asyncio.sleep(1.5)  # the checkpointer's turn (once a second)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    live = b"".join(p.read_bytes() for p in seized.mount.glob("events.sqlite*"))
+    in_files, on_the_disk = counts(live, [MARKER])[MARKER], counts(seized.raw(), [MARKER])[MARKER]
+    assert in_files >= 900
+    assert on_the_disk - in_files == 0, f"{on_the_disk - in_files} copies of posts in free blocks"
