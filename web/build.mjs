@@ -50,7 +50,7 @@ const firstWords = {
     }));
   },
 };
-const SHARED = ['rules', 'embedded', 'blurhash', 'dom', 'display', 'imeta', 'naddr'];
+const SHARED = ['rules', 'embedded', 'blurhash', 'dom', 'display', 'imeta', 'naddr']; // and secp256k1's curve, SHA-256 (below)
 const shared = {
   name: 'shared',
   setup(b) {
@@ -66,9 +66,13 @@ const shared = {
       const file = args.path.startsWith('@') ? join(hashes, `${name}.js`) : join(args.resolveDir, args.path);
       return file === join(hashes, `${name}.js`) ? { path: `hashes/${name}`, namespace: 'shared' } : undefined;
     });
+    // @noble/secp256k1's Point and helpers (`etc`), which the signature check needs and the vault too (its share)
+    b.onResolve({ filter: /^@noble\/secp256k1$/ }, (args) => (args.resolveDir.startsWith(join(here, 'src'))
+      ? { path: 'secp', namespace: 'shared' } : undefined));
     // An ES module of the same names (read from the module itself, run here under Node), bound once: the app's
     // code then calls them by short local names.
     b.onLoad({ filter: /.*/, namespace: 'shared' }, async (args) => {
+      if (args.path === 'secp') return { contents: 'const m = self.samizdatShared.secp;\nexport const Point = m.Point, etc = m.etc;', loader: 'js' };
       const hashed = args.path.startsWith('hashes/'); // SHA-256 alone of sha2.js is shared: the app needs no other
       const file = hashed ? join(hashes, `${args.path.slice(7)}.js`) : join(here, 'src', `${args.path}.js`);
       const names = args.path === 'hashes/sha2' ? ['sha256'] : Object.keys(await import(pathToFileURL(file).href));

@@ -3,10 +3,8 @@
 // WebSocket message both ways (its payload; the framing adds a few bytes per message). Kept per calendar month
 // in localStorage ("data-use": numbers only). When the month's use reaches the cap, the app opens no more
 // WebSocket connections and closes the open ones: it shows what this phone saved ("offline") until the reader
-// raises the cap or a new month starts. Installed before anything connects (main.js imports it first).
-
-import { h, mount } from './dom.js';
-import { t } from './i18n.js';
+// raises the cap or a new month starts. Installed before anything connects (main.js imports it first). What the
+// status screen shows of it is views/datause.js, in /screens.js.
 
 const KEY = 'data-use';
 export const CAPS_MB = [0, 5, 20, 50, 100, 500]; // 0: no cap
@@ -20,7 +18,7 @@ try {
   /* no storage */
 }
 const sockets = new Set();
-const listeners = new Set();
+export const listeners = new Set(); // called when the count is written (views/datause.js)
 let saveTimer = 0;
 
 function write() {
@@ -131,34 +129,4 @@ export function counted(ws) {
     send(data);
   };
   return ws;
-}
-
-const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1);
-
-/** "Mobile data used this month: 1.24 MB", the cap, and a reset; on the status page. */
-export function dataUseView() {
-  let drawn = false;
-  const el = h('div', { class: 'data-use' });
-  function draw() {
-    if (drawn && !el.isConnected) {
-      listeners.delete(draw); // the screen was left
-      return;
-    }
-    drawn = true;
-    mount(el,
-      h('p', { id: 'data-used' }, t('data-used', { mb: mb(used()) })),
-      capped() ? h('p', { class: 'warning', role: 'status' }, t('data-capped')) : null,
-      h('label', { class: 'in' }, h('span', null, t('data-cap')),
-        h('select', { id: 'data-cap', onchange: (ev) => {
-          setCap(Number(ev.target.value));
-          draw();
-        } }, CAPS_MB.map((n) => h('option', { value: n, selected: n === use.cap }, n ? `${n} MB` : t('data-no-cap'))))),
-      h('button', { type: 'button', class: 'small', id: 'data-reset', onclick: () => {
-        resetCount();
-        draw();
-      } }, t('data-reset')));
-  }
-  draw();
-  listeners.add(draw);
-  return el;
 }

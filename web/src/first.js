@@ -18,6 +18,7 @@ import * as imeta from './imeta.js';
 import * as naddr from './naddr.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import * as hashUtils from '@noble/hashes/utils.js';
+import { Point, etc } from '@noble/secp256k1'; // the curve, which embedded.js checks signatures on: the app's vault.js too
 import WORDS from './first-words.js'; // the few words below in en, be and ru (build.mjs)
 
 // In a Web Worker (started below from this very script's text): check signatures for the page, nothing else.
@@ -29,7 +30,7 @@ if (typeof document === 'undefined') {
 }
 
 self.samizdatShared = {
-  rules, embedded, blurhash, dom, display, imeta, naddr, hashes_sha2: { sha256 }, hashes_utils: hashUtils,
+  rules, embedded, blurhash, dom, display, imeta, naddr, hashes_sha2: { sha256 }, hashes_utils: hashUtils, secp: { Point, etc },
 };
 
 const { h, mount } = dom;

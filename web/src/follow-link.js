@@ -6,10 +6,11 @@
 // QR codes: the browser's BarcodeDetector where it exists, else a small decoder (npm jsqr, /qr-read.js) loaded
 // only when needed; from the camera where the browser gives one (getUserMedia needs a secure context), else from
 // a photo (`<input type=file accept=image/* capture>`: the phone's camera app takes it, even on a plain-http hub).
+// The reading itself (qr-scan.js) comes with /screens.js, loaded on first use; when it cannot be, the panel says so.
 
 import { h, mount } from './dom.js';
 import { t } from './i18n.js';
-import { extras } from './lazy.js';
+import { extras, screens } from './lazy.js';
 import * as nav from './nav.js';
 import { state } from './state.js';
 import { agreeRelays } from './mirrors.js';
@@ -17,8 +18,6 @@ import { decodeNaddr } from './naddr.js';
 
 const NADDR = /(?:nostr:)?(naddr1[02-9ac-hj-np-z]{6,4000})/i;
 const RELAY = /^wss?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
-const SCAN_MS = 250;
-const SCAN_LIMIT = 4 * 60 * 4; // four minutes of frames, then the camera is closed
 
 /** The naddr in a text (a link, `nostr:naddr1…`, or a QR code's text), lower-case, or null. */
 export function naddrIn(text) {
@@ -82,104 +81,14 @@ export async function openLink(naddr, { replace = true } = {}) {
   return true;
 }
 
-// -- QR codes --------------------------------------------------------------------------------------------------
-
-let decoderLoading = null;
-
-function jsDecoder() {
-  if (self.samizdatQr) return Promise.resolve(self.samizdatQr);
-  if (!decoderLoading) {
-    decoderLoading = new Promise((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/qr-read.js';
-      script.onload = () => resolve(self.samizdatQr);
-      script.onerror = () => {
-        decoderLoading = null;
-        script.remove();
-        reject(new Error('offline'));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return decoderLoading;
-}
-
-/** A function (canvas-drawable source, width, height) -> Promise<text | null>. */
-async function decoder() {
-  if (typeof BarcodeDetector === 'function') {
-    try {
-      const formats = await BarcodeDetector.getSupportedFormats?.();
-      if (!formats || formats.includes('qr_code')) {
-        const detector = new BarcodeDetector({ formats: ['qr_code'] });
-        return async (source) => {
-          const codes = await detector.detect(source);
-          return codes.length ? codes[0].rawValue : null;
-        };
-      }
-    } catch {
-      /* fall through to the JavaScript decoder */
-    }
-  }
-  const qr = await jsDecoder();
-  const canvas = document.createElement('canvas');
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  return async (source, width, height) => {
-    const scale = Math.min(1, 1024 / Math.max(width, height));
-    canvas.width = Math.max(1, Math.round(width * scale));
-    canvas.height = Math.max(1, Math.round(height * scale));
-    ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
-    return qr.decode(ctx.getImageData(0, 0, canvas.width, canvas.height));
-  };
-}
-
 export const cameraAvailable = () => Boolean(window.isSecureContext && navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
 
-/** Read a QR code from the camera into `box`; resolves with its text, or null (closed, nothing found, refused). */
-async function scanCamera(box, status) {
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
-  } catch {
-    mount(status, t('qr-no-camera'));
+/** The QR reading of /screens.js (qr-scan.js), or null when it cannot be loaded (said in `status`). */
+function scanner(status) {
+  return screens().catch(() => {
+    mount(status, t('screen-offline'));
     return null;
-  }
-  const video = h('video', { id: 'qr-video', muted: true, playsinline: true, 'aria-label': t('qr-scan') });
-  video.muted = true;
-  video.srcObject = stream;
-  let stop = false;
-  const close = h('button', { class: 'secondary', onclick: () => { stop = true; } }, t('cancel'));
-  mount(box, video, close);
-  try {
-    await video.play();
-    const read = await decoder();
-    for (let i = 0; i < SCAN_LIMIT && !stop && box.isConnected; i++) {
-      if (video.videoWidth) {
-        const text = await read(video, video.videoWidth, video.videoHeight).catch(() => null);
-        if (text && naddrIn(text)) return text;
-      }
-      await new Promise((resolve) => setTimeout(resolve, SCAN_MS));
-    }
-    return null;
-  } catch {
-    mount(status, t('qr-not-read'));
-    return null;
-  } finally {
-    for (const track of stream.getTracks()) track.stop();
-    mount(box);
-  }
-}
-
-/** Read a QR code from a photo (a File); its text or null. */
-async function scanPhoto(file) {
-  try {
-    const bitmap = await createImageBitmap(file);
-    const read = await decoder();
-    const text = await read(bitmap, bitmap.width, bitmap.height);
-    bitmap.close?.();
-    return text;
-  } catch {
-    return null;
-  }
+  });
 }
 
 /** "Open a shared channel": paste a link or `nostr:naddr1…`, scan a QR code with the camera or from a photo. */
@@ -198,7 +107,9 @@ export function followLinkPanel() {
       ev.target.value = '';
       if (!file) return;
       mount(status, t('loading'));
-      const text = await scanPhoto(file);
+      const scan = await scanner(status);
+      if (!scan) return;
+      const text = await scan.scanPhoto(file);
       if (text) await open(text);
       else mount(status, t('qr-not-read'));
     } });
@@ -212,7 +123,8 @@ export function followLinkPanel() {
     h('p', { class: 'actions' },
       camera ? h('button', { type: 'button', id: 'qr-camera', class: 'secondary', onclick: async () => {
         mount(status);
-        const text = await scanCamera(box, status);
+        const scan = await scanner(status);
+        const text = scan && (await scan.scanCamera(box, status));
         if (text) await open(text);
       } }, t('qr-scan')) : null, ' ',
       h('button', { type: 'button', id: 'qr-photo-button', class: 'secondary', onclick: () => photo.click() },

@@ -3,13 +3,13 @@
 // (vault.js, cache.js) and read only once the vault is open (main.js asks for the PIN first when there is one).
 // trust() says, per channel, what tells it from look-alikes (trust.js, display.js).
 
-import { Relay, Operator } from './relay.js';
+import { Relay } from './relay.js';
 import { currentChannels } from './rules.js';
 import { collisions, lookalikes, vouchers } from './trust.js';
 import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
 import * as vault from './vault.js';
-import { extras } from './lazy.js';
+import { extras, screens } from './lazy.js';
 import { counted } from './datause.js';
 
 const wsBase = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
@@ -310,8 +310,12 @@ export async function start({ operatorCode = null } = {}) {
 /** Log in with a login link's code (the node takes it once and answers with a session code, kept here) or with
  * the session code kept from before. */
 export async function operatorLogin(token) {
-  const op = new Operator(`${wsBase}/op`, token);
-  const result = await op.login();
+  let op = null;
+  // The operator's channel comes with /screens.js (operator.js): when that cannot be loaded, the node is not reached.
+  const result = await screens().then((s) => {
+    op = new s.Operator(`${wsBase}/op`, token);
+    return op.login();
+  }, () => ({ ok: false, error: 'offline' }));
   if (result.ok) {
     state.operator = op;
     state.operatorToken = op.token;

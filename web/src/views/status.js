@@ -9,7 +9,7 @@ import { extras } from '../lazy.js';
 import { when } from './post.js';
 import { bundlesPanel } from './bundles.js';
 import { sourcesPanel } from './sources.js';
-import { dataUseView } from '../datause.js';
+import { dataUseView } from './datause.js';
 import { dataSaverSwitch } from './photos.js';
 
 // A table scrolls sideways inside its box when a phone is too narrow for it: the page itself never does, and
