@@ -133,3 +133,43 @@ def test_another_sites_page_learns_nothing_from_the_node(
         page.wait_for_function("document.body.innerText.includes('Yard of Partizanski 12')", timeout=TIMEOUT_MS)
     finally:
         page.close()
+
+
+FRAME_PAGE = """<!doctype html><meta charset="utf-8"><title>news</title>
+<iframe id="f" src="http://127.0.0.1:PORT/status"></iframe>"""
+
+
+def test_the_status_page_keeps_its_look_and_is_never_shown_in_another_pages_frame(
+    tmp_path: Path, module_serve: Any, other_site: Callable[[int], int], browser: Any
+) -> None:
+    """/status runs no script and allows only its own style (by hash): it is styled, with nothing refused; and a
+    page of another origin on the same machine (another port: the same site, which the node does not refuse as it
+    refuses other sites) that frames it gets no page in the frame."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    page = browser.new_page()
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
+    try:
+        answer = page.goto(node.http_url + "status", timeout=TIMEOUT_MS)
+        assert answer is not None
+        assert answer.status == 200
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none"  # its style applied
+        assert refused == []
+
+        handler = type("Framing", (_Site,), {"page": FRAME_PAGE.replace("PORT", str(node.port)).encode()})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/", timeout=TIMEOUT_MS)  # waits for the frame
+            framed = [frame for frame in page.frames if frame != page.main_frame]
+            assert len(framed) == 1
+            assert "Events stored" not in framed[0].content()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        page.close()

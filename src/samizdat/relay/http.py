@@ -22,7 +22,9 @@ lines, which RFC 9112 answers with 400) gets a ``400`` (:func:`repeated_header`)
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import html
 import ipaddress
 import socket
@@ -342,6 +344,23 @@ def _uptime(seconds: float) -> str:
     return f"{days}d {hours:02}:{minutes:02}:{secs:02}" if days else f"{hours:02}:{minutes:02}:{secs:02}"
 
 
+#: The status page's only style, allowed by its hash: the page runs no script and may not be framed by another site.
+STATUS_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}\n"
+    "th{text-align:left;padding-right:1em}code{word-break:break-all}"
+)
+STATUS_HEADERS: HeaderList = (
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'sha256-"
+        + base64.b64encode(hashlib.sha256(STATUS_STYLE.encode()).digest()).decode()
+        + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+
 def status_page(status: Status) -> Response:
     rows = [("Events stored", "unknown" if status.events is None else f"{status.events:,}")]
     if status.npub:
@@ -358,12 +377,11 @@ def status_page(status: Status) -> Response:
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{name}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}}
-th{{text-align:left;padding-right:1em}}code{{word-break:break-all}}</style></head>
+<style>{STATUS_STYLE}</style></head>
 <body><h1>{name}</h1>
 <p>A Samizdat relay. Connect a Nostr client to this address with <code>ws://</code> or <code>wss://</code>.</p>
 <table>
 {table}
 </table></body></html>
 """
-    return response(200, "text/html; charset=utf-8", body.encode())
+    return response(200, "text/html; charset=utf-8", body.encode(), STATUS_HEADERS)
