@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import io
 import os
-import platform
 import random
 import statistics
 import sys
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from PIL import Image  # noqa: E402
-from report import write_section  # noqa: E402
+from report import machine, write_section  # noqa: E402
 
 from samizdat.core.event import sign_event  # noqa: E402
 from samizdat.core.imeta import PhotoRef, imeta_tag, media_url  # noqa: E402
@@ -153,15 +152,6 @@ async def run(runs: int, post_count: int, work: Path) -> dict[str, Any]:
         results["import_seconds"] = time.perf_counter() - start
         results["import_blobs"] = sum(f.blobs for f in imported.files)
     return results
-
-
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def section(r: dict[str, Any], runs: int, post_count: int, command: str) -> list[str]:

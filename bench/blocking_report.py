@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,15 +16,9 @@ OUT = BENCH / "out"
 DOC = ROOT / "docs" / "benchmarks.md"
 TITLE = "## Blocked relays"
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the censorship lab lives with the tests that use it
+sys.path.insert(0, str(BENCH))
 
-
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+from report import machine  # noqa: E402
 
 
 def save(name: str, data: dict[str, Any]) -> None:

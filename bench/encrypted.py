@@ -34,7 +34,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -49,7 +48,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset
-from report import write_section
+from report import machine, write_section
 
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
@@ -225,18 +224,6 @@ async def make_bundle(events: list[Event], work: Path) -> Path:
     finally:
         await store.close()
     return out
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def sync_sets(lines: list[bytes], size: int) -> tuple[list[bytes], list[bytes]]:

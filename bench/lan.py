@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import dataset  # noqa: E402
 from lan_data import add_to_store, channel_posts  # noqa: E402
 from lan_netns import Lab, LanNode, missing_requirement, remove_leftovers  # noqa: E402
-from report import write_section  # noqa: E402
+from report import cpu_name, write_section  # noqa: E402
 
 from samizdat.core.event import parse_event  # noqa: E402
 from samizdat.store import dbapi  # noqa: E402
@@ -389,11 +389,7 @@ def bench_meet(lab: Lab, shared: int = 100_000, new: int = 100) -> dict[str, Any
 
 
 def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     mem = 0.0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal"):

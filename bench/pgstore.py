@@ -34,7 +34,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -50,7 +49,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset
-from report import write_section
+from report import machine, write_section
 
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
@@ -223,18 +222,6 @@ def blob_round(store: Blobs, count: int, reads: int) -> dict[str, float]:
         times.append(time.perf_counter() - started)
     q = statistics.quantiles(times, n=100)
     return {"puts": puts, "get_p50_ms": q[49] * 1000, "get_p99_ms": q[98] * 1000}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def lines_of(name: str, count: int) -> list[bytes]:

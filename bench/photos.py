@@ -20,7 +20,6 @@ import asyncio
 import datetime as dt
 import io
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import piexif
 from PIL import Image
-from report import write_section
+from report import machine, write_section
 from skimage import data as skdata
 
 from samizdat.services import blobs, photos
@@ -144,15 +143,6 @@ async def measure(jpeg: bytes, runs: int, work: Path) -> dict[str, Any]:
         "size": (last["blur"].width, last["blur"].height),
         "faces": last["blur"].faces,
     }
-
-
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def _row(name: str, values: list[float]) -> str:

@@ -3,6 +3,8 @@ place when it runs again (so the file keeps one current figure per benchmark) or
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -24,3 +26,19 @@ def write_section(path: Path, title: str, lines: list[str]) -> None:
     while new and not new[-1].strip():
         new.pop()
     path.write_text("\n".join(new) + "\n")
+
+
+def cpu_name() -> str:
+    """The CPU's model name, from ``/proc/cpuinfo`` (or what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine() -> str:
+    """The machine a figure was measured on, for the line above it in docs/benchmarks.md."""
+    return f"{cpu_name()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"

@@ -40,6 +40,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset
 import peers
+from report import cpu_name
 
 BENCH = peers.BENCH
 ROOT = peers.ROOT
@@ -599,12 +600,7 @@ def table(results: dict[str, dict[str, Any]], relays: list[str], size: dict[str,
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     mem = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():

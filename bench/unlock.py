@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from report import write_section
+from report import machine, write_section
 
 from samizdat.services import keyring
 from samizdat.store import vault
@@ -187,15 +186,6 @@ def bench_wipe(work: Path, megabytes: int, runs: int) -> dict[str, Any]:
         results.append({"total": total, "erase": erase_done[0] - start, "bytes_on_disk": on_disk})
         log(f"wipe {run + 1}/{runs}: {total:.3f} s ({on_disk / 1e9:.2f} GB on disk)")
     return {"megabytes": megabytes, "runs": results}
-
-
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def filesystem(path: Path) -> str:

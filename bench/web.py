@@ -40,8 +40,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "web"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
+from report import cpu_name  # noqa: E402
 from web_helpers import PHONE, Cli, ServeProcess, launch  # noqa: E402
 
 from samizdat.core import channel as ch  # noqa: E402
@@ -241,14 +243,7 @@ def lighthouse_scores(url: str, out: Path) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True, check=False)
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, {chromium.stdout.strip()}"
 
