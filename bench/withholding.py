@@ -20,7 +20,32 @@ from samizdat.core.posts import build_post, build_retraction
 from samizdat.net.client import RelayClient
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import channels, withholding
+from samizdat.store.base import Store
 from samizdat.testing import FakeClock, running_relay, test_node
+
+#: What the check asks the mirror for: as wide as an area's filter.
+SCOPE = [Filter(kinds=frozenset({30333, 2333, 5}))]
+
+
+async def fill(
+    mine: Store, mirror: Store, now: int, channels_count: int, retractions: int, *, withheld: bool
+) -> list[str]:
+    """Store ``channels_count`` channels, each with ``retractions`` retracted posts, in the node's store and the
+    mirror's (without the retractions when ``withheld``); returns the channels' addresses."""
+    addresses = []
+    for c in range(channels_count):
+        owner = SecretKey.generate()
+        definition = build_channel_event(owner, f"c{c}", f"Channel {c}", created_at=now - 3600)
+        channel = parse_channel(definition)
+        events = [definition]
+        for r in range(retractions):
+            post = build_post(owner, channel, "news", f"post {r}", created_at=now - 3000 + r)
+            retraction, deletion = build_retraction(owner, channel, post, "wrong", created_at=now - 2000 + r)
+            events += [post, retraction] + ([deletion] if deletion else [])
+        await mine.add_many(events)
+        await mirror.add_many([e for e in events if not (withheld and e.content == "wrong")])
+        addresses.append(channels.address_of(definition))
+    return addresses
 
 
 async def one(channels_count: int, retractions: int, *, withheld: bool) -> tuple[int, int, int, int]:
@@ -33,22 +58,9 @@ async def one(channels_count: int, retractions: int, *, withheld: bool) -> tuple
             test_node(Path(tmp) / "node", clock=clock, sleep=clock.sleep) as node,
         ):
             ctx = node.ctx
-            addresses = []
-            for c in range(channels_count):
-                owner = SecretKey.generate()
-                definition = build_channel_event(owner, f"c{c}", f"Channel {c}", created_at=now - 3600)
-                channel = parse_channel(definition)
-                events = [definition]
-                for r in range(retractions):
-                    post = build_post(owner, channel, "news", f"post {r}", created_at=now - 3000 + r)
-                    retraction, deletion = build_retraction(owner, channel, post, "wrong", created_at=now - 2000 + r)
-                    events += [post, retraction] + ([deletion] if deletion else [])
-                await ctx.store.add_many(events)
-                await relay.store.add_many([e for e in events if not (withheld and e.content == "wrong")])
-                addresses.append(channels.address_of(definition))
-            scope = [Filter(kinds=frozenset({30333, 2333, 5}))]  # as wide as an area's filter
+            addresses = await fill(ctx.store, relay.store, now, channels_count, retractions, withheld=withheld)
             async with await RelayClient.connect(relay.url, timeout=10) as client:
-                found = await withholding.check(ctx, client, addresses, scope)
+                found = await withholding.check(ctx, client, addresses, SCOPE)
             return len(addresses), found.requests, found.pushed, found.bytes
 
 

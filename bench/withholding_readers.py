@@ -16,14 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from samizdat.core.channel import build_channel_event, parse_channel
-from samizdat.core.filters import Filter
-from samizdat.core.keys import SecretKey
-from samizdat.core.posts import build_post, build_retraction
+from withholding import SCOPE, fill
+
 from samizdat.net.client import RelayClient
 from samizdat.net.failover import Routing
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.services import channels, withholding
+from samizdat.services import withholding
 from samizdat.testing import FakeClock, free_port, running_relay, test_node
 
 
@@ -39,23 +37,10 @@ async def one(channels_count: int, retractions: int, proxy: str | None) -> tuple
             if proxy:
                 node.ctx = dataclasses.replace(node.ctx, routing=Routing(per_relay={relay.url: ("direct", proxy)}))
             ctx = node.ctx
-            addresses = []
-            for c in range(channels_count):
-                owner = SecretKey.generate()
-                definition = build_channel_event(owner, f"c{c}", f"Channel {c}", created_at=now - 3600)
-                channel = parse_channel(definition)
-                events = [definition]
-                for r in range(retractions):
-                    post = build_post(owner, channel, "news", f"post {r}", created_at=now - 3000 + r)
-                    retraction, deletion = build_retraction(owner, channel, post, "wrong", created_at=now - 2000 + r)
-                    events += [post, retraction] + ([deletion] if deletion else [])
-                await ctx.store.add_many(events)
-                await relay.store.add_many(events)
-                addresses.append(channels.address_of(definition))
-            scope = [Filter(kinds=frozenset({30333, 2333, 5}))]
+            addresses = await fill(ctx.store, relay.store, now, channels_count, retractions, withheld=False)
             async with await RelayClient.connect(relay.url, timeout=10) as client:
                 client.route = "direct"  # as failover.connect names it
-                found = await withholding.check(ctx, client, addresses, scope)
+                found = await withholding.check(ctx, client, addresses, SCOPE)
             return len(addresses), found.requests, found.readers_asked, found.bytes
 
 
