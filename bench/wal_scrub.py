@@ -7,8 +7,10 @@ Each round and size: a plain database in WAL mode (Python's sqlite3, as a node w
 ``--mib`` MiB of random rows with automatic checkpoints off, so that its WAL holds them all when it closes, as a
 store's does after a burst of writes; then its connection is closed, timed: once as now (a RESTART checkpoint,
 the WAL zeroed and synced, then the close, which deletes it) and once as before (the close alone: checkpoint
-and delete). The two alternate, so that other load on the machine falls on both alike. Prints one line per size:
-the median close in seconds, before and now.
+and delete). The two alternate, so that other load on the machine falls on both alike. Then the same with the WAL
+copied into the database before the close (untimed), as a store's is when ``serve`` stops (its checkpointer runs
+every second): the close then has only the zeroing to do. Prints one line per case: the median close in seconds,
+before and now.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from samizdat.store import dbapi
 ROW = 4000
 
 
-def close_time(folder: Path, mib: int, scrub: bool) -> float:
+def close_time(folder: Path, mib: int, *, scrub: bool, checkpointed: bool) -> float:
     path = folder / "store.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -41,6 +43,8 @@ def close_time(folder: Path, mib: int, scrub: bool) -> float:
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO t VALUES (?)", ((os.urandom(ROW),) for _ in range(min(1000, rows - start))))
         conn.execute("COMMIT")
+    if checkpointed:  # as a store's WAL at the stop of serve, whose checkpointer copies it every second
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     began = time.perf_counter()
     if scrub:
         conn.close()  # dbapi's plain connection: zeroes the WAL, then closes
@@ -58,14 +62,15 @@ def main() -> None:
     args.dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="wal-scrub-", dir=args.dir))
     try:
-        for mib in args.mib:
-            before, now = [], []
-            for _ in range(args.rounds):
-                before.append(close_time(folder, mib, scrub=False))
-                now.append(close_time(folder, mib, scrub=True))
-            print(
-                f"WAL {mib:4d} MiB: close before {statistics.median(before):.3f} s, now {statistics.median(now):.3f} s"
-            )
+        for checkpointed in (False, True):
+            state = "already in the database" if checkpointed else "not yet in the database"
+            for mib in args.mib:
+                before, now = [], []
+                for _ in range(args.rounds):
+                    before.append(close_time(folder, mib, scrub=False, checkpointed=checkpointed))
+                    now.append(close_time(folder, mib, scrub=True, checkpointed=checkpointed))
+                old, new = statistics.median(before), statistics.median(now)
+                print(f"WAL {mib:4d} MiB, {state}: close before {old:.3f} s, now {new:.3f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -39,13 +39,13 @@ def seized(on_disk: Disk) -> Disk:  # noqa: F811 - the fixture of test_seized_ro
     return on_disk
 
 
-def used_plain_node(seized: Disk, cli_for: type[Cli], tmp_path: Path) -> tuple[Cli, list[str]]:
-    """A node without a passphrase made on the disk, used by commands and by ``serve``, stopped: what must not
-    be found in its free blocks."""
+def used_plain_node(seized: Disk, cli_for: type[Cli], tmp_path: Path, *serve: str) -> tuple[Cli, list[str]]:
+    """A node without a passphrase made on the disk, used by commands and by ``serve`` (given ``serve``'s options),
+    stopped: what must not be found in its free blocks."""
     cli = cli_for(seized.mount / "user" / ".samizdat")
     cli.ok("init", "--no-passphrase")
     secrets = fill(cli)
-    node = ServeProcess(cli.home, tmp_path / "serve.log")  # its log is the test's, off the disk
+    node = ServeProcess(cli.home, tmp_path / "serve.log", *serve)  # its log is the test's, off the disk
     try:
         node.wait_ready()
         cli.ok("post", "nightwatch", "Second column turning onto Partyzanski")
@@ -60,10 +60,11 @@ def counts(data: bytes, needles: list[str]) -> dict[str, int]:
     return {n: sum(low.count(n.lower().encode(codec)) for codec in ("utf-8", "utf-16-le")) for n in needles}
 
 
+@pytest.mark.parametrize("serve", [(), ("--workers", "2")], ids=["one-process", "two-workers"])
 def test_a_plain_nodes_commands_and_serve_leave_no_deleted_write_ahead_log_on_the_disk(
-    seized: Disk, cli_for: type[Cli], tmp_path: Path
+    seized: Disk, cli_for: type[Cli], tmp_path: Path, serve: tuple[str, ...]
 ) -> None:
-    cli, secrets = used_plain_node(seized, cli_for, tmp_path)
+    cli, secrets = used_plain_node(seized, cli_for, tmp_path, *serve)
     live = b"".join(path.read_bytes() for path in sorted(cli.home.rglob("*")) if path.is_file())
     assert counts(live, POSTS[:1])[POSTS[0]] > 0  # plain indeed
     in_files = counts(live, secrets)
@@ -80,6 +81,18 @@ def test_a_wiped_plain_node_leaves_none_of_its_write_ahead_logs_on_the_disk(
     assert not cli.home.exists()
     found = {n: c for n, c in counts(seized.raw(), secrets).items() if c}
     assert found == {}, f"found after the wipe (times): {found}\n{result.out}"
+
+
+def test_a_plain_node_used_on_the_disk_then_encrypted_leaves_no_plain_copy(
+    seized: Disk, cli_for: type[Cli], tmp_path: Path
+) -> None:
+    """``samizdat encrypt`` zeroes the plain files it replaces; what it could not reach were the logs SQLite had
+    deleted before (test_seized_round3.py copies its plain node onto the disk for that reason)."""
+    cli, secrets = used_plain_node(seized, cli_for, tmp_path)
+    cli.ok("encrypt")
+    assert sorted(post["text"] for post in cli.json("feed", "nightwatch"))[:3] == sorted(POSTS)
+    found = {n: c for n, c in counts(seized.raw(), secrets).items() if c}
+    assert found == {}, f"found after `samizdat encrypt` (times): {found}"
 
 
 MARKER = "Okrestina detention list"

@@ -204,4 +204,4 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"Wiped: {path} is gone{told}")
         if plain:
             warn("it was not encrypted: its files were overwritten, but flash storage and what SQLite deleted "
-                 "before may still be found on the disk")  # fmt: skip
+                 "under versions before this one may still be found on the disk")  # fmt: skip
