@@ -165,6 +165,9 @@ async def test_the_workers_memory_bounds_add_up_to_the_machines(tmp_path: Path) 
         for name in TOTALS:
             assert getattr(each, name) * 4 <= getattr(limits, name), name
         assert server.intake.max_bytes * 4 <= limits.max_pending_event_bytes
+        # what one address holds on every worker together is no more than on one alone
+        assert server.intake.max_bytes_per_ip * 4 <= limits.max_pending_event_bytes_per_ip
+        assert server.door.outgoing.per_ip_limit * 4 <= limits.max_http_answer_bytes_per_ip
         assert server.door.outgoing.total_limit * 4 <= limits.max_http_answer_bytes
         assert server.negentropy.memory_records * 4 <= whole
         assert server.negentropy.max_records <= server.negentropy.memory_records

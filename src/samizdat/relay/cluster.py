@@ -53,6 +53,7 @@ def join(server: RelayServer, cluster: Cluster) -> Follower:
     server.limits = limits
     server.queued = QueueTotal(limits.send_buffer_total_bytes)
     server.intake.max_bytes = limits.max_pending_event_bytes  # the events waiting for the store, this worker's share
+    server.intake.max_bytes_per_ip = limits.max_pending_event_bytes_per_ip  # ... and of one address's
     if isinstance(server.negentropy, NegentropyService):
         server.negentropy.divide(workers)  # the NIP-77 memory: each worker's service keeps to its share
     shared = cluster.shared

@@ -312,11 +312,16 @@ def per_worker(limits: RelayLimits, workers: int) -> RelayLimits:
     """``limits`` for one of ``workers`` workers: the memory bounds that are totals divided between them (the bytes
     queued for clients, the events waiting for the store, the plain HTTP answers on their way out, the live
     searches, the live subscriptions' values, the COUNTs waiting). The per-address parts of those are counted in
-    the shared file instead, or bounded by the worker's share."""
+    the shared file instead, or, for the bytes of one address's events waiting and of its HTTP answers, divided too
+    (so an address whose connections land on every worker holds no more than on one; one on a single worker gets
+    1/N there, never less than a message's worth)."""
     if workers <= 1:
         return limits
+    message = limits.max_message_bytes
     return dataclasses.replace(
         limits,
+        max_pending_event_bytes_per_ip=max(message, limits.max_pending_event_bytes_per_ip // workers),
+        max_http_answer_bytes_per_ip=max(message, limits.max_http_answer_bytes_per_ip // workers),
         send_buffer_total_bytes=max(1, limits.send_buffer_total_bytes // workers),
         max_search_subscriptions_total=max(1, limits.max_search_subscriptions_total // workers),
         max_pending_event_bytes=max(1, limits.max_pending_event_bytes // workers),
