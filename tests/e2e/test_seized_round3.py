@@ -12,10 +12,11 @@ deleted blocks included:
   every post, channel name and relay;
 - a node without a passphrase (a hub) wiped with ``samizdat wipe --now``: every file was left in free blocks.
 
-What stays out of reach of the code, and so of these tests: the write-ahead logs SQLite deletes each time a plain
-node's last connection closes (the plain nodes here are made elsewhere and copied onto the disk, as their history
-is not the commands' to undo); flash storage and copy-on-write file systems, which may keep old blocks whatever is
-overwritten (docs/safety.md, "Red team, round 4").
+What stays out of reach of the code, and so of these tests: the write-ahead logs SQLite deleted under versions
+that did not zero them first (the plain nodes here are made elsewhere and copied onto the disk, as their history
+is not the commands' to undo; test_seized_plain_wal.py makes and uses its plain nodes on the disk); flash storage
+and copy-on-write file systems, which may keep old blocks whatever is overwritten (docs/safety.md, "Red team,
+round 4").
 
 Root is needed to mount; the tools are e2fsprogs and mount (scripts/apt/forensic.txt). Every mount is undone, even
 when a test fails.

@@ -152,7 +152,8 @@ class _PlainConnection(_stdlib.Connection):
             scrub_wal(self)
         except (_stdlib.Error, OSError) as exc:  # closing must work whatever the log's state
             log.debug("write-ahead log not zeroed: %s", exc)
-        super().close()
+        finally:
+            super().close()
 
 
 def scrub_wal(conn: sqlite3.Connection) -> bool:
