@@ -13,11 +13,12 @@ from typing import Any
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
-from samizdat.core.posts import build_post
+from samizdat.core.posts import build_post, build_vouch, build_vouch_withdrawal
 from samizdat.core.recovery import build_claim
 
 T = 1_700_000_000
 OWNER, RECOVERY, POLICE_RECOVERY, NEW_OWNER, ADMIN, STRANGER = (SecretKey(bytes([40 + i]) * 32) for i in range(6))
+VERIFIER, OTHER_VERIFIER = SecretKey(bytes([50]) * 32), SecretKey(bytes([51]) * 32)
 VECTORS = Path(__file__).parents[2] / "web" / "test" / "recovery-vectors.json"
 
 
@@ -41,9 +42,15 @@ def _post(key: SecretKey, proof: Event, created_at: int, text: str) -> Event:
     return build_post(key, parse_channel(proof), "news", text, created_at=created_at)
 
 
+def vouch(verifier: SecretKey, seen: Event, created_at: int, recovery: str | None = None) -> Event:
+    """A verifier's vouch for the channel, naming the recovery key of the definition it saw (or ``recovery``)."""
+    return build_vouch(verifier, parse_channel(seen), "We met the admins", created_at=created_at, recovery=recovery)
+
+
 def cases() -> list[dict[str, Any]]:
-    """Each case: definitions and claims the reader has, the key remembered, posts to judge, and the answer:
-    ``readable``, ``seized_since``, ``successor``, ``remember``, and for each post whether it counts and its role."""
+    """Each case: definitions and claims the reader has, the key remembered, the vouches it has and the verifiers
+    it trusts, posts to judge, and the answer: ``readable``, ``seized_since``, ``successor``, ``remember``, and
+    for each post whether it counts and its role."""
     first = definition(T, RECOVERY)
     real = claim(RECOVERY, first, since=T + 3000, created_at=T + 4000)
     dropped = definition(T + 3500, None, name="Block 7 yard (new admins)")  # the police drop the recovery key
@@ -56,6 +63,26 @@ def cases() -> list[dict[str, Any]]:
     fake = _post(OWNER, first, T + 3200, "Everyone to the square at 18:00")
     admin_post = _post(ADMIN, first, T + 3300, "Lawyer on duty: +375 29 111 22 33")
     posts = [before, fake, admin_post]
+    # Vouches: the verifier's word, dated by the verifier; the police hold no verifier's key.
+    vouched = vouch(VERIFIER, first, T + 1000)  # before the seizure, naming the real recovery key
+    vouched_late = vouch(VERIFIER, first, T + 3500)  # after the real claim's since: proves nothing
+    untrusted = vouch(STRANGER, first, T + 1000)
+    withdrawn = build_vouch_withdrawal(VERIFIER, [vouched], created_at=T + 1500)
+    unnamed = vouch(VERIFIER, first, T + 1000, recovery="")  # an old vouch, without the recovery tag
+    police_vouch = vouch(OTHER_VERIFIER, police_named, T + 2000)  # a verifier who saw the police's definition
+    late_police_claim = claim(POLICE_RECOVERY, backdated, since=T + 2900, created_at=T + 3700, successor=POLICE_CHANNEL)
+    fooled = vouch(OTHER_VERIFIER, police_named, T + 500)  # a vouch naming the police's key, before its since
+    real_after = {
+        "readable": True,
+        "seized_since": T + 3000,
+        "successor": SUCCESSOR,
+        "remember": RECOVERY.public_key_hex,
+        "posts": [[True, "former"], [False, None], [True, "admin"]],
+    }
+    police_after = {"readable": True, "seized_since": T + 10, "successor": POLICE_CHANNEL,
+                    "remember": POLICE_RECOVERY.public_key_hex,
+                    "posts": [[False, None], [False, None], [True, "admin"]]}  # fmt: skip
+    trusting = [VERIFIER.public_key_hex, OTHER_VERIFIER.public_key_hex]
     out = [
         {"name": "no claim: the owner key counts", "definitions": [first], "claims": [], "remembered": "",
          "expect": {"readable": True, "seized_since": None, "successor": "", "remember": RECOVERY.public_key_hex,
@@ -80,7 +107,7 @@ def cases() -> list[dict[str, Any]]:
          "expect": {"readable": True, "seized_since": T + 3000, "successor": SUCCESSOR,
                     "remember": RECOVERY.public_key_hex,
                     "posts": [[True, "former"], [False, None], [True, "admin"]]}},
-        {"name": "not handled: a new reader is misled by a definition backdated further",
+        {"name": "not handled: a new reader without a vouch is misled by a definition backdated further",
          "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
          "expect": {"readable": True, "seized_since": T + 10, "successor": POLICE_CHANNEL,
                     "remember": POLICE_RECOVERY.public_key_hex,
@@ -104,8 +131,36 @@ def cases() -> list[dict[str, Any]]:
          "expect": {"readable": True, "seized_since": T + 3000, "successor": SUCCESSOR,
                     "remember": RECOVERY.public_key_hex,
                     "posts": [[True, "former"], [False, None], [True, "admin"]]}},
+        {"name": "a trusted verifier's vouch before the seizure names the real key: a new reader honours its claim",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
+         "vouches": [vouched], "verifiers": trusting, "expect": real_after},
+        {"name": "a vouch by a verifier the reader does not trust names nothing",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
+         "vouches": [untrusted], "verifiers": trusting, "expect": police_after},
+        {"name": "a withdrawn vouch names nothing",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
+         "vouches": [vouched, withdrawn], "verifiers": trusting, "expect": police_after},
+        {"name": "an old vouch without a recovery tag is a vouch that names no key",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
+         "vouches": [unnamed], "verifiers": trusting, "expect": police_after},
+        {"name": "a vouch dated after the since of the claim of the key it names proves nothing",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
+         "vouches": [vouched_late, police_vouch], "verifiers": trusting, "expect": police_after},
+        {"name": "trusted verifiers naming different keys: the earliest vouch wins",
+         "definitions": [police_named], "claims": [late_police_claim, real], "remembered": "",
+         "vouches": [police_vouch, vouched], "verifiers": trusting, "expect": real_after},
+        {"name": "not handled: a trusted verifier's earlier vouch for the police's key misleads",
+         "definitions": [police_named], "claims": [late_police_claim, real], "remembered": "",
+         "vouches": [vouched, fooled], "verifiers": trusting,
+         "expect": {**police_after, "seized_since": T + 2900,
+                    "posts": [[True, "former"], [False, None], [True, "admin"]]}},
+        {"name": "a remembered key beats any vouch", "definitions": [police_named],
+         "claims": [late_police_claim, real], "remembered": RECOVERY.public_key_hex,
+         "vouches": [fooled], "verifiers": trusting, "expect": real_after},
     ]  # fmt: skip
     for case in out:
+        case.setdefault("vouches", [])
+        case.setdefault("verifiers", [])
         case["address"] = ADDRESS
         case["posts"] = posts
         case["now"] = T + 10_000

@@ -12,7 +12,7 @@ import pytest
 
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import parse_event
-from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim
+from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim, witnesses
 from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError, UsageError
 
@@ -31,7 +31,7 @@ CASES = cases()
 def _from_file() -> list[dict[str, Any]]:
     loaded = json.loads(VECTORS.read_text(encoding="utf-8"))
     for case in loaded:
-        for name in ("definitions", "claims", "posts"):
+        for name in ("definitions", "claims", "posts", "vouches"):
             case[name] = [parse_event(e) for e in case[name]]
     return loaded
 
@@ -39,7 +39,8 @@ def _from_file() -> list[dict[str, Any]]:
 @pytest.mark.parametrize("case", [*CASES, *_from_file()], ids=[f"{c['name']} ({i})" for i, c in enumerate(
     [*CASES, *_from_file()])])  # fmt: skip
 def test_each_case_is_judged_as_the_vectors_say(case: dict[str, Any]) -> None:
-    judgement = judge(case["address"], case["definitions"], case["claims"], case["remembered"])
+    vouches = witnesses(case["vouches"], case["verifiers"], case["now"]).get(case["address"], [])
+    judgement = judge(case["address"], case["definitions"], case["claims"], case["remembered"], vouches)
     expect = case["expect"]
     channel = judgement.channel
     assert (channel is not None) == expect["readable"]

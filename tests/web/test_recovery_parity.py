@@ -1,7 +1,8 @@
 """A channel whose owner key was seized is judged alike by Python (core/recovery.py) and the browser
 (web/src/recovery.js, run under node): the same file of cases (web/test/recovery-vectors.json, made by
 tests/core/recovery_cases.py), the same answers: whether the channel is readable, since when the owner key counts no
-more, where it continues, which recovery key a node remembers, and which of its posts count with which role."""
+more, where it continues, which recovery key a node remembers (for a new reader: the one its trusted verifiers'
+vouches name), and which of its posts count with which role."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from samizdat.core.event import parse_event
-from samizdat.core.recovery import judge
+from samizdat.core.recovery import judge, witnesses
 from samizdat.core.thread import post_verdict
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -24,7 +25,9 @@ def _python() -> list[dict[str, object]]:
     out = []
     for case in json.loads(VECTORS.read_text(encoding="utf-8")):
         definitions = [parse_event(e) for e in case["definitions"]]
-        judgement = judge(case["address"], definitions, [parse_event(e) for e in case["claims"]], case["remembered"])
+        claims = [parse_event(e) for e in case["claims"]]
+        vouches = witnesses([parse_event(e) for e in case["vouches"]], case["verifiers"], case["now"])
+        judgement = judge(case["address"], definitions, claims, case["remembered"], vouches.get(case["address"], []))
         channel = judgement.channel
         posts = [parse_event(e) for e in case["posts"]]
         verdicts = [post_verdict(p, channel, case["now"]) for p in posts] if channel else []

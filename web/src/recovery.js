@@ -1,13 +1,14 @@
 // A channel whose owner key was seized (docs/protocol.md, "Recovery"): the browser's port of core/recovery.py.
 // The recovery key's claim (a post of type `seized`) takes the owner key's power from `since` on; the first
 // recovery key this phone saw a channel name is the one it honours (kept in its settings, not taken from the
-// newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the oldest
-// definition naming one. tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
+// newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the key the
+// earliest vouch of a verifier it trusts names (not one dated at or after that key's claim's `since`), else the
+// oldest definition naming one. tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
 //
 // Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent) is given by the caller.
 // The module comes with /extras.js (self.samizdatExtras.recovery), never in the page: state.js loads it when
 // there is a claim, or a followed channel names a recovery key not remembered yet.
-import { CHANNEL, POST, Malformed, checkText, parseChannel, splitAddress, supersedes, tagValues } from './rules.js';
+import { CHANNEL, DELETION, LABEL, MAX_FUTURE, POST, Malformed, checkText, isExpired, parseChannel, parseVouch, splitAddress, supersedes, tagValues } from './rules.js';
 
 export const SEIZED = 'seized';
 export const MAX_PROOF = 64 * 1024;
@@ -20,6 +21,50 @@ export function recoveryKey(event) {
   const found = event && event.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
   if (!found || found[1] === event.pubkey || !HEX64.test(found[1])) return '';
   return found[1];
+}
+
+/** Map address -> [vouch events that count for a reader trusting `verifiers`], from vouch labels and deletion
+ * requests (any order), as core/recovery.py witnesses() (the rule of trust.js vouchers()). */
+export function witnesses(allEvents, verifiers, now) {
+  const trusted = new Set(verifiers);
+  const events = Array.from(allEvents);
+  const withdrawn = new Set();
+  for (const e of events) if (e.kind === DELETION) for (const t of e.tags) if (t.length >= 2 && t[0] === 'e') withdrawn.add(`${e.pubkey}:${t[1]}`);
+  const found = new Map();
+  for (const e of events) {
+    if (e.kind !== LABEL || !trusted.has(e.pubkey) || withdrawn.has(`${e.pubkey}:${e.id}`)) continue;
+    if (e.created_at > now + MAX_FUTURE || isExpired(e, now)) continue;
+    try {
+      const address = parseVouch(e).channel;
+      if (!found.has(address)) found.set(address, []);
+      found.get(address).push(e);
+    } catch (exc) {
+      if (!(exc instanceof Malformed)) throw exc;
+    }
+  }
+  return found;
+}
+
+/** The key the earliest of `vouches` for `address` names (a `recovery` tag), skipping one dated at or after the
+ * `since` of the first of `valid` claims by that key, or '' (as core/recovery.py _witnessed()). */
+function witnessed(address, vouches, valid) {
+  const since = new Map();
+  for (const c of [...valid].sort((a, b) => order(a.event, b.event))) if (!since.has(c.signer)) since.set(c.signer, c.since);
+  const owner = address.split(':')[1];
+  let best = null;
+  for (const e of vouches) {
+    try {
+      if (parseVouch(e).channel !== address) continue;
+    } catch (exc) {
+      if (!(exc instanceof Malformed)) throw exc;
+      continue;
+    }
+    const found = e.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
+    const key = found && found[1] !== owner && HEX64.test(found[1]) ? found[1] : '';
+    if (!key || (since.has(key) && e.created_at >= since.get(key))) continue;
+    if (!best || order(e, best[0]) < 0) best = [e, key];
+  }
+  return best ? best[1] : '';
 }
 
 /** `pairs` (Map address -> [addresses it could be taken for]) without the pairs a claim links (`links`: Map
@@ -80,8 +125,8 @@ const order = (a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id 
 
 /** The channel at `address` as a reader takes it, as core/recovery.py judge(): {channel (null: unreadable or
  * unknown), remember (the recovery key to keep when none is remembered, or ''), claim}. Never throws for hostile
- * input. `newest`: the newest definition event at the address, or null. */
-export function judge(address, newest, claims, remembered, verify) {
+ * input. `newest`: the newest definition event at the address, or null; `vouches`: those that count (witnesses()). */
+export function judge(address, newest, claims, remembered, verify, vouches = []) {
   let current = null;
   if (newest) {
     try {
@@ -99,7 +144,7 @@ export function judge(address, newest, claims, remembered, verify) {
       if (!(exc instanceof Malformed)) throw exc;
     }
   }
-  let key = remembered || '';
+  let key = remembered || witnessed(address, vouches, valid);
   if (!key) {
     const named = valid.map((c) => [c.proof.event, c.signer]);
     if (current && current.recovery) named.push([current.event, current.recovery]);
@@ -122,16 +167,17 @@ export function judge(address, newest, claims, remembered, verify) {
 }
 
 /** Judge every channel of `channels` (Map address -> parsed, from rules.js currentChannels; changed in place)
- * that has claims or is followed, with the recovery keys remembered (object address -> key); returns the
- * remembered keys with the followed channels' first ones added, or null when none was added. */
-export function judgeAll(channels, definitions, claims, recoveryKeys, follows, verify) {
+ * that has claims or is followed, with the recovery keys remembered (object address -> key) and the trusted
+ * vouches (Map address -> events, witnesses()); returns the remembered keys with the followed channels' first
+ * ones added, or null when none was added. */
+export function judgeAll(channels, definitions, claims, recoveryKeys, follows, verify, vouches = new Map()) {
   const followed = new Set(follows);
   let remembered = null;
   for (const address of [...channels.keys()]) {
     const found = [...(claims.get(address) || new Map()).values()];
     if (!found.length && !followed.has(address)) continue;
     const memory = recoveryKeys[address] || '';
-    const judged = judge(address, definitions.get(address), found, memory, verify);
+    const judged = judge(address, definitions.get(address), found, memory, verify, vouches.get(address));
     if (judged.channel) channels.set(address, judged.channel);
     if (!memory && judged.remember && followed.has(address)) (remembered ||= { ...recoveryKeys })[address] = judged.remember;
   }

@@ -157,6 +157,7 @@ export function watchVouches() {
       timer = 0;
       cache.save('vouches', fresh.splice(0));
       countVouches();
+      judgeChannels(); // a vouch names the recovery key a new reader honours (recovery.js)
       changed();
     }, 100);
   });
@@ -244,7 +245,7 @@ function judgeChannels() {
   const channels = currentChannels(state.definitions.values());
   const x = self.samizdatExtras;
   if (x) {
-    const remembered = x.recovery.judgeAll(channels, state.definitions, state.claims, state.recoveryKeys, state.follows, x.verifyEvent);
+    const remembered = x.recovery.judgeAll(channels, state.definitions, state.claims, state.recoveryKeys, state.follows, x.verifyEvent, x.recovery.witnesses(state.vouchEvents.values(), state.verifiers, now()));
     if (remembered) {
       state.recoveryKeys = remembered;
       store();

@@ -1,7 +1,7 @@
 // Runs web/src/recovery.js on web/test/recovery-vectors.json (the file named as the first argument) and prints,
 // for each case, what the browser concludes, for tests/web/test_recovery_parity.py to compare with Python's.
 import { readFileSync } from 'node:fs';
-import { judge } from '../src/recovery.js';
+import { judge, witnesses } from '../src/recovery.js';
 import { postVerdict, tagValues } from '../src/rules.js';
 import { verifyEvent } from '../src/nostr.js';
 
@@ -12,7 +12,8 @@ const out = cases.map((c) => {
     if (`30333:${e.pubkey}:${d}` !== c.address) return best;
     return !best || e.created_at > best.created_at || (e.created_at === best.created_at && e.id < best.id) ? e : best;
   }, null);
-  const { channel, remember } = judge(c.address, newest, c.claims, c.remembered, verifyEvent);
+  const vouches = witnesses(c.vouches, c.verifiers, c.now).get(c.address) || [];
+  const { channel, remember } = judge(c.address, newest, c.claims, c.remembered, verifyEvent, vouches);
   return {
     readable: Boolean(channel),
     seized_since: channel ? channel.seizedSince : null,

@@ -671,17 +671,22 @@ def parse_vouch(event: Event) -> Vouch:
     return Vouch(event, targets[0][1], reason)
 
 
-def build_vouch(key: SecretKey, channel: ChannelLike, reason: str = "", *, created_at: int) -> Event:
-    """Sign a verifier's vouch (kind 1985) for ``channel``. Raises UsageError for a reason with control
-    characters."""
+def build_vouch(
+    key: SecretKey, channel: ChannelLike, reason: str = "", *, created_at: int, recovery: str | None = None
+) -> Event:
+    """Sign a verifier's vouch (kind 1985) for ``channel``, naming the recovery key the verifier saw it name
+    (``recovery``; by default the definition's own): readers new to the channel honour that key's seizure claim
+    (core/recovery.py). Raises UsageError for a reason with control characters."""
     relay = channel.mirrors[0] if channel.mirrors else ""
     owner = channel.address.split(":", 2)[1]
+    named = getattr(channel, "recovery", "") if recovery is None else recovery
     tags = [
         ["L", LABEL_NAMESPACE],
         ["l", VOUCH_VALUE, LABEL_NAMESPACE],
         ["a", channel.address, relay],
         ["p", owner, relay],
         ["k", str(kinds.CHANNEL)],
+        *([["recovery", named]] if named else []),
         *gh.area_tags(channel.geohash),
         ["alt", f"Samizdat: a verifier vouches for the channel {channel.channel_id}"],
     ]

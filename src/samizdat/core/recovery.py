@@ -13,9 +13,16 @@ date it as they like. So which recovery key a reader honours is not taken from t
 
 1. a key the reader's node remembers for the channel (the first it saw there: its own observation, not a date a
    signer chose) is the only one honoured;
-2. a reader who remembers none honours the key named by the *oldest* owner-signed definition it can see naming
+2. a reader who remembers none honours the key named by the *earliest vouch* of a verifier it trusts (kind 1985,
+   :func:`witnesses`) that names one (``["recovery", <pubkey>]``: the key the verifier saw the channel name when
+   it vouched). A vouch naming a key dated at or after the ``since`` of that key's claim proves nothing and is
+   skipped (whoever seized the owner key could have a verifier vouch later; the date is the verifier's word,
+   and they do not hold its key). Trusted verifiers naming different keys: the earliest vouch wins, as the
+   first key seen wins for a node;
+3. a reader with no such vouch honours the key named by the *oldest* owner-signed definition it can see naming
    one (a claim's proof or the current definition). Backdating beats this: a reader who never saw the channel
-   before the seizure can be misled by a definition backdated further than the real one. Not handled better.
+   before the seizure and trusts no verifier who vouched before it can be misled by a definition backdated
+   further than the real one.
 
 Among claims by the honoured key, the earliest (``created_at``, then lowest id) wins: a recovery key seized
 later cannot redirect readers who already saw its first word. Once a claim is in force, the owner key's events
@@ -38,13 +45,15 @@ from samizdat.core import kinds
 from samizdat.core.channel import Channel, channel_supersedes, newest_definitions, parse_channel
 from samizdat.core.event import Event, parse_event_json, sign_event
 from samizdat.core.keys import SecretKey
-from samizdat.core.posts import check_text, split_address
+from samizdat.core.posts import check_text, parse_vouch, split_address
+from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
 
 SEIZED = "seized"  #: the post type of a seizure claim
 MAX_PROOF = 64 * 1024  #: characters of a claim's proof definition at most
 MAX_MESSAGE = 2000  #: characters of a claim's text at most
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +149,65 @@ def _order(event: Event) -> tuple[int, str]:
     return event.created_at, event.id
 
 
-def judge(address: str, definitions: Iterable[Event], claims: Iterable[Event], remembered: str = "") -> Judgement:
-    """The channel at ``address`` as a reader should take it, given the definitions and claims found and the
-    recovery key the node ``remembered`` ("" for none). Follows the module's rules; never raises for hostile
-    input (claims that do not check out, or name another channel, are skipped)."""
+def witnesses(events: Iterable[Event], verifiers: Iterable[str], now: int) -> dict[str, list[Event]]:
+    """Channel address -> the vouches among ``events`` (vouch labels and deletion requests, any order) that count
+    for a reader trusting ``verifiers``, as :func:`samizdat.core.trust.vouchers` counts them: well-formed, signed
+    by one of them, not withdrawn by its own signer, not dated more than :data:`MAX_FUTURE` ahead, not expired."""
+    trusted = frozenset(verifiers)
+    events = list(events)
+    withdrawn = {(e.pubkey, target) for e in events if e.kind == kinds.DELETION for target in e.tag_values("e")}
+    found: dict[str, list[Event]] = {}
+    for event in events:
+        if event.kind != kinds.LABEL or event.pubkey not in trusted or (event.pubkey, event.id) in withdrawn:
+            continue
+        if event.created_at > now + MAX_FUTURE or event.is_expired(now):
+            continue
+        try:
+            found.setdefault(parse_vouch(event).channel, []).append(event)
+        except RemoteProtocolError:
+            continue
+    return found
+
+
+def vouched_key(vouch: Event, owner: str) -> str:
+    """The recovery key a vouch names (its first ``recovery`` tag), or "": none, not 64 lowercase hex
+    characters, or the owner's own key. Never fatal: a vouch without it is still a vouch."""
+    found = next((t for t in vouch.tags if len(t) >= 2 and t[0] == "recovery"), None)
+    if found is None or found[1] == owner or not _HEX64.fullmatch(found[1]):
+        return ""
+    return found[1]
+
+
+def _witnessed(address: str, vouches: Iterable[Event], valid: list[Claim]) -> str:
+    """The key the earliest vouch for ``address`` names, skipping a vouch dated at or after the ``since`` of the
+    first claim by the key it names (rule 2 of the module), or ""."""
+    since: dict[str, int] = {}
+    for claim in sorted(valid, key=lambda c: _order(c.event)):
+        since.setdefault(claim.signer, claim.since)
+    owner = address.split(":", 2)[1]
+    best: tuple[tuple[int, str], str] | None = None
+    for event in vouches:
+        try:
+            if parse_vouch(event).channel != address:
+                continue
+        except RemoteProtocolError:
+            continue
+        key = vouched_key(event, owner)
+        if not key or event.created_at >= since.get(key, event.created_at + 1):
+            continue
+        if best is None or _order(event) < best[0]:
+            best = (_order(event), key)
+    return best[1] if best else ""
+
+
+def judge(
+    address: str, definitions: Iterable[Event], claims: Iterable[Event], remembered: str = "",
+    vouches: Iterable[Event] = (),
+) -> Judgement:  # fmt: skip
+    """The channel at ``address`` as a reader should take it, given the definitions and claims found, the
+    recovery key the node ``remembered`` ("" for none) and the vouches that count for the reader
+    (:func:`witnesses`: its trusted verifiers'). Follows the module's rules; never raises for hostile input
+    (claims or vouches that do not check out, or name another channel, are skipped)."""
     newest = newest_definitions(definitions).get(address)
     current: Channel | None = None
     if newest is not None:
@@ -159,7 +223,7 @@ def judge(address: str, definitions: Iterable[Event], claims: Iterable[Event], r
             continue
         if claim.channel == address:
             valid.append(claim)
-    key = remembered
+    key = remembered or _witnessed(address, vouches, valid)
     if not key:
         named = [(c.proof.event, c.signer) for c in valid]
         if current is not None and current.recovery:

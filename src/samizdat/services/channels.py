@@ -23,7 +23,7 @@ from samizdat.core.display import fingerprint, mixed_script_words
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
-from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge
+from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge, witnesses
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.core.trust import collisions, lookalikes, vouchers
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
@@ -58,7 +58,8 @@ async def lookup(ctx: Context, address: str) -> Channel | None:
 
 async def judged(ctx: Context, address: str) -> Judgement:
     """The channel at ``address`` judged with the seizure claims in the store (:func:`samizdat.core.recovery.judge`),
-    and the node's memory of its first recovery key; the first one seen is remembered here. The claims of the
+    and the node's memory of its first recovery key; the first one seen is remembered here (for a node that
+    remembers none, the key the trusted verifiers' vouches name comes first: :func:`_witnesses`). The claims of the
     remembered and named recovery keys are all read; any others (for a node that remembers none) only the newest
     :data:`MAX_CLAIMS`, so a stranger's pile of them can hide the real one from a new reader only."""
     definitions = await ctx.store.query([definition_filter(address)])
@@ -68,13 +69,30 @@ async def judged(ctx: Context, address: str) -> Judgement:
     wanted = [Filter(kinds=frozenset({kinds.POST}), tags=naming, limit=MAX_CLAIMS)]
     if named:
         wanted.append(Filter(kinds=frozenset({kinds.POST}), authors=named, tags=naming, limit=MAX_CLAIMS))
-    judgement = judge(address, definitions, await ctx.store.query(wanted) if definitions else [], remembered)
+    found = await ctx.store.query(wanted) if definitions else []
+    judgement = judge(address, definitions, found, remembered, await _witnesses(ctx, address) if not remembered else ())
     if not remembered and judgement.remember:
         try:
             ctx.local.remember_recovery_key(address, judgement.remember, ctx.clock())
         except SamizdatError as exc:  # reading goes on; the next read tries again
             log.warning("could not remember the recovery key of %s: %s", address, exc)
     return judgement
+
+
+async def _witnesses(ctx: Context, address: str) -> list[Event]:
+    """The trusted verifiers' vouches for the channel at ``address`` that count (not withdrawn, not expired)."""
+    verifiers = trusted_verifiers(ctx)
+    labels = await ctx.store.query([
+        Filter(kinds=frozenset({kinds.LABEL}), authors=verifiers, tags=(("a", frozenset({address})),),
+               limit=MAX_VOUCHES),
+    ])  # fmt: skip
+    if not labels:
+        return []
+    withdrawals = await ctx.store.query([
+        Filter(kinds=frozenset({kinds.DELETION}), authors=verifiers, tags=(("e", frozenset(e.id for e in labels)),),
+               limit=MAX_VOUCHES),
+    ])  # fmt: skip
+    return witnesses([*labels, *withdrawals], verifiers, ctx.now()).get(address, [])
 
 
 async def mirrors(ctx: Context, address: str) -> tuple[str, ...]:

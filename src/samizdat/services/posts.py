@@ -164,7 +164,9 @@ async def vouch(ctx: Context, text: str, reason: str = "") -> tuple[Channel, Pub
     """As a verifier, vouch for the channel a person named: its owner key and id are the real channel. The node
     must have its definition (so the verifier sees what they vouch for); the vouch goes to its mirrors too."""
     channel = await channels.resolve(ctx, text)
-    event = build_vouch(ctx.key, channel, reason, created_at=ctx.now())
+    # The recovery key this node honours (the first it saw the channel name), not the newest definition's.
+    recovery = ctx.local.recovery_key(channel.address) or channel.recovery
+    event = build_vouch(ctx.key, channel, reason, created_at=ctx.now(), recovery=recovery)
     return channel, await publishing.publish_now(ctx, [event], channel.mirrors)
 
 
