@@ -79,9 +79,10 @@ WRITER_PRAGMAS = (
 )
 #: After WRITER_PRAGMAS on a plain store (no key). Its WAL holds the plain pages, and the blocks SQLite frees when it
 #: truncates the WAL or deletes it would keep them on the disk. So the WAL is never truncated while the store is
-#: open (it stays at its largest size, restarted from its beginning after checkpoints: WAL_TRUNCATE_BYTES and a
-#: little more, more only while readers keep a checkpoint from finishing), and it is overwritten with zeros before
-#: the last connection closes (store/dbapi.py, scrub_wal), before SQLite deletes it.
+#: open: it is restarted from its beginning after checkpoints, and keeps the largest size it reached (a little over
+#: WAL_TRUNCATE_BYTES usually; under a flood of writes the checkpoints fall behind and it grows, as it did before,
+#: when it was truncated afterwards: tens of MB). It is overwritten with zeros before the last connection closes
+#: (store/dbapi.py, scrub_wal), before SQLite deletes it.
 PLAIN_WRITER_PRAGMAS = ("PRAGMA journal_size_limit = -1",)
 READER_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
@@ -504,5 +505,6 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
             conn.close()
         self._all_readers.clear()
         await asyncio.to_thread(self._checkpointer.stop)
-        # The writer closes last: the last connection to close checkpoints the WAL into the database file.
+        # The writer closes last: the last connection to close checkpoints the WAL into the database file (on a
+        # plain store, each connection that can write zeroes the WAL before it closes: store/dbapi.py, scrub_wal).
         await self._writer.stop()
