@@ -167,7 +167,7 @@ def scrub_wal(conn: sqlite3.Connection) -> bool:
     frame of the log is needed by anybody, and the next writer starts the log again from its header, which it
     writes anew. Does nothing (returns False) when a reader or writer is busy, a transaction is open on ``conn``,
     or the database is not in WAL mode: the connection that closes last tries again. Raises sqlite3.Error or
-    OSError only from the writes to the log; it is left as it was otherwise."""
+    OSError (the log is then as it was, or partly zeroed after all its frames were copied: never a frame needed)."""
     if conn.in_transaction:
         return False
     row = conn.execute("PRAGMA database_list").fetchone()
