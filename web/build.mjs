@@ -98,7 +98,7 @@ const screenFiles = await inputs(join(here, 'src', 'screens.js'), [strings, shar
 const handed = screenFiles.filter((f) => appFiles.has(f));
 // A word goes with the screens if their own modules name it ('key') and no other code could ask for it: it appears
 // nowhere else in the sources (the words' tables aside), nor does it begin like a word asked for by a computed
-// name there (t(`type-${…}`)).
+// name there (t(`type-${…}`): a name's first part and its hyphen; `s${…}`, `o${…}` are ids, not words).
 {
   const TABLE = /^i18n-(tables|en|later|places|reader)\.js$|^photos-i18n\.js$/;
   const screensOnly = screenFiles.filter((f) => !appFiles.has(f));
@@ -106,7 +106,7 @@ const handed = screenFiles.filter((f) => appFiles.has(f));
     ? files(join(dir, e.name)) : e.name.endsWith('.js') && !TABLE.test(e.name) ? [join(dir, e.name)] : []));
   const elsewhere = files(join(here, 'src')).filter((f) => !screensOnly.includes(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
   const theirs = screensOnly.map((f) => readFileSync(f, 'utf8')).join('\n');
-  const computed = [...elsewhere.matchAll(/`([a-z-]+)\$\{/g)].map((m) => m[1]);
+  const computed = [...elsewhere.matchAll(/`([a-z-]*-)\$\{/g)].map((m) => m[1]);
   const later = (k) => [`'${k}'`, `"${k}"`].some((q) => theirs.includes(q)) && !elsewhere.includes(k)
     && !computed.some((prefix) => k.startsWith(prefix));
   laterWords = Object.fromEntries(Object.entries(TABLES.en).filter(([k]) => later(k)));

@@ -15,9 +15,9 @@ from web_helpers import PHONE, Cli
 from samizdat.web.app import STATIC, load_assets
 
 # issue 14: the code loaded before the first screen, gzipped (a channel's page reads seizure claims, judged by
-# /extras.js; the lock when out of sight and a channel's alerts by distance come with /screens.js). 57,880 bytes
-# at 89182d9's successor (was 61,388): the page carries secp256k1 once (first.js hands it to the app), and reading
-# a QR code, the data use panel and the operator's channel come with /screens.js.
+# /extras.js; the lock when out of sight and a channel's alerts by distance come with /screens.js). 57,596 bytes
+# on 7 December 2026 (was 61,388): the page carries secp256k1 once (first.js hands it to the app), and reading a
+# QR code, the data use panel and the operator's channel come with /screens.js, with the words only they use.
 PAGE_CODE_BUDGET = 60 * 1024
 
 

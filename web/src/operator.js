@@ -1,5 +1,5 @@
 // The operator's channel to the node (/op), in /screens.js with the Keys screen that uses it: loaded when an
-// operator logs in (state.js), right after the first screen when a session is kept.
+// operator logs in (state.js: a login link, the Keys screen, or at start when a session is kept).
 
 import { answerChallenge, sessionAfter } from './oplogin.js';
 
