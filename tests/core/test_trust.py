@@ -121,10 +121,14 @@ def test_another_key_with_the_same_name_collides_whatever_the_script() -> None:
     cyrillic = channel(THIRD, "f", "Фрунзенскі district")  # another place: the name alone collides
     own_second = channel(OWNER, "second", "Frunzenski district")  # the same key: the owner's own channels
     news = channel(STRANGER, "news", "Frunzenski district news", "BY/Мінск/Фрунзенскі")  # same place, name inside
-    elsewhere = channel(STRANGER, "elsewhere", "Frunzenski district news", "BY/Hrodna")
+    elsewhere = channel(STRANGER, "elsewhere", "Frunzenski district news", "BY/Hrodna")  # a filler word: alike
+    other_yard = channel(STRANGER, "other-yard", "Frunzenski district yard", "BY/Hrodna")  # not a filler: apart
     yard = channel(STRANGER, "yard", "Block 7 yard", "BY/Minsk/Frunzenski")  # same place, another name
-    found = collisions([real, same, cyrillic, own_second, news, elsewhere, yard], [real])
-    assert found == {same.address: (real.address,), cyrillic.address: (real.address,), news.address: (real.address,)}
+    found = collisions([real, same, cyrillic, own_second, news, elsewhere, other_yard, yard], [real])
+    assert found == {
+        same.address: (real.address,), cyrillic.address: (real.address,), news.address: (real.address,),
+        elsewhere.address: (real.address,),
+    }  # fmt: skip
 
 
 def test_same_name_collisions_come_before_same_place_ones() -> None:

@@ -1,14 +1,78 @@
 // Telling the channel a reader means from one made to look like it: a port of src/samizdat/core/trust.py
 // (cross-checked by tests/web/test_display_parity.py). vouchers(): which trusted verifiers vouch for which channel
-// addresses; collisions(): channels another key named like an own, followed or vouched one; lookalikes(): the same
-// against every channel, what a reader who trusts none of them yet is told.
+// addresses; collisions(): channels another key named like an own, followed or vouched one (or alike: namesAlike());
+// lookalikes(): the same against every channel, what a reader who trusts none of them yet is told.
 
 import { DELETION, LABEL, MAX_FUTURE, Malformed, isExpired, parseVouch } from './rules.js';
-import { nameKeys, spokenKey } from './display.js';
+import { nameKeys, neutralize, spokenKey, visualKey } from './display.js';
 
 export const MIN_CONTAINED = 4;
 export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
 export const LOOKALIKE_BUCKET = 16; // channels per name, place or description lookalikes() compares with, at most
+export const MIN_NEAR = 7; // letters of a word for "one letter away" (measured: bench/lookalike_near.py)
+// core/trust.py FILLERS and ABBREVIATIONS as their spoken keys (tests/web/test_lookalike_parity.py compares them).
+export const FILLERS = new Set('aficina aficini canel info kanal live navini nevs novosti ofical oficalna oficalni onlain online'.split(' '));
+export const ABBREVIATIONS = new Map(Object.entries({
+  rn: 'raon', h: 'horod', ul: 'ulica', vul: 'vulica', prt: 'prospekt', prkt: 'prospekt', pl: 'plosad', mkr: 'mikroraon',
+}));
+const chars = (w, from, to) => [...w].slice(from, to).join('');
+
+/** A name's words as core/trust.py name_words(): per reading, [sorted words' keys but fillers, sorted fillers']. */
+export function nameWords(name, memo = new Map()) {
+  const words = [0, 1, 2].map(() => [[], []]);
+  for (const token of neutralize(name).toLowerCase().match(/[\p{L}\p{M}\p{N}.-]+/gu) || []) {
+    if (!memo.has(token)) memo.set(token, [spokenKey(token), visualKey(token), visualKey(token.toUpperCase())]);
+    const [spoken, ...visual] = memo.get(token);
+    [ABBREVIATIONS.get(spoken) || spoken, ...visual].forEach((key, k) => key && words[k][+FILLERS.has(spoken)].push(key));
+  }
+  return words.map(([core, fillers]) => [core.sort(), fillers.sort()]);
+}
+
+// One letter dropped, added, changed or two neighbours swapped before the last two (endings), as trust.py _near().
+function near(x, y) {
+  let [a, b] = [[...x], [...y]].sort((p, q) => p.length - q.length);
+  if (x === y || a.length < MIN_NEAR || chars(x, -2) !== chars(y, -2) || /\p{Nd}/u.test(x + y)) return false;
+  a = a.slice(0, -2), b = b.slice(0, -2);
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  const rest = (w, n) => w.slice(n).join('');
+  if (a.length !== b.length) return b.length - a.length === 1 && rest(a, i) === rest(b, i + 1);
+  return rest(a, i + 1) === rest(b, i + 1) || (rest(a, i + 2) === rest(b, i + 2) && a[i] === b[i + 1] && a[i + 1] === b[i]);
+}
+
+const minus = (a, b) => {
+  const left = [...b];
+  return a.filter((w) => {
+    const i = left.indexOf(w);
+    return i < 0 || (left.splice(i, 1), false);
+  });
+};
+
+function alike(a, b) {
+  return a.some(([coreA, fillA], k) => {
+    const [coreB, fillB] = b[k];
+    if (!coreA.length || coreA.length !== coreB.length) return false;
+    const onlyA = minus(coreA, coreB), onlyB = minus(coreB, coreA);
+    if (!onlyA.length) return coreA.length > 1;
+    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}`) && near(onlyA[0], onlyB[0]);
+  });
+}
+
+export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b));
+
+// Strings two alike names share one of at least (trust.py _signatures()).
+function signatures(words) {
+  const out = new Set();
+  words.forEach(([core], k) => {
+    if (core.length > 1) out.add(`${k}=${core.join(' ')}`);
+    core.forEach((word, j) => {
+      const rest = [...core.slice(0, j), ...core.slice(j + 1)].join(' ');
+      const w = [...word];
+      if (w.length >= MIN_NEAR) for (let c = 0; c <= w.length; c++) out.add(`${k}~${rest}~${w.slice(0, c).join('')}${w.slice(c + 1).join('')}`);
+    });
+  });
+  return out;
+}
 
 /** Map address -> Set of verifiers who vouch for it, from vouch labels and deletion requests (any order). */
 export function vouchers(allEvents, verifiers, now, maxFuture = MAX_FUTURE) {
@@ -43,11 +107,14 @@ function contained(a, b) {
 }
 
 /** Map address -> [addresses of trusted channels it collides with]: same name first, then same place with one
- * name inside the other, then a copied description; never itself or a channel of the same owner key; only the
+ * name inside the other, then a name alike (namesAlike()), then a copied description; never itself or a channel of the same owner key; only the
  * first `bucket` trusted channels of each name, place and description. Channels: {address, owner, name, place,
  * about}. */
 export function collisions(channels, trusted, bucket = Infinity) {
-  const byName = new Map(), byPlace = new Map(), byAbout = new Map();
+  const byName = new Map(), byPlace = new Map(), byAbout = new Map(), bySign = new Map(), wordsOf = new Map();
+  const memo = new Map(), signed = new Map();
+  const words = (text) => wordsOf.get(text) || wordsOf.set(text, nameWords(text, memo)).get(text);
+  const signs = (text) => signed.get(text) || signed.set(text, signatures(words(text))).get(text);
   const spoken = trusted.map((t) => spokenKey(t.name));
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
@@ -58,6 +125,7 @@ export function collisions(channels, trusted, bucket = Infinity) {
     if (t.place) for (const key of nameKeys(t.place)) index(byPlace, key, i);
     const about = spokenKey(t.about || '');
     if ([...about].length >= MIN_DESCRIBED) index(byAbout, about, i);
+    for (const key of signs(t.name)) index(bySign, key, i);
   });
   const out = new Map();
   const sorted = (set) => [...set].sort((a, b) => a - b);
@@ -71,9 +139,13 @@ export function collisions(channels, trusted, bucket = Infinity) {
         for (const i of byPlace.get(key) || []) if (!same.has(i) && contained(own, spoken[i])) near.add(i);
       }
     }
+    const like = new Set();
+    for (const key of signs(channel.name)) {
+      for (const i of bySign.get(key) || []) if (!same.has(i) && !near.has(i) && alike(words(channel.name), words(trusted[i].name))) like.add(i);
+    }
     const copied = new Set();
-    if (byAbout.size) for (const i of byAbout.get(spokenKey(channel.about || '')) || []) if (!same.has(i) && !near.has(i)) copied.add(i);
-    const found = [...sorted(same), ...sorted(near), ...sorted(copied)].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
+    if (byAbout.size) for (const i of byAbout.get(spokenKey(channel.about || '')) || []) if (!same.has(i) && !near.has(i) && !like.has(i)) copied.add(i);
+    const found = [...sorted(same), ...sorted(near), ...sorted(like), ...sorted(copied)].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
     if (found.length) out.set(channel.address, [...new Set(found)]);
   }
   return out;

@@ -8,7 +8,9 @@ What a reader can go by, strongest first:
 2. whether it *collides* with such a channel (:func:`collisions`): another owner key, and a name a reader could
    take for the trusted one's (:func:`samizdat.core.display.names_collide`: across scripts, look-alike letters,
    case, accents), or the same place with one name inside the other ("Frunzenski district" and "Frunzenski
-   district news"), or the trusted one's description copied (the same spoken key, at least
+   district news"), or a name *alike* whatever the place (:func:`names_alike`: a letter dropped, added, changed
+   or two swapped in a long word, "Фрунзеский район"; filler words added, "Новости: Фрунзенский район"; "р-н"
+   for "район"), or the trusted one's description copied (the same spoken key, at least
    :data:`MIN_DESCRIBED` letters: a copy that renamed itself "Новости района" and left the place out). Faces
    mark a colliding channel that the reader does not follow or own "not the channel you follow" before anything
    else about it;
@@ -18,12 +20,14 @@ What a reader can go by, strongest first:
    signer's word), so faces mark both "another channel has this name" and list trusted channels first;
 4. the owner key's fingerprint (:func:`samizdat.core.display.fingerprint`), a second signal only.
 
-Pure: events in, answers out; ``web/src/trust.js`` is the browser's port
-(``tests/web/test_display_parity.py``).
+Pure: events in, answers out; ``web/src/trust.js`` is the browser's port (``tests/web/test_display_parity.py``,
+and ``tests/web/test_lookalike_parity.py`` on the shared cases of ``web/test/lookalike_cases.json``).
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from samizdat.core import display, kinds
@@ -40,6 +44,25 @@ MIN_DESCRIBED = 24
 #: Channels per name, place or description that :func:`lookalikes` compares with, at most: a flood of thousands
 #: of channels named alike would otherwise cost each face time in the square of their number (10 s for 3,000).
 LOOKALIKE_BUCKET = 16
+#: Letters of a word's key at least for "one letter away" (:func:`names_alike`). Measured on the names of
+#: Belarus's towns and Minsk's districts and metro stations, in Russian and Belarusian (bench/lookalike_near.py):
+#: at 7 and more no two of different places are one letter apart before their last two letters; at 6 "Кричев"
+#: and "Кличев" are, at 5 "Минск" and "Пинск" (and without the endings rule, "Фрунзенский" and "Фрунзенская").
+MIN_NEAR = 7
+#: Words a channel's name may add to another's without naming anything else: "Новости: Фрунзенский район" is
+#: "Фрунзенский район". Compared by their spoken keys, so "Novosti" and "NEWS" too (``web/src/trust.js`` holds
+#: the keys).
+FILLERS = (
+    "новости", "навіны", "news", "official", "официальный", "официальная", "афіцыйны", "афіцыйная", "канал",
+    "channel", "info", "инфо", "online", "онлайн", "live",
+)  # fmt: skip
+#: Abbreviations read as the word they stand for (by their spoken keys: "р-н" and "r-n" are "район").
+ABBREVIATIONS = {
+    "р-н": "район", "г": "город", "ул": "улица", "вул": "вуліца", "пр-т": "проспект", "пр-кт": "проспект",
+    "пл": "площадь", "мкр": "микрорайон",
+}  # fmt: skip
+_FILLER_KEYS = frozenset(display.spoken_key(word) for word in FILLERS)
+_ABBREVIATION_KEYS = {display.spoken_key(short): display.spoken_key(word) for short, word in ABBREVIATIONS.items()}
 
 
 def vouchers(
@@ -70,21 +93,97 @@ def _contained(a: str, b: str) -> bool:
     return len(shorter) >= MIN_CONTAINED and shorter in longer
 
 
+#: A name's words in three readings (spoken, visual, visual in capitals): each its words' keys and its fillers'.
+Words = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+
+
+def name_words(name: str) -> Words:
+    """``name``'s words (runs of letters, digits, "." and "-", so that "р-н" is one) in three readings: spoken
+    (abbreviations read out), visual and visual in capitals as :func:`samizdat.core.display.name_keys`, each
+    the sorted keys of its words but :data:`FILLERS` and the sorted keys of its fillers."""
+    tokens, token = [], ""
+    for ch in display.neutralize(name).lower() + " ":
+        if unicodedata.category(ch)[0] in "LMN" or ch in ".-":
+            token += ch
+        elif token:
+            tokens.append(token)
+            token = ""
+    readings: tuple[tuple[list[str], list[str]], ...] = (([], []), ([], []), ([], []))
+    for token in tokens:
+        spoken = display.spoken_key(token)
+        keys = (_ABBREVIATION_KEYS.get(spoken, spoken), display.visual_key(token), display.visual_key(token.upper()))
+        for (core, fillers), key in zip(readings, keys, strict=True):
+            if key:
+                (fillers if spoken in _FILLER_KEYS else core).append(key)
+    return tuple((tuple(sorted(core)), tuple(sorted(fillers))) for core, fillers in readings)
+
+
+def _near(a: str, b: str) -> bool:
+    """One letter dropped, added, changed or two neighbours swapped, before the last two letters (the endings of
+    "Фрунзенский" and the metro's "Фрунзенская" differ), in words of :data:`MIN_NEAR` letters or more, without
+    digits (house numbers)."""
+    if a == b or min(len(a), len(b)) < MIN_NEAR or a[-2:] != b[-2:] or any(ch.isdecimal() for ch in a + b):
+        return False
+    a, b = sorted((a[:-2], b[:-2]), key=len)
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) != len(b):
+        return len(b) - len(a) == 1 and a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+
+
+def _alike(a: Words, b: Words) -> bool:
+    for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
+        if not core_a or len(core_a) != len(core_b):
+            continue
+        only_a = list((Counter(core_a) - Counter(core_b)).elements())
+        only_b = list((Counter(core_b) - Counter(core_a)).elements())
+        if not only_a and len(core_a) > 1:
+            return True
+        if len(only_a) == 1 and (len(core_a) > 1 or fill_a == fill_b) and _near(only_a[0], only_b[0]):
+            return True
+    return False
+
+
+def names_alike(a: str, b: str) -> bool:
+    """True when a reader could take ``a`` and ``b`` for the same name though their keys differ: with
+    :data:`FILLERS` left out and abbreviations read out, the same words in any order, or all the same but one
+    word, one letter away (:func:`_near`). Only names of two words or more (fillers left out) are alike with
+    other fillers: a reader following "Минск" is not warned of every "Минск новости"."""
+    return _alike(name_words(a), name_words(b))
+
+
+def _signatures(words: Words) -> set[str]:
+    """Strings that two :func:`_alike` names share at least one of: the same words, or all but one word the same
+    and that one's letters but one (every word of :data:`MIN_NEAR` letters, and each with one letter left out)."""
+    out = set()
+    for k, (core, _) in enumerate(words):
+        if len(core) > 1:
+            out.add(f"{k}={' '.join(core)}")
+        for j, word in enumerate(core):
+            if len(word) >= MIN_NEAR:
+                rest = " ".join(core[:j] + core[j + 1 :])
+                out.update(f"{k}~{rest}~{word[:n]}{word[n + 1 :]}" for n in range(len(word) + 1))
+    return out
+
+
 def collisions(
     channels: Iterable[Channel], trusted: Sequence[Channel], *, bucket: int | None = None
 ) -> dict[str, tuple[str, ...]]:
     """Address of each of ``channels`` that collides with ``trusted`` ones -> their addresses: those with the
-    same name first, then those of the same place with one name inside the other, then those whose description
-    it copies, each in ``trusted`` order. A channel never collides with itself or with a channel of the same
-    owner key. With ``bucket``, only the first ``bucket`` trusted channels of each name, place and description
-    are compared with."""
+    same name first, then those of the same place with one name inside the other, then those with a name alike
+    (:func:`names_alike`), then those whose description it copies, each in ``trusted`` order. A channel never
+    collides with itself or with a channel of the same owner key. With ``bucket``, only the first ``bucket``
+    trusted channels of each name, place, description and :func:`_signatures` string are compared with."""
     by_name: dict[str, list[int]] = {}
     by_place: dict[str, list[int]] = {}
     by_about: dict[str, list[int]] = {}
+    by_sign: dict[str, list[int]] = {}
     # Keys are dear to compute (a few dozen µs) and the same texts come back (places, and every channel twice in
     # lookalikes): each text's once per call.
     keys_of: dict[str, frozenset[str]] = {}
     spoken_of: dict[str, str] = {}
+    words_of: dict[str, Words] = {}
+    signs_of: dict[str, set[str]] = {}
 
     def name_keys(text: str) -> frozenset[str]:
         if text not in keys_of:
@@ -95,6 +194,16 @@ def collisions(
         if text not in spoken_of:
             spoken_of[text] = display.spoken_key(text)
         return spoken_of[text]
+
+    def words(text: str) -> Words:
+        if text not in words_of:
+            words_of[text] = name_words(text)
+        return words_of[text]
+
+    def signs(text: str) -> set[str]:
+        if text not in signs_of:
+            signs_of[text] = _signatures(words(text))
+        return signs_of[text]
 
     spoken = [spoken_key(t.name) for t in trusted]
 
@@ -111,6 +220,8 @@ def collisions(
         about = spoken_key(t.about)
         if len(about) >= MIN_DESCRIBED:
             index(by_about, about, i)
+        for key in signs(t.name):
+            index(by_sign, key, i)
     out: dict[str, tuple[str, ...]] = {}
     for channel in channels:
         same = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
@@ -119,8 +230,10 @@ def collisions(
             own = spoken_key(channel.name)
             here = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
             near = {i for i in here - same if _contained(own, spoken[i])}
-        copied = set(by_about.get(spoken_key(channel.about), ()) if by_about else ()) - same - near
-        order = [*sorted(same), *sorted(near), *sorted(copied)]
+        signed = {i for key in signs(channel.name) for i in by_sign.get(key, ())} - same - near
+        alike = {i for i in signed if _alike(words(channel.name), words(trusted[i].name))}
+        copied = set(by_about.get(spoken_key(channel.about), ()) if by_about else ()) - same - near - alike
+        order = [*sorted(same), *sorted(near), *sorted(alike), *sorted(copied)]
         found = [trusted[i].address for i in order if trusted[i].owner != channel.owner]
         if found:
             out[channel.address] = tuple(dict.fromkeys(found))
