@@ -82,3 +82,58 @@ def test_two_channels_with_one_name_are_both_marked_and_the_followed_one_comes_f
     page.goto(node.http_url)
     expect(page.locator(".channels.followed .channel")).to_have_count(1)
     expect(page.locator(".channels.followed .channel")).to_have_attribute("data-address", real_address)
+
+
+def test_a_name_one_letter_or_a_filler_word_away_is_marked_and_asked_about_before_following(
+    tmp_path: Path, module_serve: Any, context: Any
+) -> None:
+    """Red team round 6: the copy drops a letter ("Фрунзеский район") or adds a word ("Новости: Фрунзенский
+    район"), gives another place or none and a description of its own. Neither was marked; the metro station
+    "Фрунзенская", a real other channel, must stay unmarked."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    owner, police, bot, metro = (SecretKey.generate() for _ in range(4))
+    now = int(time.time())
+    made = [
+        (owner, "frunzenski", "Фрунзенский район", PLACE, "Новости района, дежурный юрист"),
+        (police, "f", "Фрунзеский район", "BY/Minsk", "Безопасные адреса района"),
+        (bot, "n", "Новости: Фрунзенский район", "", "Сбор у ДК сегодня в 19:00"),
+        (metro, "metro", "Фрунзенская", PLACE, "Станция метро"),
+    ]
+    publish(node.url, [
+        build_channel_event(key, d, name, place=place, about=about, created_at=now - 120 + i)
+        for i, (key, d, name, place, about) in enumerate(made)
+    ])  # fmt: skip
+    real, dropped, added, station = (f"{kinds.CHANNEL}:{key.public_key_hex}:{d}" for key, d, *_ in made)
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/c/{real}")
+    page.click("text=Follow")
+    expect(page.locator("text=Unfollow")).to_be_visible()
+    page.goto(node.http_url)
+    page.fill("#search", "Фрунзе")
+    cards = page.locator(".channels .channel")
+    expect(cards).to_have_count(4)
+    expect(cards.nth(0)).to_have_attribute("data-address", real)
+    for address in (dropped, added):
+        warning = page.locator(f'.channel[data-address="{address}"] .warning.collision')
+        expect(warning).to_contain_text("Not the channel you follow")
+        expect(warning).to_contain_text("Фрунзенский район")
+        expect(warning).to_contain_text(fingerprint(owner.public_key_hex))
+    expect(page.locator(f'.channel[data-address="{station}"] .warning.collision')).to_have_count(0)
+    expect(page.locator(f'.channel[data-address="{real}"] .warning.collision')).to_have_count(0)
+
+    # Following the copy a letter away is asked first; "no" leaves the reader following the real one only.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{node.http_url}#/c/{dropped}")
+    expect(page.locator(".warning.collision").first).to_contain_text("Not the channel you follow")
+    page.click("#follow")
+    expect(page.locator("#follow")).to_have_text("Follow")
+    assert len(asked) == 1
+    assert "not the channel you follow" in asked[0]
+    assert "Фрунзенский район" in asked[0]
+    page.goto(node.http_url)
+    expect(page.locator(".channels.followed .channel")).to_have_count(1)
+    expect(page.locator(".channels.followed .channel")).to_have_attribute("data-address", real)
