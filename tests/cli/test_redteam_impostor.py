@@ -28,13 +28,15 @@ _spec.loader.exec_module(e2e)
 PLACE = "BY/Minsk/Frunzenski"
 
 
-def _people(tmp_path: Path, real_name: str, fake_name: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+def _people(
+    tmp_path: Path, real_name: str, fake_name: str, fake_place: str = PLACE
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """A reader who has imported the real channel and its copy (each with a post), and the two channels."""
     owner, police, reader = (e2e.Cli(tmp_path / name) for name in ("owner", "police", "reader"))
     for cli in (owner, police, reader):
         cli.ok("init")
     real = owner.json("channel", "create", "frunzenski", "--name", real_name, "--place", PLACE)
-    fake = police.json("channel", "create", "frunzenski", "--name", fake_name, "--place", PLACE)
+    fake = police.json("channel", "create", "frunzenski", "--name", fake_name, "--place", fake_place)
     owner.ok("post", "frunzenski", "Lawyer on duty today: +375 29 111 22 33")
     police.ok("post", "frunzenski", "Lawyer on duty today: +375 29 999 00 00")
     owner.ok("export", "-o", str(tmp_path / "owner.smz"))
@@ -82,3 +84,16 @@ def test_following_a_look_alikes_link_is_refused_unless_the_reader_insists(tmp_p
     insisted = reader.ok("follow", fake["naddr"], "--anyway").out
     assert insisted.splitlines()[0].startswith("!! NOT THE CHANNEL YOU FOLLOW")
     assert "Fingerprint:" in insisted
+
+
+def test_a_name_a_letter_away_in_another_place_is_refused_and_marked_too(tmp_path: Path) -> None:
+    """Red team round 6: a letter dropped ("Фрунзеский"), and another place, passed unmarked."""
+    reader, real, fake = _people(tmp_path, "Фрунзенский район", "Фрунзеский район", "BY/Minsk")
+    reader.ok("follow", real["naddr"])
+    refused = reader.fails("follow", fake["naddr"])
+    assert "not the channel you follow" in refused.err
+    feed = reader.ok("feed", fake["naddr"]).out
+    assert feed.splitlines()[0].startswith(
+        "!! NOT THE CHANNEL YOU FOLLOW: another key, made to look like Фрунзенский район"
+    )
+    assert feed.index("NOT THE CHANNEL") < feed.index("+375 29 999 00 00")
