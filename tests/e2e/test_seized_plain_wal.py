@@ -126,3 +126,22 @@ def test_a_busy_plain_store_frees_no_block_of_its_write_ahead_log_while_it_runs(
     in_files, on_the_disk = counts(live, [MARKER])[MARKER], counts(seized.raw(), [MARKER])[MARKER]
     assert in_files >= 900
     assert on_the_disk - in_files == 0, f"{on_the_disk - in_files} copies of posts in free blocks"
+
+
+def test_a_command_beside_a_running_serve_leaves_the_log_to_the_serve(cli_for: type[Cli], tmp_path: Path) -> None:
+    """Zeroing the log takes the write lock for as long as writing the whole log takes (seconds for tens of MB on
+    an SD card), which would hold the serve's writers up: a command run beside a serve leaves it to the serve,
+    which zeroes it when it stops."""
+    cli = cli_for(tmp_path / "home")
+    cli.ok("init", "--no-passphrase")
+    cli.ok("channel", "create", "nightwatch", "--name", "Night watch")
+    node = ServeProcess(cli.home, tmp_path / "serve.log")
+    wal = cli.home / "events.sqlite-wal"
+    try:
+        node.wait_ready()
+        cli.ok("post", "nightwatch", "Second column turning onto Partyzanski")
+        assert any(wal.read_bytes()[:32]), "the command zeroed the serve's log"
+    finally:
+        node.stop()
+    assert not wal.exists()
+    assert [post["text"] for post in cli.json("feed", "nightwatch")] == ["Second column turning onto Partyzanski"]

@@ -30,7 +30,7 @@ from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
 from samizdat.net.transports import parse_transport
 from samizdat.node import Node
-from samizdat.services import deadman, encryption, keyring
+from samizdat.services import deadman, encryption, instance, keyring
 from samizdat.services.context import Context
 from samizdat.services.keyring import FailureDelay, WrongPassphrase
 
@@ -302,6 +302,7 @@ def unlocked_keys(path: Path | None = None) -> UnlockedKeys | None:
 async def with_node(action: Callable[[Context], Awaitable[T]], config: Config | None = None) -> T:
     """Open the node (asking for its passphrase), run ``action`` on its services' context, close the node."""
     keys = node_keys()
+    instance.command_beside_serve(home())
     node = await Node.open(home(), configured(config), keys=keys)
     try:
         await check_proxies(node.ctx.routing)

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from samizdat.errors import UsageError
+from samizdat.store import dbapi
 
 LOCK_FILE = "serve.lock"
 SERVE_FILE = "serve.json"
@@ -83,6 +84,13 @@ def _serve_info(home: Path) -> tuple[int, str, int] | None:
     if not _locked(home):
         return None
     return pid, host, port
+
+
+def command_beside_serve(home: Path) -> None:
+    """For a command (not ``serve``) on ``home``: when a ``serve`` runs there, leave the plain store's log to it
+    (store/dbapi.py, :func:`~samizdat.store.dbapi.leave_wal_to_serve`): it zeroes the log at its stop."""
+    if _serve_info(home) is not None:
+        dbapi.leave_wal_to_serve()
 
 
 def running_kill_cord(home: Path) -> str | None:

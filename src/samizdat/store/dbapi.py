@@ -67,7 +67,8 @@ else:
     )
 
 __all__ = [
-    "cipher_version", "connect", "connect_plain", "describe", "is_sqlcipher", "prepare_file", "scrub_wal", "sqlite3",
+    "cipher_version", "connect", "connect_plain", "describe", "is_sqlcipher", "leave_wal_to_serve", "prepare_file",
+    "scrub_wal", "sqlite3",
 ]  # fmt: skip
 
 # Primary SQLite result codes (low byte of sqlite_errorcode) and what they mean to a person.
@@ -143,13 +144,28 @@ def connect(target: str, key: bytes | None, *, legacy: bool = False, **options: 
 _ZEROS = bytes(1 << 20)
 
 
+#: Whether plain connections zero the log when they close (:func:`leave_wal_to_serve` turns it off).
+_scrub_on_close = True
+
+
+def leave_wal_to_serve() -> None:
+    """For a command run while ``serve`` runs on the same data directory: its plain connections leave the log
+    as it is when they close. ``serve`` zeroes it at its own stop; a command's zeroing would take the write lock for
+    as long as writing the whole log takes (tens of megabytes: seconds on an SD card) and hold ``serve``'s writers
+    up meanwhile, past their wait for the lock. What is left: a command that closes after ``serve`` stopped is the
+    last, and the log it leaves (its own pages) is deleted without being zeroed."""
+    global _scrub_on_close
+    _scrub_on_close = False
+
+
 class _PlainConnection(_stdlib.Connection):
     """Python's sqlite3 connection, which zeroes its database's write-ahead log before it closes
     (:func:`scrub_wal`): the last connection to close deletes the log, and its blocks would keep the plain pages."""
 
     def close(self) -> None:
         try:
-            scrub_wal(self)
+            if _scrub_on_close:
+                scrub_wal(self)
         except (_stdlib.Error, OSError) as exc:  # closing must work whatever the log's state
             log.debug("write-ahead log not zeroed: %s", exc)
         finally:
