@@ -12,7 +12,8 @@ import pytest
 
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import parse_event
-from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim, witnesses
+from samizdat.core.posts import parse_vouch
+from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim, vouched_key, witnesses
 from samizdat.core.thread import Status, post_verdict
 from samizdat.errors import RemoteProtocolError, UsageError
 
@@ -112,3 +113,15 @@ def test_a_bad_recovery_tag_names_no_key_and_keeps_the_definition_readable() -> 
 def test_a_successor_linked_by_a_claim_is_not_a_lookalike_of_the_seized_channel() -> None:
     pairs = {ADDRESS: (SUCCESSOR, "30333:" + NEW_OWNER.public_key_hex + ":x"), SUCCESSOR: (ADDRESS,)}
     assert drop_linked(pairs, {ADDRESS: SUCCESSOR}) == {ADDRESS: ("30333:" + NEW_OWNER.public_key_hex + ":x",)}
+
+
+def test_a_vouch_names_the_recovery_key_it_saw_and_one_without_it_is_still_a_vouch() -> None:
+    vouch = rc.vouch(rc.VERIFIER, definition(T, RECOVERY), T + 1000)
+    assert ["recovery", RECOVERY.public_key_hex] in [list(t) for t in vouch.tags]
+    assert vouched_key(vouch, OWNER.public_key_hex) == RECOVERY.public_key_hex
+    assert not any(t[0] == "recovery" for t in rc.vouch(rc.VERIFIER, definition(T, None), T + 1000).tags)
+    for bad in ("", OWNER.public_key_hex, "ab" * 31, RECOVERY.public_key_hex.upper()):
+        odd = rc.vouch(rc.VERIFIER, definition(T, RECOVERY), T + 1000, recovery=bad)
+        assert parse_vouch(odd).channel == ADDRESS  # still a vouch
+        assert vouched_key(odd, OWNER.public_key_hex) == ""  # that names no key
+        assert witnesses([odd], [rc.VERIFIER.public_key_hex], T + 2000) == {ADDRESS: [odd]}

@@ -23,7 +23,7 @@ from samizdat.core.display import fingerprint, mixed_script_words
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
-from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge, witnesses
+from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge, vouched_key, witnesses
 from samizdat.core.relaylist import RelayList, parse_relay_list
 from samizdat.core.trust import collisions, lookalikes, vouchers
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
@@ -60,17 +60,20 @@ async def judged(ctx: Context, address: str) -> Judgement:
     """The channel at ``address`` judged with the seizure claims in the store (:func:`samizdat.core.recovery.judge`),
     and the node's memory of its first recovery key; the first one seen is remembered here (for a node that
     remembers none, the key the trusted verifiers' vouches name comes first: :func:`_witnesses`). The claims of the
-    remembered and named recovery keys are all read; any others (for a node that remembers none) only the newest
-    :data:`MAX_CLAIMS`, so a stranger's pile of them can hide the real one from a new reader only."""
+    remembered, named and vouched-for recovery keys are all read; any others (for a node that remembers none) only
+    the newest :data:`MAX_CLAIMS`, so a stranger's pile of them can hide the real one from a new reader only."""
     definitions = await ctx.store.query([definition_filter(address)])
     remembered = ctx.local.recovery_key(address)
-    named = frozenset(k for k in {remembered, *(recovery_key(e) for e in definitions)} if k)
+    vouched = await _witnesses(ctx, address) if definitions and not remembered else []
+    owner = address.split(":", 2)[1]
+    keys = {remembered, *(recovery_key(e) for e in definitions), *(vouched_key(v, owner) for v in vouched)}
+    named = frozenset(k for k in keys if k)
     naming = (("a", frozenset({address})), ("t", frozenset({SEIZED})))
     wanted = [Filter(kinds=frozenset({kinds.POST}), tags=naming, limit=MAX_CLAIMS)]
     if named:
         wanted.append(Filter(kinds=frozenset({kinds.POST}), authors=named, tags=naming, limit=MAX_CLAIMS))
     found = await ctx.store.query(wanted) if definitions else []
-    judgement = judge(address, definitions, found, remembered, await _witnesses(ctx, address) if not remembered else ())
+    judgement = judge(address, definitions, found, remembered, vouched)
     if not remembered and judgement.remember:
         try:
             ctx.local.remember_recovery_key(address, judgement.remember, ctx.clock())
