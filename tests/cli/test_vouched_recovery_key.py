@@ -80,7 +80,8 @@ def test_a_new_reader_trusting_a_verifier_is_not_misled_by_a_backdated_definitio
 
     # Before the seizure, a verifier meets the admins and vouches for the channel as it reads it.
     verifier.ok("import", str(tmp_path / "before.smz"))
-    verifier.json("vouch", old["naddr"], "--reason", "We met the admins in person")
+    said = verifier.ok("vouch", old["naddr"], "--reason", "We met the admins in person").out
+    assert f"recovery key {old['recovery']}" in said  # the key its vouch names, which new readers honour
     verifier.ok("export", "-o", str(tmp_path / "vouch.smz"))
 
     # The police copy the unlocked device and act as the owner, backdating.

@@ -471,7 +471,9 @@ def register(app: typer.Typer) -> None:
                 return {"address": address, "withdrawn": True, **result.to_dict()}
             found, result = await posts.vouch(ctx, channel, reason)
             entry = await channels.entry(ctx, found)
+            recovery = posts.vouched_recovery_key(ctx, found)
             return {"address": found.address, "name": found.name, "fingerprint": entry.fingerprint,
+                    "recovery": nip19.npub_encode(recovery) if recovery else None,
                     "withdrawn": False, **result.to_dict()}  # fmt: skip
 
         def text(d: dict[str, Any]) -> str:
@@ -479,6 +481,8 @@ def register(app: typer.Typer) -> None:
                 head = f"Withdrew your vouch for {d['address']}"
             else:
                 head = f"You vouch for {field(d['name'])}, owner key {d['fingerprint']}"
+                if d["recovery"]:  # what readers new to the channel honour if its owner key is seized
+                    head += f", recovery key {d['recovery']}"
             return head + "\n" + _published_text(d)
 
         emit(run(with_node(action)), as_json, text)

@@ -160,13 +160,17 @@ async def label(ctx: Context, ref: str, value: str, reason: str) -> Published:
     return await publishing.publish_now(ctx, [event], channel.mirrors)
 
 
+def vouched_recovery_key(ctx: Context, channel: Channel) -> str:
+    """The recovery key a vouch for ``channel`` names: the one this node honours (the first it saw the channel
+    name, core/recovery.py), not the newest definition's, which a seized owner key can rewrite; "" for none."""
+    return ctx.local.recovery_key(channel.address) or channel.recovery
+
+
 async def vouch(ctx: Context, text: str, reason: str = "") -> tuple[Channel, Published]:
     """As a verifier, vouch for the channel a person named: its owner key and id are the real channel. The node
     must have its definition (so the verifier sees what they vouch for); the vouch goes to its mirrors too."""
     channel = await channels.resolve(ctx, text)
-    # The recovery key this node honours (the first it saw the channel name), not the newest definition's.
-    recovery = ctx.local.recovery_key(channel.address) or channel.recovery
-    event = build_vouch(ctx.key, channel, reason, created_at=ctx.now(), recovery=recovery)
+    event = build_vouch(ctx.key, channel, reason, created_at=ctx.now(), recovery=vouched_recovery_key(ctx, channel))
     return channel, await publishing.publish_now(ctx, [event], channel.mirrors)
 
 
