@@ -26,6 +26,7 @@ and ``tests/web/test_lookalike_parity.py`` on the shared cases of ``web/test/loo
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -97,6 +98,11 @@ def _contained(a: str, b: str) -> bool:
 Words = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
 
 
+@functools.lru_cache(maxsize=4096)  # the same words come back in many names ("район", "новости")
+def _token_keys(token: str) -> tuple[str, str, str]:
+    return display.spoken_key(token), display.visual_key(token), display.visual_key(token.upper())
+
+
 def name_words(name: str) -> Words:
     """``name``'s words (runs of letters, digits, "." and "-", so that "р-н" is one) in three readings: spoken
     (abbreviations read out), visual and visual in capitals as :func:`samizdat.core.display.name_keys`, each
@@ -110,8 +116,8 @@ def name_words(name: str) -> Words:
             token = ""
     readings: tuple[tuple[list[str], list[str]], ...] = (([], []), ([], []), ([], []))
     for token in tokens:
-        spoken = display.spoken_key(token)
-        keys = (_ABBREVIATION_KEYS.get(spoken, spoken), display.visual_key(token), display.visual_key(token.upper()))
+        spoken, *visual = _token_keys(token)
+        keys = (_ABBREVIATION_KEYS.get(spoken, spoken), *visual)
         for (core, fillers), key in zip(readings, keys, strict=True):
             if key:
                 (fillers if spoken in _FILLER_KEYS else core).append(key)
