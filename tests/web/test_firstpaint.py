@@ -51,3 +51,17 @@ def test_two_keys_channels_named_alike_both_say_so_before_the_app_starts() -> No
     assert fingerprint(police.public_key_hex) in cards[1]
     assert fingerprint(KEY.public_key_hex) in cards[0]
     assert fingerprint(KEY.public_key_hex) not in cards[2]  # a name of its own needs no second look
+
+
+def test_names_one_letter_or_a_filler_word_apart_say_so_before_the_app_starts() -> None:
+    """As the app marks them (core/trust.py names_alike): a copy with a letter dropped, or the real name with
+    "Новости:" before it, is not painted as a plain name of its own until the script arrives."""
+    police = SecretKey(bytes([9]) * 32)
+    dropped = sign_event(
+        police, kinds.CHANNEL, "", [["d", "c1"], ["name", "Фрунзеский район"]], created_at=1_700_000_005
+    )
+    filler = sign_event(police, kinds.CHANNEL, "", [["d", "c2"], ["name", "Новости: Фрунзенский район"]],
+                        created_at=1_700_000_006)  # fmt: skip
+    events = [definition(1, "Фрунзенский район"), dropped.to_dict(), filler.to_dict(), definition(2, "Фрунзенская")]
+    cards = first_paint(PAGE, events).decode().split("<li")[1:]
+    assert [card.count("Another channel has this name") for card in cards] == [1, 1, 1, 0]

@@ -6,10 +6,10 @@ browser paints the list while the rest of the page is still on its way; the app 
 
 What is shown is inert text: no links (a link would put a channel's address in the browser's history, which the
 app never does: nav.js), every name neutralised (no bidi overrides or invisible characters) and HTML-escaped,
-each in its own ``<bdi>``. Two channels of two keys named alike (core/display.py ``name_keys``) both say so
-first, with their owner key's fingerprint. It lies between ``<!--FIRST-->`` and ``<!--/FIRST-->``, which the
-service worker cuts out of the copy it keeps (as it empties the seed), so the browser's files hold no channel
-name in the clear.
+each in its own ``<bdi>``. Two channels of two keys named alike (core/display.py ``name_keys``, or one letter or a
+filler word apart: core/trust.py ``names_alike``) both say so first, with their owner key's fingerprint. It lies
+between ``<!--FIRST-->`` and ``<!--/FIRST-->``, which the service worker cuts out of the copy it keeps (as it
+empties the seed), so the browser's files hold no channel name in the clear.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import html
 from typing import Any
 
 from samizdat.core.display import fingerprint, name_keys, neutralize
+from samizdat.core.trust import names_alike
 
 FIRST_MARK = b'<p class="boot">\xe2\x80\xa6</p>'  #: the placeholder inside <div id="app"> in index.html
 FIRST_BYTES = 12_000  #: the first paint's share of the page budget, at most
@@ -54,14 +55,21 @@ def first_paint(page: bytes, events: list[dict[str, Any]], limit: int = FIRST_BY
         chosen.append((name, neutralize(_tag(event, "place")).strip()[:_PLACE], str(event.get("pubkey"))))
     # Two keys' channels named alike are both marked, as the app marks them for a reader who trusts neither
     # (core/trust.py lookalikes): this page knows nothing of the reader's follows.
+    # Also names one letter away or with a filler word (core/trust.py names_alike), pair by pair: 30 at most.
     owners: dict[str, set[str]] = {}
     for name, _, owner in chosen:
         for name_key in name_keys(name):
             owners.setdefault(name_key, set()).add(owner)
+    near = {
+        (i, j)
+        for i, (a, _, a_owner) in enumerate(chosen)
+        for j, (b, _, b_owner) in enumerate(chosen)
+        if i < j and a_owner != b_owner and names_alike(a, b)
+    }
     items: list[bytes] = []
     room = limit - 200
-    for name, place, owner in chosen:
-        twinned = any(len(owners[name_key]) > 1 for name_key in name_keys(name))
+    for index, (name, place, owner) in enumerate(chosen):
+        twinned = any(len(owners[name_key]) > 1 for name_key in name_keys(name)) or any(index in pair for pair in near)
         shown = f'<span class="place"><bdi>{html.escape(place.replace("/", " › "))}</bdi></span>' if place else ""
         strong = f"<strong><bdi>{html.escape(name)}</bdi></strong>"
         warning = f'<span class="warning collision twin">{TWIN_WARNING}</span>' if twinned else ""
