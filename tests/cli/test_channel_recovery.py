@@ -10,22 +10,16 @@ police run on the seized device is Python (they hold the key, they need no Samiz
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 from pathlib import Path
+
+from cli_e2e import e2e
 
 from samizdat.core.channel import rebuild_channel
 from samizdat.core.posts import build_post
 from samizdat.node import Node
 from samizdat.services import channels
 from samizdat.testing import TEST_PASSPHRASE, node_keys
-
-_E2E = Path(__file__).parents[1] / "e2e" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("samizdat_e2e_helpers_recovery", _E2E)
-assert _spec is not None
-assert _spec.loader is not None
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
 
 NAME = "Block 7 yard"
 PASSWORD = "a long recovery password kept elsewhere"

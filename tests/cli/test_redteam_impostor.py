@@ -14,16 +14,10 @@ tests/e2e/test_cli_vouch.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
-_E2E = Path(__file__).parents[1] / "e2e" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("samizdat_e2e_helpers_cli", _E2E)
-assert _spec is not None
-assert _spec.loader is not None
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
+from cli_e2e import e2e
 
 PLACE = "BY/Minsk/Frunzenski"
 
