@@ -15,14 +15,12 @@ export const FILLERS = new Set('aficina aficini canel info kanal live navini nev
 export const ABBREVIATIONS = new Map(Object.entries({
   rn: 'raon', h: 'horod', ul: 'ulica', vul: 'vulica', prt: 'prospekt', prkt: 'prospekt', pl: 'plosad', mkr: 'mikroraon',
 }));
-const chars = (w, from, to) => [...w].slice(from, to).join('');
 
 /** A name's words as core/trust.py name_words(): per reading, [sorted words' keys but fillers, sorted fillers']. */
 export function nameWords(name, memo = new Map()) {
   const words = [0, 1, 2].map(() => [[], []]);
   for (const token of neutralize(name).toLowerCase().match(/[\p{L}\p{M}\p{N}.-]+/gu) || []) {
-    if (!memo.has(token)) memo.set(token, [spokenKey(token), visualKey(token), visualKey(token.toUpperCase())]);
-    const [spoken, ...visual] = memo.get(token);
+    const [spoken, ...visual] = memo.get(token) ?? memo.set(token, [spokenKey(token), visualKey(token), visualKey(token.toUpperCase())]).get(token);
     [ABBREVIATIONS.get(spoken) || spoken, ...visual].forEach((key, k) => key && words[k][+FILLERS.has(spoken)].push(key));
   }
   return words.map(([core, fillers]) => [core.sort(), fillers.sort()]);
@@ -31,7 +29,7 @@ export function nameWords(name, memo = new Map()) {
 // One letter dropped, added, changed or two neighbours swapped before the last two (endings), as trust.py _near().
 function near(x, y) {
   let [a, b] = [[...x], [...y]].sort((p, q) => p.length - q.length);
-  if (x === y || a.length < MIN_NEAR || chars(x, -2) !== chars(y, -2) || /\p{Nd}/u.test(x + y)) return false;
+  if (x === y || a.length < MIN_NEAR || a.slice(-2).join('') !== b.slice(-2).join('') || /\p{Nd}/u.test(x + y)) return false;
   a = a.slice(0, -2), b = b.slice(0, -2);
   let i = 0;
   while (i < a.length && a[i] === b[i]) i++;
@@ -40,12 +38,10 @@ function near(x, y) {
   return rest(a, i + 1) === rest(b, i + 1) || (rest(a, i + 2) === rest(b, i + 2) && a[i] === b[i + 1] && a[i + 1] === b[i]);
 }
 
+// The words of a not in b, as many times as they are more often in a (each of b's takes one of a's away).
 const minus = (a, b) => {
   const left = [...b];
-  return a.filter((w) => {
-    const i = left.indexOf(w);
-    return i < 0 || (left.splice(i, 1), false);
-  });
+  return a.filter((w) => !left.includes(w) || !left.splice(left.indexOf(w), 1));
 };
 
 function alike(a, b) {
@@ -66,7 +62,7 @@ function signatures(words) {
   words.forEach(([core], k) => {
     if (core.length > 1) out.add(`${k}=${core.join(' ')}`);
     core.forEach((word, j) => {
-      const rest = [...core.slice(0, j), ...core.slice(j + 1)].join(' ');
+      const rest = core.filter((_, m) => m !== j).join(' ');
       const w = [...word];
       if (w.length >= MIN_NEAR) for (let c = 0; c <= w.length; c++) out.add(`${k}~${rest}~${w.slice(0, c).join('')}${w.slice(c + 1).join('')}`);
     });
@@ -106,46 +102,43 @@ function contained(a, b) {
   return Math.min(la, lb) >= MIN_CONTAINED && longer.includes(shorter);
 }
 
+let kept = [];
+
 /** Map address -> [addresses of trusted channels it collides with]: same name first, then same place with one
  * name inside the other, then a name alike (namesAlike()), then a copied description; never itself or a channel of the same owner key; only the
  * first `bucket` trusted channels of each name, place and description. Channels: {address, owner, name, place,
  * about}. */
 export function collisions(channels, trusted, bucket = Infinity) {
-  const byName = new Map(), byPlace = new Map(), byAbout = new Map(), bySign = new Map(), wordsOf = new Map();
-  const memo = new Map(), signed = new Map();
-  const words = (text) => wordsOf.get(text) || wordsOf.set(text, nameWords(text, memo)).get(text);
-  const signs = (text) => signed.get(text) || signed.set(text, signatures(words(text))).get(text);
-  const spoken = trusted.map((t) => spokenKey(t.name));
+  const byName = new Map(), byPlace = new Map(), byAbout = new Map(), bySign = new Map(), memo = new Map();
+  // Each text's keys once per call (every channel is both sides in lookalikes()), and taken from the last call's
+  // when it had the text: state.js trust() judges the same names twice (collisions(), lookalikes()), and again on
+  // every change of vouches or follows. Only the last call's are kept (the names a reader's hub has, no others).
+  const before = kept, maps = (kept = [1, 2, 3].map(() => new Map()));
+  const cached = (n, make, map = maps[n] || new Map()) => (text) => map.get(text) || map.set(text, before[n]?.get(text) || make(text)).get(text);
+  const keys = cached(0, nameKeys), speak = cached(1, spokenKey);
+  const words = cached(2, (text) => nameWords(text, memo)), signs = cached(3, (text) => signatures(words(text)));
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
     if (map.get(key).length < bucket) map.get(key).push(i);
   };
   trusted.forEach((t, i) => {
-    for (const key of nameKeys(t.name)) index(byName, key, i);
-    if (t.place) for (const key of nameKeys(t.place)) index(byPlace, key, i);
-    const about = spokenKey(t.about || '');
+    for (const key of keys(t.name)) index(byName, key, i);
+    if (t.place) for (const key of keys(t.place)) index(byPlace, key, i);
+    const about = speak(t.about || '');
     if ([...about].length >= MIN_DESCRIBED) index(byAbout, about, i);
     for (const key of signs(t.name)) index(bySign, key, i);
   });
   const out = new Map();
-  const sorted = (set) => [...set].sort((a, b) => a - b);
   for (const channel of channels) {
-    const same = new Set();
-    for (const key of nameKeys(channel.name)) for (const i of byName.get(key) || []) same.add(i);
-    const near = new Set();
-    if (channel.place) {
-      const own = spokenKey(channel.name);
-      for (const key of nameKeys(channel.place)) {
-        for (const i of byPlace.get(key) || []) if (!same.has(i) && contained(own, spoken[i])) near.add(i);
-      }
-    }
-    const like = new Set();
-    for (const key of signs(channel.name)) {
-      for (const i of bySign.get(key) || []) if (!same.has(i) && !near.has(i) && alike(words(channel.name), words(trusted[i].name))) like.add(i);
-    }
-    const copied = new Set();
-    if (byAbout.size) for (const i of byAbout.get(spokenKey(channel.about || '')) || []) if (!same.has(i) && !near.has(i) && !like.has(i)) copied.add(i);
-    const found = [...sorted(same), ...sorted(near), ...sorted(like), ...sorted(copied)].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
+    // Each kind sorted after those before it (a channel counts once, under the first): same name, same place and
+    // one name inside the other, alike (each channel found judged once), the description copied.
+    const order = new Set(), add = (found) => found.sort((a, b) => a - b).forEach((i) => order.add(i));
+    const under = (map, texts) => [...texts].flatMap((key) => map.get(key) || []);
+    add(under(byName, keys(channel.name)));
+    if (channel.place) add(under(byPlace, keys(channel.place)).filter((i) => contained(speak(channel.name), speak(trusted[i].name))));
+    add([...new Set(under(bySign, signs(channel.name)))].filter((i) => !order.has(i) && alike(words(channel.name), words(trusted[i].name))));
+    add(under(byAbout, [speak(channel.about || '')]));
+    const found = [...order].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
     if (found.length) out.set(channel.address, [...new Set(found)]);
   }
   return out;

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from samizdat.core import display, kinds
 from samizdat.core.channel import Channel
@@ -137,12 +136,29 @@ def _near(a: str, b: str) -> bool:
     return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
 
 
+def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The words of sorted ``a`` not in sorted ``b`` and those of ``b`` not in ``a``, as many times as they are
+    more often in one (multisets: one walk of both, no counting)."""
+    only_a: list[str] = []
+    only_b: list[str] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i, j = i + 1, j + 1
+        elif a[i] < b[j]:
+            only_a.append(a[i])
+            i += 1
+        else:
+            only_b.append(b[j])
+            j += 1
+    return only_a + list(a[i:]), only_b + list(b[j:])
+
+
 def _alike(a: Words, b: Words) -> bool:
     for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
         if not core_a or len(core_a) != len(core_b):
             continue
-        only_a = list((Counter(core_a) - Counter(core_b)).elements())
-        only_b = list((Counter(core_b) - Counter(core_a)).elements())
+        only_a, only_b = _apart(core_a, core_b)
         if not only_a and len(core_a) > 1:
             return True
         if len(only_a) == 1 and (len(core_a) > 1 or fill_a == fill_b) and _near(only_a[0], only_b[0]):
@@ -158,17 +174,26 @@ def names_alike(a: str, b: str) -> bool:
     return _alike(name_words(a), name_words(b))
 
 
-def _signatures(words: Words) -> set[str]:
+def _rests(words: Words) -> list[tuple[str, str]]:
+    """Each word of :data:`MIN_NEAR` letters or more of each reading, with the reading's other words (the
+    "rest" that :func:`_signatures`'s one-letter-left-out strings begin with)."""
+    return [
+        (f"{k}~{' '.join(core[:j] + core[j + 1 :])}", word)
+        for k, (core, _) in enumerate(words)
+        for j, word in enumerate(core)
+        if len(word) >= MIN_NEAR
+    ]
+
+
+def _signatures(words: Words, shared: Container[str]) -> set[str]:
     """Strings that two :func:`_alike` names share at least one of: the same words, or all but one word the same
-    and that one's letters but one (every word of :data:`MIN_NEAR` letters, and each with one letter left out)."""
-    out = set()
-    for k, (core, _) in enumerate(words):
-        if len(core) > 1:
-            out.add(f"{k}={' '.join(core)}")
-        for j, word in enumerate(core):
-            if len(word) >= MIN_NEAR:
-                rest = " ".join(core[:j] + core[j + 1 :])
-                out.update(f"{k}~{rest}~{word[:n]}{word[n + 1 :]}" for n in range(len(word) + 1))
+    and that one's letters but one (every word of :data:`MIN_NEAR` letters, and each with one letter left out).
+    The letters-but-one strings only of the rests in ``shared``: a rest no other owner key's name has finds that
+    owner's channels alone, which nothing is told of (that cuts the strings of a city's names by two thirds)."""
+    out = {f"{k}={' '.join(core)}" for k, (core, _) in enumerate(words) if len(core) > 1}
+    for rest, word in _rests(words):
+        if rest in shared:
+            out.update(f"{rest}~{word[:n]}{word[n + 1 :]}" for n in range(len(word) + 1))
     return out
 
 
@@ -196,6 +221,11 @@ def collisions(
             keys_of[text] = display.name_keys(text)
         return keys_of[text]
 
+    def spoken_name(text: str) -> str:
+        """A name's spoken key, read off its :func:`name_keys` (``spoken:`` and the key, when it has one):
+        the dearest of its keys, not computed twice."""
+        return next((key[7:] for key in name_keys(text) if key.startswith("spoken:")), "")
+
     def spoken_key(text: str) -> str:
         if text not in spoken_of:
             spoken_of[text] = display.spoken_key(text)
@@ -206,12 +236,21 @@ def collisions(
             words_of[text] = name_words(text)
         return words_of[text]
 
+    # The rests (_rests) that the names of two owner keys or more have: only they can find another key's channel.
+    channels = list(channels)
+    first_owner: dict[str, str] = {}
+    shared: set[str] = set()
+    for c in (*channels, *trusted):
+        for rest, _ in _rests(words(c.name)):
+            if first_owner.setdefault(rest, c.owner) != c.owner:
+                shared.add(rest)
+
     def signs(text: str) -> set[str]:
         if text not in signs_of:
-            signs_of[text] = _signatures(words(text))
+            signs_of[text] = _signatures(words(text), shared)
         return signs_of[text]
 
-    spoken = [spoken_key(t.name) for t in trusted]
+    spoken = [spoken_name(t.name) for t in trusted]
 
     def index(table: dict[str, list[int]], key: str, i: int) -> None:
         found = table.setdefault(key, [])
@@ -233,7 +272,7 @@ def collisions(
         same = {i for key in name_keys(channel.name) for i in by_name.get(key, ())}
         near: set[int] = set()
         if channel.place:
-            own = spoken_key(channel.name)
+            own = spoken_name(channel.name)
             here = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
             near = {i for i in here - same if _contained(own, spoken[i])}
         signed = {i for key in signs(channel.name) for i in by_sign.get(key, ())} - same - near
