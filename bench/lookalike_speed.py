@@ -5,8 +5,10 @@ The channels are a city's in a shutdown: one per district, yard, block and stree
 names of ``web/test/lookalike_cases.json``'s "apart" list with yard and house numbers, abbreviations ("р-н",
 "ул.") and filler words ("Новости", "official"), a few look-alikes among them (a letter dropped, a word added).
 Each tree runs in its own process (Python: ``PYTHONPATH=<tree>/src``; node: ``<tree>/web/src/trust.js``), the
-trees alternate round by round, and the table gives medians: "cold" is a process's first call (what a phone
-pays after a change), "warm" the median of its later calls.
+trees alternate round by round, and the table gives medians: "cold" is a process's first call (a page just
+opened), "warm" the median of its later calls with the same channels (what each change of vouches or follows
+costs). Each process calls ``collisions`` (40 trusted channels) then ``lookalikes`` (all), as web/src/state.js
+trust() does at each change; "both" is their sum.
 
     .venv/bin/python bench/lookalike_speed.py --old /tmp/old-tree --new . [--sizes 1000,3000,10000] [--rounds 5]
     .venv/bin/python bench/lookalike_speed.py --check /tmp/base-tree .   # same answers? (exits 1 if not)
@@ -112,7 +114,7 @@ if job["mode"] == "check":
            "alike": [trust.names_alike(a, b) for a, b in job["pairs"]]}
     print(json.dumps(ans, sort_keys=True, ensure_ascii=False))
 else:
-    times = {"lookalikes": [], "collisions": []}
+    times = {"collisions": [], "lookalikes": []}  # in the order web/src/state.js trust() calls them
     for _ in range(job["reps"]):
         for what in times:
             t = time.perf_counter()
@@ -133,7 +135,7 @@ if (job.mode === 'check') {
   const ans = { alike, collisions: sortKeys(collisions(chans, trusted)), lookalikes: sortKeys(lookalikes(chans)) };
   process.stdout.write(JSON.stringify(ans));
 } else {
-  const times = { lookalikes: [], collisions: [] };
+  const times = { collisions: [], lookalikes: [] }; // in the order web/src/state.js trust() calls them
   for (let r = 0; r < job.reps; r++) {
     for (const what of Object.keys(times)) {
       const t = performance.now();
@@ -189,7 +191,12 @@ def bench(old: Path, new: Path, sizes: list[int], rounds: int, reps: int) -> Non
                 for label, tree in order:
                     for what, times in json.loads(_run(lang, tree, job)).items():
                         got[label].setdefault(what, []).append(times)
-            for what in ("lookalikes", "collisions"):
+            for label in got:
+                got[label]["both"] = [
+                    [c + look for c, look in zip(*pair, strict=True)]
+                    for pair in zip(got[label]["collisions"], got[label]["lookalikes"], strict=True)
+                ]
+            for what in ("collisions", "lookalikes", "both"):
                 cold = {k: statistics.median(t[0] for t in got[k][what]) for k in got}
                 warm = {k: statistics.median(x for t in got[k][what] for x in t[1:]) for k in got}
                 rows.append((n, lang, what, cold["old"], cold["new"], warm["old"], warm["new"]))
