@@ -13,8 +13,9 @@ import pytest
 from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.event import parse_event
 from samizdat.core.posts import parse_vouch
-from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim, vouched_key, witnesses
+from samizdat.core.recovery import SEIZED, build_claim, drop_linked, judge, parse_claim, vouched_key
 from samizdat.core.thread import Status, post_verdict
+from samizdat.core.trust import witnesses
 from samizdat.errors import RemoteProtocolError, UsageError
 
 _CASES = Path(__file__).with_name("recovery_cases.py")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from samizdat.core.event import parse_event
-from samizdat.core.recovery import judge, witnesses
+from samizdat.core.recovery import judge
 from samizdat.core.thread import post_verdict
+from samizdat.core.trust import witnesses
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 VECTORS = WEB / "test" / "recovery-vectors.json"

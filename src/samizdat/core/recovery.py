@@ -14,11 +14,11 @@ date it as they like. So which recovery key a reader honours is not taken from t
 1. a key the reader's node remembers for the channel (the first it saw there: its own observation, not a date a
    signer chose) is the only one honoured;
 2. a reader who remembers none honours the key named by the *earliest vouch* of a verifier it trusts (kind 1985,
-   :func:`witnesses`) that names one (``["recovery", <pubkey>]``: the key the verifier saw the channel name when
-   it vouched). A vouch naming a key dated at or after the ``since`` of that key's claim proves nothing and is
-   skipped (whoever seized the owner key could have a verifier vouch later; the date is the verifier's word,
-   and they do not hold its key). Trusted verifiers naming different keys: the earliest vouch wins, as the
-   first key seen wins for a node;
+   :func:`~samizdat.core.trust.witnesses`) that names one (``["recovery", <pubkey>]``: the key the verifier saw
+   the channel name when it vouched). A vouch naming a key dated at or after the ``since`` of that key's claim
+   proves nothing and is skipped (whoever seized the owner key could have a verifier vouch later; the date is the
+   verifier's word, and they do not hold its key). Trusted verifiers naming different keys: the earliest vouch
+   wins, as the first key seen wins for a node;
 3. a reader with no such vouch honours the key named by the *oldest* owner-signed definition it can see naming
    one (a claim's proof or the current definition). Backdating beats this: a reader who never saw the channel
    before the seizure and trusts no verifier who vouched before it can be misled by a definition backdated
@@ -46,7 +46,6 @@ from samizdat.core.channel import Channel, channel_supersedes, newest_definition
 from samizdat.core.event import Event, parse_event_json, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import check_text, parse_vouch, split_address
-from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
 
 SEIZED = "seized"  #: the post type of a seizure claim
@@ -149,26 +148,6 @@ def _order(event: Event) -> tuple[int, str]:
     return event.created_at, event.id
 
 
-def witnesses(events: Iterable[Event], verifiers: Iterable[str], now: int) -> dict[str, list[Event]]:
-    """Channel address -> the vouches among ``events`` (vouch labels and deletion requests, any order) that count
-    for a reader trusting ``verifiers``, as :func:`samizdat.core.trust.vouchers` counts them: well-formed, signed
-    by one of them, not withdrawn by its own signer, not dated more than :data:`MAX_FUTURE` ahead, not expired."""
-    trusted = frozenset(verifiers)
-    events = list(events)
-    withdrawn = {(e.pubkey, target) for e in events if e.kind == kinds.DELETION for target in e.tag_values("e")}
-    found: dict[str, list[Event]] = {}
-    for event in events:
-        if event.kind != kinds.LABEL or event.pubkey not in trusted or (event.pubkey, event.id) in withdrawn:
-            continue
-        if event.created_at > now + MAX_FUTURE or event.is_expired(now):
-            continue
-        try:
-            found.setdefault(parse_vouch(event).channel, []).append(event)
-        except RemoteProtocolError:
-            continue
-    return found
-
-
 def vouched_key(vouch: Event, owner: str) -> str:
     """The recovery key a vouch names (its first ``recovery`` tag), or "": none, not 64 lowercase hex
     characters, or the owner's own key. Never fatal: a vouch without it is still a vouch."""
@@ -206,8 +185,8 @@ def judge(
 ) -> Judgement:  # fmt: skip
     """The channel at ``address`` as a reader should take it, given the definitions and claims found, the
     recovery key the node ``remembered`` ("" for none) and the vouches that count for the reader
-    (:func:`witnesses`: its trusted verifiers'). Follows the module's rules; never raises for hostile input
-    (claims or vouches that do not check out, or name another channel, are skipped)."""
+    (:func:`~samizdat.core.trust.witnesses`: its trusted verifiers'). Follows the module's rules; never raises for
+    hostile input (claims or vouches that do not check out, or name another channel, are skipped)."""
     newest = newest_definitions(definitions).get(address)
     current: Channel | None = None
     if newest is not None:

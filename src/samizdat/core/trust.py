@@ -65,27 +65,35 @@ _FILLER_KEYS = frozenset(display.spoken_key(word) for word in FILLERS)
 _ABBREVIATION_KEYS = {display.spoken_key(short): display.spoken_key(word) for short, word in ABBREVIATIONS.items()}
 
 
-def vouchers(
+def witnesses(
     events: Iterable[Event], verifiers: Iterable[str], now: int, *, max_future: int = MAX_FUTURE
-) -> dict[str, frozenset[str]]:
-    """Channel address -> the ``verifiers`` who vouch for it, from ``events`` (vouch labels and deletion
-    requests, any order). A vouch counts when it is well-formed, signed by one of ``verifiers``, not withdrawn
-    by a deletion request of its own signer, not dated more than ``max_future`` ahead and not expired."""
+) -> dict[str, list[Event]]:
+    """Channel address -> the vouches among ``events`` (vouch labels and deletion requests, any order) that count
+    for a reader trusting ``verifiers``: well-formed, signed by one of them, not withdrawn by a deletion request of
+    its own signer, not dated more than ``max_future`` ahead and not expired."""
     trusted = frozenset(verifiers)
     events = list(events)
     withdrawn = {(e.pubkey, target) for e in events if e.kind == kinds.DELETION for target in e.tag_values("e")}
-    found: dict[str, set[str]] = {}
+    found: dict[str, list[Event]] = {}
     for event in events:
         if event.kind != kinds.LABEL or event.pubkey not in trusted or (event.pubkey, event.id) in withdrawn:
             continue
         if event.created_at > now + max_future or event.is_expired(now):
             continue
         try:
-            vouch = parse_vouch(event)
+            found.setdefault(parse_vouch(event).channel, []).append(event)
         except RemoteProtocolError:
             continue
-        found.setdefault(vouch.channel, set()).add(vouch.verifier)
-    return {address: frozenset(keys) for address, keys in found.items()}
+    return found
+
+
+def vouchers(
+    events: Iterable[Event], verifiers: Iterable[str], now: int, *, max_future: int = MAX_FUTURE
+) -> dict[str, frozenset[str]]:
+    """Channel address -> the ``verifiers`` who vouch for it, from ``events``: the signers of its
+    :func:`witnesses`."""
+    found = witnesses(events, verifiers, now, max_future=max_future)
+    return {address: frozenset(vouch.pubkey for vouch in vouches) for address, vouches in found.items()}
 
 
 def _contained(a: str, b: str) -> bool:

@@ -23,9 +23,9 @@ from samizdat.core.display import fingerprint, mixed_script_words
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import VOUCH_VALUE, parse_post, split_address
-from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge, vouched_key, witnesses
+from samizdat.core.recovery import SEIZED, Judgement, drop_linked, judge, vouched_key
 from samizdat.core.relaylist import RelayList, parse_relay_list
-from samizdat.core.trust import collisions, lookalikes, vouchers
+from samizdat.core.trust import collisions, lookalikes, vouchers, witnesses
 from samizdat.errors import RemoteProtocolError, SamizdatError, UsageError
 from samizdat.services.context import Context
 
