@@ -127,6 +127,37 @@ def test_two_taps_to_a_districts_channel_the_other_spelling_included(hub: Hub, n
     expect(page.locator("h1")).to_have_text("Yard 12")
 
 
+def test_a_place_typed_before_the_gazetteer_came_is_offered_once_it_comes(hub: Hub, new_page: Any) -> None:
+    """The start screen is drawn anew whenever channels or the gazetteer come: what the reader typed in "Near you"
+    was emptied then, and on a slow link a district typed early was never offered."""
+    page = new_page("en-US")
+    held: list[Any] = []
+    released = False
+
+    def hold(route: Any) -> None:  # the page's fetch, and the service worker's copy for offline use
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.context.route("**/gazetteer-by.json*", hold)  # it waits until the reader typed
+    page.goto(hub.url)
+    near = page.locator("section.near")
+    near.locator("#near-search").fill("Фрунз")
+    for _ in range(100):  # bounded: 10 s
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the app never asked for its gazetteer"
+    expect(near.locator(".place-choice")).to_have_count(0)
+    released = True
+    for route in held:
+        route.continue_()
+    expect(near.locator(".place-choice", has_text="Frunzenski")).to_be_visible()
+    expect(near.locator("#near-search")).to_have_value("Фрунз")
+    expect(near.locator("#near-search")).to_be_focused()
+
+
 def test_near_you_is_chosen_once_kept_after_reload_and_never_sent(hub: Hub, new_page: Any) -> None:
     page = new_page("en-US")
     sent: list[str] = []

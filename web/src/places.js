@@ -176,27 +176,42 @@ export function treeView(channels, placeLink) {
   }));
 }
 
+// The last picker's box and choices: the directory draws the block anew whenever channels or the gazetteer come,
+// and what the reader typed, its choices and the focus stay (they were lost, and a choice typed early never came).
+let kept = null;
+
 /** The "near you" block: the place the reader chose and its channels, or a way to choose one. `near`: the
  * chosen place path or ''; `choose(path)`: keep a new choice ('' forgets it). */
 export function nearView({ near, channels, card, choose }) {
   const el = h('section', { class: 'near', 'aria-labelledby': 'near-title' });
   let picking = !near;
-  let query = '';
+  const pick = (path) => {
+    kept = null;
+    choose(path);
+  };
 
   function picker() {
+    if (kept?.words === t('near-explain')) { // not after the reader changed the app's language
+      const { input, fill } = kept;
+      fill(); // the gazetteer may have come since
+      if (document.activeElement === input) queueMicrotask(() => input.focus());
+      return kept.nodes;
+    }
+    let query = '';
     const list = h('ul', { class: 'places pick' });
     const fill = () => {
       const found = query ? findPlaces(query) : [];
       mount(list, found.map((e) => h('li', null, h('button', { type: 'button', class: 'place-choice', 'data-path': e.path,
-        onclick: () => choose(e.path) }, h('bdi', null, e.depth > 2 ? placeTrail(e.path).split(' › ').slice(1).join(' › ') : placeTrail(e.path))))));
+        onclick: () => pick(e.path) }, h('bdi', null, e.depth > 2 ? placeTrail(e.path).split(' › ').slice(1).join(' › ') : placeTrail(e.path))))));
     };
     const input = h('input', { type: 'search', id: 'near-search', placeholder: t('near-search'), 'aria-label': t('near-search'),
-      value: query, oninput: (ev) => {
+      oninput: (ev) => {
         query = ev.target.value;
         fill();
       } });
     fill();
-    return [h('p', { class: 'hint' }, t('near-explain')), input, list];
+    kept = { input, fill, words: t('near-explain'), nodes: [h('p', { class: 'hint' }, t('near-explain')), input, list] };
+    return kept.nodes;
   }
 
   function draw() {
@@ -210,8 +225,9 @@ export function nearView({ near, channels, card, choose }) {
         draw();
         el.querySelector('#near-search')?.focus();
       } }, t('near-change')),
-      near && picking ? h('button', { type: 'button', class: 'small', id: 'near-clear', onclick: () => choose('') }, t('near-clear')) : null);
+      near && picking ? h('button', { type: 'button', class: 'small', id: 'near-clear', onclick: () => pick('') }, t('near-clear')) : null);
   }
+  if (!picking) kept = null;
   draw();
   return el;
 }
