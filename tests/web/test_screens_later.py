@@ -21,6 +21,19 @@ from samizdat.web.app import STATIC, load_assets
 PAGE_CODE_BUDGET = 60 * 1024
 
 
+def drop_screens(context: Any) -> list[str]:
+    """Make /screens.js unreachable for ``context`` (as with no connection to the node); returns the list of the
+    URLs asked for, which grows as the page asks."""
+    asked: list[str] = []
+
+    def drop(route: Any) -> None:
+        asked.append(route.request.url)
+        route.abort()
+
+    context.route("**/screens.js*", drop)
+    return asked
+
+
 def test_the_page_code_keeps_to_its_budget_and_the_screens_are_kept_offline() -> None:
     assets = load_assets(STATIC)
     if not assets:
@@ -60,13 +73,7 @@ def test_a_screen_that_cannot_be_loaded_says_so_then_loads(browser: Any, module_
     try:
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        asked: list[str] = []
-
-        def drop(route: Any) -> None:
-            asked.append(route.request.url)
-            route.abort()
-
-        context.route("**/screens.js*", drop)
+        asked = drop_screens(context)
         page.goto(node.http_url)
         expect(page.locator("header.top")).to_be_visible()
         page.locator("header.top nav a", has_text="Keys").click()
@@ -132,13 +139,7 @@ def test_a_qr_photo_that_cannot_be_read_yet_says_so_then_reads(browser: Any, mod
     try:
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        asked: list[str] = []
-
-        def drop(route: Any) -> None:
-            asked.append(route.request.url)
-            route.abort()
-
-        context.route("**/screens.js*", drop)
+        asked = drop_screens(context)
         page.goto(node.http_url)
         expect(page.locator("#qr-photo-button")).to_have_text("Take a photo of a QR code")
         page.set_input_files("#qr-photo", str(photo))
