@@ -18,7 +18,6 @@ from pathlib import Path
 import orjson
 
 from samizdat.errors import UsageError
-from samizdat.store import dbapi
 
 LOCK_FILE = "serve.lock"
 SERVE_FILE = "serve.json"
@@ -90,6 +89,8 @@ def command_beside_serve(home: Path) -> None:
     """For a command (not ``serve``) on ``home``: when a ``serve`` runs there, leave the plain store's log to it
     (store/dbapi.py, :func:`~samizdat.store.dbapi.leave_wal_to_serve`): it zeroes the log at its stop."""
     if _serve_info(home) is not None:
+        from samizdat.store import dbapi  # only then: the commands that import this module need not load SQLite
+
         dbapi.leave_wal_to_serve()
 
 
