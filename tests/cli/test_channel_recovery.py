@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 from cli_e2e import e2e
 
@@ -42,15 +43,22 @@ async def _police_on_the_seized_device(home: Path, address: str) -> int:
         await node.close()
 
 
-def test_a_recovery_claim_takes_the_channel_back_from_a_seized_owner_key(tmp_path: Path) -> None:
-    owner, reader, fresh, police = (e2e.Cli(tmp_path / n) for n in ("owner", "reader", "fresh", "police"))
-    for cli in (owner, reader, fresh):
-        cli.ok("init")
+def create_with_recovery(owner: Any, tmp_path: Path) -> tuple[Path, Any]:
+    """``owner`` makes the channel "yard" with its recovery file on a stick (``tmp_path/stick``): the file, and
+    the command's result."""
     recovery_file = tmp_path / "stick" / "yard.recovery"
     recovery_file.parent.mkdir()
     made = owner.typed([TEST_PASSPHRASE, PASSWORD], "channel", "create", "yard", "--name", NAME, "--geohash", "u9edp2",
                        "--recovery-file", str(recovery_file), "--json")  # fmt: skip
     assert made.code == 0, made.err
+    return recovery_file, made
+
+
+def test_a_recovery_claim_takes_the_channel_back_from_a_seized_owner_key(tmp_path: Path) -> None:
+    owner, reader, fresh, police = (e2e.Cli(tmp_path / n) for n in ("owner", "reader", "fresh", "police"))
+    for cli in (owner, reader, fresh):
+        cli.ok("init")
+    recovery_file, made = create_with_recovery(owner, tmp_path)
     old = made.json()
     assert "move the recovery file off this device" in made.err
     assert recovery_file.read_text().count("ncryptsec1") == 1

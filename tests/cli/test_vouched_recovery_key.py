@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from cli_e2e import e2e
+from test_channel_recovery import create_with_recovery
 
 from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
 from samizdat.core.keys import SecretKey
@@ -65,11 +66,7 @@ def test_a_new_reader_trusting_a_verifier_is_not_misled_by_a_backdated_definitio
     owner, verifier, police, fresh, hub, reader, loner = (e2e.Cli(tmp_path / n) for n in names)
     for cli in (owner, verifier, fresh, hub, reader, loner):
         cli.ok("init")
-    recovery_file = tmp_path / "stick" / "yard.recovery"
-    recovery_file.parent.mkdir()
-    made = owner.typed([TEST_PASSPHRASE, PASSWORD], "channel", "create", "yard", "--name", NAME, "--geohash", "u9edp2",
-                       "--recovery-file", str(recovery_file), "--json")  # fmt: skip
-    assert made.code == 0, made.err
+    recovery_file, made = create_with_recovery(owner, tmp_path)
     old = made.json()
     owner.ok("post", "yard", "The water is back on")
     owner.ok("export", "-o", str(tmp_path / "before.smz"))
