@@ -4,7 +4,8 @@ line.
 Roles (``python bench/loadgen.py ROLE --help``):
 
 * ``ingest``: send N pre-signed events (a slice of a ``dataset.py`` file) over K connections, each keeping up
-  to W EVENTs in flight; count ``OK true`` per second from the first send to the last ``OK``.
+  to W EVENTs in flight and taking the next from one queue they share; count ``OK true`` per second from the
+  first send to the last ``OK``.
 * ``query``: ``{"authors":[admin],"kinds":[1],"limit":50}`` REQ then wait for EOSE, one at a time per
   connection; latency from sending REQ to receiving EOSE.
 * ``subscribe``: open a range of the fan-out subscribers (filters from :func:`sub_filter`), print ``READY``
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import random
 import resource
@@ -72,29 +74,35 @@ MAX_MESSAGES_PER_CONN = 5000
 MAX_REQS_PER_CONN = 1000
 
 
-async def _ingest_conn(url: str, msgs: list[bytes], window: int, stats: dict[str, Any]) -> None:
-    for i in range(0, len(msgs), MAX_MESSAGES_PER_CONN):
-        await _ingest_session(url, msgs[i : i + MAX_MESSAGES_PER_CONN], window, stats)
+async def _ingest_conn(url: str, queue: collections.deque[bytes], window: int, stats: dict[str, Any]) -> None:
+    while queue:
+        await _ingest_session(url, queue, window, stats)
 
 
-async def _ingest_session(url: str, msgs: list[bytes], window: int, stats: dict[str, Any]) -> None:
+async def _ingest_session(url: str, queue: collections.deque[bytes], window: int, stats: dict[str, Any]) -> None:
+    """One connection, sending from the queue all connections share until it is empty or this connection has
+    sent :data:`MAX_MESSAGES_PER_CONN`: a connection that gets its ``OK``s sooner sends more, as real clients
+    would. With several relay processes behind one port the kernel gives them unequal shares of the
+    connections; a fixed share per connection would leave the process with fewer of them idle at the end, waiting
+    for the other, and time that wait as the relay's."""
     async with connect(url, **WS_OPTS) as ws:
         slots = asyncio.Semaphore(window)
+        count = {"sent": 0, "got": 0, "sending": 1}
 
-        async def sender() -> None:
-            for m in msgs:
-                await slots.acquire()
-                await ws.send(m, text=True)
+        async def receiver() -> None:
+            try:
+                await receive()
+            except BaseException:
+                slots.release()  # the sender, waiting for a slot, wakes and finds this task done
+                raise
 
-        send_task = asyncio.create_task(sender())
-        try:
-            got = 0
-            while got < len(msgs):
+        async def receive() -> None:
+            while True:
                 raw = await ws.recv(decode=False)
                 if not raw.startswith(b'["OK"'):
                     stats["other"] += 1
                     continue
-                got += 1
+                count["got"] += 1
                 slots.release()
                 msg = orjson.loads(raw)
                 if msg[2] is True:
@@ -104,22 +112,36 @@ async def _ingest_session(url: str, msgs: list[bytes], window: int, stats: dict[
                     if len(stats["reasons"]) < 5:
                         stats["reasons"].append(msg[3])
                 stats["last_ok"] = time.perf_counter()
+                if not count["sending"] and count["got"] >= count["sent"]:
+                    return
+
+        receive_task = asyncio.create_task(receiver())
+        try:
+            while count["sent"] < MAX_MESSAGES_PER_CONN:
+                await slots.acquire()
+                if not queue or receive_task.done():
+                    break
+                count["sent"] += 1
+                await ws.send(queue.popleft(), text=True)
+            count["sending"] = 0
+            if count["got"] < count["sent"] or receive_task.done():
+                await receive_task
         finally:
-            send_task.cancel()
+            receive_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await send_task
+                await receive_task
 
 
 async def ingest(args: argparse.Namespace) -> None:
     lines = dataset.read_lines(Path(args.file))[args.start : args.start + args.count]
     msgs = [b'["EVENT",' + line + b"]" for line in lines]
-    per = [msgs[i :: args.conns] for i in range(args.conns)]
+    queue = collections.deque(msgs)
     stats: dict[str, Any] = {"ok": 0, "refused": 0, "other": 0, "reasons": [], "last_ok": 0.0, "error": None}
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(args.timeout):
-            await asyncio.gather(*(_ingest_conn(args.url, m, args.window, stats) for m in per))
+            await asyncio.gather(*(_ingest_conn(args.url, queue, args.window, stats) for _ in range(args.conns)))
     except (TimeoutError, OSError, websockets.WebSocketException) as exc:
         stats["error"] = f"{type(exc).__name__}: {exc}"
     end = stats["last_ok"] or time.perf_counter()
