@@ -22,7 +22,9 @@ Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a ser
   ``read_url`` (a streaming replica) they go to the replica, except Negentropy (NIP-77: its fingerprints must
   match the primary that peers sync against), ``events_since`` and ``last_seq`` (a process woken by a
   notification must see what woke it), and any read while the replica has not yet replayed this store's last
-  acknowledged commit (compared by WAL position): a client that got ``OK`` and asks again sees its event.
+  acknowledged commit, nor what this process last read from the primary's insertion order (compared by WAL
+  position): a client that got ``OK`` and asks again sees its event, and so does a client of this process asking
+  for an event another process stored, once this process's follower has passed it (it will not fan it out again).
 * **Cancelling** a read cancels its statement on the server; :data:`~samizdat.store.base.READ_SECONDS` becomes
   the connection's ``statement_timeout`` and raises TimeoutError.
 * **Schema** changes are numbered SQL files in ``migrations/postgres/``; the table ``samizdat_schema`` records
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -51,6 +54,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from samizdat.core.carry import KeepRules
+from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
@@ -100,6 +104,9 @@ class PostgresStore(SharedStore[Conn]):
         self._opened = False
         self._closed = False
         self._timeouts: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()  # statement_timeout, ms
+        #: With a replica: the primary's WAL position after the last read of the insertion order (see _noting).
+        self._seen_lsn = 0
+        self._seen_lock = threading.Lock()
         #: Reads answered by the replica and by the primary (for tests and status displays).
         self.reads = {"replica": 0, "primary": 0}
 
@@ -174,11 +181,13 @@ class PostgresStore(SharedStore[Conn]):
 
     def _pick(self, primary: bool) -> Pool:
         """The replica, unless ``primary`` is asked for or the replica has not replayed our last acknowledged
-        commit (checked again on the replica when the position last seen is behind)."""
+        commit, nor our last read of the insertion order (:meth:`_noting`); checked again on the replica when the
+        position last seen is behind."""
         replica = self._replica
         if replica is None or primary or time.monotonic() < replica.down_until:
             return self._primary
-        if replica.replayed >= self._writer.acked_lsn:
+        floor = max(self._writer.acked_lsn, self._seen_lsn)
+        if replica.replayed >= floor:
             return replica
         try:
             conn = replica.take()
@@ -192,7 +201,7 @@ class PostgresStore(SharedStore[Conn]):
             replica.discard(conn)
             return self._primary
         replica.give_back(conn)
-        return replica if replica.replayed >= self._writer.acked_lsn else self._primary
+        return replica if replica.replayed >= floor else self._primary
 
     async def _read(self, fn: Callable[[Conn], T], *, primary: bool = False) -> T:
         """Run ``fn(connection)`` in a reader thread, on a read-only connection. Cancelling the caller cancels
@@ -258,6 +267,43 @@ class PostgresStore(SharedStore[Conn]):
             if not job.cancelled():
                 job.exception()  # cancelled on the server: nobody wants the error
             raise
+
+    def _noting(self, conn: Conn, value: T) -> T:
+        """``value``, read from the primary's insertion order on ``conn``; with a replica, first note the primary's
+        WAL position, which is past every commit that read saw.
+
+        What this process reads there, its follower passes: it fans those events out to the subscriptions open
+        now, or moves its cursor past them when there are none, and never again. A REQ made afterwards must find
+        them in its answer, so it is not answered by a replica that has not replayed that far (red-team finding:
+        a phone subscribing on one relay missed an event acknowledged by another while the replica lagged, which a
+        client's own long queries on the replica can make it do). Noted in the reader thread, before the caller
+        hears of the value."""
+        if self._replica is not None:
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            position = lsn(row[0] if row else None)
+            with self._seen_lock:
+                self._seen_lsn = max(self._seen_lsn, position)
+        return value
+
+    async def events_since(self, rowid: int, limit: int) -> list[tuple[int, Event]]:
+        """See :meth:`SharedStore.events_since`; with a replica, what it returns is never missed by a later read
+        (:meth:`_noting`)."""
+        now = self._now()
+        return await self._read(
+            lambda conn: self._noting(conn, pgqueries.events_since(conn, rowid, limit, now)), primary=True
+        )
+
+    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+        """See :meth:`SharedStore.scan_kinds`; noted as :meth:`events_since`."""
+        now = self._now()
+        return await self._read(
+            lambda conn: self._noting(conn, pgqueries.scan_kinds(conn, rowid, limit, now, kinds)), primary=True
+        )
+
+    async def last_seq(self) -> int:
+        """See :meth:`SharedStore.last_seq`; noted as :meth:`events_since` (a follower with nobody to deliver to
+        moves its cursor to it)."""
+        return await self._read(lambda conn: self._noting(conn, pgqueries.last_seq(conn)), primary=True)
 
     # --- the Store interface (the rest in store/reading.py) -----------------------------------------------------------
 
