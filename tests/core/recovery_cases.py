@@ -83,6 +83,9 @@ def cases() -> list[dict[str, Any]]:
                     "remember": POLICE_RECOVERY.public_key_hex,
                     "posts": [[False, None], [False, None], [True, "admin"]]}  # fmt: skip
     trusting = [VERIFIER.public_key_hex, OTHER_VERIFIER.public_key_hex]
+    # [other key, its verifiers, where its earliest claim points]: core/recovery.py rule 4
+    real_dispute = [RECOVERY.public_key_hex, [VERIFIER.public_key_hex], SUCCESSOR]
+    police_dispute = [POLICE_RECOVERY.public_key_hex, [OTHER_VERIFIER.public_key_hex], POLICE_CHANNEL]
     out = [
         {"name": "no claim: the owner key counts", "definitions": [first], "claims": [], "remembered": "",
          "expect": {"readable": True, "seized_since": None, "successor": "", "remember": RECOVERY.public_key_hex,
@@ -143,22 +146,35 @@ def cases() -> list[dict[str, Any]]:
         {"name": "an old vouch without a recovery tag is a vouch that names no key",
          "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
          "vouches": [unnamed], "verifiers": trusting, "expect": police_after},
-        {"name": "a vouch dated after the since of the claim of the key it names proves nothing",
+        {"name": "a vouch dated after the since of the claim of the key it names proves nothing, but disputes",
          "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
-         "vouches": [vouched_late, police_vouch], "verifiers": trusting, "expect": police_after},
-        {"name": "trusted verifiers naming different keys: the earliest vouch wins",
+         "vouches": [vouched_late, police_vouch], "verifiers": trusting,
+         "expect": {**police_after, "remember": "", "disputes": [real_dispute]}},
+        {"name": "trusted verifiers naming different keys: the earliest vouch wins, disputed, not remembered",
          "definitions": [police_named], "claims": [late_police_claim, real], "remembered": "",
-         "vouches": [police_vouch, vouched], "verifiers": trusting, "expect": real_after},
-        {"name": "not handled: a trusted verifier's earlier vouch for the police's key misleads",
+         "vouches": [police_vouch, vouched], "verifiers": trusting,
+         "expect": {**real_after, "remember": "", "disputes": [police_dispute]}},
+        {"name": "not handled: a trusted verifier's earlier vouch for the police's key misleads, disputed",
          "definitions": [police_named], "claims": [late_police_claim, real], "remembered": "",
          "vouches": [vouched, fooled], "verifiers": trusting,
-         "expect": {**police_after, "seized_since": T + 2900,
+         "expect": {**police_after, "seized_since": T + 2900, "remember": "", "disputes": [real_dispute],
                     "posts": [[True, "former"], [False, None], [True, "admin"]]}},
-        {"name": "a remembered key beats any vouch", "definitions": [police_named],
+        {"name": "a remembered key beats any vouch, which disputes it", "definitions": [police_named],
          "claims": [late_police_claim, real], "remembered": RECOVERY.public_key_hex,
-         "vouches": [fooled], "verifiers": trusting, "expect": real_after},
+         "vouches": [fooled], "verifiers": trusting, "expect": {**real_after, "disputes": [police_dispute]}},
+        {"name": "a remembered backdated key is disputed by a vouch naming the real one, not switched",
+         "definitions": [police_named], "claims": [backdated_claim, real], "remembered": POLICE_RECOVERY.public_key_hex,
+         "vouches": [vouched], "verifiers": trusting, "expect": {**police_after, "disputes": [real_dispute]}},
+        {"name": "a vouch naming the remembered key disputes nothing", "definitions": [first], "claims": [real],
+         "remembered": RECOVERY.public_key_hex, "vouches": [vouched], "verifiers": trusting, "expect": real_after},
+        {"name": "a disputed key without a claim: the dispute says where nothing points", "definitions": [first],
+         "claims": [], "remembered": RECOVERY.public_key_hex, "vouches": [fooled], "verifiers": trusting,
+         "expect": {"readable": True, "seized_since": None, "successor": "", "remember": RECOVERY.public_key_hex,
+                    "posts": [[True, "owner"], [True, "owner"], [True, "admin"]],
+                    "disputes": [[POLICE_RECOVERY.public_key_hex, [OTHER_VERIFIER.public_key_hex], ""]]}},
     ]  # fmt: skip
     for case in out:
+        case["expect"].setdefault("disputes", [])
         case.setdefault("vouches", [])
         case.setdefault("verifiers", [])
         case["address"] = ADDRESS

@@ -50,6 +50,8 @@ def test_each_case_is_judged_as_the_vectors_say(case: dict[str, Any]) -> None:
     assert channel.seized_since == expect["seized_since"]
     assert channel.successor == expect["successor"]
     assert judgement.remember == expect["remember"]
+    disputes = [[d.key, list(d.verifiers), d.successor] for d in channel.recovery_disputes]
+    assert disputes == expect["disputes"], case["name"]
     if "name" in expect:
         assert channel.name == expect["name"]
     verdicts = [post_verdict(p, channel, case["now"]) for p in case["posts"]]

@@ -36,6 +36,7 @@ def _python() -> list[dict[str, object]]:
             "readable": channel is not None, "seized_since": channel.seized_since if channel else None,
             "successor": channel.successor if channel else "", "remember": judgement.remember,
             "name": channel.name if channel else None, "posts": [[v.ok, v.role] for v in verdicts],
+            "disputes": [[d.key, list(d.verifiers), d.successor] for d in channel.recovery_disputes] if channel else [],
         })  # fmt: skip
     return out
 
@@ -48,6 +49,7 @@ def test_python_gives_the_vectors_answers() -> None:
         assert got["successor"] == expect["successor"], case["name"]
         assert got["remember"] == expect["remember"], case["name"]
         assert got["posts"] == expect["posts"], case["name"]
+        assert got["disputes"] == expect["disputes"], case["name"]
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to run the browser's rules")

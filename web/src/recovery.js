@@ -3,7 +3,7 @@
 // recovery key this phone saw a channel name is the one it honours (kept in its settings, not taken from the
 // newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the key the
 // earliest vouch of a verifier it trusts names (not one dated at or after that key's claim's `since`), else the
-// oldest definition naming one. tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
+// oldest definition naming one; a trusted vouch naming another key disputes it (shown, never switched). tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
 //
 // Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent) is given by the caller.
 // The module comes with /extras.js (self.samizdatExtras.recovery), never in the page: state.js loads it when
@@ -65,6 +65,27 @@ function witnessed(address, vouches, valid) {
     if (!best || order(e, best[0]) < 0) best = [e, key];
   }
   return best ? best[1] : '';
+}
+
+/** The recovery keys other than `key` that `vouches` for `address` name: [{key, verifiers (sorted), successor
+ * (where its earliest claim of `valid` points, or '')}] by key, as core/recovery.py _disputes() (its rule 4). */
+function disputes(address, key, vouches, valid) {
+  const owner = address.split(':')[1];
+  const named = new Map();
+  for (const e of vouches) {
+    try {
+      if (parseVouch(e).channel !== address) continue;
+    } catch (exc) {
+      if (!(exc instanceof Malformed)) throw exc;
+      continue;
+    }
+    const found = e.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
+    const other = found && found[1] !== owner && HEX64.test(found[1]) ? found[1] : '';
+    if (other && other !== key) named.set(other, (named.get(other) || new Set()).add(e.pubkey));
+  }
+  const goesOn = new Map();
+  for (const c of [...valid].sort((a, b) => order(a.event, b.event))) if (!goesOn.has(c.signer)) goesOn.set(c.signer, c.successor);
+  return [...named.keys()].sort().map((k) => ({ key: k, verifiers: [...named.get(k)].sort(), successor: goesOn.get(k) || '' }));
 }
 
 /** `pairs` (Map address -> [addresses it could be taken for]) without the pairs a claim links (`links`: Map
@@ -151,8 +172,11 @@ export function judge(address, newest, claims, remembered, verify, vouches = [])
     named.sort((a, b) => order(a[0], b[0]));
     key = named.length ? named[0][1] : '';
   }
+  // A key a trusted verifier's vouch contests is shown with it, never switched, and not remembered for good.
+  const marks = { recoveryHonoured: key, recoveryDisputes: disputes(address, key, vouches, valid) };
+  const remember = marks.recoveryDisputes.length && !remembered ? '' : key;
   const honoured = valid.filter((c) => c.signer === key).sort((a, b) => order(a.event, b.event));
-  if (!honoured.length) return { channel: current, remember: key, claim: null };
+  if (!honoured.length) return { channel: current && { ...current, ...marks }, remember, claim: null };
   const claim = honoured[0];
   let base = claim.proof.event;
   if (newest && newest.created_at < claim.since && supersedes(newest, base)) base = newest;
@@ -163,7 +187,7 @@ export function judge(address, newest, claims, remembered, verify, vouches = [])
     if (!(exc instanceof Malformed)) throw exc;
     counted = claim.proof;
   }
-  return { channel: { ...counted, seizedSince: claim.since, successor: claim.successor }, remember: key, claim };
+  return { channel: { ...counted, seizedSince: claim.since, successor: claim.successor, ...marks }, remember, claim };
 }
 
 /** Judge every channel of `channels` (Map address -> parsed, from rules.js currentChannels; changed in place)

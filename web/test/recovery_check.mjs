@@ -20,6 +20,7 @@ const out = cases.map((c) => {
     successor: channel ? channel.successor : '',
     remember,
     name: channel ? channel.name : null,
+    disputes: channel ? (channel.recoveryDisputes || []).map((d) => [d.key, d.verifiers, d.successor]) : [],
     posts: channel ? c.posts.map((p) => { const v = postVerdict(p, channel, c.now); return [v.status === 'valid', v.role]; }) : [],
   };
 });

@@ -111,6 +111,8 @@ def _list_line(r: dict[str, Any]) -> str:
         line += "  mixed alphabets: " + ", ".join(field(w) for w in r["mixed_scripts"])
     if r.get("seized_since") is not None:
         line += f"  OWNER KEY SEIZED {when(r['seized_since'])}: continues at {r['successor']}"
+    if r.get("recovery_disputes"):
+        line += "  RECOVERY KEYS DISAGREE (`samizdat channel show` says which)"
     if r["relation"] == "carried":
         line += f"  {r['address']}"
     first = first_lines(r)

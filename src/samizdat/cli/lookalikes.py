@@ -9,6 +9,7 @@ from typing import Any
 
 from samizdat.core import nip19
 from samizdat.core.display import field
+from samizdat.core.trust import likeness
 from samizdat.errors import UsageError
 from samizdat.services import channels
 from samizdat.services.context import Context
@@ -21,9 +22,11 @@ def trust_dict(entry: channels.Entry, named: dict[str, channels.Entry]) -> dict[
         out = []
         for address in addresses:
             other = named.get(address)
+            found = other.channel if other else None
             out.append({
-                "address": address, "name": other.channel.name if other and other.channel else None,
+                "address": address, "name": found.name if found else None,
                 "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
+                "likeness": likeness(entry.channel, found) if entry.channel and found else "alike",
             })  # fmt: skip
         return out
 
@@ -49,6 +52,14 @@ def warning_line(d: dict[str, Any]) -> str:
     return f"!! NOT THE CHANNEL {what}: another key, made to look like {like}"
 
 
+#: What is true of the first look-alike, by its :func:`samizdat.core.trust.likeness`.
+_TWIN = {
+    "name": "ANOTHER CHANNEL HAS THIS NAME",
+    "alike": "ANOTHER CHANNEL HAS A NAME LIKE THIS ONE (a letter or a word apart)",
+    "about": "ANOTHER CHANNEL HAS THIS DESCRIPTION",
+}
+
+
 def twin_line(d: dict[str, Any]) -> str:
     """The first thing said of a channel the reader does not trust when another channel has a name like it:
     nothing here tells which is real, so both are marked (docs/protocol.md, "Security and privacy considerations")."""
@@ -57,8 +68,8 @@ def twin_line(d: dict[str, Any]) -> str:
     more = len(d["lookalikes"]) - 1
     also = f" and {more} more" if more else ""
     return (
-        f"!! ANOTHER CHANNEL HAS THIS NAME: {like}{also}, another key. Ask someone you trust for the real one's "
-        "fingerprint before you believe either"
+        f"!! {_TWIN[shown.get('likeness', 'alike')]}: {like}{also}, another key. Ask someone you trust for the real "
+        "one's fingerprint before you believe either"
     )
 
 

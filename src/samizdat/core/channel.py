@@ -61,6 +61,17 @@ _DIGITS = re.compile(r"[0-9]{1,12}")  # not \d: int() accepts digits of other sc
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryDispute:
+    """A recovery key other than the one a reader honours for a channel, named by vouches of verifiers the reader
+    trusts (``verifiers``, sorted), and where that key's earliest claim says the channel goes on ("" for no
+    claim)."""
+
+    key: str
+    verifiers: tuple[str, ...]
+    successor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     """A parsed channel definition. Build with :func:`parse_channel`; change with :func:`rebuild_channel`."""
 
@@ -83,6 +94,11 @@ class Channel:
     #: key's events dated at or after this time do not count, and the channel goes on at ``successor``.
     seized_since: int | None = None
     successor: str = ""
+    #: Set by :func:`samizdat.core.recovery.judge`: the recovery key whose claims the reader honours ("" for none),
+    #: and the other recovery keys the reader's trusted verifiers' vouches name (:class:`RecoveryDispute`), which
+    #: faces show before anything else: the key honoured is never switched by a vouch, silently or not.
+    recovery_honoured: str = ""
+    recovery_disputes: tuple[RecoveryDispute, ...] = ()
 
     @property
     def address(self) -> str:

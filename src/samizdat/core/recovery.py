@@ -22,7 +22,14 @@ date it as they like. So which recovery key a reader honours is not taken from t
 3. a reader with no such vouch honours the key named by the *oldest* owner-signed definition it can see naming
    one (a claim's proof or the current definition). Backdating beats this: a reader who never saw the channel
    before the seizure and trusts no verifier who vouched before it can be misled by a definition backdated
-   further than the real one.
+   further than the real one;
+4. whatever the rule that chose it, a key is *disputed* when a vouch of a verifier the reader trusts names
+   another (:func:`_disputes`, any date: a trusted verifier's word that the reader must see). A dispute never
+   switches the key honoured: the reader is told, before anything else, both keys' fingerprints, who vouched
+   for the other and where the other key's claim says the channel goes on (a verifier seized or fooled cannot
+   redirect readers with one vouch, nor can it go unseen); and a node that remembers no key yet remembers none
+   while its key is disputed (``Judgement.remember`` is ""), so that the first key it saw is not one a
+   verifier it trusts contests, and the verifiers withdrawing or correcting their vouches settles it.
 
 Among claims by the honoured key, the earliest (``created_at``, then lowest id) wins: a recovery key seized
 later cannot redirect readers who already saw its first word. Once a claim is in force, the owner key's events
@@ -42,7 +49,7 @@ from dataclasses import dataclass
 
 from samizdat.core import geohash as gh
 from samizdat.core import kinds
-from samizdat.core.channel import Channel, channel_supersedes, newest_definitions, parse_channel
+from samizdat.core.channel import Channel, RecoveryDispute, channel_supersedes, newest_definitions, parse_channel
 from samizdat.core.event import Event, parse_event_json, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import check_text, parse_vouch, split_address
@@ -137,7 +144,9 @@ def build_claim(
 @dataclass(frozen=True, slots=True)
 class Judgement:
     """What a reader makes of a channel: its definition as it counts (``None``: unreadable or unknown), the
-    recovery key to remember when the node remembers none yet ("" for none), and the claim in force."""
+    recovery key to remember when the node remembers none yet ("" for none, or while it is disputed), and the
+    claim in force. The channel carries the key honoured and its disputes (``recovery_honoured``,
+    ``recovery_disputes``)."""
 
     channel: Channel | None
     remember: str = ""
@@ -179,6 +188,26 @@ def _witnessed(address: str, vouches: Iterable[Event], valid: list[Claim]) -> st
     return best[1] if best else ""
 
 
+def _disputes(address: str, key: str, vouches: Iterable[Event], valid: list[Claim]) -> tuple[RecoveryDispute, ...]:
+    """The recovery keys other than ``key`` that ``vouches`` for ``address`` name, each with its verifiers and
+    where its earliest claim among ``valid`` says the channel goes on (rule 4 of the module), by key."""
+    owner = address.split(":", 2)[1]
+    named: dict[str, set[str]] = {}
+    for event in vouches:
+        try:
+            if parse_vouch(event).channel != address:
+                continue
+        except RemoteProtocolError:
+            continue
+        other = vouched_key(event, owner)
+        if other and other != key:
+            named.setdefault(other, set()).add(event.pubkey)
+    goes_on: dict[str, str] = {}
+    for claim in sorted(valid, key=lambda c: _order(c.event)):
+        goes_on.setdefault(claim.signer, claim.successor)
+    return tuple(RecoveryDispute(k, tuple(sorted(v)), goes_on.get(k, "")) for k, v in sorted(named.items()))
+
+
 def judge(
     address: str, definitions: Iterable[Event], claims: Iterable[Event], remembered: str = "",
     vouches: Iterable[Event] = (),
@@ -208,9 +237,12 @@ def judge(
         if current is not None and current.recovery:
             named.append((current.event, current.recovery))
         key = min(named, key=lambda pair: _order(pair[0]))[1] if named else ""
+    disputes = _disputes(address, key, vouches, valid)
+    remember = "" if disputes and not remembered else key  # a contested key is not kept for good (rule 4)
     honoured = sorted((c for c in valid if c.signer == key), key=lambda c: _order(c.event))
     if not honoured:
-        return Judgement(current, key)
+        marked = dataclasses.replace(current, recovery_honoured=key, recovery_disputes=disputes) if current else None
+        return Judgement(marked, remember)
     claim = honoured[0]
     base = claim.proof.event
     if newest is not None and newest.created_at < claim.since and channel_supersedes(newest, base):
@@ -219,8 +251,10 @@ def judge(
         counted = parse_channel(base)
     except RemoteProtocolError:
         counted = claim.proof
-    seized = dataclasses.replace(counted, seized_since=claim.since, successor=claim.successor)
-    return Judgement(seized, key, claim)
+    seized = dataclasses.replace(
+        counted, seized_since=claim.since, successor=claim.successor, recovery_honoured=key, recovery_disputes=disputes
+    )
+    return Judgement(seized, remember, claim)
 
 
 def drop_linked(pairs: Mapping[str, tuple[str, ...]], links: Mapping[str, str]) -> dict[str, tuple[str, ...]]:

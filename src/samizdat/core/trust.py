@@ -294,6 +294,18 @@ def collisions(
     return out
 
 
+def likeness(a: Channel, b: Channel) -> str:
+    """How two channels that :func:`collisions` pairs look alike, for faces to say what is true: ``"name"`` (the
+    same name to a reader: :func:`samizdat.core.display.names_collide`), ``"alike"`` (names a letter or a filler
+    word apart, or one inside the other in the same place) or ``"about"`` (only the description is the same)."""
+    if display.names_collide(a.name, b.name):
+        return "name"
+    about = display.spoken_key(a.about)
+    if not names_alike(a.name, b.name) and len(about) >= MIN_DESCRIBED and about == display.spoken_key(b.about):
+        return "about"
+    return "alike"
+
+
 def lookalikes(channels: Sequence[Channel]) -> dict[str, tuple[str, ...]]:
     """Address of each of ``channels`` -> the addresses of the others (of other owner keys) it collides with,
     as :func:`collisions` judges against every one of them (the first :data:`LOOKALIKE_BUCKET` of each name,

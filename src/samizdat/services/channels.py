@@ -64,7 +64,7 @@ async def judged(ctx: Context, address: str) -> Judgement:
     the newest :data:`MAX_CLAIMS`, so a stranger's pile of them can hide the real one from a new reader only."""
     definitions = await ctx.store.query([definition_filter(address)])
     remembered = ctx.local.recovery_key(address)
-    vouched = await _witnesses(ctx, address) if definitions and not remembered else []
+    vouched = await _witnesses(ctx, address) if definitions else []  # also to tell a remembered key disputed
     owner = address.split(":", 2)[1]
     keys = {remembered, *(recovery_key(e) for e in definitions), *(vouched_key(v, owner) for v in vouched)}
     named = frozenset(k for k in keys if k)

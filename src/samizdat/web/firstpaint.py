@@ -26,7 +26,7 @@ FIRST_CHANNELS = 30
 _NAME, _PLACE = 100, 200  # characters shown, at most
 #: Said before a channel's name when another key's channel on the page is named like it (English: the page's
 #: language is the app's choice, made when it starts).
-TWIN_WARNING = "⚠ Another channel has this name: check the owner key before you believe either."
+TWIN_WARNING = "⚠ Another channel has this name or one like it: check the owner key before you believe either."
 
 
 def _tag(event: dict[str, Any], name: str) -> str:

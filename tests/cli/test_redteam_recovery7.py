@@ -1,0 +1,123 @@
+"""Red team round 7, the fake channel and the lying relay on the command line (docs/safety.md, "Red team, round 7").
+
+- A reader whose node already remembered a recovery key (the first it saw the channel name: here the police's,
+  from a bundle handed out after the seizure) was never told that a verifier it trusts vouched for the channel
+  naming another recovery key: its node did not even read the vouches once it remembered a key.
+- A reader who remembered the real key, and trusts a verifier the police fooled (or hold the key of), must not
+  be switched by that verifier's one vouch, and is told of it too.
+- "ANOTHER CHANNEL HAS THIS NAME" was said of a channel whose name is only a letter away from another's.
+
+Everything is the real command line on real homes, events moving between them as bundle files; what the police
+run on the seized device is Python (test_vouched_recovery_key.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+from cli_e2e import e2e
+from test_channel_recovery import create_with_recovery
+from test_redteam_impostor import _people
+from test_vouched_recovery_key import NAME, PASSWORD, _police_backdate
+
+from samizdat.core import nip19
+from samizdat.core.display import fingerprint
+from samizdat.testing import TEST_PASSPHRASE
+
+
+def _seizure(tmp_path: Path) -> dict[str, Any]:
+    """The channel made with a recovery file; a verifier's vouch before the seizure (vouch.smz, naming the real
+    recovery key); the police's backdated definition, fake post and claim (police.smz); the owner's real claim
+    from a new node (claim.smz); and what was read before the seizure (before.smz)."""
+    owner, verifier, police, fresh = (e2e.Cli(tmp_path / n) for n in ("owner", "verifier", "police", "fresh"))
+    for cli in (owner, verifier, fresh):
+        cli.ok("init")
+    recovery_file, made = create_with_recovery(owner, tmp_path)
+    old = made.json()
+    owner.ok("export", "-o", str(tmp_path / "before.smz"))
+    verifier.ok("import", str(tmp_path / "before.smz"))
+    verifier.ok("vouch", old["naddr"], "--reason", "We met the admins in person")
+    verifier.ok("export", "-o", str(tmp_path / "vouch.smz"))
+    shutil.copytree(owner.home, police.home)
+    fake_at, police_channel = asyncio.run(_police_backdate(police.home, old["address"]))
+    police.ok("export", "-o", str(tmp_path / "police.smz"))
+    new = fresh.json("channel", "create", "yard", "--name", NAME, "--geohash", "u9edp2")
+    claimed = fresh.typed([PASSWORD, TEST_PASSPHRASE], "channel", "seized", old["naddr"], "--recovery-file",
+                          str(recovery_file), "--successor", new["naddr"], "--since", str(fake_at))  # fmt: skip
+    assert claimed.code == 0, claimed.err
+    fresh.ok("export", "-o", str(tmp_path / "claim.smz"))
+    recovery = nip19.npub_decode(old["recovery"])
+    return {"old": old, "new": new, "police_channel": police_channel, "recovery": recovery,
+            "verifier": verifier.json("keys", "show")["npub"]}  # fmt: skip
+
+
+def test_a_remembered_police_key_is_disputed_by_a_trusted_vouch_and_not_switched(tmp_path: Path) -> None:
+    world = _seizure(tmp_path)
+    old, new = world["old"], world["new"]
+    reader = e2e.Cli(tmp_path / "reader")
+    reader.ok("init")
+    # The reader's first sight of the channel is the police's bundle: its node remembers their recovery key.
+    reader.ok("import", str(tmp_path / "police.smz"))
+    reader.ok("follow", old["naddr"])
+    assert reader.json("channel", "show", old["address"])["successor"] == world["police_channel"]
+
+    # Later it trusts a verifier who vouched before the seizure, naming the real key, and gets the real claim.
+    reader.ok("follow", world["verifier"])
+    reader.ok("import", str(tmp_path / "vouch.smz"), str(tmp_path / "claim.smz"))
+    shown = reader.json("channel", "show", old["address"])
+    assert shown["successor"] == world["police_channel"]  # no vouch switches the key a node remembered...
+    [dispute] = shown["recovery_disputes"]  # ...but the reader is told
+    assert dispute["fingerprint"] == fingerprint(world["recovery"])
+    assert dispute["verifiers"] == [world["verifier"]]
+    assert dispute["successor"] == new["address"]
+
+    text = reader.ok("feed", old["address"]).out
+    head = text[: text.index("!! Only the key")]
+    assert "!! RECOVERY KEYS DISAGREE" in head
+    assert world["verifier"] in head
+    assert fingerprint(world["recovery"]) in head
+    assert new["address"] in head
+    assert world["police_channel"] in head
+    assert "RECOVERY KEYS DISAGREE" in reader.ok("channel", "list").out
+
+
+def test_one_fooled_verifier_cannot_switch_a_reader_who_remembered_the_real_key(tmp_path: Path) -> None:
+    world = _seizure(tmp_path)
+    old, new = world["old"], world["new"]
+    reader, fooled = e2e.Cli(tmp_path / "reader"), e2e.Cli(tmp_path / "fooled")
+    for cli in (reader, fooled):
+        cli.ok("init")
+    # A verifier who first saw the channel in the police's bundle vouches naming the police's recovery key.
+    fooled.ok("import", str(tmp_path / "police.smz"))
+    said = fooled.ok("vouch", old["naddr"]).out
+    assert world["recovery"] not in said
+    assert nip19.npub_encode(world["recovery"]) not in said
+    fooled.ok("export", "-o", str(tmp_path / "fooled.smz"))
+
+    reader.ok("import", str(tmp_path / "before.smz"))
+    assert reader.json("channel", "show", old["address"]).get("recovery_disputes") is None
+    reader.ok("follow", fooled.json("keys", "show")["npub"])
+    reader.ok("import", str(tmp_path / "fooled.smz"), str(tmp_path / "claim.smz"))
+    shown = reader.json("channel", "show", old["address"])
+    assert shown["successor"] == new["address"]
+    assert [d["successor"] for d in shown["recovery_disputes"]] == [world["police_channel"]]
+    assert shown["recovery_honoured"]["fingerprint"] == fingerprint(world["recovery"])
+    lines = reader.ok("channel", "show", old["address"], "--no-qr").out.splitlines()
+    assert lines[0].startswith("!! THIS CHANNEL'S OWNER KEY WAS SEIZED")
+    assert any(line.startswith("!! RECOVERY KEYS DISAGREE") for line in lines)
+
+
+def test_a_name_only_alike_is_not_said_to_be_the_same_name(tmp_path: Path) -> None:
+    reader, real, fake = _people(tmp_path, "Фрунзенский район", "Фрунзеский район", "BY/Minsk")
+    text = reader.ok("channel", "list").out
+    blocks = [line for line in text.splitlines() if line.startswith("!!")]
+    assert len(blocks) == 2
+    assert all("HAS A NAME LIKE THIS ONE" in line and "HAS THIS NAME" not in line for line in blocks)
+    rows = {row["address"]: row for row in reader.json("channel", "list")}
+    assert rows[fake["address"]]["lookalikes"][0]["likeness"] == "alike"
+    # The same name (look-alike letters) is still said to be the same.
+    (tmp_path / "same").mkdir()
+    twin, _, _ = _people(tmp_path / "same", "Минск news", "MИHCK news")
+    assert "!! ANOTHER CHANNEL HAS THIS NAME" in twin.ok("channel", "list").out
