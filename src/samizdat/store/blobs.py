@@ -6,9 +6,17 @@ Theory of operation
 A blob is named by its SHA-256 everywhere outside this module. On the disk it is not: a file named by the plain
 hash would prove that the device holds a known photo (an examiner hashes the photo of a protest once and looks for
 that name on every seized phone). So a file's name is ``HMAC-SHA256(name key, sha256)``, and its content is
-``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, blob, aad = magic | sha256)``, both keys derived from the
-node's blob key (:attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key). Binding the hash in the
-associated data means a file cannot be passed off as another blob's, even by someone who can write to the disk.
+``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, u32 length | blob | zeros, aad = magic | sha256)``, both
+keys derived from the node's blob key (:attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key).
+Binding the hash in the associated data means a file cannot be passed off as another blob's, even by someone who
+can write to the disk.
+
+The zeros pad the file to the next size of a ladder (:func:`padded_size`: 1, 2, 3, 4, 6, 8, 12, 16, ... times
+4 KiB, the sealed bundles' steps). Without them a file's size was the photo's size plus 36 bytes, and a photo's
+size is public: every post's ``imeta`` tag carries it. An examiner who read the sizes of the files in ``blobs/``
+matched them against the posts on the relays and learned which photos, hence which channels' posts, the device
+held, names or no names (red team, round 5: docs/safety.md). Files of the first format (``SMZBLOB1``, exact size)
+are read as before and padded once, the first time the store is opened by this version (:meth:`BlobStore._pad_old`).
 
 The index (``blobs/index.sqlite``, encrypted under its own derived key) says what is stored: hash, size, type,
 whether the blob is a thumbnail, when it arrived, and which keys uploaded it (BUD-12 lists blobs per key, and one
@@ -33,6 +41,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +50,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from samizdat.core.bundle_seal import padded_chunks
 from samizdat.core.sealing import subkey
 from samizdat.errors import StoreError
 from samizdat.store import files
@@ -49,8 +59,13 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 DIRECTORY = "blobs"
 INDEX = "index.sqlite"
 KEYCHECK = "keycheck"  #: a few bytes encrypted under the file key: tells "another key's store" from "damaged"
-MAGIC = b"SMZBLOB1"
+MAGIC = b"SMZBLOB1"  #: the key check's file, and blob files of the first format (not padded)
+PADDED = b"SMZBLOB2"  #: blob files padded to :func:`padded_size`
 NONCE_SIZE = 12
+TAG_SIZE = 16
+_LENGTH = struct.Struct(">I")
+PAD_STEP = 4096  #: a padded file is a multiple of this many bytes (see :func:`padded_size`)
+PADDED_META = "padded"  #: the index's mark that every blob file is padded (the first format's converted)
 FILE_LABEL = b"samizdat/v1 blob files"
 NAME_LABEL = b"samizdat/v1 blob names"
 INDEX_LABEL = b"samizdat/v1 blob index"
@@ -150,6 +165,13 @@ class Blobs(Protocol):
 MISS_WAIT_MAX = 86400.0
 
 
+def padded_size(length: int) -> int:
+    """The size of the file of a blob of ``length`` bytes: its sealed size rounded up to the next 1, 2, 3, 4, 6, 8,
+    12, ... times :data:`PAD_STEP` (at most half as much again, a quarter on average over sizes spread evenly)."""
+    sealed = len(PADDED) + NONCE_SIZE + _LENGTH.size + length + TAG_SIZE
+    return padded_chunks(-(-sealed // PAD_STEP)) * PAD_STEP
+
+
 def miss_wait(tries: int, delay: float) -> float:
     """Seconds before the next try of a blob no source had, after ``tries`` misses: ``delay``, doubling each time."""
     return min(delay * 2.0 ** min(tries - 1, 10), MISS_WAIT_MAX)
@@ -209,6 +231,8 @@ class BlobStore:
                 self._adopt_plain(plain_rows)
             if key is not None and self._key_opens() is None:
                 self._write_keycheck()
+            if key is not None and self.meta(PADDED_META) != "1":
+                self._pad_old()
         except OSError as exc:
             raise StoreError(f"cannot open the blob store {directory}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
@@ -271,6 +295,21 @@ class BlobStore:
             leftover.unlink(missing_ok=True)
         files.sync_dir(self.directory)
 
+    def _pad_old(self) -> None:
+        """Write every blob file of the first format (``SMZBLOB1``, its size the photo's plus 36 bytes) again
+        padded, then mark the store so (once: later opens skip it). The old file's blocks held only ciphertext."""
+        for (sha256,) in self._db.execute("SELECT sha256 FROM blobs").fetchall():
+            path = self.path(sha256)
+            try:
+                with path.open("rb") as handle:
+                    old = handle.read(len(MAGIC)) == MAGIC
+            except FileNotFoundError:
+                continue
+            data = self.get(sha256) if old else None
+            if data is not None:
+                self._write(sha256, data)
+        self.set_meta(PADDED_META, "1")
+
     def _run(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
         try:
             return self._db.execute(sql, tuple(params))
@@ -304,13 +343,19 @@ class BlobStore:
         except OSError as exc:
             raise StoreError(f"cannot read a blob: {exc.strerror or exc}") from exc
         if self._aead is not None:
-            if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + NONCE_SIZE:
+            magic = raw[: len(MAGIC)]
+            if magic not in (MAGIC, PADDED) or len(raw) < len(MAGIC) + NONCE_SIZE:
                 return None
             nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
             try:
-                raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], MAGIC + sha256.encode())
+                raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], magic + sha256.encode())
             except InvalidTag:
                 return None
+            if magic == PADDED:
+                if len(raw) < _LENGTH.size:
+                    return None
+                (length,) = _LENGTH.unpack_from(raw)
+                raw = raw[_LENGTH.size : _LENGTH.size + length]
         return raw if hashlib.sha256(raw).hexdigest() == sha256 else None
 
     def listing(self, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:
@@ -415,10 +460,12 @@ class BlobStore:
         return had
 
     def _write(self, sha256: str, data: bytes) -> None:
-        payload = data
+        payload: bytes = data
         if self._aead is not None:
             nonce = os.urandom(NONCE_SIZE)
-            payload = MAGIC + nonce + self._aead.encrypt(nonce, data, MAGIC + sha256.encode())
+            zeros = bytes(padded_size(len(data)) - len(PADDED) - NONCE_SIZE - _LENGTH.size - len(data) - TAG_SIZE)
+            plain = _LENGTH.pack(len(data)) + data + zeros
+            payload = PADDED + nonce + self._aead.encrypt(nonce, plain, PADDED + sha256.encode())
         final = self.path(sha256)
         temporary = self.directory / f".tmp-{secrets.token_hex(8)}"
         try:
