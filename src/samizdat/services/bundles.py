@@ -35,6 +35,35 @@ async def fair_head(ctx: Context, channel: Channel, since: int | None) -> list[E
     return fair_order(posts.values(), channel.address)[:FAIR_HEAD]
 
 
+_DELETIONS = frozenset({kinds.DELETION})
+#: A channel's export carries at most this many deletion requests of its keys (the newest).
+MAX_DELETIONS = 5000
+_IDS_AT_ONCE = 1000
+
+
+async def own_deletions(ctx: Context, channel: Channel, since: int | None) -> list[Event]:
+    """The deletion requests of the channel's keys that concern the channel: one that deletes its definition, a
+    post of it that is still stored, or a post that one of its stored events names (the retraction that went
+    with it: the post itself left the store). The channel's keys also delete in other channels (an owner's second
+    channel, a channel they are an admin of, a vouch they withdrew), and such a request carries its reason, the
+    id it deletes and that channel's area: a channel's bundle used to carry them all, and told whoever held the
+    stick of the others (red team, round 5: docs/safety.md). Newest first, :data:`MAX_DELETIONS` at most."""
+    keys = frozenset({channel.owner, *channel.admins, *channel.revoked})
+    wanted = Filter(kinds=_DELETIONS, authors=keys, since=since, limit=MAX_DELETIONS)
+    requests = await ctx.store.query([wanted])
+    targets = {t for e in requests for t in e.tag_values("e")}
+    ours: set[str] = set()
+    naming = ("a", frozenset({channel.address}))
+    pending = sorted(targets)
+    for start in range(0, len(pending), _IDS_AT_ONCE):
+        chunk = frozenset(pending[start : start + _IDS_AT_ONCE])
+        stored = await ctx.store.query([Filter(ids=chunk, tags=(naming,), limit=len(chunk))])
+        ours |= {e.id for e in stored}
+        naming_them = await ctx.store.query([Filter(tags=(naming, ("e", chunk)), limit=MAX_DELETIONS)])
+        ours |= {t for e in naming_them for t in e.tag_values("e") if t in chunk}
+    return [e for e in requests if channel.address in e.tag_values("a") or ours & set(e.tag_values("e"))]
+
+
 async def export(
     ctx: Context,
     output: Path,
@@ -49,8 +78,10 @@ async def export(
     sealed under ``passphrase`` when one is given (docs/bundle-format.md, "Sealed parts"). A named channel's
     definition comes first, then its posts in its fair order (:func:`fair_head`), then the rest, newest first."""
     named = None if channel is None else await channels.resolve(ctx, channel)
-    filters = [Filter()] if named is None else channels.scope(named)
+    filters = [Filter()] if named is None else [f for f in channels.scope(named) if f.kinds != _DELETIONS]
     first = [] if named is None else [named.event, *await fair_head(ctx, named, since)]  # a part alone can be read
+    if named is not None:
+        first += await own_deletions(ctx, named, since)
     if since is not None:
         filters = [dataclasses.replace(f, since=since) for f in filters]
     store = blobs.blob_store(ctx)
