@@ -5,7 +5,7 @@
 
 import { Relay } from './relay.js';
 import { currentChannels } from './rules.js';
-import { collisions, lookalikes, vouchers } from './trust.js';
+import { collisions, likeness, lookalikes, vouchers } from './trust.js';
 import { fingerprint, mixedScriptWords } from './display.js';
 import * as cache from './cache.js';
 import * as vault from './vault.js';
@@ -199,7 +199,7 @@ export function trust() {
         const like = followedLike[0] || others[0] || (twinned ? twin : null);
         known.set(channel.address, {
           relation: relation(channel), vouchedBy, collides, warned, twinned, like, likeFollowed: followedLike.length > 0,
-          likeFingerprint: like ? fingerprint(like.owner) : '', fingerprint: fingerprint(channel.owner),
+          likeFingerprint: like ? fingerprint(like.owner) : '', fingerprint: fingerprint(channel.owner), twinKind: twinned ? likeness(channel, twin) : '',
           mixed: mixedScriptWords(`${channel.name}\n${channel.place}`),
         });
       }
@@ -240,7 +240,8 @@ export function addClaims(events) {
 
 /** state.channels from the newest definitions, judged with the seizure claims and the recovery keys this phone
  * remembers (recovery.js, in /extras.js: a claim's proof needs its signature checked). /extras.js is loaded when
- * there is a claim, or a followed channel names a recovery key not remembered yet; then they are judged again. */
+ * there is a claim, a followed channel names a recovery key not remembered yet, or a vouch another than the one
+ * remembered; then they are judged again. */
 function judgeChannels() {
   const channels = currentChannels(state.definitions.values());
   const x = self.samizdatExtras;
@@ -250,7 +251,9 @@ function judgeChannels() {
       state.recoveryKeys = remembered;
       store();
     }
-  } else if (state.claims.size || state.follows.some((a) => !state.recoveryKeys[a] && state.definitions.get(a)?.tags.some((t) => t[0] === 'recovery'))) {
+  } else if (state.claims.size || state.follows.some((a) => !state.recoveryKeys[a] && state.definitions.get(a)?.tags.some((t) => t[0] === 'recovery'))
+    // ...or a trusted vouch for a followed channel names another recovery key than the one remembered (disputed)
+    || [...state.vouchEvents.values()].some((e) => { const [a, r] = ['a', 'recovery'].map((n) => e.tags.find((t) => t[0] === n)?.[1]); return r && state.recoveryKeys[a] && r !== state.recoveryKeys[a]; })) {
     extras().then(() => {
       judgeChannels();
       changed();

@@ -4,7 +4,7 @@
 // lookalikes(): the same against every channel, what a reader who trusts none of them yet is told.
 
 import { DELETION, LABEL, MAX_FUTURE, Malformed, isExpired, parseVouch } from './rules.js';
-import { nameKeys, neutralize, spokenKey, visualKey } from './display.js';
+import { nameKeys, namesCollide, neutralize, spokenKey, visualKey } from './display.js';
 
 export const MIN_CONTAINED = 4;
 export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
@@ -55,6 +55,14 @@ function alike(a, b) {
 }
 
 export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b));
+
+/** How a look-alike looks like `a`, for the words said of it, as core/trust.py likeness(): '' (the same name),
+ * '-about' (only the description the same) or '-like' (a name a letter or a word apart, one inside the other). */
+export function likeness(a, b) {
+  if (namesCollide(a.name, b.name)) return '';
+  const about = spokenKey(a.about || '');
+  return !namesAlike(a.name, b.name) && about.length >= MIN_DESCRIBED && about === spokenKey(b.about || '') ? '-about' : '-like';
+}
 
 // Strings two alike names share one of at least (trust.py _signatures()).
 function signatures(words) {

@@ -36,10 +36,10 @@ export function signers(channel) {
  * would "confirm" his own fake posts (docs/protocol.md, "How readers render a post"). */
 const labelersOf = () => [...new Set([...state.verifiers, state.pubkey, state.operator?.pubkey].filter(Boolean))];
 
-/** Said before anything else when the channel's recovery key says its owner key was seized (views/seized.js, in
- * /screens.js with its words). */
+/** Said before anything else when the channel's recovery key says its owner key was seized, or trusted verifiers
+ * name another recovery key than the one this phone honours (views/seized.js, in /screens.js with its words). */
 function seizedWarning(channel) {
-  if (channel.seizedSince == null) return null;
+  if (channel.seizedSince == null && !channel.recoveryDisputes?.length) return null;
   const box = h('div', { class: 'warning seized', role: 'alert', id: 'seized' }, '⚠');
   screens().then((s) => mount(box, s.seizedWarning(channel)), () => {});
   return box;

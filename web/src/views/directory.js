@@ -21,12 +21,13 @@ function sentence(key, vars) {
   return t(key, marked).split('\u0000').map((part, i) => (i % 2 ? vars[part] : part));
 }
 
-/** "Not the channel you follow: ..." for a channel that collides, "Another channel has this name: ..." for one
- * that a reader who trusts neither could take for another, else null. */
+/** "Not the channel you follow: ..." for a channel that collides, "Another channel has this name: ..." (or "a name
+ * like this one", "this description": trust.js likeness()) for one that a reader who trusts neither could take
+ * for another, else null. */
 export function collisionWarning(info, tag = 'span') {
   if (!info.warned && !info.twinned) return null;
   const name = h('bdi', null, info.like ? info.like.name : '');
-  const key = info.twinned ? 'collision-twin' : info.likeFollowed ? 'collision-followed' : 'collision-vouched';
+  const key = info.twinned ? `collision-twin${info.twinKind}` : info.likeFollowed ? 'collision-followed' : 'collision-vouched';
   return h(tag, { class: `warning collision${info.twinned ? ' twin' : ''}`, role: 'note' },
     '⚠ ', sentence(key, { name, fp: info.likeFingerprint }));
 }

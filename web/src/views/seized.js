@@ -8,13 +8,33 @@ import { link } from '../nav.js';
 import { fingerprint, neutralize } from '../display.js';
 import { when } from './post.js';
 
+/** "name" (fp) of the channel at `address`, or "a new channel not known here yet" (fp). */
+function named(address) {
+  const next = state.channels.get(address);
+  return { name: neutralize(next && !next.error ? next.name : t('key-seized-unknown')), fp: fingerprint(address.split(':')[1] || '') };
+}
+
 export function seizedWarning(channel) {
-  const next = state.channels.get(channel.successor);
-  const name = next && !next.error ? next.name : t('key-seized-unknown');
-  const fp = fingerprint(channel.successor.split(':')[1] || '');
-  return [
-    h('p', { dir: 'auto' }, t('key-seized', { when: when(channel.seizedSince), name: neutralize(name), fp })),
+  const seized = channel.seizedSince == null ? [] : [
+    h('p', { dir: 'auto' }, t('key-seized', { when: when(channel.seizedSince), ...named(channel.successor) })),
     h('p', null, link({ screen: 'channel', address: channel.successor }, { id: 'successor', class: 'button primary' }, t('key-seized-follow'))),
+  ];
+  return [...seized, ...disputeWarning(channel)];
+}
+
+/** Trusted verifiers' vouches naming another recovery key than the one this phone honours (recovery.js): both
+ * keys' fingerprints, who vouched, where the other key's claim points; nothing was switched (docs/safety.md).
+ * Only /extras.js judges disputes, so its npubEncode is there. */
+function disputeWarning(channel) {
+  const disputes = channel.recoveryDisputes || [];
+  if (!disputes.length) return [];
+  const ours = channel.recoveryHonoured ? fingerprint(channel.recoveryHonoured) : t('key-dispute-none');
+  return [
+    h('p', { class: 'dispute', dir: 'auto' }, t('key-dispute', { fp: ours })),
+    ...disputes.map((d) => h('p', { class: 'dispute', dir: 'auto' },
+      t('key-dispute-other', { fp: fingerprint(d.key), who: d.verifiers.map(self.samizdatExtras.npubEncode).join(', ') }),
+      d.successor ? [' ', t('key-dispute-claim', named(d.successor))] : null)),
+    h('p', { class: 'dispute' }, t('key-dispute-ask')),
   ];
 }
 

@@ -1,0 +1,97 @@
+"""Red team round 7 in a real Chromium against a real ``samizdat serve`` (docs/safety.md, "Red team, round 7").
+
+- A phone that follows a channel remembers the first recovery key it saw it name: here the police's (they hold the
+  owner key and published a definition naming theirs before the phone first opened the channel). A verifier the
+  phone trusts vouched for the channel before the seizure naming the real key, and the real claim arrives: the
+  phone said nothing of it, and followed the police's claim as if nobody disagreed.
+- Two channels whose names are a letter apart were both said to "have this name"."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_helpers import Cli, publish
+
+from samizdat.core import kinds, nip19
+from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
+from samizdat.core.display import fingerprint
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_vouch
+from samizdat.core.recovery import build_claim
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect
+
+NAME = "Block 7 yard"
+
+
+def test_a_phone_that_remembered_the_police_key_is_told_a_trusted_verifier_names_another(
+    tmp_path: Path, module_serve: Any, context: Any
+) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    owner, recovery, new_owner, verifier = (SecretKey.generate() for _ in range(4))
+    police_recovery, police_owner = SecretKey.generate(), SecretKey.generate()
+    now = int(time.time())
+    first = build_channel_event(owner, "yard", NAME, created_at=now - 600, geohash="u9edp2",
+                                recovery=recovery.public_key_hex)  # fmt: skip
+    channel = parse_channel(first)
+    vouch = build_vouch(verifier, channel, "We met the admins", created_at=now - 550)  # names the real key
+    # The police, with the owner key, name their recovery key in a newer definition: all this phone ever sees.
+    theirs = rebuild_channel(owner, channel, created_at=now - 100, recovery=police_recovery.public_key_hex)
+    publish(node.url, [theirs])
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/c/{channel.address}")
+    page.click("#follow")
+    expect(page.locator("#follow")).to_have_text("Unfollow")
+    page.wait_for_function(  # the phone remembers the recovery key it saw: the police's
+        "k => Object.values(self.samizdatApp?.state?.state.recoveryKeys || {}).includes(k)",
+        arg=police_recovery.public_key_hex,
+    )
+
+    # Then: the police's claim, the real one from the recovery file, and the vouch of a verifier the phone trusts.
+    police_channel = parse_channel(build_channel_event(police_owner, "yard", NAME, created_at=now - 90))
+    police_claim = build_claim(police_recovery, theirs, police_channel.address, since=now - 650, created_at=now - 80)
+    successor = parse_channel(build_channel_event(new_owner, "yard", NAME, created_at=now - 60, geohash="u9edp2"))
+    claim = build_claim(recovery, first, successor.address, since=now - 300, created_at=now - 50)
+    publish(node.url, [vouch, police_channel.event, police_claim, successor.event, claim])
+    page.goto(f"{node.http_url}#/keys")
+    page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+    page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_have_count(1)
+
+    page.goto(f"{node.http_url}#/c/{channel.address}")
+    warning = page.locator("#seized")
+    # Not switched by a vouch: the claim of the key the phone remembered is the one followed...
+    expect(warning.locator("p").first).to_contain_text("owner key was seized")
+    expect(warning.locator("p").first).to_contain_text(fingerprint(police_owner.public_key_hex))
+    # ...but the phone says, first, that a verifier it trusts names another key, and where that key points.
+    expect(warning).to_contain_text("Recovery keys disagree")
+    expect(warning).to_contain_text(fingerprint(police_recovery.public_key_hex))
+    expect(warning).to_contain_text(fingerprint(recovery.public_key_hex))
+    expect(warning).to_contain_text(nip19.npub_encode(verifier.public_key_hex))
+    expect(warning).to_contain_text(fingerprint(new_owner.public_key_hex))
+
+
+def test_names_a_letter_apart_are_not_said_to_be_the_same_name(tmp_path: Path, module_serve: Any, context: Any) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    owner, police = SecretKey.generate(), SecretKey.generate()
+    now = int(time.time())
+    real = build_channel_event(owner, "frunzenski", "Фрунзенский район", place="BY/Minsk/Frunzenski",
+                               created_at=now - 120)  # fmt: skip
+    fake = build_channel_event(police, "frunzenski", "Фрунзеский район", place="BY/Minsk", created_at=now - 60)
+    publish(node.url, [real, fake])
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/c/{kinds.CHANNEL}:{police.public_key_hex}:frunzenski")
+    warning = page.locator(".warning.collision").first
+    expect(warning).to_contain_text("Another channel has a name like this one")
+    expect(warning).not_to_contain_text("has this name")
+    expect(warning).to_contain_text(fingerprint(owner.public_key_hex))
