@@ -8,22 +8,32 @@ store, reads on a streaming replica (``[store] read_url``), the processes woken 
   makes it lag on purpose: its own queries on the replica hold replay back (a hot standby waits for a query that
   conflicts with cleaning up rows, up to ``max_standby_streaming_delay``, 30 s by default). The test pauses replay,
   as such a lag would, and a phone's REQ must still see the event.
+* A REQ of ten filters naming one author of large events made the relay pull a gigabyte from PostgreSQL for each
+  page of one event: PostgreSQL sends a statement's whole result at once, and every filter's rows came with their
+  JSON (up to 500 rows a filter, 256 KB each), to send a page of 128 KB. On 500 events of 200 KB (an author anyone
+  can be, publishing 100 MB at the allowed rate), the first page took 4.4 s, the relay grew from 260 MB to
+  2.3 GB, and the one REQ kept the store busy for 239 s. A page now reads sizes first and the JSON of the events it
+  takes (0.02 s, 266 MB, 2.8 s in all).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
+import psutil
 import psycopg
 import pytest
-from relay_helpers import client, make_event, publish, query
+from relay_helpers import client, make_event, publish, query, recv_until
 
 from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import StoreBus
 from samizdat.store.postgres import PostgresStore
-from samizdat.testing import relays_as_workers, wait_until
+from samizdat.testing import relays_as_workers, running_relay, wait_until
 from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster, start_cluster
 
 WAIT = 20.0  # seconds any single step may take at most on a loaded machine, never a sleep
@@ -86,3 +96,43 @@ def _count(url: str) -> int:
     with psycopg.connect(url, connect_timeout=5) as conn:
         row = conn.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
+
+
+def rss() -> int:
+    return int(psutil.Process(os.getpid()).memory_info().rss)
+
+
+LARGE = 100  # events of about 200 KB by one author: 20 MB
+FILTERS = 10  # as many as a REQ may have
+
+
+async def test_a_req_of_many_filters_over_large_events_holds_a_page_not_every_filters_rows(
+    tmp_path: Path, postgres_url: str, key: SecretKey
+) -> None:
+    start = int(time.time()) - 10_000
+    large = [make_event(key, 1, f"{i} " + "x" * 200_000, created_at=start + i) for i in range(LARGE)]
+    async with running_relay(tmp_path, store_url=postgres_url) as running:
+        for first in range(0, LARGE, 20):  # the author published them (at any rate the relay allows)
+            await running.store.add_many(large[first : first + 20])
+        peak = baseline = rss()
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, rss())
+                await asyncio.sleep(0.005)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            async with client(running.url) as device:
+                # Ten filters that each match every one of the author's events (each since a second earlier).
+                filters = [{"authors": [key.public_key_hex], "since": start - i} for i in range(FILTERS)]
+                await device.send(orjson.dumps(["REQ", "all", *filters]).decode())
+                answer = await recv_until(device, "EOSE", timeout=120, limit=LARGE + 10)
+        finally:
+            sampler.cancel()
+        # Every event once, newest first, as on SQLite ...
+        assert [m[2]["id"] for m in answer if m[0] == "EVENT"] == [e.id for e in reversed(large)]
+        # ... and the relay held about a page at a time: each of the 100 pages read 10 filters' rows, which with
+        # their JSON was 10 x 100 x 200 KB = 200 MB at once (the peak grew by about that much before).
+        assert peak - baseline < 60 * 1024 * 1024, f"grew by {(peak - baseline) // 2**20} MB"

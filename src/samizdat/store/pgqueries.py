@@ -311,7 +311,14 @@ def _is_search(p: _Prepared) -> bool:
 MAX_ARMS = 20
 
 
-def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None) -> tuple[str, list[object]] | None:
+#: What a query's rows carry: the event's JSON, or (for a page) its insertion number and size, the JSON being read
+#: only for the events the page takes (:func:`_raws`).
+_RAW, _SIZED = "e.raw", "e.seq, octet_length(e.raw)"
+
+
+def _tag_arms(
+    p: _Prepared, now: int, limit: int, after: Key | None, columns: str = _RAW
+) -> tuple[str, list[object]] | None:
     """A filter led by a ``#x`` tag (no ids or authors): one SELECT per value of its tag with the fewest values,
     each reading the tag index newest first and stopping at ``limit``, merged. Without this, PostgreSQL finds
     every event with the tag and sorts them all (a topic tag of a million events: thousands of rows)."""
@@ -329,7 +336,7 @@ def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None) -> tuple[st
             .replace("e.id >", "t.id >")
         )
         arms.append(
-            "(SELECT t.created_at, t.id, e.raw FROM tags t JOIN events e ON e.seq = t.seq"
+            f"(SELECT t.created_at, t.id, {columns} FROM tags t JOIN events e ON e.seq = t.seq"
             f" WHERE {terms} ORDER BY t.created_at DESC, t.id LIMIT %s)"
         )
         params += [name, _text(value), *rest.params, limit]
@@ -338,16 +345,28 @@ def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None) -> tuple[st
     return " UNION ".join(arms) + " ORDER BY 1 DESC, 2 LIMIT %s", [*params, limit]
 
 
-def query_sql(p: _Prepared, now: int, limit: int, after: Key | None = None) -> tuple[str, list[object]]:
-    """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first)."""
+def query_sql(
+    p: _Prepared, now: int, limit: int, after: Key | None = None, *, sized: bool = False
+) -> tuple[str, list[object]]:
+    """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first);
+    with ``sized``, (created_at, id, seq, size of raw) instead."""
+    columns = _SIZED if sized else _RAW
     if _is_search(p):
         s = _build(p, now)
-        return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
-    arms = _tag_arms(p, now, limit, after)
+        return f"{s.sql(f'e.created_at, e.id, {columns}')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
+    arms = _tag_arms(p, now, limit, after, columns)
     if arms is not None:
         return arms
     s = _build(p, now, after)
-    return f"{s.sql('e.created_at, e.id, e.raw')} ORDER BY e.created_at DESC, e.id LIMIT %s", [*s.params, limit]
+    return f"{s.sql(f'e.created_at, e.id, {columns}')} ORDER BY e.created_at DESC, e.id LIMIT %s", [*s.params, limit]
+
+
+def _raws(conn: Conn, seqs: Sequence[int]) -> dict[int, bytes]:
+    """The JSON of the events with these insertion numbers (one deleted meanwhile is missing)."""
+    if not seqs:
+        return {}
+    rows = conn.execute("SELECT seq, raw FROM events WHERE seq = ANY(%s)", (list(seqs),), binary=True)
+    return {int(seq): bytes(raw) for seq, raw in rows}
 
 
 def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
@@ -379,7 +398,14 @@ def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -
 
 
 class Pager:
-    """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there)."""
+    """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there).
+
+    Each filter's rows are read with their size, not their JSON, and the JSON of the events a page takes is read
+    after them in one statement. PostgreSQL sends a statement's whole result at once (SQLite's rows come one at a
+    time, as the merge takes them): reading the JSON of every row asked for (up to ``max_events`` per filter) held
+    all of it in the relay's memory to send a page of ``max_bytes``. A REQ of ten filters naming an author of 500
+    events of 200 KB pulled a gigabyte from the server for each page of one event, the relay grew past 2 GB, and
+    the REQ kept the store busy for four minutes (red-team finding; tests/relay/test_redteam_scaled.py)."""
 
     def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
         self._merged: list[Stream] = []
@@ -405,34 +431,33 @@ class Pager:
 
     def _merged_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
         streams = self._merged
-        rows: list[list[tuple[int, bytes, bytes]]] = []
+        rows: list[list[tuple[int, bytes, int, int]]] = []  # (created_at, id, seq, size of its JSON)
         asked: list[int] = []
         for stream in streams:
             want = min(stream.remaining, max_events)
-            sql, params = query_sql(stream.prepared, now, want, self._after)
-            got = [(int(c), bytes(i), bytes(r)) for c, i, r in conn.execute(sql.encode(), params, binary=True)]
+            sql, params = query_sql(stream.prepared, now, want, self._after, sized=True)
+            got = [(int(c), bytes(i), int(q), int(n)) for c, i, q, n in conn.execute(sql.encode(), params, binary=True)]
             rows.append(got)
             asked.append(want)
             if len(got) < want:
                 stream.exhausted = True
         heap = [(-got[0][0], got[0][1], i, 0) for i, got in enumerate(rows) if got]
         heapq.heapify(heap)
-        page: list[Event] = []
+        chosen: list[int] = []  # the page's events' insertion numbers, in its order
         size = 0
         last: tuple[int, bytes] | None = None
         taken = [0] * len(streams)
         while heap:
             neg_created, eid, i, at = heap[0]
             fresh = (neg_created, eid) != last
-            if fresh and (len(page) >= max_events or size >= max_bytes):
+            if fresh and (len(chosen) >= max_events or size >= max_bytes):
                 break
             heapq.heappop(heap)
             streams[i].remaining -= 1
             taken[i] += 1
             if fresh:
-                raw = rows[i][at][2]
-                page.append(event_from_raw(raw))
-                size += len(raw)
+                chosen.append(rows[i][at][2])
+                size += rows[i][at][3]
                 last = (neg_created, eid)
             if at + 1 < len(rows[i]):
                 row = rows[i][at + 1]
@@ -443,7 +468,8 @@ class Pager:
         if last is not None:
             self._after = (-last[0], last[1])
         self._merged = [s for s in streams if s.remaining > 0 and not s.exhausted]
-        return page
+        raws = _raws(conn, chosen)
+        return [event_from_raw(raws[seq]) for seq in chosen if seq in raws]
 
     def _search_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
         stream = self._searches[0]
@@ -451,8 +477,21 @@ class Pager:
         s = _build(stream.prepared, now)
         if stream.before is not None:
             s.where("e.seq < %s", stream.before)
-        sql = f"{s.sql('e.seq, e.raw')} ORDER BY e.seq DESC LIMIT %s"
-        page = stream.take_search_page(conn.execute(sql.encode(), [*s.params, want], binary=True), want, max_bytes)
+        sql = f"{s.sql(_SIZED)} ORDER BY e.seq DESC LIMIT %s"  # the JSON of those the page takes, after
+        chosen: list[int] = []
+        size = 0
+        for seq, length in conn.execute(sql.encode(), [*s.params, want]):
+            chosen.append(int(seq))
+            size += int(length)
+            if len(chosen) >= want or size >= max_bytes:
+                break
+        raws = _raws(conn, chosen)
+        page = [event_from_raw(raws[seq]) for seq in chosen if seq in raws]
+        if chosen:
+            stream.before = chosen[-1]
+        stream.remaining -= len(chosen)
+        if len(chosen) < want and size < max_bytes:
+            stream.exhausted = True
         if stream.finished:
             self._searches.pop(0)
         return page
