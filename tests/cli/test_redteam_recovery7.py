@@ -121,3 +121,26 @@ def test_a_name_only_alike_is_not_said_to_be_the_same_name(tmp_path: Path) -> No
     (tmp_path / "same").mkdir()
     twin, _, _ = _people(tmp_path / "same", "Минск news", "MИHCK news")
     assert "!! ANOTHER CHANNEL HAS THIS NAME" in twin.ok("channel", "list").out
+
+
+def test_verifiers_vouching_for_two_channels_named_alike_are_said_to_disagree(tmp_path: Path) -> None:
+    """A verifier the reader trusts, fooled or with its key in other hands, vouches for the police's copy: both
+    channels were then "NOT THE CHANNEL YOUR VERIFIERS VOUCH FOR", the real one too, and following it was refused
+    as a look-alike's."""
+    reader, real, fake = _people(tmp_path, "Фрунзенский район", "Фрунзенский район")
+    honest, fooled = e2e.Cli(tmp_path / "honest"), e2e.Cli(tmp_path / "fooled")
+    for verifier, channel in ((honest, real), (fooled, fake)):
+        verifier.ok("init")
+        verifier.ok("import", str(tmp_path / "owner.smz"), str(tmp_path / "police.smz"))
+        verifier.ok("vouch", channel["naddr"])
+        verifier.ok("export", "-o", str(tmp_path / f"{verifier.home.name}.smz"))
+        reader.ok("follow", verifier.json("keys", "show")["npub"])
+    reader.ok("import", str(tmp_path / "honest.smz"), str(tmp_path / "fooled.smz"))
+    honest_npub, fooled_npub = (v.json("keys", "show")["npub"] for v in (honest, fooled))
+
+    for mine, mine_by, other_by in ((real, honest_npub, fooled_npub), (fake, fooled_npub, honest_npub)):
+        first = reader.ok("channel", "show", mine["naddr"], "--no-qr").out.splitlines()[0]
+        assert first.startswith(f"!! YOUR VERIFIERS DISAGREE: {mine_by} vouch for this channel, {other_by} for ")
+        assert "NOT THE CHANNEL" not in first
+    refused = reader.fails("follow", real["naddr"])  # still asked: nothing here tells which one is real
+    assert "your verifiers disagree" in refused.err

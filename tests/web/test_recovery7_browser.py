@@ -95,3 +95,32 @@ def test_names_a_letter_apart_are_not_said_to_be_the_same_name(tmp_path: Path, m
     expect(warning).to_contain_text("Another channel has a name like this one")
     expect(warning).not_to_contain_text("has this name")
     expect(warning).to_contain_text(fingerprint(owner.public_key_hex))
+
+
+def test_verifiers_vouching_for_two_channels_named_alike_are_said_to_disagree(
+    tmp_path: Path, module_serve: Any, context: Any
+) -> None:
+    """One verifier the phone trusts vouches for the real channel, another (fooled, or its key in other hands)
+    for the police's copy of the same name: both said "Not the channel your verifiers vouch for"."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    owner, police, honest, fooled = (SecretKey.generate() for _ in range(4))
+    now = int(time.time())
+    real = parse_channel(build_channel_event(owner, "yard", NAME, place="BY/Minsk", created_at=now - 120))
+    fake = parse_channel(build_channel_event(police, "yard", NAME, place="BY/Minsk", created_at=now - 60))
+    publish(node.url, [real.event, fake.event, build_vouch(honest, real, "Met them", created_at=now - 30),
+                       build_vouch(fooled, fake, "Met them", created_at=now - 30)])  # fmt: skip
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/keys")
+    for verifier in (honest, fooled):
+        page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+        page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_have_count(2)
+    for mine, other in ((real, fake), (fake, real)):
+        page.goto(f"{node.http_url}#/c/{mine.address}")
+        warning = page.locator(".warning.collision").first
+        expect(warning).to_contain_text("Your verifiers disagree")
+        expect(warning).to_contain_text(fingerprint(other.owner))
+        expect(warning).not_to_contain_text("Not the channel")

@@ -27,6 +27,7 @@ def trust_dict(entry: channels.Entry, named: dict[str, channels.Entry]) -> dict[
                 "address": address, "name": found.name if found else None,
                 "fingerprint": other.fingerprint if other else "", "relation": other.relation if other else "",
                 "likeness": likeness(entry.channel, found) if entry.channel and found else "alike",
+                "vouched_by": [nip19.npub_encode(k) for k in other.vouched_by] if other else [],
             })  # fmt: skip
         return out
 
@@ -49,6 +50,14 @@ def warning_line(d: dict[str, Any]) -> str:
     what = "YOU FOLLOW" if trusted else "YOUR VERIFIERS VOUCH FOR"
     shown = (trusted or others)[0]
     like = f"{field(shown['name'])} ({shown['fingerprint']})" if shown["name"] else shown["address"]
+    if not trusted and d["vouched_by"]:
+        # Vouched for itself: verifiers the reader trusts vouch for two channels named alike, and "not the
+        # channel your verifiers vouch for" would be said of both; one of them was fooled, or its key is not its own.
+        by = ", ".join(shown.get("vouched_by") or ["another of them"])
+        return (
+            f"!! YOUR VERIFIERS DISAGREE: {', '.join(d['vouched_by'])} vouch for this channel, {by} for {like}, "
+            "another key's channel named like it. Ask the channel's people, in person, which key is theirs"
+        )
     return f"!! NOT THE CHANNEL {what}: another key, made to look like {like}"
 
 

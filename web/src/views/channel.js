@@ -12,7 +12,7 @@ import * as cache from '../cache.js';
 import { VirtualList } from '../vlist.js';
 import { renderPost } from './post.js';
 import { qrImage } from './qr.js';
-import { collisionWarning, fingerprintView, marks } from './directory.js';
+import { collisionWarning, fingerprintView, marks, vouchedKey } from './directory.js';
 import { link } from '../nav.js';
 import { watchMirrors, mirrorNote } from '../mirrors.js';
 import { placeTrail } from '../places.js';
@@ -134,8 +134,8 @@ export function channelView(address) {
         h('button', { id: 'follow', class: followed ? 'secondary' : 'primary', onclick: async (ev) => {
           // Once followed, a look-alike is trusted and the warning moves to the real one: asked first, as
           // `samizdat follow` refuses it without --anyway.
-          if (!followed && info.warned && !confirm(t('follow-lookalike-confirm', {
-            name: neutralize(info.like ? info.like.name : ''), fp: info.likeFingerprint }))) return;
+          if (!followed && info.warned && !confirm(t(info.likeFollowed ? 'follow-lookalike-confirm' : vouchedKey(info), {
+            name: neutralize(info.like ? info.like.name : ''), fp: info.likeFingerprint }) + (info.likeFollowed ? '' : ` ${t('follow-anyway')}`))) return;
           ev.target.disabled = true;
           await setFollow(address, !followed);
           drawHeader(channel);

@@ -27,10 +27,14 @@ function sentence(key, vars) {
 export function collisionWarning(info, tag = 'span') {
   if (!info.warned && !info.twinned) return null;
   const name = h('bdi', null, info.like ? info.like.name : '');
-  const key = info.twinned ? `collision-twin${info.twinKind}` : info.likeFollowed ? 'collision-followed' : 'collision-vouched';
+  const key = info.twinned ? `collision-twin${info.twinKind}` : info.likeFollowed ? 'collision-followed' : vouchedKey(info);
   return h(tag, { class: `warning collision${info.twinned ? ' twin' : ''}`, role: 'note' },
     '⚠ ', sentence(key, { name, fp: info.likeFingerprint }));
 }
+
+/** Said of a channel named like one the reader's verifiers vouch for: "not the channel your verifiers vouch for",
+ * or, when they vouch for this one too (one of them fooled, or its key in other hands), that they disagree. */
+export const vouchedKey = (info) => (info.vouchedBy.size ? 'collision-disputed' : 'collision-vouched');
 
 /** Followed / yours, vouched for by N, mixed alphabets. */
 export function marks(info) {
