@@ -1,37 +1,38 @@
-"""The photo store: blobs as files in ``<home>/blobs/``, encrypted under the node's data key, with an index.
+"""The photo store: blobs in ``<home>/blobs/``, encrypted under the node's data key, with an index.
 
 Theory of operation
 -------------------
 
-A blob is named by its SHA-256 everywhere outside this module. On the disk it is not: a file named by the plain
-hash would prove that the device holds a known photo (an examiner hashes the photo of a protest once and looks for
-that name on every seized phone). So a file's name is ``HMAC-SHA256(name key, sha256)``, and its content is
-``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, u32 length | blob | zeros, aad = magic | sha256)``, both
-keys derived from the node's blob key (:attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key).
-Binding the hash in the associated data means a file cannot be passed off as another blob's, even by someone who
-can write to the disk.
+A blob is named by its SHA-256 everywhere outside this module. On an encrypted node it has no file of its own: its
+bytes are a row of the index (``blobs/index.sqlite``, an encrypted database like the event store, under a key
+derived from the node's blob key, :attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key). A file
+per photo, even encrypted and under a keyed name, told an examiner two things the encryption was there to hide
+(red team, round 5: docs/safety.md): its size, the photo's size plus 36 bytes, which every post's ``imeta`` tag
+makes public, so the sizes matched against the relays' posts said which photos (hence which channels' posts) the
+device held; and its birth time, to the second the ``created_at`` of the post that the author's device made with
+it, so the device was the author of those posts. In the database a photo is pages among the other pages, every
+page encrypted and authenticated, and the file's dates are those of its last write only. Deleted rows are
+overwritten (``secure_delete``, :mod:`samizdat.store.dbapi`).
 
-The zeros pad the file to the next size of a ladder (:func:`padded_size`: 1, 2, 3, 4, 6, 8, 12, 16, ... times
-4 KiB, the sealed bundles' steps). Without them a file's size was the photo's size plus 36 bytes, and a photo's
-size is public: every post's ``imeta`` tag carries it. An examiner who read the sizes of the files in ``blobs/``
-matched them against the posts on the relays and learned which photos, hence which channels' posts, the device
-held, names or no names (red team, round 5: docs/safety.md). Files of the first format (``SMZBLOB1``, exact size)
-are read as before and padded once, the first time the store is opened by this version (:meth:`BlobStore._pad_old`).
+An encrypted node's files of before (``SMZBLOB1``: ``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, blob,
+aad = magic | sha256)``, named ``HMAC-SHA256(name key, sha256)``; ``SMZBLOB2``, the same padded, which one
+development version wrote) are read and moved into the index, then deleted, the first time the store is opened by
+this version (:meth:`BlobStore._take_files`). Their blocks held ciphertext only.
 
-The index (``blobs/index.sqlite``, encrypted under its own derived key) says what is stored: hash, size, type,
-whether the blob is a thumbnail, when it arrived, and which keys uploaded it (BUD-12 lists blobs per key, and one
-blob may be uploaded by several keys). It lives next to the files rather than in ``local.sqlite`` so that the
-blobs and what describes them are one directory, moved, counted and wiped together, and ``events.sqlite`` stays a
-pure set of signed events.
+The index says what is stored: hash, size, type, whether the blob is a thumbnail, when it arrived, and which keys
+uploaded it (BUD-12 lists blobs per key, and one blob may be uploaded by several keys). It lives in ``blobs/``
+rather than in ``local.sqlite`` so that the blobs and what describes them are moved, counted and wiped together,
+and ``events.sqlite`` stays a pure set of signed events.
 
 A node made with ``--no-passphrase`` has no data key: its blobs are then plain files named by their hash, and the
 index is a plain SQLite file, like the rest of such a node. When such a node is encrypted later (``samizdat
-encrypt``), the first open with the key converts the store: every plain file is written again encrypted under its
-HMAC name, the index is rebuilt encrypted, and the plain files and index are overwritten and deleted.
+encrypt``), the first open with the key converts the store: every plain file is written into the encrypted index,
+and the plain files and the plain index are overwritten and deleted.
 
-Writes are atomic: a temporary file in the same directory, synced, renamed over the final name, and the directory
-synced; then the index row. A crash between the two leaves a file without a row, which :meth:`BlobStore.put`
-simply rewrites next time; a row without a file cannot happen (the row is written second, and removed first).
+A plain node's writes are atomic: a temporary file in the same directory, synced, renamed over the final name,
+and the directory synced; then the index row. A crash between the two leaves a file without a row, which
+:meth:`BlobStore.put` simply rewrites next time; a row without a file cannot happen (the row is written second,
+and removed first). An encrypted node writes the bytes, then the row, each a transaction of the index.
 Every method raises :class:`~samizdat.errors.StoreError` with one sentence when the disk or the index fails.
 """
 
@@ -50,7 +51,6 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from samizdat.core.bundle_seal import padded_chunks
 from samizdat.core.sealing import subkey
 from samizdat.errors import StoreError
 from samizdat.store import files
@@ -59,13 +59,11 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 DIRECTORY = "blobs"
 INDEX = "index.sqlite"
 KEYCHECK = "keycheck"  #: a few bytes encrypted under the file key: tells "another key's store" from "damaged"
-MAGIC = b"SMZBLOB1"  #: the key check's file, and blob files of the first format (not padded)
-PADDED = b"SMZBLOB2"  #: blob files padded to :func:`padded_size`
+MAGIC = b"SMZBLOB1"  #: the key check's file, and an encrypted node's blob files of the first format
+PADDED = b"SMZBLOB2"  #: blob files of the second format (the first, padded)
 NONCE_SIZE = 12
-TAG_SIZE = 16
 _LENGTH = struct.Struct(">I")
-PAD_STEP = 4096  #: a padded file is a multiple of this many bytes (see :func:`padded_size`)
-PADDED_META = "padded"  #: the index's mark that every blob file is padded (the first format's converted)
+INLINE_META = "inline"  #: the index's mark that it holds every blob's bytes (the files of before taken in)
 FILE_LABEL = b"samizdat/v1 blob files"
 NAME_LABEL = b"samizdat/v1 blob names"
 INDEX_LABEL = b"samizdat/v1 blob index"
@@ -101,6 +99,8 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+#: An encrypted store's blobs themselves (a plain node's are files).
+_DATA = "CREATE TABLE IF NOT EXISTS data (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +165,6 @@ class Blobs(Protocol):
 MISS_WAIT_MAX = 86400.0
 
 
-def padded_size(length: int) -> int:
-    """The size of the file of a blob of ``length`` bytes: its sealed size rounded up to the next 1, 2, 3, 4, 6, 8,
-    12, ... times :data:`PAD_STEP` (at most half as much again, a quarter on average over sizes spread evenly)."""
-    sealed = len(PADDED) + NONCE_SIZE + _LENGTH.size + length + TAG_SIZE
-    return padded_chunks(-(-sealed // PAD_STEP)) * PAD_STEP
-
-
 def miss_wait(tries: int, delay: float) -> float:
     """Seconds before the next try of a blob no source had, after ``tries`` misses: ``delay``, doubling each time."""
     return min(delay * 2.0 ** min(tries - 1, 10), MISS_WAIT_MAX)
@@ -226,13 +219,13 @@ class BlobStore:
                 self._db = connect(str(directory / INDEX), index_key, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + (_DATA if key else ""))
             if plain_rows is not None:
                 self._adopt_plain(plain_rows)
             if key is not None and self._key_opens() is None:
                 self._write_keycheck()
-            if key is not None and self.meta(PADDED_META) != "1":
-                self._pad_old()
+            if key is not None and self.meta(INLINE_META) != "1":
+                self._take_files()
         except OSError as exc:
             raise StoreError(f"cannot open the blob store {directory}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
@@ -295,20 +288,18 @@ class BlobStore:
             leftover.unlink(missing_ok=True)
         files.sync_dir(self.directory)
 
-    def _pad_old(self) -> None:
-        """Write every blob file of the first format (``SMZBLOB1``, its size the photo's plus 36 bytes) again
-        padded, then mark the store so (once: later opens skip it). The old file's blocks held only ciphertext."""
+    def _take_files(self) -> None:
+        """Move the blobs of an encrypted store of before, a file each, into the index, delete the files, and mark
+        the store so (once: later opens skip it). The files held ciphertext only: they are not overwritten."""
         for (sha256,) in self._db.execute("SELECT sha256 FROM blobs").fetchall():
-            path = self.path(sha256)
-            try:
-                with path.open("rb") as handle:
-                    old = handle.read(len(MAGIC)) == MAGIC
-            except FileNotFoundError:
-                continue
-            data = self.get(sha256) if old else None
+            data = self._read_file(sha256)
             if data is not None:
-                self._write(sha256, data)
-        self.set_meta(PADDED_META, "1")
+                self._db.execute("INSERT OR REPLACE INTO data (sha256, bytes) VALUES (?, ?)", (sha256, data))
+            self.path(sha256).unlink(missing_ok=True)
+        for leftover in self.directory.glob(".tmp-*"):
+            leftover.unlink(missing_ok=True)
+        files.sync_dir(self.directory)
+        self.set_meta(INLINE_META, "1")
 
     def _run(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
         try:
@@ -336,27 +327,36 @@ class BlobStore:
         must hash to ``sha256``: a damaged file is never served)."""
         if not self.has(sha256):
             return None
+        if self.encrypted:
+            row = self._run("SELECT bytes FROM data WHERE sha256 = ?", (sha256,)).fetchone()
+            raw = None if row is None else bytes(row[0])
+        else:
+            raw = self._read_file(sha256)
+        return raw if raw is not None and hashlib.sha256(raw).hexdigest() == sha256 else None
+
+    def _read_file(self, sha256: str) -> bytes | None:
+        """The bytes of blob ``sha256``'s file (a plain node's, or an encrypted node's of before, opened), or None
+        when there is none or it does not open."""
         try:
             raw = self.path(sha256).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StoreError(f"cannot read a blob: {exc.strerror or exc}") from exc
-        if self._aead is not None:
-            magic = raw[: len(MAGIC)]
-            if magic not in (MAGIC, PADDED) or len(raw) < len(MAGIC) + NONCE_SIZE:
-                return None
-            nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
-            try:
-                raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], magic + sha256.encode())
-            except InvalidTag:
-                return None
-            if magic == PADDED:
-                if len(raw) < _LENGTH.size:
-                    return None
-                (length,) = _LENGTH.unpack_from(raw)
-                raw = raw[_LENGTH.size : _LENGTH.size + length]
-        return raw if hashlib.sha256(raw).hexdigest() == sha256 else None
+        if self._aead is None:
+            return raw
+        magic = raw[: len(MAGIC)]
+        if magic not in (MAGIC, PADDED) or len(raw) < len(MAGIC) + NONCE_SIZE:
+            return None
+        nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
+        try:
+            raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], magic + sha256.encode())
+        except InvalidTag:
+            return None
+        if magic == PADDED:
+            (length,) = _LENGTH.unpack_from(raw) if len(raw) >= _LENGTH.size else (-1,)
+            raw = raw[_LENGTH.size : _LENGTH.size + length] if length >= 0 else b""
+        return raw
 
     def listing(self, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:
         """The blobs ``owner`` uploaded, newest first (BUD-12), optionally between ``since`` and ``until``."""
@@ -450,6 +450,9 @@ class BlobStore:
         had = self.has(sha256)
         self._run("DELETE FROM owners WHERE sha256 = ?", (sha256,))
         self._run("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+        if self.encrypted:  # its row is overwritten (secure_delete)
+            self._run("DELETE FROM data WHERE sha256 = ?", (sha256,))
+            return had
         path = self.path(sha256)
         try:
             files.overwrite_secret(path)
@@ -460,18 +463,15 @@ class BlobStore:
         return had
 
     def _write(self, sha256: str, data: bytes) -> None:
-        payload: bytes = data
-        if self._aead is not None:
-            nonce = os.urandom(NONCE_SIZE)
-            zeros = bytes(padded_size(len(data)) - len(PADDED) - NONCE_SIZE - _LENGTH.size - len(data) - TAG_SIZE)
-            plain = _LENGTH.pack(len(data)) + data + zeros
-            payload = PADDED + nonce + self._aead.encrypt(nonce, plain, PADDED + sha256.encode())
+        if self.encrypted:
+            self._run("INSERT OR REPLACE INTO data (sha256, bytes) VALUES (?, ?)", (sha256, data))
+            return
         final = self.path(sha256)
         temporary = self.directory / f".tmp-{secrets.token_hex(8)}"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(payload)
+                view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
