@@ -144,3 +144,26 @@ def test_verifiers_vouching_for_two_channels_named_alike_are_said_to_disagree(tm
         assert "NOT THE CHANNEL" not in first
     refused = reader.fails("follow", real["naddr"])  # still asked: nothing here tells which one is real
     assert "your verifiers disagree" in refused.err
+
+
+def test_a_verifier_whose_key_is_disputed_vouches_naming_the_key_it_honours_and_sees_the_dispute(
+    tmp_path: Path,
+) -> None:
+    """A verifier's node that trusts two verifiers who disagree remembers no key (it is disputed); its own vouch
+    then named the newest definition's recovery key, which the seized owner key wrote (the police's), instead of
+    the key it honours, and said nothing of the dispute."""
+    world = _seizure(tmp_path)
+    old = world["old"]
+    fooled, second = e2e.Cli(tmp_path / "fooled"), e2e.Cli(tmp_path / "second")
+    for cli in (fooled, second):
+        cli.ok("init")
+    fooled.ok("import", str(tmp_path / "police.smz"))
+    fooled.ok("vouch", old["naddr"])  # after the honest verifier's, naming the police's key
+    fooled.ok("export", "-o", str(tmp_path / "fooled.smz"))
+
+    second.ok("follow", world["verifier"])
+    second.ok("follow", fooled.json("keys", "show")["npub"])
+    second.ok("import", str(tmp_path / "police.smz"), str(tmp_path / "vouch.smz"), str(tmp_path / "fooled.smz"))
+    said = second.ok("vouch", old["naddr"]).out
+    assert f"recovery key {nip19.npub_encode(world['recovery'])}" in said  # the earliest trusted vouch's
+    assert "!! RECOVERY KEYS DISAGREE" in said

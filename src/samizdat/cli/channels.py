@@ -18,7 +18,7 @@ import typer
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
 from samizdat.cli.lookalikes import first_lines, lookalike_state, marks, trust_dict, warning_line
 from samizdat.cli.photos import attachments_json, photos_text, prepare_files
-from samizdat.cli.recovery import new_recovery_key, seized_dict, seized_lines, write_recovery_file
+from samizdat.cli.recovery import dispute_lines, new_recovery_key, seized_dict, seized_lines, write_recovery_file
 from samizdat.cli.recovery import register as register_recovery
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.texts import typed_text
@@ -475,7 +475,7 @@ def register(app: typer.Typer) -> None:
             entry = await channels.entry(ctx, found)
             recovery = posts.vouched_recovery_key(ctx, found)
             return {"address": found.address, "name": found.name, "fingerprint": entry.fingerprint,
-                    "recovery": nip19.npub_encode(recovery) if recovery else None,
+                    "recovery": nip19.npub_encode(recovery) if recovery else None, **seized_dict(found),
                     "withdrawn": False, **result.to_dict()}  # fmt: skip
 
         def text(d: dict[str, Any]) -> str:
@@ -485,6 +485,8 @@ def register(app: typer.Typer) -> None:
                 head = f"You vouch for {field(d['name'])}, owner key {d['fingerprint']}"
                 if d["recovery"]:  # what readers new to the channel honour if its owner key is seized
                     head += f", recovery key {d['recovery']}"
+                # Verifiers this node trusts name another recovery key: the verifier vouching sees it too.
+                head = "\n".join([*dispute_lines(d), head])
             return head + "\n" + _published_text(d)
 
         emit(run(with_node(action)), as_json, text)

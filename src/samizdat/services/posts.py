@@ -161,9 +161,10 @@ async def label(ctx: Context, ref: str, value: str, reason: str) -> Published:
 
 
 def vouched_recovery_key(ctx: Context, channel: Channel) -> str:
-    """The recovery key a vouch for ``channel`` names: the one this node honours (the first it saw the channel
-    name, core/recovery.py), not the newest definition's, which a seized owner key can rewrite; "" for none."""
-    return ctx.local.recovery_key(channel.address) or channel.recovery
+    """The recovery key a vouch for ``channel`` (as :func:`channels.lookup` judged it) names: the one this node
+    honours (the first it saw the channel name, else its trusted verifiers' earliest vouch's: core/recovery.py),
+    not the newest definition's, which a seized owner key can rewrite; "" for none."""
+    return ctx.local.recovery_key(channel.address) or channel.recovery_honoured or channel.recovery
 
 
 async def vouch(ctx: Context, text: str, reason: str = "") -> tuple[Channel, Published]:
