@@ -76,6 +76,11 @@ def test_a_phone_that_remembered_the_police_key_is_told_a_trusted_verifier_names
     expect(warning).to_contain_text(fingerprint(recovery.public_key_hex))
     expect(warning).to_contain_text(nip19.npub_encode(verifier.public_key_hex))
     expect(warning).to_contain_text(fingerprint(new_owner.public_key_hex))
+    # The channel's card says so too, before its name.
+    page.goto(node.http_url)
+    page.fill("#search", "Block 7")
+    card = page.locator(f'.channel[data-address="{channel.address}"]')
+    expect(card.locator(".warning.seized")).to_contain_text("Recovery keys disagree")
 
 
 def test_names_a_letter_apart_are_not_said_to_be_the_same_name(tmp_path: Path, module_serve: Any, context: Any) -> None:

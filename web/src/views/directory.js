@@ -54,10 +54,11 @@ export function fingerprintView(info, tag = 'span') {
     h('span', { class: 'v' }, info.fingerprint));
 }
 
-/** "Owner key seized" on a card (views/seized.js, in /screens.js with its words). */
-function seizedMark() {
+/** "Owner key seized", or "recovery keys disagree", on a card (views/seized.js, in /screens.js with its words). */
+function seizedMark(ch) {
+  if (ch.seizedSince == null && !ch.recoveryDisputes?.length) return null;
   const mark = h('span', { class: 'warning seized', role: 'note' }, '⚠');
-  screens().then((s) => mount(mark, s.seizedMark()), () => {});
+  screens().then((s) => mount(mark, s.seizedMark(ch)), () => {});
   return mark;
 }
 
@@ -65,7 +66,7 @@ function card(ch) {
   const info = trust().of(ch);
   return h('li', { class: `channel${info.warned || info.twinned ? ' warned' : ''}`, 'data-address': ch.address },
     link({ screen: 'channel', address: ch.address }, null,
-      ch.seizedSince != null ? seizedMark() : null,
+      seizedMark(ch),
       collisionWarning(info),
       h('strong', { dir: 'auto' }, ch.name),
       fingerprintView(info),

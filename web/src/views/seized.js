@@ -38,4 +38,4 @@ function disputeWarning(channel) {
   ];
 }
 
-export const seizedMark = () => ['⚠ ', t('key-seized-mark')];
+export const seizedMark = (ch) => ['⚠ ', ch.seizedSince == null ? '' : `${t('key-seized-mark')} `, ch.recoveryDisputes?.length ? t('key-dispute-mark') : ''];
