@@ -14,6 +14,11 @@ store, reads on a streaming replica (``[store] read_url``), the processes woken 
   can be, publishing 100 MB at the allowed rate), the first page took 4.4 s, the relay grew from 260 MB to
   2.3 GB, and the one REQ kept the store busy for 239 s. A page now reads sizes first and the JSON of the events it
   takes (0.02 s, 266 MB, 2.8 s in all).
+* A page's read was bounded per statement (``statement_timeout``), not as a whole as on SQLite: a REQ of ten
+  filters whose statements each took just under ``store_seconds`` held a turn at the store for ten times that.
+  On a 200,000-event store two devices' REQs of ten ``#t`` filters of 30 absent values took 6.5 s a page each
+  (the bound is 2 s), and a phone's REQ of one channel waited 5.5 s for a turn; now they end at 2.2-2.4 s with
+  ``CLOSED "error: ..."`` and the phone waits 1.2-1.5 s.
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ import psycopg
 import pytest
 from relay_helpers import client, make_event, publish, query, recv_until
 
+from samizdat.core.filters import parse_filter
 from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import StoreBus
+from samizdat.relay.limits import RelayLimits
+from samizdat.relay.stored import QUERY_TOO_LONG
+from samizdat.store import pgqueries
 from samizdat.store.postgres import PostgresStore
 from samizdat.testing import relays_as_workers, running_relay, wait_until
 from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster, start_cluster
@@ -136,3 +145,57 @@ async def test_a_req_of_many_filters_over_large_events_holds_a_page_not_every_fi
         # ... and the relay held about a page at a time: each of the 100 pages read 10 filters' rows, which with
         # their JSON was 10 x 100 x 200 KB = 200 MB at once (the peak grew by about that much before).
         assert peak - baseline < 60 * 1024 * 1024, f"grew by {(peak - baseline) // 2**20} MB"
+
+
+ROWS = 100_000
+
+
+def _fill(url: str) -> None:
+    """ROWS events (JSON never served: no filter below matches them) with a topic tag each, and the plan PostgreSQL
+    chose for the filters below on a busy relay's statistics (the lab's store of 200,000 signed events with two
+    topics each): a nested loop over the events, newest first (without parallel workers, for a steady time)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO events (seq, id, pubkey, created_at, kind, raw) SELECT nextval('events_seq'),"
+            " sha256(i::text::bytea), sha256('k'::bytea), 1700000000 + i, 1, '{}'::bytea"
+            f" FROM generate_series(1, {ROWS}) i"
+        )
+        conn.execute(
+            "INSERT INTO tags (seq, name, value, created_at, id) SELECT seq, 't', 'v' || (seq % 1000), created_at, id"
+            " FROM events"
+        )
+        conn.execute("ANALYZE")
+        database = url.rsplit("/", 1)[1]
+        for setting in ("enable_hashjoin = off", "enable_mergejoin = off", "max_parallel_workers_per_gather = 0"):
+            conn.execute(f'ALTER DATABASE "{database}" SET {setting}'.encode())
+
+
+def _statement_seconds(url: str, flt: dict[str, object]) -> float:
+    """How long one statement of ``flt`` takes here (the fastest of three, once warm)."""
+    prepared = pgqueries._prepare(parse_filter(flt))
+    assert prepared is not None
+    sql, params = pgqueries.query_sql(prepared, int(time.time()), 500, sized=True)
+    best = float("inf")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(4):
+            began = time.monotonic()
+            conn.execute(sql.encode(), params).fetchall()
+            best = min(best, time.monotonic() - began)
+    return best
+
+
+async def test_a_req_of_many_slow_filters_is_ended_at_the_relays_time_limit_not_ten_times_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    _fill(postgres_url)
+    absent = [f"x{i}" for i in range(30)]
+    filters = [{"#t": absent, "since": 1_600_000_000 - i} for i in range(FILTERS)]  # ten statements, none matching
+    one = _statement_seconds(postgres_url, filters[0])
+    # Each statement well inside the limit (a quarter of it), all ten of them 2.5 times over it.
+    limits = RelayLimits(store_seconds=max(4 * one, 0.02), reqs_burst=1000)
+    async with running_relay(tmp_path, store_url=postgres_url, limits=limits) as running:
+        async with client(running.url) as device:
+            await device.send(orjson.dumps(["REQ", "slow", *filters]).decode())
+            reply = orjson.loads(await asyncio.wait_for(device.recv(), 60))  # no event matches: EOSE or CLOSED
+        # Refused at the limit, as on SQLite (it held a turn at the store for all ten statements before).
+        assert reply == ["CLOSED", "slow", QUERY_TOO_LONG], (reply, one)

@@ -26,7 +26,8 @@ Theory of operation (the calling model of :mod:`samizdat.store.sqlite`, on a ser
   position): a client that got ``OK`` and asks again sees its event, and so does a client of this process asking
   for an event another process stored, once this process's follower has passed it (it will not fan it out again).
 * **Cancelling** a read cancels its statement on the server; :data:`~samizdat.store.base.READ_SECONDS` becomes
-  the connection's ``statement_timeout`` and raises TimeoutError.
+  the connection's ``statement_timeout`` and the read's deadline (a read of several statements begins none after
+  it: :class:`~samizdat.store.pgconn.ReadCursor`), and raises TimeoutError.
 * **Schema** changes are numbered SQL files in ``migrations/postgres/``; the table ``samizdat_schema`` records
   those applied. Opening a store applies the missing ones, under an advisory lock, so two processes starting at
   once do not both migrate.
@@ -59,7 +60,17 @@ from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
 from samizdat.store.base import READ_SECONDS
-from samizdat.store.pgconn import CONNECT_TIMEOUT, REPLICA_RETRY, PgWriter, Pool, describe, lsn, migrate, redact
+from samizdat.store.pgconn import (
+    CONNECT_TIMEOUT,
+    DEADLINE,
+    REPLICA_RETRY,
+    PgWriter,
+    Pool,
+    describe,
+    lsn,
+    migrate,
+    redact,
+)
 from samizdat.store.pgqueries import CHANNEL, Conn
 from samizdat.store.reading import SharedStore, ready_items
 from samizdat.store.sqlite import CarryReport
@@ -221,12 +232,15 @@ class PostgresStore(SharedStore[Conn]):
                 if self._timeouts.get(conn, 0) != timeout:  # set only when it changes: no round trip per read
                     conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout),))
                     self._timeouts[conn] = timeout
+                DEADLINE.at = None if seconds is None else time.monotonic() + seconds  # for every statement of fn
                 try:
                     value = fn(conn)
                 except pg_errors.QueryCanceled:
                     if seconds is not None:
                         raise TimeoutError(f"the read took more than {seconds} s") from None
                     raise
+                finally:
+                    DEADLINE.at = None
                 self.reads["replica" if pool is self._replica else "primary"] += 1
                 return value
             except psycopg.Error:
