@@ -19,6 +19,10 @@ store, reads on a streaming replica (``[store] read_url``), the processes woken 
   On a 200,000-event store two devices' REQs of ten ``#t`` filters of 30 absent values took 6.5 s a page each
   (the bound is 2 s), and a phone's REQ of one channel waited 5.5 s for a turn; now they end at 2.2-2.4 s with
   ``CLOSED "error: ..."`` and the phone waits 1.2-1.5 s.
+* Relays on one database without NATS wake each other by ``NOTIFY samizdat_events, '<number>'``, which any role
+  that may connect to the database can send too (another application on a shared server). The listener
+  remembered the highest number it was told, so one ``NOTIFY`` of a number far ahead silenced every true one
+  after it: the relays heard of each other's events only by polling. The number is now a hint, never remembered.
 """
 
 from __future__ import annotations
@@ -199,3 +203,24 @@ async def test_a_req_of_many_slow_filters_is_ended_at_the_relays_time_limit_not_
             reply = orjson.loads(await asyncio.wait_for(device.recv(), 60))  # no event matches: EOSE or CLOSED
         # Refused at the limit, as on SQLite (it held a turn at the store for all ten statements before).
         assert reply == ["CLOSED", "slow", QUERY_TOO_LONG], (reply, one)
+
+
+async def test_a_notification_of_a_number_far_ahead_does_not_silence_the_true_ones(
+    postgres_url: str, key: SecretKey
+) -> None:
+    writer, reader = await PostgresStore.open(postgres_url), await PostgresStore.open(postgres_url)
+    watch = reader.watch(poll=600)  # a long poll: only notifications wake it within the test
+    try:
+        assert await asyncio.wait_for(anext(watch), WAIT) == 0
+        with psycopg.connect(postgres_url, autocommit=True) as other:  # any role that may connect
+            other.execute("NOTIFY samizdat_events, '9223372036854775806'")
+        hinted = await asyncio.wait_for(anext(watch), WAIT)  # a wake-up for nothing: the reader finds nothing new
+        assert await reader.events_since(0, 10) == []
+        await writer.add(make_event(key, 1, "the bridge is closed"))
+        seq = (await writer.events_since(0, 10))[-1][0]
+        # The true notification still wakes the reader (before: never, within the poll).
+        assert await asyncio.wait_for(anext(watch), WAIT) == seq, hinted
+    finally:
+        await watch.aclose()
+        await writer.close()
+        await reader.close()

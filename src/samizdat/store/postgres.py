@@ -413,8 +413,13 @@ class PostgresStore(SharedStore[Conn]):
 
         If no notification came for ``poll`` seconds, or the listening connection was lost, the number is read
         from the store instead, so a missed notification only delays a wake-up: the consumer reads
-        ``events_since`` its last number and misses nothing. Runs until the caller stops iterating (``aclose()``)."""
-        seen = -1  # so that the first number is yielded, once listening: nothing after it can be missed
+        ``events_since`` its last number and misses nothing. Runs until the caller stops iterating (``aclose()``).
+
+        A notification's number is a hint, yielded as it comes when it is above the last number read from the
+        store, and never remembered: any role that may connect to the database can ``NOTIFY`` on the channel, and
+        one number far ahead, once remembered, silenced every true notification after it (red-team finding: the
+        relays then heard of each other's events only by polling, a second late)."""
+        seen = -1  # the newest number read from the store: the first is yielded once listening, nothing is missed
         while not self._closed:
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -432,12 +437,15 @@ class PostgresStore(SharedStore[Conn]):
                         seen = newest
                         yield seen
                     async for note in conn.notifies(timeout=poll):
-                        number = int(note.payload) if note.payload.isdigit() else 0
+                        payload = note.payload
+                        number = int(payload) if payload.isascii() and payload.isdigit() and len(payload) < 20 else 0
                         if number > seen:
-                            seen = number
-                            yield seen
+                            yield number
             except psycopg.OperationalError as exc:
                 log.warning("lost the notifications of %s: %s; listening again", self._where, describe(exc))
+            except StoreError as exc:  # last_seq() failed: the server is restarting, say
+                log.warning("cannot read the newest event of %s: %s; listening again", self._where, exc)
+                await asyncio.sleep(min(poll, 1.0))
             finally:
                 await conn.close()
 
