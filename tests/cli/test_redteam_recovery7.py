@@ -167,3 +167,14 @@ def test_a_verifier_whose_key_is_disputed_vouches_naming_the_key_it_honours_and_
     said = second.ok("vouch", old["naddr"]).out
     assert f"recovery key {nip19.npub_encode(world['recovery'])}" in said  # the earliest trusted vouch's
     assert "!! RECOVERY KEYS DISAGREE" in said
+
+
+def test_a_verifier_followed_is_shown_with_its_fingerprint(tmp_path: Path) -> None:
+    """An npub handed on by someone else can be a key ground to share its first and last letters with the real
+    verifier's: following it shows the 20-digit fingerprint to compare, as a channel's owner key has."""
+    reader, verifier = e2e.Cli(tmp_path / "reader"), e2e.Cli(tmp_path / "verifier")
+    for cli in (reader, verifier):
+        cli.ok("init")
+    npub = verifier.json("keys", "show")["npub"]
+    said = reader.ok("follow", npub).out
+    assert f"Fingerprint: {fingerprint(nip19.npub_decode(npub))}" in said

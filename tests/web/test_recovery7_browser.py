@@ -129,3 +129,17 @@ def test_verifiers_vouching_for_two_channels_named_alike_are_said_to_disagree(
         expect(warning).to_contain_text("Your verifiers disagree")
         expect(warning).to_contain_text(fingerprint(other.owner))
         expect(warning).not_to_contain_text("Not the channel")
+
+
+def test_a_verifier_is_listed_with_its_fingerprint(tmp_path: Path, module_serve: Any, context: Any) -> None:
+    """A verifier's npub handed on by someone else can be a key ground to share its first and last letters with the
+    real verifier's: the list shows the 20-digit fingerprint to compare, as channels' owner keys have."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    node = module_serve(cli.home)
+    verifier = SecretKey.generate()
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/keys")
+    page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+    page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_contain_text(fingerprint(verifier.public_key_hex))

@@ -26,7 +26,7 @@ from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
 from samizdat.core import nip19
 from samizdat.core.channel import ADMIN_ROLES, Channel
-from samizdat.core.display import field
+from samizdat.core.display import field, fingerprint
 from samizdat.core.posts import POST_TYPES
 from samizdat.errors import UsageError
 from samizdat.services import channels, posts
@@ -513,12 +513,18 @@ def register(app: typer.Typer) -> None:
                     "not followed: " + warning_line(before).removeprefix("!! ").lower() + ". Compare the "
                     "fingerprints with someone you trust; if this one is the real one, add --anyway"
                 )
-            return {**(before or {}), **await channels.follow(ctx, target, relay)}
+            done: dict[str, Any] = {**await channels.follow(ctx, target, relay)}
+            if "verifier" in done:  # an npub's first and last letters can be ground to match a trusted one's
+                done["fingerprint"] = fingerprint(nip19.npub_decode(done["verifier"]))
+            return {**(before or {}), **done}
 
         def text(d: dict[str, Any]) -> str:
             head = "Following " if d["added"] else "Already following "
             if "verifier" in d:
-                return head + f"verifier {d['verifier']}"
+                return head + (
+                    f"verifier {d['verifier']}\nFingerprint: {d['fingerprint']}  (compare all of it with the one the "
+                    "verifier gave you in person: the first and last letters of an npub can be copied)"
+                )
             via = ", ".join(d["relays"]) or "no relay yet (give --relay, or sync with a node that has it)"
             lines = [*first_lines(d), head + f"channel {d['channel'].split(':', 2)[2]} of {d['owner']} via {via}"]
             if d.get("name") is not None:

@@ -3,6 +3,7 @@
 // a deliberate tap; trusted verifiers; the operator login.
 
 import { h, mount } from '../dom.js';
+import { fingerprint } from '../display.js';
 import { t } from '../i18n.js';
 import { state, setSecret, setSetting, setVerifiers, operatorLogin, operatorLogout } from '../state.js';
 import * as autolock from '../autolock.js';
@@ -161,8 +162,10 @@ export function keysView() {
 
   function verifiers() {
     const field = h('input', { name: 'verifier', placeholder: 'npub1…', autocapitalize: 'off', 'aria-label': t('verifiers') });
-    return h('section', null, h('h2', null, t('verifiers')), h('p', null, t('verifiers-explain')),
+    return h('section', null, h('h2', null, t('verifiers')), h('p', null, t('verifiers-explain'), ' ', t('verifier-fp')),
+      // The fingerprint too: an npub's first and last letters can be ground to match a trusted verifier's.
       h('ul', { class: 'verifiers' }, state.verifiers.map((pk) => h('li', null, h('code', null, x.npubEncode(pk)), ' ',
+        h('span', { class: 'fp' }, fingerprint(pk)), ' ',
         h('button', { class: 'small', onclick: async () => {
           await setVerifiers(state.verifiers.filter((v) => v !== pk));
           draw();
