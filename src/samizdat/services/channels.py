@@ -85,17 +85,20 @@ async def judged(ctx: Context, address: str) -> Judgement:
 async def _witnesses(ctx: Context, address: str) -> list[Event]:
     """The trusted verifiers' vouches for the channel at ``address`` that count (not withdrawn, not expired)."""
     verifiers = trusted_verifiers(ctx)
-    labels = await ctx.store.query([
-        Filter(kinds=frozenset({kinds.LABEL}), authors=verifiers, tags=(("a", frozenset({address})),),
-               limit=MAX_VOUCHES),
-    ])  # fmt: skip
+    labels = await ctx.store.query(_each(verifiers, kinds.LABEL, ("a", frozenset({address}))))
     if not labels:
         return []
-    withdrawals = await ctx.store.query([
-        Filter(kinds=frozenset({kinds.DELETION}), authors=verifiers, tags=(("e", frozenset(e.id for e in labels)),),
-               limit=MAX_VOUCHES),
-    ])  # fmt: skip
+    withdrawals = await ctx.store.query(_each(verifiers, kinds.DELETION, ("e", frozenset(e.id for e in labels))))
     return witnesses([*labels, *withdrawals], verifiers, ctx.now()).get(address, [])
+
+
+def _each(verifiers: Iterable[str], kind: int, tag: tuple[str, frozenset[str]]) -> list[Filter]:
+    """One filter per verifier, each its newest :data:`MAX_VOUCHES`: one verifier's flood (a key the police hold
+    vouching thousands of times) pushes out only its own vouches and withdrawals, never another's."""
+    return [
+        Filter(kinds=frozenset({kind}), authors=frozenset({v}), tags=(tag,), limit=MAX_VOUCHES)
+        for v in sorted(verifiers)
+    ]
 
 
 async def mirrors(ctx: Context, address: str) -> tuple[str, ...]:
@@ -439,7 +442,7 @@ async def unfollow(ctx: Context, target: str) -> None:
 
 # -- telling channels apart: fingerprints, vouches, collisions (docs/protocol.md, "Vouching for a channel") -----
 
-MAX_VOUCHES = 5000  #: vouch labels (and as many withdrawals) read at once
+MAX_VOUCHES = 5000  #: vouch labels (and as many withdrawals) read at once, of each verifier apart (_each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,12 +480,12 @@ def trusted_verifiers(ctx: Context) -> frozenset[str]:
 async def vouches(ctx: Context) -> dict[str, frozenset[str]]:
     """Channel address -> the trusted verifiers (:func:`trusted_verifiers`) who vouch for it now."""
     verifiers = trusted_verifiers(ctx)
-    events = await ctx.store.query([
-        Filter(kinds=frozenset({kinds.LABEL}), authors=verifiers, tags=(("l", frozenset({VOUCH_VALUE})),),
-               limit=MAX_VOUCHES),
-        Filter(kinds=frozenset({kinds.DELETION}), authors=verifiers, tags=(("k", frozenset({str(kinds.LABEL)})),),
-               limit=MAX_VOUCHES),
-    ])  # fmt: skip
+    events = await ctx.store.query(
+        [
+            *_each(verifiers, kinds.LABEL, ("l", frozenset({VOUCH_VALUE}))),
+            *_each(verifiers, kinds.DELETION, ("k", frozenset({str(kinds.LABEL)}))),
+        ]
+    )
     return vouchers(events, verifiers, ctx.now())
 
 
