@@ -21,6 +21,8 @@ from samizdat.services import channels
 from samizdat.services.context import Context
 from samizdat.store.base import Store
 
+MAX_RELATED = 5000  #: deletion requests and labels naming a page's posts read at once, of each key apart
+
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:
@@ -76,12 +78,16 @@ async def collect_feed(
         if ids:
             # Only the deletion requests and labels that can count are read, for the same reason: a deletion by
             # an author of this channel's posts or by a verifier, a label by a verifier (thread_view's rules).
+            # Each author's newest apart: one key's flood (a verifier's or an admin's, seized) of labels or
+            # deletion requests naming these posts pushes out only its own, never an honest verifier's "false".
             related += await store.query(
                 [
-                    Filter(kinds=frozenset({kinds.DELETION}), authors=keys | followed, tags=(("e", ids),), limit=5000),
-                    Filter(kinds=frozenset({kinds.LABEL}), authors=followed, tags=(("e", ids),), limit=5000),
+                    *(Filter(kinds=frozenset({kinds.DELETION}), authors=frozenset({k}), tags=(("e", ids),),
+                             limit=MAX_RELATED) for k in sorted(keys | followed)),
+                    *(Filter(kinds=frozenset({kinds.LABEL}), authors=frozenset({k}), tags=(("e", ids),),
+                             limit=MAX_RELATED) for k in sorted(followed)),
                 ]
-            )
+            )  # fmt: skip
         by_target: dict[str, list[Event]] = {}
         for event in related:
             for target in event.tag_values("e"):
