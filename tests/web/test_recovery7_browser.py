@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from samizdat.core import kinds, nip19
 from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
 from samizdat.core.display import fingerprint
 from samizdat.core.keys import SecretKey
-from samizdat.core.posts import build_vouch
+from samizdat.core.posts import build_label, build_post, build_vouch
 from samizdat.core.recovery import build_claim
+from samizdat.node import Node
+from samizdat.testing import node_keys
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
@@ -143,3 +147,39 @@ def test_a_verifier_is_listed_with_its_fingerprint(tmp_path: Path, module_serve:
     page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
     page.click("text=Add")
     expect(page.locator(".verifiers li")).to_contain_text(fingerprint(verifier.public_key_hex))
+
+
+async def _ingest(home: Path, events: list[Any]) -> None:
+    """Into the node's store before it serves (quicker than publishing thousands; a flooder could as well)."""
+    node = await Node.open(home, keys=node_keys(home))
+    try:
+        await node.ctx.ingest(events)
+    finally:
+        await node.close()
+
+
+def test_one_verifiers_flood_of_labels_does_not_hide_anothers(tmp_path: Path, module_serve: Any, context: Any) -> None:
+    """A verifier the phone trusts (its key in the police's hands) labels posts 5,100 times: the channel's page asked
+    for the newest 5,000 labels of all its verifiers together, and an honest verifier's "false" on the police's
+    fake post never reached the phone."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    owner, honest, flooder = (SecretKey.generate() for _ in range(3))
+    now = int(time.time())
+    channel = parse_channel(build_channel_event(owner, "yard", NAME, created_at=now - 20_000))
+    fake = build_post(owner, channel, "news", "Everyone to the square at 18:00", created_at=now - 15_000)
+    false = build_label(honest, fake, "false", "Nobody called for this", created_at=now - 10_000)
+    flood = [build_label(flooder, fake, "confirmed", created_at=now - 6_000 + i) for i in range(5_100)]
+    with ThreadPoolExecutor(1) as pool:  # the browser's fixtures hold this thread's event loop
+        pool.submit(asyncio.run, _ingest(cli.home, [channel.event, fake, false, *flood])).result()
+    node = module_serve(cli.home)
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/keys")
+    for verifier in (honest, flooder):
+        page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+        page.click("text=Add")
+    expect(page.locator(".verifiers li")).to_have_count(2)
+    page.goto(f"{node.http_url}#/c/{channel.address}")
+    expect(page.locator(".feed")).to_contain_text("Everyone to the square")
+    expect(page.locator(".feed")).to_contain_text("false, says", timeout=30_000)

@@ -56,7 +56,7 @@ export function channelView(address) {
   let subs = [];
   let timer = 0;
   let unsaved = [];
-  let deletionSub = null, deletionKey = '';
+  let deletionSubs = [], deletionKey = '';
   const open = new Set(); // the folded runs the reader opened (rules.js fold)
 
   function add(e) {
@@ -105,11 +105,15 @@ export function channelView(address) {
     const key = keys.join(',') + '|' + labelers.join(',');
     if (key === deletionKey) return;
     deletionKey = key;
-    if (deletionSub) state.relay.close(deletionSub);
-    const filters = [{ kinds: [5], authors: keys, limit: PAGE }];
-    filters.push({ kinds: [1985], '#L': ['samizdat.verify'], authors: labelers.slice(0, 1000), limit: PAGE });
-    deletionSub = state.relay.subscribe(filters, onEvent);
-    subs.push(deletionSub);
+    for (const id of deletionSubs) state.relay.close(id);
+    // Each of the first 36 keys' and verifiers' newest apart (10 filters a REQ, a relay's most): one key's flood (a
+    // verifier's or an admin's, seized) pushes out only its own labels or deletions (services/feed.py).
+    const each = (authors, filter) => [...authors.slice(0, 36).map((a) => ({ ...filter, authors: [a] })),
+      ...(authors.length > 36 ? [{ ...filter, authors: authors.slice(36, 1000) }] : [])];
+    const filters = [...each(keys, { kinds: [5], limit: PAGE }), ...each(labelers, { kinds: [1985], '#L': ['samizdat.verify'], limit: PAGE })];
+    deletionSubs = [];
+    for (let i = 0; i < filters.length; i += 10) deletionSubs.push(state.relay.subscribe(filters.slice(i, i + 10), onEvent));
+    subs.push(...deletionSubs);
   }
 
   let headerKey = [];
