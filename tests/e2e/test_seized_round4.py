@@ -26,6 +26,8 @@ Root is needed to mount; the tools are e2fsprogs and mount (scripts/apt/forensic
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import signal
 import urllib.request
@@ -35,6 +37,7 @@ from typing import Any
 
 from test_seized_round3 import Disk, disk, found_in, on_disk  # noqa: F401 - disk, on_disk: fixtures
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 import photo_samples as samples
 from conftest import Cli, LocalRelayProcess, ServeProcess
@@ -74,6 +77,21 @@ def ask(url: str, wanted: dict[str, Any]) -> list[dict[str, Any]]:
                 break
             found.append(message[2])
     return found
+
+
+def operator_login(node: ServeProcess, code: str) -> str:
+    """Log in at ``/op`` as the web app does with a login link (an HMAC of the code's hash, never the code), and
+    return the session code's hash that both sides then work out; fails the test unless the node says yes."""
+    digest = hashlib.sha256(code.encode()).hexdigest()
+    with connect(node.url + "/op", origin=Origin(node.http_url.rstrip("/")), open_timeout=10) as ws:
+        ws.send(json.dumps({"login": "challenge"}))
+        challenge = json.loads(ws.recv(timeout=30))["challenge"]
+        ws.send(json.dumps({"proof": hmac.new(bytes.fromhex(digest), f"samizdat operator login {challenge}".encode(),
+                                              hashlib.sha256).hexdigest()}))  # fmt: skip
+        answer = json.loads(ws.recv(timeout=30))
+    assert answer.get("ok") is True, answer
+    session = hmac.new(bytes.fromhex(digest), f"samizdat operator session {challenge}".encode(), hashlib.sha256)
+    return hashlib.sha256(session.hexdigest().encode()).hexdigest()
 
 
 async def secret_key(home: Path) -> bytes:
@@ -135,6 +153,7 @@ def test_an_encrypted_nodes_disk_and_its_stick_give_no_channel_post_key_or_photo
                           str(stick / "backup.bin"), "--channel", "nightwatch", "--seal")  # fmt: skip
     assert sealing.code == 0, sealing.err
     code = owner.json("web", "login")["token"]
+    unused = owner.json("web", "login")["token"]  # a second phone's link, not opened yet
     owner.ok("peers", "add", f"ws://{PEER}:4848")
     owner.ok("sync", local_relay.url, "--direction", "up")
 
@@ -144,6 +163,7 @@ def test_an_encrypted_nodes_disk_and_its_stick_give_no_channel_post_key_or_photo
     assert any(e["content"] == POSTS[0] for e in ask(node.url, {"search": "tractor", "limit": 5}))
     ask(node.url, {"search": SEARCH, "limit": 5})
     share = json.loads(get(node.http_url + "api/share/" + "ab" * 16))["s"]
+    session = operator_login(node, code)  # a worker of the two: it opens the sealed hash
     reader.ok("follow", channel["naddr"])
     reader.ok("sync", node.url)
     assert node.stop() == 0
@@ -160,7 +180,9 @@ def test_an_encrypted_nodes_disk_and_its_stick_give_no_channel_post_key_or_photo
     assert photo_files(owner.home) + photo_files(reader.home) == [], "a file per photo: its size and birth time"
     assert public_size + 36 not in sizes(owner.home) | sizes(reader.home)
     secrets = {who: asyncio.run(secret_key(cli.home)) for who, cli in (("owner", owner), ("reader", reader))}
-    needles = [CHANNEL, OTHER, *POSTS, PHOTO_POST, OTHER_POST, SEARCH, REASON, PEER, code, share,
+    # What a browser proves it holds at login: the session's hash and an unused link's (a used link's is spent)
+    hashes = [session, hashlib.sha256(unused.encode()).hexdigest()]
+    needles = [CHANNEL, OTHER, *POSTS, PHOTO_POST, OTHER_POST, SEARCH, REASON, PEER, code, unused, *hashes, share,
                f"127.0.0.1:{local_relay.port}", channel["address"], channel["naddr"], other["address"]]  # fmt: skip
     for cli in (owner, reader):
         keys = cli.json("keys", "show")

@@ -13,6 +13,7 @@ from samizdat.cli.render import plural, when
 from samizdat.cli.timeparse import parse_duration
 from samizdat.config import load_config, load_identity
 from samizdat.errors import UsageError
+from samizdat.services import operator_codes
 from samizdat.services.instance import running_address
 from samizdat.web.operator import DEFAULT_LIFETIME, code_of, forget_tokens, list_codes, new_token, revoke_code
 
@@ -40,7 +41,9 @@ def login(
     """
     path = home()
     # A clear error before `samizdat init`; on an encrypted node, only who can unlock it may log in as it.
-    load_identity(path, node_keys(path))
+    keys = node_keys(path)
+    load_identity(path, keys)
+    operator_codes.use(path, keys)  # the code's hash is sealed in the codes file (services/operator_codes.py)
     lifetime = parse_duration(expires)
     running = running_address(path)  # a running `serve` may listen elsewhere than the config says (--port)
     config = load_config(path)

@@ -19,7 +19,7 @@ from samizdat.config import Config, load_identity
 from samizdat.core.sealing import NodeKeys
 from samizdat.net import failover
 from samizdat.net.client import default_proxy
-from samizdat.services import blob_travel, deadman, spare
+from samizdat.services import blob_travel, deadman, operator_codes, spare
 from samizdat.services.context import Context
 from samizdat.services.sync import background_sync
 from samizdat.services.upkeep import Upkeep
@@ -48,6 +48,7 @@ async def open_parts(
         config.extra, proxy=config.proxy or default_proxy() or "", via=config.via, where=str(home / "config.toml")
     )
     key = load_identity(home, keys)
+    operator_codes.use(home, keys)  # the web login's codes, sealed on an encrypted node
     store: SqliteStore | PostgresStore
     if config.store_url:  # only the events move; keys and local state stay in ``home``
         from samizdat.store.postgres import PostgresStore  # psycopg only when used

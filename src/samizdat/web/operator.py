@@ -82,6 +82,7 @@ from samizdat.core.event import Event
 from samizdat.core.thread import MAX_FUTURE
 from samizdat.errors import RemoteProtocolError, UsageError
 from samizdat.relay.http import header, own_name
+from samizdat.services import operator_codes
 from samizdat.services.publishing import OPERATOR_KINDS
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ NOT_VALID = "this operator code is not valid (or was revoked)"
 USED = "this login link was already used (each link logs in one browser, once): run `samizdat web login` for a new one"
 EXPIRED = "this operator code has expired: run `samizdat web login` on the node for a new one"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+#: A hash sealed on an encrypted node (services/operator_codes.py).
+_SEALED = re.compile(r"[0-9a-f]{8}~[A-Za-z0-9_-]{20,200}")
 
 #: Signs (kind, content, tags, created_at) with the node's key and publishes it; UsageError when refused.
 OperatorPublish = Callable[[int, str, list[list[str]], int], Awaitable[Event]]
@@ -123,34 +126,37 @@ def _digest(token: str) -> str:
 @dataclass(frozen=True, slots=True)
 class OperatorCode:
     """One login code as the codes file remembers it: ``<sha256> <created> <expires> <last used or 0>``, and for a
-    session code `` <sha256 of the link code it replaced>``."""
+    session code `` <sha256 of the link code it replaced>``; on an encrypted node the first field is the hash sealed
+    (services/operator_codes.py: the hash is what a login proves, and the file is not encrypted)."""
 
-    digest: str
+    digest: str  # "" when sealed and this process cannot open it (it then never logs anyone in)
     created: int
     expires: int
     last_used: int  # 0: never
     link: str = ""  # a session code: the hash of the link's code, spent at the first login; "" for a link's code
+    sealed: str = ""  # the first field as the file has it when sealed, written back as it is
 
     @property
     def id(self) -> str:
         """The id `web codes` shows: the link's, also once the link was exchanged for a session code."""
-        return (self.link or self.digest)[:ID_CHARS]
+        return (self.link or self.digest or self.sealed)[:ID_CHARS]
 
     def expired(self, now: float) -> bool:
         return now >= self.expires
 
     def line(self) -> str:
         link = f" {self.link}" if self.link else ""
-        return f"{self.digest} {self.created} {self.expires} {self.last_used}{link}\n"
+        return f"{self.sealed or self.digest} {self.created} {self.expires} {self.last_used}{link}\n"
 
     def to_dict(self, now: float) -> dict[str, Any]:
         return {"id": self.id, "created": self.created, "expires": self.expires,
                 "last_used": self.last_used or None, "expired": self.expired(now)}  # fmt: skip
 
 
-def _parse_line(line: str) -> OperatorCode | None:
+def _parse_line(line: str, home: Path) -> OperatorCode | None:
     parts = line.split()
-    if not parts or not _DIGEST.fullmatch(parts[0]) or not all(p.isdigit() for p in parts[1:4]):
+    sealed = parts[0] if parts and _SEALED.fullmatch(parts[0]) else ""
+    if not parts or not (sealed or _DIGEST.fullmatch(parts[0])) or not all(p.isdigit() for p in parts[1:4]):
         return None
     numbers = [int(p) for p in parts[1:4]]
     if len(numbers) == 1 and len(parts) == 2:  # the first format: a code made with the default lifetime
@@ -159,7 +165,8 @@ def _parse_line(line: str) -> OperatorCode | None:
     if len(numbers) != 3 or len(parts) > 5 or (link and not _DIGEST.fullmatch(link)):
         return None
     created, expires, last_used = numbers
-    return OperatorCode(parts[0], created, expires, last_used, link)
+    digest = operator_codes.unseal(home, sealed) if sealed else parts[0]
+    return OperatorCode(digest, created, expires, last_used, link, sealed)
 
 
 def list_codes(home: Path) -> list[OperatorCode]:
@@ -168,7 +175,7 @@ def list_codes(home: Path) -> list[OperatorCode]:
         text = (home / TOKENS_FILE).read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
         return []
-    return [code for code in map(_parse_line, text.splitlines()) if code is not None]
+    return [code for code in (_parse_line(line, home) for line in text.splitlines()) if code is not None]
 
 
 @contextlib.contextmanager
@@ -185,15 +192,23 @@ def _write(home: Path, codes: list[OperatorCode]) -> None:
     """Replace the codes file with ``codes`` (hold :func:`_locked`)."""
     path = home / TOKENS_FILE
     if not codes:
+        operator_codes.zero(path)
         path.unlink(missing_ok=True)
         return
+    codes = [c if c.sealed or not c.digest else replace(c, sealed=_sealed(home, c.digest)) for c in codes]
     temporary = home / f".{TOKENS_FILE}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write("".join(code.line() for code in codes))
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    operator_codes.replace(temporary, path)  # the file it replaces is zeroed: its blocks kept every hash
+
+
+def _sealed(home: Path, digest: str) -> str:
+    """``digest`` sealed for the file when this process holds the node's key, else "" (written as it is)."""
+    sealed = operator_codes.seal(home, digest)
+    return "" if sealed == digest else sealed
 
 
 def new_token(home: Path, now: float | None = None, *, lifetime: int = DEFAULT_LIFETIME) -> str:
@@ -238,7 +253,7 @@ def exchange_code(home: Path, digest: str, now: float, session: str | None = Non
         if not found:
             return None
         session = session or secrets.token_urlsafe(16)
-        fresh = replace(found[0], digest=_digest(session), last_used=int(now), link=digest)
+        fresh = replace(found[0], digest=_digest(session), last_used=int(now), link=digest, sealed="")
         _write(home, [fresh if code is found[0] else code for code in codes])
     return session
 
@@ -265,7 +280,7 @@ def code_by_proof(home: Path, proof: str, challenge: str) -> OperatorCode | None
         return None
     found = None
     for code in list_codes(home):
-        if hmac.compare_digest(proof, login_proof(code.digest, challenge)):
+        if code.digest and hmac.compare_digest(proof, login_proof(code.digest, challenge)):
             found = code
     return found
 
@@ -312,7 +327,7 @@ def revoke_code(home: Path, code_id: str) -> OperatorCode:
                          "`samizdat web codes` shows")  # fmt: skip
     with _locked(home):
         codes = list_codes(home)
-        matching = [code for code in codes if (code.link or code.digest).startswith(prefix)]
+        matching = [code for code in codes if (code.link or code.digest or code.sealed).startswith(prefix)]
         if not matching:
             raise UsageError(f"no operator code {prefix}; see `samizdat web codes`")
         if len(matching) > 1:
