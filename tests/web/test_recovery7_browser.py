@@ -183,3 +183,35 @@ def test_one_verifiers_flood_of_labels_does_not_hide_anothers(tmp_path: Path, mo
     page.goto(f"{node.http_url}#/c/{channel.address}")
     expect(page.locator(".feed")).to_contain_text("Everyone to the square")
     expect(page.locator(".feed")).to_contain_text("false, says", timeout=30_000)
+
+
+def test_one_verifiers_flood_of_vouches_does_not_push_out_anothers(
+    tmp_path: Path, module_serve: Any, context: Any
+) -> None:
+    """A verifier the phone trusts (its key in the police's hands) vouches 5,100 times for a copy of a channel
+    another trusted verifier vouches for: the phone asked for the newest 5,000 vouches of all its verifiers
+    together, lost the honest one's, and said of the real channel "Not the channel your verifiers vouch for"."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    owner, police, honest, flooder = (SecretKey.generate() for _ in range(4))
+    now = int(time.time())
+    real = parse_channel(build_channel_event(owner, "yard", NAME, place="BY/Minsk", created_at=now - 20_000))
+    fake = parse_channel(build_channel_event(police, "yard", NAME, place="BY/Minsk", created_at=now - 19_000))
+    vouch = build_vouch(honest, real, "Met them", created_at=now - 10_000)
+    flood = [build_vouch(flooder, fake, "Trust me", created_at=now - 6_000 + i) for i in range(5_100)]
+    with ThreadPoolExecutor(1) as pool:  # the browser's fixtures hold this thread's event loop
+        pool.submit(asyncio.run, _ingest(cli.home, [real.event, fake.event, vouch, *flood])).result()
+    node = module_serve(cli.home)
+
+    page = context.new_page()
+    page.goto(f"{node.http_url}#/keys")
+    for verifier in (flooder, honest):  # the flooder first: the honest one's vouch comes with both at once
+        page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))
+        page.click("text=Add")
+        expect(page.locator(".verifiers")).to_contain_text(fingerprint(verifier.public_key_hex))
+    page.reload()  # a new start: the vouches of both verifiers asked for at once
+    page.goto(node.http_url)
+    page.fill("#search", "Block 7")
+    warning = page.locator(f'.channel[data-address="{real.address}"] .warning.collision')
+    expect(warning).to_contain_text("Your verifiers disagree", timeout=30_000)
+    expect(warning).not_to_contain_text("Not the channel")
