@@ -311,14 +311,23 @@ def _is_search(p: _Prepared) -> bool:
 MAX_ARMS = 20
 
 
-#: What a query's rows carry: the event's JSON, or (for a page) its insertion number and size, the JSON being read
-#: only for the events the page takes (:func:`_raws`).
-_RAW, _SIZED = "e.raw", "e.seq, octet_length(e.raw)"
+#: What a query's rows carry: the event's JSON, or (for a page, :func:`_first_bytes`) its insertion number too.
+_RAW, _PAGED = "e.raw", "e.seq, e.raw"
 
 
-def _tag_arms(
-    p: _Prepared, now: int, limit: int, after: Key | None, columns: str = _RAW
-) -> tuple[str, list[object]] | None:
+def _first_bytes(sql: str, params: list[object], keys: str, order: str, max_bytes: int) -> tuple[str, list[object]]:
+    """``sql``'s rows (``keys``..., raw), as (``keys``..., size of raw, raw) in ``order``, with the JSON only in
+    the rows that begin within the first ``max_bytes`` of JSON (NULL after them): all that a page of ``max_bytes``
+    can take of them. ``octet_length`` reads a stored value's size, not the value."""
+    n = "octet_length(r)"
+    return (
+        f"SELECT {keys}, {n}, CASE WHEN sum({n}) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) - {n} < %s"
+        f" THEN r END FROM ({sql}) AS s({keys}, r) ORDER BY {order}",
+        [max_bytes, *params],
+    )
+
+
+def _tag_arms(p: _Prepared, now: int, limit: int, after: Key | None, columns: str) -> tuple[str, list[object]] | None:
     """A filter led by a ``#x`` tag (no ids or authors): one SELECT per value of its tag with the fewest values,
     each reading the tag index newest first and stopping at ``limit``, merged. Without this, PostgreSQL finds
     every event with the tag and sorts them all (a topic tag of a million events: thousands of rows)."""
@@ -346,11 +355,18 @@ def _tag_arms(
 
 
 def query_sql(
-    p: _Prepared, now: int, limit: int, after: Key | None = None, *, sized: bool = False
+    p: _Prepared, now: int, limit: int, after: Key | None = None, *, max_bytes: int | None = None
 ) -> tuple[str, list[object]]:
     """Rows of (created_at, id, raw) answering one filter, newest first (a ``search`` filter: stored last first);
-    with ``sized``, (created_at, id, seq, size of raw) instead."""
-    columns = _SIZED if sized else _RAW
+    with ``max_bytes`` (a page), (created_at, id, seq, size of raw, raw) with the JSON only in the rows that begin
+    within the first ``max_bytes`` of it (:func:`_first_bytes`)."""
+    if max_bytes is not None:
+        sql, params = _query_sql(p, now, limit, after, _PAGED)
+        return _first_bytes(sql, params, "c, i, q", "c DESC, i", max_bytes)
+    return _query_sql(p, now, limit, after, _RAW)
+
+
+def _query_sql(p: _Prepared, now: int, limit: int, after: Key | None, columns: str) -> tuple[str, list[object]]:
     if _is_search(p):
         s = _build(p, now)
         return f"{s.sql(f'e.created_at, e.id, {columns}')} ORDER BY e.seq DESC LIMIT %s", [*s.params, limit]
@@ -367,6 +383,14 @@ def _raws(conn: Conn, seqs: Sequence[int]) -> dict[int, bytes]:
         return {}
     rows = conn.execute("SELECT seq, raw FROM events WHERE seq = ANY(%s)", (list(seqs),), binary=True)
     return {int(seq): bytes(raw) for seq, raw in rows}
+
+
+def _page(conn: Conn, rows: list[tuple[int, bytes | None]]) -> list[Event]:
+    """The events of (seq, raw) rows, in order, reading the JSON of any that came without it (none should: the
+    page stops within the bytes that came with theirs); one deleted meanwhile is left out."""
+    missing = _raws(conn, [seq for seq, raw in rows if raw is None])
+    found = ((seq, missing.get(seq) if raw is None else raw) for seq, raw in rows)
+    return [event_from_raw(raw) for _, raw in found if raw is not None]
 
 
 def _query_ids(conn: Conn, f: Filter, p: _Prepared, now: int, limit: int) -> list[Event]:
@@ -400,12 +424,13 @@ def query(conn: Conn, filters: Iterable[Filter], now: int, default_limit: int) -
 class Pager:
     """:class:`samizdat.store.queries.Pager` on PostgreSQL: the same pages, in the same order (see there).
 
-    Each filter's rows are read with their size, not their JSON, and the JSON of the events a page takes is read
-    after them in one statement. PostgreSQL sends a statement's whole result at once (SQLite's rows come one at a
-    time, as the merge takes them): reading the JSON of every row asked for (up to ``max_events`` per filter) held
-    all of it in the relay's memory to send a page of ``max_bytes``. A REQ of ten filters naming an author of 500
-    events of 200 KB pulled a gigabyte from the server for each page of one event, the relay grew past 2 GB, and
-    the REQ kept the store busy for four minutes (red-team finding; tests/relay/test_redteam_scaled.py)."""
+    Each filter's rows come with the JSON only of those within the page's first ``max_bytes`` (the rest with their
+    size alone: :func:`_first_bytes`), all that the page can take of that filter. PostgreSQL sends a statement's
+    whole result at once (SQLite's rows come one at a time, as the merge takes them): reading the JSON of every
+    row asked for (up to ``max_events`` per filter) held all of it in the relay's memory to send a page of
+    ``max_bytes``. A REQ of ten filters naming an author of 500 events of 200 KB pulled a gigabyte from the
+    server for each page of one event, the relay grew past 2 GB, and the REQ kept the store busy for four minutes
+    (red-team finding; tests/relay/test_redteam_scaled.py)."""
 
     def __init__(self, filters: Iterable[Filter], default_limit: int) -> None:
         self._merged: list[Stream] = []
@@ -431,19 +456,22 @@ class Pager:
 
     def _merged_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
         streams = self._merged
-        rows: list[list[tuple[int, bytes, int, int]]] = []  # (created_at, id, seq, size of its JSON)
+        rows: list[list[tuple[int, bytes, int, int, bytes | None]]] = []  # (created_at, id, seq, size, raw)
         asked: list[int] = []
         for stream in streams:
             want = min(stream.remaining, max_events)
-            sql, params = query_sql(stream.prepared, now, want, self._after, sized=True)
-            got = [(int(c), bytes(i), int(q), int(n)) for c, i, q, n in conn.execute(sql.encode(), params, binary=True)]
+            sql, params = query_sql(stream.prepared, now, want, self._after, max_bytes=max_bytes)
+            got = [
+                (int(c), bytes(i), int(q), int(n), None if r is None else bytes(r))
+                for c, i, q, n, r in conn.execute(sql.encode(), params, binary=True)
+            ]
             rows.append(got)
             asked.append(want)
             if len(got) < want:
                 stream.exhausted = True
         heap = [(-got[0][0], got[0][1], i, 0) for i, got in enumerate(rows) if got]
         heapq.heapify(heap)
-        chosen: list[int] = []  # the page's events' insertion numbers, in its order
+        chosen: list[tuple[int, bytes | None]] = []  # the page's (seq, raw), in its order
         size = 0
         last: tuple[int, bytes] | None = None
         taken = [0] * len(streams)
@@ -456,8 +484,9 @@ class Pager:
             streams[i].remaining -= 1
             taken[i] += 1
             if fresh:
-                chosen.append(rows[i][at][2])
-                size += rows[i][at][3]
+                _, _, seq, length, raw = rows[i][at]
+                chosen.append((seq, raw))
+                size += length
                 last = (neg_created, eid)
             if at + 1 < len(rows[i]):
                 row = rows[i][at + 1]
@@ -468,8 +497,7 @@ class Pager:
         if last is not None:
             self._after = (-last[0], last[1])
         self._merged = [s for s in streams if s.remaining > 0 and not s.exhausted]
-        raws = _raws(conn, chosen)
-        return [event_from_raw(raws[seq]) for seq in chosen if seq in raws]
+        return _page(conn, chosen)
 
     def _search_page(self, conn: Conn, now: int, max_events: int, max_bytes: int) -> list[Event]:
         stream = self._searches[0]
@@ -477,18 +505,19 @@ class Pager:
         s = _build(stream.prepared, now)
         if stream.before is not None:
             s.where("e.seq < %s", stream.before)
-        sql = f"{s.sql(_SIZED)} ORDER BY e.seq DESC LIMIT %s"  # the JSON of those the page takes, after
-        chosen: list[int] = []
+        sql, params = _first_bytes(
+            f"{s.sql(_PAGED)} ORDER BY e.seq DESC LIMIT %s", [*s.params, want], "q", "q DESC", max_bytes
+        )
+        chosen: list[tuple[int, bytes | None]] = []
         size = 0
-        for seq, length in conn.execute(sql.encode(), [*s.params, want]):
-            chosen.append(int(seq))
+        for seq, length, raw in conn.execute(sql.encode(), params, binary=True):
+            chosen.append((int(seq), None if raw is None else bytes(raw)))
             size += int(length)
             if len(chosen) >= want or size >= max_bytes:
                 break
-        raws = _raws(conn, chosen)
-        page = [event_from_raw(raws[seq]) for seq in chosen if seq in raws]
+        page = _page(conn, chosen)
         if chosen:
-            stream.before = chosen[-1]
+            stream.before = chosen[-1][0]
         stream.remaining -= len(chosen)
         if len(chosen) < want and size < max_bytes:
             stream.exhausted = True
