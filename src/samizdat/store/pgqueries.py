@@ -222,11 +222,41 @@ def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
 
 
 def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
-    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
-    cursor = conn.execute(
-        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s)", (now, chunk)
-    )
-    return cursor.rowcount
+    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many. An expired deletion request
+    takes its marks with it (:func:`_forget_deletion`)."""
+    rows = conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s) RETURNING kind, raw",
+        (now, chunk),
+        binary=True,
+    ).fetchall()
+    for kind, raw in rows:
+        if kind == DELETION:
+            _forget_deletion(conn, event_from_raw(bytes(raw)))
+    return len(rows)
+
+
+def _forget_deletion(conn: Conn, request: Event) -> None:
+    """Remove the marks deletion ``request`` left (``deleted_ids``, ``deleted_addrs``) now that it has left the
+    store, unless another stored request of its author asks the same (the SQLite store's rule,
+    :func:`samizdat.store.queries._forget_deletion`). Kept, they were the one thing of an expired request that
+    stayed: requests of 2,000 random ids each, expiring seconds later, left 2,000 rows each on the server's disk
+    for good (red-team finding)."""
+    pubkey = bytes.fromhex(request.pubkey)
+    targets = deletion_targets(request)
+    if targets.ids:
+        conn.execute(
+            "DELETE FROM deleted_ids d WHERE d.pubkey = %s AND d.id = ANY(%s) AND NOT EXISTS ("
+            f" SELECT 1 FROM tags t JOIN events e ON e.seq = t.seq WHERE t.name = 'e'"
+            f" AND t.value = encode(d.id, 'hex') AND e.kind = {DELETION} AND e.pubkey = d.pubkey)",
+            (pubkey, [bytes.fromhex(t) for t in targets.ids]),
+        )
+    for kind, d in targets.slots:
+        conn.execute(
+            "DELETE FROM deleted_addrs WHERE pubkey = %s AND kind = %s AND d_tag = %s AND NOT EXISTS ("
+            f" SELECT 1 FROM tags t JOIN events e ON e.seq = t.seq WHERE t.name = 'a' AND t.value = %s"
+            f" AND e.kind = {DELETION} AND e.pubkey = %s)",
+            (pubkey, kind, d, f"{kind}:{request.pubkey}:{d}", pubkey),
+        )
 
 
 # --- filters to SQL -----------------------------------------------------------------------------------------------
