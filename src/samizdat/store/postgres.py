@@ -306,7 +306,8 @@ class PostgresStore(SharedStore[Conn]):
         client's own long queries on the replica can make it do). Noted in the reader thread, before the caller
         hears of the value."""
         if self._replica is not None:
-            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            # A plain cursor: this is part of the read already made, never refused for its deadline (ReadCursor).
+            row = psycopg.Cursor(conn).execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
             position = lsn(row[0] if row else None)
             with self._seen_lock:
                 self._seen_lsn = max(self._seen_lsn, position)
