@@ -80,6 +80,7 @@ def test_a_remembered_police_key_is_disputed_by_a_trusted_vouch_and_not_switched
     assert fingerprint(world["recovery"]) in head
     assert new["address"] in head
     assert world["police_channel"] in head
+    assert "samizdat follow" not in head  # no command to follow either: the reader decides
     assert "RECOVERY KEYS DISAGREE" in reader.ok("channel", "list").out
 
 

@@ -136,11 +136,12 @@ def seized_lines(d: dict[str, Any]) -> list[str]:
     lines = dispute_lines(d)
     if d.get("seized_since") is None:
         return lines
+    # Disputed, the command to follow is not offered: the reader decides which key is the channel's (below).
+    follow = ", says the recovery key this node honours" if lines else f": `samizdat follow {d['successor']}`"
     return [
         f"!! THIS CHANNEL'S OWNER KEY WAS SEIZED on {when(d['seized_since'])}: its posts and changes from then on "
         "do not count.",
-        f"!! It continues at {d['successor']} (fingerprint {d['successor_fingerprint']}): "
-        f"`samizdat follow {d['successor']}`",
+        f"!! It continues at {d['successor']} (fingerprint {d['successor_fingerprint']}){follow}",
         *lines,
     ]
 

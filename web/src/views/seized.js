@@ -17,7 +17,7 @@ function named(address) {
 export function seizedWarning(channel) {
   const seized = channel.seizedSince == null ? [] : [
     h('p', { dir: 'auto' }, t('key-seized', { when: when(channel.seizedSince), ...named(channel.successor) })),
-    h('p', null, link({ screen: 'channel', address: channel.successor }, { id: 'successor', class: 'button primary' }, t('key-seized-follow'))),
+    h('p', null, link({ screen: 'channel', address: channel.successor }, { id: 'successor', class: channel.recoveryDisputes?.length ? 'button' : 'button primary' }, t('key-seized-follow'))),
   ];
   return [...seized, ...disputeWarning(channel)];
 }
