@@ -159,7 +159,7 @@ def section(r: dict[str, Any], runs: int, post_count: int, command: str) -> list
     return [
         TITLE,
         "",
-        "`services/blobs.py` (the check every blob passes), `store/blobs.py` (encrypted files, HMAC names),"
+        "`services/blobs.py` (the check every blob passes), `store/blobs.py` (rows of the encrypted photo index),"
         " `web/blossom.py` over `relay/bodies.py` (Blossom on loopback), `services/blob_travel.py` and bundles with"
         f" photos, measured by `bench/blobs.py`: a {r['full_bytes']:,}-byte 1600 × 1200 WebP and a"
         f" {r['thumb_bytes']:,}-byte 320 × 240 thumbnail, as the photo pipeline makes them.",
@@ -171,8 +171,7 @@ def section(r: dict[str, Any], runs: int, post_count: int, command: str) -> list
         f"| step, median of {runs} | time |",
         "|---|---|",
         f"| `check_image` (structure walk, then a full decode) | {r['check_ms']:.1f} ms |",
-        "| encrypted store: write (ChaCha20-Poly1305, temp file, fsync, rename, fsync dir) |"
-        f" {r['store_write_ms']:.1f} ms |",
+        f"| encrypted store: write (a row of the encrypted photo index, committed) | {r['store_write_ms']:.1f} ms |",
         f"| encrypted store: read and verify the hash | {r['store_read_ms']:.1f} ms |",
         f"| `PUT /upload` on loopback (auth, rate, check, store) | {r['upload_ms']:.1f} ms |",
         f"| `GET /<sha256>.webp` on loopback | {r['get_ms']:.1f} ms |",
