@@ -204,8 +204,11 @@ async def store_blob(
     store = blob_store(ctx)
     is_thumb = max(info.width, info.height) <= THUMB_SIDE if thumb is None else thumb
     now = ctx.now()
-    fresh = store.put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner)
-    entry = store.entry(sha256)
+
+    def put() -> tuple[bool, BlobEntry | None]:  # a database write and read: not on the event loop
+        return store.put(sha256, data, info.mime, thumb=is_thumb, now=now, owner=owner), store.entry(sha256)
+
+    fresh, entry = await asyncio.to_thread(put)
     uploaded = now if fresh or entry is None else entry.uploaded
     return BlobDescriptor(sha256, len(data), info.mime, uploaded), fresh
 

@@ -202,7 +202,7 @@ class BlossomEndpoint:
         self._rate(request, auth.pubkey)
         query = parse_qs(urlsplit(request.path).query)
         since, until, limit = _int(query, "since"), _int(query, "until"), _int(query, "limit") or MAX_LIST
-        entries = blobs.list_blobs(self.ctx, pubkey, since=since, until=until)
+        entries = await asyncio.to_thread(blobs.list_blobs, self.ctx, pubkey, since=since, until=until)
         cursor = query.get("cursor", [""])[0]
         if cursor:
             at = next((i for i, e in enumerate(entries) if e.sha256 == cursor), None)
@@ -260,19 +260,26 @@ class BlossomEndpoint:
     async def _delete(self, request: HttpRequest, sha256: str) -> HttpResult:
         auth = self._authorize(request, "delete", sha256)
         self._rate(request, auth.pubkey)
+        # In a thread: the photo store is a database (PostgreSQL's may be slow), never read on the event loop.
+        status, words = await asyncio.to_thread(self._delete_now, sha256, auth.pubkey)
+        if status != 200:
+            raise Refusal(status, words)
+        return _text(200, words)
+
+    def _delete_now(self, sha256: str, pubkey: str) -> tuple[int, str]:
         if not blobs.has_blob(self.ctx, sha256):
-            raise Refusal(404, "this node does not have that blob")
-        if auth.pubkey == self.ctx.pubkey and auth.pubkey not in blobs.blob_store(self.ctx).owners(sha256):
+            return 404, "this node does not have that blob"
+        if pubkey == self.ctx.pubkey and pubkey not in blobs.blob_store(self.ctx).owners(sha256):
             if blobs.referenced_by(self.ctx, sha256):
-                raise Refusal(403, "a post stored here uses this blob: retract the post to remove it")
+                return 403, "a post stored here uses this blob: retract the post to remove it"
             blobs.delete_blob(self.ctx, sha256)
-            return _text(200, "deleted")
-        outcome = blobs.disown_blob(self.ctx, sha256, auth.pubkey)
+            return 200, "deleted"
+        outcome = blobs.disown_blob(self.ctx, sha256, pubkey)
         if outcome == "not-owner":
-            raise Refusal(403, "only a key that uploaded the blob may delete it")
+            return 403, "only a key that uploaded the blob may delete it"
         if outcome == "kept":
-            return _text(200, "your upload is forgotten; the blob stays while other uploads or stored posts use it")
-        return _text(200, "deleted")
+            return 200, "your upload is forgotten; the blob stays while other uploads or stored posts use it"
+        return 200, "deleted"
 
     # -- rules -------------------------------------------------------------------------------------------------
 
