@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from samizdat.core.sealing import NodeKeys, subkey
+from samizdat.store import files
 
 LABEL = b"samizdat/v1 operator codes"
 MARK = "~"  #: between the id and the sealed hash
@@ -87,16 +88,8 @@ def replace(temporary: Path, path: Path) -> None:
 
 
 def zero(path: Path) -> None:
-    """Overwrite the file ``path`` with zeros in place and sync it, before it is deleted (nothing if missing)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-    except OSError:
-        return
-    try:
-        os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Overwrite the file ``path`` in place and sync it, before it is deleted (nothing if missing)."""
+    files.overwrite_secret(path)
 
 
 def is_sealed(field: str) -> bool:
