@@ -72,6 +72,8 @@ def cases() -> list[dict[str, Any]]:
     police_vouch = vouch(OTHER_VERIFIER, police_named, T + 2000)  # a verifier who saw the police's definition
     late_police_claim = claim(POLICE_RECOVERY, backdated, since=T + 2900, created_at=T + 3700, successor=POLICE_CHANNEL)
     fooled = vouch(OTHER_VERIFIER, police_named, T + 500)  # a vouch naming the police's key, before its since
+    # The owner, unsure when the key was taken, gives an early --since: before the verifier's vouch.
+    early = claim(RECOVERY, first, since=T + 500, created_at=T + 4000)
     real_after = {
         "readable": True,
         "seized_since": T + 3000,
@@ -146,7 +148,7 @@ def cases() -> list[dict[str, Any]]:
         {"name": "an old vouch without a recovery tag is a vouch that names no key",
          "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
          "vouches": [unnamed], "verifiers": trusting, "expect": police_after},
-        {"name": "a vouch dated after the since of the claim of the key it names proves nothing, but disputes",
+        {"name": "the earliest vouch wins, whatever the claims' since; the later one disputes",
          "definitions": [police_named], "claims": [backdated_claim, real], "remembered": "",
          "vouches": [vouched_late, police_vouch], "verifiers": trusting,
          "expect": {**police_after, "remember": "", "disputes": [real_dispute]}},
@@ -172,6 +174,11 @@ def cases() -> list[dict[str, Any]]:
          "expect": {"readable": True, "seized_since": None, "successor": "", "remember": RECOVERY.public_key_hex,
                     "posts": [[True, "owner"], [True, "owner"], [True, "admin"]],
                     "disputes": [[POLICE_RECOVERY.public_key_hex, [OTHER_VERIFIER.public_key_hex], ""]]}},
+        {"name": "the owner's early --since (earlier is safer) does not undo a vouch given before it",
+         "definitions": [police_named], "claims": [late_police_claim, early], "remembered": "",
+         "vouches": [vouched, police_vouch], "verifiers": trusting,
+         "expect": {"readable": True, "seized_since": T + 500, "successor": SUCCESSOR, "remember": "",
+                    "posts": [[False, None], [False, None], [True, "admin"]], "disputes": [police_dispute]}},
     ]  # fmt: skip
     for case in out:
         case["expect"].setdefault("disputes", [])

@@ -2,7 +2,7 @@
 // The recovery key's claim (a post of type `seized`) takes the owner key's power from `since` on; the first
 // recovery key this phone saw a channel name is the one it honours (kept in its settings, not taken from the
 // newest definition, which whoever seized the key can rewrite); a phone that remembers none honours the key the
-// earliest vouch of a verifier it trusts names (not one dated at or after that key's claim's `since`), else the
+// earliest vouch of a verifier it trusts names (whatever its date against the claims' `since`), else the
 // oldest definition naming one; a trusted vouch naming another key disputes it (shown, never switched). tests/web/test_recovery_parity.py runs both ports on web/test/recovery-vectors.json.
 //
 // Checking a claim's proof needs its signature checked: `verify` (nostr.js verifyEvent) is given by the caller.
@@ -45,11 +45,8 @@ export function witnesses(allEvents, verifiers, now) {
   return found;
 }
 
-/** The key the earliest of `vouches` for `address` names (a `recovery` tag), skipping one dated at or after the
- * `since` of the first of `valid` claims by that key, or '' (as core/recovery.py _witnessed()). */
-function witnessed(address, vouches, valid) {
-  const since = new Map();
-  for (const c of [...valid].sort((a, b) => order(a.event, b.event))) if (!since.has(c.signer)) since.set(c.signer, c.since);
+/** The key the earliest of `vouches` for `address` that names one names, or '' (as core/recovery.py _witnessed()). */
+function witnessed(address, vouches) {
   const owner = address.split(':')[1];
   let best = null;
   for (const e of vouches) {
@@ -61,8 +58,7 @@ function witnessed(address, vouches, valid) {
     }
     const found = e.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
     const key = found && found[1] !== owner && HEX64.test(found[1]) ? found[1] : '';
-    if (!key || (since.has(key) && e.created_at >= since.get(key))) continue;
-    if (!best || order(e, best[0]) < 0) best = [e, key];
+    if (key && (!best || order(e, best[0]) < 0)) best = [e, key];
   }
   return best ? best[1] : '';
 }
@@ -165,7 +161,7 @@ export function judge(address, newest, claims, remembered, verify, vouches = [])
       if (!(exc instanceof Malformed)) throw exc;
     }
   }
-  let key = remembered || witnessed(address, vouches, valid);
+  let key = remembered || witnessed(address, vouches);
   if (!key) {
     const named = valid.map((c) => [c.proof.event, c.signer]);
     if (current && current.recovery) named.push([current.event, current.recovery]);

@@ -15,10 +15,11 @@ date it as they like. So which recovery key a reader honours is not taken from t
    signer chose) is the only one honoured;
 2. a reader who remembers none honours the key named by the *earliest vouch* of a verifier it trusts (kind 1985,
    :func:`~samizdat.core.trust.witnesses`) that names one (``["recovery", <pubkey>]``: the key the verifier saw
-   the channel name when it vouched). A vouch naming a key dated at or after the ``since`` of that key's claim
-   proves nothing and is skipped (whoever seized the owner key could have a verifier vouch later; the date is the
-   verifier's word, and they do not hold its key). Trusted verifiers naming different keys: the earliest vouch
-   wins, as the first key seen wins for a node;
+   the channel name when it vouched), whatever its date against the claims' ``since``: a vouch given after the
+   seizure by a verifier the police fooled is later than one given before it, and a vouch naming the real key
+   after the owner's ``since`` (which the owner, unsure, sets early: earlier is safer) is no less the verifier's
+   word (skipping those let the police's key win: they choose their own claim's ``since``). Trusted verifiers
+   naming different keys: the earliest vouch wins, as the first key seen wins for a node;
 3. a reader with no such vouch honours the key named by the *oldest* owner-signed definition it can see naming
    one (a claim's proof or the current definition). Backdating beats this: a reader who never saw the channel
    before the seizure and trusts no verifier who vouched before it can be misled by a definition backdated
@@ -166,12 +167,8 @@ def vouched_key(vouch: Event, owner: str) -> str:
     return found[1]
 
 
-def _witnessed(address: str, vouches: Iterable[Event], valid: list[Claim]) -> str:
-    """The key the earliest vouch for ``address`` names, skipping a vouch dated at or after the ``since`` of the
-    first claim by the key it names (rule 2 of the module), or ""."""
-    since: dict[str, int] = {}
-    for claim in sorted(valid, key=lambda c: _order(c.event)):
-        since.setdefault(claim.signer, claim.since)
+def _witnessed(address: str, vouches: Iterable[Event]) -> str:
+    """The key the earliest vouch for ``address`` that names one names (rule 2 of the module), or ""."""
     owner = address.split(":", 2)[1]
     best: tuple[tuple[int, str], str] | None = None
     for event in vouches:
@@ -181,9 +178,7 @@ def _witnessed(address: str, vouches: Iterable[Event], valid: list[Claim]) -> st
         except RemoteProtocolError:
             continue
         key = vouched_key(event, owner)
-        if not key or event.created_at >= since.get(key, event.created_at + 1):
-            continue
-        if best is None or _order(event) < best[0]:
+        if key and (best is None or _order(event) < best[0]):
             best = (_order(event), key)
     return best[1] if best else ""
 
@@ -231,7 +226,7 @@ def judge(
             continue
         if claim.channel == address:
             valid.append(claim)
-    key = remembered or _witnessed(address, vouches, valid)
+    key = remembered or _witnessed(address, vouches)
     if not key:
         named = [(c.proof.event, c.signer) for c in valid]
         if current is not None and current.recovery:
