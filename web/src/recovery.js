@@ -45,10 +45,9 @@ export function witnesses(allEvents, verifiers, now) {
   return found;
 }
 
-/** The key the earliest of `vouches` for `address` that names one names, or '' (as core/recovery.py _witnessed()). */
-function witnessed(address, vouches) {
+/** Each of `vouches` for `address` that names a recovery key, as [event, key] (core/recovery.py _naming()). */
+function* naming(address, vouches) {
   const owner = address.split(':')[1];
-  let best = null;
   for (const e of vouches) {
     try {
       if (parseVouch(e).channel !== address) continue;
@@ -57,27 +56,23 @@ function witnessed(address, vouches) {
       continue;
     }
     const found = e.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
-    const key = found && found[1] !== owner && HEX64.test(found[1]) ? found[1] : '';
-    if (key && (!best || order(e, best[0]) < 0)) best = [e, key];
+    if (found && found[1] !== owner && HEX64.test(found[1])) yield [e, found[1]];
   }
+}
+
+/** The key the earliest of `vouches` for `address` that names one names, or '' (as core/recovery.py _witnessed()). */
+function witnessed(address, vouches) {
+  let best = null;
+  for (const [e, key] of naming(address, vouches)) if (!best || order(e, best[0]) < 0) best = [e, key];
   return best ? best[1] : '';
 }
 
 /** The recovery keys other than `key` that `vouches` for `address` name: [{key, verifiers (sorted), successor
  * (where its earliest claim of `valid` points, or '')}] by key, as core/recovery.py _disputes() (its rule 4). */
 function disputes(address, key, vouches, valid) {
-  const owner = address.split(':')[1];
   const named = new Map();
-  for (const e of vouches) {
-    try {
-      if (parseVouch(e).channel !== address) continue;
-    } catch (exc) {
-      if (!(exc instanceof Malformed)) throw exc;
-      continue;
-    }
-    const found = e.tags.find((t) => t.length >= 2 && t[0] === 'recovery');
-    const other = found && found[1] !== owner && HEX64.test(found[1]) ? found[1] : '';
-    if (other && other !== key) named.set(other, (named.get(other) || new Set()).add(e.pubkey));
+  for (const [e, other] of naming(address, vouches)) {
+    if (other !== key) named.set(other, (named.get(other) || new Set()).add(e.pubkey));
   }
   const goesOn = new Map();
   for (const c of [...valid].sort((a, b) => order(a.event, b.event))) if (!goesOn.has(c.signer)) goesOn.set(c.signer, c.successor);

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from samizdat.core import geohash as gh
@@ -167,10 +167,9 @@ def vouched_key(vouch: Event, owner: str) -> str:
     return found[1]
 
 
-def _witnessed(address: str, vouches: Iterable[Event]) -> str:
-    """The key the earliest vouch for ``address`` that names one names (rule 2 of the module), or ""."""
+def _naming(address: str, vouches: Iterable[Event]) -> Iterator[tuple[Event, str]]:
+    """Each vouch of ``vouches`` for ``address`` that names a recovery key, with that key."""
     owner = address.split(":", 2)[1]
-    best: tuple[tuple[int, str], str] | None = None
     for event in vouches:
         try:
             if parse_vouch(event).channel != address:
@@ -178,24 +177,22 @@ def _witnessed(address: str, vouches: Iterable[Event]) -> str:
         except RemoteProtocolError:
             continue
         key = vouched_key(event, owner)
-        if key and (best is None or _order(event) < best[0]):
-            best = (_order(event), key)
+        if key:
+            yield event, key
+
+
+def _witnessed(address: str, vouches: Iterable[Event]) -> str:
+    """The key the earliest vouch for ``address`` that names one names (rule 2 of the module), or ""."""
+    best = min(_naming(address, vouches), key=lambda pair: _order(pair[0]), default=None)
     return best[1] if best else ""
 
 
 def _disputes(address: str, key: str, vouches: Iterable[Event], valid: list[Claim]) -> tuple[RecoveryDispute, ...]:
     """The recovery keys other than ``key`` that ``vouches`` for ``address`` name, each with its verifiers and
     where its earliest claim among ``valid`` says the channel goes on (rule 4 of the module), by key."""
-    owner = address.split(":", 2)[1]
     named: dict[str, set[str]] = {}
-    for event in vouches:
-        try:
-            if parse_vouch(event).channel != address:
-                continue
-        except RemoteProtocolError:
-            continue
-        other = vouched_key(event, owner)
-        if other and other != key:
+    for event, other in _naming(address, vouches):
+        if other != key:
             named.setdefault(other, set()).add(event.pubkey)
     goes_on: dict[str, str] = {}
     for claim in sorted(valid, key=lambda c: _order(c.event)):
