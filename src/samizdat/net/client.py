@@ -6,7 +6,8 @@ subscription id (``EVENT``, ``EOSE``, ``CLOSED``, ``COUNT``, ``NEG-MSG``, ``NEG-
 Queues are bounded, in messages and in bytes (a relay's frame may be 4 MB: 10,000 of them would be 40 GB); a
 subscription whose consumer does not keep up is closed with an error, so a fast relay cannot grow our memory
 without bound. Every event received is verified before it is handed out: a relay is a carrier,
-never trusted with content.
+never trusted with content. Nor with its words: an ``OK`` message or a ``CLOSED`` reason is kept and shown as one
+line of at most :data:`REASON_CHARS` characters, without control or reordering characters (:func:`relay_text`).
 
 Transports: a direct connection, or through a SOCKS5 / HTTP proxy given as a URL (``socks5h://127.0.0.1:1080``,
 ``http://proxy:3128``): :mod:`samizdat.net.transports` opens the TCP connection, ``websockets`` speaks TLS and
@@ -31,6 +32,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from samizdat.core.display import neutralize
 from samizdat.core.event import Event, parse_event
 from samizdat.core.filters import Filter
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError, TransportError
@@ -48,6 +50,9 @@ SUBSCRIPTION_QUEUE = 10_000
 SUBSCRIPTION_QUEUE_BYTES = 64 * 1024 * 1024
 MAX_NOTICES = 100
 NOTICE_CHARS = 500  # of a NOTICE's text kept: a relay's 4 MB notices, kept whole, were 400 MB until we closed
+#: Characters kept of a relay's ``OK`` message or ``CLOSED``/``NEG-ERR`` reason (:func:`relay_text`). A relay may
+#: answer each of 500 posts with a 4 MB refusal: kept whole, the answers to one batch held 2 GB (218 MB for 50).
+REASON_CHARS = 300
 #: What every subscription queue gets when the connection ends (with ``is_open`` then False).
 _CONNECTION_CLOSED = ("CLOSED", "", "error: connection closed")
 _ids = itertools.count(1)
@@ -63,6 +68,18 @@ class PublishResult:
     @property
     def prefix(self) -> str:
         return self.message.split(":", 1)[0] if ":" in self.message else ""
+
+
+def relay_text(value: object, limit: int = REASON_CHARS) -> str:
+    """A relay's words (an ``OK`` message, a ``CLOSED`` or ``NEG-ERR`` reason) as the node keeps and shows them:
+    one line of at most ``limit`` characters, without control characters (an escape sequence printed by
+    ``samizdat status`` or ``samizdat sync`` could clear the terminal and write text of the relay's choosing), line
+    breaks (a line of its own in the node's log), or characters that reorder text (core/display.py). Its prefix
+    (``blocked:``, ``duplicate:``) stays as it came. Anything but a string is no words at all."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(neutralize(value[: 4 * limit]).split())  # cut first: neutralising 4 MB, 500 times, takes minutes
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _frame(*parts: Any) -> str:
@@ -355,7 +372,7 @@ class RelayClient:
                 if message[0] == "CLOSED":
                     if not self.is_open:
                         raise self._connection_lost()
-                    reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
+                    reason = relay_text(message[2]) if len(message) > 2 else ""
                     raise RemoteProtocolError(f"{self.url} closed the request: {reason}", "error")
                 if message[0] == "EVENT" and len(message) >= 3 and isinstance(message[2], dict):
                     yield message[2]
@@ -391,7 +408,7 @@ class RelayClient:
                 elif kind == "CLOSED":
                     if not self.is_open:
                         raise self._connection_lost()
-                    reason = message[2] if len(message) > 2 and isinstance(message[2], str) else ""
+                    reason = relay_text(message[2]) if len(message) > 2 else ""
                     raise RemoteProtocolError(f"{self.url} closed the subscription: {reason}", "error")
         finally:
             self.drop_subscription(sub_id)
@@ -410,7 +427,7 @@ class RelayClient:
                 return int(message[2].get("count", 0))
             if not self.is_open:
                 raise self._connection_lost()
-            raise RemoteProtocolError(f"{self.url} refused COUNT: {message[2:]}", "error")
+            raise RemoteProtocolError(f"{self.url} refused COUNT: {relay_text(str(message[2:]))}", "error")
         finally:
             self.drop_subscription(sub_id)
 
@@ -453,7 +470,7 @@ class RelayClient:
         if kind == "OK" and len(message) >= 3 and isinstance(message[1], str):
             future = self._ok.get(message[1])
             if future is not None and not future.done():
-                text = message[3] if len(message) > 3 and isinstance(message[3], str) else ""
+                text = relay_text(message[3]) if len(message) > 3 else ""
                 future.set_result(PublishResult(self.url, message[1], message[2] is True, text))
         elif kind == "NOTICE":
             if len(self.notices) < MAX_NOTICES:

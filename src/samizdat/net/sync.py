@@ -45,7 +45,7 @@ from samizdat.core.negentropy import Negentropy
 from samizdat.core.negentropy_storage import VectorStorage
 from samizdat.errors import BrokenTransport, ClosedTransport, RemoteProtocolError
 from samizdat.net import reqsync
-from samizdat.net.client import PublishResult, RelayClient, supports_nip
+from samizdat.net.client import PublishResult, RelayClient, relay_text, supports_nip
 from samizdat.net.pacing import DEFAULT_PACING, Pacer, Pacing
 from samizdat.net.reqsync import Budget, ReqScan
 from samizdat.store.base import AddOutcome, Store
@@ -261,9 +261,9 @@ async def reconcile(
             if reply[0] == "NEG-ERR" or reply[0] == "CLOSED":
                 if not client.is_open:  # the client's reader ends every queue with CLOSED when the socket goes
                     raise ClosedTransport(f"the connection to {client.url} closed during the sync")
-                reason = reply[2] if len(reply) > 2 else "no reason given"
-                if rounds == 1 and opening is not None and not str(reason).startswith(("blocked:", "closed:")):
-                    raise NoNegentropy(f"it answered NEG-OPEN with {reply[0]} {str(reason)[:200]!r}")
+                reason = (relay_text(reply[2]) if len(reply) > 2 else "") or "no reason given"
+                if rounds == 1 and opening is not None and not reason.startswith(("blocked:", "closed:")):
+                    raise NoNegentropy(f"it answered NEG-OPEN with {reply[0]} {reason[:200]!r}")
                 raise RemoteProtocolError(f"{client.url} refused to sync: {reason}", "error")
             if reply[0] != "NEG-MSG" or len(reply) < 3 or not isinstance(reply[2], str):
                 continue
