@@ -122,6 +122,42 @@ def cases() -> list[dict[str, Any]]:
             role="former",
         ),  # fmt: skip
         _case("a post dated an hour ahead waits", BEFORE, safe_place(TURNED, NOW + 3600), [], status="future"),
+        # Red team round 8: a removed key dates a correction of its own trusted safe place to before its removal
+        # (nobody can tell it from a genuine one) and moves it to where the police wait. Its corrections no longer
+        # count; its retractions do (NIP-09 lets it delete its own posts anyway).
+        _case(
+            "once removed, their correction backdated before the removal no longer moves their own safe place",
+            AFTER,
+            by_turned,
+            [correction(TURNED, by_turned, REMOVED - 1)],
+            role="former",
+        ),  # fmt: skip
+        _case(
+            "nor any removed key's, dated before its removal", AFTER, by_former, [correction(FORMER, by_former, T + 99)]
+        ),  # fmt: skip
+        _case(
+            "while listed, the admin still moves their own safe place",
+            BEFORE,
+            by_turned,
+            [correction(TURNED, by_turned, at)],
+            **moved,
+        ),  # fmt: skip
+        _case(
+            "once removed, they still retract their own post",
+            AFTER,
+            by_turned,
+            [retraction(TURNED, by_turned, REMOVED - 1)],
+            role="former",
+            retracted=True,
+        ),  # fmt: skip
+        _case(
+            "the remaining admins still move a former admin's safe place",
+            AFTER,
+            by_turned,
+            [correction(ADMIN, by_turned, T + 7000)],
+            role="former",
+            **moved,
+        ),  # fmt: skip
     ]
 
 

@@ -16,6 +16,7 @@ export const NEWS = 'news', ALERT = 'alert', HELP = 'help', SAFE_PLACE = 'safe-p
 export const EVENT = 'event', APPEAL = 'appeal', CORRECTION = 'correction', RETRACTION = 'retraction';
 export const POST_TYPES = [NEWS, ALERT, HELP, SAFE_PLACE, CONTACT, EVENT, APPEAL, CORRECTION, RETRACTION];
 export const OWNER = 'owner', ADMIN = 'admin', EDITOR = 'editor', FORMER = 'former';
+export const REMOVED_CORRECTION = 'a correction by a removed key does not count: it can date it before its removal';
 export const LABEL_NAMESPACE = 'samizdat.verify';
 export const LABEL_VALUES = ['confirmed', 'disputed', 'false', 'misleading'];
 export const HELP_STATUSES = ['open', 'resolved'];
@@ -506,6 +507,8 @@ export function threadView(original, related, channel, now, verifiers = new Set(
       if (a.status !== 'valid' || !post) ignored.push([e.id, `not a valid post of this channel: ${a.reason}`]);
       else if ((post.type !== CORRECTION && post.type !== RETRACTION) || post.target !== original.id) ignored.push([e.id, 'not an amendment of this post']);
       else if (!mayAmend(channel, e.pubkey, e.created_at, original.pubkey)) ignored.push([e.id, "its signer may not amend this post (admins amend their own, editors' and former admins' posts)"]);
+      // As core/thread.py: a removed key can date a correction before its removal; its own posts stay as posted.
+      else if (post.type === CORRECTION && a.role === FORMER) ignored.push([e.id, REMOVED_CORRECTION]);
       else if (post.type === RETRACTION) retractions.push(post);
       else {
         const changes = {};

@@ -12,6 +12,7 @@ from samizdat.core.channel import FORMER
 from samizdat.core.display import field
 from samizdat.core.imeta import photo_refs
 from samizdat.core.posts import PostFields
+from samizdat.core.thread import REMOVED_CORRECTION
 from samizdat.services.feed import FeedItem
 
 SHORT_ID = 12  #: hex characters of a post id shown in text; any unambiguous prefix of 8 or more is accepted back
@@ -94,6 +95,8 @@ def post_json(item: FeedItem) -> dict[str, Any]:
             else None
         ),
         "labels": dict(view.labels),
+        # corrections its removed (or seized) author signed: not applied, as they may be dated before the removal
+        "unapplied_corrections": sum(1 for _, why in view.ignored if why == REMOVED_CORRECTION),
     }
     if post is not None and post.text != view.text:
         data["original_text"] = post.text
@@ -168,6 +171,11 @@ def render_feed(items: list[dict[str, Any]], *, nevent: bool = False) -> str:
         if item["corrected"]:
             was = f"; originally: {field(item['original_text'])}" if "original_text" in item else ""
             lines.append(f"  corrected ×{len(item['corrections'])}{was}")
+        if item.get("unapplied_corrections"):
+            lines.append(
+                f"  NOT APPLIED: {item['unapplied_corrections']} correction(s) by its removed key (it can date them"
+                " before its removal): ask the channel before you go"
+            )
         if item["labels"]:
             lines.append("  verifiers: " + ", ".join(f"{k} ×{v}" for k, v in sorted(item["labels"].items())))
         lines += _more(item)

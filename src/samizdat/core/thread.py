@@ -18,7 +18,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from samizdat.core import kinds
-from samizdat.core.channel import Channel
+from samizdat.core.channel import FORMER, Channel
 from samizdat.core.event import Event
 from samizdat.core.posts import (
     CORRECTION,
@@ -33,6 +33,8 @@ from samizdat.core.posts import (
 )
 from samizdat.errors import RemoteProtocolError
 
+#: Why a correction signed by a removed key is not applied (:func:`amendment_refusal`); readers say so.
+REMOVED_CORRECTION = "a correction by a removed key does not count: it can date it before its removal"
 MAX_FUTURE = 15 * 60  #: posts dated further ahead than this are "future" (clock skew allowance)
 
 
@@ -124,8 +126,9 @@ def amendment_refusal(
     """``(the correction or retraction, "")`` when ``event`` counts as one of ``original`` in ``channel``, else
     ``(None, why not)``: it must be a valid post of ``channel`` (:func:`post_verdict`) of type correction or
     retraction naming ``original``, ``original`` must name ``channel`` too, and its signer must be allowed to
-    amend ``original`` (:meth:`Channel.may_amend`). The one rule for every face: the readers' view, and the
-    photos a node deletes for a retraction. Never raises for hostile input."""
+    amend ``original`` (:meth:`Channel.may_amend`); a correction signed by a former admin (a removed or seized
+    key) never counts: its own earlier posts stay as they were posted. The one rule for every face: the readers'
+    view, and the photos a node deletes for a retraction. Never raises for hostile input."""
     amendment = post_verdict(event, channel, now, max_future=max_future)
     post = amendment.post
     if not amendment.ok or post is None:
@@ -137,6 +140,11 @@ def amendment_refusal(
         return None, "an amendment from another channel"
     if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
         return None, "its signer may not amend this post (admins amend their own, editors' and former admins' posts)"
+    if post.post_type == CORRECTION and amendment.role == FORMER:
+        # A removed key (or a seized owner key) can date a correction before its removal, and nobody can tell it
+        # from a genuine one: counted, it moved the key's own trusted safe place to where the police wait. Its
+        # retractions still count: NIP-09 lets it delete its own posts anyway.
+        return None, REMOVED_CORRECTION
     return post, ""
 
 
@@ -153,12 +161,12 @@ def thread_view(
 
     A correction or retraction counts when it is a valid post of ``channel`` (:func:`post_verdict`) naming
     ``original`` and its signer may amend the original (:meth:`Channel.may_amend`: the owner any post, admins their
-    own and editors' and former admins', editors and former admins their own). A correction that sets the status
-    to resolved also sets the view's ``resolution`` note (its ``resolution`` tag, or "" without one); one back to
-    open clears it. A deletion request counts only from the
-    original's author (NIP-09). A label counts when it is from one of ``verifiers``; each verifier's newest
-    label is its vote. Anything an author later deleted with a kind-5 request (a correction, a retraction, a
-    label) stops counting. Never raises for hostile input.
+    own and editors' and former admins', editors their own, former admins only retract their own). A correction
+    that sets the status to resolved also sets the view's ``resolution`` note (its ``resolution`` tag, or ""
+    without one); one back to open clears it. A deletion request counts only from the original's author (NIP-09).
+    A label counts when it is from one of ``verifiers``; each verifier's newest label is its vote. Anything an
+    author later deleted with a kind-5 request (a correction, a retraction, a label) stops counting.
+    Never raises for hostile input.
     """
     verdict = post_verdict(original, channel, now, max_future=max_future)
     followed = frozenset(verifiers)

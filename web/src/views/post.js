@@ -5,6 +5,7 @@ import { h } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { link } from '../nav.js';
 import { photosView } from './photos.js';
+import { REMOVED_CORRECTION } from '../rules.js';
 
 export function when(ts) {
   try {
@@ -122,6 +123,8 @@ export function renderPost(item, ctx) {
     view.resolution ? h('p', { class: 'resolution' }, h('span', { class: 'k' }, t('resolved-note')), ' ',
       h('span', { class: 'v', dir: 'auto' }, view.resolution)) : null,
     badges.length ? h('p', { class: 'badges' }, badges) : null,
+    // A removed key's corrections are not applied (rules.js): say so, the place shown is the one first posted.
+    view.ignored.some(([, why]) => why === REMOVED_CORRECTION) ? h('p', { class: 'warning unapplied' }, t('former-correction')) : null,
     view.corrections.length ? history(item) : null,
     actions);
 }

@@ -1,0 +1,59 @@
+"""Red team round 8, the turned admin: an admin's key the police hold, after the owner removed it. A removed key can
+still sign events dated before its removal (docs/protocol.md, "Revocation"), and nobody can tell those from its
+genuine old ones. Its backdated *correction* of the safe place it posted while it was trusted moved that place, in
+``samizdat feed``, to where the police wait: the post was marked "by a former admin" as before, but readers who knew
+the place saw a new address under it. Now a removed key's corrections are not applied, and the feed says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samizdat.cli.render import post_json, render_feed
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_correction, build_post, build_retraction
+from samizdat.services import feed, posts
+from samizdat.testing import FakeClock, test_node
+
+NOW = 1_800_000_000
+TURNED = SecretKey(bytes([81]) * 32)
+SAFE, TRAP = "Flat 3, Lenina 5", "Yard of Lenina 40"
+
+
+async def test_a_removed_admins_backdated_correction_does_not_move_their_safe_place(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        await posts.create_channel(ctx, "yard", "Block 7 yard")
+        trusted, _ = await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[],
+                                               since=None)  # fmt: skip
+        place = build_post(TURNED, trusted, "safe-place", "Tea and a charger", created_at=NOW + 60, location=SAFE)
+        await ctx.ingest([place])
+        clock.advance(86400)  # a day later the admin is arrested; the owner removes the key from the arrest on
+        arrest = NOW + 80000
+        await posts.change_admins(ctx, "yard", add=[], role="admin", remove=[TURNED.public_key_hex], since=arrest)
+        clock.advance(3600)
+        # The police's client signs with the definition that still listed the key, dated a second before the arrest.
+        moved = build_correction(TURNED, trusted, place, "Moved: come to the yard", created_at=arrest - 1,
+                                 location=TRAP)  # fmt: skip
+        await ctx.ingest([moved])
+
+        items = [post_json(item) for item in await feed.feed(ctx, "yard")]
+        [item] = [i for i in items if i["id"] == place.id]
+        assert item["role"] == "former"
+        assert item["fields"]["location"] == SAFE
+        assert item["text"] == "Tea and a charger"
+        text = render_feed([item])
+        assert TRAP not in text
+        assert "by a former admin" in text.splitlines()[0]
+        assert "NOT APPLIED: 1 correction(s) by its removed key" in text
+
+        # The key may still withdraw its own post (NIP-09 lets it delete it anyway), and the owner may still move
+        # it: the owner's word counts.
+        owner_moved = build_correction(ctx.key, trusted, place, "", created_at=ctx.now(), location="Flat 9, Lenina 5")
+        await ctx.ingest([owner_moved])
+        [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == place.id]
+        assert item["fields"]["location"] == "Flat 9, Lenina 5"
+        withdrawn, _deletion = build_retraction(TURNED, trusted, place, "Closed", created_at=arrest - 1)
+        await ctx.ingest([withdrawn])  # the retraction alone: its deletion request would withdraw the post anyway
+        [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == place.id]
+        assert item["status"] == "retracted"
