@@ -57,3 +57,45 @@ async def test_a_removed_admins_backdated_correction_does_not_move_their_safe_pl
         await ctx.ingest([withdrawn])  # the retraction alone: its deletion request would withdraw the post anyway
         [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == place.id]
         assert item["status"] == "retracted"
+
+
+EDITOR = SecretKey(bytes([82]) * 32)
+
+
+async def test_removing_an_admin_keeps_the_retractions_they_made_before_their_removal(tmp_path: Path) -> None:
+    """A former admin amends only its own posts (a removed key can backdate anything), so removing an honest admin
+    who was arrested un-retracted every fake they had withdrawn: the police's safe place, posted with an editor's
+    seized key and retracted by that admin, was back in every reader's feed, unmarked, the moment the owner removed
+    the arrested admin. Now the owner's node signs those retractions again, as the owner's, when it removes the
+    admin; those dated from the arrest on (the police's, with the key) are not kept."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        await posts.create_channel(ctx, "yard", "Block 7 yard")
+        await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[], since=None)
+        trusted, _ = await posts.change_admins(ctx, "yard", add=[EDITOR.public_key_hex], role="editor", remove=[],
+                                               since=None)  # fmt: skip
+        fake = build_post(EDITOR, trusted, "safe-place", "Doctors here", created_at=NOW + 60, location=TRAP)
+        real = build_post(EDITOR, trusted, "alert", "Police at the metro", created_at=NOW + 61,
+                          location="Metro Lenina", expiration=NOW + 7 * 86400 - 100)  # fmt: skip
+        withdrawn, _ = build_retraction(TURNED, trusted, fake, "A police trap", created_at=NOW + 120)
+        await ctx.ingest([fake, real, withdrawn])
+        clock.advance(86400)
+        arrest = ctx.now() - 3600
+        # With the key, the police withdraw the editor's real alert; then the owner learns of the arrest.
+        silenced, _ = build_retraction(TURNED, trusted, real, "Not confirmed", created_at=arrest + 60)
+        await ctx.ingest([silenced])
+
+        def shown(items: list[dict[str, object]]) -> dict[object, object]:
+            return {i["id"]: i["status"] for i in items}
+
+        before = shown([post_json(i) for i in await feed.feed(ctx, "yard")])
+        assert before == {fake.id: "retracted", real.id: "retracted"}
+        _, result = await posts.change_admins(ctx, "yard", add=[], role="admin", remove=[TURNED.public_key_hex],
+                                              since=arrest)  # fmt: skip
+        after = shown([post_json(i) for i in await feed.feed(ctx, "yard")])
+        assert after == {fake.id: "retracted", real.id: "valid"}
+        assert result is not None
+        assert len(result.ids) == 2  # the definition, and the one retraction kept
+        [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == fake.id]
+        assert item["retraction"]["reason"] == "A police trap"

@@ -20,10 +20,12 @@ from samizdat.core.channel import (
     remove_admin,
 )
 from samizdat.core.event import Event
+from samizdat.core.filters import Filter
 from samizdat.core.imeta import imeta_tag
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import (
     EVENT,
+    RETRACTION,
     build_correction,
     build_label,
     build_post,
@@ -31,13 +33,18 @@ from samizdat.core.posts import (
     build_retraction,
     build_vouch,
     build_vouch_withdrawal,
+    parse_post,
 )
 from samizdat.core.recovery import build_claim
-from samizdat.errors import UsageError
+from samizdat.core.thread import amendment_refusal
+from samizdat.errors import SamizdatError, UsageError
 from samizdat.services import channels, photo_posts, publishing
 from samizdat.services.context import Context
 from samizdat.services.photo_posts import Attachment
 from samizdat.services.publishing import Published
+
+#: At most this many of a removed key's posts are read for the retractions to keep (a flood's newest first).
+MAX_KEPT = 5000
 
 
 async def create_channel(ctx: Context, channel_id: str, name: str, **definition: Any) -> tuple[Channel, Published]:
@@ -65,18 +72,65 @@ async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel
 async def change_admins(
     ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None
 ) -> tuple[Channel, Published | None]:
-    """Appoint (``add``, hex keys) and remove admins of one of the node's channels."""
+    """Appoint (``add``, hex keys) and remove admins of one of the node's channels.
+
+    Removing an admin also signs again, as the owner's, each retraction of someone else's post the admin made
+    before ``since`` (:func:`kept_retractions`): the published ids are the definition's, then those."""
     current = await channels.resolve(ctx, text)
     event = None
+    kept: list[Event] = []
     for pubkey in add:
         event = add_admin(ctx.key, current, pubkey, role, created_at=ctx.now())
         current = parse_channel(event)
     for pubkey in remove:
+        before = current
         event = remove_admin(ctx.key, current, pubkey, created_at=ctx.now(), since=since)
         current = parse_channel(event)
+        kept += await kept_retractions(ctx, before, current, pubkey)
     if event is None:
         return current, None
-    return current, await publishing.publish_now(ctx, [event], current.mirrors)
+    return current, await publishing.publish_now(ctx, [event, *kept], current.mirrors)
+
+
+async def kept_retractions(ctx: Context, before: Channel, after: Channel, pubkey: str) -> list[Event]:
+    """The owner's retractions, signed now, of the posts that ``pubkey``'s retractions withdrew under ``before``
+    and no longer withdraw under ``after`` (which removes ``pubkey``), for those it dated before its ``since``.
+
+    A former admin amends only its own posts (it can backdate anything), so removing an admin, often an honest
+    one who was arrested, put back every post it had retracted: the police's fake safe place that it withdrew
+    was shown again the moment the owner removed it. Its retractions dated from ``since`` on are the ones the
+    owner does not vouch for (the key may have been in other hands), and are not kept."""
+    since = after.revoked.get(pubkey)
+    if since is None:
+        return []
+    naming = (("a", frozenset({before.address})),)
+    # Dated before ``since`` only: its flood dated later (revoked) does not push its genuine retractions out.
+    theirs = await ctx.store.query(
+        [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({pubkey}), tags=naming, until=since - 1,
+                limit=MAX_KEPT)]
+    )  # fmt: skip
+    now, kept, done = ctx.now(), [], set()
+    for event in sorted(theirs, key=lambda e: (e.created_at, e.id)):
+        try:
+            post = parse_post(event)
+        except SamizdatError:
+            continue
+        if post.post_type != RETRACTION or post.target is None or post.target in done:
+            continue
+        original = await ctx.store.get(post.target)
+        if original is None or original.pubkey == pubkey:  # its own posts: its retraction still counts
+            continue
+        if amendment_refusal(event, original, before, now)[0] is None:
+            continue
+        others = await ctx.store.query([Filter(kinds=frozenset({kinds.POST}), tags=(("e", frozenset({original.id})),),
+                                               limit=MAX_KEPT)])  # fmt: skip
+        if any(amendment_refusal(o, original, after, now)[0] is not None and parse_post(o).post_type == RETRACTION
+               for o in others):  # fmt: skip
+            continue  # the owner or another admin withdrew it too
+        done.add(original.id)
+        retraction, _ = build_retraction(ctx.key, after, original, post.text, created_at=now)
+        kept.append(retraction)
+    return kept
 
 
 async def name_recovery_key(ctx: Context, text: str, pubkey: str) -> tuple[Channel, Published]:
