@@ -99,3 +99,30 @@ async def test_removing_an_admin_keeps_the_retractions_they_made_before_their_re
         assert len(result.ids) == 2  # the definition, and the one retraction kept
         [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == fake.id]
         assert item["retraction"]["reason"] == "A police trap"
+
+
+async def test_removing_an_admin_keeps_their_genuine_correction_of_their_own_safe_place(tmp_path: Path) -> None:
+    """A removed key's corrections no longer count (the first test), so removing an arrested admin who had moved
+    their safe place away from a raided flat put it back at the raided flat. The owner's node signs that move
+    again when it removes them; the police's move, dated after the arrest, is not kept."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        await posts.create_channel(ctx, "yard", "Block 7 yard")
+        trusted, _ = await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[],
+                                               since=None)  # fmt: skip
+        raided, safe = "Flat 3, Lenina 5 (raided on Monday)", "Flat 12, Gorkogo 8"
+        place = build_post(TURNED, trusted, "safe-place", "Tea and a charger", created_at=NOW + 60, location=raided)
+        moved = build_correction(TURNED, trusted, place, "", created_at=NOW + 600, location=safe)
+        await ctx.ingest([place, moved])
+        clock.advance(86400)
+        arrest = ctx.now() - 3600
+        police = build_correction(TURNED, trusted, place, "", created_at=arrest + 60, location=TRAP)
+        await ctx.ingest([police])
+        _, result = await posts.change_admins(ctx, "yard", add=[], role="admin", remove=[TURNED.public_key_hex],
+                                              since=arrest)  # fmt: skip
+        [item] = [post_json(i) for i in await feed.feed(ctx, "yard") if i.original and i.original.id == place.id]
+        assert item["fields"]["location"] == safe
+        assert item["role"] == "former"
+        assert result is not None
+        assert len(result.ids) == 2

@@ -94,9 +94,9 @@ def _channel_text(d: dict[str, Any]) -> str:
         lines.append(f"{admin['role'].capitalize()}: {admin['npub']}")
     for former in d["revoked"]:
         lines.append(f"Removed: {former['npub']} (posts from {when(former['since'])} on do not count)")
-    if d.get("kept_retractions"):
-        lines.append(f"Kept {d['kept_retractions']} retraction(s) the removed key made before its removal: signed "
-                     "again by you (readers no longer count a removed key's retractions of others' posts)")  # fmt: skip
+    if d.get("kept_amendments"):
+        lines.append(f"Kept {d['kept_amendments']} retraction(s) or correction(s) the removed key made before its "
+                     "removal, signed again by you: readers no longer count a removed key's")  # fmt: skip
     lines.append("Mirrors: " + (", ".join(d["mirrors"]) or "none (posts stay on this node until synced)"))
     if d.get("media"):
         lines.append("Media servers: " + ", ".join(d["media"]))
@@ -304,8 +304,8 @@ def register(app: typer.Typer) -> None:
                 since=parse_when(since, ctx.now()) if since else None,
             )  # fmt: skip
             data = _with_result(updated, result)
-            if remove and result is not None:  # the definition's id, then the retractions kept (change_admins)
-                data["kept_retractions"] = len(result.ids) - 1
+            if remove and result is not None:  # the definition's id, then the amendments kept (change_admins)
+                data["kept_amendments"] = len(result.ids) - 1
             return data
 
         data = run(with_node(action))

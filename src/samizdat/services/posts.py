@@ -24,6 +24,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.imeta import imeta_tag
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import (
+    CORRECTION,
     EVENT,
     RETRACTION,
     build_correction,
@@ -36,14 +37,14 @@ from samizdat.core.posts import (
     parse_post,
 )
 from samizdat.core.recovery import build_claim
-from samizdat.core.thread import amendment_refusal
+from samizdat.core.thread import thread_view
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.services import channels, photo_posts, publishing
 from samizdat.services.context import Context
 from samizdat.services.photo_posts import Attachment
 from samizdat.services.publishing import Published
 
-#: At most this many of a removed key's posts are read for the retractions to keep (a flood's newest first).
+#: At most this many of a removed key's posts are read for the amendments to keep (a flood's newest first).
 MAX_KEPT = 5000
 
 
@@ -74,8 +75,8 @@ async def change_admins(
 ) -> tuple[Channel, Published | None]:
     """Appoint (``add``, hex keys) and remove admins of one of the node's channels.
 
-    Removing an admin also signs again, as the owner's, each retraction of someone else's post the admin made
-    before ``since`` (:func:`kept_retractions`): the published ids are the definition's, then those."""
+    Removing an admin also signs, as the owner's, what keeps the posts it retracted or corrected before ``since``
+    as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those."""
     current = await channels.resolve(ctx, text)
     event = None
     kept: list[Event] = []
@@ -86,51 +87,71 @@ async def change_admins(
         before = current
         event = remove_admin(ctx.key, current, pubkey, created_at=ctx.now(), since=since)
         current = parse_channel(event)
-        kept += await kept_retractions(ctx, before, current, pubkey)
+        kept += await kept_amendments(ctx, before, current, pubkey)
     if event is None:
         return current, None
     return current, await publishing.publish_now(ctx, [event, *kept], current.mirrors)
 
 
-async def kept_retractions(ctx: Context, before: Channel, after: Channel, pubkey: str) -> list[Event]:
-    """The owner's retractions, signed now, of the posts that ``pubkey``'s retractions withdrew under ``before``
-    and no longer withdraw under ``after`` (which removes ``pubkey``), for those it dated before its ``since``.
+async def kept_amendments(ctx: Context, before: Channel, after: Channel, pubkey: str) -> list[Event]:
+    """The owner's retractions and corrections, signed now, that keep what readers saw of the posts ``pubkey``
+    amended before its ``since`` in ``after`` (which removes it), as ``before`` showed them.
 
-    A former admin amends only its own posts (it can backdate anything), so removing an admin, often an honest
-    one who was arrested, put back every post it had retracted: the police's fake safe place that it withdrew
-    was shown again the moment the owner removed it. Its retractions dated from ``since`` on are the ones the
-    owner does not vouch for (the key may have been in other hands), and are not kept."""
+    A former admin's corrections never count, and its retractions only of its own posts (it can backdate
+    anything: core/thread.py), so removing an admin, often an honest one who was arrested, put back every post it
+    had retracted (the police's fake safe place it withdrew was shown again) and undid its corrections (its safe
+    place moved back to the address that was raided). Its amendments dated from ``since`` on are the ones the owner
+    does not vouch for (the key may have been in other hands), and are not kept; nor are those this node never
+    got before the removal (the police's, backdated, sent later)."""
     since = after.revoked.get(pubkey)
-    if since is None:
+    if since is None or pubkey not in before.admins:
         return []
     naming = (("a", frozenset({before.address})),)
-    # Dated before ``since`` only: its flood dated later (revoked) does not push its genuine retractions out.
+    # Dated before ``since`` only: its flood dated later (revoked) does not push its genuine amendments out.
     theirs = await ctx.store.query(
         [Filter(kinds=frozenset({kinds.POST}), authors=frozenset({pubkey}), tags=naming, until=since - 1,
                 limit=MAX_KEPT)]
     )  # fmt: skip
-    now, kept, done = ctx.now(), [], set()
-    for event in sorted(theirs, key=lambda e: (e.created_at, e.id)):
+    now, kept = ctx.now(), []
+    targets = dict.fromkeys(t for e in sorted(theirs, key=lambda e: (e.created_at, e.id)) if (t := _amended(e)))
+    for target in targets:
+        original = await ctx.store.get(target)
+        if original is None:
+            continue
+        related = await ctx.store.query(
+            [Filter(kinds=frozenset({kinds.POST, kinds.DELETION}), tags=(("e", frozenset({target})),),
+                    limit=MAX_KEPT)]
+        )  # fmt: skip
+        prior = [e for e in related if e.pubkey != pubkey or e.created_at < since]
+        seen = thread_view(original, prior, before, now)
+        shown = thread_view(original, related, after, now)
+        if not (seen.verdict.ok and shown.verdict.ok) or seen.deletion or shown.retraction:
+            continue
+        if seen.retraction is not None:
+            kept.append(build_retraction(ctx.key, after, original, seen.retraction.text, created_at=now)[0])
+            continue
+        changes: dict[str, Any] = {n: getattr(seen.fields, n) for n in seen.fields.given()
+                                   if getattr(seen.fields, n) != getattr(shown.fields, n)}  # fmt: skip
+        text = seen.text if seen.text != shown.text else ""
+        subject = seen.subject if seen.subject != shown.subject else ""
+        if not (changes or text or subject):
+            continue
+        resolution = seen.resolution if changes.get("status") == "resolved" else ""
         try:
-            post = parse_post(event)
-        except SamizdatError:
-            continue
-        if post.post_type != RETRACTION or post.target is None or post.target in done:
-            continue
-        original = await ctx.store.get(post.target)
-        if original is None or original.pubkey == pubkey:  # its own posts: its retraction still counts
-            continue
-        if amendment_refusal(event, original, before, now)[0] is None:
-            continue
-        others = await ctx.store.query([Filter(kinds=frozenset({kinds.POST}), tags=(("e", frozenset({original.id})),),
-                                               limit=MAX_KEPT)])  # fmt: skip
-        if any(amendment_refusal(o, original, after, now)[0] is not None and parse_post(o).post_type == RETRACTION
-               for o in others):  # fmt: skip
-            continue  # the owner or another admin withdrew it too
-        done.add(original.id)
-        retraction, _ = build_retraction(ctx.key, after, original, post.text, created_at=now)
-        kept.append(retraction)
+            kept.append(build_correction(ctx.key, after, original, text, created_at=now, subject=subject,
+                                         resolution=resolution, **changes))  # fmt: skip
+        except UsageError:
+            continue  # a change a correction cannot make (e.g. an expiration): left as readers now see it
     return kept
+
+
+def _amended(event: Event) -> str | None:
+    """The id of the post ``event`` corrects or retracts, if it is a correction or retraction."""
+    try:
+        post = parse_post(event)
+    except SamizdatError:
+        return None
+    return post.target if post.post_type in (CORRECTION, RETRACTION) else None
 
 
 async def name_recovery_key(ctx: Context, text: str, pubkey: str) -> tuple[Channel, Published]:
