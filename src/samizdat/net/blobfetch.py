@@ -5,7 +5,9 @@ with (Samizdat nodes serve Blossom on their relay port), or from a Blossom serve
 names. A proxy set for the node (``[sync] proxy``, Tor) carries these requests too, so fetching a photo never
 reveals more than fetching the post did. The body is read up to ``max_bytes`` only; anything else (a redirect, an
 error status, a body too long or cut short) is a failure, and the caller tries the next source. The caller checks
-the bytes' SHA-256 and the image itself.
+the bytes' SHA-256 and the image itself. A failure says how many body bytes were read before it (a source that
+sends 2 MB of other bytes for every photo costs what it sent: the caller's byte bound counts them) and whether
+the source ran out the time it was given (a dribbling or blackholed server: the caller asks it no more for a while).
 """
 
 from __future__ import annotations
@@ -24,7 +26,19 @@ MAX_HEAD = 16 * 1024
 
 
 class FetchFailed(Exception):
-    """The blob could not be fetched from this source; ``str()`` says why."""
+    """The blob could not be fetched from this source; ``str()`` says why, ``received`` how many body bytes came
+    before the failure, ``timed_out`` whether the source used up the time given."""
+
+    def __init__(self, message: str, *, received: int = 0, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.received, self.timed_out = received, timed_out
+
+
+class _Count:
+    """Body bytes read so far (kept outside the reading coroutine: a timeout cancels it)."""
+
+    def __init__(self) -> None:
+        self.n = 0
 
 
 def may_follow(url: str) -> bool:
@@ -82,6 +96,7 @@ async def fetch(url: str, routing: Routing, *, max_bytes: int, timeout: float = 
     spec = routing.candidates(f"{'wss' if secure else 'ws'}://{parts.netloc}")[0]
     transport = parse_transport(spec, tor=routing.tor)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    read = _Count()
     try:
         async with asyncio.timeout(timeout):
             accept = "image/webp,image/jpeg,image/png"
@@ -90,16 +105,18 @@ async def fetch(url: str, routing: Routing, *, max_bytes: int, timeout: float = 
             head, reader, writer = await http_get(transport, host, port, secure, target, accept, limit=MAX_HEAD,
                                                   timeout=timeout, peer_allowed=may_connect)  # fmt: skip
             try:
-                return await _body(head, reader, max_bytes)
+                return await _body(head, reader, max_bytes, read)
             finally:
                 writer.close()
-    except FetchFailed:
+    except FetchFailed as exc:
+        exc.received = read.n
         raise
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-        raise FetchFailed(f"{url[:80]}: {exc or type(exc).__name__}") from None
+        timed_out = isinstance(exc, TimeoutError)
+        raise FetchFailed(f"{url[:80]}: {exc or type(exc).__name__}", received=read.n, timed_out=timed_out) from None
 
 
-async def _body(head: bytes, reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+async def _body(head: bytes, reader: asyncio.StreamReader, max_bytes: int, read: _Count) -> bytes:
     lines = head.decode("latin-1").split("\r\n")
     status = lines[0].split(" ", 2)
     if len(status) < 2 or status[1] != "200":
@@ -114,14 +131,24 @@ async def _body(head: bytes, reader: asyncio.StreamReader, max_bytes: int) -> by
             if len(body) + size > max_bytes:
                 raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
             body += (await reader.readexactly(size + 2))[:-2]
+            read.n = len(body)
     length = headers.get("content-length", "")
     if length.isdigit():
         if int(length) > max_bytes:
             raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
-        return await reader.readexactly(int(length))
-    data = await reader.read(max_bytes + 1)
-    while len(data) <= max_bytes and (more := await reader.read(max_bytes + 1 - len(data))):
-        data += more
+        parts: list[bytes] = []
+        while read.n < int(length):  # as it comes, to count it (readexactly would say nothing of a dribble)
+            more = await reader.read(int(length) - read.n)
+            if not more:
+                raise FetchFailed(f"the body was cut short after {read.n} of {length} bytes")
+            parts.append(more)
+            read.n += len(more)
+        return b"".join(parts)
+    chunks: list[bytes] = []
+    while read.n <= max_bytes and (more := await reader.read(max_bytes + 1 - read.n)):
+        chunks.append(more)  # joined once (`data += more` copied all read so far at each read)
+        read.n += len(more)
+    data = b"".join(chunks)
     if len(data) > max_bytes:
         raise FetchFailed(f"the blob is larger than {max_bytes} bytes")
     return data

@@ -12,12 +12,19 @@ servers. Each blob is checked like an upload (SHA-256 against the reference, the
 with a delay that doubles (kept in the index).
 
 A pass is bounded in blobs, bytes and seconds (:class:`Bounds`), so a channel full of photos cannot hold a sync
-for long or fill the disk in one go; the next pass goes on where this one stopped.
+for long or fill the disk in one go; the next pass goes on where this one stopped. The byte bound counts every byte
+a source sent, kept or not: a source (the relay synced with may be the police's) that answers every photo with
+2 MB of other bytes made one pass read 80 MB, five times the bound, all refused. A source that used up the time
+given (it dribbles, or a censor blackholes it), or sent as many bytes that were not the photos asked for as one
+photo may weigh, is asked nothing more in that pass: the next sources are (the channel's media servers), which a
+lying relay first in line kept waiting a fetch's whole timeout for each photo (a pass brought 6 of 40 photos). One
+corrupt copy of a photo costs its source nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -163,21 +170,35 @@ async def fetch_missing(
         plan.append((sha256 != ref.thumb_sha256, sha256, ref, event_id))
     plan.sort(key=lambda item: item[0])  # thumbnails first; sort is stable, so oldest post first within each
     media_cache: dict[str, tuple[str, ...]] = {}
+    spent = 0  # bytes received from every source, kept or refused
+    shunned: set[tuple[str, str, int | None] | None] = set()  # sources asked nothing more in this pass
+    wasted: dict[tuple[str, str, int | None] | None, int] = {}  # bytes a source sent that were not the photo
     for is_full, sha256, ref, event_id in plan:
-        if report.fetched >= bounds.count or report.bytes >= bounds.bytes:
+        if report.fetched >= bounds.count or spent >= bounds.bytes:
             break
-        left = bounds.seconds - (time.monotonic() - started)
-        if left <= 0:
+        if bounds.seconds - (time.monotonic() - started) <= 0:
             break
         media = await _media_servers(ctx, event_id, media_cache)
         data = None
+        tried = passed = False
         for url in _candidates(ref, sha256, sources, media):
+            left = bounds.seconds - (time.monotonic() - started)
+            if _origin(url) in shunned or left <= 0 or spent >= bounds.bytes:
+                passed = True
+                continue
+            tried = True
             try:
                 data = await blobfetch.fetch(url, ctx.routing, max_bytes=min(blobs.MAX_BLOB_BYTES, bounds.bytes),
                                              timeout=min(bounds.per_fetch_seconds, left))  # fmt: skip
             except blobfetch.FetchFailed as exc:
+                spent += exc.received
+                if exc.timed_out or _waste(wasted, _origin(url), exc.received):
+                    shunned.add(_origin(url))
                 log.debug("blob %s not fetched: %s", sha256[:12], exc)
                 continue
+            spent += len(data)
+            if hashlib.sha256(data).hexdigest() != sha256 and _waste(wasted, _origin(url), len(data)):
+                shunned.add(_origin(url))
             try:
                 await blobs.store_blob(ctx, data, expected_sha256=sha256, thumb=not is_full)
             except blobs.BlobRefused as exc:
@@ -188,12 +209,23 @@ async def fetch_missing(
                 continue
             break
         if data is None:
-            store.missed(sha256, ctx.clock(), MISS_DELAY)
+            if tried or not passed:  # not when every source was passed over: the next pass asks them
+                store.missed(sha256, ctx.clock(), MISS_DELAY)
             continue
         report.fetched += 1
         report.bytes += len(data)
     report.missing = len(store.missing(float("inf"), 100_000))
     return report
+
+
+def _waste(
+    wasted: dict[tuple[str, str, int | None] | None, int], origin: tuple[str, str, int | None] | None, size: int
+) -> bool:
+    """Count ``size`` bytes that ``origin`` sent and that were not the photo asked for; whether they now weigh as
+    much as one photo may (:data:`~samizdat.services.blobs.MAX_BLOB_BYTES`). No honest Blossom server sends other
+    bytes under a photo's hash."""
+    wasted[origin] = wasted.get(origin, 0) + size
+    return wasted[origin] >= blobs.MAX_BLOB_BYTES
 
 
 async def travel(
