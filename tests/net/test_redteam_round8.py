@@ -24,12 +24,15 @@ from websockets.asyncio.server import ServerConnection, serve
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import RemoteProtocolError
+from samizdat.mesh.link import PeerLink
 from samizdat.net import sync as netsync
 from samizdat.net.client import RelayClient
 from samizdat.net.outbox import deliver_due
 from samizdat.store.local import LocalState
 from samizdat.store.sqlite import SqliteStore
+from samizdat.testing import wait_until
 
 WAIT = 20.0
 MB = 1024 * 1024
@@ -189,3 +192,39 @@ async def test_a_request_closed_in_the_relays_words_fails_in_one_line() -> None:
             await client.close()
     assert "closed the request: blocked: " in str(caught.value)
     shown_as_one_line(str(caught.value))
+
+
+async def test_a_lan_peer_ending_the_link_in_its_words_shows_one_line_in_samizdat_peers(
+    local: SqliteStore, tmp_path: Path
+) -> None:
+    """A device on the Wi-Fi takes the node's link and ends its live subscription with ``CLOSED`` and the relay's
+    words: `samizdat peers` shows them as the peer's "last error"."""
+
+    async def handler(ws: ServerConnection) -> None:
+        live = ""
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message[0] == "REQ" and str(message[1]).startswith(PEER_SUBSCRIPTION):
+                live = message[1]
+            elif message[0] == "NEG-OPEN":  # the link's reconciliation, over at once; then the live one ends
+                await ws.send(frame("NEG-MSG", message[1], SETTLE.hex()))
+                await ws.send(frame("CLOSED", live, SCARE))
+
+    state = LocalState(tmp_path / "local.sqlite")
+    try:
+        async with hostile(handler) as url:
+            state.add_peer(url, "manual", now=0)
+            link = PeerLink(url, local, state, local.add_many)
+            task = asyncio.create_task(link.run())
+            try:
+                await wait_until(lambda: link.failures >= 1, timeout=WAIT, what="the link to end with the peer")
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        row = state.peer(url)
+        assert row is not None
+        assert "Your channel key was seized." in row.last_error
+        shown_as_one_line(row.last_error)
+    finally:
+        state.close()

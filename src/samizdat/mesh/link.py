@@ -43,7 +43,7 @@ from samizdat.core.kinds import PEER_SUBSCRIPTION
 from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
 from samizdat.mesh.say import Say
 from samizdat.mesh.uploads import PeerUploads
-from samizdat.net.client import RelayClient
+from samizdat.net.client import RelayClient, relay_text
 from samizdat.net.sync import LOSING_UPLOAD, Ingest, SyncReport, Unwanted, sync
 from samizdat.store.base import AddOutcome, Store
 from samizdat.store.local import LocalState
@@ -372,7 +372,7 @@ class PeerLink:
                 batch.append(live.get_nowait())
             for m in batch:
                 if m[0] == "CLOSED":
-                    reason = m[2] if len(m) > 2 else ""
+                    reason = relay_text(m[2]) if len(m) > 2 else ""
                     raise TransportError(f"{self.url} ended the live subscription: {reason}")
             offered = [m[2] for m in batch if m[0] == "EVENT" and len(m) >= 3 and isinstance(m[2], dict)]
             for start in range(0, len(offered), step):
