@@ -194,7 +194,8 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         assert all("channel" not in w and "name" not in w for w in public[lying]["withheld"])  # names no follow
 
         # What it lacked was pushed once (it accepted it). The next sync asks nothing (nothing new is held here);
-        # six hours on, a sync asks again (one REQ, and one more for the ids left out) and pushes nothing.
+        # six hours on, a sync asks again (a REQ for the ids, one with the readers' filters, and one more for the
+        # ids left out) and pushes nothing.
         assert pushed == 2
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
@@ -202,7 +203,7 @@ async def test_a_mirror_withholding_the_newest_definition_and_a_retraction_is_na
         fake_clock.advance(6 * 3600)
         async with asyncio.timeout(WAIT):
             await sync.sync_pass(ctx)
-        assert cost(ctx, lying, fake_clock.now) == (2, 0)
+        assert cost(ctx, lying, fake_clock.now) == (3, 0)
         public = {r["url"]: r for r in (await status.document(ctx))["relays"]}
         assert len(public[lying]["withheld"]) == 2  # still named
 
@@ -229,7 +230,7 @@ async def test_a_mirror_in_step_is_asked_once_and_called_nothing(
             await sync.sync_pass(ctx)
         doc = await status.document(ctx, detail=True)
         assert all("withheld" not in r for r in doc["relays"])
-        assert cost(ctx, lying, fake_clock.now) == (1, 0)  # one REQ, nothing pushed
+        assert cost(ctx, lying, fake_clock.now) == (2, 0)  # a REQ for the ids, one with readers' filters; no push
         assert liar.events == 0
         assert "withholds" not in status_text(doc, now=ctx.clock())
 

@@ -25,12 +25,13 @@ fake either way.
 
 Cost (docs/benchmarks.md, "A mirror that withholds"): on the sync's own connection, at the first sync after this
 node holds a new definition or amendment of the unit's channels, and every :data:`RECHECK_EVERY` seconds otherwise
-(nothing in between: an area's check is tens of kB), one ``REQ`` of at most :data:`MAX_IDS` ids (the definitions
-of at most :data:`CHANNELS` channels of the unit, then the newest amendments, :data:`AMENDS` a channel at most,
-each with the post it amends) and the unit's filters narrowed to definitions, and one more for the ids its answer
-left out, should it have brought some (a relay caps its answers); the relay answers with those events. When
-something is missing: the events pushed (about 1 kB each, once per relay while it withholds them) and the same
-question again.
+(nothing in between: an area's check is tens of kB), one ``REQ`` of the unit's filters narrowed to definitions
+(what readers ask), then one of at most :data:`MAX_IDS` ids (the definitions of at most :data:`CHANNELS` channels
+of the unit that the first did not bring, then the newest amendments, :data:`AMENDS` a channel at most, each with
+the post it amends), and one more for the ids that answer left out, should it have brought some (a relay caps its
+answers); the relay answers with those events. The two are asked apart: in one ``REQ``, a relay answered the ids
+with the newest definition and the filters with the old one, and passed. When something is missing: the events
+pushed (about 1 kB each, once per relay while it withholds them) and the same question again.
 
 A relay that knows this node's address (it publishes and syncs from there) can serve it the truth and its readers
 the old definition. So when the node has another route to the relay than the sync's (a fallback, Tor, a relay's own
@@ -157,24 +158,40 @@ def _definition_filters(scope: Sequence[Filter]) -> list[dict[str, Any]]:
 async def _ask(
     client: RelayClient, wire: list[dict[str, Any]], wanted: set[str], result: Check
 ) -> tuple[set[str], dict[str, Event]]:
-    """The ids among ``wanted`` the relay serves, and the newest definition it serves per address: one ``REQ``,
-    and, when its answer brought some of the ids and not all (many relays cap an answer's events), the rest asked
-    again while answers bring more (:func:`~samizdat.services.relay_health.served_all`): an honest relay's cap
-    does not make it a withholder. Counts the requests in ``result``."""
-    result.requests += 1
+    """The ids among ``wanted`` the relay serves, and the newest definition it serves per address to the filters
+    readers ask with (``wire`` without its ids filter): one ``REQ`` with those filters, one for the ids of
+    ``wanted`` they did not bring, and, when that answer brought some of the ids and not all (many relays cap an
+    answer's events), the rest asked again while answers bring more
+    (:func:`~samizdat.services.relay_health.served_all`): an honest relay's cap does not make it a withholder.
+    Counts the requests in ``result``."""
     served: set[str] = set()
     definitions: dict[str, Event] = {}
-    async for raw in client.stored(wire, max_messages=DEFINITIONS * len(wire) + 2 * len(wanted) + 10):
-        try:
-            event = parse_event(raw)
-        except RemoteProtocolError:
+    # The readers' filters first, then by id what they did not bring: only what those filters bring is what readers
+    # get. Asked in the same REQ as the ids, a relay answered the ids with the newest definition and the filters
+    # with the old one, and the newer of the two was taken for what it serves: a relay that lied to readers alone
+    # was cleared.
+    as_readers = [f for f in wire if "ids" not in f]
+    for by_id in (False, True):
+        if by_id:
+            left = sorted(wanted - served)
+            part: list[dict[str, Any]] = [{"ids": left, "limit": len(left)}] if left else []
+        else:
+            part = as_readers
+        if not part:
             continue
-        if event.id in wanted:
-            served.add(event.id)
-        if event.kind == kinds.CHANNEL:
-            address = channels.address_of(event)
-            if address not in definitions or definitions[address].created_at < event.created_at:
-                definitions[address] = event
+        result.requests += 1
+        limit = 2 * len(wanted) + 10 if by_id else DEFINITIONS * len(part) + 10
+        async for raw in client.stored(part, max_messages=limit):
+            try:
+                event = parse_event(raw)
+            except RemoteProtocolError:
+                continue
+            if event.id in wanted:
+                served.add(event.id)
+            if event.kind == kinds.CHANNEL and not by_id:
+                address = channels.address_of(event)
+                if address not in definitions or definitions[address].created_at < event.created_at:
+                    definitions[address] = event
     left = [i for i in wanted if i not in served]
     if served and left:
         result.requests += 1
