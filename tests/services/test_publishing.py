@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from samizdat.core import kinds
-from samizdat.core.channel import add_admin, build_channel_event
+from samizdat.core.channel import add_admin, build_channel_event, remove_admin
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_correction, build_post
 from samizdat.errors import UsageError
@@ -82,3 +82,24 @@ async def test_a_malformed_or_future_post_is_refused(ctx: Context) -> None:
         await publishing.publish_as_operator(
             ctx, kinds.POST, "soon", [["a", address, ""], ["type", "news"]], ctx.now() + 86400
         )
+
+
+async def test_a_removed_admins_backdated_correction_is_not_published(ctx: Context, stranger: SecretKey) -> None:
+    """A correction by a removed key never counts for readers, even of its own post dated before its removal
+    (core/thread.py amendment_refusal): the node does not publish one that nobody would apply."""
+    now = ctx.now()
+    address = await foreign_channel(ctx, stranger)
+    channel = await channels.lookup(ctx, address)
+    assert channel is not None
+    await ctx.store.add(add_admin(stranger, channel, ctx.pubkey, "admin", created_at=now - 50))
+    channel = await channels.lookup(ctx, address)
+    assert channel is not None
+    own = build_post(ctx.key, channel, "safe-place", "Flat 12", created_at=now - 40, location="Lenina 12")
+    await ctx.store.add(own)
+    await ctx.store.add(remove_admin(stranger, channel, ctx.pubkey, created_at=now - 10, since=now - 20))
+    channel = await channels.lookup(ctx, address)
+    assert channel is not None
+    assert ctx.pubkey in channel.revoked
+    moved = build_correction(ctx.key, channel, own, "Moved", created_at=now - 30, location="Lenina 40")
+    with pytest.raises(UsageError, match="would not count"):
+        await publishing.authorize(ctx, moved)

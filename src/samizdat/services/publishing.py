@@ -20,7 +20,7 @@ from samizdat.core.channel import Channel
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.posts import CORRECTION, RETRACTION, parse_label, parse_post, parse_vouch
-from samizdat.core.thread import Status, post_verdict
+from samizdat.core.thread import Status, amendment_refusal, post_verdict
 from samizdat.errors import RemoteProtocolError, TransportError, UsageError
 from samizdat.net.client import RelayClient
 from samizdat.net.outbox import DeliveryReport, deliver_due
@@ -93,6 +93,9 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
                 "only the channel's owner may amend the owner's or an admin's post; admins amend their own, editors' "
                 "and former admins' posts, editors only their own"
             )
+        _, why = amendment_refusal(event, original, channel, ctx.now())  # the readers' rule, whole
+        if why:
+            raise UsageError(f"the {post.post_type} would not count: {why}")
     return channel
 
 
