@@ -1,5 +1,5 @@
 """A laptop with an encrypted node, switched off and imaged by the police, and the stick found with it (red team,
-round 5 in docs/safety.md).
+round 7b in docs/safety.md).
 
 One realistic session, on a real ext4 file system (made in a file and loop-mounted, as in test_seized_round3.py;
 the commands' home and temporary folders on it too): an owner's node and a reader's node, both encrypted; a

@@ -47,7 +47,7 @@ async def own_deletions(ctx: Context, channel: Channel, since: int | None) -> li
     with it: the post itself left the store). The channel's keys also delete in other channels (an owner's second
     channel, a channel they are an admin of, a vouch they withdrew), and such a request carries its reason, the
     id it deletes and that channel's area: a channel's bundle used to carry them all, and told whoever held the
-    stick of the others (red team, round 5: docs/safety.md). Newest first, :data:`MAX_DELETIONS` at most."""
+    stick of the others (red team, round 7b: docs/safety.md). Newest first, :data:`MAX_DELETIONS` at most."""
     keys = frozenset({channel.owner, *channel.admins, *channel.revoked})
     wanted = Filter(kinds=_DELETIONS, authors=keys, since=since, limit=MAX_DELETIONS)
     requests = await ctx.store.query([wanted])

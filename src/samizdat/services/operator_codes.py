@@ -6,7 +6,7 @@ Theory of operation
 The codes file (``web-operators``) keeps, for each operator code, its SHA-256, and that hash is exactly what a
 browser proves it holds at login (an HMAC under it). On an encrypted node the file was plain: the police who image
 a switched-off laptop, and give it back, logged in as the node from the Wi-Fi once it ran again, with any code
-still valid (30 days by default), to post as it and to wipe it (red team, round 5: docs/safety.md). So on an
+still valid (30 days by default), to post as it and to wipe it (red team, round 7b: docs/safety.md). So on an
 encrypted node each hash is written sealed: ``<id>~<base64url(nonce (12) | ChaCha20-Poly1305(key, hash))>``, the
 key derived from the node's local-state key (:attr:`~samizdat.core.sealing.NodeKeys.local`). The id (the hash's
 first 8 hex characters, 32 of its 256 bits) stays readable, so ``samizdat web codes`` and ``web logout`` work

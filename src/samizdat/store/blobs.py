@@ -7,7 +7,7 @@ A blob is named by its SHA-256 everywhere outside this module. On an encrypted n
 bytes are a row of the index (``blobs/index.sqlite``, an encrypted database like the event store, under a key
 derived from the node's blob key, :attr:`samizdat.core.sealing.NodeKeys.blobs`, itself from the data key). A file
 per photo, even encrypted and under a keyed name, told an examiner two things the encryption was there to hide
-(red team, round 5: docs/safety.md): its size, the photo's size plus 36 bytes, which every post's ``imeta`` tag
+(red team, round 7b: docs/safety.md): its size, the photo's size plus 36 bytes, which every post's ``imeta`` tag
 makes public, so the sizes matched against the relays' posts said which photos (hence which channels' posts) the
 device held; and its birth time, to the second the ``created_at`` of the post that the author's device made with
 it, so the device was the author of those posts. In the database a photo is pages among the other pages, every
