@@ -99,8 +99,17 @@ def test_the_scan_finds_an_image_the_page_keeps_in_cache_storage(
     with persistent(playwright, profile) as context:
         page = context.pages[0] if context.pages else context.new_page()
         page.goto(node.http_url)
+        # The app's service worker deletes every cache but its own when it activates: the control waits until the
+        # worker controls the page (it claims the page after that deletion), or at most 20 s if none comes.
         page.evaluate(
             """async (bytes) => {
+                if ('serviceWorker' in navigator) {
+                    const controlled = new Promise((ok) => {
+                        if (navigator.serviceWorker.controller) ok();
+                        navigator.serviceWorker.addEventListener('controllerchange', ok, { once: true });
+                    });
+                    await Promise.race([controlled, new Promise((ok) => setTimeout(ok, 20000))]);
+                }
                 const cache = await caches.open('control');
                 await cache.put('/control.webp', new Response(new Uint8Array(bytes), {
                     headers: { 'content-type': 'image/webp', 'content-length': String(bytes.length) } }));
