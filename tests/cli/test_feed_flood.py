@@ -5,12 +5,16 @@ owner's alert is the fourth post shown instead of missing from the newest 50; ``
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from samizdat.cli.channels import FOLD
 from samizdat.cli.render import post_json, render_feed
+from samizdat.core.channel import Channel
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
+from samizdat.node import Node
 from samizdat.services import feed, posts
 from samizdat.testing import FakeClock, test_node
 
@@ -19,13 +23,21 @@ TURNED = SecretKey(bytes([29]) * 32)
 FLOOD = 150  #: fewer than the 200 posts of one key read for a feed of 50
 
 
-async def test_the_owners_alert_shows_after_three_of_the_flood(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def yard_with_admin(path: Path, admin: SecretKey) -> AsyncIterator[tuple[Node, FakeClock, Channel]]:
+    """A node at :data:`NOW` on a clock the test moves, its channel "yard" made and ``admin`` appointed to it:
+    the scene of every turned-admin test. Yields the node, the clock and the channel as the admin was added."""
     clock = FakeClock(NOW)
-    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
-        ctx = node.ctx
-        await posts.create_channel(ctx, "yard", "Block 7 yard")
-        channel, _ = await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[],
+    async with test_node(path, clock=clock, sleep=clock.sleep) as node:
+        await posts.create_channel(node.ctx, "yard", "Block 7 yard")
+        channel, _ = await posts.change_admins(node.ctx, "yard", add=[admin.public_key_hex], role="admin", remove=[],
                                                since=None)  # fmt: skip
+        yield node, clock, channel
+
+
+async def test_the_owners_alert_shows_after_three_of_the_flood(tmp_path: Path) -> None:
+    async with yard_with_admin(tmp_path / "node", TURNED) as (node, clock, channel):
+        ctx = node.ctx
         alert = build_post(ctx.key, channel, "alert", "Police at the market gate", created_at=NOW + 10,
                            location="Market gate", expiration=NOW + 6 * 3600)  # fmt: skip
         flood = [build_post(TURNED, channel, "alert", f"All clear {n}", created_at=NOW + 100 + n,

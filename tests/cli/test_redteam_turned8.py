@@ -8,24 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_feed_flood import NOW, yard_with_admin
+
 from samizdat.cli.render import post_json, render_feed
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_correction, build_post, build_retraction
 from samizdat.services import feed, posts
-from samizdat.testing import FakeClock, test_node
 
-NOW = 1_800_000_000
 TURNED = SecretKey(bytes([81]) * 32)
 SAFE, TRAP = "Flat 3, Lenina 5", "Yard of Lenina 40"
 
 
 async def test_a_removed_admins_backdated_correction_does_not_move_their_safe_place(tmp_path: Path) -> None:
-    clock = FakeClock(NOW)
-    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+    async with yard_with_admin(tmp_path / "node", TURNED) as (node, clock, trusted):
         ctx = node.ctx
-        await posts.create_channel(ctx, "yard", "Block 7 yard")
-        trusted, _ = await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[],
-                                               since=None)  # fmt: skip
         place = build_post(TURNED, trusted, "safe-place", "Tea and a charger", created_at=NOW + 60, location=SAFE)
         await ctx.ingest([place])
         clock.advance(86400)  # a day later the admin is arrested; the owner removes the key from the arrest on
@@ -68,11 +64,8 @@ async def test_removing_an_admin_keeps_the_retractions_they_made_before_their_re
     seized key and retracted by that admin, was back in every reader's feed, unmarked, the moment the owner removed
     the arrested admin. Now the owner's node signs those retractions again, as the owner's, when it removes the
     admin; those dated from the arrest on (the police's, with the key) are not kept."""
-    clock = FakeClock(NOW)
-    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+    async with yard_with_admin(tmp_path / "node", TURNED) as (node, clock, _):
         ctx = node.ctx
-        await posts.create_channel(ctx, "yard", "Block 7 yard")
-        await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[], since=None)
         trusted, _ = await posts.change_admins(ctx, "yard", add=[EDITOR.public_key_hex], role="editor", remove=[],
                                                since=None)  # fmt: skip
         fake = build_post(EDITOR, trusted, "safe-place", "Doctors here", created_at=NOW + 60, location=TRAP)
@@ -105,12 +98,8 @@ async def test_removing_an_admin_keeps_their_genuine_correction_of_their_own_saf
     """A removed key's corrections no longer count (the first test), so removing an arrested admin who had moved
     their safe place away from a raided flat put it back at the raided flat. The owner's node signs that move
     again when it removes them; the police's move, dated after the arrest, is not kept."""
-    clock = FakeClock(NOW)
-    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+    async with yard_with_admin(tmp_path / "node", TURNED) as (node, clock, trusted):
         ctx = node.ctx
-        await posts.create_channel(ctx, "yard", "Block 7 yard")
-        trusted, _ = await posts.change_admins(ctx, "yard", add=[TURNED.public_key_hex], role="admin", remove=[],
-                                               since=None)  # fmt: skip
         raided, safe = "Flat 3, Lenina 5 (raided on Monday)", "Flat 12, Gorkogo 8"
         place = build_post(TURNED, trusted, "safe-place", "Tea and a charger", created_at=NOW + 60, location=raided)
         moved = build_correction(TURNED, trusted, place, "", created_at=NOW + 600, location=safe)
