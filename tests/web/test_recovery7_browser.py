@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_vouched_recovery_browser import seizure
 from web_helpers import Cli, publish
 
 from samizdat.core import kinds, nip19
-from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
+from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.display import fingerprint
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_label, build_post, build_vouch
@@ -38,15 +39,12 @@ def test_a_phone_that_remembered_the_police_key_is_told_a_trusted_verifier_names
     cli = Cli(tmp_path / "home")
     cli.ok("init")
     node = module_serve(cli.home)
-    owner, recovery, new_owner, verifier = (SecretKey.generate() for _ in range(4))
-    police_recovery, police_owner = SecretKey.generate(), SecretKey.generate()
     now = int(time.time())
-    first = build_channel_event(owner, "yard", NAME, created_at=now - 600, geohash="u9edp2",
-                                recovery=recovery.public_key_hex)  # fmt: skip
-    channel = parse_channel(first)
-    vouch = build_vouch(verifier, channel, "We met the admins", created_at=now - 550)  # names the real key
+    scene = seizure(now)
+    _, recovery, new_owner, verifier, police_recovery, police_owner = scene.keys
+    channel, vouch = scene.channel, scene.vouch
     # The police, with the owner key, name their recovery key in a newer definition: all this phone ever sees.
-    theirs = rebuild_channel(owner, channel, created_at=now - 100, recovery=police_recovery.public_key_hex)
+    theirs = scene.theirs
     publish(node.url, [theirs])
 
     page = context.new_page()
@@ -61,8 +59,7 @@ def test_a_phone_that_remembered_the_police_key_is_told_a_trusted_verifier_names
     # Then: the police's claim, the real one from the recovery file, and the vouch of a verifier the phone trusts.
     police_channel = parse_channel(build_channel_event(police_owner, "yard", NAME, created_at=now - 90))
     police_claim = build_claim(police_recovery, theirs, police_channel.address, since=now - 650, created_at=now - 80)
-    successor = parse_channel(build_channel_event(new_owner, "yard", NAME, created_at=now - 60, geohash="u9edp2"))
-    claim = build_claim(recovery, first, successor.address, since=now - 300, created_at=now - 50)
+    successor, claim = scene.successor, scene.claim
     publish(node.url, [vouch, police_channel.event, police_claim, successor.event, claim])
     page.goto(f"{node.http_url}#/keys")
     page.fill("[name=verifier]", nip19.npub_encode(verifier.public_key_hex))

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from web_helpers import PHONE, Cli, publish
 
 from samizdat.core import nip19
-from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
+from samizdat.core.channel import Channel, build_channel_event, parse_channel, rebuild_channel
 from samizdat.core.display import fingerprint
+from samizdat.core.event import Event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post, build_vouch
 from samizdat.core.recovery import build_claim
@@ -28,23 +29,47 @@ NAME = "Block 7 yard"
 FAKE = "Everyone to the square at 18:00, bring flags"
 
 
+class Seizure(NamedTuple):
+    """A channel that names its recovery key, a verifier's vouch for it before the seizure, the police's newer
+    definition (with the owner key) naming their own recovery key, and the owner's real claim from the recovery
+    file pointing at the new channel. ``keys``: owner, recovery, new_owner, verifier, police_recovery,
+    police_owner."""
+
+    keys: tuple[SecretKey, SecretKey, SecretKey, SecretKey, SecretKey, SecretKey]
+    first: Event
+    channel: Channel
+    vouch: Event
+    theirs: Event
+    successor: Channel
+    claim: Event
+
+
+def seizure(now: int) -> Seizure:
+    owner, recovery, new_owner, verifier, police_recovery, police_owner = (SecretKey.generate() for _ in range(6))
+    first = build_channel_event(owner, "yard", NAME, created_at=now - 600, geohash="u9edp2",
+                                recovery=recovery.public_key_hex)  # fmt: skip
+    channel = parse_channel(first)
+    vouch = build_vouch(verifier, channel, "We met the admins", created_at=now - 550)  # names the real key
+    theirs = rebuild_channel(owner, channel, created_at=now - 100, recovery=police_recovery.public_key_hex)
+    successor = parse_channel(build_channel_event(new_owner, "yard", NAME, created_at=now - 60, geohash="u9edp2"))
+    claim = build_claim(recovery, first, successor.address, since=now - 300, created_at=now - 50)
+    keys = (owner, recovery, new_owner, verifier, police_recovery, police_owner)
+    return Seizure(keys, first, channel, vouch, theirs, successor, claim)
+
+
 def test_a_new_phone_trusting_a_verifier_follows_the_real_claim_not_the_backdated_one(
     tmp_path: Path, module_serve: Any, browser: Any, context: Any
 ) -> None:
     cli = Cli(tmp_path / "home")
     cli.ok("init")
     node = module_serve(cli.home)
-    owner, recovery, new_owner, verifier = (SecretKey.generate() for _ in range(4))
-    police_recovery, police_owner = SecretKey.generate(), SecretKey.generate()
     now = int(time.time())
-    first = build_channel_event(owner, "yard", NAME, created_at=now - 600, geohash="u9edp2",
-                                recovery=recovery.public_key_hex)  # fmt: skip
-    channel = parse_channel(first)
-    vouch = build_vouch(verifier, channel, "We met the admins", created_at=now - 550)  # before the seizure
+    scene = seizure(now)  # the verifier's vouch is from before the seizure
+    owner, recovery, new_owner, verifier, police_recovery, police_owner = scene.keys
+    first, channel, vouch, theirs = scene.first, scene.channel, scene.vouch, scene.theirs
     assert ["recovery", recovery.public_key_hex] in [list(t) for t in vouch.tags]
     water = build_post(owner, channel, "news", "The water is back on", created_at=now - 500)
     # The police, with the owner key: a newer definition and a backdated one naming their key, a fake, their claim.
-    theirs = rebuild_channel(owner, channel, created_at=now - 100, recovery=police_recovery.public_key_hex)
     fake = build_post(owner, channel, "news", FAKE, created_at=now - 200)
     backdated = build_channel_event(owner, "yard", NAME, created_at=now - 700, geohash="u9edp2",
                                     recovery=police_recovery.public_key_hex)  # fmt: skip
@@ -52,8 +77,7 @@ def test_a_new_phone_trusting_a_verifier_follows_the_real_claim_not_the_backdate
     police_claim = build_claim(police_recovery, backdated, police_channel.address, since=now - 650,
                                created_at=now - 80)  # fmt: skip
     # The owner's real claim, from the recovery file kept elsewhere, and the new channel.
-    successor = parse_channel(build_channel_event(new_owner, "yard", NAME, created_at=now - 60, geohash="u9edp2"))
-    claim = build_claim(recovery, first, successor.address, since=now - 300, created_at=now - 50)
+    successor, claim = scene.successor, scene.claim
     publish(node.url, [first, vouch, water, theirs, fake, police_channel.event, police_claim, successor.event, claim])
 
     page = context.new_page()
