@@ -12,49 +12,18 @@ run on the seized device is Python (test_vouched_recovery_key.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from pathlib import Path
-from typing import Any
 
 from cli_e2e import e2e
-from test_channel_recovery import create_with_recovery
 from test_redteam_impostor import _people
-from test_vouched_recovery_key import NAME, PASSWORD, _police_backdate
+from test_vouched_recovery_key import seizure
 
 from samizdat.core import nip19
 from samizdat.core.display import fingerprint
-from samizdat.testing import TEST_PASSPHRASE
-
-
-def _seizure(tmp_path: Path) -> dict[str, Any]:
-    """The channel made with a recovery file; a verifier's vouch before the seizure (vouch.smz, naming the real
-    recovery key); the police's backdated definition, fake post and claim (police.smz); the owner's real claim
-    from a new node (claim.smz); and what was read before the seizure (before.smz)."""
-    owner, verifier, police, fresh = (e2e.Cli(tmp_path / n) for n in ("owner", "verifier", "police", "fresh"))
-    for cli in (owner, verifier, fresh):
-        cli.ok("init")
-    recovery_file, made = create_with_recovery(owner, tmp_path)
-    old = made.json()
-    owner.ok("export", "-o", str(tmp_path / "before.smz"))
-    verifier.ok("import", str(tmp_path / "before.smz"))
-    verifier.ok("vouch", old["naddr"], "--reason", "We met the admins in person")
-    verifier.ok("export", "-o", str(tmp_path / "vouch.smz"))
-    shutil.copytree(owner.home, police.home)
-    fake_at, police_channel = asyncio.run(_police_backdate(police.home, old["address"]))
-    police.ok("export", "-o", str(tmp_path / "police.smz"))
-    new = fresh.json("channel", "create", "yard", "--name", NAME, "--geohash", "u9edp2")
-    claimed = fresh.typed([PASSWORD, TEST_PASSPHRASE], "channel", "seized", old["naddr"], "--recovery-file",
-                          str(recovery_file), "--successor", new["naddr"], "--since", str(fake_at))  # fmt: skip
-    assert claimed.code == 0, claimed.err
-    fresh.ok("export", "-o", str(tmp_path / "claim.smz"))
-    recovery = nip19.npub_decode(old["recovery"])
-    return {"old": old, "new": new, "police_channel": police_channel, "recovery": recovery,
-            "verifier": verifier.json("keys", "show")["npub"]}  # fmt: skip
 
 
 def test_a_remembered_police_key_is_disputed_by_a_trusted_vouch_and_not_switched(tmp_path: Path) -> None:
-    world = _seizure(tmp_path)
+    world = seizure(tmp_path)
     old, new = world["old"], world["new"]
     reader = e2e.Cli(tmp_path / "reader")
     reader.ok("init")
@@ -85,7 +54,7 @@ def test_a_remembered_police_key_is_disputed_by_a_trusted_vouch_and_not_switched
 
 
 def test_one_fooled_verifier_cannot_switch_a_reader_who_remembered_the_real_key(tmp_path: Path) -> None:
-    world = _seizure(tmp_path)
+    world = seizure(tmp_path)
     old, new = world["old"], world["new"]
     reader, fooled = e2e.Cli(tmp_path / "reader"), e2e.Cli(tmp_path / "fooled")
     for cli in (reader, fooled):
@@ -153,7 +122,7 @@ def test_a_verifier_whose_key_is_disputed_vouches_naming_the_key_it_honours_and_
     """A verifier's node that trusts two verifiers who disagree remembers no key (it is disputed); its own vouch
     then named the newest definition's recovery key, which the seized owner key wrote (the police's), instead of
     the key it honours, and said nothing of the dispute."""
-    world = _seizure(tmp_path)
+    world = seizure(tmp_path)
     old = world["old"]
     fooled, second = e2e.Cli(tmp_path / "fooled"), e2e.Cli(tmp_path / "second")
     for cli in (fooled, second):

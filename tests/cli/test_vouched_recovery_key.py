@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cli_e2e import e2e
 from test_channel_recovery import create_with_recovery
 
+from samizdat.core import nip19
 from samizdat.core.channel import build_channel_event, parse_channel, rebuild_channel
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
@@ -61,14 +64,18 @@ async def _police_backdate(home: Path, address: str) -> tuple[int, str]:
         await node.close()
 
 
-def test_a_new_reader_trusting_a_verifier_is_not_misled_by_a_backdated_definition(tmp_path: Path) -> None:
-    names = ("owner", "verifier", "police", "fresh", "hub", "reader", "loner")
-    owner, verifier, police, fresh, hub, reader, loner = (e2e.Cli(tmp_path / n) for n in names)
-    for cli in (owner, verifier, fresh, hub, reader, loner):
+def seizure(tmp_path: Path, *, posts: Sequence[str] = ()) -> dict[str, Any]:
+    """The scene: the channel made with a recovery file (and ``posts`` by its owner); a verifier's vouch before the
+    seizure (vouch.smz, naming the real recovery key); the police's backdated definition, fake post and claim
+    (police.smz); the owner's real claim from a new node (claim.smz); and what was read before the seizure
+    (before.smz), all in ``tmp_path``."""
+    owner, verifier, police, fresh = (e2e.Cli(tmp_path / n) for n in ("owner", "verifier", "police", "fresh"))
+    for cli in (owner, verifier, fresh):
         cli.ok("init")
     recovery_file, made = create_with_recovery(owner, tmp_path)
     old = made.json()
-    owner.ok("post", "yard", "The water is back on")
+    for text in posts:
+        owner.ok("post", "yard", text)
     owner.ok("export", "-o", str(tmp_path / "before.smz"))
 
     # Before the seizure, a verifier meets the admins and vouches for the channel as it reads it.
@@ -88,12 +95,21 @@ def test_a_new_reader_trusting_a_verifier_is_not_misled_by_a_backdated_definitio
                           str(recovery_file), "--successor", new["naddr"], "--since", str(fake_at))  # fmt: skip
     assert claimed.code == 0, claimed.err
     fresh.ok("export", "-o", str(tmp_path / "claim.smz"))
+    return {"old": old, "new": new, "police_channel": police_channel, "recovery": nip19.npub_decode(old["recovery"]),
+            "verifier": verifier.json("keys", "show")["npub"]}  # fmt: skip
+
+
+def test_a_new_reader_trusting_a_verifier_is_not_misled_by_a_backdated_definition(tmp_path: Path) -> None:
+    world = seizure(tmp_path, posts=["The water is back on"])
+    old, new, police_channel = world["old"], world["new"], world["police_channel"]
+    hub, reader, loner = (e2e.Cli(tmp_path / n) for n in ("hub", "reader", "loner"))
+    for cli in (hub, reader, loner):
+        cli.ok("init")
 
     # Everything meets on a hub; new phones get one bundle from it, after the seizure.
     hub.ok("import", str(tmp_path / "vouch.smz"), str(tmp_path / "police.smz"), str(tmp_path / "claim.smz"))
     hub.ok("export", "-o", str(tmp_path / "after.smz"))
-    verifier_npub = verifier.json("keys", "show")["npub"]
-    reader.ok("follow", verifier_npub)
+    reader.ok("follow", world["verifier"])
     for cli in (reader, loner):
         cli.ok("import", str(tmp_path / "after.smz"))
 
