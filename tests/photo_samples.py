@@ -7,6 +7,7 @@ come out. Importable as ``photo_samples`` from any test folder (``tests/`` is on
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zlib
@@ -15,6 +16,10 @@ import numpy as np
 import piexif
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
+from samizdat.core.event import Event, sign_event
+from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
+from samizdat.core.keys import SecretKey
 
 SERIAL = "SERIAL-4711-CAMERA"
 MAKER_NOTE = "MAKERNOTE-SECRET-OWNER"
@@ -232,3 +237,15 @@ def metadata_in(data: bytes) -> list[str]:
         found += ["EXIF tags"] if len(exif) else []
         found += ["GPS"] if exif.get_ifd(0x8825) else []
     return found
+
+
+def photo_post(key: SecretKey, address: str, photos: list[tuple[bytes, bytes]], created_at: int) -> Event:
+    """A news post in ``address`` referencing each (full, thumbnail) pair of ``photos`` by imeta tags."""
+    tags: list[list[str]] = [["a", address, ""], ["type", "news"]]
+    for full, thumb in photos:
+        sha, tsha = hashlib.sha256(full).hexdigest(), hashlib.sha256(thumb).hexdigest()
+        ref = PhotoRef(sha, media_url(None, sha), "image/webp", 64, 48, "LEHV6nWB2yk8", "a street", len(full), tsha,
+                       media_url(None, tsha))  # fmt: skip
+        tags.append(imeta_tag(ref))
+    tags.append(["alt", "Samizdat channel post (news)"])
+    return sign_event(key, 2333, "Police vans at the corner", tags, created_at=created_at)

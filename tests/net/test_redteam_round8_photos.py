@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from samizdat.core.event import Event, sign_event
-from samizdat.core.imeta import PhotoRef, imeta_tag, media_url, photo_refs
-from samizdat.core.keys import SecretKey
+from photo_samples import photo_post
+from samizdat.core.imeta import photo_refs
 from samizdat.node import Node
 from samizdat.services import blob_travel, blobs, posts
 from samizdat.services.context import Context
@@ -97,19 +96,6 @@ def honest(files: dict[str, bytes]) -> Answer:
         await writer.drain()
 
     return answer
-
-
-def photo_post(key: SecretKey, address: str, photos: list[tuple[bytes, bytes]], created_at: int) -> Event:
-    """A news post in ``address`` referencing each (full, thumbnail) pair by imeta tags (as tests/services'
-    test_blobs.py)."""
-    tags: list[list[str]] = [["a", address, ""], ["type", "news"]]
-    for full, thumb in photos:
-        sha, tsha = hashlib.sha256(full).hexdigest(), hashlib.sha256(thumb).hexdigest()
-        ref = PhotoRef(sha, media_url(None, sha), "image/webp", 64, 48, "LEHV6nWB2yk8", "a street", len(full), tsha,
-                       media_url(None, tsha))  # fmt: skip
-        tags.append(imeta_tag(ref))
-    tags.append(["alt", "Samizdat channel post (news)"])
-    return sign_event(key, 2333, "Police vans at the corner", tags, created_at=created_at)
 
 
 async def channel_with_photos(ctx: Context, media: str = "") -> dict[str, bytes]:

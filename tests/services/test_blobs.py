@@ -21,9 +21,9 @@ import piexif
 import pytest
 from PIL import Image, PngImagePlugin
 
+from photo_samples import photo_post
 from samizdat.config import init_home
-from samizdat.core.event import Event, sign_event
-from samizdat.core.imeta import PhotoRef, imeta_tag, media_url
+from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_retraction
 from samizdat.node import Node
@@ -194,18 +194,6 @@ async def _channel(ctx: Context, editor: SecretKey | None = None) -> str:
         await posts.change_admins(ctx, channel.address, add=[editor.public_key_hex], role="editor", remove=[],
                                   since=None)  # fmt: skip
     return channel.address
-
-
-def photo_post(key: SecretKey, address: str, photos: list[tuple[bytes, bytes]], created_at: int) -> Event:
-    """A news post in ``address`` referencing each (full, thumbnail) pair by imeta tags."""
-    tags: list[list[str]] = [["a", address, ""], ["type", "news"]]
-    for full, thumb in photos:
-        sha, tsha = hashlib.sha256(full).hexdigest(), hashlib.sha256(thumb).hexdigest()
-        ref = PhotoRef(sha, media_url(None, sha), "image/webp", 64, 48, "LEHV6nWB2yk8", "a street", len(full), tsha,
-                       media_url(None, tsha))  # fmt: skip
-        tags.append(imeta_tag(ref))
-    tags.append(["alt", "Samizdat channel post (news)"])
-    return sign_event(key, 2333, "Police vans at the corner", tags, created_at=created_at)
 
 
 async def test_a_retraction_removes_a_photo_unless_another_post_uses_it(ctx: Context) -> None:
