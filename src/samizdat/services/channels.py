@@ -85,20 +85,20 @@ async def judged(ctx: Context, address: str) -> Judgement:
 async def _witnesses(ctx: Context, address: str) -> list[Event]:
     """The trusted verifiers' vouches for the channel at ``address`` that count (not withdrawn, not expired)."""
     verifiers = trusted_verifiers(ctx)
-    labels = await ctx.store.query(_each(verifiers, kinds.LABEL, ("a", frozenset({address}))))
+    labels = await ctx.store.query(per_key(verifiers, kinds.LABEL, ("a", frozenset({address})), MAX_VOUCHES))
     if not labels:
         return []
-    withdrawals = await ctx.store.query(_each(verifiers, kinds.DELETION, ("e", frozenset(e.id for e in labels))))
+    withdrawals = await ctx.store.query(
+        per_key(verifiers, kinds.DELETION, ("e", frozenset(e.id for e in labels)), MAX_VOUCHES)
+    )
     return witnesses([*labels, *withdrawals], verifiers, ctx.now()).get(address, [])
 
 
-def _each(verifiers: Iterable[str], kind: int, tag: tuple[str, frozenset[str]]) -> list[Filter]:
-    """One filter per verifier, each its newest :data:`MAX_VOUCHES`: one verifier's flood (a key the police hold
-    vouching thousands of times) pushes out only its own vouches and withdrawals, never another's."""
-    return [
-        Filter(kinds=frozenset({kind}), authors=frozenset({v}), tags=(tag,), limit=MAX_VOUCHES)
-        for v in sorted(verifiers)
-    ]
+def per_key(keys: Iterable[str], kind: int, tag: tuple[str, frozenset[str]], limit: int = 5000) -> list[Filter]:
+    """One filter per key of ``keys``, each its newest ``limit`` events of ``kind`` with ``tag``: one key's flood (a
+    verifier's or an admin's key the police hold, labelling or vouching thousands of times) pushes out only its own
+    events, never another key's."""
+    return [Filter(kinds=frozenset({kind}), authors=frozenset({k}), tags=(tag,), limit=limit) for k in sorted(keys)]
 
 
 async def mirrors(ctx: Context, address: str) -> tuple[str, ...]:
@@ -442,7 +442,7 @@ async def unfollow(ctx: Context, target: str) -> None:
 
 # -- telling channels apart: fingerprints, vouches, collisions (docs/protocol.md, "Vouching for a channel") -----
 
-MAX_VOUCHES = 5000  #: vouch labels (and as many withdrawals) read at once, of each verifier apart (_each)
+MAX_VOUCHES = 5000  #: vouch labels (and as many withdrawals) read at once, of each verifier apart (per_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,8 +482,8 @@ async def vouches(ctx: Context) -> dict[str, frozenset[str]]:
     verifiers = trusted_verifiers(ctx)
     events = await ctx.store.query(
         [
-            *_each(verifiers, kinds.LABEL, ("l", frozenset({VOUCH_VALUE}))),
-            *_each(verifiers, kinds.DELETION, ("k", frozenset({str(kinds.LABEL)}))),
+            *per_key(verifiers, kinds.LABEL, ("l", frozenset({VOUCH_VALUE})), MAX_VOUCHES),
+            *per_key(verifiers, kinds.DELETION, ("k", frozenset({str(kinds.LABEL)})), MAX_VOUCHES),
         ]
     )
     return vouchers(events, verifiers, ctx.now())

@@ -18,6 +18,7 @@ from samizdat.core.filters import Filter
 from samizdat.core.posts import CORRECTION, RETRACTION, Post
 from samizdat.core.thread import ThreadView, amendment_refusal, post_verdict, thread_view
 from samizdat.services import channels
+from samizdat.services.channels import per_key
 from samizdat.services.context import Context
 from samizdat.store.base import Store
 
@@ -82,12 +83,10 @@ async def collect_feed(
             # deletion requests naming these posts pushes out only its own, never an honest verifier's "false".
             related += await store.query(
                 [
-                    *(Filter(kinds=frozenset({kinds.DELETION}), authors=frozenset({k}), tags=(("e", ids),),
-                             limit=MAX_RELATED) for k in sorted(keys | followed)),
-                    *(Filter(kinds=frozenset({kinds.LABEL}), authors=frozenset({k}), tags=(("e", ids),),
-                             limit=MAX_RELATED) for k in sorted(followed)),
+                    *per_key(keys | followed, kinds.DELETION, ("e", ids), MAX_RELATED),
+                    *per_key(followed, kinds.LABEL, ("e", ids), MAX_RELATED),
                 ]
-            )  # fmt: skip
+            )
         by_target: dict[str, list[Event]] = {}
         for event in related:
             for target in event.tag_values("e"):
