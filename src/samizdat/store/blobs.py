@@ -15,9 +15,9 @@ page encrypted and authenticated, and the file's dates are those of its last wri
 overwritten (``secure_delete``, :mod:`samizdat.store.dbapi`).
 
 An encrypted node's files of before (``SMZBLOB1``: ``magic (8) | nonce (12) | ChaCha20-Poly1305(file key, blob,
-aad = magic | sha256)``, named ``HMAC-SHA256(name key, sha256)``; ``SMZBLOB2``, the same padded, which one
-development version wrote) are read and moved into the index, then deleted, the first time the store is opened by
-this version (:meth:`BlobStore._take_files`). Their blocks held ciphertext only.
+aad = magic | sha256)``, named ``HMAC-SHA256(name key, sha256)``) are read and moved into the index, then
+deleted, the first time the store is opened by this version (:meth:`BlobStore._take_files`). Their blocks held
+ciphertext only.
 
 The index says what is stored: hash, size, type, whether the blob is a thumbnail, when it arrived, and which keys
 uploaded it (BUD-12 lists blobs per key, and one blob may be uploaded by several keys). It lives in ``blobs/``
@@ -42,7 +42,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +58,8 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 DIRECTORY = "blobs"
 INDEX = "index.sqlite"
 KEYCHECK = "keycheck"  #: a few bytes encrypted under the file key: tells "another key's store" from "damaged"
-MAGIC = b"SMZBLOB1"  #: the key check's file, and an encrypted node's blob files of the first format
-PADDED = b"SMZBLOB2"  #: blob files of the second format (the first, padded)
+MAGIC = b"SMZBLOB1"  #: the key check's file, and an encrypted node's blob files of before
 NONCE_SIZE = 12
-_LENGTH = struct.Struct(">I")
 INLINE_META = "inline"  #: the index's mark that it holds every blob's bytes (the files of before taken in)
 FILE_LABEL = b"samizdat/v1 blob files"
 NAME_LABEL = b"samizdat/v1 blob names"
@@ -346,16 +343,13 @@ class BlobStore:
         if self._aead is None:
             return raw
         magic = raw[: len(MAGIC)]
-        if magic not in (MAGIC, PADDED) or len(raw) < len(MAGIC) + NONCE_SIZE:
+        if magic != MAGIC or len(raw) < len(MAGIC) + NONCE_SIZE:
             return None
         nonce = raw[len(MAGIC) : len(MAGIC) + NONCE_SIZE]
         try:
             raw = self._aead.decrypt(nonce, raw[len(MAGIC) + NONCE_SIZE :], magic + sha256.encode())
         except InvalidTag:
             return None
-        if magic == PADDED:
-            (length,) = _LENGTH.unpack_from(raw) if len(raw) >= _LENGTH.size else (-1,)
-            raw = raw[_LENGTH.size : _LENGTH.size + length] if length >= 0 else b""
         return raw
 
     def listing(self, owner: str, *, since: int | None = None, until: int | None = None) -> list[BlobEntry]:

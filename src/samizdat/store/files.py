@@ -74,7 +74,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"  #: the first bytes of a plain SQLite dat
 SQLITE_SIDES = ("-wal", "-shm", "-journal")
 #: The first bytes of files sealed under keys that the key slots hold: the slots themselves (erased before the
 #: wipe deletes anything), an encrypted node's photos and its identity (blobs.py, config.py).
-SEALED_MAGICS = (b"SMZKEYS1", b"SMZBLOB1", b"SMZBLOB2", b"SMZID\x00\x00\x01")
+SEALED_MAGICS = (b"SMZKEYS1", b"SMZBLOB1", b"SMZID\x00\x00\x01")
 
 
 #: Up to this many files are fsynced one by one by :func:`scrub_tree`; more, and it syncs every file system once.
