@@ -206,7 +206,9 @@ def test_data_matrix(case: str, measurement: Measurement, expected: str, confirm
 
 
 def test_a_relay_with_too_little_data_is_not_called_ok_for_its_data() -> None:
-    verdict = classify(relay(data=Transfer("short", down=3_000, up=67_000), control_data=WHOLE))
+    # The control path had as little (with it carrying much more, it is rule 6: tests/net/test_redteam_censor9_*).
+    short = Transfer("short", down=3_000, up=67_000)
+    verdict = classify(relay(data=short, control_data=short))
     assert verdict.cls == "ok"
     assert "not enough data to tell" in verdict.reason
 

@@ -25,6 +25,13 @@ vocabulary, by these rules, in this order:
    slows both alike) (Russia slowed Twitter to about 16 KB/s in 2021; a sync of megabytes
    takes minutes at that rate). Slow on both paths is the network, not a censor: ``ok``. A relay holding less
    than :data:`DATA_ENOUGH` cannot prove either way; its data step says so (``short``) and the class stays ``ok``.
+6. ``relay.impostor`` (checked before rules 4 and 5) when what answered is not the relay: a censor that takes over
+   the relay's address (a DNS answer of its own, a transparent proxy, or a certificate from a CA the state made its
+   users install) can answer the WebSocket itself, and every step before the data passes. The data step verifies
+   the events it is sent: one whose id or signature is wrong was not stored by any honest relay (confirmed without
+   a control path). And an answer shorter than :data:`DATA_ENOUGH` here while the control path, at the same time,
+   carried at least that much and :data:`IMPOSTOR_FACTOR` times more (confirmed) is not the same relay either:
+   a sync there would "work" and bring nothing.
 
 A class other than ``ok`` and ``down`` is *confirmed* when the control path reached the relay; without a
 control path it is what the direct measurement suggests. Besides the classes the issue names, a few more say
@@ -48,8 +55,12 @@ DATA_ENOUGH = 64 * 1024
 THROTTLE_RATE = 32 * 1024
 #: ... and when the control path, measured at the same time, was this many times faster.
 THROTTLE_FACTOR = 4
-#: The classes of rules 4 and 5: the handshake went through, the data did not (or only slowly).
-DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled"})
+#: Rule 6: the relay's address answers, but not as the relay (forged events, or next to nothing).
+IMPOSTOR = "relay.impostor"
+#: ... when the control path carried this many times more of the same answer.
+IMPOSTOR_FACTOR = 4
+#: The classes of rules 4 to 6: the handshake went through, the data did not (or only slowly, or not the relay's).
+DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled", IMPOSTOR})
 #: Every class :func:`classify` can return, with what it means for a person.
 CLASSES: dict[str, str] = {
     OK: "reachable",
@@ -76,6 +87,8 @@ CLASSES: dict[str, str] = {
     "data.reset": "the connection is made, then cut after a few kilobytes",
     "data.throttled": f"the relay answers, but data comes slower than {THROTTLE_RATE // 1024} KB/s (slowed down on "
     "this network): a sync of megabytes takes many minutes",
+    IMPOSTOR: "something other than the relay answers at its address (the events it sends fail their signatures, "
+    "or it has next to nothing while the relay, through the control path, has plenty): a sync there brings nothing",
 }
 
 #: Step outcomes the probes report.
@@ -124,7 +137,8 @@ SKIPPED = Step("skipped")
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """The data step: ``down`` and ``up`` bytes carried (WebSocket payload) over ``seconds``; ``rate`` is the
-    downstream rate in bytes per second once the answer flowed (None when too little came to measure one)."""
+    downstream rate in bytes per second once the answer flowed (None when too little came to measure one);
+    ``events`` the events received, ``forged`` how many of them failed their id or signature check."""
 
     outcome: str
     down: int = 0
@@ -132,6 +146,8 @@ class Transfer:
     seconds: float = 0.0
     rate: float | None = None
     detail: str = ""
+    events: int = 0
+    forged: int = 0
 
     def __post_init__(self) -> None:
         if self.outcome not in TRANSFER_OUTCOMES:
@@ -288,8 +304,19 @@ def classify(m: Measurement) -> Verdict:
 
 
 def _data_verdict(m: Measurement, answered: str) -> Verdict:
-    """Rules 4 and 5: the handshake went through; did the data?"""
+    """Rules 4 to 6: the handshake went through; did the data, and was it the relay's?"""
     data, control = m.data, m.control_data
+    if data.forged:
+        return Verdict(IMPOSTOR, f"{answered}, but {data.forged} of the {data.events} events it sent fail their "
+                       "signature: it is not the relay that answers here, someone in between answers in its name",
+                       True)  # fmt: skip
+    if (
+        data.outcome == "short" and control is not None and control.whole and control.down >= DATA_ENOUGH
+        and control.down >= IMPOSTOR_FACTOR * max(data.down, 1)
+    ):  # fmt: skip
+        return Verdict(IMPOSTOR, f"{answered}, but had only {kilobytes(data.down)} to send while the relay, through "
+                       f"the control path, sent {kilobytes(control.down)} of the same answer: something else answers "
+                       "in its name here, and a sync through it brings nothing", True)  # fmt: skip
     if data.broken:
         how = "was cut" if data.outcome in ("reset", "eof") else "stopped carrying anything"
         cls = "data.reset" if data.outcome in ("reset", "eof") else "data.stall"

@@ -10,7 +10,9 @@ anything, and times it:
    kind), read until the relay's ``EOSE`` or ``CLOSED``, or until :data:`DATA_BUDGET` bytes came; then ``CLOSE``.
    Any relay that holds events sends them; one holding less than
    :data:`~samizdat.core.interference.DATA_ENOUGH` cannot show a stall, and the step says so (``short``). The rate
-   is measured from the first answer to the last, so the request's round trip weighs little in it.
+   is measured from the first answer to the last, so the request's round trip weighs little in it. Every event
+   received is verified (id and signature): an answer in the relay's name by someone else (a censor's server at
+   its address) is counted as ``forged`` (``relay.impostor``).
 2. *up*: ``REQ`` s whose filter lists random event ids (they match nothing, so each is answered by a bare
    ``EOSE``), :data:`UP_CHUNK_IDS` ids each, one after the other, until ``DATA_ENOUGH`` bytes went up: some censors
    count what the client sends. Each answer proves its request arrived; only answered bytes are counted.
@@ -19,6 +21,10 @@ Bounds: the down half ends ``2 * idle`` seconds after it began, the whole step a
 without a single byte while an answer is owed is a stall. Reading stops at :data:`DATA_BUDGET` bytes (the relay
 may have sent the rest of its ``DOWN_LIMIT`` events by then: that bounds the bytes), and ``DATA_ENOUGH`` plus one
 request are sent. Nothing here raises for the relay's sake: failures are the measurement.
+
+The subscriptions are named as every other subscription of the client (``s1``, ``s2``, ...), not after netcheck:
+on a ``ws://`` relay they travel in clear, and a censor that recognised the probe could let it through and stall
+the syncs (red team, round 9, ``docs/blocking.md``).
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from typing import Any
 
 import orjson
 
+from samizdat.core.event import parse_event
 from samizdat.core.interference import DATA_ENOUGH, Transfer
-from samizdat.errors import TransportError
+from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net.client import RelayClient
 
 #: Bytes read at most: enough for a rate, several times what a stalling censor lets through, and little on a
@@ -48,9 +55,9 @@ class _Reader:
     """Messages of one subscription (and the relay's NOTICEs), and when the connection last carried anything
     at all: the rest of an answer still on its way after a ``CLOSE`` is progress too, not silence."""
 
-    def __init__(self, client: RelayClient, sub_id: str) -> None:
+    def __init__(self, client: RelayClient) -> None:
         self.client = client
-        self.sub_id, self.queue = client.open_subscription(sub_id)
+        self.sub_id, self.queue = client.open_subscription()
         self.notices = len(client.notices)
         self.seen = client.bytes_in
         self.last = time.monotonic()
@@ -97,11 +104,12 @@ async def transfer(client: RelayClient, *, limit: float, idle: float) -> Transfe
 
 
 async def _down(client: RelayClient, started: float, deadline: float, idle: float) -> Transfer:
-    reader = _Reader(client, "netcheck-down")
+    reader = _Reader(client)
     base = client.bytes_in
     first: tuple[float, int] | None = None
     last = (started, 0)
     outcome = ""
+    events = forged = 0
     try:
         await client.send_raw(orjson.dumps(["REQ", reader.sub_id, {"limit": DOWN_LIMIT}]).decode())
         while not outcome:
@@ -117,6 +125,9 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
             if message[0] in ("EVENT", "EOSE", "CLOSED"):
                 first = first or (now, got)
                 last = (now, got)
+            if message[0] == "EVENT":
+                events += 1
+                forged += not _genuine(message)
             if message[0] in ("EOSE", "CLOSED"):
                 outcome = "ok" if got >= DATA_ENOUGH else "short"
             elif got >= DATA_BUDGET:
@@ -126,7 +137,8 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
     got = client.bytes_in - base
     seconds = time.monotonic() - started
     if outcome == "stalled":
-        return Transfer("stalled", got, 0, seconds, detail=f"nothing came for {time.monotonic() - reader.last:.0f} s")
+        return Transfer("stalled", got, 0, seconds, detail=f"nothing came for {time.monotonic() - reader.last:.0f} s",
+                        events=events, forged=forged)  # fmt: skip
     rate = None
     if outcome == "ok" and first is not None:
         span, size = last[0] - first[0], last[1] - first[1]
@@ -136,11 +148,20 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
             rate = last[1] / max(last[0] - started, 0.001)
     if outcome == "ok" and rate is None:
         outcome = "short"
-    return Transfer(outcome, got, 0, seconds, rate)
+    return Transfer(outcome, got, 0, seconds, rate, events=events, forged=forged)
+
+
+def _genuine(message: list[Any]) -> bool:
+    """An ``["EVENT", sub, event]`` whose event's id and signature verify."""
+    try:
+        parse_event(message[2] if len(message) > 2 else None)
+    except RemoteProtocolError:
+        return False
+    return True
 
 
 async def _up(client: RelayClient, down: Transfer, started: float, deadline: float, idle: float) -> Transfer:
-    reader = _Reader(client, "netcheck-up")
+    reader = _Reader(client)
     base_in = client.bytes_in
     sent = 0
     try:
@@ -158,7 +179,8 @@ async def _up(client: RelayClient, down: Transfer, started: float, deadline: flo
                         return _with_up(down, sent, client.bytes_in - base_in, started)
                     return Transfer("stalled", down.down + client.bytes_in - base_in, sent,
                                     time.monotonic() - started, down.rate,
-                                    f"no answer for {silent:.0f} s to what was sent")  # fmt: skip
+                                    f"no answer for {silent:.0f} s to what was sent", down.events,
+                                    down.forged)  # fmt: skip
                 if not client.is_open:
                     return _cut(down.down + client.bytes_in - base_in, sent, started, "upload")
                 if message[0] in ("EOSE", "CLOSED", "NOTICE"):
@@ -178,4 +200,13 @@ async def _close(client: RelayClient, reader: _Reader) -> None:
 
 
 def _with_up(down: Transfer, sent: int, received: int, started: float) -> Transfer:
-    return Transfer(down.outcome, down.down + received, sent, time.monotonic() - started, down.rate, down.detail)
+    return Transfer(
+        down.outcome,
+        down.down + received,
+        sent,
+        time.monotonic() - started,
+        down.rate,
+        down.detail,
+        down.events,
+        down.forged,
+    )

@@ -131,6 +131,8 @@ class Result:
                 out["rate"] = round(t.rate)  # bytes per second
             if t.detail:
                 out["detail"] = t.detail
+            if t.events:
+                out["events"], out["forged"] = t.events, t.forged
             return out
 
         return {
@@ -298,7 +300,8 @@ async def http_get(
         raise
     try:
         writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nUser-Agent: samizdat-netcheck\r\n"
+            # The client's own User-Agent: over http:// a censor must not tell the probe from a sync's request.
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nUser-Agent: samizdat\r\n"
             "Connection: close\r\n\r\n".encode()
         )
         raw = await reader.read(MAX_HTTP_BYTES)

@@ -1,0 +1,187 @@
+"""Red team, round 9: the censor who fools the network observer (``docs/blocking.md``), in the censorship lab of
+``tests/e2e/netlab.py`` with three relays of its own added:
+
+* ``ws://10.88.2.40``: the censor's router takes the relay's address over (nft ``dnat``, a transparent proxy, or a
+  DNS answer of its own: the same to the client) and answers with a Nostr relay of its own that holds nothing;
+* ``ws://10.88.2.41``: the same, but the censor's relay answers with 200 events that fail their signatures;
+* ``ws://10.88.2.42``: a TSPU-like censor (everything dropped once 16 KB came back) that spares the connections
+  it recognises as netcheck's probe: iptables' string match on the subscription id, which the relay echoes in
+  clear in every ``EVENT`` of a ``ws://`` connection, and a connmark.
+
+Behind each address the real relay (150 events) is reached through the outside SOCKS proxy. What a person sees:
+netcheck's verdict, ``routes``, and what a sync brings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netlab import MAIN_PORT, PROXY, SEED_EVENTS, Lab, missing_requirements
+
+pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
+
+EMPTY, FORGED, TELL = "10.88.2.40", "10.88.2.41", "10.88.2.42"
+CENSOR = "10.88.1.1"
+EMPTY_PORT, FORGED_PORT = 8101, 8102
+
+#: The censor's relay that answers with forged events (run in the router namespace).
+FORGER = """
+import asyncio, json, os, sys
+from websockets.asyncio.server import serve
+
+EVENTS = [{"id": os.urandom(32).hex(), "pubkey": "ab" * 32, "created_at": 1700000000 + i, "kind": 1, "tags": [],
+           "content": "official news %04d " % i + "z" * 1000, "sig": os.urandom(64).hex()} for i in range(200)]
+
+async def handler(ws):
+    async for raw in ws:
+        message = json.loads(raw)
+        if message[0] == "REQ":
+            if "ids" not in (message[2] if len(message) > 2 else {}):
+                for event in EVENTS:
+                    await ws.send(json.dumps(["EVENT", message[1], event]))
+            await ws.send(json.dumps(["EOSE", message[1]]))
+
+async def main():
+    async with serve(handler, sys.argv[1], int(sys.argv[2]), compression=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+
+def ok(done: Any) -> Any:
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    built = Lab(tmp_path_factory.mktemp("lab9"))
+    try:
+        built.start()
+        add_censors(built)
+        yield built
+    finally:
+        built.close()
+
+
+def add_censors(lab: Lab) -> None:
+    c, r, n = lab.client, lab.router, lab.net
+    del c
+    forward = (sys.executable, str(Path(__file__).resolve().parent / "netlab_forward.py"))
+    for address in (EMPTY, FORGED, TELL):
+        lab.run_in(n, "ip", "addr", "add", f"{address}/32", "dev", "n0")
+    # Behind each address, the real relay (plain ws://, port 80): what the proxy reaches.
+    listen = [arg for address in (EMPTY, FORGED, TELL) for arg in ("--listen", f"{address}:80")]
+    lab.spawn(n, "front-round9", *forward, *listen, "--to", f"127.0.0.1:{MAIN_PORT}")
+    # The censor's own relays, in the router: an empty samizdat relay, and the forger.
+    censor_home = lab.workdir / "censor-relay"
+    subprocess.run([sys.executable, "-m", "samizdat", "--home", str(censor_home), "init"], capture_output=True,
+                   check=True, env=lab.env())  # fmt: skip
+    lab.spawn(r, "censor-relay", sys.executable, "-m", "samizdat", "--home", str(censor_home), "serve", "--host",
+              CENSOR, "--port", str(EMPTY_PORT), env=lab.env())  # fmt: skip
+    forger = lab.workdir / "forger.py"
+    forger.write_text(FORGER)
+    lab.spawn(r, "forger", sys.executable, str(forger), CENSOR, str(FORGED_PORT), env=lab.env())
+    for host, port, name in ((TELL, 80, "front-round9"), (CENSOR, EMPTY_PORT, "censor-relay"),
+                             (CENSOR, FORGED_PORT, "forger")):  # fmt: skip
+        lab.wait_port(n if host == TELL else r, host, port, name)
+    # The transparent takeover of the two addresses (what a DNS answer of the censor's would do as well).
+    for address, port in ((EMPTY, EMPTY_PORT), (FORGED, FORGED_PORT)):
+        lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "pre", "ip", "saddr", "10.88.1.0/24", "ip", "daddr",
+                   address, "tcp", "dport", "80", "dnat", "ip", "to", f"{CENSOR}:{port}")  # fmt: skip
+    # The censor that spares netcheck: a connection whose answer names a netcheck subscription is marked, and
+    # every other one toward TELL is dropped once 16 KB came back.
+    ipt = ("iptables", "-A", "FORWARD", "-p", "tcp")
+    lab.run_in(r, *ipt, "-s", TELL, "-m", "string", "--algo", "bm", "--string", '"netcheck-', "-j", "CONNMARK",
+               "--set-mark", "9")  # fmt: skip
+    for way in ("-s", "-d"):
+        lab.run_in(r, *ipt, way, TELL, "-m", "connmark", "!", "--mark", "9", "-m", "connbytes", "--connbytes",
+                   "16000:", "--connbytes-dir", "reply", "--connbytes-mode", "bytes", "-j", "DROP")  # fmt: skip
+
+
+def home_with_proxy(lab: Lab, name: str) -> Path:
+    home = lab.workdir / name
+    ok(lab.samizdat(home, "init"))
+    (home / "config.toml").write_text(f'[sync]\nfallback = ["{PROXY}"]\n')
+    return home
+
+
+def netcheck(lab: Lab, home: Path, *urls: str) -> dict[str, dict[str, Any]]:
+    done = ok(lab.samizdat(home, "netcheck", *urls, "--json", timeout=120))
+    return {r["url"]: r for r in json.loads(done.stdout)["results"]}
+
+
+def routes(lab: Lab, home: Path, url: str) -> dict[str, dict[str, Any]]:
+    rows = json.loads(ok(lab.samizdat(home, "routes", "--json")).stdout)
+    return {r["transport"]: r for r in rows if r["relay"] == url}
+
+
+def sync_down(lab: Lab, home: Path, url: str) -> dict[str, Any]:
+    done = ok(lab.samizdat(home, "sync", url, "--direction", "down", "--json", timeout=240))
+    return dict(json.loads(done.stdout))
+
+
+def test_a_relay_the_censor_impersonates_is_not_called_reachable(lab: Lab) -> None:
+    """The censor's relays answer the upgrade, NIP-11 and the data step at the relays' addresses. netcheck names
+    them ``relay.impostor`` (the forged events without needing the control path; the empty one because the
+    proxy, at the same time, carried 64 KB and more of the same answer), and the text says why."""
+    home = home_with_proxy(lab, "observer")
+    empty, forged = f"ws://{EMPTY}", f"ws://{FORGED}"
+    found = netcheck(lab, home, empty, forged)
+    assert found[empty]["class"] == "relay.impostor", found[empty]
+    assert found[empty]["confirmed"]
+    assert found[empty]["steps"]["control_data"]["down"] >= 64 * 1024
+    assert found[forged]["class"] == "relay.impostor", found[forged]
+    assert found[forged]["steps"]["data"]["forged"] == found[forged]["steps"]["data"]["events"] > 0
+    text = ok(lab.samizdat(home, "netcheck", forged, timeout=120)).stdout
+    assert "fail their signature" in text
+    assert "something other than the relay answers at its address" in text
+
+
+def test_failover_leaves_the_impostor_for_the_proxy_and_the_posts_come(lab: Lab) -> None:
+    """Before: the direct route connects at once (the censor's relay answers), so failover takes it, and every
+    sync "succeeds" with nothing. After netcheck named the impostor, the sync goes through the proxy and gets
+    every event of the real relay; ``routes`` says why the direct route is avoided."""
+    home = home_with_proxy(lab, "syncer9")
+    url = f"ws://{EMPTY}"
+    before = sync_down(lab, home, url)
+    assert before["received"] == 0  # the censor's relay holds nothing, and no route was blamed
+    assert netcheck(lab, home, url)[url]["class"] == "relay.impostor"
+    after = sync_down(lab, home, url)
+    assert after["received"] >= SEED_EVENTS
+    found = routes(lab, home, url)
+    assert found["direct"]["last_error"].startswith("netcheck: relay.impostor")
+    assert found[PROXY]["last_ok"]
+    assert "netcheck found relay.impostor" in ok(lab.samizdat(home, "routes")).stdout
+
+
+def test_a_censor_cannot_spare_netchecks_probe_and_stall_the_syncs(lab: Lab) -> None:
+    """The censor stalls every connection to TELL after 16 KB except the ones whose answers name netcheck's
+    subscriptions. A sync stalls there, gets the events through the proxy and marks the direct route. Before
+    the fix netcheck's probe was spared: it said ``ok`` and cleared the sync's mark, so the next sync went direct
+    and stalled again. Now the probe looks like any sync: ``data.stall``, and the direct route stays avoided."""
+    home = home_with_proxy(lab, "spared")
+    url = f"ws://{TELL}"
+    report: dict[str, Any] = {}
+    for _ in range(2):  # a stalled sync moves to the proxy by itself; at worst a person runs it twice
+        done = lab.samizdat(home, "sync", url, "--direction", "down", "--json", timeout=240)
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode == 0:
+            report = json.loads(done.stdout)
+            break
+    assert report.get("received", 0) >= SEED_EVENTS, done.stderr
+    assert routes(lab, home, url)["direct"]["last_error"].startswith(("sync: data.stall", "sync: data.reset"))
+    checked = netcheck(lab, home, url)[url]
+    assert checked["class"] == "data.stall", checked
+    direct = routes(lab, home, url)["direct"]
+    assert direct["next_retry"] > direct["last_failure"]  # still avoided: not cleared by a spared probe
+    assert "avoided until" in ok(lab.samizdat(home, "routes")).stdout
