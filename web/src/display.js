@@ -93,6 +93,9 @@ export function field(text) {
   return hasRtl(shown) ? FSI + shown + PDI : shown;
 }
 
+/** A URL from the network as core/display.py url(): every character but printable ASCII written out (\u{200b}). */
+export const url = (text) => String(text).replace(/[^!-~]/gu, (ch) => `\\u{${ch.codePointAt(0).toString(16)}}`);
+
 /** The owner key (64 hex) as readers compare it: group i is bytes 5i..5i+4 of SHA-256(key bytes) mod 10^4. */
 export function fingerprint(pubkey) {
   if (typeof pubkey !== 'string' || !/^[0-9a-fA-F]{64}$/.test(pubkey)) throw new Error('a public key is 64 hex characters');

@@ -17,6 +17,7 @@ import { state, addDefinitions, changed, setSetting } from './state.js';
 import * as cache from './cache.js';
 import { t } from './i18n.js';
 import { mount } from './dom.js';
+import { url } from './display.js';
 
 const PAGE = 5000;
 const URL_RE = /^wss?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
@@ -220,5 +221,5 @@ export function mirrorNote(el, address) {
     mount(el);
     return;
   }
-  mount(el, t('mirror-read', { relays: from.join(', ') }), state.nodeProxied ? ' ' + t('mirror-bypasses-proxy') : null);
+  mount(el, t('mirror-read', { relays: from.map(url).join(', ') }), state.nodeProxied ? ' ' + t('mirror-bypasses-proxy') : null);
 }

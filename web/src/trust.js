@@ -10,6 +10,7 @@ export const MIN_CONTAINED = 4;
 export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
 export const LOOKALIKE_BUCKET = 16; // channels per name, place or description lookalikes() compares with, at most
 export const MIN_NEAR = 7; // letters of a word for "one letter away" (measured: bench/lookalike_near.py)
+export const MIN_SHORT = 4; // shorter: neighbours swapped, a letter added or dropped but the last, or changed in one place
 // core/trust.py FILLERS and ABBREVIATIONS as their spoken keys (tests/web/test_lookalike_parity.py compares them).
 export const FILLERS = new Set('aficina aficini canel info kanal live navini nevs novosti ofical oficalna oficalni onlain online'.split(' '));
 export const ABBREVIATIONS = new Map(Object.entries({
@@ -26,14 +27,21 @@ export function nameWords(name, memo = new Map()) {
   return words.map(([core, fillers]) => [core.sort(), fillers.sort()]);
 }
 
-// One letter dropped, added, changed or two neighbours swapped before the last two (endings), as trust.py _near().
-function near(x, y) {
+// One letter dropped, added, changed or two neighbours swapped before the last two (endings), as trust.py _near();
+// under MIN_NEAR letters, _short_near(): neighbours swapped, a letter added or dropped but the last, changed if `changed`.
+function near(x, y, changed) {
   let [a, b] = [[...x], [...y]].sort((p, q) => p.length - q.length);
-  if (x === y || a.length < MIN_NEAR || a.slice(-2).join('') !== b.slice(-2).join('') || /\p{Nd}/u.test(x + y)) return false;
+  if (x === y || a.length < MIN_SHORT || /\p{Nd}/u.test(x + y)) return false;
+  const rest = (w, n) => w.slice(n).join('');
+  if (a.length < MIN_NEAR) {
+    if (b.length - a.length === 1) return b.slice(0, -1).some((_, i) => rest(b.slice(0, i), 0) + rest(b, i + 1) === a.join(''));
+    const apart = a.flatMap((ch, i) => (ch === b[i] ? [] : [i])), [i, j] = apart;
+    return a.length === b.length && (apart.length === 1 ? !!changed : apart.length === 2 && j === i + 1 && a[i] === b[j] && a[j] === b[i]);
+  }
+  if (a.slice(-2).join('') !== b.slice(-2).join('')) return false;
   a = a.slice(0, -2), b = b.slice(0, -2);
   let i = 0;
   while (i < a.length && a[i] === b[i]) i++;
-  const rest = (w, n) => w.slice(n).join('');
   if (a.length !== b.length) return b.length - a.length === 1 && rest(a, i) === rest(b, i + 1);
   return rest(a, i + 1) === rest(b, i + 1) || (rest(a, i + 2) === rest(b, i + 2) && a[i] === b[i + 1] && a[i + 1] === b[i]);
 }
@@ -44,13 +52,13 @@ const minus = (a, b) => {
   return a.filter((w) => !left.includes(w) || !left.splice(left.indexOf(w), 1));
 };
 
-function alike(a, b) {
+function alike(a, b, changed) {
   return a.some(([coreA, fillA], k) => {
     const [coreB, fillB] = b[k];
     if (!coreA.length || coreA.length !== coreB.length) return false;
     const onlyA = minus(coreA, coreB), onlyB = minus(coreB, coreA);
     if (!onlyA.length) return coreA.length > 1;
-    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}`) && near(onlyA[0], onlyB[0]);
+    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}`) && near(onlyA[0], onlyB[0], changed);
   });
 }
 
@@ -72,7 +80,7 @@ function signatures(words) {
     core.forEach((word, j) => {
       const rest = core.filter((_, m) => m !== j).join(' ');
       const w = [...word];
-      if (w.length >= MIN_NEAR) for (let c = 0; c <= w.length; c++) out.add(`${k}~${rest}~${w.slice(0, c).join('')}${w.slice(c + 1).join('')}`);
+      if (w.length >= MIN_SHORT) for (let c = 0; c <= w.length; c++) out.add(`${k}~${rest}~${w.slice(0, c).join('')}${w.slice(c + 1).join('')}`);
     });
   });
   return out;
@@ -143,7 +151,7 @@ export function collisions(channels, trusted, bucket = Infinity) {
     const order = new Set(), add = (found) => found.sort((a, b) => a - b).forEach((i) => order.add(i));
     const under = (map, texts) => [...texts].flatMap((key) => map.get(key) || []);
     add(under(byName, keys(channel.name)));
-    if (channel.place) add(under(byPlace, keys(channel.place)).filter((i) => contained(speak(channel.name), speak(trusted[i].name))));
+    if (channel.place) add(under(byPlace, keys(channel.place)).filter((i) => contained(speak(channel.name), speak(trusted[i].name)) || alike(words(channel.name), words(trusted[i].name), true)));
     add([...new Set(under(bySign, signs(channel.name)))].filter((i) => !order.has(i) && alike(words(channel.name), words(trusted[i].name))));
     add(under(byAbout, [speak(channel.about || '')]));
     const found = [...order].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);

@@ -26,7 +26,7 @@ from samizdat.cli.timeparse import parse_when
 from samizdat.core import geohash as gh
 from samizdat.core import nip19
 from samizdat.core.channel import ADMIN_ROLES, Channel
-from samizdat.core.display import field, fingerprint
+from samizdat.core.display import field, fingerprint, url
 from samizdat.core.posts import POST_TYPES
 from samizdat.errors import UsageError
 from samizdat.services import channels, posts
@@ -97,9 +97,10 @@ def _channel_text(d: dict[str, Any]) -> str:
     if d.get("kept_amendments"):
         lines.append(f"Kept {d['kept_amendments']} retraction(s) or correction(s) the removed key made before its "
                      "removal, signed again by you: readers no longer count a removed key's")  # fmt: skip
-    lines.append("Mirrors: " + (", ".join(d["mirrors"]) or "none (posts stay on this node until synced)"))
+    # URLs written out (core/display.py url()): a mirror with a zero-width space or a Cyrillic letter is another host.
+    lines.append("Mirrors: " + (", ".join(map(url, d["mirrors"])) or "none (posts stay on this node until synced)"))
     if d.get("media"):
-        lines.append("Media servers: " + ", ".join(d["media"]))
+        lines.append("Media servers: " + ", ".join(map(url, d["media"])))
     lines.append(f"Share: {d['naddr']}")
     return "\n".join(lines)
 

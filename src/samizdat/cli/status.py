@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from samizdat.cli.render import SHORT_ID, ago, plural, when
+from samizdat.core.display import field, url
 from samizdat.services import withholding
 
 
@@ -27,7 +28,7 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
     if r.get("lost"):
         parts.append(f"{r['lost']} lost")
     state = {True: "answers", False: "does not answer", None: "not tried yet"}[r["reachable"]]
-    line = f"  {r['url']}: {', '.join(parts)}; {state}"
+    line = f"  {url(str(r['url']))}: {', '.join(parts)}; {state}"
     if r["last_success"]:
         line += f", last synced {ago(r['last_success'], now)}"
     if r.get("losing_since"):
@@ -36,7 +37,7 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
             f"later sync (since {ago(r['losing_since'], now)}); posts go to other relays, syncs send it little"
         )
     for row in r.get("withheld") or ():
-        name = f"«{row['name']}»" if row.get("name") else "a channel"
+        name = f"«{field(row['name'])}»" if row.get("name") else "a channel"
         line += f"\n      ! withholds: it {withholding.line(row, name, when)}"
     if any(not row.get("readers") for row in r.get("withheld") or ()):
         line += "\n      (it was sent these and does not serve them; other mirrors go first for those channels)"
@@ -112,7 +113,7 @@ def status_text(d: dict[str, Any], *, verbose: bool = False, now: float | None =
     if verbose:
         for source in d.get("channel_sources") or ():
             name = str(source["channel"]).split(":", 2)[-1]
-            lines.append(f"  channel {name} came from {', '.join(source['relays'])}")
+            lines.append(f"  channel {name} came from {', '.join(url(str(r)) for r in source['relays'])}")
         for row in outbox["pending"]:
             lines.append(
                 f"  waiting {row['event'][:SHORT_ID]} -> {row['relay']} "

@@ -14,6 +14,7 @@ rules:
 * :func:`isolate` wraps one field in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, so a right-to-left name
   cannot reorder the text around it; :func:`field` does so only when the field has right-to-left letters (what
   the command line prints). The web app isolates each field in its own element (``dir="auto"``) instead.
+* :func:`url` writes out every character of a URL but printable ASCII (``\\u{200b}``): what is stored, seen.
 * :func:`fingerprint` is the owner key as readers compare it: 20 decimal digits (66 bits of SHA-256 of the 32
   key bytes) in 5 groups of 4. Digits read the same in every language and on every phone, and can be read out
   over a call. A state can grind keys until a *few* groups match, so it is the second signal; the first is
@@ -151,6 +152,15 @@ def field(text: str) -> str:
     (terminals without bidirectional support then see left-to-right text as it was)."""
     shown = neutralize(text)
     return FSI + shown + PDI if has_rtl(shown) else shown
+
+
+def url(text: str) -> str:
+    """A URL from the network (a channel's mirrors and media servers) as the reader must compare it: printable
+    ASCII as it is, every other character written out as ``\\u{202e}``. A hostname with a zero-width space, a
+    bidirectional override or a Cyrillic letter ("wss://relay.samizdat\\u{200b}.org", "wss://rеlay...") is
+    another server, and shows as one (a URL has no reason to hold anything else: internationalised hosts are
+    written in punycode)."""
+    return "".join(ch if "!" <= ch <= "~" else f"\\u{{{ord(ch):x}}}" for ch in text)
 
 
 # -- fingerprints ----------------------------------------------------------------------------------------------

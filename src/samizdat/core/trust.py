@@ -9,8 +9,9 @@ What a reader can go by, strongest first:
    take for the trusted one's (:func:`samizdat.core.display.names_collide`: across scripts, look-alike letters,
    case, accents), or the same place with one name inside the other ("Frunzenski district" and "Frunzenski
    district news"), or a name *alike* whatever the place (:func:`names_alike`: a letter dropped, added, changed
-   or two swapped in a long word, "Фрунзеский район"; filler words added, "Новости: Фрунзенский район"; "р-н"
-   for "район"), or the trusted one's description copied (the same spoken key, at least
+   or two swapped in a long word, "Фрунзеский район"; in a short one two swapped or one added or dropped but the
+   last, "Minks", "Гродо", or in the same place one changed, "Гомиль"; filler words added, "Новости: Фрунзенский
+   район"; "р-н" for "район"), or the trusted one's description copied (the same spoken key, at least
    :data:`MIN_DESCRIBED` letters: a copy that renamed itself "Новости района" and left the place out). Faces
    mark a colliding channel that the reader does not follow or own "not the channel you follow" before anything
    else about it;
@@ -49,6 +50,12 @@ LOOKALIKE_BUCKET = 16
 #: at 7 and more no two of different places are one letter apart before their last two letters; at 6 "Кричев"
 #: and "Кличев" are, at 5 "Минск" and "Пинск" (and without the endings rule, "Фрунзенский" and "Фрунзенская").
 MIN_NEAR = 7
+#: Letters of a word's key at least for :func:`_near`'s narrower rule under :data:`MIN_NEAR` letters (red team round
+#: 9): two neighbours swapped ("Minks" for "Minsk") or a letter added or dropped anywhere but last ("Гродо" for
+#: "Гродно"; the last is a grammatical ending: "район", "района"), which no two of the 401 real names of
+#: bench/lookalike_near.py are; and a letter changed ("Гомиль" for "Гомель") only in the same place, as "Минск"
+#: and "Пинск" are two towns.
+MIN_SHORT = 4
 #: Words a channel's name may add to another's without naming anything else: "Новости: Фрунзенский район" is
 #: "Фрунзенский район". Compared by their spoken keys, so "Novosti" and "NEWS" too (``web/src/trust.js`` holds
 #: the keys).
@@ -131,17 +138,36 @@ def name_words(name: str) -> Words:
     return tuple((tuple(sorted(core)), tuple(sorted(fillers))) for core, fillers in readings)
 
 
-def _near(a: str, b: str) -> bool:
+def _near(a: str, b: str, *, changed: bool = False) -> bool:
     """One letter dropped, added, changed or two neighbours swapped, before the last two letters (the endings of
     "Фрунзенский" and the metro's "Фрунзенская" differ), in words of :data:`MIN_NEAR` letters or more, without
-    digits (house numbers)."""
-    if a == b or min(len(a), len(b)) < MIN_NEAR or a[-2:] != b[-2:] or any(ch.isdecimal() for ch in a + b):
+    digits (house numbers); in shorter words of :data:`MIN_SHORT` letters or more, :func:`_short_near`."""
+    if a == b or min(len(a), len(b)) < MIN_SHORT or any(ch.isdecimal() for ch in a + b):
+        return False
+    if min(len(a), len(b)) < MIN_NEAR:
+        return _short_near(a, b, changed=changed)
+    if a[-2:] != b[-2:]:
         return False
     a, b = sorted((a[:-2], b[:-2]), key=len)
     i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
     if len(a) != len(b):
         return len(b) - len(a) == 1 and a[i:] == b[i + 1 :]
     return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+
+
+def _short_near(a: str, b: str, *, changed: bool) -> bool:
+    """Two different short words a reader takes for one: two neighbours swapped, a letter added or dropped but
+    the last (:data:`MIN_SHORT`), or with ``changed`` (the same place) a letter changed."""
+    a, b = sorted((a, b), key=len)
+    if len(b) - len(a) == 1:
+        return any(b[:i] + b[i + 1 :] == a for i in range(len(b) - 1))
+    apart = [i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y]
+    if len(a) != len(b) or not apart:
+        return False
+    if len(apart) == 1:
+        return changed
+    i, j = apart[0], apart[-1]
+    return len(apart) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
 
 
 def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -162,14 +188,16 @@ def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]
     return only_a + list(a[i:]), only_b + list(b[j:])
 
 
-def _alike(a: Words, b: Words) -> bool:
+def _alike(a: Words, b: Words, *, changed: bool = False) -> bool:
+    """:func:`names_alike` on :func:`name_words`; ``changed``: the two are of the same place (a letter changed in
+    a short word counts)."""
     for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
         if not core_a or len(core_a) != len(core_b):
             continue
         only_a, only_b = _apart(core_a, core_b)
         if not only_a and len(core_a) > 1:
             return True
-        if len(only_a) == 1 and (len(core_a) > 1 or fill_a == fill_b) and _near(only_a[0], only_b[0]):
+        if len(only_a) == 1 and (len(core_a) > 1 or fill_a == fill_b) and _near(only_a[0], only_b[0], changed=changed):
             return True
     return False
 
@@ -183,19 +211,19 @@ def names_alike(a: str, b: str) -> bool:
 
 
 def _rests(words: Words) -> list[tuple[str, str]]:
-    """Each word of :data:`MIN_NEAR` letters or more of each reading, with the reading's other words (the
+    """Each word of :data:`MIN_SHORT` letters or more of each reading, with the reading's other words (the
     "rest" that :func:`_signatures`'s one-letter-left-out strings begin with)."""
     return [
         (f"{k}~{' '.join(core[:j] + core[j + 1 :])}", word)
         for k, (core, _) in enumerate(words)
         for j, word in enumerate(core)
-        if len(word) >= MIN_NEAR
+        if len(word) >= MIN_SHORT
     ]
 
 
 def _signatures(words: Words, shared: Container[str]) -> set[str]:
     """Strings that two :func:`_alike` names share at least one of: the same words, or all but one word the same
-    and that one's letters but one (every word of :data:`MIN_NEAR` letters, and each with one letter left out).
+    and that one's letters but one (every word of :data:`MIN_SHORT` letters, and each with one letter left out).
     The letters-but-one strings only of the rests in ``shared``: a rest no other owner key's name has finds that
     owner's channels alone, which nothing is told of (60-70 % fewer strings on a city's names:
     bench/lookalike_speed.py)."""
@@ -283,7 +311,11 @@ def collisions(
         if channel.place:
             own = spoken_name(channel.name)
             here = {i for key in name_keys(channel.place) for i in by_place.get(key, ())}
-            near = {i for i in here - same if _contained(own, spoken[i])}
+            near = {
+                i
+                for i in here - same
+                if _contained(own, spoken[i]) or _alike(words(channel.name), words(trusted[i].name), changed=True)
+            }
         signed = {i for key in signs(channel.name) for i in by_sign.get(key, ())} - same - near
         alike = {i for i in signed if _alike(words(channel.name), words(trusted[i].name))}
         copied = set(by_about.get(spoken_key(channel.about), ()) if by_about else ()) - same - near - alike

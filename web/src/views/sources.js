@@ -3,6 +3,7 @@
 // mirrors; the switch for direct connections, and the warning that they bypass the node's proxy.
 
 import { h } from '../dom.js';
+import { url } from '../display.js';
 import { t } from '../i18n.js';
 import { state } from '../state.js';
 import { sources, setDirectOff } from '../mirrors.js';
@@ -21,10 +22,10 @@ export function sourcesPanel(s) {
   const fromNode = s && Array.isArray(s.channel_sources) ? s.channel_sources : null;
   if (fromNode && fromNode.length) {
     out.push(h('p', null, t('sources-node')), table([t('channel'), t('relays')],
-      fromNode.map((r) => [nameOf(String(r.channel)), (r.relays || []).map(String).join(', ')])));
+      fromNode.map((r) => [nameOf(String(r.channel)), (r.relays || []).map(url).join(', ')])));
   }
   const phone = [...sources].map(([address, from]) => [nameOf(address),
-    [...from].map((f) => (f === 'file' ? t('source-file') : f === 'node' ? t('source-node') : f)).join(', ')]);
+    [...from].map((f) => (f === 'file' ? t('source-file') : f === 'node' ? t('source-node') : url(f))).join(', ')]);
   out.push(phone.length ? h('div', { id: 'phone-sources' }, h('p', null, t('sources-phone')), table([t('channel'), t('relays')], phone))
     : h('p', { id: 'phone-sources' }, t('sources-phone-none')));
   if (s && typeof s.proxied === 'boolean') state.nodeProxied = s.proxied;
