@@ -6,7 +6,9 @@
 * ``ws://10.88.2.41``: the same, but the censor's relay answers with 200 events that fail their signatures;
 * ``ws://10.88.2.42``: a TSPU-like censor (everything dropped once 16 KB came back) that spares the connections
   it recognises as netcheck's probe: iptables' string match on the subscription id, which the relay echoes in
-  clear in every ``EVENT`` of a ``ws://`` connection, and a connmark.
+  clear in every ``EVENT`` of a ``ws://`` connection, and a connmark;
+* ``ws://10.88.2.43``: a censor that knows how much netcheck moves and drops everything once 400 KB came back
+  (nft ``ct reply bytes``): netcheck's data step (about 250 KB here) passes, a sync of the relay's 560 KB stalls.
 
 Behind each address the real relay (150 events) is reached through the outside SOCKS proxy. What a person sees:
 netcheck's verdict, ``routes``, and what a sync brings.
@@ -26,7 +28,9 @@ from netlab import MAIN_PORT, PROXY, SEED_EVENTS, Lab, missing_requirements
 
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 
-EMPTY, FORGED, TELL = "10.88.2.40", "10.88.2.41", "10.88.2.42"
+EMPTY, FORGED, TELL, LATE = "10.88.2.40", "10.88.2.41", "10.88.2.42", "10.88.2.43"
+#: Events added to the lab's 150 (about 1.2 KB each): a sync of the relay moves more than LATE lets through.
+MORE_EVENTS = 300
 CENSOR = "10.88.1.1"
 EMPTY_PORT, FORGED_PORT = 8101, 8102
 
@@ -77,10 +81,11 @@ def add_censors(lab: Lab) -> None:
     c, r, n = lab.client, lab.router, lab.net
     del c
     forward = (sys.executable, str(Path(__file__).resolve().parent / "netlab_forward.py"))
-    for address in (EMPTY, FORGED, TELL):
+    for address in (EMPTY, FORGED, TELL, LATE):
         lab.run_in(n, "ip", "addr", "add", f"{address}/32", "dev", "n0")
+    lab.seed(MAIN_PORT, MORE_EVENTS)
     # Behind each address, the real relay (plain ws://, port 80): what the proxy reaches.
-    listen = [arg for address in (EMPTY, FORGED, TELL) for arg in ("--listen", f"{address}:80")]
+    listen = [arg for address in (EMPTY, FORGED, TELL, LATE) for arg in ("--listen", f"{address}:80")]
     lab.spawn(n, "front-round9", *forward, *listen, "--to", f"127.0.0.1:{MAIN_PORT}")
     # The censor's own relays, in the router: an empty samizdat relay, and the forger.
     censor_home = lab.workdir / "censor-relay"
@@ -100,6 +105,9 @@ def add_censors(lab: Lab) -> None:
                    address, "tcp", "dport", "80", "dnat", "ip", "to", f"{CENSOR}:{port}")  # fmt: skip
     # The censor that spares netcheck: a connection whose answer names a netcheck subscription is marked, and
     # every other one toward TELL is dropped once 16 KB came back.
+    for way in ("saddr", "daddr"):
+        lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "forward", "ip", way, LATE, "ct", "reply", "bytes", ">",
+                   "400000", "drop")  # fmt: skip
     ipt = ("iptables", "-A", "FORWARD", "-p", "tcp")
     lab.run_in(r, *ipt, "-s", TELL, "-m", "string", "--algo", "bm", "--string", '"netcheck-', "-j", "CONNMARK",
                "--set-mark", "9")  # fmt: skip
@@ -185,3 +193,35 @@ def test_a_censor_cannot_spare_netchecks_probe_and_stall_the_syncs(lab: Lab) -> 
     direct = routes(lab, home, url)["direct"]
     assert direct["next_retry"] > direct["last_failure"]  # still avoided: not cleared by a spared probe
     assert "avoided until" in ok(lab.samizdat(home, "routes")).stdout
+
+
+def first_sync(lab: Lab, home: Path, url: str) -> dict[str, Any]:
+    """A sync that stalls on the direct route moves to the proxy by itself; at worst a person runs it twice."""
+    for _ in range(2):
+        done = lab.samizdat(home, "sync", url, "--direction", "down", "--json", timeout=240)
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode == 0:
+            return dict(json.loads(done.stdout))
+    raise AssertionError(done.stderr)
+
+
+def test_a_netcheck_that_passes_does_not_send_failover_back_to_a_route_a_sync_saw_stall(lab: Lab) -> None:
+    """The censor lets 400 KB through per connection: netcheck's data step passes, a sync of the relay stalls,
+    gets the events through the proxy, and marks the direct route. Before, the netcheck that passed cleared that
+    mark and the next sync went direct and stalled again: every netcheck sent failover back to the censor. Now the
+    mark stays, and netcheck's text says why the route stays avoided."""
+    home = home_with_proxy(lab, "late")
+    url = f"ws://{LATE}"
+    report = first_sync(lab, home, url)
+    assert report["received"] >= SEED_EVENTS + MORE_EVENTS
+    direct = routes(lab, home, url)["direct"]
+    assert direct["last_error"].startswith(("sync: data.stall", "sync: data.reset")), direct
+    checked = netcheck(lab, home, url)[url]
+    assert checked["class"] == "ok", checked  # what netcheck moves does get through
+    assert routes(lab, home, url)["direct"] == direct
+    text = ok(lab.samizdat(home, "netcheck", url, timeout=120)).stdout
+    assert "a sync found the direct route failing" in text
+    assert "stays avoided until" in text
+    again = sync_down(lab, home, url)
+    assert not [line for line in again["errors"] if "stopped carrying data" in line], again["errors"]
+    assert routes(lab, home, url)["direct"] == direct  # not even tried

@@ -38,6 +38,13 @@ def _result_text(data: dict[str, Any]) -> str:
     cls_width = max(len(r["class"]) for r in results)
     lines = [f"{r['url']:<{width}}  {r['class']:<{cls_width}}  {r['reason']}" for r in results]
     legend = _legend([r["class"] for r in results])
+    for kept in data.get("sync_marks_kept", []):
+        until = time.strftime("%H:%M", time.localtime(kept["until"]))
+        lines.append(
+            f"{kept['url']}: the data step passed, but a sync found the direct route failing ({kept['class']}); it "
+            f"stays avoided until {until}: a censor may let through what netcheck moves (about 200 KB) and stall "
+            "more, or recognise the probe."
+        )
     if data.get("through"):
         lines += ["", f"Checked only through {data['through']} (--proxy): no direct probe was made, so this does not "
                   "say whether this network blocks a relay."]  # fmt: skip

@@ -306,15 +306,16 @@ def classify(m: Measurement) -> Verdict:
 def _data_verdict(m: Measurement, answered: str) -> Verdict:
     """Rules 4 to 6: the handshake went through; did the data, and was it the relay's?"""
     data, control = m.data, m.control_data
+    upgraded = answered.replace("the relay answered", "the relay's address answered", 1)
     if data.forged:
-        return Verdict(IMPOSTOR, f"{answered}, but {data.forged} of the {data.events} events it sent fail their "
+        return Verdict(IMPOSTOR, f"{upgraded}, but {data.forged} of the {data.events} events it sent fail their "
                        "signature: it is not the relay that answers here, someone in between answers in its name",
                        True)  # fmt: skip
     if (
         data.outcome == "short" and control is not None and control.whole and control.down >= DATA_ENOUGH
         and control.down >= IMPOSTOR_FACTOR * max(data.down, 1)
     ):  # fmt: skip
-        return Verdict(IMPOSTOR, f"{answered}, but had only {kilobytes(data.down)} to send while the relay, through "
+        return Verdict(IMPOSTOR, f"{upgraded}, but had only {kilobytes(data.down)} to send while the relay, through "
                        f"the control path, sent {kilobytes(control.down)} of the same answer: something else answers "
                        "in its name here, and a sync through it brings nothing", True)  # fmt: skip
     if data.broken:

@@ -131,20 +131,33 @@ def netcheck_settings(ctx: Context) -> dict[str, Any]:
     return table
 
 
-def remember_direct(ctx: Context, results: Sequence[Result], network: str) -> None:
+def remember_direct(ctx: Context, results: Sequence[Result], network: str) -> list[dict[str, Any]]:
     """Tell failover what the direct probes found on ``network``: a direct route that stalls or is throttled
     after the handshake is avoided (:func:`samizdat.core.routes.after_netcheck`), one whose data came through is
-    cleared. Failover cannot see this itself: to it, a connection that opens is a route that works."""
+    cleared. Failover cannot see this itself: to it, a connection that opens is a route that works.
+
+    A mark a sync made (the route stalled or crawled under a real sync while another route carried it) is not
+    cleared by a data step that passed: the data step moves about 200 KB, and a censor that lets that much through
+    per connection (or recognises the probe) and stalls what comes after would otherwise have every netcheck send
+    failover back to the route that stalls (red team, round 9). Returns those kept marks, for the report:
+    ``{"url", "class", "until"}``."""
     now = ctx.clock()
+    kept: list[dict[str, Any]] = []
     for result in results:
         verdict = result.verdict
         record = ctx.local.routes(result.url, network).get("direct")
+        held = routes.impairment(record, now)
+        if verdict.cls == "ok" and held is not None and routes.found_by(record) == "sync":
+            assert record is not None
+            kept.append({"url": result.url, "class": held, "until": record.next_retry})
+            continue
         decided = routes.after_netcheck(record, "direct", verdict.cls, verdict.reason, confirmed=verdict.confirmed,
                                         now=now)  # fmt: skip
         if decided is not None and (decided != record):
             ctx.local.record_route(result.url, network, decided)
             if verdict.cls != "ok":
                 log.info("%s: the direct route is avoided on this network (%s)", result.url, verdict.cls)
+    return kept
 
 
 async def check(
@@ -207,13 +220,13 @@ async def check(
     if targets and not through and notice is not None:
         notice(DIRECT_PROBES)
     results = await netcheck.netcheck(targets, options) if targets else []
-    if not through:
-        remember_direct(ctx, results, netinfo.network_id())
+    kept = [] if through else remember_direct(ctx, results, netinfo.network_id())
     data: dict[str, Any] = {
         "results": [r.to_dict() for r in results],
         "control": options.control_proxy or "",
         "through": redacted(through) if through else "",
         "reported": 0,
+        "sync_marks_kept": kept,
     }
     if wanted and through:
         data["report_skipped"] = "no reachability reports: only direct probes say something about this network"
