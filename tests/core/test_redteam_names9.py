@@ -2,7 +2,8 @@
 words of 7 letters or more (``trust.MIN_NEAR``), since "Минск" and "Пинск" are two towns. A police copy of "Minsk"
 named "Minks" (two letters swapped), of "Гродно" named "Гродо" (a letter dropped) or, in the real channel's own
 place, of "Гомель" named "Гомиль" (a letter changed) passed unmarked, to a reader following the real one and to
-one who follows nothing yet; so did a mirror URL with a zero-width space or a Cyrillic letter in its host, shown
+one who follows nothing yet, and so did "Lidа news" (a Cyrillic а: a one-word name with a filler word was
+never compared); so did a mirror URL with a zero-width space or a Cyrillic letter in its host, shown
 as the real relay's. Both ports (core/trust.py and web/src/trust.js, core/display.py and web/src/display.js) judge
 the same cases here, and the 401 real names of ``web/test/lookalike_cases.json`` stay unmarked
 (tests/web/test_lookalike_parity.py)."""
@@ -38,6 +39,9 @@ CASES: list[tuple[str, str, str, str, bool, str]] = [
     ("район", "", "района", "", False, "a grammatical ending: the last letter"),
     ("Lida", "", "Lid", "", False, "three letters: too short to tell"),
     ("Двор 12", "BY/Minsk", "Двор 13", "BY/Minsk", False, "another house number"),
+    ("Lida", "", "Lid\u0430 news", "", True, "a Cyrillic а and a filler word: mixed alphabets"),
+    ("Минск", "", "Mинск новости", "", True, "a Latin M and a filler word"),
+    ("Lida", "", "Lida news", "", False, "a filler word alone: every Lida channel would be marked"),
 ]
 
 

@@ -4,7 +4,7 @@
 // lookalikes(): the same against every channel, what a reader who trusts none of them yet is told.
 
 import { DELETION, LABEL, MAX_FUTURE, Malformed, isExpired, parseVouch } from './rules.js';
-import { nameKeys, namesCollide, neutralize, spokenKey, visualKey } from './display.js';
+import { mixedScriptWords, nameKeys, namesCollide, neutralize, spokenKey, visualKey } from './display.js';
 
 export const MIN_CONTAINED = 4;
 export const MIN_DESCRIBED = 24; // letters and digits of a description's spoken key, for "the same description"
@@ -52,17 +52,18 @@ const minus = (a, b) => {
   return a.filter((w) => !left.includes(w) || !left.splice(left.indexOf(w), 1));
 };
 
-function alike(a, b, changed) {
+// changed: of the same place (a letter changed in a short word counts); mixed: one mixes alphabets in a word ("Lidа news").
+function alike(a, b, changed, mixed) {
   return a.some(([coreA, fillA], k) => {
     const [coreB, fillB] = b[k];
     if (!coreA.length || coreA.length !== coreB.length) return false;
     const onlyA = minus(coreA, coreB), onlyB = minus(coreB, coreA);
-    if (!onlyA.length) return coreA.length > 1;
-    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}`) && near(onlyA[0], onlyB[0], changed);
+    if (!onlyA.length) return coreA.length > 1 || !!mixed;
+    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}` || !!mixed) && near(onlyA[0], onlyB[0], changed);
   });
 }
 
-export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b));
+export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b), false, mixedScriptWords(a).length + mixedScriptWords(b).length > 0);
 
 /** How a look-alike looks like `a`, for the words said of it, as core/trust.py likeness(): '' (the same name),
  * '-about' (only the description the same) or '-like' (a name a letter or a word apart, one inside the other). */
@@ -133,6 +134,7 @@ export function collisions(channels, trusted, bucket = Infinity) {
   const cached = (n, make, map = maps[n] || new Map()) => (text) => map.get(text) || map.set(text, before[n]?.get(text) || make(text)).get(text);
   const keys = cached(0, nameKeys), speak = cached(1, spokenKey);
   const words = cached(2, (text) => nameWords(text, memo)), signs = cached(3, (text) => signatures(words(text)));
+  const mixes = cached(4, (text) => [mixedScriptWords(text).length > 0]), mixed = (a, b) => mixes(a)[0] || mixes(b)[0];
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
     if (map.get(key).length < bucket) map.get(key).push(i);
@@ -151,8 +153,8 @@ export function collisions(channels, trusted, bucket = Infinity) {
     const order = new Set(), add = (found) => found.sort((a, b) => a - b).forEach((i) => order.add(i));
     const under = (map, texts) => [...texts].flatMap((key) => map.get(key) || []);
     add(under(byName, keys(channel.name)));
-    if (channel.place) add(under(byPlace, keys(channel.place)).filter((i) => contained(speak(channel.name), speak(trusted[i].name)) || alike(words(channel.name), words(trusted[i].name), true)));
-    add([...new Set(under(bySign, signs(channel.name)))].filter((i) => !order.has(i) && alike(words(channel.name), words(trusted[i].name))));
+    if (channel.place) add(under(byPlace, keys(channel.place)).filter((i) => contained(speak(channel.name), speak(trusted[i].name)) || alike(words(channel.name), words(trusted[i].name), true, mixed(channel.name, trusted[i].name))));
+    add([...new Set(under(bySign, signs(channel.name)))].filter((i) => !order.has(i) && alike(words(channel.name), words(trusted[i].name), false, mixed(channel.name, trusted[i].name))));
     add(under(byAbout, [speak(channel.about || '')]));
     const found = [...order].filter((i) => trusted[i].owner !== channel.owner).map((i) => trusted[i].address);
     if (found.length) out.set(channel.address, [...new Set(found)]);

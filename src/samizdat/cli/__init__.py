@@ -36,6 +36,7 @@ from samizdat.cli.common import (
 from samizdat.cli.status import status_text
 from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
+from samizdat.core.display import neutralize
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.services import hardening, keyring, killcord
 from samizdat.services import relays as relay_lists
@@ -378,8 +379,10 @@ photos.register(app)
 
 
 def error_sentence(exc: BaseException) -> str:
-    """One style for every error: lower case first word (not an acronym such as NIP-65), no final full stop."""
-    text = str(exc).strip() or type(exc).__name__
+    """One style for every error: lower case first word (not an acronym such as NIP-65), no final full stop;
+    neutralised (core/display.py): an error may quote a file's name, a link or a peer's words, and an escape
+    sequence in them would rewrite the terminal."""
+    text = neutralize(str(exc)).strip() or type(exc).__name__
     if len(text) > 1 and text[0].isupper() and not text[1].isupper() and not text[1].isdigit():
         text = text[0].lower() + text[1:]
     return text[:-1] if text.endswith(".") and not text.endswith("..") else text
@@ -405,6 +408,7 @@ def main() -> None:
     except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("SAMIZDAT_DEBUG"):
             raise
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (SAMIZDAT_DEBUG=1 shows details)", err=True)
+        shown = neutralize(str(exc))
+        typer.echo(f"error: unexpected {type(exc).__name__}: {shown} (SAMIZDAT_DEBUG=1 shows details)", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -25,6 +25,7 @@ import orjson
 import typer
 
 from samizdat.config import Config, load_config, resolve_home
+from samizdat.core.display import neutralize
 from samizdat.core.sealing import NodeKeys, UnlockedKeys
 from samizdat.errors import UsageError
 from samizdat.net.failover import Routing
@@ -98,7 +99,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def warn(text: str) -> None:
     """One ``warning: ...`` line on standard error: the command goes on."""
-    typer.echo(f"warning: {text}", err=True)
+    typer.echo(f"warning: {neutralize(text)}", err=True)
 
 
 def _named_proxies() -> list[str]:

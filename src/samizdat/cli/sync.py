@@ -15,6 +15,7 @@ from samizdat.cli.common import JsonOption, ask_passphrase, emit, run, with_node
 from samizdat.cli.render import plural
 from samizdat.cli.timeparse import parse_since
 from samizdat.core.bundle import MIN_PART_BYTES
+from samizdat.core.display import field
 from samizdat.errors import TransportError, UsageError
 from samizdat.net import sync as netsync
 from samizdat.services import bundles, channels
@@ -199,7 +200,8 @@ def _import_text(d: dict[str, Any]) -> str:
     if len(d["files"]) > 1:
         for f in d["files"]:
             if f["error"] is None and f["complete"]:
-                lines.append(f"  {Path(f['path']).name}{_part(f)}: {f['new']} new, {f['duplicate']} duplicate")
+                # A file name on a stick is anyone's: an escape sequence in it would rewrite the terminal.
+                lines.append(f"  {field(Path(f['path']).name)}{_part(f)}: {f['new']} new, {f['duplicate']} duplicate")
     for bundle, parts in d["missing_parts"].items():
         numbers = ", ".join(str(p) for p in parts)
         lines.append(
@@ -217,7 +219,7 @@ def _part(f: dict[str, Any]) -> str:
 
 def _trouble(f: Any) -> str:
     """One file's trouble, in one clause that starts with a word of ours (a file name keeps its case)."""
-    name = Path(f.path).name
+    name = field(Path(f.path).name)
     if f.error is not None:
         saved = f"; {plural(f.new, 'event')} before the damage imported" if f.new else ""
         return f"cannot import {name}: {f.error}{saved}"

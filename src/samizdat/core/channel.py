@@ -109,8 +109,10 @@ class Channel:
         return gh.prefixes(self.geohash) if self.geohash else ()
 
     def naddr(self, relays: Sequence[str] | None = None) -> str:
-        """The shareable ``naddr``; relay hints default to the first few mirrors."""
-        hints = list(self.mirrors[:NAADDR_RELAYS]) if relays is None else list(relays)
+        """The shareable ``naddr``; relay hints default to the first few mirrors written in printable ASCII (a
+        hostile definition's mirror with a zero-width space made every ``channel list`` fail: red team round 9)."""
+        mirrors = [m for m in self.mirrors if m.isascii() and m.isprintable()]
+        hints = mirrors[:NAADDR_RELAYS] if relays is None else list(relays)
         return nip19.naddr_encode(kinds.CHANNEL, self.owner, self.channel_id, hints)
 
     def role_of(self, pubkey: str, created_at: int) -> str | None:

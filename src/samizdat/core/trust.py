@@ -188,16 +188,21 @@ def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]
     return only_a + list(a[i:]), only_b + list(b[j:])
 
 
-def _alike(a: Words, b: Words, *, changed: bool = False) -> bool:
+def _alike(a: Words, b: Words, *, changed: bool = False, mixed: bool = False) -> bool:
     """:func:`names_alike` on :func:`name_words`; ``changed``: the two are of the same place (a letter changed in
-    a short word counts)."""
+    a short word counts); ``mixed``: one of them mixes alphabets in a word ("Lidа news" with a Cyrillic а: a
+    one-word name with other fillers counts, as no honest "Lida news" spells it so)."""
     for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
         if not core_a or len(core_a) != len(core_b):
             continue
         only_a, only_b = _apart(core_a, core_b)
-        if not only_a and len(core_a) > 1:
+        if not only_a and (len(core_a) > 1 or mixed):
             return True
-        if len(only_a) == 1 and (len(core_a) > 1 or fill_a == fill_b) and _near(only_a[0], only_b[0], changed=changed):
+        if (
+            len(only_a) == 1
+            and (len(core_a) > 1 or fill_a == fill_b or mixed)
+            and _near(only_a[0], only_b[0], changed=changed)
+        ):
             return True
     return False
 
@@ -206,8 +211,10 @@ def names_alike(a: str, b: str) -> bool:
     """True when a reader could take ``a`` and ``b`` for the same name though their keys differ: with
     :data:`FILLERS` left out and abbreviations read out, the same words in any order, or all the same but one
     word, one letter away (:func:`_near`). Only names of two words or more (fillers left out) are alike with
-    other fillers: a reader following "Минск" is not warned of every "Минск новости"."""
-    return _alike(name_words(a), name_words(b))
+    other fillers: a reader following "Минск" is not warned of every "Минск новости", unless one of the two
+    mixes alphabets in a word (:func:`samizdat.core.display.mixed_script_words`)."""
+    mixed = bool(display.mixed_script_words(a) or display.mixed_script_words(b))
+    return _alike(name_words(a), name_words(b), mixed=mixed)
 
 
 def _rests(words: Words) -> list[tuple[str, str]]:
@@ -252,6 +259,7 @@ def collisions(
     spoken_of: dict[str, str] = {}
     words_of: dict[str, Words] = {}
     signs_of: dict[str, set[str]] = {}
+    mixed_of: dict[str, bool] = {}
 
     def name_keys(text: str) -> frozenset[str]:
         if text not in keys_of:
@@ -272,6 +280,12 @@ def collisions(
         if text not in words_of:
             words_of[text] = name_words(text)
         return words_of[text]
+
+    def mixed(*texts: str) -> bool:
+        for text in texts:
+            if text not in mixed_of:
+                mixed_of[text] = bool(display.mixed_script_words(text))
+        return any(mixed_of[text] for text in texts)
 
     # The rests (_rests) that the names of two owner keys or more have: only they can find another key's channel.
     channels = list(channels)
@@ -314,10 +328,20 @@ def collisions(
             near = {
                 i
                 for i in here - same
-                if _contained(own, spoken[i]) or _alike(words(channel.name), words(trusted[i].name), changed=True)
+                if _contained(own, spoken[i])
+                or _alike(
+                    words(channel.name),
+                    words(trusted[i].name),
+                    changed=True,
+                    mixed=mixed(channel.name, trusted[i].name),
+                )
             }
         signed = {i for key in signs(channel.name) for i in by_sign.get(key, ())} - same - near
-        alike = {i for i in signed if _alike(words(channel.name), words(trusted[i].name))}
+        alike = {
+            i
+            for i in signed
+            if _alike(words(channel.name), words(trusted[i].name), mixed=mixed(channel.name, trusted[i].name))
+        }
         copied = set(by_about.get(spoken_key(channel.about), ()) if by_about else ()) - same - near - alike
         order = [*sorted(same), *sorted(near), *sorted(alike), *sorted(copied)]
         found = [trusted[i].address for i in order if trusted[i].owner != channel.owner]

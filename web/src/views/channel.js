@@ -149,7 +149,7 @@ export function channelView(address) {
       h('details', { class: 'share', ontoggle: (ev) => {
         if (!ev.target.open || shareBox.firstChild) return;
         extras().then((x) => {
-          const naddr = x.naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.slice(0, 3));
+          const naddr = x.naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.filter((m) => /^[!-~]+$/.test(m)).slice(0, 3));
           mount(shareBox, h('code', { class: 'naddr' }, naddr), qrImage(naddr));
         }, () => mount(shareBox, t('offline')));
       } }, h('summary', null, t('share')), shareBox));

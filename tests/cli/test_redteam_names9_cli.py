@@ -1,0 +1,87 @@
+"""Red team round 9, names and text that lie, on the command line (real ``samizdat`` processes, bundle files).
+
+- A police copy of "Minsk" named "Minks" (two letters swapped), or of "Гомель" named "Гомиль" in its own place,
+  was followed at one command by a reader following the real one, and listed unmarked: round 7 compared only
+  words of 7 letters or more.
+- A copy whose definition names a mirror with a zero-width space ("wss://relay\\u200b.example.org") made
+  ``samizdat channel list`` fail for the reader, every channel's line with it ("a relay address in a shared code
+  must be printable ASCII"); ``channel show`` printed the mirror as the real relay's.
+- A bundle file named with an escape sequence (a file on a stick is anyone's) rewrote the reader's terminal when
+  ``samizdat import`` listed the files it read."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cli_e2e import e2e
+
+#: What must never reach a terminal from the network: controls (escape sequences), zero-width characters, bidi.
+HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _reader_with(tmp_path: Path, real: tuple[str, str], *fakes: tuple[str, str, str]) -> tuple[Any, Any, list[Any]]:
+    """A reader who imported the real channel (name, place) and the police's copies (short id, name, place)."""
+    owner, police, reader = (e2e.Cli(tmp_path / name) for name in ("owner", "police", "reader"))
+    for cli in (owner, police, reader):
+        cli.ok("init")
+    made = owner.json("channel", "create", "real", "--name", real[0], "--place", real[1])
+    copies = [police.json("channel", "create", short, "--name", name, "--place", place) for short, name, place in fakes]
+    owner.ok("export", "-o", str(tmp_path / "owner.smz"))
+    police.ok("export", "-o", str(tmp_path / "police.smz"))
+    reader.ok("import", str(tmp_path / "owner.smz"), str(tmp_path / "police.smz"))
+    return reader, made, copies
+
+
+def test_a_short_name_a_letter_away_is_refused_and_marked(tmp_path: Path) -> None:
+    reader, real, (swapped, changed) = _reader_with(
+        tmp_path, ("Гомель", "BY/Homel"), ("swapped", "Гоемль", "BY/Minsk"), ("changed", "Гомиль", "BY/Homel")
+    )
+    reader.ok("follow", real["naddr"])
+    rows = {row["address"]: row for row in reader.json("channel", "list")}
+    for fake in (swapped, changed):
+        refused = reader.fails("follow", fake["naddr"])
+        assert "not the channel you follow" in refused.err
+        assert rows[fake["address"]]["warned"] is True
+        feed = reader.ok("feed", fake["naddr"]).out
+        assert feed.splitlines()[0].startswith("!! NOT THE CHANNEL YOU FOLLOW: another key, made to look like Гомель")
+    assert rows[real["address"]]["warned"] is False
+
+
+def test_a_mirror_with_an_invisible_character_is_shown_and_breaks_no_list(tmp_path: Path) -> None:
+    owner, police, reader = (e2e.Cli(tmp_path / name) for name in ("owner", "police", "reader"))
+    for cli in (owner, police, reader):
+        cli.ok("init")
+    real = owner.json("channel", "create", "minsk", "--name", "Minsk", "--mirror", "wss://relay.example.org")
+    fake = police.json("channel", "create", "minsk", "--name", "Minks", "--mirror", "wss://relay\u200b.example.org")
+    for who, cli in (("owner", owner), ("police", police)):
+        cli.ok("export", "-o", str(tmp_path / f"{who}.smz"))
+    reader.ok("import", str(tmp_path / "owner.smz"), str(tmp_path / "police.smz"))
+
+    listed = reader.ok("channel", "list").out
+    assert "Minsk" in listed
+    assert "Minks" in listed
+    assert "ANOTHER CHANNEL HAS A NAME LIKE THIS ONE" in listed  # two swapped: both marked, for a new reader
+    shown = reader.ok("channel", "show", fake["address"], "--no-qr").out
+    assert "Mirrors: wss://relay\\u{200b}.example.org" in shown
+    assert not HIDDEN.search(shown)
+    assert "Mirrors: wss://relay.example.org" in reader.ok("channel", "show", real["address"], "--no-qr").out
+
+
+def test_a_bundle_file_name_cannot_write_to_the_terminal(tmp_path: Path) -> None:
+    police, reader = e2e.Cli(tmp_path / "police"), e2e.Cli(tmp_path / "reader")
+    police.ok("init")
+    reader.ok("init")
+    police.ok("channel", "create", "lida", "--name", "Lida")
+    police.ok("export", "-o", str(tmp_path / "a.smz"))
+    named = tmp_path / "news\x1b]0;police\x07\x1b[2J\u202ezms.smz"
+    (tmp_path / "a.smz").rename(named)
+    broken = tmp_path / "b\x1b[31m.smz"
+    broken.write_bytes(b"not a bundle at all")
+
+    done = reader("import", str(named), str(broken))
+    assert done.code == 1  # the broken one is said once, as an error
+    assert not HIDDEN.search(done.out + done.err), done.out + done.err
+    assert "news]0;police[2Jzms.smz: 1 new, 0 duplicate" in done.out
+    assert "cannot import b[31m.smz" in done.err
