@@ -7,11 +7,16 @@ py="${PYTHON:-python3}"
 if [ ! -x "$here/.venv/bin/python" ]; then
   "$py" -m venv "$here/.venv"
 fi
+# Installed again when the lock, setup.py or the store's compiled fast path (src/samizdat/store/_fastadd.c) changed;
+# the fast path needs a C compiler and SQLite's headers (scripts/apt/store-build.txt), and without them samizdat
+# installs and runs without it (setup.py).
 stamp="$here/.venv/.samizdat-lock"
-if [ ! -f "$stamp" ] || ! cmp -s "$here/requirements.lock" "$stamp"; then
+want="$(cat "$here/requirements.lock" "$here/setup.py" "$here/src/samizdat/store/_fastadd.c" | sha256sum)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$here/scripts/system-packages.sh" store-build || true
   "$here/.venv/bin/python" -m pip install -q --require-hashes -r "$here/requirements.lock"
   "$here/.venv/bin/python" -m pip install -q --no-deps -e "$here"
-  cp "$here/requirements.lock" "$stamp"
+  echo "$want" >"$stamp"
 fi
 # The web app (web/ -> src/samizdat/web/static/): npm ci and the esbuild build, when the built copy is missing
 # or older than its sources. Needs node and npm (Debian's nodejs and npm, installed here if missing).

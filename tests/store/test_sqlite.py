@@ -165,27 +165,37 @@ async def test_a_store_locked_for_a_moment_is_waited_for(tmp_path: Path, alice: 
 # --- the writer ------------------------------------------------------------------------------------------------
 
 
+async def on_writer(db: SqliteStore, sql: str) -> None:
+    """Run ``sql`` on the writer's connection and on its fast path's (store/fastadd.py), if it has one."""
+
+    def both(conn: sqlite3.Connection) -> None:
+        conn.execute(sql)
+        if db._writer.fast is not None:
+            db._writer.fast.execute(sql)
+
+    await db._writer.call(both)
+
+
 async def test_a_full_disk_fails_the_batch_but_not_the_writer(db: SqliteStore, alice: Author) -> None:
     await db.add(alice.sign(content="before"))
     pages = await db._writer.call(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
-    await db._writer.call(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+    await on_writer(db, f"PRAGMA max_page_count = {pages}")
     big = [alice.sign(content="x" * 20_000 + str(i)) for i in range(5)]
     with pytest.raises(StoreError) as caught:
         await db.add_many(big)
     assert str(caught.value) == f"Cannot write to the store at {db.path}: the disk is full."
     assert isinstance(caught.value.__cause__, sqlite3.Error)
-    await db._writer.call(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+    await on_writer(db, "PRAGMA max_page_count = 1073741823")
     assert await db.add_many(big) == [AddOutcome.STORED] * 5
     assert await db.count([F()]) == 6
 
 
 async def test_a_failing_job_fails_only_its_own_future(db: SqliteStore, alice: Author) -> None:
     # A trigger on the writer's connection refuses one event; it arrives in the same batch as good ones.
-    await db._writer.call(
-        lambda conn: conn.execute(
-            "CREATE TEMP TRIGGER poison BEFORE INSERT ON events WHEN instr(CAST(NEW.raw AS TEXT), 'poison') > 0 "
-            "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
-        )
+    await on_writer(
+        db,
+        "CREATE TEMP TRIGGER poison BEFORE INSERT ON events WHEN instr(CAST(NEW.raw AS TEXT), 'poison') > 0 "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END",
     )
     good = [alice.sign(content=f"good {i}", created_at=NOW - i) for i in range(20)]
     bad = alice.sign(content="poison")

@@ -75,7 +75,7 @@ def event_from_raw(raw: bytes) -> Event:
         raise StoreError(f"A stored event is damaged ({exc}).") from exc
 
 
-def _tag_value(value: str) -> str | bytes:
+def tag_value(value: str) -> str | bytes:
     return bytes.fromhex(value) if is_hex64(value) else value
 
 
@@ -155,7 +155,7 @@ def add_events(conn: sqlite3.Connection, events: Sequence[Event], now: int) -> l
     outcomes: list[AddOutcome] = []
     run: list[Event] = []
     for event in events:
-        if _is_plain(event, now):
+        if is_plain(event, now):
             run.append(event)
             continue
         if run:
@@ -167,7 +167,7 @@ def add_events(conn: sqlite3.Connection, events: Sequence[Event], now: int) -> l
     return outcomes
 
 
-def _is_plain(event: Event, now: int) -> bool:
+def is_plain(event: Event, now: int) -> bool:
     return (
         event.kind != DELETION
         and slot_d(event) is None
@@ -214,7 +214,7 @@ def _add_plain_run(conn: sqlite3.Connection, run: list[Event]) -> list[AddOutcom
     text_rows = []
     for i, (event, eid, _) in enumerate(new):
         seq = first + i
-        tag_rows += [(name, _tag_value(value), event.created_at, eid, seq) for name, value in indexed_tags(event)]
+        tag_rows += [(name, tag_value(value), event.created_at, eid, seq) for name, value in indexed_tags(event)]
         text = searchable_text(event)
         if text:
             text_rows.append((seq, text))
@@ -235,7 +235,7 @@ def _insert(conn: sqlite3.Connection, event: Event, eid: bytes, pubkey: bytes, d
     if tags:
         conn.executemany(
             "INSERT INTO tags (name, value, created_at, id, seq) VALUES (?, ?, ?, ?, ?)",
-            [(name, _tag_value(value), event.created_at, eid, seq) for name, value in tags],
+            [(name, tag_value(value), event.created_at, eid, seq) for name, value in tags],
         )
     text = searchable_text(event)
     if text:
@@ -247,7 +247,7 @@ def delete_event(conn: sqlite3.Connection, seq: int, event: Event) -> None:
     conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
     conn.executemany(
         "DELETE FROM tags WHERE name = ? AND value = ? AND created_at = ? AND id = ?",
-        [(name, _tag_value(value), event.created_at, eid) for name, value in indexed_tags(event)],
+        [(name, tag_value(value), event.created_at, eid) for name, value in indexed_tags(event)],
     )
     text = searchable_text(event)
     if text:
@@ -357,7 +357,7 @@ def prepare(f: Filter) -> _Prepared | None:
         ids=_hex_blobs(f.ids),
         authors=_hex_blobs(f.authors),
         kinds=None if f.kinds is None else tuple(sorted(f.kinds)),
-        tags=tuple((name, tuple(_tag_value(v) for v in sorted(values))) for name, values in f.tags),
+        tags=tuple((name, tuple(tag_value(v) for v in sorted(values))) for name, values in f.tags),
         since=f.since,
         until=f.until,
         search=search,

@@ -55,11 +55,11 @@ from typing import TypeVar
 from samizdat.core.carry import Judged, KeepRules, choose_evictions, followed_bound
 from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
-from samizdat.store import carry, dbapi, queries
+from samizdat.store import carry, dbapi, fastadd, queries
 from samizdat.store.base import READ_SECONDS
 from samizdat.store.dbapi import describe, sqlite3
 from samizdat.store.reading import PURGE_CHUNK, SharedStore, ready_items
-from samizdat.store.writer import Writer
+from samizdat.store.writer import LOCK_WAIT, Writer
 
 T = TypeVar("T")
 
@@ -263,7 +263,10 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
         self._clock = clock
         self._queries = queries
         self._carry_memo: dict[int, Judged] = {}  # the carry pass's judgements of posts, for the next pass
-        self._writer = Writer(self._connect_writer, clock, batch_max, self._error)
+        # A plain store writes its batches of plain events without the GIL where the fast path is built
+        # (store/fastadd.py); an encrypted one through its own SQLite, in Python.
+        fast = self._open_fast if key is None and fastadd.enabled() else None
+        self._writer = Writer(self._connect_writer, clock, batch_max, self._error, fast=fast)
         self._checkpointer = _Checkpointer(self._path, key)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-store-read")
         self._readers = readers
@@ -338,6 +341,11 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
             conn.close()
             raise
         return conn
+
+    def _open_fast(self) -> fastadd.FastAdd:
+        """The writer's fast connection (store/fastadd.py), with the writer's settings; polls for the lock."""
+        pragmas = (*WRITER_PRAGMAS, *PLAIN_WRITER_PRAGMAS, "PRAGMA busy_timeout = 0")
+        return fastadd.FastAdd(str(self._path), pragmas, LOCK_WAIT)
 
     def _connect_reader(self, pooled: bool = True) -> sqlite3.Connection:
         uri = self._path.as_uri() + "?mode=ro"

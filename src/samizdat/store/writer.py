@@ -33,6 +33,7 @@ from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import queries
 from samizdat.store.base import AddOutcome
 from samizdat.store.dbapi import sqlite3
+from samizdat.store.fastadd import FastAdd
 
 log = logging.getLogger("samizdat.store")
 
@@ -78,7 +79,8 @@ class Writer:
     then :meth:`stop`.
 
     ``connect`` opens and prepares the connection (pragmas, migrations) in the writer thread; ``error`` turns
-    a ``sqlite3.Error`` and a verb ("write to") into the StoreError callers see.
+    a ``sqlite3.Error`` and a verb ("write to") into the StoreError callers see; ``fast``, if given, opens the
+    store's fast path (store/fastadd.py) in the writer thread after ``connect``, or returns None.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Writer:
         clock: Callable[[], float],
         batch_max: int,
         error: Callable[[sqlite3.Error, str], StoreError],
+        fast: Callable[[], FastAdd | None] | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -94,6 +97,8 @@ class Writer:
         self._clock = clock
         self._batch_max = batch_max
         self._error = error
+        self._open_fast = fast
+        self.fast: FastAdd | None = None
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="samizdat-store-writer", daemon=True)
         self._ready: ThreadFuture[None] = ThreadFuture()
@@ -154,6 +159,11 @@ class Writer:
         except BaseException as exc:  # noqa: BLE001 - not swallowed: start() raises it in the caller's loop
             self._ready.set_exception(exc)
             return
+        if self._open_fast is not None:
+            try:
+                self.fast = self._open_fast()
+            except OSError as exc:  # the Python way still writes everything
+                log.warning("the store's fast path could not be opened (%s); writing through Python", exc)
         self._ready.set_result(None)
         current: list[_Job] = []
         try:
@@ -187,6 +197,7 @@ class Writer:
         error = StoreError("The store stopped writing after an internal error; see the log.")
         self._send([(job, None, error) for job in jobs])
         self._rollback(conn)
+        self._close_fast()
         conn.close()
 
     def _gather(self, first: _AddJob) -> list[_AddJob]:
@@ -207,13 +218,16 @@ class Writer:
     def _run_adds(self, conn: sqlite3.Connection, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
         now = int(self._clock())
         try:
-            _begin(conn)
-            flat = queries.add_events(conn, [event for job in batch for event in job.events], now)
+            events = [event for job in batch for event in job.events]
+            flat = self.fast.add(events, now) if self.fast is not None else None
+            if flat is None:  # not all plain, no fast path, or it failed (rolled back): the Python way
+                _begin(conn)
+                flat = queries.add_events(conn, events, now)
+                conn.execute("COMMIT")
             outcomes, start = [], 0
             for job in batch:
                 outcomes.append(flat[start : start + len(job.events)])
                 start += len(job.events)
-            conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)
             if len(batch) == 1:
@@ -234,8 +248,15 @@ class Writer:
             return (job, None, self._map(exc))
         return (job, value, None)
 
+    def _close_fast(self) -> None:
+        """Close the fast path's connection first, so that the writer's is the last of this process to close."""
+        if self.fast is not None:
+            self.fast.close()
+            self.fast = None
+
     def _close(self, conn: sqlite3.Connection, job: _StopJob) -> None:
         error: BaseException | None = None
+        self._close_fast()
         try:
             # Keeps the planner's statistics fresh; analysis_limit bounds the work on stores of millions.
             conn.execute("PRAGMA analysis_limit = 1000")
