@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,26 @@ def test_a_bundle_file_name_cannot_write_to_the_terminal(tmp_path: Path) -> None
     assert not HIDDEN.search(done.out + done.err), done.out + done.err
     assert "news]0;police[2Jzms.smz: 1 new, 0 duplicate" in done.out
     assert "cannot import b[31m.smz" in done.err
+
+
+LOGGED = """
+import logging, sys
+from samizdat.cli import app
+app(["--home", sys.argv[1], "-v", "status"], standalone_mode=False)
+logging.getLogger("samizdat.mesh.discovery").info("could not resolve %s: %s", sys.argv[2], "timeout")
+"""
+
+
+def test_a_log_line_cannot_write_to_the_terminal(tmp_path: Path) -> None:
+    """``samizdat serve -v`` logs a LAN neighbour's mDNS service name (mesh/discovery.py) as it came: the log
+    of every command is neutralised now."""
+    home = e2e.Cli(tmp_path / "home")
+    home.ok("init")
+    forged = "node\x1b]0;police\x07\x1b[2J\u202elacol._samizdat._tcp.local."
+    done = subprocess.run(
+        [sys.executable, "-c", LOGGED, str(home.home), forged], capture_output=True, text=True, timeout=60,
+        env=e2e.cli_env(), stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "could not resolve node]0;police[2Jlacol._samizdat._tcp.local.: timeout" in done.stderr
+    assert not HIDDEN.search(done.stderr)

@@ -114,7 +114,17 @@ def _options(
     state.passphrase_fd = passphrase_fd
     state.passphrase_lines, state.passphrases_taken, state.keys = None, 0, None
     state.switch_checked = False
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ShownFormatter("%(asctime)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+
+
+class _ShownFormatter(logging.Formatter):
+    """Log lines neutralised (core/display.py): they quote a LAN neighbour's service name, a relay's words, a
+    channel's address, and an escape sequence in them would rewrite the terminal of ``samizdat serve -v``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralize(super().format(record))
 
 
 @app.command()
