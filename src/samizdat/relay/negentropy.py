@@ -13,7 +13,9 @@ A build runs as a task of the service, not of the connection that asked: clients
 meanwhile wait for it, and it is cancelled (and its store read interrupted) when the last of them has gone. It
 reads the store under the relay's ``turn`` (one build at a time, handed out fairly between addresses, and a turn
 at the store's reader threads like any REQ or COUNT: see :mod:`samizdat.relay.fair`), so builds never take more
-than one of the store's reader threads, and gives the event loop a turn every :data:`YIELD_EVERY` records.
+than one of the store's reader threads, and gives the event loop a turn every :data:`YIELD_EVERY` records. Its
+read has ``build_seconds`` (``READ_SECONDS``; PostgreSQL ends its statement there), after which the ``NEG-OPEN``
+gets ``NEG-ERR "blocked: ..."``; the turn's time is charged to the address's store budget either way.
 
 Memory: every storage alive (cached, used by an open session, or being built) counts against one bound,
 ``memory_records`` (about 75 bytes a record). When a build needs room, cached storages no session uses go first,
@@ -59,7 +61,7 @@ from samizdat.core.negentropy_storage import VectorStorage
 from samizdat.errors import RemoteProtocolError, SamizdatError
 from samizdat.relay.connection import NegRequest, neg_err_frame
 from samizdat.relay.fair import FairScheduler
-from samizdat.store.base import Store
+from samizdat.store.base import READ_SECONDS, Store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,12 @@ YIELD_EVERY = 1024
 #: Messages of at most this many bytes are answered on the event loop (a few milliseconds at most); longer ones in
 #: the service's one reconciling thread (see :meth:`NegentropyService.reconcile`).
 INLINE_BYTES = 8 * 1024
+#: Seconds a storage build may read the store for (a store that honours READ_SECONDS in its Negentropy stream,
+#: PostgreSQL's, ends the build there, its statement with it): the largest build allowed (2,000,000 records) takes
+#: about 4 s on PostgreSQL here, and a filter the server plans badly held the one build turn for good.
+BUILD_SECONDS = 10.0
 BUSY = "blocked: too many syncs at once on this relay; try again later"
+TOO_SLOW = "blocked: this sync's events take the relay too long to list; narrow the filter"
 IDLE = "closed: idle for too long"
 TAKEN = "closed: the relay needed this sync's memory for another address's; try again later"
 
@@ -124,6 +131,7 @@ class NegentropyService:
         cache_records: int = 500_000,
         max_cached: int = 256,
         idle_seconds: float = 120.0,
+        build_seconds: float | None = BUILD_SECONDS,
         min_staleness: float = 5.0,
         max_staleness: float = 300.0,
         frame_size_limit: int = 256 * 1024,
@@ -139,6 +147,8 @@ class NegentropyService:
         self.cache_records = cache_records
         self.max_cached = max_cached
         self.idle_seconds = idle_seconds
+        #: Seconds a storage build may read the store (PostgreSQL ends its statement there; None: no bound).
+        self.build_seconds = build_seconds
         self.min_staleness = min_staleness
         self.max_staleness = max_staleness
         self.frame_size_limit = frame_size_limit
@@ -260,6 +270,7 @@ class NegentropyService:
         self, store: Store, flt: Filter, key: bytes, turn: Turn | None, asker: Hashable | None
     ) -> VectorStorage:
         count = 0
+        READ_SECONDS.set(self.build_seconds)  # this task's own context: the store ends a longer read (TimeoutError)
         try:
             async with turn() if turn is not None else contextlib.nullcontext():
                 seq, started = await store.last_seq(), self.clock()
@@ -468,6 +479,9 @@ class ConnectionSessions:
             return
         except _Busy:
             self._error(sub_id, BUSY)
+            return
+        except TimeoutError:
+            self._error(sub_id, TOO_SLOW)
             return
         except RemoteProtocolError as exc:
             self._error(sub_id, f"invalid: {exc}")

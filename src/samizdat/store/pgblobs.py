@@ -30,20 +30,35 @@ events: an upload through one machine is listed (BUD-12) and can be deleted thro
 retracted post are removed by whichever node reads the retraction first. ``blob_meta`` is shared too, so the
 insertion number up to which posts were read for their photos (services/blob_travel.py) is the relay's.
 
-**Calls.** The methods are synchronous, like the file store's (the services call them on the event loop); each
-runs on one connection to the primary in autocommit, a method that writes several rows in one transaction. A
-connection that broke while idle (the server restarted) is replaced once. Every method raises
+**Calls.** The methods are synchronous, like the file store's (the web app calls them in threads); each runs on a
+connection of its own to the primary in autocommit, a method that writes several rows in one transaction. Calls
+from threads hold at most :data:`CONNECTIONS` connections, made when first needed and reused; a call that finds
+them all busy waits up to :data:`WAIT_SECONDS` for one and is then refused (``StoreError``: busy). A call from an
+event loop's thread (the photos' travel, services/blob_travel.py, calls the store on the loop) never waits for
+them: it has one more connection (a loop makes one call at a time). Every statement has
+:data:`STATEMENT_SECONDS` (``statement_timeout``) and waits at most :data:`LOCK_SECONDS` for a row another
+transaction holds (``lock_timeout``).
+
+Before (red-team finding), every call ran on one connection under one lock: one slow call held every photo
+request behind it, and an upload of a photo that another process was storing at the same moment (its row not yet
+committed) held them for as long as that process took, and the relay's event loop too (every client of it) when
+the photos' travel called the store meanwhile. A small photo took 27 ms at the median and up to 205 ms while four
+threads uploaded and fetched 2 MB photos (0.5 ms alone).
+
+A connection that broke while idle (the server restarted) is replaced once. Every method raises
 :class:`~samizdat.errors.StoreError` with one sentence when the server fails.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import errors as pg_errors
 
 from samizdat.errors import StoreError
 from samizdat.store.blobs import BlobEntry, miss_wait
@@ -52,7 +67,27 @@ from samizdat.store.pgqueries import Conn
 
 T = TypeVar("T")
 
+#: Connections the photo store's calls from threads hold at most, one each (requests beyond them wait); calls from an
+#: event loop's thread have one more of their own.
+CONNECTIONS = 4
+#: Seconds a call waits for a free connection before it is refused (StoreError: busy).
+WAIT_SECONDS = 10.0
+#: Seconds any statement may run (``statement_timeout``): a photo is at most 2 MB, read or written in milliseconds.
+STATEMENT_SECONDS = 30.0
+#: Seconds a statement waits for a row another transaction holds (``lock_timeout``): another process storing or
+#: deleting the same photo commits within milliseconds; one that does not is not waited for.
+LOCK_SECONDS = 5.0
+
 _ENTRY = "SELECT sha256, size, type, thumb, stored_at FROM blobs"
+
+
+def _on_a_loop() -> bool:
+    """Whether this thread is running an asyncio event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _entry(row: tuple[Any, ...]) -> BlobEntry:
@@ -69,59 +104,103 @@ class PgBlobStore:
         StoreError when the server cannot be reached or refuses the login."""
         self._url = url
         self._where = redact(url)
-        self._lock = threading.Lock()
-        self._conn: Conn | None = None
+        self._lock = threading.Lock()  # guards _idle, _all and _closed
+        self._slots = threading.BoundedSemaphore(CONNECTIONS)
+        self._idle: list[Conn] = []  # the last used first: the others may time out on the server's side
+        self._all: set[Conn] = set()
         self._closed = False
+        conn = self._connect(migrating=True)
         with self._lock:
-            self._conn = self._connect(migrating=True)
+            self._idle.append(conn)
 
     def _connect(self, *, migrating: bool = False) -> Conn:
-        """A new connection; the first one also migrates the database (as the event store does when it opens)."""
+        """A new connection with the photo store's time limits; the first one also migrates the database (as the
+        event store does when it opens), without them."""
+        limits = f"-c statement_timeout={int(STATEMENT_SECONDS * 1000)} -c lock_timeout={int(LOCK_SECONDS * 1000)}"
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                   application_name="samizdat-blobs")  # fmt: skip
+                                   application_name="samizdat-blobs", options=limits)  # fmt: skip
         except psycopg.Error as exc:
             raise StoreError(f"Cannot open the photo store at {self._where}: {describe(exc)}.") from exc
-        if not migrating:
-            return conn
-        try:
-            migrate(conn)
-        except StoreError as exc:
-            conn.close()
-            raise StoreError(f"Cannot open the photo store at {self._where}: {exc}.") from exc
-        except psycopg.Error as exc:
-            conn.close()
-            raise StoreError(f"Cannot open the photo store at {self._where}: {describe(exc)}.") from exc
+        if migrating:
+            try:
+                conn.execute("SET statement_timeout = 0; SET lock_timeout = 0")  # another process may be migrating
+                migrate(conn)
+                conn.execute("RESET statement_timeout; RESET lock_timeout")
+            except StoreError as exc:
+                conn.close()
+                raise StoreError(f"Cannot open the photo store at {self._where}: {exc}.") from exc
+            except psycopg.Error as exc:
+                conn.close()
+                raise StoreError(f"Cannot open the photo store at {self._where}: {describe(exc)}.") from exc
+        with self._lock:
+            self._all.add(conn)
         return conn
 
     def close(self) -> None:
-        """Close the connection. Idempotent; later calls raise StoreError."""
+        """Close the connections (one in use is closed when its call ends). Idempotent; later calls raise
+        StoreError."""
         with self._lock:
             self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._discard(conn)
 
-    def _run(self, fn: Callable[[Conn], T]) -> T:
-        """``fn(connection)`` under the lock; once more on a new connection if the old one broke while idle."""
+    def _discard(self, conn: Conn) -> None:
+        with self._lock:
+            self._all.discard(conn)
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+
+    def _take(self) -> Conn:
         with self._lock:
             if self._closed:
                 raise StoreError("The photo store is closed.")
+            conn = self._idle.pop() if self._idle else None
+        return self._connect() if conn is None or conn.closed else conn
+
+    def _give_back(self, conn: Conn) -> None:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(conn)
+                    return
+        self._discard(conn)
+
+    def _run(self, fn: Callable[[Conn], T]) -> T:
+        """``fn(connection)`` on a connection of its own; once more on a new connection if the one taken broke
+        while idle. Raises StoreError when none is free within :data:`WAIT_SECONDS`, or the server fails.
+
+        A call from a thread running an event loop (the photos' travel, services/blob_travel.py) does not wait for
+        a free connection: it would hold every client of the loop meanwhile, and a loop makes one call at a time,
+        so it takes one more connection of its own."""
+        if self._closed:
+            raise StoreError("The photo store is closed.")
+        slots = None if _on_a_loop() else self._slots
+        if slots is not None and not slots.acquire(timeout=WAIT_SECONDS):
+            raise StoreError(f"The photo store at {self._where} is busy; try again later.")
+        try:
             for attempt in (1, 2):
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
+                conn = self._take()
                 try:
-                    return fn(self._conn)
+                    return fn(conn)
+                except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:  # OperationalErrors, not broken
+                    why = exc.diag.message_primary or "a time limit"
+                    raise StoreError(f"The photo store at {self._where} is busy ({why}); try again later.") from exc
                 except psycopg.OperationalError as exc:
-                    self._conn.close()
-                    self._conn = None
+                    self._discard(conn)
                     if attempt == 2:
                         raise StoreError(f"The photo store at {self._where} failed: {describe(exc)}.") from exc
                 except psycopg.Error as exc:
                     raise StoreError(f"The photo store at {self._where} failed: {describe(exc)}.") from exc
+                finally:
+                    if not conn.closed:
+                        self._give_back(conn)
+        finally:
+            if slots is not None:
+                slots.release()
         raise AssertionError("unreachable")
 
     def _rows(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:

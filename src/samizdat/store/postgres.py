@@ -337,13 +337,21 @@ class PostgresStore(SharedStore[Conn]):
 
     async def negentropy_items(self, filters: Sequence[Filter]) -> AsyncGenerator[tuple[int, bytes], None]:
         """(created_at, 32-byte id) of every unexpired matching event, ascending, streamed from one snapshot of the
-        primary through a server-side cursor. A caller that stops early should ``aclose()`` the generator."""
+        primary through a server-side cursor. A caller that stops early should ``aclose()`` the generator.
+
+        With :data:`~samizdat.store.base.READ_SECONDS` set (the relay's NIP-77 builds: ``build_seconds``), the
+        whole stream has that long, counted from this call: each ``FETCH`` runs with the time left as its
+        ``statement_timeout`` (the server ends it there), none begins after it, and the stream raises TimeoutError.
+        Without it, one hostile ``NEG-OPEN`` whose statement the server plans badly held a connection, a core of
+        the server and the relay's one build turn for as long as the statement ran (red-team finding)."""
         if self._closed:
             raise StoreError("The store is closed.")
         statement = pgqueries.negentropy_sql(list(filters), self._now())
         if statement is None:
             return
         sql, params = statement
+        seconds = READ_SECONDS.get()
+        deadline = None if seconds is None else time.monotonic() + seconds
         loop = asyncio.get_running_loop()
         try:
             conn = await loop.run_in_executor(self._executor, self._streams.take)
@@ -353,13 +361,29 @@ class PostgresStore(SharedStore[Conn]):
         finished = False
         try:
 
+            def limit() -> None:
+                """The next statement gets the time left (local to the stream's transaction), or none at all."""
+                if deadline is None:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the read took more than {seconds} s")
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(max(1, int(left * 1000))),))
+
             def first() -> list[tuple[int, bytes]]:
+                limit()
                 cursor.execute(sql.encode(), params)
                 return more()
 
             def more() -> list[tuple[int, bytes]]:
+                limit()
                 # Binary rows are already (int, bytes): no conversion of a hundred thousand rows in Python.
-                rows: list[tuple[int, bytes]] = cursor.fetchmany(STREAM_CHUNK)
+                try:
+                    rows: list[tuple[int, bytes]] = cursor.fetchmany(STREAM_CHUNK)
+                except pg_errors.QueryCanceled:
+                    if deadline is None:
+                        raise
+                    raise TimeoutError(f"the read took more than {seconds} s") from None
                 return rows
 
             step: Callable[[], list[tuple[int, bytes]]] = first
@@ -371,6 +395,9 @@ class PostgresStore(SharedStore[Conn]):
                 except asyncio.CancelledError:
                     await asyncio.wait([_cancel([conn])])
                     await asyncio.wait([job])
+                    raise
+                except TimeoutError:
+                    finished = True  # ended by the server's statement_timeout, not a cancel request: reusable
                     raise
                 except psycopg.Error as exc:
                     raise self._error(exc, "read from") from exc
