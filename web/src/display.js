@@ -87,9 +87,10 @@ export function neutralize(text) {
 
 export const hasRtl = (text) => Array.from(text).some((ch) => within(ch.codePointAt(0), RTL));
 export const isolate = (text) => FSI + neutralize(text) + PDI;
-/** One field as text (the command line's rule): neutralised, isolated when it has right-to-left letters. */
+/** One field as text (the command line's rule): neutralised, runs of over 4 combining marks cut (as dom.js),
+ * isolated when it has right-to-left letters. */
 export function field(text) {
-  const shown = neutralize(text);
+  const shown = neutralize(text).replace(/\p{M}{5,}/gu, (run) => Array.from(run).slice(0, 4).join(''));
   return hasRtl(shown) ? FSI + shown + PDI : shown;
 }
 

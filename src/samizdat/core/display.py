@@ -147,10 +147,27 @@ def isolate(text: str) -> str:
     return FSI + neutralize(text) + PDI
 
 
+MAX_MARKS = 4  #: combining marks kept in a row (web/src/dom.js the same): no script's spelling stacks more
+
+
+def calm(text: str) -> str:
+    """``text`` with each run of more than :data:`MAX_MARKS` combining marks cut to its first ones: dozens on one
+    letter (Zalgo text) are drawn as a column over the lines around it, covering a warning printed above a name
+    (red team round 9, as web/src/dom.js since round 3)."""
+    out: list[str] = []
+    run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.category(ch)[0] == "M" else 0
+        if run <= MAX_MARKS:
+            out.append(ch)
+    return "".join(out)
+
+
 def field(text: str) -> str:
-    """One field as the command line prints it: neutralised, and isolated when it has right-to-left letters
-    (terminals without bidirectional support then see left-to-right text as it was)."""
-    shown = neutralize(text)
+    """One field as the command line prints it: neutralised, long runs of combining marks cut (:func:`calm`),
+    and isolated when it has right-to-left letters (terminals without bidirectional support then see
+    left-to-right text as it was)."""
+    shown = calm(neutralize(text))
     return FSI + shown + PDI if has_rtl(shown) else shown
 
 
