@@ -8,7 +8,11 @@
   it recognises as netcheck's probe: iptables' string match on the subscription id, which the relay echoes in
   clear in every ``EVENT`` of a ``ws://`` connection, and a connmark;
 * ``ws://10.88.2.43``: a censor that knows how much netcheck moves and drops everything once 400 KB came back
-  (nft ``ct reply bytes``): netcheck's data step (about 250 KB here) passes, a sync of the relay's 560 KB stalls.
+  (nft ``ct reply bytes``): netcheck's data step (about 250 KB here) passes, a sync of the relay's 560 KB stalls;
+* ``ws://10.88.2.44`` and ``ws://10.88.2.45``: censors that also watch the way to the outside proxy, where the
+  SOCKS request names the relay's address in clear (iptables' string match): for .44 they reset the direct
+  connection and the SOCKS connection naming it, for .45 they stall both after 16 KB (TSPU stalls connections to
+  foreign hosting, proxies included). The relay is up all along; the old netcheck called both ``down``.
 
 Behind each address the real relay (150 events) is reached through the outside SOCKS proxy. What a person sees:
 netcheck's verdict, ``routes``, and what a sync brings.
@@ -29,6 +33,8 @@ from netlab import MAIN_PORT, PROXY, SEED_EVENTS, Lab, missing_requirements
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 
 EMPTY, FORGED, TELL, LATE = "10.88.2.40", "10.88.2.41", "10.88.2.42", "10.88.2.43"
+RESET_BOTH, STALL_BOTH = "10.88.2.44", "10.88.2.45"
+OURS = (EMPTY, FORGED, TELL, LATE, RESET_BOTH, STALL_BOTH)
 #: Events added to the lab's 150 (about 1.2 KB each): a sync of the relay moves more than LATE lets through.
 MORE_EVENTS = 300
 CENSOR = "10.88.1.1"
@@ -81,11 +87,11 @@ def add_censors(lab: Lab) -> None:
     c, r, n = lab.client, lab.router, lab.net
     del c
     forward = (sys.executable, str(Path(__file__).resolve().parent / "netlab_forward.py"))
-    for address in (EMPTY, FORGED, TELL, LATE):
+    for address in OURS:
         lab.run_in(n, "ip", "addr", "add", f"{address}/32", "dev", "n0")
     lab.seed(MAIN_PORT, MORE_EVENTS)
     # Behind each address, the real relay (plain ws://, port 80): what the proxy reaches.
-    listen = [arg for address in (EMPTY, FORGED, TELL, LATE) for arg in ("--listen", f"{address}:80")]
+    listen = [arg for address in OURS for arg in ("--listen", f"{address}:80")]
     lab.spawn(n, "front-round9", *forward, *listen, "--to", f"127.0.0.1:{MAIN_PORT}")
     # The censor's own relays, in the router: an empty samizdat relay, and the forger.
     censor_home = lab.workdir / "censor-relay"
@@ -109,6 +115,21 @@ def add_censors(lab: Lab) -> None:
         lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "forward", "ip", way, LATE, "ct", "reply", "bytes", ">",
                    "400000", "drop")  # fmt: skip
     ipt = ("iptables", "-A", "FORWARD", "-p", "tcp")
+    lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "forward", "ip", "saddr", "10.88.1.0/24", "ip", "daddr",
+               RESET_BOTH, "reject", "with", "tcp", "reset")  # fmt: skip
+    for way in ("saddr", "daddr"):
+        lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "forward", "ip", way, STALL_BOTH, "ct", "reply", "bytes",
+                   ">", "16000", "drop")  # fmt: skip
+    # The way to the proxy: its SOCKS request names the relay (the address as 4 bytes and the port, or as text).
+    proxy = PROXY.rsplit("/", 1)[1].split(":")[0]
+    for address, action in ((RESET_BOTH, ("-j", "REJECT", "--reject-with", "tcp-reset")),
+                            (STALL_BOTH, ("-j", "CONNMARK", "--set-mark", "10"))):  # fmt: skip
+        raw = "|" + "".join(f"{int(b):02x}" for b in address.split(".")) + "0050|"
+        for match in (("--hex-string", raw), ("--string", address)):
+            lab.run_in(r, *ipt, "-d", proxy, "-m", "string", "--algo", "bm", *match, *action)
+    for way in ("-s", "-d"):
+        lab.run_in(r, *ipt, way, proxy, "-m", "connmark", "--mark", "10", "-m", "connbytes", "--connbytes", "16000:",
+                   "--connbytes-dir", "reply", "--connbytes-mode", "bytes", "-j", "DROP")  # fmt: skip
     lab.run_in(r, *ipt, "-s", TELL, "-m", "string", "--algo", "bm", "--string", '"netcheck-', "-j", "CONNMARK",
                "--set-mark", "9")  # fmt: skip
     for way in ("-s", "-d"):
@@ -225,3 +246,22 @@ def test_a_netcheck_that_passes_does_not_send_failover_back_to_a_route_a_sync_sa
     again = sync_down(lab, home, url)
     assert not [line for line in again["errors"] if "stopped carrying data" in line], again["errors"]
     assert routes(lab, home, url)["direct"] == direct  # not even tried
+
+
+def test_a_censor_that_also_cuts_the_way_to_the_proxy_does_not_make_a_relay_down(lab: Lab) -> None:
+    """The relay is up; the censor resets (or stalls after 16 KB) both the direct connection and the SOCKS
+    connection that names the relay. The old netcheck called both relays ``down`` (confirmed: "nothing to do"),
+    what a censor wants a user and the reachability reports to believe. Only the proxy's own answer that it cannot
+    reach a relay is news from beyond this network: here the class stays a blocking one, unconfirmed, and says
+    the control path may be blocked too. A relay that is really down (nothing listens: the proxy says so) is
+    still ``down``."""
+    home = home_with_proxy(lab, "both")
+    reset, stall = f"ws://{RESET_BOTH}", f"ws://{STALL_BOTH}"
+    found = netcheck(lab, home, reset, stall, "ws://10.88.2.19")
+    assert (found[reset]["class"], found[reset]["confirmed"]) == ("tcp.reset", False), found[reset]
+    assert "the proxy did not say the relay is unreachable" in found[reset]["reason"]
+    assert (found[stall]["class"], found[stall]["confirmed"]) == ("data.stall", False), found[stall]
+    assert "stalls the way to the proxy as well" in found[stall]["reason"]
+    down = found["ws://10.88.2.19"]  # down.test of the lab: nothing listens there
+    assert (down["class"], down["confirmed"]) == ("down", True), down
+    assert down["steps"]["control"]["proxy_said"]

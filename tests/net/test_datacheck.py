@@ -54,6 +54,6 @@ async def test_a_connection_that_stalls_after_16_kb(
     # Downstream: stopped inside the answer; upstream: the answer came whole, what was sent got no answer.
     assert (alone.measurement.data.down >= DATA_ENOUGH) is answer_came
     assert alone.measurement.data.up < DATA_ENOUGH
-    # microsocks connects to the forwarder's address too: the control path is stalled the same way. A relay that
-    # stalls for everyone is failing, not blocked.
-    assert checked.verdict.cls == "down"
+    # microsocks connects to the forwarder's address too: the control path is stalled the same way. The relay may
+    # be failing for everyone, or this network may stall the way to the proxy too: unconfirmed, never "down".
+    assert (checked.verdict.cls, checked.verdict.confirmed) == ("data.stall", False)

@@ -59,6 +59,29 @@ def test_forged_events_are_an_impostor_without_a_control_path() -> None:
     assert IMPOSTOR in CLASSES
 
 
+@pytest.mark.parametrize(
+    ("control", "expected"),
+    [
+        (Step("reset", "the proxy closed the connection"), ("tcp.reset", False)),  # cut on the way to the proxy
+        (Step("timeout"), ("tcp.reset", False)),
+        (Step("eof"), ("tcp.reset", False)),
+        (Step("refused", "the proxy says: connection refused", proxy_said=True), ("down", True)),
+        (Step("timeout", "the proxy says: TTL expired", proxy_said=True), ("down", True)),
+        (Step("error", "HTTP 404 instead of a WebSocket upgrade"), ("down", True)),  # an answer through the tunnel
+    ],
+)
+def test_only_the_proxys_word_makes_a_relay_down(control: Step, expected: tuple[str, bool]) -> None:
+    verdict = classify(relay(tcp=Step("reset"), websocket=Step("skipped"), control=control))
+    assert (verdict.cls, verdict.confirmed) == expected, verdict.reason
+
+
+def test_a_stall_on_both_paths_is_not_down() -> None:
+    stalled = Transfer("stalled", down=15_100, detail="nothing came for 5 s")
+    verdict = classify(relay(data=stalled, control_data=stalled))
+    assert (verdict.cls, verdict.confirmed) == ("data.stall", False)
+    assert "the relay may be failing, or this network stalls the way to the proxy as well" in verdict.reason
+
+
 class Impostor:
     """A WebSocket server on loopback answering as a relay, with forged events; it keeps every text frame and
     HTTP request line and header it was sent, as a DPI box on a ``ws://`` path sees them."""

@@ -13,13 +13,19 @@ vocabulary, by these rules, in this order:
    ``tcp.reset``; for ``wss://``: ``tls.mitm`` (the handshake completed but the certificate is not valid for the
    real name), ``tls.reset.sni`` (the handshake with the real name was reset while the decoy name got through);
    ``http.blockpage`` (an HTML page instead of the WebSocket upgrade).
-3. If the control path failed too, the relay is ``down`` (not blocked): nobody can reach it.
+3. If the control path failed too, the relay is ``down`` (not blocked): nobody can reach it, but only when the
+   failure is news from beyond this network: the proxy said it cannot reach the relay (:attr:`Step.proxy_said`), or
+   something answered through the tunnel (``error``). A tunnel that was reset, cut or went silent before the proxy
+   answered is what a censor that also watches the way to the proxy does (a SOCKS request names the relay in
+   clear): the class stays the direct one, unconfirmed, and the reason says the relay may be down or the control
+   path blocked too.
 4. Some censors let every handshake through and break the connection afterwards (Russia's TSPU lets about the
    first 16-20 KB through, then drops everything; Iran and Turkmenistan freeze connections after the handshake).
    So after the upgrade, on the same connection, :class:`Transfer` asks the relay for at least
    :data:`DATA_ENOUGH` bytes and sends as many: ``data.stall`` when it stopped carrying anything before the answer
    was whole, ``data.reset`` when it was cut; the control path confirms them when it carried more of the same
-   answer. If the control path stalled or was cut too, the relay is failing for everyone: ``down``.
+   answer. If the control path stalled or was cut too, the class stays, unconfirmed: the relay may be failing for
+   everyone, or this network stalls the way to the proxy as well (TSPU stalls connections to foreign hosting).
 5. ``data.throttled`` when the answer came slower than :data:`THROTTLE_RATE` while the control path carried it at
    least that fast and :data:`THROTTLE_FACTOR` times as fast (both run at once, so a link shared by many checks
    slows both alike) (Russia slowed Twitter to about 16 KB/s in 2021; a sync of megabytes
@@ -116,11 +122,15 @@ class Dns:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One step's outcome (one of :data:`STEP_OUTCOMES`) and a detail for people (an error text, a status line)."""
+    """One step's outcome (one of :data:`STEP_OUTCOMES`) and a detail for people (an error text, a status line).
+    ``proxy_said``: the step went through a proxy, and the proxy itself answered that it could not reach the relay
+    (a SOCKS error reply, an HTTP ``CONNECT`` error status): news from beyond this network, unlike a connection to
+    the proxy that was reset or went silent, which this network's censor can do (rule 3)."""
 
     outcome: str
     detail: str = ""
     seconds: float | None = None
+    proxy_said: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in STEP_OUTCOMES:
@@ -287,6 +297,8 @@ def classify(m: Measurement) -> Verdict:
     control = m.control
     control_ok = control is not None and control.ok
     control_failed = control is not None and control.outcome not in ("ok", "skipped")
+    # Rule 3: only the proxy's own word (or an answer through the tunnel) is news from beyond this network.
+    control_down = control_failed and control is not None and (control.proxy_said or control.outcome == "error")
     if m.websocket.ok and m.nip11.outcome != "blockpage":
         answered = "the relay answered" + (f" in {m.websocket.seconds:.3f} s" if m.websocket.seconds else "")
         return _data_verdict(m, answered)
@@ -294,9 +306,14 @@ def classify(m: Measurement) -> Verdict:
         return Verdict(DOWN, "the name does not exist for the control resolver either", True)
     found = _dns_class(m) or _connect_class(m) or _tls_class(m) or _http_class(m)
     cls, reason = found
-    if control_failed:
+    if control_down:
         assert control is not None
         return Verdict(DOWN, f"{reason}; the control path failed too ({control.detail or control.outcome})", True)
+    if control_failed:
+        assert control is not None
+        return Verdict(cls, f"{reason}; the control path failed too, but the proxy did not say the relay is "
+                       f"unreachable ({control.detail or control.outcome}): the relay may be down, or this network "
+                       "blocks the way to the proxy for it as well", False)  # fmt: skip
     if m.dns_control is not None and m.dns_control.error == "nxdomain" and not control_ok:
         return Verdict(DOWN, f"{reason}; the control resolver does not know the name either", True)
     seen = "; the control path reached the relay: blocked here" if control_ok else " (no control path to confirm)"
@@ -326,8 +343,8 @@ def _data_verdict(m: Measurement, answered: str) -> Verdict:
             carried = f"{kilobytes(control.down)} down, {kilobytes(control.up)} up"
             return Verdict(cls, f"{reason}; the control path carried the whole answer ({carried}): blocked here", True)
         if control is not None and control.broken:
-            return Verdict(DOWN, f"{reason}; through the control path too (after {kilobytes(control.down)}): the "
-                           "relay is failing, not blocked", True)  # fmt: skip
+            return Verdict(cls, f"{reason}; through the control path too (after {kilobytes(control.down)}): the relay "
+                           "may be failing, or this network stalls the way to the proxy as well", False)  # fmt: skip
         return Verdict(cls, reason + " (no control path to confirm)", False)
     if data.outcome == "ok" and data.rate is not None:
         rate = f"{answered}; data came at {kilobytes(data.rate)}/s"

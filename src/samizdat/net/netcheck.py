@@ -48,7 +48,15 @@ from samizdat.core.interference import NO_TRANSFER, OK, SKIPPED, Dns, Measuremen
 from samizdat.errors import TransportError, UsageError
 from samizdat.net.client import RelayClient, relay_address
 from samizdat.net.datacheck import transfer
-from samizdat.net.transports import DEFAULT_TOR, Direct, Transport, failure_reason, parse_transport, redacted
+from samizdat.net.transports import (
+    DEFAULT_TOR,
+    Direct,
+    ProxyRefused,
+    Transport,
+    failure_reason,
+    parse_transport,
+    redacted,
+)
 
 DEFAULT_DECOY = "example.com"
 DEFAULT_DOH = "https://1.1.1.1/dns-query"
@@ -116,6 +124,8 @@ class Result:
             out: dict[str, Any] = {"outcome": s.outcome}
             if s.detail:
                 out["detail"] = s.detail
+            if s.proxy_said:
+                out["proxy_said"] = True
             if s.seconds is not None:
                 out["seconds"] = round(s.seconds, 3)
             return out
@@ -350,6 +360,11 @@ def _step_failure(exc: BaseException, started: float) -> Step:
     seconds = time.monotonic() - started
     detail = str(exc) or type(exc).__name__
     cause: BaseException | None = exc
+    while cause is not None:  # the proxy's own answer that it cannot reach the relay (rule 3 of the classifier)
+        if isinstance(cause, ProxyRefused):
+            return Step(cause.reason, detail[:400], seconds, proxy_said=True)
+        cause = cause.__cause__ or cause.__context__
+    cause = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return Step("cert_invalid", cause.verify_message or detail, seconds)
