@@ -5,7 +5,9 @@ per event of each stage, and fan-out to many live subscribers of one channel acr
 
 * **ingest**: the same load generator (``bench/loadgen.py ingest``: pre-signed events from ``bench/dataset.py``,
   8 connections, 200 EVENTs in flight each) against ``samizdat serve --workers 1``, ``--workers 2`` (a plain
-  data directory: SQLite, ``OK`` after the commit) and LocalRelay (in memory), in turn, ``--rounds`` times; the
+  data directory: SQLite, ``OK`` after the commit; each also with ``SAMIZDAT_FASTADD=0``, the store writing
+  through Python's sqlite3 instead of its compiled fast path, unless ``--no-python-path``) and LocalRelay (in
+  memory), in turn, ``--rounds`` times; the
   best round of each is reported, and every round is printed. 8 connections, not 4, so that ``SO_REUSEPORT``
   gives each worker some (it spreads connections by a hash, not evenly).
 * **stages**: in this process, the CPU time per event of parsing (JSON to a checked ``Event``), verifying the
@@ -88,12 +90,13 @@ def accepts(port: int) -> bool:
 class Relay:
     """``samizdat serve --workers N`` on a fresh plain data directory, or LocalRelay; stopped by :meth:`stop`."""
 
-    def __init__(self, kind: str, workers: int = 1, max_connections: int = 10_000) -> None:
+    def __init__(self, kind: str, workers: int = 1, max_connections: int = 10_000, fast: bool = True) -> None:
+        """``fast``: False writes through Python's sqlite3 (``SAMIZDAT_FASTADD=0``), not the compiled fast path."""
         self.kind, self.workers = kind, workers
         self.dir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
         self.port = free_port()
         self.log = (self.dir / "log").open("wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", SAMIZDAT_FASTADD="1" if fast else "0")
         if kind == "samizdat":
             home = self.dir / "home"
             samizdat = [PY, "-m", "samizdat", "--home", str(home)]
@@ -168,14 +171,24 @@ def run_loadgen(url: str, path: Path, count: int) -> dict[str, Any]:
     return result
 
 
-def bench_ingest(events: int, rounds: int) -> dict[str, Any]:
+#: The relays of the ingest benchmark: (kind, workers, the store's compiled fast path) and their labels.
+INGEST = {
+    "w1": ("samizdat", 1, True, "samizdat `--workers 1`"),
+    "w2": ("samizdat", 2, True, "samizdat `--workers 2`"),
+    "w1py": ("samizdat", 1, False, "samizdat `--workers 1`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
+    "w2py": ("samizdat", 2, False, "samizdat `--workers 2`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
+    "localrelay": ("localrelay", 1, True, "nostr-sdk LocalRelay (memory)"),
+}
+
+
+def bench_ingest(events: int, rounds: int, python_path: bool) -> dict[str, Any]:
     path = dataset.ensure("ingest", events)
-    names = {"w1": ("samizdat", 1), "w2": ("samizdat", 2), "localrelay": ("localrelay", 1)}
+    names = {name: spec[:3] for name, spec in INGEST.items() if python_path or not name.endswith("py")}
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
-        for name, (kind, workers) in names.items():
-            relay = Relay(kind, workers)
+        for name, (kind, workers, fast) in names.items():
+            relay = Relay(kind, workers, fast=fast)
             try:
                 cpu0 = relay.cpu_seconds()
                 res = run_loadgen(relay.url, path, events)
@@ -548,14 +561,14 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
         by_round_lr = [b / a for a, b in zip(rates["localrelay"], rates["w2"], strict=True)]
         lines += [
             "Durable ingest (the same load generator, `bench/loadgen.py ingest`, 8 connections x 200 in flight; "
-            "the three relays one after the other in each round; medians of the rounds; the relay's CPU per event "
+            "the relays one after the other in each round; medians of the rounds; the relay's CPU per event "
             "is the sum over its processes, median):",
             "",
             "| relay | events/s | vs 1 worker | vs LocalRelay | relay CPU µs/event | rounds |",
             "|---|---|---|---|---|---|",
         ]
-        for name, label in (("w1", "samizdat `--workers 1`"), ("w2", "samizdat `--workers 2`"),
-                            ("localrelay", "nostr-sdk LocalRelay (memory)")):  # fmt: skip
+        for name in rates:
+            label = INGEST[name][3]
             rounds = ", ".join(f"{r:,.0f}" for r in rates[name])
             lines.append(f"| {label} | {median[name]:,.0f} | {median[name] / w1:.2f}x | {median[name] / lr:.2f}x | "
                          f"{ingest['relay_cpu_us'][name]:.0f} | {rounds} |")  # fmt: skip
@@ -644,13 +657,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30, help="fan-out: posts at one a second")
     parser.add_argument("--only", default="ingest,stages,writers,fanout")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-python-path", action="store_true",
+                        help="ingest: leave out the relays that write through Python's sqlite3")  # fmt: skip
     args = parser.parse_args()
     only = set(args.only.split(","))
     load = os.getloadavg()
     ingest = stages = writers = fanout = None
     if "ingest" in only:
         log(f"ingest: {args.events:,} events, {args.rounds} rounds")
-        ingest = bench_ingest(args.events, args.rounds)
+        ingest = bench_ingest(args.events, args.rounds, python_path=not args.no_python_path)
     if "stages" in only:
         stages = bench_stages()
     if "writers" in only:
