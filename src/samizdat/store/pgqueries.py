@@ -154,15 +154,22 @@ def _apply_deletion(conn: Conn, request: Event, pubkey: bytes) -> None:
             (pubkey, ids),
         )
         conn.execute("DELETE FROM events WHERE id = ANY(%s) AND pubkey = %s AND kind != %s", (ids, pubkey, DELETION))
-    for kind, d in targets.slots:
+    if targets.slots:
+        # One statement for all the addresses, not two a tag: a request of 2,000 ``a`` tags (anyone may sign one
+        # about their own addresses) made 4,000 round trips to the server in the one writer, 0.16-0.22 s here on
+        # loopback and seconds to a server across a network, while every client's EVENT waited for its OK
+        # (red-team finding). The slots are distinct (deletion_targets), as ON CONFLICT DO UPDATE needs.
+        kinds, tags = [kind for kind, _ in targets.slots], [d for _, d in targets.slots]
         conn.execute(
-            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = greatest(deleted_addrs.until, excluded.until)",
-            (pubkey, kind, d, request.created_at),
+            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) SELECT %s, u.k, u.d, %s"
+            " FROM unnest(%s::integer[], %s::text[]) AS u(k, d)"
+            " ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = greatest(deleted_addrs.until, excluded.until)",
+            (pubkey, request.created_at, kinds, tags),
         )
         conn.execute(
-            "DELETE FROM events WHERE pubkey = %s AND kind = %s AND d_tag = %s AND created_at <= %s",
-            (pubkey, kind, d, request.created_at),
+            "DELETE FROM events e USING unnest(%s::integer[], %s::text[]) AS u(k, d)"
+            " WHERE e.pubkey = %s AND e.kind = u.k AND e.d_tag = u.d AND e.created_at <= %s",
+            (kinds, tags, pubkey, request.created_at),
         )
 
 
@@ -250,12 +257,19 @@ def _forget_deletion(conn: Conn, request: Event) -> None:
             f" AND t.value = encode(d.id, 'hex') AND e.kind = {DELETION} AND e.pubkey = d.pubkey)",
             (pubkey, [bytes.fromhex(t) for t in targets.ids]),
         )
-    for kind, d in targets.slots:
+    if targets.slots:  # one statement for all the addresses (see _apply_deletion)
         conn.execute(
-            "DELETE FROM deleted_addrs WHERE pubkey = %s AND kind = %s AND d_tag = %s AND NOT EXISTS ("
-            f" SELECT 1 FROM tags t JOIN events e ON e.seq = t.seq WHERE t.name = 'a' AND t.value = %s"
+            "DELETE FROM deleted_addrs da USING unnest(%s::integer[], %s::text[], %s::text[]) AS u(k, d, a)"
+            " WHERE da.pubkey = %s AND da.kind = u.k AND da.d_tag = u.d AND NOT EXISTS ("
+            " SELECT 1 FROM tags t JOIN events e ON e.seq = t.seq WHERE t.name = 'a' AND t.value = u.a"
             f" AND e.kind = {DELETION} AND e.pubkey = %s)",
-            (pubkey, kind, d, f"{kind}:{request.pubkey}:{d}", pubkey),
+            (
+                [kind for kind, _ in targets.slots],
+                [d for _, d in targets.slots],
+                [f"{kind}:{request.pubkey}:{d}" for kind, d in targets.slots],
+                pubkey,
+                pubkey,
+            ),
         )
 
 
