@@ -12,7 +12,9 @@
 * ``ws://10.88.2.44`` and ``ws://10.88.2.45``: censors that also watch the way to the outside proxy, where the
   SOCKS request names the relay's address in clear (iptables' string match): for .44 they reset the direct
   connection and the SOCKS connection naming it, for .45 they stall both after 16 KB (TSPU stalls connections to
-  foreign hosting, proxies included). The relay is up all along; the old netcheck called both ``down``.
+  foreign hosting, proxies included). The relay is up all along; the old netcheck called both ``down``;
+* ``ws://10.88.2.46``: the censor's relay at the relay's address holds a true copy of the relay's events, but
+  without one channel's (a censor's filtering mirror): nothing forged, plenty of data.
 
 Behind each address the real relay (150 events) is reached through the outside SOCKS proxy. What a person sees:
 netcheck's verdict, ``routes``, and what a sync brings.
@@ -33,8 +35,32 @@ from netlab import MAIN_PORT, PROXY, SEED_EVENTS, Lab, missing_requirements
 pytestmark = pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))
 
 EMPTY, FORGED, TELL, LATE = "10.88.2.40", "10.88.2.41", "10.88.2.42", "10.88.2.43"
-RESET_BOTH, STALL_BOTH = "10.88.2.44", "10.88.2.45"
-OURS = (EMPTY, FORGED, TELL, LATE, RESET_BOTH, STALL_BOTH)
+RESET_BOTH, STALL_BOTH, FILTERED = "10.88.2.44", "10.88.2.45", "10.88.2.46"
+OURS = (EMPTY, FORGED, TELL, LATE, RESET_BOTH, STALL_BOTH, FILTERED)
+COPY_PORT = 8103
+#: The newest events of the relay: a news feed's (120) and one channel's (40) interleaved in time; the censor's
+#: copy (run in the router namespace) has the feed's only.
+COPY = """
+import asyncio, sys
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.net.client import RelayClient
+
+async def publish(url, events):
+    async with await RelayClient.connect(url, timeout=10) as client:
+        results = await client.publish_many(events, timeout=30)
+    assert all(r.accepted for r in results), [r.message for r in results if not r.accepted][:3]
+
+async def main():
+    feed, channel = SecretKey.generate(), SecretKey.generate()
+    news = [sign_event(feed, 1, "feed %04d " % i + "f" * 1100, [], created_at=1790000000 + 2 * i) for i in range(120)]
+    kept = [sign_event(channel, 1, "channel %04d " % i + "c" * 1100, [], created_at=1790000001 + 6 * i)
+            for i in range(40)]
+    await publish(sys.argv[1], news + kept)
+    await publish(sys.argv[2], news)
+
+asyncio.run(main())
+"""
 #: Events added to the lab's 150 (about 1.2 KB each): a sync of the relay moves more than LATE lets through.
 MORE_EVENTS = 300
 CENSOR = "10.88.1.1"
@@ -99,14 +125,23 @@ def add_censors(lab: Lab) -> None:
                    check=True, env=lab.env())  # fmt: skip
     lab.spawn(r, "censor-relay", sys.executable, "-m", "samizdat", "--home", str(censor_home), "serve", "--host",
               CENSOR, "--port", str(EMPTY_PORT), env=lab.env())  # fmt: skip
+    copy_home = lab.workdir / "censor-copy"
+    subprocess.run([sys.executable, "-m", "samizdat", "--home", str(copy_home), "init"], capture_output=True,
+                   check=True, env=lab.env())  # fmt: skip
+    lab.spawn(r, "censor-copy", sys.executable, "-m", "samizdat", "--home", str(copy_home), "serve", "--host",
+              CENSOR, "--port", str(COPY_PORT), env=lab.env())  # fmt: skip
     forger = lab.workdir / "forger.py"
     forger.write_text(FORGER)
     lab.spawn(r, "forger", sys.executable, str(forger), CENSOR, str(FORGED_PORT), env=lab.env())
     for host, port, name in ((TELL, 80, "front-round9"), (CENSOR, EMPTY_PORT, "censor-relay"),
-                             (CENSOR, FORGED_PORT, "forger")):  # fmt: skip
+                             (CENSOR, FORGED_PORT, "forger"), (CENSOR, COPY_PORT, "censor-copy")):  # fmt: skip
         lab.wait_port(n if host == TELL else r, host, port, name)
+    copier = lab.workdir / "censor_copy.py"
+    copier.write_text(COPY)
+    # From the router itself (no dnat for its own connections): the real relay through its front, and the copy.
+    lab.run_in(r, sys.executable, str(copier), f"ws://{FILTERED}", f"ws://{CENSOR}:{COPY_PORT}", timeout=60)
     # The transparent takeover of the two addresses (what a DNS answer of the censor's would do as well).
-    for address, port in ((EMPTY, EMPTY_PORT), (FORGED, FORGED_PORT)):
+    for address, port in ((EMPTY, EMPTY_PORT), (FORGED, FORGED_PORT), (FILTERED, COPY_PORT)):
         lab.run_in(r, "nft", "add", "rule", "inet", "smzb", "pre", "ip", "saddr", "10.88.1.0/24", "ip", "daddr",
                    address, "tcp", "dport", "80", "dnat", "ip", "to", f"{CENSOR}:{port}")  # fmt: skip
     # The censor that spares netcheck: a connection whose answer names a netcheck subscription is marked, and
@@ -265,3 +300,17 @@ def test_a_censor_that_also_cuts_the_way_to_the_proxy_does_not_make_a_relay_down
     down = found["ws://10.88.2.19"]  # down.test of the lab: nothing listens there
     assert (down["class"], down["confirmed"]) == ("down", True), down
     assert down["steps"]["control"]["proxy_said"]
+
+
+def test_a_censors_copy_of_the_relay_without_one_channel_is_an_impostor(lab: Lab) -> None:
+    """The censor's relay at the relay's address serves real, well signed events: the relay's own, copied, all but
+    one channel's. Nothing is forged and there is plenty of data; the old netcheck said ``ok``, and a sync there
+    never brings that channel. Both paths ask for the newest events at once: the channel's, from within the span
+    of time the direct answer covers, came only through the proxy."""
+    home = home_with_proxy(lab, "filtered")
+    url = f"ws://{FILTERED}"
+    found = netcheck(lab, home, url)[url]
+    assert (found["class"], found["confirmed"]) == ("relay.impostor", True), found
+    assert "withholds events" in found["reason"]
+    assert found["steps"]["data"]["forged"] == 0
+    assert sync_down(lab, home, url)["received"] >= SEED_EVENTS + MORE_EVENTS + 160  # through the proxy

@@ -82,6 +82,33 @@ def test_a_stall_on_both_paths_is_not_down() -> None:
     assert "the relay may be failing, or this network stalls the way to the proxy as well" in verdict.reason
 
 
+def _ids(prefix: str, times: range) -> tuple[tuple[int, str], ...]:
+    return tuple((t, f"{prefix}{t:062d}") for t in times)
+
+
+@pytest.mark.parametrize(
+    ("control_seen", "expected"),
+    [
+        # One author's events, interleaved in time with the rest, came only through the control path: withheld.
+        (_ids("a", range(1000, 1100)) + _ids("b", range(1001, 1100, 4)), IMPOSTOR),
+        # A busy relay: newer events arrived between the two requests: outside the span the answer here covers.
+        (_ids("a", range(1000, 1100)) + _ids("n", range(1100, 1160)), "ok"),
+        # The budget cut between events of the same second at the answer's oldest: not counted.
+        (_ids("a", range(1000, 1100)) + _ids("t", range(1000, 1001)) * 9, "ok"),
+        # A few differences (a replica a moment behind): under the threshold.
+        (_ids("a", range(1000, 1100)) + _ids("c", range(1050, 1054)), "ok"),
+    ],
+)
+def test_events_withheld_in_the_relays_name(control_seen: tuple[tuple[int, str], ...], expected: str) -> None:
+    here = Transfer("ok", down=131_000, up=67_000, rate=900_000, events=100, seen=_ids("a", range(1000, 1100)))
+    there = Transfer("ok", down=131_000, up=67_000, rate=900_000, events=len(control_seen), seen=control_seen)
+    verdict = classify(relay(data=here, control_data=there))
+    assert verdict.cls == expected, verdict.reason
+    if expected == IMPOSTOR:
+        assert "25 events the relay sent through the control path" in verdict.reason
+        assert "withholds" in verdict.reason
+
+
 class Impostor:
     """A WebSocket server on loopback answering as a relay, with forged events; it keeps every text frame and
     HTTP request line and header it was sent, as a DPI box on a ``ws://`` path sees them."""

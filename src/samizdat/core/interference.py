@@ -37,7 +37,10 @@ vocabulary, by these rules, in this order:
    the events it is sent: one whose id or signature is wrong was not stored by any honest relay (confirmed without
    a control path). And an answer shorter than :data:`DATA_ENOUGH` here while the control path, at the same time,
    carried at least that much and :data:`IMPOSTOR_FACTOR` times more (confirmed) is not the same relay either:
-   a sync there would "work" and bring nothing.
+   a sync there would "work" and bring nothing. Nor is one that withholds: both paths ask for the same newest
+   events at the same time, so events the control path got from within the span of time the direct answer
+   covers, and the direct answer lacks (at least :data:`WITHHELD_MIN`, and a tenth of that span's), were kept
+   from this network: a censor's copy of the relay without one channel, or a DPI dropping its ``EVENT`` s.
 
 A class other than ``ok`` and ``down`` is *confirmed* when the control path reached the relay; without a
 control path it is what the direct measurement suggests. Besides the classes the issue names, a few more say
@@ -65,6 +68,8 @@ THROTTLE_FACTOR = 4
 IMPOSTOR = "relay.impostor"
 #: ... when the control path carried this many times more of the same answer.
 IMPOSTOR_FACTOR = 4
+#: ... or when at least this many events (and a tenth of the span's) came only through the control path.
+WITHHELD_MIN = 5
 #: The classes of rules 4 to 6: the handshake went through, the data did not (or only slowly, or not the relay's).
 DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled", IMPOSTOR})
 #: Every class :func:`classify` can return, with what it means for a person.
@@ -158,6 +163,18 @@ class Transfer:
     detail: str = ""
     events: int = 0
     forged: int = 0
+    seen: tuple[tuple[int, str], ...] = ()  # (created_at, id) of the genuine events, for rule 6
+
+    def withheld(self, control: Transfer | None) -> int:
+        """How many events ``control`` got from within the span of time this answer covers (its oldest excluded:
+        a budget may cut between equal times) that this answer lacks; 0 below rule 6's threshold."""
+        if control is None or not self.seen or not control.seen:
+            return 0
+        low, high = min(t for t, _ in self.seen), max(t for t, _ in self.seen)
+        here = {event_id for _, event_id in self.seen}
+        span = [event_id for t, event_id in control.seen if low < t <= high]
+        missing = sum(event_id not in here for event_id in span)
+        return missing if missing >= max(WITHHELD_MIN, len(span) / 10) else 0
 
     def __post_init__(self) -> None:
         if self.outcome not in TRANSFER_OUTCOMES:
@@ -328,6 +345,11 @@ def _data_verdict(m: Measurement, answered: str) -> Verdict:
         return Verdict(IMPOSTOR, f"{upgraded}, but {data.forged} of the {data.events} events it sent fail their "
                        "signature: it is not the relay that answers here, someone in between answers in its name",
                        True)  # fmt: skip
+    withheld = data.withheld(control) if data.whole and control is not None and control.whole else 0
+    if withheld:
+        return Verdict(IMPOSTOR, f"{upgraded}, but {withheld} events the relay sent through the control path, from "
+                       "the span of time its answer here covers, did not come here: someone in between withholds "
+                       "events in the relay's name", True)  # fmt: skip
     if (
         data.outcome == "short" and control is not None and control.whole and control.down >= DATA_ENOUGH
         and control.down >= IMPOSTOR_FACTOR * max(data.down, 1)

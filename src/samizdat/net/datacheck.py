@@ -12,7 +12,8 @@ anything, and times it:
    :data:`~samizdat.core.interference.DATA_ENOUGH` cannot show a stall, and the step says so (``short``). The rate
    is measured from the first answer to the last, so the request's round trip weighs little in it. Every event
    received is verified (id and signature): an answer in the relay's name by someone else (a censor's server at
-   its address) is counted as ``forged`` (``relay.impostor``).
+   its address) is counted as ``forged``, and the genuine ones' times and ids are kept, to compare with the
+   control path's (``relay.impostor``).
 2. *up*: ``REQ`` s whose filter lists random event ids (they match nothing, so each is answered by a bare
    ``EOSE``), :data:`UP_CHUNK_IDS` ids each, one after the other, until ``DATA_ENOUGH`` bytes went up: some censors
    count what the client sends. Each answer proves its request arrived; only answered bytes are counted.
@@ -36,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from samizdat.core.event import parse_event
+from samizdat.core.event import Event, parse_event
 from samizdat.core.interference import DATA_ENOUGH, Transfer
 from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net.client import RelayClient
@@ -110,6 +111,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
     last = (started, 0)
     outcome = ""
     events = forged = 0
+    seen: list[tuple[int, str]] = []
     try:
         await client.send_raw(orjson.dumps(["REQ", reader.sub_id, {"limit": DOWN_LIMIT}]).decode())
         while not outcome:
@@ -127,7 +129,11 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
                 last = (now, got)
             if message[0] == "EVENT":
                 events += 1
-                forged += not _genuine(message)
+                event = _genuine(message)
+                if event is None:
+                    forged += 1
+                else:
+                    seen.append((event.created_at, event.id))
             if message[0] in ("EOSE", "CLOSED"):
                 outcome = "ok" if got >= DATA_ENOUGH else "short"
             elif got >= DATA_BUDGET:
@@ -138,7 +144,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
     seconds = time.monotonic() - started
     if outcome == "stalled":
         return Transfer("stalled", got, 0, seconds, detail=f"nothing came for {time.monotonic() - reader.last:.0f} s",
-                        events=events, forged=forged)  # fmt: skip
+                        events=events, forged=forged, seen=tuple(seen))  # fmt: skip
     rate = None
     if outcome == "ok" and first is not None:
         span, size = last[0] - first[0], last[1] - first[1]
@@ -148,16 +154,15 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
             rate = last[1] / max(last[0] - started, 0.001)
     if outcome == "ok" and rate is None:
         outcome = "short"
-    return Transfer(outcome, got, 0, seconds, rate, events=events, forged=forged)
+    return Transfer(outcome, got, 0, seconds, rate, events=events, forged=forged, seen=tuple(seen))
 
 
-def _genuine(message: list[Any]) -> bool:
-    """An ``["EVENT", sub, event]`` whose event's id and signature verify."""
+def _genuine(message: list[Any]) -> Event | None:
+    """The event of an ``["EVENT", sub, event]`` if its id and signature verify, else None."""
     try:
-        parse_event(message[2] if len(message) > 2 else None)
+        return parse_event(message[2] if len(message) > 2 else None)
     except RemoteProtocolError:
-        return False
-    return True
+        return None
 
 
 async def _up(client: RelayClient, down: Transfer, started: float, deadline: float, idle: float) -> Transfer:
@@ -180,7 +185,7 @@ async def _up(client: RelayClient, down: Transfer, started: float, deadline: flo
                     return Transfer("stalled", down.down + client.bytes_in - base_in, sent,
                                     time.monotonic() - started, down.rate,
                                     f"no answer for {silent:.0f} s to what was sent", down.events,
-                                    down.forged)  # fmt: skip
+                                    down.forged, down.seen)  # fmt: skip
                 if not client.is_open:
                     return _cut(down.down + client.bytes_in - base_in, sent, started, "upload")
                 if message[0] in ("EOSE", "CLOSED", "NOTICE"):
@@ -209,4 +214,5 @@ def _with_up(down: Transfer, sent: int, received: int, started: float) -> Transf
         down.detail,
         down.events,
         down.forged,
+        down.seen,
     )
