@@ -52,18 +52,18 @@ const minus = (a, b) => {
   return a.filter((w) => !left.includes(w) || !left.splice(left.indexOf(w), 1));
 };
 
-// changed: of the same place (a letter changed in a short word counts); mixed: one mixes alphabets in a word ("Lidа news").
+// changed: of the same place (a letter changed in a short word counts); mixed(): one mixes alphabets in a word ("Lidа news").
 function alike(a, b, changed, mixed) {
   return a.some(([coreA, fillA], k) => {
     const [coreB, fillB] = b[k];
     if (!coreA.length || coreA.length !== coreB.length) return false;
     const onlyA = minus(coreA, coreB), onlyB = minus(coreB, coreA);
-    if (!onlyA.length) return coreA.length > 1 || !!mixed;
-    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}` || !!mixed) && near(onlyA[0], onlyB[0], changed);
+    if (!onlyA.length) return coreA.length > 1 || !!mixed?.();
+    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}` || !!mixed?.()) && near(onlyA[0], onlyB[0], changed);
   });
 }
 
-export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b), false, mixedScriptWords(a).length + mixedScriptWords(b).length > 0);
+export const namesAlike = (a, b) => alike(nameWords(a), nameWords(b), false, () => mixedScriptWords(a).length + mixedScriptWords(b).length > 0);
 
 /** How a look-alike looks like `a`, for the words said of it, as core/trust.py likeness(): '' (the same name),
  * '-about' (only the description the same) or '-like' (a name a letter or a word apart, one inside the other). */
@@ -134,7 +134,7 @@ export function collisions(channels, trusted, bucket = Infinity) {
   const cached = (n, make, map = maps[n] || new Map()) => (text) => map.get(text) || map.set(text, before[n]?.get(text) || make(text)).get(text);
   const keys = cached(0, nameKeys), speak = cached(1, spokenKey);
   const words = cached(2, (text) => nameWords(text, memo)), signs = cached(3, (text) => signatures(words(text)));
-  const mixes = cached(4, (text) => [mixedScriptWords(text).length > 0]), mixed = (a, b) => mixes(a)[0] || mixes(b)[0];
+  const mixes = cached(4, (text) => [mixedScriptWords(text).length > 0]), mixed = (a, b) => () => mixes(a)[0] || mixes(b)[0];
   const index = (map, key, i) => {
     if (!map.has(key)) map.set(key, []);
     if (map.get(key).length < bucket) map.get(key).push(i);

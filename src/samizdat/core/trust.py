@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 
 from samizdat.core import display, kinds
 from samizdat.core.channel import Channel
@@ -188,19 +188,19 @@ def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]
     return only_a + list(a[i:]), only_b + list(b[j:])
 
 
-def _alike(a: Words, b: Words, *, changed: bool = False, mixed: bool = False) -> bool:
+def _alike(a: Words, b: Words, *, changed: bool = False, mixed: Callable[[], bool] = lambda: False) -> bool:
     """:func:`names_alike` on :func:`name_words`; ``changed``: the two are of the same place (a letter changed in
-    a short word counts); ``mixed``: one of them mixes alphabets in a word ("Lidа news" with a Cyrillic а: a
-    one-word name with other fillers counts, as no honest "Lida news" spells it so)."""
+    a short word counts); ``mixed()`` (asked only when it matters): one of them mixes alphabets in a word ("Lidа
+    news" with a Cyrillic а: a one-word name with other fillers counts, as no honest "Lida news" spells it so)."""
     for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
         if not core_a or len(core_a) != len(core_b):
             continue
         only_a, only_b = _apart(core_a, core_b)
-        if not only_a and (len(core_a) > 1 or mixed):
+        if not only_a and (len(core_a) > 1 or mixed()):
             return True
         if (
             len(only_a) == 1
-            and (len(core_a) > 1 or fill_a == fill_b or mixed)
+            and (len(core_a) > 1 or fill_a == fill_b or mixed())
             and _near(only_a[0], only_b[0], changed=changed)
         ):
             return True
@@ -213,8 +213,9 @@ def names_alike(a: str, b: str) -> bool:
     word, one letter away (:func:`_near`). Only names of two words or more (fillers left out) are alike with
     other fillers: a reader following "Минск" is not warned of every "Минск новости", unless one of the two
     mixes alphabets in a word (:func:`samizdat.core.display.mixed_script_words`)."""
-    mixed = bool(display.mixed_script_words(a) or display.mixed_script_words(b))
-    return _alike(name_words(a), name_words(b), mixed=mixed)
+    return _alike(
+        name_words(a), name_words(b), mixed=lambda: bool(display.mixed_script_words(a) or display.mixed_script_words(b))
+    )
 
 
 def _rests(words: Words) -> list[tuple[str, str]]:
@@ -281,11 +282,14 @@ def collisions(
             words_of[text] = name_words(text)
         return words_of[text]
 
-    def mixed(*texts: str) -> bool:
-        for text in texts:
-            if text not in mixed_of:
-                mixed_of[text] = bool(display.mixed_script_words(text))
-        return any(mixed_of[text] for text in texts)
+    def mixed(*texts: str) -> Callable[[], bool]:
+        def ask() -> bool:
+            for text in texts:
+                if text not in mixed_of:
+                    mixed_of[text] = bool(display.mixed_script_words(text))
+            return any(mixed_of[text] for text in texts)
+
+        return ask
 
     # The rests (_rests) that the names of two owner keys or more have: only they can find another key's channel.
     channels = list(channels)
