@@ -39,6 +39,8 @@ CASES: list[tuple[str, str, str, str, bool, str]] = [
     ("район", "", "района", "", False, "a grammatical ending: the last letter"),
     ("Lida", "", "Lid", "", False, "three letters: too short to tell"),
     ("Двор 12", "BY/Minsk", "Двор 13", "BY/Minsk", False, "another house number"),
+    ("Мира 5", "BY/Minsk", "Мина 5", "BY/Minsk", False, "two streets a letter apart in one city: only a one-word name"),
+    ("Гомель news", "BY/Homel", "Гомиль news", "BY/Homel", True, "a one-word name with the same filler"),
     ("Lida", "", "Lid\u0430 news", "", True, "a Cyrillic а and a filler word: mixed alphabets"),
     ("Минск", "", "Mинск новости", "", True, "a Latin M and a filler word"),
     ("Lida", "", "Lida news", "", False, "a filler word alone: every Lida channel would be marked"),

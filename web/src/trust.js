@@ -59,7 +59,7 @@ function alike(a, b, changed, mixed) {
     if (!coreA.length || coreA.length !== coreB.length) return false;
     const onlyA = minus(coreA, coreB), onlyB = minus(coreB, coreA);
     if (!onlyA.length) return coreA.length > 1 || !!mixed?.();
-    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}` || !!mixed?.()) && near(onlyA[0], onlyB[0], changed);
+    return onlyA.length === 1 && (coreA.length > 1 || `${fillA}` === `${fillB}` || !!mixed?.()) && near(onlyA[0], onlyB[0], changed && coreA.length === 1);
   });
 }
 

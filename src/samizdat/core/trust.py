@@ -53,8 +53,8 @@ MIN_NEAR = 7
 #: Letters of a word's key at least for :func:`_near`'s narrower rule under :data:`MIN_NEAR` letters (red team round
 #: 9): two neighbours swapped ("Minks" for "Minsk") or a letter added or dropped anywhere but last ("Гродо" for
 #: "Гродно"; the last is a grammatical ending: "район", "района"), which no two of the 401 real names of
-#: bench/lookalike_near.py are; and a letter changed ("Гомиль" for "Гомель") only in the same place, as "Минск"
-#: and "Пинск" are two towns.
+#: bench/lookalike_near.py are; and a letter changed ("Гомиль" for "Гомель") only in a one-word name of the same
+#: place, as "Минск" and "Пинск" are two towns, and "Мира 5" and "Мина 5" two yards of one city.
 MIN_SHORT = 4
 #: Words a channel's name may add to another's without naming anything else: "Новости: Фрунзенский район" is
 #: "Фрунзенский район". Compared by their spoken keys, so "Novosti" and "NEWS" too (``web/src/trust.js`` holds
@@ -190,8 +190,9 @@ def _apart(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[list[str], list[str]
 
 def _alike(a: Words, b: Words, *, changed: bool = False, mixed: Callable[[], bool] = lambda: False) -> bool:
     """:func:`names_alike` on :func:`name_words`; ``changed``: the two are of the same place (a letter changed in
-    a short word counts); ``mixed()`` (asked only when it matters): one of them mixes alphabets in a word ("Lidа
-    news" with a Cyrillic а: a one-word name with other fillers counts, as no honest "Lida news" spells it so)."""
+    a short one-word name counts: "Гомиль"; not in a street's, "Мира 5" and "Мина 5" are two yards of one city);
+    ``mixed()`` (asked only when it matters): one of them mixes alphabets in a word ("Lidа news" with a Cyrillic
+    а: a one-word name with other fillers counts, as no honest "Lida news" spells it so)."""
     for (core_a, fill_a), (core_b, fill_b) in zip(a, b, strict=True):
         if not core_a or len(core_a) != len(core_b):
             continue
@@ -201,7 +202,7 @@ def _alike(a: Words, b: Words, *, changed: bool = False, mixed: Callable[[], boo
         if (
             len(only_a) == 1
             and (len(core_a) > 1 or fill_a == fill_b or mixed())
-            and _near(only_a[0], only_b[0], changed=changed)
+            and _near(only_a[0], only_b[0], changed=changed and len(core_a) == 1)
         ):
             return True
     return False
