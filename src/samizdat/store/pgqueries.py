@@ -179,26 +179,39 @@ def _is_plain(event: Event, now: int) -> bool:
     )
 
 
+def _is_slotted(event: Event, now: int) -> bool:
+    """A replaceable or addressable event that :func:`_add_slot_run` may take (not a deletion request)."""
+    return (
+        event.kind != DELETION
+        and slot_d(event) is not None
+        and not is_ephemeral(event.kind)
+        and not event.is_expired(now)
+    )
+
+
 def add_events(conn: Conn, events: Sequence[Event], now: int) -> list[AddOutcome]:
     """:func:`add_event` for many events, in order, with the same outcomes: runs of plain events (regular,
     unexpired, not deletion requests) are checked with one lookup and inserted with one statement per table."""
     outcomes: list[AddOutcome] = []
     run: list[Event] = []
+    adder = _add_plain_run
     for event in events:
-        if _is_plain(event, now):
-            run.append(event)
-            continue
-        if run:
-            outcomes += _add_plain_run(conn, run)
+        kind = _add_plain_run if _is_plain(event, now) else _add_slot_run if _is_slotted(event, now) else None
+        if run and kind is not adder:
+            outcomes += adder(conn, run)
             run = []
-        outcomes.append(add_event(conn, event, now))
+        if kind is None:
+            outcomes.append(add_event(conn, event, now))
+        else:
+            adder = kind
+            run.append(event)
     if run:
-        outcomes += _add_plain_run(conn, run)
+        outcomes += adder(conn, run)
     return outcomes
 
 
-def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
-    ids = [bytes.fromhex(e.id) for e in run]
+def _lookup(conn: Conn, ids: list[bytes]) -> tuple[set[bytes], set[tuple[bytes, bytes]]]:
+    """Of ``ids``: those stored or evicted, and the (id, pubkey) marks of deletion requests among them."""
     present: set[bytes] = set()
     deleted: set[tuple[bytes, bytes]] = set()
     for eid, by in conn.execute(
@@ -211,6 +224,76 @@ def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
             present.add(bytes(eid))
         else:
             deleted.add((bytes(eid), bytes(by)))
+    return present, deleted
+
+
+def _add_slot_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
+    """:func:`add_event` for a run of replaceable and addressable events, with the same outcomes, in four
+    statements whatever its length (the lookups of the ids, of the slots' deletion marks and of their occupants,
+    and the insert; one more to delete the occupants replaced), not four round trips to the server an event in the
+    one writer: 200 addressable events from one connection (500 a second are allowed) held every client's OK for
+    4.3 s with the server 2 ms away (red-team finding)."""
+    ids = [bytes.fromhex(e.id) for e in run]
+    present, deleted = _lookup(conn, ids)
+    keys = [(bytes.fromhex(e.pubkey), e.kind, slot_d(e) or "") for e in run]
+    slots = list(dict.fromkeys(keys))
+    columns = ([p for p, _, _ in slots], [k for _, k, _ in slots], [d for _, _, d in slots])
+    until: dict[tuple[bytes, int, str], int] = {}
+    for pubkey, kind, d, when in conn.execute(
+        "SELECT a.pubkey, a.kind, a.d_tag, a.until FROM deleted_addrs a"
+        " JOIN unnest(%b::bytea[], %b::int[], %b::text[]) AS s(p, k, d) ON a.pubkey = s.p AND a.kind = s.k"
+        " AND a.d_tag = s.d",
+        columns,
+    ):
+        until[(bytes(pubkey), int(kind), str(d))] = int(when)
+    held: dict[tuple[bytes, int, str], tuple[int | None, Event]] = {}  # slot -> (seq or None: of this run, event)
+    for seq, pubkey, kind, d, raw in conn.execute(
+        "SELECT e.seq, e.pubkey, e.kind, e.d_tag, e.raw FROM events e"
+        " JOIN unnest(%b::bytea[], %b::int[], %b::text[]) AS s(p, k, d) ON e.pubkey = s.p AND e.kind = s.k"
+        " AND e.d_tag = s.d",
+        columns,
+        binary=True,
+    ):
+        held[(bytes(pubkey), int(kind), str(d))] = (int(seq), event_from_raw(bytes(raw)))
+    outcomes: list[AddOutcome] = []
+    doomed: list[int] = []
+    new: dict[tuple[bytes, int, str], tuple[Event, bytes, bytes, str | None]] = {}
+    for event, eid, key in zip(run, ids, keys, strict=True):
+        if eid in present:
+            outcomes.append(AddOutcome.DUPLICATE)
+            continue
+        if (eid, key[0]) in deleted:
+            outcomes.append(AddOutcome.DELETED)
+            continue
+        when = until.get(key)
+        if when is not None and event.created_at <= when:
+            outcomes.append(AddOutcome.DELETED)
+            continue
+        holder = held.get(key)
+        if holder is not None:
+            seq, old = holder
+            if not wins_over(event, old):
+                outcomes.append(AddOutcome.OUTDATED)
+                continue
+            present.discard(bytes.fromhex(old.id))  # gone: if it comes again in this run, it is not a duplicate
+            if seq is None:
+                del new[key]  # an event of this run, replaced before it was stored: never inserted
+            else:
+                doomed.append(seq)
+        present.add(eid)  # the same event twice in one batch: the second is a duplicate
+        held[key] = (None, event)
+        new[key] = (event, eid, key[0], key[2])
+        outcomes.append(AddOutcome.STORED)
+    if doomed:
+        conn.execute("DELETE FROM events WHERE seq = ANY(%s)", (doomed,))  # their tags go with them
+    if new:
+        _insert_rows(conn, list(new.values()))
+    return outcomes
+
+
+def _add_plain_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
+    ids = [bytes.fromhex(e.id) for e in run]
+    present, deleted = _lookup(conn, ids)
     outcomes: list[AddOutcome] = []
     new: list[tuple[Event, bytes, bytes, str | None]] = []
     for event, eid in zip(run, ids, strict=True):
