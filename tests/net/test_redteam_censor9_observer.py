@@ -97,10 +97,16 @@ def _ids(prefix: str, times: range) -> tuple[tuple[int, str], ...]:
         (_ids("a", range(1000, 1100)) + _ids("t", range(1000, 1001)) * 9, "ok"),
         # A few differences (a replica a moment behind): under the threshold.
         (_ids("a", range(1000, 1100)) + _ids("c", range(1050, 1054)), "ok"),
+        # A busy relay with an event dated far ahead in the answer here: what came between the two requests is
+        # still newer than the newest event both got.
+        (_ids("a", range(1000, 1100)) + _ids("f", range(9000, 9001)) + _ids("n", range(1100, 1160)), "ok"),
+        # Nothing in common (every event new by the time the control path asked): nothing to compare.
+        (_ids("n", range(1100, 1200)), "ok"),
     ],
 )
 def test_events_withheld_in_the_relays_name(control_seen: tuple[tuple[int, str], ...], expected: str) -> None:
-    here = Transfer("ok", down=131_000, up=67_000, rate=900_000, events=100, seen=_ids("a", range(1000, 1100)))
+    seen = _ids("a", range(1000, 1100)) + _ids("f", range(9000, 9001))
+    here = Transfer("ok", down=131_000, up=67_000, rate=900_000, events=101, seen=seen, asked_at=1160)
     there = Transfer("ok", down=131_000, up=67_000, rate=900_000, events=len(control_seen), seen=control_seen)
     verdict = classify(relay(data=here, control_data=there))
     assert verdict.cls == expected, verdict.reason

@@ -39,8 +39,9 @@ vocabulary, by these rules, in this order:
    carried at least that much and :data:`IMPOSTOR_FACTOR` times more (confirmed) is not the same relay either:
    a sync there would "work" and bring nothing. Nor is one that withholds: both paths ask for the same newest
    events at the same time, so events the control path got from within the span of time the direct answer
-   covers, and the direct answer lacks (at least :data:`WITHHELD_MIN`, and a tenth of that span's), were kept
-   from this network: a censor's copy of the relay without one channel, or a DPI dropping its ``EVENT`` s.
+   covers (up to the newest event both got), and the direct answer lacks (at least :data:`WITHHELD_MIN`, and a
+   tenth of that span's), were kept from this network: a censor's copy of the relay without one channel, or a
+   DPI dropping its ``EVENT`` s.
 
 A class other than ``ok`` and ``down`` is *confirmed* when the control path reached the relay; without a
 control path it is what the direct measurement suggests. Besides the classes the issue names, a few more say
@@ -70,6 +71,8 @@ IMPOSTOR = "relay.impostor"
 IMPOSTOR_FACTOR = 4
 #: ... or when at least this many events (and a tenth of the span's) came only through the control path.
 WITHHELD_MIN = 5
+#: Events dated less than this before the direct request may have come between the two requests (clocks differ).
+ARRIVAL_SKEW = 60
 #: The classes of rules 4 to 6: the handshake went through, the data did not (or only slowly, or not the relay's).
 DATA_CLASSES = frozenset({"data.stall", "data.reset", "data.throttled", IMPOSTOR})
 #: Every class :func:`classify` can return, with what it means for a person.
@@ -164,14 +167,24 @@ class Transfer:
     events: int = 0
     forged: int = 0
     seen: tuple[tuple[int, str], ...] = ()  # (created_at, id) of the genuine events, for rule 6
+    asked_at: int = 0  # when the events were asked for (Unix time; 0: unknown)
 
     def withheld(self, control: Transfer | None) -> int:
-        """How many events ``control`` got from within the span of time this answer covers (its oldest excluded:
-        a budget may cut between equal times) that this answer lacks; 0 below rule 6's threshold."""
+        """How many events ``control`` got from within the span of time this answer covers that this answer
+        lacks; 0 below rule 6's threshold. The span ends at the newest event both answers hold, and
+        :data:`ARRIVAL_SKEW` seconds before this answer was asked for: anything newer may have reached the relay
+        between the two requests (a busy relay gets many a second; an event dated in the future sits on top of
+        both answers). It begins after this answer's oldest (a budget may cut between events of the same second).
+        No event in common: nothing to compare."""
         if control is None or not self.seen or not control.seen:
             return 0
-        low, high = min(t for t, _ in self.seen), max(t for t, _ in self.seen)
         here = {event_id for _, event_id in self.seen}
+        shared = [t for t, event_id in control.seen if event_id in here]
+        if not shared:
+            return 0
+        low, high = min(t for t, _ in self.seen), max(shared)
+        if self.asked_at:
+            high = min(high, self.asked_at - ARRIVAL_SKEW)
         span = [event_id for t, event_id in control.seen if low < t <= high]
         missing = sum(event_id not in here for event_id in span)
         return missing if missing >= max(WITHHELD_MIN, len(span) / 10) else 0

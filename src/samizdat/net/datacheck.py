@@ -112,6 +112,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
     outcome = ""
     events = forged = 0
     seen: list[tuple[int, str]] = []
+    asked_at = int(time.time())
     try:
         await client.send_raw(orjson.dumps(["REQ", reader.sub_id, {"limit": DOWN_LIMIT}]).decode())
         while not outcome:
@@ -144,7 +145,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
     seconds = time.monotonic() - started
     if outcome == "stalled":
         return Transfer("stalled", got, 0, seconds, detail=f"nothing came for {time.monotonic() - reader.last:.0f} s",
-                        events=events, forged=forged, seen=tuple(seen))  # fmt: skip
+                        events=events, forged=forged, seen=tuple(seen), asked_at=asked_at)  # fmt: skip
     rate = None
     if outcome == "ok" and first is not None:
         span, size = last[0] - first[0], last[1] - first[1]
@@ -154,7 +155,7 @@ async def _down(client: RelayClient, started: float, deadline: float, idle: floa
             rate = last[1] / max(last[0] - started, 0.001)
     if outcome == "ok" and rate is None:
         outcome = "short"
-    return Transfer(outcome, got, 0, seconds, rate, events=events, forged=forged, seen=tuple(seen))
+    return Transfer(outcome, got, 0, seconds, rate, events=events, forged=forged, seen=tuple(seen), asked_at=asked_at)
 
 
 def _genuine(message: list[Any]) -> Event | None:
@@ -185,7 +186,7 @@ async def _up(client: RelayClient, down: Transfer, started: float, deadline: flo
                     return Transfer("stalled", down.down + client.bytes_in - base_in, sent,
                                     time.monotonic() - started, down.rate,
                                     f"no answer for {silent:.0f} s to what was sent", down.events,
-                                    down.forged, down.seen)  # fmt: skip
+                                    down.forged, down.seen, down.asked_at)  # fmt: skip
                 if not client.is_open:
                     return _cut(down.down + client.bytes_in - base_in, sent, started, "upload")
                 if message[0] in ("EOSE", "CLOSED", "NOTICE"):
@@ -215,4 +216,5 @@ def _with_up(down: Transfer, sent: int, received: int, started: float) -> Transf
         down.events,
         down.forged,
         down.seen,
+        down.asked_at,
     )
