@@ -7,17 +7,27 @@
   ``samizdat channel list`` fail for the reader, every channel's line with it ("a relay address in a shared code
   must be printable ASCII"); ``channel show`` printed the mirror as the real relay's.
 - A bundle file named with an escape sequence (a file on a stick is anyone's) rewrote the reader's terminal when
-  ``samizdat import`` listed the files it read."""
+  ``samizdat import`` listed the files it read; so did a LAN neighbour's mDNS name in ``serve -v``'s log.
+- An event post starting in the year 33658 made ``samizdat feed`` fail whole."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cli_e2e import e2e
+
+from samizdat.core import kinds
+from samizdat.core.bundle import BundleHeader, encode_block, encode_header, encode_trailer
+from samizdat.core.channel import build_channel_event
+from samizdat.core.event import Event, sign_event
+from samizdat.core.keys import SecretKey
 
 #: What must never reach a terminal from the network: controls (escape sequences), zero-width characters, bidi.
 HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -110,3 +120,33 @@ def test_a_log_line_cannot_write_to_the_terminal(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "could not resolve node]0;police[2Jlacol._samizdat._tcp.local.: timeout" in done.stderr
     assert not HIDDEN.search(done.stderr)
+
+
+def _bundle(events: list[Event]) -> bytes:
+    """One bundle file of ``events`` (signed here: a hostile key writes what no `samizdat post` would)."""
+    records = [orjson.dumps(e.to_dict()) + b"\n" for e in events]
+    content = b"".join(records)
+    head = encode_header(BundleHeader(1, 1, bytes(16), int(time.time()), len(records), len(content)))
+    trailer = encode_trailer(1, len(records), len(content), hashlib.sha256(content).digest())
+    return head + encode_block(0, content, len(records)) + trailer
+
+
+def test_an_event_dated_past_the_calendar_does_not_stop_the_feed(tmp_path: Path) -> None:
+    """A post's ``start`` is any 12 digits: 999999999999 is the year 33658, which Python's calendar does not
+    reach, and ``samizdat feed`` failed whole ("unexpected ValueError: year 33658 is out of range"), every
+    followed channel's posts with it."""
+    reader = e2e.Cli(tmp_path / "reader")
+    reader.ok("init")
+    key, now = SecretKey(bytes([93]) * 32), int(time.time())
+    definition = build_channel_event(key, "yard", "Lida", place="BY/Lida", created_at=now - 100)
+    address = f"{kinds.CHANNEL}:{key.public_key_hex}:yard"
+    far = sign_event(key, kinds.POST, "Meeting", [["a", address], ["type", "event"], ["start", "999999999999"],
+                                                  ["location", "Yard of Lenina 40"]], created_at=now - 50)  # fmt: skip
+    alert = sign_event(key, kinds.POST, "Police at the metro", [["a", address], ["type", "news"]], created_at=now - 40)
+    (tmp_path / "yard.smz").write_bytes(_bundle([definition, far, alert]))
+    reader.ok("import", str(tmp_path / "yard.smz"))
+    reader.ok("follow", address)
+
+    feed = reader.ok("feed").out
+    assert "Police at the metro" in feed
+    assert "starts: after the year 9999" in feed

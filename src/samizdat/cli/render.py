@@ -25,10 +25,14 @@ TIME_FIELDS = ("expiration", "start", "end")
 
 
 def when(ts: float | None) -> str:
-    """A local date and time to the minute, or "never"."""
+    """A local date and time to the minute, or "never". A time past the calendar's end (a post's ``start`` may be
+    any 12 digits: 999999999999 is the year 33658) is said to be so: it made the whole ``samizdat feed`` fail."""
     if ts is None:
         return "never"
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return "after the year 9999" if ts > 0 else "before the year 1"
 
 
 def ago(stamp: float | None, now: float) -> str:
