@@ -53,6 +53,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from samizdat.config import Config
+from samizdat.core.display import ShownFormatter
 from samizdat.core.sealing import NodeKeys
 from samizdat.errors import UsageError
 from samizdat.mesh.peers import MeshOptions
@@ -130,10 +131,17 @@ def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
     return sock
 
 
+def log_handler(index: int) -> logging.Handler:
+    """Worker ``index``'s log to standard error, neutralised like the parent's (core/display.py)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(ShownFormatter(f"%(asctime)s %(name)s[w{index}]: %(message)s"))
+    return handler
+
+
 def _worker_main(spec: WorkerSpec) -> None:
     """A worker process: one relay of the cluster until SIGTERM."""
     hardening.harden()  # a fresh interpreter: the parent's dumpable flag did not survive exec (its core limit did)
-    logging.basicConfig(level=spec.log_level, format=f"%(asctime)s %(name)s[w{spec.index}]: %(message)s")
+    logging.basicConfig(level=spec.log_level, handlers=[log_handler(spec.index)])
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_worker(spec))
 

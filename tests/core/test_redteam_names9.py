@@ -137,3 +137,20 @@ def test_the_browser_judges_them_the_same() -> None:
     assert answer["marked"] == [[case[4]] * 4 for case in CASES]
     assert answer["urls"] == [display.url(u) for u in URLS]
     assert answer["names"] == [display.field(name) for name in ZALGO]
+
+
+def test_a_log_line_of_any_process_is_neutralised() -> None:
+    """The command line's log lines and the relay worker processes' (samizdat/workers.py) are neutralised."""
+    import logging
+
+    from samizdat.core.display import ShownFormatter
+    from samizdat.workers import log_handler
+
+    record = logging.LogRecord("samizdat.mesh.discovery", logging.INFO, __file__, 1, "could not resolve %s", (
+        "node\x1b]0;police\x07\x1b[2J\u202elacol.",), None)  # fmt: skip
+    assert ShownFormatter("%(name)s: %(message)s").format(record) == (
+        "samizdat.mesh.discovery: could not resolve node]0;police[2Jlacol."
+    )
+    assert (
+        log_handler(1).format(record).endswith("samizdat.mesh.discovery[w1]: could not resolve node]0;police[2Jlacol.")
+    )

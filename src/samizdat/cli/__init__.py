@@ -36,7 +36,7 @@ from samizdat.cli.common import (
 from samizdat.cli.status import status_text
 from samizdat.config import check_networks, check_store_url, load_config, load_identity
 from samizdat.core import nip19
-from samizdat.core.display import neutralize
+from samizdat.core.display import ShownFormatter, neutralize
 from samizdat.errors import SamizdatError, UsageError
 from samizdat.services import hardening, keyring, killcord
 from samizdat.services import relays as relay_lists
@@ -115,16 +115,8 @@ def _options(
     state.passphrase_lines, state.passphrases_taken, state.keys = None, 0, None
     state.switch_checked = False
     handler = logging.StreamHandler()
-    handler.setFormatter(_ShownFormatter("%(asctime)s %(name)s: %(message)s"))
+    handler.setFormatter(ShownFormatter("%(asctime)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-
-
-class _ShownFormatter(logging.Formatter):
-    """Log lines neutralised (core/display.py): they quote a LAN neighbour's service name, a relay's words, a
-    channel's address, and an escape sequence in them would rewrite the terminal of ``samizdat serve -v``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return neutralize(super().format(record))
 
 
 @app.command()

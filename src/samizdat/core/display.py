@@ -32,6 +32,7 @@ Everything works on code points with tables written out below; ``web/src/display
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 
@@ -316,3 +317,12 @@ def names_collide(a: str, b: str) -> bool:
     """True when a reader could take ``a`` and ``b`` for the same name: across scripts, look-alike letters,
     case and accents."""
     return bool(name_keys(a) & name_keys(b))
+
+
+class ShownFormatter(logging.Formatter):
+    """Log lines neutralised (:func:`neutralize`): they quote a LAN neighbour's service name, a relay's words, a
+    channel's address, and an escape sequence in them would rewrite the terminal of ``samizdat serve -v`` (its
+    worker processes' too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralize(super().format(record))
