@@ -141,36 +141,80 @@ def add_event(conn: Conn, event: Event, now: int) -> AddOutcome:
             _delete(conn, old[0])
     _insert_rows(conn, [(event, eid, pubkey, d)])
     if event.kind == DELETION:
-        _apply_deletion(conn, event, pubkey)
+        _apply_deletions(conn, [event])
     return AddOutcome.STORED
 
 
-def _apply_deletion(conn: Conn, request: Event, pubkey: bytes) -> None:
-    targets = deletion_targets(request)
-    ids = [bytes.fromhex(t) for t in targets.ids]
-    if ids:
+def _apply_deletions(conn: Conn, requests: Sequence[Event]) -> None:
+    """Mark and delete what the stored deletion ``requests`` name (of their own authors), in four statements for
+    all of them, not two a tag and a request: a request of 2,000 ``a`` tags (anyone may sign one about their own
+    addresses) made 4,000 round trips to the server in the one writer, 0.16-0.22 s here on loopback and seconds
+    to a server across a network, while every client's EVENT waited for its OK (red-team finding)."""
+    marks: set[tuple[bytes, bytes]] = set()  # (id, pubkey)
+    slots: dict[tuple[bytes, int, str], int] = {}  # (pubkey, kind, d) -> the newest request's created_at
+    for request in requests:
+        pubkey = bytes.fromhex(request.pubkey)
+        targets = deletion_targets(request)
+        marks.update((bytes.fromhex(t), pubkey) for t in targets.ids)
+        for kind, d in targets.slots:
+            slots[(pubkey, kind, d)] = max(slots.get((pubkey, kind, d), request.created_at), request.created_at)
+    if marks:
+        ids, pubkeys = [i for i, _ in marks], [p for _, p in marks]
         conn.execute(
-            "INSERT INTO deleted_ids (id, pubkey) SELECT i, %s FROM unnest(%s::bytea[]) AS u(i) ON CONFLICT DO NOTHING",
-            (pubkey, ids),
+            "INSERT INTO deleted_ids (id, pubkey) SELECT u.i, u.p FROM unnest(%s::bytea[], %s::bytea[]) AS u(i, p)"
+            " ON CONFLICT DO NOTHING",
+            (ids, pubkeys),
         )
-        conn.execute("DELETE FROM events WHERE id = ANY(%s) AND pubkey = %s AND kind != %s", (ids, pubkey, DELETION))
-    if targets.slots:
-        # One statement for all the addresses, not two a tag: a request of 2,000 ``a`` tags (anyone may sign one
-        # about their own addresses) made 4,000 round trips to the server in the one writer, 0.16-0.22 s here on
-        # loopback and seconds to a server across a network, while every client's EVENT waited for its OK
-        # (red-team finding). The slots are distinct (deletion_targets), as ON CONFLICT DO UPDATE needs.
-        kinds, tags = [kind for kind, _ in targets.slots], [d for _, d in targets.slots]
         conn.execute(
-            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) SELECT %s, u.k, u.d, %s"
-            " FROM unnest(%s::integer[], %s::text[]) AS u(k, d)"
+            "DELETE FROM events e USING unnest(%s::bytea[], %s::bytea[]) AS u(i, p)"
+            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != %s",
+            (ids, pubkeys, DELETION),
+        )
+    if slots:  # distinct, as ON CONFLICT DO UPDATE needs
+        columns = (
+            [p for p, _, _ in slots],
+            [k for _, k, _ in slots],
+            [d for _, _, d in slots],
+            list(slots.values()),
+        )
+        conn.execute(
+            "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) SELECT u.p, u.k, u.d, u.c"
+            " FROM unnest(%s::bytea[], %s::integer[], %s::text[], %s::bigint[]) AS u(p, k, d, c)"
             " ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = greatest(deleted_addrs.until, excluded.until)",
-            (pubkey, request.created_at, kinds, tags),
+            columns,
         )
         conn.execute(
-            "DELETE FROM events e USING unnest(%s::integer[], %s::text[]) AS u(k, d)"
-            " WHERE e.pubkey = %s AND e.kind = u.k AND e.d_tag = u.d AND e.created_at <= %s",
-            (kinds, tags, pubkey, request.created_at),
+            "DELETE FROM events e USING unnest(%s::bytea[], %s::integer[], %s::text[], %s::bigint[]) AS u(p, k, d, c)"
+            " WHERE e.pubkey = u.p AND e.kind = u.k AND e.d_tag = u.d AND e.created_at <= u.c",
+            columns,
         )
+
+
+def _is_deletion(event: Event, now: int) -> bool:
+    """A deletion request that :func:`_add_deletion_run` may take."""
+    return event.kind == DELETION and not event.is_expired(now)
+
+
+def _add_deletion_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
+    """:func:`add_event` for a run of deletion requests, with the same outcomes, in six statements whatever its
+    length, not six round trips a request in the one writer: 200 requests of one ``e`` tag from one connection
+    held every client's OK for 3.9 s with the server 2 ms away (red-team finding). A deletion request cannot be
+    deleted (NIP-09), so none of the run changes what another is: their marks and deletions go together."""
+    ids = [bytes.fromhex(e.id) for e in run]
+    present, _ = _lookup(conn, ids)
+    outcomes: list[AddOutcome] = []
+    new: list[tuple[Event, bytes, bytes, str | None]] = []
+    for event, eid in zip(run, ids, strict=True):
+        if eid in present:
+            outcomes.append(AddOutcome.DUPLICATE)
+            continue
+        present.add(eid)  # the same request twice in one batch: the second is a duplicate
+        new.append((event, eid, bytes.fromhex(event.pubkey), None))
+        outcomes.append(AddOutcome.STORED)
+    if new:
+        _insert_rows(conn, new)
+        _apply_deletions(conn, [event for event, _, _, _ in new])
+    return outcomes
 
 
 def _is_plain(event: Event, now: int) -> bool:
@@ -196,7 +240,15 @@ def add_events(conn: Conn, events: Sequence[Event], now: int) -> list[AddOutcome
     run: list[Event] = []
     adder = _add_plain_run
     for event in events:
-        kind = _add_plain_run if _is_plain(event, now) else _add_slot_run if _is_slotted(event, now) else None
+        kind = (
+            _add_plain_run
+            if _is_plain(event, now)
+            else _add_slot_run
+            if _is_slotted(event, now)
+            else _add_deletion_run
+            if _is_deletion(event, now)
+            else None
+        )
         if run and kind is not adder:
             outcomes += adder(conn, run)
             run = []
@@ -340,7 +392,7 @@ def _forget_deletion(conn: Conn, request: Event) -> None:
             f" AND t.value = encode(d.id, 'hex') AND e.kind = {DELETION} AND e.pubkey = d.pubkey)",
             (pubkey, [bytes.fromhex(t) for t in targets.ids]),
         )
-    if targets.slots:  # one statement for all the addresses (see _apply_deletion)
+    if targets.slots:  # one statement for all the addresses (see _apply_deletions)
         conn.execute(
             "DELETE FROM deleted_addrs da USING unnest(%s::integer[], %s::text[], %s::text[]) AS u(k, d, a)"
             " WHERE da.pubkey = %s AND da.kind = u.k AND da.d_tag = u.d AND NOT EXISTS ("
