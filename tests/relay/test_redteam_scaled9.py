@@ -116,7 +116,7 @@ async def test_a_sync_of_the_whole_store_ends_at_its_time_limit_and_an_honest_pe
 ) -> None:
     _fill(scratch_url)
     service = NegentropyService()
-    service.build_seconds = 0.25  # the bound a relay of this size would set, well above a channel's build
+    service.build_seconds = 0.2  # the bound a relay of this size would set, well above a channel's build
     limits = RelayLimits(trusted_proxies=("127.0.0.1/32",))
     async with running_relay(tmp_path, store_url=scratch_url, limits=limits, negentropy=service) as running:
 
