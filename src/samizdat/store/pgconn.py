@@ -19,7 +19,7 @@ from psycopg import errors as pg_errors
 from psycopg.abc import Params
 
 from samizdat.errors import StoreError
-from samizdat.store import pgqueries
+from samizdat.store import pgwrites
 from samizdat.store.base import AddOutcome
 from samizdat.store.pgqueries import Conn
 from samizdat.store.writer import Writer, _AddJob, _CallJob, _Job, _StopJob
@@ -114,7 +114,7 @@ class PgWriter(Writer):
         now = int(self._clock())
         try:
             conn.execute(BEGIN_WRITE)
-            flat = pgqueries.add_events(conn, [event for job in batch for event in job.events], now)
+            flat = pgwrites.add_events(conn, [event for job in batch for event in job.events], now)
             conn.execute("COMMIT")
             if self.track_lsn and AddOutcome.STORED in flat:
                 row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
