@@ -11,11 +11,18 @@
  * deleted, anything else is stored with its tag rows and its full-text row. Every error rolls the transaction back
  * and is raised; the caller then writes the batch through the Python path, which reports it as it always did.
  *
- * Memory: the caller's lists and the bytes and str objects in them stay referenced for the whole call and are never
- * mutated (the writer thread made them), so their buffers are bound with SQLITE_STATIC. Lengths are checked against
- * what SQLite takes (an int) before binding. */
+ * Memory: the buffers of the bytes and str objects are bound with SQLITE_STATIC, so they must outlive the
+ * transaction, which runs without the GIL: another thread could meanwhile empty the caller's lists and free their
+ * items. So add() first copies each list into a tuple of its own, which holds every item (themselves tuples of
+ * immutable bytes, str and int) until the call returns. Lengths are checked against what SQLite takes (an int)
+ * before binding.
+ *
+ * One copy of SQLite: this module and Python's sqlite3 module (the writer's own connection, to the same file) must
+ * use the same SQLite library, or each copy would drop the other's POSIX locks on the file when it closes it
+ * (store/dbapi.py); samizdat/store/fastadd.py checks that before it uses this module. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -92,6 +99,10 @@ static PyObject *fast_open(PyObject *self, PyObject *args) {
     PyObject *pragmas;
     double lock_wait;
     if (!PyArg_ParseTuple(args, "sO!d", &path, &PyTuple_Type, &pragmas, &lock_wait)) return NULL;
+    if (!isfinite(lock_wait) || lock_wait < 0) {  /* NaN would make begin() wait for ever */
+        PyErr_SetString(PyExc_ValueError, "the wait for the write lock is a number of seconds");
+        return NULL;
+    }
     Handle *h = PyMem_Calloc(1, sizeof *h);
     if (!h) return PyErr_NoMemory();
     h->lock_wait = lock_wait;
@@ -122,6 +133,16 @@ static PyObject *fast_close(PyObject *self, PyObject *capsule) {
     Py_RETURN_NONE;
 }
 
+/* Raise OSError(code, message) for SQLite's error ``rc``; returns NULL. */
+static PyObject *sqlite_error(int rc, const char *message) {
+    PyObject *value = Py_BuildValue("(is)", rc, message);
+    if (value) {
+        PyErr_SetObject(PyExc_OSError, value);  /* does not take the reference */
+        Py_DECREF(value);
+    }
+    return NULL;
+}
+
 /* execute(handle, sql): run statements without results on the fast connection (settings, as on the writer's). */
 static PyObject *fast_execute(PyObject *self, PyObject *args) {
     PyObject *capsule;
@@ -133,10 +154,7 @@ static PyObject *fast_execute(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
     Py_END_ALLOW_THREADS
-    if (rc != SQLITE_OK) {
-        PyErr_SetObject(PyExc_OSError, Py_BuildValue("(is)", rc, sqlite3_errmsg(h->db)));
-        return NULL;
-    }
+    if (rc != SQLITE_OK) return sqlite_error(rc, sqlite3_errmsg(h->db));
     Py_RETURN_NONE;
 }
 
@@ -252,7 +270,7 @@ static int read_rows(PyObject *events, Row *rows, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *id, *pubkey, *expiration, *raw;
         long long created_at, kind;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(events, i), "SSLLOS", &id, &pubkey, &created_at, &kind, &expiration,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(events, i), "SSLLOS", &id, &pubkey, &created_at, &kind, &expiration,
                               &raw))
             return -1;
         if (PyBytes_GET_SIZE(id) != ID_BYTES || PyBytes_GET_SIZE(pubkey) != ID_BYTES) {
@@ -285,7 +303,7 @@ static int read_tags(PyObject *tags, TagRow *out, Py_ssize_t n, Py_ssize_t nrows
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *name, *value;
         TagRow *t = &out[j];
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(tags, j), "nUO", &t->row, &name, &value)) return -1;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(tags, j), "nUO", &t->row, &name, &value)) return -1;
         if (t->row < 0 || t->row >= nrows) {
             PyErr_SetString(PyExc_IndexError, "a tag row of no event");
             return -1;
@@ -309,7 +327,7 @@ static int read_texts(PyObject *texts, TextRow *out, Py_ssize_t n, Py_ssize_t nr
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *text;
         TextRow *t = &out[j];
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(texts, j), "nU", &t->row, &text)) return -1;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(texts, j), "nU", &t->row, &text)) return -1;
         if (t->row < 0 || t->row >= nrows) {
             PyErr_SetString(PyExc_IndexError, "a text row of no event");
             return -1;
@@ -323,16 +341,22 @@ static int read_texts(PyObject *texts, TextRow *out, Py_ssize_t n, Py_ssize_t nr
  * events: [(id, pubkey, created_at, kind, expiration or None, raw JSON)]; tags: [(event index, name, value)];
  * texts: [(event index, text)]. Raises sqlite3's error as OSError(code, message) when the transaction failed. */
 static PyObject *fast_add(PyObject *self, PyObject *args) {
-    PyObject *capsule, *events, *tags, *texts, *result = NULL;
-    if (!PyArg_ParseTuple(args, "OO!O!O!", &capsule, &PyList_Type, &events, &PyList_Type, &tags, &PyList_Type,
-                          &texts))
+    PyObject *capsule, *lists[3], *result = NULL;
+    Row *rows = NULL;
+    TagRow *tagrows = NULL;
+    TextRow *textrows = NULL;
+    if (!PyArg_ParseTuple(args, "OO!O!O!", &capsule, &PyList_Type, &lists[0], &PyList_Type, &lists[1], &PyList_Type,
+                          &lists[2]))
         return NULL;
     Handle *h = handle_of(capsule);
     if (!h) return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(events), ntags = PyList_GET_SIZE(tags), ntexts = PyList_GET_SIZE(texts);
-    Row *rows = PyMem_Calloc(n ? n : 1, sizeof *rows);
-    TagRow *tagrows = PyMem_Calloc(ntags ? ntags : 1, sizeof *tagrows);
-    TextRow *textrows = PyMem_Calloc(ntexts ? ntexts : 1, sizeof *textrows);
+    /* Tuples of our own: the lists' items stay alive whatever happens to the lists meanwhile (see above). */
+    PyObject *events = PyList_AsTuple(lists[0]), *tags = PyList_AsTuple(lists[1]), *texts = PyList_AsTuple(lists[2]);
+    if (!events || !tags || !texts) goto out;
+    Py_ssize_t n = PyTuple_GET_SIZE(events), ntags = PyTuple_GET_SIZE(tags), ntexts = PyTuple_GET_SIZE(texts);
+    rows = PyMem_Calloc(n ? n : 1, sizeof *rows);
+    tagrows = PyMem_Calloc(ntags ? ntags : 1, sizeof *tagrows);
+    textrows = PyMem_Calloc(ntexts ? ntexts : 1, sizeof *textrows);
     if (!rows || !tagrows || !textrows) {
         PyErr_NoMemory();
         goto out;
@@ -344,7 +368,7 @@ static PyObject *fast_add(PyObject *self, PyObject *args) {
     rc = write_rows(h, rows, n, tagrows, ntags, textrows, ntexts);
     Py_END_ALLOW_THREADS
     if (rc != SQLITE_OK) {
-        PyErr_SetObject(PyExc_OSError, Py_BuildValue("(is)", rc, sqlite3_errstr(rc)));
+        sqlite_error(rc, sqlite3_errstr(rc));
         goto out;
     }
     if (!(result = PyList_New(n))) goto out;
@@ -353,6 +377,9 @@ out:
     PyMem_Free(rows);
     PyMem_Free(tagrows);
     PyMem_Free(textrows);
+    Py_XDECREF(events);
+    Py_XDECREF(tags);
+    Py_XDECREF(texts);
     return result;
 }
 

@@ -20,6 +20,15 @@ then written again through Python, which reports the error as it always did), an
 not built (setup.py builds it when a C compiler and SQLite's headers are there, and the install goes on without it
 when not). ``SAMIZDAT_FASTADD=0`` turns it off (benchmarks compare the two).
 
+One SQLite in the process: the module is used only when it calls the very SQLite library that Python's sqlite3
+module calls (:func:`same_sqlite`). Two copies of SQLite must never share a file: SQLite keeps the POSIX locks of a
+process's connections to a file in a table of its own, and a copy that closes its descriptor of the file drops the
+locks the other copy holds (POSIX locks belong to the process), or takes itself for the last connection and
+checkpoints and deletes the log under the other's feet (https://www.sqlite.org/howtocorrupt.html, 2.2.1).
+setup.py links the module against the system's libsqlite3; a Python whose sqlite3 module carries its own SQLite
+(python-build-standalone, as installed by uv; some conda or Homebrew builds) would pair two copies, so there the
+store writes through Python.
+
 The fast connection is one of the writer's: it writes only from the writer's thread, between the writer's own
 transactions, and it is closed before the writer's connection, so that the writer's connection stays the last to
 close and zeroes the plain store's write-ahead log as before (store/dbapi.py, ``scrub_wal``).
@@ -27,6 +36,7 @@ close and zeroes the plain store's write-ahead log as before (store/dbapi.py, ``
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from collections.abc import Sequence
@@ -42,7 +52,14 @@ log = logging.getLogger("samizdat.store")
 _OUTCOMES = (AddOutcome.STORED, AddOutcome.DUPLICATE, AddOutcome.DELETED)
 
 
-def _module() -> ModuleType | None:
+def _python_sqlite() -> str | None:
+    """The file of Python's compiled sqlite3 module (None when it is built into the interpreter)."""
+    import _sqlite3
+
+    return getattr(_sqlite3, "__file__", None)
+
+
+def _compiled() -> ModuleType | None:
     try:
         from samizdat.store import _fastadd  # type: ignore[attr-defined]  # compiled by setup.py, if it could be
     except ImportError:
@@ -50,8 +67,38 @@ def _module() -> ModuleType | None:
     return _fastadd  # type: ignore[no-any-return]
 
 
+def _sqlite_of(library: str) -> int | None:
+    """Where the SQLite that the loaded ``library`` calls begins (its ``sqlite3_libversion``), or None when it
+    shows none (a copy of SQLite linked into it without exporting its symbols)."""
+    try:
+        function = ctypes.CDLL(library).sqlite3_libversion  # dlsym: the library, then what it is linked against
+    except (OSError, AttributeError):
+        return None
+    address: int | None = ctypes.cast(function, ctypes.c_void_p).value
+    return address
+
+
+def same_sqlite(library: str | None) -> bool:
+    """Whether the compiled module calls the same copy of SQLite as the loaded extension ``library`` (a file)."""
+    module = _compiled()
+    if module is None or module.__file__ is None or library is None:
+        return False
+    ours = _sqlite_of(module.__file__)
+    return ours is not None and ours == _sqlite_of(library)
+
+
+def _module() -> ModuleType | None:
+    module = _compiled()
+    if module is None:
+        return None
+    if not same_sqlite(_python_sqlite()):
+        log.debug("the store's fast path calls another SQLite than Python's sqlite3 module: not used")
+        return None
+    return module
+
+
 def available() -> bool:
-    """Whether the compiled module is installed (whatever ``SAMIZDAT_FASTADD`` says)."""
+    """Whether the compiled module is installed and calls Python's SQLite (whatever ``SAMIZDAT_FASTADD`` says)."""
     return _module() is not None
 
 
