@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,9 @@ import pytest
 from store_helpers import NOW, Author
 
 import samizdat
-from samizdat.store import fastadd
+from samizdat.errors import StoreError
+from samizdat.store import fastadd, writer
+from samizdat.store import sqlite as sqlite_store
 from samizdat.store.base import AddOutcome
 from samizdat.store.sqlite import SqliteStore
 
@@ -201,3 +204,31 @@ async def test_a_wait_for_the_lock_that_never_ends_is_refused(tmp_path: Path) ->
     for wait in (float("nan"), float("inf"), -1.0):
         with pytest.raises(ValueError, match="seconds"):
             fastadd.FastAdd(str(path), (), wait)
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds the store's write lock past the wait (a command, a stuck worker): the add fails with
+    "locked" after one wait, as it did before the fast path, not after the fast path's wait and then Python's."""
+    monkeypatch.setattr(sqlite_store, "LOCK_WAIT", 0.2)
+    monkeypatch.setattr(writer, "LOCK_WAIT", 0.2)
+    python_waits = []
+    python_begin = writer._begin
+
+    def begin(conn: object) -> None:
+        python_waits.append(conn)
+        python_begin(conn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer, "_begin", begin)
+    path = tmp_path / "events.sqlite"
+    async with await SqliteStore.open(path, clock=lambda: NOW) as store:
+        assert store._writer.fast is not None
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreError, match="locked by another process"):
+                await store.add(Author().sign(content="waits"))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert python_waits == []  # the Python way did not wait for the lock a second time
+        assert await store.add(Author().sign(content="after")) is AddOutcome.STORED

@@ -39,6 +39,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -50,6 +51,7 @@ from samizdat.store.rules import indexed_tags, searchable_text
 log = logging.getLogger("samizdat.store")
 
 _OUTCOMES = (AddOutcome.STORED, AddOutcome.DUPLICATE, AddOutcome.DELETED)
+_SQLITE_BUSY = 5
 
 
 def _python_sqlite() -> str | None:
@@ -111,17 +113,22 @@ class FastAdd:
     """The fast connection of one store's writer. Use from the writer's thread only."""
 
     def __init__(self, path: str, pragmas: Sequence[str], lock_wait: float) -> None:
-        """Raises OSError when the module is missing or the file cannot be opened."""
+        """Raises OSError when the module is missing (or calls another SQLite) or the file cannot be opened,
+        ValueError when ``lock_wait`` is not a number of seconds."""
         module = _module()
         if module is None:
-            raise OSError("the store's fast path is not built")
+            raise OSError("the store's fast path is not built, or calls another SQLite than Python's sqlite3")
         self._module = module
         self._handle = module.open(path, tuple(pragmas), lock_wait)
         self.batches = 0  # batches written this way (for tests and benchmarks)
 
     def add(self, events: Sequence[Event], now: int) -> list[AddOutcome] | None:
         """Store ``events`` in one committed transaction and return their outcomes, or None (nothing written) when
-        one of them is not plain or the write failed: then the caller writes them the Python way."""
+        one of them is not plain or the write failed: then the caller writes them the Python way.
+
+        Raises sqlite3.OperationalError ("database is locked", nothing written) when another process held the write
+        lock for the whole ``lock_wait``: the Python way would only wait as long again before failing the same way,
+        and a batch that fails is retried job by job, each waiting again."""
         rows: list[tuple[bytes, bytes, int, int, int | None, bytes]] = []
         tags: list[tuple[int, str, str | bytes]] = []
         texts: list[tuple[int, str]] = []
@@ -136,7 +143,15 @@ class FastAdd:
                 texts.append((i, text))
         try:
             codes: list[int] = self._module.add(self._handle, rows, tags, texts)
-        except (OSError, ValueError, TypeError, OverflowError, UnicodeError) as exc:
+        except OSError as exc:
+            if isinstance(exc.errno, int) and exc.errno & 0xFF == _SQLITE_BUSY:
+                locked = sqlite3.OperationalError("database is locked")
+                locked.sqlite_errorcode = exc.errno
+                locked.sqlite_errorname = "SQLITE_BUSY"
+                raise locked from exc
+            log.debug("the fast path did not write a batch of %d (%s); writing it through Python", len(rows), exc)
+            return None
+        except (ValueError, TypeError, OverflowError, UnicodeError) as exc:
             log.debug("the fast path did not write a batch of %d (%s); writing it through Python", len(rows), exc)
             return None
         self.batches += 1
