@@ -374,7 +374,7 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
         except sqlite3.Error as exc:
             raise self._error(exc, "read from") from exc
 
-    async def _interruptible(self, fn: Callable[[], T], stop: threading.Event) -> T:
+    async def _interruptible(self, fn: Callable[[], T], stop: threading.Event | _Stop) -> T:
         """``fn`` in a reader thread, on a connection whose progress handler checks ``stop``; if the caller is
         cancelled, set ``stop`` and wait until ``fn`` has let go of the connection (so it can be closed)."""
         job = asyncio.ensure_future(self._thread(fn))
@@ -427,21 +427,35 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
 
         No filters, or ``[Filter()]``, means every event. Limits are ignored. A caller that stops early should
         ``aclose()`` the generator (or use ``contextlib.aclosing``) so that its snapshot is released at once; an
-        open snapshot keeps the WAL from being checkpointed past it. Raises StoreError.
+        open snapshot keeps the WAL from being checkpointed past it. With
+        :data:`~samizdat.store.base.READ_SECONDS` set (the relay's NIP-77 builds: ``build_seconds``), the stream
+        ends that many seconds after it began, its statement interrupted, and raises TimeoutError. Raises
+        StoreError.
         """
         now, filters = self._now(), list(filters)
         conn = await self._thread(functools.partial(self._connect_reader, pooled=False))
-        stop = threading.Event()  # set when the caller is cancelled: SQLite then abandons the statement
+        # Set when the caller is cancelled, or past the deadline: SQLite then abandons the statement.
+        stop = _Stop(READ_SECONDS.get())
+        stop.start()
         conn.set_progress_handler(stop.is_set, PROGRESS_STEPS)
+
+        async def step(fn: Callable[[], T]) -> T:
+            if stop.expired:
+                raise TimeoutError(f"the read took more than {stop.seconds} s")
+            try:
+                return await self._interruptible(fn, stop)
+            except StoreError:
+                if stop.expired:
+                    raise TimeoutError(f"the read took more than {stop.seconds} s") from None
+                raise
+
         try:
-            cursor = await self._interruptible(lambda: queries.negentropy_cursor(conn, filters, now), stop)
+            cursor = await step(lambda: queries.negentropy_cursor(conn, filters, now))
             if cursor is None:
                 return
             pending: list[tuple[int, bytes]] = []
             while True:
-                rows: list[tuple[int, bytes]] = await self._interruptible(
-                    lambda: cursor.fetchmany(NEGENTROPY_CHUNK), stop
-                )
+                rows: list[tuple[int, bytes]] = await step(lambda: cursor.fetchmany(NEGENTROPY_CHUNK))
                 if not rows:
                     break
                 pending.extend(rows)  # by created_at only: equal timestamps go out in id order
