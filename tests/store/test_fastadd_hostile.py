@@ -76,7 +76,7 @@ HOSTILE = textwrap.dedent(
     spec.loader.exec_module(m)
     h = m.open(sys.argv[2], ("PRAGMA busy_timeout = 0",), 1.0)
     ID, PK = b"\\x01" * 32, b"\\x02" * 32
-    CAUGHT = (OSError, ValueError, TypeError, OverflowError, UnicodeError, IndexError, SystemError)
+    CAUGHT = (OSError, ValueError, TypeError, OverflowError, UnicodeError, IndexError, SystemError, RuntimeError)
     def attempt(events, tags=(), texts=()):
         try:
             return m.add(h, list(events), list(tags), list(texts))
@@ -119,6 +119,30 @@ HOSTILE = textwrap.dedent(
         assert m.add(h, events, tags, texts) == [0] * 3000
         thread.join()
         del events, texts, tags, box[:]
+    # The handle closed while a call uses it: by Python code the call runs (an int's __index__), by another thread.
+    class Closing:
+        def __index__(self):
+            m.close(h)
+            return 1
+    assert attempt([(b"\x09" * 32, PK, Closing(), 1, None, b"{}")]) == "RuntimeError"
+    assert attempt([ev(9)]) == [0]  # still open
+    closer, adding, refused = None, threading.Event(), []
+    def close():
+        adding.wait()
+        while adding.is_set():
+            try:
+                m.close(h)
+                return
+            except RuntimeError:
+                refused.append(1)
+    closer = threading.Thread(target=close)
+    closer.start()
+    events = [(os.urandom(32), PK, 1, 1, None, os.urandom(2000)) for _ in range(3000)]
+    adding.set()
+    outcome = attempt(events, [(i, "t", "v" * 600) for i in range(3000)])
+    adding.clear()
+    closer.join()
+    assert outcome == [0] * 3000 or outcome == "ValueError", outcome  # written, or closed before it began
     m.close(h)
     assert attempt([]) == "ValueError"  # closed
     print("survived")

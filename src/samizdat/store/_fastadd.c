@@ -65,6 +65,7 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
     double lock_wait;
+    int busy; /* a call runs on the connection without the GIL: nothing else may use or close it meanwhile */
 } Handle;
 
 static void handle_close(Handle *h) {
@@ -84,8 +85,13 @@ static void capsule_free(PyObject *capsule) {
     }
 }
 
+/* The handle, if it is open and not in use by another thread's call (both read and set with the GIL held). */
 static Handle *handle_of(PyObject *capsule) {
     Handle *h = PyCapsule_GetPointer(capsule, CAPSULE);
+    if (h && h->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the fast path's connection is in use by another thread");
+        return NULL;
+    }
     if (h && !h->db) {
         PyErr_SetString(PyExc_ValueError, "the fast path's connection is closed");
         return NULL;
@@ -129,6 +135,10 @@ fail_py:
 static PyObject *fast_close(PyObject *self, PyObject *capsule) {
     Handle *h = PyCapsule_GetPointer(capsule, CAPSULE);
     if (!h) return NULL;
+    if (h->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the fast path's connection is in use by another thread");
+        return NULL;
+    }
     handle_close(h);
     Py_RETURN_NONE;
 }
@@ -151,9 +161,11 @@ static PyObject *fast_execute(PyObject *self, PyObject *args) {
     Handle *h = handle_of(capsule);
     if (!h) return NULL;
     int rc;
+    h->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
     Py_END_ALLOW_THREADS
+    h->busy = 0;
     if (rc != SQLITE_OK) return sqlite_error(rc, sqlite3_errmsg(h->db));
     Py_RETURN_NONE;
 }
@@ -350,6 +362,8 @@ static PyObject *fast_add(PyObject *self, PyObject *args) {
         return NULL;
     Handle *h = handle_of(capsule);
     if (!h) return NULL;
+    /* Busy from here: reading the rows may run Python code (an int's __index__), which could close the handle. */
+    h->busy = 1;
     /* Tuples of our own: the lists' items stay alive whatever happens to the lists meanwhile (see above). */
     PyObject *events = PyList_AsTuple(lists[0]), *tags = PyList_AsTuple(lists[1]), *texts = PyList_AsTuple(lists[2]);
     if (!events || !tags || !texts) goto out;
@@ -380,6 +394,7 @@ out:
     Py_XDECREF(events);
     Py_XDECREF(tags);
     Py_XDECREF(texts);
+    h->busy = 0;
     return result;
 }
 

@@ -17,9 +17,9 @@ are those of ``queries._add_plain_run``; tests/store/test_fastadd.py holds the t
 Anything else goes the Python way, unchanged: a batch with one event that is not plain, an encrypted store (its
 SQLite is SQLite3 Multiple Ciphers, inside apsw, which this module cannot reach), a failed fast write (rolled back,
 then written again through Python, which reports the error as it always did; but not a wait for another process's
-write lock that ran out, which is reported at once as "locked" rather than waited for again), and a machine where the module was
-not built (setup.py builds it when a C compiler and SQLite's headers are there, and the install goes on without it
-when not). ``SAMIZDAT_FASTADD=0`` turns it off (benchmarks compare the two).
+write lock that ran out, which is reported at once as "locked" rather than waited for again), and a machine where
+the module was not built (setup.py builds it when a C compiler and SQLite's headers are there, and the install goes
+on without it when not). ``SAMIZDAT_FASTADD=0`` turns it off (benchmarks compare the two).
 
 One SQLite in the process: the module is used only when it calls the very SQLite library that Python's sqlite3
 module calls (:func:`same_sqlite`). Two copies of SQLite must never share a file: SQLite keeps the POSIX locks of a
