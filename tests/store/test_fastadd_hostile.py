@@ -256,3 +256,29 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_once(tmp_path: Path, mo
             other.close()
         assert python_waits == []  # the Python way did not wait for the lock a second time
         assert await store.add(Author().sign(content="after")) is AddOutcome.STORED
+
+
+def test_a_python_without_ctypes_still_stores(tmp_path: Path) -> None:
+    """ctypes tells which SQLite the module calls; a Python built without it (no libffi) writes through Python."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys, time
+        sys.modules["ctypes"] = None  # as in a Python built without libffi
+        from samizdat.core.event import sign_event
+        from samizdat.core.keys import SecretKey
+        from samizdat.store import fastadd
+        from samizdat.store.sqlite import SqliteStore
+
+        async def main():
+            async with await SqliteStore.open(sys.argv[1]) as store:
+                event = sign_event(SecretKey.generate(), 1, "stored", [], created_at=int(time.time()) - 10)
+                print(fastadd.available(), store._writer.fast, (await store.add(event)).value)
+
+        asyncio.run(main())
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "events.sqlite")], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["False", "None", "stored"]

@@ -37,7 +37,6 @@ close and zeroes the plain store's write-ahead log as before (store/dbapi.py, ``
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import sqlite3
@@ -73,6 +72,10 @@ def _compiled() -> ModuleType | None:
 def _sqlite_of(library: str) -> int | None:
     """Where the SQLite that the loaded ``library`` calls begins (its ``sqlite3_libversion``), or None when it
     shows none (a copy of SQLite linked into it without exporting its symbols)."""
+    try:
+        import ctypes  # not in every Python (built without libffi): then the fast path is not used
+    except ImportError:
+        return None
     try:
         function = ctypes.CDLL(library).sqlite3_libversion  # dlsym: the library, then what it is linked against
     except (OSError, AttributeError):
