@@ -182,7 +182,9 @@ class Node:
             server.on_client_event = upkeep.from_client
         config = ctx.config
         tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert or config.tls_key else None
-        follower = join(server, cluster) if cluster is not None else None
+        follower = (
+            join(server, cluster, pushing=lan.pushing, skipped=upkeep.stored_bytes) if cluster is not None else None
+        )
         try:
             await server.start(host, port, sock=cluster.sock if cluster is not None else None, tls=tls)
         except OSError as exc:

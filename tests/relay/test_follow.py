@@ -17,7 +17,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.relay.bus import LocalBus, store_bus
+from samizdat.relay.cluster import LOOP_KINDS, Cluster, join
 from samizdat.relay.follow import Follower
+from samizdat.relay.server import RelayServer
 from samizdat.store.sqlite import SqliteStore
 from samizdat.testing import JoinedRelays, relays_as_workers
 
@@ -114,6 +116,60 @@ async def test_a_follower_that_missed_the_wake_ups_catches_up_from_the_store(tmp
             assert await follower.catch_up() == 0
         finally:
             await bus.close()
+
+
+async def test_a_follower_of_a_few_kinds_reads_only_them_and_counts_the_others_bytes(
+    tmp_path: Path, key: SecretKey
+) -> None:
+    """Worker 0 with no live subscription and no LAN link to push to (relay/cluster.py LOOP_KINDS): its loops get the
+    posts and deletion requests the others store, the rest only counts, by size, toward the next carry pass."""
+    async with await SqliteStore.open(tmp_path / "events.sqlite") as store:
+        bus = LocalBus(tmp_path / "bus", "alone")
+        delivered: list[str] = []
+        skipped: list[int] = []
+        follower = Follower(store, bus, lambda event: delivered.append(event.id), skipped=skipped.append)
+        try:
+            await follower.start()
+            events = [
+                sign_event(key, 2333 if i % 7 == 0 else 1, f"while away {i}", [], created_at=NOW) for i in range(1200)
+            ]  # more than a page, mostly other kinds
+            await store.add_many(events)
+            assert await follower.catch_up(frozenset({2333, 5})) == 172
+            assert delivered == [e.id for e in events if e.kind == 2333]
+            assert sum(skipped) == sum(len(e.to_json()) for e in events if e.kind != 2333)
+            assert follower.cursor == await store.last_seq()  # past every row, read or not
+            later = sign_event(key, 1, "a reader subscribes", [], created_at=NOW)
+            await store.add(later)
+            assert await follower.catch_up() == 1  # every kind again from there on
+            assert delivered[-1] == later.id
+        finally:
+            await bus.close()
+
+
+async def test_worker_0_reads_every_event_only_while_a_subscriber_or_a_lan_link_takes_them(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteStore.open(tmp_path / "events.sqlite")
+    bus = LocalBus(tmp_path / "bus", "w0")
+    server = RelayServer(store)
+    links_take_pushes = False
+    follower = join(server, Cluster(bus, index=0, workers=2), pushing=lambda: links_take_pushes)
+    other = join(RelayServer(store), Cluster(LocalBus(tmp_path / "bus", "w1"), index=1, workers=2))
+    try:
+        await server.start("127.0.0.1", 0)
+        assert follower.wanted() == LOOP_KINDS == {2333, 5}  # what its loops use: posts, deletion requests
+        assert other.wanted() is False  # nobody there takes any
+        links_take_pushes = True
+        assert follower.wanted() is True  # a LAN link is pushed every stored event
+        links_take_pushes = False
+        ws = await subscribed(f"ws://127.0.0.1:{server.port}")
+        assert follower.wanted() is True  # a live subscriber may want any kind
+        await ws.close()
+    finally:
+        await server.stop()
+        await bus.close()
+        await other.bus.close()
+        await store.close()
 
 
 async def test_a_follower_stops_when_cancelled_as_it_is_woken(tmp_path: Path) -> None:

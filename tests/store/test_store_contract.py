@@ -475,15 +475,18 @@ async def test_scan_kinds_skips_other_kinds_and_resumes_past_them(store: Any, al
     events = [alice.sign(kind=7 if i % 3 else 2333, content=str(i), created_at=NOW - 100 + i) for i in range(10)]
     await store.add_many(events)
     everything = await store.events_since(0, 100)
-    last, first = await store.scan_kinds(0, 4, frozenset({2333}))
+    size = {e.id: len(e.to_json()) for e in events}
+    last, first, skipped = await store.scan_kinds(0, 4, frozenset({2333}))
     assert last == everything[3][0]  # four scanned, two of them posts
     assert [e.id for _, e in first] == [events[0].id, events[3].id]
-    last, rest = await store.scan_kinds(last, 100, frozenset({2333}))
+    assert skipped == size[events[1].id] + size[events[2].id]  # the bytes of the others (a flood's, for carry)
+    last, rest, skipped = await store.scan_kinds(last, 100, frozenset({2333}))
     assert last == everything[-1][0]
     assert [e.id for _, e in rest] == [events[6].id, events[9].id]
-    assert await store.scan_kinds(last, 100, frozenset({2333})) == (last, [])
-    last, none = await store.scan_kinds(0, 100, frozenset({1}))
-    assert (last, none) == (everything[-1][0], [])
+    assert skipped == sum(size[e.id] for e in events[4:] if e.kind != 2333)
+    assert await store.scan_kinds(last, 100, frozenset({2333})) == (last, [], 0)
+    last, none, skipped = await store.scan_kinds(0, 100, frozenset({1}))
+    assert (last, none, skipped) == (everything[-1][0], [], sum(size.values()))
 
 
 async def test_stats(store: Store, alice: Author) -> None:

@@ -158,6 +158,10 @@ class Mesh:
         if self.taken is not None:
             self.taken(ids)
 
+    def pushing(self) -> bool:
+        """Whether a link takes the events this node stores now (:meth:`PeerLink.offer`: syncing or live)."""
+        return any(link.state in ("syncing", "live") for link in self.links.values())
+
     def live_links(self) -> list[str]:
         """The URLs of the links that push now (reconciled, connected)."""
         return [url for url, link in self.links.items() if link.state == "live"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from samizdat.core import kinds
 from samizdat.relay.bus import Bus
 from samizdat.relay.client_conn import QueueTotal
 from samizdat.relay.follow import Follower
@@ -44,10 +46,23 @@ class Cluster:
         return self.index == 0
 
 
-def join(server: RelayServer, cluster: Cluster) -> Follower:
+#: What worker 0's loops use of the events the other workers store, while it has no live subscription and no LAN link
+#: takes pushes: posts (forwarded to relays, services/upkeep.py) and posts and deletion requests (the photos' travel,
+#: services/blob_travel.py). The others count for the carry pass by their size only.
+LOOP_KINDS = frozenset({kinds.POST, kinds.DELETION})
+
+
+def join(
+    server: RelayServer,
+    cluster: Cluster,
+    *,
+    pushing: Callable[[], bool] = lambda: True,
+    skipped: Callable[[int], None] | None = None,
+) -> Follower:
     """Make ``server`` one of the cluster's relays (before it starts): its share of the memory bounds, the shared
     per-address caps, rates and budgets, and a follower for what the others store. Returns the follower (start and
-    run it)."""
+    run it). ``pushing()``: whether worker 0's LAN links take every stored event now; ``skipped``: told the bytes
+    of the events worker 0's follower did not read (see :data:`LOOP_KINDS`)."""
     workers = max(1, cluster.workers)
     limits = per_worker(server.limits, workers)
     server.limits = limits
@@ -74,9 +89,15 @@ def join(server: RelayServer, cluster: Cluster) -> Follower:
     # Worker 0 runs the loops: it also hands the others' client events to them (forwarding). Another worker, or a
     # relay on another machine, only fans out.
     from_client = cluster.primary and cluster.workers > 1
-    primary = cluster.primary  # its loops want every event; another worker only for its live subscriptions
+    primary = cluster.primary  # its loops want some events; another worker only for its live subscriptions
+
+    def wanted() -> bool | frozenset[int]:
+        if len(server.index) > 0 or (primary and pushing()):
+            return True
+        return LOOP_KINDS if primary else False
+
     follower = Follower(server.store, cluster.bus, lambda event: server.fan_out_stored(event, from_client=from_client),
-                        wanted=lambda: primary or len(server.index) > 0, limits=limits.event_limits,
+                        wanted=wanted, skipped=skipped if primary else None, limits=limits.event_limits,
                         clock=server.clock)  # fmt: skip
     server.follower = follower
     return follower

@@ -36,7 +36,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from samizdat.core.admission import DEFAULT_EVENT_LIMITS, EventLimits, admit
 from samizdat.core.event import Event, parse_event_json
@@ -76,20 +76,25 @@ class Follower:
         store: Store,
         bus: Bus,
         deliver: Callable[[Event], None],
-        wanted: Callable[[], bool] = lambda: True,
+        wanted: Callable[[], bool | Collection[int]] = lambda: True,
         *,
+        skipped: Callable[[int], None] | None = None,
         limits: EventLimits = DEFAULT_EVENT_LIMITS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``wanted()``: whether anybody here would get the events (live subscriptions, the loops); while not, the
-        follower only moves its cursor to the store's newest number instead of reading the events. ``limits``
-        and ``clock``: what an ephemeral event from the bus must pass, as at every door (core/admission.py)."""
+        follower only moves its cursor to the store's newest number instead of reading the events; while it is a
+        set of kinds (what the loops of worker 0 use, with no live subscription and no LAN link to push to), the
+        follower reads and delivers only events of those kinds, and tells ``skipped`` the bytes of the others (a
+        flood of them still brings the carry pass forward: services/upkeep.py). ``limits`` and ``clock``: what an
+        ephemeral event from the bus must pass, as at every door (core/admission.py)."""
         self.limits = limits
         self.clock = clock
         self.store = store
         self.bus = bus
         self.deliver = deliver
         self.wanted = wanted
+        self.skipped = skipped
         self.cursor = 0
         self._own: OrderedDict[str, None] = OrderedDict()
         self._delivered: OrderedDict[str, None] = OrderedDict()  # the last DELIVERED_MAX ids delivered
@@ -221,8 +226,11 @@ class Follower:
                         await self._wake.wait()
                 self._wake.clear()
                 try:
-                    if self.wanted():
+                    wanted = self.wanted()
+                    if wanted is True:
                         await self.catch_up()
+                    elif wanted:  # only some kinds; the others are read later by a REQ, like all of them below
+                        await self.catch_up(frozenset(wanted))
                     else:  # nobody would get them; a REQ made later reads them from the store anyway
                         newest = await self.store.last_seq()
                         if not self.wanted():  # still: a subscription made meanwhile may predate that read
@@ -246,11 +254,19 @@ class Follower:
                 self._seen = max(self._seen, seq)
                 self._wake.set()
 
-    async def catch_up(self) -> int:
-        """Deliver everything stored after the cursor; returns how many events were delivered."""
+    async def catch_up(self, kinds: frozenset[int] | None = None) -> int:
+        """Deliver everything stored after the cursor (of ``kinds`` only, if given); returns how many events were
+        delivered."""
         delivered = 0
         while True:
-            rows = await self.store.events_since(self.cursor, PAGE)
+            if kinds is None:
+                rows = await self.store.events_since(self.cursor, PAGE)
+                more, last = len(rows) == PAGE, rows[-1][0] if rows else self.cursor
+            else:
+                last, rows, size = await self.store.scan_kinds(self.cursor, PAGE, kinds)
+                more = last > self.cursor  # rows were scanned: there may be more
+                if size and self.skipped is not None:
+                    self.skipped(size)
             for seq, event in rows:
                 self.cursor = seq
                 if self._own.pop(event.id, 0) is None:  # ours: fanned out when stored
@@ -260,7 +276,8 @@ class Follower:
                     self._delivered.popitem(last=False)
                 self.deliver(event)
                 delivered += 1
-            if len(rows) < PAGE:
+            self.cursor = last
+            if not more:
                 break
         self.delivered += delivered
         return delivered

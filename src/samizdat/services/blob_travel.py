@@ -83,7 +83,7 @@ async def catch_up(ctx: Context) -> int:
     cursor = int(store.meta(CURSOR, "0") or 0)
     seen, saved = 0, cursor
     for _step in range(SCAN_MAX // SCAN_BATCH):
-        last, batch = await ctx.store.scan_kinds(cursor, SCAN_BATCH, NOTED_KINDS)
+        last, batch, _ = await ctx.store.scan_kinds(cursor, SCAN_BATCH, NOTED_KINDS)
         if last == cursor:
             break
         for _seq, event in batch:

@@ -69,11 +69,15 @@ class Upkeep:
 
     def stored(self, event: Event) -> None:
         """Every event the running relay stores: a flood of them brings the next carry pass forward."""
-        self._stored_since_carry += len(event.to_json())
-        if self._stored_since_carry >= max(CARRY_KICK_MIN, self.ctx.config.carry_bytes // 10):
-            self._carry_kick.set()
+        self.stored_bytes(len(event.to_json()))
         if blob_travel.has_photos(event):
             self.photos.set()
+
+    def stored_bytes(self, size: int) -> None:
+        """Events of ``size`` bytes in all were stored (by another worker, and not read back: relay/cluster.py)."""
+        self._stored_since_carry += size
+        if self._stored_since_carry >= max(CARRY_KICK_MIN, self.ctx.config.carry_bytes // 10):
+            self._carry_kick.set()
 
     def from_client(self, event: Event) -> None:
         """A new event someone sent to our relay (a phone, a LAN peer's push)."""

@@ -114,10 +114,13 @@ class Store(Protocol):
         streaming the whole store, e.g. into a bundle)."""
         ...
 
-    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+    async def scan_kinds(
+        self, rowid: int, limit: int, kinds: frozenset[int]
+    ) -> tuple[int, list[tuple[int, Event]], int]:
         """Scan up to ``limit`` stored events inserted after ``rowid``, in insertion order; return the insertion
-        number of the last one scanned (``rowid`` when none) and those among them of ``kinds``, with their numbers.
-        A follower of a few kinds resumes from the number returned without reading, or parsing, the others."""
+        number of the last one scanned (``rowid`` when none), those among them of ``kinds``, with their numbers,
+        and the bytes of the JSON of the others. A follower of a few kinds resumes from the number returned without
+        reading, or parsing, the others."""
         ...
 
     async def last_seq(self) -> int:

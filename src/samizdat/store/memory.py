@@ -209,10 +209,13 @@ class MemoryStore:
         later = sorted((s, e) for s, e in self._events.values() if s > rowid and not e.is_expired(now))
         return later[:limit]
 
-    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+    async def scan_kinds(
+        self, rowid: int, limit: int, kinds: frozenset[int]
+    ) -> tuple[int, list[tuple[int, Event]], int]:
         scanned = await self.events_since(rowid, limit)
         last = scanned[-1][0] if scanned else rowid
-        return last, [(s, e) for s, e in scanned if e.kind in kinds]
+        skipped = sum(len(e.to_json()) for _, e in scanned if e.kind not in kinds)
+        return last, [(s, e) for s, e in scanned if e.kind in kinds], skipped
 
     async def last_seq(self) -> int:
         return self._seq

@@ -483,15 +483,17 @@ def events_since(conn: Conn, seq: int, limit: int, now: int) -> list[tuple[int, 
 
 def scan_kinds(
     conn: Conn, seq: int, limit: int, now: int, kinds: frozenset[int]
-) -> tuple[int, list[tuple[int, Event]]]:
-    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON."""
+) -> tuple[int, list[tuple[int, Event]], int]:
+    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON, only its
+    length."""
     rows = conn.execute(
-        f"SELECT e.seq, CASE WHEN e.kind = ANY(%s) THEN e.raw END FROM events e"
+        f"SELECT e.seq, CASE WHEN e.kind = ANY(%s) THEN e.raw END, octet_length(e.raw) FROM events e"
         f" WHERE e.seq > %s AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT %s",
         (sorted(kinds), seq, now, limit),
     ).fetchall()
     last = int(rows[-1][0]) if rows else seq
-    return last, [(int(s), event_from_raw(bytes(raw))) for s, raw in rows if raw is not None]
+    skipped = sum(int(size) for _, raw, size in rows if raw is None)
+    return last, [(int(s), event_from_raw(bytes(raw))) for s, raw, _ in rows if raw is not None], skipped
 
 
 def stats(conn: Conn) -> dict[str, int]:

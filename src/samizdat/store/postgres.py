@@ -321,7 +321,9 @@ class PostgresStore(SharedStore[Conn]):
             lambda conn: self._noting(conn, pgqueries.events_since(conn, rowid, limit, now)), primary=True
         )
 
-    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+    async def scan_kinds(
+        self, rowid: int, limit: int, kinds: frozenset[int]
+    ) -> tuple[int, list[tuple[int, Event]], int]:
         """See :meth:`SharedStore.scan_kinds`; noted as :meth:`events_since`."""
         now = self._now()
         return await self._read(

@@ -827,16 +827,18 @@ def events_since(conn: sqlite3.Connection, seq: int, limit: int, now: int) -> li
 
 def scan_kinds(
     conn: sqlite3.Connection, seq: int, limit: int, now: int, kinds: frozenset[int]
-) -> tuple[int, list[tuple[int, Event]]]:
-    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON."""
+) -> tuple[int, list[tuple[int, Event]], int]:
+    """:meth:`samizdat.store.base.Store.scan_kinds`: other kinds' rows come back without their JSON, only its length
+    (SQLite reads it from the row's header)."""
     wanted = ",".join(str(int(k)) for k in sorted(kinds)) or "NULL"
     rows = conn.execute(
-        f"SELECT e.seq, CASE WHEN e.kind IN ({wanted}) THEN e.raw END FROM events e"
+        f"SELECT e.seq, CASE WHEN e.kind IN ({wanted}) THEN e.raw END, length(e.raw) FROM events e"
         f" WHERE e.seq > ? AND {_NOT_EXPIRED} ORDER BY e.seq LIMIT ?",
         (seq, now, limit),
     ).fetchall()
     last = rows[-1][0] if rows else seq
-    return last, [(s, event_from_raw(raw)) for s, raw in rows if raw is not None]
+    skipped = sum(size for _, raw, size in rows if raw is None)
+    return last, [(s, event_from_raw(raw)) for s, raw, _ in rows if raw is not None], skipped
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:

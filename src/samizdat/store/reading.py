@@ -84,7 +84,7 @@ class Queries(Protocol[C_contra]):
 
     def scan_kinds(
         self, conn: C_contra, seq: int, limit: int, now: int, kinds: frozenset[int]
-    ) -> tuple[int, list[tuple[int, Event]]]: ...
+    ) -> tuple[int, list[tuple[int, Event]], int]: ...
 
     def last_seq(self, conn: C_contra) -> int: ...
 
@@ -211,7 +211,9 @@ class SharedStore(Generic[C]):
         now, q = self._now(), self._queries
         return await self._read(lambda conn: q.events_since(conn, rowid, limit, now), primary=True)
 
-    async def scan_kinds(self, rowid: int, limit: int, kinds: frozenset[int]) -> tuple[int, list[tuple[int, Event]]]:
+    async def scan_kinds(
+        self, rowid: int, limit: int, kinds: frozenset[int]
+    ) -> tuple[int, list[tuple[int, Event]], int]:
         """See :meth:`samizdat.store.base.Store.scan_kinds`; from the primary, as :meth:`events_since`."""
         now, q = self._now(), self._queries
         return await self._read(lambda conn: q.scan_kinds(conn, rowid, limit, now, kinds), primary=True)
