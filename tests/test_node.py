@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 from websockets.asyncio.client import connect
 
+from samizdat.core import kinds
 from samizdat.core.event import Event, sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.node import Node
@@ -74,8 +75,10 @@ async def test_worker_0_alone_runs_the_hooks_for_what_every_worker_stores(tmp_pa
                 primary.on_event = counting(seen, "stored", primary.on_event)
                 primary.on_client_event = counting(seen, "from client", primary.on_client_event)
                 now = int(first.ctx.now())
-                to_other = sign_event(KEY, 1, "sent to worker 1", [["t", "x"]], created_at=now)
-                to_primary = sign_event(KEY, 1, "sent to worker 0", [["t", "x"]], created_at=now)
+                # Channel posts: what worker 0's loops use of the others' events (forwarding, the photos' travel)
+                # while it has no subscriber and no LAN link; the rest it counts by size (relay/cluster.py).
+                to_other = sign_event(KEY, kinds.POST, "sent to worker 1", [["t", "x"]], created_at=now)
+                to_primary = sign_event(KEY, kinds.POST, "sent to worker 0", [["t", "x"]], created_at=now)
                 await publish(other.port, to_other)
                 await publish(primary.port, to_primary)
                 expected = {(hook, event.id) for hook in ("stored", "from client") for event in (to_other, to_primary)}
