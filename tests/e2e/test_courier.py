@@ -68,7 +68,8 @@ def test_a_sealed_stick_shows_nothing_but_random_bytes(sealed: Path) -> None:
     data = sealed.read_bytes()
     assert len(data) % 4096 == 0  # a padded size, nothing of the count of posts
     assert not data.startswith(MAGIC)
-    for readable in (b"SMZ", b'"pubkey"', b"Square"):
+    # Strings of 6 bytes or more: a 3-byte one ("SMZ") turns up by chance in 1 sealed file of 85 this size.
+    for readable in (MAGIC, b'"pubkey"', b"Square"):
         assert readable not in data
     assert len(zlib.compress(data, 9)) > len(data) * 0.99  # nothing deflate could find
     counts = Counter(data)
