@@ -37,6 +37,7 @@ close and zeroes the plain store's write-ahead log as before (store/dbapi.py, ``
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -69,6 +70,7 @@ def _compiled() -> ModuleType | None:
     return _fastadd  # type: ignore[no-any-return]
 
 
+@functools.lru_cache(maxsize=8)  # a loaded library stays where it is: one dlopen per library, not one per store
 def _sqlite_of(library: str) -> int | None:
     """Where the SQLite that the loaded ``library`` calls begins (its ``sqlite3_libversion``), or None when it
     shows none (a copy of SQLite linked into it without exporting its symbols)."""

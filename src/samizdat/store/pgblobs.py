@@ -62,7 +62,7 @@ from psycopg import errors as pg_errors
 
 from samizdat.errors import StoreError
 from samizdat.store.blobs import BlobEntry, miss_wait
-from samizdat.store.pgconn import CONNECT_TIMEOUT, describe, migrate, redact
+from samizdat.store.pgconn import CONNECT_TIMEOUT, close_quietly, describe, migrate, redact
 from samizdat.store.pgqueries import Conn
 
 T = TypeVar("T")
@@ -149,10 +149,7 @@ class PgBlobStore:
     def _discard(self, conn: Conn) -> None:
         with self._lock:
             self._all.discard(conn)
-        try:
-            conn.close()
-        except psycopg.Error:
-            pass
+        close_quietly(conn)
 
     def _take(self) -> Conn:
         with self._lock:

@@ -5,6 +5,7 @@ connections, and ``psycopg`` errors in one sentence. See :mod:`samizdat.store.po
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
 import queue
@@ -197,6 +198,12 @@ class ReadCursor(psycopg.Cursor[Any]):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+def close_quietly(conn: Conn) -> None:
+    """Close ``conn``, which is being let go of: a connection that fails as it closes is closed all the same."""
+    with contextlib.suppress(psycopg.Error):
+        conn.close()
+
+
 class Pool:
     """Read connections to one server, each used by one thread at a time (the last used goes first)."""
 
@@ -247,16 +254,10 @@ class Pool:
     def discard(self, conn: Conn) -> None:
         with self._lock:
             self._all.discard(conn)
-        try:
-            conn.close()
-        except psycopg.Error:
-            pass
+        close_quietly(conn)
 
     def close(self) -> None:
         with self._lock:
             conns, self._all = list(self._all), set()
         for conn in conns:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+            close_quietly(conn)
