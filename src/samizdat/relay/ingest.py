@@ -226,6 +226,9 @@ class Intake:
             return []
         try:
             return await self.store.add_many(events)
+        except TimeoutError as exc:  # the store gave up waiting (store/pgconn.py): one at a time would wait again
+            logger.warning("storing %d events timed out: %s", len(events), exc)
+            return [exc] * len(events)
         except Exception as exc:
             if len(events) == 1:
                 logger.exception("storing event %s failed", events[0].id)

@@ -644,6 +644,8 @@ class RelayServer:
         """The intake is done with ``event`` from ``client`` (relay/ingest.py): its ``OK``, then its fan-out."""
         if outcome is None:
             client.send(ok_frame(event.id, False, BAD_SIGNATURE))
+        elif isinstance(outcome, TimeoutError):  # the store's write limit (store/pgconn.py WRITE_SECONDS)
+            client.send(ok_frame(event.id, False, "error: the relay's store is busy; not stored, try again later"))
         elif isinstance(outcome, BaseException):  # logged by the intake
             client.send(ok_frame(event.id, False, "error: could not store the event"))
         else:

@@ -34,6 +34,14 @@ BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round 
 REPLICA_RETRY = 10.0
 #: Seconds to wait for a server to accept a connection.
 CONNECT_TIMEOUT = 10
+#: Seconds any statement of the writer may run, a wait for a lock included (its ``statement_timeout``): every
+#: client's ``OK`` waits for the batch it is in. Batches take milliseconds (the slowest measured, 2,000 addressable
+#: events in one run with the server 2 ms away, 0.11 s), so this is far above honest work; a statement that runs
+#: longer waits for something that may not end (another process stuck holding :data:`WRITE_LOCK`, an operator's
+#: session holding a table lock, a server that stopped answering), and its batch fails at once with
+#: :class:`WriteTimeout`. Well within the 15 s our own client waits for an ``OK`` (net/client.py), so a client
+#: hears "try again" before it gives up.
+WRITE_SECONDS = 5.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -99,9 +107,31 @@ def describe(exc: psycopg.Error) -> str:
     return (exc.diag.message_primary if exc.diag else None) or str(exc).strip() or type(exc).__name__
 
 
+class WriteTimeout(StoreError, TimeoutError):
+    """A write batch took longer than :data:`WRITE_SECONDS` and was rolled back: none of its events is stored."""
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """``statement_timeout`` or ``lock_timeout`` ended the statement (not a broken connection: it is usable)."""
+    return isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable)
+
+
+def limit_writes(conn: Conn) -> None:
+    """Give the writer's connection :data:`WRITE_SECONDS` as its ``statement_timeout`` (after migrating: a
+    migration of a large store takes as long as it takes)."""
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(WRITE_SECONDS * 1000)),))
+
+
 class PgWriter(Writer):
     """The SQLite store's writer thread and group commit, with PostgreSQL transactions: each batch takes
-    :data:`WRITE_LOCK`, stores, notifies :data:`CHANNEL` and commits before any caller hears back."""
+    :data:`WRITE_LOCK`, stores, notifies :data:`CHANNEL` and commits before any caller hears back.
+
+    Every statement has :data:`WRITE_SECONDS` (:func:`limit_writes`). Before (red-team finding), a statement had no
+    limit: a transaction of another relay process that stopped mid-write (its machine frozen, or cut off from the
+    server, which keeps its session until TCP gives up, hours later) held :data:`WRITE_LOCK`, and every client's
+    ``OK`` waited with it, for good; so did an operator's ``psql`` session holding a lock on a table. A batch whose
+    statement timed out is not retried one job at a time as other failures are (each would wait as long again):
+    every job of it fails with :class:`WriteTimeout`, rolled back, so an ``OK`` true still means committed."""
 
     def __init__(self, connect: Callable[[], Conn], clock: Callable[[], float], batch_max: int, where: str) -> None:
         super().__init__(connect, clock, batch_max, lambda exc, verb: StoreError(str(exc)))  # type: ignore[arg-type]
@@ -122,8 +152,9 @@ class PgWriter(Writer):
                 self.acked_lsn = max(self.acked_lsn, lsn(row[0] if row else None))
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)
-            if len(batch) == 1:
-                return [(batch[0], None, self._map(exc))]
+            if len(batch) == 1 or _timed_out(exc):
+                error = self._map(exc)
+                return [(job, None, error) for job in batch]
             return [result for job in batch for result in self._run_adds(conn, [job])]
         outcomes, start = [], 0
         for job in batch:
@@ -152,6 +183,13 @@ class PgWriter(Writer):
         self._send([(job, None, error)])
 
     def _map(self, exc: Exception) -> BaseException:
+        if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
+            timeout = WriteTimeout(
+                f"The store at {self._where} did not finish a write within {WRITE_SECONDS:g} s "
+                f"({exc.diag.message_primary}); nothing of it was stored, try again later."
+            )
+            timeout.__cause__ = exc
+            return timeout
         if isinstance(exc, psycopg.Error):
             mapped = StoreError(f"Cannot write to the store at {self._where}: {describe(exc)}.")
             mapped.__cause__ = exc

@@ -67,6 +67,7 @@ from samizdat.store.pgconn import (
     PgWriter,
     Pool,
     describe,
+    limit_writes,
     lsn,
     migrate,
     redact,
@@ -200,6 +201,10 @@ class PostgresStore(SharedStore[Conn]):
                     f"Cannot open the store at {self._where}: the server lacks the unaccent extension "
                     "(Debian: apt-get install postgresql-contrib)."
                 ) from exc
+            except psycopg.Error as exc:
+                raise self._error(exc, "open") from exc
+            try:
+                limit_writes(conn)
             except psycopg.Error as exc:
                 raise self._error(exc, "open") from exc
         except BaseException:
