@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from samizdat.web.app import PAGE_BYTES, POSTS_BYTES, Seed, SeedVersion, WebApp
 from samizdat.web.media import PREVIEW_PATH, MayUpload, PreviewEndpoint
 from samizdat.web.operator import LoginLimiter, OperatorAuthorize, OperatorEndpoint, OperatorPublish
+from samizdat.web.operator_admins import OperatorAdmins
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -44,6 +45,7 @@ def web_parts(
     public_posts: Seed | None = None,
     names: tuple[str, ...] = (),
     share: Callable[[bytes], bytes] | None = None,
+    admins: OperatorAdmins | None = None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
@@ -53,12 +55,21 @@ def web_parts(
     the node's own and followed channels, carried in the page; ``public_seed``, ``public_posts``: what the page
     carries instead for a reader who may not know whose node this is (nothing that tells what it follows);
     ``names``: host names the operator's routes answer to besides the machine's own, ``[relay] host_names``;
-    ``share``: a phone's vault share on plain-HTTP pages, services/phone_share.py)."""
+    ``share``: a phone's vault share on plain-HTTP pages, services/phone_share.py; ``admins``: the operator's
+    admin requests, web/operator_admins.py)."""
     app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, public_seed=public_seed,
                  public_posts=public_posts, disguise=disguise, share=share)  # fmt: skip
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
         OPERATOR_PATH: OperatorEndpoint(
-            home, pubkey, operator, wipe=wipe, present=present, authorize=authorize, limiter=limiter, names=names
+            home,
+            pubkey,
+            operator,
+            wipe=wipe,
+            present=present,
+            authorize=authorize,
+            limiter=limiter,
+            names=names,
+            admins=admins,
         )
     }
     if may_upload is not None:

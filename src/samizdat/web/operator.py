@@ -30,7 +30,8 @@ would publish it too (channel posts, deletion requests of the node's own posts a
 a channel where the node's key is the owner, an admin or an editor, with the same shape rules), and publishes it
 through the node (stored, fanned out, queued for the channel's mirrors). The answer is ``{"id": n, "event": ...}``
 or ``{"id": n, "error": one sentence}``. Every request re-reads the codes file, so a revoked or expired code ends
-its open sessions at their next request.
+its open sessions at their next request. ``{"id": n, "admins": {...}}`` lists, appoints or removes an admin of
+one of the node's own channels through the service ``samizdat channel admins`` uses (web/operator_admins.py).
 
 Wiping the node (a panic wipe from the phone) takes two messages on one logged-in connection: ``{"id": n,
 "wipe": "ask"}`` is answered ``{"id": n, "confirm": NONCE}`` (random, this connection's only, for
@@ -84,6 +85,7 @@ from samizdat.errors import RemoteProtocolError, UsageError
 from samizdat.relay.http import header, own_name
 from samizdat.services import operator_codes
 from samizdat.services.publishing import OPERATOR_KINDS
+from samizdat.web.operator_admins import OperatorAdmins, check_admins
 
 log = logging.getLogger(__name__)
 
@@ -444,12 +446,15 @@ class OperatorEndpoint:
         present: Callable[[], None] | None = None,
         authorize: OperatorAuthorize | None = None,
         names: Collection[str] = (),
+        admins: OperatorAdmins | None = None,
     ) -> None:
         """``wipe``: erase, stop and delete the node (what its panic signal does), offered to a logged-in operator
         when given; ``present``: called at each successful login; ``authorize``: signs photo upload
         authorizations (``{"id", "authorize": {content, tags, created_at}}``), offered when given; ``names``: the
-        host names the node answers to besides its own (``[relay] host_names``)."""
+        host names the node answers to besides its own (``[relay] host_names``); ``admins``: lists and changes the
+        admins of the node's own channels (``{"id", "admins": {...}}``, web/operator_admins.py), offered when given."""
         self.authorize = authorize
+        self.admins = admins
         self.names = tuple(names)
         self.home = home
         self.pubkey = pubkey
@@ -580,6 +585,13 @@ class OperatorEndpoint:
                 return {"id": request_id, "event": self.authorize(content, tags, created_at).to_dict()}
             except (RemoteProtocolError, UsageError) as exc:
                 return {"id": request_id, "error": str(exc)}
+        if "admins" in message and self.admins is not None:
+            try:
+                answer = await self.admins(check_admins(message["admins"]))
+            except (RemoteProtocolError, UsageError) as exc:
+                return {"id": request_id, "error": str(exc)}
+            await self._note_use(code.digest, now)
+            return {"id": request_id, "admins": answer}
         try:
             kind, content, tags, created_at = check_template(message.get("sign"))
             if created_at > now + MAX_FUTURE:

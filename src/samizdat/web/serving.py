@@ -16,6 +16,7 @@ from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.services import blobs, channels, deadman, phone_share, publishing, start_posts, status, uploaders
 from samizdat.services.context import Context
+from samizdat.services.operator_admins import answer as operator_admins
 from samizdat.web import SEED_BYTES, START_POSTS_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
 from samizdat.web.logins import ClusterLoginLimiter
@@ -84,6 +85,9 @@ def relay_server(
         limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
         names=ctx.config.host_names,
         share=lambda asked: phone_share.answer(ctx.key, asked),
+        admins=lambda asked: operator_admins(
+            ctx, asked.channel, add=asked.add, role=asked.role, remove=asked.remove, since=asked.since
+        ),  # the service `samizdat channel admins` uses
     )
     config = ctx.config
     limits = RelayLimits(events_per_second=config.events_per_second, events_burst=config.events_burst,

@@ -1,0 +1,89 @@
+"""A channel's admins as the operator login sees and changes them (the web app's ``/op``, web/operator_admins.py).
+
+The change itself is :func:`samizdat.services.posts.change_admins`, the function ``samizdat channel admins``
+calls: the same definition, the same ``since`` (None: now), the same kept amendments. What this adds is what a
+request from a browser needs before it gets there: the channel must be one whose owner is the node's key (the
+command line would also say so, later and less plainly), the owner is never "removed", a key must be an admin (or
+a removed one, whose ``since`` then moves) to be removed, and ``since`` must lie between :data:`EARLIEST` and
+now (the command line checks the second only: a year typed wrong on a phone would otherwise drop every post
+the key ever made). Each refusal is a UsageError of one sentence, raised before anything is signed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from samizdat.core.channel import ADMIN_ROLES, Channel
+from samizdat.errors import UsageError
+from samizdat.services import channels, posts
+from samizdat.services.context import Context
+
+#: The earliest ``since`` the operator login takes (2020-01-01 UTC): before any channel of this kind existed.
+EARLIEST = 1_577_836_800
+NOT_OWNER = "only the channel's owner can change its admins, and this node's key is not its owner"
+
+
+def admins_dict(channel: Channel) -> dict[str, Any]:
+    """What a face shows of a channel's admins: ``admins`` (key -> role) and ``revoked`` (key -> since)."""
+    return {"address": channel.address, "owner": channel.owner, "admins": dict(channel.admins),
+            "revoked": dict(channel.revoked)}  # fmt: skip
+
+
+async def own_channel(ctx: Context, address: str) -> Channel:
+    """The channel at ``address``, when its owner is the node's key; UsageError otherwise."""
+    channel = await channels.resolve(ctx, address)
+    if channel.owner != ctx.pubkey:
+        raise UsageError(NOT_OWNER)
+    return channel
+
+
+async def list_admins(ctx: Context, address: str) -> dict[str, Any]:
+    """The admins of one of the node's own channels (:func:`admins_dict`). Raises UsageError."""
+    return admins_dict(await own_channel(ctx, address))
+
+
+async def answer(
+    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None
+) -> dict[str, Any]:
+    """What the operator asked of ``address``'s admins: :func:`list_admins` when neither ``add`` nor ``remove`` is
+    given, else :func:`change`. Raises UsageError."""
+    if add is None and remove is None and since is None:
+        return await list_admins(ctx, address)
+    return await change(ctx, address, add=add, role=role, remove=remove, since=since)
+
+
+async def change(
+    ctx: Context, address: str, *, add: str | None = None, role: str = "admin", remove: str | None = None,
+    since: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Appoint ``add`` (with ``role``) or remove ``remove`` (from ``since`` on; None: now) in one of the node's own
+    channels, through :func:`posts.change_admins`. Returns :func:`admins_dict` of the new definition, with
+    ``ids`` (the definition's, then the kept amendments'), ``kept`` (how many amendments the owner signed again)
+    and ``delivered``/``pending``. Raises UsageError, having signed nothing."""
+    if (add is None) == (remove is None):
+        raise UsageError("give one key to appoint or one to remove")
+    if role not in ADMIN_ROLES:
+        raise UsageError(f"the role is one of {', '.join(ADMIN_ROLES)}")
+    channel = await own_channel(ctx, address)
+    now = ctx.now()
+    if remove is not None:
+        if remove == channel.owner:
+            raise UsageError("the owner cannot be removed from the channel (its key is the channel)")
+        if remove not in channel.admins and remove not in channel.revoked:
+            raise UsageError("this key is not an admin of the channel")
+        if since is not None and since > now:
+            raise UsageError("a removal cannot start in the future: give a time up to now")
+        if since is not None and since < EARLIEST:
+            raise UsageError("that time is before 2020: check the date (the removal counts from the moment given)")
+    elif since is not None:
+        raise UsageError("a time goes only with a removal")
+    elif add == channel.owner:
+        raise UsageError("the owner is always an admin and cannot be listed as one")
+    updated, result = await posts.change_admins(
+        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since
+    )
+    answer = admins_dict(updated)
+    if result is not None:
+        answer.update(result.to_dict())
+    answer["kept"] = len(result.ids) - 1 if remove is not None and result is not None else 0
+    return answer
