@@ -24,9 +24,17 @@ connection waits for; ``SO_REUSEPORT`` needs nothing but Linux >= 3.9 or a BSD.)
   byte bounds are divided between them. Ephemeral events, never stored, travel on the bus (relay/follow.py).
 * Loops that must run once (outbox, forwarding, purge, carry, background sync, LAN peers and mDNS, the decoy
   store's sync, the wipe-after-days switch) run in worker 0, and in its replacement when it dies.
-* A worker that exits (crash, ``kill -9``) is started again at once (at most :data:`RESTARTS_PER_MINUTE` a
-  minute, then the parent stops, saying why); its clients reconnect and the kernel gives them to the others
-  meanwhile. Nothing acknowledged is lost: an ``OK`` follows the commit.
+* A worker that exits (crash, ``kill -9``) is started again at once; its clients reconnect and the kernel gives
+  them to the others meanwhile. Nothing acknowledged is lost: an ``OK`` follows the commit. A worker that cannot
+  start when ``serve`` starts stops the parent, saying why; once the node served, workers are always started
+  again, after :data:`PAUSE_SECONDS` when they exited more than :data:`RESTARTS_PER_MINUTE` times in the last
+  minute (each exit logged). The parent used to stop instead: a client that found an input that kills a worker
+  could then stop the whole node with eleven of them (red team, round 10). A replacement that does not start
+  within :data:`START_SECONDS` is killed and started again the same way.
+* A worker that is alive but wedged (its event loop stuck, or the process stopped) still holds its listening
+  socket, and the kernel still gives it its share of new connections, which nobody answers. So each worker's
+  event loop renews its ready file every :data:`HEARTBEAT_SECONDS`, and the parent kills (``SIGKILL``) a ready
+  worker whose file is older than :data:`WEDGED_SECONDS`, then starts it again as above.
 * SIGTERM, Ctrl-C or ``samizdat lock`` to the parent stop the workers (SIGTERM, then SIGKILL after
   :data:`STOP_SECONDS`). A wipe from a worker's web app signals the parent, which wipes as ``serve`` does.
 * The kill cord and lock after sleep (services/killcord.py) are watched by the parent alone, in ``serve``'s
@@ -65,12 +73,19 @@ from samizdat.services import hardening, instance, keyring
 
 log = logging.getLogger("samizdat.workers")
 
-#: A worker dying more often than this in a minute stops the parent (something is wrong that a restart won't fix).
+#: Workers exiting more often than this in a minute are started again after PAUSE_SECONDS, not at once.
 RESTARTS_PER_MINUTE = 10
+#: Seconds before a worker is started again, once workers exited more than RESTARTS_PER_MINUTE times a minute.
+PAUSE_SECONDS = 5.0
 #: Seconds the workers get to stop after SIGTERM before SIGKILL.
 STOP_SECONDS = 10.0
 #: Seconds worker 0 gets to open the stores (and migrate them) before the others start.
 START_SECONDS = 120.0
+#: A ready worker's event loop renews its ready file this often ...
+HEARTBEAT_SECONDS = 1.0
+#: ... and one whose file is older than this is wedged: the parent kills it and starts it again. Far above any
+#: turn of an event loop that works (they last milliseconds; a stored batch of 1,000 events, tens of them).
+WEDGED_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,29 @@ def log_handler(index: int) -> logging.Handler:
     return handler
 
 
+def beat(flag: Path) -> None:
+    """Write ``flag``: this process's pid and the time (monotonic, the same clock in every process), renewed every
+    :data:`HEARTBEAT_SECONDS` from the event loop while it turns (replaced whole: the parent never reads half)."""
+    fresh = flag.with_name(flag.name + ".new")
+    try:
+        fresh.write_text(f"{os.getpid()} {time.monotonic()}")
+        os.replace(fresh, flag)
+    except OSError as exc:  # the parent's directory is gone: it is stopping us
+        log.debug("heartbeat: %s", exc)
+        return
+    with contextlib.suppress(RuntimeError):  # no running loop: the worker is stopping
+        asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS, beat, flag)
+
+
+def heard(flag: Path) -> tuple[int, float] | None:
+    """The pid and time in a worker's ready file (:func:`beat`), or None if there is none yet."""
+    try:
+        pid, _, stamp = flag.read_text().partition(" ")
+        return int(pid), float(stamp or "nan")
+    except (OSError, ValueError):
+        return None
+
+
 def _worker_main(spec: WorkerSpec) -> None:
     """A worker process: one relay of the cluster until SIGTERM."""
     hardening.harden()  # a fresh interpreter: the parent's dumpable flag did not survive exec (its core limit did)
@@ -174,8 +212,8 @@ async def _worker(spec: WorkerSpec) -> None:
         try:
             cluster = Cluster(bus, index=spec.index, workers=spec.workers, sock=sock, shared=limits)
 
-            def ready(host: str, port: int) -> None:  # the parent waits for this file
-                (spec.runtime / f"ready.{spec.index}").write_text(str(os.getpid()))
+            def ready(host: str, port: int) -> None:  # the parent waits for this file, then watches it
+                beat(spec.runtime / f"ready.{spec.index}")
 
             async with await Node.open(spec.home, spec.config, keys=spec.keys) as node:
                 await node.serve(spec.host, spec.port, ready=ready, mesh=spec.mesh, wipe=wipe, decoy=spec.decoy,
@@ -198,7 +236,9 @@ class Supervisor:
         self.clock = clock
         self.context = multiprocessing.get_context("spawn")
         self.processes: dict[int, BaseProcess] = {}
-        self.restarts: list[float] = []
+        self.restarts: list[float] = []  # when workers exited, in the last minute
+        self.started: dict[int, float] = {}  # when each worker was (last) started
+        self.due: dict[int, float] = {}  # workers to start again at that time (PAUSE_SECONDS)
 
     def start(self, index: int) -> BaseProcess:
         spec = WorkerSpec(**{**self.spec.__dict__, "index": index})
@@ -206,6 +246,7 @@ class Supervisor:
                                        daemon=True)  # fmt: skip
         process.start()
         self.processes[index] = process
+        self.started[index] = self.clock()
         log.info("worker %d started (pid %s)", index, process.pid)
         return process
 
@@ -214,7 +255,7 @@ class Supervisor:
 
     async def run(self, ready: Callable[[], None]) -> None:
         """Start the workers (0 first, until it listens), call ``ready``, and restart any that exits, until
-        cancelled; then stop them all. Raises UsageError if worker 0 cannot start or workers keep dying."""
+        cancelled; then stop them all. Raises UsageError if a worker cannot start at first."""
         try:
             await self._wait_ready(self.start(0))  # alone first: it creates or migrates the store
             others = [self.start(index) for index in range(1, self.spec.workers)]
@@ -223,18 +264,48 @@ class Supervisor:
             ready()
             while True:
                 await asyncio.sleep(0.1)
+                now = self.clock()
                 for index, process in list(self.processes.items()):
-                    if process.is_alive():
-                        continue
-                    code = process.exitcode
-                    log.warning("worker %d (pid %s) exited with %s; starting it again", index, process.pid, code)
-                    now = self.clock()
-                    self.restarts = [t for t in self.restarts if now - t < 60] + [now]
-                    if len(self.restarts) > RESTARTS_PER_MINUTE:
-                        raise UsageError(f"workers exited {len(self.restarts)} times in a minute; stopping")
-                    self.start(index)
+                    if index in self.due:
+                        if now >= self.due[index]:
+                            del self.due[index]
+                            self.start(index)
+                    elif process.is_alive():
+                        self._watch(index, process, now)
+                    else:
+                        self._exited(index, process, now)
         finally:
             await asyncio.shield(asyncio.to_thread(self.stop))
+
+    def _exited(self, index: int, process: BaseProcess, now: float) -> None:
+        """Start worker ``index`` again, at once or after :data:`PAUSE_SECONDS` (see the module's text)."""
+        code = process.exitcode
+        self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+        if len(self.restarts) > RESTARTS_PER_MINUTE:
+            log.warning("worker %d (pid %s) exited with %s, %d exits in a minute: starting it again in %.0f seconds",
+                        index, process.pid, code, len(self.restarts), PAUSE_SECONDS)  # fmt: skip
+            self.due[index] = now + PAUSE_SECONDS
+            return
+        log.warning("worker %d (pid %s) exited with %s; starting it again", index, process.pid, code)
+        self.start(index)
+
+    def _watch(self, index: int, process: BaseProcess, now: float) -> None:
+        """Kill worker ``index`` if it is ready (its pid in its ready file) and its heartbeat stopped more than
+        :data:`WEDGED_SECONDS` ago, or if it is not ready :data:`START_SECONDS` after it was started; the loop in
+        :meth:`run` then starts it again."""
+        news = heard(self.spec.runtime / f"ready.{index}")
+        if news is None or news[0] != process.pid:  # still starting (opening the stores)
+            if now - self.started.get(index, now) > START_SECONDS:
+                log.warning("worker %d (pid %s) did not start within %.0f seconds; stopping it", index, process.pid,
+                            START_SECONDS)  # fmt: skip
+                process.kill()
+                process.join(5.0)
+            return
+        silent = now - news[1]
+        if silent > WEDGED_SECONDS:
+            log.warning("worker %d (pid %s) has not answered for %.0f seconds; stopping it", index, process.pid, silent)
+            process.kill()
+            process.join(5.0)
 
     async def _wait_ready(self, process: BaseProcess) -> None:
         """Until the worker ``process`` listens (it opened the stores and started its relay), or fails."""
@@ -244,9 +315,9 @@ class Supervisor:
         while self.clock() < deadline:
             if not process.is_alive():
                 raise UsageError(f"worker {index} could not start (exit code {process.exitcode}); see its log above")
-            with contextlib.suppress(OSError, ValueError):
-                if int(flag.read_text()) == process.pid:
-                    return
+            news = heard(flag)
+            if news is not None and news[0] == process.pid:
+                return
             await asyncio.sleep(0.05)
         raise UsageError(f"worker {index} did not start within {START_SECONDS:.0f} seconds")
 

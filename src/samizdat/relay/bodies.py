@@ -13,6 +13,11 @@ The whole request must arrive within the relay's handshake timeout, like any oth
 slow 3G link takes about 4 s). A body without ``Content-Length`` (chunked) gets ``411``, one over ``max_body`` a
 ``413`` at once, before it is read, and one that would take the bodies held by all connections past
 :data:`MAX_BODIES_BYTES` a ``503``.
+
+With ``serve --workers N`` both bounds are the node's (red team, round 10): each worker holds at most 1/N of
+:data:`MAX_BODIES_BYTES` (``share``), and an address's bodies in flight are counted in the workers' shared file
+(``held_by``, a :class:`~samizdat.relay.shared.SharedTally`), so an address whose connections the kernel spreads
+over the workers still has :data:`MAX_BODIES_PER_ADDRESS` in flight, not N times that.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from websockets.datastructures import Headers
 
 from samizdat.relay.door import GuardedConnection
 from samizdat.relay.http import HttpResult
+from samizdat.relay.subscriptions import Tally
 
 #: Bytes of request line and headers at most.
 MAX_HEAD_BYTES = 16 * 1024
@@ -73,7 +79,8 @@ class BodyConnection(GuardedConnection):
 
     max_body: int  # set on the class by :func:`body_connection_class`
     held: list[int]  # [bytes of bodies reserved by all connections of the class], shared
-    held_by: dict[str | None, int]  # bodies in flight per remote address (None: loopback), shared
+    held_by: Tally  # bodies in flight per remote address (loopback is not counted), shared (with the workers too)
+    share: int  # the workers this process is one of: it holds 1/share of MAX_BODIES_BYTES
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.request_body = b""
@@ -88,9 +95,8 @@ class BodyConnection(GuardedConnection):
         if self._reserved:
             self.held[0] -= self._reserved
             self._reserved = 0
-            left = self.held_by.pop(self.ip, 1) - 1
-            if left > 0:
-                self.held_by[self.ip] = left
+            if self.ip is not None:
+                self.held_by.change(self.ip, -1)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -131,16 +137,17 @@ class BodyConnection(GuardedConnection):
             if self._length > self.max_body:
                 self._refuse("413 Content Too Large", f"The body is larger than {self.max_body} bytes.")
                 return
-            if self.held[0] + self._length > MAX_BODIES_BYTES:
+            if self.held[0] + self._length > MAX_BODIES_BYTES // max(1, self.share):
                 self._refuse("503 Service Unavailable", "Too many uploads at once; try again in a minute.")
                 return
-            if self._length and self.ip is not None and self.held_by.get(self.ip, 0) >= MAX_BODIES_PER_ADDRESS:
+            if self._length and self.ip is not None and self.held_by.of(self.ip) >= MAX_BODIES_PER_ADDRESS:
                 self._refuse("429 Too Many Requests", "Too many uploads at once from this address.")
                 return
             if self._length:
                 self._reserved = self._length
                 self.held[0] += self._length
-                self.held_by[self.ip] = self.held_by.get(self.ip, 0) + 1
+                if self.ip is not None:
+                    self.held_by.change(self.ip, 1)
             self._head_end = end + 4
             if _CONTINUE.search(head) and self._length:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -159,6 +166,10 @@ class BodyConnection(GuardedConnection):
         self.transport.close()
 
 
-def body_connection_class(base: type[GuardedConnection], max_body: int) -> type[GuardedConnection]:
-    """``base`` (a door's connection class) reading request bodies up to ``max_body`` bytes."""
-    return type("BodyRelayConnection", (BodyConnection, base), {"max_body": max_body, "held": [0], "held_by": {}})
+def body_connection_class(
+    base: type[GuardedConnection], max_body: int, held_by: Tally | None = None, share: int = 1
+) -> type[GuardedConnection]:
+    """``base`` (a door's connection class) reading request bodies up to ``max_body`` bytes; ``held_by`` counts
+    each address's bodies in flight (shared by the workers), ``share`` the workers the total is divided between."""
+    attrs = {"max_body": max_body, "held": [0], "held_by": Tally() if held_by is None else held_by, "share": share}
+    return type("BodyRelayConnection", (BodyConnection, base), attrs)

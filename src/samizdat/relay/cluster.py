@@ -19,6 +19,7 @@ from samizdat.relay.follow import Follower
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.relay.server import RelayServer
 from samizdat.relay.shared import (
+    BODIES,
     COUNTS,
     SEARCHES,
     VALUES,
@@ -69,6 +70,7 @@ def join(
     server.queued = QueueTotal(limits.send_buffer_total_bytes)
     server.intake.max_bytes = limits.max_pending_event_bytes  # the events waiting for the store, this worker's share
     server.intake.max_bytes_per_ip = limits.max_pending_event_bytes_per_ip  # ... and of one address's
+    server.bodies_share = workers  # the request bodies held at once (relay/bodies.py), this worker's share
     if isinstance(server.negentropy, NegentropyService):
         server.negentropy.divide(workers)  # the NIP-77 memory: each worker's service keeps to its share
     shared = cluster.shared
@@ -78,6 +80,7 @@ def join(
         server.index.group_searches = SharedTally(shared, SEARCHES)
         server.index.group_values = SharedTally(shared, VALUES)
         server.pending_counts = SharedTally(shared, COUNTS)
+        server.bodies_in_flight = SharedTally(shared, BODIES)  # an address's uploads in flight (relay/bodies.py)
         # One budget per address for all the workers: seconds at the store, NIP-77 answer bytes.
         rate, burst = limits.address_store_budget
         server.store_budget = SharedStoreBudget(shared, rate, burst, max_wait=limits.store_budget_max_wait)

@@ -203,6 +203,10 @@ class RelayServer:
                                   max_waiting=limits.sync_waiting_per_ip, clock=self.clock)  # fmt: skip
         #: COUNTs waiting for the store, per remote address (with workers: of all of them, relay/cluster.py).
         self.pending_counts = Tally()
+        #: Request bodies (Blossom uploads) in flight per remote address (with workers: of all of them), and the
+        #: workers that share relay/bodies.py's bound on their bytes.
+        self.bodies_in_flight = Tally()
+        self.bodies_share = 1
         self.counts_waiting = 0  # COUNTs of every connection waiting for the store (this process's)
         self._refused_pages: set[str] = set()  # Host names and Origins refused on this machine, logged once each
         # What a connection's transport may hold unsent (door.GuardedConnection.write_cap). The relay writes while
@@ -302,7 +306,8 @@ class RelayServer:
     def _connection_class(self) -> type[ServerConnection]:
         guarded = self.door.connection_class()
         if self.request_handler is not None and self.max_body > 0:
-            guarded = bodies.body_connection_class(guarded, self.max_body)  # type: ignore[arg-type]
+            guarded = bodies.body_connection_class(guarded, self.max_body, self.bodies_in_flight,  # type: ignore[arg-type]
+                                                   self.bodies_share)  # fmt: skip
         if self.limits.trusted_proxies:  # behind a load balancer: its PROXY header comes first (relay/proxied.py)
             guarded = proxied_class(guarded, proxyproto.networks(self.limits.trusted_proxies))  # type: ignore[arg-type]
         return guarded

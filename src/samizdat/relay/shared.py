@@ -16,12 +16,14 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
   which the hash's secret key (made by the parent) keeps an attacker from arranging. A collision can only make
   the cap stricter, never looser.
 * The other per-address bounds of :mod:`samizdat.relay.server` (broad live subscriptions, the filter values of
-  live subscriptions, COUNTs waiting for the store) are counted the same way, each in two rows of its own
+  live subscriptions, COUNTs waiting for the store, request bodies in flight: :mod:`samizdat.relay.bodies`) are
+  counted the same way, each in two rows of its own
   (:class:`SharedTally`), so an address that holds its limit on one worker holds it on all of them.
 * Rates and budgets per address, each one token bucket per counter of a row of :data:`SLOTS` (tokens, last
   refill), shared by all workers: events, REQs (REQ, COUNT, NEG-OPEN), new connections (the door's rate, whose
   refusals put the address in each worker's penalty box), seconds at the store
-  (:mod:`samizdat.relay.storebudget`) and NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`). So a device whose
+  (:mod:`samizdat.relay.storebudget`), NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`) and Blossom's
+  uploads and photo reads per address and per key (:mod:`samizdat.web.blossom`). So a device whose
   connections the kernel spreads over N workers gets one budget, not N. What stays each worker's own: the order
   in which one address's NIP-77 messages are answered (one at a time per worker), and the penalty box's list.
 * Loopback is exempt, as in :mod:`samizdat.relay.door`.
@@ -51,12 +53,15 @@ from samizdat.relay.syncpace import Budget, SyncPace
 SLOTS = 1 << 16
 _ROWS = 2
 #: What the sketch counts per address, each kind in rows of its own.
-CONNECTIONS, SEARCHES, VALUES, COUNTS = range(4)
-_KINDS = 4
+CONNECTIONS, SEARCHES, VALUES, COUNTS, BODIES = range(5)
+_KINDS = 5
 _WORKER_INTS = 1 + _KINDS * _ROWS * SLOTS  # the worker's open connections, then its rows
 #: Token buckets per address, each kind in a row of its own.
 EVENT_RATE, REQ_RATE, CONNECTION_RATE, STORE_SECONDS, SYNC_BYTES = range(5)
-_BUCKET_KINDS = 5
+#: ... and Blossom's (web/blossom.py): an address's uploads, lists and deletions, its photo reads, and a key's
+#: uploads (a key is hashed into its row as an address is).
+BLOB_WRITES, BLOB_READS, BLOB_KEYS = range(5, 8)
+_BUCKET_KINDS = 8
 
 
 def file_size(workers: int) -> int:

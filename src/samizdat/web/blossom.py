@@ -15,7 +15,8 @@ Routes (none clashes with the web app's: its files have names with a dot and no 
 Who may upload: the node's own key (its operator), or a key that may post now in a channel the node owns or
 follows (services/blobs.py :func:`~samizdat.services.blobs.may_upload`). Uploads, lists and deletions are rate
 limited per key and per address (token buckets, as the relay's EVENT limits: relay/connection.py); loopback is
-exempt from the per-address bucket, as from the relay's. Reads (``GET``/``HEAD`` of a blob) have a bucket of their
+exempt from the per-address bucket, as from the relay's; with ``serve --workers N`` these buckets are the node's,
+in the workers' shared file (relay/shared.py), not N of them. Reads (``GET``/``HEAD`` of a blob) have a bucket of their
 own per address, larger (a channel page shows many photos at once), and at most :data:`GET_IN_FLIGHT` of them per
 address are served at a time; the blob is read and decrypted off the event loop, so a flood of photo requests
 costs the relay's other clients nothing but its share of the CPU.
@@ -48,6 +49,7 @@ from samizdat.errors import SamizdatError
 from samizdat.relay.bodies import HttpRequest
 from samizdat.relay.connection import TokenBucket
 from samizdat.relay.http import HeaderList, HttpResult, header
+from samizdat.relay.shared import BLOB_KEYS, BLOB_READS, BLOB_WRITES, SharedLimits
 from samizdat.services import blobs
 from samizdat.services.context import Context
 
@@ -131,10 +133,18 @@ def _json(status: int, value: Any) -> HttpResult:
 class BlossomEndpoint:
     """The node's :data:`~samizdat.relay.bodies.RequestHandler` for Blossom routes (None for any other path)."""
 
-    def __init__(self, ctx: Context, *, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        shared: Callable[[], SharedLimits | None] = lambda: None,
+    ):
         self.ctx = ctx
         self.limits = limits or Limits()
         self.clock = clock
+        self.shared = shared  # with workers: the buckets of every worker together (relay/shared.py)
         self._keys: dict[str, TokenBucket] = {}
         self._ips: dict[str, TokenBucket] = {}
         self._reads: dict[str, TokenBucket] = {}
@@ -177,7 +187,7 @@ class BlossomEndpoint:
         ip = request.ip
         if ip is not None:
             limits, refusal = self.limits, "too many photo requests from this address"
-            self._reads = self._take(self._reads, ip, limits.get_rate, limits.get_burst, refusal)
+            self._reads = self._take(self._reads, ip, limits.get_rate, limits.get_burst, refusal, BLOB_READS)
             if self._reading.get(ip, 0) >= GET_IN_FLIGHT:
                 raise Refusal(429, "too many photos asked at once from this address; try again in a moment")
             self._reading[ip] = self._reading.get(ip, 0) + 1
@@ -333,16 +343,20 @@ class BlossomEndpoint:
         little); this machine is exempt, as from the relay's per-address limits."""
         if request.ip is not None:
             limits = self.limits
-            self._ips = self._take(
-                self._ips, request.ip, limits.ip_rate, limits.ip_burst, "too many requests from this address"
-            )
+            refusal = "too many requests from this address"
+            self._ips = self._take(self._ips, request.ip, limits.ip_rate, limits.ip_burst, refusal, BLOB_WRITES)
 
     def _take(
-        self, buckets: dict[str, TokenBucket], ip: str, rate: float, burst: int, refusal: str
+        self, buckets: dict[str, TokenBucket], ip: str, rate: float, burst: int, refusal: str, kind: int
     ) -> dict[str, TokenBucket]:
         """Take a token from ``ip``'s bucket in ``buckets`` (Refusal 429 when empty); returns the buckets, pruned of
-        full ones when they pass 10,000 addresses (bounded memory)."""
+        full ones when they pass 10,000 addresses (bounded memory). With workers, the bucket of ``kind`` in their
+        shared file instead."""
         now = self.clock()
+        if (shared := self.shared()) is not None:
+            if not shared.take(ip, rate, burst, now, kind):
+                raise Refusal(429, f"{refusal}; try again in a minute")
+            return buckets
         if ip not in buckets and len(buckets) > 10_000:
             buckets = {k: b for k, b in buckets.items() if not _refilled(b, now)}
         if not buckets.setdefault(ip, TokenBucket(rate, burst, now)).take(now):
@@ -352,6 +366,10 @@ class BlossomEndpoint:
     def _rate(self, request: HttpRequest, pubkey: str) -> None:
         """The key's bucket, once the authorization is known to be the key's."""
         now = self.clock()
+        if (shared := self.shared()) is not None:
+            if not shared.take(pubkey, self.limits.key_rate, self.limits.key_burst, now, BLOB_KEYS):
+                raise Refusal(429, "too many requests from this key; try again in a minute")
+            return
         key = self._keys.setdefault(pubkey, TokenBucket(self.limits.key_rate, self.limits.key_burst, now))
         if not key.take(now):
             raise Refusal(429, "too many requests from this key; try again in a minute")

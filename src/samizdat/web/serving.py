@@ -94,7 +94,7 @@ def relay_server(
                          max_connections=config.max_connections, max_connections_per_ip=config.max_connections_per_ip,
                          trusted_proxies=config.trusted_proxies, host_names=config.host_names,
                          allowed_origins=config.allowed_origins)  # fmt: skip
-    blossom = BlossomEndpoint(ctx)
+    blossom = BlossomEndpoint(ctx, shared=lambda: server.shared)  # with workers: one budget for all of them
     info = RelayInfo(name=config.name, pubkey=ctx.pubkey, publish_pubkey=config.publish_key,
                      extra={"blossom": blossom.limits.document()})  # fmt: skip
     server = RelayServer(
