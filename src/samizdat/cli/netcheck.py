@@ -11,7 +11,7 @@ import typer
 
 from samizdat.cli.common import JsonOption, emit, run, warn, with_node
 from samizdat.cli.render import ago, plural
-from samizdat.core.interference import CLASSES, OK
+from samizdat.core.interference import CLASSES, IMPOSTOR, OK
 from samizdat.core.routes import THROTTLED, RouteRecord, found_by, impairment
 from samizdat.errors import UsageError
 from samizdat.net.netcheck import PROXY_CLASSES
@@ -185,6 +185,10 @@ def register(app: typer.Typer) -> None:
                     if found_by(record) == "sync" and found == THROTTLED:
                         return (f"avoided until {until}: a sync found it throttled, another route much faster "
                                 f"({found}: {CLASSES[found]})")  # fmt: skip
+                    if found_by(record) == "sync" and found == IMPOSTOR:
+                        why = r["last_error"].split(": ", 2)[-1]
+                        return (f"avoided until {until}, tried only when the other routes fail: a sync found "
+                                f"something else answering in the relay's name ({found}: {why})")  # fmt: skip
                     if found_by(record) == "sync":
                         return (f"avoided until {until}, tried only when the other routes fail: it stalled during a "
                                 f"sync ×{r['failures']} ({found}: {CLASSES[found]})")  # fmt: skip

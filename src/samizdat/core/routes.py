@@ -52,7 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from samizdat.core.backoff import backoff_delay
-from samizdat.core.interference import DATA_CLASSES, DATA_ENOUGH, OK
+from samizdat.core.interference import DATA_CLASSES, DATA_ENOUGH, IMPOSTOR, OK
 
 ROUTE_BACKOFF_BASE = 30.0
 ROUTE_BACKOFF_CAP = 3600.0
@@ -98,8 +98,11 @@ def found_by(record: RouteRecord | None) -> str | None:
 
 
 def last_resort(record: RouteRecord | None, now: float) -> bool:
-    """Whether failover starts this route only once every route before it failed to connect (rule 7)."""
-    return found_by(record) == "sync" and impairment(record, now) in STALLING
+    """Whether failover starts this route only once every route before it failed to connect (rule 7; and a route
+    where something else answers in the relay's name, found by a sync or netcheck: it answers at once and would
+    win every race it joined)."""
+    cls = impairment(record, now)
+    return (found_by(record) == "sync" and cls in STALLING) or cls == IMPOSTOR
 
 
 def order_routes(candidates: Sequence[str], records: Mapping[str, RouteRecord], now: float) -> list[str]:

@@ -28,7 +28,7 @@ from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import redacted
-from samizdat.services import areas, blob_travel, channels, relay_health, throttle, withholding
+from samizdat.services import areas, blob_travel, channels, relay_health, relay_memory, throttle, withholding
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -58,21 +58,26 @@ async def sync_with(
     that lost what it had acknowledged is dealt with (:mod:`samizdat.services.relay_health`). ``then`` is given
     the connection after the sync, before it closes (it must not raise for the relay's sake)."""
     scope = list(filters or [Filter()])
+    key = relay_memory.scope_key(scope)
+    mark = ctx.local.relay_mark(url, key)  # what the relay had at the last sync (red team, round 10)
+    start = await ctx.store.last_seq()
+    witnesses: list[relay_memory.Noting] = []
 
-    async def over(client: RelayClient) -> netsync.SyncReport:
+    async def over(client: RelayClient, *, transfer: bool = True) -> netsync.SyncReport:
         began = time.monotonic()
+        witnesses.append(relay_memory.Noting(ctx))
         try:
             report = await netsync.sync(
                 client,
                 ctx.store,
                 scope,
                 direction=direction,
-                ingest=ctx.ingest,
+                ingest=witnesses[-1].ingest,
                 progress=progress,
                 now=ctx.clock,  # the limits every door applies are checked against the node's clock
                 unwanted=unwanted,
                 byte_budget=byte_budget,
-                acks=relay_health.Witness(ctx),
+                acks=witnesses[-1],
                 upload_limit=relay_health.upload_limit(ctx, url),
             )
             if throttle.slow(client, time.monotonic() - began):  # measured before the connection closes
@@ -83,14 +88,19 @@ async def sync_with(
                 await then(client)
         finally:
             await client.close(wait=CLOSE_WAIT)
-        failover.remember_transfer(ctx.local, client, now=ctx.clock())
+        if transfer:
+            failover.remember_transfer(ctx.local, client, now=ctx.clock())
         return report
 
     client = await ctx.connect(url)
     try:
-        report = await over(client)
+        report = await over(client, transfer=False)  # data carried by a route found impersonated proves nothing
     except TransportError as exc:
         report = await _around(ctx, client, exc, over)
+    else:
+        report = await _impersonated(ctx, client, report, scope, witnesses[-1].lacking, mark, over)
+    end = await relay_memory.end_mark(ctx, start, witnesses[-1].got)
+    ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock())
     await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
@@ -126,6 +136,38 @@ async def _around(ctx: Context, stalled: RelayClient, exc: TransportError, over:
         f"{redacted(other.route or 'another route')} instead, which goes first from now on"
     )
     return report
+
+
+async def _impersonated(
+    ctx: Context,
+    client: RelayClient,
+    report: netsync.SyncReport,
+    scope: Sequence[Filter],
+    lacking: Sequence[str],
+    mark: tuple[int, int, float] | None,
+    over: Over,
+) -> netsync.SyncReport:
+    """After a sync on ``client``: when the relay lacks events it had at the last sync, and not as a retention
+    window drops them, another route is asked for them (:mod:`samizdat.services.relay_memory`); when it serves
+    them, the route is marked ``relay.impostor`` and the sync runs again through the other route. Otherwise the
+    route is remembered as having carried the sync (:func:`samizdat.net.failover.remember_transfer`)."""
+    found = None
+    try:
+        found = await relay_memory.gone(ctx, scope, lacking, mark)
+    except Exception:  # a bug in the check must not fail the sync it follows
+        log.exception("the check of what %s had at the last sync failed", client.url)
+    if found is None or not relay_memory.suspicious(found):
+        failover.remember_transfer(ctx.local, client, now=ctx.clock())
+        return report
+    finding = await relay_memory.cross_check(ctx, client, found)
+    if finding.other is None:
+        failover.remember_transfer(ctx.local, client, now=ctx.clock())
+        report.errors.append(finding.line)
+        return report
+    log.info("%s: synced once more through %s", client.url, redacted(finding.other.route or "another route"))
+    again = await over(finding.other)
+    again.errors.append(finding.line)
+    return again
 
 
 async def scopes(ctx: Context) -> dict[str, list[str]]:

@@ -131,6 +131,17 @@ CREATE TABLE IF NOT EXISTS routes (
     last_error TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (relay, network, transport)
 );
+-- Per relay and sync scope (a hash of its filters): the store's insertion number when the last sync that ended
+-- well began, and how many of ours the relay still lacked when it ended. Numbers only, never which events: the
+-- next sync tells events the relay had then and lacks now (services/relay_memory.py, red team round 10).
+CREATE TABLE IF NOT EXISTS relay_marks (
+    relay TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    lacking INTEGER NOT NULL DEFAULT 0,
+    at REAL NOT NULL,
+    PRIMARY KEY (relay, scope)
+);
 """
 
 
@@ -621,6 +632,22 @@ class LocalState:
             params.append(value)
         if sets:
             self._run(f"UPDATE peers SET {', '.join(sets)} WHERE url = ?", (*params, url))
+
+    # -- what a relay held at the last sync (services/relay_memory.py) ------------------------------------------
+
+    def relay_mark(self, relay: str, scope: str) -> tuple[int, int, float] | None:
+        """(insertion number, events it still lacked, when) of the last sync of ``scope`` with ``relay`` that
+        ended well; None before the first."""
+        row = self._run(
+            "SELECT seq, lacking, at FROM relay_marks WHERE relay = ? AND scope = ?", (relay, scope)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), float(row[2]))
+
+    def record_relay_mark(self, relay: str, scope: str, seq: int, lacking: int, now: float) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO relay_marks (relay, scope, seq, lacking, at) VALUES (?, ?, ?, ?, ?)",
+            (relay, scope, seq, lacking, now),
+        )
 
     # -- routes (failover memory) ------------------------------------------------------------------------------
 

@@ -1,0 +1,238 @@
+"""A relay that lacks what it had: what a sync alone tells of a censor's relay at a relay's address.
+
+A censor that takes a relay's address over (nft ``dnat`` to its own relay, a DNS answer of its own) and answers
+with an empty relay, a stale copy, or a true copy without one channel, makes every sync "succeed" with 0 events
+or without the channel. ``samizdat netcheck`` sees that (``relay.impostor``, red team round 9), but most people
+never run it, and a copy that lacks only older events, or only what is newer than its own newest, passes it.
+
+Theory of operation (red team, round 10). A NIP-77 sync learns, at no cost, which of this node's events the relay
+lacks (the ids it would upload). The node remembers, per relay and sync scope, the store's insertion number
+when the last sync that ended well began (``relay_marks`` in the state file: numbers only, never which events,
+so a seized device says no more than ``sync_state`` does), and how many of ours the relay still lacked when it
+ended (refused uploads, a download-only sync). At the next sync, an event the relay lacks that was stored here
+before that mark, is still held here (not deleted by a NIP-09 request that came with this sync, not expired by
+NIP-40), was there for that sync to reconcile: the relay had it, or accepted it, and no longer has it. Those are
+*gone* (:func:`gone`). Honest relays lose events too, so :func:`suspicious` (a pure rule) asks for more:
+
+1. at least :data:`GONE_MIN` more gone than the relay still lacked after the last sync;
+2. not only the oldest: a relay that keeps a retention window (or was purged of old events) drops a prefix in
+   time, and still holds every one of ours newer than what it dropped. Gone events with an older event of ours
+   still there (a channel taken out, interleaved), or with nothing of ours left (an empty relay), or the newest
+   gone (a stale copy) are suspicious.
+
+A suspicious loss has the relay asked, by id (:data:`ASK` of the gone events, the newest), through another route
+than the sync's (a fallback, Tor: :func:`samizdat.services.relay_health.other_route`), only then: nothing more
+moves on a sync that finds nothing gone. When the other route serves at least half of them (and
+:data:`GONE_MIN`), something else answers in the relay's name on this route: the route is marked
+``relay.impostor`` (``core/routes.py``: tried only when every other route failed, held like a sync's stall) and
+the sync runs again through the other route (:mod:`samizdat.services.sync`). When the other route lacks them
+too, the relay lost or deleted them (a disk restored from an old backup, an operator's purge): nothing is marked,
+and the sync's report says so. Without another route nothing tells the two apart, and the report says both.
+
+Not handled: a node's first sync with a relay (nothing to compare with: netcheck's data step is the check), and
+an impostor that was there from the first sync on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from samizdat.core.event import Event
+from samizdat.core.filters import Filter
+from samizdat.core.interference import IMPOSTOR
+from samizdat.core.routes import after_stall
+from samizdat.errors import RemoteProtocolError, TransportError
+from samizdat.net import sync as netsync
+from samizdat.net.client import RelayClient
+from samizdat.net.transports import redacted
+from samizdat.services import relay_health
+from samizdat.services.context import Context
+from samizdat.store.base import AddOutcome
+
+log = logging.getLogger(__name__)
+
+#: Gone events (beyond those the relay lacked after the last sync) before anything is suspected.
+GONE_MIN = 5
+#: Ids of the relay's "lacking" list remembered in one sync, at most (a relay that lacks more lacks everything).
+KEEP_LACKING = 50_000
+#: Events stored since the last sync's mark read to tell them from older ones, at most (else no check this time).
+SCAN_NEW = 20_000
+#: Gone events asked for through the other route, the newest (one ``REQ`` by ids: about 7 kB up, their bytes down).
+ASK = 100
+#: Seconds the other route is given to connect.
+OTHER_ROUTE_TIMEOUT = 15.0
+
+
+def scope_key(filters: Sequence[Filter]) -> str:
+    """A short name for a sync's scope: the hash of its filters (the same filters, the same memory)."""
+    canon = b"\n".join(sorted(orjson.dumps(f.to_dict(), option=orjson.OPT_SORT_KEYS) for f in filters))
+    return hashlib.sha256(canon).hexdigest()[:16]
+
+
+class Noting(relay_health.Witness):
+    """The sync's witness (:class:`samizdat.services.relay_health.Witness`), also keeping the ids the relay lacks;
+    :meth:`ingest` stores what the sync downloads and keeps those ids too."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.lacking: list[str] = []
+        self.got: set[str] = set()
+
+    async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
+        if len(self.got) < KEEP_LACKING:
+            self.got.update(e.id for e in events)
+        return await self.ctx.ingest(events)
+
+    def lost(self, relay: str, lacking: Sequence[str], began: float) -> list[str]:
+        room = KEEP_LACKING - len(self.lacking)
+        if room > 0:
+            self.lacking.extend(lacking[:room])
+        return super().lost(relay, lacking, began)
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """Events of ours the relay had at the last sync and lacks now."""
+
+    ids: list[str]  # newest first
+    newest: int  # created_at of the newest
+    before: int  # how many the relay still lacked when the last sync ended
+    older_kept: bool  # an event of ours older than the newest gone is still on the relay
+    kept_any: bool  # the relay still holds some of ours in the scope
+
+
+def suspicious(gone: Gone) -> bool:
+    """Whether ``gone`` is more than an honest relay's retention (rules 1 and 2 of the module)."""
+    if len(gone.ids) - gone.before < GONE_MIN:
+        return False
+    # A cut in time (nothing of ours as old as the newest gone left on the relay, the newer all there) is what a
+    # retention window or a purge of old events leaves; an event of ours older than one gone still there is not.
+    return gone.older_kept or not gone.kept_any
+
+
+async def gone(
+    ctx: Context, scope: Sequence[Filter], lacking: Sequence[str], mark: tuple[int, int, float] | None
+) -> Gone | None:
+    """What of ``lacking`` (ids of ours the relay lacked in this sync) it had at the last sync (``mark``); None
+    when there is nothing to compare with or nothing gone. Called after the sync: what it deleted here is out."""
+    if mark is None or not lacking:
+        return None
+    seq, before, _ = mark
+    fresh: set[str] = set()
+    cursor, scanned = seq, 0
+    while True:
+        page = await ctx.store.events_since(cursor, 1000)
+        if not page:
+            break
+        fresh.update(event.id for _, event in page)
+        cursor, scanned = page[-1][0], scanned + len(page)
+        if scanned >= SCAN_NEW:
+            return None  # too much new to tell old from new cheaply: next time
+    old = [i for i in dict.fromkeys(lacking) if i not in fresh]
+    if not old:
+        return None
+    now = ctx.now()
+    held = []
+    for start in range(0, len(old), 500):
+        found = await ctx.store.query([Filter(ids=frozenset(old[start : start + 500]))])
+        held += [e for e in found if not e.is_expired(now)]
+    if len(held) - before < GONE_MIN:
+        return None
+    held.sort(key=lambda e: (-e.created_at, e.id))
+    missing = set(lacking)
+    newest = held[0].created_at
+    # An event of ours in the scope, as old as the newest gone or older, that the relay still has: not a cut in time.
+    older = await ctx.store.query([_bounded(f, until=newest, limit=len(missing) + 1) for f in scope])
+    older_kept = any(e.id not in missing for e in older)
+    kept_any = older_kept or any(
+        e.id not in missing for e in await ctx.store.query([_bounded(f, limit=len(missing) + 1) for f in scope])
+    )
+    return Gone([e.id for e in held], newest, before, older_kept, kept_any)
+
+
+async def end_mark(ctx: Context, start: int, got: set[str]) -> int:
+    """The mark a sync that began at insertion number ``start`` leaves: past ``start`` as far as the events stored
+    since are ones it downloaded (``got``): an event another sync stored meanwhile (a channel's other mirror, in
+    the background) was never reconciled with this relay, and must not count as gone from it next time."""
+    mark, scanned = start, 0
+    while scanned < SCAN_NEW:
+        page = await ctx.store.events_since(mark, 1000)
+        for seq, event in page:
+            if event.id not in got:
+                return mark
+            mark = seq
+        if len(page) < 1000:
+            return mark
+        scanned += len(page)
+    return mark
+
+
+def _bounded(flt: Filter, *, limit: int, until: int | None = None) -> Filter:
+    """``flt`` narrowed to events created at ``until`` or before, at most ``limit`` of them (newest first)."""
+    if until is not None and flt.until is not None:
+        until = min(until, flt.until)
+    return dataclasses.replace(flt, until=until if until is not None else flt.until, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    line: str  # for the sync's report
+    other: RelayClient | None  # the route that serves what this one lacks: the sync goes on there
+
+
+async def cross_check(ctx: Context, client: RelayClient, found: Gone) -> Finding:
+    """Ask another route for the newest gone events (see the module); mark ``client``'s route when it serves
+    them. Never raises for the relay's sake."""
+    count = len(found.ids)
+    newest = time.strftime("%Y-%m-%d %H:%M", time.gmtime(found.newest))
+    what = f"{client.url} lacks {count} events it had at the last sync (the newest of {newest} UTC)"
+    if client.route is None:
+        return Finding(f"{what}: it lost or deleted them, or something else answers in its name", None)
+    route = redacted(client.route)
+    try:
+        other = await relay_health.other_route(ctx, client, OTHER_ROUTE_TIMEOUT)
+    except TransportError:
+        return Finding(
+            f"{what} through {route}, and no other route answers to ask: it lost or deleted them, or something else "
+            f"answers in its name on this network (samizdat netcheck with a control proxy tells which)",
+            None,
+        )
+    asked = found.ids[:ASK]
+    try:
+        served = await relay_health.served_all(other, asked)
+    except (TransportError, RemoteProtocolError, TimeoutError) as exc:
+        await other.close()
+        return Finding(f"{what} through {route}; asking another route failed ({exc}): nothing is marked", None)
+    via = redacted(other.route or "another route")
+    if len(served) >= max(GONE_MIN, (len(asked) + 1) // 2):
+        reason = f"lacked {count} events it had served before, {len(served)} of {len(asked)} asked came through {via}"
+        if client.network is not None:
+            record = ctx.local.routes(client.url, client.network).get(client.route)
+            ctx.local.record_route(
+                client.url, client.network, after_stall(record, client.route, IMPOSTOR, reason, now=ctx.clock())
+            )
+        log.warning("something else answers in a relay's name on this network (-v names it)")
+        log.info("%s: %s (%s)", client.url, IMPOSTOR, reason)
+        return Finding(
+            f"{what} through {route}, while {via} serves {len(served)} of the {len(asked)} asked: something else "
+            f"answers in the relay's name on this network ({IMPOSTOR}); synced through {via} instead, which goes "
+            f"first from now on",
+            other,
+        )
+    await other.close()
+    return Finding(
+        f"{what}, through {via} as well ({len(served)} of {len(asked)} asked there): the relay lost or deleted them",
+        None,
+    )
+
+
+def lacking_after(report: netsync.SyncReport) -> int:
+    """How many of ours the relay still lacks after ``report``'s sync (refused, held back, not sent)."""
+    return max(0, report.have - report.sent)
