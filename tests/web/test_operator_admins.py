@@ -115,8 +115,13 @@ def test_the_operator_removes_an_arrested_admin_and_keeps_its_retraction(
         assert listed["admins"] == {turned: "admin", setup["editor"].public_key_hex: "editor"}
         assert listed["revoked"] == {}
         answer = ask(ws, {"channel": yard, "remove": nip19.npub_encode(turned), "since": setup["arrest"]}, 2)
+        newcomer = SecretKey.generate().public_key_hex
+        appointed = ask(ws, {"channel": yard, "add": newcomer, "role": "editor"}, 3)
+    assert appointed["admins"]["admins"][newcomer] == "editor", appointed
+    assert appointed["admins"]["kept"] == 0
+    assert {a["npub"]: a["role"] for a in definition(cli)[0]}[nip19.npub_encode(newcomer)] == "editor"
     assert "error" not in answer, answer
-    removed = answer["admins"]
+    removed = answer["admins"]  # as the removal left it
     assert removed["kept"] == 1  # the honest admin's retraction of the fake, signed again by the owner
     assert turned not in removed["admins"]
     assert removed["revoked"] == {turned: setup["arrest"]}

@@ -106,6 +106,13 @@ const en = {
   'node-wipe': 'Wipe this node', 'node-wipe-go': 'Wipe the node', 'node-wiping': 'Wiping…', close: 'Close',
   'node-wipe-confirm': 'Erase the node’s keys and delete everything it holds (channels, posts, its identity)? Nobody can read any of it afterwards, you neither. The node stops.',
   'node-wiped': 'The node was wiped: its keys are erased and its data directory deleted.',
+  'admins-title': 'Admins', 'admins-none': 'This channel has no admins or editors.', 'admin-role-admin': 'admin', 'admin-role-editor': 'editor',
+  'admin-remove': 'Remove', 'admin-since': 'Their posts stop counting from:', 'admin-since-now': 'now',
+  'admin-since-at': 'an earlier time (when the key may have gone into other hands: the arrest, not when you learned of it)',
+  'admin-remove-confirm': 'Remove {who}? Their posts dated from {when} on stop counting for every reader. Their earlier retractions and corrections are kept: this node signs them again with the owner’s key.',
+  'admin-removing': 'Removing…', 'admin-removed': 'Removed {who}; kept {n} amendments (retractions and corrections) signed by the owner.',
+  'admin-not-removed': 'Not removed:', 'admin-bad-time': 'Give a time up to now: when the key may have gone into other hands.',
+  'admin-revoked': 'removed: posts from {when} on do not count',
 };
 
 const ru = {
@@ -208,6 +215,13 @@ const ru = {
   'node-wipe': 'Стереть этот узел', 'node-wipe-go': 'Стереть узел', 'node-wiping': 'Стираю…', close: 'Закрыть',
   'node-wipe-confirm': 'Стереть ключи узла и удалить всё, что он хранит (каналы, посты, его ключ)? Потом никто не сможет это прочесть, и вы тоже. Узел остановится.',
   'node-wiped': 'Узел стёрт: его ключи уничтожены, папка с данными удалена.',
+  'admins-title': 'Админы', 'admins-none': 'У этого канала нет админов и редакторов.', 'admin-role-admin': 'админ', 'admin-role-editor': 'редактор',
+  'admin-remove': 'Удалить', 'admin-since': 'Их посты перестают считаться с:', 'admin-since-now': 'сейчас',
+  'admin-since-at': 'более раннего времени (когда ключ мог попасть в чужие руки: арест, а не когда вы узнали о нём)',
+  'admin-remove-confirm': 'Удалить {who}? Их посты, датированные с {when}, перестанут считаться у всех читателей. Их более ранние отзывы и исправления сохранятся: этот узел подпишет их заново ключом владельца.',
+  'admin-removing': 'Удаляю…', 'admin-removed': 'Удалён {who}; сохранено отзывов и исправлений, подписанных владельцем: {n}.',
+  'admin-not-removed': 'Не удалён:', 'admin-bad-time': 'Укажите время не позже, чем сейчас: когда ключ мог попасть в чужие руки.',
+  'admin-revoked': 'удалён: посты с {when} не считаются',
 };
 
 const be = {
@@ -310,6 +324,13 @@ const be = {
   'node-wipe': 'Сцерці гэты вузел', 'node-wipe-go': 'Сцерці вузел', 'node-wiping': 'Сціраю…', close: 'Зачыніць',
   'node-wipe-confirm': 'Сцерці ключы вузла і выдаліць усё, што ён захоўвае (каналы, пасты, яго ключ)? Потым ніхто не зможа гэта прачытаць, і вы таксама. Вузел спыніцца.',
   'node-wiped': 'Вузел сцёрты: яго ключы знішчаны, тэчка з данымі выдалена.',
+  'admins-title': 'Адміны', 'admins-none': 'У гэтага канала няма адмінаў і рэдактараў.', 'admin-role-admin': 'адмін', 'admin-role-editor': 'рэдактар',
+  'admin-remove': 'Выдаліць', 'admin-since': 'Іх пасты перастаюць лічыцца з:', 'admin-since-now': 'цяпер',
+  'admin-since-at': 'больш ранняга часу (калі ключ мог трапіць у чужыя рукі: арышт, а не калі вы пра яго даведаліся)',
+  'admin-remove-confirm': 'Выдаліць {who}? Іх пасты, датаваныя з {when}, перастануць лічыцца ва ўсіх чытачоў. Іх больш раннія адклікі і выпраўленні захаваюцца: гэты вузел падпіша іх нанова ключом уладальніка.',
+  'admin-removing': 'Выдаляю…', 'admin-removed': 'Выдалены {who}; захавана адклікаў і выпраўленняў, падпісаных уладальнікам: {n}.',
+  'admin-not-removed': 'Не выдалены:', 'admin-bad-time': 'Пазначце час не пазней, чым цяпер: калі ключ мог трапіць у чужыя рукі.',
+  'admin-revoked': 'выдалены: пасты з {when} не лічацца',
 };
 
 export const TABLES = { be, ru, en };

@@ -1,7 +1,8 @@
 // The screens a reader does not need on the first screen, a file of their own (/screens.js) loaded when one is
 // first opened (main.js; right after the first screen too, so that a tap on them rarely waits): writing a post
 // (with its photos and place), the keys, the status (bundle files, sources, data use), a channel's alerts by
-// distance (nearby), reading a QR code (qr-scan.js), the operator's channel to the node (operator.js), and the
+// distance (nearby), reading a QR code (qr-scan.js), the operator's channel to the node (operator.js), a channel's admins for its
+// owner (views/admins.js), and the
 // app's lock when out of sight or left alone (autolock.js). The modules they share with the page's app are the
 // page's own (self.samizdatApp, build.mjs): one state, one vault, one connection. Their English words come with
 // them, not in the page (i18n-later.js).
@@ -18,6 +19,7 @@ import { lockApp } from './panic.js';
 import { keepFair } from './keepfair.js';
 import { scanCamera, scanPhoto } from './qr-scan.js';
 import { Operator } from './operator.js';
+import { adminsBox } from './views/admins.js';
 
 addEnglish(WORDS);
 // With a PIN set, the app locks itself when out of sight or left alone (autolock.js; the delays are settings). The
@@ -27,4 +29,4 @@ autolock.watch(() => ({
   idle: autolock.choice(state.lockIdle, autolock.IDLE_CHOICES, autolock.DEFAULT_IDLE),
 }), lockApp);
 self.samizdatScreens = { composeView, keysView, statusView, nearbyView, seizedWarning, seizedMark, keepFair, scanCamera, scanPhoto,
-  Operator };
+  Operator, adminsBox };

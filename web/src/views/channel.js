@@ -116,14 +116,19 @@ export function channelView(address) {
     subs.push(...deletionSubs);
   }
 
+  // The admins, for an operator logged in as the owner (views/admins.js, in /screens.js, which keeps the box's
+  // state in this element across redraws of the header).
+  const admins = h('div', { id: 'admins-slot' });
+
   let headerKey = [];
   function drawHeader(channel) {
     const followed = state.follows.includes(address);
     const canPost = signers(channel).length > 0;
+    const owner = state.operator?.pubkey === channel.owner;
     const shareBox = h('div');
     const info = trust().of(channel);
     // Drawn again only when it changed: events arriving must not close the share box the reader just opened.
-    const key = [channel, followed, canPost, info];
+    const key = [channel, followed, canPost, info, owner];
     if (key.every((k, i) => k === headerKey[i])) return;
     headerKey = key;
     mount(header,
@@ -152,7 +157,9 @@ export function channelView(address) {
           const naddr = x.naddrEncode(30333, channel.owner, channel.channelId, channel.mirrors.filter((m) => /^[!-~]+$/.test(m)).slice(0, 3));
           mount(shareBox, h('code', { class: 'naddr' }, naddr), qrImage(naddr));
         }, () => mount(shareBox, t('offline')));
-      } }, h('summary', null, t('share')), shareBox));
+      } }, h('summary', null, t('share')), shareBox),
+      owner ? admins : null);
+    if (owner) screens().then((s) => s.adminsBox(admins, channel, address), () => {});
   }
 
   function draw() {

@@ -1,0 +1,103 @@
+// A channel's admins, for an operator logged in as its owner (in /screens.js, loaded when opened): remove one, as
+// `samizdat channel admins --remove --since` does, through the same service on the node (/op "admins",
+// src/samizdat/web/operator_admins.py). The owner picks when the key may have gone into other hands (now, or the
+// arrest); the page says what follows before anything is sent: the key's posts from then on stop counting, and its
+// earlier retractions and corrections are kept, signed again by the owner's key.
+
+import { h, mount } from '../dom.js';
+import { t } from '../i18n.js';
+import { state } from '../state.js';
+import { when } from './post.js';
+
+const toLocal = (ts) => {
+  const d = new Date(ts * 1000);
+  d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+  return d.toISOString().slice(0, 16);
+};
+
+const short = (pubkey) => `${pubkey.slice(0, 8)}…${pubkey.slice(-4)}`;
+
+/** Fill `slot` (the channel's screen's, kept across its redraws) with the admins of `channel` (at `address`), whose
+ * owner is the operator's key: a box opened on a tap, which says how the last removal went; drawn again, open as it
+ * was, when a new definition comes. */
+export function adminsBox(slot, channel, address) {
+  if (!slot.admins) {
+    const list = h('div');
+    const note = h('p', { class: 'message', role: 'status', id: 'admins-note' });
+    const details = h('details', { class: 'admins', id: 'admins', ontoggle: () => draw(slot) }, h('summary', null, t('admins-title')), list, note);
+    slot.admins = { details, list, note, channel: null };
+    mount(slot, details);
+  }
+  slot.admins.next = [channel, address];
+  draw(slot);
+}
+
+function draw(slot) {
+  const box = slot.admins;
+  const [channel, address] = box.next;
+  if (!box.details.open || box.channel === channel) return;
+  box.channel = channel;
+  mount(box.list, adminsView(channel, address, box.note));
+}
+
+function adminsView(channel, address, note) {
+  const list = h('ul', { class: 'admins-list' });
+  const admins = [...channel.admins.entries()];
+  for (const [pubkey, role] of admins) list.appendChild(row(pubkey, role));
+  const box = h('div', { class: 'admins-box' },
+    admins.length ? list : h('p', null, t('admins-none')),
+    channel.revoked.size ? h('ul', { class: 'revoked-list' }, ...[...channel.revoked.entries()].map(([pubkey, since]) =>
+      h('li', { 'data-key': pubkey }, h('code', null, short(pubkey)), ' ', t('admin-revoked', { when: when(since) })))) : null,
+    note);
+
+  function row(pubkey, role) {
+    const li = h('li', { 'data-key': pubkey }, h('code', null, short(pubkey)), ' ', t(`admin-role-${role === 'editor' ? 'editor' : 'admin'}`), ' ',
+      h('button', { class: 'danger admin-remove', onclick: () => ask(li, pubkey) }, t('admin-remove')));
+    return li;
+  }
+
+  function ask(li, pubkey) {
+    if (li.querySelector('form')) return;
+    const name = `since-${pubkey.slice(0, 8)}`;
+    const nowChoice = h('input', { type: 'radio', name, value: 'now', checked: true, class: 'since-now' });
+    const atChoice = h('input', { type: 'radio', name, value: 'at', class: 'since-at' });
+    const at = h('input', { type: 'datetime-local', name: 'at', class: 'since-time', value: toLocal(Math.floor(Date.now() / 1000)) });
+    at.addEventListener('input', () => { atChoice.checked = true; });
+    const go = h('button', { type: 'submit', class: 'danger admin-remove-go' }, t('admin-remove'));
+    const form = h('form', { class: 'admin-remove-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      let since = null;
+      if (atChoice.checked) {
+        since = at.value ? Math.floor(new Date(at.value).getTime() / 1000) : NaN;
+        if (!Number.isFinite(since) || since > Date.now() / 1000) {
+          note.textContent = t('admin-bad-time');
+          return;
+        }
+      }
+      const who = short(pubkey);
+      if (!confirm(t('admin-remove-confirm', { who, when: since === null ? t('admin-since-now') : when(since) }))) return;
+      const op = state.operator;
+      if (!op) {
+        note.textContent = `${t('admin-not-removed')} ${t('offline')}`;
+        return;
+      }
+      go.disabled = true;
+      note.textContent = t('admin-removing');
+      const answer = await op.request({ admins: { channel: address, remove: pubkey, since } });
+      go.disabled = false;
+      if (!answer.admins) {
+        note.textContent = `${t('admin-not-removed')} ${answer.error === 'offline' ? t('offline') : answer.error || ''}`;
+        return;
+      }
+      note.textContent = t('admin-removed', { who, n: answer.admins.kept });
+      li.remove();
+    } },
+    h('p', null, t('admin-since')),
+    h('label', null, nowChoice, ' ', t('admin-since-now')), ' ',
+    h('label', null, atChoice, ' ', t('admin-since-at'), ' ', at),
+    h('p', { class: 'actions' }, go, ' ', h('button', { type: 'button', onclick: () => form.remove() }, t('cancel'))));
+    li.appendChild(form);
+  }
+
+  return box;
+}
