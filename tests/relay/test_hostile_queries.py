@@ -266,11 +266,11 @@ async def test_one_address_holds_a_share_of_negentropy_memory(tmp_path: Path, st
 
 async def test_a_negentropy_build_for_a_client_that_has_gone_stops(neg_relay: tuple[RelayServer, Any]) -> None:
     relay, (service, _) = neg_relay
-    async with relay.build_turns.turn("other", "other"):  # the store is building for someone else
+    async with service.quick_lane.turn("other", "other"):  # the store is building for someone else
         async with client(f"ws://127.0.0.1:{relay.port}") as ws:
             await ws.send(neg_open("n", {}))
-            await wait_until(lambda: relay.build_turns.waiting == 1, what="its build to wait for a turn")
-        await wait_until(lambda: relay.build_turns.waiting == 0 and not service._building, what="the build to stop")
+            await wait_until(lambda: service.quick_lane.waiting == 1, what="its build to wait for a turn")
+        await wait_until(lambda: service.quick_lane.waiting == 0 and not service._building, what="the build to stop")
     assert service.builds == 0
     await asyncio.sleep(0)
 

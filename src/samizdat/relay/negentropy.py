@@ -11,11 +11,22 @@ and what it misses is found by the next sync. Sessions hold no copy of the stora
 
 A build runs as a task of the service, not of the connection that asked: clients asking for the same filter
 meanwhile wait for it, and it is cancelled (and its store read interrupted) when the last of them has gone. It
-reads the store under the relay's ``turn`` (one build at a time, handed out fairly between addresses, and a turn
-at the store's reader threads like any REQ or COUNT: see :mod:`samizdat.relay.fair`), so builds never take more
-than one of the store's reader threads, and gives the event loop a turn every :data:`YIELD_EVERY` records. Its
-read has ``build_seconds`` (``READ_SECONDS``; PostgreSQL ends its statement there), after which the ``NEG-OPEN``
-gets ``NEG-ERR "blocked: ..."``; the turn's time is charged to the address's store budget either way.
+reads the store under the relay's ``turn`` (a turn at the store's reader threads like any REQ or COUNT, handed
+out fairly between addresses: see :mod:`samizdat.relay.fair`) and a turn in one of the service's two *lanes* of
+one build each, and gives the event loop a turn every :data:`YIELD_EVERY` records:
+
+* every build first runs in the **quick lane** with ``quick_seconds`` (:data:`QUICK_SECONDS`, 0.5 s: a channel's
+  build takes milliseconds; about 250,000 records fit on PostgreSQL here);
+* one that did not finish there starts again in the **slow lane** with ``build_seconds``, after which the
+  ``NEG-OPEN`` gets ``NEG-ERR "blocked: ..."`` (``READ_SECONDS``; PostgreSQL ends its statement there).
+
+Both lanes hand their turn to the waiting address that used the lane least lately (:class:`FairScheduler`), and
+the time of both is charged to the address's store budget (the relay's store turn). Before (red-team finding),
+builds had one turn: an address's build of the whole store held it for up to ``build_seconds`` (10 s) and an
+honest peer's ``NEG-OPEN`` of one channel waited that long, once per such address ahead of it. Now it waits at
+most ``quick_seconds`` per address ahead of it in the quick lane (an address that used the lane goes after those
+that did not), and never for a slow build; a large build costs at most ``quick_seconds`` more. At most two
+builds read the store at once.
 
 Memory: every storage alive (cached, used by an open session, or being built) counts against one bound,
 ``memory_records`` (about 75 bytes a record). When a build needs room, cached storages no session uses go first,
@@ -82,6 +93,8 @@ INLINE_BYTES = 8 * 1024
 #: PostgreSQL's, ends the build there, its statement with it): the largest build allowed (2,000,000 records) takes
 #: about 4 s on PostgreSQL here, and a filter the server plans badly held the one build turn for good.
 BUILD_SECONDS = 10.0
+#: Seconds a build may take in the quick lane before it starts again in the slow one (see the module doc).
+QUICK_SECONDS = 0.5
 BUSY = "blocked: too many syncs at once on this relay; try again later"
 TOO_SLOW = "blocked: this sync's events take the relay too long to list; narrow the filter"
 IDLE = "closed: idle for too long"
@@ -132,6 +145,7 @@ class NegentropyService:
         max_cached: int = 256,
         idle_seconds: float = 120.0,
         build_seconds: float | None = BUILD_SECONDS,
+        quick_seconds: float = QUICK_SECONDS,
         min_staleness: float = 5.0,
         max_staleness: float = 300.0,
         frame_size_limit: int = 256 * 1024,
@@ -149,6 +163,10 @@ class NegentropyService:
         self.idle_seconds = idle_seconds
         #: Seconds a storage build may read the store (PostgreSQL ends its statement there; None: no bound).
         self.build_seconds = build_seconds
+        #: Seconds a build has in the quick lane before it starts again in the slow lane (see the module doc).
+        self.quick_seconds = quick_seconds
+        self.quick_lane = FairScheduler(1)  # the two lanes of builds (see the module doc)
+        self.slow_lane = FairScheduler(1)
         self.min_staleness = min_staleness
         self.max_staleness = max_staleness
         self.frame_size_limit = frame_size_limit
@@ -266,13 +284,46 @@ class NegentropyService:
             elif not build.done():
                 build.cancel()  # nobody waits for it any more: stop reading the store for it
 
+    def _lanes(self) -> list[tuple[FairScheduler, float | None]]:
+        """The lanes a build tries in turn, with its seconds in each (see the module doc)."""
+        slow = self.build_seconds
+        if slow is not None and slow <= self.quick_seconds:
+            return [(self.quick_lane, slow)]  # every build is a quick one
+        return [(self.quick_lane, self.quick_seconds), (self.slow_lane, slow)]
+
     async def _build(
         self, store: Store, flt: Filter, key: bytes, turn: Turn | None, asker: Hashable | None
     ) -> VectorStorage:
-        count = 0
-        READ_SECONDS.set(self.build_seconds)  # this task's own context: the store ends a longer read (TimeoutError)
+        lanes = self._lanes()
         try:
-            async with turn() if turn is not None else contextlib.nullcontext():
+            for number, (lane, seconds) in enumerate(lanes, 1):
+                try:
+                    return await self._build_in(lane, seconds, store, flt, key, turn, asker)
+                except TimeoutError:
+                    if number == len(lanes):
+                        raise
+                    log.debug("NIP-77 build of %r took the quick lane's %s s; in the slow lane now", key[:80], seconds)
+            raise AssertionError("unreachable")
+        finally:
+            self._building.pop(key, None)
+
+    async def _build_in(
+        self,
+        lane: FairScheduler,
+        seconds: float | None,
+        store: Store,
+        flt: Filter,
+        key: bytes,
+        turn: Turn | None,
+        asker: Hashable | None,
+    ) -> VectorStorage:
+        """Build in ``lane``, reading the store for at most ``seconds``; raise TimeoutError past them."""
+        count = 0
+        READ_SECONDS.set(seconds)  # this task's own context: the store ends a longer read (TimeoutError)
+        # An address (the loopback's connection, or the build itself without one) queues once in the lane.
+        party = asker if asker is not None else key
+        try:
+            async with lane.turn(party, party), turn() if turn is not None else contextlib.nullcontext():
                 seq, started = await store.last_seq(), self.clock()
                 storage = VectorStorage()
                 hidden = self.hidden()
@@ -297,7 +348,6 @@ class NegentropyService:
             return storage
         finally:
             self._built -= count
-            self._building.pop(key, None)
 
     def _make_room(self, asker: Hashable | None = None) -> None:
         """Get the records in memory within ``memory_records``: drop cached storages no session uses, oldest first,

@@ -107,7 +107,7 @@ from samizdat.relay.connection import (
 )
 from samizdat.relay.door import Door, GuardedConnection, QuietWsLog, RefusalLog, open_file_budget
 from samizdat.relay.embargo import Embargo
-from samizdat.relay.fair import FairScheduler, both
+from samizdat.relay.fair import FairScheduler
 from samizdat.relay.follow import Follower
 from samizdat.relay.ingest import Intake
 from samizdat.relay.keepalive import Keepalive
@@ -194,7 +194,6 @@ class RelayServer:
         rate, burst = limits.address_store_budget  # ... and the store time of each remote address
         self.store_budget = StoreBudget(rate, burst, max_wait=limits.store_budget_max_wait)
         self.turns = FairScheduler(limits.store_slots, budget=self.store_budget)  # reads for REQ and COUNT
-        self.build_turns = FairScheduler(1)  # NIP-77 storage builds: one at a time
         self.answers = StoredAnswers(store, limits, self.turns, self._close_subscription)
         self._ip_buckets: dict[str, TokenBucket] = {}  # the event rate shared by one address's connections
         self._req_buckets: dict[str, TokenBucket] = {}  # ... and their REQ rate
@@ -843,7 +842,7 @@ class RelayServer:
             client.send(neg_err_frame(request.sub_id, "error: this relay does not support NIP-77 negentropy"))
             return
         if client.neg is None:
-            builds, turns, party, ip, pace = self.build_turns, self.turns, client.party, client.ip, self.sync_pace
+            turns, party, ip, pace = self.turns, client.party, client.ip, self.sync_pace  # builds: NIP-77's lanes
 
             def send(frame: bytes) -> bool:
                 if ip is not None:
@@ -853,7 +852,7 @@ class RelayServer:
             client.neg = self.negentropy(
                 send,
                 self.store,
-                turn=lambda: both(builds.turn(party, client), turns.turn(party, client)),
+                turn=lambda: turns.turn(party, client),
                 address=party,
             )
         try:

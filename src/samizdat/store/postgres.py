@@ -379,7 +379,12 @@ class PostgresStore(SharedStore[Conn]):
 
             def first() -> list[tuple[int, bytes]]:
                 limit()
-                cursor.execute(sql.encode(), params)
+                try:
+                    cursor.execute(sql.encode(), params)
+                except pg_errors.QueryCanceled:  # planning alone took the time left (a busy server)
+                    if deadline is None:
+                        raise
+                    raise TimeoutError(f"the read took more than {seconds} s") from None
                 return more()
 
             def more() -> list[tuple[int, bytes]]:
@@ -402,6 +407,8 @@ class PostgresStore(SharedStore[Conn]):
                 except asyncio.CancelledError:
                     await asyncio.wait([_cancel([conn])])
                     await asyncio.wait([job])
+                    if not job.cancelled():
+                        job.exception()  # cancelled on the server: nobody wants the error
                     raise
                 except TimeoutError:
                     finished = True  # ended by the server's statement_timeout, not a cancel request: reusable
