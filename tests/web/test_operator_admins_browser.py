@@ -64,8 +64,8 @@ def test_the_owner_removes_an_arrested_admin_from_the_phone(
         row.locator(".admin-remove-go").click()
         expect(page.locator("#admins-note")).to_have_text(
             re.compile(
-                r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; kept 1 amendments \(retractions and corrections\) signed by "
-                r"the owner\.$"
+                r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; retractions and corrections it made before, kept with the "
+                r"owner’s signature: 1\.$"
             )  # fmt: skip
         )
         [question] = asked

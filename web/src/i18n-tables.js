@@ -110,7 +110,7 @@ const en = {
   'admin-remove': 'Remove', 'admin-since': 'Their posts stop counting from:', 'admin-since-now': 'now',
   'admin-since-at': 'an earlier time (when the key may have gone into other hands: the arrest, not when you learned of it)',
   'admin-remove-confirm': 'Remove {who}? Their posts dated from {when} on stop counting for every reader. Their earlier retractions and corrections are kept: this node signs them again with the owner’s key.',
-  'admin-removing': 'Removing…', 'admin-removed': 'Removed {who}; kept {n} amendments (retractions and corrections) signed by the owner.',
+  'admin-removing': 'Removing…', 'admin-removed': 'Removed {who}; retractions and corrections it made before, kept with the owner’s signature: {n}.',
   'admin-not-removed': 'Not removed:', 'admin-bad-time': 'Give a time up to now: when the key may have gone into other hands.',
   'admin-revoked': 'removed: posts from {when} on do not count',
 };
