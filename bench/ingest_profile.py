@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import os
 import pstats
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +30,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import dataset  # noqa: E402
-from workers import Relay, run_loadgen  # noqa: E402
+from workers import Relay, run_loadgen, watch_connections  # noqa: E402
 
 
 def thread_cpu(pids: list[int]) -> dict[tuple[int, int], float]:
@@ -46,19 +44,6 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int], float]:
                     fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
                     found[(pid, int(task.name))] = (int(fields[11]) + int(fields[12])) / tick
     return found
-
-
-def connections_by_process(port: int) -> Counter[int]:
-    """Established connections to ``port`` by the pid that holds them (``ss``)."""
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
-                         text=True, check=False).stdout  # fmt: skip
-    return Counter(int(m) for m in re.findall(r"pid=(\d+)", out))
-
-
-def watch_connections(port: int, stop: threading.Event, seen: list[Counter[int]]) -> None:
-    """Every 0.5 s until ``stop``: who holds the load generator's connections (SO_REUSEPORT hashes them)."""
-    while not stop.wait(0.5):
-        seen.append(connections_by_process(port))
 
 
 def main() -> None:

@@ -4,12 +4,14 @@ per event of each stage, and fan-out to many live subscribers of one channel acr
     .venv/bin/python bench/workers.py [--events 50000] [--rounds 2] [--subscribers 20000] [--no-write]
 
 * **ingest**: the same load generator (``bench/loadgen.py ingest``: pre-signed events from ``bench/dataset.py``,
-  8 connections, 200 EVENTs in flight each) against ``samizdat serve --workers 1``, ``--workers 2`` (a plain
-  data directory: SQLite, ``OK`` after the commit; each also with ``SAMIZDAT_FASTADD=0``, the store writing
-  through Python's sqlite3 instead of its compiled fast path, unless ``--no-python-path``) and LocalRelay (in
-  memory), in turn, ``--rounds`` times; the
-  best round of each is reported, and every round is printed. 8 connections, not 4, so that ``SO_REUSEPORT``
-  gives each worker some (it spreads connections by a hash, not evenly).
+  8 connections, 200 EVENTs in flight each) against ``samizdat serve --workers 1`` and ``--workers 2`` (a plain
+  data directory: SQLite, ``OK`` after the commit), each also with the other setting of ``[relay]
+  verify_in_thread`` than the relay picks itself, and with ``SAMIZDAT_FASTADD=0`` (the store writing through
+  Python's sqlite3 instead of its compiled fast path) unless ``--no-python-path``, and LocalRelay (in memory), in
+  turn, ``--rounds`` times; the median of the rounds is reported, and every round is printed with how
+  ``SO_REUSEPORT`` spread the connections. 8 connections, not 4, so that it gives each worker some (it spreads
+  connections by a hash, not evenly). The table says how many of the machine's cores the relay and the load
+  generator kept busy, and the text what no number of workers can pass on this machine.
 * **stages**: in this process, the CPU time per event of parsing (JSON to a checked ``Event``), verifying the
   BIP-340 signature, and storing (``SqliteStore.add_many`` in batches of 200, as the relay's writer batches).
 * **fan-out**: ``serve --workers 2``; ``--subscribers`` WebSocket connections in client processes of this script,
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -36,7 +39,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +95,10 @@ def accepts(port: int) -> bool:
 class Relay:
     """``samizdat serve --workers N`` on a fresh plain data directory, or LocalRelay; stopped by :meth:`stop`."""
 
-    def __init__(self, kind: str, workers: int = 1, max_connections: int = 10_000, fast: bool = True) -> None:
-        """``fast``: False writes through Python's sqlite3 (``SAMIZDAT_FASTADD=0``), not the compiled fast path."""
+    def __init__(self, kind: str, workers: int = 1, max_connections: int = 10_000, fast: bool = True,
+                 verify: bool | None = None) -> None:  # fmt: skip
+        """``fast``: False writes through Python's sqlite3 (``SAMIZDAT_FASTADD=0``), not the compiled fast path;
+        ``verify``: ``[relay] verify_in_thread`` (None: unset, the relay's own choice)."""
         self.kind, self.workers = kind, workers
         self.dir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
         self.port = free_port()
@@ -101,7 +108,10 @@ class Relay:
             home = self.dir / "home"
             samizdat = [PY, "-m", "samizdat", "--home", str(home)]
             subprocess.run([*samizdat, "init", "--no-passphrase"], check=True, capture_output=True, env=env)
-            (home / "config.toml").write_text(BENCH_CONFIG.format(max_connections=max_connections))
+            config = BENCH_CONFIG.format(max_connections=max_connections)
+            if verify is not None:
+                config = config.replace("[relay]\n", f"[relay]\nverify_in_thread = {str(verify).lower()}\n")
+            (home / "config.toml").write_text(config)
             cmd = [*samizdat, "serve", "--port", str(self.port), "--workers", str(workers)]
         else:
             cmd = [PY, str(BENCH / "launch_localrelay.py"), "--port", str(self.port)]
@@ -171,38 +181,79 @@ def run_loadgen(url: str, path: Path, count: int) -> dict[str, Any]:
     return result
 
 
-#: The relays of the ingest benchmark: (kind, workers, the store's compiled fast path) and their labels.
+def connections_by_process(port: int) -> Counter[int]:
+    """Established connections to ``port`` by the pid that holds them (``ss``)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                         text=True, check=False).stdout  # fmt: skip
+    return Counter(int(m) for m in re.findall(r"pid=(\d+)", out))
+
+
+def watch_connections(port: int, stop: threading.Event, seen: list[Counter[int]]) -> None:
+    """Every 0.5 s until ``stop``: who holds the load generator's connections (SO_REUSEPORT hashes them)."""
+    while not stop.wait(0.5):
+        seen.append(connections_by_process(port))
+
+
+#: The relays of the ingest benchmark: (kind, workers, the store's compiled fast path, `[relay] verify_in_thread`)
+#: and their labels.
 INGEST = {
-    "w1": ("samizdat", 1, True, "samizdat `--workers 1`"),
-    "w2": ("samizdat", 2, True, "samizdat `--workers 2`"),
-    "w1py": ("samizdat", 1, False, "samizdat `--workers 1`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
-    "w2py": ("samizdat", 2, False, "samizdat `--workers 2`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
-    "localrelay": ("localrelay", 1, True, "nostr-sdk LocalRelay (memory)"),
+    "w1": ("samizdat", 1, True, None, "samizdat `--workers 1`"),
+    "w2": ("samizdat", 2, True, None, "samizdat `--workers 2`"),
+    "w1loop": ("samizdat", 1, True, False, "samizdat `--workers 1`, signatures checked on the event loop"),
+    "w2thread": ("samizdat", 2, True, True, "samizdat `--workers 2`, signatures checked in a thread"),
+    "w1py": ("samizdat", 1, False, None, "samizdat `--workers 1`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
+    "w2py": ("samizdat", 2, False, None, "samizdat `--workers 2`, Python's sqlite3 (`SAMIZDAT_FASTADD=0`)"),
+    "localrelay": ("localrelay", 1, True, None, "nostr-sdk LocalRelay (memory)"),
 }
 
 
 def bench_ingest(events: int, rounds: int, python_path: bool) -> dict[str, Any]:
     path = dataset.ensure("ingest", events)
-    names = {name: spec[:3] for name, spec in INGEST.items() if python_path or not name.endswith("py")}
+    names = {name: spec[:4] for name, spec in INGEST.items() if python_path or not name.endswith("py")}
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    gen: dict[str, list[float]] = {name: [] for name in names}  # the load generator's CPU µs per event
     for round_ in range(rounds):
-        for name, (kind, workers, fast) in names.items():
-            relay = Relay(kind, workers, fast=fast)
+        for name, (kind, workers, fast, verify) in names.items():
+            relay = Relay(kind, workers, fast=fast, verify=verify)
+            stop, seen = threading.Event(), []
+            watcher = threading.Thread(target=watch_connections, args=(relay.port, stop, seen), daemon=True)
             try:
                 cpu0 = relay.cpu_seconds()
+                watcher.start()
                 res = run_loadgen(relay.url, path, events)
                 used = relay.cpu_seconds() - cpu0
             finally:
+                stop.set()
                 relay.stop()
             if res["ok"] != events or res["error"]:
                 log(f"  {name}: only {res['ok']} of {events} OK ({res['error']}, {res['reasons']})")
             rates[name].append(res["rate"])
             cpu[name].append(used / max(1, res["ok"]) * 1e6)
+            gen[name].append(res["cpu_seconds"] / max(1, res["ok"]) * 1e6)
             log(f"  round {round_ + 1} {name}: {res['rate']:,.0f} events/s, relay CPU {cpu[name][-1]:.0f} µs/event, "
-                f"load generator CPU {res['cpu_share']:.0%} of a core")  # fmt: skip
+                f"load generator CPU {res['cpu_share']:.0%} of a core{split(seen, workers)}")  # fmt: skip
     best = {name: max(values) for name, values in rates.items()}
-    return {"rates": rates, "best": best, "relay_cpu_us": {k: statistics.median(v) for k, v in cpu.items()}}
+    return {"rates": rates, "best": best, "relay_cpu_us": {k: statistics.median(v) for k, v in cpu.items()},
+            "loadgen_cpu_us": {k: statistics.median(v) for k, v in gen.items()}}  # fmt: skip
+
+
+def split(seen: list[Counter[int]], workers: int) -> str:
+    """How SO_REUSEPORT spread the load generator's connections over the workers, most of the time."""
+    shapes = Counter(" / ".join(str(n) for n in sorted([*c.values(), *[0] * (workers - len(c))], reverse=True))
+                     for c in seen if c)  # fmt: skip
+    return f", connections per worker {shapes.most_common(1)[0][0]}" if workers > 1 and shapes else ""
+
+
+def busy_cores(rate: float, relay_us: float, loadgen_us: float) -> float:
+    """The cores the relay and the load generator kept busy together at ``rate`` events/s."""
+    return rate * (relay_us + loadgen_us) / 1e6
+
+
+def ceiling(rate: float, relay_us: float, loadgen_us: float, cores: int) -> float:
+    """How many times ``rate`` any number of relay processes could reach on ``cores`` cores, if they spent no
+    more CPU per event than this relay did and left no cycle idle: the machine's limit, not a measurement."""
+    return cores * 1e6 / (relay_us + loadgen_us) / rate
 
 
 def bench_stages(count: int = 5000) -> dict[str, float]:
@@ -564,19 +615,32 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
             "the relays one after the other in each round; medians of the rounds; the relay's CPU per event "
             "is the sum over its processes, median):",
             "",
-            "| relay | events/s | vs 1 worker | vs LocalRelay | relay CPU µs/event | rounds |",
-            "|---|---|---|---|---|---|",
+            "| relay | events/s | vs 1 worker | vs LocalRelay | relay CPU µs/event | load generator CPU µs/event "
+            "| cores busy | rounds |",
+            "|---|---|---|---|---|---|---|---|",
         ]
+        relay_us, loadgen_us = ingest["relay_cpu_us"], ingest["loadgen_cpu_us"]
         for name in rates:
-            label = INGEST[name][3]
+            label = INGEST[name][4]
             rounds = ", ".join(f"{r:,.0f}" for r in rates[name])
+            busy = busy_cores(median[name], relay_us[name], loadgen_us[name])
             lines.append(f"| {label} | {median[name]:,.0f} | {median[name] / w1:.2f}x | {median[name] / lr:.2f}x | "
-                         f"{ingest['relay_cpu_us'][name]:.0f} | {rounds} |")  # fmt: skip
+                         f"{relay_us[name]:.0f} | {loadgen_us[name]:.0f} | {busy:.2f} of {os.cpu_count()} | "
+                         f"{rounds} |")  # fmt: skip
         each = ", ".join(f"{r:.2f}x" for r in by_round_w1)
         each_lr = ", ".join(f"{r:.2f}x" for r in by_round_lr)
         goals = (f"Goals: `--workers 2` ≥ 1.4x one worker (measured {w2 / w1:.2f}x of the medians; round by "
                  f"round {each}), ≥ 0.75x LocalRelay (measured {w2 / lr:.2f}x; round by round {each_lr}).")  # fmt: skip
-        lines += ["", goals, ""]
+        cores = os.cpu_count() or 1
+        limit = ceiling(w1, relay_us["w1"], loadgen_us["w1"], cores)
+        limit2 = ceiling(w1, relay_us["w2"], loadgen_us["w2"], cores)
+        room = (f"The machine's limit: at one worker's CPU per event ({relay_us['w1']:.0f} µs, and the load "
+                f"generator's {loadgen_us['w1']:.0f}), {cores} cores fully busy would carry "
+                f"{limit * w1:,.0f} events/s, {limit:.2f}x one worker's measured rate; at two workers' CPU per "
+                f"event ({relay_us['w2']:.0f} µs), {limit2 * w1:,.0f} events/s, {limit2:.2f}x. No number of "
+                "workers passes that on this machine: beyond it only a lower CPU per event helps, and that "
+                "raises one worker too.")  # fmt: skip
+        lines += ["", goals, "", room, ""]
     if stages is not None:
         total = stages["parse_us"] + stages["verify_us"] + stages["store_us"]
         lines += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,53 @@ async def test_a_batch_gets_one_answer_per_event_in_order(key: SecretKey) -> Non
     assert first + second == [i % 5 != 2 for i in range(40)]
     assert single is False
     assert verifier.checked == 41
+
+
+async def test_while_one_batch_is_written_the_next_is_checked_and_order_holds(tmp_path: Path, key: SecretKey) -> None:
+    """With the check in the thread, the intake checks a batch while the one before it is written
+    (relay/ingest.py, ``overlap``): each sender still gets its OKs, and subscribers the events, in the order
+    sent, and a forged event is answered in its place."""
+    other = SecretKey.generate()
+    senders = 4
+    sent = [[make_event(key, 1, f"s{s} e{i}") for i in range(600)] for s in range(senders)]
+    sent = [[forged(ev, other) if i % 97 == 5 else ev for i, ev in enumerate(evs)] for evs in sent]
+    async with running_relay(tmp_path, verify_in_thread=True) as running:
+        relay, url = running.server, running.url
+        async with client(url) as watcher:
+            await watcher.send('["REQ","all",{"kinds":[1]}]')
+            assert await recv_json(watcher) == ["EOSE", "all"]
+
+            async def send_all(events: list[Event]) -> list[list[Any]]:
+                async with client(url) as ws:
+                    for ev in events:
+                        await ws.send(event_message(ev))
+                    return [await recv_json(ws) for _ in events]
+
+            async with asyncio.timeout(60):
+                answers = await asyncio.gather(*(send_all(evs) for evs in sent))
+                good = [ev for evs in sent for i, ev in enumerate(evs) if i % 97 != 5]
+                live = [(await recv_json(watcher))[2]["id"] for _ in good]
+        for evs, oks in zip(sent, answers, strict=True):
+            assert [ok[1] for ok in oks] == [ev.id for ev in evs]
+            assert [ok[2] for ok in oks] == [i % 97 != 5 for i in range(len(evs))]
+        for evs in sent:
+            mine = {ev.id for i, ev in enumerate(evs) if i % 97 != 5}
+            assert [x for x in live if x in mine] == [ev.id for i, ev in enumerate(evs) if i % 97 != 5]
+        assert relay.intake.overlapped > 0  # the case this test is about did happen
+
+
+def test_the_node_checks_in_a_thread_when_a_core_is_spare_or_as_configured(tmp_path: Path) -> None:
+    from samizdat.config import load_config
+    from samizdat.errors import UsageError
+    from samizdat.web.serving import verify_in_thread
+
+    cores = len(os.sched_getaffinity(0))
+    assert verify_in_thread(None, 1) is (cores > 1)
+    assert verify_in_thread(None, cores) is False  # a relay process per core: no core left for the thread
+    assert verify_in_thread(True, cores) is True
+    assert verify_in_thread(False, 1) is False
+    (tmp_path / "config.toml").write_text("[relay]\nverify_in_thread = false\n")
+    assert load_config(tmp_path).verify_in_thread is False
+    (tmp_path / "config.toml").write_text('[relay]\nverify_in_thread = "yes"\n')
+    with pytest.raises(UsageError, match="verify_in_thread"):
+        load_config(tmp_path)

@@ -92,7 +92,10 @@ class Intake:
         max_bytes: int = 64 * 1024 * 1024,
         max_bytes_per_ip: int = 8 * 1024 * 1024,
         reserve_per_ip: int = 0,
+        overlap: bool = False,
     ) -> None:
+        """``overlap``: the events come with their signatures unchecked (``put(..., verified=False)``), and one
+        batch's are checked while the batch before it is written."""
         self.store = store
         self.verifier = verifier
         self.finish = finish
@@ -106,11 +109,15 @@ class Intake:
         self._queue: list[tuple[Client, Event, bool, int]] = []
         self._scheduled = False  # a call of _start is due (soon, or when the lingering ends)
         self._lingering: asyncio.TimerHandle | None = None
-        self._storing = 0  # batches being stored
+        self._depth = 2 if overlap else 1  # batches stored at once
+        self._storing = 0  # batches being stored (their signatures checked, then written)
+        self._checking = 0  # ... of which those whose signatures are being checked in the verifier's thread
+        self._written: asyncio.Future[None] | None = None  # done once the newest batch started is written
         self._stored_at = float("-inf")  # loop time at which the last batch was stored
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Batches started and events put, for tests and benchmarks.
+        #: Batches started, those started while another was being stored, and events put, for tests and benchmarks.
         self.batches = 0
+        self.overlapped = 0
         self.events = 0
 
     def put(self, client: Client, event: Event, verified: bool, size: int = 0) -> None:
@@ -167,7 +174,7 @@ class Intake:
         queue = self._queue
         waiting = len(queue)
         if LINGER_FROM <= waiting < self.batch_max and not now:
-            if self._storing:  # the end of that batch calls this again
+            if self._checking or self._storing >= self._depth:  # the end of that check or batch calls this again
                 return
             loop = asyncio.get_running_loop()
             wait = self._stored_at + LINGER - loop.time()
@@ -180,8 +187,10 @@ class Intake:
             batch, queue = queue[:size], queue[size:]
             self.batches += 1
             self.events += len(batch)
+            self.overlapped += self._storing > 0
             self._storing += 1
-            task = asyncio.ensure_future(self._store(batch))
+            before, self._written = self._written, asyncio.get_running_loop().create_future()
+            task = asyncio.ensure_future(self._store(batch, before, self._written))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             for client in {item[0] for item in batch}:
@@ -189,20 +198,37 @@ class Intake:
                 task.add_done_callback(client.tasks.discard)
         self._queue = []
 
-    async def _store(self, batch: list[tuple[Client, Event, bool, int]]) -> None:
+    async def _store(
+        self,
+        batch: list[tuple[Client, Event, bool, int]],
+        before: asyncio.Future[None] | None,
+        written: asyncio.Future[None],
+    ) -> None:
+        """Check ``batch``'s signatures (meanwhile the batch ``before`` is written), wait until ``before`` is
+        written, then write ``batch`` and send its answers; ``written`` is done after, whatever happens."""
         finish = self.finish
         try:
             unverified = [event for _, event, verified, _ in batch if not verified]
             if unverified:
-                good = iter(await self.verifier.verify_many(unverified))
+                self._checking += 1
+                try:
+                    good = iter(await self.verifier.verify_many(unverified))
+                finally:
+                    self._checking -= 1
+                    if self._scheduled and self._lingering is None:
+                        asyncio.get_running_loop().call_soon(self._start)  # the next batch's check may begin
                 checked = [verified or next(good) for _, _, verified, _ in batch]
             else:
                 checked = [True] * len(batch)
+            if before is not None and not before.done():
+                await asyncio.shield(before)  # the store sees the batches, and clients their OKs, in order
             events = [event for (_, event, _, _), ok in zip(batch, checked, strict=True) if ok]
             outcomes = iter(await self._add(events))
             for (client, event, _, _), ok in zip(batch, checked, strict=True):
                 finish(client, event, next(outcomes) if ok else None)
         finally:
+            if not written.done():
+                written.set_result(None)
             held_by = self.held_by
             for client, _, _, weight in batch:
                 client.pending -= 1
@@ -218,7 +244,7 @@ class Intake:
             self._storing -= 1
             loop = asyncio.get_running_loop()
             self._stored_at = loop.time()
-            if self._scheduled and self._lingering is None and not self._storing:
+            if self._scheduled and self._lingering is None and not self._checking and self._storing < self._depth:
                 loop.call_soon(self._start)  # it waited for this batch
 
     async def _add(self, events: Sequence[Event]) -> Sequence[AddOutcome | BaseException]:

@@ -121,7 +121,7 @@ from samizdat.relay.subscriptions import Subscription, SubscriptionIndex, Tally,
 from samizdat.relay.syncpace import SyncPace
 from samizdat.relay.verifier import Verifier
 from samizdat.relay.wire import text_frame
-from samizdat.store.base import AddOutcome, Store
+from samizdat.store.base import CALLER, AddOutcome, Store
 
 logger = logging.getLogger("samizdat.relay")
 
@@ -185,7 +185,8 @@ class RelayServer:
         self.verifier = Verifier()
         self.intake = Intake(store, self.verifier, self._stored, max_bytes=self.limits.max_pending_event_bytes,
                              max_bytes_per_ip=self.limits.max_pending_event_bytes_per_ip,
-                             reserve_per_ip=self.limits.pending_event_bytes_reserve)  # fmt: skip
+                             reserve_per_ip=self.limits.pending_event_bytes_reserve,
+                             overlap=verify_in_thread)  # fmt: skip
         self.clients: set[Client] = set()
         limits = self.limits
         self.refusals = RefusalLog()
@@ -438,7 +439,11 @@ class RelayServer:
         secure = connection.transport.get_extra_info("sslcontext") is not None
         given = bodies.HttpRequest(request.method, request.path, request.headers, body, ip,
                                    http.from_loopback(connection), secure)  # fmt: skip
-        result = await self.request_handler(given)
+        caller = CALLER.set(ip)  # the photo store shares its connections out by address (store/pgblobs.py)
+        try:
+            result = await self.request_handler(given)
+        finally:
+            CALLER.reset(caller)
         if result is None:
             return None
         status, content_type, answer = result[:3]

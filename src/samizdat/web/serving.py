@@ -7,6 +7,7 @@ it needs as a callable, so nothing here holds a rule of its own (docs/architectu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,15 @@ from samizdat.services.operator_admins import answer as operator_admins
 from samizdat.web import SEED_BYTES, START_POSTS_BYTES, web_parts
 from samizdat.web.blossom import BlossomEndpoint
 from samizdat.web.logins import ClusterLoginLimiter
+
+
+def verify_in_thread(setting: bool | None, workers: int) -> bool:
+    """Whether the relay checks signatures in a thread of its own (``[relay] verify_in_thread``): as set, or when
+    this process may use more cores than there are relay processes, so the thread has one to run on."""
+    if setting is not None:
+        return setting
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores > workers
 
 
 def relay_server(
@@ -100,5 +110,6 @@ def relay_server(
     server = RelayServer(
         ctx.store, limits=limits, info=info, clock=ctx.clock, negentropy=NegentropyService(), http_handler=web_app,
         ws_routes=routes, request_handler=blossom, max_body=blobs.MAX_BLOB_BYTES,
+        verify_in_thread=verify_in_thread(config.verify_in_thread, config.workers),
     )  # fmt: skip
     return server
