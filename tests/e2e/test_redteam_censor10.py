@@ -172,6 +172,8 @@ def test_a_sync_alone_finds_an_empty_relay_at_the_relays_address(lab: Lab) -> No
     assert routes(lab, home, url)["direct"]["last_error"].startswith("sync: relay.impostor")
     shown = ok(lab.samizdat(home, "routes")).stdout
     assert "a sync found something else answering in the relay's name" in shown
+    status = ok(lab.samizdat(home, "status")).stdout
+    assert "something else answers in its name on this network through direct (found by sync)" in status, status
     # The new posts come through the proxy (the relay reuses its NIP-77 index for a few seconds: a sync right
     # after they were published may not see them yet).
     got = int(text.split("received ")[1].split(",")[0])

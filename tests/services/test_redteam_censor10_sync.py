@@ -25,7 +25,7 @@ from samizdat.net.client import RelayClient
 from samizdat.net.failover import Routing
 from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.services import sync
+from samizdat.services import status, sync
 from samizdat.services.context import Context
 from samizdat.testing import FakeClock, RunningRelay, cutting_proxy, running_relay
 
@@ -153,6 +153,8 @@ async def test_an_empty_relay_at_the_relays_address_is_found_by_the_next_sync(
         assert impostor_lines(second.errors), second.errors
         assert await ctx.store.has([e.id for e in fresh]) == {e.id for e in fresh}, second
         assert marked(ctx, relay.url, censored.url) == "relay.impostor"
+        shown = {r["url"]: r for r in (await status.document(ctx))["relays"]}
+        assert shown[relay.url]["impersonated"][0]["route"] == censored.url  # what `samizdat status` says
         tunnels = censored.tunnels
         third = await sync.sync_with(ctx, relay.url)
         assert not third.errors

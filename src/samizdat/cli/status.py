@@ -36,6 +36,11 @@ def _relay_line(r: dict[str, Any], now: float) -> str:
             f"\n      ! loses what it accepts: {plural(r['lost_events'], 'event')} it acknowledged were missing at a "
             f"later sync (since {ago(r['losing_since'], now)}); posts go to other relays, syncs send it little"
         )
+    for found in r.get("impersonated") or ():
+        line += (
+            f"\n      ! something else answers in its name on this network through {found['route']} (found by "
+            f"{found['by']}): that route is avoided until {when(found['until'])}"
+        )
     for row in r.get("withheld") or ():
         name = f"«{field(row['name'])}»" if row.get("name") else "a channel"
         line += f"\n      ! withholds: it {withholding.line(row, name, when)}"

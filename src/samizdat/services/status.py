@@ -21,8 +21,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from samizdat.core import nip19
+from samizdat.core import nip19, routes
+from samizdat.core.interference import IMPOSTOR
+from samizdat.net import netinfo
 from samizdat.net.outbox import GONE
+from samizdat.net.transports import redacted
 from samizdat.services import areas, channels, killcord, relay_health, sync, withholding
 from samizdat.services.context import Context
 from samizdat.services.instance import running_relay_url
@@ -74,6 +77,11 @@ async def document(
         if since is not None:
             entry = relay(url)
             entry["losing_since"], entry["lost_events"] = since, health.lost
+    network = netinfo.network_id()
+    for url, where, record in ctx.local.all_routes():  # red team round 10: a sync (or netcheck) found an impostor
+        if where == network and routes.impairment(record, ctx.clock()) == IMPOSTOR:
+            found = {"route": redacted(record.transport), "until": record.next_retry, "by": routes.found_by(record)}
+            relay(url).setdefault("impersonated", []).append(found)
     for url, kept in withholding.withholding(ctx).items():  # which channel only in ``detail``: it names a follow
         shown = []
         for withheld in kept:
