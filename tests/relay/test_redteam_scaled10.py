@@ -12,6 +12,12 @@
   build to end (each such address ahead of it added as much). Now every build first runs in a quick lane of
   ``quick_seconds`` and, if it did not finish there, again in a slow lane: the peer waits for one quick turn at most.
 
+* The photo store's connections (four, for calls from threads) were handed to whoever asked first. One address's
+  four uploads waiting on rows another process held (or four slow downloads) held all of them, and a phone's photo
+  from another address waited until one ended, up to ``WAIT_SECONDS`` (10 s), then was refused as busy. Now one
+  address holds at most three (``pgblobs.PER_ADDRESS``), the relay names the address of each HTTP request to the
+  store (``store.base.CALLER``), and a connection that comes free goes to the address holding the fewest.
+
 Real PostgreSQL (samizdat.testing_postgres), real relay and WebSocket clients on loopback, each device on an address
 of its own through a trusted balancer's PROXY header (relay/proxied.py).
 """
@@ -19,7 +25,10 @@ of its own through a trusted balancer's PROXY header (relay/proxied.py).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +39,16 @@ import psycopg
 import pytest
 from relay_helpers import client, make_event, publish, query
 from test_proxied import client as proxied
-from test_proxied import v1
+from test_proxied import raw, v1
 from test_redteam_scaled9 import TOPICS, _author, _fill, _neg_open, _running_lists
 
 from samizdat.core.keys import SecretKey
+from samizdat.relay.bodies import HttpRequest
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.store import pgconn
+from samizdat.store import base as store_base
+from samizdat.store import pgblobs, pgconn
+from samizdat.store.pgblobs import PgBlobStore
 from samizdat.testing import running_relay, wait_until
 from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster
 
@@ -142,3 +154,104 @@ async def test_an_honest_peers_sync_is_not_held_behind_one_addresss_build_of_the
                 for task in (honest, *hostile):
                     task.cancel()
                 await asyncio.gather(honest, *hostile, return_exceptions=True)
+
+
+async def _http(port: int, address: str, request: bytes) -> bytes:
+    """``request`` from ``address`` (through the trusted balancer); the whole answer, once the relay closes."""
+    sock = await raw(port, v1(address) + request)
+    loop = asyncio.get_running_loop()
+    got = b""
+    try:
+        while chunk := await loop.sock_recv(sock, 65536):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    return got
+
+
+class _Call(threading.Thread):
+    """``fn()`` in a thread of its own (a web request's) for ``address``, keeping what it returned or raised."""
+
+    def __init__(self, address: str, fn: Any) -> None:
+        super().__init__(daemon=True)
+        self.address = address
+        self.fn = fn
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        caller = getattr(store_base, "CALLER", None)
+        if caller is not None:
+            caller.set(self.address)  # as the relay sets it around a Blossom request, copied into its thread
+        try:
+            self.value = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            self.error = exc
+
+
+def _waiting_on_rows(url: str) -> int:
+    """Photo store connections waiting for a row another transaction holds."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'samizdat-blobs'"
+            " AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_a_phones_photo_is_served_while_one_address_holds_calls_that_wait(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pgblobs, "LOCK_SECONDS", 30.0)  # the stuck calls stay stuck meanwhile
+    monkeypatch.setattr(pgblobs, "WAIT_SECONDS", 30.0)  # longer than a step of this test: "busy" is no answer here
+    store = PgBlobStore(postgres_url)
+    small = os.urandom(20_000)
+    store.put(hashlib.sha256(small).hexdigest(), small, "image/jpeg", thumb=False, now=1)
+    photos = [os.urandom(1000) for _ in range(pgblobs.CONNECTIONS)]
+    other = psycopg.connect(postgres_url)  # another relay process storing these very photos, not committed yet
+    stuck: list[_Call] = []
+    phone = None
+    try:
+        for data in photos:
+            other.execute(
+                "INSERT INTO blobs (sha256, size, type, thumb, stored_at, data) VALUES (%s, 1, 'x', false, 1, %s)",
+                (hashlib.sha256(data).hexdigest(), data),
+            )
+        for data in photos:  # one device's calls (uploads here; slow downloads alike): each waits for its row
+            sha256 = hashlib.sha256(data).hexdigest()
+            call = _Call("10.0.0.1", lambda s=sha256, d=data: store.put(s, d, "image/jpeg", thumb=False, now=2))
+            call.start()
+            stuck.append(call)
+        await wait_until(lambda: _waiting_on_rows(postgres_url) >= 2, timeout=WAIT, what="the device's calls wait")
+        # A phone on another address asks for a photo: served at once (before, it waited until one of the device's
+        # calls ended, or WAIT_SECONDS, 10 s, and was then refused as busy).
+        phone = _Call("10.9.9.9", lambda: store.get(hashlib.sha256(small).hexdigest()))
+        phone.start()
+        phone.join(WAIT)
+        assert not phone.is_alive(), "the phone's photo waited behind the device's calls"
+        assert phone.value == small, phone.error
+    finally:
+        other.rollback()  # the other process gave up: the device's calls go on, and store them
+        other.close()
+        for call in [*stuck, *([phone] if phone else [])]:
+            call.join(WAIT)
+    assert all(call.error is None and call.value is True for call in stuck)  # none lost
+    store.close()
+
+
+async def test_the_relay_names_the_address_of_each_request_to_the_store(tmp_path: Path) -> None:
+    caller = getattr(store_base, "CALLER", None)
+    assert caller is not None, "the store is told nobody's address"
+
+    async def blossom(request: HttpRequest) -> tuple[int, str, bytes]:
+        # As web/blossom.py calls the photo store: in a thread, which sees the request's context.
+        return 200, "text/plain", str(await asyncio.to_thread(caller.get)).encode()
+
+    limits = RelayLimits(trusted_proxies=("127.0.0.1/32",))
+    async with running_relay(tmp_path, limits=limits, request_handler=blossom, max_body=1000) as running:
+        get = b"GET /anything HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n"
+        assert (await asyncio.wait_for(_http(running.port, "10.9.9.9", get), WAIT)).endswith(b"10.9.9.9")
+        assert (await asyncio.wait_for(_http(running.port, "10.0.0.1", get), WAIT)).endswith(b"10.0.0.1")
+    assert caller.get() is None  # set around each request only

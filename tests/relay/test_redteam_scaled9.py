@@ -223,6 +223,9 @@ async def test_photo_requests_beyond_the_connections_are_refused_in_time_not_que
 ) -> None:
     monkeypatch.setattr(pgblobs, "LOCK_SECONDS", 30.0, raising=False)  # the stuck calls stay stuck meanwhile
     monkeypatch.setattr(pgblobs, "WAIT_SECONDS", 0.5, raising=False)
+    # Every connection may go to one caller (these calls name no address): a full pool is what is tried here; one
+    # address's share of it is test_redteam_scaled10's.
+    monkeypatch.setattr(pgblobs, "PER_ADDRESS", pgblobs.CONNECTIONS, raising=False)
     store = PgBlobStore(postgres_url)
     small, small_data = _photo(1000)
     store.put(small, small_data, "image/jpeg", thumb=False, now=1)

@@ -37,6 +37,9 @@ from samizdat.core.filters import Filter
 #: raises TimeoutError: the relay bounds the store time one client's page or COUNT may take. A store that cannot
 #: interrupt its reads (the in-memory twin) ignores it.
 READ_SECONDS: ContextVar[float | None] = ContextVar("samizdat_store_read_seconds", default=None)
+#: The remote address a store call is made for, while set (the relay sets it around each HTTP request it hands
+#: on: Blossom's photo requests); the photo store in PostgreSQL shares its connections out by it (store/pgblobs.py).
+CALLER: ContextVar[str | None] = ContextVar("samizdat_store_caller", default=None)
 
 
 class AddOutcome(Enum):

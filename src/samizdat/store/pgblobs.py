@@ -39,6 +39,14 @@ them: it has one more connection (a loop makes one call at a time). Every statem
 :data:`STATEMENT_SECONDS` (``statement_timeout``) and waits at most :data:`LOCK_SECONDS` for a row another
 transaction holds (``lock_timeout``).
 
+**Per address.** One address holds at most :data:`PER_ADDRESS` of those connections at once (three of four), the
+address being :data:`~samizdat.store.base.CALLER` (the relay sets it around each HTTP request: Blossom's photo
+requests; calls without one, the node's own, count as one address). A connection that comes free goes to the
+waiting address that holds the fewest, the earliest among equals. Before (red-team finding, round 10), one
+address's four uploads that waited on rows (or four slow downloads) held every connection, and a phone's photo
+from another address waited up to :data:`WAIT_SECONDS`, then was refused as busy; now it gets the fourth at once,
+and when several addresses hold them all, the next one that comes free.
+
 Before (red-team finding), every call ran on one connection under one lock: one slow call held every photo
 request behind it, and an upload of a photo that another process was storing at the same moment (its row not yet
 committed) held them for as long as that process took, and the relay's event loop too (every client of it) when
@@ -53,14 +61,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from samizdat.errors import StoreError
+from samizdat.store.base import CALLER
 from samizdat.store.blobs import BlobEntry, miss_wait
 from samizdat.store.pgconn import CONNECT_TIMEOUT, close_quietly, describe, migrate, redact
 from samizdat.store.pgqueries import Conn
@@ -70,6 +82,8 @@ T = TypeVar("T")
 #: Connections the photo store's calls from threads hold at most, one each (requests beyond them wait); calls from an
 #: event loop's thread have one more of their own.
 CONNECTIONS = 4
+#: Connections of :data:`CONNECTIONS` one address holds at most at once (see the module doc).
+PER_ADDRESS = 3
 #: Seconds a call waits for a free connection before it is refused (StoreError: busy).
 WAIT_SECONDS = 10.0
 #: Seconds any statement may run (``statement_timeout``): a photo is at most 2 MB, read or written in milliseconds.
@@ -96,6 +110,57 @@ def _entry(row: tuple[Any, ...]) -> BlobEntry:
     return BlobEntry(str(sha256), int(size), str(mime), bool(thumb), int(when), str(owner[0]) if owner else "")
 
 
+class _Shares:
+    """``slots`` connections shared out between addresses: at most ``per_address`` each, and a connection that comes
+    free goes to the waiting address holding the fewest (the earliest among equals). Thread-safe."""
+
+    def __init__(self, slots: int, per_address: int) -> None:
+        self.slots = slots
+        self.per_address = max(1, min(per_address, slots))
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._held: Counter[Hashable] = Counter()  # address -> connections it holds (none: not in it)
+        self._waiting: dict[int, Hashable] = {}  # ticket -> address, in arrival order
+        self._tickets = itertools.count()
+
+    def _next(self, ticket: int, address: Hashable) -> bool:
+        """Whether ``ticket`` (of ``address``) takes the next free connection."""
+        if self._busy >= self.slots or self._held[address] >= self.per_address:
+            return False
+        best = min(
+            ((self._held[a], t) for t, a in self._waiting.items() if self._held[a] < self.per_address),
+            default=None,
+        )
+        return best == (self._held[address], ticket)
+
+    def acquire(self, address: Hashable, timeout: float) -> bool:
+        """Take a connection for ``address`` within ``timeout`` seconds; False if none came."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            ticket = next(self._tickets)
+            self._waiting[ticket] = address
+            try:
+                while not self._next(ticket, address):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+                self._busy += 1
+                self._held[address] += 1
+                return True
+            finally:
+                del self._waiting[ticket]
+                self._cond.notify_all()  # the next in line may be another waiter now
+
+    def release(self, address: Hashable) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._held[address] -= 1
+            if self._held[address] <= 0:
+                del self._held[address]
+            self._cond.notify_all()
+
+
 class PgBlobStore:
     """The :class:`~samizdat.store.blobs.Blobs` of a node whose events are in PostgreSQL, in the same database."""
 
@@ -105,7 +170,7 @@ class PgBlobStore:
         self._url = url
         self._where = redact(url)
         self._lock = threading.Lock()  # guards _idle, _all and _closed
-        self._slots = threading.BoundedSemaphore(CONNECTIONS)
+        self._shares = _Shares(CONNECTIONS, PER_ADDRESS)
         self._idle: list[Conn] = []  # the last used first: the others may time out on the server's side
         self._all: set[Conn] = set()
         self._closed = False
@@ -175,8 +240,9 @@ class PgBlobStore:
         so it takes one more connection of its own."""
         if self._closed:
             raise StoreError("The photo store is closed.")
-        slots = None if _on_a_loop() else self._slots
-        if slots is not None and not slots.acquire(timeout=WAIT_SECONDS):
+        shares = None if _on_a_loop() else self._shares
+        address = CALLER.get()
+        if shares is not None and not shares.acquire(address, WAIT_SECONDS):
             raise StoreError(f"The photo store at {self._where} is busy; try again later.")
         try:
             for attempt in (1, 2):
@@ -196,8 +262,8 @@ class PgBlobStore:
                     if not conn.closed:
                         self._give_back(conn)
         finally:
-            if slots is not None:
-                slots.release()
+            if shares is not None:
+                shares.release(address)
         raise AssertionError("unreachable")
 
     def _rows(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
