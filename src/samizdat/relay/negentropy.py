@@ -16,7 +16,7 @@ out fairly between addresses: see :mod:`samizdat.relay.fair`) and a turn in one 
 one build each, and gives the event loop a turn every :data:`YIELD_EVERY` records:
 
 * every build first runs in the **quick lane** with ``quick_seconds`` (:data:`QUICK_SECONDS`, 0.5 s: a channel's
-  build takes milliseconds; about 250,000 records fit on PostgreSQL here);
+  build takes milliseconds; a build of 400,000 records took about 1.5 s on PostgreSQL here);
 * one that did not finish there starts again in the **slow lane** with ``build_seconds``, after which the
   ``NEG-OPEN`` gets ``NEG-ERR "blocked: ..."`` (``READ_SECONDS``; PostgreSQL ends its statement there).
 
