@@ -280,6 +280,7 @@ class Supervisor:
     def _exited(self, index: int, process: BaseProcess, now: float) -> None:
         """Start worker ``index`` again, at once or after :data:`PAUSE_SECONDS` (see the module's text)."""
         code = process.exitcode
+        self._forget(index)  # its connections died with it: not counted against their addresses while it is away
         self.restarts = [t for t in self.restarts if now - t < 60] + [now]
         if len(self.restarts) > RESTARTS_PER_MINUTE:
             log.warning("worker %d (pid %s) exited with %s, %d exits in a minute: starting it again in %.0f seconds",
@@ -288,6 +289,19 @@ class Supervisor:
             return
         log.warning("worker %d (pid %s) exited with %s; starting it again", index, process.pid, code)
         self.start(index)
+
+    def _forget(self, index: int) -> None:
+        """Zero worker ``index``'s counts in the shared limits (its replacement does it too, when it starts)."""
+        spec = self.spec
+        try:
+            view = shared_limits.SharedLimits(spec.runtime / "limits", index, spec.workers, spec.secret)
+        except OSError as exc:
+            log.debug("cannot zero worker %d's counts: %s", index, exc)
+            return
+        try:
+            view.reset_mine()
+        finally:
+            view.close()
 
     def _watch(self, index: int, process: BaseProcess, now: float) -> None:
         """Kill worker ``index`` if it is ready (its pid in its ready file) and its heartbeat stopped more than
