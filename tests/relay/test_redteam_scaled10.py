@@ -7,6 +7,11 @@
   writer has ``pgconn.WRITE_SECONDS`` and the clients of the batch get ``OK false "error: ... try again"``; nothing
   was stored, and the post sent again once the lock is gone is stored.
 
+* The writer kept a connection it had lost (the server restarted, a failover, a network cut): every write after it
+  failed until the relay was restarted. It now connects again, and tries the batch that broke once more. And a
+  process frozen mid-write (a suspended machine) held the write lock for as long as the server kept its session
+  (until TCP gives up, hours): every other process's writes failed meanwhile; now the server ends a writer's
+  session that sits idle in its transaction for ``pgconn.IDLE_SECONDS``.
 * NIP-77 builds had one turn per relay process. One address's ``NEG-OPEN`` of the whole store (its builds
   bounded by ``build_seconds``, 10 s) held it, and an honest LAN peer's ``NEG-OPEN`` of one author waited for the
   build to end (each such address ahead of it added as much). Now every build first runs in a quick lane of
@@ -47,8 +52,9 @@ from samizdat.relay.bodies import HttpRequest
 from samizdat.relay.limits import RelayLimits
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.store import base as store_base
-from samizdat.store import pgblobs, pgconn
+from samizdat.store import pgblobs, pgconn, pgwrites
 from samizdat.store.pgblobs import PgBlobStore
+from samizdat.store.postgres import PostgresStore
 from samizdat.testing import running_relay, wait_until
 from samizdat.testing_postgres import POSTGRES_TEMPLATE, Cluster
 
@@ -95,6 +101,67 @@ async def test_a_phones_post_is_answered_while_the_store_is_held_and_stored_once
                 assert ok[2] is True, ok
             found = await query(phone, "after", {"ids": [post.id for post in posts]})
             assert sorted(event["id"] for event in found) == sorted(post.id for post in posts)
+
+
+def _end_writers(url: str) -> int:
+    """End the sessions of the store's writers on the server, as a restart or a network cut would."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'samizdat-writer'"
+            " AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_posts_are_stored_again_once_the_writers_connection_was_lost(
+    tmp_path: Path, postgres_url: str, key: SecretKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_relay(tmp_path, store_url=postgres_url) as running, client(running.url) as phone:
+        first = make_event(key, 1, "before the restart", created_at=int(time.time()))
+        assert (await asyncio.wait_for(publish(phone, first), WAIT))[2] is True
+        assert _end_writers(postgres_url) == 1
+        # The next posts are stored (before, each got "error: could not store the event", until the relay restarted).
+        for n in range(3):
+            post = make_event(key, 1, f"after the restart {n}", created_at=int(time.time()))
+            ok = await asyncio.wait_for(publish(phone, post), WAIT)
+            assert ok[2] is True, ok
+        assert len(await query(phone, "all", {"authors": [key.public_key_hex]})) == 4
+
+
+async def test_a_process_frozen_mid_write_lets_the_others_write(
+    tmp_path: Path, postgres_url: str, key: SecretKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pgconn, "IDLE_SECONDS", 1.0, raising=False)
+    monkeypatch.setattr(pgconn, "WRITE_SECONDS", 30.0, raising=False)  # the other process waits for the lock
+    frozen, thaw = threading.Event(), threading.Event()
+    add_events = pgwrites.add_events
+
+    def freezing(conn: Any, events: Any, now: int) -> Any:
+        if any(event.content == "frozen" for event in events):  # this process stops in its transaction
+            frozen.set()
+            thaw.wait(WAIT)
+        return add_events(conn, events, now)
+
+    monkeypatch.setattr(pgwrites, "add_events", freezing)
+    async with running_relay(tmp_path, store_url=postgres_url) as running, client(running.url) as phone:
+        try:
+            stuck = asyncio.ensure_future(publish(phone, make_event(key, 1, "frozen", created_at=int(time.time()))))
+            await asyncio.to_thread(frozen.wait, WAIT)
+            other = await PostgresStore.open(postgres_url)  # another relay process on the same database
+            try:
+                # Stored once the server has ended the frozen session (before, it waited for the lock as long as the
+                # frozen process lived: hours, for a machine cut off from the server).
+                post = make_event(key, 1, "through the other relay")
+                assert (await asyncio.wait_for(other.add(post), WAIT)).name == "STORED"
+            finally:
+                await other.close()
+            thaw.set()
+            # The frozen process wakes up: its post is stored on a new connection, and acknowledged only then.
+            ok = await asyncio.wait_for(stuck, WAIT)
+            assert ok[2] is True, ok
+            assert len(await query(phone, "all", {"authors": [key.public_key_hex]})) == 2
+        finally:
+            thaw.set()
 
 
 _scratch = itertools.count(1)

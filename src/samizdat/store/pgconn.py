@@ -42,6 +42,11 @@ CONNECT_TIMEOUT = 10
 #: :class:`WriteTimeout`. Well within the 15 s our own client waits for an ``OK`` (net/client.py), so a client
 #: hears "try again" before it gives up.
 WRITE_SECONDS = 5.0
+#: Seconds the writer's transaction may sit between two statements before the server ends its session
+#: (``idle_in_transaction_session_timeout``): between them the writer only builds the next statement, milliseconds.
+#: A process frozen mid-write (its machine suspended, or cut off from the server) then lets go of
+#: :data:`WRITE_LOCK` after this long, and the other processes write again; it connects again when it wakes up.
+IDLE_SECONDS = 10.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -117,9 +122,14 @@ def _timed_out(exc: BaseException) -> bool:
 
 
 def limit_writes(conn: Conn) -> None:
-    """Give the writer's connection :data:`WRITE_SECONDS` as its ``statement_timeout`` (after migrating: a
-    migration of a large store takes as long as it takes)."""
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(WRITE_SECONDS * 1000)),))
+    """Give the writer's connection :data:`WRITE_SECONDS` as its ``statement_timeout`` and :data:`IDLE_SECONDS` as
+    its ``idle_in_transaction_session_timeout`` (after migrating: a migration of a large store takes as long as it
+    takes)."""
+    conn.execute(
+        "SELECT set_config('statement_timeout', %s, false), set_config('idle_in_transaction_session_timeout', %s,"
+        " false)",
+        (str(int(WRITE_SECONDS * 1000)), str(int(IDLE_SECONDS * 1000))),
+    )
 
 
 class PgWriter(Writer):
@@ -131,17 +141,49 @@ class PgWriter(Writer):
     server, which keeps its session until TCP gives up, hours later) held :data:`WRITE_LOCK`, and every client's
     ``OK`` waited with it, for good; so did an operator's ``psql`` session holding a lock on a table. A batch whose
     statement timed out is not retried one job at a time as other failures are (each would wait as long again):
-    every job of it fails with :class:`WriteTimeout`, rolled back, so an ``OK`` true still means committed."""
+    every job of it fails with :class:`WriteTimeout`, rolled back, so an ``OK`` true still means committed.
 
-    def __init__(self, connect: Callable[[], Conn], clock: Callable[[], float], batch_max: int, where: str) -> None:
+    A connection that is lost (a server restart or failover, a network cut, the server ending a session idle in a
+    transaction for :data:`IDLE_SECONDS`) is opened again with ``reopen`` when the next batch comes, and a batch
+    whose connection broke under it is tried once more on the new one (it was rolled back, or committed: then its
+    events come out as duplicates, stored). Before (red-team finding), the writer kept the dead connection: every
+    write failed until the relay was restarted."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Conn],
+        clock: Callable[[], float],
+        batch_max: int,
+        where: str,
+        reopen: Callable[[], Conn] | None = None,
+    ) -> None:
         super().__init__(connect, clock, batch_max, lambda exc, verb: StoreError(str(exc)))  # type: ignore[arg-type]
         self._where = where
+        self._reopen = reopen or connect
+        self._conn: Conn | None = None  # the connection in use, once the thread has one (see _live)
         self.track_lsn = False
         #: The WAL position after the last commit that stored something (with track_lsn): replicas that have
         #: not replayed this far are not read from.
         self.acked_lsn = 0
 
-    def _run_adds(self, conn: Any, batch: list[_AddJob]) -> list[tuple[_Job, Any, BaseException | None]]:
+    def _live(self, conn: Conn) -> Conn:
+        """The connection to write on: the one in use, or a new one if it was lost. Raises psycopg.Error or
+        StoreError when none can be opened."""
+        if self._conn is None:
+            self._conn = conn
+        if self._conn.closed:
+            log.warning("the store writer lost its connection to %s; connecting again", self._where)
+            self._conn = self._reopen()
+        return self._conn
+
+    def _run_adds(
+        self, conn: Any, batch: list[_AddJob], *, again: bool = True
+    ) -> list[tuple[_Job, Any, BaseException | None]]:
+        try:
+            conn = self._live(conn)
+        except (psycopg.Error, StoreError) as exc:
+            error = self._map(exc)
+            return [(job, None, error) for job in batch]
         now = int(self._clock())
         try:
             conn.execute(BEGIN_WRITE)
@@ -152,6 +194,8 @@ class PgWriter(Writer):
                 self.acked_lsn = max(self.acked_lsn, lsn(row[0] if row else None))
         except Exception as exc:  # noqa: BLE001 - the writer thread outlives a failed job; its caller gets the error
             self._rollback(conn)
+            if again and conn.closed and isinstance(exc, psycopg.Error):
+                return self._run_adds(conn, batch, again=False)  # on a new connection (see the class doc)
             if len(batch) == 1 or _timed_out(exc):
                 error = self._map(exc)
                 return [(job, None, error) for job in batch]
@@ -166,6 +210,7 @@ class PgWriter(Writer):
 
     def _run_call(self, conn: Any, job: _CallJob) -> tuple[_Job, Any, BaseException | None]:
         try:
+            conn = self._live(conn)
             conn.execute(BEGIN_WRITE)
             value = job.fn(conn)
             conn.execute("COMMIT")
@@ -176,6 +221,7 @@ class PgWriter(Writer):
 
     def _close(self, conn: Any, job: _StopJob) -> None:
         error: BaseException | None = None
+        conn = self._conn or conn
         try:
             conn.close()
         except psycopg.Error as exc:

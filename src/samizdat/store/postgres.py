@@ -66,6 +66,7 @@ from samizdat.store.pgconn import (
     REPLICA_RETRY,
     PgWriter,
     Pool,
+    close_quietly,
     describe,
     limit_writes,
     lsn,
@@ -86,6 +87,8 @@ STREAM_CHUNK = 50_000
 WATCH_POLL = 5.0
 #: The ``application_name`` of the connections that listen (to find them in ``pg_stat_activity``).
 WATCH_NAME = "samizdat-watch"
+#: The ``application_name`` of the writer's connection.
+WRITER_NAME = "samizdat-writer"
 #: The channel ephemeral events travel on between relay processes without NATS (relay/bus.py, StoreBus).
 EPHEMERAL_CHANNEL = "samizdat_ephemeral"
 #: A NOTIFY payload's limit is 8,000 bytes.
@@ -124,7 +127,7 @@ class PostgresStore(SharedStore[Conn]):
         self._where = redact(url)
         self._clock = clock
         self._queries = pgqueries
-        self._writer = PgWriter(self._connect_writer, clock, batch_max, self._where)
+        self._writer = PgWriter(self._connect_writer, clock, batch_max, self._where, reopen=self._reconnect_writer)
         self._writer.track_lsn = read_url is not None
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="samizdat-pg-read")
         self._primary = Pool(url)
@@ -188,7 +191,9 @@ class PostgresStore(SharedStore[Conn]):
 
     def _connect_writer(self) -> Conn:
         try:
-            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            conn = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WRITER_NAME
+            )
         except psycopg.Error as exc:
             raise self._error(exc, "open") from exc
         try:
@@ -210,6 +215,21 @@ class PostgresStore(SharedStore[Conn]):
         except BaseException:
             conn.close()
             raise
+        return conn
+
+    def _reconnect_writer(self) -> Conn:
+        """The writer's connection again, after it was lost (migrated already: not waiting for the write lock)."""
+        try:
+            conn = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WRITER_NAME
+            )
+        except psycopg.Error as exc:
+            raise self._error(exc, "write to") from exc
+        try:
+            limit_writes(conn)
+        except psycopg.Error as exc:
+            close_quietly(conn)
+            raise self._error(exc, "write to") from exc
         return conn
 
     def _pick(self, primary: bool) -> Pool:
