@@ -25,7 +25,7 @@ from samizdat.net.client import RelayClient
 from samizdat.net.failover import Routing
 from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
-from samizdat.services import status, sync
+from samizdat.services import relay_memory, status, sync
 from samizdat.services.context import Context
 from samizdat.testing import FakeClock, RunningRelay, cutting_proxy, running_relay
 
@@ -210,6 +210,37 @@ async def test_a_stale_copy_is_found(opened: Node, news: list[Event], tmp_path: 
         assert marked(ctx, relay.url, censored.url) == "relay.impostor"
 
 
+async def test_a_copy_that_withholds_only_a_channels_new_posts_is_found_by_a_spot_check(
+    opened: Node, news: list[Event], fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """The censor's copy is current, but for one channel's posts from the takeover on: the node had nothing it
+    lacks, so nothing is gone. A spot check (every few hours, the same sync once more through another route)
+    brings posts from before the sync that the censor's route did not: that route is marked."""
+    channel_key = SecretKey(bytes([12]) * 32)
+    async with (
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as censor,
+        router() as censored,
+        cutting_proxy(None) as fallback,
+    ):
+        await relay.store.add_many(news)
+        await censor.store.add_many(news)
+        ctx = routed(opened, relay.url, censored.url, fallback.url)
+        first = await sync.sync_with(ctx, relay.url, direction="down")
+        assert first.received == len(news)
+        assert not first.errors  # the first sync's spot check: both routes reach the same relay
+        censored.to = censor.port
+        fake_clock.advance(relay_memory.SPOT_EVERY)
+        hidden = posts(channel_key, int(ctx.now()) - 3000, 6, "channel")
+        feed = posts(SecretKey(bytes([11]) * 32), int(ctx.now()) - 2000, 3, "fresh feed")
+        await publish(relay, [*hidden, *feed])
+        await publish(censor, feed)
+        second = await sync.sync_with(ctx, relay.url, direction="down")
+        assert [line for line in second.errors if "lacked 6 events from before this sync" in line], second.errors
+        assert await ctx.store.has([e.id for e in hidden]) == {e.id for e in hidden}
+        assert marked(ctx, relay.url, censored.url) == "relay.impostor"
+
+
 # -- honest relays that lost or purged events: never an impostor --------------------------------------------------
 
 
@@ -231,6 +262,7 @@ async def honest(
         assert first.received == len(before)
         assert not first.errors
         first_route.to = second_route.to = later.port  # the same relay, on every route
+        second_route.tunnels = 0  # the first sync's spot check; the next is due in hours
         second = await sync.sync_with(ctx, relay.url, direction="down")
         assert not impostor_lines(second.errors), second.errors
         assert marked(ctx, relay.url, first_route.url) is None
@@ -284,6 +316,7 @@ async def _expired(
         assert (await sync.sync_with(ctx, relay.url, direction="down")).received == len(before)
         clock.advance(120)
         first_route.to = second_route.to = later.port
+        second_route.tunnels = 0
         second = await sync.sync_with(ctx, relay.url, direction="down")
         assert not impostor_lines(second.errors), second.errors
         assert marked(ctx, relay.url, first_route.url) is None

@@ -29,8 +29,16 @@ the sync runs again through the other route (:mod:`samizdat.services.sync`). Whe
 too, the relay lost or deleted them (a disk restored from an old backup, an operator's purge): nothing is marked,
 and the sync's report says so. Without another route nothing tells the two apart, and the report says both.
 
-Not handled: a node's first sync with a relay (nothing to compare with: netcheck's data step is the check), and
-an impostor that was there from the first sync on.
+A censor's copy that is current but for the posts it withholds from now on (a channel's new posts) takes nothing
+the node had. So every :data:`SPOT_EVERY` seconds per relay and scope (and at the first sync), a sync that found
+nothing gone runs once more through another route, when the node has one: a NIP-77 reconciliation (a few kB
+when both sides hold the same) that brings what that route has and the first lacked. When it brings at least
+:data:`GONE_MIN` events created :data:`SETTLE_SECONDS` or more before the sync began (not merely published
+meanwhile), the first route is marked as above: something else answers there, or the relay hides them from this
+address (the remedy is the same).
+
+Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
+checks, an impostor that takes nothing the node had.
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ import orjson
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.interference import IMPOSTOR
-from samizdat.core.routes import after_stall
+from samizdat.core.routes import after_stall, impairment
 from samizdat.errors import RemoteProtocolError, TransportError
+from samizdat.net import failover, netinfo
 from samizdat.net import sync as netsync
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import redacted
@@ -68,6 +77,15 @@ SCAN_NEW = 20_000
 ASK = 100
 #: Seconds the other route is given to connect.
 OTHER_ROUTE_TIMEOUT = 15.0
+#: Seconds between two spot checks of one relay and scope through another route (see the module).
+SPOT_EVERY = 6 * 3600.0
+#: Seconds before the sync began that an event must be older than to count as withheld by the sync's route (one
+#: published meanwhile, as on a busy relay between the two syncs, is not).
+SETTLE_SECONDS = 60
+
+#: What :meth:`samizdat.store.local.LocalState.relay_mark` keeps: (insertion number, events the relay still
+#: lacked, when, when another route was last asked the same).
+Mark = tuple[int, int, float, float]
 
 
 def scope_key(filters: Sequence[Filter]) -> str:
@@ -117,14 +135,12 @@ def suspicious(gone: Gone) -> bool:
     return gone.older_kept or not gone.kept_any
 
 
-async def gone(
-    ctx: Context, scope: Sequence[Filter], lacking: Sequence[str], mark: tuple[int, int, float] | None
-) -> Gone | None:
+async def gone(ctx: Context, scope: Sequence[Filter], lacking: Sequence[str], mark: Mark | None) -> Gone | None:
     """What of ``lacking`` (ids of ours the relay lacked in this sync) it had at the last sync (``mark``); None
     when there is nothing to compare with or nothing gone. Called after the sync: what it deleted here is out."""
     if mark is None or not lacking:
         return None
-    seq, before, _ = mark
+    seq, before = mark[0], mark[1]
     fresh: set[str] = set()
     cursor, scanned = seq, 0
     while True:
@@ -213,13 +229,7 @@ async def cross_check(ctx: Context, client: RelayClient, found: Gone) -> Finding
     via = redacted(other.route or "another route")
     if len(served) >= max(GONE_MIN, (len(asked) + 1) // 2):
         reason = f"lacked {count} events it had served before, {len(served)} of {len(asked)} asked came through {via}"
-        if client.network is not None:
-            record = ctx.local.routes(client.url, client.network).get(client.route)
-            ctx.local.record_route(
-                client.url, client.network, after_stall(record, client.route, IMPOSTOR, reason, now=ctx.clock())
-            )
-        log.warning("something else answers in a relay's name on this network (-v names it)")
-        log.info("%s: %s (%s)", client.url, IMPOSTOR, reason)
+        impersonated(ctx, client, reason)
         return Finding(
             f"{what} through {route}, while {via} serves {len(served)} of the {len(asked)} asked: something else "
             f"answers in the relay's name on this network ({IMPOSTOR}); synced through {via} instead, which goes "
@@ -230,6 +240,54 @@ async def cross_check(ctx: Context, client: RelayClient, found: Gone) -> Finding
     return Finding(
         f"{what}, through {via} as well ({len(served)} of {len(asked)} asked there): the relay lost or deleted them",
         None,
+    )
+
+
+def impersonated(ctx: Context, client: RelayClient, reason: str) -> None:
+    """Mark ``client``'s route ``relay.impostor`` (``core/routes.py``: tried only once the others failed)."""
+    if client.route is not None and client.network is not None:
+        record = ctx.local.routes(client.url, client.network).get(client.route)
+        ctx.local.record_route(
+            client.url, client.network, after_stall(record, client.route, IMPOSTOR, reason, now=ctx.clock())
+        )
+    log.warning("something else answers in a relay's name on this network (-v names it)")
+    log.info("%s: %s (%s)", client.url, IMPOSTOR, reason)
+
+
+async def spot_route(ctx: Context, client: RelayClient) -> RelayClient:
+    """A connection to ``client``'s relay for a spot check: through another route than ``client``'s, and not
+    through one found impaired (a stalling route would stall the check; one found impersonated is what the check
+    looks for). Raises :class:`~samizdat.errors.TransportError` when there is none."""
+    now = ctx.clock()
+    records = ctx.local.routes(client.url, client.network) if client.network is not None else {}
+    impaired = [spec for spec, record in records.items() if impairment(record, now) is not None]
+    return await failover.connect(
+        client.url, ctx.routing, None, network=netinfo.network_id(), clock=ctx.clock, timeout=OTHER_ROUTE_TIMEOUT,
+        avoid=(*((client.route,) if client.route else ()), *impaired),
+    )  # fmt: skip
+
+
+def spot_due(mark: Mark | None, now: float) -> bool:
+    """Whether this sync's relay and scope are due a spot check through another route."""
+    return mark is None or now - mark[3] >= SPOT_EVERY
+
+
+async def older_than(ctx: Context, ids: set[str], began: float) -> int:
+    """How many of ``ids`` (events another route just brought) were created :data:`SETTLE_SECONDS` or more before
+    ``began``: the sync's route, asked the same moments before, did not have them."""
+    count, wanted = 0, list(ids)
+    for start in range(0, len(wanted), 500):
+        found = await ctx.store.query([Filter(ids=frozenset(wanted[start : start + 500]))])
+        count += sum(1 for e in found if e.created_at < began - SETTLE_SECONDS)
+    return count
+
+
+def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:
+    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    return (
+        f"{client.url} through {route} lacked {count} events from before this sync that {via} served: something "
+        f"else answers in the relay's name on this network ({IMPOSTOR}), or the relay hides them from this "
+        f"address; synced through {via} instead, which goes first from now on"
     )
 
 

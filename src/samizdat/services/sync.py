@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from samizdat.core.backoff import backoff_delay
 from samizdat.core.filters import Filter
-from samizdat.errors import SamizdatError, TransportError
+from samizdat.errors import RemoteProtocolError, SamizdatError, TransportError
 from samizdat.net import failover
 from samizdat.net import sync as netsync
 from samizdat.net.blobfetch import relay_to_http
@@ -60,10 +60,11 @@ async def sync_with(
     scope = list(filters or [Filter()])
     key = relay_memory.scope_key(scope)
     mark = ctx.local.relay_mark(url, key)  # what the relay had at the last sync (red team, round 10)
-    start = await ctx.store.last_seq()
+    start, began = await ctx.store.last_seq(), ctx.clock()
+    checked: float | None = None
     witnesses: list[relay_memory.Noting] = []
 
-    async def over(client: RelayClient, *, transfer: bool = True) -> netsync.SyncReport:
+    async def over(client: RelayClient, *, transfer: bool = True, hook: bool = True) -> netsync.SyncReport:
         began = time.monotonic()
         witnesses.append(relay_memory.Noting(ctx))
         try:
@@ -84,7 +85,7 @@ async def sync_with(
                 line = await throttle.check(ctx, client)
                 if line is not None:
                     report.errors.append(line)
-            if then is not None:
+            if then is not None and hook:
                 await then(client)
         finally:
             await client.close(wait=CLOSE_WAIT)
@@ -99,8 +100,11 @@ async def sync_with(
         report = await _around(ctx, client, exc, over)
     else:
         report = await _impersonated(ctx, client, report, scope, witnesses[-1].lacking, mark, over)
-    end = await relay_memory.end_mark(ctx, start, witnesses[-1].got)
-    ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock())
+        if not report.errors and direction != "up" and relay_memory.spot_due(mark, began):
+            checked = ctx.clock()
+            report = await _spot_check(ctx, client, report, began, witnesses, over)
+    end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses)))
+    ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock(), checked)
     await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
@@ -144,7 +148,7 @@ async def _impersonated(
     report: netsync.SyncReport,
     scope: Sequence[Filter],
     lacking: Sequence[str],
-    mark: tuple[int, int, float] | None,
+    mark: relay_memory.Mark | None,
     over: Over,
 ) -> netsync.SyncReport:
     """After a sync on ``client``: when the relay lacks events it had at the last sync, and not as a retention
@@ -167,6 +171,38 @@ async def _impersonated(
     log.info("%s: synced once more through %s", client.url, redacted(finding.other.route or "another route"))
     again = await over(finding.other)
     again.errors.append(finding.line)
+    return again
+
+
+async def _spot_check(
+    ctx: Context,
+    client: RelayClient,
+    report: netsync.SyncReport,
+    began: float,
+    witnesses: Sequence[relay_memory.Noting],
+    over: Callable[..., Awaitable[netsync.SyncReport]],
+) -> netsync.SyncReport:
+    """The same sync once more through another route (:mod:`samizdat.services.relay_memory`, spot checks); when
+    that brings events from before this sync that ``client``'s route did not, that route is marked
+    ``relay.impostor``. Nothing when the node has no other route."""
+    if client.route is None:
+        return report
+    try:
+        other = await relay_memory.spot_route(ctx, client)
+    except TransportError:
+        return report  # no other route (none unimpaired), or none connects: nothing to compare with
+    try:
+        again = await over(other, transfer=False, hook=False)
+    except (TransportError, RemoteProtocolError, TimeoutError) as exc:
+        log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"), exc)
+        return report
+    count = await relay_memory.older_than(ctx, witnesses[-1].got, began)
+    if count < relay_memory.GONE_MIN:
+        report.received += again.received
+        return report
+    relay_memory.impersonated(ctx, client, f"lacked {count} events another route served")
+    again.received += report.received
+    again.errors.append(relay_memory.spot_line(client, other, count))
     return again
 
 

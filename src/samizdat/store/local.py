@@ -140,6 +140,7 @@ CREATE TABLE IF NOT EXISTS relay_marks (
     seq INTEGER NOT NULL,
     lacking INTEGER NOT NULL DEFAULT 0,
     at REAL NOT NULL,
+    checked REAL NOT NULL DEFAULT 0,   -- when another route was last asked the same (a spot check)
     PRIMARY KEY (relay, scope)
 );
 """
@@ -230,6 +231,8 @@ def _create_tables(db: sqlite3.Connection) -> None:
         if name not in have:
             db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
     db.executescript(_OUTBOX_INDEXES)
+    if "checked" not in {row[1] for row in db.execute("PRAGMA table_info(relay_marks)")}:
+        db.execute("ALTER TABLE relay_marks ADD COLUMN checked REAL NOT NULL DEFAULT 0")
 
 
 def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None:
@@ -635,18 +638,23 @@ class LocalState:
 
     # -- what a relay held at the last sync (services/relay_memory.py) ------------------------------------------
 
-    def relay_mark(self, relay: str, scope: str) -> tuple[int, int, float] | None:
-        """(insertion number, events it still lacked, when) of the last sync of ``scope`` with ``relay`` that
-        ended well; None before the first."""
+    def relay_mark(self, relay: str, scope: str) -> tuple[int, int, float, float] | None:
+        """(insertion number, events it still lacked, when, when another route was last asked the same) of the
+        last sync of ``scope`` with ``relay`` that ended well; None before the first."""
         row = self._run(
-            "SELECT seq, lacking, at FROM relay_marks WHERE relay = ? AND scope = ?", (relay, scope)
+            "SELECT seq, lacking, at, checked FROM relay_marks WHERE relay = ? AND scope = ?", (relay, scope)
         ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]), float(row[2]))
+        return None if row is None else (int(row[0]), int(row[1]), float(row[2]), float(row[3]))
 
-    def record_relay_mark(self, relay: str, scope: str, seq: int, lacking: int, now: float) -> None:
+    def record_relay_mark(
+        self, relay: str, scope: str, seq: int, lacking: int, now: float, checked: float | None = None
+    ) -> None:
+        """Note a sync that ended well; ``checked``: another route was asked the same (None: keep the last)."""
         self._run(
-            "INSERT OR REPLACE INTO relay_marks (relay, scope, seq, lacking, at) VALUES (?, ?, ?, ?, ?)",
-            (relay, scope, seq, lacking, now),
+            "INSERT INTO relay_marks (relay, scope, seq, lacking, at, checked) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (relay, scope) DO UPDATE SET seq = excluded.seq, lacking = excluded.lacking, "
+            "at = excluded.at, checked = CASE WHEN ? THEN excluded.checked ELSE checked END",
+            (relay, scope, seq, lacking, now, checked or 0.0, checked is not None),
         )
 
     # -- routes (failover memory) ------------------------------------------------------------------------------
