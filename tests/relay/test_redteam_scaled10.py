@@ -6,17 +6,16 @@
   with them, for as long as they lasted (a phone's post had no answer after 20 s here). Now every statement of the
   writer has ``pgconn.WRITE_SECONDS`` and the clients of the batch get ``OK false "error: ... try again"``; nothing
   was stored, and the post sent again once the lock is gone is stored.
-
 * The writer kept a connection it had lost (the server restarted, a failover, a network cut): every write after it
   failed until the relay was restarted. It now connects again, and tries the batch that broke once more. And a
   process frozen mid-write (a suspended machine) held the write lock for as long as the server kept its session
-  (until TCP gives up, hours): every other process's writes failed meanwhile; now the server ends a writer's
-  session that sits idle in its transaction for ``pgconn.IDLE_SECONDS``.
+  (until TCP gives up, hours): every other process's writes waited, or were refused as busy, meanwhile; now the
+  server ends a writer's session that sits idle in its transaction for ``pgconn.IDLE_SECONDS``.
 * NIP-77 builds had one turn per relay process. One address's ``NEG-OPEN`` of the whole store (its builds
   bounded by ``build_seconds``, 10 s) held it, and an honest LAN peer's ``NEG-OPEN`` of one author waited for the
   build to end (each such address ahead of it added as much). Now every build first runs in a quick lane of
-  ``quick_seconds`` and, if it did not finish there, again in a slow lane: the peer waits for one quick turn at most.
-
+  ``quick_seconds`` and, if it did not finish there, again in a slow lane: the peer waits for at most one quick
+  turn of each new address ahead of it.
 * The photo store's connections (four, for calls from threads) were handed to whoever asked first. One address's
   four uploads waiting on rows another process held (or four slow downloads) held all of them, and a phone's photo
   from another address waited until one ended, up to ``WAIT_SECONDS`` (10 s), then was refused as busy. Now one
