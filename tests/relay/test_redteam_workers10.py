@@ -11,6 +11,9 @@ WebSocket connections that the kernel spreads over the two workers (``SO_REUSEPO
 - A worker that is alive but wedged (here: stopped with SIGSTOP) kept its listening socket: half of the new
   connections were never answered, for as long as it stayed wedged. The parent now kills a worker whose heartbeat
   stopped (workers.py, WEDGED_SECONDS) and starts it again.
+- The workers' shared token buckets were one row of the keyed hash: an attacker's address that fell in an honest
+  address's bucket spent its budget (a few hundred addresses hit one honest address in 200). Now each address has
+  a bucket in each of two rows and the fuller counts.
 - Eleven exits of serving workers in a minute (a client that found an input that kills one, here ``kill -9``)
   stopped the whole node. Now the workers are started again, after a pause once they exit that often, and what
   was acknowledged before is still there.
@@ -36,6 +39,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from samizdat.core.keys import SecretKey
+from samizdat.relay import shared
 from samizdat.relay.bodies import MAX_BODIES_PER_ADDRESS
 from samizdat.testing import passphrase_env
 from samizdat.web.blossom import GET_BURST, GET_RATE, IP_BURST, IP_RATE
@@ -270,3 +274,31 @@ async def test_workers_killed_again_and_again_do_not_stop_the_node(serve: Callab
             await asyncio.sleep(0.5)
     assert found == ["acknowledged before the storm"]
     assert node.process.poll() is None
+
+
+def test_an_address_sharing_one_bucket_with_another_cannot_spend_its_budget(tmp_path: Path) -> None:
+    """Two workers' views of one shared file; an attacker's address that the keyed hash puts in the honest
+    address's bucket of one row (not of the other) spends all it can, on both workers."""
+    shared.create(tmp_path / "limits", 2)
+    key = bytes(range(32))
+    one, other = (shared.SharedLimits(tmp_path / "limits", i, 2, key) for i in range(2))
+    try:
+        honest = "10.0.0.1"
+        row0 = one._slots(honest)[0]
+        attacker = next(
+            ip
+            for n in range(1 << 22)
+            if (ip := f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}") != honest and one._slots(ip)[0] == row0
+        )
+        now = time.monotonic()
+        spent = 0
+        for view in (one, other) * 200:  # events: burst 100, then 1 a second (none comes in this test's time)
+            spent += view.take(attacker, 1e-6, 100, now)
+        assert spent == 100
+        assert one.take(honest, 1e-6, 100, now)
+        assert other.take(honest, 1e-6, 100, now)
+        assert other.spend(attacker, shared.STORE_SECONDS, 1e-6, 10.0, now, 50.0) < 0  # deep in debt
+        assert one.level(honest, shared.STORE_SECONDS, 1e-6, 10.0, now) == 10.0
+    finally:
+        one.close()
+        other.close()

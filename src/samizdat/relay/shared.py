@@ -19,10 +19,13 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
   live subscriptions, COUNTs waiting for the store, request bodies in flight: :mod:`samizdat.relay.bodies`) are
   counted the same way, each in two rows of its own
   (:class:`SharedTally`), so an address that holds its limit on one worker holds it on all of them.
-* Rates and budgets per address, each one token bucket per counter of a row of :data:`SLOTS` (tokens, last
-  refill), shared by all workers: events, REQs (REQ, COUNT, NEG-OPEN), new connections (the door's rate, whose
-  refusals put the address in each worker's penalty box), seconds at the store
-  (:mod:`samizdat.relay.storebudget`), NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`) and Blossom's
+* Rates and budgets per address, token buckets (tokens, last refill) in two rows of :data:`SLOTS` per kind,
+  shared by all workers; an address has one bucket in each row (by the keyed hash), holds what the fuller of the
+  two holds, and spends from both, so an attacker's address that shares one of its buckets cannot spend an honest
+  address's budget unless it shares both (red team, round 10: with one row, a few hundred addresses shared a
+  bucket with one honest address in 200, a /48's 65,536 with most): events, REQs (REQ, COUNT, NEG-OPEN), new
+  connections (the door's rate, whose refusals put the address in each worker's penalty box), seconds at the
+  store (:mod:`samizdat.relay.storebudget`), NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`) and Blossom's
   uploads and photo reads per address and per key (:mod:`samizdat.web.blossom`). So a device whose
   connections the kernel spreads over N workers gets one budget, not N. What stays each worker's own: the order
   in which one address's NIP-77 messages are answered (one at a time per worker), and the penalty box's list.
@@ -65,7 +68,7 @@ _BUCKET_KINDS = 8
 
 
 def file_size(workers: int) -> int:
-    return workers * _WORKER_INTS * 4 + _BUCKET_KINDS * SLOTS * 16
+    return workers * _WORKER_INTS * 4 + _BUCKET_KINDS * _ROWS * SLOTS * 16
 
 
 def create(path: Path, workers: int) -> None:
@@ -163,23 +166,32 @@ class SharedLimits:
     def _bucket(
         self, ip: str, kind: int, rate: float, burst: float, now: float, amount: float, debt: bool
     ) -> tuple[bool, float]:
-        """Refill ``ip``'s shared bucket of ``kind`` to ``now``, then take ``amount`` from it: always when ``debt``
-        (it may go below zero), else only if it holds that much. Returns whether it was taken, and what is left."""
-        slot = 2 * (kind * SLOTS + self._slots(ip)[0])
+        """Refill ``ip``'s shared buckets of ``kind`` to ``now``, then take ``amount`` from them: always when
+        ``debt`` (they may go below zero), else only if the fuller holds that much. Returns whether it was taken, and
+        what the fuller holds after (the address's budget: the other may hold less for another address's sake)."""
+        a, b = self._slots(ip)
+        row = kind * _ROWS * SLOTS
+        slots = (2 * (row + a), 2 * (row + SLOTS + b))
         buckets = self._buckets
         with self._locked():
-            tokens, stamp = buckets[slot], buckets[slot + 1]
-            if stamp == 0.0:
-                tokens, stamp = burst, now
-            elapsed = now - stamp
-            if elapsed > 0:
-                tokens = min(burst, tokens + elapsed * rate)
-                stamp = now
-            taken = debt or tokens >= amount
+            levels = []
+            for slot in slots:
+                tokens, stamp = buckets[slot], buckets[slot + 1]
+                if stamp == 0.0:
+                    tokens, stamp = burst, now
+                elapsed = now - stamp
+                if elapsed > 0:
+                    tokens = min(burst, tokens + elapsed * rate)
+                    stamp = now
+                buckets[slot], buckets[slot + 1] = tokens, stamp
+                levels.append(tokens)
+            left = max(levels)
+            taken = debt or left >= amount
             if taken:
-                tokens -= amount
-            buckets[slot], buckets[slot + 1] = tokens, stamp
-        return taken, tokens
+                left -= amount
+                for slot in slots:
+                    buckets[slot] -= amount
+        return taken, left
 
     def take(self, ip: str, rate: float, burst: float, now: float, kind: int = EVENT_RATE) -> bool:
         """Spend one token of ``ip``'s shared bucket of ``kind`` (events, REQs, connections), if it has one."""
