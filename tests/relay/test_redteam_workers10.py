@@ -14,6 +14,8 @@ WebSocket connections that the kernel spreads over the two workers (``SO_REUSEPO
 - The workers' shared token buckets were one row of the keyed hash: an attacker's address that fell in an honest
   address's bucket spent its budget (a few hundred addresses hit one honest address in 200). Now each address has
   a bucket in each of two rows and the fuller counts.
+- Photo previews (web/media.py: 30 a minute per address, one at a time on the node) were counted by each worker:
+  a key that may post got 30 a minute per worker. Now one budget for the node (and one blur at a time).
 - Eleven exits of serving workers in a minute (a client that found an input that kills one, here ``kill -9``)
   stopped the whole node. Now the workers are started again, after a pause once they exit that often, and what
   was acknowledged before is still there.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -32,17 +35,22 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
+from PIL import Image
 from relay_helpers import make_event
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from samizdat.core import nip19
+from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.relay import shared
 from samizdat.relay.bodies import MAX_BODIES_PER_ADDRESS
 from samizdat.testing import passphrase_env
 from samizdat.web.blossom import GET_BURST, GET_RATE, IP_BURST, IP_RATE
+from samizdat.web.media import PER_MINUTE, PREVIEW_PATH, frame, unframe
 from samizdat.workers import WEDGED_SECONDS
 
 START_TIMEOUT = 60.0
@@ -112,14 +120,15 @@ class Node:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[], Node]]:
+def serve(tmp_path: Path) -> Iterator[Callable[..., Node]]:
     """``serve()``: a fresh node served by two workers; stopped in teardown, whatever the test did."""
     started: list[Node] = []
 
-    def run() -> Node:
+    def run(*setup: tuple[str, ...]) -> Node:
         home = tmp_path / f"node{len(started)}"
-        subprocess.run([sys.executable, "-m", "samizdat", "--home", str(home), "init"], env=_env(), check=True,
-                       capture_output=True, timeout=90)  # fmt: skip
+        for args in (("init",), *setup):  # then the commands that set the node up, before it serves
+            subprocess.run([sys.executable, "-m", "samizdat", "--home", str(home), *args], env=_env(), check=True,
+                           capture_output=True, timeout=90)  # fmt: skip
         node = Node(home, tmp_path / f"serve{len(started)}.log")
         started.append(node)
         return node
@@ -163,7 +172,7 @@ async def worker_pid(port: int) -> int | None:
         writer.close()
 
 
-async def test_an_address_keeps_two_uploads_in_flight_over_both_workers(serve: Callable[[], Node]) -> None:
+async def test_an_address_keeps_two_uploads_in_flight_over_both_workers(serve: Callable[..., Node]) -> None:
     """Headers that promise a 2 MB photo, then a trickle: before, each worker let an address hold two, so a device
     spread over two workers held four (and N workers' totals of bodies, 64 MB each)."""
     address = _own_address()
@@ -189,7 +198,7 @@ async def test_an_address_keeps_two_uploads_in_flight_over_both_workers(serve: C
             writer.close()
 
 
-async def test_an_address_has_one_photo_budget_for_both_workers(serve: Callable[[], Node]) -> None:
+async def test_an_address_has_one_photo_budget_for_both_workers(serve: Callable[..., Node]) -> None:
     """Upload attempts (refused for their authorization, after the address's bucket) and photo reads: one bucket
     each for the node, not one per worker."""
     address = _own_address()
@@ -212,7 +221,7 @@ async def test_an_address_has_one_photo_budget_for_both_workers(serve: Callable[
     assert reads.count("HTTP/1.1 429 Too Many Requests") > 0
 
 
-async def test_a_wedged_worker_is_replaced_and_every_connection_answered_again(serve: Callable[[], Node]) -> None:
+async def test_a_wedged_worker_is_replaced_and_every_connection_answered_again(serve: Callable[..., Node]) -> None:
     """A worker stopped in its tracks (SIGSTOP: as an event loop stuck in a loop) still gets its share of new
     connections from the kernel. Before, nobody noticed: about half of the connections hung for good."""
     node = serve()
@@ -238,7 +247,7 @@ async def test_a_wedged_worker_is_replaced_and_every_connection_answered_again(s
             os.kill(victim, signal.SIGCONT)
 
 
-async def test_workers_killed_again_and_again_do_not_stop_the_node(serve: Callable[[], Node]) -> None:
+async def test_workers_killed_again_and_again_do_not_stop_the_node(serve: Callable[..., Node]) -> None:
     """Eleven exits of serving workers in a minute (a client with an input that kills one) stopped the node for
     good. Now they are started again, and an event acknowledged before the storm is still served after it."""
     node = serve()
@@ -302,3 +311,50 @@ def test_an_address_sharing_one_bucket_with_another_cannot_spend_its_budget(tmp_
     finally:
         one.close()
         other.close()
+
+
+async def test_an_address_has_one_photo_preview_budget_for_both_workers(serve: Callable[..., Node]) -> None:
+    """An editor's key asks for blurred previews over two connections, one on each worker: before, each worker
+    allowed 30 a minute (60 for the node); now 30 in all, whichever worker answers."""
+    editor = SecretKey.generate()
+    node = serve(
+        ("channel", "create", "yard", "--name", "Yard"),
+        ("channel", "admins", "yard", "--add", nip19.npub_encode(editor.public_key_hex), "--role", "editor"),
+    )
+    await node.wait_ready()
+    url, origin = f"ws://127.0.0.1:{node.port}{PREVIEW_PATH}", f"http://127.0.0.1:{node.port}"
+    picture = io.BytesIO()
+    Image.fromarray(np.random.default_rng(7).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(picture, "WEBP")
+    now = int(time.time())
+    auth = sign_event(editor, 24242, "Preview a photo", [["t", "preview"], ["expiration", str(now + 300)]],
+                      created_at=now).to_dict()  # fmt: skip
+    by_worker: dict[str, ClientConnection] = {}
+    spare: list[ClientConnection] = []
+    try:
+        for _ in range(40):  # the kernel spreads them; keep one on each worker
+            ws = await connect(url, origin=origin, open_timeout=10, max_size=2**20)  # type: ignore[arg-type]
+            worker = ws.response.headers.get("X-Samizdat-Worker", "") if ws.response is not None else ""
+            if worker in by_worker:
+                spare.append(ws)
+            else:
+                by_worker[worker] = ws
+            if len(by_worker) == 2:
+                break
+        assert len(by_worker) == 2, by_worker.keys()
+        answers = []
+        for ws in by_worker.values():
+            await ws.send(orjson.dumps({"auth": auth}).decode())
+            assert orjson.loads(await ws.recv()) == {"ok": True}
+        for n in range(2 * PER_MINUTE):
+            ws = list(by_worker.values())[n % 2]
+            await ws.send(frame({"id": n}, picture.getvalue()))
+            answers.append(unframe(await asyncio.wait_for(ws.recv(), 30))[0])
+        blurred = [a for a in answers if "faces" in a]
+        refused = [a["error"] for a in answers if "error" in a]
+        assert len(blurred) <= PER_MINUTE + 1, answers  # + the one refilled meanwhile (one every two seconds)
+        assert refused
+        assert all("photo previews a minute" in r for r in refused), refused
+    finally:
+        for ws in [*by_worker.values(), *spare]:
+            with contextlib.suppress(Exception):
+                await ws.close()

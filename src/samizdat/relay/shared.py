@@ -26,7 +26,8 @@ counts in one small file mapped into each of them (:class:`SharedLimits`), chang
   bucket with one honest address in 200, a /48's 65,536 with most): events, REQs (REQ, COUNT, NEG-OPEN), new
   connections (the door's rate, whose refusals put the address in each worker's penalty box), seconds at the
   store (:mod:`samizdat.relay.storebudget`), NIP-77 answer bytes (:mod:`samizdat.relay.syncpace`) and Blossom's
-  uploads and photo reads per address and per key (:mod:`samizdat.web.blossom`). So a device whose
+  uploads and photo reads per address and per key (:mod:`samizdat.web.blossom`), photo previews per address
+  (:mod:`samizdat.web.media`). So a device whose
   connections the kernel spreads over N workers gets one budget, not N. What stays each worker's own: the order
   in which one address's NIP-77 messages are answered (one at a time per worker), and the penalty box's list.
 * Loopback is exempt, as in :mod:`samizdat.relay.door`.
@@ -62,9 +63,9 @@ _WORKER_INTS = 1 + _KINDS * _ROWS * SLOTS  # the worker's open connections, then
 #: Token buckets per address, each kind in a row of its own.
 EVENT_RATE, REQ_RATE, CONNECTION_RATE, STORE_SECONDS, SYNC_BYTES = range(5)
 #: ... and Blossom's (web/blossom.py): an address's uploads, lists and deletions, its photo reads, and a key's
-#: uploads (a key is hashed into its row as an address is).
-BLOB_WRITES, BLOB_READS, BLOB_KEYS = range(5, 8)
-_BUCKET_KINDS = 8
+#: uploads (a key is hashed into its row as an address is); and an address's photo previews (web/media.py).
+BLOB_WRITES, BLOB_READS, BLOB_KEYS, PREVIEWS = range(5, 9)
+_BUCKET_KINDS = 9
 
 
 def file_size(workers: int) -> int:

@@ -19,6 +19,8 @@ from samizdat.web.operator_admins import OperatorAdmins
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
+    from samizdat.relay.shared import SharedLimits
+
 OPERATOR_PATH = "/op"
 #: Bytes of channel definitions the node gathers for the start page; the page keeps what fits (PAGE_BYTES in all).
 SEED_BYTES = PAGE_BYTES
@@ -46,6 +48,7 @@ def web_parts(
     names: tuple[str, ...] = (),
     share: Callable[[bytes], bytes] | None = None,
     admins: OperatorAdmins | None = None,
+    shared: Callable[[], SharedLimits | None] = lambda: None,
 ) -> tuple[WebApp, dict[str, Callable[[ServerConnection], Awaitable[None]]]]:
     """The HTTP handler and WebSocket routes that ``Node.serve`` gives the relay server (``disguise``: the web
     app's neutral name, ``[web] disguise``; ``wipe``: the operator's panic wipe of the node, offered when given;
@@ -56,7 +59,7 @@ def web_parts(
     carries instead for a reader who may not know whose node this is (nothing that tells what it follows);
     ``names``: host names the operator's routes answer to besides the machine's own, ``[relay] host_names``;
     ``share``: a phone's vault share on plain-HTTP pages, services/phone_share.py; ``admins``: the operator's
-    admin requests, web/operator_admins.py)."""
+    admin requests, web/operator_admins.py; ``shared``: the limits of ``serve --workers N``, for the previews)."""
     app = WebApp(status, seed=seed, seed_version=seed_version, posts=posts, public_seed=public_seed,
                  public_posts=public_posts, disguise=disguise, share=share)  # fmt: skip
     routes: dict[str, Callable[[ServerConnection], Awaitable[None]]] = {
@@ -73,5 +76,5 @@ def web_parts(
         )
     }
     if may_upload is not None:
-        routes[PREVIEW_PATH] = PreviewEndpoint(home, may_upload, names=names)
+        routes[PREVIEW_PATH] = PreviewEndpoint(home, may_upload, names=names, shared=shared)
     return app, routes

@@ -22,12 +22,18 @@ photo of a post. Like ``/op``:
 
 Limits: an image of at most :data:`MAX_IMAGE_BYTES` (the relay's WebSocket message limit is above it); per
 address :data:`PER_MINUTE` previews a minute; one preview at a time on the node (it is CPU work, in a thread)
-and at most :data:`MAX_WAITING` waiting, beyond which a request is answered "busy".
+and at most :data:`MAX_WAITING` waiting, beyond which a request is answered "busy". With ``serve --workers N``
+the address's previews are one token bucket for all the workers (burst :data:`PER_MINUTE`, refilled over a
+minute: relay/shared.py), and "one at a time" is the node's: the thread takes an ``flock`` on a file beside the
+workers' shared limits before it starts (red team, round 10: each worker counted its own, N times the previews
+and N cores blurring at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import secrets
 import struct
 import time
@@ -42,6 +48,7 @@ from websockets.exceptions import ConnectionClosed
 from samizdat.core.event import parse_event
 from samizdat.errors import RemoteProtocolError
 from samizdat.relay.http import header
+from samizdat.relay.shared import PREVIEWS, SharedLimits
 from samizdat.services.photos import PhotoError, blur_preview
 from samizdat.web.operator import address_key, code_by_proof, same_origin, session_valid
 
@@ -136,8 +143,10 @@ class PreviewEndpoint:
         preview: Preview = _default_preview,
         clock: Callable[[], float] = time.time,
         names: Sequence[str] = (),
+        shared: Callable[[], SharedLimits | None] = lambda: None,
     ) -> None:
         self.names = tuple(names)  # host names besides the machine's own ([relay] host_names)
+        self.shared = shared  # with workers: the limits of every worker together (relay/shared.py)
         self.home = home
         self.may_upload = may_upload
         self.preview = preview
@@ -147,6 +156,8 @@ class PreviewEndpoint:
         self._seen: dict[str, deque[float]] = {}  # address -> times of its recent previews
 
     def _allow(self, who: str, now: float) -> bool:
+        if (shared := self.shared()) is not None:
+            return shared.take(who, PER_MINUTE / 60, PER_MINUTE, time.monotonic(), PREVIEWS)
         times = self._seen.pop(who, deque())
         while times and times[0] <= now - 60:
             times.popleft()
@@ -189,6 +200,18 @@ class PreviewEndpoint:
             return "this key may not post in any channel this node carries, so it may not send photos here"
         return None
 
+    def _blur(self, image: bytes, regions: Sequence[Region]) -> tuple[bytes, list[Region]]:
+        """``preview`` (in a thread), one at a time on the node: with workers, under an ``flock`` they all take."""
+        shared = self.shared()
+        if shared is None:
+            return self.preview(image, regions)
+        fd = os.open(shared.path.with_name("previews"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self.preview(image, regions)
+        finally:
+            os.close(fd)  # the lock goes with it
+
     async def __call__(self, ws: ServerConnection) -> None:
         request = ws.request
         headers = request.headers if request is not None else None
@@ -227,7 +250,7 @@ class PreviewEndpoint:
             self._waiting += 1
             try:
                 async with self._turn:
-                    webp, faces = await asyncio.to_thread(self.preview, bytes(image), regions)
+                    webp, faces = await asyncio.to_thread(self._blur, bytes(image), regions)
             finally:
                 self._waiting -= 1
         except (RemoteProtocolError, PhotoError) as exc:

@@ -93,6 +93,7 @@ def relay_server(
         may_upload=lambda pubkey: blobs.may_upload(ctx, pubkey),
         authorize=lambda content, tags, created_at: uploaders.sign_authorization(ctx, content, tags, created_at),
         limiter=ClusterLoginLimiter(lambda: server.shared),  # with workers: one limiter for all (web/logins.py)
+        shared=lambda: server.shared,  # ... and one preview budget per address, one preview at a time
         names=ctx.config.host_names,
         share=lambda asked: phone_share.answer(ctx.key, asked),
         admins=lambda asked: operator_admins(
