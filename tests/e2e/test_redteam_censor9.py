@@ -218,7 +218,10 @@ def test_failover_leaves_the_impostor_for_the_proxy_and_the_posts_come(lab: Lab)
     home = home_with_proxy(lab, "syncer9")
     url = f"ws://{EMPTY}"
     before = sync_down(lab, home, url)
-    assert before["received"] == 0  # the censor's relay holds nothing, and no route was blamed
+    # Since round 10 the first sync's spot check through the proxy finds the impostor by itself (and brings the
+    # events); netcheck's mark is shown on a node that has not synced yet.
+    assert [line for line in before["errors"] if "answers in the relay's name" in line], before["errors"]
+    home = home_with_proxy(lab, "syncer9b")
     assert netcheck(lab, home, url)[url]["class"] == "relay.impostor"
     after = sync_down(lab, home, url)
     assert after["received"] >= SEED_EVENTS
