@@ -10,7 +10,10 @@ A sync whose connection goes dead under it after the handshake (a censor that le
 stalls or cuts the connection) is run once more through another route; when that one carries it, the first route
 is remembered as stalling and the next syncs take the other routes first (``core/routes.py``, rules 7-9). A sync
 that carried its data slowly has its route and another measured, and a throttled route goes after the other
-(:mod:`samizdat.services.throttle`, rule 10).
+(:mod:`samizdat.services.throttle`, rule 10). A relay that lacks events it had at the last sync (not as a
+retention window drops them), or another route that brings events from before the sync that this one did not (a
+spot check, every few hours), has something else answering in the relay's name on this route: the route is
+marked ``relay.impostor`` and the sync goes on through the other (:mod:`samizdat.services.relay_memory`).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ async def sync_with(
     scope = list(filters or [Filter()])
     key = relay_memory.scope_key(scope)
     mark = ctx.local.relay_mark(url, key)  # what the relay had at the last sync (red team, round 10)
-    start, began = await ctx.store.last_seq(), ctx.clock()
+    start, started = await ctx.store.last_seq(), ctx.clock()
     checked: float | None = None
     witnesses: list[relay_memory.Noting] = []
 
@@ -100,9 +103,9 @@ async def sync_with(
         report = await _around(ctx, client, exc, over)
     else:
         report = await _impersonated(ctx, client, report, scope, witnesses[-1].lacking, mark, over)
-        if not report.errors and direction != "up" and relay_memory.spot_due(mark, began):
+        if not report.errors and direction != "up" and relay_memory.spot_due(mark, started):
             checked = ctx.clock()
-            report = await _spot_check(ctx, client, report, began, witnesses, over)
+            report = await _spot_check(ctx, client, report, started, witnesses, over)
     end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses)))
     ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock(), checked)
     await relay_health.noted(ctx, url, report)
@@ -193,7 +196,7 @@ async def _spot_check(
         return report  # no other route (none unimpaired), or none connects: nothing to compare with
     try:
         again = await over(other, transfer=False, hook=False)
-    except (TransportError, RemoteProtocolError, TimeoutError) as exc:
+    except (TransportError, RemoteProtocolError, TimeoutError, netsync.OverBudget) as exc:
         log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"), exc)
         return report
     count = await relay_memory.older_than(ctx, witnesses[-1].got, began)
