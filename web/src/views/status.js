@@ -62,8 +62,10 @@ export function statusView() {
         p.last_sync ? when(p.last_sync) : '–', `${p.events_in ?? 0} / ${p.events_out ?? 0}`]));
     const lan = (s.peers || []).filter((p) => p.source !== 'manual');
     const manual = (s.peers || []).filter((p) => p.source === 'manual');
-    // A relay that acknowledged posts and then did not have them is said so first (services/relay_health.py).
-    const reach = (r) => r.losing_since ? t('relay-losing', { n: Number(r.lost_events) || 0 })
+    // A route where something else answers in the relay's name is said so first (services/relay_memory.py); a
+    // relay that acknowledged posts and then did not have them next (services/relay_health.py).
+    const reach = (r) => r.impersonated?.length ? t('relay-impersonated', { route: String(r.impersonated[0].route) })
+      : r.losing_since ? t('relay-losing', { n: Number(r.lost_events) || 0 })
       : r.reachable === true ? t('reachable') : r.reachable === false ? t('unreachable') : t('unknown');
     // A mirror that withholds a channel's newest definition or a retraction (services/withholding.py): one line
     // each. The rows name no channel here (only `samizdat status` does), and a reader who may not see the node's
