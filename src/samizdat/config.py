@@ -120,7 +120,7 @@ max_connections_per_ip = 64
 # Relay processes on the port (serve --workers): up to one per core; a hub on a Pi keeps one (docs/scaling.md).
 workers = 1
 # Check signatures in a thread of their own, beside the event loop and the store's writer: true, false, or unset
-# for "when the machine has more cores than relay processes" (docs/scaling.md).
+# for "when the machine has at least two cores more than relay processes" (docs/scaling.md).
 # verify_in_thread = true
 # A NATS bus between relay processes sharing the store (serve --bus), credentials in the URL or a creds file:
 # bus = "nats://user:password@127.0.0.1:4222"
@@ -180,7 +180,7 @@ class Config:
     host_names: tuple[str, ...] = ()  # names the node is reached by besides the machine's own (relay/http.py)
     allowed_origins: tuple[str, ...] = ()  # other sites' pages that may use the node from this machine
     workers: int = 1  # relay processes on the port (samizdat/workers.py)
-    verify_in_thread: bool | None = None  # signatures checked in a thread of their own; None: when a core is spare
+    verify_in_thread: bool | None = None  # signatures checked in a thread of their own; None: when 2 cores are spare
     bus: str = ""  # nats://... between relay processes sharing the store; "" for none (relay/bus.py)
     bus_creds: str = ""  # a NATS creds file
     mdns: bool = True

@@ -13,9 +13,10 @@ returns:
   one); ``OK`` goes out only after that returned, i.e. once the event is durable. At most
   ``max_pending_events`` per connection are in flight; beyond that the reader stops reading (TCP backpressure
   onto the publisher). With ``verify_in_thread`` the protocol leaves the signature check to the intake, which has
-  the batch checked by the :class:`~samizdat.relay.verifier.Verifier` thread before storing (off by default: on
-  two cores, where the store's writer thread already has the second core, it cost about 7% of ingest rate; it
-  pays where a core is free for it).
+  the batch checked by the :class:`~samizdat.relay.verifier.Verifier` thread before storing, while the batch before
+  it is written (relay/ingest.py, ``overlap``). ``samizdat serve`` turns it on where two cores are spare
+  (``[relay] verify_in_thread``, web/serving.py): on two cores, where the store's writer thread already keeps
+  the second one partly busy, one worker took 10-25% fewer events a second with it.
 * ``Subscribe`` files the subscription in the :class:`~samizdat.relay.subscriptions.SubscriptionIndex` *before*
   querying the store, so no event stored meanwhile is missed (one may arrive twice; clients de-duplicate by id),
   then a query task sends the stored events and ``EOSE`` (:mod:`samizdat.relay.stored`: a page at a time, each

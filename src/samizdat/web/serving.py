@@ -25,11 +25,13 @@ from samizdat.web.logins import ClusterLoginLimiter
 
 def verify_in_thread(setting: bool | None, workers: int) -> bool:
     """Whether the relay checks signatures in a thread of its own (``[relay] verify_in_thread``): as set, or when
-    this process may use more cores than there are relay processes, so the thread has one to run on."""
+    this process may use at least two cores more than there are relay processes: each process's store writer
+    thread already keeps part of a second core busy, and on two cores one worker with the thread took 10-25% fewer
+    events a second than without it (docs/benchmarks.md, "Workers")."""
     if setting is not None:
         return setting
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores > workers
+    return cores > workers + 1
 
 
 def relay_server(
