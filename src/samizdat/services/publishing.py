@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from samizdat.core import kinds
+from samizdat.core.admission import DEFAULT_EVENT_LIMITS, admit
 from samizdat.core.channel import Channel
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
@@ -131,7 +132,16 @@ async def check_deletion(ctx: Context, event: Event) -> None:
 
 async def publish(ctx: Context, events: Sequence[Event], relays: Iterable[str]) -> list[AddOutcome]:
     """Store our own new events and queue them for every relay in ``relays`` and our write relays (the outbox
-    retries; the outbox holds at most so many waiting events per author and per channel, store/local.py)."""
+    retries; the outbox holds at most so many waiting events per author and per channel, store/local.py).
+
+    Each event must first pass the relay's per-event limits (:func:`samizdat.core.admission.admit`, as at every
+    other door): a deletion or label dated in 2100 is refused here, not stored on this node and then refused by
+    every relay it is sent to. Raises UsageError with the relay's reason."""
+    for event in events:
+        try:
+            admit(event, ctx.now(), DEFAULT_EVENT_LIMITS)
+        except RemoteProtocolError as exc:
+            raise UsageError(f"the node refuses the event: {exc}") from exc
     outcomes = await _through_running_node(ctx, events) or await ctx.ingest(events)
     own = await channels.relay_list(ctx)
     targets = list(dict.fromkeys(r for r in [*relays, *own.write, *ctx.config.write_relays] if r))
