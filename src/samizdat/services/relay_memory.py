@@ -39,6 +39,11 @@ address (the remedy is the same).
 
 Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
 checks, an impostor that takes nothing the node had.
+
+Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
+offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
+sync's route. The spot check's finds are now asked for by id through the sync's route (:func:`still_lacking`):
+only what it does not serve then counts. When that route cannot be asked again, the finding stands as before.
 """
 
 from __future__ import annotations
@@ -272,14 +277,44 @@ def spot_due(mark: Mark | None, now: float) -> bool:
     return mark is None or now - mark[3] >= SPOT_EVERY
 
 
-async def older_than(ctx: Context, ids: set[str], began: float) -> int:
-    """How many of ``ids`` (events another route just brought) were created :data:`SETTLE_SECONDS` or more before
-    ``began``: the sync's route, asked the same moments before, did not have them."""
-    count, wanted = 0, list(ids)
+async def older(ctx: Context, ids: set[str], began: float) -> list[str]:
+    """Which of ``ids`` (events another route just brought) were created :data:`SETTLE_SECONDS` or more before
+    ``began``, the newest first: the sync's route, asked the same moments before, did not have them."""
+    found: list[Event] = []
+    wanted = list(ids)
     for start in range(0, len(wanted), 500):
-        found = await ctx.store.query([Filter(ids=frozenset(wanted[start : start + 500]))])
-        count += sum(1 for e in found if e.created_at < began - SETTLE_SECONDS)
-    return count
+        batch = await ctx.store.query([Filter(ids=frozenset(wanted[start : start + 500]))])
+        found += [e for e in batch if e.created_at < began - SETTLE_SECONDS]
+    found.sort(key=lambda e: (-e.created_at, e.id))
+    return [e.id for e in found]
+
+
+async def still_lacking(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list[str] | None:
+    """Which of ``ids`` (at most :data:`ASK`, the first) ``client``'s route does not serve when asked for them by id,
+    on a new connection through that route alone; None when it cannot be asked (it does not connect, or fails).
+
+    Red team, round 11: anyone may publish to a relay posts dated hours ago (a phone sending what it wrote
+    offline; a censor, a few a second, into the areas it wants users off the direct route). Those that reached the
+    relay between the sync and its spot check look withheld by the sync's route; asked again, an honest route
+    serves them, a route that withholds them does not."""
+    asked = list(ids[:ASK])
+    if client.route is None:
+        return None
+    others = [spec for spec in ctx.routing.candidates(client.url) if spec != client.route]
+    try:
+        again = await failover.connect(
+            client.url, ctx.routing, None, network=netinfo.network_id(), clock=ctx.clock,
+            timeout=OTHER_ROUTE_TIMEOUT, avoid=others,
+        )  # fmt: skip
+    except TransportError:
+        return None
+    try:
+        served = await relay_health.served_all(again, asked)
+    except (TransportError, RemoteProtocolError, TimeoutError):
+        return None
+    finally:
+        await again.close()
+    return [i for i in asked if i not in served]
 
 
 def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:

@@ -199,7 +199,12 @@ async def _spot_check(
     except (TransportError, RemoteProtocolError, TimeoutError, netsync.OverBudget) as exc:
         log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"), exc)
         return report
-    count = await relay_memory.older_than(ctx, witnesses[-1].got, began)
+    found = await relay_memory.older(ctx, witnesses[-1].got, began)
+    if len(found) >= relay_memory.GONE_MIN:  # published meanwhile, or withheld? asked by id on the first route
+        lacking = await relay_memory.still_lacking(ctx, client, found)
+        if lacking is not None:
+            found = lacking
+    count = len(found)
     if count < relay_memory.GONE_MIN:
         report.received += again.received
         return report

@@ -1,0 +1,50 @@
+"""Red team, round 11 (``docs/blocking.md``): turning round 10's impostor detection against the user.
+
+In-process, with a real relay on loopback reached through two routes (HTTP ``CONNECT`` proxies, as in
+``test_redteam_censor10_sync.py``). Both routes reach the same, honest relay: nothing may be marked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, posts, publish, routed, router
+
+from samizdat.core.keys import SecretKey
+from samizdat.net.client import RelayClient
+from samizdat.node import Node
+from samizdat.services import sync
+from samizdat.testing import running_relay
+
+
+async def test_backdated_posts_published_during_a_sync_do_not_mark_the_honest_route(
+    opened: Node, tmp_path: Path
+) -> None:
+    """Anyone may publish to a relay posts dated hours ago (a phone sending what it wrote offline does; so can a
+    censor, a few a second, into every area it wants users off the direct route). Before: six such posts that
+    reached the relay between the sync and its spot check through the other route (at the first sync, and every
+    6 h) marked the honest route ``relay.impostor``: the node's next syncs went through the fallback (a proxy, Tor)
+    and its status said something else answers in the relay's name. Now: the sync's route, asked for them by id
+    after the spot check, serves them: nothing is marked."""
+    key = SecretKey(bytes([21]) * 32)
+    now = int(opened.ctx.now())
+    feed = posts(key, now - 3600, 20, "feed")
+    late = posts(SecretKey(bytes([22]) * 32), now - 7200, 6, "written offline")
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+
+        async def meanwhile(client: RelayClient) -> None:  # the sync is over; its spot check is next
+            await publish(relay, late)
+
+        report = await sync.sync_with(ctx, relay.url, direction="down", then=meanwhile)
+        assert await ctx.store.has([e.id for e in late]) == {e.id for e in late}  # the spot check brought them
+        assert not impostor_lines(report.errors), report.errors
+        assert marked(ctx, relay.url, direct.url) is None
+        tunnels = direct.tunnels
+        await sync.sync_with(ctx, relay.url, direction="down")
+        assert direct.tunnels > tunnels  # the next sync still goes through the direct route
