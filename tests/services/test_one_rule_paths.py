@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 
 from samizdat.core import kinds
-from samizdat.core.event import sign_event
+from samizdat.core.channel import add_admin, remove_admin
+from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
-from samizdat.core.posts import build_label
+from samizdat.core.keys import SecretKey
+from samizdat.core.posts import build_correction, build_label, build_post, build_retraction
 from samizdat.errors import UsageError
 from samizdat.net.client import RelayClient
-from samizdat.services import posts, publishing
+from samizdat.services import channels, posts, publishing
 from samizdat.services.context import Context
+from samizdat.services.upkeep import Upkeep
 from samizdat.testing import running_relay
 
 YEAR_2100 = 4102444800
@@ -70,3 +73,62 @@ async def test_the_command_lines_own_events_pass_the_relays_limits_too(ctx: Cont
         await publishing.publish(ctx, [event], ["ws://127.0.0.1:9"])
     assert await ctx.store.get(event.id) is None
     assert ctx.local.outbox() == []
+
+
+MIRROR = "wss://mirror.example"
+
+
+async def forwarded(ctx: Context, event: Event) -> bool:
+    """What the node does with ``event`` a phone sent to its relay: is it queued for the channel's mirrors?"""
+    await ctx.store.add(event)
+    await Upkeep(ctx).forward([event])
+    return any(row.event_id == event.id and row.relay == MIRROR for row in ctx.local.outbox())
+
+
+def moved(key: SecretKey, address: str, original: Event, at: int) -> Event:
+    tags = [["a", address, ""], ["type", "correction"], ["e", original.id, "", "correction", original.pubkey],
+            ["location", "Lenina 40"]]  # fmt: skip
+    return sign_event(key, kinds.POST, "Moved: come to the yard of Lenina 40", tags, created_at=at)
+
+
+async def test_amendments_the_node_would_not_publish_it_does_not_forward_either(
+    ctx: Context, stranger: SecretKey
+) -> None:
+    """A phone's correction reaches the mirrors through the forwarding door (services/upkeep.py), the node's own
+    through publishing.authorize: an editor rewriting the owner's safe place, and a removed admin's correction
+    dated before its removal, are refused by the one and were passed on by the other."""
+    editor, turned = SecretKey(bytes([21]) * 32), SecretKey(bytes([22]) * 32)
+    now = ctx.now()
+    yard, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=[MIRROR])
+    await ctx.store.add(add_admin(ctx.key, yard, editor.public_key_hex, "editor", created_at=now - 300))
+    channel = await channels.lookup(ctx, yard.address)
+    assert channel is not None
+    await ctx.store.add(add_admin(ctx.key, channel, turned.public_key_hex, "admin", created_at=now - 290))
+    channel = await channels.lookup(ctx, yard.address)
+    assert channel is not None
+    safe = build_post(ctx.key, channel, "safe-place", "Tea and a charger", created_at=now - 280, location="Lenina 5")
+    theirs = build_post(turned, channel, "safe-place", "Flat 3", created_at=now - 270, location="Lenina 12")
+    await ctx.store.add_many([safe, theirs])
+    await ctx.store.add(remove_admin(ctx.key, channel, turned.public_key_hex, created_at=now - 100, since=now - 100))
+    channel = await channels.lookup(ctx, yard.address)
+    assert channel is not None
+    assert turned.public_key_hex in channel.revoked
+    hostile = [  # each one moves a safe place to where the police wait (signed as a hostile client would)
+        moved(editor, yard.address, safe, now - 60),
+        moved(turned, yard.address, theirs, now - 150),
+    ]
+    for event in hostile:
+        with pytest.raises(UsageError, match="(?i)may amend|would not count"):
+            await publishing.authorize(ctx, event)
+        assert not await forwarded(ctx, event), f"forwarded to the mirrors: {event.content!r} by {event.pubkey[:8]}"
+    # What the readers' rule counts is still forwarded: the editor's own post's correction, a former admin's
+    # retraction of its own post (NIP-09 lets it delete it anyway).
+    own = build_post(editor, channel, "news", "Bread at the corner", created_at=now - 50)
+    await ctx.store.add(own)
+    counted = [
+        build_correction(editor, channel, own, "Bread and milk", created_at=now - 40),
+        build_retraction(turned, channel, theirs, "gone", created_at=now - 150)[0],
+    ]
+    for event in counted:
+        await publishing.authorize(ctx, event)
+        assert await forwarded(ctx, event)

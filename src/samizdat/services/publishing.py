@@ -86,18 +86,30 @@ async def authorize(ctx: Context, event: Event) -> Channel | None:
     if not verdict.ok:
         raise UsageError(f"the post would not count: {verdict.reason}")
     if post.post_type in (CORRECTION, RETRACTION):
-        original = await ctx.store.get(post.target or "")
-        if original is None:
-            raise UsageError(f"the post this {post.post_type} amends is not on this node")
-        if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
-            raise UsageError(
-                "only the channel's owner may amend the owner's or an admin's post; admins amend their own, editors' "
-                "and former admins' posts, editors only their own"
-            )
-        _, why = amendment_refusal(event, original, channel, ctx.now())  # the readers' rule, whole
-        if why:
-            raise UsageError(f"the {post.post_type} would not count: {why}")
+        await check_amendment(ctx, event, channel)
     return channel
+
+
+async def check_amendment(ctx: Context, event: Event, channel: Channel, *, original_needed: bool = True) -> None:
+    """Check that the correction or retraction ``event`` (a valid post of ``channel``) would count for readers
+    (:func:`~samizdat.core.thread.amendment_refusal`, the readers' rule, whole). Whoever signed it, the node
+    publishes (:func:`authorize`) and forwards to mirrors (services/upkeep.py) only such. The amended post must
+    be on this node unless ``original_needed`` is false (then an amendment of a post the node lacks passes: the
+    readers who have it judge it). Raises UsageError with one sentence."""
+    post = parse_post(event)
+    original = await ctx.store.get(post.target or "")
+    if original is None:
+        if original_needed:
+            raise UsageError(f"the post this {post.post_type} amends is not on this node")
+        return
+    if not channel.may_amend(event.pubkey, event.created_at, original.pubkey):
+        raise UsageError(
+            "only the channel's owner may amend the owner's or an admin's post; admins amend their own, editors' "
+            "and former admins' posts, editors only their own"
+        )
+    _, why = amendment_refusal(event, original, channel, ctx.now())  # the readers' rule, whole
+    if why:
+        raise UsageError(f"the {post.post_type} would not count: {why}")
 
 
 async def check_deletion(ctx: Context, event: Event) -> None:

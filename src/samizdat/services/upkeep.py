@@ -17,7 +17,9 @@ time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with 
   quota between passes.
 * Forwarding: posts younger than :data:`FORWARD_MAX_AGE` in channels this node keeps (own and followed) are
   queued for the channel's mirrors, but only when the channel's current definition says their signer may post
-  there (:func:`~samizdat.core.thread.post_verdict`, the readers' own rule): a node passes nothing forged on. The
+  there (:func:`~samizdat.core.thread.post_verdict`, the readers' own rule), and a correction or retraction only
+  when it would count (:func:`~samizdat.services.publishing.check_amendment`, as the node's own): a node passes
+  nothing forged on. The
   queue holds at most :data:`FORWARD_QUEUE` posts (a flood drops, never grows memory), and the outbox at most
   so many waiting events per author and per channel (:mod:`samizdat.store.local`).
 * The purge pass also forgets carry drops that are too old or of kept channels, and the oldest finished outbox
@@ -35,10 +37,12 @@ from typing import Any
 from samizdat.core import kinds
 from samizdat.core.acks import SETTLE
 from samizdat.core.event import Event
+from samizdat.core.posts import CORRECTION, RETRACTION
 from samizdat.core.recovery import Judgement
 from samizdat.core.thread import post_verdict
+from samizdat.errors import UsageError
 from samizdat.net.outbox import deliver_due
-from samizdat.services import blob_quota, blob_travel, channels, relay_health
+from samizdat.services import blob_quota, blob_travel, channels, publishing, relay_health
 from samizdat.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -231,6 +235,13 @@ class Upkeep:
                 log.debug("not forwarding %s to the mirrors of %s: %s", event.id[:12], address, verdict.reason)
                 refused += 1
                 continue
+            elif verdict.post is not None and verdict.post.post_type in (CORRECTION, RETRACTION):
+                try:  # the rule the node's own amendments pass (an editor rewriting the owner's safe place...)
+                    await publishing.check_amendment(ctx, event, channel, original_needed=False)
+                except UsageError as exc:
+                    log.debug("not forwarding %s to the mirrors of %s: %s", event.id[:12], address, exc)
+                    refused += 1
+                    continue
             ctx.local.enqueue(event.id, channel.mirrors, ctx.clock(), author=event.pubkey, channel=address)
             queued += 1
         if refused:
