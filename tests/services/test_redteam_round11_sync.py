@@ -48,3 +48,34 @@ async def test_backdated_posts_published_during_a_sync_do_not_mark_the_honest_ro
         tunnels = direct.tunnels
         await sync.sync_with(ctx, relay.url, direction="down")
         assert direct.tunnels > tunnels  # the next sync still goes through the direct route
+
+
+async def test_a_relay_restored_from_a_backup_is_no_impostor_when_the_sync_sends_back_what_it_lost(
+    opened: Node, tmp_path: Path
+) -> None:
+    """Round 10 tried the relay restored from an old backup with download-only syncs. The background sync goes
+    both ways: it sends the relay the 20 posts it lost, then asks the other route for them. Before: the other route
+    served them (they had just been sent back) and the honest route was marked ``relay.impostor``. Now: the sync
+    holds them back until the other route has been asked, and the next sync sends them."""
+    now = int(opened.ctx.now())
+    feed = posts(SecretKey(bytes([23]) * 32), now - 3600, 60, "feed")
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, negentropy=fresh_index()) as restored,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        await restored.store.add_many(feed[:-20])
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+        first = await sync.sync_with(ctx, relay.url)
+        assert first.received == len(feed)
+        assert not first.errors
+        direct.to = fallback.to = restored.port  # the same relay, on every route
+        second = await sync.sync_with(ctx, relay.url)
+        assert not impostor_lines(second.errors), second.errors
+        assert "the relay lost or deleted them" in " ".join(second.errors)
+        assert marked(ctx, relay.url, direct.url) is None
+        third = await sync.sync_with(ctx, relay.url)  # the next sync gives them back
+        assert not third.errors
+        assert await restored.store.has([e.id for e in feed]) == {e.id for e in feed}

@@ -59,6 +59,8 @@ Ingest = Callable[[Sequence[Event]], Awaitable[list[AddOutcome]]]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 #: Of the ids the relay offers, those we do not want (e.g. dropped to keep the carry quota).
 Unwanted = Callable[[Sequence[bytes]], Awaitable[set[bytes]]]
+#: Of the ids (hex) the relay lacks, those not to upload in this sync.
+Hold = Callable[[Sequence[str]], Awaitable[set[str]]]
 
 # Our NEG-MSG frames are hex, twice the size of the Negentropy message: 60 kB messages make frames of about
 # 120 kB, inside our relay's 256 KiB max_message_bytes and the 128 KiB that relays commonly accept. (At 500 kB,
@@ -172,9 +174,20 @@ class _Uploads:
     """What a sync sends a relay: every event it lacks, unless it lost events it had acknowledged (see the
     module); and what it acknowledged, told to ``acks``."""
 
-    def __init__(self, url: str, acks: Witness | None, limit: int | None, now: Callable[[], float]) -> None:
-        self.url, self.acks, self.left, self.now = url, acks, limit, now
+    def __init__(
+        self, url: str, acks: Witness | None, limit: int | None, now: Callable[[], float], hold: Hold | None = None
+    ) -> None:
+        self.url, self.acks, self.left, self.now, self.hold = url, acks, limit, now, hold
         self.began = now()
+
+    async def choose(self, have: list[str], report: SyncReport) -> list[str]:
+        """The ids of ``have`` to upload: not those ``hold`` names (counted as held), then :meth:`bound`."""
+        if self.hold is not None:
+            held = await self.hold(have)
+            if held:
+                report.held += sum(1 for i in have if i in held)
+                have = [i for i in have if i not in held]
+        return self.bound(have, report)
 
     def check(self, have: list[str], report: SyncReport) -> None:
         """Count, of ``have`` (ids the relay lacks), those it had acknowledged; from the first, bound the sync."""
@@ -374,6 +387,7 @@ async def sync(
     byte_budget: int | None = None,
     acks: Witness | None = None,
     upload_limit: int | None = None,
+    hold: Hold | None = None,
 ) -> SyncReport:
     """Reconcile ``store`` with the relay behind ``client`` for every filter, then move the differences.
 
@@ -387,7 +401,8 @@ async def sync(
     (:func:`samizdat.core.admission.admit`); one that does not is counted as rejected with the relay's reason.
     ``acks`` notes what the relay acknowledges and says what it lost (see the module): then at most
     ``upload_limit`` (given: a relay known to lose events) or :data:`LOSING_UPLOAD` (once it lost some in this
-    sync) events are uploaded. Raises TransportError / RemoteProtocolError when the relay fails or refuses; what
+    sync) events are uploaded; ``hold`` names, of the ids the relay lacks, those not to upload in this sync (they
+    are counted as held). Raises TransportError / RemoteProtocolError when the relay fails or refuses; what
     was transferred until then stays stored.
     """
     started = clock()
@@ -399,7 +414,7 @@ async def sync(
     scan: ReqScan | None = None
     # Whatever the estimate said, the real bytes stored stop at the budget.
     spend = _Bytes(byte_budget if direction != "up" else None)
-    uploads = _Uploads(client.url, acks, upload_limit, now)
+    uploads = _Uploads(client.url, acks, upload_limit, now, hold)
     try:
         for index, flt in enumerate(filters or [Filter()]):
             if report.method == "nip77":
@@ -455,7 +470,7 @@ async def sync(
             lacked = [i.hex() for i in have]
             uploads.check(lacked, report)
             if direction in ("up", "both") and have:
-                sending = uploads.bound(lacked, report)
+                sending = await uploads.choose(lacked, report)
                 await _upload(client, store, sending, report, progress, pacer=pacer, on_accepted=uploads.accepted)
     finally:
         if info is not None and not info.done():
@@ -538,7 +553,7 @@ async def _req_sync(
     report.have += len(have)
     uploads.check(have, report)
     if direction != "down" and have:
-        sending = uploads.bound(have, report)
+        sending = await uploads.choose(have, report)
         await _upload(scan.client, store, sending, report, progress, pacer=pacer, on_accepted=uploads.accepted)
 
 

@@ -44,6 +44,10 @@ Red team, round 11: posts dated long ago that reached the relay between the sync
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
 sync's route. The spot check's finds are now asked for by id through the sync's route (:func:`still_lacking`):
 only what it does not serve then counts. When that route cannot be asked again, the finding stands as before.
+And a sync both ways sent the relay what it lacked, gone events included, before they were asked for through
+another route: a relay restored from an old backup then served them there, just sent back, and its honest route
+was marked. A sync now holds suspiciously gone events back (:func:`holding`, counted as held: the next sync,
+which no longer finds them suspicious, sends them) until the other route has been asked.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -200,6 +204,22 @@ def _bounded(flt: Filter, *, limit: int, until: int | None = None) -> Filter:
     if until is not None and flt.until is not None:
         until = min(until, flt.until)
     return dataclasses.replace(flt, until=until if until is not None else flt.until, limit=limit)
+
+
+def holding(ctx: Context, scope: Sequence[Filter], mark: Mark | None) -> Callable[[Sequence[str]], Awaitable[set[str]]]:
+    """For :func:`samizdat.net.sync.sync` (``hold``): of the ids the relay lacks, those gone from it in a way
+    :func:`suspicious` calls more than a retention window: not sent back until another route has been asked
+    (see the module, round 11)."""
+
+    async def hold(lacking: Sequence[str]) -> set[str]:
+        try:
+            found = await gone(ctx, scope, lacking, mark)
+        except Exception:  # a bug in the check must not fail the sync
+            log.exception("the check of what a relay had at the last sync failed")
+            return set()
+        return set(found.ids) if found is not None and suspicious(found) else set()
+
+    return hold
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ async def sync_with(
     start, started = await ctx.store.last_seq(), ctx.clock()
     checked: float | None = None
     witnesses: list[relay_memory.Noting] = []
+    hold = relay_memory.holding(ctx, scope, mark)
 
     async def over(client: RelayClient, *, transfer: bool = True, hook: bool = True) -> netsync.SyncReport:
         began = time.monotonic()
@@ -83,6 +84,7 @@ async def sync_with(
                 byte_budget=byte_budget,
                 acks=witnesses[-1],
                 upload_limit=relay_health.upload_limit(ctx, url),
+                hold=hold,  # what looks gone is not sent back before another route is asked (red team, round 11)
             )
             if throttle.slow(client, time.monotonic() - began):  # measured before the connection closes
                 line = await throttle.check(ctx, client)
