@@ -7,10 +7,16 @@ command line would also say so, later and less plainly), the owner is never "rem
 a removed one, whose ``since`` then moves) to be removed, and ``since`` must lie between :data:`EARLIEST` and
 now (the command line checks the second only: a year typed wrong on a phone would otherwise drop every post
 the key ever made). Each refusal is a UsageError of one sentence, raised before anything is signed.
+
+Changes are made one at a time (red team, round 11): two at once (two tabs, two phones, or a hostile browser with
+an operator session racing the owner) built their definitions from the same one in the same second, and the one
+with the lower id replaced the other (NIP-01): a removal answered as done was silently lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 from samizdat.core.channel import ADMIN_ROLES, Channel
@@ -20,6 +26,8 @@ from samizdat.services.context import Context
 
 #: The earliest ``since`` the operator login takes (2020-01-01 UTC): before any channel of this kind existed.
 EARLIEST = 1_577_836_800
+#: One lock per event loop (a test's loop, the node's): the changes it makes wait for one another.
+_CHANGING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 NOT_OWNER = "only the channel's owner can change its admins, and this node's key is not its owner"
 
 
@@ -62,6 +70,14 @@ async def change(
     and ``delivered``/``pending``. Raises UsageError, having signed nothing."""
     if (add is None) == (remove is None):
         raise UsageError("give one key to appoint or one to remove")
+    lock = _CHANGING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:  # the definition is read, checked and replaced by one change at a time (see the module)
+        return await _change(ctx, address, add=add, role=role, remove=remove, since=since)
+
+
+async def _change(
+    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None
+) -> dict[str, Any]:
     if role not in ADMIN_ROLES:
         raise UsageError(f"the role is one of {', '.join(ADMIN_ROLES)}")
     channel = await own_channel(ctx, address)
