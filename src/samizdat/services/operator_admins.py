@@ -10,12 +10,16 @@ the key ever made). Each refusal is a UsageError of one sentence, raised before 
 
 Changes are made one at a time (red team, round 11): two at once (two tabs, two phones, or a hostile browser with
 an operator session racing the owner) built their definitions from the same one in the same second, and the one
-with the lower id replaced the other (NIP-01): a removal answered as done was silently lost.
+with the lower id replaced the other (NIP-01): a removal answered as done was silently lost. One at a time in
+a process (a lock of its event loop), and on the node (an ``flock`` on its data directory, which every worker of
+``serve --workers N`` takes: no file is added to the disk).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import weakref
 from typing import Any
 
@@ -72,7 +76,12 @@ async def change(
         raise UsageError("give one key to appoint or one to remove")
     lock = _CHANGING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
     async with lock:  # the definition is read, checked and replaced by one change at a time (see the module)
-        return await _change(ctx, address, add=add, role=role, remove=remove, since=since)
+        fd = os.open(ctx.home, os.O_RDONLY)  # and one at a time on the node: serve --workers N has N web apps
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            return await _change(ctx, address, add=add, role=role, remove=remove, since=since)
+        finally:
+            os.close(fd)  # the lock goes with it
 
 
 async def _change(
