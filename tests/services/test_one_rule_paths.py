@@ -7,24 +7,31 @@ operator sees, and whether the node stored or queued the event."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
 
 from samizdat.core import kinds
-from samizdat.core.channel import add_admin, remove_admin
+from samizdat.core.channel import add_admin, build_channel_event, parse_channel, remove_admin
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_correction, build_label, build_post, build_retraction
+from samizdat.core.recovery import build_claim
 from samizdat.errors import UsageError
 from samizdat.net.client import RelayClient
 from samizdat.services import channels, posts, publishing
 from samizdat.services.context import Context
 from samizdat.services.upkeep import Upkeep
+from samizdat.store.memory import MemoryStore
 from samizdat.testing import running_relay
 
 YEAR_2100 = 4102444800
+WEB = Path(__file__).resolve().parents[2] / "web"
 
 
 async def through_both_doors(
@@ -132,3 +139,44 @@ async def test_amendments_the_node_would_not_publish_it_does_not_forward_either(
     for event in counted:
         await publishing.authorize(ctx, event)
         assert await forwarded(ctx, event)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node runs the phone's rule (web/src/rules.js)")
+async def test_a_seized_owner_key_cannot_delete_its_channels_definition_through_any_door(
+    ctx: Context, tmp_path: Path, stranger: SecretKey
+) -> None:
+    """The police hold the owner key of a channel whose recovery key said so (a seizure claim): ``samizdat delete``
+    refuses to sign a deletion request of a channel definition, but one signed elsewhere, sent to a relay, synced,
+    imported or pushed by a LAN peer, deleted the definition, and with it the claim readers are shown."""
+    recovery, now = SecretKey(bytes([23]) * 32), ctx.now()
+    definition = build_channel_event(stranger, "yard", "Yard", created_at=now - 1000, recovery=recovery.public_key_hex)
+    address = parse_channel(definition).address
+    successor = parse_channel(build_channel_event(recovery, "yard2", "Yard", created_at=now - 10))
+    claim = build_claim(recovery, definition, successor.address, since=now - 500, created_at=now - 100)
+    by_address = sign_event(stranger, kinds.DELETION, "", [["a", address], ["k", str(kinds.CHANNEL)]], created_at=now)
+    by_id = sign_event(stranger, kinds.DELETION, "", [["e", definition.id]], created_at=now)
+    # A relay's door (an EVENT from any client), then the node's store (what sync, import and LAN peers reach).
+    async with running_relay(tmp_path / "relay") as relay, await RelayClient.connect(relay.url) as client:
+        for event in (definition, by_address, by_id):
+            assert (await client.publish(event, timeout=10)).accepted
+        assert await relay.store.get(definition.id) == definition
+    await ctx.ingest([definition, successor.event, claim, by_address, by_id])
+    judgement = await channels.judged(ctx, address)
+    assert judgement.channel is not None
+    assert judgement.claim is not None
+    assert judgement.claim.event.id == claim.id  # readers are still told the owner key was seized
+    memory = MemoryStore(clock=ctx.clock)
+    await memory.add_many([by_id, by_address, definition])  # the requests first: the definition comes back
+    assert await memory.get(definition.id) == definition
+    # A phone passes on in a bundle what a node's store keeps (web/src/rules.js keptByStore).
+    assert definition.id in kept_by_phone([definition, by_address, by_id], now)
+
+
+def kept_by_phone(events: list[Event], now: int) -> list[str]:
+    """The ids of ``events`` a phone keeps (web/src/rules.js keptByStore, run under node)."""
+    payload = {"now": now, "events": [e.to_dict() for e in events]}
+    done = subprocess.run(["node", str(WEB / "test" / "store_rules_check.mjs")], input=orjson.dumps(payload),
+                          capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    ids: list[str] = json.loads(done.stdout)
+    return ids

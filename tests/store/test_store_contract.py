@@ -144,21 +144,33 @@ async def test_deletion_request_before_the_event(store: Store, alice: Author, bo
 
 
 async def test_deleting_an_address_deletes_versions_up_to_the_request(store: Store, alice: Author, bob: Author) -> None:
-    address = f"30333:{alice.pubkey}:news"
-    old = alice.sign(kind=30333, content="v1", tags=[["d", "news"]], created_at=NOW - 100)
-    other_slot = alice.sign(kind=30333, content="sports", tags=[["d", "sports"]], created_at=NOW - 100)
+    address = f"30023:{alice.pubkey}:news"  # not a channel's (30333): those are never deleted (test_one_rule_paths)
+    old = alice.sign(kind=30023, content="v1", tags=[["d", "news"]], created_at=NOW - 100)
+    other_slot = alice.sign(kind=30023, content="sports", tags=[["d", "sports"]], created_at=NOW - 100)
     await store.add_many([old, other_slot])
     request = alice.sign(kind=DELETION, tags=[["a", address]], created_at=NOW - 50)
     assert await store.add(request) is AddOutcome.STORED
     assert await store.get(old.id) is None
     assert await store.get(other_slot.id) == other_slot
-    older = alice.sign(kind=30333, content="v0", tags=[["d", "news"]], created_at=NOW - 50)
-    newer = alice.sign(kind=30333, content="v2", tags=[["d", "news"]], created_at=NOW - 49)
+    older = alice.sign(kind=30023, content="v0", tags=[["d", "news"]], created_at=NOW - 50)
+    newer = alice.sign(kind=30023, content="v2", tags=[["d", "news"]], created_at=NOW - 49)
     assert await store.add(older) is AddOutcome.DELETED
     assert await store.add(newer) is AddOutcome.STORED
     # Someone else cannot delete alice's address.
-    await store.add(bob.sign(kind=DELETION, tags=[["a", f"30333:{alice.pubkey}:news"]], created_at=NOW))
+    await store.add(bob.sign(kind=DELETION, tags=[["a", f"30023:{alice.pubkey}:news"]], created_at=NOW))
     assert await store.get(newer.id) == newer
+
+
+async def test_a_channel_definition_is_never_deleted(store: Store, alice: Author) -> None:
+    """Not by address, not by id, before or after it is stored (store/rules.py UNDELETABLE_KINDS)."""
+    definition = alice.sign(kind=30333, content="", tags=[["d", "yard"]], created_at=NOW - 100)
+    by_id = alice.sign(kind=DELETION, tags=[["e", definition.id]], created_at=NOW - 50)
+    assert await store.add(by_id) is AddOutcome.STORED
+    assert await store.add(definition) is AddOutcome.STORED
+    by_address = alice.sign(kind=DELETION, tags=[["a", f"30333:{alice.pubkey}:yard"]], created_at=NOW - 40)
+    again = alice.sign(kind=DELETION, tags=[["e", definition.id]], created_at=NOW - 30)
+    assert await store.add_many([by_address, again]) == [AddOutcome.STORED, AddOutcome.STORED]
+    assert await store.get(definition.id) == definition
 
 
 async def test_malformed_deletion_targets_are_ignored(store: Store, alice: Author) -> None:

@@ -113,8 +113,9 @@ export const isExpired = (event, now) => {
 
 /** The events a node's store keeps of `events` at `now` (store/rules.py deletion_targets, NIP-09 and NIP-40): none
  * expired, none its own author asked to delete (an `e` id, or an `a` replaceable slot up to the request's date;
- * a deletion request itself is never deleted). What a phone passes on in a bundle, as `samizdat export` does: a
- * phone's door follows the node's rule (tests/web/test_store_rules_parity.py feeds both the same events). */
+ * a deletion request itself and a channel definition are never deleted). What a phone passes on in a bundle, as
+ * `samizdat export` does: a phone's door follows the node's rule (tests/web/test_store_rules_parity.py feeds both
+ * the same events). */
 export function keptByStore(events, now) {
   const ids = new Set(), slots = new Map();
   for (const e of events) {
@@ -129,7 +130,7 @@ export function keptByStore(events, now) {
   }
   return events.filter((e) => {
     if (isExpired(e, now)) return false;
-    if (e.kind === DELETION) return true;
+    if (e.kind === DELETION || e.kind === CHANNEL) return true; // never deleted (store/rules.py UNDELETABLE_KINDS)
     if (ids.has(`${e.pubkey}:${e.id}`)) return false;
     const slot = slotOf(e.kind, e.pubkey, tagValues(e, 'd')[0] ?? '');
     return slot === null || !(slots.get(slot) >= e.created_at);

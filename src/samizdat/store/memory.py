@@ -18,6 +18,7 @@ from samizdat.core.kinds import DELETION, is_addressable, is_ephemeral, is_repla
 from samizdat.errors import StoreError
 from samizdat.store.base import AddOutcome
 from samizdat.store.rules import (
+    UNDELETABLE_KINDS,
     Search,
     deletion_targets,
     is_filter_tag,
@@ -69,7 +70,7 @@ class MemoryStore:
             return AddOutcome.DUPLICATE
         d = slot_d(event)
         slot = None if d is None else (event.pubkey, event.kind, d)
-        if event.kind != DELETION:
+        if event.kind not in UNDELETABLE_KINDS:
             if (event.id, event.pubkey) in self._deleted_ids:
                 return AddOutcome.DELETED
             if slot is not None and event.created_at <= self._deleted_slots.get(slot, -1):
@@ -108,7 +109,7 @@ class MemoryStore:
         for target in targets.ids:
             self._deleted_ids.add((target, request.pubkey))
             entry = self._events.get(target)
-            if entry and entry[1].pubkey == request.pubkey and entry[1].kind != DELETION:
+            if entry and entry[1].pubkey == request.pubkey and entry[1].kind not in UNDELETABLE_KINDS:
                 self._remove(entry[1])
         for kind, d in targets.slots:
             slot = (request.pubkey, kind, d)

@@ -22,7 +22,14 @@ from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.store.base import AddOutcome
 from samizdat.store.pgqueries import CHANNEL, Conn
 from samizdat.store.queries import event_from_raw
-from samizdat.store.rules import deletion_targets, indexed_tags, searchable_text, slot_d, wins_over
+from samizdat.store.rules import (
+    UNDELETABLE_KINDS,
+    deletion_targets,
+    indexed_tags,
+    searchable_text,
+    slot_d,
+    wins_over,
+)
 
 # One statement (one round trip) per run of new events, its arrays sent in PostgreSQL's binary format (%b: about
 # half again as fast as text, where every byte of an event's JSON goes as two hex digits): the events with their
@@ -82,7 +89,7 @@ def add_event(conn: Conn, event: Event, now: int) -> AddOutcome:
     if stored:
         return AddOutcome.DUPLICATE
     d = slot_d(event)
-    if event.kind != DELETION:  # a deletion request cannot be deleted (NIP-09)
+    if event.kind not in UNDELETABLE_KINDS:  # a deletion request cannot be deleted (NIP-09), nor a definition
         if deleted:
             return AddOutcome.DELETED
         if d is not None:
@@ -128,8 +135,8 @@ def _apply_deletions(conn: Conn, requests: Sequence[Event]) -> None:
         )
         conn.execute(
             "DELETE FROM events e USING unnest(%s::bytea[], %s::bytea[]) AS u(i, p)"
-            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != %s",
-            (ids, pubkeys, DELETION),
+            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != ALL(%s)",
+            (ids, pubkeys, sorted(UNDELETABLE_KINDS)),
         )
     if slots:  # distinct, as ON CONFLICT DO UPDATE needs
         columns = (
@@ -275,11 +282,12 @@ def _add_slot_run(conn: Conn, run: list[Event]) -> list[AddOutcome]:
         if eid in present:
             outcomes.append(AddOutcome.DUPLICATE)
             continue
-        if (eid, key[0]) in deleted:
+        undeletable = event.kind in UNDELETABLE_KINDS  # marks of old requests count for nothing either
+        if (eid, key[0]) in deleted and not undeletable:
             outcomes.append(AddOutcome.DELETED)
             continue
         when = until.get(key)
-        if when is not None and event.created_at <= when:
+        if when is not None and event.created_at <= when and not undeletable:
             outcomes.append(AddOutcome.DELETED)
             continue
         holder = held.get(key)

@@ -41,6 +41,7 @@ from samizdat.errors import RemoteProtocolError, StoreError
 from samizdat.store.base import AddOutcome
 from samizdat.store.dbapi import sqlite3
 from samizdat.store.rules import (
+    UNDELETABLE_KINDS,
     Search,
     deletion_targets,
     indexed_tags,
@@ -102,8 +103,8 @@ def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
     if stored:
         return AddOutcome.DUPLICATE
     d = slot_d(event)
-    # A deletion request cannot be deleted (NIP-09), so one always gets through.
-    if event.kind != DELETION:
+    # A deletion request cannot be deleted (NIP-09), so one always gets through; nor can a channel's definition.
+    if event.kind not in UNDELETABLE_KINDS:
         if deleted:
             return AddOutcome.DELETED
         if d is not None:
@@ -291,7 +292,8 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
         tid = bytes.fromhex(target)
         conn.execute("INSERT OR IGNORE INTO deleted_ids (id, pubkey) VALUES (?, ?)", (tid, pubkey))
         row = conn.execute(
-            "SELECT seq, raw FROM events WHERE id = ? AND pubkey = ? AND kind != ?", (tid, pubkey, DELETION)
+            "SELECT seq, raw FROM events WHERE id = ? AND pubkey = ? AND kind NOT IN (?, ?)",
+            (tid, pubkey, *sorted(UNDELETABLE_KINDS)),
         ).fetchone()
         if row:
             delete_event(conn, row[0], event_from_raw(row[1]))

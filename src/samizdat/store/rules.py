@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from samizdat.core.event import Event
-from samizdat.core.kinds import DELETION, is_addressable, is_replaceable
+from samizdat.core.kinds import CHANNEL, DELETION, is_addressable, is_replaceable
 
 _HEX = frozenset("0123456789abcdef")
 _WORD = re.compile(r"[^\W_]+")
@@ -29,6 +29,11 @@ _EXTENSION = re.compile(r"^[a-z_]+:\S+$")
 SEARCHED_TAGS = frozenset({"title", "summary", "subject", "alt", "name", "description", "t"})
 #: Kinds whose content is ciphertext (NIP-04 DMs, NIP-59 seals and gift wraps): not worth indexing.
 UNSEARCHED_KINDS = frozenset({4, 13, 1059})
+#: Kinds no deletion request deletes, by id or by address: a deletion request (NIP-09), and a channel's definition
+#: (readers would lose who may post in the channel, and with it a recovery key's seizure claim: a seized owner key
+#: could erase the claim that disowns it). ``samizdat delete`` and the web login refuse to sign such a request
+#: (services/publishing.py check_deletion); every store ignores it whichever door it came through.
+UNDELETABLE_KINDS = frozenset({DELETION, CHANNEL})
 #: At most this many search terms are used; the rest are ignored (each one costs an index lookup).
 MAX_SEARCH_TERMS = 16
 
@@ -152,7 +157,8 @@ class DeletionTargets:
 
 
 def deletion_targets(event: Event) -> DeletionTargets:
-    """The ``e`` ids and the ``a`` addresses of ``event``'s own pubkey; malformed values are skipped."""
+    """The ``e`` ids and the ``a`` addresses of ``event``'s own pubkey; malformed values and addresses of
+    :data:`UNDELETABLE_KINDS` are skipped (an ``e`` id of one is skipped by the store, which knows its kind)."""
     if event.kind != DELETION:
         return DeletionTargets((), ())
     ids = [v for v in event.tag_values("e") if is_hex64(v) and v != event.id]
@@ -167,6 +173,8 @@ def deletion_targets(event: Event) -> DeletionTargets:
         ):
             continue
         kind = int(parts[0])
+        if kind in UNDELETABLE_KINDS:
+            continue
         if is_replaceable(kind):
             slots.append((kind, ""))
         elif is_addressable(kind):
