@@ -7,9 +7,12 @@ operator sees, and whether the node stored or queued the event."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import orjson
@@ -28,7 +31,7 @@ from samizdat.services import channels, posts, publishing
 from samizdat.services.context import Context
 from samizdat.services.upkeep import Upkeep
 from samizdat.store.memory import MemoryStore
-from samizdat.testing import running_relay
+from samizdat.testing import running_relay, wait_until
 
 YEAR_2100 = 4102444800
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -83,6 +86,17 @@ async def test_the_command_lines_own_events_pass_the_relays_limits_too(ctx: Cont
 
 
 MIRROR = "wss://mirror.example"
+
+
+@contextlib.asynccontextmanager
+async def looping(loop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def forwarded(ctx: Context, event: Event) -> bool:
@@ -180,3 +194,53 @@ def kept_by_phone(events: list[Event], now: int) -> list[str]:
     assert done.returncode == 0, done.stderr.decode()
     ids: list[str] = json.loads(done.stdout)
     return ids
+
+
+async def test_a_retracted_posts_deletion_goes_to_the_mirrors_from_every_door(ctx: Context) -> None:
+    """Retracting one's own post deletes it too (a NIP-09 request with the retraction): ``samizdat retract`` sends
+    both to the channel's mirrors; from the web login, and from a phone through the relay, the deletion stayed
+    on this node, and every mirror kept the retracted post's text (a safe place's address) for anyone asking."""
+    editor = SecretKey(bytes([24]) * 32)
+    now = ctx.now()
+    yard, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=[MIRROR])
+    await ctx.store.add(add_admin(ctx.key, yard, editor.public_key_hex, "editor", created_at=now - 300))
+    channel = await channels.lookup(ctx, yard.address)
+    assert channel is not None
+
+    def queued(event: Event) -> bool:
+        return any(row.event_id == event.id and row.relay == MIRROR for row in ctx.local.outbox())
+
+    # The command line.
+    by_cli = (await posts.post(ctx, "yard", "safe-place", "Tea", fields={"location": "Lenina 5"})).ids[0]
+    await posts.retract(ctx, by_cli, "burnt")
+    deletions = await ctx.store.query([Filter(kinds=frozenset({kinds.DELETION}), tags=(("e", frozenset({by_cli})),))])
+    assert len(deletions) == 1
+    assert queued(deletions[0])
+    # The web login: the browser signs the retraction, then the deletion (web/src/views/compose.js).
+    original = build_post(ctx.key, channel, "safe-place", "Flat 3", created_at=now - 20, location="Lenina 12")
+    await publishing.publish(ctx, [original], [])
+    retraction, deletion = build_retraction(ctx.key, channel, original, "burnt", created_at=now)
+    assert deletion is not None
+    for event in (retraction, deletion):
+        await publishing.publish_as_operator(ctx, event.kind, event.content, [list(t) for t in event.tags], now)
+    signed = await ctx.store.query([Filter(kinds=frozenset({kinds.DELETION}), tags=(("e", frozenset({original.id})),))])
+    assert len(signed) == 1
+    assert queued(signed[0]), "the web login's deletion did not go to the channel's mirrors"
+    # A phone with the editor's key, through the relay (the relay stores both, the node forwards them).
+    theirs = build_post(editor, channel, "safe-place", "Flat 9", created_at=now - 20, location="Lenina 9")
+    await ctx.store.add(theirs)
+    retraction, deletion = build_retraction(editor, channel, theirs, "burnt", created_at=now)
+    assert deletion is not None
+    upkeep = Upkeep(ctx)
+    for event in (retraction, deletion):
+        assert (await ctx.store.add(event)).accepted
+        upkeep.from_client(event)
+    async with looping(upkeep.forward_loop):
+        await wait_until(lambda: queued(retraction), what="the phone's retraction forwarded")
+        await wait_until(lambda: queued(deletion), what="the phone's deletion forwarded")
+    # A deletion of no retracted post of a kept channel goes nowhere: the node is no free courier.
+    note = sign_event(editor, 1, "a note", [], created_at=now)
+    stray = sign_event(editor, kinds.DELETION, "", [["e", note.id]], created_at=now)
+    await ctx.store.add_many([note, stray])
+    await upkeep.forward([stray])
+    assert not queued(stray)

@@ -163,6 +163,29 @@ async def publish(ctx: Context, events: Sequence[Event], relays: Iterable[str]) 
     return outcomes
 
 
+async def deletion_mirrors(ctx: Context, event: Event) -> list[str]:
+    """The mirrors a deletion request goes to: those of the channels whose posts it deletes along with their
+    retraction (docs/protocol.md, kind 5 "accompanies a retraction"), as ``samizdat retract`` sends both. Found
+    by the valid retractions of the same key naming them, which stay on this node when the post itself is gone
+    (a phone's request reached the relay, which applied it, before it is forwarded). [] for any other request
+    (a node is no courier of strangers' deletions), and for any other kind."""
+    ids = [i for i in dict.fromkeys(event.tag_values("e")) if _HEX64.fullmatch(i)][:MAX_DELETED]
+    if event.kind != kinds.DELETION or not ids:
+        return []
+    naming = Filter(kinds=frozenset({kinds.POST}), authors=frozenset({event.pubkey}),
+                    tags=(("e", frozenset(ids)),), limit=MAX_DELETED)  # fmt: skip
+    mirrors: list[str] = []
+    for retraction in await ctx.store.query([naming]):
+        channel = await channels.lookup(ctx, channel_of(retraction))
+        if channel is None:
+            continue
+        verdict = post_verdict(retraction, channel, ctx.now())
+        if verdict.ok and verdict.post is not None and verdict.post.post_type == RETRACTION:
+            if verdict.post.target in ids:
+                mirrors += channel.mirrors
+    return list(dict.fromkeys(mirrors))
+
+
 def channel_of(event: Event) -> str:
     """The channel a post names (its first ``a`` tag), for the outbox's per-channel bound; "" for other kinds."""
     return next(iter(event.tag_values("a")), "") if event.kind == kinds.POST else ""
@@ -199,7 +222,8 @@ async def publish_as_operator(ctx: Context, kind: int, content: str, tags: list[
     channel = await authorize(ctx, event)
     if created_at < ctx.now() - OPERATOR_MAX_AGE:
         raise UsageError("created_at is more than a day in the past; check the phone's clock")
-    outcome = (await publish(ctx, [event], channel.mirrors if channel else ()))[0]
+    mirrors = channel.mirrors if channel else await deletion_mirrors(ctx, event)
+    outcome = (await publish(ctx, [event], mirrors))[0]
     log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
     if not outcome.accepted:
         raise UsageError(f"the node did not store it ({outcome.value})")

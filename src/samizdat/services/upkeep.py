@@ -85,7 +85,8 @@ class Upkeep:
 
     def from_client(self, event: Event) -> None:
         """A new event someone sent to our relay (a phone, a LAN peer's push)."""
-        if event.kind == kinds.POST and event.created_at >= self.ctx.now() - FORWARD_MAX_AGE:
+        forwarded = event.kind in (kinds.POST, kinds.DELETION)  # a deletion with its retraction: forward()
+        if forwarded and event.created_at >= self.ctx.now() - FORWARD_MAX_AGE:
             with contextlib.suppress(asyncio.QueueFull):
                 self._forward.put_nowait(event)
 
@@ -219,6 +220,11 @@ class Upkeep:
         known: dict[str, Judgement] = {}
         queued = refused = 0
         for event in batch:
+            if event.kind == kinds.DELETION:  # only with a retraction, to its channel's mirrors, as the node's own
+                if mirrors := await publishing.deletion_mirrors(ctx, event):
+                    ctx.local.enqueue(event.id, mirrors, ctx.clock(), author=event.pubkey)
+                    queued += 1
+                continue
             address = next(iter(event.tag_values("a")), None)
             if address is None or address not in keep.channels:
                 continue
