@@ -19,7 +19,8 @@ time from ``ctx.clock`` and wait with ``ctx.sleep``, so a test drives them with 
   queued for the channel's mirrors, but only when the channel's current definition says their signer may post
   there (:func:`~samizdat.core.thread.post_verdict`, the readers' own rule), and a correction or retraction only
   when it would count (:func:`~samizdat.services.publishing.check_amendment`, as the node's own): a node passes
-  nothing forged on. The
+  nothing forged on. A deletion request goes with its retraction to the same mirrors
+  (:func:`~samizdat.services.publishing.deletion_mirrors`), else nowhere. The
   queue holds at most :data:`FORWARD_QUEUE` posts (a flood drops, never grows memory), and the outbox at most
   so many waiting events per author and per channel (:mod:`samizdat.store.local`).
 * The purge pass also forgets carry drops that are too old or of kept channels, and the oldest finished outbox
