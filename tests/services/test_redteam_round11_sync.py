@@ -13,8 +13,8 @@ from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, post
 from samizdat.core.keys import SecretKey
 from samizdat.net.client import RelayClient
 from samizdat.node import Node
-from samizdat.services import sync
-from samizdat.testing import running_relay
+from samizdat.services import relay_memory, sync
+from samizdat.testing import FakeClock, cutting_proxy, running_relay
 
 
 async def test_backdated_posts_published_during_a_sync_do_not_mark_the_honest_route(
@@ -79,3 +79,33 @@ async def test_a_relay_restored_from_a_backup_is_no_impostor_when_the_sync_sends
         third = await sync.sync_with(ctx, relay.url)  # the next sync gives them back
         assert not third.errors
         assert await restored.store.has([e.id for e in feed]) == {e.id for e in feed}
+
+
+async def test_an_impostor_cannot_turn_the_spot_check_off_with_one_bad_event(
+    opened: Node, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """Round 10's copy that withholds a channel's new posts, which also offers one event dated a year ahead (the
+    node refuses it: a line in the sync's report). Before: a sync with any line in its report (an event refused,
+    an upload refused) had no spot check, so the censor turned them off for good with one such event. Now a spot
+    check is skipped only when the sync already found the relay lacking what it had."""
+    channel_key = SecretKey(bytes([24]) * 32)
+    feed = posts(SecretKey(bytes([25]) * 32), int(opened.ctx.now()) - 3600, 30, "feed")
+    ahead = posts(SecretKey(bytes([26]) * 32), int(opened.ctx.now()) + 365 * 86400, 1, "from next year")
+    async with (
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as censor,
+        router() as censored,
+        cutting_proxy(None) as fallback,
+    ):
+        await relay.store.add_many(feed)
+        await censor.store.add_many([*feed, *ahead])
+        ctx = routed(opened, relay.url, censored.url, fallback.url)
+        assert (await sync.sync_with(ctx, relay.url, direction="down")).received == len(feed)
+        censored.to = censor.port
+        fake_clock.advance(relay_memory.SPOT_EVERY)
+        hidden = posts(channel_key, int(ctx.now()) - 3000, 6, "channel")
+        await publish(relay, hidden)
+        second = await sync.sync_with(ctx, relay.url, direction="down")
+        assert impostor_lines(second.errors), second.errors
+        assert await ctx.store.has([e.id for e in hidden]) == {e.id for e in hidden}
+        assert marked(ctx, relay.url, censored.url) == "relay.impostor"
