@@ -1,9 +1,11 @@
-"""One action, one rule: the same hostile event sent through two doors gets the same answer.
+"""One action, one rule: the same hostile event sent through two doors gets the same answer (docs/architecture.md,
+"One action, one rule").
 
-Each test signs one event with the node's key and offers it to a relay on loopback (the door a phone or another
-client uses: ``["EVENT", ...]``) and to the node's own publishing door (the web app's operator login and the
-command line: services/publishing.py), and compares what a user would notice: the relay's reason, the error the
-operator sees, and whether the node stored or queued the event."""
+The doors: a relay's ``["EVENT", ...]`` (a phone, any client), the node's own publishing (the command line and
+the web app's operator login: services/publishing.py), the forwarding of a phone's events to the channel's mirrors
+(services/upkeep.py), what sync, import and LAN peers reach (``Context.ingest``, the store), and what a phone
+passes on in a bundle (web/src/rules.js ``keptByStore``). Each test compares what a user would notice: the
+relay's reason, the operator's error, what the node stored, and what it queued for the mirrors."""
 
 from __future__ import annotations
 
