@@ -597,9 +597,14 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; load average before the run "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. **Measured on a loaded machine** (other engineers' tests "
-        "and builds shared the two cores), so the figures are lower and noisier than on a quiet one. "
-        "Command: `.venv/bin/python bench/workers.py`.",
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}."
+        + (
+            " **Measured on a loaded machine** (other work shared the cores), so the figures are lower and noisier "
+            "than on a quiet one."
+            if load[0] > 1.0
+            else ""
+        )
+        + " Command: `.venv/bin/python bench/workers.py`.",
         "",
     ]
     if ingest is not None:
@@ -638,8 +643,7 @@ def report(ingest: dict[str, Any] | None, stages: dict[str, float] | None, write
                 f"generator's {loadgen_us['w1']:.0f}), {cores} cores fully busy would carry "
                 f"{limit * w1:,.0f} events/s, {limit:.2f}x one worker's measured rate; at two workers' CPU per "
                 f"event ({relay_us['w2']:.0f} µs), {limit2 * w1:,.0f} events/s, {limit2:.2f}x. No number of "
-                "workers passes that on this machine: beyond it only a lower CPU per event helps, and that "
-                "raises one worker too.")  # fmt: skip
+                "workers passes that on this machine: beyond it only a lower CPU per event helps.")  # fmt: skip
         lines += ["", goals, "", room, ""]
     if stages is not None:
         total = stages["parse_us"] + stages["verify_us"] + stages["store_us"]
