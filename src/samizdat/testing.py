@@ -361,11 +361,14 @@ _keys: dict[Path, Any] = {}
 
 
 class CuttingProxy:
-    """See :func:`cutting_proxy`. ``url`` is its transport string, ``tunnels`` counts the tunnels it opened."""
+    """See :func:`cutting_proxy`. ``url`` is its transport string, ``tunnels`` counts the tunnels it opened; once
+    ``to`` is set (a port on 127.0.0.1) every new tunnel goes there, whatever it asked for: a censor's router that
+    takes a relay's address over."""
 
     def __init__(self, server: asyncio.Server, limit: int | None) -> None:
         self.server = server
         self.limit = limit
+        self.to: int | None = None
         self.tunnels = 0
         self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
@@ -375,7 +378,8 @@ class CuttingProxy:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
-            up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            target = ("127.0.0.1", self.to) if self.to is not None else (host.strip("[]"), int(port))
+            up_reader, up_writer = await asyncio.open_connection(*target)
             self.tunnels += 1
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             pump = asyncio.ensure_future(_pump(reader, up_writer))

@@ -10,10 +10,9 @@ impostor.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,62 +26,18 @@ from samizdat.node import Node
 from samizdat.relay.negentropy import NegentropyService
 from samizdat.services import relay_memory, status, sync
 from samizdat.services.context import Context
-from samizdat.testing import FakeClock, RunningRelay, cutting_proxy, running_relay
+from samizdat.testing import CuttingProxy, FakeClock, RunningRelay, cutting_proxy, running_relay
 
 IMPOSTOR_LINE = "answers in the relay's name"
 
 
-class Router:
-    """The censor's router as an HTTP ``CONNECT`` proxy: each tunnel goes where the client asked, or, once
-    :attr:`to` is set, to the censor's own relay (a transparent takeover of the address)."""
-
-    def __init__(self) -> None:
-        self.to: int | None = None  # a port on 127.0.0.1
-        self.tunnels = 0
-        self.url = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up: asyncio.StreamWriter | None = None
-        pump: asyncio.Future[None] | None = None
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
-            target = ("127.0.0.1", self.to) if self.to is not None else (host.strip("[]"), int(port))
-            up_reader, up = await asyncio.open_connection(*target)
-            self.tunnels += 1
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            pump = asyncio.ensure_future(_pump(reader, up))
-            while data := await up_reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            if pump is not None:
-                pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
-            if up is not None:
-                up.close()
-            writer.close()
+#: The censor's router: an HTTP ``CONNECT`` proxy whose tunnels go where the client asked, or, once ``to`` is set,
+#: to the censor's own relay (a transparent takeover of the address).
+Router = CuttingProxy
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-
-
-@contextlib.asynccontextmanager
-async def router() -> AsyncIterator[Router]:
-    made = Router()
-    server = await asyncio.start_server(made.handle, "127.0.0.1", 0)
-    made.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
-        yield made
-    finally:
-        server.close()
-        await server.wait_closed()
+def router() -> contextlib.AbstractAsyncContextManager[CuttingProxy]:
+    return cutting_proxy(None)
 
 
 def routed(opened: Node, url: str, *routes: str) -> Context:
