@@ -190,46 +190,39 @@ class PostgresStore(SharedStore[Conn]):
         return StoreError(f"Cannot {action} the store at {self._where}: {describe(exc)}.")
 
     def _connect_writer(self) -> Conn:
-        try:
-            conn = psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WRITER_NAME
-            )
-        except psycopg.Error as exc:
-            raise self._error(exc, "open") from exc
-        try:
-            try:
-                migrate(conn)
-            except StoreError as exc:
-                raise StoreError(f"Cannot open the store at {self._where}: {exc}.") from exc
-            except pg_errors.UndefinedFile as exc:  # CREATE EXTENSION unaccent without its files
-                raise StoreError(
-                    f"Cannot open the store at {self._where}: the server lacks the unaccent extension "
-                    "(Debian: apt-get install postgresql-contrib)."
-                ) from exc
-            except psycopg.Error as exc:
-                raise self._error(exc, "open") from exc
-            try:
-                limit_writes(conn)
-            except psycopg.Error as exc:
-                raise self._error(exc, "open") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return self._open_writer("open", migrating=True)
 
     def _reconnect_writer(self) -> Conn:
         """The writer's connection again, after it was lost (migrated already: not waiting for the write lock)."""
+        return self._open_writer("write to", migrating=False)
+
+    def _open_writer(self, action: str, *, migrating: bool) -> Conn:
+        """A connection for the writer, its writes time-limited (``limit_writes``); ``migrating``: the schema is
+        brought up to date on it first. Errors name ``action`` ("open", "write to")."""
         try:
             conn = psycopg.connect(
                 self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=WRITER_NAME
             )
         except psycopg.Error as exc:
-            raise self._error(exc, "write to") from exc
+            raise self._error(exc, action) from exc
         try:
+            if migrating:
+                try:
+                    migrate(conn)
+                except StoreError as exc:
+                    raise StoreError(f"Cannot open the store at {self._where}: {exc}.") from exc
+                except pg_errors.UndefinedFile as exc:  # CREATE EXTENSION unaccent without its files
+                    raise StoreError(
+                        f"Cannot open the store at {self._where}: the server lacks the unaccent extension "
+                        "(Debian: apt-get install postgresql-contrib)."
+                    ) from exc
             limit_writes(conn)
         except psycopg.Error as exc:
             close_quietly(conn)
-            raise self._error(exc, "write to") from exc
+            raise self._error(exc, action) from exc
+        except BaseException:
+            close_quietly(conn)
+            raise
         return conn
 
     def _pick(self, primary: bool) -> Pool:
