@@ -246,3 +246,29 @@ async def test_a_retracted_posts_deletion_goes_to_the_mirrors_from_every_door(ct
     await ctx.store.add_many([note, stray])
     await upkeep.forward([stray])
     assert not queued(stray)
+
+
+async def test_a_verifiers_label_goes_to_the_channels_mirrors_from_both_doors(ctx: Context) -> None:
+    """``samizdat label`` sends a verifier's label to the channel's mirrors, where the channel's readers look; from
+    the web login the same label went only to the write relays, so a reader of the mirror never saw "false"."""
+    yard, _ = await posts.create_channel(ctx, "yard", "Yard", mirrors=[MIRROR])
+    first = (await posts.post(ctx, "yard", "news", "Bridge closed")).ids[0]
+    second = (await posts.post(ctx, "yard", "news", "Metro open")).ids[0]
+
+    def queued(event_id: str) -> bool:
+        return any(row.event_id == event_id and row.relay == MIRROR for row in ctx.local.outbox())
+
+    by_cli = (await posts.label(ctx, first, "false", "checked on the spot")).ids[0]
+    assert queued(by_cli)
+    post = await ctx.store.get(second)
+    assert post is not None
+    label = build_label(ctx.key, post, "false", "checked on the spot", created_at=ctx.now())
+    signed = await publishing.publish_as_operator(ctx, label.kind, label.content, [list(t) for t in label.tags],
+                                                  ctx.now())  # fmt: skip
+    assert queued(signed.id), "the web login's label did not go to the channel's mirrors"
+    # A label of a post this node does not hold goes nowhere but the write relays, from either door.
+    stranger = sign_event(SecretKey.generate(), kinds.POST, "elsewhere", [["a", yard.address]], created_at=ctx.now())
+    other = build_label(ctx.key, stranger, "false", "", created_at=ctx.now())
+    signed = await publishing.publish_as_operator(ctx, other.kind, other.content, [list(t) for t in other.tags],
+                                                  ctx.now())  # fmt: skip
+    assert not queued(signed.id)

@@ -186,6 +186,18 @@ async def deletion_mirrors(ctx: Context, event: Event) -> list[str]:
     return list(dict.fromkeys(mirrors))
 
 
+async def label_mirrors(ctx: Context, event: Event) -> list[str]:
+    """The mirrors a verifier's label goes to: those of the channel of the post it labels, as ``samizdat label``
+    sends it; [] for a post this node does not hold, one that names no channel this node knows, or any other
+    kind."""
+    post_id = next(iter(event.tag_values("e")), "")
+    if event.kind != kinds.LABEL or not _HEX64.fullmatch(post_id):
+        return []
+    post = await ctx.store.get(post_id)
+    channel = await channels.lookup(ctx, channel_of(post)) if post is not None and channel_of(post) else None
+    return list(channel.mirrors) if channel is not None else []
+
+
 def channel_of(event: Event) -> str:
     """The channel a post names (its first ``a`` tag), for the outbox's per-channel bound; "" for other kinds."""
     return next(iter(event.tag_values("a")), "") if event.kind == kinds.POST else ""
@@ -222,7 +234,10 @@ async def publish_as_operator(ctx: Context, kind: int, content: str, tags: list[
     channel = await authorize(ctx, event)
     if created_at < ctx.now() - OPERATOR_MAX_AGE:
         raise UsageError("created_at is more than a day in the past; check the phone's clock")
-    mirrors = channel.mirrors if channel else await deletion_mirrors(ctx, event)
+    if channel is not None:
+        mirrors = list(channel.mirrors)
+    else:  # where the command line sends a retraction's deletion or a label (samizdat retract, samizdat label)
+        mirrors = await (label_mirrors if kind == kinds.LABEL else deletion_mirrors)(ctx, event)
     outcome = (await publish(ctx, [event], mirrors))[0]
     log.info("operator signed %s (kind %d) from the web: %s", event.id[:12], kind, outcome.value)
     if not outcome.accepted:
