@@ -25,7 +25,7 @@ from samizdat.core.channel import add_admin, build_channel_event, parse_channel,
 from samizdat.core.event import Event, sign_event
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
-from samizdat.core.posts import build_correction, build_label, build_post, build_retraction
+from samizdat.core.posts import build_correction, build_label, build_post, build_retraction, build_vouch
 from samizdat.core.recovery import build_claim
 from samizdat.errors import UsageError
 from samizdat.net.client import RelayClient
@@ -266,6 +266,13 @@ async def test_a_verifiers_label_goes_to_the_channels_mirrors_from_both_doors(ct
     signed = await publishing.publish_as_operator(ctx, label.kind, label.content, [list(t) for t in label.tags],
                                                   ctx.now())  # fmt: skip
     assert queued(signed.id), "the web login's label did not go to the channel's mirrors"
+    # A vouch for the channel (a label naming it) goes there too, as samizdat vouch sends it.
+    channel = await channels.lookup(ctx, yard.address)
+    assert channel is not None
+    vouch = build_vouch(ctx.key, channel, "seen the owner", created_at=ctx.now())
+    signed = await publishing.publish_as_operator(ctx, vouch.kind, vouch.content, [list(t) for t in vouch.tags],
+                                                  ctx.now())  # fmt: skip
+    assert queued(signed.id), "the web login's vouch did not go to the channel's mirrors"
     # A label of a post this node does not hold goes nowhere but the write relays, from either door.
     stranger = sign_event(SecretKey.generate(), kinds.POST, "elsewhere", [["a", yard.address]], created_at=ctx.now())
     other = build_label(ctx.key, stranger, "false", "", created_at=ctx.now())

@@ -187,14 +187,18 @@ async def deletion_mirrors(ctx: Context, event: Event) -> list[str]:
 
 
 async def label_mirrors(ctx: Context, event: Event) -> list[str]:
-    """The mirrors a verifier's label goes to: those of the channel of the post it labels, as ``samizdat label``
-    sends it; [] for a post this node does not hold, one that names no channel this node knows, or any other
-    kind."""
-    post_id = next(iter(event.tag_values("e")), "")
-    if event.kind != kinds.LABEL or not _HEX64.fullmatch(post_id):
+    """The mirrors a verifier's label goes to, as ``samizdat label`` and ``samizdat vouch`` send it: those of the
+    channel of the post it labels, or of the channel a vouch names; [] for a post this node does not hold, a
+    channel it does not know, or any other kind."""
+    if event.kind != kinds.LABEL:
         return []
-    post = await ctx.store.get(post_id)
-    channel = await channels.lookup(ctx, channel_of(post)) if post is not None and channel_of(post) else None
+    post_id = next(iter(event.tag_values("e")), "")
+    if _HEX64.fullmatch(post_id):
+        post = await ctx.store.get(post_id)
+        address = channel_of(post) if post is not None else ""
+    else:  # a vouch names the channel itself
+        address = next(iter(event.tag_values("a")), "")
+    channel = await channels.lookup(ctx, address) if address else None
     return list(channel.mirrors) if channel is not None else []
 
 
