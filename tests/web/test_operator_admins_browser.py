@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_admins import statuses, turned_yard
+from test_operator_admins import node, statuses  # noqa: F401 - node: the fixture, shared
 from web_helpers import PHONE, ServeProcess
 
 from samizdat.core import nip19
@@ -22,19 +20,9 @@ pytest.importorskip("playwright")
 from playwright.sync_api import expect
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[tuple[dict[str, Any], ServeProcess]]:
-    setup = turned_yard(tmp_path / "home")
-    serve = ServeProcess(setup["cli"].home, tmp_path / "serve.log")
-    try:
-        serve.wait_ready()
-        yield setup, serve
-    finally:
-        serve.stop()
-
-
 def test_the_owner_removes_an_arrested_admin_from_the_phone(
-    node: tuple[dict[str, Any], ServeProcess], browser: Any
+    node: tuple[dict[str, Any], ServeProcess],  # noqa: F811 - the fixture imported above
+    browser: Any,
 ) -> None:
     setup, serve = node
     cli, yard, turned = setup["cli"], setup["yard"], setup["turned"].public_key_hex
