@@ -111,4 +111,6 @@ async def _change(
     if result is not None:
         answer.update(result.to_dict())
     answer["kept"] = len(result.ids) - 1 if remove is not None and result is not None else 0
+    key = add or remove or ""  # the key's state before, for the login's record (web/operator_changes.py)
+    answer["was"] = {"role": channel.admins.get(key), "since": channel.revoked.get(key)}
     return answer
