@@ -6,15 +6,20 @@ In-process, with real relays on loopback reached through two routes (HTTP ``CONN
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, posts, publish, routed, router
 
+from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.node import Node
-from samizdat.services import sync
-from samizdat.testing import cutting_proxy, running_relay
+from samizdat.services import areas, relay_memory, sync
+from samizdat.testing import FakeClock, cutting_proxy, running_relay
 
 
 def closed_port() -> int:
@@ -60,3 +65,88 @@ async def test_data_carried_by_a_route_found_impersonated_does_not_clear_the_fin
         tunnels = censored.tunnels
         await sync.sync_with(ctx, relay.url, direction="down")
         assert censored.tunnels == tunnels  # the censor's route is not opened while the fallback works
+
+
+@contextlib.asynccontextmanager
+async def trickling_proxy() -> AsyncIterator[list[str]]:
+    """An HTTP ``CONNECT`` proxy whose tunnels carry the WebSocket handshake, then one byte from the relay every
+    half second: a censor that slows a route to a crawl without ever stalling it (each byte keeps the watch, which
+    looks for silence, quiet). Yields a list: its transport string, then one more item per tunnel opened; stopped
+    on the way out."""
+    seen: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream: asyncio.StreamWriter | None = None
+        pump: asyncio.Task[None] | None = None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
+            up_reader, upstream = await asyncio.open_connection(host.strip("[]"), int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            seen.append("tunnel")
+            pump = asyncio.create_task(_forward(reader, upstream))
+            writer.write(await up_reader.readuntil(b"\r\n\r\n"))  # the handshake's answer, at once
+            while data := await up_reader.read(1):
+                writer.write(data)
+                await writer.drain()
+                await asyncio.sleep(0.5)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            if pump is not None:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+            if upstream is not None:
+                upstream.close()
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    seen.append(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    try:
+        yield seen
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):  # tunnels still trickling are closed by the server's close
+            await asyncio.wait_for(server.wait_closed(), 5)
+
+
+async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+
+
+async def test_a_fallback_slowed_to_a_crawl_does_not_fail_every_sync_through_the_direct_route(
+    opened: Node, fake_clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A censor leaves the direct route alone and slows the fallback (a proxy, Tor) to a crawl, never quite
+    stalling it. The spot check (the first sync of each relay and scope, then every 6 h) syncs once more through
+    the fallback. Before: it ran until the sync's own time limit (10 minutes; shortened here), the whole sync was
+    recorded as failed, with backoff, and since a failed sync leaves no mark the next one spot-checked again: every
+    sync of every scope with that relay failed, and each held the relay's slot for 10 minutes. Now the spot check
+    has a time limit of its own: the sync through the direct route ends well, and the next one does not go
+    through the fallback again before the next spot check is due."""
+    monkeypatch.setattr(sync, "SYNC_TIMEOUT", 12.0)
+    monkeypatch.setattr(relay_memory, "SPOT_TIMEOUT", 2.0, raising=False)
+    feed = posts(SecretKey(bytes([32]) * 32), int(opened.ctx.now()) - 3600, 40, "feed")
+    unit = areas.Unit("everything", (), (Filter(),), ())
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        router() as direct,
+        trickling_proxy() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        ctx = routed(opened, relay.url, direct.url, fallback[0])
+        assert await sync._sync_unit(ctx, relay.url, unit) == 1
+        row = ctx.local.sync_row(relay.url, unit.scope)
+        assert row is not None
+        assert "error" not in row.summary, row.summary
+        assert await ctx.store.has([e.id for e in feed]) == {e.id for e in feed}
+        tunnels = len(fallback)
+        fake_clock.advance(ctx.config.sync_interval)
+        assert await sync._sync_unit(ctx, relay.url, unit) == 1
+        row = ctx.local.sync_row(relay.url, unit.scope)
+        assert row is not None
+        assert "error" not in row.summary, row.summary
+        assert len(fallback) == tunnels  # no spot check before the next is due

@@ -88,6 +88,10 @@ ASK = 100
 OTHER_ROUTE_TIMEOUT = 15.0
 #: Seconds between two spot checks of one relay and scope through another route (see the module).
 SPOT_EVERY = 6 * 3600.0
+#: Seconds a spot check may take, at most (a few, when both routes hold the same): a censor that slows the other
+#: route to a crawl, never quite stalling it, held every sync of the relay until the sync's own limit (10 minutes),
+#: which then failed, left no mark, and spot-checked again at the next sync (red team, round 12).
+SPOT_TIMEOUT = 120.0
 #: Seconds before the sync began that an event must be older than to count as withheld by the sync's route (one
 #: published meanwhile, as on a busy relay between the two syncs, is not).
 SETTLE_SECONDS = 60

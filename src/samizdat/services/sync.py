@@ -201,9 +201,11 @@ async def _spot_check(
     except TransportError:
         return report  # no other route (none unimpaired), or none connects: nothing to compare with
     try:
-        again = await over(other, transfer=False, hook=False)
+        async with asyncio.timeout(relay_memory.SPOT_TIMEOUT):  # a crawling route must not fail the sync (round 12)
+            again = await over(other, transfer=False, hook=False)
     except (TransportError, RemoteProtocolError, TimeoutError, netsync.OverBudget) as exc:
-        log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"), exc)
+        log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"),
+                 exc or f"no end within {relay_memory.SPOT_TIMEOUT:.0f} s")  # fmt: skip
         return report
     found = await relay_memory.older(ctx, witnesses[-1].got, began)
     if len(found) >= relay_memory.GONE_MIN:  # published meanwhile, or withheld? asked by id on the first route
