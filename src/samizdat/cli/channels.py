@@ -23,6 +23,7 @@ from samizdat.cli.recovery import register as register_recovery
 from samizdat.cli.render import post_json, render_feed, when
 from samizdat.cli.texts import typed_text
 from samizdat.cli.timeparse import parse_when
+from samizdat.cli.web import appointed_by, appointed_text
 from samizdat.core import geohash as gh
 from samizdat.core import nip19
 from samizdat.core.channel import ADMIN_ROLES, Channel
@@ -305,12 +306,14 @@ def register(app: typer.Typer) -> None:
                 since=parse_when(since, ctx.now()) if since else None,
             )  # fmt: skip
             data = _with_result(updated, result)
+            if said := appointed_by(ctx.home, updated):  # which operator login appointed whom (cli/web.py)
+                data["appointed_by"] = said
             if remove and result is not None:  # the definition's id, then the amendments kept (change_admins)
                 data["kept_amendments"] = len(result.ids) - 1
             return data
 
         data = run(with_node(action))
-        emit(data, as_json, _channel_text)
+        emit(data, as_json, lambda d: _channel_text(d) + appointed_text(d))
 
     @app.command("post")
     def post(

@@ -108,3 +108,43 @@ def unseal(home: Path, field: str) -> str:
     except (ValueError, InvalidTag):
         return ""
     return digest if digest[:ID_CHARS] == field[:ID_CHARS] else ""
+
+
+#: Marks a record sealed with the node's key (``~``), or kept as it is on a plain node (``=``).
+PLAIN = "="
+
+
+def seal_data(home: Path, data: bytes, aad: bytes) -> str:
+    """``data`` as the codes file keeps a record of a login's doings (web/operator_changes.py): ``~`` and
+    base64url(nonce | ChaCha20-Poly1305) when this process holds the node's key, else ``=`` and base64url(data)
+    (a plain node, whose every file is plain)."""
+    key = _keys.get(_where(home))
+    if key is None:
+        return PLAIN + base64.urlsafe_b64encode(data).decode().rstrip("=")
+    nonce = os.urandom(_NONCE)
+    sealed = ChaCha20Poly1305(key).encrypt(nonce, data, aad)
+    return MARK + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def unseal_data(home: Path, field: str, aad: bytes) -> bytes | None:
+    """The data in ``field`` (:func:`seal_data`), or None when this process cannot open it (sealed and no key,
+    another key, damage)."""
+    text = field[1:]
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        return None
+    if field.startswith(PLAIN):
+        return raw
+    key = _keys.get(_where(home))
+    if key is None or not field.startswith(MARK):
+        return None
+    try:
+        return ChaCha20Poly1305(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+    except (ValueError, InvalidTag):
+        return None
+
+
+def can_seal(home: Path) -> bool:
+    """Whether this process holds the key of the node in ``home`` (it can seal and open its records)."""
+    return _where(home) in _keys

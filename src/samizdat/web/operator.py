@@ -85,7 +85,9 @@ from samizdat.errors import RemoteProtocolError, UsageError
 from samizdat.relay.http import header, own_name
 from samizdat.services import operator_codes
 from samizdat.services.publishing import OPERATOR_KINDS
-from samizdat.web.operator_admins import OperatorAdmins, check_admins
+from samizdat.web import operator_changes
+from samizdat.web.operator_admins import AdminsRequest, OperatorAdmins, check_admins
+from samizdat.web.operator_changes import AdminChange, ChangeRecord
 
 log = logging.getLogger(__name__)
 
@@ -190,18 +192,32 @@ def _locked(home: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _write(home: Path, codes: list[OperatorCode]) -> None:
-    """Replace the codes file with ``codes`` (hold :func:`_locked`)."""
+def list_records(home: Path) -> list[ChangeRecord]:
+    """The records of what logins changed in the admins (web/operator_changes.py), in the codes file."""
+    try:
+        text = (home / TOKENS_FILE).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    lines = (operator_changes.parse_record(line, home) for line in text.splitlines() if line.startswith("@"))
+    return [record for record in lines if record is not None]
+
+
+def _write(home: Path, codes: list[OperatorCode], records: list[ChangeRecord] | None = None) -> None:
+    """Replace the codes file with ``codes`` and ``records`` (None: those the file has), a record whose code is
+    gone marked ended (hold :func:`_locked`)."""
     path = home / TOKENS_FILE
-    if not codes:
+    records = list_records(home) if records is None else records
+    records = operator_changes.carried(records, {code.id for code in codes}, time.time())
+    if not codes and not records:
         operator_codes.zero(path)
         path.unlink(missing_ok=True)
         return
     codes = [c if c.sealed or not c.digest else replace(c, sealed=_sealed(home, c.digest)) for c in codes]
+    records = [operator_changes.sealed_again(home, record) for record in records]
     temporary = home / f".{TOKENS_FILE}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("".join(code.line() for code in codes))
+        handle.write("".join(code.line() for code in codes) + "".join(record.line() for record in records))
         handle.flush()
         os.fsync(handle.fileno())
     operator_codes.replace(temporary, path)  # the file it replaces is zeroed: its blocks kept every hash
@@ -336,6 +352,29 @@ def revoke_code(home: Path, code_id: str) -> OperatorCode:
             raise UsageError(f"more than one operator code starts with {prefix}: give more characters")
         _write(home, [code for code in codes if code is not matching[0]])
     return matching[0]
+
+
+def note_admin_change(home: Path, code_id: str, change: AdminChange) -> None:
+    """Remember in the record of the code ``code_id`` that its login made ``change``."""
+    with _locked(home):
+        records = list_records(home)
+        found = next((r for r in records if r.id == code_id), None)
+        updated = operator_changes.with_change(home, found, code_id, change)
+        _write(home, list_codes(home), [updated if r is found else r for r in records] + ([] if found else [updated]))
+
+
+def may_change_admin(home: Path, code_id: str, channel: str, key: str) -> bool:
+    """Whether the record of ``code_id`` has room for a change of ``key`` in ``channel``."""
+    found = next((r for r in list_records(home) if r.id == code_id), None)
+    return operator_changes.has_room(found, channel, key)
+
+
+def forget_admin_changes(home: Path, code_id: str, done: set[tuple[str, str]]) -> None:
+    """Forget the entries of the (channel, key) pairs in ``done`` from the record of ``code_id`` (undone)."""
+    with _locked(home):
+        records = list_records(home)
+        kept = [r if r.id != code_id else operator_changes.without(home, r, done) for r in records]
+        _write(home, list_codes(home), [r for r in kept if r is not None])
 
 
 def forget_tokens(home: Path) -> int:
@@ -587,7 +626,7 @@ class OperatorEndpoint:
                 return {"id": request_id, "error": str(exc)}
         if "admins" in message and self.admins is not None:
             try:
-                answer = await self.admins(check_admins(message["admins"]))
+                answer = await self._admins(check_admins(message["admins"]), code.id, now)
             except (RemoteProtocolError, UsageError) as exc:
                 return {"id": request_id, "error": str(exc)}
             await self._note_use(code.digest, now)
@@ -601,6 +640,26 @@ class OperatorEndpoint:
             return {"id": request_id, "error": str(exc)}
         await self._note_use(code.digest, now)
         return {"id": request_id, "event": event.to_dict()}
+
+    async def _admins(self, asked: AdminsRequest, code_id: str, now: float) -> dict[str, Any]:
+        """Answer an admins request, noting a change in the login's record (web/operator_changes.py) for
+        ``samizdat web logout`` to show and undo. UsageError when refused."""
+        assert self.admins is not None
+        key = asked.add or asked.remove
+        if key is None:
+            return await self.admins(asked)
+        if not await asyncio.to_thread(may_change_admin, self.home, code_id, asked.channel, key):
+            raise UsageError(operator_changes.FULL)
+        answer = await self.admins(asked)
+        was = answer.pop("was", None)  # the key's state before (services/operator_admins.py)
+        if isinstance(was, dict):
+            after = (answer["admins"].get(key), answer["revoked"].get(key))
+            change = AdminChange(asked.channel, key, (was.get("role"), was.get("since")), after, int(now) // 60 * 60)
+            try:
+                await asyncio.to_thread(note_admin_change, self.home, code_id, change)
+            except OSError as exc:
+                log.warning("could not note the operator login's admin change: %s", exc)
+        return answer
 
     def _wipe_step(self, step: object, confirm: list[tuple[str, float]], now: float) -> dict[str, Any]:
         """``"ask"``: a new nonce for this connection; the nonce back within its time: ``wiped``."""
