@@ -1,7 +1,8 @@
 """The operator login's admin removal (services/operator_admins.py) is the command line's: on two nodes holding
 the same channel history, one removing the arrested admin as ``samizdat channel admins --remove --since`` does
 (``posts.change_admins``), the other as the phone does, readers see the same feed afterwards, the same key
-revoked from the same moment, the same amendment kept. Refusals sign nothing."""
+revoked from the same moment, the same amendment kept (the owner having chosen to keep it: ``drop`` empty). Refusals
+sign nothing."""
 
 from __future__ import annotations
 
@@ -55,12 +56,12 @@ async def test_the_phone_and_the_command_line_remove_an_admin_alike(tmp_path: Pa
             made = await history(ctx, clock)
             if phone:
                 answer = await operator_admins.change(ctx, made["address"], remove=TURNED.public_key_hex,
-                                                      since=made["arrest"])  # fmt: skip
+                                                      since=made["arrest"], drop=[])  # fmt: skip
                 kept, revoked = answer["kept"], answer["revoked"]
             else:
                 removing = [TURNED.public_key_hex]
                 channel, result = await posts.change_admins(ctx, "yard", add=[], role="admin", remove=removing,
-                                                            since=made["arrest"])  # fmt: skip
+                                                            since=made["arrest"], drop=())  # fmt: skip
                 assert result is not None
                 kept, revoked = len(result.ids) - 1, dict(channel.revoked)
             results.append((kept, revoked, await seen(ctx)))
@@ -86,10 +87,14 @@ async def test_refusals_sign_nothing(tmp_path: Path) -> None:
             ({"add": ctx.pubkey}, "the owner is always an admin"),
             ({"add": TURNED.public_key_hex, "since": NOW}, "only with a removal"),
             ({}, "give one key"),
+            # The retraction of the editor's post is another's post's: kept only once the owner chose (round 12).
+            ({"remove": TURNED.public_key_hex}, "1 retraction.* of others' posts"),
+            ({"remove": TURNED.public_key_hex, "drop": ["ab" * 32]}, "not one of the retractions or corrections"),
+            ({"add": TURNED.public_key_hex, "drop": []}, "only with a removal"),
         ]:
             with pytest.raises(UsageError, match=error):
                 await operator_admins.change(ctx, made["address"], **kwargs)
         assert await operator_admins.list_admins(ctx, made["address"]) == before
         # From now on when no time is given, as `--remove` without `--since`.
-        answer = await operator_admins.change(ctx, made["address"], remove=TURNED.public_key_hex)
+        answer = await operator_admins.change(ctx, made["address"], remove=TURNED.public_key_hex, drop=[])
         assert answer["revoked"] == {TURNED.public_key_hex: ctx.now()}

@@ -25,7 +25,7 @@ async def test_two_removals_at_once_both_hold(tmp_path: Path) -> None:
         ctx = node.ctx
         made = await history(ctx, clock)
         answers = await asyncio.gather(
-            operator_admins.change(ctx, made["address"], remove=TURNED.public_key_hex, since=made["arrest"]),
+            operator_admins.change(ctx, made["address"], remove=TURNED.public_key_hex, since=made["arrest"], drop=[]),
             operator_admins.change(ctx, made["address"], remove=EDITOR.public_key_hex),
         )
         channel = await channels.resolve(ctx, made["address"])

@@ -57,7 +57,7 @@ def test_a_removed_admins_backdated_correction_and_their_retractions_on_the_phon
     _store(cli.home, [place, fake, withdrawn])
     arrest = now - 1800
     removed = cli.ok("channel", "admins", "yard", "--remove", nip19.npub_encode(turned.public_key_hex),
-                     "--since", str(arrest))  # fmt: skip
+                     "--since", str(arrest), "--keep-all")  # kept after a look (round 12)  # fmt: skip
     assert "Kept 1 retraction(s) or correction(s) the removed key made before its removal" in removed.out
     moved = _post(turned, yard, "correction", "Moved: come to the yard", arrest - 1, ["location", TRAP],
                   ["e", place.id, "", "correction", turned.public_key_hex])  # fmt: skip

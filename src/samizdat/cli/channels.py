@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from samizdat.cli import removal
 from samizdat.cli.common import JsonOption, emit, qr_text, run, with_node
 from samizdat.cli.lookalikes import first_lines, lookalike_state, marks, trust_dict, warning_line
 from samizdat.cli.photos import attachments_json, photos_text, prepare_files
@@ -293,18 +294,42 @@ def register(app: typer.Typer) -> None:
             help="For --remove: their posts from this time on stop counting "
             "(default now; earlier if the key was compromised earlier).",
         ),
+        review: bool = typer.Option(
+            False, "--review", help="For --remove: list the retractions and corrections it would keep; change nothing."
+        ),
+        drop: list[str] = typer.Option(
+            [], "--drop", metavar="ID", help="For --remove: leave out this post's kept amendment (id from --review)."
+        ),
+        keep_all: bool = typer.Option(
+            False, "--keep-all", help="For --remove: keep every amendment --review lists, those of others' posts too."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
-        """List, appoint or remove a channel's admins (the owner republishes the definition)."""
+        """List, appoint or remove a channel's admins (the owner republishes the definition). A removal keeps, as
+        yours, the retractions and corrections the key made before --since; those of others' posts only once you
+        looked (--review, then --keep-all or --drop ID)."""
         if role not in ADMIN_ROLES:
             raise UsageError(f"--role is one of {', '.join(ADMIN_ROLES)}")
+        if (review or drop or keep_all) and not remove:
+            raise UsageError("--review, --drop and --keep-all go with --remove")
+        if keep_all and drop:
+            raise UsageError("give --keep-all or --drop, not both")
 
-        async def action(ctx: Context) -> dict[str, Any]:
-            updated, result = await posts.change_admins(
-                ctx, channel, add=[nip19.parse_pubkey(t) for t in add], role=role,
-                remove=[nip19.parse_pubkey(t) for t in remove],
-                since=parse_when(since, ctx.now()) if since else None,
-            )  # fmt: skip
+        async def action(ctx: Context) -> Any:
+            removing = [nip19.parse_pubkey(t) for t in remove]
+            at = parse_when(since, ctx.now()) if since else None
+            chosen: list[str] | None = [] if keep_all else None
+            if review or drop:
+                kept = await posts.review_removal(ctx, channel, remove=removing, since=at)
+                if review:
+                    return removal.review_dict(kept)
+                chosen = removal.resolve_drop(drop, kept)
+            try:
+                appointing = [nip19.parse_pubkey(t) for t in add]
+                updated, result = await posts.change_admins(ctx, channel, add=appointing, role=role, remove=removing,
+                                                            since=at, drop=chosen)  # fmt: skip
+            except posts.NotReviewed as exc:
+                raise removal.not_reviewed(exc) from exc
             data = _with_result(updated, result)
             if said := appointed_by(ctx.home, updated):  # which operator login appointed whom (cli/web.py)
                 data["appointed_by"] = said
@@ -313,7 +338,7 @@ def register(app: typer.Typer) -> None:
             return data
 
         data = run(with_node(action))
-        emit(data, as_json, lambda d: _channel_text(d) + appointed_text(d))
+        emit(data, as_json, removal.review_text if review else lambda d: _channel_text(d) + appointed_text(d))
 
     @app.command("post")
     def post(

@@ -21,6 +21,7 @@ import asyncio
 import fcntl
 import os
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from samizdat.core.channel import ADMIN_ROLES, Channel
@@ -32,6 +33,8 @@ from samizdat.services.context import Context
 EARLIEST = 1_577_836_800
 #: One lock per event loop (a test's loop, the node's): the changes it makes wait for one another.
 _CHANGING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+#: At most this many amendments of others' posts a preview lists (a flood's rest is counted: ``review_more``).
+MAX_REVIEW = 200
 NOT_OWNER = "only the channel's owner can change its admins, and this node's key is not its owner"
 
 
@@ -55,23 +58,29 @@ async def list_admins(ctx: Context, address: str) -> dict[str, Any]:
 
 
 async def answer(
-    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None
-) -> dict[str, Any]:
+    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None,
+    drop: Sequence[str] | None = None, preview: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """What the operator asked of ``address``'s admins: :func:`list_admins` when neither ``add`` nor ``remove`` is
     given, else :func:`change`. Raises UsageError."""
     if add is None and remove is None and since is None:
         return await list_admins(ctx, address)
-    return await change(ctx, address, add=add, role=role, remove=remove, since=since)
+    return await change(ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview)
 
 
 async def change(
     ctx: Context, address: str, *, add: str | None = None, role: str = "admin", remove: str | None = None,
-    since: int | None = None,
+    since: int | None = None, drop: Sequence[str] | None = None, preview: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Appoint ``add`` (with ``role``) or remove ``remove`` (from ``since`` on; None: now) in one of the node's own
-    channels, through :func:`posts.change_admins`. Returns :func:`admins_dict` of the new definition, with
-    ``ids`` (the definition's, then the kept amendments'), ``kept`` (how many amendments the owner signed again)
-    and ``delivered``/``pending``. Raises UsageError, having signed nothing."""
+    channels, through :func:`posts.change_admins` (``drop``: the amendments or posts not to keep, its own; None
+    refuses to keep another's post's unseen). Returns :func:`admins_dict` of the new definition, with ``ids``
+    (the definition's, then the kept amendments'), ``kept`` (how many amendments the owner signed again) and
+    ``delivered``/``pending``. ``preview`` changes nothing and answers :func:`admins_dict` of the channel as it
+    is, with ``since`` (now when None: the removal that follows sends it, so what the key dates later is neither
+    listed nor kept), ``review`` (what the removal would keep of others' posts: :meth:`posts.Kept.to_dict`, at most
+    :data:`MAX_REVIEW`, ``review_more`` the rest) and ``own_kept`` (how many of the key's own posts' amendments
+    it would keep). Raises UsageError, having signed nothing."""
     if (add is None) == (remove is None):
         raise UsageError("give one key to appoint or one to remove")
     lock = _CHANGING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
@@ -79,14 +88,17 @@ async def change(
         fd = os.open(ctx.home, os.O_RDONLY)  # and one at a time on the node: serve --workers N has N web apps
         try:
             await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
-            return await _change(ctx, address, add=add, role=role, remove=remove, since=since)
+            return await _change(
+                ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview
+            )
         finally:
             os.close(fd)  # the lock goes with it
 
 
 async def _change(
-    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None
-) -> dict[str, Any]:
+    ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None,
+    drop: Sequence[str] | None, preview: bool,
+) -> dict[str, Any]:  # fmt: skip
     if role not in ADMIN_ROLES:
         raise UsageError(f"the role is one of {', '.join(ADMIN_ROLES)}")
     channel = await own_channel(ctx, address)
@@ -104,8 +116,15 @@ async def _change(
         raise UsageError("a time goes only with a removal")
     elif add == channel.owner:
         raise UsageError("the owner is always an admin and cannot be listed as one")
+    if remove is None and (preview or drop is not None):
+        raise UsageError("a review and a choice of what to keep go only with a removal")
+    if preview:
+        kept = await posts.review_removal(ctx, address, remove=[remove] if remove else [], since=since)
+        others = [k.to_dict() for k in kept if not k.own]
+        return {**admins_dict(channel), "since": now if since is None else since, "review": others[:MAX_REVIEW],
+                "review_more": len(others[MAX_REVIEW:]), "own_kept": len(kept) - len(others)}  # fmt: skip
     updated, result = await posts.change_admins(
-        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since
+        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since, drop=drop
     )
     answer = admins_dict(updated)
     if result is not None:

@@ -7,7 +7,8 @@ sentence for anything a person asked that cannot be done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from samizdat.core import kinds
@@ -71,41 +72,140 @@ async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel
 
 
 async def change_admins(
-    ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None
-) -> tuple[Channel, Published | None]:
+    ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None,
+    drop: Collection[str] | None = None,
+) -> tuple[Channel, Published | None]:  # fmt: skip
     """Appoint (``add``, hex keys) and remove admins of one of the node's channels.
 
     Removing an admin also signs, as the owner's, what keeps the posts it retracted or corrected before ``since``
-    as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those."""
+    as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those. ``drop``
+    (ids of the removed key's amendments, or of the posts they amend) leaves some out; None says the owner has not
+    looked at them: then the amendments of the key's own posts are kept, and :class:`NotReviewed` is raised, before
+    anything is published, when one of another's post would be (see :func:`review_removal`). Raises UsageError."""
     current = await channels.resolve(ctx, text)
     event = None
-    kept: list[Event] = []
     for pubkey in add:
         event = add_admin(ctx.key, current, pubkey, role, created_at=ctx.now())
         current = parse_channel(event)
+    if remove:
+        removal, current, kept = await _removing(ctx, current, remove, since, drop)
+        event = removal or event
+        if drop is None and (others := [k for k in kept if not k.own]):
+            raise NotReviewed(others)
+    else:
+        kept = []
+    if event is None:
+        return current, None
+    return current, await publishing.publish_now(ctx, [event, *(k.event for k in kept)], current.mirrors)
+
+
+async def review_removal(
+    ctx: Context, text: str, *, remove: Sequence[str], since: int | None, drop: Collection[str] = ()
+) -> list[Kept]:
+    """What :func:`change_admins` removing ``remove`` from ``since`` on would keep, each with what it keeps (the
+    post, its author, what the removed key did to it and when it dated that), for the owner to choose before
+    anything counts: computed as the removal does, and thrown away (nothing is published or stored, the
+    definition is not changed). Raises UsageError as :func:`change_admins`."""
+    current = await channels.resolve(ctx, text)
+    return (await _removing(ctx, current, remove, since, drop))[2]
+
+
+class NotReviewed(UsageError):
+    """A removal without a choice (``drop`` None) would sign again, as the owner's, amendments of others' posts:
+    whoever held the key (the police, after an arrest) could have made them and dated them before ``since``, and
+    the node keeps no time of arrival to tell them from the admin's own (a seized device's log of when it got what
+    would itself be a record for the police). ``kept``: those amendments; each face says how to choose."""
+
+    def __init__(self, kept: Sequence[Kept]) -> None:
+        super().__init__(
+            f"removing this key would sign again, as yours, {len(kept)} retraction(s) or correction(s) it made of "
+            "others' posts, which whoever holds the key could have made and dated before the removal: look at them "
+            "and choose which to keep"
+        )
+        self.kept = tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """One amendment a removal keeps: the owner's ``event``, signed now, that keeps the ``target`` post as readers
+    saw it after the removed key's (``remover``) amendments ``by``, dated before its ``since``. ``action`` is
+    "retracted" or "corrected" (``fields``: what the correction changes); ``role``: the target's author's in the
+    channel before the removal ("owner", "admin", "editor", "former" or "")."""
+
+    event: Event
+    target: Event
+    by: tuple[Event, ...]
+    action: str
+    fields: tuple[str, ...]
+    remover: str
+    role: str
+
+    @property
+    def own(self) -> bool:
+        """The removed key amended its own post (it may always retract those): kept unless left out."""
+        return self.target.pubkey == self.remover
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a face shows: ``target`` (the post's id), ``author``, ``role``, ``own``, ``text`` (the post's,
+        cut), ``action``, ``fields``, ``reason`` (a retraction's, cut), ``created_at`` (the date the key gave
+        its newest amendment of it) and ``amendments`` (their ids)."""
+        reason = self.by[-1].content if self.action == RETRACTED else ""
+        return {"target": self.target.id, "author": self.target.pubkey, "role": self.role, "own": self.own,
+                "text": _cut(self.target.content), "action": self.action, "fields": list(self.fields),
+                "reason": _cut(reason), "created_at": max((e.created_at for e in self.by), default=0),
+                "amendments": [e.id for e in self.by]}  # fmt: skip
+
+
+RETRACTED, CORRECTED = "retracted", "corrected"
+#: Characters of a post's text a review shows.
+REVIEW_TEXT = 120
+
+
+def _cut(text: str) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= REVIEW_TEXT else one[: REVIEW_TEXT - 1] + "…"
+
+
+async def _removing(
+    ctx: Context, current: Channel, remove: Sequence[str], since: int | None, drop: Collection[str] | None
+) -> tuple[Event | None, Channel, list[Kept]]:
+    """The definition removing ``remove`` from ``current`` (signed, not published), the channel it makes, and
+    the amendments kept. UsageError for an id in ``drop`` that names none of the removed keys' amendments before
+    ``since`` nor a post they amend."""
+    event, kept, known = None, [], set()
+    dropped = frozenset(drop or ())
     for pubkey in remove:
         before = current
         event = remove_admin(ctx.key, current, pubkey, created_at=ctx.now(), since=since)
         current = parse_channel(event)
-        kept += await kept_amendments(ctx, before, current, pubkey)
-    if event is None:
-        return current, None
-    return current, await publishing.publish_now(ctx, [event, *kept], current.mirrors)
+        found, ids = await kept_amendments(ctx, before, current, pubkey, dropped)
+        kept += found
+        known |= ids
+    if unknown := sorted(dropped - known):
+        raise UsageError(f"{unknown[0]} is not one of the retractions or corrections this removal would keep, "
+                         "nor a post they amend")  # fmt: skip
+    return event, current, kept
 
 
-async def kept_amendments(ctx: Context, before: Channel, after: Channel, pubkey: str) -> list[Event]:
+async def kept_amendments(
+    ctx: Context, before: Channel, after: Channel, pubkey: str, drop: Collection[str] = frozenset()
+) -> tuple[list[Kept], set[str]]:
     """The owner's retractions and corrections, signed now, that keep what readers saw of the posts ``pubkey``
-    amended before its ``since`` in ``after`` (which removes it), as ``before`` showed them.
+    amended before its ``since`` in ``after`` (which removes it), as ``before`` showed them; and the ids ``drop``
+    may name (the key's amendments read, and the posts they amend). An amendment in ``drop`` is left out as if
+    the key had made it after ``since``; a post in ``drop`` is not kept at all.
 
     A former admin's corrections never count, and its retractions only of its own posts (it can backdate
     anything: core/thread.py), so removing an admin, often an honest one who was arrested, put back every post it
     had retracted (the police's fake safe place it withdrew was shown again) and undid its corrections (its safe
     place moved back to the address that was raided). Its amendments dated from ``since`` on are the ones the owner
     does not vouch for (the key may have been in other hands), and are not kept; nor are those this node never
-    got before the removal (the police's, backdated, sent later)."""
+    got before the removal. Those the police made with the key after the arrest, dated before ``since``, that
+    reached this node before the removal, look the same: which of another's posts to keep is the owner's choice
+    (:func:`change_admins`'s ``drop``; red team, round 12)."""
     since = after.revoked.get(pubkey)
     if since is None or pubkey not in before.admins:
-        return []
+        return [], set()
     naming = (("a", frozenset({before.address})),)
     # Dated before ``since`` only: its flood dated later (revoked) does not push its genuine amendments out.
     theirs = await ctx.store.query(
@@ -113,22 +213,31 @@ async def kept_amendments(ctx: Context, before: Channel, after: Channel, pubkey:
                 limit=MAX_KEPT)]
     )  # fmt: skip
     now, kept = ctx.now(), []
-    targets = dict.fromkeys(t for e in sorted(theirs, key=lambda e: (e.created_at, e.id)) if (t := _amended(e)))
+    amending = {e.id: t for e in theirs if (t := _amended(e))}
+    known = {*amending, *amending.values()}
+    targets = dict.fromkeys(
+        amending[e.id] for e in sorted(theirs, key=lambda e: (e.created_at, e.id)) if e.id in amending
+    )
     for target in targets:
         original = await ctx.store.get(target)
-        if original is None:
+        if original is None or target in drop:
             continue
         related = await ctx.store.query(
             [Filter(kinds=frozenset({kinds.POST, kinds.DELETION}), tags=(("e", frozenset({target})),),
                     limit=MAX_KEPT)]
         )  # fmt: skip
-        prior = [e for e in related if e.pubkey != pubkey or e.created_at < since]
+        prior = [e for e in related if (e.pubkey != pubkey or e.created_at < since) and e.id not in drop]
         seen = thread_view(original, prior, before, now)
         shown = thread_view(original, related, after, now)
         if not (seen.verdict.ok and shown.verdict.ok) or seen.deletion or shown.retraction:
             continue
+        by = tuple(sorted((e for e in prior if e.pubkey == pubkey and _amended(e) == target),
+                          key=lambda e: (e.created_at, e.id)))  # fmt: skip
+        role = "owner" if original.pubkey == before.owner else before.admins.get(original.pubkey, "")
+        role = role or ("former" if original.pubkey in before.revoked else "")
         if seen.retraction is not None:
-            kept.append(build_retraction(ctx.key, after, original, seen.retraction.text, created_at=now)[0])
+            event = build_retraction(ctx.key, after, original, seen.retraction.text, created_at=now)[0]
+            kept.append(Kept(event, original, by, RETRACTED, (), pubkey, role))
             continue
         changes: dict[str, Any] = {n: getattr(seen.fields, n) for n in seen.fields.given()
                                    if getattr(seen.fields, n) != getattr(shown.fields, n)}  # fmt: skip
@@ -138,11 +247,13 @@ async def kept_amendments(ctx: Context, before: Channel, after: Channel, pubkey:
             continue
         resolution = seen.resolution if changes.get("status") == "resolved" else ""
         try:
-            kept.append(build_correction(ctx.key, after, original, text, created_at=now, subject=subject,
-                                         resolution=resolution, **changes))  # fmt: skip
+            event = build_correction(ctx.key, after, original, text, created_at=now, subject=subject,
+                                     resolution=resolution, **changes)  # fmt: skip
         except UsageError:
             continue  # a change a correction cannot make (e.g. an expiration): left as readers now see it
-    return kept
+        fields = (*(("text",) if text else ()), *(("subject",) if subject else ()), *sorted(changes))
+        kept.append(Kept(event, original, by, CORRECTED, fields, pubkey, role))
+    return kept, known
 
 
 def _amended(event: Event) -> str | None:

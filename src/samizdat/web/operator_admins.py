@@ -3,7 +3,11 @@
 ``{"id": n, "admins": {"channel": ADDRESS}}`` lists the admins of one of the node's own channels;
 ``{"id": n, "admins": {"channel": ADDRESS, "remove": KEY, "since": UNIX_TIME_OR_NULL}}`` removes one (``since``
 null or left out: from now on) and ``{"id": n, "admins": {"channel": ADDRESS, "add": KEY, "role": "admin" |
-"editor"}}`` appoints one; KEY is 64 hex characters or an npub. The answer is ``{"id": n, "admins": {...}}``
+"editor"}}`` appoints one; KEY is 64 hex characters or an npub. A removal with ``"preview": true`` changes
+nothing and answers what it would keep of others' posts (``review``); one with ``"drop": [ID, ...]`` (ids, 64 hex,
+of the retractions and corrections to leave out or of the posts they amend) makes the owner's choice: without
+it, a removal that would sign again a retraction or correction of another's post is refused (docs/safety.md,
+"Red team, round 12"). The answer is ``{"id": n, "admins": {...}}``
 (services/operator_admins.py: the admins, the removed keys with their since, and after a change the published ids
 and how many amendments were ``kept``) or ``{"id": n, "error": one sentence}``. Only the shape is checked here
 (a browser on a hub's Wi-Fi may send anything); the rules are the service's, the same as ``samizdat channel
@@ -23,7 +27,9 @@ from samizdat.errors import RemoteProtocolError
 
 MAX_ADDRESS = 400  #: characters of a channel address (kind, 64 hex, identifier)
 MAX_KEY = 120  #: characters of a key (hex or npub)
-FIELDS = frozenset({"channel", "add", "role", "remove", "since"})
+MAX_DROP = 500  #: ids in a ``drop`` list (a 64 KiB message holds about 900)
+FIELDS = frozenset({"channel", "add", "role", "remove", "since", "preview", "drop"})
+_ID = re.compile(r"[0-9a-f]{64}")
 _ADDRESS = re.compile(r"30333:[0-9a-f]{64}:[^\s]{1,300}")
 
 
@@ -36,6 +42,8 @@ class AdminsRequest:
     role: str = "admin"
     remove: str | None = None
     since: int | None = None
+    drop: tuple[str, ...] | None = None
+    preview: bool = False
 
 
 #: Answers an :class:`AdminsRequest` (services/operator_admins.py); UsageError with one sentence when refused.
@@ -67,6 +75,17 @@ def check_admins(raw: object) -> AdminsRequest:
         raise RemoteProtocolError("a role goes only with a key to appoint")
     if since is not None and "remove" not in raw:
         raise RemoteProtocolError("since goes only with a key to remove")
+    preview, drop = raw.get("preview", False), raw.get("drop")
+    if not isinstance(preview, bool):
+        raise RemoteProtocolError("preview must be true or false")
+    if drop is not None and (not isinstance(drop, list) or len(drop) > MAX_DROP
+                             or not all(isinstance(i, str) and _ID.fullmatch(i) for i in drop)):  # fmt: skip
+        raise RemoteProtocolError(f"drop must be a list of at most {MAX_DROP} ids (64 hex characters)")
+    if (preview or "drop" in raw) and "remove" not in raw:
+        raise RemoteProtocolError("preview and drop go only with a key to remove")
+    if preview and "drop" in raw:
+        raise RemoteProtocolError("a preview keeps nothing: send drop with the removal itself")
     add = _key(raw["add"], "add") if "add" in raw else None
     remove = _key(raw["remove"], "remove") if "remove" in raw else None
-    return AdminsRequest(channel, add, role, remove, since)
+    return AdminsRequest(channel, add, role, remove, since, tuple(dict.fromkeys(drop)) if drop is not None else None,
+                         preview)  # fmt: skip

@@ -99,7 +99,14 @@ def relay_server(
         names=ctx.config.host_names,
         share=lambda asked: phone_share.answer(ctx.key, asked),
         admins=lambda asked: operator_admins(
-            ctx, asked.channel, add=asked.add, role=asked.role, remove=asked.remove, since=asked.since
+            ctx,
+            asked.channel,
+            add=asked.add,
+            role=asked.role,
+            remove=asked.remove,
+            since=asked.since,
+            drop=asked.drop,
+            preview=asked.preview,
         ),  # the service `samizdat channel admins` uses
     )
     config = ctx.config

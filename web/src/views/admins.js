@@ -2,9 +2,12 @@
 // `samizdat channel admins --remove --since` does, through the same service on the node (/op "admins",
 // src/samizdat/web/operator_admins.py). The owner picks when the key may have gone into other hands (now, or the
 // arrest); the page says what follows before anything is sent: the key's posts from then on stop counting, and its
-// earlier retractions and corrections are kept, signed again by the owner's key.
+// earlier retractions and corrections are kept, signed again by the owner's key. Those of others' posts are listed
+// first (a preview: "preview": true, nothing changes), each with a checkbox: whoever holds the key (the police after
+// an arrest) could have retracted an editor's real warning and dated it before the arrest, and the node cannot tell
+// (docs/safety.md, "Red team, round 12"); the unchecked ones are sent as "drop" and not signed again.
 
-import { h, mount } from '../dom.js';
+import { clear, h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { state } from '../state.js';
 import { when } from './post.js';
@@ -64,6 +67,11 @@ function adminsView(channel, address, note) {
     const at = h('input', { type: 'datetime-local', name: 'at', class: 'since-time', value: toLocal(Math.floor(Date.now() / 1000)) });
     at.addEventListener('input', () => { atChoice.checked = true; });
     const go = h('button', { type: 'submit', class: 'danger admin-remove-go' }, t('admin-remove'));
+    const kept = h('div', { class: 'admin-kept' });
+    let review = null; // the node's preview for the time chosen: { since, items }
+    const again = () => { review = null; clear(kept); go.textContent = t('admin-remove'); };
+    for (const input of [nowChoice, atChoice, at]) input.addEventListener('change', again);
+    at.addEventListener('input', again);
     const form = h('form', { class: 'admin-remove-form', onsubmit: async (ev) => {
       ev.preventDefault();
       let since = null;
@@ -75,18 +83,39 @@ function adminsView(channel, address, note) {
         }
       }
       const who = short(pubkey);
-      if (!confirm(t('admin-remove-confirm', { who, when: since === null ? t('admin-since-now') : when(since) }))) return;
       const op = state.operator;
       if (!op) {
         note.textContent = `${t('admin-not-removed')} ${t('offline')}`;
         return;
       }
+      if (!review) {
+        go.disabled = true;
+        note.textContent = t('admin-reviewing');
+        const seen = await op.request({ admins: { channel: address, remove: pubkey, since, preview: true } });
+        go.disabled = false;
+        if (!seen.admins) {
+          note.textContent = `${t('admin-not-removed')} ${seen.error === 'offline' ? t('offline') : seen.error || ''}`;
+          return;
+        }
+        note.textContent = '';
+        // "now" is the preview's moment: what the key dates later is neither listed nor kept.
+        review = { since: since ?? seen.admins.since, items: seen.admins.review || [] };
+        if (review.items.length || seen.admins.review_more) {
+          mount(kept, keptList(review.items, seen.admins.review_more || 0));
+          go.textContent = t('admin-review-go');
+          return;
+        }
+      }
+      const drop = [...kept.querySelectorAll('input.admin-keep')].filter((c) => !c.checked).map((c) => c.value);
+      const question = t('admin-remove-confirm', { who, when: since === null ? t('admin-since-now') : when(since) });
+      if (!confirm(drop.length ? `${question} ${t('admin-dropped', { n: drop.length })}` : question)) return;
       go.disabled = true;
       note.textContent = t('admin-removing');
-      const answer = await op.request({ admins: { channel: address, remove: pubkey, since } });
+      const answer = await op.request({ admins: { channel: address, remove: pubkey, since: review.since, drop } });
       go.disabled = false;
       if (!answer.admins) {
         note.textContent = `${t('admin-not-removed')} ${answer.error === 'offline' ? t('offline') : answer.error || ''}`;
+        again();
         return;
       }
       note.textContent = t('admin-removed', { who, n: answer.admins.kept });
@@ -95,9 +124,25 @@ function adminsView(channel, address, note) {
     h('p', null, t('admin-since')),
     h('label', null, nowChoice, ' ', t('admin-since-now')), ' ',
     h('label', null, atChoice, ' ', t('admin-since-at'), ' ', at),
+    kept,
     h('p', { class: 'actions' }, go, ' ', h('button', { type: 'button', onclick: () => form.remove() }, t('cancel'))));
     li.appendChild(form);
   }
 
   return box;
+}
+
+/** The retractions and corrections of others' posts the removal would sign again, each checked (kept) until the
+ * owner unchecks it; its value is the post's id, sent in "drop". Text from the network: each field in its own element. */
+function keptList(items, more) {
+  const role = (r) => (r === 'admin' || r === 'editor' ? t(`admin-role-${r}`) : '');
+  return h('fieldset', { class: 'admin-kept-list' },
+    h('legend', null, t('admin-review')),
+    ...items.map((item) => h('label', { class: 'admin-kept-item', 'data-target': item.target },
+      h('input', { type: 'checkbox', class: 'admin-keep', value: item.target, checked: true }), ' ',
+      item.action === 'retracted' ? t('admin-kept-retracted') : t('admin-kept-corrected', { fields: item.fields.join(', ') }), ' ',
+      role(item.role), ' ', h('code', null, short(item.author)), ': ',
+      h('q', { dir: 'auto' }, item.text), ' ', t('admin-kept-dated', { when: when(item.created_at) }),
+      item.reason ? [' ', t('admin-kept-reason'), ' ', h('q', { dir: 'auto' }, item.reason)] : null)),
+    more ? h('p', null, t('admin-kept-more', { n: more })) : null);
 }
