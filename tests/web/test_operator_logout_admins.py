@@ -8,12 +8,13 @@ is sealed: nothing of it is in the data directory for whoever images it without 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from test_operator_admins import ask, logged_in, node, statuses  # noqa: F401  (node: the fixture)
-from web_helpers import ServeProcess, publish
+from web_helpers import ServeProcess, e2e, publish
 from websockets.sync.client import connect
 
 from samizdat.core import kinds, nip19
@@ -32,6 +33,12 @@ def published_definition(serve: ServeProcess, address: str) -> Any:
             events.append(parse_event(message[2]))
     assert events, "the relay serves no definition"
     return parse_channel(max(events, key=lambda e: (e.created_at, e.id)))
+
+
+def without_passphrase() -> dict[str, str]:
+    env = e2e.cli_env()
+    env.pop("SAMIZDAT_PASSPHRASE_FILE", None)
+    return env
 
 
 def data_bytes(home: Path) -> bytes:
@@ -69,15 +76,22 @@ def test_logout_says_what_a_stolen_login_appointed_and_undo_takes_it_back(
     assert mine.encode() not in data_bytes(cli.home)
     assert npub.encode() not in data_bytes(cli.home)
 
-    out = cli.ok("web", "logout", code["id"]).out
-    assert f"Revoked operator code {code['id']}." in out
+    # Without the passphrase (no terminal, no passphrase file): revoked all the same, and told how many.
+    locked = subprocess.run(e2e.command(cli.home, "web", "logout", code["id"]), capture_output=True, text=True,
+                            env=without_passphrase(), stdin=subprocess.DEVNULL, timeout=60, check=False)  # fmt: skip
+    assert locked.returncode == 0, locked.stderr
+    assert f"Revoked operator code {code['id']}." in locked.stdout
+    assert "changed the admins of your channels 2 times; they are sealed" in locked.stdout
+    assert npub not in locked.stdout
+    assert cli.json("web", "codes") == []
+    out = cli.ok("web", "logout", code["id"]).out  # with it: what, and how to undo each
+    assert f"Operator code {code['id']} was already revoked." in out
     assert f"samizdat channel admins {yard} --remove {npub} --since 0" in out
     assert f"samizdat channel admins {yard} --add {nip19.npub_encode(editor)} --role editor" in out
     assert published_definition(serve, yard).admins.get(mine) == "admin"  # logging out alone changes nothing
     assert "(revoked" in cli.ok("web", "codes").out
 
     undone = cli.ok("web", "logout", code["id"], "--undo").out
-    assert f"Operator code {code['id']} was already revoked." in undone
     assert undone.count("Put back: ") == 2, undone
     definition = published_definition(serve, yard)
     assert mine not in definition.admins

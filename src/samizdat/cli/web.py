@@ -161,6 +161,8 @@ def _readable(path: Path, ids: set[str]) -> list[ChangeRecord]:
     can be had (the revocation is done already); else they stay sealed and are counted only."""
     records = [r for r in list_records(path) if r.id in ids]
     if any(r.changes is None for r in records):
+        typer.echo("The revoked login changed the admins of your channels: the node's passphrase opens the record.",
+                   err=True)  # fmt: skip
         with contextlib.suppress(UsageError):  # no passphrase here, or a wrong one: say how many, and how to see
             operator_codes.use(path, node_keys(path))
             records = [r for r in list_records(path) if r.id in ids]
