@@ -52,7 +52,6 @@ which no longer finds them suspicious, sends them) until the other route has bee
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import time
@@ -164,26 +163,29 @@ async def gone(ctx: Context, scope: Sequence[Filter], lacking: Sequence[str], ma
         cursor, scanned = page[-1][0], scanned + len(page)
         if scanned >= SCAN_NEW:
             return None  # too much new to tell old from new cheaply: next time
-    old = [i for i in dict.fromkeys(lacking) if i not in fresh]
+    missing = set(lacking)
+    old = missing - fresh
     if not old:
         return None
-    now = ctx.now()
-    held = []
-    for start in range(0, len(old), 500):
-        found = await ctx.store.query([Filter(ids=frozenset(old[start : start + 500]))])
-        held += [e for e in found if not e.is_expired(now)]
+    # One pass over the scope's (created_at, id), as the sync's own reconciliation makes, and never its events: an
+    # empty relay at the address of one a node with 100,000 events syncs with had every one of them read, parsed
+    # and kept at once (11 s, 470 MB, twice a sync; red team, round 12). Expired events are not among them.
+    held: list[tuple[int, str]] = []
+    kept_first: int | None = None  # the oldest of ours in the scope that the relay still has
+    async for created_at, raw in ctx.store.negentropy_items(scope):
+        event_id = raw.hex()
+        if event_id in old:
+            held.append((-created_at, event_id))
+        elif kept_first is None and event_id not in missing:
+            kept_first = created_at
     if len(held) - before < GONE_MIN:
         return None
-    held.sort(key=lambda e: (-e.created_at, e.id))
-    missing = set(lacking)
-    newest = held[0].created_at
+    held.sort()
+    newest = -held[0][0]
     # An event of ours in the scope, as old as the newest gone or older, that the relay still has: not a cut in time.
-    older = await ctx.store.query([_bounded(f, until=newest, limit=len(missing) + 1) for f in scope])
-    older_kept = any(e.id not in missing for e in older)
-    kept_any = older_kept or any(
-        e.id not in missing for e in await ctx.store.query([_bounded(f, limit=len(missing) + 1) for f in scope])
-    )
-    return Gone([e.id for e in held], newest, before, older_kept, kept_any)
+    older_kept = kept_first is not None and kept_first <= newest
+    kept_any = kept_first is not None
+    return Gone([event_id for _, event_id in held], newest, before, older_kept, kept_any)
 
 
 async def end_mark(ctx: Context, start: int, got: set[str]) -> int:
@@ -201,13 +203,6 @@ async def end_mark(ctx: Context, start: int, got: set[str]) -> int:
             return mark
         scanned += len(page)
     return mark
-
-
-def _bounded(flt: Filter, *, limit: int, until: int | None = None) -> Filter:
-    """``flt`` narrowed to events created at ``until`` or before, at most ``limit`` of them (newest first)."""
-    if until is not None and flt.until is not None:
-        until = min(until, flt.until)
-    return dataclasses.replace(flt, until=until if until is not None else flt.until, limit=limit)
 
 
 def holding(ctx: Context, scope: Sequence[Filter], mark: Mark | None) -> Callable[[Sequence[str]], Awaitable[set[str]]]:
