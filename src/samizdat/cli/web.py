@@ -123,7 +123,7 @@ def logout(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke one operator code, or every one: browsers logged in with it can no longer act as this node. Then
-    say what the login changed in the admins of your channels, and how to undo it (``--undo`` does)."""
+    say what the login changed in the admins of your channels, and how to undo it (`--undo` does)."""
     path = home()
     if code_id is not None and not all_codes:
         code, ids = _revoke_one(path, code_id)
@@ -134,7 +134,11 @@ def logout(
         ids = [record.id for record in list_records(path)]
         data, said = {"revoked": count}, f"Revoked {plural(count, 'operator code')}."
     if undo and ids:
-        data.update(run(with_node(lambda ctx: _undo(ctx, set(ids)))))
+        try:
+            data.update(run(with_node(lambda ctx: _undo(ctx, set(ids)))))
+        except UsageError:
+            typer.echo(said)  # the revocation stands, whatever stopped the undoing
+            raise
     else:
         if records := _readable(path, set(ids)):  # the answer is as before for a login that changed no admin
             data["admin_changes"] = [_record_dict(r) for r in records]
@@ -198,7 +202,7 @@ async def _undo(ctx: Context, ids: set[str]) -> dict[str, Any]:
                 left.append({"text": text, "why": str(exc), "undo": step.command()})
                 continue
             if state == "changed":
-                left.append({"text": text, "why": "changed since by someone else: left as it is",
+                left.append({"text": text, "why": "changed since, by you or another login: left as it is",
                              "undo": step.command()})  # fmt: skip
                 continue
             done.add((change.channel, change.key))
