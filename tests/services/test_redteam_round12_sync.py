@@ -17,6 +17,7 @@ from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, post
 
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
+from samizdat.net.client import RelayClient
 from samizdat.node import Node
 from samizdat.services import areas, relay_memory, sync
 from samizdat.testing import FakeClock, cutting_proxy, running_relay
@@ -150,3 +151,38 @@ async def test_a_fallback_slowed_to_a_crawl_does_not_fail_every_sync_through_the
         assert row is not None
         assert "error" not in row.summary, row.summary
         assert len(fallback) == tunnels  # no spot check before the next is due
+
+
+async def test_backdated_posts_and_one_cut_connection_do_not_mark_the_honest_route(
+    opened: Node, tmp_path: Path
+) -> None:
+    """Round 11's defence against backdated posts published during a sync: what the spot check brings is asked
+    for by id through the sync's route before anything is marked. But when that route could not be asked, the
+    finding stood. Before: a censor that publishes six posts dated two hours back (anyone may) while a sync runs,
+    and drops the one connection to the relay that follows the spot check, had the honest direct route marked
+    ``relay.impostor`` and the user told that something else answers in the relay's name. Now nothing is marked,
+    and the report says what was seen."""
+    now = int(opened.ctx.now())
+    feed = posts(SecretKey(bytes([34]) * 32), now - 3600, 20, "feed")
+    late = posts(SecretKey(bytes([35]) * 32), now - 7200, 6, "backdated")
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+
+        async def meanwhile(client: RelayClient) -> None:  # the sync is over; its spot check is next
+            await publish(relay, late)
+            direct.to = closed_port()  # the next connection through the direct route does not open
+
+        report = await sync.sync_with(ctx, relay.url, direction="down", then=meanwhile)
+        assert await ctx.store.has([e.id for e in late]) == {e.id for e in late}  # the spot check brought them
+        assert not impostor_lines(report.errors), report.errors
+        assert any("could not be asked for them again" in line for line in report.errors), report.errors
+        assert marked(ctx, relay.url, direct.url) is None
+        direct.to = None
+        tunnels = direct.tunnels
+        await sync.sync_with(ctx, relay.url, direction="down")
+        assert direct.tunnels > tunnels  # the next sync still goes through the direct route

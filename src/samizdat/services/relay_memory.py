@@ -43,7 +43,9 @@ checks, an impostor that takes nothing the node had.
 Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
 sync's route. The spot check's finds are now asked for by id through the sync's route (:func:`still_lacking`):
-only what it does not serve then counts. When that route cannot be asked again, the finding stands as before.
+only what it does not serve then counts. When that route cannot be asked again, nothing is marked (round 12: the
+finding stood, and a censor that publishes backdated posts and cuts that one connection marked an honest route;
+an impostor can answer the question by id anyway: docs/blocking.md, "Red team, round 12").
 And a sync both ways sent the relay what it lacked, gone events included, before they were asked for through
 another route: a relay restored from an old backup then served them there, just sent back, and its honest route
 was marked. A sync now holds suspiciously gone events back (:func:`holding`, counted as held: the next sync,
@@ -342,6 +344,15 @@ def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:
         f"{client.url} through {route} lacked {count} events from before this sync that {via} served: something "
         f"else answers in the relay's name on this network ({IMPOSTOR}), or the relay hides them from this "
         f"address; synced through {via} instead, which goes first from now on"
+    )
+
+
+def unasked_line(client: RelayClient, other: RelayClient, count: int) -> str:
+    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    return (
+        f"{client.url} through {route} lacked {count} events from before this sync that {via} served, and could "
+        f"not be asked for them again: they may have reached the relay meanwhile, or that route withholds them; "
+        f"nothing is marked"
     )
 
 

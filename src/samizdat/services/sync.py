@@ -210,8 +210,11 @@ async def _spot_check(
     found = await relay_memory.older(ctx, witnesses[-1].got, began)
     if len(found) >= relay_memory.GONE_MIN:  # published meanwhile, or withheld? asked by id on the first route
         lacking = await relay_memory.still_lacking(ctx, client, found)
-        if lacking is not None:
-            found = lacking
+        if lacking is None:  # round 12: a censor that publishes backdated posts and cuts this one connection
+            report.received += again.received  # marked an honest route; nothing tells the two apart: no mark
+            report.errors.append(relay_memory.unasked_line(client, other, len(found)))
+            return report
+        found = lacking
     count = len(found)
     if count < relay_memory.GONE_MIN:
         report.received += again.received
