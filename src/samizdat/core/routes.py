@@ -39,9 +39,12 @@ than netcheck's, which measured the route on purpose:
    for hours. Once the hold is over the route is tried as usual, and the stalls are remembered (a handshake does
    not forget them) so the next one holds longer;
 9. a sync that carried at least :data:`~samizdat.core.interference.DATA_ENOUGH` bytes over the route (more than
-   these censors let through) forgets them (:func:`after_transfer`); not a mark that something else answers in
-   the relay's name there (``relay.impostor``): a censor's copy carries data too, and a sync over it, once the
-   other routes failed to connect, cleared the mark and the doubling of its hold (red team, round 12);
+   these censors let through) forgets them (:func:`after_transfer`); not, while it holds, a mark that something
+   else answers in the relay's name there (``relay.impostor``): a censor's copy carries data too, and a sync
+   over it, once the other routes failed to connect (a censor that cuts them for a moment), cleared the mark
+   (red team, round 12). Once the hold is over, data carried forgets the findings as it does the stalls: a
+   finding renewed at every spot check by a fallback that lies (docs/blocking.md, round 12) would otherwise
+   set an honest route aside for hours;
 10. a sync that carried its data slowly has netcheck's data step measure its route and another one, one after
    the other (:mod:`samizdat.services.throttle`): when the other carries it several times faster, the first is
    marked *throttled* by :func:`after_stall` too, held like a stall (rule 8) and placed like netcheck's throttled
@@ -201,6 +204,8 @@ def after_transfer(record: RouteRecord | None, transport: str, carried: int, *, 
     9); less proves nothing against them, and a netcheck's mark is only cleared by a netcheck."""
     if record is None or found_by(record) != "sync" or carried < DATA_ENOUGH:
         return None
-    if record.last_error.startswith((f"{SYNC}{THROTTLED}", f"{SYNC}{IMPOSTOR}")):  # no proof: a throttled route
-        return None  # carries data, slowly; an impostor's copy carries its data (red team, round 12)
+    if record.last_error.startswith(f"{SYNC}{THROTTLED}"):  # a throttled route carries data, slowly: no proof
+        return None
+    if record.last_error.startswith(f"{SYNC}{IMPOSTOR}") and impairment(record, now) is not None:
+        return None  # an impostor's copy carries its data: while the mark holds, none clears it (round 12)
     return RouteRecord(transport, last_ok=now, last_failure=record.last_failure, next_retry=now)
