@@ -193,6 +193,12 @@ def test_the_owner_unchecks_the_polices_retraction_on_the_phone(
         expect(page.locator(f'.post[data-id="{warning}"]')).not_to_have_class(re.compile(r"\bretracted\b"))
         expect(page.locator(f'.post[data-id="{warning}"]')).to_contain_text(WARNING)
         expect(page.locator(f'.post[data-id="{fake}"]')).to_have_class(re.compile(r"\bretracted\b"))
+        # The editor amended nobody's post: nothing to choose, one tap and the confirmation, as before.
+        row = page.locator(f'#admins li[data-key="{setup["editor"].public_key_hex}"]')
+        row.locator(".admin-remove").click()
+        row.locator(".admin-remove-go").click()
+        expect(page.locator("#admins-note")).to_have_text(re.compile(r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; .*: 0\.$"))
+        assert len(asked) == 2
     finally:
         context.close()
     assert statuses(cli, fake, warning) == {fake: "retracted", warning: "valid"}

@@ -111,7 +111,9 @@ function adminsView(channel, address, note) {
       if (!confirm(drop.length ? `${question} ${t('admin-dropped', { n: drop.length })}` : question)) return;
       go.disabled = true;
       note.textContent = t('admin-removing');
-      const answer = await op.request({ admins: { channel: address, remove: pubkey, since: review.since, drop } });
+      // Nothing listed: no drop, so that one of others' posts' amendments arriving meanwhile is refused, not kept.
+      const removal = { channel: address, remove: pubkey, since: review.since, ...(review.items.length ? { drop } : {}) };
+      const answer = await op.request({ admins: removal });
       go.disabled = false;
       if (!answer.admins) {
         note.textContent = `${t('admin-not-removed')} ${answer.error === 'offline' ? t('offline') : answer.error || ''}`;
