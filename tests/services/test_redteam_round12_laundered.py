@@ -107,6 +107,26 @@ async def test_the_owner_sees_the_polices_retraction_and_leaves_it_out(tmp_path:
         assert item["retraction"]["reason"] == "A police trap"
 
 
+async def test_what_arrives_after_the_review_is_not_kept_unseen(tmp_path: Path) -> None:
+    """The owner looked at the list (the honest retraction of the fake only) and keeps it; the police's retraction
+    arrives while they read. The removal keeps only what was shown (``shown``): the warning is back."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        address = await _yard(ctx)
+        made = laundering(address, NOW)
+        await ctx.ingest([made["fake"], made["honest"], made["warning"]])
+        removing = {"remove": [TURNED.public_key_hex], "since": made["arrest"]}
+        listed = [k.target.id for k in await posts.review_removal(ctx, "yard", **removing)]
+        assert listed == [made["fake"].id]
+        await ctx.ingest([made["police"]])
+        _, result = await posts.change_admins(ctx, "yard", add=[], role="admin", **removing, drop=[], shown=listed)
+        assert result is not None
+        assert len(result.ids) == 2
+        fake, warning = made["fake"].id, made["warning"].id
+        assert await _statuses(ctx, fake, warning) == {fake: "retracted", warning: "valid"}
+
+
 async def test_the_key_s_own_posts_amendments_need_no_choice(tmp_path: Path) -> None:
     """What the key may always do (amend its own posts) is kept as before, with no choice asked."""
     clock = FakeClock(NOW)

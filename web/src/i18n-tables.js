@@ -117,7 +117,7 @@ const en = {
   'admin-reviewing': 'Looking at what the removal would keep…', 'admin-review-go': 'Remove, keeping the checked ones',
   'admin-review': 'Made with this key before that time, these retractions and corrections of others’ posts would be signed again with the owner’s key, and readers would go on seeing them. Whoever holds the key could have made one and dated it before the arrest: uncheck any the admin did not make.',
   'admin-kept-retracted': 'retracted', 'admin-kept-corrected': 'corrected ({fields})', 'admin-kept-dated': 'dated {when}', 'admin-kept-reason': 'reason:',
-  'admin-kept-more': '{n} more, not shown here, would be kept: `samizdat channel admins --review` on the node lists them all.',
+  'admin-kept-more': '{n} more, not shown here, are not kept: to keep some, remove the key on the node (`samizdat channel admins --review` lists them all).',
   'admin-dropped': 'Of others’ posts’ retractions and corrections, {n} left out as you chose: those posts show again as their authors made them.',
 };
 
@@ -232,7 +232,7 @@ const ru = {
   'admin-reviewing': 'Смотрю, что удаление сохранит…', 'admin-review-go': 'Удалить, сохранив отмеченное',
   'admin-review': 'Эти отзывы и исправления чужих постов сделаны этим ключом до этого времени; узел подпишет их снова ключом владельца, и читатели будут видеть их и дальше. Тот, у кого ключ, мог сделать такой и датировать его временем до ареста: снимите отметку с тех, что админ не делал.',
   'admin-kept-retracted': 'отозвал', 'admin-kept-corrected': 'исправил ({fields})', 'admin-kept-dated': 'дата {when}', 'admin-kept-reason': 'причина:',
-  'admin-kept-more': 'Ещё {n}, не показанные здесь, будут сохранены: `samizdat channel admins --review` на узле показывает все.',
+  'admin-kept-more': 'Ещё {n}, не показанные здесь, не сохраняются: чтобы сохранить какие-то, удалите ключ на узле (`samizdat channel admins --review` показывает все).',
   'admin-dropped': 'Отзывов и исправлений чужих постов не сохраняется по вашему выбору: {n}; эти посты снова видны такими, как их сделали авторы.',
 };
 
@@ -347,7 +347,7 @@ const be = {
   'admin-reviewing': 'Гляджу, што выдаленне захавае…', 'admin-review-go': 'Выдаліць, захаваўшы адзначанае',
   'admin-review': 'Гэтыя адклікі і выпраўленні чужых пастоў зроблены гэтым ключом да гэтага часу; вузел падпіша іх зноў ключом уладальніка, і чытачы будуць бачыць іх і далей. Той, у каго ключ, мог зрабіць такі і датаваць яго часам да арышту: зніміце адзнаку з тых, што адмін не рабіў.',
   'admin-kept-retracted': 'адклікаў', 'admin-kept-corrected': 'выправіў ({fields})', 'admin-kept-dated': 'дата {when}', 'admin-kept-reason': 'прычына:',
-  'admin-kept-more': 'Яшчэ {n}, не паказаныя тут, будуць захаваныя: `samizdat channel admins --review` на вузле паказвае ўсе.',
+  'admin-kept-more': 'Яшчэ {n}, не паказаныя тут, не захоўваюцца: каб захаваць нейкія, выдаліце ключ на вузле (`samizdat channel admins --review` паказвае ўсе).',
   'admin-dropped': 'Адклікаў і выпраўленняў чужых пастоў не захоўваецца па вашым выбары: {n}; гэтыя пасты зноў бачныя такімі, як іх зрабілі аўтары.',
 };
 

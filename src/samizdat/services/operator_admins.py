@@ -59,22 +59,26 @@ async def list_admins(ctx: Context, address: str) -> dict[str, Any]:
 
 async def answer(
     ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None,
-    drop: Sequence[str] | None = None, preview: bool = False,
+    drop: Sequence[str] | None = None, preview: bool = False, shown: Sequence[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """What the operator asked of ``address``'s admins: :func:`list_admins` when neither ``add`` nor ``remove`` is
     given, else :func:`change`. Raises UsageError."""
     if add is None and remove is None and since is None:
         return await list_admins(ctx, address)
-    return await change(ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview)
+    return await change(
+        ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview, shown=shown
+    )
 
 
 async def change(
     ctx: Context, address: str, *, add: str | None = None, role: str = "admin", remove: str | None = None,
     since: int | None = None, drop: Sequence[str] | None = None, preview: bool = False,
+    shown: Sequence[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Appoint ``add`` (with ``role``) or remove ``remove`` (from ``since`` on; None: now) in one of the node's own
     channels, through :func:`posts.change_admins` (``drop``: the amendments or posts not to keep, its own; None
-    refuses to keep another's post's unseen). Returns :func:`admins_dict` of the new definition, with ``ids``
+    refuses to keep another's post's unseen; ``shown``: the posts the page listed, as
+    :func:`posts.change_admins` takes it). Returns :func:`admins_dict` of the new definition, with ``ids``
     (the definition's, then the kept amendments'), ``kept`` (how many amendments the owner signed again) and
     ``delivered``/``pending``. ``preview`` changes nothing and answers :func:`admins_dict` of the channel as it
     is, with ``since`` (now when None: the removal that follows sends it, so what the key dates later is neither
@@ -89,7 +93,7 @@ async def change(
         try:
             await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
             return await _change(
-                ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview
+                ctx, address, add=add, role=role, remove=remove, since=since, drop=drop, preview=preview, shown=shown
             )
         finally:
             os.close(fd)  # the lock goes with it
@@ -97,7 +101,7 @@ async def change(
 
 async def _change(
     ctx: Context, address: str, *, add: str | None, role: str, remove: str | None, since: int | None,
-    drop: Sequence[str] | None, preview: bool,
+    drop: Sequence[str] | None, preview: bool, shown: Sequence[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     if role not in ADMIN_ROLES:
         raise UsageError(f"the role is one of {', '.join(ADMIN_ROLES)}")
@@ -116,7 +120,7 @@ async def _change(
         raise UsageError("a time goes only with a removal")
     elif add == channel.owner:
         raise UsageError("the owner is always an admin and cannot be listed as one")
-    if remove is None and (preview or drop is not None):
+    if remove is None and (preview or drop is not None or shown is not None):
         raise UsageError("a review and a choice of what to keep go only with a removal")
     if preview:
         kept = await posts.review_removal(ctx, address, remove=[remove] if remove else [], since=since)
@@ -124,8 +128,9 @@ async def _change(
         return {**admins_dict(channel), "since": now if since is None else since, "review": others[:MAX_REVIEW],
                 "review_more": len(others[MAX_REVIEW:]), "own_kept": len(kept) - len(others)}  # fmt: skip
     updated, result = await posts.change_admins(
-        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since, drop=drop
-    )
+        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since, drop=drop,
+        shown=shown,
+    )  # fmt: skip
     answer = admins_dict(updated)
     if result is not None:
         answer.update(result.to_dict())

@@ -73,7 +73,7 @@ async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel
 
 async def change_admins(
     ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None,
-    drop: Collection[str] | None = None,
+    drop: Collection[str] | None = None, shown: Collection[str] | None = None,
 ) -> tuple[Channel, Published | None]:  # fmt: skip
     """Appoint (``add``, hex keys) and remove admins of one of the node's channels.
 
@@ -81,7 +81,9 @@ async def change_admins(
     as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those. ``drop``
     (ids of the removed key's amendments, or of the posts they amend) leaves some out; None says the owner has not
     looked at them: then the amendments of the key's own posts are kept, and :class:`NotReviewed` is raised, before
-    anything is published, when one of another's post would be (see :func:`review_removal`). Raises UsageError."""
+    anything is published, when one of another's post would be (see :func:`review_removal`). ``shown`` (the ids of
+    the posts a face listed to the owner) keeps an amendment of another's post only when its post is among them: one
+    that arrived after the review, or that the list had no room for, is not kept unseen. Raises UsageError."""
     current = await channels.resolve(ctx, text)
     event = None
     for pubkey in add:
@@ -92,6 +94,8 @@ async def change_admins(
         event = removal or event
         if drop is None and (others := [k for k in kept if not k.own]):
             raise NotReviewed(others)
+        if shown is not None:
+            kept = [k for k in kept if k.own or k.target.id in shown]
     else:
         kept = []
     if event is None:

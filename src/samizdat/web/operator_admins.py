@@ -5,13 +5,14 @@
 null or left out: from now on) and ``{"id": n, "admins": {"channel": ADDRESS, "add": KEY, "role": "admin" |
 "editor"}}`` appoints one; KEY is 64 hex characters or an npub. A removal with ``"preview": true`` changes
 nothing and answers what it would keep of others' posts (``review``); one with ``"drop": [ID, ...]`` (ids, 64 hex,
-of the retractions and corrections to leave out or of the posts they amend) makes the owner's choice: without
-it, a removal that would sign again a retraction or correction of another's post is refused (docs/safety.md,
-"Red team, round 12"). The answer is ``{"id": n, "admins": {...}}``
-(services/operator_admins.py: the admins, the removed keys with their since, and after a change the published ids
-and how many amendments were ``kept``) or ``{"id": n, "error": one sentence}``. Only the shape is checked here
-(a browser on a hub's Wi-Fi may send anything); the rules are the service's, the same as ``samizdat channel
-admins``.
+of the retractions and corrections to leave out or of the posts they amend) makes the owner's choice, and
+``"shown": [ID, ...]`` (the posts the page listed) keeps no amendment of another's post that the page did not
+show (one that arrived meanwhile, or beyond the list's room); without ``drop``, a removal that would sign again
+a retraction or correction of another's post is refused (docs/safety.md, "Red team, round 12"). The answer is
+``{"id": n, "admins": {...}}`` (services/operator_admins.py: the admins, the removed keys with their since, and
+after a change the published ids and how many amendments were ``kept``) or ``{"id": n, "error": one sentence}``.
+Only the shape is checked here (a browser on a hub's Wi-Fi may send anything); the rules are the service's, the
+same as ``samizdat channel admins``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from samizdat.errors import RemoteProtocolError
 MAX_ADDRESS = 400  #: characters of a channel address (kind, 64 hex, identifier)
 MAX_KEY = 120  #: characters of a key (hex or npub)
 MAX_DROP = 500  #: ids in a ``drop`` list (a 64 KiB message holds about 900)
-FIELDS = frozenset({"channel", "add", "role", "remove", "since", "preview", "drop"})
+FIELDS = frozenset({"channel", "add", "role", "remove", "since", "preview", "drop", "shown"})
 _ID = re.compile(r"[0-9a-f]{64}")
 _ADDRESS = re.compile(r"30333:[0-9a-f]{64}:[^\s]{1,300}")
 
@@ -44,6 +45,7 @@ class AdminsRequest:
     since: int | None = None
     drop: tuple[str, ...] | None = None
     preview: bool = False
+    shown: tuple[str, ...] | None = None
 
 
 #: Answers an :class:`AdminsRequest` (services/operator_admins.py); UsageError with one sentence when refused.
@@ -54,6 +56,15 @@ def _key(value: object, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_KEY:
         raise RemoteProtocolError(f"{field} must be a public key (npub or 64 hex characters)")
     return nip19.parse_pubkey(value, error=RemoteProtocolError)
+
+
+def _ids(value: object, field: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_DROP or not all(isinstance(i, str) and _ID.fullmatch(i)
+                                                                       for i in value):  # fmt: skip
+        raise RemoteProtocolError(f"{field} must be a list of at most {MAX_DROP} ids (64 hex characters)")
+    return tuple(dict.fromkeys(value))
 
 
 def check_admins(raw: object) -> AdminsRequest:
@@ -78,14 +89,13 @@ def check_admins(raw: object) -> AdminsRequest:
     preview, drop = raw.get("preview", False), raw.get("drop")
     if not isinstance(preview, bool):
         raise RemoteProtocolError("preview must be true or false")
-    if drop is not None and (not isinstance(drop, list) or len(drop) > MAX_DROP
-                             or not all(isinstance(i, str) and _ID.fullmatch(i) for i in drop)):  # fmt: skip
-        raise RemoteProtocolError(f"drop must be a list of at most {MAX_DROP} ids (64 hex characters)")
+    drop, shown = _ids(drop, "drop"), _ids(raw.get("shown"), "shown")
+    if shown is not None and drop is None:
+        raise RemoteProtocolError("shown goes only with drop")
     if (preview or "drop" in raw) and "remove" not in raw:
         raise RemoteProtocolError("preview and drop go only with a key to remove")
     if preview and "drop" in raw:
         raise RemoteProtocolError("a preview keeps nothing: send drop with the removal itself")
     add = _key(raw["add"], "add") if "add" in raw else None
     remove = _key(raw["remove"], "remove") if "remove" in raw else None
-    return AdminsRequest(channel, add, role, remove, since, tuple(dict.fromkeys(drop)) if drop is not None else None,
-                         preview)  # fmt: skip
+    return AdminsRequest(channel, add, role, remove, since, drop, preview, shown)

@@ -107,6 +107,7 @@ def relay_server(
             since=asked.since,
             drop=asked.drop,
             preview=asked.preview,
+            shown=asked.shown,
         ),  # the service `samizdat channel admins` uses
     )
     config = ctx.config

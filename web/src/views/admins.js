@@ -111,8 +111,10 @@ function adminsView(channel, address, note) {
       if (!confirm(drop.length ? `${question} ${t('admin-dropped', { n: drop.length })}` : question)) return;
       go.disabled = true;
       note.textContent = t('admin-removing');
-      // Nothing listed: no drop, so that one of others' posts' amendments arriving meanwhile is refused, not kept.
-      const removal = { channel: address, remove: pubkey, since: review.since, ...(review.items.length ? { drop } : {}) };
+      // Nothing listed: no drop, so that one of others' posts' amendments arriving meanwhile is refused, not kept;
+      // listed: "shown", so that one the list did not show (arrived meanwhile, or beyond its room) is not kept.
+      const shown = review.items.map((item) => item.target);
+      const removal = { channel: address, remove: pubkey, since: review.since, ...(shown.length ? { drop, shown } : {}) };
       const answer = await op.request({ admins: removal });
       go.disabled = false;
       if (!answer.admins) {
