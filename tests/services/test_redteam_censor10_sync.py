@@ -170,19 +170,21 @@ async def test_a_copy_that_withholds_only_a_channels_new_posts_is_found_by_a_spo
 ) -> None:
     """The censor's copy is current, but for one channel's posts from the takeover on: the node had nothing it
     lacks, so nothing is gone. A spot check (every few hours, the same sync once more through another route)
-    brings posts from before the sync that the censor's route did not: that route is marked."""
+    brings posts from before the sync that the censor's route did not, by a key the node knew there (round 13:
+    only those count): that route is marked."""
     channel_key = SecretKey(bytes([12]) * 32)
+    known = posts(channel_key, int(opened.ctx.now()) - 3500, 3, "channel before")
     async with (
         running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,
         running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as censor,
         router() as censored,
         cutting_proxy(None) as fallback,
     ):
-        await relay.store.add_many(news)
-        await censor.store.add_many(news)
+        await relay.store.add_many([*news, *known])
+        await censor.store.add_many([*news, *known])
         ctx = routed(opened, relay.url, censored.url, fallback.url)
         first = await sync.sync_with(ctx, relay.url, direction="down")
-        assert first.received == len(news)
+        assert first.received == len(news) + len(known)
         assert not first.errors  # the first sync's spot check: both routes reach the same relay
         censored.to = censor.port
         fake_clock.advance(relay_memory.SPOT_EVERY)

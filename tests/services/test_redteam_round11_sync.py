@@ -29,7 +29,7 @@ async def test_backdated_posts_published_during_a_sync_do_not_mark_the_honest_ro
     key = SecretKey(bytes([21]) * 32)
     now = int(opened.ctx.now())
     feed = posts(key, now - 3600, 20, "feed")
-    late = posts(SecretKey(bytes([22]) * 32), now - 7200, 6, "written offline")
+    late = posts(key, now - 7200, 6, "written offline")  # by a key the node knows: they count (round 13)
     async with (
         running_relay(tmp_path, negentropy=fresh_index()) as relay,
         router() as direct,
@@ -90,6 +90,7 @@ async def test_an_impostor_cannot_turn_the_spot_check_off_with_one_bad_event(
     check is skipped only when the sync already found the relay lacking what it had."""
     channel_key = SecretKey(bytes([24]) * 32)
     feed = posts(SecretKey(bytes([25]) * 32), int(opened.ctx.now()) - 3600, 30, "feed")
+    feed += posts(channel_key, int(opened.ctx.now()) - 3500, 2, "channel before")  # a key the node knows (round 13)
     ahead = posts(SecretKey(bytes([26]) * 32), int(opened.ctx.now()) + 365 * 86400, 1, "from next year")
     async with (
         running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,

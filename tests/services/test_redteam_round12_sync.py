@@ -164,8 +164,9 @@ async def test_backdated_posts_and_one_cut_connection_do_not_mark_the_honest_rou
     ``relay.impostor`` and the user told that something else answers in the relay's name. Now nothing is marked,
     and the report says what was seen."""
     now = int(opened.ctx.now())
-    feed = posts(SecretKey(bytes([34]) * 32), now - 3600, 20, "feed")
-    late = posts(SecretKey(bytes([35]) * 32), now - 7200, 6, "backdated")
+    key = SecretKey(bytes([34]) * 32)
+    feed = posts(key, now - 3600, 20, "feed")
+    late = posts(key, now - 7200, 6, "backdated")  # by a key the node knows: they count (round 13)
     async with (
         running_relay(tmp_path, negentropy=fresh_index()) as relay,
         router() as direct,

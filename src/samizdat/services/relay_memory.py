@@ -54,6 +54,7 @@ which no longer finds them suspicious, sends them) until the other route has bee
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -62,16 +63,18 @@ from dataclasses import dataclass
 
 import orjson
 
+from samizdat.core import kinds
+from samizdat.core.channel import Channel
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.interference import IMPOSTOR
-from samizdat.core.routes import after_stall, impairment
+from samizdat.core.routes import SYNC, RouteRecord, after_stall, impairment
 from samizdat.errors import RemoteProtocolError, TransportError
 from samizdat.net import failover, netinfo
 from samizdat.net import sync as netsync
 from samizdat.net.client import RelayClient
 from samizdat.net.transports import redacted
-from samizdat.services import relay_health
+from samizdat.services import channels, relay_health
 from samizdat.services.context import Context
 from samizdat.store.base import AddOutcome
 
@@ -112,10 +115,11 @@ class Noting(relay_health.Witness):
     """The sync's witness (:class:`samizdat.services.relay_health.Witness`), also keeping the ids the relay lacks;
     :meth:`ingest` stores what the sync downloads and keeps those ids too."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, spot: bool = False) -> None:
         super().__init__(ctx)
         self.lacking: list[str] = []
         self.got: set[str] = set()
+        self.spot = spot  # a spot check's, through another route than the sync's
 
     async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
         if len(self.got) < KEEP_LACKING:
@@ -298,6 +302,22 @@ def spot_due(mark: Mark | None, now: float) -> bool:
     return mark is None or now - mark[3] >= SPOT_EVERY
 
 
+def hold_over(ctx: Context, client: RelayClient, mark: Mark | None) -> bool:
+    """Whether ``client``'s route was found impersonated (``relay.impostor``, by a sync) and that mark's hold ended
+    since this relay and scope were last spot-checked: then a spot check is due at once, not in up to
+    :data:`SPOT_EVERY` (red team, round 13). A copy that withholds only new posts is back first as soon as the hold
+    ends; now it has to serve them for that sync, or be marked again for twice as long. One such check per hold:
+    it moves ``mark``'s last check past the hold's end."""
+    if client.route is None or client.network is None:
+        return False
+    record: RouteRecord | None = ctx.local.routes(client.url, client.network).get(client.route)
+    if record is None or not record.last_error.startswith(f"{SYNC}{IMPOSTOR}"):
+        return False
+    if record.next_retry > ctx.clock():
+        return False  # still held (the route is used only because no other connected)
+    return mark is None or mark[3] < record.next_retry
+
+
 async def older(ctx: Context, ids: set[str], began: float) -> list[str]:
     """Which of ``ids`` (events another route just brought) were created :data:`SETTLE_SECONDS` or more before
     ``began``, the newest first: the sync's route, asked the same moments before, did not have them."""
@@ -308,6 +328,91 @@ async def older(ctx: Context, ids: set[str], began: float) -> list[str]:
         found += [e for e in batch if e.created_at < began - SETTLE_SECONDS]
     found.sort(key=lambda e: (-e.created_at, e.id))
     return [e.id for e in found]
+
+
+#: Distinct channels and authors whose standing one spot check looks up, at most (the rest count for nothing).
+STANDING_LOOKUPS = 50
+
+
+async def standing(
+    ctx: Context, scope: Sequence[Filter], ids: Sequence[str], start: int, brought: set[str]
+) -> tuple[list[str], int]:
+    """Of ``ids`` (what another route brought that the sync's route lacked, the newest first): those whose authors
+    have standing in the scope as this node knew it before the sync began at insertion number ``start`` or as the
+    sync's own route showed it (``brought``: what that route downloaded), in the same order, and how many others
+    there are (red team, round 13).
+
+    That route can invent events (any key signs them) but not an owner's or admin's signature: a post naming a
+    channel whose definition the node holds counts when its signer has a role there at its date
+    (:meth:`samizdat.core.channel.Channel.role_of`: owner, admins, editors, former admins before their ``since``;
+    a definition only its owner signs, so one that came with the route cannot give a key a role); any other
+    event counts when the node held an event of its author in the scope before the sync, or the sync's route
+    brought one (the other route cannot sign as that author; not what the spot check or another sync meanwhile
+    stored). Only those are evidence that the sync's route withholds."""
+    by_id: dict[str, Event] = {}
+    for first in range(0, len(ids), 500):
+        by_id.update((e.id, e) for e in await ctx.store.query([Filter(ids=frozenset(ids[first : first + 500]))]))
+    named: dict[str, Channel | None] = {}
+    known: dict[str, bool] = {}
+    since = await _stored_since(ctx, scope, start, brought)
+    counted: list[str] = []
+    for event_id in ids:
+        event = by_id.get(event_id)
+        if event is None:
+            continue
+        addresses = [a for a in event.tag_values("a") if a.startswith(f"{kinds.CHANNEL}:")]
+        held: list[Channel] = []
+        for address in addresses:
+            if address not in named:
+                named[address] = await channels.lookup(ctx, address) if len(named) < STANDING_LOOKUPS else None
+            channel = named[address]
+            if channel is not None:
+                held.append(channel)
+        if held:  # a channel's post: its roles say, and nothing else (a key's own earlier posts there included)
+            if any(channel.role_of(event.pubkey, event.created_at) is not None for channel in held):
+                counted.append(event_id)
+            continue
+        if event.pubkey not in known:
+            known[event.pubkey] = len(known) < STANDING_LOOKUPS and await _held_before(ctx, scope, event.pubkey, since)
+        if known[event.pubkey]:
+            counted.append(event_id)
+    return counted, len(ids) - len(counted)
+
+
+async def _stored_since(
+    ctx: Context, scope: Sequence[Filter], start: int, brought: set[str]
+) -> dict[str, set[str]] | None:
+    """Per author, the ids of the scope's events stored after insertion number ``start`` but for those in
+    ``brought``; None when there are more than :data:`SCAN_NEW` events to read (then no author counts as known
+    from its events)."""
+    out: dict[str, set[str]] = {}
+    cursor, scanned = start, 0
+    while True:
+        page = await ctx.store.events_since(cursor, 1000)
+        if not page:
+            return out
+        for _, event in page:
+            if event.id not in brought and any(f.matches(event) for f in scope):
+                out.setdefault(event.pubkey, set()).add(event.id)
+        cursor, scanned = page[-1][0], scanned + len(page)
+        if scanned >= SCAN_NEW:
+            return None
+
+
+async def _held_before(ctx: Context, scope: Sequence[Filter], author: str, since: dict[str, set[str]] | None) -> bool:
+    """Whether the store holds an event of ``author`` in ``scope`` that was there before the sync (``since``:
+    :func:`_stored_since`)."""
+    if since is None:
+        return False
+    fresh = since.get(author, set())
+    wanted = [
+        dataclasses.replace(f, authors=frozenset({author}), limit=len(fresh) + 1)
+        for f in scope
+        if f.authors is None or author in f.authors
+    ]
+    if not wanted:
+        return False
+    return any(e.id not in fresh for e in await ctx.store.query(wanted))
 
 
 async def still_lacking(ctx: Context, client: RelayClient, ids: Sequence[str]) -> list[str] | None:
@@ -344,6 +449,15 @@ def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:
         f"{client.url} through {route} lacked {count} events from before this sync that {via} served: something "
         f"else answers in the relay's name on this network ({IMPOSTOR}), or the relay hides them from this "
         f"address; synced through {via} instead, which goes first from now on"
+    )
+
+
+def strangers_line(client: RelayClient, other: RelayClient, count: int) -> str:
+    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    return (
+        f"{via} served {count} events by keys this node does not know in that scope that {client.url} through "
+        f"{route} lacked: anyone can sign such events and a route can add them, so they say nothing of either "
+        f"route; nothing is marked"
     )
 
 

@@ -68,9 +68,11 @@ async def sync_with(
     witnesses: list[relay_memory.Noting] = []
     hold = relay_memory.holding(ctx, scope, mark)
 
-    async def over(client: RelayClient, *, transfer: bool = True, hook: bool = True) -> netsync.SyncReport:
+    async def over(
+        client: RelayClient, *, transfer: bool = True, hook: bool = True, spot: bool = False
+    ) -> netsync.SyncReport:
         began = time.monotonic()
-        witnesses.append(relay_memory.Noting(ctx))
+        witnesses.append(relay_memory.Noting(ctx, spot=spot))
         try:
             report = await netsync.sync(
                 client,
@@ -99,6 +101,7 @@ async def sync_with(
         return report
 
     client = await ctx.connect(url)
+    after_hold = relay_memory.hold_over(ctx, client, mark)  # read before the sync: data carried may forget the mark
     try:
         report = await over(client, transfer=False)  # data carried by a route found impersonated proves nothing
     except TransportError as exc:
@@ -109,10 +112,12 @@ async def sync_with(
         # Spot-checked unless the relay was found lacking what it had: not "unless the report has a line", which
         # one event the node refuses, offered by a censor's copy at every sync, turned off for good (round 11).
         found = report is not synced or len(report.errors) > lines
-        if not found and direction != "up" and relay_memory.spot_due(mark, started):
+        if not found and direction != "up" and (relay_memory.spot_due(mark, started) or after_hold):
             checked = ctx.clock()
-            report = await _spot_check(ctx, client, report, started, witnesses, over)
-    end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses)))
+            report = await _spot_check(ctx, client, report, (started, start), scope, witnesses, over)
+    # Not past what only a spot check brought: the sync's route lacked it, so it is not what the relay "had" at
+    # this sync (a fallback that invents events would otherwise have them found gone next time; round 13).
+    end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses if not w.spot)))
     ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock(), checked)
     await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
@@ -187,13 +192,15 @@ async def _spot_check(
     ctx: Context,
     client: RelayClient,
     report: netsync.SyncReport,
-    began: float,
+    began: tuple[float, int],
+    scope: Sequence[Filter],
     witnesses: Sequence[relay_memory.Noting],
     over: Callable[..., Awaitable[netsync.SyncReport]],
 ) -> netsync.SyncReport:
     """The same sync once more through another route (:mod:`samizdat.services.relay_memory`, spot checks); when
-    that brings events from before this sync that ``client``'s route did not, that route is marked
-    ``relay.impostor``. Nothing when the node has no other route."""
+    that brings events from before this sync (``began``: when it began, and the store's insertion number then)
+    that ``client``'s route did not, by keys with standing in the scope, that route is marked ``relay.impostor``.
+    Nothing when the node has no other route."""
     if client.route is None:
         return report
     try:
@@ -202,12 +209,19 @@ async def _spot_check(
         return report  # no other route (none unimpaired), or none connects: nothing to compare with
     try:
         async with asyncio.timeout(relay_memory.SPOT_TIMEOUT):  # a crawling route must not fail the sync (round 12)
-            again = await over(other, transfer=False, hook=False)
+            again = await over(other, transfer=False, hook=False, spot=True)
     except (TransportError, RemoteProtocolError, TimeoutError, netsync.OverBudget) as exc:
         log.info("%s: the spot check through %s failed: %s", client.url, redacted(other.route or "?"),
                  exc or f"no end within {relay_memory.SPOT_TIMEOUT:.0f} s")  # fmt: skip
         return report
-    found = await relay_memory.older(ctx, witnesses[-1].got, began)
+    found = await relay_memory.older(ctx, witnesses[-1].got, began[0])
+    if len(found) >= relay_memory.GONE_MIN:  # only what that route cannot invent counts (red team, round 13)
+        brought = set().union(*(w.got for w in witnesses if not w.spot))  # what the sync's own route downloaded
+        found, strangers = await relay_memory.standing(ctx, scope, found, began[1], brought)
+        if len(found) < relay_memory.GONE_MIN:
+            report.received += again.received  # stored as any synced events: they passed the same checks
+            report.errors.append(relay_memory.strangers_line(client, other, strangers))
+            return report
     if len(found) >= relay_memory.GONE_MIN:  # published meanwhile, or withheld? asked by id on the first route
         lacking = await relay_memory.still_lacking(ctx, client, found)
         if lacking is None:  # round 12: a censor that publishes backdated posts and cuts this one connection
