@@ -42,9 +42,10 @@ than netcheck's, which measured the route on purpose:
    these censors let through) forgets them (:func:`after_transfer`); not, while it holds, a mark that something
    else answers in the relay's name there (``relay.impostor``): a censor's copy carries data too, and a sync
    over it, once the other routes failed to connect (a censor that cuts them for a moment), cleared the mark
-   (red team, round 12). Once the hold is over, data carried forgets the findings as it does the stalls: a
-   finding renewed at every spot check by a fallback that lies (docs/blocking.md, round 12) would otherwise
-   set an honest route aside for hours;
+   (red team, round 12). Once the hold is over, data carried forgets the findings as it does the stalls (a
+   finding that was false would otherwise set an honest route aside for hours), and the first sync over the
+   route spot-checks it once more (round 13, :mod:`samizdat.services.relay_memory`): a copy that still withholds
+   is marked again;
 10. a sync that carried its data slowly has netcheck's data step measure its route and another one, one after
    the other (:mod:`samizdat.services.throttle`): when the other carries it several times faster, the first is
    marked *throttled* by :func:`after_stall` too, held like a stall (rule 8) and placed like netcheck's throttled

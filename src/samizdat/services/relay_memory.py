@@ -34,11 +34,12 @@ the node had. So every :data:`SPOT_EVERY` seconds per relay and scope (and at th
 nothing gone runs once more through another route, when the node has one: a NIP-77 reconciliation (a few kB
 when both sides hold the same) that brings what that route has and the first lacked. When it brings at least
 :data:`GONE_MIN` events created :data:`SETTLE_SECONDS` or more before the sync began (not merely published
-meanwhile), the first route is marked as above: something else answers there, or the relay hides them from this
-address (the remedy is the same).
+meanwhile) and signed by keys with standing in the scope (round 13, below), the first route is marked as above:
+something else answers there, or the relay hides them from this address (the remedy is the same).
 
 Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
-checks, an impostor that takes nothing the node had.
+checks, an impostor that takes nothing the node had; a sync carried by the other route, whose finds the next
+gone check then believes (docs/blocking.md, "Red team, round 13").
 
 Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
@@ -50,6 +51,15 @@ And a sync both ways sent the relay what it lacked, gone events included, before
 another route: a relay restored from an old backup then served them there, just sent back, and its honest route
 was marked. A sync now holds suspiciously gone events back (:func:`holding`, counted as held: the next sync,
 which no longer finds them suspicious, sends them) until the other route has been asked.
+
+Red team, round 13: the other route was believed. A fallback that answers in the relay's name (a proxy the censor
+runs, a Tor exit) and adds six events of its own, signed by any fresh key, had the honest route marked at the
+node's first sync, and the syncs moved to it. Now a spot check counts only what that route cannot invent: events
+whose authors have standing in the scope (:func:`standing`: a channel's roles; else an author the node already knew
+there, or that the sync's own route brought). Finds by other keys are stored like any synced event, said once, and
+mark nothing. And the sync's mark does not pass what only a spot check brought (the sync's route lacked it; it was
+not "had" there). With that, a spot check is also due at the first sync over a route after its ``relay.impostor``
+hold ends (:func:`hold_over`), once per hold: a copy back first after its hold has to serve what it withholds.
 """
 
 from __future__ import annotations

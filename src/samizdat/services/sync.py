@@ -11,9 +11,10 @@ stalls or cuts the connection) is run once more through another route; when that
 is remembered as stalling and the next syncs take the other routes first (``core/routes.py``, rules 7-9). A sync
 that carried its data slowly has its route and another measured, and a throttled route goes after the other
 (:mod:`samizdat.services.throttle`, rule 10). A relay that lacks events it had at the last sync (not as a
-retention window drops them), or another route that brings events from before the sync that this one did not (a
-spot check, every few hours), has something else answering in the relay's name on this route: the route is
-marked ``relay.impostor`` and the sync goes on through the other (:mod:`samizdat.services.relay_memory`).
+retention window drops them), or another route that brings events from before the sync that this one did not,
+by keys with standing in the scope (a spot check, every few hours and once after a mark's hold ends), has
+something else answering in the relay's name on this route: the route is marked ``relay.impostor`` and the sync
+goes on through the other (:mod:`samizdat.services.relay_memory`).
 """
 
 from __future__ import annotations
