@@ -85,7 +85,7 @@ async def test_removing_an_admin_keeps_the_retractions_they_made_before_their_re
         before = shown([post_json(i) for i in await feed.feed(ctx, "yard")])
         assert before == {fake.id: "retracted", real.id: "retracted"}
         _, result = await posts.change_admins(ctx, "yard", add=[], role="admin", remove=[TURNED.public_key_hex],
-                                              since=arrest, drop=())  # kept after a look (round 12)  # fmt: skip
+                                              since=arrest, keep_all=True)  # kept after a look (round 12)  # fmt: skip
         after = shown([post_json(i) for i in await feed.feed(ctx, "yard")])
         assert after == {fake.id: "retracted", real.id: "valid"}
         assert result is not None

@@ -61,7 +61,7 @@ async def test_the_phone_and_the_command_line_remove_an_admin_alike(tmp_path: Pa
             else:
                 removing = [TURNED.public_key_hex]
                 channel, result = await posts.change_admins(ctx, "yard", add=[], role="admin", remove=removing,
-                                                            since=made["arrest"], drop=())  # fmt: skip
+                                                            since=made["arrest"], keep_all=True)  # fmt: skip
                 assert result is not None
                 kept, revoked = len(result.ids) - 1, dict(channel.revoked)
             results.append((kept, revoked, await seen(ctx)))

@@ -2,7 +2,8 @@
 ``samizdat serve``, its ``/op`` WebSocket, Debian's Chromium): the police, with an arrested admin's key, retract
 an editor's genuine warning and date it before the arrest; the owner removes the admin from the arrest on. Before,
 the removal signed the police's retraction again as the owner's (the warning stayed retracted for every reader).
-Now the command line refuses to keep others' posts' amendments unseen and lists them (``--review``), ``/op``
+Now the command line refuses to keep others' posts' amendments unseen and lists them (``--review``; ``--keep`` names
+each one kept), ``/op``
 answers a preview, and the phone lists them with a checkbox each: the one the owner leaves out is not kept, and
 readers see the warning again, while the admin's honest retraction of the fake safe place stays
 (tests/services/test_redteam_round12_laundered.py: the service)."""
@@ -62,7 +63,7 @@ def test_the_command_line_lists_the_polices_retraction_and_drops_it(tmp_path: Pa
     # Without a choice: one sentence saying what to add, and nothing changes.
     refused = cli.fails(*removal)
     assert "2 retraction(s) or correction(s) it made of others' posts" in refused.err
-    assert "see them with --review, then add --keep-all or --drop ID" in refused.err
+    assert "see them with --review, then add --keep ID for each one to keep (repeatable), --keep-all or " in refused.err
     assert definition(cli)[1] == []
     # The review: the warning and the police's reason, marked as another's post; nothing changes.
     text = cli.ok(*removal, "--review").out
@@ -70,18 +71,24 @@ def test_the_command_line_lists_the_polices_retraction_and_drops_it(tmp_path: Pa
     assert "All clear now" in text
     assert warning[:16] in text
     assert text.count("ANOTHER'S POST") == 2
+    assert f"--keep {silenced[:16]}" in text
     listed = {i["target"]: i for i in cli.json(*removal, "--review")}
     assert set(listed) == {fake, warning}
     assert (listed[warning]["amendments"], listed[warning]["author"]) == ([silenced], editor)
+    [honest] = listed[fake]["amendments"]
     assert definition(cli)[1] == []
     # Bad choices: one sentence each, nothing changes.
     assert "not one of the posts or amendments" in cli.fails(*removal, "--drop", "ab" * 32).err
     assert "8 or more characters" in cli.fails(*removal, "--drop", warning[:4]).err
-    assert "not both" in cli.fails(*removal, "--drop", warning, "--keep-all").err
+    assert "give one of --keep ID, --keep-all and --keep-none" in cli.fails(*removal, "--keep", honest,
+                                                                            "--keep-all").err  # fmt: skip
+    assert "is a post's id" in cli.fails(*removal, "--keep", fake[:12]).err
+    assert "not one of the amendments of others' posts" in cli.fails(*removal, "--keep", "ab" * 32).err
     assert "go with --remove" in cli.fails("channel", "admins", "yard", "--review").err
+    assert "--keep-none" in cli.fails(*removal, "--drop", silenced).err  # --drop alone chooses nothing of others'
     assert definition(cli)[1] == []
-    # The police's retraction left out (by 12 characters of its id): the warning is back, the fake stays withdrawn.
-    done = cli.ok(*removal, "--drop", silenced[:12])
+    # Only the honest retraction kept (by 12 characters of its id): the warning is back, the fake stays withdrawn.
+    done = cli.ok(*removal, "--keep", honest[:12])
     assert "Kept 1 retraction(s) or correction(s)" in done.out
     assert statuses(cli, fake, warning) == {fake: "retracted", warning: "valid"}
 
@@ -106,9 +113,9 @@ def test_op_previews_the_removal_and_drops_what_the_owner_left_out(
         refused = ask(ws, removal, 2)
         assert "look at them and choose which to keep" in refused.get("error", ""), refused
         assert definition(cli) == before
-        # The page listed only the fake's (as if the police's retraction had come after the preview): that is all it
+        # The page kept only the fake's retraction (as if the police's had come after the preview): that is all it
         # keeps of others' posts; the police's is not kept unseen (the phone unchecking it: the browser test).
-        done = ask(ws, {**removal, "drop": [], "shown": [fake]}, 3)
+        done = ask(ws, {**removal, "drop": [], "shown": review[fake]["amendments"]}, 3)
     assert done["admins"]["kept"] == 1, done
     assert statuses(cli, fake, warning) == {fake: "retracted", warning: "valid"}
 

@@ -297,37 +297,54 @@ def register(app: typer.Typer) -> None:
         review: bool = typer.Option(
             False, "--review", help="For --remove: list the retractions and corrections it would keep; change nothing."
         ),
-        drop: list[str] = typer.Option(
-            [], "--drop", metavar="ID", help="For --remove: leave out this post's kept amendment (id from --review)."
-        ),
+        keep: list[str] = typer.Option(
+            [],
+            "--keep",
+            metavar="ID",
+            help="For --remove: keep this amendment of another's post (its id from --review; repeatable); those of "
+            "others' posts not named are not kept.",
+        ),  # fmt: skip
         keep_all: bool = typer.Option(
             False, "--keep-all", help="For --remove: keep every amendment --review lists, those of others' posts too."
+        ),
+        keep_none: bool = typer.Option(
+            False, "--keep-none", help="For --remove: keep no amendment of others' posts (its own posts' are kept)."
+        ),
+        drop: list[str] = typer.Option(
+            [],
+            "--drop",
+            metavar="ID",
+            help="For --remove: leave out this amendment of its own post, or the post (id from --review; repeatable).",
         ),
         as_json: bool = JsonOption,
     ) -> None:
         """List, appoint or remove a channel's admins (the owner republishes the definition). A removal keeps, as
-        yours, the retractions and corrections the key made before --since; those of others' posts only once you
-        looked (--review, then --keep-all or --drop ID)."""
+        yours, the retractions and corrections the key made before --since; those of others' posts only those you
+        name after a look (--review, then --keep ID, --keep-all or --keep-none)."""
         if role not in ADMIN_ROLES:
             raise UsageError(f"--role is one of {', '.join(ADMIN_ROLES)}")
-        if (review or drop or keep_all) and not remove:
-            raise UsageError("--review, --drop and --keep-all go with --remove")
-        if keep_all and drop:
-            raise UsageError("give --keep-all or --drop, not both")
+        if (review or keep or keep_all or keep_none or drop) and not remove:
+            raise UsageError("--review, --keep, --keep-all, --keep-none and --drop go with --remove")
+        if (bool(keep) + keep_all + keep_none) > 1:
+            raise UsageError("give one of --keep ID, --keep-all and --keep-none")
 
         async def action(ctx: Context) -> Any:
             removing = [nip19.parse_pubkey(t) for t in remove]
             at = parse_when(since, ctx.now()) if since else None
-            chosen: list[str] | None = [] if keep_all else None
-            if review or drop:
+            chosen: list[str] | None = [] if keep_none else None
+            dropped: list[str] = []
+            if review or drop or keep:
                 kept = await posts.review_removal(ctx, channel, remove=removing, since=at)
                 if review:
                     return removal.review_dict(kept)
-                chosen = removal.resolve_drop(drop, kept)
+                dropped = removal.resolve_drop(drop, kept)
+                if keep:  # the amendments named, as the review shows them now: one arriving later is not kept
+                    chosen = removal.resolve_keep(keep, kept)
             try:
                 appointing = [nip19.parse_pubkey(t) for t in add]
                 updated, result = await posts.change_admins(ctx, channel, add=appointing, role=role, remove=removing,
-                                                            since=at, drop=chosen)  # fmt: skip
+                                                            since=at, drop=dropped, keep=chosen,
+                                                            keep_all=keep_all)  # fmt: skip
             except posts.NotReviewed as exc:
                 raise removal.not_reviewed(exc) from exc
             data = _with_result(updated, result)

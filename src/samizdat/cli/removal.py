@@ -1,10 +1,14 @@
-"""What ``samizdat channel admins --remove`` would keep, for the owner to choose (``--review``, ``--drop``,
-``--keep-all``): the retractions and corrections the removed key made before ``--since`` that the removal signs
-again as the owner's (services/posts.py, :func:`~samizdat.services.posts.review_removal`).
+"""What ``samizdat channel admins --remove`` would keep, for the owner to choose (``--review``, ``--keep``,
+``--keep-all``, ``--keep-none``, ``--drop``): the retractions and corrections the removed key made before
+``--since`` that the removal signs again as the owner's (services/posts.py,
+:func:`~samizdat.services.posts.review_removal`).
 
 Those of another's post are the owner's choice (docs/safety.md, "Red team, round 12"): the police, holding an
 arrested admin's key, can retract an editor's genuine warning and date it before the arrest, and the node keeps no
-time of arrival to tell that from the admin's own. Text from the network is printed neutralised and isolated.
+time of arrival to tell that from the admin's own. So nothing of others' posts is kept that the owner did not name
+(red team, round 13): ``--keep`` takes the id of each amendment to keep, as ``--review`` printed it, never a post's
+id, which would also keep an amendment of that post that reached the node after the review (the police can time
+one for that window). Text from the network is printed neutralised and isolated.
 """
 
 from __future__ import annotations
@@ -15,21 +19,33 @@ from typing import Any
 from samizdat.cli.render import when
 from samizdat.core import nip19
 from samizdat.core.display import field
+from samizdat.core.event import Event
+from samizdat.core.posts import RETRACTION
 from samizdat.errors import UsageError
 from samizdat.services.posts import Kept, NotReviewed
 
-#: Characters of an id a review prints; ``--drop`` takes any unambiguous prefix of 8 or more.
+#: Characters of an id a review prints; ``--keep`` and ``--drop`` take any unambiguous prefix of 8 or more.
 SHOWN_ID = 16
 MIN_ID = 8
+CHOICES = "--keep ID for each one to keep (repeatable), --keep-all or --keep-none"
+
+
+def _type(event: Event) -> str:
+    kind = next((t[1] for t in event.tags if len(t) > 1 and t[0] == "type"), "")
+    return "retraction" if kind == RETRACTION else "correction"
 
 
 def review_dict(kept: Sequence[Kept]) -> list[dict[str, Any]]:
-    """The review for ``--json``: :meth:`Kept.to_dict`, with the author's npub."""
-    return [{**k.to_dict(), "author": nip19.npub_encode(k.target.pubkey)} for k in kept]
+    """The review for ``--json``: :meth:`Kept.to_dict`, with the author's npub and each amendment (``by``: its id,
+    ``type`` and the date the key gave it)."""
+    return [{**k.to_dict(), "author": nip19.npub_encode(k.target.pubkey),
+             "by": [{"id": e.id, "type": _type(e), "created_at": e.created_at} for e in k.by]}
+            for k in kept]  # fmt: skip
 
 
 def review_text(items: list[dict[str, Any]]) -> str:
-    """The review for a person: one paragraph per post kept amended, others' posts marked, then what to add."""
+    """The review for a person: one paragraph per post kept amended, others' posts marked with the id of each
+    amendment to name, then what to add."""
     if not items:
         return "Removing it keeps no retraction or correction: nothing to choose."
     lines = [f"Removing it would sign again, as yours, {len(items)} retraction(s) or correction(s) it made before "
@@ -41,24 +57,60 @@ def review_text(items: list[dict[str, Any]]) -> str:
         lines.append(f"      post: {field(item['text'])}")
         if item["reason"]:
             lines.append(f"      reason given: {field(item['reason'])}")
-        if not item["own"]:
-            lines.append("      ANOTHER'S POST: keep it only if you know the admin did this before the key left them")
-    lines.append("Keep them all: add --keep-all; leave one out: add --drop ID (repeatable).")
+        if item["own"]:
+            lines.append(f"      kept unless you add --drop {item['target'][:SHOWN_ID]}")
+            continue
+        lines.append("      ANOTHER'S POST: keep it only if you know the admin did this before the key left them:")
+        for by in item["by"]:
+            lines.append(f"      --keep {by['id'][:SHOWN_ID]}  (its {by['type']} dated {when(by['created_at'])})")
+    lines.append(f"Of others' posts, nothing is kept unless you add {CHOICES}; "
+                 "leave out one of its own posts with --drop ID.")  # fmt: skip
     return "\n".join(lines)
+
+
+def _found(prefix: str, known: Sequence[str]) -> list[str]:
+    return [i for i in known if i.startswith(prefix)] if len(prefix) >= MIN_ID else []
 
 
 def resolve_drop(given: Sequence[str], kept: Sequence[Kept]) -> list[str]:
     """The full ids ``--drop`` names (a post's or one of the key's amendments', 8+ characters of it); UsageError
     for one that names none of ``kept`` or more than one."""
-    known = {k.target.id for k in kept} | {e.id for k in kept for e in k.by}
+    known = sorted({k.target.id for k in kept} | {e.id for k in kept for e in k.by})
     out = []
     for text in given:
-        prefix = text.strip().lower()
-        found = [i for i in known if i.startswith(prefix)] if len(prefix) >= MIN_ID else []
+        found = _found(text.strip().lower(), known)
         if len(found) != 1:
             why = "names more than one" if found else "is not one of the posts or amendments --review lists"
             raise UsageError(f"--drop {text[:70]!r} {why}: give 8 or more characters of an id --review prints")
         out.append(found[0])
+    return out
+
+
+def resolve_keep(given: Sequence[str], kept: Sequence[Kept]) -> list[str]:
+    """The full ids of the amendments of others' posts ``--keep`` names (8+ characters of one, as ``--review``
+    printed it); UsageError for a post's id, one of the key's own posts' amendments, or an id that names none of
+    them (changed since the review: a new one is never kept unnamed) or more than one."""
+    others = sorted({e.id for k in kept if not k.own for e in k.by})
+    posts = sorted({k.target.id for k in kept})
+    own = sorted({e.id for k in kept if k.own for e in k.by})
+    out = []
+    for text in given:
+        prefix = text.strip().lower()
+        found = _found(prefix, others)
+        if len(found) == 1:
+            out.append(found[0])
+            continue
+        if found:
+            why = "names more than one: give more characters"
+        elif _found(prefix, posts):
+            why = ("is a post's id: name the key's retraction or correction of it that --review prints after --keep "
+                   "(a post's id would also keep one that reached this node after you looked)")  # fmt: skip
+        elif _found(prefix, own):
+            why = "is an amendment of its own post: those are kept without --keep (leave one out with --drop)"
+        else:
+            why = ("is not one of the amendments of others' posts --review lists (if it was, it changed since: "
+                   "run --review again)")  # fmt: skip
+        raise UsageError(f"--keep {text[:70]!r} {why}")
     return out
 
 
@@ -67,5 +119,5 @@ def not_reviewed(exc: NotReviewed) -> UsageError:
     return UsageError(
         f"removing this key would sign again, as yours, {len(exc.kept)} retraction(s) or correction(s) it made of "
         "others' posts, dated before --since (whoever holds the key could have made them and dated them so): "
-        "see them with --review, then add --keep-all or --drop ID"
+        f"see them with --review, then add {CHOICES}"
     )

@@ -33,8 +33,10 @@ from samizdat.services.context import Context
 EARLIEST = 1_577_836_800
 #: One lock per event loop (a test's loop, the node's): the changes it makes wait for one another.
 _CHANGING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-#: At most this many amendments of others' posts a preview lists (a flood's rest is counted: ``review_more``).
+#: At most this many posts of others' a preview lists, with at most :data:`MAX_SHOWN` of the key's amendments of
+#: them (a flood's rest is counted: ``review_more``): the removal that follows names each amendment it keeps.
 MAX_REVIEW = 200
+MAX_SHOWN = 500
 NOT_OWNER = "only the channel's owner can change its admins, and this node's key is not its owner"
 
 
@@ -76,15 +78,17 @@ async def change(
     shown: Sequence[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Appoint ``add`` (with ``role``) or remove ``remove`` (from ``since`` on; None: now) in one of the node's own
-    channels, through :func:`posts.change_admins` (``drop``: the amendments or posts not to keep, its own; None
-    refuses to keep another's post's unseen; ``shown``: the posts the page listed, as
-    :func:`posts.change_admins` takes it). Returns :func:`admins_dict` of the new definition, with ``ids``
+    channels, through :func:`posts.change_admins` (``drop``: the amendments or posts not to keep; None refuses to
+    keep another's post's unseen; ``shown``: the amendments of others' posts the page listed and the owner left
+    checked, :func:`posts.change_admins`'s ``keep``: nothing else of others' posts is kept; ``drop`` without
+    ``shown`` keeps every one not dropped). Returns :func:`admins_dict` of the new definition, with ``ids``
     (the definition's, then the kept amendments'), ``kept`` (how many amendments the owner signed again) and
     ``delivered``/``pending``. ``preview`` changes nothing and answers :func:`admins_dict` of the channel as it
     is, with ``since`` (now when None: the removal that follows sends it, so what the key dates later is neither
     listed nor kept), ``review`` (what the removal would keep of others' posts: :meth:`posts.Kept.to_dict`, at most
-    :data:`MAX_REVIEW`, ``review_more`` the rest) and ``own_kept`` (how many of the key's own posts' amendments
-    it would keep). Raises UsageError, having signed nothing."""
+    :data:`MAX_REVIEW` posts and :data:`MAX_SHOWN` amendments, ``review_more`` how many posts more) and
+    ``own_kept`` (how many of the key's own posts' amendments it would keep). Raises UsageError, having signed
+    nothing."""
     if (add is None) == (remove is None):
         raise UsageError("give one key to appoint or one to remove")
     lock = _CHANGING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
@@ -124,12 +128,14 @@ async def _change(
         raise UsageError("a review and a choice of what to keep go only with a removal")
     if preview:
         kept = await posts.review_removal(ctx, address, remove=[remove] if remove else [], since=since)
-        others = [k.to_dict() for k in kept if not k.own]
-        return {**admins_dict(channel), "since": now if since is None else since, "review": others[:MAX_REVIEW],
-                "review_more": len(others[MAX_REVIEW:]), "own_kept": len(kept) - len(others)}  # fmt: skip
+        others = [k for k in kept if not k.own]
+        listed = _listed(others)
+        return {**admins_dict(channel), "since": now if since is None else since,
+                "review": [k.to_dict() for k in listed], "review_more": len(others) - len(listed),
+                "own_kept": len(kept) - len(others)}  # fmt: skip
     updated, result = await posts.change_admins(
-        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since, drop=drop,
-        shown=shown,
+        ctx, address, add=[add] if add else [], role=role, remove=[remove] if remove else [], since=since,
+        drop=drop or (), keep=shown, keep_all=drop is not None and shown is None,
     )  # fmt: skip
     answer = admins_dict(updated)
     if result is not None:
@@ -138,3 +144,17 @@ async def _change(
     key = add or remove or ""  # the key's state before, for the login's record (web/operator_changes.py)
     answer["was"] = {"role": channel.admins.get(key), "since": channel.revoked.get(key)}
     return answer
+
+
+def _listed(others: list[posts.Kept]) -> list[posts.Kept]:
+    """Those of ``others`` a preview has room for, in order: :data:`MAX_REVIEW` posts, :data:`MAX_SHOWN` amendments
+    (a post the key amended more often than there is room left for is skipped, not the ones after it)."""
+    listed: list[posts.Kept] = []
+    amendments = 0
+    for kept in others:
+        if len(listed) == MAX_REVIEW:
+            break
+        if amendments + len(kept.by) <= MAX_SHOWN:
+            listed.append(kept)
+            amendments += len(kept.by)
+    return listed

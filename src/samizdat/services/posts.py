@@ -73,29 +73,30 @@ async def edit_channel(ctx: Context, text: str, **changes: Any) -> tuple[Channel
 
 async def change_admins(
     ctx: Context, text: str, *, add: Sequence[str], role: str, remove: Sequence[str], since: int | None,
-    drop: Collection[str] | None = None, shown: Collection[str] | None = None,
+    drop: Collection[str] = (), keep: Collection[str] | None = None, keep_all: bool = False,
 ) -> tuple[Channel, Published | None]:  # fmt: skip
     """Appoint (``add``, hex keys) and remove admins of one of the node's channels.
 
     Removing an admin also signs, as the owner's, what keeps the posts it retracted or corrected before ``since``
     as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those. ``drop``
-    (ids of the removed key's amendments, or of the posts they amend) leaves some out; None says the owner has not
-    looked at them: then the amendments of the key's own posts are kept, and :class:`NotReviewed` is raised, before
-    anything is published, when one of another's post would be (see :func:`review_removal`). ``shown`` (the ids of
-    the posts a face listed to the owner) keeps an amendment of another's post only when its post is among them: one
-    that arrived after the review, or that the list had no room for, is not kept unseen. Raises UsageError."""
+    (ids of the removed key's amendments, or of the posts they amend) leaves some out. Those of the key's own posts
+    are kept unless dropped; those of another's post are the owner's choice (see :func:`review_removal`): ``keep``
+    (the ids of the amendments the owner saw and keeps) counts an amendment of another's post only when its id is
+    among them, so that one that arrived after the review (a new one of a post the owner kept, too), or that a
+    list had no room for, is not kept unseen; ``keep_all`` keeps every one not dropped; neither (``keep`` None)
+    says the owner has not chosen: :class:`NotReviewed` is raised, before anything is published, when one of
+    another's post would be kept. Raises UsageError."""
     current = await channels.resolve(ctx, text)
     event = None
     for pubkey in add:
         event = add_admin(ctx.key, current, pubkey, role, created_at=ctx.now())
         current = parse_channel(event)
     if remove:
-        removal, current, kept = await _removing(ctx, current, remove, since, drop)
+        chosen = None if keep_all or keep is None else frozenset(keep)
+        removal, current, kept = await _removing(ctx, current, remove, since, drop, chosen)
         event = removal or event
-        if drop is None and (others := [k for k in kept if not k.own]):
+        if keep is None and not keep_all and (others := [k for k in kept if not k.own]):
             raise NotReviewed(others)
-        if shown is not None:
-            kept = [k for k in kept if k.own or k.target.id in shown]
     else:
         kept = []
     if event is None:
@@ -115,10 +116,11 @@ async def review_removal(
 
 
 class NotReviewed(UsageError):
-    """A removal without a choice (``drop`` None) would sign again, as the owner's, amendments of others' posts:
-    whoever held the key (the police, after an arrest) could have made them and dated them before ``since``, and
-    the node keeps no time of arrival to tell them from the admin's own (a seized device's log of when it got what
-    would itself be a record for the police). ``kept``: those amendments; each face says how to choose."""
+    """A removal without a choice (neither ``keep`` nor ``keep_all``) would sign again, as the owner's, amendments
+    of others' posts: whoever held the key (the police, after an arrest) could have made them and dated them before
+    ``since``, and the node keeps no time of arrival to tell them from the admin's own (a seized device's log of
+    when it got what would itself be a record for the police). ``kept``: those amendments; each face says how to
+    choose."""
 
     def __init__(self, kept: Sequence[Kept]) -> None:
         super().__init__(
@@ -171,18 +173,19 @@ def _cut(text: str) -> str:
 
 
 async def _removing(
-    ctx: Context, current: Channel, remove: Sequence[str], since: int | None, drop: Collection[str] | None
-) -> tuple[Event | None, Channel, list[Kept]]:
+    ctx: Context, current: Channel, remove: Sequence[str], since: int | None, drop: Collection[str],
+    keep: Collection[str] | None = None,
+) -> tuple[Event | None, Channel, list[Kept]]:  # fmt: skip
     """The definition removing ``remove`` from ``current`` (signed, not published), the channel it makes, and
-    the amendments kept. UsageError for an id in ``drop`` that names none of the removed keys' amendments before
-    ``since`` nor a post they amend."""
+    the amendments kept (of others' posts, with ``keep``, those it names only). UsageError for an id in ``drop``
+    that names none of the removed keys' amendments before ``since`` nor a post they amend."""
     event, kept, known = None, [], set()
-    dropped = frozenset(drop or ())
+    dropped = frozenset(drop)
     for pubkey in remove:
         before = current
         event = remove_admin(ctx.key, current, pubkey, created_at=ctx.now(), since=since)
         current = parse_channel(event)
-        found, ids = await kept_amendments(ctx, before, current, pubkey, dropped)
+        found, ids = await kept_amendments(ctx, before, current, pubkey, dropped, keep)
         kept += found
         known |= ids
     if unknown := sorted(dropped - known):
@@ -192,12 +195,14 @@ async def _removing(
 
 
 async def kept_amendments(
-    ctx: Context, before: Channel, after: Channel, pubkey: str, drop: Collection[str] = frozenset()
-) -> tuple[list[Kept], set[str]]:
+    ctx: Context, before: Channel, after: Channel, pubkey: str, drop: Collection[str] = frozenset(),
+    keep: Collection[str] | None = None,
+) -> tuple[list[Kept], set[str]]:  # fmt: skip
     """The owner's retractions and corrections, signed now, that keep what readers saw of the posts ``pubkey``
     amended before its ``since`` in ``after`` (which removes it), as ``before`` showed them; and the ids ``drop``
     may name (the key's amendments read, and the posts they amend). An amendment in ``drop`` is left out as if
-    the key had made it after ``since``; a post in ``drop`` is not kept at all.
+    the key had made it after ``since``; a post in ``drop`` is not kept at all. With ``keep``, so is every
+    amendment of another's post whose id ``keep`` does not name (what the owner did not see is not kept).
 
     A former admin's corrections never count, and its retractions only of its own posts (it can backdate
     anything: core/thread.py), so removing an admin, often an honest one who was arrested, put back every post it
@@ -206,7 +211,7 @@ async def kept_amendments(
     does not vouch for (the key may have been in other hands), and are not kept; nor are those this node never
     got before the removal. Those the police made with the key after the arrest, dated before ``since``, that
     reached this node before the removal, look the same: which of another's posts to keep is the owner's choice
-    (:func:`change_admins`'s ``drop``; red team, round 12)."""
+    (:func:`change_admins`'s ``keep``; red team, rounds 12 and 13)."""
     since = after.revoked.get(pubkey)
     if since is None or pubkey not in before.admins:
         return [], set()
@@ -230,7 +235,13 @@ async def kept_amendments(
             [Filter(kinds=frozenset({kinds.POST, kinds.DELETION}), tags=(("e", frozenset({target})),),
                     limit=MAX_KEPT)]
         )  # fmt: skip
-        prior = [e for e in related if (e.pubkey != pubkey or e.created_at < since) and e.id not in drop]
+        unseen = frozenset(
+            e.id for e in related
+            if keep is not None and original.pubkey != pubkey and e.pubkey == pubkey and e.id not in keep
+            and _amended(e) == target
+        )  # fmt: skip
+        left_out = unseen | frozenset(drop)
+        prior = [e for e in related if (e.pubkey != pubkey or e.created_at < since) and e.id not in left_out]
         seen = thread_view(original, prior, before, now)
         shown = thread_view(original, related, after, now)
         if not (seen.verdict.ok and shown.verdict.ok) or seen.deletion or shown.retraction:

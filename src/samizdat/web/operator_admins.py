@@ -4,11 +4,13 @@
 ``{"id": n, "admins": {"channel": ADDRESS, "remove": KEY, "since": UNIX_TIME_OR_NULL}}`` removes one (``since``
 null or left out: from now on) and ``{"id": n, "admins": {"channel": ADDRESS, "add": KEY, "role": "admin" |
 "editor"}}`` appoints one; KEY is 64 hex characters or an npub. A removal with ``"preview": true`` changes
-nothing and answers what it would keep of others' posts (``review``); one with ``"drop": [ID, ...]`` (ids, 64 hex,
-of the retractions and corrections to leave out or of the posts they amend) makes the owner's choice, and
-``"shown": [ID, ...]`` (the posts the page listed) keeps no amendment of another's post that the page did not
-show (one that arrived meanwhile, or beyond the list's room); without ``drop``, a removal that would sign again
-a retraction or correction of another's post is refused (docs/safety.md, "Red team, round 12"). The answer is
+nothing and answers what it would keep of others' posts (``review``, each post with the ids of the key's
+``amendments`` of it); one with ``"drop": [ID, ...]`` (ids, 64 hex, of the retractions and corrections to leave
+out or of the posts they amend) makes the owner's choice, and ``"shown": [ID, ...]`` (the ids of the amendments
+the page listed and the owner left checked) keeps no amendment of another's post but those: not one that arrived
+meanwhile (of a listed post too), nor one beyond the list's room (docs/safety.md, "Red team, round 13");
+``drop`` without ``shown`` keeps every one not dropped. Without ``drop``, a removal that would sign again a
+retraction or correction of another's post is refused (docs/safety.md, "Red team, round 12"). The answer is
 ``{"id": n, "admins": {...}}`` (services/operator_admins.py: the admins, the removed keys with their since, and
 after a change the published ids and how many amendments were ``kept``) or ``{"id": n, "error": one sentence}``.
 Only the shape is checked here (a browser on a hub's Wi-Fi may send anything); the rules are the service's, the
@@ -25,10 +27,11 @@ from typing import Any
 from samizdat.core import nip19
 from samizdat.core.channel import ADMIN_ROLES
 from samizdat.errors import RemoteProtocolError
+from samizdat.services.operator_admins import MAX_SHOWN
 
 MAX_ADDRESS = 400  #: characters of a channel address (kind, 64 hex, identifier)
 MAX_KEY = 120  #: characters of a key (hex or npub)
-MAX_DROP = 500  #: ids in a ``drop`` list (a 64 KiB message holds about 900)
+MAX_DROP = MAX_SHOWN  #: ids in a ``drop`` or ``shown`` list (a 64 KiB message holds about 900): what a preview lists
 FIELDS = frozenset({"channel", "add", "role", "remove", "since", "preview", "drop", "shown"})
 _ID = re.compile(r"[0-9a-f]{64}")
 _ADDRESS = re.compile(r"30333:[0-9a-f]{64}:[^\s]{1,300}")

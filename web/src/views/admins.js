@@ -5,7 +5,7 @@
 // earlier retractions and corrections are kept, signed again by the owner's key. Those of others' posts are listed
 // first (a preview: "preview": true, nothing changes), each with a checkbox: whoever holds the key (the police after
 // an arrest) could have retracted an editor's real warning and dated it before the arrest, and the node cannot tell
-// (docs/safety.md, "Red team, round 12"); the unchecked ones are sent as "drop" and not signed again.
+// (docs/safety.md, "Red team, round 12"); only the checked ones' amendments are sent ("shown") and signed again.
 
 import { clear, h, mount } from '../dom.js';
 import { t } from '../i18n.js';
@@ -106,15 +106,17 @@ function adminsView(channel, address, note) {
           return;
         }
       }
-      const drop = [...kept.querySelectorAll('input.admin-keep')].filter((c) => !c.checked).map((c) => c.value);
+      const boxes = [...kept.querySelectorAll('input.admin-keep')];
+      const left = boxes.filter((c) => !c.checked).length;
       const question = t('admin-remove-confirm', { who, when: since === null ? t('admin-since-now') : when(since) });
-      if (!confirm(drop.length ? `${question} ${t('admin-dropped', { n: drop.length })}` : question)) return;
+      if (!confirm(left ? `${question} ${t('admin-dropped', { n: left })}` : question)) return;
       go.disabled = true;
       note.textContent = t('admin-removing');
       // Nothing listed: no drop, so that one of others' posts' amendments arriving meanwhile is refused, not kept;
-      // listed: "shown", so that one the list did not show (arrived meanwhile, or beyond its room) is not kept.
-      const shown = review.items.map((item) => item.target);
-      const removal = { channel: address, remove: pubkey, since: review.since, ...(shown.length ? { drop, shown } : {}) };
+      // listed: "shown", the ids of the amendments listed and left checked, so that no other is kept (one arriving
+      // meanwhile, of a listed post too, or beyond the list's room: red team, round 13).
+      const shown = review.items.filter((item, i) => boxes[i].checked).flatMap((item) => item.amendments);
+      const removal = { channel: address, remove: pubkey, since: review.since, ...(review.items.length ? { drop: [], shown } : {}) };
       const answer = await op.request({ admins: removal });
       go.disabled = false;
       if (!answer.admins) {
@@ -137,7 +139,7 @@ function adminsView(channel, address, note) {
 }
 
 /** The retractions and corrections of others' posts the removal would sign again, each checked (kept) until the
- * owner unchecks it; its value is the post's id, sent in "drop". Text from the network: each field in its own element. */
+ * owner unchecks it; the checked ones' amendments are sent in "shown". Text from the network: each field in its own element. */
 function keptList(items, more) {
   const role = (r) => (r === 'admin' || r === 'editor' ? t(`admin-role-${r}`) : '');
   return h('fieldset', { class: 'admin-kept-list' },
