@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, posts, publish, routed, router
+from test_redteam_round12_sync import closed_port
 
 from samizdat.core.channel import ADMIN, build_channel_event, parse_channel
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
 from samizdat.core.routes import STALL_HOLD
+from samizdat.net.client import RelayClient
 from samizdat.node import Node
 from samizdat.services import channels, relay_memory, sync
 from samizdat.testing import FakeClock, cutting_proxy, running_relay
@@ -90,6 +92,41 @@ async def test_a_fallback_that_adds_posts_by_fresh_keys_to_a_channel_marks_nothi
         await sync.sync_with(ctx, relay.url, channels.scope(channel), direction="down")
         assert direct.tunnels > direct_before
         assert fallback.tunnels == fallback_before
+
+
+async def test_what_a_fallback_carried_is_not_held_against_the_direct_route(opened: Node, tmp_path: Path) -> None:
+    """The same lying fallback, met when it carried a whole sync: the direct route did not connect at the node's
+    first sync, and the fallback brought six events of its own with the relay's. At the next sync the fallback is
+    cut while the node connects (the direct route carries the sync) and back when it is asked. Before: the direct
+    route lacked "6 events it had at the last sync", the fallback served them when asked by id, and the honest
+    route was marked ``relay.impostor``. Now what the relay had is remembered per route: nothing is marked."""
+    now = int(opened.ctx.now())
+    feed = posts(SecretKey(bytes([48]) * 32), now - 3600, 20, "feed")
+    invented = posts(SecretKey(bytes([49]) * 32), now - 1800, 6, "invented")
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, negentropy=fresh_index()) as liar,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        await liar.store.add_many([*feed, *invented])
+        fallback.to = liar.port
+        direct.to = closed_port()
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+        first = await sync.sync_with(ctx, relay.url, direction="down")
+        assert first.received == len(feed) + len(invented)
+        direct.to = None
+        fallback.to = closed_port()
+
+        async def back(client: RelayClient) -> None:
+            fallback.to = liar.port
+
+        tunnels = direct.tunnels
+        second = await sync.sync_with(ctx, relay.url, direction="down", then=back)
+        assert direct.tunnels > tunnels  # the direct route carried it
+        assert not impostor_lines(second.errors), second.errors
+        assert marked(ctx, relay.url, direct.url) is None
 
 
 async def test_a_copy_that_withholds_an_admins_posts_is_still_marked(

@@ -38,8 +38,7 @@ meanwhile) and signed by keys with standing in the scope (round 13, below), the 
 something else answers there, or the relay hides them from this address (the remedy is the same).
 
 Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
-checks, an impostor that takes nothing the node had; a sync carried by the other route, whose finds the next
-gone check then believes (docs/blocking.md, "Red team, round 13").
+checks, an impostor that takes nothing the node had.
 
 Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
@@ -60,6 +59,8 @@ there, or that the sync's own route brought). Finds by other keys are stored lik
 mark nothing. And the sync's mark does not pass what only a spot check brought (the sync's route lacked it; it was
 not "had" there). With that, a spot check is also due at the first sync over a route after its ``relay.impostor``
 hold ends (:func:`hold_over`), once per hold: a copy back first after its hold has to serve what it withholds.
+What a relay "had" is remembered per route too (:func:`route_key`): a sync the fallback carried, with events of
+its own, had them found gone from the direct route at the next sync, and the fallback, asked, served them.
 """
 
 from __future__ import annotations
@@ -119,6 +120,14 @@ def scope_key(filters: Sequence[Filter]) -> str:
     """A short name for a sync's scope: the hash of its filters (the same filters, the same memory)."""
     canon = b"\n".join(sorted(orjson.dumps(f.to_dict(), option=orjson.OPT_SORT_KEYS) for f in filters))
     return hashlib.sha256(canon).hexdigest()[:16]
+
+
+def route_key(key: str, route: str | None) -> str:
+    """The name of the marks a sync of scope ``key`` leaves for one route (``route``; ``key`` itself when the
+    connection has none): a hash, so the state file names no proxy."""
+    if route is None:
+        return key
+    return f"{key}/{hashlib.sha256(route.encode()).hexdigest()[:12]}"
 
 
 class Noting(relay_health.Witness):

@@ -63,11 +63,10 @@ async def sync_with(
     the connection after the sync, before it closes (it must not raise for the relay's sake)."""
     scope = list(filters or [Filter()])
     key = relay_memory.scope_key(scope)
-    mark = ctx.local.relay_mark(url, key)  # what the relay had at the last sync (red team, round 10)
+    mark = ctx.local.relay_mark(url, key)  # the last sync that ended well, and the last spot check (round 10)
     start, started = await ctx.store.last_seq(), ctx.clock()
     checked: float | None = None
     witnesses: list[relay_memory.Noting] = []
-    hold = relay_memory.holding(ctx, scope, mark)
 
     async def over(
         client: RelayClient, *, transfer: bool = True, hook: bool = True, spot: bool = False
@@ -103,13 +102,19 @@ async def sync_with(
 
     client = await ctx.connect(url)
     after_hold = relay_memory.hold_over(ctx, client, mark)  # read before the sync: data carried may forget the mark
+    # What the relay had through this route at its last sync there: what another route served is never held
+    # against this one (a fallback that invents events would otherwise have them found gone here; round 13).
+    route_key = relay_memory.route_key(key, client.route)
+    had = ctx.local.relay_mark(url, route_key) if route_key != key else mark
+    hold = relay_memory.holding(ctx, scope, had)
+    synced: netsync.SyncReport | None = None
     try:
         report = await over(client, transfer=False)  # data carried by a route found impersonated proves nothing
     except TransportError as exc:
         report = await _around(ctx, client, exc, over)
     else:
         synced, lines = report, len(report.errors)
-        report = await _impersonated(ctx, client, report, scope, witnesses[-1].lacking, mark, over)
+        report = await _impersonated(ctx, client, report, scope, witnesses[-1].lacking, had, over)
         # Spot-checked unless the relay was found lacking what it had: not "unless the report has a line", which
         # one event the node refuses, offered by a censor's copy at every sync, turned off for good (round 11).
         found = report is not synced or len(report.errors) > lines
@@ -120,6 +125,9 @@ async def sync_with(
     # this sync (a fallback that invents events would otherwise have them found gone next time; round 13).
     end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses if not w.spot)))
     ctx.local.record_relay_mark(url, key, end, relay_memory.lacking_after(report), ctx.clock(), checked)
+    if route_key != key and report is synced:  # the route carried the sync and was not found impersonated
+        end = await relay_memory.end_mark(ctx, start, witnesses[0].got)
+        ctx.local.record_relay_mark(url, route_key, end, relay_memory.lacking_after(synced), ctx.clock())
     await relay_health.noted(ctx, url, report)
     if direction != "up":  # photos travel with the posts: from the node synced with first (bounded)
         base = relay_to_http(url)
