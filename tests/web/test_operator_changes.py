@@ -19,6 +19,7 @@ from samizdat.web.operator_changes import (
     MAX_ENTRIES,
     AdminChange,
     carried,
+    grants,
     has_room,
     undo_state,
     undo_step,
@@ -130,3 +131,11 @@ def test_undoing_puts_each_key_back_as_it_was_and_leaves_the_owners_later_change
     moved = AdminChange(YARD, EDITOR, (None, 1_700_000_000), (None, 1_800_000_000), 1)
     assert (undo_step(moved).add, undo_step(moved).since) == (None, 1_700_000_000)
     assert undo_state(moved, (None, 1_800_000_000)) == "undo"
+    # --undo takes back only what a login gave (red team, round 13): a removal or a since moved earlier is by hand.
+    assert grants(removed)
+    assert not grants(planted)
+    assert not grants(moved)
+    assert grants(AdminChange(YARD, EDITOR, (None, 1_800_000_000), (None, 1_700_000_000), 1))
+    assert grants(AdminChange(YARD, EDITOR, ("admin", None), ("editor", None), 1))
+    assert not grants(AdminChange(YARD, EDITOR, ("editor", None), ("admin", None), 1))
+    assert not grants(AdminChange(YARD, EDITOR, (None, 1_700_000_000), ("editor", None), 1))

@@ -92,11 +92,15 @@ def test_logout_says_what_a_stolen_login_appointed_and_undo_takes_it_back(
     assert "(revoked" in cli.ok("web", "codes").out
 
     undone = cli.ok("web", "logout", code["id"], "--undo").out
-    assert undone.count("Put back: ") == 2, undone
+    assert undone.count("Put back: ") == 1, undone
     definition = published_definition(serve, yard)
     assert mine not in definition.admins
     assert definition.revoked.get(mine) == 0  # none of its posts counts, backdated or not
-    assert definition.admins.get(editor) == "editor"
+    # The removal is left, with its command: the owner's own, from that phone, looks the same (round 13).
+    assert editor not in definition.admins
+    assert f"by hand: samizdat channel admins {yard} --add {nip19.npub_encode(editor)} --role editor" in undone
     assert statuses(cli, backdated.id)[backdated.id] != "valid"
     assert "appointed" not in cli.ok("channel", "admins", "yard").out
+    cli.ok("channel", "admins", "yard", "--add", nip19.npub_encode(editor), "--role", "editor")
+    assert cli.ok("web", "logout", code["id"], "--undo").out.count("Already as before: ") == 1
     assert "no operator code" in cli.fails("web", "logout", code["id"], "--undo").err  # its record went with it

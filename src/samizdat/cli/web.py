@@ -34,7 +34,13 @@ from samizdat.web.operator import (
     new_token,
     revoke_code,
 )
-from samizdat.web.operator_changes import ChangeRecord, describe, undo_state, undo_step
+from samizdat.web.operator_changes import ChangeRecord, describe, grants, undo_state, undo_step
+
+#: Why ``--undo`` leaves a change that took something from a key: the owner's own, from that phone, looks the same.
+GRANTS = (
+    "putting it back would make more of the key's posts count again; if it was yours from that phone (an arrested "
+    "admin removed), it must stay: if not, run the command"
+)
 
 web_app = typer.Typer(help="The web app served by `samizdat serve`: operator login.", no_args_is_help=True)
 
@@ -117,8 +123,9 @@ def logout(
     undo: bool = typer.Option(
         False,
         "--undo",
-        help="Also put back what the login changed in your channels' admins (publishes, as "
-        "`samizdat channel admins` does; unlocks the node).",
+        help="Also take back what the login gave in your channels' admins: keys it appointed or promoted, a "
+        "removal's --since it moved later (publishes, as `samizdat channel admins` does; unlocks the node). A key it "
+        "removed or demoted is left as it is, with the command that puts it back.",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -178,7 +185,7 @@ def _record_dict(record: ChangeRecord) -> dict[str, Any]:
     if record.changes is not None:
         changes = [{"channel": c.channel, "key": c.key, "npub": nip19.npub_encode(c.key), "before": list(c.before),
                     "after": list(c.after), "at": c.at, "changes": c.count, "text": describe(c),
-                    "undo": undo_step(c).command()} for c in record.changes]  # fmt: skip
+                    "undo": undo_step(c).command(), "grants": grants(c)} for c in record.changes]  # fmt: skip
     return {"id": record.id, "count": record.count, "changes": changes}
 
 
@@ -193,6 +200,8 @@ async def _undo(ctx: Context, ids: set[str]) -> dict[str, Any]:
             try:
                 channel = await channels.resolve(ctx, change.channel)
                 state = undo_state(change, (channel.admins.get(change.key), channel.revoked.get(change.key)))
+                if state == "undo" and grants(change):  # never given back unasked (red team, round 13)
+                    state = "grant"
                 if state == "undo":
                     await posts.change_admins(
                         ctx, change.channel, add=[change.key] if step.add else [], role=step.add or "admin",
@@ -204,6 +213,9 @@ async def _undo(ctx: Context, ids: set[str]) -> dict[str, Any]:
             if state == "changed":
                 left.append({"text": text, "why": "changed since, by you or another login: left as it is",
                              "undo": step.command()})  # fmt: skip
+                continue
+            if state == "grant":
+                left.append({"text": text, "why": GRANTS, "undo": step.command()})
                 continue
             done.add((change.channel, change.key))
             undone.append({"text": text, "already": state == "done"})
@@ -227,7 +239,8 @@ def _changes_text(d: dict[str, Any]) -> list[str]:
             lines.append(f"Login {record['id']} changed the admins of your channels (undo each, or all with "
                          f"`samizdat web logout {record['id']} --undo`):")  # fmt: skip
         for change in record["changes"]:
-            lines += [f"  {when(change['at'])}  {neutralize(change['text'])}", f"    undo: {change['undo']}"]
+            by_hand = " (by hand only: --undo leaves it)" if change["grants"] else ""
+            lines += [f"  {when(change['at'])}  {neutralize(change['text'])}", f"    undo{by_hand}: {change['undo']}"]
     for item in d.get("undone", []):
         lines.append(("Already as before: " if item["already"] else "Put back: ") + neutralize(item["text"]))
     for item in d.get("left", []):

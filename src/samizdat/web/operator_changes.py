@@ -204,6 +204,23 @@ def undo_step(change: AdminChange) -> UndoStep:
     return UndoStep(change.channel, change.key, None, since or 0)  # a key that was nowhere counts for nothing
 
 
+def _rank(state: State) -> tuple[int, int]:
+    """How much of a key's posts counts in a state: an admin's most, then an editor's, then a removed key's (a later
+    ``since``, more), then none (a key listed nowhere, or removed from time 0)."""
+    role, since = _plain(state)
+    if role is not None:
+        return (3 if role == "admin" else 2, 0)
+    return (1, since) if since else (0, 0)
+
+
+def grants(change: AdminChange) -> bool:
+    """Whether putting the key back as it was before the login would make more of its posts count than the login
+    left: a removal undone (the key appointed again), an admin made an editor, a ``since`` moved earlier. The
+    login's changes include the owner's own, made from that phone before it was lost (an arrested admin removed
+    in a hurry): ``web logout --undo`` only takes back what the login gave, and says how to do the rest by hand."""
+    return _rank(change.before) > _rank(change.after)
+
+
 def undo_state(change: AdminChange, current: State) -> str:
     """``"undo"`` when the channel still shows what the login left, ``"done"`` when it shows what was before,
     else ``"changed"`` (the owner changed the key since: left alone)."""
