@@ -8,6 +8,7 @@ its ``/op`` WebSocket, real ``samizdat`` commands)."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 from test_operator_admins import ask, logged_in, node  # noqa: F401  (node: the fixture)
@@ -45,3 +46,23 @@ def test_undo_does_not_give_the_police_back_the_admin_the_owner_removed(
     # The record keeps what was left, marked as a change to undo by hand only.
     told = cli.ok("web", "logout", code["id"]).out
     assert f"undo (by hand only: --undo leaves it): samizdat channel admins {yard} --add" in told
+
+
+def test_a_change_the_node_cannot_note_is_not_made(
+    node: tuple[dict[str, Any], ServeProcess],  # noqa: F811
+) -> None:
+    """The login's record is written whole, as a new file renamed over the codes file: when that cannot be written
+    (a full disk, here a data directory no file can be added to), the change was made all the same and went
+    unrecorded, for no ``web logout`` to show. Now the key's entry is written first, and the change refused."""
+    setup, serve = node
+    cli, yard = setup["cli"], setup["yard"]
+    planted = SecretKey.generate().public_key_hex
+    with logged_in(serve, cli) as ws:
+        subprocess.run(["chattr", "+i", str(cli.home)], check=True)
+        try:
+            refused = ask(ws, {"channel": yard, "add": planted, "role": "admin"}, 1)
+        finally:
+            subprocess.run(["chattr", "-i", str(cli.home)], check=True)
+        assert "could not note this change" in refused.get("error", ""), refused
+    assert planted not in published_definition(serve, yard).admins
+    assert planted not in cli.json("channel", "show", "yard")["admins"]

@@ -363,6 +363,26 @@ def note_admin_change(home: Path, code_id: str, change: AdminChange) -> None:
         _write(home, list_codes(home), [updated if r is found else r for r in records] + ([] if found else [updated]))
 
 
+def forget_unmade(home: Path, code_id: str, change: AdminChange) -> None:
+    """Forget the entry noted before a change that was then refused, unchanged (its key changed nothing else)."""
+    with _locked(home):
+        records = list_records(home)
+        done = {(change.channel, change.key)}
+        kept = [
+            operator_changes.without(home, r, done)
+            if r.id == code_id and any(c.channel == change.channel and c.key == change.key and c.count == 0
+                                       for c in r.changes or ())
+            else r
+            for r in records
+        ]  # fmt: skip
+        _write(home, list_codes(home), [r for r in kept if r is not None])
+
+
+def _state(listed: dict[str, Any], key: str) -> operator_changes.State:
+    """A key's state in an answer of :func:`samizdat.services.operator_admins.admins_dict`."""
+    return listed["admins"].get(key), listed["revoked"].get(key)
+
+
 def may_change_admin(home: Path, code_id: str, channel: str, key: str) -> bool:
     """Whether the record of ``code_id`` has room for a change of ``key`` in ``channel``."""
     found = next((r for r in list_records(home) if r.id == code_id), None)
@@ -643,22 +663,40 @@ class OperatorEndpoint:
 
     async def _admins(self, asked: AdminsRequest, code_id: str, now: float) -> dict[str, Any]:
         """Answer an admins request, noting a change in the login's record (web/operator_changes.py) for
-        ``samizdat web logout`` to show and undo. UsageError when refused."""
+        ``samizdat web logout`` to show and undo. UsageError when refused.
+
+        The key's entry is written before the change is made (red team, round 13): a change the node cannot note
+        (a full disk) is not made, and one that fails after publishing (a kept amendment the store refuses, after
+        the definition was stored) is noted as the channel then shows it, instead of not at all."""
         assert self.admins is not None
         key = asked.add or asked.remove
-        if key is None:
+        if key is None or asked.preview:
             return await self.admins(asked)
         if not await asyncio.to_thread(may_change_admin, self.home, code_id, asked.channel, key):
             raise UsageError(operator_changes.FULL)
-        answer = await self.admins(asked)
-        was = answer.pop("was", None)  # the key's state before (services/operator_admins.py)
-        if isinstance(was, dict):
-            after = (answer["admins"].get(key), answer["revoked"].get(key))
-            change = AdminChange(asked.channel, key, (was.get("role"), was.get("since")), after, int(now) // 60 * 60)
-            try:
-                await asyncio.to_thread(note_admin_change, self.home, code_id, change)
-            except OSError as exc:
-                log.warning("could not note the operator login's admin change: %s", exc)
+        was = _state(await self.admins(AdminsRequest(asked.channel)), key)  # UsageError: not the node's channel
+        at = int(now) // 60 * 60
+        try:
+            await asyncio.to_thread(note_admin_change, self.home, code_id, AdminChange(asked.channel, key, was, was,
+                                                                                         at, 0))  # fmt: skip
+        except OSError as exc:
+            log.warning("could not note the operator login's admin change: %s", exc)
+            raise UsageError("the node could not note this change in the login's record: nothing was changed") from exc
+        try:
+            answer = await self.admins(asked)
+        except UsageError:
+            with contextlib.suppress(UsageError, OSError):  # what the channel shows now, published or not
+                after = _state(await self.admins(AdminsRequest(asked.channel)), key)
+                change = AdminChange(asked.channel, key, was, after, at)
+                await asyncio.to_thread(note_admin_change if after != was else forget_unmade, self.home, code_id,
+                                        change)  # fmt: skip
+            raise
+        answer.pop("was", None)  # the key's state before (services/operator_admins.py): noted above already
+        change = AdminChange(asked.channel, key, was, _state(answer, key), at)
+        try:
+            await asyncio.to_thread(note_admin_change, self.home, code_id, change)
+        except OSError as exc:  # the entry written before stays: web logout lists it
+            log.warning("could not note the operator login's admin change: %s", exc)
         return answer
 
     def _wipe_step(self, step: object, confirm: list[tuple[str, float]], now: float) -> dict[str, Any]:
