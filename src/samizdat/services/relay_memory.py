@@ -462,8 +462,13 @@ async def still_lacking(ctx: Context, client: RelayClient, ids: Sequence[str]) -
     return [i for i in asked if i not in served]
 
 
+def _routes(client: RelayClient, other: RelayClient) -> tuple[str, str]:
+    """The sync's route and the other one, as a report line names them (no proxy's password)."""
+    return redacted(client.route or "this route"), redacted(other.route or "another route")
+
+
 def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:
-    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    route, via = _routes(client, other)
     return (
         f"{client.url} through {route} lacked {count} events from before this sync that {via} served: something "
         f"else answers in the relay's name on this network ({IMPOSTOR}), or the relay hides them from this "
@@ -472,7 +477,7 @@ def spot_line(client: RelayClient, other: RelayClient, count: int) -> str:
 
 
 def strangers_line(client: RelayClient, other: RelayClient, count: int) -> str:
-    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    route, via = _routes(client, other)
     return (
         f"{via} served {count} events by keys this node does not know in that scope that {client.url} through "
         f"{route} lacked: anyone can sign such events and a route can add them, so they say nothing of either "
@@ -481,7 +486,7 @@ def strangers_line(client: RelayClient, other: RelayClient, count: int) -> str:
 
 
 def unasked_line(client: RelayClient, other: RelayClient, count: int) -> str:
-    route, via = redacted(client.route or "this route"), redacted(other.route or "another route")
+    route, via = _routes(client, other)
     return (
         f"{client.url} through {route} lacked {count} events from before this sync that {via} served, and could "
         f"not be asked for them again: they may have reached the relay meanwhile, or that route withholds them; "
