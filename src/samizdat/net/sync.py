@@ -438,7 +438,9 @@ async def sync(
                             "then asked back, and did not serve them"
                         )
                         report.errors.append(f"{report.fallback}: synced with REQs instead")
-                        log.warning("%s %s: syncing with REQs instead", client.url, report.fallback)
+                        # The log may be kept on disk (journald): it says what, never where (docs/safety.md).
+                        log.warning("a relay %s: syncing with REQs instead (-v names it)", report.fallback)
+                        log.info("the relay that did not serve them: %s", client.url)
             if report.method == "req":
                 if scan is None:
                     document = await info if info is not None else None
