@@ -78,7 +78,8 @@ async def judged(ctx: Context, address: str) -> Judgement:
         try:
             ctx.local.remember_recovery_key(address, judgement.remember, ctx.clock())
         except SamizdatError as exc:  # reading goes on; the next read tries again
-            log.warning("could not remember the recovery key of %s: %s", address, exc)
+            log.warning("could not remember a channel's recovery key (-v names it): %s", exc)  # the log is plain
+            log.info("the channel whose recovery key was not remembered: %s", address)
     return judgement
 
 
