@@ -14,7 +14,8 @@ The record is one line of the codes file (``web-operators``, web/operator.py) pe
 as expired): the record outlives the code by :data:`KEEP_ENDED`, so that a logout can still be undone, and
 ``samizdat channel admins`` can say which login appointed a key. ``count`` is how many changes the login made
 (``samizdat web codes`` shows it without the passphrase). ``changes`` is sealed under the node's key on an
-encrypted node (services/operator_codes.py, the codes' own mechanism, the id bound to it), plain on a plain one.
+encrypted node (services/operator_codes.py, the codes' own mechanism, the id bound to it, padded to a multiple of
+:data:`PAD` bytes so that its length says no more than ``count``), plain on a plain one.
 Inside, one entry per (channel, key), merged: the key's state before the login's first change of it, after its
 last, and the minute of that last change; at most :data:`MAX_ENTRIES` of them, after which the login may change
 no further key (it is never made to forget one: a hostile session could otherwise push its first change out).
@@ -42,6 +43,10 @@ PREFIX = "@"  #: starts a record's line in the codes file (a code's line starts 
 MAX_ENTRIES = 100  #: (channel, key) pairs one login may change
 KEEP_ENDED = 90 * 86400  #: a record stays this long after its code was revoked or expired
 _AAD = b"samizdat operator admin changes "
+#: A record is sealed padded to a multiple of this many bytes (an entry is about 180): its length told, without
+#: the passphrase, how long the changed channels' short names were and whether a key was appointed or removed (red
+#: team, round 14); now it tells the number of changes, in steps, which the file says anyway.
+PAD = 1024
 FULL = (
     f"this login has changed {MAX_ENTRIES} admins, as many as the node keeps a record of: run `samizdat web login` "
     "on the node for a new one"
@@ -132,6 +137,7 @@ def sealed_again(home: Path, record: ChangeRecord) -> ChangeRecord:
 
 def _with(home: Path, record: ChangeRecord, changes: tuple[AdminChange, ...]) -> ChangeRecord:
     data = orjson.dumps([c.to_list() for c in changes])
+    data += b" " * (-len(data) % PAD)  # JSON allows trailing blanks; a record written before reads as it did
     return replace(record, changes=changes, blob=operator_codes.seal_data(home, data, _aad(record.id)))
 
 
