@@ -44,6 +44,7 @@ from samizdat.services import channels, photo_posts, publishing
 from samizdat.services.context import Context
 from samizdat.services.photo_posts import Attachment
 from samizdat.services.publishing import Published
+from samizdat.store.base import Withdrawn
 
 #: At most this many of a removed key's posts are read for the amendments to keep (a flood's newest first).
 MAX_KEPT = 5000
@@ -80,7 +81,8 @@ async def change_admins(
     Removing an admin also signs, as the owner's, what keeps the posts it retracted or corrected before ``since``
     as readers saw them (:func:`kept_amendments`): the published ids are the definition's, then those. ``drop``
     (ids of the removed key's amendments, or of the posts they amend) leaves some out. Those of the key's own posts
-    are kept unless dropped; those of another's post are the owner's choice (see :func:`review_removal`): ``keep``
+    are kept unless dropped; those of another's post, and those the key itself withdrew (:class:`Kept`'s
+    ``withdrawn``), are the owner's choice (see :func:`review_removal`): ``keep``
     (the ids of the amendments the owner saw and keeps) counts an amendment of another's post only when its id is
     among them, so that one that arrived after the review (a new one of a post the owner kept, too), or that a
     list had no room for, is not kept unseen; ``keep_all`` keeps every one not dropped; neither (``keep`` None)
@@ -95,7 +97,7 @@ async def change_admins(
         chosen = None if keep_all or keep is None else frozenset(keep)
         removal, current, kept = await _removing(ctx, current, remove, since, drop, chosen)
         event = removal or event
-        if keep is None and not keep_all and (others := [k for k in kept if not k.own]):
+        if keep is None and not keep_all and (others := [k for k in kept if k.asks]):
             raise NotReviewed(others)
     else:
         kept = []
@@ -136,7 +138,14 @@ class Kept:
     """One amendment a removal keeps: the owner's ``event``, signed now, that keeps the ``target`` post as readers
     saw it after the removed key's (``remover``) amendments ``by``, dated before its ``since``. ``action`` is
     "retracted" or "corrected" (``fields``: what the correction changes); ``role``: the target's author's in the
-    channel before the removal ("owner", "admin", "editor", "former" or "")."""
+    channel before the removal ("owner", "admin", "editor", "former" or "").
+
+    ``withdrawn``: the key's amendments of the post, dated before ``since``, that its own deletion requests erased
+    (the store's records: :class:`~samizdat.store.base.Withdrawn`; red team, round 13: the police, with an arrested
+    admin's key, deleted the admin's honest retraction of a fake). Their content is not kept, so what keeping them
+    signs is the owner's retraction of the post with :data:`WITHDRAWN_REASON`: for a withdrawn retraction, what
+    readers saw; for a withdrawn correction, whose text is gone, the post withdrawn rather than shown as the key
+    first posted or last left it (a safe place moved away from a raided flat would go back to the flat)."""
 
     event: Event
     target: Event
@@ -145,21 +154,38 @@ class Kept:
     fields: tuple[str, ...]
     remover: str
     role: str
+    withdrawn: tuple[Withdrawn, ...] = ()
 
     @property
     def own(self) -> bool:
         """The removed key amended its own post (it may always retract those): kept unless left out."""
         return self.target.pubkey == self.remover
 
+    @property
+    def asks(self) -> bool:
+        """Kept only when the owner names it: an amendment of another's post, or one the key withdrew (a
+        deletion may be honest too: an admin who retracted by mistake)."""
+        return not self.own or bool(self.withdrawn)
+
     def to_dict(self) -> dict[str, Any]:
         """What a face shows: ``target`` (the post's id), ``author``, ``role``, ``own``, ``text`` (the post's,
-        cut), ``action``, ``fields``, ``reason`` (a retraction's, cut), ``created_at`` (the date the key gave
-        its newest amendment of it) and ``amendments`` (their ids)."""
-        reason = self.by[-1].content if self.action == RETRACTED else ""
+        cut), ``action``, ``fields``, ``reason`` (a retraction's, cut; "" for a withdrawn one's), ``created_at``
+        (the date the key gave its newest amendment of it), ``amendments`` (their ids, the withdrawn ones' too)
+        and ``withdrawn`` (of each the key withdrew: ``id``, ``type`` "retraction" or "correction", its
+        ``created_at`` and ``deleted_at``, the date the key's deletion request gives)."""
+        reasons = [e.content for e in self.by if _amendment_type(e) == RETRACTION]
+        reason = reasons[-1] if self.action == RETRACTED and reasons else ""
+        dates = [*(e.created_at for e in self.by), *(w.created_at for w in self.withdrawn)]
         return {"target": self.target.id, "author": self.target.pubkey, "role": self.role, "own": self.own,
                 "text": _cut(self.target.content), "action": self.action, "fields": list(self.fields),
-                "reason": _cut(reason), "created_at": max((e.created_at for e in self.by), default=0),
-                "amendments": [e.id for e in self.by]}  # fmt: skip
+                "reason": _cut(reason), "created_at": max(dates, default=0),
+                "amendments": [e.id for e in self.by] + [w.id for w in self.withdrawn],
+                "withdrawn": [{"id": w.id, "type": w.action, "created_at": w.created_at, "deleted_at": w.deleted_at}
+                              for w in self.withdrawn]}  # fmt: skip
+
+
+#: The reason of the owner's retraction that keeps a withdrawn amendment (whose own reason is not kept).
+WITHDRAWN_REASON = "The channel retracts this post."
 
 
 RETRACTED, CORRECTED = "retracted", "corrected"
@@ -211,7 +237,12 @@ async def kept_amendments(
     does not vouch for (the key may have been in other hands), and are not kept; nor are those this node never
     got before the removal. Those the police made with the key after the arrest, dated before ``since``, that
     reached this node before the removal, look the same: which of another's posts to keep is the owner's choice
-    (:func:`change_admins`'s ``keep``; red team, rounds 12 and 13)."""
+    (:func:`change_admins`'s ``keep``; red team, rounds 12 and 13).
+
+    The key's amendments dated before ``since`` that its own deletion requests erased (the store's records,
+    whatever date the request gives: the holder can backdate it) are offered too (:class:`Kept`'s ``withdrawn``),
+    and, with ``keep``, kept only when it names them, of its own posts too: the police, with an arrested admin's
+    key, deleted the admin's honest retraction of a fake, which readers then saw again (round 13)."""
     since = after.revoked.get(pubkey)
     if since is None or pubkey not in before.admins:
         return [], set()
@@ -223,14 +254,17 @@ async def kept_amendments(
     )  # fmt: skip
     now, kept = ctx.now(), []
     amending = {e.id: t for e in theirs if (t := _amended(e))}
-    known = {*amending, *amending.values()}
-    targets = dict.fromkeys(
-        amending[e.id] for e in sorted(theirs, key=lambda e: (e.created_at, e.id)) if e.id in amending
-    )
+    records = [r for r in await ctx.store.withdrawn(pubkey)
+               if r.address == before.address and r.created_at < since and r.id not in amending]  # fmt: skip
+    known = {*amending, *amending.values(), *(r.id for r in records), *(r.target for r in records)}
+    dated = [(e.created_at, e.id, amending[e.id]) for e in theirs if e.id in amending]
+    targets = dict.fromkeys(t for _, _, t in sorted([*dated, *((r.created_at, r.id, r.target) for r in records)]))
     for target in targets:
         original = await ctx.store.get(target)
         if original is None or target in drop:
             continue
+        withdrawn = tuple(sorted((r for r in records if r.target == target and r.id not in drop
+                                  and (keep is None or r.id in keep)), key=lambda r: (r.created_at, r.id)))  # fmt: skip
         related = await ctx.store.query(
             [Filter(kinds=frozenset({kinds.POST, kinds.DELETION}), tags=(("e", frozenset({target})),),
                     limit=MAX_KEPT)]
@@ -250,9 +284,10 @@ async def kept_amendments(
                           key=lambda e: (e.created_at, e.id)))  # fmt: skip
         role = "owner" if original.pubkey == before.owner else before.admins.get(original.pubkey, "")
         role = role or ("former" if original.pubkey in before.revoked else "")
-        if seen.retraction is not None:
-            event = build_retraction(ctx.key, after, original, seen.retraction.text, created_at=now)[0]
-            kept.append(Kept(event, original, by, RETRACTED, (), pubkey, role))
+        if seen.retraction is not None or withdrawn:
+            reason = seen.retraction.text if seen.retraction is not None else WITHDRAWN_REASON
+            event = build_retraction(ctx.key, after, original, reason, created_at=now)[0]
+            kept.append(Kept(event, original, by, RETRACTED, (), pubkey, role, withdrawn))
             continue
         changes: dict[str, Any] = {n: getattr(seen.fields, n) for n in seen.fields.given()
                                    if getattr(seen.fields, n) != getattr(shown.fields, n)}  # fmt: skip
@@ -269,6 +304,14 @@ async def kept_amendments(
         fields = (*(("text",) if text else ()), *(("subject",) if subject else ()), *sorted(changes))
         kept.append(Kept(event, original, by, CORRECTED, fields, pubkey, role))
     return kept, known
+
+
+def _amendment_type(event: Event) -> str:
+    """``event``'s post type ("retraction", "correction", ...; "" when it is not a channel post)."""
+    try:
+        return parse_post(event).post_type
+    except SamizdatError:
+        return ""
 
 
 def _amended(event: Event) -> str | None:

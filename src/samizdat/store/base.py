@@ -14,6 +14,12 @@ Rules every store follows (NIP-01, 09, 40):
 * A kind-5 deletion request deletes the events it names (``e`` ids and ``a`` addresses up to its own
   ``created_at``) **only when they have the same pubkey as the request**; the request itself is stored and served.
   An event arriving after its deletion request answers ``DELETED`` and is not stored.
+* When a deletion request erases a channel's amendment (a retraction or a correction of a post:
+  :func:`samizdat.store.rules.withdrawn_record`), the store keeps a small record of it (:class:`Withdrawn`: no
+  content) for the owner's removal review only; it is never served (not by a query, a count or NIP-77, nor in
+  anything built from them). At most :data:`~samizdat.store.rules.WITHDRAWN_PER_AUTHOR` per author (the oldest by
+  the amendment's date go first), and ``purge_expired`` drops those dated more than
+  :data:`~samizdat.store.rules.WITHDRAWN_DAYS` days ago.
 * Expired events (NIP-40) are never returned by queries; ``purge_expired`` removes them. An already-expired event
   answers ``EXPIRED``.
 * Queries return the newest first (``created_at`` descending, then id ascending), each filter capped by its
@@ -27,6 +33,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
@@ -69,6 +76,24 @@ _REPLIES = {
     AddOutcome.EXPIRED: "invalid: this event has expired",
     AddOutcome.EPHEMERAL: "",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """What a store keeps of a channel's amendment its author deleted (NIP-09): the amendment's ``id``, its
+    ``author``, its ``action`` ("retraction" or "correction"), the ``target`` post's id, the channel's ``address``,
+    its ``created_at``, and the deletion request's ``deletion`` id and ``deleted_at`` (the date the request gives,
+    which its signer chose). Not its content: the reason of a retraction may name someone, and the record is one
+    more thing on a node that can be seized."""
+
+    id: str
+    author: str
+    action: str
+    target: str
+    address: str
+    created_at: int
+    deletion: str
+    deleted_at: int
 
 
 class Store(Protocol):
@@ -131,7 +156,13 @@ class Store(Protocol):
         ...
 
     async def purge_expired(self) -> int:
-        """Delete events whose NIP-40 expiration has passed; return how many."""
+        """Delete events whose NIP-40 expiration has passed; return how many. Drops the :class:`Withdrawn`
+        records past their time too (not counted)."""
+        ...
+
+    async def withdrawn(self, author: str) -> list[Withdrawn]:
+        """The records of ``author``'s amendments that its deletion requests erased, newest first (for the owner's
+        review of a removal only: never served to anyone)."""
         ...
 
     async def stats(self) -> dict[str, int]:

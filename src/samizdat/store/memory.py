@@ -16,9 +16,10 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter, FilterLimits
 from samizdat.core.kinds import DELETION, is_addressable, is_ephemeral, is_replaceable
 from samizdat.errors import StoreError
-from samizdat.store.base import AddOutcome
+from samizdat.store.base import AddOutcome, Withdrawn
 from samizdat.store.rules import (
     UNDELETABLE_KINDS,
+    WITHDRAWN_PER_AUTHOR,
     Search,
     deletion_targets,
     is_filter_tag,
@@ -26,6 +27,8 @@ from samizdat.store.rules import (
     parse_search,
     slot_d,
     wins_over,
+    withdrawn_cutoff,
+    withdrawn_record,
 )
 
 _Slot = tuple[str, int, str]  # (pubkey, kind, d)
@@ -41,6 +44,7 @@ class MemoryStore:
         self._slots: dict[_Slot, str] = {}  # replacement slot -> id of its stored version
         self._deleted_ids: set[tuple[str, str]] = set()  # (id, pubkey that asked)
         self._deleted_slots: dict[_Slot, int] = {}  # slot -> versions up to this created_at are deleted
+        self._withdrawn: dict[str, dict[str, Withdrawn]] = {}  # author -> amendment id -> record
         self._seq = 0
         self._closed = False
 
@@ -111,6 +115,8 @@ class MemoryStore:
             entry = self._events.get(target)
             if entry and entry[1].pubkey == request.pubkey and entry[1].kind not in UNDELETABLE_KINDS:
                 self._remove(entry[1])
+                if record := withdrawn_record(entry[1], request):
+                    self._keep_withdrawn(record)
         for kind, d in targets.slots:
             slot = (request.pubkey, kind, d)
             self._deleted_slots[slot] = max(self._deleted_slots.get(slot, -1), request.created_at)
@@ -118,12 +124,29 @@ class MemoryStore:
             if stored_id is not None and self._events[stored_id][1].created_at <= request.created_at:
                 self._remove(self._events[stored_id][1])
 
+    def _keep_withdrawn(self, record: Withdrawn) -> None:
+        mine = self._withdrawn.setdefault(record.author, {})
+        mine[record.id] = record
+        if len(mine) > WITHDRAWN_PER_AUTHOR:
+            for old in sorted(mine.values(), key=lambda r: (r.created_at, r.id))[: len(mine) - WITHDRAWN_PER_AUTHOR]:
+                del mine[old.id]
+
     async def purge_expired(self) -> int:
         now = self._now()
         expired = [event for _, event in self._events.values() if event.is_expired(now)]
         for event in expired:
             self._remove(event)
+        cutoff = withdrawn_cutoff(now)
+        for author, mine in list(self._withdrawn.items()):
+            for old in [r for r in mine.values() if r.created_at < cutoff]:
+                del mine[old.id]
+            if not mine:
+                del self._withdrawn[author]
         return len(expired)
+
+    async def withdrawn(self, author: str) -> list[Withdrawn]:
+        self._now()
+        return sorted(self._withdrawn.get(author, {}).values(), key=lambda r: (-r.created_at, r.id))
 
     # --- reads --------------------------------------------------------------------------------------------------
 

@@ -36,13 +36,16 @@ import psycopg
 from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.core.kinds import DELETION
+from samizdat.store.base import Withdrawn
 from samizdat.store.queries import Key, Stream, _Prepared, event_from_raw, prepare
 from samizdat.store.rules import (
+    WITHDRAWN_PER_AUTHOR,
     Search,
     deletion_targets,
     is_hex64,
     newest_first,
     search_terms,
+    withdrawn_cutoff,
 )
 
 Conn = psycopg.Connection[Any]
@@ -64,9 +67,46 @@ CHANNEL = "samizdat_events"
 # Adding events is in samizdat.store.pgwrites; purging them is here (the store's shared reading code calls it).
 
 
+def keep_withdrawn(conn: Conn, records: Sequence[Withdrawn]) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`), and at most WITHDRAWN_PER_AUTHOR of each of
+    their authors', the oldest by the amendment's date dropped (the SQLite store's rule)."""
+    if not records:
+        return
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    for r in records:
+        values = (bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
+                  r.created_at, bytes.fromhex(r.deletion), r.deleted_at)  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    conn.execute(
+        "INSERT INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at)"
+        " SELECT * FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bytea[], %s::text[], %s::bigint[],"
+        " %s::bytea[], %s::bigint[]) ON CONFLICT DO NOTHING",
+        columns,
+    )
+    conn.execute(
+        "DELETE FROM withdrawn w USING (SELECT id, row_number() OVER (PARTITION BY pubkey"
+        " ORDER BY created_at DESC, id DESC) AS n FROM withdrawn WHERE pubkey = ANY(%s)) AS r"
+        " WHERE w.id = r.id AND r.n > %s",
+        (sorted({bytes.fromhex(r.author) for r in records}), WITHDRAWN_PER_AUTHOR),
+    )
+
+
+def withdrawn(conn: Conn, author: str) -> list[Withdrawn]:
+    """``author``'s :class:`~samizdat.store.base.Withdrawn` records, newest first."""
+    rows = conn.execute(
+        "SELECT id, action, target, address, created_at, deletion, deleted_at FROM withdrawn WHERE pubkey = %s"
+        " ORDER BY created_at DESC, id",
+        (bytes.fromhex(author),),
+    ).fetchall()
+    return [Withdrawn(bytes(i).hex(), author, a, bytes(t).hex(), addr, int(c), bytes(d).hex(), int(dc))
+            for i, a, t, addr, c, d, dc in rows]  # fmt: skip
+
+
 def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
     """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many. An expired deletion request
-    takes its marks with it (:func:`_forget_deletion`)."""
+    takes its marks with it (:func:`_forget_deletion`). Drops the withdrawn records past their time too."""
+    conn.execute("DELETE FROM withdrawn WHERE created_at < %s", (withdrawn_cutoff(now),))
     rows = conn.execute(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s) RETURNING kind, raw",
         (now, chunk),

@@ -20,7 +20,7 @@ from typing import Any
 from samizdat.core.event import Event
 from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.store.base import AddOutcome
-from samizdat.store.pgqueries import CHANNEL, Conn
+from samizdat.store.pgqueries import CHANNEL, Conn, keep_withdrawn
 from samizdat.store.queries import event_from_raw
 from samizdat.store.rules import (
     UNDELETABLE_KINDS,
@@ -29,6 +29,7 @@ from samizdat.store.rules import (
     searchable_text,
     slot_d,
     wins_over,
+    withdrawn_record,
 )
 
 # One statement (one round trip) per run of new events, its arrays sent in PostgreSQL's binary format (%b: about
@@ -120,10 +121,13 @@ def _apply_deletions(conn: Conn, requests: Sequence[Event]) -> None:
     to a server across a network, while every client's EVENT waited for its OK (red-team finding)."""
     marks: set[tuple[bytes, bytes]] = set()  # (id, pubkey)
     slots: dict[tuple[bytes, int, str], int] = {}  # (pubkey, kind, d) -> the newest request's created_at
+    asking: dict[tuple[bytes, bytes], Event] = {}  # (id, pubkey) -> the first request of the run naming it
     for request in requests:
         pubkey = bytes.fromhex(request.pubkey)
         targets = deletion_targets(request)
         marks.update((bytes.fromhex(t), pubkey) for t in targets.ids)
+        for t in targets.ids:
+            asking.setdefault((bytes.fromhex(t), pubkey), request)
         for kind, d in targets.slots:
             slots[(pubkey, kind, d)] = max(slots.get((pubkey, kind, d), request.created_at), request.created_at)
     if marks:
@@ -133,11 +137,17 @@ def _apply_deletions(conn: Conn, requests: Sequence[Event]) -> None:
             " ON CONFLICT DO NOTHING",
             (ids, pubkeys),
         )
-        conn.execute(
+        erased = conn.execute(
             "DELETE FROM events e USING unnest(%s::bytea[], %s::bytea[]) AS u(i, p)"
-            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != ALL(%s)",
+            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != ALL(%s) RETURNING e.id, e.pubkey, e.raw",
             (ids, pubkeys, sorted(UNDELETABLE_KINDS)),
-        )
+        ).fetchall()
+        records = []
+        for eid, pubkey, raw in erased:
+            request = asking[(bytes(eid), bytes(pubkey))]
+            if record := withdrawn_record(event_from_raw(bytes(raw)), request):
+                records.append(record)
+        keep_withdrawn(conn, records)
     if slots:  # distinct, as ON CONFLICT DO UPDATE needs
         columns = (
             [p for p, _, _ in slots],

@@ -59,7 +59,7 @@ from samizdat.core.event import Event
 from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import pgqueries
-from samizdat.store.base import READ_SECONDS
+from samizdat.store.base import READ_SECONDS, Withdrawn
 from samizdat.store.pgconn import (
     CONNECT_TIMEOUT,
     DEADLINE,
@@ -473,6 +473,10 @@ class PostgresStore(SharedStore[Conn]):
 
     async def prune_evicted(self, rules: KeepRules) -> int:
         return 0  # nothing is evicted on PostgreSQL
+
+    async def withdrawn(self, author: str) -> list[Withdrawn]:
+        """See :meth:`samizdat.store.base.Store.withdrawn` (for the owner's review only). Raises StoreError."""
+        return await self._read(lambda conn: pgqueries.withdrawn(conn, author), primary=True)
 
     async def watch(self, *, poll: float = WATCH_POLL) -> AsyncGenerator[int, None]:
         """Yield the store's highest insertion number each time it grows, whichever process wrote: first the

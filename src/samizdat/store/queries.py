@@ -38,10 +38,11 @@ from samizdat.core.event import Event, parse_stored_json
 from samizdat.core.filters import Filter
 from samizdat.core.kinds import DELETION, is_ephemeral
 from samizdat.errors import RemoteProtocolError, StoreError
-from samizdat.store.base import AddOutcome
+from samizdat.store.base import AddOutcome, Withdrawn
 from samizdat.store.dbapi import sqlite3
 from samizdat.store.rules import (
     UNDELETABLE_KINDS,
+    WITHDRAWN_PER_AUTHOR,
     Search,
     deletion_targets,
     indexed_tags,
@@ -52,6 +53,8 @@ from samizdat.store.rules import (
     searchable_text,
     slot_d,
     wins_over,
+    withdrawn_cutoff,
+    withdrawn_record,
 )
 
 #: Most SELECTs merged for one filter (SQLite allows 500 in a compound SELECT).
@@ -296,7 +299,10 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             (tid, pubkey, *sorted(UNDELETABLE_KINDS)),
         ).fetchone()
         if row:
-            delete_event(conn, row[0], event_from_raw(row[1]))
+            erased = event_from_raw(row[1])
+            delete_event(conn, row[0], erased)
+            if record := withdrawn_record(erased, request):
+                keep_withdrawn(conn, record)
     for kind, d in targets.slots:
         conn.execute(
             "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (?, ?, ?, ?) "
@@ -311,8 +317,38 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             delete_event(conn, seq, event_from_raw(raw))
 
 
+def keep_withdrawn(conn: sqlite3.Connection, record: Withdrawn) -> None:
+    """Keep ``record`` (:class:`~samizdat.store.base.Withdrawn`), and at most WITHDRAWN_PER_AUTHOR of its
+    author's, the oldest by the amendment's date dropped."""
+    pubkey = bytes.fromhex(record.author)
+    conn.execute(
+        "INSERT OR IGNORE INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (bytes.fromhex(record.id), pubkey, record.action, bytes.fromhex(record.target), record.address,
+         record.created_at, bytes.fromhex(record.deletion), record.deleted_at),
+    )  # fmt: skip
+    conn.execute(
+        "DELETE FROM withdrawn WHERE pubkey = ?1 AND id IN (SELECT id FROM withdrawn WHERE pubkey = ?1"
+        " ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+        (pubkey, WITHDRAWN_PER_AUTHOR),
+    )
+
+
+def withdrawn(conn: sqlite3.Connection, author: str) -> list[Withdrawn]:
+    """``author``'s :class:`~samizdat.store.base.Withdrawn` records, newest first."""
+    rows = conn.execute(
+        "SELECT id, action, target, address, created_at, deletion, deleted_at FROM withdrawn WHERE pubkey = ?"
+        " ORDER BY created_at DESC, id",
+        (bytes.fromhex(author),),
+    ).fetchall()
+    return [Withdrawn(bytes(i).hex(), author, a, bytes(t).hex(), addr, c, bytes(d).hex(), dc)
+            for i, a, t, addr, c, d, dc in rows]  # fmt: skip
+
+
 def purge_expired_chunk(conn: sqlite3.Connection, now: int, chunk: int) -> int:
-    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many."""
+    """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many. Drops the withdrawn
+    records past their time too (not counted)."""
+    conn.execute("DELETE FROM withdrawn WHERE created_at < ?", (withdrawn_cutoff(now),))
     rows = conn.execute("SELECT seq, raw FROM events WHERE expiration <= ? LIMIT ?", (now, chunk)).fetchall()
     for seq, raw in rows:
         delete_event(conn, seq, event_from_raw(raw))

@@ -20,7 +20,10 @@ import unicodedata
 from dataclasses import dataclass
 
 from samizdat.core.event import Event
-from samizdat.core.kinds import CHANNEL, DELETION, is_addressable, is_replaceable
+from samizdat.core.kinds import CHANNEL, DELETION, POST, is_addressable, is_replaceable
+from samizdat.core.posts import CORRECTION, RETRACTION, parse_post
+from samizdat.errors import RemoteProtocolError
+from samizdat.store.base import Withdrawn
 
 _HEX = frozenset("0123456789abcdef")
 _WORD = re.compile(r"[^\W_]+")
@@ -180,6 +183,33 @@ def deletion_targets(event: Event) -> DeletionTargets:
         elif is_addressable(kind):
             slots.append((kind, parts[2]))
     return DeletionTargets(tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(slots)))
+
+
+#: At most this many :class:`~samizdat.store.base.Withdrawn` records are kept per author (the oldest go first)...
+WITHDRAWN_PER_AUTHOR = 1000
+#: ... and none whose amendment is dated more than this many days ago.
+WITHDRAWN_DAYS = 90
+
+
+def withdrawn_record(event: Event, request: Event) -> Withdrawn | None:
+    """The record a store keeps when the deletion ``request`` erases ``event``: only for a channel's amendment (a
+    post of type retraction or correction naming the post it amends, the shape core/thread.py counts) of the
+    request's own author; None for anything else."""
+    if event.kind != POST or request.kind != DELETION or event.pubkey != request.pubkey:
+        return None
+    try:
+        post = parse_post(event)
+    except RemoteProtocolError:
+        return None
+    if post.post_type not in (CORRECTION, RETRACTION) or post.target is None:
+        return None
+    return Withdrawn(event.id, event.pubkey, post.post_type, post.target, post.channel, event.created_at,
+                     request.id, request.created_at)  # fmt: skip
+
+
+def withdrawn_cutoff(now: int) -> int:
+    """Records of amendments dated before this are dropped (:data:`WITHDRAWN_DAYS`)."""
+    return now - WITHDRAWN_DAYS * 86400
 
 
 def newest_first(event: Event) -> tuple[int, str]:

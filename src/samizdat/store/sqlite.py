@@ -56,7 +56,7 @@ from samizdat.core.carry import Judged, KeepRules, choose_evictions, followed_bo
 from samizdat.core.filters import Filter
 from samizdat.errors import LocalProtocolError, StoreError
 from samizdat.store import carry, dbapi, fastadd, queries
-from samizdat.store.base import READ_SECONDS
+from samizdat.store.base import READ_SECONDS, Withdrawn
 from samizdat.store.dbapi import describe, sqlite3
 from samizdat.store.reading import PURGE_CHUNK, SharedStore, ready_items
 from samizdat.store.writer import LOCK_WAIT, Writer
@@ -516,6 +516,10 @@ class SqliteStore(SharedStore[sqlite3.Connection]):
     async def prune_evicted(self, rules: KeepRules) -> int:
         """Forget drops that are too old or of channels ``rules`` keep (see :mod:`samizdat.store.carry`)."""
         return await self._writer.call(lambda conn: carry.prune_evicted(conn, self._now(), rules.channels))
+
+    async def withdrawn(self, author: str) -> list[Withdrawn]:
+        """See :meth:`samizdat.store.base.Store.withdrawn` (for the owner's review only). Raises StoreError."""
+        return await self._read(lambda conn: queries.withdrawn(conn, author), primary=True)
 
     async def close(self) -> None:
         """Finish pending writes, then close every connection. Idempotent; later calls raise StoreError."""

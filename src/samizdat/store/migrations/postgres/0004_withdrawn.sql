@@ -1,0 +1,18 @@
+-- Samizdat store schema for PostgreSQL, version 4: a record of each channel amendment (a retraction or a
+-- correction of a post) that its author's deletion request (NIP-09) erased, for the owner's review of an admin's
+-- removal only: never served (samizdat.store.base, Withdrawn). An arrested admin's key can delete the admin's
+-- honest retraction of a fake; without this, nothing was left for the removal to offer. No content (a
+-- retraction's reason may name someone). At most 1,000 per author, the oldest by created_at dropped first;
+-- dropped 90 days after created_at (purge_expired). The SQLite store's migration 0005 is its twin.
+CREATE TABLE withdrawn (
+    id          bytea   PRIMARY KEY,   -- the amendment's id
+    pubkey      bytea   NOT NULL,      -- its author (and the deletion request's)
+    action      text    NOT NULL,      -- 'retraction' or 'correction'
+    target      bytea   NOT NULL,      -- the post it amended
+    address     text    NOT NULL,      -- the channel's address
+    created_at  bigint  NOT NULL,      -- the amendment's date
+    deletion    bytea   NOT NULL,      -- the deletion request's id
+    deleted_at  bigint  NOT NULL       -- the date the deletion request gives
+);
+CREATE INDEX withdrawn_author ON withdrawn (pubkey, created_at);
+CREATE INDEX withdrawn_created ON withdrawn (created_at);
