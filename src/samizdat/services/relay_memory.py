@@ -38,7 +38,9 @@ meanwhile) and signed by keys with standing in the scope (round 13, below), the 
 something else answers there, or the relay hides them from this address (the remedy is the same).
 
 Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
-checks, an impostor that takes nothing the node had.
+checks, an impostor that takes nothing the node had; a copy that withholds every event of an author the node
+only ever got through the other route (round 14: such an author is no evidence, since that route could have
+invented it).
 
 Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
@@ -61,6 +63,18 @@ not "had" there). With that, a spot check is also due at the first sync over a r
 hold ends (:func:`hold_over`), once per hold: a copy back first after its hold has to serve what it withholds.
 What a relay "had" is remembered per route too (:func:`route_key`): a sync the fallback carried, with events of
 its own, had them found gone from the direct route at the next sync, and the fallback, asked, served them.
+
+Red team, round 14: a fallback that lies twice. The events by fresh keys a spot check brought were stored, so at
+the next spot check (6 hours later, or after a hold) their authors were "held before", the same route's new
+invented events by them counted, and the honest route was marked. Standing now comes from somewhere that route
+cannot be (:func:`independent`): the state file notes, per author, which route's sync first brought one of its
+events, how many that route brought and whether another route brought one since (:class:`Noting` notes it as the
+events are stored; hashed with a salt of the node's, at most ``SOURCES_MAX`` authors:
+:meth:`samizdat.store.local.LocalState.note_brought`). An author whose events only ever came through the route
+that now brings the evidence is no evidence; one first brought by another route, or also by another since, is;
+so is one the store holds more events of than that route brought (the LAN, a bundle, the node's own posts: no
+door but a relay sync is noted, and what they stored is in the count), and one never noted (held before the
+record began: a node upgraded keeps its checks). A channel's roles are as before.
 """
 
 from __future__ import annotations
@@ -69,6 +83,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -134,16 +149,21 @@ class Noting(relay_health.Witness):
     """The sync's witness (:class:`samizdat.services.relay_health.Witness`), also keeping the ids the relay lacks;
     :meth:`ingest` stores what the sync downloads and keeps those ids too."""
 
-    def __init__(self, ctx: Context, *, spot: bool = False) -> None:
+    def __init__(self, ctx: Context, *, spot: bool = False, route: str | None = None) -> None:
         super().__init__(ctx)
         self.lacking: list[str] = []
         self.got: set[str] = set()
         self.spot = spot  # a spot check's, through another route than the sync's
+        self.route = route  # the connection's route: what it brings new is noted as its (round 14)
 
     async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
         if len(self.got) < KEEP_LACKING:
             self.got.update(e.id for e in events)
-        return await self.ctx.ingest(events)
+        outcomes = await self.ctx.ingest(events)
+        # Which route brought each author's events (round 14): noted before any spot check judges them.
+        new = Counter(e.pubkey for e, outcome in zip(events, outcomes, strict=True) if outcome is AddOutcome.STORED)
+        self.ctx.local.note_brought(self.route, new)
+        return outcomes
 
     def lost(self, relay: str, lacking: Sequence[str], began: float) -> list[str]:
         room = KEEP_LACKING - len(self.lacking)
@@ -354,26 +374,31 @@ STANDING_LOOKUPS = 50
 
 
 async def standing(
-    ctx: Context, scope: Sequence[Filter], ids: Sequence[str], start: int, brought: set[str]
+    ctx: Context,
+    scope: Sequence[Filter],
+    ids: Sequence[str],
+    start: int,
+    brought: set[str],
+    via: str | None = None,
 ) -> tuple[list[str], int]:
-    """Of ``ids`` (what another route brought that the sync's route lacked, the newest first): those whose authors
-    have standing in the scope as this node knew it before the sync began at insertion number ``start`` or as the
-    sync's own route showed it (``brought``: what that route downloaded), in the same order, and how many others
-    there are (red team, round 13).
+    """Of ``ids`` (what another route, ``via``, brought that the sync's route lacked, the newest first): those whose
+    authors have standing in the scope as this node knew it before the sync began at insertion number ``start``
+    or as the sync's own route showed it (``brought``: what that route downloaded), in the same order, and how many
+    others there are (red team, rounds 13 and 14).
 
     That route can invent events (any key signs them) but not an owner's or admin's signature: a post naming a
     channel whose definition the node holds counts when its signer has a role there at its date
     (:meth:`samizdat.core.channel.Channel.role_of`: owner, admins, editors, former admins before their ``since``;
     a definition only its owner signs, so one that came with the route cannot give a key a role); any other
-    event counts when the node held an event of its author in the scope before the sync, or the sync's route
-    brought one (the other route cannot sign as that author; not what the spot check or another sync meanwhile
-    stored). Only those are evidence that the sync's route withholds."""
+    event counts when the sync's route brought one of its author's, or the node held one in the scope before the
+    sync and knew the author from a source other than ``via`` (:func:`independent`). Only those are evidence that
+    the sync's route withholds."""
     by_id: dict[str, Event] = {}
     for first in range(0, len(ids), 500):
         by_id.update((e.id, e) for e in await ctx.store.query([Filter(ids=frozenset(ids[first : first + 500]))]))
     named: dict[str, Channel | None] = {}
     known: dict[str, bool] = {}
-    since = await _stored_since(ctx, scope, start, brought)
+    since, shown = await _stored_since(ctx, scope, start, brought)
     counted: list[str] = []
     for event_id in ids:
         event = by_id.get(event_id)
@@ -391,31 +416,61 @@ async def standing(
             if any(channel.role_of(event.pubkey, event.created_at) is not None for channel in held):
                 counted.append(event_id)
             continue
-        if event.pubkey not in known:
-            known[event.pubkey] = len(known) < STANDING_LOOKUPS and await _held_before(ctx, scope, event.pubkey, since)
-        if known[event.pubkey]:
+        author = event.pubkey
+        if author not in known:
+            known[author] = author in shown or (
+                len(known) < STANDING_LOOKUPS
+                and await _held_before(ctx, scope, author, since)
+                and await independent(ctx, author, via)
+            )
+        if known[author]:
             counted.append(event_id)
     return counted, len(ids) - len(counted)
 
 
+async def independent(ctx: Context, author: str, via: str | None) -> bool:
+    """Whether this node knew ``author`` from a source other than the route ``via`` (red team, round 14): a route
+    that invents events by fresh keys at one spot check must not find them "known" at the next.
+
+    The state file notes, per author, which route's sync first brought an event of it, how many that route
+    brought, and whether another route brought one since (:meth:`samizdat.store.local.LocalState.note_brought`).
+    Known elsewhere: an author first brought by another route, or by ``via`` and since by another; or one the
+    store holds more events of than ``via`` brought (the LAN, a bundle, the node's own posts, what was held before
+    the record began: no door but a relay sync is noted, and what it stores is in the count). An author never
+    noted is one held before the record began or brought by another door only, as before round 14: known; unless
+    the record is full (:data:`samizdat.store.local.SOURCES_MAX`), when nothing says where it came from."""
+    noted = ctx.local.sources([author], via).get(author)
+    if noted is None:
+        return not ctx.local.sources_full()
+    if not noted.first_here or noted.others:
+        return True
+    # Deleted, replaced or expired events make the count smaller, never larger: doubt counts for nothing.
+    return await ctx.store.count([Filter(authors=frozenset({author}))]) > noted.brought
+
+
 async def _stored_since(
     ctx: Context, scope: Sequence[Filter], start: int, brought: set[str]
-) -> dict[str, set[str]] | None:
+) -> tuple[dict[str, set[str]] | None, set[str]]:
     """Per author, the ids of the scope's events stored after insertion number ``start`` but for those in
-    ``brought``; None when there are more than :data:`SCAN_NEW` events to read (then no author counts as known
-    from its events)."""
+    ``brought``, None when there are more than :data:`SCAN_NEW` events to read (then no author counts as known
+    from its events); and the authors of those in ``brought`` (as far as read)."""
     out: dict[str, set[str]] = {}
+    shown: set[str] = set()
     cursor, scanned = start, 0
     while True:
         page = await ctx.store.events_since(cursor, 1000)
         if not page:
-            return out
+            return out, shown
         for _, event in page:
-            if event.id not in brought and any(f.matches(event) for f in scope):
+            if not any(f.matches(event) for f in scope):
+                continue
+            if event.id in brought:
+                shown.add(event.pubkey)
+            else:
                 out.setdefault(event.pubkey, set()).add(event.id)
         cursor, scanned = page[-1][0], scanned + len(page)
         if scanned >= SCAN_NEW:
-            return None
+            return None, shown
 
 
 async def _held_before(ctx: Context, scope: Sequence[Filter], author: str, since: dict[str, set[str]] | None) -> bool:

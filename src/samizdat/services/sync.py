@@ -12,9 +12,9 @@ is remembered as stalling and the next syncs take the other routes first (``core
 that carried its data slowly has its route and another measured, and a throttled route goes after the other
 (:mod:`samizdat.services.throttle`, rule 10). A relay that lacks events it had at the last sync (not as a
 retention window drops them), or another route that brings events from before the sync that this one did not,
-by keys with standing in the scope (a spot check, every few hours and once after a mark's hold ends), has
-something else answering in the relay's name on this route: the route is marked ``relay.impostor`` and the sync
-goes on through the other (:mod:`samizdat.services.relay_memory`).
+by keys with standing in the scope and known from a source other than that route (a spot check, every few hours
+and once after a mark's hold ends), has something else answering in the relay's name on this route: the route is
+marked ``relay.impostor`` and the sync goes on through the other (:mod:`samizdat.services.relay_memory`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def sync_with(
         client: RelayClient, *, transfer: bool = True, hook: bool = True, spot: bool = False
     ) -> netsync.SyncReport:
         began = time.monotonic()
-        witnesses.append(relay_memory.Noting(ctx, spot=spot))
+        witnesses.append(relay_memory.Noting(ctx, spot=spot, route=client.route))
         try:
             report = await netsync.sync(
                 client,
@@ -226,7 +226,7 @@ async def _spot_check(
     found = await relay_memory.older(ctx, witnesses[-1].got, began[0])
     if len(found) >= relay_memory.GONE_MIN:  # only what that route cannot invent counts (red team, round 13)
         brought = set().union(*(w.got for w in witnesses if not w.spot))  # what the sync's own route downloaded
-        found, strangers = await relay_memory.standing(ctx, scope, found, began[1], brought)
+        found, strangers = await relay_memory.standing(ctx, scope, found, began[1], brought, other.route)
         if len(found) < relay_memory.GONE_MIN:
             report.received += again.received  # stored as any synced events: they passed the same checks
             report.errors.append(relay_memory.strangers_line(client, other, strangers))

@@ -22,6 +22,15 @@ when a later re-check found a post the relay had served gone: ``returned``). An 
 until the relay is first asked for the post, then the time it was last asked (1: some time before that was kept),
 so the periodic re-check asks for the posts asked least recently first, across restarts.
 
+The author_sources table (red team round 14, :mod:`samizdat.services.relay_memory`) keeps, per author whose events
+a relay sync brought new to this node, which route first brought one, how many that route brought, and whether
+another route has brought one since; an author counts as evidence that a relay's route withholds only when some
+source other than the route that now brings the evidence showed it. Authors and routes are hashed with a salt of
+this node's (``source_salt``), not kept: the file does not list whom this node reads or which proxy it uses. The
+salt is in the same file, so whoever holds the file can still test a key they suspect (as they could read the
+event store beside it); on an encrypted node the whole file is sealed like the event store. At most
+:data:`SOURCES_MAX` authors: a node past that counts, of the authors it has no row for, none (see the module).
+
 The relay_health table keeps, per relay, counts only: how many events it lacked after acknowledging them, first
 and last seen. Which events it acknowledged is kept in memory only (:mod:`samizdat.core.acks`): a table of which
 relay holds which ids would tell whoever seizes the device where its owner publishes.
@@ -29,10 +38,13 @@ relay holds which ids would tell whoever seizes the device where its owner publi
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -42,6 +54,7 @@ from samizdat.store.dbapi import connect, describe, sqlite3
 from samizdat.store.dbapi import prepare_file as dbapi_prepare
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Events of one author waiting in the outbox at most (a busy channel's admin posts 100-200 a day: a week's worth).
 OUTBOX_PER_AUTHOR = 1000
@@ -53,6 +66,9 @@ OUTBOX_FINISHED_KEEP = 50_000
 MAX_RECOVERY_KEYS = 20_000
 #: Seconds between two warnings about the same full bound.
 OUTBOX_WARN_EVERY = 60.0
+#: Authors whose sources (which route brought their events, services/relay_memory.py) are remembered at most:
+#: about 60 bytes each, 3 MB in all.
+SOURCES_MAX = 50_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -143,7 +159,29 @@ CREATE TABLE IF NOT EXISTS relay_marks (
     checked REAL NOT NULL DEFAULT 0,   -- when another route was last asked the same (a spot check)
     PRIMARY KEY (relay, scope)
 );
+-- Per author whose events a relay sync brought new to this node: which route first brought one, how many that
+-- route brought, whether another route brought one since (services/relay_memory.py, red team round 14). Hashes
+-- with this node's salt, never the keys or the routes themselves.
+CREATE TABLE IF NOT EXISTS source_salt (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    salt BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS author_sources (
+    author BLOB PRIMARY KEY,           -- sha256(salt, "author", pubkey), 16 bytes
+    first BLOB NOT NULL,               -- sha256(salt, "route", route), 8 bytes: the route that brought the first
+    brought INTEGER NOT NULL DEFAULT 0,  -- events of the author that route brought new to the store
+    others INTEGER NOT NULL DEFAULT 0  -- 1 once another route brought one
+) WITHOUT ROWID;
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where a relay sync brought an author's events from (:meth:`LocalState.sources`)."""
+
+    first_here: bool  # the route asked about brought the first of them
+    brought: int  # how many the first route brought new to the store
+    others: bool  # another route brought one since
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +271,7 @@ def _create_tables(db: sqlite3.Connection) -> None:
     db.executescript(_OUTBOX_INDEXES)
     if "checked" not in {row[1] for row in db.execute("PRAGMA table_info(relay_marks)")}:
         db.execute("ALTER TABLE relay_marks ADD COLUMN checked REAL NOT NULL DEFAULT 0")
+    db.execute("INSERT OR IGNORE INTO source_salt (one, salt) VALUES (1, ?)", (secrets.token_bytes(16),))
 
 
 def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None:
@@ -241,7 +280,7 @@ def prepare_file(path: Path, key: bytes | None, *, legacy: bool = False) -> None
     dbapi_prepare(path, key, _create_tables, "the node state", legacy=legacy)
 
 
-def _in_batches(ids: list[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+def _in_batches(ids: list[_T], size: int = 500) -> Iterator[tuple[list[_T], str]]:
     """``ids`` ``size`` at a time, each with its ``?`` placeholders for ``IN (...)`` (SQLite's bound on a
     statement's variables is far above 500; one statement per id was the slow way)."""
     for start in range(0, len(ids), size):
@@ -268,6 +307,8 @@ class LocalState:
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA journal_mode=WAL")
             _create_tables(self._db)
+            self._salt = bytes(self._db.execute("SELECT salt FROM source_salt").fetchone()[0])
+            self._sources = int(self._db.execute("SELECT count(*) FROM author_sources").fetchone()[0])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the node state {path}: {describe(exc)}") from exc
 
@@ -656,6 +697,62 @@ class LocalState:
             "at = excluded.at, checked = CASE WHEN ? THEN excluded.checked ELSE checked END",
             (relay, scope, seq, lacking, now, checked or 0.0, checked is not None),
         )
+
+    # -- which route brought an author's events (services/relay_memory.py, red team round 14) -----------------
+
+    def _hash(self, what: str, text: str | None, size: int) -> bytes:
+        return hashlib.sha256(b"%s\0%s\0%s" % (self._salt, what.encode(), (text or "").encode())).digest()[:size]
+
+    def note_brought(self, route: str | None, authors: Mapping[str, int]) -> None:
+        """Note that a relay sync through ``route`` brought events new to the store by ``authors`` (pubkey: how
+        many). An author not yet noted is added while fewer than :data:`SOURCES_MAX` are (then it is not)."""
+        if not authors:
+            return
+        first = self._hash("route", route, 8)
+        tagged = {self._hash("author", pubkey, 16): count for pubkey, count in authors.items()}
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                known: dict[bytes, bytes] = {}
+                for batch, marks in _in_batches(list(tagged)):
+                    sql = f"SELECT author, first FROM author_sources WHERE author IN ({marks})"
+                    known.update((bytes(a), bytes(f)) for a, f in self._db.execute(sql, batch).fetchall())
+                added = 0
+                for author, count in tagged.items():
+                    if author in known:
+                        self._db.execute(
+                            "UPDATE author_sources SET brought = brought + ?, others = others | ? WHERE author = ?",
+                            (count if known[author] == first else 0, int(known[author] != first), author),
+                        )
+                    elif self._sources + added < SOURCES_MAX:
+                        self._db.execute(
+                            "INSERT INTO author_sources (author, first, brought) VALUES (?, ?, ?)",
+                            (author, first, count),
+                        )
+                        added += 1
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"the node state could not be updated: {exc}") from exc
+        self._sources += added
+
+    def sources(self, pubkeys: Iterable[str], route: str | None) -> dict[str, Sources]:
+        """What is noted of ``pubkeys``' sources (:meth:`note_brought`), each whether ``route`` was the first; an
+        author never noted is left out."""
+        first = self._hash("route", route, 8)
+        tags = {self._hash("author", pubkey, 16): pubkey for pubkey in pubkeys}
+        out: dict[str, Sources] = {}
+        for batch, marks in _in_batches(list(tags)):
+            sql = f"SELECT author, first, brought, others FROM author_sources WHERE author IN ({marks})"
+            for author, was, brought, others in self._run(sql, batch).fetchall():
+                out[tags[bytes(author)]] = Sources(bytes(was) == first, int(brought), bool(others))
+        return out
+
+    def sources_full(self) -> bool:
+        """Whether :data:`SOURCES_MAX` authors are noted (authors brought since are not)."""
+        return self._sources >= SOURCES_MAX
 
     # -- routes (failover memory) ------------------------------------------------------------------------------
 
