@@ -105,6 +105,10 @@ async def test_the_records_are_bounded_per_author_and_in_time(
     assert await store.withdrawn(alice.pubkey) == []
 
 
+def _files(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.is_file())
+
+
 async def test_the_reason_is_not_in_the_file(tmp_path: Path, alice: Author, bob: Author, clock: FakeClock) -> None:
     """What a seized plain store file holds of a deleted retraction: its record, not its reason."""
     path = tmp_path / "events.sqlite"
@@ -115,6 +119,6 @@ async def test_the_reason_is_not_in_the_file(tmp_path: Path, alice: Author, bob:
         await store.add_many([post, retraction])
         await store.add(alice.sign(kinds.DELETION, "", [["e", retraction.id]]))
         assert [r.id for r in await store.withdrawn(alice.pubkey)] == [retraction.id]
-    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    data = _files(tmp_path)
     assert bytes.fromhex(retraction.id) in data  # the record
     assert b"Ivan Petrov" not in data

@@ -9,6 +9,11 @@ time of arrival to tell that from the admin's own. So nothing of others' posts i
 (red team, round 13): ``--keep`` takes the id of each amendment to keep, as ``--review`` printed it, never a post's
 id, which would also keep an amendment of that post that reached the node after the review (the police can time
 one for that window). Text from the network is printed neutralised and isolated.
+
+An amendment the key itself withdrew (a NIP-09 deletion request of its own retraction or correction: the police,
+holding the key, can delete the admin's honest retraction of a fake) is listed as "withdrawn by the key on <the
+date its deletion gives>", and kept only when named with ``--keep`` (or ``--keep-all``), of its own posts too: the
+store kept a record of it, not its content, so keeping it signs the owner's retraction of the post.
 """
 
 from __future__ import annotations
@@ -52,20 +57,39 @@ def review_text(items: list[dict[str, Any]]) -> str:
              "--since, so that readers go on seeing these posts as they did:"]  # fmt: skip
     for item in items:
         what = "retracted" if item["action"] == "retracted" else f"corrected ({', '.join(item['fields'])})"
+        if not item["by"]:
+            what = "amended"
         whose = "its own post" if item["own"] else f"{item['role'] or 'a'} {item['author'][:16]}…'s post"
         lines.append(f"  {item['target'][:SHOWN_ID]}  {what} {whose}, dated {when(item['created_at'])}")
         lines.append(f"      post: {field(item['text'])}")
         if item["reason"]:
             lines.append(f"      reason given: {field(item['reason'])}")
-        if item["own"]:
+        for gone in item["withdrawn"]:
+            lines.append(f"      WITHDRAWN BY THE KEY on {when(gone['deleted_at'])} (a date the key chose): its "
+                         f"{gone['type']} dated {when(gone['created_at'])}, " + _gone(gone["type"]))  # fmt: skip
+        if item["own"] and item["by"]:
             lines.append(f"      kept unless you add --drop {item['target'][:SHOWN_ID]}")
-            continue
-        lines.append("      ANOTHER'S POST: keep it only if you know the admin did this before the key left them:")
-        for by in item["by"]:
-            lines.append(f"      --keep {by['id'][:SHOWN_ID]}  (its {by['type']} dated {when(by['created_at'])})")
+        if not item["own"]:
+            lines.append("      ANOTHER'S POST: keep it only if you know the admin did this before the key left them:")
+            for by in item["by"]:
+                lines.append(f"      --keep {by['id'][:SHOWN_ID]}  (its {by['type']} dated {when(by['created_at'])})")
+        if item["withdrawn"]:
+            lines.append("      keep it only if you know the admin made it and the police deleted it:")
+        for gone in item["withdrawn"]:
+            lines.append(f"      --keep {gone['id'][:SHOWN_ID]}  (its withdrawn {gone['type']})")
     lines.append(f"Of others' posts, nothing is kept unless you add {CHOICES}; "
                  "leave out one of its own posts with --drop ID.")  # fmt: skip
     return "\n".join(lines)
+
+
+def _gone(kind: str) -> str:
+    if kind == RETRACTION:
+        return "its reason not kept: kept, the channel retracts this post again"
+    return "its text is gone: kept, the channel retracts this post (it cannot be corrected again)"
+
+
+def _withdrawn(kept: Sequence[Kept]) -> list[str]:
+    return [w.id for k in kept for w in k.withdrawn]
 
 
 def _found(prefix: str, known: Sequence[str]) -> list[str]:
@@ -75,7 +99,7 @@ def _found(prefix: str, known: Sequence[str]) -> list[str]:
 def resolve_drop(given: Sequence[str], kept: Sequence[Kept]) -> list[str]:
     """The full ids ``--drop`` names (a post's or one of the key's amendments', 8+ characters of it); UsageError
     for one that names none of ``kept`` or more than one."""
-    known = sorted({k.target.id for k in kept} | {e.id for k in kept for e in k.by})
+    known = sorted({k.target.id for k in kept} | {e.id for k in kept for e in k.by} | set(_withdrawn(kept)))
     out = []
     for text in given:
         found = _found(text.strip().lower(), known)
@@ -87,10 +111,11 @@ def resolve_drop(given: Sequence[str], kept: Sequence[Kept]) -> list[str]:
 
 
 def resolve_keep(given: Sequence[str], kept: Sequence[Kept]) -> list[str]:
-    """The full ids of the amendments of others' posts ``--keep`` names (8+ characters of one, as ``--review``
-    printed it); UsageError for a post's id, one of the key's own posts' amendments, or an id that names none of
-    them (changed since the review: a new one is never kept unnamed) or more than one."""
-    others = sorted({e.id for k in kept if not k.own for e in k.by})
+    """The full ids of the amendments of others' posts, and of those the key withdrew, ``--keep`` names (8+
+    characters of one, as ``--review`` printed it); UsageError for a post's id, one of the key's own posts'
+    amendments, or an id that names none of them (changed since the review: a new one is never kept unnamed) or
+    more than one."""
+    others = sorted({e.id for k in kept if not k.own for e in k.by} | set(_withdrawn(kept)))
     posts = sorted({k.target.id for k in kept})
     own = sorted({e.id for k in kept if k.own for e in k.by})
     out = []
@@ -118,6 +143,7 @@ def not_reviewed(exc: NotReviewed) -> UsageError:
     """The command line's sentence for a removal that would keep others' posts' amendments unseen."""
     return UsageError(
         f"removing this key would sign again, as yours, {len(exc.kept)} retraction(s) or correction(s) it made of "
-        "others' posts, dated before --since (whoever holds the key could have made them and dated them so): "
+        "others' posts or withdrew, dated before --since (whoever holds the key could have made them and dated "
+        "them so, or deleted them): "
         f"see them with --review, then add {CHOICES}"
     )

@@ -128,7 +128,7 @@ async def _change(
         raise UsageError("a review and a choice of what to keep go only with a removal")
     if preview:
         kept = await posts.review_removal(ctx, address, remove=[remove] if remove else [], since=since)
-        others = [k for k in kept if not k.own]
+        others = [k for k in kept if k.asks]
         listed = _listed(others)
         return {**admins_dict(channel), "since": now if since is None else since,
                 "review": [k.to_dict() for k in listed], "review_more": len(others) - len(listed),
@@ -154,7 +154,7 @@ def _listed(others: list[posts.Kept]) -> list[posts.Kept]:
     for kept in others:
         if len(listed) == MAX_REVIEW:
             break
-        if amendments + len(kept.by) <= MAX_SHOWN:
+        if amendments + len(kept.by) + len(kept.withdrawn) <= MAX_SHOWN:
             listed.append(kept)
-            amendments += len(kept.by)
+            amendments += len(kept.by) + len(kept.withdrawn)
     return listed

@@ -6,6 +6,8 @@
 // first (a preview: "preview": true, nothing changes), each with a checkbox: whoever holds the key (the police after
 // an arrest) could have retracted an editor's real warning and dated it before the arrest, and the node cannot tell
 // (docs/safety.md, "Red team, round 12"); only the checked ones' amendments are sent ("shown") and signed again.
+// One the key itself deleted (a NIP-09 request: the police can delete the admin's honest retraction of a fake) is
+// listed too, "withdrawn by the key on <date>" (round 13): its text is gone, so keeping it retracts the post.
 
 import { clear, h, mount } from '../dom.js';
 import { t } from '../i18n.js';
@@ -144,11 +146,17 @@ function keptList(items, more) {
   const role = (r) => (r === 'admin' || r === 'editor' ? t(`admin-role-${r}`) : '');
   return h('fieldset', { class: 'admin-kept-list' },
     h('legend', null, t('admin-review')),
-    ...items.map((item) => h('label', { class: 'admin-kept-item', 'data-target': item.target },
-      h('input', { type: 'checkbox', class: 'admin-keep', value: item.target, checked: true }), ' ',
-      item.action === 'retracted' ? t('admin-kept-retracted') : t('admin-kept-corrected', { fields: item.fields.join(', ') }), ' ',
-      role(item.role), ' ', h('code', null, short(item.author)), ': ',
-      h('q', { dir: 'auto' }, item.text), ' ', t('admin-kept-dated', { when: when(item.created_at) }),
-      item.reason ? [' ', t('admin-kept-reason'), ' ', h('q', { dir: 'auto' }, item.reason)] : null)),
+    ...items.map((item) => {
+      const gone = item.withdrawn || [];
+      return h('label', { class: 'admin-kept-item', 'data-target': item.target },
+        h('input', { type: 'checkbox', class: 'admin-keep', value: item.target, checked: true }), ' ',
+        item.amendments.length > gone.length ? (item.action === 'retracted' ? t('admin-kept-retracted') : t('admin-kept-corrected', { fields: item.fields.join(', ') })) : '', ' ',
+        role(item.role), ' ', h('code', null, short(item.author)), ': ',
+        h('q', { dir: 'auto' }, item.text), ' ', t('admin-kept-dated', { when: when(item.created_at) }),
+        item.reason ? [' ', t('admin-kept-reason'), ' ', h('q', { dir: 'auto' }, item.reason)] : null,
+        // One the key deleted itself (NIP-09): the node kept a record, not its text; kept, the owner retracts the post.
+        gone.map((w) => h('span', { class: 'admin-kept-withdrawn' }, ' ',
+          t(w.type === 'retraction' ? 'admin-kept-withdrawn' : 'admin-kept-withdrawn-correction', { when: when(w.deleted_at) }))));
+    }),
     more ? h('p', null, t('admin-kept-more', { n: more })) : null);
 }
