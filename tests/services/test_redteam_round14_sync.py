@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, posts, publish, routed, router
 from test_redteam_round12_sync import closed_port
 
@@ -24,6 +25,7 @@ from samizdat.core.posts import build_post
 from samizdat.net.client import RelayClient
 from samizdat.node import Node
 from samizdat.services import channels, relay_memory, sync
+from samizdat.store import local as local_module
 from samizdat.store.local import LocalState
 from samizdat.testing import FakeClock, cutting_proxy, running_relay
 
@@ -204,3 +206,29 @@ def test_the_state_file_names_neither_the_authors_nor_the_routes(tmp_path: Path)
         assert author.encode() not in raw
         assert bytes.fromhex(author) not in raw
         assert route.encode() not in raw
+
+
+def test_the_record_is_bounded_and_keeps_what_it_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``SOURCES_MAX`` authors are noted: past it a new author is not (and says nothing), while those
+    noted keep being updated: a second route bringing one of theirs is remembered."""
+    from samizdat.store.local import Sources  # new in round 14: the module's other tests run on the code before
+
+    monkeypatch.setattr(local_module, "SOURCES_MAX", 2)
+    keys = [SecretKey(bytes([70 + i]) * 32).public_key_hex for i in range(3)]
+    local = LocalState(tmp_path / "state.sqlite")
+    try:
+        local.note_brought("http://fallback", {keys[0]: 6, keys[1]: 1})
+        assert local.sources_full()
+        local.note_brought("http://fallback", {keys[0]: 6, keys[2]: 6})
+        local.note_brought("direct", {keys[1]: 1})
+        noted = local.sources(keys, "http://fallback")
+        assert sorted(noted) == sorted(keys[:2])
+        assert noted[keys[0]] == Sources(first_here=True, brought=12, others=False)
+        assert noted[keys[1]] == Sources(first_here=True, brought=1, others=True)
+    finally:
+        local.close()
+    reopened = LocalState(tmp_path / "state.sqlite")  # the count of noted authors survives a restart
+    try:
+        assert reopened.sources_full()
+    finally:
+        reopened.close()
