@@ -69,15 +69,17 @@ def review_text(items: list[dict[str, Any]]) -> str:
                          f"{gone['type']} dated {when(gone['created_at'])}, " + _gone(gone["type"]))  # fmt: skip
         if item["own"] and item["by"]:
             lines.append(f"      kept unless you add --drop {item['target'][:SHOWN_ID]}")
-        if not item["own"]:
+        if not item["own"] and item["by"]:
             lines.append("      ANOTHER'S POST: keep it only if you know the admin did this before the key left them:")
             for by in item["by"]:
                 lines.append(f"      --keep {by['id'][:SHOWN_ID]}  (its {by['type']} dated {when(by['created_at'])})")
+        elif not item["own"]:
+            lines.append("      ANOTHER'S POST.")
         if item["withdrawn"]:
-            lines.append("      keep it only if you know the admin made it and the police deleted it:")
+            lines.append("      keep it only if you know the admin made it and did not withdraw it themselves:")
         for gone in item["withdrawn"]:
             lines.append(f"      --keep {gone['id'][:SHOWN_ID]}  (its withdrawn {gone['type']})")
-    lines.append(f"Of others' posts, nothing is kept unless you add {CHOICES}; "
+    lines.append(f"Of others' posts, nothing is kept unless you add {CHOICES} (nor what the key withdrew); "
                  "leave out one of its own posts with --drop ID.")  # fmt: skip
     return "\n".join(lines)
 
