@@ -291,6 +291,7 @@ def _still_asked(conn: sqlite3.Connection, pubkey: bytes, name: str, value: str 
 
 def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> None:
     targets = deletion_targets(request)
+    records = []
     for target in targets.ids:
         tid = bytes.fromhex(target)
         conn.execute("INSERT OR IGNORE INTO deleted_ids (id, pubkey) VALUES (?, ?)", (tid, pubkey))
@@ -302,7 +303,8 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             erased = event_from_raw(row[1])
             delete_event(conn, row[0], erased)
             if record := withdrawn_record(erased, request):
-                keep_withdrawn(conn, record)
+                records.append(record)
+    keep_withdrawn(conn, records)
     for kind, d in targets.slots:
         conn.execute(
             "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (?, ?, ?, ?) "
@@ -317,15 +319,17 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             delete_event(conn, seq, event_from_raw(raw))
 
 
-def keep_withdrawn(conn: sqlite3.Connection, record: Withdrawn) -> None:
-    """Keep ``record`` (:class:`~samizdat.store.base.Withdrawn`), and at most WITHDRAWN_PER_AUTHOR of its
-    author's, the oldest by the amendment's date dropped."""
-    pubkey = bytes.fromhex(record.author)
-    conn.execute(
+def keep_withdrawn(conn: sqlite3.Connection, records: Sequence[Withdrawn]) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, of one deletion request: one author), and at
+    most WITHDRAWN_PER_AUTHOR of their author's, the oldest by the amendment's date dropped."""
+    if not records:
+        return
+    pubkey = bytes.fromhex(records[0].author)
+    conn.executemany(
         "INSERT OR IGNORE INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (bytes.fromhex(record.id), pubkey, record.action, bytes.fromhex(record.target), record.address,
-         record.created_at, bytes.fromhex(record.deletion), record.deleted_at),
+        [(bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
+          r.created_at, bytes.fromhex(r.deletion), r.deleted_at) for r in records],
     )  # fmt: skip
     conn.execute(
         "DELETE FROM withdrawn WHERE pubkey = ?1 AND id IN (SELECT id FROM withdrawn WHERE pubkey = ?1"
