@@ -301,14 +301,16 @@ def register(app: typer.Typer) -> None:
             [],
             "--keep",
             metavar="ID",
-            help="For --remove: keep this amendment of another's post (its id from --review; repeatable); those of "
-            "others' posts not named are not kept.",
+            help="For --remove: keep this amendment of another's post, or one the key withdrew (its id from --review; "
+            "repeatable); those not named are not kept.",
         ),  # fmt: skip
         keep_all: bool = typer.Option(
             False, "--keep-all", help="For --remove: keep every amendment --review lists, those of others' posts too."
         ),
         keep_none: bool = typer.Option(
-            False, "--keep-none", help="For --remove: keep no amendment of others' posts (its own posts' are kept)."
+            False,
+            "--keep-none",
+            help="For --remove: keep no amendment of others' posts nor any it withdrew (its own posts' are kept).",
         ),
         drop: list[str] = typer.Option(
             [],
@@ -319,8 +321,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """List, appoint or remove a channel's admins (the owner republishes the definition). A removal keeps, as
-        yours, the retractions and corrections the key made before --since; those of others' posts only those you
-        name after a look (--review, then --keep ID, --keep-all or --keep-none)."""
+        yours, the retractions and corrections the key made before --since; those of others' posts, and those the
+        key deleted itself, only those you name after a look (--review, then --keep ID, --keep-all or --keep-none)."""
         if role not in ADMIN_ROLES:
             raise UsageError(f"--role is one of {', '.join(ADMIN_ROLES)}")
         if (review or keep or keep_all or keep_none or drop) and not remove:
