@@ -203,8 +203,10 @@ async def fetch_missing(
                 await blobs.store_blob(ctx, data, expected_sha256=sha256, thumb=not is_full)
             except blobs.BlobRefused as exc:
                 report.refused.append(f"{sha256}: {exc}")
-                log.warning("a photo fetched for a post was refused: %s", exc)
-                log.info("the photo refused came from %s", url[:80])
+                # Not the reason at this level: a source that sends other bytes has the reason name the photo's
+                # hash, public in its post (a seized laptop's journal told which post it was: red team, round 14).
+                log.warning("a photo fetched for a post was refused (-v says why and where it came from)")
+                log.info("the photo refused came from %s: %s", url[:80], exc)
                 data = None
                 continue
             break
