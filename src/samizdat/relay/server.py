@@ -425,13 +425,20 @@ class RelayServer:
         return answer
 
     def _refused_page(self, asker: str, refusal: str) -> None:
-        """Say once per name or page (of the first 100) why a browser on this machine was refused: the page gets
-        no answer, and the operator of a proxy that gives the node a name, or of a web client, needs the reason."""
+        """Say why a browser on this machine was refused: the page gets no answer, and the operator of a proxy that
+        gives the node a name, or of a web client, needs the reason. Once at WARNING without the name or page (the
+        sites the machine's browser visited are not the journal's to keep: red team, round 14), and once per name
+        or page (of the first 100) at INFO, which ``-v`` shows."""
         if asker in self._refused_pages or len(self._refused_pages) >= 100:
             return
+        if not self._refused_pages:
+            logger.warning(
+                "a browser on this machine was refused without an answer: a page of another site, or a name not the "
+                "node's ([relay] host_names, allowed_origins; -v names it)"
+            )
         self._refused_pages.add(asker)
         what = "asked for" if refusal is http.REBOUND else "a page of"
-        logger.warning("a browser on this machine, %s %r: refused without an answer (%s)", what, asker[:100], refusal)
+        logger.info("a browser on this machine, %s %r: refused without an answer (%s)", what, asker[:100], refusal)
 
     async def _request(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.request_handler is not None

@@ -182,7 +182,8 @@ async def _impersonated(
     try:
         found = await relay_memory.gone(ctx, scope, lacking, mark)
     except Exception:  # a bug in the check must not fail the sync it follows
-        log.exception("the check of what %s had at the last sync failed", client.url)
+        log.exception("the check of what a relay had at the last sync failed (-v names it)")
+        log.info("the relay whose check failed: %s", client.url)
     if found is None or not relay_memory.suspicious(found):
         failover.remember_transfer(ctx.local, client, now=ctx.clock())
         return report
@@ -356,7 +357,8 @@ async def _withheld(
         log.info("could not ask %s for the newest definitions and retractions: %s", client.url, exc)
         return {k: v for k, v in before.items() if k.startswith("withh")}
     except Exception:  # a bug in the check must not fail the sync it follows
-        log.exception("the withholding check of %s failed", client.url)
+        log.exception("the withholding check of a relay failed (-v names it)")
+        log.info("the relay whose withholding check failed: %s", client.url)
         return {k: v for k, v in before.items() if k.startswith("withh")}
     return found.summary()
 
