@@ -263,8 +263,13 @@ async def kept_amendments(
         original = await ctx.store.get(target)
         if original is None or target in drop:
             continue
+        # Only what the key could make before the removal, as readers count it (core/thread.py): a retraction of
+        # the owner's or another admin's post never counted, so its deletion took nothing from readers, and
+        # keeping it made the owner retract its own warning (red team, round 15).
         withdrawn = tuple(sorted((r for r in records if r.target == target and r.id not in drop
-                                  and (keep is None or r.id in keep)), key=lambda r: (r.created_at, r.id)))  # fmt: skip
+                                  and (keep is None or r.id in keep)
+                                  and before.may_amend(pubkey, r.created_at, original.pubkey)),
+                                 key=lambda r: (r.created_at, r.id)))  # fmt: skip
         related = await ctx.store.query(
             [Filter(kinds=frozenset({kinds.POST, kinds.DELETION}), tags=(("e", frozenset({target})),),
                     limit=MAX_KEPT)]

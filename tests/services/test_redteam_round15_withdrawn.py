@@ -1,0 +1,48 @@
+"""Red team, round 15 (docs/safety.md): the police, holding an arrested admin's key, against round 14's record of
+the amendments the key withdrew (NIP-09), which the owner's removal review offers.
+
+A retraction or correction the key may not make (of the owner's post, or of another admin's: ``Channel.may_amend``)
+never counted for readers, so the key's deleting it took nothing from them. Offered as "withdrawn by the key", it
+made the owner sign, by a default the phone checked, the retraction of the owner's own warning or of another
+admin's: two events the readers never saw an effect of. The review now offers a withdrawn amendment only when the
+key could make it in the channel before the removal, as readers' views count one (core/thread.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_redteam_round12_laundered import NOW, TURNED, _post, _retraction, _statuses, _yard
+
+from samizdat.core import kinds
+from samizdat.core.event import sign_event
+from samizdat.core.keys import SecretKey
+from samizdat.services import posts
+from samizdat.testing import FakeClock, test_node
+
+OTHER = SecretKey(bytes([63]) * 32)  # another admin of the channel, honest
+_ALERT = (["location", "Lenina 5"], ["expiration", str(NOW + 86400)])
+
+
+async def test_a_withdrawn_retraction_the_key_could_not_make_is_not_offered(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        address = await _yard(ctx)
+        await posts.change_admins(ctx, "yard", add=[OTHER.public_key_hex], role="admin", remove=[], since=None)
+        arrest = NOW - 1800
+        mine = _post(ctx.key, address, "alert", "Police at Lenina, avoid", NOW - 7200, *_ALERT)
+        theirs = _post(OTHER, address, "alert", "Checkpoint at the bridge", NOW - 7100, *_ALERT)
+        await ctx.ingest([mine, theirs])
+        # The police, with the arrested admin's key, backdate retractions of the two honest warnings, which readers
+        # ignore (an admin may not amend the owner's nor another admin's posts), then delete them.
+        fakes = [_retraction(TURNED, address, p, "Mistake", arrest - 600) for p in (mine, theirs)]
+        await ctx.ingest(fakes)
+        assert await _statuses(ctx, mine.id, theirs.id) == {mine.id: "valid", theirs.id: "valid"}
+        await ctx.ingest([sign_event(TURNED, kinds.DELETION, "", [["e", f.id] for f in fakes], created_at=arrest - 60)])
+        removing = {"remove": [TURNED.public_key_hex], "since": arrest}
+
+        # The review does not offer them: keeping one would have made the owner retract its own warning.
+        assert await posts.review_removal(ctx, "yard", **removing) == []
+        await posts.change_admins(ctx, "yard", add=[], role="admin", keep_all=True, **removing)
+        assert await _statuses(ctx, mine.id, theirs.id) == {mine.id: "valid", theirs.id: "valid"}
