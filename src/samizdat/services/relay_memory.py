@@ -389,7 +389,9 @@ async def standing(
     That route can invent events (any key signs them) but not an owner's or admin's signature: a post naming a
     channel whose definition the node holds counts when its signer has a role there at its date
     (:meth:`samizdat.core.channel.Channel.role_of`: owner, admins, editors, former admins before their ``since``;
-    a definition only its owner signs, so one that came with the route cannot give a key a role); any other
+    a definition only its owner signs, so one that came with the route cannot give another key a role; but the
+    route can invent the owner too, so the channel must be one the user named, :func:`user_named`, or its owner
+    an author known as below: round 15); any other
     event counts when the sync's route brought one of its author's, or the node held one in the scope before the
     sync and knew the author from a source other than ``via`` (:func:`independent`). Only those are evidence that
     the sync's route withholds."""
@@ -399,6 +401,17 @@ async def standing(
     named: dict[str, Channel | None] = {}
     known: dict[str, bool] = {}
     since, shown = await _stored_since(ctx, scope, start, brought)
+    given = await user_named(ctx, scope)
+
+    async def knows(author: str) -> bool:
+        if author not in known:
+            known[author] = author in shown or (
+                len(known) < STANDING_LOOKUPS
+                and await _held_before(ctx, scope, author, since)
+                and await independent(ctx, author, via)
+            )
+        return known[author]
+
     counted: list[str] = []
     for event_id in ids:
         event = by_id.get(event_id)
@@ -408,7 +421,12 @@ async def standing(
         held: list[Channel] = []
         for address in addresses:
             if address not in named:
-                named[address] = await channels.lookup(ctx, address) if len(named) < STANDING_LOOKUPS else None
+                channel = await channels.lookup(ctx, address) if len(named) < STANDING_LOOKUPS else None
+                # Round 15: a route can invent a whole channel (a fresh owner key, its definition, its posts): its
+                # roles count only when the user named it (followed, own, the sync's scope) or knows its owner.
+                if channel is not None and address not in given and not await knows(channel.owner):
+                    channel = None
+                named[address] = channel
             channel = named[address]
             if channel is not None:
                 held.append(channel)
@@ -416,16 +434,21 @@ async def standing(
             if any(channel.role_of(event.pubkey, event.created_at) is not None for channel in held):
                 counted.append(event_id)
             continue
-        author = event.pubkey
-        if author not in known:
-            known[author] = author in shown or (
-                len(known) < STANDING_LOOKUPS
-                and await _held_before(ctx, scope, author, since)
-                and await independent(ctx, author, via)
-            )
-        if known[author]:
+        if await knows(event.pubkey):
             counted.append(event_id)
     return counted, len(ids) - len(counted)
+
+
+async def user_named(ctx: Context, scope: Sequence[Filter]) -> set[str]:
+    """The channels whose owner's key the user gave this node (red team, round 15): those followed (the link names
+    the owner), its own, and those the sync's scope names (``sync --channel``, a channel's scope). No route can
+    forge a post by their owner or admins; a channel a route brought can be that route's own invention."""
+    named = set(ctx.local.follows()) | set(await channels.own_channels(ctx))
+    for f in scope:
+        for name, values in f.tags:
+            if name == "a":
+                named.update(v for v in values if v.startswith(f"{kinds.CHANNEL}:"))
+    return named
 
 
 async def independent(ctx: Context, author: str, via: str | None) -> bool:
