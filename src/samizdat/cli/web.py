@@ -13,7 +13,7 @@ import typer
 
 from samizdat.cli.common import JsonOption, emit, home, node_keys, qr_text, run, with_node
 from samizdat.cli.render import plural, when
-from samizdat.cli.timeparse import parse_duration
+from samizdat.cli.timeparse import parse_duration, parse_since
 from samizdat.config import load_config, load_identity
 from samizdat.core import nip19
 from samizdat.core.channel import Channel
@@ -34,7 +34,7 @@ from samizdat.web.operator import (
     new_token,
     revoke_code,
 )
-from samizdat.web.operator_changes import ChangeRecord, describe, grants, undo_state, undo_step
+from samizdat.web.operator_changes import ChangeRecord, chosen_to_stay, describe, grants, undo_state, undo_step
 
 #: Why ``--undo`` leaves a change that took something from a key: the owner's own, from that phone, looks the same.
 GRANTS = (
@@ -127,11 +127,32 @@ def logout(
         "removal's --since it moved later (publishes, as `samizdat channel admins` does; unlocks the node). A key it "
         "removed or demoted is left as it is, with the command that puts it back.",
     ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        metavar="TIME",
+        help="When the phone or link left your hands (2026-11-22T18:00, a Unix time, or 2d: that long ago): "
+        "--undo leaves what the login last changed before then (your own changes from that phone), listed with "
+        "its command. Default: --undo takes back all the login gave.",
+    ),
+    keep: list[str] = typer.Option(
+        [],
+        "--keep",
+        metavar="KEY",
+        help="A key (npub or hex) whose appointment --undo leaves: an honest admin you appointed from that phone "
+        "before it was lost. Repeat for several.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke one operator code, or every one: browsers logged in with it can no longer act as this node. Then
     say what the login changed in the admins of your channels, and how to undo it (`--undo` does)."""
     path = home()
+    # Checked before anything is revoked: a mistyped choice loses nothing.
+    lost = _lost_at(since) if since is not None else None
+    kept = frozenset(_key(key) for key in keep)
+    if (lost is not None or kept) and not undo:
+        raise UsageError("--since and --keep say what --undo leaves: add --undo (`samizdat web logout ID` alone "
+                         "lists the login's changes with their times)")  # fmt: skip
     if code_id is not None and not all_codes:
         code, ids = _revoke_one(path, code_id)
         data: dict[str, Any] = {"revoked": int(code is not None), "id": ids[0]}
@@ -142,7 +163,7 @@ def logout(
         data, said = {"revoked": count}, f"Revoked {plural(count, 'operator code')}."
     if undo and ids:
         try:
-            data.update(run(with_node(lambda ctx: _undo(ctx, set(ids)))))
+            data.update(run(with_node(lambda ctx: _undo(ctx, set(ids), lost, kept))))
         except UsageError:
             typer.echo(said)  # the revocation stands, whatever stopped the undoing
             raise
@@ -150,6 +171,22 @@ def logout(
         if records := _readable(path, set(ids)):  # the answer is as before for a login that changed no admin
             data["admin_changes"] = [_record_dict(r) for r in records]
     emit(data, as_json, lambda d: "\n".join([said, *_changes_text(d)]))
+
+
+def _lost_at(text: str) -> int:
+    """The time ``--since`` gives (a duration: that long ago); UsageError for one in the future."""
+    now = int(time.time())
+    moment = parse_since(text, now)
+    if moment > now:
+        raise UsageError(f"--since {text[:40]!r} is in the future: give when the phone or link left your hands")
+    return moment
+
+
+def _key(text: str) -> str:
+    try:
+        return nip19.parse_pubkey(text)
+    except UsageError as exc:
+        raise UsageError(f"--keep {text[:70]!r}: {exc}") from exc
 
 
 def _revoke_one(path: Path, code_id: str) -> tuple[OperatorCode | None, list[str]]:
@@ -189,14 +226,19 @@ def _record_dict(record: ChangeRecord) -> dict[str, Any]:
     return {"id": record.id, "count": record.count, "changes": changes}
 
 
-async def _undo(ctx: Context, ids: set[str]) -> dict[str, Any]:
+async def _undo(ctx: Context, ids: set[str], since: int | None, keep: frozenset[str]) -> dict[str, Any]:
     """Put back, in the node's channels, what the logins ``ids`` changed in their admins, through the service
-    ``samizdat channel admins`` uses, each key only where the channel still shows what the login left."""
-    undone, left = [], []
+    ``samizdat channel admins`` uses, each key only where the channel still shows what the login left, and not
+    what the owner chose to leave (``--since``, ``--keep``: operator_changes.chosen_to_stay)."""
+    undone, left, seen = [], [], set()
     for record in [r for r in list_records(ctx.home) if r.id in ids]:
         done: set[tuple[str, str]] = set()
         for change in record.changes or ():
             step, text = undo_step(change), describe(change)
+            seen.add(change.key)
+            if why := chosen_to_stay(change, since, keep):
+                left.append({"text": f"{when(change.at)}  {text}", "why": why, "undo": step.command()})
+                continue
             try:
                 channel = await channels.resolve(ctx, change.channel)
                 state = undo_state(change, (channel.admins.get(change.key), channel.revoked.get(change.key)))
@@ -224,7 +266,8 @@ async def _undo(ctx: Context, ids: set[str]) -> dict[str, Any]:
                          "another key: cannot be read here", "undo": ""})  # fmt: skip
         if done:
             await asyncio.to_thread(forget_admin_changes, ctx.home, record.id, done)
-    return {"undone": undone, "left": left}
+    unknown = [nip19.npub_encode(key) for key in sorted(keep - seen)]
+    return {"undone": undone, "left": left, **({"keep_unknown": unknown} if unknown else {})}
 
 
 def _changes_text(d: dict[str, Any]) -> list[str]:
@@ -247,6 +290,8 @@ def _changes_text(d: dict[str, Any]) -> list[str]:
         lines.append(f"NOT put back ({item['why']}): {neutralize(item['text'])}")
         if item["undo"]:
             lines.append(f"    by hand: {item['undo']}")
+    for npub in d.get("keep_unknown", []):
+        lines.append(f"--keep {npub}: the login changed nothing of this key (nothing to keep)")
     return lines
 
 

@@ -25,6 +25,14 @@ None), or neither. Undoing an entry puts the key back as it was before, through 
 admins`` uses, only when the channel still shows what the login left (else the owner changed it since, and it is
 left alone): a key that was nowhere is removed with ``since`` 0, so that none of its posts counts, backdated or
 not (a removal from the moment of its appointment would let it backdate posts to before then).
+
+A removal from time 0 loses nothing that one from the appointment would keep: a key listed nowhere had no post
+counting before its appointment, and what it posted as an admin stops counting either way; a ``since`` at the
+appointment would only let the police's appointee backdate posts into the channel (``created_at`` is the
+signer's). What the owner can lose is the appointment itself, when the login's changes include the owner's own
+from that phone before it was lost (an honest co-admin appointed in a hurry): ``web logout --undo`` takes back
+everything the login gave unless the owner says what to leave, by key (``--keep``) or by when the phone was lost
+(``--since``: a change last made before then is left, listed, with its command) (:func:`chosen_to_stay`).
 """
 
 from __future__ import annotations
@@ -233,6 +241,18 @@ def undo_state(change: AdminChange, current: State) -> str:
     if _plain(current) == _plain(change.before):
         return "done"
     return "undo" if current == change.after else "changed"
+
+
+def chosen_to_stay(change: AdminChange, since: int | None, keep: frozenset[str]) -> str:
+    """Why the owner's choice leaves ``change`` out of ``web logout --undo``, or "" when it does not: its key is
+    in ``keep`` (``--keep``: an honest admin the owner appointed from that phone), or its last change was made
+    before ``since`` (``--since``: when the phone was lost). ``at`` is the minute the change began: a change in the
+    minute of ``since`` counts as after it (taken back), the side a wrong guess of a few seconds must err on."""
+    if change.key in keep:
+        return "kept (--keep)"
+    if since is not None and change.at + 60 <= since:
+        return f"made before {_time(since)} (--since)"
+    return ""
 
 
 def _time(moment: int) -> str:
