@@ -18,11 +18,12 @@ from pathlib import Path
 from test_redteam_censor10_sync import fresh_index, impostor_lines, marked, posts, routed, router
 
 from samizdat.core.channel import build_channel_event, parse_channel
+from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
 from samizdat.node import Node
-from samizdat.services import channels, sync
-from samizdat.testing import running_relay
+from samizdat.services import channels, relay_memory, sync
+from samizdat.testing import FakeClock, running_relay
 
 STRANGERS_LINE = "by keys this node does not know in that scope"
 
@@ -116,3 +117,79 @@ async def test_a_channel_the_fallback_brought_counts_once_its_owner_is_known_els
         report = await sync.sync_with(ctx, relay.url, direction="down")
         assert impostor_lines(report.errors), report.errors
         assert marked(ctx, relay.url, direct.url) == "relay.impostor"
+
+
+DOUBT_LINE = "are held back: that route is in doubt since"
+
+
+async def test_a_new_node_sends_nothing_to_an_empty_relay_another_route_contradicts(
+    opened: Node, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """A node that knows no key syncs a whole relay for the first time, with eight events of its own to send; the
+    relay's address is the censor's (an empty relay), the fallback reaches the real one (20 events by keys the
+    node never met). Nothing can be marked (the fallback could have invented the 20). Before: the first sync
+    uploaded the node's eight events to the censor. Now the direct route served nothing while the fallback served
+    20: what the node would send is held back from it, at this sync and the next, and the report says why; the
+    fallback's spot check carried them to the real relay. Once the takeover ends, the next spot check finds the
+    routes agree and nothing is held any more."""
+    now = int(opened.ctx.now())
+    feed = posts(SecretKey(bytes([75]) * 32), now - 3600, 20, "feed")
+    mine = posts(SecretKey(bytes([76]) * 32), now - 600, 8, "mine")
+    async with (
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as censor,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        await opened.ctx.store.add_many(mine)
+        direct.to = censor.port
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+        first = await sync.sync_with(ctx, relay.url)
+        assert not impostor_lines(first.errors), first.errors
+        assert [line for line in first.errors if f"8 events this node would send to {relay.url}" in line], first.errors
+        assert await censor.store.count([Filter()]) == 0  # the censor got none of what the node sends
+        assert await relay.store.has([e.id for e in mine]) == {e.id for e in mine}  # through the fallback
+        assert await ctx.store.has([e.id for e in feed]) == {e.id for e in feed}
+        assert marked(ctx, relay.url, direct.url) is None
+        fake_clock.advance(60)
+        second = await sync.sync_with(ctx, relay.url)  # no spot check due: the doubt stands
+        assert [line for line in second.errors if DOUBT_LINE in line], second.errors
+        assert await censor.store.count([Filter()]) == 0
+        direct.to = None  # the takeover ends
+        fake_clock.advance(relay_memory.SPOT_EVERY)
+        await sync.sync_with(ctx, relay.url)  # its spot check finds the two routes agree
+        fake_clock.advance(60)
+        later = await sync.sync_with(ctx, relay.url)
+        assert not later.errors, later.errors
+        assert later.held == 0
+
+
+async def test_a_fallback_that_invents_events_does_not_keep_the_node_from_an_honest_relay(
+    opened: Node, tmp_path: Path
+) -> None:
+    """The rule cannot be turned against a relay that serves anything: a lying fallback that adds 30 events by
+    fresh keys at a new node's first sync of a relay whose direct route serves its events does not keep the
+    node's own events from it (they are sent through the direct route at that sync), and marks nothing."""
+    now = int(opened.ctx.now())
+    feed = posts(SecretKey(bytes([77]) * 32), now - 3600, 20, "feed")
+    invented = posts(SecretKey(bytes([78]) * 32), now - 1800, 30, "invented")
+    mine = posts(SecretKey(bytes([79]) * 32), now - 600, 8, "mine")
+    async with (
+        running_relay(tmp_path, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, negentropy=fresh_index()) as liar,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many(feed)
+        await liar.store.add_many([*feed, *invented])
+        await opened.ctx.store.add_many(mine)
+        fallback.to = liar.port
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+        first = await sync.sync_with(ctx, relay.url)
+        assert first.sent == len(mine), first
+        assert first.held == 0, first
+        assert not [line for line in first.errors if DOUBT_LINE in line], first.errors
+        assert await relay.store.has([e.id for e in mine]) == {e.id for e in mine}
+        assert marked(ctx, relay.url, direct.url) is None
+        assert marked(ctx, relay.url, fallback.url) is None

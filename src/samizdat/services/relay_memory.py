@@ -154,6 +154,7 @@ class Noting(relay_health.Witness):
         self.lacking: list[str] = []
         self.got: set[str] = set()
         self.spot = spot  # a spot check's, through another route than the sync's
+        self.finished = False  # the sync it witnessed ran to its end
         self.route = route  # the connection's route: what it brings new is noted as its (round 14)
 
     async def ingest(self, events: Sequence[Event]) -> list[AddOutcome]:
@@ -569,6 +570,30 @@ def unasked_line(client: RelayClient, other: RelayClient, count: int) -> str:
         f"{client.url} through {route} lacked {count} events from before this sync that {via} served, and could "
         f"not be asked for them again: they may have reached the relay meanwhile, or that route withholds them; "
         f"nothing is marked"
+    )
+
+
+def has_other_route(ctx: Context, client: RelayClient) -> bool:
+    """Whether the node has a route to ``client``'s relay other than ``client``'s (a fallback, Tor)."""
+    return client.route is not None and any(spec != client.route for spec in ctx.routing.candidates(client.url))
+
+
+async def elsewhere(ctx: Context, first: Noting, spot: Noting, began: float) -> int:
+    """How many events from before the sync (which began at ``began``) the spot check's route (``spot``) served
+    or held that the sync's route (``first``) lacked: those of ours the first lacked and the other did not, and
+    those the other brought created :data:`SETTLE_SECONDS` before the sync. Any key counts: this only keeps back
+    what the node would send (red team, round 15), it marks nothing."""
+    held_there = set(first.lacking) - set(spot.lacking)
+    return len(held_there) + len(await older(ctx, spot.got, began))
+
+
+def doubt_line(client: RelayClient, since: float, held: int) -> str:
+    route = redacted(client.route or "this route")
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(since))
+    return (
+        f"{held} events this node would send to {client.url} through {route} are held back: that route is in doubt "
+        f"since {when} UTC (it served nothing in this scope while another route served or held events it lacked); "
+        f"nothing is marked (a route can invent events), and they go when a spot check finds the two routes agree"
     )
 
 

@@ -72,7 +72,8 @@ async def sync_with(
         client: RelayClient, *, transfer: bool = True, hook: bool = True, spot: bool = False
     ) -> netsync.SyncReport:
         began = time.monotonic()
-        witnesses.append(relay_memory.Noting(ctx, spot=spot, route=client.route))
+        witness = relay_memory.Noting(ctx, spot=spot, route=client.route)
+        witnesses.append(witness)
         try:
             report = await netsync.sync(
                 client,
@@ -88,6 +89,7 @@ async def sync_with(
                 upload_limit=relay_health.upload_limit(ctx, url),
                 hold=hold,  # what looks gone is not sent back before another route is asked (red team, round 11)
             )
+            witness.finished = True
             if throttle.slow(client, time.monotonic() - began):  # measured before the connection closes
                 line = await throttle.check(ctx, client)
                 if line is not None:
@@ -106,7 +108,20 @@ async def sync_with(
     # against this one (a fallback that invents events would otherwise have them found gone here; round 13).
     route_key = relay_memory.route_key(key, client.route)
     had = ctx.local.relay_mark(url, route_key) if route_key != key else mark
-    hold = relay_memory.holding(ctx, scope, had)
+    gone_hold = relay_memory.holding(ctx, scope, had)
+    # Red team, round 15: a route with nothing of its own to compare with (its first sync in the scope) that serves
+    # nothing, while a spot check is to ask another route, is not sent what the node would upload until that check;
+    # one found in doubt then (the other route served or held events it lacked) is not sent it until a spot check
+    # finds the two agree. Never marked for it: the other route could have invented what it served.
+    doubted = ctx.local.relay_doubt(url, route_key) if route_key != key else None
+    spot_coming = direction != "up" and (relay_memory.spot_due(mark, started) or after_hold)
+    wary = route_key != key and relay_memory.has_other_route(ctx, client) and (had is None and spot_coming)
+
+    async def hold(lacking: Sequence[str]) -> set[str]:
+        if len(witnesses) == 1 and (doubted is not None or (wary and not witnesses[0].got)):
+            return set(lacking)  # the sync's own route only; what it served so far: nothing (or it is in doubt)
+        return await gone_hold(lacking)
+
     synced: netsync.SyncReport | None = None
     try:
         report = await over(client, transfer=False)  # data carried by a route found impersonated proves nothing
@@ -121,6 +136,10 @@ async def sync_with(
         if not found and direction != "up" and (relay_memory.spot_due(mark, started) or after_hold):
             checked = ctx.clock()
             report = await _spot_check(ctx, client, report, (started, start), scope, witnesses, over)
+    if synced is not None and (wary or doubted is not None):
+        doubted = await _doubt(ctx, client, route_key, witnesses, started, doubted)
+        if doubted is not None and synced.held:
+            report.errors.append(relay_memory.doubt_line(client, doubted, synced.held))
     # Not past what only a spot check brought: the sync's route lacked it, so it is not what the relay "had" at
     # this sync (a fallback that invents events would otherwise have them found gone next time; round 13).
     end = await relay_memory.end_mark(ctx, start, set().union(*(w.got for w in witnesses if not w.spot)))
@@ -138,6 +157,34 @@ async def sync_with(
 
 
 Over = Callable[[RelayClient], Awaitable[netsync.SyncReport]]
+
+
+async def _doubt(
+    ctx: Context,
+    client: RelayClient,
+    route_key: str,
+    witnesses: Sequence[relay_memory.Noting],
+    began: float,
+    doubted: float | None,
+) -> float | None:
+    """Since when ``client``'s route is in doubt after this sync (None: not, or no longer; red team, round 15):
+    when a spot check through another route ran to its end, the route is in doubt if that route served or held at
+    least :data:`~samizdat.services.relay_memory.GONE_MIN` events from before the sync that this one lacked, and
+    this one served nothing (or was in doubt already); otherwise the doubt is settled. Without a spot check that
+    ended, the doubt stands as it was."""
+    first, spots = witnesses[0], [w for w in witnesses if w.spot and w.finished]
+    if not spots:
+        return doubted
+    elsewhere = await relay_memory.elsewhere(ctx, first, spots[-1], began)
+    if elsewhere >= relay_memory.GONE_MIN and (doubted is not None or not first.got):
+        since = doubted if doubted is not None else ctx.clock()
+        ctx.local.record_relay_doubt(client.url, route_key, since)
+        return since
+    if doubted is not None:
+        log.info("%s: the spot check through another route settled the doubt on %s", client.url,
+                 redacted(client.route or "?"))  # fmt: skip
+    ctx.local.record_relay_doubt(client.url, route_key, None)
+    return None
 
 
 async def _around(ctx: Context, stalled: RelayClient, exc: TransportError, over: Over) -> netsync.SyncReport:

@@ -159,6 +159,15 @@ CREATE TABLE IF NOT EXISTS relay_marks (
     checked REAL NOT NULL DEFAULT 0,   -- when another route was last asked the same (a spot check)
     PRIMARY KEY (relay, scope)
 );
+-- Per relay and route's scope (relay_marks' name for it, a hash): since when that route is in doubt, having served
+-- nothing in the scope while another route served or held events it lacked; what the node would send there waits
+-- until a spot check settles it (services/sync.py, red team round 15).
+CREATE TABLE IF NOT EXISTS relay_doubts (
+    relay TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (relay, scope)
+);
 -- Per author whose events a relay sync brought new to this node: which route first brought one, how many that
 -- route brought, whether another route brought one since (services/relay_memory.py, red team round 14). Hashes
 -- with this node's salt, never the keys or the routes themselves.
@@ -697,6 +706,20 @@ class LocalState:
             "at = excluded.at, checked = CASE WHEN ? THEN excluded.checked ELSE checked END",
             (relay, scope, seq, lacking, now, checked or 0.0, checked is not None),
         )
+
+    def relay_doubt(self, relay: str, scope: str) -> float | None:
+        """Since when the route whose marks are named ``scope`` (:func:`samizdat.services.relay_memory.route_key`)
+        is in doubt at ``relay``; None when it is not (red team, round 15)."""
+        row = self._run("SELECT since FROM relay_doubts WHERE relay = ? AND scope = ?", (relay, scope)).fetchone()
+        return None if row is None else float(row[0])
+
+    def record_relay_doubt(self, relay: str, scope: str, since: float | None) -> None:
+        """Note the route in doubt since ``since`` (kept if it already was); None: the doubt is settled."""
+        if since is None:
+            self._run("DELETE FROM relay_doubts WHERE relay = ? AND scope = ?", (relay, scope))
+        else:
+            sql = "INSERT OR IGNORE INTO relay_doubts (relay, scope, since) VALUES (?, ?, ?)"
+            self._run(sql, (relay, scope, since))
 
     # -- which route brought an author's events (services/relay_memory.py, red team round 14) -----------------
 
