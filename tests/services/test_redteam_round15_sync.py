@@ -21,6 +21,7 @@ from samizdat.core.channel import build_channel_event, parse_channel
 from samizdat.core.filters import Filter
 from samizdat.core.keys import SecretKey
 from samizdat.core.posts import build_post
+from samizdat.core.routes import STALL_HOLD
 from samizdat.node import Node
 from samizdat.services import channels, relay_memory, sync
 from samizdat.testing import FakeClock, running_relay
@@ -193,3 +194,36 @@ async def test_a_fallback_that_invents_events_does_not_keep_the_node_from_an_hon
         assert await relay.store.has([e.id for e in mine]) == {e.id for e in mine}
         assert marked(ctx, relay.url, direct.url) is None
         assert marked(ctx, relay.url, fallback.url) is None
+
+
+async def test_a_follower_sends_nothing_to_the_censors_relay_when_its_mark_ends(
+    opened: Node, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    """The new follower of the first test, once the mark's hold has ended: the route had no sync of its own to
+    compare with (it was marked at its first), so the spot check after the hold found nothing new through the
+    fallback. Before: that sync uploaded the channel's eleven events to the censor, which from then on held a copy
+    and nothing was said. Now the route is in doubt (the fallback holds the eleven it lacked): nothing goes to the
+    censor, at that sync or the next, and the report says so."""
+    now = int(opened.ctx.now())
+    owner = SecretKey(bytes([80]) * 32)
+    definition = build_channel_event(owner, "square", "Square", created_at=now - 7200)
+    channel = parse_channel(definition)
+    address = channels.address_of(channel)
+    own = [build_post(owner, channel, "news", f"news {i}", created_at=now - 3600 + i) for i in range(10)]
+    async with (
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as relay,
+        running_relay(tmp_path, clock=fake_clock, negentropy=fresh_index()) as censor,
+        router() as direct,
+        router() as fallback,
+    ):
+        await relay.store.add_many([definition, *own])
+        direct.to = censor.port
+        ctx = routed(opened, relay.url, direct.url, fallback.url)
+        await channels.follow(ctx, address, [relay.url])
+        first = await sync.sync_with(ctx, relay.url, await channels.scope_of(ctx, address))
+        assert marked(ctx, relay.url, direct.url) == "relay.impostor", first.errors
+        for _ in range(2):
+            fake_clock.advance(STALL_HOLD * 4)  # past the hold: the next sync goes through the direct route again
+            later = await sync.sync_with(ctx, relay.url, await channels.scope_of(ctx, address))
+            assert await censor.store.count([Filter()]) == 0, later
+            assert [line for line in later.errors if DOUBT_LINE in line], later.errors
