@@ -115,7 +115,9 @@ def test_the_phone_lists_the_withdrawn_retraction_and_keeps_it(
         item = row.locator(f'.admin-kept-item[data-target="{fake}"]')
         expect(item).to_contain_text("Doctors here")
         expect(item.locator(".admin-kept-withdrawn")).to_contain_text("withdrawn by the key on")
-        expect(item.locator(".admin-keep")).to_be_checked()
+        # Unchecked: what the key withdrew is kept only when the owner checks it (red team, round 15).
+        expect(item.locator(".admin-keep")).not_to_be_checked()
+        item.locator(".admin-keep").check()
         assert asked == []
         row.locator(".admin-remove-go").click()
         expect(page.locator("#admins-note")).to_have_text(re.compile(r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; .*: 1\.$"))

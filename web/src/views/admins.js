@@ -7,7 +7,8 @@
 // an arrest) could have retracted an editor's real warning and dated it before the arrest, and the node cannot tell
 // (docs/safety.md, "Red team, round 12"); only the checked ones' amendments are sent ("shown") and signed again.
 // One the key itself deleted (a NIP-09 request: the police can delete the admin's honest retraction of a fake) is
-// listed too, "withdrawn by the key on <date>" (round 13): its text is gone, so keeping it retracts the post.
+// listed too, "withdrawn by the key on <date>" (round 13): its text is gone, so keeping it retracts the post; it is
+// unchecked, kept only when the owner checks it (round 15: the key's holder makes such records unseen).
 
 import { clear, h, mount } from '../dom.js';
 import { t } from '../i18n.js';
@@ -117,7 +118,7 @@ function adminsView(channel, address, note) {
       // Nothing listed: no drop, so that one of others' posts' amendments arriving meanwhile is refused, not kept;
       // listed: "shown", the ids of the amendments listed and left checked, so that no other is kept (one arriving
       // meanwhile, of a listed post too, or beyond the list's room: red team, round 13).
-      const shown = review.items.filter((item, i) => boxes[i].checked).flatMap((item) => item.amendments);
+      const shown = boxes.filter((c) => c.checked).flatMap((c) => c.dataset.ids.split(' '));
       const removal = { channel: address, remove: pubkey, since: review.since, ...(review.items.length ? { drop: [], shown } : {}) };
       const answer = await op.request({ admins: removal });
       go.disabled = false;
@@ -141,22 +142,30 @@ function adminsView(channel, address, note) {
 }
 
 /** The retractions and corrections of others' posts the removal would sign again, each checked (kept) until the
- * owner unchecks it; the checked ones' amendments are sent in "shown". Text from the network: each field in its own element. */
+ * owner unchecks it, but those the key withdrew unchecked (kept only if the owner checks them); the checked ones'
+ * amendments are sent in "shown". Text from the network: each field in its own element. */
 function keptList(items, more) {
   const role = (r) => (r === 'admin' || r === 'editor' ? t(`admin-role-${r}`) : '');
   return h('fieldset', { class: 'admin-kept-list' },
     h('legend', null, t('admin-review')),
     ...items.map((item) => {
       const gone = item.withdrawn || [];
+      const goneIds = gone.map((w) => w.id);
+      const live = item.amendments.filter((id) => !goneIds.includes(id));
+      // What the key withdrew is unchecked (red team, round 15): keeping it changes what readers see now, on a
+      // record with no text, which the key's holder can make unseen (published and deleted at once; a correction
+      // becomes the post's retraction); what readers see now (a live amendment) stays checked.
+      const box = (ids, checked) => h('input', { type: 'checkbox', class: 'admin-keep', value: item.target, checked, 'data-ids': ids.join(' ') });
+      const withdrawnBox = live.length && gone.length ? [box(goneIds, false), ' '] : null;
       return h('label', { class: 'admin-kept-item', 'data-target': item.target },
-        h('input', { type: 'checkbox', class: 'admin-keep', value: item.target, checked: true }), ' ',
-        item.amendments.length > gone.length ? (item.action === 'retracted' ? t('admin-kept-retracted') : t('admin-kept-corrected', { fields: item.fields.join(', ') })) : '', ' ',
+        live.length ? box(live, true) : box(goneIds, false), ' ',
+        live.length ? (item.action === 'retracted' ? t('admin-kept-retracted') : t('admin-kept-corrected', { fields: item.fields.join(', ') })) : '', ' ',
         role(item.role), ' ', h('code', null, short(item.author)), ': ',
         h('q', { dir: 'auto' }, item.text), ' ', t('admin-kept-dated', { when: when(item.created_at) }),
         item.reason ? [' ', t('admin-kept-reason'), ' ', h('q', { dir: 'auto' }, item.reason)] : null,
         // One the key deleted itself (NIP-09): the node kept a record, not its text; kept, the owner retracts the post.
-        gone.map((w) => h('span', { class: 'admin-kept-withdrawn' }, ' ',
-          t(w.type === 'retraction' ? 'admin-kept-withdrawn' : 'admin-kept-withdrawn-correction', { when: when(w.deleted_at) }))));
+        gone.length ? h('span', { class: 'admin-kept-withdrawn' }, ' ', withdrawnBox,
+          gone.map((w) => [t(w.type === 'retraction' ? 'admin-kept-withdrawn' : 'admin-kept-withdrawn-correction', { when: when(w.deleted_at) }), ' '])) : null);
     }),
     more ? h('p', null, t('admin-kept-more', { n: more })) : null);
 }
