@@ -107,10 +107,10 @@ def test_a_record_goes_long_after_its_code(home: Path) -> None:
     token = operator.new_token(home)
     operator.note_admin_change(home, code_id(token), appoint(PLANTED))
     [record] = operator.list_records(home)
-    [ended] = carried([record], set(), 1000.0)
-    assert ended.ended == 1000
-    assert carried([ended], set(), 1000.0 + KEEP_ENDED - 1) == [ended]
-    assert carried([ended], set(), 1000.0 + KEEP_ENDED) == []
+    [ended] = carried([record], set(), 1_800_000_000.0)  # an hour: the file keeps its times to the hour
+    assert ended.ended == 1_800_000_000
+    assert carried([ended], set(), 1_800_000_000.0 + KEEP_ENDED - 1) == [ended]
+    assert carried([ended], set(), 1_800_000_000.0 + KEEP_ENDED) == []
     assert carried([record], {record.id}, 5.0) == [record]
 
 

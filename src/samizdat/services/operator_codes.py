@@ -110,6 +110,23 @@ def unseal(home: Path, field: str) -> str:
     return digest if digest[:ID_CHARS] == field[:ID_CHARS] else ""
 
 
+#: The codes file's times (a code made, expiring, last used; a login's record ended) are kept to this many
+#: seconds: they are readable without the passphrase, and a last use to the second lined up, for a seized device's
+#: examiner, with a raid or a post's time (red team, round 14). Nothing needs more: expiry is checked against a
+#: time kept to the hour too, and the login limits are counted in memory.
+HOUR = 3600
+
+
+def hour(moment: float) -> int:
+    """``moment`` to the hour it falls in (down), as the codes file keeps it."""
+    return int(moment) // HOUR * HOUR
+
+
+def hour_after(moment: float) -> int:
+    """``moment`` up to the next full hour (itself when it is one): a code's expiry, never before it was asked."""
+    return -(-int(moment) // HOUR) * HOUR
+
+
 #: Marks a record sealed with the node's key (``~``), or kept as it is on a plain node (``=``).
 PLAIN = "="
 

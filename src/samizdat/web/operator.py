@@ -1,7 +1,8 @@
 """Operator login: acting as the node's own key from a browser, for whoever holds a code the CLI printed.
 
 Theory of operation. ``samizdat web login`` makes a random code (128 bits, URL-safe) and stores only its
-SHA-256, with when it was made, when it expires (30 days by default, ``--expires``) and when it was last used, in
+SHA-256, with when it was made, when it expires (30 days by default, ``--expires``) and when it was last used
+(each to the hour: services/operator_codes.py, :data:`~samizdat.services.operator_codes.HOUR`), in
 ``<home>/web-operators`` (mode 0600; one line per code, see :class:`OperatorCode`); the code is shown once, as a
 link ``http://host:port/#op=CODE`` (the fragment never travels in a request line or a Referer). A code's id is the
 start of its hash: ``samizdat web codes`` lists them, ``samizdat web logout ID`` revokes one, ``--all`` every one.
@@ -170,7 +171,8 @@ def _parse_line(line: str, home: Path) -> OperatorCode | None:
         return None
     created, expires, last_used = numbers
     digest = operator_codes.unseal(home, sealed) if sealed else parts[0]
-    return OperatorCode(digest, created, expires, last_used, link, sealed)
+    # A file written before the times were kept to the hour is written coarse at its next change.
+    return OperatorCode(digest, operator_codes.hour(created), expires, operator_codes.hour(last_used), link, sealed)
 
 
 def list_codes(home: Path) -> list[OperatorCode]:
@@ -238,7 +240,8 @@ def new_token(home: Path, now: float | None = None, *, lifetime: int = DEFAULT_L
     made = int(now if now is not None else time.time())
     with _locked(home):
         codes = [code for code in list_codes(home) if not code.expired(made)]
-        _write(home, [*codes, OperatorCode(_digest(token), made, made + lifetime, 0)])
+        expires = operator_codes.hour_after(made + lifetime)  # to the hour, as every time the file keeps
+        _write(home, [*codes, OperatorCode(_digest(token), operator_codes.hour(made), expires, 0)])
     return token
 
 
@@ -271,7 +274,7 @@ def exchange_code(home: Path, digest: str, now: float, session: str | None = Non
         if not found:
             return None
         session = session or secrets.token_urlsafe(16)
-        fresh = replace(found[0], digest=_digest(session), last_used=int(now), link=digest, sealed="")
+        fresh = replace(found[0], digest=_digest(session), last_used=operator_codes.hour(now), link=digest, sealed="")
         _write(home, [fresh if code is found[0] else code for code in codes])
     return session
 
@@ -330,11 +333,14 @@ def session_valid(home: Path, token: str, now: float | None = None) -> bool:
 
 
 def mark_used(home: Path, digest: str, now: float) -> None:
-    """Note that the code with this hash was used at ``now`` (nothing when it was revoked meanwhile)."""
+    """Note that the code with this hash was used in the hour of ``now`` (nothing when it was revoked meanwhile,
+    or when that hour is noted already: the file is not rewritten, so its own times move once an hour at most)."""
+    used = operator_codes.hour(now)
     with _locked(home):
         codes = list_codes(home)
-        if any(code.digest == digest for code in codes):
-            _write(home, [replace(c, last_used=int(now)) if c.digest == digest else c for c in codes])
+        plain = operator_codes.can_seal(home) and any(code.digest and not code.sealed for code in codes)
+        if plain or any(code.digest == digest and code.last_used != used for code in codes):  # plain: seal now
+            _write(home, [replace(c, last_used=used) if c.digest == digest else c for c in codes])
 
 
 def revoke_code(home: Path, code_id: str) -> OperatorCode:

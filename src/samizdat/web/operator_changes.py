@@ -133,7 +133,7 @@ def parse_record(line: str, home: Path) -> ChangeRecord | None:
             items = None
         parsed = [AdminChange.from_list(item) for item in items] if isinstance(items, list) else [None]
         changes = tuple(c for c in parsed if c is not None) if None not in parsed else None
-    return ChangeRecord(code_id, int(parts[1]), int(parts[2]), parts[3], changes)
+    return ChangeRecord(code_id, operator_codes.hour(int(parts[1])), int(parts[2]), parts[3], changes)
 
 
 def sealed_again(home: Path, record: ChangeRecord) -> ChangeRecord:
@@ -183,7 +183,7 @@ def carried(records: list[ChangeRecord], live: set[str], now: float) -> list[Cha
     kept = []
     for record in records:
         if record.ended == 0 and record.id not in live:
-            record = replace(record, ended=int(now))
+            record = replace(record, ended=operator_codes.hour(now))
         if record.ended == 0 or now - record.ended < KEEP_ENDED:
             kept.append(record)
     return kept
