@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_redteam_round12_laundered import NOW, TURNED, _post, _retraction, _statuses, _yard
+from test_redteam_round12_laundered import EDITOR, NOW, TURNED, _post, _retraction, _statuses, _yard
 
 from samizdat.core import kinds
 from samizdat.core.event import sign_event
@@ -46,3 +46,24 @@ async def test_a_withdrawn_retraction_the_key_could_not_make_is_not_offered(tmp_
         assert await posts.review_removal(ctx, "yard", **removing) == []
         await posts.change_admins(ctx, "yard", add=[], role="admin", keep_all=True, **removing)
         assert await _statuses(ctx, mine.id, theirs.id) == {mine.id: "valid", theirs.id: "valid"}
+
+
+async def test_a_withdrawn_retraction_older_than_90_days_outlasts_the_purge(tmp_path: Path) -> None:
+    """The fake is old: the admin retracted it 100 days before the police deleted that retraction. The record was
+    dropped 90 days after the retraction's date, i.e. at the next purge, so no removal could offer it; it now
+    lasts 90 days from the deletion's arrival (a date the key cannot choose)."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        address = await _yard(ctx)
+        arrest = NOW - 1800
+        fake = _post(EDITOR, address, "safe-place", "Doctors here", NOW - 120 * 86400, ["location", "Lenina 40"])
+        honest = _retraction(TURNED, address, fake, "A police trap", NOW - 100 * 86400)
+        await ctx.ingest([fake, honest])
+        await ctx.ingest([sign_event(TURNED, kinds.DELETION, "", [["e", honest.id]], created_at=arrest - 60)])
+        await ctx.store.purge_expired()
+        removing = {"remove": [TURNED.public_key_hex], "since": arrest}
+        assert [k.target.id for k in await posts.review_removal(ctx, "yard", **removing)] == [fake.id]
+        clock.advance(91 * 86400)  # 90 days after the deletion arrived, it goes
+        await ctx.store.purge_expired()
+        assert await ctx.store.withdrawn(TURNED.public_key_hex) == []

@@ -18,8 +18,8 @@ Rules every store follows (NIP-01, 09, 40):
   :func:`samizdat.store.rules.withdrawn_record`), the store keeps a small record of it (:class:`Withdrawn`: no
   content) for the owner's removal review only; it is never served (not by a query, a count or NIP-77, nor in
   anything built from them). At most :data:`~samizdat.store.rules.WITHDRAWN_PER_AUTHOR` per author (the oldest by
-  the amendment's date go first), and ``purge_expired`` drops those dated more than
-  :data:`~samizdat.store.rules.WITHDRAWN_DAYS` days ago.
+  the amendment's date go first), and ``purge_expired`` drops those made (the deletion's arrival, by the store's
+  clock) more than :data:`~samizdat.store.rules.WITHDRAWN_DAYS` days ago.
 * Expired events (NIP-40) are never returned by queries; ``purge_expired`` removes them. An already-expired event
   answers ``EXPIRED``.
 * Queries return the newest first (``created_at`` descending, then id ascending), each filter capped by its

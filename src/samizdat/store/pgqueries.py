@@ -67,21 +67,21 @@ CHANNEL = "samizdat_events"
 # Adding events is in samizdat.store.pgwrites; purging them is here (the store's shared reading code calls it).
 
 
-def keep_withdrawn(conn: Conn, records: Sequence[Withdrawn]) -> None:
-    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`), and at most WITHDRAWN_PER_AUTHOR of each of
-    their authors', the oldest by the amendment's date dropped (the SQLite store's rule)."""
+def keep_withdrawn(conn: Conn, records: Sequence[Withdrawn], now: int) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`), made ``now``, and at most WITHDRAWN_PER_AUTHOR
+    of each of their authors', the oldest by the amendment's date dropped (the SQLite store's rule)."""
     if not records:
         return
-    columns: list[list[Any]] = [[] for _ in range(8)]
+    columns: list[list[Any]] = [[] for _ in range(9)]
     for r in records:
         values = (bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
-                  r.created_at, bytes.fromhex(r.deletion), r.deleted_at)  # fmt: skip
+                  r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now)  # fmt: skip
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     conn.execute(
-        "INSERT INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at)"
+        "INSERT INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at, recorded_at)"
         " SELECT * FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bytea[], %s::text[], %s::bigint[],"
-        " %s::bytea[], %s::bigint[]) ON CONFLICT DO NOTHING",
+        " %s::bytea[], %s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
         columns,
     )
     conn.execute(
@@ -106,7 +106,7 @@ def withdrawn(conn: Conn, author: str) -> list[Withdrawn]:
 def purge_expired_chunk(conn: Conn, now: int, chunk: int) -> int:
     """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many. An expired deletion request
     takes its marks with it (:func:`_forget_deletion`). Drops the withdrawn records past their time too."""
-    conn.execute("DELETE FROM withdrawn WHERE created_at < %s", (withdrawn_cutoff(now),))
+    conn.execute("DELETE FROM withdrawn WHERE recorded_at < %s", (withdrawn_cutoff(now),))
     rows = conn.execute(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE expiration <= %s LIMIT %s) RETURNING kind, raw",
         (now, chunk),

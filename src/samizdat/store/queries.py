@@ -129,7 +129,7 @@ def add_event(conn: sqlite3.Connection, event: Event, now: int) -> AddOutcome:
             return AddOutcome.OUTDATED
     _insert(conn, event, eid, pubkey, d)
     if event.kind == DELETION:
-        _apply_deletion(conn, event, pubkey)
+        _apply_deletion(conn, event, pubkey, now)
     return AddOutcome.STORED
 
 
@@ -289,7 +289,7 @@ def _still_asked(conn: sqlite3.Connection, pubkey: bytes, name: str, value: str 
     return row is not None
 
 
-def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> None:
+def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes, now: int) -> None:
     targets = deletion_targets(request)
     records = []
     for target in targets.ids:
@@ -304,7 +304,7 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             delete_event(conn, row[0], erased)
             if record := withdrawn_record(erased, request):
                 records.append(record)
-    keep_withdrawn(conn, records)
+    keep_withdrawn(conn, records, now)
     for kind, d in targets.slots:
         conn.execute(
             "INSERT INTO deleted_addrs (pubkey, kind, d_tag, until) VALUES (?, ?, ?, ?) "
@@ -319,17 +319,17 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes) -> 
             delete_event(conn, seq, event_from_raw(raw))
 
 
-def keep_withdrawn(conn: sqlite3.Connection, records: Sequence[Withdrawn]) -> None:
-    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, of one deletion request: one author), and at
-    most WITHDRAWN_PER_AUTHOR of their author's, the oldest by the amendment's date dropped."""
+def keep_withdrawn(conn: sqlite3.Connection, records: Sequence[Withdrawn], now: int) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, of one deletion request: one author), made
+    ``now``, and at most WITHDRAWN_PER_AUTHOR of their author's, the oldest by the amendment's date dropped."""
     if not records:
         return
     pubkey = bytes.fromhex(records[0].author)
     conn.executemany(
-        "INSERT OR IGNORE INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at,"
+        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
-          r.created_at, bytes.fromhex(r.deletion), r.deleted_at) for r in records],
+          r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now) for r in records],
     )  # fmt: skip
     conn.execute(
         "DELETE FROM withdrawn WHERE pubkey = ?1 AND id IN (SELECT id FROM withdrawn WHERE pubkey = ?1"
@@ -352,7 +352,7 @@ def withdrawn(conn: sqlite3.Connection, author: str) -> list[Withdrawn]:
 def purge_expired_chunk(conn: sqlite3.Connection, now: int, chunk: int) -> int:
     """Delete up to ``chunk`` events whose expiration is ``<= now``; return how many. Drops the withdrawn
     records past their time too (not counted)."""
-    conn.execute("DELETE FROM withdrawn WHERE created_at < ?", (withdrawn_cutoff(now),))
+    conn.execute("DELETE FROM withdrawn WHERE recorded_at < ?", (withdrawn_cutoff(now),))
     rows = conn.execute("SELECT seq, raw FROM events WHERE expiration <= ? LIMIT ?", (now, chunk)).fetchall()
     for seq, raw in rows:
         delete_event(conn, seq, event_from_raw(raw))

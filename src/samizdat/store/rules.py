@@ -187,7 +187,9 @@ def deletion_targets(event: Event) -> DeletionTargets:
 
 #: At most this many :class:`~samizdat.store.base.Withdrawn` records are kept per author (the oldest go first)...
 WITHDRAWN_PER_AUTHOR = 1000
-#: ... and none whose amendment is dated more than this many days ago.
+#: ... and none made (its deletion's arrival, by the node's clock) more than this many days ago: not the
+#: amendment's date, so an honest retraction of an old fake, deleted by a seized key, is still offered to the
+#: removal that follows (red team, round 15: it was dropped at the next purge).
 WITHDRAWN_DAYS = 90
 
 
@@ -208,7 +210,8 @@ def withdrawn_record(event: Event, request: Event) -> Withdrawn | None:
 
 
 def withdrawn_cutoff(now: int) -> int:
-    """Records of amendments dated before this are dropped (:data:`WITHDRAWN_DAYS`)."""
+    """Records made (``recorded_at``, the node's clock when the deletion arrived) before this are dropped
+    (:data:`WITHDRAWN_DAYS`)."""
     return now - WITHDRAWN_DAYS * 86400
 
 
