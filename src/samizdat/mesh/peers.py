@@ -44,8 +44,10 @@ import contextlib
 import logging
 import secrets
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from samizdat.core.event import Event
@@ -88,6 +90,15 @@ class MeshOptions:
     instance: str = field(default_factory=lambda: secrets.token_hex(8))
     events_per_second: float = 1000.0  # per peer link, for what its live subscription delivers
     quiet_for: float = QUIET_FOR  # ``[lan] quiet_for``: see samizdat.mesh.room
+
+
+def _fault(exc: BaseException | None) -> None:
+    """A link that ended on a bug, at ERROR: the exception's type and the line that raised it, not its message,
+    which may hold the peer's LAN address or an event of its (the log is plain; -v says the rest)."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc is not None else []
+    at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+    log.error("a peer link stopped on a fault of ours: %s%s (-v names the peer and says more)",
+              type(exc).__name__, at)  # fmt: skip
 
 
 class Mesh:
@@ -407,9 +418,10 @@ class Mesh:
                 for url, task in list(self._tasks.items()):
                     if task.done():  # a link only ends by a bug: log it and start it again
                         if not task.cancelled() and task.exception() is not None:
-                            # Without the peer's LAN address at the default level (docs/safety.md): -v names it.
-                            log.error("a peer link stopped on a fault of ours", exc_info=task.exception())
-                            log.info("the link that stopped was to %s", url)
+                            # Without the peer's LAN address at the default level (docs/safety.md): -v names it,
+                            # and gives the traceback, whose message may name it too (a KeyError is its key).
+                            _fault(task.exception())
+                            log.info("the link that stopped was to %s", url, exc_info=task.exception())
                         self._stop_link(url)
                 self._changed.clear()
                 # Not wait_for: on Python 3.11 it can swallow a cancellation that comes as the event is set
