@@ -74,6 +74,10 @@ def test_since_leaves_what_the_owner_did_before_the_phone_was_lost(
     finally:
         operator_codes.forget(home)
     lost = int(time.time()) - 3600
+    # Without --undo: revoked, and the list says which of the login's changes --undo --since would leave.
+    told = cli.ok("web", "logout", code, "--since", str(lost)).out
+    assert told.count("(--undo with these choices leaves it: made before ") == 1, told
+    assert f"--remove {nip19.npub_encode(honest)} --since 0" in told.split("(--undo with these choices")[1]
     out = cli.ok("web", "logout", code, "--undo", "--since", str(lost)).out
     definition = published_definition(serve, yard)
     assert definition.admins.get(honest) == "admin"
@@ -93,7 +97,7 @@ def test_a_mistyped_choice_is_refused_before_anything_is_revoked(
     for args, said in [
         (["--undo", "--keep", "npub1nonsense"], "--keep 'npub1nonsense':"),
         (["--undo", "--since", "+2h"], "is in the future"),
-        (["--keep", nip19.npub_encode(honest)], "--since and --keep say what --undo leaves"),
+        (["--keep", "0" * 64], "--keep '" + "0" * 64 + "': this hex string is not a valid public key"),
     ]:
         failed = cli.fails("web", "logout", code, *args)
         assert said in failed.err, failed

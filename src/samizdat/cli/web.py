@@ -150,9 +150,6 @@ def logout(
     # Checked before anything is revoked: a mistyped choice loses nothing.
     lost = _lost_at(since) if since is not None else None
     kept = frozenset(_key(key) for key in keep)
-    if (lost is not None or kept) and not undo:
-        raise UsageError("--since and --keep say what --undo leaves: add --undo (`samizdat web logout ID` alone "
-                         "lists the login's changes with their times)")  # fmt: skip
     if code_id is not None and not all_codes:
         code, ids = _revoke_one(path, code_id)
         data: dict[str, Any] = {"revoked": int(code is not None), "id": ids[0]}
@@ -169,7 +166,7 @@ def logout(
             raise
     else:
         if records := _readable(path, set(ids)):  # the answer is as before for a login that changed no admin
-            data["admin_changes"] = [_record_dict(r) for r in records]
+            data["admin_changes"] = [_record_dict(r, lost, kept) for r in records]  # what --undo would leave
     emit(data, as_json, lambda d: "\n".join([said, *_changes_text(d)]))
 
 
@@ -217,12 +214,13 @@ def _readable(path: Path, ids: set[str]) -> list[ChangeRecord]:
     return records
 
 
-def _record_dict(record: ChangeRecord) -> dict[str, Any]:
+def _record_dict(record: ChangeRecord, since: int | None, keep: frozenset[str]) -> dict[str, Any]:
     changes = None
     if record.changes is not None:
         changes = [{"channel": c.channel, "key": c.key, "npub": nip19.npub_encode(c.key), "before": list(c.before),
                     "after": list(c.after), "at": c.at, "changes": c.count, "text": describe(c),
-                    "undo": undo_step(c).command(), "grants": grants(c)} for c in record.changes]  # fmt: skip
+                    "undo": undo_step(c).command(), "grants": grants(c),
+                    "chosen": chosen_to_stay(c, since, keep)} for c in record.changes]  # fmt: skip
     return {"id": record.id, "count": record.count, "changes": changes}
 
 
@@ -283,6 +281,8 @@ def _changes_text(d: dict[str, Any]) -> list[str]:
                          f"`samizdat web logout {record['id']} --undo`):")  # fmt: skip
         for change in record["changes"]:
             by_hand = " (by hand only: --undo leaves it)" if change["grants"] else ""
+            if change["chosen"] and not by_hand:
+                by_hand = f" (--undo with these choices leaves it: {change['chosen']})"
             lines += [f"  {when(change['at'])}  {neutralize(change['text'])}", f"    undo{by_hand}: {change['undo']}"]
     for item in d.get("undone", []):
         lines.append(("Already as before: " if item["already"] else "Put back: ") + neutralize(item["text"]))
