@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_redteam_round12_laundered import EDITOR, NOW, TURNED, _post, _retraction, _statuses, _yard
+from test_redteam_round12_laundered import EDITOR, NOW, TURNED, _post, _retraction, _statuses, _yard, laundering
 
 from samizdat.core import kinds
 from samizdat.core.event import sign_event
 from samizdat.core.keys import SecretKey
 from samizdat.services import posts
+from samizdat.store.rules import WITHDRAWN_PER_AUTHOR
 from samizdat.testing import FakeClock, test_node
 
 OTHER = SecretKey(bytes([63]) * 32)  # another admin of the channel, honest
@@ -67,3 +68,29 @@ async def test_a_withdrawn_retraction_older_than_90_days_outlasts_the_purge(tmp_
         clock.advance(91 * 86400)  # 90 days after the deletion arrived, it goes
         await ctx.store.purge_expired()
         assert await ctx.store.withdrawn(TURNED.public_key_hex) == []
+
+
+async def test_a_flood_made_after_the_arrest_does_not_push_the_honest_record_out(tmp_path: Path) -> None:
+    """The police, with the key, publish 1,000 retractions dated after the honest one (before the arrest) and delete
+    them (10 requests), then the honest retraction: 1,011 events. The records of the amendments that reached the
+    node last went first only by date, so the honest one was dropped; now those that arrived last go first."""
+    clock = FakeClock(NOW)
+    async with test_node(tmp_path / "node", clock=clock, sleep=clock.sleep) as node:
+        ctx = node.ctx
+        address = await _yard(ctx)
+        made = laundering(address, NOW)
+        fake, honest, arrest = made["fake"], made["honest"], made["arrest"]
+        await ctx.ingest([fake, honest])
+        flood = [
+            _retraction(TURNED, address, fake, f"x{i}", arrest - 1000 + i % 900) for i in range(WITHDRAWN_PER_AUTHOR)
+        ]
+        await ctx.ingest(flood)
+        for start in range(0, len(flood), 100):
+            await ctx.ingest([sign_event(TURNED, kinds.DELETION, "", [["e", e.id] for e in flood[start : start + 100]],
+                                         created_at=arrest - 60)])  # fmt: skip
+        await ctx.ingest([sign_event(TURNED, kinds.DELETION, "", [["e", honest.id]], created_at=arrest - 60)])
+        removing = {"remove": [TURNED.public_key_hex], "since": arrest}
+        [kept] = await posts.review_removal(ctx, "yard", **removing)
+        assert honest.id in [w.id for w in kept.withdrawn]
+        await posts.change_admins(ctx, "yard", add=[], role="admin", keep=[honest.id], **removing)
+        assert await _statuses(ctx, fake.id) == {fake.id: "retracted"}

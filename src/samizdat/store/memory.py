@@ -45,7 +45,7 @@ class MemoryStore:
         self._deleted_ids: set[tuple[str, str]] = set()  # (id, pubkey that asked)
         self._deleted_slots: dict[_Slot, int] = {}  # slot -> versions up to this created_at are deleted
         self._withdrawn: dict[str, dict[str, Withdrawn]] = {}  # author -> amendment id -> record
-        self._recorded: dict[str, int] = {}  # amendment id -> when its record was made (the purge's clock)
+        self._recorded: dict[str, tuple[int, int]] = {}  # amendment id -> (its seq, when its record was made)
         self._seq = 0
         self._closed = False
 
@@ -117,7 +117,7 @@ class MemoryStore:
             if entry and entry[1].pubkey == request.pubkey and entry[1].kind not in UNDELETABLE_KINDS:
                 self._remove(entry[1])
                 if record := withdrawn_record(entry[1], request):
-                    self._keep_withdrawn(record, self._now())
+                    self._keep_withdrawn(record, entry[0], self._now())
         for kind, d in targets.slots:
             slot = (request.pubkey, kind, d)
             self._deleted_slots[slot] = max(self._deleted_slots.get(slot, -1), request.created_at)
@@ -125,13 +125,13 @@ class MemoryStore:
             if stored_id is not None and self._events[stored_id][1].created_at <= request.created_at:
                 self._remove(self._events[stored_id][1])
 
-    def _keep_withdrawn(self, record: Withdrawn, now: int) -> None:
+    def _keep_withdrawn(self, record: Withdrawn, seq: int, now: int) -> None:
         mine = self._withdrawn.setdefault(record.author, {})
         if record.id not in mine:
             mine[record.id] = record
-            self._recorded[record.id] = now
-        if len(mine) > WITHDRAWN_PER_AUTHOR:
-            for old in sorted(mine.values(), key=lambda r: (r.created_at, r.id))[: len(mine) - WITHDRAWN_PER_AUTHOR]:
+            self._recorded[record.id] = (seq, now)
+        if len(mine) > WITHDRAWN_PER_AUTHOR:  # those whose amendment arrived last go first
+            for old in sorted(mine.values(), key=lambda r: (self._recorded[r.id][0], r.id))[WITHDRAWN_PER_AUTHOR:]:
                 del mine[old.id]
                 self._recorded.pop(old.id, None)
 
@@ -142,7 +142,7 @@ class MemoryStore:
             self._remove(event)
         cutoff = withdrawn_cutoff(now)
         for author, mine in list(self._withdrawn.items()):
-            for old in [r for r in mine.values() if self._recorded.get(r.id, 0) < cutoff]:
+            for old in [r for r in mine.values() if self._recorded[r.id][1] < cutoff]:
                 del mine[old.id]
                 self._recorded.pop(old.id, None)
             if not mine:

@@ -67,28 +67,29 @@ CHANNEL = "samizdat_events"
 # Adding events is in samizdat.store.pgwrites; purging them is here (the store's shared reading code calls it).
 
 
-def keep_withdrawn(conn: Conn, records: Sequence[Withdrawn], now: int) -> None:
-    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`), made ``now``, and at most WITHDRAWN_PER_AUTHOR
-    of each of their authors', the oldest by the amendment's date dropped (the SQLite store's rule)."""
+def keep_withdrawn(conn: Conn, records: Sequence[tuple[Withdrawn, int]], now: int) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, each with its amendment's ``seq``), made ``now``,
+    and at most WITHDRAWN_PER_AUTHOR of each of their authors', those whose amendment reached the store last
+    dropped first (the SQLite store's rule)."""
     if not records:
         return
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    for r in records:
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for r, seq in records:
         values = (bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
-                  r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now)  # fmt: skip
+                  r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now, seq)  # fmt: skip
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     conn.execute(
-        "INSERT INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at, recorded_at)"
-        " SELECT * FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bytea[], %s::text[], %s::bigint[],"
-        " %s::bytea[], %s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at, recorded_at,"
+        " arrived) SELECT * FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bytea[], %s::text[],"
+        " %s::bigint[], %s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
         columns,
     )
     conn.execute(
         "DELETE FROM withdrawn w USING (SELECT id, row_number() OVER (PARTITION BY pubkey"
-        " ORDER BY created_at DESC, id DESC) AS n FROM withdrawn WHERE pubkey = ANY(%s)) AS r"
+        " ORDER BY arrived, id) AS n FROM withdrawn WHERE pubkey = ANY(%s)) AS r"
         " WHERE w.id = r.id AND r.n > %s",
-        (sorted({bytes.fromhex(r.author) for r in records}), WITHDRAWN_PER_AUTHOR),
+        (sorted({bytes.fromhex(r.author) for r, _ in records}), WITHDRAWN_PER_AUTHOR),
     )
 
 

@@ -140,14 +140,14 @@ def _apply_deletions(conn: Conn, requests: Sequence[Event], now: int) -> None:
         )
         erased = conn.execute(
             "DELETE FROM events e USING unnest(%s::bytea[], %s::bytea[]) AS u(i, p)"
-            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != ALL(%s) RETURNING e.id, e.pubkey, e.raw",
+            " WHERE e.id = u.i AND e.pubkey = u.p AND e.kind != ALL(%s) RETURNING e.id, e.pubkey, e.raw, e.seq",
             (ids, pubkeys, sorted(UNDELETABLE_KINDS)),
         ).fetchall()
         records = []
-        for eid, pubkey, raw in erased:
+        for eid, pubkey, raw, seq in erased:
             request = asking[(bytes(eid), bytes(pubkey))]
             if record := withdrawn_record(event_from_raw(bytes(raw)), request):
-                records.append(record)
+                records.append((record, int(seq)))
         keep_withdrawn(conn, records, now)
     if slots:  # distinct, as ON CONFLICT DO UPDATE needs
         columns = (

@@ -303,7 +303,7 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes, now
             erased = event_from_raw(row[1])
             delete_event(conn, row[0], erased)
             if record := withdrawn_record(erased, request):
-                records.append(record)
+                records.append((record, row[0]))
     keep_withdrawn(conn, records, now)
     for kind, d in targets.slots:
         conn.execute(
@@ -319,21 +319,22 @@ def _apply_deletion(conn: sqlite3.Connection, request: Event, pubkey: bytes, now
             delete_event(conn, seq, event_from_raw(raw))
 
 
-def keep_withdrawn(conn: sqlite3.Connection, records: Sequence[Withdrawn], now: int) -> None:
-    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, of one deletion request: one author), made
-    ``now``, and at most WITHDRAWN_PER_AUTHOR of their author's, the oldest by the amendment's date dropped."""
+def keep_withdrawn(conn: sqlite3.Connection, records: Sequence[tuple[Withdrawn, int]], now: int) -> None:
+    """Keep ``records`` (:class:`~samizdat.store.base.Withdrawn`, of one deletion request: one author, each with
+    its amendment's ``seq``), made ``now``, and at most WITHDRAWN_PER_AUTHOR of their author's: those whose
+    amendment reached the store last are dropped first (:data:`~samizdat.store.rules.WITHDRAWN_PER_AUTHOR`)."""
     if not records:
         return
-    pubkey = bytes.fromhex(records[0].author)
+    pubkey = bytes.fromhex(records[0][0].author)
     conn.executemany(
         "INSERT OR IGNORE INTO withdrawn (id, pubkey, action, target, address, created_at, deletion, deleted_at,"
-        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " recorded_at, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(bytes.fromhex(r.id), bytes.fromhex(r.author), r.action, bytes.fromhex(r.target), r.address,
-          r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now) for r in records],
+          r.created_at, bytes.fromhex(r.deletion), r.deleted_at, now, seq) for r, seq in records],
     )  # fmt: skip
     conn.execute(
         "DELETE FROM withdrawn WHERE pubkey = ?1 AND id IN (SELECT id FROM withdrawn WHERE pubkey = ?1"
-        " ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+        " ORDER BY arrived, id LIMIT -1 OFFSET ?2)",
         (pubkey, WITHDRAWN_PER_AUTHOR),
     )
 

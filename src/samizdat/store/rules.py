@@ -185,7 +185,10 @@ def deletion_targets(event: Event) -> DeletionTargets:
     return DeletionTargets(tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(slots)))
 
 
-#: At most this many :class:`~samizdat.store.base.Withdrawn` records are kept per author (the oldest go first)...
+#: At most this many :class:`~samizdat.store.base.Withdrawn` records are kept per author: those whose amendment
+#: reached the store last go first, not those dated first (the key's holder chooses dates and the order of its
+#: deletions, but not what reached the node before the key was seized: a flood of 1,000 amendments made and
+#: deleted after an arrest pushed out the admin's honest retraction; red team, round 15)...
 WITHDRAWN_PER_AUTHOR = 1000
 #: ... and none made (its deletion's arrival, by the node's clock) more than this many days ago: not the
 #: amendment's date, so an honest retraction of an old fake, deleted by a seized key, is still offered to the
