@@ -40,7 +40,7 @@ something else answers there, or the relay hides them from this address (the rem
 Not handled: a node with no other route (it is told what it sees, and no route is marked); between two spot
 checks, an impostor that takes nothing the node had; a copy that withholds every event of an author the node
 only ever got through the other route (round 14: such an author is no evidence, since that route could have
-invented it).
+invented it); a new node's posts delivered by the outbox (round 15 holds back only what a sync sends).
 
 Red team, round 11: posts dated long ago that reached the relay between the sync and its spot check (a phone's
 offline posts, or a censor's, published on purpose to push users off the direct route) looked withheld by the
@@ -75,6 +75,19 @@ that now brings the evidence is no evidence; one first brought by another route,
 so is one the store holds more events of than that route brought (the LAN, a bundle, the node's own posts: no
 door but a relay sync is noted, and what they stored is in the count), and one never noted (held before the
 record began: a node upgraded keeps its checks). A channel's roles are as before.
+
+Red team, round 15: a new node. A route can invent a whole channel (a fresh owner key, its definition, six posts):
+its roles counted, and a lying fallback marked the honest route at a whole relay's first sync. A channel's roles
+now count only for a channel whose owner the user named (:func:`user_named`: followed, own, the sync's own scope)
+or whose owner is an author known as above. The new node a person starts follows a channel by its link, which
+names the owner: the first sync through a censor's empty relay is marked at its spot check. One that knows no key
+(a whole relay's first sync) still marks nothing; but a route that served nothing in the scope at its first sync
+there, while a spot check through another route served or held at least :data:`GONE_MIN` events from before the
+sync that it lacked (:func:`elsewhere`, any key), is *in doubt* (``relay_doubts`` in the state file): what the node
+would send is held back from it (the first time until the spot check, then at every sync) until a spot check finds
+the two routes agree, and each sync's report says so (:func:`doubt_line`). Marks nothing, moves no sync: a lying
+fallback gains only that an honest relay that is empty in the scope gets the node's events through the spot check
+(through that fallback) rather than directly; a censor's empty relay gets none.
 """
 
 from __future__ import annotations
