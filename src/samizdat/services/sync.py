@@ -14,7 +14,10 @@ that carried its data slowly has its route and another measured, and a throttled
 retention window drops them), or another route that brings events from before the sync that this one did not,
 by keys with standing in the scope and known from a source other than that route (a spot check, every few hours
 and once after a mark's hold ends), has something else answering in the relay's name on this route: the route is
-marked ``relay.impostor`` and the sync goes on through the other (:mod:`samizdat.services.relay_memory`).
+marked ``relay.impostor`` and the sync goes on through the other (:mod:`samizdat.services.relay_memory`). A route
+that brought nothing at its first sync in a scope, while the spot check's route served or held events it lacked,
+is in doubt: never marked for it (that route could invent them), but sent nothing until a spot check finds the two
+agree (red team, round 15).
 """
 
 from __future__ import annotations
