@@ -57,10 +57,14 @@ def last_presence(home: Path) -> float | None:
         return None
 
 
-def note_presence(home: Path) -> None:
-    """Count now as presence (an operator login): set the key slot file's time, its bytes untouched."""
+def note_presence(home: Path, now: float | None = None) -> None:
+    """Count now as presence (an operator login): set the key slot file's time, its bytes untouched, to the start
+    of the hour (a day's 24th): the time to the second of the owner's last login from a phone, lined up with a
+    raid or a post, is more than the switch needs (red team, round 14). The switch may act up to an hour early."""
+    grain = day_seconds() / 24
+    at = (time.time() if now is None else now) // grain * grain
     with contextlib.suppress(OSError):
-        os.utime(home / KEY_SLOTS)
+        os.utime(home / KEY_SLOTS, (at, at))
 
 
 def due(home: Path, days: float, now: float | None = None) -> bool:
