@@ -2,8 +2,9 @@
 -- correction of a post) that its author's deletion request (NIP-09) erased, for the owner's review of an admin's
 -- removal only: never served (samizdat.store.base, Withdrawn). An arrested admin's key can delete the admin's
 -- honest retraction of a fake; without this, nothing was left for the removal to offer. No content (a
--- retraction's reason may name someone). At most 1,000 per author, the oldest by created_at dropped first;
--- dropped 90 days after created_at (purge_expired). The SQLite store's migration 0005 is its twin.
+-- retraction's reason may name someone). At most 1,000 per author, those whose amendment arrived last dropped
+-- first (a flood made and deleted after an arrest cannot push out the honest record); dropped 90 days after the
+-- deletion arrived (purge_expired; red team, round 15). The SQLite store's migration 0005 is its twin.
 CREATE TABLE withdrawn (
     id          bytea   PRIMARY KEY,   -- the amendment's id
     pubkey      bytea   NOT NULL,      -- its author (and the deletion request's)
@@ -12,7 +13,10 @@ CREATE TABLE withdrawn (
     address     text    NOT NULL,      -- the channel's address
     created_at  bigint  NOT NULL,      -- the amendment's date
     deletion    bytea   NOT NULL,      -- the deletion request's id
-    deleted_at  bigint  NOT NULL       -- the date the deletion request gives
+    deleted_at  bigint  NOT NULL,      -- the date the deletion request gives
+    recorded_at bigint  NOT NULL,      -- the node's clock when the deletion arrived: dropped 90 days after
+    arrived     bigint  NOT NULL       -- when the amendment reached the store (its seq): past 1,000, the last go
 );
 CREATE INDEX withdrawn_author ON withdrawn (pubkey, created_at);
-CREATE INDEX withdrawn_created ON withdrawn (created_at);
+CREATE INDEX withdrawn_recorded ON withdrawn (recorded_at);
+CREATE INDEX withdrawn_arrived ON withdrawn (pubkey, arrived);
