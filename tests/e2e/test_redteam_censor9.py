@@ -235,6 +235,26 @@ def test_failover_leaves_the_impostor_for_the_proxy_and_the_posts_come(lab: Lab)
     assert "netcheck found relay.impostor" in ok(lab.samizdat(home, "routes")).stdout
 
 
+def test_a_new_node_sends_nothing_to_the_impostor_the_proxy_contradicts(lab: Lab) -> None:
+    """Round 15: a new node with a channel of its own syncs the whole relay both ways for the first time, through
+    the censor's empty relay at the relay's address. Nothing is marked (it knows no key there, round 13), but the
+    direct route served nothing while the proxy served the relay's events: what the node would send is held back
+    from it and the report says so. Before, the first sync uploaded the channel to the censor's relay."""
+    home = home_with_proxy(lab, "sender9")
+    ok(lab.samizdat(home, "channel", "create", "courtyard", "--name", "Courtyard"))
+    url = f"ws://{EMPTY}"
+    done = ok(lab.samizdat(home, "sync", url, "--json", timeout=240))
+    report = json.loads(done.stdout)
+    assert report["received"] >= SEED_EVENTS, report
+    assert report["sent"] == 0, report
+    assert report["held"] >= 1, report
+    assert [line for line in report["errors"] if "are held back: that route is in doubt" in line], report["errors"]
+    # What the censor's relay holds, as a node without the proxy sees it at the address.
+    plain = lab.workdir / "censorview9"
+    ok(lab.samizdat(plain, "init"))
+    assert sync_down(lab, plain, url)["received"] == 0
+
+
 def test_a_censor_cannot_spare_netchecks_probe_and_stall_the_syncs(lab: Lab) -> None:
     """The censor stalls every connection to TELL after 16 KB except the ones whose answers name netcheck's
     subscriptions. A sync stalls there, gets the events through the proxy and marks the direct route. Before
