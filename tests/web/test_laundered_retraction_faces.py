@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_admins import _post, ask, definition, logged_in, statuses, store, turned_yard
-from web_helpers import PHONE, ServeProcess
+from test_operator_admins import (
+    _post,
+    ask,
+    definition,
+    logged_in,
+    owner_phone,
+    preview_removal,
+    statuses,
+    store,
+    turned_yard,
+)
+from web_helpers import ServeProcess
 
 from samizdat.core import nip19
 
@@ -167,27 +177,9 @@ def test_the_owner_unchecks_the_polices_retraction_on_the_phone(
     setup, serve = served
     cli, yard, turned = setup["cli"], setup["yard"], setup["turned"].public_key_hex
     fake, warning = setup["fake"].id, setup["warning"].id
-    token = cli.json("web", "login")["token"]
-    context = browser.new_context(locale="en-US", timezone_id="UTC", **PHONE)
-    context.set_default_timeout(30_000)
-    asked: list[str] = []
-
-    def answer(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    try:
-        page = context.new_page()
-        page.on("dialog", answer)
-        page.goto(f"{serve.http_url}#op={token}")
-        expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
-        page.goto(f"{serve.http_url}#/c/{yard}")
+    with owner_phone(browser, serve, cli, yard) as (page, asked):
         expect(page.locator(f'.post[data-id="{warning}"]')).to_have_class(re.compile(r"\bretracted\b"))
-        page.locator("#admins summary").click()
-        row = page.locator(f'#admins li[data-key="{turned}"]')
-        row.locator(".admin-remove").click()
-        row.locator(".since-time").fill(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(setup["arrest"])))
-        row.locator(".admin-remove-go").click()
+        row = preview_removal(page, turned, setup["arrest"])
         # Before anything is signed: the two retractions of the editor's posts, each checked (kept).
         police = row.locator(f'.admin-kept-item[data-target="{warning}"]')
         expect(police).to_contain_text(WARNING)
@@ -212,6 +204,4 @@ def test_the_owner_unchecks_the_polices_retraction_on_the_phone(
         row.locator(".admin-remove-go").click()
         expect(page.locator("#admins-note")).to_have_text(re.compile(r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; .*: 0\.$"))
         assert len(asked) == 2
-    finally:
-        context.close()
     assert statuses(cli, fake, warning) == {fake: "retracted", warning: "valid"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from test_start_page import store_flood
-from web_helpers import Cli, ServeProcess
+from web_helpers import PHONE, Cli, ServeProcess
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
@@ -99,6 +99,42 @@ def ask(ws: ClientConnection, request: object, request_id: int = 1) -> dict[str,
 def definition(cli: Cli) -> tuple[Any, Any]:
     shown = cli.json("channel", "show", "yard")
     return shown["admins"], shown.get("revoked")
+
+
+@contextlib.contextmanager
+def owner_phone(browser: Any, serve: ServeProcess, cli: Cli, channel: str) -> Iterator[tuple[Any, list[str]]]:
+    """The owner's phone (a new Chromium context), logged in as the operator with a code of ``cli``'s node, on
+    ``channel``'s page; every dialog is accepted and its message kept in the list yielded with the page."""
+    from playwright.sync_api import expect
+
+    token = cli.json("web", "login")["token"]
+    context = browser.new_context(locale="en-US", timezone_id="UTC", **PHONE)
+    context.set_default_timeout(30_000)
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    try:
+        page = context.new_page()
+        page.on("dialog", answer)
+        page.goto(f"{serve.http_url}#op={token}")
+        expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
+        page.goto(f"{serve.http_url}#/c/{channel}")
+        yield page, asked
+    finally:
+        context.close()
+
+
+def preview_removal(page: Any, key: str, since: int) -> Any:
+    """Open the Admins box, start removing ``key`` since ``since`` and ask for the preview; the key's row."""
+    page.locator("#admins summary").click()
+    row = page.locator(f'#admins li[data-key="{key}"]')
+    row.locator(".admin-remove").click()
+    row.locator(".since-time").fill(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(since)))
+    row.locator(".admin-remove-go").click()
+    return row
 
 
 def test_the_operator_removes_an_arrested_admin_and_keeps_its_retraction(

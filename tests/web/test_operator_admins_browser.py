@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from test_operator_admins import node, statuses  # noqa: F401 - node: the fixture, shared
+from test_operator_admins import node, owner_phone, statuses  # noqa: F401 - node: the fixture, shared
 from web_helpers import PHONE, ServeProcess
 
 from samizdat.core import nip19
@@ -27,21 +27,7 @@ def test_the_owner_removes_an_arrested_admin_from_the_phone(
     setup, serve = node
     cli, yard, turned = setup["cli"], setup["yard"], setup["turned"].public_key_hex
     fake, police = setup["fake"].id, setup["police"].id
-    token = cli.json("web", "login")["token"]
-    context = browser.new_context(locale="en-US", timezone_id="UTC", **PHONE)
-    context.set_default_timeout(30_000)
-    asked: list[str] = []
-
-    def answer(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    try:
-        page = context.new_page()
-        page.on("dialog", answer)
-        page.goto(f"{serve.http_url}#op={token}")
-        expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
-        page.goto(f"{serve.http_url}#/c/{yard}")
+    with owner_phone(browser, serve, cli, yard) as (page, asked):
         expect(page.locator(f'.post[data-id="{police}"]')).to_contain_text("Everyone to the square now")
         page.locator("#admins summary").click()
         row = page.locator(f'#admins li[data-key="{turned}"]')
@@ -69,8 +55,6 @@ def test_the_owner_removes_an_arrested_admin_from_the_phone(
         expect(page.locator(f'.post[data-id="{fake}"]')).to_have_class(re.compile(r"\bretracted\b"))
         expect(page.locator(f'.post[data-id="{fake}"]')).to_contain_text("A police trap")
         expect(page.locator(f'#admins li[data-key="{turned}"]')).to_contain_text("removed: posts from")
-    finally:
-        context.close()
     # Another phone, not logged in: the same posts, and no admins to remove.
     reader = browser.new_context(locale="en-US", **PHONE)
     try:

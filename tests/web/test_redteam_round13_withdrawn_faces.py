@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_admins import ask, definition, logged_in, statuses, store, turned_yard
-from web_helpers import PHONE, ServeProcess
+from test_operator_admins import ask, definition, logged_in, owner_phone, preview_removal, statuses, store, turned_yard
+from web_helpers import ServeProcess
 
 from samizdat.core import kinds, nip19
 from samizdat.core.event import sign_event
@@ -91,27 +91,9 @@ def test_the_phone_lists_the_withdrawn_retraction_and_keeps_it(
     setup, serve = served
     cli, yard, turned = setup["cli"], setup["yard"], setup["turned"].public_key_hex
     fake = setup["fake"].id
-    token = cli.json("web", "login")["token"]
-    context = browser.new_context(locale="en-US", timezone_id="UTC", **PHONE)
-    context.set_default_timeout(30_000)
-    asked: list[str] = []
-
-    def answer(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    try:
-        page = context.new_page()
-        page.on("dialog", answer)
-        page.goto(f"{serve.http_url}#op={token}")
-        expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
-        page.goto(f"{serve.http_url}#/c/{yard}")
+    with owner_phone(browser, serve, cli, yard) as (page, asked):
         expect(page.locator(f'.post[data-id="{fake}"]')).not_to_have_class(re.compile(r"\bretracted\b"))
-        page.locator("#admins summary").click()
-        row = page.locator(f'#admins li[data-key="{turned}"]')
-        row.locator(".admin-remove").click()
-        row.locator(".since-time").fill(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(setup["arrest"])))
-        row.locator(".admin-remove-go").click()
+        row = preview_removal(page, turned, setup["arrest"])
         item = row.locator(f'.admin-kept-item[data-target="{fake}"]')
         expect(item).to_contain_text("Doctors here")
         expect(item.locator(".admin-kept-withdrawn")).to_contain_text("withdrawn by the key on")
@@ -122,6 +104,4 @@ def test_the_phone_lists_the_withdrawn_retraction_and_keeps_it(
         row.locator(".admin-remove-go").click()
         expect(page.locator("#admins-note")).to_have_text(re.compile(r"^Removed [0-9a-f]{8}…[0-9a-f]{4}; .*: 1\.$"))
         expect(page.locator(f'.post[data-id="{fake}"]')).to_have_class(re.compile(r"\bretracted\b"))
-    finally:
-        context.close()
     assert statuses(cli, fake) == {fake: "retracted"}

@@ -9,14 +9,13 @@ Fails on the code before (the warning was retracted)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_admins import _post, statuses, store, turned_yard
-from web_helpers import PHONE, ServeProcess
+from test_operator_admins import _post, owner_phone, preview_removal, statuses, store, turned_yard
+from web_helpers import ServeProcess
 
 from samizdat.core import kinds
 from samizdat.core.event import sign_event
@@ -55,20 +54,8 @@ def test_the_phone_leaves_what_the_key_withdrew_unchecked(
     cli, yard, turned = setup["cli"], setup["yard"], setup["turned"].public_key_hex
     fake, warning, clinic = setup["fake"].id, setup["warning"].id, setup["clinic"].id
     assert statuses(cli, warning, clinic) == {warning: "valid", clinic: "valid"}
-    token = cli.json("web", "login")["token"]
-    context = browser.new_context(locale="en-US", timezone_id="UTC", **PHONE)
-    context.set_default_timeout(30_000)
-    context.on("page", lambda page: page.on("dialog", lambda dialog: dialog.accept()))
-    try:
-        page = context.new_page()
-        page.goto(f"{serve.http_url}#op={token}")
-        expect(page.locator("#operator-status")).to_contain_text("Logged in as the node’s operator")
-        page.goto(f"{serve.http_url}#/c/{yard}")
-        page.locator("#admins summary").click()
-        row = page.locator(f'#admins li[data-key="{turned}"]')
-        row.locator(".admin-remove").click()
-        row.locator(".since-time").fill(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(setup["arrest"])))
-        row.locator(".admin-remove-go").click()
+    with owner_phone(browser, serve, cli, yard) as (page, asked):
+        row = preview_removal(page, turned, setup["arrest"])
         listed = row.locator(f'.admin-kept-item[data-target="{warning}"]')
         expect(listed.locator(".admin-kept-withdrawn")).to_contain_text("withdrawn by the key on")
         expect(listed.locator(".admin-keep")).not_to_be_checked()
@@ -80,8 +67,6 @@ def test_the_phone_leaves_what_the_key_withdrew_unchecked(
         expect(row.locator(f'.admin-kept-item[data-target="{fake}"] .admin-keep')).to_be_checked()
         row.locator(".admin-remove-go").click()  # the owner keeps the defaults
         expect(page.locator("#admins-note")).to_have_text(re.compile(r"^Removed "))
-    finally:
-        context.close()
     # What readers saw is kept (the fake retracted, the clinic corrected); the warning is not retracted.
     assert statuses(cli, fake, warning, clinic) == {fake: "retracted", warning: "valid", clinic: "valid"}
     [shown] = [i for i in cli.json("feed", "yard", "--limit", "200") if i["id"] == clinic]
