@@ -155,7 +155,26 @@ def route_key(key: str, route: str | None) -> str:
     connection has none): a hash, so the state file names no proxy."""
     if route is None:
         return key
-    return f"{key}/{hashlib.sha256(route.encode()).hexdigest()[:12]}"
+    return f"{key}/{_route_hash(route)}"
+
+
+def _route_hash(route: str) -> str:
+    return hashlib.sha256(route.encode()).hexdigest()[:12]
+
+
+def doubted(ctx: Context, relay: str) -> tuple[str, ...]:
+    """The routes to ``relay`` in doubt in any sync scope (red team, round 15): what the node posts is not sent
+    through them either. A post a censor's relay accepted there was "delivered" and never reached the relay."""
+    hashes = {scope.rsplit("/", 1)[1] for scope in ctx.local.relay_doubt_scopes(relay) if "/" in scope}
+    if not hashes:
+        return ()
+    return tuple(spec for spec in ctx.routing.candidates(relay) if _route_hash(spec) in hashes)
+
+
+async def connect_undoubted(ctx: Context, relay: str) -> RelayClient:
+    """A connection to ``relay`` for the outbox, through a route not in doubt (:func:`doubted`); when every route
+    is, :class:`samizdat.net.failover.BrokenTransport`, and the post waits in the outbox for a later try."""
+    return await ctx.connect(relay, avoid=doubted(ctx, relay))
 
 
 class Noting(relay_health.Witness):

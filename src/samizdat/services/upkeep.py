@@ -115,8 +115,8 @@ class Upkeep:
                     due = {row.relay for row in ctx.local.due(now)}
                     for relay in due - running.keys():
                         task = asyncio.get_running_loop().create_task(
-                            deliver_due(ctx.local, ctx.store, ctx.connect, now=now, random=ctx.random,
-                                        relays={relay}),
+                            deliver_due(ctx.local, ctx.store, publishing.outbox_connect(ctx), now=now,
+                                        random=ctx.random, relays={relay}),
                             name=f"outbox {relay}",
                         )  # fmt: skip
                         task.add_done_callback(_log_failure)

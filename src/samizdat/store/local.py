@@ -713,6 +713,10 @@ class LocalState:
         row = self._run("SELECT since FROM relay_doubts WHERE relay = ? AND scope = ?", (relay, scope)).fetchone()
         return None if row is None else float(row[0])
 
+    def relay_doubt_scopes(self, relay: str) -> list[str]:
+        """The names of the marks (scope and route) in doubt at ``relay``."""
+        return [row[0] for row in self._run("SELECT scope FROM relay_doubts WHERE relay = ?", (relay,)).fetchall()]
+
     def record_relay_doubt(self, relay: str, scope: str, since: float | None) -> None:
         """Note the route in doubt since ``since`` (kept if it already was); None: the doubt is settled."""
         if since is None:
