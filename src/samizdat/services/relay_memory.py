@@ -174,7 +174,8 @@ def doubted(ctx: Context, relay: str) -> tuple[str, ...]:
 async def connect_undoubted(ctx: Context, relay: str) -> RelayClient:
     """A connection to ``relay`` for the outbox, through a route not in doubt (:func:`doubted`); when every route
     is, :class:`samizdat.net.failover.BrokenTransport`, and the post waits in the outbox for a later try."""
-    return await ctx.connect(relay, avoid=doubted(ctx, relay))
+    avoid = doubted(ctx, relay)
+    return await (ctx.connect(relay, avoid=avoid) if avoid else ctx.connect(relay))
 
 
 class Noting(relay_health.Witness):
